@@ -1,0 +1,33 @@
+"""The one inference interface of the gateway (STYLE.md point 5).
+
+Implementations: ONNX Runtime in-process (embedded, the default) and Triton over gRPC; tests use a
+fake. Models and tensors are named as in the Triton contract of ARCHITECTURE.md, so a service
+never knows which backend answers. Blocking work must not run on the event loop: `infer` is async.
+Failures are raised as gateway.errors.BackendUnavailableError / ModelNotReadyError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+Tensors = Mapping[str, NDArray[np.generic]]
+
+
+class InferenceBackend(Protocol):
+    name: str  # "embedded" or "triton", reported by /health
+
+    async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
+        """Run `model` on named input tensors (leading axis = batch); return named outputs."""
+        ...
+
+    async def ready(self, model: str | None = None) -> bool:
+        """Whether `model` (or every model this backend serves) can answer now."""
+        ...
+
+    async def close(self) -> None:
+        """Release sessions and connections; the backend is not used afterwards."""
+        ...

@@ -1,0 +1,92 @@
+"""The gateway's small error hierarchy, translated to HTTP in one place (`install_handlers`).
+
+Services raise these; foreign exceptions are translated at the boundary that meets them.
+Every response body is {"error": kind, "detail": message}, the message naming the offending value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class InvestIQError(Exception):
+    status_code: ClassVar[int] = 500
+    kind: ClassVar[str] = "internal_error"
+
+
+class InvalidInputError(InvestIQError, ValueError):
+    status_code = 422
+    kind = "invalid_input"
+
+
+class NotFoundError(InvestIQError):
+    status_code = 404
+    kind = "not_found"
+
+
+class BackendUnavailableError(InvestIQError):
+    """The inference backend (ONNX Runtime sessions, Triton) cannot answer now."""
+
+    status_code = 503
+    kind = "backend_unavailable"
+
+
+class ModelNotReadyError(BackendUnavailableError):
+    kind = "model_not_ready"
+
+
+class JournalUnavailableError(InvestIQError):
+    """A write that must be durable before answering (a Bayesian update) could not be committed."""
+
+    status_code = 503
+    kind = "journal_unavailable"
+
+
+def error_body(kind: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"error": kind, "detail": detail, **extra}
+
+
+def describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str, str]]]:
+    """One readable line plus the list, e.g. "body.profit_loss: Input should be a finite number (got nan)".
+
+    Inputs are shown with repr and truncated: they may be NaN (not JSON) or a megabyte of text.
+    """
+    items = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err.get("loc", ())) or "request"
+        shown = repr(err.get("input"))
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        message = str(err.get("msg", "invalid"))
+        if err.get("type") != "missing":
+            message += f" (got {shown})"
+        items.append({"field": where, "message": message})
+    return "; ".join(f"{i['field']}: {i['message']}" for i in items), items
+
+
+def install_handlers(app: FastAPI) -> None:
+    async def on_investiq(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, InvestIQError)
+        return JSONResponse(error_body(exc.kind, str(exc)), status_code=exc.status_code)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        detail, items = describe_validation(exc)
+        return JSONResponse(error_body(InvalidInputError.kind, detail, errors=items), status_code=422)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        kind = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(
+            error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    app.add_exception_handler(InvestIQError, on_investiq)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)

@@ -1,0 +1,1 @@
+"""HTTP routes: validate, call one service function, return a response schema."""

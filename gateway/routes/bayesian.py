@@ -1,0 +1,93 @@
+"""/bayesian: strategy weights learnt from closed trades."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from gateway.bayes.allocation import Method
+from gateway.deps import Bayesian, Health
+from gateway.schemas.bayesian import (
+    AllStatsResponse,
+    StrategyStatsResponse,
+    SyncResponse,
+    TradeUpdateRequest,
+    TradeUpdateResponse,
+    WeightsResponse,
+)
+from gateway.services.bayesian import BayesianService, StrategyStats, TradeOutcome
+
+router = APIRouter(prefix="/bayesian", tags=["bayesian"])
+MethodQuery = Annotated[Method, Query(description="mean: posterior mean win rate; thompson: P(best).")]
+
+
+@router.get("/health")
+async def health(service: Health) -> JSONResponse:
+    report = await service.bayesian()
+    return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
+
+
+@router.post("/update", response_model=TradeUpdateResponse)
+async def update(body: TradeUpdateRequest, service: Bayesian) -> TradeUpdateResponse:
+    outcome = TradeOutcome(
+        strategy_name=body.strategy_name,
+        won=body.won,
+        profit_loss=body.profit_loss,
+        closed_ts=None if body.closed_at is None else body.closed_at.timestamp(),
+        trade_id=None if body.trade_id is None else str(body.trade_id),
+    )
+    counted, stats = await service.update(outcome)
+    return TradeUpdateResponse(counted=counted, strategy=_stats(service, stats))
+
+
+@router.get("/weights", response_model=WeightsResponse)
+async def weights(service: Bayesian, method: MethodQuery = "mean") -> WeightsResponse:
+    stats = await service.all_stats(method)
+    return WeightsResponse(
+        weights={s.strategy_name: s.weight for s in stats}, method=method, as_of=datetime.now(timezone.utc)
+    )
+
+
+@router.get("/all-stats", response_model=AllStatsResponse)
+async def all_stats(service: Bayesian, method: MethodQuery = "mean") -> AllStatsResponse:
+    stats = await service.all_stats(method)
+    return AllStatsResponse(
+        strategies=[_stats(service, s) for s in stats], method=method, half_life_days=service.half_life_days
+    )
+
+
+@router.post("/sync-from-database", response_model=SyncResponse)
+async def sync_from_database(
+    service: Bayesian,
+    days: Annotated[int, Query(ge=1, description="Learn from trades closed in the last N days.")] = 30,
+) -> SyncResponse:
+    report = await service.sync(days)
+    return SyncResponse(
+        days=report.days,
+        trades_imported=report.imported,
+        skipped=report.skipped,
+        strategies=report.strategies,
+    )
+
+
+def _stats(service: BayesianService, s: StrategyStats) -> StrategyStatsResponse:
+    post, ev = s.posterior, s.evidence
+    fields: dict[str, Any] = {
+        "strategy_name": s.strategy_name,
+        "win_rate": post.win_rate,
+        "total_samples": ev.wins + ev.losses,
+        "wins": ev.wins,
+        "losses": ev.losses,
+        "alpha": post.alpha,
+        "beta": post.beta,
+        "mean_pnl": post.mu,
+        "credible_interval_95": post.win_rate_interval(),
+        "pnl_credible_interval_95": post.pnl_interval(),
+        "effective_samples": post.effective_trades,
+        "proven": service.is_proven(s),
+        "weight": s.weight,
+    }
+    return StrategyStatsResponse(**fields)

@@ -1,0 +1,28 @@
+"""Root routes: the whole stack's /health and Prometheus /metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from gateway.deps import Health
+
+router = APIRouter(tags=["stack"])
+
+
+@router.get("/health")
+async def health(service: Health) -> JSONResponse:
+    """healthy | degraded | unhealthy, per component, with the reason when not healthy (503 if unhealthy)."""
+    report = await service.stack()
+    return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: requests and latency by route and status, journal counters."""
+    state = request.app.state
+    state.metrics.journal_committed.set(state.writer.committed)
+    state.metrics.journal_failed.set(state.writer.failed)
+    state.metrics.journal_pending.set(state.writer.pending)
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

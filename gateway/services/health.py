@@ -1,0 +1,87 @@
+"""Health of the stack: each component answers healthy | degraded | unhealthy, with the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.backends.base import InferenceBackend
+from gateway.errors import JournalUnavailableError
+from gateway.journal.writer import JournalWriter
+from gateway.services.bayesian import BayesianService
+
+ORDER = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+Report = dict[str, Any]
+
+
+def worst(*statuses: str) -> str:
+    return max(statuses, key=ORDER.__getitem__, default="healthy")
+
+
+class HealthService:
+    def __init__(
+        self,
+        writer: JournalWriter,
+        bayesian: BayesianService,
+        backend: InferenceBackend | None,
+        version: str,
+    ) -> None:
+        self._writer = writer
+        self._bayesian = bayesian
+        self._backend = backend
+        self._version = version
+
+    def journal(self) -> Report:
+        w = self._writer
+        report: Report = {
+            "status": "healthy",
+            "committed": w.committed,
+            "failed": w.failed,
+            "pending": w.pending,
+        }
+        if not w.alive:
+            report.update(status="unhealthy", reason="the journal writer has stopped")
+        elif w.failing:
+            report.update(status="degraded", reason=f"the latest journal write failed: {w.last_error}")
+        return report
+
+    async def bayesian(self) -> Report:
+        try:
+            stats = await self._bayesian.all_stats()
+            events = await self._bayesian.event_count()
+        except JournalUnavailableError as exc:
+            return {"status": "unhealthy", "reason": str(exc)}
+        report: Report = {
+            "status": "healthy",
+            "strategies": len(stats),
+            "proven": sum(self._bayesian.is_proven(s) for s in stats),
+            "events": events,
+        }
+        if not self._writer.alive:
+            report.update(
+                status="unhealthy", reason="updates cannot be recorded: the journal writer has stopped"
+            )
+        return report
+
+    async def inference(self) -> Report:
+        if self._backend is None:
+            return {"status": "healthy", "backend": None, "note": "no inference backend is configured"}
+        try:
+            ready = await self._backend.ready()
+        except Exception as exc:  # a health check reports, it never raises
+            return {
+                "status": "unhealthy",
+                "backend": self._backend.name,
+                "reason": f"{type(exc).__name__}: {exc}",
+            }
+        if not ready:
+            return {"status": "unhealthy", "backend": self._backend.name, "reason": "models are not ready"}
+        return {"status": "healthy", "backend": self._backend.name}
+
+    async def stack(self) -> Report:
+        components = {
+            "journal": self.journal(),
+            "bayesian": await self.bayesian(),
+            "inference": await self.inference(),
+        }
+        status = worst(*(c["status"] for c in components.values()))
+        return {"status": status, "version": self._version, "components": components}

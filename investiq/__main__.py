@@ -1,0 +1,5 @@
+"""`python -m investiq` = the `investiq` console script."""
+
+from investiq.cli import main
+
+main()

@@ -1,0 +1,202 @@
+"""The one settings object: `config.yaml` < environment (`INVESTIQ_*`) < CLI flags.
+
+Every field's default and description live here and only here; the committed `config.yaml`
+is rendered from this class (`investiq config defaults`) and a test keeps the two equal.
+Nothing imports a global instance: the CLI loads settings once and passes values down.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+ENV_PREFIX = "INVESTIQ_"
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+class SettingsError(ValueError):
+    """A setting is invalid or the config file cannot be read; the message names key and value."""
+
+
+class Settings(BaseModel):
+    """Typed settings of the whole stack. Units are in the field names or descriptions.
+
+    A plain pydantic model: the three sources are merged by `load_settings`, in the open, so the
+    precedence and the origin of a bad value (file, variable or flag) can be reported exactly.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
+
+    # -- server --------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Interface the gateway binds to (loopback by default).")
+    port: int = Field(8080, ge=1, le=65535, description="Gateway TCP port.")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted; larger bodies get 413."
+    )
+    api_key_env: str = Field(
+        "ML_API_KEY",
+        min_length=1,
+        description="Name of the environment variable holding the API key (the key never goes in a file).",
+    )
+
+    # -- journal -------------------------------------------------------------------------------
+    db_path: Path = Field(Path("portfolio.db"), description="SQLite journal shared with the Rust agent.")
+    db_busy_timeout_ms: int = Field(
+        5000, ge=0, le=600_000, description="How long a connection waits for a lock (ms)."
+    )
+
+    # -- inference -----------------------------------------------------------------------------
+    backend: Literal["embedded", "triton"] = Field(
+        "embedded", description="embedded = ONNX Runtime in-process; triton = a Triton server over gRPC."
+    )
+    triton_url: str = Field("127.0.0.1:8001", min_length=1, description="Triton gRPC address (host:port).")
+    triton_timeout_s: float = Field(5.0, gt=0, le=300, description="Per-request timeout towards Triton (s).")
+    model_repository: Path = Field(Path("model_repository"), description="Triton model repository.")
+    models_dir: Path = Field(Path("models"), description="Trained artifacts (checkpoints, reports).")
+    finbert_model: str = Field(
+        "ProsusAI/finbert", min_length=1, description="FinBERT weights: Hugging Face model id or local path."
+    )
+    quantize: bool = Field(True, description="Serve the dynamic INT8 ONNX variant on CPU.")
+    sentiment_batch_size: int = Field(32, ge=1, le=1024, description="Largest micro-batch of texts.")
+    sentiment_max_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="How long a micro-batch waits to fill (ms)."
+    )
+    price_batch_size: int = Field(64, ge=1, le=4096, description="Largest batch of price windows.")
+
+    # -- Bayesian strategy weights -------------------------------------------------------------
+    bayes_prior_alpha: float = Field(1.0, gt=0, description="Beta prior on win probability: alpha.")
+    bayes_prior_beta: float = Field(1.0, gt=0, description="Beta prior on win probability: beta.")
+    bayes_pnl_prior_mean: float = Field(0.0, description="Normal-Inverse-Gamma prior: mean P&L per trade.")
+    bayes_pnl_prior_kappa: float = Field(
+        1.0, gt=0, description="NIG prior: pseudo-trades behind the prior mean."
+    )
+    bayes_pnl_prior_shape: float = Field(2.0, gt=0, description="NIG prior: inverse-gamma shape a0.")
+    bayes_pnl_prior_scale: float = Field(
+        100.0, gt=0, description="NIG prior: inverse-gamma scale b0 (P&L units squared)."
+    )
+    bayes_half_life_days: float = Field(
+        30.0,
+        ge=0,
+        description="Evidence older than this counts half; 0 disables forgetting. Decays toward the prior.",
+    )
+    bayes_min_trades: float = Field(
+        5.0, ge=0, description="Effective trades a strategy needs before it leaves its prior share."
+    )
+    bayes_weight_floor: float = Field(0.02, ge=0, lt=1, description="Smallest weight of a proven strategy.")
+    bayes_weight_cap: float = Field(0.6, gt=0, le=1, description="Largest weight of any proven strategy.")
+    bayes_thompson_draws: int = Field(
+        10_000, ge=100, le=1_000_000, description="Monte Carlo draws for probability-of-being-best."
+    )
+    bayes_seed: int = Field(
+        0, ge=0, description="Seed of the Thompson allocation (same state, same weights)."
+    )
+    bayes_max_sync_days: int = Field(3650, ge=1, description="Largest `days` accepted by sync-from-database.")
+
+    # Read from the variable named by api_key_env, never from config.yaml.
+    api_key: SecretStr | None = Field(None, exclude=True, description="Set through the api_key_env variable.")
+
+    @field_validator("bayes_pnl_prior_mean", "sentiment_max_wait_ms", "triton_timeout_s")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @model_validator(mode="after")
+    def _floor_below_cap(self) -> Settings:
+        if self.bayes_weight_floor > self.bayes_weight_cap:
+            floor, cap = self.bayes_weight_floor, self.bayes_weight_cap
+            raise ValueError(f"bayes_weight_floor={floor} is above bayes_weight_cap={cap}")
+        return self
+
+
+def load_settings(
+    config: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge config file < `INVESTIQ_*` environment < `overrides` (CLI flags; None values ignored).
+
+    `config` defaults to ./config.yaml when it exists. Raises SettingsError naming key and value.
+    """
+    env = os.environ if environ is None else environ
+    path = config if config is not None else Path(env.get(f"{ENV_PREFIX}CONFIG", DEFAULT_CONFIG))
+    if config is not None and not path.is_file():
+        raise SettingsError(f"config file {str(path)!r} does not exist")
+    values: dict[str, Any] = dict(_read_config(path)) if path.is_file() else {}
+    if "api_key" in values:
+        raise SettingsError(
+            f"config file {str(path)!r} holds api_key: keys never go in files; put it in the environment "
+            "variable named by api_key_env (ML_API_KEY by default)"
+        )
+    origin = dict.fromkeys(values, f"{path}")
+    for key in Settings.model_fields:
+        name = f"{ENV_PREFIX}{key.upper()}"
+        if key != "api_key" and name in env:
+            values[key], origin[key] = env[name], f"environment {name}"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key], origin[key] = value, "command line"
+    key_env = str(values.get("api_key_env", Settings.model_fields["api_key_env"].default))
+    if env.get(key_env):
+        values["api_key"] = env[key_env]
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, values, origin)) from None
+
+
+def _read_config(path: Path) -> Mapping[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"cannot read config file {str(path)!r}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {str(path)!r} must be a mapping of setting: value")
+    return data
+
+
+def _describe(exc: ValidationError, values: Mapping[str, Any], origin: Mapping[str, str]) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "settings"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {key!r} (from {origin.get(key, 'settings')}); see config.yaml")
+            continue
+        shown = "<hidden>" if key == "api_key" else repr(values.get(key, error.get("input")))
+        where = f" (from {origin[key]})" if key in origin else ""
+        lines.append(f"invalid setting {key}={shown}{where}: {error['msg']}")
+    return "; ".join(lines)
+
+
+def render_defaults() -> str:
+    """The committed config.yaml: every setting with its default and description."""
+    out = [
+        "# InvestIQ ML settings. Precedence: this file < environment INVESTIQ_<KEY> < command-line flags.",
+        "# Rendered from investiq/settings.py by `investiq config defaults`; a test keeps them equal.",
+        "",
+    ]
+    for key, field in Settings.model_fields.items():
+        if field.exclude:
+            continue
+        default = field.default
+        plain = str(default) if isinstance(default, Path) else default
+        out.append(f"# {field.description}")
+        out.append(yaml.safe_dump({key: plain}, default_flow_style=False, sort_keys=False).strip())
+    return "\n".join(out) + "\n"

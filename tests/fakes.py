@@ -1,0 +1,41 @@
+"""Fakes for tests of the layers above them (never for the layer under test)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.backends.base import Tensors
+
+
+class FakeBackend:
+    """An inference backend whose readiness the test controls; echoes the batch size."""
+
+    name = "fake"
+
+    def __init__(self, ready: bool = True) -> None:
+        self.is_ready = ready
+        self.closed = False
+
+    async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
+        batch = len(next(iter(inputs.values())))
+        return {"batch": np.array([batch])}
+
+    async def ready(self, model: str | None = None) -> bool:
+        return self.is_ready
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class Clock:
+    """A settable epoch-seconds clock for the forgetting."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, days: float) -> None:
+        self.now += days * 86_400.0
