@@ -50,14 +50,14 @@ def free_port() -> int:
 class Server:
     """`investiq serve` in a child process: the real CLI, uvicorn, HTTP and journal file."""
 
-    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None, command: str = "serve") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [
             sys.executable,
             "-m",
             "investiq",
-            "serve",
+            command,
             "--db",
             str(db),
             "--port",
@@ -97,8 +97,8 @@ class Server:
 def serve(tmp_path: Path) -> Iterator[Any]:
     servers: list[Server] = []
 
-    def start(db: Path, env: dict[str, str] | None = None) -> Server:
-        server = Server(db, tmp_path / "server.log", env)
+    def start(db: Path, env: dict[str, str] | None = None, command: str = "serve") -> Server:
+        server = Server(db, tmp_path / "server.log", env, command)
         servers.append(server)
         return server
 

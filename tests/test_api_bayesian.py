@@ -188,7 +188,7 @@ def test_concurrent_updates_are_each_counted_once(serve, db_path: Path):
 
 @pytest.mark.slow
 def test_weights_survive_a_restart(serve, db_path: Path):
-    server = serve(db_path)
+    server = serve(db_path, command="up")
     for name, pnls in {"trend": [4, 5, -1, 6, 3, 2], "carry": [-2, 1, -3, -1, 2, -4]}.items():
         for pnl in pnls:
             assert (
