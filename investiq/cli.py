@@ -16,24 +16,16 @@ from investiq.settings import Settings, SettingsError, load_settings, render_def
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def config_option(func: F) -> F:
-    return click.option(
-        "--config",
-        "config",
-        type=click.Path(path_type=Path, dir_okay=False),
-        default=None,
-        help="Settings file (default: ./config.yaml if present, or $INVESTIQ_CONFIG).",
-    )(func)
-
-
-def db_option(func: F) -> F:
-    return click.option(
-        "--db",
-        "db_path",
-        type=click.Path(path_type=Path, dir_okay=False),
-        default=None,
-        help="SQLite journal (overrides db_path / INVESTIQ_DB_PATH).",
-    )(func)
+_FILE = click.Path(path_type=Path, dir_okay=False)
+config_option = click.option(
+    "--config",
+    type=_FILE,
+    default=None,
+    help="Settings file (default: ./config.yaml if present, or $INVESTIQ_CONFIG).",
+)
+db_option = click.option(
+    "--db", "db_path", type=_FILE, default=None, help="SQLite journal (overrides db_path / INVESTIQ_DB_PATH)."
+)
 
 
 def server_options(func: F) -> F:
@@ -77,31 +69,16 @@ def main() -> None:
 
 @main.command()
 @server_options
-def serve(
-    config: Path | None,
-    host: str | None,
-    port: int | None,
-    db_path: Path | None,
-    backend: str | None,
-    log_level: str,
-) -> None:
+def serve(config: Path | None, log_level: str, **flags: Any) -> None:
     """Serve the gateway (HTTP API on HOST:PORT, journal in the SQLite file)."""
-    settings = settings_from(config, host=host, port=port, db_path=db_path, backend=backend)
-    _serve(settings, log_level)
+    _serve(settings_from(config, **flags), log_level)
 
 
 @main.command()
 @server_options
-def up(
-    config: Path | None,
-    host: str | None,
-    port: int | None,
-    db_path: Path | None,
-    backend: str | None,
-    log_level: str,
-) -> None:
+def up(config: Path | None, log_level: str, **flags: Any) -> None:
     """Prepare whatever is missing (journal tables), then serve: the one-command start."""
-    settings = settings_from(config, host=host, port=port, db_path=db_path, backend=backend)
+    settings = settings_from(config, **flags)
     version = _init_journal(settings)
     click.echo(f"journal ready: {settings.db_path} (schema version {version})")
     _serve(settings, log_level)

@@ -209,3 +209,30 @@ def test_weights_survive_a_restart(serve, db_path: Path):
         assert after == pytest.approx(weights, rel=1e-6)
     stats_after = restarted.request("GET", "/bayesian/all-stats").json()["strategies"]
     assert [(s["wins"], s["losses"]) for s in stats_after] == [(s["wins"], s["losses"]) for s in stats_before]
+
+
+def test_sync_reads_an_agents_table_with_extra_and_reordered_columns(tmp_path: Path, clock: Clock):
+    from gateway import create_app
+    from gateway.journal.timestamps import iso
+    from investiq.settings import Settings
+
+    db = tmp_path / "agent.db"
+    agent = sqlite3.connect(db)
+    agent.execute(
+        "CREATE TABLE trades (closed_at TEXT, fees REAL, strategy_name TEXT, profit_loss REAL, "
+        "id INTEGER PRIMARY KEY, symbol TEXT, broker_ref TEXT)"
+    )
+    rows = [
+        (iso(clock.now - 3600 * h), 0.1, "breakout", 2.0 if h % 2 else -1.0, h, "QQQ", "r")
+        for h in range(1, 9)
+    ]
+    agent.executemany("INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    agent.commit()
+    ddl = agent.execute("SELECT sql FROM sqlite_master WHERE name = 'trades'").fetchone()[0]
+    agent.close()
+    with TestClient(create_app(Settings(db_path=db), clock=clock)) as client:
+        assert client.post("/bayesian/sync-from-database", params={"days": 1}).json()["trades_imported"] == 8
+        stats = client.get("/bayesian/all-stats").json()["strategies"]
+    assert [(s["strategy_name"], s["wins"], s["losses"]) for s in stats] == [("breakout", 4, 4)]
+    after = sqlite3.connect(db).execute("SELECT sql FROM sqlite_master WHERE name = 'trades'").fetchone()[0]
+    assert after == ddl  # read as it is, never altered
