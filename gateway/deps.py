@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from gateway.services.bayesian import BayesianService
 from gateway.services.health import HealthService
+from gateway.services.sentiment import SentimentService
 
 
 def _bayesian(request: Request) -> BayesianService:
@@ -20,5 +21,11 @@ def _health(request: Request) -> HealthService:
     return service
 
 
+def _sentiment(request: Request) -> SentimentService:
+    service: SentimentService = request.app.state.sentiment
+    return service
+
+
 Bayesian = Annotated[BayesianService, Depends(_bayesian)]
 Health = Annotated[HealthService, Depends(_health)]
+Sentiment = Annotated[SentimentService, Depends(_sentiment)]

@@ -33,6 +33,31 @@ class Metrics:
             "investiq_journal_pending", "Journal writes queued, not yet committed.", registry=self.registry
         )
 
+        self.sentiment_cache = Counter(
+            "investiq_sentiment_cache_total",
+            "Sentiment cache lookups by result (hit, miss).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.sentiment_predictions = Counter(
+            "investiq_sentiment_predictions_total",
+            "Sentiment predictions by model and label.",
+            ["model", "label"],
+            registry=self.registry,
+        )
+        self.sentiment_cache_hit_rate = Gauge(
+            "investiq_sentiment_cache_hit_rate",
+            "Share of sentiment cache lookups that hit, since start.",
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "investiq_batch_size",
+            "Items per forward pass, by model.",
+            ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)

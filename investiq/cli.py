@@ -88,17 +88,20 @@ def _serve(settings: Settings, log_level: str) -> None:
     import uvicorn
 
     from gateway import create_app
+    from gateway.wiring import StartupError, build_backend
 
-    _init_journal(settings)  # a clear error before uvicorn starts, not a traceback inside it
+    _init_journal(settings)  # clear errors before uvicorn starts, not a traceback inside it
+    try:
+        backend = build_backend(settings)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.backend == "triton":
-        click.echo("note: backend=triton is set, but this version serves no model through it yet", err=True)
     key = "on (X-API-Key required)" if settings.api_key else f"off (set {settings.api_key_env} to enable)"
     click.echo(
         f"InvestIQ gateway {__version__} on http://{settings.host}:{settings.port}  "
         f"journal={settings.db_path}  api key {key}"
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    uvicorn.run(create_app(settings, backend), host=settings.host, port=settings.port, log_level=log_level)
 
 
 def _init_journal(settings: Settings) -> int:
@@ -169,3 +172,96 @@ def config_show(config: Path | None) -> None:
 def config_defaults() -> None:
     """Print every setting with its default and description (the committed config.yaml)."""
     click.echo(render_defaults(), nl=False)
+
+
+@main.group()
+def export() -> None:
+    """Export trained networks to validated ONNX in the model repository (needs the `train` extra)."""
+
+
+@export.command("finbert")
+@config_option
+@click.option(
+    "--source", default=None, help="Hugging Face model id or directory (default: setting finbert_model)."
+)
+@click.option(
+    "--repository",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Model repository (default: setting model_repository).",
+)
+@click.option(
+    "--quantize/--no-quantize", default=None, help="Also write the INT8 variant (default: setting quantize)."
+)
+def export_finbert_command(
+    config: Path | None, source: str | None, repository: Path | None, quantize: bool | None
+) -> None:
+    """FinBERT -> ONNX fp32 (+ dynamic INT8), validated against PyTorch, installed atomically
+    into REPOSITORY/finbert_model/1 with its tokenizer and label order."""
+    settings = settings_from(config, model_repository=repository, quantize=quantize)
+    from export.finbert import ExportError, WeightsError, export_finbert
+
+    try:
+        export_finbert(
+            source or settings.finbert_model,
+            settings.model_repository,
+            quantize=settings.quantize,
+            log=click.echo,
+        )
+    except (ExportError, WeightsError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def train() -> None:
+    """Train or fine-tune the networks (needs the `train` extra)."""
+
+
+@train.command("finbert")
+@click.option(
+    "--dataset",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="CSV with columns text,label (positive, negative, neutral).",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("models/finbert-tuned"),
+    show_default=True,
+    help="Where the fine-tuned Hugging Face directory goes.",
+)
+@click.option(
+    "--base", default="ProsusAI/finbert", show_default=True, help="Model id or directory to start from."
+)
+@click.option("--epochs", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=2e-5, show_default=True)
+@click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=0.2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_finbert_command(
+    dataset: Path,
+    output_dir: Path,
+    base: str,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    val_fraction: float,
+    seed: int,
+) -> None:
+    """Fine-tune FinBERT: stratified split, accuracy and macro-F1 per epoch, best epoch saved."""
+    from investiq.finbert import WeightsError
+    from training.finbert import DatasetError, TrainConfig, fine_tune
+
+    config = TrainConfig(
+        base=base,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        val_fraction=val_fraction,
+        seed=seed,
+    )
+    try:
+        fine_tune(dataset, output_dir, config, log=click.echo)
+    except (DatasetError, WeightsError) as exc:
+        raise click.ClickException(str(exc)) from None

@@ -71,10 +71,20 @@ class Settings(BaseModel):
         "ProsusAI/finbert", min_length=1, description="FinBERT weights: Hugging Face model id or local path."
     )
     quantize: bool = Field(True, description="Serve the dynamic INT8 ONNX variant on CPU.")
+    sentiment_model: Literal["finbert", "lexicon"] = Field(
+        "finbert",
+        description="finbert, or lexicon (VADER) on purpose; finbert falls back to it when not exported.",
+    )
     sentiment_batch_size: int = Field(32, ge=1, le=1024, description="Largest micro-batch of texts.")
     sentiment_max_wait_ms: float = Field(
-        2.0, ge=0, le=1000, description="How long a micro-batch waits to fill (ms)."
+        1.0, ge=0, le=1000, description="How long a micro-batch waits to fill (ms)."
     )
+    sentiment_max_tokens: int = Field(
+        128, ge=8, le=512, description="Texts are truncated to this many tokens."
+    )
+    sentiment_max_texts: int = Field(256, ge=1, le=10_000, description="Most texts in one request.")
+    sentiment_max_chars: int = Field(2000, ge=1, description="Most characters in one text.")
+    sentiment_cache_size: int = Field(10_000, ge=0, description="Cached predictions (LRU); 0 disables.")
     price_batch_size: int = Field(64, ge=1, le=4096, description="Largest batch of price windows.")
 
     # -- Bayesian strategy weights -------------------------------------------------------------

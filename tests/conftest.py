@@ -26,8 +26,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(db_path: Path) -> Settings:
-    return Settings(db_path=db_path)
+def settings(db_path: Path, tmp_path: Path) -> Settings:
+    return Settings(db_path=db_path, model_repository=tmp_path / "model_repository")
 
 
 @pytest.fixture

@@ -24,18 +24,22 @@ def keyed(settings: Settings) -> Iterator[TestClient]:
 
 def test_root_health_reports_each_component(client: TestClient):
     body = client.get("/health").json()
-    assert body["status"] == "healthy"
-    assert set(body["components"]) == {"journal", "bayesian", "inference"}
+    assert body["status"] == "degraded"  # nothing exported in the temp repository: lexicon fallback
+    assert "FinBERT is not available" in body["components"]["sentiment"]["reason"]
+    assert set(body["components"]) == {"journal", "bayesian", "inference", "sentiment"}
     assert client.get("/bayesian/health").json()["status"] == "healthy"
 
 
-def test_an_unready_backend_makes_the_stack_unhealthy_with_the_reason(settings: Settings):
+def test_an_unready_backend_degrades_the_stack_with_the_reason(settings: Settings):
     backend = FakeBackend(ready=False)
-    with TestClient(create_app(settings, backend)) as client:
+    with TestClient(
+        create_app(settings.model_copy(update={"sentiment_model": "lexicon"}), backend)
+    ) as client:
         response = client.get("/health")
-        assert response.status_code == 503
+        assert response.status_code == 200
+        assert response.json()["status"] == "degraded"
         inference = response.json()["components"]["inference"]
-        assert inference == {"status": "unhealthy", "backend": "fake", "reason": "models are not ready"}
+        assert inference == {"status": "degraded", "backend": "fake", "reason": "no model is ready"}
         backend.is_ready = True
         assert client.get("/health").json()["status"] == "healthy"
     assert backend.closed  # the lifespan closes what it was given

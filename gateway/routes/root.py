@@ -25,4 +25,5 @@ async def metrics(request: Request) -> Response:
     state.metrics.journal_committed.set(state.writer.committed)
     state.metrics.journal_failed.set(state.writer.failed)
     state.metrics.journal_pending.set(state.writer.pending)
+    state.metrics.sentiment_cache_hit_rate.set(state.sentiment.cache.hit_rate)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -8,6 +8,7 @@ from gateway.backends.base import InferenceBackend
 from gateway.errors import JournalUnavailableError
 from gateway.journal.writer import JournalWriter
 from gateway.services.bayesian import BayesianService
+from gateway.services.sentiment import SentimentService
 
 ORDER = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 Report = dict[str, Any]
@@ -22,11 +23,13 @@ class HealthService:
         self,
         writer: JournalWriter,
         bayesian: BayesianService,
-        backend: InferenceBackend | None,
+        sentiment: SentimentService,
+        backend: InferenceBackend,
         version: str,
     ) -> None:
         self._writer = writer
         self._bayesian = bayesian
+        self._sentiment = sentiment
         self._backend = backend
         self._version = version
 
@@ -63,8 +66,6 @@ class HealthService:
         return report
 
     async def inference(self) -> Report:
-        if self._backend is None:
-            return {"status": "healthy", "backend": None, "note": "no inference backend is configured"}
         try:
             ready = await self._backend.ready()
         except Exception as exc:  # a health check reports, it never raises
@@ -74,13 +75,14 @@ class HealthService:
                 "reason": f"{type(exc).__name__}: {exc}",
             }
         if not ready:
-            return {"status": "unhealthy", "backend": self._backend.name, "reason": "models are not ready"}
+            return {"status": "degraded", "backend": self._backend.name, "reason": "no model is ready"}
         return {"status": "healthy", "backend": self._backend.name}
 
     async def stack(self) -> Report:
         components = {
             "journal": self.journal(),
             "bayesian": await self.bayesian(),
+            "sentiment": self._sentiment.health(),
             "inference": await self.inference(),
         }
         status = worst(*(c["status"] for c in components.values()))

@@ -1,0 +1,149 @@
+"""News sentiment: validation limits, the cache, the scorer (FinBERT or lexicon) and the journal."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from gateway.errors import InvalidInputError
+from gateway.journal.predictions import SentimentRow, insert_sentiment
+from gateway.journal.writer import JournalWriter
+from gateway.metrics import Metrics
+from gateway.services.cache import LRUCache
+from gateway.services.scorers import LABELS, Scorer
+
+
+@dataclass(frozen=True)
+class SentimentLimits:
+    max_texts: int = 256
+    max_chars: int = 2000
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float  # p of the label
+    score: float  # p(positive) - p(negative), in [-1, 1]
+    probabilities: dict[str, float]
+    cached: bool
+
+
+@dataclass(frozen=True)
+class SentimentResult:
+    predictions: list[Prediction]
+    model: str
+    model_version: str
+    processing_time_ms: float
+
+
+def normalize(text: str) -> str:
+    """The form that is scored and cached: NFC, whitespace runs collapsed, trimmed."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+class SentimentService:
+    def __init__(
+        self,
+        scorer: Scorer,
+        writer: JournalWriter,
+        metrics: Metrics,
+        *,
+        limits: SentimentLimits,
+        cache_size: int,
+        degraded_reason: str | None = None,
+    ) -> None:
+        self.scorer = scorer
+        self.degraded_reason = degraded_reason
+        self._writer = writer
+        self._metrics = metrics
+        self._limits = limits
+        self.cache: LRUCache[tuple[str, str], tuple[float, float, float]] = LRUCache(cache_size)
+
+    def validate(self, texts: list[str]) -> list[str]:
+        """Normalized texts, or InvalidInputError naming the first offending item."""
+        if not texts:
+            raise InvalidInputError("texts is empty: send at least one text")
+        if len(texts) > self._limits.max_texts:
+            raise InvalidInputError(
+                f"texts has {len(texts)} items, more than the limit of {self._limits.max_texts}: "
+                "split the request"
+            )
+        out = []
+        for i, text in enumerate(texts):
+            clean = normalize(text)
+            if not clean:
+                raise InvalidInputError(f"texts[{i}] is empty or only whitespace")
+            if len(clean) > self._limits.max_chars:
+                raise InvalidInputError(
+                    f"texts[{i}] has {len(clean)} characters, more than the limit of {self._limits.max_chars}"
+                )
+            out.append(clean)
+        return out
+
+    async def predict(self, texts: list[str], symbol: str | None, use_cache: bool = True) -> SentimentResult:
+        start = time.perf_counter()
+        clean = self.validate(texts)
+        version = self.scorer.version
+        found: dict[int, tuple[float, float, float]] = {}
+        if use_cache:
+            for i, text in enumerate(clean):
+                hit = self.cache.get((version, text))
+                if hit is not None:
+                    found[i] = hit
+            self._metrics.sentiment_cache.labels("hit").inc(len(found))
+            self._metrics.sentiment_cache.labels("miss").inc(len(clean) - len(found))
+        todo = [i for i in range(len(clean)) if i not in found]
+        if todo:
+            scored = await self.scorer.score([clean[i] for i in todo])
+            for i, row in zip(todo, scored, strict=True):
+                p = (float(row[0]), float(row[1]), float(row[2]))
+                self.cache.put((version, clean[i]), p)
+                found[i] = p
+        predictions = [self._prediction(found[i], cached=i not in todo) for i in range(len(clean))]
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        self._journal(clean, symbol, predictions, elapsed_ms)
+        return SentimentResult(predictions, self.scorer.model, version, elapsed_ms)
+
+    def _prediction(self, p: tuple[float, float, float], cached: bool) -> Prediction:
+        k = int(np.argmax(p))
+        self._metrics.sentiment_predictions.labels(self.scorer.model, LABELS[k]).inc()
+        return Prediction(LABELS[k], p[k], p[0] - p[1], dict(zip(LABELS, p, strict=True)), cached)
+
+    def _journal(
+        self, texts: list[str], symbol: str | None, predictions: list[Prediction], ms: float
+    ) -> None:
+        now = datetime.now(timezone.utc).isoformat()
+        rows = [
+            SentimentRow(
+                now,
+                symbol,
+                t,
+                p.label,
+                p.confidence,
+                p.score,
+                p.probabilities["positive"],
+                p.probabilities["negative"],
+                p.probabilities["neutral"],
+                self.scorer.model,
+                self.scorer.version,
+                ms,
+                p.cached,
+            )
+            for t, p in zip(texts, predictions, strict=True)
+        ]
+        self._writer.log(insert_sentiment(rows))
+
+    def health(self) -> dict[str, object]:
+        report: dict[str, object] = {
+            "status": "healthy",
+            "model": self.scorer.model,
+            "model_version": self.scorer.version,
+            "cache": {"size": len(self.cache), "hit_rate": round(self.cache.hit_rate, 4)},
+        }
+        if self.degraded_reason:
+            report.update(status="degraded", reason=self.degraded_reason)
+        return report

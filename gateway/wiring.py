@@ -1,0 +1,92 @@
+"""From settings to the objects the lifespan holds: backend, scorers, service configs."""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.backends.base import InferenceBackend
+from gateway.backends.embedded import EmbeddedBackend, finbert_dir
+from gateway.bayes.allocation import AllocationRules
+from gateway.bayes.posterior import Prior
+from gateway.journal.writer import JournalWriter
+from gateway.metrics import Metrics
+from gateway.services.bayesian import BayesConfig
+from gateway.services.scorers import FinbertScorer, LexiconScorer, Scorer
+from gateway.services.sentiment import SentimentLimits, SentimentService
+from investiq.finbert import ArtifactError, FinbertMeta
+from investiq.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The gateway cannot start with these settings; the message says what to change."""
+
+
+def build_backend(settings: Settings) -> InferenceBackend:
+    if settings.backend == "triton":
+        raise StartupError("backend=triton is not available in this version yet; use --backend embedded")
+    try:
+        return EmbeddedBackend(
+            settings.model_repository, quantize=settings.quantize, max_tokens=settings.sentiment_max_tokens
+        )
+    except ArtifactError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def build_sentiment(
+    settings: Settings, backend: InferenceBackend, writer: JournalWriter, metrics: Metrics
+) -> SentimentService:
+    """FinBERT when exported (and chosen); the VADER lexicon otherwise, reported as degraded."""
+    scorer: Scorer
+    reason = None
+    try:
+        if settings.sentiment_model == "lexicon":
+            raise LookupError
+        meta = FinbertMeta.load(finbert_dir(settings.model_repository))
+        variant = "int8" if settings.quantize else "fp32"
+        scorer = FinbertScorer(
+            backend,
+            meta.labels,
+            f"{meta.version}-{variant}",
+            max_batch=settings.sentiment_batch_size,
+            max_wait_s=settings.sentiment_max_wait_ms / 1000,
+            on_batch=metrics.batch_size.labels("finbert").observe,
+        )
+    except LookupError:
+        scorer = LexiconScorer()
+    except ArtifactError as exc:
+        scorer = LexiconScorer()
+        reason = f"FinBERT is not available ({exc}); answering with the VADER lexicon"
+        log.warning(reason)
+    limits = SentimentLimits(max_texts=settings.sentiment_max_texts, max_chars=settings.sentiment_max_chars)
+    return SentimentService(
+        scorer,
+        writer,
+        metrics,
+        limits=limits,
+        cache_size=settings.sentiment_cache_size,
+        degraded_reason=reason,
+    )
+
+
+def bayes_config(settings: Settings) -> BayesConfig:
+    return BayesConfig(
+        prior=Prior(
+            alpha=settings.bayes_prior_alpha,
+            beta=settings.bayes_prior_beta,
+            mu=settings.bayes_pnl_prior_mean,
+            kappa=settings.bayes_pnl_prior_kappa,
+            a=settings.bayes_pnl_prior_shape,
+            b=settings.bayes_pnl_prior_scale,
+        ),
+        half_life_days=settings.bayes_half_life_days,
+        rules=AllocationRules(
+            min_trades=settings.bayes_min_trades,
+            floor=settings.bayes_weight_floor,
+            cap=settings.bayes_weight_cap,
+            draws=settings.bayes_thompson_draws,
+        ),
+        seed=settings.bayes_seed,
+        max_sync_days=settings.bayes_max_sync_days,
+    )

@@ -1,0 +1,38 @@
+"""Installing an export atomically: build in a staging directory, validate, then rename into place.
+
+A failed or interrupted export leaves the installed version untouched and no half-written files
+in the version directory Triton and the embedded backend read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """Yield an empty staging directory beside `target`; on success it replaces `target`.
+
+    The staging directory is a sibling (same filesystem, so the rename is atomic) whose name
+    starts with a dot, which Triton does not take for a version. An exception discards it.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    staging.chmod(0o755)  # mkdtemp makes 0700; servers in containers run as other users
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.rename(target, old)
+    os.rename(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Training: market data, PatchTST training and evaluation, FinBERT fine-tuning."""

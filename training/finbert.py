@@ -1,0 +1,180 @@
+"""Fine-tuning FinBERT on labelled texts (CSV with columns text,label).
+
+    investiq train finbert --dataset data.csv --output-dir models/finbert-tuned
+
+Stratified train/validation split, AdamW, accuracy and macro-F1 on validation after every epoch;
+the best epoch is saved as a Hugging Face directory that `investiq export finbert --source` takes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from investiq.atomic import staged
+from investiq.finbert import LABELS, load_pretrained
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be used; the message names the file and the row."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    base: str = "ProsusAI/finbert"
+    epochs: int = 3
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    val_fraction: float = 0.2
+    max_tokens: int = 128
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int
+    train_loss: float
+    accuracy: float
+    macro_f1: float
+
+
+def read_dataset(path: Path) -> list[tuple[str, str]]:
+    """(text, label) rows; labels lower-cased and checked against positive/negative/neutral."""
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
+            raise DatasetError(f"{path} needs a header with columns text,label (found {reader.fieldnames})")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            text, label = (row["text"] or "").strip(), (row["label"] or "").strip().lower()
+            if not text:
+                raise DatasetError(f"{path}:{line}: empty text")
+            if label not in LABELS:
+                raise DatasetError(f"{path}:{line}: label {row['label']!r} is not one of {sorted(LABELS)}")
+            rows.append((text, label))
+    if len({label for _, label in rows}) < 2:
+        raise DatasetError(f"{path} needs at least two different labels to learn anything")
+    return rows
+
+
+def stratified_split(
+    rows: list[tuple[str, str]], val_fraction: float, seed: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The same share of every label in validation (at least one of a label that has two rows)."""
+    by_label: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for row in rows:
+        by_label[row[1]].append(row)
+    rng = random.Random(seed)
+    train, val = [], []
+    for label in sorted(by_label):
+        group = by_label[label][:]
+        rng.shuffle(group)
+        n_val = max(1, round(len(group) * val_fraction)) if len(group) >= 2 else 0
+        val += group[:n_val]
+        train += group[n_val:]
+    return train, val
+
+
+def macro_f1(truth: NDArray[np.int64], pred: NDArray[np.int64], n_classes: int) -> float:
+    scores = []
+    for c in range(n_classes):
+        tp = np.sum((pred == c) & (truth == c))
+        fp = np.sum((pred == c) & (truth != c))
+        fn = np.sum((pred != c) & (truth == c))
+        if tp + fp + fn == 0:
+            continue  # a class absent from both: not scored
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def fine_tune(
+    dataset: Path, output_dir: Path, config: TrainConfig, log: Callable[[str], None] = print
+) -> list[EpochReport]:
+    import torch
+    from tqdm import tqdm
+
+    rows = read_dataset(dataset)
+    train, val = stratified_split(rows, config.val_fraction, config.seed)
+    log(f"{len(rows)} texts: {len(train)} train, {len(val)} validation (stratified)")
+    model, tokenizer = load_pretrained(config.base)
+    label2id = {str(k).lower(): int(v) for k, v in model.config.label2id.items()}
+    torch.manual_seed(config.seed)
+
+    def batches(
+        part: list[tuple[str, str]], shuffle: bool
+    ) -> list[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+        order = list(range(len(part)))
+        if shuffle:
+            random.Random(config.seed + len(part)).shuffle(order)
+        out = []
+        for start in range(0, len(order), config.batch_size):
+            chunk = [part[i] for i in order[start : start + config.batch_size]]
+            enc = tokenizer(
+                [t for t, _ in chunk],
+                padding=True,
+                truncation=True,
+                max_length=config.max_tokens,
+                return_tensors="pt",
+            )
+            out.append((dict(enc), torch.tensor([label2id[label] for _, label in chunk])))
+        return out
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    reports: list[EpochReport] = []
+    best: dict[str, torch.Tensor] | None = None
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        losses = []
+        for inputs, labels in tqdm(batches(train, True), desc=f"epoch {epoch}/{config.epochs}", unit="batch"):
+            loss = model(**inputs, labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        model.eval()
+        truth, pred = [], []
+        with torch.no_grad():
+            for inputs, labels in batches(val, False):
+                pred += model(**inputs).logits.argmax(-1).tolist()
+                truth += labels.tolist()
+        t, p = np.array(truth), np.array(pred)
+        report = EpochReport(
+            epoch, float(np.mean(losses)), float((t == p).mean()), macro_f1(t, p, model.config.num_labels)
+        )
+        log(
+            f"epoch {epoch}: train loss {report.train_loss:.4f}, validation accuracy {report.accuracy:.3f}, "
+            f"macro-F1 {report.macro_f1:.3f}"
+        )
+        if not reports or report.macro_f1 > max(r.macro_f1 for r in reports):
+            best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        reports.append(report)
+    assert best is not None
+    model.load_state_dict(best)
+    with staged(output_dir) as out:
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        summary = {
+            "config": asdict(config),
+            "dataset": str(dataset),
+            "train": len(train),
+            "validation": len(val),
+            "epochs": [asdict(r) for r in reports],
+        }
+        (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log(
+        f"saved the best epoch to {output_dir}: "
+        f"export it with `investiq export finbert --source {output_dir}`"
+    )
+    return reports
