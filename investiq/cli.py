@@ -77,11 +77,40 @@ def serve(config: Path | None, log_level: str, **flags: Any) -> None:
 @main.command()
 @server_options
 def up(config: Path | None, log_level: str, **flags: Any) -> None:
-    """Prepare whatever is missing (journal tables), then serve: the one-command start."""
+    """Prepare what is missing (journal, FinBERT export when its weights are at hand), then serve."""
     settings = settings_from(config, **flags)
     version = _init_journal(settings)
     click.echo(f"journal ready: {settings.db_path} (schema version {version})")
+    _prepare_finbert(settings)
     _serve(settings, log_level)
+
+
+def _prepare_finbert(settings: Settings) -> None:
+    """Export FinBERT if it is wanted, missing, and its weights can be had; else say why not."""
+    from investiq.finbert import META, weights_reachable
+
+    target = settings.model_repository / "finbert_model" / "1"
+    if settings.sentiment_model != "finbert" or (target / META).is_file():
+        return
+    fallback = "sentiment is served by the VADER lexicon until FinBERT is exported"
+    try:
+        import torch  # noqa: F401  (the `train` extra)
+    except ImportError:
+        click.echo(f"FinBERT is not exported and PyTorch is missing (pip install -e '.[train]'): {fallback}")
+        return
+    reason = weights_reachable(settings.finbert_model)
+    if reason is not None:
+        click.echo(f"FinBERT is not exported: {reason}. {fallback} (see `investiq export finbert --help`)")
+        return
+    from export.finbert import ExportError, WeightsError, export_finbert
+
+    click.echo(f"exporting FinBERT from {settings.finbert_model} (first start only)")
+    try:
+        export_finbert(
+            settings.finbert_model, settings.model_repository, quantize=settings.quantize, log=click.echo
+        )
+    except (ExportError, WeightsError) as exc:
+        click.echo(f"FinBERT export failed: {exc}. {fallback}")
 
 
 def _serve(settings: Settings, log_level: str) -> None:
@@ -174,94 +203,11 @@ def config_defaults() -> None:
     click.echo(render_defaults(), nl=False)
 
 
-@main.group()
-def export() -> None:
-    """Export trained networks to validated ONNX in the model repository (needs the `train` extra)."""
+def _register() -> None:
+    from investiq.cli_models import bench, export, train
+
+    for group in (export, train, bench):
+        main.add_command(group)
 
 
-@export.command("finbert")
-@config_option
-@click.option(
-    "--source", default=None, help="Hugging Face model id or directory (default: setting finbert_model)."
-)
-@click.option(
-    "--repository",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Model repository (default: setting model_repository).",
-)
-@click.option(
-    "--quantize/--no-quantize", default=None, help="Also write the INT8 variant (default: setting quantize)."
-)
-def export_finbert_command(
-    config: Path | None, source: str | None, repository: Path | None, quantize: bool | None
-) -> None:
-    """FinBERT -> ONNX fp32 (+ dynamic INT8), validated against PyTorch, installed atomically
-    into REPOSITORY/finbert_model/1 with its tokenizer and label order."""
-    settings = settings_from(config, model_repository=repository, quantize=quantize)
-    from export.finbert import ExportError, WeightsError, export_finbert
-
-    try:
-        export_finbert(
-            source or settings.finbert_model,
-            settings.model_repository,
-            quantize=settings.quantize,
-            log=click.echo,
-        )
-    except (ExportError, WeightsError) as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@main.group()
-def train() -> None:
-    """Train or fine-tune the networks (needs the `train` extra)."""
-
-
-@train.command("finbert")
-@click.option(
-    "--dataset",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    required=True,
-    help="CSV with columns text,label (positive, negative, neutral).",
-)
-@click.option(
-    "--output-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("models/finbert-tuned"),
-    show_default=True,
-    help="Where the fine-tuned Hugging Face directory goes.",
-)
-@click.option(
-    "--base", default="ProsusAI/finbert", show_default=True, help="Model id or directory to start from."
-)
-@click.option("--epochs", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=2e-5, show_default=True)
-@click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=0.2, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-def train_finbert_command(
-    dataset: Path,
-    output_dir: Path,
-    base: str,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    val_fraction: float,
-    seed: int,
-) -> None:
-    """Fine-tune FinBERT: stratified split, accuracy and macro-F1 per epoch, best epoch saved."""
-    from investiq.finbert import WeightsError
-    from training.finbert import DatasetError, TrainConfig, fine_tune
-
-    config = TrainConfig(
-        base=base,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        val_fraction=val_fraction,
-        seed=seed,
-    )
-    try:
-        fine_tune(dataset, output_dir, config, log=click.echo)
-    except (DatasetError, WeightsError) as exc:
-        raise click.ClickException(str(exc)) from None
+_register()

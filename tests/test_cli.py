@@ -22,6 +22,12 @@ COMMANDS = [
     ["config"],
     ["config", "show"],
     ["config", "defaults"],
+    ["export"],
+    ["export", "finbert"],
+    ["train"],
+    ["train", "finbert"],
+    ["bench"],
+    ["bench", "finbert"],
 ]
 
 

@@ -105,3 +105,16 @@ def test_macro_f1_against_a_hand_count():
     pred = np.array([0, 1, 1, 1, 2, 0])
     # F1: class0 = 2*1/(2+1+1) = .5, class1 = 2*2/(4+1+0) = .8, class2 = 2*1/(2+0+1) = 2/3
     assert macro_f1(truth, pred, 3) == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+
+
+def test_up_exports_finbert_when_its_weights_are_at_hand(tmp_path: Path):
+    from investiq.cli import _prepare_finbert
+    from investiq.settings import Settings
+
+    source = tiny_bert.build(tmp_path / "hf")
+    settings = Settings(model_repository=tmp_path / "repo", finbert_model=str(source))
+    _prepare_finbert(settings)
+    meta = FinbertMeta.load(tmp_path / "repo" / "finbert_model" / "1")
+    assert meta.source == str(source)
+    _prepare_finbert(settings)  # present: nothing to do
+    assert FinbertMeta.load(tmp_path / "repo" / "finbert_model" / "1").version == meta.version

@@ -80,7 +80,7 @@ def main() -> None:
     print(f"strategies win {WIN_PROBS}, rotating every 150 days, 900 days, {args.runs} runs per row")
     print("half-life (days; 0 = no forgetting) | mean cumulative regret | 95% CI")
     for s in compare(tuple(args.half_lives), args.runs):
-        print(f"{s.half_life_days:>8g} | {s.mean:8.2f} | [{s.ci95[0]:.2f}, {s.ci95[1]:.2f}]")
+        print(f"{s.half_life_days:>8g} | {s.mean:8.2f} | [{s.ci95[0]:.2f}, {s.ci95[1]:.2f}]", flush=True)
 
 
 if __name__ == "__main__":

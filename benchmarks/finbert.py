@@ -1,0 +1,262 @@
+"""FinBERT speed, side by side in one run: PyTorch eager, ONNX Runtime fp32 and INT8, and the HTTP gateway.
+
+    investiq bench finbert                    # BERT-base shape, random weights (what this machine has)
+    investiq bench finbert --source models/finbert   # the real FinBERT, when present
+
+Workload: the committed headlines (investiq/data/headlines.txt). Every path includes tokenization.
+Single-text latency: one headline per call, p50/p99 over --runs calls. Throughput: all headlines in
+batches of --batch-size, texts per second. The gateway figures come from a real `investiq serve`
+process (INT8, cache off) over HTTP on this machine, its client competing for the same cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import random_bert
+from investiq.finbert import Encoder, FinbertMeta
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Row:
+    path: str
+    p50_ms: float
+    p99_ms: float
+    texts_per_s: float
+
+
+def headlines() -> list[str]:
+    path = HERE.parent / "investiq" / "data" / "headlines.txt"
+    return [line for line in path.read_text().splitlines() if line.strip()]
+
+
+def bert_base(directory: Path) -> Path:
+    """A BERT-base-shaped classifier with random weights and a 30,522-piece WordPiece vocabulary
+    trained on English prose that ships with Python (pydoc topics), so that headlines split into
+    realistic numbers of tokens. Built once and reused."""
+    if (directory / "config.json").is_file():
+        return directory
+    import pydoc_data.topics
+
+    corpus = list(pydoc_data.topics.topics.values()) + headlines()
+    return random_bert.build(directory, corpus, vocab_size=30522)
+
+
+def timed(fn: Callable[[], object], runs: int) -> list[float]:
+    fn()  # warm-up
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def measure(
+    name: str,
+    single: Callable[[str], object],
+    batch: Callable[[list[str]], object],
+    texts: list[str],
+    runs: int,
+    batch_size: int,
+) -> Row:
+    it = iter(range(10**9))
+    lat = timed(lambda: single(texts[next(it) % len(texts)]), runs)
+    chunks = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
+    rounds = max(1, 256 // len(texts))
+    total = timed(lambda: [batch(c) for _ in range(rounds) for c in chunks], 3)
+    return Row(
+        name,
+        statistics.median(lat),
+        float(np.percentile(lat, 99)),
+        len(texts) * rounds / (statistics.median(total) / 1000),
+    )
+
+
+def in_process(source: Path, repo: Path, texts: list[str], runs: int, batch_size: int) -> list[Row]:
+    import onnxruntime as ort
+    import torch
+
+    from investiq.finbert import load_pretrained, softmax
+
+    model, tokenizer = load_pretrained(str(source))
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    def torch_run(batch: list[str]) -> object:
+        with torch.inference_mode():
+            enc = tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
+            return softmax(model(**enc).logits.numpy())
+
+    rows = [measure("PyTorch eager (fp32)", lambda t: torch_run([t]), torch_run, texts, runs, batch_size)]
+    directory = repo / "finbert_model" / "1"
+    encoder = Encoder(directory, 128)
+    for variant, file in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(directory / file), options, providers=["CPUExecutionProvider"])
+
+        def ort_run(batch: list[str], session: Any = session) -> object:
+            return softmax(session.run(["logits"], encoder(batch))[0])
+
+        def ort_single(text: str, run: Callable[[list[str]], object] = ort_run) -> object:
+            return run([text])
+
+        rows.append(measure(f"ONNX Runtime {variant}", ort_single, ort_run, texts, runs, batch_size))
+    return rows
+
+
+def through_gateway(repo: Path, texts: list[str], runs: int, batch_size: int, concurrency: int) -> list[Row]:
+    import httpx
+
+    port = 18765
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "INVESTIQ_MODEL_REPOSITORY": str(repo),
+            "INVESTIQ_QUANTIZE": "true",
+            "INVESTIQ_SENTIMENT_MODEL": "finbert",
+        }
+        server = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            [
+                sys.executable,
+                "-m",
+                "investiq",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                f"{tmp}/bench.db",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}/sentiment/predict"
+        try:
+            client = httpx.Client(timeout=60)
+            for _ in range(300):
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/sentiment/health").json()["model"] == "finbert":
+                        break
+                except (httpx.TransportError, KeyError):
+                    pass
+                time.sleep(0.1)
+
+            def post(batch: list[str], c: httpx.Client = client) -> object:
+                response = c.post(url, json={"texts": batch, "use_cache": False})
+                response.raise_for_status()
+                return response
+
+            rows = [measure("gateway HTTP, INT8", lambda t: post([t]), post, texts, runs, batch_size)]
+            # Many clients with one headline each: micro-batching merges them into shared passes.
+            clients = [httpx.Client(timeout=60) for _ in range(concurrency)]
+            per_client = max(4, runs // concurrency)
+
+            def worker(i: int) -> list[float]:
+                return timed(lambda: post([texts[i % len(texts)]], clients[i]), per_client)
+
+            start = time.perf_counter()
+            with ThreadPoolExecutor(concurrency) as pool:
+                lat = [x for part in pool.map(worker, range(concurrency)) for x in part]
+            elapsed = time.perf_counter() - start
+            rows.append(
+                Row(
+                    f"gateway HTTP, INT8, {concurrency} clients x 1 text",
+                    statistics.median(lat),
+                    float(np.percentile(lat, 99)),
+                    concurrency * (per_client + 1) / elapsed,
+                )
+            )
+            return rows
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def run(
+    source: str | None, work: Path, runs: int, batch_size: int, concurrency: int, out: Path
+) -> dict[str, Any]:
+    from export.finbert import export_finbert
+
+    texts = headlines()
+    src = Path(source) if source else bert_base(work / "bert-base-random")
+    repo = work / "repo"
+    if not (repo / "finbert_model" / "1" / "artifact.json").is_file() or FinbertMeta.load(
+        repo / "finbert_model" / "1"
+    ).source != str(src):
+        export_finbert(str(src), repo, log=print)
+    tokens = Encoder(repo / "finbert_model" / "1", 128)(texts)["attention_mask"].sum(1)
+    print(f"workload: {len(texts)} headlines, {tokens.mean():.1f} tokens on average (max {tokens.max()})")
+    rows = in_process(src, repo, texts, runs, batch_size)
+    rows += through_gateway(repo, texts, runs, batch_size, concurrency)
+    eager = rows[0].texts_per_s
+    int8 = next(r for r in rows if r.path == "ONNX Runtime int8")
+    gateway = next(r for r in rows if r.path == "gateway HTTP, INT8")
+    result = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "host": platform.node(),
+        },
+        "model": "real FinBERT" if source else "BERT-base shape, random weights",
+        "source": str(src),
+        "runs": runs,
+        "batch_size": batch_size,
+        "mean_tokens": float(tokens.mean()),
+        "rows": [asdict(r) for r in rows],
+        "ratios": {
+            "int8_vs_eager_throughput": int8.texts_per_s / eager,
+            "fp32_onnx_vs_eager_throughput": rows[1].texts_per_s / eager,
+            "gateway_overhead_p50_ms": gateway.p50_ms - int8.p50_ms,
+        },
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "finbert.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "finbert.md").write_text(render(result))
+    print(render(result))
+    return result
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [
+        f"# FinBERT benchmark ({result['model']})",
+        "",
+        f"Machine: {result['machine']['cpu_count']} CPUs, {result['machine']['processor']}, "
+        f"Python {result['machine']['python']}. Workload: committed headlines, "
+        f"{result['mean_tokens']:.1f} tokens on average; throughput in batches of {result['batch_size']}.",
+        "Reproduce: `investiq bench finbert`.",
+        "",
+        "| path | single text p50 (ms) | p99 (ms) | batched (texts/s) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for r in result["rows"]:
+        lines.append(f"| {r['path']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['texts_per_s']:.0f} |")
+    ratios = result["ratios"]
+    lines += [
+        "",
+        f"- INT8 / PyTorch eager throughput: **{ratios['int8_vs_eager_throughput']:.2f}x** "
+        f"(ONNX fp32 / eager: {ratios['fp32_onnx_vs_eager_throughput']:.2f}x)",
+        "- gateway overhead at p50 (HTTP INT8 minus in-process INT8): "
+        f"{ratios['gateway_overhead_p50_ms']:.1f} ms",
+        "",
+    ]
+    return "\n".join(lines)
