@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +270,20 @@ def test_offline_without_weights_says_what_to_do(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
     with pytest.raises(WeightsError, match="hf download ProsusAI/finbert"):
         load_pretrained("ProsusAI/finbert")
+
+
+def test_a_journal_failure_never_fails_a_prediction(tiny: tuple[Path, Path], tmp_path: Path):
+    _, repo = tiny
+    db = tmp_path / "p.db"
+    with TestClient(create_app(Settings(db_path=db, model_repository=repo))) as client:
+        sqlite3.connect(db).execute("DROP TABLE sentiment_predictions")  # the logs can no longer be written
+        response = client.post("/sentiment/predict", json={"texts": ["Stocks rally"]})
+        assert response.status_code == 200
+        for _ in range(100):  # the log is written off the request path: wait for the writer
+            journal = client.get("/health").json()["components"]["journal"]
+            if journal["status"] != "healthy":
+                break
+            time.sleep(0.05)
+        assert journal["status"] == "degraded"
+        assert "sentiment_predictions" in journal["reason"]
+        assert "investiq_journal_failed_total 1.0" in client.get("/metrics").text
