@@ -191,9 +191,7 @@ def through_gateway(repo: Path, texts: list[str], runs: int, batch_size: int, co
             server.wait(30)
 
 
-def run(
-    source: str | None, work: Path, runs: int, batch_size: int, concurrency: int, out: Path
-) -> dict[str, Any]:
+def run(source: str | None, work: Path, runs: int, batch_size: int, concurrency: int, out: Path) -> dict[str, Any]:
     from export.finbert import export_finbert
 
     texts = headlines()
@@ -255,8 +253,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         f"- INT8 / PyTorch eager throughput: **{ratios['int8_vs_eager_throughput']:.2f}x** "
         f"(ONNX fp32 / eager: {ratios['fp32_onnx_vs_eager_throughput']:.2f}x)",
-        "- gateway overhead at p50 (HTTP INT8 minus in-process INT8): "
-        f"{ratios['gateway_overhead_p50_ms']:.1f} ms",
+        f"- gateway overhead at p50 (HTTP INT8 minus in-process INT8): {ratios['gateway_overhead_p50_ms']:.1f} ms",
         "",
     ]
     return "\n".join(lines)

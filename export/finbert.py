@@ -9,7 +9,6 @@ both travel in the artifact (see investiq/finbert.py).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import warnings
 from collections.abc import Callable
@@ -20,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from investiq.artifacts import META, weights_version
 from investiq.atomic import staged
 from investiq.finbert import (
     INPUTS,
-    META,
     OUTPUT,
     TOKENIZER,
     VARIANTS,
@@ -67,15 +66,6 @@ def sample_texts() -> list[str]:
 def labels_of(model: Any) -> list[str]:
     id2label = model.config.id2label
     return [str(id2label[i]).lower() for i in range(model.config.num_labels)]
-
-
-def weights_version(model: Any) -> str:
-    """A content hash of the weights: the same weights always give the same version."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:12]
 
 
 def export_finbert(
@@ -146,9 +136,7 @@ def validate(model: Any, directory: Path, variant: str, max_diff: float, min_agr
     session = ort.InferenceSession(str(directory / VARIANTS[variant]), providers=["CPUExecutionProvider"])
     names = sorted(i.name for i in session.get_inputs()), [o.name for o in session.get_outputs()]
     if names != (sorted(INPUTS), [OUTPUT]):
-        raise ExportError(
-            f"{variant} graph has inputs/outputs {names}, expected {sorted(INPUTS)} -> {OUTPUT}"
-        )
+        raise ExportError(f"{variant} graph has inputs/outputs {names}, expected {sorted(INPUTS)} -> {OUTPUT}")
     got = session.run([OUTPUT], inputs)[0]
     with torch.no_grad():
         want = _LogitsOnly(model).eval()(*(torch.from_numpy(inputs[n]) for n in INPUTS)).numpy()

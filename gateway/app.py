@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -13,11 +14,12 @@ from gateway.errors import install_handlers
 from gateway.journal import JournalWriter, open_journal
 from gateway.metrics import Metrics
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
-from gateway.routes import bayesian, root, sentiment
+from gateway.routes import bayesian, price, root, sentiment
 from gateway.security import require_api_key
 from gateway.services.bayesian import BayesianService
 from gateway.services.health import HealthService
-from gateway.wiring import bayes_config, build_backend, build_sentiment
+from gateway.services.resolver import resolve_periodically
+from gateway.wiring import bayes_config, build_backend, build_price, build_sentiment
 from investiq import __version__
 from investiq.settings import Settings
 
@@ -35,6 +37,18 @@ def create_app(
         writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)
         writer.start()
         app.state.sentiment = build_sentiment(settings, models, writer, app.state.metrics)
+        app.state.price = build_price(settings, models, writer, app.state.metrics)
+        app.state.db_path = settings.db_path
+        tasks = []
+        if settings.price_resolve_every_s > 0:
+            resolver = resolve_periodically(
+                settings.db_path,
+                writer,
+                app.state.price.cache,
+                app.state.price.fetch,
+                settings.price_resolve_every_s,
+            )
+            tasks.append(asyncio.create_task(resolver, name="price-resolver"))
         service = BayesianService(
             writer,
             settings.db_path,
@@ -44,10 +58,14 @@ def create_app(
         )
         app.state.writer = writer
         app.state.bayesian = service
-        app.state.health = HealthService(writer, service, app.state.sentiment, models, __version__)
+        app.state.health = HealthService(
+            writer, service, app.state.sentiment, app.state.price, models, __version__
+        )
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
             await app.state.sentiment.scorer.close()
             await models.close()
             writer.close()  # flushes what is queued, the last predictions' logs included
@@ -64,6 +82,7 @@ def create_app(
     install_handlers(app)
     app.include_router(root.router)
     app.include_router(sentiment.router)
+    app.include_router(price.router)
     app.include_router(bayesian.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too

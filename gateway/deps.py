@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from gateway.services.bayesian import BayesianService
 from gateway.services.health import HealthService
+from gateway.services.price import PriceService
 from gateway.services.sentiment import SentimentService
 
 
@@ -26,6 +27,12 @@ def _sentiment(request: Request) -> SentimentService:
     return service
 
 
+def _price(request: Request) -> PriceService:
+    service: PriceService = request.app.state.price
+    return service
+
+
 Bayesian = Annotated[BayesianService, Depends(_bayesian)]
 Health = Annotated[HealthService, Depends(_health)]
 Sentiment = Annotated[SentimentService, Depends(_sentiment)]
+Price = Annotated[PriceService, Depends(_price)]

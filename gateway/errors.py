@@ -83,9 +83,7 @@ def install_handlers(app: FastAPI) -> None:
         kind = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error"
         )
-        return JSONResponse(
-            error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
-        )
+        return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
     app.add_exception_handler(InvestIQError, on_investiq)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -50,6 +50,12 @@ class Metrics:
             "Share of sentiment cache lookups that hit, since start.",
             registry=self.registry,
         )
+        self.price_predictions = Counter(
+            "investiq_price_predictions_total",
+            "Price forecasts by direction.",
+            ["direction"],
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "investiq_batch_size",
             "Items per forward pass, by model.",

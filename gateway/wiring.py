@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 
 from gateway.backends.base import InferenceBackend
-from gateway.backends.embedded import EmbeddedBackend, finbert_dir
+from gateway.backends.embedded import EmbeddedBackend, finbert_dir, patchtst_dir
 from gateway.bayes.allocation import AllocationRules
 from gateway.bayes.posterior import Prior
 from gateway.journal.writer import JournalWriter
 from gateway.metrics import Metrics
 from gateway.services.bayesian import BayesConfig
+from gateway.services.price import PriceService
 from gateway.services.scorers import FinbertScorer, LexiconScorer, Scorer
 from gateway.services.sentiment import SentimentLimits, SentimentService
-from investiq.finbert import ArtifactError, FinbertMeta
+from investiq.artifacts import ArtifactError
+from investiq.finbert import FinbertMeta
+from investiq.patchtst import PatchTSTMeta
 from investiq.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,28 @@ def build_sentiment(
         limits=limits,
         cache_size=settings.sentiment_cache_size,
         degraded_reason=reason,
+    )
+
+
+def build_price(
+    settings: Settings, backend: InferenceBackend, writer: JournalWriter, metrics: Metrics
+) -> PriceService:
+    """PatchTST as exported (unhealthy with the reason when it is not); bars from the cache, then Yahoo."""
+    from training.data import BarCache, fetch_yfinance
+
+    try:
+        meta: PatchTSTMeta | None = PatchTSTMeta.load(patchtst_dir(settings.model_repository))
+    except ArtifactError as exc:
+        log.warning("price forecasts unavailable: %s", exc)
+        meta = None
+    return PriceService(
+        backend,
+        meta,
+        writer,
+        metrics,
+        BarCache(settings.data_dir / "bars"),
+        fetch_yfinance,
+        max_batch=settings.price_batch_size,
     )
 
 

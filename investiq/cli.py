@@ -55,9 +55,7 @@ def settings_from(config: Path | None, **overrides: Any) -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
-@click.group(
-    name="investiq", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
-)
+@click.group(name="investiq", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="investiq")
 def main() -> None:
     """InvestIQ ML: sentiment, price direction and strategy weights for a trading agent.
@@ -82,12 +80,14 @@ def up(config: Path | None, log_level: str, **flags: Any) -> None:
     version = _init_journal(settings)
     click.echo(f"journal ready: {settings.db_path} (schema version {version})")
     _prepare_finbert(settings)
+    _prepare_patchtst(settings)
     _serve(settings, log_level)
 
 
 def _prepare_finbert(settings: Settings) -> None:
     """Export FinBERT if it is wanted, missing, and its weights can be had; else say why not."""
-    from investiq.finbert import META, weights_reachable
+    from investiq.artifacts import META
+    from investiq.finbert import weights_reachable
 
     target = settings.model_repository / "finbert_model" / "1"
     if settings.sentiment_model != "finbert" or (target / META).is_file():
@@ -146,6 +146,22 @@ def _init_journal(settings: Settings) -> int:
         conn.close()
 
 
+def _prepare_patchtst(settings: Settings) -> None:
+    """Train a quick first PatchTST (configured source, else the offline sample) and export it."""
+    from investiq.artifacts import META
+
+    if (settings.model_repository / "patchtst" / "1" / META).is_file():
+        return
+    try:
+        from investiq.cli_patchtst import quick_model
+    except ImportError as exc:
+        click.echo(
+            f"PatchTST is not exported and {exc.name} is missing (pip install -e '.[train]'): /price is down"
+        )
+        return
+    quick_model(settings)
+
+
 @main.group()
 def db() -> None:
     """The SQLite journal shared with the Rust agent."""
@@ -182,6 +198,29 @@ def db_status(config: Path | None, db_path: Path | None) -> None:
         conn.close()
 
 
+@main.command()
+@config_option
+@db_option
+def resolve(config: Path | None, db_path: Path | None) -> None:
+    """Score past price forecasts whose horizon has passed against the market (the gateway also does
+    this every price_resolve_every_s seconds)."""
+    from gateway.journal import JournalWriter
+    from gateway.services.resolver import resolve_due
+    from training.data import BarCache, fetch_yfinance
+
+    settings = settings_from(config, db_path=db_path)
+    _init_journal(settings)
+    writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)
+    writer.start()
+    try:
+        report = resolve_due(settings.db_path, writer, BarCache(settings.data_dir / "bars"), fetch_yfinance)
+    finally:
+        writer.close()
+    click.echo(f"resolved {report.resolved} forecasts; {report.waiting} due but waiting for bars")
+    for symbol, reason in report.errors.items():
+        click.echo(f"  {symbol}: {reason}")
+
+
 @main.group()
 def config() -> None:
     """Inspect settings."""
@@ -204,9 +243,13 @@ def config_defaults() -> None:
 
 
 def _register() -> None:
-    from investiq.cli_models import bench, export, train
+    from investiq.cli_models import bench, evaluate, export, train
+    from investiq.cli_patchtst import evaluate_patchtst, export_patchtst, train_patchtst
 
-    for group in (export, train, bench):
+    train.add_command(train_patchtst)
+    evaluate.add_command(evaluate_patchtst)
+    export.add_command(export_patchtst)
+    for group in (export, train, evaluate, bench):
         main.add_command(group)
 
 

@@ -66,9 +66,7 @@ def train() -> None:
     show_default=True,
     help="Where the fine-tuned Hugging Face directory goes.",
 )
-@click.option(
-    "--base", default="ProsusAI/finbert", show_default=True, help="Model id or directory to start from."
-)
+@click.option("--base", default="ProsusAI/finbert", show_default=True, help="Model id or directory to start from.")
 @click.option("--epochs", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=2e-5, show_default=True)
@@ -103,6 +101,11 @@ def train_finbert_command(
 
 
 @click.group()
+def evaluate() -> None:
+    """Evaluate trained models on held-out data against baselines (needs the `train` extra)."""
+
+
+@click.group()
 def bench() -> None:
     """Benchmarks that print figures and record them (benchmarks/results/); not tests."""
 
@@ -115,9 +118,7 @@ def bench() -> None:
     "--runs", type=click.IntRange(10), default=200, show_default=True, help="Single-text calls per path."
 )
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
-@click.option(
-    "--concurrency", type=click.IntRange(1), default=16, show_default=True, help="HTTP clients at once."
-)
+@click.option("--concurrency", type=click.IntRange(1), default=16, show_default=True, help="HTTP clients at once.")
 @click.option(
     "--work-dir",
     type=click.Path(path_type=Path, file_okay=False),

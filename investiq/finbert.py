@@ -11,25 +11,21 @@ here only; the export validation, the embedded backend and the Triton adapter al
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from investiq.artifacts import ArtifactError, load_meta, save_meta
+
 LABELS = frozenset({"positive", "negative", "neutral"})
-META = "artifact.json"
 TOKENIZER = "tokenizer.json"
 VARIANTS = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 INPUTS = ("input_ids", "attention_mask")
 OUTPUT = "logits"
-
-
-class ArtifactError(RuntimeError):
-    """The artifact is missing, incomplete or corrupt; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -46,17 +42,11 @@ class FinbertMeta:
             raise ArtifactError(f"labels must be {sorted(LABELS)} in some order, got {self.labels}")
 
     def save(self, directory: Path) -> None:
-        (directory / META).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        save_meta(self, directory)
 
     @classmethod
     def load(cls, directory: Path) -> FinbertMeta:
-        path = directory / META
-        try:
-            return cls(**json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise ArtifactError(f"no FinBERT artifact at {path}: run `investiq export finbert`") from None
-        except (ValueError, TypeError) as exc:
-            raise ArtifactError(f"{path} is corrupt ({exc}): re-run `investiq export finbert`") from None
+        return load_meta(cls, directory, "run `investiq export finbert`")
 
 
 class WeightsError(RuntimeError):
@@ -80,9 +70,7 @@ def weights_reachable(source: str, timeout_s: float = 2.0) -> str | None:
         socket.setdefaulttimeout(timeout_s)
         socket.getaddrinfo(host, 443)
     except OSError:
-        return (
-            f"{source!r} is not a local directory, not in the Hugging Face cache, and {host} is unreachable"
-        )
+        return f"{source!r} is not a local directory, not in the Hugging Face cache, and {host} is unreachable"
     finally:
         socket.setdefaulttimeout(None)
     return None

@@ -79,21 +79,32 @@ class Settings(BaseModel):
     sentiment_max_wait_ms: float = Field(
         1.0, ge=0, le=1000, description="How long a micro-batch waits to fill (ms)."
     )
-    sentiment_max_tokens: int = Field(
-        128, ge=8, le=512, description="Texts are truncated to this many tokens."
-    )
+    sentiment_max_tokens: int = Field(128, ge=8, le=512, description="Texts are truncated to this many tokens.")
     sentiment_max_texts: int = Field(256, ge=1, le=10_000, description="Most texts in one request.")
     sentiment_max_chars: int = Field(2000, ge=1, description="Most characters in one text.")
     sentiment_cache_size: int = Field(10_000, ge=0, description="Cached predictions (LRU); 0 disables.")
-    price_batch_size: int = Field(64, ge=1, le=4096, description="Largest batch of price windows.")
+    price_batch_size: int = Field(
+        1000, ge=1, le=100_000, description="Most forecasts in one batch_predict (one forward pass)."
+    )
+    price_source: Literal["yfinance", "csv", "sample"] = Field(
+        "yfinance", description="Bars `investiq up` trains a first PatchTST on (offline: falls back to sample)."
+    )
+    price_symbols: list[str] = Field(
+        ["SPY", "QQQ", "AAPL"], min_length=1, description="Symbols of that first model (comma-separated in env)."
+    )
+    price_interval: str = Field("15m", min_length=1, description="Bar interval of that first model.")
+    price_days: int = Field(60, ge=1, description="Days of history for that first model (yfinance 15m: <= 60).")
+    price_csv: Path | None = Field(None, description="CSV of bars when price_source is csv.")
+    data_dir: Path = Field(Path("data"), description="Market data cache (parquet bars per symbol and interval).")
+    price_resolve_every_s: float = Field(
+        300.0, ge=0, description="How often the gateway scores past forecasts against the market (0: never)."
+    )
 
     # -- Bayesian strategy weights -------------------------------------------------------------
     bayes_prior_alpha: float = Field(1.0, gt=0, description="Beta prior on win probability: alpha.")
     bayes_prior_beta: float = Field(1.0, gt=0, description="Beta prior on win probability: beta.")
     bayes_pnl_prior_mean: float = Field(0.0, description="Normal-Inverse-Gamma prior: mean P&L per trade.")
-    bayes_pnl_prior_kappa: float = Field(
-        1.0, gt=0, description="NIG prior: pseudo-trades behind the prior mean."
-    )
+    bayes_pnl_prior_kappa: float = Field(1.0, gt=0, description="NIG prior: pseudo-trades behind the prior mean.")
     bayes_pnl_prior_shape: float = Field(2.0, gt=0, description="NIG prior: inverse-gamma shape a0.")
     bayes_pnl_prior_scale: float = Field(
         100.0, gt=0, description="NIG prior: inverse-gamma scale b0 (P&L units squared)."
@@ -111,13 +122,16 @@ class Settings(BaseModel):
     bayes_thompson_draws: int = Field(
         10_000, ge=100, le=1_000_000, description="Monte Carlo draws for probability-of-being-best."
     )
-    bayes_seed: int = Field(
-        0, ge=0, description="Seed of the Thompson allocation (same state, same weights)."
-    )
+    bayes_seed: int = Field(0, ge=0, description="Seed of the Thompson allocation (same state, same weights).")
     bayes_max_sync_days: int = Field(3650, ge=1, description="Largest `days` accepted by sync-from-database.")
 
     # Read from the variable named by api_key_env, never from config.yaml.
     api_key: SecretStr | None = Field(None, exclude=True, description="Set through the api_key_env variable.")
+
+    @field_validator("price_symbols", mode="before")
+    @classmethod
+    def _symbols(cls, value: Any) -> Any:
+        return value.replace(",", " ").split() if isinstance(value, str) else value
 
     @field_validator("bayes_pnl_prior_mean", "sentiment_max_wait_ms", "triton_timeout_s")
     @classmethod

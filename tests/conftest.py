@@ -50,9 +50,7 @@ def free_port() -> int:
 class Server:
     """`investiq serve` in a child process: the real CLI, uvicorn, HTTP and journal file."""
 
-    def __init__(
-        self, db: Path, log: Path, env: dict[str, str] | None = None, command: str = "serve"
-    ) -> None:
+    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None, command: str = "serve") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [

@@ -188,7 +188,7 @@ def test_concurrent_updates_are_each_counted_once(serve, db_path: Path):
 
 @pytest.mark.slow
 def test_weights_survive_a_restart(serve, db_path: Path):
-    server = serve(db_path, command="up")
+    server = serve(db_path)
     for name, pnls in {"trend": [4, 5, -1, 6, 3, 2], "carry": [-2, 1, -3, -1, 2, -4]}.items():
         for pnl in pnls:
             assert (
@@ -223,8 +223,7 @@ def test_sync_reads_an_agents_table_with_extra_and_reordered_columns(tmp_path: P
         "id INTEGER PRIMARY KEY, symbol TEXT, broker_ref TEXT)"
     )
     rows = [
-        (iso(clock.now - 3600 * h), 0.1, "breakout", 2.0 if h % 2 else -1.0, h, "QQQ", "r")
-        for h in range(1, 9)
+        (iso(clock.now - 3600 * h), 0.1, "breakout", 2.0 if h % 2 else -1.0, h, "QQQ", "r") for h in range(1, 9)
     ]
     agent.executemany("INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     agent.commit()

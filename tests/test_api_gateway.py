@@ -26,22 +26,21 @@ def test_root_health_reports_each_component(client: TestClient):
     body = client.get("/health").json()
     assert body["status"] == "degraded"  # nothing exported in the temp repository: lexicon fallback
     assert "FinBERT is not available" in body["components"]["sentiment"]["reason"]
-    assert set(body["components"]) == {"journal", "bayesian", "inference", "sentiment"}
+    assert set(body["components"]) == {"journal", "bayesian", "inference", "sentiment", "price"}
+    assert body["components"]["price"]["status"] == "unhealthy"  # nothing trained: its reason says what to run
     assert client.get("/bayesian/health").json()["status"] == "healthy"
 
 
 def test_an_unready_backend_degrades_the_stack_with_the_reason(settings: Settings):
     backend = FakeBackend(ready=False)
-    with TestClient(
-        create_app(settings.model_copy(update={"sentiment_model": "lexicon"}), backend)
-    ) as client:
+    with TestClient(create_app(settings.model_copy(update={"sentiment_model": "lexicon"}), backend)) as client:
         response = client.get("/health")
         assert response.status_code == 200
         assert response.json()["status"] == "degraded"
         inference = response.json()["components"]["inference"]
         assert inference == {"status": "degraded", "backend": "fake", "reason": "no model is ready"}
         backend.is_ready = True
-        assert client.get("/health").json()["status"] == "healthy"
+        assert client.get("/health").json()["components"]["inference"]["status"] == "healthy"
     assert backend.closed  # the lifespan closes what it was given
 
 
@@ -102,17 +101,13 @@ def test_oversized_bodies_get_413(settings: Settings):
                 yield b"x" * 500
             yield b'"}'
 
-        streamed = client.post(
-            "/bayesian/update", content=chunks(), headers={"content-type": "application/json"}
-        )
+        streamed = client.post("/bayesian/update", content=chunks(), headers={"content-type": "application/json"})
         assert streamed.status_code == 413
         assert client.get("/bayesian/all-stats").json()["strategies"] == []
 
 
 def test_malformed_json_is_a_readable_422(client: TestClient):
-    response = client.post(
-        "/bayesian/update", content=b"{not json", headers={"content-type": "application/json"}
-    )
+    response = client.post("/bayesian/update", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert response.json()["error"] == "invalid_input"
     assert "JSON" in response.json()["detail"]

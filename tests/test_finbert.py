@@ -143,9 +143,7 @@ def test_micro_batching_merges_concurrent_requests(tiny: tuple[Path, Path]):
             backend, meta.labels, meta.version, max_batch=32, max_wait_s=0.2, on_batch=sizes.append
         )
         together = await asyncio.gather(*(scorer.score([t]) for t in texts))
-        alone = await FinbertScorer(backend, meta.labels, meta.version, max_batch=1, max_wait_s=0).score(
-            texts
-        )
+        alone = await FinbertScorer(backend, meta.labels, meta.version, max_batch=1, max_wait_s=0).score(texts)
         await backend.close()
         return sizes, [t[0] for t in together], alone
 

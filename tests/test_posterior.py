@@ -30,9 +30,7 @@ def fold(trades: Sequence[tuple[float, bool | None, float | None]], half_life: f
     return ev
 
 
-def batch(
-    trades: list[tuple[float, bool | None, float | None]], half_life: float, now: float
-) -> dict[str, float]:
+def batch(trades: list[tuple[float, bool | None, float | None]], half_life: float, now: float) -> dict[str, float]:
     """Direct formula (the oracle): weighted sufficient statistics with w = 2^-(age/half-life)."""
     out = {"win_w": 0.0, "loss_w": 0.0, "pnl_w": 0.0, "pnl_s1": 0.0, "pnl_s2": 0.0}
     for ts, won, pnl in trades:
@@ -92,9 +90,7 @@ def test_moments_match_scipy():
     mu_n = (PRIOR.kappa * PRIOR.mu + n * xbar) / kappa_n
     a_n = PRIOR.a + n / 2
     b_n = (
-        PRIOR.b
-        + 0.5 * sum((v - xbar) ** 2 for v in x)
-        + PRIOR.kappa * n * (xbar - PRIOR.mu) ** 2 / (2 * kappa_n)
+        PRIOR.b + 0.5 * sum((v - xbar) ** 2 for v in x) + PRIOR.kappa * n * (xbar - PRIOR.mu) ** 2 / (2 * kappa_n)
     )
     assert (p.mu, p.kappa, p.a, p.b) == pytest.approx((mu_n, kappa_n, a_n, b_n))
     marginal_m = stats.t(df=2 * a_n, loc=mu_n, scale=math.sqrt(b_n / (a_n * kappa_n)))

@@ -112,9 +112,7 @@ def fine_tune(
     label2id = {str(k).lower(): int(v) for k, v in model.config.label2id.items()}
     torch.manual_seed(config.seed)
 
-    def batches(
-        part: list[tuple[str, str]], shuffle: bool
-    ) -> list[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    def batches(part: list[tuple[str, str]], shuffle: bool) -> list[tuple[dict[str, torch.Tensor], torch.Tensor]]:
         order = list(range(len(part)))
         if shuffle:
             random.Random(config.seed + len(part)).shuffle(order)
@@ -173,8 +171,5 @@ def fine_tune(
             "epochs": [asdict(r) for r in reports],
         }
         (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    log(
-        f"saved the best epoch to {output_dir}: "
-        f"export it with `investiq export finbert --source {output_dir}`"
-    )
+    log(f"saved the best epoch to {output_dir}: export it with `investiq export finbert --source {output_dir}`")
     return reports

@@ -3,6 +3,7 @@
 Serves, with the names and tensors of the Triton contract:
     finbert        TEXT (str/bytes) [batch]               -> probabilities fp32 [batch, 3]
     finbert_model  input_ids, attention_mask int64 [b, s] -> logits fp32 [batch, 3]
+    patchtst       past_values fp32 [b, context, 1]       -> prediction_outputs fp32 [b, horizon, 1]
 Sessions are made once, at start. Inference runs on one worker thread (ONNX Runtime spreads each
 run over the cores itself), so the event loop never blocks and runs never contend for the cores.
 """
@@ -20,7 +21,10 @@ from numpy.typing import NDArray
 
 from gateway.backends.base import Tensors
 from gateway.errors import InvalidInputError, ModelNotReadyError
-from investiq.finbert import OUTPUT, ArtifactError, Encoder, FinbertMeta, model_file, softmax
+from investiq.artifacts import META, ArtifactError
+from investiq.finbert import OUTPUT, Encoder, FinbertMeta, model_file, softmax
+from investiq.patchtst import ONNX_FILE, PatchTSTMeta
+from investiq.patchtst import OUTPUT as PATCHTST_OUT
 
 log = logging.getLogger(__name__)
 
@@ -29,38 +33,53 @@ def finbert_dir(repository: Path) -> Path:
     return repository / "finbert_model" / "1"
 
 
+def patchtst_dir(repository: Path) -> Path:
+    return repository / "patchtst" / "1"
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise ArtifactError(f"missing ONNX file {path}: export the model again")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ArtifactError(f"cannot load ONNX file {path}: {exc}") from None
+
+
 class EmbeddedBackend:
     name = "embedded"
 
     def __init__(self, repository: Path, *, quantize: bool = True, max_tokens: int = 128) -> None:
         """Load what the repository holds. A model that is absent is simply not served; one that
         is present but broken raises ArtifactError naming the file (a start-up error)."""
-        import onnxruntime as ort
-
         self._sessions: dict[str, Any] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self.finbert: FinbertMeta | None = None
         self._encoder: Encoder | None = None
         directory = finbert_dir(repository)
-        if (directory / "artifact.json").exists():
+        if (directory / META).exists():
             self.finbert = FinbertMeta.load(directory)
             variant = "int8" if quantize else "fp32"
             path = model_file(directory, variant)
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            try:
-                self._sessions["finbert_model"] = ort.InferenceSession(
-                    str(path), options, providers=["CPUExecutionProvider"]
-                )
-            except Exception as exc:  # onnxruntime raises its own untyped errors
-                raise ArtifactError(f"cannot load ONNX file {path}: {exc}") from None
+            self._sessions["finbert_model"] = _session(path)
             self._encoder = Encoder(directory, min(max_tokens, self.finbert.max_length))
             self.finbert_variant = variant
             log.info("embedded backend: finbert %s (%s) from %s", self.finbert.version, variant, path)
 
+        self.patchtst: PatchTSTMeta | None = None
+        if (patchtst_dir(repository) / META).exists():
+            self.patchtst = PatchTSTMeta.load(patchtst_dir(repository))
+            self._sessions["patchtst"] = _session(patchtst_dir(repository) / ONNX_FILE)
+            log.info("embedded backend: patchtst %s", self.patchtst.version)
+
     @property
     def models(self) -> list[str]:
-        return ["finbert", "finbert_model"] if "finbert_model" in self._sessions else []
+        names = ["finbert", "finbert_model"] if "finbert_model" in self._sessions else []
+        return names + (["patchtst"] if "patchtst" in self._sessions else [])
 
     async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
         if model not in self.models:
@@ -71,6 +90,8 @@ class EmbeddedBackend:
         return await loop.run_in_executor(self._executor, self._run, model, inputs)
 
     def _run(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
+        if model == "patchtst":
+            return {PATCHTST_OUT: self._sessions["patchtst"].run([PATCHTST_OUT], dict(inputs))[0]}
         session = self._sessions["finbert_model"]
         if model == "finbert_model":
             return {OUTPUT: session.run([OUTPUT], dict(inputs))[0]}

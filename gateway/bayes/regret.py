@@ -71,9 +71,7 @@ def compare(half_lives: tuple[float, ...], runs: int, seed: int = 7, **kwargs: o
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--half-lives", type=float, nargs="+", default=[0.0, 15.0, 30.0, 60.0])
     args = parser.parse_args()

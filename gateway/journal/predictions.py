@@ -53,3 +53,78 @@ def insert_sentiment(rows: Sequence[SentimentRow]) -> Callable[[sqlite3.Connecti
         )
 
     return job
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    created_at: str
+    symbol: str
+    model_name: str
+    model_version: str
+    interval: str
+    horizon_steps: int
+    last_price: float
+    last_bar_time: str
+    predicted_price: float
+    predicted_return: float
+    direction: str
+    confidence: float
+    forecast_json: str
+    target_time: str
+    latency_ms: float
+
+
+def insert_price(rows: Sequence[PriceRow]) -> Callable[[sqlite3.Connection], None]:
+    names = list(PriceRow.__dataclass_fields__)
+
+    def job(conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            f"INSERT INTO price_predictions ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+            [tuple(getattr(r, n) for n in names) for r in rows],
+        )
+
+    return job
+
+
+def due_price_predictions(conn: sqlite3.Connection, now_iso: str, limit: int = 1000) -> list[sqlite3.Row]:
+    """Unresolved forecasts whose target time has passed, oldest first."""
+    return list(
+        conn.execute(
+            "SELECT id, symbol, interval, horizon_steps, last_price, last_bar_time, direction, predicted_price "
+            "FROM price_predictions WHERE resolved_at IS NULL AND target_time <= ? ORDER BY target_time LIMIT ?",
+            (now_iso, limit),
+        )
+    )
+
+
+def resolve_price(
+    resolutions: Sequence[tuple[int, float, bool]], resolved_at: str
+) -> Callable[[sqlite3.Connection], None]:
+    """A writer job: (id, actual_price, correct) per forecast; a row already resolved is left alone."""
+
+    def job(conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "UPDATE price_predictions SET actual_price = ?, correct = ?, resolved_at = ? "
+            "WHERE id = ? AND resolved_at IS NULL",
+            [(actual, int(correct), resolved_at, row_id) for row_id, actual, correct in resolutions],
+        )
+
+    return job
+
+
+def resolved_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso: str) -> list[sqlite3.Row]:
+    return list(
+        conn.execute(
+            "SELECT correct, predicted_price, actual_price, resolved_at FROM price_predictions "
+            "WHERE symbol = ? AND created_at >= ? AND resolved_at IS NOT NULL ORDER BY created_at",
+            (symbol, since_iso),
+        )
+    )
+
+
+def pending_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM price_predictions WHERE symbol = ? AND created_at >= ? AND resolved_at IS NULL",
+        (symbol, since_iso),
+    ).fetchone()
+    return int(row[0])

@@ -97,6 +97,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             updated_at TEXT NOT NULL
         )""",
     ),
+    # 2: the confidence of each price forecast (derived from the forecast and recent volatility).
+    ("ALTER TABLE price_predictions ADD COLUMN confidence REAL",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -126,16 +128,12 @@ def status(conn: sqlite3.Connection) -> dict[str, object]:
     """What `investiq db status` prints: version, mode, integrity and row counts."""
     tables = [
         row[0]
-        for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
+        for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
     ]
     return {
         "schema_version": int(conn.execute("PRAGMA user_version").fetchone()[0]),
         "latest_version": SCHEMA_VERSION,
         "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
         "integrity": conn.execute("PRAGMA quick_check").fetchone()[0],
-        "rows": {
-            name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in sorted(tables)
-        },
+        "rows": {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in sorted(tables)},
     }

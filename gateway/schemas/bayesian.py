@@ -16,9 +16,7 @@ class TradeUpdateRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     strategy_name: Name
-    profit_loss: FiniteFloat | None = Field(
-        None, description="Realised P&L of the trade, in account currency."
-    )
+    profit_loss: FiniteFloat | None = Field(None, description="Realised P&L of the trade, in account currency.")
     won: bool | None = Field(None, description="Whether the trade won; defaults to profit_loss > 0.")
     closed_at: datetime | None = Field(None, description="When the trade closed (ISO 8601; naive = UTC).")
     trade_id: str | int | None = Field(
@@ -44,11 +42,7 @@ class TradeUpdateRequest(BaseModel):
         if self.won is None and self.profit_loss is None:
             raise ValueError("give profit_loss, won, or both")
         pnl = self.profit_loss
-        if (
-            self.won is not None
-            and pnl is not None
-            and ((self.won and pnl < 0) or (not self.won and pnl > 0))
-        ):
+        if self.won is not None and pnl is not None and ((self.won and pnl < 0) or (not self.won and pnl > 0)):
             raise ValueError(f"won={self.won} contradicts profit_loss={pnl}")
         return self
 
@@ -62,12 +56,8 @@ class StrategyStatsResponse(BaseModel):
     alpha: float
     beta: float
     mean_pnl: float = Field(description="Posterior mean of the expected P&L per trade.")
-    credible_interval_95: tuple[float, float] = Field(
-        description="95% credible interval of the win probability."
-    )
-    pnl_credible_interval_95: tuple[float, float] = Field(
-        description="95% credible interval of the mean P&L."
-    )
+    credible_interval_95: tuple[float, float] = Field(description="95% credible interval of the win probability.")
+    pnl_credible_interval_95: tuple[float, float] = Field(description="95% credible interval of the mean P&L.")
     effective_samples: float = Field(description="Trades after forgetting (decayed weight).")
     proven: bool = Field(description="Enough effective trades to leave the prior share.")
     weight: float

@@ -147,9 +147,7 @@ class BayesianService:
         posts = [posterior(self._config.prior, states[n], now, half_life) for n in names]
         rng = np.random.default_rng(self._config.seed)
         weights = allocate(posts, method, self._config.rules, rng)
-        return [
-            StrategyStats(n, states[n], p, float(w)) for n, p, w in zip(names, posts, weights, strict=True)
-        ]
+        return [StrategyStats(n, states[n], p, float(w)) for n, p, w in zip(names, posts, weights, strict=True)]
 
     @property
     def half_life_days(self) -> float:

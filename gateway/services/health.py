@@ -8,6 +8,7 @@ from gateway.backends.base import InferenceBackend
 from gateway.errors import JournalUnavailableError
 from gateway.journal.writer import JournalWriter
 from gateway.services.bayesian import BayesianService
+from gateway.services.price import PriceService
 from gateway.services.sentiment import SentimentService
 
 ORDER = {"healthy": 0, "degraded": 1, "unhealthy": 2}
@@ -24,12 +25,14 @@ class HealthService:
         writer: JournalWriter,
         bayesian: BayesianService,
         sentiment: SentimentService,
+        price: PriceService,
         backend: InferenceBackend,
         version: str,
     ) -> None:
         self._writer = writer
         self._bayesian = bayesian
         self._sentiment = sentiment
+        self._price = price
         self._backend = backend
         self._version = version
 
@@ -60,9 +63,7 @@ class HealthService:
             "events": events,
         }
         if not self._writer.alive:
-            report.update(
-                status="unhealthy", reason="updates cannot be recorded: the journal writer has stopped"
-            )
+            report.update(status="unhealthy", reason="updates cannot be recorded: the journal writer has stopped")
         return report
 
     async def inference(self) -> Report:
@@ -83,7 +84,16 @@ class HealthService:
             "journal": self.journal(),
             "bayesian": await self.bayesian(),
             "sentiment": self._sentiment.health(),
+            "price": self._price.health(),
             "inference": await self.inference(),
         }
-        status = worst(*(c["status"] for c in components.values()))
+        # Only the journal and the Bayesian service make the stack unhealthy (503): a model that cannot
+        # answer degrades it, and its own /health says unhealthy, while the rest keeps serving.
+        core = {"journal", "bayesian"}
+        status = worst(
+            *(
+                c["status"] if name in core else min(c["status"], "degraded", key=ORDER.__getitem__)
+                for name, c in components.items()
+            )
+        )
         return {"status": status, "version": self._version, "components": components}

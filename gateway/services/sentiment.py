@@ -69,8 +69,7 @@ class SentimentService:
             raise InvalidInputError("texts is empty: send at least one text")
         if len(texts) > self._limits.max_texts:
             raise InvalidInputError(
-                f"texts has {len(texts)} items, more than the limit of {self._limits.max_texts}: "
-                "split the request"
+                f"texts has {len(texts)} items, more than the limit of {self._limits.max_texts}: split the request"
             )
         out = []
         for i, text in enumerate(texts):
@@ -113,9 +112,7 @@ class SentimentService:
         self._metrics.sentiment_predictions.labels(self.scorer.model, LABELS[k]).inc()
         return Prediction(LABELS[k], p[k], p[0] - p[1], dict(zip(LABELS, p, strict=True)), cached)
 
-    def _journal(
-        self, texts: list[str], symbol: str | None, predictions: list[Prediction], ms: float
-    ) -> None:
+    def _journal(self, texts: list[str], symbol: str | None, predictions: list[Prediction], ms: float) -> None:
         now = datetime.now(timezone.utc).isoformat()
         rows = [
             SentimentRow(

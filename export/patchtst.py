@@ -1,0 +1,97 @@
+"""PatchTST -> ONNX with a dynamic batch axis, validated against PyTorch, installed atomically.
+
+    investiq export patchtst [--model-dir models/patchtst]
+
+The dynamo exporter is used: the legacy TorchScript exporter silently produces a wrong output
+shape for this model, (B, 12, 63) instead of (B, 12, 1) (FACTS.md). The validation below would
+catch that, and checks values at several batch sizes before anything is installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from investiq.atomic import staged
+from investiq.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta
+from training.patchtst import load_forecaster
+
+OPSET = 18
+MAX_REL_DIFF = 1e-4  # forecast prices, ONNX vs PyTorch, relative
+VALIDATION_BATCHES = (1, 3, 17)
+
+
+class ExportError(RuntimeError):
+    """The export failed validation; nothing was installed."""
+
+
+def sample_windows(batch: int, context: int, seed: int = 0) -> NDArray[np.float32]:
+    """Geometric random walks around 100: positive prices [batch, context, 1] float32."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(0, 0.01, size=(batch, context, 1))
+    return np.asarray(100 * np.exp(np.cumsum(steps, axis=1)), dtype=np.float32)
+
+
+def export_patchtst(model_dir: Path, repository: Path, log: Callable[[str], None] = print) -> PatchTSTMeta:
+    forecaster, meta = load_forecaster(model_dir)
+    example = torch.from_numpy(sample_windows(2, meta.context_length))
+    with staged(repository / "patchtst" / "1") as out:
+        path = out / ONNX_FILE
+        quiet = logging.getLogger("torch.onnx")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    forecaster,
+                    (example,),
+                    str(path),
+                    input_names=[INPUT],
+                    output_names=[OUTPUT],
+                    dynamic_shapes={"past_values": {0: torch.export.Dim("batch", min=1, max=65536)}},
+                    opset_version=OPSET,
+                    dynamo=True,
+                    verbose=False,
+                )
+        finally:
+            quiet.setLevel(level)
+        worst = validate(forecaster, path, meta)
+        log(f"validated: ONNX vs PyTorch max relative difference {worst:.2e} at batch sizes {VALIDATION_BATCHES}")
+        exported = dataclasses.replace(meta, validation={"max_rel_diff": worst, "opset": OPSET})
+        exported.save(out)
+    log(f"installed {repository / 'patchtst' / '1'} (version {meta.version})")
+    return exported
+
+
+def validate(forecaster: torch.nn.Module, path: Path, meta: PatchTSTMeta) -> float:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
+    if names != ([INPUT], [OUTPUT]):
+        raise ExportError(f"graph has inputs/outputs {names}, expected [{INPUT}] -> [{OUTPUT}]")
+    worst = 0.0
+    for batch in VALIDATION_BATCHES:
+        x = sample_windows(batch, meta.context_length, seed=batch)
+        got = session.run([OUTPUT], {INPUT: x})[0]
+        with torch.no_grad():
+            want = forecaster(torch.from_numpy(x)).numpy()
+        expected = (batch, meta.prediction_length, 1)
+        if got.shape != expected or want.shape != expected:
+            raise ExportError(
+                f"at batch {batch} ONNX gives {got.shape}, PyTorch {want.shape}, expected {expected}"
+            )
+        worst = max(worst, float(np.max(np.abs(got - want) / np.abs(want))))
+    if not worst <= MAX_REL_DIFF:
+        raise ExportError(
+            f"validation failed, nothing installed: max relative difference {worst:.2e} > {MAX_REL_DIFF}"
+        )
+    return worst

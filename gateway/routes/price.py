@@ -1,0 +1,60 @@
+"""/price: PatchTST forecasts of the next bars, their direction, and how past forecasts fared."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from gateway.deps import Price
+from gateway.schemas.common import Name
+from gateway.schemas.price import (
+    BatchPriceRequest,
+    BatchPriceResponse,
+    PriceEvaluationResponse,
+    PriceRequest,
+    PriceResponse,
+)
+from gateway.services.price import PriceQuery
+from gateway.services.resolver import evaluate as evaluate_forecasts
+
+router = APIRouter(prefix="/price", tags=["price"])
+
+
+def _query(body: PriceRequest) -> PriceQuery:
+    return PriceQuery(body.symbol, body.prices, body.interval)
+
+
+@router.get("/health")
+async def health(service: Price) -> JSONResponse:
+    return JSONResponse(service.health())
+
+
+@router.post("/predict", response_model=PriceResponse)
+async def predict(body: PriceRequest, service: Price) -> PriceResponse:
+    (forecast,) = await service.predict([_query(body)])
+    return PriceResponse(**asdict(forecast))
+
+
+@router.post("/batch_predict", response_model=BatchPriceResponse)
+async def batch_predict(body: BatchPriceRequest, service: Price) -> BatchPriceResponse:
+    start = time.perf_counter()
+    forecasts = await service.predict([_query(r) for r in body.requests])
+    return BatchPriceResponse(
+        predictions=[PriceResponse(**asdict(f)) for f in forecasts],
+        processing_time_ms=(time.perf_counter() - start) * 1000,
+    )
+
+
+@router.get("/evaluate/{symbol}", response_model=PriceEvaluationResponse)
+async def evaluate(
+    request: Request,
+    symbol: Annotated[Name, Path(description="Ticker")],
+    days: Annotated[int, Query(ge=1, le=3650, description="Forecasts made in the last N days.")] = 30,
+) -> PriceEvaluationResponse:
+    report = await asyncio.to_thread(evaluate_forecasts, request.app.state.db_path, symbol, days)
+    return PriceEvaluationResponse.model_validate(report)

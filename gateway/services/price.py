@@ -1,0 +1,191 @@
+"""Price direction: closes (given, or recent bars from the data layer) -> PatchTST -> direction.
+
+Forecasts for many symbols share one forward pass. Every forecast is journaled with its target
+time; `resolve_due` later fills in what the market did (see gateway/services/resolver.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.backends.base import InferenceBackend
+from gateway.errors import BackendUnavailableError, InvalidInputError, ModelNotReadyError
+from gateway.journal.predictions import PriceRow, insert_price
+from gateway.journal.writer import JournalWriter
+from gateway.metrics import Metrics
+from investiq.patchtst import INPUT, OUTPUT, PatchTSTMeta, PriceInputError, check_closes, signal
+from training.data import INTERVAL_SECONDS, BarCache, DataError, Fetch, recent_bars
+
+NOT_EXPORTED = "PatchTST is not exported: run `investiq train patchtst`, then `investiq export patchtst`"
+
+
+class DataUnavailableError(BackendUnavailableError):
+    """Recent bars for a symbol cannot be had now (no cache, data source unreachable)."""
+
+    kind = "data_unavailable"
+
+
+@dataclass(frozen=True)
+class PriceQuery:
+    symbol: str
+    prices: list[float] | None
+    interval: str | None
+
+
+@dataclass(frozen=True)
+class PriceForecast:
+    symbol: str
+    direction: str
+    confidence: float
+    predicted_prices: list[float]
+    predicted_return: float
+    horizon: int
+    interval: str
+    current_price: float
+    last_bar_time: str
+    target_time: str
+    model_version: str
+
+
+class PriceService:
+    def __init__(
+        self,
+        backend: InferenceBackend,
+        meta: PatchTSTMeta | None,
+        writer: JournalWriter,
+        metrics: Metrics,
+        cache: BarCache,
+        fetch: Fetch,
+        *,
+        max_batch: int,
+    ) -> None:
+        self.meta = meta
+        self._backend = backend
+        self._writer = writer
+        self._metrics = metrics
+        self.cache = cache
+        self.fetch = fetch
+        self._max_batch = max_batch
+
+    async def predict(self, queries: list[PriceQuery]) -> list[PriceForecast]:
+        """Validate everything first (nothing reaches the model on bad input), then one forward pass."""
+        meta = self._ready()
+        if not queries:
+            raise InvalidInputError("requests is empty: send at least one")
+        if len(queries) > self._max_batch:
+            raise InvalidInputError(f"{len(queries)} requests, more than the limit of {self._max_batch}")
+        start = time.perf_counter()
+        windows, stamps = [], []
+        for i, q in enumerate(queries):
+            where = f"requests[{i}] ({q.symbol})" if len(queries) > 1 else q.symbol
+            if q.interval is not None and q.interval != meta.interval:
+                known = q.interval in INTERVAL_SECONDS
+                raise InvalidInputError(
+                    f"{where}: interval {q.interval!r} "
+                    + (
+                        f"is not the model's: it was trained on {meta.interval} bars"
+                        if known
+                        else f"is unknown; known: {', '.join(INTERVAL_SECONDS)}"
+                    )
+                )
+            closes, last_time = await self._closes(q, where, meta)
+            try:
+                windows.append(check_closes(closes, meta.context_length))
+            except PriceInputError as exc:
+                raise InvalidInputError(f"{where}: {exc}") from None
+            stamps.append(last_time)
+        batch = np.stack(windows)  # [B, context, 1]
+        self._metrics.batch_size.labels("patchtst").observe(len(batch))
+        out = (await self._backend.infer("patchtst", {INPUT: batch}))[OUTPUT]  # [B, horizon, 1]
+        forecasts = [
+            self._forecast(q, w, f, t, meta) for q, w, f, t in zip(queries, windows, out, stamps, strict=True)
+        ]
+        self._journal(forecasts, (time.perf_counter() - start) * 1000 / len(forecasts))
+        return forecasts
+
+    def _ready(self) -> PatchTSTMeta:
+        if self.meta is None:
+            raise ModelNotReadyError(NOT_EXPORTED)
+        return self.meta
+
+    async def _closes(self, q: PriceQuery, where: str, meta: PatchTSTMeta) -> tuple[list[float], datetime]:
+        if q.prices is not None:
+            return q.prices, datetime.now(timezone.utc)
+        try:
+            bars = await asyncio.to_thread(
+                recent_bars, q.symbol, meta.interval, meta.context_length, self.cache, self.fetch
+            )
+        except DataError as exc:
+            raise DataUnavailableError(f"{where}: no recent {meta.interval} bars: {exc}") from None
+        return [float(x) for x in bars["close"]], bars.index[-1].to_pydatetime()
+
+    def _forecast(
+        self,
+        q: PriceQuery,
+        window: NDArray[np.float32],
+        path: NDArray[np.float32],
+        last: datetime,
+        meta: PatchTSTMeta,
+    ) -> PriceForecast:
+        s = signal(window[:, 0], path[:, 0])
+        self._metrics.price_predictions.labels(s.direction).inc()
+        horizon = meta.prediction_length
+        target = last + timedelta(seconds=INTERVAL_SECONDS[meta.interval] * horizon)
+        return PriceForecast(
+            symbol=q.symbol,
+            direction=s.direction,
+            confidence=s.confidence,
+            predicted_prices=[float(x) for x in path[:, 0]],
+            predicted_return=s.predicted_return,
+            horizon=horizon,
+            interval=meta.interval,
+            current_price=float(window[-1, 0]),
+            last_bar_time=last.isoformat(),
+            target_time=target.isoformat(),
+            model_version=meta.version,
+        )
+
+    def _journal(self, forecasts: list[PriceForecast], latency_ms: float) -> None:
+        now = datetime.now(timezone.utc).isoformat()
+        rows = [
+            PriceRow(
+                now,
+                f.symbol,
+                "patchtst",
+                f.model_version,
+                f.interval,
+                f.horizon,
+                f.current_price,
+                f.last_bar_time,
+                f.predicted_prices[-1],
+                f.predicted_return,
+                f.direction,
+                f.confidence,
+                json.dumps(f.predicted_prices),
+                f.target_time,
+                latency_ms,
+            )
+            for f in forecasts
+        ]
+        self._writer.log(insert_price(rows))
+
+    def health(self) -> dict[str, object]:
+        if self.meta is None:
+            return {"status": "unhealthy", "reason": NOT_EXPORTED}
+        m = self.meta
+        return {
+            "status": "healthy",
+            "model": "patchtst",
+            "model_version": m.version,
+            "interval": m.interval,
+            "context_length": m.context_length,
+            "horizon": m.prediction_length,
+            "trained_until": m.trained_until,
+        }

@@ -1,0 +1,130 @@
+"""Outcome tracking: once a forecast's horizon has passed, fill in what the market did.
+
+The actual price is the close of the H-th bar after the forecast's last bar (H = horizon in bars),
+read from the bar cache, refreshed through the data source when needed. A forecast whose bars are
+not there yet is left for a later pass. `correct` compares the forecast direction with the sign of
+the actual move (a 'flat' forecast is correct when the move stays within the flat band).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+from scipy import stats
+
+from gateway.journal import connect
+from gateway.journal.predictions import (
+    due_price_predictions,
+    pending_price_predictions,
+    resolve_price,
+    resolved_price_predictions,
+)
+from gateway.journal.writer import JournalWriter
+from investiq.patchtst import FLAT_BAND
+from training.data import BarCache, DataError, Fetch, recent_bars
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResolveReport:
+    resolved: int
+    waiting: int  # due, but the bars are not there yet
+    errors: dict[str, str]  # symbol -> why its bars could not be had
+
+
+def outcome(direction: str, last_price: float, actual: float) -> bool:
+    move = actual / last_price - 1
+    if direction == "flat":
+        return abs(move) < FLAT_BAND
+    return (move > 0) if direction == "up" else (move < 0)
+
+
+def resolve_due(
+    db_path: Path, writer: JournalWriter, cache: BarCache, fetch: Fetch, now: datetime | None = None
+) -> ResolveReport:
+    """One pass over the due forecasts (blocking: run it off the event loop)."""
+    now = now or datetime.now(timezone.utc)
+    conn = connect(db_path, readonly=True)
+    try:
+        due = due_price_predictions(conn, now.isoformat())
+    finally:
+        conn.close()
+    groups: dict[tuple[str, str], list[sqlite3.Row]] = defaultdict(list)
+    for row in due:
+        groups[(row["symbol"], row["interval"])].append(row)
+    resolutions: list[tuple[int, float, bool]] = []
+    errors: dict[str, str] = {}
+    for (symbol, interval), rows in groups.items():
+        try:
+            recent_bars(symbol, interval, 1, cache, fetch, now=now)  # refreshes the cache when stale
+        except DataError as exc:
+            errors[symbol] = str(exc)
+        bars = cache.read(symbol, interval)
+        if bars is None:
+            continue
+        for row in rows:
+            after = bars[bars.index > pd.Timestamp(row["last_bar_time"])]
+            if len(after) >= row["horizon_steps"]:
+                actual = float(after["close"].iloc[row["horizon_steps"] - 1])
+                resolutions.append((row["id"], actual, outcome(row["direction"], row["last_price"], actual)))
+    if resolutions:
+        writer.submit(resolve_price(resolutions, now.isoformat())).result(timeout=60)
+    return ResolveReport(len(resolutions), len(due) - len(resolutions), errors)
+
+
+async def resolve_periodically(
+    db_path: Path, writer: JournalWriter, cache: BarCache, fetch: Fetch, every_s: float
+) -> None:
+    """The gateway's background task; a failing pass is logged and retried at the next tick."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            report = await asyncio.to_thread(resolve_due, db_path, writer, cache, fetch)
+            if report.resolved or report.errors:
+                log.info(
+                    "resolved %d price forecasts (%d waiting; errors: %s)",
+                    report.resolved,
+                    report.waiting,
+                    report.errors or "none",
+                )
+        except Exception:
+            log.exception("resolving price forecasts failed; will retry")
+
+
+def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None) -> dict[str, object]:
+    """Hit rate (exact 95% interval), count and MAE of the resolved forecasts made in the last `days` days."""
+    since = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
+    conn = connect(db_path, readonly=True)
+    try:
+        rows = resolved_price_predictions(conn, symbol, since)
+        pending = pending_price_predictions(conn, symbol, since)
+    finally:
+        conn.close()
+    n = len(rows)
+    hits = sum(int(r["correct"]) for r in rows)
+    report: dict[str, object] = {
+        "symbol": symbol,
+        "days": days,
+        "count": n,
+        "hits": hits,
+        "pending": pending,
+        "hit_rate": None,
+        "ci95": None,
+        "mae": None,
+    }
+    if n:
+        ci = stats.binomtest(hits, n).proportion_ci(0.95, method="exact")
+        report.update(
+            hit_rate=hits / n,
+            ci95=[float(ci.low), float(ci.high)],
+            mae=sum(abs(r["predicted_price"] - r["actual_price"]) for r in rows) / n,
+        )
+    return report

@@ -1,0 +1,99 @@
+"""The PatchTST artifact: what training and export write and every consumer reads.
+
+A trained model directory (`models/patchtst/`) and the exported version directory
+(`model_repository/patchtst/1/`) both hold `artifact.json` (this contract); the export adds
+    model.onnx   past_values fp32 [batch, context, 1] -> prediction_outputs fp32 [batch, horizon, 1]
+The input transform (log price or price) and PatchTST's per-window scaling are inside the graph,
+so a consumer sends raw closes and gets prices back (both tensors are prices). Input checks and
+the direction/confidence rule live here only; the gateway, the evaluation and the Triton adapter
+all call them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats
+
+from investiq.artifacts import load_meta, save_meta
+
+ONNX_FILE = "model.onnx"
+INPUT = "past_values"
+OUTPUT = "prediction_outputs"
+Transform = Literal["log_price", "price"]
+FLAT_BAND = 1e-4  # |predicted horizon return| below 1 bp is called flat
+
+
+class PriceInputError(ValueError):
+    """Closes that cannot be forecast from; the message says what is wrong and what is needed."""
+
+
+@dataclass(frozen=True)
+class PatchTSTMeta:
+    version: str  # content hash of the weights
+    context_length: int
+    prediction_length: int
+    interval: str  # bar interval the model was trained on, e.g. "15m" or "1d"
+    transform: Transform
+    symbols: list[str]
+    source: str  # yfinance | csv | sample
+    trained_until: str  # ISO time of the last bar any training window saw
+    train_stats: dict[str, float] = field(default_factory=dict)  # fitted on training bars only
+    validation: dict[str, float] = field(default_factory=dict)  # export parity figures
+
+    def save(self, directory: Path) -> None:
+        save_meta(self, directory)
+
+    @classmethod
+    def load(cls, directory: Path) -> PatchTSTMeta:
+        return load_meta(cls, directory, "run `investiq train patchtst`, then `investiq export patchtst`")
+
+
+def check_closes(closes: Any, context_length: int) -> NDArray[np.float32]:
+    """The last `context_length` closes as float32 [context_length, 1], or PriceInputError."""
+    values = np.asarray(closes, dtype=np.float64).reshape(-1)
+    if values.size < context_length:
+        raise PriceInputError(
+            f"got {values.size} closes, the model needs at least {context_length} (its context length)"
+        )
+    window = values[-context_length:]
+    bad = np.flatnonzero(~np.isfinite(window) | (window <= 0))
+    if bad.size:
+        i = int(bad[0]) + values.size - context_length
+        raise PriceInputError(f"prices[{i}] = {values[i]!r}: every close must be a finite number > 0")
+    return window.astype(np.float32).reshape(context_length, 1)
+
+
+@dataclass(frozen=True)
+class Signal:
+    direction: Literal["up", "down", "flat"]
+    confidence: float
+    predicted_return: float  # over the whole horizon, simple
+
+
+def signal(closes: NDArray[np.floating[Any]], forecast: NDArray[np.floating[Any]]) -> Signal:
+    """Direction of the forecast at the horizon and how far it stands out from recent noise.
+
+    confidence = Phi(|r_H| / (sigma * sqrt(H))): r_H the forecast log return to the last step,
+    sigma the standard deviation of one-step log returns over the context window, H the horizon.
+    It is the probability that the horizon move has the forecast's sign if moves were Normal around
+    the forecast with the recent volatility: 0.5 for a forecast lost in the noise, toward 1 for one
+    that stands out. It is a derived score, not a calibrated probability (see the evaluation report).
+    """
+    last = float(closes[-1])
+    path = np.asarray(forecast, dtype=np.float64).reshape(-1)
+    r_h = math.log(path[-1] / last)
+    steps = np.diff(np.log(np.asarray(closes, dtype=np.float64).reshape(-1)))
+    sigma = float(steps.std()) if steps.size > 1 else 0.0
+    scale = sigma * math.sqrt(path.size)
+    z = abs(r_h) / scale if scale > 0 else math.inf
+    simple = math.expm1(r_h)
+    direction: Literal["up", "down", "flat"] = (
+        "flat" if abs(simple) < FLAT_BAND else ("up" if simple > 0 else "down")
+    )
+    return Signal(direction, float(stats.norm.cdf(z)), simple)

@@ -1,0 +1,245 @@
+"""Judging a price-direction forecaster honestly: against chance, against naive baselines, after costs.
+
+A hit rate above 50% means little on its own: in a rising test period "always up" scores the share
+of up periods, so `hit_rate` reports p-values against both 0.5 and that base rate. The
+Pesaran-Timmermann test goes further and asks whether hits exceed what the forecast's and the
+market's own up-frequencies would give by chance. Price paths are compared with the random walk and
+the drift forecast through `errors`, and `backtest` turns positions into returns after costs.
+
+Everything here is pure: arrays in, frozen dataclasses out. Returns are simple returns per period
+(0.01 = +1%); costs are in basis points of the traded notional; direction arrays are boolean.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class HitRate:
+    hits: int
+    n: int
+    rate: float  # hits / n (nan if n == 0)
+    ci95: tuple[float, float]  # exact Clopper-Pearson interval; (0, 1) when n == 0
+    p_vs_half: float  # two-sided exact binomial p-value against 0.5
+    p_vs_base: float  # the same against base_rate
+    base_rate: float
+
+
+@dataclass(frozen=True)
+class PTTest:
+    statistic: float  # asymptotically N(0, 1) under "no directional skill"
+    p_value: float  # one-sided: H1 = skill (statistic > 0)
+
+
+@dataclass(frozen=True)
+class ErrorStats:
+    mae: float  # price units
+    mse: float  # price units squared
+    n: int  # number of forecast points (all horizons)
+
+
+@dataclass(frozen=True)
+class Backtest:
+    total_return: float  # compounded, 0.12 = +12%
+    annual_return: float  # geometric, using periods_per_year
+    sharpe: float  # annualised; 0.0 when net returns are constant
+    max_drawdown: float  # positive fraction of the running peak, in [0, 1]
+    trades: int  # entries: flat -> position, or a flip of sign
+    trade_win_rate: float  # share of closed round trips with positive net return; nan if none
+    exposure: float  # share of periods with a non-zero position
+
+
+def _directions(a: NDArray[np.bool_], name: str) -> NDArray[np.bool_]:
+    arr = np.asarray(a)
+    # Refusing floats catches the classic slip of passing returns or probabilities (-0.01 -> True).
+    if arr.dtype != np.bool_:
+        raise ValueError(f"{name} must be a boolean array (e.g. returns > 0), got dtype {arr.dtype}")
+    return arr.ravel()
+
+
+def _paired(a: NDArray[np.bool_], b: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    if np.shape(a) != np.shape(b):
+        raise ValueError(f"predicted_up and actual_up differ in shape: {np.shape(a)} vs {np.shape(b)}")
+    return _directions(a, "predicted_up"), _directions(b, "actual_up")
+
+
+def hit_rate(predicted_up: NDArray[np.bool_], actual_up: NDArray[np.bool_], base_rate: float) -> HitRate:
+    """Direction accuracy of (n,) boolean calls against (n,) outcomes, with its interval and p-values.
+
+    base_rate in [0, 1] is the accuracy a naive rule reaches, e.g. the share of up periods in the test
+    set (what "always up" scores). With n == 0 there is no evidence: rate nan, interval (0, 1), p = 1.
+    """
+    if not 0.0 <= base_rate <= 1.0:
+        raise ValueError(f"base_rate must be in [0, 1], got {base_rate!r}")
+    x, y = _paired(predicted_up, actual_up)
+    n = int(x.size)
+    hits = int(np.count_nonzero(x == y))
+    if n == 0:
+        return HitRate(hits, n, math.nan, (0.0, 1.0), 1.0, 1.0, base_rate)
+    vs_half = stats.binomtest(hits, n, 0.5)
+    ci = vs_half.proportion_ci(0.95, method="exact")
+    return HitRate(
+        hits=hits,
+        n=n,
+        rate=hits / n,
+        ci95=(float(ci.low), float(ci.high)),
+        p_vs_half=float(vs_half.pvalue),
+        p_vs_base=float(stats.binomtest(hits, n, base_rate).pvalue),
+        base_rate=base_rate,
+    )
+
+
+def pesaran_timmermann(predicted_up: NDArray[np.bool_], actual_up: NDArray[np.bool_]) -> PTTest:
+    """Pesaran-Timmermann test of directional skill for (n,) boolean calls against (n,) outcomes.
+
+    If every call (or every outcome) is the same, hits are fully explained by the margins and the
+    variance below is exactly zero: that is reported as no evidence of skill (0.0, p = 1.0).
+    """
+    x, y = _paired(predicted_up, actual_up)
+    n = x.size
+    if n == 0:
+        return PTTest(statistic=0.0, p_value=1.0)
+    px, py = float(np.mean(x)), float(np.mean(y))
+    if px in (0.0, 1.0) or py in (0.0, 1.0):
+        return PTTest(statistic=0.0, p_value=1.0)
+    # Pesaran & Timmermann (1992), "A simple nonparametric test of predictive performance",
+    # J. Business & Economic Statistics 10(4), 461-465:
+    #   P   = share of correct calls,  Px = share of up calls,  Py = share of up outcomes
+    #   P*  = Py Px + (1 - Py)(1 - Px)                 (expected hits if calls ignore outcomes)
+    #   V(P)  = P*(1 - P*) / n
+    #   V(P*) = (2Py - 1)^2 Px(1 - Px) / n + (2Px - 1)^2 Py(1 - Py) / n + 4 Py Px (1 - Py)(1 - Px) / n^2
+    #   S   = (P - P*) / sqrt(V(P) - V(P*))  ~ N(0, 1)
+    # V(P) - V(P*) simplifies to 4 Px(1 - Px) Py(1 - Py) (n - 1) / n^2, positive once neither margin
+    # is degenerate (which forces n >= 2), so the check above is the only guard needed.
+    p = float(np.mean(x == y))
+    p_star = py * px + (1 - py) * (1 - px)
+    var_p = p_star * (1 - p_star) / n
+    var_p_star = (
+        (2 * py - 1) ** 2 * px * (1 - px) / n
+        + (2 * px - 1) ** 2 * py * (1 - py) / n
+        + 4 * py * px * (1 - py) * (1 - px) / n**2
+    )
+    s = (p - p_star) / math.sqrt(var_p - var_p_star)
+    return PTTest(statistic=s, p_value=float(stats.norm.sf(s)))
+
+
+def errors(forecast: NDArray[np.float64], actual: NDArray[np.float64]) -> ErrorStats:
+    """Mean absolute and squared error over all points of (n,) or (n, h) arrays; nan when empty."""
+    f, a = np.asarray(forecast, dtype=np.float64), np.asarray(actual, dtype=np.float64)
+    if f.shape != a.shape:
+        raise ValueError(f"forecast and actual differ in shape: {f.shape} vs {a.shape}")
+    e = (f - a).ravel()
+    if e.size == 0:
+        return ErrorStats(mae=math.nan, mse=math.nan, n=0)
+    return ErrorStats(mae=float(np.mean(np.abs(e))), mse=float(np.mean(e * e)), n=int(e.size))
+
+
+def _history(history: NDArray[np.float64]) -> NDArray[np.float64]:
+    h = np.asarray(history, dtype=np.float64)
+    if h.ndim != 1 or h.size < 2:
+        raise ValueError(f"history must be 1-D with at least 2 prices, got shape {h.shape}")
+    return h
+
+
+def baseline_forecasts(
+    history: NDArray[np.float64], horizon: int, drift_window: int | None = None
+) -> dict[str, NDArray[np.float64]]:
+    """Naive price paths of shape (horizon,) from prices up to and including the origin, shape (t,).
+
+    'last_value' repeats the last price (random walk). 'drift' adds k times the mean one-step change
+    over the last drift_window steps (all t - 1 steps if None, or if fewer are available, so early
+    origins of a rolling evaluation still get a forecast), k = 1..horizon.
+    """
+    h = _history(history)
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    if drift_window is not None and drift_window < 1:
+        raise ValueError(f"drift_window must be >= 1 or None, got {drift_window}")
+    steps = h.size - 1 if drift_window is None else min(drift_window, h.size - 1)
+    # The mean of the last `steps` changes telescopes to one difference.
+    slope = (h[-1] - h[-1 - steps]) / steps
+    k = np.arange(1, horizon + 1, dtype=np.float64)
+    return {"last_value": np.full(horizon, h[-1]), "drift": h[-1] + k * slope}
+
+
+def direction_baselines(history: NDArray[np.float64]) -> dict[str, bool]:
+    """Naive direction calls at one origin from prices of shape (t,), t >= 2; a tie is not "up"."""
+    h = _history(history)
+    return {"always_up": True, "last_return_sign": bool(h[-1] > h[-2])}
+
+
+def _round_trips(returns: NDArray[np.float64], position: NDArray[np.float64], cost: float) -> list[float]:
+    """Net return of each closed round trip (entry to exit or flip); a trip still open at the end is left out.
+
+    A trip carries its entry cost, any resizing cost while open, and its exit cost. A flip's cost is
+    split: the closing leg |old| goes to the old trip, the opening leg |new| to the new one.
+    """
+    trips: list[float] = []
+    growth = 1.0  # wealth factor of the open trip
+    prev = 0.0
+    for r, p in zip(returns.tolist(), position.tolist(), strict=True):
+        if prev != 0.0 and (p == 0.0 or (p > 0) != (prev > 0)):
+            trips.append(growth * (1 - cost * abs(prev)) - 1)
+            growth, prev = 1.0, 0.0  # a new trip opens from flat: it pays only its own leg |p|
+        if p != 0.0:
+            growth *= max(1 + p * r - cost * abs(p - prev), 0.0)  # ruin is final, as in backtest
+        prev = p
+    return trips
+
+
+def backtest(
+    returns: NDArray[np.float64], position: NDArray[np.float64], cost_bps: float, periods_per_year: float
+) -> Backtest:
+    """Performance of holding position[t] through period t, both of shape (n,), n >= 1.
+
+    position[t] (in [-1, 1]) must be decided before period t; the caller aligns it, nothing here
+    shifts it. Period t is charged cost_bps / 1e4 * |position[t] - position[t-1]| with position[-1] = 0,
+    and a position still open at the end is not charged an exit. Net return = position * return - cost.
+    Wealth cannot go below zero: a period losing more than everything (a short through a >100% rise)
+    ends the account, so total_return >= -1 and max_drawdown <= 1.
+    Sharpe uses the sample standard deviation (ddof=1) and is 0.0 for a single period.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    pos = np.asarray(position, dtype=np.float64)
+    if r.ndim != 1 or r.shape != pos.shape or r.size == 0:
+        raise ValueError(f"returns and position must be non-empty and (n,), got {r.shape} and {pos.shape}")
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(pos))):
+        raise ValueError("returns and position must be finite")
+    if cost_bps < 0 or periods_per_year <= 0:
+        raise ValueError(f"need cost_bps >= 0 and periods_per_year > 0, got {cost_bps}, {periods_per_year}")
+    cost = cost_bps / 1e4
+    prev = np.concatenate(([0.0], pos[:-1]))
+    net = pos * r - cost * np.abs(pos - prev)
+
+    wealth = np.cumprod(np.maximum(1.0 + net, 0.0))  # (n,), starting capital 1
+    peak = np.maximum.accumulate(np.concatenate(([1.0], wealth)))[1:]  # >= 1, so never divides by 0
+    growth = float(wealth[-1])
+    n = r.size
+    annual = float(np.expm1(np.log(growth) * periods_per_year / n)) if growth > 0 else -1.0
+    std = float(np.std(net, ddof=1)) if n >= 2 else 0.0
+    # Relative, not std == 0: rounding gives a constant series a std near 1e-18, and a Sharpe near 1e15.
+    flat = std <= 1e-12 * float(np.max(np.abs(net)))
+    sharpe = 0.0 if flat else float(np.mean(net)) / std * math.sqrt(periods_per_year)
+    entries = (pos != 0) & (np.sign(pos) != np.sign(prev))
+    trips = _round_trips(r, pos, cost)
+    return Backtest(
+        total_return=growth - 1,
+        annual_return=annual,
+        sharpe=sharpe,
+        max_drawdown=float(np.max(1 - wealth / peak)),
+        trades=int(np.count_nonzero(entries)),
+        trade_win_rate=float(np.mean([t > 0 for t in trips])) if trips else math.nan,
+        exposure=float(np.mean(pos != 0)),
+    )
+
+
+def buy_and_hold(returns: NDArray[np.float64], periods_per_year: float, cost_bps: float = 0.0) -> Backtest:
+    """Long 1 in every period of (n,) returns: one entry cost, no exit."""
+    r = np.asarray(returns, dtype=np.float64)
+    return backtest(r, np.ones_like(r), cost_bps, periods_per_year)
