@@ -110,8 +110,30 @@ def train_patchtst(
     output_dir: Path,
     **hyper: Any,
 ) -> None:
-    """Train PatchTST (paper's PatchTST/64 shape) with a chronological split and early stopping."""
+    """Train PatchTST (paper's PatchTST/64 shape) with a chronological split and early stopping.
+
+    With several GPUs visible, it restarts itself under torchrun: data-parallel over all of them."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
     from training.patchtst import TrainConfig, train
+
+    gpus = torch.cuda.device_count()
+    if gpus > 1 and "WORLD_SIZE" not in os.environ:
+        click.echo(f"{gpus} GPUs visible: data-parallel training under torchrun")
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={gpus}",
+            "-m",
+            "investiq",
+            *sys.argv[1:],
+        ]
+        raise SystemExit(subprocess.call(cmd))  # noqa: S603 (our own interpreter and arguments)
 
     settings = settings_from(config)
     if source == "sample":

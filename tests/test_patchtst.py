@@ -22,26 +22,10 @@ from gateway.services.resolver import resolve_due
 from gateway.wiring import StartupError, build_backend
 from investiq.patchtst import PatchTSTMeta, check_closes, signal
 from investiq.settings import Settings
+from tests.scripts.train_tiny_patchtst import TINY
 from training import data as data_module
 from training.data import BarCache, DataError, clean_bars, load_sample
-from training.patchtst import TrainConfig, load_forecaster, split_origins, train, train_stats, windows
-
-TINY = TrainConfig(
-    symbols=("SPX",),
-    source="sample",
-    interval="1d",
-    context_length=64,
-    prediction_length=4,
-    patch_length=8,
-    patch_stride=8,
-    d_model=16,
-    num_layers=1,
-    num_heads=2,
-    ffn_dim=32,
-    epochs=2,
-    batch_size=32,
-    patience=1,
-)
+from training.patchtst import load_forecaster, split_origins, train, train_stats, windows
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +74,21 @@ def test_statistics_are_fitted_on_training_bars_only():
     changed = series.copy()
     changed[int(split.train.max()) + 13 :] *= 3  # anything after the training windows
     assert train_stats(changed, split.train, 12) == before
+
+
+@pytest.mark.slow
+def test_data_parallel_training_under_torchrun(tmp_path: Path):
+    """Two CPU processes (gloo) stand in for two GPUs: same code path, rank 0 alone writes."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parent / "scripts" / "train_tiny_patchtst.py"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(script), str(tmp_path / "out")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("epochs run:") == 2  # both ranks finished
+    assert proc.stdout.count("on cpu (x2)") == 1  # only rank 0 logs
+    assert PatchTSTMeta.load(tmp_path / "out").context_length == 64
 
 
 def test_too_short_a_history_is_refused_with_what_is_needed():

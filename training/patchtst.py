@@ -184,14 +184,26 @@ def train(
     output_dir: Path,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train with early stopping on validation loss; write the artifact atomically; return metrics."""
+    """Train with early stopping on validation loss; write the artifact atomically; return metrics.
+
+    Under torchrun (WORLD_SIZE > 1; `investiq train patchtst` starts it when several GPUs are
+    visible) each process trains on its share of every epoch's batches through
+    DistributedDataParallel (batch_size is per GPU) and rank 0 alone writes the artifact.
+    """
     from tqdm import tqdm
 
     torch.manual_seed(config.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    rank, device, world = _device()
+    if rank != 0:
+        log = _silent
     data = make_dataset(series, config)
-    log(f"{len(data.train[0])} training and {len(data.val[0])} validation windows on {device}")
-    model = build_model(config).to(device)
+    log(f"{len(data.train[0])} training and {len(data.val[0])} validation windows on {device} (x{world})")
+    net = build_model(config).to(device)
+    model = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
     x_train, y_train = (torch.from_numpy(transform(a, config.transform)) for a in data.train)
     x_val, y_val = (torch.from_numpy(transform(a, config.transform)) for a in data.val)
@@ -200,30 +212,32 @@ def train(
     best, best_state, stale = math.inf, None, 0
     for epoch in range(1, config.epochs + 1):
         model.train()
-        order = torch.randperm(len(x_train), generator=generator)
+        order = torch.randperm(len(x_train), generator=generator)  # the same on every rank (same seed)
+        order = order[: len(order) // world * world][rank::world]  # equal shares: DDP needs equal steps
         losses = []
         batches = range(0, len(order), config.batch_size)
-        for start in tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False):
+        bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, disable=rank != 0)
+        for start in bar:
             i = order[start : start + config.batch_size]
             loss = model(past_values=x_train[i].to(device), future_values=y_train[i].to(device)).loss
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
-        val_loss = evaluate_loss(model, x_val, y_val, config.batch_size, device)
+        val_loss = evaluate_loss(net, x_val, y_val, config.batch_size, device)
         curve.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss})
         log(f"epoch {epoch}: train loss {curve[-1]['train_loss']:.3e}, validation loss {val_loss:.3e}")
         if val_loss < best:
             best, stale = val_loss, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         else:
             stale += 1
-            if stale >= config.patience:
-                log(f"early stop: no better validation loss for {config.patience} epochs")
-                break
+        if _agree(stale >= config.patience, world):
+            log(f"early stop: no better validation loss for {config.patience} epochs")
+            break
     assert best_state is not None
-    model.load_state_dict(best_state)
-    model = model.cpu().eval()
+    net.load_state_dict(best_state)
+    model = net.cpu().eval()
     meta = PatchTSTMeta(
         version=weights_version(model),
         context_length=config.context_length,
@@ -244,6 +258,13 @@ def train(
         "val_windows": len(x_val),
         "version": meta.version,
     }
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+        if rank != 0:
+            return metrics
     with staged(output_dir) as out:
         model.save_pretrained(out / CHECKPOINT)
         meta.save(out)
@@ -251,6 +272,39 @@ def train(
         plot_curve(curve, out / "training_curve.png")
     log(f"saved {output_dir} (version {meta.version}); evaluate with `investiq evaluate patchtst`")
     return metrics
+
+
+def _device() -> tuple[int, torch.device, int]:
+    """(rank, device, world size): torchrun's process group when WORLD_SIZE > 1, else one process."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    if world == 1:
+        return 0, torch.device("cuda" if cuda else "cpu"), 1
+    import torch.distributed as dist
+
+    dist.init_process_group("nccl" if cuda else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    return dist.get_rank(), device, world
+
+
+def _silent(_: str) -> None:
+    """The log of ranks other than 0."""
+
+
+def _agree(stop: bool, world: int) -> bool:
+    """Rank 0's early-stopping decision, for every rank (they must leave the loop together)."""
+    if world == 1:
+        return stop
+    import torch.distributed as dist
+
+    flag = [stop]
+    dist.broadcast_object_list(flag, src=0)
+    return bool(flag[0])
 
 
 def evaluate_loss(model: Any, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device) -> float:

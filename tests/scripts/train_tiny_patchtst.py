@@ -1,0 +1,32 @@
+"""Train the tiny PatchTST of tests/test_patchtst.py into argv[1]; run under torchrun by a test."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from training.data import clean_bars, load_sample
+from training.patchtst import TrainConfig, train
+
+TINY = TrainConfig(
+    symbols=("SPX",),
+    source="sample",
+    interval="1d",
+    context_length=64,
+    prediction_length=4,
+    patch_length=8,
+    patch_stride=8,
+    d_model=16,
+    num_layers=1,
+    num_heads=2,
+    ffn_dim=32,
+    epochs=2,
+    batch_size=32,
+    patience=1,
+)
+
+if __name__ == "__main__":
+    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
+    series = {"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}
+    metrics = train(series, TINY, Path(sys.argv[1]), log=print)
+    print("epochs run:", metrics["epochs_run"])
