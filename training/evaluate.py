@@ -239,7 +239,9 @@ def plot(parts: dict[str, dict[str, Any]], report: dict[str, Any], out_dir: Path
     ax.plot(steps, bases, "s--", label="always up")
     ax.axhline(0.5, color="grey", lw=0.8)
     ax.set(
-        xlabel="horizon step", ylabel="direction hit rate", title="Direction hit rate by horizon (test origins)"
+        xlabel="horizon step",
+        ylabel="direction hit rate",
+        title="Direction hit rate by horizon step\n(all test origins; CIs as if outcomes were independent)",
     )
     ax.legend()
     fig.tight_layout()
