@@ -12,6 +12,13 @@ from investiq.cli import config_option, settings_from
 from investiq.settings import Settings
 
 SOURCES = ["yfinance", "csv", "sample"]
+model_dir_option = click.option(
+    "--model-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path("models/patchtst"),
+    show_default=True,
+    help="The trained model (written by `investiq train patchtst`).",
+)
 
 
 def load_series(
@@ -150,12 +157,7 @@ def train_patchtst(
 
 @click.command("patchtst")
 @config_option
-@click.option(
-    "--model-dir",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=Path("models/patchtst"),
-    show_default=True,
-)
+@model_dir_option
 @click.option(
     "--cost-bps",
     type=click.FloatRange(0),
@@ -203,12 +205,7 @@ def evaluate_patchtst(
 
 @click.command("patchtst")
 @config_option
-@click.option(
-    "--model-dir",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=Path("models/patchtst"),
-    show_default=True,
-)
+@model_dir_option
 @click.option(
     "--repository",
     type=click.Path(path_type=Path, file_okay=False),
