@@ -32,6 +32,7 @@ from investiq.finbert import (
     load_pretrained,
     softmax,
 )
+from investiq.triton_adapters import shim
 
 OPSET = 18
 VALIDATION_TOKENS = 64
@@ -120,6 +121,7 @@ def export_finbert(
             },
         )
         meta.save(out)
+        (out / "model.py").write_text(shim("finbert_model"))  # Triton cpu flavour entry point
     log(
         f"installed {repository / 'finbert_model' / '1'} (version {meta.version}; files: "
         f"{', '.join(sorted(p.name for p in (repository / 'finbert_model' / '1').iterdir()))})"

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from investiq.atomic import staged
 from investiq.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta
+from investiq.triton_adapters import shim
 from training.patchtst import load_forecaster
 
 OPSET = 18
@@ -67,6 +68,7 @@ def export_patchtst(model_dir: Path, repository: Path, log: Callable[[str], None
         log(f"validated: ONNX vs PyTorch max relative difference {worst:.2e} at batch sizes {VALIDATION_BATCHES}")
         exported = dataclasses.replace(meta, validation={"max_rel_diff": worst, "opset": OPSET})
         exported.save(out)
+        (out / "model.py").write_text(shim("patchtst"))  # Triton cpu flavour entry point
     log(f"installed {repository / 'patchtst' / '1'} (version {meta.version})")
     return exported
 

@@ -28,7 +28,9 @@ class StartupError(RuntimeError):
 
 def build_backend(settings: Settings) -> InferenceBackend:
     if settings.backend == "triton":
-        raise StartupError("backend=triton is not available in this version yet; use --backend embedded")
+        from gateway.backends.triton import TritonBackend
+
+        return TritonBackend(settings.triton_url, settings.triton_timeout_s)
     try:
         return EmbeddedBackend(
             settings.model_repository, quantize=settings.quantize, max_tokens=settings.sentiment_max_tokens

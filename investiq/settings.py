@@ -64,6 +64,8 @@ class Settings(BaseModel):
         "embedded", description="embedded = ONNX Runtime in-process; triton = a Triton server over gRPC."
     )
     triton_url: str = Field("127.0.0.1:8001", min_length=1, description="Triton gRPC address (host:port).")
+    triton_http_port: int = Field(8000, ge=1, le=65535, description="HTTP port of `investiq triton start`.")
+    triton_metrics_port: int = Field(8002, ge=1, le=65535, description="Metrics port of `investiq triton start`.")
     triton_timeout_s: float = Field(5.0, gt=0, le=300, description="Per-request timeout towards Triton (s).")
     model_repository: Path = Field(Path("model_repository"), description="Triton model repository.")
     models_dir: Path = Field(Path("models"), description="Trained artifacts (checkpoints, reports).")

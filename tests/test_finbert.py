@@ -57,6 +57,7 @@ def test_export_writes_a_validated_self_describing_artifact(tiny: tuple[Path, Pa
         "artifact.json",
         "model.int8.onnx",
         "model.onnx",
+        "model.py",
         "tokenizer.json",
         "tokenizer_config.json",
     ]

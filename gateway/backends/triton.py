@@ -1,0 +1,105 @@
+"""The Triton backend: the same models and tensors as the embedded one, over gRPC (asyncio).
+
+Every call carries a timeout. Failures are translated here: an unreachable server or a model that
+is not loaded becomes a 503 naming the model and the address; a request Triton rejects becomes a
+422 with Triton's reason. The gRPC channel reconnects by itself, so when Triton comes back the
+gateway recovers without a restart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.backends.base import Tensors
+from gateway.errors import BackendUnavailableError, InvalidInputError, ModelNotReadyError
+
+OUTPUTS = {"finbert": ["probabilities"], "finbert_model": ["logits"], "patchtst": ["prediction_outputs"]}
+# gRPC shares subchannels (and their reconnect backoff, up to 2 minutes) across channels: a channel
+# of its own that retries within 2 s is what lets the gateway recover as soon as Triton is back.
+CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", 2**31 - 1),
+    ("grpc.max_receive_message_length", 2**31 - 1),
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64", np.dtype(object): "BYTES"}
+
+
+class TritonBackend:
+    name = "triton"
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        import tritonclient.grpc.aio as grpcclient
+
+        self._grpc = grpcclient
+        self._url = url
+        self._timeout_s = timeout_s
+        self._channel: Any = None
+
+    @property
+    def _client(self) -> Any:
+        # Made on first use, inside the event loop that will use it (grpc.aio binds to a loop).
+        if self._channel is None:
+            self._channel = self._grpc.InferenceServerClient(self._url, channel_args=CHANNEL_ARGS)
+        return self._channel
+
+    async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
+        if model not in OUTPUTS:
+            raise ModelNotReadyError(f"model {model!r} is not served through Triton (known: {', '.join(OUTPUTS)})")
+        request = []
+        for name, array in inputs.items():
+            array = _wire(model, name, np.asarray(array))
+            tensor = self._grpc.InferInput(name, list(array.shape), DTYPES[array.dtype])
+            tensor.set_data_from_numpy(array)
+            request.append(tensor)
+        outputs = [self._grpc.InferRequestedOutput(o) for o in OUTPUTS[model]]
+        try:
+            result = await self._client.infer(model, request, outputs=outputs, client_timeout=self._timeout_s)
+        except Exception as exc:  # tritonclient raises InferenceServerException for everything
+            error = _translate(exc, model, self._url)
+            if type(error) is BackendUnavailableError:
+                await self._reset()  # a fresh channel connects at once; the old one backs off for minutes
+            raise error from None
+        return {o: result.as_numpy(o) for o in OUTPUTS[model]}
+
+    async def ready(self, model: str | None = None) -> bool:
+        try:
+            if model is None:
+                return bool(await self._client.is_server_ready(client_timeout=self._timeout_s))
+            return bool(await self._client.is_model_ready(model, client_timeout=self._timeout_s))
+        except Exception:  # unreachable: not ready, and reconnect afresh next time
+            await self._reset()
+            return False
+
+    async def _reset(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    async def close(self) -> None:
+        await self._reset()
+
+
+def _wire(model: str, name: str, array: NDArray[Any]) -> NDArray[Any]:
+    """The ensemble takes TEXT as [batch, 1] UTF-8 bytes; other tensors go as they are."""
+    if model == "finbert" and name == "TEXT":
+        return np.array([[t.encode() if isinstance(t, str) else t] for t in array.reshape(-1)], dtype=object)
+    return array
+
+
+def _translate(exc: Exception, model: str, url: str) -> Exception:
+    status = str(getattr(exc, "status", lambda: "")() or "")
+    message = str(getattr(exc, "message", lambda: str(exc))() or exc)
+    if "UNAVAILABLE" in status or "DEADLINE" in status or "failed to connect" in message.lower():
+        return BackendUnavailableError(
+            f"Triton at {url} is unavailable ({message}); is it running? `investiq triton status`"
+        )
+    if "not found" in message or "is not ready" in message or "unknown model" in message:
+        return ModelNotReadyError(f"Triton at {url} has no ready model {model!r}: {message}")
+    if "INVALID_ARG" in status:
+        return InvalidInputError(f"Triton rejected the request to {model!r}: {message}")
+    return BackendUnavailableError(f"Triton at {url} failed on {model!r}: {status} {message}".strip())

@@ -1,0 +1,152 @@
+"""A real tritonserver (from nvidia-pytriton, cpu flavour) serving the committed model repository
+with tiny exported models: the Triton backend gives the embedded backend's answers, batches
+concurrent requests, and the gateway survives Triton going away and coming back."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.request import urlopen
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from export.finbert import export_finbert
+from export.patchtst import export_patchtst, sample_windows
+from gateway import create_app
+from gateway.backends.triton import TritonBackend
+from investiq.settings import Settings
+from investiq.triton_server import TritonPorts, start, stop
+from tests import tiny_bert
+from tests.conftest import free_port
+from tests.scripts.train_tiny_patchtst import TINY
+from training.data import clean_bars, load_sample
+from training.patchtst import train
+
+pytest.importorskip("pytriton", reason="tritonserver comes with the `triton` extra")
+COMMITTED = Path(__file__).resolve().parents[1] / "model_repository"
+TEXTS = ["Stocks rally as earnings beat estimates", "Profit warning sends shares lower", "Rates unchanged"]
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("triton")
+    repo = root / "repo"
+    shutil.copytree(COMMITTED, repo, ignore=shutil.ignore_patterns("README.md", "__pycache__", "1"))
+    for name in ("finbert", "finbert_tokenizer", "finbert_postprocess"):  # their committed version dirs
+        shutil.copytree(COMMITTED / name / "1", repo / name / "1")
+    export_finbert(str(tiny_bert.build(root / "hf")), repo, log=lambda _: None)
+    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
+    train({"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}, TINY, root / "pt", log=print)
+    export_patchtst(root / "pt", repo, log=lambda _: None)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TritonPorts, Path]]:
+    ports = TritonPorts(free_port(), free_port(), free_port())
+    work = tmp_path_factory.mktemp("triton-work")
+    start(repository, ports, work)
+    yield ports, work
+    stop(work)
+
+
+def settings_for(repository: Path, db: Path, ports: TritonPorts | None = None) -> Settings:
+    extra: dict[str, Any] = {"backend": "triton", "triton_url": f"127.0.0.1:{ports.grpc}"} if ports else {}
+    return Settings(db_path=db, model_repository=repository, price_resolve_every_s=0, **extra)
+
+
+def test_triton_answers_as_the_embedded_backend_does(
+    repository: Path, triton: tuple[TritonPorts, Path], tmp_path: Path
+):
+    ports, _ = triton
+    prices = [float(x) for x in sample_windows(1, 64, seed=3)[0, :, 0]]
+    answers = []
+    for settings in (
+        settings_for(repository, tmp_path / "a.db"),
+        settings_for(repository, tmp_path / "b.db", ports),
+    ):
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/health").json()["components"]["inference"]["status"] == "healthy"
+            sentiment = client.post("/sentiment/predict", json={"texts": TEXTS, "use_cache": False}).json()
+            price = client.post("/price/predict", json={"symbol": "SPX", "prices": prices}).json()
+            answers.append((sentiment, price))
+    (embedded_s, embedded_p), (triton_s, triton_p) = answers
+    assert triton_s["model"] == embedded_s["model"] == "finbert"
+    for a, b in zip(embedded_s["predictions"], triton_s["predictions"], strict=True):
+        assert a["label"] == b["label"]
+        for label in a["probabilities"]:
+            assert b["probabilities"][label] == pytest.approx(a["probabilities"][label], abs=1e-5)
+    np.testing.assert_allclose(triton_p["predicted_prices"], embedded_p["predicted_prices"], rtol=1e-5)
+
+
+def test_triton_batches_concurrent_requests(triton: tuple[TritonPorts, Path]):
+    ports, _ = triton
+
+    async def burst() -> list[np.ndarray[Any, Any]]:
+        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
+        windows = sample_windows(32, 64, seed=9)
+        out = await asyncio.gather(
+            *(backend.infer("patchtst", {"past_values": windows[i : i + 1]}) for i in range(32))
+        )
+        await backend.close()
+        return [o["prediction_outputs"] for o in out]
+
+    results = asyncio.run(burst())
+    assert all(r.shape == (1, 4, 1) for r in results)
+    stats = urlopen(f"http://127.0.0.1:{ports.http}/v2/models/patchtst/stats").read().decode()
+    import json
+
+    model = json.loads(stats)["model_stats"][0]
+    assert model["execution_count"] < model["inference_count"]  # fewer executions than requests: batched
+
+
+def test_bad_input_to_the_ensemble_is_refused_per_request(triton: tuple[TritonPorts, Path]):
+    ports, _ = triton
+    from gateway.errors import InvalidInputError
+
+    async def ask(texts: list[str]) -> Any:
+        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
+        try:
+            return await backend.infer("finbert", {"TEXT": np.array(texts, dtype=object)})
+        finally:
+            await backend.close()
+
+    with pytest.raises(Exception, match="TEXT\\[0\\] is empty") as info:
+        asyncio.run(ask([""]))
+    assert isinstance(info.value, InvalidInputError) or "empty" in str(info.value)
+    with pytest.raises(Exception, match="batch"):
+        asyncio.run(ask(["x"] * 65))  # over max_batch_size 64
+    assert asyncio.run(ask(["fine"]))["probabilities"].shape == (1, 3)
+
+
+def test_the_gateway_survives_triton_going_away(repository: Path, tmp_path: Path):
+    ports = TritonPorts(free_port(), free_port(), free_port())
+    work = tmp_path / "work"
+    start(repository, ports, work)
+    try:
+        with TestClient(create_app(settings_for(repository, tmp_path / "p.db", ports))) as client:
+            assert client.post("/sentiment/predict", json={"texts": ["up"]}).status_code == 200
+            stop(work)
+            down = client.post("/sentiment/predict", json={"texts": ["down"], "use_cache": False})
+            assert down.status_code == 503
+            assert "Triton at 127.0.0.1" in down.json()["detail"]
+            assert client.get("/health").json()["components"]["inference"]["status"] != "healthy"
+            start(repository, ports, work)
+            back = client.post("/sentiment/predict", json={"texts": ["back"], "use_cache": False})
+            assert back.status_code == 200, back.text
+    finally:
+        stop(work)
+
+
+def test_triton_not_running_at_start_up_is_reported_not_fatal(repository: Path, tmp_path: Path):
+    ports = TritonPorts(free_port(), free_port(), free_port())
+    with TestClient(create_app(settings_for(repository, tmp_path / "p.db", ports))) as client:
+        assert client.get("/health").json()["components"]["inference"]["status"] == "degraded"
+        response = client.post("/price/predict", json={"symbol": "SPX", "prices": [100.0] * 64})
+        assert response.status_code == 503
+        assert "is it running?" in response.json()["detail"]
