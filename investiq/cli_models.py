@@ -139,3 +139,29 @@ def bench_finbert(
     from benchmarks.finbert import run
 
     run(source, work_dir, runs, batch_size, concurrency, out)
+
+
+@bench.command("backends")
+@config_option
+@click.option(
+    "--repository",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Model repository with FinBERT and PatchTST exported (default: setting model_repository).",
+)
+@click.option("--concurrency", type=click.IntRange(1), multiple=True, default=(1, 4, 16), show_default=True)
+@click.option("--seconds", type=click.FloatRange(1), default=10.0, show_default=True, help="Per point.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("benchmarks/results"),
+    show_default=True,
+)
+def bench_backends(
+    config: Path | None, repository: Path | None, concurrency: tuple[int, ...], seconds: float, out: Path
+) -> None:
+    """Embedded ONNX Runtime vs a local Triton (started here), by concurrency: requests/s, p50/p95/p99."""
+    from benchmarks.backends import run
+
+    settings = settings_from(config, model_repository=repository)
+    run(settings.model_repository, list(concurrency), seconds, out, Path("logs/triton-bench"))
