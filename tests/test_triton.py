@@ -150,3 +150,27 @@ def test_triton_not_running_at_start_up_is_reported_not_fatal(repository: Path, 
         response = client.post("/price/predict", json={"symbol": "SPX", "prices": [100.0] * 64})
         assert response.status_code == 503
         assert "is it running?" in response.json()["detail"]
+
+
+def test_a_model_missing_from_the_repository_is_a_clear_503(repository: Path, tmp_path: Path):
+    from gateway.errors import ModelNotReadyError
+
+    partial = tmp_path / "repo"
+    shutil.copytree(repository, partial, ignore=shutil.ignore_patterns("patchtst"))
+    ports = TritonPorts(free_port(), free_port(), free_port())
+    start(partial, ports, tmp_path / "work")
+
+    async def ask() -> Any:
+        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
+        try:
+            assert not await backend.ready("patchtst")
+            return await backend.infer("patchtst", {"past_values": sample_windows(1, 64)})
+        finally:
+            await backend.close()
+
+    try:
+        with pytest.raises(ModelNotReadyError, match="no ready model 'patchtst'") as info:
+            asyncio.run(ask())
+        assert info.value.status_code == 503
+    finally:
+        stop(tmp_path / "work")
