@@ -28,6 +28,14 @@ COMMANDS = [
     ["train", "finbert"],
     ["bench"],
     ["bench", "finbert"],
+    ["bench", "backends"],
+    ["train", "patchtst"],
+    ["evaluate", "patchtst"],
+    ["export", "patchtst"],
+    ["triton", "start"],
+    ["triton", "stop"],
+    ["triton", "status"],
+    ["resolve"],
 ]
 
 
