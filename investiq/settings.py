@@ -77,7 +77,9 @@ class Settings(BaseModel):
         "finbert",
         description="finbert, or lexicon (VADER) on purpose; finbert falls back to it when not exported.",
     )
-    sentiment_batch_size: int = Field(32, ge=1, le=1024, description="Largest micro-batch of texts.")
+    sentiment_batch_size: int = Field(
+        32, ge=1, le=64, description="Largest micro-batch of texts (<= 64, the Triton configs' max_batch_size)."
+    )
     sentiment_max_wait_ms: float = Field(
         1.0, ge=0, le=1000, description="How long a micro-batch waits to fill (ms)."
     )
@@ -86,7 +88,7 @@ class Settings(BaseModel):
     sentiment_max_chars: int = Field(2000, ge=1, description="Most characters in one text.")
     sentiment_cache_size: int = Field(10_000, ge=0, description="Cached predictions (LRU); 0 disables.")
     price_batch_size: int = Field(
-        1000, ge=1, le=100_000, description="Most forecasts in one batch_predict (one forward pass)."
+        1000, ge=1, le=1024, description="Most forecasts in one batch_predict (one pass; <= Triton's 1024)."
     )
     price_source: Literal["yfinance", "csv", "sample"] = Field(
         "yfinance", description="Bars `investiq up` trains a first PatchTST on (offline: falls back to sample)."

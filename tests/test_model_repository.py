@@ -81,3 +81,13 @@ def test_the_ensemble_wires_its_steps_by_their_declared_tensors():
         available |= set(step.output_map.values())
     assert "probabilities" in available
     assert (REPO / "finbert" / "1").is_dir()  # Triton needs the ensemble's (empty) version directory
+
+
+def test_the_gateway_never_sends_triton_a_batch_larger_than_its_configs_allow():
+    from investiq.settings import Settings
+
+    def upper(field: str) -> int:
+        return next(int(m.le) for m in Settings.model_fields[field].metadata if hasattr(m, "le"))
+
+    assert upper("sentiment_batch_size") == config("finbert").max_batch_size
+    assert upper("price_batch_size") == config("patchtst").max_batch_size
