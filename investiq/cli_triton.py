@@ -25,14 +25,14 @@ def _triton(config: Path | None) -> tuple[Settings, Any, Path]:
     return (
         settings,
         TritonPorts(settings.triton_http_port, grpc, settings.triton_metrics_port),
-        Path("logs/triton"),
+        settings.logs_dir / "triton",
     )
 
 
 @triton.command("start")
 @config_option
 def triton_start(config: Path | None) -> None:
-    """Start tritonserver on the model repository; wait until /v2/health/ready. Log: logs/triton/triton.log."""
+    """Start tritonserver on the model repository; wait until /v2/health/ready. Log: LOGS_DIR/triton/triton.log."""
     from investiq.triton_server import TritonError, start
 
     settings, ports, work = _triton(config)

@@ -100,8 +100,28 @@ class Settings(BaseModel):
     price_days: int = Field(60, ge=1, description="Days of history for that first model (yfinance 15m: <= 60).")
     price_csv: Path | None = Field(None, description="CSV of bars when price_source is csv.")
     data_dir: Path = Field(Path("data"), description="Market data cache (parquet bars per symbol and interval).")
+    logs_dir: Path = Field(Path("logs"), description="Logs and PID files of `investiq start` and Triton.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Gateway logs: json (one object per line, with request id) or text."
+    )
     price_resolve_every_s: float = Field(
         300.0, ge=0, description="How often the gateway scores past forecasts against the market (0: never)."
+    )
+
+    # -- model lifecycle (`investiq retrain`, `investiq models`) --------------------------------
+    keep_versions: int = Field(3, ge=1, le=100, description="Versions of each model kept for rollback.")
+    max_model_age_days: float = Field(
+        14.0, ge=0, description="/health warns when the serving PatchTST is older than this (0: never)."
+    )
+    retrain_epochs: int = Field(10, ge=1, description="Most epochs of a retrain (early stopping still applies).")
+    promote_metric: Literal["mae", "hit_rate"] = Field(
+        "mae", description="What the promotion gate compares on the fresh hold-out: forecast MAE or h1 hit rate."
+    )
+    promote_tolerance: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="How much worse a candidate may be and still be promoted: MAE relative, hit rate absolute.",
     )
 
     # -- Bayesian strategy weights -------------------------------------------------------------
