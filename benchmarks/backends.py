@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from gateway.backends.base import InferenceBackend, Tensors
-from gateway.backends.embedded import EmbeddedBackend
+from gateway.backends.embedded import EmbeddedBackend, patchtst_dir
 from gateway.backends.triton import TritonBackend
 from investiq.patchtst import PatchTSTMeta
 from investiq.triton_server import TritonPorts, start, stop
@@ -60,7 +60,7 @@ def workloads(repository: Path) -> dict[str, list[Tensors]]:
         for line in (Path(__file__).parents[1] / "investiq" / "data" / "headlines.txt").read_text().splitlines()
         if line.strip()
     ]
-    context = PatchTSTMeta.load(repository / "patchtst" / "1").context_length
+    context = PatchTSTMeta.load(patchtst_dir(repository)).context_length
     windows = sample_windows(64, context)
     return {
         "finbert": [{"TEXT": np.array([t], dtype=object)} for t in texts],

@@ -1,6 +1,6 @@
 """PatchTST -> ONNX with a dynamic batch axis, validated against PyTorch, installed atomically.
 
-    investiq export patchtst [--model-dir models/patchtst]
+    investiq export patchtst [--model-dir models/patchtst]   -> model_repository/patchtst/<n>/
 
 The dynamo exporter is used: the legacy TorchScript exporter silently produces a wrong output
 shape for this model, (B, 12, 63) instead of (B, 12, 1) (FACTS.md). The validation below would
@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from investiq.atomic import staged
 from investiq.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta
 from investiq.triton_adapters import shim
+from investiq.versions import number_for, version_dir
 from training.patchtst import load_forecaster
 
 OPSET = 18
@@ -40,36 +41,49 @@ def sample_windows(batch: int, context: int, seed: int = 0) -> NDArray[np.float3
     return np.asarray(100 * np.exp(np.cumsum(steps, axis=1)), dtype=np.float32)
 
 
-def export_patchtst(model_dir: Path, repository: Path, log: Callable[[str], None] = print) -> PatchTSTMeta:
+def export_patchtst(
+    model_dir: Path, repository: Path, log: Callable[[str], None] = print
+) -> tuple[PatchTSTMeta, int]:
+    """Export the model in `model_dir` as the newest version of REPOSITORY/patchtst; return it and its
+    number. The same weights as the serving version replace it in place (exports are idempotent)."""
     forecaster, meta = load_forecaster(model_dir)
+    number = number_for(repository, "patchtst", meta.version)
+    with staged(version_dir(repository, "patchtst", number)) as out:
+        exported = write_export(forecaster, meta, out, log)
+    log(f"installed {version_dir(repository, 'patchtst', number)} (version {meta.version})")
+    return exported, number
+
+
+def write_export(
+    forecaster: torch.nn.Module, meta: PatchTSTMeta, out: Path, log: Callable[[str], None] = print
+) -> PatchTSTMeta:
+    """Write a validated version directory into the empty directory `out`: ONNX, artifact.json, model.py."""
     example = torch.from_numpy(sample_windows(2, meta.context_length))
-    with staged(repository / "patchtst" / "1") as out:
-        path = out / ONNX_FILE
-        quiet = logging.getLogger("torch.onnx")
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)
-        try:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    forecaster,
-                    (example,),
-                    str(path),
-                    input_names=[INPUT],
-                    output_names=[OUTPUT],
-                    dynamic_shapes={"past_values": {0: torch.export.Dim("batch", min=1, max=65536)}},
-                    opset_version=OPSET,
-                    dynamo=True,
-                    verbose=False,
-                )
-        finally:
-            quiet.setLevel(level)
-        worst = validate(forecaster, path, meta)
-        log(f"validated: ONNX vs PyTorch max relative difference {worst:.2e} at batch sizes {VALIDATION_BATCHES}")
-        exported = dataclasses.replace(meta, validation={"max_rel_diff": worst, "opset": OPSET})
-        exported.save(out)
-        (out / "model.py").write_text(shim("patchtst"))  # Triton cpu flavour entry point
-    log(f"installed {repository / 'patchtst' / '1'} (version {meta.version})")
+    path = out / ONNX_FILE
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                forecaster,
+                (example,),
+                str(path),
+                input_names=[INPUT],
+                output_names=[OUTPUT],
+                dynamic_shapes={"past_values": {0: torch.export.Dim("batch", min=1, max=65536)}},
+                opset_version=OPSET,
+                dynamo=True,
+                verbose=False,
+            )
+    finally:
+        quiet.setLevel(level)
+    worst = validate(forecaster, path, meta)
+    log(f"validated: ONNX vs PyTorch max relative difference {worst:.2e} at batch sizes {VALIDATION_BATCHES}")
+    exported = dataclasses.replace(meta, validation={"max_rel_diff": worst, "opset": OPSET})
+    exported.save(out)
+    (out / "model.py").write_text(shim("patchtst"))  # Triton cpu flavour entry point
     return exported
 
 

@@ -13,11 +13,12 @@ from gateway.backends.base import InferenceBackend
 from gateway.errors import install_handlers
 from gateway.journal import JournalWriter, open_journal
 from gateway.metrics import Metrics
-from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
-from gateway.routes import bayesian, price, root, sentiment
+from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestContextMiddleware
+from gateway.routes import admin, bayesian, price, root, sentiment
 from gateway.security import require_api_key
 from gateway.services.bayesian import BayesianService
 from gateway.services.health import HealthService
+from gateway.services.models import ModelsService
 from gateway.services.resolver import resolve_periodically
 from gateway.wiring import bayes_config, build_backend, build_price, build_sentiment
 from investiq import __version__
@@ -38,6 +39,7 @@ def create_app(
         writer.start()
         app.state.sentiment = build_sentiment(settings, models, writer, app.state.metrics)
         app.state.price = build_price(settings, models, writer, app.state.metrics)
+        app.state.models = ModelsService(models, settings.model_repository, app.state.price)
         app.state.db_path = settings.db_path
         tasks = []
         if settings.price_resolve_every_s > 0:
@@ -84,6 +86,10 @@ def create_app(
     app.include_router(sentiment.router)
     app.include_router(price.router)
     app.include_router(bayesian.router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
+    app.include_router(admin.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=app.state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outside the body limit: counts 413s too
+    # Outermost: every line logged below it carries the request id, 413s get an access line, and its
+    # duration covers all the gateway does, while the metrics' latency leaves out writing the log line.
+    app.add_middleware(RequestContextMiddleware)
     return app

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from gateway.services.bayesian import BayesianService
 from gateway.services.health import HealthService
+from gateway.services.models import ModelsService
 from gateway.services.price import PriceService
 from gateway.services.sentiment import SentimentService
 
@@ -32,7 +33,13 @@ def _price(request: Request) -> PriceService:
     return service
 
 
+def _models(request: Request) -> ModelsService:
+    service: ModelsService = request.app.state.models
+    return service
+
+
 Bayesian = Annotated[BayesianService, Depends(_bayesian)]
 Health = Annotated[HealthService, Depends(_health)]
 Sentiment = Annotated[SentimentService, Depends(_sentiment)]
 Price = Annotated[PriceService, Depends(_price)]
+Models = Annotated[ModelsService, Depends(_models)]

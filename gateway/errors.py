@@ -13,6 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.logs import REQUEST_ID_HEADER, current_request
+from gateway.metrics import Metrics
+
+# Kinds of the HTTP errors raised by FastAPI, Starlette and gateway/security.py; others are "http_error".
+HTTP_KINDS = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
 
 class InvestIQError(Exception):
     status_code: ClassVar[int] = 500
@@ -69,22 +75,39 @@ def describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str
 
 
 def install_handlers(app: FastAPI) -> None:
+    """Every error response is counted in `investiq_errors_total{kind}` here (413s: BodyLimitMiddleware)."""
+    metrics: Metrics = app.state.metrics  # fails at start-up, not at the first error, if it is missing
+
     async def on_investiq(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, InvestIQError)
+        metrics.count_error(exc.kind)
         return JSONResponse(error_body(exc.kind, str(exc)), status_code=exc.status_code)
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        metrics.count_error("validation")  # schema mismatch, told apart from a service's invalid_input
         detail, items = describe_validation(exc)
         return JSONResponse(error_body(InvalidInputError.kind, detail, errors=items), status_code=422)
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        kind = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "http_error"
-        )
+        kind = HTTP_KINDS.get(exc.status_code, "http_error")
+        metrics.count_error(kind)
         return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    async def on_unhandled(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after this answer, so the server logs the traceback (with the request id).
+        kind = InvestIQError.kind
+        metrics.count_error(kind)
+        context = current_request()
+        where = f" (request id {context.request_id})" if context else ""
+        return JSONResponse(
+            error_body(kind, f"unexpected error{where}: the gateway log has the details"),
+            status_code=500,
+            headers={REQUEST_ID_HEADER: context.request_id} if context else None,
+        )
 
     app.add_exception_handler(InvestIQError, on_investiq)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_unhandled)

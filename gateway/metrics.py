@@ -23,6 +23,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.errors = Counter(
+            "investiq_errors_total",
+            "Requests answered with an error, by kind: the response body's `error`, except `validation` "
+            "for requests that do not match the schema (their body says invalid_input).",
+            ["kind"],
+            registry=self.registry,
+        )
         self.journal_committed = Gauge(
             "investiq_journal_committed_total", "Journal writes committed.", registry=self.registry
         )
@@ -63,6 +70,10 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
+
+    def count_error(self, kind: str) -> None:
+        """`kind` is a code constant (an error class's `kind`, a fixed status map): never client text."""
+        self.errors.labels(kind).inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

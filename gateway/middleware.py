@@ -1,14 +1,82 @@
-"""Pure ASGI middleware: request metrics and the request-body size limit (413)."""
+"""Pure ASGI middleware: request ids and access log, request metrics, the request-body size limit (413)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
+import uuid
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.logs import REQUEST_ID_HEADER, start_request
 from gateway.metrics import Metrics
+
+access_log = logging.getLogger("gateway.access")
+# Ids we echo and log must be safe in a header and a log line; anything else is replaced, not cleaned.
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_MAX_LOGGED_PATH = 200  # raw paths are the client's: a scanner's megabyte URL must not become a log line
+
+
+def route_of(scope: Scope) -> str:
+    """The matched route template (bounded: fit for labels), or "unmatched" (404, or rejected before routing)."""
+    return getattr(scope.get("route"), "path", None) or "unmatched"
+
+
+def incoming_request_id(scope: Scope) -> str | None:
+    """The caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._-]; else None."""
+    wanted = REQUEST_ID_HEADER.lower().encode()
+    for name, value in scope.get("headers") or []:
+        if name == wanted:
+            text = value.decode("latin-1")
+            return text if _VALID_REQUEST_ID.fullmatch(text) else None
+    return None
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (the caller's X-Request-ID if valid, else a uuid4), echoes it on the response,
+    and writes one access line when the request is done: INFO, WARNING for 4xx, ERROR for 5xx, so that a
+    gateway run at --log-level warning still shows each failed request with its id.
+
+    The context is deliberately not reset afterwards: the 500 handler and the server's traceback log run
+    outside this middleware (Starlette's ServerErrorMiddleware, uvicorn) and must still see the id. Each
+    request starts a fresh context, and uvicorn runs each request in a task of its own, so nothing leaks.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = incoming_request_id(scope) or uuid.uuid4().hex
+        start_request(request_id)
+        start = time.perf_counter()
+        status = 500  # what the client gets when the app raises before answering
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
+            fields = {
+                "method": scope["method"],
+                "route": route_of(scope),
+                "path": scope["path"][:_MAX_LOGGED_PATH],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+            }
+            access_log.log(level, "request", extra=fields)
 
 
 class MetricsMiddleware:
@@ -34,8 +102,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe_request(scope["method"], route, status, time.perf_counter() - start)
+            self.metrics.observe_request(scope["method"], route_of(scope), status, time.perf_counter() - start)
 
 
 class BodyLimitMiddleware:
@@ -45,9 +112,10 @@ class BodyLimitMiddleware:
     disconnected, and whatever it still tries to send is dropped.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, metrics: Metrics) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,6 +151,7 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, guarded_send)
 
     async def _reject(self, send: Send, size: int) -> None:
+        self.metrics.count_error("payload_too_large")  # answered here, never seen by the exception handlers
         body: dict[str, Any] = {
             "error": "payload_too_large",
             "detail": f"request body of {size} bytes or more exceeds the limit of {self.max_bytes} bytes "

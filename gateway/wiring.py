@@ -18,6 +18,7 @@ from investiq.artifacts import ArtifactError
 from investiq.finbert import FinbertMeta
 from investiq.patchtst import PatchTSTMeta
 from investiq.settings import Settings
+from investiq.versions import serving
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def build_price(
     except ArtifactError as exc:
         log.warning("price forecasts unavailable: %s", exc)
         meta = None
+    number = serving(settings.model_repository, "patchtst")
     return PriceService(
         backend,
         meta,
@@ -94,6 +96,8 @@ def build_price(
         BarCache(settings.data_dir / "bars"),
         fetch_yfinance,
         max_batch=settings.price_batch_size,
+        repository_version=number if meta is not None else None,
+        max_age_days=settings.max_model_age_days,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -117,20 +116,30 @@ def _serve(settings: Settings, log_level: str) -> None:
     import uvicorn
 
     from gateway import create_app
+    from gateway.logs import configure_logging
     from gateway.wiring import StartupError, build_backend
 
+    configure_logging(log_level, settings.log_format)  # first: loading the backend may log warnings
     _init_journal(settings)  # clear errors before uvicorn starts, not a traceback inside it
     try:
         backend = build_backend(settings)
     except StartupError as exc:
         raise click.ClickException(str(exc)) from None
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     key = "on (X-API-Key required)" if settings.api_key else f"off (set {settings.api_key_env} to enable)"
     click.echo(
         f"InvestIQ gateway {__version__} on http://{settings.host}:{settings.port}  "
         f"journal={settings.db_path}  api key {key}"
     )
-    uvicorn.run(create_app(settings, backend), host=settings.host, port=settings.port, log_level=log_level)
+    # log_config=None: uvicorn keeps its hands off logging, so its lines go through our handler;
+    # access_log=False: RequestContextMiddleware writes the one access line per request (with its id).
+    uvicorn.run(
+        create_app(settings, backend),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        log_config=None,
+        access_log=False,
+    )
 
 
 def _init_journal(settings: Settings) -> int:
@@ -148,9 +157,9 @@ def _init_journal(settings: Settings) -> int:
 
 def _prepare_patchtst(settings: Settings) -> None:
     """Train a quick first PatchTST (configured source, else the offline sample) and export it."""
-    from investiq.artifacts import META
+    from investiq.versions import serving
 
-    if (settings.model_repository / "patchtst" / "1" / META).is_file():
+    if serving(settings.model_repository, "patchtst") is not None:
         return
     try:
         from investiq.cli_patchtst import quick_model
@@ -243,14 +252,19 @@ def config_defaults() -> None:
 
 
 def _register() -> None:
+    from investiq.cli_lifecycle import models, retrain
     from investiq.cli_models import bench, evaluate, export, train
     from investiq.cli_patchtst import evaluate_patchtst, export_patchtst, train_patchtst
+    from investiq.cli_report import report
+    from investiq.cli_service import start, status, stop
     from investiq.cli_triton import triton
 
+    for command in (start, stop, status, report):
+        main.add_command(command)
     train.add_command(train_patchtst)
     evaluate.add_command(evaluate_patchtst)
     export.add_command(export_patchtst)
-    for group in (export, train, evaluate, bench, triton):
+    for group in (export, train, evaluate, bench, triton, models, retrain):
         main.add_command(group)
 
 

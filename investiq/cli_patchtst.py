@@ -25,7 +25,7 @@ def load_series(
     source: str, symbols: tuple[str, ...], days: int, interval: str, cache_dir: Path, csv_path: Path | None
 ) -> dict[str, tuple[Any, Any]]:
     """symbol -> (closes float64 [n], timestamps [n]); cleaning reported per symbol."""
-    from training.data import DataError, load_bars
+    from training.data import DataError, as_series, load_bars
 
     try:
         bars = load_bars(
@@ -38,11 +38,9 @@ def load_series(
         )
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
-    series = {}
-    for symbol, (frame, report) in bars.items():
+    for _, report in bars.values():
         click.echo(str(report))
-        series[symbol] = (frame["close"].to_numpy(dtype="float64"), frame.index.to_numpy())
-    return series
+    return as_series(bars)
 
 
 def data_options(func: Any) -> Any:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
 from investiq.cli import config_option, settings_from
 from investiq.settings import Settings
+from investiq.triton_server import TritonPorts, work_dir
 
 
 @click.group()
@@ -17,16 +17,9 @@ def triton() -> None:
     """A local Triton server (the tritonserver of nvidia-pytriton, cpu flavour), without Docker."""
 
 
-def _triton(config: Path | None) -> tuple[Settings, Any, Path]:
-    from investiq.triton_server import TritonPorts
-
+def _triton(config: Path | None) -> tuple[Settings, TritonPorts, Path]:
     settings = settings_from(config)
-    grpc = int(settings.triton_url.rsplit(":", 1)[-1])
-    return (
-        settings,
-        TritonPorts(settings.triton_http_port, grpc, settings.triton_metrics_port),
-        settings.logs_dir / "triton",
-    )
+    return settings, TritonPorts.from_settings(settings), work_dir(settings)
 
 
 @triton.command("start")

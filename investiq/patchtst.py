@@ -1,7 +1,7 @@
 """The PatchTST artifact: what training and export write and every consumer reads.
 
 A trained model directory (`models/patchtst/`) and the exported version directory
-(`model_repository/patchtst/1/`) both hold `artifact.json` (this contract); the export adds
+(`model_repository/patchtst/<n>/`, investiq/versions.py) both hold `artifact.json` (this contract); the export adds
     model.onnx   past_values fp32 [batch, context, 1] -> prediction_outputs fp32 [batch, horizon, 1]
 The input transform (log price or price) and PatchTST's per-window scaling are inside the graph,
 so a consumer sends raw closes and gets prices back (both tensors are prices). Input checks and
@@ -45,6 +45,8 @@ class PatchTSTMeta:
     trained_until: str  # ISO time of the last bar any training window saw
     train_stats: dict[str, float] = field(default_factory=dict)  # fitted on training bars only
     validation: dict[str, float] = field(default_factory=dict)  # export parity figures
+    trained_at: str = ""  # ISO UTC time training finished ("" in artifacts older than this field)
+    train_config: dict[str, Any] = field(default_factory=dict)  # training.patchtst.TrainConfig, for retrains
 
     def save(self, directory: Path) -> None:
         save_meta(self, directory)

@@ -12,7 +12,6 @@ The server runs in its own session, logs to a file and leaves a PID file, so tha
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
+
+from investiq import pidfile
+from investiq.settings import Settings
+
+# What /proc/PID/cmdline of our server holds: a PID file naming anything else is stale.
+_PROGRAM = "tritonserver"
 
 
 class TritonError(RuntimeError):
@@ -31,6 +36,26 @@ class TritonPorts:
     http: int = 8000
     grpc: int = 8001
     metrics: int = 8002
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TritonPorts:
+        """HTTP and metrics ports from their settings; gRPC from the port of `triton_url`."""
+        return cls(settings.triton_http_port, _url_port(settings.triton_url), settings.triton_metrics_port)
+
+
+def _url_port(address: str) -> int:
+    return int(address.rsplit(":", 1)[-1])
+
+
+def work_dir(settings: Settings) -> Path:
+    """Where the local server keeps its PID file, log and backend directory."""
+    return settings.logs_dir / "triton"
+
+
+def is_local(settings: Settings) -> bool:
+    """Whether `triton_url` points at this host, i.e. at a server `investiq triton start` can run."""
+    host = settings.triton_url.rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "")  # noqa: S104  (compared, not bound)
 
 
 def _wheel() -> Path:
@@ -91,6 +116,10 @@ def start(repository: Path, ports: TritonPorts, work: Path, wait_s: float = 120.
         f"--http-port={ports.http}",
         f"--grpc-port={ports.grpc}",
         f"--metrics-port={ports.metrics}",
+        # explicit: every model at start, then new versions only when asked (`investiq retrain`,
+        # `investiq models promote|rollback`), so a version that fails to load never replaces one that works
+        "--model-control-mode=explicit",
+        "--load-model=*",
         "--exit-on-error=false",  # a model not exported yet must not take the others down
         "--strict-readiness=false",
     ]
@@ -112,13 +141,7 @@ def start(repository: Path, ports: TritonPorts, work: Path, wait_s: float = 120.
 
 def running(work: Path) -> int | None:
     """The PID of the server this work directory started, if it is alive."""
-    pid_file = work / "triton.pid"
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return None
-    return pid
+    return pidfile.read(work / "triton.pid", _PROGRAM)
 
 
 def stop(work: Path, wait_s: float = 30.0) -> bool:
@@ -127,13 +150,5 @@ def stop(work: Path, wait_s: float = 30.0) -> bool:
     (work / "triton.pid").unlink(missing_ok=True)
     if pid is None:
         return False
-    os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.2)
-    os.killpg(pid, signal.SIGKILL)
+    pidfile.terminate(pid, wait_s, _PROGRAM)
     return True

@@ -16,6 +16,7 @@ class FakeBackend:
     def __init__(self, ready: bool = True) -> None:
         self.is_ready = ready
         self.closed = False
+        self.reloaded: list[str] = []
 
     async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
         batch = len(next(iter(inputs.values())))
@@ -23,6 +24,9 @@ class FakeBackend:
 
     async def ready(self, model: str | None = None) -> bool:
         return self.is_ready
+
+    async def reload(self, model: str) -> None:
+        self.reloaded.append(model)
 
     async def close(self) -> None:
         self.closed = True

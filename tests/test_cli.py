@@ -7,36 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from investiq.cli import main
 
-COMMANDS = [
-    [],
-    ["serve"],
-    ["up"],
-    ["db"],
-    ["db", "init"],
-    ["db", "status"],
-    ["config"],
-    ["config", "show"],
-    ["config", "defaults"],
-    ["export"],
-    ["export", "finbert"],
-    ["train"],
-    ["train", "finbert"],
-    ["bench"],
-    ["bench", "finbert"],
-    ["bench", "backends"],
-    ["train", "patchtst"],
-    ["evaluate", "patchtst"],
-    ["export", "patchtst"],
-    ["triton", "start"],
-    ["triton", "stop"],
-    ["triton", "status"],
-    ["resolve"],
-]
+
+def _walk(group: click.Group, prefix: list[str]) -> list[list[str]]:
+    """Every command path under `group` (the tree itself: a new command cannot go untested)."""
+    paths = [prefix]
+    for name, command in sorted(group.commands.items()):
+        paths += _walk(command, [*prefix, name]) if isinstance(command, click.Group) else [[*prefix, name]]
+    return paths
+
+
+COMMANDS = _walk(main, [])
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "investiq")

@@ -10,6 +10,8 @@ import pytest
 import yaml
 from google.protobuf import text_format
 
+from investiq.settings import Settings
+
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +24,7 @@ def compose() -> dict[str, Any]:
 
 def test_services_and_profiles(compose: dict[str, Any]):
     services = compose["services"]
-    assert set(services) == {"triton", "gateway", "perf"}
+    assert set(services) == {"triton", "gateway", "prometheus", "perf"}
     assert services["perf"]["profiles"] == ["perf"]
     assert services["perf"]["image"].endswith("-py3-sdk")
     assert "perf_analyzer.sh" in " ".join(services["perf"]["command"])
@@ -51,9 +53,39 @@ def test_gateway_waits_for_triton_and_mounts_the_database_directory(compose: dic
     assert db_dir in mounts  # the directory (WAL and shm files live beside the database), not the file
     assert not any(target.endswith(".db") for target in mounts)
     assert re.fullmatch(r"\$\{ML_API_KEY:\?.+\}", env["ML_API_KEY"])  # required: fails fast when unset
-    assert all(p.startswith("127.0.0.1:") for s in ("gateway", "triton") for p in compose["services"][s]["ports"])
+    exposed = ("gateway", "triton", "prometheus")
+    assert all(p.startswith("127.0.0.1:") for s in exposed for p in compose["services"][s]["ports"])
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "triton-client" in dockerfile and '"investiq", "serve"' in dockerfile
+
+
+def container_ports(service: dict[str, Any]) -> set[int]:
+    """The ports a compose service listens on inside the compose network ("127.0.0.1:8080:8080" -> 8080)."""
+    return {int(str(mapping).rsplit(":", 1)[-1]) for mapping in service["ports"]}
+
+
+def test_prometheus_scrapes_the_compose_services_at_their_settings_ports(compose: dict[str, Any]):
+    prometheus = compose["services"]["prometheus"]
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", prometheus["image"])  # pinned, never :latest
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    assert container_ports(prometheus) == {9090}
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    defaults = Settings.model_fields
+    expected = {"gateway": defaults["port"].default, "triton": defaults["triton_metrics_port"].default}
+    assert expected == {"gateway": 8080, "triton": 8002}
+    assert set(jobs) == set(expected)
+    assert f'"--port", "{expected["gateway"]}"' in (ROOT / "Dockerfile").read_text()  # where the gateway listens
+    for name, port in expected.items():
+        (static,) = jobs[name]["static_configs"]
+        assert static["targets"] == [f"{name}:{port}"]  # compose service name: resolvable on its network
+        assert port in container_ports(compose["services"][name])
+        assert jobs[name].get("metrics_path", "/metrics") == "/metrics"
+    # The gateway's /metrics wants the API key: sent from the compose secret made of ML_API_KEY.
+    (key_file,) = jobs["gateway"]["http_headers"]["X-API-Key"]["files"]
+    (secret,) = prometheus["secrets"]
+    assert key_file == f"/run/secrets/{secret}"
+    assert compose["secrets"][secret] == {"environment": "ML_API_KEY"}
 
 
 @pytest.mark.parametrize("model", ["finbert_model", "patchtst"])

@@ -174,3 +174,45 @@ def test_a_model_missing_from_the_repository_is_a_clear_503(repository: Path, tm
         assert info.value.status_code == 503
     finally:
         stop(tmp_path / "work")
+
+
+def test_triton_rolls_out_a_new_version_and_keeps_serving_when_one_fails_to_load(
+    repository: Path, triton: tuple[TritonPorts, Path]
+):
+    """Explicit model-control mode: a reload serves the newest version; a version that cannot load
+    leaves the one before serving (and `investiq models promote` then removes it again)."""
+    from gateway.errors import ModelNotReadyError
+    from investiq.versions import install, version_dir
+
+    ports, _ = triton
+
+    def ready(version: int) -> bool:
+        try:
+            with urlopen(f"http://127.0.0.1:{ports.http}/v2/models/patchtst/versions/{version}/ready") as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    async def scenario() -> None:
+        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
+        x = {"past_values": sample_windows(2, 64, seed=4)}
+        try:
+            before = np.asarray((await backend.infer("patchtst", x))["prediction_outputs"], dtype=np.float32)
+            assert install(version_dir(repository, "patchtst", 1), repository, "patchtst") == 2
+            await backend.reload("patchtst")
+            assert ready(2) and not ready(1)
+            broken = install(version_dir(repository, "patchtst", 1), repository, "patchtst")
+            (version_dir(repository, "patchtst", broken) / "model.onnx").write_bytes(b"not a graph")
+            with pytest.raises(ModelNotReadyError, match="could not load 'patchtst'"):
+                await backend.reload("patchtst")
+            assert ready(2) and not ready(broken)
+            after = np.asarray((await backend.infer("patchtst", x))["prediction_outputs"], dtype=np.float32)
+            np.testing.assert_allclose(after, before)
+        finally:  # leave the module's repository as it was
+            for number in (3, 2):
+                shutil.rmtree(version_dir(repository, "patchtst", number), ignore_errors=True)
+            await backend.reload("patchtst")
+            await backend.close()
+        assert ready(1)
+
+    asyncio.run(scenario())

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
@@ -217,6 +217,13 @@ def load_bars(
             raise DataError(f"no usable {interval} bars for {symbol} from {source} in the last {days} days")
         result[symbol] = (bars, report)
     return result
+
+
+def as_series(bars: dict[str, tuple[pd.DataFrame, CleaningReport]]) -> dict[str, tuple[Any, Any]]:
+    """What training takes: symbol -> (closes float64 [n], bar times [n])."""
+    return {
+        s: (frame["close"].to_numpy(dtype="float64"), frame.index.to_numpy()) for s, (frame, _) in bars.items()
+    }
 
 
 def recent_bars(

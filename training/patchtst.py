@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,14 @@ class TrainConfig:
     test_fraction: float = 0.15
     window_stride: int = 1  # take every k-th origin for training (daily data overlaps heavily)
     seed: int = 0
+
+
+def config_from(values: dict[str, Any], **overrides: Any) -> TrainConfig:
+    """A TrainConfig from its JSON form (an artifact's train_config), unknown keys dropped."""
+    known = {f.name for f in fields(TrainConfig)}
+    merged = {k: v for k, v in values.items() if k in known} | overrides
+    merged["symbols"] = tuple(merged.get("symbols", TrainConfig.symbols))
+    return TrainConfig(**merged)
 
 
 @dataclass(frozen=True)
@@ -248,6 +257,8 @@ def train(
         source=config.source,
         trained_until=data.trained_until,
         train_stats=data.stats,
+        trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        train_config=asdict(config),
     )
     metrics = {
         "config": asdict(config),

@@ -28,6 +28,11 @@ class InferenceBackend(Protocol):
         """Whether `model` (or every model this backend serves) can answer now."""
         ...
 
+    async def reload(self, model: str) -> None:
+        """Serve the model repository's newest version of `model` without failing a request; on
+        failure raise, and the version serving before keeps serving."""
+        ...
+
     async def close(self) -> None:
         """Release sessions and connections; the backend is not used afterwards."""
         ...

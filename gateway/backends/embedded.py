@@ -23,18 +23,19 @@ from gateway.backends.base import Tensors
 from gateway.errors import InvalidInputError, ModelNotReadyError
 from investiq.artifacts import META, ArtifactError
 from investiq.finbert import OUTPUT, Encoder, FinbertMeta, model_file, softmax
-from investiq.patchtst import ONNX_FILE, PatchTSTMeta
+from investiq.patchtst import INPUT, ONNX_FILE, PatchTSTMeta
 from investiq.patchtst import OUTPUT as PATCHTST_OUT
+from investiq.versions import serving_dir
 
 log = logging.getLogger(__name__)
 
 
 def finbert_dir(repository: Path) -> Path:
-    return repository / "finbert_model" / "1"
+    return serving_dir(repository, "finbert_model")
 
 
 def patchtst_dir(repository: Path) -> Path:
-    return repository / "patchtst" / "1"
+    return serving_dir(repository, "patchtst")
 
 
 def _session(path: Path) -> Any:
@@ -50,12 +51,30 @@ def _session(path: Path) -> Any:
         raise ArtifactError(f"cannot load ONNX file {path}: {exc}") from None
 
 
+def load_patchtst(directory: Path) -> tuple[PatchTSTMeta, Any]:
+    """The artifact and a session that has answered one warm-up window with the right shape."""
+    meta = PatchTSTMeta.load(directory)
+    session = _session(directory / ONNX_FILE)
+    probe = np.full((1, meta.context_length, 1), 100.0, dtype=np.float32)
+    try:
+        out = session.run([PATCHTST_OUT], {INPUT: probe})[0]
+    except Exception as exc:  # onnxruntime's own errors: a graph that does not fit its artifact.json
+        raise ArtifactError(f"{directory / ONNX_FILE} fails a warm-up run: {exc}") from None
+    if out.shape != (1, meta.prediction_length, 1) or not np.all(np.isfinite(out)):
+        raise ArtifactError(
+            f"{directory / ONNX_FILE} answers a warm-up window with shape {out.shape} or non-finite values, "
+            f"expected (1, {meta.prediction_length}, 1): export the model again"
+        )
+    return meta, session
+
+
 class EmbeddedBackend:
     name = "embedded"
 
     def __init__(self, repository: Path, *, quantize: bool = True, max_tokens: int = 128) -> None:
-        """Load what the repository holds. A model that is absent is simply not served; one that
-        is present but broken raises ArtifactError naming the file (a start-up error)."""
+        """Load what the repository holds (the newest version of each model). A model that is absent
+        is simply not served; one that is present but broken raises ArtifactError naming the file."""
+        self._repository = repository
         self._sessions: dict[str, Any] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self.finbert: FinbertMeta | None = None
@@ -72,9 +91,18 @@ class EmbeddedBackend:
 
         self.patchtst: PatchTSTMeta | None = None
         if (patchtst_dir(repository) / META).exists():
-            self.patchtst = PatchTSTMeta.load(patchtst_dir(repository))
-            self._sessions["patchtst"] = _session(patchtst_dir(repository) / ONNX_FILE)
-            log.info("embedded backend: patchtst %s", self.patchtst.version)
+            self.patchtst, self._sessions["patchtst"] = load_patchtst(patchtst_dir(repository))
+            log.info("embedded backend: patchtst %s from %s", self.patchtst.version, patchtst_dir(repository))
+
+    async def reload(self, model: str) -> None:
+        """Serve the repository's newest version of `model` (a hot swap). The new session is built and
+        warmed up off the inference thread, then swapped in by one assignment: runs in flight finish
+        on the old session, later ones use the new. On any failure the old version keeps serving."""
+        if model != "patchtst":
+            raise ModelNotReadyError(f"the embedded backend reloads only patchtst, not {model!r}: restart it")
+        meta, session = await asyncio.to_thread(load_patchtst, patchtst_dir(self._repository))
+        self._sessions["patchtst"], self.patchtst = session, meta
+        log.info("embedded backend: now serving patchtst %s", meta.version)
 
     @property
     def models(self) -> list[str]:

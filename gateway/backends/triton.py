@@ -75,6 +75,18 @@ class TritonBackend:
             await self._reset()
             return False
 
+    async def reload(self, model: str) -> None:
+        """Ask Triton (explicit model-control mode) to load the repository's newest version of `model`.
+        Triton loads it beside the serving one and switches only on success: a version that fails to
+        load leaves the old one serving, and the failure is raised here with Triton's reason."""
+        try:
+            await self._client.load_model(model, client_timeout=max(self._timeout_s, 120.0))
+        except Exception as exc:  # InferenceServerException
+            status = str(getattr(exc, "status", lambda: "")() or "")
+            if "UNAVAILABLE" in status or "DEADLINE" in status:
+                raise _translate(exc, model, self._url) from None
+            raise ModelNotReadyError(f"Triton at {self._url} could not load {model!r}: {exc}") from None
+
     async def _reset(self) -> None:
         channel, self._channel = self._channel, None
         if channel is not None:

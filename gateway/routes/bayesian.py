@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from gateway.bayes.allocation import Method
 from gateway.deps import Bayesian, Health
+from gateway.logs import annotate
 from gateway.schemas.bayesian import (
     AllStatsResponse,
     StrategyStatsResponse,
@@ -20,7 +21,13 @@ from gateway.schemas.bayesian import (
 )
 from gateway.services.bayesian import BayesianService, StrategyStats, TradeOutcome
 
-router = APIRouter(prefix="/bayesian", tags=["bayesian"])
+
+async def _annotate() -> None:
+    """Every route here answers from the Bayesian model, which has no version: its state is the journal."""
+    annotate(model="bayesian")
+
+
+router = APIRouter(prefix="/bayesian", tags=["bayesian"], dependencies=[Depends(_annotate)])
 MethodQuery = Annotated[Method, Query(description="mean: posterior mean win rate; thompson: P(best).")]
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from gateway.deps import Price
+from gateway.logs import annotate
 from gateway.schemas.common import Name
 from gateway.schemas.price import (
     BatchPriceRequest,
@@ -23,6 +24,7 @@ from gateway.services.price import PriceQuery
 from gateway.services.resolver import evaluate as evaluate_forecasts
 
 router = APIRouter(prefix="/price", tags=["price"])
+MODEL = "patchtst"  # the name the service's /health and the journal give it
 
 
 def _query(body: PriceRequest) -> PriceQuery:
@@ -37,6 +39,7 @@ async def health(service: Price) -> JSONResponse:
 @router.post("/predict", response_model=PriceResponse)
 async def predict(body: PriceRequest, service: Price) -> PriceResponse:
     (forecast,) = await service.predict([_query(body)])
+    annotate(model=MODEL, model_version=forecast.model_version)
     return PriceResponse(**asdict(forecast))
 
 
@@ -44,6 +47,8 @@ async def predict(body: PriceRequest, service: Price) -> PriceResponse:
 async def batch_predict(body: BatchPriceRequest, service: Price) -> BatchPriceResponse:
     start = time.perf_counter()
     forecasts = await service.predict([_query(r) for r in body.requests])
+    # One forward pass serves a batch, so one version; joined should a reload land in between.
+    annotate(model=MODEL, model_version=",".join(sorted({f.model_version for f in forecasts})))
     return BatchPriceResponse(
         predictions=[PriceResponse(**asdict(f)) for f in forecasts],
         processing_time_ms=(time.perf_counter() - start) * 1000,
@@ -56,5 +61,6 @@ async def evaluate(
     symbol: Annotated[Name, Path(description="Ticker")],
     days: Annotated[int, Query(ge=1, le=3650, description="Forecasts made in the last N days.")] = 30,
 ) -> PriceEvaluationResponse:
+    annotate(model=MODEL)
     report = await asyncio.to_thread(evaluate_forecasts, request.app.state.db_path, symbol, days)
     return PriceEvaluationResponse.model_validate(report)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from gateway.deps import Sentiment
+from gateway.logs import annotate
 from gateway.schemas.sentiment import SentimentPrediction, SentimentRequest, SentimentResponse
 
 router = APIRouter(prefix="/sentiment", tags=["sentiment"])
@@ -22,6 +23,7 @@ async def health(service: Sentiment) -> JSONResponse:
 @router.post("/predict", response_model=SentimentResponse)
 async def predict(body: SentimentRequest, service: Sentiment) -> SentimentResponse:
     result = await service.predict(body.texts, body.symbol, body.use_cache)
+    annotate(model=result.model, model_version=result.model_version)
     return SentimentResponse(
         predictions=[SentimentPrediction(**asdict(p)) for p in result.predictions],
         model=result.model,

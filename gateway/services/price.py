@@ -65,8 +65,12 @@ class PriceService:
         fetch: Fetch,
         *,
         max_batch: int,
+        repository_version: int | None = None,
+        max_age_days: float = 0.0,
     ) -> None:
         self.meta = meta
+        self.repository_version = repository_version
+        self._max_age_days = max_age_days
         self._backend = backend
         self._writer = writer
         self._metrics = metrics
@@ -176,16 +180,32 @@ class PriceService:
         ]
         self._writer.log(insert_price(rows))
 
+    def swap(self, meta: PatchTSTMeta, repository_version: int) -> None:
+        """Serve forecasts as `meta` from now on (the backend already serves its weights)."""
+        self.meta, self.repository_version = meta, repository_version
+
     def health(self) -> dict[str, object]:
         if self.meta is None:
             return {"status": "unhealthy", "reason": NOT_EXPORTED}
         m = self.meta
-        return {
+        report: dict[str, object] = {
             "status": "healthy",
             "model": "patchtst",
             "model_version": m.version,
+            "repository_version": self.repository_version,
             "interval": m.interval,
             "context_length": m.context_length,
             "horizon": m.prediction_length,
             "trained_until": m.trained_until,
+            "trained_at": m.trained_at or None,
         }
+        if m.trained_at and self._max_age_days > 0:
+            age = (datetime.now(timezone.utc) - datetime.fromisoformat(m.trained_at)).total_seconds() / 86400
+            report["age_days"] = round(age, 2)
+            if age > self._max_age_days:
+                report["status"] = "degraded"
+                report["reason"] = (
+                    f"the serving PatchTST was trained {age:.1f} days ago, more than max_model_age_days="
+                    f"{self._max_age_days:g}: run `investiq retrain`"
+                )
+        return report

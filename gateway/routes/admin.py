@@ -1,0 +1,23 @@
+"""Operator routes: which versions serve, and switching to the newest one (API key required)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from gateway.deps import Models
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+@router.get("/models")
+async def serving(service: Models) -> dict[str, Any]:
+    """The serving version of each model and the versions kept for rollback."""
+    return service.serving()
+
+
+@router.post("/models/{model}/reload")
+async def reload(model: str, service: Models) -> dict[str, Any]:
+    """Serve the model repository's newest version of MODEL (hot swap; 409 and no change if it fails)."""
+    return await service.reload(model)

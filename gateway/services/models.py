@@ -1,0 +1,66 @@
+"""Which model versions serve, and switching to the repository's newest one without a restart.
+
+`investiq retrain`, `investiq models promote|rollback` change the model repository, then ask the
+running gateway to reload (POST /admin/models/patchtst/reload). The backend swaps first (the
+embedded one builds and warms a new session; Triton loads the new version beside the old), then
+the price service takes the new artifact: a failure at either step leaves the old version serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from gateway.backends.base import InferenceBackend
+from gateway.errors import InvalidInputError, InvestIQError, ModelNotReadyError
+from gateway.services.price import NOT_EXPORTED, PriceService
+from investiq.artifacts import ArtifactError
+from investiq.patchtst import PatchTSTMeta
+from investiq.versions import serving, version_dir, versions
+
+RELOADABLE = ("patchtst",)
+
+
+class ReloadFailedError(InvestIQError):
+    """The newest version cannot be served; the one serving before still does."""
+
+    status_code = 409
+    kind = "reload_failed"
+
+
+class ModelsService:
+    def __init__(self, backend: InferenceBackend, repository: Path, price: PriceService) -> None:
+        self._backend = backend
+        self._repository = repository
+        self._price = price
+        self._lock = asyncio.Lock()  # one reload at a time
+
+    def serving(self) -> dict[str, Any]:
+        """Per model: the serving artifact version, its repository number and the numbers kept."""
+        meta = self._price.meta
+        return {
+            "patchtst": {
+                "model_version": meta.version if meta else None,
+                "trained_at": meta.trained_at if meta else None,
+                "repository_version": self._price.repository_version,
+                "kept": versions(self._repository, "patchtst"),
+            }
+        }
+
+    async def reload(self, model: str) -> dict[str, Any]:
+        if model not in RELOADABLE:
+            raise InvalidInputError(f"model {model!r} cannot be reloaded; reloadable: {', '.join(RELOADABLE)}")
+        async with self._lock:
+            number = serving(self._repository, model)
+            if number is None:
+                raise ModelNotReadyError(NOT_EXPORTED)
+            try:
+                meta = PatchTSTMeta.load(version_dir(self._repository, model, number))
+                await self._backend.reload(model)
+            except (ArtifactError, ModelNotReadyError) as exc:
+                raise ReloadFailedError(
+                    f"version {number} of {model} was not loaded ({exc}); the version serving before still serves"
+                ) from None
+            self._price.swap(meta, number)
+        return {"model": model, "model_version": meta.version, "repository_version": number}

@@ -1,0 +1,83 @@
+"""PID files of the detached servers (`investiq start` and `investiq triton start`).
+
+A PID file outlives its process (a crash, a reboot, a SIGKILL), and the kernel hands PIDs out
+again, so a PID only counts when the process lives and its command line names the program that
+wrote the file. Zombies count as dead: in a container whose init never reaps, a stopped server
+stays a zombie, and `kill(pid, 0)` alone would take it for alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def _state(pid: int) -> str | None:
+    """The state letter of /proc/PID/stat (R, S, Z...); None where it cannot be read (not Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :][:1]  # after "(comm)", which may itself hold spaces and parentheses
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # not Linux, or another user's process: trust kill(pid, 0) alone
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def alive(pid: int, *markers: str) -> bool:
+    """Whether `pid` runs (not a zombie) and each marker is a substring of one of its arguments."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    if _state(pid) in ("Z", "X"):
+        return False
+    args = _cmdline(pid) if markers else None
+    return args is None or all(any(marker in arg for arg in args) for marker in markers)
+
+
+def read(pid_file: Path, *markers: str) -> int | None:
+    """The PID in `pid_file` if that process is alive and its command line carries the markers."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if pid > 0 and alive(pid, *markers) else None
+
+
+def terminate(pid: int, wait_s: float, *markers: str) -> bool:
+    """SIGTERM the process group `pid` leads (servers start in their own session), wait up to
+    wait_s seconds, then SIGKILL it. True when it exited on SIGTERM, False when it had to be killed."""
+    _signal(pid, signal.SIGTERM)
+    if _wait_gone(pid, wait_s, markers):
+        return True
+    _signal(pid, signal.SIGKILL)
+    _wait_gone(pid, 5.0, markers)
+    return False
+
+
+def _wait_gone(pid: int, wait_s: float, markers: tuple[str, ...]) -> bool:
+    deadline = time.monotonic() + wait_s
+    while alive(pid, *markers):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)  # the whole group: a server's own children (Triton's backend stubs) too
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):  # it went away in the meantime
+            os.kill(pid, sig)  # not a group leader after all

@@ -1,0 +1,224 @@
+"""Model lifecycle, for real: retrain on the bundled sample bars (tiny PatchTST, few epochs) with a
+rejected and a promoted candidate, rollback, a hot swap under concurrent requests to a running
+gateway, and failing steps that leave the serving model and the journal as they were."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from export.patchtst import ExportError, export_patchtst, sample_windows
+from gateway.journal import open_journal
+from investiq.cli import main
+from investiq.lifecycle import RolloutError, promote, rollback
+from investiq.patchtst import PatchTSTMeta
+from investiq.settings import Settings
+from investiq.versions import serving, version_dir, versions
+from tests.scripts.train_tiny_patchtst import TINY
+from training.data import as_series, load_bars
+from training.patchtst import train
+from training.retrain import RetrainError, retrain
+
+# The serving model: 2 epochs on SPX's daily sample bars. A 1-epoch candidate is worse on the
+# hold-out (rejected at tolerance 0); with a wide tolerance any sane candidate is promoted.
+SERVING = dataclasses.replace(TINY, symbols=("SPX",), days=36500, epochs=2, window_stride=4)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("lifecycle")
+    series = as_series(load_bars("sample", ("SPX",), days=36500, interval="1d", cache_dir=root / "data"))
+    train(series, SERVING, root / "models" / "patchtst", log=lambda _: None)
+    export_patchtst(root / "models" / "patchtst", root / "repo", log=lambda _: None)
+    # a second, different model for the hot swap: one more epoch
+    train(series, dataclasses.replace(SERVING, epochs=3), root / "other", log=lambda _: None)
+    export_patchtst(root / "other", root / "other-repo", log=lambda _: None)
+    return root
+
+
+@pytest.fixture
+def work(built: Path, tmp_path: Path) -> Path:
+    shutil.copytree(built, tmp_path / "w")
+    return tmp_path / "w"
+
+
+def env_for(work: Path, **extra: Any) -> dict[str, str]:
+    env = {
+        "INVESTIQ_MODEL_REPOSITORY": str(work / "repo"),
+        "INVESTIQ_MODELS_DIR": str(work / "models"),
+        "INVESTIQ_DATA_DIR": str(work / "data"),
+        "INVESTIQ_DB_PATH": str(work / "portfolio.db"),
+        "INVESTIQ_PORT": "9",  # nothing listens: retrain finds no gateway
+        "INVESTIQ_PRICE_RESOLVE_EVERY_S": "0",
+        "INVESTIQ_CONFIG": str(work / "none.yaml"),
+    }
+    return env | {f"INVESTIQ_{k.upper()}": str(v) for k, v in extra.items()}
+
+
+def settings_for(work: Path, **extra: Any) -> Settings:
+    return Settings(
+        model_repository=work / "repo",
+        models_dir=work / "models",
+        data_dir=work / "data",
+        db_path=work / "portfolio.db",
+        port=9,
+        price_resolve_every_s=0,
+        **extra,
+    )
+
+
+def journal_dump(db: Path) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_retrain_rejects_a_worse_candidate_promotes_a_good_one_and_rolls_back(work: Path):
+    runner = CliRunner()
+    rejected = runner.invoke(main, ["retrain", "--epochs", "1"], env=env_for(work))
+    assert rejected.exit_code == 0, rejected.output
+    assert "is REJECTED" in rejected.output and "rejected: the serving version keeps serving" in rejected.output
+    assert versions(work / "repo", "patchtst") == [1]
+    [run] = (work / "models" / "retrain").iterdir()
+    report = json.loads((run / "report.json").read_text())
+    gate = report["gate"]
+    assert report["outcome"] == "rejected" and gate["promote"] is False
+    assert gate["candidate"]["mae"] > gate["serving"]["mae"]  # both reported, on the same origins
+    assert gate["origins"] >= 30 and gate["random_walk_mae"] > 0
+    assert [s["step"] for s in report["steps"]] == ["backup", "data", "train", "export", "gate"]
+    assert (run / "backup" / "patchtst-1" / "model.onnx").is_file()
+
+    promoted = runner.invoke(main, ["retrain", "--epochs", "3"], env=env_for(work, promote_tolerance=1.0))
+    assert promoted.exit_code == 0, promoted.output
+    assert "promoted: version 2 serves" in promoted.output
+    assert serving(work / "repo", "patchtst") == 2
+    assert "re-synced in-process" in promoted.output  # no gateway running: through the journal itself
+
+    listed = json.loads(runner.invoke(main, ["models", "list", "--json"], env=env_for(work)).output)
+    assert [(r["number"], r["state"]) for r in listed] == [(1, "kept"), (2, "serving")]
+    back = runner.invoke(main, ["models", "rollback"], env=env_for(work))
+    assert back.exit_code == 0 and "version 1 serves" in back.output
+    assert versions(work / "repo", "patchtst") == [1]
+    assert (work / "models" / "retired" / "patchtst" / "2" / "model.onnx").is_file()
+    again = runner.invoke(main, ["models", "rollback"], env=env_for(work))
+    assert again.exit_code == 1 and "nothing to roll back to" in again.output
+
+
+def test_a_failing_step_leaves_the_serving_model_and_the_journal_unchanged(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+):
+    settings = settings_for(work, promote_tolerance=1.0)
+    open_journal(settings.db_path, settings.db_busy_timeout_ms).close()
+    before = journal_dump(settings.db_path), versions(work / "repo", "patchtst")
+
+    def broken_validation(*_: Any) -> float:
+        raise ExportError("validation failed, nothing installed: max relative difference 3.1e-02 > 1e-04")
+
+    monkeypatch.setattr("export.patchtst.validate", broken_validation)
+    with pytest.raises(RetrainError, match="step 'export' failed: validation failed"):
+        retrain(settings, log=lambda _: None, epochs=1)
+    assert (journal_dump(settings.db_path), versions(work / "repo", "patchtst")) == before
+    monkeypatch.undo()
+
+    def no_sync(_: Settings) -> str:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr("training.retrain.resync_bayesian", no_sync)
+    with pytest.raises(RetrainError, match="step 'bayesian' failed: database is locked"):
+        retrain(settings, log=lambda _: None, epochs=1)
+    # promoted, then rolled back when the last step failed: version 1 serves again
+    assert (journal_dump(settings.db_path), versions(work / "repo", "patchtst")) == before
+    steps = [json.loads(line) for line in sorted((work / "models" / "retrain").glob("*/steps.jsonl"))[-1].open()]
+    assert [(s["step"], s["status"]) for s in steps][-2:] == [("promote", "ok"), ("bayesian", "failed")]
+
+
+@pytest.fixture
+def gateway(work: Path, serve: Any) -> Any:
+    env = env_for(work)
+    del env["INVESTIQ_PORT"]
+    return serve(work / "portfolio.db", env)  # `serve` stops it
+
+
+def test_hot_swap_under_concurrent_requests_fails_none(work: Path, gateway: Any):
+    settings = settings_for(work).model_copy(update={"port": gateway.port})
+    prices = [float(x) for x in sample_windows(1, TINY.context_length, seed=9)[0, :, 0]]
+    old = PatchTSTMeta.load(version_dir(work / "repo", "patchtst", 1)).version
+    new = PatchTSTMeta.load(version_dir(work / "other-repo", "patchtst", 1)).version
+    assert old != new
+    seen: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            r = gateway.request("POST", "/price/predict", json={"symbol": "SPX", "prices": prices})
+            if r.status_code == 200:
+                seen.append(r.json()["model_version"])
+            else:
+                failures.append(f"{r.status_code} {r.text}")
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        while len(seen) < 20:
+            stop.wait(0.05)
+        assert promote(settings, version_dir(work / "other-repo", "patchtst", 1), log=lambda _: None) == 2
+        count = len(seen)
+        while len(seen) < count + 20:
+            stop.wait(0.05)
+        broken = work / "broken"
+        shutil.copytree(version_dir(work / "other-repo", "patchtst", 1), broken)
+        (broken / "model.onnx").write_bytes(b"not a graph")
+        with pytest.raises(RolloutError, match="version 3 of patchtst was not loaded"):
+            promote(settings, broken, log=lambda _: None)
+        assert versions(work / "repo", "patchtst") == [1, 2]  # the broken one was removed again
+        count = len(seen)
+        while len(seen) < count + 20:
+            stop.wait(0.05)
+        assert rollback(settings, log=lambda _: None) == 1
+        count = len(seen)
+        while len(seen) < count + 20:
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
+    assert seen[0] == old and new in seen and seen[-1] == old  # swapped in, then rolled back
+    admin = gateway.request("GET", "/admin/models").json()["patchtst"]
+    assert admin["repository_version"] == 1 and admin["model_version"] == old
+    conn = sqlite3.connect(work / "portfolio.db")
+    logged = {v for (v,) in conn.execute("SELECT DISTINCT model_version FROM price_predictions")}
+    conn.close()
+    assert logged == {old, new}  # the journal names both versions that answered
+
+
+def test_health_warns_when_the_serving_model_is_too_old_and_admin_needs_the_key(work: Path):
+    from fastapi.testclient import TestClient
+
+    from gateway import create_app
+
+    path = version_dir(work / "repo", "patchtst", 1) / "artifact.json"
+    artifact = json.loads(path.read_text())
+    path.write_text(json.dumps(artifact | {"trained_at": "2026-01-01T00:00:00+00:00"}))
+    settings = settings_for(work, max_model_age_days=14, api_key="k")
+    with TestClient(create_app(settings)) as client:
+        price = client.get("/health").json()["components"]["price"]
+        assert price["status"] == "degraded" and price["repository_version"] == 1
+        assert "more than max_model_age_days=14: run `investiq retrain`" in price["reason"]
+        assert client.get("/admin/models").status_code == 401
+        models = client.get("/admin/models", headers={"X-API-Key": "k"}).json()
+        assert models["patchtst"]["kept"] == [1] and models["patchtst"]["trained_at"].startswith("2026-01-01")
+        refused = client.post("/admin/models/finbert/reload", headers={"X-API-Key": "k"})
+        assert refused.status_code == 422 and "reloadable: patchtst" in refused.json()["detail"]

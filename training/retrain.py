@@ -1,0 +1,150 @@
+"""`investiq retrain`: refresh the data, train a candidate, promote it only if it is not worse.
+
+Steps (each logged to the console and to RUN/steps.jsonl, RUN = models/retrain/<UTC time>):
+    backup    copy the serving version to RUN/backup
+    data      refresh the bars the serving model was trained on (yfinance: only the new bars)
+    train     train a candidate with the serving model's configuration into RUN/candidate
+    export    export it to ONNX, validated against PyTorch, into RUN/export (not yet served)
+    gate      both ONNX graphs forecast the same fresh hold-out (training/gate.py); report both
+    promote   install the candidate as the newest version and roll it out (investiq/lifecycle.py)
+    bayesian  re-sync the strategy weights from the agent's closed trades
+Nothing before `promote` touches the model repository, the running stack or the journal, so a
+failure in those steps changes nothing; a refused rollout removes the new version again. A
+candidate that does not pass the gate is kept in RUN for `investiq models promote RUN/export`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from investiq.atomic import staged
+from investiq.lifecycle import MODEL, promote, prune_old, resync_bayesian, rollback
+from investiq.patchtst import PatchTSTMeta
+from investiq.settings import Settings
+from investiq.versions import serving, version_dir
+
+Log = Callable[[str], None]
+
+
+class RetrainError(RuntimeError):
+    """A step failed; the message names it. The serving model and the journal are unchanged."""
+
+
+class Steps:
+    """Runs named steps, logging start, end, duration and outcome as JSON lines."""
+
+    def __init__(self, run: Path, log: Log) -> None:
+        self.run, self.log, self.done = run, log, []  # type: ignore[var-annotated]
+        self._file = run / "steps.jsonl"
+
+    def record(self, **fields: Any) -> None:
+        entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **fields}
+        self.done.append(entry)
+        with self._file.open("a") as out:
+            out.write(json.dumps(entry, default=str) + "\n")
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.log(f"== retrain: {name}")
+        start = time.perf_counter()
+        try:
+            yield
+        except Exception as exc:
+            self.record(step=name, status="failed", seconds=round(time.perf_counter() - start, 2), error=str(exc))
+            self.log(f"== retrain: {name} FAILED: {exc}")
+            raise RetrainError(
+                f"step {name!r} failed: {exc}\nthe serving model and the journal are as they were before"
+            ) from exc
+        self.record(step=name, status="ok", seconds=round(time.perf_counter() - start, 2))
+
+
+def retrain(settings: Settings, log: Log = print, epochs: int | None = None) -> dict[str, Any]:
+    """Run every step; return the report (also RUN/report.json). RetrainError on a failed step."""
+    from training.data import as_series, load_bars
+    from training.gate import compare, onnx_model
+    from training.patchtst import config_from, load_forecaster, train
+
+    repository = settings.model_repository
+    number = serving(repository, MODEL)
+    if number is None:
+        raise RetrainError(f"no PatchTST serves from {repository}: start with `investiq up` or `investiq export`")
+    current = version_dir(repository, MODEL, number)
+    meta = PatchTSTMeta.load(current)
+    run = settings.models_dir / "retrain" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run.mkdir(parents=True)
+    steps = Steps(run, log)
+    config = config_from(
+        meta.train_config
+        or {"symbols": meta.symbols, "source": meta.source, "interval": meta.interval}
+        | {"context_length": meta.context_length, "prediction_length": meta.prediction_length},
+        epochs=epochs or settings.retrain_epochs,
+    )
+    report: dict[str, Any] = {"run": str(run), "serving_before": {"repository_version": number, **asdict(meta)}}
+    report["config"] = asdict(config)
+
+    with steps.step("backup"):
+        shutil.copytree(current, run / "backup" / f"{MODEL}-{number}")
+    with steps.step("data"):
+        bars = load_bars(
+            config.source,  # type: ignore[arg-type]
+            config.symbols,
+            days=config.days,
+            interval=config.interval,
+            cache_dir=settings.data_dir / "bars",
+            csv_path=settings.price_csv,
+        )
+        series = as_series(bars)
+        log(", ".join(f"{s}: {len(c)} bars to {t[-1]}" for s, (c, t) in series.items()))
+    with steps.step("train"):
+        metrics = train(series, config, run / "candidate", log=log)
+        report["training"] = {k: metrics[k] for k in ("best_val_loss", "epochs_run", "train_windows")}
+    with steps.step("export"):
+        from export.patchtst import write_export
+
+        forecaster, candidate_meta = load_forecaster(run / "candidate")
+        with staged(run / "export") as out:
+            write_export(forecaster, candidate_meta, out, log)
+    with steps.step("gate"):
+        gate = compare(
+            onnx_model(run / "export"),
+            onnx_model(current),
+            series,
+            config,
+            settings.promote_metric,
+            settings.promote_tolerance,
+        )
+        report["gate"] = gate
+        verdict = "passes" if gate["promote"] else "is REJECTED"
+        log(f"candidate {verdict}: {gate['rule']} on {gate['origins']} fresh hold-out forecasts")
+        log(
+            f"  MAE (share of price): candidate {gate['candidate']['mae']:.5f}, serving "
+            f"{gate['serving']['mae']:.5f}, random walk {gate['random_walk_mae']:.5f}; hit rate (h1): "
+            f"candidate {gate['candidate']['hit_rate']:.3f}, serving {gate['serving']['hit_rate']:.3f}"
+        )
+    if candidate_meta.version == meta.version:
+        gate["promote"] = False
+        log(f"the candidate has the serving model's very weights ({meta.version}): nothing to promote")
+    if gate["promote"]:
+        with steps.step("promote"):
+            report["promoted_version"] = promote(settings, run / "export", log)
+        try:
+            with steps.step("bayesian"):
+                log(resync_bayesian(settings))
+        except RetrainError:
+            rollback(settings, log)  # all or nothing: the version before serves again
+            raise
+        prune_old(settings, log)
+    else:
+        log(f"version {number} keeps serving; to promote anyway: investiq models promote {run / 'export'}")
+    report["outcome"] = "promoted" if gate["promote"] else "rejected"
+    report["steps"] = steps.done
+    (run / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report
