@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import platform
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.common import closed_loop, latency_stats, machine
+from benchmarks.finbert import headlines
 from gateway.backends.base import InferenceBackend, Tensors
 from gateway.backends.embedded import EmbeddedBackend, patchtst_dir
 from gateway.backends.triton import TritonBackend
@@ -29,37 +29,16 @@ from investiq.triton_server import TritonPorts, start, stop
 async def load(
     backend: InferenceBackend, model: str, requests: list[Tensors], clients: int, seconds: float
 ) -> dict[str, float]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-
-    async def client(i: int) -> None:
-        k = i
-        while time.perf_counter() < deadline:
-            begin = time.perf_counter()
-            await backend.infer(model, requests[k % len(requests)])
-            latencies.append((time.perf_counter() - begin) * 1000)
-            k += clients
-
-    start_time = time.perf_counter()
-    await asyncio.gather(*(client(i) for i in range(clients)))
-    elapsed = time.perf_counter() - start_time
-    lat = np.array(latencies)
-    return {
-        "requests_per_s": len(lat) / elapsed,
-        "p50_ms": float(np.percentile(lat, 50)),
-        "p95_ms": float(np.percentile(lat, 95)),
-        "p99_ms": float(np.percentile(lat, 99)),
-    }
+    latencies, elapsed = await closed_loop(
+        lambda _, k: backend.infer(model, requests[k % len(requests)]), clients, seconds
+    )
+    return {"requests_per_s": len(latencies) / elapsed, **latency_stats(latencies)}
 
 
 def workloads(repository: Path) -> dict[str, list[Tensors]]:
     from export.patchtst import sample_windows
 
-    texts = [
-        line
-        for line in (Path(__file__).parents[1] / "investiq" / "data" / "headlines.txt").read_text().splitlines()
-        if line.strip()
-    ]
+    texts = headlines()
     context = PatchTSTMeta.load(patchtst_dir(repository)).context_length
     windows = sample_windows(64, context)
     return {
@@ -73,7 +52,7 @@ def run(repository: Path, concurrency: list[int], seconds: float, out: Path, wor
     ports = TritonPorts(18500, 18501, 18502)
     start(repository, ports, work)
     results: dict[str, Any] = {
-        "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "machine": machine(),
         "seconds_per_point": seconds,
         "rows": [],
     }

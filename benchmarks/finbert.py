@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import random_bert
+from benchmarks.common import gateway, machine
 from investiq.finbert import Encoder, FinbertMeta
 
 HERE = Path(__file__).resolve().parent
@@ -90,17 +89,14 @@ def measure(
 
 
 def onnx_runtime(repo: Path, texts: list[str], runs: int, batch_size: int) -> list[Row]:
-    import onnxruntime as ort
-
+    from gateway.backends.embedded import _session
     from investiq.finbert import softmax
 
     directory = repo / "finbert_model" / "1"
     encoder = Encoder(directory, 128)
     rows = []
     for variant, file in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(directory / file), options, providers=["CPUExecutionProvider"])
+        session = _session(directory / file)  # the gateway's own session options
 
         def ort_run(batch: list[str], session: Any = session) -> object:
             return softmax(session.run(["logits"], encoder(batch))[0])
@@ -133,71 +129,35 @@ def pytorch_eager(source: Path, texts: list[str], runs: int, batch_size: int) ->
 def through_gateway(repo: Path, texts: list[str], runs: int, batch_size: int, concurrency: int) -> list[Row]:
     import httpx
 
-    port = 18765
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "INVESTIQ_MODEL_REPOSITORY": str(repo),
-            "INVESTIQ_QUANTIZE": "true",
-            "INVESTIQ_SENTIMENT_MODEL": "finbert",
-        }
-        server = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-            [
-                sys.executable,
-                "-m",
-                "investiq",
-                "serve",
-                "--port",
-                str(port),
-                "--db",
-                f"{tmp}/bench.db",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}/sentiment/predict"
-        try:
-            client = httpx.Client(timeout=60)
-            for _ in range(300):
-                try:
-                    if client.get(f"http://127.0.0.1:{port}/sentiment/health").json()["model"] == "finbert":
-                        break
-                except (httpx.TransportError, KeyError):
-                    pass
-                time.sleep(0.1)
+    with gateway(repo, port=18765) as base, httpx.Client(timeout=60) as client:
+        url = f"{base}/sentiment/predict"
 
-            def post(batch: list[str], c: httpx.Client = client) -> object:
-                response = c.post(url, json={"texts": batch, "use_cache": False})
-                response.raise_for_status()
-                return response
+        def post(batch: list[str], c: httpx.Client = client) -> object:
+            response = c.post(url, json={"texts": batch, "use_cache": False})
+            response.raise_for_status()
+            return response
 
-            rows = [measure("gateway HTTP, INT8", lambda t: post([t]), post, texts, runs, batch_size)]
-            # Many clients with one headline each: micro-batching merges them into shared passes.
-            clients = [httpx.Client(timeout=60) for _ in range(concurrency)]
-            per_client = max(4, runs // concurrency)
+        rows = [measure("gateway HTTP, INT8", lambda t: post([t]), post, texts, runs, batch_size)]
+        # Many clients with one headline each: micro-batching merges them into shared passes.
+        clients = [httpx.Client(timeout=60) for _ in range(concurrency)]
+        per_client = max(4, runs // concurrency)
 
-            def worker(i: int) -> list[float]:
-                return timed(lambda: post([texts[i % len(texts)]], clients[i]), per_client)
+        def worker(i: int) -> list[float]:
+            return timed(lambda: post([texts[i % len(texts)]], clients[i]), per_client)
 
-            start = time.perf_counter()
-            with ThreadPoolExecutor(concurrency) as pool:
-                lat = [x for part in pool.map(worker, range(concurrency)) for x in part]
-            elapsed = time.perf_counter() - start
-            rows.append(
-                Row(
-                    f"gateway HTTP, INT8, {concurrency} clients x 1 text",
-                    statistics.median(lat),
-                    float(np.percentile(lat, 99)),
-                    concurrency * (per_client + 1) / elapsed,
-                )
+        start = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            lat = [x for part in pool.map(worker, range(concurrency)) for x in part]
+        elapsed = time.perf_counter() - start
+        rows.append(
+            Row(
+                f"gateway HTTP, INT8, {concurrency} clients x 1 text",
+                statistics.median(lat),
+                float(np.percentile(lat, 99)),
+                concurrency * (per_client + 1) / elapsed,
             )
-            return rows
-        finally:
-            server.terminate()
-            server.wait(30)
+        )
+        return rows
 
 
 def prepare(source: str | None, work: Path) -> tuple[Path, Path]:
@@ -213,12 +173,16 @@ def prepare(source: str | None, work: Path) -> tuple[Path, Path]:
     return src, repo
 
 
-def run(source: str | None, work: Path, runs: int, batch_size: int, concurrency: int, out: Path) -> dict[str, Any]:
-    texts = headlines()
+def prepare_in_child(source: str | None, work: Path) -> tuple[Path, Path]:
+    """`prepare` in a child process, for measuring processes; returns (source, model repository)."""
     code = f"import pathlib, benchmarks.finbert as b; b.prepare({source!r}, pathlib.Path({str(work)!r}))"
     subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 (our own interpreter and code)
-    src = Path(source) if source else work / "bert-base-random"
-    repo = work / "repo"
+    return (Path(source) if source else work / "bert-base-random"), work / "repo"
+
+
+def run(source: str | None, work: Path, runs: int, batch_size: int, concurrency: int, out: Path) -> dict[str, Any]:
+    texts = headlines()
+    src, repo = prepare_in_child(source, work)
     tokens = Encoder(repo / "finbert_model" / "1", 128)(texts)["attention_mask"].sum(1)
     print(f"workload: {len(texts)} headlines, {tokens.mean():.1f} tokens on average (max {tokens.max()})")
     onnx = onnx_runtime(repo, texts, runs, batch_size)
@@ -228,12 +192,7 @@ def run(source: str | None, work: Path, runs: int, batch_size: int, concurrency:
     int8 = next(r for r in rows if r.path == "ONNX Runtime int8")
     gateway = next(r for r in rows if r.path == "gateway HTTP, INT8")
     result = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "host": platform.node(),
-        },
+        "machine": machine(),
         "model": "real FinBERT" if source else "BERT-base shape, random weights",
         "source": str(src),
         "runs": runs,

@@ -14,6 +14,7 @@ from gateway.errors import install_handlers
 from gateway.journal import JournalWriter, open_journal
 from gateway.metrics import Metrics
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestContextMiddleware
+from gateway.ratelimit import RateLimiter, RateLimitMiddleware
 from gateway.routes import admin, bayesian, price, root, sentiment
 from gateway.security import require_api_key
 from gateway.services.bayesian import BayesianService
@@ -88,6 +89,10 @@ def create_app(
     app.include_router(bayesian.router)
     app.include_router(admin.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=app.state.metrics)
+    # Outside the body limit (an oversized request still costs a token), inside the metrics and the request
+    # context (a 429 is counted and gets an access line and a request id). On app.state: tests set its clock.
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, metrics=app.state.metrics)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outside the body limit: counts 413s too
     # Outermost: every line logged below it carries the request id, 413s get an access line, and its
     # duration covers all the gateway does, while the metrics' latency leaves out writing the log line.

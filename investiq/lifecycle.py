@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
+from investiq.service import gateway_url
 from investiq.settings import Settings
 from investiq.versions import VersionError, install, prune, restore, retire, serving, version_dir, versions
 
@@ -29,11 +30,6 @@ Log = Callable[[str], None]
 
 class RolloutError(RuntimeError):
     """The stack refused the new version; the repository change was undone."""
-
-
-def gateway_url(settings: Settings) -> str:
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104 (a client)
-    return f"http://{host}:{settings.port}"
 
 
 def _post(url: str, settings: Settings | None, timeout_s: float) -> dict[str, object]:

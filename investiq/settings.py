@@ -52,6 +52,16 @@ class Settings(BaseModel):
         min_length=1,
         description="Name of the environment variable holding the API key (the key never goes in a file).",
     )
+    # Off by default: the gateway binds loopback and serves one trusted agent, whose bursts (a sync after a
+    # reconnect, a batch per bar) and whose handling of 429 nobody here controls; turn it on when exposed.
+    rate_limit_per_minute: float = Field(
+        0.0,
+        ge=0,
+        description="Requests per minute per API key (per client address without a valid key); 0: no limit.",
+    )
+    rate_limit_burst: int = Field(
+        60, ge=1, description="Requests a client may send at once before rate_limit_per_minute paces it."
+    )
 
     # -- journal -------------------------------------------------------------------------------
     db_path: Path = Field(Path("portfolio.db"), description="SQLite journal shared with the Rust agent.")
@@ -157,7 +167,7 @@ class Settings(BaseModel):
     def _symbols(cls, value: Any) -> Any:
         return value.replace(",", " ").split() if isinstance(value, str) else value
 
-    @field_validator("bayes_pnl_prior_mean", "sentiment_max_wait_ms", "triton_timeout_s")
+    @field_validator("bayes_pnl_prior_mean", "sentiment_max_wait_ms", "triton_timeout_s", "rate_limit_per_minute")
     @classmethod
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):
