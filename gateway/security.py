@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 
 from fastapi import HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
@@ -10,16 +11,27 @@ from fastapi.security import APIKeyHeader
 HEADER = "X-API-Key"
 api_key_header = APIKeyHeader(name=HEADER, auto_error=False, description="Required when ML_API_KEY is set.")
 
+# `/health` and `/<service>/health`, nothing deeper: a raw path such as /price/evaluate/health (symbol
+# "health") ends in /health too and must not pass as a health check.
+_HEALTH = re.compile(r"(/[A-Za-z0-9_-]+)?/health")
+
 
 def is_health_path(path: str) -> bool:
-    return path == "/health" or path.endswith("/health")
+    """True for a health check's path. Give the matched route's template where there is one."""
+    return _HEALTH.fullmatch(path) is not None
+
+
+def key_matches(expected: str, provided: bytes) -> bool:
+    """`provided` (the header's bytes, as sent) equals the key; constant time in the key's content."""
+    return hmac.compare_digest(provided, expected.encode())
 
 
 def check_api_key(expected: str | None, provided: str | None) -> None:
-    """Raise 401 unless `provided` equals `expected`; compared in constant time."""
+    """Raise 401 unless `provided` equals `expected`. The message never repeats either value."""
     if expected is None:
         return
-    if provided is None or not hmac.compare_digest(provided.encode(), expected.encode()):
+    # Starlette decodes header values as latin-1: encoding back gives the exact bytes the client sent.
+    if provided is None or not key_matches(expected, provided.encode("latin-1")):
         reason = "missing" if provided is None else "wrong"
         raise HTTPException(
             status_code=401,
@@ -29,6 +41,11 @@ def check_api_key(expected: str | None, provided: str | None) -> None:
 
 
 async def require_api_key(request: Request, provided: str | None = Security(api_key_header)) -> None:
-    """App-wide dependency: new routes are protected by default; health paths are exempt."""
-    if not is_health_path(request.url.path):
+    """App-wide dependency: new routes are protected by default; health routes are exempt.
+
+    The exemption goes by the matched route's template, not the raw path, so that a path parameter
+    that happens to read "health" (GET /price/evaluate/health) cannot skip the key.
+    """
+    template = getattr(request.scope.get("route"), "path", None)
+    if template is None or not is_health_path(template):
         check_api_key(request.app.state.api_key, provided)
