@@ -1,0 +1,133 @@
+"""What every benchmark shares: the machine it ran on, latency percentiles, a closed-loop load driver and
+a real `investiq serve` gateway to measure through."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+
+def machine() -> dict[str, object]:
+    """Where the figures were taken: they mean little without it (recorded in every result file)."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "host": platform.node(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe(m: dict[str, object]) -> str:
+    """One line for captions and tables, e.g. '2 CPUs (AMD EPYC), Python 3.11.7'."""
+    model = m.get("cpu_model") or m.get("processor")
+    return f"{m.get('cpu_count', '?')} CPUs ({model}), Python {m.get('python', '?')}"
+
+
+def latency_stats(latencies_ms: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99 in ms of per-call latencies (ms)."""
+    lat = np.asarray(latencies_ms, dtype=np.float64)
+    return {f"p{q}_ms": float(np.percentile(lat, q)) for q in (50, 95, 99)}
+
+
+async def closed_loop(
+    call: Callable[[int, int], Awaitable[object]], clients: int, seconds: float
+) -> tuple[list[float], float]:
+    """`clients` coroutines, each sending its next request as soon as the previous one answered, for
+    `seconds`. `call(client, k)`: client index and request number (k = client, client + clients, ...),
+    so that together they walk through a workload in order. Returns (latencies in ms, elapsed s)."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client(i: int) -> None:
+        k = i
+        while time.perf_counter() < deadline:
+            begin = time.perf_counter()
+            await call(i, k)
+            latencies.append((time.perf_counter() - begin) * 1000)
+            k += clients
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return latencies, time.perf_counter() - start
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def gateway(
+    repo: Path, *, port: int | None = None, env: dict[str, str] | None = None, ready_s: float = 120
+) -> Iterator[str]:
+    """A real `investiq serve` process (FinBERT INT8 from `repo`, a throw-away journal) for the duration;
+    yields its base URL once a prediction has come back from FinBERT. `env` adds settings, e.g.
+    INVESTIQ_BACKEND=triton. Its stderr is kept so that a server that dies says why."""
+    port = port or free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        child_env = {
+            **os.environ,
+            "INVESTIQ_MODEL_REPOSITORY": str(repo),
+            "INVESTIQ_QUANTIZE": "true",
+            "INVESTIQ_SENTIMENT_MODEL": "finbert",
+            "INVESTIQ_DATA_DIR": f"{tmp}/data",
+            **(env or {}),
+        }
+        child_env.pop("ML_API_KEY", None)  # a private server on 127.0.0.1: the clients send no key
+        command = [sys.executable, "-m", "investiq", "serve", "--port", str(port), "--db", f"{tmp}/bench.db"]
+        with open(f"{tmp}/stderr", "wb") as stderr:
+            server = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+                [*command, "--log-level", "warning"], env=child_env, stdout=subprocess.DEVNULL, stderr=stderr
+            )
+        try:
+            _wait_for_finbert(base, server, Path(f"{tmp}/stderr"), ready_s)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def _wait_for_finbert(base: str, server: subprocess.Popen[bytes], stderr: Path, ready_s: float) -> None:
+    """Poll with a real prediction rather than /health: with a Triton backend the gateway is up before
+    the models are, and the first answer also pays any warm-up."""
+    import httpx
+
+    body = {"texts": ["warm-up"], "use_cache": False}
+    deadline = time.monotonic() + ready_s
+    with httpx.Client(timeout=30) as client:
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                tail = stderr.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"investiq serve exited with {server.returncode}:\n{tail}")
+            try:
+                response = client.post(f"{base}/sentiment/predict", json=body)
+                if response.status_code == 200 and response.json()["model"] == "finbert":
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+    raise RuntimeError(f"the gateway at {base} did not answer with FinBERT within {ready_s:.0f} s")

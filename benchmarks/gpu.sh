@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# GPU benchmarks on a CUDA host with Docker, the compose plugin and the NVIDIA container toolkit:
+#   bash benchmarks/gpu.sh                       # results under benchmarks/results/gpu/
+# 1. exports FinBERT and PatchTST into model_repository/ when they are not there yet;
+# 2. starts Triton's gpu flavour (docker compose; ONNX Runtime with TensorRT FP16, one instance on each
+#    of GPUs 0 and 1) and waits until both models are ready: TensorRT builds its engines on first load;
+# 3. perf_analyzer over gRPC, concurrency 1..64, finbert and patchtst (benchmarks/perf_analyzer.sh in the
+#    SDK container, compose profile `perf`): CSV files in perf/;
+# 4. the Python load generator: a real `investiq serve --backend triton` in front of that Triton, client
+#    concurrency 1..64, one headline per request (benchmarks/scaling.py): scaling.json/.md and a PNG.
+# Without a visible GPU it says so and exits 0, so that CPU hosts and CI can call it.
+# Settings (environment): PYTHON, FINBERT_SOURCE (weights for the export), RESULTS, SECONDS_PER_POINT,
+# TRITON_WAIT_S, KEEP_TRITON=1 (leave Triton running), NVIDIA_SMI.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+smi=${NVIDIA_SMI:-nvidia-smi}
+if ! command -v "$smi" >/dev/null 2>&1; then
+  echo "no GPU: $smi is not installed; skipping the GPU benchmarks"
+  exit 0
+fi
+gpus=$("$smi" -L 2>/dev/null | grep -c '^GPU ' || true)
+if [ "$gpus" -eq 0 ]; then
+  echo "no GPU visible to $smi; skipping the GPU benchmarks"
+  exit 0
+fi
+# From here on a GPU is present, so whatever is missing is an error worth stopping for.
+fail() { echo "gpu.sh: $*" >&2; exit 1; }
+if [ "$gpus" -lt 2 ]; then
+  fail "the gpu flavour pins one instance to each of GPUs 0 and 1 (model_repository/*/configs/gpu.pbtxt," \
+    "docker-compose.yml) and this host has $gpus GPU; edit instance_group and device_ids first"
+fi
+docker compose version >/dev/null 2>&1 || fail "needs Docker with the compose plugin and the NVIDIA container toolkit"
+py=${PYTHON:-.venv/bin/python}
+[ -x "$py" ] || py=python3
+"$py" -c 'import investiq, tritonclient.grpc' 2>/dev/null \
+  || fail "$py lacks the project or the Triton client: pip install -e '.[train,gpu]'"
+
+out=${RESULTS:-$root/benchmarks/results/gpu}
+mkdir -p "$out/perf"
+"$smi" --query-gpu=index,name,driver_version,memory.total --format=csv >"$out/gpus.csv"
+echo "== GPUs"; cat "$out/gpus.csv"
+
+exported() { compgen -G "model_repository/$1/[0-9]*/artifact.json" >/dev/null; }
+echo "== models"
+exported finbert_model || "$py" -m investiq export finbert ${FINBERT_SOURCE:+--source "$FINBERT_SOURCE"}
+exported patchtst || "$py" -m investiq export patchtst  # says what to train first when there is nothing
+
+echo "== Triton (gpu flavour)"
+docker compose up -d triton
+if [ "${KEEP_TRITON:-0}" != 1 ]; then
+  trap 'docker compose stop triton >/dev/null' EXIT
+fi
+wait_s=${TRITON_WAIT_S:-900}
+ready() { curl -fsS -o /dev/null "http://127.0.0.1:8000/v2/models/$1/ready"; }
+for ((s = 0; ; s += 5)); do
+  if ready finbert && ready patchtst; then break; fi
+  [ "$s" -lt "$wait_s" ] || fail "finbert and patchtst not ready after ${wait_s}s: docker compose logs triton"
+  sleep 5
+done
+echo "ready after about ${s}s"
+
+echo "== perf_analyzer (results in $out/perf)"
+docker compose --profile perf run --rm -e PERF_OUT=/out -v "$out/perf:/out" perf
+
+echo "== gateway -> Triton, by client concurrency"
+"$py" - "$out" "${SECONDS_PER_POINT:-10}" <<'EOF'
+import sys
+from pathlib import Path
+
+from benchmarks import plots, scaling
+
+out, seconds = Path(sys.argv[1]), float(sys.argv[2])
+# model.onnx, not the INT8 variant, is what Triton serves (TensorRT FP16): say so in the model version
+env = {"INVESTIQ_BACKEND": "triton", "INVESTIQ_TRITON_URL": "127.0.0.1:8001", "INVESTIQ_QUANTIZE": "false"}
+result = scaling.run(Path("model_repository"), batch_sizes=(), lengths=(), seconds=seconds, gateway_env=env, out=out)
+plots.run(None, result, out)
+EOF
+echo "results in $out"
