@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
 
 def machine() -> dict[str, object]:
     """Where the figures were taken: they mean little without it (recorded in every result file)."""
@@ -131,3 +133,29 @@ def _wait_for_finbert(base: str, server: subprocess.Popen[bytes], stderr: Path, 
                 pass
             time.sleep(0.1)
     raise RuntimeError(f"the gateway at {base} did not answer with FinBERT within {ready_s:.0f} s")
+
+
+def request_head(method: str, path: str, host: str) -> bytes:
+    """The request line and headers for `request`, up to the Content-Length value it appends."""
+    headers = f"Host: {host}\r\nContent-Type: application/json\r\nContent-Length: "
+    return f"{method} {path} HTTP/1.1\r\n{headers}".encode()
+
+
+async def request(conn: Streams, head: bytes, body: bytes) -> bytes:
+    """One request on a keep-alive connection (`head` ends with "Content-Length: "); the response body,
+    read whole; RuntimeError unless 200."""
+    reader, writer = conn
+    writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+    status = await reader.readline()
+    length = None
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length is None:
+        raise RuntimeError(f"response without content-length: {status!r}")
+    payload = await reader.readexactly(length)
+    if not status.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"{status.decode().strip()}: {payload[:300].decode(errors='replace')}")
+    return payload

@@ -89,14 +89,14 @@ def measure(
 
 
 def onnx_runtime(repo: Path, texts: list[str], runs: int, batch_size: int) -> list[Row]:
-    from gateway.backends.embedded import _session
+    from gateway.backends.embedded import ort_session
     from investiq.finbert import softmax
 
     directory = repo / "finbert_model" / "1"
     encoder = Encoder(directory, 128)
     rows = []
     for variant, file in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
-        session = _session(directory / file)  # the gateway's own session options
+        session = ort_session(directory / file)  # the gateway's own session options
 
         def ort_run(batch: list[str], session: Any = session) -> object:
             return softmax(session.run(["logits"], encoder(batch))[0])

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import describe, machine
-from gateway.backends.embedded import _session  # FinBERT's session options, so its kernels
+from gateway.backends.embedded import ort_session  # FinBERT's session options, so its kernels
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def measure_peaks(
     with tempfile.TemporaryDirectory() as tmp:
         for kernel in ("ORT fp32", "ORT int8"):
             for n, a in inputs.items():
-                session = _session(_matmul_file(n, Path(tmp), rng, int8=kernel == "ORT int8"))
+                session = ort_session(_matmul_file(n, Path(tmp), rng, int8=kernel == "ORT int8"))
                 gflops = best_gflops(partial(session.run, ["Y"], {"A": a}), n, repeats)
                 rows.append({"kernel": kernel, "n": n, "gflops": gflops})
                 del session

@@ -1,7 +1,7 @@
 """How FinBERT's cost grows with the work: INT8 ONNX Runtime in-process by batch size and by text length,
 and a real `investiq serve` gateway by client concurrency.
 
-In-process: the gateway's own session (gateway/backends/embedded.py `_session`) and Encoder, tokenization
+In-process: the gateway's own session (gateway/backends/embedded.py `ort_session`) and Encoder, tokenization
 and softmax included, one call at a time; per point p50/p99 of the call and texts/s = texts / total time.
 Batches are drawn from the committed headlines; the length sweep uses texts built to tokenize to exactly
 n tokens ([CLS] and [SEP] included). Concurrency: N clients, each one keep-alive HTTP/1.1 connection
@@ -20,13 +20,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import closed_loop, describe, gateway, latency_stats, machine
+from benchmarks.common import (
+    Streams,
+    closed_loop,
+    describe,
+    gateway,
+    latency_stats,
+    machine,
+    request,
+    request_head,
+)
 from benchmarks.finbert import headlines, timed
-from gateway.backends.embedded import _session, finbert_dir
+from gateway.backends.embedded import finbert_dir, ort_session
 from investiq.finbert import Encoder, FinbertMeta, model_file, softmax
 
 CLIENT = "asyncio streams, one keep-alive HTTP/1.1 connection per client"
-Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 def _point(fn: Callable[[], object], texts: int, seconds: float) -> dict[str, float]:
@@ -62,7 +70,7 @@ def in_process(
     if any(n > limit for n in lengths):
         raise ValueError(f"lengths {list(lengths)} exceed the model's {limit} positions")
     encoder = Encoder(directory, min(limit, max([128, *lengths])))
-    session = _session(model_file(directory, "int8"))
+    session = ort_session(model_file(directory, "int8"))
 
     def infer(batch: list[str]) -> object:
         return softmax(session.run(["logits"], encoder(batch))[0])
@@ -85,31 +93,12 @@ def in_process(
     return by_batch, by_length
 
 
-async def _post(conn: Streams, head: bytes, body: bytes) -> None:
-    """One request on a keep-alive connection; reads the whole response, raises unless 200."""
-    reader, writer = conn
-    writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
-    await writer.drain()
-    status = await reader.readline()
-    length = None
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    if length is None:
-        raise RuntimeError(f"response without content-length: {status!r}")
-    payload = await reader.readexactly(length)
-    if not status.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(f"{status.decode().strip()}: {payload[:300].decode(errors='replace')}")
-
-
 async def sweep_concurrency(
     base_url: str, texts: Sequence[str], concurrency: Sequence[int], seconds: float, warmup_s: float = 1.0
 ) -> list[dict[str, Any]]:
     """Per client count: p50/p95/p99 ms and texts/s of single-headline requests to /sentiment/predict."""
     host, port = base_url.removeprefix("http://").split(":")
-    head = f"POST /sentiment/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n".encode()
-    head += b"Content-Length: "  # the length and the body follow, in _post
+    head = request_head("POST", "/sentiment/predict", host)
     bodies = [json.dumps({"texts": [t], "use_cache": False}).encode() for t in texts]
     rows = []
     for clients in concurrency:
@@ -117,7 +106,7 @@ async def sweep_concurrency(
         try:
 
             async def call(i: int, k: int, conns: list[Streams] = conns) -> None:
-                await _post(conns[i], head, bodies[k % len(bodies)])
+                await request(conns[i], head, bodies[k % len(bodies)])
 
             await closed_loop(call, clients, warmup_s)
             latencies, elapsed = await closed_loop(call, clients, seconds)

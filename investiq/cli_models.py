@@ -141,6 +141,29 @@ def bench_finbert(
     run(source, work_dir, runs, batch_size, concurrency, out)
 
 
+@bench.command("gateway")
+@click.option("--runs", type=click.IntRange(20), default=300, show_default=True, help="Calls per row.")
+@click.option(
+    "--work-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("models/bench"),
+    show_default=True,
+    help="Where the benchmark models and their export are kept between runs.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("benchmarks/results"),
+    show_default=True,
+)
+def bench_gateway(runs: int, work_dir: Path, out: Path) -> None:
+    """The gateway's own overhead (HTTP round trip minus model time), PatchTST single and 500 windows in
+    one call (in-process and over HTTP), and the journal's cost per prediction."""
+    from benchmarks.gateway import run
+
+    run(work_dir, runs, out)
+
+
 @bench.command("backends")
 @config_option
 @click.option(

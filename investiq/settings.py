@@ -91,7 +91,11 @@ class Settings(BaseModel):
         32, ge=1, le=64, description="Largest micro-batch of texts (<= 64, the Triton configs' max_batch_size)."
     )
     sentiment_max_wait_ms: float = Field(
-        1.0, ge=0, le=1000, description="How long a micro-batch waits to fill (ms)."
+        0.0,
+        ge=0,
+        le=1000,
+        description="How long a micro-batch waits to fill (ms). 0: it leaves as soon as the model is free, "
+        "so a lone request never waits and batches still grow with load (requests queue while one runs).",
     )
     sentiment_max_tokens: int = Field(128, ge=8, le=512, description="Texts are truncated to this many tokens.")
     sentiment_max_texts: int = Field(256, ge=1, le=10_000, description="Most texts in one request.")

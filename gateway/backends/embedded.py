@@ -38,7 +38,7 @@ def patchtst_dir(repository: Path) -> Path:
     return serving_dir(repository, "patchtst")
 
 
-def _session(path: Path) -> Any:
+def ort_session(path: Path) -> Any:
     import onnxruntime as ort
 
     if not path.is_file():
@@ -54,7 +54,7 @@ def _session(path: Path) -> Any:
 def load_patchtst(directory: Path) -> tuple[PatchTSTMeta, Any]:
     """The artifact and a session that has answered one warm-up window with the right shape."""
     meta = PatchTSTMeta.load(directory)
-    session = _session(directory / ONNX_FILE)
+    session = ort_session(directory / ONNX_FILE)
     probe = np.full((1, meta.context_length, 1), 100.0, dtype=np.float32)
     try:
         out = session.run([PATCHTST_OUT], {INPUT: probe})[0]
@@ -84,7 +84,7 @@ class EmbeddedBackend:
             self.finbert = FinbertMeta.load(directory)
             variant = "int8" if quantize else "fp32"
             path = model_file(directory, variant)
-            self._sessions["finbert_model"] = _session(path)
+            self._sessions["finbert_model"] = ort_session(path)
             self._encoder = Encoder(directory, min(max_tokens, self.finbert.max_length))
             self.finbert_variant = variant
             log.info("embedded backend: finbert %s (%s) from %s", self.finbert.version, variant, path)

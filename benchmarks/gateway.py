@@ -1,0 +1,210 @@
+"""The gateway's own cost and PatchTST's speed, side by side in one run.
+
+    investiq bench gateway
+
+- Gateway overhead = p50 of the HTTP round trip minus p50 of the same model call made in-process
+  (the gateway's own ONNX Runtime session options): FinBERT INT8 with one headline (cache off) and
+  PatchTST with one window of closes. The client is one keep-alive HTTP/1.1 connection written by
+  hand (benchmarks/common.py `request`), so the figure is the server's cost, not a client library's;
+  what is left includes the client's own parsing and the kernel's loopback, on the same two cores.
+  A route that runs no model (`GET /sentiment/health`) gives the floor of the HTTP stack itself.
+- PatchTST (the PatchTST/64 shape, context 512, horizon 12): one window, and 500 symbols in one
+  call, in-process and through `/price/batch_predict`, in windows/s.
+- Journal: what logging one prediction costs the writer thread (rows committed per second, one
+  row per job as the gateway queues them, and the gateway's batching of many rows per commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import closed_loop, describe, gateway, latency_stats, machine, request, request_head
+from benchmarks.finbert import headlines, timed
+from gateway.backends.embedded import finbert_dir, load_patchtst, ort_session, patchtst_dir
+from investiq.finbert import Encoder, model_file, softmax
+from investiq.patchtst import INPUT, OUTPUT
+
+SYMBOLS = 500
+
+
+def prepare_patchtst(work: Path) -> None:
+    """A PatchTST/64-shaped model exported into work/repo (built once): one short epoch on the sample
+    bars; its speed does not depend on how well it forecasts."""
+    from export.patchtst import export_patchtst
+    from training.data import as_series, load_bars
+    from training.patchtst import TrainConfig, train
+
+    repo, model = work / "repo", work / "patchtst-bench"
+    if patchtst_dir(repo).joinpath("artifact.json").is_file():
+        return
+    config = TrainConfig(symbols=("SPX",), source="sample", days=36500, interval="1d", epochs=1, window_stride=64)
+    series = as_series(load_bars("sample", ("SPX",), days=36500, interval="1d", cache_dir=work / "data"))
+    train(series, config, model, log=print)
+    export_patchtst(model, repo, log=print)
+
+
+def closes(count: int, context: int, seed: int = 0) -> np.ndarray[Any, np.dtype[np.float32]]:
+    rng = np.random.default_rng(seed)
+    return np.asarray(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (count, context)), axis=1)), dtype=np.float32)
+
+
+def in_process(repo: Path, runs: int) -> dict[str, Any]:
+    """Model time alone: p50/p99 ms of one call, and PatchTST windows/s at SYMBOLS per call."""
+    texts = headlines()
+    directory = finbert_dir(repo)
+    encoder, finbert = Encoder(directory, 128), ort_session(model_file(directory, "int8"))
+    meta, patchtst = load_patchtst(patchtst_dir(repo))
+    x = closes(SYMBOLS, meta.context_length)[..., None]
+    it = iter(range(10**9))
+    sentiment = timed(lambda: softmax(finbert.run(["logits"], encoder([texts[next(it) % len(texts)]]))[0]), runs)
+    single = timed(lambda: patchtst.run([OUTPUT], {INPUT: x[next(it) % SYMBOLS][None]}), runs)
+    batched = timed(lambda: patchtst.run([OUTPUT], {INPUT: x}), max(5, runs // 20))
+    return {
+        "finbert_single": latency_stats(sentiment),
+        "patchtst_single": latency_stats(single),
+        "patchtst_batch": {**latency_stats(batched), "windows_per_s": SYMBOLS * 1000 / float(np.median(batched))},
+        "context_length": meta.context_length,
+    }
+
+
+async def over_http(base: str, context: int, runs: int) -> dict[str, Any]:
+    """The same calls through the gateway, one at a time on one keep-alive connection."""
+    host, port = base.removeprefix("http://").split(":")
+    conn = await asyncio.open_connection(host, int(port))
+    texts = headlines()
+    windows = closes(SYMBOLS, context, seed=1)
+    one = [json.dumps({"symbol": f"S{i}", "prices": w.tolist()}).encode() for i, w in enumerate(windows[:50])]
+    many = json.dumps({"requests": [{"symbol": f"S{i}", "prices": w.tolist()} for i, w in enumerate(windows)]})
+    calls = {
+        "health (no model)": (request_head("GET", "/sentiment/health", host), [b""]),
+        "finbert_single": (
+            request_head("POST", "/sentiment/predict", host),
+            [json.dumps({"texts": [t], "use_cache": False}).encode() for t in texts],
+        ),
+        "patchtst_single": (request_head("POST", "/price/predict", host), one),
+        "patchtst_batch": (request_head("POST", "/price/batch_predict", host), [many.encode()]),
+    }
+    out = {}
+    try:
+        for name, (head, bodies) in calls.items():
+            n = max(5, runs // 20) if name == "patchtst_batch" else runs
+
+            async def call(_: int, k: int, head: bytes = head, bodies: list[bytes] = bodies) -> None:
+                await request(conn, head, bodies[k % len(bodies)])
+
+            await closed_loop(call, 1, 0.5)  # warm-up
+            lat = [await _timed(call, k) for k in range(n)]
+            out[name] = latency_stats(lat)
+        out["patchtst_batch"]["windows_per_s"] = SYMBOLS / (out["patchtst_batch"]["p50_ms"] / 1000)
+    finally:
+        conn[1].close()
+    return out
+
+
+async def _timed(call: Any, k: int) -> float:
+    start = time.perf_counter()
+    await call(0, k)
+    return (time.perf_counter() - start) * 1000
+
+
+def journal_cost(rows: int) -> dict[str, float]:
+    """Rows per second the writer thread commits: one row per job (a single-headline request) and
+    many rows per job (a 32-headline request), on a fresh journal file."""
+    from gateway.journal import JournalWriter, open_journal
+    from gateway.journal.predictions import SentimentRow, insert_sentiment
+
+    def row(i: int) -> SentimentRow:
+        now = datetime.now(timezone.utc).isoformat()
+        p = (0.05, 0.05, 0.9)
+        return SentimentRow(now, "BENCH", f"headline {i}", "neutral", 0.9, 0.0, *p, "bench", "v", 1.0, False)
+
+    out = {}
+    for per_job in (1, 32):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Path(tmp) / "journal.db"
+            open_journal(db, 5000).close()
+            writer = JournalWriter(db, 5000)
+            writer.start()
+            start = time.perf_counter()
+            for j in range(0, rows, per_job):
+                writer.log(insert_sentiment([row(i) for i in range(j, j + per_job)]))
+            writer.close()  # drains the queue: every row committed
+            elapsed = time.perf_counter() - start
+        out[f"rows_per_s_{per_job}_per_request"] = rows / elapsed
+        out[f"us_per_row_{per_job}_per_request"] = elapsed / rows * 1e6
+    return out
+
+
+def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
+    from benchmarks.finbert import prepare_in_child
+
+    prepare_in_child(None, work)
+    code = f"import pathlib, benchmarks.gateway as g; g.prepare_patchtst(pathlib.Path({str(work)!r}))"
+    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 (our own interpreter and code)
+    repo = work / "repo"
+    local = in_process(repo, runs)
+    # 500 windows of 512 closes are ~5 MB of JSON: above the default 1 MB body limit (max_body_bytes),
+    # which lets ~100 such windows through per call; the agent normally sends symbols, not closes.
+    env = {"INVESTIQ_PRICE_RESOLVE_EVERY_S": "0", "INVESTIQ_MAX_BODY_BYTES": str(16 * 2**20)}
+    with gateway(repo, env=env) as base:
+        http = asyncio.run(over_http(base, local["context_length"], runs))
+    result = {
+        "machine": machine(),
+        "runs": runs,
+        "symbols_per_batch": SYMBOLS,
+        "in_process": local,
+        "http": http,
+        "overhead_p50_ms": {
+            name: http[name]["p50_ms"] - local[name]["p50_ms"]
+            for name in ("finbert_single", "patchtst_single", "patchtst_batch")
+        },
+        "journal": journal_cost(2000),
+    }
+    print(render(result))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "gateway.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / "gateway.md").write_text(render(result))
+    return result
+
+
+def render(r: dict[str, Any]) -> str:
+    local, http, over = r["in_process"], r["http"], r["overhead_p50_ms"]
+    lines = [
+        "# The gateway's own cost, and PatchTST",
+        "",
+        f"Machine: {describe(r['machine'])}. Reproduce: `investiq bench gateway`. One keep-alive HTTP/1.1",
+        f"connection, one request at a time, {r['runs']} calls per row; batch = {r['symbols_per_batch']} windows.",
+        "",
+        "| call | in-process p50 ms | HTTP p50 ms | HTTP p99 ms | overhead p50 ms |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| no model (GET /sentiment/health) | | {http['health (no model)']['p50_ms']:.2f} | "
+        f"{http['health (no model)']['p99_ms']:.2f} | |",
+    ]
+    for name in ("finbert_single", "patchtst_single", "patchtst_batch"):
+        lines.append(
+            f"| {name} | {local[name]['p50_ms']:.2f} | {http[name]['p50_ms']:.2f} | {http[name]['p99_ms']:.2f} | "
+            f"{over[name]:.2f} |"
+        )
+    j = r["journal"]
+    lines += [
+        "",
+        f"- PatchTST, {r['symbols_per_batch']} windows in one call: "
+        f"**{local['patchtst_batch']['windows_per_s']:,.0f} windows/s** in-process, "
+        f"{http['patchtst_batch']['windows_per_s']:,.0f} windows/s through `/price/batch_predict`",
+        f"- journal: {j['us_per_row_1_per_request']:.0f} µs per row when each request logs one row "
+        f"({j['rows_per_s_1_per_request']:,.0f} rows/s), {j['us_per_row_32_per_request']:.0f} µs per row "
+        f"at 32 rows per request; on the writer thread, never on the request's path",
+        "",
+    ]
+    return "\n".join(lines)
