@@ -68,7 +68,10 @@ def describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str
         shown = repr(err.get("input"))
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         message = str(err.get("msg", "invalid"))
-        if err.get("type") != "missing":
+        if err.get("type") == "json_invalid":  # FastAPI's: loc is (body, offset), the reason in ctx
+            reason = err.get("ctx", {}).get("error")
+            where, message = "body", f"invalid JSON at character {err['loc'][-1]}: {reason}"
+        elif err.get("type") != "missing":
             message += f" (got {shown})"
         items.append({"field": where, "message": message})
     return "; ".join(f"{i['field']}: {i['message']}" for i in items), items
@@ -83,14 +86,27 @@ def install_handlers(app: FastAPI) -> None:
         metrics.count_error(exc.kind)
         return JSONResponse(error_body(exc.kind, str(exc)), status_code=exc.status_code)
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        if any(e.get("loc") == ("body",) and isinstance(e.get("input"), bytes) for e in exc.errors()):
+            # FastAPI hands the body over undecoded when the Content-Type is not JSON: say so, not "not a dict".
+            metrics.count_error("unsupported_media_type")
+            sent = request.headers.get("content-type")
+            detail = f"Content-Type {sent!r} is not JSON" if sent else "no Content-Type"
+            detail += ": send the body as JSON with Content-Type application/json"
+            return JSONResponse(error_body("unsupported_media_type", detail), status_code=415)
         metrics.count_error("validation")  # schema mismatch, told apart from a service's invalid_input
         detail, items = describe_validation(exc)
         return JSONResponse(error_body(InvalidInputError.kind, detail, errors=items), status_code=422)
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's "There was an error parsing the body" (not UTF-8, nested too deep): say why, and answer
+            # like any other invalid JSON.
+            metrics.count_error("validation")
+            detail = f"body: cannot be read as JSON: {exc.__cause__}"
+            return JSONResponse(error_body(InvalidInputError.kind, detail), status_code=422)
         kind = HTTP_KINDS.get(exc.status_code, "http_error")
         metrics.count_error(kind)
         return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)

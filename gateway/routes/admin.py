@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from gateway.deps import Models
+from gateway.schemas.common import ERROR_RESPONSES, ErrorResponse
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
 
 @router.get("/models")
@@ -17,7 +18,10 @@ async def serving(service: Models) -> dict[str, Any]:
     return service.serving()
 
 
-@router.post("/models/{model}/reload")
+@router.post(
+    "/models/{model}/reload",
+    responses={409: {"model": ErrorResponse, "description": "Not loaded; the version before still serves."}},
+)
 async def reload(model: str, service: Models) -> dict[str, Any]:
     """Serve the model repository's newest version of MODEL (hot swap; 409 and no change if it fails)."""
     return await service.reload(model)

@@ -19,6 +19,7 @@ from gateway.schemas.bayesian import (
     TradeUpdateResponse,
     WeightsResponse,
 )
+from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE
 from gateway.services.bayesian import BayesianService, StrategyStats, TradeOutcome
 
 
@@ -27,11 +28,13 @@ async def _annotate() -> None:
     annotate(model="bayesian")
 
 
-router = APIRouter(prefix="/bayesian", tags=["bayesian"], dependencies=[Depends(_annotate)])
+router = APIRouter(
+    prefix="/bayesian", tags=["bayesian"], dependencies=[Depends(_annotate)], responses=ERROR_RESPONSES
+)
 MethodQuery = Annotated[Method, Query(description="mean: posterior mean win rate; thompson: P(best).")]
 
 
-@router.get("/health")
+@router.get("/health", **HEALTH_ROUTE)
 async def health(service: Health) -> JSONResponse:
     report = await service.bayesian()
     return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -12,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.deps import Price
 from gateway.logs import annotate
-from gateway.schemas.common import Name
+from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE, Name
 from gateway.schemas.price import (
     BatchPriceRequest,
     BatchPriceResponse,
@@ -23,7 +22,7 @@ from gateway.schemas.price import (
 from gateway.services.price import PriceQuery
 from gateway.services.resolver import evaluate as evaluate_forecasts
 
-router = APIRouter(prefix="/price", tags=["price"])
+router = APIRouter(prefix="/price", tags=["price"], responses=ERROR_RESPONSES)
 MODEL = "patchtst"  # the name the service's /health and the journal give it
 
 
@@ -31,7 +30,7 @@ def _query(body: PriceRequest) -> PriceQuery:
     return PriceQuery(body.symbol, body.prices, body.interval)
 
 
-@router.get("/health")
+@router.get("/health", **HEALTH_ROUTE)
 async def health(service: Price) -> JSONResponse:
     return JSONResponse(service.health())
 
@@ -40,7 +39,7 @@ async def health(service: Price) -> JSONResponse:
 async def predict(body: PriceRequest, service: Price) -> PriceResponse:
     (forecast,) = await service.predict([_query(body)])
     annotate(model=MODEL, model_version=forecast.model_version)
-    return PriceResponse(**asdict(forecast))
+    return PriceResponse(**vars(forecast))
 
 
 @router.post("/batch_predict", response_model=BatchPriceResponse)
@@ -50,7 +49,7 @@ async def batch_predict(body: BatchPriceRequest, service: Price) -> BatchPriceRe
     # One forward pass serves a batch, so one version; joined should a reload land in between.
     annotate(model=MODEL, model_version=",".join(sorted({f.model_version for f in forecasts})))
     return BatchPriceResponse(
-        predictions=[PriceResponse(**asdict(f)) for f in forecasts],
+        predictions=[PriceResponse(**vars(f)) for f in forecasts],
         processing_time_ms=(time.perf_counter() - start) * 1000,
     )
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
-from gateway.schemas.common import FiniteFloat, Name
+from gateway.schemas.common import FiniteFloat, IsoDateTime, Name
 
 
 class TradeUpdateRequest(BaseModel):
@@ -17,9 +26,9 @@ class TradeUpdateRequest(BaseModel):
 
     strategy_name: Name
     profit_loss: FiniteFloat | None = Field(None, description="Realised P&L of the trade, in account currency.")
-    won: bool | None = Field(None, description="Whether the trade won; defaults to profit_loss > 0.")
-    closed_at: datetime | None = Field(None, description="When the trade closed (ISO 8601; naive = UTC).")
-    trade_id: str | int | None = Field(
+    won: StrictBool | None = Field(None, description="Whether the trade won; defaults to profit_loss > 0.")
+    closed_at: IsoDateTime | None = Field(None, description="When the trade closed (ISO 8601; naive = UTC).")
+    trade_id: StrictStr | StrictInt | None = Field(
         None, description="The agent's trade id: a repeated id is acknowledged but counted once."
     )
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 
 def _plain_name(value: str) -> str:
@@ -19,5 +20,48 @@ def _plain_name(value: str) -> str:
     return value
 
 
+def _iso_text(value: object) -> object:
+    if not isinstance(value, str):  # pydantic would read a number as epoch seconds or milliseconds, guessing
+        raise ValueError("must be an ISO 8601 date-time string, e.g. 2026-11-24T15:30:00Z")
+    return value
+
+
 Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_plain_name)]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Strict: a JSON number (an integer too), never "42.5" or true, which lax parsing would turn into one.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+
+
+class FieldErrorResponse(BaseModel):
+    field: str = Field(description="Where, e.g. body.prices.63.")
+    message: str = Field(description="What is wrong there, with the value received.")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer (gateway/errors.py), documented so that clients and the fuzz tests
+    can hold the gateway to it: FastAPI would otherwise document its own 422 shape, which we never send."""
+
+    error: str = Field(description="The kind: invalid_input, unauthorized, payload_too_large, data_unavailable...")
+    detail: str = Field(description="What was wrong, naming the field and the offending value.")
+    errors: list[FieldErrorResponse] | None = Field(None, description="Schema validation (422): each problem.")
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+# The errors any route may answer, for APIRouter(responses=...); a route adds its own (reload: 409).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _error("Missing or wrong X-API-Key, when the gateway has a key (ML_API_KEY)."),
+    413: _error("The body is larger than max_body_bytes."),
+    415: _error("The body is not sent as JSON (Content-Type application/json)."),
+    422: _error("Invalid input: the detail names the field and the value."),
+    429: _error("Too many requests from this client (rate_limit_per_minute); Retry-After says when to retry."),
+    503: _error("A model, the market data or the journal cannot answer now: the detail says which and why."),
+}
+# For the health routes' decorators: they answer 503 with their report, not an error body, and need no key.
+# FastAPI appends `security` lists, so this makes the app-wide key requirement [{key}, {}]: key or nothing.
+HEALTH_ROUTE: dict[str, Any] = {
+    "responses": {503: {"description": "Unhealthy: the same report as 200, with the reason for each component."}},
+    "openapi_extra": {"security": [{}]},
+}

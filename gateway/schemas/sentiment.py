@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from gateway.schemas.common import Name
 
@@ -16,7 +16,7 @@ class SentimentRequest(BaseModel):
 
     texts: list[StrictStr] = Field(description="Headlines or short news texts (limits: settings).")
     symbol: Name | None = Field(None, description="Ticker the texts are about; stored with each prediction.")
-    use_cache: bool = Field(True, description="False: score again even if the text was seen.")
+    use_cache: StrictBool = Field(True, description="False: score again even if the text was seen.")
 
 
 class SentimentPrediction(BaseModel):

@@ -86,6 +86,13 @@ class MicroBatcher(Generic[T, R]):
                 if not future.done():
                     future.set_exception(exc)
             return
+        except BaseException:
+            # A CancelledError: close(), or a backend call cancelled under us (grpc.aio cancels the calls
+            # of a channel that is closed). Its callers are cancelled too, never left waiting forever;
+            # the worker ends, and the next submit starts another.
+            for _, future in taken:
+                future.cancel()
+            raise
         offset = 0
         for entry, future in taken:
             if not future.done():  # a caller that went away

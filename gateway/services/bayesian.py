@@ -27,6 +27,9 @@ from gateway.journal.writer import JournalWriter
 
 T = TypeVar("T")
 CLOCK_SKEW_S = 300.0  # a closed_at this far ahead of our clock is accepted as "now"
+# The posterior sums squared P&L: past ~1e154 they overflow, and one such trade would leave state that no
+# later request can read. No single trade makes 1e15 in any currency.
+MAX_ABS_PNL = 1e15
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class BayesianService:
         closed_ts = now if trade.closed_ts is None else trade.closed_ts
         if closed_ts > now + CLOCK_SKEW_S:
             raise InvalidInputError(f"closed_at {closed_ts!r} is in the future (now is {now!r})")
+        if trade.profit_loss is not None and abs(trade.profit_loss) > MAX_ABS_PNL:
+            raise InvalidInputError(f"profit_loss {trade.profit_loss!r} is beyond ±{MAX_ABS_PNL:g}")
         closed_ts = min(closed_ts, now)
         half_life = self._config.half_life_days
         event = store.TradeEvent(
@@ -118,6 +123,9 @@ class BayesianService:
             store.clear(conn)
             folded: dict[str, Evidence] = {}
             for t in scan.trades:
+                if abs(t.profit_loss) > MAX_ABS_PNL:
+                    scan.skipped[f"profit_loss beyond ±{MAX_ABS_PNL:g}"] += 1
+                    continue
                 ts = min(t.closed_ts, now)
                 event = store.TradeEvent(t.strategy_name, None, t.profit_loss, ts, "sync", t.trade_id, now)
                 if not store.insert_event(conn, event):

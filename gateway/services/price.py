@@ -87,8 +87,8 @@ class PriceService:
             raise InvalidInputError(f"{len(queries)} requests, more than the limit of {self._max_batch}")
         start = time.perf_counter()
         windows, stamps = [], []
-        for i, q in enumerate(queries):
-            where = f"requests[{i}] ({q.symbol})" if len(queries) > 1 else q.symbol
+        wheres = [f"requests[{i}] ({q.symbol})" if len(queries) > 1 else q.symbol for i, q in enumerate(queries)]
+        for q, where in zip(queries, wheres, strict=True):
             if q.interval is not None and q.interval != meta.interval:
                 known = q.interval in INTERVAL_SECONDS
                 raise InvalidInputError(
@@ -108,6 +108,14 @@ class PriceService:
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels("patchtst").observe(len(batch))
         out = (await self._backend.infer("patchtst", {INPUT: batch}))[OUTPUT]  # [B, horizon, 1]
+        for path, window, where in zip(out, windows, wheres, strict=True):
+            if not (np.isfinite(path).all() and (path > 0).all()):
+                # Closes that fit float32 but span so many orders of magnitude that the model overflows: a
+                # property of this request, not of the service, and a NaN must reach neither JSON nor journal.
+                raise InvalidInputError(
+                    f"{where}: the model cannot forecast these closes (from {window.min():g} to "
+                    f"{window.max():g}): its forecast is not a finite positive price"
+                )
         forecasts = [
             self._forecast(q, w, f, t, meta) for q, w, f, t in zip(queries, windows, out, stamps, strict=True)
         ]
@@ -122,6 +130,10 @@ class PriceService:
     async def _closes(self, q: PriceQuery, where: str, meta: PatchTSTMeta) -> tuple[list[float], datetime]:
         if q.prices is not None:
             return q.prices, datetime.now(timezone.utc)
+        try:
+            self.cache.path(q.symbol, meta.interval)  # "A/B", "..": no bars ever, so the client's error, not 503
+        except DataError as exc:
+            raise InvalidInputError(f"{where}: {exc}") from None
         try:
             bars = await asyncio.to_thread(
                 recent_bars, q.symbol, meta.interval, meta.context_length, self.cache, self.fetch

@@ -41,8 +41,15 @@ class SentimentResult:
 
 
 def normalize(text: str) -> str:
-    """The form that is scored and cached: NFC, whitespace runs collapsed, trimmed."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
+    """The form that is scored, cached and journaled: NFC, invisible characters dropped, whitespace runs
+    collapsed, trimmed. Invisible means Unicode category C other than whitespace: control (NUL, ESC),
+    format (zero-width space, BOM), unpaired surrogates (a JSON "\\ud800" escape: not UTF-8, so neither the
+    tokenizer nor SQLite can take it). Scraped headlines carry such debris, and BERT's tokenizer drops the
+    same characters, so dropping them here changes no score; refusing would fail a whole batch for a byte."""
+    text = unicodedata.normalize("NFC", text)
+    if not text.isprintable():  # the rare text with a character beyond plain spaces and visible ones
+        text = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch)[0] != "C")
+    return " ".join(text.split())
 
 
 class SentimentService:
@@ -75,7 +82,9 @@ class SentimentService:
         for i, text in enumerate(texts):
             clean = normalize(text)
             if not clean:
-                raise InvalidInputError(f"texts[{i}] is empty or only whitespace")
+                raise InvalidInputError(
+                    f"texts[{i}] is empty or only whitespace (control and format characters do not count)"
+                )
             if len(clean) > self._limits.max_chars:
                 raise InvalidInputError(
                     f"texts[{i}] has {len(clean)} characters, more than the limit of {self._limits.max_chars}"
