@@ -105,9 +105,38 @@ def evaluate() -> None:
     """Evaluate trained models on held-out data against baselines (needs the `train` extra)."""
 
 
-@click.group()
-def bench() -> None:
-    """Benchmarks that print figures and record them (benchmarks/results/); not tests."""
+WORK_DIR = click.option(
+    "--work-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("models/bench"),
+    show_default=True,
+    help="Where the benchmark models and their exports are kept between runs.",
+)
+OUT = click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("benchmarks/results"),
+    show_default=True,
+    help="Results folder (JSON, markdown, PNG).",
+)
+
+
+@click.group(invoke_without_command=True)
+@OUT
+@WORK_DIR
+@click.option("--seconds", type=click.FloatRange(0.5), default=5.0, show_default=True, help="Per sweep point.")
+@click.option("--runs", type=click.IntRange(20), default=300, show_default=True, help="Calls per latency row.")
+@click.option("--triton/--no-triton", default=True, show_default=True, help="Include embedded vs local Triton.")
+@click.pass_context
+def bench(ctx: click.Context, out: Path, work_dir: Path, seconds: float, runs: int, triton: bool) -> None:
+    """Benchmarks that print figures and record them (benchmarks/results/); not tests.
+
+    Without a subcommand: all of them in one run (FinBERT paths, scaling, gateway overhead and
+    PatchTST, embedded vs Triton, GEMM headroom), then plots and summary.md against the targets."""
+    if ctx.invoked_subcommand is None:
+        from benchmarks.suite import run
+
+        run(out, work_dir, seconds, runs, triton)
 
 
 @bench.command("finbert")
@@ -119,19 +148,8 @@ def bench() -> None:
 )
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1), default=16, show_default=True, help="HTTP clients at once.")
-@click.option(
-    "--work-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("models/bench"),
-    show_default=True,
-    help="Where the benchmark model and its export are kept between runs.",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("benchmarks/results"),
-    show_default=True,
-)
+@WORK_DIR
+@OUT
 def bench_finbert(
     source: str | None, runs: int, batch_size: int, concurrency: int, work_dir: Path, out: Path
 ) -> None:
@@ -143,25 +161,38 @@ def bench_finbert(
 
 @bench.command("gateway")
 @click.option("--runs", type=click.IntRange(20), default=300, show_default=True, help="Calls per row.")
-@click.option(
-    "--work-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("models/bench"),
-    show_default=True,
-    help="Where the benchmark models and their export are kept between runs.",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("benchmarks/results"),
-    show_default=True,
-)
+@WORK_DIR
+@OUT
 def bench_gateway(runs: int, work_dir: Path, out: Path) -> None:
     """The gateway's own overhead (HTTP round trip minus model time), PatchTST single and 500 windows in
     one call (in-process and over HTTP), and the journal's cost per prediction."""
     from benchmarks.gateway import run
 
     run(work_dir, runs, out)
+
+
+@bench.command("scaling")
+@click.option("--seconds", type=click.FloatRange(0.5), default=5.0, show_default=True, help="Per point.")
+@WORK_DIR
+@OUT
+def bench_scaling(seconds: float, work_dir: Path, out: Path) -> None:
+    """FinBERT INT8 throughput and p50/p99 by batch size (1-64) and text length (8-128 tokens) in-process,
+    and through the gateway by client concurrency (1-64)."""
+    from benchmarks.finbert import prepare_in_child
+    from benchmarks.scaling import run
+
+    _, repo = prepare_in_child(None, work_dir)
+    run(repo, seconds=seconds, out=out)
+
+
+@bench.command("gemm")
+@OUT
+def bench_gemm(out: Path) -> None:
+    """The machine's matrix-multiply peak (numpy fp32, ONNX Runtime fp32 and INT8) and, from OUT/finbert.json
+    when present, the share of it each FinBERT path achieves."""
+    from benchmarks import gemm, plots
+
+    gemm.run(plots.load(out / "finbert.json"), out=out)
 
 
 @bench.command("backends")
@@ -174,12 +205,7 @@ def bench_gateway(runs: int, work_dir: Path, out: Path) -> None:
 )
 @click.option("--concurrency", type=click.IntRange(1), multiple=True, default=(1, 4, 16), show_default=True)
 @click.option("--seconds", type=click.FloatRange(1), default=10.0, show_default=True, help="Per point.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("benchmarks/results"),
-    show_default=True,
-)
+@OUT
 def bench_backends(
     config: Path | None, repository: Path | None, concurrency: tuple[int, ...], seconds: float, out: Path
 ) -> None:

@@ -1,0 +1,88 @@
+"""`investiq bench`: every benchmark in one run on this machine, then plots and a summary against targets.
+
+Each benchmark runs as its own `investiq bench NAME` child process, in an order that keeps them from
+disturbing each other (PyTorch eager, whose OpenMP threads spin on after it has run, is measured in
+the last child to use the cores before the GEMM peak is taken afresh). The summary compares the
+headline figures with the targets of this 2-core CPU and says by how much each is met or missed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import describe, machine
+
+# (what, figure, how it compares, target): the performance targets for a 2-core CPU.
+TARGETS = (
+    ("FinBERT single headline p50 through the gateway (ms)", "gateway_single_p50_ms", "<=", 15.0),
+    ("FinBERT INT8 batched (headlines/s)", "int8_batched_per_s", ">=", 150.0),
+    ("INT8 / PyTorch eager throughput", "int8_vs_eager", ">=", 3.0),
+    ("gateway overhead p50, FinBERT (ms)", "gateway_overhead_p50_ms", "<=", 1.0),
+    ("PatchTST batched (windows/s)", "patchtst_windows_per_s", ">=", 1000.0),
+)
+
+
+def child(name: str, out: Path, *extra: str) -> None:
+    cmd = [sys.executable, "-m", "investiq", "bench", name, "--out", str(out), *extra]
+    print(f"== {' '.join(cmd[2:])}", flush=True)
+    subprocess.run(cmd, check=True)  # noqa: S603 (our own interpreter and arguments)
+
+
+def run(out: Path, work: Path, seconds: float, runs: int, triton: bool) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    child("gateway", out, "--runs", str(runs), "--work-dir", str(work))  # builds the PatchTST it needs
+    child("scaling", out, "--seconds", str(seconds), "--work-dir", str(work))
+    if triton:
+        child("backends", out, "--repository", str(work / "repo"), "--seconds", str(seconds))
+    child("finbert", out, "--runs", str(runs), "--work-dir", str(work))
+    child("gemm", out)  # the peaks, and FinBERT's headroom from finbert.json
+    from benchmarks import plots
+
+    plots.run(plots.load(out / "finbert.json"), plots.load(out / "scaling.json"), out)
+    summary = summarize(out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "summary.md").write_text(render(summary))
+    print(render(summary))
+    return summary
+
+
+def figures(out: Path) -> dict[str, float]:
+    finbert = json.loads((out / "finbert.json").read_text())
+    gateway = json.loads((out / "gateway.json").read_text())
+    rows = {r["path"]: r for r in finbert["rows"]}
+    return {
+        "gateway_single_p50_ms": gateway["http"]["finbert_single"]["p50_ms"],
+        "int8_batched_per_s": rows["ONNX Runtime int8"]["texts_per_s"],
+        "int8_vs_eager": finbert["ratios"]["int8_vs_eager_throughput"],
+        "gateway_overhead_p50_ms": gateway["overhead_p50_ms"]["finbert_single"],
+        "patchtst_windows_per_s": gateway["in_process"]["patchtst_batch"]["windows_per_s"],
+    }
+
+
+def summarize(out: Path) -> dict[str, Any]:
+    got = figures(out)
+    rows = []
+    for what, key, op, target in TARGETS:
+        value = got[key]
+        met = value <= target if op == "<=" else value >= target
+        rows.append({"what": what, "value": value, "target": f"{op} {target:g}", "met": met, "by": value / target})
+    return {"machine": machine(), "targets": rows}
+
+
+def render(summary: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmarks: headline figures against the targets",
+        "",
+        f"Machine: {describe(summary['machine'])}. Reproduce: `investiq bench` (every table in this folder).",
+        "",
+        "| figure | measured | target | met | measured / target |",
+        "| --- | ---: | ---: | :---: | ---: |",
+    ]
+    for r in summary["targets"]:
+        mark = "yes" if r["met"] else "**no**"
+        lines.append(f"| {r['what']} | {r['value']:,.2f} | {r['target']} | {mark} | {r['by']:.2f} |")
+    return "\n".join(lines) + "\n"
