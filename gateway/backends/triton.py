@@ -8,6 +8,7 @@ gateway recovers without a restart.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ class TritonBackend:
         self._url = url
         self._timeout_s = timeout_s
         self._channel: Any = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def _client(self) -> Any:
@@ -88,12 +90,26 @@ class TritonBackend:
             raise ModelNotReadyError(f"Triton at {self._url} could not load {model!r}: {exc}") from None
 
     async def _reset(self) -> None:
+        """New calls get a fresh channel. The old one is closed only once the calls still in flight on it
+        have had their timeout to end: closing it now would cancel them (grpc.aio does), and a cancelled
+        call surfaces as a 500 instead of the 503 that names Triton."""
         channel, self._channel = self._channel, None
         if channel is not None:
+            task = asyncio.create_task(self._close_later(channel), name="triton-channel-close")
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def _close_later(self, channel: Any) -> None:
+        try:
+            await asyncio.sleep(self._timeout_s)
+        finally:
             await channel.close()
 
     async def close(self) -> None:
         await self._reset()
+        for task in list(self._closing):
+            task.cancel()  # the sleep ends; `finally` closes the channel
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 def _wire(model: str, name: str, array: NDArray[Any]) -> NDArray[Any]:

@@ -1,0 +1,66 @@
+"""The model repository a run serves: the committed Triton configs with tiny exported models.
+
+Tiny models (the test suite's random FinBERT and PatchTST trained on real S&P 500 bars) take
+about 20 s to make on two cores and exercise every code path of the real ones; latency figures
+measured with them describe the serving stack, not BERT-base. Pass `--repository` to a script to
+measure the models you actually export instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from reliability.processes import ROOT
+
+COMMITTED = ROOT / "model_repository"
+ENSEMBLE = ("finbert", "finbert_tokenizer", "finbert_postprocess")  # committed python-backend versions
+
+
+def tiny_repository(root: Path) -> Path:
+    """root/repo: FinBERT and PatchTST exported (validated, as `investiq export` does) beside the
+    committed configs and adapters, ready for the embedded backend and for tritonserver."""
+    import numpy as np
+
+    from export.finbert import export_finbert
+    from export.patchtst import export_patchtst
+    from tests import tiny_bert
+    from tests.scripts.train_tiny_patchtst import TINY
+    from training.data import clean_bars, load_sample
+    from training.patchtst import train
+
+    repo = root / "repo"
+    shutil.rmtree(repo, ignore_errors=True)
+    shutil.copytree(COMMITTED, repo, ignore=shutil.ignore_patterns("README.md", "__pycache__", "1"))
+    for name in ENSEMBLE:
+        shutil.copytree(COMMITTED / name / "1", repo / name / "1")
+    export_finbert(str(tiny_bert.build(root / "hf")), repo, log=lambda _: None)
+    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
+    series = {"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}
+    train(series, TINY, root / "patchtst", log=lambda _: None)
+    export_patchtst(root / "patchtst", repo, log=lambda _: None)
+    return repo
+
+
+def context_length(repository: Path) -> int:
+    """Closes a /price/predict request needs: from the serving artifact, never a second copy."""
+    from gateway.backends.embedded import patchtst_dir
+    from investiq.patchtst import PatchTSTMeta
+
+    return PatchTSTMeta.load(patchtst_dir(repository)).context_length
+
+
+def clone(repository: Path, target: Path) -> Path:
+    """A copy of `repository` whose files may be broken one by one: hard links where possible (a
+    broken file is replaced, never written through its link, so the original stays intact)."""
+
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(repository, target, copy_function=link_or_copy)
+    return target
