@@ -13,27 +13,27 @@ from gateway.services.price import PriceService
 from gateway.services.sentiment import SentimentService
 
 
-def _bayesian(request: Request) -> BayesianService:
+async def _bayesian(request: Request) -> BayesianService:
     service: BayesianService = request.app.state.bayesian
     return service
 
 
-def _health(request: Request) -> HealthService:
+async def _health(request: Request) -> HealthService:
     service: HealthService = request.app.state.health
     return service
 
 
-def _sentiment(request: Request) -> SentimentService:
+async def _sentiment(request: Request) -> SentimentService:
     service: SentimentService = request.app.state.sentiment
     return service
 
 
-def _price(request: Request) -> PriceService:
+async def _price(request: Request) -> PriceService:
     service: PriceService = request.app.state.price
     return service
 
 
-def _models(request: Request) -> ModelsService:
+async def _models(request: Request) -> ModelsService:
     service: ModelsService = request.app.state.models
     return service
 

@@ -45,9 +45,11 @@ def ort_session(path: Path) -> Any:
         raise ArtifactError(f"missing ONNX file {path}: export the model again")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # No spin-waiting between runs: on a small host the spinning threads take the cores the event loop,
-    # the tokenizer and the journal writer need (measured: same throughput, 1.7 -> 1.1 cores busy).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # ONNX Runtime's threads spin-wait between runs (its default, kept on purpose): waking sleeping threads
+    # costs this 2-core VM ~2.7 ms per single-headline request (gateway p50 10.1-10.7 ms spinning vs 12.8 ms
+    # not, in alternating runs), at a price in CPU: under load the same throughput takes ~1.7 cores instead
+    # of ~1.1 (reliability/load.py). Latency is what the agent waits on.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
