@@ -168,7 +168,8 @@ def prepare(source: str | None, work: Path) -> tuple[Path, Path]:
     src = Path(source) if source else bert_base(work / "bert-base-random")
     repo = work / "repo"
     done = repo / "finbert_model" / "1" / "artifact.json"
-    if not done.is_file() or FinbertMeta.load(done.parent).source != str(src):
+    stale = not (done.parent / "model.py").is_file()  # exported before exports carried Triton's shim
+    if stale or not done.is_file() or FinbertMeta.load(done.parent).source != str(src):
         export_finbert(str(src), repo, log=print)
     return src, repo
 

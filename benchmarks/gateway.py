@@ -22,14 +22,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import closed_loop, describe, gateway, latency_stats, machine, request, request_head
-from benchmarks.finbert import headlines, timed
+from benchmarks.common import describe, gateway, latency_stats, machine, request, request_head
+from benchmarks.finbert import headlines
 from gateway.backends.embedded import finbert_dir, load_patchtst, ort_session, patchtst_dir
 from investiq.finbert import Encoder, model_file, softmax
 from investiq.patchtst import INPUT, OUTPUT
@@ -58,34 +59,32 @@ def closes(count: int, context: int, seed: int = 0) -> np.ndarray[Any, np.dtype[
     return np.asarray(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (count, context)), axis=1)), dtype=np.float32)
 
 
-def in_process(repo: Path, runs: int) -> dict[str, Any]:
-    """Model time alone: p50/p99 ms of one call, and PatchTST windows/s at SYMBOLS per call."""
+BLOCKS = 6  # in-process and HTTP calls alternate in blocks, so that drift on a shared VM hits both alike
+
+
+def local_calls(repo: Path) -> tuple[dict[str, Callable[[int], object]], int]:
+    """The model calls alone, as the gateway makes them (its session options, tokenizer, softmax);
+    call(k) runs the k-th workload item. Also the PatchTST context length."""
     texts = headlines()
     directory = finbert_dir(repo)
     encoder, finbert = Encoder(directory, 128), ort_session(model_file(directory, "int8"))
     meta, patchtst = load_patchtst(patchtst_dir(repo))
     x = closes(SYMBOLS, meta.context_length)[..., None]
-    it = iter(range(10**9))
-    sentiment = timed(lambda: softmax(finbert.run(["logits"], encoder([texts[next(it) % len(texts)]]))[0]), runs)
-    single = timed(lambda: patchtst.run([OUTPUT], {INPUT: x[next(it) % SYMBOLS][None]}), runs)
-    batched = timed(lambda: patchtst.run([OUTPUT], {INPUT: x}), max(5, runs // 20))
-    return {
-        "finbert_single": latency_stats(sentiment),
-        "patchtst_single": latency_stats(single),
-        "patchtst_batch": {**latency_stats(batched), "windows_per_s": SYMBOLS * 1000 / float(np.median(batched))},
-        "context_length": meta.context_length,
+    calls: dict[str, Callable[[int], object]] = {
+        "finbert_single": lambda k: softmax(finbert.run(["logits"], encoder([texts[k % len(texts)]]))[0]),
+        "patchtst_single": lambda k: patchtst.run([OUTPUT], {INPUT: x[k % SYMBOLS][None]}),
+        "patchtst_batch": lambda k: patchtst.run([OUTPUT], {INPUT: x}),
     }
+    return calls, meta.context_length
 
 
-async def over_http(base: str, context: int, runs: int) -> dict[str, Any]:
-    """The same calls through the gateway, one at a time on one keep-alive connection."""
-    host, port = base.removeprefix("http://").split(":")
-    conn = await asyncio.open_connection(host, int(port))
+def http_calls(host: str, context: int) -> dict[str, tuple[bytes, list[bytes]]]:
+    """The same calls through the gateway: (request head, bodies); plus a route that runs no model."""
     texts = headlines()
-    windows = closes(SYMBOLS, context, seed=1)
-    one = [json.dumps({"symbol": f"S{i}", "prices": w.tolist()}).encode() for i, w in enumerate(windows[:50])]
+    windows = closes(SYMBOLS, context)
+    one = [json.dumps({"symbol": f"S{i}", "prices": w.tolist()}).encode() for i, w in enumerate(windows)]
     many = json.dumps({"requests": [{"symbol": f"S{i}", "prices": w.tolist()} for i, w in enumerate(windows)]})
-    calls = {
+    return {
         "health (no model)": (request_head("GET", "/sentiment/health", host), [b""]),
         "finbert_single": (
             request_head("POST", "/sentiment/predict", host),
@@ -94,27 +93,40 @@ async def over_http(base: str, context: int, runs: int) -> dict[str, Any]:
         "patchtst_single": (request_head("POST", "/price/predict", host), one),
         "patchtst_batch": (request_head("POST", "/price/batch_predict", host), [many.encode()]),
     }
-    out = {}
+
+
+async def side_by_side(repo: Path, base: str, runs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(in-process, HTTP) latency stats per call, measured in alternating blocks on one keep-alive
+    connection, one call at a time; the gateway sits idle while the in-process block runs."""
+    local, context = local_calls(repo)
+    host, port = base.removeprefix("http://").split(":")
+    remote = http_calls(host, context)
+    conn = await asyncio.open_connection(host, int(port))
+    lat: dict[str, dict[str, list[float]]] = {"local": {}, "http": {}}
     try:
-        for name, (head, bodies) in calls.items():
-            n = max(5, runs // 20) if name == "patchtst_batch" else runs
-
-            async def call(_: int, k: int, head: bytes = head, bodies: list[bytes] = bodies) -> None:
-                await request(conn, head, bodies[k % len(bodies)])
-
-            await closed_loop(call, 1, 0.5)  # warm-up
-            lat = [await _timed(call, k) for k in range(n)]
-            out[name] = latency_stats(lat)
-        out["patchtst_batch"]["windows_per_s"] = SYMBOLS / (out["patchtst_batch"]["p50_ms"] / 1000)
+        for name, (head, bodies) in remote.items():
+            n = max(BLOCKS, runs // 20) if name == "patchtst_batch" else runs
+            for warm in range(3):  # both paths warm
+                await request(conn, head, bodies[warm % len(bodies)])
+                if name in local:
+                    local[name](warm)
+            for block in range(BLOCKS):
+                ks = range(block * n // BLOCKS, (block + 1) * n // BLOCKS)
+                if name in local:
+                    for k in ks:
+                        begin = time.perf_counter()
+                        local[name](k)
+                        lat["local"].setdefault(name, []).append((time.perf_counter() - begin) * 1000)
+                for k in ks:
+                    begin = time.perf_counter()
+                    await request(conn, head, bodies[k % len(bodies)])
+                    lat["http"].setdefault(name, []).append((time.perf_counter() - begin) * 1000)
     finally:
         conn[1].close()
-    return out
-
-
-async def _timed(call: Any, k: int) -> float:
-    start = time.perf_counter()
-    await call(0, k)
-    return (time.perf_counter() - start) * 1000
+    stats = {side: {name: latency_stats(v) for name, v in by.items()} for side, by in lat.items()}
+    for side in stats.values():
+        side["patchtst_batch"]["windows_per_s"] = SYMBOLS * 1000 / side["patchtst_batch"]["p50_ms"]
+    return stats["local"], stats["http"]
 
 
 def journal_cost(rows: int) -> dict[str, float]:
@@ -152,12 +164,11 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
     code = f"import pathlib, benchmarks.gateway as g; g.prepare_patchtst(pathlib.Path({str(work)!r}))"
     subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 (our own interpreter and code)
     repo = work / "repo"
-    local = in_process(repo, runs)
     # 500 windows of 512 closes are ~5 MB of JSON: above the default 1 MB body limit (max_body_bytes),
     # which lets ~100 such windows through per call; the agent normally sends symbols, not closes.
     env = {"INVESTIQ_PRICE_RESOLVE_EVERY_S": "0", "INVESTIQ_MAX_BODY_BYTES": str(16 * 2**20)}
     with gateway(repo, env=env) as base:
-        http = asyncio.run(over_http(base, local["context_length"], runs))
+        local, http = asyncio.run(side_by_side(repo, base, runs))
     result = {
         "machine": machine(),
         "runs": runs,
@@ -184,7 +195,8 @@ def render(r: dict[str, Any]) -> str:
         "# The gateway's own cost, and PatchTST",
         "",
         f"Machine: {describe(r['machine'])}. Reproduce: `investiq bench gateway`. One keep-alive HTTP/1.1",
-        f"connection, one request at a time, {r['runs']} calls per row; batch = {r['symbols_per_batch']} windows.",
+        f"connection, one request at a time, {r['runs']} calls per row (batch: fewer), in {BLOCKS} blocks that",
+        f"alternate with the same calls made in-process; batch = {r['symbols_per_batch']} windows.",
         "",
         "| call | in-process p50 ms | HTTP p50 ms | HTTP p99 ms | overhead p50 ms |",
         "| --- | ---: | ---: | ---: | ---: |",

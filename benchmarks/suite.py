@@ -37,6 +37,9 @@ def run(out: Path, work: Path, seconds: float, runs: int, triton: bool) -> dict[
     child("gateway", out, "--runs", str(runs), "--work-dir", str(work))  # builds the PatchTST it needs
     child("scaling", out, "--seconds", str(seconds), "--work-dir", str(work))
     if triton:
+        from investiq.triton_server import copy_configs
+
+        copy_configs(work / "repo")  # the bench exports beside the committed configs: a Triton repository
         child("backends", out, "--repository", str(work / "repo"), "--seconds", str(seconds))
     child("finbert", out, "--runs", str(runs), "--work-dir", str(work))
     child("gemm", out)  # the peaks, and FinBERT's headroom from finbert.json

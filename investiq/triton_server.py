@@ -12,6 +12,7 @@ The server runs in its own session, logs to a file and leaves a PID file, so tha
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -85,6 +86,20 @@ def backend_directory(work: Path) -> Path:
             link.unlink()
         link.symlink_to(source)
     return work / "backends"
+
+
+COMMITTED = Path(__file__).resolve().parents[1] / "model_repository"  # the checkout's configs and adapters
+ENSEMBLE_STEPS = ("finbert", "finbert_tokenizer", "finbert_postprocess")  # committed version directories
+
+
+def copy_configs(repository: Path) -> None:
+    """Make `repository` a Triton repository: the committed config.pbtxt files (both flavours) and the
+    ensemble's committed version directories, beside whatever exports it already holds."""
+    shutil.copytree(
+        COMMITTED, repository, ignore=shutil.ignore_patterns("README.md", "__pycache__", "1"), dirs_exist_ok=True
+    )
+    for name in ENSEMBLE_STEPS:
+        shutil.copytree(COMMITTED / name / "1", repository / name / "1", dirs_exist_ok=True)
 
 
 def ready(ports: TritonPorts, model: str | None = None, timeout_s: float = 1.0) -> bool:

@@ -12,11 +12,6 @@ import os
 import shutil
 from pathlib import Path
 
-from reliability.processes import ROOT
-
-COMMITTED = ROOT / "model_repository"
-ENSEMBLE = ("finbert", "finbert_tokenizer", "finbert_postprocess")  # committed python-backend versions
-
 
 def tiny_repository(root: Path) -> Path:
     """root/repo: FinBERT and PatchTST exported (validated, as `investiq export` does) beside the
@@ -25,6 +20,7 @@ def tiny_repository(root: Path) -> Path:
 
     from export.finbert import export_finbert
     from export.patchtst import export_patchtst
+    from investiq.triton_server import copy_configs
     from tests import tiny_bert
     from tests.scripts.train_tiny_patchtst import TINY
     from training.data import clean_bars, load_sample
@@ -32,9 +28,7 @@ def tiny_repository(root: Path) -> Path:
 
     repo = root / "repo"
     shutil.rmtree(repo, ignore_errors=True)
-    shutil.copytree(COMMITTED, repo, ignore=shutil.ignore_patterns("README.md", "__pycache__", "1"))
-    for name in ENSEMBLE:
-        shutil.copytree(COMMITTED / name / "1", repo / name / "1")
+    copy_configs(repo)
     export_finbert(str(tiny_bert.build(root / "hf")), repo, log=lambda _: None)
     bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
     series = {"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}

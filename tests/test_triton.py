@@ -20,7 +20,7 @@ from export.patchtst import export_patchtst, sample_windows
 from gateway import create_app
 from gateway.backends.triton import TritonBackend
 from investiq.settings import Settings
-from investiq.triton_server import TritonPorts, start, stop
+from investiq.triton_server import TritonPorts, copy_configs, start, stop
 from tests import tiny_bert
 from tests.conftest import free_port
 from tests.scripts.train_tiny_patchtst import TINY
@@ -28,7 +28,6 @@ from training.data import clean_bars, load_sample
 from training.patchtst import train
 
 pytest.importorskip("pytriton", reason="tritonserver comes with the `triton` extra")
-COMMITTED = Path(__file__).resolve().parents[1] / "model_repository"
 TEXTS = ["Stocks rally as earnings beat estimates", "Profit warning sends shares lower", "Rates unchanged"]
 
 
@@ -36,9 +35,7 @@ TEXTS = ["Stocks rally as earnings beat estimates", "Profit warning sends shares
 def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("triton")
     repo = root / "repo"
-    shutil.copytree(COMMITTED, repo, ignore=shutil.ignore_patterns("README.md", "__pycache__", "1"))
-    for name in ("finbert", "finbert_tokenizer", "finbert_postprocess"):  # their committed version dirs
-        shutil.copytree(COMMITTED / name / "1", repo / name / "1")
+    copy_configs(repo)
     export_finbert(str(tiny_bert.build(root / "hf")), repo, log=lambda _: None)
     bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
     train({"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}, TINY, root / "pt", log=print)

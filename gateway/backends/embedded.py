@@ -53,7 +53,9 @@ def ort_session(path: Path) -> Any:
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ArtifactError(f"cannot load ONNX file {path}: {exc}") from None
+        data = path.with_name(path.name + ".data")  # external weights, when the exporter split them out
+        what = f"{path} (weights in {data})" if data.is_file() else str(path)
+        raise ArtifactError(f"cannot load ONNX file {what}: {exc}; export the model again") from None
 
 
 def load_patchtst(directory: Path) -> tuple[PatchTSTMeta, Any]:
