@@ -40,7 +40,8 @@ def run(out: Path, work: Path, seconds: float, runs: int, triton: bool) -> dict[
         from investiq.triton_server import copy_configs
 
         copy_configs(work / "repo")  # the bench exports beside the committed configs: a Triton repository
-        child("backends", out, "--repository", str(work / "repo"), "--seconds", str(seconds))
+        clients = [arg for n in (1, 4, 16, 64) for arg in ("--concurrency", str(n))]
+        child("backends", out, "--repository", str(work / "repo"), "--seconds", str(seconds), *clients)
     child("finbert", out, "--runs", str(runs), "--work-dir", str(work))
     child("gemm", out)  # the peaks, and FinBERT's headroom from finbert.json
     from benchmarks import plots
