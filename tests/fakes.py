@@ -12,6 +12,7 @@ class FakeBackend:
     """An inference backend whose readiness the test controls; echoes the batch size."""
 
     name = "fake"
+    target = "in-process"
 
     def __init__(self, ready: bool = True) -> None:
         self.is_ready = ready

@@ -38,7 +38,11 @@ def test_an_unready_backend_degrades_the_stack_with_the_reason(settings: Setting
         assert response.status_code == 200
         assert response.json()["status"] == "degraded"
         inference = response.json()["components"]["inference"]
-        assert inference == {"status": "degraded", "backend": "fake", "reason": "no model is ready"}
+        assert inference == {
+            "status": "degraded",
+            "backend": "fake",
+            "reason": "no model is ready (fake backend at in-process)",
+        }
         backend.is_ready = True
         assert client.get("/health").json()["components"]["inference"]["status"] == "healthy"
     assert backend.closed  # the lifespan closes what it was given

@@ -65,6 +65,7 @@ class SpyBackend:
     def __init__(self, inner: InferenceBackend) -> None:
         self.inner = inner
         self.name = inner.name
+        self.target = inner.target
         self.seen: list[tuple[str, dict[str, NDArray[np.generic]]]] = []
 
     async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:

@@ -134,3 +134,25 @@ def test_gpu_script_skips_cleanly_without_a_gpu(smi: str, tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert "no GPU" in done.stdout
     assert not (tmp_path / "results").exists()  # skipped before anything was written
+
+
+def test_the_summary_says_which_targets_are_met_and_by_how_much(tmp_path: Path):
+    from benchmarks import suite
+
+    finbert = {
+        "rows": [{"path": "ONNX Runtime int8", "texts_per_s": 120.0}],
+        "ratios": {"int8_vs_eager_throughput": 3.3},
+    }
+    gateway = {
+        "http": {"finbert_single": {"p50_ms": 9.0}},
+        "overhead_p50_ms": {"finbert_single": 2.0},
+        "in_process": {"patchtst_batch": {"windows_per_s": 1500.0}},
+    }
+    (tmp_path / "finbert.json").write_text(json.dumps(finbert))
+    (tmp_path / "gateway.json").write_text(json.dumps(gateway))
+    rows = {r["what"]: r for r in suite.summarize(tmp_path)["targets"]}
+    assert [r["met"] for r in rows.values()] == [True, False, True, False, True]
+    assert rows["gateway overhead p50, FinBERT (ms)"]["by"] == 2.0  # twice the 1 ms allowed
+    assert rows["FinBERT INT8 batched (headlines/s)"]["by"] == 0.8
+    text = suite.render(suite.summarize(tmp_path))
+    assert "| gateway overhead p50, FinBERT (ms) | 2.00 | <= 1 | **no** | 2.00 |" in text

@@ -19,6 +19,7 @@ Tensors = Mapping[str, NDArray[np.generic]]
 
 class InferenceBackend(Protocol):
     name: str  # "embedded" or "triton", reported by /health
+    target: str  # where it answers: "in-process" or the Triton address, named when it cannot
 
     async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
         """Run `model` on named input tensors (leading axis = batch); return named outputs."""

@@ -77,6 +77,7 @@ def load_patchtst(directory: Path) -> tuple[PatchTSTMeta, Any]:
 
 class EmbeddedBackend:
     name = "embedded"
+    target = "in-process"
 
     def __init__(self, repository: Path, *, quantize: bool = True, max_tokens: int = 128) -> None:
         """Load what the repository holds (the newest version of each model). A model that is absent

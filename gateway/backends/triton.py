@@ -38,6 +38,7 @@ class TritonBackend:
 
         self._grpc = grpcclient
         self._url = url
+        self.target = url
         self._timeout_s = timeout_s
         self._channel: Any = None
         self._closing: set[asyncio.Task[None]] = set()

@@ -76,7 +76,8 @@ class HealthService:
                 "reason": f"{type(exc).__name__}: {exc}",
             }
         if not ready:
-            return {"status": "degraded", "backend": self._backend.name, "reason": "no model is ready"}
+            where = f"{self._backend.name} backend at {self._backend.target}"
+            return {"status": "degraded", "backend": self._backend.name, "reason": f"no model is ready ({where})"}
         return {"status": "healthy", "backend": self._backend.name}
 
     async def stack(self) -> Report:
