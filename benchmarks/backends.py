@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import closed_loop, latency_stats, machine
+from benchmarks.common import closed_loop, latency_stats, machine, record
 from benchmarks.finbert import headlines
 from gateway.backends.base import InferenceBackend, Tensors
 from gateway.backends.embedded import EmbeddedBackend, patchtst_dir
@@ -81,10 +81,7 @@ def run(repository: Path, concurrency: list[int], seconds: float, out: Path, wor
         asyncio.run(sweep())
     finally:
         stop(work)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "backends.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "backends.md").write_text(render(results))
-    print(render(results))
+    record(out, "backends", results, render(results))
     return results
 
 

@@ -4,6 +4,7 @@ a real `investiq serve` gateway to measure through."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import platform
 import socket
@@ -14,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,6 +75,15 @@ async def closed_loop(
     start = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(clients)))
     return latencies, time.perf_counter() - start
+
+
+def record(out: Path | None, name: str, result: dict[str, Any], text: str) -> None:
+    """Print a benchmark's table and, with `out`, write out/NAME.json (figures) and out/NAME.md (table)."""
+    print(text)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / f"{name}.md").write_text(text)
 
 
 def free_port() -> int:

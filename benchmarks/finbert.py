@@ -11,7 +11,6 @@ process (INT8, cache off) over HTTP on this machine, its client competing for th
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import random_bert
-from benchmarks.common import gateway, machine
+from benchmarks.common import gateway, machine, record
 from investiq.finbert import Encoder, FinbertMeta
 
 HERE = Path(__file__).resolve().parent
@@ -206,10 +205,7 @@ def run(source: str | None, work: Path, runs: int, batch_size: int, concurrency:
             "gateway_overhead_p50_ms": gateway.p50_ms - int8.p50_ms,
         },
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "finbert.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "finbert.md").write_text(render(result))
-    print(render(result))
+    record(out, "finbert", result, render(result))
     return result
 
 

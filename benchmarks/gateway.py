@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import describe, gateway, latency_stats, machine, request, request_head
+from benchmarks.common import describe, gateway, latency_stats, machine, record, request, request_head
 from benchmarks.finbert import headlines
 from gateway.backends.embedded import finbert_dir, load_patchtst, ort_session, patchtst_dir
 from investiq.finbert import Encoder, model_file, softmax
@@ -181,11 +181,7 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
         },
         "journal": journal_cost(2000),
     }
-    print(render(result))
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "gateway.json").write_text(json.dumps(result, indent=2) + "\n")
-        (out / "gateway.md").write_text(render(result))
+    record(out, "gateway", result, render(result))
     return result
 
 

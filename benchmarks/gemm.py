@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import describe, machine
+from benchmarks.common import describe, machine, record
 from gateway.backends.embedded import ort_session  # FinBERT's session options, so its kernels
 
 
@@ -174,12 +174,7 @@ def run(
             "gflop_per_text": flops_per_text(tokens, shape) / 1e9,
             "paths": paths,
         }
-    text = render(result)
-    print(text)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "gemm.json").write_text(json.dumps(result, indent=2) + "\n")
-        (out / "gemm.md").write_text(text)
+    record(out, "gemm", result, render(result))
     return result
 
 

@@ -27,6 +27,7 @@ from benchmarks.common import (
     gateway,
     latency_stats,
     machine,
+    record,
     request,
     request_head,
 )
@@ -148,12 +149,7 @@ def run(
         "length": by_length,
         "concurrency": by_clients,
     }
-    text = render(result)
-    print(text)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "scaling.json").write_text(json.dumps(result, indent=2) + "\n")
-        (out / "scaling.md").write_text(text)
+    record(out, "scaling", result, render(result))
     return result
 
 

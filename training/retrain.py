@@ -42,7 +42,8 @@ class Steps:
     """Runs named steps, logging start, end, duration and outcome as JSON lines."""
 
     def __init__(self, run: Path, log: Log) -> None:
-        self.run, self.log, self.done = run, log, []  # type: ignore[var-annotated]
+        self.run, self.log = run, log
+        self.done: list[dict[str, Any]] = []
         self._file = run / "steps.jsonl"
 
     def record(self, **fields: Any) -> None:
