@@ -41,6 +41,12 @@ def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
         yield test_client
 
 
+def flush_journal(client: TestClient) -> None:
+    """Wait until the app's journal writer has run every job queued so far (logs are written off the
+    request path, in arrival order)."""
+    client.app.state.writer.flush()  # type: ignore[attr-defined]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -31,6 +31,7 @@ from gateway.backends.embedded import EmbeddedBackend
 from investiq.patchtst import INPUT
 from investiq.settings import Settings
 from tests import tiny_bert
+from tests.conftest import flush_journal
 from tests.scripts.train_tiny_patchtst import TINY
 from training import data as data_module
 from training.data import DataError, clean_bars, load_sample
@@ -133,7 +134,7 @@ def client(repository: Path, spy: SpyBackend, tmp_path_factory: pytest.TempPathF
 
 def journal_rows(client: TestClient) -> dict[str, int]:
     """Rows per table once everything queued so far is committed (the writer runs jobs in order)."""
-    client.app.state.writer.submit(lambda _: None).result(timeout=10)  # type: ignore[attr-defined]
+    flush_journal(client)
     with closing(sqlite3.connect(client.app.state.db_path)) as conn:  # type: ignore[attr-defined]
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from gateway.wiring import StartupError, build_backend
 from investiq.finbert import Encoder, FinbertMeta, WeightsError, load_pretrained, softmax
 from investiq.settings import Settings
 from tests import tiny_bert
+from tests.conftest import flush_journal
 
 HELD_OUT = [
     "Quarterly profit doubles on strong demand",
@@ -278,11 +278,8 @@ def test_a_journal_failure_never_fails_a_prediction(tiny: tuple[Path, Path], tmp
         sqlite3.connect(db).execute("DROP TABLE sentiment_predictions")  # the logs can no longer be written
         response = client.post("/sentiment/predict", json={"texts": ["Stocks rally"]})
         assert response.status_code == 200
-        for _ in range(100):  # the log is written off the request path: wait for the writer
-            journal = client.get("/health").json()["components"]["journal"]
-            if journal["status"] != "healthy":
-                break
-            time.sleep(0.05)
+        flush_journal(client)
+        journal = client.get("/health").json()["components"]["journal"]
         assert journal["status"] == "degraded"
         assert "sentiment_predictions" in journal["reason"]
         assert "investiq_journal_failed_total 1.0" in client.get("/metrics").text

@@ -126,9 +126,10 @@ def test_a_failing_job_rolls_back_alone(writer: JournalWriter, db_path: Path):
 
 def test_a_failing_log_is_counted_never_raised(writer: JournalWriter):
     writer.log(lambda conn: conn.execute("INSERT INTO no_such_table VALUES (1)"))
-    writer.submit(lambda conn: None).result(5)  # after the log job in the queue
+    writer.flush()  # waits for the log job queued before it
     assert writer.failed == 1
     assert "no_such_table" in (writer.last_error or "")
+    assert writer.failing  # the flush itself wrote nothing, so it does not clear the failure
     writer.submit(_insert("ok")).result(5)
     assert not writer.failing  # a later success clears the failing state
 

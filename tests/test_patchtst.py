@@ -22,6 +22,7 @@ from gateway.services.resolver import resolve_due
 from gateway.wiring import StartupError, build_backend
 from investiq.patchtst import PatchTSTMeta, check_closes, signal
 from investiq.settings import Settings
+from tests.conftest import flush_journal
 from tests.scripts.train_tiny_patchtst import TINY
 from training import data as data_module
 from training.data import BarCache, DataError, clean_bars, load_sample
@@ -150,14 +151,12 @@ def test_forecasts_are_journaled_then_resolved_against_known_prices(
     prices = closes(64, seed=7)
     forecast = client.post("/price/predict", json={"symbol": "SPX", "prices": prices}).json()
     db = tmp_path / "p.db"
-    for _ in range(100):  # the journal row is written off the request path
-        row = (
-            sqlite3.connect(db)
-            .execute("SELECT last_bar_time, target_time, confidence FROM price_predictions")
-            .fetchone()
-        )
-        if row:
-            break
+    flush_journal(client)
+    row = (
+        sqlite3.connect(db)
+        .execute("SELECT last_bar_time, target_time, confidence FROM price_predictions")
+        .fetchone()
+    )
     assert row is not None and row[2] == pytest.approx(forecast["confidence"])
     last = datetime.fromisoformat(row[0])
     # The market after the forecast: four daily bars, the 4th (the horizon) at 1.1x the last close.

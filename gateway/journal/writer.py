@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 class _Item:
     job: Job[Any]
     future: Future[Any] | None  # None: fire-and-forget
+    counted: bool = True  # False for flush()'s barrier, which writes nothing and proves nothing
 
 
 _STOP = object()
@@ -74,6 +75,14 @@ class JournalWriter:
             self._record_failure("journal writer is not running; a log row was dropped")
             return
         self._queue.put(_Item(job, None))
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every job queued before this call is committed (or has failed)."""
+        if self._closed or self._thread is None:
+            return
+        barrier: Future[None] = Future()
+        self._queue.put(_Item(lambda conn: None, barrier, counted=False))
+        barrier.result(timeout)
 
     @property
     def pending(self) -> int:
@@ -138,8 +147,9 @@ class JournalWriter:
             outcomes = [(item, None, exc) for item in batch]
         for item, result, error in outcomes:
             if error is None:
-                self.committed += 1
-                self.last_commit_ts = time.time()
+                if item.counted:
+                    self.committed += 1
+                    self.last_commit_ts = time.time()
                 if item.future is not None:
                     item.future.set_result(result)
             elif item.future is not None:
