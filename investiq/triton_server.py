@@ -22,6 +22,7 @@ from urllib.error import URLError
 from urllib.request import urlopen
 
 from investiq import pidfile
+from investiq.ports import free_ports
 from investiq.settings import Settings
 
 # What /proc/PID/cmdline of our server holds: a PID file naming anything else is stale.
@@ -42,6 +43,11 @@ class TritonPorts:
     def from_settings(cls, settings: Settings) -> TritonPorts:
         """HTTP and metrics ports from their settings; gRPC from the port of `triton_url`."""
         return cls(settings.triton_http_port, _url_port(settings.triton_url), settings.triton_metrics_port)
+
+    @classmethod
+    def free(cls) -> TritonPorts:
+        """Three distinct free ports (tests and benchmarks run their own Triton beside any other)."""
+        return cls(*free_ports(3))
 
 
 def _url_port(address: str) -> int:

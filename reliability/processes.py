@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,10 @@ from typing import Any
 
 import httpx
 
+from investiq.ports import free_port
 from investiq.triton_server import TritonPorts, running, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class GatewayError(RuntimeError):
@@ -148,7 +142,7 @@ class LocalTriton:
     def __init__(self, repository: Path, work: Path) -> None:
         self.repository = repository
         self.work = work
-        self.ports = TritonPorts(free_port(), free_port(), free_port())
+        self.ports = TritonPorts.free()
         self.url = f"127.0.0.1:{self.ports.grpc}"
 
     def start(self) -> float:

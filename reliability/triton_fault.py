@@ -51,8 +51,8 @@ def run_triton_fault(
     def fault() -> None:
         """Runs beside the clients: kill, look at /health, restart, let the load run on."""
         time.sleep(up_s)
-        marks["kill"] = time.monotonic()
         triton.kill()
+        marks["kill"] = time.monotonic()  # once it is dead: a request sent earlier may still get its 200
         time.sleep(min(1.0, down_s / 2))
         health["down"] = inference_health(gateway.get("/health", 30))
         time.sleep(max(0.0, marks["kill"] + down_s - time.monotonic()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,10 +13,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from gateway import create_app
+from investiq.ports import free_port
 from investiq.settings import Settings
 from tests.fakes import Clock
+
+# CI explores the same examples on every run: a failure there is a regression, not a new draw.
+# Locally every run draws new ones (and keeps any counterexample found in .hypothesis/).
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture
@@ -47,12 +54,6 @@ def flush_journal(client: TestClient) -> None:
     client.app.state.writer.flush()  # type: ignore[attr-defined]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """`investiq serve` in a child process: the real CLI, uvicorn, HTTP and journal file."""
 
@@ -74,7 +75,7 @@ class Server:
         full_env = {**os.environ, **(env or {})}
         self._log = log.open("ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {log.read_text()}")
@@ -82,7 +83,8 @@ class Server:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not become healthy: {log.read_text()}")
 

@@ -9,6 +9,7 @@ import json
 import shutil
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -161,35 +162,39 @@ def test_hot_swap_under_concurrent_requests_fails_none(work: Path, gateway: Any)
 
     def client() -> None:
         while not stop.is_set():
-            r = gateway.request("POST", "/price/predict", json={"symbol": "SPX", "prices": prices})
+            try:
+                r = gateway.request("POST", "/price/predict", json={"symbol": "SPX", "prices": prices})
+            except Exception as exc:  # no answer is a failed request too, and must not end the thread
+                failures.append(repr(exc))
+                continue
             if r.status_code == 200:
                 seen.append(r.json()["model_version"])
             else:
                 failures.append(f"{r.status_code} {r.text}")
 
+    def answered(n: int) -> None:
+        """Wait for `n` more answers, or fail (instead of hanging) if they do not come."""
+        target, deadline = len(seen) + n, time.monotonic() + 60
+        while len(seen) < target:
+            assert time.monotonic() < deadline and not failures, failures[:3]
+            stop.wait(0.05)
+
     threads = [threading.Thread(target=client) for _ in range(4)]
     for t in threads:
         t.start()
     try:
-        while len(seen) < 20:
-            stop.wait(0.05)
+        answered(20)
         assert promote(settings, version_dir(work / "other-repo", "patchtst", 1), log=lambda _: None) == 2
-        count = len(seen)
-        while len(seen) < count + 20:
-            stop.wait(0.05)
+        answered(20)
         broken = work / "broken"
         shutil.copytree(version_dir(work / "other-repo", "patchtst", 1), broken)
         (broken / "model.onnx").write_bytes(b"not a graph")
         with pytest.raises(RolloutError, match="version 3 of patchtst was not loaded"):
             promote(settings, broken, log=lambda _: None)
         assert versions(work / "repo", "patchtst") == [1, 2]  # the broken one was removed again
-        count = len(seen)
-        while len(seen) < count + 20:
-            stop.wait(0.05)
+        answered(20)
         assert rollback(settings, log=lambda _: None) == 1
-        count = len(seen)
-        while len(seen) < count + 20:
-            stop.wait(0.05)
+        answered(20)
     finally:
         stop.set()
         for t in threads:

@@ -21,8 +21,8 @@ from pydantic import SecretStr
 
 from gateway import create_app
 from gateway.logs import JsonFormatter, configure_logging
+from investiq.ports import free_port
 from investiq.settings import Settings
-from tests.conftest import free_port
 from tests.fakes import FakeBackend
 
 KEY = "observability-key"

@@ -84,7 +84,8 @@ def test_data_parallel_training_under_torchrun(tmp_path: Path):
     import sys
 
     script = Path(__file__).parent / "scripts" / "train_tiny_patchtst.py"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(script), str(tmp_path / "out")]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd = [*torchrun, str(script), str(tmp_path / "out")]  # --standalone: a free port, not the fixed 29500
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("epochs run:") == 2  # both ranks finished

@@ -88,7 +88,7 @@ def test_kill_9_loses_no_acknowledged_update_and_never_locks_out_the_agent(repos
 def test_triton_killed_mid_load_gives_503s_with_a_reason_then_recovers(
     repository: Path, triton: LocalTriton, tmp_path: Path
 ):
-    r = run_triton_fault(repository, tmp_path, clients=4, up_s=1.0, down_s=1.0, after_s=2.0, triton=triton)
+    r = run_triton_fault(repository, tmp_path, clients=4, up_s=2.0, down_s=1.0, after_s=2.0, triton=triton)
     assert r["down"]["requests"] > 0 and r["down"]["status_503"] == r["down"]["with_reason"], r["down"]
     assert r["health_while_down"]["status"] != "healthy"
     assert r["recovery_s"] is not None and r["recovery_s"] < 10, r

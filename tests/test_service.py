@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack, closing
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -24,20 +24,12 @@ from click.testing import CliRunner
 
 from investiq import pidfile, service, triton_server
 from investiq.cli import main
+from investiq.ports import free_ports
 from investiq.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = ROOT / "deploy" / "systemd"
 INSTALL = "/opt/investiq"  # where the units expect the repository
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free ports (the sockets stay bound until all are chosen)."""
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
 
 
 class Stack:

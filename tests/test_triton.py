@@ -22,7 +22,6 @@ from gateway.backends.triton import TritonBackend
 from investiq.settings import Settings
 from investiq.triton_server import TritonPorts, copy_configs, start, stop
 from tests import tiny_bert
-from tests.conftest import free_port
 from tests.scripts.train_tiny_patchtst import TINY
 from training.data import clean_bars, load_sample
 from training.patchtst import train
@@ -45,7 +44,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TritonPorts, Path]]:
-    ports = TritonPorts(free_port(), free_port(), free_port())
+    ports = TritonPorts.free()
     work = tmp_path_factory.mktemp("triton-work")
     start(repository, ports, work)
     yield ports, work
@@ -122,7 +121,7 @@ def test_bad_input_to_the_ensemble_is_refused_per_request(triton: tuple[TritonPo
 
 
 def test_the_gateway_survives_triton_going_away(repository: Path, tmp_path: Path):
-    ports = TritonPorts(free_port(), free_port(), free_port())
+    ports = TritonPorts.free()
     work = tmp_path / "work"
     start(repository, ports, work)
     try:
@@ -141,7 +140,7 @@ def test_the_gateway_survives_triton_going_away(repository: Path, tmp_path: Path
 
 
 def test_triton_not_running_at_start_up_is_reported_not_fatal(repository: Path, tmp_path: Path):
-    ports = TritonPorts(free_port(), free_port(), free_port())
+    ports = TritonPorts.free()
     with TestClient(create_app(settings_for(repository, tmp_path / "p.db", ports))) as client:
         assert client.get("/health").json()["components"]["inference"]["status"] == "degraded"
         response = client.post("/price/predict", json={"symbol": "SPX", "prices": [100.0] * 64})
@@ -154,7 +153,7 @@ def test_a_model_missing_from_the_repository_is_a_clear_503(repository: Path, tm
 
     partial = tmp_path / "repo"
     shutil.copytree(repository, partial, ignore=shutil.ignore_patterns("patchtst"))
-    ports = TritonPorts(free_port(), free_port(), free_port())
+    ports = TritonPorts.free()
     start(partial, ports, tmp_path / "work")
 
     async def ask() -> Any:
