@@ -99,6 +99,8 @@ class JournalWriter:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        if self._thread.is_alive():  # a stuck disk: say so rather than pretend everything was flushed
+            log.error("journal writer busy after %.0f s; %d queued writes may be lost", timeout, self.pending)
 
     # -- the writer thread ---------------------------------------------------------------------
     def _loop(self, conn: sqlite3.Connection) -> None:
