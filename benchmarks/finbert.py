@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import random_bert
-from benchmarks.common import gateway, machine, record
+from benchmarks.common import describe, gateway, machine, record
 from investiq.finbert import Encoder, FinbertMeta
 
 HERE = Path(__file__).resolve().parent
@@ -213,8 +213,7 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"# FinBERT benchmark ({result['model']})",
         "",
-        f"Machine: {result['machine']['cpu_count']} CPUs, {result['machine']['processor']}, "
-        f"Python {result['machine']['python']}. Workload: committed headlines, "
+        f"Machine: {describe(result['machine'])}. Workload: committed headlines, "
         f"{result['mean_tokens']:.1f} tokens on average; throughput in batches of {result['batch_size']}.",
         "Reproduce: `investiq bench finbert`.",
         "",
