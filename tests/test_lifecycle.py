@@ -96,6 +96,8 @@ def test_retrain_rejects_a_worse_candidate_promotes_a_good_one_and_rolls_back(wo
     assert report["outcome"] == "rejected" and gate["promote"] is False
     assert gate["candidate"]["mae"] > gate["serving"]["mae"]  # both reported, on the same origins
     assert gate["origins"] >= 30 and gate["random_walk_mae"] > 0
+    assert gate["beats_random_walk"] == (gate["candidate"]["mae"] < gate["random_walk_mae"])
+    assert ("x the random walk's" in rejected.output) == (not gate["beats_random_walk"])
     assert [s["step"] for s in report["steps"]] == ["backup", "data", "train", "export", "gate"]
     assert (run / "backup" / "patchtst-1" / "model.onnx").is_file()
 

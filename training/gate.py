@@ -129,6 +129,7 @@ def compare(
         "metric": metric,
         "tolerance": tolerance,
     }
+    result["beats_random_walk"] = result["candidate"]["mae"] < result["random_walk_mae"]
     c, s = result["candidate"][metric], result["serving"][metric]
     if metric == "mae":
         result["difference_ci95"] = paired_interval((c_err - s_err)[thin])

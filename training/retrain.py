@@ -130,6 +130,12 @@ def retrain(settings: Settings, log: Log = print, epochs: int | None = None) -> 
             f"{gate['serving']['mae']:.5f}, random walk {gate['random_walk_mae']:.5f}; hit rate (h1): "
             f"candidate {gate['candidate']['hit_rate']:.3f}, serving {gate['serving']['hit_rate']:.3f}"
         )
+        if not gate["beats_random_walk"]:
+            ratio = gate["candidate"]["mae"] / gate["random_walk_mae"]
+            log(
+                f"  warning: the candidate's MAE is {ratio:.2f}x the random walk's (\"no change\" forecasts "
+                "better): the gate only compares it with the serving model; see `investiq evaluate patchtst`"
+            )
     if candidate_meta.version == meta.version:
         gate["promote"] = False
         log(f"the candidate has the serving model's very weights ({meta.version}): nothing to promote")
