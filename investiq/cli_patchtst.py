@@ -260,8 +260,10 @@ def quick_model(settings: Settings) -> None:
         source, symbols, interval, days = "sample", ("SPX", "NASDAQ"), "1d", 36500
     click.echo(f"training a quick first PatchTST on {source} {', '.join(symbols)} {interval} (a minute or two)")
     series = load_series(source, symbols, days, interval, settings.data_dir / "bars", settings.price_csv)
+    # patience is moot within 2 epochs, but `investiq retrain` trains with this model's configuration
+    # (and more epochs): 3, as in the reference run of reports/patchtst-sample, not 1.
     cfg = TrainConfig(
-        symbols=symbols, source=source, days=days, interval=interval, epochs=2, patience=1, window_stride=8
+        symbols=symbols, source=source, days=days, interval=interval, epochs=2, patience=3, window_stride=8
     )
     train(series, cfg, model_dir, log=click.echo)
     run_export(model_dir, settings.model_repository, log=click.echo)
