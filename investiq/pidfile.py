@@ -33,7 +33,8 @@ def _cmdline(pid: int) -> list[str] | None:
 
 
 def alive(pid: int, *markers: str) -> bool:
-    """Whether `pid` runs (not a zombie) and each marker is a substring of one of its arguments."""
+    """Whether `pid` runs (not a zombie) and each marker is one of its arguments, whole or as a path's
+    last part (`/opt/venv/bin/investiq` is `investiq`; `--model-repository=/opt/investiq/...` is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -43,7 +44,10 @@ def alive(pid: int, *markers: str) -> bool:
     if _state(pid) in ("Z", "X"):
         return False
     args = _cmdline(pid) if markers else None
-    return args is None or all(any(marker in arg for arg in args) for marker in markers)
+    if args is None:
+        return True
+    names = {arg.rsplit("/", 1)[-1] for arg in args}
+    return all(marker in names for marker in markers)
 
 
 def read(pid_file: Path, *markers: str) -> int | None:

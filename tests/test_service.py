@@ -193,6 +193,19 @@ def test_start_with_the_triton_backend_runs_and_stops_a_local_triton(stack: Stac
     assert not pidfile.alive(triton_pid)
 
 
+def test_a_triton_under_an_investiq_path_is_not_taken_for_the_gateway(tmp_path: Path):
+    """After a reboot a stale gateway.pid may name the Triton of the systemd unit, whose arguments
+    hold /opt/investiq/... and 'tritonserver': neither is the gateway's `investiq` nor `serve`."""
+    args = [sys.executable, "-c", "import time; time.sleep(60)", "--model-repository=/opt/investiq/serve-repo"]
+    with subprocess.Popen([*args, "tritonserver"]) as proc:
+        try:
+            (tmp_path / "gateway.pid").write_text(str(proc.pid))
+            assert pidfile.read(tmp_path / "gateway.pid", *service.MARKERS) is None
+            assert pidfile.read(tmp_path / "gateway.pid", "tritonserver") == proc.pid
+        finally:
+            proc.kill()
+
+
 def other_program(ignore_sigterm: bool = False) -> subprocess.Popen[bytes]:
     """A live process that is not a gateway (argv: ... other-program), returned once it runs."""
     code = "import signal, time\n"
@@ -215,6 +228,7 @@ def test_pid_files_count_only_live_processes_of_their_program(tmp_path: Path):
             pid_file.write_text(str(proc.pid))
             assert pidfile.read(pid_file, "other-program") == proc.pid
             assert pidfile.read(pid_file, *service.MARKERS) is None  # a PID reused by another program
+            assert pidfile.read(pid_file, "other") is None  # whole arguments, not substrings
         finally:
             proc.kill()
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # dead but not reaped: a zombie
