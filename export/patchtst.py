@@ -42,12 +42,13 @@ def sample_windows(batch: int, context: int, seed: int = 0) -> NDArray[np.float3
 
 
 def export_patchtst(
-    model_dir: Path, repository: Path, log: Callable[[str], None] = print
+    model_dir: Path, repository: Path, log: Callable[[str], None] = print, retired: Path | None = None
 ) -> tuple[PatchTSTMeta, int]:
     """Export the model in `model_dir` as the newest version of REPOSITORY/patchtst; return it and its
-    number. The same weights as the serving version replace it in place (exports are idempotent)."""
+    number. The same weights as the serving version replace it in place (exports are idempotent);
+    numbers of versions retired to `retired` are not given again."""
     forecaster, meta = load_forecaster(model_dir)
-    number = number_for(repository, "patchtst", meta.version)
+    number = number_for(repository, "patchtst", meta.version, retired)
     with staged(version_dir(repository, "patchtst", number)) as out:
         exported = write_export(forecaster, meta, out, log)
     log(f"installed {version_dir(repository, 'patchtst', number)} (version {meta.version})")

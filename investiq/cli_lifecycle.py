@@ -11,6 +11,7 @@ import click
 
 from investiq.cli import config_option, settings_from
 from investiq.lifecycle import MODEL
+from investiq.versions import retired_root
 
 
 @click.command()
@@ -59,13 +60,13 @@ def models_list(config: Path | None, as_json: bool) -> None:
 
     settings = settings_from(config)
     newest = serving(settings.model_repository, MODEL)
-    retired_root = settings.models_dir / "retired" / MODEL
+    retired = retired_root(settings.models_dir) / MODEL
     places = [
         (n, settings.model_repository / MODEL / str(n), "serving" if n == newest else "kept")
         for n in versions(settings.model_repository, MODEL)
     ]
-    if retired_root.is_dir():
-        places += [(int(p.name), p, "retired") for p in sorted(retired_root.iterdir()) if p.name.isdigit()]
+    if retired.is_dir():
+        places += [(int(p.name), p, "retired") for p in sorted(retired.iterdir()) if p.name.isdigit()]
     rows: list[dict[str, Any]] = []
     for number, path, state in places:
         try:
@@ -118,14 +119,14 @@ def models_promote(config: Path | None, version: str) -> None:
             raise click.ClickException(f"version {version} already serves")
         source = version_dir(settings.model_repository, MODEL, int(version))
         if not source.is_dir():
-            source = settings.models_dir / "retired" / MODEL / version
+            source = retired_root(settings.models_dir) / MODEL / version
         if not source.is_dir():
             raise click.ClickException(f"no version {version} of {MODEL}: see `investiq models list`")
     else:
         source = Path(version)
     try:
         number = promote(settings, source, click.echo)
-        if source.parent == settings.models_dir / "retired" / MODEL:
+        if source.parent == retired_root(settings.models_dir) / MODEL:
             shutil.rmtree(source)  # back in the repository: no longer retired
         prune_old(settings, click.echo)
     except (RolloutError, VersionError) as exc:

@@ -10,6 +10,7 @@ import click
 
 from investiq.cli import config_option, settings_from
 from investiq.settings import Settings
+from investiq.versions import retired_root
 
 SOURCES = ["yfinance", "csv", "sample"]
 model_dir_option = click.option(
@@ -217,7 +218,7 @@ def export_patchtst(config: Path | None, model_dir: Path, repository: Path | Non
 
     settings = settings_from(config, model_repository=repository)
     try:
-        run(model_dir, settings.model_repository, log=click.echo)
+        run(model_dir, settings.model_repository, log=click.echo, retired=retired_root(settings.models_dir))
     except ExportError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -235,7 +236,7 @@ def quick_model(settings: Settings) -> None:
     model_dir = settings.models_dir / "patchtst"
     if (model_dir / META).is_file():
         click.echo(f"exporting the trained PatchTST in {model_dir}")
-        run_export(model_dir, settings.model_repository, log=click.echo)
+        run_export(model_dir, settings.model_repository, log=click.echo, retired=retired_root(settings.models_dir))
         return
     source, symbols, interval, days = (
         settings.price_source,
@@ -266,4 +267,4 @@ def quick_model(settings: Settings) -> None:
         symbols=symbols, source=source, days=days, interval=interval, epochs=2, patience=3, window_stride=8
     )
     train(series, cfg, model_dir, log=click.echo)
-    run_export(model_dir, settings.model_repository, log=click.echo)
+    run_export(model_dir, settings.model_repository, log=click.echo, retired=retired_root(settings.models_dir))

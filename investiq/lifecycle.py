@@ -22,7 +22,17 @@ from urllib.request import Request, urlopen
 
 from investiq.service import gateway_url
 from investiq.settings import Settings
-from investiq.versions import VersionError, install, prune, restore, retire, serving, version_dir, versions
+from investiq.versions import (
+    VersionError,
+    install,
+    prune,
+    restore,
+    retire,
+    retired_root,
+    serving,
+    version_dir,
+    versions,
+)
 
 MODEL = "patchtst"
 Log = Callable[[str], None]
@@ -75,7 +85,7 @@ def promote(settings: Settings, source: Path, log: Log) -> int:
     """Install the exported version directory `source` as the newest version and roll it out; on a
     refused rollout remove it again (RolloutError). `prune_old` then deletes versions beyond keep."""
     repository = settings.model_repository
-    number = install(source, repository, MODEL)
+    number = install(source, repository, MODEL, retired_root(settings.models_dir))
     log(f"installed {source} as {version_dir(repository, MODEL, number)}")
     try:
         log(reload(settings))
@@ -100,7 +110,7 @@ def rollback(settings: Settings, log: Log) -> int:
             f"nothing to roll back to: {MODEL} has versions {kept} in {repository} "
             "(`investiq models promote` can bring back a retired one)"
         )
-    retired = retire(repository, MODEL, kept[-1], settings.models_dir / "retired")
+    retired = retire(repository, MODEL, kept[-1], retired_root(settings.models_dir))
     log(f"retired version {kept[-1]} to {retired}")
     try:
         log(reload(settings))

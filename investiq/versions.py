@@ -46,14 +46,20 @@ def serving_dir(repository: Path, model: str) -> Path:
     return version_dir(repository, model, serving(repository, model) or 1)
 
 
-def next_number(repository: Path, model: str) -> int:
-    """One above every numbered directory, complete or not (a number is never reused)."""
-    root = repository / model
-    taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()] if root.is_dir() else []
+def retired_root(models_dir: Path) -> Path:
+    """Where `retire` moves versions: models_dir/retired/<model>/<number>."""
+    return models_dir / "retired"
+
+
+def next_number(repository: Path, model: str, retired: Path | None = None) -> int:
+    """One above every numbered directory, complete or not, in the repository and among the retired
+    versions (`retired`/<model>): a number is never reused, so `models promote N` names one model."""
+    roots = [repository / model] + ([retired / model] if retired is not None else [])
+    taken = [int(p.name) for root in roots if root.is_dir() for p in root.iterdir() if p.name.isdigit()]
     return max(taken, default=0) + 1
 
 
-def number_for(repository: Path, model: str, weights: str) -> int:
+def number_for(repository: Path, model: str, weights: str, retired: Path | None = None) -> int:
     """Where an export of these weights goes: the serving number when it already holds the same
     weights (a re-export replaces it: exports are idempotent), else a new, higher number."""
     current = serving(repository, model)
@@ -61,14 +67,14 @@ def number_for(repository: Path, model: str, weights: str) -> int:
         meta = json.loads((version_dir(repository, model, current) / META).read_text())
         if meta.get("version") == weights:
             return current
-    return next_number(repository, model)
+    return next_number(repository, model, retired)
 
 
-def install(source: Path, repository: Path, model: str) -> int:
+def install(source: Path, repository: Path, model: str, retired: Path | None = None) -> int:
     """Copy an exported version directory in as the new newest version; return its number."""
     if not (source / META).is_file():
         raise VersionError(f"{source} is not an exported version (no {META})")
-    number = next_number(repository, model)
+    number = next_number(repository, model, retired)
     with staged(version_dir(repository, model, number)) as out:
         shutil.copytree(source, out, dirs_exist_ok=True)
     return number
@@ -80,8 +86,8 @@ def retire(repository: Path, model: str, number: int, archive: Path) -> Path:
     if number not in versions(repository, model):
         raise VersionError(f"{model} has no version {number} in {repository} (has {versions(repository, model)})")
     target = archive / model / str(number)
-    if target.exists():
-        shutil.rmtree(target)
+    if target.exists():  # numbers are not reused (next_number), so this is someone else's directory
+        raise VersionError(f"cannot retire version {number}: {target} exists already; move it away first")
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(source), str(target))
     return target

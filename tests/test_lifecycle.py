@@ -115,6 +115,11 @@ def test_retrain_rejects_a_worse_candidate_promotes_a_good_one_and_rolls_back(wo
     assert (work / "models" / "retired" / "patchtst" / "2" / "model.onnx").is_file()
     again = runner.invoke(main, ["models", "rollback"], env=env_for(work))
     assert again.exit_code == 1 and "nothing to roll back to" in again.output
+    # a number is never given twice: the next version is 3, and the retired 2 stays what it was
+    run_export = sorted((work / "models" / "retrain").iterdir())[0] / "export"
+    third = runner.invoke(main, ["models", "promote", str(run_export)], env=env_for(work))
+    assert third.exit_code == 0 and "version 3 serves" in third.output, third.output
+    assert (work / "models" / "retired" / "patchtst" / "2" / "model.onnx").is_file()
 
 
 def test_a_failing_step_leaves_the_serving_model_and_the_journal_unchanged(
