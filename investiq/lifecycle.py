@@ -7,12 +7,14 @@ load never serves, neither now nor at the next restart.
 
 Rollout: POST /admin/models/patchtst/reload on the gateway (it reloads its embedded session, or
 has Triton load the version in explicit model-control mode). With no gateway running and the
-Triton backend configured, Triton is asked directly; with neither, the new version serves at the
-next start.
+Triton backend configured, Triton is asked directly; with neither, the new version must load here
+(a session and a warm-up window) and serves at the next start. Only a refused connection means
+"nothing runs": a gateway that takes the request and fails to answer is a failed rollout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Callable
@@ -59,26 +61,50 @@ def _detail(exc: HTTPError) -> str:
         return str(exc.reason)
 
 
-def reload(settings: Settings, timeout_s: float = 180.0) -> str:
-    """Have the running stack serve the repository's newest PatchTST; say what happened."""
-    url = f"{gateway_url(settings)}/admin/models/{MODEL}/reload"
+def _refused(exc: OSError) -> bool:
+    """Whether nothing listens there (the connection was refused), as opposed to a server that took
+    the request and then failed to answer (a timeout, a dropped connection): that outcome is unknown."""
+    reason = exc.reason if isinstance(exc, URLError) else exc
+    return isinstance(reason, ConnectionRefusedError)
+
+
+def _ask(
+    url: str, settings: Settings | None, timeout_s: float, who: str, what: str = "the new version"
+) -> dict[str, object] | None:
+    """POST to the stack; None when nothing listens at `url`, RolloutError on any other failure."""
     try:
-        answer = _post(url, settings, timeout_s)
-        return f"the gateway serves {MODEL} version {answer['repository_version']} ({answer['model_version']})"
+        return _post(url, settings, timeout_s)
     except HTTPError as exc:
-        raise RolloutError(f"the gateway at {url} refused the new version: {_detail(exc)}") from None
-    except (URLError, OSError):
-        pass  # no gateway: try Triton, or there is nothing to roll out to
+        raise RolloutError(f"{who} refused {what}: {_detail(exc)}") from None
+    except OSError as exc:  # URLError, timeouts and resets included
+        if _refused(exc):
+            return None
+        raise RolloutError(f"{who} did not confirm {what} ({exc}); see `investiq status`") from None
+    except ValueError as exc:  # not JSON
+        raise RolloutError(f"{who} answered {what} with something unexpected: {exc}") from None
+
+
+def reload(settings: Settings, timeout_s: float = 180.0) -> str:
+    """Have the running stack serve the repository's newest PatchTST; say what happened. With nothing
+    running, the newest version must at least load here, or it would fail the next start."""
+    url = f"{gateway_url(settings)}/admin/models/{MODEL}/reload"
+    answer = _ask(url, settings, timeout_s, f"the gateway at {url}")
+    if answer is not None:
+        number, weights = answer.get("repository_version"), answer.get("model_version")
+        return f"the gateway serves {MODEL} version {number} ({weights})"
     if settings.backend == "triton":
         triton = f"http://127.0.0.1:{settings.triton_http_port}/v2/repository/models/{MODEL}/load"
-        try:
-            _post(triton, None, timeout_s)
+        if _ask(triton, None, timeout_s, "Triton") is not None:
             return f"no gateway at {gateway_url(settings)}; Triton loaded the newest {MODEL}"
-        except HTTPError as exc:
-            raise RolloutError(f"Triton could not load the new version: {_detail(exc)}") from None
-        except (URLError, OSError):
-            pass
-    return f"no gateway running at {gateway_url(settings)}: the newest version serves when the stack starts"
+    from gateway.backends.embedded import load_patchtst
+    from investiq.artifacts import ArtifactError
+
+    newest = version_dir(settings.model_repository, MODEL, serving(settings.model_repository, MODEL) or 1)
+    try:
+        load_patchtst(newest)
+    except ArtifactError as exc:
+        raise RolloutError(f"{newest} does not load: {exc}") from None
+    return f"no gateway running at {gateway_url(settings)}: {newest} loads, and serves when the stack starts"
 
 
 def promote(settings: Settings, source: Path, log: Log) -> int:
@@ -92,6 +118,8 @@ def promote(settings: Settings, source: Path, log: Log) -> int:
     except RolloutError:
         shutil.rmtree(version_dir(repository, MODEL, number))
         log(f"removed version {number} again: version {serving(repository, MODEL)} keeps serving")
+        with contextlib.suppress(RolloutError):  # a gateway that did load it before failing goes back
+            reload(settings)
         raise
     return number
 
@@ -125,13 +153,9 @@ def resync_bayesian(settings: Settings) -> str:
     """Re-fold the agent's closed trades into the strategy weights (idempotent: each trade counts once)."""
     days = settings.bayes_max_sync_days
     url = f"{gateway_url(settings)}/bayesian/sync-from-database?days={days}"
-    try:
-        answer = _post(url, settings, 120.0)
+    answer = _ask(url, settings, 120.0, f"the gateway at {gateway_url(settings)}", "the Bayesian re-sync")
+    if answer is not None:
         return f"Bayesian weights re-synced through the gateway: {answer}"
-    except HTTPError as exc:
-        raise RolloutError(f"the gateway refused the Bayesian re-sync: {_detail(exc)}") from None
-    except (URLError, OSError):
-        pass
     import asyncio
 
     from gateway.journal import JournalWriter, open_journal

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import socket
 import sqlite3
 import threading
 import time
@@ -150,6 +151,42 @@ def test_a_failing_step_leaves_the_serving_model_and_the_journal_unchanged(
     assert [(s["step"], s["status"]) for s in steps][-2:] == [("promote", "ok"), ("bayesian", "failed")]
 
 
+def broken_copy(work: Path) -> Path:
+    broken = work / "broken"
+    shutil.copytree(version_dir(work / "other-repo", "patchtst", 1), broken)
+    (broken / "model.onnx").write_bytes(b"not a graph")
+    return broken
+
+
+def test_with_nothing_running_a_version_that_does_not_load_is_not_installed(work: Path):
+    settings = settings_for(work)  # port 9: refused, no gateway
+    with pytest.raises(RolloutError, match="does not load: cannot load ONNX file"):
+        promote(settings, broken_copy(work), log=lambda _: None)
+    assert versions(work / "repo", "patchtst") == [1]
+
+
+def test_a_gateway_that_drops_the_reload_is_a_failed_rollout_not_no_gateway(work: Path):
+    """Connection refused means nothing runs; a gateway that takes the request and fails to answer
+    may or may not have swapped: the version is removed again, never kept as if all were well."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        settings = settings_for(work).model_copy(update={"port": listener.getsockname()[1]})
+
+        def drop() -> None:
+            for _ in range(2):  # the reload, then the best-effort reload after the undo
+                conn, _ = listener.accept()
+                conn.recv(65536)
+                conn.close()
+
+        thread = threading.Thread(target=drop, daemon=True)
+        thread.start()
+        with pytest.raises(RolloutError, match="did not confirm the new version"):
+            promote(settings, version_dir(work / "other-repo", "patchtst", 1), log=lambda _: None)
+        thread.join(10)
+    assert versions(work / "repo", "patchtst") == [1]
+
+
 @pytest.fixture
 def gateway(work: Path, serve: Any) -> Any:
     env = env_for(work)
@@ -193,9 +230,7 @@ def test_hot_swap_under_concurrent_requests_fails_none(work: Path, gateway: Any)
         answered(20)
         assert promote(settings, version_dir(work / "other-repo", "patchtst", 1), log=lambda _: None) == 2
         answered(20)
-        broken = work / "broken"
-        shutil.copytree(version_dir(work / "other-repo", "patchtst", 1), broken)
-        (broken / "model.onnx").write_bytes(b"not a graph")
+        broken = broken_copy(work)
         with pytest.raises(RolloutError, match="version 3 of patchtst was not loaded"):
             promote(settings, broken, log=lambda _: None)
         assert versions(work / "repo", "patchtst") == [1, 2]  # the broken one was removed again
