@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
-from investiq.service import gateway_url
+from investiq.service import stack_url
 from investiq.settings import Settings
 from investiq.versions import (
     VersionError,
@@ -87,7 +87,7 @@ def _ask(
 def reload(settings: Settings, timeout_s: float = 180.0) -> str:
     """Have the running stack serve the repository's newest PatchTST; say what happened. With nothing
     running, the newest version must at least load here, or it would fail the next start."""
-    url = f"{gateway_url(settings)}/admin/models/{MODEL}/reload"
+    url = f"{stack_url(settings)}/admin/models/{MODEL}/reload"
     answer = _ask(url, settings, timeout_s, f"the gateway at {url}")
     if answer is not None:
         number, weights = answer.get("repository_version"), answer.get("model_version")
@@ -95,7 +95,7 @@ def reload(settings: Settings, timeout_s: float = 180.0) -> str:
     if settings.backend == "triton":
         triton = f"http://127.0.0.1:{settings.triton_http_port}/v2/repository/models/{MODEL}/load"
         if _ask(triton, None, timeout_s, "Triton") is not None:
-            return f"no gateway at {gateway_url(settings)}; Triton loaded the newest {MODEL}"
+            return f"no gateway at {stack_url(settings)}; Triton loaded the newest {MODEL}"
     from gateway.backends.embedded import load_patchtst
     from investiq.artifacts import ArtifactError
 
@@ -104,7 +104,7 @@ def reload(settings: Settings, timeout_s: float = 180.0) -> str:
         load_patchtst(newest)
     except ArtifactError as exc:
         raise RolloutError(f"{newest} does not load: {exc}") from None
-    return f"no gateway running at {gateway_url(settings)}: {newest} loads, and serves when the stack starts"
+    return f"no gateway running at {stack_url(settings)}: {newest} loads, and serves when the stack starts"
 
 
 def promote(settings: Settings, source: Path, log: Log) -> int:
@@ -152,8 +152,8 @@ def rollback(settings: Settings, log: Log) -> int:
 def resync_bayesian(settings: Settings) -> str:
     """Re-fold the agent's closed trades into the strategy weights (idempotent: each trade counts once)."""
     days = settings.bayes_max_sync_days
-    url = f"{gateway_url(settings)}/bayesian/sync-from-database?days={days}"
-    answer = _ask(url, settings, 120.0, f"the gateway at {gateway_url(settings)}", "the Bayesian re-sync")
+    url = f"{stack_url(settings)}/bayesian/sync-from-database?days={days}"
+    answer = _ask(url, settings, 120.0, f"the gateway at {stack_url(settings)}", "the Bayesian re-sync")
     if answer is not None:
         return f"Bayesian weights re-synced through the gateway: {answer}"
     import asyncio

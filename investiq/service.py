@@ -216,15 +216,31 @@ def stop(settings: Settings, timeout_s: float = 30.0) -> Stopped:
     return Stopped(pid, graceful, triton)
 
 
+def started_state(settings: Settings) -> dict[str, Any] | None:
+    """What `investiq start` recorded (pid, url, backend) about the gateway it started, if that
+    gateway still runs: its flags (`--port 9000`) beat this shell's settings."""
+    pid = running(settings)
+    state_path = files(settings)[1]
+    if pid is None or not state_path.is_file():
+        return None
+    try:
+        state = json.loads(state_path.read_text())
+    except ValueError:
+        return None
+    return state if isinstance(state, dict) and state.get("pid") == pid else None
+
+
+def stack_url(settings: Settings) -> str:
+    """Where the running gateway answers: as started by `investiq start`, else as configured."""
+    state = started_state(settings)
+    return str(state["url"]) if state else gateway_url(settings)
+
+
 def status(settings: Settings) -> tuple[dict[str, Any], bool]:
     """What runs, as JSON-ready data, and whether everything configured runs and answers."""
     pid = running(settings)
-    url, backend = gateway_url(settings), settings.backend
-    state_path = files(settings)[1]
-    if pid is not None and state_path.is_file():
-        state = json.loads(state_path.read_text())
-        if state.get("pid") == pid:  # the flags `start` had beat this shell's settings
-            url, backend = state["url"], state["backend"]
+    state = started_state(settings)
+    url, backend = (state["url"], state["backend"]) if state else (gateway_url(settings), settings.backend)
     answer = health(url)
     report: dict[str, Any] = {"gateway": {"pid": pid, "running": pid is not None, "url": url, "health": answer}}
     ok = pid is not None and answer is not None

@@ -94,6 +94,7 @@ def test_start_status_stop_keeps_every_journal_write(stack: Stack):
     gateway = json.loads(status.stdout)["gateway"]
     assert gateway["health"] in ("healthy", "degraded", "unhealthy")
     assert gateway == {"pid": pid, "running": True, "url": stack.url, "health": gateway["health"]}
+    assert service.stack_url(Settings(logs_dir=stack.logs)) == stack.url  # where retrain and models reload
 
     with httpx.Client(base_url=stack.url, timeout=30) as client:
         for i in range(5):
