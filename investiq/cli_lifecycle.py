@@ -11,6 +11,7 @@ import click
 
 from investiq.cli import config_option, settings_from
 from investiq.lifecycle import MODEL
+from investiq.settings import Settings
 from investiq.versions import retired_root
 
 
@@ -30,13 +31,15 @@ def retrain(config: Path | None, epochs: int | None) -> None:
     Steps and figures are logged to the console and to models/retrain/<time>/ (steps.jsonl, report.json).
     A failing step leaves the serving model and the journal as they were (exit status 1); a rejected
     candidate is a normal outcome (exit status 0)."""
+    from investiq.lifecycle import BusyError, exclusive
     from training.retrain import RetrainError
     from training.retrain import retrain as run
 
     settings = settings_from(config)
     try:
-        report = run(settings, log=click.echo, epochs=epochs)
-    except RetrainError as exc:
+        with exclusive(settings):
+            report = run(settings, log=click.echo, epochs=epochs)
+    except (RetrainError, BusyError) as exc:
         raise click.ClickException(str(exc)) from None
     if report["outcome"] == "promoted":
         click.echo(f"promoted: version {report['promoted_version']} serves; report in {report['run']}")
@@ -110,10 +113,22 @@ def models_promote(config: Path | None, version: str) -> None:
     """Serve VERSION: a kept or retired version number, or an exported version directory (e.g. a
     candidate that retrain rejected: models/retrain/<time>/export). It is installed as the newest
     version and rolled out; if the stack cannot load it, it is removed again and nothing changes."""
-    from investiq.lifecycle import RolloutError, promote, prune_old
-    from investiq.versions import VersionError, serving, version_dir
+    from investiq.lifecycle import BusyError, RolloutError, exclusive
+    from investiq.versions import VersionError
 
     settings = settings_from(config)
+    try:
+        with exclusive(settings):
+            number = _promote(settings, version)
+    except (RolloutError, VersionError, BusyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"version {number} serves")
+
+
+def _promote(settings: Settings, version: str) -> int:
+    from investiq.lifecycle import promote, prune_old
+    from investiq.versions import serving, version_dir
+
     if version.isdigit():
         if int(version) == serving(settings.model_repository, MODEL):
             raise click.ClickException(f"version {version} already serves")
@@ -124,26 +139,24 @@ def models_promote(config: Path | None, version: str) -> None:
             raise click.ClickException(f"no version {version} of {MODEL}: see `investiq models list`")
     else:
         source = Path(version)
-    try:
-        number = promote(settings, source, click.echo)
-        if source.parent == retired_root(settings.models_dir) / MODEL:
-            shutil.rmtree(source)  # back in the repository: no longer retired
-        prune_old(settings, click.echo)
-    except (RolloutError, VersionError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"version {number} serves")
+    number = promote(settings, source, click.echo)
+    if source.parent == retired_root(settings.models_dir) / MODEL:
+        shutil.rmtree(source)  # back in the repository: no longer retired
+    prune_old(settings, click.echo)
+    return number
 
 
 @models.command("rollback")
 @config_option
 def models_rollback(config: Path | None) -> None:
     """Serve the previous version again: the newest one moves to models/retired/ (promote brings it back)."""
-    from investiq.lifecycle import RolloutError, rollback
+    from investiq.lifecycle import BusyError, RolloutError, exclusive, rollback
     from investiq.versions import VersionError
 
     settings = settings_from(config)
     try:
-        number = rollback(settings, click.echo)
-    except (RolloutError, VersionError) as exc:
+        with exclusive(settings):
+            number = rollback(settings, click.echo)
+    except (RolloutError, VersionError, BusyError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"version {number} serves")

@@ -15,9 +15,13 @@ Triton backend configured, Triton is asked directly; with neither, the new versi
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
 import shutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
@@ -42,6 +46,29 @@ Log = Callable[[str], None]
 
 class RolloutError(RuntimeError):
     """The stack refused the new version; the repository change was undone."""
+
+
+class BusyError(RuntimeError):
+    """Another retrain, promote or rollback holds the lifecycle lock."""
+
+
+@contextmanager
+def exclusive(settings: Settings) -> Iterator[None]:
+    """One retrain, promote or rollback at a time per models directory (the weekly timer and an
+    operator may meet): two at once would interleave version numbers and roll back each other's."""
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.models_dir / ".lifecycle.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise BusyError(f"{holder} is changing the models in {settings.models_dir}: try again later") from None
+        handle.truncate(0)
+        handle.write(f"`investiq {' '.join(sys.argv[1:3])}` (PID {os.getpid()})")
+        handle.flush()
+        yield  # closing the file releases the lock, also when the process dies
 
 
 def _post(url: str, settings: Settings | None, timeout_s: float) -> dict[str, object]:

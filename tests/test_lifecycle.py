@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from export.patchtst import ExportError, export_patchtst, sample_windows
 from gateway.journal import open_journal
 from investiq.cli import main
-from investiq.lifecycle import RolloutError, promote, rollback
+from investiq.lifecycle import RolloutError, exclusive, promote, rollback
 from investiq.patchtst import PatchTSTMeta
 from investiq.settings import Settings
 from investiq.versions import serving, version_dir, versions
@@ -149,6 +149,18 @@ def test_a_failing_step_leaves_the_serving_model_and_the_journal_unchanged(
     assert (journal_dump(settings.db_path), versions(work / "repo", "patchtst")) == before
     steps = [json.loads(line) for line in sorted((work / "models" / "retrain").glob("*/steps.jsonl"))[-1].open()]
     assert [(s["step"], s["status"]) for s in steps][-2:] == [("promote", "ok"), ("bayesian", "failed")]
+    reports = [json.loads(p.read_text()) for p in sorted((work / "models" / "retrain").glob("*/report.json"))]
+    assert [r["outcome"] for r in reports] == ["failed", "failed"]  # failed runs leave their report too
+    assert "database is locked" in reports[-1]["error"]
+
+
+def test_one_lifecycle_change_at_a_time(work: Path):
+    runner = CliRunner()
+    with exclusive(settings_for(work)):  # as if the weekly retrain were running
+        for args in (["retrain", "--epochs", "1"], ["models", "rollback"], ["models", "promote", "1"]):
+            busy = runner.invoke(main, args, env=env_for(work))
+            assert busy.exit_code == 1 and "is changing the models in" in busy.output, (args, busy.output)
+    assert versions(work / "repo", "patchtst") == [1] and not (work / "models" / "retrain").exists()
 
 
 def broken_copy(work: Path) -> Path:

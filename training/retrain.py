@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from investiq.atomic import staged
-from investiq.lifecycle import MODEL, promote, prune_old, resync_bayesian, rollback
+from investiq.lifecycle import MODEL, RolloutError, promote, prune_old, resync_bayesian, rollback
 from investiq.patchtst import PatchTSTMeta
 from investiq.settings import Settings
-from investiq.versions import serving, version_dir
+from investiq.versions import VersionError, serving, version_dir
 
 Log = Callable[[str], None]
 
@@ -91,67 +91,81 @@ def retrain(settings: Settings, log: Log = print, epochs: int | None = None) -> 
     report: dict[str, Any] = {"run": str(run), "serving_before": {"repository_version": number, **asdict(meta)}}
     report["config"] = asdict(config)
 
-    with steps.step("backup"):
-        shutil.copytree(current, run / "backup" / f"{MODEL}-{number}")
-    with steps.step("data"):
-        bars = load_bars(
-            config.source,  # type: ignore[arg-type]
-            config.symbols,
-            days=config.days,
-            interval=config.interval,
-            cache_dir=settings.data_dir / "bars",
-            csv_path=settings.price_csv,
-        )
-        series = as_series(bars)
-        log(", ".join(f"{s}: {len(c)} bars to {t[-1]}" for s, (c, t) in series.items()))
-    with steps.step("train"):
-        metrics = train(series, config, run / "candidate", log=log)
-        report["training"] = {k: metrics[k] for k in ("best_val_loss", "epochs_run", "train_windows")}
-    with steps.step("export"):
-        from export.patchtst import write_export
-
-        forecaster, candidate_meta = load_forecaster(run / "candidate")
-        with staged(run / "export") as out:
-            write_export(forecaster, candidate_meta, out, log)
-    with steps.step("gate"):
-        gate = compare(
-            onnx_model(run / "export"),
-            onnx_model(current),
-            series,
-            config,
-            settings.promote_metric,
-            settings.promote_tolerance,
-        )
-        report["gate"] = gate
-        verdict = "passes" if gate["promote"] else "is REJECTED"
-        log(f"candidate {verdict}: {gate['rule']} on {gate['origins']} fresh hold-out forecasts")
-        log(
-            f"  MAE (share of price): candidate {gate['candidate']['mae']:.5f}, serving "
-            f"{gate['serving']['mae']:.5f}, random walk {gate['random_walk_mae']:.5f}; hit rate (h1): "
-            f"candidate {gate['candidate']['hit_rate']:.3f}, serving {gate['serving']['hit_rate']:.3f}"
-        )
-        if not gate["beats_random_walk"]:
-            ratio = gate["candidate"]["mae"] / gate["random_walk_mae"]
-            log(
-                f"  warning: the candidate's MAE is {ratio:.2f}x the random walk's (\"no change\" forecasts "
-                "better): the gate only compares it with the serving model; see `investiq evaluate patchtst`"
+    try:
+        with steps.step("backup"):
+            shutil.copytree(current, run / "backup" / f"{MODEL}-{number}")
+        with steps.step("data"):
+            bars = load_bars(
+                config.source,  # type: ignore[arg-type]
+                config.symbols,
+                days=config.days,
+                interval=config.interval,
+                cache_dir=settings.data_dir / "bars",
+                csv_path=settings.price_csv,
             )
-    if candidate_meta.version == meta.version:
-        gate["promote"] = False
-        log(f"the candidate has the serving model's very weights ({meta.version}): nothing to promote")
-    if gate["promote"]:
-        with steps.step("promote"):
-            report["promoted_version"] = promote(settings, run / "export", log)
-        try:
-            with steps.step("bayesian"):
-                log(resync_bayesian(settings))
-        except RetrainError:
-            rollback(settings, log)  # all or nothing: the version before serves again
-            raise
-        prune_old(settings, log)
-    else:
-        log(f"version {number} keeps serving; to promote anyway: investiq models promote {run / 'export'}")
-    report["outcome"] = "promoted" if gate["promote"] else "rejected"
-    report["steps"] = steps.done
-    (run / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+            series = as_series(bars)
+            log(", ".join(f"{s}: {len(c)} bars to {t[-1]}" for s, (c, t) in series.items()))
+        with steps.step("train"):
+            metrics = train(series, config, run / "candidate", log=log)
+            report["training"] = {k: metrics[k] for k in ("best_val_loss", "epochs_run", "train_windows")}
+        with steps.step("export"):
+            from export.patchtst import write_export
+
+            forecaster, candidate_meta = load_forecaster(run / "candidate")
+            with staged(run / "export") as out:
+                write_export(forecaster, candidate_meta, out, log)
+        with steps.step("gate"):
+            gate = compare(
+                onnx_model(run / "export"),
+                onnx_model(current),
+                series,
+                config,
+                settings.promote_metric,
+                settings.promote_tolerance,
+            )
+            report["gate"] = gate
+            verdict = "passes" if gate["promote"] else "is REJECTED"
+            log(f"candidate {verdict}: {gate['rule']} on {gate['origins']} fresh hold-out forecasts")
+            log(
+                f"  MAE (share of price): candidate {gate['candidate']['mae']:.5f}, serving "
+                f"{gate['serving']['mae']:.5f}, random walk {gate['random_walk_mae']:.5f}; hit rate (h1): "
+                f"candidate {gate['candidate']['hit_rate']:.3f}, serving {gate['serving']['hit_rate']:.3f}"
+            )
+            if not gate["beats_random_walk"]:
+                ratio = gate["candidate"]["mae"] / gate["random_walk_mae"]
+                log(
+                    f"  warning: the candidate's MAE is {ratio:.2f}x the random walk's (\"no change\" forecasts "
+                    "better): the gate only compares it with the serving model; see `investiq evaluate patchtst`"
+                )
+        if candidate_meta.version == meta.version:
+            gate["promote"] = False
+            log(f"the candidate has the serving model's very weights ({meta.version}): nothing to promote")
+        if gate["promote"]:
+            with steps.step("promote"):
+                report["promoted_version"] = promote(settings, run / "export", log)
+            try:
+                with steps.step("bayesian"):
+                    log(resync_bayesian(settings))
+            except RetrainError as exc:
+                try:
+                    rollback(settings, log)  # all or nothing: the version before serves again
+                except (RolloutError, VersionError) as undo:
+                    raise RetrainError(
+                        f"{str(exc).splitlines()[0]}\nand rolling back the promotion failed too: {undo}\nversion "
+                        f"{report['promoted_version']} still serves: `investiq models rollback` once that is fixed"
+                    ) from undo
+                raise
+            try:
+                prune_old(settings, log)
+            except OSError as exc:  # housekeeping: the new version serves all the same
+                log(f"warning: could not delete old versions: {exc}")
+        else:
+            log(f"version {number} keeps serving; to promote anyway: investiq models promote {run / 'export'}")
+        report["outcome"] = "promoted" if gate["promote"] else "rejected"
+    except RetrainError as exc:
+        report["outcome"], report["error"] = "failed", str(exc)
+        raise
+    finally:  # every run leaves its report, a failed one too
+        report["steps"] = steps.done
+        (run / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
