@@ -4,6 +4,7 @@ gateway, and failing steps that leave the serving model and the journal as they 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import shutil
@@ -14,18 +15,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from export.patchtst import ExportError, export_patchtst, sample_windows
-from gateway.journal import open_journal
+from gateway.journal import JournalWriter, open_journal
+from gateway.metrics import Metrics
+from gateway.services.price import PriceQuery, PriceService
 from investiq.cli import main
 from investiq.lifecycle import RolloutError, exclusive, promote, rollback
-from investiq.patchtst import PatchTSTMeta
+from investiq.patchtst import INPUT, OUTPUT, PatchTSTMeta
 from investiq.settings import Settings
 from investiq.versions import serving, version_dir, versions
+from tests.fakes import FakeBackend
 from tests.scripts.train_tiny_patchtst import TINY
-from training.data import as_series, load_bars
+from training.data import BarCache, as_series, load_bars
 from training.patchtst import train
 from training.retrain import RetrainError, retrain
 
@@ -281,3 +286,30 @@ def test_health_warns_when_the_serving_model_is_too_old_and_admin_needs_the_key(
         assert models["patchtst"]["kept"] == [1] and models["patchtst"]["trained_at"].startswith("2026-01-01")
         refused = client.post("/admin/models/finbert/reload", headers={"X-API-Key": "k"})
         assert refused.status_code == 422 and "reloadable: patchtst" in refused.json()["detail"]
+
+
+def test_a_swap_during_a_forecast_runs_it_again_under_the_new_version(tmp_path: Path):
+    """The reload lands while the forward pass runs: which weights answered is unknown, so the
+    request runs once more and both its answer and its journal row name the new version."""
+    old = PatchTSTMeta("old", 8, 2, "1d", "log_price", ["X"], "sample", "2020-01-01")
+    new = dataclasses.replace(old, version="new")
+
+    class SwappingBackend(FakeBackend):
+        calls = 0
+
+        async def infer(self, model: str, inputs: Any) -> Any:
+            self.calls += 1
+            if self.calls == 1:
+                service.swap(new, 2)
+            return {OUTPUT: np.full((len(inputs[INPUT]), 2, 1), 101.0, dtype=np.float32)}
+
+    db = tmp_path / "p.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    backend = SwappingBackend()
+    service = PriceService(backend, old, writer, Metrics(), BarCache(tmp_path), lambda *_: None, max_batch=8)
+    [forecast] = asyncio.run(service.predict([PriceQuery("X", [100.0] * 8, None)]))
+    writer.close()
+    assert (forecast.model_version, backend.calls) == ("new", 2)
+    assert sqlite3.connect(db).execute("SELECT model_version FROM price_predictions").fetchall() == [("new",)]

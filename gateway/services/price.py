@@ -78,8 +78,13 @@ class PriceService:
         self.fetch = fetch
         self._max_batch = max_batch
 
-    async def predict(self, queries: list[PriceQuery]) -> list[PriceForecast]:
-        """Validate everything first (nothing reaches the model on bad input), then one forward pass."""
+    async def predict(self, queries: list[PriceQuery], *, tries: int = 2) -> list[PriceForecast]:
+        """Validate everything first (nothing reaches the model on bad input), then one forward pass.
+
+        A hot swap (`swap`) while the request runs leaves unknown which version answered it: then it
+        runs once more, wholly under the new version, so that a forecast never carries (nor is
+        journaled under) the other version's name, and a window shaped for the old one never reaches
+        the new one unchecked."""
         meta = self._ready()
         if not queries:
             raise InvalidInputError("requests is empty: send at least one")
@@ -107,7 +112,14 @@ class PriceService:
             stamps.append(last_time)
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels("patchtst").observe(len(batch))
-        out = (await self._backend.infer("patchtst", {INPUT: batch}))[OUTPUT]  # [B, horizon, 1]
+        try:
+            out = (await self._backend.infer("patchtst", {INPUT: batch}))[OUTPUT]  # [B, horizon, 1]
+        except Exception:
+            if self.meta is meta:
+                raise
+            return await self._again(queries, tries)  # the swap may be the cause
+        if self.meta is not meta:
+            return await self._again(queries, tries)
         for path, window, where in zip(out, windows, wheres, strict=True):
             if not (np.isfinite(path).all() and (path > 0).all()):
                 # Closes that fit float32 but span so many orders of magnitude that the model overflows: a
@@ -121,6 +133,11 @@ class PriceService:
         ]
         self._journal(forecasts, (time.perf_counter() - start) * 1000 / len(forecasts))
         return forecasts
+
+    async def _again(self, queries: list[PriceQuery], tries: int) -> list[PriceForecast]:
+        if tries <= 1:
+            raise ModelNotReadyError("the price model was swapped twice during this request: send it again")
+        return await self.predict(queries, tries=tries - 1)
 
     def _ready(self) -> PatchTSTMeta:
         if self.meta is None:
