@@ -29,10 +29,36 @@ def staged(target: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     staging.chmod(0o755)  # mkdtemp makes 0700; servers in containers run as other users
+    _sync_tree(staging)  # the files are on disk before their name is: no truncated model after a power cut
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.rename(target, old)
     os.rename(staging, target)
+    _sync(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def remove(path: Path) -> None:
+    """Delete a directory without a reader ever seeing it half deleted (an artifact.json beside no
+    model): rename it to a dotted sibling first, which is atomic and never taken for a version."""
+    trash = path.with_name(f".{path.name}.removed-{os.getpid()}")
+    os.rename(path, trash)
+    _sync(path.parent)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(root: Path) -> None:
+    for directory, _, names in os.walk(root):
+        for name in names:
+            _sync(Path(directory) / name)
+        _sync(Path(directory))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import click
 
+from investiq.atomic import remove
 from investiq.cli import config_option, settings_from
 from investiq.lifecycle import MODEL
 from investiq.settings import Settings
@@ -141,7 +141,7 @@ def _promote(settings: Settings, version: str) -> int:
         source = Path(version)
     number = promote(settings, source, click.echo)
     if source.parent == retired_root(settings.models_dir) / MODEL:
-        shutil.rmtree(source)  # back in the repository: no longer retired
+        remove(source)  # back in the repository: no longer retired
     prune_old(settings, click.echo)
     return number
 

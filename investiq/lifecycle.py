@@ -18,7 +18,6 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
+from investiq.atomic import remove
 from investiq.service import stack_url
 from investiq.settings import Settings
 from investiq.versions import (
@@ -143,7 +143,7 @@ def promote(settings: Settings, source: Path, log: Log) -> int:
     try:
         log(reload(settings))
     except RolloutError:
-        shutil.rmtree(version_dir(repository, MODEL, number))
+        remove(version_dir(repository, MODEL, number))
         log(f"removed version {number} again: version {serving(repository, MODEL)} keeps serving")
         with contextlib.suppress(RolloutError):  # a gateway that did load it before failing goes back
             reload(settings)

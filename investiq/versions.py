@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from investiq.artifacts import META
-from investiq.atomic import staged
+from investiq.atomic import remove, staged
 
 
 class VersionError(RuntimeError):
@@ -102,5 +102,5 @@ def prune(repository: Path, model: str, keep: int) -> list[int]:
     """Delete the oldest versions beyond the newest `keep`; return the numbers deleted."""
     old = versions(repository, model)[:-keep] if keep > 0 else []
     for number in old:
-        shutil.rmtree(version_dir(repository, model, number))
+        remove(version_dir(repository, model, number))
     return old
