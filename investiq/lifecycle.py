@@ -32,6 +32,7 @@ from investiq.versions import (
     VersionError,
     install,
     prune,
+    prune_retired,
     restore,
     retire,
     retired_root,
@@ -152,8 +153,11 @@ def promote(settings: Settings, source: Path, log: Log) -> int:
 
 
 def prune_old(settings: Settings, log: Log) -> None:
+    """Versions beyond `keep_versions`, kept and retired alike (a weekly retrain must not fill the disk)."""
     for old in prune(settings.model_repository, MODEL, settings.keep_versions):
         log(f"deleted version {old} (keep_versions={settings.keep_versions})")
+    for old in prune_retired(retired_root(settings.models_dir), MODEL, settings.keep_versions):
+        log(f"deleted retired version {old} (keep_versions={settings.keep_versions})")
 
 
 def rollback(settings: Settings, log: Log) -> int:

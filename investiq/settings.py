@@ -123,7 +123,12 @@ class Settings(BaseModel):
     )
 
     # -- model lifecycle (`investiq retrain`, `investiq models`) --------------------------------
-    keep_versions: int = Field(3, ge=1, le=100, description="Versions of each model kept for rollback.")
+    keep_versions: int = Field(
+        3, ge=1, le=100, description="Versions of each model kept for rollback (and as many retired ones)."
+    )
+    keep_retrain_runs: int = Field(
+        8, ge=1, description="Newest retrain run folders kept in models/retrain (reports, candidates, backups)."
+    )
     max_model_age_days: float = Field(
         14.0, ge=0, description="/health warns when the serving PatchTST is older than this (0: never)."
     )

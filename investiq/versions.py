@@ -98,6 +98,16 @@ def restore(retired: Path, repository: Path, model: str, number: int) -> None:
     shutil.move(str(retired), str(version_dir(repository, model, number)))
 
 
+def prune_retired(retired: Path, model: str, keep: int) -> list[int]:
+    """Delete all but the newest `keep` retired versions of `model`; return the numbers deleted."""
+    root = retired / model
+    numbers = sorted(int(p.name) for p in root.iterdir() if p.name.isdigit()) if root.is_dir() else []
+    old = numbers[:-keep] if keep > 0 else []
+    for number in old:
+        remove(root / str(number))
+    return old
+
+
 def prune(repository: Path, model: str, keep: int) -> list[int]:
     """Delete the oldest versions beyond the newest `keep`; return the numbers deleted."""
     old = versions(repository, model)[:-keep] if keep > 0 else []

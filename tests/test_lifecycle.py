@@ -27,12 +27,12 @@ from investiq.cli import main
 from investiq.lifecycle import RolloutError, exclusive, promote, rollback
 from investiq.patchtst import INPUT, OUTPUT, PatchTSTMeta
 from investiq.settings import Settings
-from investiq.versions import serving, version_dir, versions
+from investiq.versions import prune_retired, serving, version_dir, versions
 from tests.fakes import FakeBackend
 from tests.scripts.train_tiny_patchtst import TINY
 from training.data import BarCache, as_series, load_bars
 from training.patchtst import train
-from training.retrain import RetrainError, retrain
+from training.retrain import RetrainError, prune_runs, retrain
 
 # The serving model: 2 epochs on SPX's daily sample bars. A 1-epoch candidate is worse on the
 # hold-out (rejected at tolerance 0); with a wide tolerance any sane candidate is promoted.
@@ -313,3 +313,15 @@ def test_a_swap_during_a_forecast_runs_it_again_under_the_new_version(tmp_path: 
     writer.close()
     assert (forecast.model_version, backend.calls) == ("new", 2)
     assert sqlite3.connect(db).execute("SELECT model_version FROM price_predictions").fetchall() == [("new",)]
+
+
+def test_old_retrain_runs_and_retired_versions_are_pruned(tmp_path: Path):
+    runs = tmp_path / "retrain"
+    for name in ("20261101T000000Z", "20261108T000000Z", "20261115T000000Z"):
+        (runs / name).mkdir(parents=True)
+    prune_runs(runs, 2, log=lambda _: None)
+    assert sorted(p.name for p in runs.iterdir()) == ["20261108T000000Z", "20261115T000000Z"]
+    for n in (2, 5, 7):
+        (tmp_path / "retired" / "patchtst" / str(n)).mkdir(parents=True)
+    assert prune_retired(tmp_path / "retired", "patchtst", 2) == [2]
+    assert sorted(p.name for p in (tmp_path / "retired" / "patchtst").iterdir()) == ["5", "7"]

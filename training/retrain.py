@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from investiq.atomic import staged
+from investiq.atomic import remove, staged
 from investiq.lifecycle import MODEL, RolloutError, promote, prune_old, resync_bayesian, rollback
 from investiq.patchtst import PatchTSTMeta
 from investiq.settings import Settings
@@ -168,4 +168,12 @@ def retrain(settings: Settings, log: Log = print, epochs: int | None = None) -> 
     finally:  # every run leaves its report, a failed one too
         report["steps"] = steps.done
         (run / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        prune_runs(run.parent, settings.keep_retrain_runs, log)
     return report
+
+
+def prune_runs(runs: Path, keep: int, log: Log) -> None:
+    """Delete all but the newest `keep` run folders (about 7 MB each for PatchTST/64)."""
+    for old in sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))[:-keep]:
+        remove(old)
+        log(f"deleted the old retrain run {old} (keep_retrain_runs={keep})")
