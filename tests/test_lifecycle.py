@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from export.patchtst import ExportError, export_patchtst, sample_windows
 from gateway.journal import JournalWriter, open_journal
 from gateway.metrics import Metrics
+from gateway.services.models import ModelsService
 from gateway.services.price import PriceQuery, PriceService
 from investiq.cli import main
 from investiq.lifecycle import RolloutError, exclusive, promote, rollback
@@ -325,3 +326,29 @@ def test_old_retrain_runs_and_retired_versions_are_pruned(tmp_path: Path):
         (tmp_path / "retired" / "patchtst" / str(n)).mkdir(parents=True)
     assert prune_retired(tmp_path / "retired", "patchtst", 2) == [2]
     assert sorted(p.name for p in (tmp_path / "retired" / "patchtst").iterdir()) == ["5", "7"]
+
+
+def test_a_version_installed_during_a_reload_is_the_one_named(tmp_path: Path):
+    """The backend loads whatever is newest when it loads: if a version lands between reading the
+    repository and loading, the reload reads again, so the name and the weights agree."""
+    repo = tmp_path / "repo"
+
+    def install_version(number: int) -> PatchTSTMeta:
+        meta = PatchTSTMeta(f"w{number}", 8, 2, "1d", "log_price", ["X"], "sample", "2020-01-01")
+        version_dir(repo, "patchtst", number).mkdir(parents=True)
+        meta.save(version_dir(repo, "patchtst", number))
+        return meta
+
+    first = install_version(1)
+
+    class RacingBackend(FakeBackend):
+        async def reload(self, model: str) -> None:
+            await super().reload(model)
+            if len(self.reloaded) == 1:
+                install_version(2)  # another process installs version 2 meanwhile
+
+    backend = RacingBackend()
+    price = PriceService(backend, first, None, Metrics(), BarCache(tmp_path), lambda *_: None, max_batch=8)  # type: ignore[arg-type]
+    answer = asyncio.run(ModelsService(backend, repo, price).reload("patchtst"))
+    assert answer == {"model": "patchtst", "model_version": "w2", "repository_version": 2}
+    assert backend.reloaded == ["patchtst", "patchtst"] and price.meta is not None and price.meta.version == "w2"

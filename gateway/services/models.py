@@ -52,15 +52,21 @@ class ModelsService:
         if model not in RELOADABLE:
             raise InvalidInputError(f"model {model!r} cannot be reloaded; reloadable: {', '.join(RELOADABLE)}")
         async with self._lock:
-            number = serving(self._repository, model)
-            if number is None:
-                raise ModelNotReadyError(NOT_EXPORTED)
-            try:
-                meta = PatchTSTMeta.load(version_dir(self._repository, model, number))
-                await self._backend.reload(model)
-            except (ArtifactError, ModelNotReadyError) as exc:
-                raise ReloadFailedError(
-                    f"version {number} of {model} was not loaded ({exc}); the version serving before still serves"
-                ) from None
+            for _ in range(3):  # the backend loads the newest version: it must still be the one read here
+                number = serving(self._repository, model)
+                if number is None:
+                    raise ModelNotReadyError(NOT_EXPORTED)
+                try:
+                    meta = PatchTSTMeta.load(version_dir(self._repository, model, number))
+                    await self._backend.reload(model)
+                except (ArtifactError, ModelNotReadyError) as exc:
+                    raise ReloadFailedError(
+                        f"version {number} of {model} was not loaded ({exc}); the version serving before "
+                        "still serves"
+                    ) from None
+                if serving(self._repository, model) == number:
+                    break
+            else:
+                raise ReloadFailedError(f"the versions of {model} kept changing during the reload: try again")
             self._price.swap(meta, number)
         return {"model": model, "model_version": meta.version, "repository_version": number}
