@@ -6,7 +6,9 @@ on, so neither model has seen a hold-out target. Per origin:
     error = mean over the horizon of |forecast - actual| / last close     (scale-free across symbols)
     hit   = the one-step forecast's direction (vs the last close) matches the market's
 The random walk (last close) is reported beside them. The confidence interval of the paired
-difference uses every H-th origin only, so the forecasts it averages do not overlap in time.
+difference first averages the symbols' differences at each bar time (SPX and NASDAQ on one day are
+one observation, not two), then keeps every H-th time only, so that the forecasts it averages do
+not overlap, and uses Student's t for the few that remain.
 """
 
 from __future__ import annotations
@@ -63,9 +65,9 @@ def holdout(series: Series, config: TrainConfig, after: str, context: int) -> di
 
 def score(
     predict: Predict, meta: PatchTSTMeta, series: Series, origins: dict[str, NDArray[np.int64]]
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per origin (pooled over symbols, in symbol order): relative path error and one-step hit (0/1)."""
-    errors, hits, thinned = [], [], []
+    errors, hits = [], []
     for symbol, chosen in origins.items():
         closes = series[symbol][0]
         x, y = windows(closes, chosen, meta.context_length, meta.prediction_length)
@@ -73,8 +75,17 @@ def score(
         actual, last = y[..., 0].astype(np.float64), closes[chosen][:, None]
         errors.append(np.mean(np.abs(pred - actual) / last, axis=1))
         hits.append(((pred[:, 0] > last[:, 0]) == (actual[:, 0] > last[:, 0])).astype(np.float64))
-        thinned.append(np.arange(len(chosen)) % meta.prediction_length == 0)
-    return np.concatenate(errors), np.concatenate(hits), np.concatenate(thinned)
+    return np.concatenate(errors), np.concatenate(hits)
+
+
+def independent(
+    diff: NDArray[np.float64], series: Series, origins: dict[str, NDArray[np.int64]], horizon: int
+) -> NDArray[np.float64]:
+    """The paired differences (pooled as `score` pools them) averaged over symbols per bar time, then
+    every `horizon`-th time: observations whose forecast paths do not overlap."""
+    times = np.concatenate([np.asarray(series[symbol][1])[chosen] for symbol, chosen in origins.items()])
+    per_time = pd.Series(diff).groupby(pd.Index(times)).mean().sort_index()
+    return np.asarray(per_time.to_numpy()[::horizon], dtype=np.float64)
 
 
 def random_walk(series: Series, origins: dict[str, NDArray[np.int64]], horizon: int) -> float:
@@ -88,10 +99,12 @@ def random_walk(series: Series, origins: dict[str, NDArray[np.int64]], horizon: 
 
 
 def paired_interval(diff: NDArray[np.float64]) -> tuple[float, float]:
-    """95% normal interval of the mean of independent paired differences."""
+    """95% Student-t interval of the mean of independent paired differences."""
+    from scipy import stats
+
     if len(diff) < 2:
         return (-math.inf, math.inf)
-    half = 1.96 * float(np.std(diff, ddof=1)) / math.sqrt(len(diff))
+    half = float(stats.t.ppf(0.975, len(diff) - 1)) * float(np.std(diff, ddof=1)) / math.sqrt(len(diff))
     return (float(np.mean(diff)) - half, float(np.mean(diff)) + half)
 
 
@@ -117,11 +130,13 @@ def compare(
             f"only {count} hold-out forecasts lie after {smeta.trained_until}, the last bar the serving model "
             f"trained on (at least {MIN_ORIGINS} needed for a fair comparison): retrain later, on more bars"
         )
-    c_err, c_hit, thin = score(cand, cmeta, series, origins)
-    s_err, s_hit, _ = score(serv, smeta, series, origins)
+    c_err, c_hit = score(cand, cmeta, series, origins)
+    s_err, s_hit = score(serv, smeta, series, origins)
+    horizon = cmeta.prediction_length
+    mae_diff, hit_diff = (independent(d, series, origins, horizon) for d in (c_err - s_err, c_hit - s_hit))
     result: dict[str, Any] = {
         "origins": count,
-        "independent_origins": int(thin.sum()),
+        "independent_origins": len(mae_diff),
         "holdout_after": smeta.trained_until,
         "candidate": {"version": cmeta.version, "mae": float(c_err.mean()), "hit_rate": float(c_hit.mean())},
         "serving": {"version": smeta.version, "mae": float(s_err.mean()), "hit_rate": float(s_hit.mean())},
@@ -132,11 +147,11 @@ def compare(
     result["beats_random_walk"] = result["candidate"]["mae"] < result["random_walk_mae"]
     c, s = result["candidate"][metric], result["serving"][metric]
     if metric == "mae":
-        result["difference_ci95"] = paired_interval((c_err - s_err)[thin])
+        result["difference_ci95"] = paired_interval(mae_diff)
         result["promote"] = c <= s * (1 + tolerance)
         result["rule"] = f"candidate MAE {c:.5f} <= serving MAE {s:.5f} x (1 + {tolerance:g})"
     else:
-        result["difference_ci95"] = paired_interval((c_hit - s_hit)[thin])
+        result["difference_ci95"] = paired_interval(hit_diff)
         result["promote"] = c >= s - tolerance
         result["rule"] = f"candidate hit rate {c:.4f} >= serving hit rate {s:.4f} - {tolerance:g}"
     return result
