@@ -124,8 +124,8 @@ def retrain(settings: Settings, log: Log = print, epochs: int | None = None) -> 
                 settings.promote_tolerance,
             )
             report["gate"] = gate
-            verdict = "passes" if gate["promote"] else "is REJECTED"
-            log(f"candidate {verdict}: {gate['rule']} on {gate['origins']} fresh hold-out forecasts")
+            verdict = "passes: the rule holds" if gate["promote"] else "is REJECTED: the rule does not hold"
+            log(f"candidate {verdict}, {gate['rule']}, on {gate['origins']} fresh hold-out forecasts")
             log(
                 f"  MAE (share of price): candidate {gate['candidate']['mae']:.5f}, serving "
                 f"{gate['serving']['mae']:.5f}, random walk {gate['random_walk_mae']:.5f}; hit rate (h1): "
