@@ -60,7 +60,7 @@ def gateway_url(settings: Settings) -> str:
     return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
 
 
-def health(url: str, timeout_s: float = 2.0) -> str | None:
+def health(url: str, timeout_s: float = 5.0) -> str | None:
     """The `status` of GET url/health (healthy, degraded, unhealthy); None when no gateway answers."""
     return _probe(url, timeout_s)[1]
 

@@ -210,12 +210,13 @@ def test_a_crash_under_uvicorn_logs_its_traceback_with_the_request_id(root_resto
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, access_log=False, log_level="warning"))
-    thread = threading.Thread(target=server.run)
+    thread = threading.Thread(target=server.run, daemon=True)  # a stuck server must not hang pytest's exit
     thread.start()
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert server.started, "uvicorn did not start within 60 s"
         response = httpx.get(f"http://127.0.0.1:{port}/boom", headers={"X-Request-ID": "crash-2"}, timeout=10)
     finally:
         server.should_exit = True

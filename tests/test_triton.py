@@ -53,6 +53,7 @@ def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def settings_for(repository: Path, db: Path, ports: TritonPorts | None = None) -> Settings:
     extra: dict[str, Any] = {"backend": "triton", "triton_url": f"127.0.0.1:{ports.grpc}"} if ports else {}
+    extra |= {"triton_timeout_s": 30.0} if ports else {}  # a cold first ensemble call on a loaded CI machine
     return Settings(db_path=db, model_repository=repository, price_resolve_every_s=0, **extra)
 
 
@@ -92,13 +93,16 @@ def test_triton_batches_concurrent_requests(triton: tuple[TritonPorts, Path]):
         await backend.close()
         return [o["prediction_outputs"] for o in out]
 
-    results = asyncio.run(burst())
-    assert all(r.shape == (1, 4, 1) for r in results)
-    stats = urlopen(f"http://127.0.0.1:{ports.http}/v2/models/patchtst/stats").read().decode()
     import json
 
-    model = json.loads(stats)["model_stats"][0]
-    assert model["execution_count"] < model["inference_count"]  # fewer executions than requests: batched
+    for _ in range(3):  # a client starved of CPU may send one burst one request at a time: try again
+        results = asyncio.run(burst())
+        assert all(r.shape == (1, 4, 1) for r in results)
+        stats = urlopen(f"http://127.0.0.1:{ports.http}/v2/models/patchtst/stats").read().decode()
+        model = json.loads(stats)["model_stats"][0]
+        if model["execution_count"] < model["inference_count"]:  # fewer executions than requests: batched
+            break
+    assert model["execution_count"] < model["inference_count"], model
 
 
 def test_bad_input_to_the_ensemble_is_refused_per_request(triton: tuple[TritonPorts, Path]):
