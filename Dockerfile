@@ -8,6 +8,7 @@ COPY gateway ./gateway
 COPY training ./training
 COPY export ./export
 COPY benchmarks ./benchmarks
+COPY harness ./harness
 RUN pip install '.[triton-client]'
 EXPOSE 8080
 # Settings come from the environment (docker-compose.yml): INVESTIQ_BACKEND, INVESTIQ_TRITON_URL, ...

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import closed_loop, latency_stats, machine, record
+from benchmarks.common import closed_loop, record
 from benchmarks.finbert import headlines
 from gateway.backends.base import InferenceBackend, Tensors
 from gateway.backends.embedded import EmbeddedBackend, patchtst_dir
 from gateway.backends.triton import TritonBackend
-from investiq.patchtst import PatchTSTMeta
-from investiq.triton_server import TritonPorts, start, stop
+from harness.results import machine, percentiles
+from investiq.core.patchtst import PatchTSTMeta
+from investiq.ops.triton_server import TritonPorts, start, stop
 
 
 async def load(
@@ -32,7 +33,7 @@ async def load(
     latencies, elapsed = await closed_loop(
         lambda _, k: backend.infer(model, requests[k % len(requests)]), clients, seconds
     )
-    return {"requests_per_s": len(latencies) / elapsed, **latency_stats(latencies)}
+    return {"requests_per_s": len(latencies) / elapsed, **percentiles(latencies)}
 
 
 def workloads(repository: Path) -> dict[str, list[Tensors]]:

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import random_bert
-from benchmarks.common import describe, gateway, machine, record
-from investiq.finbert import Encoder, FinbertMeta
+from benchmarks.common import gateway, record
+from harness import random_bert
+from harness.results import describe, machine
+from investiq.core.finbert import Encoder, FinbertMeta
 
 HERE = Path(__file__).resolve().parent
 
@@ -89,7 +90,7 @@ def measure(
 
 def onnx_runtime(repo: Path, texts: list[str], runs: int, batch_size: int) -> list[Row]:
     from gateway.backends.embedded import ort_session
-    from investiq.finbert import softmax
+    from investiq.core.finbert import softmax
 
     directory = repo / "finbert_model" / "1"
     encoder = Encoder(directory, 128)
@@ -112,7 +113,8 @@ def pytorch_eager(source: Path, texts: list[str], runs: int, batch_size: int) ->
     the two cores from whatever runs next (in this process or in the gateway it talks to)."""
     import torch
 
-    from investiq.finbert import load_pretrained, softmax
+    from investiq.core.finbert import softmax
+    from training.finbert import load_pretrained
 
     model, tokenizer = load_pretrained(str(source))
     torch.set_num_threads(os.cpu_count() or 1)

@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import describe, gateway, latency_stats, machine, record, request, request_head
+from benchmarks.common import gateway, record, request, request_head
 from benchmarks.finbert import headlines
 from gateway.backends.embedded import finbert_dir, load_patchtst, ort_session, patchtst_dir
-from investiq.finbert import Encoder, model_file, softmax
-from investiq.patchtst import INPUT, OUTPUT
+from harness.results import describe, machine, percentiles
+from investiq.core.finbert import Encoder, model_file, softmax
+from investiq.core.patchtst import INPUT, OUTPUT
 
 SYMBOLS = 500
 
@@ -42,8 +43,9 @@ def prepare_patchtst(work: Path) -> None:
     """A PatchTST/64-shaped model exported into work/repo (built once): one short epoch on the sample
     bars; its speed does not depend on how well it forecasts."""
     from export.patchtst import export_patchtst
-    from training.data import as_series, load_bars
-    from training.patchtst import TrainConfig, train
+    from investiq.core.market import as_series, load_bars
+    from investiq.core.patchtst import TrainConfig
+    from training.patchtst import train
 
     repo, model = work / "repo", work / "patchtst-bench"
     if patchtst_dir(repo).joinpath("artifact.json").is_file():
@@ -123,7 +125,7 @@ async def side_by_side(repo: Path, base: str, runs: int) -> tuple[dict[str, Any]
                     lat["http"].setdefault(name, []).append((time.perf_counter() - begin) * 1000)
     finally:
         conn[1].close()
-    stats = {side: {name: latency_stats(v) for name, v in by.items()} for side, by in lat.items()}
+    stats = {side: {name: percentiles(v) for name, v in by.items()} for side, by in lat.items()}
     for side in stats.values():
         side["patchtst_batch"]["windows_per_s"] = SYMBOLS * 1000 / side["patchtst_batch"]["p50_ms"]
     return stats["local"], stats["http"]
@@ -132,8 +134,8 @@ async def side_by_side(repo: Path, base: str, runs: int) -> tuple[dict[str, Any]
 def journal_cost(rows: int) -> dict[str, float]:
     """Rows per second the writer thread commits: one row per job (a single-headline request) and
     many rows per job (a 32-headline request), on a fresh journal file."""
-    from gateway.journal import JournalWriter, open_journal
-    from gateway.journal.predictions import SentimentRow, insert_sentiment
+    from investiq.core.journal import JournalWriter, open_journal
+    from investiq.core.journal.predictions import SentimentRow, insert_sentiment
 
     def row(i: int) -> SentimentRow:
         now = datetime.now(timezone.utc).isoformat()

@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import describe, machine, record
+from benchmarks.common import record
 from gateway.backends.embedded import ort_session  # FinBERT's session options, so its kernels
+from harness.results import describe, machine
 
 
 @dataclass(frozen=True)

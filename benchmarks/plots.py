@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import describe
+from harness.results import describe
 
 SWEEPS = {  # result key: (x column, x-axis label, title, file)
     "batch": ("batch_size", "batch size (texts per call)", "FinBERT INT8 in-process, by batch size", "batch"),

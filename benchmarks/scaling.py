@@ -20,20 +20,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import (
-    Streams,
-    closed_loop,
-    describe,
-    gateway,
-    latency_stats,
-    machine,
-    record,
-    request,
-    request_head,
-)
+from benchmarks.common import Streams, closed_loop, gateway, record, request, request_head
 from benchmarks.finbert import headlines, timed
 from gateway.backends.embedded import finbert_dir, ort_session
-from investiq.finbert import Encoder, FinbertMeta, model_file, softmax
+from harness.results import describe, machine, percentiles
+from investiq.core.finbert import Encoder, FinbertMeta, model_file, softmax
 
 CLIENT = "asyncio streams, one keep-alive HTTP/1.1 connection per client"
 
@@ -42,7 +33,7 @@ def _point(fn: Callable[[], object], texts: int, seconds: float) -> dict[str, fl
     """Calls `fn` (one call = `texts` texts) for about `seconds`: p50/p99 ms and texts/s."""
     once = timed(fn, 1)[0] / 1000  # after its own warm-up call
     lat = timed(fn, max(5, int(seconds / max(once, 1e-6))))
-    return {**latency_stats(lat), "texts_per_s": texts * len(lat) / (sum(lat) / 1000)}
+    return {**percentiles(lat), "texts_per_s": texts * len(lat) / (sum(lat) / 1000)}
 
 
 def texts_of_length(encoder: Encoder, words_from: Sequence[str], tokens: int, count: int) -> list[str]:
@@ -114,7 +105,7 @@ async def sweep_concurrency(
         finally:
             for _, writer in conns:
                 writer.close()
-        rows.append({"clients": clients, **latency_stats(latencies), "texts_per_s": len(latencies) / elapsed})
+        rows.append({"clients": clients, **percentiles(latencies), "texts_per_s": len(latencies) / elapsed})
         print(json.dumps(rows[-1]))
     return rows
 
@@ -132,7 +123,7 @@ def run(
 ) -> dict[str, Any]:
     """All three sweeps (an empty sequence skips one) on the FinBERT exported in `repo`; `gateway_env`
     adds gateway settings (e.g. INVESTIQ_BACKEND=triton, INVESTIQ_TRITON_URL=...). Writes scaling.json
-    and scaling.md to `out`. Rows: p50_ms, p99_ms (and p95_ms), texts_per_s, plus the swept value."""
+    and scaling.md to `out`. Rows: p50_ms, p99_ms (and p95_ms, max_ms), texts_per_s, plus the swept value."""
     meta = FinbertMeta.load(finbert_dir(repo))
     by_batch, by_length = in_process(repo, batch_sizes, lengths, length_batch, seconds)
     by_clients: list[dict[str, Any]] = []

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import describe, machine
+from harness.results import describe, machine
 
 # (what, figure, how it compares, target): the performance targets for a 2-core CPU.
 TARGETS = (
@@ -37,7 +37,7 @@ def run(out: Path, work: Path, seconds: float, runs: int, triton: bool) -> dict[
     child("gateway", out, "--runs", str(runs), "--work-dir", str(work))  # builds the PatchTST it needs
     child("scaling", out, "--seconds", str(seconds), "--work-dir", str(work))
     if triton:
-        from investiq.triton_server import copy_configs
+        from investiq.ops.triton_server import copy_configs
 
         copy_configs(work / "repo")  # the bench exports beside the committed configs: a Triton repository
         clients = [arg for n in (1, 4, 16, 64) for arg in ("--concurrency", str(n))]

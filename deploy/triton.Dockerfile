@@ -1,5 +1,5 @@
 # Triton for the gpu flavour: NVIDIA's container plus what the python-backend steps of the finbert
-# ensemble import (the tokenizer and the softmax run investiq/triton_adapters.py).
+# ensemble import (the tokenizer and the softmax run investiq/core/triton_adapters.py).
 ARG TRITON_VERSION=24.10
 FROM nvcr.io/nvidia/tritonserver:${TRITON_VERSION}-py3
 RUN pip install --no-cache-dir tokenizers 'numpy<2'

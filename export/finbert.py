@@ -4,7 +4,7 @@
 
 The weights come from a local Hugging Face directory or the Hugging Face cache/hub. The label
 order is read from the model's config (`id2label`), the tokenizer is saved beside the graph, and
-both travel in the artifact (see investiq/finbert.py).
+both travel in the artifact (see investiq/core/finbert.py).
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from investiq.artifacts import META, weights_version
-from investiq.atomic import staged
-from investiq.finbert import (
+from investiq.core.artifacts import META, weights_version
+from investiq.core.atomic import staged
+from investiq.core.errors import ExportError
+from investiq.core.finbert import (
+    FINBERT_MODEL,
     INPUTS,
     OUTPUT,
     TOKENIZER,
@@ -29,20 +31,16 @@ from investiq.finbert import (
     Encoder,
     FinbertMeta,
     WeightsError,
-    load_pretrained,
     softmax,
 )
-from investiq.triton_adapters import shim
+from investiq.core.triton_adapters import shim
+from training.finbert import load_pretrained
 
 OPSET = 18
 VALIDATION_TOKENS = 64
 FP32_MAX_DIFF = 1e-4  # logits, ONNX fp32 vs PyTorch
 INT8_MAX_DIFF = 0.25  # logits, ONNX INT8 vs PyTorch
 INT8_MIN_AGREEMENT = 0.9  # share of validation texts with the same label as PyTorch
-
-
-class ExportError(RuntimeError):
-    """The export cannot be done or failed validation; nothing was installed."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ def export_finbert(
     model, tokenizer = load_pretrained(source)
     labels = labels_of(model)
     log(f"loaded {source}: {model.config.num_hidden_layers} layers, labels {labels}")
-    with staged(repository / "finbert_model" / "1") as out:
+    with staged(repository / FINBERT_MODEL / "1") as out:
         tokenizer.save_pretrained(out)
         if not (out / TOKENIZER).is_file():
             raise ExportError(f"the tokenizer of {source!r} did not save a {TOKENIZER}")
@@ -121,7 +119,7 @@ def export_finbert(
             },
         )
         meta.save(out)
-        (out / "model.py").write_text(shim("finbert_model"))  # Triton cpu flavour entry point
+        (out / "model.py").write_text(shim(FINBERT_MODEL))  # Triton cpu flavour entry point
     log(
         f"installed {repository / 'finbert_model' / '1'} (version {meta.version}; files: "
         f"{', '.join(sorted(p.name for p in (repository / 'finbert_model' / '1').iterdir()))})"

@@ -19,19 +19,16 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from investiq.atomic import staged
-from investiq.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta
-from investiq.triton_adapters import shim
-from investiq.versions import number_for, version_dir
+from investiq.core.atomic import staged
+from investiq.core.errors import ExportError
+from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PATCHTST, PatchTSTMeta
+from investiq.core.triton_adapters import shim
+from investiq.core.versions import number_for, version_dir
 from training.patchtst import load_forecaster
 
 OPSET = 18
 MAX_REL_DIFF = 1e-4  # forecast prices, ONNX vs PyTorch, relative
 VALIDATION_BATCHES = (1, 3, 17)
-
-
-class ExportError(RuntimeError):
-    """The export failed validation; nothing was installed."""
 
 
 def sample_windows(batch: int, context: int, seed: int = 0) -> NDArray[np.float32]:
@@ -48,8 +45,8 @@ def export_patchtst(
     number. The same weights as the serving version replace it in place (exports are idempotent);
     numbers of versions retired to `retired` are not given again."""
     forecaster, meta = load_forecaster(model_dir)
-    number = number_for(repository, "patchtst", meta.version, retired)
-    with staged(version_dir(repository, "patchtst", number)) as out:
+    number = number_for(repository, PATCHTST, meta.version, retired)
+    with staged(version_dir(repository, PATCHTST, number)) as out:
         exported = write_export(forecaster, meta, out, log)
     log(f"installed {version_dir(repository, 'patchtst', number)} (version {meta.version})")
     return exported, number
@@ -84,7 +81,7 @@ def write_export(
     log(f"validated: ONNX vs PyTorch max relative difference {worst:.2e} at batch sizes {VALIDATION_BATCHES}")
     exported = dataclasses.replace(meta, validation={"max_rel_diff": worst, "opset": OPSET})
     exported.save(out)
-    (out / "model.py").write_text(shim("patchtst"))  # Triton cpu flavour entry point
+    (out / "model.py").write_text(shim(PATCHTST))  # Triton cpu flavour entry point
     return exported
 
 

@@ -1,5 +1,3 @@
-"""The FastAPI gateway: sentiment, price and Bayesian services behind one port, journaled to SQLite."""
+"""The HTTP gateway (layer 1): app, routes, schemas, middleware, services and inference backends.
 
-from gateway.app import create_app
-
-__all__ = ["create_app"]
+Nothing is re-exported here, so importing a submodule never loads FastAPI by accident."""

@@ -11,7 +11,6 @@ from fastapi import Depends, FastAPI
 
 from gateway.backends.base import InferenceBackend
 from gateway.errors import install_handlers
-from gateway.journal import JournalWriter, open_journal
 from gateway.metrics import Metrics
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestContextMiddleware
 from gateway.ratelimit import RateLimiter, RateLimitMiddleware
@@ -23,7 +22,8 @@ from gateway.services.models import ModelsService
 from gateway.services.resolver import resolve_periodically
 from gateway.wiring import bayes_config, build_backend, build_price, build_sentiment
 from investiq import __version__
-from investiq.settings import Settings
+from investiq.core.journal import JournalWriter, open_journal
+from investiq.core.settings import Settings
 
 
 def create_app(

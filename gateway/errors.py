@@ -1,12 +1,12 @@
-"""The gateway's small error hierarchy, translated to HTTP in one place (`install_handlers`).
+"""The error tree of investiq/core/errors.py, translated to HTTP in one place (`install_handlers`).
 
-Services raise these; foreign exceptions are translated at the boundary that meets them.
+Services raise those errors; foreign exceptions are translated at the boundary that meets them.
 Every response body is {"error": kind, "detail": message}, the message naming the offending value.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,42 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.logs import REQUEST_ID_HEADER, current_request
 from gateway.metrics import Metrics
+from investiq.core.errors import InvalidInputError, InvestIQError
 
 # Kinds of the HTTP errors raised by FastAPI, Starlette and gateway/security.py; others are "http_error".
 HTTP_KINDS = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-
-
-class InvestIQError(Exception):
-    status_code: ClassVar[int] = 500
-    kind: ClassVar[str] = "internal_error"
-
-
-class InvalidInputError(InvestIQError, ValueError):
-    status_code = 422
-    kind = "invalid_input"
-
-
-class NotFoundError(InvestIQError):
-    status_code = 404
-    kind = "not_found"
-
-
-class BackendUnavailableError(InvestIQError):
-    """The inference backend (ONNX Runtime sessions, Triton) cannot answer now."""
-
-    status_code = 503
-    kind = "backend_unavailable"
-
-
-class ModelNotReadyError(BackendUnavailableError):
-    kind = "model_not_ready"
-
-
-class JournalUnavailableError(InvestIQError):
-    """A write that must be durable before answering (a Bayesian update) could not be committed."""
-
-    status_code = 503
-    kind = "journal_unavailable"
 
 
 def error_body(kind: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -83,6 +51,8 @@ def install_handlers(app: FastAPI) -> None:
 
     async def on_investiq(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, InvestIQError)
+        if exc.kind == InvestIQError.kind:
+            raise exc  # no HTTP meaning of its own: a bug, answered (and logged) as any unexpected error
         metrics.count_error(exc.kind)
         return JSONResponse(error_body(exc.kind, str(exc)), status_code=exc.status_code)
 

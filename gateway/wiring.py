@@ -6,24 +6,24 @@ import logging
 
 from gateway.backends.base import InferenceBackend
 from gateway.backends.embedded import EmbeddedBackend, finbert_dir, patchtst_dir
-from gateway.bayes.allocation import AllocationRules
-from gateway.bayes.posterior import Prior
-from gateway.journal.writer import JournalWriter
 from gateway.metrics import Metrics
 from gateway.services.bayesian import BayesConfig
 from gateway.services.price import PriceService
 from gateway.services.scorers import FinbertScorer, LexiconScorer, Scorer
 from gateway.services.sentiment import SentimentLimits, SentimentService
-from investiq.artifacts import ArtifactError
-from investiq.finbert import FinbertMeta
-from investiq.patchtst import PatchTSTMeta
-from investiq.settings import Settings
-from investiq.versions import serving
+from investiq.core.bayes.allocation import AllocationRules
+from investiq.core.bayes.posterior import Prior
+from investiq.core.errors import ArtifactError, InvestIQError
+from investiq.core.finbert import FINBERT, FinbertMeta
+from investiq.core.journal.writer import JournalWriter
+from investiq.core.patchtst import PATCHTST, PatchTSTMeta
+from investiq.core.settings import Settings
+from investiq.core.versions import serving
 
 log = logging.getLogger(__name__)
 
 
-class StartupError(RuntimeError):
+class StartupError(InvestIQError):
     """The gateway cannot start with these settings; the message says what to change."""
 
 
@@ -57,7 +57,7 @@ def build_sentiment(
             f"{meta.version}-{variant}",
             max_batch=settings.sentiment_batch_size,
             max_wait_s=settings.sentiment_max_wait_ms / 1000,
-            on_batch=metrics.batch_size.labels("finbert").observe,
+            on_batch=metrics.batch_size.labels(FINBERT).observe,
         )
     except LookupError:
         scorer = LexiconScorer()
@@ -80,14 +80,14 @@ def build_price(
     settings: Settings, backend: InferenceBackend, writer: JournalWriter, metrics: Metrics
 ) -> PriceService:
     """PatchTST as exported (unhealthy with the reason when it is not); bars from the cache, then Yahoo."""
-    from training.data import BarCache, fetch_yfinance
+    from investiq.core.market import BarCache, fetch_yfinance
 
     try:
         meta: PatchTSTMeta | None = PatchTSTMeta.load(patchtst_dir(settings.model_repository))
     except ArtifactError as exc:
         log.warning("price forecasts unavailable: %s", exc)
         meta = None
-    number = serving(settings.model_repository, "patchtst")
+    number = serving(settings.model_repository, PATCHTST)
     return PriceService(
         backend,
         meta,

@@ -1,5 +1,5 @@
 """`python -m investiq` = the `investiq` console script."""
 
-from investiq.cli import main
+from investiq.cli.main import main
 
 main()

@@ -5,5 +5,5 @@
     python -m reliability.faults   Triton killed, journal read-only or full, corrupt or missing model files
 
 Each runs against real processes (`investiq serve`, a local tritonserver, SQLite files) and writes
-JSON and markdown into reliability/results/. tests/test_reliability.py runs the same code, small.
+JSON and markdown into reliability/results/. tests/harness/test_reliability.py runs the same code, small.
 """

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gateway.journal.schema import TRADES
+from investiq.core.journal.schema import TRADES
 
 SYMBOL = "AGENT"  # the rows this process writes
 

@@ -14,7 +14,6 @@ Results: reliability/results/crash.{json,md}.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import subprocess
@@ -24,10 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.processes import ROOT, GatewayProcess
+from harness.results import machine, table
 from reliability import audit, results
 from reliability.agent import agent_rows
-from reliability.processes import ROOT, GatewayProcess
-from reliability.runs import add_common, workspace
+from reliability.processes import gateway_process
+from reliability.runs import add_common, script_parser, workspace
 from reliability.traffic import Outcome, Traffic, drive
 
 MIX = ("bayesian", "sentiment", "bayesian", "price")  # half of the requests are durable writes
@@ -85,7 +86,7 @@ def check_round(db: Path, traffic: Traffic, outcomes: list[Outcome]) -> dict[str
 def run_crash(
     repository: Path, work: Path, rounds: int, clients: int, kill_after: tuple[float, float], seed: int = 0
 ) -> dict[str, Any]:
-    from reliability.models import context_length
+    from harness.tiny_repository import context_length
 
     db, traffic, rng = work / "crash.db", Traffic(context_length(repository), seed), random.Random(seed)
     records: list[dict[str, Any]] = []
@@ -94,7 +95,7 @@ def run_crash(
     previous: list[Outcome] = []
     try:
         for number in range(rounds + 1):  # the last start only checks the restart
-            gateway = GatewayProcess(db, repository, work, log_name="gateway-crash.log")
+            gateway = gateway_process(db, repository, work, log_name="gateway-crash.log")
             restart_s = gateway.start()
             health = gateway.get("/health").json()
             record: dict[str, Any] = {"round": number, "start_s": round(restart_s, 2), "health": health["status"]}
@@ -188,7 +189,7 @@ def markdown(data: dict[str, Any]) -> list[str]:
                 following["start_s"],
             ]
         )
-    lines += results.table(head, body)
+    lines += table(head, body)
     lines += [
         "",
         f"Every update sent ({data['updates_sent']}) is in bayesian_events exactly once after the retries: "
@@ -207,11 +208,7 @@ def markdown(data: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m reliability.crash",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("crash", __doc__)
     parser.add_argument("--rounds", type=int, default=10, help="kills (default 10)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument(
@@ -222,15 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.clients, args.kill_after = 2, 8, [0.5, 1.0]
-    began, machine = time.monotonic(), results.machine()
+    began, host = time.monotonic(), machine()
     with workspace(args) as (repository, work, models):
         data = run_crash(repository, work, args.rounds, args.clients, tuple(args.kill_after), args.seed)
-    data = {"machine": machine, "command": results.command(), "seconds": time.monotonic() - began, **data}
+    data = {"machine": host, "command": results.command(), "seconds": time.monotonic() - began, **data}
     data.update(models=models, clients=args.clients)
-    paths = results.write(args.out, "crash", data, markdown(data))
-    print("\n".join(markdown(data)))
-    print(f"\nwritten: {', '.join(map(str, paths))}")
-    return 0 if data["passed"] else 1
+    return results.report(args.out, "crash", data, markdown(data))
 
 
 if __name__ == "__main__":

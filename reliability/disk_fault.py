@@ -24,8 +24,9 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.processes import GatewayProcess
 from reliability import audit
-from reliability.processes import GatewayProcess
+from reliability.processes import gateway_process
 from reliability.traffic import Outcome, Traffic
 
 
@@ -146,14 +147,14 @@ def run_disk_fault(
 ) -> dict[str, Any]:
     """The journal of a running gateway under `fault` (kept `hold_s` more once /health shows it, with
     predictions sent all along), then without it; `passed` is the promise held."""
-    from reliability.models import context_length
+    from harness.tiny_repository import context_length
 
     directory = work / f"disk-{fault.name}"
     reason = fault.prepare(directory)
     if reason is not None:
         return {"fault": fault.name, "skipped": reason, "passed": None}
     db = directory / "journal.db"
-    gateway = GatewayProcess(db, repository, work, log_name=f"gateway-{fault.name}.log")
+    gateway = gateway_process(db, repository, work, log_name=f"gateway-{fault.name}.log")
     traffic = Traffic(context_length(repository))
     try:
         gateway.start()

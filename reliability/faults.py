@@ -14,15 +14,15 @@ Results: reliability/results/faults.{json,md}.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
 
+from harness.results import machine, table
 from reliability import results
 from reliability.disk_fault import Full, ReadOnly, run_disk_fault
 from reliability.model_fault import run_model_faults
-from reliability.runs import add_common, workspace
+from reliability.runs import add_common, script_parser, workspace
 from reliability.triton_fault import run_triton_fault
 
 
@@ -92,7 +92,7 @@ def markdown(data: dict[str, Any]) -> list[str]:
                     d["passed"],
                 ]
             )
-        lines += [*results.table(head, body), ""]
+        lines += [*table(head, body), ""]
     if "model" in data:
         lines += ["## (c) A corrupt or missing model file (`investiq serve` on a copy of the repository)", ""]
         head = ["file", "exit code", "exit after s", "error names the file", "traceback", "`investiq serve` says"]
@@ -100,7 +100,7 @@ def markdown(data: dict[str, Any]) -> list[str]:
             [m["case"], m["exit_code"], m["seconds"], m["passed"], m["traceback"], f"`{short(m)}`"]
             for m in data["model"]
         ]
-        lines += [*results.table(head, body), ""]
+        lines += [*table(head, body), ""]
     lines += [f"**All promises held: {'yes' if data['passed'] else 'NO'}.**"]
     return lines
 
@@ -119,11 +119,7 @@ DISK_HOW = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m reliability.faults",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("faults", __doc__)
     parser.add_argument(
         "--only", nargs="+", choices=["triton", "disk", "model"], default=["triton", "disk", "model"]
     )
@@ -133,16 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.down_seconds, args.hold_seconds = 1.0, 0.0
-    began, machine = time.monotonic(), results.machine()
+    began, host = time.monotonic(), machine()
     with workspace(args) as (repository, work, models):
         data = run_faults(repository, work, args.only, args.down_seconds, args.hold_seconds)
-    data = {"machine": machine, "command": results.command(), "seconds": time.monotonic() - began, **data}
+    data = {"machine": host, "command": results.command(), "seconds": time.monotonic() - began, **data}
     data["models"] = models
     name = "faults" if len(args.only) == 3 else "faults-" + "-".join(args.only)  # a subset never overwrites
-    paths = results.write(args.out, name, data, markdown(data))
-    print("\n".join(markdown(data)))
-    print(f"\nwritten: {', '.join(map(str, paths))}")
-    return 0 if data["passed"] else 1
+    return results.report(args.out, name, data, markdown(data))
 
 
 if __name__ == "__main__":

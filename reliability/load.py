@@ -13,14 +13,15 @@ the journal by its key. Results: reliability/results/load.{json,md}.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
 
+from harness.processes import LocalTriton
+from harness.results import machine, table
 from reliability import audit, results
-from reliability.processes import GatewayProcess, LocalTriton
-from reliability.runs import add_common, workspace
+from reliability.processes import gateway_process
+from reliability.runs import add_common, script_parser, workspace
 from reliability.traffic import Traffic, drive, summarize
 
 MIX = ("sentiment", "price", "bayesian")
@@ -37,7 +38,7 @@ def run_load(
 ) -> dict[str, Any]:
     """Measure each backend at each concurrency level; `passed` is the promise held. `triton`: a
     running server for the triton backend (left running), else one of its own."""
-    from reliability.models import context_length
+    from harness.tiny_repository import context_length
 
     traffic = Traffic(context_length(repository))
     rows: list[dict[str, Any]] = []
@@ -48,7 +49,7 @@ def run_load(
         if own:
             server = LocalTriton(repository, work / "triton-load")
             server.start()
-        gateway = GatewayProcess(
+        gateway = gateway_process(
             work / f"load-{backend}.db",
             repository,
             work,
@@ -134,7 +135,7 @@ def markdown(data: dict[str, Any]) -> list[str]:
         ]
         for r in data["rows"]
     ]
-    lines += results.table(head, body)
+    lines += table(head, body)
     lines += ["", "## Journal after a graceful stop (SIGTERM; writer drained)", ""]
     head = ["backend", "endpoint", "200s", "with exactly one row", "missing", "duplicated", "rows without a 200"]
     body = []
@@ -142,7 +143,7 @@ def markdown(data: dict[str, Any]) -> list[str]:
         for endpoint, j in a["journal"].items():
             body.append([backend, endpoint, j["acknowledged"], j["journaled_once"], j["missing"]])
             body[-1] += [j["duplicated"], j["unacknowledged_rows"]]
-    lines += results.table(head, body)
+    lines += table(head, body)
     checks = ", ".join(
         f"{b}: integrity {a['integrity']}, Bayesian state = events: {not a['bayesian_disagreements']}"
         for b, a in data["audit"].items()
@@ -152,11 +153,7 @@ def markdown(data: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m reliability.load",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("load", __doc__)
     parser.add_argument("--backends", nargs="+", choices=["embedded", "triton"], default=["embedded", "triton"])
     parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32, 64], help="client counts")
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each level (default 8)")
@@ -164,21 +161,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.concurrency, args.seconds = [1, 8], 2.0
-    began, machine = time.monotonic(), results.machine()
+    began, host = time.monotonic(), machine()
     with workspace(args) as (repository, work, models):
         data = run_load(repository, work, args.backends, args.concurrency, args.seconds)
     data = {
-        "machine": machine,
+        "machine": host,
         "command": results.command(),
         "seconds": time.monotonic() - began,
         "seconds_per_level": args.seconds,
         "models": models,
         **data,
     }
-    paths = results.write(args.out, "load", data, markdown(data))
-    print("\n".join(markdown(data)))
-    print(f"\nwritten: {', '.join(map(str, paths))}")
-    return 0 if data["passed"] else 1
+    return results.report(args.out, "load", data, markdown(data))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reliability.models import clone
-from reliability.processes import GatewayProcess
+from harness.tiny_repository import clone
+from reliability.processes import gateway_process
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,10 @@ class Case:
 
 def cases(repository: Path) -> list[Case]:
     """Each file the served versions load, corrupt and missing (those the export wrote)."""
-    from investiq.finbert import TOKENIZER, VARIANTS
-    from investiq.patchtst import ONNX_FILE
-    from investiq.settings import Settings
-    from investiq.versions import serving_dir
+    from investiq.core.finbert import TOKENIZER, VARIANTS
+    from investiq.core.patchtst import ONNX_FILE
+    from investiq.core.settings import Settings
+    from investiq.core.versions import serving_dir
 
     finbert = VARIANTS["int8" if Settings().quantize else "fp32"]  # the variant a default gateway serves
     out = []
@@ -44,7 +44,7 @@ def cases(repository: Path) -> list[Case]:
 
 def damage(repository: Path, case: Case) -> Path:
     """Break the file in `repository` (a clone); its path."""
-    from investiq.versions import serving_dir
+    from investiq.core.versions import serving_dir
 
     path = serving_dir(repository, case.model) / case.file
     path.unlink()  # never written through: the clone's files are hard links to the original's
@@ -56,7 +56,7 @@ def damage(repository: Path, case: Case) -> Path:
 def in_process(repository: Path) -> str | None:
     """The StartupError of building the backend, or None if it was built."""
     from gateway.wiring import StartupError, build_backend
-    from investiq.settings import Settings
+    from investiq.core.settings import Settings
 
     try:
         build_backend(Settings(model_repository=repository))
@@ -67,7 +67,7 @@ def in_process(repository: Path) -> str | None:
 
 def serve(repository: Path, work: Path, timeout_s: float = 120.0) -> dict[str, Any]:
     """Run `investiq serve` on the repository until it exits: status, seconds, its `Error:` line."""
-    gateway = GatewayProcess(work / "journal.db", repository, work, log_name="serve.log")
+    gateway = gateway_process(work / "journal.db", repository, work, log_name="serve.log")
     began = time.monotonic()
     proc = gateway.spawn()
     try:

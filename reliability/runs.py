@@ -14,6 +14,15 @@ from pathlib import Path
 from reliability.results import RESULTS
 
 
+def script_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of `python -m reliability.MODULE`, its docstring as the description."""
+    return argparse.ArgumentParser(
+        prog=f"python -m reliability.{module}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def add_common(parser: argparse.ArgumentParser, quick: str) -> None:
     parser.add_argument(
         "--repository",
@@ -37,7 +46,7 @@ def workspace(args: argparse.Namespace) -> Iterator[tuple[Path, Path, str]]:
         if args.repository is not None:
             yield args.repository.resolve(), work, f"exported models from {args.repository}"
         else:
-            from reliability.models import tiny_repository
+            from harness.tiny_repository import tiny_repository
 
             began = time.monotonic()
             print("making tiny FinBERT and PatchTST models (about 20 s) ...", flush=True)

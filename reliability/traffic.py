@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from reliability.results import percentiles
+from harness.results import PERCENTILES, percentiles
 
 PATHS = {"sentiment": "/sentiment/predict", "price": "/price/predict", "bayesian": "/bayesian/update"}
 STRATEGIES = ("momentum", "mean_reversion", "breakout", "news")
@@ -155,6 +155,6 @@ def summarize(outcomes: Sequence[Outcome], seconds: float) -> dict[str, dict[str
             "no_answer": statuses.get("none", 0),
             "statuses": dict(statuses),
             "ok_per_s": round(len(ok) / seconds, 1) if seconds > 0 else None,
-            **percentiles(ok),
+            **(percentiles(ok, digits=2) if ok else dict.fromkeys(PERCENTILES)),
         }
     return out

@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 
+from harness.processes import LocalTriton
 from reliability import audit
-from reliability.processes import GatewayProcess, LocalTriton
+from reliability.processes import gateway_process
 from reliability.traffic import Outcome, Traffic, drive
 
 MIX = ("sentiment", "price")  # the requests that need Triton
@@ -30,13 +31,13 @@ def run_triton_fault(
 ) -> dict[str, Any]:
     """Load for `up_s`, kill Triton, restart it `down_s` later, load `after_s` more once it is ready.
     `triton`: a running server to use (left running afterwards), else one of its own."""
-    from reliability.models import context_length
+    from harness.tiny_repository import context_length
 
     own = triton is None
     if triton is None:
         triton = LocalTriton(repository, work / "triton-fault")
         triton.start()
-    gateway = GatewayProcess(
+    gateway = gateway_process(
         work / "triton-fault.db",
         repository,
         work,
@@ -83,7 +84,7 @@ def run_triton_fault(
         gateway.start()
         pid = gateway.pid
         outcomes = scenario()
-        alive = gateway.proc is not None and gateway.proc.poll() is None
+        alive = gateway.running
         gateway.drain()
         gateway.stop()
     finally:

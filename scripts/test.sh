@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install InvestIQ ML with its test extras into .venv, then lint, type-check and run the tests.
+# Install InvestIQ ML with its test extras into .venv, then lint, check the layers, type-check and run the tests.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k bayesian -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,8 @@ echo "== installing into .venv (first run: about a minute)"
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "== import-linter (layers: ARCHITECTURE.md)"
+.venv/bin/lint-imports
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 
-from gateway import create_app
-from investiq.ports import free_port
-from investiq.settings import Settings
+from gateway.app import create_app
+from harness.processes import GatewayProcess
+from investiq.core.settings import Settings
 from tests.fakes import Clock
 
 # CI explores the same examples on every run: a failure there is a regression, not a new draw.
@@ -54,63 +51,34 @@ def flush_journal(client: TestClient) -> None:
     client.app.state.writer.flush()  # type: ignore[attr-defined]
 
 
-class Server:
-    """`investiq serve` in a child process: the real CLI, uvicorn, HTTP and journal file."""
-
-    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None, command: str = "serve") -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "investiq",
-            command,
-            "--db",
-            str(db),
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-        ]
-        full_env = {**os.environ, **(env or {})}
-        self._log = log.open("ab")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not become healthy: {log.read_text()}")
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, f"{self.url}{path}", timeout=30, **kwargs)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
+@contextmanager
+def root_logging(handler: logging.Handler, level: int) -> Iterator[None]:
+    """`handler` on the root logger, at `level`, for the block; the logger as it was afterwards."""
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Any]:
-    servers: list[Server] = []
+def serve(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """start(db, env=None, command="serve"): `investiq serve` in a child process (the real CLI, uvicorn,
+    HTTP and journal file) with this environment plus `env`, once /health answers; its output goes to
+    tmp_path/server.log. Stopped at the end of the test if still running."""
+    servers: list[GatewayProcess] = []
 
-    def start(db: Path, env: dict[str, str] | None = None, command: str = "serve") -> Server:
-        server = Server(db, tmp_path / "server.log", env, command)
+    def start(db: Path, env: dict[str, str] | None = None, command: str = "serve") -> GatewayProcess:
+        server = GatewayProcess(db, tmp_path / "server.log", env={**os.environ, **(env or {})}, command=command)
         servers.append(server)
+        server.start()
         return server
 
     yield start
     for server in servers:
-        if server.proc.poll() is None:
+        if server.running:
             server.stop()

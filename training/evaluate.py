@@ -24,9 +24,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from investiq.patchtst import PatchTSTMeta
-from training.data import INTERVAL_SECONDS
-from training.forecast_stats import (
+from investiq.core.forecast_stats import (
     backtest,
     baseline_forecasts,
     buy_and_hold,
@@ -35,6 +33,8 @@ from training.forecast_stats import (
     hit_rate,
     pesaran_timmermann,
 )
+from investiq.core.market import INTERVAL_SECONDS
+from investiq.core.patchtst import PatchTSTMeta
 from training.patchtst import Forecaster, split_origins, windows
 
 TRADING_SECONDS_PER_DAY = 6.5 * 3600

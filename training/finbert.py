@@ -15,21 +15,25 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from investiq.atomic import staged
-from investiq.finbert import LABELS, load_pretrained
+from investiq.core.atomic import staged
+from investiq.core.errors import InvestIQError
+from investiq.core.finbert import LABELS, WeightsError, weights_reachable
 
 
-class DatasetError(ValueError):
+class DatasetError(InvestIQError, ValueError):
     """The dataset cannot be used; the message names the file and the row."""
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    base: str = "ProsusAI/finbert"
+class FinetuneConfig:
+    """How FinBERT is fine-tuned. `base` has no default here: it is the finbert_model setting unless given."""
+
+    base: str
     epochs: int = 3
     batch_size: int = 16
     learning_rate: float = 2e-5
@@ -44,6 +48,30 @@ class EpochReport:
     train_loss: float
     accuracy: float
     macro_f1: float
+
+
+def load_pretrained(source: str) -> tuple[Any, Any]:
+    """(model, tokenizer) from a local directory, the Hugging Face cache or the hub (downloads show
+    a progress bar). Raises WeightsError with what to do when they cannot be had."""
+    reason = weights_reachable(source)
+    if reason is None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModelForSequenceClassification.from_pretrained(source)
+        except OSError as exc:
+            reason = str(exc).splitlines()[0]
+        else:
+            if not getattr(tokenizer, "is_fast", False):
+                raise WeightsError(f"{source!r} has no fast tokenizer (tokenizer.json); install `tokenizers`")
+            return model.eval(), tokenizer
+    raise WeightsError(
+        f"cannot load FinBERT weights: {reason}.\n"
+        "On a machine with internet: `hf download ProsusAI/finbert --local-dir models/finbert`, "
+        "copy models/finbert here, then `investiq export finbert --source models/finbert` (or set "
+        "finbert_model in config.yaml). Until then the gateway answers with the VADER lexicon fallback."
+    )
 
 
 def read_dataset(path: Path) -> list[tuple[str, str]]:
@@ -100,7 +128,7 @@ def macro_f1(truth: NDArray[np.int64], pred: NDArray[np.int64], n_classes: int) 
 
 
 def fine_tune(
-    dataset: Path, output_dir: Path, config: TrainConfig, log: Callable[[str], None] = print
+    dataset: Path, output_dir: Path, config: FinetuneConfig, log: Callable[[str], None] = print
 ) -> list[EpochReport]:
     import torch
     from tqdm import tqdm

@@ -22,15 +22,16 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from investiq.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta
-from training.patchtst import TrainConfig, split_origins, windows
+from investiq.core.errors import InvestIQError
+from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta, TrainConfig
+from training.patchtst import split_origins, windows
 
 Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]  # [n, context, 1] -> [n, horizon, 1]
 Series = dict[str, tuple[NDArray[np.float64], NDArray[Any]]]  # symbol -> (closes, bar times)
 MIN_ORIGINS = 30
 
 
-class GateError(RuntimeError):
+class GateError(InvestIQError):
     """The two models cannot be compared fairly (too little fresh data, different horizons)."""
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,46 +22,11 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from investiq.artifacts import weights_version
-from investiq.atomic import staged
-from investiq.patchtst import PatchTSTMeta, Transform
+from investiq.core.artifacts import weights_version
+from investiq.core.atomic import staged
+from investiq.core.patchtst import PatchTSTMeta, TrainConfig, Transform
 
 CHECKPOINT = "model"  # Hugging Face directory inside the output directory
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    symbols: tuple[str, ...] = ("SPY", "QQQ", "AAPL")
-    source: str = "yfinance"
-    days: int = 60
-    interval: str = "15m"
-    context_length: int = 512
-    prediction_length: int = 12
-    # PatchTST/64 of the paper: patches of 16 with stride 8, 3 layers of d_model 128, 16 heads.
-    patch_length: int = 16
-    patch_stride: int = 8
-    d_model: int = 128
-    num_layers: int = 3
-    num_heads: int = 16
-    ffn_dim: int = 256
-    dropout: float = 0.2
-    transform: Transform = "log_price"
-    epochs: int = 50
-    batch_size: int = 64
-    learning_rate: float = 1e-4
-    patience: int = 5  # epochs without a better validation loss before stopping
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    window_stride: int = 1  # take every k-th origin for training (daily data overlaps heavily)
-    seed: int = 0
-
-
-def config_from(values: dict[str, Any], **overrides: Any) -> TrainConfig:
-    """A TrainConfig from its JSON form (an artifact's train_config), unknown keys dropped."""
-    known = {f.name for f in fields(TrainConfig)}
-    merged = {k: v for k, v in values.items() if k in known} | overrides
-    merged["symbols"] = tuple(merged.get("symbols", TrainConfig.symbols))
-    return TrainConfig(**merged)
 
 
 @dataclass(frozen=True)

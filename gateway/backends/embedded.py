@@ -20,22 +20,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.backends.base import Tensors
-from gateway.errors import InvalidInputError, ModelNotReadyError
-from investiq.artifacts import META, ArtifactError
-from investiq.finbert import OUTPUT, Encoder, FinbertMeta, model_file, softmax
-from investiq.patchtst import INPUT, ONNX_FILE, PatchTSTMeta
-from investiq.patchtst import OUTPUT as PATCHTST_OUT
-from investiq.versions import serving_dir
+from investiq.core.artifacts import META
+from investiq.core.errors import ArtifactError, InvalidInputError, ModelNotReadyError
+from investiq.core.finbert import FINBERT, FINBERT_MODEL, OUTPUT, Encoder, FinbertMeta, model_file, softmax
+from investiq.core.patchtst import INPUT, ONNX_FILE, PATCHTST, PatchTSTMeta
+from investiq.core.patchtst import OUTPUT as PATCHTST_OUT
+from investiq.core.versions import serving_dir
 
 log = logging.getLogger(__name__)
 
 
 def finbert_dir(repository: Path) -> Path:
-    return serving_dir(repository, "finbert_model")
+    return serving_dir(repository, FINBERT_MODEL)
 
 
 def patchtst_dir(repository: Path) -> Path:
-    return serving_dir(repository, "patchtst")
+    return serving_dir(repository, PATCHTST)
 
 
 def ort_session(path: Path) -> Any:
@@ -92,30 +92,30 @@ class EmbeddedBackend:
             self.finbert = FinbertMeta.load(directory)
             variant = "int8" if quantize else "fp32"
             path = model_file(directory, variant)
-            self._sessions["finbert_model"] = ort_session(path)
+            self._sessions[FINBERT_MODEL] = ort_session(path)
             self._encoder = Encoder(directory, min(max_tokens, self.finbert.max_length))
             self.finbert_variant = variant
             log.info("embedded backend: finbert %s (%s) from %s", self.finbert.version, variant, path)
 
         self.patchtst: PatchTSTMeta | None = None
         if (patchtst_dir(repository) / META).exists():
-            self.patchtst, self._sessions["patchtst"] = load_patchtst(patchtst_dir(repository))
+            self.patchtst, self._sessions[PATCHTST] = load_patchtst(patchtst_dir(repository))
             log.info("embedded backend: patchtst %s from %s", self.patchtst.version, patchtst_dir(repository))
 
     async def reload(self, model: str) -> None:
         """Serve the repository's newest version of `model` (a hot swap). The new session is built and
         warmed up off the inference thread, then swapped in by one assignment: runs in flight finish
         on the old session, later ones use the new. On any failure the old version keeps serving."""
-        if model != "patchtst":
+        if model != PATCHTST:
             raise ModelNotReadyError(f"the embedded backend reloads only patchtst, not {model!r}: restart it")
         meta, session = await asyncio.to_thread(load_patchtst, patchtst_dir(self._repository))
-        self._sessions["patchtst"], self.patchtst = session, meta
+        self._sessions[PATCHTST], self.patchtst = session, meta
         log.info("embedded backend: now serving patchtst %s", meta.version)
 
     @property
     def models(self) -> list[str]:
-        names = ["finbert", "finbert_model"] if "finbert_model" in self._sessions else []
-        return names + (["patchtst"] if "patchtst" in self._sessions else [])
+        names = [FINBERT, FINBERT_MODEL] if FINBERT_MODEL in self._sessions else []
+        return names + ([PATCHTST] if PATCHTST in self._sessions else [])
 
     async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
         if model not in self.models:
@@ -126,10 +126,10 @@ class EmbeddedBackend:
         return await loop.run_in_executor(self._executor, self._run, model, inputs)
 
     def _run(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
-        if model == "patchtst":
-            return {PATCHTST_OUT: self._sessions["patchtst"].run([PATCHTST_OUT], dict(inputs))[0]}
-        session = self._sessions["finbert_model"]
-        if model == "finbert_model":
+        if model == PATCHTST:
+            return {PATCHTST_OUT: self._sessions[PATCHTST].run([PATCHTST_OUT], dict(inputs))[0]}
+        session = self._sessions[FINBERT_MODEL]
+        if model == FINBERT_MODEL:
             return {OUTPUT: session.run([OUTPUT], dict(inputs))[0]}
         assert self._encoder is not None
         texts = [t.decode() if isinstance(t, bytes) else str(t) for t in inputs["TEXT"].tolist()]

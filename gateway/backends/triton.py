@@ -15,9 +15,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.backends.base import Tensors
-from gateway.errors import BackendUnavailableError, InvalidInputError, ModelNotReadyError
+from investiq.core.errors import BackendUnavailableError, InvalidInputError, ModelNotReadyError
+from investiq.core.finbert import FINBERT, FINBERT_MODEL
+from investiq.core.finbert import OUTPUT as LOGITS
+from investiq.core.patchtst import OUTPUT as PATCHTST_OUT
+from investiq.core.patchtst import PATCHTST
 
-OUTPUTS = {"finbert": ["probabilities"], "finbert_model": ["logits"], "patchtst": ["prediction_outputs"]}
+OUTPUTS = {FINBERT: ["probabilities"], FINBERT_MODEL: [LOGITS], PATCHTST: [PATCHTST_OUT]}
 # gRPC shares subchannels (and their reconnect backoff, up to 2 minutes) across channels: a channel
 # of its own that retries within 2 s is what lets the gateway recover as soon as Triton is back.
 CHANNEL_ARGS = [
@@ -115,7 +119,7 @@ class TritonBackend:
 
 def _wire(model: str, name: str, array: NDArray[Any]) -> NDArray[Any]:
     """The ensemble takes TEXT as [batch, 1] UTF-8 bytes; other tensors go as they are."""
-    if model == "finbert" and name == "TEXT":
+    if model == FINBERT and name == "TEXT":
         return np.array([[t.encode() if isinstance(t, str) else t] for t in array.reshape(-1)], dtype=object)
     return array
 

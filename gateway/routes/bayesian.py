@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from gateway.bayes.allocation import Method
 from gateway.deps import Bayesian, Health
 from gateway.logs import annotate
 from gateway.schemas.bayesian import (
@@ -21,6 +20,7 @@ from gateway.schemas.bayesian import (
 )
 from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE
 from gateway.services.bayesian import BayesianService, StrategyStats, TradeOutcome
+from investiq.core.bayes.allocation import Method
 
 
 async def _annotate() -> None:

@@ -21,9 +21,10 @@ from gateway.schemas.price import (
 )
 from gateway.services.price import PriceQuery
 from gateway.services.resolver import evaluate as evaluate_forecasts
+from investiq.core.patchtst import PATCHTST
 
 router = APIRouter(prefix="/price", tags=["price"], responses=ERROR_RESPONSES)
-MODEL = "patchtst"  # the name the service's /health and the journal give it
+MODEL = PATCHTST  # the name the service's /health and the journal give it
 
 
 def _query(body: PriceRequest) -> PriceQuery:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from gateway.schemas.common import Name
-
-Label = Literal["positive", "negative", "neutral"]
+from investiq.core.finbert import Label
 
 
 class SentimentRequest(BaseModel):

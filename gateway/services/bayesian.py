@@ -18,12 +18,12 @@ from typing import TypeVar
 
 import numpy as np
 
-from gateway.bayes.allocation import AllocationRules, Method, allocate, is_proven
-from gateway.bayes.posterior import SECONDS_PER_DAY, Evidence, Posterior, Prior, observe, posterior
-from gateway.errors import InvalidInputError, JournalUnavailableError
-from gateway.journal import bayesian as store
-from gateway.journal import connect, trades
-from gateway.journal.writer import JournalWriter
+from investiq.core.bayes.allocation import AllocationRules, Method, allocate, is_proven
+from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, Posterior, Prior, observe, posterior
+from investiq.core.errors import InvalidInputError, JournalUnavailableError
+from investiq.core.journal import bayesian as store
+from investiq.core.journal import connect, trades
+from investiq.core.journal.writer import JournalWriter
 
 T = TypeVar("T")
 CLOCK_SKEW_S = 300.0  # a closed_at this far ahead of our clock is accepted as "now"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.backends.base import InferenceBackend
-from gateway.errors import JournalUnavailableError
-from gateway.journal.writer import JournalWriter
 from gateway.services.bayesian import BayesianService
 from gateway.services.price import PriceService
 from gateway.services.sentiment import SentimentService
+from investiq.core.errors import JournalUnavailableError
+from investiq.core.journal.writer import JournalWriter
 
 ORDER = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 Report = dict[str, Any]

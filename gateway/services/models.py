@@ -13,19 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from gateway.backends.base import InferenceBackend
-from gateway.errors import InvalidInputError, InvestIQError, ModelNotReadyError
 from gateway.services.price import NOT_EXPORTED, PriceService
-from investiq.artifacts import ArtifactError
-from investiq.patchtst import PatchTSTMeta
-from investiq.versions import serving, version_dir, versions
+from investiq.core.errors import ArtifactError, ConflictError, InvalidInputError, ModelNotReadyError
+from investiq.core.patchtst import PATCHTST, PatchTSTMeta
+from investiq.core.versions import serving, version_dir, versions
 
-RELOADABLE = ("patchtst",)
+RELOADABLE = (PATCHTST,)
 
 
-class ReloadFailedError(InvestIQError):
+class ReloadFailedError(ConflictError):
     """The newest version cannot be served; the one serving before still does."""
 
-    status_code = 409
     kind = "reload_failed"
 
 
@@ -40,11 +38,11 @@ class ModelsService:
         """Per model: the serving artifact version, its repository number and the numbers kept."""
         meta = self._price.meta
         return {
-            "patchtst": {
+            PATCHTST: {
                 "model_version": meta.version if meta else None,
                 "trained_at": meta.trained_at if meta else None,
                 "repository_version": self._price.repository_version,
-                "kept": versions(self._repository, "patchtst"),
+                "kept": versions(self._repository, PATCHTST),
             }
         }
 

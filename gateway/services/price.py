@@ -16,12 +16,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.backends.base import InferenceBackend
-from gateway.errors import BackendUnavailableError, InvalidInputError, ModelNotReadyError
-from gateway.journal.predictions import PriceRow, insert_price
-from gateway.journal.writer import JournalWriter
 from gateway.metrics import Metrics
-from investiq.patchtst import INPUT, OUTPUT, PatchTSTMeta, PriceInputError, check_closes, signal
-from training.data import INTERVAL_SECONDS, BarCache, DataError, Fetch, recent_bars
+from investiq.core.errors import BackendUnavailableError, DataError, InvalidInputError, ModelNotReadyError
+from investiq.core.journal.predictions import PriceRow, insert_price
+from investiq.core.journal.writer import JournalWriter
+from investiq.core.market import INTERVAL_SECONDS, BarCache, Fetch, recent_bars
+from investiq.core.patchtst import INPUT, OUTPUT, PATCHTST, PatchTSTMeta, PriceInputError, check_closes, signal
 
 NOT_EXPORTED = "PatchTST is not exported: run `investiq train patchtst`, then `investiq export patchtst`"
 
@@ -111,9 +111,9 @@ class PriceService:
                 raise InvalidInputError(f"{where}: {exc}") from None
             stamps.append(last_time)
         batch = np.stack(windows)  # [B, context, 1]
-        self._metrics.batch_size.labels("patchtst").observe(len(batch))
+        self._metrics.batch_size.labels(PATCHTST).observe(len(batch))
         try:
-            out = (await self._backend.infer("patchtst", {INPUT: batch}))[OUTPUT]  # [B, horizon, 1]
+            out = (await self._backend.infer(PATCHTST, {INPUT: batch}))[OUTPUT]  # [B, horizon, 1]
         except Exception:
             if self.meta is meta:
                 raise
@@ -191,7 +191,7 @@ class PriceService:
             PriceRow(
                 now,
                 f.symbol,
-                "patchtst",
+                PATCHTST,
                 f.model_version,
                 f.interval,
                 f.horizon,
@@ -219,7 +219,7 @@ class PriceService:
         m = self.meta
         report: dict[str, object] = {
             "status": "healthy",
-            "model": "patchtst",
+            "model": PATCHTST,
             "model_version": m.version,
             "repository_version": self.repository_version,
             "interval": m.interval,

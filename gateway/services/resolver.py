@@ -19,16 +19,17 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
-from gateway.journal import connect
-from gateway.journal.predictions import (
+from investiq.core.errors import DataError
+from investiq.core.journal import connect
+from investiq.core.journal.predictions import (
     due_price_predictions,
     pending_price_predictions,
     resolve_price,
     resolved_price_predictions,
 )
-from gateway.journal.writer import JournalWriter
-from investiq.patchtst import FLAT_BAND
-from training.data import BarCache, DataError, Fetch, recent_bars
+from investiq.core.journal.writer import JournalWriter
+from investiq.core.market import BarCache, Fetch, recent_bars
+from investiq.core.patchtst import FLAT_BAND
 
 log = logging.getLogger(__name__)
 

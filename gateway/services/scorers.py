@@ -15,8 +15,8 @@ from numpy.typing import NDArray
 
 from gateway.backends.base import InferenceBackend
 from gateway.services.batching import MicroBatcher
+from investiq.core.finbert import FINBERT, LABELS
 
-LABELS = ("positive", "negative", "neutral")
 VADER_NEUTRAL_BAND = 0.05  # |compound| below this is neutral (VADER's documented threshold)
 
 
@@ -34,7 +34,7 @@ class Scorer(Protocol):
 class FinbertScorer:
     """FinBERT via backend model `finbert`, micro-batched; columns reordered from the artifact's labels."""
 
-    model = "finbert"
+    model = FINBERT
 
     def __init__(
         self,
@@ -57,7 +57,7 @@ class FinbertScorer:
         return np.stack(await self._batcher.submit(texts))
 
     async def _run(self, texts: list[str]) -> list[NDArray[np.float32]]:
-        out = await self._backend.infer("finbert", {"TEXT": np.array(texts, dtype=object)})
+        out = await self._backend.infer(FINBERT, {"TEXT": np.array(texts, dtype=object)})
         probabilities = np.asarray(out["probabilities"], dtype=np.float32)[:, self._columns]
         return list(probabilities)
 

@@ -9,12 +9,13 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from gateway.errors import InvalidInputError
-from gateway.journal.predictions import SentimentRow, insert_sentiment
-from gateway.journal.writer import JournalWriter
 from gateway.metrics import Metrics
 from gateway.services.cache import LRUCache
-from gateway.services.scorers import LABELS, Scorer
+from gateway.services.scorers import Scorer
+from investiq.core.errors import InvalidInputError
+from investiq.core.finbert import LABELS
+from investiq.core.journal.predictions import SentimentRow, insert_sentiment
+from investiq.core.journal.writer import JournalWriter
 
 
 @dataclass(frozen=True)

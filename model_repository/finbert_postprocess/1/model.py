@@ -1,3 +1,3 @@
-"""Triton python backend entry point: the softmax lives in investiq/triton_adapters.py."""
+"""Triton python backend entry point: the softmax lives in investiq/core/triton_adapters.py."""
 
-from investiq.triton_adapters import FinbertPostprocess as TritonPythonModel  # noqa: F401
+from investiq.core.triton_adapters import FinbertPostprocess as TritonPythonModel  # noqa: F401

@@ -1,3 +1,3 @@
-"""Triton python backend entry point: the tokenizer lives in investiq/triton_adapters.py."""
+"""Triton python backend entry point: the tokenizer lives in investiq/core/triton_adapters.py."""
 
-from investiq.triton_adapters import FinbertTokenizer as TritonPythonModel  # noqa: F401
+from investiq.core.triton_adapters import FinbertTokenizer as TritonPythonModel  # noqa: F401

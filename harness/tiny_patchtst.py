@@ -1,0 +1,35 @@
+"""The tiny PatchTST configuration of the tests; `python -m harness.tiny_patchtst OUT` trains it into OUT
+(a test runs it under torchrun)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from investiq.core.market import clean_bars, load_sample
+from investiq.core.patchtst import TrainConfig
+from training.patchtst import train
+
+TINY = TrainConfig(
+    symbols=("SPX",),
+    source="sample",
+    days=36500,
+    interval="1d",
+    context_length=64,
+    prediction_length=4,
+    patch_length=8,
+    patch_stride=8,
+    d_model=16,
+    num_layers=1,
+    num_heads=2,
+    ffn_dim=32,
+    epochs=2,
+    batch_size=32,
+    patience=1,
+)
+
+if __name__ == "__main__":
+    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
+    series = {"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}
+    metrics = train(series, TINY, Path(sys.argv[1]), log=print)
+    print("epochs run:", metrics["epochs_run"])

@@ -1,0 +1,90 @@
+"""`investiq retrain` and `investiq models list|promote|rollback`: versions of the price model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from investiq.cli.options import config_option, settings_from
+from investiq.ops.lifecycle import MODEL, exclusive, rollback
+from investiq.ops.models import promote_version, version_rows
+from investiq.ops.retrain import retrain as run_retrain
+
+
+@click.command()
+@config_option
+@click.option(
+    "--epochs",
+    type=click.IntRange(1),
+    default=None,
+    help="Most epochs of the candidate (default: setting retrain_epochs; early stopping still applies).",
+)
+def retrain(config: Path | None, epochs: int | None) -> None:
+    """Weekly retrain of PatchTST: back up, refresh the bars, train a candidate, compare it with the serving
+    model on the same fresh hold-out, promote it only if it is not worse (settings promote_metric and
+    promote_tolerance), roll it out without a restart, re-sync the Bayesian weights.
+
+    Steps and figures are logged to the console and to models/retrain/<time>/ (steps.jsonl, report.json).
+    A failing step leaves the serving model and the journal as they were (exit status 1); a rejected
+    candidate is a normal outcome (exit status 0)."""
+    settings = settings_from(config)
+    with exclusive(settings):
+        report = run_retrain(settings, log=click.echo, epochs=epochs)
+    if report["outcome"] == "promoted":
+        click.echo(f"promoted: version {report['promoted_version']} serves; report in {report['run']}")
+    else:
+        click.echo(f"rejected: the serving version keeps serving; report in {report['run']}")
+
+
+@click.group()
+def models() -> None:
+    """Versions of PatchTST in the model repository: the newest serves; older ones are kept for rollback."""
+
+
+@models.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def models_list(config: Path | None, as_json: bool) -> None:
+    """The kept versions (the serving one marked) and the retired ones that `promote` can bring back."""
+    settings = settings_from(config)
+    rows = version_rows(settings)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no {MODEL} versions in {settings.model_repository}: run `investiq up` or `investiq export`")
+        return
+    click.echo(f"{'#':>3}  {'state':8} {'version':13} {'trained at':26} {'data until':26} symbols")
+    for r in rows:
+        if "error" in r:
+            click.echo(f"{r['number']:>3}  {r['state']:8} {r['error']}")
+            continue
+        click.echo(
+            f"{r['number']:>3}  {r['state']:8} {r['model_version']:13} {r['trained_at'] or '?':26} "
+            f"{r['trained_until']:26} {' '.join(r['symbols'])} ({r['interval']})"
+        )
+
+
+@models.command("promote")
+@config_option
+@click.argument("version")
+def models_promote(config: Path | None, version: str) -> None:
+    """Serve VERSION: a kept or retired version number, or an exported version directory (e.g. a
+    candidate that retrain rejected: models/retrain/<time>/export). It is installed as the newest
+    version and rolled out; if the stack cannot load it, it is removed again and nothing changes."""
+    settings = settings_from(config)
+    with exclusive(settings):
+        number = promote_version(settings, version, click.echo)
+    click.echo(f"version {number} serves")
+
+
+@models.command("rollback")
+@config_option
+def models_rollback(config: Path | None) -> None:
+    """Serve the previous version again: the newest one moves to models/retired/ (promote brings it back)."""
+    settings = settings_from(config)
+    with exclusive(settings):
+        number = rollback(settings, click.echo)
+    click.echo(f"version {number} serves")

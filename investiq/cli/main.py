@@ -1,0 +1,133 @@
+"""`investiq`: the command line of the stack. Thin: it parses, loads settings, calls one function, prints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from investiq import __version__
+from investiq.cli.lifecycle import models, retrain
+from investiq.cli.models import bench, evaluate, export, train
+from investiq.cli.options import config_option, db_option, server_options, settings_from
+from investiq.cli.patchtst import evaluate_patchtst, export_patchtst, train_patchtst
+from investiq.cli.report import report
+from investiq.cli.service import start, status, stop
+from investiq.cli.triton import triton
+from investiq.core.errors import InvestIQError
+from investiq.core.journal import connect
+from investiq.core.journal.schema import status as journal_status
+from investiq.core.settings import render_defaults
+from investiq.ops import bootstrap
+from investiq.ops.resolve import resolve
+
+
+class _Group(click.Group):
+    """Any error of the product's tree ends the command with its message (exit status 1), not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InvestIQError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(
+    name="investiq", cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.version_option(__version__, prog_name="investiq")
+def main() -> None:
+    """InvestIQ ML: sentiment, price direction and strategy weights for a trading agent.
+
+    Settings come from config.yaml, then INVESTIQ_* environment variables, then flags.
+    Start with `investiq up`; every command has --help.
+    """
+
+
+@main.command()
+@server_options
+def serve(config: Path | None, log_level: str, **flags: Any) -> None:
+    """Serve the gateway (HTTP API on HOST:PORT, journal in the SQLite file)."""
+    bootstrap.serve(settings_from(config, **flags), log_level, click.echo)
+
+
+@main.command()
+@server_options
+def up(config: Path | None, log_level: str, **flags: Any) -> None:
+    """Prepare what is missing (journal, FinBERT export when its weights are at hand, a first PatchTST),
+    then serve."""
+    settings = settings_from(config, **flags)
+    bootstrap.prepare(settings, click.echo)
+    bootstrap.serve(settings, log_level, click.echo)
+
+
+@main.group()
+def db() -> None:
+    """The SQLite journal shared with the Rust agent."""
+
+
+@db.command("init")
+@config_option
+@db_option
+def db_init(config: Path | None, db_path: Path | None) -> None:
+    """Create the journal's tables, or migrate them to the latest schema."""
+    settings = settings_from(config, db_path=db_path)
+    click.echo(f"{settings.db_path}: schema version {bootstrap.init_journal(settings)}")
+
+
+@db.command("status")
+@config_option
+@db_option
+def db_status(config: Path | None, db_path: Path | None) -> None:
+    """Print the journal's schema version, journal mode, integrity and row counts as JSON."""
+    settings = settings_from(config, db_path=db_path)
+    if not settings.db_path.is_file():
+        raise click.ClickException(f"no journal at {settings.db_path}: create it with `investiq db init`")
+    conn = connect(settings.db_path, settings.db_busy_timeout_ms, readonly=True)
+    try:
+        click.echo(json.dumps({"path": str(settings.db_path), **journal_status(conn)}, indent=2))
+    finally:
+        conn.close()
+
+
+@main.command("resolve")
+@config_option
+@db_option
+def resolve_command(config: Path | None, db_path: Path | None) -> None:
+    """Score past price forecasts whose horizon has passed against the market (the gateway also does
+    this every price_resolve_every_s seconds)."""
+    report = resolve(settings_from(config, db_path=db_path))
+    click.echo(f"resolved {report.resolved} forecasts; {report.waiting} due but waiting for bars")
+    for symbol, reason in report.errors.items():
+        click.echo(f"  {symbol}: {reason}")
+
+
+@main.group()
+def config() -> None:
+    """Inspect settings."""
+
+
+@config.command("show")
+@config_option
+def config_show(config: Path | None) -> None:
+    """Print the effective settings (file < environment) as JSON; the API key is never shown."""
+    settings = settings_from(config)
+    values = settings.model_dump(mode="json")
+    values["api_key"] = "set" if settings.api_key else None
+    click.echo(json.dumps(values, indent=2))
+
+
+@config.command("defaults")
+def config_defaults() -> None:
+    """Print every setting with its default and description (the committed config.yaml)."""
+    click.echo(render_defaults(), nl=False)
+
+
+for command in (start, status, stop, report, retrain, models, triton):
+    main.add_command(command)
+for group, command in ((train, train_patchtst), (evaluate, evaluate_patchtst), (export, export_patchtst)):
+    group.add_command(command)
+    main.add_command(group)
+main.add_command(bench)

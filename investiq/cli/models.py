@@ -1,0 +1,205 @@
+"""`investiq export|train|bench`: the commands that need the `train` extra (PyTorch, transformers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from investiq.cli.options import config_option, settings_from
+from training.finbert import FinetuneConfig, fine_tune
+
+
+def _default(name: str) -> str:
+    return f"(default: {getattr(FinetuneConfig, name)})"
+
+
+@click.group()
+def export() -> None:
+    """Export trained networks to validated ONNX in the model repository (needs the `train` extra)."""
+
+
+@export.command("finbert")
+@config_option
+@click.option(
+    "--source", default=None, help="Hugging Face model id or directory (default: setting finbert_model)."
+)
+@click.option(
+    "--repository",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Model repository (default: setting model_repository).",
+)
+@click.option(
+    "--quantize/--no-quantize", default=None, help="Also write the INT8 variant (default: setting quantize)."
+)
+def export_finbert_command(
+    config: Path | None, source: str | None, repository: Path | None, quantize: bool | None
+) -> None:
+    """FinBERT -> ONNX fp32 (+ dynamic INT8), validated against PyTorch, installed atomically
+    into REPOSITORY/finbert_model/1 with its tokenizer and label order."""
+    from export.finbert import export_finbert
+
+    settings = settings_from(config, model_repository=repository, quantize=quantize)
+    export_finbert(
+        source or settings.finbert_model, settings.model_repository, quantize=settings.quantize, log=click.echo
+    )
+
+
+@click.group()
+def train() -> None:
+    """Train or fine-tune the networks (needs the `train` extra)."""
+
+
+@train.command("finbert")
+@config_option
+@click.option(
+    "--dataset",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="CSV with columns text,label (positive, negative, neutral).",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the fine-tuned Hugging Face directory goes (default: MODELS_DIR/finbert-tuned).",
+)
+@click.option("--base", default=None, help="Model id or directory to start from (default: setting finbert_model).")
+@click.option("--epochs", type=click.IntRange(1), default=None, help=_default("epochs"))
+@click.option("--batch-size", type=click.IntRange(1), default=None, help=_default("batch_size"))
+@click.option(
+    "--learning-rate", type=click.FloatRange(0, min_open=True), default=None, help=_default("learning_rate")
+)
+@click.option(
+    "--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None, help=_default("val_fraction")
+)
+@click.option("--seed", type=int, default=None, help=_default("seed"))
+def train_finbert_command(
+    config: Path | None, dataset: Path, output_dir: Path | None, base: str | None, **hyper: Any
+) -> None:
+    """Fine-tune FinBERT: stratified split, accuracy and macro-F1 per epoch, best epoch saved."""
+    settings = settings_from(config)
+    chosen = {k: v for k, v in hyper.items() if v is not None}
+    tuning = FinetuneConfig(base=base or settings.finbert_model, **chosen)
+    fine_tune(dataset, output_dir or settings.models_dir / "finbert-tuned", tuning, log=click.echo)
+
+
+@click.group()
+def evaluate() -> None:
+    """Evaluate trained models on held-out data against baselines (needs the `train` extra)."""
+
+
+WORK_DIR = click.option(
+    "--work-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the benchmark models and their exports are kept between runs (default: MODELS_DIR/bench).",
+)
+OUT = click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("benchmarks/results"),
+    show_default=True,
+    help="Results folder (JSON, markdown, PNG).",
+)
+
+
+def _work_dir(given: Path | None) -> Path:
+    return given or settings_from(None).models_dir / "bench"
+
+
+@click.group(invoke_without_command=True)
+@OUT
+@WORK_DIR
+@click.option("--seconds", type=click.FloatRange(0.5), default=5.0, show_default=True, help="Per sweep point.")
+@click.option("--runs", type=click.IntRange(20), default=300, show_default=True, help="Calls per latency row.")
+@click.option("--triton/--no-triton", default=True, show_default=True, help="Include embedded vs local Triton.")
+@click.pass_context
+def bench(ctx: click.Context, out: Path, work_dir: Path | None, seconds: float, runs: int, triton: bool) -> None:
+    """Benchmarks that print figures and record them (benchmarks/results/); not tests.
+
+    Without a subcommand: all of them in one run (FinBERT paths, scaling, gateway overhead and
+    PatchTST, embedded vs Triton, GEMM headroom), then plots and summary.md against the targets."""
+    if ctx.invoked_subcommand is None:
+        from benchmarks.suite import run
+
+        run(out, _work_dir(work_dir), seconds, runs, triton)
+
+
+@bench.command("finbert")
+@click.option(
+    "--source", default=None, help="Real FinBERT directory or id (default: BERT-base shape, random weights)."
+)
+@click.option(
+    "--runs", type=click.IntRange(10), default=200, show_default=True, help="Single-text calls per path."
+)
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1), default=16, show_default=True, help="HTTP clients at once.")
+@WORK_DIR
+@OUT
+def bench_finbert(
+    source: str | None, runs: int, batch_size: int, concurrency: int, work_dir: Path | None, out: Path
+) -> None:
+    """PyTorch eager vs ONNX Runtime fp32 vs INT8 vs the HTTP gateway: p50/p99 and texts/s, in one run."""
+    from benchmarks.finbert import run
+
+    run(source, _work_dir(work_dir), runs, batch_size, concurrency, out)
+
+
+@bench.command("gateway")
+@click.option("--runs", type=click.IntRange(20), default=300, show_default=True, help="Calls per row.")
+@WORK_DIR
+@OUT
+def bench_gateway(runs: int, work_dir: Path | None, out: Path) -> None:
+    """The gateway's own overhead (HTTP round trip minus model time), PatchTST single and 500 windows in
+    one call (in-process and over HTTP), and the journal's cost per prediction."""
+    from benchmarks.gateway import run
+
+    run(_work_dir(work_dir), runs, out)
+
+
+@bench.command("scaling")
+@click.option("--seconds", type=click.FloatRange(0.5), default=5.0, show_default=True, help="Per point.")
+@WORK_DIR
+@OUT
+def bench_scaling(seconds: float, work_dir: Path | None, out: Path) -> None:
+    """FinBERT INT8 throughput and p50/p99 by batch size (1-64) and text length (8-128 tokens) in-process,
+    and through the gateway by client concurrency (1-64)."""
+    from benchmarks.finbert import prepare_in_child
+    from benchmarks.scaling import run
+
+    _, repo = prepare_in_child(None, _work_dir(work_dir))
+    run(repo, seconds=seconds, out=out)
+
+
+@bench.command("gemm")
+@OUT
+def bench_gemm(out: Path) -> None:
+    """The machine's matrix-multiply peak (numpy fp32, ONNX Runtime fp32 and INT8) and, from OUT/finbert.json
+    when present, the share of it each FinBERT path achieves."""
+    from benchmarks import gemm, plots
+
+    gemm.run(plots.load(out / "finbert.json"), out=out)
+
+
+@bench.command("backends")
+@config_option
+@click.option(
+    "--repository",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Model repository with FinBERT and PatchTST exported (default: setting model_repository).",
+)
+@click.option("--concurrency", type=click.IntRange(1), multiple=True, default=(1, 4, 16), show_default=True)
+@click.option("--seconds", type=click.FloatRange(1), default=10.0, show_default=True, help="Per point.")
+@OUT
+def bench_backends(
+    config: Path | None, repository: Path | None, concurrency: tuple[int, ...], seconds: float, out: Path
+) -> None:
+    """Embedded ONNX Runtime vs a local Triton (started here), by concurrency: requests/s, p50/p95/p99."""
+    from benchmarks.backends import run
+
+    settings = settings_from(config, model_repository=repository)
+    run(settings.model_repository, list(concurrency), seconds, out, settings.logs_dir / "triton-bench")

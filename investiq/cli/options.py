@@ -1,0 +1,104 @@
+"""Options shared by several commands, and `settings_from`: flags never carry a default of their own.
+
+Every option defaults to None and is resolved from `Settings` (or a training config) by the code it is
+passed to, so that one default serves `up`, `train`, `retrain` and the gateway alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from investiq.core.errors import SettingsError
+from investiq.core.market import SOURCES
+from investiq.core.settings import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FILE = click.Path(path_type=Path, dir_okay=False)
+config_option = click.option(
+    "--config",
+    type=_FILE,
+    default=None,
+    help="Settings file (default: ./config.yaml if present, or $INVESTIQ_CONFIG).",
+)
+db_option = click.option(
+    "--db", "db_path", type=_FILE, default=None, help="SQLite journal (overrides db_path / INVESTIQ_DB_PATH)."
+)
+model_dir_option = click.option(
+    "--model-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="The trained model, written by `investiq train patchtst` (default: MODELS_DIR/patchtst).",
+)
+
+
+def _default(setting: str) -> Any:
+    """A setting's default, for help texts (the value itself lives in Settings only)."""
+    return Settings.model_fields[setting].default
+
+
+def server_options(func: F) -> F:
+    """The options shared by `up`, `serve` and `start`."""
+    func = click.option(
+        "--log-level",
+        default="info",
+        show_default=True,
+        type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    )(func)
+    func = click.option(
+        "--backend",
+        type=click.Choice(["embedded", "triton"]),
+        default=None,
+        help="Inference backend (overrides `backend`).",
+    )(func)
+    func = db_option(func)
+    func = click.option("--port", type=int, default=None, help=f"TCP port (default {_default('port')}).")(func)
+    func = click.option("--host", default=None, help=f"Interface to bind (default {_default('host')}).")(func)
+    return config_option(func)
+
+
+def data_options(func: F) -> F:
+    """Which bars to use; each falls back to the price_* settings (the bars `investiq up` trains on)."""
+    options = [
+        click.option(
+            "--symbols",
+            multiple=True,
+            default=None,
+            help="Symbols, repeated or space-separated (default: setting price_symbols; sample: SPX NASDAQ).",
+        ),
+        click.option(
+            "--source",
+            type=click.Choice(SOURCES),
+            default=None,
+            help="yfinance (cached, incremental), csv (--csv) or sample (real daily S&P 500 / NASDAQ bars "
+            "shipped with the `arch` package; offline). Default: setting price_source.",
+        ),
+        click.option(
+            "--csv",
+            "csv_path",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            default=None,
+            help="CSV with timestamp,open,high,low,close,volume and optionally symbol (default: price_csv).",
+        ),
+        click.option(
+            "--days", type=click.IntRange(1), default=None, help="History to use (default: setting price_days)."
+        ),
+        click.option(
+            "--interval", default=None, help="Bar interval (default: setting price_interval; sample: always 1d)."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def settings_from(config: Path | None, **overrides: Any) -> Settings:
+    """Settings from the file, the environment and these flags (None: not given); a bad value is a usage error."""
+    try:
+        return load_settings(config, overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None

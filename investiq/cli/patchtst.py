@@ -1,0 +1,123 @@
+"""`investiq train|evaluate|export patchtst`: the price model's command line (logic: investiq/ops/patchtst.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from investiq.cli.options import config_option, data_options, model_dir_option, settings_from
+from investiq.core.market import Source
+from investiq.core.patchtst import TrainConfig
+from investiq.ops import patchtst as ops
+
+
+def _default(name: str) -> str:
+    return f"(default: {getattr(TrainConfig, name)})"
+
+
+@click.command("patchtst")
+@config_option
+@data_options
+@click.option("--epochs", type=click.IntRange(1), default=None, help=_default("epochs"))
+@click.option("--batch-size", type=click.IntRange(1), default=None, help=_default("batch_size"))
+@click.option(
+    "--learning-rate", type=click.FloatRange(0, min_open=True), default=None, help=_default("learning_rate")
+)
+@click.option("--context-length", type=click.IntRange(16), default=None, help=_default("context_length"))
+@click.option("--prediction-length", type=click.IntRange(1), default=None, help=_default("prediction_length"))
+@click.option("--transform", type=click.Choice(["log_price", "price"]), default=None, help=_default("transform"))
+@click.option(
+    "--patience", type=click.IntRange(1), default=None, help="Early-stopping patience " + _default("patience")
+)
+@click.option(
+    "--window-stride",
+    type=click.IntRange(1),
+    default=None,
+    help="Use every k-th training window (faster on long daily histories) " + _default("window_stride"),
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the trained model goes (default: MODELS_DIR/patchtst).",
+)
+def train_patchtst(
+    config: Path | None,
+    symbols: tuple[str, ...],
+    source: Source | None,
+    csv_path: Path | None,
+    days: int | None,
+    interval: str | None,
+    output_dir: Path | None,
+    **hyper: Any,
+) -> None:
+    """Train PatchTST (paper's PatchTST/64 shape) with a chronological split and early stopping.
+
+    With several GPUs visible, it restarts itself under torchrun: data-parallel over all of them."""
+    command = ops.torchrun_command(sys.argv[1:])
+    if command is not None:
+        click.echo("several GPUs visible: data-parallel training under torchrun")
+        raise SystemExit(ops.relaunch(command))
+    settings = settings_from(config)
+    bars = ops.choose_bars(settings, source, symbols, days, interval, csv_path)
+    out = ops.model_dir(settings, output_dir)
+    metrics = ops.train_model(settings, ops.config_for(bars, **hyper), out, click.echo)
+    click.echo(f"best validation loss {metrics['best_val_loss']:.3e} after {metrics['epochs_run']} epochs")
+
+
+@click.command("patchtst")
+@config_option
+@model_dir_option
+@click.option(
+    "--cost-bps",
+    type=click.FloatRange(0),
+    default=5.0,
+    show_default=True,
+    help="Trading cost per unit of turnover, basis points.",
+)
+@click.option("--allow-short/--long-only", default=False, show_default=True, help="Short on a down signal.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Report folder (default: MODEL_DIR/evaluation).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The CSV of a model trained from one (default: the file recorded at training).",
+)
+def evaluate_patchtst(
+    config: Path | None,
+    model_dir: Path | None,
+    cost_bps: float,
+    allow_short: bool,
+    out: Path | None,
+    csv_path: Path | None,
+) -> None:
+    """Walk-forward evaluation on the held-out test bars against naive baselines: report.md/.json + PNGs."""
+    from training.evaluate import render
+
+    settings = settings_from(config)
+    directory = ops.model_dir(settings, model_dir)
+    click.echo(render(ops.evaluate_model(settings, directory, cost_bps, allow_short, out, click.echo, csv_path)))
+
+
+@click.command("patchtst")
+@config_option
+@model_dir_option
+@click.option(
+    "--repository",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Model repository (default: setting model_repository).",
+)
+def export_patchtst(config: Path | None, model_dir: Path | None, repository: Path | None) -> None:
+    """PatchTST -> ONNX (dynamic batch), validated against PyTorch, into REPOSITORY/patchtst/<n>."""
+    settings = settings_from(config, model_repository=repository)
+    ops.export_model(settings, ops.model_dir(settings, model_dir), click.echo)

@@ -1,0 +1,72 @@
+"""`investiq start|stop|status`: the stack in the background, without systemd (see deploy/systemd for it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from investiq.cli.options import config_option, server_options, settings_from
+from investiq.ops import service, triton_server
+
+
+@click.command()
+@server_options
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for the gateway (and Triton) to answer.",
+)
+def start(config: Path | None, log_level: str, wait_s: float, **flags: Any) -> None:
+    """Start the gateway in the background (`investiq serve` with these flags), with the local Triton
+    first when the backend is triton; return once GET /health answers. Logs and PID file: LOGS_DIR."""
+    settings = settings_from(config, **flags)
+    try:
+        started = service.start(settings, config, log_level, wait_s, echo=click.echo)
+    except service.ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    if started.triton_pid is not None:
+        log = triton_server.work_dir(settings) / "triton.log"
+        click.echo(f"Triton running (PID {started.triton_pid}), log: {log}")
+    click.echo(f"gateway running (PID {started.pid}) on {started.url}")
+    click.echo(f"log: {started.log}; stop with `investiq stop`, check with `investiq status`")
+
+
+@click.command()
+@config_option
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait after SIGTERM before SIGKILL.",
+)
+def stop(config: Path | None, timeout_s: float) -> None:
+    """Stop the gateway (SIGTERM: requests drain and queued journal writes are flushed; SIGKILL after
+    --timeout), then the local Triton if one runs."""
+    stopped = service.stop(settings_from(config), timeout_s)
+    if stopped.gateway_pid is None and not stopped.triton:
+        click.echo("not running")
+        return
+    if stopped.gateway_pid is not None:
+        how = "stopped" if stopped.graceful else f"killed after {timeout_s:.0f} s (journal writes may be lost)"
+        click.echo(f"gateway (PID {stopped.gateway_pid}) {how}")
+    if stopped.triton:
+        click.echo("Triton stopped")
+
+
+@click.command()
+@config_option
+def status(config: Path | None) -> None:
+    """The gateway started by `investiq start` (PID, URL, /health status) and the local Triton when the
+    backend is triton, as JSON. Exit status 0 when all of it runs and answers, 1 otherwise."""
+    report, ok = service.status(settings_from(config))
+    click.echo(json.dumps(report, indent=2))
+    if not ok:
+        raise SystemExit(1)

@@ -1,0 +1,162 @@
+"""Cleaning OHLCV bars from any source into one shape: UTC, sorted, unique, float64, no made-up rows.
+
+Rows that cannot be used are dropped and counted; holes in the series are counted, never filled,
+because a forecast trained or served on interpolated prices would learn from prices that never
+traded. `investiq.core.market` re-exports everything here; import it from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from investiq.core.errors import DataError
+
+PRICES = ("open", "high", "low", "close")
+COLUMNS = [*PRICES, "volume"]
+TIME_COLUMNS = ("timestamp", "datetime", "date")  # first found wins; else the index is the time
+
+# Bar spacing in seconds, keyed by the interval names Yahoo Finance uses.
+INTERVAL_SECONDS: dict[str, int] = {
+    "1m": 60,
+    "2m": 120,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "60m": 3600,
+    "90m": 5400,
+    "1h": 3600,
+    "1d": 86_400,
+    "1wk": 7 * 86_400,
+}
+# Daily and weekly bars skip weekends and holidays (Good Friday + weekend: Thursday -> Monday,
+# 4 calendar days), so only spacing beyond the interval plus 3 days counts as a hole.
+CLOSED_DAYS = 3
+
+
+@dataclass(frozen=True)
+class CleaningReport:
+    symbol: str
+    rows_in: int
+    rows_out: int
+    duplicates: int  # duplicate timestamps dropped (the last one kept)
+    nan_rows: int  # rows with NaN/inf in open/high/low/close dropped
+    non_positive: int  # rows with a price <= 0 dropped
+    gaps: int  # unexpected holes, see find_gaps
+    largest_gap: str  # pandas Timedelta str of the largest hole, e.g. "7 days 00:00:00", or "none"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.symbol}: {self.rows_in} rows in, {self.rows_out} kept "
+            f"({self.duplicates} duplicate timestamps, {self.nan_rows} NaN/inf, "
+            f"{self.non_positive} non-positive dropped); {self.gaps} gaps, largest {self.largest_gap}"
+        )
+
+
+def interval_step(interval: str) -> pd.Timedelta:
+    """Bar spacing of `interval` ('15m', '1d', ...); DataError for a name not in INTERVAL_SECONDS."""
+    if interval not in INTERVAL_SECONDS:
+        raise DataError(f"unknown interval {interval!r}; use one of {', '.join(INTERVAL_SECONDS)}")
+    return pd.Timedelta(seconds=INTERVAL_SECONDS[interval])
+
+
+def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFrame, CleaningReport]:
+    """Bars in, clean bars and a report of what was dropped out.
+
+    Input: a datetime-like index or a 'timestamp' ('datetime', 'date') column, and open/high/low/close
+    and optionally volume columns, names case-insensitive ('Adj Close' and other columns ignored).
+    Output: index a tz-aware UTC DatetimeIndex (ns) named 'timestamp', ascending and unique; columns
+    exactly open, high, low, close, volume as float64. Naive timestamps are taken as UTC. Missing or
+    non-finite volume is 0. Rows with a non-finite or non-positive price are dropped before
+    duplicates, so a broken later row never replaces a good earlier one. Gaps are reported, not filled.
+    """
+    interval_step(interval)
+    names = _lower_names(df)
+    missing = [c for c in PRICES if c not in names]
+    if missing:
+        found = ", ".join(map(str, df.columns)) or "none"
+        raise DataError(
+            f"bars for {symbol} lack column(s) {', '.join(missing)} (found: {found}); "
+            "give open, high, low, close and volume columns"
+        )
+    frame = pd.DataFrame(
+        {c: pd.to_numeric(df[names[c]], errors="coerce").to_numpy(dtype="float64") for c in PRICES},
+        index=bar_times(df, symbol),
+    )
+    if "volume" in names:
+        volume = pd.to_numeric(df[names["volume"]], errors="coerce").to_numpy(dtype="float64")
+        frame["volume"] = np.where(np.isfinite(volume), volume, 0.0)
+    else:
+        frame["volume"] = 0.0
+
+    prices = frame[list(PRICES)].to_numpy()
+    finite = np.isfinite(prices).all(axis=1)
+    positive = (prices > 0).all(axis=1)
+    frame = frame[finite & positive].sort_index(kind="stable")  # stable: equal times keep input order
+    repeated = frame.index.duplicated(keep="last")
+    frame = frame[~repeated]
+    gaps, largest = find_gaps(frame.index, interval)
+    report = CleaningReport(
+        symbol=symbol,
+        rows_in=len(df),
+        rows_out=len(frame),
+        duplicates=int(repeated.sum()),
+        nan_rows=int((~finite).sum()),
+        non_positive=int((finite & ~positive).sum()),
+        gaps=gaps,
+        largest_gap="none" if largest is None else str(largest),
+    )
+    return frame, report
+
+
+def bar_times(df: pd.DataFrame, symbol: str) -> pd.DatetimeIndex:
+    """The bar times of raw `df` as a UTC DatetimeIndex (ns) named 'timestamp', one per row, in row order."""
+    names = _lower_names(df)
+    column = next((names[c] for c in TIME_COLUMNS if c in names), None)
+    if column is not None:
+        values = df[column]
+    elif isinstance(df.index, pd.DatetimeIndex) or not pd.api.types.is_numeric_dtype(df.index):
+        values = df.index
+    else:  # a RangeIndex would parse as nanoseconds after 1970: refuse rather than guess
+        raise DataError(f"bars for {symbol} need a datetime index or a 'timestamp' column")
+    try:
+        times = pd.DatetimeIndex(pd.to_datetime(values, utc=True))  # naive -> UTC, aware -> converted
+    except (ValueError, TypeError, OverflowError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise DataError(
+            f"cannot read the timestamps of {symbol}: {reason}; "
+            "write them in one ISO 8601 format, e.g. 2024-01-02T14:30:00Z"
+        ) from None
+    if times.hasnans:
+        row = int(np.flatnonzero(times.isna())[0])
+        raise DataError(f"bars for {symbol} have an empty timestamp in row {row}; fill or remove that row")
+    return times.as_unit("ns").rename("timestamp")
+
+
+def find_gaps(index: pd.DatetimeIndex, interval: str) -> tuple[int, pd.Timedelta | None]:
+    """Unexpected holes in sorted UTC bar times: (count, largest spacing among them or None).
+
+    Intraday: spacing above the interval between two bars of the same UTC day (nights, weekends and
+    holidays are not holes). Daily and weekly: more than interval + 3 calendar days between bar dates.
+    """
+    step = interval_step(interval)
+    if len(index) < 2:
+        return 0, None
+    spacing = index[1:] - index[:-1]
+    days = index[1:].normalize() - index[:-1].normalize()  # calendar days: DST shifts do not count
+    if step < pd.Timedelta(days=1):
+        hole = (days == pd.Timedelta(0)) & (spacing > step)
+    else:
+        hole = days > step + pd.Timedelta(days=CLOSED_DAYS)
+    count = int(np.count_nonzero(hole))
+    return count, (spacing[hole].max() if count else None)
+
+
+def _lower_names(df: pd.DataFrame) -> dict[str, object]:
+    """Lower-cased, stripped column name -> the column's own name; the first of equal names wins."""
+    names: dict[str, object] = {}
+    for column in df.columns:
+        names.setdefault(str(column).strip().lower(), column)
+    return names

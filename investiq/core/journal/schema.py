@@ -1,0 +1,139 @@
+"""Tables of the journal, created and migrated on start; the version lives in `PRAGMA user_version`.
+
+`trades` belongs to the Rust agent: it is created only when absent (`IF NOT EXISTS`) and never
+altered, so an agent's table with extra or reordered columns is read as it is.
+Append a migration to MIGRATIONS to change the schema; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from investiq.core.journal.connection import JournalError
+
+TRADES = """
+CREATE TABLE IF NOT EXISTS trades (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    symbol TEXT NOT NULL,
+    strategy_name TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity REAL NOT NULL,
+    entry_price REAL NOT NULL,
+    exit_price REAL,
+    profit_loss REAL,
+    opened_at TEXT NOT NULL,
+    closed_at TEXT
+)"""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the gateway's tables.
+    (
+        TRADES,
+        """CREATE TABLE sentiment_predictions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at TEXT NOT NULL,
+            symbol TEXT,
+            text TEXT NOT NULL,
+            label TEXT NOT NULL CHECK (label IN ('positive', 'negative', 'neutral')),
+            confidence REAL NOT NULL,
+            score REAL NOT NULL,
+            p_positive REAL NOT NULL,
+            p_negative REAL NOT NULL,
+            p_neutral REAL NOT NULL,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            latency_ms REAL,
+            cached INTEGER NOT NULL CHECK (cached IN (0, 1))
+        )""",
+        "CREATE INDEX sentiment_predictions_symbol_time ON sentiment_predictions (symbol, created_at)",
+        """CREATE TABLE price_predictions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            interval TEXT NOT NULL,
+            horizon_steps INTEGER NOT NULL CHECK (horizon_steps > 0),
+            last_price REAL NOT NULL,
+            last_bar_time TEXT,
+            predicted_price REAL NOT NULL,
+            predicted_return REAL NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('up', 'down', 'flat')),
+            forecast_json TEXT NOT NULL,
+            target_time TEXT NOT NULL,
+            actual_price REAL,
+            correct INTEGER CHECK (correct IN (0, 1)),
+            resolved_at TEXT,
+            latency_ms REAL
+        )""",
+        "CREATE INDEX price_predictions_unresolved ON price_predictions (resolved_at, target_time)",
+        "CREATE INDEX price_predictions_symbol_time ON price_predictions (symbol, created_at)",
+        # Every closed trade the Bayesian service has learnt from: the source of truth.
+        """CREATE TABLE bayesian_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            strategy_name TEXT NOT NULL,
+            won INTEGER CHECK (won IN (0, 1)),
+            profit_loss REAL,
+            closed_at TEXT NOT NULL,
+            closed_ts REAL NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('update', 'sync')),
+            trade_id TEXT UNIQUE,
+            received_at TEXT NOT NULL,
+            CHECK (won IS NOT NULL OR profit_loss IS NOT NULL)
+        )""",
+        "CREATE INDEX bayesian_events_strategy ON bayesian_events (strategy_name, closed_ts)",
+        # Decayed sufficient statistics per strategy at ref_ts: the events folded, for fast reads.
+        """CREATE TABLE bayesian_state (
+            strategy_name TEXT PRIMARY KEY,
+            ref_ts REAL NOT NULL,
+            win_w REAL NOT NULL,
+            loss_w REAL NOT NULL,
+            pnl_w REAL NOT NULL,
+            pnl_s1 REAL NOT NULL,
+            pnl_s2 REAL NOT NULL,
+            wins INTEGER NOT NULL,
+            losses INTEGER NOT NULL,
+            pnl_count INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+    ),
+    # 2: the confidence of each price forecast (derived from the forecast and recent volatility).
+    ("ALTER TABLE price_predictions ADD COLUMN confidence REAL",),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations the database has not seen, each in its own transaction; return the version."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise JournalError(
+            f"the journal has schema version {version}, newer than this InvestIQ ({SCHEMA_VERSION}): "
+            "upgrade InvestIQ or point --db at another file"
+        )
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[number - 1]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION
+
+
+def status(conn: sqlite3.Connection) -> dict[str, object]:
+    """What `investiq db status` prints: version, mode, integrity and row counts."""
+    tables = [
+        row[0]
+        for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    ]
+    return {
+        "schema_version": int(conn.execute("PRAGMA user_version").fetchone()[0]),
+        "latest_version": SCHEMA_VERSION,
+        "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
+        "integrity": conn.execute("PRAGMA quick_check").fetchone()[0],
+        "rows": {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in sorted(tables)},
+    }

@@ -1,0 +1,81 @@
+"""Reading the agent's `trades` table, whatever extra columns or column order it has."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+
+from investiq.core.errors import InvestIQError
+from investiq.core.journal import timestamps
+
+REQUIRED = ("strategy_name", "closed_at")
+PRICE_COLUMNS = ("side", "quantity", "entry_price", "exit_price")
+
+
+class TradesTableError(InvestIQError, ValueError):
+    """The trades table cannot be used; the message names the missing columns."""
+
+
+@dataclass(frozen=True)
+class ClosedTrade:
+    trade_id: str | None
+    strategy_name: str
+    profit_loss: float
+    closed_ts: float
+
+
+@dataclass
+class TradesScan:
+    trades: list[ClosedTrade] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> rows
+
+
+def columns(conn: sqlite3.Connection) -> list[str]:
+    return [row[1] for row in conn.execute("PRAGMA table_info(trades)")]
+
+
+def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) -> TradesScan:
+    """Trades closed in [since_ts, until_ts], by column name. P&L is profit_loss, or else
+    (exit - entry) * quantity, negated for a short side. Unusable rows are counted by reason."""
+    have = set(columns(conn))
+    if not have:
+        raise TradesTableError("the journal has no trades table")
+    missing = [c for c in REQUIRED if c not in have]
+    if missing or ("profit_loss" not in have and not set(PRICE_COLUMNS) <= have):
+        need = missing or ["profit_loss (or side, quantity, entry_price, exit_price)"]
+        raise TradesTableError(f"the trades table lacks column(s) {', '.join(need)}")
+    wanted = ["id" if "id" in have else "NULL", "strategy_name", "closed_at"]
+    wanted += [c if c in have else "NULL" for c in ("profit_loss", *PRICE_COLUMNS)]
+    query = f"SELECT {', '.join(wanted)} FROM trades WHERE closed_at IS NOT NULL"
+    scan = TradesScan()
+    for row in conn.execute(query):
+        trade_id, name, closed_at, pnl, side, qty, entry, exit_ = tuple(row)
+        ts = timestamps.parse(closed_at)
+        if ts is None:
+            scan.skipped["unreadable closed_at"] += 1
+            continue
+        if not since_ts <= ts <= until_ts:
+            continue  # outside the window: not an error
+        if not isinstance(name, str) or not name.strip():
+            scan.skipped["empty strategy_name"] += 1
+            continue
+        value = _pnl(pnl, side, qty, entry, exit_)
+        if value is None:
+            scan.skipped["no finite profit_loss"] += 1
+            continue
+        scan.trades.append(ClosedTrade(None if trade_id is None else str(trade_id), name.strip(), value, ts))
+    scan.trades.sort(key=lambda t: (t.closed_ts, t.trade_id or ""))
+    return scan
+
+
+def _pnl(pnl: object, side: object, qty: object, entry: object, exit_: object) -> float | None:
+    if isinstance(pnl, (int, float)) and not isinstance(pnl, bool):
+        return float(pnl) if math.isfinite(pnl) else None
+    numbers = (qty, entry, exit_)
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers):
+        return None
+    q, e, x = (float(v) for v in numbers)  # type: ignore[arg-type]
+    sign = -1.0 if str(side).strip().lower() in {"sell", "short"} else 1.0
+    return sign * (x - e) * q

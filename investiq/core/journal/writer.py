@@ -1,0 +1,173 @@
+"""The gateway's one writer: a thread that owns the only read-write connection of the gateway.
+
+Jobs are functions of a connection. They are run in arrival order; whatever is queued is taken
+together into one transaction (one fsync for many prediction logs), each job inside its own
+SAVEPOINT so that a failing job rolls back alone. A job's future resolves only after COMMIT:
+`await writer.run(job)` returns once the row is durable (Bayesian updates), while `log(job)`
+never waits and never raises (prediction logs), so journaling can neither fail nor slow a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from investiq.core.journal.connection import JournalError, connect
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], T]
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Item:
+    job: Job[Any]
+    future: Future[Any] | None  # None: fire-and-forget
+    counted: bool = True  # False for flush()'s barrier, which writes nothing and proves nothing
+
+
+_STOP = object()
+
+
+class JournalWriter:
+    def __init__(self, path: Path, busy_timeout_ms: int = 5000, max_batch: int = 512) -> None:
+        self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._max_batch = max_batch
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.committed = 0
+        self.failed = 0
+        self.last_error: str | None = None
+        self.last_failure_ts: float | None = None
+        self.last_commit_ts: float | None = None
+
+    def start(self) -> None:
+        conn = connect(self._path, self._busy_timeout_ms)  # fail at start, not on the first write
+        self._thread = threading.Thread(target=self._loop, args=(conn,), name="journal-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job[T]) -> Future[T]:
+        """Queue `job`; the future holds its result once committed, or its exception."""
+        if self._closed or self._thread is None:
+            raise JournalError("the journal writer is not running")
+        future: Future[T] = Future()
+        self._queue.put(_Item(job, future))
+        return future
+
+    async def run(self, job: Job[T]) -> T:
+        """Run `job` in the writer and wait, off the event loop, until it is committed."""
+        return await asyncio.wrap_future(self.submit(job))
+
+    def log(self, job: Job[Any]) -> None:
+        """Fire and forget: a failure is counted and logged, never raised."""
+        if self._closed or self._thread is None:
+            self._record_failure("journal writer is not running; a log row was dropped")
+            return
+        self._queue.put(_Item(job, None))
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every job queued before this call is committed (or has failed)."""
+        if self._closed or self._thread is None:
+            return
+        barrier: Future[None] = Future()
+        self._queue.put(_Item(lambda conn: None, barrier, counted=False))
+        barrier.result(timeout)
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued, then stop the thread."""
+        if self._thread is None or self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():  # a stuck disk: say so rather than pretend everything was flushed
+            log.error("journal writer busy after %.0f s; %d queued writes may be lost", timeout, self.pending)
+
+    # -- the writer thread ---------------------------------------------------------------------
+    def _loop(self, conn: sqlite3.Connection) -> None:
+        try:
+            stop = False
+            while not stop:
+                batch: list[_Item] = []
+                item = self._queue.get()
+                while True:
+                    if item is _STOP:
+                        stop = True
+                        break
+                    batch.append(item)
+                    if len(batch) >= self._max_batch:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._run_batch(conn, batch)
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+        outcomes: list[tuple[_Item, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = item.job(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    outcomes.append((item, None, exc))
+                else:
+                    outcomes.append((item, result, None))
+                conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except Exception as exc:  # BEGIN or COMMIT failed: nothing of this batch is durable
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.exception("journal rollback failed")
+            outcomes = [(item, None, exc) for item in batch]
+        for item, result, error in outcomes:
+            if error is None:
+                if item.counted:
+                    self.committed += 1
+                    self.last_commit_ts = time.time()
+                if item.future is not None:
+                    item.future.set_result(result)
+            elif item.future is not None:
+                self._record_failure(f"{type(error).__name__}: {error}", quiet=True)
+                item.future.set_exception(error)
+            else:
+                self._record_failure(f"{type(error).__name__}: {error}")
+
+    @property
+    def failing(self) -> bool:
+        """Whether the latest write failed (a success since then clears it)."""
+        return self.last_failure_ts is not None and (self.last_commit_ts or 0.0) < self.last_failure_ts
+
+    def _record_failure(self, message: str, *, quiet: bool = False) -> None:
+        self.failed += 1
+        self.last_error = message
+        self.last_failure_ts = time.time()
+        if not quiet:  # a failed awaited job is the caller's to report
+            log.warning("journal write failed: %s", message)

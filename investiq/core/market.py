@@ -1,0 +1,295 @@
+"""Market data for training and serving: Yahoo Finance through a Parquet cache, CSV files, shipped samples.
+
+    bars = load_bars("yfinance", ["AAPL"], days=59, interval="15m", cache_dir=Path("data/bars"))
+    frame, report = bars["AAPL"]   # cleaned bars (see investiq.core.bars.clean_bars) and what was dropped
+
+Yahoo Finance serves intraday history only so far back, per interval (days before now):
+
+    interval  1m  2m  5m  15m  30m  60m  90m  1h   1d    1wk
+    max days  7   60  60  60   60   730  60   730  none  none
+
+The network is touched only by `fetch_yfinance`; everything else takes a `fetch` argument so tests
+and offline machines pass their own.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from investiq.core.bars import COLUMNS, bar_times, interval_step
+from investiq.core.bars import INTERVAL_SECONDS as INTERVAL_SECONDS  # re-exported: callers import from here
+from investiq.core.bars import CleaningReport as CleaningReport
+from investiq.core.bars import clean_bars as clean_bars
+from investiq.core.bars import find_gaps as find_gaps
+from investiq.core.errors import DataError
+
+# fmt: off
+YF_MAX_DAYS: dict[str, int | None] = {
+    "1m": 7, "2m": 60, "5m": 60, "15m": 60, "30m": 60,
+    "60m": 730, "90m": 60, "1h": 730, "1d": None, "1wk": None,
+}
+# fmt: on
+Source = Literal["yfinance", "csv", "sample"]
+SOURCES: tuple[Source, ...] = ("yfinance", "csv", "sample")
+# Real daily bars 1999-2018 shipped inside the `arch` wheel: arch/data/<name>/<name>.csv.gz.
+SAMPLE_SYMBOLS: dict[str, str] = {"SPX": "sp500", "NASDAQ": "nasdaq"}
+SAMPLE_INTERVAL = "1d"
+SAMPLE_DAYS = 36500  # all of it
+
+# (symbol, interval, start, end) -> raw bars; start and end are tz-aware UTC, end exclusive.
+Fetch = Callable[[str, str, datetime, datetime], pd.DataFrame]
+
+
+def load_csv(path: Path, symbol: str | None = None) -> pd.DataFrame:
+    """Raw bars from a CSV file with a 'timestamp' (or 'date'/'datetime') column and open, high, low,
+    close and optionally volume (names case-insensitive). With a 'symbol' column, `symbol` picks its
+    rows (case-insensitive); a file of several symbols needs one. Rows are not cleaned."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:  # pandas' parser and empty-file errors are ValueErrors
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise DataError(f"cannot read CSV {path}: {reason}") from None
+    names = {str(c).strip().lower(): c for c in frame.columns}
+    missing = [c for c in ("open", "high", "low", "close") if c not in names]
+    if not any(c in names for c in ("timestamp", "date", "datetime")):
+        missing.insert(0, "timestamp (or date/datetime)")
+    if missing:
+        found = ", ".join(map(str, frame.columns)) or "none"
+        raise DataError(f"CSV {path} lacks column(s) {', '.join(missing)} (found: {found})")
+    if "symbol" not in names:
+        return frame
+    labels = frame[names["symbol"]].astype(str).str.strip().str.upper()
+    present = sorted(set(labels))
+    if symbol is None:
+        if len(present) > 1:
+            raise DataError(f"CSV {path} holds several symbols ({', '.join(present)}); name one")
+        return frame
+    rows = frame[labels == symbol.strip().upper()]
+    if rows.empty:
+        raise DataError(f"CSV {path} has no rows for {symbol}; its symbols are {', '.join(present)}")
+    return rows
+
+
+def load_sample(symbol: str) -> pd.DataFrame:
+    """Raw daily bars (Date, Open, High, Low, Close, Adj Close, Volume; Date parsed, naive) of a
+    sample index shipped with `arch`, 1999-01-04 to 2018-12-31: no network needed."""
+    name = SAMPLE_SYMBOLS.get(symbol.upper())
+    if name is None:
+        raise DataError(f"no sample data for {symbol}; samples: {', '.join(SAMPLE_SYMBOLS)}")
+    with (resources.files("arch") / "data" / name / f"{name}.csv.gz").open("rb") as handle:
+        frame = pd.read_csv(handle, compression="gzip")
+    frame["Date"] = pd.to_datetime(frame["Date"], format="%m/%d/%Y")  # US month/day: never guess
+    return frame
+
+
+class BarCache:
+    """Cleaned bars per symbol and interval in `directory/<SYMBOL>_<interval>.parquet` (UTC times).
+
+    Files are replaced atomically (temp file in the same directory + os.replace), so a reader or a
+    crash mid-write sees the old file or the new one, never half of one.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path(self, symbol: str, interval: str) -> Path:
+        name = symbol.strip().upper()
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise DataError(f"symbol {symbol!r} cannot name a cache file; use a ticker such as AAPL")
+        return self.directory / f"{name}_{interval}.parquet"
+
+    def read(self, symbol: str, interval: str) -> pd.DataFrame | None:
+        """Cached bars (UTC index, COLUMNS as float64), or None when nothing is cached."""
+        path = self.path(symbol, interval)
+        if not path.exists():
+            return None
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read cached bars {path} ({exc}); delete it to fetch again") from None
+        frame.index = pd.DatetimeIndex(frame.index).tz_convert("UTC").as_unit("ns").rename("timestamp")
+        return frame[COLUMNS]
+
+    def merge(self, symbol: str, interval: str, new: pd.DataFrame) -> pd.DataFrame:
+        """Cache ∪ `new` (raw), cleaned; on equal timestamps `new` wins. Written back and returned."""
+        fresh, _ = clean_bars(new, symbol, interval)
+        cached = self.read(symbol, interval)
+        if cached is not None:  # later rows win in clean_bars' duplicate drop
+            fresh, _ = clean_bars(pd.concat([cached, fresh]), symbol, interval)
+        if not fresh.empty:
+            self._write(self.path(symbol, interval), fresh)
+        return fresh
+
+    @staticmethod
+    def _write(path: Path, frame: pd.DataFrame) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(handle)
+        try:
+            frame.to_parquet(temp)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+
+def fetch_yfinance(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Raw bars from Yahoo Finance in [start, end), unadjusted, index in the exchange's time zone."""
+    try:
+        import yfinance  # type: ignore[import-untyped, unused-ignore]  # slow import: only when used
+
+        frame = yfinance.Ticker(symbol).history(
+            interval=interval, start=start, end=end, auto_adjust=False, actions=False, raise_errors=True
+        )
+        reason = "empty response" if frame is None or frame.empty else None
+    except Exception as exc:  # yfinance raises anything from HTTP errors to KeyError on odd replies
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+    if reason is not None:
+        raise DataError(
+            f"no data from Yahoo Finance for {symbol} {interval}: {reason}. "
+            "Offline? use --source csv or --source sample"
+        )
+    return frame
+
+
+def load_bars(
+    source: Source,
+    symbols: Sequence[str],
+    *,
+    days: int,
+    interval: str,
+    cache_dir: Path,
+    csv_path: Path | None = None,
+    fetch: Fetch = fetch_yfinance,
+    now: datetime | None = None,
+) -> dict[str, tuple[pd.DataFrame, CleaningReport]]:
+    """symbol -> (cleaned bars of the last `days` days, report on those rows).
+
+    The window ends now for yfinance and at the symbol's last bar for csv and sample. yfinance goes
+    through the cache in `cache_dir`: only bars after the last cached one are fetched (one bar of
+    overlap refreshes a bar that was still forming); the report then describes the cached rows.
+    """
+    if days < 1:
+        raise DataError(f"days must be at least 1 (got {days})")
+    if not symbols:
+        raise DataError("no symbols given; name at least one, e.g. SPX")
+    if source == "yfinance":
+        if interval not in YF_MAX_DAYS:
+            known = ", ".join(YF_MAX_DAYS)
+            raise DataError(f"Yahoo Finance has no interval {interval!r}; use one of {known}")
+        limit = YF_MAX_DAYS[interval]
+        if limit is not None and days > limit:
+            raise DataError(
+                f"Yahoo Finance serves {interval} bars for the last {limit} days only, {days} asked; "
+                f"ask for at most {limit} days, or a coarser interval (1h: 730 days, 1d: no limit)"
+            )
+    elif source == "csv":
+        if csv_path is None:
+            raise DataError("--source csv needs a CSV path (timestamp, open, high, low, close, volume)")
+        # the first symbol's rows: a file of several symbols cannot be read without naming one
+        columns = {str(c).strip().lower() for c in load_csv(csv_path, symbols[0]).columns}
+        if len(symbols) > 1 and "symbol" not in columns:  # else every symbol would get the same bars
+            raise DataError(f"CSV {csv_path} has no 'symbol' column to tell {', '.join(symbols)} apart")
+    elif source == "sample":
+        if interval != "1d":
+            raise DataError(f"sample bars are daily; use interval '1d' (got {interval!r})")
+    else:
+        raise DataError(f"unknown source {source!r}; use yfinance, csv or sample")
+
+    result: dict[str, tuple[pd.DataFrame, CleaningReport]] = {}
+    for symbol in symbols:
+        if source == "yfinance":
+            end = _utc(now)
+            raw = _cached_bars(BarCache(cache_dir), symbol, interval, end - timedelta(days=days), end, fetch)
+        else:
+            raw = load_csv(csv_path, symbol) if csv_path is not None else load_sample(symbol)
+            bars, _ = clean_bars(raw, symbol, interval)
+            if bars.empty:
+                raise DataError(f"no usable bars for {symbol} from {source}")
+            end = bars.index[-1]
+        # Clean only the raw rows inside the window, so the report's counts add up to what is returned.
+        inside = bar_times(raw, symbol) >= end - pd.Timedelta(days=days)
+        bars, report = clean_bars(raw[inside], symbol, interval)
+        if bars.empty:
+            raise DataError(f"no usable {interval} bars for {symbol} from {source} in the last {days} days")
+        result[symbol] = (bars, report)
+    return result
+
+
+def as_series(bars: dict[str, tuple[pd.DataFrame, CleaningReport]]) -> dict[str, tuple[Any, Any]]:
+    """What training takes: symbol -> (closes float64 [n], bar times [n])."""
+    return {
+        s: (frame["close"].to_numpy(dtype="float64"), frame.index.to_numpy()) for s, (frame, _) in bars.items()
+    }
+
+
+def recent_bars(
+    symbol: str,
+    interval: str,
+    n: int,
+    cache: BarCache,
+    fetch: Fetch = fetch_yfinance,
+    now: datetime | None = None,
+) -> pd.DataFrame:
+    """The last `n` cleaned bars (n rows, COLUMNS) for serving a forecast.
+
+    Served from the cache; refreshed through `fetch` when the newest cached bar is older than two
+    intervals (four days for '1d': weekends and holidays) or fewer than `n` bars are cached.
+    """
+    step = interval_step(interval)
+    if n < 1:
+        raise DataError(f"n must be at least 1 (got {n})")
+    end = _utc(now)
+    bars = cache.read(symbol, interval)
+    stale_after = pd.Timedelta(days=4) if interval == "1d" else 2 * step
+    if bars is None or len(bars) < n:
+        # Markets trade ~6.5 of 24 hours on 5 of 7 days: n bars span up to ~5.2x n intervals of clock time.
+        lookback = 6 * n * step + pd.Timedelta(days=4)
+        limit = YF_MAX_DAYS.get(interval)
+        if limit is not None:
+            lookback = min(lookback, pd.Timedelta(days=limit))
+        bars = _fetch_into(cache, fetch, symbol, interval, end - lookback, end)
+    elif end - bars.index[-1] > stale_after:
+        bars = _fetch_into(cache, fetch, symbol, interval, bars.index[-1] - step, end)
+    if bars.empty:
+        raise DataError(f"no {interval} bars for {symbol}; check the symbol or use another source")
+    if len(bars) < n:
+        raise DataError(f"only {len(bars)} {interval} bars for {symbol}, {n} needed; try a longer interval")
+    return bars.iloc[-n:]
+
+
+def _cached_bars(
+    cache: BarCache, symbol: str, interval: str, start: pd.Timestamp, end: pd.Timestamp, fetch: Fetch
+) -> pd.DataFrame:
+    """Cached bars covering [start, end), fetching only what the cache lacks."""
+    step = interval_step(interval)
+    cached = cache.read(symbol, interval)
+    # The first bar may fall days after `start` (weekend, holiday): that still counts as covered.
+    slack = max(step, pd.Timedelta(days=4))
+    if cached is not None and len(cached) and cached.index[0] <= start + slack:
+        last = cached.index[-1]
+        if end - last < step:
+            return cached
+        start = last - step
+    return _fetch_into(cache, fetch, symbol, interval, start, end)
+
+
+def _fetch_into(
+    cache: BarCache, fetch: Fetch, symbol: str, interval: str, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    """Bars of [start, end) from `fetch`, merged into the cache; the whole cached series is returned."""
+    return cache.merge(symbol, interval, fetch(symbol, interval, start.to_pydatetime(), end.to_pydatetime()))
+
+
+def _utc(moment: datetime | None) -> pd.Timestamp:
+    """`moment` (naive taken as UTC; None: now) as a UTC Timestamp."""
+    stamp = pd.Timestamp(moment if moment is not None else datetime.now(timezone.utc))
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -1,0 +1,268 @@
+"""The one settings object: `config.yaml` < environment (`INVESTIQ_*`) < CLI flags.
+
+Every field's default and description live here and only here; the committed `config.yaml`
+is rendered from this class (`investiq config defaults`) and a test keeps the two equal.
+Nothing imports a global instance: the CLI loads settings once and passes values down.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from investiq.core.errors import SettingsError
+from investiq.core.market import Source
+
+ENV_PREFIX = "INVESTIQ_"
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+class Settings(BaseModel):
+    """Typed settings of the whole stack. Units are in the field names or descriptions.
+
+    A plain pydantic model: the three sources are merged by `load_settings`, in the open, so the
+    precedence and the origin of a bad value (file, variable or flag) can be reported exactly.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
+
+    # -- server --------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Interface the gateway binds to (loopback by default).")
+    port: int = Field(8080, ge=1, le=65535, description="Gateway TCP port.")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted; larger bodies get 413."
+    )
+    api_key_env: str = Field(
+        "ML_API_KEY",
+        min_length=1,
+        description="Name of the environment variable holding the API key (the key never goes in a file).",
+    )
+    # Off by default: the gateway binds loopback and serves one trusted agent, whose bursts (a sync after a
+    # reconnect, a batch per bar) and whose handling of 429 nobody here controls; turn it on when exposed.
+    rate_limit_per_minute: float = Field(
+        0.0,
+        ge=0,
+        description="Requests per minute per API key (per client address without a valid key); 0: no limit.",
+    )
+    rate_limit_burst: int = Field(
+        60, ge=1, description="Requests a client may send at once before rate_limit_per_minute paces it."
+    )
+
+    # -- journal -------------------------------------------------------------------------------
+    db_path: Path = Field(Path("portfolio.db"), description="SQLite journal shared with the Rust agent.")
+    db_busy_timeout_ms: int = Field(
+        5000, ge=0, le=600_000, description="How long a connection waits for a lock (ms)."
+    )
+
+    # -- inference -----------------------------------------------------------------------------
+    backend: Literal["embedded", "triton"] = Field(
+        "embedded", description="embedded = ONNX Runtime in-process; triton = a Triton server over gRPC."
+    )
+    triton_url: str = Field("127.0.0.1:8001", min_length=1, description="Triton gRPC address (host:port).")
+    triton_http_port: int = Field(8000, ge=1, le=65535, description="HTTP port of `investiq triton start`.")
+    triton_metrics_port: int = Field(8002, ge=1, le=65535, description="Metrics port of `investiq triton start`.")
+    triton_timeout_s: float = Field(5.0, gt=0, le=300, description="Per-request timeout towards Triton (s).")
+    model_repository: Path = Field(Path("model_repository"), description="Triton model repository.")
+    models_dir: Path = Field(Path("models"), description="Trained artifacts (checkpoints, reports).")
+    finbert_model: str = Field(
+        "ProsusAI/finbert", min_length=1, description="FinBERT weights: Hugging Face model id or local path."
+    )
+    quantize: bool = Field(True, description="Serve the dynamic INT8 ONNX variant on CPU.")
+    sentiment_model: Literal["finbert", "lexicon"] = Field(
+        "finbert",
+        description="finbert, or lexicon (VADER) on purpose; finbert falls back to it when not exported.",
+    )
+    sentiment_batch_size: int = Field(
+        32, ge=1, le=64, description="Largest micro-batch of texts (<= 64, the Triton configs' max_batch_size)."
+    )
+    sentiment_max_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        le=1000,
+        description="How long a micro-batch waits to fill (ms). 0: it leaves as soon as the model is free, "
+        "so a lone request never waits and batches still grow with load (requests queue while one runs).",
+    )
+    sentiment_max_tokens: int = Field(128, ge=8, le=512, description="Texts are truncated to this many tokens.")
+    sentiment_max_texts: int = Field(256, ge=1, le=10_000, description="Most texts in one request.")
+    sentiment_max_chars: int = Field(2000, ge=1, description="Most characters in one text.")
+    sentiment_cache_size: int = Field(10_000, ge=0, description="Cached predictions (LRU); 0 disables.")
+    price_batch_size: int = Field(
+        1000, ge=1, le=1024, description="Most forecasts in one batch_predict (one pass; <= Triton's 1024)."
+    )
+    price_source: Source = Field(
+        "yfinance", description="Bars `investiq up` trains a first PatchTST on (offline: falls back to sample)."
+    )
+    price_symbols: list[str] = Field(
+        ["SPY", "QQQ", "AAPL"], min_length=1, description="Symbols of that first model (comma-separated in env)."
+    )
+    price_interval: str = Field("15m", min_length=1, description="Bar interval of that first model.")
+    price_days: int = Field(60, ge=1, description="Days of history for that first model (yfinance 15m: <= 60).")
+    price_csv: Path | None = Field(None, description="CSV of bars when price_source is csv.")
+    data_dir: Path = Field(Path("data"), description="Market data cache (parquet bars per symbol and interval).")
+    logs_dir: Path = Field(Path("logs"), description="Logs and PID files of `investiq start` and Triton.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Gateway logs: json (one object per line, with request id) or text."
+    )
+    price_resolve_every_s: float = Field(
+        300.0, ge=0, description="How often the gateway scores past forecasts against the market (0: never)."
+    )
+
+    # -- model lifecycle (`investiq retrain`, `investiq models`) --------------------------------
+    keep_versions: int = Field(
+        3, ge=1, le=100, description="Versions of each model kept for rollback (and as many retired ones)."
+    )
+    keep_retrain_runs: int = Field(
+        8, ge=1, description="Newest retrain run folders kept in models/retrain (reports, candidates, backups)."
+    )
+    max_model_age_days: float = Field(
+        14.0, ge=0, description="/health warns when the serving PatchTST is older than this (0: never)."
+    )
+    retrain_epochs: int = Field(10, ge=1, description="Most epochs of a retrain (early stopping still applies).")
+    promote_metric: Literal["mae", "hit_rate"] = Field(
+        "mae", description="What the promotion gate compares on the fresh hold-out: forecast MAE or h1 hit rate."
+    )
+    promote_tolerance: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="How much worse a candidate may be and still be promoted: MAE relative, hit rate absolute.",
+    )
+
+    # -- Bayesian strategy weights -------------------------------------------------------------
+    bayes_prior_alpha: float = Field(1.0, gt=0, description="Beta prior on win probability: alpha.")
+    bayes_prior_beta: float = Field(1.0, gt=0, description="Beta prior on win probability: beta.")
+    bayes_pnl_prior_mean: float = Field(0.0, description="Normal-Inverse-Gamma prior: mean P&L per trade.")
+    bayes_pnl_prior_kappa: float = Field(1.0, gt=0, description="NIG prior: pseudo-trades behind the prior mean.")
+    bayes_pnl_prior_shape: float = Field(2.0, gt=0, description="NIG prior: inverse-gamma shape a0.")
+    bayes_pnl_prior_scale: float = Field(
+        100.0, gt=0, description="NIG prior: inverse-gamma scale b0 (P&L units squared)."
+    )
+    bayes_half_life_days: float = Field(
+        30.0,
+        ge=0,
+        description="Evidence older than this counts half; 0 disables forgetting. Decays toward the prior.",
+    )
+    bayes_min_trades: float = Field(
+        5.0, ge=0, description="Effective trades a strategy needs before it leaves its prior share."
+    )
+    bayes_weight_floor: float = Field(0.02, ge=0, lt=1, description="Smallest weight of a proven strategy.")
+    bayes_weight_cap: float = Field(0.6, gt=0, le=1, description="Largest weight of any proven strategy.")
+    bayes_thompson_draws: int = Field(
+        10_000, ge=100, le=1_000_000, description="Monte Carlo draws for probability-of-being-best."
+    )
+    bayes_seed: int = Field(0, ge=0, description="Seed of the Thompson allocation (same state, same weights).")
+    bayes_max_sync_days: int = Field(3650, ge=1, description="Largest `days` accepted by sync-from-database.")
+
+    # Read from the variable named by api_key_env, never from config.yaml.
+    api_key: SecretStr | None = Field(None, exclude=True, description="Set through the api_key_env variable.")
+
+    @field_validator("price_symbols", mode="before")
+    @classmethod
+    def _symbols(cls, value: Any) -> Any:
+        return value.replace(",", " ").split() if isinstance(value, str) else value
+
+    @field_validator("bayes_pnl_prior_mean", "sentiment_max_wait_ms", "triton_timeout_s", "rate_limit_per_minute")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @model_validator(mode="after")
+    def _floor_below_cap(self) -> Settings:
+        if self.bayes_weight_floor > self.bayes_weight_cap:
+            floor, cap = self.bayes_weight_floor, self.bayes_weight_cap
+            raise ValueError(f"bayes_weight_floor={floor} is above bayes_weight_cap={cap}")
+        return self
+
+
+def load_settings(
+    config: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge config file < `INVESTIQ_*` environment < `overrides` (CLI flags; None values ignored).
+
+    `config` defaults to ./config.yaml when it exists. Raises SettingsError naming key and value.
+    """
+    env = os.environ if environ is None else environ
+    path = config if config is not None else Path(env.get(f"{ENV_PREFIX}CONFIG", DEFAULT_CONFIG))
+    if config is not None and not path.is_file():
+        raise SettingsError(f"config file {str(path)!r} does not exist")
+    values: dict[str, Any] = dict(_read_config(path)) if path.is_file() else {}
+    if "api_key" in values:
+        raise SettingsError(
+            f"config file {str(path)!r} holds api_key: keys never go in files; put it in the environment "
+            "variable named by api_key_env (ML_API_KEY by default)"
+        )
+    origin = dict.fromkeys(values, f"{path}")
+    for key in Settings.model_fields:
+        name = f"{ENV_PREFIX}{key.upper()}"
+        if key != "api_key" and name in env:
+            values[key], origin[key] = env[name], f"environment {name}"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key], origin[key] = value, "command line"
+    key_env = str(values.get("api_key_env", Settings.model_fields["api_key_env"].default))
+    if env.get(key_env):
+        values["api_key"] = env[key_env]
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, values, origin)) from None
+
+
+def _read_config(path: Path) -> Mapping[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"cannot read config file {str(path)!r}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {str(path)!r} must be a mapping of setting: value")
+    return data
+
+
+def _describe(exc: ValidationError, values: Mapping[str, Any], origin: Mapping[str, str]) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "settings"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {key!r} (from {origin.get(key, 'settings')}); see config.yaml")
+            continue
+        shown = "<hidden>" if key == "api_key" else repr(values.get(key, error.get("input")))
+        where = f" (from {origin[key]})" if key in origin else ""
+        lines.append(f"invalid setting {key}={shown}{where}: {error['msg']}")
+    return "; ".join(lines)
+
+
+def render_defaults() -> str:
+    """The committed config.yaml: every setting with its default and description."""
+    out = [
+        "# InvestIQ ML settings. Precedence: this file < environment INVESTIQ_<KEY> < command-line flags.",
+        "# Rendered from investiq/core/settings.py by `investiq config defaults`; a test keeps them equal.",
+        "",
+    ]
+    for key, field in Settings.model_fields.items():
+        if field.exclude:
+            continue
+        default = field.default
+        plain = str(default) if isinstance(default, Path) else default
+        out.append(f"# {field.description}")
+        out.append(yaml.safe_dump({key: plain}, default_flow_style=False, sort_keys=False).strip())
+    return "\n".join(out) + "\n"

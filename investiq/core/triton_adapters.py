@@ -1,0 +1,151 @@
+"""Python-backend models for Triton's cpu flavour: ONNX Runtime on the exported files.
+
+Triton loads `<model>/1/model.py`, a one-line shim that imports a class from here, so that the
+pre- and post-processing Triton runs is the code the embedded backend runs (investiq/core/finbert.py,
+investiq/core/patchtst.py) and is tested with it. Each class batches the requests Triton hands it into
+one ONNX Runtime run and answers each request on its own: a bad request gets its own error,
+never the whole batch.
+
+Keep this module's imports light: the python backend stub of the nvidia-pytriton wheel embeds its
+own libpython, which fails to load this interpreter's `_ssl` extension (undefined symbol
+_PyModule_Add), so anything importing `ssl` (FastAPI, prometheus_client: the `gateway` package)
+cannot be imported inside Triton.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from investiq.core.finbert import FINBERT_MODEL, Encoder, model_file, softmax
+from investiq.core.finbert import OUTPUT as LOGITS
+from investiq.core.patchtst import INPUT as PAST
+from investiq.core.patchtst import ONNX_FILE, PATCHTST
+from investiq.core.patchtst import OUTPUT as FORECAST
+
+
+def _pb() -> Any:
+    import triton_python_backend_utils as pb_utils  # exists only inside Triton's python backend
+
+    return pb_utils
+
+
+def _model_dir(args: dict[str, str]) -> Path:
+    return Path(args["model_repository"])
+
+
+def _parameter(args: dict[str, str], key: str, default: str) -> str:
+    params = json.loads(args["model_config"]).get("parameters", {})
+    return str(params.get(key, {}).get("string_value", default))
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _split(out: NDArray[Any], sizes: list[int]) -> list[NDArray[Any]]:
+    return np.split(out, np.cumsum(sizes)[:-1])
+
+
+class FinbertTokenizer:
+    """TEXT BYTES [batch, 1] -> input_ids, attention_mask INT64 [batch, longest text in Triton's batch]."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        artifact = _model_dir(args).parent / FINBERT_MODEL / "1"
+        self.encoder = Encoder(artifact, int(_parameter(args, "max_tokens", "128")))
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        pb = _pb()
+        texts: list[list[str]] = []
+        errors: list[str | None] = []
+        for request in requests:
+            raw = pb.get_input_tensor_by_name(request, "TEXT").as_numpy().reshape(-1)
+            batch = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in raw]
+            empty = [i for i, t in enumerate(batch) if not t.strip()]
+            errors.append(f"TEXT[{empty[0]}] is empty" if empty else None)
+            texts.append([] if empty else batch)
+        flat = [t for batch in texts for t in batch]
+        encoded = self.encoder(flat) if flat else {}
+        ids = _split(encoded["input_ids"], [len(b) for b in texts]) if flat else []
+        mask = _split(encoded["attention_mask"], [len(b) for b in texts]) if flat else []
+        responses, k = [], 0
+        for error in errors:
+            if error is not None:
+                responses.append(pb.InferenceResponse(output_tensors=[], error=pb.TritonError(error)))
+                continue
+            tensors = [pb.Tensor("input_ids", ids[k]), pb.Tensor("attention_mask", mask[k])]
+            responses.append(pb.InferenceResponse(output_tensors=tensors))
+            k += 1
+        return responses
+
+
+class FinbertModel:
+    """input_ids, attention_mask INT64 [batch, seq] -> logits FP32 [batch, 3] (INT8 unless variant=fp32)."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        directory = _model_dir(args) / args["model_version"]
+        self.session = _session(model_file(directory, _parameter(args, "variant", "int8")))
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        pb = _pb()
+        ids = [pb.get_input_tensor_by_name(r, "input_ids").as_numpy() for r in requests]
+        mask = [pb.get_input_tensor_by_name(r, "attention_mask").as_numpy() for r in requests]
+        width = max(x.shape[1] for x in ids)  # requests tokenized in different batches: pad to one width
+        pad = [np.pad(x, ((0, 0), (0, width - x.shape[1]))) for x in ids]
+        pad_mask = [np.pad(x, ((0, 0), (0, width - x.shape[1]))) for x in mask]
+        logits = self.session.run(
+            [LOGITS], {"input_ids": np.concatenate(pad), "attention_mask": np.concatenate(pad_mask)}
+        )
+        parts = _split(logits[0], [len(x) for x in ids])
+        return [pb.InferenceResponse(output_tensors=[pb.Tensor(LOGITS, p)]) for p in parts]
+
+
+class FinbertPostprocess:
+    """logits FP32 [batch, 3] -> probabilities FP32 [batch, 3] (softmax, label order of the artifact)."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        return None
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        pb = _pb()
+        return [
+            pb.InferenceResponse(
+                output_tensors=[
+                    pb.Tensor("probabilities", softmax(pb.get_input_tensor_by_name(r, LOGITS).as_numpy()))
+                ]
+            )
+            for r in requests
+        ]
+
+
+class PatchTST:
+    """past_values FP32 [batch, context, 1] (prices) -> prediction_outputs FP32 [batch, horizon, 1] (prices)."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        self.session = _session(_model_dir(args) / args["model_version"] / ONNX_FILE)
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        pb = _pb()
+        values = [pb.get_input_tensor_by_name(r, PAST).as_numpy() for r in requests]
+        out = self.session.run([FORECAST], {PAST: np.concatenate(values)})[0]
+        return [
+            pb.InferenceResponse(output_tensors=[pb.Tensor(FORECAST, p)])
+            for p in _split(out, [len(v) for v in values])
+        ]
+
+
+SHIMS = {FINBERT_MODEL: "FinbertModel", PATCHTST: "PatchTST"}
+
+
+def shim(model: str) -> str:
+    """The model.py that export writes beside the ONNX file of `model`."""
+    return (
+        '"""Triton python backend entry point (written by investiq export)."""\n\n'
+        f"from investiq.core.triton_adapters import {SHIMS[model]} as TritonPythonModel  # noqa: F401\n"
+    )

@@ -1,0 +1,100 @@
+"""What `investiq up` prepares before it serves: the journal, FinBERT's export, a first price model.
+
+Each step does only what is missing and says why it skipped what it cannot do (no PyTorch, no
+weights offline), so a first start on a bare machine still serves: VADER until FinBERT is exported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from investiq.core.artifacts import META
+from investiq.core.errors import ExportError
+from investiq.core.finbert import FINBERT, FINBERT_MODEL, WeightsError, weights_reachable
+from investiq.core.journal import migrate, open_journal
+from investiq.core.patchtst import PATCHTST
+from investiq.core.settings import Settings
+from investiq.core.versions import serving
+
+Log = Callable[[str], None]
+FALLBACK = "sentiment is served by the VADER lexicon until FinBERT is exported"
+
+
+def init_journal(settings: Settings) -> int:
+    """Create or migrate the journal; its schema version. JournalError names the path and what to do."""
+    conn = open_journal(settings.db_path, settings.db_busy_timeout_ms)
+    try:
+        return migrate(conn)
+    finally:
+        conn.close()
+
+
+def prepare_finbert(settings: Settings, log: Log) -> None:
+    """Export FinBERT if it is wanted, missing, and its weights can be had; else say why not."""
+    target = settings.model_repository / FINBERT_MODEL / "1"
+    if settings.sentiment_model != FINBERT or (target / META).is_file():
+        return
+    try:
+        import torch  # noqa: F401  (the `train` extra)
+    except ImportError:
+        log(f"FinBERT is not exported and PyTorch is missing (pip install -e '.[train]'): {FALLBACK}")
+        return
+    reason = weights_reachable(settings.finbert_model)
+    if reason is not None:
+        log(f"FinBERT is not exported: {reason}. {FALLBACK} (see `investiq export finbert --help`)")
+        return
+    from export.finbert import export_finbert
+
+    log(f"exporting FinBERT from {settings.finbert_model} (first start only)")
+    try:
+        export_finbert(settings.finbert_model, settings.model_repository, quantize=settings.quantize, log=log)
+    except (ExportError, WeightsError) as exc:
+        log(f"FinBERT export failed: {exc}. {FALLBACK}")
+
+
+def prepare_patchtst(settings: Settings, log: Log) -> None:
+    """Train a quick first PatchTST (configured bars, else the offline sample) and export it."""
+    if serving(settings.model_repository, PATCHTST) is not None:
+        return
+    try:
+        import torch  # noqa: F401  (the `train` extra)
+
+        from investiq.ops.patchtst import quick_model
+    except ImportError as exc:
+        log(f"PatchTST is not exported and {exc.name} is missing (pip install -e '.[train]'): /price is down")
+        return
+    quick_model(settings, log)
+
+
+def prepare(settings: Settings, log: Log) -> None:
+    """Everything `up` does before serving."""
+    log(f"journal ready: {settings.db_path} (schema version {init_journal(settings)})")
+    prepare_finbert(settings, log)
+    prepare_patchtst(settings, log)
+
+
+def serve(settings: Settings, log_level: str, log: Log) -> None:
+    """Serve the gateway in the foreground until interrupted (uvicorn). StartupError says what to change."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.logs import configure_logging
+    from gateway.wiring import build_backend
+    from investiq import __version__
+
+    configure_logging(log_level, settings.log_format)  # first: loading the backend may log warnings
+    init_journal(settings)  # clear errors before uvicorn starts, not a traceback inside it
+    backend = build_backend(settings)
+    key = "on (X-API-Key required)" if settings.api_key else f"off (set {settings.api_key_env} to enable)"
+    url = f"http://{settings.host}:{settings.port}"
+    log(f"InvestIQ gateway {__version__} on {url}  journal={settings.db_path}  api key {key}")
+    # log_config=None: uvicorn keeps its hands off logging, so its lines go through our handler;
+    # access_log=False: RequestContextMiddleware writes the one access line per request (with its id).
+    uvicorn.run(
+        create_app(settings, backend),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        log_config=None,
+        access_log=False,
+    )

@@ -1,0 +1,206 @@
+"""Promote and roll back PatchTST versions, and tell the running stack to serve the change.
+
+Every change follows one pattern: change the model repository (install a version, or retire the
+newest), ask the stack to load the newest version, and undo the repository change if it cannot.
+So the repository on disk and what serves never disagree for long, and a version that fails to
+load never serves, neither now nor at the next restart.
+
+Rollout: POST /admin/models/patchtst/reload on the gateway (it reloads its embedded session, or
+has Triton load the version in explicit model-control mode). With no gateway running and the
+Triton backend configured, Triton is asked directly; with neither, the new version must load here
+(a session and a warm-up window) and serves at the next start. Only a refused connection means
+"nothing runs": a gateway that takes the request and fails to answer is a failed rollout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
+
+from investiq.core.atomic import remove
+from investiq.core.errors import InvestIQError
+from investiq.core.patchtst import PATCHTST
+from investiq.core.settings import Settings
+from investiq.core.versions import (
+    VersionError,
+    install,
+    prune,
+    prune_retired,
+    restore,
+    retire,
+    retired_root,
+    serving,
+    version_dir,
+    versions,
+)
+from investiq.ops.service import stack_url
+
+MODEL = PATCHTST
+Log = Callable[[str], None]
+
+
+class RolloutError(InvestIQError):
+    """The stack refused the new version; the repository change was undone."""
+
+
+class BusyError(InvestIQError):
+    """Another retrain, promote or rollback holds the lifecycle lock."""
+
+
+@contextmanager
+def exclusive(settings: Settings) -> Iterator[None]:
+    """One retrain, promote or rollback at a time per models directory (the weekly timer and an
+    operator may meet): two at once would interleave version numbers and roll back each other's."""
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.models_dir / ".lifecycle.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise BusyError(f"{holder} is changing the models in {settings.models_dir}: try again later") from None
+        handle.truncate(0)
+        handle.write(f"`investiq {' '.join(sys.argv[1:3])}` (PID {os.getpid()})")
+        handle.flush()
+        yield  # closing the file releases the lock, also when the process dies
+
+
+def _post(url: str, settings: Settings | None, timeout_s: float) -> dict[str, object]:
+    """POST without a body; the JSON answer, HTTPError/URLError as urllib raises them."""
+    request = Request(url, method="POST", data=b"")  # noqa: S310 (http URL built from settings)
+    if settings is not None and settings.api_key is not None:
+        request.add_header("X-API-Key", settings.api_key.get_secret_value())
+    with urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+        body = response.read()
+    return dict(json.loads(body)) if body.strip() else {}
+
+
+def _detail(exc: HTTPError) -> str:
+    try:
+        return str(json.loads(exc.read()).get("detail", exc.reason))
+    except (ValueError, AttributeError):
+        return str(exc.reason)
+
+
+def _refused(exc: OSError) -> bool:
+    """Whether nothing listens there (the connection was refused), as opposed to a server that took
+    the request and then failed to answer (a timeout, a dropped connection): that outcome is unknown."""
+    reason = exc.reason if isinstance(exc, URLError) else exc
+    return isinstance(reason, ConnectionRefusedError)
+
+
+def _ask(
+    url: str, settings: Settings | None, timeout_s: float, who: str, what: str = "the new version"
+) -> dict[str, object] | None:
+    """POST to the stack; None when nothing listens at `url`, RolloutError on any other failure."""
+    try:
+        return _post(url, settings, timeout_s)
+    except HTTPError as exc:
+        raise RolloutError(f"{who} refused {what}: {_detail(exc)}") from None
+    except OSError as exc:  # URLError, timeouts and resets included
+        if _refused(exc):
+            return None
+        raise RolloutError(f"{who} did not confirm {what} ({exc}); see `investiq status`") from None
+    except ValueError as exc:  # not JSON
+        raise RolloutError(f"{who} answered {what} with something unexpected: {exc}") from None
+
+
+def reload(settings: Settings, timeout_s: float = 180.0) -> str:
+    """Have the running stack serve the repository's newest PatchTST; say what happened. With nothing
+    running, the newest version must at least load here, or it would fail the next start."""
+    url = f"{stack_url(settings)}/admin/models/{MODEL}/reload"
+    answer = _ask(url, settings, timeout_s, f"the gateway at {url}")
+    if answer is not None:
+        number, weights = answer.get("repository_version"), answer.get("model_version")
+        return f"the gateway serves {MODEL} version {number} ({weights})"
+    if settings.backend == "triton":
+        triton = f"http://127.0.0.1:{settings.triton_http_port}/v2/repository/models/{MODEL}/load"
+        if _ask(triton, None, timeout_s, "Triton") is not None:
+            return f"no gateway at {stack_url(settings)}; Triton loaded the newest {MODEL}"
+    from gateway.backends.embedded import load_patchtst
+    from investiq.core.errors import ArtifactError
+
+    newest = version_dir(settings.model_repository, MODEL, serving(settings.model_repository, MODEL) or 1)
+    try:
+        load_patchtst(newest)
+    except ArtifactError as exc:
+        raise RolloutError(f"{newest} does not load: {exc}") from None
+    return f"no gateway running at {stack_url(settings)}: {newest} loads, and serves when the stack starts"
+
+
+def promote(settings: Settings, source: Path, log: Log) -> int:
+    """Install the exported version directory `source` as the newest version and roll it out; on a
+    refused rollout remove it again (RolloutError). `prune_old` then deletes versions beyond keep."""
+    repository = settings.model_repository
+    number = install(source, repository, MODEL, retired_root(settings.models_dir))
+    log(f"installed {source} as {version_dir(repository, MODEL, number)}")
+    try:
+        log(reload(settings))
+    except RolloutError:
+        remove(version_dir(repository, MODEL, number))
+        log(f"removed version {number} again: version {serving(repository, MODEL)} keeps serving")
+        with contextlib.suppress(RolloutError):  # a gateway that did load it before failing goes back
+            reload(settings)
+        raise
+    return number
+
+
+def prune_old(settings: Settings, log: Log) -> None:
+    """Versions beyond `keep_versions`, kept and retired alike (a weekly retrain must not fill the disk)."""
+    for old in prune(settings.model_repository, MODEL, settings.keep_versions):
+        log(f"deleted version {old} (keep_versions={settings.keep_versions})")
+    for old in prune_retired(retired_root(settings.models_dir), MODEL, settings.keep_versions):
+        log(f"deleted retired version {old} (keep_versions={settings.keep_versions})")
+
+
+def rollback(settings: Settings, log: Log) -> int:
+    """Retire the newest version (to models/retired/) so the previous one serves; return that one."""
+    repository = settings.model_repository
+    kept = versions(repository, MODEL)
+    if len(kept) < 2:
+        raise VersionError(
+            f"nothing to roll back to: {MODEL} has versions {kept} in {repository} "
+            "(`investiq models promote` can bring back a retired one)"
+        )
+    retired = retire(repository, MODEL, kept[-1], retired_root(settings.models_dir))
+    log(f"retired version {kept[-1]} to {retired}")
+    try:
+        log(reload(settings))
+    except RolloutError:
+        restore(retired, repository, MODEL, kept[-1])
+        log(f"restored version {kept[-1]}: it keeps serving")
+        raise
+    return kept[-2]
+
+
+def resync_bayesian(settings: Settings) -> str:
+    """Re-fold the agent's closed trades into the strategy weights (idempotent: each trade counts once)."""
+    days = settings.bayes_max_sync_days
+    url = f"{stack_url(settings)}/bayesian/sync-from-database?days={days}"
+    answer = _ask(url, settings, 120.0, f"the gateway at {stack_url(settings)}", "the Bayesian re-sync")
+    if answer is not None:
+        return f"Bayesian weights re-synced through the gateway: {answer}"
+    import asyncio
+
+    from gateway.services.bayesian import BayesianService
+    from gateway.wiring import bayes_config
+    from investiq.core.journal import JournalWriter, open_journal
+
+    open_journal(settings.db_path, settings.db_busy_timeout_ms).close()  # created / migrated: trades exists
+    writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)
+    writer.start()
+    try:
+        service = BayesianService(writer, settings.db_path, bayes_config(settings))
+        report = asyncio.run(service.sync(days))
+    finally:
+        writer.close()
+    return f"Bayesian weights re-synced in-process (no gateway running): {report}"

@@ -1,0 +1,64 @@
+"""`investiq models list|promote`: the kept, serving and retired versions of the price model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from investiq.core.atomic import remove
+from investiq.core.errors import ArtifactError
+from investiq.core.patchtst import PatchTSTMeta
+from investiq.core.settings import Settings
+from investiq.core.versions import VersionError, retired_root, serving, version_dir, versions
+from investiq.ops.lifecycle import MODEL, Log, promote, prune_old
+
+
+def version_rows(settings: Settings) -> list[dict[str, Any]]:
+    """One row per version: kept (the serving one marked) and retired, with what its artifact says."""
+    newest = serving(settings.model_repository, MODEL)
+    retired = retired_root(settings.models_dir) / MODEL
+    places = [
+        (n, settings.model_repository / MODEL / str(n), "serving" if n == newest else "kept")
+        for n in versions(settings.model_repository, MODEL)
+    ]
+    if retired.is_dir():
+        places += [(int(p.name), p, "retired") for p in sorted(retired.iterdir()) if p.name.isdigit()]
+    rows: list[dict[str, Any]] = []
+    for number, path, state in places:
+        try:
+            meta = PatchTSTMeta.load(path)
+        except ArtifactError as exc:
+            rows.append({"number": number, "state": state, "path": str(path), "error": str(exc)})
+            continue
+        rows.append(
+            {
+                "number": number,
+                "state": state,
+                "model_version": meta.version,
+                "trained_at": meta.trained_at or None,
+                "trained_until": meta.trained_until,
+                "interval": meta.interval,
+                "symbols": meta.symbols,
+                "path": str(path),
+            }
+        )
+    return rows
+
+
+def promote_version(settings: Settings, version: str, log: Log) -> int:
+    """Serve `version`: a kept or retired number, or an exported version directory; its new number."""
+    if version.isdigit():
+        if int(version) == serving(settings.model_repository, MODEL):
+            raise VersionError(f"version {version} already serves")
+        source = version_dir(settings.model_repository, MODEL, int(version))
+        if not source.is_dir():
+            source = retired_root(settings.models_dir) / MODEL / version
+        if not source.is_dir():
+            raise VersionError(f"no version {version} of {MODEL}: see `investiq models list`")
+    else:
+        source = Path(version)
+    number = promote(settings, source, log)
+    if source.parent == retired_root(settings.models_dir) / MODEL:
+        remove(source)  # back in the repository: no longer retired
+    prune_old(settings, log)
+    return number

@@ -1,0 +1,188 @@
+"""The price model's operations: which bars, train, evaluate, export, and the quick first model of `up`.
+
+Every default comes from `Settings` (the price_* fields: the bars `investiq up` trains on) or from
+`TrainConfig` (model and optimisation), never from the command line, so `up`, `train patchtst`,
+`evaluate patchtst` and `retrain` agree. PyTorch is imported only by the functions that train.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from investiq.core.artifacts import META
+from investiq.core.errors import DataError
+from investiq.core.market import SAMPLE_DAYS, SAMPLE_INTERVAL, SAMPLE_SYMBOLS, Source, as_series, load_bars
+from investiq.core.patchtst import PATCHTST, TrainConfig, config_from
+from investiq.core.settings import Settings
+from investiq.core.versions import retired_root
+
+Log = Callable[[str], None]
+Series = dict[str, tuple[Any, Any]]  # symbol -> (closes float64 [n], bar times [n])
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Which bars a model is trained and judged on."""
+
+    source: Source
+    symbols: tuple[str, ...]
+    days: int
+    interval: str
+    csv_path: Path | None = None
+
+
+# The offline sample (daily S&P 500 and NASDAQ, 1999-2018): all of it, daily.
+SAMPLE = Bars("sample", tuple(SAMPLE_SYMBOLS), SAMPLE_DAYS, SAMPLE_INTERVAL)
+
+
+def choose_bars(
+    settings: Settings,
+    source: Source | None = None,
+    symbols: tuple[str, ...] = (),
+    days: int | None = None,
+    interval: str | None = None,
+    csv_path: Path | None = None,
+) -> Bars:
+    """The bars named on the command line, the rest from the price_* settings. Symbols may be repeated
+    or space/comma separated. The sample is daily and used whole; without symbols it is SPX and NASDAQ."""
+    chosen = source or settings.price_source
+    flat = tuple(part for s in symbols for part in s.replace(",", " ").split())
+    if chosen == "sample":
+        given = flat or (tuple(settings.price_symbols) if settings.price_source == "sample" else ())
+        return replace(SAMPLE, symbols=given or SAMPLE.symbols, days=max(days or 0, SAMPLE_DAYS))
+    return Bars(
+        chosen,
+        flat or tuple(settings.price_symbols),
+        days or settings.price_days,
+        interval or settings.price_interval,
+        csv_path or settings.price_csv,
+    )
+
+
+def trained_bars(config: TrainConfig, csv_path: Path | None = None) -> Bars:
+    """The bars a model was trained on, from its recorded configuration (`csv_path` overrides the file)."""
+    recorded = Path(config.csv_path) if config.csv_path else None
+    if config.source == "csv" and csv_path is None and recorded is None:
+        raise DataError("the model was trained from a CSV file that it did not record: pass it with --csv")
+    return Bars(config.source, config.symbols, config.days, config.interval, csv_path or recorded)  # type: ignore[arg-type]
+
+
+def load_series(settings: Settings, bars: Bars, log: Log) -> Series:
+    """The closes of `bars`, cleaned; what cleaning dropped is logged per symbol."""
+    loaded = load_bars(
+        bars.source,
+        bars.symbols,
+        days=bars.days,
+        interval=bars.interval,
+        cache_dir=settings.data_dir / "bars",
+        csv_path=bars.csv_path,
+    )
+    for _, report in loaded.values():
+        log(str(report))
+    return as_series(loaded)
+
+
+def model_dir(settings: Settings, given: Path | None = None) -> Path:
+    """Where `train patchtst` writes and `evaluate`/`export patchtst` read by default."""
+    return given or settings.models_dir / PATCHTST
+
+
+def config_for(bars: Bars, **hyper: Any) -> TrainConfig:
+    """A TrainConfig for these bars; hyperparameters given as None keep TrainConfig's defaults."""
+    chosen = {k: v for k, v in hyper.items() if v is not None}
+    csv = str(bars.csv_path) if bars.source == "csv" and bars.csv_path else None
+    return TrainConfig(
+        symbols=bars.symbols, source=bars.source, days=bars.days, interval=bars.interval, csv_path=csv, **chosen
+    )
+
+
+def train_model(settings: Settings, config: TrainConfig, output_dir: Path, log: Log) -> dict[str, Any]:
+    """Load the bars of `config`, train into `output_dir`; the training metrics. DataError on too few bars."""
+    return _train(load_series(settings, trained_bars(config), log), config, output_dir, log)
+
+
+def _train(series: Series, config: TrainConfig, output_dir: Path, log: Log) -> dict[str, Any]:
+    from training.patchtst import train
+
+    try:
+        return train(series, config, output_dir, log=log)
+    except ValueError as exc:  # too few bars for the context, horizon and split
+        raise DataError(str(exc)) from None
+
+
+def torchrun_command(argv: list[str]) -> list[str] | None:
+    """With several GPUs visible, the command that reruns `argv` data-parallel under torchrun; else None."""
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if gpus < 2 or "WORLD_SIZE" in os.environ:
+        return None
+    return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", "-m", "investiq", *argv]
+
+
+def relaunch(command: list[str]) -> int:
+    return subprocess.call(command)  # noqa: S603 (our own interpreter and arguments)
+
+
+def evaluate_model(
+    settings: Settings,
+    directory: Path,
+    cost_bps: float,
+    allow_short: bool,
+    out: Path | None,
+    log: Log,
+    csv_path: Path | None = None,
+) -> dict[str, Any]:
+    """Walk-forward evaluation of a trained model on its own bars' held-out test part (report in `out`)."""
+    from training.evaluate import evaluate
+    from training.patchtst import load_forecaster
+
+    forecaster, meta = load_forecaster(directory)
+    trained = json.loads((directory / "metrics.json").read_text())["config"]
+    config = config_from(trained)
+    series = load_series(settings, trained_bars(config, csv_path), log)
+    split = {"val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
+    closes = {s: c for s, (c, _) in series.items()}
+    return evaluate(forecaster, meta, closes, split, out or directory / "evaluation", cost_bps, allow_short)
+
+
+def export_model(settings: Settings, directory: Path, log: Log) -> None:
+    """Export a trained model to ONNX, validated, as the newest version in the model repository."""
+    from export.patchtst import export_patchtst
+
+    export_patchtst(directory, settings.model_repository, log=log, retired=retired_root(settings.models_dir))
+
+
+def quick_model(settings: Settings, log: Log) -> None:
+    """What `investiq up` does without a price model: a short training run, then export.
+
+    The PatchTST/64 shape with few epochs and every 8th window: a model to serve and replace, not to
+    trust (`investiq evaluate patchtst` says how it does). Offline, it falls back to the sample bars."""
+    directory = model_dir(settings)
+    if (directory / META).is_file():
+        log(f"exporting the trained PatchTST in {directory}")
+        export_model(settings, directory, log)
+        return
+    bars = choose_bars(settings)
+    try:
+        series = load_series(settings, bars, log)
+    except DataError as exc:
+        log(
+            f"warning: {exc}\nwarning: training the first PatchTST on the offline sample (daily S&P 500 "
+            "and NASDAQ bars, 1999-2018) instead: forecasts of other symbols need a retrain on their data"
+        )
+        bars = SAMPLE
+        series = load_series(settings, bars, log)
+    names = ", ".join(bars.symbols)
+    log(f"training a quick first PatchTST on {bars.source} {names} {bars.interval} (a minute or two)")
+    # patience is moot within 2 epochs, but `investiq retrain` trains with this model's configuration
+    # (and more epochs): 3, as in the reference run of reports/patchtst-sample, not 1.
+    _train(series, config_for(bars, epochs=2, patience=3, window_stride=8), directory, log)
+    export_model(settings, directory, log)

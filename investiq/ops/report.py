@@ -1,0 +1,205 @@
+"""`investiq report`: what the stack has been doing, from the journal, as PNGs, report.md and report.json.
+
+The journal is opened read-only (a running gateway and the Rust agent keep writing) and the output
+folder is replaced atomically, so a reader never sees half a report. report.json holds the numbers
+report.md states; the plots are drawn by `report_plots`, the numbers read by `report_data`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from gateway.services.bayesian import BayesianService
+from gateway.wiring import bayes_config
+from investiq.core.atomic import staged
+from investiq.core.errors import InvestIQError
+from investiq.core.finbert import LABELS
+from investiq.core.journal import JournalWriter, connect
+from investiq.core.settings import Settings
+from investiq.ops.report_data import WEIGHT_METHOD, JournalView, Tally, read
+from investiq.ops.report_plots import hit_rate_plot, sentiment_plot, weights_plot
+
+
+class ReportError(InvestIQError):
+    """The journal cannot be reported on; the message says why and what to do."""
+
+
+def write_report(settings: Settings, out: Path, days: int, now: datetime | None = None) -> dict[str, Any]:
+    """Read the last `days` days of settings.db_path and replace `out` with the report; return report.json."""
+    now = now or datetime.now(timezone.utc)
+    # The service is built only for its pure `stats_from`, so the weights here are the gateway's own;
+    # its writer is never started and nothing is written.
+    service = BayesianService(
+        JournalWriter(settings.db_path), settings.db_path, bayes_config(settings), busy_timeout_ms=0
+    )
+    conn = connect(settings.db_path, settings.db_busy_timeout_ms, readonly=True)
+    try:
+        if int(conn.execute("PRAGMA user_version").fetchone()[0]) == 0:
+            raise ReportError(
+                f"{settings.db_path} has none of the gateway's tables: create them with `investiq db init`"
+            )
+        view = read(conn, service, days, now)
+    except sqlite3.Error as exc:
+        raise ReportError(f"cannot read the journal {str(settings.db_path)!r}: {exc}") from None
+    finally:
+        conn.close()
+    with staged(out) as folder:
+        plots = _plots(view, folder)
+        numbers = summary(view, days, settings.db_path, plots)
+        (folder / "report.json").write_text(json.dumps(numbers, indent=2) + "\n")
+        (folder / "report.md").write_text(markdown(numbers))
+    return numbers
+
+
+def _plots(view: JournalView, folder: Path) -> dict[str, str]:
+    if view.empty:
+        return {}
+    days = view.days()
+    drawn = {
+        "price": hit_rate_plot(view, days, folder),
+        "sentiment": sentiment_plot(view, days, folder),
+        "strategies": weights_plot(view, days, folder),
+    }
+    return {k: v for k, v in drawn.items() if v is not None}
+
+
+def _rate(t: Tally) -> dict[str, Any]:
+    h = t.interval
+    resolved = t.resolved > 0
+    return {
+        "forecasts": t.forecasts,
+        "resolved": t.resolved,
+        "hits": t.hits,
+        "hit_rate": h.rate if resolved else None,
+        "ci95": list(h.ci95) if resolved else None,
+        "always_up_rate": h.base_rate if resolved else None,
+        "p_vs_always_up": h.p_vs_base if resolved else None,
+    }
+
+
+def summary(view: JournalView, days: int, db_path: Path, plots: dict[str, str]) -> dict[str, Any]:
+    """The numbers of the report (report.json); None where there is nothing to compute from."""
+    labels = {label: sum(d[label] for d in view.sentiment_days.values()) for label in LABELS}
+    total = sum(labels.values())
+    first_day = {v: d.isoformat() for d, v in reversed(view.version_changes)}
+    return {
+        "journal": str(db_path),
+        "generated_at": view.now.isoformat(),
+        "window_days": days,
+        "period": {"start": view.since.isoformat(), "end": view.now.isoformat()},
+        "empty": view.empty,
+        "price": {
+            **_rate(view.price),
+            "by_version": {v: {"first_day": first_day[v], **_rate(t)} for v, t in view.versions.items()},
+            "by_day": {d.isoformat(): asdict(t) for d, t in sorted(view.price_days.items())},
+        },
+        "sentiment": {
+            "predictions": total,
+            "labels": {k: {"count": n, "share": n / total if total else None} for k, n in labels.items()},
+            "mean_score": float(view.scores.mean()) if view.scores.size else None,
+            "by_day": {d.isoformat(): counts for d, counts in sorted(view.sentiment_days.items())},
+        },
+        "strategies": {
+            "method": WEIGHT_METHOD,
+            "trades_in_window": view.events_in_window,
+            "trades_total": view.events_total,
+            "weights": {
+                s.strategy_name: {
+                    "weight": s.weight,
+                    "wins": s.evidence.wins,
+                    "losses": s.evidence.losses,
+                    "win_rate": s.posterior.win_rate,
+                }
+                for s in view.latest
+            },
+            "weights_by_day": {d.isoformat(): w for d, w in sorted(view.weight_days.items())},
+        },
+        "plots": plots,
+    }
+
+
+def _f(x: float | None) -> str:
+    return "–" if x is None or math.isnan(x) else f"{x:.3f}"
+
+
+def _hit_line(r: dict[str, Any]) -> str:
+    if not r["resolved"]:
+        return "none resolved yet, so no hit rate"
+    lo, hi = r["ci95"]
+    return (
+        f"hit rate **{_f(r['hit_rate'])}** ({r['hits']} of {r['resolved']}), 95% interval [{_f(lo)}, {_f(hi)}]; "
+        f"always up would have scored {_f(r['always_up_rate'])} on the same forecasts "
+        f"(p = {_f(r['p_vs_always_up'])} against it)"
+    )
+
+
+def markdown(n: dict[str, Any]) -> str:
+    """report.md from the numbers of `summary`, so the two cannot disagree."""
+    lines = [
+        "# InvestIQ journal report",
+        "",
+        f"Journal `{n['journal']}`, last {n['window_days']} days: {n['period']['start'][:16]} to "
+        f"{n['period']['end'][:16]} UTC.",
+        "",
+    ]
+    if n["empty"]:
+        return "\n".join([*lines, _NOTHING_YET, ""])
+    p, s, w, plots = n["price"], n["sentiment"], n["strategies"], n["plots"]
+    lines += ["## Price direction", ""]
+    if p["forecasts"]:
+        pending = p["forecasts"] - p["resolved"]
+        lines += [f"{p['forecasts']} forecasts, {pending} not resolved yet; {_hit_line(p)}.", ""]
+        lines += [
+            "| model_version | first in window | forecasts | resolved | hit rate | 95% interval | always up |",
+            "| --- | --- | ---: | ---: | ---: | --- | ---: |",
+        ]
+        for version, r in p["by_version"].items():
+            ci = f"[{_f(r['ci95'][0])}, {_f(r['ci95'][1])}]" if r["ci95"] else "–"
+            lines.append(
+                f"| {version} | {r['first_day']} | {r['forecasts']} | {r['resolved']} | {_f(r['hit_rate'])} "
+                f"| {ci} | {_f(r['always_up_rate'])} |"
+            )
+        lines += ["", f"![Price direction hit rate]({plots['price']})", ""]
+    else:
+        lines += ["No price forecasts in the window.", ""]
+    lines += ["## Sentiment", ""]
+    if s["predictions"]:
+        shares = ", ".join(f"{k} {_pct(v['share'])} ({v['count']})" for k, v in s["labels"].items())
+        lines += [f"{s['predictions']} predictions: {shares}; mean score {_f(s['mean_score'])}.", ""]
+        lines += [f"![Sentiment per day and score distribution]({plots['sentiment']})", ""]
+    else:
+        lines += ["No sentiment predictions in the window.", ""]
+    lines += ["## Strategy weights", ""]
+    if w["weights"]:
+        lines += [
+            f"{w['trades_in_window']} trades closed in the window ({w['trades_total']} learnt from in all). "
+            f"Weights now, by posterior {w['method']} win rate as `GET /bayesian/weights` serves them:",
+            "",
+            "| strategy | weight | wins (all time) | losses (all time) | win rate (posterior mean, decayed) |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for name, r in w["weights"].items():
+            lines.append(f"| {name} | {_f(r['weight'])} | {r['wins']} | {r['losses']} | {_f(r['win_rate'])} |")
+        lines.append("")
+        if "strategies" in plots:
+            lines += [f"![Strategy weights at the end of each day]({plots['strategies']})", ""]
+    else:
+        lines += ["No trades learnt from yet.", ""]
+    return "\n".join(lines)
+
+
+def _pct(share: float | None) -> str:
+    return "–" if share is None else f"{100 * share:.1f}%"
+
+
+_NOTHING_YET = (
+    "Nothing to report yet: the journal holds no predictions and no trades in this window. "
+    "The gateway logs every prediction it serves (`investiq up`), and the Bayesian service learns "
+    "from the trades the agent reports (`POST /bayesian/update` or `/bayesian/sync-from-database`)."
+)

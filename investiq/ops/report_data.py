@@ -1,0 +1,175 @@
+"""What `investiq report` shows, read from the journal: forecasts, sentiment and the strategy weights.
+
+Reading only: the caller passes a read-only connection. Days are UTC calendar days (SQLite `date()`
+of the ISO timestamps the gateway writes). Strategy weights are not stored per day, so they are
+rebuilt by replaying `bayesian_events` (the source of truth) in closing order through the gateway's
+own posterior and allocation code: the last replayed point is what `GET /bayesian/weights` serves.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.services.bayesian import BayesianService, StrategyStats
+from investiq.core.bayes.allocation import Method
+from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, observe
+from investiq.core.finbert import LABELS
+from investiq.core.forecast_stats import HitRate, hit_rate
+from investiq.core.journal import bayesian as store
+
+WEIGHT_METHOD: Method = "mean"  # the default of GET /bayesian/weights
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Price forecasts of one day or one model version."""
+
+    forecasts: int = 0  # made
+    resolved: int = 0  # horizon passed and scored
+    hits: int = 0  # resolved and correct
+    ups: int = 0  # resolved whose actual price ended above the last price: what "always up" gets right
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            self.forecasts + other.forecasts,
+            self.resolved + other.resolved,
+            self.hits + other.hits,
+            self.ups + other.ups,
+        )
+
+    @property
+    def interval(self) -> HitRate:
+        return scored(self.hits, self.resolved, self.ups)
+
+
+def scored(hits: int, n: int, ups: int) -> HitRate:
+    """The hit rate of `hits` out of `n` with its exact 95% interval and p-value against always-up.
+
+    The journal's `correct` already applies the resolver's rule (a 'flat' call is right inside the
+    flat band), so hits are handed to `hit_rate` as calls that match the outcome, not re-derived.
+    """
+    calls = np.arange(n) < hits  # (n,) True for the hits
+    return hit_rate(calls, np.ones(n, dtype=bool), ups / n if n else 0.5)
+
+
+@dataclass(frozen=True)
+class JournalView:
+    since: datetime  # start of the window, UTC
+    now: datetime
+    price_days: dict[date, Tally]
+    versions: dict[str, Tally]  # in order of first use
+    version_changes: list[tuple[date, str]]  # day on which each run of a model version began
+    sentiment_days: dict[date, dict[str, int]]  # label -> predictions
+    scores: NDArray[np.float64]  # (n,) sentiment score p_pos - p_neg of every prediction
+    weight_days: dict[date, dict[str, float]]  # strategy weights at the end of each day
+    latest: list[StrategyStats]  # what the gateway serves now (from bayesian_state)
+    events_in_window: int
+    events_total: int
+
+    @property
+    def price(self) -> Tally:
+        return sum(self.price_days.values(), Tally())
+
+    @property
+    def empty(self) -> bool:
+        return not (self.price_days or self.sentiment_days or self.events_in_window or self.latest)
+
+    def days(self) -> list[date]:
+        """From the first day with anything in the window to today: the x axis all plots share."""
+        seen = [*self.price_days, *self.sentiment_days]
+        seen += [d for d, w in self.weight_days.items() if w]
+        first = min(seen, default=self.now.date())
+        return [first + timedelta(days=i) for i in range((self.now.date() - first).days + 1)]
+
+
+def read(conn: sqlite3.Connection, service: BayesianService, days: int, now: datetime) -> JournalView:
+    """Everything of the last `days` days before `now` (timezone-aware) from a read-only connection."""
+    since = now - timedelta(days=days)
+    price_days, versions, changes = _price(conn, since.isoformat())
+    sentiment_days, scores = _sentiment(conn, since.isoformat())
+    events = conn.execute(
+        "SELECT strategy_name, won, profit_loss, closed_ts FROM bayesian_events WHERE closed_ts <= ? "
+        "ORDER BY closed_ts, id",
+        (now.timestamp(),),
+    ).fetchall()
+    window = [since.date() + timedelta(days=i) for i in range((now.date() - since.date()).days + 1)]
+    weight_days = _replay(events, window, service, now.timestamp())
+    return JournalView(
+        since=since,
+        now=now,
+        price_days=price_days,
+        versions=versions,
+        version_changes=changes,
+        sentiment_days=sentiment_days,
+        scores=scores,
+        weight_days={d: w for d, w in weight_days.items() if w},
+        latest=service.stats_from(store.load_states(conn), WEIGHT_METHOD, now.timestamp()),
+        events_in_window=sum(1 for e in events if e["closed_ts"] >= since.timestamp()),
+        events_total=store.count_events(conn),
+    )
+
+
+def _price(
+    conn: sqlite3.Connection, since_iso: str
+) -> tuple[dict[date, Tally], dict[str, Tally], list[tuple[date, str]]]:
+    rows = conn.execute(
+        "SELECT date(created_at) AS day, model_version, last_price, actual_price, correct "
+        "FROM price_predictions WHERE created_at >= ? ORDER BY created_at, id",
+        (since_iso,),
+    )
+    by_day: dict[date, Tally] = {}
+    by_version: dict[str, Tally] = {}
+    changes: list[tuple[date, str]] = []
+    for r in rows:
+        if r["day"] is None:  # a timestamp SQLite cannot read: nothing to place it on
+            continue
+        day = date.fromisoformat(r["day"])
+        resolved = r["correct"] is not None and r["actual_price"] is not None
+        one = Tally(
+            1, int(resolved), int(resolved and r["correct"]), int(resolved and r["actual_price"] > r["last_price"])
+        )
+        by_day[day] = by_day.get(day, Tally()) + one
+        by_version[r["model_version"]] = by_version.get(r["model_version"], Tally()) + one
+        if not changes or changes[-1][1] != r["model_version"]:
+            changes.append((day, r["model_version"]))
+    return by_day, by_version, changes
+
+
+def _sentiment(conn: sqlite3.Connection, since_iso: str) -> tuple[dict[date, dict[str, int]], NDArray[np.float64]]:
+    by_day: dict[date, dict[str, int]] = {}
+    rows = conn.execute(
+        "SELECT date(created_at) AS day, label, count(*) AS n FROM sentiment_predictions "
+        "WHERE created_at >= ? AND date(created_at) IS NOT NULL GROUP BY day, label ORDER BY day",
+        (since_iso,),
+    )
+    for r in rows:
+        by_day.setdefault(date.fromisoformat(r["day"]), dict.fromkeys(LABELS, 0))[r["label"]] = r["n"]
+    scores = conn.execute("SELECT score FROM sentiment_predictions WHERE created_at >= ?", (since_iso,))
+    return by_day, np.array([s[0] for s in scores], dtype=np.float64)
+
+
+def _replay(
+    events: list[sqlite3.Row], days: list[date], service: BayesianService, now_ts: float
+) -> dict[date, dict[str, float]]:
+    """Fold the events (sorted by closed_ts) day by day; weights as the gateway computes them at each day's end.
+
+    Events before the first day still count (decayed), as they do in the gateway's state.
+    """
+    states: dict[str, Evidence] = {}
+    weights: dict[date, dict[str, float]] = {}
+    i = 0
+    for day in days:
+        midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()
+        end = min(midnight + SECONDS_PER_DAY, now_ts)
+        while i < len(events) and events[i]["closed_ts"] <= end:
+            name, won, pnl, ts = events[i]
+            start = states.get(name) or Evidence(ref_ts=ts)
+            states[name] = observe(start, ts, None if won is None else bool(won), pnl, service.half_life_days)
+            i += 1
+        weights[day] = {s.strategy_name: s.weight for s in service.stats_from(states, WEIGHT_METHOD, end)}
+    return weights

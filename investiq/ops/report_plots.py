@@ -1,0 +1,110 @@
+"""The PNGs of `investiq report`: one figure per signal, all on the same day axis.
+
+Each function draws only when there is something to draw and returns the file name it wrote, or
+None, so that an empty section leaves no empty plot behind.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from investiq.core.finbert import LABELS
+from investiq.ops.report_data import WEIGHT_METHOD, JournalView
+
+COLOURS = {"positive": "tab:green", "neutral": "tab:grey", "negative": "tab:red"}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; must be chosen before pyplot is imported
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, out: Path, name: str) -> str:
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=100)
+    _pyplot().close(fig)
+    return name
+
+
+def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
+    """Daily hit rate of the resolved forecasts (by the day they were made) with its exact 95% interval,
+    the always-up rate of the same forecasts, forecasts per day, and where the model version changed."""
+    if not view.price_days:
+        return None
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    scored = [(d, t.interval) for d in days if (t := view.price_days.get(d)) is not None and t.resolved]
+    if scored:
+        x = [d for d, _ in scored]
+        top.fill_between(
+            x, [h.ci95[0] for _, h in scored], [h.ci95[1] for _, h in scored], alpha=0.2, label="95% interval"
+        )
+        top.plot(x, [h.rate for _, h in scored], "o-", label="hit rate")
+        top.plot(x, [h.base_rate for _, h in scored], "s--", color="tab:orange", label="always up")
+    else:
+        top.text(0.5, 0.5, "no forecast resolved yet", ha="center", transform=top.transAxes)
+    top.axhline(0.5, color="grey", lw=0.8)
+    for i, (day, version) in enumerate(view.version_changes):
+        if i:  # the first run is where the data starts, not a change
+            top.axvline(day, color="tab:purple", ls=":", lw=1)
+        top.annotate(version, (day, 1.0), xytext=(2, -12), textcoords="offset points", fontsize=8)
+    top.set(
+        ylim=(0, 1.05),
+        ylabel="direction hit rate",
+        title="Price direction hit rate by the day forecasts were made",
+    )
+    top.legend(loc="lower left", fontsize=8)
+    tallies = [view.price_days.get(d) for d in days]
+    resolved = np.array([t.resolved if t else 0 for t in tallies])
+    pending = np.array([t.forecasts - t.resolved if t else 0 for t in tallies])
+    bottom.bar(days, resolved, label="resolved")
+    bottom.bar(days, pending, bottom=resolved, color="lightgrey", label="not resolved")
+    bottom.set(ylabel="forecasts")
+    bottom.legend(loc="upper left", fontsize=8)
+    return _save(fig, out, "price_hit_rate.png")
+
+
+def sentiment_plot(view: JournalView, days: list[date], out: Path) -> str | None:
+    """Predictions per label per day (stacked) and the histogram of the score p_pos - p_neg."""
+    if not view.sentiment_days:
+        return None
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 1]})
+    below = np.zeros(len(days))
+    for label in LABELS:
+        counts = np.array([view.sentiment_days.get(d, {}).get(label, 0) for d in days])
+        left.bar(days, counts, bottom=below, color=COLOURS[label], label=label)
+        below += counts
+    left.set(ylabel="predictions", title="Sentiment predictions per day")
+    left.legend(fontsize=8)
+    right.hist(view.scores, bins=np.linspace(-1, 1, 41), color="tab:blue")
+    right.set(xlabel="score (p_positive - p_negative)", ylabel="predictions", title="Score distribution")
+    return _save(fig, out, "sentiment.png")
+
+
+def weights_plot(view: JournalView, days: list[date], out: Path) -> str | None:
+    """Each strategy's weight at the end of each day, replayed from the trades."""
+    if not view.weight_days:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4))
+    names = sorted({n for w in view.weight_days.values() for n in w})
+    for name in names:
+        # nan before a strategy's first trade: a gap, not a weight of zero
+        ax.plot(days, [view.weight_days.get(d, {}).get(name, np.nan) for d in days], ".-", label=name)
+    ax.set(
+        ylim=(0, 1),
+        ylabel="weight",
+        title=f"Strategy weights at the end of each day ({WEIGHT_METHOD} win rate, as GET /bayesian/weights)",
+    )
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(fig, out, "strategy_weights.png")

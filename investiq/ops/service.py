@@ -1,0 +1,253 @@
+"""`investiq start|stop|status`: the gateway as a background process, with a local Triton when the
+backend is triton.
+
+The gateway is `python -m investiq serve` in a session of its own, so it outlives the shell that
+started it. It appends to LOGS_DIR/gateway.log and leaves LOGS_DIR/gateway.pid, plus gateway.json
+with the URL and backend it was started with, so that `status` finds it whatever flags `start` had.
+Under systemd the units in deploy/systemd run `investiq serve` in the foreground instead.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.request import urlopen
+
+from investiq.core.errors import InvestIQError
+from investiq.core.settings import Settings
+from investiq.ops import pidfile, triton_server
+
+# /proc/PID/cmdline of our gateway (`python -m investiq serve ...`): a PID naming anything else is stale.
+MARKERS = ("investiq", "serve")
+TAIL_LINES = 30
+
+
+class ServiceError(InvestIQError):
+    """The stack cannot be started or found; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Started:
+    pid: int
+    url: str
+    log: Path
+    triton_pid: int | None
+
+
+@dataclass(frozen=True)
+class Stopped:
+    gateway_pid: int | None
+    graceful: bool  # False: it ignored SIGTERM for the whole timeout and was killed
+    triton: bool
+
+
+def files(settings: Settings) -> tuple[Path, Path, Path]:
+    """The gateway's PID file, state file (url, backend) and log."""
+    logs = settings.logs_dir
+    return logs / "gateway.pid", logs / "gateway.json", logs / "gateway.log"
+
+
+def gateway_url(settings: Settings) -> str:
+    """Where the gateway answers on this host: a wildcard bind is reached over loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)  # noqa: S104
+    return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
+
+
+def health(url: str, timeout_s: float = 5.0) -> str | None:
+    """The `status` of GET url/health (healthy, degraded, unhealthy); None when no gateway answers."""
+    return _probe(url, timeout_s)[1]
+
+
+def _probe(url: str, timeout_s: float) -> tuple[int | None, str | None]:
+    """(HTTP status, the body's `status`) of GET url/health; 503 (a service unhealthy) is an answer."""
+    try:
+        with urlopen(f"{url}/health", timeout=timeout_s) as response:  # noqa: S310  (our own http URL)
+            code, body = response.status, response.read()
+    except HTTPError as exc:
+        with exc:
+            code, body = exc.code, exc.read()
+    except (URLError, OSError):
+        return None, None
+    try:
+        status = json.loads(body).get("status")
+    except (ValueError, AttributeError):
+        return code, None  # not our JSON: something else, or a gateway failing to serve
+    return code, status if isinstance(status, str) and code in (200, 503) else None
+
+
+def running(settings: Settings) -> int | None:
+    """The PID of the gateway `investiq start` left in LOGS_DIR, if it is alive."""
+    return pidfile.read(files(settings)[0], *MARKERS)
+
+
+def start(
+    settings: Settings,
+    config: Path | None,
+    log_level: str = "info",
+    wait_s: float = 120.0,
+    echo: Callable[[str], None] = print,
+) -> Started:
+    """Start (local Triton and) the gateway; return once GET /health answers, within wait_s seconds."""
+    pid_path, state_path, log_path = files(settings)
+    if (pid := running(settings)) is not None:
+        raise ServiceError(f"the gateway is already running (PID {pid}): `investiq stop` first")
+    try:
+        settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ServiceError(f"cannot create logs_dir {settings.logs_dir}: {exc}; set logs_dir") from None
+    if pid_path.exists():
+        echo(f"replacing the stale PID file {pid_path} (no gateway runs under its PID)")
+        pid_path.unlink()
+    url = gateway_url(settings)
+    if _listening(settings):
+        raise ServiceError(
+            f"something already listens on {url} (a gateway started with `investiq serve`?): "
+            "stop it, or start on another --port"
+        )
+    triton_pid, triton_started = _start_triton(settings, wait_s, echo)
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+            _serve_command(settings, config, log_level),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # not killed with the terminal; `stop` signals its group
+        )
+    pid_path.write_text(f"{proc.pid}\n")
+    state_path.write_text(json.dumps({"pid": proc.pid, "url": url, "backend": settings.backend}))
+    failure = _wait_healthy(proc, url, wait_s)
+    if failure is None:
+        return Started(proc.pid, url, log_path, triton_pid)
+    pid_path.unlink(missing_ok=True)
+    state_path.unlink(missing_ok=True)
+    if triton_started:  # leave nothing half-started behind
+        triton_server.stop(triton_server.work_dir(settings))
+    raise ServiceError(
+        f"{failure}. Last lines of {log_path}:\n{_tail(log_path, offset)}\n"
+        "Fix the cause shown above and run `investiq start` again "
+        "(`investiq serve` with the same flags shows it in the foreground)."
+    )
+
+
+def _serve_command(settings: Settings, config: Path | None, log_level: str) -> list[str]:
+    """`investiq serve` with the resolved values, so that the child serves where `start` probes."""
+    cmd = [sys.executable, "-m", "investiq", "serve", "--log-level", log_level]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    return [
+        *cmd,
+        *("--host", settings.host, "--port", str(settings.port)),
+        *("--db", str(settings.db_path), "--backend", settings.backend),
+    ]
+
+
+def _listening(settings: Settings) -> bool:
+    host = gateway_url(settings).rsplit(":", 1)[0].removeprefix("http://").strip("[]")
+    try:
+        with socket.create_connection((host, settings.port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _start_triton(settings: Settings, wait_s: float, echo: Callable[[str], None]) -> tuple[int | None, bool]:
+    """(PID of the local Triton, whether this call started it); (None, False) when none is wanted."""
+    if settings.backend != "triton":
+        return None, False
+    if not triton_server.is_local(settings):
+        echo(f"Triton at {settings.triton_url} is not on this host: not started here")
+        return None, False
+    work = triton_server.work_dir(settings)
+    if (pid := triton_server.running(work)) is not None:
+        echo(f"Triton already running (PID {pid})")
+        return pid, False
+    echo(f"starting Triton (log: {work / 'triton.log'})")
+    try:
+        pid = triton_server.start(
+            settings.model_repository, triton_server.TritonPorts.from_settings(settings), work, wait_s
+        )
+    except triton_server.TritonError as exc:
+        raise ServiceError(f"Triton did not start: {exc}") from None
+    return pid, True
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, wait_s: float) -> str | None:
+    """None once /health answers; else why not (the child exited, failed to serve, or the time ran out)."""
+    deadline = time.monotonic() + wait_s
+    while (code := proc.poll()) is None:
+        http, status = _probe(url, timeout_s=1.0)
+        if status is not None:
+            return None
+        if http is not None or time.monotonic() >= deadline:
+            pidfile.terminate(proc.pid, 10.0, *MARKERS)
+            proc.wait()
+            if http is not None:  # waiting longer will not mend a crashing route
+                return f"the gateway answered {url}/health with HTTP {http} and was stopped"
+            return f"the gateway did not answer {url}/health within {wait_s:.0f} s and was stopped"
+        time.sleep(0.2)
+    return f"the gateway exited with code {code} before answering {url}/health"
+
+
+def _tail(log_path: Path, offset: int, lines: int = TAIL_LINES) -> str:
+    """The last lines this start wrote to the log (earlier runs' lines are not its story)."""
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        text = log.read().decode(errors="replace")
+    return "\n".join(text.splitlines()[-lines:]) or "(the log is empty)"
+
+
+def stop(settings: Settings, timeout_s: float = 30.0) -> Stopped:
+    """SIGTERM the gateway (uvicorn drains requests, the lifespan flushes the journal writer),
+    SIGKILL after timeout_s seconds; then stop the local Triton if one runs in LOGS_DIR/triton."""
+    pid_path, state_path, _ = files(settings)
+    pid = running(settings)
+    graceful = pidfile.terminate(pid, timeout_s, *MARKERS) if pid is not None else True
+    pid_path.unlink(missing_ok=True)
+    state_path.unlink(missing_ok=True)
+    triton = triton_server.stop(triton_server.work_dir(settings), timeout_s)
+    return Stopped(pid, graceful, triton)
+
+
+def started_state(settings: Settings) -> dict[str, Any] | None:
+    """What `investiq start` recorded (pid, url, backend) about the gateway it started, if that
+    gateway still runs: its flags (`--port 9000`) beat this shell's settings."""
+    pid = running(settings)
+    state_path = files(settings)[1]
+    if pid is None or not state_path.is_file():
+        return None
+    try:
+        state = json.loads(state_path.read_text())
+    except ValueError:
+        return None
+    return state if isinstance(state, dict) and state.get("pid") == pid else None
+
+
+def stack_url(settings: Settings) -> str:
+    """Where the running gateway answers: as started by `investiq start`, else as configured."""
+    state = started_state(settings)
+    return str(state["url"]) if state else gateway_url(settings)
+
+
+def status(settings: Settings) -> tuple[dict[str, Any], bool]:
+    """What runs, as JSON-ready data, and whether everything configured runs and answers."""
+    pid = running(settings)
+    state = started_state(settings)
+    url, backend = (state["url"], state["backend"]) if state else (gateway_url(settings), settings.backend)
+    answer = health(url)
+    report: dict[str, Any] = {"gateway": {"pid": pid, "running": pid is not None, "url": url, "health": answer}}
+    ok = pid is not None and answer is not None
+    if backend == "triton" and triton_server.is_local(settings):
+        triton_pid = triton_server.running(triton_server.work_dir(settings))
+        ready = triton_server.ready(triton_server.TritonPorts.from_settings(settings))
+        report["triton"] = {"pid": triton_pid, "ready": ready}
+        ok = ok and triton_pid is not None and ready
+    return report, ok

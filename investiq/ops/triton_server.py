@@ -1,0 +1,177 @@
+"""A local Triton server without Docker: the `tritonserver` binary that the nvidia-pytriton wheel ships.
+
+    investiq triton start|stop|status
+
+It serves the cpu flavour of the model repository (python-backend adapters running ONNX Runtime).
+The wheel's python backend needs a backend directory holding libtriton_python.so, its utils module
+and the stub built for this Python version; it is assembled under logs/triton/ from the wheel.
+The server runs in its own session, logs to a file and leaves a PID file, so that `stop` and
+`status` find it from another shell.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+from investiq.core.errors import InvestIQError
+from investiq.core.finbert import FINBERT, FINBERT_POSTPROCESS, FINBERT_TOKENIZER
+from investiq.core.ports import free_ports
+from investiq.core.settings import Settings
+from investiq.ops import pidfile
+
+# What /proc/PID/cmdline of our server holds: a PID file naming anything else is stale.
+_PROGRAM = "tritonserver"
+
+
+class TritonError(InvestIQError):
+    """The local Triton server cannot be started, found or stopped; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class TritonPorts:
+    http: int = 8000
+    grpc: int = 8001
+    metrics: int = 8002
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TritonPorts:
+        """HTTP and metrics ports from their settings; gRPC from the port of `triton_url`."""
+        return cls(settings.triton_http_port, _url_port(settings.triton_url), settings.triton_metrics_port)
+
+    @classmethod
+    def free(cls) -> TritonPorts:
+        """Three distinct free ports (tests and benchmarks run their own Triton beside any other)."""
+        return cls(*free_ports(3))
+
+
+def _url_port(address: str) -> int:
+    return int(address.rsplit(":", 1)[-1])
+
+
+def work_dir(settings: Settings) -> Path:
+    """Where the local server keeps its PID file, log and backend directory."""
+    return settings.logs_dir / "triton"
+
+
+def is_local(settings: Settings) -> bool:
+    """Whether `triton_url` points at this host, i.e. at a server `investiq triton start` can run."""
+    host = settings.triton_url.rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "")  # noqa: S104  (compared, not bound)
+
+
+def _wheel() -> Path:
+    try:
+        import pytriton
+    except ImportError:
+        raise TritonError("tritonserver is not installed: pip install -e '.[triton]' (nvidia-pytriton)") from None
+    return Path(pytriton.__file__).parent / "tritonserver"
+
+
+def backend_directory(work: Path) -> Path:
+    """work/backends/python with links to the wheel's python backend and this Python's stub."""
+    root = _wheel()
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
+    if not stub.is_file():
+        raise TritonError(f"nvidia-pytriton ships no python backend stub for Python {version}")
+    target = work / "backends" / "python"
+    target.mkdir(parents=True, exist_ok=True)
+    for source in (
+        root / "backends" / "python" / "libtriton_python.so",
+        root / "backends" / "python" / "triton_python_backend_utils.py",
+        stub,
+    ):
+        link = target / source.name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(source)
+    return work / "backends"
+
+
+COMMITTED = Path(__file__).resolve().parents[2] / "model_repository"  # the checkout's configs and adapters
+ENSEMBLE_STEPS = (FINBERT, FINBERT_TOKENIZER, FINBERT_POSTPROCESS)  # committed version directories
+
+
+def copy_configs(repository: Path) -> None:
+    """Make `repository` a Triton repository: the committed config.pbtxt files (both flavours) and the
+    ensemble's committed version directories, beside whatever exports it already holds."""
+    shutil.copytree(
+        COMMITTED, repository, ignore=shutil.ignore_patterns("README.md", "__pycache__", "1"), dirs_exist_ok=True
+    )
+    for name in ENSEMBLE_STEPS:
+        shutil.copytree(COMMITTED / name / "1", repository / name / "1", dirs_exist_ok=True)
+
+
+def ready(ports: TritonPorts, model: str | None = None, timeout_s: float = 1.0) -> bool:
+    path = f"/v2/models/{model}/ready" if model else "/v2/health/ready"
+    try:
+        with urlopen(f"http://127.0.0.1:{ports.http}{path}", timeout=timeout_s) as response:
+            return bool(response.status == 200)
+    except (URLError, OSError):
+        return False
+
+
+def start(repository: Path, ports: TritonPorts, work: Path, wait_s: float = 120.0) -> int:
+    """Start tritonserver on `repository`; return its PID once /v2/health/ready answers."""
+    pid_file, log_file = work / "triton.pid", work / "triton.log"
+    if (pid := running(work)) is not None:
+        raise TritonError(f"Triton is already running (PID {pid}); `investiq triton stop` first")
+    root = _wheel()
+    libs = root.parent.parent / "nvidia_pytriton.libs"
+    env = {
+        **os.environ,
+        "LD_LIBRARY_PATH": f"{libs}:{os.environ.get('LD_LIBRARY_PATH', '')}",
+        # The python backend's stub runs the adapters with this environment's packages.
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    cmd = [
+        str(root / "bin" / "tritonserver"),
+        f"--model-repository={repository.resolve()}",
+        f"--backend-directory={backend_directory(work)}",
+        f"--http-port={ports.http}",
+        f"--grpc-port={ports.grpc}",
+        f"--metrics-port={ports.metrics}",
+        # explicit: every model at start, then new versions only when asked (`investiq retrain`,
+        # `investiq models promote|rollback`), so a version that fails to load never replaces one that works
+        "--model-control-mode=explicit",
+        "--load-model=*",
+        "--exit-on-error=false",  # a model not exported yet must not take the others down
+        "--strict-readiness=false",
+    ]
+    work.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)  # noqa: S603
+    pid_file.write_text(str(proc.pid))
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pid_file.unlink(missing_ok=True)
+            raise TritonError(f"tritonserver exited with {proc.returncode}; see {log_file}")
+        if ready(ports):
+            return proc.pid
+        time.sleep(0.25)
+    stop(work)
+    raise TritonError(f"tritonserver was not ready after {wait_s:.0f} s; see {log_file}")
+
+
+def running(work: Path) -> int | None:
+    """The PID of the server this work directory started, if it is alive."""
+    return pidfile.read(work / "triton.pid", _PROGRAM)
+
+
+def stop(work: Path, wait_s: float = 30.0) -> bool:
+    """SIGTERM (Triton drains in-flight requests), then SIGKILL after wait_s; False if none ran."""
+    pid = running(work)
+    (work / "triton.pid").unlink(missing_ok=True)
+    if pid is None:
+        return False
+    pidfile.terminate(pid, wait_s, _PROGRAM)
+    return True

@@ -1,0 +1,93 @@
+"""Allocation rules: weights >= 0 summing to 1, floor, cap, minimum evidence, seeded Thompson."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from investiq.core.bayes.allocation import AllocationRules, allocate, clip_to_box, prob_best
+from investiq.core.bayes.posterior import Posterior
+
+
+def post(alpha: float, beta: float, effective: float | None = None) -> Posterior:
+    n = alpha + beta - 2 if effective is None else effective
+    return Posterior(alpha, beta, 0.0, 1.0, 2.0, 100.0, n, 0.0)
+
+
+posteriors = st.lists(
+    st.builds(post, st.floats(1, 300), st.floats(1, 300), st.floats(0, 600)), min_size=0, max_size=12
+)
+rules = st.builds(
+    AllocationRules,
+    min_trades=st.floats(0, 50),
+    floor=st.floats(0, 0.2),
+    cap=st.floats(0.2, 1.0),
+    draws=st.just(500),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(posteriors, rules, st.sampled_from(["mean", "thompson"]))
+def test_weights_are_a_distribution_and_respect_the_rules(posts, r, method):
+    w = allocate(posts, method, r, np.random.default_rng(0))
+    assert w.shape == (len(posts),)
+    if not posts:
+        return
+    assert (w >= 0).all()
+    assert w.sum() == pytest.approx(1.0)
+    k = len(posts)
+    proven = np.array([round(p.effective_trades, 6) >= r.min_trades for p in posts])
+    assert w[~proven] == pytest.approx(np.full((~proven).sum(), 1 / k))  # prior share
+    if proven.any():
+        mass = proven.sum() / k
+        floor, cap = min(r.floor, mass / proven.sum()), max(r.cap, mass / proven.sum())
+        assert (w[proven] >= floor - 1e-12).all() and (w[proven] <= cap + 1e-12).all()
+
+
+def test_mean_weights_rank_by_posterior_win_rate():
+    posts = [post(30, 10), post(20, 20), post(10, 30)]
+    w = allocate(posts, "mean", AllocationRules(min_trades=5, floor=0.0, cap=1.0), np.random.default_rng(0))
+    assert w[0] > w[1] > w[2]
+    assert w == pytest.approx(np.array([0.75, 0.5, 0.25]) / 1.5)
+
+
+def test_cap_and_floor_redistribute_the_excess():
+    w = clip_to_box(np.array([0.97, 0.02, 0.01]), 1.0, floor=0.05, cap=0.6)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[0] == pytest.approx(0.6)
+    assert w.min() >= 0.05 - 1e-12
+    assert w[1] > w[2] or w[1] == w[2] == pytest.approx(0.05)
+
+
+def test_infeasible_bounds_widen_just_enough():
+    w = clip_to_box(np.array([1.0, 0.0]), 1.0, floor=0.0, cap=0.3)  # 2 x 0.3 < 1
+    assert w == pytest.approx([0.5, 0.5])
+
+
+def test_a_strategy_with_too_few_trades_keeps_its_prior_share():
+    posts = [post(200, 20), post(20, 200), post(3, 1, effective=2)]
+    w = allocate(posts, "mean", AllocationRules(min_trades=5, floor=0.0, cap=1.0), np.random.default_rng(0))
+    assert w[2] == pytest.approx(1 / 3)
+    assert w[0] + w[1] == pytest.approx(2 / 3)
+
+
+def test_thompson_is_seeded_and_favours_the_likely_best():
+    posts = [post(60, 40), post(50, 50), post(40, 60)]
+    r = AllocationRules(min_trades=1, floor=0.0, cap=1.0, draws=20_000)
+    a = allocate(posts, "thompson", r, np.random.default_rng(42))
+    b = allocate(posts, "thompson", r, np.random.default_rng(42))
+    assert (a == b).all()
+    assert a[0] > 0.8 and a[2] < 0.01
+
+
+def test_prob_best_matches_the_exact_value_for_two_strategies():
+    # P(p1 > p2) for Beta(2,1) vs Beta(1,1) is 2/3.
+    p = prob_best(np.array([2.0, 1.0]), np.array([1.0, 1.0]), np.random.default_rng(1), 200_000)
+    assert p[0] == pytest.approx(2 / 3, abs=0.005)
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="unknown method 'best'"):
+        allocate([post(10, 1)], "best", AllocationRules(min_trades=0), np.random.default_rng(0))  # type: ignore[arg-type]

@@ -1,0 +1,41 @@
+"""Installing and removing version directories so that no reader ever sees half of one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from investiq.core.atomic import remove, staged
+from investiq.core.versions import versions
+
+
+def test_staged_replaces_the_target_whole_or_not_at_all(tmp_path: Path):
+    target = tmp_path / "patchtst" / "1"
+    with staged(target) as out:
+        (out / "artifact.json").write_text("{}")
+
+    def failed_export() -> None:
+        with staged(target) as out:
+            (out / "artifact.json").write_text('{"half": true}')
+            raise RuntimeError("validation failed")
+
+    with pytest.raises(RuntimeError, match="validation"):
+        failed_export()
+    assert (target / "artifact.json").read_text() == "{}"  # the failed one left no trace
+    with staged(target) as out:
+        (out / "artifact.json").write_text('{"new": true}')
+    assert (target / "artifact.json").read_text() == '{"new": true}'
+    assert sorted(p.name for p in target.parent.iterdir()) == ["1"]  # no staging or old directories
+
+
+def test_remove_hides_the_directory_before_deleting_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    for n in (1, 2):
+        with staged(tmp_path / "patchtst" / str(n)) as out:
+            (out / "artifact.json").write_text("{}")
+    monkeypatch.setattr("investiq.core.atomic.shutil.rmtree", lambda *_, **__: None)  # killed mid-delete
+    remove(tmp_path / "patchtst" / "2")
+    assert versions(tmp_path, "patchtst") == [1]  # what is left of 2 is not taken for a version
+    monkeypatch.undo()
+    remove(tmp_path / "patchtst" / "1")
+    assert not (tmp_path / "patchtst" / "1").exists()

@@ -1,0 +1,377 @@
+"""Market data: cleaning, CSV and sample import, the Parquet cache, cache-first loading and serving bars.
+
+Yahoo Finance is never reached: loading takes a fake `fetch`, and `fetch_yfinance` runs against a
+monkeypatched `yfinance.Ticker`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+import pytest
+
+from investiq.core.errors import DataError
+from investiq.core.market import (
+    BarCache,
+    CleaningReport,
+    clean_bars,
+    fetch_yfinance,
+    load_bars,
+    load_csv,
+    load_sample,
+    recent_bars,
+)
+
+NOW = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def bars(times: list[str], close: list[float], **columns: list[float]) -> pd.DataFrame:
+    """Raw bars with a 'timestamp' column; open/high/low follow close unless given."""
+    data = {"timestamp": times, "open": close, "high": close, "low": close, "close": close, "volume": 1.0}
+    return pd.DataFrame({**data, **columns})
+
+
+class FakeYahoo:
+    """A `Fetch` that records its calls and serves round-the-clock bars like yfinance's history()."""
+
+    def __init__(self, version: float = 0.0) -> None:
+        self.calls: list[tuple[str, str, datetime, datetime]] = []
+        self.version = version  # added to every price, so a test can tell old bars from refetched ones
+
+    def __call__(self, symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        self.calls.append((symbol, interval, start, end))
+        step = pd.Timedelta({"15m": "15min", "1h": "1h", "1d": "1D"}[interval])
+        times = pd.date_range(pd.Timestamp(start).ceil(step), end, freq=step, inclusive="left")
+        close = 100.0 + np.arange(len(times)) % 7 + self.version
+        frame = pd.DataFrame(
+            {"Open": close, "High": close + 1, "Low": close - 1, "Close": close, "Adj Close": close},
+            index=times.tz_convert("America/New_York").rename("Datetime"),  # yfinance: exchange time
+        )
+        frame["Volume"] = 10
+        return frame
+
+
+# -- cleaning ------------------------------------------------------------------------------------
+
+
+def test_clean_bars_output_shape_and_types():
+    raw = bars(["2024-01-02 14:30", "2024-01-02 14:45"], [10.0, 11.0])
+    frame, report = clean_bars(raw, "AAPL", "15m")
+    assert list(frame.columns) == ["open", "high", "low", "close", "volume"]
+    assert all(dtype == np.float64 for dtype in frame.dtypes)
+    assert frame.index.name == "timestamp"
+    assert str(frame.index.tz) == "UTC"
+    assert (report.rows_in, report.rows_out, report.gaps, report.largest_gap) == (2, 2, 0, "none")
+
+
+def test_naive_times_are_utc_and_aware_times_are_converted():
+    naive, _ = clean_bars(bars(["2024-01-02 14:30"], [10.0]), "X", "15m")
+    aware, _ = clean_bars(bars(["2024-01-02 09:30-05:00"], [10.0]), "X", "15m")
+    assert naive.index[0] == pd.Timestamp("2024-01-02 14:30", tz="UTC")
+    assert aware.index[0] == naive.index[0]
+
+
+def test_duplicates_keep_the_last_row_and_unsorted_input_is_sorted():
+    raw = bars(["2024-01-02 15:00", "2024-01-02 14:30", "2024-01-02 14:45", "2024-01-02 14:30"], [4, 1, 2, 3])
+    frame, report = clean_bars(raw, "X", "15m")
+    assert frame.index.is_monotonic_increasing and frame.index.is_unique
+    assert frame["close"].tolist() == [3.0, 2.0, 4.0]  # 14:30 appears twice: the later row wins
+    assert report.duplicates == 1
+
+
+def test_nan_inf_and_non_positive_rows_are_dropped_and_counted():
+    times = [f"2024-01-02 14:{m:02d}" for m in (0, 15, 30, 45)] + ["2024-01-02 15:00", "2024-01-02 15:15"]
+    raw = bars(times, [1.0, np.nan, np.inf, 0.0, 5.0, 6.0], low=[1.0, 1.0, 1.0, 0.0, -5.0, 6.0])
+    frame, report = clean_bars(raw, "X", "15m")
+    assert frame["close"].tolist() == [1.0, 6.0]
+    assert (report.rows_in, report.rows_out, report.nan_rows, report.non_positive) == (6, 2, 2, 2)
+    assert report.rows_in == report.rows_out + report.duplicates + report.nan_rows + report.non_positive
+
+
+def test_a_broken_later_row_does_not_replace_a_good_one():
+    frame, report = clean_bars(bars(["2024-01-02", "2024-01-02"], [5.0, np.nan]), "X", "1d")
+    assert frame["close"].tolist() == [5.0]
+    assert (report.nan_rows, report.duplicates) == (1, 0)
+
+
+def test_missing_or_broken_volume_is_zero():
+    raw = bars(["2024-01-02", "2024-01-03"], [5.0, 6.0]).drop(columns="volume")
+    assert clean_bars(raw, "X", "1d")[0]["volume"].tolist() == [0.0, 0.0]
+    raw["Volume"] = [np.nan, 7]
+    assert clean_bars(raw, "X", "1d")[0]["volume"].tolist() == [0.0, 7.0]
+
+
+def test_intraday_gaps_count_holes_within_a_utc_day_only():
+    times = [f"2024-01-02 {t}" for t in ("14:30", "14:45", "15:30", "15:45", "17:00")]
+    times.append("2024-01-03 14:30")  # overnight: the market was closed, not a hole
+    frame, report = clean_bars(bars(times, [1.0] * 6), "X", "15m")
+    assert len(frame) == 6  # reported, never filled
+    assert (report.gaps, report.largest_gap) == (2, "0 days 01:15:00")
+
+
+def test_daily_gaps_skip_weekends_and_long_weekends():
+    # Fri -> Mon (3 days) and Thu -> Mon (4 days) are closures; Mon -> Mon (7 days) is a hole.
+    times = ["2024-03-22", "2024-03-25", "2024-03-28", "2024-04-01", "2024-04-08"]
+    _, report = clean_bars(bars(times, [1.0] * 5), "X", "1d")
+    assert (report.gaps, report.largest_gap) == (1, "7 days 00:00:00")
+    assert "1 gaps, largest 7 days" in str(report)
+
+
+def test_clean_bars_errors_name_what_is_wrong():
+    with pytest.raises(DataError, match=r"AAPL lack column\(s\) high, low"):
+        clean_bars(pd.DataFrame({"timestamp": ["2024-01-02"], "open": [1], "close": [1]}), "AAPL", "1d")
+    with pytest.raises(DataError, match="unknown interval '7m'"):
+        clean_bars(bars(["2024-01-02"], [1.0]), "X", "7m")
+    with pytest.raises(DataError, match="cannot read the timestamps of X"):
+        clean_bars(bars(["2024-01-02", "not a date"], [1.0, 2.0]), "X", "1d")
+    with pytest.raises(DataError, match="datetime index or a 'timestamp' column"):
+        clean_bars(pd.DataFrame({"open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0]}), "X", "1d")
+
+
+# -- CSV and sample import -----------------------------------------------------------------------
+
+
+def test_csv_columns_are_case_insensitive(tmp_path: Path):
+    path = tmp_path / "bars.csv"
+    path.write_text("Date,OPEN,High,low,Close,Adj Close,VOLUME\n2024-01-02,1,2,0.5,1.5,1.4,100\n")
+    frame, report = clean_bars(load_csv(path), "X", "1d")
+    assert frame.loc[pd.Timestamp("2024-01-02", tz="UTC")].tolist() == [1.0, 2.0, 0.5, 1.5, 100.0]
+    assert report.rows_out == 1
+
+
+def test_csv_symbol_column_picks_the_symbol(tmp_path: Path):
+    path = tmp_path / "bars.csv"
+    path.write_text(
+        "timestamp,symbol,open,high,low,close,volume\n2024-01-02,AAPL,1,1,1,1,1\n2024-01-02,MSFT,2,2,2,2,2\n"
+    )
+    assert load_csv(path, "msft")["close"].tolist() == [2]
+    with pytest.raises(DataError, match="no rows for TSLA; its symbols are AAPL, MSFT"):
+        load_csv(path, "TSLA")
+    with pytest.raises(DataError, match=r"several symbols \(AAPL, MSFT\)"):
+        load_csv(path)
+
+
+def test_csv_missing_columns_are_named(tmp_path: Path):
+    path = tmp_path / "prices.csv"
+    path.write_text("when,open,close\n2024-01-02,1,1\n")
+    with pytest.raises(
+        DataError, match=r"prices\.csv lacks column\(s\) timestamp \(or date/datetime\), high, low"
+    ):
+        load_csv(path)
+    with pytest.raises(DataError, match=r"cannot read CSV .*absent\.csv"):
+        load_csv(tmp_path / "absent.csv")
+
+
+def test_sample_spx_is_real_daily_data():
+    frame, report = clean_bars(load_sample("SPX"), "SPX", "1d")
+    assert len(frame) > 5000
+    assert frame.index[0].year == 1999 and frame.index[-1].year == 2018
+    assert (frame["close"] > 0).all()
+    # The only holes in 20 years: 9/11, President Ford's funeral and Hurricane Sandy.
+    assert report.gaps == 3 and report.largest_gap == "7 days 00:00:00"
+
+
+def test_unknown_sample_lists_the_samples():
+    with pytest.raises(DataError, match="no sample data for AAPL; samples: SPX, NASDAQ"):
+        load_sample("AAPL")
+
+
+# -- the Parquet cache ---------------------------------------------------------------------------
+
+
+def test_cache_merge_appends_dedupes_and_newer_rows_win(tmp_path: Path):
+    cache = BarCache(tmp_path / "cache")
+    assert cache.read("SPY", "1d") is None
+    cache.merge("SPY", "1d", bars(["2024-01-02", "2024-01-03"], [1.0, 2.0]))
+    merged = cache.merge("SPY", "1d", bars(["2024-01-03", "2024-01-04"], [20.0, 30.0]))
+    assert merged["close"].tolist() == [1.0, 20.0, 30.0]
+    pd.testing.assert_frame_equal(cache.read("SPY", "1d"), merged)
+
+    path = cache.path("SPY", "1d")
+    assert path == tmp_path / "cache" / "SPY_1d.parquet"
+    assert str(pq.read_schema(path).field("timestamp").type) == "timestamp[ns, tz=UTC]"
+    assert [p.name for p in path.parent.iterdir()] == ["SPY_1d.parquet"]  # no temp files left
+
+
+def test_cache_refuses_a_symbol_that_is_a_path(tmp_path: Path):
+    with pytest.raises(DataError, match="cannot name a cache file"):
+        BarCache(tmp_path).path("../etc", "1d")
+
+
+# -- load_bars -----------------------------------------------------------------------------------
+
+
+def test_second_yfinance_load_fetches_only_from_the_last_cached_bar(tmp_path: Path):
+    fetch, cache = FakeYahoo(), tmp_path
+
+    def load(now: datetime) -> tuple[pd.DataFrame, CleaningReport]:
+        got = load_bars("yfinance", ["AAPL"], days=5, interval="15m", cache_dir=cache, fetch=fetch, now=now)
+        return got["AAPL"]
+
+    frame, report = load(NOW)
+    assert fetch.calls == [("AAPL", "15m", NOW - timedelta(days=5), NOW)]
+    assert len(frame) == 5 * 96 and report.gaps == 0
+    assert frame.index[-1] == pd.Timestamp(NOW) - pd.Timedelta("15min")
+
+    later = NOW + timedelta(hours=2, minutes=5)
+    fetch.version = 1000.0
+    frame, _ = load(later)
+    last_cached = NOW - timedelta(minutes=15)
+    assert fetch.calls[1] == ("AAPL", "15m", last_cached - timedelta(minutes=15), later)  # one bar of overlap
+    assert frame.index[-1] == pd.Timestamp(later).floor("15min")
+    assert frame.loc[pd.Timestamp(last_cached), "close"] > 1000  # the refetched bar replaced the cached one
+    assert frame.index[0] == pd.Timestamp(later - timedelta(days=5)).ceil("15min")  # the window moved on
+
+    load(later)
+    assert len(fetch.calls) == 2  # the newest bar is under one interval old: nothing fetched
+
+
+def test_a_longer_window_than_cached_fetches_the_whole_window(tmp_path: Path):
+    fetch = FakeYahoo()
+    load_bars("yfinance", ["AAPL"], days=2, interval="1h", cache_dir=tmp_path, fetch=fetch, now=NOW)
+    result = load_bars("yfinance", ["AAPL"], days=20, interval="1h", cache_dir=tmp_path, fetch=fetch, now=NOW)
+    assert fetch.calls[1][2] == NOW - timedelta(days=20)
+    assert len(result["AAPL"][0]) == 20 * 24
+
+
+def test_yfinance_limits_and_intervals_are_checked_before_fetching(tmp_path: Path):
+    fetch = FakeYahoo()
+    with pytest.raises(DataError, match="15m bars for the last 60 days only, 61 asked"):
+        load_bars("yfinance", ["AAPL"], days=61, interval="15m", cache_dir=tmp_path, fetch=fetch)
+    with pytest.raises(DataError, match="no interval '3h'; use one of 1m, 2m, 5m"):
+        load_bars("yfinance", ["AAPL"], days=1, interval="3h", cache_dir=tmp_path, fetch=fetch)
+    assert fetch.calls == []
+
+
+def test_csv_and_sample_windows_count_back_from_the_last_bar(tmp_path: Path):
+    path = tmp_path / "bars.csv"
+    rows = [f"2024-01-{d:02d},1,1,1,{d},1" for d in range(1, 11)]
+    path.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    frame, report = load_bars("csv", ["X"], days=3, interval="1d", cache_dir=tmp_path, csv_path=path)["X"]
+    assert frame["close"].tolist() == [7.0, 8.0, 9.0, 10.0]
+    assert report.rows_in == 4
+
+    frame, _ = load_bars("sample", ["SPX"], days=365, interval="1d", cache_dir=tmp_path)["SPX"]
+    assert frame.index[0] >= pd.Timestamp("2018-01-01", tz="UTC") and 240 < len(frame) < 260
+
+
+def test_load_bars_refusals_name_the_problem(tmp_path: Path):
+    with pytest.raises(DataError, match="needs a CSV path"):
+        load_bars("csv", ["X"], days=3, interval="1d", cache_dir=tmp_path)
+    with pytest.raises(DataError, match="sample bars are daily"):
+        load_bars("sample", ["SPX"], days=3, interval="15m", cache_dir=tmp_path)
+    path = tmp_path / "bad.csv"
+    path.write_text("timestamp,open,high,low,close\n2024-01-02,1,1,1,-1\n")
+    with pytest.raises(DataError, match="no usable bars for BAD from csv"):
+        load_bars("csv", ["BAD"], days=3, interval="1d", cache_dir=tmp_path, csv_path=path)
+
+
+# -- recent_bars ---------------------------------------------------------------------------------
+
+
+def test_recent_bars_serves_fresh_cache_and_refreshes_stale_or_short_cache(tmp_path: Path):
+    cache, fetch = BarCache(tmp_path), FakeYahoo()
+    first = recent_bars("AAPL", "1h", 24, cache, fetch, now=NOW)
+    assert len(first) == 24 and first.index[-1] == pd.Timestamp(NOW) - pd.Timedelta("1h")
+    assert len(fetch.calls) == 1
+
+    recent_bars("AAPL", "1h", 24, cache, fetch, now=NOW + timedelta(minutes=59))
+    assert len(fetch.calls) == 1  # the newest bar (11:00) is under two intervals old: still fresh
+
+    stale = NOW + timedelta(hours=3)
+    served = recent_bars("AAPL", "1h", 24, cache, fetch, now=stale)
+    assert fetch.calls[-1][2:] == (NOW - timedelta(hours=2), stale)  # from the last cached bar only
+    assert served.index[-1] == pd.Timestamp(stale) - pd.Timedelta("1h")
+
+    calls = len(fetch.calls)
+    with pytest.raises(DataError, match=r"only \d+ 1h bars for AAPL, 20000 needed"):
+        recent_bars("AAPL", "1h", 20_000, cache, fetch, now=stale)
+    assert len(fetch.calls) == calls + 1  # too few cached: it tried to fetch more first
+
+
+def test_recent_bars_daily_tolerates_a_closed_market(tmp_path: Path):
+    cache, fetch = BarCache(tmp_path), FakeYahoo()
+    cache.merge("SPY", "1d", bars(["2024-03-26", "2024-03-27", "2024-03-28"], [1.0, 2.0, 3.0]))
+    recent_bars("SPY", "1d", 3, cache, fetch, now=datetime(2024, 3, 31, 12, tzinfo=timezone.utc))
+    assert fetch.calls == []  # Thursday's bar on Easter Sunday (Good Friday closed): under four days old
+    served = recent_bars("SPY", "1d", 3, cache, fetch, now=datetime(2024, 4, 1, 12, tzinfo=timezone.utc))
+    assert fetch.calls[0][2] == datetime(2024, 3, 27, tzinfo=timezone.utc)  # from the last bar, one back
+    assert served.index[-1] == pd.Timestamp("2024-04-01", tz="UTC")
+
+
+def test_recent_bars_with_nothing_to_serve_says_so(tmp_path: Path):
+    def empty(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        return pd.DataFrame(columns=["Open", "High", "Low", "Close", "Volume"], index=pd.DatetimeIndex([]))
+
+    with pytest.raises(DataError, match="no 15m bars for ZZZZ"):
+        recent_bars("ZZZZ", "15m", 8, BarCache(tmp_path), empty, now=NOW)
+
+
+# -- the real Yahoo Finance call, without the network --------------------------------------------
+
+
+class FakeTicker:
+    """Stands in for yfinance.Ticker(symbol): history() raises `failure`, or returns no rows."""
+
+    def __init__(self, failure: Exception | None) -> None:
+        self.failure = failure
+        self.kwargs: dict[str, object] = {}
+
+    def history(self, **kwargs: object) -> pd.DataFrame:
+        self.kwargs = kwargs
+        if self.failure is not None:
+            raise self.failure
+        return pd.DataFrame()
+
+
+def test_fetch_yfinance_turns_failures_into_data_errors(monkeypatch: pytest.MonkeyPatch):
+    import yfinance  # type: ignore[import-untyped, unused-ignore]
+
+    offline = FakeTicker(RuntimeError("Failed to resolve 'query2.finance.yahoo.com'"))
+    monkeypatch.setattr(yfinance, "Ticker", lambda symbol: offline)
+    start, end = NOW - timedelta(days=1), NOW
+    with pytest.raises(DataError, match=r"for AAPL 1d: Failed to resolve .*\. Offline\? use --source csv"):
+        fetch_yfinance("AAPL", "1d", start, end)
+    assert offline.kwargs["auto_adjust"] is False and offline.kwargs["start"] == start
+
+    monkeypatch.setattr(yfinance, "Ticker", lambda symbol: FakeTicker(None))  # no rows is no data either
+    with pytest.raises(
+        DataError, match=r"AAPL 15m: empty response\. Offline\? use --source csv or --source sample"
+    ):
+        fetch_yfinance("AAPL", "15m", start, end)
+
+
+def test_a_csv_of_several_symbols_loads_each_of_them(tmp_path: Path):
+    # regression: load_bars read the file without a symbol first, and refused any multi-symbol CSV
+    path = tmp_path / "bars.csv"
+    rows = [f"2024-01-{d:02d},{s},1,1,1,{d * k},1" for d in range(1, 6) for s, k in (("AAA", 1), ("BBB", 10))]
+    path.write_text("timestamp,symbol,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    loaded = load_bars("csv", ["AAA", "BBB"], days=30, interval="1d", cache_dir=tmp_path, csv_path=path)
+    assert loaded["AAA"][0]["close"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert loaded["BBB"][0]["close"].tolist() == [10.0, 20.0, 30.0, 40.0, 50.0]
+    with pytest.raises(DataError, match="no rows for CCC"):
+        load_bars("csv", ["CCC", "AAA"], days=30, interval="1d", cache_dir=tmp_path, csv_path=path)
+
+
+def test_a_model_trained_from_a_csv_records_it_for_evaluate_and_retrain(tmp_path: Path):
+    # regression: evaluate crashed with KeyError 'csv_path' on a model trained from a CSV
+    from investiq.core.patchtst import TrainConfig, config_from
+    from investiq.core.settings import Settings
+    from investiq.ops.patchtst import choose_bars, config_for, trained_bars
+
+    path = tmp_path / "bars.csv"
+    path.write_text("timestamp,symbol,open,high,low,close\n")
+    bars = choose_bars(Settings(), "csv", ("AAA BBB",), 30, "1d", path)
+    config = config_from(json.loads(json.dumps(asdict(config_for(bars)))))  # as metrics.json keeps it
+    assert trained_bars(config).csv_path == path
+    other = tmp_path / "moved.csv"
+    assert trained_bars(config, other).csv_path == other  # --csv overrides
+    unrecorded = TrainConfig(symbols=("AAA",), source="csv", days=30, interval="1d")
+    with pytest.raises(DataError, match="pass it with --csv"):
+        trained_bars(unrecorded)

@@ -1,0 +1,292 @@
+"""Forecast evaluation maths: hand-computed cases, independent oracles from scipy.stats, invariants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+from scipy import stats
+
+from investiq.core.forecast_stats import (
+    backtest,
+    baseline_forecasts,
+    buy_and_hold,
+    direction_baselines,
+    errors,
+    hit_rate,
+    pesaran_timmermann,
+)
+
+T, F = True, False
+
+
+def bools(*values: bool) -> NDArray[np.bool_]:
+    return np.array(values, dtype=bool)
+
+
+# --- hit rate -----------------------------------------------------------------------------------
+
+
+def test_hit_rate_counts_by_hand():
+    hr = hit_rate(bools(T, T, F, F, T), bools(T, F, F, T, T), base_rate=0.6)
+    assert (hr.hits, hr.n, hr.rate, hr.base_rate) == (3, 5, 0.6, 0.6)
+    assert hr.p_vs_base == pytest.approx(1.0)  # 3 of 5 is exactly the expected count at 0.6
+
+
+def test_hit_rate_p_value_by_hand():
+    # 5 of 5 against 0.5: P(X = 5) + P(X = 0) = 2 / 32.
+    hr = hit_rate(bools(T, T, T, F, F), bools(T, T, T, F, F), base_rate=0.5)
+    assert hr.p_vs_half == pytest.approx(2 / 32)
+
+
+def test_clopper_pearson_interval_matches_beta_quantiles():
+    # The exact interval has a closed form through beta quantiles: an oracle independent of binomtest.
+    k, n = 37, 60
+    hr = hit_rate(np.arange(n) < k, np.ones(n, dtype=bool), base_rate=0.5)
+    assert hr.hits == k
+    lo, hi = stats.beta.ppf(0.025, k, n - k + 1), stats.beta.ppf(0.975, k + 1, n - k)
+    assert hr.ci95 == pytest.approx((lo, hi), rel=1e-9)
+    assert hr.ci95[0] < hr.rate < hr.ci95[1]
+
+
+def test_hit_rate_exactly_half_and_ninety_of_hundred():
+    actual = np.ones(100, dtype=bool)
+    half = hit_rate(np.arange(100) < 50, actual, base_rate=0.5)
+    assert half.p_vs_half == 1.0
+    ninety = hit_rate(np.arange(100) < 90, actual, base_rate=0.9)
+    assert ninety.p_vs_half < 1e-15
+    assert ninety.p_vs_base == pytest.approx(1.0)  # no better than a 90% naive rule
+
+
+def test_hit_rate_without_data_is_no_evidence():
+    hr = hit_rate(bools(), bools(), base_rate=0.5)
+    assert hr.n == 0 and math.isnan(hr.rate)
+    assert (hr.ci95, hr.p_vs_half, hr.p_vs_base) == ((0.0, 1.0), 1.0, 1.0)
+
+
+def test_hit_rate_rejects_bad_input():
+    with pytest.raises(ValueError, match="shape"):
+        hit_rate(bools(T, F), bools(T), base_rate=0.5)
+    with pytest.raises(ValueError, match="boolean"):
+        hit_rate(np.array([0.01, -0.02]), bools(T, F), base_rate=0.5)  # returns, not directions
+    with pytest.raises(ValueError, match="base_rate"):
+        hit_rate(bools(T), bools(T), base_rate=1.5)
+
+
+# --- Pesaran-Timmermann -------------------------------------------------------------------------
+
+
+def test_pesaran_timmermann_by_hand():
+    predicted = bools(T, T, T, T, T, T, F, F, F, F)  # Px = 0.6
+    actual = bools(T, T, T, F, F, F, F, F, F, T)  # Py = 0.4
+    # Hits: 3 of the 6 up calls, 3 of the 4 down calls -> P = 0.6.
+    # P*    = 0.4 * 0.6 + 0.6 * 0.4 = 0.48
+    # V(P)  = 0.48 * 0.52 / 10 = 0.02496
+    # V(P*) = 0.2^2 * 0.24 / 10 + 0.2^2 * 0.24 / 10 + 4 * 0.0576 / 100
+    #       = 0.00096 + 0.00096 + 0.002304 = 0.004224
+    # S     = (0.6 - 0.48) / sqrt(0.02496 - 0.004224) = 0.12 / sqrt(0.020736) = 0.12 / 0.144 = 5/6
+    pt = pesaran_timmermann(predicted, actual)
+    assert pt.statistic == pytest.approx(5 / 6, rel=1e-12)
+    assert pt.p_value == pytest.approx(1 - stats.norm.cdf(5 / 6), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("predicted", "actual"),
+    [
+        (bools(T, T, T, T), bools(T, F, T, F)),  # the forecaster always says up
+        (bools(F, F, F, F), bools(T, F, T, F)),  # always down
+        (bools(T, F, T, F), bools(T, T, T, T)),  # the market only rose
+        (bools(T), bools(T)),
+        (bools(), bools()),
+    ],
+)
+def test_pesaran_timmermann_degenerate_margins_are_no_evidence(predicted, actual):
+    pt = pesaran_timmermann(predicted, actual)
+    assert (pt.statistic, pt.p_value) == (0.0, 1.0)
+
+
+def test_pesaran_timmermann_separates_skill_from_chance():
+    rng = np.random.default_rng(20240601)
+    actual = rng.random(1000) < 0.5
+    skilled = np.where(rng.random(1000) < 0.9, actual, ~actual)
+    random_calls = rng.random(1000) < 0.5
+    assert pesaran_timmermann(skilled, actual).p_value < 1e-6
+    assert pesaran_timmermann(random_calls, actual).p_value > 0.01
+    # Always wrong is anti-skill: strongly negative, no evidence for H1.
+    wrong = pesaran_timmermann(~actual, actual)
+    assert wrong.statistic < -10 and wrong.p_value > 0.999
+
+
+def test_pesaran_timmermann_ignores_the_always_up_edge_of_a_rising_market():
+    # 70% of periods rise; an 'up' call made at random 70% of the time hits often by construction.
+    # The hit rate beats 0.5 comfortably, but PT (which conditions on both margins) sees no skill.
+    rng = np.random.default_rng(7)
+    actual = rng.random(2000) < 0.7
+    calls = rng.random(2000) < 0.7
+    assert hit_rate(calls, actual, base_rate=0.5).p_vs_half < 1e-6
+    assert pesaran_timmermann(calls, actual).p_value > 0.01
+
+
+# --- errors and baselines -----------------------------------------------------------------------
+
+
+def test_errors_by_hand():
+    e = errors(np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 5.0]))  # |e| = 1, 0, 2
+    assert (e.mae, e.n) == (1.0, 3)
+    assert e.mse == pytest.approx(5 / 3)
+    paths = errors(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 4.0], [0.0, 4.0]]))  # 0, 2, 3, 0
+    assert (paths.mae, paths.mse, paths.n) == (1.25, 13 / 4, 4)
+
+
+def test_errors_edge_cases():
+    empty = errors(np.array([]), np.array([]))
+    assert empty.n == 0 and math.isnan(empty.mae) and math.isnan(empty.mse)
+    with pytest.raises(ValueError, match="shape"):
+        errors(np.zeros((2, 3)), np.zeros(6))
+
+
+def test_baselines_on_a_known_series():
+    history = np.array([1.0, 2.0, 4.0, 7.0])  # changes 1, 2, 3
+    b = baseline_forecasts(history, horizon=3)
+    np.testing.assert_array_equal(b["last_value"], [7.0, 7.0, 7.0])
+    np.testing.assert_array_equal(b["drift"], [9.0, 11.0, 13.0])  # mean change 2
+    np.testing.assert_array_equal(baseline_forecasts(history, 2, drift_window=1)["drift"], [10.0, 13.0])
+    np.testing.assert_array_equal(baseline_forecasts(history, 1, drift_window=2)["drift"], [9.5])
+    # A window longer than the history uses all of it.
+    np.testing.assert_array_equal(baseline_forecasts(history, 1, drift_window=50)["drift"], [9.0])
+    assert all(v.shape == (3,) for v in b.values())
+
+
+def test_baselines_reject_bad_input():
+    with pytest.raises(ValueError, match="horizon"):
+        baseline_forecasts(np.array([1.0, 2.0]), horizon=0)
+    with pytest.raises(ValueError, match="drift_window"):
+        baseline_forecasts(np.array([1.0, 2.0]), horizon=1, drift_window=0)
+    with pytest.raises(ValueError, match="at least 2"):
+        direction_baselines(np.array([1.0]))
+
+
+def test_direction_baselines():
+    assert direction_baselines(np.array([1.0, 2.0, 4.0, 7.0])) == {
+        "always_up": True,
+        "last_return_sign": True,
+    }
+    assert direction_baselines(np.array([5.0, 3.0]))["last_return_sign"] is False
+    assert direction_baselines(np.array([3.0, 3.0]))["last_return_sign"] is False  # a tie is not up
+
+
+# --- backtest -----------------------------------------------------------------------------------
+
+
+def test_backtest_by_hand():
+    returns = np.array([0.10, -0.05, 0.02, 0.04])
+    position = np.array([1.0, 1.0, 0.0, -1.0])
+    # 10 bps per unit traded; trades of 1, 0, 1, 1 -> costs 0.001, 0, 0.001, 0.001.
+    # Net: 0.099, -0.05, -0.001 (exit only), -0.041 (short into a rise, plus entry).
+    bt = backtest(returns, position, cost_bps=10.0, periods_per_year=4)
+    wealth = 1.099 * 0.95 * 0.999 * 0.959
+    assert bt.total_return == pytest.approx(wealth - 1, rel=1e-12)
+    assert bt.annual_return == pytest.approx(wealth - 1, rel=1e-9)  # one year of four periods
+    assert bt.max_drawdown == pytest.approx(1 - 0.95 * 0.999 * 0.959, rel=1e-12)  # peak after period 0
+    net = np.array([0.099, -0.05, -0.001, -0.041])
+    assert bt.sharpe == pytest.approx(net.mean() / net.std(ddof=1) * 2.0, rel=1e-9)  # sqrt(4) = 2
+    assert bt.trades == 2  # long at 0, short at 3
+    assert bt.trade_win_rate == 1.0  # the long trip: 1.099 * 0.95 * (1 - 0.001) > 1; the short is open
+    assert bt.exposure == 0.75
+
+
+def test_backtest_annualises_geometrically():
+    bt = backtest(np.full(126, 0.001), np.ones(126), cost_bps=0.0, periods_per_year=252)
+    assert bt.annual_return == pytest.approx(1.001**252 - 1, rel=1e-9)
+    assert bt.sharpe == 0.0  # constant returns: no variance, no Sharpe (not 1e15)
+
+
+def test_drawdown_counts_from_starting_capital():
+    bt = backtest(np.array([-0.1, 0.05]), np.ones(2), cost_bps=0.0, periods_per_year=252)
+    assert bt.max_drawdown == pytest.approx(0.1, rel=1e-12)
+
+
+def test_always_flat_earns_nothing():
+    bt = backtest(np.array([0.03, -0.02, 0.05]), np.zeros(3), cost_bps=25.0, periods_per_year=252)
+    assert (bt.total_return, bt.annual_return, bt.sharpe, bt.max_drawdown) == (0.0, 0.0, 0.0, 0.0)
+    assert (bt.trades, bt.exposure) == (0, 0.0)
+    assert math.isnan(bt.trade_win_rate)
+
+
+def test_round_trip_accounting():
+    # Long for two periods (+2%, +1%: a win), flip short into -3% then +5% (1.03 * 0.95 < 1: a loss),
+    # then flat. Two entries, two closed trips, one won.
+    bt = backtest(
+        np.array([0.02, 0.01, -0.03, 0.05, 0.0]),
+        np.array([1.0, 1.0, -1.0, -1.0, 0.0]),
+        cost_bps=0.0,
+        periods_per_year=252,
+    )
+    assert (bt.trades, bt.trade_win_rate) == (2, 0.5)
+    # A resize within the same side is not a new trade.
+    assert backtest(np.zeros(3), np.array([0.5, 1.0, 1.0]), 0.0, 252).trades == 1
+
+
+def test_exit_cost_belongs_to_the_trip():
+    # Gross +0.15% survives the 10 bps entry, not the 10 bps exit: (1.0015 - 0.001) * (1 - 0.001) < 1.
+    bt = backtest(np.array([0.0015, 0.0]), np.array([1.0, 0.0]), cost_bps=10.0, periods_per_year=252)
+    assert bt.trade_win_rate == 0.0
+    # Net of the same two costs, +0.3% is a win: (1.003 - 0.001) * 0.999 > 1.
+    assert backtest(np.array([0.003, 0.0]), np.array([1.0, 0.0]), 10.0, 252).trade_win_rate == 1.0
+
+
+def test_a_flip_charges_each_trip_its_own_leg():
+    # Short then flip long: the flip trades 2 units, 20 bps. The short trip pays 10 bps in and 10 out
+    # and loses; the long trip pays 10 bps in, earns 0.25%, pays 10 bps out: 1.0015 * 0.999 > 1, a win.
+    # Charging the whole flip to the long trip would make it (1.0025 - 0.002) * 0.999 < 1, a loss.
+    bt = backtest(np.array([0.0, 0.0025, 0.0]), np.array([-1.0, 1.0, 0.0]), 10.0, 252)
+    assert (bt.trades, bt.trade_win_rate) == (2, 0.5)
+
+
+def test_shorting_through_a_doubling_ruins_the_account():
+    bt = backtest(np.array([1.5, -0.5]), np.array([-1.0, -1.0]), cost_bps=0.0, periods_per_year=252)
+    assert (bt.total_return, bt.annual_return, bt.max_drawdown) == (-1.0, -1.0, 1.0)
+
+
+def test_buy_and_hold_is_backtest_long_everywhere():
+    returns = np.array([0.01, -0.02, 0.03, 0.0, -0.01])
+    for cost in (0.0, 5.0):
+        assert buy_and_hold(returns, 252, cost) == backtest(returns, np.ones(5), cost, 252)
+    bh = buy_and_hold(returns, 252, cost_bps=5.0)
+    assert bh.total_return == pytest.approx(1.0095 * 0.98 * 1.03 * 1.0 * 0.99 - 1, rel=1e-12)  # 5 bps in once
+    assert (bh.trades, bh.exposure) == (1, 1.0)
+    assert math.isnan(bh.trade_win_rate)  # never closed
+
+
+def test_backtest_rejects_bad_input():
+    with pytest.raises(ValueError, match="non-empty"):
+        backtest(np.array([]), np.array([]), 0.0, 252)
+    with pytest.raises(ValueError, match="non-empty"):
+        backtest(np.zeros(3), np.zeros(2), 0.0, 252)
+    with pytest.raises(ValueError, match="finite"):
+        backtest(np.array([0.01, np.nan]), np.ones(2), 0.0, 252)
+    with pytest.raises(ValueError, match="cost_bps"):
+        backtest(np.zeros(2), np.ones(2), -1.0, 252)
+
+
+period_returns = st.lists(st.floats(-0.99, 2.0), min_size=1, max_size=40)
+positions = st.one_of(st.sampled_from([-1.0, 0.0, 1.0]), st.floats(-1.0, 1.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data(), period_returns, st.floats(0.0, 100.0), st.floats(0.0, 100.0))
+def test_drawdown_bounded_and_costs_never_help(data, returns, cost_a, cost_b):
+    pos = data.draw(st.lists(positions, min_size=len(returns), max_size=len(returns)))
+    r, p = np.array(returns), np.array(pos)
+    cheap, dear = sorted((cost_a, cost_b))
+    low, high = backtest(r, p, cheap, 252), backtest(r, p, dear, 252)
+    for bt in (low, high):
+        assert 0.0 <= bt.max_drawdown <= 1.0
+        assert bt.total_return >= -1.0
+        assert 0.0 <= bt.exposure <= 1.0
+    assert high.total_return <= low.total_return
+    assert high.trades == low.trades

@@ -1,0 +1,200 @@
+"""The SQLite journal: pragmas, migrations, the agent's trades table, the one writer."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from investiq.core.journal import (
+    SCHEMA_VERSION,
+    JournalError,
+    JournalWriter,
+    connect,
+    migrate,
+    open_journal,
+    timestamps,
+    trades,
+)
+from investiq.core.journal.schema import status
+
+GATEWAY_TABLES = {"trades", "sentiment_predictions", "price_predictions", "bayesian_events", "bayesian_state"}
+
+
+def test_open_creates_every_table_in_wal_mode_with_a_busy_timeout(db_path: Path):
+    conn = open_journal(db_path, busy_timeout_ms=1234)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 1234
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    info = status(conn)
+    rows = info["rows"]
+    assert isinstance(rows, dict)
+    assert set(rows) >= GATEWAY_TABLES
+    assert info["integrity"] == "ok"
+    price_columns = {r[1] for r in conn.execute("PRAGMA table_info(price_predictions)")}
+    assert {
+        "target_time",
+        "actual_price",
+        "correct",
+        "resolved_at",
+        "model_name",
+        "model_version",
+    } <= price_columns
+
+
+def test_migrating_twice_changes_nothing(db_path: Path):
+    open_journal(db_path).close()
+    conn = connect(db_path)
+    before = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    assert migrate(conn) == SCHEMA_VERSION
+    assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
+
+
+def test_an_agents_trades_table_is_kept_as_it_is(db_path: Path):
+    agent = sqlite3.connect(db_path)
+    ddl = (
+        "CREATE TABLE trades (closed_at TEXT, profit_loss REAL, strategy_name TEXT, id INTEGER PRIMARY KEY, "
+        "symbol TEXT, broker_ref TEXT, fees REAL)"
+    )
+    agent.execute(ddl)
+    agent.execute("INSERT INTO trades VALUES ('2026-01-02T10:00:00Z', 5.0, 'momentum', 1, 'AAPL', 'x', 0.1)")
+    agent.commit()
+    agent.close()
+    conn = open_journal(db_path)
+    assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'trades'").fetchone()[0] == ddl
+    assert conn.execute("SELECT count(*) FROM trades").fetchone()[0] == 1
+
+
+def test_a_journal_from_a_newer_version_is_refused(db_path: Path):
+    sqlite3.connect(db_path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(JournalError, match="newer than this InvestIQ"):
+        open_journal(db_path)
+
+
+def test_an_unusable_path_is_a_clear_error(tmp_path: Path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where a directory should be")
+    with pytest.raises(JournalError, match=r"not-a-directory.*--db or INVESTIQ_DB_PATH"):
+        open_journal(blocker / "portfolio.db")
+
+
+def _insert(name: str):
+    def job(conn: sqlite3.Connection) -> int:
+        return int(
+            conn.execute(
+                "INSERT INTO bayesian_state VALUES (?, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'now')", (name,)
+            ).lastrowid
+            or 0
+        )
+
+    return job
+
+
+@pytest.fixture
+def writer(db_path: Path):
+    open_journal(db_path).close()
+    w = JournalWriter(db_path)
+    w.start()
+    yield w
+    w.close()
+
+
+def test_a_result_is_committed_when_the_future_resolves(writer: JournalWriter, db_path: Path):
+    writer.submit(_insert("a")).result(5)
+    other = connect(db_path, readonly=True)  # another connection sees it: committed, not pending
+    assert other.execute("SELECT count(*) FROM bayesian_state").fetchone()[0] == 1
+
+
+def test_a_failing_job_rolls_back_alone(writer: JournalWriter, db_path: Path):
+    def boom(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO bayesian_state VALUES ('b', 0, 0, 0, 0, 0, 0, 0, 0, 0, 'now')")
+        raise RuntimeError("half-written")
+
+    gate = threading.Event()
+    writer.submit(lambda conn: gate.wait(5))  # hold the writer so the next three share a batch
+    futures = [writer.submit(_insert("a")), writer.submit(boom), writer.submit(_insert("c"))]
+    gate.set()
+    futures[0].result(5)
+    futures[2].result(5)
+    with pytest.raises(RuntimeError, match="half-written"):
+        futures[1].result(5)
+    names = [r[0] for r in connect(db_path).execute("SELECT strategy_name FROM bayesian_state ORDER BY 1")]
+    assert names == ["a", "c"]  # no half-written 'b'
+
+
+def test_a_failing_log_is_counted_never_raised(writer: JournalWriter):
+    writer.log(lambda conn: conn.execute("INSERT INTO no_such_table VALUES (1)"))
+    writer.flush()  # waits for the log job queued before it
+    assert writer.failed == 1
+    assert "no_such_table" in (writer.last_error or "")
+    assert writer.failing  # the flush itself wrote nothing, so it does not clear the failure
+    writer.submit(_insert("ok")).result(5)
+    assert not writer.failing  # a later success clears the failing state
+
+
+def test_close_flushes_what_is_queued(db_path: Path):
+    open_journal(db_path).close()
+    w = JournalWriter(db_path)
+    w.start()
+    for i in range(300):
+        w.log(_insert(f"s{i}"))
+    w.close()
+    assert connect(db_path).execute("SELECT count(*) FROM bayesian_state").fetchone()[0] == 300
+    with pytest.raises(JournalError, match="not running"):
+        w.submit(_insert("late"))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-01-02T10:00:00Z", 1767348000.0),
+        ("2026-01-02T10:00:00", 1767348000.0),
+        ("2026-01-02 11:00:00+01:00", 1767348000.0),
+        (1767348000, 1767348000.0),
+        (1767348000000, 1767348000.0),
+        ("1767348000", 1767348000.0),
+        ("yesterday", None),
+        (None, None),
+        (float("nan"), None),
+    ],
+)
+def test_timestamps_in_the_forms_an_agent_writes(value: object, expected: float | None):
+    assert timestamps.parse(value) == expected
+
+
+def test_trades_are_read_by_column_name_with_pnl_from_prices(db_path: Path):
+    conn = sqlite3.connect(db_path)
+    conn.execute(
+        "CREATE TABLE trades (exit_price REAL, id INTEGER PRIMARY KEY, side TEXT, quantity REAL, "
+        "strategy_name TEXT, entry_price REAL, note TEXT, closed_at TEXT, profit_loss REAL)"
+    )
+    rows = [
+        (110, 1, "buy", 2, "trend", 100, "", "2026-01-02T10:00:00Z", None),  # +20 from prices
+        (90, 2, "short", 1, "trend", 100, "", "2026-01-03T10:00:00Z", None),  # +10: short
+        (0, 3, "buy", 1, "mr", 0, "", "2026-01-04T10:00:00Z", -3.0),  # profit_loss wins
+        (0, 4, "buy", 1, "mr", 0, "", "not a time", 1.0),
+        (None, 5, "buy", 1, "mr", None, "", "2026-01-05T10:00:00Z", None),  # open-ended prices
+        (0, 6, "buy", 1, "  ", 0, "", "2026-01-05T10:00:00Z", 1.0),
+        (1, 7, "buy", 1, "mr", 1, "", None, 1.0),  # still open: ignored
+    ]
+    conn.executemany("INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    scan = trades.closed_trades(conn, 0, 2e9)
+    assert [(t.trade_id, t.strategy_name, t.profit_loss) for t in scan.trades] == [
+        ("1", "trend", 20.0),
+        ("2", "trend", 10.0),
+        ("3", "mr", -3.0),
+    ]
+    assert dict(scan.skipped) == {
+        "unreadable closed_at": 1,
+        "no finite profit_loss": 1,
+        "empty strategy_name": 1,
+    }
+
+
+def test_a_trades_table_without_needed_columns_is_named(db_path: Path):
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE trades (id INTEGER, symbol TEXT)")
+    with pytest.raises(trades.TradesTableError, match="strategy_name, closed_at"):
+        trades.closed_trades(conn, 0, 1)

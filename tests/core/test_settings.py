@@ -1,0 +1,67 @@
+"""Settings: config.yaml < INVESTIQ_* environment < CLI flags; bad values named with their origin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from investiq.core.errors import SettingsError
+from investiq.core.settings import Settings, load_settings, render_defaults
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_precedence_file_then_environment_then_flags(tmp_path: Path):
+    config = write(tmp_path, "port: 9000\nhost: 0.0.0.0\ndb_path: from-file.db\n")
+    env = {"INVESTIQ_PORT": "9100", "INVESTIQ_DB_PATH": "from-env.db"}
+    s = load_settings(config, {"port": 9200, "host": None}, environ=env)
+    assert (s.port, s.host, s.db_path) == (9200, "0.0.0.0", Path("from-env.db"))
+    assert load_settings(config, environ=env).port == 9100
+    assert load_settings(config, environ={}).port == 9000
+
+
+def test_the_committed_config_file_is_the_rendered_defaults():
+    committed = (ROOT / "config.yaml").read_text()
+    assert committed == render_defaults(), "regenerate with: investiq config defaults > config.yaml"
+    assert load_settings(ROOT / "config.yaml", environ={}) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("port: 70000\n", {}, "invalid setting port=70000 (from"),
+        ("", {"INVESTIQ_PORT": "eighty"}, "invalid setting port='eighty' (from environment INVESTIQ_PORT)"),
+        ("backend: gpu\n", {}, "invalid setting backend='gpu'"),
+        ("bayes_half_life_days: -1\n", {}, "bayes_half_life_days=-1"),
+        ("bayes_weight_floor: 0.5\nbayes_weight_cap: 0.3\n", {}, "bayes_weight_floor=0.5 is above"),
+        ("prot: 8080\n", {}, "unknown setting 'prot'"),
+        ("- just\n- a list\n", {}, "must be a mapping"),
+        ("port: [unclosed\n", {}, "cannot read config file"),
+    ],
+)
+def test_invalid_values_are_named(tmp_path: Path, text: str, env: dict[str, str], message: str):
+    with pytest.raises(SettingsError) as info:
+        load_settings(write(tmp_path, text), environ=env)
+    assert message in str(info.value)
+
+
+def test_the_api_key_comes_from_the_named_variable_only(tmp_path: Path):
+    config = write(tmp_path, "api_key_env: AGENT_KEY\n")
+    assert load_settings(config, environ={"ML_API_KEY": "ignored"}).api_key is None
+    settings = load_settings(config, environ={"AGENT_KEY": "k1"})
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "k1"
+    assert "k1" not in repr(settings) and "k1" not in settings.model_dump_json()
+    with pytest.raises(SettingsError, match="keys never go in files"):
+        load_settings(write(tmp_path, "api_key: in-a-file\n"), environ={})
+
+
+def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path):
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "nope.yaml", environ={})

@@ -1,0 +1,93 @@
+"""The committed Triton configs agree with the exported ONNX graphs and with each other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import onnx
+import pytest
+from google.protobuf import text_format
+
+from export.finbert import export_finbert
+from harness import tiny_bert
+
+model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
+REPO = Path(__file__).resolve().parents[2] / "model_repository"
+ONNX_TYPES = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.INT64: "TYPE_INT64"}
+
+
+def config(name: str) -> Any:
+    return text_format.Parse((REPO / name / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+
+
+def tensors(items: Any) -> dict[str, tuple[str, list[int]]]:
+    return {t.name: (model_config_pb2.DataType.Name(t.data_type), list(t.dims)) for t in items}
+
+
+def graph(path: Path) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, int]]]:
+    """name -> (Triton dtype, rank) of the graph's inputs and outputs."""
+    model = onnx.load(str(path))
+
+    def side(values: Any) -> dict[str, tuple[str, int]]:
+        return {
+            v.name: (ONNX_TYPES[v.type.tensor_type.elem_type], len(v.type.tensor_type.shape.dim)) for v in values
+        }
+
+    return side(model.graph.input), side(model.graph.output)
+
+
+def check(name: str, onnx_file: Path) -> None:
+    """Config tensors = graph tensors: same names and dtypes; config rank + batch axis = graph rank."""
+    cfg = config(name)
+    ins, outs = graph(onnx_file)
+    batch = 1 if cfg.max_batch_size > 0 else 0
+    for declared, actual in ((tensors(cfg.input), ins), (tensors(cfg.output), outs)):
+        assert set(declared) == set(actual), (name, declared, actual)
+        for tensor, (dtype, dims) in declared.items():
+            assert (dtype, len(dims) + batch) == actual[tensor], (name, tensor)
+
+
+def test_finbert_model_config_matches_the_exported_graphs(tmp_path: Path):
+    export_finbert(str(tiny_bert.build(tmp_path / "hf")), tmp_path / "repo", log=lambda _: None)
+    for file in ("model.onnx", "model.int8.onnx"):
+        check("finbert_model", tmp_path / "repo" / "finbert_model" / "1" / file)
+
+
+def test_patchtst_config_matches_the_exported_graph(tmp_path: Path):
+    from export.patchtst import export_patchtst
+    from harness.tiny_patchtst import TINY
+    from investiq.core.market import clean_bars, load_sample
+    from training.patchtst import train
+
+    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(400)
+    train({"SPX": (bars["close"].to_numpy(), bars.index.to_numpy())}, TINY, tmp_path / "pt", log=lambda _: None)
+    export_patchtst(tmp_path / "pt", tmp_path / "repo", log=lambda _: None)
+    check("patchtst", tmp_path / "repo" / "patchtst" / "1" / "model.onnx")
+
+
+def test_the_ensemble_wires_its_steps_by_their_declared_tensors():
+    ensemble = config("finbert")
+    assert ensemble.platform == "ensemble"
+    assert tensors(ensemble.input) == {"TEXT": ("TYPE_STRING", [1])}
+    assert tensors(ensemble.output) == {"probabilities": ("TYPE_FP32", [3])}
+    available = set(tensors(ensemble.input))
+    for step in ensemble.ensemble_scheduling.step:
+        model = config(step.model_name)
+        assert model.max_batch_size == ensemble.max_batch_size, step.model_name
+        assert set(step.input_map) == set(tensors(model.input)), step.model_name
+        assert set(step.input_map.values()) <= available, step.model_name
+        assert set(step.output_map) == set(tensors(model.output)), step.model_name
+        available |= set(step.output_map.values())
+    assert "probabilities" in available
+    assert (REPO / "finbert" / "1").is_dir()  # Triton needs the ensemble's (empty) version directory
+
+
+def test_the_gateway_never_sends_triton_a_batch_larger_than_its_configs_allow():
+    from investiq.core.settings import Settings
+
+    def upper(field: str) -> int:
+        return next(int(m.le) for m in Settings.model_fields[field].metadata if hasattr(m, "le"))
+
+    assert upper("sentiment_batch_size") == config("finbert").max_batch_size
+    assert upper("price_batch_size") == config("patchtst").max_batch_size

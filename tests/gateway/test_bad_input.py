@@ -1,0 +1,364 @@
+"""Bad input (issue 7, point 4): every malformed request gets a 4xx whose message names the problem,
+nothing of it reaches a model, and nothing of it is written to the journal.
+
+The app is the real one over real tiny models (a random BERT behind the FinBERT path, a PatchTST
+trained for two epochs on the S&P 500 bars that `arch` ships), wrapped in a spy that records every
+tensor the gateway hands to a model. tests/gateway/test_fuzz.py reuses the models and the spy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from numpy.typing import NDArray
+
+from export.finbert import export_finbert
+from export.patchtst import export_patchtst
+from gateway.app import create_app
+from gateway.backends.base import InferenceBackend, Tensors
+from gateway.backends.embedded import EmbeddedBackend
+from harness import tiny_bert
+from harness.tiny_patchtst import TINY
+from investiq.core import market as data_module
+from investiq.core.errors import DataError
+from investiq.core.market import clean_bars, load_sample
+from investiq.core.patchtst import INPUT
+from investiq.core.settings import Settings
+from tests.conftest import flush_journal
+from training.patchtst import train
+
+CONTEXT = TINY.context_length  # 64 closes: the tiny PatchTST's context length
+TABLES = ("sentiment_predictions", "price_predictions", "bayesian_events", "bayesian_state")
+
+
+@functools.cache
+def tiny_repository(root: Path) -> Path:
+    """A model repository with a tiny FinBERT and a tiny PatchTST under `root`, built once per process
+    (~15 s) however many test modules ask for it."""
+    source = tiny_bert.build(root / "hf")
+    export_finbert(str(source), root / "repo", log=lambda _: None)
+    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
+    series = {"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}
+    train(series, TINY, root / "patchtst", log=lambda _: None)
+    export_patchtst(root / "patchtst", root / "repo", log=lambda _: None)
+    return root / "repo"
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_repository(tmp_path_factory.getbasetemp() / "tiny_models")
+
+
+class SpyBackend:
+    """The real embedded backend, recording what each model was asked: proof that bad values never
+    reach one. A wrapper, not a fake: the answers are the real models'."""
+
+    def __init__(self, inner: InferenceBackend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.target = inner.target
+        self.seen: list[tuple[str, dict[str, NDArray[np.generic]]]] = []
+
+    async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
+        self.seen.append((model, {k: np.array(v, copy=True) for k, v in inputs.items()}))
+        return await self.inner.infer(model, inputs)
+
+    async def ready(self, model: str | None = None) -> bool:
+        return await self.inner.ready(model)
+
+    async def reload(self, model: str) -> None:
+        await self.inner.reload(model)
+
+    async def close(self) -> None:
+        """Not passed on: each app's lifespan closes its backend, and the spy outlives several apps (and
+        schemathesis runs one lifespan per test); its fixture closes the real backend at the end."""
+
+    def windows(self, since: int = 0) -> list[NDArray[np.generic]]:
+        return [inputs[INPUT] for model, inputs in self.seen[since:] if model == "patchtst"]
+
+    def texts(self, since: int = 0) -> list[str]:
+        return [
+            str(t) for model, inputs in self.seen[since:] if model == "finbert" for t in inputs["TEXT"].tolist()
+        ]
+
+    def assert_clean(self, since: int = 0) -> None:
+        """Every close a model saw (since call `since`) is finite and > 0; every text is visible valid Unicode."""
+        for window in self.windows(since):
+            assert window.dtype == np.float32 and window.shape[1:] == (CONTEXT, 1)
+            closes = window.astype(np.float64)
+            assert np.isfinite(closes).all() and (closes > 0).all(), window
+        for text in self.texts(since):
+            assert text.strip() and text.encode("utf-8"), repr(text)
+
+
+def offline(symbol: str, interval: str, start: Any, end: Any) -> pd.DataFrame:
+    """Yahoo Finance stand-in: this machine has no network, and tests never touch it anyway."""
+    raise DataError(f"no data from Yahoo Finance for {symbol} {interval}: offline in tests")
+
+
+def app_settings(repo: Path, tmp: Path) -> Settings:
+    return Settings(
+        db_path=tmp / "portfolio.db",
+        model_repository=repo,
+        data_dir=tmp / "data",
+        price_resolve_every_s=0,  # no background resolver: the journal changes only by requests
+        price_batch_size=8,
+    )
+
+
+@pytest.fixture(scope="module")
+def spy(repository: Path) -> Iterator[SpyBackend]:
+    spy = SpyBackend(EmbeddedBackend(repository))
+    yield spy
+    asyncio.run(spy.inner.close())
+
+
+@pytest.fixture(scope="module")
+def client(repository: Path, spy: SpyBackend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data_module, "fetch_yfinance", offline)
+        app = create_app(app_settings(repository, tmp_path_factory.mktemp("bad_input")), backend=spy)
+        with TestClient(app) as test_client:
+            yield test_client
+
+
+def journal_rows(client: TestClient) -> dict[str, int]:
+    """Rows per table once everything queued so far is committed (the writer runs jobs in order)."""
+    flush_journal(client)
+    with closing(sqlite3.connect(client.app.state.db_path)) as conn:  # type: ignore[attr-defined]
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+def closes(last: Any = 100.0) -> list[Any]:
+    return [100.0 + i % 7 for i in range(CONTEXT - 1)] + [last]
+
+
+def with_last_close(literal: str) -> str:
+    """A price body whose last close is written verbatim: JSON has no NaN, but Python's json.dumps (and
+    other encoders) write NaN, Infinity and -Infinity, and Python's json.loads reads them."""
+    return '{"symbol": "SPX", "prices": [' + ", ".join([*map(str, closes()[:-1]), literal]) + "]}"
+
+
+TEXTS = "/sentiment/predict"
+PRICE = "/price/predict"
+BATCH = "/price/batch_predict"
+TRADE = "/bayesian/update"
+OK_TRADE = {"strategy_name": "momentum", "profit_loss": 1.0}
+# (path, JSON body or raw text, status, what the detail must say)
+CASES: list[tuple[str, Any, int, str]] = [
+    # sentiment: sizes, then every field with a wrong type or value
+    (TEXTS, {"texts": ["Shares rise"] * 10_000}, 422, "texts has 10000 items, more than the limit of 256"),
+    (TEXTS, {"texts": ["a" * 1_000_000]}, 422, "texts[0] has 1000000 characters, more than the limit of 2000"),
+    (TEXTS, {"texts": ["é" * 600_000]}, 413, "exceeds the limit of 1048576 bytes (setting max_body_bytes)"),
+    (TEXTS, {"texts": []}, 422, "texts is empty"),
+    (TEXTS, {"texts": ["fine", " \u200b\x00\t"]}, 422, "texts[1] is empty or only whitespace"),
+    (TEXTS, {"texts": "Shares rise"}, 422, "body.texts: Input should be a valid list"),
+    (TEXTS, {"texts": ["ok", 7]}, 422, "body.texts.1: Input should be a valid string (got 7)"),
+    (TEXTS, {"texts": [None]}, 422, "body.texts.0: Input should be a valid string (got None)"),
+    (TEXTS, {"symbol": "AAPL"}, 422, "body.texts: Field required"),
+    (TEXTS, {"texts": ["ok"], "symbol": 42}, 422, "body.symbol: Input should be a valid string (got 42)"),
+    (TEXTS, {"texts": ["ok"], "symbol": " "}, 422, "body.symbol: Value error, must not be empty or blank"),
+    (TEXTS, {"texts": ["ok"], "symbol": "AA\x00PL"}, 422, "body.symbol: Value error, must not contain control"),
+    (
+        TEXTS,
+        {"texts": ["ok"], "use_cache": "no"},
+        422,
+        "body.use_cache: Input should be a valid boolean (got 'no')",
+    ),
+    (TEXTS, {"texts": ["ok"], "use_cache": 0}, 422, "body.use_cache: Input should be a valid boolean (got 0)"),
+    (TEXTS, ["ok"], 422, "body: Input should be a valid dictionary"),
+    # price: every kind of bad close, named by its index
+    (PRICE, with_last_close("NaN"), 422, "body.prices.63: Input should be a finite number (got nan)"),
+    (PRICE, with_last_close("Infinity"), 422, "body.prices.63: Input should be a finite number (got inf)"),
+    (PRICE, with_last_close("-Infinity"), 422, "body.prices.63: Input should be a finite number (got -inf)"),
+    (PRICE, with_last_close('"NaN"'), 422, "body.prices.63: Input should be a valid number (got 'NaN')"),
+    (PRICE, with_last_close('"Infinity"'), 422, "body.prices.63: Input should be a valid number (got 'Infinity')"),
+    (PRICE, with_last_close('"-inf"'), 422, "body.prices.63: Input should be a valid number (got '-inf')"),
+    (PRICE, with_last_close("1e400"), 422, "body.prices.63: Input should be a finite number (got inf)"),
+    (PRICE, with_last_close('"101.5"'), 422, "body.prices.63: Input should be a valid number (got '101.5')"),
+    (PRICE, with_last_close("null"), 422, "body.prices.63: Input should be a valid number (got None)"),
+    (PRICE, with_last_close("true"), 422, "body.prices.63: Input should be a valid number (got True)"),
+    (PRICE, with_last_close("0"), 422, "prices[63] = 0.0: every close must be a finite number > 0"),
+    (PRICE, with_last_close("-5"), 422, "prices[63] = -5.0: every close must be a finite number > 0"),
+    (PRICE, with_last_close("1e300"), 422, "prices[63] = 1e+300: every close must be between"),
+    (PRICE, with_last_close("1e-300"), 422, "prices[63] = 1e-300: every close must be between"),
+    (PRICE, {"symbol": "SPX", "prices": []}, 422, "got 0 closes, the model needs at least 64"),
+    (PRICE, {"symbol": "SPX", "prices": "100"}, 422, "body.prices: Input should be a valid list"),
+    (PRICE, {"prices": closes()}, 422, "body.symbol: Field required"),
+    (PRICE, {"symbol": ["SPX"], "prices": closes()}, 422, "body.symbol: Input should be a valid string"),
+    (PRICE, {"symbol": "S" * 129, "prices": closes()}, 422, "body.symbol: String should have at most 128"),
+    (PRICE, {"symbol": "SPX", "prices": closes(), "interval": 15}, 422, "body.interval: Input should be a valid"),
+    (PRICE, {"symbol": "SPX", "prices": closes(), "interval": "7m"}, 422, "interval '7m' is unknown; known:"),
+    (PRICE, {"symbol": "SPX", "prices": closes(), "interval": "15m"}, 422, "it was trained on 1d bars"),
+    (PRICE, {"symbol": "A/B"}, 422, "A/B: symbol 'A/B' cannot name a cache file; use a ticker such as AAPL"),
+    (BATCH, {"requests": []}, 422, "requests is empty: send at least one"),
+    (BATCH, {"requests": {"symbol": "SPX"}}, 422, "body.requests: Input should be a valid list"),
+    (BATCH, {"requests": ["SPX"]}, 422, "body.requests.0: Input should be a valid dictionary"),
+    (BATCH, {"symbols": ["SPX"]}, 422, "body.requests: Field required"),
+    (BATCH, {"requests": [{"symbol": "A", "prices": closes()}] * 9}, 422, "9 requests, more than the limit of 8"),
+    (
+        BATCH,
+        {"requests": [{"symbol": "A", "prices": closes()}, {"symbol": "B", "prices": closes(0.0)}]},
+        422,
+        "requests[1] (B): prices[63] = 0.0",
+    ),
+    # trades
+    (TRADE, {"profit_loss": 1.0}, 422, "body.strategy_name: Field required"),
+    (TRADE, {"strategy_name": 5, "won": True}, 422, "body.strategy_name: Input should be a valid string (got 5)"),
+    (
+        TRADE,
+        {"strategy_name": "s", "profit_loss": "42.5"},
+        422,
+        "body.profit_loss: Input should be a valid number",
+    ),
+    (
+        TRADE,
+        '{"strategy_name": "s", "profit_loss": NaN}',
+        422,
+        "body.profit_loss: Input should be a finite number",
+    ),
+    (TRADE, {"strategy_name": "s", "profit_loss": 1e200}, 422, "profit_loss 1e+200 is beyond ±1e+15"),
+    (TRADE, {"strategy_name": "s", "won": "true"}, 422, "body.won: Input should be a valid boolean (got 'true')"),
+    (TRADE, {"strategy_name": "s", "won": 1}, 422, "body.won: Input should be a valid boolean (got 1)"),
+    (TRADE, {**OK_TRADE, "closed_at": 1_700_000_000}, 422, "body.closed_at: Value error, must be an ISO 8601"),
+    (TRADE, {**OK_TRADE, "closed_at": "yesterday"}, 422, "body.closed_at: Input should be a valid datetime"),
+    (TRADE, {**OK_TRADE, "trade_id": 1.5}, 422, "body.trade_id"),
+    (TRADE, {**OK_TRADE, "trade_id": True}, 422, "body.trade_id"),
+    (TRADE, {"strategy_name": "s"}, 422, "give profit_loss, won, or both"),
+    (
+        TRADE,
+        {"strategy_name": "s", "won": True, "profit_loss": -5.0},
+        422,
+        "won=True contradicts profit_loss=-5.0",
+    ),
+    # the body itself
+    (TRADE, '{"strategy_name": "s",', 422, "body: invalid JSON at character 22: Expecting property name"),
+    (TRADE, "[" * 100_000, 422, "body: cannot be read as JSON: maximum recursion depth exceeded"),
+    (TRADE, b'{"strategy_name": "\xff", "won": true}', 422, "body: cannot be read as JSON: 'utf-8' codec can't"),
+    (TRADE, "", 422, "body: Field required"),
+]
+
+
+def assert_refused(client: TestClient, spy: SpyBackend, send: Any, status: int, fragment: str) -> None:
+    """`send()` gets `status` with `fragment` in its detail, and leaves no journal row and no model call."""
+    before, asked = journal_rows(client), len(spy.seen)
+    response = send()
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["detail"], response.json()
+    assert journal_rows(client) == before  # nothing written, not even half
+    assert len(spy.seen) == asked  # no model was asked anything
+
+
+@pytest.mark.parametrize(("path", "body", "status", "fragment"), CASES)
+def test_bad_bodies_are_refused_with_a_reason_before_any_model_or_journal_sees_them(
+    client: TestClient, spy: SpyBackend, path: str, body: Any, status: int, fragment: str
+):
+    def send() -> Any:
+        if isinstance(body, (str, bytes)):
+            return client.post(path, content=body, headers={"content-type": "application/json"})
+        return client.post(path, json=body)
+
+    assert_refused(client, spy, send, status, fragment)
+
+
+JSON_TRADE = '{"strategy_name": "s", "won": true}'
+# (method, path, request arguments, status, what the detail must say): everything that is not a body's content
+REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
+    ("POST", TRADE, {"content": JSON_TRADE, "headers": {"content-type": "text/plain"}}, 415, "'text/plain' is"),
+    ("POST", TRADE, {"content": JSON_TRADE}, 415, "no Content-Type: send the body as JSON"),
+    ("POST", TRADE, {"data": {"strategy_name": "s", "won": "true"}}, 415, "'application/x-www-form-urlencoded'"),
+    ("GET", PRICE, {}, 405, "Method Not Allowed"),
+    ("GET", "/bayesian/weights?method=best", {}, 422, "query.method: Input should be 'mean' or 'thompson'"),
+    ("GET", "/bayesian/all-stats?method=", {}, 422, "query.method: Input should be 'mean' or 'thompson'"),
+    ("POST", "/bayesian/sync-from-database?days=0", {}, 422, "query.days: Input should be greater than or equal"),
+    ("POST", "/bayesian/sync-from-database?days=ten", {}, 422, "query.days: Input should be a valid integer"),
+    ("POST", "/bayesian/sync-from-database?days=99999", {}, 422, "days must be between 1 and 3650, got 99999"),
+    ("GET", "/price/evaluate/SPX?days=-1", {}, 422, "query.days: Input should be greater than or equal to 1"),
+    ("GET", "/price/evaluate/SPX?days=1.5", {}, 422, "query.days: Input should be a valid integer"),
+    ("GET", "/price/evaluate/%20", {}, 422, "path.symbol: Value error, must not be empty or blank"),
+    ("GET", "/price/evaluate/A%07B", {}, 422, "path.symbol: Value error, must not contain control characters"),
+    ("POST", "/admin/models/finbert/reload", {}, 422, "model 'finbert' cannot be reloaded; reloadable: patchtst"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "fragment"), REQUESTS)
+def test_bad_requests_are_refused_with_a_reason(
+    client: TestClient, spy: SpyBackend, method: str, path: str, kwargs: dict[str, Any], status: int, fragment: str
+):
+    assert_refused(client, spy, lambda: client.request(method, path, **kwargs), status, fragment)
+
+
+def test_a_streamed_body_is_cut_off_at_the_limit(client: TestClient, spy: SpyBackend):
+    def streamed() -> Iterator[bytes]:  # no Content-Length: the limit is counted while the body arrives
+        yield b'{"texts": ["'
+        for _ in range(1100):
+            yield b"x" * 1024
+        yield b'"]}'
+
+    def send() -> Any:
+        return client.post(TEXTS, content=streamed(), headers={"content-type": "application/json"})
+
+    assert_refused(client, spy, send, 413, "exceeds the limit of 1048576 bytes")
+
+
+# Valid input, however unusual: headlines come in every script, with emoji, and scraped ones carry control and
+# format characters. Those are dropped (the tokenizer drops them too), so each text is scored as it reads.
+UNUSUAL = {
+    "Äpfel steigen — Gewinn übertrifft Erwartungen": "Äpfel steigen — Gewinn übertrifft Erwartungen",
+    "トヨタ株が上昇": "トヨタ株が上昇",
+    "مؤشر الأسهم يرتفع": "مؤشر الأسهم يرتفع",
+    "Cafe\u0301 chain rallies": "Café chain rallies",  # decomposed: NFC
+    "Stocks 📈🚀 rally; 👨\u200d👩\u200d👧 office buys": "Stocks 📈🚀 rally; 👨👩👧 office buys",
+    "NUL\x00 and ESC\x1b[31m in a scraped line": "NUL and ESC[31m in a scraped line",
+    "\ufeffzero\u200bwidth space": "zerowidth space",
+    "tab\tand\r\nnewlines\u2028too": "tab and newlines too",
+    "broken emoji \ud83d here": "broken emoji here",  # lone surrogate: not UTF-8, so no tokenizer or SQLite
+}
+
+
+def test_unicode_emoji_and_control_characters_are_scored_as_they_read(client: TestClient, spy: SpyBackend):
+    asked = len(spy.seen)
+    body = json.dumps({"texts": list(UNUSUAL), "symbol": "7203.T", "use_cache": False})  # ASCII: surrogates too
+    response = client.post(TEXTS, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == len(UNUSUAL)
+    assert spy.texts(since=asked) == list(UNUSUAL.values())
+    journal_rows(client)  # flushed
+    with closing(sqlite3.connect(client.app.state.db_path)) as conn:  # type: ignore[attr-defined]
+        stored = conn.execute("SELECT text FROM sentiment_predictions ORDER BY id DESC LIMIT ?", (len(UNUSUAL),))
+        assert [row[0] for row in stored][::-1] == list(UNUSUAL.values())
+    spy.assert_clean(since=asked)
+
+
+def test_unknown_symbols(client: TestClient, spy: SpyBackend):
+    """A symbol is a label where the caller sends the data (texts, closes): any name is answered. Where bars
+    must be fetched, an unknown one gets 503 with the reason: offline, "unknown" and "unreachable" are one."""
+    asked = len(spy.seen)
+    texts = client.post(TEXTS, json={"texts": ["Shares rise"], "symbol": "NOSUCH"})
+    assert texts.status_code == 200, texts.text
+    forecast = client.post(PRICE, json={"symbol": "NOSUCH", "prices": closes()})
+    assert forecast.status_code == 200 and forecast.json()["symbol"] == "NOSUCH"
+    evaluation = client.get("/price/evaluate/NOSUCH")
+    assert evaluation.status_code == 200 and evaluation.json()["count"] == 0
+
+    def fetch_one() -> Any:
+        return client.post(PRICE, json={"symbol": "NOSUCH"})
+
+    def fetch_in_batch() -> Any:  # all or nothing: the good request is not forecast either
+        return client.post(BATCH, json={"requests": [{"symbol": "SPX", "prices": closes()}, {"symbol": "NOSUCH"}]})
+
+    assert_refused(client, spy, fetch_one, 503, "NOSUCH: no recent 1d bars: no data from Yahoo Finance")
+    assert_refused(client, spy, fetch_in_batch, 503, "requests[1] (NOSUCH): no recent 1d bars")
+    assert fetch_one().json()["error"] == "data_unavailable"
+    spy.assert_clean(since=asked)

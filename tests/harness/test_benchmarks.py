@@ -1,0 +1,154 @@
+"""The benchmark tools at tiny sizes: FLOP counting and headroom arithmetic, the GEMM peak, the scaling
+sweeps on a tiny exported BERT (through a real gateway), the plots, and gpu.sh on a host without a GPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import gemm, plots, scaling
+from benchmarks.gemm import BertShape, flops_per_text, headroom
+from gateway.backends.embedded import finbert_dir
+from harness import tiny_bert
+from investiq.core.finbert import Encoder
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = BertShape(layers=2, hidden=32, ffn=48, labels=3)  # harness/tiny_bert.py
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return tiny_bert.exported(tmp_path_factory.mktemp("bench"))
+
+
+@pytest.fixture(scope="module")
+def scaled(tiny: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("scaling")
+    return scaling.run(
+        tiny[1], batch_sizes=(1, 2), lengths=(8, 16), length_batch=2, concurrency=(1, 3), seconds=0.2, out=out
+    ) | {"out": out}
+
+
+def test_flops_of_a_tiny_bert_match_the_hand_count(tiny: tuple[Path, Path]):
+    # per layer: 2*10*(4*32*32 + 2*32*48) + 2*2*10*10*32 = 156,160; two layers, then pooler 2*32*32 and
+    # classifier 2*32*3 on [CLS]
+    assert flops_per_text(10, TINY) == 2 * 156_160 + 2_048 + 192 == 314_560
+    assert BertShape.from_source(tiny[0]) == TINY
+    assert BertShape.from_source(None) == BertShape(12, 768, 3072, 3)  # FinBERT = BERT-base
+
+
+def test_flops_agree_with_pytorchs_own_count(tiny: tuple[Path, Path]):
+    """An independent count: PyTorch's FLOP counter over a real forward pass of one 10-token text."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForSequenceClassification
+
+    # eager attention: the counter does not see inside the fused CPU attention kernel
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny[0]), attn_implementation="eager")
+    ids = torch.randint(5, 100, (1, 10))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    assert counter.get_total_flops() == flops_per_text(10, TINY)
+
+
+def test_headroom_is_achieved_over_peak():
+    per_text = flops_per_text(20)  # BERT-base at 20 tokens, in operations
+    assert headroom(100, 20, 100 * per_text / 1e9) == pytest.approx(1.0)
+    assert headroom(25, 20, 100 * per_text / 1e9) == pytest.approx(0.25)
+    assert headroom(100, 20, 200 * per_text / 1e9, TINY) < 0.01  # a tiny model does far less per text
+
+
+def test_gemm_peaks_are_measured_for_each_kernel(tmp_path: Path):
+    finbert = json.loads((ROOT / "benchmarks" / "results" / "finbert.json").read_text())
+    result = gemm.run(finbert, sizes=(32, 64), repeats=2, out=tmp_path)
+    assert [(r["kernel"], r["n"]) for r in result["gemm"]] == [
+        (k, n) for k in ("numpy fp32", "ORT fp32", "ORT int8") for n in (32, 64)
+    ]
+    assert all(r["gflops"] > 0 for r in result["gemm"])
+    assert result["peak_gflops"]["fp32"] == max(r["gflops"] for r in result["gemm"] if "fp32" in r["kernel"])
+    paths = {p["path"]: p for p in result["finbert"]["paths"]}
+    assert set(paths["ONNX Runtime int8"]["headroom"]) == {"fp32", "int8"}  # INT8 judged against int8 too
+    assert set(paths["PyTorch eager (fp32)"]["headroom"]) == {"fp32"}
+    eager = paths["PyTorch eager (fp32)"]
+    assert eager["headroom"]["fp32"] == pytest.approx(eager["gflops"] / result["peak_gflops"]["fp32"])
+    assert json.loads((tmp_path / "gemm.json").read_text())["peak_gflops"] == result["peak_gflops"]
+    assert "| ORT int8 |" in (tmp_path / "gemm.md").read_text()
+
+
+def test_texts_of_length_tokenize_to_exactly_n(tiny: tuple[Path, Path]):
+    encoder = Encoder(finbert_dir(tiny[1]), 64)
+    for n in (3, 8, 33):
+        texts = scaling.texts_of_length(encoder, tiny_bert.CORPUS, n, 4)
+        assert len(set(texts)) > 1
+        assert encoder(texts)["attention_mask"].sum(1).tolist() == [n] * 4
+    with pytest.raises(ValueError, match="65-token"):
+        scaling.texts_of_length(encoder, tiny_bert.CORPUS, 65, 1)
+
+
+def test_scaling_sweeps_return_rows_with_positive_throughput(scaled: dict[str, Any]):
+    assert [r["batch_size"] for r in scaled["batch"]] == [1, 2]
+    assert [r["tokens"] for r in scaled["length"]] == [8, 16]
+    assert [r["clients"] for r in scaled["concurrency"]] == [1, 3]  # through a real `investiq serve`
+    for row in scaled["batch"] + scaled["length"] + scaled["concurrency"]:
+        assert row["texts_per_s"] > 0
+        assert 0 < row["p50_ms"] <= row["p99_ms"]
+    recorded = json.loads((scaled["out"] / "scaling.json").read_text())
+    assert recorded["concurrency"] == scaled["concurrency"]
+    assert "| clients | p50 ms |" in (scaled["out"] / "scaling.md").read_text()
+
+
+def test_plots_write_valid_pngs(scaled: dict[str, Any], tmp_path: Path):
+    from matplotlib.image import imread
+
+    finbert = plots.load(ROOT / "benchmarks" / "results" / "finbert.json")
+    written = plots.run(finbert, scaled, tmp_path)
+    assert sorted(written) == ["batch", "concurrency", "length", "paths"]
+    for path in map(Path, written.values()):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert imread(path).shape[0] > 300  # decodes, and is a real figure
+    assert plots.run(None, None, tmp_path / "none") == {}
+    assert plots.load(tmp_path / "missing.json") is None
+
+
+@pytest.mark.parametrize("smi", ["absent", "no devices"])
+def test_gpu_script_skips_cleanly_without_a_gpu(smi: str, tmp_path: Path):
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'No devices were found'\nexit 6\n")
+    fake.chmod(0o755)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "NVIDIA_SMI": str(tmp_path / "missing") if smi == "absent" else str(fake),
+        "RESULTS": str(tmp_path / "results"),
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu.sh")], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no GPU" in done.stdout
+    assert not (tmp_path / "results").exists()  # skipped before anything was written
+
+
+def test_the_summary_says_which_targets_are_met_and_by_how_much(tmp_path: Path):
+    from benchmarks import suite
+
+    finbert = {
+        "rows": [{"path": "ONNX Runtime int8", "texts_per_s": 120.0}],
+        "ratios": {"int8_vs_eager_throughput": 3.3},
+    }
+    gateway = {
+        "http": {"finbert_single": {"p50_ms": 9.0}},
+        "overhead_p50_ms": {"finbert_single": 2.0},
+        "in_process": {"patchtst_batch": {"windows_per_s": 1500.0}},
+    }
+    (tmp_path / "finbert.json").write_text(json.dumps(finbert))
+    (tmp_path / "gateway.json").write_text(json.dumps(gateway))
+    rows = {r["what"]: r for r in suite.summarize(tmp_path)["targets"]}
+    assert [r["met"] for r in rows.values()] == [True, False, True, False, True]
+    assert rows["gateway overhead p50, FinBERT (ms)"]["by"] == 2.0  # twice the 1 ms allowed
+    assert rows["FinBERT INT8 batched (headlines/s)"]["by"] == 0.8
+    text = suite.render(suite.summarize(tmp_path))
+    assert "| gateway overhead p50, FinBERT (ms) | 2.00 | <= 1 | **no** | 2.00 |" in text

@@ -1,0 +1,87 @@
+"""The `investiq` command line: help everywhere, journal commands, clear start-up errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from investiq.cli.main import main
+
+
+def _walk(group: click.Group, prefix: list[str]) -> list[list[str]]:
+    """Every command path under `group` (the tree itself: a new command cannot go untested)."""
+    paths = [prefix]
+    for name, command in sorted(group.commands.items()):
+        paths += _walk(command, [*prefix, name]) if isinstance(command, click.Group) else [[*prefix, name]]
+    return paths
+
+
+COMMANDS = _walk(main, [])
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "investiq")
+def test_every_command_explains_itself(args: list[str]):
+    result = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: investiq" in result.output
+    if args in (["serve"], ["up"]):
+        for flag in ("--config", "--host", "--port", "--db", "--backend"):
+            assert flag in result.output
+
+
+def test_db_init_then_status(tmp_path: Path):
+    db = tmp_path / "sub" / "journal.db"
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "init", "--db", str(db)]).exit_code == 0
+    result = runner.invoke(main, ["db", "status", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["journal_mode"] == "wal" and info["integrity"] == "ok"
+    assert info["schema_version"] == info["latest_version"]
+    assert info["rows"]["trades"] == 0
+
+
+def test_db_status_without_a_journal_says_what_to_do(tmp_path: Path):
+    result = CliRunner().invoke(main, ["db", "status", "--db", str(tmp_path / "none.db")])
+    assert result.exit_code == 1
+    assert "investiq db init" in result.output
+
+
+def test_serve_stops_on_an_unwritable_journal_path(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    proc = subprocess.run(
+        [sys.executable, "-m", "investiq", "serve", "--db", str(blocker / "p.db"), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "cannot create the directory of the journal" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_serve_stops_on_an_invalid_setting(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "investiq", "serve", "--db", str(tmp_path / "p.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"INVESTIQ_PORT": "0", "PATH": ""},
+    )
+    assert proc.returncode == 2
+    assert "invalid setting port='0' (from environment INVESTIQ_PORT)" in proc.stderr
+
+
+def test_config_show_hides_the_key(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ML_API_KEY", "very-secret")
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 0
+    assert "very-secret" not in result.output
+    assert json.loads(result.output)["api_key"] == "set"

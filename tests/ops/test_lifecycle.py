@@ -1,0 +1,355 @@
+"""Model lifecycle, for real: retrain on the bundled sample bars (tiny PatchTST, few epochs) with a
+rejected and a promoted candidate, rollback, a hot swap under concurrent requests to a running
+gateway, and failing steps that leave the serving model and the journal as they were."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from export.patchtst import export_patchtst, sample_windows
+from gateway.metrics import Metrics
+from gateway.services.models import ModelsService
+from gateway.services.price import PriceQuery, PriceService
+from harness.tiny_patchtst import TINY
+from investiq.cli.main import main
+from investiq.core.errors import ExportError
+from investiq.core.journal import JournalWriter, open_journal
+from investiq.core.market import BarCache, as_series, load_bars
+from investiq.core.patchtst import INPUT, OUTPUT, PatchTSTMeta
+from investiq.core.settings import Settings
+from investiq.core.versions import prune_retired, serving, version_dir, versions
+from investiq.ops.lifecycle import RolloutError, exclusive, promote, rollback
+from investiq.ops.retrain import RetrainError, prune_runs, retrain
+from tests.fakes import FakeBackend
+from training.patchtst import train
+
+# The serving model: 2 epochs on SPX's daily sample bars. A 1-epoch candidate is worse on the
+# hold-out (rejected at tolerance 0); with a wide tolerance any sane candidate is promoted.
+SERVING = dataclasses.replace(TINY, symbols=("SPX",), days=36500, epochs=2, window_stride=4)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("lifecycle")
+    series = as_series(load_bars("sample", ("SPX",), days=36500, interval="1d", cache_dir=root / "data"))
+    train(series, SERVING, root / "models" / "patchtst", log=lambda _: None)
+    export_patchtst(root / "models" / "patchtst", root / "repo", log=lambda _: None)
+    # a second, different model for the hot swap: one more epoch
+    train(series, dataclasses.replace(SERVING, epochs=3), root / "other", log=lambda _: None)
+    export_patchtst(root / "other", root / "other-repo", log=lambda _: None)
+    return root
+
+
+@pytest.fixture
+def work(built: Path, tmp_path: Path) -> Path:
+    shutil.copytree(built, tmp_path / "w")
+    return tmp_path / "w"
+
+
+def env_for(work: Path, **extra: Any) -> dict[str, str]:
+    env = {
+        "INVESTIQ_MODEL_REPOSITORY": str(work / "repo"),
+        "INVESTIQ_MODELS_DIR": str(work / "models"),
+        "INVESTIQ_DATA_DIR": str(work / "data"),
+        "INVESTIQ_DB_PATH": str(work / "portfolio.db"),
+        "INVESTIQ_PORT": "9",  # nothing listens: retrain finds no gateway
+        "INVESTIQ_PRICE_RESOLVE_EVERY_S": "0",
+        "INVESTIQ_CONFIG": str(work / "none.yaml"),
+    }
+    return env | {f"INVESTIQ_{k.upper()}": str(v) for k, v in extra.items()}
+
+
+def settings_for(work: Path, **extra: Any) -> Settings:
+    return Settings(
+        model_repository=work / "repo",
+        models_dir=work / "models",
+        data_dir=work / "data",
+        db_path=work / "portfolio.db",
+        port=9,
+        price_resolve_every_s=0,
+        **extra,
+    )
+
+
+def journal_dump(db: Path) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_retrain_rejects_a_worse_candidate_promotes_a_good_one_and_rolls_back(work: Path):
+    runner = CliRunner()
+    rejected = runner.invoke(main, ["retrain", "--epochs", "1"], env=env_for(work))
+    assert rejected.exit_code == 0, rejected.output
+    assert "is REJECTED" in rejected.output and "rejected: the serving version keeps serving" in rejected.output
+    assert versions(work / "repo", "patchtst") == [1]
+    [run] = (work / "models" / "retrain").iterdir()
+    report = json.loads((run / "report.json").read_text())
+    gate = report["gate"]
+    assert report["outcome"] == "rejected" and gate["promote"] is False
+    assert gate["candidate"]["mae"] > gate["serving"]["mae"]  # both reported, on the same origins
+    assert gate["origins"] >= 30 and gate["random_walk_mae"] > 0
+    assert gate["beats_random_walk"] == (gate["candidate"]["mae"] < gate["random_walk_mae"])
+    assert ("x the random walk's" in rejected.output) == (not gate["beats_random_walk"])
+    assert [s["step"] for s in report["steps"]] == ["backup", "data", "train", "export", "gate"]
+    assert (run / "backup" / "patchtst-1" / "model.onnx").is_file()
+
+    promoted = runner.invoke(main, ["retrain", "--epochs", "3"], env=env_for(work, promote_tolerance=1.0))
+    assert promoted.exit_code == 0, promoted.output
+    assert "promoted: version 2 serves" in promoted.output
+    assert serving(work / "repo", "patchtst") == 2
+    assert "re-synced in-process" in promoted.output  # no gateway running: through the journal itself
+
+    listed = json.loads(runner.invoke(main, ["models", "list", "--json"], env=env_for(work)).output)
+    assert [(r["number"], r["state"]) for r in listed] == [(1, "kept"), (2, "serving")]
+    back = runner.invoke(main, ["models", "rollback"], env=env_for(work))
+    assert back.exit_code == 0 and "version 1 serves" in back.output
+    assert versions(work / "repo", "patchtst") == [1]
+    assert (work / "models" / "retired" / "patchtst" / "2" / "model.onnx").is_file()
+    again = runner.invoke(main, ["models", "rollback"], env=env_for(work))
+    assert again.exit_code == 1 and "nothing to roll back to" in again.output
+    # a number is never given twice: the next version is 3, and the retired 2 stays what it was
+    run_export = sorted((work / "models" / "retrain").iterdir())[0] / "export"
+    third = runner.invoke(main, ["models", "promote", str(run_export)], env=env_for(work))
+    assert third.exit_code == 0 and "version 3 serves" in third.output, third.output
+    assert (work / "models" / "retired" / "patchtst" / "2" / "model.onnx").is_file()
+
+
+def test_a_failing_step_leaves_the_serving_model_and_the_journal_unchanged(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+):
+    settings = settings_for(work, promote_tolerance=1.0)
+    open_journal(settings.db_path, settings.db_busy_timeout_ms).close()
+    before = journal_dump(settings.db_path), versions(work / "repo", "patchtst")
+
+    def broken_validation(*_: Any) -> float:
+        raise ExportError("validation failed, nothing installed: max relative difference 3.1e-02 > 1e-04")
+
+    monkeypatch.setattr("export.patchtst.validate", broken_validation)
+    with pytest.raises(RetrainError, match="step 'export' failed: validation failed"):
+        retrain(settings, log=lambda _: None, epochs=1)
+    assert (journal_dump(settings.db_path), versions(work / "repo", "patchtst")) == before
+    monkeypatch.undo()
+
+    def no_sync(_: Settings) -> str:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr("investiq.ops.retrain.resync_bayesian", no_sync)
+    with pytest.raises(RetrainError, match="step 'bayesian' failed: database is locked"):
+        retrain(settings, log=lambda _: None, epochs=1)
+    # promoted, then rolled back when the last step failed: version 1 serves again
+    assert (journal_dump(settings.db_path), versions(work / "repo", "patchtst")) == before
+    steps = [json.loads(line) for line in sorted((work / "models" / "retrain").glob("*/steps.jsonl"))[-1].open()]
+    assert [(s["step"], s["status"]) for s in steps][-2:] == [("promote", "ok"), ("bayesian", "failed")]
+    reports = [json.loads(p.read_text()) for p in sorted((work / "models" / "retrain").glob("*/report.json"))]
+    assert [r["outcome"] for r in reports] == ["failed", "failed"]  # failed runs leave their report too
+    assert "database is locked" in reports[-1]["error"]
+
+
+def test_one_lifecycle_change_at_a_time(work: Path):
+    runner = CliRunner()
+    with exclusive(settings_for(work)):  # as if the weekly retrain were running
+        for args in (["retrain", "--epochs", "1"], ["models", "rollback"], ["models", "promote", "1"]):
+            busy = runner.invoke(main, args, env=env_for(work))
+            assert busy.exit_code == 1 and "is changing the models in" in busy.output, (args, busy.output)
+    assert versions(work / "repo", "patchtst") == [1] and not (work / "models" / "retrain").exists()
+
+
+def broken_copy(work: Path) -> Path:
+    broken = work / "broken"
+    shutil.copytree(version_dir(work / "other-repo", "patchtst", 1), broken)
+    (broken / "model.onnx").write_bytes(b"not a graph")
+    return broken
+
+
+def test_with_nothing_running_a_version_that_does_not_load_is_not_installed(work: Path):
+    settings = settings_for(work)  # port 9: refused, no gateway
+    with pytest.raises(RolloutError, match="does not load: cannot load ONNX file"):
+        promote(settings, broken_copy(work), log=lambda _: None)
+    assert versions(work / "repo", "patchtst") == [1]
+
+
+def test_a_gateway_that_drops_the_reload_is_a_failed_rollout_not_no_gateway(work: Path):
+    """Connection refused means nothing runs; a gateway that takes the request and fails to answer
+    may or may not have swapped: the version is removed again, never kept as if all were well."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        settings = settings_for(work).model_copy(update={"port": listener.getsockname()[1]})
+
+        def drop() -> None:
+            for _ in range(2):  # the reload, then the best-effort reload after the undo
+                conn, _ = listener.accept()
+                conn.recv(65536)
+                conn.close()
+
+        thread = threading.Thread(target=drop, daemon=True)
+        thread.start()
+        with pytest.raises(RolloutError, match="did not confirm the new version"):
+            promote(settings, version_dir(work / "other-repo", "patchtst", 1), log=lambda _: None)
+        thread.join(10)
+    assert versions(work / "repo", "patchtst") == [1]
+
+
+@pytest.fixture
+def gateway(work: Path, serve: Any) -> Any:
+    env = env_for(work)
+    del env["INVESTIQ_PORT"]
+    return serve(work / "portfolio.db", env)  # `serve` stops it
+
+
+def test_hot_swap_under_concurrent_requests_fails_none(work: Path, gateway: Any):
+    settings = settings_for(work).model_copy(update={"port": gateway.port})
+    prices = [float(x) for x in sample_windows(1, TINY.context_length, seed=9)[0, :, 0]]
+    old = PatchTSTMeta.load(version_dir(work / "repo", "patchtst", 1)).version
+    new = PatchTSTMeta.load(version_dir(work / "other-repo", "patchtst", 1)).version
+    assert old != new
+    seen: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                r = gateway.request("POST", "/price/predict", json={"symbol": "SPX", "prices": prices})
+            except Exception as exc:  # no answer is a failed request too, and must not end the thread
+                failures.append(repr(exc))
+                continue
+            if r.status_code == 200:
+                seen.append(r.json()["model_version"])
+            else:
+                failures.append(f"{r.status_code} {r.text}")
+
+    def answered(n: int) -> None:
+        """Wait for `n` more answers, or fail (instead of hanging) if they do not come."""
+        target, deadline = len(seen) + n, time.monotonic() + 60
+        while len(seen) < target:
+            assert time.monotonic() < deadline and not failures, failures[:3]
+            stop.wait(0.05)
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        answered(20)
+        assert promote(settings, version_dir(work / "other-repo", "patchtst", 1), log=lambda _: None) == 2
+        answered(20)
+        broken = broken_copy(work)
+        with pytest.raises(RolloutError, match="version 3 of patchtst was not loaded"):
+            promote(settings, broken, log=lambda _: None)
+        assert versions(work / "repo", "patchtst") == [1, 2]  # the broken one was removed again
+        answered(20)
+        assert rollback(settings, log=lambda _: None) == 1
+        answered(20)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
+    assert seen[0] == old and new in seen and seen[-1] == old  # swapped in, then rolled back
+    admin = gateway.request("GET", "/admin/models").json()["patchtst"]
+    assert admin["repository_version"] == 1 and admin["model_version"] == old
+    conn = sqlite3.connect(work / "portfolio.db")
+    logged = {v for (v,) in conn.execute("SELECT DISTINCT model_version FROM price_predictions")}
+    conn.close()
+    assert logged == {old, new}  # the journal names both versions that answered
+
+
+def test_health_warns_when_the_serving_model_is_too_old_and_admin_needs_the_key(work: Path):
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+
+    path = version_dir(work / "repo", "patchtst", 1) / "artifact.json"
+    artifact = json.loads(path.read_text())
+    path.write_text(json.dumps(artifact | {"trained_at": "2026-01-01T00:00:00+00:00"}))
+    settings = settings_for(work, max_model_age_days=14, api_key="k")
+    with TestClient(create_app(settings)) as client:
+        price = client.get("/health").json()["components"]["price"]
+        assert price["status"] == "degraded" and price["repository_version"] == 1
+        assert "more than max_model_age_days=14: run `investiq retrain`" in price["reason"]
+        assert client.get("/admin/models").status_code == 401
+        models = client.get("/admin/models", headers={"X-API-Key": "k"}).json()
+        assert models["patchtst"]["kept"] == [1] and models["patchtst"]["trained_at"].startswith("2026-01-01")
+        refused = client.post("/admin/models/finbert/reload", headers={"X-API-Key": "k"})
+        assert refused.status_code == 422 and "reloadable: patchtst" in refused.json()["detail"]
+
+
+def test_a_swap_during_a_forecast_runs_it_again_under_the_new_version(tmp_path: Path):
+    """The reload lands while the forward pass runs: which weights answered is unknown, so the
+    request runs once more and both its answer and its journal row name the new version."""
+    old = PatchTSTMeta("old", 8, 2, "1d", "log_price", ["X"], "sample", "2020-01-01")
+    new = dataclasses.replace(old, version="new")
+
+    class SwappingBackend(FakeBackend):
+        calls = 0
+
+        async def infer(self, model: str, inputs: Any) -> Any:
+            self.calls += 1
+            if self.calls == 1:
+                service.swap(new, 2)
+            return {OUTPUT: np.full((len(inputs[INPUT]), 2, 1), 101.0, dtype=np.float32)}
+
+    db = tmp_path / "p.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    backend = SwappingBackend()
+    service = PriceService(backend, old, writer, Metrics(), BarCache(tmp_path), lambda *_: None, max_batch=8)
+    [forecast] = asyncio.run(service.predict([PriceQuery("X", [100.0] * 8, None)]))
+    writer.close()
+    assert (forecast.model_version, backend.calls) == ("new", 2)
+    assert sqlite3.connect(db).execute("SELECT model_version FROM price_predictions").fetchall() == [("new",)]
+
+
+def test_old_retrain_runs_and_retired_versions_are_pruned(tmp_path: Path):
+    runs = tmp_path / "retrain"
+    for name in ("20261101T000000Z", "20261108T000000Z", "20261115T000000Z"):
+        (runs / name).mkdir(parents=True)
+    prune_runs(runs, 2, log=lambda _: None)
+    assert sorted(p.name for p in runs.iterdir()) == ["20261108T000000Z", "20261115T000000Z"]
+    for n in (2, 5, 7):
+        (tmp_path / "retired" / "patchtst" / str(n)).mkdir(parents=True)
+    assert prune_retired(tmp_path / "retired", "patchtst", 2) == [2]
+    assert sorted(p.name for p in (tmp_path / "retired" / "patchtst").iterdir()) == ["5", "7"]
+
+
+def test_a_version_installed_during_a_reload_is_the_one_named(tmp_path: Path):
+    """The backend loads whatever is newest when it loads: if a version lands between reading the
+    repository and loading, the reload reads again, so the name and the weights agree."""
+    repo = tmp_path / "repo"
+
+    def install_version(number: int) -> PatchTSTMeta:
+        meta = PatchTSTMeta(f"w{number}", 8, 2, "1d", "log_price", ["X"], "sample", "2020-01-01")
+        version_dir(repo, "patchtst", number).mkdir(parents=True)
+        meta.save(version_dir(repo, "patchtst", number))
+        return meta
+
+    first = install_version(1)
+
+    class RacingBackend(FakeBackend):
+        async def reload(self, model: str) -> None:
+            await super().reload(model)
+            if len(self.reloaded) == 1:
+                install_version(2)  # another process installs version 2 meanwhile
+
+    backend = RacingBackend()
+    price = PriceService(backend, first, None, Metrics(), BarCache(tmp_path), lambda *_: None, max_batch=8)  # type: ignore[arg-type]
+    answer = asyncio.run(ModelsService(backend, repo, price).reload("patchtst"))
+    assert answer == {"model": "patchtst", "model_version": "w2", "repository_version": 2}
+    assert backend.reloaded == ["patchtst", "patchtst"] and price.meta is not None and price.meta.version == "w2"

@@ -1,0 +1,159 @@
+"""`investiq report` on a real journal built with the journal's own code: numbers, plots, empty and missing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from matplotlib.image import imread
+from scipy import stats
+
+from gateway.services.bayesian import BayesConfig, BayesianService, TradeOutcome
+from investiq.cli.main import main
+from investiq.core.journal import JournalWriter, open_journal
+from investiq.core.journal.predictions import PriceRow, SentimentRow, insert_price, insert_sentiment, resolve_price
+from investiq.core.journal.timestamps import iso
+from tests.fakes import Clock
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def noon(days_ago: int) -> float:
+    """Epoch seconds at 12:00 UTC `days_ago` days ago: well inside one UTC day, whatever the hour now."""
+    today = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    return (today - timedelta(days=days_ago)).timestamp()
+
+
+def price(ts: float, version: str, direction: str) -> PriceRow:
+    return PriceRow(
+        iso(ts), "AAPL", "patchtst", version, "1d", 1, 100.0, iso(ts), 101.0, 0.01, direction, 0.6, "[]",
+        iso(ts + 86_400), 3.0,
+    )  # fmt: skip
+
+
+def sentiment(ts: float, label: str, score: float) -> SentimentRow:
+    return SentimentRow(iso(ts), "AAPL", "news", label, 0.8, score, 0.5, 0.2, 0.3, "finbert", "1", 4.0, False)
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(main, ["report", *args])
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Path:
+    """Four resolved forecasts (3 right, 2 of them up moves) over two model versions, one pending, one
+    outside the window; six sentiment predictions; a strategy that keeps winning and one that keeps losing."""
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    rows = [
+        price(noon(4), "v1", "up"),  # actual 101: right, up
+        price(noon(4), "v1", "up"),  # actual 99: wrong
+        price(noon(3), "v1", "down"),  # actual 98: right
+        price(noon(1), "v2", "up"),  # actual 102: right, up
+        price(noon(1), "v2", "up"),  # not resolved yet
+        price(noon(120), "v0", "up"),  # before the window: actual 90, wrong
+    ]
+    writer.submit(insert_price(rows)).result()
+    outcomes = [(1, 101.0, True), (2, 99.0, False), (3, 98.0, True), (4, 102.0, True), (6, 90.0, False)]
+    writer.submit(resolve_price(outcomes, iso(time.time()))).result()
+    labels = [("positive", 0.6), ("positive", 0.3), ("positive", 0.9), ("neutral", 0.0), ("neutral", 0.1)]
+    writer.submit(insert_sentiment([sentiment(noon(2), *lab) for lab in [*labels, ("negative", -0.7)]])).result()
+
+    service = BayesianService(writer, db, BayesConfig(), clock=Clock(time.time()))
+
+    async def trades() -> None:
+        # Day 4: two trades each (too few to be ranked: equal weights). Day 3: six more each.
+        for day, count in ((4, 2), (3, 6)):
+            for i in range(count):
+                ts = noon(day) + 60 * i
+                await service.update(TradeOutcome("momentum", True, 10.0, ts))
+                await service.update(TradeOutcome("meanrev", i == 0, -5.0 if i else 5.0, ts))
+
+    asyncio.run(trades())
+    writer.close()
+    return db
+
+
+def test_report_numbers_plots_and_replayed_weights(journal: Path, tmp_path: Path):
+    out = tmp_path / "report"
+    result = run("--db", str(journal), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    numbers = json.loads((out / "report.json").read_text())
+    md = (out / "report.md").read_text()
+
+    p = numbers["price"]
+    assert (p["forecasts"], p["resolved"], p["hits"]) == (5, 4, 3)  # the 120-day-old one is outside
+    assert p["hit_rate"] == 0.75 and p["always_up_rate"] == 0.5
+    ci = stats.binomtest(3, 4).proportion_ci(0.95, method="exact")
+    assert p["ci95"] == pytest.approx([ci.low, ci.high])
+    assert "hit rate **0.750** (3 of 4)" in md and "always up would have scored 0.500" in md
+    v1, v2 = p["by_version"]["v1"], p["by_version"]["v2"]
+    assert v1["resolved"] == 3 and v1["hit_rate"] == pytest.approx(2 / 3)
+    assert v1["always_up_rate"] == pytest.approx(1 / 3)
+    assert (v2["forecasts"], v2["resolved"], v2["hit_rate"]) == (2, 1, 1.0)
+    assert "| v1 |" in md and "| 0.667 |" in md and "v0" not in p["by_version"]
+
+    s = numbers["sentiment"]
+    assert s["predictions"] == 6 and s["labels"]["positive"] == {"count": 3, "share": 0.5}
+    assert s["mean_score"] == pytest.approx((0.6 + 0.3 + 0.9 + 0.0 + 0.1 - 0.7) / 6)
+    assert "positive 50.0% (3)" in md and "negative 16.7% (1)" in md
+
+    w = numbers["strategies"]
+    assert (w["trades_in_window"], w["trades_total"]) == (16, 16)
+    assert w["weights"]["momentum"]["weight"] > w["weights"]["meanrev"]["weight"]
+    assert (w["weights"]["momentum"]["wins"], w["weights"]["meanrev"]["losses"]) == (8, 6)
+    by_day = w["weights_by_day"]
+    first, last = by_day[min(by_day)], by_day[max(by_day)]
+    assert first == {"momentum": 0.5, "meanrev": 0.5}  # two trades each: not yet ranked
+    # The replay ends where the gateway's own state is: the weights GET /bayesian/weights serves now.
+    for name, now in w["weights"].items():
+        assert last[name] == pytest.approx(now["weight"], abs=1e-6)
+
+    for name in ("price_hit_rate.png", "sentiment.png", "strategy_weights.png"):
+        assert (out / name).read_bytes()[:8] == PNG
+        assert imread(out / name).shape[0] >= 300
+        assert f"]({name})" in md
+
+
+def test_a_short_window_leaves_older_rows_out(journal: Path, tmp_path: Path):
+    out = tmp_path / "report"
+    assert run("--db", str(journal), "--out", str(out), "--days", "2").exit_code == 0
+    numbers = json.loads((out / "report.json").read_text())
+    assert (numbers["price"]["forecasts"], numbers["price"]["hit_rate"]) == (2, 1.0)
+    assert list(numbers["price"]["by_version"]) == ["v2"]
+    # Trades before the window still shape today's weights, as they do in the gateway.
+    assert numbers["strategies"]["trades_in_window"] == 0
+    assert numbers["strategies"]["weights"]["momentum"]["weight"] > 0.5
+
+
+def test_empty_journal_says_so_and_replaces_an_old_report(journal: Path, tmp_path: Path):
+    out = tmp_path / "report"
+    assert run("--db", str(journal), "--out", str(out)).exit_code == 0
+    empty = tmp_path / "empty.db"
+    open_journal(empty).close()
+    result = run("--db", str(empty), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "nothing in the journal" in result.output
+    assert "Nothing to report yet" in (out / "report.md").read_text()
+    assert json.loads((out / "report.json").read_text())["empty"] is True
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md"]  # no plots, old ones gone
+
+
+def test_missing_or_uninitialised_journal_is_a_clear_error(tmp_path: Path):
+    out = tmp_path / "report"
+    result = run("--db", str(tmp_path / "nope.db"), "--out", str(out))
+    assert result.exit_code == 1 and "no journal at" in result.output and "investiq db init" in result.output
+    bare = tmp_path / "agent.db"
+    sqlite3.connect(bare).close()
+    result = run("--db", str(bare), "--out", str(out))
+    assert result.exit_code == 1 and "investiq db init" in result.output
+    assert not out.exists()

@@ -1,0 +1,373 @@
+"""`investiq start|stop|status` for real (a detached gateway, its PID file, the journal flushed on stop),
+the PID-file rules, and the deploy files (systemd units, wrapper scripts) against the CLI they call."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import click
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from harness.processes import isolated_env
+from investiq.cli.main import main
+from investiq.core.ports import free_ports
+from investiq.core.settings import Settings
+from investiq.ops import pidfile, service, triton_server
+
+ROOT = Path(__file__).resolve().parents[2]
+UNITS = ROOT / "deploy" / "systemd"
+INSTALL = "/opt/investiq"  # where the units expect the repository
+
+
+class Stack:
+    """A temp directory to run `python -m investiq` in: its own journal, logs, port and an empty model
+    repository (the gateway then serves Bayesian weights and VADER sentiment; /price is unhealthy)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.db, self.logs = tmp, tmp / "portfolio.db", tmp / "logs"
+        self.port = free_ports(1)[0]
+        self.url = f"http://127.0.0.1:{self.port}"
+        (tmp / "model_repository").mkdir()
+        self.env = isolated_env(
+            INVESTIQ_MODEL_REPOSITORY=str(tmp / "model_repository"),
+            INVESTIQ_PRICE_RESOLVE_EVERY_S="0",
+            INVESTIQ_LOGS_DIR=str(self.logs),
+        )
+
+    def investiq(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "investiq", *args]
+        return subprocess.run(cmd, cwd=self.tmp, env=self.env, capture_output=True, text=True, timeout=120)
+
+    def start(self, backend: str = "embedded") -> subprocess.CompletedProcess[str]:
+        db, port = str(self.db), str(self.port)
+        return self.investiq("start", "--db", db, "--port", port, "--backend", backend, "--wait", "60")
+
+    def gateway_pid(self) -> int | None:
+        return pidfile.read(self.logs / "gateway.pid", *service.MARKERS)
+
+    def cleanup(self) -> None:
+        if (pid := self.gateway_pid()) is not None:
+            pidfile.terminate(pid, 5.0, *service.MARKERS)
+        triton_server.stop(self.logs / "triton", 5.0)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(tmp_path)
+    yield s
+    s.cleanup()
+
+
+def count_rows(db: Path) -> dict[str, int]:
+    with closing(sqlite3.connect(db)) as conn:
+        tables = ("sentiment_predictions", "bayesian_events")
+        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def test_start_status_stop_keeps_every_journal_write(stack: Stack):
+    started = stack.start()
+    assert started.returncode == 0, started.stdout + started.stderr
+    pid = stack.gateway_pid()
+    assert pid is not None
+    assert f"PID {pid}" in started.stdout and str(stack.logs / "gateway.log") in started.stdout
+
+    again = stack.start()
+    assert again.returncode == 1
+    assert f"already running (PID {pid}): `investiq stop` first" in again.stderr
+
+    status = stack.investiq("status")  # no --port: it learns the URL from what `start` recorded
+    assert status.returncode == 0, status.stdout + status.stderr
+    gateway = json.loads(status.stdout)["gateway"]
+    assert gateway["health"] in ("healthy", "degraded", "unhealthy")
+    assert gateway == {"pid": pid, "running": True, "url": stack.url, "health": gateway["health"]}
+    assert service.stack_url(Settings(logs_dir=stack.logs)) == stack.url  # where retrain and models reload
+
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        for i in range(5):
+            texts = [f"revenue beats estimates {i}", f"losses widen {i}"]
+            body = {"texts": texts, "symbol": "AAPL", "use_cache": False}
+            assert client.post("/sentiment/predict", json=body).status_code == 200
+        for i in range(4):
+            trade = {"strategy_name": "momentum", "profit_loss": 1.5 - i, "trade_id": i}
+            assert client.post("/bayesian/update", json=trade).status_code == 200
+
+    stopped = stack.investiq("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"gateway (PID {pid}) stopped" in stopped.stdout
+    assert not pidfile.alive(pid)
+    assert not (stack.logs / "gateway.pid").exists()
+    assert count_rows(stack.db) == {"sentiment_predictions": 10, "bayesian_events": 4}
+
+    after = stack.investiq("status")
+    assert after.returncode == 1
+    assert json.loads(after.stdout)["gateway"] | {"url": None} == {
+        "pid": None,
+        "running": False,
+        "url": None,
+        "health": None,
+    }
+    nothing = stack.investiq("stop")
+    assert (nothing.returncode, nothing.stdout.strip()) == (0, "not running")
+
+
+def test_a_pid_file_naming_another_program_is_replaced(stack: Stack):
+    stack.logs.mkdir()
+    with other_program() as other:  # the PID was handed to another program after a crash
+        try:
+            (stack.logs / "gateway.pid").write_text(f"{other.pid}\n")
+            started = stack.start()
+            assert started.returncode == 0, started.stdout + started.stderr
+            assert "replacing the stale PID file" in started.stdout
+            pid = stack.gateway_pid()
+            assert pid is not None and pid != other.pid
+            assert other.poll() is None  # not ours: left alone
+        finally:
+            other.kill()
+
+
+def test_a_gateway_that_cannot_start_fails_start_with_its_log(stack: Stack):
+    blocker = stack.tmp / "file"
+    blocker.write_text("")
+    stack.db = blocker / "portfolio.db"  # its directory cannot be created
+    result = stack.start()
+    assert result.returncode == 1
+    assert "the gateway exited with code 1" in result.stderr
+    assert "cannot create the directory of the journal" in result.stderr  # from the log's tail
+    assert f"Last lines of {stack.logs / 'gateway.log'}" in result.stderr
+    assert "run `investiq start` again" in result.stderr
+    assert not (stack.logs / "gateway.pid").exists()
+
+
+def test_a_port_bound_elsewhere_fails_start_with_the_log_tail(stack: Stack):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", stack.port))  # bound, not listening: only uvicorn's bind finds out
+        result = stack.start()
+    assert result.returncode == 1
+    assert "the gateway exited with code" in result.stderr
+    assert "address already in use" in result.stderr.lower()
+    assert not (stack.logs / "gateway.pid").exists()
+
+
+def test_a_port_another_server_listens_on_is_refused_before_anything_starts(stack: Stack):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", stack.port))
+        holder.listen()
+        result = stack.start()
+    assert result.returncode == 1
+    assert f"something already listens on {stack.url}" in result.stderr
+    assert not (stack.logs / "gateway.log").exists()
+
+
+def test_start_with_the_triton_backend_runs_and_stops_a_local_triton(stack: Stack):
+    pytest.importorskip("pytriton", reason="tritonserver comes with the `triton` extra")
+    http, grpc, metrics = free_ports(3)
+    stack.env |= {
+        "INVESTIQ_TRITON_HTTP_PORT": str(http),
+        "INVESTIQ_TRITON_URL": f"127.0.0.1:{grpc}",
+        "INVESTIQ_TRITON_METRICS_PORT": str(metrics),
+    }
+    started = stack.start(backend="triton")
+    assert started.returncode == 0, started.stdout + started.stderr
+    triton_pid = triton_server.running(stack.logs / "triton")
+    assert triton_pid is not None and f"Triton running (PID {triton_pid})" in started.stdout
+
+    status = stack.investiq("status")
+    assert status.returncode == 0, status.stdout
+    assert json.loads(status.stdout)["triton"] == {"pid": triton_pid, "ready": True}
+
+    stopped = stack.investiq("stop")
+    assert stopped.returncode == 0 and "Triton stopped" in stopped.stdout
+    assert not pidfile.alive(triton_pid)
+
+
+def test_a_triton_under_an_investiq_path_is_not_taken_for_the_gateway(tmp_path: Path):
+    """After a reboot a stale gateway.pid may name the Triton of the systemd unit, whose arguments
+    hold /opt/investiq/... and 'tritonserver': neither is the gateway's `investiq` nor `serve`."""
+    args = [sys.executable, "-c", "import time; time.sleep(60)", "--model-repository=/opt/investiq/serve-repo"]
+    with subprocess.Popen([*args, "tritonserver"]) as proc:
+        try:
+            (tmp_path / "gateway.pid").write_text(str(proc.pid))
+            assert pidfile.read(tmp_path / "gateway.pid", *service.MARKERS) is None
+            assert pidfile.read(tmp_path / "gateway.pid", "tritonserver") == proc.pid
+        finally:
+            proc.kill()
+
+
+def other_program(ignore_sigterm: bool = False) -> subprocess.Popen[bytes]:
+    """A live process that is not a gateway (argv: ... other-program), returned once it runs."""
+    code = "import signal, time\n"
+    code += "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_sigterm else ""
+    code += "print('up', flush=True)\ntime.sleep(60)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "other-program"], stdout=subprocess.PIPE, start_new_session=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+    return proc
+
+
+def test_pid_files_count_only_live_processes_of_their_program(tmp_path: Path):
+    pid_file = tmp_path / "x.pid"
+    assert pidfile.read(pid_file) is None
+    pid_file.write_text("not a pid")
+    assert pidfile.read(pid_file) is None
+    with other_program() as proc:
+        try:
+            pid_file.write_text(str(proc.pid))
+            assert pidfile.read(pid_file, "other-program") == proc.pid
+            assert pidfile.read(pid_file, *service.MARKERS) is None  # a PID reused by another program
+            assert pidfile.read(pid_file, "other") is None  # whole arguments, not substrings
+        finally:
+            proc.kill()
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # dead but not reaped: a zombie
+        assert pidfile.read(pid_file, "other-program") is None
+    assert pidfile.read(pid_file, "other-program") is None  # reaped
+
+
+def test_terminate_kills_what_ignores_sigterm_after_the_timeout():
+    with other_program(ignore_sigterm=True) as stubborn:
+        assert pidfile.terminate(stubborn.pid, 0.5) is False
+        assert stubborn.wait(5) == -signal.SIGKILL
+    with other_program() as polite:
+        assert pidfile.terminate(polite.pid, 5.0) is True
+        assert polite.wait(5) == -signal.SIGTERM
+
+
+# -- deploy files -------------------------------------------------------------------------------------
+
+
+def parse_unit(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """Sections of a systemd unit as (key, value) lists: keys may repeat (Environment=, ExecStartPre=)."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), [])
+            continue
+        key, _, value = line.partition("=")
+        current.append((key.strip(), value.strip()))
+    return sections
+
+
+def unit(name: str, section: str) -> dict[str, str]:
+    return dict(parse_unit(UNITS / name)[section])
+
+
+def exec_lines() -> list[tuple[str, str]]:
+    return [
+        (f"{path.name} {key}", value)
+        for path in sorted(UNITS.glob("*.service"))
+        for pairs in parse_unit(path).values()
+        for key, value in pairs
+        if key.startswith("Exec")
+    ]
+
+
+def lookup(words: list[str], where: str) -> None:
+    """Fail clearly when `investiq WORDS` is not a registered command."""
+    command: click.Command = main
+    for depth, word in enumerate(words):
+        sub = command.commands.get(word) if isinstance(command, click.Group) else None
+        if sub is None:
+            missing = " ".join(words[: depth + 1])
+            hint = " (the lead adds it: investiq/cli/main.py `_register()`)" if words[0] == "retrain" else ""
+            pytest.fail(f"{where} runs `investiq {missing}`, which is not a command{hint}")
+        command = sub
+
+
+@pytest.mark.parametrize(("where", "line"), exec_lines(), ids=[where for where, _ in exec_lines()])
+def test_every_unit_command_is_an_investiq_command(where: str, line: str):
+    argv = shlex.split(line.lstrip("-@+!:"))
+    assert argv[0] == f"{INSTALL}/.venv/bin/investiq"
+    words = list(itertools.takewhile(lambda arg: not arg.startswith("-"), argv[1:]))
+    lookup(words, where)
+    result = CliRunner().invoke(main, [*words, "--help"])
+    assert result.exit_code == 0, result.output
+    for flag in (arg.split("=")[0] for arg in argv[1:] if arg.startswith("--")):
+        assert flag in result.output, f"{where}: `investiq {' '.join(words)}` has no {flag}"
+
+
+def test_the_gateway_unit_restarts_on_failure_and_lets_the_journal_flush():
+    svc = unit("investiq-gateway.service", "Service")
+    assert svc["Type"] == "simple" and svc["Restart"] == "on-failure"
+    assert svc["WorkingDirectory"] == INSTALL
+    assert svc["EnvironmentFile"].startswith("-")  # optional: the API key file may not exist
+    assert svc["KillSignal"] == "SIGTERM" and int(svc["TimeoutStopSec"]) >= 30
+    assert "investiq-triton.service" not in str(parse_unit(UNITS / "investiq-gateway.service")["Unit"])
+    assert unit("investiq-gateway.service", "Install")["WantedBy"] == "multi-user.target"
+
+
+def test_the_triton_unit_forks_and_reads_the_pid_file_the_server_writes():
+    svc = unit("investiq-triton.service", "Service")
+    assert svc["Type"] == "forking"
+    work = Path(svc["WorkingDirectory"]) / triton_server.work_dir(Settings())
+    assert svc["PIDFile"] == str(work / "triton.pid")
+    assert int(svc["TimeoutStopSec"]) > 30  # `triton stop` waits 30 s before SIGKILL
+    assert "investiq-triton.service" in (UNITS / "README.md").read_text()
+
+
+def test_the_retrain_runs_once_a_week_and_catches_up_after_downtime():
+    assert unit("investiq-retrain.service", "Service")["Type"] == "oneshot"
+    timer = unit("investiq-retrain.timer", "Timer")
+    assert timer["OnCalendar"] == "Sun *-*-* 03:00:00" and timer["Persistent"] == "true"
+    assert timer["Unit"] == "investiq-retrain.service"
+    assert unit("investiq-retrain.timer", "Install")["WantedBy"] == "timers.target"
+    assert "0 3 * * 0" in (UNITS / "README.md").read_text()  # the equivalent cron line, same time
+
+
+def test_systemd_accepts_the_units(tmp_path: Path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None or not (ROOT / ".venv" / "bin" / "investiq").is_file():
+        pytest.skip("needs systemd-analyze and the repository's .venv (the units' commands must exist)")
+    for path in UNITS.glob("investiq-*"):  # installed here instead of /opt/investiq
+        (tmp_path / path.name).write_text(path.read_text().replace(INSTALL, str(ROOT)))
+    files = sorted(str(p) for p in tmp_path.iterdir())
+    result = subprocess.run([analyze, "verify", *files], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr + result.stdout) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("script", "command"),
+    [("start_all_services.sh", "start"), ("stop_all_services.sh", "stop"), ("retrain_all.sh", "retrain")],
+)
+def test_the_wrapper_scripts_exec_their_command(script: str, command: str, tmp_path: Path):
+    path = ROOT / "scripts" / script
+    assert os.access(path, os.X_OK)
+    lines = path.read_text().splitlines()
+    assert "set -euo pipefail" in lines
+    assert lines[-1] == f'exec .venv/bin/investiq {command} "$@"'
+    if not (ROOT / ".venv" / "bin" / "investiq").is_file():
+        pytest.skip("the repository has no .venv to run the script with")
+    lookup([command], script)
+    result = subprocess.run([str(path), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"Usage: investiq {command}" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["start", "stop", "status"])
+def test_the_service_commands_explain_themselves(command: str):
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert f"Usage: investiq {command}" in result.output
+    expected = {
+        "start": ("--config", "--host", "--port", "--db", "--backend", "--wait"),
+        "stop": ("--config", "--timeout"),
+        "status": ("--config",),
+    }[command]
+    assert all(flag in result.output for flag in expected)

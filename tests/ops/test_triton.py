@@ -1,0 +1,218 @@
+"""A real tritonserver (from nvidia-pytriton, cpu flavour) serving the committed model repository
+with tiny exported models: the Triton backend gives the embedded backend's answers, batches
+concurrent requests, and the gateway survives Triton going away and coming back."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.request import urlopen
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from export.finbert import export_finbert
+from export.patchtst import export_patchtst, sample_windows
+from gateway.app import create_app
+from gateway.backends.triton import TritonBackend
+from harness import tiny_bert
+from harness.tiny_patchtst import TINY
+from investiq.core.market import clean_bars, load_sample
+from investiq.core.settings import Settings
+from investiq.ops.triton_server import TritonPorts, copy_configs, start, stop
+from training.patchtst import train
+
+pytest.importorskip("pytriton", reason="tritonserver comes with the `triton` extra")
+TEXTS = ["Stocks rally as earnings beat estimates", "Profit warning sends shares lower", "Rates unchanged"]
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("triton")
+    repo = root / "repo"
+    copy_configs(repo)
+    export_finbert(str(tiny_bert.build(root / "hf")), repo, log=lambda _: None)
+    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
+    train({"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}, TINY, root / "pt", log=print)
+    export_patchtst(root / "pt", repo, log=lambda _: None)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TritonPorts, Path]]:
+    ports = TritonPorts.free()
+    work = tmp_path_factory.mktemp("triton-work")
+    start(repository, ports, work)
+    yield ports, work
+    stop(work)
+
+
+def settings_for(repository: Path, db: Path, ports: TritonPorts | None = None) -> Settings:
+    extra: dict[str, Any] = {"backend": "triton", "triton_url": f"127.0.0.1:{ports.grpc}"} if ports else {}
+    extra |= {"triton_timeout_s": 30.0} if ports else {}  # a cold first ensemble call on a loaded CI machine
+    return Settings(db_path=db, model_repository=repository, price_resolve_every_s=0, **extra)
+
+
+def test_triton_answers_as_the_embedded_backend_does(
+    repository: Path, triton: tuple[TritonPorts, Path], tmp_path: Path
+):
+    ports, _ = triton
+    prices = [float(x) for x in sample_windows(1, 64, seed=3)[0, :, 0]]
+    answers = []
+    for settings in (
+        settings_for(repository, tmp_path / "a.db"),
+        settings_for(repository, tmp_path / "b.db", ports),
+    ):
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/health").json()["components"]["inference"]["status"] == "healthy"
+            sentiment = client.post("/sentiment/predict", json={"texts": TEXTS, "use_cache": False}).json()
+            price = client.post("/price/predict", json={"symbol": "SPX", "prices": prices}).json()
+            answers.append((sentiment, price))
+    (embedded_s, embedded_p), (triton_s, triton_p) = answers
+    assert triton_s["model"] == embedded_s["model"] == "finbert"
+    for a, b in zip(embedded_s["predictions"], triton_s["predictions"], strict=True):
+        assert a["label"] == b["label"]
+        for label in a["probabilities"]:
+            assert b["probabilities"][label] == pytest.approx(a["probabilities"][label], abs=1e-5)
+    np.testing.assert_allclose(triton_p["predicted_prices"], embedded_p["predicted_prices"], rtol=1e-5)
+
+
+def test_triton_batches_concurrent_requests(triton: tuple[TritonPorts, Path]):
+    ports, _ = triton
+
+    async def burst() -> list[np.ndarray[Any, Any]]:
+        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
+        windows = sample_windows(32, 64, seed=9)
+        out = await asyncio.gather(
+            *(backend.infer("patchtst", {"past_values": windows[i : i + 1]}) for i in range(32))
+        )
+        await backend.close()
+        return [o["prediction_outputs"] for o in out]
+
+    import json
+
+    for _ in range(3):  # a client starved of CPU may send one burst one request at a time: try again
+        results = asyncio.run(burst())
+        assert all(r.shape == (1, 4, 1) for r in results)
+        stats = urlopen(f"http://127.0.0.1:{ports.http}/v2/models/patchtst/stats").read().decode()
+        model = json.loads(stats)["model_stats"][0]
+        if model["execution_count"] < model["inference_count"]:  # fewer executions than requests: batched
+            break
+    assert model["execution_count"] < model["inference_count"], model
+
+
+def test_bad_input_to_the_ensemble_is_refused_per_request(triton: tuple[TritonPorts, Path]):
+    ports, _ = triton
+    from investiq.core.errors import InvalidInputError
+
+    async def ask(texts: list[str]) -> Any:
+        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
+        try:
+            return await backend.infer("finbert", {"TEXT": np.array(texts, dtype=object)})
+        finally:
+            await backend.close()
+
+    with pytest.raises(Exception, match="TEXT\\[0\\] is empty") as info:
+        asyncio.run(ask([""]))
+    assert isinstance(info.value, InvalidInputError) or "empty" in str(info.value)
+    with pytest.raises(Exception, match="batch"):
+        asyncio.run(ask(["x"] * 65))  # over max_batch_size 64
+    assert asyncio.run(ask(["fine"]))["probabilities"].shape == (1, 3)
+
+
+def test_the_gateway_survives_triton_going_away(repository: Path, tmp_path: Path):
+    ports = TritonPorts.free()
+    work = tmp_path / "work"
+    start(repository, ports, work)
+    try:
+        with TestClient(create_app(settings_for(repository, tmp_path / "p.db", ports))) as client:
+            assert client.post("/sentiment/predict", json={"texts": ["up"]}).status_code == 200
+            stop(work)
+            down = client.post("/sentiment/predict", json={"texts": ["down"], "use_cache": False})
+            assert down.status_code == 503
+            assert "Triton at 127.0.0.1" in down.json()["detail"]
+            assert client.get("/health").json()["components"]["inference"]["status"] != "healthy"
+            start(repository, ports, work)
+            back = client.post("/sentiment/predict", json={"texts": ["back"], "use_cache": False})
+            assert back.status_code == 200, back.text
+    finally:
+        stop(work)
+
+
+def test_triton_not_running_at_start_up_is_reported_not_fatal(repository: Path, tmp_path: Path):
+    ports = TritonPorts.free()
+    with TestClient(create_app(settings_for(repository, tmp_path / "p.db", ports))) as client:
+        assert client.get("/health").json()["components"]["inference"]["status"] == "degraded"
+        response = client.post("/price/predict", json={"symbol": "SPX", "prices": [100.0] * 64})
+        assert response.status_code == 503
+        assert "is it running?" in response.json()["detail"]
+
+
+def test_a_model_missing_from_the_repository_is_a_clear_503(repository: Path, tmp_path: Path):
+    from investiq.core.errors import ModelNotReadyError
+
+    partial = tmp_path / "repo"
+    shutil.copytree(repository, partial, ignore=shutil.ignore_patterns("patchtst"))
+    ports = TritonPorts.free()
+    start(partial, ports, tmp_path / "work")
+
+    async def ask() -> Any:
+        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
+        try:
+            assert not await backend.ready("patchtst")
+            return await backend.infer("patchtst", {"past_values": sample_windows(1, 64)})
+        finally:
+            await backend.close()
+
+    try:
+        with pytest.raises(ModelNotReadyError, match="no ready model 'patchtst'") as info:
+            asyncio.run(ask())
+        assert info.value.status_code == 503
+    finally:
+        stop(tmp_path / "work")
+
+
+def test_triton_rolls_out_a_new_version_and_keeps_serving_when_one_fails_to_load(
+    repository: Path, triton: tuple[TritonPorts, Path]
+):
+    """Explicit model-control mode: a reload serves the newest version; a version that cannot load
+    leaves the one before serving (and `investiq models promote` then removes it again)."""
+    from investiq.core.errors import ModelNotReadyError
+    from investiq.core.versions import install, version_dir
+
+    ports, _ = triton
+
+    def ready(version: int) -> bool:
+        try:
+            with urlopen(f"http://127.0.0.1:{ports.http}/v2/models/patchtst/versions/{version}/ready") as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    async def scenario() -> None:
+        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
+        x = {"past_values": sample_windows(2, 64, seed=4)}
+        try:
+            before = np.asarray((await backend.infer("patchtst", x))["prediction_outputs"], dtype=np.float32)
+            assert install(version_dir(repository, "patchtst", 1), repository, "patchtst") == 2
+            await backend.reload("patchtst")
+            assert ready(2) and not ready(1)
+            broken = install(version_dir(repository, "patchtst", 1), repository, "patchtst")
+            (version_dir(repository, "patchtst", broken) / "model.onnx").write_bytes(b"not a graph")
+            with pytest.raises(ModelNotReadyError, match="could not load 'patchtst'"):
+                await backend.reload("patchtst")
+            assert ready(2) and not ready(broken)
+            after = np.asarray((await backend.infer("patchtst", x))["prediction_outputs"], dtype=np.float32)
+            np.testing.assert_allclose(after, before)
+        finally:  # leave the module's repository as it was
+            for number in (3, 2):
+                shutil.rmtree(version_dir(repository, "patchtst", number), ignore_errors=True)
+            await backend.reload("patchtst")
+            await backend.close()
+        assert ready(1)
+
+    asyncio.run(scenario())

@@ -1,0 +1,120 @@
+"""Fine-tuning and the export/train command lines on the tiny BERT."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from harness import tiny_bert
+from investiq.cli.main import main
+from investiq.core.finbert import FinbertMeta
+from training.finbert import DatasetError, macro_f1, read_dataset, stratified_split
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+ROWS = (
+    [(t, "positive") for t in tiny_bert.CORPUS[::3]] * 4
+    + [(t, "negative") for t in tiny_bert.CORPUS[1::3]] * 4
+    + [(t, "neutral") for t in tiny_bert.CORPUS[2::3]] * 4
+)
+
+
+def test_fine_tune_then_export_from_the_command_line(tmp_path: Path):
+    base = tiny_bert.build(tmp_path / "base")
+    data = write_csv(tmp_path / "data.csv", ROWS)
+    out = tmp_path / "tuned"
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        [
+            "train",
+            "finbert",
+            "--dataset",
+            str(data),
+            "--output-dir",
+            str(out),
+            "--base",
+            str(base),
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--learning-rate",
+            "1e-3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "validation accuracy" in result.output and "macro-F1" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 3
+    assert metrics["epochs"][-1]["train_loss"] < metrics["epochs"][0]["train_loss"]
+    repo = tmp_path / "repo"
+    result = runner.invoke(main, ["export", "finbert", "--source", str(out), "--repository", str(repo)])
+    assert result.exit_code == 0, result.output
+    assert "validated  fp32" in result.output and "validated  int8" in result.output
+    assert FinbertMeta.load(repo / "finbert_model" / "1").source == str(out)
+
+
+def test_export_without_weights_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    result = CliRunner().invoke(main, ["export", "finbert", "--repository", str(tmp_path / "repo")])
+    assert result.exit_code == 1
+    assert "cannot load FinBERT weights" in result.output
+    assert not (tmp_path / "repo" / "finbert_model" / "1").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("text,label\nup we go,bullish\n", "data.csv:2: label 'bullish' is not one of"),
+        ("headline,label\nx,positive\n", "needs a header with columns text,label"),
+        ("text,label\n,positive\n", "data.csv:2: empty text"),
+        ("text,label\na,positive\nb,positive\n", "at least two different labels"),
+    ],
+)
+def test_datasets_are_checked(tmp_path: Path, content: str, fragment: str):
+    path = tmp_path / "data.csv"
+    path.write_text(content)
+    with pytest.raises(DatasetError, match=fragment.replace(".", r"\.")):
+        read_dataset(path)
+
+
+def test_split_is_stratified_and_seeded():
+    rows = [(f"p{i}", "positive") for i in range(50)] + [(f"n{i}", "negative") for i in range(10)]
+    train, val = stratified_split(rows, 0.2, seed=1)
+    assert sorted(label for _, label in val) == ["negative"] * 2 + ["positive"] * 10
+    assert not set(train) & set(val)
+    assert stratified_split(rows, 0.2, seed=1) == (train, val)
+
+
+def test_macro_f1_against_a_hand_count():
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 2, 0])
+    # F1: class0 = 2*1/(2+1+1) = .5, class1 = 2*2/(4+1+0) = .8, class2 = 2*1/(2+0+1) = 2/3
+    assert macro_f1(truth, pred, 3) == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+
+
+def test_up_exports_finbert_when_its_weights_are_at_hand(tmp_path: Path):
+    from investiq.core.settings import Settings
+    from investiq.ops.bootstrap import prepare_finbert
+
+    source = tiny_bert.build(tmp_path / "hf")
+    settings = Settings(model_repository=tmp_path / "repo", finbert_model=str(source))
+    prepare_finbert(settings, print)
+    meta = FinbertMeta.load(tmp_path / "repo" / "finbert_model" / "1")
+    assert meta.source == str(source)
+    prepare_finbert(settings, print)  # present: nothing to do
+    assert FinbertMeta.load(tmp_path / "repo" / "finbert_model" / "1").version == meta.version
