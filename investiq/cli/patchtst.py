@@ -21,14 +21,42 @@ def _default(name: str) -> str:
 @click.command("patchtst")
 @config_option
 @data_options
-@click.option("--epochs", type=click.IntRange(1), default=None, help=_default("epochs"))
-@click.option("--batch-size", type=click.IntRange(1), default=None, help=_default("batch_size"))
 @click.option(
-    "--learning-rate", type=click.FloatRange(0, min_open=True), default=None, help=_default("learning_rate")
+    "--epochs",
+    type=click.IntRange(1),
+    default=None,
+    help="Most epochs (early stopping applies) " + _default("epochs"),
 )
-@click.option("--context-length", type=click.IntRange(16), default=None, help=_default("context_length"))
-@click.option("--prediction-length", type=click.IntRange(1), default=None, help=_default("prediction_length"))
-@click.option("--transform", type=click.Choice(["log_price", "price"]), default=None, help=_default("transform"))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=None,
+    help="Windows per optimisation step " + _default("batch_size"),
+)
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="AdamW learning rate " + _default("learning_rate"),
+)
+@click.option(
+    "--context-length",
+    type=click.IntRange(16),
+    default=None,
+    help="Bars the model sees " + _default("context_length"),
+)
+@click.option(
+    "--prediction-length",
+    type=click.IntRange(1),
+    default=None,
+    help="Bars it forecasts " + _default("prediction_length"),
+)
+@click.option(
+    "--transform",
+    type=click.Choice(["log_price", "price"]),
+    default=None,
+    help="What the network reads " + _default("transform"),
+)
 @click.option(
     "--patience", type=click.IntRange(1), default=None, help="Early-stopping patience " + _default("patience")
 )
