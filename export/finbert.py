@@ -92,7 +92,7 @@ def export_finbert(
                 output_names=[OUTPUT],
                 dynamic_axes={name: {0: "batch", 1: "sequence"} for name in INPUTS} | {OUTPUT: {0: "batch"}},
                 opset_version=OPSET,
-                dynamo=False,  # the TorchScript exporter handles BERT with dynamic axes (FACTS.md)
+                dynamo=False,  # the TorchScript exporter handles BERT with dynamic axes (validated below)
             )
         checks = [validate(model, out, "fp32", FP32_MAX_DIFF, 1.0)]
         if quantize:

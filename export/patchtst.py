@@ -3,7 +3,7 @@
     investiq export patchtst [--model-dir models/patchtst]   -> model_repository/patchtst/<n>/
 
 The dynamo exporter is used: the legacy TorchScript exporter silently produces a wrong output
-shape for this model, (B, 12, 63) instead of (B, 12, 1) (FACTS.md). The validation below would
+shape for this model, (B, 12, 63) instead of (B, 12, 1). The validation below would
 catch that, and checks values at several batch sizes before anything is installed.
 """
 

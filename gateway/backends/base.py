@@ -1,4 +1,4 @@
-"""The one inference interface of the gateway (STYLE.md point 5).
+"""The one inference interface of the gateway.
 
 Implementations: ONNX Runtime in-process (embedded, the default) and Triton over gRPC; tests use a
 fake. Models and tensors are named as in the Triton contract of ARCHITECTURE.md, so a service
