@@ -34,7 +34,7 @@ from benchmarks.finbert import headlines
 from gateway.backends.embedded import finbert_dir, load_patchtst, ort_session, patchtst_dir
 from harness.results import describe, machine, percentiles
 from investiq.core.finbert import Encoder, model_file, softmax
-from investiq.core.patchtst import INPUT, OUTPUT
+from investiq.core.patchtst import INPUT, OUTPUTS
 
 SYMBOLS = 500
 
@@ -74,8 +74,8 @@ def local_calls(repo: Path) -> tuple[dict[str, Callable[[int], object]], int]:
     x = closes(SYMBOLS, meta.context_length)[..., None]
     calls: dict[str, Callable[[int], object]] = {
         "finbert_single": lambda k: softmax(finbert.run(["logits"], encoder([texts[k % len(texts)]]))[0]),
-        "patchtst_single": lambda k: patchtst.run([OUTPUT], {INPUT: x[k % SYMBOLS][None]}),
-        "patchtst_batch": lambda k: patchtst.run([OUTPUT], {INPUT: x}),
+        "patchtst_single": lambda k: patchtst.run(list(OUTPUTS), {INPUT: x[k % SYMBOLS][None]}),
+        "patchtst_batch": lambda k: patchtst.run(list(OUTPUTS), {INPUT: x}),
     }
     return calls, meta.context_length
 

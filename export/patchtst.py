@@ -2,9 +2,10 @@
 
     investiq export patchtst [--model-dir models/patchtst]   -> model_repository/patchtst/<n>/
 
-The dynamo exporter is used: the legacy TorchScript exporter silently produces a wrong output
-shape for this model, (B, 12, 63) instead of (B, 12, 1). The validation below would
-catch that, and checks values at several batch sizes before anything is installed.
+The graph has the four outputs of investiq/core/patchtst.py (median, quantiles, P(up), volatility).
+The dynamo exporter is used: the legacy TorchScript exporter silently produced a wrong output
+shape for PatchTST, (B, 12, 63) instead of (B, 12, 1). The validation below would catch that,
+and checks every output's shape and values at several batch sizes before anything is installed.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from numpy.typing import NDArray
 
 from investiq.core.atomic import staged
 from investiq.core.errors import ExportError
-from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PATCHTST, PatchTSTMeta
+from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUTS, PATCHTST, PROBABILITY_UP, PatchTSTMeta
 from investiq.core.triton_adapters import shim
 from investiq.core.versions import number_for, version_dir
 from training.patchtst import load_forecaster
 
 OPSET = 18
-MAX_REL_DIFF = 1e-4  # forecast prices, ONNX vs PyTorch, relative
+MAX_REL_DIFF = 1e-4  # ONNX vs PyTorch: relative for prices and volatility, absolute for P(up)
 VALIDATION_BATCHES = (1, 3, 17)
 
 
@@ -69,7 +70,7 @@ def write_export(
                 (example,),
                 str(path),
                 input_names=[INPUT],
-                output_names=[OUTPUT],
+                output_names=list(OUTPUTS),
                 dynamic_shapes={"past_values": {0: torch.export.Dim("batch", min=1, max=65536)}},
                 opset_version=OPSET,
                 dynamo=True,
@@ -90,20 +91,24 @@ def validate(forecaster: torch.nn.Module, path: Path, meta: PatchTSTMeta) -> flo
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
-    if names != ([INPUT], [OUTPUT]):
-        raise ExportError(f"graph has inputs/outputs {names}, expected [{INPUT}] -> [{OUTPUT}]")
+    if names != ([INPUT], list(OUTPUTS)):
+        raise ExportError(f"graph has inputs/outputs {names}, expected [{INPUT}] -> {list(OUTPUTS)}")
     worst = 0.0
+    h, k = meta.prediction_length, len(meta.quantile_levels)
     for batch in VALIDATION_BATCHES:
         x = sample_windows(batch, meta.context_length, seed=batch)
-        got = session.run([OUTPUT], {INPUT: x})[0]
+        got = session.run(list(OUTPUTS), {INPUT: x})
         with torch.no_grad():
-            want = forecaster(torch.from_numpy(x)).numpy()
-        expected = (batch, meta.prediction_length, 1)
-        if got.shape != expected or want.shape != expected:
-            raise ExportError(
-                f"at batch {batch} ONNX gives {got.shape}, PyTorch {want.shape}, expected {expected}"
-            )
-        worst = max(worst, float(np.max(np.abs(got - want) / np.abs(want))))
+            want = [t.numpy() for t in forecaster(torch.from_numpy(x))]
+        for name, g, w, shape in zip(
+            OUTPUTS, got, want, [(batch, h, 1), (batch, h, k), (batch, h), (batch, 1)], strict=True
+        ):
+            if g.shape != shape or w.shape != shape:
+                raise ExportError(
+                    f"{name} at batch {batch}: ONNX gives {g.shape}, PyTorch {w.shape}, expected {shape}"
+                )
+            scale = 1.0 if name == PROBABILITY_UP else np.abs(w)
+            worst = max(worst, float(np.max(np.abs(g - w) / scale)))
     if not worst <= MAX_REL_DIFF:
         raise ExportError(
             f"validation failed, nothing installed: max relative difference {worst:.2e} > {MAX_REL_DIFF}"

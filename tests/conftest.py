@@ -82,3 +82,22 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     for server in servers:
         if server.running:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny PatchTST (harness/tiny_patchtst.py) trained on the last 600 daily S&P 500 bars and
+    exported: (model directory, model repository). Trained once per test session."""
+    import numpy as np
+
+    from export.patchtst import export_patchtst
+    from harness.tiny_patchtst import TINY
+    from investiq.core.market import clean_bars, load_sample
+    from training.patchtst import train
+
+    root = tmp_path_factory.mktemp("patchtst")
+    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
+    closes = bars["close"].to_numpy(dtype=np.float64)
+    train({"SPX": (closes, bars.index.to_numpy())}, TINY, root / "model", log=lambda _: None)
+    export_patchtst(root / "model", root / "repo", log=lambda _: None)
+    return root / "model", root / "repo"

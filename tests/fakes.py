@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.backends.base import Tensors
+from investiq.core.patchtst import OUTPUT, PROBABILITY_UP, QUANTILE_LEVELS, QUANTILES, VOLATILITY
 
 
 class FakeBackend:
@@ -44,3 +45,15 @@ class Clock:
 
     def advance(self, days: float) -> None:
         self.now += days * 86_400.0
+
+
+def patchtst_outputs(batch: int, horizon: int, price: float = 101.0) -> dict[str, NDArray[np.float32]]:
+    """A valid answer of the PatchTST graph for `batch` windows (investiq/core/patchtst.py): every
+    path at `price`, the quantiles fanned out around it, P(up) 0.5, volatility 1%."""
+    spread = np.linspace(0.95, 1.05, len(QUANTILE_LEVELS), dtype=np.float32)
+    return {
+        OUTPUT: np.full((batch, horizon, 1), price, dtype=np.float32),
+        QUANTILES: np.tile(price * spread, (batch, horizon, 1)),
+        PROBABILITY_UP: np.full((batch, horizon), 0.5, dtype=np.float32),
+        VOLATILITY: np.full((batch, 1), 0.01, dtype=np.float32),
+    }

@@ -21,12 +21,16 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from safetensors.torch import save_file
 
 from investiq.core.artifacts import weights_version
 from investiq.core.atomic import staged
-from investiq.core.patchtst import PatchTSTMeta, TrainConfig, Transform
+from investiq.core.calibration import fit_slope, sigmoid
+from investiq.core.errors import ArtifactError
+from investiq.core.forecast_stats import bootstrap_interval
+from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta, TrainConfig, config_from
 
-CHECKPOINT = "model"  # Hugging Face directory inside the output directory
+WEIGHTS = "forecaster.safetensors"  # the whole Forecaster's state (network and calibration buffers)
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,6 @@ def windows(
     return closes[idx_in][..., None].astype(np.float32), closes[idx_out][..., None].astype(np.float32)
 
 
-def transform(prices: NDArray[np.float32], kind: Transform) -> NDArray[np.float32]:
-    """The model's input space (what its MSE loss is measured in)."""
-    return np.log(prices) if kind == "log_price" else prices
-
-
 def train_stats(closes: NDArray[np.float64], train_origins: NDArray[np.int64], horizon: int) -> dict[str, float]:
     """Statistics of one-step log returns over the bars the training windows cover, and nothing later."""
     last = int(train_origins.max()) + horizon
@@ -78,46 +77,122 @@ def train_stats(closes: NDArray[np.float64], train_origins: NDArray[np.int64], h
     return {"log_return_mean": float(r.mean()), "log_return_std": float(r.std()), "bars": float(last + 1)}
 
 
-class Forecaster(torch.nn.Module):
-    """The function that is exported: prices [batch, C, 1] -> forecast prices [batch, H, 1].
+MIN_VOLATILITY = 1e-6  # floor of the scale (a flat window has none): forecasts stay finite
+MAX_STANDARDISED = 50.0  # inputs and training targets are clipped here (a jump after a stale, flat window)
 
-    The transform is applied and undone inside, around PatchTST, whose own per-window
-    standardisation (scaling="std", as RevIN in the paper) makes any price level look alike.
+
+class Forecaster(torch.nn.Module):
+    """The function that is exported: closes [B, C, 1] -> (median [B, H, 1], quantiles [B, H, K],
+    probability_up [B, H], volatility [B, 1]) (investiq/core/patchtst.py has the contract).
+
+    The network (a PatchTST backbone and a linear head on all its patch embeddings, as the paper's
+    forecasting head) reads the window's one-step log returns in units of sigma, the EWMA volatility
+    of those returns, and answers, for every step h and quantile level q, u[h, q]: the log return to
+    t+h in units of sigma * sqrt(h). Around it, fitted on the
+    validation part after training (`calibrate`) and stored as buffers, so that the graph carries them:
+        median    z[h] = alpha * u[h, 0.5]             alpha = 0 is the random walk
+        quantile  z[h, q] = z[h] + (u[h, q] - u[h, 0.5]) + offset[h, q]   (conformal offsets; 0 at 0.5)
+        price     last close * exp(sigma * sqrt(h) * z)
+        P(up)     sigmoid(logit(training up-rate[h]) + slope * u[h, 0.5]), kept within the range
+                  calibration saw on validation
+    The head starts at zero, so an untrained model forecasts the last close exactly.
     """
 
-    def __init__(self, model: Any, transform: Transform) -> None:
+    ewma: torch.Tensor
+    root_h: torch.Tensor
+    levels: torch.Tensor
+    alpha: torch.Tensor
+    offsets: torch.Tensor
+    base_logit: torch.Tensor
+    slope: torch.Tensor
+    p_low: torch.Tensor
+    p_high: torch.Tensor
+
+    def __init__(self, config: TrainConfig, levels: tuple[float, ...] = QUANTILE_LEVELS) -> None:
+        from transformers import PatchTSTModel
+
         super().__init__()
-        self.model = model
-        self.log = transform == "log_price"
+        c, h, k = config.context_length, config.prediction_length, len(levels)
+        self.backbone = PatchTSTModel(_patchtst_config(config))
+        patches = self.backbone.patchifier.num_patches
+        self.dropout = torch.nn.Dropout(config.dropout)
+        self.head = torch.nn.Linear(patches * config.d_model, h * k)
+        torch.nn.init.zeros_(self.head.weight)
+        torch.nn.init.zeros_(self.head.bias)
+        self.horizon, self.median_index, self.quantile_levels = h, levels.index(0.5), levels
+        ages = torch.arange(c - 2, -1, -1, dtype=torch.float64)  # of the C - 1 one-step returns, newest 0
+        weights = config.vol_lambda**ages
+        self.register_buffer("ewma", (weights / weights.sum()).float())
+        self.register_buffer("root_h", torch.arange(1, h + 1, dtype=torch.float32).sqrt())
+        self.register_buffer("levels", torch.tensor(levels, dtype=torch.float32))
+        self.register_buffer("alpha", torch.zeros(()))
+        self.register_buffer("offsets", torch.zeros(h, k))
+        self.register_buffer("base_logit", torch.zeros(h))
+        self.register_buffer("slope", torch.zeros(()))
+        self.register_buffer("p_low", torch.zeros(h))
+        self.register_buffer("p_high", torch.ones(h))
 
-    def forward(self, past_values: torch.Tensor) -> torch.Tensor:
-        x = torch.log(past_values) if self.log else past_values
-        y: torch.Tensor = self.model(past_values=x).prediction_outputs
-        return torch.exp(y) if self.log else y
+    def standardised(self, past_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(u [B, H, K], sigma [B]): the network's raw quantiles and the window's volatility.
+
+        The network reads the window's one-step log returns in units of sigma (the first bar, which has
+        no return, reads 0): stationary and free of the price level, so one model serves any symbol."""
+        steps = torch.log(past_values[:, 1:, 0] / past_values[:, :-1, 0])  # [B, C - 1]
+        sigma = torch.sqrt((steps * steps) @ self.ewma).clamp_min(MIN_VOLATILITY)
+        reading = (steps / sigma[:, None]).clamp(-MAX_STANDARDISED, MAX_STANDARDISED)
+        hidden = self.backbone(past_values=torch.nn.functional.pad(reading, (1, 0))[..., None]).last_hidden_state
+        u = self.head(self.dropout(hidden.flatten(1)))  # from [B, 1, patches, d_model]
+        return u.unflatten(-1, (self.horizon, -1)), sigma
+
+    def scale(self, sigma: torch.Tensor) -> torch.Tensor:
+        """sigma * sqrt(h): [B, H], the standard deviation of the log return to each step."""
+        return sigma[:, None] * self.root_h[None, :]
+
+    def forward(self, past_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        u, sigma = self.standardised(past_values)
+        m = self.median_index
+        centre = u[..., m : m + 1]
+        z = self.alpha * centre + (u - centre) + self.offsets
+        z, _ = torch.sort(z, dim=-1)
+        quantiles = past_values[:, -1:, :] * torch.exp(z * self.scale(sigma)[..., None])  # [B, H, K]
+        p_up = torch.sigmoid(self.base_logit + self.slope * u[..., m])
+        p_up = torch.minimum(torch.maximum(p_up, self.p_low), self.p_high)
+        return quantiles[..., m : m + 1], quantiles, p_up, sigma[:, None]
 
 
-def build_model(config: TrainConfig) -> Any:
-    from transformers import PatchTSTConfig, PatchTSTForPrediction
+def _patchtst_config(config: TrainConfig) -> Any:
+    from transformers import PatchTSTConfig
 
-    return PatchTSTForPrediction(
-        PatchTSTConfig(
-            num_input_channels=1,
-            context_length=config.context_length,
-            prediction_length=config.prediction_length,
-            patch_length=config.patch_length,
-            patch_stride=config.patch_stride,
-            d_model=config.d_model,
-            num_hidden_layers=config.num_layers,
-            num_attention_heads=config.num_heads,
-            ffn_dim=config.ffn_dim,
-            attention_dropout=config.dropout,
-            ff_dropout=config.dropout,
-            head_dropout=config.dropout,
-            pooling_type=None,  # the paper's head: flatten all patch embeddings, then one linear layer
-            scaling="std",
-            loss="mse",
-        )
+    return PatchTSTConfig(
+        num_input_channels=1,
+        context_length=config.context_length,
+        prediction_length=config.prediction_length,
+        patch_length=config.patch_length,
+        patch_stride=config.patch_stride,
+        d_model=config.d_model,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads,
+        ffn_dim=config.ffn_dim,
+        attention_dropout=config.dropout,
+        ff_dropout=config.dropout,
+        scaling=None,  # the input is already in units of the window's volatility
+        do_mask_input=False,
     )
+
+
+def standardised_targets(
+    forecaster: Forecaster, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(u [B, H, K], targets [B, H]): the network's answer and the realised log returns in its units."""
+    u, sigma = forecaster.standardised(x)
+    realised = torch.log(y[..., 0] / x[:, -1:, 0]) / forecaster.scale(sigma)
+    return u, realised.clamp(-MAX_STANDARDISED, MAX_STANDARDISED)
+
+
+def pinball(u: torch.Tensor, target: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Mean quantile (pinball) loss of u [B, H, K] at `levels` [K] against targets [B, H]."""
+    error = target[..., None] - u
+    return torch.mean(torch.maximum(levels * error, (levels - 1) * error))
 
 
 @dataclass
@@ -128,6 +203,7 @@ class Dataset:
     val: tuple[NDArray[np.float32], NDArray[np.float32]]
     stats: dict[str, float] = field(default_factory=dict)
     trained_until: str = ""
+    val_sizes: list[int] = field(default_factory=list)  # validation windows per symbol, in time order
 
 
 def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], config: TrainConfig) -> Dataset:
@@ -143,7 +219,8 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
         stats.update({f"{symbol}.{k}": v for k, v in train_stats(closes, split.train, h).items()})
         last_seen.append(_iso(stamps[int(split.train.max()) + h]))
     stack = {k: (np.concatenate([x for x, _ in v]), np.concatenate([y for _, y in v])) for k, v in parts.items()}
-    return Dataset(stack["train"], stack["val"], stats, max(last_seen))
+    sizes = [len(x) for x, _ in parts["val"]]
+    return Dataset(stack["train"], stack["val"], stats, max(last_seen), sizes)
 
 
 def _iso(stamp: Any) -> str:
@@ -152,17 +229,30 @@ def _iso(stamp: Any) -> str:
     return str(stamp)
 
 
+class _Loss(torch.nn.Module):
+    """The pinball loss as a module, so that DistributedDataParallel can wrap the whole step."""
+
+    def __init__(self, forecaster: Forecaster) -> None:
+        super().__init__()
+        self.forecaster = forecaster
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        u, target = standardised_targets(self.forecaster, x, y)
+        return pinball(u, target, self.forecaster.levels)
+
+
 def train(
     series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]],
     config: TrainConfig,
     output_dir: Path,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train with early stopping on validation loss; write the artifact atomically; return metrics.
+    """Train with early stopping on the validation loss, calibrate on the validation part, write the
+    artifact atomically; return metrics.
 
     Under torchrun (WORLD_SIZE > 1; `investiq train patchtst` starts it when several GPUs are
     visible) each process trains on its share of every epoch's batches through
-    DistributedDataParallel (batch_size is per GPU) and rank 0 alone writes the artifact.
+    DistributedDataParallel (batch_size is per GPU) and rank 0 alone calibrates and writes.
     """
     from tqdm import tqdm
 
@@ -172,15 +262,15 @@ def train(
         log = _silent
     data = make_dataset(series, config)
     log(f"{len(data.train[0])} training and {len(data.val[0])} validation windows on {device} (x{world})")
-    net = build_model(config).to(device)
-    model = net
+    net = Forecaster(config).to(device)
+    model: torch.nn.Module = _Loss(net)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
-    x_train, y_train = (torch.from_numpy(transform(a, config.transform)) for a in data.train)
-    x_val, y_val = (torch.from_numpy(transform(a, config.transform)) for a in data.val)
+    x_train, y_train = (torch.from_numpy(a) for a in data.train)
+    x_val, y_val = (torch.from_numpy(a) for a in data.val)
     generator = torch.Generator().manual_seed(config.seed)
     curve: list[dict[str, float]] = []
     best, best_state, stale = math.inf, None, 0
@@ -193,14 +283,14 @@ def train(
         bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, disable=rank != 0)
         for start in bar:
             i = order[start : start + config.batch_size]
-            loss = model(past_values=x_train[i].to(device), future_values=y_train[i].to(device)).loss
+            loss = model(x_train[i].to(device), y_train[i].to(device))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
         val_loss = evaluate_loss(net, x_val, y_val, config.batch_size, device)
         curve.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss})
-        log(f"epoch {epoch}: train loss {curve[-1]['train_loss']:.3e}, validation loss {val_loss:.3e}")
+        log(f"epoch {epoch}: train loss {curve[-1]['train_loss']:.4f}, validation loss {val_loss:.4f}")
         if val_loss < best:
             best, stale = val_loss, 0
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
@@ -209,30 +299,13 @@ def train(
         if _agree(stale >= config.patience, world):
             log(f"early stop: no better validation loss for {config.patience} epochs")
             break
-    assert best_state is not None
-    net.load_state_dict(best_state)
-    model = net.cpu().eval()
-    meta = PatchTSTMeta(
-        version=weights_version(model),
-        context_length=config.context_length,
-        prediction_length=config.prediction_length,
-        interval=config.interval,
-        transform=config.transform,
-        symbols=list(config.symbols),
-        source=config.source,
-        trained_until=data.trained_until,
-        train_stats=data.stats,
-        trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        train_config=asdict(config),
-    )
-    metrics = {
+    metrics: dict[str, Any] = {
         "config": asdict(config),
         "curve": curve,
         "best_val_loss": best,
         "epochs_run": len(curve),
         "train_windows": len(x_train),
         "val_windows": len(x_val),
-        "version": meta.version,
     }
     if world > 1:
         import torch.distributed as dist
@@ -241,13 +314,133 @@ def train(
         dist.destroy_process_group()
         if rank != 0:
             return metrics
+    assert best_state is not None
+    net.load_state_dict(best_state)
+    forecaster = net.cpu().eval()
+    calibration = calibrate(forecaster, data, config)
+    log(calibration["rule"])
+    meta = PatchTSTMeta(
+        version=weights_version(forecaster),
+        context_length=config.context_length,
+        prediction_length=config.prediction_length,
+        interval=config.interval,
+        transform="log_return",
+        symbols=list(config.symbols),
+        source=config.source,
+        trained_until=data.trained_until,
+        train_stats=data.stats,
+        trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        train_config=asdict(config),
+        quantile_levels=list(forecaster.quantile_levels),
+        calibration=calibration,
+    )
+    metrics |= {"version": meta.version, "calibration": calibration}
     with staged(output_dir) as out:
-        model.save_pretrained(out / CHECKPOINT)
+        save_file(forecaster.state_dict(), str(out / WEIGHTS))
         meta.save(out)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         plot_curve(curve, out / "training_curve.png")
     log(f"saved {output_dir} (version {meta.version}); evaluate with `investiq evaluate patchtst`")
     return metrics
+
+
+ALPHAS = np.round(np.linspace(0.0, 1.0, 21), 2)  # the median shrinkage grid, 0 = the random walk
+
+
+def _validation_answers(
+    forecaster: Forecaster, x: NDArray[np.float32], y: NDArray[np.float32], batch: int = 256
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """(u [n, H, K], standardised targets [n, H], sigma * sqrt(h) [n, H]) over windows (x, y)."""
+    parts = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            xb, yb = torch.from_numpy(x[i : i + batch]), torch.from_numpy(y[i : i + batch])
+            u, target = standardised_targets(forecaster, xb, yb)
+            parts.append((u, target, forecaster.scale(forecaster.standardised(xb)[1])))
+    u_all, target_all, scale_all = (torch.cat(column).double().numpy() for column in zip(*parts, strict=True))
+    return u_all, target_all, scale_all
+
+
+def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dict[str, Any]:
+    """Fit what sits around the network on the validation part only, into the forecaster's buffers:
+    the median's shrinkage alpha, the conformal quantile offsets, the P(up) slope and its bounds.
+
+    Skill must be shown, not assumed: alpha > 0 is kept only if the validation MAE ratio to the random
+    walk has a 95% block-bootstrap interval wholly below 1, and the P(up) slope only if the Brier skill
+    over the training up-rate has one wholly above 0; otherwise the model serves the random walk's
+    median and the up-rate (intervals are calibrated either way). Returns what was chosen and why.
+    """
+    h = config.prediction_length
+    u, target, s = _validation_answers(forecaster, *data.val)
+    m = forecaster.median_index
+    levels = forecaster.levels.double().numpy()
+    groups = np.cumsum(data.val_sizes)[:-1]
+
+    def mae_columns(alpha: float) -> NDArray[np.float64]:
+        """Per window: mean over the horizon of |forecast/actual - 1| for the model and the random walk."""
+        actual = np.exp(s * target)
+        model = np.abs(np.exp(s * alpha * u[..., m]) - actual).mean(axis=1)
+        return np.column_stack([model, np.abs(1 - actual).mean(axis=1)])
+
+    scores = [float(mae_columns(a).mean(axis=0)[0]) for a in ALPHAS]
+    chosen = float(ALPHAS[int(np.argmin(scores))])
+    ratio, ratio_ci = bootstrap_interval(
+        np.split(mae_columns(chosen), groups), lambda v: v[..., 0] / v[..., 1], block=h, seed=config.seed
+    )
+    alpha = chosen if ratio_ci[1] < 1 else 0.0
+
+    x_up = (data.train[1][..., 0] > data.train[0][:, -1:, 0]).mean(axis=0)  # [H] training up-rate
+    base = np.clip(x_up, 0.01, 0.99)
+    base_logit = np.log(base / (1 - base))
+    up = target > 0
+    slope_fit = fit_slope(u[..., m], up, np.broadcast_to(base_logit, up.shape))
+    p_fit = sigmoid(base_logit + slope_fit * u[..., m])
+    squared = np.column_stack([((p_fit - up) ** 2).mean(axis=1), ((base - up) ** 2).mean(axis=1)])
+    skill, skill_ci = bootstrap_interval(
+        np.split(squared, groups), lambda v: 1 - v[..., 0] / v[..., 1], block=h, seed=config.seed
+    )
+    slope = slope_fit if skill_ci[0] > 0 else 0.0
+    p_up = sigmoid(base_logit + slope * u[..., m])
+
+    centre = alpha * u[..., m : m + 1]
+    raw = centre + (u - u[..., m : m + 1])  # [n, H, K]
+    offsets = np.stack([np.quantile(target - raw[..., k], q, axis=0) for k, q in enumerate(levels)], axis=-1)
+    offsets[:, m] = 0.0
+    with torch.no_grad():
+        forecaster.alpha.fill_(alpha)
+        forecaster.offsets.copy_(torch.from_numpy(offsets).float())
+        forecaster.base_logit.copy_(torch.from_numpy(base_logit).float())
+        forecaster.slope.fill_(slope)
+        forecaster.p_low.copy_(torch.from_numpy(p_up.min(axis=0)).float())
+        forecaster.p_high.copy_(torch.from_numpy(p_up.max(axis=0)).float())
+    median_rule = (
+        f"median shrunk by alpha = {alpha:g} (validation MAE ratio to the random walk {ratio:.4f}, 95% CI "
+        f"[{ratio_ci[0]:.4f}, {ratio_ci[1]:.4f}])"
+        if alpha > 0
+        else f"median = the random walk: the best shrinkage (alpha = {chosen:g}) gave a validation MAE ratio of "
+        f"{ratio:.4f}, 95% CI [{ratio_ci[0]:.4f}, {ratio_ci[1]:.4f}], not wholly below 1"
+    )
+    p_rule = (
+        f"P(up) slope {slope:.3g} (validation Brier skill {skill:+.4f}, "
+        f"95% CI [{skill_ci[0]:+.4f}, {skill_ci[1]:+.4f}])"
+        if slope > 0
+        else f"P(up) = the training up-rate: the best slope ({slope_fit:.3g}) gave a validation Brier skill of "
+        f"{skill:+.4f}, 95% CI [{skill_ci[0]:+.4f}, {skill_ci[1]:+.4f}], not wholly above 0"
+    )
+    return {
+        "alpha": alpha,
+        "alpha_best": chosen,
+        "val_mae_ratio": ratio,
+        "val_mae_ratio_ci95": list(ratio_ci),
+        "slope": slope,
+        "slope_best": slope_fit,
+        "val_brier_skill": skill,
+        "val_brier_skill_ci95": list(skill_ci),
+        "base_up": [float(b) for b in base],
+        "p_bounds": [[float(lo), float(hi)] for lo, hi in zip(p_up.min(axis=0), p_up.max(axis=0), strict=True)],
+        "val_windows": len(u),
+        "rule": f"calibrated on {len(u)} validation windows: {median_rule}; {p_rule}; quantiles: conformal",
+    }
 
 
 def _device() -> tuple[int, torch.device, int]:
@@ -283,22 +476,51 @@ def _agree(stop: bool, world: int) -> bool:
     return bool(flag[0])
 
 
-def evaluate_loss(model: Any, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device) -> float:
+def evaluate_loss(
+    model: Forecaster, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device
+) -> float:
+    """The mean pinball loss over (x, y), in eval mode."""
     model.eval()
     total = 0.0
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
-            total += float(model(past_values=xb, future_values=yb).loss) * len(xb)
+            u, target = standardised_targets(model, xb, yb)
+            total += float(pinball(u, target, model.levels)) * len(xb)
     return total / len(x)
 
 
 def load_forecaster(directory: Path) -> tuple[Forecaster, PatchTSTMeta]:
-    from transformers import PatchTSTForPrediction
+    from safetensors.torch import load_file
 
     meta = PatchTSTMeta.load(directory)
-    model = PatchTSTForPrediction.from_pretrained(directory / CHECKPOINT)
-    return Forecaster(model, meta.transform).eval(), meta
+    meta.require_forecaster(directory)
+    path = directory / WEIGHTS
+    if not path.is_file():
+        raise ArtifactError(f"no weights at {path}: run `investiq train patchtst` again")
+    forecaster = Forecaster(config_from(meta.train_config), tuple(meta.quantile_levels))
+    forecaster.load_state_dict(load_file(str(path)))
+    return forecaster.eval(), meta
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The graph's outputs for n windows, as float64 arrays (see Forecaster)."""
+
+    median: NDArray[np.float64]  # [n, H] closes
+    quantiles: NDArray[np.float64]  # [n, H, K] closes at the artifact's quantile_levels
+    probability_up: NDArray[np.float64]  # [n, H]
+    volatility: NDArray[np.float64]  # [n] one-step log-return volatility
+
+
+def predict(forecaster: Forecaster, x: NDArray[np.float32], batch: int = 256) -> Forecast:
+    """Forecasts for windows x [n, C, 1] of closes, `batch` at a time."""
+    parts = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch):
+            parts.append([t.double().numpy() for t in forecaster(torch.from_numpy(x[start : start + batch]))])
+    median, quantiles, p_up, sigma = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return Forecast(median[..., 0], quantiles, p_up, sigma[:, 0])
 
 
 def plot_curve(curve: list[dict[str, float]], path: Path) -> None:
@@ -311,7 +533,11 @@ def plot_curve(curve: list[dict[str, float]], path: Path) -> None:
     epochs = [c["epoch"] for c in curve]
     ax.plot(epochs, [c["train_loss"] for c in curve], marker="o", label="train")
     ax.plot(epochs, [c["val_loss"] for c in curve], marker="o", label="validation")
-    ax.set(xlabel="epoch", ylabel="MSE (transformed prices)", title="PatchTST training", yscale="log")
+    ax.set(
+        xlabel="epoch",
+        ylabel="pinball loss (volatility units)",
+        title="PatchTST training",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

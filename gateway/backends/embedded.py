@@ -3,7 +3,8 @@
 Serves, with the names and tensors of the Triton contract:
     finbert        TEXT (str/bytes) [batch]               -> probabilities fp32 [batch, 3]
     finbert_model  input_ids, attention_mask int64 [b, s] -> logits fp32 [batch, 3]
-    patchtst       past_values fp32 [b, context, 1]       -> prediction_outputs fp32 [b, horizon, 1]
+    patchtst       past_values fp32 [b, context, 1]       -> OUTPUTS of investiq/core/patchtst.py (median,
+                                                             quantiles, probability_up, volatility)
 Sessions are made once, at start. Inference runs on one worker thread (ONNX Runtime spreads each
 run over the cores itself), so the event loop never blocks and runs never contend for the cores.
 """
@@ -23,8 +24,17 @@ from gateway.backends.base import Tensors
 from investiq.core.artifacts import META
 from investiq.core.errors import ArtifactError, InvalidInputError, ModelNotReadyError
 from investiq.core.finbert import FINBERT, FINBERT_MODEL, OUTPUT, Encoder, FinbertMeta, model_file, softmax
-from investiq.core.patchtst import INPUT, ONNX_FILE, PATCHTST, PatchTSTMeta
-from investiq.core.patchtst import OUTPUT as PATCHTST_OUT
+from investiq.core.patchtst import (
+    INPUT,
+    ONNX_FILE,
+    OUTPUTS,
+    PATCHTST,
+    PROBABILITY_UP,
+    QUANTILES,
+    VOLATILITY,
+    PatchTSTMeta,
+)
+from investiq.core.patchtst import OUTPUT as MEDIAN
 from investiq.core.versions import serving_dir
 
 log = logging.getLogger(__name__)
@@ -59,20 +69,47 @@ def ort_session(path: Path) -> Any:
 
 
 def load_patchtst(directory: Path) -> tuple[PatchTSTMeta, Any]:
-    """The artifact and a session that has answered one warm-up window with the right shape."""
+    """The artifact and a session whose every output has the contract's shape and values on a warm-up
+    window: a graph that does not fit its artifact.json is refused here, before it serves anyone."""
     meta = PatchTSTMeta.load(directory)
     session = ort_session(directory / ONNX_FILE)
+    # A flat window on purpose: zero returns, zero volatility, the hardest case for the scaling inside.
     probe = np.full((1, meta.context_length, 1), 100.0, dtype=np.float32)
     try:
-        out = session.run([PATCHTST_OUT], {INPUT: probe})[0]
+        outputs = dict(zip(OUTPUTS, session.run(list(OUTPUTS), {INPUT: probe}), strict=True))
     except Exception as exc:  # onnxruntime's own errors: a graph that does not fit its artifact.json
         raise ArtifactError(f"{directory / ONNX_FILE} fails a warm-up run: {exc}") from None
-    if out.shape != (1, meta.prediction_length, 1) or not np.all(np.isfinite(out)):
+    problem = warm_up_problem(outputs, meta)
+    if problem is not None:
         raise ArtifactError(
-            f"{directory / ONNX_FILE} answers a warm-up window with shape {out.shape} or non-finite values, "
-            f"expected (1, {meta.prediction_length}, 1): export the model again"
+            f"{directory / ONNX_FILE} answers a warm-up window with {problem}: export the model again"
         )
     return meta, session
+
+
+def output_shapes(meta: PatchTSTMeta, batch: int) -> dict[str, tuple[int, ...]]:
+    """The shape of each of the graph's outputs for `batch` windows (investiq/core/patchtst.py)."""
+    h = meta.prediction_length
+    return {
+        MEDIAN: (batch, h, 1),
+        QUANTILES: (batch, h, len(meta.quantile_levels)),
+        PROBABILITY_UP: (batch, h),
+        VOLATILITY: (batch, 1),
+    }
+
+
+def warm_up_problem(outputs: dict[str, NDArray[Any]], meta: PatchTSTMeta) -> str | None:
+    """What is wrong with one window's outputs, or None: a shape, a non-finite value, a P(up) outside [0, 1]."""
+    for name, shape in output_shapes(meta, 1).items():
+        out = outputs[name]
+        if out.shape != shape:
+            return f"{name} of shape {out.shape}, expected {shape}"
+        if not np.all(np.isfinite(out)):
+            return f"non-finite values in {name}"
+    p = outputs[PROBABILITY_UP]
+    if not np.all((p >= 0) & (p <= 1)):
+        return f"{PROBABILITY_UP} outside [0, 1] ({p.min():g} to {p.max():g})"
+    return None
 
 
 class EmbeddedBackend:
@@ -127,7 +164,7 @@ class EmbeddedBackend:
 
     def _run(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
         if model == PATCHTST:
-            return {PATCHTST_OUT: self._sessions[PATCHTST].run([PATCHTST_OUT], dict(inputs))[0]}
+            return dict(zip(OUTPUTS, self._sessions[PATCHTST].run(list(OUTPUTS), dict(inputs)), strict=True))
         session = self._sessions[FINBERT_MODEL]
         if model == FINBERT_MODEL:
             return {OUTPUT: session.run([OUTPUT], dict(inputs))[0]}

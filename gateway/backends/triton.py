@@ -18,10 +18,10 @@ from gateway.backends.base import Tensors
 from investiq.core.errors import BackendUnavailableError, InvalidInputError, ModelNotReadyError
 from investiq.core.finbert import FINBERT, FINBERT_MODEL
 from investiq.core.finbert import OUTPUT as LOGITS
-from investiq.core.patchtst import OUTPUT as PATCHTST_OUT
+from investiq.core.patchtst import OUTPUTS as PATCHTST_OUTPUTS
 from investiq.core.patchtst import PATCHTST
 
-OUTPUTS = {FINBERT: ["probabilities"], FINBERT_MODEL: [LOGITS], PATCHTST: [PATCHTST_OUT]}
+OUTPUTS = {FINBERT: ["probabilities"], FINBERT_MODEL: [LOGITS], PATCHTST: list(PATCHTST_OUTPUTS)}
 # gRPC shares subchannels (and their reconnect backoff, up to 2 minutes) across channels: a channel
 # of its own that retries within 2 s is what lets the gateway recover as soon as Triton is back.
 CHANNEL_ARGS = [

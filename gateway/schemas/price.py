@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.schemas.common import FiniteFloat, Name
+from investiq.core.patchtst import FLAT_BAND
 
 
 class PriceRequest(BaseModel):
@@ -26,19 +27,35 @@ class BatchPriceRequest(BaseModel):
 
 class PriceResponse(BaseModel):
     symbol: str
-    direction: Literal["up", "down", "flat"]
-    confidence: float = Field(
-        description="Phi(|forecast log return| / (recent one-step volatility * sqrt(horizon))): "
-        "0.5 = lost in the noise; a derived score, not a calibrated probability."
+    direction: Literal["up", "down", "flat"] = Field(
+        description=f"Sign of the median forecast's return at the horizon (flat when |return| < {FLAT_BAND:g})."
     )
-    predicted_prices: list[float] = Field(description="Forecast closes for the next `horizon` bars.")
-    predicted_return: float = Field(description="Forecast simple return to the last step.")
+    confidence: float = Field(
+        description="max(P(up), 1 - P(up)) at the horizon: the calibrated probability of the more likely sign "
+        "(0.5 = no idea), bounded to what the model's validation part supported."
+    )
+    predicted_prices: list[float] = Field(
+        description="Median forecast closes for the next `horizon` bars (the 0.5 quantile)."
+    )
+    predicted_return: float = Field(description="Simple return of the median forecast to the last step.")
     horizon: int
     interval: str
     current_price: float
     last_bar_time: datetime
     target_time: datetime
     model_version: str
+    probability_up: list[float] = Field(
+        description="Per step h: P(close at step h > current_price), calibrated on the model's validation "
+        "bars and bounded to the range calibration saw."
+    )
+    quantiles: dict[str, list[float]] = Field(
+        description='Forecast closes per step at each quantile level (the level as key, "0.05" ... "0.95", in '
+        "ascending order; prices ascend with the level): 0.1-0.9 is an 80% interval, 0.05-0.95 a 90% one, "
+        "their widths calibrated on the model's validation bars."
+    )
+    volatility: float = Field(
+        description="One-step log-return volatility (EWMA of the input closes) the forecast is scaled by."
+    )
 
 
 class BatchPriceResponse(BaseModel):

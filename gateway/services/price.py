@@ -1,4 +1,5 @@
-"""Price direction: closes (given, or recent bars from the data layer) -> PatchTST -> direction.
+"""Price forecasts: closes (given, or recent bars from the data layer) -> PatchTST -> a probabilistic
+forecast (median path, quantiles, calibrated P(up), the volatility it scales by) and its direction.
 
 Forecasts for many symbols share one forward pass. Every forecast is journaled with its target
 time; `resolve_due` later fills in what the market did (see gateway/services/resolver.py).
@@ -15,13 +16,24 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.backends.base import InferenceBackend
+from gateway.backends.base import InferenceBackend, Tensors
 from gateway.metrics import Metrics
 from investiq.core.errors import BackendUnavailableError, DataError, InvalidInputError, ModelNotReadyError
 from investiq.core.journal.predictions import PriceRow, insert_price
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.market import INTERVAL_SECONDS, BarCache, Fetch, recent_bars
-from investiq.core.patchtst import INPUT, OUTPUT, PATCHTST, PatchTSTMeta, PriceInputError, check_closes, signal
+from investiq.core.patchtst import (
+    INPUT,
+    OUTPUT,
+    PATCHTST,
+    PROBABILITY_UP,
+    QUANTILES,
+    VOLATILITY,
+    PatchTSTMeta,
+    PriceInputError,
+    check_closes,
+    signal,
+)
 
 NOT_EXPORTED = "PatchTST is not exported: run `investiq train patchtst`, then `investiq export patchtst`"
 
@@ -43,8 +55,8 @@ class PriceQuery:
 class PriceForecast:
     symbol: str
     direction: str
-    confidence: float
-    predicted_prices: list[float]
+    confidence: float  # max(P(up), 1 - P(up)) at the horizon
+    predicted_prices: list[float]  # the median path
     predicted_return: float
     horizon: int
     interval: str
@@ -52,6 +64,47 @@ class PriceForecast:
     last_bar_time: str
     target_time: str
     model_version: str
+    probability_up: list[float]  # per step
+    quantiles: dict[str, list[float]]  # quantile_key(level) -> closes per step
+    volatility: float
+
+
+@dataclass(frozen=True)
+class WindowForecast:
+    """One window's slice of the graph's outputs (investiq/core/patchtst.py)."""
+
+    median: NDArray[np.float32]  # [horizon]
+    quantiles: NDArray[np.float32]  # [horizon, K]
+    probability_up: NDArray[np.float32]  # [horizon]
+    volatility: float
+
+    def problem(self) -> str | None:
+        """Why this forecast cannot be served, or None: prices must be finite and > 0, P(up) a
+        probability, the volatility finite and >= 0. A NaN must reach neither JSON nor the journal."""
+        prices = np.concatenate([self.median, self.quantiles.reshape(-1)])
+        if not (np.isfinite(prices).all() and (prices > 0).all()):
+            return "its forecast is not a finite positive price"
+        p = self.probability_up
+        if not (np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()):
+            return "its probability of an up move is not a number in [0, 1]"
+        if not (np.isfinite(self.volatility) and self.volatility >= 0):
+            return "its volatility is not a finite number >= 0"
+        return None
+
+
+def split_outputs(outputs: Tensors) -> list[WindowForecast]:
+    """The batch's outputs, one WindowForecast per window, in order."""
+
+    def tensor(name: str) -> NDArray[np.float32]:
+        return np.asarray(outputs[name], dtype=np.float32)
+
+    median, quantiles, p_up, vol = tensor(OUTPUT), tensor(QUANTILES), tensor(PROBABILITY_UP), tensor(VOLATILITY)
+    return [WindowForecast(median[i, :, 0], quantiles[i], p_up[i], float(vol[i, 0])) for i in range(len(median))]
+
+
+def quantile_key(level: float) -> str:
+    """A quantile level as the API and the journal name it: "0.05", "0.5", "0.95"."""
+    return str(float(level))
 
 
 class PriceService:
@@ -113,20 +166,21 @@ class PriceService:
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels(PATCHTST).observe(len(batch))
         try:
-            out = (await self._backend.infer(PATCHTST, {INPUT: batch}))[OUTPUT]  # [B, horizon, 1]
+            out = split_outputs(await self._backend.infer(PATCHTST, {INPUT: batch}))
         except Exception:
             if self.meta is meta:
                 raise
             return await self._again(queries, tries)  # the swap may be the cause
         if self.meta is not meta:
             return await self._again(queries, tries)
-        for path, window, where in zip(out, windows, wheres, strict=True):
-            if not (np.isfinite(path).all() and (path > 0).all()):
+        for f, window, where in zip(out, windows, wheres, strict=True):
+            problem = f.problem()
+            if problem is not None:
                 # Closes that fit float32 but span so many orders of magnitude that the model overflows: a
-                # property of this request, not of the service, and a NaN must reach neither JSON nor journal.
+                # property of this request, not of the service.
                 raise InvalidInputError(
                     f"{where}: the model cannot forecast these closes (from {window.min():g} to "
-                    f"{window.max():g}): its forecast is not a finite positive price"
+                    f"{window.max():g}): {problem}"
                 )
         forecasts = [
             self._forecast(q, w, f, t, meta) for q, w, f, t in zip(queries, windows, out, stamps, strict=True)
@@ -163,11 +217,11 @@ class PriceService:
         self,
         q: PriceQuery,
         window: NDArray[np.float32],
-        path: NDArray[np.float32],
+        f: WindowForecast,
         last: datetime,
         meta: PatchTSTMeta,
     ) -> PriceForecast:
-        s = signal(window[:, 0], path[:, 0])
+        s = signal(window[:, 0], f.median, f.probability_up)
         self._metrics.price_predictions.labels(s.direction).inc()
         horizon = meta.prediction_length
         target = last + timedelta(seconds=INTERVAL_SECONDS[meta.interval] * horizon)
@@ -175,7 +229,7 @@ class PriceService:
             symbol=q.symbol,
             direction=s.direction,
             confidence=s.confidence,
-            predicted_prices=[float(x) for x in path[:, 0]],
+            predicted_prices=[float(x) for x in f.median],
             predicted_return=s.predicted_return,
             horizon=horizon,
             interval=meta.interval,
@@ -183,27 +237,36 @@ class PriceService:
             last_bar_time=last.isoformat(),
             target_time=target.isoformat(),
             model_version=meta.version,
+            probability_up=[float(x) for x in f.probability_up],
+            quantiles={
+                quantile_key(level): [float(x) for x in f.quantiles[:, k]]
+                for k, level in enumerate(meta.quantile_levels)
+            },
+            volatility=f.volatility,
         )
 
     def _journal(self, forecasts: list[PriceForecast], latency_ms: float) -> None:
         now = datetime.now(timezone.utc).isoformat()
         rows = [
             PriceRow(
-                now,
-                f.symbol,
-                PATCHTST,
-                f.model_version,
-                f.interval,
-                f.horizon,
-                f.current_price,
-                f.last_bar_time,
-                f.predicted_prices[-1],
-                f.predicted_return,
-                f.direction,
-                f.confidence,
-                json.dumps(f.predicted_prices),
-                f.target_time,
-                latency_ms,
+                created_at=now,
+                symbol=f.symbol,
+                model_name=PATCHTST,
+                model_version=f.model_version,
+                interval=f.interval,
+                horizon_steps=f.horizon,
+                last_price=f.current_price,
+                last_bar_time=f.last_bar_time,
+                predicted_price=f.predicted_prices[-1],
+                predicted_return=f.predicted_return,
+                direction=f.direction,
+                confidence=f.confidence,
+                forecast_json=json.dumps(f.predicted_prices),
+                target_time=f.target_time,
+                latency_ms=latency_ms,
+                probability_up=f.probability_up[-1],
+                quantiles=json.dumps({level: path[-1] for level, path in f.quantiles.items()}),
+                volatility=f.volatility,
             )
             for f in forecasts
         ]

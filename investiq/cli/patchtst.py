@@ -52,12 +52,6 @@ def _default(name: str) -> str:
     help="Bars it forecasts " + _default("prediction_length"),
 )
 @click.option(
-    "--transform",
-    type=click.Choice(["log_price", "price"]),
-    default=None,
-    help="What the network reads " + _default("transform"),
-)
-@click.option(
     "--patience", type=click.IntRange(1), default=None, help="Early-stopping patience " + _default("patience")
 )
 @click.option(
@@ -106,7 +100,12 @@ def train_patchtst(
     show_default=True,
     help="Trading cost per unit of turnover, basis points.",
 )
-@click.option("--allow-short/--long-only", default=False, show_default=True, help="Short on a down signal.")
+@click.option(
+    "--allow-short/--long-only",
+    default=False,
+    show_default=True,
+    help="Backtest: short when P(up) <= 0.5 (else flat).",
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
@@ -120,6 +119,13 @@ def train_patchtst(
     default=None,
     help="The CSV of a model trained from one (default: the file recorded at training).",
 )
+@click.option(
+    "--garch-dist",
+    type=click.Choice(["t", "normal"]),
+    default="t",
+    show_default=True,
+    help="Innovations of the GARCH(1,1) interval baseline: Student-t or Normal.",
+)
 def evaluate_patchtst(
     config: Path | None,
     model_dir: Path | None,
@@ -127,13 +133,31 @@ def evaluate_patchtst(
     allow_short: bool,
     out: Path | None,
     csv_path: Path | None,
+    garch_dist: str,
 ) -> None:
-    """Walk-forward evaluation on the held-out test bars against naive baselines: report.md/.json + PNGs."""
+    """Judge a trained PatchTST on its held-out test bars against naive baselines, per symbol and pooled.
+
+    \b
+    Writes into --out (default MODEL_DIR/evaluation):
+      report.md     a headline (pooled MAE ratio to the random walk with its 95% CI, symbols
+                    significantly worse than it, Brier skill, 80%/90% coverage vs nominal and
+                    GARCH, hit rate vs always-up, what validation chose), then the tables
+      report.json   every figure: point error (MAE/MSE ratios to the random walk and drift,
+                    paired block-bootstrap CIs), P(up) Brier score and skill vs the training
+                    up-rate, reliability bins, interval coverage and width by step for the
+                    model, GARCH(1,1) and the empirical-volatility random walk, pinball loss,
+                    direction hit rates (sign of the median, P(up) > 0.5) with
+                    Pesaran-Timmermann, and the backtest of the one-step P(up) call
+      *.png         mae_ratio and brier_skill (forest plots, one row per symbol), coverage
+                    (by horizon step, with nominal lines), reliability (h1 and hH), hit_rate,
+                    equity (small multiples vs buy-and-hold, net of costs)
+    """
     from training.evaluate import render
 
     settings = settings_from(config)
     directory = ops.model_dir(settings, model_dir)
-    click.echo(render(ops.evaluate_model(settings, directory, cost_bps, allow_short, out, click.echo, csv_path)))
+    report = ops.evaluate_model(settings, directory, cost_bps, allow_short, out, click.echo, csv_path, garch_dist)
+    click.echo(render(report))
 
 
 @click.command("patchtst")

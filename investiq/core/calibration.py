@@ -77,6 +77,28 @@ def fit_platt(raw: ArrayLike, up: ArrayLike, iterations: int = 50) -> Platt:
     return Platt(float(w[0]), float(w[1]))
 
 
+def fit_slope(score: ArrayLike, up: ArrayLike, offset: ArrayLike, largest: float = 5.0) -> float:
+    """The slope b in [0, largest] that minimises the Brier score of p = sigmoid(offset + b * score).
+
+    Platt scaling with its intercept held at a prior's logit (`offset`, e.g. the training period's
+    up-rate, per row) and its slope kept >= 0: b = 0 answers the prior whatever the score, so the fit
+    can only shrink toward it, never invert the score. A 1-D bounded minimisation (Brent)."""
+    from scipy.optimize import minimize_scalar
+
+    x = np.asarray(score, dtype=np.float64).reshape(-1)
+    y = _outcomes(up, x.size)
+    base = np.broadcast_to(np.asarray(offset, dtype=np.float64).reshape(-1), x.shape)
+    if x.size == 0:
+        raise ValueError("no scores to calibrate on")
+
+    def loss(b: float) -> float:
+        return float(np.mean((sigmoid(base + b * x) - y) ** 2))
+
+    best = minimize_scalar(loss, bounds=(0.0, largest), method="bounded", options={"xatol": 1e-6})
+    b = float(best.x)
+    return b if loss(b) < loss(0.0) else 0.0
+
+
 @dataclass(frozen=True)
 class Isotonic:
     """A non-decreasing step function: raw scores at or above thresholds[i] map to values[i]."""

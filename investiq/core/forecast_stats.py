@@ -13,7 +13,9 @@ Everything here is pure: arrays in, frozen dataclasses out. Returns are simple r
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -243,3 +245,128 @@ def buy_and_hold(returns: NDArray[np.float64], periods_per_year: float, cost_bps
     """Long 1 in every period of (n,) returns: one entry cost, no exit."""
     r = np.asarray(returns, dtype=np.float64)
     return backtest(r, np.ones_like(r), cost_bps, periods_per_year)
+
+
+# --- paired comparisons over overlapping forecasts (block bootstrap) ---------------------------
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """mean(loss of a model) / mean(loss of a baseline) over the same forecast points, with a paired 95%
+    interval from the block bootstrap (both columns resampled with the same blocks)."""
+
+    ratio: float  # nan when the baseline's mean loss is 0
+    ci95: tuple[float, float]
+    model: float  # mean loss of the model
+    baseline: float  # mean loss of the baseline
+    n: int  # rows (forecast origins)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    ci95: tuple[float, float]
+
+
+def _ratio(means: NDArray[np.float64]) -> NDArray[np.float64]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(means[..., 0] / means[..., 1])
+
+
+def paired_ratio(
+    groups: Sequence[NDArray[np.float64]], block: int, reps: int = 2000, seed: int = 0
+) -> PairedRatio:
+    """Ratio of column means of `groups` (arrays [n_g, 2] of (model loss, baseline loss) per origin, rows
+    in time order, one array per symbol), with its paired block-bootstrap 95% interval.
+
+    Identical columns give exactly 1 with the interval [1, 1]: every replicate resamples both alike."""
+    rows = [np.asarray(g, dtype=np.float64).reshape(len(g), 2) for g in groups]
+    pooled = np.concatenate(rows)
+    if len(pooled) == 0:
+        return PairedRatio(math.nan, (math.nan, math.nan), math.nan, math.nan, 0)
+    means = pooled.mean(axis=0)
+    if means[1] == 0:
+        return PairedRatio(math.nan, (math.nan, math.nan), float(means[0]), 0.0, len(pooled))
+    ratio, ci = bootstrap_interval(rows, _ratio, block, reps, seed)
+    return PairedRatio(ratio, ci, float(means[0]), float(means[1]), len(pooled))
+
+
+def ratio_verdict(r: PairedRatio) -> str:
+    """How a loss ratio model / baseline stands against 1 at 95%."""
+    low, high = r.ci95
+    if math.isnan(r.ratio) or math.isnan(low):
+        return "undefined"
+    if low > 1:
+        return "significantly above 1"
+    if high < 1:
+        return "significantly below 1"
+    return "not significantly different from 1"
+
+
+def column_estimates(
+    groups: Sequence[NDArray[np.float64]], block: int, reps: int = 2000, seed: int = 0
+) -> list[Estimate]:
+    """Pooled mean of each column of `groups` (arrays [n_g, m], rows in time order) with its
+    block-bootstrap 95% interval, all columns from the same replicates (e.g. interval coverage at each
+    horizon step). A column that is constant gets an interval of zero width."""
+    rows = [np.asarray(g, dtype=np.float64).reshape(len(g), -1) for g in groups]
+    pooled = np.concatenate(rows).mean(axis=0)
+    low, high = np.percentile(block_bootstrap_means(rows, block, reps, seed), [2.5, 97.5], axis=0)
+    # clip: rounding in the replicates' sums may put a constant column a few ulps off its own mean
+    low, high = np.minimum(low, pooled), np.maximum(high, pooled)
+    return [Estimate(float(v), (float(lo), float(hi))) for v, lo, hi in zip(pooled, low, high, strict=True)]
+
+
+def block_bootstrap_means(
+    groups: Sequence[NDArray[np.float64]], block: int, reps: int = 2000, seed: int = 0
+) -> NDArray[np.float64]:
+    """Bootstrap replicates [reps, m] of the pooled column means of `groups` (arrays [n_g, m], rows in
+    time order), by the circular block bootstrap within each group (stratified: a symbol's series is
+    resampled from itself, so each keeps its share of rows).
+
+    Rows that overlap in time (forecasts over overlapping horizons) are dependent; blocks of `block`
+    rows (about the horizon) keep that dependence inside each replicate. Paired comparisons resample
+    both models' columns with the same blocks, so put them in one array. Each group draws
+    ceil(n / block) whole blocks, starting anywhere on the circle.
+    """
+    if block < 1 or reps < 1:
+        raise ValueError(f"need block >= 1 and reps >= 1, got {block}, {reps}")
+    rng = np.random.default_rng(seed)
+    total: NDArray[np.float64] | None = None
+    count = 0
+    for g in groups:
+        values = np.asarray(g, dtype=np.float64)
+        values = values.reshape(len(values), -1)
+        n = len(values)
+        if n == 0:
+            continue
+        size = min(block, n)
+        k = -(-n // size)
+        ring = np.concatenate([values, values[:size]])  # circular: a block may wrap around the end
+        prefix = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(ring, axis=0)])
+        block_sums = prefix[size : size + n] - prefix[:n]  # [n, m]: the block starting at each row
+        starts = rng.integers(0, n, size=(reps, k))
+        sums = block_sums[starts].sum(axis=1)  # [reps, m]
+        total = sums if total is None else total + sums
+        count += k * size
+    if total is None:
+        raise ValueError("no rows to resample")
+    return total / count
+
+
+def bootstrap_interval(
+    groups: Sequence[NDArray[np.float64]],
+    statistic: Callable[[NDArray[np.float64]], NDArray[Any]],
+    block: int,
+    reps: int = 2000,
+    seed: int = 0,
+) -> tuple[float, tuple[float, float]]:
+    """(estimate, 95% percentile interval) of `statistic` of the pooled column means.
+
+    `statistic` maps means [..., m] to values [...]: e.g. lambda m: m[..., 0] / m[..., 1] for the
+    ratio of a model's mean absolute error to the random walk's, rows (|e_model|, |e_rw|)."""
+    rows = [np.asarray(g, dtype=np.float64).reshape(len(g), -1) for g in groups]
+    pooled = np.concatenate(rows).mean(axis=0)
+    draws = statistic(block_bootstrap_means(rows, block, reps, seed))
+    low, high = np.nanpercentile(draws, [2.5, 97.5])
+    return float(statistic(pooled)), (float(low), float(high))

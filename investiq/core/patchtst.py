@@ -2,17 +2,25 @@
 
 A trained model directory (`models/patchtst/`) and the exported version directory
 (`model_repository/patchtst/<n>/`, investiq/core/versions.py) both hold `artifact.json` (this
-contract); the export adds
-    model.onnx   past_values fp32 [batch, context, 1] -> prediction_outputs fp32 [batch, horizon, 1]
-The input transform (log price or price) and PatchTST's per-window scaling are inside the graph,
-so a consumer sends raw closes and gets prices back (both tensors are prices). Input checks and
+contract); the export adds `model.onnx`, one graph from raw closes to a probabilistic forecast:
+
+    past_values        fp32 [batch, context, 1]   closes, oldest first (prices, > 0)
+ -> prediction_outputs fp32 [batch, horizon, 1]   median forecast closes
+    quantiles          fp32 [batch, horizon, K]   forecast closes at QUANTILE_LEVELS (K of them, ascending)
+    probability_up     fp32 [batch, horizon]      P(close[t+h] > close[t]), calibrated on validation bars
+    volatility         fp32 [batch, 1]            one-step log-return volatility (EWMA) the forecast scales by
+
+The formulation (training/patchtst.py) forecasts log returns relative to the last close in units of
+that volatility: an untrained model, or one whose skill the validation part does not confirm, is
+the random walk exactly (median = last close) with intervals of the empirical-volatility random
+walk and P(up) = the training period's up-rate. Log returns, scaling and calibration are all inside
+the graph, so a consumer sends raw closes and gets prices and probabilities back. Input checks and
 the direction/confidence rule live here only; the gateway, the evaluation and the Triton adapter
 all call them.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -21,13 +29,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.artifacts import load_meta, save_meta
-from investiq.core.errors import InvalidInputError
+from investiq.core.errors import ArtifactError, InvalidInputError
 
 PATCHTST = "patchtst"  # the model's name in the Triton repository, the journal and the API
 ONNX_FILE = "model.onnx"
 INPUT = "past_values"
-OUTPUT = "prediction_outputs"
-Transform = Literal["log_price", "price"]
+OUTPUT = "prediction_outputs"  # the median path
+QUANTILES = "quantiles"
+PROBABILITY_UP = "probability_up"
+VOLATILITY = "volatility"
+OUTPUTS = (OUTPUT, QUANTILES, PROBABILITY_UP, VOLATILITY)  # the graph's outputs, in this order
+QUANTILE_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)  # 0.5 is the median; 80% = 0.1-0.9, 90% = 0.05-0.95
+Transform = Literal["log_return"]  # what the network forecasts: log returns to the last close
+TRAIN_AND_EXPORT = "run `investiq train patchtst`, then `investiq export patchtst`"
 FLAT_BAND = 1e-4  # |predicted horizon return| below 1 bp is called flat
 
 
@@ -58,7 +72,7 @@ class TrainConfig:
     num_heads: int = 16
     ffn_dim: int = 256
     dropout: float = 0.2
-    transform: Transform = "log_price"
+    vol_lambda: float = 0.94  # EWMA decay of the volatility that scales the forecast (RiskMetrics' daily value)
     epochs: int = 50
     batch_size: int = 64
     learning_rate: float = 1e-4
@@ -91,13 +105,25 @@ class PatchTSTMeta:
     validation: dict[str, float] = field(default_factory=dict)  # export parity figures
     trained_at: str = ""  # ISO UTC time training finished ("" in artifacts older than this field)
     train_config: dict[str, Any] = field(default_factory=dict)  # TrainConfig, for retrains
+    quantile_levels: list[float] = field(default_factory=list)  # of the `quantiles` output ([] = old format)
+    calibration: dict[str, Any] = field(default_factory=dict)  # what validation chose (training/patchtst.py)
 
     def save(self, directory: Path) -> None:
         save_meta(self, directory)
 
     @classmethod
     def load(cls, directory: Path) -> PatchTSTMeta:
-        return load_meta(cls, directory, "run `investiq train patchtst`, then `investiq export patchtst`")
+        """The artifact in `directory`, of any format (a retrain reads an old one's train_config);
+        whatever runs its graph calls `require_forecaster` too."""
+        return load_meta(cls, directory, TRAIN_AND_EXPORT)
+
+    def require_forecaster(self, directory: Path) -> None:
+        """ArtifactError unless this artifact is of the probabilistic format (the four outputs)."""
+        if not self.quantile_levels:
+            raise ArtifactError(
+                f"{directory} holds a PatchTST from before probabilistic forecasts (no quantiles, no "
+                f"P(up)): {TRAIN_AND_EXPORT} again, or `investiq retrain`"
+            )
 
 
 def check_closes(closes: Any, context_length: int) -> NDArray[np.float32]:
@@ -130,30 +156,26 @@ def check_closes(closes: Any, context_length: int) -> NDArray[np.float32]:
 
 @dataclass(frozen=True)
 class Signal:
-    direction: Literal["up", "down", "flat"]
-    confidence: float
-    predicted_return: float  # over the whole horizon, simple
+    direction: Literal["up", "down", "flat"]  # the sign of the median forecast at the horizon
+    confidence: float  # max(P(up), 1 - P(up)) at the horizon: how sure the model is of either sign
+    predicted_return: float  # of the median, over the whole horizon, simple
+    probability_up: float  # P(close at the horizon > last close)
 
 
-def signal(closes: NDArray[np.floating[Any]], forecast: NDArray[np.floating[Any]]) -> Signal:
-    """Direction of the forecast at the horizon and how far it stands out from recent noise.
+def signal(
+    closes: NDArray[np.floating[Any]], median: NDArray[np.floating[Any]], probability_up: NDArray[np.floating[Any]]
+) -> Signal:
+    """The call at the horizon (the last step) from one window's closes and its forecast outputs.
 
-    confidence = Phi(|r_H| / (sigma * sqrt(H))): r_H the forecast log return to the last step,
-    sigma the standard deviation of one-step log returns over the context window, H the horizon.
-    It is the probability that the horizon move has the forecast's sign if moves were Normal around
-    the forecast with the recent volatility: 0.5 for a forecast lost in the noise, toward 1 for one
-    that stands out. It is a derived score, not a calibrated probability (see the evaluation report).
+    `direction` is the sign of the median's return (flat within FLAT_BAND); `confidence` is the
+    calibrated probability of the more likely sign, so 0.5 means "no idea" and it never claims more
+    than the validation part supported (the graph bounds P(up) to what calibration saw).
     """
     last = float(closes[-1])
-    path = np.asarray(forecast, dtype=np.float64).reshape(-1)
-    r_h = math.log(path[-1] / last)
-    steps = np.diff(np.log(np.asarray(closes, dtype=np.float64).reshape(-1)))
-    sigma = float(steps.std()) if steps.size > 1 else 0.0
-    scale = sigma * math.sqrt(path.size)
-    z = abs(r_h) / scale if scale > 0 else math.inf
-    simple = math.expm1(r_h)
+    path = np.asarray(median, dtype=np.float64).reshape(-1)
+    simple = float(path[-1] / last - 1)
+    p = float(np.asarray(probability_up, dtype=np.float64).reshape(-1)[-1])
     direction: Literal["up", "down", "flat"] = (
         "flat" if abs(simple) < FLAT_BAND else ("up" if simple > 0 else "down")
     )
-    phi = 0.5 * math.erfc(-z / math.sqrt(2))  # the standard Normal CDF (scipy's formula, 50x cheaper per call)
-    return Signal(direction, phi, simple)
+    return Signal(direction, max(p, 1 - p), simple, p)

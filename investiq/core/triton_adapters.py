@@ -24,8 +24,7 @@ from numpy.typing import NDArray
 from investiq.core.finbert import FINBERT_MODEL, Encoder, model_file, softmax
 from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.patchtst import INPUT as PAST
-from investiq.core.patchtst import ONNX_FILE, PATCHTST
-from investiq.core.patchtst import OUTPUT as FORECAST
+from investiq.core.patchtst import ONNX_FILE, OUTPUTS, PATCHTST
 
 
 def _pb() -> Any:
@@ -125,7 +124,8 @@ class FinbertPostprocess:
 
 
 class PatchTST:
-    """past_values FP32 [batch, context, 1] (prices) -> prediction_outputs FP32 [batch, horizon, 1] (prices)."""
+    """past_values FP32 [batch, context, 1] (prices) -> every output of the graph, in OUTPUTS' order
+    (investiq/core/patchtst.py: median and quantile prices, P(up), volatility), each split per request."""
 
     def initialize(self, args: dict[str, str]) -> None:
         self.session = _session(_model_dir(args) / args["model_version"] / ONNX_FILE)
@@ -133,10 +133,14 @@ class PatchTST:
     def execute(self, requests: list[Any]) -> list[Any]:
         pb = _pb()
         values = [pb.get_input_tensor_by_name(r, PAST).as_numpy() for r in requests]
-        out = self.session.run([FORECAST], {PAST: np.concatenate(values)})[0]
+        outs = self.session.run(list(OUTPUTS), {PAST: np.concatenate(values)})
+        sizes = [len(v) for v in values]
+        per_output = [_split(out, sizes) for out in outs]  # [output][request]
         return [
-            pb.InferenceResponse(output_tensors=[pb.Tensor(FORECAST, p)])
-            for p in _split(out, [len(v) for v in values])
+            pb.InferenceResponse(
+                output_tensors=[pb.Tensor(name, part) for name, part in zip(OUTPUTS, parts, strict=True)]
+            )
+            for parts in zip(*per_output, strict=True)
         ]
 
 

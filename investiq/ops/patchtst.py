@@ -139,10 +139,13 @@ def evaluate_model(
     out: Path | None,
     log: Log,
     csv_path: Path | None = None,
+    garch_dist: str = "t",
 ) -> dict[str, Any]:
-    """Walk-forward evaluation of a trained model on its own bars' held-out test part (report in `out`)."""
+    """Walk-forward evaluation of a trained model on its own bars' held-out test part, against the random
+    walk, GARCH(1,1) (`garch_dist`: "t" or "normal" innovations) and the empirical-volatility random walk;
+    report.json, report.md and PNGs in `out` (default: MODEL_DIR/evaluation)."""
     from training.evaluate import evaluate
-    from training.patchtst import load_forecaster
+    from training.patchtst import load_forecaster, predict
 
     forecaster, meta = load_forecaster(directory)
     trained = json.loads((directory / "metrics.json").read_text())["config"]
@@ -150,7 +153,19 @@ def evaluate_model(
     series = load_series(settings, trained_bars(config, csv_path), log)
     split = {"val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
     closes = {s: c for s, (c, _) in series.items()}
-    return evaluate(forecaster, meta, closes, split, out or directory / "evaluation", cost_bps, allow_short)
+    target = out or directory / "evaluation"
+    report = evaluate(
+        lambda x: predict(forecaster, x),
+        meta,
+        closes,
+        split,
+        target,
+        cost_bps,
+        allow_short,
+        "normal" if garch_dist == "normal" else "t",
+    )
+    log(f"wrote report.md, report.json and plots to {target}")
+    return report
 
 
 def export_model(settings: Settings, directory: Path, log: Log) -> None:

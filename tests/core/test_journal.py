@@ -41,6 +41,10 @@ def test_open_creates_every_table_in_wal_mode_with_a_busy_timeout(db_path: Path)
         "resolved_at",
         "model_name",
         "model_version",
+        "confidence",
+        "probability_up",
+        "quantiles",
+        "volatility",
     } <= price_columns
 
 
@@ -50,6 +54,36 @@ def test_migrating_twice_changes_nothing(db_path: Path):
     before = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
     assert migrate(conn) == SCHEMA_VERSION
     assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
+
+
+def test_a_journal_of_schema_2_gains_the_probabilistic_columns_and_keeps_its_rows(db_path: Path):
+    """Schema 3 adds P(up), quantiles and volatility to price_predictions: rows written before are kept,
+    with NULL there; rows written after carry them."""
+    from investiq.core.journal.predictions import PriceRow, insert_price
+    from investiq.core.journal.schema import MIGRATIONS
+
+    old = sqlite3.connect(db_path)
+    for statements in MIGRATIONS[:2]:
+        for statement in statements:
+            old.execute(statement)
+    old.execute("PRAGMA user_version = 2")
+    before = PriceRow("2026-01-02T10:00:00+00:00", "SPY", "patchtst", "v1", "1d", 4, 100.0, "t", 101.0, 0.01, "up",
+                      0.6, "[101.0]", "2026-01-06T10:00:00+00:00", 3.0)  # fmt: skip
+    old.execute(
+        "INSERT INTO price_predictions (created_at, symbol, model_name, model_version, interval, horizon_steps, "
+        "last_price, last_bar_time, predicted_price, predicted_return, direction, confidence, forecast_json, "
+        "target_time, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [getattr(before, name) for name in list(PriceRow.__dataclass_fields__)[:15]],
+    )
+    old.commit()
+    old.close()
+    conn = open_journal(db_path)
+    after = PriceRow(**{**vars(before), "probability_up": 0.55, "quantiles": '{"0.5": 101.0}', "volatility": 0.01})
+    insert_price([after])(conn)
+    rows = conn.execute(
+        "SELECT probability_up, quantiles, volatility FROM price_predictions ORDER BY id"
+    ).fetchall()
+    assert [tuple(r) for r in rows] == [(None, None, None), (0.55, '{"0.5": 101.0}', 0.01)]
 
 
 def test_an_agents_trades_table_is_kept_as_it_is(db_path: Path):

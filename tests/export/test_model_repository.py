@@ -54,16 +54,22 @@ def test_finbert_model_config_matches_the_exported_graphs(tmp_path: Path):
         check("finbert_model", tmp_path / "repo" / "finbert_model" / "1" / file)
 
 
-def test_patchtst_config_matches_the_exported_graph(tmp_path: Path):
-    from export.patchtst import export_patchtst
-    from harness.tiny_patchtst import TINY
-    from investiq.core.market import clean_bars, load_sample
-    from training.patchtst import train
+def test_patchtst_config_matches_the_exported_graph(trained: tuple[Path, Path]):
+    from gateway.backends.embedded import patchtst_dir
 
-    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(400)
-    train({"SPX": (bars["close"].to_numpy(), bars.index.to_numpy())}, TINY, tmp_path / "pt", log=lambda _: None)
-    export_patchtst(tmp_path / "pt", tmp_path / "repo", log=lambda _: None)
-    check("patchtst", tmp_path / "repo" / "patchtst" / "1" / "model.onnx")
+    check("patchtst", patchtst_dir(trained[1]) / "model.onnx")
+
+
+@pytest.mark.parametrize("flavour", ["config.pbtxt", "configs/gpu.pbtxt"])
+def test_patchtst_configs_declare_the_contracts_tensors_in_its_order(flavour: str):
+    """Both flavours name exactly core's INPUT and OUTPUTS, outputs in the graph's order, so that a tensor
+    added to the contract cannot be forgotten here (Triton would refuse to return it)."""
+    from investiq.core.patchtst import INPUT, OUTPUTS
+
+    cfg = text_format.Parse((REPO / "patchtst" / flavour).read_text(), model_config_pb2.ModelConfig())
+    assert [t.name for t in cfg.input] == [INPUT]
+    assert [t.name for t in cfg.output] == list(OUTPUTS)
+    assert all(model_config_pb2.DataType.Name(t.data_type) == "TYPE_FP32" for t in [*cfg.input, *cfg.output])
 
 
 def test_the_ensemble_wires_its_steps_by_their_declared_tensors():

@@ -1,8 +1,11 @@
-"""PatchTST end to end on a tiny configuration trained on real daily S&P 500 bars (shipped by
-`arch`): split without leakage, export parity, /price over HTTP, the resolver, bad input."""
+"""PatchTST served end to end: the tiny configuration trained on real daily S&P 500 bars (shipped by
+`arch`; the `trained` fixture of tests/conftest.py) behind /price over HTTP, its probabilistic
+forecast, the journal and the resolver, bad input, and the direction/confidence rule.
+Training and export themselves are tested in tests/training/."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,33 +14,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from fastapi.testclient import TestClient
 
-from export.patchtst import export_patchtst, sample_windows
+from export.patchtst import sample_windows
 from gateway.app import create_app
-from gateway.backends.embedded import patchtst_dir
+from gateway.backends.embedded import load_patchtst, patchtst_dir
+from gateway.services.price import quantile_key, split_outputs
 from gateway.services.resolver import resolve_due
 from gateway.wiring import StartupError, build_backend
-from harness.tiny_patchtst import TINY
 from investiq.core import market as data_module
-from investiq.core.errors import DataError
+from investiq.core.errors import ArtifactError, DataError
 from investiq.core.journal import JournalWriter
-from investiq.core.market import BarCache, clean_bars, load_sample
-from investiq.core.patchtst import PatchTSTMeta, check_closes, signal
+from investiq.core.market import BarCache
+from investiq.core.patchtst import (
+    FLAT_BAND,
+    OUTPUT,
+    PROBABILITY_UP,
+    QUANTILE_LEVELS,
+    QUANTILES,
+    VOLATILITY,
+    check_closes,
+    signal,
+)
 from investiq.core.settings import Settings
 from tests.conftest import flush_journal
-from training.patchtst import load_forecaster, split_origins, train, train_stats, windows
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("patchtst")
-    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
-    closes = bars["close"].to_numpy(dtype=np.float64)
-    train({"SPX": (closes, bars.index.to_numpy())}, TINY, root / "model", log=lambda _: None)
-    export_patchtst(root / "model", root / "repo", log=lambda _: None)
-    return root / "model", root / "repo"
+from tests.fakes import patchtst_outputs
 
 
 def closes(n: int = 64, seed: int = 1) -> list[float]:
@@ -57,82 +58,20 @@ def client(trained: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.Monke
         yield test_client
 
 
-def test_no_validation_or_test_target_lies_inside_a_training_window():
-    n, c, h = 1000, 64, 12
-    split = split_origins(n, c, h, 0.15, 0.15)
-    last_training_bar = int(split.train.max()) + h  # the last target of the last training window
-    assert int(split.val.min()) + 1 - last_training_bar > h  # a gap of more than a horizon
-    assert int(split.test.min()) + 1 > int(split.val.max()) + h + h
-    assert int(split.test.max()) + h == n - 1
-    x, y = windows(np.arange(n, dtype=np.float64), split.test, c, h)
-    assert x.min() >= split.test.min() - c + 1 and y.min() > last_training_bar + h
-
-
-def test_statistics_are_fitted_on_training_bars_only():
-    rng = np.random.default_rng(0)
-    series = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 1000)))
-    split = split_origins(1000, 64, 12, 0.15, 0.15)
-    before = train_stats(series, split.train, 12)
-    changed = series.copy()
-    changed[int(split.train.max()) + 13 :] *= 3  # anything after the training windows
-    assert train_stats(changed, split.train, 12) == before
-
-
-@pytest.mark.slow
-def test_data_parallel_training_under_torchrun(tmp_path: Path):
-    """Two CPU processes (gloo) stand in for two GPUs: same code path, rank 0 alone writes."""
-    import subprocess
-    import sys
-
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd = [
-        *torchrun,
-        "-m",
-        "harness.tiny_patchtst",
-        str(tmp_path / "out"),
-    ]  # --standalone: a free port, not the fixed 29500
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.count("epochs run:") == 2  # both ranks finished
-    assert proc.stdout.count("on cpu (x2)") == 1  # only rank 0 logs
-    assert PatchTSTMeta.load(tmp_path / "out").context_length == 64
-
-
-def test_too_short_a_history_is_refused_with_what_is_needed():
-    with pytest.raises(ValueError, match="too few"):
-        split_origins(100, 64, 12, 0.15, 0.15)
-
-
-def test_training_writes_a_complete_artifact(trained: tuple[Path, Path]):
-    model_dir, _ = trained
-    meta = PatchTSTMeta.load(model_dir)
-    assert (meta.context_length, meta.prediction_length, meta.interval, meta.transform) == (
-        64,
-        4,
-        "1d",
-        "log_price",
-    )
-    assert meta.trained_until < "2018-12-31"  # the test bars at the end were never trained on
-    assert "SPX.log_return_std" in meta.train_stats
-    assert {"metrics.json", "training_curve.png", "artifact.json", "model"} <= {
-        p.name for p in model_dir.iterdir()
-    }
-
-
-def test_export_parity_at_several_batch_sizes(trained: tuple[Path, Path]):
-    import onnxruntime as ort
-
-    model_dir, repo = trained
-    forecaster, meta = load_forecaster(model_dir)
-    session = ort.InferenceSession(str(patchtst_dir(repo) / "model.onnx"))
-    for batch in (1, 5, 40):
-        x = sample_windows(batch, meta.context_length, seed=100 + batch)
-        got = session.run(None, {"past_values": x})[0]
-        with torch.no_grad():
-            want = forecaster(torch.from_numpy(x)).numpy()
-        assert got.shape == (batch, 4, 1)
-        np.testing.assert_allclose(got, want, rtol=1e-4)
-    assert PatchTSTMeta.load(patchtst_dir(repo)).validation["max_rel_diff"] < 1e-4
+def check_forecast(one: dict[str, Any]) -> None:
+    """The probabilistic fields of one /price answer agree with each other and with the contract."""
+    h = one["horizon"]
+    levels = [float(k) for k in one["quantiles"]]
+    assert levels == sorted(levels) == list(QUANTILE_LEVELS)
+    paths = np.array(list(one["quantiles"].values()))  # [K, horizon]
+    assert paths.shape == (len(QUANTILE_LEVELS), h)
+    assert (np.diff(paths, axis=0) >= 0).all()  # ascending across levels at every step
+    median = one["quantiles"][quantile_key(0.5)]
+    np.testing.assert_allclose(median, one["predicted_prices"], rtol=1e-6)
+    assert len(one["probability_up"]) == h and all(0 <= p <= 1 for p in one["probability_up"])
+    p_h = one["probability_up"][-1]
+    assert one["confidence"] == pytest.approx(max(p_h, 1 - p_h))
+    assert one["volatility"] > 0
 
 
 def test_predict_and_batch_predict_over_http(client: TestClient, tmp_path: Path):
@@ -140,15 +79,43 @@ def test_predict_and_batch_predict_over_http(client: TestClient, tmp_path: Path)
     assert body.status_code == 200, body.text
     one = body.json()
     assert one["direction"] in {"up", "down", "flat"}
-    assert 0.5 <= one["confidence"] < 1
+    assert 0.5 <= one["confidence"] <= 1
     assert len(one["predicted_prices"]) == one["horizon"] == 4
     assert one["current_price"] == pytest.approx(closes(100)[-1], rel=1e-6)
+    check_forecast(one)
     requests = [{"symbol": f"S{i}", "prices": closes(64, seed=i)} for i in range(5)]
     batch = client.post("/price/batch_predict", json={"requests": requests}).json()["predictions"]
     assert [p["symbol"] for p in batch] == ["S0", "S1", "S2", "S3", "S4"]
-    assert len({round(p["confidence"], 6) for p in batch}) > 1  # derived from each forecast, not a constant
+    for p in batch:
+        check_forecast(p)
+    assert len({round(p["volatility"], 9) for p in batch}) > 1  # from each window, not a constant
     assert 'investiq_batch_size_bucket{le="8.0",model="patchtst"} 2.0' in client.get("/metrics").text
     assert client.get("/price/health").json()["status"] == "healthy"
+
+
+def smooth_trend() -> list[float]:
+    return [100 * 1.001**t for t in range(64)]
+
+
+def random_walk() -> list[float]:
+    return closes(64, seed=11)
+
+
+def flat() -> list[float]:
+    return [100.0] * 64
+
+
+@pytest.mark.parametrize("series", [smooth_trend, random_walk, flat])
+def test_confidence_never_exceeds_what_calibration_supports(client: TestClient, series: Any):
+    """Issue 13: the old score answered ~1.0 for a smooth trend (a tiny volatility makes any move stand
+    out). The calibrated P(up) is bounded by the graph to what the validation part saw; a flat series
+    (zero volatility) must be answered too, not crash."""
+    response = client.post("/price/predict", json={"symbol": "SPX", "prices": series()})
+    assert response.status_code == 200, response.text
+    one = response.json()
+    assert one["confidence"] <= 0.9
+    assert all(0 <= p <= 1 for p in one["probability_up"])
+    assert all(np.isfinite(v).all() for v in one["quantiles"].values())
 
 
 def test_forecasts_are_journaled_then_resolved_against_known_prices(
@@ -160,10 +127,16 @@ def test_forecasts_are_journaled_then_resolved_against_known_prices(
     flush_journal(client)
     row = (
         sqlite3.connect(db)
-        .execute("SELECT last_bar_time, target_time, confidence FROM price_predictions")
+        .execute(
+            "SELECT last_bar_time, target_time, confidence, probability_up, quantiles, volatility "
+            "FROM price_predictions"
+        )
         .fetchone()
     )
     assert row is not None and row[2] == pytest.approx(forecast["confidence"])
+    assert row[3] == pytest.approx(forecast["probability_up"][-1])
+    assert json.loads(row[4]) == pytest.approx({k: v[-1] for k, v in forecast["quantiles"].items()})
+    assert row[5] == pytest.approx(forecast["volatility"])
     last = datetime.fromisoformat(row[0])
     # The market after the forecast: four daily bars, the 4th (the horizon) at 1.1x the last close.
     future = [prices[-1] * f for f in (1.01, 0.99, 1.05, 1.10)]
@@ -260,12 +233,52 @@ def test_without_a_model_price_says_what_to_run(tmp_path: Path):
         assert c.get("/price/health").json()["status"] == "unhealthy"
 
 
-def test_confidence_grows_with_the_forecast_move_against_recent_noise():
+def test_a_graph_whose_outputs_break_the_contract_is_refused_at_load(trained: tuple[Path, Path], tmp_path: Path):
+    """The warm-up run checks every output against artifact.json: here the artifact claims 5 quantile
+    levels and the graph answers 7."""
+    import shutil
+
+    broken = tmp_path / "repo"
+    shutil.copytree(trained[1], broken)
+    artifact = patchtst_dir(broken) / "artifact.json"
+    meta = json.loads(artifact.read_text())
+    meta["quantile_levels"] = [0.1, 0.25, 0.5, 0.75, 0.9]
+    artifact.write_text(json.dumps(meta))
+    k = len(QUANTILE_LEVELS)
+    with pytest.raises(ArtifactError, match=rf"{QUANTILES} of shape \(1, 4, {k}\), expected \(1, 4, 5\)"):
+        load_patchtst(patchtst_dir(broken))
+
+
+def test_the_call_is_the_medians_sign_and_the_calibrated_probability_of_the_likelier_sign():
     window = np.array(closes(64), dtype=np.float64)
-    small = signal(window, np.full(4, window[-1] * 1.0005))
-    large = signal(window, np.full(4, window[-1] * 1.05))
-    assert small.direction == large.direction == "up"
-    assert 0.5 < small.confidence < large.confidence < 1
-    assert signal(window, np.full(4, window[-1])).direction == "flat"
+    last = window[-1]
+    up = signal(window, np.full(4, last * 1.01), np.array([0.5, 0.55, 0.6, 0.58]))
+    assert (up.direction, up.probability_up) == ("up", 0.58)  # the last step's P(up)
+    assert up.confidence == pytest.approx(0.58)
+    assert up.predicted_return == pytest.approx(0.01)
+    down = signal(window, np.full(4, last * 0.98), np.array([0.5, 0.4, 0.35, 0.3]))
+    assert down.direction == "down" and down.confidence == pytest.approx(0.7)
+    # The direction follows the median, the confidence P(up), even when they disagree.
+    mixed = signal(window, np.full(4, last * 0.99), np.full(4, 0.6))
+    assert mixed.direction == "down" and mixed.confidence == pytest.approx(0.6)
+    inside = signal(window, np.full(4, last * (1 + FLAT_BAND / 2)), np.full(4, 0.5))
+    assert inside.direction == "flat" and inside.confidence == 0.5
     with pytest.raises(ValueError, match="needs at least 64"):
         check_closes(window[:10], 64)
+
+
+def test_an_output_that_is_not_finite_or_not_a_probability_is_never_served():
+    good = patchtst_outputs(1, 4)
+    (ok,) = split_outputs(good)
+    assert ok.problem() is None and ok.volatility == pytest.approx(0.01)
+    for name, index, value, fragment in [
+        (QUANTILES, (0, 2, 0), np.nan, "not a finite positive price"),
+        (OUTPUT, (0, 3, 0), np.inf, "not a finite positive price"),
+        (PROBABILITY_UP, (0, 3), 1.5, "not a number in [0, 1]"),
+        (PROBABILITY_UP, (0, 0), np.nan, "not a number in [0, 1]"),
+        (VOLATILITY, (0, 0), np.nan, "volatility is not a finite number"),
+    ]:
+        outputs = {n: a.copy() for n, a in good.items()}
+        outputs[name][index] = value
+        (bad,) = split_outputs(outputs)
+        assert fragment in (bad.problem() or ""), name

@@ -90,7 +90,7 @@ def test_retrain_falls_back_on_the_settings_and_takes_its_epochs_from_them(chang
     serving = settings.model_repository / PATCHTST / "1"
     serving.mkdir(parents=True)
     # an artifact from before train_config was recorded: its days come from the settings
-    PatchTSTMeta("v1", 64, 4, "1h", "log_price", ["AAA", "BBB"], "csv", "2026-01-01T00:00:00").save(serving)
+    PatchTSTMeta("v1", 64, 4, "1h", "log_return", ["AAA", "BBB"], "csv", "2026-01-01T00:00:00").save(serving)
     result = CliRunner().invoke(main, ["retrain", "--config", str(changed)])
     assert result.exit_code == 1 and "step 'train' failed" in result.output, result.output
     trained = next(s for s in spies if "train" in s)["train"]

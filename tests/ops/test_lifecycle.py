@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -28,12 +27,12 @@ from investiq.cli.main import main
 from investiq.core.errors import ExportError
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.market import BarCache, as_series, load_bars
-from investiq.core.patchtst import INPUT, OUTPUT, PatchTSTMeta
+from investiq.core.patchtst import INPUT, QUANTILE_LEVELS, PatchTSTMeta
 from investiq.core.settings import Settings
 from investiq.core.versions import prune_retired, serving, version_dir, versions
 from investiq.ops.lifecycle import RolloutError, exclusive, promote, rollback
 from investiq.ops.retrain import RetrainError, prune_runs, retrain
-from tests.fakes import FakeBackend
+from tests.fakes import FakeBackend, patchtst_outputs
 from training.patchtst import train
 
 # The serving model: 2 epochs on SPX's daily sample bars. A 1-epoch candidate is worse on the
@@ -293,7 +292,9 @@ def test_health_warns_when_the_serving_model_is_too_old_and_admin_needs_the_key(
 def test_a_swap_during_a_forecast_runs_it_again_under_the_new_version(tmp_path: Path):
     """The reload lands while the forward pass runs: which weights answered is unknown, so the
     request runs once more and both its answer and its journal row name the new version."""
-    old = PatchTSTMeta("old", 8, 2, "1d", "log_price", ["X"], "sample", "2020-01-01")
+    old = PatchTSTMeta(
+        "old", 8, 2, "1d", "log_return", ["X"], "sample", "2020-01-01", quantile_levels=list(QUANTILE_LEVELS)
+    )
     new = dataclasses.replace(old, version="new")
 
     class SwappingBackend(FakeBackend):
@@ -303,7 +304,7 @@ def test_a_swap_during_a_forecast_runs_it_again_under_the_new_version(tmp_path: 
             self.calls += 1
             if self.calls == 1:
                 service.swap(new, 2)
-            return {OUTPUT: np.full((len(inputs[INPUT]), 2, 1), 101.0, dtype=np.float32)}
+            return patchtst_outputs(len(inputs[INPUT]), 2)
 
     db = tmp_path / "p.db"
     open_journal(db).close()
@@ -335,7 +336,17 @@ def test_a_version_installed_during_a_reload_is_the_one_named(tmp_path: Path):
     repo = tmp_path / "repo"
 
     def install_version(number: int) -> PatchTSTMeta:
-        meta = PatchTSTMeta(f"w{number}", 8, 2, "1d", "log_price", ["X"], "sample", "2020-01-01")
+        meta = PatchTSTMeta(
+            f"w{number}",
+            8,
+            2,
+            "1d",
+            "log_return",
+            ["X"],
+            "sample",
+            "2020-01-01",
+            quantile_levels=list(QUANTILE_LEVELS),
+        )
         version_dir(repo, "patchtst", number).mkdir(parents=True)
         meta.save(version_dir(repo, "patchtst", number))
         return meta

@@ -16,29 +16,34 @@ import pytest
 from fastapi.testclient import TestClient
 
 from export.finbert import export_finbert
-from export.patchtst import export_patchtst, sample_windows
+from export.patchtst import sample_windows
 from gateway.app import create_app
 from gateway.backends.triton import TritonBackend
 from harness import tiny_bert
-from harness.tiny_patchtst import TINY
-from investiq.core.market import clean_bars, load_sample
+from investiq.core.patchtst import (
+    OUTPUT,
+    OUTPUTS,
+    PATCHTST,
+    PROBABILITY_UP,
+    QUANTILE_LEVELS,
+    QUANTILES,
+    VOLATILITY,
+)
 from investiq.core.settings import Settings
 from investiq.ops.triton_server import TritonPorts, copy_configs, start, stop
-from training.patchtst import train
 
 pytest.importorskip("pytriton", reason="tritonserver comes with the `triton` extra")
 TEXTS = ["Stocks rally as earnings beat estimates", "Profit warning sends shares lower", "Rates unchanged"]
 
 
 @pytest.fixture(scope="module")
-def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def repository(tmp_path_factory: pytest.TempPathFactory, trained: tuple[Path, Path]) -> Path:
+    """The committed configs, a tiny FinBERT and the session's tiny PatchTST (tests/conftest.py)."""
     root = tmp_path_factory.mktemp("triton")
     repo = root / "repo"
     copy_configs(repo)
     export_finbert(str(tiny_bert.build(root / "hf")), repo, log=lambda _: None)
-    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
-    train({"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}, TINY, root / "pt", log=print)
-    export_patchtst(root / "pt", repo, log=lambda _: None)
+    shutil.copytree(trained[1] / PATCHTST, repo / PATCHTST, dirs_exist_ok=True)
     return repo
 
 
@@ -79,25 +84,34 @@ def test_triton_answers_as_the_embedded_backend_does(
         for label in a["probabilities"]:
             assert b["probabilities"][label] == pytest.approx(a["probabilities"][label], abs=1e-5)
     np.testing.assert_allclose(triton_p["predicted_prices"], embedded_p["predicted_prices"], rtol=1e-5)
+    assert triton_p["quantiles"].keys() == embedded_p["quantiles"].keys()
+    for level, path in embedded_p["quantiles"].items():
+        np.testing.assert_allclose(triton_p["quantiles"][level], path, rtol=1e-5)
+    np.testing.assert_allclose(triton_p["probability_up"], embedded_p["probability_up"], atol=1e-6)
+    assert triton_p["volatility"] == pytest.approx(embedded_p["volatility"], rel=1e-5)
+    assert triton_p["confidence"] == pytest.approx(embedded_p["confidence"], abs=1e-6)
 
 
 def test_triton_batches_concurrent_requests(triton: tuple[TritonPorts, Path]):
     ports, _ = triton
 
-    async def burst() -> list[np.ndarray[Any, Any]]:
+    async def burst() -> list[dict[str, np.ndarray[Any, Any]]]:
         backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
         windows = sample_windows(32, 64, seed=9)
         out = await asyncio.gather(
             *(backend.infer("patchtst", {"past_values": windows[i : i + 1]}) for i in range(32))
         )
         await backend.close()
-        return [o["prediction_outputs"] for o in out]
+        return out
 
     import json
 
+    k = len(QUANTILE_LEVELS)
+    shapes = {OUTPUT: (1, 4, 1), QUANTILES: (1, 4, k), PROBABILITY_UP: (1, 4), VOLATILITY: (1, 1)}
+    assert set(shapes) == set(OUTPUTS)
     for _ in range(3):  # a client starved of CPU may send one burst one request at a time: try again
         results = asyncio.run(burst())
-        assert all(r.shape == (1, 4, 1) for r in results)
+        assert all({name: r[name].shape for name in OUTPUTS} == shapes for r in results)  # split per request
         stats = urlopen(f"http://127.0.0.1:{ports.http}/v2/models/patchtst/stats").read().decode()
         model = json.loads(stats)["model_stats"][0]
         if model["execution_count"] < model["inference_count"]:  # fewer executions than requests: batched
@@ -197,7 +211,7 @@ def test_triton_rolls_out_a_new_version_and_keeps_serving_when_one_fails_to_load
         backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
         x = {"past_values": sample_windows(2, 64, seed=4)}
         try:
-            before = np.asarray((await backend.infer("patchtst", x))["prediction_outputs"], dtype=np.float32)
+            before = np.asarray((await backend.infer("patchtst", x))[OUTPUT], dtype=np.float32)
             assert install(version_dir(repository, "patchtst", 1), repository, "patchtst") == 2
             await backend.reload("patchtst")
             assert ready(2) and not ready(1)
@@ -206,7 +220,7 @@ def test_triton_rolls_out_a_new_version_and_keeps_serving_when_one_fails_to_load
             with pytest.raises(ModelNotReadyError, match="could not load 'patchtst'"):
                 await backend.reload("patchtst")
             assert ready(2) and not ready(broken)
-            after = np.asarray((await backend.infer("patchtst", x))["prediction_outputs"], dtype=np.float32)
+            after = np.asarray((await backend.infer("patchtst", x))[OUTPUT], dtype=np.float32)
             np.testing.assert_allclose(after, before)
         finally:  # leave the module's repository as it was
             for number in (3, 2):

@@ -72,6 +72,10 @@ class PriceRow:
     forecast_json: str
     target_time: str
     latency_ms: float
+    # The probabilistic forecast at the horizon (schema 3); None leaves the column NULL.
+    probability_up: float | None = None  # P(close at the horizon > last_price)
+    quantiles: str | None = None  # JSON object: quantile level ("0.05") -> forecast close at the horizon
+    volatility: float | None = None  # one-step log-return volatility the forecast was scaled by
 
 
 def insert_price(rows: Sequence[PriceRow]) -> Callable[[sqlite3.Connection], None]:

@@ -1,0 +1,212 @@
+"""`investiq evaluate patchtst` (training/evaluate.py) end to end: on torch-free stand-in forecasters whose
+answers are known (the random walk scores a MAE ratio of exactly 1 and a Brier skill of exactly 0), with
+24 symbols for the plots, and once on the real tiny trained model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from numpy.typing import NDArray
+from PIL import Image
+from scipy import stats
+
+from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta
+from training.evaluate import evaluate, render
+
+C, H = 32, 4
+SPLIT = {"val_fraction": 0.15, "test_fraction": 0.15}
+BASE_UP = [0.52, 0.53, 0.535, 0.54]
+
+
+@dataclass(frozen=True)
+class FakeForecast:
+    median: NDArray[np.float64]
+    quantiles: NDArray[np.float64]
+    probability_up: NDArray[np.float64]
+    volatility: NDArray[np.float64]
+
+
+def random_walk(x: NDArray[np.float32], median_drift: float = 0.0) -> FakeForecast:
+    """The random walk with Normal quantiles at the window's volatility, P(up) = the training up-rate."""
+    w = x[..., 0].astype(np.float64)
+    last = w[:, -1]
+    sigma = np.diff(np.log(w), axis=1).std(axis=1, ddof=1)
+    z = stats.norm.ppf(QUANTILE_LEVELS)
+    root_h = np.sqrt(np.arange(1, H + 1))
+    quantiles = last[:, None, None] * np.exp(sigma[:, None, None] * root_h[None, :, None] * z[None, None, :])
+    median = np.repeat(last[:, None], H, axis=1) * np.exp(median_drift)
+    return FakeForecast(median, quantiles, np.tile(BASE_UP, (len(w), 1)), sigma)
+
+
+def meta(**calibration: Any) -> PatchTSTMeta:
+    return PatchTSTMeta(
+        version="fake",
+        context_length=C,
+        prediction_length=H,
+        interval="1d",
+        transform="log_return",
+        symbols=[],
+        source="sample",
+        trained_until="",
+        quantile_levels=list(QUANTILE_LEVELS),
+        calibration={"base_up": BASE_UP, "alpha": 0.0, "slope": 0.0, "rule": "fake rule", **calibration},
+    )
+
+
+def series(symbols: int, n: int = 420, seed: int = 0) -> dict[str, NDArray[np.float64]]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i in range(symbols):
+        r = rng.normal(0.0003, 0.01 + 0.002 * (i % 5), n)
+        out[f"SYM{i:02d}"] = (20 + 10 * i) * np.exp(np.cumsum(r))  # prices of very different levels
+    return out
+
+
+@pytest.fixture(scope="module")
+def walk(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("evaluation")
+    return evaluate(random_walk, meta(), series(24), SPLIT, out), out
+
+
+def test_the_random_walk_scores_exactly_the_random_walk(walk: tuple[dict[str, Any], Path]):
+    report, _ = walk
+    for scope in [report["pooled"], *report["symbols"].values()]:
+        for key in ("mae_ratio", "mse_ratio"):
+            r = scope["point"][key]
+            assert (r["ratio"], r["ci95"]) == (1.0, [1.0, 1.0])
+            assert r["verdict"] == "not significantly different from 1"
+        for b in scope["probability_up"].values():  # P(up) = the base rate: no skill, exactly
+            assert (b["skill"], b["ci95"]) == (0.0, [0.0, 0.0])
+    assert set(report["pooled"]["probability_up"]) == {"h1", "h4"}
+    assert report["pooled"]["origins"] == sum(v["origins"] for v in report["symbols"].values())
+
+
+def test_the_fake_intervals_are_the_empirical_vol_baseline(walk: tuple[dict[str, Any], Path]):
+    report, _ = walk
+    for key, nominal in (("80%", 0.8), ("90%", 0.9)):
+        v = report["pooled"]["intervals"][key]
+        assert v["model"]["coverage"] == v["empirical_vol"]["coverage"]
+        assert v["model"]["width"] == pytest.approx(v["empirical_vol"]["width"], rel=1e-9)
+        for m in ("model", "garch", "empirical_vol"):
+            assert abs(v[m]["coverage"] - nominal) < 0.06  # simulated random walks: near nominal
+            assert v[m]["ci95"][0] <= v[m]["coverage"] <= v[m]["ci95"][1]
+            assert len(v[m]["by_step"]) == H
+    assert report["pooled"]["pinball"]["ratio_to_empirical_vol"]["ratio"] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_direction_and_backtest_use_both_calls(walk: tuple[dict[str, Any], Path]):
+    report, _ = walk
+    h1 = report["direction"]["h1"]
+    # the median is flat (never "up") and P(up) > 0.5 always is "up": the two calls differ
+    assert h1["median"]["rate"] == pytest.approx(1 - h1["always_up"]["rate"])
+    assert h1["probability_up"]["rate"] == h1["always_up"]["rate"]
+    assert report["direction"]["h4"]["always_up"]["n"] * H == pytest.approx(h1["always_up"]["n"], abs=4 * 24)
+    for v in report["symbols"].values():
+        b, k = v["backtest"], v["buy_and_hold"]  # P(up) > 0.5 everywhere: long throughout
+        assert (b["total_return"], b["exposure"]) == (pytest.approx(k["total_return"]), 1.0)
+
+
+def test_report_md_leads_with_the_headline_figures(walk: tuple[dict[str, Any], Path]):
+    report, out = walk
+    md = (out / "report.md").read_text()
+    assert md == render(report)
+    top = md[: md.index("## Point error")]
+    pooled = report["pooled"]
+    assert "## Headline" in top
+    assert "pooled MAE ratio to the random walk 1.0000 [1.0000, 1.0000]" in top
+    assert "no symbol of 24 is significantly worse" in top
+    assert "h1 +0.0000 [+0.0000, +0.0000]" in top
+    assert f"cover {pooled['intervals']['80%']['model']['coverage']:.1%}" in top
+    assert f"GARCH {pooled['intervals']['90%']['garch']['coverage']:.1%}" in top
+    assert f"always-up {report['direction']['h1']['always_up']['rate']:.3f}" in top
+    assert "alpha = 0: serves the random walk: validation did not confirm skill" in top
+    assert "Rule: fake rule" in top
+    assert "suspicious" not in md
+    assert json.loads((out / "report.json").read_text())["pooled"]["point"]["mae_ratio"]["ratio"] == 1.0
+
+
+def test_plots_stay_readable_with_24_symbols(walk: tuple[dict[str, Any], Path]):
+    _, out = walk
+    for name in ("mae_ratio", "brier_skill", "coverage", "reliability", "hit_rate", "equity"):
+        width, height = Image.open(out / f"{name}.png").size
+        assert width <= 2000 and height <= 2000, (name, width, height)
+    assert Image.open(out / "mae_ratio.png").size[1] > 600  # grows with the rows: one per symbol
+
+
+def test_many_symbols_are_cut_to_the_extremes(tmp_path: Path):
+    from training.evaluate import MAX_PANELS, MAX_ROWS, _extremes
+
+    keys = [f"S{i}" for i in range(100)]
+    shown, note = _extremes(keys, lambda s: float(s[1:]), MAX_ROWS)
+    assert len(shown) == MAX_ROWS and "S0" in shown and "S99" in shown and "of 100" in note
+    assert _extremes(keys[:MAX_PANELS], lambda s: 0.0, MAX_PANELS) == (keys[:MAX_PANELS], "")
+
+
+def test_a_biased_median_is_flagged_significantly_worse(tmp_path: Path):
+    report = evaluate(lambda x: random_walk(x, median_drift=0.03), meta(alpha=0.5), series(3), SPLIT, tmp_path)
+    verdicts = {s: v["point"]["mae_ratio"]["verdict"] for s, v in report["symbols"].items()}
+    assert set(verdicts.values()) == {"significantly above 1"}
+    md = (tmp_path / "report.md").read_text()
+    assert "3 of 3 symbols significantly (95% CI above 1): SYM00, SYM01, SYM02" in md
+    assert "median shrinkage alpha = 0.5" in md
+    assert "| no symbol's MAE ratio significantly above 1 | no |" in md
+
+
+def test_a_suspicious_hit_rate_is_warned_about(tmp_path: Path):
+    # a series that alternates up and down, and a stand-in that calls the reversal: too good to be true
+    n = 400
+    steps = np.arange(n, dtype=np.float64)
+    closes = {"ZIGZAG": np.asarray(100 * np.exp(0.01 * (steps % 2) + 0.0001 * steps), dtype=np.float64)}
+
+    def reversal(x: NDArray[np.float32]) -> FakeForecast:
+        f = random_walk(x)
+        up = x[:, -1, 0] < x[:, -2, 0]
+        p = np.where(up, 0.9, 0.1)[:, None] * np.ones(H)
+        return FakeForecast(f.median * np.where(up, 1.001, 0.999)[:, None], f.quantiles, p, f.volatility)
+
+    report = evaluate(reversal, meta(), closes, SPLIT, tmp_path)
+    assert report["direction"]["h1"]["median"]["rate"] > 0.9
+    md = (tmp_path / "report.md").read_text()
+    assert "a hit rate above 55% on market data is suspicious; check for leakage" in md
+
+
+def test_without_a_recorded_base_rate_the_training_up_rate_is_used(tmp_path: Path):
+    m = meta()
+    m.calibration.pop("base_up")
+    report = evaluate(random_walk, m, series(2), SPLIT, tmp_path)
+    assert 0.3 < report["pooled"]["probability_up"]["h1"]["base_up"] < 0.7
+
+
+def test_the_command_describes_its_outputs():
+    from investiq.cli.main import main
+
+    out = CliRunner().invoke(main, ["evaluate", "patchtst", "--help"])
+    assert out.exit_code == 0, out.output
+    for words in ("report.md", "report.json", "headline", "GARCH", "Brier", "coverage", "forest", "equity"):
+        assert words in out.output
+
+
+def test_the_trained_model_is_evaluated_end_to_end(trained: tuple[Path, Path], tmp_path: Path):
+    from investiq.core.market import clean_bars, load_sample
+    from training.patchtst import load_forecaster, predict
+
+    model_dir, _ = trained
+    forecaster, m = load_forecaster(model_dir)
+    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
+    closes = {"SPX": bars["close"].to_numpy(dtype=np.float64)}
+    report = evaluate(lambda x: predict(forecaster, x), m, closes, SPLIT, tmp_path)
+    mae = report["pooled"]["point"]["mae_ratio"]
+    assert mae["ci95"][0] <= mae["ratio"] <= mae["ci95"][1]
+    if m.calibration["alpha"] == 0:  # validation chose the random walk: it serves it exactly
+        assert mae["ratio"] == pytest.approx(1.0, abs=1e-6)
+    for v in report["pooled"]["probability_up"].values():
+        assert 0 <= v["brier"] <= 1
+    assert set(report["pooled"]["intervals"]) == {"80%", "90%"}
+    assert "## Headline" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "coverage.png").is_file()

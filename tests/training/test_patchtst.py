@@ -1,0 +1,162 @@
+"""PatchTST training and export on a tiny configuration trained on real daily S&P 500 bars (shipped by
+`arch`): the split without leakage, training-only statistics, data-parallel training, the artifact,
+export parity."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from numpy.typing import NDArray
+
+from export.patchtst import sample_windows
+from gateway.backends.embedded import patchtst_dir
+from harness.tiny_patchtst import TINY
+from investiq.core.patchtst import OUTPUTS, PatchTSTMeta
+from training.patchtst import Forecaster, load_forecaster, predict, split_origins, train, train_stats, windows
+
+
+def test_no_validation_or_test_target_lies_inside_a_training_window():
+    n, c, h = 1000, 64, 12
+    split = split_origins(n, c, h, 0.15, 0.15)
+    last_training_bar = int(split.train.max()) + h  # the last target of the last training window
+    assert int(split.val.min()) + 1 - last_training_bar > h  # a gap of more than a horizon
+    assert int(split.test.min()) + 1 > int(split.val.max()) + h + h
+    assert int(split.test.max()) + h == n - 1
+    x, y = windows(np.arange(n, dtype=np.float64), split.test, c, h)
+    assert x.min() >= split.test.min() - c + 1 and y.min() > last_training_bar + h
+
+
+def test_statistics_are_fitted_on_training_bars_only():
+    rng = np.random.default_rng(0)
+    series = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 1000)))
+    split = split_origins(1000, 64, 12, 0.15, 0.15)
+    before = train_stats(series, split.train, 12)
+    changed = series.copy()
+    changed[int(split.train.max()) + 13 :] *= 3  # anything after the training windows
+    assert train_stats(changed, split.train, 12) == before
+
+
+@pytest.mark.slow
+def test_data_parallel_training_under_torchrun(tmp_path: Path):
+    """Two CPU processes (gloo) stand in for two GPUs: same code path, rank 0 alone writes."""
+    import subprocess
+    import sys
+
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd = [
+        *torchrun,
+        "-m",
+        "harness.tiny_patchtst",
+        str(tmp_path / "out"),
+    ]  # --standalone: a free port, not the fixed 29500
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("epochs run:") == 2  # both ranks finished
+    assert proc.stdout.count("on cpu (x2)") == 1  # only rank 0 logs
+    assert PatchTSTMeta.load(tmp_path / "out").context_length == 64
+
+
+def test_too_short_a_history_is_refused_with_what_is_needed():
+    with pytest.raises(ValueError, match="too few"):
+        split_origins(100, 64, 12, 0.15, 0.15)
+
+
+def test_training_writes_a_complete_artifact(trained: tuple[Path, Path]):
+    model_dir, _ = trained
+    meta = PatchTSTMeta.load(model_dir)
+    assert (meta.context_length, meta.prediction_length, meta.interval, meta.transform) == (
+        64,
+        4,
+        "1d",
+        "log_return",
+    )
+    assert meta.trained_until < "2018-12-31"  # the test bars at the end were never trained on
+    assert "SPX.log_return_std" in meta.train_stats
+    assert meta.quantile_levels == [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
+    assert {"alpha", "slope", "base_up", "p_bounds", "rule"} <= set(meta.calibration)
+    assert {"metrics.json", "training_curve.png", "artifact.json", "forecaster.safetensors"} <= {
+        p.name for p in model_dir.iterdir()
+    }
+
+
+def test_export_parity_at_several_batch_sizes(trained: tuple[Path, Path]):
+    import onnxruntime as ort
+
+    model_dir, repo = trained
+    forecaster, meta = load_forecaster(model_dir)
+    session = ort.InferenceSession(str(patchtst_dir(repo) / "model.onnx"))
+    for batch in (1, 5, 40):
+        x = sample_windows(batch, meta.context_length, seed=100 + batch)
+        got = session.run(list(OUTPUTS), {"past_values": x})
+        with torch.no_grad():
+            want = [t.numpy() for t in forecaster(torch.from_numpy(x))]
+        assert [g.shape for g in got] == [(batch, 4, 1), (batch, 4, 7), (batch, 4), (batch, 1)]
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+    assert PatchTSTMeta.load(patchtst_dir(repo)).validation["max_rel_diff"] < 1e-4
+
+
+def test_an_untrained_model_is_the_random_walk_exactly():
+    """The head starts at zero: the median is the last close to the bit, at every step, for any window."""
+    forecaster = Forecaster(TINY).eval()
+    x = np.concatenate([sample_windows(4, 64, seed=3), np.full((1, 64, 1), 100.0, dtype=np.float32)])
+    x[1] *= 1e3  # any price level
+    with torch.no_grad():
+        median, quantiles, p_up, sigma = forecaster(torch.from_numpy(x))
+    last = torch.from_numpy(x)[:, -1:, :].expand(-1, 4, -1)
+    assert torch.equal(median, last)
+    assert torch.equal(quantiles, last.expand(-1, -1, 7))  # not calibrated yet: no spread either
+    assert torch.all(p_up == 0.5) and torch.all(sigma > 0)
+
+
+def test_forecasts_are_ordered_and_scale_free(trained: tuple[Path, Path]):
+    """Quantiles ascend with the level, the median is the 0.5 quantile, P(up) is within the bounds
+    calibration saw, and multiplying every close by 1000 multiplies the forecast prices by 1000."""
+    forecaster, meta = load_forecaster(trained[0])
+    x = sample_windows(8, meta.context_length, seed=11)
+    out, scaled = predict(forecaster, x), predict(forecaster, x * 1000)
+    assert np.all(np.diff(out.quantiles, axis=-1) >= 0)
+    np.testing.assert_array_equal(out.median, out.quantiles[..., meta.quantile_levels.index(0.5)])
+    bounds = np.asarray(meta.calibration["p_bounds"])
+    assert np.all(out.probability_up >= bounds[:, 0] - 1e-6) and np.all(out.probability_up <= bounds[:, 1] + 1e-6)
+    np.testing.assert_allclose(scaled.median, out.median * 1000, rtol=1e-4)
+    np.testing.assert_allclose(scaled.probability_up, out.probability_up, atol=1e-5)
+
+
+def _series(steps: NDArray[np.float64]) -> dict[str, tuple[NDArray[np.float64], NDArray[Any]]]:
+    closes = np.asarray(100 * np.exp(np.cumsum(steps)), dtype=np.float64)
+    return {"X": (closes, np.arange(len(closes), dtype=np.int64).astype("datetime64[D]"))}
+
+
+def test_without_skill_validation_keeps_the_random_walk_and_calibrates_intervals(tmp_path: Path):
+    """On a pure random walk no shrinkage or slope survives validation: the served median is the last
+    close and P(up) the training up-rate, while the 80% interval still covers about 80% of validation."""
+    rng = np.random.default_rng(5)
+    metrics = train(_series(rng.normal(0, 0.01, 1500)), TINY, tmp_path / "m", log=lambda _: None)
+    c = metrics["calibration"]
+    assert c["alpha"] == 0.0 and c["slope"] == 0.0
+    forecaster, _ = load_forecaster(tmp_path / "m")
+    x = sample_windows(16, 64, seed=2)
+    out = predict(forecaster, x)
+    np.testing.assert_array_equal(out.median, np.repeat(x[:, -1, :].astype(np.float64), 4, axis=1))
+    np.testing.assert_allclose(out.probability_up, np.broadcast_to(c["base_up"], (16, 4)), atol=1e-6)
+
+
+def test_a_learnable_pattern_is_kept_by_validation(tmp_path: Path):
+    """A series whose next move follows the sign of the last one (strong momentum): the network learns it
+    and validation keeps both the median (alpha > 0) and a P(up) slope, which beat the random walk."""
+    rng = np.random.default_rng(6)
+    steps = np.empty(3000)
+    steps[0] = 0.01
+    for t in range(1, len(steps)):
+        steps[t] = 0.6 * steps[t - 1] + rng.normal(0, 0.01)
+    config = dataclasses.replace(TINY, epochs=8, patience=3, learning_rate=1e-3)
+    metrics = train(_series(steps), config, tmp_path / "m", log=lambda _: None)
+    c = metrics["calibration"]
+    assert c["alpha"] > 0 and c["val_mae_ratio_ci95"][1] < 1
+    assert c["slope"] > 0 and c["val_brier_skill_ci95"][0] > 0
