@@ -63,6 +63,19 @@ class Metrics:
             ["direction"],
             registry=self.registry,
         )
+        self.price_skill = Gauge(
+            "investiq_price_skill",
+            "Live skill of a price model version over a window, from resolved forecasts: hit_rate, "
+            "always_up_rate, brier_skill, coverage80, coverage90, mae_ratio (to the random walk).",
+            ["model_version", "window", "figure"],
+            registry=self.registry,
+        )
+        self.price_skill_resolved = Gauge(
+            "investiq_price_skill_resolved",
+            "Resolved forecasts behind the live skill figures of a price model version over a window.",
+            ["model_version", "window"],
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "investiq_batch_size",
             "Items per forward pass, by model.",

@@ -1,14 +1,36 @@
-"""The promotion gate: candidate and serving PatchTST forecast the same fresh hold-out, as exported.
+"""The promotion gate: candidate, serving model and random walk forecast the same fresh hold-out.
 
 Both models are run as the ONNX graphs that would serve (not as PyTorch), on the candidate's test
 origins of the refreshed bars, keeping only origins after the last bar the serving model trained
-on, so neither model has seen a hold-out target. Per origin:
-    error = mean over the horizon of |forecast - actual| / last close     (scale-free across symbols)
-    hit   = the one-step forecast's direction (vs the last close) matches the market's
-The random walk (last close) is reported beside them. The confidence interval of the paired
-difference first averages the symbols' differences at each bar time (SPX and NASDAQ on one day are
-one observation, not two), then keeps every H-th time only, so that the forecasts it averages do
-not overlap, and uses Student's t for the few that remain.
+on, so neither model has seen a hold-out target. Every such origin is used. Per origin the loss is
+
+    error = mean over the horizon of |median forecast - actual| / last close     (scale-free)
+
+the loss the median is the best answer to (a hit rate is no alternative: the random walk's median
+has no direction). The random walk forecasts the last close at every step.
+
+Evidence, not point estimates. Two ratios of mean errors are estimated with paired 95% intervals:
+candidate / serving and candidate / random walk. The candidate is promoted only when it is
+
+    (a) not significantly worse than the serving model: the interval of candidate / serving does not
+        lie wholly above 1 + tolerance (`promote_tolerance`, a margin on the ratio; 0: none), and
+    (b) not significantly worse than the random walk: the interval of candidate / random walk does
+        not lie wholly above 1 (no margin: "no change" is the bar every model must clear).
+
+A candidate identical to the serving model, or that is the random walk (as the training's
+shrinkage makes a model without validated skill), gets the ratio 1 with the interval [1, 1] and
+passes; one whose interval straddles 1 passes too (no evidence against it). The result's `decision`
+says which rule decided, with every figure.
+
+The interval. Forecasts from neighbouring origins share most of their horizon, and SPX and NASDAQ on
+one day move together, so neither origins nor symbols are independent. The losses are therefore
+summed over the symbols at each bar time first (one row per time: a day's symbols count as one
+observation, whatever their correlation, and a symbol with missing bars keeps exactly its own
+weight, since ratios of these sums are the ratios of the pooled per-origin means), and the rows are
+resampled in time order by the circular block bootstrap with blocks of one horizon, which keeps
+the overlap of the forecast paths inside each block (investiq/core/forecast_stats.py). A bootstrap
+stratified per symbol would treat SPX and NASDAQ as independent evidence and give intervals too
+narrow when they move together; resampling whole bar times needs no model of that dependence.
 """
 
 from __future__ import annotations
@@ -23,12 +45,17 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from investiq.core.errors import InvestIQError
+from investiq.core.forecast_stats import bootstrap_interval
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta, TrainConfig
 from training.patchtst import split_origins, windows
 
-Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]  # [n, context, 1] -> [n, horizon, 1]
+Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]  # [n, context, 1] -> median [n, horizon, 1]
 Series = dict[str, tuple[NDArray[np.float64], NDArray[Any]]]  # symbol -> (closes, bar times)
 MIN_ORIGINS = 30
+REPS = 2000  # bootstrap replicates
+SEED = 0  # the gate's interval is reproducible: the same data give the same decision
+LOSS = "mean over the horizon of |median forecast - actual| / last close"
+COLUMNS = ("candidate", "serving", "random_walk")
 
 
 class GateError(InvestIQError):
@@ -64,49 +91,72 @@ def holdout(series: Series, config: TrainConfig, after: str, context: int) -> di
     return out
 
 
-def score(
+def path_errors(
     predict: Predict, meta: PatchTSTMeta, series: Series, origins: dict[str, NDArray[np.int64]]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per origin (pooled over symbols, in symbol order): relative path error and one-step hit (0/1)."""
-    errors, hits = [], []
+) -> dict[str, NDArray[np.float64]]:
+    """Per symbol, per origin (in time order): the model's relative path error `LOSS`."""
+    out = {}
     for symbol, chosen in origins.items():
         closes = series[symbol][0]
         x, y = windows(closes, chosen, meta.context_length, meta.prediction_length)
         pred = predict(x)[..., 0].astype(np.float64)
         actual, last = y[..., 0].astype(np.float64), closes[chosen][:, None]
-        errors.append(np.mean(np.abs(pred - actual) / last, axis=1))
-        hits.append(((pred[:, 0] > last[:, 0]) == (actual[:, 0] > last[:, 0])).astype(np.float64))
-    return np.concatenate(errors), np.concatenate(hits)
+        out[symbol] = np.mean(np.abs(pred - actual) / last, axis=1)
+    return out
 
 
-def independent(
-    diff: NDArray[np.float64], series: Series, origins: dict[str, NDArray[np.int64]], horizon: int
-) -> NDArray[np.float64]:
-    """The paired differences (pooled as `score` pools them) averaged over symbols per bar time, then
-    every `horizon`-th time: observations whose forecast paths do not overlap."""
-    times = np.concatenate([np.asarray(series[symbol][1])[chosen] for symbol, chosen in origins.items()])
-    per_time = pd.Series(diff).groupby(pd.Index(times)).mean().sort_index()
-    return np.asarray(per_time.to_numpy()[::horizon], dtype=np.float64)
+def random_walk_errors(
+    series: Series, origins: dict[str, NDArray[np.int64]], horizon: int
+) -> dict[str, NDArray[np.float64]]:
+    """Per symbol, per origin: the relative path error of the random walk (every step = the last close).
 
-
-def random_walk(series: Series, origins: dict[str, NDArray[np.int64]], horizon: int) -> float:
-    errs = []
+    The last close is taken as the models see it (float32), so that a model whose median is the
+    random walk, as the training's shrinkage makes one without validated skill, scores exactly the
+    same errors and the ratio 1 [1, 1], not a float32 rounding that might be "significantly" above 1."""
+    out = {}
     for symbol, chosen in origins.items():
         closes = series[symbol][0]
-        _, y = windows(closes, chosen, 1, horizon)
-        last = closes[chosen][:, None]
-        errs.append(np.mean(np.abs(y[..., 0] - last) / last, axis=1))
-    return float(np.mean(np.concatenate(errs)))
+        x, y = windows(closes, chosen, 1, horizon)
+        forecast, actual = x[:, :, 0].astype(np.float64), y[..., 0].astype(np.float64)
+        out[symbol] = np.mean(np.abs(forecast - actual) / closes[chosen][:, None], axis=1)
+    return out
 
 
-def paired_interval(diff: NDArray[np.float64]) -> tuple[float, float]:
-    """95% Student-t interval of the mean of independent paired differences."""
-    from scipy import stats
+def by_bar_time(
+    columns: list[dict[str, NDArray[np.float64]]], series: Series, origins: dict[str, NDArray[np.int64]]
+) -> NDArray[np.float64]:
+    """Rows [times, len(columns)]: each column's losses summed over the symbols at each bar time, in time
+    order. The pooled ratio of two columns' per-origin means equals the ratio of these rows' means."""
+    symbols = list(origins)
+    times = np.concatenate([np.asarray(series[s][1])[origins[s]] for s in symbols])
+    values = np.stack([np.concatenate([column[s] for s in symbols]) for column in columns], axis=1)
+    summed = pd.DataFrame(values).groupby(pd.Index(times)).sum().sort_index()
+    return np.asarray(summed.to_numpy(), dtype=np.float64)
 
-    if len(diff) < 2:
-        return (-math.inf, math.inf)
-    half = float(stats.t.ppf(0.975, len(diff) - 1)) * float(np.std(diff, ddof=1)) / math.sqrt(len(diff))
-    return (float(np.mean(diff)) - half, float(np.mean(diff)) + half)
+
+def loss_ratio(
+    rows: NDArray[np.float64], model: int, baseline: int, block: int
+) -> tuple[float, tuple[float, float]]:
+    """mean(rows[:, model]) / mean(rows[:, baseline]) with its paired 95% block-bootstrap interval.
+
+    A baseline without any error (prices that never moved) gives 1 [1, 1] to a model without error
+    too, and inf [inf, inf] to any other: nothing can be better than perfect."""
+    means = rows.mean(axis=0)
+    if means[baseline] == 0:
+        value = 1.0 if means[model] == 0 else math.inf
+        return value, (value, value)
+
+    def ratio(m: NDArray[np.float64]) -> NDArray[np.float64]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(m[..., model] / m[..., baseline])
+
+    value, (low, high) = bootstrap_interval([rows], ratio, block, REPS, SEED)
+    # identical columns: every replicate gives exactly 1, but keep rounding from widening or moving it
+    return value, (min(low, value), max(high, value))
+
+
+def _figure(ratio: float, ci: tuple[float, float]) -> str:
+    return f"MAE ratio {ratio:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def compare(
@@ -114,10 +164,15 @@ def compare(
     serving: tuple[Predict, PatchTSTMeta],
     series: Series,
     config: TrainConfig,
-    metric: Literal["mae", "hit_rate"],
-    tolerance: float,
+    metric: Literal["mae"] = "mae",
+    tolerance: float = 0.0,
 ) -> dict[str, Any]:
-    """Both models on the same fresh hold-out; `promote` says whether the candidate passes."""
+    """The candidate, the serving model and the random walk on the same fresh hold-out; `promote` says
+    whether the candidate passes both bars (the module's docstring has the rule), `decision` why."""
+    if metric != "mae":
+        raise GateError(f"unknown promotion metric {metric!r}: the gate compares the median's MAE ('mae')")
+    if not tolerance >= 0:  # also refuses nan
+        raise GateError(f"promote_tolerance must be >= 0, got {tolerance!r}")
     (cand, cmeta), (serv, smeta) = candidate, serving
     if cmeta.prediction_length != smeta.prediction_length:
         raise GateError(
@@ -131,28 +186,73 @@ def compare(
             f"only {count} hold-out forecasts lie after {smeta.trained_until}, the last bar the serving model "
             f"trained on (at least {MIN_ORIGINS} needed for a fair comparison): retrain later, on more bars"
         )
-    c_err, c_hit = score(cand, cmeta, series, origins)
-    s_err, s_hit = score(serv, smeta, series, origins)
     horizon = cmeta.prediction_length
-    mae_diff, hit_diff = (independent(d, series, origins, horizon) for d in (c_err - s_err, c_hit - s_hit))
-    result: dict[str, Any] = {
-        "origins": count,
-        "independent_origins": len(mae_diff),
-        "holdout_after": smeta.trained_until,
-        "candidate": {"version": cmeta.version, "mae": float(c_err.mean()), "hit_rate": float(c_hit.mean())},
-        "serving": {"version": smeta.version, "mae": float(s_err.mean()), "hit_rate": float(s_hit.mean())},
-        "random_walk_mae": random_walk(series, origins, cmeta.prediction_length),
-        "metric": metric,
-        "tolerance": tolerance,
+    losses = [
+        path_errors(cand, cmeta, series, origins),
+        path_errors(serv, smeta, series, origins),
+        random_walk_errors(series, origins, horizon),
+    ]
+    rows = by_bar_time(losses, series, origins)
+    pooled = {
+        name: float(np.mean(np.concatenate(list(loss.values()))))
+        for name, loss in zip(COLUMNS, losses, strict=True)
     }
-    result["beats_random_walk"] = result["candidate"]["mae"] < result["random_walk_mae"]
-    c, s = result["candidate"][metric], result["serving"][metric]
-    if metric == "mae":
-        result["difference_ci95"] = paired_interval(mae_diff)
-        result["promote"] = c <= s * (1 + tolerance)
-        result["rule"] = f"candidate MAE {c:.5f} <= serving MAE {s:.5f} x (1 + {tolerance:g})"
+    times = np.sort(np.concatenate([np.asarray(series[s][1])[o] for s, o in origins.items()]))
+
+    vs_serving = loss_ratio(rows, 0, 1, horizon)
+    vs_random_walk = loss_ratio(rows, 0, 2, horizon)
+    worse_than_serving = vs_serving[1][0] > 1 + tolerance
+    worse_than_random_walk = vs_random_walk[1][0] > 1
+    margin = f" + tolerance {tolerance:g}" if tolerance else ""
+    serving_text = f"the serving model ({_figure(*vs_serving)}, bar 1{margin})"
+    random_walk_text = f"the random walk ({_figure(*vs_random_walk)})"
+    if worse_than_random_walk and worse_than_serving:
+        decided_by = ["random_walk", "serving"]
+        decision = f"REJECTED: significantly worse than {random_walk_text} and than {serving_text}"
+    elif worse_than_random_walk:
+        decided_by = ["random_walk"]
+        decision = f"REJECTED: significantly worse than {random_walk_text}, though not than {serving_text}"
+    elif worse_than_serving:
+        decided_by = ["serving"]
+        decision = f"REJECTED: significantly worse than {serving_text}, though not than {random_walk_text}"
     else:
-        result["difference_ci95"] = paired_interval(hit_diff)
-        result["promote"] = c >= s - tolerance
-        result["rule"] = f"candidate hit rate {c:.4f} >= serving hit rate {s:.4f} - {tolerance:g}"
-    return result
+        decided_by = []
+        decision = f"passes: not significantly worse than {serving_text} nor than {random_walk_text}"
+    return {
+        "promote": not (worse_than_serving or worse_than_random_walk),
+        "decision": decision,
+        "decided_by": decided_by,  # the bars the candidate failed: [] when it passes
+        "rule": (
+            "promote unless the 95% interval of the MAE ratio candidate/serving lies wholly above "
+            f"1 + tolerance ({1 + tolerance:g}) or that of candidate/random walk wholly above 1"
+        ),
+        "metric": metric,
+        "loss": LOSS,
+        "tolerance": tolerance,
+        "candidate": {"version": cmeta.version, "mae": pooled["candidate"]},
+        "serving": {"version": smeta.version, "mae": pooled["serving"]},
+        "random_walk": {"mae": pooled["random_walk"]},
+        "vs_serving": {
+            "ratio": vs_serving[0],
+            "ci95": list(vs_serving[1]),
+            "significantly_worse": bool(worse_than_serving),
+        },
+        "vs_random_walk": {
+            "ratio": vs_random_walk[0],
+            "ci95": list(vs_random_walk[1]),
+            "significantly_worse": bool(worse_than_random_walk),
+        },
+        "origins": count,
+        "origins_by_symbol": {s: len(o) for s, o in origins.items()},
+        "bar_times": len(rows),
+        "holdout_after": smeta.trained_until,
+        "holdout_from": str(times[0]),
+        "holdout_to": str(times[-1]),
+        "horizon": horizon,
+        "bootstrap": {
+            "method": "circular block bootstrap over bar times (losses summed over symbols per time)",
+            "block": horizon,
+            "reps": REPS,
+            "seed": SEED,
+        },
+    }

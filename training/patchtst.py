@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -246,9 +247,11 @@ def train(
     config: TrainConfig,
     output_dir: Path,
     log: Callable[[str], None] = print,
+    budget_s: float | None = None,
 ) -> dict[str, Any]:
     """Train with early stopping on the validation loss, calibrate on the validation part, write the
-    artifact atomically; return metrics.
+    artifact atomically; return metrics. With `budget_s`, no epoch starts after that many seconds
+    (the best epoch so far is kept; with none finished, the untrained head: the random walk).
 
     Under torchrun (WORLD_SIZE > 1; `investiq train patchtst` starts it when several GPUs are
     visible) each process trains on its share of every epoch's batches through
@@ -274,7 +277,11 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)
     curve: list[dict[str, float]] = []
     best, best_state, stale = math.inf, None, 0
+    started = time.monotonic()
     for epoch in range(1, config.epochs + 1):
+        if _agree(budget_s is not None and time.monotonic() - started > budget_s, world):
+            log(f"time budget of {budget_s:g} s spent: stopping before epoch {epoch}")
+            break
         model.train()
         order = torch.randperm(len(x_train), generator=generator)  # the same on every rank (same seed)
         order = order[: len(order) // world * world][rank::world]  # equal shares: DDP needs equal steps
@@ -314,11 +321,41 @@ def train(
         dist.destroy_process_group()
         if rank != 0:
             return metrics
-    assert best_state is not None
-    net.load_state_dict(best_state)
-    forecaster = net.cpu().eval()
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return save(net.cpu().eval(), data, config, output_dir, metrics, log)
+
+
+def baseline(
+    series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]],
+    config: TrainConfig,
+    output_dir: Path,
+    reason: str,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """The untrained forecaster, calibrated and saved like a trained one: the random walk with the
+    window's volatility, conformal intervals and the training up-rate (what `investiq up` serves when
+    training fails or runs out of time). Its artifact says why."""
+    data = make_dataset(series, config)
+    log(f"writing the random-walk baseline instead of a trained PatchTST: {reason}")
+    metrics: dict[str, Any] = {"config": asdict(config), "curve": [], "epochs_run": 0, "baseline_reason": reason}
+    return save(Forecaster(config).eval(), data, config, output_dir, metrics, log)
+
+
+def save(
+    forecaster: Forecaster,
+    data: Dataset,
+    config: TrainConfig,
+    output_dir: Path,
+    metrics: dict[str, Any],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Calibrate on the validation part, then write the artifact atomically; return the metrics."""
     calibration = calibrate(forecaster, data, config)
+    if "baseline_reason" in metrics:
+        calibration["rule"] = f"untrained baseline ({metrics['baseline_reason']}); {calibration['rule']}"
     log(calibration["rule"])
+    curve = metrics["curve"]
     meta = PatchTSTMeta(
         version=weights_version(forecaster),
         context_length=config.context_length,
@@ -334,7 +371,7 @@ def train(
         quantile_levels=list(forecaster.quantile_levels),
         calibration=calibration,
     )
-    metrics |= {"version": meta.version, "calibration": calibration}
+    metrics = metrics | {"version": meta.version, "calibration": calibration}
     with staged(output_dir) as out:
         save_file(forecaster.state_dict(), str(out / WEIGHTS))
         meta.save(out)

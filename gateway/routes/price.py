@@ -18,9 +18,11 @@ from gateway.schemas.price import (
     PriceEvaluationResponse,
     PriceRequest,
     PriceResponse,
+    PriceSkillResponse,
 )
 from gateway.services.price import PriceQuery
 from gateway.services.resolver import evaluate as evaluate_forecasts
+from investiq.core.errors import ModelNotReadyError
 from investiq.core.patchtst import PATCHTST
 
 router = APIRouter(prefix="/price", tags=["price"], responses=ERROR_RESPONSES)
@@ -28,7 +30,7 @@ MODEL = PATCHTST  # the name the service's /health and the journal give it
 
 
 def _query(body: PriceRequest) -> PriceQuery:
-    return PriceQuery(body.symbol, body.prices, body.interval)
+    return PriceQuery(body.symbol, body.prices, body.interval, body.last_bar_time)
 
 
 @router.get("/health", **HEALTH_ROUTE)
@@ -58,9 +60,21 @@ async def batch_predict(body: BatchPriceRequest, service: Price) -> BatchPriceRe
 @router.get("/evaluate/{symbol}", response_model=PriceEvaluationResponse)
 async def evaluate(
     request: Request,
+    service: Price,
     symbol: Annotated[Name, Path(description="Ticker")],
     days: Annotated[int, Query(ge=1, le=3650, description="Forecasts made in the last N days.")] = 30,
 ) -> PriceEvaluationResponse:
     annotate(model=MODEL)
     report = await asyncio.to_thread(evaluate_forecasts, request.app.state.db_path, symbol, days)
+    if service.meta is not None and service.skill is not None:
+        report["skill"] = service.skill.windows_of(service.meta.version, symbol)
     return PriceEvaluationResponse.model_validate(report)
+
+
+@router.get("/skill", response_model=PriceSkillResponse)
+async def skill(service: Price) -> PriceSkillResponse:
+    """Live skill of every model version that served, pooled and per symbol, in every window."""
+    annotate(model=MODEL)
+    if service.skill is None:
+        raise ModelNotReadyError("live skill is not tracked by this gateway")
+    return PriceSkillResponse.model_validate(service.skill.report(service.meta.version if service.meta else None))

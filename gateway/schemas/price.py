@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.schemas.common import FiniteFloat, Name
+from investiq.core.journal.timestamps import utc_seconds
 from investiq.core.patchtst import FLAT_BAND
 
 
@@ -19,10 +20,75 @@ class PriceRequest(BaseModel):
         None, description="Closes, oldest first (at least the model's context length); omitted: recent bars."
     )
     interval: str | None = Field(None, description="Bar interval of `prices`; must be the model's (e.g. 15m).")
+    last_bar_time: datetime | None = Field(
+        None,
+        description="When the bar of the last close in `prices` closed (ISO 8601; naive = UTC); only with "
+        "`prices`; omitted: now. The horizon (target_time) and the resolver's outcome count from it, so a "
+        "caller replaying history, or sending bars that closed a while ago, is scored against the right bars. "
+        "Not later than now.",
+    )
+
+    @field_validator("last_bar_time")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        utc_seconds(value)  # a ValueError naming the range outside the years 1-9999
+        if value > datetime.now(timezone.utc) + timedelta(minutes=1):
+            raise ValueError(f"{value.isoformat()} is in the future: send the time the last bar closed")
+        return value.astimezone(timezone.utc)
+
+    @model_validator(mode="after")
+    def _time_with_prices(self) -> PriceRequest:
+        if self.last_bar_time is not None and self.prices is None:
+            raise ValueError("last_bar_time goes with prices: without them the bars' own times are used")
+        return self
 
 
 class BatchPriceRequest(BaseModel):
     requests: list[PriceRequest]
+
+
+class SkillFigure(BaseModel):
+    value: float | None = Field(description="The estimate; null without evidence.")
+    ci95: tuple[float, float] | None = Field(
+        description="95% block-bootstrap interval over non-overlapping horizon periods (overlapping forecasts "
+        "share outcomes, so they are not counted as independent)."
+    )
+    n: int = Field(description="Resolved forecasts it rests on.")
+
+
+class Skill(BaseModel):
+    """How a model version's forecasts have really done, from the resolver's outcomes."""
+
+    n: int = Field(description="Resolved forecasts counted.")
+    buckets: int = Field(description="Non-overlapping horizon periods they fall in: the effective sample size.")
+    hit_rate: SkillFigure = Field(description="Share of forecasts whose direction matched the move.")
+    always_up_rate: SkillFigure = Field(description="What always calling up would have scored on the same ones.")
+    brier: SkillFigure = Field(description="Brier score of P(up) at the horizon (0 is perfect, 0.25 a coin).")
+    brier_skill: SkillFigure = Field(
+        description="1 - Brier / Brier of the training up-rate (what the model serves without skill); > 0 beats it"
+    )
+    coverage80: SkillFigure = Field(description="Share of actual closes inside the 0.1-0.9 quantiles.")
+    coverage90: SkillFigure = Field(description="Share of actual closes inside the 0.05-0.95 quantiles.")
+    mae_ratio: SkillFigure = Field(
+        description="MAE of the forecast close at the horizon / the random walk's (last close); < 1 beats it."
+    )
+    first: float | None = Field(description="POSIX time of the earliest forecast's last bar (its origin).")
+    last: float | None = Field(description="POSIX time of the latest forecast's last bar.")
+
+
+class SkillBlock(BaseModel):
+    """A forecast's `skill`: the live record of the version that made it."""
+
+    scope: Literal["symbol", "pooled"] = Field(
+        description="symbol: this symbol's record; pooled: all symbols' (while this one has fewer than "
+        "skill_min_resolved resolved forecasts)."
+    )
+    window: str = Field(description='Forecasts made in this window, e.g. "30d".')
+    n: int = Field(description="Resolved forecasts counted (0: no record yet).")
+    record: Skill | None = Field(description="The figures; null while nothing is resolved.")
 
 
 class PriceResponse(BaseModel):
@@ -44,6 +110,13 @@ class PriceResponse(BaseModel):
     last_bar_time: datetime
     target_time: datetime
     model_version: str
+    model: Literal["patchtst", "random_walk"] = Field(
+        description="patchtst, or random_walk when the model's validation part confirmed no skill: the forecast "
+        "is then the last close, intervals from volatility and the training up-rate, and is named so."
+    )
+    skill: SkillBlock | None = Field(
+        description="The live record of this model version (see /price/skill); null when not tracked."
+    )
     probability_up: list[float] = Field(
         description="Per step h: P(close at step h > current_price), calibrated on the model's validation "
         "bars and bounded to the range calibration saw."
@@ -72,3 +145,24 @@ class PriceEvaluationResponse(BaseModel):
     hit_rate: float | None
     ci95: tuple[float, float] | None = Field(description="Exact (Clopper-Pearson) 95% interval of the hit rate.")
     mae: float | None = Field(description="Mean absolute error of the price at the horizon.")
+    skill: dict[str, Skill] | None = Field(
+        None,
+        description="Live skill of the serving version for this symbol, per window (as /price/skill); "
+        "null when no model serves.",
+    )
+
+
+class VersionSkill(BaseModel):
+    serving: bool
+    pooled: dict[str, Skill] = Field(description="Figures pooled over symbols, per window.")
+    symbols: dict[str, dict[str, Skill]] = Field(description="Per symbol, per window.")
+
+
+class PriceSkillResponse(BaseModel):
+    serving_version: str | None
+    windows: list[str] = Field(description='Windows of forecasts: e.g. "30d", "90d" and "all" (since promotion).')
+    health_window: str = Field(description="The window /price/health and each forecast's `skill` use.")
+    min_resolved: int = Field(description="Resolved forecasts needed before /price/health judges a version.")
+    resolved_counted: int = Field(description="Resolved forecasts counted since the gateway started.")
+    refreshed_at: float | None = Field(description="POSIX time of the last count.")
+    versions: dict[str, VersionSkill]

@@ -12,12 +12,14 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gateway.backends.base import InferenceBackend, Tensors
 from gateway.metrics import Metrics
+from gateway.services.skill import SkillService
 from investiq.core.errors import BackendUnavailableError, DataError, InvalidInputError, ModelNotReadyError
 from investiq.core.journal.predictions import PriceRow, insert_price
 from investiq.core.journal.writer import JournalWriter
@@ -28,6 +30,7 @@ from investiq.core.patchtst import (
     PATCHTST,
     PROBABILITY_UP,
     QUANTILES,
+    RANDOM_WALK,
     VOLATILITY,
     PatchTSTMeta,
     PriceInputError,
@@ -49,6 +52,7 @@ class PriceQuery:
     symbol: str
     prices: list[float] | None
     interval: str | None
+    last_bar_time: datetime | None = None  # of the last of `prices` (aware); None: now
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class PriceForecast:
     last_bar_time: str
     target_time: str
     model_version: str
+    model: str  # PATCHTST, or RANDOM_WALK when validation confirmed no skill (PatchTSTMeta.served_as)
+    skill: dict[str, Any] | None  # live skill of this version (SkillService.block); None without a tracker
     probability_up: list[float]  # per step
     quantiles: dict[str, list[float]]  # quantile_key(level) -> closes per step
     volatility: float
@@ -120,8 +126,10 @@ class PriceService:
         max_batch: int,
         repository_version: int | None = None,
         max_age_days: float = 0.0,
+        skill: SkillService | None = None,
     ) -> None:
         self.meta = meta
+        self.skill = skill
         self.repository_version = repository_version
         self._max_age_days = max_age_days
         self._backend = backend
@@ -185,7 +193,7 @@ class PriceService:
         forecasts = [
             self._forecast(q, w, f, t, meta) for q, w, f, t in zip(queries, windows, out, stamps, strict=True)
         ]
-        self._journal(forecasts, (time.perf_counter() - start) * 1000 / len(forecasts))
+        self._journal(forecasts, (time.perf_counter() - start) * 1000 / len(forecasts), meta)
         return forecasts
 
     async def _again(self, queries: list[PriceQuery], tries: int) -> list[PriceForecast]:
@@ -200,7 +208,7 @@ class PriceService:
 
     async def _closes(self, q: PriceQuery, where: str, meta: PatchTSTMeta) -> tuple[list[float], datetime]:
         if q.prices is not None:
-            return q.prices, datetime.now(timezone.utc)
+            return q.prices, q.last_bar_time or datetime.now(timezone.utc)
         try:
             self.cache.path(q.symbol, meta.interval)  # "A/B", "..": no bars ever, so the client's error, not 503
         except DataError as exc:
@@ -237,6 +245,8 @@ class PriceService:
             last_bar_time=last.isoformat(),
             target_time=target.isoformat(),
             model_version=meta.version,
+            model=meta.served_as(),
+            skill=self.skill.block(meta.version, q.symbol) if self.skill else None,
             probability_up=[float(x) for x in f.probability_up],
             quantiles={
                 quantile_key(level): [float(x) for x in f.quantiles[:, k]]
@@ -245,13 +255,14 @@ class PriceService:
             volatility=f.volatility,
         )
 
-    def _journal(self, forecasts: list[PriceForecast], latency_ms: float) -> None:
+    def _journal(self, forecasts: list[PriceForecast], latency_ms: float, meta: PatchTSTMeta) -> None:
         now = datetime.now(timezone.utc).isoformat()
+        base = meta.base_probability_up()
         rows = [
             PriceRow(
                 created_at=now,
                 symbol=f.symbol,
-                model_name=PATCHTST,
+                model_name=f.model,
                 model_version=f.model_version,
                 interval=f.interval,
                 horizon_steps=f.horizon,
@@ -265,6 +276,7 @@ class PriceService:
                 target_time=f.target_time,
                 latency_ms=latency_ms,
                 probability_up=f.probability_up[-1],
+                base_probability_up=base,
                 quantiles=json.dumps({level: path[-1] for level, path in f.quantiles.items()}),
                 volatility=f.volatility,
             )
@@ -277,12 +289,14 @@ class PriceService:
         self.meta, self.repository_version = meta, repository_version
 
     def health(self) -> dict[str, object]:
+        """healthy only when a model serves, it is not stale, it is more than the random walk, and its
+        live record is long enough to judge and not significantly worse than the naive forecasts."""
         if self.meta is None:
             return {"status": "unhealthy", "reason": NOT_EXPORTED}
         m = self.meta
         report: dict[str, object] = {
             "status": "healthy",
-            "model": PATCHTST,
+            "model": m.served_as(),
             "model_version": m.version,
             "repository_version": self.repository_version,
             "interval": m.interval,
@@ -291,13 +305,28 @@ class PriceService:
             "trained_until": m.trained_until,
             "trained_at": m.trained_at or None,
         }
+        reasons = []
+        if m.served_as() == RANDOM_WALK:
+            reasons.append(
+                "serving the random-walk baseline (last close, volatility intervals, the training up-rate): "
+                "validation did not confirm PatchTST's skill "
+                f"({m.calibration.get('rule', 'no calibration record')}); "
+                "`investiq retrain` may replace it through the gate"
+            )
+        elif self.skill is not None:
+            reason, figures = self.skill.verdict(m.version)
+            report["skill"] = figures
+            if reason:
+                reasons.append(reason)
         if m.trained_at and self._max_age_days > 0:
             age = (datetime.now(timezone.utc) - datetime.fromisoformat(m.trained_at)).total_seconds() / 86400
             report["age_days"] = round(age, 2)
             if age > self._max_age_days:
-                report["status"] = "degraded"
-                report["reason"] = (
+                reasons.append(
                     f"the serving PatchTST was trained {age:.1f} days ago, more than max_model_age_days="
                     f"{self._max_age_days:g}: run `investiq retrain`"
                 )
+        if reasons:
+            report["status"] = "degraded"
+            report["reason"] = "; ".join(reasons)
         return report

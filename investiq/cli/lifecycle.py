@@ -23,8 +23,9 @@ from investiq.ops.retrain import retrain as run_retrain
 )
 def retrain(config: Path | None, epochs: int | None) -> None:
     """Weekly retrain of PatchTST: back up, refresh the bars, train a candidate, compare it with the serving
-    model on the same fresh hold-out, promote it only if it is not worse (settings promote_metric and
-    promote_tolerance), roll it out without a restart, re-sync the Bayesian weights.
+    model and the random walk on the same fresh hold-out, promote it only if it is significantly worse than
+    neither (95% block-bootstrap intervals of the MAE ratios; setting promote_tolerance is a margin on the
+    ratio to the serving model), roll it out without a restart, re-sync the Bayesian weights.
 
     Steps and figures are logged to the console and to models/retrain/<time>/ (steps.jsonl, report.json).
     A failing step leaves the serving model and the journal as they were (exit status 1); a rejected

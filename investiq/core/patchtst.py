@@ -32,6 +32,7 @@ from investiq.core.artifacts import load_meta, save_meta
 from investiq.core.errors import ArtifactError, InvalidInputError
 
 PATCHTST = "patchtst"  # the model's name in the Triton repository, the journal and the API
+RANDOM_WALK = "random_walk"  # what a PatchTST whose skill validation did not confirm is called when served
 ONNX_FILE = "model.onnx"
 INPUT = "past_values"
 OUTPUT = "prediction_outputs"  # the median path
@@ -116,6 +117,18 @@ class PatchTSTMeta:
         """The artifact in `directory`, of any format (a retrain reads an old one's train_config);
         whatever runs its graph calls `require_forecaster` too."""
         return load_meta(cls, directory, TRAIN_AND_EXPORT)
+
+    def served_as(self) -> str:
+        """PATCHTST, or RANDOM_WALK when validation kept neither the median (alpha = 0) nor a P(up)
+        slope: such a graph forecasts the last close with volatility intervals and the training
+        up-rate, and is named for what it is."""
+        c = self.calibration
+        return RANDOM_WALK if c.get("alpha", 0.0) == 0 and c.get("slope", 0.0) == 0 else PATCHTST
+
+    def base_probability_up(self) -> float | None:
+        """P(up) at the horizon the model serves without skill (its training up-rate)."""
+        base = self.calibration.get("base_up")
+        return float(base[-1]) if base else None
 
     def require_forecaster(self, directory: Path) -> None:
         """ArtifactError unless this artifact is of the probabilistic format (the four outputs)."""

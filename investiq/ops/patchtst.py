@@ -108,11 +108,13 @@ def train_model(settings: Settings, config: TrainConfig, output_dir: Path, log: 
     return _train(load_series(settings, trained_bars(config), log), config, output_dir, log)
 
 
-def _train(series: Series, config: TrainConfig, output_dir: Path, log: Log) -> dict[str, Any]:
+def _train(
+    series: Series, config: TrainConfig, output_dir: Path, log: Log, budget_s: float | None = None
+) -> dict[str, Any]:
     from training.patchtst import train
 
     try:
-        return train(series, config, output_dir, log=log)
+        return train(series, config, output_dir, log=log, budget_s=budget_s)
     except ValueError as exc:  # too few bars for the context, horizon and split
         raise DataError(str(exc)) from None
 
@@ -178,8 +180,11 @@ def export_model(settings: Settings, directory: Path, log: Log) -> None:
 def quick_model(settings: Settings, log: Log) -> None:
     """What `investiq up` does without a price model: a short training run, then export.
 
-    The PatchTST/64 shape with few epochs and every 8th window: a model to serve and replace, not to
-    trust (`investiq evaluate patchtst` says how it does). Offline, it falls back to the sample bars."""
+    The PatchTST/64 shape with few epochs and every 8th window, within quick_train_budget_s: a model to
+    serve and replace, not to trust. Validation decides what it serves (training/patchtst.calibrate):
+    skill it does not confirm is not served, so this model is usually the random-walk baseline, named
+    so, until `investiq retrain` brings a better one through the gate; if training fails, that
+    baseline is written untrained. Offline, it falls back to the sample bars."""
     directory = model_dir(settings)
     if (directory / META).is_file():
         log(f"exporting the trained PatchTST in {directory}")
@@ -199,5 +204,11 @@ def quick_model(settings: Settings, log: Log) -> None:
     log(f"training a quick first PatchTST on {bars.source} {names} {bars.interval} (a minute or two)")
     # patience is moot within 2 epochs, but `investiq retrain` trains with this model's configuration
     # (and more epochs): 3, as in the reference run of reports/patchtst-sample, not 1.
-    _train(series, config_for(bars, epochs=2, patience=3, window_stride=8), directory, log)
+    config = config_for(bars, epochs=2, patience=3, window_stride=8)
+    try:
+        _train(series, config, directory, log, budget_s=settings.quick_train_budget_s)
+    except (RuntimeError, MemoryError, FloatingPointError) as exc:  # torch's failures: serve an honest forecast
+        from training.patchtst import baseline
+
+        baseline(series, config, directory, f"training failed: {type(exc).__name__}: {exc}", log)
     export_model(settings, directory, log)

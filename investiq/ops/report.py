@@ -23,7 +23,7 @@ from investiq.core.finbert import LABELS
 from investiq.core.journal import JournalWriter, connect
 from investiq.core.settings import Settings
 from investiq.ops.report_data import WEIGHT_METHOD, JournalView, Tally, read
-from investiq.ops.report_plots import hit_rate_plot, sentiment_plot, weights_plot
+from investiq.ops.report_plots import hit_rate_plot, sentiment_plot, skill_plot, weights_plot
 
 
 class ReportError(InvestIQError):
@@ -63,6 +63,7 @@ def _plots(view: JournalView, folder: Path) -> dict[str, str]:
     days = view.days()
     drawn = {
         "price": hit_rate_plot(view, days, folder),
+        "skill": skill_plot(view, folder),
         "sentiment": sentiment_plot(view, days, folder),
         "strategies": weights_plot(view, days, folder),
     }
@@ -98,6 +99,7 @@ def summary(view: JournalView, days: int, db_path: Path, plots: dict[str, str]) 
             **_rate(view.price),
             "by_version": {v: {"first_day": first_day[v], **_rate(t)} for v, t in view.versions.items()},
             "by_day": {d.isoformat(): asdict(t) for d, t in sorted(view.price_days.items())},
+            "skill": {v: points[-1][1].as_dict() for v, points in view.skill.items()},
         },
         "sentiment": {
             "predictions": total,
@@ -166,6 +168,7 @@ def markdown(n: dict[str, Any]) -> str:
                 f"| {ci} | {_f(r['always_up_rate'])} |"
             )
         lines += ["", f"![Price direction hit rate]({plots['price']})", ""]
+        lines += _skill_lines(p["skill"], plots.get("skill"))
     else:
         lines += ["No price forecasts in the window.", ""]
     lines += ["## Sentiment", ""]
@@ -192,6 +195,34 @@ def markdown(n: dict[str, Any]) -> str:
     else:
         lines += ["No trades learnt from yet.", ""]
     return "\n".join(lines)
+
+
+def _skill_lines(skill: dict[str, Any], plot: str | None) -> list[str]:
+    """The live record of each version over the window (what /price/skill serves), with its intervals."""
+    if not skill:
+        return ["No forecast of the window is resolved yet: no live skill to report.", ""]
+
+    def figure(f: dict[str, Any], fmt: str = ".3f") -> str:
+        if f["value"] is None:
+            return "–"
+        ci = f" [{f['ci95'][0]:{fmt}}, {f['ci95'][1]:{fmt}}]" if f["ci95"] else ""
+        return f"{f['value']:{fmt}}{ci}"
+
+    lines = [
+        "Live skill (resolved forecasts; intervals by block bootstrap over non-overlapping horizon periods):",
+        "",
+        "| model_version | resolved | periods | MAE ratio to random walk | Brier skill | 80% cover | 90% cover |",
+        "| --- | ---: | ---: | --- | --- | --- | --- |",
+    ]
+    for version, s in skill.items():
+        lines.append(
+            f"| {version} | {s['n']} | {s['buckets']} | {figure(s['mae_ratio'])} "
+            f"| {figure(s['brier_skill'], '+.3f')} | {figure(s['coverage80'])} | {figure(s['coverage90'])} |"
+        )
+    lines.append("")
+    if plot:
+        lines += [f"![Live skill by model version]({plot})", ""]
+    return lines
 
 
 def _pct(share: float | None) -> str:

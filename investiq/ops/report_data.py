@@ -21,6 +21,8 @@ from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, observe
 from investiq.core.finbert import LABELS
 from investiq.core.forecast_stats import HitRate, hit_rate
 from investiq.core.journal import bayesian as store
+from investiq.core.journal.predictions import resolved_after
+from investiq.core.skill import Skill, SkillBook
 
 WEIGHT_METHOD: Method = "mean"  # the default of GET /bayesian/weights
 
@@ -70,6 +72,7 @@ class JournalView:
     latest: list[StrategyStats]  # what the gateway serves now (from bayesian_state)
     events_in_window: int
     events_total: int
+    skill: dict[str, list[tuple[date, Skill]]]  # per model version: its live record up to the end of each day
 
     @property
     def price(self) -> Tally:
@@ -111,7 +114,28 @@ def read(conn: sqlite3.Connection, service: BayesianService, days: int, now: dat
         latest=service.stats_from(store.load_states(conn), WEIGHT_METHOD, now.timestamp()),
         events_in_window=sum(1 for e in events if e["closed_ts"] >= since.timestamp()),
         events_total=store.count_events(conn),
+        skill=_skill(conn, since),
     )
+
+
+def _skill(conn: sqlite3.Connection, since: datetime) -> dict[str, list[tuple[date, Skill]]]:
+    """Each model version's live record (pooled over symbols) over the resolved forecasts made in the
+    window, as it stood at the end of each day that had forecasts (their origin, the last bar's day)."""
+    from gateway.services.skill import outcome
+
+    book, mark = SkillBook(), ("", 0)
+    days: dict[str, set[date]] = {}
+    while batch := resolved_after(conn, *mark):
+        mark = (batch[-1]["resolved_at"], int(batch[-1]["id"]))
+        chosen = [outcome(r) for r in batch if r["created_at"] >= since.isoformat()]
+        book.add(chosen)
+        for o in chosen:
+            days.setdefault(o.model_version, set()).add(datetime.fromtimestamp(o.origin_ts, timezone.utc).date())
+
+    def end(d: date) -> float:
+        return datetime.combine(d + timedelta(days=1), datetime.min.time(), timezone.utc).timestamp()
+
+    return {v: [(d, book.skill(v, until_ts=end(d))) for d in sorted(ds)] for v, ds in days.items()}
 
 
 def _price(

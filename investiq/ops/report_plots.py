@@ -108,3 +108,43 @@ def weights_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     )
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _save(fig, out, "strategy_weights.png")
+
+
+def skill_plot(view: JournalView, out: Path) -> str | None:
+    """Each model version's live record as it grew: MAE ratio to the random walk and Brier skill of
+    P(up), with their 95% intervals as bands, by the day the counted forecasts were made."""
+    if not view.skill:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    for version, points in view.skill.items():
+        for ax, name in zip(axes, ("mae_ratio", "brier_skill"), strict=True):
+            shown = [(d, getattr(s, name)) for d, s in points if getattr(s, name).value is not None]
+            if not shown:
+                continue
+            x = [d for d, _ in shown]
+            line = ax.plot(x, [f.value for _, f in shown], "o-", ms=3, label=version)[0]
+            banded = [(d, f.ci95) for d, f in shown if f.ci95 is not None]
+            if banded:
+                ax.fill_between(
+                    [d for d, _ in banded],
+                    [c[0] for _, c in banded],
+                    [c[1] for _, c in banded],
+                    color=line.get_color(),
+                    alpha=0.15,
+                )
+    axes[0].axhline(1.0, color="grey", lw=0.8)
+    axes[0].set(ylabel="MAE ratio to the random walk", title="Live skill by model version (95% intervals)")
+    axes[1].axhline(0.0, color="grey", lw=0.8)
+    axes[1].set(ylabel="Brier skill of P(up)", xlabel="forecasts from bars up to (their origin day)")
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", fontsize=8, title="model version")
+        else:
+            ax.text(0.5, 0.5, "no forecast with this figure resolved yet", ha="center", transform=ax.transAxes)
+    from matplotlib.dates import AutoDateLocator, DateFormatter
+
+    axes[1].xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=10))  # type: ignore[no-untyped-call]
+    axes[1].xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+    fig.autofmt_xdate()
+    return _save(fig, out, "price_skill.png")

@@ -5,7 +5,9 @@ Steps (each logged to the console and to RUN/steps.jsonl, RUN = models/retrain/<
     data      refresh the bars the serving model was trained on (yfinance: only the new bars)
     train     train a candidate with the serving model's configuration into RUN/candidate
     export    export it to ONNX, validated against PyTorch, into RUN/export (not yet served)
-    gate      both ONNX graphs forecast the same fresh hold-out (training/gate.py); report both
+    gate      both ONNX graphs and the random walk forecast the same fresh hold-out (training/gate.py):
+              the candidate passes unless it is significantly worse than the serving model or than
+              the random walk (95% block-bootstrap intervals of the MAE ratios); report which rule decided
     promote   install the candidate as the newest version and roll it out (investiq/ops/lifecycle.py)
     bayesian  re-sync the strategy weights from the agent's closed trades
 Nothing before `promote` touches the model repository, the running stack or the journal, so a
@@ -127,22 +129,20 @@ def retrain(settings: Settings, log: Log = print, epochs: int | None = None) -> 
                 settings.promote_metric,
                 settings.promote_tolerance,
             )
-            report["gate"] = gate
-            verdict = "passes: the rule holds" if gate["promote"] else "is REJECTED: the rule does not hold"
-            log(f"candidate {verdict}, {gate['rule']}, on {gate['origins']} fresh hold-out forecasts")
+            report["gate"], report["decision"] = gate, gate["decision"]  # the rule that decided, with its figures
+            log(f"gate: candidate {gate['decision']}")
             log(
-                f"  MAE (share of price): candidate {gate['candidate']['mae']:.5f}, serving "
-                f"{gate['serving']['mae']:.5f}, random walk {gate['random_walk_mae']:.5f}; hit rate (h1): "
-                f"candidate {gate['candidate']['hit_rate']:.3f}, serving {gate['serving']['hit_rate']:.3f}"
+                f"  MAE (share of the last close, mean over {gate['horizon']} steps): candidate "
+                f"{gate['candidate']['mae']:.5f}, serving {gate['serving']['mae']:.5f}, random walk "
+                f"{gate['random_walk']['mae']:.5f}; on {gate['origins']} fresh hold-out forecasts at "
+                f"{gate['bar_times']} bar times from {gate['holdout_from']} to {gate['holdout_to']}; 95% "
+                f"intervals by the block bootstrap over bar times (blocks of {gate['bootstrap']['block']})"
             )
-            if not gate["beats_random_walk"]:
-                ratio = gate["candidate"]["mae"] / gate["random_walk_mae"]
-                log(
-                    f"  warning: the candidate's MAE is {ratio:.2f}x the random walk's (\"no change\" forecasts "
-                    "better): the gate only compares it with the serving model; see `investiq evaluate patchtst`"
-                )
         if candidate_meta.version == meta.version:
             gate["promote"] = False
+            report["decision"] = (
+                f"not promoted: the candidate has the serving model's very weights ({meta.version})"
+            )
             log(f"the candidate has the serving model's very weights ({meta.version}): nothing to promote")
         if gate["promote"]:
             with steps.step("promote"):

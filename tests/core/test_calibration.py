@@ -12,6 +12,7 @@ from investiq.core.calibration import (
     brier_skill,
     fit_isotonic,
     fit_platt,
+    fit_slope,
     logit,
     reliability_bins,
     sigmoid,
@@ -75,3 +76,16 @@ def test_bad_inputs_are_refused():
         fit_platt([0.5, float("nan")], [1, 0])
     with pytest.raises(ValueError, match="outcomes"):
         brier([0.5, 0.5], [1])
+
+
+def test_fit_slope_recovers_a_known_slope_and_never_inverts_a_score():
+    """Outcomes drawn from sigmoid(offset + 0.8 * score): the fitted slope is near 0.8; an uninformative
+    score gets 0 (the prior alone), and a score that points the wrong way is not inverted (0, not < 0)."""
+    rng = np.random.default_rng(7)
+    score = rng.normal(size=20_000)
+    offset = np.full(score.size, 0.2)
+    up = rng.random(score.size) < sigmoid(offset + 0.8 * score)
+    assert fit_slope(score, up, offset) == pytest.approx(0.8, abs=0.08)
+    noise = rng.random(score.size) < sigmoid(offset)
+    assert fit_slope(score, noise, offset) < 0.05
+    assert fit_slope(-score, up, offset) == 0.0

@@ -72,6 +72,7 @@ def check_forecast(one: dict[str, Any]) -> None:
     p_h = one["probability_up"][-1]
     assert one["confidence"] == pytest.approx(max(p_h, 1 - p_h))
     assert one["volatility"] > 0
+    assert one["model"] in {"patchtst", "random_walk"}
 
 
 def test_predict_and_batch_predict_over_http(client: TestClient, tmp_path: Path):
@@ -90,7 +91,13 @@ def test_predict_and_batch_predict_over_http(client: TestClient, tmp_path: Path)
         check_forecast(p)
     assert len({round(p["volatility"], 9) for p in batch}) > 1  # from each window, not a constant
     assert 'investiq_batch_size_bucket{le="8.0",model="patchtst"} 2.0' in client.get("/metrics").text
-    assert client.get("/price/health").json()["status"] == "healthy"
+    health = client.get("/price/health").json()
+    assert health["status"] == "degraded"  # a random-walk baseline, or no live record yet: never "healthy"
+    if one["model"] == "random_walk":
+        assert "random-walk baseline" in health["reason"]
+    else:
+        assert "not enough evidence" in health["reason"]
+    assert one["skill"] == {"scope": "pooled", "window": "30d", "n": 0, "record": None}
 
 
 def smooth_trend() -> list[float]:
@@ -282,3 +289,16 @@ def test_an_output_that_is_not_finite_or_not_a_probability_is_never_served():
         outputs[name][index] = value
         (bad,) = split_outputs(outputs)
         assert fragment in (bad.problem() or ""), name
+
+
+def test_closes_sent_with_their_last_bar_time_are_forecast_from_it(client: TestClient):
+    """A caller replaying history (or sending bars that closed a while ago) gives the time of its last
+    bar: the horizon counts from it; a future time, or one without closes, is refused with the reason."""
+    body = {"symbol": "SPX", "prices": closes(64), "last_bar_time": "2018-06-01T20:00:00"}  # naive = UTC
+    one = client.post("/price/predict", json=body).json()
+    assert one["last_bar_time"] == "2018-06-01T20:00:00Z"
+    assert one["target_time"] == "2018-06-05T20:00:00Z"  # 4 daily bars later
+    future = client.post("/price/predict", json=body | {"last_bar_time": "2999-01-01T00:00:00Z"})
+    assert future.status_code == 422 and "in the future" in future.text
+    alone = client.post("/price/predict", json={"symbol": "SPX", "last_bar_time": "2018-06-01T20:00:00Z"})
+    assert alone.status_code == 422 and "last_bar_time goes with prices" in alone.text

@@ -45,7 +45,7 @@ def spies(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         seen.append({"load_bars": (source, tuple(symbols), kw["days"], kw["interval"], kw["csv_path"])})
         return {}
 
-    def train(series: Any, config: TrainConfig, out: Path, log: Any = None) -> dict[str, Any]:
+    def train(series: Any, config: TrainConfig, out: Path, log: Any = None, **_: Any) -> dict[str, Any]:
         seen.append({"train": config, "out": out})
         raise Stop
 

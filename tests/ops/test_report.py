@@ -118,7 +118,14 @@ def test_report_numbers_plots_and_replayed_weights(journal: Path, tmp_path: Path
     for name, now in w["weights"].items():
         assert last[name] == pytest.approx(now["weight"], abs=1e-6)
 
-    for name in ("price_hit_rate.png", "sentiment.png", "strategy_weights.png"):
+    # Live skill per version: predicted 101 from 100; actual 101, 99, 98 (v1) and 102 (v2).
+    skill = p["skill"]
+    assert set(skill) == {"v1", "v2"} and skill["v1"]["n"] == 3
+    assert skill["v1"]["mae_ratio"]["value"] == pytest.approx((0 + 2 + 3) / (1 + 1 + 2))
+    assert skill["v2"]["mae_ratio"]["value"] == pytest.approx(1 / 2)
+    assert "| v1 | 3 | 2 | 1.250" in md and "Live skill" in md
+
+    for name in ("price_hit_rate.png", "price_skill.png", "sentiment.png", "strategy_weights.png"):
         assert (out / name).read_bytes()[:8] == PNG
         assert imread(out / name).shape[0] >= 300
         assert f"]({name})" in md

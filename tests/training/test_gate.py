@@ -1,28 +1,182 @@
-"""The promotion gate's interval: one observation per bar time, none overlapping, Student's t."""
+"""The promotion gate on synthetic series whose answers are known, with stand-in forecasters (no training).
+
+On AR(1) log returns the conditional mean beats the random walk and a forecaster that uses half the
+true coefficient lies in between; on any series a forecast that adds noise to the last close is
+worse than the random walk. The gate must refuse and accept accordingly, and say which bar decided.
+"""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
-from scipy import stats
+from numpy.typing import NDArray
 
-from training.gate import independent, paired_interval
+from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta, TrainConfig
+from training.gate import MIN_ORIGINS, GateError, Series, by_bar_time, compare, loss_ratio
+
+C, H = 8, 4
+PHI = 0.5  # AR(1) coefficient of the synthetic log returns
+SYMBOLS = ("SPX", "NASDAQ")
+CONFIG = TrainConfig(
+    symbols=SYMBOLS,
+    source="sample",
+    days=0,
+    interval="1d",
+    context_length=C,
+    prediction_length=H,
+    val_fraction=0.1,
+    test_fraction=0.6,
+)
+Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 
 
-def test_symbols_on_the_same_bar_count_once_and_overlapping_paths_are_thinned():
-    days = np.arange("2020-01-01", "2020-01-09", dtype="datetime64[D]")
-    series = {s: (np.ones(8), days) for s in ("SPX", "NASDAQ")}
-    origins = {s: np.arange(8) for s in series}
-    diff = np.concatenate([np.arange(8.0), np.arange(8.0) + 2])  # pooled in symbol order, as score() pools
-    kept = independent(diff, series, origins, horizon=3)
-    np.testing.assert_allclose(kept, [1.0, 4.0, 7.0])  # per-day means 1..8, every 3rd day
+def ar_series(n: int = 1000, phi: float = PHI, sigma: float = 0.01) -> Series:
+    """Closes whose log returns follow r[t] = phi r[t-1] + e[t], one independent path per symbol, on
+    business days from 2015."""
+    days = pd.bdate_range("2015-01-01", periods=n).to_numpy()
+    out = {}
+    for i, symbol in enumerate(SYMBOLS):
+        e = np.random.default_rng(i).normal(0.0, sigma, n)
+        r = np.zeros(n)
+        for t in range(1, n):
+            r[t] = phi * r[t - 1] + e[t]
+        out[symbol] = (100.0 * np.exp(np.cumsum(r)), days)
+    return out
 
 
-def test_the_interval_uses_students_t():
-    diff = np.array([0.1, -0.2, 0.3, 0.05])
-    low, high = paired_interval(diff)
-    half = stats.t.ppf(0.975, 3) * np.std(diff, ddof=1) / 2
-    assert (low, high) == pytest.approx((diff.mean() - half, diff.mean() + half))
-    assert paired_interval(np.array([0.1])) == (-math.inf, math.inf)
+def ar_forecast(phi: float) -> Predict:
+    """The median path if the log returns are AR(1) with `phi`: r[t+k] expected phi^k r[t]. phi = 0 is
+    the random walk; phi = PHI the best forecast of `ar_series`."""
+
+    def predict(x: NDArray[np.float32]) -> NDArray[np.float32]:
+        w = x[..., 0].astype(np.float64)
+        r = np.log(w[:, -1] / w[:, -2])
+        expected = np.cumsum(phi ** np.arange(1, H + 1))[None, :] * r[:, None]
+        return np.asarray(w[:, -1:] * np.exp(expected), dtype=np.float32)[..., None]
+
+    return predict
+
+
+def noisy_random_walk(scale: float, seed: int) -> Predict:
+    """The last close times (1 + noise): never better than the random walk, whatever the series."""
+
+    def predict(x: NDArray[np.float32]) -> NDArray[np.float32]:
+        last = x[:, -1:, 0].astype(np.float64)
+        noise = np.random.default_rng(seed).normal(0.0, scale, (len(x), H))
+        return (last * (1 + noise))[..., None].astype(np.float32)
+
+    return predict
+
+
+def meta(version: str, trained_until: str = "2015-01-01", horizon: int = H) -> PatchTSTMeta:
+    return PatchTSTMeta(
+        version=version,
+        context_length=C,
+        prediction_length=horizon,
+        interval="1d",
+        transform="log_return",
+        symbols=list(SYMBOLS),
+        source="sample",
+        trained_until=trained_until,
+        quantile_levels=list(QUANTILE_LEVELS),
+    )
+
+
+def gate(
+    candidate: Predict, serving: Predict, series: Series | None = None, tolerance: float = 0.0
+) -> dict[str, Any]:
+    return compare(
+        (candidate, meta("cand")), (serving, meta("serv")), series or ar_series(), CONFIG, tolerance=tolerance
+    )
+
+
+def test_a_candidate_worse_than_the_random_walk_is_refused_even_when_it_beats_the_serving_model():
+    result = gate(noisy_random_walk(0.005, seed=1), noisy_random_walk(0.02, seed=2))
+    assert result["promote"] is False and result["decided_by"] == ["random_walk"]
+    assert result["decision"].startswith("REJECTED: significantly worse than the random walk (MAE ratio ")
+    assert result["vs_random_walk"]["ci95"][0] > 1 and result["vs_random_walk"]["significantly_worse"]
+    assert result["vs_serving"]["ci95"][1] < 1 and not result["vs_serving"]["significantly_worse"]
+    # the random walk's bar has no margin: a tolerance towards the serving model does not lower it
+    assert (
+        gate(noisy_random_walk(0.005, seed=1), noisy_random_walk(0.02, seed=2), tolerance=1.0)["promote"] is False
+    )
+
+
+def test_a_candidate_that_beats_the_random_walk_replaces_a_random_walk_model():
+    result = gate(ar_forecast(PHI), ar_forecast(0.0))
+    assert result["promote"] is True and result["decided_by"] == []
+    assert result["decision"].startswith("passes: not significantly worse than the serving model (MAE ratio ")
+    assert "nor than the random walk (MAE ratio " in result["decision"]
+    # the serving model is the random walk: both ratios are the same figure, well below 1
+    assert result["vs_serving"] == result["vs_random_walk"]
+    low, high = result["vs_random_walk"]["ci95"]
+    assert low < result["vs_random_walk"]["ratio"] < high < 0.97
+    assert result["serving"]["mae"] == result["random_walk"]["mae"]
+    assert result["candidate"]["mae"] < result["random_walk"]["mae"]
+
+
+def test_a_candidate_significantly_worse_than_serving_is_refused_though_it_beats_the_random_walk():
+    result = gate(ar_forecast(PHI / 3), ar_forecast(PHI))
+    assert result["promote"] is False and result["decided_by"] == ["serving"]
+    assert result["decision"].startswith("REJECTED: significantly worse than the serving model (MAE ratio ")
+    assert result["vs_serving"]["ci95"][0] > 1 and result["vs_random_walk"]["ci95"][1] < 1
+    # promote_tolerance is a margin on that ratio: the candidate is not significantly worse than 1.5x serving
+    lenient = gate(ar_forecast(PHI / 3), ar_forecast(PHI), tolerance=0.5)
+    assert lenient["promote"] is True and "bar 1 + tolerance 0.5" in lenient["decision"]
+
+
+def test_the_random_walk_against_itself_passes_with_a_ratio_of_exactly_one():
+    result = gate(ar_forecast(0.0), ar_forecast(0.0))
+    assert result["promote"] is True
+    assert result["vs_serving"]["ratio"] == pytest.approx(1.0) and result["vs_serving"]["ci95"] == [1.0, 1.0]
+    assert result["vs_random_walk"] == result["vs_serving"]  # as the models see it: float32 closes
+
+
+def test_every_figure_is_reported_on_every_hold_out_origin():
+    series = ar_series()
+    result = gate(ar_forecast(PHI), ar_forecast(0.0), series)
+    n = len(series["SPX"][0])
+    test_origins = n - int(n * (1 - CONFIG.test_fraction)) - H  # split_origins' test part, none thinned
+    assert result["origins_by_symbol"] == dict.fromkeys(SYMBOLS, test_origins)
+    assert result["origins"] == 2 * test_origins and result["bar_times"] == test_origins  # the same days
+    assert result["bootstrap"]["block"] == H and result["horizon"] == H
+    assert result["tolerance"] == 0.0 and result["metric"] == "mae"
+    assert {"version", "mae"} <= set(result["candidate"]) and {"version", "mae"} <= set(result["serving"])
+    ratio = result["candidate"]["mae"] / result["random_walk"]["mae"]
+    assert result["vs_random_walk"]["ratio"] == pytest.approx(ratio)  # the pooled per-origin ratio
+
+
+def test_too_few_hold_out_origins_or_different_horizons_cannot_be_compared():
+    series = ar_series()
+    late = str(series["SPX"][1][-H - MIN_ORIGINS // 2])  # 14 origins per symbol remain after it
+    with pytest.raises(GateError, match=f"at least {MIN_ORIGINS} needed"):
+        compare((ar_forecast(PHI), meta("c")), (ar_forecast(0.0), meta("s", late)), series, CONFIG)
+    with pytest.raises(GateError, match="forecasts 4 steps, the serving model 6"):
+        compare((ar_forecast(PHI), meta("c")), (ar_forecast(0.0), meta("s", horizon=6)), series, CONFIG)
+
+
+def test_symbols_on_the_same_bar_time_are_one_row_so_a_duplicated_symbol_adds_no_evidence():
+    days = np.arange("2020-01-01", "2020-01-05", dtype="datetime64[D]")
+    series = {s: (np.ones(4), days) for s in SYMBOLS}
+    origins = {"SPX": np.arange(4), "NASDAQ": np.arange(1, 4)}  # NASDAQ has no origin on the first day
+    losses = [
+        {"SPX": np.arange(4.0), "NASDAQ": np.array([10.0, 20.0, 30.0])},
+        {"SPX": np.ones(4), "NASDAQ": np.ones(3)},
+    ]
+    np.testing.assert_allclose(by_bar_time(losses, series, origins), [[0, 1], [11, 2], [22, 2], [33, 2]])
+
+    rng = np.random.default_rng(0)
+    one = np.abs(rng.normal(size=(200, 2))) * [1.1, 1.0]
+    twice = 2 * one  # the same symbol twice: each bar time's sum doubles, the ratio and its interval do not move
+    (value, ci), (value_twice, ci_twice) = loss_ratio(one, 0, 1, block=H), loss_ratio(twice, 0, 1, block=H)
+    assert value_twice == pytest.approx(value) and ci_twice == pytest.approx(ci)
+
+
+def test_a_baseline_without_error_can_only_be_matched():
+    assert loss_ratio(np.zeros((10, 2)), 0, 1, block=H) == (1.0, (1.0, 1.0))
+    rows = np.column_stack([np.full(10, 0.1), np.zeros(10)])
+    assert loss_ratio(rows, 0, 1, block=H)[1][0] == np.inf

@@ -74,6 +74,7 @@ class PriceRow:
     latency_ms: float
     # The probabilistic forecast at the horizon (schema 3); None leaves the column NULL.
     probability_up: float | None = None  # P(close at the horizon > last_price)
+    base_probability_up: float | None = None  # what the model serves without skill (its training up-rate)
     quantiles: str | None = None  # JSON object: quantile level ("0.05") -> forecast close at the horizon
     volatility: float | None = None  # one-step log-return volatility the forecast was scaled by
 
@@ -132,3 +133,24 @@ def pending_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso: 
         (symbol, since_iso),
     ).fetchone()
     return int(row[0])
+
+
+RESOLVED_COLUMNS = (
+    "id, created_at, symbol, model_name, model_version, interval, horizon_steps, last_price, last_bar_time, "
+    "predicted_price, actual_price, correct, probability_up, base_probability_up, quantiles, resolved_at"
+)
+
+
+def resolved_after(
+    conn: sqlite3.Connection, resolved_at: str, row_id: int, limit: int = 10_000
+) -> list[sqlite3.Row]:
+    """Price forecasts resolved after the watermark (resolved_at, id), in that order: what a live skill
+    tally has not counted yet (index price_predictions_resolved: no scan of older rows)."""
+    return list(
+        conn.execute(
+            f"SELECT {RESOLVED_COLUMNS} FROM price_predictions "
+            "WHERE resolved_at IS NOT NULL AND (resolved_at > ? OR (resolved_at = ? AND id > ?)) "
+            "ORDER BY resolved_at, id LIMIT ?",
+            (resolved_at, resolved_at, row_id, limit),
+        )
+    )

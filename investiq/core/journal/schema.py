@@ -99,12 +99,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: the confidence of each price forecast (derived from the forecast and recent volatility).
     ("ALTER TABLE price_predictions ADD COLUMN confidence REAL",),
-    # 3: the probabilistic forecast at the horizon (issue 13): calibrated P(up), the quantile closes as a
-    # JSON object {"0.05": price, ...}, and the one-step volatility it was scaled by. NULL in older rows.
+    # 3: the probabilistic forecast at the horizon: calibrated P(up), the P(up) the model serves without
+    # skill (its training up-rate: the Brier skill's reference), the quantile closes as a JSON object
+    # {"0.05": price, ...}, and the one-step volatility it was scaled by. NULL in older rows.
     (
         "ALTER TABLE price_predictions ADD COLUMN probability_up REAL",
+        "ALTER TABLE price_predictions ADD COLUMN base_probability_up REAL",
         "ALTER TABLE price_predictions ADD COLUMN quantiles TEXT",
         "ALTER TABLE price_predictions ADD COLUMN volatility REAL",
+        "CREATE INDEX price_predictions_resolved ON price_predictions (resolved_at, id)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,209 @@
+"""Live skill of the served price forecasts: what the resolver's outcomes say about each model version.
+
+The service keeps an `investiq.core.skill.SkillBook` and a watermark (resolved_at, id): each
+`refresh` reads only the rows resolved since (an indexed range, never the whole table), whoever
+resolved them (the gateway's resolver or `investiq resolve`), then recomputes the figures of the
+versions that changed (and every figure now and then, as windows slide) into a snapshot that the
+request path only reads. Windows: Settings.skill_windows_days, plus "all" (everything a version
+served since it was promoted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from gateway.metrics import Metrics
+from investiq.core.journal import JournalError, connect
+from investiq.core.journal.predictions import resolved_after
+from investiq.core.market import INTERVAL_SECONDS
+from investiq.core.skill import POOLED, Outcome, Skill, SkillBook, quantiles_from_json
+
+log = logging.getLogger(__name__)
+RECOMPUTE_S = 600.0  # figures are recomputed at least this often, as the windows slide
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class SkillConfig:
+    windows_days: tuple[int, ...]
+    min_resolved: int
+    refresh_s: float
+
+
+def outcome(row: Any) -> Outcome:
+    """A resolved journal row as an Outcome."""
+    origin = datetime.fromisoformat(row["last_bar_time"] or row["created_at"])
+    if origin.tzinfo is None:  # bar times of the cache are UTC
+        origin = origin.replace(tzinfo=timezone.utc)
+    return Outcome(
+        origin_ts=origin.timestamp(),
+        symbol=row["symbol"],
+        model_version=row["model_version"],
+        horizon_seconds=row["horizon_steps"] * INTERVAL_SECONDS.get(row["interval"], 86_400),
+        last_price=row["last_price"],
+        predicted_price=row["predicted_price"],
+        actual_price=row["actual_price"],
+        correct=bool(row["correct"]),
+        probability_up=row["probability_up"],
+        base_probability_up=row["base_probability_up"],
+        quantiles=quantiles_from_json(row["quantiles"]),
+    )
+
+
+class SkillService:
+    def __init__(self, db_path: Path, metrics: Metrics, config: SkillConfig, clock: Any = time.time) -> None:
+        self._db_path = db_path
+        self._metrics = metrics
+        self.config = config
+        self._clock = clock
+        self._book = SkillBook()
+        self._mark = ("", 0)  # (resolved_at, id) of the last row counted
+        self._snapshot: dict[tuple[str, str], dict[str, Skill]] = {}
+        self._computed_at = 0.0
+        self.refreshed_at: float | None = None
+        self.counted = 0
+        self._lock = threading.Lock()
+
+    @property
+    def windows(self) -> list[str]:
+        return [f"{d}d" for d in self.config.windows_days] + [ALL]
+
+    @property
+    def health_window(self) -> str:
+        return f"{self.config.windows_days[0]}d"
+
+    def refresh(self) -> int:
+        """Count the rows resolved since the last look; recompute what changed. Blocking (a thread);
+        one refresh at a time."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> int:
+        rows = []
+        conn = connect(self._db_path, readonly=True)
+        try:
+            while True:
+                batch = resolved_after(conn, *self._mark)
+                if not batch:
+                    break
+                rows.extend(batch)
+                self._mark = (batch[-1]["resolved_at"], int(batch[-1]["id"]))
+        finally:
+            conn.close()
+        changed = self._book.add(outcome(r) for r in rows)
+        now = self._clock()
+        stale = now - self._computed_at > RECOMPUTE_S
+        if changed or stale:
+            self._compute(None if stale else changed, now)
+        self.counted += len(rows)
+        self.refreshed_at = now
+        return len(rows)
+
+    def _compute(self, versions: set[str] | None, now: float) -> None:
+        snapshot = dict(self._snapshot)
+        for version, symbol in self._book.groups():
+            if versions is None or version in versions:
+                windows = {f"{d}d": now - d * 86_400 for d in self.config.windows_days}
+                snapshot[(version, symbol)] = {w: self._book.skill(version, symbol, t) for w, t in windows.items()}
+                snapshot[(version, symbol)][ALL] = self._book.skill(version, symbol)
+        self._snapshot = snapshot
+        self._computed_at = now if versions is None else self._computed_at
+        self._export_metrics()
+
+    def _export_metrics(self) -> None:
+        for (version, symbol), windows in self._snapshot.items():
+            if symbol != POOLED:
+                continue
+            for window, skill in windows.items():
+                self._metrics.price_skill_resolved.labels(version, window).set(skill.n)
+                for name in ("hit_rate", "always_up_rate", "brier_skill", "coverage80", "coverage90", "mae_ratio"):
+                    value = getattr(skill, name).value
+                    if value is not None:
+                        self._metrics.price_skill.labels(version, window, name).set(value)
+
+    async def refresh_periodically(self) -> None:
+        """The gateway's background task; a failing pass is logged and retried at the next tick."""
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh)
+            except JournalError as exc:
+                log.warning("live skill not refreshed: %s", exc)
+            except Exception:
+                log.exception("live skill not refreshed; will retry")
+            await asyncio.sleep(self.config.refresh_s)
+
+    def get(self, version: str, symbol: str = POOLED, window: str | None = None) -> Skill | None:
+        return self._snapshot.get((version, symbol), {}).get(window or self.health_window)
+
+    def block(self, version: str, symbol: str) -> dict[str, Any]:
+        """The `skill` of a forecast: the symbol's figures over the health window, or the version's
+        pooled over all symbols while the symbol has fewer than min_resolved outcomes."""
+        chosen = self.get(version, symbol)
+        scope = "symbol"
+        if chosen is None or chosen.n < self.config.min_resolved:
+            scope, chosen = "pooled", self.get(version)
+        return {
+            "scope": scope,
+            "window": self.health_window,
+            "n": chosen.n if chosen else 0,
+            "record": chosen.as_dict() if chosen else None,
+        }
+
+    def windows_of(self, version: str, symbol: str) -> dict[str, Any]:
+        """Every window's figures of `version` for `symbol` (empty without resolved forecasts)."""
+        return {w: s.as_dict() for w, s in self._snapshot.get((version, symbol), {}).items()}
+
+    def report(self, serving: str | None) -> dict[str, Any]:
+        """Every version's figures, pooled and per symbol, in every window (GET /price/skill)."""
+        versions: dict[str, Any] = {}
+        for (version, symbol), windows in sorted(self._snapshot.items()):
+            entry = versions.setdefault(version, {"serving": version == serving, "pooled": {}, "symbols": {}})
+            figures = {w: s.as_dict() for w, s in windows.items()}
+            if symbol == POOLED:
+                entry["pooled"] = figures
+            else:
+                entry["symbols"][symbol] = figures
+        return {
+            "serving_version": serving,
+            "windows": self.windows,
+            "health_window": self.health_window,
+            "min_resolved": self.config.min_resolved,
+            "resolved_counted": self.counted,
+            "refreshed_at": self.refreshed_at,
+            "versions": versions,
+        }
+
+    def verdict(self, version: str) -> tuple[str | None, dict[str, Any]]:
+        """(why degraded or None, figures) of `version` for /price/health: degraded when the evidence is
+        too thin to say, or when it says the forecasts are significantly worse than the naive ones."""
+        skill = self.get(version)
+        n = skill.n if skill else 0
+        figures: dict[str, Any] = {"window": self.health_window, "n": n}
+        if skill is None or n < self.config.min_resolved:
+            return (
+                f"not enough evidence of live skill yet: {n} resolved forecasts of version {version} in the last "
+                f"{self.health_window} (skill_min_resolved = {self.config.min_resolved})",
+                figures,
+            )
+        figures |= {k: getattr(skill, k).value for k in ("hit_rate", "always_up_rate", "brier_skill", "mae_ratio")}
+        ratio, brier = skill.mae_ratio, skill.brier_skill
+        if ratio.ci95 is not None and ratio.ci95[0] > 1:
+            return (
+                f"live forecasts are significantly worse than the random walk: MAE ratio {ratio.value:.3f} "
+                f"[{ratio.ci95[0]:.3f}, {ratio.ci95[1]:.3f}] over {n} resolved forecasts: run `investiq retrain`",
+                figures,
+            )
+        if brier.ci95 is not None and brier.ci95[1] < 0:
+            return (
+                f"live P(up) is significantly worse than the training up-rate: Brier skill {brier.value:+.3f} "
+                f"[{brier.ci95[0]:+.3f}, {brier.ci95[1]:+.3f}] over {brier.n} forecasts: run `investiq retrain`",
+                figures,
+            )
+        return None, figures

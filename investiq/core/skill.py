@@ -1,0 +1,218 @@
+"""Live skill of the price forecasts, from the journal's resolved rows: pure maths, no I/O.
+
+A forecast from the bar at time t for H bars ahead overlaps every other forecast from within H bars
+of it (their outcomes share moves), so outcomes are not independent draws. Rows are therefore summed
+into buckets of origin time one horizon long (per symbol, and across symbols for the pooled figures, since SPX and
+NASDAQ on one day are one observation, not two), and intervals come from a block bootstrap over
+the buckets (blocks of two, because a forecast near a bucket's end overlaps the next one).
+
+Per row (a resolved forecast at its horizon):
+    hit        the served direction had the sign of the move (`correct`, as the resolver sets it)
+    up         the close rose (the always-up call's hit)
+    brier      (P(up) - up)^2, and of the base rate the model would serve without skill
+    cover80/90 the actual close within the 0.1-0.9 / 0.05-0.95 quantiles
+    error      |forecast - actual| / last close, and the random walk's |last - actual| / last
+
+`SkillBook` keeps these sums per (model version, symbol, bucket); adding a row is O(1), so the
+gateway feeds it only the rows resolved since its last look and never rescans the table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from investiq.core.forecast_stats import bootstrap_interval
+
+COLUMNS = (
+    "n",
+    "hits",
+    "ups",
+    "n_probability",
+    "brier",
+    "brier_base",
+    "n_intervals",
+    "cover80",
+    "cover90",
+    "error",
+    "error_random_walk",
+)
+_C = {name: i for i, name in enumerate(COLUMNS)}
+BLOCK = 2  # buckets per bootstrap block
+REPS = 1000
+POOLED = "*"  # the symbol key of figures pooled over symbols
+SAME_PROBABILITY = 1e-6  # probabilities closer than this are one (float32 rounding, not a forecast)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One resolved forecast at its horizon (a journal row of price_predictions)."""
+
+    origin_ts: float  # POSIX seconds of the forecast's last bar: where its horizon starts
+    symbol: str
+    model_version: str
+    horizon_seconds: float  # horizon_steps x the bar interval
+    last_price: float
+    predicted_price: float
+    actual_price: float
+    correct: bool
+    probability_up: float | None = None
+    base_probability_up: float | None = None
+    quantiles: dict[str, float] | None = None  # level ("0.05") -> close at the horizon
+
+    def row(self) -> NDArray[np.float64]:
+        values = np.zeros(len(COLUMNS))
+        up = float(self.actual_price > self.last_price)
+        values[_C["n"]] = 1
+        values[_C["hits"]] = float(self.correct)
+        values[_C["ups"]] = up
+        if self.probability_up is not None and self.base_probability_up is not None:
+            p = self.probability_up
+            # The graph computes in float32, the base rate is recorded in float64: a P(up) that is the base
+            # rate serves it to about 1e-8, and must score exactly what the base rate scores.
+            p = self.base_probability_up if abs(p - self.base_probability_up) < SAME_PROBABILITY else p
+            values[_C["n_probability"]] = 1
+            values[_C["brier"]] = (p - up) ** 2
+            values[_C["brier_base"]] = (self.base_probability_up - up) ** 2
+        q = self.quantiles or {}
+        if all(k in q for k in ("0.05", "0.1", "0.9", "0.95")):
+            values[_C["n_intervals"]] = 1
+            values[_C["cover80"]] = float(q["0.1"] <= self.actual_price <= q["0.9"])
+            values[_C["cover90"]] = float(q["0.05"] <= self.actual_price <= q["0.95"])
+        values[_C["error"]] = abs(self.predicted_price - self.actual_price) / self.last_price
+        values[_C["error_random_walk"]] = abs(self.last_price - self.actual_price) / self.last_price
+        return values
+
+
+def quantiles_from_json(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """An estimate with its 95% interval; None when there is no evidence for it."""
+
+    value: float | None
+    ci95: tuple[float, float] | None
+    n: int  # resolved forecasts it rests on
+
+
+@dataclass(frozen=True)
+class Skill:
+    n: int  # resolved forecasts
+    buckets: int  # non-overlapping horizon periods they fall in (the effective sample)
+    hit_rate: Figure
+    always_up_rate: Figure  # the hit rate of "always up" over the same forecasts
+    brier: Figure
+    brier_skill: Figure  # 1 - Brier / Brier of the base rate the model serves without skill
+    coverage80: Figure
+    coverage90: Figure
+    mae_ratio: Figure  # MAE of the forecast at the horizon / the random walk's, scale-free
+    first: float | None  # POSIX origin time of the earliest forecast counted
+    last: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _figure(sums: NDArray[np.float64], num: str, den: str, count: str, seed: int, skill: bool = False) -> Figure:
+    """sum(num) / sum(den) over the buckets (1 - that when `skill`), with a block-bootstrap interval;
+    `count` is the column that counts the forecasts it rests on."""
+    i, j = _C[num], _C[den]
+    n = int(sums[:, _C[count]].sum())
+    if float(sums[:, j].sum()) <= 0 or n == 0:
+        return Figure(None, None, n)
+
+    def statistic(m: NDArray[np.float64]) -> NDArray[np.float64]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = m[..., 0] / m[..., 1]
+        return np.asarray(1 - r if skill else r, dtype=np.float64)
+
+    pair = sums[:, [i, j]]
+    if len(pair) < 2:
+        value = float(statistic(pair.sum(axis=0)))
+        return Figure(value, None, n)
+    value, ci = bootstrap_interval([pair], statistic, block=min(BLOCK, len(pair)), reps=REPS, seed=seed)
+    return Figure(value, (ci[0], ci[1]) if all(map(math.isfinite, ci)) else None, n)
+
+
+def summarise(
+    buckets: dict[int, NDArray[np.float64]], times: dict[int, tuple[float, float]], seed: int = 0
+) -> Skill:
+    """Skill over the given buckets (bucket index -> column sums), in time order."""
+    keys = sorted(buckets)
+    if not keys:
+        empty = Figure(None, None, 0)
+        return Skill(0, 0, empty, empty, empty, empty, empty, empty, empty, None, None)
+    sums = np.stack([buckets[k] for k in keys])
+    return Skill(
+        n=int(sums[:, _C["n"]].sum()),
+        buckets=len(keys),
+        hit_rate=_figure(sums, "hits", "n", "n", seed),
+        always_up_rate=_figure(sums, "ups", "n", "n", seed),
+        brier=_figure(sums, "brier", "n_probability", "n_probability", seed),
+        brier_skill=_figure(sums, "brier", "brier_base", "n_probability", seed, skill=True),
+        coverage80=_figure(sums, "cover80", "n_intervals", "n_intervals", seed),
+        coverage90=_figure(sums, "cover90", "n_intervals", "n_intervals", seed),
+        mae_ratio=_figure(sums, "error", "error_random_walk", "n", seed),
+        first=min(times[k][0] for k in keys),
+        last=max(times[k][1] for k in keys),
+    )
+
+
+class SkillBook:
+    """Column sums per (model version, symbol, horizon bucket); symbol POOLED holds all symbols."""
+
+    def __init__(self) -> None:
+        self._sums: dict[tuple[str, str], dict[int, NDArray[np.float64]]] = defaultdict(dict)
+        self._times: dict[tuple[str, str], dict[int, tuple[float, float]]] = defaultdict(dict)
+
+    def add(self, outcomes: Iterable[Outcome]) -> set[str]:
+        """Count the outcomes in; return the model versions whose figures changed."""
+        changed = set()
+        for o in outcomes:
+            bucket = int(o.origin_ts // max(o.horizon_seconds, 1.0))
+            row = o.row()
+            for symbol in (o.symbol, POOLED):
+                key = (o.model_version, symbol)
+                sums = self._sums[key]
+                sums[bucket] = sums[bucket] + row if bucket in sums else row.copy()
+                lo, hi = self._times[key].get(bucket, (o.origin_ts, o.origin_ts))
+                self._times[key][bucket] = (min(lo, o.origin_ts), max(hi, o.origin_ts))
+            changed.add(o.model_version)
+        return changed
+
+    def groups(self) -> list[tuple[str, str]]:
+        return sorted(self._sums)
+
+    def skill(
+        self,
+        version: str,
+        symbol: str = POOLED,
+        since_ts: float | None = None,
+        until_ts: float | None = None,
+        seed: int = 0,
+    ) -> Skill:
+        """Figures of `version` for `symbol` (POOLED: all), over the horizon buckets with forecasts from
+        origins at or after since_ts and wholly before until_ts (None: no bound)."""
+        sums = self._sums.get((version, symbol), {})
+        times = self._times.get((version, symbol), {})
+        chosen = {
+            k: v
+            for k, v in sums.items()
+            if (since_ts is None or times[k][1] >= since_ts) and (until_ts is None or times[k][1] < until_ts)
+        }
+        return summarise(chosen, times, seed)

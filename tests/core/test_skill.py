@@ -1,0 +1,109 @@
+"""Live skill from resolved forecasts: figures equal a direct computation, overlapping forecasts are
+not counted as independent evidence, and the tally is incremental."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from investiq.core.skill import POOLED, Outcome, SkillBook
+
+DAY = 86_400.0
+
+
+def outcomes(n: int, seed: int = 0, symbol: str = "AAA", version: str = "v1", start: float = 0.0) -> list[Outcome]:
+    """n daily forecasts one day ahead with known answers."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        last = 100.0 + rng.normal()
+        actual = last * (1 + rng.normal(0, 0.01))
+        predicted = last * (1 + rng.normal(0, 0.01))
+        rows.append(
+            Outcome(
+                origin_ts=start + i * DAY,
+                symbol=symbol,
+                model_version=version,
+                horizon_seconds=DAY,
+                last_price=last,
+                predicted_price=predicted,
+                actual_price=actual,
+                correct=(predicted > last) == (actual > last),
+                probability_up=float(rng.uniform(0.3, 0.7)),
+                base_probability_up=0.55,
+                quantiles={"0.05": last * 0.985, "0.1": last * 0.99, "0.9": last * 1.01, "0.95": last * 1.015},
+            )
+        )
+    return rows
+
+
+def test_figures_equal_a_direct_computation():
+    rows = outcomes(120)
+    book = SkillBook()
+    book.add(rows)
+    skill = book.skill("v1", "AAA")
+    up = np.array([o.actual_price > o.last_price for o in rows], dtype=float)
+    p = np.array([o.probability_up for o in rows])
+    last = np.array([o.last_price for o in rows])
+    actual = np.array([o.actual_price for o in rows])
+    predicted = np.array([o.predicted_price for o in rows])
+    assert skill.n == skill.buckets == 120
+    assert skill.hit_rate.value == pytest.approx(np.mean([o.correct for o in rows]))
+    assert skill.always_up_rate.value == pytest.approx(up.mean())
+    assert skill.brier.value == pytest.approx(np.mean((p - up) ** 2))
+    assert skill.brier_skill.value == pytest.approx(1 - np.sum((p - up) ** 2) / np.sum((0.55 - up) ** 2))
+    inside80 = (actual >= last * 0.99) & (actual <= last * 1.01)
+    assert skill.coverage80.value == pytest.approx(inside80.mean())
+    ratio = np.sum(np.abs(predicted - actual) / last) / np.sum(np.abs(last - actual) / last)
+    assert skill.mae_ratio.value == pytest.approx(ratio)
+    for figure in (skill.hit_rate, skill.brier_skill, skill.coverage80, skill.mae_ratio):
+        assert figure.ci95 is not None and figure.value is not None
+        assert figure.ci95[0] <= figure.value <= figure.ci95[1]
+    assert book.skill("v1") == skill  # one symbol: pooled is the same
+
+
+def test_the_random_walk_scores_exactly_one_with_no_uncertainty():
+    rows = [Outcome(i * DAY, "AAA", "rw", DAY, 100.0, 100.0, 100.0 + (-1) ** i, (-1) ** i > 0) for i in range(40)]
+    book = SkillBook()
+    book.add(rows)
+    ratio = book.skill("rw").mae_ratio
+    assert ratio.value == 1.0 and ratio.ci95 == (1.0, 1.0)
+    assert book.skill("rw").brier.value is None  # no P(up) recorded: no figure, not a made-up one
+
+
+def test_overlapping_forecasts_count_once_in_the_effective_sample():
+    """24 hourly forecasts of the next day's close share one outcome period: one bucket, not 24."""
+    rows = [Outcome(h * 3600.0, "AAA", "v1", DAY, 100.0, 101.0, 102.0, True) for h in range(24)]
+    book = SkillBook()
+    book.add(rows)
+    skill = book.skill("v1", "AAA")
+    assert (skill.n, skill.buckets) == (24, 1)
+    assert skill.hit_rate.value == 1.0 and skill.hit_rate.ci95 is None  # one period: no interval to give
+
+
+def test_pooled_figures_join_symbols_and_windows_select_recent_forecasts():
+    book = SkillBook()
+    book.add(outcomes(60, seed=1, symbol="AAA"))
+    book.add(outcomes(60, seed=2, symbol="BBB"))
+    assert book.skill("v1", "AAA").n == book.skill("v1", "BBB").n == 60
+    pooled = book.skill("v1", POOLED)
+    assert (pooled.n, pooled.buckets) == (120, 60)  # the same days are one observation
+    recent = book.skill("v1", POOLED, since_ts=50 * DAY)
+    assert recent.n == 20 and recent.first == 50 * DAY
+
+
+def test_the_tally_is_incremental():
+    rows = outcomes(90, seed=3)
+    once, twice = SkillBook(), SkillBook()
+    once.add(rows)
+    assert twice.add(rows[:40]) == {"v1"}
+    twice.add(rows[40:])
+    assert once.skill("v1") == twice.skill("v1")
+
+
+def test_versions_are_kept_apart():
+    book = SkillBook()
+    book.add(outcomes(30, seed=4, version="old"))
+    book.add(outcomes(10, seed=5, version="new", start=30 * DAY))
+    assert book.skill("old").n == 30 and book.skill("new").n == 10
+    assert book.skill("missing").n == 0 and book.skill("missing").mae_ratio.value is None

@@ -1,0 +1,199 @@
+"""Live skill over HTTP: planted resolved forecasts with known answers give the figures a direct
+computation gives, /price/health turns degraded on a losing model and stays healthy on a skilful one,
+and every forecast carries its version's record."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from numpy.typing import NDArray
+
+from export.patchtst import sample_windows
+from gateway.app import create_app
+from gateway.backends.embedded import patchtst_dir
+from investiq.core.journal import open_journal
+from investiq.core.journal.predictions import PriceRow, insert_price, resolve_price
+from investiq.core.patchtst import PatchTSTMeta
+from investiq.core.settings import Settings
+
+START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def repo(trained: tuple[Path, Path], tmp_path: Path) -> Path:
+    """The tiny model's repository, its artifact saying validation kept the median (served as patchtst)."""
+    copy = tmp_path / "repo"
+    shutil.copytree(trained[1], copy)
+    path = patchtst_dir(copy) / "artifact.json"
+    meta = json.loads(path.read_text())
+    meta["calibration"] |= {"alpha": 0.5}
+    path.write_text(json.dumps(meta))
+    return copy
+
+
+def plant(db: Path, version: str, rows: list[dict[str, float]]) -> None:
+    """Resolved daily forecasts of SPX by `version`: each row gives last, predicted, actual, p_up."""
+    conn = open_journal(db)
+    try:
+        for i, r in enumerate(rows):
+            made = START + timedelta(days=i)
+            insert_price(
+                [
+                    PriceRow(
+                        created_at=made.isoformat(),
+                        symbol="SPX",
+                        model_name="patchtst",
+                        model_version=version,
+                        interval="1d",
+                        horizon_steps=1,
+                        last_price=r["last"],
+                        last_bar_time=made.isoformat(),
+                        predicted_price=r["predicted"],
+                        predicted_return=r["predicted"] / r["last"] - 1,
+                        direction="up" if r["predicted"] > r["last"] else "down",
+                        confidence=max(r["p"], 1 - r["p"]),
+                        forecast_json="[]",
+                        target_time=(made + timedelta(days=1)).isoformat(),
+                        latency_ms=1.0,
+                        probability_up=r["p"],
+                        base_probability_up=0.5,
+                        quantiles=json.dumps(
+                            {
+                                "0.05": r["last"] * 0.9,
+                                "0.1": r["last"] * 0.95,
+                                "0.9": r["last"] * 1.05,
+                                "0.95": r["last"] * 1.1,
+                            }
+                        ),
+                    )
+                ]
+            )(conn)
+        ids = [row[0] for row in conn.execute("SELECT id FROM price_predictions ORDER BY id")]
+        correct = [(r["predicted"] > r["last"]) == (r["actual"] > r["last"]) for r in rows]
+        resolve_price(
+            [(i, r["actual"], c) for i, r, c in zip(ids, rows, correct, strict=True)],
+            (START + timedelta(days=len(rows) + 1)).isoformat(),
+        )(conn)
+    finally:
+        conn.close()
+
+
+def moves(n: int, seed: int = 0) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    rng = np.random.default_rng(seed)
+    last = 100 + rng.normal(0, 5, n)
+    return last, last * (1 + rng.normal(0, 0.01, n))
+
+
+@pytest.fixture
+def gateway(repo: Path, tmp_path: Path) -> Iterator[Any]:
+    def start(rows: list[dict[str, float]], **overrides: Any) -> TestClient:
+        settings = Settings(
+            db_path=tmp_path / "p.db",
+            model_repository=repo,
+            data_dir=tmp_path / "data",
+            price_resolve_every_s=0,
+            skill_windows_days=[3650],
+            **overrides,
+        )
+        plant(settings.db_path, PatchTSTMeta.load(patchtst_dir(repo)).version, rows)
+        client = TestClient(create_app(settings))
+        client.__enter__()
+        opened.append(client)
+        client.app.state.price.skill.refresh()  # type: ignore[attr-defined]
+        return client
+
+    opened: list[TestClient] = []
+    yield start
+    for c in opened:
+        c.__exit__(None, None, None)
+
+
+def test_a_skilful_model_is_healthy_and_its_figures_match_a_direct_computation(gateway: Any):
+    last, actual = moves(60)
+    predicted = last + 0.5 * (actual - last)  # half of every move, with its sign
+    p = np.where(actual > last, 0.7, 0.3)
+    client = gateway(
+        [
+            {"last": a, "predicted": b, "actual": c, "p": d}
+            for a, b, c, d in zip(last, predicted, actual, p, strict=True)
+        ]
+    )
+    health = client.get("/price/health").json()
+    assert health["status"] == "healthy", health
+    assert health["skill"]["n"] == 60 and health["skill"]["mae_ratio"] == pytest.approx(0.5)
+    report = client.get("/price/skill").json()
+    (version,) = report["versions"]
+    pooled = report["versions"][version]["pooled"]["3650d"]
+    assert report["versions"][version]["serving"] is True
+    up = actual > last
+    assert pooled["hit_rate"]["value"] == 1.0
+    assert pooled["always_up_rate"]["value"] == pytest.approx(up.mean())
+    assert pooled["brier"]["value"] == pytest.approx(0.09)
+    assert pooled["brier_skill"]["value"] == pytest.approx(1 - 0.09 / 0.25)
+    assert pooled["mae_ratio"]["value"] == pytest.approx(0.5)
+    assert pooled["coverage80"]["value"] == pytest.approx(np.mean(np.abs(actual / last - 1) <= 0.05))
+    lo, hi = pooled["mae_ratio"]["ci95"]
+    assert lo <= 0.5 <= hi
+    forecast = client.post(
+        "/price/predict", json={"symbol": "SPX", "prices": [float(x) for x in sample_windows(1, 64)[0, :, 0]]}
+    ).json()
+    assert forecast["model"] == "patchtst"
+    assert forecast["skill"]["scope"] == "symbol" and forecast["skill"]["n"] == 60
+    assert forecast["skill"]["record"]["mae_ratio"]["value"] == pytest.approx(0.5)
+    evaluation = client.get("/price/evaluate/SPX", params={"days": 3650}).json()
+    assert evaluation["skill"]["3650d"]["n"] == 60
+    metrics = client.get("/metrics").text
+    gauge = f'investiq_price_skill{{figure="mae_ratio",model_version="{version}",window="3650d"}} '
+    (line,) = [line for line in metrics.splitlines() if line.startswith(gauge)]
+    assert float(line.removeprefix(gauge)) == pytest.approx(0.5)
+
+
+def test_a_losing_model_turns_health_degraded_with_the_evidence(gateway: Any):
+    last, actual = moves(60, seed=1)
+    predicted = last * 1.03  # always far above
+    client = gateway(
+        [
+            {"last": a, "predicted": b, "actual": c, "p": 0.5}
+            for a, b, c in zip(last, predicted, actual, strict=True)
+        ]
+    )
+    health = client.get("/price/health").json()
+    assert health["status"] == "degraded"
+    assert "significantly worse than the random walk" in health["reason"] and "60 resolved" in health["reason"]
+    assert client.get("/health").json()["components"]["price"]["status"] == "degraded"
+
+
+def test_too_little_evidence_is_said_with_n(gateway: Any):
+    last, actual = moves(10, seed=2)
+    client = gateway(
+        [{"last": a, "predicted": a, "actual": c, "p": 0.5} for a, c in zip(last, actual, strict=True)]
+    )
+    health = client.get("/price/health").json()
+    assert health["status"] == "degraded"
+    assert "not enough evidence" in health["reason"] and "10 resolved" in health["reason"]
+
+
+def test_the_tally_reads_only_new_rows(gateway: Any, tmp_path: Path):
+    last, actual = moves(40, seed=3)
+    client = gateway(
+        [{"last": a, "predicted": a, "actual": c, "p": 0.5} for a, c in zip(last, actual, strict=True)]
+    )
+    skill = client.app.state.price.skill
+    assert skill.counted == 40
+    assert skill.refresh() == 0  # nothing new: nothing read again
+    conn = sqlite3.connect(tmp_path / "p.db")
+    conn.execute("UPDATE price_predictions SET resolved_at = NULL WHERE id = 1")
+    conn.commit()
+    conn.execute("UPDATE price_predictions SET resolved_at = '2027-01-01T00:00:00+00:00' WHERE id = 1")
+    conn.commit()
+    conn.close()
+    assert skill.refresh() == 1
