@@ -11,6 +11,7 @@ from gateway.services.bayesian import BayesConfig
 from gateway.services.price import PriceService
 from gateway.services.scorers import FinbertScorer, LexiconScorer, Scorer
 from gateway.services.sentiment import SentimentLimits, SentimentService
+from gateway.services.skill import SkillConfig, SkillService
 from investiq.core.bayes.allocation import AllocationRules
 from investiq.core.bayes.posterior import Prior
 from investiq.core.errors import ArtifactError, InvestIQError
@@ -43,7 +44,7 @@ def build_backend(settings: Settings) -> InferenceBackend:
 def build_sentiment(
     settings: Settings, backend: InferenceBackend, writer: JournalWriter, metrics: Metrics
 ) -> SentimentService:
-    """FinBERT when exported (and chosen); the VADER lexicon otherwise, reported as degraded."""
+    """FinBERT when exported (and chosen); the finance lexicon otherwise, reported as degraded."""
     scorer: Scorer
     reason = None
     try:
@@ -63,7 +64,7 @@ def build_sentiment(
         scorer = LexiconScorer()
     except ArtifactError as exc:
         scorer = LexiconScorer()
-        reason = f"FinBERT is not available ({exc}); answering with the VADER lexicon"
+        reason = f"FinBERT is not available ({exc}); answering with the finance lexicon fallback"
         log.warning(reason)
     limits = SentimentLimits(max_texts=settings.sentiment_max_texts, max_chars=settings.sentiment_max_chars)
     return SentimentService(
@@ -98,6 +99,11 @@ def build_price(
         max_batch=settings.price_batch_size,
         repository_version=number if meta is not None else None,
         max_age_days=settings.max_model_age_days,
+        skill=SkillService(
+            settings.db_path,
+            metrics,
+            SkillConfig(tuple(settings.skill_windows_days), settings.skill_min_resolved, settings.skill_refresh_s),
+        ),
     )
 
 

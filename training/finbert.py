@@ -70,7 +70,7 @@ def load_pretrained(source: str) -> tuple[Any, Any]:
         f"cannot load FinBERT weights: {reason}.\n"
         "On a machine with internet: `hf download ProsusAI/finbert --local-dir models/finbert`, "
         "copy models/finbert here, then `investiq export finbert --source models/finbert` (or set "
-        "finbert_model in config.yaml). Until then the gateway answers with the VADER lexicon fallback."
+        "finbert_model in config.yaml). Until then the gateway answers with the finance lexicon fallback."
     )
 
 

@@ -26,6 +26,6 @@ class SentimentPrediction(BaseModel):
 
 class SentimentResponse(BaseModel):
     predictions: list[SentimentPrediction]
-    model: str = Field(description="finbert, or vader when the lexicon fallback answers.")
+    model: str = Field(description="finbert, or lexicon when the finance lexicon fallback answers.")
     model_version: str
     processing_time_ms: float

@@ -1,4 +1,4 @@
-"""Sentiment scorers: FinBERT through the inference backend, or the VADER lexicon fallback.
+"""Sentiment scorers: FinBERT through the inference backend, or the finance lexicon fallback.
 
 A scorer maps texts to probabilities over LABELS, in that order, and names its model and version.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from importlib.metadata import version as package_version
 from typing import Protocol
 
 import numpy as np
@@ -16,8 +15,8 @@ from numpy.typing import NDArray
 from gateway.backends.base import InferenceBackend
 from gateway.services.batching import MicroBatcher
 from investiq.core.finbert import FINBERT, LABELS
-
-VADER_NEUTRAL_BAND = 0.05  # |compound| below this is neutral (VADER's documented threshold)
+from investiq.core.lexicon import NAME as LEXICON
+from investiq.core.lexicon import FinanceLexicon
 
 
 class Scorer(Protocol):
@@ -66,30 +65,18 @@ class FinbertScorer:
 
 
 class LexiconScorer:
-    """VADER (vaderSentiment): a maintained-in-place lexicon with its own word list and rules.
+    """The finance lexicon fallback (investiq/core/lexicon.py): finance words and phrases read with VADER's
+    negation and intensity rules, probabilities that follow the evidence. Model "lexicon"; its version
+    names the lexicon file's hash and the vaderSentiment release."""
 
-    Probabilities: VADER's pos/neg/neu proportions, with the label decided by the compound score
-    as VADER recommends; the proportion of the decided label is raised to be the largest, so that
-    the label and the argmax agree.
-    """
-
-    model = "vader"
+    model = LEXICON
 
     def __init__(self) -> None:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-        self._analyzer = SentimentIntensityAnalyzer()
-        self.version = package_version("vaderSentiment")
+        self._lexicon = FinanceLexicon()
+        self.version = self._lexicon.version
 
     async def score(self, texts: list[str]) -> NDArray[np.float32]:
-        return await asyncio.to_thread(lambda: np.stack([self._one(t) for t in texts]))
-
-    def _one(self, text: str) -> NDArray[np.float32]:
-        s = self._analyzer.polarity_scores(text)
-        p = np.array([s["pos"], s["neg"], s["neu"]], dtype=np.float64) + 1e-6
-        label = 0 if s["compound"] >= VADER_NEUTRAL_BAND else 1 if s["compound"] <= -VADER_NEUTRAL_BAND else 2
-        p[label] = max(p[label], p.max() + 1e-3)
-        return np.asarray(p / p.sum(), dtype=np.float32)
+        return await asyncio.to_thread(self._lexicon.score, texts)
 
     async def close(self) -> None:
         return None

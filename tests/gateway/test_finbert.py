@@ -252,7 +252,7 @@ def test_without_weights_the_lexicon_answers_and_health_says_why(tmp_path: Path)
         body = client.post(
             "/sentiment/predict", json={"texts": ["Shares plunge after a dismal, terrible quarter"]}
         ).json()
-    assert body["model"] == "vader"
+    assert body["model"] == "lexicon"
     assert body["predictions"][0]["label"] == "negative"
 
 
@@ -262,7 +262,7 @@ def test_the_lexicon_can_be_chosen_on_purpose(tiny: tuple[Path, Path], tmp_path:
     with TestClient(create_app(settings)) as client:
         assert client.get("/sentiment/health").json()["status"] == "healthy"
         body = client.post("/sentiment/predict", json={"texts": ["Great results, record profit"]}).json()
-    assert body["model"] == "vader"
+    assert body["model"] == "lexicon"
     assert body["predictions"][0]["label"] == "positive"
 
 

@@ -71,7 +71,7 @@ def test_access_lines_carry_request_id_route_status_and_model(app_client: TestCl
     assert sentiment["request_id"] == "agent-7.a_b-c"
     assert sentiment["message"] == "request" and sentiment["level"] == "INFO"
     assert (sentiment["method"], sentiment["route"], sentiment["status"]) == ("POST", "/sentiment/predict", 200)
-    assert body["model"] == "vader" and body["model_version"]
+    assert body["model"] == "lexicon" and body["model_version"]
     assert (sentiment["model"], sentiment["model_version"]) == (body["model"], body["model_version"])
     assert sentiment["duration_ms"] >= 0
     assert datetime.fromisoformat(sentiment["time"].replace("Z", "+00:00")).tzinfo == timezone.utc

@@ -1,0 +1,320 @@
+"""`investiq evaluate finbert`: the serving sentiment model against the finance lexicon and VADER.
+
+    investiq evaluate finbert --csv labeled.csv --out DIR
+
+Scored as the gateway scores them (the same text normalization, the same exported ONNX file and
+variant, the same lexicon): FinBERT when it is exported in the model repository, the finance lexicon
+(the fallback the gateway serves without FinBERT) and VADER alone (what it served before). For each:
+accuracy, macro-F1, log loss, a confusion matrix and a calibration table (confidence of the predicted
+label, by bin, against how often it was right), overall and per `split` when the CSV has that column.
+Writes DIR/report.json (every figure) and DIR/report.md (the tables, and the most confident mistakes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from investiq.core.artifacts import META
+from investiq.core.errors import InvestIQError
+from investiq.core.finbert import FINBERT, LABELS, FinbertMeta
+from investiq.core.lexicon import NAME as LEXICON
+from investiq.core.lexicon import FinanceLexicon, Vader
+from investiq.core.settings import Settings
+
+Log = Callable[[str], None]
+HEADLINES = Path(__file__).resolve().parents[1] / "data" / "labeled_headlines.csv"
+VADER = "vader"
+BATCH = 32  # texts per FinBERT run
+BINS = 10  # calibration bins of width 0.1 (a three-class confidence is at least 1/3)
+MISTAKES = 15  # the most confident mistakes listed per model in report.md
+
+
+class LabeledDataError(InvestIQError, ValueError):
+    """A labeled CSV cannot be used; the message names the file, the line and what to change."""
+
+
+@dataclass(frozen=True)
+class Labeled:
+    texts: list[str]
+    labels: NDArray[np.int64]  # index into LABELS
+    splits: list[str]  # "" where the CSV has no split column
+
+
+def read_labeled(path: Path) -> Labeled:
+    """Rows of a CSV with columns text,label (positive, negative or neutral, any case) and optionally
+    split; every bad row is named (the first ten)."""
+    from gateway.services.sentiment import normalize
+
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise LabeledDataError(f"cannot read {path}: {exc.strerror}") from None
+    texts, labels, splits, problems = [], [], [], []
+    with handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip().lower() for c in reader.fieldnames or []]
+        if not {"text", "label"} <= set(columns):
+            raise LabeledDataError(
+                f"{path} needs a header row with columns text,label (and optionally split); "
+                f"found {', '.join(columns) if columns else 'no header'}"
+            )
+        reader.fieldnames = columns
+        try:
+            for line, row in enumerate(reader, start=2):
+                text = normalize(row.get("text") or "")
+                label = (row.get("label") or "").strip().lower()
+                if not text:
+                    problems.append(f"line {line}: empty text")
+                elif label not in LABELS:
+                    problems.append(f"line {line}: unknown label {row.get('label')!r}")
+                else:
+                    texts.append(text)
+                    labels.append(LABELS.index(label))
+                    splits.append((row.get("split") or "").strip())
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise LabeledDataError(f"{path} is not a readable UTF-8 CSV: {exc}") from None
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise LabeledDataError(
+            f"{path}: {len(problems)} unusable rows (labels must be one of {', '.join(LABELS)}): {shown}"
+        )
+    if not texts:
+        raise LabeledDataError(f"{path} has a header but no rows")
+    return Labeled(texts, np.array(labels, dtype=np.int64), splits)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    model: str
+    version: str
+    role: str  # "serving", "fallback" or "baseline"
+    score: Callable[[list[str]], NDArray[np.float32]]
+
+
+def finbert_scorer(settings: Settings, serving: bool) -> tuple[Scorer | None, str]:
+    """FinBERT on ONNX Runtime from the model repository, as the embedded backend serves it (variant per
+    `quantize`), or None and why not."""
+    from gateway.backends.embedded import EmbeddedBackend, finbert_dir
+
+    directory = finbert_dir(settings.model_repository)
+    if not (directory / META).exists():
+        return None, f"FinBERT is not exported in {settings.model_repository} (`investiq export finbert`)"
+    backend = EmbeddedBackend(
+        settings.model_repository, quantize=settings.quantize, max_tokens=settings.sentiment_max_tokens
+    )
+    meta: FinbertMeta | None = backend.finbert
+    assert meta is not None
+    columns = [meta.labels.index(label) for label in LABELS]
+
+    def score(texts: list[str]) -> NDArray[np.float32]:
+        async def run() -> list[NDArray[Any]]:
+            try:
+                batches = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
+                outs = [await backend.infer(FINBERT, {"TEXT": np.array(b, dtype=object)}) for b in batches]
+                return [np.asarray(o["probabilities"]) for o in outs]
+            finally:
+                await backend.close()
+
+        return np.asarray(np.concatenate(asyncio.run(run()))[:, columns], dtype=np.float32)
+
+    version = f"{meta.version}-{backend.finbert_variant}"
+    note = f"FinBERT {version} from {directory} (source {meta.source})"
+    return Scorer(FINBERT, version, "serving" if serving else "exported, not serving", score), note
+
+
+def judge(probabilities: NDArray[np.float32], labels: NDArray[np.int64]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-label precision/recall/F1, log loss, confusion matrix (rows: truth,
+    columns: predicted, both in LABELS order) and calibration (confidence bins against accuracy)."""
+    predicted = probabilities.argmax(axis=1)
+    confidence = probabilities.max(axis=1).astype(np.float64)
+    correct = predicted == labels
+    k = len(LABELS)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_label, f1s = {}, []
+    for c, name in enumerate(LABELS):
+        tp = int(confusion[c, c])
+        fp, fn = int(confusion[:, c].sum()) - tp, int(confusion[c, :].sum()) - tp
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+        if f1 is not None:
+            f1s.append(f1)
+        per_label[name] = {
+            "precision": tp / (tp + fp) if tp + fp else None,
+            "recall": tp / (tp + fn) if tp + fn else None,
+            "f1": f1,
+            "support": tp + fn,
+        }
+    edges = np.linspace(0, 1, BINS + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, BINS - 1)
+    bins = [
+        {
+            "from": float(edges[b]),
+            "to": float(edges[b + 1]),
+            "n": int((which == b).sum()),
+            "confidence": float(confidence[which == b].mean()),
+            "accuracy": float(correct[which == b].mean()),
+        }
+        for b in range(BINS)
+        if (which == b).any()
+    ]
+    p_true = probabilities[np.arange(len(labels)), labels].astype(np.float64)
+    return {
+        "n": len(labels),
+        "accuracy": float(correct.mean()),
+        "macro_f1": float(np.mean(f1s)),
+        "log_loss": float(-np.log(np.clip(p_true, 1e-12, 1)).mean()),
+        "mean_confidence": float(confidence.mean()),
+        "expected_calibration_error": float(
+            sum(r["n"] * abs(r["accuracy"] - r["confidence"]) for r in bins) / len(labels)
+        ),
+        "per_label": per_label,
+        "confusion": {"labels": list(LABELS), "rows_truth_columns_predicted": confusion.tolist()},
+        "calibration": bins,
+    }
+
+
+def evaluate_sentiment(settings: Settings, csv_path: Path | None, out: Path, log: Log = print) -> dict[str, Any]:
+    """Score the labeled texts with every model, judge them, write out/report.json and out/report.md."""
+    path = csv_path or HEADLINES
+    data = read_labeled(path)
+    log(f"{path}: {len(data.texts)} texts ({_counts(data.labels)})")
+    finbert, note = finbert_scorer(settings, serving=settings.sentiment_model == FINBERT)
+    lexicon = FinanceLexicon()
+    vader = Vader()
+    fallback_role = "fallback" if finbert is not None and finbert.role == "serving" else "serving"
+    scorers = [
+        *([finbert] if finbert is not None else []),
+        Scorer(LEXICON, lexicon.version, fallback_role, lexicon.score),
+        Scorer(VADER, vader.version, "baseline", vader.score),
+    ]
+    log(note)
+    splits = sorted({s for s in data.splits if s}, key=_split_order)
+    models = []
+    for scorer in scorers:
+        probabilities = scorer.score(data.texts)
+        report: dict[str, Any] = {"model": scorer.model, "version": scorer.version, "role": scorer.role}
+        report["all"] = judge(probabilities, data.labels)
+        report["by_split"] = {}
+        for split in splits:
+            rows = np.array([s == split for s in data.splits])
+            report["by_split"][split] = judge(probabilities[rows], data.labels[rows])
+        report["mistakes"] = _mistakes(data, probabilities, scorer.model == LEXICON, lexicon)
+        models.append(report)
+        log(
+            f"{scorer.model:8s} accuracy {report['all']['accuracy']:.3f}  macro-F1 {report['all']['macro_f1']:.3f}"
+        )
+    result = {
+        "csv": str(path),
+        "n": len(data.texts),
+        "labels": _counts(data.labels),
+        "splits": {s: data.splits.count(s) for s in splits},
+        "finbert": note,
+        "serving": next(m["model"] for m in models if m["role"] == "serving"),
+        "models": models,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(render(result), encoding="utf-8")
+    log(f"wrote {out / 'report.md'} and {out / 'report.json'}")
+    return result
+
+
+def _split_order(split: str) -> tuple[int, str]:
+    order = ["dev", "train", "validation", "test", "fresh"]
+    return (order.index(split) if split in order else len(order), split)
+
+
+def _counts(labels: NDArray[np.int64]) -> dict[str, int]:
+    return {name: int((labels == c).sum()) for c, name in enumerate(LABELS)}
+
+
+def _mistakes(
+    data: Labeled, probabilities: NDArray[np.float32], explain: bool, lexicon: FinanceLexicon
+) -> list[dict[str, Any]]:
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != data.labels)
+    wrong = wrong[np.argsort(-probabilities[wrong].max(axis=1), kind="stable")]
+    rows = []
+    for i in wrong:
+        row: dict[str, Any] = {
+            "text": data.texts[i],
+            "label": LABELS[data.labels[i]],
+            "predicted": LABELS[predicted[i]],
+            "confidence": round(float(probabilities[i].max()), 4),
+            "split": data.splits[i],
+        }
+        if explain:
+            row["evidence"] = lexicon.evidence(data.texts[i]).explain()
+        rows.append(row)
+    return rows
+
+
+def _percent(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def render(result: dict[str, Any]) -> str:
+    """report.md: the summary table, then per model its confusion matrix, calibration and top mistakes."""
+    models = result["models"]
+    splits = list(result["splits"])
+    lines = [
+        "# Sentiment: serving model against the finance lexicon and VADER",
+        "",
+        f"{result['n']} labeled texts from `{result['csv']}` "
+        f"({', '.join(f'{n} {k}' for k, n in result['labels'].items())}"
+        + (f"; splits: {', '.join(f'{s} {n}' for s, n in result['splits'].items())}" if splits else "")
+        + f"). {result['finbert']}. Serving: **{result['serving']}**.",
+        "",
+        "| model | role | part | n | accuracy % | macro-F1 % | log loss | mean confidence % | ECE % |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m in models:
+        for part, r in [("all", m["all"]), *m["by_split"].items()]:
+            lines.append(
+                f"| {m['model']} | {m['role']} | {part} | {r['n']} | {_percent(r['accuracy'])} | "
+                f"{_percent(r['macro_f1'])} | {r['log_loss']:.3f} | {_percent(r['mean_confidence'])} | "
+                f"{_percent(r['expected_calibration_error'])} |"
+            )
+    lines += [
+        "",
+        "Accuracy: share of texts whose most probable label is the labeled one. Macro-F1: the mean of the",
+        "per-label F1 scores. Log loss: mean -ln p(labeled label). ECE: expected calibration error, the",
+        "count-weighted gap between confidence and accuracy over the bins below.",
+    ]
+    for m in models:
+        r = m["all"]
+        lines += ["", f"## {m['model']} ({m['version']}, {m['role']})", "", "Confusion (rows: labeled):", ""]
+        lines += ["| labeled \\ predicted | " + " | ".join(LABELS) + " | recall % |"]
+        lines += ["| --- | " + " | ".join("---:" for _ in LABELS) + " | ---: |"]
+        for c, name in enumerate(LABELS):
+            row = r["confusion"]["rows_truth_columns_predicted"][c]
+            lines.append(
+                f"| {name} | " + " | ".join(map(str, row)) + f" | {_percent(r['per_label'][name]['recall'])} |"
+            )
+        lines += ["", "Calibration (confidence of the predicted label):", ""]
+        lines += ["| confidence | n | mean confidence % | accuracy % |", "| --- | ---: | ---: | ---: |"]
+        for b in r["calibration"]:
+            lines.append(
+                f"| {b['from']:.1f}-{b['to']:.1f} | {b['n']} | {_percent(b['confidence'])} | "
+                f"{_percent(b['accuracy'])} |"
+            )
+        if m["mistakes"]:
+            shown = m["mistakes"][:MISTAKES]
+            lines += ["", f"Most confident mistakes ({len(shown)} of {len(m['mistakes'])}):", ""]
+            for x in shown:
+                why = f" ({x['evidence']})" if "evidence" in x else ""
+                split = f", {x['split']}" if x["split"] else ""
+                lines.append(
+                    f"- {x['text']!r}: {x['label']} -> {x['predicted']} "
+                    f"at {_percent(x['confidence'])}%{split}{why}"
+                )
+    return "\n".join(lines) + "\n"

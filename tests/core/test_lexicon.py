@@ -1,0 +1,193 @@
+"""The finance lexicon fallback: plausible labels, probabilities that follow the evidence, VADER's rules
+(negation, intensity) applied to finance words, and its margin over VADER on the committed headlines."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from investiq.core.errors import ArtifactError
+from investiq.core.finbert import LABELS
+from investiq.core.lexicon import BIAS, DATA, FinanceLexicon, Lexicon, Vader, tokenize
+
+HEADLINES = DATA.parent / "labeled_headlines.csv"
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> FinanceLexicon:
+    return FinanceLexicon()
+
+
+def label(lexicon: FinanceLexicon, text: str) -> tuple[str, float]:
+    p = lexicon.probabilities(text)
+    return LABELS[int(p.argmax())], float(p.max())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # the issue's four headlines, which VADER called neutral at 0.99999 (three) and positive (one)
+        ("Company Y files for bankruptcy", "negative"),
+        ("Apple beats revenue estimates", "positive"),
+        ("Analysts downgrade Initech to sell", "negative"),
+        ("Tesla shares slide after deliveries miss", "negative"),
+    ],
+)
+def test_the_issues_headlines_get_plausible_labels_with_measured_confidence(
+    lexicon: FinanceLexicon, text: str, expected: str
+):
+    got, confidence = label(lexicon, text)
+    assert got == expected
+    assert 0.7 < confidence < 0.99  # clear evidence: confident, but never certain
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["The company is based in Ohio", "Lorem ipsum dolor sit amet", "Quarterly report", "🚀", "12345", ""],
+)
+def test_a_text_without_evidence_is_neutral_with_low_confidence(lexicon: FinanceLexicon, text: str):
+    p = lexicon.probabilities(text)
+    assert LABELS[int(p.argmax())] == "neutral"
+    assert p.max() <= 0.6
+    assert p.max() == pytest.approx(1 / (1 + 2 * np.exp(-BIAS)))
+    assert lexicon.evidence(text).explain() == "(no evidence)"
+
+
+def test_evidence_of_no_news_is_confidently_neutral(lexicon: FinanceLexicon):
+    got, confidence = label(lexicon, "Federal Reserve keeps rates unchanged, in line with expectations")
+    assert got == "neutral" and 0.8 < confidence < 0.99
+
+
+@pytest.mark.parametrize(
+    ("plain", "negated"),
+    [
+        ("Regulator approves the merger", "Regulator does not approve the merger"),
+        ("Trial meets its main goal", "Trial fails to meet its main goal"),
+        ("Shares fall", "Shares did not fall"),
+        ("Company expects a loss", "Company expects no loss"),
+    ],
+)
+def test_negation_flips(lexicon: FinanceLexicon, plain: str, negated: str):
+    a, b = lexicon.probabilities(plain), lexicon.probabilities(negated)
+    assert {LABELS[int(a.argmax())], LABELS[int(b.argmax())]} == {"positive", "negative"}
+    assert (a[0] - a[1]) * (b[0] - b[1]) < 0
+
+
+def test_intensity_scales_confidence(lexicon: FinanceLexicon):
+    def negative(text: str) -> float:
+        return float(lexicon.probabilities(text)[1])
+
+    assert negative("Shares edge slightly lower") < negative("Shares fall") < negative("Shares fall sharply")
+    assert negative("Shares fall") < negative("Shares plunge") < negative("Shares plunge to a record low")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # a move is read against its subject: costs rising is bad news, falling good news
+        ("Inflation cools more than expected", "positive"),
+        ("Losses widen", "negative"),
+        ("Quarterly loss narrows", "positive"),
+        ("Unemployment rises", "negative"),
+        ("Revenue rises", "positive"),
+        ("Layoffs mount", "negative"),
+        ("Loan defaults fall", "positive"),
+        ("Economic growth slows", "negative"),
+        ("Investors cheer as costs fall", "positive"),
+    ],
+)
+def test_moves_are_read_against_their_subject(lexicon: FinanceLexicon, text: str, expected: str):
+    assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize("text", ["Shares rise despite weak guidance", "Revenue rises but margins fall"])
+def test_mixed_evidence_is_uncertain(lexicon: FinanceLexicon, text: str):
+    p = lexicon.probabilities(text)
+    assert p.max() < 0.5
+    assert abs(p[0] - p[1]) < 0.1  # split between the two sides, little left for neutral
+    assert lexicon.probabilities("Shares rise on strong guidance").max() > 0.9
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Apple beats revenue estimates",
+        "word " * 400,
+        "Shares plunge 🚀📉 — ünïcödé, (!?) tab\tnew\nline",
+        "not not not never no",
+        "sharply sharply sharply",
+        "bankruptcy " * 50 + "record profit " * 50,
+    ],
+)
+def test_probabilities_are_a_distribution(lexicon: FinanceLexicon, text: str):
+    p = lexicon.probabilities(text)
+    assert p.shape == (3,) and p.dtype == np.float32
+    assert np.all(p > 0) and float(p.sum()) == pytest.approx(1.0, abs=1e-6)
+    assert p.max() < 0.97  # no evidence makes it certain
+
+
+def test_score_is_a_batch_of_probabilities_and_deterministic(lexicon: FinanceLexicon):
+    texts = ["Apple beats revenue estimates", "Company Y files for bankruptcy", "Meeting on Tuesday"]
+    scores = lexicon.score(texts)
+    assert scores.shape == (3, 3)
+    np.testing.assert_array_equal(scores, FinanceLexicon().score(texts))
+    assert lexicon.score([]).shape == (0, 3)
+    assert lexicon.version == FinanceLexicon().version
+    assert "+vader-" in lexicon.version
+
+
+def test_tokens_and_stems():
+    assert tokenize("Moody's didn't cut; wider-than-expected loss") == [
+        "moody", "did", "not", "cut", ";", "wider", "than", "expected", "loss",
+    ]  # fmt: skip
+    lex = Lexicon.load()
+    assert [lex.stem(w) for w in ["surged", "misses", "cutting", "rallied", "fell", "rating", "losses"]] == [
+        "surge", "miss", "cut", "rally", "fall", "rating", "loss",
+    ]  # fmt: skip
+
+
+def test_a_bad_lexicon_file_names_its_line(tmp_path: Path):
+    path = tmp_path / "lexicon.txt"
+    path.write_text("+ 1.0 good\n# comment\n% 1.0 what\n")
+    with pytest.raises(ArtifactError, match=r"lexicon\.txt:3: expected KIND WEIGHT TERM"):
+        Lexicon.load(path)
+    path.write_text("+ much good\n")
+    with pytest.raises(ArtifactError, match=r":1: weight 'much' is not a number"):
+        Lexicon.load(path)
+    with pytest.raises(ArtifactError, match="cannot read the finance lexicon"):
+        Lexicon.load(tmp_path / "absent.txt")
+
+
+def test_a_custom_lexicon_is_used_and_versioned(tmp_path: Path):
+    path = tmp_path / "lexicon.txt"
+    path.write_text("+ 3.0 moonshot\n")
+    custom = FinanceLexicon(Lexicon.load(path))
+    assert label(custom, "A moonshot quarter")[0] == "positive"
+    assert custom.version != FinanceLexicon().version
+
+
+def accuracy(probabilities: np.ndarray, truth: np.ndarray) -> float:  # type: ignore[type-arg]
+    return float((probabilities.argmax(axis=1) == truth).mean())
+
+
+def test_the_lexicon_beats_vader_by_15_points_on_the_committed_headlines(lexicon: FinanceLexicon):
+    with HEADLINES.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) >= 150
+    counts = {name: sum(r["label"] == name for r in rows) for name in LABELS}
+    assert max(counts.values()) - min(counts.values()) <= len(rows) // 20  # balanced
+    vader = Vader()
+    for part in (None, "test", "fresh"):
+        chosen = [r for r in rows if part is None or r["split"] == part]
+        texts = [r["text"] for r in chosen]
+        truth = np.array([LABELS.index(r["label"]) for r in chosen])
+        ours, theirs = accuracy(lexicon.score(texts), truth), accuracy(vader.score(texts), truth)
+        assert ours >= theirs + 0.15, (part, ours, theirs)
+
+
+def test_vader_baseline_reproduces_the_issue(lexicon: FinanceLexicon):
+    """What the gateway answered before: no lexicon word -> neutral at ~1.0."""
+    p = Vader().probabilities("Company Y files for bankruptcy")
+    assert LABELS[int(p.argmax())] == "neutral" and p.max() > 0.999

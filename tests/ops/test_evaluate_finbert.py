@@ -1,0 +1,168 @@
+"""`investiq evaluate finbert`: the serving model (the tiny random BERT exported here, or the lexicon
+without it) against the finance lexicon and VADER, end to end from the command line; the figures; the
+refusal of unusable CSVs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from harness import tiny_bert
+from investiq.cli.main import main
+from investiq.core.finbert import LABELS
+from investiq.core.settings import Settings
+from investiq.ops.sentiment_eval import HEADLINES, evaluate_sentiment, judge, read_labeled
+from training.finbert import macro_f1
+
+SMALL = [
+    ("Apple beats revenue estimates", "positive", "dev"),
+    ("Nvidia raises guidance on strong demand", "positive", "dev"),
+    ("Shares soar to a record high", "positive", "test"),
+    ("Company Y files for bankruptcy", "negative", "dev"),
+    ("Analysts downgrade Initech to sell", "negative", "test"),
+    ("Tesla shares slide after deliveries miss", "negative", "test"),
+    ("Microsoft to report results on Tuesday", "neutral", "dev"),
+    ("Oil prices little changed in quiet trading", "neutral", "test"),
+    ("Acme names a new chief financial officer", "neutral", "dev"),
+]
+
+
+def write_csv(
+    path: Path, rows: Sequence[tuple[str, ...]], header: tuple[str, ...] = ("text", "label", "split")
+) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random BERT, exported (validated) as `investiq export finbert` does."""
+    return tiny_bert.exported(tmp_path_factory.mktemp("finbert"))[1]
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(main, ["evaluate", "finbert", *args])
+
+
+def test_end_to_end_with_an_exported_finbert(repo: Path, tmp_path: Path):
+    data = write_csv(tmp_path / "small.csv", SMALL)
+    out = tmp_path / "report"
+    result = run("--csv", str(data), "--out", str(out), "--repository", str(repo))
+    assert result.exit_code == 0, result.output
+    assert "finbert " in result.output and "lexicon " in result.output and "vader " in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["serving"] == "finbert"
+    assert [(m["model"], m["role"]) for m in report["models"]] == [
+        ("finbert", "serving"),
+        ("lexicon", "fallback"),
+        ("vader", "baseline"),
+    ]
+    assert report["finbert"].startswith("FinBERT ") and report["splits"] == {"dev": 5, "test": 4}
+    for m in report["models"]:
+        assert set(m["by_split"]) == {"dev", "test"}
+        for part in (m["all"], *m["by_split"].values()):
+            confusion = np.array(part["confusion"]["rows_truth_columns_predicted"])
+            assert confusion.sum() == part["n"]
+            assert part["accuracy"] == pytest.approx(np.trace(confusion) / part["n"])
+            assert sum(b["n"] for b in part["calibration"]) == part["n"]
+            assert 0 <= part["macro_f1"] <= 1 and part["log_loss"] >= 0
+        assert len(m["mistakes"]) == round(m["all"]["n"] * (1 - m["all"]["accuracy"]))
+    lexicon = report["models"][1]["all"]
+    assert lexicon["accuracy"] == 1.0  # these are easy
+    assert report["models"][0]["version"].endswith("-int8")
+    md = (out / "report.md").read_text()
+    assert "| finbert | serving | all | 9 |" in md and "Calibration (confidence" in md and "Confusion" in md
+
+
+def test_fp32_can_be_judged(repo: Path, tmp_path: Path):
+    data = write_csv(tmp_path / "small.csv", SMALL)
+    result = run("--csv", str(data), "--out", str(tmp_path / "r"), "--repository", str(repo), "--no-quantize")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["models"][0]["version"].endswith("-fp32")
+
+
+def test_the_tiny_bert_path_on_the_committed_headlines(repo: Path, tmp_path: Path):
+    """Every path on the committed set (`pytest -s -k tiny_bert` prints the figures). The tiny BERT has
+    random weights, so it is near chance: this checks the FinBERT path's wiring, not a model."""
+    settings = Settings(model_repository=repo, models_dir=tmp_path)
+    report = evaluate_sentiment(settings, None, tmp_path / "out", log=print)
+    assert report["n"] >= 150 and report["csv"] == str(HEADLINES)
+    figures = {m["model"]: m["all"] for m in report["models"]}
+    assert set(figures) == {"finbert", "lexicon", "vader"}
+    assert figures["lexicon"]["accuracy"] >= figures["vader"]["accuracy"] + 0.15
+    assert figures["lexicon"]["macro_f1"] >= figures["vader"]["macro_f1"] + 0.15
+    for name, f in figures.items():
+        print(f"{name}: accuracy {f['accuracy']:.3f} macro-F1 {f['macro_f1']:.3f}")
+
+
+def test_without_finbert_the_lexicon_is_the_serving_model(tmp_path: Path):
+    data = write_csv(tmp_path / "small.csv", SMALL)
+    settings = Settings(model_repository=tmp_path / "empty", models_dir=tmp_path)
+    report = evaluate_sentiment(settings, data, tmp_path / "out", log=lambda _: None)
+    assert [(m["model"], m["role"]) for m in report["models"]] == [("lexicon", "serving"), ("vader", "baseline")]
+    assert "not exported" in report["finbert"]
+    result = run("--csv", str(data), "--out", str(tmp_path / "cli"), "--repository", str(tmp_path / "empty"))
+    assert result.exit_code == 0, result.output
+    assert "FinBERT is not exported" in result.output
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "message"),
+    [
+        (("sentence", "sentiment"), [("Apple beats", "positive")], "needs a header row with columns text,label"),
+        (("text",), [("Apple beats",)], "found text"),
+        (
+            ("text", "label"),
+            [("Apple beats", "positive"), ("Tesla slides", "bearish"), ("Oil flat", "")],
+            "2 unusable rows .*line 3: unknown label 'bearish'; line 4: unknown label ''",
+        ),
+        (("text", "label"), [("   ", "neutral")], "line 2: empty text"),
+        (("text", "label"), [], "has a header but no rows"),
+    ],
+)
+def test_unusable_csvs_are_refused_with_the_reason(
+    tmp_path: Path, header: tuple[str, ...], rows: list[tuple[str, ...]], message: str
+):
+    data = write_csv(tmp_path / "bad.csv", rows, header)
+    result = run("--csv", str(data), "--out", str(tmp_path / "out"), "--repository", str(tmp_path / "empty"))
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ")
+    assert re.search(message, result.output), result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_labels_in_any_case_and_a_byte_order_mark_are_read(tmp_path: Path):
+    data = tmp_path / "excel.csv"
+    data.write_text("\ufeffText,Label\nApple beats estimates,POSITIVE\n", encoding="utf-8")
+    labeled = read_labeled(data)
+    assert labeled.texts == ["Apple beats estimates"] and labeled.labels.tolist() == [0] and labeled.splits == [""]
+
+
+def test_judge_against_hand_counts():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 200)
+    logits = rng.normal(size=(200, 3)) + 2.0 * np.eye(3)[truth]
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    figures = judge(p.astype(np.float32), truth)
+    predicted = p.argmax(axis=1)
+    assert figures["accuracy"] == pytest.approx((predicted == truth).mean())
+    assert figures["macro_f1"] == pytest.approx(macro_f1(truth, predicted, 3))
+    assert figures["log_loss"] == pytest.approx(-np.log(p[np.arange(200), truth]).mean(), rel=1e-5)
+    confusion = np.array(figures["confusion"]["rows_truth_columns_predicted"])
+    assert confusion[1, 2] == ((truth == 1) & (predicted == 2)).sum()
+    assert figures["confusion"]["labels"] == list(LABELS)
+    bins = figures["calibration"]
+    assert sum(b["n"] for b in bins) == 200 and all(b["from"] <= b["confidence"] <= b["to"] for b in bins)
+    ece = sum(b["n"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / 200
+    assert figures["expected_calibration_error"] == pytest.approx(ece)
