@@ -67,15 +67,30 @@ def train() -> None:
     help="Where the fine-tuned Hugging Face directory goes (default: MODELS_DIR/finbert-tuned).",
 )
 @click.option("--base", default=None, help="Model id or directory to start from (default: setting finbert_model).")
-@click.option("--epochs", type=click.IntRange(1), default=None, help=_default("epochs"))
-@click.option("--batch-size", type=click.IntRange(1), default=None, help=_default("batch_size"))
 @click.option(
-    "--learning-rate", type=click.FloatRange(0, min_open=True), default=None, help=_default("learning_rate")
+    "--epochs", type=click.IntRange(1), default=None, help=f"Passes over the training split {_default('epochs')}"
 )
 @click.option(
-    "--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None, help=_default("val_fraction")
+    "--batch-size",
+    type=click.IntRange(1),
+    default=None,
+    help=f"Texts per optimisation step {_default('batch_size')}",
 )
-@click.option("--seed", type=int, default=None, help=_default("seed"))
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help=f"AdamW learning rate {_default('learning_rate')}",
+)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 0.9, min_open=True),
+    default=None,
+    help=f"Share of each label held out for validation {_default('val_fraction')}",
+)
+@click.option(
+    "--seed", type=int, default=None, help=f"Seed of the split, the shuffling and dropout {_default('seed')}"
+)
 def train_finbert_command(
     config: Path | None, dataset: Path, output_dir: Path | None, base: str | None, **hyper: Any
 ) -> None:
@@ -88,7 +103,7 @@ def train_finbert_command(
 
 @click.group()
 def evaluate() -> None:
-    """Evaluate trained models on held-out data against baselines (needs the `train` extra)."""
+    """Evaluate models on held-out data against baselines (patchtst needs the `train` extra)."""
 
 
 WORK_DIR = click.option(
@@ -135,7 +150,13 @@ def bench(ctx: click.Context, out: Path, work_dir: Path | None, seconds: float, 
 @click.option(
     "--runs", type=click.IntRange(10), default=200, show_default=True, help="Single-text calls per path."
 )
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=32,
+    show_default=True,
+    help="Texts per call in the throughput column.",
+)
 @click.option("--concurrency", type=click.IntRange(1), default=16, show_default=True, help="HTTP clients at once.")
 @WORK_DIR
 @OUT
@@ -192,7 +213,14 @@ def bench_gemm(out: Path) -> None:
     default=None,
     help="Model repository with FinBERT and PatchTST exported (default: setting model_repository).",
 )
-@click.option("--concurrency", type=click.IntRange(1), multiple=True, default=(1, 4, 16), show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1),
+    multiple=True,
+    default=(1, 4, 16),
+    show_default=True,
+    help="Clients at once, one sweep point each (repeat the option).",
+)
 @click.option("--seconds", type=click.FloatRange(1), default=10.0, show_default=True, help="Per point.")
 @OUT
 def bench_backends(

@@ -170,6 +170,8 @@ def evaluate_patchtst(
     help="Model repository (default: setting model_repository).",
 )
 def export_patchtst(config: Path | None, model_dir: Path | None, repository: Path | None) -> None:
-    """PatchTST -> ONNX (dynamic batch), validated against PyTorch, into REPOSITORY/patchtst/<n>."""
+    """PatchTST -> ONNX (dynamic batch), validated against PyTorch, installed as the next numbered version,
+    REPOSITORY/patchtst/<n> (numbers are never reused; re-exporting the serving weights replaces that
+    version); the newest version serves."""
     settings = settings_from(config, model_repository=repository)
     ops.export_model(settings, ops.model_dir(settings, model_dir), click.echo)

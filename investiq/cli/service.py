@@ -48,10 +48,20 @@ def start(config: Path | None, log_level: str, wait_s: float, **flags: Any) -> N
     help="Seconds to wait after SIGTERM before SIGKILL.",
 )
 def stop(config: Path | None, timeout_s: float) -> None:
-    """Stop the gateway (SIGTERM: requests drain and queued journal writes are flushed; SIGKILL after
-    --timeout), then the local Triton if one runs."""
-    stopped = service.stop(settings_from(config), timeout_s)
+    """Stop the gateway that `investiq start` started (SIGTERM: requests drain and queued journal writes
+    are flushed; SIGKILL after --timeout), then the local Triton if one runs. A gateway of `investiq up`
+    or `serve` stops with Ctrl-C in its terminal."""
+    settings = settings_from(config)
+    stopped = service.stop(settings, timeout_s)
     if stopped.gateway_pid is None and not stopped.triton:
+        if service.health(service.gateway_url(settings), 2.0) is not None:
+            pid = service.foreground_pid(settings)
+            how = f"Ctrl-C in its terminal, or `kill -TERM {pid}`" if pid is not None else "Ctrl-C in its terminal"
+            click.echo(
+                f"not running: no gateway started by `investiq start`; the one answering on "
+                f"{service.gateway_url(settings)} (`investiq up` or `serve`) stops with {how}"
+            )
+            return
         click.echo("not running")
         return
     if stopped.gateway_pid is not None:
@@ -63,10 +73,15 @@ def stop(config: Path | None, timeout_s: float) -> None:
 
 @click.command()
 @config_option
-def status(config: Path | None) -> None:
-    """The gateway started by `investiq start` (PID, URL, /health status) and the local Triton when the
-    backend is triton, as JSON. Exit status 0 when all of it runs and answers, 1 otherwise."""
-    report, ok = service.status(settings_from(config))
+@click.option("--host", default=None, help="Look for a gateway on this interface (default: setting host).")
+@click.option("--port", type=int, default=None, help="Look for a gateway on this port (default: setting port).")
+def status(config: Path | None, host: str | None, port: int | None) -> None:
+    """The gateway (PID, URL, /health status) and the local Triton when the backend is triton, as JSON:
+    the gateway `investiq start` started, else one that `investiq up` or `serve` runs in a terminal
+    where the settings (or --host/--port) say it serves. Exit status 0 when all of it runs and answers,
+    1 otherwise."""
+    explicit = host is not None or port is not None
+    report, ok = service.status(settings_from(config, host=host, port=port), use_record=not explicit)
     click.echo(json.dumps(report, indent=2))
     if not ok:
         raise SystemExit(1)

@@ -85,3 +85,59 @@ def _signal(pid: int, sig: signal.Signals) -> None:
     except ProcessLookupError:
         with contextlib.suppress(ProcessLookupError):  # it went away in the meantime
             os.kill(pid, sig)  # not a group leader after all
+
+
+# -- who listens on a port (Linux /proc), for gateways started in a terminal (`investiq up` / `serve`) --
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes (as /proc/PID/fd links name them) listening on TCP `port`, any address."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if (
+                len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):  # 0A: LISTEN
+                found.add(f"socket:[{fields[9]}]")
+    return found
+
+
+def listener(port: int, *markers: str) -> int | None:
+    """The PID of the live process that listens on TCP `port` (its command line carrying the markers),
+    or None: nothing listens, the socket belongs to another user, or this is not Linux."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fds = list((entry / "fd").iterdir())
+        except OSError:  # gone, or another user's
+            continue
+        if inodes.intersection(_links(fds)):
+            pid = int(entry.name)
+            return pid if alive(pid, *markers) else None
+    return None
+
+
+def _links(fds: list[Path]) -> set[str]:
+    out = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed in the meantime (the listing's own descriptor is)
+            out.add(os.readlink(fd))
+    return out
+
+
+def command(pid: int) -> str | None:
+    """The command line of `pid`, shortened for a message (`investiq serve --port 8080`); None if unknown."""
+    args = _cmdline(pid)
+    if not args:
+        return None
+    text = " ".join(" ".join([args[0].rsplit("/", 1)[-1], *args[1:]]).split())  # one line
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -4,11 +4,14 @@ backend is triton.
 The gateway is `python -m investiq serve` in a session of its own, so it outlives the shell that
 started it. It appends to LOGS_DIR/gateway.log and leaves LOGS_DIR/gateway.pid, plus gateway.json
 with the URL and backend it was started with, so that `status` finds it whatever flags `start` had.
-Under systemd the units in deploy/systemd run `investiq serve` in the foreground instead.
+A gateway that `investiq up` or `serve` runs in a terminal (and under systemd, deploy/systemd) leaves
+no PID file: `status` finds it where the settings say it serves, by its /health and, on Linux, by the
+process that listens on its port.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import subprocess
@@ -32,6 +35,10 @@ TAIL_LINES = 30
 
 class ServiceError(InvestIQError):
     """The stack cannot be started or found; the message says what to do."""
+
+
+class PortInUseError(ServiceError):
+    """The gateway's HOST:PORT is taken; the message names the holder when it can, and --port."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,33 @@ def _serve_command(settings: Settings, config: Path | None, log_level: str) -> l
     ]
 
 
+def check_port(settings: Settings) -> None:
+    """PortInUseError (one line, naming --port) when the gateway could not bind HOST:PORT now; other bind
+    failures (an address not on this host) as ServiceError. Checked before `up` prepares anything and
+    before uvicorn starts, whose own failure is only a log line and exit status 3."""
+    host, port = settings.host, settings.port
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise ServiceError(
+            f"cannot serve on {host}:{port}: {exc}; set --host to an address of this machine"
+        ) from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise ServiceError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+            holder = pidfile.listener(port)
+            who = f" by PID {holder} ({pidfile.command(holder)})" if holder is not None else ""
+            raise PortInUseError(
+                f"cannot serve on {host}:{port}: address already in use{who}; "
+                f"stop it, or serve on another port with --port (e.g. --port {port + 1 if port < 65535 else 8081})"
+            ) from None
+
+
 def _listening(settings: Settings) -> bool:
     host = gateway_url(settings).rsplit(":", 1)[0].removeprefix("http://").strip("[]")
     try:
@@ -237,14 +271,27 @@ def stack_url(settings: Settings) -> str:
     return str(state["url"]) if state else gateway_url(settings)
 
 
-def status(settings: Settings) -> tuple[dict[str, Any], bool]:
-    """What runs, as JSON-ready data, and whether everything configured runs and answers."""
-    pid = running(settings)
-    state = started_state(settings)
+def foreground_pid(settings: Settings) -> int | None:
+    """The PID of an `investiq` process (`up` or `serve` in a terminal, or under systemd) listening on the
+    configured port; None if there is none or it cannot be told (not Linux, another user's process)."""
+    return pidfile.listener(settings.port, "investiq")
+
+
+def status(settings: Settings, use_record: bool = True) -> tuple[dict[str, Any], bool]:
+    """What runs, as JSON-ready data, and whether everything configured runs and answers.
+
+    The gateway is the one `investiq start` recorded (unless use_record is False: the caller named a
+    host or port), else the one answering where the settings say it serves: `investiq up` or `serve`
+    in a terminal, whose PID is that of the process listening on the port (None when it cannot be told)."""
+    pid = running(settings) if use_record else None
+    state = started_state(settings) if use_record else None
     url, backend = (state["url"], state["backend"]) if state else (gateway_url(settings), settings.backend)
     answer = health(url)
-    report: dict[str, Any] = {"gateway": {"pid": pid, "running": pid is not None, "url": url, "health": answer}}
-    ok = pid is not None and answer is not None
+    if pid is None and answer is not None:
+        pid = foreground_pid(settings)
+    alive = pid is not None or answer is not None
+    report: dict[str, Any] = {"gateway": {"pid": pid, "running": alive, "url": url, "health": answer}}
+    ok = alive and answer is not None
     if backend == "triton" and triton_server.is_local(settings):
         triton_pid = triton_server.running(triton_server.work_dir(settings))
         ready = triton_server.ready(triton_server.TritonPorts.from_settings(settings))

@@ -16,6 +16,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
+from investiq.core import market
 from investiq.core.errors import DataError
 from investiq.core.market import (
     BarCache,
@@ -336,15 +337,120 @@ def test_fetch_yfinance_turns_failures_into_data_errors(monkeypatch: pytest.Monk
     offline = FakeTicker(RuntimeError("Failed to resolve 'query2.finance.yahoo.com'"))
     monkeypatch.setattr(yfinance, "Ticker", lambda symbol: offline)
     start, end = NOW - timedelta(days=1), NOW
-    with pytest.raises(DataError, match=r"for AAPL 1d: Failed to resolve .*\. Offline\? use --source csv"):
+    with pytest.raises(DataError, match=r"for AAPL 1d: Yahoo Finance cannot be reached .*use --source csv"):
         fetch_yfinance("AAPL", "1d", start, end)
     assert offline.kwargs["auto_adjust"] is False and offline.kwargs["start"] == start
 
+    monkeypatch.setattr(market, "yahoo_resolves", lambda: True)  # online, and Yahoo has nothing
     monkeypatch.setattr(yfinance, "Ticker", lambda symbol: FakeTicker(None))  # no rows is no data either
     with pytest.raises(
-        DataError, match=r"AAPL 15m: empty response\. Offline\? use --source csv or --source sample"
+        DataError, match=r"AAPL 15m: empty response\. Check the symbol and interval, or use --source csv"
     ):
         fetch_yfinance("AAPL", "15m", start, end)
+
+
+class DNSError(Exception):
+    """Named like curl_cffi's: what yfinance raises on the first call without a network."""
+
+
+def possibly_delisted() -> Exception:
+    from yfinance.exceptions import YFTzMissingError  # type: ignore[import-untyped, unused-ignore]
+
+    error: Exception = YFTzMissingError("AAPL")  # "$AAPL: possibly delisted; no timezone found"
+    return error
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        DNSError("Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com."),
+        possibly_delisted(),  # the same cause on a later call
+        TypeError("argument of type 'NoneType' is not iterable"),  # and on another one
+        ConnectionRefusedError(111, "Connection refused"),
+        None,  # an empty frame
+    ],
+    ids=["dns", "possibly-delisted", "type-error", "refused", "empty"],
+)
+def test_offline_yahoo_reads_the_same_whatever_yfinance_raises(
+    monkeypatch: pytest.MonkeyPatch, failure: Exception | None
+):
+    import yfinance  # type: ignore[import-untyped, unused-ignore]
+
+    monkeypatch.setattr(market, "yahoo_resolves", lambda: False)  # the host name does not resolve
+    monkeypatch.setattr(yfinance, "Ticker", lambda symbol: FakeTicker(failure))
+    with pytest.raises(DataError) as caught:
+        fetch_yfinance("AAPL", "15m", NOW - timedelta(days=1), NOW)
+    assert str(caught.value) == f"no data from Yahoo Finance for AAPL 15m: {market.OFFLINE}"
+
+
+def test_online_yahoo_passes_its_own_reason_on(monkeypatch: pytest.MonkeyPatch):
+    import yfinance  # type: ignore[import-untyped, unused-ignore]
+
+    monkeypatch.setattr(market, "yahoo_resolves", lambda: True)
+    monkeypatch.setattr(yfinance, "Ticker", lambda symbol: FakeTicker(possibly_delisted()))
+    with pytest.raises(DataError, match=r"for AAPL 15m: \$AAPL: possibly delisted; no timezone found\. Check the"):
+        fetch_yfinance("AAPL", "15m", NOW - timedelta(days=1), NOW)
+
+
+class RateLimitedTicker:
+    """yfinance.Ticker that answers 429 `limited` times, then bars; counts its calls."""
+
+    def __init__(self, limited: int) -> None:
+        self.limited, self.calls = limited, 0
+
+    def __call__(self, symbol: str) -> RateLimitedTicker:
+        return self
+
+    def history(self, **kwargs: object) -> pd.DataFrame:
+        from yfinance.exceptions import YFRateLimitError  # type: ignore[import-untyped, unused-ignore]
+
+        self.calls += 1
+        if self.calls <= self.limited:
+            raise YFRateLimitError()
+        return pd.DataFrame({"Close": [1.0]}, index=pd.DatetimeIndex([NOW]))
+
+
+def test_rate_limits_are_retried_with_growing_pauses(monkeypatch: pytest.MonkeyPatch):
+    import yfinance  # type: ignore[import-untyped, unused-ignore]
+
+    pauses: list[float] = []
+    monkeypatch.setattr(market, "_sleep", pauses.append)
+    ticker = RateLimitedTicker(limited=2)
+    monkeypatch.setattr(yfinance, "Ticker", ticker)
+    frame = fetch_yfinance("AAPL", "15m", NOW - timedelta(days=1), NOW)
+    assert len(frame) == 1 and ticker.calls == 3
+    first, longest = market.RATE_LIMIT_WAIT_S
+    assert len(pauses) == 2 and first <= pauses[0] < pauses[1] <= longest + first
+
+
+def test_a_rate_limit_that_lasts_is_one_clear_error(monkeypatch: pytest.MonkeyPatch):
+    import yfinance  # type: ignore[import-untyped, unused-ignore]
+
+    pauses: list[float] = []
+    monkeypatch.setattr(market, "_sleep", pauses.append)
+    monkeypatch.setattr(market, "yahoo_resolves", lambda: pytest.fail("a rate limit is not offline"))
+    ticker = RateLimitedTicker(limited=100)
+    monkeypatch.setattr(yfinance, "Ticker", ticker)
+    with pytest.raises(DataError, match=r"AAPL 15m: Yahoo Finance is rate-limiting this machine \(429"):
+        fetch_yfinance("AAPL", "15m", NOW - timedelta(days=1), NOW)
+    assert ticker.calls == market.RATE_LIMIT_TRIES and len(pauses) == market.RATE_LIMIT_TRIES - 1
+    assert all(p <= market.RATE_LIMIT_WAIT_S[1] + market.RATE_LIMIT_WAIT_S[0] for p in pauses)
+
+
+def test_the_reachability_probe_gives_up_on_a_hanging_resolver(monkeypatch: pytest.MonkeyPatch):
+    import socket
+    import time
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args: time.sleep(5))
+    began = time.monotonic()
+    assert market.yahoo_resolves(timeout_s=0.2) is False
+    assert time.monotonic() - began < 2
+
+    def refuse(*args: object) -> None:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    assert market.yahoo_resolves(timeout_s=1.0) is False
 
 
 def test_a_csv_of_several_symbols_loads_each_of_them(tmp_path: Path):

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from investiq.cli.main import main
+from investiq.core.ports import free_port
 
 
 def _walk(group: click.Group, prefix: list[str]) -> list[list[str]]:
@@ -33,6 +34,32 @@ def test_every_command_explains_itself(args: list[str]):
     if args in (["serve"], ["up"]):
         for flag in ("--config", "--host", "--port", "--db", "--backend"):
             assert flag in result.output
+
+
+def help_of(*args: str) -> str:
+    result = CliRunner().invoke(main, [*args, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())  # wrapping aside
+
+
+def test_help_texts_say_what_the_commands_do():
+    """Issue 15: `up --help` did not say it trains a first model; `export patchtst --help` named version 1
+    while versions are numbered; a taken port's exit status was nowhere."""
+    up = help_of("up")
+    assert "a quick first PatchTST is trained" in up and "takes minutes on the first start" in up
+    assert "naming --port" in up
+    assert "REPOSITORY/patchtst/<n>" in help_of("export", "patchtst") and "patchtst/1" not in help_of(
+        "export", "patchtst"
+    )
+    assert "REPOSITORY/finbert_model/1" in help_of("export", "finbert")  # FinBERT has one version
+    serve = help_of("serve")
+    assert "Exit status 1" in serve and "the port is in use: choose another with --port" in serve
+    assert "2 for an invalid flag or setting" in serve
+    status = help_of("status")
+    assert "`investiq up` or `serve`" in status and "--port" in status
+    assert "the gateway that `investiq start` started" in help_of("stop")
+    tuning = help_of("train", "finbert")  # each hyperparameter says what it is, not only its default
+    assert "Passes over the training split (default: 3)" in tuning and "AdamW learning rate" in tuning
 
 
 def test_db_init_then_status(tmp_path: Path):
@@ -57,7 +84,7 @@ def test_serve_stops_on_an_unwritable_journal_path(tmp_path: Path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     proc = subprocess.run(
-        [sys.executable, "-m", "investiq", "serve", "--db", str(blocker / "p.db"), "--port", "1"],
+        [sys.executable, "-m", "investiq", "serve", "--db", str(blocker / "p.db"), "--port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=60,

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from harness.processes import isolated_env
+from harness.processes import GatewayProcess, isolated_env
 from investiq.cli.main import main
 from investiq.core.ports import free_ports
 from investiq.core.settings import Settings
@@ -35,7 +35,7 @@ INSTALL = "/opt/investiq"  # where the units expect the repository
 
 class Stack:
     """A temp directory to run `python -m investiq` in: its own journal, logs, port and an empty model
-    repository (the gateway then serves Bayesian weights and VADER sentiment; /price is unhealthy)."""
+    repository (the gateway then serves Bayesian weights and lexicon sentiment; /price is unhealthy)."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp, self.db, self.logs = tmp, tmp / "portfolio.db", tmp / "logs"
@@ -170,6 +170,58 @@ def test_a_port_another_server_listens_on_is_refused_before_anything_starts(stac
     assert result.returncode == 1
     assert f"something already listens on {stack.url}" in result.stderr
     assert not (stack.logs / "gateway.log").exists()
+
+
+def test_status_finds_a_gateway_that_up_or_serve_runs_in_a_terminal(stack: Stack):
+    """Issue 15: `investiq status` said "running": false (exit 1) while the README's `up` served."""
+    with GatewayProcess(stack.db, stack.tmp / "serve.log", env=stack.env, cwd=stack.tmp, port=stack.port) as gw:
+        gw.start()
+        for how, args, env in [
+            ("--port", ["status", "--port", str(stack.port)], stack.env),
+            ("settings", ["status"], stack.env | {"INVESTIQ_PORT": str(stack.port)}),
+        ]:
+            cmd = [sys.executable, "-m", "investiq", *args]
+            result = subprocess.run(cmd, cwd=stack.tmp, env=env, capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, (how, result.stdout + result.stderr)
+            gateway = json.loads(result.stdout)["gateway"]
+            assert gateway["health"] in ("healthy", "degraded", "unhealthy"), how
+            assert gateway == {"pid": gw.pid, "running": True, "url": stack.url, "health": gateway["health"]}, how
+        stack.env |= {"INVESTIQ_PORT": str(stack.port)}
+        stopped = stack.investiq("stop")  # not ours to stop: it says how
+        assert stopped.returncode == 0, stopped.stderr
+        assert "no gateway started by `investiq start`" in stopped.stdout
+        assert f"`kill -TERM {gw.pid}`" in stopped.stdout
+        assert gw.running
+
+
+@pytest.mark.parametrize("command", ["serve", "up"])
+def test_a_taken_port_is_one_line_naming_the_port_flag(stack: Stack, command: str):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", stack.port))
+        holder.listen()
+        result = stack.investiq(command, "--db", str(stack.db), "--port", str(stack.port))
+    assert result.returncode == 1  # documented in `serve --help`
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        f"Error: cannot serve on 127.0.0.1:{stack.port}: address already in use by PID {os.getpid()}"
+    )
+    assert f"serve on another port with --port (e.g. --port {stack.port + 1})" in lines[0]
+    assert not stack.db.exists()  # `up` found out before preparing anything
+
+
+def test_check_port_passes_a_free_port_and_names_the_holder_of_a_taken_one(tmp_path: Path):
+    port = free_ports(1)[0]
+    service.check_port(Settings(port=port))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        assert pidfile.listener(port) == os.getpid()
+        assert pidfile.listener(port, "investiq") is None  # the holder is not a gateway
+        with pytest.raises(service.PortInUseError, match=rf"127\.0\.0\.1:{port}: address already in use by PID"):
+            service.check_port(Settings(port=port))
+    with pytest.raises(service.ServiceError, match=r"cannot serve on 192\.0\.2\.1"):  # TEST-NET: not this host
+        service.check_port(Settings(host="192.0.2.1", port=port))
 
 
 def test_start_with_the_triton_backend_runs_and_stops_a_local_triton(stack: Stack):
