@@ -2,9 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+INFERENCE_BUCKETS = (0.0005, *LATENCY_BUCKETS)
+
+
+class JournalCounters(Collector):
+    """The journal writer's own running counts, exposed as counters.
+
+    The writer counts its commits and failures itself (on its thread); a prometheus_client Counter can
+    only be incremented, so mirroring them into one would take a delta per scrape. Exposing the writer's
+    absolute numbers with the counter type is what they are: they only grow, and start from 0 with
+    the process, which Prometheus' rate() reads as a counter reset."""
+
+    def __init__(self) -> None:
+        self.committed = 0
+        self.failed = 0
+
+    def update(self, committed: int, failed: int) -> None:
+        self.committed, self.failed = committed, failed
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "investiq_journal_committed", "Journal writes committed by this process.", value=self.committed
+        )
+        yield CounterMetricFamily(
+            "investiq_journal_failed", "Journal writes that failed in this process.", value=self.failed
+        )
 
 
 class Metrics:
@@ -30,12 +63,8 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
-        self.journal_committed = Gauge(
-            "investiq_journal_committed_total", "Journal writes committed.", registry=self.registry
-        )
-        self.journal_failed = Gauge(
-            "investiq_journal_failed_total", "Journal writes that failed.", registry=self.registry
-        )
+        self.journal = JournalCounters()  # investiq_journal_committed_total, investiq_journal_failed_total
+        self.registry.register(self.journal)
         self.journal_pending = Gauge(
             "investiq_journal_pending", "Journal writes queued, not yet committed.", registry=self.registry
         )
@@ -83,6 +112,30 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
+        self.inference_latency = Histogram(
+            "investiq_inference_duration_seconds",
+            "Seconds per inference backend call (one batch, failures included), by model.",
+            ["model"],
+            buckets=INFERENCE_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "investiq_model_info",
+            "1 for each model and artifact version this gateway serves now (sentiment, price).",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self._serving: dict[str, tuple[str, str]] = {}
+
+    def serve_model(self, task: str, model: str, version: str) -> None:
+        """`task` ("sentiment", "price") is now answered by `model` at `version`: its model_info series
+        replaces the one it had (a hot swap leaves no stale version behind)."""
+        old = self._serving.get(task)
+        if old is not None and old != (model, version):
+            with contextlib.suppress(KeyError):
+                self.model_info.remove(*old)
+        self._serving[task] = (model, version)
+        self.model_info.labels(model, version).set(1)
 
     def count_error(self, kind: str) -> None:
         """`kind` is a code constant (an error class's `kind`, a fixed status map): never client text."""

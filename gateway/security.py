@@ -11,9 +11,9 @@ from fastapi.security import APIKeyHeader
 HEADER = "X-API-Key"
 api_key_header = APIKeyHeader(name=HEADER, auto_error=False, description="Required when ML_API_KEY is set.")
 
-# `/health` and `/<service>/health`, nothing deeper: a raw path such as /price/evaluate/health (symbol
-# "health") ends in /health too and must not pass as a health check.
-_HEALTH = re.compile(r"(/[A-Za-z0-9_-]+)?/health")
+# `/health`, `/<service>/health` and the probes `/health/live`, `/health/ready`, nothing deeper: a raw
+# path such as /price/evaluate/health (symbol "health") ends in /health too and must not pass as one.
+_HEALTH = re.compile(r"(/[A-Za-z0-9_-]+)?/health|/health/(live|ready)")
 
 
 def is_health_path(path: str) -> bool:

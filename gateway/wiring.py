@@ -41,6 +41,12 @@ def build_backend(settings: Settings) -> InferenceBackend:
         raise StartupError(str(exc)) from None
 
 
+def max_inflight(settings: Settings) -> int:
+    """Batches in flight to the backend at once: Triton's instances and dynamic batcher take several
+    (`triton_max_inflight`); the embedded backend runs one at a time on its one worker thread."""
+    return settings.triton_max_inflight if settings.backend == "triton" else 1
+
+
 def build_sentiment(
     settings: Settings, backend: InferenceBackend, writer: JournalWriter, metrics: Metrics
 ) -> SentimentService:
@@ -59,6 +65,8 @@ def build_sentiment(
             max_batch=settings.sentiment_batch_size,
             max_wait_s=settings.sentiment_max_wait_ms / 1000,
             on_batch=metrics.batch_size.labels(FINBERT).observe,
+            on_infer=metrics.inference_latency.labels(FINBERT).observe,
+            max_inflight=max_inflight(settings),
         )
     except LookupError:
         scorer = LexiconScorer()
@@ -99,6 +107,8 @@ def build_price(
         max_batch=settings.price_batch_size,
         repository_version=number if meta is not None else None,
         max_age_days=settings.max_model_age_days,
+        # The embedded backend's one worker thread serializes forecasts anyway: no limit needed there.
+        max_inflight=settings.triton_max_inflight if settings.backend == "triton" else None,
         skill=SkillService(
             settings.db_path,
             metrics,

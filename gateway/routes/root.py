@@ -1,6 +1,8 @@
-"""Root routes: the whole stack's /health and Prometheus /metrics."""
+"""Root routes: the whole stack's /health, the probes /health/live and /health/ready, Prometheus /metrics."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -10,6 +12,7 @@ from gateway.deps import Health
 from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE
 
 router = APIRouter(tags=["stack"], responses=ERROR_RESPONSES)
+NO_KEY: dict[str, Any] = {"security": [{}]}  # the probes (kubelet, compose healthchecks) send no API key
 
 
 @router.get("/health", **HEALTH_ROUTE)
@@ -17,6 +20,25 @@ async def health(service: Health) -> JSONResponse:
     """healthy | degraded | unhealthy, per component, with the reason when not healthy (503 if unhealthy)."""
     report = await service.stack()
     return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
+
+
+@router.get("/health/live", openapi_extra=NO_KEY)
+async def live() -> dict[str, str]:
+    """Liveness: 200 whenever the process answers at all (its event loop runs). Nothing else is checked:
+    a stack that is degraded or cannot serve is for /health/ready, not a reason to restart it."""
+    return {"status": "alive"}
+
+
+@router.get(
+    "/health/ready",
+    responses={503: {"description": "Not ready: `ready` false, with the reason."}},
+    openapi_extra=NO_KEY,
+)
+async def ready(service: Health) -> JSONResponse:
+    """Readiness: 200 when this process can serve (the journal writer runs and at least one model is
+    ready), 503 with the reason otherwise."""
+    report = await service.readiness()
+    return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
 
 @router.get(
@@ -27,10 +49,10 @@ async def health(service: Health) -> JSONResponse:
     },
 )
 async def metrics(request: Request) -> Response:
-    """Prometheus text format: requests and latency by route and status, journal counters."""
+    """Prometheus text format: requests and latency by route and status, journal counters, the models
+    served (investiq_model_info) and inference latency by model."""
     state = request.app.state
-    state.metrics.journal_committed.set(state.writer.committed)
-    state.metrics.journal_failed.set(state.writer.failed)
+    state.metrics.journal.update(state.writer.committed, state.writer.failed)
     state.metrics.journal_pending.set(state.writer.pending)
     state.metrics.sentiment_cache_hit_rate.set(state.sentiment.cache.hit_rate)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

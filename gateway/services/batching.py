@@ -4,6 +4,11 @@ Requests queue their items; one worker takes whatever is queued (whole requests,
 `max_batch` items), waiting at most `max_wait_s` for more to arrive, and runs them as one call.
 While a batch runs, new requests pile up and form the next one, so batches grow with load and a
 lone request pays at most `max_wait_s`.
+
+`max_inflight` batches run at once (1: one at a time, for the embedded backend, whose one worker
+thread runs them one by one anyway). A server with several model instances and a batcher of its own
+(Triton) is given more: while all of them are busy, requests pile up as before, and the batches in
+flight keep every instance working and let the server merge them.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ class MicroBatcher(Generic[T, R]):
         max_batch: int,
         max_wait_s: float,
         on_batch: Callable[[int], None] | None = None,
+        max_inflight: int = 1,
     ) -> None:
+        if max_inflight < 1:
+            raise ValueError(f"max_inflight must be >= 1, not {max_inflight}")
         self._run = run
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
@@ -32,6 +40,8 @@ class MicroBatcher(Generic[T, R]):
         self._queue: list[tuple[list[T], asyncio.Future[list[R]]]] = []
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(max_inflight)
+        self._inflight: set[asyncio.Task[None]] = set()
 
     async def submit(self, items: list[T]) -> list[R]:
         """Results for `items`, in order, computed in a batch shared with concurrent callers."""
@@ -43,10 +53,12 @@ class MicroBatcher(Generic[T, R]):
         return await future
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        tasks = [*self._inflight, *([self._worker] if self._worker is not None else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+                await task
 
     def _queued(self) -> int:
         return sum(len(items) for items, _ in self._queue)
@@ -57,6 +69,7 @@ class MicroBatcher(Generic[T, R]):
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
+                await self._slots.acquire()  # while every slot is busy, requests pile up: the batch grows
                 deadline = loop.time() + self._max_wait_s
                 while self._queued() < self._max_batch and (left := deadline - loop.time()) > 0:
                     self._wake.clear()
@@ -70,7 +83,13 @@ class MicroBatcher(Generic[T, R]):
                     entry = self._queue.pop(0)
                     taken.append(entry)
                     size += len(entry[0])
-                await self._run_batch(taken)
+                task = asyncio.create_task(self._run_batch(taken), name="micro-batch")
+                self._inflight.add(task)
+                task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._slots.release()
 
     async def _run_batch(self, taken: list[tuple[list[T], asyncio.Future[list[R]]]]) -> None:
         items = [item for entry, _ in taken for item in entry]

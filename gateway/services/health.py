@@ -9,7 +9,10 @@ from gateway.services.bayesian import BayesianService
 from gateway.services.price import PriceService
 from gateway.services.sentiment import SentimentService
 from investiq.core.errors import JournalUnavailableError
+from investiq.core.finbert import FINBERT
 from investiq.core.journal.writer import JournalWriter
+from investiq.core.lexicon import NAME as LEXICON
+from investiq.core.patchtst import PATCHTST
 
 ORDER = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 Report = dict[str, Any]
@@ -79,6 +82,33 @@ class HealthService:
             where = f"{self._backend.name} backend at {self._backend.target}"
             return {"status": "degraded", "backend": self._backend.name, "reason": f"no model is ready ({where})"}
         return {"status": "healthy", "backend": self._backend.name}
+
+    async def _model_ready(self, model: str) -> bool:
+        try:
+            return await self._backend.ready(model)
+        except Exception:  # a probe reports, it never raises
+            return False
+
+    async def readiness(self) -> Report:
+        """Whether this process can serve (the readiness probe, /health/ready): its journal writer runs,
+        and at least one model answers (the lexicon always does; FinBERT and PatchTST when the backend
+        has them ready). `ready` false comes with the reason."""
+        models: dict[str, bool] = {}
+        scorer = self._sentiment.scorer.model
+        models[scorer] = scorer == LEXICON or await self._model_ready(FINBERT)
+        if self._price.meta is not None:
+            models[PATCHTST] = await self._model_ready(PATCHTST)
+        reasons = []
+        if not self._writer.alive:
+            reasons.append("the journal writer has stopped: nothing can be journaled")
+        if not any(models.values()):
+            where = f"{self._backend.name} backend at {self._backend.target}"
+            served = ", ".join(models) or "none"
+            reasons.append(f"no model is ready (serving: {served}; {where})")
+        report: Report = {"ready": not reasons, "journal": self._writer.alive, "models": models}
+        if reasons:
+            report["reason"] = "; ".join(reasons)
+        return report
 
     async def stack(self) -> Report:
         components = {

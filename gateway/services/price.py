@@ -1,13 +1,15 @@
 """Price forecasts: closes (given, or recent bars from the data layer) -> PatchTST -> a probabilistic
 forecast (median path, quantiles, calibrated P(up), the volatility it scales by) and its direction.
 
-Forecasts for many symbols share one forward pass. Every forecast is journaled with its target
+Forecasts for many symbols share one forward pass; each request makes its own, at most `max_inflight`
+of them in flight at once (None: no limit). Every forecast is journaled with its target
 time; `resolve_due` later fills in what the market did (see gateway/services/resolver.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -127,6 +129,7 @@ class PriceService:
         repository_version: int | None = None,
         max_age_days: float = 0.0,
         skill: SkillService | None = None,
+        max_inflight: int | None = None,
     ) -> None:
         self.meta = meta
         self.skill = skill
@@ -138,6 +141,9 @@ class PriceService:
         self.cache = cache
         self.fetch = fetch
         self._max_batch = max_batch
+        self._slots = asyncio.Semaphore(max_inflight) if max_inflight is not None else None
+        if meta is not None:
+            metrics.serve_model("price", meta.served_as(), meta.version)
 
     async def predict(self, queries: list[PriceQuery], *, tries: int = 2) -> list[PriceForecast]:
         """Validate everything first (nothing reaches the model on bad input), then one forward pass.
@@ -174,7 +180,7 @@ class PriceService:
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels(PATCHTST).observe(len(batch))
         try:
-            out = split_outputs(await self._backend.infer(PATCHTST, {INPUT: batch}))
+            out = split_outputs(await self._infer(batch))
         except Exception:
             if self.meta is meta:
                 raise
@@ -195,6 +201,14 @@ class PriceService:
         ]
         self._journal(forecasts, (time.perf_counter() - start) * 1000 / len(forecasts), meta)
         return forecasts
+
+    async def _infer(self, batch: NDArray[np.float32]) -> Tensors:
+        async with self._slots or contextlib.nullcontext():
+            start = time.perf_counter()
+            try:
+                return await self._backend.infer(PATCHTST, {INPUT: batch})
+            finally:
+                self._metrics.inference_latency.labels(PATCHTST).observe(time.perf_counter() - start)
 
     async def _again(self, queries: list[PriceQuery], tries: int) -> list[PriceForecast]:
         if tries <= 1:
@@ -287,6 +301,7 @@ class PriceService:
     def swap(self, meta: PatchTSTMeta, repository_version: int) -> None:
         """Serve forecasts as `meta` from now on (the backend already serves its weights)."""
         self.meta, self.repository_version = meta, repository_version
+        self._metrics.serve_model("price", meta.served_as(), meta.version)
 
     def health(self) -> dict[str, object]:
         """healthy only when a model serves, it is not stale, it is more than the random walk, and its

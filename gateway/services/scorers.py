@@ -6,6 +6,7 @@ A scorer maps texts to probabilities over LABELS, in that order, and names its m
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -31,7 +32,9 @@ class Scorer(Protocol):
 
 
 class FinbertScorer:
-    """FinBERT via backend model `finbert`, micro-batched; columns reordered from the artifact's labels."""
+    """FinBERT via backend model `finbert`, micro-batched with up to `max_inflight` batches in flight
+    (gateway/services/batching.py); columns reordered from the artifact's labels. `on_infer` is given
+    the seconds of each backend call, failed ones included."""
 
     model = FINBERT
 
@@ -44,19 +47,27 @@ class FinbertScorer:
         max_batch: int,
         max_wait_s: float,
         on_batch: Callable[[int], None] | None = None,
+        on_infer: Callable[[float], None] | None = None,
+        max_inflight: int = 1,
     ) -> None:
         self.version = version
         self._backend = backend
+        self._on_infer = on_infer
         self._columns = [labels.index(label) for label in LABELS]
         self._batcher: MicroBatcher[str, NDArray[np.float32]] = MicroBatcher(
-            self._run, max_batch, max_wait_s, on_batch
+            self._run, max_batch, max_wait_s, on_batch, max_inflight=max_inflight
         )
 
     async def score(self, texts: list[str]) -> NDArray[np.float32]:
         return np.stack(await self._batcher.submit(texts))
 
     async def _run(self, texts: list[str]) -> list[NDArray[np.float32]]:
-        out = await self._backend.infer(FINBERT, {"TEXT": np.array(texts, dtype=object)})
+        start = time.perf_counter()
+        try:
+            out = await self._backend.infer(FINBERT, {"TEXT": np.array(texts, dtype=object)})
+        finally:
+            if self._on_infer is not None:
+                self._on_infer(time.perf_counter() - start)
         probabilities = np.asarray(out["probabilities"], dtype=np.float32)[:, self._columns]
         return list(probabilities)
 

@@ -70,6 +70,7 @@ class SentimentService:
         self._metrics = metrics
         self._limits = limits
         self.cache: LRUCache[tuple[str, str], tuple[float, float, float]] = LRUCache(cache_size)
+        metrics.serve_model("sentiment", scorer.model, scorer.version)
 
     def validate(self, texts: list[str]) -> list[str]:
         """Normalized texts, or InvalidInputError naming the first offending item."""
