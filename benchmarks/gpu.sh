@@ -2,14 +2,16 @@
 # GPU benchmarks on a CUDA host with Docker, the compose plugin and the NVIDIA container toolkit:
 #   bash benchmarks/gpu.sh                       # results under benchmarks/results/gpu/
 # 1. exports FinBERT and PatchTST into model_repository/ when they are not there yet;
-# 2. starts Triton's gpu flavour (docker compose; ONNX Runtime with TensorRT FP16, one instance on each
-#    of GPUs 0 and 1) and waits until both models are ready: TensorRT builds its engines on first load;
+# 2. starts Triton's gpu flavour (docker compose; ONNX Runtime with TensorRT FP16, one instance of each
+#    model on every GPU given to the container) and waits until both models are ready: TensorRT builds
+#    its engines on first load (cached in the compose volume trt-cache, so later runs start fast);
 # 3. perf_analyzer over gRPC, concurrency 1..64, finbert and patchtst (benchmarks/perf_analyzer.sh in the
 #    SDK container, compose profile `perf`): CSV files in perf/;
 # 4. the Python load generator: a real `investiq serve --backend triton` in front of that Triton, client
 #    concurrency 1..64, one headline per request (benchmarks/scaling.py): scaling.json/.md and a PNG.
 # Without a visible GPU it says so and exits 0, so that CPU hosts and CI can call it.
-# Settings (environment): PYTHON, FINBERT_SOURCE (weights for the export), RESULTS, SECONDS_PER_POINT,
+# Works on 1..N GPUs. Settings (environment): GPUS (how many to give Triton, the first ones; default all
+# that nvidia-smi lists), PYTHON, FINBERT_SOURCE (weights for the export), RESULTS, SECONDS_PER_POINT,
 # TRITON_WAIT_S, KEEP_TRITON=1 (leave Triton running), NVIDIA_SMI.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,17 +22,18 @@ if ! command -v "$smi" >/dev/null 2>&1; then
   echo "no GPU: $smi is not installed; skipping the GPU benchmarks"
   exit 0
 fi
-gpus=$("$smi" -L 2>/dev/null | grep -c '^GPU ' || true)
-if [ "$gpus" -eq 0 ]; then
+visible=$("$smi" -L 2>/dev/null | grep -c '^GPU ' || true)
+if [ "$visible" -eq 0 ]; then
   echo "no GPU visible to $smi; skipping the GPU benchmarks"
   exit 0
 fi
 # From here on a GPU is present, so whatever is missing is an error worth stopping for.
 fail() { echo "gpu.sh: $*" >&2; exit 1; }
-if [ "$gpus" -lt 2 ]; then
-  fail "the gpu flavour pins one instance to each of GPUs 0 and 1 (model_repository/*/configs/gpu.pbtxt," \
-    "docker-compose.yml) and this host has $gpus GPU; edit instance_group and device_ids first"
-fi
+gpus=${GPUS:-$visible}
+[[ "$gpus" =~ ^[1-9][0-9]*$ ]] && [ "$gpus" -le "$visible" ] \
+  || fail "GPUS=$gpus: give a count from 1 to $visible (the GPUs $smi lists)"
+# docker-compose.yml reserves `count: ${TRITON_GPUS:-all}`; Triton puts one instance of each model on each.
+if [ "$gpus" -eq "$visible" ]; then export TRITON_GPUS=all; else export TRITON_GPUS=$gpus; fi
 docker compose version >/dev/null 2>&1 || fail "needs Docker with the compose plugin and the NVIDIA container toolkit"
 py=${PYTHON:-.venv/bin/python}
 [ -x "$py" ] || py=python3
@@ -39,8 +42,9 @@ py=${PYTHON:-.venv/bin/python}
 
 out=${RESULTS:-$root/benchmarks/results/gpu}
 mkdir -p "$out/perf"
-"$smi" --query-gpu=index,name,driver_version,memory.total --format=csv >"$out/gpus.csv"
-echo "== GPUs"; cat "$out/gpus.csv"
+# The GPUs Triton gets: the first $gpus of the list (what the container runtime hands out for a count).
+"$smi" --query-gpu=index,name,driver_version,memory.total --format=csv | head -n "$((gpus + 1))" >"$out/gpus.csv"
+echo "== GPUs ($gpus of $visible)"; cat "$out/gpus.csv"
 
 exported() { compgen -G "model_repository/$1/[0-9]*/artifact.json" >/dev/null; }
 echo "== models"

@@ -1,0 +1,169 @@
+"""Kubernetes manifests (deploy/kubernetes/): no cluster here, so every built-in object is validated against
+the API schemas that kubernetes-validate ships in its wheel (no network), and what ties them together
+(Services to pods, volumes to claims, the gateway to Triton, settings names) is checked by reading them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from investiq.core.settings import ENV_PREFIX, Settings
+
+kubernetes_validate = pytest.importorskip("kubernetes_validate.utils")
+ROOT = Path(__file__).resolve().parents[2]
+KUBE = ROOT / "deploy" / "kubernetes"
+VERSIONS = ("1.30", "1.37")  # the oldest Kubernetes still commonly run and the newest schemas shipped
+
+
+def documents(directory: Path) -> list[dict[str, Any]]:
+    """The objects a kustomization lists (files and directories), recursively, in order."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    objects: list[dict[str, Any]] = []
+    for entry in kustomization["resources"]:
+        path = (directory / entry).resolve()
+        assert path.exists(), (directory, entry)
+        if path.is_dir():
+            objects += documents(path)
+        else:
+            objects += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return objects
+
+
+def by_kind(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+
+PLAIN = by_kind(documents(KUBE))
+KSERVE = by_kind(documents(KUBE / "kserve"))
+
+
+def test_every_manifest_file_is_listed_by_a_kustomization():
+    listed = {p for d in (KUBE, KUBE / "base", KUBE / "kserve") for p in d.glob("*.yaml")}
+    assert listed == set(KUBE.rglob("*.yaml"))
+    for directory in (KUBE, KUBE / "base", KUBE / "kserve"):
+        kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+        assert kustomization["namespace"] == "investiq"
+        for entry in kustomization["resources"]:
+            assert (directory / entry).exists()
+
+
+BUILTIN = {k: o for k, o in {**PLAIN, **KSERVE}.items() if not o["apiVersion"].startswith("serving.kserve.io/")}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("key", sorted(BUILTIN), ids=lambda k: "/".join(k))
+def test_builtin_objects_match_the_kubernetes_schemas(key: tuple[str, str], version: str):
+    kubernetes_validate.validate(BUILTIN[key], version, strict=True)  # strict: unknown fields are errors too
+
+
+def test_the_schema_check_catches_mistakes():
+    broken = {**BUILTIN[("Deployment", "gateway")], "spec": {"replicas": "one"}}  # no selector, bad type
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, VERSIONS[-1], strict=True)
+
+
+def pod_spec(name: str) -> dict[str, Any]:
+    spec: dict[str, Any] = PLAIN[("Deployment", name)]["spec"]["template"]["spec"]
+    return spec
+
+
+def container(name: str) -> dict[str, Any]:
+    (only,) = pod_spec(name)["containers"]
+    return dict(only)
+
+
+def test_services_select_their_deployments_pods_on_named_ports():
+    for name in ("triton", "gateway"):
+        deployment = PLAIN[("Deployment", name)]
+        service = PLAIN[("Service", name)]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        assert service["spec"]["selector"].items() <= labels.items()
+        ports = {p["name"] for p in container(name)["ports"]}
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports
+
+
+def test_triton_requests_gpus_reports_readiness_and_reads_the_repository_from_a_claim():
+    triton = container("triton")
+    assert (
+        triton["resources"]["requests"]["nvidia.com/gpu"] == triton["resources"]["limits"]["nvidia.com/gpu"] >= 1
+    )
+    assert PLAIN[("Deployment", "triton")]["spec"]["replicas"] >= 2
+    assert triton["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert triton["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    assert "--model-config-name=gpu" in triton["args"] and "--model-repository=/models" in triton["args"]
+    volumes = {v["name"]: v for v in pod_spec("triton")["volumes"]}
+    mounts = {m["mountPath"]: m for m in triton["volumeMounts"]}
+    models = volumes[mounts["/models"]["name"]]["persistentVolumeClaim"]["claimName"]
+    assert ("PersistentVolumeClaim", models) in PLAIN and mounts["/models"]["readOnly"]
+    assert "/trt-cache" in mounts  # trt_engine_cache_path of the gpu configs
+
+
+def env(name: str) -> dict[str, Any]:
+    return {e["name"]: e for e in container(name)["env"]}
+
+
+def test_the_gateway_points_at_the_triton_service_with_real_settings():
+    variables = env("gateway")
+    settings = {ENV_PREFIX + field.upper() for field in Settings.model_fields}
+    assert {n for n in variables if n.startswith(ENV_PREFIX)} <= settings  # no misspelt setting goes unnoticed
+    assert variables["INVESTIQ_BACKEND"]["value"] == "triton"
+    host, port = variables["INVESTIQ_TRITON_URL"]["value"].split(":")
+    grpc = next(p for p in PLAIN[("Service", "triton")]["spec"]["ports"] if p["name"] == "grpc")
+    assert host == "triton" and int(port) == grpc["port"]
+    assert variables["ML_API_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "ML_API_KEY"
+    gateway = container("gateway")
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/health/ready"  # the probes need no API key
+    assert gateway["livenessProbe"]["httpGet"]["path"] == "/health/live"
+
+
+def test_the_journal_has_one_writer_host():
+    """SQLite: one node writes portfolio.db. ReadWriteOnce, one replica, and Recreate so that an update never
+    runs two pods on the volume at once (perhaps on two nodes)."""
+    deployment = PLAIN[("Deployment", "gateway")]
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    db = Path(env("gateway")["INVESTIQ_DB_PATH"]["value"])
+    mounts = {m["mountPath"]: m["name"] for m in container("gateway")["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec("gateway")["volumes"]}
+    claim = volumes[mounts[str(db.parent)]]["persistentVolumeClaim"]["claimName"]  # the directory: -wal, -shm
+    assert PLAIN[("PersistentVolumeClaim", claim)]["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_kserve_inference_service():
+    """No schema ships for KServe's custom resource: its fields are checked here, and its container part
+    (args, ports, resources) against the core Container schema."""
+    isvc = KSERVE[("InferenceService", "investiq-triton")]
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
+    predictor = isvc["spec"]["predictor"]
+    model = predictor["model"]
+    assert model["modelFormat"]["name"] == "triton" and model["protocolVersion"] == "grpc-v2"
+    assert (
+        model["storageUri"] == "pvc://model-repository/"
+        and ("PersistentVolumeClaim", "model-repository") in KSERVE
+    )
+    assert "--model-config-name=gpu" in model["args"]
+    assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
+    assert int(model["resources"]["requests"]["nvidia.com/gpu"]) >= 1
+    fields = {k: model[k] for k in ("image", "args", "ports", "resources")}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", **fields}]},
+    }
+    kubernetes_validate.validate(pod, VERSIONS[-1], strict=True)
+    (h2c,) = model["ports"]
+    assert h2c["name"] == "h2c"  # KServe's name for a gRPC (HTTP/2 cleartext) port
+
+
+def test_kserve_points_the_gateway_at_the_predictor():
+    kustomization = yaml.safe_load((KUBE / "kserve" / "kustomization.yaml").read_text())
+    (patch,) = kustomization["patches"]
+    assert patch["target"] == {"kind": "Deployment", "name": "gateway"}
+    (op,) = yaml.safe_load(patch["patch"])
+    index = int(op["path"].rsplit("/", 1)[-1])
+    assert container("gateway")["env"][index]["name"] == op["value"]["name"] == "INVESTIQ_TRITON_URL"
+    assert op["value"]["value"].startswith("investiq-triton-predictor:")

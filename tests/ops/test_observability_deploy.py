@@ -1,0 +1,139 @@
+"""The Grafana dashboard and the Prometheus alert rules (deploy/): no Prometheus or Grafana runs here (nor
+promtool), so their structure is checked, and that every investiq_* series they query is one the gateway
+exports (gateway/metrics.py): a renamed metric cannot leave a silent panel or an alert that never fires."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.metrics import Metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+SERIES = re.compile(r"\binvestiq_[a-z0-9_]+")
+DURATION = re.compile(r"^(\d+[smhdwy])+$")
+SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "info": ("_info",),
+}
+
+
+def exported() -> set[str]:
+    """Every series name the gateway's registry can expose (labelled children need not exist yet)."""
+    names: set[str] = set()
+    for family in Metrics().registry.collect():
+        names |= {family.name + suffix for suffix in SUFFIXES.get(family.type, ("",))}
+    return names
+
+
+@pytest.fixture(scope="module")
+def alerts() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DEPLOY / "grafana" / "dashboards" / "investiq.json").read_text())
+    return data
+
+
+def rules(alerts: dict[str, Any]) -> list[dict[str, Any]]:
+    return [rule for group in alerts["groups"] for rule in group["rules"]]
+
+
+def test_alert_rules_have_the_structure_prometheus_loads(alerts: dict[str, Any]):
+    assert set(alerts) == {"groups"}
+    groups = alerts["groups"]
+    assert len({g["name"] for g in groups}) == len(groups)
+    for group in groups:
+        assert set(group) <= {"name", "interval", "rules", "limit"} and group["rules"]
+        for rule in group["rules"]:
+            assert set(rule) <= {"alert", "expr", "for", "labels", "annotations", "keep_firing_for"}, rule
+            assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", rule["alert"])
+            assert isinstance(rule["expr"], str) and rule["expr"].strip()
+            assert rule["expr"].count("(") == rule["expr"].count(")"), rule["alert"]
+            assert DURATION.match(rule["for"]), rule["alert"]
+            assert rule["labels"]["severity"] in {"warning", "critical"}
+            assert {"summary", "description"} <= set(rule["annotations"])
+    names = [r["alert"] for r in rules(alerts)]
+    assert len(set(names)) == len(names)
+
+
+def test_alerts_cover_the_journal_errors_and_live_skill(alerts: dict[str, Any]):
+    exprs = {r["alert"]: r["expr"] for r in rules(alerts)}
+    text = " ".join(exprs.values())
+    assert "investiq_journal_failed_total" in text
+    assert re.search(r'status=~"5\.\."', text)
+    skill = next(r for r in rules(alerts) if 'figure="mae_ratio"' in r["expr"])
+    assert re.search(r"> 1\b", skill["expr"]) and skill["for"] in {"12h", "24h", "1d", "2d", "3d"}
+
+
+def test_alerts_and_dashboard_query_only_series_the_gateway_exports(
+    alerts: dict[str, Any], dashboard: dict[str, Any]
+):
+    names = exported()
+    for rule in rules(alerts):
+        assert set(SERIES.findall(rule["expr"])) <= names, rule["alert"]
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            assert set(SERIES.findall(target["expr"])) <= names, panel["title"]
+    for variable in dashboard["templating"]["list"]:
+        assert set(SERIES.findall(variable["definition"])) <= names
+
+
+def test_the_dashboard_shows_what_an_operator_needs(dashboard: dict[str, Any]):
+    assert dashboard["uid"] and dashboard["title"] and isinstance(dashboard["schemaVersion"], int)
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+    queried = " ".join(t["expr"] for p in panels for t in p["targets"])
+    for series in (
+        "investiq_http_requests_total",
+        "investiq_http_request_duration_seconds_bucket",
+        "investiq_journal_pending",
+        "investiq_journal_failed_total",
+        "investiq_batch_size_bucket",
+        "investiq_price_skill",
+        "investiq_inference_duration_seconds_bucket",
+        "investiq_model_info",
+    ):
+        assert series in queried, series
+    assert "by (route" in queried and 'status=~"5.."' in queried
+    assert any(p["type"] == "gauge" and "investiq_price_skill" in p["targets"][0]["expr"] for p in panels)
+    for panel in panels:
+        g = panel["gridPos"]
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 24 and g["h"] > 0
+
+
+def test_compose_wires_the_rules_and_the_dashboard():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    mounts = dict(
+        v.rsplit(":", 2)[:2][::-1] for v in compose["services"]["prometheus"]["volumes"] if v.startswith(".")
+    )
+    (rule_file,) = config["rule_files"]
+    assert (ROOT / mounts[rule_file]).resolve() == (DEPLOY / "prometheus" / "alerts.yml").resolve()
+
+    grafana = compose["services"]["grafana"]
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", grafana["image"])  # pinned, never :latest
+    assert all(p.startswith("127.0.0.1:") for p in grafana["ports"])
+    binds = dict(v.rsplit(":", 2)[:2][::-1] for v in grafana["volumes"] if v.startswith("."))
+    provisioning = ROOT / binds["/etc/grafana/provisioning"]
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert source["url"] == "http://prometheus:9090" and source["uid"] == "prometheus"
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "investiq.yml").read_text())["providers"]
+    dashboards = ROOT / binds[provider["options"]["path"]]
+    assert (dashboards / "investiq.json").is_file()
+    uids = {
+        t["datasource"]["uid"]
+        for p in json.loads((dashboards / "investiq.json").read_text())["panels"]
+        for t in p.get("targets", [])
+    }
+    assert uids == {source["uid"]}
