@@ -232,3 +232,33 @@ def test_a_trades_table_without_needed_columns_is_named(db_path: Path):
     conn.execute("CREATE TABLE trades (id INTEGER, symbol TEXT)")
     with pytest.raises(trades.TradesTableError, match="strategy_name, closed_at"):
         trades.closed_trades(conn, 0, 1)
+
+
+def test_processes_that_start_together_migrate_once(tmp_path: Path):
+    """Two connections read version 0, one migrates while the other waits for the write lock: the
+    second finds the work done instead of failing on 'table already exists'."""
+    import threading
+
+    from investiq.core.journal import connect
+    from investiq.core.journal.schema import SCHEMA_VERSION, migrate
+
+    db = tmp_path / "p.db"
+    conns = [connect(db) for _ in range(4)]
+    barrier = threading.Barrier(len(conns))
+    results: list[object] = []
+
+    def run(conn: sqlite3.Connection) -> None:
+        barrier.wait()
+        try:
+            results.append(migrate(conn))
+        except Exception as exc:  # the failure this test guards against
+            results.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for c in conns:
+        c.close()
+    assert results == [SCHEMA_VERSION] * len(conns)

@@ -124,6 +124,11 @@ def migrate(conn: sqlite3.Connection) -> int:
     for number in range(version + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Several processes may start on one journal at once: whoever got the write lock first may
+            # have applied this migration while we waited for it.
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= number:
+                conn.execute("COMMIT")
+                continue
             for statement in MIGRATIONS[number - 1]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
