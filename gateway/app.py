@@ -52,6 +52,9 @@ def create_app(
                 settings.price_resolve_every_s,
             )
             tasks.append(asyncio.create_task(resolver, name="price-resolver"))
+        if app.state.price.skill is not None:
+            skill = app.state.price.skill.refresh_periodically()
+            tasks.append(asyncio.create_task(skill, name="price-skill"))
         service = BayesianService(
             writer,
             settings.db_path,
@@ -79,6 +82,9 @@ def create_app(
         summary="Sentiment, price direction and strategy weights for a trading agent.",
         lifespan=lifespan,
         dependencies=[Depends(require_api_key)],
+        # No trailing-slash redirect: Starlette's answers before any route (so before the key check) with a
+        # Location built from the Host header. /bayesian/weights/ is a 404 like any path that is not a route.
+        redirect_slashes=False,
     )
     app.state.api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app.state.metrics = Metrics()
@@ -88,7 +94,12 @@ def create_app(
     app.include_router(price.router)
     app.include_router(bayesian.router)
     app.include_router(admin.router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=app.state.metrics)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        metrics=app.state.metrics,
+        timeout_s=settings.http_body_timeout_s,
+    )
     # Outside the body limit (an oversized request still costs a token), inside the metrics and the request
     # context (a 429 is counted and gets an access line and a request id). On app.state: tests set its clock.
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)

@@ -1,7 +1,9 @@
-"""Pure ASGI middleware: request ids and access log, request metrics, the request-body size limit (413)."""
+"""Pure ASGI middleware: request ids and access log, request metrics, the request body's size limit (413) and
+deadline (408)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -106,16 +108,21 @@ class MetricsMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Rejects bodies over `max_bytes` with 413, by Content-Length or while streaming.
+    """Rejects bodies over `max_bytes` with 413, by Content-Length or while streaming, and bodies not complete
+    within `timeout_s` of the request's start with 408 (the server's body deadline, gateway/server.py; None:
+    no deadline here).
 
-    A streamed body that grows too large gets the 413 at once; the app is then told the client
-    disconnected, and whatever it still tries to send is dropped.
+    A streamed body that grows too large, or stops arriving, gets its answer at once; the app is then told
+    the client disconnected, and whatever it still tries to send is dropped. The 408 says `connection: close`,
+    so the server closes the connection after it. Once the body is complete, receiving (e.g. to notice a
+    disconnect) is not timed.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, metrics: Metrics, timeout_s: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.metrics = metrics
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -126,14 +133,27 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._reject(send, int(declared))
             return
+        deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
         seen = 0
-        started = rejected = False
+        started = rejected = complete = False
 
         async def limited_receive() -> Message:
-            nonlocal seen, rejected
-            message = await receive()
+            nonlocal seen, rejected, complete
+            if rejected:
+                return {"type": "http.disconnect"}
+            if deadline is None or complete:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0))
+                except asyncio.TimeoutError:
+                    rejected = True
+                    if not started:
+                        await self._timed_out(send, seen, declared)
+                    return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > self.max_bytes and not rejected:
                     rejected = True
                     if not started:
@@ -152,20 +172,27 @@ class BodyLimitMiddleware:
 
     async def _reject(self, send: Send, size: int) -> None:
         self.metrics.count_error("payload_too_large")  # answered here, never seen by the exception handlers
-        body: dict[str, Any] = {
-            "error": "payload_too_large",
-            "detail": f"request body of {size} bytes or more exceeds the limit of {self.max_bytes} bytes "
-            "(setting max_body_bytes); send fewer or shorter items per request",
-        }
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
+        detail = (
+            f"request body of {size} bytes or more exceeds the limit of {self.max_bytes} bytes "
+            "(setting max_body_bytes); send fewer or shorter items per request"
         )
-        await send({"type": "http.response.body", "body": payload})
+        await _answer(send, 413, "payload_too_large", detail)
+
+    async def _timed_out(self, send: Send, seen: int, declared: bytes | None) -> None:
+        self.metrics.count_error("request_timeout")
+        of = f" of the {int(declared)} declared" if declared is not None and declared.isdigit() else ""
+        detail = (
+            f"the request body was not complete after {self.timeout_s:g} s (setting http_body_timeout_s): "
+            f"{seen} bytes{of} arrived"
+        )
+        await _answer(send, 408, "request_timeout", detail, close=True)
+
+
+async def _answer(send: Send, status: int, kind: str, detail: str, *, close: bool = False) -> None:
+    body: dict[str, Any] = {"error": kind, "detail": detail}
+    payload = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

@@ -18,7 +18,7 @@ from gateway.schemas.bayesian import (
     TradeUpdateResponse,
     WeightsResponse,
 )
-from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE
+from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE, ErrorResponse
 from gateway.services.bayesian import BayesianService, StrategyStats, TradeOutcome
 from investiq.core.bayes.allocation import Method
 
@@ -40,14 +40,18 @@ async def health(service: Health) -> JSONResponse:
     return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
 
 
-@router.post("/update", response_model=TradeUpdateResponse)
+@router.post(
+    "/update",
+    response_model=TradeUpdateResponse,
+    responses={409: {"model": ErrorResponse, "description": "The trade_id was recorded for another strategy."}},
+)
 async def update(body: TradeUpdateRequest, service: Bayesian) -> TradeUpdateResponse:
     outcome = TradeOutcome(
         strategy_name=body.strategy_name,
         won=body.won,
         profit_loss=body.profit_loss,
-        closed_ts=None if body.closed_at is None else body.closed_at.timestamp(),
-        trade_id=None if body.trade_id is None else str(body.trade_id),
+        closed_ts=body.closed_ts,
+        trade_id=body.trade_key,
     )
     counted, stats = await service.update(outcome)
     return TradeUpdateResponse(counted=counted, strategy=_stats(service, stats))
@@ -74,10 +78,14 @@ async def sync_from_database(
     service: Bayesian,
     days: Annotated[int, Query(ge=1, description="Learn from trades closed in the last N days.")] = 30,
 ) -> SyncResponse:
+    """Merge the agent's `trades` closed in the last `days` days into what /bayesian/update recorded: each trade
+    is learnt from once (recognised by its id; rows without one by strategy, close time and P&L), and nothing
+    recorded is ever removed, whether or not the trades table holds it."""
     report = await service.sync(days)
     return SyncResponse(
         days=report.days,
         trades_imported=report.imported,
+        already_recorded=report.already_recorded,
         skipped=report.skipped,
         strategies=report.strategies,
     )

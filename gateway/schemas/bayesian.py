@@ -16,7 +16,8 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.schemas.common import FiniteFloat, IsoDateTime, Name
+from gateway.schemas.common import FiniteFloat, IsoDateTime, Name, plain_identifier
+from investiq.core.journal import timestamps
 
 
 class TradeUpdateRequest(BaseModel):
@@ -27,24 +28,50 @@ class TradeUpdateRequest(BaseModel):
     strategy_name: Name
     profit_loss: FiniteFloat | None = Field(None, description="Realised P&L of the trade, in account currency.")
     won: StrictBool | None = Field(None, description="Whether the trade won; defaults to profit_loss > 0.")
-    closed_at: IsoDateTime | None = Field(None, description="When the trade closed (ISO 8601; naive = UTC).")
+    closed_at: IsoDateTime | None = Field(
+        None,
+        description="When the trade closed (ISO 8601; naive = UTC; default now); between 0001-01-01T00:00:00Z and "
+        "9999-12-31T23:59:59Z once converted to UTC, and not more than 5 minutes ahead of the gateway's clock.",
+    )
     trade_id: StrictStr | StrictInt | None = Field(
-        None, description="The agent's trade id: a repeated id is acknowledged but counted once."
+        None,
+        description="The agent's trade id (best: the id of its row in the trades table, so that "
+        "sync-from-database recognises the trade). A repeated id is acknowledged but counted once; recorded "
+        "for another strategy it is refused (409). An integer and its decimal text are the same id (777001 and "
+        '"777001"; not "0777001"). Text: 1 to 128 visible characters once trimmed; integers: 64-bit.',
     )
 
     @field_validator("closed_at")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
+        timestamps.utc_seconds(value)  # OutOfRangeError (a ValueError) names the range
         return value
 
     @field_validator("trade_id")
     @classmethod
     def _trade_id(cls, value: str | int | None) -> str | int | None:
-        if isinstance(value, str) and not (0 < len(value.strip()) <= 128):
-            raise ValueError("must be 1 to 128 characters")
+        if isinstance(value, int):
+            if not -(2**63) <= value < 2**63:
+                raise ValueError("an integer trade_id must fit in 64 bits (SQLite's INTEGER)")
+            return value
+        if isinstance(value, str):
+            value = plain_identifier(value)
+            if len(value) > 128:
+                raise ValueError(f"must be 1 to 128 characters, got {len(value)}")
         return value
+
+    @property
+    def trade_key(self) -> str | None:
+        """The id as recorded: an integer as its decimal text, so 777001 and "777001" are one trade."""
+        return None if self.trade_id is None else str(self.trade_id)
+
+    @property
+    def closed_ts(self) -> float | None:
+        return None if self.closed_at is None else timestamps.utc_seconds(self.closed_at)
 
     @model_validator(mode="after")
     def _outcome(self) -> TradeUpdateRequest:
@@ -93,6 +120,9 @@ class WeightsResponse(BaseModel):
 class SyncResponse(BaseModel):
     status: Literal["ok"] = "ok"
     days: int
-    trades_imported: int
+    trades_imported: int = Field(description="Trades of the window learnt from by this sync (new ones).")
+    already_recorded: int = Field(
+        0, description="Trades of the window already learnt from (by /bayesian/update or an earlier sync)."
+    )
     skipped: dict[str, int] = Field(description="Rows not learnt from, by reason.")
-    strategies: list[str]
+    strategies: list[str] = Field(description="Every strategy with a posterior after the sync.")

@@ -20,6 +20,20 @@ def _plain_name(value: str) -> str:
     return value
 
 
+def plain_identifier(value: str) -> str:
+    """Ids (a trade_id): trimmed, non-empty, and only characters that show: no control, format (zero-width),
+    surrogate, private-use, unassigned or separator characters other than the plain space. Stricter than a name:
+    an id is compared exactly, so what cannot be seen must not tell two ids apart."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty or blank")
+    bad = next((ch for ch in value if not ch.isprintable()), None)
+    if bad is not None:
+        category = unicodedata.category(bad)
+        raise ValueError(f"must contain only visible characters (found {bad!r}, Unicode category {category})")
+    return value
+
+
 def _iso_text(value: object) -> object:
     if not isinstance(value, str):  # pydantic would read a number as epoch seconds or milliseconds, guessing
         raise ValueError("must be an ISO 8601 date-time string, e.g. 2026-11-24T15:30:00Z")
@@ -53,6 +67,7 @@ def _error(description: str) -> dict[str, Any]:
 # The errors any route may answer, for APIRouter(responses=...); a route adds its own (reload: 409).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _error("Missing or wrong X-API-Key, when the gateway has a key (ML_API_KEY)."),
+    408: _error("Not sent in time (http_header_timeout_s, http_body_timeout_s); the connection is closed."),
     413: _error("The body is larger than max_body_bytes."),
     415: _error("The body is not sent as JSON (Content-Type application/json)."),
     422: _error("Invalid input: the detail names the field and the value."),

@@ -20,9 +20,9 @@ import numpy as np
 
 from investiq.core.bayes.allocation import AllocationRules, Method, allocate, is_proven
 from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, Posterior, Prior, observe, posterior
-from investiq.core.errors import InvalidInputError, JournalUnavailableError
+from investiq.core.errors import ConflictError, InvalidInputError, JournalUnavailableError
 from investiq.core.journal import bayesian as store
-from investiq.core.journal import connect, trades
+from investiq.core.journal import connect, timestamps, trades
 from investiq.core.journal.writer import JournalWriter
 
 T = TypeVar("T")
@@ -61,9 +61,10 @@ class StrategyStats:
 @dataclass(frozen=True)
 class SyncReport:
     days: int
-    imported: int
-    skipped: dict[str, int]
-    strategies: list[str]
+    imported: int  # trades learnt from in this sync
+    skipped: dict[str, int]  # rows not learnt from, by reason
+    strategies: list[str]  # every strategy with a posterior afterwards
+    already_recorded: int = 0  # rows of the window already learnt from (an update or an earlier sync)
 
 
 class BayesianService:
@@ -83,62 +84,115 @@ class BayesianService:
         self._clock = clock
 
     async def update(self, trade: TradeOutcome) -> tuple[bool, StrategyStats]:
-        """Learn from one closed trade; (counted, stats). counted is False for a repeated trade_id."""
+        """Learn from one closed trade; (counted, stats). A trade_id already recorded for the same strategy is
+        acknowledged and not counted again (counted False); recorded for another strategy, it is a
+        ConflictError naming both, and nothing changes."""
         now = self._clock()
         closed_ts = now if trade.closed_ts is None else trade.closed_ts
+        if not timestamps.in_range(closed_ts):
+            raise InvalidInputError(f"closed_at is outside {timestamps.RANGE} once converted to UTC")
         if closed_ts > now + CLOCK_SKEW_S:
-            raise InvalidInputError(f"closed_at {closed_ts!r} is in the future (now is {now!r})")
+            raise InvalidInputError(
+                f"closed_at {timestamps.iso(closed_ts)} is in the future (now is {timestamps.iso(now)})"
+            )
         if trade.profit_loss is not None and abs(trade.profit_loss) > MAX_ABS_PNL:
             raise InvalidInputError(f"profit_loss {trade.profit_loss!r} is beyond ±{MAX_ABS_PNL:g}")
         closed_ts = min(closed_ts, now)
         half_life = self._config.half_life_days
-        event = store.TradeEvent(
-            trade.strategy_name, trade.won, trade.profit_loss, closed_ts, "update", trade.trade_id, now
-        )
+        name = trade.strategy_name
+        event = store.TradeEvent(name, trade.won, trade.profit_loss, closed_ts, "update", trade.trade_id, now)
 
-        def job(conn: sqlite3.Connection) -> tuple[bool, Evidence]:
-            current = store.load_state(conn, trade.strategy_name) or Evidence(ref_ts=closed_ts)
-            if not store.insert_event(conn, event):
-                return False, current
-            folded = observe(current, closed_ts, trade.won, trade.profit_loss, half_life)
-            store.save_state(conn, trade.strategy_name, folded, now)
-            return True, folded
+        def job(conn: sqlite3.Connection) -> tuple[bool, str | None]:
+            # The lookup and the insert run in one transaction of the one writer: no other write between them.
+            if trade.trade_id is not None:
+                recorded_for = store.strategy_of(conn, trade.trade_id)
+                if recorded_for is not None:
+                    return False, recorded_for
+            current = store.load_state(conn, name) or Evidence(ref_ts=closed_ts)
+            if not store.insert_event(conn, event):  # not reached: the id was looked up just before
+                return False, name
+            store.save_state(conn, name, observe(current, closed_ts, trade.won, trade.profit_loss, half_life), now)
+            return True, name
 
-        counted, _ = await self._write(job)
-        stats = {s.strategy_name: s for s in await self.all_stats("mean")}
-        return counted, stats[trade.strategy_name]
+        counted, recorded_for = await self._write(job)
+        if recorded_for != name:
+            # Answered here, not raised in the job: a refused request is not a failed journal write.
+            raise ConflictError(
+                f"trade_id {trade.trade_id!r} was recorded for strategy {recorded_for!r}; this update names "
+                f"strategy {name!r}: nothing was changed (send each trade under one id and one strategy)"
+            )
+        return counted, await self.stats_of(name)
+
+    async def stats_of(self, name: str) -> StrategyStats:
+        """One strategy's stats (its weight among all); the prior's if it has no state."""
+        states = await asyncio.to_thread(self._read, store.load_states)
+        if name not in states:  # events without state: a journal restored in part
+            states[name] = Evidence(ref_ts=self._clock())
+        stats = self.stats_from(states, "mean", self._clock())
+        return next(s for s in stats if s.strategy_name == name)
 
     async def sync(self, days: int) -> SyncReport:
-        """Rebuild every posterior from the trades closed in the last `days` days (idempotent)."""
+        """Learn from the agent's trades closed in the last `days` days that are not recorded yet.
+
+        A merge, never a replacement: every recorded event stays (those of /bayesian/update included, whether or
+        not the trades table holds them), and a trade is counted once. A row is recognised by its id (the
+        trade_id an update gave, or the id a previous sync recorded); a row without an id by its strategy, close
+        time and P&L. Idempotent: a second sync imports nothing new."""
         if not 1 <= days <= self._config.max_sync_days:
             raise InvalidInputError(f"days must be between 1 and {self._config.max_sync_days}, got {days}")
         now = self._clock()
         half_life = self._config.half_life_days
 
-        def job(conn: sqlite3.Connection) -> SyncReport:
+        def job(conn: sqlite3.Connection) -> SyncReport | str:
             try:
                 scan = trades.closed_trades(conn, now - days * SECONDS_PER_DAY, now + CLOCK_SKEW_S)
             except trades.TradesTableError as exc:
-                raise InvalidInputError(f"cannot sync: {exc}") from None
-            store.clear(conn)
-            folded: dict[str, Evidence] = {}
+                return f"cannot sync: {exc}"  # answered as invalid input, not a failed write
+            recorded = store.recorded_ids(conn)
+            unidentified = store.synced_without_id(conn)
+            new: list[store.TradeEvent] = []
+            already = 0
             for t in scan.trades:
                 if abs(t.profit_loss) > MAX_ABS_PNL:
                     scan.skipped[f"profit_loss beyond ±{MAX_ABS_PNL:g}"] += 1
                     continue
                 ts = min(t.closed_ts, now)
-                event = store.TradeEvent(t.strategy_name, None, t.profit_loss, ts, "sync", t.trade_id, now)
-                if not store.insert_event(conn, event):
-                    scan.skipped["duplicate trade id"] += 1
+                if t.trade_id is not None:
+                    owner = recorded.get(t.trade_id)
+                    if owner is not None:
+                        if owner == t.strategy_name:
+                            already += 1
+                        else:
+                            scan.skipped["trade id recorded for another strategy"] += 1
+                        continue
+                    recorded[t.trade_id] = t.strategy_name
+                elif t.closed_ts > now:
+                    # Recognised later by its close time, which must be the one recorded: not clamped to now.
+                    scan.skipped["no id and closed after the gateway's clock (the next sync takes it)"] += 1
                     continue
-                start = folded.get(t.strategy_name) or Evidence(ref_ts=ts)
-                folded[t.strategy_name] = observe(start, ts, None, t.profit_loss, half_life)
-            for name, ev in folded.items():
-                store.save_state(conn, name, ev, now)
-            imported = sum(ev.wins + ev.losses for ev in folded.values())
-            return SyncReport(days, imported, dict(scan.skipped), sorted(folded))
+                else:
+                    key = (t.strategy_name, ts, t.profit_loss)
+                    if unidentified[key] > 0:
+                        unidentified[key] -= 1
+                        already += 1
+                        continue
+                new.append(store.TradeEvent(t.strategy_name, None, t.profit_loss, ts, "sync", t.trade_id, now))
+            states = store.load_states(conn)
+            touched: set[str] = set()
+            for event in new:
+                if not store.insert_event(conn, event):  # not reached: ids were looked up above
+                    continue
+                start = states.get(event.strategy_name) or Evidence(ref_ts=event.closed_ts)
+                states[event.strategy_name] = observe(start, event.closed_ts, None, event.profit_loss, half_life)
+                touched.add(event.strategy_name)
+            for name in touched:
+                store.save_state(conn, name, states[name], now)
+            return SyncReport(days, len(new), dict(scan.skipped), sorted(states), already)
 
-        return await self._write(job)
+        report = await self._write(job)
+        if isinstance(report, str):
+            raise InvalidInputError(report)
+        return report
 
     async def all_stats(self, method: Method = "mean") -> list[StrategyStats]:
         """Every strategy with its posterior at this moment and its weight by `method`."""

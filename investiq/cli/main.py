@@ -14,6 +14,7 @@ from investiq.cli.models import bench, evaluate, export, train
 from investiq.cli.options import config_option, db_option, server_options, settings_from
 from investiq.cli.patchtst import evaluate_patchtst, export_patchtst, train_patchtst
 from investiq.cli.report import report
+from investiq.cli.sentiment import evaluate_finbert
 from investiq.cli.service import start, status, stop
 from investiq.cli.triton import triton
 from investiq.core.errors import InvestIQError
@@ -22,6 +23,7 @@ from investiq.core.journal.schema import status as journal_status
 from investiq.core.settings import render_defaults
 from investiq.ops import bootstrap
 from investiq.ops.resolve import resolve
+from investiq.ops.service import check_port
 
 
 class _Group(click.Group):
@@ -49,16 +51,31 @@ def main() -> None:
 @main.command()
 @server_options
 def serve(config: Path | None, log_level: str, **flags: Any) -> None:
-    """Serve the gateway (HTTP API on HOST:PORT, journal in the SQLite file)."""
+    """Serve the gateway in the foreground (HTTP API on HOST:PORT, journal in the SQLite file) until
+    Ctrl-C or SIGTERM, which drain requests and flush the journal.
+
+    Exit status 1 with one line saying why when it cannot serve (the port is in use: choose another
+    with --port; the journal cannot be opened), 2 for an invalid flag or setting. `investiq status`
+    finds it."""
     bootstrap.serve(settings_from(config, **flags), log_level, click.echo)
 
 
 @main.command()
 @server_options
 def up(config: Path | None, log_level: str, **flags: Any) -> None:
-    """Prepare what is missing (journal, FinBERT export when its weights are at hand, a first PatchTST),
-    then serve."""
+    """Prepare what is missing, then serve as `investiq serve` does (same exit status).
+
+    \b
+    - the journal: created or migrated;
+    - FinBERT: exported to ONNX when its weights are at hand (else the lexicon answers /sentiment);
+    - a price model: without one, a quick first PatchTST is trained on the configured bars (settings
+      price_*: Yahoo Finance 15-minute bars by default; offline, the daily S&P 500 and NASDAQ sample
+      shipped with `arch`) and exported. This takes minutes on the first start only; replace it with
+      `investiq train patchtst` or `investiq retrain`.
+
+    The port is checked first: a taken one fails at once, naming --port."""
     settings = settings_from(config, **flags)
+    check_port(settings)  # before minutes of training, not after
     bootstrap.prepare(settings, click.echo)
     bootstrap.serve(settings, log_level, click.echo)
 
@@ -130,4 +147,5 @@ for command in (start, status, stop, report, retrain, models, triton):
 for group, command in ((train, train_patchtst), (evaluate, evaluate_patchtst), (export, export_patchtst)):
     group.add_command(command)
     main.add_command(group)
+evaluate.add_command(evaluate_finbert)
 main.add_command(bench)

@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PositiveInt,
     SecretStr,
     ValidationError,
     field_validator,
@@ -61,6 +62,22 @@ class Settings(BaseModel):
     rate_limit_burst: int = Field(
         60, ge=1, description="Requests a client may send at once before rate_limit_per_minute paces it."
     )
+    # Read deadlines of the HTTP server (gateway/server.py): a client that does not finish its request in time
+    # gets 408 and its connection is closed, so slow or stalled clients cannot hold connections and descriptors.
+    http_header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's line and headers, from its first byte (or from "
+        "connecting); then 408 and the connection is closed. Idle keep-alive connections close after 5 s.",
+    )
+    http_body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's whole body once its headers are in; then 408 "
+        "and the connection is closed.",
+    )
 
     # -- journal -------------------------------------------------------------------------------
     db_path: Path = Field(Path("portfolio.db"), description="SQLite journal shared with the Rust agent.")
@@ -76,6 +93,14 @@ class Settings(BaseModel):
     triton_http_port: int = Field(8000, ge=1, le=65535, description="HTTP port of `investiq triton start`.")
     triton_metrics_port: int = Field(8002, ge=1, le=65535, description="Metrics port of `investiq triton start`.")
     triton_timeout_s: float = Field(5.0, gt=0, le=300, description="Per-request timeout towards Triton (s).")
+    triton_max_inflight: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="Calls in flight to Triton at once, per model (sentiment batches, price forecasts): at least "
+        "the model's instance count (2 in the gpu configs), so that no instance idles and Triton's dynamic "
+        "batcher can merge them. The embedded backend runs one at a time.",
+    )
     model_repository: Path = Field(Path("model_repository"), description="Triton model repository.")
     models_dir: Path = Field(Path("models"), description="Trained artifacts (checkpoints, reports).")
     finbert_model: str = Field(
@@ -84,7 +109,8 @@ class Settings(BaseModel):
     quantize: bool = Field(True, description="Serve the dynamic INT8 ONNX variant on CPU.")
     sentiment_model: Literal["finbert", "lexicon"] = Field(
         "finbert",
-        description="finbert, or lexicon (VADER) on purpose; finbert falls back to it when not exported.",
+        description="finbert, or lexicon (the finance lexicon) on purpose; finbert falls back to it when "
+        "not exported.",
     )
     sentiment_batch_size: int = Field(
         32, ge=1, le=64, description="Largest micro-batch of texts (<= 64, the Triton configs' max_batch_size)."
@@ -117,8 +143,28 @@ class Settings(BaseModel):
     log_format: Literal["json", "text"] = Field(
         "json", description="Gateway logs: json (one object per line, with request id) or text."
     )
+    quick_train_budget_s: float = Field(
+        600.0,
+        gt=0,
+        description="Most seconds `investiq up` spends training its first PatchTST (then it keeps the best epoch; "
+        "with none, or if training fails, it serves the random-walk baseline).",
+    )
     price_resolve_every_s: float = Field(
         300.0, ge=0, description="How often the gateway scores past forecasts against the market (0: never)."
+    )
+    skill_windows_days: list[PositiveInt] = Field(
+        [30, 90],
+        min_length=1,
+        description="Windows of live skill (days of forecasts), besides all of a version's; the first is the one "
+        "/health and each forecast's `skill` block use (comma-separated in env).",
+    )
+    skill_min_resolved: int = Field(
+        30,
+        ge=1,
+        description="/price/health stays degraded until the serving version has this many resolved forecasts.",
+    )
+    skill_refresh_s: float = Field(
+        30.0, gt=0, description="How often the gateway counts newly resolved forecasts into live skill."
     )
 
     # -- model lifecycle (`investiq retrain`, `investiq models`) --------------------------------
@@ -132,14 +178,21 @@ class Settings(BaseModel):
         14.0, ge=0, description="/health warns when the serving PatchTST is older than this (0: never)."
     )
     retrain_epochs: int = Field(10, ge=1, description="Most epochs of a retrain (early stopping still applies).")
-    promote_metric: Literal["mae", "hit_rate"] = Field(
-        "mae", description="What the promotion gate compares on the fresh hold-out: forecast MAE or h1 hit rate."
+    promote_metric: Literal["mae"] = Field(
+        "mae",
+        description=(
+            "What the promotion gate compares on the fresh hold-out: the median path's MAE as a share of the "
+            "last close (the only choice: the random walk's median has no direction to score a hit rate)."
+        ),
     )
     promote_tolerance: float = Field(
         0.0,
         ge=0,
         le=1,
-        description="How much worse a candidate may be and still be promoted: MAE relative, hit rate absolute.",
+        description=(
+            "Margin on the MAE ratio candidate/serving: a candidate is refused as worse than the serving model "
+            "only when the ratio's 95% interval lies wholly above 1 + this (the random walk's bar has none)."
+        ),
     )
 
     # -- Bayesian strategy weights -------------------------------------------------------------
@@ -170,7 +223,7 @@ class Settings(BaseModel):
     # Read from the variable named by api_key_env, never from config.yaml.
     api_key: SecretStr | None = Field(None, exclude=True, description="Set through the api_key_env variable.")
 
-    @field_validator("price_symbols", mode="before")
+    @field_validator("price_symbols", "skill_windows_days", mode="before")
     @classmethod
     def _symbols(cls, value: Any) -> Any:
         return value.replace(",", " ").split() if isinstance(value, str) else value

@@ -1,7 +1,8 @@
 """What `investiq up` prepares before it serves: the journal, FinBERT's export, a first price model.
 
 Each step does only what is missing and says why it skipped what it cannot do (no PyTorch, no
-weights offline), so a first start on a bare machine still serves: VADER until FinBERT is exported.
+weights offline), so a first start on a bare machine still serves: the finance lexicon until FinBERT
+is exported.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from investiq.core.journal import migrate, open_journal
 from investiq.core.patchtst import PATCHTST
 from investiq.core.settings import Settings
 from investiq.core.versions import serving
+from investiq.ops.service import check_port
 
 Log = Callable[[str], None]
-FALLBACK = "sentiment is served by the VADER lexicon until FinBERT is exported"
+FALLBACK = "sentiment is served by the finance lexicon until FinBERT is exported"
 
 
 def init_journal(settings: Settings) -> int:
@@ -74,11 +76,15 @@ def prepare(settings: Settings, log: Log) -> None:
 
 
 def serve(settings: Settings, log_level: str, log: Log) -> None:
-    """Serve the gateway in the foreground until interrupted (uvicorn). StartupError says what to change."""
+    """Serve the gateway in the foreground until interrupted (uvicorn). An InvestIQError says what to
+    change: PortInUseError when HOST:PORT is taken (checked first: uvicorn's own bind failure is only a
+    log line and exit status 3), a journal or model repository that cannot be used."""
+    check_port(settings)
     import uvicorn
 
     from gateway.app import create_app
     from gateway.logs import configure_logging
+    from gateway.server import deadline_protocol
     from gateway.wiring import build_backend
     from investiq import __version__
 
@@ -88,13 +94,18 @@ def serve(settings: Settings, log_level: str, log: Log) -> None:
     key = "on (X-API-Key required)" if settings.api_key else f"off (set {settings.api_key_env} to enable)"
     url = f"http://{settings.host}:{settings.port}"
     log(f"InvestIQ gateway {__version__} on {url}  journal={settings.db_path}  api key {key}")
+    app = create_app(settings, backend)
     # log_config=None: uvicorn keeps its hands off logging, so its lines go through our handler;
-    # access_log=False: RequestContextMiddleware writes the one access line per request (with its id).
+    # access_log=False: RequestContextMiddleware writes the one access line per request (with its id);
+    # http: uvicorn's h11 protocol with read deadlines: slow or stalled clients are closed (gateway/server.py).
     uvicorn.run(
-        create_app(settings, backend),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=log_level,
         log_config=None,
         access_log=False,
+        http=deadline_protocol(
+            settings.http_header_timeout_s, settings.http_body_timeout_s, on_timeout=app.state.metrics.count_error
+        ),
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,22 +92,104 @@ def add_trades(db: Path, rows: list[tuple[str, float, str]]) -> None:
     conn.close()
 
 
-def test_sync_rebuilds_from_trades_and_is_idempotent(client: TestClient, db_path: Path, clock: Clock):
+def test_sync_merges_trades_with_updates_and_is_idempotent(client: TestClient, db_path: Path, clock: Clock):
     from investiq.core.journal.timestamps import iso
 
     now = clock.now
     add_trades(db_path, [("a", 5.0, iso(now - 86400 * d)) for d in range(1, 8)])
     add_trades(db_path, [("b", -2.0, iso(now - 86400 * d)) for d in range(1, 4)])
     add_trades(db_path, [("a", 100.0, iso(now - 86400 * 40))])  # outside a 30-day window
-    update(client, strategy_name="c", profit_loss=1.0)  # replaced by the sync: trades are the truth
+    c = update(client, strategy_name="c", profit_loss=1.0)["strategy"]  # not in trades: kept, never replaced
     first = client.post("/bayesian/sync-from-database", params={"days": 30})
     assert first.status_code == 200, first.text
-    assert first.json()["trades_imported"] == 10
+    assert (first.json()["trades_imported"], first.json()["already_recorded"]) == (10, 0)
+    assert first.json()["strategies"] == ["a", "b", "c"]
     stats_once = client.get("/bayesian/all-stats").json()
     second = client.post("/bayesian/sync-from-database", params={"days": 30}).json()
-    assert second["trades_imported"] == 10
+    assert (second["trades_imported"], second["already_recorded"]) == (0, 10)
     assert client.get("/bayesian/all-stats").json() == stats_once
-    assert [s["strategy_name"] for s in stats_once["strategies"]] == ["a", "b"]
+    by_name = {s["strategy_name"]: s for s in stats_once["strategies"]}
+    assert [(by_name[n]["wins"], by_name[n]["losses"]) for n in "abc"] == [(7, 0), (0, 3), (1, 0)]
+    assert {k: v for k, v in by_name["c"].items() if k != "weight"} == {
+        k: v for k, v in c.items() if k != "weight"
+    }
+    assert event_count(db_path) == 11
+
+
+def event_count(db: Path) -> int:
+    with closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute("SELECT count(*) FROM bayesian_events").fetchone()[0])
+
+
+def test_sync_with_an_empty_trades_table_loses_no_acknowledged_update(client: TestClient, db_path: Path):
+    """The issue's probe: updates acknowledged, the agent's trades table empty (or without those trades), then a
+    sync: it used to replace everything with nothing."""
+    for i in range(40):
+        update(client, strategy_name=f"s{i % 3}", profit_loss=float(i % 5 - 2) or 1.0, trade_id=i)
+    before = client.get("/bayesian/all-stats").json()
+    report = client.post("/bayesian/sync-from-database", params={"days": 3650}).json()
+    assert (report["trades_imported"], report["already_recorded"]) == (0, 0)
+    assert report["strategies"] == ["s0", "s1", "s2"]
+    assert client.get("/bayesian/all-stats").json() == before
+    assert event_count(db_path) == 40
+
+
+def test_a_trade_sent_by_update_and_found_in_trades_is_counted_once(
+    client: TestClient, db_path: Path, clock: Clock
+):
+    from investiq.core.journal.timestamps import iso
+
+    add_trades(db_path, [("a", 5.0, iso(clock.now - 3600)), ("a", -1.0, iso(clock.now - 7200))])
+    with closing(sqlite3.connect(db_path)) as conn:
+        first_id = conn.execute("SELECT min(id) FROM trades").fetchone()[0]
+    update(client, strategy_name="a", profit_loss=5.0, trade_id=first_id)  # the agent's row id as trade_id
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (report["trades_imported"], report["already_recorded"]) == (1, 1)
+    a = client.get("/bayesian/all-stats").json()["strategies"][0]
+    assert (a["wins"], a["losses"]) == (1, 1)
+    assert update(client, strategy_name="a", profit_loss=5.0, trade_id=str(first_id))["counted"] is False
+
+
+def test_sync_without_row_ids_is_idempotent(tmp_path: Path, clock: Clock):
+    """Rows of a trades table without an id column are recognised by strategy, close time and P&L, each as often
+    as it occurs: identical rows are distinct trades, and a second sync adds none of them again."""
+    from gateway.app import create_app
+    from investiq.core.journal.timestamps import iso
+    from investiq.core.settings import Settings
+
+    db = tmp_path / "agent.db"
+    with closing(sqlite3.connect(db)) as agent:
+        agent.execute("CREATE TABLE trades (strategy_name TEXT, closed_at TEXT, profit_loss REAL)")
+        rows = [("x", iso(clock.now - 60 * m), 1.0) for m in (1, 1, 2, 3)]  # two identical rows
+        agent.executemany("INSERT INTO trades VALUES (?, ?, ?)", rows)
+        agent.commit()
+    with TestClient(create_app(Settings(db_path=db), clock=clock)) as app:
+        first = app.post("/bayesian/sync-from-database", params={"days": 1}).json()
+        with closing(sqlite3.connect(db)) as agent:
+            agent.execute("INSERT INTO trades VALUES (?, ?, ?)", ("x", iso(clock.now - 60), 1.0))  # a third one
+            agent.commit()
+        second = app.post("/bayesian/sync-from-database", params={"days": 1}).json()
+        third = app.post("/bayesian/sync-from-database", params={"days": 1}).json()
+        x = app.get("/bayesian/all-stats").json()["strategies"][0]
+    assert [(r["trades_imported"], r["already_recorded"]) for r in (first, second, third)] == [
+        (4, 0),
+        (1, 4),
+        (0, 5),
+    ]
+    assert x["total_samples"] == 5
+
+
+def test_sync_keeps_a_trade_id_recorded_for_another_strategy(client: TestClient, db_path: Path, clock: Clock):
+    from investiq.core.journal.timestamps import iso
+
+    add_trades(db_path, [("a", 5.0, iso(clock.now - 3600))])
+    with closing(sqlite3.connect(db_path)) as conn:
+        row_id = conn.execute("SELECT id FROM trades").fetchone()[0]
+    update(client, strategy_name="b", won=False, trade_id=row_id)
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert report["trades_imported"] == 0
+    assert report["skipped"] == {"trade id recorded for another strategy": 1}
+    assert [s["strategy_name"] for s in client.get("/bayesian/all-stats").json()["strategies"]] == ["b"]
 
 
 @pytest.mark.parametrize(
@@ -235,3 +320,165 @@ def test_sync_reads_an_agents_table_with_extra_and_reordered_columns(tmp_path: P
     assert [(s["strategy_name"], s["wins"], s["losses"]) for s in stats] == [("breakout", 4, 4)]
     after = sqlite3.connect(db).execute("SELECT sql FROM sqlite_master WHERE name = 'trades'").fetchone()[0]
     assert after == ddl  # read as it is, never altered
+
+
+# -- no 500s: what the issue's probe sent (issue 15) -------------------------------------------------
+
+
+def test_a_repeated_trade_id_is_idempotent_for_its_strategy_and_a_conflict_for_another(client: TestClient):
+    first = update(client, strategy_name="a", profit_loss=2.0, trade_id=777001)
+    assert update(client, strategy_name="a", profit_loss=2.0, trade_id=777001)["counted"] is False
+    before = client.get("/bayesian/all-stats").json()
+    # Another strategy, one with no state yet: was a KeyError (500) building the answer.
+    response = client.post("/bayesian/update", json={"strategy_name": "b", "won": True, "trade_id": 777001})
+    assert response.status_code == 409, response.text
+    assert response.json()["error"] == "conflict"
+    detail = response.json()["detail"]
+    assert "trade_id '777001' was recorded for strategy 'a'" in detail and "names strategy 'b'" in detail
+    assert client.get("/bayesian/all-stats").json() == before  # nothing changed, no state for 'b'
+    assert client.get("/bayesian/health").json()["status"] == "healthy"  # a refusal is not a failed write
+    assert first["strategy"]["total_samples"] == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "again", "same"),
+    [
+        (777001, "777001", True),  # an integer and its decimal text: one id, documented
+        ("777001", 777001, True),
+        (777001, " 777001 ", True),  # text ids are trimmed, as names are
+        (777001, "0777001", False),  # text is compared as text
+        (-5, "-5", True),
+        ("T-17", "t-17", False),
+    ],
+)
+def test_which_trade_ids_are_the_same(client: TestClient, first: object, again: object, same: bool):
+    update(client, strategy_name="s", won=True, trade_id=first)
+    assert update(client, strategy_name="s", won=True, trade_id=again)["counted"] is (not same)
+
+
+@pytest.mark.parametrize(
+    "trade_id",
+    [
+        "\ud800",
+        "a\udfffb",
+        "\u200b",
+        "ab\u200bc",
+        "\x00",
+        "a\x00",
+        "\x7f",
+        "\u202e123",
+        "\ufeff1",
+        "a\u2028b",
+        "\ue000",
+    ],
+)
+def test_a_trade_id_with_invisible_characters_is_refused_like_a_name(client: TestClient, trade_id: str):
+    body = json.dumps({"strategy_name": "s", "won": True, "trade_id": trade_id})  # ASCII: surrogates travel
+    response = client.post("/bayesian/update", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "body.trade_id: Value error, must contain only visible characters" in response.json()["detail"]
+    assert client.get("/bayesian/all-stats").json()["strategies"] == []
+
+
+@pytest.mark.parametrize(
+    ("trade_id", "fragment"),
+    [
+        ("", "must not be empty or blank"),
+        ("  \u00a0 ", "must not be empty or blank"),
+        ("x" * 129, "must be 1 to 128 characters, got 129"),
+        (2**63, "must fit in 64 bits"),
+        (-(2**63) - 1, "must fit in 64 bits"),
+    ],
+)
+def test_a_trade_id_out_of_bounds_is_refused(client: TestClient, trade_id: object, fragment: str):
+    response = client.post("/bayesian/update", json={"strategy_name": "s", "won": True, "trade_id": trade_id})
+    assert response.status_code == 422, response.text
+    assert "body.trade_id" in response.json()["detail"] and fragment in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "closed_at",
+    [
+        "0001-01-01T00:00:00+14:00",  # year 0 in UTC: was a 500 ("year 0 is out of range")
+        "0001-01-01T13:59:59+14:00",
+        "9999-12-31T23:59:59-14:00",  # year 10000 in UTC
+        "9999-12-31T10:00:01-14:00",
+    ],
+)
+def test_a_close_time_outside_the_years_1_to_9999_in_utc_is_refused(client: TestClient, closed_at: str):
+    response = client.post("/bayesian/update", json={"strategy_name": "s", "won": True, "closed_at": closed_at})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert (
+        f"body.closed_at: Value error, {closed_at} is outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
+        in detail
+    )
+    assert client.get("/bayesian/all-stats").json()["strategies"] == []
+
+
+@pytest.mark.parametrize(
+    ("closed_at", "status", "fragment"),
+    [
+        ("0001-01-01T00:00:00-14:00", 200, None),  # in range once in UTC: an ancient trade, weightless
+        ("0001-01-01T00:00:00Z", 200, None),
+        ("0001-01-01T14:00:00+14:00", 200, None),
+        ("9999-12-31T23:59:59+14:00", 422, "closed_at 9999-12-31T09:59:59+00:00 is in the future (now is 2027-"),
+        ("9999-12-31T23:59:59Z", 422, "is in the future"),
+        ("2027-01-15T08:05:00+00:00", 200, None),  # within the 5 minutes of clock skew allowed (now is 08:00)
+    ],
+)
+def test_close_times_at_the_edges(client: TestClient, closed_at: str, status: int, fragment: str | None):
+    response = client.post("/bayesian/update", json={"strategy_name": "s", "won": True, "closed_at": closed_at})
+    assert response.status_code == status, response.text
+    if fragment is not None:
+        assert fragment in response.json()["detail"]
+    assert client.get("/bayesian/all-stats").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0001-01-01T00:00:00+14:00", None),
+        ("9999-12-31T23:59:59-14:00", None),
+        ("0001-01-01T00:00:00Z", -62135596800.0),
+        ("9999-12-31T23:59:59Z", 253402300799.0),
+        (1e300, None),
+        (-1e13, None),  # milliseconds before year 1... as seconds: out of range either way
+        ("1e20", None),
+    ],
+)
+def test_journal_timestamps_outside_the_years_1_to_9999_are_unreadable_not_fatal(value: object, expected: object):
+    from investiq.core.journal import timestamps
+
+    assert timestamps.parse(value) == expected
+    if expected is None:
+        return
+    assert timestamps.iso(float(expected))  # writable
+    with pytest.raises(timestamps.OutOfRangeError, match="outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z"):
+        timestamps.iso(float(expected) + (1 if expected > 0 else -1))
+
+
+def test_sync_skips_agent_rows_closed_outside_the_years_1_to_9999(client: TestClient, db_path: Path):
+    add_trades(db_path, [("a", 1.0, "0001-01-01T00:00:00+14:00"), ("a", 1.0, "9999-12-31T23:59:59-14:00")])
+    report = client.post("/bayesian/sync-from-database", params={"days": 3650})
+    assert report.status_code == 200, report.text
+    assert report.json()["skipped"] == {"unreadable closed_at": 2}
+
+
+def test_the_readmes_examples_in_order_leave_the_posterior_of_momentum_intact(client: TestClient, clock: Clock):
+    """Issue 15: following the README, `all-stats` went to [] after the sync (it replaced the posteriors with
+    those of the trades table, empty here as on a first run)."""
+    from reliability.hostile import readme_bayesian_examples  # also what `python -m reliability.hostile` runs
+
+    examples = readme_bayesian_examples()
+    paths = [path.split("?")[0] for _, path, _ in examples]
+    assert paths.index("/bayesian/update") < paths.index("/bayesian/sync-from-database") < len(paths) - 1
+    clock.now = datetime.fromisoformat("2026-11-24T16:00:00+00:00").timestamp()  # the README's trade is recent
+    momentum: list[dict[str, Any]] = []
+    for method, path, body in examples:
+        response = client.request(method, path, json=body)
+        assert response.status_code == 200, (method, path, response.text)
+        stats = client.get("/bayesian/all-stats").json()["strategies"]
+        momentum.append(next(s for s in stats if s["strategy_name"] == "momentum"))
+    assert momentum[0]["total_samples"] == 1 and momentum[0]["wins"] == 1
+    assert all(m == momentum[0] for m in momentum), momentum  # every later example, the sync included

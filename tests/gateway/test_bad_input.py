@@ -12,6 +12,7 @@ import asyncio
 import functools
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -362,3 +363,108 @@ def test_unknown_symbols(client: TestClient, spy: SpyBackend):
     assert_refused(client, spy, fetch_in_batch, 503, "requests[1] (NOSUCH): no recent 1d bars")
     assert fetch_one().json()["error"] == "data_unavailable"
     spy.assert_clean(since=asked)
+
+
+# -- issue 15: what an independent probe got a 500 for, and shapes like it ----------------------------
+SURROGATE, ZERO_WIDTH = "\ud800", "\u200b"
+NOT_TEXT = "Input should be a valid string, unable to parse raw data as a unicode string"  # pydantic's, strict str
+
+
+def raw(body: dict[str, Any]) -> str:
+    """JSON in ASCII, so that a lone surrogate travels as the escape \\ud800 (it has no UTF-8 form)."""
+    return json.dumps(body)
+
+
+PROBE_CASES: list[tuple[str, Any, int, str]] = [
+    (
+        TRADE,
+        raw({**OK_TRADE, "trade_id": SURROGATE}),
+        422,
+        "body.trade_id: Value error, must contain only visible",
+    ),
+    (
+        TRADE,
+        raw({**OK_TRADE, "trade_id": ZERO_WIDTH}),
+        422,
+        "body.trade_id: Value error, must contain only visible",
+    ),
+    (TRADE, raw({**OK_TRADE, "trade_id": "7\x00"}), 422, "body.trade_id: Value error, must contain only visible"),
+    (TRADE, raw({**OK_TRADE, "trade_id": "\x00"}), 422, "found '\\x00', Unicode category Cc"),
+    (TRADE, raw({"strategy_name": SURROGATE, "won": True}), 422, f"body.strategy_name: {NOT_TEXT}"),
+    (TRADE, raw({"strategy_name": f"a{SURROGATE}", "won": True}), 422, f"body.strategy_name: {NOT_TEXT}"),
+    (TRADE, raw({**OK_TRADE, "closed_at": SURROGATE}), 422, f"body.closed_at: {NOT_TEXT}"),
+    (
+        TRADE,
+        {**OK_TRADE, "closed_at": "0001-01-01T00:00:00+14:00"},
+        422,
+        "body.closed_at: Value error, 0001-01-01T00:00:00+14:00 is outside 0001-01-01T00:00:00Z to 9999-12-31",
+    ),
+    (TRADE, {**OK_TRADE, "closed_at": "9999-12-31T23:59:59-14:00"}, 422, "is outside 0001-01-01T00:00:00Z to"),
+    (TRADE, {**OK_TRADE, "closed_at": "9999-12-31T23:59:59+14:00"}, 422, "9999-12-31T09:59:59+00:00 is in the"),
+    (TEXTS, raw({"texts": ["ok"], "symbol": SURROGATE}), 422, f"body.symbol: {NOT_TEXT}"),
+    (TEXTS, raw({"texts": [SURROGATE]}), 422, "texts[0] is empty or only whitespace"),
+    (PRICE, raw({"symbol": SURROGATE, "prices": closes()}), 422, f"body.symbol: {NOT_TEXT}"),
+    (BATCH, raw({"requests": [{"symbol": SURROGATE}]}), 422, f"body.requests.0.symbol: {NOT_TEXT}"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "fragment"), PROBE_CASES)
+def test_what_the_probe_sent_is_refused_with_a_reason(
+    client: TestClient, spy: SpyBackend, path: str, body: Any, status: int, fragment: str
+):
+    test_bad_bodies_are_refused_with_a_reason_before_any_model_or_journal_sees_them(
+        client, spy, path, body, status, fragment
+    )
+
+
+def test_a_body_that_stops_arriving_gets_408_and_nothing_of_it_is_used(settings: Settings):
+    """The app's side of the body deadline (gateway/middleware.py); a real server closing the connection, and
+    slow request heads, are tests/harness/test_reliability.py's."""
+    from tests.fakes import FakeBackend
+
+    app = create_app(settings.model_copy(update={"http_body_timeout_s": 0.3}), FakeBackend())
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/bayesian/update",
+        "raw_path": b"/bayesian/update",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"60"), (b"host", b"t")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8080),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if not sent and not getattr(receive, "once", False):
+            receive.once = True  # type: ignore[attr-defined]
+            return {"type": "http.request", "body": b'{"strategy_name": "s", ', "more_body": True}
+        await asyncio.sleep(3600)  # the rest never comes
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with TestClient(app) as client:  # the lifespan: journal and services up
+        began = asyncio.run(_timed(app(scope, receive, send)))  # type: ignore[arg-type]
+        stats = client.get("/bayesian/all-stats").json()["strategies"]
+        metrics = client.get("/metrics").text
+    assert 0.3 <= began < 2.0
+    start, body = sent[0], json.loads(sent[1]["body"])
+    assert start["status"] == 408 and (b"connection", b"close") in start["headers"]
+    assert body["error"] == "request_timeout"
+    assert "not complete after 0.3 s (setting http_body_timeout_s): 23 bytes of the 60 declared" in body["detail"]
+    assert len(sent) == 2  # the app's own answer to the cut body is dropped
+    assert stats == []
+    assert 'investiq_errors_total{kind="request_timeout"} 1.0' in metrics
+    assert 'route="/bayesian/update",status="408"' in metrics
+
+
+async def _timed(call: Any) -> float:
+    began = time.monotonic()
+    await call
+    return time.monotonic() - began

@@ -8,9 +8,13 @@ say what was wrong, every answer must match the document, and no bad value may r
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
+import time
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,7 @@ from pydantic import SecretStr
 from schemathesis import Case, CheckContext, Response
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.app import create_app
 from gateway.backends.embedded import EmbeddedBackend
@@ -41,11 +45,19 @@ class Target:
     """The app under test, behind a stand-in that exists at collection: schemathesis binds its operations
     to an app then, while the real one needs the models that a fixture builds."""
 
-    app: ASGIApp | None = None
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+        self.statuses: Counter[int] = Counter()  # every answer of the module's run, for RELIABILITY.md's figures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.app is not None, "the `spy` fixture sets the app"
-        await self.app(scope, receive, send)
+
+        async def counting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.statuses[message["status"]] += 1
+            await send(message)
+
+        await self.app(scope, receive, counting if scope["type"] == "http" else send)
 
 
 def plain_tuples(node: Any) -> Any:
@@ -88,6 +100,8 @@ def spy(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         assert plain_tuples(target.app.openapi()) == DOCUMENT
         yield spy
         target.app = None  # schemathesis' plugin ends the app's lifespan after each test
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(target.statuses.items()))
+    print(f"\nfuzz requests: {sum(target.statuses.values())} ({counts})")  # shown with pytest -s
     asyncio.run(spy.inner.close())
 
 
@@ -208,3 +222,173 @@ def test_no_sequence_of_trades_leaves_state_that_cannot_be_read(spy: SpyBackend)
 
     check()
     assert statuses == {200, 422}
+
+
+# -- issue 15: the shapes an independent probe got 500s with ---------------------------------------------
+# Lone surrogates (no UTF-8 form, so nothing can store or tokenize them) in every string of every JSON body.
+# URLs and headers cannot carry one: a path's percent-escapes that are not UTF-8 are read as U+FFFD, and
+# headers are Latin-1.
+SURROGATE_TEXT = st.builds(
+    lambda before, lone, after: before + lone + after,
+    st.text(max_size=6),
+    st.characters(categories=["Cs"]),
+    st.text(max_size=6),
+)
+FREE_TEXT = {("texts", 0)}  # headline text: invisible characters are dropped, the rest is scored
+
+
+def resolve(node: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    return resolve(DOCUMENT["components"]["schemas"][ref.rsplit("/", 1)[-1]]) if ref else node
+
+
+def string_fields(node: dict[str, Any], path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Where a JSON body of this schema holds a string: ("symbol",), ("requests", 0, "interval"), ..."""
+    node = resolve(node)
+    found = []
+    for option in node.get("anyOf", [node]):
+        option = resolve(option)
+        kind = option.get("type")
+        if kind == "string":
+            found.append(path)
+        elif kind == "array":
+            found += string_fields(option["items"], (*path, 0))
+        elif kind == "object":
+            for name, prop in option.get("properties", {}).items():
+                found += string_fields(prop, (*path, name))
+    return sorted(set(found), key=str)
+
+
+# A valid body of each operation that takes one: a surrogate put in any one string makes it invalid (or, in a
+# headline, is dropped).
+VALID_BODIES: dict[str, dict[str, Any]] = {
+    "/sentiment/predict": {"texts": ["Shares rise"], "symbol": "AAPL", "use_cache": False},
+    "/price/predict": {"symbol": "SPX", "prices": [100.0 + i % 7 for i in range(CONTEXT)], "interval": "1d"},
+    "/price/batch_predict": {"requests": [{"symbol": "SPX", "prices": [100.0] * CONTEXT, "interval": "1d"}]},
+    "/bayesian/update": {
+        "strategy_name": "s",
+        "won": True,
+        "closed_at": "2025-01-01T00:00:00Z",
+        "trade_id": "surrogate-probe",
+    },
+}
+STRING_FIELDS = [
+    (path, where)
+    for path, ops in DOCUMENT["paths"].items()
+    for op in ops.values()
+    if "requestBody" in op
+    for where in string_fields(op["requestBody"]["content"]["application/json"]["schema"])
+]
+
+
+def put(body: Any, where: tuple[str | int, ...], value: str) -> None:
+    for step in where[:-1]:
+        body = body[step]
+    body[where[-1]] = value
+
+
+def test_every_string_field_of_every_body_is_in_the_surrogate_fuzz():
+    assert {path for path, _ in STRING_FIELDS} == set(VALID_BODIES)  # a new body needs a valid example here
+    assert ("/bayesian/update", ("trade_id",)) in STRING_FIELDS and len(STRING_FIELDS) >= 9
+
+
+@pytest.mark.parametrize(("path", "where"), STRING_FIELDS, ids=[f"{p}:{w}" for p, w in STRING_FIELDS])
+def test_a_lone_surrogate_in_any_string_field_is_refused_naming_the_field(
+    spy: SpyBackend, path: str, where: tuple[str | int, ...]
+) -> None:
+    @settings(max_examples=8, derandomize=True, database=None, deadline=None)
+    @given(value=SURROGATE_TEXT)
+    def check(value: str) -> None:
+        asked = len(spy.seen)
+        body = json.loads(json.dumps(VALID_BODIES[path]))  # a deep copy
+        put(body, where, value)
+        response = send(path, "POST", body=body)
+        if where in FREE_TEXT and visible(value) and response.status_code == 200:
+            assert len(response.json()["predictions"]) == 1
+        else:
+            assert response.status_code == 422, (where, value, response.text)
+            detail = response.json()["detail"]
+            field = [step for step in where if isinstance(step, str)][-1]  # its own name, if not its path
+            assert field in detail, (where, detail)
+        spy.assert_clean(since=asked)
+
+    check()
+
+
+OK_TRADE = {"strategy_name": "dates", "won": True}
+EXAMPLE = itertools.count()
+# Close times anywhere in the years 1-9999 with any offset of -14:00 to +14:00, the extremes made common.
+OFFSETS = st.integers(-14 * 60, 14 * 60) | st.sampled_from([-14 * 60, 14 * 60, 0])
+EDGE_DATES = st.sampled_from(
+    [datetime(1, 1, 1), datetime(1, 1, 1, 13, 59, 59), datetime(9999, 12, 31, 23, 59, 59), datetime(9999, 12, 31)]
+)
+ANY_DATE = st.datetimes(datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59)) | EDGE_DATES
+
+
+def test_close_times_with_any_offset_are_learnt_or_refused_with_a_reason(spy: SpyBackend) -> None:
+    from investiq.core.journal.timestamps import MAX_TS, MIN_TS
+
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    statuses: list[int] = []
+
+    @settings(max_examples=60, derandomize=True, database=None, deadline=None)
+    @given(moment=ANY_DATE, minutes=OFFSETS, naive=st.booleans())
+    def check(moment: datetime, minutes: int, naive: bool) -> None:
+        written = moment if naive else moment.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+        aware = written if not naive else written.replace(tzinfo=timezone.utc)
+        seconds = (aware - epoch).total_seconds()  # defined a day beyond either end: never raises
+        response = send("/bayesian/update", "POST", body={**OK_TRADE, "closed_at": written.isoformat()})
+        statuses.append(response.status_code)
+        detail = response.json().get("detail", "")
+        if not MIN_TS <= seconds <= MAX_TS:
+            assert response.status_code == 422 and "is outside 0001-01-01T00:00:00Z to" in detail, detail
+        elif abs(seconds - (time.time() + 300)) < 60:
+            assert response.status_code in (200, 422)  # at the clock-skew edge: either is right
+        elif seconds > time.time():
+            assert response.status_code == 422 and "is in the future" in detail, detail
+        else:
+            assert response.status_code == 200, response.text
+            assert response.json()["counted"] is True
+
+    check()
+    assert {200, 422} <= set(statuses)
+    assert send("/bayesian/all-stats", "GET", query={"method": "thompson"}).status_code == 200
+
+
+def test_repeated_ids_across_strategies_are_counted_once_or_refused_as_conflicts(spy: SpyBackend) -> None:
+    """A trade id is its first strategy's: repeated with it, acknowledged and not counted; with another
+    strategy (one with no state yet included), a 409 naming both that changes nothing. An integer and its
+    decimal text are one id."""
+    outcomes: set[int] = set()
+    trade = st.tuples(st.sampled_from("abc"), st.integers(0, 3), st.booleans(), st.booleans())
+
+    @SETTINGS
+    @given(trades=st.lists(trade, min_size=1, max_size=8))
+    def check(trades: list[tuple[str, int, bool, bool]]) -> None:
+        run = next(EXAMPLE)
+        base = 10**12 + run * 100  # ids and strategies of their own in each example: the journal is shared
+        owner: dict[int, str] = {}
+        totals: Counter[str] = Counter()
+        for letter, k, as_text, won in trades:
+            name, number = f"repeat-{run}-{letter}", base + k
+            body = {"strategy_name": name, "won": won, "trade_id": str(number) if as_text else number}
+            response = send("/bayesian/update", "POST", body=body)
+            outcomes.add(response.status_code)
+            first = owner.setdefault(number, name)
+            if first == name:
+                assert response.status_code == 200, response.text
+                new = totals[f"id:{number}"] == 0
+                assert response.json()["counted"] is new
+                totals[f"id:{number}"] += 1
+                totals[name] += new
+            else:
+                assert response.status_code == 409, response.text
+                detail = response.json()["detail"]
+                assert f"recorded for strategy {first!r}" in detail and f"names strategy {name!r}" in detail
+        stats = send("/bayesian/all-stats", "GET", query={"method": "mean"}).json()["strategies"]
+        prefix = f"repeat-{run}-"
+        mine = {s["strategy_name"]: s["total_samples"] for s in stats if s["strategy_name"].startswith(prefix)}
+        assert mine == {name: n for name, n in totals.items() if name.startswith(prefix) and n}
+
+    check()
+    assert outcomes == {200, 409}

@@ -34,7 +34,7 @@ from tests.fakes import Clock, FakeBackend
 
 KEY = "sk-live-7Hq2Zr9WmX4cTb1N"
 NEAR_MISS = KEY[:-1] + "M"  # a wrong key that could be someone's real one: it must not be logged either
-HEALTH = {"/health", "/sentiment/health", "/price/health", "/bayesian/health"}
+HEALTH = {"/health", "/sentiment/health", "/price/health", "/bayesian/health", "/health/live", "/health/ready"}
 # FastAPI's docs describe the API and hold no data: open on purpose, and the only routes outside the schema.
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
@@ -56,7 +56,7 @@ def operations(schema: dict[str, Any]) -> list[tuple[str, str]]:
 def test_every_route_in_the_schema_but_health_needs_the_key(settings: Settings):
     app = app_for(settings)
     ops = operations(app.openapi())
-    assert {path for _, path in ops if path.endswith("/health")} == HEALTH  # a new health route is a decision
+    assert {path for _, path in ops if "/health" in path} == HEALTH  # a new health route is a decision
     checked = []
     with TestClient(app) as client:
         for method, path in ops:
@@ -115,6 +115,23 @@ def test_a_non_ascii_key_is_compared_byte_for_byte(settings: Settings):
     with TestClient(app_for(settings, key=key)) as client:
         assert client.get("/bayesian/weights", headers={"X-API-Key": key.encode()}).status_code == 200
         assert client.get("/bayesian/weights", headers={"X-API-Key": b"cl\xe9-secret"}).status_code == 401
+
+
+def test_no_path_is_redirected_and_no_answer_echoes_the_host(settings: Settings):
+    """Starlette's trailing-slash 307 answered before the key check, with a Location built from the Host header
+    (an open redirect to wherever the client's Host said). Redirects are off: a path with a trailing slash is
+    not a route (404), with the key or without."""
+    app = app_for(settings)
+    paths = sorted({re.sub(r"\{\w+\}", "AAPL", path) for _, path in operations(app.openapi())} | DOCS)
+    with TestClient(app, follow_redirects=False) as client:
+        for path in paths:
+            for variant in (f"{path}/", f"{path}//", f"{path}/?x=1"):
+                for key in ({}, {"X-API-Key": KEY}):
+                    for method in ("GET", "POST"):
+                        answer = client.request(method, variant, headers={"Host": "evil.example", **key})
+                        assert answer.status_code == 404, (method, variant, answer.status_code)
+                        assert "location" not in answer.headers and "evil.example" not in answer.text
+        assert client.get("/bayesian/weights", headers={"X-API-Key": KEY}).status_code == 200  # as routed
 
 
 # -- the key never leaks --------------------------------------------------------------------------

@@ -1,8 +1,12 @@
-"""SQL of the Bayesian tables: the event log (source of truth) and the folded state per strategy."""
+"""SQL of the Bayesian tables: the event log (source of truth) and the folded state per strategy.
+
+Events are only ever added: an update or a sync never deletes one (a trade_id is recorded once).
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
 
 from investiq.core.bayes.posterior import Evidence
@@ -64,9 +68,26 @@ def save_state(conn: sqlite3.Connection, strategy_name: str, ev: Evidence, now_t
     )
 
 
-def clear(conn: sqlite3.Connection) -> None:
-    conn.execute("DELETE FROM bayesian_events")
-    conn.execute("DELETE FROM bayesian_state")
+def strategy_of(conn: sqlite3.Connection, trade_id: str) -> str | None:
+    """The strategy the trade with this id was recorded for, or None if it was not recorded."""
+    row = conn.execute("SELECT strategy_name FROM bayesian_events WHERE trade_id = ?", (trade_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def recorded_ids(conn: sqlite3.Connection) -> dict[str, str]:
+    """trade_id -> strategy of every recorded trade that has an id."""
+    rows = conn.execute("SELECT trade_id, strategy_name FROM bayesian_events WHERE trade_id IS NOT NULL")
+    return {str(trade_id): str(name) for trade_id, name in rows}
+
+
+def synced_without_id(conn: sqlite3.Connection) -> Counter[tuple[str, float, float | None]]:
+    """(strategy, closed_ts, profit_loss) of the trades a sync imported from rows without an id, with
+    their multiplicity: how a later sync recognises those rows (there is nothing else to go by)."""
+    rows = conn.execute(
+        "SELECT strategy_name, closed_ts, profit_loss FROM bayesian_events "
+        "WHERE source = 'sync' AND trade_id IS NULL"
+    )
+    return Counter((str(name), float(ts), pnl) for name, ts, pnl in rows)
 
 
 def count_events(conn: sqlite3.Connection) -> int:
