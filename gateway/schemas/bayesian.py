@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Literal
 
 from pydantic import (
@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.schemas.common import FiniteFloat, IsoDateTime, Name, plain_identifier
+from gateway.schemas.common import FiniteFloat, Name, UtcDateTime, plain_identifier
 from investiq.core.journal import timestamps
 
 
@@ -28,7 +28,7 @@ class TradeUpdateRequest(BaseModel):
     strategy_name: Name
     profit_loss: FiniteFloat | None = Field(None, description="Realised P&L of the trade, in account currency.")
     won: StrictBool | None = Field(None, description="Whether the trade won; defaults to profit_loss > 0.")
-    closed_at: IsoDateTime | None = Field(
+    closed_at: UtcDateTime | None = Field(
         None,
         description="When the trade closed (ISO 8601; naive = UTC; default now); between 0001-01-01T00:00:00Z and "
         "9999-12-31T23:59:59Z once converted to UTC, and not more than 5 minutes ahead of the gateway's clock.",
@@ -40,16 +40,6 @@ class TradeUpdateRequest(BaseModel):
         "for another strategy it is refused (409). An integer and its decimal text are the same id (777001 and "
         '"777001"; not "0777001"). Text: 1 to 128 visible characters once trimmed; integers: 64-bit.',
     )
-
-    @field_validator("closed_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        timestamps.utc_seconds(value)  # OutOfRangeError (a ValueError) names the range
-        return value
 
     @field_validator("trade_id")
     @classmethod

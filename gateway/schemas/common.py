@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+
+from investiq.core.journal import timestamps
 
 
 def _plain_name(value: str) -> str:
@@ -43,7 +45,15 @@ def _iso_text(value: object) -> object:
 Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_plain_name)]
 # Strict: a JSON number (an integer too), never "42.5" or true, which lax parsing would turn into one.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+def _utc_in_range(value: datetime) -> datetime:
+    """Naive means UTC; outside the years 1-9999 once converted to UTC is a ValueError naming the range."""
+    value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    timestamps.utc_seconds(value)
+    return value
+
+
+# An ISO 8601 date-time the journal can store: naive = UTC, within the years 1-9999 in UTC.
+UtcDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_utc_in_range)]
 
 
 class FieldErrorResponse(BaseModel):

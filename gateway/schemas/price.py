@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.schemas.common import FiniteFloat, Name
-from investiq.core.journal.timestamps import utc_seconds
+from gateway.schemas.common import FiniteFloat, Name, UtcDateTime
 from investiq.core.patchtst import FLAT_BAND
 
 
@@ -20,7 +19,7 @@ class PriceRequest(BaseModel):
         None, description="Closes, oldest first (at least the model's context length); omitted: recent bars."
     )
     interval: str | None = Field(None, description="Bar interval of `prices`; must be the model's (e.g. 15m).")
-    last_bar_time: datetime | None = Field(
+    last_bar_time: UtcDateTime | None = Field(
         None,
         description="When the bar of the last close in `prices` closed (ISO 8601; naive = UTC); only with "
         "`prices`; omitted: now. The horizon (target_time) and the resolver's outcome count from it, so a "
@@ -30,11 +29,9 @@ class PriceRequest(BaseModel):
 
     @field_validator("last_bar_time")
     @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
+    def _not_ahead(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        utc_seconds(value)  # a ValueError naming the range outside the years 1-9999
         if value > datetime.now(timezone.utc) + timedelta(minutes=1):
             raise ValueError(f"{value.isoformat()} is in the future: send the time the last bar closed")
         return value.astimezone(timezone.utc)
