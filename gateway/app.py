@@ -20,6 +20,7 @@ from gateway.services.bayesian import BayesianService
 from gateway.services.health import HealthService
 from gateway.services.models import ModelsService
 from gateway.services.resolver import resolve_periodically
+from gateway.services.retention import prune_periodically
 from gateway.wiring import bayes_config, build_backend, build_price, build_sentiment
 from investiq import __version__
 from investiq.core.journal import JournalWriter, open_journal
@@ -52,6 +53,9 @@ def create_app(
                 settings.price_resolve_every_s,
             )
             tasks.append(asyncio.create_task(resolver, name="price-resolver"))
+        if settings.journal_retention_days > 0:
+            pruning = prune_periodically(writer, settings.journal_retention_days)
+            tasks.append(asyncio.create_task(pruning, name="journal-retention"))
         if app.state.price.skill is not None:
             skill = app.state.price.skill.refresh_periodically()
             tasks.append(asyncio.create_task(skill, name="price-skill"))

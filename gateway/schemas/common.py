@@ -45,6 +45,8 @@ def _iso_text(value: object) -> object:
 Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_plain_name)]
 # Strict: a JSON number (an integer too), never "42.5" or true, which lax parsing would turn into one.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+
+
 def _utc_in_range(value: datetime) -> datetime:
     """Naive means UTC; outside the years 1-9999 once converted to UTC is a ValueError naming the range."""
     value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

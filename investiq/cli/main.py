@@ -23,6 +23,7 @@ from investiq.core.journal.schema import status as journal_status
 from investiq.core.settings import render_defaults
 from investiq.ops import bootstrap
 from investiq.ops.resolve import resolve
+from investiq.ops.retention import prune_journal
 from investiq.ops.service import check_port
 
 
@@ -107,6 +108,31 @@ def db_status(config: Path | None, db_path: Path | None) -> None:
         click.echo(json.dumps({"path": str(settings.db_path), **journal_status(conn)}, indent=2))
     finally:
         conn.close()
+
+
+@db.command("prune")
+@config_option
+@db_option
+@click.option(
+    "--days",
+    type=click.IntRange(1),
+    default=None,
+    help="Delete prediction rows older than this many days (default: journal_retention_days).",
+)
+def db_prune(config: Path | None, db_path: Path | None, days: int | None) -> None:
+    """Delete sentiment predictions and never-resolved price forecasts older than the retention.
+
+    Resolved price forecasts are kept: they are each model version's live-skill record. The gateway
+    does the same once a day while it runs (journal_retention_days; 0 keeps everything)."""
+    settings = settings_from(config, db_path=db_path)
+    keep = days or settings.journal_retention_days
+    if keep == 0:
+        raise click.ClickException("journal_retention_days is 0 (keep everything): pass --days to prune anyway")
+    pruned = prune_journal(settings, keep)
+    click.echo(
+        f"deleted {pruned.sentiment} sentiment predictions and {pruned.price_unresolved} never-resolved price "
+        f"forecasts older than {keep} days from {settings.db_path}"
+    )
 
 
 @main.command("resolve")

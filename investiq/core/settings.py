@@ -152,6 +152,12 @@ class Settings(BaseModel):
     price_resolve_every_s: float = Field(
         300.0, ge=0, description="How often the gateway scores past forecasts against the market (0: never)."
     )
+    journal_retention_days: int = Field(
+        365,
+        ge=0,
+        description="Prediction rows older than this are deleted (sentiment, and price forecasts never resolved; "
+        "resolved ones are the live-skill record and stay) daily by the gateway and by `investiq db prune`.",
+    )
     skill_windows_days: list[PositiveInt] = Field(
         [30, 90],
         min_length=1,

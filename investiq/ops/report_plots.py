@@ -6,7 +6,7 @@ None, so that an empty section leaves no empty plot behind.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,18 @@ def _pyplot() -> Any:
     return plt
 
 
+def _noon(days: list[date]) -> list[datetime]:
+    """Where a day's point or bar is drawn: its middle, so a bar (0.8 day wide) sits inside its day and
+    never straddles the midnight tick that names the day."""
+    return [datetime.combine(d, time(12)) for d in days]
+
+
+def _legend(ax: Any, **options: Any) -> None:
+    """A legend only when something is labelled (else matplotlib warns and draws an empty box)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**options)
+
+
 def _save(fig: Any, out: Path, name: str) -> str:
     fig.autofmt_xdate()
     fig.tight_layout()
@@ -44,7 +56,7 @@ def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     scored = [(d, t.interval) for d in days if (t := view.price_days.get(d)) is not None and t.resolved]
     if scored:
-        x = [d for d, _ in scored]
+        x = _noon([d for d, _ in scored])
         top.fill_between(
             x, [h.ci95[0] for _, h in scored], [h.ci95[1] for _, h in scored], alpha=0.2, label="95% interval"
         )
@@ -62,14 +74,14 @@ def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
         ylabel="direction hit rate",
         title="Price direction hit rate by the day forecasts were made",
     )
-    top.legend(loc="lower left", fontsize=8)
+    _legend(top, loc="lower left", fontsize=8)
     tallies = [view.price_days.get(d) for d in days]
     resolved = np.array([t.resolved if t else 0 for t in tallies])
     pending = np.array([t.forecasts - t.resolved if t else 0 for t in tallies])
-    bottom.bar(days, resolved, label="resolved")
-    bottom.bar(days, pending, bottom=resolved, color="lightgrey", label="not resolved")
+    bottom.bar(_noon(days), resolved, width=0.8, label="resolved")
+    bottom.bar(_noon(days), pending, width=0.8, bottom=resolved, color="lightgrey", label="not resolved")
     bottom.set(ylabel="forecasts")
-    bottom.legend(loc="upper left", fontsize=8)
+    _legend(bottom, loc="upper left", fontsize=8)
     return _save(fig, out, "price_hit_rate.png")
 
 
@@ -82,10 +94,10 @@ def sentiment_plot(view: JournalView, days: list[date], out: Path) -> str | None
     below = np.zeros(len(days))
     for label in LABELS:
         counts = np.array([view.sentiment_days.get(d, {}).get(label, 0) for d in days])
-        left.bar(days, counts, bottom=below, color=COLOURS[label], label=label)
+        left.bar(_noon(days), counts, width=0.8, bottom=below, color=COLOURS[label], label=label)
         below += counts
     left.set(ylabel="predictions", title="Sentiment predictions per day")
-    left.legend(fontsize=8)
+    _legend(left, fontsize=8)
     right.hist(view.scores, bins=np.linspace(-1, 1, 41), color="tab:blue")
     right.set(xlabel="score (p_positive - p_negative)", ylabel="predictions", title="Score distribution")
     return _save(fig, out, "sentiment.png")
@@ -100,13 +112,13 @@ def weights_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     names = sorted({n for w in view.weight_days.values() for n in w})
     for name in names:
         # nan before a strategy's first trade: a gap, not a weight of zero
-        ax.plot(days, [view.weight_days.get(d, {}).get(name, np.nan) for d in days], ".-", label=name)
+        ax.plot(_noon(days), [view.weight_days.get(d, {}).get(name, np.nan) for d in days], ".-", label=name)
     ax.set(
         ylim=(0, 1),
         ylabel="weight",
         title=f"Strategy weights at the end of each day ({WEIGHT_METHOD} win rate, as GET /bayesian/weights)",
     )
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _legend(ax, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _save(fig, out, "strategy_weights.png")
 
 
@@ -139,7 +151,7 @@ def skill_plot(view: JournalView, out: Path) -> str | None:
     axes[1].set(ylabel="Brier skill of P(up)", xlabel="forecasts from bars up to (their origin day)")
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", fontsize=8, title="model version")
+            _legend(ax, loc="upper left", fontsize=8, title="model version")
         else:
             ax.text(0.5, 0.5, "no forecast with this figure resolved yet", ha="center", transform=ax.transAxes)
     from matplotlib.dates import AutoDateLocator, DateFormatter

@@ -164,3 +164,21 @@ def test_missing_or_uninitialised_journal_is_a_clear_error(tmp_path: Path):
     result = run("--db", str(bare), "--out", str(out))
     assert result.exit_code == 1 and "investiq db init" in result.output
     assert not out.exists()
+
+
+def test_a_report_with_nothing_resolved_draws_without_warnings(tmp_path: Path):
+    """Forecasts that are all still pending: the hit-rate panel says so, with no empty legend box and
+    no matplotlib 'No artists with labels' warning."""
+    import warnings
+
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    writer.submit(insert_price([price(noon(1), "v1", "up")])).result()
+    writer.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = run("--db", str(db), "--out", str(tmp_path / "report"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report" / "price_hit_rate.png").read_bytes()[:8] == PNG

@@ -154,3 +154,25 @@ def resolved_after(
             (resolved_at, resolved_at, row_id, limit),
         )
     )
+
+
+@dataclass(frozen=True)
+class Pruned:
+    sentiment: int  # sentiment predictions deleted
+    price_unresolved: int  # price forecasts deleted that were never resolved (no bars came for them)
+
+
+def prune(before_iso: str, counts: list[Pruned]) -> Callable[[sqlite3.Connection], None]:
+    """A writer job deleting prediction rows created before `before_iso`, in one transaction: every
+    sentiment prediction, and every price forecast that was never resolved. Resolved price forecasts are
+    kept: they are the live-skill record of each model version (gateway/services/skill.py), a row each,
+    no bigger than a log line. What was deleted is appended to `counts`."""
+
+    def job(conn: sqlite3.Connection) -> None:
+        sentiment = conn.execute("DELETE FROM sentiment_predictions WHERE created_at < ?", (before_iso,)).rowcount
+        price = conn.execute(
+            "DELETE FROM price_predictions WHERE created_at < ? AND resolved_at IS NULL", (before_iso,)
+        ).rowcount
+        counts.append(Pruned(sentiment, price))
+
+    return job

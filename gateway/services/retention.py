@@ -1,0 +1,39 @@
+"""The gateway's daily pruning of old prediction rows (Settings.journal_retention_days), through its one
+journal writer; `investiq db prune` does the same on demand (investiq/ops/retention.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta, timezone
+
+from investiq.core.journal.predictions import Pruned, prune
+from investiq.core.journal.writer import JournalWriter
+
+log = logging.getLogger(__name__)
+DAY_S = 86_400.0
+
+
+def prune_now(writer: JournalWriter, days: int, now: datetime | None = None) -> Pruned:
+    """Delete what is older than `days` days (blocking: run it off the event loop)."""
+    before = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
+    counts: list[Pruned] = []
+    writer.submit(prune(before, counts)).result(timeout=300)
+    return counts[0]
+
+
+async def prune_periodically(writer: JournalWriter, days: int, every_s: float = DAY_S) -> None:
+    """Prune at start and then every `every_s` seconds; a failing pass is logged and retried next time."""
+    while True:
+        try:
+            pruned = await asyncio.to_thread(prune_now, writer, days)
+            if pruned.sentiment or pruned.price_unresolved:
+                log.info(
+                    "pruned %d sentiment and %d never-resolved price rows older than %d days",
+                    pruned.sentiment,
+                    pruned.price_unresolved,
+                    days,
+                )
+        except Exception:
+            log.exception("pruning the journal failed; will retry")
+        await asyncio.sleep(every_s)

@@ -1,0 +1,22 @@
+"""`investiq db prune`: delete prediction rows older than the retention, as the gateway does daily."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from gateway.services.retention import prune_now
+from investiq.core.journal import JournalWriter
+from investiq.core.journal.predictions import Pruned
+from investiq.core.settings import Settings
+from investiq.ops.bootstrap import init_journal
+
+
+def prune_journal(settings: Settings, days: int, now: datetime | None = None) -> Pruned:
+    """Sentiment rows and never-resolved price rows older than `days` days (resolved forecasts stay)."""
+    init_journal(settings)
+    writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)
+    writer.start()
+    try:
+        return prune_now(writer, days, now)
+    finally:
+        writer.close()
