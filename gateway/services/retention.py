@@ -22,8 +22,15 @@ def prune_now(writer: JournalWriter, days: int, now: datetime | None = None) -> 
     return counts[0]
 
 
-async def prune_periodically(writer: JournalWriter, days: int, every_s: float = DAY_S) -> None:
-    """Prune at start and then every `every_s` seconds; a failing pass is logged and retried next time."""
+FIRST_AFTER_S = 3600.0  # a gateway that restarts often still prunes, and a short-lived one never does
+
+
+async def prune_periodically(
+    writer: JournalWriter, days: int, every_s: float = DAY_S, first_after_s: float = FIRST_AFTER_S
+) -> None:
+    """Prune `first_after_s` seconds after start, then every `every_s` seconds; a failing pass is logged
+    and retried next time."""
+    await asyncio.sleep(first_after_s)
     while True:
         try:
             pruned = await asyncio.to_thread(prune_now, writer, days)

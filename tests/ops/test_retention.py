@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -78,19 +77,26 @@ def test_db_prune_keeps_the_live_skill_record(tmp_path: Path):
     assert counts(db) == (1, 1, 1)  # the 400-day-old resolved forecast stays; the recent rows stay
 
 
-def test_the_gateway_prunes_at_start(tmp_path: Path):
-    from fastapi.testclient import TestClient
+def test_the_gateway_prunes_on_its_schedule(tmp_path: Path):
+    import asyncio
 
-    from gateway.app import create_app
-    from investiq.core.settings import Settings
+    from gateway.services.retention import prune_periodically
 
     db = tmp_path / "portfolio.db"
     journal(db)
-    settings = Settings(db_path=db, model_repository=tmp_path / "repo", journal_retention_days=30)
-    with TestClient(create_app(settings)) as client:
-        assert client.get("/health/live").status_code == 200
-        for _ in range(200):  # the first pass runs as the gateway starts
+    writer = JournalWriter(db)
+    writer.start()
+
+    async def one_pass() -> None:
+        task = asyncio.create_task(prune_periodically(writer, 30, every_s=3600, first_after_s=0))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
             if counts(db) == (1, 1, 1):
                 break
-            time.sleep(0.05)
+        task.cancel()
+
+    try:
+        asyncio.run(one_pass())
+    finally:
+        writer.close()
     assert counts(db) == (1, 1, 1)
