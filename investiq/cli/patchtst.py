@@ -152,7 +152,7 @@ def evaluate_patchtst(
                     (by horizon step, with nominal lines), reliability (h1 and hH), hit_rate,
                     equity (small multiples vs buy-and-hold, net of costs)
     """
-    from training.evaluate import render
+    from training.evaluate_report import render
 
     settings = settings_from(config)
     directory = ops.model_dir(settings, model_dir)

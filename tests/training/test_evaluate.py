@@ -17,7 +17,8 @@ from PIL import Image
 from scipy import stats
 
 from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta
-from training.evaluate import evaluate, render
+from training.evaluate import evaluate
+from training.evaluate_report import render
 
 C, H = 32, 4
 SPLIT = {"val_fraction": 0.15, "test_fraction": 0.15}
@@ -140,7 +141,7 @@ def test_plots_stay_readable_with_24_symbols(walk: tuple[dict[str, Any], Path]):
 
 
 def test_many_symbols_are_cut_to_the_extremes(tmp_path: Path):
-    from training.evaluate import MAX_PANELS, MAX_ROWS, _extremes
+    from training.evaluate_plots import MAX_PANELS, MAX_ROWS, _extremes
 
     keys = [f"S{i}" for i in range(100)]
     shown, note = _extremes(keys, lambda s: float(s[1:]), MAX_ROWS)

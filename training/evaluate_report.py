@@ -1,0 +1,313 @@
+"""report.md of `investiq evaluate patchtst`: a headline that states the verdicts, then the tables,
+all rendered from report.json's numbers (training/evaluate.py) so that the two cannot disagree."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from training.evaluate import FIGURES, LABELS, METHODS
+
+SUSPICIOUS_HIT_RATE = 0.55
+
+
+def _ci(x: Sequence[float], fmt: str = ".4f") -> str:
+    return f"[{x[0]:{fmt}}, {x[1]:{fmt}}]"
+
+
+def _symbols(n: int) -> str:
+    return f"{n} symbol" + ("" if n == 1 else "s")
+
+
+def _rate(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.1%}"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.1%}"
+
+
+def headline(r: dict[str, Any]) -> list[str]:
+    """The top of report.md: the figures that say whether the model is worth acting on."""
+    pooled, h = r["pooled"], r["horizon"]
+    mae = pooled["point"]["mae_ratio"]
+    worse = [s for s, v in r["symbols"].items() if v["point"]["mae_ratio"]["verdict"] == "significantly above 1"]
+    lines = [
+        "## Headline",
+        "",
+        f"- **Point forecast**: pooled MAE ratio to the random walk {mae['ratio']:.4f} {_ci(mae['ci95'])} "
+        f"({mae['verdict']}); MSE ratio {pooled['point']['mse_ratio']['ratio']:.4f} "
+        f"{_ci(pooled['point']['mse_ratio']['ci95'])}; the drift forecast's MAE ratio "
+        f"{pooled['point']['drift_mae_ratio']['ratio']:.4f}.",
+        "- **Worse than the random walk**: "
+        + (
+            f"{len(worse)} of {_symbols(len(r['symbols']))} significantly (95% CI above 1): {', '.join(worse)}."
+            if worse
+            else f"no symbol of {len(r['symbols'])} is significantly worse (no 95% CI wholly above 1)."
+        ),
+    ]
+    brier = [f"{name} {v['skill']:+.4f} {_ci(v['ci95'], '+.4f')}" for name, v in pooled["probability_up"].items()]
+    lines.append(f"- **P(up)**: Brier skill vs the training up-rate {'; '.join(brier)}.")
+    for key, v in pooled["intervals"].items():
+        m, g, e = v["model"], v["garch"], v["empirical_vol"]
+        lines.append(
+            f"- **{key} intervals** cover {_pct(m['coverage'])} {_ci(m['ci95'], '.1%')} (nominal {key}; "
+            f"GARCH {_pct(g['coverage'])}, empirical-vol random walk {_pct(e['coverage'])}), mean width "
+            f"{m['width']:.2%} of price (GARCH {g['width']:.2%}, empirical vol {e['width']:.2%})."
+        )
+    d = r["direction"]["h1"]
+    flat = d["median_flat_share"]
+    lines.append(
+        f"- **Direction at h1**: median-sign call {d['median']['rate']:.3f} {_ci(d['median']['ci95'], '.3f')}"
+        + (
+            f" (the median is flat, within 1 bp of the last close, at {flat:.0%} of origins: a flat call "
+            "counts as not up)"
+            if flat > 0.5
+            else ""
+        )
+        + f", P(up) > 0.5 call {d['probability_up']['rate']:.3f} {_ci(d['probability_up']['ci95'], '.3f')}, "
+        f"always-up {d['always_up']['rate']:.3f}."
+    )
+    if f"h{h}" != "h1":
+        dh = r["direction"][f"h{h}"]
+        lines.append(
+            f"- **Direction at h{h}** (non-overlapping origins): median-sign {dh['median']['rate']:.3f}, "
+            f"P(up) {dh['probability_up']['rate']:.3f}, always-up {dh['always_up']['rate']:.3f}."
+        )
+    lines += [f"- **Validation chose**: {validation_choice(r['calibration'])}", ""]
+    lines += bar_checks(r)
+    if max(d["median"]["rate"], d["probability_up"]["rate"]) > SUSPICIOUS_HIT_RATE:
+        lines += [
+            "",
+            "**Warning: a hit rate above 55% on market data is suspicious; check for leakage first.**",
+        ]
+    return [*lines, ""]
+
+
+def validation_choice(calibration: dict[str, Any]) -> str:
+    alpha, slope = calibration.get("alpha"), calibration.get("slope")
+    if alpha is None:
+        return "the artifact records no calibration."
+    median = (
+        "alpha = 0: serves the random walk: validation did not confirm skill"
+        if alpha == 0
+        else f"median shrinkage alpha = {alpha:g}"
+    )
+    p_up = (
+        "P(up) slope = 0: P(up) is the training up-rate"
+        if not slope
+        else f"P(up) slope {slope:.3g} over the training up-rate"
+    )
+    rule = calibration.get("rule")
+    return f"{median}; {p_up}." + (f" Rule: {rule}." if rule else "")
+
+
+def bar_checks(r: dict[str, Any]) -> list[str]:
+    """Issue 13's bar, met or not, from this report's figures."""
+    pooled = r["pooled"]
+    mae = pooled["point"]["mae_ratio"]
+    worse = any(v["point"]["mae_ratio"]["verdict"] == "significantly above 1" for v in r["symbols"].values())
+    skill = [v["skill"] for v in pooled["probability_up"].values()]
+    cover = [
+        f"{k} {'yes' if abs(v['model']['coverage'] - v['nominal']) <= 0.03 else 'no'}"
+        for k, v in pooled["intervals"].items()
+    ]
+
+    def yes(ok: bool) -> str:
+        return "yes" if ok else "no"
+
+    return [
+        "| the bar | met |",
+        "| --- | --- |",
+        f"| pooled MAE ratio <= 1.00 and its CI's upper end <= 1.01 | "
+        f"{yes(mae['ratio'] <= 1.0 and mae['ci95'][1] <= 1.01)} |",
+        f"| no symbol's MAE ratio significantly above 1 | {yes(not worse)} |",
+        f"| Brier skill >= 0 at h1 and hH | {yes(all(s >= 0 for s in skill))} |",
+        f"| 80% and 90% intervals cover within 3 points | {', '.join(cover) or 'not reported'} |",
+    ]
+
+
+def render(r: dict[str, Any]) -> str:
+    """report.md from a report (what `evaluate` returns and writes as report.json)."""
+    h = r["horizon"]
+    lines = [
+        f"# PatchTST walk-forward evaluation (version {r['model_version']})",
+        "",
+        f"{r['interval']} bars, context {r['context_length']}, horizon {h}, {_symbols(len(r['symbols']))}, "
+        f"{r['pooled']['origins']} held-out test origins; costs {r['cost_bps']} bps per unit of turnover. "
+        f"Errors are scale-free (share of the last close). 95% intervals by the block bootstrap "
+        f"(blocks of {r['bootstrap']['block']} origins, {r['bootstrap']['reps']} replicates, paired where "
+        "two forecasts are compared); hit-rate intervals are exact binomial.",
+        "",
+        *headline(r),
+        *point_section(r),
+        *probability_section(r),
+        *interval_section(r),
+        *direction_section(r),
+        *backtest_section(r),
+        "## Figures",
+        "",
+        *[f"![{name}]({name}.png)" for name in FIGURES],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def point_section(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Point error of the median vs the random walk",
+        "",
+        "| symbol | origins | MAE (share of price) | random-walk MAE | MAE ratio [95% CI] | verdict "
+        "| MSE ratio [95% CI] | drift MAE ratio |",
+        "| --- | ---: | ---: | ---: | --- | --- | --- | ---: |",
+    ]
+    rows = [*r["symbols"].items(), ("**pooled**", r["pooled"])]
+    for s, v in rows:
+        p = v["point"]
+        mae, mse = p["mae_ratio"], p["mse_ratio"]
+        lines.append(
+            f"| {s} | {v['origins']} | {mae['model']:.4%} | {mae['baseline']:.4%} | {mae['ratio']:.4f} "
+            f"{_ci(mae['ci95'])} | {mae['verdict']} | {mse['ratio']:.4f} {_ci(mse['ci95'])} | "
+            f"{p['drift_mae_ratio']['ratio']:.4f} |"
+        )
+    by_step = ", ".join(f"{v:.4f}" for v in r["pooled"]["point"]["mae_ratio_by_step"])
+    return [*lines, "", f"Pooled MAE ratio by horizon step: {by_step}.", ""]
+
+
+def probability_section(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "## P(up): Brier score and skill vs the training up-rate",
+        "",
+        "| symbol | horizon | Brier | Brier of the up-rate | skill [95% CI] | training up-rate | test up-rate "
+        "| mean P(up) |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for s, v in [*r["symbols"].items(), ("**pooled**", r["pooled"])]:
+        for name, b in v["probability_up"].items():
+            lines.append(
+                f"| {s} | {name} | {b['brier']:.4f} | {b['brier_base']:.4f} | {b['skill']:+.4f} "
+                f"{_ci(b['ci95'], '+.4f')} | {b['base_up']:.3f} | {b['up_rate']:.3f} | "
+                f"{b['mean_probability_up']:.3f} |"
+            )
+    return [*lines, ""]
+
+
+def interval_section(r: dict[str, Any]) -> list[str]:
+    pooled = r["pooled"]
+    lines = [
+        "## Intervals: coverage and width",
+        "",
+        f"GARCH(1,1) with {'Student-t' if r['garch_dist'] == 't' else 'Normal'} innovations, fitted per symbol on "
+        "the bars up to the end of its validation part, then run forward with fixed parameters; the "
+        "empirical-volatility random walk is Normal with the context window's one-step volatility times sqrt(h).",
+        "",
+        "| interval | method | coverage [95% CI] | mean width (share of price) |",
+        "| --- | --- | --- | ---: |",
+    ]
+    for key, v in pooled["intervals"].items():
+        for m in METHODS:
+            x = v[m]
+            lines.append(
+                f"| {key} | {LABELS[m]} | {_pct(x['coverage'])} {_ci(x['ci95'], '.1%')} | {x['width']:.2%} |"
+            )
+    lines += [
+        "",
+        "Coverage by horizon step (pooled):",
+        "",
+        "| interval | method | " + " | ".join(f"h{k}" for k in range(1, r["horizon"] + 1)) + " |",
+        "| --- | --- |" + " ---: |" * r["horizon"],
+    ]
+    for key, v in pooled["intervals"].items():
+        for m in METHODS:
+            lines.append(f"| {key} | {LABELS[m]} | " + " | ".join(_pct(c) for c in v[m]["by_step"]) + " |")
+    p = pooled["pinball"]
+    g, e = p["ratio_to_garch"], p["ratio_to_empirical_vol"]
+    lines += [
+        "",
+        f"Pinball loss averaged over the {len(r['quantile_levels'])} quantile levels and all steps (share of "
+        f"price): PatchTST {p['model']:.4%}, GARCH {p['garch']:.4%}, empirical vol {p['empirical_vol']:.4%}; "
+        f"ratio to GARCH {g['ratio']:.4f} {_ci(g['ci95'])}, to empirical vol {e['ratio']:.4f} {_ci(e['ci95'])}.",
+        "",
+        "Per symbol, coverage over all steps:",
+        "",
+        "| symbol | " + " | ".join(f"{k} {LABELS[m]}" for k in pooled["intervals"] for m in METHODS) + " |",
+        "| --- |" + " ---: |" * (len(pooled["intervals"]) * len(METHODS)),
+    ]
+    for s, v in r["symbols"].items():
+        cells = [_pct(v["intervals"][k][m]["coverage"]) for k in pooled["intervals"] for m in METHODS]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def direction_section(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Direction (pooled over symbols)",
+        "",
+        "| horizon | call | hits / n | hit rate | 95% CI | p vs 0.5 | p vs always-up rate |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: |",
+    ]
+    names = {
+        "median": "sign of the median",
+        "probability_up": "P(up) > 0.5",
+        "always_up": "always up",
+        "last_return_sign": "last return's sign",
+    }
+    for horizon, d in r["direction"].items():
+        for call, label in names.items():
+            x = d[call]
+            lines.append(
+                f"| {horizon} | {label} | {x['hits']} / {x['n']} | {x['rate']:.3f} | {_ci(x['ci95'], '.3f')} | "
+                f"{x['p_vs_half']:.3g} | {x['p_vs_base']:.3g} |"
+            )
+        for call in ("median", "probability_up"):
+            pt = d[f"pesaran_timmermann_{call}"]
+            lines.append(
+                f"| {horizon} | Pesaran-Timmermann, {names[call]} | | S = {pt['statistic']:.2f} | | "
+                f"p = {pt['p_value']:.3g} | |"
+            )
+    lines += [
+        "",
+        "Per symbol at h1:",
+        "",
+        "| symbol | sign of the median | P(up) > 0.5 | always up |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for s, v in r["symbols"].items():
+        d = v["direction_h1"]
+        lines.append(
+            f"| {s} | {d['median']['rate']:.3f} | {d['probability_up']['rate']:.3f} | "
+            f"{d['always_up']['rate']:.3f} |"
+        )
+    h1 = r["direction"]["h1"]
+    for call in ("median", "probability_up"):
+        x = h1[call]
+        verdict = "beats" if x["ci95"][0] > x["base_rate"] else "does not beat"
+        lines += [
+            "",
+            f"At horizon 1 the {names[call]} call {verdict} the always-up rate with 95% confidence "
+            f"(hit rate {x['rate']:.3f}, CI {_ci(x['ci95'], '.3f')}, always-up rate {x['base_rate']:.3f}).",
+        ]
+    return [*lines, ""]
+
+
+def backtest_section(r: dict[str, Any]) -> list[str]:
+    side = "long/short" if r["allow_short"] else "long/flat"
+    lines = [
+        f"## Backtest of the one-step P(up) > 0.5 call ({side}) vs buy-and-hold, net of costs",
+        "",
+        "| symbol | strategy return | Sharpe | max drawdown | trades | trade win rate | exposure | hold return "
+        "| hold Sharpe | hold max drawdown |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s, p in r["symbols"].items():
+        b, k = p["backtest"], p["buy_and_hold"]
+        lines.append(
+            f"| {s} | {b['total_return']:+.1%} | {b['sharpe']:.2f} | {b['max_drawdown']:.1%} | {b['trades']} | "
+            f"{_rate(b['trade_win_rate'])} | {b['exposure']:.0%} | {k['total_return']:+.1%} | {k['sharpe']:.2f} | "
+            f"{k['max_drawdown']:.1%} |"
+        )
+    return [*lines, ""]
+
+
+# --- plots ----------------------------------------------------------------------------------------
