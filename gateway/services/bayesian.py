@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
-
-from investiq.core.bayes.allocation import AllocationRules, Method, allocate, is_proven
-from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, Posterior, Prior, observe, posterior
+from investiq.core.bayes.allocation import AllocationRules, Method, is_proven
+from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, Posterior, Prior, observe
+from investiq.core.bayes.weights import strategy_weights
 from investiq.core.errors import ConflictError, InvalidInputError, JournalUnavailableError
 from investiq.core.journal import bayesian as store
 from investiq.core.journal import connect, timestamps, trades
@@ -203,12 +202,11 @@ class BayesianService:
         return await asyncio.to_thread(self._read, store.count_events)
 
     def stats_from(self, states: dict[str, Evidence], method: Method, now: float) -> list[StrategyStats]:
-        """Pure: posteriors at `now` and weights; the seeded generator makes Thompson repeatable."""
-        names = sorted(states)
-        half_life = self._config.half_life_days
-        posts = [posterior(self._config.prior, states[n], now, half_life) for n in names]
-        rng = np.random.default_rng(self._config.seed)
-        weights = allocate(posts, method, self._config.rules, rng)
+        """Pure: posteriors at `now` and weights (`strategy_weights`, which `investiq backtest` replays too)."""
+        c = self._config
+        names, posts, weights = strategy_weights(
+            states, method, now, prior=c.prior, half_life_days=c.half_life_days, rules=c.rules, seed=c.seed
+        )
         return [StrategyStats(n, states[n], p, float(w)) for n, p, w in zip(names, posts, weights, strict=True)]
 
     @property

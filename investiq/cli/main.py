@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from investiq import __version__
+from investiq.cli.backtest import backtest_command
 from investiq.cli.lifecycle import models, retrain
 from investiq.cli.models import bench, evaluate, export, train
 from investiq.cli.options import config_option, db_option, server_options, settings_from
@@ -168,7 +169,7 @@ def config_defaults() -> None:
     click.echo(render_defaults(), nl=False)
 
 
-for command in (start, status, stop, report, retrain, models, triton):
+for command in (start, status, stop, report, retrain, models, triton, backtest_command):
     main.add_command(command)
 for group, command in ((train, train_patchtst), (evaluate, evaluate_patchtst), (export, export_patchtst)):
     group.add_command(command)

@@ -119,6 +119,19 @@ def _train(
         raise DataError(str(exc)) from None
 
 
+def train_or_baseline(
+    series: Series, config: TrainConfig, output_dir: Path, log: Log, budget_s: float | None = None
+) -> None:
+    """Train into `output_dir` within `budget_s`; if torch fails (out of memory, a NaN), the random-walk
+    baseline instead, its artifact saying why: either way a model that serves an honest forecast."""
+    try:
+        _train(series, config, output_dir, log, budget_s=budget_s)
+    except (RuntimeError, MemoryError, FloatingPointError) as exc:  # torch's failures
+        from training.patchtst import baseline
+
+        baseline(series, config, output_dir, f"training failed: {type(exc).__name__}: {exc}", log)
+
+
 def torchrun_command(argv: list[str]) -> list[str] | None:
     """With several GPUs visible, the command that reruns `argv` data-parallel under torchrun; else None."""
     import torch
@@ -205,10 +218,5 @@ def quick_model(settings: Settings, log: Log) -> None:
     # patience is moot within 2 epochs, but `investiq retrain` trains with this model's configuration
     # (and more epochs): 3, as in the reference run of reports/patchtst-sample, not 1.
     config = config_for(bars, epochs=2, patience=3, window_stride=8)
-    try:
-        _train(series, config, directory, log, budget_s=settings.quick_train_budget_s)
-    except (RuntimeError, MemoryError, FloatingPointError) as exc:  # torch's failures: serve an honest forecast
-        from training.patchtst import baseline
-
-        baseline(series, config, directory, f"training failed: {type(exc).__name__}: {exc}", log)
+    train_or_baseline(series, config, directory, log, budget_s=settings.quick_train_budget_s)
     export_model(settings, directory, log)

@@ -24,6 +24,8 @@ class ClosedTrade:
     strategy_name: str
     profit_loss: float
     closed_ts: float
+    opened_ts: float | None = None  # when the table has a readable opened_at
+    symbol: str | None = None  # when the table has a non-empty symbol (upper case)
 
 
 @dataclass
@@ -47,11 +49,11 @@ def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) ->
         need = missing or ["profit_loss (or side, quantity, entry_price, exit_price)"]
         raise TradesTableError(f"the trades table lacks column(s) {', '.join(need)}")
     wanted = ["id" if "id" in have else "NULL", "strategy_name", "closed_at"]
-    wanted += [c if c in have else "NULL" for c in ("profit_loss", *PRICE_COLUMNS)]
+    wanted += [c if c in have else "NULL" for c in ("profit_loss", *PRICE_COLUMNS, "opened_at", "symbol")]
     query = f"SELECT {', '.join(wanted)} FROM trades WHERE closed_at IS NOT NULL"
     scan = TradesScan()
     for row in conn.execute(query):
-        trade_id, name, closed_at, pnl, side, qty, entry, exit_ = tuple(row)
+        trade_id, name, closed_at, pnl, side, qty, entry, exit_, opened_at, symbol = tuple(row)
         ts = timestamps.parse(closed_at)
         if ts is None:
             scan.skipped["unreadable closed_at"] += 1
@@ -65,7 +67,17 @@ def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) ->
         if value is None:
             scan.skipped["no finite profit_loss"] += 1
             continue
-        scan.trades.append(ClosedTrade(None if trade_id is None else str(trade_id), name.strip(), value, ts))
+        ticker = symbol.strip().upper() if isinstance(symbol, str) and symbol.strip() else None
+        scan.trades.append(
+            ClosedTrade(
+                None if trade_id is None else str(trade_id),
+                name.strip(),
+                value,
+                ts,
+                timestamps.parse(opened_at),
+                ticker,
+            )
+        )
     scan.trades.sort(key=lambda t: (t.closed_ts, t.trade_id or ""))
     return scan
 

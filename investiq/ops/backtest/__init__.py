@@ -1,0 +1,1 @@
+"""Walk-forward backtest of the agent's loop (`investiq backtest`)."""

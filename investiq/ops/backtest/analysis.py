@@ -1,0 +1,89 @@
+"""Every allocation variant behind every filter set, walked forward over the same trades, with its figures,
+its differences from equal weights and the verdicts on the original design's claims."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+from tqdm import tqdm
+
+from gateway.wiring import bayes_config
+from investiq.core.settings import Settings
+from investiq.ops.backtest.config import BacktestConfig
+from investiq.ops.backtest.engine import EntryFilter, Run, Variant, variants, verdicts, walk_forward
+from investiq.ops.backtest.stats import (
+    ClaimCheck,
+    Difference,
+    VariantStats,
+    claims,
+    day_grid,
+    difference,
+    variant_stats,
+)
+from investiq.ops.backtest.trades import Trade
+
+
+@dataclass
+class Analysis:
+    trades: list[Trade]
+    runs: list[Run]
+    stats: list[VariantStats]
+    differences: list[Difference]
+    claims: list[ClaimCheck]
+    filters: dict[str, str]  # name -> note (what decided, how often it refused)
+    days: pd.DatetimeIndex
+    notes: list[str] = field(default_factory=list)
+
+
+def filter_sets(filters: Sequence[EntryFilter]) -> list[tuple[EntryFilter, ...]]:
+    """No filter, each filter alone, and all together when there are several."""
+    sets: list[tuple[EntryFilter, ...]] = [(), *((f,) for f in filters)]
+    return [*sets, tuple(filters)] if len(filters) > 1 else sets
+
+
+def analyse(
+    trades: list[Trade],
+    filters: Sequence[EntryFilter],
+    settings: Settings,
+    config: BacktestConfig,
+    progress: bool = True,
+) -> Analysis:
+    """Every variant behind every filter set, its figures, its differences from equal weights and the claims."""
+    served = replace(bayes_config(settings), seed=config.seed)
+    allowed = {id(f): verdicts(trades, f) for f in filters}
+    jobs = [(s, v) for s in filter_sets(filters) for v in variants(settings.bayes_half_life_days)]
+    runs = []
+    for chosen, variant in tqdm(jobs, desc="walk-forward", unit="variant", disable=not progress):
+        mask = np.ones(len(trades), dtype=bool)
+        for f in chosen:
+            mask &= allowed[id(f)]
+        runs.append(walk_forward(trades, replace(variant, filters=tuple(f.name for f in chosen)), served, mask))
+    days = day_grid(trades)
+    equal = runs[0].sizes
+    stats = [variant_stats(r.variant.label, trades, r.sizes, days, config) for r in runs]
+    differences = [difference(r.variant.label, trades, r.sizes, equal, days, config) for r in runs[1:]]
+    half_life = served.half_life_days
+    headline = [d for r, d in zip(runs[1:], differences, strict=True) if _is_headline(r.variant, half_life)]
+    notes = {f.name: str(getattr(f, "note", "")) + _counts(f) for f in filters}
+    return Analysis(trades, runs, stats, differences, [c for d in headline for c in claims(d)], notes, days)
+
+
+def _is_headline(variant: Variant, half_life: float) -> bool:
+    """Judged against the claims: every Bayesian variant without filters; behind filters, the served allocation
+    (posterior mean at the configured half-life) and equal weights (what the filters do on their own)."""
+    if not variant.filters:
+        return variant.allocation != "equal"
+    return variant.allocation == "equal" or (variant.allocation == "mean" and variant.half_life_days == half_life)
+
+
+def _counts(f: EntryFilter) -> str:
+    counts: Any = getattr(f, "counts", None)
+    if counts is None:
+        return ""
+    return (
+        f" (entries allowed {counts.allowed}, refused {counts.refused}, without a forecast {counts.no_forecast})"
+    )

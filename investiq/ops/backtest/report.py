@@ -1,0 +1,180 @@
+"""report.json (every figure) and report.md (the verdict first, then the tables) of `investiq backtest`.
+
+report.json holds no wall-clock time: the same inputs and --seed give the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from investiq.core.forecast_stats import Estimate
+from investiq.ops.backtest.analysis import Analysis
+from investiq.ops.backtest.config import CLAIMS, BacktestConfig
+from investiq.ops.backtest.plots import plot
+from investiq.ops.backtest.stats import VariantStats
+
+HOW_TO_READ = """\
+How to read it: every variant allocates between the same trades. A trade's size is K x its strategy's
+weight when it was decided (K strategies), from trades closed strictly before then, so equal weights
+trade everything at size 1 and a filter's refusal is size 0. Win rate and average win/loss are
+size-weighted; total and annual return and max drawdown are sums of sized trade P&L (returns of one
+unit of notional per trade for bar strategies, currency for a journal); Sharpe is annualised from
+daily P&L. "Resized" is the share of trades sized other than 1: 0% means the strategies never had
+bayes_min_trades of effective evidence, so the variant traded as equal weights. Differences from
+equal weights come with 95% paired block-bootstrap intervals: a difference whose interval includes 0
+is not evidence of anything."""
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no inf or nan: they are written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def as_json(analysis: Analysis, config: BacktestConfig) -> dict[str, Any]:
+    trades = analysis.trades
+    names = sorted({t.strategy for t in trades})  # the weights' column order
+    data: dict[str, Any] = _clean(
+        {
+            "config": asdict(config),
+            "notes": analysis.notes,
+            "window": {
+                "first_decision": analysis.days[0].date().isoformat(),
+                "last_close": analysis.days[-1].date().isoformat(),
+                "days": len(analysis.days),
+            },
+            "trades": {
+                "total": len(trades),
+                "by_strategy": dict(sorted(Counter(t.strategy for t in trades).items())),
+            },
+            "filters": analysis.filters,
+            "variants": [asdict(s) for s in analysis.stats],
+            "differences_vs_equal": [asdict(d) for d in analysis.differences],
+            "claims": [asdict(c) for c in analysis.claims],
+            "final_weights": {
+                r.variant.label: dict(zip(names, r.weights[-1].round(6).tolist(), strict=True))
+                for r in analysis.runs
+                if r.variant.allocation != "equal"
+            },
+        }
+    )
+    return data
+
+
+def write(out: Path, analysis: Analysis, config: BacktestConfig, command: str = "") -> dict[str, Any]:
+    """report.json, report.md and the PNGs into `out` (created); the JSON written."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = as_json(analysis, config)
+    (out / "report.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    figures = plot(analysis, out)
+    (out / "report.md").write_text(markdown(analysis, command, figures), encoding="utf-8")
+    return data
+
+
+def _ci(e: Estimate, scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
+    v, (lo, hi) = e.value, e.ci95
+    if any(math.isnan(x) for x in (v, lo, hi)):
+        return "n/a"
+    return f"{v * scale:+.{digits}f}{unit} [{lo * scale:+.{digits}f}, {hi * scale:+.{digits}f}]"
+
+
+def _num(v: float, digits: int = 3) -> str:
+    return "n/a" if math.isnan(v) else ("inf" if math.isinf(v) else f"{v:.{digits}f}")
+
+
+def summary(analysis: Analysis) -> str:
+    """The plain-words verdict: how many of the promises the served variant's figures support, and whether its
+    weights ever left the equal share."""
+    checks = analysis.claims
+    if not checks:
+        return "No variant was judged against the claims."
+    label = checks[0].label
+    held = [c.claim for c in checks if c.label == label and c.verdict == "supported"]
+    served = next(s for s in analysis.stats if s.label == label)
+    if len(held) == len(CLAIMS):
+        text = f"On this data, {label} supports every claim."
+    elif not held:
+        text = f"On this data, {label} supports none of the claims (see the table for why)."
+    else:
+        text = f"On this data, {label} supports only: {', '.join(held)}."
+    if served.resized == 0:
+        text += (
+            f" Its weights never left the equal share: no strategy ever had bayes_min_trades of effective "
+            f"(decayed) evidence at a decision, so {label} traded exactly as equal weights did; a longer "
+            "half-life, or strategies that trade more often, would let it learn."
+        )
+    backed = ("supported", "partly supported")
+    others = [
+        f"{c.claim} by {c.label} ({c.verdict})"
+        for c in checks
+        if c.label != label and c.verdict.startswith(backed)
+    ]
+    text += (
+        f" Elsewhere: {'; '.join(others)}." if others else " No other variant supports any claim, even in part."
+    )
+    return text
+
+
+def markdown(analysis: Analysis, command: str, figures: list[str]) -> str:
+    lines = ["# Does the ML layer make the agent win more? Walk-forward backtest", ""]
+    if command:
+        lines += ["Produced by:", "", "```", command, "```", ""]
+    lines += [f"- {n}" for n in analysis.notes]
+    lines += [
+        f"- {len(analysis.trades)} trades decided from {analysis.days[0].date()} to the last close on "
+        f"{analysis.days[-1].date()} ({len(analysis.days)} days of daily P&L)",
+        "",
+        "## Verdict on the original claims",
+        "",
+        summary(analysis),
+        "",
+        "| claim | variant | measured change vs equal weights [95% CI] | verdict |",
+        "| --- | --- | --- | --- |",
+    ]
+    for c in analysis.claims:
+        points = c.claim.startswith("win rate")
+        measured = _ci(c.measured, 100, 1, " points" if points else "%")
+        lines.append(f"| {c.claim} | {c.label} | {measured} | {c.verdict} |")
+    lines += ["", "## Variants", "", *_variant_table(analysis.stats), "", "## Differences from equal weights", ""]
+    lines += [
+        "| variant | win rate (points) | average win | total return | Sharpe | Sharpe (relative) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for d in analysis.differences:
+        lines.append(
+            f"| {d.label} | {_ci(d.win_rate, 100, 1)} | {_ci(d.average_win, 100, 1, '%')} | "
+            f"{_ci(d.total_return, 1, 3)} | {_ci(d.sharpe)} | {_ci(d.sharpe_relative, 100, 0, '%')} |"
+        )
+    if analysis.filters:
+        lines += ["", "## Entry filters", ""] + [
+            f"- **{name}**: {note}" for name, note in analysis.filters.items()
+        ]
+    lines += ["", HOW_TO_READ, "", "## Figures", ""] + [f"![{f[:-4]}]({f})" for f in figures]
+    return "\n".join(lines) + "\n"
+
+
+def _variant_table(stats: list[VariantStats]) -> list[str]:
+    rows = [
+        "| variant | trades | win rate [95% CI] | avg win | avg loss | profit factor | total return | annual "
+        "return | Sharpe | max drawdown | turnover | costs | resized |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in stats:
+        lo, hi = s.win_rate.ci95
+        rows.append(
+            f"| {s.label} | {s.trades} | {_num(s.win_rate.value)} [{_num(lo)}, {_num(hi)}] | "
+            f"{_num(s.average_win, 4)} | {_num(s.average_loss, 4)} | {_num(s.profit_factor, 2)} | "
+            f"{_num(s.total_return)} | {_num(s.annual_return)} | {_num(s.sharpe, 2)} | {_num(s.max_drawdown)} | "
+            f"{_num(s.turnover, 1)} | {_num(s.costs)} | {s.resized:.0%} |"
+        )
+    return rows

@@ -1,0 +1,115 @@
+"""`investiq backtest`: which trades, which filters, every variant walked forward, then the report.
+
+Bar sources: the first `history_fraction` of the time span (over all symbols' bars) is history only,
+for the price model to train on; the backtest window starts at the first bar after it, and only trades
+decided in the window are allocated (the agent starts knowing nothing, as a new agent would). The
+journal: every closed trade, from the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from investiq.core.errors import DataError
+from investiq.core.patchtst import TrainConfig
+from investiq.core.settings import Settings
+from investiq.ops.backtest import report
+from investiq.ops.backtest.analysis import Analysis, analyse
+from investiq.ops.backtest.config import BacktestConfig
+from investiq.ops.backtest.engine import EntryFilter
+from investiq.ops.backtest.strategies import strategy_trades
+from investiq.ops.backtest.trades import read_journal
+from investiq.ops.patchtst import Bars, load_series
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to backtest: `bars` for the stand-in strategies, or `db_path` for the agent's own trades."""
+
+    bars: Bars | None = None
+    db_path: Path | None = None
+    price_filter: bool = False
+    headlines: Path | None = None
+    config: BacktestConfig = field(default_factory=BacktestConfig)
+    command: str = ""  # how it was run, for report.md
+
+
+def closes_of(settings: Settings, bars: Bars, log: Log) -> dict[str, pd.Series]:
+    """Each symbol's cleaned closes, indexed by UTC bar time."""
+    series = load_series(settings, bars, log)
+    return {s: pd.Series(c, index=pd.DatetimeIndex(pd.to_datetime(t, utc=True))) for s, (c, t) in series.items()}
+
+
+def window_start(closes: dict[str, pd.Series], fraction: float) -> pd.Timestamp:
+    """The first bar time after the first `fraction` of all bar times (pooled over symbols)."""
+    times = pd.DatetimeIndex(sorted(set().union(*(c.index for c in closes.values()))))
+    return pd.Timestamp(times[min(int(fraction * len(times)), len(times) - 1)])
+
+
+def backtest(settings: Settings, request: Request, out: Path, log: Log, progress: bool = True) -> Analysis:
+    """Run the request and write report.md, report.json and the PNGs into `out`."""
+    config = request.config
+    notes: list[str] = []
+    filters: list[EntryFilter] = []
+    if request.bars is not None:
+        closes = closes_of(settings, request.bars, log)
+        start = window_start(closes, config.history_fraction)
+        trades = strategy_trades(closes, start, config.cost_bps)
+        notes.append(
+            f"{request.bars.source} bars of {', '.join(closes)}; window from {start.date()} (the first "
+            f"{config.history_fraction:.0%} of the span is history for the price model); costs "
+            f"{config.cost_bps:g} bps per side"
+        )
+        if request.price_filter:
+            from investiq.ops.backtest.filters import price_filter
+
+            work = settings.models_dir / "backtest"
+            shape = TrainConfig(
+                symbols=(),
+                source="backtest",
+                days=0,
+                interval="1d",
+                window_stride=config.price_window_stride,
+                epochs=config.price_epochs,
+            )
+            filters.append(
+                price_filter(
+                    closes,
+                    start,
+                    settings,
+                    work_dir=work,
+                    seed=config.seed,
+                    budget_s=config.price_budget_s,
+                    progress=progress,
+                    config=shape,
+                )
+            )
+    elif request.db_path is not None:
+        journal = read_journal(request.db_path, settings.db_busy_timeout_ms)
+        trades = journal.trades
+        notes.append(f"closed trades of {request.db_path}; P&L as recorded (taken as net of costs)")
+        for reason, count in journal.skipped.items():
+            notes.append(f"{count} rows left out: {reason}")
+        if journal.without_open_time:
+            notes.append(f"{journal.without_open_time} trades without a readable opened_at, sized at their close")
+    else:
+        raise ValueError("a request needs bars or a journal")
+    if len(trades) < config.min_trades:
+        raise DataError(
+            f"only {len(trades)} closed trades to allocate between, at least {config.min_trades} needed to judge "
+            "anything: use a longer history (--days), more symbols, or a journal with more closed trades"
+        )
+    if request.headlines is not None:
+        from investiq.ops.backtest.filters import sentiment_filter
+
+        filters.append(sentiment_filter(request.headlines, settings, progress=progress))
+    analysis = analyse(trades, filters, settings, config, progress)
+    analysis.notes[:0] = notes
+    report.write(out, analysis, config, request.command)
+    return analysis

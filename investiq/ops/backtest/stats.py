@@ -1,0 +1,205 @@
+"""Figures of a backtest variant, and its differences from equal weights with 95% bootstrap intervals.
+
+Per trade i of a variant: size s_i (K * weight; 0 when not taken) and net P&L x_i. Win rate is
+size-weighted, sum(s | x > 0) / sum(s), as are the average win and loss (mean x of winners or losers,
+weighted by s): so they describe where the money was, and do not grow with leverage. The daily P&L is
+the sum of s_i * x_i over the trades that closed that day (UTC), on every weekday from the first
+decision to the last close (and any other day with a close); total return is its sum, in P&L units
+(returns of one unit of notional per trade for bar strategies, currency for the journal), annualised
+over 252 days a year, as is the Sharpe ratio (mean / standard deviation of the daily P&L * sqrt(252)).
+Max drawdown is the largest fall of the cumulative P&L from its running peak, in the same units.
+
+Differences from equal weights are paired: win rate and average win over trades (both variants' columns
+of each trade resampled together, blocks of trades in decision order), total return and Sharpe over days
+(blocks of days), by `forecast_stats.bootstrap_interval`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+from numpy.typing import NDArray
+
+from investiq.core.forecast_stats import Estimate, bootstrap_interval
+from investiq.ops.backtest.config import CLAIMS, BacktestConfig
+from investiq.ops.backtest.trades import Trade
+
+DAYS_PER_YEAR = 252
+
+
+@dataclass(frozen=True)
+class VariantStats:
+    label: str
+    trades: int  # taken (size > 0)
+    win_rate: Estimate  # size-weighted, 95% CI over trades
+    average_win: float  # size-weighted mean P&L of the winners
+    average_loss: float  # the same of the losers (<= 0)
+    profit_factor: float  # sum of sized wins / sum of sized losses (inf without a loss)
+    total_return: float  # sum of the daily P&L
+    annual_return: float
+    sharpe: float
+    max_drawdown: float  # >= 0, P&L units
+    turnover: float  # traded notional: 2 * sum of sizes (in and out), in units of one trade at size 1
+    costs: float  # sum of size * cost
+    resized: float  # share of taken trades not at size 1: how often the weights had left the equal share
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A variant minus equal weights: win rate in points (0.01 = 1 point), average win and Sharpe relative
+    (0.33 = +33%; nan when equal's is not positive), total return and Sharpe in their own units."""
+
+    label: str
+    win_rate: Estimate
+    average_win: Estimate
+    total_return: Estimate
+    sharpe: Estimate
+    sharpe_relative: Estimate
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    claim: str  # e.g. "win rate +15-20 points"
+    label: str  # the variant
+    measured: Estimate
+    verdict: str
+
+
+def day_grid(trades: Sequence[Trade]) -> pd.DatetimeIndex:
+    """UTC days of the daily P&L: weekdays from the first decision to the last close, and any day with a close."""
+    first = pd.Timestamp(min(t.decided_ts for t in trades), unit="s", tz="UTC").floor("D")
+    closes = pd.DatetimeIndex(pd.to_datetime([t.closed_ts for t in trades], unit="s", utc=True)).floor("D")
+    weekdays = pd.bdate_range(first, closes.max(), tz="UTC")
+    return weekdays.union(closes.unique())
+
+
+def daily_pnl(trades: Sequence[Trade], sizes: NDArray[np.float64], days: pd.DatetimeIndex) -> NDArray[np.float64]:
+    """(len(days),) sum of size * P&L of the trades closed on each day."""
+    closes = pd.DatetimeIndex(pd.to_datetime([t.closed_ts for t in trades], unit="s", utc=True)).floor("D")
+    pnl = np.array([t.pnl for t in trades]) * sizes
+    return np.bincount(days.get_indexer(closes), weights=pnl, minlength=len(days)).astype(np.float64)
+
+
+def _sharpe(mean: NDArray[np.float64], square: NDArray[np.float64]) -> NDArray[np.float64]:
+    std = np.sqrt(np.maximum(square - mean * mean, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(
+            np.where(std > 1e-12 * np.abs(mean) + 1e-300, mean / std, 0.0) * math.sqrt(DAYS_PER_YEAR)
+        )
+
+
+def variant_stats(
+    label: str, trades: Sequence[Trade], sizes: NDArray[np.float64], days: pd.DatetimeIndex, config: BacktestConfig
+) -> VariantStats:
+    x = np.array([t.pnl for t in trades])
+    win = x > 0
+    sized = sizes * x
+    rows = np.column_stack([sizes * win, sizes])
+    with np.errstate(divide="ignore", invalid="ignore"):  # a replicate may draw only refused (size 0) trades
+        rate = bootstrap_interval([rows], _share, config.block_trades, config.reps, config.seed)
+    daily = daily_pnl(trades, sizes, days)
+    equity = np.cumsum(daily)
+    peak = np.maximum.accumulate(np.concatenate(([0.0], equity)))[1:]
+    total = float(equity[-1]) if len(equity) else 0.0
+    gains, losses = float(sized[win].sum()), float(-sized[~win].sum())
+    return VariantStats(
+        label=label,
+        trades=int(np.count_nonzero(sizes > 0)),
+        win_rate=Estimate(*rate),
+        average_win=_ratio(gains, float(sizes[win].sum())),
+        average_loss=_ratio(-losses, float(sizes[~win].sum())),
+        profit_factor=gains / losses if losses > 0 else math.inf,
+        total_return=total,
+        annual_return=total * DAYS_PER_YEAR / max(len(days), 1),
+        sharpe=float(_sharpe(np.asarray(daily.mean()), np.asarray((daily * daily).mean()))),
+        max_drawdown=float(np.max(peak - equity, initial=0.0)),
+        turnover=float(2 * sizes.sum()),
+        costs=float(np.dot(sizes, [t.cost for t in trades])),
+        resized=float(np.mean(np.abs(sizes[sizes > 0] - 1) > 1e-9)) if np.any(sizes > 0) else 0.0,
+    )
+
+
+def _share(m: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.asarray(m[..., 0] / m[..., 1])
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else math.nan
+
+
+def difference(
+    label: str,
+    trades: Sequence[Trade],
+    sizes: NDArray[np.float64],
+    equal: NDArray[np.float64],
+    days: pd.DatetimeIndex,
+    config: BacktestConfig,
+) -> Difference:
+    """`sizes` against the equal-weight `equal` (both (n,)) on the same trades and days."""
+    x = np.array([t.pnl for t in trades])
+    win = (x > 0).astype(np.float64)
+    per_trade = np.column_stack([sizes * win, sizes, sizes * x * win, equal * win, equal, equal * x * win])
+
+    def win_rate(m: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(m[..., 0] / m[..., 1] - m[..., 3] / m[..., 4])
+
+    def average_win(m: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray((m[..., 2] / m[..., 0]) / (m[..., 5] / m[..., 3]) - 1)
+
+    a, b = daily_pnl(trades, sizes, days), daily_pnl(trades, equal, days)
+    per_day = np.column_stack([a, a * a, b, b * b])
+    n = len(days)
+
+    def total(m: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray((m[..., 0] - m[..., 2]) * n)
+
+    def sharpe(m: NDArray[np.float64]) -> NDArray[np.float64]:
+        return _sharpe(m[..., 0], m[..., 1]) - _sharpe(m[..., 2], m[..., 3])
+
+    def sharpe_relative(m: NDArray[np.float64]) -> NDArray[np.float64]:
+        base = _sharpe(m[..., 2], m[..., 3])
+        return np.where(base > 0, _sharpe(m[..., 0], m[..., 1]) / np.where(base > 0, base, 1.0) - 1, np.nan)
+
+    def over(rows: NDArray[np.float64], stat: object, block: int) -> Estimate:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return Estimate(*bootstrap_interval([rows], stat, block, config.reps, config.seed))  # type: ignore[arg-type]
+
+    return Difference(
+        label=label,
+        win_rate=over(per_trade, win_rate, config.block_trades),
+        average_win=over(per_trade, average_win, config.block_trades),
+        total_return=over(per_day, total, config.block_days),
+        sharpe=over(per_day, sharpe, config.block_days),
+        sharpe_relative=over(per_day, sharpe_relative, config.block_days),
+    )
+
+
+def verdict(measured: Estimate, promised: float) -> str:
+    """How a measured change stands against a promised one (the smallest change promised), at 95%."""
+    value, (low, high) = measured.value, measured.ci95
+    if any(math.isnan(v) for v in (value, low, high)):
+        return "undefined"
+    if high < promised:
+        if low > 0:
+            return "contradicted: a gain, but smaller than promised (the promise is outside the 95% CI)"
+        return "contradicted: the promised gain is outside the 95% CI"
+    if low <= 0:
+        return "not supported: CI includes 0"
+    if value >= promised:
+        return "supported"
+    return "partly supported: a gain, below the promise, which the 95% CI still includes"
+
+
+def claims(diff: Difference) -> list[ClaimCheck]:
+    """The original design's promises against one variant's measured differences."""
+    measured = {"win_rate": diff.win_rate, "average_win": diff.average_win, "sharpe": diff.sharpe_relative}
+    out = []
+    for metric, low, high, unit in CLAIMS:
+        size = f"+{low * 100:g}-{high * 100:g} points" if unit == "points" else f"+{low * 100:g}%"
+        name = f"{metric.replace('_', ' ')} {size}"
+        out.append(ClaimCheck(name, diff.label, measured[metric], verdict(measured[metric], low)))
+    return out

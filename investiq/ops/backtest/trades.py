@@ -1,0 +1,65 @@
+"""The trades a backtest allocates between, and reading them from the agent's `trades` table.
+
+Times are epoch seconds (UTC). A trade's P&L is net of costs: a simple return (0.01 = +1% of the
+notional) for the stand-in strategies on bars, currency for the agent's own trades.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from investiq.core.errors import DataError
+from investiq.core.journal import connect
+from investiq.core.journal import trades as journal_trades
+from investiq.core.journal.timestamps import MAX_TS, MIN_TS
+
+
+@dataclass(frozen=True)
+class Trade:
+    strategy: str
+    symbol: str
+    decided_ts: float  # the entry decision: its weight comes from trades closed strictly before this
+    closed_ts: float
+    pnl: float  # net of costs
+    cost: float = 0.0  # what costs took from pnl (same units)
+
+    @property
+    def won(self) -> bool:
+        return self.pnl > 0
+
+
+@dataclass(frozen=True)
+class JournalTrades:
+    trades: list[Trade]
+    skipped: dict[str, int]  # rows left out, by reason
+    without_open_time: int  # trades sized at their close time (no readable opened_at)
+
+
+def read_journal(db_path: Path, busy_timeout_ms: int = 5000) -> JournalTrades:
+    """Every closed trade of the agent's journal, read by column name as the Bayesian sync reads them.
+
+    A trade is decided at its opened_at; without one (column absent or unreadable) at its close time, which
+    still sees only trades closed before it. DataError, naming the columns needed, when the table is unusable.
+    """
+    if not db_path.is_file():
+        raise DataError(f"no journal at {db_path}: pass the agent's database with --db portfolio.db")
+    conn = connect(db_path, busy_timeout_ms, readonly=True)
+    try:
+        scan = journal_trades.closed_trades(conn, MIN_TS, MAX_TS)
+    except journal_trades.TradesTableError as exc:
+        raise DataError(
+            f"{db_path}: {exc}. A backtest needs a trades table with strategy_name, closed_at and profit_loss "
+            "(or side, quantity, entry_price, exit_price); opened_at and symbol are used when present"
+        ) from None
+    finally:
+        conn.close()
+    out, late = [], 0
+    for t in scan.trades:
+        start = t.opened_ts
+        if start is None or start > t.closed_ts:
+            start, late = t.closed_ts, late + 1
+        out.append(Trade(t.strategy_name, t.symbol or "", start, t.closed_ts, t.profit_loss))
+    out.sort(key=lambda t: (t.decided_ts, t.closed_ts, t.strategy))
+    return JournalTrades(out, dict(Counter(scan.skipped)), late)

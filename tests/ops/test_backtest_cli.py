@@ -1,0 +1,126 @@
+"""`investiq backtest` through the command line: bars from a multi-symbol CSV, the agent's journal, errors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from investiq.cli.main import main
+from investiq.core.journal import open_journal
+from investiq.core.journal.timestamps import iso
+from tests.gateway.test_api_bayesian import add_trades
+
+REPORT = ("report.md", "report.json", "equity.png", "win_rate.png", "weights.png")
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no config.yaml: the defaults; models/ and data/ under tmp_path
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, ["backtest", *args])
+
+
+def bars_csv(path: Path, n: int = 1200) -> Path:
+    """Two symbols of daily random-walk bars in the `--source csv` format."""
+    rng = np.random.default_rng(0)
+    days = pd.bdate_range("2010-01-01", periods=n).strftime("%Y-%m-%d")
+    parts = []
+    for symbol in ("AAA", "BBB"):
+        close = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.012, n)))
+        parts.append(
+            pd.DataFrame(
+                {"timestamp": days, "symbol": symbol, "open": close, "high": close, "low": close, "close": close}
+            )
+        )
+    pd.concat(parts).to_csv(path, index=False)
+    return path
+
+
+def csv_args(tmp_path: Path, out: str) -> list[str]:
+    csv = bars_csv(tmp_path / "bars.csv")
+    common = ["--source", "csv", "--csv", str(csv), "--symbols", "AAA BBB", "--interval", "1d", "--days", "5000"]
+    return [*common, "--no-price-filter", "--out", str(tmp_path / out)]
+
+
+def test_csv_source_writes_the_report_and_the_same_seed_gives_the_same_json(tmp_path: Path):
+    first = invoke(*csv_args(tmp_path, "one"))
+    assert first.exit_code == 0, first.output
+    assert all((tmp_path / "one" / name).is_file() for name in REPORT)
+    report = json.loads((tmp_path / "one" / "report.json").read_text())
+    labels = [v["label"] for v in report["variants"]]
+    assert labels == [
+        "equal",
+        "mean (half-life 30d)",
+        "mean (no forgetting)",
+        "thompson (half-life 30d)",
+        "thompson (no forgetting)",
+    ]
+    assert set(report["trades"]["by_strategy"]) == {"trend", "reversion", "breakout"}
+    assert {c["claim"] for c in report["claims"]} == {"win rate +15-20 points", "average win +33%", "sharpe +50%"}
+    assert "## Verdict on the original claims" in (tmp_path / "one" / "report.md").read_text()
+    again = invoke(*csv_args(tmp_path, "two"))
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "two" / "report.json").read_text() == (tmp_path / "one" / "report.json").read_text()
+
+
+def journal(db: Path, trades: int) -> Path:
+    """A journal with the agent's trades table; two strategies, one that mostly wins."""
+    open_journal(db).close()
+    rng = np.random.default_rng(0)
+    start = 1_700_000_000.0
+    rows = []
+    for i in range(trades):
+        name = ("good", "bad")[i % 2]
+        won = rng.random() < (0.7 if name == "good" else 0.3)
+        rows.append((name, 10.0 if won else -10.0, iso(start + 86_400 * i)))
+    add_trades(db, rows)
+    return db
+
+
+def test_journal_source_allocates_between_the_agents_strategies(tmp_path: Path):
+    db = journal(tmp_path / "portfolio.db", 120)
+    result = invoke("--source", "journal", "--db", str(db), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["trades"] == {"total": 120, "by_strategy": {"bad": 60, "good": 60}}
+    weights = report["final_weights"]["mean (no forgetting)"]
+    assert weights["good"] > weights["bad"]
+
+
+def test_journal_errors_say_what_to_do(tmp_path: Path):
+    few = journal(tmp_path / "few.db", 5)
+    result = invoke("--source", "journal", "--db", str(few), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1 and "only 5 closed trades" in result.output
+    bare = tmp_path / "bare.db"
+    sqlite3.connect(bare).execute("CREATE TABLE trades (id INTEGER, strategy_name TEXT)").connection.close()
+    result = invoke("--source", "journal", "--db", str(bare), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1 and "lacks column(s) closed_at" in result.output
+    assert "strategy_name, closed_at and profit_loss" in result.output
+    result = invoke("--source", "journal", "--db", str(few), "--price-filter")
+    assert result.exit_code == 2 and "--price-filter needs bars" in result.output
+
+
+def test_headlines_add_the_sentiment_filter_to_every_variant(tmp_path: Path):
+    db = journal(tmp_path / "portfolio.db", 60)
+    news = tmp_path / "news.csv"
+    rows = ["time,symbol,text"]
+    for day in range(0, 60, 2):  # bad news before every other trade of the first half, good news after
+        text = "shares plunge after profit warning and losses" if day < 30 else "record profit beats forecasts"
+        rows.append(f"{iso(1_700_000_000.0 + 86_400 * day - 3600)},SPY,{text}")
+    news.write_text("\n".join(rows) + "\n")
+    result = invoke("--source", "journal", "--db", str(db), "--headlines", str(news), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    (name,) = report["filters"]
+    assert name.startswith("sentiment (lexicon)")
+    behind = [v for v in report["variants"] if v["label"].endswith(f" + {name}")]
+    assert len(behind) == 5
+    assert 0 < behind[0]["trades"] < 60  # equal weights behind the filter: the bad-news entries refused
