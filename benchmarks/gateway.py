@@ -10,6 +10,9 @@
   A route that runs no model (`GET /sentiment/health`) gives the floor of the HTTP stack itself.
 - PatchTST (the PatchTST/64 shape, context 512, horizon 12): one window, and 500 symbols in one
   call, in-process and through `/price/batch_predict`, in windows/s.
+- Many clients against batched requests: 16 clients with one headline per request (each its own
+  keep-alive connection, a closed loop) against one client sending 32 headlines per request, in texts/s,
+  in alternating segments; the micro-batcher should make the first as cheap per text as the second.
 - Journal: what logging one prediction costs the writer thread (rows committed per second, one
   row per job as the gateway queues them, and the gateway's batching of many rows per commit).
 """
@@ -29,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import gateway, record, request, request_head
+from benchmarks.common import Streams, closed_loop, gateway, record, request, request_head
 from benchmarks.finbert import headlines
 from gateway.backends.embedded import finbert_dir, load_patchtst, ort_session, patchtst_dir
 from harness.results import describe, machine, percentiles
@@ -37,6 +40,10 @@ from investiq.core.finbert import Encoder, model_file, softmax
 from investiq.core.patchtst import INPUT, OUTPUTS
 
 SYMBOLS = 500
+CLIENTS = 16  # one headline per request each
+BATCH = 32  # headlines per request of the one batching client (the gateway's sentiment_batch_size)
+SEGMENT_S = 4.0  # per throughput segment; ROUNDS of each, alternating
+ROUNDS = 3
 
 
 def prepare_patchtst(work: Path) -> None:
@@ -103,32 +110,83 @@ async def side_by_side(repo: Path, base: str, runs: int) -> tuple[dict[str, Any]
     local, context = local_calls(repo)
     host, port = base.removeprefix("http://").split(":")
     remote = http_calls(host, context)
-    conn = await asyncio.open_connection(host, int(port))
     lat: dict[str, dict[str, list[float]]] = {"local": {}, "http": {}}
-    try:
-        for name, (head, bodies) in remote.items():
-            n = max(BLOCKS, runs // 20) if name == "patchtst_batch" else runs
-            for warm in range(3):  # both paths warm
-                await request(conn, head, bodies[warm % len(bodies)])
-                if name in local:
-                    local[name](warm)
-            for block in range(BLOCKS):
-                ks = range(block * n // BLOCKS, (block + 1) * n // BLOCKS)
-                if name in local:
-                    for k in ks:
-                        begin = time.perf_counter()
-                        local[name](k)
-                        lat["local"].setdefault(name, []).append((time.perf_counter() - begin) * 1000)
+    for name, (head, bodies) in remote.items():
+        n = max(BLOCKS, runs // 20) if name == "patchtst_batch" else runs
+        for warm in range(3):  # both paths warm
+            await request_once(host, port, head, bodies[warm % len(bodies)])
+            if name in local:
+                local[name](warm)
+        for block in range(BLOCKS):
+            ks = range(block * n // BLOCKS, (block + 1) * n // BLOCKS)
+            if name in local:
+                for k in ks:
+                    begin = time.perf_counter()
+                    local[name](k)
+                    lat["local"].setdefault(name, []).append((time.perf_counter() - begin) * 1000)
+            # A connection per block: an in-process block of batches outlasts the server's keep-alive (5 s)
+            # on a busy machine, and a closed connection would end the run with a broken pipe.
+            conn = await asyncio.open_connection(host, int(port))
+            try:
                 for k in ks:
                     begin = time.perf_counter()
                     await request(conn, head, bodies[k % len(bodies)])
                     lat["http"].setdefault(name, []).append((time.perf_counter() - begin) * 1000)
-    finally:
-        conn[1].close()
+            finally:
+                conn[1].close()
     stats = {side: {name: percentiles(v) for name, v in by.items()} for side, by in lat.items()}
     for side in stats.values():
         side["patchtst_batch"]["windows_per_s"] = SYMBOLS * 1000 / side["patchtst_batch"]["p50_ms"]
     return stats["local"], stats["http"]
+
+
+async def request_once(host: str, port: str, head: bytes, body: bytes) -> bytes:
+    conn = await asyncio.open_connection(host, int(port))
+    try:
+        return await request(conn, head, body)
+    finally:
+        conn[1].close()
+
+
+async def clients_vs_batched(base: str) -> dict[str, Any]:
+    """Texts/s of CLIENTS clients x 1 headline and of 1 client x BATCH headlines per request (cache off),
+    in ROUNDS alternating segments of SEGMENT_S each; medians over the rounds."""
+    texts = headlines()
+    host, port = base.removeprefix("http://").split(":")
+    head = request_head("POST", "/sentiment/predict", host)
+    one = [json.dumps({"texts": [t], "use_cache": False}).encode() for t in texts]
+    many = [
+        json.dumps({"texts": [texts[(i + j) % len(texts)] for j in range(BATCH)], "use_cache": False}).encode()
+        for i in range(0, len(texts), BATCH)
+    ]
+    shapes = {"clients": (CLIENTS, one, 1), "batched": (1, many, BATCH)}
+    rates: dict[str, list[float]] = {name: [] for name in shapes}
+    p50: dict[str, list[float]] = {name: [] for name in shapes}
+    for _ in range(ROUNDS):
+        for name, (clients, bodies, per_request) in shapes.items():
+            conns = [await asyncio.open_connection(host, int(port)) for _ in range(clients)]
+            try:
+
+                async def call(i: int, k: int, conns: list[Streams] = conns, bodies: list[bytes] = bodies) -> None:
+                    await request(conns[i], head, bodies[k % len(bodies)])
+
+                await closed_loop(call, clients, 0.5)  # every connection warm, the batcher in its steady state
+                latencies, elapsed = await closed_loop(call, clients, SEGMENT_S)
+            finally:
+                for _, writer in conns:
+                    writer.close()
+            rates[name].append(len(latencies) * per_request / elapsed)
+            p50[name].append(percentiles(latencies)["p50_ms"])
+    out: dict[str, Any] = {
+        name: {
+            "texts_per_s": float(np.median(rates[name])),
+            "p50_ms": float(np.median(p50[name])),
+            "rounds": rates[name],
+        }
+        for name in shapes
+    }
+    out["ratio"] = out["clients"]["texts_per_s"] / out["batched"]["texts_per_s"]
+    return out
 
 
 def journal_cost(rows: int) -> dict[str, float]:
@@ -171,6 +229,7 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
     env = {"INVESTIQ_PRICE_RESOLVE_EVERY_S": "0", "INVESTIQ_MAX_BODY_BYTES": str(16 * 2**20)}
     with gateway(repo, env=env) as base:
         local, http = asyncio.run(side_by_side(repo, base, runs))
+        throughput = asyncio.run(clients_vs_batched(base))
     result = {
         "machine": machine(),
         "runs": runs,
@@ -181,6 +240,7 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
             name: http[name]["p50_ms"] - local[name]["p50_ms"]
             for name in ("finbert_single", "patchtst_single", "patchtst_batch")
         },
+        "clients_vs_batched": throughput,
         "journal": journal_cost(2000),
     }
     record(out, "gateway", result, render(result))
@@ -206,6 +266,18 @@ def render(r: dict[str, Any]) -> str:
             f"| {name} | {local[name]['p50_ms']:.2f} | {http[name]['p50_ms']:.2f} | {http[name]['p99_ms']:.2f} | "
             f"{over[name]:.2f} |"
         )
+    t = r["clients_vs_batched"]
+    lines += [
+        "",
+        f"FinBERT throughput, cache off, median of {ROUNDS} alternating segments of {SEGMENT_S:g} s:",
+        "",
+        "| load | texts/s | p50 ms per request |",
+        "| --- | ---: | ---: |",
+        f"| {CLIENTS} clients x 1 headline | {t['clients']['texts_per_s']:.0f} | {t['clients']['p50_ms']:.1f} |",
+        f"| 1 client x {BATCH} headlines | {t['batched']['texts_per_s']:.0f} | {t['batched']['p50_ms']:.1f} |",
+        "",
+        f"- {CLIENTS} clients reach **{t['ratio']:.0%}** of the batched throughput",
+    ]
     j = r["journal"]
     lines += [
         "",

@@ -6,6 +6,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from functools import partial
 
 from fastapi import Depends, FastAPI
 
@@ -19,6 +21,7 @@ from gateway.security import require_api_key
 from gateway.services.bayesian import BayesianService
 from gateway.services.health import HealthService
 from gateway.services.models import ModelsService
+from gateway.services.price import PriceService
 from gateway.services.resolver import resolve_periodically
 from gateway.services.retention import prune_periodically
 from gateway.wiring import bayes_config, build_backend, build_price, build_sentiment
@@ -27,11 +30,23 @@ from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.settings import Settings
 
 
+def price_trained(service: PriceService) -> tuple[str, str, float] | None:
+    """(model, version, training time in epoch seconds) of the price model served now, for the model age;
+    None when none serves or its artifact predates trained_at."""
+    meta = service.meta
+    if meta is None or not meta.trained_at:
+        return None
+    trained = datetime.fromisoformat(meta.trained_at)
+    if trained.tzinfo is None:  # written as UTC (investiq/core/patchtst.py)
+        trained = trained.replace(tzinfo=timezone.utc)
+    return meta.served_as(), meta.version, trained.timestamp()
+
+
 def create_app(
     settings: Settings, backend: InferenceBackend | None = None, *, clock: Callable[[], float] = time.time
 ) -> FastAPI:
     """The gateway app. `backend` serves the models (None: built from settings at start-up);
-    `clock` (epoch seconds) is injectable so that tests can move time for the forgetting."""
+    `clock` (epoch seconds) is injectable so that tests can move time for the forgetting and the model age."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,6 +56,7 @@ def create_app(
         writer.start()
         app.state.sentiment = build_sentiment(settings, models, writer, app.state.metrics)
         app.state.price = build_price(settings, models, writer, app.state.metrics)
+        app.state.metrics.model_age.track("price", partial(price_trained, app.state.price))
         app.state.models = ModelsService(models, settings.model_repository, app.state.price)
         app.state.db_path = settings.db_path
         tasks = []
@@ -91,7 +107,8 @@ def create_app(
         redirect_slashes=False,
     )
     app.state.api_key = settings.api_key.get_secret_value() if settings.api_key else None
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics(clock)
+    app.state.metrics.model_max_age.set(settings.max_model_age_days * 86400)
     install_handlers(app)
     app.include_router(root.router)
     app.include_router(sentiment.router)

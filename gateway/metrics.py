@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -40,8 +41,44 @@ class JournalCounters(Collector):
         )
 
 
+# What a model age source returns: (model, version, when it was trained in epoch seconds), or None.
+Trained = Callable[[], tuple[str, str, float] | None]
+
+
+class ModelAge(Collector):
+    """investiq_model_age_seconds{model,version}: seconds since the model that serves a task was trained,
+    computed at each scrape from the artifact it serves now (a hot swap needs no update). A task is tracked
+    with a source that reads its served artifact; one whose artifact records no training time (FinBERT's
+    exports do not) has no series."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._sources: dict[str, Trained] = {}
+
+    def track(self, task: str, source: Trained) -> None:
+        self._sources[task] = source
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "investiq_model_age_seconds",
+            "Seconds since the served model version was trained (PatchTST: its artifact's trained_at).",
+            labels=["model", "version"],
+        )
+        now = self._clock()
+        for source in self._sources.values():
+            served = source()
+            if served is not None:
+                model, version, trained = served
+                family.add_metric([model, version], max(0.0, now - trained))
+        yield family
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        """`clock` (epoch seconds) dates the model age; tests move it."""
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "investiq_http_requests_total",
@@ -125,7 +162,18 @@ class Metrics:
             ["model", "version"],
             registry=self.registry,
         )
+        self.model_age = ModelAge(clock)
+        self.registry.register(self.model_age)
+        self.model_max_age = Gauge(
+            "investiq_model_max_age_seconds",
+            "The age past which the served price model counts as stale (setting max_model_age_days; 0: never); "
+            "the model-age alert compares investiq_model_age_seconds with it.",
+            registry=self.registry,
+        )
         self._serving: dict[str, tuple[str, str]] = {}
+        # (method, route, status) -> its counter and histogram children: labels() takes a lock and builds a
+        # key on every call. One entry per series that exists anyway (route templates, not raw paths).
+        self._per_request: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def serve_model(self, task: str, model: str, version: str) -> None:
         """`task` ("sentiment", "price") is now answered by `model` at `version`: its model_info series
@@ -142,8 +190,12 @@ class Metrics:
         self.errors.labels(kind).inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        children = self._per_request.get((method, route, status))
+        if children is None:
+            children = self.requests.labels(method, route, str(status)), self.latency.labels(method, route)
+            self._per_request[method, route, status] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

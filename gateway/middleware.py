@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -28,6 +28,13 @@ def route_of(scope: Scope) -> str:
     return getattr(scope.get("route"), "path", None) or "unmatched"
 
 
+def new_request_id() -> str:
+    """32 random hex digits, uuid4().hex's form. From the process's Mersenne Twister (seeded by the OS at start)
+    rather than a getrandom system call: an id names a request in logs and guards nothing, and this costs
+    ~1 µs against uuid4's ~5 µs on the loop thread."""
+    return f"{random.getrandbits(128):032x}"
+
+
 def incoming_request_id(scope: Scope) -> str | None:
     """The caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._-]; else None."""
     wanted = REQUEST_ID_HEADER.lower().encode()
@@ -39,8 +46,8 @@ def incoming_request_id(scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Gives every request an id (the caller's X-Request-ID if valid, else a uuid4), echoes it on the response,
-    and writes one access line when the request is done: INFO, WARNING for 4xx, ERROR for 5xx, so that a
+    """Gives every request an id (the caller's X-Request-ID if valid, else 32 random hex digits), echoes it on the
+    response, and writes one access line when the request is done: INFO, WARNING for 4xx, ERROR for 5xx, so that a
     gateway run at --log-level warning still shows each failed request with its id.
 
     The context is deliberately not reset afterwards: the 500 handler and the server's traceback log run
@@ -55,7 +62,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = incoming_request_id(scope) or new_request_id()
         start_request(request_id)
         start = time.perf_counter()
         status = 500  # what the client gets when the app raises before answering

@@ -5,6 +5,13 @@ Requests queue their items; one worker takes whatever is queued (whole requests,
 While a batch runs, new requests pile up and form the next one, so batches grow with load and a
 lone request pays at most `max_wait_s`.
 
+Under steady load the callers of a batch come back together: each gets its answer and sends its next
+request a moment later. Taking whatever is queued at once would then run the first of them alone and
+the rest as the next batch (1, 15, 1, 15, ... for 16 clients), paying a forward pass for one text each
+time. So when no batch is in flight, the next one waits for as many callers as the last one served, at
+most REGROUP of that batch's run time after it ended (a caller that went away costs that once, and the
+count follows). A lone caller is never kept waiting by this: the last batch had one caller, itself.
+
 `max_inflight` batches run at once (1: one at a time, for the embedded backend, whose one worker
 thread runs them one by one anyway). A server with several model instances and a batcher of its own
 (Triton) is given more: while all of them are busy, requests pile up as before, and the batches in
@@ -20,6 +27,7 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+REGROUP = 0.25  # of the last batch's run time: how long the next one waits for its callers to come back
 
 
 class MicroBatcher(Generic[T, R]):
@@ -42,6 +50,8 @@ class MicroBatcher(Generic[T, R]):
         self._worker: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(max_inflight)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._callers = 0  # callers the last batch to end served
+        self._regroup_until = 0.0  # loop time until which the next batch waits for them
 
     async def submit(self, items: list[T]) -> list[R]:
         """Results for `items`, in order, computed in a batch shared with concurrent callers."""
@@ -63,6 +73,13 @@ class MicroBatcher(Generic[T, R]):
     def _queued(self) -> int:
         return sum(len(items) for items, _ in self._queue)
 
+    def _left(self, deadline: float, now: float) -> float:
+        """Seconds the next batch may still wait for more: until `deadline` (max_wait_s), or, while no batch is
+        in flight and fewer callers are queued than the last one served, until its regrouping time is up."""
+        if not self._inflight and len(self._queue) < self._callers:
+            deadline = max(deadline, self._regroup_until)
+        return deadline - now
+
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -71,7 +88,7 @@ class MicroBatcher(Generic[T, R]):
             while self._queue:
                 await self._slots.acquire()  # while every slot is busy, requests pile up: the batch grows
                 deadline = loop.time() + self._max_wait_s
-                while self._queued() < self._max_batch and (left := deadline - loop.time()) > 0:
+                while self._queued() < self._max_batch and (left := self._left(deadline, loop.time())) > 0:
                     self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), left)
@@ -83,7 +100,7 @@ class MicroBatcher(Generic[T, R]):
                     entry = self._queue.pop(0)
                     taken.append(entry)
                     size += len(entry[0])
-                task = asyncio.create_task(self._run_batch(taken), name="micro-batch")
+                task = asyncio.create_task(self._run_batch(taken, loop.time()), name="micro-batch")
                 self._inflight.add(task)
                 task.add_done_callback(self._finished)
 
@@ -91,7 +108,7 @@ class MicroBatcher(Generic[T, R]):
         self._inflight.discard(task)
         self._slots.release()
 
-    async def _run_batch(self, taken: list[tuple[list[T], asyncio.Future[list[R]]]]) -> None:
+    async def _run_batch(self, taken: list[tuple[list[T], asyncio.Future[list[R]]]], started: float) -> None:
         items = [item for entry, _ in taken for item in entry]
         try:
             results: list[R] = []
@@ -112,6 +129,8 @@ class MicroBatcher(Generic[T, R]):
             for _, future in taken:
                 future.cancel()
             raise
+        now = asyncio.get_running_loop().time()
+        self._callers, self._regroup_until = len(taken), now + REGROUP * (now - started)
         offset = 0
         for entry, future in taken:
             if not future.done():  # a caller that went away

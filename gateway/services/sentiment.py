@@ -7,8 +7,6 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import numpy as np
-
 from gateway.metrics import Metrics
 from gateway.services.cache import LRUCache
 from gateway.services.scorers import Scorer
@@ -39,6 +37,7 @@ class SentimentResult:
     model: str
     model_version: str
     processing_time_ms: float
+    texts: list[str]  # as scored and journaled (`normalize`d), one per prediction
 
 
 def normalize(text: str) -> str:
@@ -71,6 +70,10 @@ class SentimentService:
         self._limits = limits
         self.cache: LRUCache[tuple[str, str], tuple[float, float, float]] = LRUCache(cache_size)
         metrics.serve_model("sentiment", scorer.model, scorer.version)
+        # Labelled children looked up once: prometheus_client's labels() takes a lock and builds a key per call.
+        self._cache_hits = metrics.sentiment_cache.labels("hit")
+        self._cache_misses = metrics.sentiment_cache.labels("miss")
+        self._by_label = [metrics.sentiment_predictions.labels(scorer.model, label) for label in LABELS]
 
     def validate(self, texts: list[str]) -> list[str]:
         """Normalized texts, or InvalidInputError naming the first offending item."""
@@ -95,6 +98,14 @@ class SentimentService:
         return out
 
     async def predict(self, texts: list[str], symbol: str | None, use_cache: bool = True) -> SentimentResult:
+        """`score`, then `journal`: the predictions, queued for the journal."""
+        result = await self.score(texts, use_cache)
+        await self.journal(result, symbol)
+        return result
+
+    async def score(self, texts: list[str], use_cache: bool = True) -> SentimentResult:
+        """The predictions, not journaled: the route answers first and journals after (`journal`), so that
+        waking the writer thread is not on the answer's path."""
         start = time.perf_counter()
         clean = self.validate(texts)
         version = self.scorer.version
@@ -104,8 +115,8 @@ class SentimentService:
                 hit = self.cache.get((version, text))
                 if hit is not None:
                     found[i] = hit
-            self._metrics.sentiment_cache.labels("hit").inc(len(found))
-            self._metrics.sentiment_cache.labels("miss").inc(len(clean) - len(found))
+            self._cache_hits.inc(len(found))
+            self._cache_misses.inc(len(clean) - len(found))
         todo = [i for i in range(len(clean)) if i not in found]
         if todo:
             scored = await self.scorer.score([clean[i] for i in todo])
@@ -115,15 +126,17 @@ class SentimentService:
                 found[i] = p
         predictions = [self._prediction(found[i], cached=i not in todo) for i in range(len(clean))]
         elapsed_ms = (time.perf_counter() - start) * 1000
-        self._journal(clean, symbol, predictions, elapsed_ms)
-        return SentimentResult(predictions, self.scorer.model, version, elapsed_ms)
+        return SentimentResult(predictions, self.scorer.model, version, elapsed_ms, clean)
 
     def _prediction(self, p: tuple[float, float, float], cached: bool) -> Prediction:
-        k = int(np.argmax(p))
-        self._metrics.sentiment_predictions.labels(self.scorer.model, LABELS[k]).inc()
+        k = max(range(len(p)), key=p.__getitem__)  # the first of equal maxima, as np.argmax, without an array
+        self._by_label[k].inc()
         return Prediction(LABELS[k], p[k], p[0] - p[1], dict(zip(LABELS, p, strict=True)), cached)
 
-    def _journal(self, texts: list[str], symbol: str | None, predictions: list[Prediction], ms: float) -> None:
+    async def journal(self, result: SentimentResult, symbol: str | None) -> None:
+        """Queue `result`'s rows for the journal writer (never waits for the disk). A coroutine so that a
+        response can run it once sent (Starlette runs a plain function of a background task on a thread)."""
+        texts, predictions, ms = result.texts, result.predictions, result.processing_time_ms
         now = datetime.now(timezone.utc).isoformat()
         rows = [
             SentimentRow(
@@ -136,8 +149,8 @@ class SentimentService:
                 p.probabilities["positive"],
                 p.probabilities["negative"],
                 p.probabilities["neutral"],
-                self.scorer.model,
-                self.scorer.version,
+                result.model,
+                result.model_version,
                 ms,
                 p.cached,
             )
