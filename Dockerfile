@@ -9,7 +9,8 @@ COPY training ./training
 COPY export ./export
 COPY benchmarks ./benchmarks
 COPY harness ./harness
-RUN pip install '.[triton-client]'
+# One ONNX Runtime (the `cpu` extra: the embedded backend, when INVESTIQ_BACKEND is not triton) and the Triton client.
+RUN pip install '.[cpu,triton-client]'
 EXPOSE 8080
 # Settings come from the environment (docker-compose.yml): INVESTIQ_BACKEND, INVESTIQ_TRITON_URL, ...
 CMD ["investiq", "serve", "--host", "0.0.0.0", "--port", "8080"]

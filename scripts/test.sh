@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
 # Install InvestIQ ML with its test extras into .venv, then lint, check the layers, type-check and run the tests.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k bayesian -x`.
+# ONNX Runtime: the `cpu` extra (on a CUDA host: ORT_EXTRA=gpu bash scripts/test.sh, into a fresh .venv).
+# The tritonserver of the Triton tests (the `triton` extra) needs numpy<2, so it gets an environment of its own,
+# .venv-triton, which the tests find (investiq/ops/triton_server.py); .venv keeps numpy 2.
+# constraints.txt pins the versions tested together (torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+pip_install() {  # venv, then pip arguments; quiet, without the noise of this machine's local indexes
+  "$1/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt "${@:2}" \
+    2> >(grep -v "is ignored: it is neither" >&2)
+}
 python3 -m venv .venv
 echo "== installing into .venv (first run: about a minute)"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2> >(grep -v "is ignored: it is neither" >&2)
+pip_install .venv -e ".[test,${ORT_EXTRA:-cpu}]"
+if [ ! -f .venv-triton/installed ] || [ pyproject.toml -nt .venv-triton/installed ]; then
+  echo "== installing the pip tritonserver into .venv-triton (numpy<2, apart from .venv; first run: about a minute)"
+  python3 -m venv .venv-triton
+  pip_install .venv-triton -e '.[triton]'
+  touch .venv-triton/installed
+fi
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

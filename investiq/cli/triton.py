@@ -32,7 +32,7 @@ def triton_start(config: Path | None) -> None:
 
     settings, ports, work = _triton(config)
     try:
-        pid = start(settings.model_repository, ports, work)
+        pid = start(settings.model_repository, ports, work, server_env=settings.triton_env)
     except TritonError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Triton ready (PID {pid}): HTTP :{ports.http}, gRPC :{ports.grpc}, metrics :{ports.metrics}")

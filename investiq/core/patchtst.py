@@ -153,7 +153,7 @@ def check_closes(closes: Any, context_length: int) -> NDArray[np.float32]:
     bad = np.flatnonzero(~np.isfinite(window) | (window <= 0))
     if bad.size:
         i = int(bad[0]) + first
-        raise PriceInputError(f"prices[{i}] = {values[i]!r}: every close must be a finite number > 0")
+        raise PriceInputError(f"prices[{i}] = {float(values[i])!r}: every close must be a finite number > 0")
     with np.errstate(over="ignore", under="ignore"):
         narrow = window.astype(np.float32)
     bad = np.flatnonzero(~np.isfinite(narrow) | (narrow <= 0))
@@ -161,7 +161,7 @@ def check_closes(closes: Any, context_length: int) -> NDArray[np.float32]:
         i = int(bad[0]) + first
         tiny, top = np.finfo(np.float32).smallest_subnormal, np.finfo(np.float32).max
         raise PriceInputError(
-            f"prices[{i}] = {values[i]!r}: every close must be between {tiny:g} and {top:g} "
+            f"prices[{i}] = {float(values[i])!r}: every close must be between {tiny:g} and {top:g} "
             "(the model computes in float32)"
         )
     return narrow.reshape(context_length, 1)

@@ -207,7 +207,11 @@ def _start_triton(settings: Settings, wait_s: float, echo: Callable[[str], None]
     echo(f"starting Triton (log: {work / 'triton.log'})")
     try:
         pid = triton_server.start(
-            settings.model_repository, triton_server.TritonPorts.from_settings(settings), work, wait_s
+            settings.model_repository,
+            triton_server.TritonPorts.from_settings(settings),
+            work,
+            wait_s,
+            server_env=settings.triton_env,
         )
     except triton_server.TritonError as exc:
         raise ServiceError(f"Triton did not start: {exc}") from None

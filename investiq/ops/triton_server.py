@@ -3,8 +3,12 @@
     investiq triton start|stop|status
 
 It serves the cpu flavour of the model repository (python-backend adapters running ONNX Runtime).
-The wheel's python backend needs a backend directory holding libtriton_python.so, its utils module
-and the stub built for this Python version; it is assembled under logs/triton/ from the wheel.
+The wheel's python backend crashes with numpy 2, so the server usually runs from a virtual environment
+of its own (`triton_env`; by default the checkout's .venv-triton, made by scripts/test.sh), while the
+gateway and its tritonclient run on numpy 2 here. Its stubs embed their own libpython and take the
+packages of the environment whose `python3` comes first on PATH, so that environment's bin/ goes first.
+The python backend needs a backend directory holding libtriton_python.so, its utils module and the stub
+built for that environment's Python version; it is assembled under logs/triton/ from the wheel.
 The server runs in its own session, logs to a file and leaves a PID file, so that `stop` and
 `status` find it from another shell.
 """
@@ -67,21 +71,57 @@ def is_local(settings: Settings) -> bool:
     return host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "")  # noqa: S104  (compared, not bound)
 
 
-def _wheel() -> Path:
+COMMITTED = Path(__file__).resolve().parents[2] / "model_repository"  # the checkout's configs and adapters
+CHECKOUT_ENV = COMMITTED.parent / ".venv-triton"  # where scripts/test.sh installs the `triton` extra
+
+
+@dataclass(frozen=True)
+class Server:
+    """A tritonserver of nvidia-pytriton: the environment it is installed in, its root in the wheel, and
+    that environment's Python version (major.minor: the python backend stub must match it)."""
+
+    env: Path
+    root: Path
+    python: str
+
+
+def server_env(configured: Path | None = None) -> Path:
+    """`configured` (the `triton_env` setting), else the checkout's .venv-triton when it exists, else this
+    environment (one with the `triton` extra, hence numpy<2)."""
+    if configured is not None:
+        return configured
+    return CHECKOUT_ENV if CHECKOUT_ENV.is_dir() else Path(sys.prefix)
+
+
+def find_server(configured: Path | None = None) -> Server:
+    """The tritonserver that `start` runs; TritonError saying how to install one when there is none."""
+    env = server_env(configured)
+    for package in sorted(env.glob("lib/python3.*/site-packages/pytriton")):
+        return Server(env, package / "tritonserver", package.parent.parent.name.removeprefix("python"))
+    raise TritonError(
+        f"no tritonserver in {env} (nvidia-pytriton is not installed there): `bash scripts/test.sh` makes "
+        f"{CHECKOUT_ENV.name} with it, or: python3 -m venv {CHECKOUT_ENV.name} && "
+        f"{CHECKOUT_ENV.name}/bin/pip install -e '.[triton]' (numpy<2: keep it out of the gateway's environment)"
+    )
+
+
+def missing(configured: Path | None = None) -> str | None:
+    """Why no local tritonserver can start (tests skip with it), or None when one can."""
     try:
-        import pytriton
-    except ImportError:
-        raise TritonError("tritonserver is not installed: pip install -e '.[triton]' (nvidia-pytriton)") from None
-    return Path(pytriton.__file__).parent / "tritonserver"
+        find_server(configured)
+    except TritonError as exc:
+        return str(exc)
+    return None
 
 
-def backend_directory(work: Path) -> Path:
-    """work/backends/python with links to the wheel's python backend and this Python's stub."""
-    root = _wheel()
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
+def backend_directory(work: Path, server: Server) -> Path:
+    """work/backends/python with links to the wheel's python backend and the stub for its Python."""
+    root = server.root
+    stub = root / "python_backend_stubs" / server.python / "triton_python_backend_stub"
     if not stub.is_file():
-        raise TritonError(f"nvidia-pytriton ships no python backend stub for Python {version}")
+        raise TritonError(
+            f"nvidia-pytriton ships no python backend stub for Python {server.python} ({server.env})"
+        )
     target = work / "backends" / "python"
     target.mkdir(parents=True, exist_ok=True)
     for source in (
@@ -96,7 +136,6 @@ def backend_directory(work: Path) -> Path:
     return work / "backends"
 
 
-COMMITTED = Path(__file__).resolve().parents[2] / "model_repository"  # the checkout's configs and adapters
 ENSEMBLE_STEPS = (FINBERT, FINBERT_TOKENIZER, FINBERT_POSTPROCESS)  # committed version directories
 
 
@@ -119,23 +158,26 @@ def ready(ports: TritonPorts, model: str | None = None, timeout_s: float = 1.0) 
         return False
 
 
-def start(repository: Path, ports: TritonPorts, work: Path, wait_s: float = 120.0) -> int:
-    """Start tritonserver on `repository`; return its PID once /v2/health/ready answers."""
+def start(
+    repository: Path, ports: TritonPorts, work: Path, wait_s: float = 120.0, server_env: Path | None = None
+) -> int:
+    """Start tritonserver (`find_server(server_env)`) on `repository`; return its PID once /v2/health/ready
+    answers."""
     pid_file, log_file = work / "triton.pid", work / "triton.log"
     if (pid := running(work)) is not None:
         raise TritonError(f"Triton is already running (PID {pid}); `investiq triton stop` first")
-    root = _wheel()
-    libs = root.parent.parent / "nvidia_pytriton.libs"
+    server = find_server(server_env)
+    libs = server.root.parent.parent / "nvidia_pytriton.libs"
     env = {
         **os.environ,
         "LD_LIBRARY_PATH": f"{libs}:{os.environ.get('LD_LIBRARY_PATH', '')}",
-        # The python backend's stub runs the adapters with this environment's packages.
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        # The python backend's stubs run the adapters with the server environment's packages (numpy<2).
+        "PATH": f"{server.env.resolve() / 'bin'}:{os.environ.get('PATH', '')}",
     }
     cmd = [
-        str(root / "bin" / "tritonserver"),
+        str(server.root / "bin" / "tritonserver"),
         f"--model-repository={repository.resolve()}",
-        f"--backend-directory={backend_directory(work)}",
+        f"--backend-directory={backend_directory(work, server)}",
         f"--http-port={ports.http}",
         f"--grpc-port={ports.grpc}",
         f"--metrics-port={ports.metrics}",

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from investiq.core.errors import ArtifactError
 from investiq.core.finbert import LABELS
@@ -168,7 +170,7 @@ def test_a_custom_lexicon_is_used_and_versioned(tmp_path: Path):
     assert custom.version != FinanceLexicon().version
 
 
-def accuracy(probabilities: np.ndarray, truth: np.ndarray) -> float:  # type: ignore[type-arg]
+def accuracy(probabilities: NDArray[np.floating[Any]], truth: NDArray[np.integer[Any]]) -> float:
     return float((probabilities.argmax(axis=1) == truth).mean())
 
 

@@ -14,6 +14,7 @@ import pytest
 from gateway.services.batching import MicroBatcher
 from harness.processes import LocalTriton
 from harness.tiny_repository import tiny_repository
+from investiq.ops.triton_server import missing
 from reliability import crash, faults, hostile, load
 from reliability.crash import run_crash
 from reliability.disk_fault import Full, ReadOnly, run_disk_fault
@@ -30,7 +31,8 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTriton]:
-    pytest.importorskip("pytriton", reason="tritonserver comes with the `triton` extra")
+    if (reason := missing()) is not None:
+        pytest.skip(reason)
     server = LocalTriton(repository, tmp_path_factory.mktemp("triton-work"))
     server.start()
     yield server

@@ -225,7 +225,8 @@ def test_check_port_passes_a_free_port_and_names_the_holder_of_a_taken_one(tmp_p
 
 
 def test_start_with_the_triton_backend_runs_and_stops_a_local_triton(stack: Stack):
-    pytest.importorskip("pytriton", reason="tritonserver comes with the `triton` extra")
+    if (reason := triton_server.missing()) is not None:
+        pytest.skip(reason)
     http, grpc, metrics = free_ports(3)
     stack.env |= {
         "INVESTIQ_TRITON_HTTP_PORT": str(http),
