@@ -1,4 +1,5 @@
-"""FinBERT speed, side by side in one run: PyTorch eager, ONNX Runtime fp32 and INT8, and the HTTP gateway.
+"""FinBERT speed, side by side in one run: PyTorch eager, ONNX Runtime fp32 and INT8, and the HTTP gateway;
+then every CPU runtime against INT8 (finbert_runtimes.md) and INT8's per-operator profile (finbert_profile.md).
 
     investiq bench finbert                    # BERT-base shape, random weights (what this machine has)
     investiq bench finbert --source models/finbert   # the real FinBERT, when present
@@ -24,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import finbert_profile, finbert_runtimes
 from benchmarks.common import gateway, record
 from harness import random_bert
 from harness.results import describe, machine
-from investiq.core.finbert import Encoder, FinbertMeta
+from investiq.core.finbert import VARIANTS, Encoder, FinbertMeta
 
 HERE = Path(__file__).resolve().parent
 
@@ -169,7 +171,8 @@ def prepare(source: str | None, work: Path) -> tuple[Path, Path]:
     src = Path(source) if source else bert_base(work / "bert-base-random")
     repo = work / "repo"
     done = repo / "finbert_model" / "1" / "artifact.json"
-    stale = not (done.parent / "model.py").is_file()  # exported before exports carried Triton's shim
+    # exported before exports carried Triton's shim, or every CPU runtime's graph (issue 18)
+    stale = not all((done.parent / f).is_file() for f in ("model.py", *VARIANTS.values()))
     if stale or not done.is_file() or FinbertMeta.load(done.parent).source != str(src):
         export_finbert(str(src), repo, log=print)
     return src, repo
@@ -188,6 +191,9 @@ def run(source: str | None, work: Path, runs: int, batch_size: int, concurrency:
     tokens = Encoder(repo / "finbert_model" / "1", 128)(texts)["attention_mask"].sum(1)
     print(f"workload: {len(texts)} headlines, {tokens.mean():.1f} tokens on average (max {tokens.max()})")
     onnx = onnx_runtime(repo, texts, runs, batch_size)
+    # issue 18: every CPU runtime against today's INT8 and the INT8 GEMM peak, and where INT8's time goes
+    finbert_runtimes.run(repo / "finbert_model" / "1", texts, batch_size=batch_size, source=source, out=out)
+    finbert_profile.run(repo / "finbert_model" / "1", texts, out=out)
     gateway_rows = through_gateway(repo, texts, runs, batch_size, concurrency)
     rows = [pytorch_eager(src, texts, runs, batch_size), *onnx, *gateway_rows]
     eager = rows[0].texts_per_s

@@ -1,4 +1,5 @@
-"""FinBERT -> ONNX fp32 and dynamic INT8, validated against PyTorch, installed atomically.
+"""FinBERT -> ONNX fp32, dynamic INT8 and the other CPU runtimes' graphs, validated against PyTorch, installed
+atomically.
 
     investiq export finbert [--source ProsusAI/finbert | ./my-finetuned-dir]
 
@@ -9,20 +10,17 @@ both travel in the artifact (see investiq/core/finbert.py).
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from numpy.typing import NDArray
 
+from export.finbert_variants import fuse_int8, fused_ops, quantize_int8, quantize_qdq
 from investiq.core.artifacts import META, weights_version
 from investiq.core.atomic import staged
-from investiq.core.errors import ExportError
+from investiq.core.errors import ArtifactError, ExportError
 from investiq.core.finbert import (
     FINBERT_MODEL,
     INPUTS,
@@ -32,125 +30,26 @@ from investiq.core.finbert import (
     Encoder,
     FinbertMeta,
     WeightsError,
-    softmax,
 )
+from investiq.core.finbert_check import (  # bounds read from this module at call time (tests lower them)
+    FP32_MAX_DIFF,
+    FP32_MAX_PROB_DIFF,
+    INT8_MAX_DIFF,
+    INT8_MAX_PROB_DIFF,
+    MAX_RELATIVE_DIFF,
+    SINGLES,
+    Check,
+    judge,
+    logits_on,
+    sample_texts,
+)
+from investiq.core.finbert_runtime import SPECS, open_runtime, openvino_installed, validation_key
 from investiq.core.triton_adapters import shim
 from training.finbert import load_pretrained
 
 OPSET = 18
 VALIDATION_TOKENS = 64
-SINGLES = 4  # the first texts are run again one at a time: batch 1 and no padding are other shapes
-# Bounds against PyTorch, per variant (read at call time); labels have none of their own: see Check.
-FP32_MAX_DIFF = 1e-4  # logits, ONNX fp32 vs PyTorch
-FP32_MAX_PROB_DIFF = 1e-4  # probabilities
-INT8_MAX_DIFF = 0.25  # logits, ONNX INT8 vs PyTorch
-INT8_MAX_PROB_DIFF = 0.1  # probabilities: what a caller sees moves by at most this much
-# Logits, as a share of the widest spread (max - min) of PyTorch's logits for one text: a model with
-# small logits (random weights, the tiny test models) fits INT8 garbage under 0.25, not under this.
-# A sound INT8 export measured 1-8 % here; shuffled or rescaled int8 weights 60-130 %.
-MAX_RELATIVE_DIFF = 0.5
-
-
-@dataclass(frozen=True)
-class Check:
-    """An ONNX variant against PyTorch on the validation texts.
-
-    `compared` rows: the `texts` in one batch, plus the first SINGLES again one at a time. What is judged
-    (`failures`) is the error: the largest logit difference, absolutely and as a share of `spread` (the
-    widest max - min of PyTorch's logits for one row, so that a model with small logits cannot hide a
-    broken INT8 graph under the absolute bound), and the largest probability difference.
-
-    Labels are reported, not judged: a label can only change where PyTorch's top-2 margin is below twice
-    the largest logit difference (each of the two logits may move by that much). There it is a near-tie
-    decided by rounding (a random-weight model is full of them, and which of them flip depends on the
-    CPU's integer kernels: AVX2, VNNI, AMX), so a share of agreeing labels would fail a sound export at
-    random; the `decided` rows, whose margin exceeds twice the difference, keep their label by arithmetic.
-    """
-
-    variant: str
-    texts: int
-    compared: int
-    max_logit_diff: float
-    max_prob_diff: float
-    spread: float  # the widest max - min of PyTorch's logits for one row
-    agree: int  # compared rows with the same label as PyTorch
-    decided: int  # compared rows whose PyTorch top-2 margin exceeds 2 * max_logit_diff
-
-    @property
-    def label_agreement(self) -> float:
-        return self.agree / self.compared if self.compared else 1.0
-
-    @property
-    def relative_diff(self) -> float:
-        """max_logit_diff as a share of `spread` (infinite when PyTorch gives every logit the same value)."""
-        if self.spread > 0:
-            return self.max_logit_diff / self.spread
-        return 0.0 if self.max_logit_diff == 0 else float("inf")
-
-    def failures(
-        self, max_diff: float, max_prob_diff: float, max_relative: float = MAX_RELATIVE_DIFF
-    ) -> list[str]:
-        """What is out of bounds, in words; empty when the variant passes."""
-        out = []
-        if not self.max_logit_diff <= max_diff:  # `not <=`: a NaN fails too
-            out.append(f"max |logit diff| {self.max_logit_diff:.3g} > {max_diff:g}")
-        if not self.relative_diff <= max_relative:
-            out.append(
-                f"max |logit diff| is {self.relative_diff:.0%} of PyTorch's widest logit spread "
-                f"{self.spread:.3g} (> {max_relative:.0%})"
-            )
-        if not self.max_prob_diff <= max_prob_diff:
-            out.append(f"max |probability diff| {self.max_prob_diff:.3g} > {max_prob_diff:g}")
-        return out
-
-    def figures(self) -> dict[str, float | int]:
-        """What the artifact records (artifact.json `validation`)."""
-        return {
-            "max_logit_diff": self.max_logit_diff,
-            "max_prob_diff": self.max_prob_diff,
-            "relative_diff": self.relative_diff,
-            "label_agreement": self.label_agreement,
-            "texts": self.texts,
-            "compared": self.compared,
-            "decided": self.decided,
-        }
-
-    def __str__(self) -> str:
-        again = (
-            f", the first {self.compared - self.texts} again one at a time" if self.compared > self.texts else ""
-        )
-        return (
-            f"{self.variant:>5}: max |logit diff| vs PyTorch {self.max_logit_diff:.2e} "
-            f"({self.relative_diff:.1%} of its widest logit spread), "
-            f"max |probability diff| {self.max_prob_diff:.2e}; same label in {self.agree} of {self.compared} "
-            f"comparisons ({self.texts} texts{again}); {self.decided} of them with a PyTorch top-2 margin "
-            "over twice that logit diff, where no label can change"
-        )
-
-
-def judge(variant: str, want: NDArray[np.floating[Any]], got: NDArray[np.floating[Any]], texts: int) -> Check:
-    """Compare logits `got` (ONNX) with `want` (PyTorch), row by row; `texts` of the rows are distinct."""
-    want64, got64 = want.astype(np.float64), got.astype(np.float64)
-    diff = float(np.abs(got64 - want64).max()) if want.size else 0.0
-    prob = float(np.abs(softmax(got64) - softmax(want64)).max()) if want.size else 0.0
-    same = got64.argmax(-1) == want64.argmax(-1)  # on logits: rounded probabilities may tie
-    top2 = np.sort(want64, axis=-1)[:, -2:]
-    decided = (top2[:, 1] - top2[:, 0]) > 2 * diff
-    return Check(
-        variant,
-        texts=texts,
-        compared=len(want),
-        max_logit_diff=diff,
-        max_prob_diff=prob,
-        spread=float((want64.max(-1) - want64.min(-1)).max()) if want.size else 0.0,
-        agree=int(same.sum()),
-        decided=int(decided.sum()),
-    )
-
-
-def sample_texts() -> list[str]:
-    path = Path(__file__).resolve().parents[1] / "investiq" / "data" / "headlines.txt"
-    return [line for line in path.read_text().splitlines() if line.strip()]
+CPU = "CPUExecutionProvider"  # validation runs the CPU kernels, whatever else is installed
 
 
 def labels_of(model: Any) -> list[str]:
@@ -163,6 +62,11 @@ def export_finbert(
 ) -> FinbertMeta:
     """Export, validate and install into `repository`/finbert_model/1; returns the metadata."""
     model, tokenizer = load_pretrained(source)
+    # The plain attention graph (matmul, softmax, matmul), not SDPA's: ONNX Runtime's Attention fusion and
+    # OpenVINO match it (SDPA's exported mask guards, IsNaN/Where per layer, block the fusion); same maths,
+    # validated below like the rest.
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
     labels = labels_of(model)
     log(f"loaded {source}: {model.config.num_hidden_layers} layers, labels {labels}")
     with staged(repository / FINBERT_MODEL / "1") as out:
@@ -185,26 +89,22 @@ def export_finbert(
                 opset_version=OPSET,
                 dynamo=False,  # the TorchScript exporter handles BERT with dynamic axes (validated below)
             )
-        checks = [validate(model, out, "fp32")]
-        if quantize:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            root, level = logging.getLogger(), logging.getLogger().level
-            root.setLevel(logging.ERROR)  # quantize_dynamic logs a "consider pre-processing" hint on root
-            try:
-                quantize_dynamic(str(onnx_path), str(out / VARIANTS["int8"]), weight_type=QuantType.QInt8)
-            finally:
-                root.setLevel(level)
-            checks.append(validate(model, out, "int8"))
-        for check in checks:
+        checks: dict[str, dict[str, Any]] = {}
+        for variant in ("fp32", "int8") if quantize else ("fp32",):
+            if variant == "int8":
+                quantize_int8(onnx_path, out / VARIANTS["int8"])
+            check = validate(model, out, variant)  # ExportError: nothing is installed
+            checks[variant] = check.figures()
             log(f"validated {check}")
+        if quantize:
+            checks |= other_runtimes(model, out, log)
         meta = FinbertMeta(
             labels=labels,
             version=weights_version(model),
             source=source,
             max_length=int(model.config.max_position_embeddings),
             opset=OPSET,
-            validation={c.variant: c.figures() for c in checks},
+            validation=checks,
         )
         meta.save(out)
         (out / "model.py").write_text(shim(FINBERT_MODEL))  # Triton cpu flavour entry point
@@ -215,34 +115,65 @@ def export_finbert(
     return meta
 
 
+def other_runtimes(model: Any, out: Path, log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """Build and validate the graphs of the other CPU runtimes (investiq/core/finbert_runtime.py): their
+    validation figures, or {"failed": why} for one that is out of bounds or cannot be built. A failure
+    does not stop the export: the embedded backend then serves today's INT8 instead (and says why)."""
+    results: dict[str, dict[str, Any]] = {}
+    builders: list[tuple[str, Callable[[], object]]] = [
+        ("int8-fused", lambda: fuse_int8(out, model.config.num_attention_heads, model.config.hidden_size)),
+        ("int8-qdq", lambda: quantize_qdq(out, Encoder(out, VALIDATION_TOKENS), sample_texts())),
+    ]
+    for variant, build in builders:
+        try:
+            build()
+        except Exception as exc:  # onnxruntime's quantizer and optimizer raise untyped errors
+            results[variant] = {"failed": f"cannot build {VARIANTS[variant]}: {type(exc).__name__}: {exc}"}
+    if (out / VARIANTS["int8-fused"]).is_file():
+        log(f"fused into {VARIANTS['int8-fused']}: {fused_ops(out / VARIANTS['int8-fused'])}")
+    names = ["onnxruntime-int8-fused"] + (["openvino-bf16", "openvino-int8"] if openvino_installed() else [])
+    for name in names:
+        key = validation_key(name)
+        if key in results:  # its graph could not be built
+            continue
+        try:
+            check = validate(model, out, name)
+        except (ExportError, ArtifactError) as exc:
+            results[key] = {"failed": str(exc)}
+            continue
+        results[key] = check.figures()
+        log(f"validated {check}")
+    for key, figures in results.items():
+        if "failed" in figures:
+            log(f"{key} will not serve: {figures['failed']}")
+    return results
+
+
 def bounds(variant: str) -> tuple[float, float]:
-    """(max |logit diff|, max |probability diff|) allowed for `variant`, from the module's constants."""
+    """(max |logit diff|, max |probability diff|) allowed for a graph of precision (or variant) `variant`,
+    from the module's constants. BF16 (8 mantissa bits) is judged as INT8 is."""
     if variant == "fp32":
         return FP32_MAX_DIFF, FP32_MAX_PROB_DIFF
     return INT8_MAX_DIFF, INT8_MAX_PROB_DIFF
 
 
 def validate(model: Any, directory: Path, variant: str) -> Check:
-    """Compare an ONNX variant with PyTorch on the sample headlines; ExportError if out of bounds."""
-    import onnxruntime as ort
-
+    """Compare a graph with PyTorch on the sample headlines (one batch, then the first SINGLES one at a time);
+    ExportError if out of bounds. `variant`: a key of VARIANTS, run by ONNX Runtime, or a runtime name of
+    investiq/core/finbert_runtime.py (OpenVINO's run on this CPU's kernels)."""
     texts = sample_texts()
     encode = Encoder(directory, VALIDATION_TOKENS)
-    inputs = encode(texts)
-    session = ort.InferenceSession(str(directory / VARIANTS[variant]), providers=["CPUExecutionProvider"])
-    names = sorted(i.name for i in session.get_inputs()), [o.name for o in session.get_outputs()]
-    if names != (sorted(INPUTS), [OUTPUT]):
-        raise ExportError(f"{variant} graph has inputs/outputs {names}, expected {sorted(INPUTS)} -> {OUTPUT}")
-    got = session.run([OUTPUT], inputs)[0]
+    session = _session(directory, variant)
+    got = logits_on(lambda feed: session.run([OUTPUT], feed)[0], encode, texts)
     with torch.no_grad():
-        want = _LogitsOnly(model).eval()(*(torch.from_numpy(inputs[n]) for n in INPUTS)).numpy()
+        torch_model = _LogitsOnly(model).eval()
+        want = logits_on(
+            lambda feed: torch_model(*(torch.from_numpy(feed[n]) for n in INPUTS)).numpy(), encode, texts
+        )
     if got.shape != want.shape:
         raise ExportError(f"{variant} logits have shape {got.shape}, PyTorch gives {want.shape}")
-    singles = np.concatenate([session.run([OUTPUT], encode([t]))[0] for t in texts[:SINGLES]])
-    check = judge(
-        variant, want=np.concatenate([want, want[:SINGLES]]), got=np.concatenate([got, singles]), texts=len(texts)
-    )
-    max_diff, max_prob_diff = bounds(variant)
+    check = judge(variant, want=want, got=got, texts=len(texts))
+    max_diff, max_prob_diff = bounds(SPECS[variant].precision if variant in SPECS else variant)
     if failures := check.failures(max_diff, max_prob_diff):
         raise ExportError(
             f"validation failed, nothing installed: {'; '.join(failures)}. {check} (bounds: |logit diff| <= "
@@ -250,6 +181,19 @@ def validate(model: Any, directory: Path, variant: str) -> Check:
             f"{max_prob_diff:g})"
         )
     return check
+
+
+def _session(directory: Path, variant: str) -> Any:
+    """A session with ONNX Runtime's `run([OUTPUT], feed)` for `variant` (see validate)."""
+    import onnxruntime as ort
+
+    if variant in SPECS:
+        return open_runtime(directory, variant, lambda p: ort.InferenceSession(str(p), providers=[CPU]))
+    session = ort.InferenceSession(str(directory / VARIANTS[variant]), providers=[CPU])
+    names = sorted(i.name for i in session.get_inputs()), [o.name for o in session.get_outputs()]
+    if names != (sorted(INPUTS), [OUTPUT]):
+        raise ExportError(f"{variant} graph has inputs/outputs {names}, expected {sorted(INPUTS)} -> {OUTPUT}")
+    return session
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -267,4 +211,14 @@ class _LogitsOnly(torch.nn.Module):
         return logits
 
 
-__all__ = ["META", "Check", "ExportError", "WeightsError", "export_finbert", "judge", "validate"]
+__all__ = [
+    "META",
+    "SINGLES",
+    "Check",
+    "ExportError",
+    "WeightsError",
+    "export_finbert",
+    "judge",
+    "sample_texts",
+    "validate",
+]

@@ -6,6 +6,7 @@ import logging
 
 from gateway.backends.base import InferenceBackend
 from gateway.backends.embedded import EmbeddedBackend, finbert_dir, patchtst_dir
+from gateway.backends.providers import session_providers
 from gateway.metrics import Metrics
 from gateway.services.bayesian import BayesConfig
 from gateway.services.price import PriceService
@@ -14,7 +15,7 @@ from gateway.services.sentiment import SentimentLimits, SentimentService
 from gateway.services.skill import SkillConfig, SkillService
 from investiq.core.bayes.allocation import AllocationRules
 from investiq.core.bayes.posterior import Prior
-from investiq.core.errors import ArtifactError, InvestIQError
+from investiq.core.errors import ArtifactError, InvestIQError, SettingsError
 from investiq.core.finbert import FINBERT, FinbertMeta
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.patchtst import PATCHTST, PatchTSTMeta
@@ -35,9 +36,14 @@ def build_backend(settings: Settings) -> InferenceBackend:
         return TritonBackend(settings.triton_url, settings.triton_timeout_s)
     try:
         return EmbeddedBackend(
-            settings.model_repository, quantize=settings.quantize, max_tokens=settings.sentiment_max_tokens
+            settings.model_repository,
+            quantize=settings.quantize,
+            max_tokens=settings.sentiment_max_tokens,
+            finbert_runtime=settings.finbert_runtime,
+            patchtst_runtime=settings.patchtst_runtime,
+            providers=session_providers(settings.embedded_providers, settings.models_dir),
         )
-    except ArtifactError as exc:
+    except (ArtifactError, SettingsError) as exc:
         raise StartupError(str(exc)) from None
 
 
@@ -57,7 +63,8 @@ def build_sentiment(
         if settings.sentiment_model == "lexicon":
             raise LookupError
         meta = FinbertMeta.load(finbert_dir(settings.model_repository))
-        variant = "int8" if settings.quantize else "fp32"
+        # the embedded backend's runtime as chosen on this CPU (finbert_runtime); Triton's as configured
+        variant = getattr(backend, "finbert_variant", "int8" if settings.quantize else "fp32")
         scorer = FinbertScorer(
             backend,
             meta.labels,

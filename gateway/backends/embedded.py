@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.backends.base import Tensors
+from gateway.backends.providers import CPU, Provider, import_onnxruntime, session_providers
 from investiq.core.artifacts import META
+from investiq.core.cpu import instruction_sets
 from investiq.core.errors import ArtifactError, InvalidInputError, ModelNotReadyError
-from investiq.core.finbert import FINBERT, FINBERT_MODEL, OUTPUT, Encoder, FinbertMeta, model_file, softmax
+from investiq.core.finbert import FINBERT, FINBERT_MODEL, OUTPUT, Encoder, FinbertMeta, softmax
+from investiq.core.finbert_runtime import DEFAULT, choose_runtime, open_runtime, startup_problem, tag
 from investiq.core.patchtst import (
     INPUT,
     ONNX_FILE,
@@ -35,6 +40,8 @@ from investiq.core.patchtst import (
     PatchTSTMeta,
 )
 from investiq.core.patchtst import OUTPUT as MEDIAN
+from investiq.core.patchtst_runtime import MAX_REL_DIFF, PORTABLE, graph_file, max_difference, sample_windows
+from investiq.core.patchtst_runtime import choose_runtime as choose_patchtst_runtime
 from investiq.core.versions import serving_dir
 
 log = logging.getLogger(__name__)
@@ -48,8 +55,9 @@ def patchtst_dir(repository: Path) -> Path:
     return serving_dir(repository, PATCHTST)
 
 
-def ort_session(path: Path) -> Any:
-    import onnxruntime as ort
+def ort_session(path: Path, providers: list[Provider] | None = None) -> Any:
+    """A session of `path` on `providers` (None: `session_providers()`, the embedded_providers default)."""
+    ort = import_onnxruntime()
 
     if not path.is_file():
         raise ArtifactError(f"missing ONNX file {path}: export the model again")
@@ -61,30 +69,84 @@ def ort_session(path: Path) -> Any:
     # of ~1.1 (reliability/load.py). Latency is what the agent waits on.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=providers or session_providers())
     except Exception as exc:  # onnxruntime raises its own untyped errors
         data = path.with_name(path.name + ".data")  # external weights, when the exporter split them out
         what = f"{path} (weights in {data})" if data.is_file() else str(path)
         raise ArtifactError(f"cannot load ONNX file {what}: {exc}; export the model again") from None
 
 
-def load_patchtst(directory: Path) -> tuple[PatchTSTMeta, Any]:
+@dataclass(frozen=True)
+class PatchTSTSession:
+    """The session that serves PatchTST (ONNX Runtime's `run`), with the runtime chosen and why (/health)."""
+
+    session: Any
+    runtime: str
+    reason: str
+
+    def run(self, output_names: list[str], feed: dict[str, Any]) -> list[NDArray[np.float32]]:
+        return list(self.session.run(output_names, feed))
+
+
+def load_patchtst(
+    directory: Path, runtime: str = "auto", providers: list[Provider] | None = None
+) -> tuple[PatchTSTMeta, PatchTSTSession]:
     """The artifact and a session whose every output has the contract's shape and values on a warm-up
-    window: a graph that does not fit its artifact.json is refused here, before it serves anyone."""
+    window: a graph that does not fit its artifact.json is refused here, before it serves anyone.
+
+    `runtime` is the `patchtst_runtime` setting, resolved on this CPU (investiq/core/patchtst_runtime.py).
+    A graph other than the portable one serves only if it also agrees with the portable graph on this
+    CPU within MAX_REL_DIFF (export checked both against PyTorch, perhaps on another CPU); under auto one
+    that does not falls back to the portable graph, logged and in /health; named in the setting, it is
+    refused."""
     meta = PatchTSTMeta.load(directory)
-    session = ort_session(directory / ONNX_FILE)
+    providers = providers or session_providers()
+    if providers[0] != CPU:  # a GPU provider: the CPU measurements behind auto do not apply
+        name, why = PORTABLE, "ONNX Runtime has a GPU here"
+    else:
+        name, why = choose_patchtst_runtime(runtime, instruction_sets(), directory)
+    portable = _warmed_up(directory, PORTABLE, meta, providers)
+    if name == PORTABLE:
+        return meta, PatchTSTSession(portable, name, why)
+    try:
+        session = _warmed_up(directory, name, meta, providers)
+        problem = _disagreement(session, portable, meta)
+    except ArtifactError as exc:
+        problem = str(exc)
+    if problem is None:
+        return meta, PatchTSTSession(session, name, f"{why}; agrees with {ONNX_FILE} on this CPU")
+    if runtime != "auto":
+        raise ArtifactError(
+            f"patchtst_runtime {name} cannot serve {directory}: {problem}; set patchtst_runtime to auto "
+            f"or {PORTABLE}, or export the model again"
+        )
+    log.warning("patchtst runtime %s does not serve (%s): serving %s instead", name, problem, PORTABLE)
+    return meta, PatchTSTSession(portable, PORTABLE, f"{name} fell back: {problem}")
+
+
+def _warmed_up(directory: Path, runtime: str, meta: PatchTSTMeta, providers: list[Provider]) -> Any:
+    """A session of `runtime`'s graph that has answered a warm-up window with the contract's outputs."""
+    path = graph_file(directory, runtime)
+    session = ort_session(path, providers)
     # A flat window on purpose: zero returns, zero volatility, the hardest case for the scaling inside.
     probe = np.full((1, meta.context_length, 1), 100.0, dtype=np.float32)
     try:
         outputs = dict(zip(OUTPUTS, session.run(list(OUTPUTS), {INPUT: probe}), strict=True))
     except Exception as exc:  # onnxruntime's own errors: a graph that does not fit its artifact.json
-        raise ArtifactError(f"{directory / ONNX_FILE} fails a warm-up run: {exc}") from None
+        raise ArtifactError(f"{path} fails a warm-up run: {exc}") from None
     problem = warm_up_problem(outputs, meta)
     if problem is not None:
-        raise ArtifactError(
-            f"{directory / ONNX_FILE} answers a warm-up window with {problem}: export the model again"
-        )
-    return meta, session
+        raise ArtifactError(f"{path} answers a warm-up window with {problem}: export the model again")
+    return session
+
+
+def _disagreement(session: Any, portable: Any, meta: PatchTSTMeta) -> str | None:
+    """How `session` departs from the portable graph on sample windows, or None within MAX_REL_DIFF."""
+    x = {INPUT: sample_windows(8, meta.context_length, seed=18)}
+    worst = max_difference(session.run(list(OUTPUTS), x), portable.run(list(OUTPUTS), x))
+    if worst <= MAX_REL_DIFF:
+        return None
+    return f"its answers differ from {ONNX_FILE}'s by {worst:.2e} (more than {MAX_REL_DIFF:g}) on this CPU"
 
 
 def output_shapes(meta: PatchTSTMeta, batch: int) -> dict[str, tuple[int, ...]]:
@@ -112,14 +174,52 @@ def warm_up_problem(outputs: dict[str, NDArray[Any]], meta: PatchTSTMeta) -> str
     return None
 
 
+def load_finbert(
+    directory: Path, setting: str, *, quantize: bool, providers: list[Provider] | None = None
+) -> tuple[str, str, Any]:
+    """(runtime, why, session) for FinBERT: the `finbert_runtime` setting resolved on this CPU
+    (investiq/core/finbert_runtime.py). A runtime other than the ONNX Runtime paths served before issue 18
+    must pass its check on this CPU first (startup_problem); one that fails, or cannot load, falls back to
+    onnxruntime-int8 (fp32 with quantize: false) with the reason logged and returned."""
+    providers = providers or session_providers()
+    opener = partial(ort_session, providers=providers)
+    if providers[0] != CPU:  # a GPU provider: the CPU runtimes do not apply
+        name, why = ("onnxruntime-int8" if quantize else "onnxruntime-fp32"), "ONNX Runtime has a GPU here"
+    else:
+        name, why = choose_runtime(setting, instruction_sets(), quantize=quantize)
+    fallback = DEFAULT if quantize else "onnxruntime-fp32"
+    if name in (DEFAULT, "onnxruntime-fp32"):
+        return name, why, open_runtime(directory, name, opener)
+    try:
+        session = open_runtime(directory, name, opener)
+        problem = startup_problem(directory, name, session, opener)
+    except ArtifactError as exc:  # a graph this export lacks, OpenVINO absent or unable to compile it
+        problem = str(exc)
+    if problem is None:
+        return name, f"{why}; checked on this CPU against the fp32 graph", session
+    log.warning("finbert runtime %s does not serve (%s): serving %s instead", name, problem, fallback)
+    return fallback, f"{name} fell back: {problem}", open_runtime(directory, fallback, opener)
+
+
 class EmbeddedBackend:
     name = "embedded"
     target = "in-process"
 
-    def __init__(self, repository: Path, *, quantize: bool = True, max_tokens: int = 128) -> None:
+    def __init__(
+        self,
+        repository: Path,
+        *,
+        quantize: bool = True,
+        max_tokens: int = 128,
+        finbert_runtime: str = "auto",
+        patchtst_runtime: str = "auto",
+        providers: list[Provider] | None = None,
+    ) -> None:
         """Load what the repository holds (the newest version of each model). A model that is absent
-        is simply not served; one that is present but broken raises ArtifactError naming the file."""
+        is simply not served; one that is present but broken raises ArtifactError naming the file.
+        `providers`: ONNX Runtime's execution providers (None: `session_providers()`, auto)."""
         self._repository = repository
+        self._providers = providers or session_providers()
         self._sessions: dict[str, Any] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self.finbert: FinbertMeta | None = None
@@ -127,17 +227,25 @@ class EmbeddedBackend:
         directory = finbert_dir(repository)
         if (directory / META).exists():
             self.finbert = FinbertMeta.load(directory)
-            variant = "int8" if quantize else "fp32"
-            path = model_file(directory, variant)
-            self._sessions[FINBERT_MODEL] = ort_session(path)
+            self.finbert_runtime, self.finbert_choice, self._sessions[FINBERT_MODEL] = load_finbert(
+                directory, finbert_runtime, quantize=quantize, providers=self._providers
+            )
             self._encoder = Encoder(directory, min(max_tokens, self.finbert.max_length))
-            self.finbert_variant = variant
-            log.info("embedded backend: finbert %s (%s) from %s", self.finbert.version, variant, path)
+            self.finbert_variant = tag(self.finbert_runtime)  # model_version: "<weights>-<variant>"
+            log.info(
+                "embedded backend: finbert %s on %s (%s) from %s",
+                self.finbert.version,
+                self.finbert_runtime,
+                self.finbert_choice,
+                directory,
+            )
 
         self.patchtst: PatchTSTMeta | None = None
+        self._patchtst_setting = patchtst_runtime
+        self.patchtst_runtime: str | None = None  # and patchtst_choice: how PatchTST runs, for /health
+        self.patchtst_choice = ""
         if (patchtst_dir(repository) / META).exists():
-            self.patchtst, self._sessions[PATCHTST] = load_patchtst(patchtst_dir(repository))
-            log.info("embedded backend: patchtst %s from %s", self.patchtst.version, patchtst_dir(repository))
+            self._serve_patchtst(*load_patchtst(patchtst_dir(repository), patchtst_runtime, self._providers))
 
     async def reload(self, model: str) -> None:
         """Serve the repository's newest version of `model` (a hot swap). The new session is built and
@@ -145,9 +253,16 @@ class EmbeddedBackend:
         on the old session, later ones use the new. On any failure the old version keeps serving."""
         if model != PATCHTST:
             raise ModelNotReadyError(f"the embedded backend reloads only patchtst, not {model!r}: restart it")
-        meta, session = await asyncio.to_thread(load_patchtst, patchtst_dir(self._repository))
+        self._serve_patchtst(
+            *await asyncio.to_thread(
+                load_patchtst, patchtst_dir(self._repository), self._patchtst_setting, self._providers
+            )
+        )
+
+    def _serve_patchtst(self, meta: PatchTSTMeta, session: PatchTSTSession) -> None:
         self._sessions[PATCHTST], self.patchtst = session, meta
-        log.info("embedded backend: now serving patchtst %s", meta.version)
+        self.patchtst_runtime, self.patchtst_choice = session.runtime, session.reason
+        log.info("embedded backend: serving patchtst %s on %s (%s)", meta.version, session.runtime, session.reason)
 
     @property
     def models(self) -> list[str]:

@@ -8,6 +8,7 @@ from gateway.backends.base import InferenceBackend
 from gateway.services.bayesian import BayesianService
 from gateway.services.price import PriceService
 from gateway.services.sentiment import SentimentService
+from investiq.core.cpu import describe
 from investiq.core.errors import JournalUnavailableError
 from investiq.core.finbert import FINBERT
 from investiq.core.journal.writer import JournalWriter
@@ -81,7 +82,34 @@ class HealthService:
         if not ready:
             where = f"{self._backend.name} backend at {self._backend.target}"
             return {"status": "degraded", "backend": self._backend.name, "reason": f"no model is ready ({where})"}
-        return {"status": "healthy", "backend": self._backend.name}
+        return {
+            "status": "healthy",
+            "backend": self._backend.name,
+            **self.finbert_runtime(),
+            **self.patchtst_runtime(),
+        }
+
+    def finbert_runtime(self) -> Report:
+        """How FinBERT runs, when the backend chose it on this CPU (the embedded one): the runtime, why, and
+        the CPU's matrix-multiply instruction sets it was chosen from."""
+        runtime = getattr(self._backend, "finbert_runtime", None)
+        if runtime is None:
+            return {}
+        return {
+            "finbert_runtime": runtime,
+            "finbert_runtime_reason": getattr(self._backend, "finbert_choice", ""),
+            "cpu": describe(),
+        }
+
+    def patchtst_runtime(self) -> Report:
+        """How PatchTST runs, when the backend chose it on this CPU (the embedded one): the runtime and why."""
+        runtime = getattr(self._backend, "patchtst_runtime", None)
+        if runtime is None:
+            return {}
+        return {
+            "patchtst_runtime": runtime,
+            "patchtst_runtime_reason": getattr(self._backend, "patchtst_choice", ""),
+        }
 
     async def _model_ready(self, model: str) -> bool:
         try:

@@ -169,6 +169,25 @@ def bench_finbert(
     run(source, _work_dir(work_dir), runs, batch_size, concurrency, out)
 
 
+@bench.command("patchtst")
+@click.option(
+    "--runs", type=click.IntRange(8), default=200, show_default=True, help="Single-window calls per runtime."
+)
+@click.option("--batch", type=click.IntRange(1), default=256, show_default=True, help="Windows per batched call.")
+@click.option(
+    "--batch-runs", type=click.IntRange(1), default=12, show_default=True, help="Batched calls per runtime."
+)
+@WORK_DIR
+@OUT
+def bench_patchtst(runs: int, batch: int, batch_runs: int, work_dir: Path | None, out: Path) -> None:
+    """PatchTST runtimes side by side on this CPU: the graph exported before issue 18 vs today's portable and
+    fused graphs, thread settings, INT8 and OpenVINO (when installed); 1-window latency, windows/s at --batch
+    and accuracy against PyTorch, then the per-operator profile (patchtst.md, patchtst_profile.md)."""
+    from benchmarks.patchtst import run
+
+    run(_work_dir(work_dir), runs, batch, batch_runs, out)
+
+
 @bench.command("gateway")
 @click.option("--runs", type=click.IntRange(20), default=300, show_default=True, help="Calls per row.")
 @WORK_DIR

@@ -3,6 +3,7 @@
 A directory (`model_repository/finbert_model/1/`) holding
     model.onnx         fp32 graph: input_ids, attention_mask int64 [batch, seq] -> logits fp32 [batch, 3]
     model.int8.onnx    the same graph with dynamic INT8 weights (CPU)
+    model.int8.fused.onnx, model.int8.qdq.onnx   other CPU runtimes' graphs (investiq/core/finbert_runtime.py)
     tokenizer.json     the fast tokenizer, with its [CLS]/[SEP] post-processor
     artifact.json      labels (in logit order), version, source, validation figures
 Pre-processing (tokenize, pad to the longest text, truncate) and post-processing (softmax) live
@@ -32,7 +33,13 @@ FINBERT_POSTPROCESS = "finbert_postprocess"
 Label = Literal["positive", "negative", "neutral"]
 LABELS: tuple[Label, ...] = get_args(Label)
 TOKENIZER = "tokenizer.json"
-VARIANTS = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+# The graphs an export writes; which runtime runs which: investiq/core/finbert_runtime.py.
+VARIANTS = {
+    "fp32": "model.onnx",
+    "int8": "model.int8.onnx",
+    "int8-fused": "model.int8.fused.onnx",
+    "int8-qdq": "model.int8.qdq.onnx",
+}
 INPUTS = ("input_ids", "attention_mask")
 OUTPUT = "logits"
 
@@ -86,7 +93,7 @@ def weights_reachable(source: str, timeout_s: float = 2.0) -> str | None:
 
 
 def model_file(directory: Path, variant: str) -> Path:
-    """The ONNX file of `variant` ('fp32' or 'int8'), checked to exist."""
+    """The ONNX file of `variant` (a key of VARIANTS), checked to exist."""
     path = directory / VARIANTS[variant]
     if not path.is_file():
         raise ArtifactError(f"missing ONNX file {path}: re-run `investiq export finbert`")

@@ -26,7 +26,9 @@ from pydantic import (
 )
 
 from investiq.core.errors import SettingsError
+from investiq.core.finbert_runtime import RuntimeName
 from investiq.core.market import Source
+from investiq.core.patchtst_runtime import RuntimeName as PatchTSTRuntime
 
 ENV_PREFIX = "INVESTIQ_"
 DEFAULT_CONFIG = Path("config.yaml")
@@ -92,6 +94,12 @@ class Settings(BaseModel):
     triton_url: str = Field("127.0.0.1:8001", min_length=1, description="Triton gRPC address (host:port).")
     triton_http_port: int = Field(8000, ge=1, le=65535, description="HTTP port of `investiq triton start`.")
     triton_metrics_port: int = Field(8002, ge=1, le=65535, description="Metrics port of `investiq triton start`.")
+    triton_env: Path | None = Field(
+        None,
+        description="Virtual environment whose tritonserver (nvidia-pytriton: the `triton` extra, numpy<2) "
+        "`investiq triton start` runs, its python-backend models importing that environment's packages; null: "
+        "the checkout's .venv-triton (made by scripts/test.sh) when it exists, else this environment.",
+    )
     triton_timeout_s: float = Field(5.0, gt=0, le=300, description="Per-request timeout towards Triton (s).")
     triton_max_inflight: int = Field(
         4,
@@ -107,6 +115,18 @@ class Settings(BaseModel):
         "ProsusAI/finbert", min_length=1, description="FinBERT weights: Hugging Face model id or local path."
     )
     quantize: bool = Field(True, description="Serve the dynamic INT8 ONNX variant on CPU.")
+    finbert_runtime: Literal["auto", RuntimeName] = Field(
+        "auto",
+        description="How the embedded backend runs FinBERT on CPU. auto: onnxruntime-int8 (onnxruntime-fp32 with "
+        "quantize: false), which no other runtime beat on the CPUs measured (benchmarks/results/"
+        "finbert_runtimes.md); the OpenVINO ones need the `openvino` extra. A runtime that fails its check at "
+        "start-up falls back to onnxruntime-int8. The choice is in /health and model_version.",
+    )
+    embedded_providers: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
+        "auto",
+        description="ONNX Runtime execution providers of the embedded backend: auto = CUDA when onnxruntime-gpu "
+        "finds a GPU, else CPU; tensorrt = TensorRT (engines cached under models_dir/tensorrt), then CUDA, CPU.",
+    )
     sentiment_model: Literal["finbert", "lexicon"] = Field(
         "finbert",
         description="finbert, or lexicon (the finance lexicon) on purpose; finbert falls back to it when "
@@ -128,6 +148,13 @@ class Settings(BaseModel):
     sentiment_cache_size: int = Field(10_000, ge=0, description="Cached predictions (LRU); 0 disables.")
     price_batch_size: int = Field(
         1000, ge=1, le=1024, description="Most forecasts in one batch_predict (one pass; <= Triton's 1024)."
+    )
+    patchtst_runtime: Literal["auto", PatchTSTRuntime] = Field(
+        "auto",
+        description="How the embedded backend runs PatchTST on CPU (both fp32, both validated against PyTorch): "
+        "onnxruntime = the portable graph, onnxruntime-fused = ONNX Runtime's transformer fusions of it; auto: "
+        "fused where the CPU has AVX-512, else portable. A fused graph that disagrees with the portable one at "
+        "start-up is not served. The choice is in /health.",
     )
     price_source: Source = Field(
         "yfinance", description="Bars `investiq up` trains a first PatchTST on (offline: falls back to sample)."

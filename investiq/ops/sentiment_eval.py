@@ -109,7 +109,10 @@ def finbert_scorer(settings: Settings, serving: bool) -> tuple[Scorer | None, st
     if not (directory / META).exists():
         return None, f"FinBERT is not exported in {settings.model_repository} (`investiq export finbert`)"
     backend = EmbeddedBackend(
-        settings.model_repository, quantize=settings.quantize, max_tokens=settings.sentiment_max_tokens
+        settings.model_repository,
+        quantize=settings.quantize,
+        max_tokens=settings.sentiment_max_tokens,
+        finbert_runtime=settings.finbert_runtime,  # the runtime that serves on this CPU
     )
     meta: FinbertMeta | None = backend.finbert
     assert meta is not None

@@ -57,7 +57,9 @@ def test_export_writes_a_validated_self_describing_artifact(tiny: tuple[Path, Pa
     directory = finbert_dir(repo)
     assert sorted(p.name for p in directory.iterdir()) == [
         "artifact.json",
+        "model.int8.fused.onnx",  # the other CPU runtimes' graphs (investiq/core/finbert_runtime.py)
         "model.int8.onnx",
+        "model.int8.qdq.onnx",
         "model.onnx",
         "model.py",
         "tokenizer.json",
@@ -158,7 +160,9 @@ def test_micro_batching_merges_concurrent_requests(tiny: tuple[Path, Path]):
 def test_predict_over_http_writes_the_journal(tiny: tuple[Path, Path], tmp_path: Path):
     _, repo = tiny
     db = tmp_path / "p.db"
-    with TestClient(create_app(Settings(db_path=db, model_repository=repo))) as client:
+    # today's INT8 on every CPU, so that model_version ends in -int8 (auto picks per CPU: test_finbert_runtimes.py)
+    settings = Settings(db_path=db, model_repository=repo, finbert_runtime="onnxruntime-int8")
+    with TestClient(create_app(settings)) as client:
         assert client.get("/sentiment/health").json()["status"] == "healthy"
         body = {"texts": HELD_OUT[:2], "symbol": "AAPL"}
         first = client.post("/sentiment/predict", json=body)

@@ -10,7 +10,9 @@ import json
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families as parse
@@ -20,8 +22,9 @@ from gateway.metrics import Metrics
 from gateway.middleware import new_request_id
 from gateway.schemas.sentiment import SentimentResponse, response_json
 from gateway.services.batching import REGROUP, MicroBatcher
-from gateway.services.sentiment import Prediction
+from gateway.services.sentiment import Prediction, SentimentLimits, SentimentService
 from gateway.wiring import build_price
+from investiq.core.finbert import LABELS
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.settings import Settings
 from tests.fakes import Clock, FakeBackend
@@ -156,3 +159,34 @@ def test_the_model_age_follows_a_hot_swap_and_time(settings: Settings, trained: 
     now = datetime.fromtimestamp(clock(), timezone.utc).replace(tzinfo=None).isoformat()
     service.swap(dataclasses.replace(meta, version="next", trained_at=now), 2)
     assert ages() == {"next": pytest.approx(0.0, abs=1.0)}  # a naive time is read as UTC
+
+
+def test_texts_are_scored_shortest_first_and_answered_in_request_order() -> None:
+    """Length bucketing: the scorer sees a request's texts by length (batches pad less), the caller gets
+    each answer in its own place."""
+    seen: list[list[str]] = []
+
+    class ByLength:  # P(positive) grows with the text's length: each answer says which text it was for
+        model, version = "fake", "1"
+
+        async def score(self, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+            seen.append(list(texts))
+            p = np.array([min(len(t) / 100, 1.0) for t in texts], dtype=np.float32)
+            return np.stack([p, np.zeros_like(p), 1 - p], axis=1)
+
+        async def close(self) -> None: ...
+
+    class NoJournal:
+        def log(self, job: object) -> None: ...
+
+    service = SentimentService(
+        ByLength(),
+        NoJournal(),  # type: ignore[arg-type]
+        Metrics(),
+        limits=SentimentLimits(),
+        cache_size=0,
+    )
+    texts = ["a" * n for n in (50, 5, 90, 20, 70)]
+    result = asyncio.run(service.score(texts, use_cache=False))
+    assert seen == [sorted(texts, key=len)]
+    assert [p.probabilities[LABELS[0]] for p in result.predictions] == pytest.approx([0.5, 0.05, 0.9, 0.2, 0.7])

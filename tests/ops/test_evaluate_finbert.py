@@ -55,7 +55,8 @@ def run(*args: str) -> Any:
     return CliRunner().invoke(main, ["evaluate", "finbert", *args])
 
 
-def test_end_to_end_with_an_exported_finbert(repo: Path, tmp_path: Path):
+def test_end_to_end_with_an_exported_finbert(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("INVESTIQ_FINBERT_RUNTIME", "onnxruntime-int8")  # the same version tag on every CPU
     data = write_csv(tmp_path / "small.csv", SMALL)
     out = tmp_path / "report"
     result = run("--csv", str(data), "--out", str(out), "--repository", str(repo))

@@ -1,0 +1,203 @@
+"""How FinBERT runs on a CPU: the runtimes one export serves, and the one chosen for this machine.
+
+    runtime                 engine        graph (investiq/core/finbert.py VARIANTS)   GEMM precision
+    onnxruntime-int8        ONNX Runtime  model.int8.onnx        dynamic INT8 (the path before issue 18)
+    onnxruntime-int8-fused  ONNX Runtime  model.int8.fused.onnx  dynamic INT8 after the transformer fusions
+    onnxruntime-fp32        ONNX Runtime  model.onnx             fp32
+    openvino-bf16           OpenVINO      model.onnx             BF16 (AMX tiles)
+    openvino-int8           OpenVINO      model.int8.qdq.onnx    static INT8 calibrated on the headlines
+    split-int8-bf16         both          batches < SPLIT_BATCH texts on onnxruntime-int8, larger on openvino-bf16
+
+`choose_runtime("auto", ...)` keeps today's dynamic INT8 on every CPU: on a quiet 2-core AMX machine
+no other path beat it by more than the run-to-run noise (benchmarks/results/finbert_runtimes.md: split
+0.91-0.94x, OpenVINO BF16 0.93-1.01x, OpenVINO INT8 1.01-1.12x of its batched texts/s; all slower for
+one headline). The others stay selectable for machines where they win. Every runtime is validated
+against PyTorch fp32 at export (export/finbert.py), and again at start-up on this CPU against the fp32
+graph, itself within 1e-4 of PyTorch (startup_problem; gateway/backends/embedded.py falls back to
+onnxruntime-int8 when it fails).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+from numpy.typing import NDArray
+
+from investiq.core.cpu import has_amx
+from investiq.core.errors import ArtifactError
+from investiq.core.finbert import INPUTS, OUTPUT, model_file
+
+RuntimeName = Literal[
+    "onnxruntime-int8",
+    "onnxruntime-int8-fused",
+    "onnxruntime-fp32",
+    "openvino-bf16",
+    "openvino-int8",
+    "split-int8-bf16",
+]
+RUNTIMES: tuple[str, ...] = get_args(RuntimeName)
+DEFAULT = "onnxruntime-int8"  # the fallback: what served before issue 18, on every CPU
+# split-int8-bf16: batches of fewer texts than this on onnxruntime-int8 (lower latency for one headline:
+# no BF16 weight traffic), larger ones on openvino-bf16 (more texts/s); see finbert_runtimes.md.
+SPLIT_BATCH = 4
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    engine: Literal["onnxruntime", "openvino"]
+    variant: str  # key of VARIANTS: the graph file it runs
+    precision: Literal["int8", "fp32", "bf16"]
+    tag: str  # in model_version ("<weights>-<tag>"): the tags from before issue 18 are kept (int8, fp32)
+
+
+SPECS: dict[str, Runtime] = {
+    r.name: r
+    for r in (
+        Runtime("onnxruntime-int8", "onnxruntime", "int8", "int8", "int8"),
+        Runtime("onnxruntime-int8-fused", "onnxruntime", "int8-fused", "int8", "int8-fused"),
+        Runtime("onnxruntime-fp32", "onnxruntime", "fp32", "fp32", "fp32"),
+        Runtime("openvino-bf16", "openvino", "fp32", "bf16", "openvino-bf16"),
+        Runtime("openvino-int8", "openvino", "int8-qdq", "int8", "openvino-int8"),
+    )
+}
+SPLITS = {"split-int8-bf16": ("onnxruntime-int8", "openvino-bf16")}  # (small batches, large batches)
+
+
+def parts(name: str) -> tuple[str, ...]:
+    """The single runtimes a runtime runs: itself, or the two of a split. ArtifactError for an unknown name."""
+    if name in SPLITS:
+        return SPLITS[name]
+    if name in SPECS:
+        return (name,)
+    raise ArtifactError(f"unknown finbert_runtime {name!r}; choose auto or one of {', '.join(RUNTIMES)}")
+
+
+def tag(name: str) -> str:
+    """What model_version carries for runtime `name`."""
+    return name if name in SPLITS else SPECS[name].tag
+
+
+def validation_key(name: str) -> str:
+    """Where artifact.json's `validation` holds a runtime's figures: the graph's variant for ONNX Runtime
+    (as before issue 18: "fp32", "int8"), the runtime's name for OpenVINO (its own kernels on the same graph)."""
+    spec = SPECS[name]
+    return spec.variant if spec.engine == "onnxruntime" else spec.name
+
+
+def open_runtime(directory: Path, name: str, ort_open: Callable[[Path], Any]) -> Any:
+    """A session for runtime `name` on the export in `directory`, with ONNX Runtime's `run(outputs, feed)`:
+    `ort_open(path)` for ONNX Runtime (the caller's session options), an OpenVinoSession, or a SplitSession."""
+    if name in SPLITS:
+        small, large = (open_runtime(directory, part, ort_open) for part in SPLITS[name])
+        return SplitSession(small, large, SPLIT_BATCH)
+    spec = SPECS[name]
+    path = model_file(directory, spec.variant)
+    if spec.engine == "openvino":
+        return OpenVinoSession(path, spec.precision)
+    return ort_open(path)
+
+
+def openvino_installed() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
+def choose_runtime(setting: str, sets: frozenset[str], *, quantize: bool = True) -> tuple[str, str]:
+    """(runtime, why) for a `finbert_runtime` setting on a CPU with instruction `sets` (investiq/core/cpu.py).
+    `quantize` False with `auto` means fp32 (the setting from before issue 18)."""
+    if setting != "auto":
+        parts(setting)  # ArtifactError for an unknown name
+        return setting, "set in finbert_runtime"
+    if not quantize:
+        return "onnxruntime-fp32", "auto with quantize: false"
+    if has_amx(sets):
+        return DEFAULT, (
+            "auto: measured on AMX, no other runtime beat ONNX Runtime INT8 (set finbert_runtime to try "
+            "openvino-int8 or split-int8-bf16 on this CPU; `investiq bench finbert` compares them)"
+        )
+    return DEFAULT, "auto: no AMX on this CPU"
+
+
+def startup_problem(directory: Path, name: str, session: Any, ort_open: Callable[[Path], Any]) -> str | None:
+    """Why runtime `name` (already open as `session`) must not serve, or None: its validation at export
+    failed (artifact.json), or on this CPU's kernels its logits on the committed headlines stray from the
+    fp32 graph's (itself within 1e-4 of PyTorch at export) beyond the margin-aware bounds."""
+    from investiq.core.finbert import VARIANTS, Encoder, FinbertMeta
+    from investiq.core.finbert_check import bounds, judge, logits_on, sample_texts
+
+    validation = FinbertMeta.load(directory).validation
+    for part in parts(name):
+        failed = validation.get(validation_key(part), {}).get("failed")
+        if failed:
+            return f"{part} failed its validation at export: {failed}"
+    reference = ort_open(directory / VARIANTS["fp32"])
+    encode, texts = Encoder(directory, 64), sample_texts()
+    want = logits_on(_logits(reference), encode, texts)
+    sessions = (
+        dict(zip(SPLITS[name], (session.small, session.large), strict=True)) if name in SPLITS else {name: session}
+    )
+    for part, part_session in sessions.items():
+        check = judge(part, want=want, got=logits_on(_logits(part_session), encode, texts), texts=len(texts))
+        if failures := check.failures(*bounds(SPECS[part].precision)):
+            return f"{part} on this CPU against the fp32 graph: {'; '.join(failures)}"
+    return None
+
+
+def _logits(session: Any) -> Callable[[dict[str, NDArray[np.int64]]], NDArray[Any]]:
+    def run(feed: dict[str, NDArray[np.int64]]) -> NDArray[Any]:
+        out: NDArray[Any] = session.run([OUTPUT], feed)[0]
+        return out
+
+    return run
+
+
+class SplitSession:
+    """Two sessions behind one `run`: batches of fewer than `split` rows on `small`, the rest on `large`."""
+
+    def __init__(self, small: Any, large: Any, split: int) -> None:
+        self.small, self.large, self.split = small, large, split
+
+    def run(self, output_names: list[str], feed: Mapping[str, NDArray[Any]]) -> list[NDArray[Any]]:
+        session = self.small if len(feed[INPUTS[0]]) < self.split else self.large
+        out: list[NDArray[Any]] = session.run(output_names, feed)
+        return out
+
+
+class OpenVinoSession:
+    """An OpenVINO compiled model behind ONNX Runtime's `run(output_names, feed)`, so that the backend's
+    inference code serves either engine. One infer request: the backend runs one batch at a time."""
+
+    def __init__(self, path: Path, precision: str, threads: int | None = None) -> None:
+        try:
+            import openvino as ov
+        except ImportError:
+            raise ArtifactError(
+                "this finbert_runtime needs OpenVINO: pip install 'investiq-ml[openvino]' (or set "
+                "finbert_runtime: auto)"
+            ) from None
+
+        config = {
+            "PERFORMANCE_HINT": "LATENCY",  # one stream over all cores: one request at a time
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+            "INFERENCE_NUM_THREADS": threads or os.cpu_count() or 1,
+        }
+        try:
+            self._compiled = ov.Core().compile_model(str(path), "CPU", config)
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+            raise ArtifactError(f"OpenVINO cannot compile {path}: {exc}") from None
+        self._request = self._compiled.create_infer_request()
+        names = sorted(n for i in self._compiled.inputs for n in i.get_names() if n in INPUTS)
+        if names != sorted(INPUTS):
+            raise ArtifactError(f"{path} has inputs {names} under OpenVINO, expected {sorted(INPUTS)}")
+
+    def run(self, output_names: list[str], feed: Mapping[str, NDArray[Any]]) -> list[NDArray[np.float32]]:
+        if list(output_names) != [OUTPUT]:
+            raise ValueError(f"this graph has one output, {OUTPUT!r}, not {output_names}")
+        result = self._request.infer(dict(feed))
+        return [np.array(result[0], dtype=np.float32)]  # a copy: the request reuses its output buffer

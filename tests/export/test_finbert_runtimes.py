@@ -1,0 +1,155 @@
+"""FinBERT's CPU runtimes (issue 18): chosen per CPU, each validated against PyTorch at export and against the
+fp32 graph at start-up, and a runtime that fails falls back to today's INT8 with the reason in /health."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from fastapi.testclient import TestClient
+from onnx import numpy_helper
+
+from gateway.app import create_app
+from gateway.backends.embedded import EmbeddedBackend
+from harness import tiny_bert
+from investiq.core.cpu import describe
+from investiq.core.errors import ArtifactError
+from investiq.core.finbert import FINBERT_MODEL, VARIANTS, FinbertMeta
+from investiq.core.finbert_runtime import (
+    DEFAULT,
+    RUNTIMES,
+    SPECS,
+    SPLIT_BATCH,
+    choose_runtime,
+    openvino_installed,
+    parts,
+    validation_key,
+)
+from investiq.core.settings import Settings
+
+AMX = frozenset({"avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"})
+VNNI = frozenset({"avx2", "avx512f", "avx512_vnni"})
+AVX2 = frozenset({"avx2"})
+needs_openvino = pytest.mark.skipif(not openvino_installed(), reason="OpenVINO is not installed")
+
+
+@pytest.mark.parametrize(
+    ("sets", "quantize", "expected"),
+    [
+        (AMX, True, DEFAULT),  # measured on AMX: nothing beat today's INT8 beyond the noise
+        (VNNI, True, DEFAULT),  # VNNI without AMX: BF16 has no tiles to run on
+        (AVX2, True, DEFAULT),  # AVX2 only: no regression, today's path
+        (AMX, False, "onnxruntime-fp32"),  # quantize: false keeps its meaning
+    ],
+)
+def test_auto_chooses_from_the_instruction_sets(sets, quantize, expected):
+    runtime, why = choose_runtime("auto", sets, quantize=quantize)
+    assert runtime == expected and why.startswith("auto")
+
+
+def test_an_explicit_runtime_is_kept_and_an_unknown_one_is_named():
+    assert choose_runtime("openvino-int8", AVX2) == ("openvino-int8", "set in finbert_runtime")
+    with pytest.raises(ArtifactError, match="unknown finbert_runtime 'tensorrt'"):
+        choose_runtime("tensorrt", AMX)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bert.exported(tmp_path_factory.mktemp("runtimes"))[1]
+
+
+def test_the_export_validates_every_runtime_against_pytorch(repo: Path):
+    meta = FinbertMeta.load(repo / FINBERT_MODEL / "1")
+    wanted = {validation_key(r) for name in RUNTIMES for r in parts(name)}
+    if not openvino_installed():
+        wanted -= {"openvino-bf16", "openvino-int8"}
+    assert wanted <= set(meta.validation)
+    for key in wanted:
+        figures = meta.validation[key]
+        assert "failed" not in figures, figures
+        assert figures["max_logit_diff"] <= 0.25 and figures["compared"] == figures["texts"] + 4
+    for variant in VARIANTS.values():
+        assert (repo / FINBERT_MODEL / "1" / variant).is_file()
+
+
+def probabilities(backend: EmbeddedBackend, texts: list[str]) -> np.ndarray[Any, Any]:
+    out = asyncio.run(backend.infer("finbert", {"TEXT": np.array(texts, dtype=object)}))
+    return np.asarray(out["probabilities"])
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_every_runtime_serves_what_the_fp32_graph_does(repo: Path, runtime: str):
+    if any(SPECS[p].engine == "openvino" for p in parts(runtime)) and not openvino_installed():
+        pytest.skip("OpenVINO is not installed")
+    texts = ["Shares soar after record profit", "Bank cuts jobs as losses mount", "Fed holds rates"] * 3
+    reference = EmbeddedBackend(repo, finbert_runtime="onnxruntime-fp32")
+    backend = EmbeddedBackend(repo, finbert_runtime=runtime)
+    assert backend.finbert_runtime == runtime, backend.finbert_choice
+    for batch in (texts[:1], texts[: SPLIT_BATCH - 1], texts):  # both sides of the split
+        assert np.abs(probabilities(backend, batch) - probabilities(reference, batch)).max() < 0.05
+    asyncio.run(backend.close())
+    asyncio.run(reference.close())
+
+
+def test_model_version_keeps_the_tags_from_before_issue_18(repo: Path):
+    assert EmbeddedBackend(repo, finbert_runtime="onnxruntime-int8").finbert_variant == "int8"
+    assert EmbeddedBackend(repo, quantize=False).finbert_variant == "fp32"
+
+
+@needs_openvino
+def test_a_runtime_that_fails_its_start_up_check_falls_back_to_int8(repo: Path, tmp_path: Path):
+    broken = tmp_path / "repo"
+    shutil.copytree(repo, broken)
+    negated_classifier(broken / FINBERT_MODEL / "1" / VARIANTS["int8-qdq"])
+    backend = EmbeddedBackend(broken, finbert_runtime="openvino-int8")
+    assert backend.finbert_runtime == DEFAULT and backend.finbert_variant == "int8"
+    assert "openvino-int8 fell back: openvino-int8 on this CPU against the fp32 graph" in backend.finbert_choice
+    assert "widest logit spread" in backend.finbert_choice
+
+
+def negated_classifier(path: Path) -> None:
+    """Break a graph so that its logits are wrong: the classifier's weights negated (the tiny model's layer
+    norms absorb a broken INT8 encoder, so the break is made where nothing normalises it)."""
+    model = onnx.load(str(path))
+    for init in model.graph.initializer:
+        if init.name.startswith("model.classifier."):
+            init.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(init), init.name))
+    onnx.save(model, str(path))
+
+
+def test_a_runtime_recorded_as_failed_at_export_does_not_serve(repo: Path, tmp_path: Path):
+    broken = tmp_path / "repo"
+    shutil.copytree(repo, broken)
+    meta_file = broken / FINBERT_MODEL / "1" / "artifact.json"
+    meta = json.loads(meta_file.read_text())
+    meta["validation"]["int8-fused"] = {"failed": "max |logit diff| 9 > 0.25"}
+    meta_file.write_text(json.dumps(meta))
+    backend = EmbeddedBackend(broken, finbert_runtime="onnxruntime-int8-fused")
+    assert backend.finbert_runtime == DEFAULT
+    assert "failed its validation at export: max |logit diff| 9" in backend.finbert_choice
+
+
+def test_a_runtime_whose_graph_is_missing_falls_back(repo: Path, tmp_path: Path):
+    broken = tmp_path / "repo"
+    shutil.copytree(repo, broken)
+    (broken / FINBERT_MODEL / "1" / VARIANTS["int8-fused"]).unlink()
+    backend = EmbeddedBackend(broken, finbert_runtime="onnxruntime-int8-fused")
+    assert backend.finbert_runtime == DEFAULT
+    assert "re-run `investiq export finbert`" in backend.finbert_choice
+
+
+def test_health_and_model_version_report_the_runtime_and_the_cpu(repo: Path, tmp_path: Path):
+    settings = Settings(db_path=tmp_path / "p.db", model_repository=repo, finbert_runtime="onnxruntime-int8-fused")
+    with TestClient(create_app(settings)) as client:
+        inference = client.get("/health").json()["components"]["inference"]
+        answer = client.post("/sentiment/predict", json={"texts": ["Shares soar"], "use_cache": False}).json()
+    assert inference["finbert_runtime"] == "onnxruntime-int8-fused"
+    assert inference["finbert_runtime_reason"].startswith("set in finbert_runtime; checked on this CPU")
+    assert inference["cpu"] == describe()
+    assert answer["model_version"].endswith("-int8-fused")

@@ -1,0 +1,173 @@
+"""PatchTST's CPU runtimes (issue 18): the export's two graphs of the same weights, both validated against
+PyTorch; the choice per CPU; the start-up check that keeps a disagreeing graph from serving; /health."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from export.patchtst import channel_last_batchnorm, export_graph, fuse_for_onnxruntime, sample_windows
+from gateway.app import create_app
+from gateway.backends.embedded import load_patchtst, patchtst_dir
+from investiq.core.cpu import instruction_sets
+from investiq.core.errors import ArtifactError, ExportError
+from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUTS, PatchTSTMeta
+from investiq.core.patchtst_runtime import (
+    FUSED,
+    FUSED_ONNX_FILE,
+    MAX_REL_DIFF,
+    PORTABLE,
+    RUNTIMES,
+    choose_runtime,
+    max_difference,
+)
+from investiq.core.settings import Settings
+from training.patchtst import load_forecaster
+
+
+def op_types(path: Path) -> Counter[str]:
+    return Counter(n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node)
+
+
+def test_the_export_writes_both_graphs_each_validated(trained: tuple[Path, Path]):
+    directory = patchtst_dir(trained[1])
+    validation = PatchTSTMeta.load(directory).validation
+    assert validation["max_rel_diff"] <= MAX_REL_DIFF
+    assert validation["max_rel_diff_fused"] <= MAX_REL_DIFF
+    portable, fused = op_types(directory / ONNX_FILE), op_types(directory / FUSED_ONNX_FILE)
+    assert "BatchNormalization" not in portable  # exported as the per-channel affine it is
+    assert fused["MultiHeadAttention"] == fused["BiasGelu"] == 1  # TINY has one layer
+    assert not {"Softmax", "Erf", "BatchNormalization"} & set(fused)
+    assert {i.domain for i in onnx.load(str(directory / ONNX_FILE), load_external_data=False).opset_import} == {""}
+
+
+def test_channel_last_batchnorm_changes_the_graph_not_the_model(trained: tuple[Path, Path]):
+    forecaster, meta = load_forecaster(trained[0])
+    keys = list(forecaster.state_dict())
+    x = torch.from_numpy(sample_windows(5, meta.context_length, seed=1))
+    with torch.no_grad():
+        want = forecaster(x)
+        with channel_last_batchnorm(forecaster):
+            got = forecaster(x)
+        again = forecaster(x)
+    for g, w, a in zip(got, want, again, strict=True):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-7)
+        assert torch.equal(a, w)  # transformers' own forward is back
+    assert list(forecaster.state_dict()) == keys
+
+
+def test_channel_last_batchnorm_refuses_a_model_in_training_mode(trained: tuple[Path, Path]):
+    forecaster, meta = load_forecaster(trained[0])
+    forecaster.train()
+    x = torch.from_numpy(sample_windows(2, meta.context_length))
+    with channel_last_batchnorm(forecaster), pytest.raises(ExportError, match="eval mode"):
+        forecaster(x)
+
+
+@pytest.mark.parametrize(
+    ("setting", "sets", "fused_file", "runtime", "why"),
+    [
+        ("auto", {"avx2"}, True, PORTABLE, "no AVX-512"),
+        ("auto", {"avx2", "avx512f", "amx_int8", "amx_bf16"}, True, FUSED, "AVX-512 present"),
+        ("auto", {"avx2", "avx512f"}, False, PORTABLE, "export again"),
+        (PORTABLE, {"avx2", "avx512f"}, True, PORTABLE, "set in patchtst_runtime"),
+        (FUSED, {"avx2"}, True, FUSED, "set in patchtst_runtime"),
+    ],
+)
+def test_the_runtime_is_chosen_from_the_cpu_and_the_export(
+    tmp_path: Path, setting: str, sets: set[str], fused_file: bool, runtime: str, why: str
+):
+    if fused_file:
+        (tmp_path / FUSED_ONNX_FILE).write_bytes(b"")
+    assert choose_runtime(setting, frozenset(sets), tmp_path)[0] == runtime
+    assert why in choose_runtime(setting, frozenset(sets), tmp_path)[1]
+
+
+def test_an_unknown_runtime_is_refused_with_the_choices(tmp_path: Path):
+    with pytest.raises(ArtifactError, match=f"choose auto or one of {PORTABLE}, {FUSED}"):
+        choose_runtime("openvino-bf16", frozenset({"avx512f"}), tmp_path)
+
+
+def test_every_runtime_serves_the_same_forecasts(trained: tuple[Path, Path]):
+    x = {INPUT: sample_windows(6, 64, seed=5)}
+    answers = {}
+    for runtime in RUNTIMES:
+        _, session = load_patchtst(patchtst_dir(trained[1]), runtime)
+        assert session.runtime == runtime
+        answers[runtime] = session.run(list(OUTPUTS), x)
+    assert max_difference(answers[FUSED], answers[PORTABLE]) <= MAX_REL_DIFF
+
+
+@pytest.fixture
+def disagreeing(trained: tuple[Path, Path], tmp_path: Path) -> Path:
+    """A copy of the export whose fused graph is of other weights: it warms up fine, forecasts otherwise."""
+    directory = Path(shutil.copytree(patchtst_dir(trained[1]), tmp_path / "export"))
+    forecaster, meta = load_forecaster(trained[0])
+    with torch.no_grad():  # quantile by quantile: a shift shared by all would cancel out of their spread
+        forecaster.head.bias.add_(torch.linspace(0, 1, forecaster.head.bias.numel()))
+    export_graph(forecaster, meta.context_length, tmp_path / "other.onnx")
+    fuse_for_onnxruntime(tmp_path / "other.onnx", directory / FUSED_ONNX_FILE)
+    return directory
+
+
+def test_a_fused_graph_that_disagrees_is_refused_when_asked_for(disagreeing: Path):
+    with pytest.raises(ArtifactError, match=f"differ from {ONNX_FILE}"):
+        load_patchtst(disagreeing, FUSED)
+
+
+@pytest.mark.skipif("avx512f" not in instruction_sets(), reason="auto picks the fused graph only with AVX-512")
+def test_under_auto_a_fused_graph_that_disagrees_falls_back_to_the_portable_one(disagreeing: Path):
+    _, session = load_patchtst(disagreeing, "auto")
+    assert session.runtime == PORTABLE
+    assert "fell back" in session.reason and "differ" in session.reason
+
+
+def test_health_reports_how_patchtst_runs(trained: tuple[Path, Path], tmp_path: Path):
+    settings = Settings(
+        db_path=tmp_path / "p.db",
+        model_repository=trained[1],
+        data_dir=tmp_path / "data",
+        price_resolve_every_s=0,
+        patchtst_runtime=PORTABLE,
+    )
+    with TestClient(create_app(settings)) as client:
+        inference = client.get("/health").json()["components"]["inference"]
+    assert inference["patchtst_runtime"] == PORTABLE
+    assert inference["patchtst_runtime_reason"] == "set in patchtst_runtime"
+
+
+def test_the_bench_times_and_judges_every_row(trained: tuple[Path, Path]):
+    from benchmarks.patchtst import accuracy, measure, render
+
+    forecaster, meta = load_forecaster(trained[0])
+    x = sample_windows(8, meta.context_length, seed=3)
+    with torch.no_grad():
+        answers = [t.numpy() for t in forecaster(torch.from_numpy(x))]
+    reference = {"windows": x, **dict(zip(OUTPUTS, answers, strict=True))}
+    sessions = {r: load_patchtst(patchtst_dir(trained[1]), r)[1] for r in RUNTIMES}
+    rows = {
+        "before (stand-in)": lambda w: sessions[PORTABLE].run(list(OUTPUTS), {INPUT: w}),
+        f"{FUSED} ({FUSED_ONNX_FILE})": lambda w: sessions[FUSED].run(list(OUTPUTS), {INPUT: w}),
+        "1% off": lambda w: [a * 1.01 for a in sessions[PORTABLE].run(list(OUTPUTS), {INPUT: w})],
+    }
+    figures = measure(rows, x, runs=8, batch_runs=4)
+    for name, call in rows.items():
+        figures[name] |= accuracy(call, reference)
+    assert all(f["windows_per_s"] > 0 and f["p50_ms"] > 0 for f in figures.values())
+    assert figures[f"{FUSED} ({FUSED_ONNX_FILE})"]["max_diff"] <= MAX_REL_DIFF
+    assert figures["1% off"]["max_diff"] == pytest.approx(0.01, rel=1e-3)
+    result = {"cpu": "test", "batch": 8, "runs": 8, "auto": {"runtime": FUSED, "why": "test"}}
+    text = render(result | {"target_windows_per_s": 2500.0, "rows": figures})
+    assert "**Before -> after**" in text and f"`{FUSED}`" in text
+    assert [line.rsplit("|", 2)[-2].strip() for line in text.splitlines() if line.startswith("| ")][2:] == [
+        "yes",
+        "yes",
+        "no",
+    ]
