@@ -10,53 +10,18 @@ between nodes (reported separately as the rest of the wall time).
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks import op_profile
 from investiq.core.finbert import OUTPUT, Encoder
 
 
 def profile(model: Path, encoder: Encoder, texts: list[str], batch: int, runs: int) -> dict[str, Any]:
-    """{"batch", "runs", "wall_ms" (per run), "kernel_ms" (per run), "ops": [{op, ms per run, share, nodes}]}
-    for `runs` runs of `batch` texts (cycling through `texts`), after 3 unprofiled warm-up runs."""
-    import onnxruntime as ort
-
-    inputs = [encoder([texts[(i * batch + j) % len(texts)] for j in range(batch)]) for i in range(runs)]
-    with tempfile.TemporaryDirectory() as tmp:
-        # ONNX Runtime's defaults are the gateway's (ort_session): all graph optimisations, spinning threads.
-        options = ort.SessionOptions()
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(tmp) / "profile")
-        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        for feed in inputs[:3]:
-            session.run([OUTPUT], feed)
-        start = time.perf_counter()
-        for feed in inputs:
-            session.run([OUTPUT], feed)
-        wall_ms = (time.perf_counter() - start) * 1000 / runs
-        events = json.loads(Path(session.end_profiling()).read_text())
-    per_op: dict[str, float] = defaultdict(float)
-    nodes: dict[str, set[str]] = defaultdict(set)
-    profiled_runs = 0
-    for e in events:
-        if e.get("cat") == "Session" and e.get("name") == "model_run":
-            profiled_runs += 1
-        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
-            continue
-        op = e["args"]["op_name"]
-        per_op[op] += e["dur"] / 1000  # us -> ms
-        nodes[op].add(e["name"])
-    kernel_ms = sum(per_op.values()) / profiled_runs
-    ops = [
-        {"op": op, "ms": ms / profiled_runs, "share": ms / profiled_runs / kernel_ms, "nodes": len(nodes[op])}
-        for op, ms in sorted(per_op.items(), key=lambda kv: -kv[1])
-    ]
-    return {"batch": batch, "runs": runs, "wall_ms": wall_ms, "kernel_ms": kernel_ms, "ops": ops}
+    """The op-type profile (benchmarks/op_profile.py) of `runs` runs of `batch` texts, cycling through `texts`."""
+    feeds = [encoder([texts[(i * batch + j) % len(texts)] for j in range(batch)]) for i in range(runs)]
+    return op_profile.profile(model, [OUTPUT], feeds, batch)
 
 
 def render(profiles: dict[str, list[dict[str, Any]]], machine_line: str, tokens: float) -> str:
@@ -70,17 +35,7 @@ def render(profiles: dict[str, list[dict[str, Any]]], machine_line: str, tokens:
         "its load, shares much less.",
         "",
     ]
-    for variant, by_batch in profiles.items():
-        for p in by_batch:
-            lines += [
-                f"## {variant}, batch {p['batch']} ({p['runs']} runs): {p['wall_ms']:.2f} ms wall per run, "
-                f"{p['kernel_ms']:.2f} ms in kernels, other {max(p['wall_ms'] - p['kernel_ms'], 0):.2f} ms",
-                "",
-                "| op type | ms per run | share | nodes |",
-                "| --- | ---: | ---: | ---: |",
-            ]
-            lines += [f"| {o['op']} | {o['ms']:.3f} | {o['share']:.1%} | {o['nodes']} |" for o in p["ops"]]
-            lines.append("")
+    lines += op_profile.tables(profiles)
     return "\n".join(lines)
 
 

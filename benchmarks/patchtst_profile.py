@@ -11,50 +11,20 @@ optimisations.
 
 from __future__ import annotations
 
-import json
-import tempfile
-import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from benchmarks import op_profile
 from investiq.core.patchtst import INPUT, OUTPUTS
 
 
 def profile(model: Path, windows: NDArray[np.float32], runs: int) -> dict[str, Any]:
-    """{"batch", "runs", "wall_ms" (per run), "kernel_ms" (per run), "ops": [{op, ms per run, share, nodes}]}
-    for `runs` runs on `windows` [batch, context, 1], after 3 unprofiled warm-up runs."""
-    import onnxruntime as ort
-
-    with tempfile.TemporaryDirectory() as tmp:
-        options = ort.SessionOptions()  # otherwise the gateway's: all optimisations, spinning threads
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(tmp) / "profile")
-        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        feed = {INPUT: windows}
-        for _ in range(3):
-            session.run(list(OUTPUTS), feed)
-        start = time.perf_counter()
-        for _ in range(runs):
-            session.run(list(OUTPUTS), feed)
-        wall_ms = (time.perf_counter() - start) * 1000 / runs
-        events = json.loads(Path(session.end_profiling()).read_text())
-    per_op: dict[str, float] = defaultdict(float)
-    nodes: dict[str, set[str]] = defaultdict(set)
-    profiled = sum(1 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
-    for e in events:
-        if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time"):
-            per_op[e["args"]["op_name"]] += e["dur"] / 1000  # us -> ms
-            nodes[e["args"]["op_name"]].add(e["name"])
-    kernel_ms = sum(per_op.values()) / profiled
-    ops = [
-        {"op": op, "ms": ms / profiled, "share": ms / profiled / kernel_ms, "nodes": len(nodes[op])}
-        for op, ms in sorted(per_op.items(), key=lambda kv: -kv[1])
-    ]
-    return {"batch": len(windows), "runs": runs, "wall_ms": wall_ms, "kernel_ms": kernel_ms, "ops": ops}
+    """The op-type profile (benchmarks/op_profile.py) of `runs` runs on `windows` [batch, context, 1]."""
+    return op_profile.profile(model, list(OUTPUTS), [{INPUT: windows}] * runs, len(windows))
 
 
 def op_counts(model: Path) -> dict[str, int]:
@@ -92,17 +62,7 @@ def render(result: dict[str, Any]) -> str:
             f"- {graph} ({sum(counts.values())} nodes): " + ", ".join(f"{k} {v}" for k, v in counts.items())
         )
     lines.append("")
-    for graph, by_batch in result["profiles"].items():
-        for p in by_batch:
-            lines += [
-                f"## {graph}, batch {p['batch']} ({p['runs']} runs): {p['wall_ms']:.2f} ms wall per run, "
-                f"{p['kernel_ms']:.2f} ms in kernels, other {max(p['wall_ms'] - p['kernel_ms'], 0):.2f} ms",
-                "",
-                "| op type | ms per run | share | nodes |",
-                "| --- | ---: | ---: | ---: |",
-            ]
-            lines += [f"| {o['op']} | {o['ms']:.3f} | {o['share']:.1%} | {o['nodes']} |" for o in p["ops"]]
-            lines.append("")
+    lines += op_profile.tables(result["profiles"])
     return "\n".join(lines)
 
 
