@@ -14,7 +14,7 @@ import click
 
 from investiq.cli.options import config_option, data_options, db_option, settings_from
 from investiq.core.market import SOURCES
-from investiq.ops.backtest.config import BacktestConfig
+from investiq.ops.backtest.config import ALL_DAYS, BacktestConfig
 from investiq.ops.backtest.run import Request, backtest
 from investiq.ops.patchtst import choose_bars
 
@@ -117,7 +117,7 @@ def backtest_command(
     else:
         if interval not in (None, DAILY):
             raise click.UsageError(f"the stand-in strategies trade daily bars: use --interval {DAILY}")
-        bars = choose_bars(settings, source, symbols, days, DAILY, csv_path)  # type: ignore[arg-type]
+        bars = choose_bars(settings, source, symbols, days or ALL_DAYS, DAILY, csv_path)  # type: ignore[arg-type]
         request = Request(
             bars=bars, price_filter=price_filter is not False, headlines=headlines, config=backtest_config
         )
@@ -140,5 +140,7 @@ for _param in backtest_command.params:
     if _param.name == "source":
         _param.type = click.Choice([*SOURCES, JOURNAL])
         _param.help = "journal (the agent's trades in --db), or bars: " + (_param.help or "")
+    elif _param.name == "days":
+        _param.help = "Days of bars to use, counted back from the last (default: all of them)."
     elif _param.name == "interval":
         _param.help = f"Bar interval: {DAILY} only (the default here, whatever price_interval says)."

@@ -46,7 +46,8 @@ def bars_csv(path: Path, n: int = 1200) -> Path:
 
 def csv_args(tmp_path: Path, out: str) -> list[str]:
     csv = bars_csv(tmp_path / "bars.csv")
-    common = ["--source", "csv", "--csv", str(csv), "--symbols", "AAA BBB", "--interval", "1d", "--days", "5000"]
+    # no --days: all of the file (the backtest's default, not price_days)
+    common = ["--source", "csv", "--csv", str(csv), "--symbols", "AAA BBB", "--interval", "1d"]
     return [*common, "--no-price-filter", "--out", str(tmp_path / out)]
 
 

@@ -17,6 +17,11 @@ CLAIMS: tuple[tuple[str, float, float, str], ...] = (
 )
 
 
+# Bar sources without --days: all of it (a CSV's whole file, Yahoo Finance's whole daily history), not the
+# price_days setting, which sizes `investiq up`'s intraday model (60 days: too few daily bars to trade on).
+ALL_DAYS = 36_500
+
+
 @dataclass(frozen=True)
 class BacktestConfig:
     cost_bps: float = 5.0  # per side, of the traded notional (bar strategies only; journal P&L is taken as net)
