@@ -40,7 +40,7 @@ from investiq.core.patchtst import (
     PatchTSTMeta,
 )
 from investiq.core.patchtst import OUTPUT as MEDIAN
-from investiq.core.patchtst_runtime import MAX_REL_DIFF, PORTABLE, graph_file, max_difference, sample_windows
+from investiq.core.patchtst_runtime import PORTABLE, disagreement, graph_file
 from investiq.core.patchtst_runtime import choose_runtime as choose_patchtst_runtime
 from investiq.core.versions import serving_dir
 
@@ -110,7 +110,7 @@ def load_patchtst(
         return meta, PatchTSTSession(portable, name, why)
     try:
         session = _warmed_up(directory, name, meta, providers)
-        problem = _disagreement(session, portable, meta)
+        problem = disagreement(session, portable, meta.context_length)
     except ArtifactError as exc:
         problem = str(exc)
     if problem is None:
@@ -138,15 +138,6 @@ def _warmed_up(directory: Path, runtime: str, meta: PatchTSTMeta, providers: lis
     if problem is not None:
         raise ArtifactError(f"{path} answers a warm-up window with {problem}: export the model again")
     return session
-
-
-def _disagreement(session: Any, portable: Any, meta: PatchTSTMeta) -> str | None:
-    """How `session` departs from the portable graph on sample windows, or None within MAX_REL_DIFF."""
-    x = {INPUT: sample_windows(8, meta.context_length, seed=18)}
-    worst = max_difference(session.run(list(OUTPUTS), x), portable.run(list(OUTPUTS), x))
-    if worst <= MAX_REL_DIFF:
-        return None
-    return f"its answers differ from {ONNX_FILE}'s by {worst:.2e} (more than {MAX_REL_DIFF:g}) on this CPU"
 
 
 def output_shapes(meta: PatchTSTMeta, batch: int) -> dict[str, tuple[int, ...]]:

@@ -75,3 +75,17 @@ def choose_runtime(setting: str, sets: frozenset[str], directory: Path) -> tuple
     if not (directory / FUSED_ONNX_FILE).is_file():
         return PORTABLE, f"auto: this export has no {FUSED_ONNX_FILE} (export again to get it)"
     return FUSED, "auto: AVX-512 present"
+
+
+def disagreement(session: Any, portable: Any, context_length: int) -> str | None:
+    """How `session` departs from the portable graph's `portable` session on sample windows, or None within
+    MAX_REL_DIFF: a graph other than the portable one serves only after this check on the CPU it runs on
+    (export checked both against PyTorch, perhaps on another CPU). The embedded backend and Triton's cpu
+    flavour (investiq/core/triton_adapters.py) both run it."""
+    from investiq.core.patchtst import INPUT
+
+    x = {INPUT: sample_windows(8, context_length, seed=18)}
+    worst = max_difference(session.run(list(OUTPUTS), x), portable.run(list(OUTPUTS), x))
+    if worst <= MAX_REL_DIFF:
+        return None
+    return f"its answers differ from {ONNX_FILE}'s by {worst:.2e} (more than {MAX_REL_DIFF:g}) on this CPU"

@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from investiq.core.cpu import instruction_sets
 from investiq.core.finbert import FINBERT_MODEL, Encoder, model_file, softmax
 from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.patchtst import INPUT as PAST
-from investiq.core.patchtst import ONNX_FILE, OUTPUTS, PATCHTST
+from investiq.core.patchtst import OUTPUTS, PATCHTST, PatchTSTMeta
+from investiq.core.patchtst_runtime import PORTABLE, choose_runtime, disagreement, graph_file
 
 
 def _pb() -> Any:
@@ -128,7 +130,16 @@ class PatchTST:
     (investiq/core/patchtst.py: median and quantile prices, P(up), volatility), each split per request."""
 
     def initialize(self, args: dict[str, str]) -> None:
-        self.session = _session(_model_dir(args) / args["model_version"] / ONNX_FILE)
+        """The graph the embedded backend would choose on this CPU (parameter `runtime`, default auto:
+        investiq/core/patchtst_runtime.py), served only if it agrees with the portable graph here."""
+        directory = _model_dir(args) / args["model_version"]
+        name, _ = choose_runtime(_parameter(args, "runtime", "auto"), instruction_sets(), directory)
+        portable = _session(graph_file(directory, PORTABLE))
+        self.session = portable
+        if name != PORTABLE:
+            chosen = _session(graph_file(directory, name))
+            if disagreement(chosen, portable, PatchTSTMeta.load(directory).context_length) is None:
+                self.session = chosen
 
     def execute(self, requests: list[Any]) -> list[Any]:
         pb = _pb()
