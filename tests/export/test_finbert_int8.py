@@ -17,11 +17,11 @@ import onnxruntime.quantization
 import pytest
 from onnx import numpy_helper
 
-from export import finbert as export_module
 from export.finbert import SINGLES, export_finbert, judge, sample_texts, validate
 from harness import tiny_bert
 from investiq.core.errors import ExportError
 from investiq.core.finbert import FINBERT_MODEL, VARIANTS, FinbertMeta
+from investiq.core.finbert_check import MAX_RELATIVE_DIFF
 from training.finbert import load_pretrained
 
 
@@ -102,7 +102,7 @@ def test_a_broken_int8_graph_is_refused_and_nothing_is_installed(tmp_path: Path,
     meta = export_finbert(str(source), repo, log=lambda _: None)
     figures = meta.validation["int8"]
     assert (figures["texts"], figures["compared"]) == (len(sample_texts()), len(sample_texts()) + SINGLES)
-    assert figures["relative_diff"] <= export_module.MAX_RELATIVE_DIFF
+    assert figures["relative_diff"] <= MAX_RELATIVE_DIFF
     installed = repo / FINBERT_MODEL / "1"
 
     broken = tmp_path / "broken"

@@ -3,6 +3,7 @@ Runtime offers (onnxruntime: CPU; onnxruntime-gpu: TensorRT, CUDA, CPU), and a r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -105,4 +106,6 @@ def test_the_setting_reaches_the_gateway_and_a_missing_provider_stops_it_at_star
     settings = Settings(model_repository=tmp_path / "repo", models_dir=tmp_path, embedded_providers="cuda")
     with pytest.raises(StartupError, match=r"gpu"):
         build_backend(settings)
-    assert build_backend(Settings(model_repository=tmp_path / "repo", embedded_providers="cpu")).models == []
+    assert not asyncio.run(
+        build_backend(Settings(model_repository=tmp_path / "repo", embedded_providers="cpu")).ready()
+    )
