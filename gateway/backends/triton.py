@@ -24,7 +24,13 @@ from investiq.core.patchtst import PATCHTST
 OUTPUTS = {FINBERT: ["probabilities"], FINBERT_MODEL: [LOGITS], PATCHTST: list(PATCHTST_OUTPUTS)}
 # gRPC shares subchannels (and their reconnect backoff, up to 2 minutes) across channels: a channel
 # of its own that retries within 2 s is what lets the gateway recover as soon as Triton is back.
+# round_robin: the channel connects to every address the target resolves to and spreads calls over the
+# ready ones, so a name with several addresses (a Kubernetes headless Service: one per Triton pod; or
+# "ipv4:10.0.0.1:8001,10.0.0.2:8001") balances per call, not per connection. One address: the same as
+# gRPC's default (pick_first). New addresses are found when gRPC re-resolves the name (when a connection
+# drops, at most every 30 s), not as soon as a pod starts.
 CHANNEL_ARGS = [
+    ("grpc.lb_policy_name", "round_robin"),
     ("grpc.max_send_message_length", 2**31 - 1),
     ("grpc.max_receive_message_length", 2**31 - 1),
     ("grpc.use_local_subchannel_pool", 1),

@@ -86,12 +86,25 @@ class Settings(BaseModel):
     db_busy_timeout_ms: int = Field(
         5000, ge=0, le=600_000, description="How long a connection waits for a lock (ms)."
     )
+    journal_log_delay_ms: float = Field(
+        50.0,
+        ge=0,
+        le=10_000,
+        description="Prediction logs are committed together at most this long after the first is queued (ms), "
+        "one commit per interval instead of one per request; a crash loses at most this much more of them. "
+        "Bayesian updates are committed before they are acknowledged, whatever this is.",
+    )
 
     # -- inference -----------------------------------------------------------------------------
     backend: Literal["embedded", "triton"] = Field(
         "embedded", description="embedded = ONNX Runtime in-process; triton = a Triton server over gRPC."
     )
-    triton_url: str = Field("127.0.0.1:8001", min_length=1, description="Triton gRPC address (host:port).")
+    triton_url: str = Field(
+        "127.0.0.1:8001",
+        min_length=1,
+        description="Triton gRPC address (host:port), or any gRPC target: a name with several addresses "
+        "(dns:///triton-pods:8001, a headless Service) or ipv4:host1:8001,host2:8001 spreads calls over them all.",
+    )
     triton_http_port: int = Field(8000, ge=1, le=65535, description="HTTP port of `investiq triton start`.")
     triton_metrics_port: int = Field(8002, ge=1, le=65535, description="Metrics port of `investiq triton start`.")
     triton_env: Path | None = Field(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.backends.triton import CHANNEL_ARGS
 from investiq.core.settings import ENV_PREFIX, Settings
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate.utils")
@@ -106,14 +107,20 @@ def env(name: str) -> dict[str, Any]:
     return {e["name"]: e for e in container(name)["env"]}
 
 
-def test_the_gateway_points_at_the_triton_service_with_real_settings():
+def test_the_gateway_reaches_every_triton_pod_through_a_headless_service_with_real_settings():
     variables = env("gateway")
     settings = {ENV_PREFIX + field.upper() for field in Settings.model_fields}
     assert {n for n in variables if n.startswith(ENV_PREFIX)} <= settings  # no misspelt setting goes unnoticed
     assert variables["INVESTIQ_BACKEND"]["value"] == "triton"
-    host, port = variables["INVESTIQ_TRITON_URL"]["value"].split(":")
-    grpc = next(p for p in PLAIN[("Service", "triton")]["spec"]["ports"] if p["name"] == "grpc")
-    assert host == "triton" and int(port) == grpc["port"]
+    target = variables["INVESTIQ_TRITON_URL"]["value"]
+    assert target.startswith("dns:///")  # gRPC's DNS resolver: every address of the name
+    host, port = target.removeprefix("dns:///").split(":")
+    headless = PLAIN[("Service", host)]["spec"]
+    assert headless["clusterIP"] == "None"  # one address per pod, not one virtual IP
+    assert headless["selector"] == PLAIN[("Service", "triton")]["spec"]["selector"]
+    grpc = next(p for p in headless["ports"] if p["name"] == "grpc")
+    assert int(port) == grpc["port"] and grpc["targetPort"] == "grpc"
+    assert ("grpc.lb_policy_name", "round_robin") in CHANNEL_ARGS  # the channel uses them all
     assert variables["ML_API_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "ML_API_KEY"
     gateway = container("gateway")
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/health/ready"  # the probes need no API key

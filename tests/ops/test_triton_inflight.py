@@ -118,3 +118,38 @@ def test_two_instances_double_throughput_only_with_calls_in_flight(tmp_path: Pat
     print({f"{i} instance(s), {n} in flight": round(r, 1) for (i, n), r in rates.items()})
     assert rates[2, 4] >= 1.6 * rates[1, 4], rates  # the second instance works
     assert rates[2, 1] < 1.3 * rates[1, 1], rates  # one batch at a time: the second instance idles
+
+
+def executions(grpc_port: int) -> int:
+    """How many batches the server's FINBERT model has executed (Triton's statistics)."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+    try:
+        stats = client.get_inference_statistics(FINBERT)
+        return sum(int(model.execution_count) for model in stats.model_stats)
+    finally:
+        client.close()
+
+
+def test_one_target_with_two_servers_spreads_calls_over_both(tmp_path: Path):
+    """A target that resolves to several Triton servers (a headless Service in Kubernetes; here gRPC's
+    static list of addresses) is balanced per call: both servers execute, together at ~2x one."""
+    servers = []
+    try:
+        for i in range(2):
+            ports, work = TritonPorts.free(), tmp_path / f"server{i}"
+            work.mkdir()
+            start(repository(tmp_path / work.name, 1), ports, work)
+            servers.append((ports, work))
+        alone, _ = throughput(f"127.0.0.1:{servers[0][0].grpc}", tmp_path / "alone.db", 4)
+        before = [executions(ports.grpc) for ports, _ in servers]
+        target = "ipv4:" + ",".join(f"127.0.0.1:{ports.grpc}" for ports, _ in servers)
+        both, _ = throughput(target, tmp_path / "both.db", 4)
+        after = [executions(ports.grpc) for ports, _ in servers]
+    finally:
+        for _, work in servers:
+            stop(work)
+    print({"one server": round(alone, 1), "two behind one target": round(both, 1), "executions": after})
+    assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)  # both served calls
+    assert both >= 1.6 * alone, (alone, both)
