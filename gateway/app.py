@@ -52,7 +52,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         open_journal(settings.db_path, settings.db_busy_timeout_ms).close()  # create / migrate, or fail
         models = backend if backend is not None else build_backend(settings)
-        writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)
+        writer = JournalWriter(
+            settings.db_path, settings.db_busy_timeout_ms, log_delay_s=settings.journal_log_delay_ms / 1000
+        )
         writer.start()
         app.state.sentiment = build_sentiment(settings, models, writer, app.state.metrics)
         app.state.price = build_price(settings, models, writer, app.state.metrics)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,29 @@ def test_close_flushes_what_is_queued(db_path: Path):
     assert connect(db_path).execute("SELECT count(*) FROM bayesian_state").fetchone()[0] == 300
     with pytest.raises(JournalError, match="not running"):
         w.submit(_insert("late"))
+
+
+def test_logs_are_grouped_until_their_delay_or_a_job_someone_waits_for(db_path: Path):
+    open_journal(db_path).close()
+    w = JournalWriter(db_path, log_delay_s=60.0)  # far longer than the test: nothing commits by the clock
+    w.start()
+    reader = connect(db_path, readonly=True)
+    try:
+        for i in range(3):
+            w.log(_insert(f"log{i}"))
+        time.sleep(0.2)
+        assert reader.execute("SELECT count(*) FROM bayesian_state").fetchone()[0] == 0  # held, not lost
+        started = time.monotonic()
+        w.submit(_insert("waited")).result(10)  # commits at once, with the logs queued before it
+        assert time.monotonic() - started < 10
+        assert reader.execute("SELECT count(*) FROM bayesian_state").fetchone()[0] == 4
+        w.log(_insert("last"))
+        w.flush()  # so does a flush
+        assert reader.execute("SELECT count(*) FROM bayesian_state").fetchone()[0] == 5
+        w.log(_insert("at close"))
+    finally:
+        w.close()  # and closing: it does not sit out the delay
+    assert reader.execute("SELECT count(*) FROM bayesian_state").fetchone()[0] == 6
 
 
 @pytest.mark.parametrize(
