@@ -9,6 +9,11 @@ Every multiply-add counts as 2 operations, so GFLOP/s = 2 n^3 / t. The best of s
 
 FinBERT's work is counted from its config (BERT-base: 12 layers, hidden 768, FFN 3072): only the matrix
 products, not layer norms, softmax or GELU, and at the texts' real lengths (padding is not useful work).
+
+One text is not bound by arithmetic but by reading the weights: each of its ~12 tokens uses every weight
+once, so every dense weight (85 MB in INT8) is read per text. The same command measures how fast this
+machine reads that many bytes (one thread per core, from wherever they sit after a first pass: a cache
+that holds them, else memory), which gives a floor for one text that no kernel can beat.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import numpy as np
 from benchmarks.common import record
 from gateway.backends.embedded import ort_session  # FinBERT's session options, so its kernels
 from harness.results import describe, machine
+
+INT8_PATH = "ONNX Runtime int8"  # benchmarks/finbert.py's in-process INT8 row
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,39 @@ def headroom(texts_per_s: float, mean_tokens: float, peak_gflops: float, shape: 
     """Achieved GFLOP/s over `peak_gflops`: 1.0 would be the machine's matrix-multiply peak. Counting at
     the mean length undercounts the s^2 attention term by 4 L h Var(s), under 0.1% for headlines."""
     return texts_per_s * flops_per_text(mean_tokens, shape) / 1e9 / peak_gflops
+
+
+def weight_bytes(shape: BertShape = BertShape(), bytes_per_weight: int = 1) -> int:
+    """Bytes of the dense weights one text reads: per layer Q, K, V, attention output (4 h^2) and the FFN
+    (2 h f), then the pooler (h^2) and classifier; biases and layer norms are negligible."""
+    h = shape.hidden
+    weights = shape.layers * (4 * h * h + 2 * h * shape.ffn) + h * h + h * shape.labels
+    return weights * bytes_per_weight
+
+
+def read_bandwidth(nbytes: int, repeats: int = 7, threads: int | None = None) -> float:
+    """GB/s reading `nbytes` (split over `threads`, default one per core; numpy's max releases the GIL and
+    is vectorised, so it reads as fast as the memory system delivers): the best of `repeats` after a warm-up."""
+    import os
+    import threading
+
+    data = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
+    parts = np.array_split(data, threads or os.cpu_count() or 1)
+
+    def read() -> None:
+        workers = [threading.Thread(target=part.max) for part in parts]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    read()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        read()
+        best = min(best, time.perf_counter() - start)
+    return nbytes / best / 1e9
 
 
 def best_gflops(fn: Callable[[], object], n: int, repeats: int) -> float:
@@ -168,12 +208,18 @@ def run(
                     "single_text_headroom": {k: headroom(single, tokens, v, shape) for k, v in peaks.items()},
                 }
             )
+        int8_bytes = weight_bytes(shape)
+        bandwidth = read_bandwidth(int8_bytes)
         result["finbert"] = {
             "model": finbert.get("model"),
             "shape": asdict(shape),
             "mean_tokens": tokens,
             "gflop_per_text": flops_per_text(tokens, shape) / 1e9,
             "paths": paths,
+            "int8_weight_mb": int8_bytes / 1e6,
+            "read_gb_per_s": bandwidth,
+            "single_text_floor_ms": int8_bytes / bandwidth / 1e6,
+            "int8_single_p50_ms": next((r["p50_ms"] for r in finbert["rows"] if r["path"] == INT8_PATH), None),
         }
     record(out, "gemm", result, render(result))
     return result
@@ -210,4 +256,13 @@ def render(result: dict[str, Any]) -> str:
             cells = [p["path"], f"{p['texts_per_s']:.0f}", f"{p['gflops']:.0f}", f"{h['fp32']:.1%}", int8, single]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        if "single_text_floor_ms" in fin:
+            measured = fin["int8_single_p50_ms"]
+            versus = f"; INT8's one text took {measured:.2f} ms p50 here" if measured else ""
+            lines += [
+                f"One text reads every dense weight: {fin['int8_weight_mb']:.0f} MB in INT8. This machine reads "
+                f"that many bytes at {fin['read_gb_per_s']:.1f} GB/s (one thread per core), so one text cannot "
+                f"take less than **{fin['single_text_floor_ms']:.2f} ms** in INT8{versus}.",
+                "",
+            ]
     return "\n".join(lines)

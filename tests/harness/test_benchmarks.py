@@ -77,6 +77,22 @@ def test_gemm_peaks_are_measured_for_each_kernel(tmp_path: Path):
     assert eager["headroom"]["fp32"] == pytest.approx(eager["gflops"] / result["peak_gflops"]["fp32"])
     assert json.loads((tmp_path / "gemm.json").read_text())["peak_gflops"] == result["peak_gflops"]
     assert "| ORT int8 |" in (tmp_path / "gemm.md").read_text()
+    fin = result["finbert"]
+    assert fin["read_gb_per_s"] > 0
+    assert fin["single_text_floor_ms"] == pytest.approx(
+        fin["int8_weight_mb"] / fin["read_gb_per_s"]
+    )  # MB / (GB/s) = ms
+    assert fin["int8_single_p50_ms"] == next(
+        r["p50_ms"] for r in finbert["rows"] if r["path"] == "ONNX Runtime int8"
+    )
+    assert "cannot take less than" in (tmp_path / "gemm.md").read_text()
+
+
+def test_one_text_reads_every_dense_weight_once():
+    layer = 4 * 768 * 768 + 2 * 768 * 3072  # Q, K, V, attention output; the FFN's two
+    assert gemm.weight_bytes() == 12 * layer + 768 * 768 + 768 * 3  # + pooler and classifier, INT8
+    assert gemm.weight_bytes(bytes_per_weight=4) == 4 * gemm.weight_bytes()
+    assert gemm.read_bandwidth(1 << 20, repeats=2, threads=2) > 0
 
 
 def test_texts_of_length_tokenize_to_exactly_n(tiny: tuple[Path, Path]):
