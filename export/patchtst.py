@@ -7,10 +7,15 @@ The dynamo exporter is used: the legacy TorchScript exporter silently produced a
 shape for PatchTST, (B, 12, 63) instead of (B, 12, 1). The validation below would catch that,
 and checks every output's shape and values at several batch sizes before anything is installed.
 
-Two graphs of the same weights, both validated (investiq/core/patchtst_runtime.py says which serves):
+Graphs of the same weights, each validated (investiq/core/patchtst_runtime.py says which serves):
     model.onnx      portable: standard ONNX ops, BatchNorm exported as the per-channel affine it is
     model.ort.onnx  ONNX Runtime's transformer fusions of it (MultiHeadAttention, BiasGelu)
-benchmarks/results/patchtst_profile.md has the per-operator profile that motivated both.
+    model.pre.onnx, model.backbone.onnx, model.post.onnx
+                    the same function split where precision may change (openvino-bf16): normalisation,
+                    backbone and head, de-normalisation. Their chain is checked against PyTorch within
+                    MAX_REL_DIFF in fp32 (ONNX Runtime), then, where OpenVINO is installed, with the
+                    backbone in BF16 within the BF16 bound; a split that fails is not written.
+benchmarks/results/patchtst_profile.md has the per-operator profile that motivated the first two.
 """
 
 from __future__ import annotations
@@ -19,20 +24,37 @@ import dataclasses
 import logging
 import types
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from investiq.core.atomic import staged
 from investiq.core.errors import ExportError
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUTS, PATCHTST, PatchTSTMeta
-from investiq.core.patchtst_runtime import FUSED_ONNX_FILE, MAX_REL_DIFF, max_difference
+from investiq.core.patchtst_runtime import (
+    FUSED,
+    FUSED_ONNX_FILE,
+    OPENVINO_BF16,
+    PORTABLE,
+    RAW_QUANTILES,
+    READING,
+    SIGMA,
+    SPLIT_FILES,
+    Chain,
+    Run,
+    forecast_errors,
+    max_difference,
+    openvino_bf16,
+    openvino_installed,
+    problem,
+)
 from investiq.core.patchtst_runtime import sample_windows as sample_windows  # re-exported: tests, benchmarks
 from investiq.core.triton_adapters import shim
 from investiq.core.versions import number_for, version_dir
-from training.patchtst import load_forecaster
+from training.patchtst import Forecaster, load_forecaster
 
 OPSET = 18
 VALIDATION_BATCHES = (1, 3, 17)
@@ -53,13 +75,14 @@ def export_patchtst(
 
 
 def write_export(
-    forecaster: torch.nn.Module, meta: PatchTSTMeta, out: Path, log: Callable[[str], None] = print
+    forecaster: Forecaster, meta: PatchTSTMeta, out: Path, log: Callable[[str], None] = print
 ) -> PatchTSTMeta:
-    """Write a validated version directory into the empty directory `out`: the portable ONNX graph and
-    its ONNX Runtime fusion (each within MAX_REL_DIFF of PyTorch), artifact.json, model.py."""
+    """Write a validated version directory into the empty directory `out`: the portable ONNX graph, its
+    ONNX Runtime fusion (each within MAX_REL_DIFF of PyTorch), the split graphs (`write_split`),
+    artifact.json, model.py."""
     path = out / ONNX_FILE
     export_graph(forecaster, meta.context_length, path)
-    validation = {"max_rel_diff": validate(forecaster, path, meta), "opset": OPSET}
+    validation: dict[str, float] = {"max_rel_diff": validate(forecaster, path, meta), "opset": OPSET}
     at = f"at batch sizes {VALIDATION_BATCHES}"
     log(f"validated {ONNX_FILE}: max relative difference to PyTorch {validation['max_rel_diff']:.2e} {at}")
     try:
@@ -69,6 +92,7 @@ def write_export(
     else:
         validation["max_rel_diff_fused"] = validate(forecaster, out / FUSED_ONNX_FILE, meta)
         log(f"validated {FUSED_ONNX_FILE} (fusions {fusions}): {validation['max_rel_diff_fused']:.2e} {at}")
+    validation |= write_split(forecaster, meta, out, log)
     exported = dataclasses.replace(meta, validation=validation)
     exported.save(out)
     (out / "model.py").write_text(shim(PATCHTST))  # Triton cpu flavour entry point
@@ -79,25 +103,114 @@ def export_graph(forecaster: torch.nn.Module, context: int, path: Path, channel_
     """The portable graph of `forecaster` (eval mode) at `path`, batch axis dynamic. channel_last=False
     keeps transformers' BatchNorm as it is written (the graph exported before issue 18; benchmarks)."""
     example = torch.from_numpy(sample_windows(2, context))
+    with channel_last_batchnorm(forecaster, channel_last):
+        _onnx_export(forecaster, {INPUT: example}, list(OUTPUTS), path)
+
+
+def _onnx_export(
+    module: torch.nn.Module,
+    example: dict[str, torch.Tensor],
+    outputs: list[str],
+    path: Path,
+    external: bool = True,
+) -> None:
+    """`module` called on the `example` inputs (in order, by name) as an ONNX graph at `path`, every input's
+    first axis the dynamic batch axis; `external`: the weights in path.data (False: one self-contained file)."""
+    batch = torch.export.Dim("batch", min=1, max=65536)
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with torch.no_grad(), warnings.catch_warnings(), channel_last_batchnorm(forecaster, channel_last):
+        with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                forecaster,
-                (example,),
+                module,
+                tuple(example.values()),
                 str(path),
-                input_names=[INPUT],
-                output_names=list(OUTPUTS),
-                dynamic_shapes={"past_values": {0: torch.export.Dim("batch", min=1, max=65536)}},
+                input_names=list(example),
+                output_names=outputs,
+                dynamic_shapes=tuple({0: batch} for _ in example),  # by position
                 opset_version=OPSET,
                 dynamo=True,
                 verbose=False,
+                external_data=external,
             )
     finally:
         quiet.setLevel(level)
+
+
+class _Normalise(torch.nn.Module):
+    """Forecaster.normalise as a module, to export it alone (so are the next two)."""
+
+    def __init__(self, forecaster: Forecaster) -> None:
+        super().__init__()
+        self.forecaster = forecaster
+
+    def forward(self, past_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forecaster.normalise(past_values)
+
+
+class _Network(_Normalise):
+    def forward(self, reading: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.forecaster.network(reading)
+
+
+class _Denormalise(_Normalise):
+    def forward(self, past_values: torch.Tensor, u: torch.Tensor, sigma: torch.Tensor) -> Any:  # type: ignore[override]
+        return self.forecaster.denormalise(past_values, u, sigma)
+
+
+def export_split(forecaster: Forecaster, context: int, out: Path) -> None:
+    """SPLIT_FILES of `forecaster` in `out`, each one self-contained file (BatchNorm channel-last)."""
+    pre, backbone, post = (out / name for name in SPLIT_FILES)
+    x = torch.from_numpy(sample_windows(2, context))
+    with torch.no_grad(), channel_last_batchnorm(forecaster):
+        reading, sigma = forecaster.normalise(x)
+        u = forecaster.network(reading)
+        _onnx_export(_Normalise(forecaster), {INPUT: x}, [READING, SIGMA], pre, external=False)
+        _onnx_export(_Network(forecaster), {READING: reading}, [RAW_QUANTILES], backbone, external=False)
+        example = {INPUT: x, RAW_QUANTILES: u, SIGMA: sigma}
+        _onnx_export(_Denormalise(forecaster), example, list(OUTPUTS), post, external=False)
+
+
+def write_split(
+    forecaster: Forecaster, meta: PatchTSTMeta, out: Path, log: Callable[[str], None] = print
+) -> dict[str, float]:
+    """The split graphs in `out`, checked: their chain in fp32 (ONNX Runtime) within MAX_REL_DIFF of PyTorch,
+    and openvino-bf16 within its bound where OpenVINO is installed. Returns the validation figures; a split
+    that fails is removed (auto then serves the fused graph) and logged, the export goes on."""
+    export_split(forecaster, meta.context_length, out)
+    at = f"at batch sizes {VALIDATION_BATCHES}"
+    try:
+        figures = {"max_rel_diff_split": compare(forecaster, _ort_chain(out), meta, PORTABLE)["max_rel_diff"]}
+        log(f"validated the split graphs in fp32: {figures['max_rel_diff_split']:.2e} {at}")
+        if not openvino_installed():
+            log(f"split graphs not checked in BF16: no openvino here ({OPENVINO_BF16} is checked at start-up)")
+            return figures
+        bf16 = compare(forecaster, openvino_bf16(out), meta, OPENVINO_BF16)
+    except ExportError as exc:
+        for name in SPLIT_FILES:
+            (out / name).unlink(missing_ok=True)
+        log(f"no split graphs ({OPENVINO_BF16} will not be offered): {exc}")
+        return {}
+    log(
+        f"validated {OPENVINO_BF16}: quantiles within {bf16['quantile_sd']:.2e} forecast sd, P(up) within "
+        f"{bf16['p_up_abs']:.2e} {at}"
+    )
+    return figures | {f"openvino_bf16_{key}": bf16[key] for key in ("quantile_sd", "p_up_abs")}
+
+
+def _ort_chain(directory: Path) -> Chain:
+    return Chain([_ort_run(directory / name) for name in SPLIT_FILES])
+
+
+def _ort_run(path: Path) -> Run:
+    """The graph at `path` in ONNX Runtime (CPU, fp32) as one link of a Chain."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs, outputs = [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()]
+    return lambda values: dict(zip(outputs, session.run(outputs, {n: values[n] for n in inputs}), strict=True))
 
 
 @contextmanager
@@ -161,29 +274,43 @@ def fuse_for_onnxruntime(source: Path, target: Path) -> dict[str, int]:
 
 
 def validate(forecaster: torch.nn.Module, path: Path, meta: PatchTSTMeta) -> float:
+    """The largest difference of the fp32 graph at `path` to PyTorch (ExportError beyond MAX_REL_DIFF)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
     if names != ([INPUT], list(OUTPUTS)):
         raise ExportError(f"graph has inputs/outputs {names}, expected [{INPUT}] -> {list(OUTPUTS)}")
-    worst = 0.0
-    h, k = meta.prediction_length, len(meta.quantile_levels)
+    return compare(forecaster, session, meta, PORTABLE if path.name == ONNX_FILE else FUSED)["max_rel_diff"]
+
+
+def compare(forecaster: torch.nn.Module, session: Any, meta: PatchTSTMeta, runtime: str) -> dict[str, float]:
+    """`session` (`run(output_names, feed)`) against PyTorch at VALIDATION_BATCHES: every output's shape, and
+    the values within `runtime`'s bound (patchtst_runtime.problem), else ExportError. Returns the worst
+    figures: max_rel_diff (MAX_REL_DIFF's measure), quantile_sd, p_up_abs."""
+    worst = {"max_rel_diff": 0.0, "quantile_sd": 0.0, "p_up_abs": 0.0}
     for batch in VALIDATION_BATCHES:
         x = sample_windows(batch, meta.context_length, seed=batch)
         got = session.run(list(OUTPUTS), {INPUT: x})
         with torch.no_grad():
             want = [t.numpy() for t in forecaster(torch.from_numpy(x))]
-        for name, g, w, shape in zip(
-            OUTPUTS, got, want, [(batch, h, 1), (batch, h, k), (batch, h), (batch, 1)], strict=True
-        ):
-            if g.shape != shape or w.shape != shape:
-                raise ExportError(
-                    f"{name} at batch {batch}: ONNX gives {g.shape}, PyTorch {w.shape}, expected {shape}"
-                )
-        worst = max(worst, max_difference(got, want))
-    if not worst <= MAX_REL_DIFF:
-        raise ExportError(
-            f"validation failed, nothing installed: max relative difference {worst:.2e} > {MAX_REL_DIFF}"
-        )
+        check_shapes(got, want, meta, batch)
+        found = problem(runtime, x, got, want)
+        if found is not None:
+            raise ExportError(f"validation of {runtime} failed at batch {batch}, nothing installed: {found}")
+        errors = forecast_errors(x, got, want)
+        figures = [max_difference(got, want), errors.quantile_sd, errors.p_up_abs]
+        worst = {key: max(worst[key], value) for key, value in zip(worst, figures, strict=True)}
     return worst
+
+
+def check_shapes(got: Sequence[Any], want: Sequence[Any], meta: PatchTSTMeta, batch: int) -> None:
+    """ExportError unless the graph's outputs `got` and PyTorch's `want` have the contract's shapes."""
+    h, k = meta.prediction_length, len(meta.quantile_levels)
+    for name, g, w, shape in zip(
+        OUTPUTS, got, want, [(batch, h, 1), (batch, h, k), (batch, h), (batch, 1)], strict=True
+    ):
+        if g.shape != shape or w.shape != shape:
+            raise ExportError(
+                f"{name} at batch {batch}: ONNX gives {g.shape}, PyTorch {w.shape}, expected {shape}"
+            )

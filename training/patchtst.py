@@ -134,23 +134,37 @@ class Forecaster(torch.nn.Module):
         self.register_buffer("p_high", torch.ones(h))
 
     def standardised(self, past_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(u [B, H, K], sigma [B]): the network's raw quantiles and the window's volatility.
+        """(u [B, H, K], sigma [B]): the network's raw quantiles and the window's volatility."""
+        reading, sigma = self.normalise(past_values)
+        return self.network(reading), sigma
 
-        The network reads the window's one-step log returns in units of sigma (the first bar, which has
-        no return, reads 0): stationary and free of the price level, so one model serves any symbol."""
+    def normalise(self, past_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(reading [B, C, 1], sigma [B]): what the network reads, the window's one-step log returns in units
+        of sigma (the first bar, which has no return, reads 0): stationary and free of the price level, so
+        one model serves any symbol. Kept in fp32 wherever the network runs in less (openvino-bf16)."""
         steps = torch.log(past_values[:, 1:, 0] / past_values[:, :-1, 0])  # [B, C - 1]
         sigma = torch.sqrt((steps * steps) @ self.ewma).clamp_min(MIN_VOLATILITY)
         reading = (steps / sigma[:, None]).clamp(-MAX_STANDARDISED, MAX_STANDARDISED)
-        hidden = self.backbone(past_values=torch.nn.functional.pad(reading, (1, 0))[..., None]).last_hidden_state
-        u = self.head(self.dropout(hidden.flatten(1)))  # from [B, 1, patches, d_model]
-        return u.unflatten(-1, (self.horizon, -1)), sigma
+        return torch.nn.functional.pad(reading, (1, 0))[..., None], sigma
+
+    def network(self, reading: torch.Tensor) -> torch.Tensor:
+        """u [B, H, K]: the backbone and head on a normalised `reading` [B, C, 1]."""
+        hidden = self.backbone(past_values=reading).last_hidden_state
+        u: torch.Tensor = self.head(self.dropout(hidden.flatten(1)))  # from [B, 1, patches, d_model]
+        return u.reshape(u.shape[0], self.horizon, -1)
 
     def scale(self, sigma: torch.Tensor) -> torch.Tensor:
         """sigma * sqrt(h): [B, H], the standard deviation of the log return to each step."""
         return sigma[:, None] * self.root_h[None, :]
 
     def forward(self, past_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        u, sigma = self.standardised(past_values)
+        return self.denormalise(past_values, *self.standardised(past_values))
+
+    def denormalise(
+        self, past_values: torch.Tensor, u: torch.Tensor, sigma: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The graph's OUTPUTS (median, quantiles, P(up), volatility) from the network's u and sigma: the
+        calibration (shrinkage, conformal offsets, Platt slope, clamp) and prices, in fp32."""
         m = self.median_index
         centre = u[..., m : m + 1]
         z = self.alpha * centre + (u - centre) + self.offsets

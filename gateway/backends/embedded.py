@@ -1,4 +1,5 @@
-"""The embedded backend: ONNX Runtime sessions inside the gateway process (the default).
+"""The embedded backend: ONNX Runtime (and, for PatchTST on BF16 CPUs, OpenVINO) sessions inside the gateway
+process (the default).
 
 Serves, with the names and tensors of the Triton contract:
     finbert        TEXT (str/bytes) [batch]               -> probabilities fp32 [batch, 3]
@@ -40,7 +41,7 @@ from investiq.core.patchtst import (
     PatchTSTMeta,
 )
 from investiq.core.patchtst import OUTPUT as MEDIAN
-from investiq.core.patchtst_runtime import PORTABLE, disagreement, graph_file
+from investiq.core.patchtst_runtime import GRAPHS, PORTABLE, disagreement, open_session
 from investiq.core.patchtst_runtime import choose_runtime as choose_patchtst_runtime
 from investiq.core.versions import serving_dir
 
@@ -95,10 +96,11 @@ def load_patchtst(
     window: a graph that does not fit its artifact.json is refused here, before it serves anyone.
 
     `runtime` is the `patchtst_runtime` setting, resolved on this CPU (investiq/core/patchtst_runtime.py).
-    A graph other than the portable one serves only if it also agrees with the portable graph on this
-    CPU within MAX_REL_DIFF (export checked both against PyTorch, perhaps on another CPU); under auto one
-    that does not falls back to the portable graph, logged and in /health; named in the setting, it is
-    refused."""
+    A runtime other than the portable graph serves only if it also agrees with the portable graph on this
+    CPU within its bound (MAX_REL_DIFF for fp32 graphs, the BF16 bound for openvino-bf16: `disagreement`;
+    export checked both against PyTorch, perhaps on another CPU); under auto one that does not, or cannot
+    load (OpenVINO absent), falls back to the portable graph, logged and in /health; named in the setting,
+    it is refused."""
     meta = PatchTSTMeta.load(directory)
     providers = providers or session_providers()
     if providers[0] != CPU:  # a GPU provider: the CPU measurements behind auto do not apply
@@ -110,7 +112,7 @@ def load_patchtst(
         return meta, PatchTSTSession(portable, name, why)
     try:
         session = _warmed_up(directory, name, meta, providers)
-        problem = disagreement(session, portable, meta.context_length)
+        problem = disagreement(session, portable, meta.context_length, name)
     except ArtifactError as exc:
         problem = str(exc)
     if problem is None:
@@ -125,18 +127,18 @@ def load_patchtst(
 
 
 def _warmed_up(directory: Path, runtime: str, meta: PatchTSTMeta, providers: list[Provider]) -> Any:
-    """A session of `runtime`'s graph that has answered a warm-up window with the contract's outputs."""
-    path = graph_file(directory, runtime)
-    session = ort_session(path, providers)
+    """A session of `runtime`'s graphs that has answered a warm-up window with the contract's outputs."""
+    session = open_session(directory, runtime, partial(ort_session, providers=providers))
+    path = directory / GRAPHS[runtime][0] if len(GRAPHS[runtime]) == 1 else directory  # for the messages
     # A flat window on purpose: zero returns, zero volatility, the hardest case for the scaling inside.
     probe = np.full((1, meta.context_length, 1), 100.0, dtype=np.float32)
     try:
         outputs = dict(zip(OUTPUTS, session.run(list(OUTPUTS), {INPUT: probe}), strict=True))
-    except Exception as exc:  # onnxruntime's own errors: a graph that does not fit its artifact.json
+    except Exception as exc:  # the runtime's own errors: a graph that does not fit its artifact.json
         raise ArtifactError(f"{path} fails a warm-up run: {exc}") from None
     problem = warm_up_problem(outputs, meta)
     if problem is not None:
-        raise ArtifactError(f"{path} answers a warm-up window with {problem}: export the model again")
+        raise ArtifactError(f"{path} ({runtime}) answers a warm-up window with {problem}: export the model again")
     return session
 
 

@@ -164,10 +164,13 @@ class Settings(BaseModel):
     )
     patchtst_runtime: Literal["auto", PatchTSTRuntime] = Field(
         "auto",
-        description="How the embedded backend runs PatchTST on CPU (both fp32, both validated against PyTorch): "
-        "onnxruntime = the portable graph, onnxruntime-fused = ONNX Runtime's transformer fusions of it; auto: "
-        "fused where the CPU has AVX-512, else portable. A fused graph that disagrees with the portable one at "
-        "start-up is not served. The choice is in /health.",
+        description="How the embedded backend and Triton's cpu flavour run PatchTST on CPU: onnxruntime = the "
+        "portable graph, onnxruntime-fused = ONNX Runtime's transformer fusions of it (both fp32, within 1e-4 of "
+        "PyTorch), openvino-bf16 = the backbone in BF16 on OpenVINO, the normalisation and prices in fp32 "
+        "(quantiles within 0.02 forecast sd of PyTorch, P(up) within 0.01; needs the openvino extra); auto: "
+        "openvino-bf16 where the CPU has BF16 instructions (AMX, AVX512_BF16), openvino is installed and the "
+        "export has its graphs, else fused where the CPU has AVX-512, else portable. A runtime that disagrees "
+        "with the portable graph at start-up is not served. The choice is in /health.",
     )
     price_source: Source = Field(
         "yfinance", description="Bars `investiq up` trains a first PatchTST on (offline: falls back to sample)."

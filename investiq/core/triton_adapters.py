@@ -26,7 +26,7 @@ from investiq.core.finbert import FINBERT_MODEL, Encoder, model_file, softmax
 from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.patchtst import INPUT as PAST
 from investiq.core.patchtst import OUTPUTS, PATCHTST, PatchTSTMeta
-from investiq.core.patchtst_runtime import PORTABLE, choose_runtime, disagreement, graph_file
+from investiq.core.patchtst_runtime import PORTABLE, choose_runtime, disagreement, graph_file, open_session
 
 
 def _pb() -> Any:
@@ -137,8 +137,8 @@ class PatchTST:
         portable = _session(graph_file(directory, PORTABLE))
         self.session = portable
         if name != PORTABLE:
-            chosen = _session(graph_file(directory, name))
-            if disagreement(chosen, portable, PatchTSTMeta.load(directory).context_length) is None:
+            chosen = open_session(directory, name, _session)
+            if disagreement(chosen, portable, PatchTSTMeta.load(directory).context_length, name) is None:
                 self.session = chosen
 
     def execute(self, requests: list[Any]) -> list[Any]:
