@@ -80,7 +80,7 @@ def weight_bytes(shape: BertShape = BertShape(), bytes_per_weight: int = 1) -> i
     return weights * bytes_per_weight
 
 
-def read_bandwidth(nbytes: int, repeats: int = 7, threads: int | None = None) -> float:
+def read_bandwidth(nbytes: int, repeats: int = 30, threads: int | None = None) -> float:
     """GB/s reading `nbytes` (split over `threads`, default one per core; numpy's max releases the GIL and
     is vectorised, so it reads as fast as the memory system delivers): the best of `repeats` after a warm-up."""
     import os
