@@ -47,20 +47,22 @@ ROUNDS = 3
 
 
 def prepare_patchtst(work: Path) -> None:
-    """A PatchTST/64-shaped model exported into work/repo (built once): one short epoch on the sample
-    bars; its speed does not depend on how well it forecasts."""
-    from export.patchtst import export_patchtst
+    """A PatchTST/64-shaped model exported into work/repo (built once, and again when export/patchtst.py is
+    newer than the export: a new export may write new graphs): one short epoch on the sample bars; its speed
+    does not depend on how well it forecasts."""
+    import export.patchtst as exporter
     from investiq.core.market import as_series, load_bars
     from investiq.core.patchtst import TrainConfig
     from training.patchtst import train
 
     repo, model = work / "repo", work / "patchtst-bench"
-    if patchtst_dir(repo).joinpath("artifact.json").is_file():
+    artifact = patchtst_dir(repo) / "artifact.json"
+    if artifact.is_file() and artifact.stat().st_mtime >= Path(exporter.__file__).stat().st_mtime:
         return
     config = TrainConfig(symbols=("SPX",), source="sample", days=36500, interval="1d", epochs=1, window_stride=64)
     series = as_series(load_bars("sample", ("SPX",), days=36500, interval="1d", cache_dir=work / "data"))
     train(series, config, model, log=print)
-    export_patchtst(model, repo, log=print)
+    exporter.export_patchtst(model, repo, log=print)
 
 
 def closes(count: int, context: int, seed: int = 0) -> np.ndarray[Any, np.dtype[np.float32]]:
