@@ -193,7 +193,8 @@ async def clients_vs_batched(base: str) -> dict[str, Any]:
 
 def journal_cost(rows: int) -> dict[str, float]:
     """Rows per second the writer thread commits: one row per job (a single-headline request) and
-    many rows per job (a 32-headline request), on a fresh journal file."""
+    many rows per job (a 32-headline request), on a fresh journal file; every job its own commit (no
+    journal_log_delay_ms, whose wait would dominate a burst of rows): the writer's worst case."""
     from investiq.core.journal import JournalWriter, open_journal
     from investiq.core.journal.predictions import SentimentRow, insert_sentiment
 
