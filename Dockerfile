@@ -9,8 +9,9 @@ COPY training ./training
 COPY export ./export
 COPY benchmarks ./benchmarks
 COPY harness ./harness
-# One ONNX Runtime (the `cpu` extra: the embedded backend, when INVESTIQ_BACKEND is not triton) and the Triton client.
-RUN pip install '.[cpu,triton-client]'
+# One ONNX Runtime (the `cpu` extra: the embedded backend, when INVESTIQ_BACKEND is not triton), OpenVINO (its
+# BF16 PatchTST on CPUs with BF16 instructions) and the Triton client.
+RUN pip install '.[cpu,openvino,triton-client]'
 EXPOSE 8080
 # Settings come from the environment (docker-compose.yml): INVESTIQ_BACKEND, INVESTIQ_TRITON_URL, ...
 CMD ["investiq", "serve", "--host", "0.0.0.0", "--port", "8080"]
