@@ -133,13 +133,18 @@ class PatchTST:
         """The graph the embedded backend would choose on this CPU (parameter `runtime`, default auto:
         investiq/core/patchtst_runtime.py), served only if it agrees with the portable graph here."""
         directory = _model_dir(args) / args["model_version"]
-        name, _ = choose_runtime(_parameter(args, "runtime", "auto"), instruction_sets(), directory)
+        name, why = choose_runtime(_parameter(args, "runtime", "auto"), instruction_sets(), directory)
         portable = _session(graph_file(directory, PORTABLE))
-        self.session = portable
+        self.session, self.runtime = portable, PORTABLE
         if name != PORTABLE:
             chosen = open_session(directory, name, _session)
-            if disagreement(chosen, portable, PatchTSTMeta.load(directory).context_length, name) is None:
-                self.session = chosen
+            problem = disagreement(chosen, portable, PatchTSTMeta.load(directory).context_length, name)
+            if problem is None:
+                self.session, self.runtime = chosen, name
+            else:
+                why = f"{name} not served, {problem}"
+        # The stub's stdout is the server's log: which graph the cpu flavour serves, and why.
+        print(f"investiq patchtst {args['model_version']}: serving {self.runtime} ({why})", flush=True)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         pb = _pb()

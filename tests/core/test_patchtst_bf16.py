@@ -171,11 +171,12 @@ def test_openvino_bf16_without_openvino_is_refused_when_named(
 
 
 @needs_openvino
-def test_triton_cpu_flavour_makes_the_same_choice(trained: tuple[Path, Path]):
+def test_triton_cpu_flavour_makes_the_same_choice(trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]):
     directory = patchtst_dir(trained[1])
     config = json.dumps({"parameters": {"runtime": {"string_value": OPENVINO_BF16}}})
     model = PatchTST()
     model.initialize(
         {"model_repository": str(directory.parent), "model_version": directory.name, "model_config": config}
     )
-    assert isinstance(model.session, Chain)
+    assert isinstance(model.session, Chain) and model.runtime == OPENVINO_BF16
+    assert f"serving {OPENVINO_BF16} (set in patchtst_runtime)" in capsys.readouterr().out  # in Triton's log
