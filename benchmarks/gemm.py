@@ -96,24 +96,23 @@ def read_bandwidth(nbytes: int, repeats: int = 30, threads: int | None = None) -
         for worker in workers:
             worker.join()
 
-    read()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        read()
-        best = min(best, time.perf_counter() - start)
-    return nbytes / best / 1e9
+    return nbytes / fastest(read, repeats) / 1e9
 
 
-def best_gflops(fn: Callable[[], object], n: int, repeats: int) -> float:
-    """2 n^3 over the fastest of `repeats` calls (after one warm-up), in GFLOP/s."""
+def fastest(fn: Callable[[], object], repeats: int) -> float:
+    """Seconds of the fastest of `repeats` calls of `fn`, after one warm-up call."""
     fn()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
+    return best
+
+
+def best_gflops(fn: Callable[[], object], n: int, repeats: int) -> float:
+    """2 n^3 over the fastest of `repeats` calls (after one warm-up), in GFLOP/s."""
+    return 2 * n**3 / fastest(fn, repeats) / 1e9
 
 
 def matmul_graph(n: int, directory: Path, rng: np.random.Generator) -> Path:
