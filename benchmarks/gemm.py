@@ -34,7 +34,8 @@ from benchmarks.common import record
 from gateway.backends.embedded import ort_session  # FinBERT's session options, so its kernels
 from harness.results import describe, machine
 
-INT8_PATH = "ONNX Runtime int8"  # benchmarks/finbert.py's in-process INT8 row
+# benchmarks/finbert.py's row of INT8 as the gateway serves it in-process (texts grouped by length)
+INT8_PATH = "ONNX Runtime int8, as served"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.gemm import INT8_PATH
 from harness.results import describe, machine
 
 # (what, figure, how it compares, target): the performance targets for a 2-core CPU (the later, stricter
@@ -67,9 +68,9 @@ def figures(out: Path) -> dict[str, float]:
     headroom = {p["path"]: p["headroom"] for p in gemm["finbert"]["paths"]}
     return {
         "gateway_single_p50_ms": gateway["http"]["finbert_single"]["p50_ms"],
-        "int8_single_p50_ms": rows["ONNX Runtime int8"]["p50_ms"],
-        "int8_batched_per_s": rows["ONNX Runtime int8"]["texts_per_s"],
-        "int8_share_of_peak": headroom["ONNX Runtime int8"]["int8"],
+        "int8_single_p50_ms": rows[INT8_PATH]["p50_ms"],
+        "int8_batched_per_s": rows[INT8_PATH]["texts_per_s"],
+        "int8_share_of_peak": headroom[INT8_PATH]["int8"],
         "int8_vs_eager": finbert["ratios"]["int8_vs_eager_throughput"],
         "gateway_overhead_p50_ms": gateway["overhead_p50_ms"]["finbert_single"],
         "clients_vs_batched": gateway["clients_vs_batched"]["ratio"],

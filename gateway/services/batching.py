@@ -12,6 +12,11 @@ time. So when no batch is in flight, the next one waits for as many callers as t
 most REGROUP of that batch's run time after it ended (a caller that went away costs that once, and the
 count follows). A lone caller is never kept waiting by this: the last batch had one caller, itself.
 
+A batch of more than `max_batch` items (one large request, or several) runs in chunks of `max_batch`;
+given `order` (an item's rough cost, e.g. a text's length), the items are sorted by it before they are cut,
+so that each chunk holds items of like cost (FinBERT: texts of like length pad less), and the results
+go back to their callers in the callers' order.
+
 `max_inflight` batches run at once (1: one at a time, for the embedded backend, whose one worker
 thread runs them one by one anyway). A server with several model instances and a batcher of its own
 (Triton) is given more: while all of them are busy, requests pile up as before, and the batches in
@@ -38,6 +43,7 @@ class MicroBatcher(Generic[T, R]):
         max_wait_s: float,
         on_batch: Callable[[int], None] | None = None,
         max_inflight: int = 1,
+        order: Callable[[T], int] | None = None,
     ) -> None:
         if max_inflight < 1:
             raise ValueError(f"max_inflight must be >= 1, not {max_inflight}")
@@ -45,6 +51,7 @@ class MicroBatcher(Generic[T, R]):
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
         self._on_batch = on_batch
+        self._order = order
         self._queue: list[tuple[list[T], asyncio.Future[list[R]]]] = []
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -111,12 +118,7 @@ class MicroBatcher(Generic[T, R]):
     async def _run_batch(self, taken: list[tuple[list[T], asyncio.Future[list[R]]]], started: float) -> None:
         items = [item for entry, _ in taken for item in entry]
         try:
-            results: list[R] = []
-            for start in range(0, len(items), self._max_batch):  # one oversized request: chunks
-                chunk = items[start : start + self._max_batch]
-                if self._on_batch is not None:
-                    self._on_batch(len(chunk))
-                results.extend(await self._run(chunk))
+            results = await self._chunked(items)
         except Exception as exc:
             for _, future in taken:
                 if not future.done():
@@ -136,3 +138,18 @@ class MicroBatcher(Generic[T, R]):
             if not future.done():  # a caller that went away
                 future.set_result(results[offset : offset + len(entry)])
             offset += len(entry)
+
+    async def _chunked(self, items: list[T]) -> list[R]:
+        """`run` over `items` in chunks of at most max_batch (sorted by `order` first when there are several);
+        the results in `items`' order."""
+        order = list(range(len(items)))
+        if self._order is not None and len(items) > self._max_batch:
+            key = self._order
+            order.sort(key=lambda i: key(items[i]))
+        results: dict[int, R] = {}
+        for start in range(0, len(items), self._max_batch):
+            chunk = order[start : start + self._max_batch]
+            if self._on_batch is not None:
+                self._on_batch(len(chunk))
+            results.update(zip(chunk, await self._run([items[i] for i in chunk]), strict=True))
+        return [results[i] for i in range(len(items))]

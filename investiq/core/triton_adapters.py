@@ -3,8 +3,8 @@
 Triton loads `<model>/1/model.py`, a one-line shim that imports a class from here, so that the
 pre- and post-processing Triton runs is the code the embedded backend runs (investiq/core/finbert.py,
 investiq/core/patchtst.py) and is tested with it. Each class batches the requests Triton hands it into
-one ONNX Runtime run and answers each request on its own: a bad request gets its own error,
-never the whole batch.
+ONNX Runtime runs (FinBERT's texts grouped by length, as in the embedded backend) and answers each
+request on its own: a bad request gets its own error, never the whole batch.
 
 Keep this module's imports light: the python backend stub of the nvidia-pytriton wheel embeds its
 own libpython, which fails to load this interpreter's `_ssl` extension (undefined symbol
@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.cpu import instruction_sets
-from investiq.core.finbert import FINBERT_MODEL, Encoder, model_file, softmax
+from investiq.core.finbert import FINBERT_MODEL, Encoder, model_file, run_by_length, softmax
 from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.patchtst import INPUT as PAST
 from investiq.core.patchtst import OUTPUTS, PATCHTST, PatchTSTMeta
@@ -100,10 +100,9 @@ class FinbertModel:
         width = max(x.shape[1] for x in ids)  # requests tokenized in different batches: pad to one width
         pad = [np.pad(x, ((0, 0), (0, width - x.shape[1]))) for x in ids]
         pad_mask = [np.pad(x, ((0, 0), (0, width - x.shape[1]))) for x in mask]
-        logits = self.session.run(
-            [LOGITS], {"input_ids": np.concatenate(pad), "attention_mask": np.concatenate(pad_mask)}
-        )
-        parts = _split(logits[0], [len(x) for x in ids])
+        feed = {"input_ids": np.concatenate(pad), "attention_mask": np.concatenate(pad_mask)}
+        logits = run_by_length(lambda part: self.session.run([LOGITS], part)[0], feed)  # texts of like length
+        parts = _split(logits, [len(x) for x in ids])
         return [pb.InferenceResponse(output_tensors=[pb.Tensor(LOGITS, p)]) for p in parts]
 
 

@@ -21,7 +21,7 @@ from gateway.services.scorers import FinbertScorer
 from gateway.wiring import StartupError, build_backend
 from harness import tiny_bert
 from investiq.core.errors import ExportError
-from investiq.core.finbert import Encoder, FinbertMeta, WeightsError, softmax
+from investiq.core.finbert import OUTPUT, Encoder, FinbertMeta, WeightsError, run_by_length, softmax
 from investiq.core.settings import Settings
 from tests.conftest import flush_journal
 from training.finbert import load_pretrained
@@ -155,6 +155,27 @@ def test_micro_batching_merges_concurrent_requests(tiny: tuple[Path, Path]):
     sizes, together, alone = asyncio.run(run())
     assert sizes == [len(texts)]  # ten concurrent requests, one forward pass
     np.testing.assert_allclose(np.stack(together), alone, atol=1e-5)  # padding does not change answers
+
+
+def test_texts_grouped_by_length_get_the_answers_of_one_padded_pass(tiny: tuple[Path, Path]):
+    """run_by_length on the real fp32 graph: a burst of short headlines and one long text runs in passes cut
+    to their own length, and each text's logits are those of one pass padded to the longest (attention
+    ignores padding)."""
+    import onnxruntime as ort
+
+    _, repo = tiny
+    session = ort.InferenceSession(str(finbert_dir(repo) / "model.onnx"), providers=["CPUExecutionProvider"])
+    texts = [*HELD_OUT, " ".join(HELD_OUT * 3), *HELD_OUT[:3]]
+    feed = Encoder(finbert_dir(repo), 128)(texts)
+    widths: list[int] = []
+
+    def run(part: dict[str, Any]) -> np.ndarray[Any, Any]:
+        widths.append(part["input_ids"].shape[1])
+        return np.asarray(session.run([OUTPUT], part)[0])
+
+    grouped = run_by_length(run, feed)
+    assert len(widths) == 2 and min(widths) < feed["input_ids"].shape[1] // 3  # the short ones ran short
+    np.testing.assert_allclose(grouped, session.run([OUTPUT], feed)[0], atol=1e-5)
 
 
 def test_predict_over_http_writes_the_journal(tiny: tuple[Path, Path], tmp_path: Path):

@@ -127,6 +127,25 @@ def test_a_lone_caller_never_waits_and_a_missing_one_costs_at_most_the_regroup_t
     assert 0.2 + REGROUP * 0.2 * 0.5 < short < 0.2 + REGROUP * 0.2 + 0.15  # waited for them, boundedly
 
 
+def test_a_burst_larger_than_a_batch_is_cut_into_batches_of_like_length_and_answered_in_order():
+    chunks: list[list[str]] = []
+
+    async def model(items: list[str]) -> list[str]:
+        chunks.append(items)
+        return [item.upper() for item in items]
+
+    texts = ["a" * n for n in (30, 2, 31, 1, 29, 3)]
+
+    async def run() -> list[str]:
+        batcher: MicroBatcher[str, str] = MicroBatcher(model, max_batch=3, max_wait_s=0, order=len)
+        answers = await batcher.submit(texts)
+        await batcher.close()
+        return answers
+
+    assert asyncio.run(run()) == [t.upper() for t in texts]  # the caller's answers, in its order
+    assert [sorted(map(len, c)) for c in chunks] == [[1, 2, 3], [29, 30, 31]]  # the short ones together
+
+
 def test_the_served_price_models_age_is_exported(settings: Settings, trained: tuple[Path, Path], clock: Clock):
     served = settings.model_copy(update={"model_repository": trained[1], "sentiment_model": "lexicon"})
     with TestClient(create_app(served, FakeBackend(), clock=clock)) as client:

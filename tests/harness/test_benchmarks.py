@@ -71,7 +71,7 @@ def test_gemm_peaks_are_measured_for_each_kernel(tmp_path: Path):
     assert all(r["gflops"] > 0 for r in result["gemm"])
     assert result["peak_gflops"]["fp32"] == max(r["gflops"] for r in result["gemm"] if "fp32" in r["kernel"])
     paths = {p["path"]: p for p in result["finbert"]["paths"]}
-    assert set(paths["ONNX Runtime int8"]["headroom"]) == {"fp32", "int8"}  # INT8 judged against int8 too
+    assert set(paths[gemm.INT8_PATH]["headroom"]) == {"fp32", "int8"}  # INT8 judged against int8 too
     assert set(paths["PyTorch eager (fp32)"]["headroom"]) == {"fp32"}
     eager = paths["PyTorch eager (fp32)"]
     assert eager["headroom"]["fp32"] == pytest.approx(eager["gflops"] / result["peak_gflops"]["fp32"])
@@ -82,9 +82,7 @@ def test_gemm_peaks_are_measured_for_each_kernel(tmp_path: Path):
     assert fin["single_text_floor_ms"] == pytest.approx(
         fin["int8_weight_mb"] / fin["read_gb_per_s"]
     )  # MB / (GB/s) = ms
-    assert fin["int8_single_p50_ms"] == next(
-        r["p50_ms"] for r in finbert["rows"] if r["path"] == "ONNX Runtime int8"
-    )
+    assert fin["int8_single_p50_ms"] == next(r["p50_ms"] for r in finbert["rows"] if r["path"] == gemm.INT8_PATH)
     assert "cannot take less than" in (tmp_path / "gemm.md").read_text()
 
 
@@ -152,7 +150,7 @@ def test_the_summary_says_which_targets_are_met_and_by_how_much(tmp_path: Path):
     from benchmarks import suite
 
     finbert = {
-        "rows": [{"path": "ONNX Runtime int8", "texts_per_s": 120.0, "p50_ms": 3.0}],
+        "rows": [{"path": gemm.INT8_PATH, "texts_per_s": 120.0, "p50_ms": 3.0}],
         "ratios": {"int8_vs_eager_throughput": 3.3},
     }
     gateway = {
@@ -161,8 +159,8 @@ def test_the_summary_says_which_targets_are_met_and_by_how_much(tmp_path: Path):
         "clients_vs_batched": {"ratio": 0.96},
         "in_process": {"patchtst_batch": {"windows_per_s": 1500.0}},
     }
-    gemm = {"finbert": {"paths": [{"path": "ONNX Runtime int8", "headroom": {"fp32": 1.2, "int8": 0.3}}]}}
-    for name, result in (("finbert", finbert), ("gateway", gateway), ("gemm", gemm)):
+    peaks = {"finbert": {"paths": [{"path": gemm.INT8_PATH, "headroom": {"fp32": 1.2, "int8": 0.3}}]}}
+    for name, result in (("finbert", finbert), ("gateway", gateway), ("gemm", peaks)):
         (tmp_path / f"{name}.json").write_text(json.dumps(result))
     rows = {r["what"]: r for r in suite.summarize(tmp_path)["targets"]}
     assert [r["met"] for r in rows.values()] == [False, True, False, False, True, False, True, False]
