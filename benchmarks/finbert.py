@@ -17,8 +17,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -118,31 +119,73 @@ def onnx_runtime(repo: Path, texts: list[str], runs: int, batch_size: int) -> li
     return rows
 
 
-def served(repo: Path, texts: list[str], runs: int, batch_size: int) -> Row:
-    """INT8 in-process as the gateway serves it: the sentiment scorer over the embedded backend. All the
-    headlines in one call, as a burst from the agent: the micro-batcher cuts it into batches of at most
-    `batch_size` by length and each runs in passes of like length (investiq/core/finbert.py run_by_length);
-    one headline per call for latency (it includes the hop to the inference thread)."""
+@contextmanager
+def served_scorer(repo: Path, batch_size: int) -> Iterator[Callable[[list[str]], object]]:
+    """texts -> probabilities, INT8 in-process as the gateway serves it: the sentiment scorer over the
+    embedded backend, wired as gateway/wiring.py wires them (on a CPU the backend is handed a burst whole
+    and runs it in passes of at most `batch_size` texts of like length: investiq/core/finbert.py
+    run_by_length). Each call includes the hop to the inference thread."""
     import asyncio
 
     from gateway.backends.embedded import EmbeddedBackend
     from gateway.services.scorers import FinbertScorer
 
-    backend = EmbeddedBackend(repo, finbert_runtime=DEFAULT)
+    backend = EmbeddedBackend(repo, finbert_runtime=DEFAULT, max_pass_rows=batch_size)
     meta = backend.finbert
     assert meta is not None
-    scorer = FinbertScorer(backend, meta.labels, meta.version, max_batch=batch_size, max_wait_s=0)
+    cut = not backend.plans_finbert_passes
+    scorer = FinbertScorer(backend, meta.labels, meta.version, max_batch=batch_size, max_wait_s=0, cut=cut)
     loop = asyncio.new_event_loop()
-
-    def score(batch: list[str]) -> object:
-        return loop.run_until_complete(scorer.score(batch))
-
     try:
-        return measure(SERVED, lambda t: score([t]), score, texts, runs, batch_size, burst=True)
+        yield lambda texts: loop.run_until_complete(scorer.score(texts))
     finally:
         loop.run_until_complete(scorer.close())
         loop.run_until_complete(backend.close())
         loop.close()
+
+
+def served(repo: Path, texts: list[str], runs: int, batch_size: int) -> Row:
+    """The served path: one headline per call for latency; all the headlines in one call (a burst from the
+    agent) for throughput."""
+    with served_scorer(repo, batch_size) as score:
+        return measure(SERVED, lambda t: score([t]), score, texts, runs, batch_size, burst=True)
+
+
+def grouping(repo: Path, batch_size: int, rounds: int = 5) -> dict[str, Any]:
+    """Where grouping by length pays: a burst of texts of mixed lengths (the committed labeled headlines),
+    one ONNX Runtime INT8 run per batch of `batch_size` in their order (before) against the served path,
+    in interleaved rounds; texts/s are medians."""
+    import csv
+
+    from gateway.backends.embedded import ort_session
+    from investiq.core.finbert import softmax
+
+    with (HERE.parent / "investiq" / "data" / "labeled_headlines.csv").open() as f:
+        texts = [row["text"] for row in csv.DictReader(f)]
+    directory = repo / "finbert_model" / "1"
+    encoder, session = Encoder(directory, 128), ort_session(directory / "model.int8.onnx")
+    tokens = encoder(texts)["attention_mask"].sum(1)
+
+    def one_run_per_batch(burst: list[str]) -> None:
+        for i in range(0, len(burst), batch_size):
+            softmax(session.run(["logits"], encoder(burst[i : i + batch_size]))[0])
+
+    rates: dict[str, list[float]] = {"before": [], "served": []}
+    with served_scorer(repo, batch_size) as score:
+        paths = {"before": one_run_per_batch, "served": score}
+        for run in paths.values():
+            run(texts)  # warm-up
+        for r in range(rounds):
+            for name, run in list(paths.items())[:: 1 if r % 2 == 0 else -1]:
+                start = time.perf_counter()
+                run(texts)
+                rates[name].append(len(texts) / (time.perf_counter() - start))
+    return {
+        "texts": len(texts),
+        "tokens": {"min": int(tokens.min()), "mean": float(tokens.mean()), "max": int(tokens.max())},
+        "before_per_s": statistics.median(rates["before"]),
+        "served_per_s": statistics.median(rates["served"]),
+    }
 
 
 def pytorch_eager(source: Path, texts: list[str], runs: int, batch_size: int) -> Row:
@@ -227,6 +270,7 @@ def run(source: str | None, work: Path, runs: int, batch_size: int, concurrency:
     print(f"workload: {len(texts)} headlines, {tokens.mean():.1f} tokens on average (max {tokens.max()})")
     onnx = onnx_runtime(repo, texts, runs, batch_size)
     onnx.append(served(repo, texts, runs, batch_size))
+    mixed = grouping(repo, batch_size)
     # issue 18: every CPU runtime against today's INT8 and the INT8 GEMM peak, and where INT8's time goes
     finbert_runtimes.run(repo / "finbert_model" / "1", texts, batch_size=batch_size, source=source, out=out)
     finbert_profile.run(repo / "finbert_model" / "1", texts, out=out)
@@ -243,6 +287,7 @@ def run(source: str | None, work: Path, runs: int, batch_size: int, concurrency:
         "batch_size": batch_size,
         "mean_tokens": float(tokens.mean()),
         "rows": [asdict(r) for r in rows],
+        "grouping": mixed,
         "ratios": {
             "int8_vs_eager_throughput": int8.texts_per_s / eager,
             "fp32_onnx_vs_eager_throughput": rows[1].texts_per_s / eager,
@@ -273,6 +318,13 @@ def render(result: dict[str, Any]) -> str:
         f"(ONNX fp32 / eager: {ratios['fp32_onnx_vs_eager_throughput']:.2f}x)",
         f"- HTTP INT8 minus in-process INT8 at p50: {ratios['gateway_overhead_p50_ms']:.1f} ms with an httpx "
         "client (about 1 ms of its own); the gateway's own overhead, with a lean client: gateway.md",
-        "",
     ]
-    return "\n".join(lines)
+    if mixed := result.get("grouping"):
+        tokens, gain = mixed["tokens"], mixed["served_per_s"] / mixed["before_per_s"]
+        lines.append(
+            f"- Texts grouped by length (`{SERVED}`), where lengths vary: a burst of the {mixed['texts']} "
+            f"labeled headlines ({tokens['min']}-{tokens['max']} tokens, {tokens['mean']:.1f} on average) at "
+            f"{mixed['served_per_s']:.0f} texts/s served, against {mixed['before_per_s']:.0f} for one run per "
+            f"batch of {result['batch_size']} in their order (**{gain:.2f}x**)"
+        )
+    return "\n".join([*lines, ""])

@@ -4,9 +4,10 @@
 
 Every runtime of investiq/core/finbert_runtime.py that loads here, opened as the embedded backend opens it
 (gateway session options, OpenVINO's LATENCY hint over all cores), plus two ways of running today's INT8:
-length bucketing (a request's texts sorted by token count, so that a batch pads less) and one intra-op
-thread. Rounds interleave the paths (each round: every path's single-headline calls, then its batched
-pass), so that a shared machine's load falls on all of them alike; p50 and texts/s are medians over rounds.
+grouped by length as the gateway serves it (a burst run in passes of texts of like length, so that a
+pass pads less) and one intra-op thread. Rounds interleave the paths (each round: every path's
+single-headline calls, then its batched pass), so that a shared machine's load falls on all of them
+alike; p50 and texts/s are medians over rounds.
 The INT8 GEMM peak (benchmarks/gemm.py) is measured before and after the rounds; the larger counts.
 """
 
@@ -30,12 +31,12 @@ from investiq.core.finbert import OUTPUT, Encoder, run_by_length, softmax
 from investiq.core.finbert_runtime import DEFAULT, RUNTIMES, choose_runtime, open_runtime
 
 Run = Callable[[list[str]], object]
-# As served since issue 18's length grouping: a request's texts sorted by length before it is cut in batches
-# (the micro-batcher), each batch run in passes of like length (investiq/core/finbert.py run_by_length).
+# As the embedded backend serves a burst on a CPU: all its texts handed over at once, run in passes of at most
+# batch_size texts of like length (investiq/core/finbert.py run_by_length).
 BUCKETED = f"{DEFAULT}, grouped by length (as served)"
 
 
-def paths(directory: Path, encoder: Encoder) -> tuple[dict[str, Run], dict[str, str]]:
+def paths(directory: Path, encoder: Encoder, batch_size: int) -> tuple[dict[str, Run], dict[str, str]]:
     """({path name: texts -> probabilities}, {runtime: why it is missing}) for this machine."""
     import onnxruntime as ort
 
@@ -46,7 +47,8 @@ def paths(directory: Path, encoder: Encoder) -> tuple[dict[str, Run], dict[str, 
             return session.run([OUTPUT], feed)[0]
 
         def run(texts: list[str]) -> object:
-            return softmax(run_by_length(logits, encoder(texts)) if by_length else logits(encoder(texts)))
+            feed = encoder(texts)
+            return softmax(run_by_length(logits, feed, max_rows=batch_size) if by_length else logits(feed))
 
         return run
 
@@ -71,17 +73,11 @@ def compare(
 ) -> dict[str, dict[str, float]]:
     """{path: {p50_ms, p99_ms, texts_per_s}}: `rounds` interleaved rounds of `singles` one-headline calls
     and one pass over all `texts` (of `tokens` tokens each) in batches of `batch_size`, per path (the order
-    reversed every round). The BUCKETED path sorts the texts by token count before cutting the batches."""
+    reversed every round). The BUCKETED path is handed all the texts at once and cuts its own passes."""
     latencies: dict[str, list[float]] = {name: [] for name in runs}
     rates: dict[str, list[float]] = {name: [] for name in runs}
-    by_length = [t for _, t in sorted(zip(tokens, texts, strict=True), key=lambda pair: pair[0])]
-    cut = {
-        name: [
-            (by_length if name == BUCKETED else texts)[i : i + batch_size]
-            for i in range(0, len(texts), batch_size)
-        ]
-        for name in runs
-    }
+    batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
+    cut = {name: [texts] if name == BUCKETED else batches for name in runs}
     passes = max(1, 128 // len(texts))
     for name, run in runs.items():  # warm-up: first-run allocations, OpenVINO's shape compilation
         run(texts[:1])
@@ -131,7 +127,7 @@ def run(
     tokens = float(np.mean(lengths))
     load_before = os.getloadavg()[0]
     peak_before = int8_peak(peak_sizes)
-    runs, missing = paths(directory, encoder)
+    runs, missing = paths(directory, encoder, batch_size)
     figures = compare(runs, texts, lengths, batch_size, singles, rounds)
     del runs  # their threads would spin through the second peak measurement
     peak = max(peak_before, int8_peak(peak_sizes))

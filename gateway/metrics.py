@@ -144,7 +144,8 @@ class Metrics:
         )
         self.batch_size = Histogram(
             "investiq_batch_size",
-            "Items per forward pass, by model.",
+            "Items per inference backend call (a micro-batch; the embedded backend on a CPU runs a FinBERT "
+            "batch in passes of texts of like length), by model.",
             ["model"],
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,

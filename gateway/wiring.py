@@ -41,6 +41,7 @@ def build_backend(settings: Settings) -> InferenceBackend:
             max_tokens=settings.sentiment_max_tokens,
             finbert_runtime=settings.finbert_runtime,
             patchtst_runtime=settings.patchtst_runtime,
+            max_pass_rows=settings.sentiment_batch_size,
             providers=session_providers(settings.embedded_providers, settings.models_dir),
         )
     except (ArtifactError, SettingsError) as exc:
@@ -74,6 +75,8 @@ def build_sentiment(
             on_batch=metrics.batch_size.labels(FINBERT).observe,
             on_infer=metrics.inference_latency.labels(FINBERT).observe,
             max_inflight=max_inflight(settings),
+            # the embedded backend on the CPU cuts a burst into passes by token count: hand it bursts whole
+            cut=not getattr(backend, "plans_finbert_passes", False),
         )
     except LookupError:
         scorer = LexiconScorer()

@@ -8,8 +8,8 @@ Serves, with the names and tensors of the Triton contract:
                                                              quantiles, probability_up, volatility)
 Sessions are made once, at start. Inference runs on one worker thread (ONNX Runtime spreads each
 run over the cores itself), so the event loop never blocks and runs never contend for the cores.
-On the CPU, FinBERT's texts run grouped by length (investiq/core/finbert.py `run_by_length`), so that
-a batch of short headlines does not pad to its longest one.
+On the CPU, FinBERT's texts run grouped by length (investiq/core/finbert.py `run_by_length`), at most
+`max_pass_rows` a pass, so that short headlines do not pad to the longest text of their burst.
 """
 
 from __future__ import annotations
@@ -30,7 +30,16 @@ from gateway.backends.providers import CPU, Provider, import_onnxruntime, sessio
 from investiq.core.artifacts import META
 from investiq.core.cpu import instruction_sets
 from investiq.core.errors import ArtifactError, InvalidInputError, ModelNotReadyError
-from investiq.core.finbert import FINBERT, FINBERT_MODEL, OUTPUT, Encoder, FinbertMeta, run_by_length, softmax
+from investiq.core.finbert import (
+    FINBERT,
+    FINBERT_MODEL,
+    MAX_PASS_ROWS,
+    OUTPUT,
+    Encoder,
+    FinbertMeta,
+    run_by_length,
+    softmax,
+)
 from investiq.core.finbert_runtime import DEFAULT, choose_runtime, open_runtime, startup_problem, tag
 from investiq.core.patchtst import (
     INPUT,
@@ -208,6 +217,7 @@ class EmbeddedBackend:
         max_tokens: int = 128,
         finbert_runtime: str = "auto",
         patchtst_runtime: str = "auto",
+        max_pass_rows: int = MAX_PASS_ROWS,
         providers: list[Provider] | None = None,
     ) -> None:
         """Load what the repository holds (the newest version of each model). A model that is absent
@@ -215,6 +225,9 @@ class EmbeddedBackend:
         `providers`: ONNX Runtime's execution providers (None: `session_providers()`, auto)."""
         self._repository = repository
         self._providers = providers or session_providers()
+        # PASS_COST_TOKENS was measured on a CPU; on a GPU a batch runs as one pass, as before
+        self.plans_finbert_passes = self._providers[0] == CPU
+        self._max_pass_rows = max_pass_rows
         self._sessions: dict[str, Any] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self.finbert: FinbertMeta | None = None
@@ -290,8 +303,7 @@ class EmbeddedBackend:
             out: NDArray[Any] = session.run([OUTPUT], part)[0]
             return out
 
-        # PASS_COST_TOKENS was measured on a CPU; a GPU's passes cost otherwise: one pass, as before
-        return run_by_length(run, feed) if self._providers[0] == CPU else run(feed)
+        return run_by_length(run, feed, max_rows=self._max_pass_rows) if self.plans_finbert_passes else run(feed)
 
     async def ready(self, model: str | None = None) -> bool:
         return bool(self.models) if model is None else model in self.models

@@ -12,10 +12,11 @@ time. So when no batch is in flight, the next one waits for as many callers as t
 most REGROUP of that batch's run time after it ended (a caller that went away costs that once, and the
 count follows). A lone caller is never kept waiting by this: the last batch had one caller, itself.
 
-A batch of more than `max_batch` items (one large request, or several) runs in chunks of `max_batch`;
-given `order` (an item's rough cost, e.g. a text's length), the items are sorted by it before they are cut,
-so that each chunk holds items of like cost (FinBERT: texts of like length pad less), and the results
-go back to their callers in the callers' order.
+A batch of more than `max_batch` items (one large request) runs in chunks of `max_batch`; given `order`
+(an item's rough cost, e.g. a text's length), the items are sorted by it before they are cut, so that
+each chunk holds items of like cost (FinBERT: texts of like length pad less), and the results go back to
+their callers in the callers' order. With `cut` False the run is handed the batch whole and cuts it
+itself (the embedded backend plans FinBERT's passes from exact token counts).
 
 `max_inflight` batches run at once (1: one at a time, for the embedded backend, whose one worker
 thread runs them one by one anyway). A server with several model instances and a batcher of its own
@@ -44,6 +45,7 @@ class MicroBatcher(Generic[T, R]):
         on_batch: Callable[[int], None] | None = None,
         max_inflight: int = 1,
         order: Callable[[T], int] | None = None,
+        cut: bool = True,
     ) -> None:
         if max_inflight < 1:
             raise ValueError(f"max_inflight must be >= 1, not {max_inflight}")
@@ -52,6 +54,7 @@ class MicroBatcher(Generic[T, R]):
         self._max_wait_s = max_wait_s
         self._on_batch = on_batch
         self._order = order
+        self._cut = cut
         self._queue: list[tuple[list[T], asyncio.Future[list[R]]]] = []
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -140,8 +143,12 @@ class MicroBatcher(Generic[T, R]):
             offset += len(entry)
 
     async def _chunked(self, items: list[T]) -> list[R]:
-        """`run` over `items` in chunks of at most max_batch (sorted by `order` first when there are several);
-        the results in `items`' order."""
+        """`run` over `items` in chunks of at most max_batch (sorted by `order` first when there are several;
+        one chunk when the run cuts its own); the results in `items`' order."""
+        if not self._cut:
+            if self._on_batch is not None:
+                self._on_batch(len(items))
+            return await self._run(items)
         order = list(range(len(items)))
         if self._order is not None and len(items) > self._max_batch:
             key = self._order

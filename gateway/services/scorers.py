@@ -34,7 +34,9 @@ class Scorer(Protocol):
 class FinbertScorer:
     """FinBERT via backend model `finbert`, micro-batched with up to `max_inflight` batches in flight
     (gateway/services/batching.py); columns reordered from the artifact's labels. `on_infer` is given
-    the seconds of each backend call, failed ones included."""
+    the seconds of each backend call, failed ones included. `cut` False: the backend is handed a batch
+    larger than `max_batch` whole, and cuts it into passes itself (by exact token counts); True: the batcher
+    cuts it, shortest texts first."""
 
     model = FINBERT
 
@@ -49,13 +51,14 @@ class FinbertScorer:
         on_batch: Callable[[int], None] | None = None,
         on_infer: Callable[[float], None] | None = None,
         max_inflight: int = 1,
+        cut: bool = True,
     ) -> None:
         self.version = version
         self._backend = backend
         self._on_infer = on_infer
         self._columns = [labels.index(label) for label in LABELS]
         self._batcher: MicroBatcher[str, NDArray[np.float32]] = MicroBatcher(
-            self._run, max_batch, max_wait_s, on_batch, max_inflight=max_inflight, order=len
+            self._run, max_batch, max_wait_s, on_batch, max_inflight=max_inflight, order=len, cut=cut
         )  # order=len: a burst of headlines is cut into batches of like length (characters ~ tokens)
 
     async def score(self, texts: list[str]) -> NDArray[np.float32]:

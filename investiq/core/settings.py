@@ -146,7 +146,11 @@ class Settings(BaseModel):
         "not exported.",
     )
     sentiment_batch_size: int = Field(
-        32, ge=1, le=64, description="Largest micro-batch of texts (<= 64, the Triton configs' max_batch_size)."
+        32,
+        ge=1,
+        le=64,
+        description="Most texts in one forward pass (<= 64, the Triton configs' max_batch_size). The embedded "
+        "backend on a CPU cuts a burst into passes of texts of like length, at most this many each.",
     )
     sentiment_max_wait_ms: float = Field(
         0.0,

@@ -46,3 +46,14 @@ def test_the_profile_sums_kernel_time_by_op_type(directory: Path, tmp_path: Path
     assert (
         "## int8 (model.int8.onnx), batch 1" in text and "## int8-fused (model.int8.fused.onnx), batch 32" in text
     )
+
+
+def test_the_served_path_and_the_mixed_length_burst_are_measured(directory: Path):
+    from benchmarks import finbert
+
+    repo = directory.parents[1]
+    row = finbert.served(repo, sample_texts(), runs=3, batch_size=8)
+    assert row.path == finbert.SERVED and row.texts_per_s > 0 and row.p50_ms > 0
+    mixed = finbert.grouping(repo, batch_size=8, rounds=1)
+    assert mixed["texts"] > 100 and mixed["tokens"]["min"] < mixed["tokens"]["max"]  # lengths that vary
+    assert mixed["before_per_s"] > 0 and mixed["served_per_s"] > 0

@@ -178,6 +178,52 @@ def test_texts_grouped_by_length_get_the_answers_of_one_padded_pass(tiny: tuple[
     np.testing.assert_allclose(grouped, session.run([OUTPUT], feed)[0], atol=1e-5)
 
 
+def test_the_embedded_backend_cuts_a_burst_into_passes_of_like_length(tiny: tuple[Path, Path]):
+    """Handed a burst whole (cut=False, as the gateway wires it on a CPU), the embedded backend runs it in
+    passes of at most max_pass_rows texts of like length, with the answers of one text per pass."""
+    _, repo = tiny
+    meta = FinbertMeta.load(finbert_dir(repo))
+    texts = [" ".join(HELD_OUT * 2), *HELD_OUT, *HELD_OUT[:3], " ".join(HELD_OUT)]
+
+    async def run() -> tuple[list[int], list[tuple[int, int]], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        backend = EmbeddedBackend(repo, quantize=False, max_pass_rows=4)
+        assert backend.plans_finbert_passes
+        session, shapes = backend._sessions["finbert_model"], []  # the passes it runs
+
+        class Recording:
+            def run(self, names: list[str], feed: dict[str, Any]) -> Any:
+                shapes.append(feed["input_ids"].shape)
+                return session.run(names, feed)
+
+        backend._sessions["finbert_model"] = Recording()
+        sizes: list[int] = []
+        burst = FinbertScorer(
+            backend, meta.labels, meta.version, max_batch=4, max_wait_s=0, on_batch=sizes.append, cut=False
+        )
+        together = await burst.score(texts)
+        passes = list(shapes)
+        alone = await FinbertScorer(backend, meta.labels, meta.version, max_batch=1, max_wait_s=0).score(texts)
+        await backend.close()
+        return sizes, passes, together, alone
+
+    sizes, passes, together, alone = asyncio.run(run())
+    assert sizes == [len(texts)]  # one backend call for the burst
+    assert sum(rows for rows, _ in passes) == len(texts) and max(rows for rows, _ in passes) <= 4
+    assert sorted(width for _, width in passes)[0] < max(width for _, width in passes) // 3  # short ones ran short
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_the_gateway_hands_the_embedded_backend_a_burst_whole(tiny: tuple[Path, Path], tmp_path: Path):
+    _, repo = tiny
+    settings = Settings(db_path=tmp_path / "p.db", model_repository=repo, quantize=False, sentiment_batch_size=4)
+    texts = [f"{h} ({i})" for i, h in enumerate(HELD_OUT * 2)]
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/sentiment/predict", json={"texts": texts}).status_code == 200
+        metrics = client.get("/metrics").text
+    assert 'investiq_batch_size_count{model="finbert"} 1.0' in metrics  # one call, not three of at most 4
+    assert f'investiq_batch_size_sum{{model="finbert"}} {len(texts)}.0' in metrics
+
+
 def test_predict_over_http_writes_the_journal(tiny: tuple[Path, Path], tmp_path: Path):
     _, repo = tiny
     db = tmp_path / "p.db"

@@ -146,6 +146,23 @@ def test_a_burst_larger_than_a_batch_is_cut_into_batches_of_like_length_and_answ
     assert [sorted(map(len, c)) for c in chunks] == [[1, 2, 3], [29, 30, 31]]  # the short ones together
 
 
+def test_a_batcher_that_does_not_cut_hands_the_run_the_burst_whole():
+    calls: list[list[int]] = []
+
+    async def model(items: list[int]) -> list[int]:
+        calls.append(items)
+        return [-i for i in items]
+
+    async def run() -> list[int]:
+        batcher: MicroBatcher[int, int] = MicroBatcher(model, max_batch=3, max_wait_s=0, cut=False)
+        answers = await batcher.submit(list(range(7)))
+        await batcher.close()
+        return answers
+
+    assert asyncio.run(run()) == [-i for i in range(7)]
+    assert calls == [list(range(7))]
+
+
 def test_the_served_price_models_age_is_exported(settings: Settings, trained: tuple[Path, Path], clock: Clock):
     served = settings.model_copy(update={"model_repository": trained[1], "sentiment_model": "lexicon"})
     with TestClient(create_app(served, FakeBackend(), clock=clock)) as client:
