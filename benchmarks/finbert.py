@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks import finbert_profile, finbert_runtimes
 from benchmarks.common import gateway, record
-from benchmarks.gemm import INT8_PATH as SERVED
+from benchmarks.gemm import SERVED_PATH as SERVED
 from harness import random_bert
 from harness.results import describe, machine
 from investiq.core.finbert import VARIANTS, Encoder, FinbertMeta

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gemm import INT8_PATH
+from benchmarks.gemm import INT8_PATH, SERVED_PATH
 from harness.results import describe, machine
 
 # (what, figure, how it compares, target): the performance targets for a 2-core CPU (the later, stricter
@@ -22,8 +22,8 @@ from harness.results import describe, machine
 TARGETS = (
     ("FinBERT single headline p50 through the gateway (ms)", "gateway_single_p50_ms", "<=", 4.5),
     ("FinBERT single headline p50 in-process, INT8 (ms)", "int8_single_p50_ms", "<=", 3.5),
-    ("FinBERT INT8 batched (headlines/s)", "int8_batched_per_s", ">=", 150.0),
-    ("FinBERT INT8 batched, share of the INT8 GEMM peak", "int8_share_of_peak", ">=", 0.40),
+    ("FinBERT INT8 batched as served, in-process (headlines/s)", "int8_batched_per_s", ">=", 150.0),
+    ("FinBERT INT8 batched as served, share of the INT8 GEMM peak", "int8_share_of_peak", ">=", 0.40),
     ("INT8 / PyTorch eager throughput", "int8_vs_eager", ">=", 3.0),
     ("gateway overhead p50, FinBERT (ms)", "gateway_overhead_p50_ms", "<=", 1.0),
     ("16 clients x 1 headline / 1 client x 32, texts/s", "clients_vs_batched", ">=", 0.95),
@@ -69,8 +69,8 @@ def figures(out: Path) -> dict[str, float]:
     return {
         "gateway_single_p50_ms": gateway["http"]["finbert_single"]["p50_ms"],
         "int8_single_p50_ms": rows[INT8_PATH]["p50_ms"],
-        "int8_batched_per_s": rows[INT8_PATH]["texts_per_s"],
-        "int8_share_of_peak": headroom[INT8_PATH]["int8"],
+        "int8_batched_per_s": rows[SERVED_PATH]["texts_per_s"],
+        "int8_share_of_peak": headroom[SERVED_PATH]["int8"],
         "int8_vs_eager": finbert["ratios"]["int8_vs_eager_throughput"],
         "gateway_overhead_p50_ms": gateway["overhead_p50_ms"]["finbert_single"],
         "clients_vs_batched": gateway["clients_vs_batched"]["ratio"],
