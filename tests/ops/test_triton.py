@@ -68,6 +68,7 @@ def test_triton_answers_as_the_embedded_backend_does(
 ):
     ports, _ = triton
     prices = [float(x) for x in sample_windows(1, 64, seed=3)[0, :, 0]]
+    texts = [*TEXTS, " ".join(TEXTS * 6)]  # a long one: both run the short ones in a pass of their own
     answers = []
     for settings in (
         settings_for(repository, tmp_path / "a.db"),
@@ -75,7 +76,7 @@ def test_triton_answers_as_the_embedded_backend_does(
     ):
         with TestClient(create_app(settings)) as client:
             assert client.get("/health").json()["components"]["inference"]["status"] == "healthy"
-            sentiment = client.post("/sentiment/predict", json={"texts": TEXTS, "use_cache": False}).json()
+            sentiment = client.post("/sentiment/predict", json={"texts": texts, "use_cache": False}).json()
             price = client.post("/price/predict", json={"symbol": "SPX", "prices": prices}).json()
             answers.append((sentiment, price))
     (embedded_s, embedded_p), (triton_s, triton_p) = answers
