@@ -131,7 +131,8 @@ def other_runtimes(model: Any, out: Path, log: Callable[[str], None]) -> dict[st
             results[variant] = {"failed": f"cannot build {VARIANTS[variant]}: {type(exc).__name__}: {exc}"}
     if (out / VARIANTS["int8-fused"]).is_file():
         log(f"fused into {VARIANTS['int8-fused']}: {fused_ops(out / VARIANTS['int8-fused'])}")
-    names = ["onnxruntime-int8-fused"] + (["openvino-bf16", "openvino-int8"] if openvino_installed() else [])
+    names = ["onnxruntime-int8-fused", "onnxruntime-int8-static"]
+    names += ["openvino-bf16", "openvino-int8"] if openvino_installed() else []
     for name in names:
         key = validation_key(name)
         if key in results:  # its graph could not be built

@@ -3,6 +3,7 @@
     runtime                 engine        graph (investiq/core/finbert.py VARIANTS)   GEMM precision
     onnxruntime-int8        ONNX Runtime  model.int8.onnx        dynamic INT8 (the path before issue 18)
     onnxruntime-int8-fused  ONNX Runtime  model.int8.fused.onnx  dynamic INT8 after the transformer fusions
+    onnxruntime-int8-static ONNX Runtime  model.int8.qdq.onnx    static INT8 calibrated on the headlines
     onnxruntime-fp32        ONNX Runtime  model.onnx             fp32
     openvino-bf16           OpenVINO      model.onnx             BF16 (AMX tiles)
     openvino-int8           OpenVINO      model.int8.qdq.onnx    static INT8 calibrated on the headlines
@@ -11,10 +12,16 @@
 `choose_runtime("auto", ...)` keeps today's dynamic INT8 on every CPU: on a quiet 2-core AMX machine
 no other path beat it by more than the run-to-run noise (benchmarks/results/finbert_runtimes.md: split
 0.91-0.94x, OpenVINO BF16 0.93-1.01x, OpenVINO INT8 1.01-1.12x of its batched texts/s; all slower for
-one headline). The others stay selectable for machines where they win. Every runtime is validated
-against PyTorch fp32 at export (export/finbert.py), and again at start-up on this CPU against the fp32
-graph, itself within 1e-4 of PyTorch (startup_problem; gateway/backends/embedded.py falls back to
-onnxruntime-int8 when it fails).
+one headline). The others stay selectable for machines where they win.
+
+Dynamic INT8 quantises each MatMul's input with one scale for the whole batch, so a headline's answer
+depends on the headlines that share its pass (up to 5.7e-3 in probability on the benchmark's model, alone
+against in a batch of 32; no label flipped). `onnxruntime-int8-static` has calibrated, fixed scales: a
+headline gets the same answer in any company, at ~0.75x the batched throughput (finbert_runtimes.md).
+
+Every runtime is validated against PyTorch fp32 at export (export/finbert.py), and again at start-up on
+this CPU against the fp32 graph, itself within 1e-4 of PyTorch (startup_problem;
+gateway/backends/embedded.py falls back to onnxruntime-int8 when it fails).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from investiq.core.finbert import INPUTS, OUTPUT, model_file
 RuntimeName = Literal[
     "onnxruntime-int8",
     "onnxruntime-int8-fused",
+    "onnxruntime-int8-static",
     "onnxruntime-fp32",
     "openvino-bf16",
     "openvino-int8",
@@ -62,6 +70,7 @@ SPECS: dict[str, Runtime] = {
     for r in (
         Runtime("onnxruntime-int8", "onnxruntime", "int8", "int8", "int8"),
         Runtime("onnxruntime-int8-fused", "onnxruntime", "int8-fused", "int8", "int8-fused"),
+        Runtime("onnxruntime-int8-static", "onnxruntime", "int8-qdq", "int8", "int8-static"),
         Runtime("onnxruntime-fp32", "onnxruntime", "fp32", "fp32", "fp32"),
         Runtime("openvino-bf16", "openvino", "fp32", "bf16", "openvino-bf16"),
         Runtime("openvino-int8", "openvino", "int8-qdq", "int8", "openvino-int8"),

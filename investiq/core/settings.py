@@ -132,7 +132,9 @@ class Settings(BaseModel):
         "auto",
         description="How the embedded backend runs FinBERT on CPU. auto: onnxruntime-int8 (onnxruntime-fp32 with "
         "quantize: false), which no other runtime beat on the CPUs measured (benchmarks/results/"
-        "finbert_runtimes.md); the OpenVINO ones need the `openvino` extra. A runtime that fails its check at "
+        "finbert_runtimes.md); onnxruntime-int8-static gives a headline the same answer whatever shares its batch "
+        "(dynamic INT8 moves it by up to ~6e-3), at ~0.75x the throughput; the OpenVINO ones need the `openvino` "
+        "extra. A runtime that fails its check at "
         "start-up falls back to onnxruntime-int8. The choice is in /health and model_version.",
     )
     embedded_providers: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(

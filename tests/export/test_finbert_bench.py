@@ -25,7 +25,12 @@ def test_every_runtime_is_measured_beside_int8(directory: Path, tmp_path: Path):
         directory, sample_texts(), batch_size=8, singles=2, rounds=2, peak_sizes=(64,), out=tmp_path
     )
     rows = {r["path"]: r for r in result["rows"]}
-    onnxruntime_only = {"onnxruntime-int8", "onnxruntime-int8-fused", "onnxruntime-fp32"}
+    onnxruntime_only = {
+        "onnxruntime-int8",
+        "onnxruntime-int8-fused",
+        "onnxruntime-int8-static",
+        "onnxruntime-fp32",
+    }
     expected = set(RUNTIMES) if openvino_installed() else onnxruntime_only
     assert expected <= set(rows)
     assert {finbert_runtimes.BUCKETED, f"{DEFAULT}, 1 thread"} <= set(rows)

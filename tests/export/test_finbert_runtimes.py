@@ -97,6 +97,19 @@ def test_every_runtime_serves_what_the_fp32_graph_does(repo: Path, runtime: str)
     asyncio.run(reference.close())
 
 
+def test_static_int8_gives_a_headline_the_same_answer_in_any_company(repo: Path):
+    """Dynamic INT8 scales a pass's activations by the whole pass; static INT8's scales are fixed."""
+    texts = ["Shares soar after record profit", "Bank cuts jobs as losses mount " * 4, "Fed holds rates"]
+    backends = {name: EmbeddedBackend(repo, finbert_runtime=name) for name in (DEFAULT, "onnxruntime-int8-static")}
+    moved = {}
+    for name, backend in backends.items():
+        alone = np.concatenate([probabilities(backend, [t]) for t in texts])
+        moved[name] = float(np.abs(alone - probabilities(backend, texts)).max())
+        asyncio.run(backend.close())
+    assert moved["onnxruntime-int8-static"] < 1e-6
+    assert moved[DEFAULT] > 1e-5  # the test can tell the two apart on this model
+
+
 def test_model_version_keeps_the_tags_from_before_issue_18(repo: Path):
     assert EmbeddedBackend(repo, finbert_runtime="onnxruntime-int8").finbert_variant == "int8"
     assert EmbeddedBackend(repo, quantize=False).finbert_variant == "fp32"
