@@ -60,8 +60,13 @@ def test_an_explicit_runtime_is_kept_and_an_unknown_one_is_named():
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_bert.exported(tmp_path_factory.mktemp("runtimes"))[1]
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return tiny_bert.exported(tmp_path_factory.mktemp("runtimes"))
+
+
+@pytest.fixture(scope="module")
+def repo(exported: tuple[Path, Path]) -> Path:
+    return exported[1]
 
 
 def test_the_export_validates_every_runtime_against_pytorch(repo: Path):
@@ -108,6 +113,29 @@ def test_static_int8_gives_a_headline_the_same_answer_in_any_company(repo: Path)
         asyncio.run(backend.close())
     assert moved["onnxruntime-int8-static"] < 1e-6
     assert moved[DEFAULT] > 1e-5  # the test can tell the two apart on this model
+
+
+def test_int8_grouped_by_length_as_served_stays_within_the_export_bounds(exported: tuple[Path, Path]):
+    """The served path (a burst grouped by length, passes of like length) judged against PyTorch fp32 as the
+    export judges every graph: the INT8 bounds, margin-aware."""
+    import torch
+
+    from export.finbert import sample_texts
+    from investiq.core.finbert import Encoder
+    from investiq.core.finbert_check import bounds, judge
+    from training.finbert import load_pretrained
+
+    source, repo = exported
+    texts = [*sample_texts()[:12], " ".join(sample_texts()[:6])]  # the long one runs in a pass of its own
+    feed = Encoder(repo / FINBERT_MODEL / "1", 128)(texts)
+    backend = EmbeddedBackend(repo, finbert_runtime=DEFAULT)
+    got = asyncio.run(backend.infer(FINBERT_MODEL, feed))["logits"]
+    asyncio.run(backend.close())
+    model, _ = load_pretrained(str(source))
+    with torch.no_grad():
+        want = model(**{name: torch.from_numpy(tensor) for name, tensor in feed.items()}).logits.numpy()
+    check = judge("int8 as served", want=want, got=np.asarray(got), texts=len(texts))
+    assert check.failures(*bounds("int8")) == [], str(check)
 
 
 def test_model_version_keeps_the_tags_from_before_issue_18(repo: Path):
