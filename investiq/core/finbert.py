@@ -162,6 +162,8 @@ def plan_passes(
     order = np.argsort(np.asarray(lengths), kind="stable")
     sorted_lengths = np.asarray(lengths, dtype=np.float64)[order]
     n = len(order)
+    if 0 < n <= max_rows and n * sorted_lengths[-1] - sorted_lengths.sum() <= pass_cost:
+        return [order]  # all the padding one pass holds costs less than one more pass: no cut can pay
     best = np.full(n + 1, np.inf)
     best[0] = 0.0
     start = np.zeros(n + 1, dtype=np.intp)
