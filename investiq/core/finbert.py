@@ -191,9 +191,9 @@ def run_by_length(
     each cut to its longest row's extent; the rows come back in `feed`'s order. The same answer as one
     pass over `feed` but for rounding (attention ignores padding), for less padded work: texts of like
     length run together."""
+    if len(feed["attention_mask"]) <= 1:
+        return run(feed)  # one text: nothing to group
     widths = extents(feed["attention_mask"])
-    if len(widths) <= 1:
-        return run(feed)
     passes = plan_passes(widths, pass_cost=pass_cost, max_rows=max_rows)
     if len(passes) == 1 and widths.max() == feed["attention_mask"].shape[1]:
         return run(feed)  # already one pass with no column to drop
