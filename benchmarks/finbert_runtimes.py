@@ -69,10 +69,10 @@ def paths(directory: Path, encoder: Encoder, batch_size: int) -> tuple[dict[str,
 
 
 def compare(
-    runs: dict[str, Run], texts: list[str], tokens: list[int], batch_size: int, singles: int, rounds: int
+    runs: dict[str, Run], texts: list[str], batch_size: int, singles: int, rounds: int
 ) -> dict[str, dict[str, float]]:
     """{path: {p50_ms, p99_ms, texts_per_s}}: `rounds` interleaved rounds of `singles` one-headline calls
-    and one pass over all `texts` (of `tokens` tokens each) in batches of `batch_size`, per path (the order
+    and one pass over all `texts` in batches of `batch_size`, per path (the order
     reversed every round). The BUCKETED path is handed all the texts at once and cuts its own passes."""
     latencies: dict[str, list[float]] = {name: [] for name in runs}
     rates: dict[str, list[float]] = {name: [] for name in runs}
@@ -128,7 +128,7 @@ def run(
     load_before = os.getloadavg()[0]
     peak_before = int8_peak(peak_sizes)
     runs, missing = paths(directory, encoder, batch_size)
-    figures = compare(runs, texts, lengths, batch_size, singles, rounds)
+    figures = compare(runs, texts, batch_size, singles, rounds)
     del runs  # their threads would spin through the second peak measurement
     peak = max(peak_before, int8_peak(peak_sizes))
     shape = BertShape.from_source(source)

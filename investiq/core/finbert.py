@@ -45,10 +45,9 @@ INPUTS = ("input_ids", "attention_mask")
 OUTPUT = "logits"
 # run_by_length: what one more forward pass costs, in padded tokens. A pass reads every weight once
 # whatever its size; on a 2-core Xeon (AMX, ONNX Runtime INT8) a pass took 7.3 ms + 0.17 ms per padded
-# token, fitted over 11 shapes from 1 x 8 to 16 x 64 tokens, i.e. ~42 tokens. Set above that: the gain is in
-# the sorting (a burst of 225 headlines of 8-26 tokens ran as fast with 32, 48, 64 or 96 here, and with no
-# split beyond max_rows), while 16 lock-step clients' batches of short headlines ran ~4% slower through the
-# gateway with 32 than in one pass; a pass is split off only where it clearly saves.
+# token, fitted over 11 shapes from 1 x 8 to 16 x 64 tokens, i.e. ~42 tokens. Set above that on purpose:
+# the gain is in the sorting (a burst of 225 headlines of 8-26 tokens ran as fast with 32, 48, 64 or 96
+# here, and with no split beyond max_rows), so a pass is split off only where it clearly saves.
 PASS_COST_TOKENS = 64
 MAX_PASS_ROWS = 64  # rows per forward pass at most: CPU throughput is flat past 32 (the same fit's machine)
 
