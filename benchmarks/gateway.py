@@ -13,6 +13,7 @@
 - Many clients against batched requests: 16 clients with one headline per request (each its own
   keep-alive connection, a closed loop) against one client sending 32 headlines per request, in texts/s,
   in alternating segments; the micro-batcher should make the first as cheap per text as the second.
+  The bound on that ratio is measured too: the same scorer in-process, batches of 16 against batches of 32.
 - Journal: what logging one prediction costs the writer thread (rows committed per second, one
   row per job as the gateway queues them, and the gateway's batching of many rows per commit).
 """
@@ -191,6 +192,31 @@ async def clients_vs_batched(base: str) -> dict[str, Any]:
     return out
 
 
+def batches_in_process(repo: Path) -> dict[str, Any]:
+    """The bound on `clients_vs_batched`: texts/s of the gateway's own scorer and backend in this process (no
+    HTTP, no event loop between requests), fed batches of CLIENTS headlines (what CLIENTS lock-step clients
+    give the micro-batcher at most) and of BATCH, in ROUNDS alternating segments of SEGMENT_S; medians. A
+    gateway that cost nothing would bring CLIENTS clients x 1 headline to `ratio` of the batched rate."""
+    from benchmarks.finbert import served_scorer
+
+    texts = headlines()
+    sizes = {"clients": CLIENTS, "batched": BATCH}
+    rates: dict[str, list[float]] = {name: [] for name in sizes}
+    with served_scorer(repo, BATCH) as score:
+        for _ in range(ROUNDS):
+            for name, size in sizes.items():
+                batches = [[texts[(i + j) % len(texts)] for j in range(size)] for i in range(0, len(texts), size)]
+                score(batches[0])
+                done, start = 0, time.perf_counter()
+                while time.perf_counter() - start < SEGMENT_S:
+                    score(batches[done % len(batches)])
+                    done += 1
+                rates[name].append(done * size / (time.perf_counter() - start))
+    out: dict[str, Any] = {name: {"texts_per_s": float(np.median(r)), "rounds": r} for name, r in rates.items()}
+    out["ratio"] = out["clients"]["texts_per_s"] / out["batched"]["texts_per_s"]
+    return out
+
+
 def journal_cost(rows: int) -> dict[str, float]:
     """Rows per second the writer thread commits: one row per job (a single-headline request) and
     many rows per job (a 32-headline request), on a fresh journal file; every job its own commit (no
@@ -233,6 +259,7 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
     with gateway(repo, env=env) as base:
         local, http = asyncio.run(side_by_side(repo, base, runs))
         throughput = asyncio.run(clients_vs_batched(base))
+        throughput["in_process"] = batches_in_process(repo)  # the gateway idles meanwhile
     result = {
         "machine": machine(),
         "runs": runs,
@@ -281,6 +308,16 @@ def render(r: dict[str, Any]) -> str:
         "",
         f"- {CLIENTS} clients reach **{t['ratio']:.0%}** of the batched throughput",
     ]
+    if "in_process" in t:  # recorded since the bound was measured
+        b = t["in_process"]
+        lines.append(
+            f"- The bound: the gateway's scorer and backend in one process, no HTTP, batches of {CLIENTS} "
+            f"headlines at {b['clients']['texts_per_s']:.0f} texts/s against {b['batched']['texts_per_s']:.0f} "
+            f"for batches of {BATCH} (same rounds and segments): **{b['ratio']:.0%}**, the most {CLIENTS} "
+            f"lock-step clients x 1 headline can reach through a gateway that costs nothing (each pass reads "
+            f"every weight however few texts it holds); through HTTP they reach {t['ratio'] / b['ratio']:.0%} "
+            "of that"
+        )
     j = r["journal"]
     lines += [
         "",

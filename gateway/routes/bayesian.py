@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from gateway.deps import Bayesian, Health
+from gateway.json_body import JsonRoute
 from gateway.logs import annotate
 from gateway.schemas.bayesian import (
     AllStatsResponse,
@@ -29,7 +30,11 @@ async def _annotate() -> None:
 
 
 router = APIRouter(
-    prefix="/bayesian", tags=["bayesian"], dependencies=[Depends(_annotate)], responses=ERROR_RESPONSES
+    prefix="/bayesian",
+    tags=["bayesian"],
+    dependencies=[Depends(_annotate)],
+    responses=ERROR_RESPONSES,
+    route_class=JsonRoute,
 )
 MethodQuery = Annotated[Method, Query(description="mean: posterior mean win rate; thompson: P(best).")]
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from gateway.deps import Price
+from gateway.json_body import JsonRoute
 from gateway.logs import annotate
 from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE, Name
 from gateway.schemas.price import (
@@ -25,7 +26,7 @@ from gateway.services.resolver import evaluate as evaluate_forecasts
 from investiq.core.errors import ModelNotReadyError
 from investiq.core.patchtst import PATCHTST
 
-router = APIRouter(prefix="/price", tags=["price"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/price", tags=["price"], responses=ERROR_RESPONSES, route_class=JsonRoute)
 MODEL = PATCHTST  # the name the service's /health and the journal give it
 
 

@@ -7,11 +7,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
 from gateway.deps import Sentiment
+from gateway.json_body import JsonRoute
 from gateway.logs import annotate
 from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE
 from gateway.schemas.sentiment import SentimentRequest, SentimentResponse, response_json
 
-router = APIRouter(prefix="/sentiment", tags=["sentiment"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/sentiment", tags=["sentiment"], responses=ERROR_RESPONSES, route_class=JsonRoute)
 
 
 @router.get("/health", **HEALTH_ROUTE)

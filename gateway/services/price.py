@@ -251,7 +251,7 @@ class PriceService:
             symbol=q.symbol,
             direction=s.direction,
             confidence=s.confidence,
-            predicted_prices=[float(x) for x in f.median],
+            predicted_prices=f.median.tolist(),  # float32 -> Python floats, as float(x) each
             predicted_return=s.predicted_return,
             horizon=horizon,
             interval=meta.interval,
@@ -261,10 +261,10 @@ class PriceService:
             model_version=meta.version,
             model=meta.served_as(),
             skill=self.skill.block(meta.version, q.symbol) if self.skill else None,
-            probability_up=[float(x) for x in f.probability_up],
+            probability_up=f.probability_up.tolist(),
             quantiles={
-                quantile_key(level): [float(x) for x in f.quantiles[:, k]]
-                for k, level in enumerate(meta.quantile_levels)
+                quantile_key(level): path
+                for level, path in zip(meta.quantile_levels, f.quantiles.T.tolist(), strict=True)
             },
             volatility=f.volatility,
         )

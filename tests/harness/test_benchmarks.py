@@ -156,13 +156,15 @@ def test_the_summary_says_which_targets_are_met_and_by_how_much(tmp_path: Path):
         ],
         "ratios": {"int8_vs_eager_throughput": 3.3},
     }
-    gateway = {
+    gateway: dict[str, Any] = {
         "http": {"finbert_single": {"p50_ms": 9.0}},
         "overhead_p50_ms": {"finbert_single": 2.0},
         "clients_vs_batched": {"ratio": 0.96},
         "in_process": {"patchtst_batch": {"windows_per_s": 1500.0}},
     }
-    peaks = {"finbert": {"paths": [{"path": gemm.SERVED_PATH, "headroom": {"fp32": 1.2, "int8": 0.3}}]}}
+    peaks: dict[str, Any] = {
+        "finbert": {"paths": [{"path": gemm.SERVED_PATH, "headroom": {"fp32": 1.2, "int8": 0.3}}]}
+    }
     for name, result in (("finbert", finbert), ("gateway", gateway), ("gemm", peaks)):
         (tmp_path / f"{name}.json").write_text(json.dumps(result))
     rows = {r["what"]: r for r in suite.summarize(tmp_path)["targets"]}
@@ -170,5 +172,18 @@ def test_the_summary_says_which_targets_are_met_and_by_how_much(tmp_path: Path):
     assert rows["FinBERT INT8 batched as served, share of the INT8 GEMM peak"]["by"] == pytest.approx(0.75)
     assert rows["gateway overhead p50, FinBERT (ms)"]["by"] == 2.0  # twice the 1 ms allowed
     assert rows["FinBERT INT8 batched as served, in-process (headlines/s)"]["by"] == 0.8
+    assert all(r["bound"] is None for r in rows.values())  # results from before the bounds were measured
     text = suite.render(suite.summarize(tmp_path))
-    assert "| gateway overhead p50, FinBERT (ms) | 2.00 | <= 1 | **no** | 2.00 |" in text
+    assert "| gateway overhead p50, FinBERT (ms) | 2.00 | <= 1 | **no** | 2.00 |  |" in text
+
+    gateway["http"]["health (no model)"] = {"p50_ms": 0.3}
+    gateway["clients_vs_batched"]["in_process"] = {"ratio": 0.8}
+    peaks["finbert"]["single_text_floor_ms"] = 2.5
+    for name, result in (("gateway", gateway), ("gemm", peaks)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(result))
+    bound = {r["what"]: r["bound"] for r in suite.summarize(tmp_path)["targets"]}
+    assert bound["FinBERT single headline p50 in-process, INT8 (ms)"].startswith(">= 2.50:")
+    assert bound["FinBERT single headline p50 through the gateway (ms)"].startswith(">= 2.80:")
+    assert bound["gateway overhead p50, FinBERT (ms)"].startswith(">= 0.30:")
+    assert bound["16 clients x 1 headline / 1 client x 32, texts/s"].startswith("<= 0.80:")
+    assert sum(b is not None for b in bound.values()) == 4
