@@ -97,7 +97,8 @@ def serve(settings: Settings, log_level: str, log: Log) -> None:
     app = create_app(settings, backend)
     # log_config=None: uvicorn keeps its hands off logging, so its lines go through our handler;
     # access_log=False: RequestContextMiddleware writes the one access line per request (with its id);
-    # http: uvicorn's h11 protocol with read deadlines: slow or stalled clients are closed (gateway/server.py).
+    # http: uvicorn's httptools protocol with read deadlines and a bound on a request's head: slow or stalled
+    # clients are closed (gateway/server.py).
     # loop: uvloop where it is installed (a base dependency except on Windows), else asyncio's: one headline's
     # overhead 0.12 ms lower in 4 of 4 alternating runs (benchmarks/results/gateway_profile.md).
     uvicorn.run(

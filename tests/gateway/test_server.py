@@ -1,0 +1,168 @@
+"""The HTTP server's protocol (gateway/server.py) on a real uvicorn, over real sockets, before a tiny ASGI app:
+keep-alive and pipelined requests are answered in order, a head past MAX_HEAD_BYTES gets a 431, a head or a body
+that stalls gets a 408 and the connection is closed. The same deadlines against `investiq serve` under a storm of
+slow clients: tests/harness/test_reliability.py."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from gateway.server import HEAD_TOO_LARGE_KIND, MAX_HEAD_BYTES, TIMEOUT_KIND, deadline_protocol
+
+HEADER_TIMEOUT_S = 0.5
+BODY_TIMEOUT_S = 0.3
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Echoes the path; /hang never reads its body nor answers (the protocol's own backstop must act)."""
+    if scope["path"] == "/hang":
+        await receive()  # what has come of the body, then nothing more: no answer until it disconnects
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        return
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    answer = json.dumps({"path": scope["path"], "body": len(body)}).encode()
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(answer))]}
+    )
+    await send({"type": "http.response.body", "body": answer})
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[int, list[str]]]:
+    """(port, the kinds the protocol reported to its hook)."""
+    kinds: list[str] = []
+    protocol = deadline_protocol(HEADER_TIMEOUT_S, BODY_TIMEOUT_S, on_timeout=kinds.append)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        app, port=port, http=protocol, lifespan="off", log_config=None, access_log=False, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start within 60 s"
+    yield port, kinds
+    server.should_exit = True
+    thread.join(30)
+
+
+def connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=10)
+
+
+def read_until_closed(sock: socket.socket) -> tuple[bytes, float]:
+    """Everything the server sends until it closes, and how long that took."""
+    started = time.monotonic()
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data, time.monotonic() - started
+
+
+def responses(data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    """(status, JSON body) of each response in `data` (each has a content-length)."""
+    out = []
+    while data:
+        head, rest = data.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        length = next(
+            int(v) for k, v in (line.split(b": ", 1) for line in lines[1:]) if k.lower() == b"content-length"
+        )
+        out.append((int(lines[0].split()[1]), json.loads(rest[:length])))
+        data = rest[length:]
+    return out
+
+
+def request(path: str, body: bytes = b"", extra: bytes = b"") -> bytes:
+    return b"POST %s HTTP/1.1\r\nHost: t\r\n%scontent-length: %d\r\n\r\n%s" % (
+        path.encode(),
+        extra,
+        len(body),
+        body,
+    )
+
+
+def test_keep_alive_and_pipelined_requests_are_answered_in_order(server: tuple[int, list[str]]):
+    port, _ = server
+    with connect(port) as sock:
+        for i in range(3):  # one after another on one connection
+            sock.sendall(request(f"/one/{i}", b"x" * i))
+            ((status, body),) = responses(sock.recv(65536))
+            assert (status, body) == (200, {"path": f"/one/{i}", "body": i})
+        sock.sendall(request("/a", b"12") + request("/b") + request("/c", b"abc") + b"GET /end HTTP/1.1\r\n")
+        sock.sendall(b"Host: t\r\nconnection: close\r\n\r\n")  # the last head in two parts
+        data, _ = read_until_closed(sock)
+    assert responses(data) == [
+        (200, {"path": "/a", "body": 2}),
+        (200, {"path": "/b", "body": 0}),
+        (200, {"path": "/c", "body": 3}),
+        (200, {"path": "/end", "body": 0}),
+    ]
+
+
+def test_a_head_larger_than_the_bound_gets_a_431_and_a_close(server: tuple[int, list[str]]):
+    port, kinds = server
+    pad = b"x-pad: " + b"a" * (MAX_HEAD_BYTES - 1000) + b"\r\n"
+    with connect(port) as sock:  # just under the bound: served
+        sock.sendall(request("/big", b"{}", extra=pad))
+        assert responses(sock.recv(65536)) == [(200, {"path": "/big", "body": 2})]
+    before = kinds.count(HEAD_TOO_LARGE_KIND)
+    with connect(port) as sock:  # past it, sent in pieces as a client would: refused before it ends
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")
+        try:
+            for _ in range(2 * MAX_HEAD_BYTES // 1000):
+                sock.sendall(b"x-pad: " + b"a" * 1000 + b"\r\n")
+        except OSError:  # the server closed while we were still sending
+            pass
+        data, _ = read_until_closed(sock)
+    ((status, body),) = responses(data)
+    assert status == 431 and body["error"] == HEAD_TOO_LARGE_KIND, data
+    assert f"exceed {MAX_HEAD_BYTES} bytes" in body["detail"]
+    assert kinds.count(HEAD_TOO_LARGE_KIND) == before + 1
+
+
+def test_a_stalled_head_gets_a_408_and_a_silent_connection_is_closed(server: tuple[int, list[str]]):
+    port, kinds = server
+    before = kinds.count(TIMEOUT_KIND)
+    with connect(port) as sock:
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: t\r\n")  # and nothing more
+        data, took = read_until_closed(sock)
+    ((status, body),) = responses(data)
+    assert status == 408 and body["error"] == TIMEOUT_KIND
+    assert "http_header_timeout_s" in body["detail"]
+    assert HEADER_TIMEOUT_S * 0.9 <= took < HEADER_TIMEOUT_S + 5
+    with connect(port) as sock:
+        data, took = read_until_closed(sock)
+    assert data == b"" and HEADER_TIMEOUT_S * 0.9 <= took < HEADER_TIMEOUT_S + 5
+    assert kinds.count(TIMEOUT_KIND) == before + 1  # the silent one is not an error: nothing was asked
+
+
+def test_a_stalled_body_that_the_app_does_not_answer_is_cut_off_by_the_protocol(server: tuple[int, list[str]]):
+    port, kinds = server
+    before = kinds.count(TIMEOUT_KIND)
+    with connect(port) as sock:
+        sock.sendall(b"POST /hang HTTP/1.1\r\nHost: t\r\ncontent-length: 100\r\n\r\n" + b"x" * 10)
+        data, took = read_until_closed(sock)
+    ((status, body),) = responses(data)
+    assert status == 408 and "http_body_timeout_s" in body["detail"]
+    backstop = BODY_TIMEOUT_S + max(BODY_TIMEOUT_S, 1.0)  # the app's deadline comes first (MIN_BODY_GRACE_S)
+    assert backstop * 0.9 <= took < backstop + 5
+    assert kinds.count(TIMEOUT_KIND) == before + 1
