@@ -175,8 +175,8 @@ class Settings(BaseModel):
         "PyTorch), openvino-bf16 = the backbone in BF16 on OpenVINO, the normalisation and prices in fp32 "
         "(quantiles within 0.02 forecast sd of PyTorch, P(up) within 0.01; needs the openvino extra); auto: "
         "openvino-bf16 where the CPU has BF16 instructions (AMX, AVX512_BF16), openvino is installed and the "
-        "export has its graphs, else fused where the CPU has AVX-512, else portable. A runtime that disagrees "
-        "with the portable graph at start-up is not served. The choice is in /health.",
+        "export has its graphs, else fused where the CPU has AVX2 or AVX-512, else portable. A runtime that "
+        "disagrees with the portable graph at start-up is not served. The choice is in /health.",
     )
     price_source: Source = Field(
         "yfinance", description="Bars `investiq up` trains a first PatchTST on (offline: falls back to sample)."

@@ -121,7 +121,8 @@ AMX = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
         (AMX, True, False, FUSED, "AVX-512 present"),  # openvino not installed
         (AMX, False, True, FUSED, "AVX-512 present"),  # an export from before the split graphs
         (frozenset({"avx2", "avx512f"}), True, True, FUSED, "AVX-512 present"),  # no BF16 instructions
-        (frozenset({"avx2"}), True, True, PORTABLE, "no AVX-512"),
+        (frozenset({"avx2"}), True, True, FUSED, "AVX2 or AVX-512 present"),  # no BF16 instructions
+        (frozenset(), True, True, PORTABLE, "neither AVX2 nor AVX-512"),
     ],
 )
 def test_auto_picks_openvino_bf16_only_with_bf16_instructions_openvino_and_the_split_graphs(
