@@ -8,7 +8,9 @@ import json
 import logging
 import random
 import re
+import sys
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -152,8 +154,8 @@ class BodyLimitMiddleware:
                 message = await receive()
             else:
                 try:
-                    message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0))
-                except asyncio.TimeoutError:
+                    message = await _within(receive(), deadline - time.monotonic())
+                except TimeoutError:
                     rejected = True
                     if not started:
                         await self._timed_out(send, seen, declared)
@@ -193,6 +195,23 @@ class BodyLimitMiddleware:
             f"{seen} bytes{of} arrived"
         )
         await _answer(send, 408, "request_timeout", detail, close=True)
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(awaitable: Awaitable[Message], seconds: float) -> Message:
+        """`awaitable`'s result, or TimeoutError after `seconds`: a timer on the running task, where
+        `asyncio.wait_for` (3.10) makes a task of its own per call, on every request's body."""
+        async with asyncio.timeout(max(seconds, 0.0)):
+            return await awaitable
+
+else:  # Python 3.10
+
+    async def _within(awaitable: Awaitable[Message], seconds: float) -> Message:
+        try:
+            return await asyncio.wait_for(awaitable, max(seconds, 0.0))
+        except asyncio.TimeoutError:  # not yet the built-in TimeoutError on 3.10
+            raise TimeoutError from None
 
 
 async def _answer(send: Send, status: int, kind: str, detail: str, *, close: bool = False) -> None:
