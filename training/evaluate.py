@@ -22,7 +22,6 @@ output directory. The maths is in investiq/core.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -53,6 +52,7 @@ from investiq.core.intervals import (
 )
 from investiq.core.market import INTERVAL_SECONDS
 from investiq.core.patchtst import FLAT_BAND, PatchTSTMeta
+from investiq.core.report_json import dumps
 from training.patchtst import split_origins, windows
 
 TRADING_SECONDS_PER_DAY = 6.5 * 3600
@@ -373,7 +373,7 @@ def evaluate(
         "symbols": symbols,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=_json) + "\n")
+    (out_dir / "report.json").write_text(dumps(report, default=_json) + "\n")
     from training.evaluate_plots import plot
     from training.evaluate_report import render
 

@@ -57,7 +57,8 @@ def split_origins(n: int, context: int, horizon: int, val_fraction: float, test_
         raise ValueError(
             f"{n} bars are too few for context {context}, horizon {horizon} and the split "
             f"({len(train)} train, {len(val)} validation, {len(test)} test windows): fetch more history "
-            f"(at least ~{int(need / (1 - val_fraction - test_fraction))} bars) or lower --context-length"
+            f"(at least ~{int(need / (1 - val_fraction - test_fraction))} bars: a longer --days, or a longer "
+            "file) or lower --context-length"
         )
     return Split(train, val, test)
 

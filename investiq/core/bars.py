@@ -34,6 +34,12 @@ INTERVAL_SECONDS: dict[str, int] = {
 # Daily and weekly bars skip weekends and holidays (Good Friday + weekend: Thursday -> Monday,
 # 4 calendar days), so only spacing beyond the interval plus 3 days counts as a hole.
 CLOSED_DAYS = 3
+# A one-bar move beyond this factor either way (log return +-0.69) is reported: a 2:1 split or more in prices
+# that are not split-adjusted looks like a crash the model would learn from. Kept, since real crashes happen.
+JUMP_FACTOR = 2.0
+# Numeric timestamps: epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude (the
+# largest below each bound; a date from 1973 to 5138 in that unit), or YYYYMMDD integers (19000101-21001231).
+EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"), (float("inf"), "ns"))
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,25 @@ class CleaningReport:
     non_positive: int  # rows with a price <= 0 dropped
     gaps: int  # unexpected holes, see find_gaps
     largest_gap: str  # pandas Timedelta str of the largest hole, e.g. "7 days 00:00:00", or "none"
+    jumps: int = 0  # one-bar close moves beyond JUMP_FACTOR either way (kept): unadjusted splits look like this
+    largest_jump: str = ""  # the largest of them: "x0.25 on 2020-08-31", or ""
+    older_rows: int = 0  # rows before the window asked for (load_bars' `days`), left out before all of the above
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.symbol}: {self.rows_in} rows in, {self.rows_out} kept "
             f"({self.duplicates} duplicate timestamps, {self.nan_rows} NaN/inf, "
             f"{self.non_positive} non-positive dropped); {self.gaps} gaps, largest {self.largest_gap}"
         )
+        if self.older_rows:
+            text += f"; {self.older_rows} older rows outside the window left out (--days)"
+        if self.jumps:
+            text += (
+                f"; WARNING {self.jumps} one-bar move{'s' if self.jumps > 1 else ''} beyond x{JUMP_FACTOR:g} "
+                f"or /{JUMP_FACTOR:g}, the largest "
+                f"{self.largest_jump}: if a stock split, use split-adjusted prices"
+            )
+        return text
 
 
 def interval_step(interval: str) -> pd.Timedelta:
@@ -98,6 +116,7 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
     repeated = frame.index.duplicated(keep="last")
     frame = frame[~repeated]
     gaps, largest = find_gaps(frame.index, interval)
+    jumps, largest_jump = find_jumps(frame["close"])
     report = CleaningReport(
         symbol=symbol,
         rows_in=len(df),
@@ -107,8 +126,40 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
         non_positive=int((finite & ~positive).sum()),
         gaps=gaps,
         largest_gap="none" if largest is None else str(largest),
+        jumps=jumps,
+        largest_jump=largest_jump,
     )
     return frame, report
+
+
+def find_jumps(close: pd.Series) -> tuple[int, str]:
+    """One-bar moves of sorted, positive closes beyond JUMP_FACTOR either way: (count, the largest as
+    "x0.25 on 2020-08-31", or "")."""
+    ratio = close.to_numpy(dtype="float64")[1:] / close.to_numpy(dtype="float64")[:-1]
+    size = np.abs(np.log(ratio)) if len(ratio) else np.zeros(0)
+    beyond = size > np.log(JUMP_FACTOR)
+    if not beyond.any():
+        return 0, ""
+    at = int(np.argmax(size))
+    return int(beyond.sum()), f"x{ratio[at]:.3g} on {close.index[at + 1]:%Y-%m-%d}"
+
+
+def check_spacing(index: pd.DatetimeIndex, interval: str, symbol: str) -> None:
+    """DataError when sorted bar times are spaced unlike `interval` (median spacing under half or over twice
+    it, from 10 bars on): daily bars read as 15m would be windowed, gap-checked and dated as 15m bars."""
+    step = interval_step(interval)
+    if len(index) < 10:
+        return
+    median = pd.Timedelta(np.median(np.diff(index.asi8)), unit="ns")
+    if step / 2 <= median <= step * 2:
+        return
+    nearest = min(
+        INTERVAL_SECONDS, key=lambda k: abs(np.log(INTERVAL_SECONDS[k] / max(median.total_seconds(), 1)))
+    )
+    raise DataError(
+        f"bars for {symbol} are {median} apart (median), not {interval} as the interval says: "
+        f"pass --interval {nearest} (or set price_interval)"
+    )
 
 
 def bar_times(df: pd.DataFrame, symbol: str) -> pd.DatetimeIndex:
@@ -122,9 +173,9 @@ def bar_times(df: pd.DataFrame, symbol: str) -> pd.DatetimeIndex:
     else:  # a RangeIndex would parse as nanoseconds after 1970: refuse rather than guess
         raise DataError(f"bars for {symbol} need a datetime index or a 'timestamp' column")
     try:
-        times = pd.DatetimeIndex(pd.to_datetime(values, utc=True))  # naive -> UTC, aware -> converted
+        times = _parse_times(values)
     except (ValueError, TypeError, OverflowError) as exc:
-        reason = str(exc).splitlines()[0]
+        reason = str(exc).splitlines()[0].split(". You might want to try")[0].rstrip(".:; ")
         raise DataError(
             f"cannot read the timestamps of {symbol}: {reason}; "
             "write them in one ISO 8601 format, e.g. 2024-01-02T14:30:00Z"
@@ -133,6 +184,31 @@ def bar_times(df: pd.DataFrame, symbol: str) -> pd.DatetimeIndex:
         row = int(np.flatnonzero(times.isna())[0])
         raise DataError(f"bars for {symbol} have an empty timestamp in row {row}; fill or remove that row")
     return times.as_unit("ns").rename("timestamp")
+
+
+def _parse_times(values: object) -> pd.DatetimeIndex:
+    """Timestamps as UTC (naive ones taken as UTC, aware ones converted). Numbers are epoch times in the unit
+    their magnitude says (EPOCH_UNITS), or YYYYMMDD dates; text that fails month-first (13/01/2016) is read
+    day-first when every row then parses, which is unambiguous since month-first failed."""
+    series = pd.Series(np.asarray(values))
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        numbers = series.to_numpy(dtype="float64")
+        finite = numbers[np.isfinite(numbers)]
+        if len(finite) and (finite >= 19000101).all() and (finite <= 21001231).all() and (finite % 1 == 0).all():
+            text = series.map(lambda v: f"{v:.0f}" if np.isfinite(v) else None)
+            return pd.DatetimeIndex(pd.to_datetime(text, format="%Y%m%d", utc=True))
+        top = float(np.abs(finite).max()) if len(finite) else 0.0
+        if top < 1e8:  # epoch seconds before 1973: rather a day count or an index than a time
+            raise ValueError(f"numbers such as {top:g} are neither epoch times nor YYYYMMDD dates")
+        unit = next(u for bound, u in EPOCH_UNITS if top < bound)
+        return pd.DatetimeIndex(pd.to_datetime(series, unit=unit, utc=True))
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+    except ValueError as month_first:
+        try:
+            return pd.DatetimeIndex(pd.to_datetime(values, utc=True, dayfirst=True))
+        except ValueError:
+            raise month_first from None
 
 
 def find_gaps(index: pd.DatetimeIndex, interval: str) -> tuple[int, pd.Timedelta | None]:

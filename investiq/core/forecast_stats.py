@@ -368,5 +368,7 @@ def bootstrap_interval(
     rows = [np.asarray(g, dtype=np.float64).reshape(len(g), -1) for g in groups]
     pooled = np.concatenate(rows).mean(axis=0)
     draws = statistic(block_bootstrap_means(rows, block, reps, seed))
+    if np.isnan(draws).all():  # undefined in every draw (e.g. no trade closed): no interval, and no warning
+        return float(statistic(pooled)), (math.nan, math.nan)
     low, high = np.nanpercentile(draws, [2.5, 97.5])
     return float(statistic(pooled)), (float(low), float(high))

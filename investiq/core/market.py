@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -28,7 +30,7 @@ from typing import Any, Literal
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from investiq.core.bars import COLUMNS, bar_times, interval_step
+from investiq.core.bars import COLUMNS, bar_times, check_spacing, interval_step
 from investiq.core.bars import INTERVAL_SECONDS as INTERVAL_SECONDS  # re-exported: callers import from here
 from investiq.core.bars import CleaningReport as CleaningReport
 from investiq.core.bars import clean_bars as clean_bars
@@ -61,13 +63,17 @@ def load_csv(path: Path, symbol: str | None = None) -> pd.DataFrame:
     except (OSError, ValueError) as exc:  # pandas' parser and empty-file errors are ValueErrors
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         raise DataError(f"cannot read CSV {path}: {reason}") from None
+    frame = _from_yfinance_layout(frame)
     names = {str(c).strip().lower(): c for c in frame.columns}
     missing = [c for c in ("open", "high", "low", "close") if c not in names]
     if not any(c in names for c in ("timestamp", "date", "datetime")):
         missing.insert(0, "timestamp (or date/datetime)")
     if missing:
         found = ", ".join(map(str, frame.columns)) or "none"
-        raise DataError(f"CSV {path} lacks column(s) {', '.join(missing)} (found: {found})")
+        hint = ""
+        if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
+            hint = "; it looks semicolon-separated: save it comma-separated, with decimal points (1234.5)"
+        raise DataError(f"CSV {path} lacks column(s) {', '.join(missing)} (found: {found}){hint}")
     if "symbol" not in names:
         return frame
     labels = frame[names["symbol"]].astype(str).str.strip().str.upper()
@@ -80,6 +86,30 @@ def load_csv(path: Path, symbol: str | None = None) -> pd.DataFrame:
     if rows.empty:
         raise DataError(f"CSV {path} has no rows for {symbol}; its symbols are {', '.join(present)}")
     return rows
+
+
+def _from_yfinance_layout(frame: pd.DataFrame) -> pd.DataFrame:
+    """A CSV written by yfinance's `download(...).to_csv()` has three header rows (`Price,Close,...`,
+    `Ticker,AAPL,...`, `Date,,...`): its bars with one header, one `symbol` column when it holds several
+    tickers. Any other frame is returned as it is."""
+    if len(frame) < 2 or str(frame.columns[0]).strip().lower() != "price":
+        return frame
+    if str(frame.iat[0, 0]).strip().lower() != "ticker":
+        return frame
+    time_name = str(frame.iat[1, 0]).strip() or "timestamp"  # Date, or Datetime for intraday bars
+    fields = [re.sub(r"\.\d+$", "", str(c)) for c in frame.columns[1:]]  # pandas names repeats Close.1, ...
+    tickers = [str(t).strip() for t in frame.iloc[0, 1:]]
+    body = frame.iloc[2:].reset_index(drop=True)
+    parts = []
+    for ticker in dict.fromkeys(tickers):
+        part = pd.DataFrame({time_name: body.iloc[:, 0]})
+        for i, (field, owner) in enumerate(zip(fields, tickers, strict=True)):
+            if owner == ticker:
+                part[field] = body.iloc[:, 1 + i]
+        if len(set(tickers)) > 1:
+            part["symbol"] = ticker
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 def load_sample(symbol: str) -> pd.DataFrame:
@@ -325,13 +355,14 @@ def load_bars(
             bars, _ = clean_bars(raw, symbol, interval)
             if bars.empty:
                 raise DataError(f"no usable bars for {symbol} from {source}")
+            check_spacing(bars.index, interval, symbol)  # a file's interval is the user's word: check it
             end = bars.index[-1]
         # Clean only the raw rows inside the window, so the report's counts add up to what is returned.
         inside = bar_times(raw, symbol) >= end - pd.Timedelta(days=days)
         bars, report = clean_bars(raw[inside], symbol, interval)
         if bars.empty:
             raise DataError(f"no usable {interval} bars for {symbol} from {source} in the last {days} days")
-        result[symbol] = (bars, report)
+        result[symbol] = (bars, replace(report, older_rows=int((~inside).sum())))
     return result
 
 

@@ -71,6 +71,8 @@ def trained_bars(config: TrainConfig, csv_path: Path | None = None) -> Bars:
     recorded = Path(config.csv_path) if config.csv_path else None
     if config.source == "csv" and csv_path is None and recorded is None:
         raise DataError("the model was trained from a CSV file that it did not record: pass it with --csv")
+    if config.source == "csv" and csv_path is None and recorded is not None and not recorded.is_file():
+        raise DataError(f"the model was trained from {recorded}, which is not there now: pass the file with --csv")
     return Bars(config.source, config.symbols, config.days, config.interval, csv_path or recorded)  # type: ignore[arg-type]
 
 
@@ -97,7 +99,8 @@ def model_dir(settings: Settings, given: Path | None = None) -> Path:
 def config_for(bars: Bars, **hyper: Any) -> TrainConfig:
     """A TrainConfig for these bars; hyperparameters given as None keep TrainConfig's defaults."""
     chosen = {k: v for k, v in hyper.items() if v is not None}
-    csv = str(bars.csv_path) if bars.source == "csv" and bars.csv_path else None
+    # absolute: evaluate, retrain and the gate read the same file from wherever they are run
+    csv = str(bars.csv_path.resolve()) if bars.source == "csv" and bars.csv_path else None
     return TrainConfig(
         symbols=bars.symbols, source=bars.source, days=bars.days, interval=bars.interval, csv_path=csv, **chosen
     )

@@ -7,7 +7,6 @@ report.md states; the plots are drawn by `report_plots`, the numbers read by `re
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 from dataclasses import asdict
@@ -21,6 +20,7 @@ from investiq.core.atomic import staged
 from investiq.core.errors import InvestIQError
 from investiq.core.finbert import LABELS
 from investiq.core.journal import JournalWriter, connect
+from investiq.core.report_json import dumps
 from investiq.core.settings import Settings
 from investiq.ops.report_data import WEIGHT_METHOD, JournalView, Tally, read
 from investiq.ops.report_plots import hit_rate_plot, sentiment_plot, skill_plot, weights_plot
@@ -52,7 +52,7 @@ def write_report(settings: Settings, out: Path, days: int, now: datetime | None 
     with staged(out) as folder:
         plots = _plots(view, folder)
         numbers = summary(view, days, settings.db_path, plots)
-        (folder / "report.json").write_text(json.dumps(numbers, indent=2) + "\n")
+        (folder / "report.json").write_text(dumps(numbers) + "\n")
         (folder / "report.md").write_text(markdown(numbers))
     return numbers
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from investiq.core.errors import InvestIQError
 from investiq.core.finbert import FINBERT, LABELS, FinbertMeta
 from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.lexicon import FinanceLexicon, Vader
+from investiq.core.report_json import dumps
 from investiq.core.settings import Settings
 
 Log = Callable[[str], None]
@@ -225,7 +225,7 @@ def evaluate_sentiment(settings: Settings, csv_path: Path | None, out: Path, log
         "models": models,
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / "report.json").write_text(dumps(result) + "\n", encoding="utf-8")
     (out / "report.md").write_text(render(result), encoding="utf-8")
     log(f"wrote {out / 'report.md'} and {out / 'report.json'}")
     return result

@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -32,7 +33,7 @@ from investiq.core.market import (
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def bars(times: list[str], close: list[float], **columns: list[float]) -> pd.DataFrame:
+def bars(times: list[Any], close: list[float], **columns: list[float]) -> pd.DataFrame:
     """Raw bars with a 'timestamp' column; open/high/low follow close unless given."""
     data = {"timestamp": times, "open": close, "high": close, "low": close, "close": close, "volume": 1.0}
     return pd.DataFrame({**data, **columns})
@@ -481,3 +482,92 @@ def test_a_model_trained_from_a_csv_records_it_for_evaluate_and_retrain(tmp_path
     unrecorded = TrainConfig(symbols=("AAA",), source="csv", days=30, interval="1d")
     with pytest.raises(DataError, match="pass it with --csv"):
         trained_bars(unrecorded)
+
+
+# -- files as people export them (issue: real-data re-checks) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        [1451865600, 1451952000],  # epoch seconds
+        [1451865600000, 1451952000000],  # milliseconds
+        [1451865600_000000, 1451952000_000000],  # microseconds
+        [20160104, 20160105],  # YYYYMMDD
+        ["04/01/2016", "13/01/2016"],  # day first: month-first fails at the 13th, so unambiguous
+    ],
+)
+def test_numeric_and_day_first_timestamps_are_read_as_the_dates_they_are(stamps: list[Any]):
+    frame, _ = clean_bars(bars(stamps, [1.0, 2.0]), "X", "1d")
+    first = "2016-01-04"
+    assert frame.index[0] == pd.Timestamp(first, tz="UTC")
+    assert frame.index[1] in (pd.Timestamp("2016-01-05", tz="UTC"), pd.Timestamp("2016-01-13", tz="UTC"))
+
+
+def test_timestamps_that_cannot_be_read_say_so_cleanly():
+    with pytest.raises(DataError, match="neither epoch times nor YYYYMMDD"):
+        clean_bars(bars([42373, 42374], [1.0, 2.0]), "X", "1d")  # spreadsheet day numbers: not guessed
+    with pytest.raises(DataError) as caught:
+        clean_bars(bars(["2016-01-04", "garbage"], [1.0, 2.0]), "X", "1d")
+    assert '"garbage"' in str(caught.value) and "You might want" not in str(caught.value)
+    assert "ISO 8601" in str(caught.value)
+
+
+def test_a_file_whose_bars_are_not_spaced_as_the_interval_says_is_refused(tmp_path: Path):
+    path = tmp_path / "daily.csv"
+    days = pd.bdate_range("2024-01-01", periods=30)
+    path.write_text("date,open,high,low,close\n" + "".join(f"{d:%Y-%m-%d},1,1,1,1\n" for d in days))
+    with pytest.raises(DataError, match=r"apart \(median\), not 15m .*pass --interval 1d"):
+        load_bars("csv", ["X"], days=60, interval="15m", cache_dir=tmp_path, csv_path=path)
+    frame, report = load_bars("csv", ["X"], days=10, interval="1d", cache_dir=tmp_path, csv_path=path)["X"]
+    assert report.older_rows == 30 - len(frame) > 0
+    assert f"{report.older_rows} older rows outside the window left out (--days)" in str(report)
+
+
+def test_a_one_bar_move_like_an_unadjusted_split_is_reported_not_dropped():
+    close = [100.0, 101.0, 25.5, 25.0]  # a 4:1 split in prices that were not adjusted for it
+    frame, report = clean_bars(bars([f"2024-01-0{d}" for d in (2, 3, 4, 5)], close), "X", "1d")
+    assert len(frame) == 4 and report.jumps == 1
+    assert report.largest_jump == "x0.252 on 2024-01-04"
+    assert "split-adjusted prices" in str(report)
+    _, calm = clean_bars(bars(["2024-01-02", "2024-01-03"], [100.0, 60.0]), "X", "1d")  # -40%: a crash, kept quiet
+    assert calm.jumps == 0 and "WARNING" not in str(calm)
+
+
+def test_a_yfinance_download_csv_with_its_three_header_rows_loads(tmp_path: Path):
+    one = tmp_path / "aapl.csv"
+    one.write_text(
+        "Price,Adj Close,Close,High,Low,Open,Volume\nTicker,AAPL,AAPL,AAPL,AAPL,AAPL,AAPL\nDate,,,,,,\n"
+        "2016-01-04,24.0,26.3,26.3,25.5,25.6,100\n2016-01-05,23.4,25.6,26.4,25.6,26.4,200\n"
+    )
+    frame, _ = clean_bars(load_csv(one, "AAPL"), "AAPL", "1d")
+    assert frame["close"].tolist() == [26.3, 25.6] and frame["volume"].tolist() == [100.0, 200.0]
+    two = tmp_path / "two.csv"
+    two.write_text(
+        "Price,Close,Close,High,High,Low,Low,Open,Open\nTicker,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT\n"
+        "Date,,,,,,,,\n2016-01-04,26.3,54.8,26.3,54.8,25.5,53.4,25.6,54.3\n"
+    )
+    frame, _ = clean_bars(load_csv(two, "msft"), "MSFT", "1d")
+    assert frame.iloc[0][["open", "high", "low", "close"]].tolist() == [54.3, 54.8, 53.4, 54.8]
+
+
+def test_a_semicolon_separated_file_is_refused_with_what_to_do(tmp_path: Path):
+    path = tmp_path / "eu.csv"
+    path.write_text("Date;Open;High;Low;Close\n2016-01-04;25,6;26,3;25,5;26,3\n")
+    with pytest.raises(DataError, match="semicolon-separated: save it comma-separated"):
+        load_csv(path)
+
+
+def test_a_csv_recorded_at_training_is_absolute_and_its_absence_points_to_csv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from investiq.core.settings import Settings
+    from investiq.ops.patchtst import choose_bars, config_for, trained_bars
+
+    monkeypatch.chdir(tmp_path)
+    Path("bars.csv").write_text("timestamp,open,high,low,close\n")
+    config = config_for(choose_bars(Settings(), "csv", ("X",), 30, "1d", Path("bars.csv")))
+    assert config.csv_path == str(tmp_path.resolve() / "bars.csv")
+    Path("bars.csv").unlink()
+    with pytest.raises(DataError, match="not there now: pass the file with --csv"):
+        trained_bars(config)

@@ -129,7 +129,9 @@ def test_report_md_leads_with_the_headline_figures(walk: tuple[dict[str, Any], P
     assert "alpha = 0: serves the random walk: validation did not confirm skill" in top
     assert "Rule: fake rule" in top
     assert "suspicious" not in md
-    assert json.loads((out / "report.json").read_text())["pooled"]["point"]["mae_ratio"]["ratio"] == 1.0
+    report_json = (out / "report.json").read_text()
+    assert json.loads(report_json)["pooled"]["point"]["mae_ratio"]["ratio"] == 1.0
+    assert "NaN" not in report_json and "Infinity" not in report_json  # strict JSON: undefined figures are null
 
 
 def test_plots_stay_readable_with_24_symbols(walk: tuple[dict[str, Any], Path]):

@@ -5,7 +5,6 @@ report.json holds no wall-clock time: the same inputs and --seed give the same f
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import asdict
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from investiq.core.forecast_stats import Estimate
+from investiq.core.report_json import dumps, finite
 from investiq.ops.backtest.analysis import Analysis
 from investiq.ops.backtest.config import CLAIMS, BacktestConfig
 from investiq.ops.backtest.plots import plot
@@ -30,21 +30,10 @@ equal weights come with 95% paired block-bootstrap intervals: a difference whose
 is not evidence of anything."""
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no inf or nan: they are written as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def as_json(analysis: Analysis, config: BacktestConfig) -> dict[str, Any]:
     trades = analysis.trades
     names = sorted({t.strategy for t in trades})  # the weights' column order
-    data: dict[str, Any] = _clean(
+    data: dict[str, Any] = finite(
         {
             "config": asdict(config),
             "notes": analysis.notes,
@@ -75,7 +64,7 @@ def write(out: Path, analysis: Analysis, config: BacktestConfig, command: str = 
     """report.json, report.md and the PNGs into `out` (created); the JSON written."""
     out.mkdir(parents=True, exist_ok=True)
     data = as_json(analysis, config)
-    (out / "report.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    (out / "report.json").write_text(dumps(data) + "\n", encoding="utf-8")
     figures = plot(analysis, out)
     (out / "report.md").write_text(markdown(analysis, command, figures), encoding="utf-8")
     return data
