@@ -34,7 +34,9 @@ def _default(name: str) -> str:
     "--headlines",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     default=None,
-    help="CSV of timestamped headlines (time, symbol, text): adds the sentiment filter.",
+    help="CSV of timestamped headlines (time, symbol, text): adds the sentiment filter. Times in ISO 8601; "
+    "one without an offset is taken as UTC; slash dates (02/03/2015) day or month first as the file shows, "
+    "else refused. No headline for the traded symbols and dates is an error.",
 )
 @click.option(
     "--price-filter/--no-price-filter",

@@ -40,6 +40,7 @@ JUMP_FACTOR = 2.0
 # Numeric timestamps: epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude (the
 # largest below each bound; a date from 1973 to 5138 in that unit), or YYYYMMDD integers (19000101-21001231).
 EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"), (float("inf"), "ns"))
+SLASH_DATE = r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}"  # 02/03/2015: 2 March or February 3, as the file decides
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,8 @@ def bar_times(df: pd.DataFrame, symbol: str) -> pd.DatetimeIndex:
 
 def _parse_times(values: object) -> pd.DatetimeIndex:
     """Timestamps as UTC (naive ones taken as UTC, aware ones converted). Numbers are epoch times in the unit
-    their magnitude says (EPOCH_UNITS), or YYYYMMDD dates; text that fails month-first (13/01/2016) is read
-    day-first when every row then parses, which is unambiguous since month-first failed."""
+    their magnitude says (EPOCH_UNITS), or YYYYMMDD dates; slash dates day or month first as the file says
+    (slash_day_first)."""
     series = pd.Series(np.asarray(values))
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         numbers = series.to_numpy(dtype="float64")
@@ -202,13 +203,22 @@ def _parse_times(values: object) -> pd.DatetimeIndex:
             raise ValueError(f"numbers such as {top:g} are neither epoch times nor YYYYMMDD dates")
         unit = next(u for bound, u in EPOCH_UNITS if top < bound)
         return pd.DatetimeIndex(pd.to_datetime(series, unit=unit, utc=True))
-    try:
-        return pd.DatetimeIndex(pd.to_datetime(values, utc=True))
-    except ValueError as month_first:
-        try:
-            return pd.DatetimeIndex(pd.to_datetime(values, utc=True, dayfirst=True))
-        except ValueError:
-            raise month_first from None
+    return pd.DatetimeIndex(pd.to_datetime(values, utc=True, dayfirst=slash_day_first(series)))
+
+
+def slash_day_first(texts: pd.Series) -> bool:
+    """Whether the slash dates among `texts` (02/03/2015) are day first, as the file itself says: a first number
+    above 12 somewhere means day first, a second one month first; no slash date: False. ValueError when the file
+    says both, or nothing (every one of them could be either): guessing would move dates by months, silently."""
+    found = texts.astype(str).str.extract(SLASH_DATE).dropna().astype(int)
+    if found.empty:
+        return False
+    day_first, month_first = bool((found[0] > 12).any()), bool((found[1] > 12).any())
+    if day_first != month_first:
+        return day_first
+    example = texts[found.index[0]]
+    why = "some day first, some month first" if day_first else "each could be day or month first"
+    raise ValueError(f"dates such as {example!r} are ambiguous ({why})")
 
 
 def find_gaps(index: pd.DatetimeIndex, interval: str) -> tuple[int, pd.Timedelta | None]:

@@ -32,9 +32,11 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from investiq.core.bars import COLUMNS, bar_times, check_spacing, interval_step
 from investiq.core.bars import INTERVAL_SECONDS as INTERVAL_SECONDS  # re-exported: callers import from here
+from investiq.core.bars import SLASH_DATE as SLASH_DATE
 from investiq.core.bars import CleaningReport as CleaningReport
 from investiq.core.bars import clean_bars as clean_bars
 from investiq.core.bars import find_gaps as find_gaps
+from investiq.core.bars import slash_day_first as slash_day_first
 from investiq.core.errors import DataError
 
 # fmt: off

@@ -51,7 +51,8 @@ class Labeled:
 
 def read_labeled(path: Path) -> Labeled:
     """Rows of a CSV with columns text,label (positive, negative or neutral, any case) and optionally
-    split; every bad row is named (the first ten)."""
+    split; or, without a header, label,text rows (Financial PhraseBank's all-data.csv). Every bad row is named
+    (the first ten) by its line in the file."""
     from gateway.services.sentiment import normalize
 
     try:
@@ -60,19 +61,26 @@ def read_labeled(path: Path) -> Labeled:
         raise LabeledDataError(f"cannot read {path}: {exc.strerror}") from None
     texts, labels, splits, problems = [], [], [], []
     with handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip().lower() for c in reader.fieldnames or []]
-        if not {"text", "label"} <= set(columns):
-            raise LabeledDataError(
-                f"{path} needs a header row with columns text,label (and optionally split); "
-                f"found {', '.join(columns) if columns else 'no header'}"
-            )
-        reader.fieldnames = columns
         try:
-            for line, row in enumerate(reader, start=2):
+            reader = csv.DictReader(handle)
+            columns = [c.strip().lower() for c in reader.fieldnames or []]
+            if len(columns) == 2 and columns[0] in LABELS:  # no header: label,text rows, the first one included
+                handle.seek(0)
+                reader = csv.DictReader(handle, fieldnames=["label", "text"])
+            elif not {"text", "label"} <= set(columns):
+                raise LabeledDataError(
+                    f"{path} needs a header row with columns text,label (and optionally split), or no header and "
+                    f"label,text rows; found {', '.join(columns) if columns else 'no header'}"
+                )
+            else:
+                reader.fieldnames = columns
+            for row in reader:
+                line = reader.line_num  # where the row ends: a quoted text may span lines
                 text = normalize(row.get("text") or "")
                 label = (row.get("label") or "").strip().lower()
-                if not text:
+                if row.get(None):  # type: ignore[call-overload, unused-ignore]  # extra fields, under None
+                    problems.append(f"line {line}: more fields than columns (quote a text that holds a comma)")
+                elif not text:
                     problems.append(f"line {line}: empty text")
                 elif label not in LABELS:
                     problems.append(f"line {line}: unknown label {row.get('label')!r}")
@@ -80,8 +88,13 @@ def read_labeled(path: Path) -> Labeled:
                     texts.append(text)
                     labels.append(LABELS.index(label))
                     splits.append((row.get("split") or "").strip())
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise LabeledDataError(f"{path} is not a readable UTF-8 CSV: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise LabeledDataError(
+                f"{path} is not UTF-8 (byte {exc.start} of a chunk: {exc.reason}); convert it, e.g. "
+                f"`iconv -f latin1 -t utf-8 {path} > labeled-utf8.csv`"
+            ) from None
+        except csv.Error as exc:
+            raise LabeledDataError(f"{path} is not a readable CSV: {exc}") from None
     if problems:
         shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
         raise LabeledDataError(

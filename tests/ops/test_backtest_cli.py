@@ -125,3 +125,17 @@ def test_headlines_add_the_sentiment_filter_to_every_variant(tmp_path: Path):
     behind = [v for v in report["variants"] if v["label"].endswith(f" + {name}")]
     assert len(behind) == 5
     assert 0 < behind[0]["trades"] < 60  # equal weights behind the filter: the bad-news entries refused
+
+
+def test_headlines_that_meet_no_entry_are_refused_rather_than_judged(tmp_path: Path):
+    # headlines of another symbol, and of the traded one years before its trades: the filter would see nothing
+    db = journal(tmp_path / "portfolio.db", 60)
+    news = tmp_path / "news.csv"
+    news.write_text("time,symbol,text\n2001-01-02T00:00:00Z,SPY,record profit\n2023-11-20T00:00:00Z,AAPL,record\n")
+    result = invoke("--source", "journal", "--db", str(db), "--headlines", str(news), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1, result.output
+    assert (
+        "had nothing to judge for any of the 60 entries (SPY, decided 2023-11-14 to 2024-01-12)" in result.output
+    )
+    assert "2 headlines of AAPL, SPY, 2001-01-02 to 2023-11-20" in result.output
+    assert not (tmp_path / "r").exists()

@@ -30,7 +30,7 @@ from investiq.core.market import BarCache
 from investiq.core.patchtst import PATCHTST, RANDOM_WALK, PatchTSTMeta
 from investiq.core.settings import Settings
 from investiq.core.versions import version_dir
-from investiq.ops.backtest.filters import PriceFilter, forecast, price_filter, sentiment_filter
+from investiq.ops.backtest.filters import PriceFilter, forecast, price_filter, read_headlines, sentiment_filter
 from training.patchtst import load_forecaster, split_origins
 
 DAYS = pd.bdate_range("2015-01-01", periods=700, tz="UTC")
@@ -237,3 +237,19 @@ def test_a_bad_csv_is_refused_naming_the_problem(
 ):
     with pytest.raises(InvalidInputError, match=re.escape(named)):
         sentiment_filter(write(tmp_path / "h.csv", rows, header), lexicon(tmp_path), progress=False)
+
+
+def test_slash_dates_are_read_one_way_as_the_file_shows_and_ambiguous_ones_refused(tmp_path: Path):
+    rows = [
+        ("2024-03-01T09:00:00-05:00", "SPX", GOOD),
+        ("02/03/2024 10:00", "SPX", GOOD),
+        ("13/03/2024", "SPX", GOOD),
+    ]
+    read = read_headlines(write(tmp_path / "h.csv", rows))  # 13/03: day first, so 02/03 is 2 March too
+    assert read["time"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2024-03-01 14:00",
+        "2024-03-02 10:00",
+        "2024-03-13 00:00",
+    ]
+    with pytest.raises(InvalidInputError, match=r"'02/03/2024 10:00' are ambiguous .* ISO 8601"):
+        read_headlines(write(tmp_path / "a.csv", rows[:2]))

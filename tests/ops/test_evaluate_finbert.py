@@ -19,7 +19,7 @@ from harness import tiny_bert
 from investiq.cli.main import main
 from investiq.core.finbert import LABELS
 from investiq.core.settings import Settings
-from investiq.ops.sentiment_eval import HEADLINES, evaluate_sentiment, judge, read_labeled
+from investiq.ops.sentiment_eval import HEADLINES, LabeledDataError, evaluate_sentiment, judge, read_labeled
 from training.finbert import macro_f1
 
 SMALL = [
@@ -167,3 +167,23 @@ def test_judge_against_hand_counts():
     assert sum(b["n"] for b in bins) == 200 and all(b["from"] <= b["confidence"] <= b["to"] for b in bins)
     ece = sum(b["n"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / 200
     assert figures["expected_calibration_error"] == pytest.approx(ece)
+
+
+def test_phrasebank_rows_without_a_header_are_read_and_encodings_and_unquoted_commas_are_named(tmp_path: Path):
+    bank = tmp_path / "all-data.csv"  # Financial PhraseBank's form: label,text and no header
+    bank.write_text(
+        'neutral,"According to Gran, the company has no plans"\npositive,Profit rose\n', encoding="utf-8"
+    )
+    labeled = read_labeled(bank)
+    assert labeled.texts == ["According to Gran, the company has no plans", "Profit rose"]
+    assert labeled.labels.tolist() == [LABELS.index("neutral"), LABELS.index("positive")]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text,label\nSales in S\u00e3o Paulo rose,positive\n".encode("latin-1"))
+    with pytest.raises(LabeledDataError, match=r"is not UTF-8 .*iconv -f latin1 -t utf-8"):
+        read_labeled(latin)
+    loose = tmp_path / "loose.csv"  # the line of a row after a quoted text over two lines is its line in the file
+    loose.write_text(
+        'label,text\npositive,Tesco raises guidance, profit up\nnegative,"multi\nline"\nneutral,x,y\n'
+    )
+    with pytest.raises(LabeledDataError, match=r"line 2: more fields than columns .*; line 5: more fields"):
+        read_labeled(loose)

@@ -12,6 +12,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from tqdm import tqdm
 
 from gateway.wiring import bayes_config
+from investiq.core.errors import DataError
 from investiq.core.settings import Settings
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.engine import EntryFilter, Run, Variant, variants, verdicts, walk_forward
@@ -55,6 +56,8 @@ def analyse(
     """Every variant behind every filter set, its figures, its differences from equal weights and the claims."""
     served = replace(bayes_config(settings), seed=config.seed)
     allowed = {id(f): verdicts(trades, f) for f in filters}
+    for f in filters:
+        _check_judged(f, trades)
     jobs = [(s, v) for s in filter_sets(filters) for v in variants(settings.bayes_half_life_days)]
     runs = []
     for chosen, variant in tqdm(jobs, desc="walk-forward", unit="variant", disable=not progress):
@@ -78,6 +81,25 @@ def _is_headline(variant: Variant, half_life: float) -> bool:
     if not variant.filters:
         return variant.allocation != "equal"
     return variant.allocation == "equal" or (variant.allocation == "mean" and variant.half_life_days == half_life)
+
+
+def _check_judged(f: EntryFilter, trades: Sequence[Trade]) -> None:
+    """DataError when `f` had something to say about none of the entries (no headline of a traded symbol in any
+    entry's lookback, say): every variant behind it would equal its twin without it, and the claims about it
+    would be verdicts on a filter that never saw its input."""
+    counts: Any = getattr(f, "counts", None)
+    if counts is None or counts.allowed + counts.refused > 0 or not trades:
+        return
+    symbols = ", ".join(sorted({t.symbol for t in trades}))
+    first, last = (
+        pd.Timestamp(min(t.decided_ts for t in trades), unit="s"),
+        pd.Timestamp(max(t.decided_ts for t in trades), unit="s"),
+    )
+    raise DataError(
+        f"the filter {f.name} had nothing to judge for any of the {len(trades)} entries ({symbols}, decided "
+        f"{first:%Y-%m-%d} to {last:%Y-%m-%d}); {getattr(f, 'note', '')}: give it input for these symbols "
+        "and dates"
+    )
 
 
 def _counts(f: EntryFilter) -> str:

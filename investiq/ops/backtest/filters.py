@@ -38,6 +38,7 @@ from gateway.wiring import build_backend, build_sentiment
 from investiq.core.errors import ArtifactError, DataError, InvalidInputError
 from investiq.core.finbert import LABELS
 from investiq.core.journal.writer import JournalWriter
+from investiq.core.market import SLASH_DATE, slash_day_first
 from investiq.core.patchtst import (
     INPUT,
     PATCHTST,
@@ -323,9 +324,24 @@ def read_headlines(csv_path: Path) -> pd.DataFrame:
             f"the headlines CSV {csv_path} lacks the column(s) {', '.join(missing)}: it needs time, symbol, text "
             f"(it has {', '.join(frame.columns) or 'none'})"
         )
+    raw = frame["time"].str.strip()
+    try:
+        day_first = slash_day_first(raw)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"the headlines CSV {csv_path}: {exc}; write the times in ISO 8601, e.g. 2015-03-02T14:05:00-05:00"
+        ) from None
+    # Row by row ("mixed": a file may hold dates, times with offsets, Z times), but slash dates all one way:
+    # dateutil alone would read 02/03 month first and 13/03 day first in the same file.
+    slashed = raw.str.match(SLASH_DATE)
+    times = pd.to_datetime(raw.where(~slashed), utc=True, errors="coerce", format="mixed")
+    if slashed.any():
+        times[slashed] = pd.to_datetime(
+            raw[slashed], utc=True, errors="coerce", format="mixed", dayfirst=day_first
+        )
     out = pd.DataFrame(
         {
-            "time": pd.to_datetime(frame["time"], utc=True, errors="coerce", format="mixed"),
+            "time": times,
             "symbol": frame["symbol"].str.strip().str.upper(),
             "text": frame["text"],
             "line": np.arange(len(frame)) + 2,  # of the file (line 1 is the header), for messages
@@ -359,6 +375,11 @@ def sentiment_filter(
     scores, model, note = asyncio.run(_score(headlines, settings, progress))
     times = headlines["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     groups = headlines.groupby("symbol", sort=False).indices
+    named = sorted(groups)
+    note += (
+        f"; {len(headlines)} headlines of {', '.join(named[:8])}{' and more' if len(named) > 8 else ''}, "
+        f"{headlines['time'].iloc[0]:%Y-%m-%d} to {headlines['time'].iloc[-1]:%Y-%m-%d}"
+    )
     return SentimentFilter(
         {s: times[i] for s, i in groups.items()},
         {s: scores[i] for s, i in groups.items()},
