@@ -253,3 +253,17 @@ def test_slash_dates_are_read_one_way_as_the_file_shows_and_ambiguous_ones_refus
     ]
     with pytest.raises(InvalidInputError, match=r"'02/03/2024 10:00' are ambiguous .* ISO 8601"):
         read_headlines(write(tmp_path / "a.csv", rows[:2]))
+
+
+def test_a_headline_repeated_at_the_same_time_counts_once(tmp_path: Path):
+    once = sentiment_filter(write(tmp_path / "h.csv", ROWS), lexicon(tmp_path), progress=False)
+    repeated = [
+        *ROWS,
+        (ROWS[1][0], "spx", BAD[0].upper() + "  "),
+        (str(DAY + pd.Timedelta(days=5)), "QQQ", BAD[0]),
+    ]
+    twice = sentiment_filter(write(tmp_path / "r.csv", repeated), lexicon(tmp_path), progress=False)
+    later = DAY + pd.Timedelta(days=6)
+    assert twice.mean_score("SPX", later) == once.mean_score("SPX", later)  # not weighed double
+    assert twice.mean_score("QQQ", later) is not None  # another symbol's copy is its own headline
+    assert "(1 repeats of a headline at the same time left out)" in twice.note

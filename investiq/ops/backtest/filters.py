@@ -371,7 +371,10 @@ def sentiment_filter(
     progress: bool = True,
 ) -> SentimentFilter:
     """Score the CSV's headlines with the scorer the gateway would pick from `settings`; the filter."""
-    headlines = read_headlines(csv_path)
+    read = read_headlines(csv_path)
+    # The same story for the same symbol at the same time, twice (syndicated, or scraped twice): counted once.
+    spoken = read["text"].str.split().str.join(" ").str.lower()
+    headlines = read[~pd.concat([read[["time", "symbol"]], spoken], axis=1).duplicated()].reset_index(drop=True)
     scores, model, note = asyncio.run(_score(headlines, settings, progress))
     times = headlines["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     groups = headlines.groupby("symbol", sort=False).indices
@@ -380,6 +383,8 @@ def sentiment_filter(
         f"; {len(headlines)} headlines of {', '.join(named[:8])}{' and more' if len(named) > 8 else ''}, "
         f"{headlines['time'].iloc[0]:%Y-%m-%d} to {headlines['time'].iloc[-1]:%Y-%m-%d}"
     )
+    if len(read) > len(headlines):
+        note += f" ({len(read) - len(headlines)} repeats of a headline at the same time left out)"
     return SentimentFilter(
         {s: times[i] for s, i in groups.items()},
         {s: scores[i] for s, i in groups.items()},
