@@ -191,6 +191,8 @@ def _parse_times(values: object) -> pd.DatetimeIndex:
     """Timestamps as UTC (naive ones taken as UTC, aware ones converted). Numbers are epoch times in the unit
     their magnitude says (EPOCH_UNITS), or YYYYMMDD dates; slash dates day or month first as the file says
     (slash_day_first)."""
+    if pd.api.types.is_datetime64_any_dtype(values):  # already times (a cache's index): nothing to decide
+        return pd.DatetimeIndex(pd.to_datetime(values, utc=True))
     series = pd.Series(np.asarray(values))
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         numbers = series.to_numpy(dtype="float64")
