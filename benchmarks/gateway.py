@@ -14,6 +14,9 @@
   keep-alive connection, a closed loop) against one client sending 32 headlines per request, in texts/s,
   in alternating segments; the micro-batcher should make the first as cheap per text as the second.
   The bound on that ratio is measured too: the same scorer in-process, batches of 16 against batches of 32.
+- Garbage collection: the pauses the running gateway's collections took during the run (its
+  investiq_gc_pause_seconds, by generation), and one full collection in a process holding the gateway with
+  its models loaded, with start-up's objects frozen (as served: gateway/heap.py) and not, alternating.
 - Journal: what logging one prediction costs the writer thread (rows committed per second, one
   row per job as the gateway queues them, and the gateway's batching of many rows per commit).
 """
@@ -217,6 +220,69 @@ def batches_in_process(repo: Path) -> dict[str, Any]:
     return out
 
 
+def collections_in_run(base: str) -> dict[str, dict[str, float]]:
+    """{generation: {count, sum_ms}}: the running gateway's collections so far (its /metrics)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{base}/metrics", timeout=10).text):
+        for sample in family.samples:
+            if sample.name in ("investiq_gc_pause_seconds_count", "investiq_gc_pause_seconds_sum"):
+                figures = found.setdefault(sample.labels["generation"], {})
+                if sample.name.endswith("_count"):
+                    figures["count"] = sample.value
+                else:
+                    figures["sum_ms"] = sample.value * 1000
+    return found
+
+
+def full_collection(repo: Path) -> dict[str, float]:
+    """One full collection's pause, frozen (as served) and not, in a child process that holds only the
+    gateway app with its models loaded (this process holds the benchmark's own objects too)."""
+    call = f"g.full_collection_here(pathlib.Path({str(repo)!r}))"
+    code = f"import json, pathlib, benchmarks.gateway as g; print(json.dumps({call}))"
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)  # noqa: S603
+    figures: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
+    return figures
+
+
+def full_collection_here(repo: Path, repeats: int = 5) -> dict[str, float]:
+    import gc
+    import statistics
+
+    from gateway.app import create_app
+    from investiq.core.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            model_repository=repo, db_path=Path(tmp, "p.db"), data_dir=Path(tmp, "data"), price_resolve_every_s=0
+        )
+        app = create_app(settings)
+
+        async def measure() -> dict[str, float]:
+            frozen: list[float] = []
+            unfrozen: list[float] = []
+            async with app.router.lifespan_context(app):  # start-up's objects are frozen from here on
+                objects = gc.get_freeze_count() + len(gc.get_objects())
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    gc.collect()
+                    frozen.append((time.perf_counter() - start) * 1000)
+                    gc.unfreeze()
+                    start = time.perf_counter()
+                    gc.collect()
+                    unfrozen.append((time.perf_counter() - start) * 1000)
+                    gc.freeze()
+            return {
+                "objects": float(objects),
+                "frozen_ms": statistics.median(frozen),
+                "unfrozen_ms": statistics.median(unfrozen),
+            }
+
+        return asyncio.run(measure())
+
+
 def journal_cost(rows: int) -> dict[str, float]:
     """Rows per second the writer thread commits: one row per job (a single-headline request) and
     many rows per job (a 32-headline request), on a fresh journal file; every job its own commit (no
@@ -259,6 +325,7 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
     with gateway(repo, env=env) as base:
         local, http = asyncio.run(side_by_side(repo, base, runs))
         throughput = asyncio.run(clients_vs_batched(base))
+        collections = collections_in_run(base)
         throughput["in_process"] = batches_in_process(repo)  # the gateway idles meanwhile
     result = {
         "machine": machine(),
@@ -272,6 +339,7 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
         },
         "clients_vs_batched": throughput,
         "journal": journal_cost(2000),
+        "collections": {"in_run": collections, "full": full_collection(repo)},
     }
     record(out, "gateway", result, render(result))
     return result
@@ -327,6 +395,16 @@ def render(r: dict[str, Any]) -> str:
         f"- journal: {j['us_per_row_1_per_request']:.0f} µs per row when each request logs one row "
         f"({j['rows_per_s_1_per_request']:,.0f} rows/s), {j['us_per_row_32_per_request']:.0f} µs per row "
         f"at 32 rows per request; on the writer thread, never on the request's path",
-        "",
     ]
+    if "collections" in r:  # recorded since the gateway freezes start-up's objects (gateway/heap.py)
+        c, full = r["collections"]["in_run"], r["collections"]["full"]
+        runs = ", ".join(
+            f"generation {g}: {c[g]['count']:.0f} taking {c[g]['sum_ms']:.0f} ms in all" for g in sorted(c)
+        )
+        lines += [
+            f"- garbage collection in the gateway during this run: {runs}; one full collection with its models "
+            f"loaded ({full['objects']:,.0f} objects) pauses it **{full['frozen_ms'] * 1000:.0f} µs** with start-up's "
+            f"objects frozen, as served, against {full['unfrozen_ms']:.1f} ms not (median of 5, alternating)",
+        ]
+    lines.append("")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 
 from gateway.backends.base import InferenceBackend
 from gateway.errors import install_handlers
+from gateway.heap import settled
 from gateway.metrics import Metrics
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestContextMiddleware
 from gateway.ratelimit import RateLimiter, RateLimitMiddleware
@@ -90,7 +91,8 @@ def create_app(
             writer, service, app.state.sentiment, app.state.price, models, __version__
         )
         try:
-            yield
+            with settled(app.state.metrics.gc_pause):  # the last step: start-up's objects out of collections
+                yield
         finally:
             for task in tasks:
                 task.cancel()

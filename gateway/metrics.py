@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 INFERENCE_BUCKETS = (0.0005, *LATENCY_BUCKETS)
+GC_BUCKETS = (0.0001, 0.00025, *INFERENCE_BUCKETS)
 
 
 class JournalCounters(Collector):
@@ -169,6 +170,14 @@ class Metrics:
             "investiq_model_max_age_seconds",
             "The age past which the served price model counts as stale (setting max_model_age_days; 0: never); "
             "the model-age alert compares investiq_model_age_seconds with it.",
+            registry=self.registry,
+        )
+        self.gc_pause = Histogram(
+            "investiq_gc_pause_seconds",
+            "Seconds per garbage collection in this process, by generation (0-2): the event loop stops for "
+            "each (gateway/heap.py keeps start-up's objects out of them).",
+            ["generation"],
+            buckets=GC_BUCKETS,
             registry=self.registry,
         )
         self._serving: dict[str, tuple[str, str]] = {}

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from gateway.deps import Models
+from gateway.heap import resettle
 from gateway.schemas.common import ERROR_RESPONSES, ErrorResponse
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
@@ -24,4 +25,6 @@ async def serving(service: Models) -> dict[str, Any]:
 )
 async def reload(model: str, service: Models) -> dict[str, Any]:
     """Serve the model repository's newest version of MODEL (hot swap; 409 and no change if it fails)."""
-    return await service.reload(model)
+    answer = await service.reload(model)
+    resettle()  # the replaced version's objects were frozen at start-up: collectable again (one full collection)
+    return answer

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import gemm, plots, scaling
+from benchmarks import gateway, gemm, plots, scaling
 from benchmarks.gemm import BertShape, flops_per_text, headroom
 from gateway.backends.embedded import finbert_dir
 from harness import tiny_bert
@@ -31,6 +31,13 @@ def scaled(tiny: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) ->
     return scaling.run(
         tiny[1], batch_sizes=(1, 2), lengths=(8, 16), length_batch=2, concurrency=(1, 3), seconds=0.2, out=out
     ) | {"out": out}
+
+
+def test_a_full_collection_is_measured_in_a_gateway_process_frozen_and_not(tiny: tuple[Path, Path]):
+    figures = gateway.full_collection(tiny[1])  # a child process: the gateway app with the tiny FinBERT
+    assert set(figures) == {"objects", "frozen_ms", "unfrozen_ms"}
+    assert figures["objects"] > 10_000  # FastAPI, pydantic, ONNX Runtime's bindings...
+    assert 0 <= figures["frozen_ms"] and 0 < figures["unfrozen_ms"]
 
 
 def test_flops_of_a_tiny_bert_match_the_hand_count(tiny: tuple[Path, Path]):

@@ -319,6 +319,31 @@ def test_health_warns_when_the_serving_model_is_too_old_and_admin_needs_the_key(
         assert refused.status_code == 422 and "reloadable: patchtst" in refused.json()["detail"]
 
 
+def test_a_reload_hands_what_start_up_froze_back_to_the_collector(work: Path):
+    """The gateway freezes what start-up left (gateway/heap.py); what a reload replaces must not stay frozen."""
+    import gc
+    import weakref
+
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    replaced = Cycle()  # stands for the old model's objects: alive at start-up, dropped by the swap
+    gone = weakref.ref(replaced)
+    with TestClient(create_app(settings_for(work, api_key="k"))) as client:
+        del replaced
+        gc.collect()
+        assert gone() is not None
+        answer = client.post("/admin/models/patchtst/reload", headers={"X-API-Key": "k"})
+        assert answer.status_code == 200, answer.text
+        assert gone() is None
+        assert gc.get_freeze_count() > 0  # the rest frozen again
+
+
 def test_a_swap_during_a_forecast_runs_it_again_under_the_new_version(tmp_path: Path):
     """The reload lands while the forward pass runs: which weights answered is unknown, so the
     request runs once more and both its answer and its journal row name the new version."""
