@@ -36,7 +36,8 @@ def _default(name: str) -> str:
     default=None,
     help="CSV of timestamped headlines (time, symbol, text): adds the sentiment filter. Times in ISO 8601; "
     "one without an offset is taken as UTC; slash dates (02/03/2015) day or month first as the file shows, "
-    "else refused. No headline for the traded symbols and dates is an error.",
+    "else refused; a column of whole numbers is epoch times (s to ns, by size) or YYYYMMDD dates. "
+    "No headline for the traded symbols and dates is an error.",
 )
 @click.option(
     "--price-filter/--no-price-filter",

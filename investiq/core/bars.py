@@ -195,17 +195,23 @@ def _parse_times(values: object) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(pd.to_datetime(values, utc=True))
     series = pd.Series(np.asarray(values))
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        numbers = series.to_numpy(dtype="float64")
-        finite = numbers[np.isfinite(numbers)]
-        if len(finite) and (finite >= 19000101).all() and (finite <= 21001231).all() and (finite % 1 == 0).all():
-            text = series.map(lambda v: f"{v:.0f}" if np.isfinite(v) else None)
-            return pd.DatetimeIndex(pd.to_datetime(text, format="%Y%m%d", utc=True))
-        top = float(np.abs(finite).max()) if len(finite) else 0.0
-        if top < 1e8:  # epoch seconds before 1973: rather a day count or an index than a time
-            raise ValueError(f"numbers such as {top:g} are neither epoch times nor YYYYMMDD dates")
-        unit = next(u for bound, u in EPOCH_UNITS if top < bound)
-        return pd.DatetimeIndex(pd.to_datetime(series, unit=unit, utc=True))
+        return number_times(series)
     return pd.DatetimeIndex(pd.to_datetime(values, utc=True, dayfirst=slash_day_first(series)))
+
+
+def number_times(series: pd.Series) -> pd.DatetimeIndex:
+    """Numbers as UTC times: YYYYMMDD dates when every one reads as one, else epoch times in the unit their
+    magnitude says (EPOCH_UNITS). ValueError for numbers that are neither (a day count, an index)."""
+    numbers = series.to_numpy(dtype="float64")
+    finite = numbers[np.isfinite(numbers)]
+    if len(finite) and (finite >= 19000101).all() and (finite <= 21001231).all() and (finite % 1 == 0).all():
+        text = series.map(lambda v: f"{v:.0f}" if np.isfinite(v) else None)
+        return pd.DatetimeIndex(pd.to_datetime(text, format="%Y%m%d", utc=True))
+    top = float(np.abs(finite).max()) if len(finite) else 0.0
+    if top < 1e8:  # epoch seconds before 1973: rather a day count or an index than a time
+        raise ValueError(f"numbers such as {top:g} are neither epoch times nor YYYYMMDD dates")
+    unit = next(u for bound, u in EPOCH_UNITS if top < bound)
+    return pd.DatetimeIndex(pd.to_datetime(series, unit=unit, utc=True))
 
 
 def slash_day_first(texts: pd.Series) -> bool:

@@ -36,6 +36,7 @@ from investiq.core.bars import SLASH_DATE as SLASH_DATE
 from investiq.core.bars import CleaningReport as CleaningReport
 from investiq.core.bars import clean_bars as clean_bars
 from investiq.core.bars import find_gaps as find_gaps
+from investiq.core.bars import number_times as number_times
 from investiq.core.bars import slash_day_first as slash_day_first
 from investiq.core.errors import DataError
 

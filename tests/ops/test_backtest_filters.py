@@ -255,6 +255,21 @@ def test_slash_dates_are_read_one_way_as_the_file_shows_and_ambiguous_ones_refus
         read_headlines(write(tmp_path / "a.csv", rows[:2]))
 
 
+def test_epoch_times_and_yyyymmdd_dates_are_read_as_for_bars(tmp_path: Path):
+    when = pd.Timestamp("2024-03-01T14:00:00Z")
+    for unit, scale in (("s", 1), ("ms", 1000)):
+        rows = [
+            (str(int(when.timestamp()) * scale), "SPX", GOOD),
+            (str((int(when.timestamp()) + 60) * scale), "SPX", BAD[0]),
+        ]
+        read = read_headlines(write(tmp_path / f"{unit}.csv", rows))
+        assert read["time"].tolist() == [when, when + pd.Timedelta(minutes=1)], unit
+    days = read_headlines(write(tmp_path / "d.csv", [("20240301", "SPX", GOOD), ("20240304", "SPX", GOOD)]))
+    assert days["time"].dt.strftime("%Y-%m-%d").tolist() == ["2024-03-01", "2024-03-04"]
+    with pytest.raises(InvalidInputError, match=r"neither epoch times nor YYYYMMDD dates; write the times in ISO 8601"):
+        read_headlines(write(tmp_path / "n.csv", [("1", "SPX", GOOD), ("2", "SPX", GOOD)]))
+
+
 def test_a_headline_repeated_at_the_same_time_counts_once(tmp_path: Path):
     once = sentiment_filter(write(tmp_path / "h.csv", ROWS), lexicon(tmp_path), progress=False)
     repeated = [

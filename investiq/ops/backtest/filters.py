@@ -38,7 +38,7 @@ from gateway.wiring import build_backend, build_sentiment
 from investiq.core.errors import ArtifactError, DataError, InvalidInputError
 from investiq.core.finbert import LABELS
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import SLASH_DATE, slash_day_first
+from investiq.core.market import SLASH_DATE, number_times, slash_day_first
 from investiq.core.patchtst import (
     INPUT,
     PATCHTST,
@@ -310,6 +310,22 @@ class SentimentFilter:
 HEADLINE_COLUMNS = ("time", "symbol", "text")
 
 
+def _headline_times(raw: pd.Series) -> pd.Series:
+    """UTC times of the stripped texts, NaT where one is not a time. A column of whole numbers only is epoch
+    times or YYYYMMDD dates, as for bars (number_times); text is read row by row ("mixed": a file may hold
+    dates, times with offsets, Z times), but slash dates all one way: dateutil alone would read 02/03 month
+    first and 13/03 day first in the same file. ValueError when the file's numbers or slash dates are ambiguous."""
+    if len(raw) and raw.str.fullmatch(r"\d+").all():
+        return pd.Series(number_times(pd.to_numeric(raw)), index=raw.index)
+    day_first = slash_day_first(raw)
+    slashed = raw.str.match(SLASH_DATE)
+    times = pd.to_datetime(raw.where(~slashed), utc=True, errors="coerce", format="mixed")
+    if slashed.any():
+        slash_times = pd.to_datetime(raw[slashed], utc=True, errors="coerce", format="mixed", dayfirst=day_first)
+        times[slashed] = slash_times
+    return times
+
+
 def read_headlines(csv_path: Path) -> pd.DataFrame:
     """The CSV's headlines: time (UTC; a naive time is taken as UTC), symbol (upper case), text and the
     line of the file; sorted by time. InvalidInputError naming the missing columns or the first bad rows."""
@@ -326,19 +342,11 @@ def read_headlines(csv_path: Path) -> pd.DataFrame:
         )
     raw = frame["time"].str.strip()
     try:
-        day_first = slash_day_first(raw)
+        times = _headline_times(raw)
     except ValueError as exc:
         raise InvalidInputError(
             f"the headlines CSV {csv_path}: {exc}; write the times in ISO 8601, e.g. 2015-03-02T14:05:00-05:00"
         ) from None
-    # Row by row ("mixed": a file may hold dates, times with offsets, Z times), but slash dates all one way:
-    # dateutil alone would read 02/03 month first and 13/03 day first in the same file.
-    slashed = raw.str.match(SLASH_DATE)
-    times = pd.to_datetime(raw.where(~slashed), utc=True, errors="coerce", format="mixed")
-    if slashed.any():
-        times[slashed] = pd.to_datetime(
-            raw[slashed], utc=True, errors="coerce", format="mixed", dayfirst=day_first
-        )
     out = pd.DataFrame(
         {
             "time": times,
