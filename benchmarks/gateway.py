@@ -403,8 +403,9 @@ def render(r: dict[str, Any]) -> str:
         )
         lines += [
             f"- garbage collection in the gateway during this run: {runs}; one full collection with its models "
-            f"loaded ({full['objects']:,.0f} objects) pauses it **{full['frozen_ms'] * 1000:.0f} µs** with start-up's "
-            f"objects frozen, as served, against {full['unfrozen_ms']:.1f} ms not (median of 5, alternating)",
+            f"loaded ({full['objects']:,.0f} objects) pauses it **{full['frozen_ms'] * 1000:.0f} µs** with "
+            f"start-up's objects frozen, as served, against {full['unfrozen_ms']:.1f} ms not (median of 5, "
+            "alternating)",
         ]
     lines.append("")
     return "\n".join(lines)

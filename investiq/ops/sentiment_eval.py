@@ -2,12 +2,13 @@
 
     investiq evaluate finbert --csv labeled.csv --out DIR
 
-Scored as the gateway scores them (the same text normalization, the same exported ONNX file and
-variant, the same lexicon): FinBERT when it is exported in the model repository, the finance lexicon
-(the fallback the gateway serves without FinBERT) and VADER alone (what it served before). For each:
-accuracy, macro-F1, log loss, a confusion matrix and a calibration table (confidence of the predicted
-label, by bin, against how often it was right), overall and per `split` when the CSV has that column.
-Writes DIR/report.json (every figure) and DIR/report.md (the tables, and the most confident mistakes).
+Each text is judged once (a repeat counts once, a text labeled two ways is left out), scored as the gateway
+scores it (the same text normalization, the same exported ONNX file and variant, the same lexicon): FinBERT
+when it is exported in the model repository, the finance lexicon (the fallback the gateway serves without
+FinBERT) and VADER alone (what it served before). For each: accuracy, macro-F1, log loss, a confusion matrix
+and a calibration table (confidence of the predicted label, by bin, against how often it was right), overall
+and per `split` when the CSV has that column. Writes DIR/report.json (every figure) and DIR/report.md (the
+tables, and the most confident mistakes).
 """
 
 from __future__ import annotations
@@ -47,6 +48,25 @@ class Labeled:
     texts: list[str]
     labels: NDArray[np.int64]  # index into LABELS
     splits: list[str]  # "" where the CSV has no split column
+    repeats: int = 0  # rows left out: the same text again with the same label (counted once)
+    conflicts: int = 0  # texts left out: labeled two or more ways (no truth to judge them on)
+
+
+def _once(texts: list[str], labels: list[int], splits: list[str]) -> Labeled:
+    """Each text once: a repeat with the same label counts once (the first row's split), a text labeled two ways
+    is left out (Financial PhraseBank repeats some sentences; scored twice they would weigh double)."""
+    rows: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        rows.setdefault(text, []).append(i)
+    agreed = [found for found in rows.values() if len({labels[i] for i in found}) == 1]
+    keep = sorted(found[0] for found in agreed)
+    return Labeled(
+        [texts[i] for i in keep],
+        np.array([labels[i] for i in keep], dtype=np.int64),
+        [splits[i] for i in keep],
+        repeats=sum(len(found) - 1 for found in agreed),
+        conflicts=len(rows) - len(agreed),
+    )
 
 
 def read_labeled(path: Path) -> Labeled:
@@ -102,7 +122,10 @@ def read_labeled(path: Path) -> Labeled:
         )
     if not texts:
         raise LabeledDataError(f"{path} has a header but no rows")
-    return Labeled(texts, np.array(labels, dtype=np.int64), splits)
+    data = _once(texts, labels, splits)
+    if not data.texts:
+        raise LabeledDataError(f"{path}: every text is labeled two or more ways; nothing to judge on")
+    return data
 
 
 @dataclass(frozen=True)
@@ -202,7 +225,7 @@ def evaluate_sentiment(settings: Settings, csv_path: Path | None, out: Path, log
     """Score the labeled texts with every model, judge them, write out/report.json and out/report.md."""
     path = csv_path or HEADLINES
     data = read_labeled(path)
-    log(f"{path}: {len(data.texts)} texts ({_counts(data.labels)})")
+    log(f"{path}: {len(data.texts)} texts ({_counts(data.labels)}){_left_out(data.repeats, data.conflicts)}")
     finbert, note = finbert_scorer(settings, serving=settings.sentiment_model == FINBERT)
     lexicon = FinanceLexicon()
     vader = Vader()
@@ -232,6 +255,7 @@ def evaluate_sentiment(settings: Settings, csv_path: Path | None, out: Path, log
         "csv": str(path),
         "n": len(data.texts),
         "labels": _counts(data.labels),
+        "left_out": {"repeats": data.repeats, "conflicting_texts": data.conflicts},
         "splits": {s: data.splits.count(s) for s in splits},
         "finbert": note,
         "serving": next(m["model"] for m in models if m["role"] == "serving"),
@@ -242,6 +266,13 @@ def evaluate_sentiment(settings: Settings, csv_path: Path | None, out: Path, log
     (out / "report.md").write_text(render(result), encoding="utf-8")
     log(f"wrote {out / 'report.md'} and {out / 'report.json'}")
     return result
+
+
+def _left_out(repeats: int = 0, conflicting_texts: int = 0) -> str:
+    """'; left out: ...' for the rows read but not judged, or nothing."""
+    parts = [f"{repeats} repeated rows (each text counts once)"] if repeats else []
+    parts += [f"{conflicting_texts} texts labeled two or more ways"] if conflicting_texts else []
+    return f"; left out: {', '.join(parts)}" if parts else ""
 
 
 def _split_order(split: str) -> tuple[int, str]:
@@ -288,7 +319,7 @@ def render(result: dict[str, Any]) -> str:
         f"{result['n']} labeled texts from `{result['csv']}` "
         f"({', '.join(f'{n} {k}' for k, n in result['labels'].items())}"
         + (f"; splits: {', '.join(f'{s} {n}' for s, n in result['splits'].items())}" if splits else "")
-        + f"). {result['finbert']}. Serving: **{result['serving']}**.",
+        + f"){_left_out(**result.get('left_out', {}))}. {result['finbert']}. Serving: **{result['serving']}**.",
         "",
         "| model | role | part | n | accuracy % | macro-F1 % | log loss | mean confidence % | ECE % |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",

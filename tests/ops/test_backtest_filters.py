@@ -266,7 +266,7 @@ def test_epoch_times_and_yyyymmdd_dates_are_read_as_for_bars(tmp_path: Path):
         assert read["time"].tolist() == [when, when + pd.Timedelta(minutes=1)], unit
     days = read_headlines(write(tmp_path / "d.csv", [("20240301", "SPX", GOOD), ("20240304", "SPX", GOOD)]))
     assert days["time"].dt.strftime("%Y-%m-%d").tolist() == ["2024-03-01", "2024-03-04"]
-    with pytest.raises(InvalidInputError, match=r"neither epoch times nor YYYYMMDD dates; write the times in ISO 8601"):
+    with pytest.raises(InvalidInputError, match=r"neither epoch times nor YYYYMMDD dates; write the times in ISO"):
         read_headlines(write(tmp_path / "n.csv", [("1", "SPX", GOOD), ("2", "SPX", GOOD)]))
 
 

@@ -150,6 +150,29 @@ def test_labels_in_any_case_and_a_byte_order_mark_are_read(tmp_path: Path):
     assert labeled.texts == ["Apple beats estimates"] and labeled.labels.tolist() == [0] and labeled.splits == [""]
 
 
+def test_a_repeated_text_counts_once_and_one_labeled_two_ways_is_left_out(tmp_path: Path):
+    rows = [
+        ("Apple beats estimates", "positive", "test"),
+        ("Oil flat", "neutral", "dev"),
+        ("Apple  beats estimates ", "positive", "dev"),  # the same text once normalized, as the gateway does
+        ("Oil flat", "negative", "test"),
+        ("Tesla slides", "negative", "test"),
+        ("Apple beats estimates", "positive", "test"),
+    ]
+    labeled = read_labeled(write_csv(tmp_path / "dup.csv", rows))
+    assert labeled.texts == ["Apple beats estimates", "Tesla slides"]
+    assert labeled.labels.tolist() == [LABELS.index("positive"), LABELS.index("negative")]
+    assert labeled.splits == ["test", "test"]  # the first row's
+    assert (labeled.repeats, labeled.conflicts) == (2, 1)
+    settings = Settings(model_repository=tmp_path / "empty", models_dir=tmp_path)
+    report = evaluate_sentiment(settings, tmp_path / "dup.csv", tmp_path / "out", log=lambda _: None)
+    assert report["n"] == 2 and report["left_out"] == {"repeats": 2, "conflicting_texts": 1}
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "left out: 2 repeated rows (each text counts once), 1 texts labeled two or more ways" in text
+    with pytest.raises(LabeledDataError, match="every text is labeled two or more ways"):
+        read_labeled(write_csv(tmp_path / "all.csv", rows[1:4:2]))
+
+
 def test_judge_against_hand_counts():
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 3, 200)
