@@ -30,13 +30,14 @@ class PauseObserver:
 
     def __init__(self, histogram: Histogram) -> None:
         self._children = {generation: histogram.labels(str(generation)) for generation in range(3)}
-        self._start = 0.0
+        self._start: float | None = None  # None: the collection under way began before this was installed
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._start = time.perf_counter()
-        else:
+        elif self._start is not None:
             self._children[info["generation"]].observe(time.perf_counter() - self._start)
+            self._start = None
 
 
 def resettle() -> None:
@@ -47,16 +48,23 @@ def resettle() -> None:
     gc.freeze()
 
 
+_serving = 0  # gateways inside `settled` in this process: the heap is unfrozen when the last one stops
+
+
 @contextmanager
 def settled(pauses: Histogram) -> Iterator[None]:
     """For the life of a serving gateway: what start-up left is frozen, pauses are observed. On exit the objects
     are handed back to the collector (tests run many gateways in one process). No collection first: start-up
     leaves a few hundred unreachable objects, not worth a full collection per start (~0.1 s in a test process)."""
+    global _serving
     observer = PauseObserver(pauses)
     gc.freeze()
     gc.callbacks.append(observer)
+    _serving += 1
     try:
         yield
     finally:
+        _serving -= 1
         gc.callbacks.remove(observer)
-        gc.unfreeze()
+        if _serving == 0:
+            gc.unfreeze()

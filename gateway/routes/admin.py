@@ -25,6 +25,7 @@ async def serving(service: Models) -> dict[str, Any]:
 )
 async def reload(model: str, service: Models) -> dict[str, Any]:
     """Serve the model repository's newest version of MODEL (hot swap; 409 and no change if it fails)."""
-    answer = await service.reload(model)
-    resettle()  # the replaced version's objects were frozen at start-up: collectable again (one full collection)
-    return answer
+    try:
+        return await service.reload(model)
+    finally:  # even a reload that failed may have swapped the backend already
+        resettle()  # the replaced version's objects, frozen at start-up, become collectable (one full collection)

@@ -208,9 +208,12 @@ def number_times(series: pd.Series) -> pd.DatetimeIndex:
         text = series.map(lambda v: f"{v:.0f}" if np.isfinite(v) else None)
         return pd.DatetimeIndex(pd.to_datetime(text, format="%Y%m%d", utc=True))
     top = float(np.abs(finite).max()) if len(finite) else 0.0
-    if top < 1e8:  # epoch seconds before 1973: rather a day count or an index than a time
-        raise ValueError(f"numbers such as {top:g} are neither epoch times nor YYYYMMDD dates")
+    low = float(np.abs(finite).min()) if len(finite) else 0.0
+    if low < 1e8:  # epoch seconds before 1973: rather a day count, an index or a YYYYMMDD date than a time
+        raise ValueError(f"numbers such as {low:g} are neither epoch times nor YYYYMMDD dates")
     unit = next(u for bound, u in EPOCH_UNITS if top < bound)
+    if unit != next(u for bound, u in EPOCH_UNITS if low < bound):  # each unit's band spans 1973 to 5138
+        raise ValueError(f"epoch times such as {low:g} and {top:g} are in different units (s, ms, us, ns)")
     return pd.DatetimeIndex(pd.to_datetime(series, unit=unit, utc=True))
 
 

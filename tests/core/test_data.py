@@ -507,6 +507,10 @@ def test_numeric_and_day_first_timestamps_are_read_as_the_dates_they_are(stamps:
 def test_timestamps_that_cannot_be_read_say_so_cleanly():
     with pytest.raises(DataError, match="neither epoch times nor YYYYMMDD"):
         clean_bars(bars([42373, 42374], [1.0, 2.0]), "X", "1d")  # spreadsheet day numbers: not guessed
+    with pytest.raises(DataError, match="in different units"):
+        clean_bars(bars([1451865600, 1451952000000], [1.0, 2.0]), "X", "1d")  # seconds and milliseconds
+    with pytest.raises(DataError, match="neither epoch times nor YYYYMMDD"):
+        clean_bars(bars([20160104, 1451952000], [1.0, 2.0]), "X", "1d")  # a date would read as 1970
     with pytest.raises(DataError) as caught:
         clean_bars(bars(["2016-01-04", "garbage"], [1.0, 2.0]), "X", "1d")
     assert '"garbage"' in str(caught.value) and "You might want" not in str(caught.value)

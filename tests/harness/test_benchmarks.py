@@ -37,8 +37,7 @@ def test_a_full_collection_is_measured_in_a_gateway_process_frozen_and_not(tiny:
     figures = gateway.full_collection(tiny[1])  # a child process: the gateway app with the tiny FinBERT
     assert set(figures) == {"objects", "frozen_ms", "unfrozen_ms"}
     assert figures["objects"] > 10_000  # FastAPI, pydantic, ONNX Runtime's bindings...
-    assert figures["frozen_ms"] >= 0
-    assert figures["unfrozen_ms"] > 0
+    assert figures["frozen_ms"] < figures["unfrozen_ms"]  # ~0.01 against ~100 ms: nothing left to walk
 
 
 def test_flops_of_a_tiny_bert_match_the_hand_count(tiny: tuple[Path, Path]):

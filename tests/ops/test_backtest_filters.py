@@ -264,6 +264,13 @@ def test_epoch_times_and_yyyymmdd_dates_are_read_as_for_bars(tmp_path: Path):
         ]
         read = read_headlines(write(tmp_path / f"{unit}.csv", rows))
         assert read["time"].tolist() == [when, when + pd.Timedelta(minutes=1)], unit
+    numbers_and_a_blank = [("1709301600", "SPX", GOOD), ("", "SPX", GOOD), ("1709301660.0", "SPX", GOOD)]
+    with pytest.raises(InvalidInputError, match=r"1 row\(s\) with no usable time \(line\(s\) 3;"):
+        read_headlines(write(tmp_path / "b.csv", numbers_and_a_blank))  # the blank row is named, not every row
+    read = read_headlines(write(tmp_path / "f.csv", numbers_and_a_blank[::2]))
+    assert read["time"].tolist() == [when, when + pd.Timedelta(minutes=1)]  # "1709301660.0" too
+    with pytest.raises(InvalidInputError, match="in different units"):
+        read_headlines(write(tmp_path / "u.csv", [("1709301600", "SPX", GOOD), ("1709301660000", "SPX", GOOD)]))
     days = read_headlines(write(tmp_path / "d.csv", [("20240301", "SPX", GOOD), ("20240304", "SPX", GOOD)]))
     assert days["time"].dt.strftime("%Y-%m-%d").tolist() == ["2024-03-01", "2024-03-04"]
     with pytest.raises(InvalidInputError, match=r"neither epoch times nor YYYYMMDD dates; write the times in ISO"):

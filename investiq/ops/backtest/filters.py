@@ -315,8 +315,10 @@ def _headline_times(raw: pd.Series) -> pd.Series:
     times or YYYYMMDD dates, as for bars (number_times); text is read row by row ("mixed": a file may hold
     dates, times with offsets, Z times), but slash dates all one way: dateutil alone would read 02/03 month
     first and 13/03 day first in the same file. ValueError when the file's numbers or slash dates are ambiguous."""
-    if len(raw) and raw.str.fullmatch(r"\d+").all():
-        return pd.Series(number_times(pd.to_numeric(raw)), index=raw.index)
+    filled = raw != ""
+    if filled.any() and raw[filled].str.fullmatch(r"[0-9]+(\.0*)?").all():  # blank rows are named as such later
+        numbers = pd.to_numeric(raw[filled])
+        return pd.Series(number_times(numbers), index=numbers.index).reindex(raw.index)
     day_first = slash_day_first(raw)
     slashed = raw.str.match(SLASH_DATE)
     times = pd.to_datetime(raw.where(~slashed), utc=True, errors="coerce", format="mixed")
