@@ -3,11 +3,12 @@
     investiq bench finbert      # writes finbert_runtimes.md (and finbert_profile.md) beside finbert.md
 
 Every runtime of investiq/core/finbert_runtime.py that loads here, opened as the embedded backend opens it
-(gateway session options, OpenVINO's LATENCY hint over all cores), plus two ways of running today's INT8:
-grouped by length as the gateway serves it (a burst run in passes of texts of like length, so that a
-pass pads less) and one intra-op thread. Rounds interleave the paths (each round: every path's
-single-headline calls, then its batched pass), so that a shared machine's load falls on all of them
-alike; p50 and texts/s are medians over rounds.
+(gateway session options, OpenVINO's LATENCY hint over all cores), plus three more rows: the runtime `auto`
+picks grouped by length as the gateway serves it (a burst run in passes of texts of like length, so that a
+pass pads less), today's INT8 on one intra-op thread, and today's INT8 with every rewrite of ONNX Runtime
+(SkipLayerNormFusion too, as before investiq/core/ort_sessions.py left it out on the CPU). Rounds
+interleave the paths (each round: every path's single-headline calls, then its batched pass), so that a
+shared machine's load falls on all of them alike; p50 and texts/s are medians over rounds.
 The INT8 GEMM peak (benchmarks/gemm.py) is measured before and after the rounds; the larger counts.
 """
 
@@ -29,15 +30,18 @@ from harness.results import machine
 from investiq.core.cpu import describe, instruction_sets
 from investiq.core.finbert import OUTPUT, Encoder, run_by_length, softmax
 from investiq.core.finbert_runtime import DEFAULT, RUNTIMES, choose_runtime, open_runtime
+from investiq.core.ort_sessions import CPU, inference_session, session_options
 
 Run = Callable[[list[str]], object]
 # As the embedded backend serves a burst on a CPU: all its texts handed over at once, run in passes of at most
 # batch_size texts of like length (investiq/core/finbert.py run_by_length).
-BUCKETED = f"{DEFAULT}, grouped by length (as served)"
+AS_SERVED = ", grouped by length (as served)"
+BEFORE = f"{DEFAULT}, every ONNX Runtime rewrite (before)"
 
 
-def paths(directory: Path, encoder: Encoder, batch_size: int) -> tuple[dict[str, Run], dict[str, str]]:
-    """({path name: texts -> probabilities}, {runtime: why it is missing}) for this machine."""
+def paths(directory: Path, encoder: Encoder, batch_size: int, auto: str) -> tuple[dict[str, Run], dict[str, str]]:
+    """({path name: texts -> probabilities}, {runtime: why it is missing}) for this machine; `auto` is the
+    runtime finbert_runtime auto picks here."""
     import onnxruntime as ort
 
     from gateway.backends.embedded import ort_session
@@ -59,12 +63,12 @@ def paths(directory: Path, encoder: Encoder, batch_size: int) -> tuple[dict[str,
             found[name] = serve(open_runtime(directory, name, ort_session))
         except Exception as exc:  # a graph or engine this machine lacks: reported, not fatal
             missing[name] = f"{type(exc).__name__}: {exc}"
+    if auto in found:
+        found[auto + AS_SERVED] = serve(open_runtime(directory, auto, ort_session), by_length=True)
     if DEFAULT in found:
-        found[BUCKETED] = serve(open_runtime(directory, DEFAULT, ort_session), by_length=True)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        one = ort.InferenceSession(str(directory / "model.int8.onnx"), options, providers=["CPUExecutionProvider"])
-        found[f"{DEFAULT}, 1 thread"] = serve(one)
+        int8 = directory / "model.int8.onnx"
+        found[f"{DEFAULT}, 1 thread"] = serve(inference_session(int8, options=session_options(threads=1)))
+        found[BEFORE] = serve(ort.InferenceSession(str(int8), session_options(), providers=[CPU]))
     return found, missing
 
 
@@ -73,11 +77,11 @@ def compare(
 ) -> dict[str, dict[str, float]]:
     """{path: {p50_ms, p99_ms, texts_per_s}}: `rounds` interleaved rounds of `singles` one-headline calls
     and one pass over all `texts` in batches of `batch_size`, per path (the order
-    reversed every round). The BUCKETED path is handed all the texts at once and cuts its own passes."""
+    reversed every round). The path as served is handed all the texts at once and cuts its own passes."""
     latencies: dict[str, list[float]] = {name: [] for name in runs}
     rates: dict[str, list[float]] = {name: [] for name in runs}
     batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
-    cut = {name: [texts] if name == BUCKETED else batches for name in runs}
+    cut = {name: [texts] if name.endswith(AS_SERVED) else batches for name in runs}
     passes = max(1, 128 // len(texts))
     for name, run in runs.items():  # warm-up: first-run allocations, OpenVINO's shape compilation
         run(texts[:1])
@@ -127,12 +131,12 @@ def run(
     tokens = float(np.mean(lengths))
     load_before = os.getloadavg()[0]
     peak_before = int8_peak(peak_sizes)
-    runs, missing = paths(directory, encoder, batch_size)
+    auto, auto_reason = choose_runtime("auto", instruction_sets())
+    runs, missing = paths(directory, encoder, batch_size, auto)
     figures = compare(runs, texts, batch_size, singles, rounds)
     del runs  # their threads would spin through the second peak measurement
     peak = max(peak_before, int8_peak(peak_sizes))
     shape = BertShape.from_source(source)
-    auto, auto_reason = choose_runtime("auto", instruction_sets())
     base = figures[DEFAULT]
     rows = [
         {
@@ -192,20 +196,23 @@ def render(result: dict[str, Any]) -> str:
     for name, why in result["missing"].items():
         lines.append(f"\n- {name}: not measured here ({why})")
     rows = {r["path"]: r for r in result["rows"]}
-    before, after = rows[DEFAULT], rows.get(result["auto"], rows[DEFAULT])
+    before = rows.get(BEFORE, rows[DEFAULT])
+    after = rows.get(result["auto"], rows[DEFAULT])
+    served = rows.get(result["auto"] + AS_SERVED)
     lines += [
         "",
-        f"## Before -> after on this CPU: {DEFAULT} -> {result['auto']} (finbert_runtime: auto)",
+        f"## Before -> after on this CPU: {before['path']} -> {after['path']} (finbert_runtime: auto)",
         "",
         f"auto's reason: {result['auto_reason']}.",
         "",
         "| | single p50 (ms) | batched (texts/s) | of INT8 GEMM peak |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for label, r in (("before", before), ("after", after)):
-        lines.append(
-            f"| {label}: {r['path']} | {r['p50_ms']:.2f} | {r['texts_per_s']:.0f} | {r['of_int8_peak']:.1%} |"
-        )
+    for label, r in (("before", before), ("after", after), ("after, as served", served)):
+        if r is not None:
+            lines.append(
+                f"| {label}: {r['path']} | {r['p50_ms']:.2f} | {r['texts_per_s']:.0f} | {r['of_int8_peak']:.1%} |"
+            )
     lines += [
         "",
         "Issue 18's targets (2-core AVX-512/AMX machine), at this run's load: batched >= 40% of the INT8 GEMM "

@@ -18,17 +18,17 @@ from typing import Any
 
 from numpy.typing import NDArray
 
+from investiq.core.ort_sessions import inference_session, session_options
+
 
 def profile(model: Path, outputs: list[str], feeds: list[dict[str, NDArray[Any]]], batch: int) -> dict[str, Any]:
     """{"batch", "runs", "wall_ms" (per run), "kernel_ms" (per run), "ops": [{op, ms per run, share, nodes}]}
     for one profiled run per feed, after 3 unprofiled warm-up runs on the first feeds."""
-    import onnxruntime as ort
-
     with tempfile.TemporaryDirectory() as tmp:
-        options = ort.SessionOptions()
+        options = session_options()  # as served
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(tmp) / "profile")
-        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        session = inference_session(model, options=options)
         for i in range(3):
             session.run(outputs, feeds[i % len(feeds)])
         start = time.perf_counter()

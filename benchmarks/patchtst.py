@@ -43,6 +43,7 @@ from gateway.backends.embedded import load_patchtst, ort_session
 from harness.results import machine, percentiles
 from investiq.core.cpu import describe, instruction_sets
 from investiq.core.errors import ArtifactError
+from investiq.core.ort_sessions import inference_session, session_options
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUTS
 from investiq.core.patchtst_runtime import (
     BF16_MAX_P_UP,
@@ -108,12 +109,7 @@ def prepare_in_child(work: Path, batch: int) -> Path:
 
 
 def _ort(path: Path, threads: int = 0, spinning: bool = True) -> Call:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = inference_session(path, options=session_options(threads, spinning))
     return lambda x: list(session.run(list(OUTPUTS), {INPUT: x}))
 
 

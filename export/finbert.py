@@ -44,12 +44,12 @@ from investiq.core.finbert_check import (  # bounds read from this module at cal
     sample_texts,
 )
 from investiq.core.finbert_runtime import SPECS, open_runtime, openvino_installed, validation_key
+from investiq.core.ort_sessions import inference_session
 from investiq.core.triton_adapters import shim
 from training.finbert import load_pretrained
 
 OPSET = 18
 VALIDATION_TOKENS = 64
-CPU = "CPUExecutionProvider"  # validation runs the CPU kernels, whatever else is installed
 
 
 def labels_of(model: Any) -> list[str]:
@@ -186,11 +186,9 @@ def validate(model: Any, directory: Path, variant: str) -> Check:
 
 def _session(directory: Path, variant: str) -> Any:
     """A session with ONNX Runtime's `run([OUTPUT], feed)` for `variant` (see validate)."""
-    import onnxruntime as ort
-
     if variant in SPECS:
-        return open_runtime(directory, variant, lambda p: ort.InferenceSession(str(p), providers=[CPU]))
-    session = ort.InferenceSession(str(directory / VARIANTS[variant]), providers=[CPU])
+        return open_runtime(directory, variant, inference_session)
+    session = inference_session(directory / VARIANTS[variant])
     names = sorted(i.name for i in session.get_inputs()), [o.name for o in session.get_outputs()]
     if names != (sorted(INPUTS), [OUTPUT]):
         raise ExportError(f"{variant} graph has inputs/outputs {names}, expected {sorted(INPUTS)} -> {OUTPUT}")

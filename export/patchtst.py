@@ -33,6 +33,7 @@ import torch
 
 from investiq.core.atomic import staged
 from investiq.core.errors import ExportError
+from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUTS, PATCHTST, PatchTSTMeta
 from investiq.core.patchtst_runtime import (
     FUSED,
@@ -206,9 +207,7 @@ def _ort_chain(directory: Path) -> Chain:
 
 def _ort_run(path: Path) -> Run:
     """The graph at `path` in ONNX Runtime (CPU, fp32) as one link of a Chain."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = inference_session(path)
     inputs, outputs = [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()]
     return lambda values: dict(zip(outputs, session.run(outputs, {n: values[n] for n in inputs}), strict=True))
 
@@ -275,9 +274,7 @@ def fuse_for_onnxruntime(source: Path, target: Path) -> dict[str, int]:
 
 def validate(forecaster: torch.nn.Module, path: Path, meta: PatchTSTMeta) -> float:
     """The largest difference of the fp32 graph at `path` to PyTorch (ExportError beyond MAX_REL_DIFF)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = inference_session(path)
     names = ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
     if names != ([INPUT], list(OUTPUTS)):
         raise ExportError(f"graph has inputs/outputs {names}, expected [{INPUT}] -> {list(OUTPUTS)}")

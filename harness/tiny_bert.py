@@ -17,6 +17,7 @@ CORPUS = [
     "oil prices are little changed",
     "dividend raised after a strong quarter",
 ]
+LAYERS = 2
 
 
 def build(directory: Path, *, seed: int = 0, labels: dict[int, str] | None = None) -> Path:
@@ -28,7 +29,7 @@ def build(directory: Path, *, seed: int = 0, labels: dict[int, str] | None = Non
         labels=labels,
         logit_scale=20.0,
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=LAYERS,
         num_attention_heads=2,
         intermediate_size=48,
         max_position_embeddings=128,

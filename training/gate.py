@@ -46,6 +46,7 @@ from numpy.typing import NDArray
 
 from investiq.core.errors import InvestIQError
 from investiq.core.forecast_stats import bootstrap_interval
+from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta, TrainConfig
 from training.patchtst import split_origins, windows
 
@@ -63,9 +64,7 @@ class GateError(InvestIQError):
 
 
 def onnx_model(directory: Path) -> tuple[Predict, PatchTSTMeta]:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(directory / ONNX_FILE), providers=["CPUExecutionProvider"])
+    session = inference_session(directory / ONNX_FILE)
 
     def predict(x: NDArray[np.float32]) -> NDArray[np.float32]:
         out = [session.run([OUTPUT], {INPUT: x[i : i + 512]})[0] for i in range(0, len(x), 512)]

@@ -41,6 +41,7 @@ from investiq.core.finbert import (
     softmax,
 )
 from investiq.core.finbert_runtime import DEFAULT, choose_runtime, open_runtime, startup_problem, tag
+from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import (
     INPUT,
     ONNX_FILE,
@@ -68,20 +69,18 @@ def patchtst_dir(repository: Path) -> Path:
 
 
 def ort_session(path: Path, providers: list[Provider] | None = None) -> Any:
-    """A session of `path` on `providers` (None: `session_providers()`, the embedded_providers default)."""
-    ort = import_onnxruntime()
+    """A session of `path` on `providers` (None: `session_providers()`, the embedded_providers default), with
+    the options every served session has (investiq/core/ort_sessions.py).
 
+    ONNX Runtime's threads spin-wait between runs (its default, kept on purpose): waking sleeping threads
+    costs this 2-core VM ~2.7 ms per single-headline request (gateway p50 10.1-10.7 ms spinning vs 12.8 ms
+    not, in alternating runs), at a price in CPU: under load the same throughput takes ~1.7 cores instead
+    of ~1.1 (reliability/load.py). Latency is what the agent waits on."""
+    import_onnxruntime()  # the error that names the extra to install, when it is absent
     if not path.is_file():
         raise ArtifactError(f"missing ONNX file {path}: export the model again")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # ONNX Runtime's threads spin-wait between runs (its default, kept on purpose): waking sleeping threads
-    # costs this 2-core VM ~2.7 ms per single-headline request (gateway p50 10.1-10.7 ms spinning vs 12.8 ms
-    # not, in alternating runs), at a price in CPU: under load the same throughput takes ~1.7 cores instead
-    # of ~1.1 (reliability/load.py). Latency is what the agent waits on.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     try:
-        return ort.InferenceSession(str(path), options, providers=providers or session_providers())
+        return inference_session(path, providers or session_providers())
     except Exception as exc:  # onnxruntime raises its own untyped errors
         data = path.with_name(path.name + ".data")  # external weights, when the exporter split them out
         what = f"{path} (weights in {data})" if data.is_file() else str(path)

@@ -16,14 +16,13 @@ from types import ModuleType
 from typing import Literal
 
 from investiq.core.errors import BackendUnavailableError, SettingsError
+from investiq.core.ort_sessions import CPU as CPU
+from investiq.core.ort_sessions import Provider as Provider
 
 log = logging.getLogger(__name__)
 
 Choice = Literal["auto", "cpu", "cuda", "tensorrt"]
-# A provider's name, or its name with options (ONNX Runtime takes both forms in one list).
-Provider = str | tuple[str, dict[str, str]]
 
-CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
 

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from investiq.core.cpu import instruction_sets
 from investiq.core.finbert import FINBERT_MODEL, Encoder, model_file, run_by_length, softmax
 from investiq.core.finbert import OUTPUT as LOGITS
+from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import INPUT as PAST
 from investiq.core.patchtst import OUTPUTS, PATCHTST, PatchTSTMeta
 from investiq.core.patchtst_runtime import PORTABLE, choose_runtime, disagreement, graph_file, open_session
@@ -45,9 +46,7 @@ def _parameter(args: dict[str, str], key: str, default: str) -> str:
 
 
 def _session(path: Path) -> Any:
-    import onnxruntime as ort
-
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return inference_session(path)  # the embedded backend's options, on the CPU
 
 
 def _split(out: NDArray[Any], sizes: list[int]) -> list[NDArray[Any]]:

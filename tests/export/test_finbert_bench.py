@@ -33,12 +33,14 @@ def test_every_runtime_is_measured_beside_int8(directory: Path, tmp_path: Path):
     }
     expected = set(RUNTIMES) if openvino_installed() else onnxruntime_only
     assert expected <= set(rows)
-    assert {finbert_runtimes.BUCKETED, f"{DEFAULT}, 1 thread"} <= set(rows)
+    served = result["auto"] + finbert_runtimes.AS_SERVED
+    assert {served, f"{DEFAULT}, 1 thread", finbert_runtimes.BEFORE} <= set(rows)
     assert rows[DEFAULT]["throughput_vs_int8"] == 1.0
     assert all(r["texts_per_s"] > 0 and r["p50_ms"] > 0 and r["of_int8_peak"] > 0 for r in rows.values())
     text = (tmp_path / "finbert_runtimes.md").read_text()
     assert "amx_int8" in text or "avx2" in text  # the CPU's instruction sets are recorded
-    assert f"Before -> after on this CPU: {DEFAULT} -> {result['auto']}" in text
+    assert f"Before -> after on this CPU: {finbert_runtimes.BEFORE} -> {result['auto']}" in text
+    assert f"after, as served: {served} |" in text
 
 
 def test_the_profile_sums_kernel_time_by_op_type(directory: Path, tmp_path: Path):

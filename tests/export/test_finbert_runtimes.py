@@ -83,6 +83,18 @@ def test_the_export_validates_every_runtime_against_pytorch(repo: Path):
         assert (repo / FINBERT_MODEL / "1" / variant).is_file()
 
 
+def test_the_fused_graph_has_one_attention_kernel_per_layer_and_int8_matmuls(repo: Path):
+    graph = onnx.load(str(repo / FINBERT_MODEL / "1" / VARIANTS["int8-fused"]), load_external_data=False).graph
+    ops = {op: sum(n.op_type == op for n in graph.node) for op in {n.op_type for n in graph.node}}
+    layers = tiny_bert.LAYERS
+    assert ops.get("MultiHeadAttention") == layers
+    assert ops.get("EmbedLayerNormalization") == 1
+    # the projections stay INT8 MatMuls (Q, K, V, output, two feed-forward per layer; pooler, classifier)
+    assert ops.get("MatMulInteger") == 6 * layers + 2
+    for slower in ("QAttention", "Attention", "SkipLayerNormalization", "BiasGelu", "Transpose", "Softmax"):
+        assert slower not in ops, (slower, ops)
+
+
 def probabilities(backend: EmbeddedBackend, texts: list[str]) -> np.ndarray[Any, Any]:
     out = asyncio.run(backend.infer("finbert", {"TEXT": np.array(texts, dtype=object)}))
     return np.asarray(out["probabilities"])

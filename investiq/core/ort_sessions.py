@@ -1,0 +1,61 @@
+"""How every ONNX Runtime session of this stack is opened: the one source of its options.
+
+The embedded backend (gateway/backends/embedded.py), Triton's cpu flavour (investiq/core/triton_adapters.py),
+the export's validation and the benchmarks open their sessions here, so that what is validated and measured
+is what serves. onnxruntime is imported when a session is opened, never at import (core stays light).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+# A provider's name, or its name with options (ONNX Runtime takes both forms in one list).
+Provider = str | tuple[str, dict[str, str]]
+
+CPU = "CPUExecutionProvider"
+
+# ONNX Runtime's own graph rewrites left out on the CPU. SkipLayerNormFusion turns a residual Add and the
+# LayerNormalization after it into one SkipLayerNormalization, whose CPU kernel (ONNX Runtime 1.32) is several
+# times slower than the two nodes it replaces: in FinBERT's op profiles (benchmarks/results/*/finbert_profile.md)
+# 12 SkipLayerNormalization nodes took 8-14 ms per batch of 32 headlines against 1-3 ms for 13
+# LayerNormalization nodes of the same size, on AVX2, AVX-512 and AMX CPUs alike. Left out, FinBERT INT8 in
+# batches of 32 went from 395 to 434 texts/s on an AVX-512 EPYC, side by side in one run (`investiq bench
+# finbert`, finbert_runtimes.md: its "every ONNX Runtime rewrite (before)" row). GPU providers keep it.
+CPU_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
+
+
+def provider_name(provider: Provider) -> str:
+    return provider if isinstance(provider, str) else provider[0]
+
+
+def session_options(threads: int = 0, spinning: bool = True) -> Any:
+    """ONNX Runtime's SessionOptions as served: every graph optimisation on, `threads` intra-op threads (0:
+    one per core), and spin-waiting between runs unless `spinning` is False (see gateway/backends/embedded.py
+    for what spinning buys)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return options
+
+
+def disabled_optimizers(providers: Sequence[Provider]) -> list[str]:
+    """The rewrites to leave out for a session whose first choice is `providers[0]`."""
+    return list(CPU_DISABLED_OPTIMIZERS) if provider_name(providers[0]) == CPU else []
+
+
+def inference_session(path: Path, providers: Sequence[Provider] = (CPU,), options: Any = None) -> Any:
+    """An InferenceSession of the graph at `path` on `providers`, with `options` (None: `session_options()`)
+    and the rewrites `disabled_optimizers` leaves out. ONNX Runtime's own errors pass through."""
+    import onnxruntime as ort
+
+    return ort.InferenceSession(
+        str(path),
+        session_options() if options is None else options,
+        providers=list(providers),
+        disabled_optimizers=disabled_optimizers(providers),
+    )
