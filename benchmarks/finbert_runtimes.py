@@ -18,6 +18,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +59,14 @@ def paths(directory: Path, encoder: Encoder, batch_size: int, auto: str) -> tupl
 
     found: dict[str, Run] = {}
     missing: dict[str, str] = {}
+    opener = partial(ort_session, providers=[CPU])  # the CPU runtimes, also on a host with a GPU
     for name in RUNTIMES:
         try:
-            found[name] = serve(open_runtime(directory, name, ort_session))
+            found[name] = serve(open_runtime(directory, name, opener))
         except Exception as exc:  # a graph or engine this machine lacks: reported, not fatal
             missing[name] = f"{type(exc).__name__}: {exc}"
     if auto in found:
-        found[auto + AS_SERVED] = serve(open_runtime(directory, auto, ort_session), by_length=True)
+        found[auto + AS_SERVED] = serve(open_runtime(directory, auto, opener), by_length=True)
     if DEFAULT in found:
         int8 = directory / "model.int8.onnx"
         found[f"{DEFAULT}, 1 thread"] = serve(inference_session(int8, options=session_options(threads=1)))

@@ -60,7 +60,7 @@ def fuse_int8(out: Path, heads: int, hidden: int) -> Path:
     its MatMuls.
 
     Which fusions, as measured on FinBERT's shape (AVX-512 EPYC, ONNX Runtime 1.32; benchmarks/results/
-    finbert_profile.md): MultiHeadAttention, not Attention, so that the Q, K and V projections stay
+    finbert_probes.md): MultiHeadAttention, not Attention, so that the Q, K and V projections stay
     ordinary INT8 MatMuls (quantised, Attention becomes QAttention, 1.6-1.8x slower than MatMuls +
     MultiHeadAttention at batch 32); no SkipLayerNormalization (its CPU kernel is several times slower than
     Add + LayerNormalization: investiq/core/ort_sessions.py) and no BiasGelu (Add + Gelu did as well or
@@ -91,7 +91,8 @@ def fuse_int8(out: Path, heads: int, hidden: int) -> Path:
 
 
 def fused_ops(path: Path) -> dict[str, int]:
-    """Node counts of the fused op types in a graph: what the fusions found (0 everywhere: nothing fused)."""
+    """Node counts of the fused op types in a graph (MultiHeadAttention 0: the attention was not fused) and of its
+    INT8 MatMuls."""
     wanted = ("MultiHeadAttention", "EmbedLayerNormalization", "MatMulInteger")
     nodes = onnx.load(str(path), load_external_data=False).graph.node
     return {op: sum(n.op_type == op for n in nodes) for op in wanted}

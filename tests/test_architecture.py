@@ -73,3 +73,13 @@ def test_nothing_imports_from_tests():
             continue
         text = path.read_text()
         assert "from tests" not in text and "import tests" not in text, path
+
+
+def test_onnx_runtime_sessions_that_serve_or_validate_are_opened_in_one_place():
+    """investiq/core/ort_sessions.py holds the options every served session has: a session opened elsewhere
+    would serve, or validate, a graph under other rewrites than the ones that serve it."""
+    allowed = {ROOT / "investiq" / "core" / "ort_sessions.py"}
+    for package in ("investiq", "gateway", "training", "export"):
+        for path in (ROOT / package).rglob("*.py"):
+            if path not in allowed:
+                assert "InferenceSession(" not in path.read_text(), path

@@ -18,11 +18,13 @@ CPU = "CPUExecutionProvider"
 
 # ONNX Runtime's own graph rewrites left out on the CPU. SkipLayerNormFusion turns a residual Add and the
 # LayerNormalization after it into one SkipLayerNormalization, whose CPU kernel (ONNX Runtime 1.32) is several
-# times slower than the two nodes it replaces: in FinBERT's op profiles (benchmarks/results/*/finbert_profile.md)
-# 12 SkipLayerNormalization nodes took 8-14 ms per batch of 32 headlines against 1-3 ms for 13
+# times slower than the two nodes it replaces: in FinBERT's op profiles recorded before this setting (the AMX
+# Xeon's benchmarks/results/finbert_profile.md; avx2/ and avx512/ in git history; benchmarks/results/
+# finbert_probes.md) 12 SkipLayerNormalization nodes took 8-14 ms per batch of 32 headlines against 1-3 ms for 13
 # LayerNormalization nodes of the same size, on AVX2, AVX-512 and AMX CPUs alike. Left out, FinBERT INT8 in
-# batches of 32 went from 395 to 434 texts/s on an AVX-512 EPYC, side by side in one run (`investiq bench
-# finbert`, finbert_runtimes.md: its "every ONNX Runtime rewrite (before)" row). GPU providers keep it.
+# batches of 32 went from 387 to 449 texts/s on an AVX-512 EPYC, side by side in one run (`investiq bench
+# finbert`, avx512/finbert_runtimes.md: its "every ONNX Runtime rewrite (before)" row; 1.10x in another run).
+# GPU providers keep it.
 CPU_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 
 
@@ -45,17 +47,22 @@ def session_options(threads: int = 0, spinning: bool = True) -> Any:
 
 def disabled_optimizers(providers: Sequence[Provider]) -> list[str]:
     """The rewrites to leave out for a session whose first choice is `providers[0]`."""
-    return list(CPU_DISABLED_OPTIMIZERS) if provider_name(providers[0]) == CPU else []
+    return list(CPU_DISABLED_OPTIMIZERS) if providers and provider_name(providers[0]) == CPU else []
 
 
 def inference_session(path: Path, providers: Sequence[Provider] = (CPU,), options: Any = None) -> Any:
-    """An InferenceSession of the graph at `path` on `providers`, with `options` (None: `session_options()`)
-    and the rewrites `disabled_optimizers` leaves out. ONNX Runtime's own errors pass through."""
+    """An InferenceSession of the graph at `path` on `providers` (empty: the CPU), with `options` (None:
+    `session_options()`) and, on the CPU, the rewrites of CPU_DISABLED_OPTIMIZERS left out (ONNX Runtime's
+    `optimization.disable_specified_optimizers` session setting). A GPU provider that does not start (absent
+    from this ONNX Runtime build, or failing, when ONNX Runtime falls back to the CPU by itself) leaves a CPU
+    session, opened again as one. ONNX Runtime's own errors pass through."""
     import onnxruntime as ort
 
-    return ort.InferenceSession(
-        str(path),
-        session_options() if options is None else options,
-        providers=list(providers),
-        disabled_optimizers=disabled_optimizers(providers),
-    )
+    providers = list(providers) or [CPU]
+    options = session_options() if options is None else options
+    if left_out := disabled_optimizers(providers):
+        options.add_session_config_entry("optimization.disable_specified_optimizers", ",".join(left_out))
+    session = ort.InferenceSession(str(path), options, providers=providers)
+    if provider_name(providers[0]) != CPU and session.get_providers()[0] == CPU:
+        return inference_session(path, [CPU], options)
+    return session

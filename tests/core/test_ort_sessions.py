@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from investiq.core.ort_sessions import CPU, disabled_optimizers, inference_session, session_options
@@ -67,13 +68,28 @@ def test_a_served_cpu_session_keeps_add_and_layer_norm_where_onnx_runtime_would_
 
 
 def test_gpu_providers_keep_every_rewrite() -> None:
-    assert disabled_optimizers([CPU]) == ["SkipLayerNormFusion"]
+    assert disabled_optimizers([CPU]) == disabled_optimizers([(CPU, {})]) == ["SkipLayerNormFusion"]
     assert disabled_optimizers(["CUDAExecutionProvider", CPU]) == []
     assert disabled_optimizers([("TensorrtExecutionProvider", {"trt_fp16_enable": "True"}), CPU]) == []
 
 
-def test_session_options_carry_threads_and_spinning() -> None:
+def test_a_gpu_provider_that_does_not_start_leaves_a_cpu_session_with_the_cpu_settings(tmp_path: Path) -> None:
+    """This onnxruntime has no CUDA: ONNX Runtime drops it and runs on the CPU, as it falls back when a GPU
+    provider fails to start; the session is then opened as a CPU one."""
+    model = residual_layer_norm(tmp_path / "residual.onnx")
+    options = session_options()
+    options.optimized_model_filepath = str(tmp_path / "fell_back.onnx")
+    with pytest.warns(UserWarning, match="CUDAExecutionProvider"):
+        session = inference_session(model, ["CUDAExecutionProvider", CPU], options)
+    assert session.get_providers() == [CPU]
+    ops = Counter(node.op_type for node in onnx.load(str(tmp_path / "fell_back.onnx")).graph.node)
+    assert ops["SkipLayerNormalization"] == 0 and ops["LayerNormalization"] == 1
+    assert inference_session(model, []).get_providers() == [CPU]
+
+
+def test_session_options_carry_threads_spinning_and_every_optimisation() -> None:
     options = session_options(threads=1, spinning=False)
     assert options.intra_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert session_options().get_session_config_entry("session.intra_op.allow_spinning") == "1"

@@ -14,6 +14,7 @@ import pytest
 from export.finbert import export_finbert, sample_texts
 from harness import tiny_bert
 from investiq.core.finbert import Encoder
+from investiq.core.ort_sessions import CPU, inference_session
 
 PROVIDERS = ort.get_available_providers()
 pytestmark = [
@@ -33,11 +34,10 @@ def test_finbert_on_the_gpu_matches_the_cpu(tmp_path: Path, provider: str, atol:
     export_finbert(str(tiny_bert.build(tmp_path / "hf")), tmp_path / "repo", log=lambda _: None)
     directory = tmp_path / "repo" / "finbert_model" / "1"
     inputs = Encoder(directory, 128)(sample_texts())
-    options = {"trt_fp16_enable": True} if provider == "TensorrtExecutionProvider" else {}
-    gpu = ort.InferenceSession(
-        str(directory / "model.onnx"), providers=[(provider, options), "CPUExecutionProvider"]
-    )
-    cpu = ort.InferenceSession(str(directory / "model.onnx"), providers=["CPUExecutionProvider"])
+    options = {"trt_fp16_enable": "True"} if provider == "TensorrtExecutionProvider" else {}
+    gpu = inference_session(directory / "model.onnx", [(provider, options), CPU])  # as the gateway opens it
+    assert gpu.get_providers()[0] == provider
+    cpu = inference_session(directory / "model.onnx")
     got, want = gpu.run(["logits"], inputs)[0], cpu.run(["logits"], inputs)[0]
     assert np.abs(got - want).max() <= atol
     assert (got.argmax(1) == want.argmax(1)).mean() >= 0.95
