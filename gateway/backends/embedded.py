@@ -40,7 +40,7 @@ from investiq.core.finbert import (
     run_by_length,
     softmax,
 )
-from investiq.core.finbert_runtime import DEFAULT, choose_runtime, open_runtime, startup_problem, tag
+from investiq.core.finbert_runtime import DEFAULT, choose_runtime, open_checked, tag
 from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import (
     INPUT,
@@ -182,7 +182,7 @@ def load_finbert(
 ) -> tuple[str, str, Any]:
     """(runtime, why, session) for FinBERT: the `finbert_runtime` setting resolved on this CPU
     (investiq/core/finbert_runtime.py). A runtime other than the ONNX Runtime paths served before issue 18
-    must pass its check on this CPU first (startup_problem); one that fails, or cannot load, falls back to
+    must pass its check on this CPU first (open_checked); one that fails, or cannot load, falls back to
     onnxruntime-int8 (fp32 with quantize: false) with the reason logged and returned."""
     providers = providers or session_providers()
     opener = partial(ort_session, providers=providers)
@@ -190,18 +190,7 @@ def load_finbert(
         name, why = ("onnxruntime-int8" if quantize else "onnxruntime-fp32"), "ONNX Runtime has a GPU here"
     else:
         name, why = choose_runtime(setting, instruction_sets(), quantize=quantize)
-    fallback = DEFAULT if quantize else "onnxruntime-fp32"
-    if name in (DEFAULT, "onnxruntime-fp32"):
-        return name, why, open_runtime(directory, name, opener)
-    try:
-        session = open_runtime(directory, name, opener)
-        problem = startup_problem(directory, name, session, opener)
-    except ArtifactError as exc:  # a graph this export lacks, OpenVINO absent or unable to compile it
-        problem = str(exc)
-    if problem is None:
-        return name, f"{why}; checked on this CPU against the fp32 graph", session
-    log.warning("finbert runtime %s does not serve (%s): serving %s instead", name, problem, fallback)
-    return fallback, f"{name} fell back: {problem}", open_runtime(directory, fallback, opener)
+    return open_checked(directory, name, why, DEFAULT if quantize else "onnxruntime-fp32", opener)
 
 
 class EmbeddedBackend:

@@ -20,13 +20,15 @@ against in a batch of 32; no label flipped). `onnxruntime-int8-static` has calib
 headline gets the same answer in any company, at ~0.75x the batched throughput (finbert_runtimes.md).
 
 Every runtime is validated against PyTorch fp32 at export (export/finbert.py), and again at start-up on
-this CPU against the fp32 graph, itself within 1e-4 of PyTorch (startup_problem;
-gateway/backends/embedded.py falls back to onnxruntime-int8 when it fails).
+this CPU against the fp32 graph, itself within 1e-4 of PyTorch (startup_problem), by `open_checked`,
+which falls back to onnxruntime-int8 when it fails: the embedded backend (gateway/backends/embedded.py) and
+Triton's cpu flavour (investiq/core/triton_adapters.py, config parameter `runtime`) open FinBERT through it.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,6 +52,7 @@ RuntimeName = Literal[
     "split-int8-bf16",
 ]
 RUNTIMES: tuple[str, ...] = get_args(RuntimeName)
+log = logging.getLogger(__name__)
 DEFAULT = "onnxruntime-int8"  # the fallback: what served before issue 18, on every CPU
 # split-int8-bf16: batches of fewer texts than this on onnxruntime-int8 (lower latency for one headline:
 # no BF16 weight traffic), larger ones on openvino-bf16 (more texts/s); see finbert_runtimes.md.
@@ -156,6 +159,27 @@ def startup_problem(directory: Path, name: str, session: Any, ort_open: Callable
         if failures := check.failures(*bounds(SPECS[part].precision)):
             return f"{part} on this CPU against the fp32 graph: {'; '.join(failures)}"
     return None
+
+
+def open_checked(
+    directory: Path, name: str, why: str, fallback: str, ort_open: Callable[[Path], Any]
+) -> tuple[str, str, Any]:
+    """(runtime, why, session) for FinBERT's runtime `name`, chosen for the reason `why`, on the export in
+    `directory`: the embedded backend's and Triton's cpu flavour's one way to open it. A runtime other than
+    the ONNX Runtime paths served before issue 18 must pass its check on this CPU first (startup_problem); one
+    that fails, or cannot load (a graph this export lacks, OpenVINO absent or unable to compile it), gives way
+    to `fallback`, with the reason logged and returned."""
+    if name in (DEFAULT, "onnxruntime-fp32"):
+        return name, why, open_runtime(directory, name, ort_open)
+    try:
+        session = open_runtime(directory, name, ort_open)
+        problem = startup_problem(directory, name, session, ort_open)
+    except ArtifactError as exc:
+        problem = str(exc)
+    if problem is None:
+        return name, f"{why}; checked on this CPU against the fp32 graph", session
+    log.warning("finbert runtime %s does not serve (%s): serving %s instead", name, problem, fallback)
+    return fallback, f"{name} fell back: {problem}", open_runtime(directory, fallback, ort_open)
 
 
 def _logits(session: Any) -> Callable[[dict[str, NDArray[np.int64]]], NDArray[Any]]:

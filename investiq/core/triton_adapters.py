@@ -24,6 +24,9 @@ from numpy.typing import NDArray
 from investiq.core.cpu import instruction_sets
 from investiq.core.finbert import FINBERT_MODEL, Encoder, model_file, run_by_length, softmax
 from investiq.core.finbert import OUTPUT as LOGITS
+from investiq.core.finbert_runtime import DEFAULT as FINBERT_DEFAULT
+from investiq.core.finbert_runtime import choose_runtime as choose_finbert_runtime
+from investiq.core.finbert_runtime import open_checked
 from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import INPUT as PAST
 from investiq.core.patchtst import OUTPUTS, PATCHTST, PatchTSTMeta
@@ -86,11 +89,21 @@ class FinbertTokenizer:
 
 
 class FinbertModel:
-    """input_ids, attention_mask INT64 [batch, seq] -> logits FP32 [batch, 3] (INT8 unless variant=fp32)."""
+    """input_ids, attention_mask INT64 [batch, seq] -> logits FP32 [batch, 3]."""
 
     def initialize(self, args: dict[str, str]) -> None:
+        """The runtime the embedded backend would choose on this CPU (parameter `runtime`, default auto:
+        investiq/core/finbert_runtime.py), opened and checked as it opens it; or, with the parameter
+        `variant` (the form before `runtime`), that ONNX Runtime graph of the export as it is."""
         directory = _model_dir(args) / args["model_version"]
-        self.session = _session(model_file(directory, _parameter(args, "variant", "int8")))
+        if variant := _parameter(args, "variant", ""):
+            self.runtime, why = f"variant {variant}", "set in the config"
+            self.session = _session(model_file(directory, variant))
+        else:
+            name, why = choose_finbert_runtime(_parameter(args, "runtime", "auto"), instruction_sets())
+            self.runtime, why, self.session = open_checked(directory, name, why, FINBERT_DEFAULT, _session)
+        # The stub's stdout is the server's log: which runtime the cpu flavour serves, and why.
+        print(f"investiq finbert {args['model_version']}: serving {self.runtime} ({why})", flush=True)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         pb = _pb()

@@ -18,7 +18,7 @@ from onnx import numpy_helper
 from gateway.app import create_app
 from gateway.backends.embedded import EmbeddedBackend
 from harness import tiny_bert
-from investiq.core.cpu import describe
+from investiq.core.cpu import describe, instruction_sets
 from investiq.core.errors import ArtifactError
 from investiq.core.finbert import FINBERT_MODEL, VARIANTS, FinbertMeta
 from investiq.core.finbert_runtime import (
@@ -32,6 +32,7 @@ from investiq.core.finbert_runtime import (
     validation_key,
 )
 from investiq.core.settings import Settings
+from investiq.core.triton_adapters import FinbertModel
 
 AMX = frozenset({"avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"})
 VNNI = frozenset({"avx2", "avx512f", "avx512_vnni"})
@@ -206,3 +207,27 @@ def test_health_and_model_version_report_the_runtime_and_the_cpu(repo: Path, tmp
     assert inference["finbert_runtime_reason"].startswith("set in finbert_runtime; checked on this CPU")
     assert inference["cpu"] == describe()
     assert answer["model_version"].endswith("-int8-fused")
+
+
+def triton_finbert(repo: Path, parameters: dict[str, str]) -> FinbertModel:
+    """Triton's cpu-flavour FinBERT model as the python backend initialises it, with these config parameters."""
+    config = json.dumps({"parameters": {k: {"string_value": v} for k, v in parameters.items()}})
+    model = FinbertModel()
+    model.initialize({"model_repository": str(repo / FINBERT_MODEL), "model_version": "1", "model_config": config})
+    return model
+
+
+def test_triton_cpu_flavour_makes_the_embedded_backends_choice(repo: Path, capsys: pytest.CaptureFixture[str]):
+    assert triton_finbert(repo, {}).runtime == choose_runtime("auto", instruction_sets())[0]
+    assert triton_finbert(repo, {"runtime": "onnxruntime-int8-fused"}).runtime == "onnxruntime-int8-fused"
+    log = capsys.readouterr().out  # the stub's stdout: Triton's log
+    assert "serving onnxruntime-int8-fused (set in finbert_runtime; checked on this CPU" in log
+    old_form = triton_finbert(repo, {"variant": "fp32"})  # configs written before the runtime parameter
+    assert old_form.runtime == "variant fp32"
+
+
+def test_triton_cpu_flavour_falls_back_as_the_embedded_backend_does(repo: Path, tmp_path: Path):
+    broken = tmp_path / "repo"
+    shutil.copytree(repo, broken)
+    (broken / FINBERT_MODEL / "1" / VARIANTS["int8-fused"]).unlink()
+    assert triton_finbert(broken, {"runtime": "onnxruntime-int8-fused"}).runtime == DEFAULT
