@@ -18,8 +18,11 @@ time, `limit_concurrency` answers 503 to everyone once slow clients hold the con
   when the route never reads its body and the client keeps sending one after the answer. The margin is wide
   so that, however late a busy event loop runs the app's timer, the two never answer the same request.
 
-Either way the connection is closed, so its descriptor and buffers are returned at once. Time the app
-spends answering is not bounded here: reading is.
+Either way the connection is closed, so its descriptor and buffers are returned within `LINGER_S`. A refusal
+(408 or 431) to a client that is still sending is a lingering close: the answer, then the end of the server's
+half of the connection, then whatever still arrives is read and dropped until the client closes its half or
+`LINGER_S` pass. Closed at once with unread bytes, the kernel answers the next ones with a reset, which can
+destroy the answer before the client reads it. Time the app spends answering is not bounded here: reading is.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("gateway.server")
 MIN_BODY_GRACE_S = 1.0
+LINGER_S = 1.0  # a refused connection's longest wait for the client to close after the answer
 MAX_HEAD_BYTES = 16 * 1024  # h11's DEFAULT_MAX_INCOMPLETE_EVENT_SIZE: what uvicorn's h11 protocol allowed
 TIMEOUT_KIND = "request_timeout"  # the error kind of every 408, in bodies and in investiq_errors_total
 HEAD_TOO_LARGE_KIND = "head_too_large"  # the error kind of every 431
@@ -66,6 +70,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._head_bytes = 0  # bytes received while a head was being read (an upper bound on its size)
         self._phase: str | None = None  # "head", "body", "idle" (keep-alive: uvicorn's timer) or None
         self._deadline: asyncio.TimerHandle | None = None
+        self._lingering = False  # refused: the answer is sent, what still arrives is dropped until the close
 
     # -- the transport's and the parser's events; after each batch of bytes, a look at the phase -------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -73,6 +78,8 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._track()
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
         if self._reading == "head":
             self._head_bytes += len(data)
         super().data_received(data)
@@ -114,7 +121,7 @@ class DeadlineProtocol(HttpToolsProtocol):
     def _track(self) -> None:
         """Arm the deadline of the phase the request is in, when it changes (a phase's deadline runs from
         its start, however the bytes trickle in)."""
-        if self.transport is None or self.transport.is_closing():
+        if self.transport is None or self.transport.is_closing() or self._lingering:
             self._cancel()
             return
         phase: str | None
@@ -178,10 +185,17 @@ class DeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _refuse(self, status: int, kind: str, detail: str) -> None:
-        """Answer `status` for the app (which has not seen the request, or stopped reading it) and close."""
+        """Answer `status` for the app (which has not seen the request, or stopped reading it) and close,
+        lingering (see the module's docstring)."""
         self._closing(kind, detail)
         self.transport.write(_raw_response(status, _error_body(kind, detail)))
-        self.transport.close()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self._cancel()
+        self._lingering = True
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)  # a no-op once closed
 
     def _closing(self, kind: str, detail: str) -> None:
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
