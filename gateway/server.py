@@ -195,6 +195,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._cancel()
         self._lingering = True
         self.transport.write_eof()
+        self.transport.resume_reading()  # uvicorn's flow control may have paused it while the app read slowly
         self.loop.call_later(LINGER_S, self.transport.close)  # a no-op once closed
 
     def _closing(self, kind: str, detail: str) -> None:
