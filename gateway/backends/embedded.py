@@ -70,12 +70,8 @@ def patchtst_dir(repository: Path) -> Path:
 
 def ort_session(path: Path, providers: list[Provider] | None = None) -> Any:
     """A session of `path` on `providers` (None: `session_providers()`, the embedded_providers default), with
-    the options every served session has (investiq/core/ort_sessions.py).
-
-    ONNX Runtime's threads spin-wait between runs (its default, kept on purpose): waking sleeping threads
-    costs this 2-core VM ~2.7 ms per single-headline request (gateway p50 10.1-10.7 ms spinning vs 12.8 ms
-    not, in alternating runs), at a price in CPU: under load the same throughput takes ~1.7 cores instead
-    of ~1.1 (reliability/load.py). Latency is what the agent waits on."""
+    the options every served session has (investiq/core/ort_sessions.py); ArtifactError naming the file when
+    it is missing or does not load."""
     import_onnxruntime()  # the error that names the extra to install, when it is absent
     if not path.is_file():
         raise ArtifactError(f"missing ONNX file {path}: export the model again")
