@@ -5,6 +5,7 @@ concurrent requests, and the gateway survives Triton going away and coming back.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,14 @@ def test_triton_batches_concurrent_requests(triton: tuple[TritonPorts, Path]):
         if model["execution_count"] < model["inference_count"]:  # fewer executions than requests: batched
             break
     assert model["execution_count"] < model["inference_count"], model
+
+
+def test_every_model_instance_keeps_its_start_up_out_of_garbage_collection(triton: tuple[TritonPorts, Path]):
+    _, work = triton
+    log = (work / "triton.log").read_text()
+    for model in ("finbert_tokenizer", "finbert_model", "finbert_postprocess", PATCHTST):  # a stub process each
+        frozen = rf"investiq {model} 1: [1-9]\d+ objects of start-up kept out of garbage collection"
+        assert re.search(frozen, log), model
 
 
 def test_bad_input_to_the_ensemble_is_refused_per_request(triton: tuple[TritonPorts, Path]):
