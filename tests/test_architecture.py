@@ -83,3 +83,15 @@ def test_onnx_runtime_sessions_that_serve_or_validate_are_opened_in_one_place():
         for path in (ROOT / package).rglob("*.py"):
             if path not in allowed:
                 assert "InferenceSession(" not in path.read_text(), path
+
+
+def test_the_cli_starts_without_scipy_and_the_gateway_loads_it_at_start_up():
+    """scipy.stats takes ~0.8 s to import: `investiq --help` and every command that does not compute statistics
+    start without it, and the gateway imports it with its app, never on a request's path."""
+    code = (
+        "import sys\nimport investiq.cli.main\nprint('scipy' in sys.modules)\n"
+        "import gateway.app\nprint('scipy.stats' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "True"]

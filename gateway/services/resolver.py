@@ -17,7 +17,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
-from scipy import stats
 
 from investiq.core.errors import DataError
 from investiq.core.journal import connect
@@ -122,6 +121,8 @@ def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None)
         "mae": None,
     }
     if n:
+        from scipy import stats
+
         ci = stats.binomtest(hits, n).proportion_ci(0.95, method="exact")
         report.update(
             hit_rate=hits / n,

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,8 @@ def hit_rate(predicted_up: NDArray[np.bool_], actual_up: NDArray[np.bool_], base
     hits = int(np.count_nonzero(x == y))
     if n == 0:
         return HitRate(hits, n, math.nan, (0.0, 1.0), 1.0, 1.0, base_rate)
+    from scipy import stats
+
     vs_half = stats.binomtest(hits, n, 0.5)
     ci = vs_half.proportion_ci(0.95, method="exact")
     return HitRate(
@@ -128,6 +129,8 @@ def pesaran_timmermann(predicted_up: NDArray[np.bool_], actual_up: NDArray[np.bo
         + 4 * py * px * (1 - py) * (1 - px) / n**2
     )
     s = (p - p_star) / math.sqrt(var_p - var_p_star)
+    from scipy import stats
+
     return PTTest(statistic=s, p_value=float(stats.norm.sf(s)))
 
 

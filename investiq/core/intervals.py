@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 Innovations = Literal["t", "normal"]
 
@@ -105,6 +104,8 @@ def empirical_vol_quantiles(
         raise ValueError(f"need at least 3 closes per window, got {w.shape[1]}")
     sigma = np.diff(np.log(w), axis=1).std(axis=1, ddof=1)  # [n]
     root_h = np.sqrt(np.arange(1, horizon + 1, dtype=np.float64))
+    from scipy import stats
+
     z = stats.norm.ppf(_levels(levels))
     return np.asarray(sigma[:, None, None] * root_h[None, :, None] * z[None, None, :])
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from scipy import stats
-
 SECONDS_PER_DAY = 86_400.0
 
 
@@ -68,6 +66,8 @@ class Posterior:
     def win_rate_interval(self, level: float = 0.95) -> tuple[float, float]:
         """Equal-tailed credible interval of the win probability."""
         tail = (1.0 - level) / 2.0
+        from scipy import stats
+
         lo, hi = stats.beta.ppf([tail, 1.0 - tail], self.alpha, self.beta)
         return float(lo), float(hi)
 
@@ -75,6 +75,8 @@ class Posterior:
         """Credible interval of the mean P&L per trade m: Student-t with 2a dof, scale sqrt(b/(a kappa))."""
         tail = (1.0 - level) / 2.0
         scale = math.sqrt(self.b / (self.a * self.kappa))
+        from scipy import stats
+
         lo, hi = stats.t.ppf([tail, 1.0 - tail], 2.0 * self.a, loc=self.mu, scale=scale)
         return float(lo), float(hi)
 
