@@ -3,7 +3,7 @@
     investiq bench gateway
 
 - Gateway overhead = p50 of the HTTP round trip minus p50 of the same model call made in-process
-  (the gateway's own ONNX Runtime session options): FinBERT INT8 with one headline (cache off) and
+  (the gateway's own ONNX Runtime session options and FinBERT runtime): FinBERT with one headline (cache off) and
   PatchTST with one window of closes. The client is one keep-alive HTTP/1.1 connection written by
   hand (benchmarks/common.py `request`), so the figure is the server's cost, not a client library's;
   what is left includes the client's own parsing and the kernel's loopback, on the same two cores.
@@ -40,7 +40,9 @@ from benchmarks.common import Streams, closed_loop, gateway, record, request, re
 from benchmarks.finbert import headlines
 from gateway.backends.embedded import finbert_dir, load_patchtst, ort_session, patchtst_dir
 from harness.results import describe, machine, percentiles
-from investiq.core.finbert import Encoder, model_file, softmax
+from investiq.core.cpu import instruction_sets
+from investiq.core.finbert import Encoder, softmax
+from investiq.core.finbert_runtime import DEFAULT, choose_runtime, open_checked
 from investiq.core.patchtst import INPUT, OUTPUTS
 
 SYMBOLS = 500
@@ -77,12 +79,16 @@ def closes(count: int, context: int, seed: int = 0) -> np.ndarray[Any, np.dtype[
 BLOCKS = 6  # in-process and HTTP calls alternate in blocks, so that drift on a shared VM hits both alike
 
 
-def local_calls(repo: Path) -> tuple[dict[str, Callable[[int], object]], int]:
-    """The model calls alone, as the gateway makes them (its session options, tokenizer, softmax);
-    call(k) runs the k-th workload item. Also the PatchTST context length."""
+def local_calls(repo: Path) -> tuple[dict[str, Callable[[int], object]], int, str]:
+    """The model calls alone, as the gateway makes them (its session options, FinBERT's runtime as
+    finbert_runtime auto picks and checks it on this CPU, tokenizer, softmax); call(k) runs the k-th workload
+    item. Also the PatchTST context length and FinBERT's runtime."""
     texts = headlines()
     directory = finbert_dir(repo)
-    encoder, finbert = Encoder(directory, 128), ort_session(model_file(directory, "int8"))
+    runtime, _, finbert = open_checked(
+        directory, *choose_runtime("auto", instruction_sets()), DEFAULT, ort_session
+    )
+    encoder = Encoder(directory, 128)
     meta, patchtst = load_patchtst(patchtst_dir(repo))
     x = closes(SYMBOLS, meta.context_length)[..., None]
     calls: dict[str, Callable[[int], object]] = {
@@ -90,7 +96,7 @@ def local_calls(repo: Path) -> tuple[dict[str, Callable[[int], object]], int]:
         "patchtst_single": lambda k: patchtst.run(list(OUTPUTS), {INPUT: x[k % SYMBOLS][None]}),
         "patchtst_batch": lambda k: patchtst.run(list(OUTPUTS), {INPUT: x}),
     }
-    return calls, meta.context_length
+    return calls, meta.context_length, runtime
 
 
 def http_calls(host: str, context: int) -> dict[str, tuple[bytes, list[bytes]]]:
@@ -110,10 +116,11 @@ def http_calls(host: str, context: int) -> dict[str, tuple[bytes, list[bytes]]]:
     }
 
 
-async def side_by_side(repo: Path, base: str, runs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+async def side_by_side(repo: Path, base: str, runs: int) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(in-process, HTTP) latency stats per call, measured in alternating blocks on one keep-alive
-    connection, one call at a time; the gateway sits idle while the in-process block runs."""
-    local, context = local_calls(repo)
+    connection, one call at a time; the gateway sits idle while the in-process block runs. Also FinBERT's
+    runtime."""
+    local, context, runtime = local_calls(repo)
     host, port = base.removeprefix("http://").split(":")
     remote = http_calls(host, context)
     lat: dict[str, dict[str, list[float]]] = {"local": {}, "http": {}}
@@ -143,7 +150,7 @@ async def side_by_side(repo: Path, base: str, runs: int) -> tuple[dict[str, Any]
     stats = {side: {name: percentiles(v) for name, v in by.items()} for side, by in lat.items()}
     for side in stats.values():
         side["patchtst_batch"]["windows_per_s"] = SYMBOLS * 1000 / side["patchtst_batch"]["p50_ms"]
-    return stats["local"], stats["http"]
+    return stats["local"], stats["http"], runtime
 
 
 async def request_once(host: str, port: str, head: bytes, body: bytes) -> bytes:
@@ -205,7 +212,7 @@ def batches_in_process(repo: Path) -> dict[str, Any]:
     texts = headlines()
     sizes = {"clients": CLIENTS, "batched": BATCH}
     rates: dict[str, list[float]] = {name: [] for name in sizes}
-    with served_scorer(repo, BATCH) as score:
+    with served_scorer(repo, BATCH) as (score, _):
         for _ in range(ROUNDS):
             for name, size in sizes.items():
                 batches = [[texts[(i + j) % len(texts)] for j in range(size)] for i in range(0, len(texts), size)]
@@ -323,7 +330,7 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
     # which lets ~100 such windows through per call; the agent normally sends symbols, not closes.
     env = {"INVESTIQ_PRICE_RESOLVE_EVERY_S": "0", "INVESTIQ_MAX_BODY_BYTES": str(16 * 2**20)}
     with gateway(repo, env=env) as base:
-        local, http = asyncio.run(side_by_side(repo, base, runs))
+        local, http, runtime = asyncio.run(side_by_side(repo, base, runs))
         throughput = asyncio.run(clients_vs_batched(base))
         collections = collections_in_run(base)
         throughput["in_process"] = batches_in_process(repo)  # the gateway idles meanwhile
@@ -331,6 +338,7 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
         "machine": machine(),
         "runs": runs,
         "symbols_per_batch": SYMBOLS,
+        "finbert_runtime": runtime,
         "in_process": local,
         "http": http,
         "overhead_p50_ms": {
@@ -352,7 +360,8 @@ def render(r: dict[str, Any]) -> str:
         "",
         f"Machine: {describe(r['machine'])}. Reproduce: `investiq bench gateway`. One keep-alive HTTP/1.1",
         f"connection, one request at a time, {r['runs']} calls per row (batch: fewer), in {BLOCKS} blocks that",
-        f"alternate with the same calls made in-process; batch = {r['symbols_per_batch']} windows.",
+        f"alternate with the same calls made in-process; batch = {r['symbols_per_batch']} windows. FinBERT runs "
+        f"as the gateway serves it here: `{r.get('finbert_runtime', 'onnxruntime-int8')}` (finbert_runtime auto).",
         "",
         "| call | in-process p50 ms | HTTP p50 ms | HTTP p99 ms | overhead p50 ms |",
         "| --- | ---: | ---: | ---: | ---: |",

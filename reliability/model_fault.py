@@ -1,7 +1,12 @@
 """Fault (c): a model file of the serving version is corrupt or missing. The gateway must refuse to
 start with an error naming the file, both where the backend is built (StartupError) and as the
 `investiq serve` process's exit (a non-zero status and an `Error:` line) — never a traceback, never
-a gateway that starts and fails on the first request."""
+a gateway that starts and fails on the first request.
+
+FinBERT is pinned to onnxruntime-int8 here, on every CPU: `finbert_runtime: auto` may choose another runtime
+(onnxruntime-int8-fused on AVX-512 without AMX), and a runtime whose graph is damaged gives way to int8, logged
+and in /health (investiq/core/finbert_runtime.py open_checked; tests/export/test_finbert_runtimes.py). The
+graph whose damage must stop the gateway is int8's, the one everything falls back to."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.tiny_repository import clone
+from investiq.core.finbert_runtime import DEFAULT as FINBERT_RUNTIME
 from reliability.processes import gateway_process
 
 
@@ -29,11 +35,11 @@ class Case:
 def cases(repository: Path) -> list[Case]:
     """Each file the served versions load, corrupt and missing (those the export wrote)."""
     from investiq.core.finbert import TOKENIZER, VARIANTS
+    from investiq.core.finbert_runtime import SPECS
     from investiq.core.patchtst import ONNX_FILE
-    from investiq.core.settings import Settings
     from investiq.core.versions import serving_dir
 
-    finbert = VARIANTS["int8" if Settings().quantize else "fp32"]  # the variant a default gateway serves
+    finbert = VARIANTS[SPECS[FINBERT_RUNTIME].variant]
     out = []
     for model, files in (("finbert_model", (finbert, TOKENIZER)), ("patchtst", (ONNX_FILE, ONNX_FILE + ".data"))):
         for file in files:
@@ -59,7 +65,7 @@ def in_process(repository: Path) -> str | None:
     from investiq.core.settings import Settings
 
     try:
-        build_backend(Settings(model_repository=repository))
+        build_backend(Settings(model_repository=repository, finbert_runtime=FINBERT_RUNTIME))
     except StartupError as exc:
         return str(exc)
     return None
@@ -67,7 +73,8 @@ def in_process(repository: Path) -> str | None:
 
 def serve(repository: Path, work: Path, timeout_s: float = 120.0) -> dict[str, Any]:
     """Run `investiq serve` on the repository until it exits: status, seconds, its `Error:` line."""
-    gateway = gateway_process(work / "journal.db", repository, work, log_name="serve.log")
+    settings = {"INVESTIQ_FINBERT_RUNTIME": FINBERT_RUNTIME}
+    gateway = gateway_process(work / "journal.db", repository, work, log_name="serve.log", settings=settings)
     began = time.monotonic()
     proc = gateway.spawn()
     try:

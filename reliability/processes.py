@@ -17,11 +17,13 @@ def gateway_process(
     backend: str = "embedded",
     triton_url: str | None = None,
     log_name: str = "gateway.log",
+    settings: dict[str, str] | None = None,
 ) -> GatewayProcess:
     """A gateway (not started) on `db`, serving `repository`, with its files and log in `work`.
 
     It runs in `work` (no config.yaml there), so a developer's config cannot change what is
-    measured; the API key variable is removed, and the price resolver is off (it would call Yahoo).
+    measured; the API key variable is removed, and the price resolver is off (it would call Yahoo). `settings`
+    adds INVESTIQ_* variables.
     """
     env = isolated_env(
         PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -33,4 +35,5 @@ def gateway_process(
     )
     if triton_url is not None:
         env["INVESTIQ_TRITON_URL"] = triton_url
+    env.update(settings or {})
     return GatewayProcess(db, work / log_name, env=env, cwd=work)

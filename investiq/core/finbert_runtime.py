@@ -9,10 +9,17 @@
     openvino-int8           OpenVINO      model.int8.qdq.onnx    static INT8 calibrated on the headlines
     split-int8-bf16         both          batches < SPLIT_BATCH texts on onnxruntime-int8, larger on openvino-bf16
 
-`choose_runtime("auto", ...)` keeps today's dynamic INT8 on every CPU: on a quiet 2-core AMX machine
-no other path beat it by more than the run-to-run noise (benchmarks/results/finbert_runtimes.md: split
-0.91-0.94x, OpenVINO BF16 0.93-1.01x, OpenVINO INT8 1.01-1.12x of its batched texts/s; all slower for
-one headline). The others stay selectable for machines where they win.
+`choose_runtime("auto", ...)` chooses by the CPU's instruction sets, from what was measured on each:
+- AMX: dynamic INT8. On a quiet 2-core AMX machine no other path beat it by more than the run-to-run noise
+  (benchmarks/results/finbert_runtimes.md: split 0.91-0.94x, OpenVINO BF16 0.93-1.01x, OpenVINO INT8
+  1.01-1.12x of its batched texts/s; all slower for one headline). The fused graph of today was not measured
+  there.
+- AVX-512 VNNI without AMX: onnxruntime-int8-fused (MultiHeadAttention, INT8 MatMuls). On a 2-core AVX-512
+  EPYC (Zen 5), paired against int8 in one process, 16 alternating rounds, three runs: one headline 0.88x,
+  0.92x, 0.92x the p50 (bootstrap 95% intervals all below 0.98x), a burst of 96 grouped by length 1.03x,
+  1.03x, 1.09x the texts/s (benchmarks/results/finbert_probes.md).
+- Anything else (AVX2 only): dynamic INT8, the path before issue 18; the fused graph was not measured there.
+The others stay selectable for machines where they win.
 
 Dynamic INT8 quantises each MatMul's input with one scale for the whole batch, so a headline's answer
 depends on the headlines that share its pass (up to 5.7e-3 in probability on the benchmark's model, alone
@@ -54,6 +61,7 @@ RuntimeName = Literal[
 RUNTIMES: tuple[str, ...] = get_args(RuntimeName)
 log = logging.getLogger(__name__)
 DEFAULT = "onnxruntime-int8"  # the fallback: what served before issue 18, on every CPU
+FUSED = "onnxruntime-int8-fused"
 # split-int8-bf16: batches of fewer texts than this on onnxruntime-int8 (lower latency for one headline:
 # no BF16 weight traffic), larger ones on openvino-bf16 (more texts/s); see finbert_runtimes.md.
 SPLIT_BATCH = 4
@@ -72,7 +80,7 @@ SPECS: dict[str, Runtime] = {
     r.name: r
     for r in (
         Runtime("onnxruntime-int8", "onnxruntime", "int8", "int8", "int8"),
-        Runtime("onnxruntime-int8-fused", "onnxruntime", "int8-fused", "int8", "int8-fused"),
+        Runtime(FUSED, "onnxruntime", "int8-fused", "int8", "int8-fused"),
         Runtime("onnxruntime-int8-static", "onnxruntime", "int8-qdq", "int8", "int8-static"),
         Runtime("onnxruntime-fp32", "onnxruntime", "fp32", "fp32", "fp32"),
         Runtime("openvino-bf16", "openvino", "fp32", "bf16", "openvino-bf16"),
@@ -133,7 +141,9 @@ def choose_runtime(setting: str, sets: frozenset[str], *, quantize: bool = True)
             "auto: measured on AMX, no other runtime beat ONNX Runtime INT8 (set finbert_runtime to try "
             "openvino-int8 or split-int8-bf16 on this CPU; `investiq bench finbert` compares them)"
         )
-    return DEFAULT, "auto: no AMX on this CPU"
+    if "avx512_vnni" in sets:
+        return FUSED, "auto: AVX-512 VNNI without AMX, where the fused graph measured faster than int8"
+    return DEFAULT, "auto: neither AMX nor AVX-512 VNNI on this CPU"
 
 
 def startup_problem(directory: Path, name: str, session: Any, ort_open: Callable[[Path], Any]) -> str | None:

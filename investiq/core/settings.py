@@ -130,12 +130,13 @@ class Settings(BaseModel):
     quantize: bool = Field(True, description="Serve the dynamic INT8 ONNX variant on CPU.")
     finbert_runtime: Literal["auto", RuntimeName] = Field(
         "auto",
-        description="How the embedded backend runs FinBERT on CPU. auto: onnxruntime-int8 (onnxruntime-fp32 with "
-        "quantize: false), which no other runtime beat on the CPUs measured (benchmarks/results/"
-        "finbert_runtimes.md); onnxruntime-int8-static gives a headline the same answer whatever shares its batch "
-        "(dynamic INT8 moves it by up to ~6e-3), at ~0.75x the throughput; the OpenVINO ones need the `openvino` "
-        "extra. A runtime that fails its check at "
-        "start-up falls back to onnxruntime-int8. The choice is in /health and model_version.",
+        description="How the embedded backend runs FinBERT on CPU. auto: onnxruntime-int8-fused on CPUs with "
+        "AVX-512 VNNI and no AMX, where it measured faster than int8 (benchmarks/results/finbert_probes.md), "
+        "onnxruntime-int8 elsewhere, which no other runtime beat on the CPUs measured (benchmarks/results/"
+        "finbert_runtimes.md); onnxruntime-fp32 with quantize: false; onnxruntime-int8-static gives a headline "
+        "the same answer whatever shares its batch (dynamic INT8 moves it by up to ~6e-3), at ~0.75x the "
+        "throughput; the OpenVINO ones need the `openvino` extra. A runtime that fails its check at start-up "
+        "falls back to onnxruntime-int8. The choice is in /health and model_version.",
     )
     embedded_providers: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
         "auto",

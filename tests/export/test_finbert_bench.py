@@ -11,8 +11,9 @@ from benchmarks import finbert_profile, finbert_runtimes
 from benchmarks.gemm import SERVED_PATH
 from export.finbert import sample_texts
 from harness import tiny_bert
+from investiq.core.cpu import instruction_sets
 from investiq.core.finbert import Encoder
-from investiq.core.finbert_runtime import DEFAULT, RUNTIMES, openvino_installed
+from investiq.core.finbert_runtime import DEFAULT, RUNTIMES, choose_runtime, openvino_installed
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +61,9 @@ def test_the_served_path_and_the_mixed_length_burst_are_measured(directory: Path
     from benchmarks import finbert
 
     repo = directory.parents[1]
-    row = finbert.served(repo, sample_texts(), runs=3, batch_size=8)
+    row, runtime = finbert.served(repo, sample_texts(), runs=3, batch_size=8)
     assert row.path == SERVED_PATH and row.texts_per_s > 0 and row.p50_ms > 0
+    assert runtime == choose_runtime("auto", instruction_sets())[0]  # what the gateway serves on this CPU
     mixed = finbert.grouping(repo, batch_size=8, rounds=1)
     assert mixed["texts"] > 100 and mixed["tokens"]["min"] < mixed["tokens"]["max"]  # lengths that vary
     assert mixed["before_per_s"] > 0 and mixed["served_per_s"] > 0

@@ -306,11 +306,12 @@ def test_a_corrupt_or_missing_onnx_file_is_a_startup_error_naming_it(tiny: tuple
     broken = tmp_path / "repo"
     shutil.copytree(repo, broken)
     (finbert_dir(broken) / "model.int8.onnx").write_bytes(b"not an onnx graph")
+    settings = Settings(model_repository=broken, finbert_runtime="onnxruntime-int8")  # reads it on any CPU
     with pytest.raises(StartupError, match=r"model\.int8\.onnx"):
-        build_backend(Settings(model_repository=broken))
+        build_backend(settings)
     (finbert_dir(broken) / "model.int8.onnx").unlink()
     with pytest.raises(StartupError, match=r"missing ONNX file .*model\.int8\.onnx"):
-        build_backend(Settings(model_repository=broken))
+        build_backend(settings)
 
 
 def test_without_weights_the_lexicon_answers_and_health_says_why(tmp_path: Path):
