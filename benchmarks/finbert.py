@@ -341,9 +341,10 @@ def render(result: dict[str, Any]) -> str:
     if mixed := result.get("grouping"):
         tokens, gain = mixed["tokens"], mixed["served_per_s"] / mixed["before_per_s"]
         lines.append(
-            f"- Texts grouped by length (`{SERVED}`), where lengths vary: a burst of the {mixed['texts']} "
-            f"labeled headlines ({tokens['min']}-{tokens['max']} tokens, {tokens['mean']:.1f} on average) at "
-            f"{mixed['served_per_s']:.0f} texts/s served, against {mixed['before_per_s']:.0f} for one run per "
-            f"batch of {result['batch_size']} in their order (**{gain:.2f}x**)"
+            f"- Texts grouped by length, where lengths vary (int8 both ways, the served scorer and backend): "
+            f"a burst of the {mixed['texts']} labeled headlines ({tokens['min']}-{tokens['max']} tokens, "
+            f"{tokens['mean']:.1f} on average) at {mixed['served_per_s']:.0f} texts/s grouped, against "
+            f"{mixed['before_per_s']:.0f} for one run per batch of {result['batch_size']} in their order "
+            f"(**{gain:.2f}x**)"
         )
     return "\n".join([*lines, ""])

@@ -3,9 +3,10 @@
     investiq bench gateway
 
 - Gateway overhead = p50 of the HTTP round trip minus p50 of the same model call made in-process
-  (the gateway's own ONNX Runtime session options and FinBERT runtime): FinBERT with one headline (cache off) and
-  PatchTST with one window of closes. The client is one keep-alive HTTP/1.1 connection written by
-  hand (benchmarks/common.py `request`), so the figure is the server's cost, not a client library's;
+  (the gateway's own ONNX Runtime session options, and the FinBERT runtime its /health reports): FinBERT with one
+  headline (cache off) and PatchTST with one window of closes. The client is one keep-alive HTTP/1.1
+  connection written by hand (benchmarks/common.py `request`), so the figure is the server's cost, not a client
+  library's;
   what is left includes the client's own parsing and the kernel's loopback, on the same two cores.
   A route that runs no model (`GET /sentiment/health`) gives the floor of the HTTP stack itself.
 - PatchTST (the PatchTST/64 shape, context 512, horizon 12): one window, and 500 symbols in one
@@ -40,9 +41,8 @@ from benchmarks.common import Streams, closed_loop, gateway, record, request, re
 from benchmarks.finbert import headlines
 from gateway.backends.embedded import finbert_dir, load_patchtst, ort_session, patchtst_dir
 from harness.results import describe, machine, percentiles
-from investiq.core.cpu import instruction_sets
 from investiq.core.finbert import Encoder, softmax
-from investiq.core.finbert_runtime import DEFAULT, choose_runtime, open_checked
+from investiq.core.finbert_runtime import DEFAULT, open_runtime
 from investiq.core.patchtst import INPUT, OUTPUTS
 
 SYMBOLS = 500
@@ -79,16 +79,13 @@ def closes(count: int, context: int, seed: int = 0) -> np.ndarray[Any, np.dtype[
 BLOCKS = 6  # in-process and HTTP calls alternate in blocks, so that drift on a shared VM hits both alike
 
 
-def local_calls(repo: Path) -> tuple[dict[str, Callable[[int], object]], int, str]:
-    """The model calls alone, as the gateway makes them (its session options, FinBERT's runtime as
-    finbert_runtime auto picks and checks it on this CPU, tokenizer, softmax); call(k) runs the k-th workload
-    item. Also the PatchTST context length and FinBERT's runtime."""
+def local_calls(repo: Path, finbert_runtime: str) -> tuple[dict[str, Callable[[int], object]], int]:
+    """The model calls alone, as the gateway makes them (its session options and providers, FinBERT on the
+    runtime the gateway serves, tokenizer, softmax); call(k) runs the k-th workload item. Also the PatchTST
+    context length."""
     texts = headlines()
     directory = finbert_dir(repo)
-    runtime, _, finbert = open_checked(
-        directory, *choose_runtime("auto", instruction_sets()), DEFAULT, ort_session
-    )
-    encoder = Encoder(directory, 128)
+    finbert, encoder = open_runtime(directory, finbert_runtime, ort_session), Encoder(directory, 128)
     meta, patchtst = load_patchtst(patchtst_dir(repo))
     x = closes(SYMBOLS, meta.context_length)[..., None]
     calls: dict[str, Callable[[int], object]] = {
@@ -96,7 +93,7 @@ def local_calls(repo: Path) -> tuple[dict[str, Callable[[int], object]], int, st
         "patchtst_single": lambda k: patchtst.run(list(OUTPUTS), {INPUT: x[k % SYMBOLS][None]}),
         "patchtst_batch": lambda k: patchtst.run(list(OUTPUTS), {INPUT: x}),
     }
-    return calls, meta.context_length, runtime
+    return calls, meta.context_length
 
 
 def http_calls(host: str, context: int) -> dict[str, tuple[bytes, list[bytes]]]:
@@ -116,11 +113,20 @@ def http_calls(host: str, context: int) -> dict[str, tuple[bytes, list[bytes]]]:
     }
 
 
-async def side_by_side(repo: Path, base: str, runs: int) -> tuple[dict[str, Any], dict[str, Any], str]:
+def served_finbert_runtime(base: str) -> str:
+    """The FinBERT runtime the gateway at `base` serves, as its /health reports it (its own settings and CPU)."""
+    import httpx
+
+    inference = httpx.get(f"{base}/health", timeout=30).json()["components"]["inference"]
+    return str(inference.get("finbert_runtime") or DEFAULT)
+
+
+async def side_by_side(
+    repo: Path, base: str, runs: int, finbert_runtime: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(in-process, HTTP) latency stats per call, measured in alternating blocks on one keep-alive
-    connection, one call at a time; the gateway sits idle while the in-process block runs. Also FinBERT's
-    runtime."""
-    local, context, runtime = local_calls(repo)
+    connection, one call at a time; the gateway sits idle while the in-process block runs."""
+    local, context = local_calls(repo, finbert_runtime)
     host, port = base.removeprefix("http://").split(":")
     remote = http_calls(host, context)
     lat: dict[str, dict[str, list[float]]] = {"local": {}, "http": {}}
@@ -150,7 +156,7 @@ async def side_by_side(repo: Path, base: str, runs: int) -> tuple[dict[str, Any]
     stats = {side: {name: percentiles(v) for name, v in by.items()} for side, by in lat.items()}
     for side in stats.values():
         side["patchtst_batch"]["windows_per_s"] = SYMBOLS * 1000 / side["patchtst_batch"]["p50_ms"]
-    return stats["local"], stats["http"], runtime
+    return stats["local"], stats["http"]
 
 
 async def request_once(host: str, port: str, head: bytes, body: bytes) -> bytes:
@@ -330,7 +336,8 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
     # which lets ~100 such windows through per call; the agent normally sends symbols, not closes.
     env = {"INVESTIQ_PRICE_RESOLVE_EVERY_S": "0", "INVESTIQ_MAX_BODY_BYTES": str(16 * 2**20)}
     with gateway(repo, env=env) as base:
-        local, http, runtime = asyncio.run(side_by_side(repo, base, runs))
+        runtime = served_finbert_runtime(base)
+        local, http = asyncio.run(side_by_side(repo, base, runs, runtime))
         throughput = asyncio.run(clients_vs_batched(base))
         collections = collections_in_run(base)
         throughput["in_process"] = batches_in_process(repo)  # the gateway idles meanwhile
@@ -361,7 +368,7 @@ def render(r: dict[str, Any]) -> str:
         f"Machine: {describe(r['machine'])}. Reproduce: `investiq bench gateway`. One keep-alive HTTP/1.1",
         f"connection, one request at a time, {r['runs']} calls per row (batch: fewer), in {BLOCKS} blocks that",
         f"alternate with the same calls made in-process; batch = {r['symbols_per_batch']} windows. FinBERT runs "
-        f"as the gateway serves it here: `{r.get('finbert_runtime', 'onnxruntime-int8')}` (finbert_runtime auto).",
+        f"as the gateway serves it here: `{r.get('finbert_runtime', 'onnxruntime-int8')}` (its /health).",
         "",
         "| call | in-process p50 ms | HTTP p50 ms | HTTP p99 ms | overhead p50 ms |",
         "| --- | ---: | ---: | ---: | ---: |",

@@ -11,7 +11,7 @@ from functools import partial
 
 # scipy.stats (~0.8 s to import) is imported where it is used, when first needed, so that the CLI starts without
 # it; the gateway loads it here, at start-up, so that no request waits for it and its objects are frozen with the
-# rest (gateway/heap.py). Bayesian intervals, live skill and random-walk intervals use it.
+# rest (gateway/heap.py). The Bayesian service's credible intervals and the resolver's report use it.
 import scipy.stats  # noqa: F401
 from fastapi import Depends, FastAPI
 

@@ -57,7 +57,7 @@ def _session(path: Path) -> Any:
 def _settle(args: dict[str, str]) -> None:
     """The end of every initialize: inside Triton, what start-up left alive is kept out of full garbage
     collections, as in the gateway (gateway/heap.py). Each model instance runs in a python backend stub of its own,
-    holding 25,000-40,000 tracked objects once its model is loaded (numpy, the tokenizer, this package): a full
+    holding 25,000-45,000 tracked objects once its model is loaded (numpy, the tokenizer, this package): a full
     collection of them took 6-9 ms on a 2-core EPYC, a stall of that instance's batch in flight, against ~1 us
     frozen. A reload starts a new stub, so nothing is ever unfrozen. Outside Triton (tests, tools building these
     classes in their own process) the caller's heap is left alone."""
