@@ -102,7 +102,8 @@ def measure(
 
 def onnx_runtime(repo: Path, texts: list[str], runs: int, batch_size: int) -> list[Row]:
     """One session run per call: fp32, int8, and the graph finbert_runtime auto serves on this CPU when it is
-    another ONNX Runtime graph (`ONNX Runtime int8-fused` on AVX-512 without AMX)."""
+    another ONNX Runtime graph (`ONNX Runtime int8-fused` on AVX-512 without AMX). The rows are timed one after
+    another, not interleaved: finbert_runtimes.md compares runtimes side by side."""
     from gateway.backends.embedded import ort_session
     from investiq.core.finbert import softmax
 
@@ -321,7 +322,8 @@ def render(result: dict[str, Any]) -> str:
         "",
         f"Machine: {describe(result['machine'])}. Workload: committed headlines, "
         f"{result['mean_tokens']:.1f} tokens on average; throughput in batches of {result['batch_size']}.",
-        "Reproduce: `investiq bench finbert`.",
+        "Reproduce: `investiq bench finbert`. Rows are timed one after another; `finbert_runtimes.md` compares "
+        "the CPU runtimes in interleaved rounds.",
         "",
         "| path | single text p50 (ms) | p99 (ms) | batched (texts/s) |",
         "| --- | ---: | ---: | ---: |",
