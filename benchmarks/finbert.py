@@ -101,17 +101,16 @@ def measure(
 
 
 def onnx_runtime(repo: Path, texts: list[str], runs: int, batch_size: int) -> list[Row]:
-    """One session run per call: fp32, int8, and the graph finbert_runtime auto serves on this CPU when it is
-    another ONNX Runtime graph (`ONNX Runtime int8-fused` on AVX-512 without AMX). The rows are timed one after
-    another, not interleaved: finbert_runtimes.md compares runtimes side by side."""
+    """One session run per call, fp32 and int8. The rows are timed one after another, not interleaved:
+    finbert_runtimes.md compares the CPU runtimes (the fused graph auto serves among them) side by side."""
     from gateway.backends.embedded import ort_session
     from investiq.core.finbert import softmax
 
     directory = repo / "finbert_model" / "1"
     encoder = Encoder(directory, 128)
     rows = []
-    for variant in dict.fromkeys(("fp32", "int8", auto_variant())):
-        session = ort_session(directory / VARIANTS[variant])  # the gateway's own session options
+    for variant, file in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
+        session = ort_session(directory / file)  # the gateway's own session options
 
         def ort_run(batch: list[str], session: Any = session) -> object:
             return softmax(session.run(["logits"], encoder(batch))[0])
@@ -121,16 +120,6 @@ def onnx_runtime(repo: Path, texts: list[str], runs: int, batch_size: int) -> li
 
         rows.append(measure(f"ONNX Runtime {variant}", ort_single, ort_run, texts, runs, batch_size))
     return rows
-
-
-def auto_variant() -> str:
-    """The ONNX Runtime graph (a key of VARIANTS) that finbert_runtime auto serves on this CPU; int8 when auto
-    picks a runtime of another engine."""
-    from investiq.core.cpu import instruction_sets
-    from investiq.core.finbert_runtime import SPECS, choose_runtime
-
-    spec = SPECS[choose_runtime("auto", instruction_sets())[0]]
-    return spec.variant if spec.engine == "onnxruntime" else "int8"
 
 
 @contextmanager

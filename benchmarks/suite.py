@@ -68,9 +68,7 @@ def figures(out: Path) -> dict[str, float]:
     headroom = {p["path"]: p["headroom"] for p in gemm["finbert"]["paths"]}
     return {
         "gateway_single_p50_ms": gateway["http"]["finbert_single"]["p50_ms"],
-        # int8's one-session row, not the served graph's: finbert.md times its rows one after another, and on a
-        # drifting VM the fused graph came out 1.19x int8 there while 0.93x in finbert_runtimes.md's interleaved
-        # rounds of the same run; the served graph against int8 is read from that table
+        # int8's one-session row; the served graph against int8 is in finbert_runtimes.md's interleaved rounds
         "int8_single_p50_ms": rows[INT8_PATH]["p50_ms"],
         "int8_batched_per_s": rows[SERVED_PATH]["texts_per_s"],
         "int8_share_of_peak": headroom[SERVED_PATH]["int8"],
