@@ -64,7 +64,8 @@ def build_sentiment(
         if settings.sentiment_model == "lexicon":
             raise LookupError
         meta = FinbertMeta.load(finbert_dir(settings.model_repository))
-        # the embedded backend's runtime as chosen on this CPU (finbert_runtime); Triton's as configured
+        # the runtime the backend serves: embedded, as chosen on this CPU (finbert_runtime); "triton", which
+        # chooses on its own host
         variant = getattr(backend, "finbert_variant", "int8" if settings.quantize else "fp32")
         scorer = FinbertScorer(
             backend,

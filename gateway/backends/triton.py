@@ -42,6 +42,9 @@ DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64", np.dtype(ob
 
 class TritonBackend:
     name = "triton"
+    # model_version's runtime tag ("<weights>-triton"): Triton picks FinBERT's runtime on its own host (the cpu
+    # flavour: auto on that CPU, in its log; the gpu flavour: TensorRT), which the gateway cannot see
+    finbert_variant = "triton"
 
     def __init__(self, url: str, timeout_s: float) -> None:
         import tritonclient.grpc.aio as grpcclient

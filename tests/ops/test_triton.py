@@ -82,6 +82,10 @@ def test_triton_answers_as_the_embedded_backend_does(
             answers.append((sentiment, price))
     (embedded_s, embedded_p), (triton_s, triton_p) = answers
     assert triton_s["model"] == embedded_s["model"] == "finbert"
+    # same weights; the runtime tag says who chose it: the embedded backend on this CPU, or Triton on its host
+    weights = embedded_s["model_version"].split("-")[0]
+    assert embedded_s["model_version"].startswith(f"{weights}-int8")
+    assert triton_s["model_version"] == f"{weights}-triton"
     for a, b in zip(embedded_s["predictions"], triton_s["predictions"], strict=True):
         assert a["label"] == b["label"]
         for label in a["probabilities"]:
