@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.finbert_runtime import DEFAULT as FINBERT_DEFAULT
 from investiq.core.finbert_runtime import choose_runtime as choose_finbert_runtime
 from investiq.core.finbert_runtime import open_checked
-from investiq.core.ort_sessions import inference_session
+from investiq.core.ort_sessions import inference_session, session_options
 from investiq.core.patchtst import INPUT as PAST
 from investiq.core.patchtst import OUTPUTS, PATCHTST, PatchTSTMeta
 from investiq.core.patchtst_runtime import PORTABLE, choose_runtime, disagreement, graph_file, open_session
@@ -50,8 +52,34 @@ def _parameter(args: dict[str, str], key: str, default: str) -> str:
     return str(params.get(key, {}).get("string_value", default))
 
 
-def _session(path: Path) -> Any:
-    return inference_session(path)  # the embedded backend's options, on the CPU
+THREADS = "intra_op_thread_count"  # the parameter's name in Triton's own onnxruntime backend
+
+
+def threads_per_instance(args: dict[str, str]) -> int:
+    """ONNX Runtime's intra-op threads for each instance of this model: the parameter `intra_op_thread_count`
+    when set (0: ONNX Runtime's default, one per core); otherwise 0 for one instance, as the embedded backend runs,
+    and the cores this process may use shared out among several (`instance_group` counts), at least 1 each.
+    Several instances that each took every core put twice the threads or more on the cores, spinning against each
+    other: on a 2-core EPYC two FinBERT instances that did gave 0.56-0.65x the requests/s of one, two of one thread
+    each 1.11-1.22x from 16 clients on (benchmarks/results/finbert_probes.md)."""
+    if value := _parameter(args, THREADS, "").strip():
+        if not value.isdigit():
+            raise ValueError(f"parameter {THREADS} must be a whole number (0: one thread per core), not {value!r}")
+        return int(value)
+    groups = json.loads(args["model_config"]).get("instance_group", [])
+    instances = sum(int(group.get("count", 1)) for group in groups) or 1
+    if instances == 1:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // instances)
+
+
+def _named_threads(threads: int) -> str:
+    return "one intra-op thread per core" if threads == 0 else f"{threads} intra-op thread{'s' * (threads > 1)}"
+
+
+def _session(path: Path, threads: int = 0) -> Any:
+    return inference_session(path, options=session_options(threads))  # the embedded backend's options, on the CPU
 
 
 def _settle(args: dict[str, str]) -> None:
@@ -117,14 +145,16 @@ class FinbertModel:
         investiq/core/finbert_runtime.py), opened and checked as it opens it; or, with the parameter
         `variant` (the form before `runtime`), that ONNX Runtime graph of the export as it is."""
         directory = _model_dir(args) / args["model_version"]
+        threads = threads_per_instance(args)
+        opener = partial(_session, threads=threads)
         if variant := _parameter(args, "variant", ""):
             self.runtime, why = f"variant {variant}", "set in the config"
-            self.session = _session(model_file(directory, variant))
+            self.session = opener(model_file(directory, variant))
         else:
             name, why = choose_finbert_runtime(_parameter(args, "runtime", "auto"), instruction_sets())
-            self.runtime, why, self.session = open_checked(directory, name, why, FINBERT_DEFAULT, _session)
-        # The stub's stdout is the server's log: which runtime the cpu flavour serves, and why.
-        print(f"{_name(args)}: serving {self.runtime} ({why})", flush=True)
+            self.runtime, why, self.session = open_checked(directory, name, why, FINBERT_DEFAULT, opener)
+        # The stub's stdout is the server's log: the runtime the cpu flavour serves, why, and on how many threads.
+        print(f"{_name(args)}: serving {self.runtime} ({why}), {_named_threads(threads)}", flush=True)
         _settle(args)
 
     def execute(self, requests: list[Any]) -> list[Any]:
@@ -166,18 +196,20 @@ class PatchTST:
         """The graph the embedded backend would choose on this CPU (parameter `runtime`, default auto:
         investiq/core/patchtst_runtime.py), served only if it agrees with the portable graph here."""
         directory = _model_dir(args) / args["model_version"]
+        threads = threads_per_instance(args)  # ONNX Runtime's graphs; openvino-bf16 sets its own
+        opener = partial(_session, threads=threads)
         name, why = choose_runtime(_parameter(args, "runtime", "auto"), instruction_sets(), directory)
-        portable = _session(graph_file(directory, PORTABLE))
+        portable = opener(graph_file(directory, PORTABLE))
         self.session, self.runtime = portable, PORTABLE
         if name != PORTABLE:
-            chosen = open_session(directory, name, _session)
+            chosen = open_session(directory, name, opener)
             problem = disagreement(chosen, portable, PatchTSTMeta.load(directory).context_length, name)
             if problem is None:
                 self.session, self.runtime = chosen, name
             else:
                 why = f"{name} not served, {problem}"
-        # The stub's stdout is the server's log: which graph the cpu flavour serves, and why.
-        print(f"{_name(args)}: serving {self.runtime} ({why})", flush=True)
+        # The stub's stdout is the server's log: which graph the cpu flavour serves, why, and on how many threads.
+        print(f"{_name(args)}: serving {self.runtime} ({why}), {_named_threads(threads)}", flush=True)
         _settle(args)
 
     def execute(self, requests: list[Any]) -> list[Any]:

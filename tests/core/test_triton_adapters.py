@@ -1,4 +1,5 @@
-"""The python backend's models keep start-up's objects out of full garbage collections inside Triton only."""
+"""The python backend's models: start-up's objects kept out of full garbage collections inside Triton only, and
+ONNX Runtime's threads shared out among a model's instances."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from investiq.core.triton_adapters import FinbertPostprocess
+from investiq.core.triton_adapters import THREADS, FinbertPostprocess, threads_per_instance
 
 ARGS = {"model_repository": "/repo/finbert_postprocess", "model_version": "1", "model_config": json.dumps({})}
 
@@ -36,3 +37,26 @@ def test_outside_triton_the_callers_heap_is_left_alone(tmp_path: Path, capsys: p
     FinbertPostprocess().initialize(ARGS)
     assert gc.get_freeze_count() == 0
     assert capsys.readouterr().out == ""
+
+
+def config(count: int | None = None, threads: str | None = None) -> dict[str, str]:
+    model: dict[str, object] = {}
+    if count is not None:
+        model["instance_group"] = [{"kind": "KIND_CPU", "count": count}]
+    if threads is not None:
+        model["parameters"] = {THREADS: {"string_value": threads}}
+    return {**ARGS, "model_config": json.dumps(model)}
+
+
+def test_instances_share_the_cores_unless_the_config_says_otherwise(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1, 2, 3}, raising=False)
+    # one instance: every core (ONNX Runtime's default)
+    assert threads_per_instance(config()) == threads_per_instance(config(count=1)) == 0
+    assert threads_per_instance(config(count=2)) == 2
+    assert threads_per_instance(config(count=3)) == 1
+    assert threads_per_instance(config(count=8)) == 1  # never none
+    # the parameter wins, as in Triton's onnxruntime backend
+    assert threads_per_instance(config(count=2, threads="3")) == 3
+    assert threads_per_instance(config(count=2, threads="0")) == 0
+    with pytest.raises(ValueError, match=f"parameter {THREADS} must be a whole number .* not 'two'"):
+        threads_per_instance(config(threads="two"))

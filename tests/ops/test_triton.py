@@ -132,6 +132,8 @@ def test_every_model_instance_keeps_its_start_up_out_of_garbage_collection(trito
     for model in ("finbert_tokenizer", "finbert_model", "finbert_postprocess", PATCHTST):  # a stub process each
         frozen = rf"investiq {model} 1: [1-9]\d+ objects of start-up kept out of garbage collection"
         assert re.search(frozen, log), model
+    for model in ("finbert_model", PATCHTST):  # one instance each: every core, as the embedded backend runs
+        assert re.search(rf"investiq {model} 1: serving .*, one intra-op thread per core\n", log), model
 
 
 def test_bad_input_to_the_ensemble_is_refused_per_request(triton: tuple[TritonPorts, Path]):
