@@ -132,7 +132,12 @@ def test_every_model_instance_keeps_its_start_up_out_of_garbage_collection(trito
     for model in ("finbert_tokenizer", "finbert_model", "finbert_postprocess", PATCHTST):  # a stub process each
         frozen = rf"investiq {model} 1: [1-9]\d+ objects of start-up kept out of garbage collection"
         assert re.search(frozen, log), model
-    for model in ("finbert_model", PATCHTST):  # one instance each: every core, as the embedded backend runs
+
+
+def test_one_instance_of_a_model_runs_on_every_core(triton: tuple[TritonPorts, Path]):
+    _, work = triton
+    log = (work / "triton.log").read_text()
+    for model in ("finbert_model", PATCHTST):  # the committed configs: one instance each, as the embedded backend
         assert re.search(rf"investiq {model} 1: serving .*, one intra-op thread per core\n", log), model
 
 
