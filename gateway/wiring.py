@@ -50,7 +50,7 @@ def build_backend(settings: Settings) -> InferenceBackend:
 
 def max_inflight(settings: Settings) -> int:
     """Batches in flight to the backend at once: Triton's instances and dynamic batcher take several
-    (`triton_max_inflight`); the embedded backend runs one at a time on its one worker thread."""
+    (`triton_max_inflight`); the embedded backend runs one at a time on each model's worker thread."""
     return settings.triton_max_inflight if settings.backend == "triton" else 1
 
 
@@ -118,7 +118,7 @@ def build_price(
         max_batch=settings.price_batch_size,
         repository_version=number if meta is not None else None,
         max_age_days=settings.max_model_age_days,
-        # The embedded backend's one worker thread serializes forecasts anyway: no limit needed there.
+        # The embedded backend's PatchTST worker thread serializes forecasts anyway: no limit needed there.
         max_inflight=settings.triton_max_inflight if settings.backend == "triton" else None,
         skill=SkillService(
             settings.db_path,

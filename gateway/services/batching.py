@@ -18,8 +18,8 @@ each chunk holds items of like cost (FinBERT: texts of like length pad less), an
 their callers in the callers' order. With `cut` False the run is handed the batch whole and cuts it
 itself (the embedded backend plans FinBERT's passes from exact token counts).
 
-`max_inflight` batches run at once (1: one at a time, for the embedded backend, whose one worker
-thread runs them one by one anyway). A server with several model instances and a batcher of its own
+`max_inflight` batches run at once (1: one at a time, for the embedded backend, whose worker thread for
+the model runs them one by one anyway). A server with several model instances and a batcher of its own
 (Triton) is given more: while all of them are busy, requests pile up as before, and the batches in
 flight keep every instance working and let the server merge them.
 """
