@@ -9,10 +9,12 @@ Serves, with the names and tensors of the Triton contract:
 Sessions are made once, at start. Each model runs on a worker thread of its own (ONNX Runtime spreads each run
 over the cores itself), so the event loop never blocks, runs of one model never contend for the cores, and a
 forecast never queues behind a burst of headlines (or headlines behind 500 windows): the two models' runs may
-overlap and share the cores. Measured on a 2-core AVX-512 EPYC, the benchmark's models, bursts of 32 headlines back
-to back beside one window every 20 ms (6 alternating rounds of 6 s, throw-away script): one window's p50 50.2 ms
-and p99 76.6 ms on one shared thread, 4.2 and 8.8 ms on its own, for 442 -> 428 headlines/s (-3 %, while answering
-2.7x the windows).
+overlap and share the cores, as two models do in Triton. Measured on a 2-core AVX-512 EPYC, the benchmark's models,
+through a real `investiq serve`: one client sending bursts of 32 headlines back to back, another one window every
+20 ms (3 alternating pairs of 8 s, throw-away script; PatchTST on its auto runtime, openvino-bf16 there): a
+window's p50 46-55 -> 8.6-9.1 ms and p99 56-66 -> 15 ms. The price: the burst loses the cores while a window runs,
+~8 ms of FinBERT's time per window (420-473 -> 382-406 headlines/s while 2.3x the windows were answered; the same
+with PatchTST on ONNX Runtime). A window when FinBERT is idle is as before.
 On the CPU, FinBERT's texts run grouped by length (investiq/core/finbert.py `run_by_length`), at most
 `max_pass_rows` a pass, so that short headlines do not pad to the longest text of their burst.
 """
