@@ -13,7 +13,7 @@ overlap and share the cores, as two models do in Triton. Measured on a 2-core AV
 through a real `investiq serve`: one client sending bursts of 32 headlines back to back, another one window every
 20 ms (3 alternating pairs of 8 s, throw-away script; PatchTST on its auto runtime, openvino-bf16 there): a
 window's p50 46-55 -> 8.6-9.1 ms and p99 56-66 -> 15 ms. The price: the burst loses the cores while a window runs,
-~8 ms of FinBERT's time per window (420-473 -> 382-406 headlines/s while 2.3x the windows were answered; the same
+4-9 ms of FinBERT's time per window (420-473 -> 382-406 headlines/s while 2.3x the windows were answered; the same
 with PatchTST on ONNX Runtime). A window when FinBERT is idle is as before.
 On the CPU, FinBERT's texts run grouped by length (investiq/core/finbert.py `run_by_length`), at most
 `max_pass_rows` a pass, so that short headlines do not pad to the longest text of their burst.
