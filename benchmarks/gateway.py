@@ -15,6 +15,8 @@
   keep-alive connection, a closed loop) against one client sending 32 headlines per request, in texts/s,
   in alternating segments; the micro-batcher should make the first as cheap per text as the second.
   The bound on that ratio is measured too: the same scorer in-process, batches of 16 against batches of 32.
+- Price forecasts while headlines are scored: one window every 20 ms beside bursts of 32 headlines back to back,
+  against each alone: the window's p50/p99 and what the windows cost the bursts.
 - Garbage collection: the pauses the running gateway's collections took during the run (its
   investiq_gc_pause_seconds, by generation), and one full collection in a process holding the gateway with
   its models loaded, with start-up's objects frozen (as served: gateway/heap.py) and not, alternating.
@@ -43,7 +45,7 @@ from gateway.backends.embedded import finbert_dir, load_patchtst, ort_session, p
 from harness.results import describe, machine, percentiles
 from investiq.core.finbert import Encoder, softmax
 from investiq.core.finbert_runtime import DEFAULT, open_runtime
-from investiq.core.patchtst import INPUT, OUTPUTS
+from investiq.core.patchtst import INPUT, OUTPUTS, PatchTSTMeta
 
 SYMBOLS = 500
 CLIENTS = 16  # one headline per request each
@@ -76,6 +78,7 @@ def closes(count: int, context: int, seed: int = 0) -> np.ndarray[Any, np.dtype[
     return np.asarray(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (count, context)), axis=1)), dtype=np.float32)
 
 
+WINDOW_EVERY_S = 0.02  # the price client's pause between windows in `mixed_load`
 BLOCKS = 6  # in-process and HTTP calls alternate in blocks, so that drift on a shared VM hits both alike
 
 
@@ -206,6 +209,75 @@ async def clients_vs_batched(base: str) -> dict[str, Any]:
     }
     out["ratio"] = out["clients"]["texts_per_s"] / out["batched"]["texts_per_s"]
     return out
+
+
+async def mixed_load(base: str, context: int) -> dict[str, Any]:
+    """Price forecasts while headlines are scored: one client asking for one window every WINDOW_EVERY_S, one
+    sending bursts of BATCH headlines back to back (cache off), and each alone, in ROUNDS alternating segments of
+    SEGMENT_S; medians. The window's latency beside the bursts against alone, and what the windows cost the
+    bursts (`burst_ms_per_window`: the bursts' time lost, over the windows answered beside them)."""
+    texts = headlines()
+    host, port = base.removeprefix("http://").split(":")
+    news_head, price_head = (
+        request_head("POST", "/sentiment/predict", host),
+        request_head("POST", "/price/predict", host),
+    )
+    bursts = [
+        json.dumps({"texts": [texts[(i + j) % len(texts)] for j in range(BATCH)], "use_cache": False}).encode()
+        for i in range(0, len(texts), BATCH)
+    ]
+    windows = [
+        json.dumps({"symbol": f"S{i}", "prices": w.tolist()}).encode() for i, w in enumerate(closes(8, context))
+    ]
+
+    async def segment(news: bool, prices: bool) -> tuple[float, list[float]]:
+        deadline = time.perf_counter() + SEGMENT_S
+        done, latencies = 0, list[float]()
+
+        async def burst_client() -> None:
+            nonlocal done
+            conn = await asyncio.open_connection(host, int(port))
+            try:
+                while time.perf_counter() < deadline:
+                    await request(conn, news_head, bursts[done // BATCH % len(bursts)])
+                    done += BATCH
+            finally:
+                conn[1].close()
+
+        async def window_client() -> None:
+            conn = await asyncio.open_connection(host, int(port))
+            try:
+                while time.perf_counter() < deadline:
+                    begin = time.perf_counter()
+                    await request(conn, price_head, windows[len(latencies) % len(windows)])
+                    latencies.append((time.perf_counter() - begin) * 1000)
+                    await asyncio.sleep(WINDOW_EVERY_S)
+            finally:
+                conn[1].close()
+
+        start = time.perf_counter()
+        await asyncio.gather(*([burst_client()] if news else []), *([window_client()] if prices else []))
+        return done / (time.perf_counter() - start), latencies
+
+    shapes = {"windows alone": (False, True), "bursts alone": (True, False), "both": (True, True)}
+    rounds: dict[str, list[tuple[float, list[float]]]] = {name: [] for name in shapes}
+    await segment(True, True)  # warm
+    for _ in range(ROUNDS):
+        for name, (news, prices) in shapes.items():
+            rounds[name].append(await segment(news, prices))
+
+    def p(name: str, q: int) -> float:
+        return float(np.median([np.percentile(lat, q) for _, lat in rounds[name]]))
+
+    alone, beside = (float(np.median([rate for rate, _ in rounds[n]])) for n in ("bursts alone", "both"))
+    answered = float(np.median([len(lat) for _, lat in rounds["both"]])) / SEGMENT_S  # windows/s beside bursts
+    return {
+        "window_p50_ms": {"alone": p("windows alone", 50), "beside_bursts": p("both", 50)},
+        "window_p99_ms": {"alone": p("windows alone", 99), "beside_bursts": p("both", 99)},
+        "bursts_texts_per_s": {"alone": alone, "beside_windows": beside},
+        "windows_per_s_beside_bursts": answered,
+        "burst_ms_per_window": (1 - beside / alone) * 1000 / answered if answered else float("nan"),
+    }
 
 
 def batches_in_process(repo: Path) -> dict[str, Any]:
@@ -339,6 +411,7 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
         runtime = served_finbert_runtime(base)
         local, http = asyncio.run(side_by_side(repo, base, runs, runtime))
         throughput = asyncio.run(clients_vs_batched(base))
+        mixed = asyncio.run(mixed_load(base, PatchTSTMeta.load(patchtst_dir(repo)).context_length))
         collections = collections_in_run(base)
         throughput["in_process"] = batches_in_process(repo)  # the gateway idles meanwhile
     result = {
@@ -353,6 +426,7 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
             for name in ("finbert_single", "patchtst_single", "patchtst_batch")
         },
         "clients_vs_batched": throughput,
+        "mixed_load": mixed,
         "journal": journal_cost(2000),
         "collections": {"in_run": collections, "full": full_collection(repo)},
     }
@@ -402,6 +476,8 @@ def render(r: dict[str, Any]) -> str:
             f"every weight however few texts it holds); through HTTP they reach {t['ratio'] / b['ratio']:.0%} "
             "of that"
         )
+    if "mixed_load" in r:  # recorded since each model has a worker thread of its own
+        lines += render_mixed(r["mixed_load"])
     j = r["journal"]
     lines += [
         "",
@@ -425,3 +501,27 @@ def render(r: dict[str, Any]) -> str:
         ]
     lines.append("")
     return "\n".join(lines)
+
+
+def render_mixed(m: dict[str, Any]) -> list[str]:
+    """The lines of `mixed_load`'s table."""
+    return [
+        "",
+        f"Price forecasts while headlines are scored: one client asking for one window every "
+        f"{WINDOW_EVERY_S * 1000:.0f} ms, one sending bursts of {BATCH} headlines back to back (cache off), "
+        f"and each alone; median of {ROUNDS} alternating segments of {SEGMENT_S:g} s:",
+        "",
+        "| | alone | beside the other |",
+        "| --- | ---: | ---: |",
+        *(
+            f"| one window, p{q} ms | {m[f'window_p{q}_ms']['alone']:.1f} | "
+            f"{m[f'window_p{q}_ms']['beside_bursts']:.1f} |"
+            for q in (50, 99)
+        ),
+        f"| bursts, headlines/s | {m['bursts_texts_per_s']['alone']:.0f} | "
+        f"{m['bursts_texts_per_s']['beside_windows']:.0f} |",
+        "",
+        f"- each window answered beside the bursts ({m['windows_per_s_beside_bursts']:.0f}/s) cost them "
+        f"**{m['burst_ms_per_window']:.1f} ms** of their time (the models run on threads of their own and "
+        "share the cores: gateway/backends/embedded.py)",
+    ]

@@ -101,3 +101,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     train({"SPX": (closes, bars.index.to_numpy())}, TINY, root / "model", log=lambda _: None)
     export_patchtst(root / "model", root / "repo", log=lambda _: None)
     return root / "model", root / "repo"
+
+
+@pytest.fixture(scope="session")
+def both_models(trained: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model repository serving both networks: the `trained` PatchTST beside the tiny FinBERT
+    (harness/tiny_bert.py), exported and validated as `investiq export` does."""
+    import shutil
+
+    from harness import tiny_bert
+
+    root = tmp_path_factory.mktemp("both_models")
+    shutil.copytree(trained[1], root / "repo")
+    tiny_bert.exported(root, root / "repo")
+    return root / "repo"

@@ -4,29 +4,17 @@ headlines. Shown with the real backend on tiny exported models, FinBERT's sessio
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from gateway.backends.embedded import EmbeddedBackend
-from harness import tiny_bert
 from investiq.core.finbert import FINBERT, FINBERT_MODEL
 from investiq.core.patchtst import INPUT, PATCHTST
 
 WAIT_S = 30.0  # only ever reached when the test fails
-
-
-@pytest.fixture(scope="module")
-def repository(trained: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("both_models")
-    repo = root / "repo"
-    shutil.copytree(trained[1], repo)
-    tiny_bert.exported(root, repo)
-    return repo
 
 
 class Held:
@@ -41,8 +29,8 @@ class Held:
         return self.inner.run(names, feed)
 
 
-def test_a_forecast_does_not_wait_for_headlines_in_flight(repository: Path):
-    backend = EmbeddedBackend(repository)
+def test_a_forecast_does_not_wait_for_headlines_in_flight(both_models: Path):
+    backend = EmbeddedBackend(both_models)
     assert backend.patchtst is not None
     held = Held(backend._sessions[FINBERT_MODEL])
     backend._sessions[FINBERT_MODEL] = held

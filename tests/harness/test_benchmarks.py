@@ -3,7 +3,9 @@ sweeps on a tiny exported BERT (through a real gateway), the plots, and gpu.sh o
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,25 @@ def test_a_full_collection_is_measured_in_a_gateway_process_frozen_and_not(tiny:
     assert set(figures) == {"objects", "frozen_ms", "unfrozen_ms"}
     assert figures["objects"] > 10_000  # FastAPI, pydantic, ONNX Runtime's bindings...
     assert figures["frozen_ms"] < figures["unfrozen_ms"]  # ~0.01 against ~100 ms: nothing left to walk
+
+
+def test_price_forecasts_beside_bursts_of_headlines_are_measured_through_a_real_gateway(
+    both_models: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from benchmarks.common import gateway as real_gateway
+    from gateway.backends.embedded import patchtst_dir
+    from investiq.core.patchtst import PatchTSTMeta
+
+    monkeypatch.setattr(gateway, "SEGMENT_S", 0.5)
+    monkeypatch.setattr(gateway, "ROUNDS", 1)
+    context = PatchTSTMeta.load(patchtst_dir(both_models)).context_length
+    with real_gateway(both_models, env={"INVESTIQ_PRICE_RESOLVE_EVERY_S": "0"}) as base:
+        mixed = asyncio.run(gateway.mixed_load(base, context))
+    assert all(mixed[key][side] > 0 for key in ("window_p50_ms", "window_p99_ms") for side in mixed[key])
+    assert all(rate > 0 for rate in mixed["bursts_texts_per_s"].values())
+    assert mixed["windows_per_s_beside_bursts"] > 0
+    assert math.isfinite(mixed["burst_ms_per_window"])
+    assert "| one window, p99 ms |" in "\n".join(gateway.render_mixed(mixed))
 
 
 def test_flops_of_a_tiny_bert_match_the_hand_count(tiny: tuple[Path, Path]):
