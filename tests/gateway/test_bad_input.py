@@ -9,7 +9,6 @@ tensor the gateway hands to a model. tests/gateway/test_fuzz.py reuses the model
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import sqlite3
 import time
@@ -24,41 +23,24 @@ import pytest
 from fastapi.testclient import TestClient
 from numpy.typing import NDArray
 
-from export.finbert import export_finbert
-from export.patchtst import export_patchtst
 from gateway.app import create_app
 from gateway.backends.base import InferenceBackend, Tensors
 from gateway.backends.embedded import EmbeddedBackend
-from harness import tiny_bert
 from harness.tiny_patchtst import TINY
 from investiq.core import market as data_module
 from investiq.core.errors import DataError
-from investiq.core.market import clean_bars, load_sample
 from investiq.core.patchtst import INPUT
 from investiq.core.settings import Settings
 from tests.conftest import flush_journal
-from training.patchtst import train
 
 CONTEXT = TINY.context_length  # 64 closes: the tiny PatchTST's context length
 TABLES = ("sentiment_predictions", "price_predictions", "bayesian_events", "bayesian_state")
 
 
-@functools.cache
-def tiny_repository(root: Path) -> Path:
-    """A model repository with a tiny FinBERT and a tiny PatchTST under `root`, built once per process
-    (~15 s) however many test modules ask for it."""
-    source = tiny_bert.build(root / "hf")
-    export_finbert(str(source), root / "repo", log=lambda _: None)
-    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
-    series = {"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}
-    train(series, TINY, root / "patchtst", log=lambda _: None)
-    export_patchtst(root / "patchtst", root / "repo", log=lambda _: None)
-    return root / "repo"
-
-
 @pytest.fixture(scope="module")
-def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_repository(tmp_path_factory.getbasetemp() / "tiny_models")
+def repository(both_models: Path) -> Path:
+    """The tiny FinBERT and the tiny PatchTST (tests/conftest.py), built once per test session."""
+    return both_models
 
 
 class SpyBackend:
