@@ -194,7 +194,8 @@ def bench_patchtst(runs: int, batch: int, batch_runs: int, work_dir: Path | None
 @OUT
 def bench_gateway(runs: int, work_dir: Path | None, out: Path) -> None:
     """The gateway's own overhead (HTTP round trip minus model time), PatchTST single and 500 windows in
-    one call (in-process and over HTTP), and the journal's cost per prediction."""
+    one call (in-process and over HTTP), 16 clients against batched headlines, price forecasts beside bursts
+    of headlines, and the journal's cost per prediction."""
     from benchmarks.gateway import run
 
     run(_work_dir(work_dir), runs, out)
