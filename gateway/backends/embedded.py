@@ -13,8 +13,9 @@ overlap and share the cores, as two models do in Triton. Measured on a 2-core AV
 through a real `investiq serve`: one client sending bursts of 32 headlines back to back, another one window every
 20 ms (3 alternating pairs of 8 s, throw-away script; PatchTST on its auto runtime, openvino-bf16 there): a
 window's p50 46-55 -> 8.6-9.1 ms and p99 56-66 -> 15 ms. The price: the burst loses the cores while a window runs,
-4-9 ms of FinBERT's time per window (420-473 -> 382-406 headlines/s while 2.3x the windows were answered; the same
-with PatchTST on ONNX Runtime). A window when FinBERT is idle is as before.
+420-473 -> 382-406 headlines/s while 2.3x the windows were answered, i.e. 4-9 ms of FinBERT's time per extra window
+(the same with PatchTST on ONNX Runtime; `investiq bench gateway` measures it against bursts alone). A window when
+FinBERT is idle is as before.
 On the CPU, FinBERT's texts run grouped by length (investiq/core/finbert.py `run_by_length`), at most
 `max_pass_rows` a pass, so that short headlines do not pad to the longest text of their burst.
 """
@@ -65,6 +66,7 @@ from investiq.core.patchtst_runtime import choose_runtime as choose_patchtst_run
 from investiq.core.versions import serving_dir
 
 log = logging.getLogger(__name__)
+WORKER = {FINBERT: FINBERT, FINBERT_MODEL: FINBERT, PATCHTST: PATCHTST}  # the worker thread each name runs on
 
 
 def finbert_dir(repository: Path) -> Path:
@@ -223,7 +225,7 @@ class EmbeddedBackend:
         # one worker thread per model (FinBERT's two names share one): see the module's docstring
         self._workers = {
             model: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"onnxruntime-{model}")
-            for model in (FINBERT, PATCHTST)
+            for model in (FINBERT, PATCHTST)  # the values of WORKER
         }
         self.finbert: FinbertMeta | None = None
         self._encoder: Encoder | None = None
@@ -252,7 +254,7 @@ class EmbeddedBackend:
 
     async def reload(self, model: str) -> None:
         """Serve the repository's newest version of `model` (a hot swap). The new session is built and
-        warmed up off the inference thread, then swapped in by one assignment: runs in flight finish
+        warmed up off the inference threads, then swapped in by one assignment: runs in flight finish
         on the old session, later ones use the new. On any failure the old version keeps serving."""
         if model != PATCHTST:
             raise ModelNotReadyError(f"the embedded backend reloads only patchtst, not {model!r}: restart it")
@@ -278,7 +280,7 @@ class EmbeddedBackend:
                 f"model {model!r} is not loaded in the embedded backend (loaded: {self.models or 'none'})"
             )
         loop = asyncio.get_running_loop()
-        worker = self._workers[PATCHTST if model == PATCHTST else FINBERT]
+        worker = self._workers[WORKER[model]]
         return await loop.run_in_executor(worker, self._run, model, inputs)
 
     def _run(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:

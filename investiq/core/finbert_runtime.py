@@ -114,16 +114,17 @@ def validation_key(name: str) -> str:
     return spec.variant if spec.engine == "onnxruntime" else spec.name
 
 
-def open_runtime(directory: Path, name: str, ort_open: Callable[[Path], Any]) -> Any:
+def open_runtime(directory: Path, name: str, ort_open: Callable[[Path], Any], threads: int = 0) -> Any:
     """A session for runtime `name` on the export in `directory`, with ONNX Runtime's `run(outputs, feed)`:
-    `ort_open(path)` for ONNX Runtime (the caller's session options), an OpenVinoSession, or a SplitSession."""
+    `ort_open(path)` for ONNX Runtime (the caller's session options, its threads included), an OpenVinoSession
+    on `threads` threads (0: one per core), or a SplitSession."""
     if name in SPLITS:
-        small, large = (open_runtime(directory, part, ort_open) for part in SPLITS[name])
+        small, large = (open_runtime(directory, part, ort_open, threads) for part in SPLITS[name])
         return SplitSession(small, large, SPLIT_BATCH)
     spec = SPECS[name]
     path = model_file(directory, spec.variant)
     if spec.engine == "openvino":
-        return OpenVinoSession(path, spec.precision)
+        return OpenVinoSession(path, spec.precision, threads or None)
     return ort_open(path)
 
 
@@ -175,17 +176,17 @@ def startup_problem(directory: Path, name: str, session: Any, ort_open: Callable
 
 
 def open_checked(
-    directory: Path, name: str, why: str, fallback: str, ort_open: Callable[[Path], Any]
+    directory: Path, name: str, why: str, fallback: str, ort_open: Callable[[Path], Any], threads: int = 0
 ) -> tuple[str, str, Any]:
     """(runtime, why, session) for FinBERT's runtime `name`, chosen for the reason `why`, on the export in
     `directory`: the embedded backend's and Triton's cpu flavour's one way to open it. A runtime other than
     the ONNX Runtime paths served before issue 18 must pass its check on this CPU first (startup_problem); one
     that fails, or cannot load (a graph this export lacks, OpenVINO absent or unable to compile it), gives way
-    to `fallback`, with the reason logged and returned."""
+    to `fallback`, with the reason logged and returned. `threads`: OpenVINO's (ONNX Runtime's are `ort_open`'s)."""
     if name in (DEFAULT, "onnxruntime-fp32"):
         return name, why, open_runtime(directory, name, ort_open)
     try:
-        session = open_runtime(directory, name, ort_open)
+        session = open_runtime(directory, name, ort_open, threads)
         problem = startup_problem(directory, name, session, ort_open)
     except ArtifactError as exc:
         problem = str(exc)

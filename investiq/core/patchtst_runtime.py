@@ -196,14 +196,17 @@ class Chain:
             return [np.array(values[name]) for name in (output_names or OUTPUTS)]
 
 
-def openvino_graph(path: Path, precision: str) -> Run:
-    """`path` compiled by OpenVINO's CPU plugin at inference `precision` ('f32', 'bf16'), as a Run whose
-    outputs are the request's own buffers, valid until its next run (a Chain copies what it returns)."""
+def openvino_graph(path: Path, precision: str, threads: int = 0) -> Run:
+    """`path` compiled by OpenVINO's CPU plugin at inference `precision` ('f32', 'bf16') on `threads` threads (0:
+    OpenVINO's choice, every core), as a Run whose outputs are the request's own buffers, valid until its next
+    run (a Chain copies what it returns)."""
     try:
         import openvino as ov
     except ImportError:
         raise ArtifactError(f"patchtst_runtime {OPENVINO_BF16} needs openvino: pip install openvino") from None
-    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
     try:
         compiled = ov.Core().compile_model(str(path), "CPU", config)
     except RuntimeError as exc:
@@ -219,17 +222,24 @@ def openvino_graph(path: Path, precision: str) -> Run:
     return run
 
 
-def openvino_bf16(directory: Path) -> Chain:
-    """openvino-bf16: the split graphs of `directory`, the backbone in BF16, the rest in fp32."""
+def openvino_bf16(directory: Path, threads: int = 0) -> Chain:
+    """openvino-bf16: the split graphs of `directory`, the backbone in BF16, the rest in fp32, on `threads`
+    threads (0: every core)."""
     pre, backbone, post = graph_files(directory, OPENVINO_BF16)
-    return Chain([openvino_graph(pre, "f32"), openvino_graph(backbone, "bf16"), openvino_graph(post, "f32")])
+    return Chain(
+        [
+            openvino_graph(path, precision, threads)
+            for path, precision in zip((pre, backbone, post), ("f32", "bf16", "f32"), strict=True)
+        ]
+    )
 
 
-def open_session(directory: Path, runtime: str, ort_session: Callable[[Path], Any]) -> Any:
+def open_session(directory: Path, runtime: str, ort_session: Callable[[Path], Any], threads: int = 0) -> Any:
     """A session of `runtime` for the export in `directory` with `run(output_names, feed)`: ONNX Runtime's
-    graphs through `ort_session` (the caller's options), openvino-bf16 as a Chain."""
+    graphs through `ort_session` (the caller's options, its threads included), openvino-bf16 as a Chain on
+    `threads` threads (0: every core)."""
     if runtime == OPENVINO_BF16:
-        return openvino_bf16(directory)
+        return openvino_bf16(directory, threads)
     return ort_session(graph_file(directory, runtime))
 
 

@@ -56,9 +56,10 @@ THREADS = "intra_op_thread_count"  # the parameter's name in Triton's own onnxru
 
 
 def threads_per_instance(args: dict[str, str]) -> int:
-    """ONNX Runtime's intra-op threads for each instance of this model: the parameter `intra_op_thread_count`
-    when set (0: ONNX Runtime's default, one per core); otherwise 0 for one instance, as the embedded backend runs,
-    and the cores this process may use shared out among several (`instance_group` counts), at least 1 each.
+    """The threads each instance of this model runs on (ONNX Runtime's intra-op threads, OpenVINO's inference
+    threads): the parameter `intra_op_thread_count` when set (0: the runtime's default, one per core); otherwise 0
+    for one instance, as the embedded backend runs, and the CPUs this process may use (logical CPUs: 2 a core on
+    an SMT host) shared out among several (`instance_group` counts), at least 1 each.
     Several instances that each took every core put twice the threads or more on the cores, spinning against each
     other: on a 2-core EPYC two FinBERT instances that did gave 0.56-0.65x the requests/s of one, two of one thread
     each 1.11-1.22x from 16 clients on (benchmarks/results/finbert_probes.md)."""
@@ -75,7 +76,7 @@ def threads_per_instance(args: dict[str, str]) -> int:
 
 
 def _named_threads(threads: int) -> str:
-    return "one intra-op thread per core" if threads == 0 else f"{threads} intra-op thread{'s' * (threads > 1)}"
+    return "one thread per core" if threads == 0 else f"{threads} thread{'s' * (threads > 1)}"
 
 
 def _session(path: Path, threads: int = 0) -> Any:
@@ -152,7 +153,7 @@ class FinbertModel:
             self.session = opener(model_file(directory, variant))
         else:
             name, why = choose_finbert_runtime(_parameter(args, "runtime", "auto"), instruction_sets())
-            self.runtime, why, self.session = open_checked(directory, name, why, FINBERT_DEFAULT, opener)
+            self.runtime, why, self.session = open_checked(directory, name, why, FINBERT_DEFAULT, opener, threads)
         # The stub's stdout is the server's log: the runtime the cpu flavour serves, why, and on how many threads.
         print(f"{_name(args)}: serving {self.runtime} ({why}), {_named_threads(threads)}", flush=True)
         _settle(args)
@@ -196,13 +197,13 @@ class PatchTST:
         """The graph the embedded backend would choose on this CPU (parameter `runtime`, default auto:
         investiq/core/patchtst_runtime.py), served only if it agrees with the portable graph here."""
         directory = _model_dir(args) / args["model_version"]
-        threads = threads_per_instance(args)  # ONNX Runtime's graphs; openvino-bf16 sets its own
+        threads = threads_per_instance(args)
         opener = partial(_session, threads=threads)
         name, why = choose_runtime(_parameter(args, "runtime", "auto"), instruction_sets(), directory)
         portable = opener(graph_file(directory, PORTABLE))
         self.session, self.runtime = portable, PORTABLE
         if name != PORTABLE:
-            chosen = open_session(directory, name, opener)
+            chosen = open_session(directory, name, opener, threads)
             problem = disagreement(chosen, portable, PatchTSTMeta.load(directory).context_length, name)
             if problem is None:
                 self.session, self.runtime = chosen, name

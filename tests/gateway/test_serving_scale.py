@@ -109,7 +109,7 @@ def test_price_forecasts_keep_the_configured_calls_in_flight(
     settings: Settings, writer: JournalWriter, trained: tuple[Path, Path], update: dict[str, Any], most: int
 ):
     """Each price request is one forward pass; towards Triton at most triton_max_inflight at once. The
-    embedded backend sets no limit here: its one worker thread runs them one by one."""
+    embedded backend sets no limit here: its PatchTST worker thread runs them one by one."""
     configured = settings.model_copy(update={**update, "model_repository": trained[1]})
     service = build_price(configured, SlowBackend(), writer, Metrics())
     assert service.meta is not None

@@ -138,7 +138,7 @@ def test_one_instance_of_a_model_runs_on_every_core(triton: tuple[TritonPorts, P
     _, work = triton
     log = (work / "triton.log").read_text()
     for model in ("finbert_model", PATCHTST):  # the committed configs: one instance each, as the embedded backend
-        assert re.search(rf"investiq {model} 1: serving .*, one intra-op thread per core\n", log), model
+        assert re.search(rf"investiq {model} 1: serving .*, one thread per core\n", log), model
 
 
 def test_bad_input_to_the_ensemble_is_refused_per_request(triton: tuple[TritonPorts, Path]):
