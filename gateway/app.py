@@ -15,6 +15,7 @@ from functools import partial
 import scipy.stats  # noqa: F401
 from fastapi import Depends, FastAPI
 
+from gateway import fastlane
 from gateway.backends.base import InferenceBackend
 from gateway.errors import install_handlers
 from gateway.heap import settled
@@ -123,6 +124,8 @@ def create_app(
     app.include_router(price.router)
     app.include_router(bayesian.router)
     app.include_router(admin.router)
+    fastlane.install(app, sentiment.predict)  # one headline, and one window: what the agent waits on most
+    fastlane.install(app, price.predict)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
