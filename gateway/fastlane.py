@@ -10,57 +10,67 @@ path>` when the request is one the endpoint will simply answer:
 It then resolves the endpoint's dependencies (each a function of the request alone: gateway/deps.py) and calls
 the endpoint, whose `Response` is the answer, so the route's own code (scoring, journaling, logs) runs as
 before. Everything else, a missing key, another content type, a body that does not parse or validate, goes to
-FastAPI's routing with the body replayed: every error stays FastAPI's own answer, byte for byte. Exceptions of
-the endpoint reach the app's exception handlers as they do from FastAPI's routes (the router is inside
-Starlette's ExceptionMiddleware). The matched route is the endpoint's `APIRoute`, so metrics and access lines
-name it as before. Measured in benchmarks/results/gateway_profile.md ("The fast lane").
+FastAPI's routing with the body replayed: every error stays FastAPI's own answer. A well-formed request the lane
+declines (a wrong key) is parsed twice; the agent's requests are not. Exceptions of the endpoint reach the app's
+exception handlers as they do from FastAPI's routes (the router is inside Starlette's ExceptionMiddleware). The
+matched route is the endpoint's `APIRoute`, so metrics and access lines name it as before. The middleware (request
+id, metrics, rate limit, body limit) is outside the router and sees every request. Measured in
+benchmarks/results/gateway_profile.md ("The fast lane").
 
 Endpoints eligible: `async def f(body: <a pydantic model>, <name>: Annotated[T, Depends(g)], ...) -> Response`,
-with each `g` an `async def g(request: Request)`. `install` refuses any other shape, and an app whose
-app-wide dependencies are anything but the API key check, so that the lane can never skip a check FastAPI
-would make.
+with each `g` an `async def g(request: Request)`, on a router included in the app without a prefix. `install`
+refuses any other shape, and any route that FastAPI would give a check besides the app-wide API key (a router's or
+a route's own dependencies, a body size limit of its own), so that the lane skips only the work, never a check.
+While `app.dependency_overrides` holds anything (tests), the lane declines every request.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import pydantic_core
 from fastapi import FastAPI, Request, Response
 from fastapi.params import Depends
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from fastapi.routing import APIRoute, APIRouter
+from pydantic import BaseModel
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.security import HEADER, key_matches, require_api_key
+from gateway.security import key_accepted, require_api_key
 
 Dependency = Callable[[Request], Awaitable[Any]]
-_KEY = HEADER.lower().encode()
 _DECLINED = "investiq.fast_lane_declined"  # set on a scope the lane handed to FastAPI's routing
 
 
 def install(app: FastAPI, endpoint: Callable[..., Awaitable[Any]]) -> None:
     """Serve `endpoint`'s valid requests through the fast lane (first in the app's routes)."""
-    app_wide = [dependency.dependency for dependency in app.router.dependencies]
-    if app_wide != [require_api_key]:
-        raise TypeError(f"the fast lane checks the API key only; the app also depends on {app_wide}")
-    routes = [route for route in _api_routes(app.router.routes) if route.endpoint is endpoint]
-    if len(routes) != 1 or routes[0].methods != {"POST"}:
-        raise TypeError(f"{endpoint.__name__} is not the endpoint of exactly one POST route of the app")
-    app.router.routes.insert(0, FastLane(routes[0], *_signature(endpoint)))
+    found = [(context, router, route) for context, router, route in _included(app) if route.endpoint is endpoint]
+    if len(found) != 1 or found[0][2].methods != {"POST"}:
+        raise TypeError(
+            f"{endpoint.__name__} is not the endpoint of one POST route of a router the app includes (read as "
+            "FastAPI 0.165 keeps included routers: a newer FastAPI may need gateway/fastlane.py updated)"
+        )
+    context, router, route = found[0]
+    checks = [dependency.dependency for dependency in context.dependencies]
+    own = [*router.dependencies, *route.dependencies]
+    if context.prefix or checks != [require_api_key] or own or context.max_body_size or route.max_body_size:
+        raise TypeError(
+            f"the fast lane checks the API key only, on a router included without a prefix; {route.path} has "
+            f"prefix {context.prefix!r}, dependencies {checks + own}, body limits "
+            f"{context.max_body_size}/{route.max_body_size}"
+        )
+    app.router.routes.insert(0, FastLane(app.router, route, *_signature(endpoint)))
 
 
-def _api_routes(routes: list[BaseRoute]) -> list[APIRoute]:
-    found: list[APIRoute] = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            found.append(route)
-        elif hasattr(route, "original_router"):  # FastAPI's included router: its routes, paths unprefixed here
-            found.extend(_api_routes(route.original_router.routes))
-    return found
+def _included(app: FastAPI) -> Iterator[tuple[Any, APIRouter, APIRoute]]:
+    """(include context, router, route) for each route of each router the app includes. FastAPI (0.165) keeps an
+    included router with its include context (prefix, dependencies, limits): every check it makes on the route."""
+    for included in app.router.routes:
+        context, router = getattr(included, "include_context", None), getattr(included, "original_router", None)
+        if context is not None and isinstance(router, APIRouter):
+            yield from ((context, router, route) for route in router.routes if isinstance(route, APIRoute))
 
 
 def _signature(endpoint: Callable[..., Any]) -> tuple[str, type[BaseModel], dict[str, Dependency]]:
@@ -96,23 +106,36 @@ def _takes_the_request_alone(function: Callable[..., Any]) -> bool:
 
 
 class FastLane(BaseRoute):
+    """Takes `POST route.path` when `matches` finds the key and the content type right; `handle` answers it through
+    the endpoint, or hands it to `router` (the app's own) when the body does not validate."""
+
     def __init__(
-        self, route: APIRoute, body_name: str, model: type[BaseModel], dependencies: dict[str, Dependency]
+        self,
+        router: APIRouter,
+        route: APIRoute,
+        body_name: str,
+        model: type[BaseModel],
+        resolvers: dict[str, Dependency],
     ) -> None:
+        self.router = router
         self.route = route
-        self.path = route.path
+        self.path = self.path_format = route.path
         self.body_name = body_name
         self.model = model
-        self.dependencies = dependencies
+        self.resolvers = resolvers  # {parameter: the dependency that gives its argument from the request}
         self.endpoint = route.endpoint
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # Mounted under a root path, FastAPI's routing strips it from the path: the lane leaves that to FastAPI.
         taken = (
             scope["type"] == "http"
             and scope["path"] == self.path
             and scope["method"] == "POST"
+            and not scope.get("root_path")
             and _DECLINED not in scope
-            and _json_with_the_key(scope)
+            and not scope["app"].dependency_overrides
+            and _is_json(scope)
+            and key_accepted(scope["app"].state.api_key, scope)
         )
         if not taken:
             return Match.NONE, {}
@@ -123,35 +146,29 @@ class FastLane(BaseRoute):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         received, body = await _read_body(receive)
-        valid = None
-        if body is not None:
-            try:
-                valid = self.model.model_validate(pydantic_core.from_json(body))
-            except (ValueError, ValidationError):  # FastAPI's routing answers it, with the standard library's view
-                valid = None
+        replayed = _replay(received, receive)
+        try:
+            valid = None if body is None else self.model.model_validate(pydantic_core.from_json(body))
+        except ValueError:  # not JSON to pydantic-core, or invalid (ValidationError): FastAPI's route answers
+            valid = None
         if valid is None:
             scope[_DECLINED] = True
-            await scope["router"].app(scope, _replay(received, receive), send)
+            await self.router.app(scope, replayed, send)
             return
-        request = Request(scope, receive)
+        request = Request(scope, replayed)
         arguments: dict[str, Any] = {self.body_name: valid}
-        for name, dependency in self.dependencies.items():
-            arguments[name] = await dependency(request)
+        for name, resolve in self.resolvers.items():
+            arguments[name] = await resolve(request)
         response: Response = await self.endpoint(**arguments)
         await response(scope, receive, send)
 
 
-def _json_with_the_key(scope: Scope) -> bool:
-    expected: str | None = scope["app"].state.api_key
-    provided = content_type = None
-    for name, value in scope["headers"]:  # the first of each, as Starlette's `Headers.get` reads them
-        if name == _KEY and provided is None:
-            provided = value
-        elif name == b"content-type" and content_type is None:
-            content_type = value
-    if content_type is None or content_type.split(b";")[0].strip().lower() != b"application/json":
-        return False
-    return expected is None or (provided is not None and key_matches(expected, provided))
+def _is_json(scope: Scope) -> bool:
+    """The first Content-Type (as Starlette's `Headers.get` reads it) is application/json, any parameters."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bool(value.split(b";")[0].strip().lower() == b"application/json")
+    return False
 
 
 async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
@@ -168,9 +185,10 @@ async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
 
 def _replay(received: list[Message], receive: Receive) -> Receive:
     """`receive` as it was before the lane read from it: the messages read first, then the client's own."""
-    pending = list(received)
+    pending = iter(received)
 
     async def replayed() -> Message:
-        return pending.pop(0) if pending else await receive()
+        message = next(pending, None)
+        return message if message is not None else await receive()
 
     return replayed

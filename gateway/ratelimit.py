@@ -19,10 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.errors import error_body
 from gateway.metrics import Metrics
-from gateway.security import HEADER, is_health_path, key_matches
+from gateway.security import is_health_path, key_matches, provided_key
 
 MAX_BUCKETS = 10_000  # distinct clients tracked at once; beyond that the least recently seen is forgotten
-_KEY_HEADER = HEADER.lower().encode()
 
 
 @dataclass
@@ -94,10 +93,9 @@ def client_identity(scope: Scope, api_key: str | None) -> str:
     Only the valid key gets a bucket of its own: a client cycling random wrong keys must not get a
     fresh burst each time. The key itself is never stored: a truncated SHA-256 names its bucket.
     """
-    if api_key is not None:
-        for name, value in scope.get("headers") or []:
-            if name == _KEY_HEADER and key_matches(api_key, value):
-                return "key:" + hashlib.sha256(value).hexdigest()[:16]
+    provided = provided_key(scope)
+    if api_key is not None and provided is not None and key_matches(api_key, provided):
+        return "key:" + hashlib.sha256(provided).hexdigest()[:16]
     client = scope.get("client")
     return f"addr:{client[0] if client else 'unknown'}"
 

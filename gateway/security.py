@@ -7,8 +7,10 @@ import re
 
 from fastapi import HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
+from starlette.types import Scope
 
 HEADER = "X-API-Key"
+_HEADER_BYTES = HEADER.lower().encode()  # as ASGI gives header names
 api_key_header = APIKeyHeader(name=HEADER, auto_error=False, description="Required when ML_API_KEY is set.")
 
 # `/health`, `/<service>/health` and the probes `/health/live`, `/health/ready`, nothing deeper: a raw
@@ -24,6 +26,22 @@ def is_health_path(path: str) -> bool:
 def key_matches(expected: str, provided: bytes) -> bool:
     """`provided` (the header's bytes, as sent) equals the key; constant time in the key's content."""
     return hmac.compare_digest(provided, expected.encode())
+
+
+def provided_key(scope: Scope) -> bytes | None:
+    """The request's X-API-Key as sent: the first such header, the one Starlette's `Headers.get` gives FastAPI."""
+    for name, value in scope.get("headers") or []:
+        if name == _HEADER_BYTES:
+            return bytes(value)
+    return None
+
+
+def key_accepted(expected: str | None, scope: Scope) -> bool:
+    """True when no key is set or the request sent it: what `require_api_key` lets through on a route."""
+    if expected is None:
+        return True
+    provided = provided_key(scope)
+    return provided is not None and key_matches(expected, provided)
 
 
 def check_api_key(expected: str | None, provided: str | None) -> None:
