@@ -57,11 +57,17 @@ def answers_with_finbert(server: GatewayProcess) -> bool:
 
 @contextmanager
 def gateway(
-    repo: Path, *, port: int | None = None, env: dict[str, str] | None = None, ready_s: float = 120
+    repo: Path,
+    *,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    ready_s: float = 120,
+    cwd: Path | None = None,
 ) -> Iterator[str]:
     """A real `investiq serve` process (FinBERT INT8 from `repo`, a throw-away journal) for the duration;
     yields its base URL once a prediction has come back from FinBERT. `env` adds settings, e.g.
-    INVESTIQ_BACKEND=triton. Its output is kept so that a server that dies says why."""
+    INVESTIQ_BACKEND=triton; `cwd` runs it there (another checkout: `python -m investiq` imports that
+    checkout's code). Its output is kept so that a server that dies says why."""
     with tempfile.TemporaryDirectory() as tmp:
         child_env = {
             **os.environ,
@@ -72,7 +78,8 @@ def gateway(
             **(env or {}),
         }
         child_env.pop("ML_API_KEY", None)  # a private server on 127.0.0.1: the clients send no key
-        with GatewayProcess(Path(tmp, "bench.db"), Path(tmp, "gateway.log"), env=child_env, port=port) as server:
+        log = Path(tmp, "gateway.log")
+        with GatewayProcess(Path(tmp, "bench.db"), log, env=child_env, cwd=cwd, port=port) as server:
             server.start(ready_s, ready=answers_with_finbert)
             yield server.url
 

@@ -22,6 +22,10 @@
   its models loaded, with start-up's objects frozen (as served: gateway/heap.py) and not, alternating.
 - Journal: what logging one prediction costs the writer thread (rows committed per second, one
   row per job as the gateway queues them, and the gateway's batching of many rows per commit).
+- With `--against DIR` (another checkout, e.g. a `git worktree` of the commit before): its gateway is started
+  beside this one, on the same models, and one headline and one window are timed on both in alternating blocks:
+  both p50s and their difference. On a machine whose speed drifts between runs minutes apart, this is what
+  shows a change of a few tenths of a millisecond (benchmarks/results/gateway_profile.md, "The fast lane").
 """
 
 from __future__ import annotations
@@ -160,6 +164,38 @@ async def side_by_side(
     for side in stats.values():
         side["patchtst_batch"]["windows_per_s"] = SYMBOLS * 1000 / side["patchtst_batch"]["p50_ms"]
     return stats["local"], stats["http"]
+
+
+AGAINST_CALLS = ("finbert_single", "patchtst_single")
+AGAINST_BLOCK = 40  # requests to one server before the other's turn
+
+
+async def against(servers: dict[str, str], context: int, runs: int) -> dict[str, Any]:
+    """Per call of AGAINST_CALLS: the round trip's percentiles on each of two gateways up at once ({side: base
+    URL}), one request at a time on a keep-alive connection to each, in alternating blocks of AGAINST_BLOCK (at
+    least `runs` per server), and the difference of the two p50s (first side minus second)."""
+    found: dict[str, Any] = {}
+    addresses = {side: base.removeprefix("http://").split(":") for side, base in servers.items()}
+    calls = {side: http_calls(host, context) for side, (host, _) in addresses.items()}
+    for name in AGAINST_CALLS:
+        conns = {side: await asyncio.open_connection(host, int(port)) for side, (host, port) in addresses.items()}
+        lat: dict[str, list[float]] = {side: [] for side in servers}
+        try:
+            for block in range(-1, -(-runs // AGAINST_BLOCK)):  # block -1 warms both up, untimed
+                for side in list(conns)[:: 1 if block % 2 == 0 else -1]:
+                    head, bodies = calls[side][name]
+                    for k in range(AGAINST_BLOCK):
+                        begin = time.perf_counter()
+                        await request(conns[side], head, bodies[k % len(bodies)])
+                        if block >= 0:
+                            lat[side].append((time.perf_counter() - begin) * 1000)
+        finally:
+            for conn in conns.values():
+                conn[1].close()
+        first, second = (percentiles(lat[side]) for side in servers)
+        found[name] = dict(zip(servers, (first, second), strict=True))
+        found[name]["p50_difference_ms"] = first["p50_ms"] - second["p50_ms"]
+    return found
 
 
 async def request_once(host: str, port: str, head: bytes, body: bytes) -> bytes:
@@ -402,7 +438,7 @@ def journal_cost(rows: int) -> dict[str, float]:
     return out
 
 
-def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
+def run(work: Path, runs: int, out: Path | None, other: Path | None = None) -> dict[str, Any]:
     from benchmarks.finbert import prepare_in_child
 
     prepare_in_child(None, work)
@@ -419,6 +455,10 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
         mixed = asyncio.run(mixed_load(base, PatchTSTMeta.load(patchtst_dir(repo)).context_length))
         collections = collections_in_run(base)
         throughput["in_process"] = batches_in_process(repo)  # the gateway idles meanwhile
+        if other is not None:  # its gateway runs that checkout's code (python -m investiq there) on these models
+            with gateway(repo, env=env, cwd=other) as other_base:
+                context = PatchTSTMeta.load(patchtst_dir(repo)).context_length
+                compared = asyncio.run(against({"this": base, "against": other_base}, context, runs))
     result = {
         "machine": machine(),
         "runs": runs,
@@ -435,6 +475,8 @@ def run(work: Path, runs: int, out: Path | None) -> dict[str, Any]:
         "journal": journal_cost(2000),
         "collections": {"in_run": collections, "full": full_collection(repo)},
     }
+    if other is not None:
+        result["against"] = {"checkout": str(other), "calls": compared}
     record(out, "gateway", result, render(result))
     return result
 
@@ -504,8 +546,28 @@ def render(r: dict[str, Any]) -> str:
             f"start-up's objects frozen, as served, against {full['unfrozen_ms']:.1f} ms not (median of 5, "
             "alternating)",
         ]
+    if "against" in r:
+        lines += render_against(r["against"], r["runs"])
     lines.append("")
     return "\n".join(lines)
+
+
+def render_against(a: dict[str, Any], runs: int) -> list[str]:
+    lines = [
+        "",
+        f"This checkout against `{a['checkout']}` (`--against`): both gateways up at once on the same models, one "
+        f"request at a time on a keep-alive connection to each, alternating blocks of {AGAINST_BLOCK}, at least "
+        f"{runs} per server:",
+        "",
+        "| call | this p50 ms | against p50 ms | difference | this p95 ms | against p95 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, c in a["calls"].items():
+        lines.append(
+            f"| {name} | {c['this']['p50_ms']:.2f} | {c['against']['p50_ms']:.2f} | "
+            f"**{c['p50_difference_ms']:+.2f} ms** | {c['this']['p95_ms']:.2f} | {c['against']['p95_ms']:.2f} |"
+        )
+    return lines
 
 
 def render_mixed(m: dict[str, Any]) -> list[str]:

@@ -190,15 +190,23 @@ def bench_patchtst(runs: int, batch: int, batch_runs: int, work_dir: Path | None
 
 @bench.command("gateway")
 @click.option("--runs", type=click.IntRange(20), default=300, show_default=True, help="Calls per row.")
+@click.option(
+    "--against",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Another checkout of this project (e.g. `git worktree add ../before HEAD~1`): its gateway runs beside "
+    "this one on the same models, and one headline and one window are timed on both in alternating blocks.",
+)
 @WORK_DIR
 @OUT
-def bench_gateway(runs: int, work_dir: Path | None, out: Path) -> None:
+def bench_gateway(runs: int, against: Path | None, work_dir: Path | None, out: Path) -> None:
     """The gateway's own overhead (HTTP round trip minus model time), PatchTST single and 500 windows in
     one call (in-process and over HTTP), 16 clients against batched headlines, price forecasts beside bursts
-    of headlines, and the journal's cost per prediction."""
+    of headlines, and the journal's cost per prediction; with --against, this checkout's round trips against
+    another's, side by side (a change too small to see between two runs)."""
     from benchmarks.gateway import run
 
-    run(_work_dir(work_dir), runs, out)
+    run(_work_dir(work_dir), runs, out, against.resolve() if against else None)
 
 
 @bench.command("scaling")

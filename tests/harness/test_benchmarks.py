@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,32 @@ def test_price_forecasts_beside_bursts_of_headlines_are_measured_through_a_real_
     assert mixed["windows_per_s_beside_bursts"] > 0
     assert math.isfinite(mixed["burst_ms_per_window"])
     assert "| one window, p99 ms |" in "\n".join(gateway.render_mixed(mixed))
+
+
+def test_against_times_another_checkouts_gateway_side_by_side(both_models: Path, tmp_path: Path):
+    import httpx
+
+    from benchmarks.common import gateway as real_gateway
+    from gateway.backends.embedded import patchtst_dir
+    from investiq.core.patchtst import PatchTSTMeta
+
+    other = tmp_path / "other"  # another checkout: this one's code with a title of its own
+    for package in ("investiq", "gateway", "training", "export", "harness", "benchmarks"):
+        shutil.copytree(ROOT / package, other / package, ignore=shutil.ignore_patterns("__pycache__", "results"))
+    app = other / "gateway" / "app.py"
+    app.write_text(app.read_text().replace('title="InvestIQ ML gateway"', 'title="the other checkout"'))
+    env = {"INVESTIQ_PRICE_RESOLVE_EVERY_S": "0"}
+    context = PatchTSTMeta.load(patchtst_dir(both_models)).context_length
+    with real_gateway(both_models, env=env) as this, real_gateway(both_models, env=env, cwd=other) as that:
+        titles = [httpx.get(f"{base}/openapi.json", timeout=30).json()["info"]["title"] for base in (this, that)]
+        found = asyncio.run(gateway.against({"this": this, "against": that}, context, runs=40))
+    assert titles == ["InvestIQ ML gateway", "the other checkout"]  # each server runs its own checkout's code
+    assert set(found) == set(gateway.AGAINST_CALLS)
+    for call in found.values():
+        assert call["this"]["p50_ms"] > 0 and call["against"]["p50_ms"] > 0
+        assert call["p50_difference_ms"] == call["this"]["p50_ms"] - call["against"]["p50_ms"]
+    table = "\n".join(gateway.render_against({"checkout": str(other), "calls": found}, 40))
+    assert "| finbert_single |" in table and "| patchtst_single |" in table
 
 
 def test_flops_of_a_tiny_bert_match_the_hand_count(tiny: tuple[Path, Path]):
