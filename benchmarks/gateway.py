@@ -168,12 +168,15 @@ async def side_by_side(
 
 AGAINST_CALLS = ("finbert_single", "patchtst_single")
 AGAINST_BLOCK = 40  # requests to one server before the other's turn
+AGAINST_BLOCKS = 16  # at least, per server: the machine's drift averages out over many turns
 
 
 async def against(servers: dict[str, str], context: int, runs: int) -> dict[str, Any]:
     """Per call of AGAINST_CALLS: the round trip's percentiles on each of two gateways up at once ({side: base
     URL}), one request at a time on a keep-alive connection to each, in alternating blocks of AGAINST_BLOCK (at
-    least `runs` per server), and the difference of the two p50s (first side minus second)."""
+    least AGAINST_BLOCKS blocks and `runs` requests per server), and the difference of the two p50s (first side
+    minus second). Both servers should be equally fresh: one that has served a whole benchmark carries its
+    journal and heap into the comparison."""
     found: dict[str, Any] = {}
     addresses = {side: base.removeprefix("http://").split(":") for side, base in servers.items()}
     calls = {side: http_calls(host, context) for side, (host, _) in addresses.items()}
@@ -181,7 +184,7 @@ async def against(servers: dict[str, str], context: int, runs: int) -> dict[str,
         conns = {side: await asyncio.open_connection(host, int(port)) for side, (host, port) in addresses.items()}
         lat: dict[str, list[float]] = {side: [] for side in servers}
         try:
-            for block in range(-1, -(-runs // AGAINST_BLOCK)):  # block -1 warms both up, untimed
+            for block in range(-1, max(AGAINST_BLOCKS, -(-runs // AGAINST_BLOCK))):  # block -1 warms up, untimed
                 for side in list(conns)[:: 1 if block % 2 == 0 else -1]:
                     head, bodies = calls[side][name]
                     for k in range(AGAINST_BLOCK):
@@ -455,10 +458,10 @@ def run(work: Path, runs: int, out: Path | None, other: Path | None = None) -> d
         mixed = asyncio.run(mixed_load(base, PatchTSTMeta.load(patchtst_dir(repo)).context_length))
         collections = collections_in_run(base)
         throughput["in_process"] = batches_in_process(repo)  # the gateway idles meanwhile
-        if other is not None:  # its gateway runs that checkout's code (python -m investiq there) on these models
-            with gateway(repo, env=env, cwd=other) as other_base:
-                context = PatchTSTMeta.load(patchtst_dir(repo)).context_length
-                compared = asyncio.run(against({"this": base, "against": other_base}, context, runs))
+    if other is not None:  # two fresh gateways, the other running that checkout's code (python -m investiq there)
+        with gateway(repo, env=env) as this, gateway(repo, env=env, cwd=other) as that:
+            context = PatchTSTMeta.load(patchtst_dir(repo)).context_length
+            compared = asyncio.run(against({"this": this, "against": that}, context, runs))
     result = {
         "machine": machine(),
         "runs": runs,
@@ -555,9 +558,9 @@ def render(r: dict[str, Any]) -> str:
 def render_against(a: dict[str, Any], runs: int) -> list[str]:
     lines = [
         "",
-        f"This checkout against `{a['checkout']}` (`--against`): both gateways up at once on the same models, one "
-        f"request at a time on a keep-alive connection to each, alternating blocks of {AGAINST_BLOCK}, at least "
-        f"{runs} per server:",
+        f"This checkout against `{a['checkout']}` (`--against`): two fresh gateways up at once on the same "
+        f"models, one request at a time on a keep-alive connection to each, alternating blocks of "
+        f"{AGAINST_BLOCK}, at least {max(runs, AGAINST_BLOCKS * AGAINST_BLOCK)} requests per server:",
         "",
         "| call | this p50 ms | against p50 ms | difference | this p95 ms | against p95 ms |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",

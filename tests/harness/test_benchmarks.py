@@ -62,7 +62,9 @@ def test_price_forecasts_beside_bursts_of_headlines_are_measured_through_a_real_
     assert "| one window, p99 ms |" in "\n".join(gateway.render_mixed(mixed))
 
 
-def test_against_times_another_checkouts_gateway_side_by_side(both_models: Path, tmp_path: Path):
+def test_against_times_another_checkouts_gateway_side_by_side(
+    both_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     import httpx
 
     from benchmarks.common import gateway as real_gateway
@@ -74,6 +76,7 @@ def test_against_times_another_checkouts_gateway_side_by_side(both_models: Path,
         shutil.copytree(ROOT / package, other / package, ignore=shutil.ignore_patterns("__pycache__", "results"))
     app = other / "gateway" / "app.py"
     app.write_text(app.read_text().replace('title="InvestIQ ML gateway"', 'title="the other checkout"'))
+    monkeypatch.setattr(gateway, "AGAINST_BLOCKS", 2)
     env = {"INVESTIQ_PRICE_RESOLVE_EVERY_S": "0"}
     context = PatchTSTMeta.load(patchtst_dir(both_models)).context_length
     with real_gateway(both_models, env=env) as this, real_gateway(both_models, env=env, cwd=other) as that:
