@@ -78,8 +78,8 @@ def gateway(
             **(env or {}),
         }
         child_env.pop("ML_API_KEY", None)  # a private server on 127.0.0.1: the clients send no key
-        log = Path(tmp, "gateway.log")
-        with GatewayProcess(Path(tmp, "bench.db"), log, env=child_env, cwd=cwd, port=port) as server:
+        db, log = Path(tmp, "bench.db"), Path(tmp, "gateway.log")
+        with GatewayProcess(db, log, env=child_env, cwd=cwd, port=port) as server:
             server.start(ready_s, ready=answers_with_finbert)
             yield server.url
 
