@@ -17,11 +17,13 @@ from typing import Any
 
 import torch
 
+from export.finbert_graph import LogitsOnly, cls_only_applies, exported_function
 from export.finbert_variants import fuse_int8, fused_ops, quantize_int8, quantize_qdq
 from investiq.core.artifacts import META, weights_version
 from investiq.core.atomic import staged
 from investiq.core.errors import ArtifactError, ExportError
 from investiq.core.finbert import (
+    EXPORT_FORMAT,
     FINBERT_MODEL,
     INPUTS,
     OUTPUT,
@@ -68,7 +70,8 @@ def export_finbert(
     if hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation("eager")
     labels = labels_of(model)
-    log(f"loaded {source}: {model.config.num_hidden_layers} layers, labels {labels}")
+    last = "the [CLS] row only" if cls_only_applies(model) else "every token"
+    log(f"loaded {source}: {model.config.num_hidden_layers} layers (the last on {last}), labels {labels}")
     with staged(repository / FINBERT_MODEL / "1") as out:
         tokenizer.save_pretrained(out)
         if not (out / TOKENIZER).is_file():
@@ -80,7 +83,7 @@ def export_finbert(
             # validation below runs other batch sizes and lengths than the traced example.
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _LogitsOnly(model).eval(),
+                exported_function(model),
                 (torch.from_numpy(example["input_ids"]), torch.from_numpy(example["attention_mask"])),
                 str(onnx_path),
                 input_names=list(INPUTS),
@@ -105,6 +108,7 @@ def export_finbert(
             max_length=int(model.config.max_position_embeddings),
             opset=OPSET,
             validation=checks,
+            export_format=EXPORT_FORMAT,
         )
         meta.save(out)
         (out / "model.py").write_text(shim(FINBERT_MODEL))  # Triton cpu flavour entry point
@@ -167,7 +171,7 @@ def validate(model: Any, directory: Path, variant: str) -> Check:
     session = _session(directory, variant)
     got = logits_on(lambda feed: session.run([OUTPUT], feed)[0], encode, texts)
     with torch.no_grad():
-        torch_model = _LogitsOnly(model).eval()
+        torch_model = LogitsOnly(model).eval()
         want = logits_on(
             lambda feed: torch_model(*(torch.from_numpy(feed[n]) for n in INPUTS)).numpy(), encode, texts
         )
@@ -193,21 +197,6 @@ def _session(directory: Path, variant: str) -> Any:
     if names != (sorted(INPUTS), [OUTPUT]):
         raise ExportError(f"{variant} graph has inputs/outputs {names}, expected {sorted(INPUTS)} -> {OUTPUT}")
     return session
-
-
-class _LogitsOnly(torch.nn.Module):
-    """The exported function: single-segment inputs (token_type_ids = 0) -> logits [batch, labels]."""
-
-    def __init__(self, model: Any) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        token_type_ids = torch.zeros_like(input_ids)
-        logits: torch.Tensor = self.model(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).logits
-        return logits
 
 
 __all__ = [

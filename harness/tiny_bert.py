@@ -18,6 +18,7 @@ CORPUS = [
     "dividend raised after a strong quarter",
 ]
 LAYERS = 2
+INTERMEDIATE = 48  # the feed-forward's inner width
 
 
 def build(directory: Path, *, seed: int = 0, labels: dict[int, str] | None = None) -> Path:
@@ -31,7 +32,7 @@ def build(directory: Path, *, seed: int = 0, labels: dict[int, str] | None = Non
         hidden_size=32,
         num_hidden_layers=LAYERS,
         num_attention_heads=2,
-        intermediate_size=48,
+        intermediate_size=INTERMEDIATE,
         max_position_embeddings=128,
     )
 
