@@ -5,8 +5,9 @@ through the pooler. Its last layer still needs every token's keys and values, bu
 feed-forward network and layer norms matter for that one row only. `LastLayerOnCls` runs them for it alone: the
 same logits up to float rounding, for about 1/12 less of BERT-base's work per text (every other row of one of 12
 layers), which every runtime reading the graph gains (ONNX Runtime, OpenVINO, TensorRT). On the benchmark's
-BERT-base-shaped model, INT8, an AVX-512 CPU: bursts of headlines 1.06-1.07x the texts/s, one headline within
-noise of before (benchmarks/results/finbert_probes.md, "The last layer on the [CLS] row only").
+BERT-base-shaped model as served on a 2-core AVX-512 CPU, bursts of headlines: 1.09x the texts/s on the INT8 graph,
+1.03-1.04x on the fused one; one headline 3-4 % shorter, within noise (benchmarks/results/finbert_probes.md, "The
+last layer on the [CLS] row only").
 
 Any other model is exported as PyTorch runs it (`LogitsOnly`), which is also the reference every exported graph
 is validated against.
