@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.calibration import reliability_bins
+from investiq.core.errors import DataError
 from investiq.core.forecast_stats import (
     backtest,
     buy_and_hold,
@@ -42,6 +43,7 @@ from investiq.core.forecast_stats import (
     ratio_verdict,
 )
 from investiq.core.intervals import (
+    ConstantReturns,
     Innovations,
     covered,
     empirical_vol_quantiles,
@@ -111,18 +113,25 @@ class Part:
 
 
 def forecast_part(
-    predict: Predict, meta: PatchTSTMeta, closes: NDArray[np.float64], split: dict[str, float], dist: Innovations
+    predict: Predict,
+    meta: PatchTSTMeta,
+    closes: NDArray[np.float64],
+    split: dict[str, float],
+    dist: Innovations,
+    test: NDArray[np.int64] | None = None,
 ) -> Part:
+    """The forecasts from `test` origins (None: the split's test part; given: some of it, in time order)."""
     c, h = meta.context_length, meta.prediction_length
     parts = split_origins(len(closes), c, h, split["val_fraction"], split["test_fraction"])
-    x, y = windows(closes, parts.test, c, h)
+    test = parts.test if test is None else test
+    x, y = windows(closes, test, c, h)
     f = predict(x)
     window = x[..., 0].astype(np.float64)
     last = window[:, -1]
     steps = np.arange(1, h + 1, dtype=np.float64)
     levels = meta.quantile_levels
     # GARCH sees the bars up to the last validation target, never a test bar, then runs forward fixed.
-    garch = garch_forecast(closes, int(parts.val.max()) + h, parts.test, h, levels, dist)
+    garch = garch_forecast(closes, int(parts.val.max()) + h, test, h, levels, dist)
     return Part(
         last=last,
         actual=y[..., 0].astype(np.float64),
@@ -327,16 +336,35 @@ def evaluate(
     cost_bps: float = 5.0,
     allow_short: bool = False,
     garch_dist: Innovations = "t",
+    origins: dict[str, NDArray[np.int64]] | None = None,
+    left_out: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate `predict` (windows [n, C, 1] -> forecasts) on each series' test part; write report.json,
-    report.md and the PNGs into out_dir; return the report."""
+    """Evaluate `predict` (windows [n, C, 1] -> forecasts) on each series' test part (or, given `origins`, on
+    those of its origins, per symbol); write report.json, report.md and the PNGs into out_dir; return the report.
+
+    A symbol whose prices never move before its test part is left out (GARCH cannot be fitted to it, and a model
+    is not judged on a pinned price); the report names it and why under `left_out`, beside the `left_out` given
+    (symbols the caller left out). DataError when no symbol is left to evaluate."""
     from tqdm import tqdm
 
     h, levels = meta.prediction_length, meta.quantile_levels
     base_up = meta.calibration.get("base_up") or training_up_rate(series, meta, split)
     ppy = periods_per_year(meta.interval)
     bar = tqdm(series.items(), desc="evaluating", unit="symbol", leave=False, disable=None)
-    parts = {s: forecast_part(predict, meta, closes, split, garch_dist) for s, closes in bar}
+    left = dict(left_out or {})
+    parts = {}
+    for s, closes in bar:
+        test = None if origins is None else origins[s]
+        try:
+            parts[s] = forecast_part(predict, meta, closes, split, garch_dist, test)
+        except ConstantReturns:
+            left[s] = "its price does not move over the bars before the test part"
+    if not parts:
+        raise DataError(
+            "nothing to evaluate: "
+            + "; ".join(f"{s}: {why}" for s, why in left.items())
+            + ": evaluate on other symbols or a longer file"
+        )
     symbols: dict[str, Any] = {}
     equity: dict[str, NDArray[np.float64]] = {}
     for s, p in tqdm(parts.items(), desc="scoring", unit="symbol", leave=False, disable=None):
@@ -371,6 +399,7 @@ def evaluate(
         },
         "direction": direction_scores(pooled, h),
         "symbols": symbols,
+        "left_out": left,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(dumps(report, default=_json) + "\n")

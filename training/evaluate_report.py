@@ -140,6 +140,8 @@ def render(r: dict[str, Any]) -> str:
         f"(blocks of {r['bootstrap']['block']} origins, {r['bootstrap']['reps']} replicates, paired where "
         "two forecasts are compared); hit-rate intervals are exact binomial.",
         "",
+        *[f"Left out: {s}, {why}." for s, why in r.get("left_out", {}).items()],
+        *([""] if r.get("left_out") else []),
         *headline(r),
         *point_section(r),
         *probability_section(r),

@@ -48,7 +48,7 @@ from investiq.core.errors import InvestIQError
 from investiq.core.forecast_stats import bootstrap_interval
 from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta, TrainConfig
-from training.patchtst import split_origins, windows
+from training.patchtst import later_than, split_origins, windows
 
 Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]  # [n, context, 1] -> median [n, horizon, 1]
 Series = dict[str, tuple[NDArray[np.float64], NDArray[Any]]]  # symbol -> (closes, bar times)
@@ -75,16 +75,12 @@ def onnx_model(directory: Path) -> tuple[Predict, PatchTSTMeta]:
 
 def holdout(series: Series, config: TrainConfig, after: str, context: int) -> dict[str, NDArray[np.int64]]:
     """The candidate's test origins per symbol, later than `after` (ISO time) and with `context` bars."""
-    cutoff = pd.Timestamp(after)
-    cutoff = cutoff.tz_convert("UTC").tz_localize(None) if cutoff.tzinfo else cutoff
     out = {}
     for symbol, (closes, stamps) in series.items():
         test = split_origins(
             len(closes), config.context_length, config.prediction_length, config.val_fraction, config.test_fraction
         ).test
-        times = pd.DatetimeIndex(stamps)
-        times = times.tz_convert("UTC").tz_localize(None) if times.tz is not None else times
-        keep = test[(times[test] > cutoff) & (test >= context - 1)]
+        keep = later_than(stamps, test[test >= context - 1], after)
         if len(keep):
             out[symbol] = keep
     return out

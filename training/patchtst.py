@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from numpy.typing import NDArray
 from safetensors.torch import save_file
@@ -61,6 +62,16 @@ def split_origins(n: int, context: int, horizon: int, val_fraction: float, test_
             "file) or lower --context-length"
         )
     return Split(train, val, test)
+
+
+def later_than(stamps: NDArray[Any], origins: NDArray[np.int64], after: str) -> NDArray[np.int64]:
+    """The `origins` whose bar time (`stamps`) is later than `after` (ISO time; a naive one is UTC)."""
+    cutoff = pd.Timestamp(after)
+    cutoff = cutoff.tz_convert("UTC").tz_localize(None) if cutoff.tzinfo else cutoff
+    times = pd.DatetimeIndex(stamps)
+    times = times.tz_convert("UTC").tz_localize(None) if times.tz is not None else times
+    kept: NDArray[np.int64] = origins[np.asarray(times[origins] > cutoff)]
+    return kept
 
 
 def windows(
@@ -220,13 +231,14 @@ class Dataset:
     stats: dict[str, float] = field(default_factory=dict)
     trained_until: str = ""
     val_sizes: list[int] = field(default_factory=list)  # validation windows per symbol, in time order
+    validated_until: str = ""
 
 
 def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], config: TrainConfig) -> Dataset:
     """series: symbol -> (closes [n], timestamps [n]). Windows pooled over symbols (one univariate model)."""
     parts: dict[str, list[tuple[NDArray[np.float32], NDArray[np.float32]]]] = {"train": [], "val": []}
     stats: dict[str, float] = {}
-    last_seen = []
+    last_seen, last_validated = [], []
     c, h = config.context_length, config.prediction_length
     for symbol, (closes, stamps) in series.items():
         split = split_origins(len(closes), c, h, config.val_fraction, config.test_fraction)
@@ -234,9 +246,10 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
         parts["val"].append(windows(closes, split.val, c, h))
         stats.update({f"{symbol}.{k}": v for k, v in train_stats(closes, split.train, h).items()})
         last_seen.append(_iso(stamps[int(split.train.max()) + h]))
+        last_validated.append(_iso(stamps[int(split.val.max()) + h]))
     stack = {k: (np.concatenate([x for x, _ in v]), np.concatenate([y for _, y in v])) for k, v in parts.items()}
     sizes = [len(x) for x, _ in parts["val"]]
-    return Dataset(stack["train"], stack["val"], stats, max(last_seen), sizes)
+    return Dataset(stack["train"], stack["val"], stats, max(last_seen), sizes, max(last_validated))
 
 
 def _iso(stamp: Any) -> str:
@@ -380,6 +393,7 @@ def save(
         symbols=list(config.symbols),
         source=config.source,
         trained_until=data.trained_until,
+        validated_until=data.validated_until,
         train_stats=data.stats,
         trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         train_config=asdict(config),

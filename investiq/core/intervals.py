@@ -28,6 +28,10 @@ from numpy.typing import NDArray
 Innovations = Literal["t", "normal"]
 
 
+class ConstantReturns(ValueError):
+    """The prices GARCH would be fitted on never move (a halted or pinned symbol): there is nothing to fit."""
+
+
 @dataclass(frozen=True)
 class GarchForecast:
     params: dict[str, float]  # omega (raw log-return units), alpha, beta, persistence, nu (Student-t only)
@@ -72,7 +76,7 @@ def garch_forecast(
     r = np.diff(np.log(c))  # r[i] = log(c[i + 1] / c[i]): known at bar i + 1
     scale = float(np.std(r[:fit_end]))
     if not scale > 0:
-        raise ValueError("the returns up to fit_end are constant: GARCH cannot be fitted")
+        raise ConstantReturns("the returns up to fit_end are constant: GARCH cannot be fitted")
     model = arch_model(r / scale, mean="Zero", vol="GARCH", p=1, q=1, dist=dist, rescale=False)
     fit = model.fit(last_obs=fit_end, disp="off", show_warning=False)
     first = int(o.min()) - 1  # row o - 1 (the return into bar o) forecasts the returns after bar o

@@ -108,6 +108,14 @@ class PatchTSTMeta:
     train_config: dict[str, Any] = field(default_factory=dict)  # TrainConfig, for retrains
     quantile_levels: list[float] = field(default_factory=list)  # of the `quantiles` output ([] = old format)
     calibration: dict[str, Any] = field(default_factory=dict)  # what validation chose (training/patchtst.py)
+    # ISO time of the last bar a validation target reached: early stopping and calibration saw the bars up to it
+    # ("" in artifacts older than this field)
+    validated_until: str = ""
+
+    def seen_until(self) -> str:
+        """ISO time of the last bar training or validation saw: a fair test forecasts from later origins only
+        (trained_until where validated_until was not recorded)."""
+        return self.validated_until or self.trained_until
 
     def save(self, directory: Path) -> None:
         save_meta(self, directory)

@@ -19,7 +19,7 @@ from typing import Any
 from investiq.core.artifacts import META
 from investiq.core.errors import DataError
 from investiq.core.market import SAMPLE_DAYS, SAMPLE_INTERVAL, SAMPLE_SYMBOLS, Source, as_series, load_bars
-from investiq.core.patchtst import PATCHTST, TrainConfig, config_from
+from investiq.core.patchtst import PATCHTST, PatchTSTMeta, TrainConfig, config_from
 from investiq.core.settings import Settings
 from investiq.core.versions import retired_root
 
@@ -170,7 +170,8 @@ def evaluate_model(
     config = config_from(trained)
     series = load_series(settings, trained_bars(config, csv_path), log)
     split = {"val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
-    closes = {s: c for s, (c, _) in series.items()}
+    origins, left_out = unseen_test_origins(series, meta, split, log)
+    closes = {s: c for s, (c, _) in series.items() if s in origins}
     target = out or directory / "evaluation"
     report = evaluate(
         lambda x: predict(forecaster, x),
@@ -181,9 +182,45 @@ def evaluate_model(
         cost_bps,
         allow_short,
         "normal" if garch_dist == "normal" else "t",
+        origins,
+        left_out,
     )
     log(f"wrote report.md, report.json and plots to {target}")
     return report
+
+
+def unseen_test_origins(
+    series: Series, meta: PatchTSTMeta, split: dict[str, float], log: Log
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(per symbol, its test origins later than the last bar the model trained or validated on; the symbols left
+    with none, and why). The test part is a share of the file as it is now: a file with more history than at
+    training time moves it back over bars the model saw, whose forecasts would flatter it. Logs what it leaves out.
+    """
+    from training.patchtst import later_than, split_origins
+
+    seen = meta.seen_until()
+    origins: dict[str, Any] = {}
+    left_out: dict[str, str] = {}
+    for symbol, (closes, stamps) in series.items():
+        test = split_origins(
+            len(closes), meta.context_length, meta.prediction_length, split["val_fraction"], split["test_fraction"]
+        ).test
+        kept = later_than(stamps, test, seen) if seen else test
+        if len(kept) < len(test):
+            log(
+                f"{symbol}: {len(test) - len(kept)} of {len(test)} test origins are not later than {seen}, the "
+                "last bar the model trained or validated on: left out (the file reaches further back now)"
+            )
+        if len(kept):
+            origins[symbol] = kept
+        else:
+            left_out[symbol] = f"no test origin later than {seen}, the last bar the model trained or validated on"
+    if not origins:
+        raise DataError(
+            f"no test origin in these bars is later than {seen}, the last bar the model trained or validated on: "
+            "evaluate on bars that extend past it"
+        )
+    return origins, left_out
 
 
 def export_model(settings: Settings, directory: Path, log: Log) -> None:

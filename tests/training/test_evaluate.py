@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from numpy.typing import NDArray
 from PIL import Image
 from scipy import stats
 
+from investiq.core.errors import DataError
 from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta
 from training.evaluate import evaluate
 from training.evaluate_report import render
@@ -213,3 +215,45 @@ def test_the_trained_model_is_evaluated_end_to_end(trained: tuple[Path, Path], t
     assert set(report["pooled"]["intervals"]) == {"80%", "90%"}
     assert "## Headline" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "coverage.png").is_file()
+
+
+def test_a_symbol_whose_price_never_moves_is_left_out_and_named(tmp_path: Path):
+    moving = series(1)
+    report = evaluate(random_walk, meta(), {**moving, "HALTED": np.full(420, 50.0)}, SPLIT, tmp_path)
+    assert set(report["symbols"]) == set(moving)
+    assert "does not move" in report["left_out"]["HALTED"]
+    assert "Left out: HALTED, its price does not move" in (tmp_path / "report.md").read_text()
+    with pytest.raises(DataError, match="nothing to evaluate: HALTED: its price does not move"):
+        evaluate(random_walk, meta(), {"HALTED": np.full(420, 50.0)}, SPLIT, tmp_path / "none")
+
+
+def test_a_file_with_more_history_is_scored_only_after_what_the_model_saw(trained: tuple[Path, Path]):
+    from harness.tiny_patchtst import TINY
+    from investiq.core.market import clean_bars, load_sample
+    from investiq.ops.patchtst import unseen_test_origins
+    from training.patchtst import split_origins
+
+    m = PatchTSTMeta.load(trained[0])
+    assert m.trained_until < m.validated_until == m.seen_until()  # ISO times of one format
+    split = {"val_fraction": TINY.val_fraction, "test_fraction": TINY.test_fraction}
+    bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0]
+    said: list[str] = []
+    for n, left_out in ((600, 0), (900, None)):  # the bars it was trained on, then 300 earlier ones too
+        tail = bars.tail(n)
+        closes, stamps = tail["close"].to_numpy(dtype=np.float64), tail.index.to_numpy()
+        origins, none = unseen_test_origins({"SPX": (closes, stamps)}, m, split, said.append)
+        test = split_origins(n, m.context_length, m.prediction_length, *split.values())
+        kept = origins["SPX"]
+        assert none == {}
+        assert (tail.index[kept] > pd.Timestamp(m.seen_until())).all()
+        if left_out == 0:  # the same file: its test part is all unseen
+            np.testing.assert_array_equal(kept, test.test)
+            assert said == []
+        else:  # the part moved back over seen bars: only its unseen end is scored, and the log says so
+            assert 0 < len(kept) < len(test.test)
+            np.testing.assert_array_equal(kept, test.test[-len(kept) :])
+            assert f"{len(test.test) - len(kept)} of {len(test.test)} test origins are not later than" in said[0]
+    early = bars.tail(900).head(500)  # ends before the model's validation did
+    seen_only = {"SPX": (early["close"].to_numpy(dtype=np.float64), early.index.to_numpy())}
+    with pytest.raises(DataError, match="no test origin in these bars is later than"):
+        unseen_test_origins(seen_only, m, split, said.append)
