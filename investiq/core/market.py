@@ -61,15 +61,24 @@ def load_csv(path: Path, symbol: str | None = None) -> pd.DataFrame:
     """Raw bars from a CSV file with a 'timestamp' (or 'date'/'datetime') column and open, high, low,
     close and optionally volume (names case-insensitive). With a 'symbol' column, `symbol` picks its
     rows (case-insensitive); a file of several symbols needs one. Rows are not cleaned."""
+    return symbol_rows(read_bar_csv(path), path, symbol)
+
+
+def read_bar_csv(path: Path) -> pd.DataFrame:
+    """Every row of the bar file at `path` (load_csv), its columns checked. A 'symbol' column is read as text,
+    as written: a ticker such as 0700 keeps its zeros, and NA or NULL (real tickers) are not missing values."""
     try:
         frame = pd.read_csv(path)
+        names = [c for c in frame.columns if str(c).strip().lower() == "symbol"]
+        if names:  # read again as text, that column alone
+            frame[names[0]] = pd.read_csv(path, usecols=[names[0]], dtype=str, keep_default_na=False)[names[0]]
     except (OSError, ValueError) as exc:  # pandas' parser and empty-file errors are ValueErrors
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         raise DataError(f"cannot read CSV {path}: {reason}") from None
     frame = _from_yfinance_layout(frame)
-    names = {str(c).strip().lower(): c for c in frame.columns}
-    missing = [c for c in ("open", "high", "low", "close") if c not in names]
-    if not any(c in names for c in ("timestamp", "date", "datetime")):
+    columns = {str(c).strip().lower() for c in frame.columns}
+    missing = [c for c in ("open", "high", "low", "close") if c not in columns]
+    if not any(c in columns for c in ("timestamp", "date", "datetime")):
         missing.insert(0, "timestamp (or date/datetime)")
     if missing:
         found = ", ".join(map(str, frame.columns)) or "none"
@@ -77,18 +86,36 @@ def load_csv(path: Path, symbol: str | None = None) -> pd.DataFrame:
         if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
             hint = "; it looks semicolon-separated: save it comma-separated, with decimal points (1234.5)"
         raise DataError(f"CSV {path} lacks column(s) {', '.join(missing)} (found: {found}){hint}")
+    return frame
+
+
+def symbol_rows(frame: pd.DataFrame, path: Path, symbol: str | None) -> pd.DataFrame:
+    """The rows of `symbol` (case-insensitive) in a bar file's `frame` (read_bar_csv); all of them when the file
+    has no 'symbol' column, or `symbol` is None and it names one symbol. A blank symbol is none."""
+    return symbols_rows(frame, path, [symbol] if symbol is not None else None)[symbol]
+
+
+def symbols_rows(frame: pd.DataFrame, path: Path, symbols: Sequence[str] | None) -> dict[str | None, pd.DataFrame]:
+    """symbol_rows of each of `symbols` (None: of the one the file names); the file split by symbol once."""
+    names = {str(c).strip().lower(): c for c in frame.columns}
     if "symbol" not in names:
-        return frame
-    labels = frame[names["symbol"]].astype(str).str.strip().str.upper()
-    present = sorted(set(labels))
-    if symbol is None:
-        if len(present) > 1:
-            raise DataError(f"CSV {path} holds several symbols ({', '.join(present)}); name one")
-        return frame
-    rows = frame[labels == symbol.strip().upper()]
-    if rows.empty:
-        raise DataError(f"CSV {path} has no rows for {symbol}; its symbols are {', '.join(present)}")
-    return rows
+        keys: list[str | None] = [*symbols] if symbols is not None else [None]
+        return dict.fromkeys(keys, frame)
+    labels = frame[names["symbol"]].fillna("").astype(str).str.strip().str.upper()
+    groups = dict(tuple(frame.groupby(labels.to_numpy(), sort=True)))
+    groups.pop("", None)
+    present = ", ".join(map(str, groups)) or "none (its symbol column is blank)"
+    if symbols is None:
+        if len(groups) > 1:
+            raise DataError(f"CSV {path} holds several symbols ({present}); name one")
+        return {None: next(iter(groups.values()), frame)}
+    out: dict[str | None, pd.DataFrame] = {}
+    for symbol in symbols:
+        rows = groups.get(symbol.strip().upper())
+        if rows is None:
+            raise DataError(f"CSV {path} has no rows for {symbol}; its symbols are {present}")
+        out[symbol] = rows
+    return out
 
 
 def _from_yfinance_layout(frame: pd.DataFrame) -> pd.DataFrame:
@@ -325,6 +352,7 @@ def load_bars(
         raise DataError(f"days must be at least 1 (got {days})")
     if not symbols:
         raise DataError("no symbols given; name at least one, e.g. SPX")
+    rows: dict[str | None, pd.DataFrame] | None = None  # a csv source's, per symbol
     if source == "yfinance":
         if interval not in YF_MAX_DAYS:
             known = ", ".join(YF_MAX_DAYS)
@@ -338,10 +366,11 @@ def load_bars(
     elif source == "csv":
         if csv_path is None:
             raise DataError("--source csv needs a CSV path (timestamp, open, high, low, close, volume)")
-        # the first symbol's rows: a file of several symbols cannot be read without naming one
-        columns = {str(c).strip().lower() for c in load_csv(csv_path, symbols[0]).columns}
+        file = read_bar_csv(csv_path)  # read once, however many symbols
+        columns = {str(c).strip().lower() for c in file.columns}
         if len(symbols) > 1 and "symbol" not in columns:  # else every symbol would get the same bars
             raise DataError(f"CSV {csv_path} has no 'symbol' column to tell {', '.join(symbols)} apart")
+        rows = symbols_rows(file, csv_path, symbols)
     elif source == "sample":
         if interval != "1d":
             raise DataError(f"sample bars are daily; use interval '1d' (got {interval!r})")
@@ -354,7 +383,7 @@ def load_bars(
             end = _utc(now)
             raw = _cached_bars(BarCache(cache_dir), symbol, interval, end - timedelta(days=days), end, fetch)
         else:
-            raw = load_csv(csv_path, symbol) if csv_path is not None else load_sample(symbol)
+            raw = rows[symbol] if rows is not None else load_sample(symbol)
             bars, _ = clean_bars(raw, symbol, interval)
             if bars.empty:
                 raise DataError(f"no usable bars for {symbol} from {source}")

@@ -159,6 +159,35 @@ def test_csv_symbol_column_picks_the_symbol(tmp_path: Path):
         load_csv(path)
 
 
+def test_csv_tickers_are_text_as_written_and_a_blank_one_is_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "bars.csv"
+    rows = [f"2024-01-0{d},{sym},{p},{p},{p},{p},1" for d in range(2, 6) for sym, p in (("0700", 3), ("NA", 4))]
+    rows += ["2024-01-03,,9,9,9,9,1"]  # a row whose symbol is blank
+    path.write_text("timestamp,Symbol,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    assert load_csv(path, "0700")["close"].tolist() == [3] * 4  # leading zero kept
+    assert load_csv(path, "na")["close"].tolist() == [4] * 4  # National Bank's ticker, not a missing value
+    with pytest.raises(DataError, match=r"no rows for 700; its symbols are 0700, NA$"):
+        load_csv(path, "700")
+    blank = tmp_path / "blank.csv"
+    blank.write_text("timestamp,symbol,open,high,low,close\n2024-01-02,,1,1,1,1\n2024-01-03,AAPL,2,2,2,2\n")
+    assert load_csv(blank)["close"].tolist() == [2]  # the one symbol it names; the blank row is none
+    unnamed = tmp_path / "unnamed.csv"
+    unnamed.write_text("timestamp,symbol,open,high,low,close\n2024-01-02,,1,1,1,1\n")
+    with pytest.raises(DataError, match=r"its symbols are none \(its symbol column is blank\)"):
+        load_csv(unnamed, "MSFT")
+    reads: list[Path] = []
+    real = market.read_bar_csv
+
+    def counted(p: Path) -> pd.DataFrame:
+        reads.append(p)
+        return real(p)
+
+    monkeypatch.setattr(market, "read_bar_csv", counted)
+    got = load_bars("csv", ["0700", "NA"], days=30, interval="1d", cache_dir=tmp_path, csv_path=path)
+    assert {s: len(bars) for s, (bars, _) in got.items()} == {"0700": 4, "NA": 4}
+    assert reads == [path]  # the file is read once, however many symbols
+
+
 def test_csv_missing_columns_are_named(tmp_path: Path):
     path = tmp_path / "prices.csv"
     path.write_text("when,open,close\n2024-01-02,1,1\n")
