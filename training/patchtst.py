@@ -242,6 +242,7 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
     c, h = config.context_length, config.prediction_length
     for symbol, (closes, stamps) in series.items():
         split = split_origins(len(closes), c, h, config.val_fraction, config.test_fraction)
+        require_moves(closes, split, c, h, symbol)
         parts["train"].append(windows(closes, split.train[:: config.window_stride], c, h))
         parts["val"].append(windows(closes, split.val, c, h))
         stats.update({f"{symbol}.{k}": v for k, v in train_stats(closes, split.train, h).items()})
@@ -250,6 +251,19 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
     stack = {k: (np.concatenate([x for x, _ in v]), np.concatenate([y for _, y in v])) for k, v in parts.items()}
     sizes = [len(x) for x, _ in parts["val"]]
     return Dataset(stack["train"], stack["val"], stats, max(last_seen), sizes, max(last_validated))
+
+
+def require_moves(closes: NDArray[np.float64], split: Split, context: int, horizon: int, symbol: str) -> None:
+    """ValueError when the closes that the training or the validation windows span never move: a pinned or
+    halted price has no return to learn from, and a flat validation part would calibrate P(up) on nothing (a
+    model trained so answered any window with P(up) 0.01 and wrote NaN into its artifact)."""
+    for part, origins in (("training", split.train), ("validation", split.val)):
+        spanned = closes[int(origins.min()) - context + 1 : int(origins.max()) + horizon + 1]
+        if np.all(spanned == spanned[0]):
+            raise ValueError(
+                f"the closes of {symbol} do not move over its {part} part ({len(spanned)} bars at "
+                f"{spanned[0]:g}): nothing to learn from; leave {symbol} out, or train on a file where it trades"
+            )
 
 
 def _iso(stamp: Any) -> str:

@@ -66,6 +66,22 @@ def test_too_short_a_history_is_refused_with_what_is_needed():
         split_origins(100, 64, 12, 0.15, 0.15)
 
 
+@pytest.mark.parametrize("part", ["training", "validation"])
+def test_a_price_that_never_moves_is_refused_before_training(tmp_path: Path, part: str):
+    """A halted or pinned symbol: before, training went ahead, wrote NaN into artifact.json and served P(up) 0.01
+    for any window."""
+    n, rng = 600, np.random.default_rng(0)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    split = split_origins(n, TINY.context_length, TINY.prediction_length, TINY.val_fraction, TINY.test_fraction)
+    flat_from = 0 if part == "training" else int(split.val.min()) - TINY.context_length + 1
+    closes[flat_from:] = closes[flat_from]  # from there on, one price
+    stamps = np.datetime64("2020-01-01") + np.arange(n)
+    series = {"MOVES": (100 * np.exp(np.cumsum(rng.normal(0, 0.01, n))), stamps), "PINNED": (closes, stamps)}
+    with pytest.raises(ValueError, match=f"closes of PINNED do not move over its {part} part"):
+        train(series, TINY, tmp_path / "model", log=lambda _: None)
+    assert not (tmp_path / "model").exists()
+
+
 def test_training_writes_a_complete_artifact(trained: tuple[Path, Path]):
     model_dir, _ = trained
     meta = PatchTSTMeta.load(model_dir)
