@@ -109,6 +109,9 @@ def retrain(settings: Settings, log: Log = print, epochs: int | None = None) -> 
                 cache_dir=settings.data_dir / "bars",
                 csv_path=Path(config.csv_path) if config.csv_path else settings.price_csv,
             )
+            for _, cleaning in bars.values():  # what cleaning dropped, and any split-like jump it warns of
+                log(str(cleaning))
+            report["cleaning"] = {s: asdict(cleaning) for s, (_, cleaning) in bars.items()}
             series = as_series(bars)
             log(", ".join(f"{s}: {len(c)} bars to {t[-1]}" for s, (c, t) in series.items()))
         with steps.step("train"):

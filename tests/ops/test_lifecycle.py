@@ -136,6 +136,8 @@ def test_retrain_rejects_a_worse_candidate_promotes_a_good_one_and_rolls_back(
     assert gate["bootstrap"]["block"] == SERVING.prediction_length
     assert [s["step"] for s in report["steps"]] == ["backup", "data", "train", "export", "gate"]
     assert (run / "backup" / "patchtst-1" / "model.onnx").is_file()
+    [(symbol, cleaning)] = report["cleaning"].items()  # what cleaning found is shown and kept, as train shows it
+    assert cleaning["rows_out"] > 0 and f"{symbol}: {cleaning['rows_in']} rows in" in rejected.output
 
     promoted = runner.invoke(main, ["retrain", "--epochs", "3"], env=env_for(work, promote_tolerance=1.0))
     assert promoted.exit_code == 0, promoted.output
