@@ -104,8 +104,15 @@ class PriceResponse(BaseModel):
     horizon: int
     interval: str
     current_price: float
-    last_bar_time: datetime
-    target_time: datetime
+    last_bar_time: datetime = Field(
+        description="When the bar of current_price closed: the request's last_bar_time (or the time it came), or, "
+        "from cached bars, the last bar's opening time plus one interval. The horizon's bars are the first "
+        "`horizon` that open at or after it."
+    )
+    target_time: datetime = Field(
+        description="last_bar_time plus `horizon` intervals of clock time: the earliest the outcome can be known "
+        "(a market's nights, weekends and holidays push the horizon's last bar later)."
+    )
     model_version: str
     model: Literal["patchtst", "random_walk"] = Field(
         description="patchtst, or random_walk when the model's validation part confirmed no skill: the forecast "

@@ -233,7 +233,10 @@ class PriceService:
             )
         except DataError as exc:
             raise DataUnavailableError(f"{where}: no recent {meta.interval} bars: {exc}") from None
-        return [float(x) for x in bars["close"]], bars.index[-1].to_pydatetime()
+        # Bars are labelled by when they open: the last one has closed by its label plus one interval, the time
+        # last_bar_time means (the request's own, and the resolver's start: the first bar opening at or after it).
+        closed = bars.index[-1].to_pydatetime() + timedelta(seconds=INTERVAL_SECONDS[meta.interval])
+        return [float(x) for x in bars["close"]], closed
 
     def _forecast(
         self,

@@ -71,7 +71,10 @@ def resolve_due(
         if bars is None:
             continue
         for row in rows:
-            after = bars[bars.index > pd.Timestamp(row["last_bar_time"])]
+            # The bars after the forecast's last one: those that open at or after it closed (bars are labelled by
+            # when they open; last_bar_time is when the last bar closed). `>` scored an intraday forecast one bar
+            # late: the next bar opens exactly when the last one closes.
+            after = bars[bars.index >= pd.Timestamp(row["last_bar_time"])]
             if len(after) >= row["horizon_steps"]:
                 actual = float(after["close"].iloc[row["horizon_steps"] - 1])
                 resolutions.append((row["id"], actual, outcome(row["direction"], row["last_price"], actual)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +170,60 @@ def test_forecasts_are_journaled_then_resolved_against_known_prices(
     evaluation = client.get("/price/evaluate/SPX", params={"days": 7}).json()
     assert evaluation["count"] == 1 and evaluation["hits"] == correct
     assert evaluation["mae"] == pytest.approx(abs(forecast["predicted_prices"][-1] - actual), rel=1e-5)
+
+
+def daily_bars(start: datetime, closes: list[float]) -> pd.DataFrame:
+    """Daily bars labelled by when they open (00:00 UTC, every day: a market that never closes)."""
+    stamps = pd.DatetimeIndex([start + timedelta(days=d) for d in range(len(closes))], name="timestamp")
+    return pd.DataFrame({"open": closes, "high": closes, "low": closes, "close": closes, "volume": 0.0}, stamps)
+
+
+def resolved_price(db: Path, cache: BarCache, now: datetime) -> float | None:
+    writer = JournalWriter(db)
+    writer.start()
+
+    def no_fetch(*_: Any) -> pd.DataFrame:
+        raise DataError("offline")
+
+    try:
+        resolve_due(db, writer, cache, no_fetch, now=now)
+    finally:
+        writer.close()
+    actual: float | None = sqlite3.connect(db).execute("SELECT actual_price FROM price_predictions").fetchone()[0]
+    return actual
+
+
+def test_the_horizon_counts_from_the_bar_opening_when_the_last_one_closed(client: TestClient, tmp_path: Path):
+    """A caller's last bar (labelled D0 - 1 day) closed at D0, when the next bar opens: that bar is step 1. The
+    resolver took bars later than D0 and scored the forecast one bar late (intraday bars always meet so)."""
+    prices = closes(64, seed=7)
+    d0 = datetime(2024, 3, 8, tzinfo=timezone.utc)
+    body = {"symbol": "SPX", "prices": prices, "last_bar_time": d0.isoformat()}
+    forecast = client.post("/price/predict", json=body).json()
+    assert datetime.fromisoformat(forecast["last_bar_time"]) == d0
+    flush_journal(client)
+    cache = BarCache(tmp_path / "data" / "bars")
+    steps = [prices[-1] * f for f in (1.01, 1.02, 1.03, 1.04, 1.05)]  # opening at D0, D0 + 1 day, ...
+    cache.merge("SPX", "1d", daily_bars(d0 - timedelta(days=1), [prices[-1], *steps]))
+    assert resolved_price(tmp_path / "p.db", cache, now=d0 + timedelta(days=10)) == pytest.approx(steps[3])
+
+
+def test_a_forecast_from_cached_bars_counts_from_the_bar_after_the_last_one(client: TestClient, tmp_path: Path):
+    today = pd.Timestamp.now(tz="UTC").floor("D").to_pydatetime()
+    history = closes(100, seed=5)
+    cache = BarCache(tmp_path / "data" / "bars")  # the gateway's: fresh bars, the last one opened today
+    cache.merge("SPX", "1d", daily_bars(today - timedelta(days=len(history) - 1), history))
+    response = client.post("/price/predict", json={"symbol": "SPX"})
+    assert response.status_code == 200, response.text
+    forecast = response.json()
+    assert datetime.fromisoformat(forecast["last_bar_time"]) == today + timedelta(days=1)  # when it closed
+    assert datetime.fromisoformat(forecast["target_time"]) == today + timedelta(days=1 + forecast["horizon"])
+    assert forecast["current_price"] == pytest.approx(history[-1])
+    flush_journal(client)
+    steps = [history[-1] * f for f in (0.99, 0.98, 0.97, 0.96, 0.95)]
+    cache.merge("SPX", "1d", daily_bars(today + timedelta(days=1), steps))
+    later = today + timedelta(days=10)
+    assert resolved_price(tmp_path / "p.db", cache, now=later) == pytest.approx(steps[forecast["horizon"] - 1])
 
 
 @pytest.mark.parametrize(
