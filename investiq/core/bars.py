@@ -7,6 +7,7 @@ traded. `investiq.core.market` re-exports everything here; import it from there.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ CLOSED_DAYS = 3
 # A one-bar move beyond this factor either way (log return +-0.69) is reported: a 2:1 split or more in prices
 # that are not split-adjusted looks like a crash the model would learn from. Kept, since real crashes happen.
 JUMP_FACTOR = 2.0
+OFFSET = r"(?:[+-]\d{2}:?\d{2}|Z)$"  # a written time's UTC offset, at its end
 # Numeric timestamps: epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude (the
 # largest below each bound; a date from 1973 to 5138 in that unit), or YYYYMMDD integers (19000101-21001231).
 EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"), (float("inf"), "ns"))
@@ -81,6 +83,11 @@ def interval_step(interval: str) -> pd.Timedelta:
     return pd.Timedelta(seconds=INTERVAL_SECONDS[interval])
 
 
+def is_daily(interval: str) -> bool:
+    """Whether bars of `interval` are a day or longer apart (one per trading day, week, ...)."""
+    return bool(interval_step(interval) >= pd.Timedelta(days=1))
+
+
 def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFrame, CleaningReport]:
     """Bars in, clean bars and a report of what was dropped out.
 
@@ -102,7 +109,7 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
         )
     frame = pd.DataFrame(
         {c: pd.to_numeric(df[names[c]], errors="coerce").to_numpy(dtype="float64") for c in PRICES},
-        index=bar_times(df, symbol),
+        index=bar_times(df, symbol, daily=is_daily(interval)),
     )
     if "volume" in names:
         volume = pd.to_numeric(df[names["volume"]], errors="coerce").to_numpy(dtype="float64")
@@ -163,8 +170,12 @@ def check_spacing(index: pd.DatetimeIndex, interval: str, symbol: str) -> None:
     )
 
 
-def bar_times(df: pd.DataFrame, symbol: str) -> pd.DatetimeIndex:
-    """The bar times of raw `df` as a UTC DatetimeIndex (ns) named 'timestamp', one per row, in row order."""
+def bar_times(df: pd.DataFrame, symbol: str, *, daily: bool = False) -> pd.DatetimeIndex:
+    """The bar times of raw `df` as a UTC DatetimeIndex (ns) named 'timestamp', one per row, in row order.
+
+    `daily` (daily or weekly bars): written times that carry a UTC offset and all fall on their own midnight
+    (`2021-12-02 00:00:00+09:00`, as yfinance writes a Tokyo or Frankfurt listing's days) are those days, at
+    00:00 UTC; in UTC they would fall on the day before, east of Greenwich."""
     names = _lower_names(df)
     column = next((names[c] for c in TIME_COLUMNS if c in names), None)
     if column is not None:
@@ -174,7 +185,8 @@ def bar_times(df: pd.DataFrame, symbol: str) -> pd.DatetimeIndex:
     else:  # a RangeIndex would parse as nanoseconds after 1970: refuse rather than guess
         raise DataError(f"bars for {symbol} need a datetime index or a 'timestamp' column")
     try:
-        times = _parse_times(values)
+        days = _local_days(values) if daily else None
+        times = days if days is not None else _parse_times(values)
     except (ValueError, TypeError, OverflowError) as exc:
         reason = str(exc).splitlines()[0].split(". You might want to try")[0].rstrip(".:; ")
         raise DataError(
@@ -185,6 +197,30 @@ def bar_times(df: pd.DataFrame, symbol: str) -> pd.DatetimeIndex:
         row = int(np.flatnonzero(times.isna())[0])
         raise DataError(f"bars for {symbol} have an empty timestamp in row {row}; fill or remove that row")
     return times.as_unit("ns").rename("timestamp")
+
+
+def _local_days(values: object) -> pd.DatetimeIndex | None:
+    """The days of written times with UTC offsets that are all local midnights, at 00:00 UTC; None for any other
+    times (no offset, a time of day, numbers, already parsed times)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return None
+    texts = pd.Series(np.asarray(values))
+    if pd.api.types.is_numeric_dtype(texts) or texts.empty:
+        return None
+    texts = texts.astype(str).str.strip()
+    if not re.search(OFFSET, texts.iloc[0]) or not texts.str.contains(OFFSET).all():
+        return None
+    try:
+        parsed = pd.to_datetime(texts)  # one offset throughout: aware in it
+        local = pd.DatetimeIndex(parsed).tz_localize(None)
+    except (ValueError, TypeError, OverflowError):
+        try:  # offsets that change with daylight saving: each time in its own
+            local = pd.DatetimeIndex([pd.Timestamp(text).tz_localize(None) for text in texts])
+        except (ValueError, TypeError, OverflowError):
+            return None  # _parse_times says what is wrong
+    if not (local == local.normalize()).all():
+        return None
+    return local.tz_localize("UTC")
 
 
 def _parse_times(values: object) -> pd.DatetimeIndex:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from investiq.core.bars import COLUMNS, bar_times, check_spacing, interval_step
+from investiq.core.bars import COLUMNS, bar_times, check_spacing, interval_step, is_daily
 from investiq.core.bars import INTERVAL_SECONDS as INTERVAL_SECONDS  # re-exported: callers import from here
 from investiq.core.bars import SLASH_DATE as SLASH_DATE
 from investiq.core.bars import CleaningReport as CleaningReport
@@ -390,7 +390,7 @@ def load_bars(
             check_spacing(bars.index, interval, symbol)  # a file's interval is the user's word: check it
             end = bars.index[-1]
         # Clean only the raw rows inside the window, so the report's counts add up to what is returned.
-        inside = bar_times(raw, symbol) >= end - pd.Timedelta(days=days)
+        inside = bar_times(raw, symbol, daily=is_daily(interval)) >= end - pd.Timedelta(days=days)
         bars, report = clean_bars(raw[inside], symbol, interval)
         if bars.empty:
             raise DataError(f"no usable {interval} bars for {symbol} from {source} in the last {days} days")

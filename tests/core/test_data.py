@@ -79,6 +79,26 @@ def test_naive_times_are_utc_and_aware_times_are_converted():
     assert aware.index[0] == naive.index[0]
 
 
+@pytest.mark.parametrize(
+    ("written", "days"),
+    [
+        (["2021-12-02 00:00:00+09:00", "2021-12-03 00:00:00+09:00"], ["2021-12-02", "2021-12-03"]),  # Tokyo
+        (["2024-03-29 00:00:00+01:00", "2024-04-02 00:00:00+02:00"], ["2024-03-29", "2024-04-02"]),  # a DST change
+        (["2024-01-02 00:00:00-05:00", "2024-01-03 00:00:00-05:00"], ["2024-01-02", "2024-01-03"]),  # New York
+        (["2024-01-02", "2024-01-03"], ["2024-01-02", "2024-01-03"]),  # no offset: as before
+    ],
+)
+def test_daily_bars_written_at_local_midnight_keep_their_day(written: list[str], days: list[str]):
+    """In UTC, a day that starts east of Greenwich falls on the day before (a split warned of on the wrong date,
+    Mondays read as Sundays)."""
+    frame, _ = clean_bars(bars(written, [10.0, 11.0]), "X", "1d")
+    assert frame.index.tolist() == [pd.Timestamp(day, tz="UTC") for day in days]
+    intraday, _ = clean_bars(bars(["2021-12-02 09:00:00+09:00"], [10.0]), "X", "15m")  # a time of day: its instant
+    assert intraday.index[0] == pd.Timestamp("2021-12-02 00:00", tz="UTC")
+    times_of_day, _ = clean_bars(bars(["2021-12-02 15:00:00+09:00"], [10.0]), "X", "1d")
+    assert times_of_day.index[0] == pd.Timestamp("2021-12-02 06:00", tz="UTC")
+
+
 def test_duplicates_keep_the_last_row_and_unsorted_input_is_sorted():
     raw = bars(["2024-01-02 15:00", "2024-01-02 14:30", "2024-01-02 14:45", "2024-01-02 14:30"], [4, 1, 2, 3])
     frame, report = clean_bars(raw, "X", "15m")
