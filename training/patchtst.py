@@ -44,6 +44,15 @@ class Split:
     test: NDArray[np.int64]
 
 
+class TooFewBars(ValueError):
+    """A series too short for the split: `bars` of it, about `need` needed. The message's remedy names
+    `investiq train`'s options; other callers say their own."""
+
+    def __init__(self, message: str, bars: int, need: int) -> None:
+        super().__init__(message)
+        self.bars, self.need = bars, need
+
+
 def split_origins(n: int, context: int, horizon: int, val_fraction: float, test_fraction: float) -> Split:
     """train origins o: o + H < t_val - H  (targets end a full horizon before validation starts);
     validation: t_val <= o, o + H < t_test - H; test: t_test <= o <= n - 1 - H."""
@@ -54,12 +63,13 @@ def split_origins(n: int, context: int, horizon: int, val_fraction: float, test_
     val = np.arange(max(t_val, first), max(t_val, t_test - 2 * horizon))
     test = np.arange(max(t_test, first), n - horizon)
     if len(train) == 0 or len(val) == 0 or len(test) == 0:
-        need = context + 6 * horizon
-        raise ValueError(
+        need = int((context + 6 * horizon) / (1 - val_fraction - test_fraction))
+        raise TooFewBars(
             f"{n} bars are too few for context {context}, horizon {horizon} and the split "
             f"({len(train)} train, {len(val)} validation, {len(test)} test windows): fetch more history "
-            f"(at least ~{int(need / (1 - val_fraction - test_fraction))} bars: a longer --days, or a longer "
-            "file) or lower --context-length"
+            f"(at least ~{need} bars: a longer --days, or a longer file) or lower --context-length",
+            n,
+            need,
         )
     return Split(train, val, test)
 

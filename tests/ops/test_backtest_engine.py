@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from investiq.core.journal.writer import JournalWriter
 from investiq.core.settings import Settings
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.engine import Variant, walk_forward
-from investiq.ops.backtest.stats import day_grid, difference, variant_stats, verdict
+from investiq.ops.backtest.stats import claims, day_grid, difference, variant_stats, verdict
 from investiq.ops.backtest.trades import Trade
 
 T0 = 1_600_000_000.0  # 2020-09-13, a Sunday: the grid's weekdays and the trades' days both count
@@ -65,6 +66,20 @@ def test_equal_weights_trade_everything_at_size_one_and_filters_size_refusals_ze
     stats = variant_stats("equal", trades, run.sizes, day_grid(trades), BacktestConfig(reps=200))
     assert stats.trades == allowed.sum()
     assert stats.turnover == 2 * allowed.sum()
+
+
+def test_a_variant_that_refuses_every_trade_has_no_ratios_and_no_verdict():
+    """Before: profit factor inf and Sharpe 0, i.e. -100 % of equal weights' and a promise 'contradicted'."""
+    trades = planted((0.6, 0.5, 0.4), days=60)
+    none, equal, config = np.zeros(len(trades)), np.ones(len(trades)), BacktestConfig(reps=200)
+    stats = variant_stats("refuses all", trades, none, day_grid(trades), config)
+    assert stats.trades == 0 and math.isnan(stats.profit_factor) and math.isnan(stats.sharpe)
+    diff = difference("refuses all", trades, none, equal, day_grid(trades), config)
+    assert {c.claim.split(" +")[0]: c.verdict for c in claims(diff)} == dict.fromkeys(
+        ("win rate", "average win", "sharpe"), "undefined"
+    )
+    all_won = [Trade("a", "X", T0 + d * SECONDS_PER_DAY, T0 + d * SECONDS_PER_DAY + 1, 1.0) for d in range(5)]
+    assert variant_stats("wins", all_won, np.ones(5), day_grid(all_won), config).profit_factor == math.inf
 
 
 @pytest.mark.parametrize("method", ["mean", "thompson"])

@@ -23,7 +23,7 @@ from harness import tiny_bert
 from harness.tiny_patchtst import TINY
 from investiq.core.artifacts import weights_version
 from investiq.core.atomic import staged
-from investiq.core.errors import InvalidInputError
+from investiq.core.errors import DataError, InvalidInputError
 from investiq.core.journal.connection import open_journal
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.market import BarCache
@@ -52,6 +52,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[PriceFilter, Path
         synthetic_bars(), START, Settings(), work_dir=work, seed=0, budget_s=120, config=ONE_EPOCH, progress=False
     )
     return made, work
+
+
+def test_too_little_history_for_the_price_filter_says_what_the_backtest_can_change(tmp_path: Path):
+    early = DAYS[40]  # far fewer bars before it than the model's context and split need
+    with pytest.raises(DataError, match=r"A: 40 bars before it, ~\d+ needed\): raise --history-fr") as raised:
+        price_filter(synthetic_bars(), early, Settings(), work_dir=tmp_path, seed=0, budget_s=1, config=ONE_EPOCH)
+    assert str(raised.value).endswith("give bars that reach further back, or pass --no-price-filter")
+    assert "--context-length" not in str(raised.value)  # investiq train's option, which backtest does not have
 
 
 @pytest.fixture(scope="module")

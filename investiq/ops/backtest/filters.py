@@ -179,7 +179,7 @@ def train_before(
     Symbols with too few bars before `start` for the split are left out of training."""
     from export.patchtst import export_patchtst
     from investiq.ops.patchtst import train_or_baseline
-    from training.patchtst import split_origins
+    from training.patchtst import TooFewBars, split_origins
 
     shape = config or TrainConfig(
         symbols=(), source="backtest", days=0, interval=INTERVAL, window_stride=WINDOW_STRIDE
@@ -191,15 +191,16 @@ def train_before(
         before = closes[closes.index < start]
         try:
             split_origins(len(before), shape.context_length, shape.prediction_length, *fractions)
-        except ValueError as exc:
-            problems.append(f"{symbol}: {exc}")
+        except TooFewBars as exc:
+            problems.append(f"{symbol}: {exc.bars} bars before it, ~{exc.need} needed")
             continue
         series[symbol] = (before.to_numpy(dtype=np.float64), before.index.to_numpy())
     for problem in problems:
         log(f"warning: not training on {problem}")
     if not series:
         raise DataError(
-            f"no symbol has enough bars before {start} to train on; move the start later ({problems[0]})"
+            f"no symbol has enough bars before {start} for the price filter's model to train on ({problems[0]}): "
+            "raise --history-fraction, give bars that reach further back, or pass --no-price-filter"
         )
     days = max((stamps[-1] - stamps[0]) / np.timedelta64(1, "D") for _, stamps in series.values())
     config = dataclasses.replace(shape, symbols=tuple(series), days=int(days) + 1, seed=seed)

@@ -38,7 +38,7 @@ class VariantStats:
     win_rate: Estimate  # size-weighted, 95% CI over trades
     average_win: float  # size-weighted mean P&L of the winners
     average_loss: float  # the same of the losers (<= 0)
-    profit_factor: float  # sum of sized wins / sum of sized losses (inf without a loss)
+    profit_factor: float  # sum of sized wins / sum of sized losses (inf without a loss; nan without a trade)
     total_return: float  # sum of the daily P&L
     annual_return: float
     sharpe: float
@@ -85,10 +85,12 @@ def daily_pnl(trades: Sequence[Trade], sizes: NDArray[np.float64], days: pd.Date
 
 
 def _sharpe(mean: NDArray[np.float64], square: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Annualised; nan where the daily P&L never varies (a variant that made no trade has no Sharpe ratio: 0
+    would read as -100 % of equal weights' and 'contradict' a promise about trades it never made)."""
     std = np.sqrt(np.maximum(square - mean * mean, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(
-            np.where(std > 1e-12 * np.abs(mean) + 1e-300, mean / std, 0.0) * math.sqrt(DAYS_PER_YEAR)
+            np.where(std > 1e-12 * np.abs(mean) + 1e-300, mean / std, np.nan) * math.sqrt(DAYS_PER_YEAR)
         )
 
 
@@ -112,7 +114,7 @@ def variant_stats(
         win_rate=Estimate(*rate),
         average_win=_ratio(gains, float(sizes[win].sum())),
         average_loss=_ratio(-losses, float(sizes[~win].sum())),
-        profit_factor=gains / losses if losses > 0 else math.inf,
+        profit_factor=gains / losses if losses > 0 else (math.inf if gains > 0 else math.nan),  # nan: no trade
         total_return=total,
         annual_return=total * DAYS_PER_YEAR / max(len(days), 1),
         sharpe=float(_sharpe(np.asarray(daily.mean()), np.asarray((daily * daily).mean()))),
