@@ -38,6 +38,11 @@ CLOSED_DAYS = 3
 # A one-bar move beyond this factor either way (log return +-0.69) is reported: a 2:1 split or more in prices
 # that are not split-adjusted looks like a crash the model would learn from. Kept, since real crashes happen.
 JUMP_FACTOR = 2.0
+# A stock split moves the unadjusted price by its ratio times the day's own move: a 2:1 split on a +4 % day is
+# x0.52, inside x2 or /2. So a move within SPLIT_MOVE of a split ratio (forward n:1 and 3:2; a reverse split is the
+# inverse) is reported too. A -40 % day (x0.6) is near none of them.
+SPLIT_RATIOS = (1.5, 2.0, 3.0, 4.0, 5.0, 8.0, 10.0, 20.0)
+SPLIT_MOVE = 1.08
 OFFSET = r"(?:[+-]\d{2}:?\d{2}|Z)$"  # a written time's UTC offset, at its end
 # Numeric timestamps: epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude (the
 # largest below each bound; a date from 1973 to 5138 in that unit), or YYYYMMDD integers (19000101-21001231).
@@ -69,8 +74,8 @@ class CleaningReport:
             text += f"; {self.older_rows} older rows outside the window left out (--days)"
         if self.jumps:
             text += (
-                f"; WARNING {self.jumps} one-bar move{'s' if self.jumps > 1 else ''} beyond x{JUMP_FACTOR:g} "
-                f"or /{JUMP_FACTOR:g}, the largest "
+                f"; WARNING {self.jumps} one-bar move{'s' if self.jumps > 1 else ''} like a split (beyond "
+                f"x{JUMP_FACTOR:g} or /{JUMP_FACTOR:g}, or near a split ratio such as 2:1 or 3:2), the largest "
                 f"{self.largest_jump}: if a stock split, use split-adjusted prices"
             )
         return text
@@ -141,14 +146,15 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
 
 
 def find_jumps(close: pd.Series) -> tuple[int, str]:
-    """One-bar moves of sorted, positive closes beyond JUMP_FACTOR either way: (count, the largest as
-    "x0.25 on 2020-08-31", or "")."""
+    """One-bar moves of sorted, positive closes that look like an unadjusted split, beyond JUMP_FACTOR either way
+    or within SPLIT_MOVE of a split ratio: (count, the largest as "x0.25 on 2020-08-31", or "")."""
     ratio = close.to_numpy(dtype="float64")[1:] / close.to_numpy(dtype="float64")[:-1]
     size = np.abs(np.log(ratio)) if len(ratio) else np.zeros(0)
-    beyond = size > np.log(JUMP_FACTOR)
+    off_split = np.abs(size[:, None] - np.log(SPLIT_RATIOS)[None, :]).min(axis=1, initial=np.inf)
+    beyond = (size > np.log(JUMP_FACTOR)) | (off_split < np.log(SPLIT_MOVE))
     if not beyond.any():
         return 0, ""
-    at = int(np.argmax(size))
+    at = int(np.argmax(np.where(beyond, size, -1.0)))  # the largest of those reported
     return int(beyond.sum()), f"x{ratio[at]:.3g} on {close.index[at + 1]:%Y-%m-%d}"
 
 

@@ -585,6 +585,11 @@ def test_a_one_bar_move_like_an_unadjusted_split_is_reported_not_dropped():
     assert "split-adjusted prices" in str(report)
     _, calm = clean_bars(bars(["2024-01-02", "2024-01-03"], [100.0, 60.0]), "X", "1d")  # -40%: a crash, kept quiet
     assert calm.jumps == 0 and "WARNING" not in str(calm)
+    # inside x2 or /2 but at a split's ratio: 2:1 on a +4 % day, and 3:2; the -40 % crash among them is not named
+    days = [f"2024-01-{d:02d}" for d in (2, 3, 4, 5, 8)]
+    _, splits = clean_bars(bars(days, [100.0, 52.0, 31.2, 31.0, 20.7]), "X", "1d")
+    assert splits.jumps == 2 and splits.largest_jump == "x0.52 on 2024-01-03"
+    assert "like a split (beyond x2 or /2, or near a split ratio such as 2:1 or 3:2)" in str(splits)
 
 
 def test_a_yfinance_download_csv_with_its_three_header_rows_loads(tmp_path: Path):
