@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+from numpy.typing import NDArray
 
 from investiq.core.errors import DataError
 
@@ -56,13 +57,14 @@ class CleaningReport:
     rows_in: int
     rows_out: int
     duplicates: int  # duplicate timestamps dropped (the last one kept)
-    nan_rows: int  # rows with NaN/inf in open/high/low/close dropped
-    non_positive: int  # rows with a price <= 0 dropped
+    nan_rows: int  # rows whose close is missing, NaN or inf, dropped
+    non_positive: int  # rows whose close is <= 0, dropped
     gaps: int  # unexpected holes, see find_gaps
     largest_gap: str  # pandas Timedelta str of the largest hole, e.g. "7 days 00:00:00", or "none"
     jumps: int = 0  # one-bar close moves beyond JUMP_FACTOR either way (kept): unadjusted splits look like this
     largest_jump: str = ""  # the largest of them: "x0.25 on 2020-08-31", or ""
     older_rows: int = 0  # rows before the window asked for (load_bars' `days`), left out before all of the above
+    filled: int = 0  # kept rows whose open, high or low was missing or <= 0, set to the close (the close is used)
 
     def __str__(self) -> str:
         text = (
@@ -72,6 +74,8 @@ class CleaningReport:
         )
         if self.older_rows:
             text += f"; {self.older_rows} older rows outside the window left out (--days)"
+        if self.filled:
+            text += f"; {self.filled} rows without a usable open, high or low: set to the close"
         if self.jumps:
             text += (
                 f"; WARNING {self.jumps} one-bar move{'s' if self.jumps > 1 else ''} like a split (beyond "
@@ -96,36 +100,38 @@ def is_daily(interval: str) -> bool:
 def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFrame, CleaningReport]:
     """Bars in, clean bars and a report of what was dropped out.
 
-    Input: a datetime-like index or a 'timestamp' ('datetime', 'date') column, and open/high/low/close
-    and optionally volume columns, names case-insensitive ('Adj Close' and other columns ignored).
-    Output: index a tz-aware UTC DatetimeIndex (ns) named 'timestamp', ascending and unique; columns
-    exactly open, high, low, close, volume as float64. Naive timestamps are taken as UTC. Missing or
-    non-finite volume is 0. Rows with a non-finite or non-positive price are dropped before
-    duplicates, so a broken later row never replaces a good earlier one. Gaps are reported, not filled.
+    Input: a datetime-like index or a 'timestamp' ('datetime', 'date') column, a close column, and
+    optionally open, high, low and volume columns, names case-insensitive ('Adj Close' and other columns
+    ignored). Output: index a tz-aware UTC DatetimeIndex (ns) named 'timestamp', ascending and unique;
+    columns exactly open, high, low, close, volume as float64. Naive timestamps are taken as UTC. Missing or
+    non-finite volume is 0. Rows whose close is non-finite or non-positive are dropped before duplicates, so
+    a broken later row never replaces a good earlier one; an open, high or low that is missing or not
+    positive (Yahoo's old index history has opens of 0) is set to the close, since only the close is used.
+    Gaps are reported, not filled.
     """
     interval_step(interval)
     names = _lower_names(df)
-    missing = [c for c in PRICES if c not in names]
-    if missing:
+    if "close" not in names:
         found = ", ".join(map(str, df.columns)) or "none"
-        raise DataError(
-            f"bars for {symbol} lack column(s) {', '.join(missing)} (found: {found}); "
-            "give open, high, low, close and volume columns"
-        )
+        raise DataError(f"bars for {symbol} lack a close column (found: {found}); give a close column")
+    close = numbers(df[names["close"]])
     frame = pd.DataFrame(
-        {c: pd.to_numeric(df[names[c]], errors="coerce").to_numpy(dtype="float64") for c in PRICES},
+        {c: numbers(df[names[c]]) if c in names else np.full(len(df), np.nan) for c in PRICES},
         index=bar_times(df, symbol, daily=is_daily(interval)),
     )
+    others = frame[[c for c in PRICES if c != "close"]].to_numpy()
+    unusable = ~(np.isfinite(others) & (others > 0))
+    frame[[c for c in PRICES if c != "close"]] = np.where(unusable, close[:, None], others)
     if "volume" in names:
-        volume = pd.to_numeric(df[names["volume"]], errors="coerce").to_numpy(dtype="float64")
+        volume = numbers(df[names["volume"]])
         frame["volume"] = np.where(np.isfinite(volume), volume, 0.0)
     else:
         frame["volume"] = 0.0
 
-    prices = frame[list(PRICES)].to_numpy()
-    finite = np.isfinite(prices).all(axis=1)
-    positive = (prices > 0).all(axis=1)
-    frame = frame[finite & positive].sort_index(kind="stable")  # stable: equal times keep input order
+    finite, positive = np.isfinite(close), close > 0
+    kept = finite & positive
+    filled = int((unusable.any(axis=1) & kept).sum())
+    frame = frame[kept].sort_index(kind="stable")  # stable: equal times keep input order
     repeated = frame.index.duplicated(keep="last")
     frame = frame[~repeated]
     gaps, largest = find_gaps(frame.index, interval)
@@ -141,8 +147,21 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
         largest_gap="none" if largest is None else str(largest),
         jumps=jumps,
         largest_jump=largest_jump,
+        filled=filled,
     )
     return frame, report
+
+
+def numbers(values: pd.Series) -> NDArray[np.float64]:
+    """A column's numbers as float64, NaN where there is none. Text may carry a currency sign ($, €, £, ¥) and
+    thousands grouped with commas (1,050.25), as spreadsheets export prices; a decimal comma (1050,25) is not a
+    number here (NaN: the row is dropped and counted)."""
+    if not pd.api.types.is_numeric_dtype(values):
+        text = values.astype(str).str.strip().str.replace(r"^([-+]?)[$€£¥]\s*", r"\1", regex=True)
+        grouped = text.str.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+        values = text.where(~grouped, text.str.replace(",", "", regex=False))
+    out: NDArray[np.float64] = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    return out
 
 
 def find_jumps(close: pd.Series) -> tuple[int, str]:

@@ -58,8 +58,8 @@ Fetch = Callable[[str, str, datetime, datetime], pd.DataFrame]
 
 
 def load_csv(path: Path, symbol: str | None = None) -> pd.DataFrame:
-    """Raw bars from a CSV file with a 'timestamp' (or 'date'/'datetime') column and open, high, low,
-    close and optionally volume (names case-insensitive). With a 'symbol' column, `symbol` picks its
+    """Raw bars from a CSV file with a 'timestamp' (or 'date'/'datetime') column, a close column and optionally
+    open, high, low and volume (names case-insensitive). With a 'symbol' column, `symbol` picks its
     rows (case-insensitive); a file of several symbols needs one. Rows are not cleaned."""
     return symbol_rows(read_bar_csv(path), path, symbol)
 
@@ -77,7 +77,7 @@ def read_bar_csv(path: Path) -> pd.DataFrame:
         raise DataError(f"cannot read CSV {path}: {reason}") from None
     frame = _from_yfinance_layout(frame)
     columns = {str(c).strip().lower() for c in frame.columns}
-    missing = [c for c in ("open", "high", "low", "close") if c not in columns]
+    missing = [] if "close" in columns else ["close"]  # open, high and low are optional (only the close is used)
     if not any(c in columns for c in ("timestamp", "date", "datetime")):
         missing.insert(0, "timestamp (or date/datetime)")
     if missing:

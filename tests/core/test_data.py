@@ -109,11 +109,22 @@ def test_duplicates_keep_the_last_row_and_unsorted_input_is_sorted():
 
 def test_nan_inf_and_non_positive_rows_are_dropped_and_counted():
     times = [f"2024-01-02 14:{m:02d}" for m in (0, 15, 30, 45)] + ["2024-01-02 15:00", "2024-01-02 15:15"]
-    raw = bars(times, [1.0, np.nan, np.inf, 0.0, 5.0, 6.0], low=[1.0, 1.0, 1.0, 0.0, -5.0, 6.0])
+    raw = bars(times, [1.0, np.nan, np.inf, 0.0, -5.0, 6.0], low=[1.0, 1.0, 1.0, 0.0, -5.0, 0.0])
     frame, report = clean_bars(raw, "X", "15m")
     assert frame["close"].tolist() == [1.0, 6.0]
     assert (report.rows_in, report.rows_out, report.nan_rows, report.non_positive) == (6, 2, 2, 2)
     assert report.rows_in == report.rows_out + report.duplicates + report.nan_rows + report.non_positive
+    # a good close with a low of 0 (Yahoo's old index history): kept, its low set to the close, and counted
+    assert frame["low"].tolist() == [1.0, 6.0] and report.filled == 1
+    assert "1 rows without a usable open, high or low: set to the close" in str(report)
+
+
+def test_a_file_of_closes_alone_is_enough(tmp_path: Path):
+    path = tmp_path / "closes.csv"
+    path.write_text('date,close\n2024-01-02,"1,050.25"\n2024-01-03,$1051.00\n2024-01-04,1052\n')
+    frame, report = clean_bars(load_csv(path), "X", "1d")  # thousands grouped and a currency sign, as exported
+    assert frame["close"].tolist() == [1050.25, 1051.0, 1052.0] and report.nan_rows == 0
+    assert (frame["open"] == frame["close"]).all() and report.filled == 3
 
 
 def test_a_broken_later_row_does_not_replace_a_good_one():
@@ -146,8 +157,8 @@ def test_daily_gaps_skip_weekends_and_long_weekends():
 
 
 def test_clean_bars_errors_name_what_is_wrong():
-    with pytest.raises(DataError, match=r"AAPL lack column\(s\) high, low"):
-        clean_bars(pd.DataFrame({"timestamp": ["2024-01-02"], "open": [1], "close": [1]}), "AAPL", "1d")
+    with pytest.raises(DataError, match=r"AAPL lack a close column \(found: timestamp, open\)"):
+        clean_bars(pd.DataFrame({"timestamp": ["2024-01-02"], "open": [1]}), "AAPL", "1d")
     with pytest.raises(DataError, match="unknown interval '7m'"):
         clean_bars(bars(["2024-01-02"], [1.0]), "X", "7m")
     with pytest.raises(DataError, match="cannot read the timestamps of X"):
@@ -210,10 +221,8 @@ def test_csv_tickers_are_text_as_written_and_a_blank_one_is_none(tmp_path: Path,
 
 def test_csv_missing_columns_are_named(tmp_path: Path):
     path = tmp_path / "prices.csv"
-    path.write_text("when,open,close\n2024-01-02,1,1\n")
-    with pytest.raises(
-        DataError, match=r"prices\.csv lacks column\(s\) timestamp \(or date/datetime\), high, low"
-    ):
+    path.write_text("when,open,price\n2024-01-02,1,1\n")
+    with pytest.raises(DataError, match=r"prices\.csv lacks column\(s\) timestamp \(or date/datetime\), close"):
         load_csv(path)
     with pytest.raises(DataError, match=r"cannot read CSV .*absent\.csv"):
         load_csv(tmp_path / "absent.csv")
