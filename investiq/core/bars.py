@@ -18,7 +18,7 @@ from investiq.core.errors import DataError
 
 PRICES = ("open", "high", "low", "close")
 COLUMNS = [*PRICES, "volume"]
-TIME_COLUMNS = ("timestamp", "datetime", "date")  # first found wins; else the index is the time
+TIME_COLUMNS = ("timestamp", "datetime", "date")  # first found wins (date + a time column: both); else the index
 
 # Bar spacing in seconds, keyed by the interval names Yahoo Finance uses.
 INTERVAL_SECONDS: dict[str, int] = {
@@ -203,7 +203,9 @@ def bar_times(df: pd.DataFrame, symbol: str, *, daily: bool = False) -> pd.Datet
     00:00 UTC; in UTC they would fall on the day before, east of Greenwich."""
     names = _lower_names(df)
     column = next((names[c] for c in TIME_COLUMNS if c in names), None)
-    if column is not None:
+    if column == names.get("date") and "time" in names:  # a date and a time of day in two columns
+        values = df[column].astype(str).str.strip() + " " + df[names["time"]].astype(str).str.strip()
+    elif column is not None:
         values = df[column]
     elif isinstance(df.index, pd.DatetimeIndex) or not pd.api.types.is_numeric_dtype(df.index):
         values = df.index

@@ -219,6 +219,15 @@ def test_csv_tickers_are_text_as_written_and_a_blank_one_is_none(tmp_path: Path,
     assert reads == [path]  # the file is read once, however many symbols
 
 
+def test_a_date_and_a_time_column_make_the_bar_time(tmp_path: Path):
+    path = tmp_path / "intraday.csv"
+    rows = [f"2024-01-0{d},{t},1,1,1,{d}.{i}" for d in (2, 3) for i, t in enumerate(("09:30", "09:45", "10:00"))]
+    path.write_text("Date,Time,Open,High,Low,Close\n" + "\n".join(rows) + "\n")
+    frame, report = clean_bars(load_csv(path), "X", "15m")  # before: one bar a day, the rest "duplicates"
+    assert report.duplicates == 0 and len(frame) == 6
+    assert frame.index[1] == pd.Timestamp("2024-01-02 09:45", tz="UTC")
+
+
 def test_csv_missing_columns_are_named(tmp_path: Path):
     path = tmp_path / "prices.csv"
     path.write_text("when,open,price\n2024-01-02,1,1\n")
