@@ -28,12 +28,6 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(the tiny BERT's directory, the model repository `investiq export finbert` made of it)"""
-    return tiny_bert.exported(tmp_path_factory.mktemp("finbert-graph"))
-
-
-@pytest.fixture(scope="module")
 def tiny(exported: tuple[Path, Path]) -> Path:
     return exported[0]
 

@@ -62,11 +62,6 @@ def test_an_explicit_runtime_is_kept_and_an_unknown_one_is_named():
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return tiny_bert.exported(tmp_path_factory.mktemp("runtimes"))
-
-
-@pytest.fixture(scope="module")
 def repo(exported: tuple[Path, Path]) -> Path:
     return exported[1]
 
