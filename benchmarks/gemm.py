@@ -58,15 +58,20 @@ class BertShape:
         return cls(c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"], labels)
 
 
-def flops_per_text(tokens: float, shape: BertShape = BertShape()) -> float:
-    """Operations (2 per multiply-add) of one text of `tokens` tokens ([CLS] and [SEP] included).
+def flops_per_text(tokens: float, shape: BertShape = BertShape(), *, last_on_cls: bool = True) -> float:
+    """Operations (2 per multiply-add) of one text of `tokens` tokens ([CLS] and [SEP] included), as the
+    exported graph runs it: with `last_on_cls`, its last layer on the [CLS] row only (export/finbert_graph.py,
+    what `investiq export finbert` writes for a BERT classifier); without, as PyTorch runs the model.
 
     Per layer and token: Q, K, V and the attention output are h x h (4 h^2 multiply-adds), the FFN h x f
     and f x h (2 h f); attention scores Q K^T and the context (scores x V) are s x h each per token
-    (2 s h). Then the pooler (h x h) and classifier (h x labels) on the [CLS] token only."""
-    h, s = shape.hidden, tokens
-    per_layer = 2 * s * (4 * h * h + 2 * h * shape.ffn) + 2 * 2 * s * s * h
-    return float(shape.layers * per_layer + 2 * h * h + 2 * h * shape.labels)
+    (2 s h). On the [CLS] row only, the last layer computes K and V for every token (2 s h^2) and the rest for
+    that row (2 h^2 + 2 h f, scores and context 2 s h). Then the pooler (h x h) and classifier (h x labels)
+    on the [CLS] token only."""
+    h, f, s = shape.hidden, shape.ffn, tokens
+    per_layer = 2 * s * (4 * h * h + 2 * h * f) + 2 * 2 * s * s * h
+    last = 2 * ((2 * s + 2) * h * h + 2 * h * f) + 2 * 2 * s * h if last_on_cls else per_layer
+    return float((shape.layers - 1) * per_layer + last + 2 * h * h + 2 * h * shape.labels)
 
 
 def headroom(texts_per_s: float, mean_tokens: float, peak_gflops: float, shape: BertShape = BertShape()) -> float:

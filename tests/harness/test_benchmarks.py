@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks import gateway, gemm, plots, scaling
 from benchmarks.gemm import BertShape, flops_per_text, headroom
+from export.finbert_graph import LastLayerOnCls
 from gateway.backends.embedded import finbert_dir
 from harness import tiny_bert
 from investiq.core.finbert import Encoder
@@ -94,7 +95,10 @@ def test_against_times_another_checkouts_gateway_side_by_side(
 def test_flops_of_a_tiny_bert_match_the_hand_count(tiny: tuple[Path, Path]):
     # per layer: 2*10*(4*32*32 + 2*32*48) + 2*2*10*10*32 = 156,160; two layers, then pooler 2*32*32 and
     # classifier 2*32*3 on [CLS]
-    assert flops_per_text(10, TINY) == 2 * 156_160 + 2_048 + 192 == 314_560
+    assert flops_per_text(10, TINY, last_on_cls=False) == 2 * 156_160 + 2_048 + 192 == 314_560
+    # the last layer on [CLS] as exported: K and V for 10 rows, Q, output and FFN for 1, scores and context 1 x 10:
+    # 2*((2*10 + 2)*32*32 + 2*32*48) + 2*2*10*32 = 52,480
+    assert flops_per_text(10, TINY) == 156_160 + 52_480 + 2_048 + 192 == 210_880
     assert BertShape.from_source(tiny[0]) == TINY
     assert BertShape.from_source(None) == BertShape(12, 768, 3072, 3)  # FinBERT = BERT-base
 
@@ -110,7 +114,14 @@ def test_flops_agree_with_pytorchs_own_count(tiny: tuple[Path, Path]):
     ids = torch.randint(5, 100, (1, 10))
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(input_ids=ids, attention_mask=torch.ones_like(ids))
-    assert counter.get_total_flops() == flops_per_text(10, TINY)
+    assert counter.get_total_flops() == flops_per_text(10, TINY, last_on_cls=False)
+    # The exported function runs the model's own pass (whose last layer the exporter drops), then the last layer on
+    # [CLS], the pooler and the classifier: its count beyond the model's is that layer and one more pooler.
+    with torch.no_grad(), FlopCounterMode(display=False) as cls_counter:
+        LastLayerOnCls(model)(ids, torch.ones_like(ids))
+    cls_layer = cls_counter.get_total_flops() - counter.get_total_flops() - 2 * 32 * 32
+    full_layer = 156_160
+    assert flops_per_text(10, TINY) == flops_per_text(10, TINY, last_on_cls=False) - full_layer + cls_layer
 
 
 def test_headroom_is_achieved_over_peak():
