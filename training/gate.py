@@ -2,7 +2,8 @@
 
 Both models are run as the ONNX graphs that would serve (not as PyTorch), on the candidate's test
 origins of the refreshed bars, keeping only origins after the last bar the serving model trained
-on, so neither model has seen a hold-out target. Every such origin is used. Per origin the loss is
+or validated on (its validation part steered its early stopping and calibration), so neither model has seen a
+hold-out target. Every such origin is used. Per origin the loss is
 
     error = mean over the horizon of |median forecast - actual| / last close     (scale-free)
 
@@ -174,12 +175,13 @@ def compare(
             f"the candidate forecasts {cmeta.prediction_length} steps, the serving model "
             f"{smeta.prediction_length}: they cannot be compared on one hold-out"
         )
-    origins = holdout(series, config, smeta.trained_until, max(cmeta.context_length, smeta.context_length))
+    seen = smeta.seen_until()  # its validation part steered early stopping and calibration: not a hold-out either
+    origins = holdout(series, config, seen, max(cmeta.context_length, smeta.context_length))
     count = sum(len(o) for o in origins.values())
     if count < MIN_ORIGINS:
         raise GateError(
-            f"only {count} hold-out forecasts lie after {smeta.trained_until}, the last bar the serving model "
-            f"trained on (at least {MIN_ORIGINS} needed for a fair comparison): retrain later, on more bars"
+            f"only {count} hold-out forecasts lie after {seen}, the last bar the serving model trained or "
+            f"validated on (at least {MIN_ORIGINS} needed for a fair comparison): retrain later, on more bars"
         )
     horizon = cmeta.prediction_length
     losses = [
@@ -240,7 +242,7 @@ def compare(
         "origins": count,
         "origins_by_symbol": {s: len(o) for s, o in origins.items()},
         "bar_times": len(rows),
-        "holdout_after": smeta.trained_until,
+        "holdout_after": seen,
         "holdout_from": str(times[0]),
         "holdout_to": str(times[-1]),
         "horizon": horizon,

@@ -44,7 +44,7 @@ JUMP_FACTOR = 2.0
 # inverse) is reported too. A -40 % day (x0.6) is near none of them.
 SPLIT_RATIOS = (1.5, 2.0, 3.0, 4.0, 5.0, 8.0, 10.0, 20.0)
 SPLIT_MOVE = 1.08
-OFFSET = r"(?:[+-]\d{2}:?\d{2}|Z)$"  # a written time's UTC offset, at its end
+OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}:?\d{2}|Z)$"  # ISO, with offset
 # Numeric timestamps: epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude (the
 # largest below each bound; a date from 1973 to 5138 in that unit), or YYYYMMDD integers (19000101-21001231).
 EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"), (float("inf"), "ns"))
@@ -203,7 +203,7 @@ def bar_times(df: pd.DataFrame, symbol: str, *, daily: bool = False) -> pd.Datet
     00:00 UTC; in UTC they would fall on the day before, east of Greenwich."""
     names = _lower_names(df)
     column = next((names[c] for c in TIME_COLUMNS if c in names), None)
-    if column == names.get("date") and "time" in names:  # a date and a time of day in two columns
+    if column is not None and column == names.get("date") and "time" in names:  # a date and a time of day
         values = df[column].astype(str).str.strip() + " " + df[names["time"]].astype(str).str.strip()
     elif column is not None:
         values = df[column]
@@ -235,7 +235,7 @@ def _local_days(values: object) -> pd.DatetimeIndex | None:
     if pd.api.types.is_numeric_dtype(texts) or texts.empty:
         return None
     texts = texts.astype(str).str.strip()
-    if not re.search(OFFSET, texts.iloc[0]) or not texts.str.contains(OFFSET).all():
+    if not re.match(OFFSET, texts.iloc[0]) or not texts.str.match(OFFSET).all():
         return None
     try:
         parsed = pd.to_datetime(texts)  # one offset throughout: aware in it

@@ -209,7 +209,7 @@ def unseen_test_origins(
         if len(kept) < len(test):
             log(
                 f"{symbol}: {len(test) - len(kept)} of {len(test)} test origins are not later than {seen}, the "
-                "last bar the model trained or validated on: left out (the file reaches further back now)"
+                "last bar (of any symbol) the model trained or validated on: left out"
             )
         if len(kept):
             origins[symbol] = kept

@@ -85,12 +85,12 @@ def daily_pnl(trades: Sequence[Trade], sizes: NDArray[np.float64], days: pd.Date
 
 
 def _sharpe(mean: NDArray[np.float64], square: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Annualised; nan where the daily P&L never varies (a variant that made no trade has no Sharpe ratio: 0
-    would read as -100 % of equal weights' and 'contradict' a promise about trades it never made)."""
+    """Annualised; 0 where the daily P&L never varies (a bootstrap replicate that drew no trade). A variant that
+    made no trade at all has no Sharpe ratio: variant_stats and difference report nan for it."""
     std = np.sqrt(np.maximum(square - mean * mean, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(
-            np.where(std > 1e-12 * np.abs(mean) + 1e-300, mean / std, np.nan) * math.sqrt(DAYS_PER_YEAR)
+            np.where(std > 1e-12 * np.abs(mean) + 1e-300, mean / std, 0.0) * math.sqrt(DAYS_PER_YEAR)
         )
 
 
@@ -117,7 +117,9 @@ def variant_stats(
         profit_factor=gains / losses if losses > 0 else (math.inf if gains > 0 else math.nan),  # nan: no trade
         total_return=total,
         annual_return=total * DAYS_PER_YEAR / max(len(days), 1),
-        sharpe=float(_sharpe(np.asarray(daily.mean()), np.asarray((daily * daily).mean()))),
+        sharpe=float(_sharpe(np.asarray(daily.mean()), np.asarray((daily * daily).mean())))
+        if np.any(sizes > 0)
+        else math.nan,  # no trade: no Sharpe ratio (0 would read as -100 % of equal weights')
         max_drawdown=float(np.max(peak - equity, initial=0.0)),
         turnover=float(2 * sizes.sum()),
         costs=float(np.dot(sizes, [t.cost for t in trades])),
@@ -170,13 +172,15 @@ def difference(
         with np.errstate(divide="ignore", invalid="ignore"):
             return Estimate(*bootstrap_interval([rows], stat, block, config.reps, config.seed))  # type: ignore[arg-type]
 
+    traded = bool(np.any(sizes > 0))
+    undefined = Estimate(math.nan, (math.nan, math.nan))  # a variant that made no trade has no Sharpe ratio
     return Difference(
         label=label,
         win_rate=over(per_trade, win_rate, config.block_trades),
         average_win=over(per_trade, average_win, config.block_trades),
         total_return=over(per_day, total, config.block_days),
-        sharpe=over(per_day, sharpe, config.block_days),
-        sharpe_relative=over(per_day, sharpe_relative, config.block_days),
+        sharpe=over(per_day, sharpe, config.block_days) if traded else undefined,
+        sharpe_relative=over(per_day, sharpe_relative, config.block_days) if traded else undefined,
     )
 
 
