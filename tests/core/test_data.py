@@ -97,8 +97,9 @@ def test_daily_bars_written_at_local_midnight_keep_their_day(written: list[str],
     assert intraday.index[0] == pd.Timestamp("2021-12-02 00:00", tz="UTC")
     times_of_day, _ = clean_bars(bars(["2021-12-02 15:00:00+09:00"], [10.0]), "X", "1d")
     assert times_of_day.index[0] == pd.Timestamp("2021-12-02 06:00", tz="UTC")
-    with pytest.raises(DataError, match="cannot read the timestamps"):  # day-first, dashes: not an offset "-2021"
-        clean_bars(bars([f"{d:%d-%m-%Y}" for d in pd.bdate_range("2021-01-04", periods=10)], [1.0] * 10), "X", "1d")
+    day_first = [f"{d:%d-%m-%Y}" for d in pd.bdate_range("2021-01-04", periods=10)]  # "-2021" is no UTC offset
+    with pytest.raises(DataError, match="cannot read the timestamps"):
+        clean_bars(bars(day_first, [1.0] * 10), "X", "1d")
 
 
 def test_duplicates_keep_the_last_row_and_unsorted_input_is_sorted():

@@ -57,6 +57,33 @@ def test_migrating_twice_changes_nothing(db_path: Path):
     assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
 
 
+def test_forecasts_unresolved_at_schema_4_keep_the_resolver_rule_they_were_made_under(db_path: Path):
+    """Before schema 4 the resolver took bars opening strictly after last_bar_time, and a forecast from cached
+    bars recorded its last bar's opening time: under the new rule (at or after) that bar is its first step."""
+    from investiq.core.journal.schema import MIGRATIONS
+
+    old = sqlite3.connect(db_path)
+    for statements in MIGRATIONS[:3]:
+        for statement in statements:
+            old.execute(statement)
+    old.execute("PRAGMA user_version = 3")
+    rows = (("2026-01-02T00:00:00+00:00", None), ("2026-01-05T00:00:00+00:00", "2026-01-07T00:00:00Z"))
+    for bar, resolved in rows:
+        old.execute(
+            "INSERT INTO price_predictions (created_at, symbol, model_name, model_version, interval, "
+            "horizon_steps, last_price, last_bar_time, predicted_price, predicted_return, direction, target_time, "
+            "latency_ms, resolved_at, forecast_json) "
+            "VALUES (?, 'SPY', 'patchtst', 'v1', '1d', 1, 100, ?, 101, 0.01, 'up', ?, 3, ?, '[101]')",
+            (bar, bar, bar, resolved),
+        )
+    old.commit()
+    old.close()
+    conn = open_journal(db_path)  # migrates to the latest schema
+    times = [row[0] for row in conn.execute("SELECT last_bar_time FROM price_predictions ORDER BY id")]
+    conn.close()
+    assert times == ["2026-01-02T00:00:00.001+00:00", "2026-01-05T00:00:00+00:00"]  # the resolved row: as it was
+
+
 def test_a_journal_of_schema_2_gains_the_probabilistic_columns_and_keeps_its_rows(db_path: Path):
     """Schema 3 adds P(up), quantiles and volatility to price_predictions: rows written before are kept,
     with NULL there; rows written after carry them."""

@@ -109,6 +109,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE price_predictions ADD COLUMN volatility REAL",
         "CREATE INDEX price_predictions_resolved ON price_predictions (resolved_at, id)",
     ),
+    # 4: the resolver counts a forecast's bars from the first one opening at or after last_bar_time (when the last
+    # bar closed); before, from the first opening strictly after it, and forecasts from cached bars recorded their
+    # last bar's opening time. Forecasts still unresolved keep the rule they were made under: their last_bar_time
+    # moves 1 ms later, so that `>=` excludes the bar it named, as `>` did (a time SQLite cannot read is left).
+    (
+        "UPDATE price_predictions "
+        "SET last_bar_time = strftime('%Y-%m-%dT%H:%M:%f', last_bar_time, '+0.001 seconds') || '+00:00' "
+        "WHERE resolved_at IS NULL AND strftime('%Y-%m-%dT%H:%M:%f', last_bar_time) IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
