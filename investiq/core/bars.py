@@ -114,11 +114,11 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
     if "close" not in names:
         found = ", ".join(map(str, df.columns)) or "none"
         raise DataError(f"bars for {symbol} lack a close column (found: {found}); give a close column")
-    close = numbers(df[names["close"]])
     frame = pd.DataFrame(
         {c: numbers(df[names[c]]) if c in names else np.full(len(df), np.nan) for c in PRICES},
         index=bar_times(df, symbol, daily=is_daily(interval)),
     )
+    close = frame["close"].to_numpy()
     others = frame[[c for c in PRICES if c != "close"]].to_numpy()
     unusable = ~(np.isfinite(others) & (others > 0))
     frame[[c for c in PRICES if c != "close"]] = np.where(unusable, close[:, None], others)
