@@ -8,7 +8,6 @@ the best epoch is saved as a Hugging Face directory that `investiq export finber
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from collections import defaultdict
@@ -21,12 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.atomic import staged
-from investiq.core.errors import InvestIQError
 from investiq.core.finbert import LABELS, WeightsError, weights_reachable
-
-
-class DatasetError(InvestIQError, ValueError):
-    """The dataset cannot be used; the message names the file and the row."""
+from investiq.core.texts import LabeledDataError, read_labeled
 
 
 @dataclass(frozen=True)
@@ -74,27 +69,17 @@ def load_pretrained(source: str) -> tuple[Any, Any]:
     )
 
 
-def read_dataset(path: Path) -> list[tuple[str, str]]:
-    """(text, label) rows; labels lower-cased and checked against positive/negative/neutral."""
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise DatasetError(f"cannot read {path}: {exc.strerror}") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
-            raise DatasetError(f"{path} needs a header with columns text,label (found {reader.fieldnames})")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            text, label = (row["text"] or "").strip(), (row["label"] or "").strip().lower()
-            if not text:
-                raise DatasetError(f"{path}:{line}: empty text")
-            if label not in LABELS:
-                raise DatasetError(f"{path}:{line}: label {row['label']!r} is not one of {sorted(LABELS)}")
-            rows.append((text, label))
-    if len({label for _, label in rows}) < 2:
-        raise DatasetError(f"{path} needs at least two different labels to learn anything")
-    return rows
+def read_dataset(path: Path, log: Callable[[str], None] = print) -> list[tuple[str, str]]:
+    """(text, label) rows of a labeled file in any form `investiq.core.texts.read_labeled` takes, each text once
+    (a repeat on both sides of the validation split would flatter it); LabeledDataError when unusable."""
+    data = read_labeled(path)
+    if data.repeats or data.conflicts:
+        log(f"{path}: left out {data.repeats} repeated rows and {data.conflicts} texts labeled two or more ways")
+    if data.read_as():
+        log(f"{path}: {data.read_as()}")
+    if len(set(data.labels.tolist())) < 2:
+        raise LabeledDataError(f"{path} needs at least two different labels to learn anything")
+    return [(text, LABELS[label]) for text, label in zip(data.texts, data.labels.tolist(), strict=True)]
 
 
 def stratified_split(
@@ -133,7 +118,7 @@ def fine_tune(
     import torch
     from tqdm import tqdm
 
-    rows = read_dataset(dataset)
+    rows = read_dataset(dataset, log)
     train, val = stratified_split(rows, config.val_fraction, config.seed)
     log(f"{len(rows)} texts: {len(train)} train, {len(val)} validation (stratified)")
     model, tokenizer = load_pretrained(config.base)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -14,6 +13,7 @@ from investiq.core.errors import InvalidInputError
 from investiq.core.finbert import LABELS
 from investiq.core.journal.predictions import SentimentRow, insert_sentiment
 from investiq.core.journal.writer import JournalWriter
+from investiq.core.texts import normalize
 
 
 @dataclass(frozen=True)
@@ -38,18 +38,6 @@ class SentimentResult:
     model_version: str
     processing_time_ms: float
     texts: list[str]  # as scored and journaled (`normalize`d), one per prediction
-
-
-def normalize(text: str) -> str:
-    """The form that is scored, cached and journaled: NFC, invisible characters dropped, whitespace runs
-    collapsed, trimmed. Invisible means Unicode category C other than whitespace: control (NUL, ESC),
-    format (zero-width space, BOM), unpaired surrogates (a JSON "\\ud800" escape: not UTF-8, so neither the
-    tokenizer nor SQLite can take it). Scraped headlines carry such debris, and BERT's tokenizer drops the
-    same characters, so dropping them here changes no score; refusing would fail a whole batch for a byte."""
-    text = unicodedata.normalize("NFC", text)
-    if not text.isprintable():  # the rare text with a character beyond plain spaces and visible ones
-        text = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch)[0] != "C")
-    return " ".join(text.split())
 
 
 class SentimentService:

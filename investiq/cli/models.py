@@ -58,7 +58,9 @@ def train() -> None:
     "--dataset",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     required=True,
-    help="CSV with columns text,label (positive, negative, neutral).",
+    help="Labeled texts (label: positive, negative or neutral), in any form `investiq evaluate finbert --csv` "
+    "reads: a CSV with a text,label header, or Financial PhraseBank's all-data.csv or Sentences_*.txt as "
+    "published. Each text counts once.",
 )
 @click.option(
     "--output-dir",

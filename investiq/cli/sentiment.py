@@ -17,9 +17,10 @@ from investiq.ops import sentiment_eval
     "csv_path",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     default=None,
-    help="CSV with a header row and columns text,label (label: positive, negative or neutral; any case), "
-    "optionally split (figures are then also given per split). "
-    f"Default: the committed labeled headlines ({sentiment_eval.HEADLINES.name}).",
+    help="Labeled texts: a CSV with a header row and columns text,label (label: positive, negative or neutral; "
+    "any case), optionally split (figures are then also given per split); or Financial PhraseBank as published: "
+    "label,text rows without a header (all-data.csv) or sentence@label lines (Sentences_*.txt). UTF-8, or else "
+    f"read as Windows-1252. Default: the committed labeled headlines ({sentiment_eval.HEADLINES.name}).",
 )
 @click.option(
     "--out",
@@ -56,7 +57,7 @@ def evaluate_finbert(
                     most confident mistakes (with the lexicon's evidence for its own)
       report.json   every figure, and every mistake
 
-    A CSV without the text and label columns, or with an empty text or an unknown label, is
+    A file without the text and label columns, or with an empty text or an unknown label, is
     refused with the lines named.
     """
     settings = settings_from(config, model_repository=repository, quantize=quantize)

@@ -14,7 +14,6 @@ tables, and the most confident mistakes).
 from __future__ import annotations
 
 import asyncio
-import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.artifacts import META
-from investiq.core.errors import InvestIQError
 from investiq.core.finbert import FINBERT, LABELS, FinbertMeta
 from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.lexicon import FinanceLexicon, Vader
 from investiq.core.report_json import dumps
 from investiq.core.settings import Settings
+from investiq.core.texts import Labeled, read_labeled
 
 Log = Callable[[str], None]
 HEADLINES = Path(__file__).resolve().parents[1] / "data" / "labeled_headlines.csv"
@@ -37,95 +36,6 @@ VADER = "vader"
 BATCH = 32  # texts per FinBERT run
 BINS = 10  # calibration bins of width 0.1 (a three-class confidence is at least 1/3)
 MISTAKES = 15  # the most confident mistakes listed per model in report.md
-
-
-class LabeledDataError(InvestIQError, ValueError):
-    """A labeled CSV cannot be used; the message names the file, the line and what to change."""
-
-
-@dataclass(frozen=True)
-class Labeled:
-    texts: list[str]
-    labels: NDArray[np.int64]  # index into LABELS
-    splits: list[str]  # "" where the CSV has no split column
-    repeats: int = 0  # rows left out: the same text again with the same label (counted once)
-    conflicts: int = 0  # texts left out: labeled two or more ways (no truth to judge them on)
-
-
-def _once(texts: list[str], labels: list[int], splits: list[str]) -> Labeled:
-    """Each text once: a repeat with the same label counts once (the first row's split), a text labeled two ways
-    is left out (Financial PhraseBank repeats some sentences; scored twice they would weigh double)."""
-    rows: dict[str, list[int]] = {}
-    for i, text in enumerate(texts):
-        rows.setdefault(text, []).append(i)
-    agreed = [found for found in rows.values() if len({labels[i] for i in found}) == 1]
-    keep = sorted(found[0] for found in agreed)
-    return Labeled(
-        [texts[i] for i in keep],
-        np.array([labels[i] for i in keep], dtype=np.int64),
-        [splits[i] for i in keep],
-        repeats=sum(len(found) - 1 for found in agreed),
-        conflicts=len(rows) - len(agreed),
-    )
-
-
-def read_labeled(path: Path) -> Labeled:
-    """Rows of a CSV with columns text,label (positive, negative or neutral, any case) and optionally
-    split; or, without a header, label,text rows (Financial PhraseBank's all-data.csv). Every bad row is named
-    (the first ten) by its line in the file."""
-    from gateway.services.sentiment import normalize
-
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise LabeledDataError(f"cannot read {path}: {exc.strerror}") from None
-    texts, labels, splits, problems = [], [], [], []
-    with handle:
-        try:
-            reader = csv.DictReader(handle)
-            columns = [c.strip().lower() for c in reader.fieldnames or []]
-            if len(columns) == 2 and columns[0] in LABELS:  # no header: label,text rows, the first one included
-                handle.seek(0)
-                reader = csv.DictReader(handle, fieldnames=["label", "text"])
-            elif not {"text", "label"} <= set(columns):
-                raise LabeledDataError(
-                    f"{path} needs a header row with columns text,label (and optionally split), or no header and "
-                    f"label,text rows; found {', '.join(columns) if columns else 'no header'}"
-                )
-            else:
-                reader.fieldnames = columns
-            for row in reader:
-                line = reader.line_num  # where the row ends: a quoted text may span lines
-                text = normalize(row.get("text") or "")
-                label = (row.get("label") or "").strip().lower()
-                if row.get(None):  # type: ignore[call-overload, unused-ignore]  # extra fields, under None
-                    problems.append(f"line {line}: more fields than columns (quote a text that holds a comma)")
-                elif not text:
-                    problems.append(f"line {line}: empty text")
-                elif label not in LABELS:
-                    problems.append(f"line {line}: unknown label {row.get('label')!r}")
-                else:
-                    texts.append(text)
-                    labels.append(LABELS.index(label))
-                    splits.append((row.get("split") or "").strip())
-        except UnicodeDecodeError as exc:
-            raise LabeledDataError(
-                f"{path} is not UTF-8 (byte {exc.start} of a chunk: {exc.reason}); convert it, e.g. "
-                f"`iconv -f latin1 -t utf-8 {path} > labeled-utf8.csv`"
-            ) from None
-        except csv.Error as exc:
-            raise LabeledDataError(f"{path} is not a readable CSV: {exc}") from None
-    if problems:
-        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
-        raise LabeledDataError(
-            f"{path}: {len(problems)} unusable rows (labels must be one of {', '.join(LABELS)}): {shown}"
-        )
-    if not texts:
-        raise LabeledDataError(f"{path} has a header but no rows")
-    data = _once(texts, labels, splits)
-    if not data.texts:
-        raise LabeledDataError(f"{path}: every text is labeled two or more ways; nothing to judge on")
-    return data
 
 
 @dataclass(frozen=True)
@@ -226,6 +136,8 @@ def evaluate_sentiment(settings: Settings, csv_path: Path | None, out: Path, log
     path = csv_path or HEADLINES
     data = read_labeled(path)
     log(f"{path}: {len(data.texts)} texts ({_counts(data.labels)}){_left_out(data.repeats, data.conflicts)}")
+    if data.read_as():
+        log(f"{path}: {data.read_as()}")
     finbert, note = finbert_scorer(settings, serving=settings.sentiment_model == FINBERT)
     lexicon = FinanceLexicon()
     vader = Vader()
@@ -253,6 +165,7 @@ def evaluate_sentiment(settings: Settings, csv_path: Path | None, out: Path, log
         )
     result = {
         "csv": str(path),
+        "encoding": data.encoding,
         "n": len(data.texts),
         "labels": _counts(data.labels),
         "left_out": {"repeats": data.repeats, "conflicting_texts": data.conflicts},

@@ -19,7 +19,8 @@ from harness import tiny_bert
 from investiq.cli.main import main
 from investiq.core.finbert import LABELS
 from investiq.core.settings import Settings
-from investiq.ops.sentiment_eval import HEADLINES, LabeledDataError, evaluate_sentiment, judge, read_labeled
+from investiq.core.texts import LabeledDataError, read_labeled
+from investiq.ops.sentiment_eval import HEADLINES, evaluate_sentiment, judge
 from training.finbert import macro_f1
 
 SMALL = [
@@ -143,13 +144,6 @@ def test_unusable_csvs_are_refused_with_the_reason(
     assert not (tmp_path / "out").exists()
 
 
-def test_labels_in_any_case_and_a_byte_order_mark_are_read(tmp_path: Path):
-    data = tmp_path / "excel.csv"
-    data.write_text("\ufeffText,Label\nApple beats estimates,POSITIVE\n", encoding="utf-8")
-    labeled = read_labeled(data)
-    assert labeled.texts == ["Apple beats estimates"] and labeled.labels.tolist() == [0] and labeled.splits == [""]
-
-
 def test_a_repeated_text_counts_once_and_one_labeled_two_ways_is_left_out(tmp_path: Path):
     rows = [
         ("Apple beats estimates", "positive", "test"),
@@ -192,21 +186,11 @@ def test_judge_against_hand_counts():
     assert figures["expected_calibration_error"] == pytest.approx(ece)
 
 
-def test_phrasebank_rows_without_a_header_are_read_and_encodings_and_unquoted_commas_are_named(tmp_path: Path):
-    bank = tmp_path / "all-data.csv"  # Financial PhraseBank's form: label,text and no header
-    bank.write_text(
-        'neutral,"According to Gran, the company has no plans"\npositive,Profit rose\n', encoding="utf-8"
-    )
-    labeled = read_labeled(bank)
-    assert labeled.texts == ["According to Gran, the company has no plans", "Profit rose"]
-    assert labeled.labels.tolist() == [LABELS.index("neutral"), LABELS.index("positive")]
-    latin = tmp_path / "latin.csv"
-    latin.write_bytes("text,label\nSales in S\u00e3o Paulo rose,positive\n".encode("latin-1"))
-    with pytest.raises(LabeledDataError, match=r"is not UTF-8 .*iconv -f latin1 -t utf-8"):
-        read_labeled(latin)
-    loose = tmp_path / "loose.csv"  # the line of a row after a quoted text over two lines is its line in the file
-    loose.write_text(
-        'label,text\npositive,Tesco raises guidance, profit up\nnegative,"multi\nline"\nneutral,x,y\n'
-    )
-    with pytest.raises(LabeledDataError, match=r"line 2: more fields than columns .*; line 5: more fields"):
-        read_labeled(loose)
+def test_a_phrasebank_file_in_windows_1252_is_judged_and_the_log_says_how_it_was_read(tmp_path: Path):
+    bank = tmp_path / "Sentences_AllAgree.txt"
+    bank.write_bytes("Sales in S\u00e3o Paulo rose .@positive\r\nProfit fell .@negative\r\n".encode("cp1252"))
+    settings = Settings(model_repository=tmp_path / "empty", models_dir=tmp_path)
+    lines: list[str] = []
+    report = evaluate_sentiment(settings, bank, tmp_path / "out", log=lines.append)
+    assert report["n"] == 2 and report["encoding"] == "cp1252"
+    assert f"{bank}: not UTF-8: read as Windows-1252 (Latin-1 with curly quotes and the euro sign)" in lines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ from click.testing import CliRunner
 from harness import tiny_bert
 from investiq.cli.main import main
 from investiq.core.finbert import FinbertMeta
-from training.finbert import DatasetError, macro_f1, read_dataset, stratified_split
+from investiq.core.texts import LabeledDataError
+from training.finbert import macro_f1, read_dataset, stratified_split
 
 
 def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
@@ -81,16 +83,20 @@ def test_export_without_weights_fails_clearly(tmp_path: Path, monkeypatch: pytes
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [
-        ("text,label\nup we go,bullish\n", "data.csv:2: label 'bullish' is not one of"),
-        ("headline,label\nx,positive\n", "needs a header with columns text,label"),
-        ("text,label\n,positive\n", "data.csv:2: empty text"),
+        (
+            "text,label\nup we go,bullish\n",
+            "data.csv: 1 unusable rows (labels must be one of positive, negative, "
+            "neutral): line 2: unknown label 'bullish'",
+        ),
+        ("headline,label\nx,positive\n", "needs a header row with columns text,label"),
+        ("text,label\n,positive\n", "line 2: empty text"),
         ("text,label\na,positive\nb,positive\n", "at least two different labels"),
     ],
 )
 def test_datasets_are_checked(tmp_path: Path, content: str, fragment: str):
     path = tmp_path / "data.csv"
     path.write_text(content)
-    with pytest.raises(DatasetError, match=fragment.replace(".", r"\.")):
+    with pytest.raises(LabeledDataError, match=re.escape(fragment)):
         read_dataset(path)
 
 
@@ -120,3 +126,11 @@ def test_up_exports_finbert_when_its_weights_are_at_hand(tmp_path: Path):
     assert meta.source == str(source)
     prepare_finbert(settings, print)  # present: nothing to do
     assert FinbertMeta.load(tmp_path / "repo" / "finbert_model" / "1").version == meta.version
+
+
+def test_a_dataset_counts_each_text_once_in_any_form_the_evaluation_reads(tmp_path: Path):
+    path = tmp_path / "Sentences_50Agree.txt"  # Financial PhraseBank as published, which repeats some sentences
+    path.write_bytes("Profit rose .@positive\nProfit rose .@positive\nSales fell .@negative\n".encode("cp1252"))
+    lines: list[str] = []
+    assert read_dataset(path, lines.append) == [("Profit rose .", "positive"), ("Sales fell .", "negative")]
+    assert lines == [f"{path}: left out 1 repeated rows and 0 texts labeled two or more ways"]
