@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from investiq.core.errors import SettingsError
-from investiq.core.market import SOURCES
+from investiq.core.market import INTERVAL_SECONDS, SOURCES
 from investiq.core.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,7 +68,8 @@ def data_options(func: F) -> F:
             "--symbols",
             multiple=True,
             default=None,
-            help="Symbols, repeated or space-separated (default: setting price_symbols; sample: SPX NASDAQ).",
+            help="Symbols, repeated or space-separated (default: setting price_symbols; sample: SPX NASDAQ; "
+            "a --csv file the settings do not name: every symbol in it).",
         ),
         click.option(
             "--source",
@@ -82,13 +83,22 @@ def data_options(func: F) -> F:
             "csv_path",
             type=click.Path(path_type=Path, dir_okay=False, exists=True),
             default=None,
-            help="CSV with timestamp,open,high,low,close,volume and optionally symbol (default: price_csv).",
+            help="Bar file: a time column (timestamp, date or datetime; without a UTC offset, UTC) and a close "
+            "column, optionally open, high, low, volume and symbol; comma-, semicolon- or tab-separated, decimal "
+            "points or commas; exports of Yahoo, Investing.com, Nasdaq.com and MetaTrader read as they are "
+            "(default: price_csv).",
         ),
         click.option(
-            "--days", type=click.IntRange(1), default=None, help="History to use (default: setting price_days)."
+            "--days",
+            type=click.IntRange(1),
+            default=None,
+            help="History to use (default: setting price_days; a --csv file the settings do not name: all of it).",
         ),
         click.option(
-            "--interval", default=None, help="Bar interval (default: setting price_interval; sample: always 1d)."
+            "--interval",
+            default=None,
+            help=f"Bar interval, one of {', '.join(INTERVAL_SECONDS)} (default: setting price_interval; sample: "
+            "always 1d; a --csv file the settings do not name: as its bars are spaced).",
         ),
     ]
     for option in reversed(options):

@@ -84,7 +84,7 @@ def train_patchtst(
         click.echo("several GPUs visible: data-parallel training under torchrun")
         raise SystemExit(ops.relaunch(command))
     settings = settings_from(config)
-    bars = ops.choose_bars(settings, source, symbols, days, interval, csv_path)
+    bars = ops.choose_bars(settings, source, symbols, days, interval, csv_path, log=click.echo)
     out = ops.model_dir(settings, output_dir)
     metrics = ops.train_model(settings, ops.config_for(bars, **hyper), out, click.echo)
     click.echo(f"best validation loss {metrics['best_val_loss']:.3e} after {metrics['epochs_run']} epochs")

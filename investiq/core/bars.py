@@ -8,6 +8,7 @@ traded. `investiq.core.market` re-exports everything here; import it from there.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +49,15 @@ OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}
 # Numeric timestamps: epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude (the
 # largest below each bound; a date from 1973 to 5138 in that unit), or YYYYMMDD integers (19000101-21001231).
 EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"), (float("inf"), "ns"))
-SLASH_DATE = r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}"  # 02/03/2015: 2 March or February 3, as the file decides
+# 02/03/2015, 02.03.2015, 02-03-2015: 2 March or February 3, as the file decides (slash_day_first)
+SLASH_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}"
+# A file's median bar spacing within this factor of its interval, either way, is that interval: 60m against 90m
+# (x1.5) and 1m against 2m (x2) are told apart, and days against weeks.
+SPACING_TOLERANCE = 1.25
+STRAY_ROWS = 5  # at most this many rows that are no time (a footer, a note) are named as such
+# Other names that exports give the columns used here (lower-cased, <> stripped): Investing.com's Price,
+# Nasdaq.com's Close/Last, MetaTrader's <CLOSE>, Investing.com's Vol.; used where the column's own name is absent.
+ALIASES = {"close": ("close/last", "price", "last"), "volume": ("vol.", "vol", "tickvol")}
 
 
 @dataclass(frozen=True)
@@ -110,12 +119,13 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
     Gaps are reported, not filled.
     """
     interval_step(interval)
-    names = _lower_names(df)
+    names = column_names(df)
     if "close" not in names:
         found = ", ".join(map(str, df.columns)) or "none"
         raise DataError(f"bars for {symbol} lack a close column (found: {found}); give a close column")
+    comma = decimal_comma([df[names[c]] for c in PRICES if c in names])
     frame = pd.DataFrame(
-        {c: numbers(df[names[c]]) if c in names else np.full(len(df), np.nan) for c in PRICES},
+        {c: numbers(df[names[c]], comma) if c in names else np.full(len(df), np.nan) for c in PRICES},
         index=bar_times(df, symbol, daily=is_daily(interval)),
     )
     close = frame["close"].to_numpy()
@@ -123,7 +133,7 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
     unusable = ~(np.isfinite(others) & (others > 0))
     frame[[c for c in PRICES if c != "close"]] = np.where(unusable, close[:, None], others)
     if "volume" in names:
-        volume = numbers(df[names["volume"]])
+        volume = numbers(df[names["volume"]], comma)
         frame["volume"] = np.where(np.isfinite(volume), volume, 0.0)
     else:
         frame["volume"] = 0.0
@@ -152,14 +162,47 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
     return frame, report
 
 
-def numbers(values: pd.Series) -> NDArray[np.float64]:
+GROUPED = r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"  # 1,050.25 or 1,095: thousands grouped with commas
+COMMA_DECIMAL = r"[-+]?(?:\d{1,3}(?:\.\d{3})+|\d+),\d+"  # 1.050,25 or 1050,25 or 1,095: a decimal comma
+POINT_DECIMAL = r"[-+]?\d*\.\d+"  # 1050.25
+POINT_GROUPED = r"[-+]?\d{1,3}(?:\.\d{3})+"  # 1.050: thousands where commas are decimal, else 1.05
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """A column as stripped text without a leading currency sign ($, €, £, ¥)."""
+    return values.astype(str).str.strip().str.replace(r"^([-+]?)[$€£¥]\s*", r"\1", regex=True)
+
+
+def decimal_comma(columns: list[pd.Series]) -> bool:
+    """Whether the price columns of one file write decimal commas (European spreadsheets: 1050,25, 1.050,25):
+    some number in them reads only that way (1,1113, 1050,25) and none reads only with a decimal point
+    (1,050.25, 1050.25). A file whose every comma has three digits after it (1,095) stays read as thousands:
+    nothing in it says otherwise."""
+    comma_only = point_only = False
+    for values in columns:
+        if pd.api.types.is_numeric_dtype(values):
+            continue
+        text = _text(values)
+        grouped, european = text.str.fullmatch(GROUPED), text.str.fullmatch(COMMA_DECIMAL)
+        comma_only = comma_only or bool((european & ~grouped).any())
+        point = text.str.fullmatch(POINT_DECIMAL) & ~text.str.fullmatch(POINT_GROUPED)
+        point_only = point_only or bool((point | (grouped & text.str.contains(".", regex=False))).any())
+    return comma_only and not point_only
+
+
+def numbers(values: pd.Series, comma: bool = False) -> NDArray[np.float64]:
     """A column's numbers as float64, NaN where there is none. Text may carry a currency sign ($, €, £, ¥) and
-    thousands grouped with commas (1,050.25), as spreadsheets export prices; a decimal comma (1050,25) is not a
-    number here (NaN: the row is dropped and counted)."""
+    thousands grouped with commas (1,050.25), as spreadsheets export prices; with `comma` (decimal_comma of the
+    file), a decimal comma and points grouping thousands (1.050,25)."""
     if not pd.api.types.is_numeric_dtype(values):
-        text = values.astype(str).str.strip().str.replace(r"^([-+]?)[$€£¥]\s*", r"\1", regex=True)
-        grouped = text.str.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
-        values = text.where(~grouped, text.str.replace(",", "", regex=False))
+        text = _text(values)
+        if comma:  # a point can only group thousands then: 1.050 is 1050
+            european = text.str.fullmatch(COMMA_DECIMAL) | text.str.fullmatch(POINT_GROUPED)
+            written = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+            values = text.where(~european, written)
+        else:
+            grouped = text.str.fullmatch(GROUPED)
+            values = text.where(~grouped, text.str.replace(",", "", regex=False))
     out: NDArray[np.float64] = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
     return out
 
@@ -177,22 +220,45 @@ def find_jumps(close: pd.Series) -> tuple[int, str]:
     return int(beyond.sum()), f"x{ratio[at]:.3g} on {close.index[at + 1]:%Y-%m-%d}"
 
 
+class SpacingError(DataError):
+    """Bars spaced unlike the interval they were read as (`interval`; None: none was given); `looks_like` is the
+    interval they are (None: none InvestIQ takes)."""
+
+    def __init__(self, symbol: str, interval: str | None, median: pd.Timedelta, looks_like: str | None) -> None:
+        self.looks_like = looks_like
+        text = f"bars for {symbol} are {median} apart (median)"
+        text += f", not {interval} as the interval says: " if interval is not None else ": "
+        if looks_like is not None:
+            text += f"pass --interval {looks_like} (or set price_interval)"
+        else:
+            text += f"that is no interval InvestIQ takes ({', '.join(INTERVAL_SECONDS)}); resample them to one"
+        super().__init__(text)
+
+
+def median_spacing(index: pd.DatetimeIndex) -> pd.Timedelta:
+    """The median time between consecutive sorted bar times (nights and weekends are a few of many)."""
+    return pd.Timedelta(np.median(np.diff(index.as_unit("ns").asi8)), unit="ns")
+
+
+def interval_of(spacing: pd.Timedelta) -> str | None:
+    """The interval whose bars are `spacing` apart, within SPACING_TOLERANCE either way; None for a spacing no
+    interval has (4 hours, a month). Of equal ones (60m, 1h) the later name."""
+    seconds = max(spacing.total_seconds(), 1e-9)
+    off = {name: abs(np.log(seconds / step)) for name, step in reversed(INTERVAL_SECONDS.items())}
+    best = min(off, key=off.__getitem__)
+    return best if off[best] <= np.log(SPACING_TOLERANCE) else None
+
+
 def check_spacing(index: pd.DatetimeIndex, interval: str, symbol: str) -> None:
-    """DataError when sorted bar times are spaced unlike `interval` (median spacing under half or over twice
-    it, from 10 bars on): daily bars read as 15m would be windowed, gap-checked and dated as 15m bars."""
+    """SpacingError when sorted bar times are spaced unlike `interval` (the median spacing further than
+    SPACING_TOLERANCE from it, from 10 bars on): daily bars read as 15m would be windowed, gap-checked and dated
+    as 15m bars, and 30m bars read as 15m would be annualised as 15m ones."""
     step = interval_step(interval)
     if len(index) < 10:
         return
-    median = pd.Timedelta(np.median(np.diff(index.asi8)), unit="ns")
-    if step / 2 <= median <= step * 2:
-        return
-    nearest = min(
-        INTERVAL_SECONDS, key=lambda k: abs(np.log(INTERVAL_SECONDS[k] / max(median.total_seconds(), 1)))
-    )
-    raise DataError(
-        f"bars for {symbol} are {median} apart (median), not {interval} as the interval says: "
-        f"pass --interval {nearest} (or set price_interval)"
-    )
+    median = median_spacing(index)
+    if abs(np.log(median / step)) > np.log(SPACING_TOLERANCE):
+        raise SpacingError(symbol, interval, median, interval_of(median))
 
 
 def bar_times(df: pd.DataFrame, symbol: str, *, daily: bool = False) -> pd.DatetimeIndex:
@@ -201,10 +267,10 @@ def bar_times(df: pd.DataFrame, symbol: str, *, daily: bool = False) -> pd.Datet
     `daily` (daily or weekly bars): written times that carry a UTC offset and all fall on their own midnight
     (`2021-12-02 00:00:00+09:00`, as yfinance writes a Tokyo or Frankfurt listing's days) are those days, at
     00:00 UTC; in UTC they would fall on the day before, east of Greenwich."""
-    names = _lower_names(df)
+    names = column_names(df)
     column = next((names[c] for c in TIME_COLUMNS if c in names), None)
     if column is not None and column == names.get("date") and "time" in names:  # a date and a time of day
-        values = df[column].astype(str).str.strip() + " " + df[names["time"]].astype(str).str.strip()
+        values = df[column].astype(str).str.strip() + " " + _clock(df[names["time"]])
     elif column is not None:
         values = df[column]
     elif isinstance(df.index, pd.DatetimeIndex) or not pd.api.types.is_numeric_dtype(df.index):
@@ -215,6 +281,13 @@ def bar_times(df: pd.DataFrame, symbol: str, *, daily: bool = False) -> pd.Datet
         days = _local_days(values) if daily else None
         times = days if days is not None else _parse_times(values)
     except (ValueError, TypeError, OverflowError) as exc:
+        strays = _stray_rows(values)
+        if strays:  # a footer ("Total") or a note among good times: name them rather than blame the format
+            shown = ", ".join(f"row {row + 1} ({text!r})" for row, text in strays[:3])
+            raise DataError(
+                f"cannot read the timestamps of {symbol}: {shown} {'is' if len(strays) == 1 else 'are'} not a "
+                "time; remove such rows (a footer or a note) from the file"
+            ) from None
         reason = str(exc).splitlines()[0].split(". You might want to try")[0].rstrip(".:; ")
         raise DataError(
             f"cannot read the timestamps of {symbol}: {reason}; "
@@ -250,6 +323,38 @@ def _local_days(values: object) -> pd.DatetimeIndex | None:
     return local.tz_localize("UTC")
 
 
+def _clock(values: pd.Series) -> pd.Series:
+    """A time-of-day column as text; whole numbers as written by some exports (930, 1600, 93000: HMM or HHMMSS)
+    as 09:30 and 16:00:00."""
+    text = values.astype(str).str.strip().str.removesuffix(".0")
+    digits = text.str.fullmatch(r"\d{3,6}")
+    if not digits.all():
+        return text
+    padded = text.where(text.str.len() > 4, text.str.zfill(4) + "00").str.zfill(6)  # HHMMSS each
+    return padded.str[:2] + ":" + padded.str[2:4] + ":" + padded.str[4:6]
+
+
+def _stray_rows(values: object) -> list[tuple[int, str]]:
+    """(row, text) of the few rows (at most STRAY_ROWS, and under 1 % of them) that are no time when the others
+    parse one by one; [] when the times themselves are the problem (a format no rule reads)."""
+    texts = pd.Series(np.asarray(values)).astype(str).str.strip()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dateutil's "could not infer format": each is tried alone here
+        parsed = pd.to_datetime(texts, errors="coerce", utc=True, format="mixed", dayfirst=_day_first(texts))
+    bad = np.flatnonzero(parsed.isna().to_numpy() & (texts != "").to_numpy())
+    if not 0 < len(bad) <= min(STRAY_ROWS, 0.01 * len(texts)):
+        return []
+    return [(int(row), texts.iloc[row]) for row in bad]
+
+
+def _day_first(texts: pd.Series) -> bool:
+    """slash_day_first, False where the file itself is ambiguous (the caller reports that)."""
+    try:
+        return slash_day_first(texts)
+    except ValueError:
+        return False
+
+
 def _parse_times(values: object) -> pd.DatetimeIndex:
     """Timestamps as UTC (naive ones taken as UTC, aware ones converted). Numbers are epoch times in the unit
     their magnitude says (EPOCH_UNITS), or YYYYMMDD dates; slash dates day or month first as the file says
@@ -259,7 +364,9 @@ def _parse_times(values: object) -> pd.DatetimeIndex:
     series = pd.Series(np.asarray(values))
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         return number_times(series)
-    return pd.DatetimeIndex(pd.to_datetime(values, utc=True, dayfirst=slash_day_first(series)))
+    with warnings.catch_warnings():  # dateutil's "could not infer format": the times still parse, or fail loudly
+        warnings.simplefilter("ignore", UserWarning)
+        return pd.DatetimeIndex(pd.to_datetime(values, utc=True, dayfirst=slash_day_first(series)))
 
 
 def number_times(series: pd.Series) -> pd.DatetimeIndex:
@@ -314,9 +421,14 @@ def find_gaps(index: pd.DatetimeIndex, interval: str) -> tuple[int, pd.Timedelta
     return count, (spacing[hole].max() if count else None)
 
 
-def _lower_names(df: pd.DataFrame) -> dict[str, object]:
-    """Lower-cased, stripped column name -> the column's own name; the first of equal names wins."""
+def column_names(df: pd.DataFrame) -> dict[str, object]:
+    """Lower-cased, stripped column name (MetaTrader's <> dropped) -> the column's own name; the first of equal
+    names wins. A column used here under another name (ALIASES) answers to its name too, where that is absent."""
     names: dict[str, object] = {}
     for column in df.columns:
-        names.setdefault(str(column).strip().lower(), column)
+        names.setdefault(str(column).strip().lower().removeprefix("<").removesuffix(">"), column)
+    for name, others in ALIASES.items():
+        found = next((names[other] for other in others if other in names), None)
+        if name not in names and found is not None:
+            names[name] = found
     return names

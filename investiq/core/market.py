@@ -30,10 +30,21 @@ from typing import Any, Literal
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from investiq.core.bars import COLUMNS, bar_times, check_spacing, interval_step, is_daily
+from investiq.core.bars import (
+    COLUMNS,
+    TIME_COLUMNS,
+    bar_times,
+    check_spacing,
+    column_names,
+    interval_of,
+    interval_step,
+    is_daily,
+    median_spacing,
+)
 from investiq.core.bars import INTERVAL_SECONDS as INTERVAL_SECONDS  # re-exported: callers import from here
 from investiq.core.bars import SLASH_DATE as SLASH_DATE
 from investiq.core.bars import CleaningReport as CleaningReport
+from investiq.core.bars import SpacingError as SpacingError
 from investiq.core.bars import clean_bars as clean_bars
 from investiq.core.bars import find_gaps as find_gaps
 from investiq.core.bars import number_times as number_times
@@ -68,25 +79,52 @@ def read_bar_csv(path: Path) -> pd.DataFrame:
     """Every row of the bar file at `path` (load_csv), its columns checked. A 'symbol' column is read as text,
     as written: a ticker such as 0700 keeps its zeros, and NA or NULL (real tickers) are not missing values."""
     try:
-        frame = pd.read_csv(path)
+        separator = _separator(path)
+        frame = pd.read_csv(path, sep=separator)
         names = [c for c in frame.columns if str(c).strip().lower() == "symbol"]
         if names:  # read again as text, that column alone
-            frame[names[0]] = pd.read_csv(path, usecols=[names[0]], dtype=str, keep_default_na=False)[names[0]]
+            text = pd.read_csv(path, sep=separator, usecols=[names[0]], dtype=str, keep_default_na=False)
+            frame[names[0]] = text[names[0]]
     except (OSError, ValueError) as exc:  # pandas' parser and empty-file errors are ValueErrors
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         raise DataError(f"cannot read CSV {path}: {reason}") from None
     frame = _from_yfinance_layout(frame)
-    columns = {str(c).strip().lower() for c in frame.columns}
+    columns = column_names(frame)
     missing = [] if "close" in columns else ["close"]  # open, high and low are optional (only the close is used)
-    if not any(c in columns for c in ("timestamp", "date", "datetime")):
+    if not any(c in columns for c in TIME_COLUMNS):
         missing.insert(0, "timestamp (or date/datetime)")
     if missing:
         found = ", ".join(map(str, frame.columns)) or "none"
-        hint = ""
-        if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
-            hint = "; it looks semicolon-separated: save it comma-separated, with decimal points (1234.5)"
-        raise DataError(f"CSV {path} lacks column(s) {', '.join(missing)} (found: {found}){hint}")
+        raise DataError(f"CSV {path} lacks column(s) {', '.join(missing)} (found: {found})")
     return frame
+
+
+def csv_outline(path: Path) -> tuple[tuple[str, ...], str]:
+    """What a bar file holds when nobody said: its symbols as written (the file's name when it has no symbol
+    column) and the interval its bars are spaced at (the first symbol's median spacing; bars.interval_of).
+    SpacingError when that spacing is no interval InvestIQ takes."""
+    frame = read_bar_csv(path)
+    names = column_names(frame)
+    if "symbol" in names:
+        written = frame[names["symbol"]].fillna("").astype(str).str.strip()
+        symbols = tuple(sorted(set(written) - {""}))
+        rows = frame[written == symbols[0]] if symbols else frame
+    else:
+        symbols, rows = (path.stem,), frame
+    times = bar_times(rows, symbols[0] if symbols else path.stem).sort_values()
+    spacing = median_spacing(times) if len(times) > 1 else pd.Timedelta(0)
+    interval = interval_of(spacing)
+    if interval is None:
+        raise SpacingError(symbols[0] if symbols else path.stem, None, spacing, None)
+    return symbols, interval
+
+
+def _separator(path: Path) -> str:
+    """The field separator of a bar file, from its first line: a comma where there is one, else a semicolon (as
+    spreadsheets write where the comma is the decimal sign), a tab (MetaTrader) or a bar; else a comma."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        first = handle.readline()
+    return next((sep for sep in (",", ";", "\t", "|") if sep in first), ",")
 
 
 def symbol_rows(frame: pd.DataFrame, path: Path, symbol: str | None) -> pd.DataFrame:
@@ -101,7 +139,7 @@ def symbols_rows(frame: pd.DataFrame, path: Path, symbols: Sequence[str] | None)
     if "symbol" not in names:
         keys: list[str | None] = [*symbols] if symbols is not None else [None]
         return dict.fromkeys(keys, frame)
-    labels = frame[names["symbol"]].fillna("").astype(str).str.strip().str.upper()
+    labels = frame[names["symbol"]].fillna("").astype(str).str.strip()
     groups = dict(tuple(frame.groupby(labels.to_numpy(), sort=True)))
     groups.pop("", None)
     present = ", ".join(map(str, groups)) or "none (its symbol column is blank)"
@@ -111,11 +149,23 @@ def symbols_rows(frame: pd.DataFrame, path: Path, symbols: Sequence[str] | None)
         return {None: next(iter(groups.values()), frame)}
     out: dict[str | None, pd.DataFrame] = {}
     for symbol in symbols:
-        rows = groups.get(symbol.strip().upper())
-        if rows is None:
-            raise DataError(f"CSV {path} has no rows for {symbol}; its symbols are {present}")
-        out[symbol] = rows
+        out[symbol] = groups[_spelling(symbol.strip(), list(groups), path, present)]
     return out
+
+
+def _spelling(symbol: str, written: list[str], path: Path, present: str) -> str:
+    """How the file writes `symbol`: as given, else the one spelling that differs from it only in case. DataError
+    when there is none, or several (abc and ABC are two symbols: their rows must not be mixed)."""
+    if symbol in written:
+        return symbol
+    matches = [name for name in written if name.upper() == symbol.upper()]
+    if not matches:
+        raise DataError(f"CSV {path} has no rows for {symbol}; its symbols are {present}")
+    if len(matches) > 1:
+        raise DataError(
+            f"CSV {path} has symbols that differ only in case ({', '.join(matches)}): name one as it is written"
+        )
+    return matches[0]
 
 
 def _from_yfinance_layout(frame: pd.DataFrame) -> pd.DataFrame:

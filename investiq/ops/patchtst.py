@@ -18,7 +18,15 @@ from typing import Any
 
 from investiq.core.artifacts import META
 from investiq.core.errors import DataError
-from investiq.core.market import SAMPLE_DAYS, SAMPLE_INTERVAL, SAMPLE_SYMBOLS, Source, as_series, load_bars
+from investiq.core.market import (
+    SAMPLE_DAYS,
+    SAMPLE_INTERVAL,
+    SAMPLE_SYMBOLS,
+    Source,
+    as_series,
+    csv_outline,
+    load_bars,
+)
 from investiq.core.patchtst import PATCHTST, PatchTSTMeta, TrainConfig, config_from
 from investiq.core.settings import Settings
 from investiq.core.versions import retired_root
@@ -49,14 +57,26 @@ def choose_bars(
     days: int | None = None,
     interval: str | None = None,
     csv_path: Path | None = None,
+    log: Log = print,
 ) -> Bars:
     """The bars named on the command line, the rest from the price_* settings. Symbols may be repeated
-    or space/comma separated. The sample is daily and used whole; without symbols it is SPX and NASDAQ."""
+    or space/comma separated. The sample is daily and used whole; without symbols it is SPX and NASDAQ. A CSV
+    chosen on the command line (the settings name another source) is the file's to describe: every symbol in
+    it, all of its history, and the interval its bars are spaced at, unless given (logged)."""
     chosen = source or settings.price_source
     flat = tuple(part for s in symbols for part in s.replace(",", " ").split())
     if chosen == "sample":
         given = flat or (tuple(settings.price_symbols) if settings.price_source == "sample" else ())
         return replace(SAMPLE, symbols=given or SAMPLE.symbols, days=max(days or 0, SAMPLE_DAYS))
+    path = csv_path or settings.price_csv
+    if chosen == "csv" and settings.price_source != "csv" and path is not None and not (flat and interval):
+        found, spacing = csv_outline(path)
+        log(
+            f"{path}: {' '.join(flat or found)} ({'as given' if flat else 'every symbol in the file'}), "
+            f"{interval or spacing} bars ({'as given' if interval else 'as the file is spaced'}), "
+            f"{f'the last {days} days' if days else 'all of its history'}"
+        )
+        return Bars(chosen, flat or found, days or SAMPLE_DAYS, interval or spacing, path)
     return Bars(
         chosen,
         flat or tuple(settings.price_symbols),

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from investiq.core import market
+from investiq.core.bars import SpacingError, check_spacing, interval_of
 from investiq.core.errors import DataError
 from investiq.core.market import (
     BarCache,
@@ -97,9 +98,10 @@ def test_daily_bars_written_at_local_midnight_keep_their_day(written: list[str],
     assert intraday.index[0] == pd.Timestamp("2021-12-02 00:00", tz="UTC")
     times_of_day, _ = clean_bars(bars(["2021-12-02 15:00:00+09:00"], [10.0]), "X", "1d")
     assert times_of_day.index[0] == pd.Timestamp("2021-12-02 06:00", tz="UTC")
-    day_first = [f"{d:%d-%m-%Y}" for d in pd.bdate_range("2021-01-04", periods=10)]  # "-2021" is no UTC offset
-    with pytest.raises(DataError, match="cannot read the timestamps"):
-        clean_bars(bars(day_first, [1.0] * 10), "X", "1d")
+    business = pd.bdate_range("2021-01-04", periods=10, tz="UTC")
+    day_first = [f"{d:%d-%m-%Y}" for d in business]  # "-2021" is no UTC offset, and 15-01 says day first
+    frame, _ = clean_bars(bars(day_first, [1.0] * 10), "X", "1d")
+    assert frame.index.tolist() == business.tolist()
 
 
 def test_duplicates_keep_the_last_row_and_unsorted_input_is_sorted():
@@ -233,7 +235,7 @@ def test_a_date_and_a_time_column_make_the_bar_time(tmp_path: Path):
 
 def test_csv_missing_columns_are_named(tmp_path: Path):
     path = tmp_path / "prices.csv"
-    path.write_text("when,open,price\n2024-01-02,1,1\n")
+    path.write_text("when,open,value\n2024-01-02,1,1\n")
     with pytest.raises(DataError, match=r"prices\.csv lacks column\(s\) timestamp \(or date/datetime\), close"):
         load_csv(path)
     with pytest.raises(DataError, match=r"cannot read CSV .*absent\.csv"):
@@ -593,6 +595,17 @@ def test_a_file_whose_bars_are_not_spaced_as_the_interval_says_is_refused(tmp_pa
     path.write_text("date,open,high,low,close\n" + "".join(f"{d:%Y-%m-%d},1,1,1,1\n" for d in days))
     with pytest.raises(DataError, match=r"apart \(median\), not 15m .*pass --interval 1d"):
         load_bars("csv", ["X"], days=60, interval="15m", cache_dir=tmp_path, csv_path=path)
+    half_hours = pd.date_range("2024-01-02 14:30", periods=40, freq="30min", tz="UTC")
+    with pytest.raises(SpacingError, match=r"not 15m .*pass --interval 30m") as caught:  # x2: not 15m bars
+        check_spacing(half_hours, "15m", "X")
+    assert caught.value.looks_like == "30m"
+    with pytest.raises(SpacingError, match=r"not 1h .*pass --interval 90m"):  # x1.5
+        check_spacing(pd.date_range("2024-01-02", periods=40, freq="90min", tz="UTC"), "1h", "X")
+    with pytest.raises(SpacingError, match=r"04:00:00 apart .*no interval InvestIQ takes .*resample") as caught:
+        check_spacing(pd.date_range("2024-01-02", periods=40, freq="4h", tz="UTC"), "1h", "X")
+    assert caught.value.looks_like is None
+    assert interval_of(pd.Timedelta(days=7)) == "1wk" and interval_of(pd.Timedelta(hours=1)) == "1h"
+    assert interval_of(pd.Timedelta(days=30)) is None
     frame, report = load_bars("csv", ["X"], days=10, interval="1d", cache_dir=tmp_path, csv_path=path)["X"]
     assert report.older_rows == 30 - len(frame) > 0
     assert f"{report.older_rows} older rows outside the window left out (--days)" in str(report)
@@ -630,11 +643,83 @@ def test_a_yfinance_download_csv_with_its_three_header_rows_loads(tmp_path: Path
     assert frame.iloc[0][["open", "high", "low", "close"]].tolist() == [54.3, 54.8, 53.4, 54.8]
 
 
-def test_a_semicolon_separated_file_is_refused_with_what_to_do(tmp_path: Path):
-    path = tmp_path / "eu.csv"
-    path.write_text("Date;Open;High;Low;Close\n2016-01-04;25,6;26,3;25,5;26,3\n")
-    with pytest.raises(DataError, match="semicolon-separated: save it comma-separated"):
-        load_csv(path)
+def test_european_spreadsheet_files_read_with_their_decimal_commas(tmp_path: Path):
+    semicolons = tmp_path / "eu.csv"  # Excel where the comma is the decimal sign: semicolons, day-first dots
+    semicolons.write_text(
+        "\ufeffDate;Open;High;Low;Close\n13.01.2016;25,6;26,3;25,5;26,3\n14.01.2016;1.025,5;1.030;1.020;1.026,25\n"
+    )
+    frame, _ = clean_bars(load_csv(semicolons), "X", "1d")
+    assert frame.index.tolist() == [pd.Timestamp("2016-01-13", tz="UTC"), pd.Timestamp("2016-01-14", tz="UTC")]
+    assert frame["close"].tolist() == [26.3, 1026.25] and frame["high"].tolist() == [26.3, 1030.0]
+    quoted = tmp_path / "sheets.csv"  # Google Sheets in a European locale: commas, the numbers quoted
+    quoted.write_text('"Date","Close"\n"2016-01-04","1,1113"\n"2016-01-05","1,095"\n')
+    assert clean_bars(load_csv(quoted), "X", "1d")[0]["close"].tolist() == [1.1113, 1.095]
+    grouped = tmp_path / "us.csv"  # thousands grouped with commas: 1,095 is 1095 where nothing says otherwise
+    grouped.write_text('Date,Close\n2016-01-04,"1,095"\n2016-01-05,"1,050.25"\n2016-01-06,"1,100"\n')
+    assert clean_bars(load_csv(grouped), "X", "1d")[0]["close"].tolist() == [1095.0, 1050.25, 1100.0]
+    alone = tmp_path / "ambiguous.csv"
+    alone.write_text('Date,Close\n2016-01-04,"1,095"\n2016-01-05,"1,100"\n')
+    assert clean_bars(load_csv(alone), "X", "1d")[0]["close"].tolist() == [1095.0, 1100.0]
+
+
+def test_exports_that_name_the_close_otherwise_read_as_they_are(tmp_path: Path):
+    investing = tmp_path / "investing.csv"  # Investing.com: the close is "Price", newest first, volume "5.65M"
+    investing.write_text(
+        '"Date","Price","Open","High","Low","Vol.","Change %"\n'
+        '"Jul 03, 2023","1,792.69","1,755.20","1,796.59","1,749.62","5.65M","2.14%"\n'
+        '"Jun 30, 2023","1,755.13","1,740.00","1,760.00","1,735.00","4.10M","0.52%"\n'
+    )
+    frame, report = clean_bars(load_csv(investing), "X", "1d")
+    assert frame["close"].tolist() == [1755.13, 1792.69] and frame["open"].tolist() == [1740.0, 1755.2]
+    assert report.rows_out == 2 and frame["volume"].tolist() == [0.0, 0.0]
+    nasdaq = tmp_path / "nasdaq.csv"  # Nasdaq.com: "Close/Last" with dollar signs, month-first slash dates
+    nasdaq.write_text(
+        "Date,Close/Last,Volume,Open,High,Low\n07/03/2023,$89.63,5652908,$87.76,$89.83,$87.48\n"
+        "06/30/2023,$88.00,100,$87.00,$88.50,$86.90\n"
+    )
+    frame, _ = clean_bars(load_csv(nasdaq), "X", "1d")
+    assert frame.index[-1] == pd.Timestamp("2023-07-03", tz="UTC") and frame["close"].tolist() == [88.0, 89.63]
+    mt5 = tmp_path / "mt5.csv"  # MetaTrader: tab-separated, <DATE> and <TIME> apart
+    mt5.write_text(
+        "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\n"
+        "2024.01.02\t09:00:00\t1.1\t1.2\t1.0\t1.15\t10\n2024.01.02\t10:00:00\t1.15\t1.2\t1.1\t1.12\t12\n"
+    )
+    frame, _ = clean_bars(load_csv(mt5), "X", "1h")
+    assert frame.index.tolist() == [
+        pd.Timestamp("2024-01-02 09:00", tz="UTC"),
+        pd.Timestamp("2024-01-02 10:00", tz="UTC"),
+    ]
+    assert frame["close"].tolist() == [1.15, 1.12] and frame["volume"].tolist() == [10.0, 12.0]
+    numbers = tmp_path / "numbers.csv"  # a YYYYMMDD date and an HMM (or HHMMSS) time, both whole numbers
+    numbers.write_text("Date,Time,Close\n20240102,930,1\n20240102,1600,2\n20240103,93000,3\n")
+    frame, _ = clean_bars(load_csv(numbers), "X", "15m")
+    assert [f"{t:%Y-%m-%d %H:%M}" for t in frame.index] == [
+        "2024-01-02 09:30",
+        "2024-01-02 16:00",
+        "2024-01-03 09:30",
+    ]
+
+
+def test_a_footer_row_is_named_rather_than_the_format_blamed(tmp_path: Path):
+    path = tmp_path / "export.csv"
+    days = pd.bdate_range("2024-01-01", periods=200)
+    path.write_text("Date,Close\n" + "".join(f"{d:%Y-%m-%d},1\n" for d in days) + "Total,200\n")
+    with pytest.raises(DataError, match=r"row 201 \('Total'\) is not a time; remove such rows"):
+        clean_bars(load_csv(path), "X", "1d")
+
+
+def test_symbols_that_differ_only_in_case_are_kept_apart(tmp_path: Path):
+    path = tmp_path / "two.csv"
+    path.write_text(
+        "symbol,date,close\nabc,2024-01-02,100\nABC,2024-01-02,20\nabc,2024-01-03,101\nABC,2024-01-03,21\n"
+    )
+    assert load_csv(path, "abc")["close"].tolist() == [100, 101]
+    assert load_csv(path, "ABC")["close"].tolist() == [20, 21]
+    with pytest.raises(DataError, match=r"differ only in case \(ABC, abc\): name one as it is written"):
+        load_csv(path, "Abc")
+    one = tmp_path / "one.csv"
+    one.write_text("symbol,date,close\nspy,2024-01-02,100\n")
+    assert load_csv(one, "SPY")["close"].tolist() == [100]  # one spelling: any case finds it, as before
 
 
 def test_a_csv_recorded_at_training_is_absolute_and_its_absence_points_to_csv(
@@ -650,3 +735,42 @@ def test_a_csv_recorded_at_training_is_absolute_and_its_absence_points_to_csv(
     Path("bars.csv").unlink()
     with pytest.raises(DataError, match="not there now: pass the file with --csv"):
         trained_bars(config)
+
+
+def test_a_csv_named_on_the_command_line_describes_itself(tmp_path: Path):
+    """`train patchtst --source csv --csv FILE` and nothing else: the file's symbols, spacing and history, not
+    the defaults meant for Yahoo (SPY QQQ AAPL, 15m, 60 days), which failed three times in a row."""
+    from investiq.core.settings import Settings
+    from investiq.ops.patchtst import choose_bars
+
+    days = pd.bdate_range("2020-01-01", periods=40)
+    one = tmp_path / "aapl_us_d.csv"  # Stooq's name for it; no symbol column
+    one.write_text("Date,Close\n" + "".join(f"{d:%Y-%m-%d},{i + 1}\n" for i, d in enumerate(days)))
+    logged: list[str] = []
+    bars = choose_bars(Settings(), "csv", (), None, None, one, log=logged.append)
+    assert (bars.symbols, bars.interval, bars.days) == (("aapl_us_d",), "1d", market.SAMPLE_DAYS)
+    assert logged == [
+        f"{one}: aapl_us_d (every symbol in the file), 1d bars (as the file is spaced), all of its history"
+    ]
+    frame, _ = load_bars(
+        "csv", bars.symbols, days=bars.days, interval=bars.interval, cache_dir=tmp_path, csv_path=one
+    )["aapl_us_d"]
+    assert len(frame) == 40
+    hours = pd.date_range("2024-01-01", periods=30, freq="1h")  # round the clock: BTC-USD, ETH-USD
+    two = tmp_path / "crypto.csv"
+    two.write_text(
+        "symbol,timestamp,close\n"
+        + "".join(f"{s},{t:%Y-%m-%dT%H:%M}Z,1\n" for s in ("ETH-USD", "BTC-USD") for t in hours)
+    )
+    bars = choose_bars(Settings(), "csv", ("ETH-USD",), 7, None, two, log=logged.append)
+    assert (bars.symbols, bars.interval, bars.days) == (("ETH-USD",), "1h", 7)
+    assert choose_bars(Settings(), "csv", (), None, "1h", two, log=logged.append).symbols == ("BTC-USD", "ETH-USD")
+    configured = Settings(price_source="csv", price_csv=two)  # the settings name the file: theirs are the defaults
+    assert choose_bars(configured, log=logged.append).symbols == tuple(configured.price_symbols)
+    four = tmp_path / "four_hours.csv"
+    four.write_text(
+        "timestamp,close\n"
+        + "".join(f"{t:%Y-%m-%dT%H:%M}Z,1\n" for t in pd.date_range("2024-01-01", periods=30, freq="4h"))
+    )
+    with pytest.raises(DataError, match=r"04:00:00 apart \(median\): that is no interval InvestIQ takes"):
+        choose_bars(Settings(), "csv", (), None, None, four, log=logged.append)
