@@ -14,7 +14,8 @@ forecast from the closes up to it. Per symbol and pooled over symbols:
   validation part only) and the empirical-volatility random walk; the pinball loss of all three;
 - direction: hit rates at horizon 1 (every origin) and H (origins H apart) of two calls, the sign of
   the median and P(up) > 0.5, against always-up, with the Pesaran-Timmermann test;
-- a cost-aware backtest of the one-step P(up) > 0.5 call (long/flat, or long/short) vs buy-and-hold.
+- a cost-aware backtest of the one-step P(up) > 0.5 call (long/flat, or long/short) vs buy-and-hold, its
+  Sharpe ratio and annual return annualised at the symbol's own bar rate (`periods_per_year`).
 Output: report.json, report.md (a headline first: training/evaluate_report.py) and PNG plots (forest
 plots, coverage by step, reliability, equity curves in a grid: training/evaluate_plots.py) in the
 output directory. The maths is in investiq/core.
@@ -29,15 +30,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from investiq.core.calibration import reliability_bins
 from investiq.core.errors import DataError
 from investiq.core.forecast_stats import (
+    SECONDS_PER_YEAR,
     backtest,
     buy_and_hold,
     column_estimates,
     hit_rate,
+    observed_periods_per_year,
     paired_ratio,
     pesaran_timmermann,
     ratio_verdict,
@@ -57,7 +61,6 @@ from investiq.core.patchtst import FLAT_BAND, PatchTSTMeta
 from investiq.core.report_json import dumps
 from training.patchtst import split_origins, windows
 
-TRADING_SECONDS_PER_DAY = 6.5 * 3600
 COVERAGES = (0.8, 0.9)
 METHODS = ("model", "garch", "empirical_vol")
 LABELS = {"model": "PatchTST", "garch": "GARCH(1,1)", "empirical_vol": "empirical-vol random walk"}
@@ -88,11 +91,41 @@ class ForecastLike(Protocol):
 Predict = Callable[[NDArray[np.float32]], ForecastLike]  # windows [n, C, 1] of closes -> forecasts
 
 
-def periods_per_year(interval: str) -> float:
+# --- annualisation ----------------------------------------------------------------------------
+
+# Assumed only when no bar times are given: a US exchange's year, 252 trading days of 6.5 hours (9:30-16:00).
+TRADING_DAYS_PER_YEAR = 252
+TRADING_SECONDS_PER_DAY = 6.5 * 3600  # 23,400 s
+FROM_TIMES = (
+    "bar times: (bars - 1) / years from the symbol's first bar to its last, over the whole series evaluated "
+    "(years of 365.25 days)"
+)
+FROM_INTERVAL = "the interval on a US exchange's calendar (252 days of 6.5 hours): no bar times were given"
+
+
+def calendar_periods_per_year(interval: str) -> float:
+    """Bars a year of `interval` on a US exchange's calendar: 252 daily bars, 26 x 252 15-minute bars; weekly
+    bars by the calendar (52.2). Only the fallback without bar times: wrong for a 24/7 market (crypto: 365 days
+    of 24 hours) and for FX (24 hours, 5 days a week)."""
     seconds = INTERVAL_SECONDS[interval]
-    if seconds >= 86_400:
-        return 252 * 86_400 / seconds
-    return 252 * TRADING_SECONDS_PER_DAY / seconds
+    if seconds > 86_400:
+        return SECONDS_PER_YEAR / seconds
+    if seconds == 86_400:
+        return TRADING_DAYS_PER_YEAR
+    return TRADING_DAYS_PER_YEAR * TRADING_SECONDS_PER_DAY / seconds
+
+
+def periods_per_year(closes: NDArray[np.float64], times: NDArray[Any] | None, interval: str) -> float:
+    """Bars a year of one symbol: the rate its bar times show over its whole series (`times` [n], any datetime
+    pandas reads, beside closes [n]), so that each market annualises on its own calendar; without times, the
+    US exchange calendar of `interval`. The whole series rather than its test part: more bars, so a weekend more
+    or less at the ends of a short test part does not move the figure."""
+    if times is None:
+        return calendar_periods_per_year(interval)
+    if len(times) != len(closes):
+        raise ValueError(f"{len(times)} bar times for {len(closes)} closes")
+    stamps = pd.DatetimeIndex(times)
+    return observed_periods_per_year(stamps.as_unit("ns").asi8 / 1e9)
 
 
 # --- forecasts of one symbol ------------------------------------------------------------------
@@ -338,9 +371,16 @@ def evaluate(
     garch_dist: Innovations = "t",
     origins: dict[str, NDArray[np.int64]] | None = None,
     left_out: dict[str, str] | None = None,
+    times: dict[str, NDArray[Any]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `predict` (windows [n, C, 1] -> forecasts) on each series' test part (or, given `origins`, on
     those of its origins, per symbol); write report.json, report.md and the PNGs into out_dir; return the report.
+
+    `times` (per symbol, the bar times beside its closes) sets each symbol's periods a year, which annualise its
+    Sharpe ratios and returns: the bar rate of its own series (see `periods_per_year`). Only per-symbol figures
+    are annualised, each at its symbol's rate: nothing pooled over symbols is, as symbols of different markets
+    (crypto beside stocks) have no common rate. Without `times`, the interval's US exchange calendar, and the
+    report says so.
 
     A symbol whose prices never move before its test part is left out (GARCH cannot be fitted to it, and a model
     is not judged on a pinned price); the report names it and why under `left_out`, beside the `left_out` given
@@ -349,7 +389,6 @@ def evaluate(
 
     h, levels = meta.prediction_length, meta.quantile_levels
     base_up = meta.calibration.get("base_up") or training_up_rate(series, meta, split)
-    ppy = periods_per_year(meta.interval)
     bar = tqdm(series.items(), desc="evaluating", unit="symbol", leave=False, disable=None)
     left = dict(left_out or {})
     parts = {}
@@ -367,10 +406,12 @@ def evaluate(
         )
     symbols: dict[str, Any] = {}
     equity: dict[str, NDArray[np.float64]] = {}
+    ppy = {s: periods_per_year(series[s], None if times is None else times[s], meta.interval) for s in parts}
     for s, p in tqdm(parts.items(), desc="scoring", unit="symbol", leave=False, disable=None):
-        traded, equity[s] = trading(p, ppy, cost_bps, allow_short)
+        traded, equity[s] = trading(p, ppy[s], cost_bps, allow_short)
         symbols[s] = {
             "origins": len(p.last),
+            "periods_per_year": ppy[s],
             "point": point_scores([p], h),
             "probability_up": probability_scores([p], base_up, h),
             "intervals": interval_scores([p], levels, h),
@@ -390,6 +431,7 @@ def evaluate(
         "allow_short": allow_short,
         "garch_dist": garch_dist,
         "bootstrap": {"block": h, "reps": REPS},
+        "annualisation": {"periods_per_year": ppy, "from": FROM_INTERVAL if times is None else FROM_TIMES},
         "pooled": {
             "origins": sum(len(p.last) for p in pooled),
             "point": point_scores(pooled, h),

@@ -299,17 +299,23 @@ def backtest_section(r: dict[str, Any]) -> list[str]:
         f"## Backtest of the one-step P(up) > 0.5 call ({side}) vs buy-and-hold, net of costs",
         "",
         "| symbol | strategy return | Sharpe | max drawdown | trades | trade win rate | exposure | hold return "
-        "| hold Sharpe | hold max drawdown |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| hold Sharpe | hold max drawdown | periods a year |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s, p in r["symbols"].items():
         b, k = p["backtest"], p["buy_and_hold"]
         lines.append(
             f"| {s} | {b['total_return']:+.1%} | {b['sharpe']:.2f} | {b['max_drawdown']:.1%} | {b['trades']} | "
             f"{_rate(b['trade_win_rate'])} | {b['exposure']:.0%} | {k['total_return']:+.1%} | {k['sharpe']:.2f} | "
-            f"{k['max_drawdown']:.1%} |"
+            f"{k['max_drawdown']:.1%} | {p['periods_per_year']:,.1f} |"
         )
-    return [*lines, ""]
+    source = r["annualisation"]["from"]
+    return [
+        *lines,
+        "",
+        f"Sharpe ratios (and report.json's annual returns) use the periods a year of {source}.",
+        "",
+    ]
 
 
 # --- plots ----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -250,8 +251,9 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
     stats: dict[str, float] = {}
     last_seen, last_validated = [], []
     c, h = config.context_length, config.prediction_length
+    splits = symbol_splits(series, config)
     for symbol, (closes, stamps) in series.items():
-        split = split_origins(len(closes), c, h, config.val_fraction, config.test_fraction)
+        split = splits[symbol]
         require_moves(closes, split, c, h, symbol)
         parts["train"].append(windows(closes, split.train[:: config.window_stride], c, h))
         parts["val"].append(windows(closes, split.val, c, h))
@@ -261,6 +263,57 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
     stack = {k: (np.concatenate([x for x, _ in v]), np.concatenate([y for _, y in v])) for k, v in parts.items()}
     sizes = [len(x) for x, _ in parts["val"]]
     return Dataset(stack["train"], stack["val"], stats, max(last_seen), sizes, max(last_validated))
+
+
+def symbol_splits(
+    series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], config: TrainConfig
+) -> dict[str, Split]:
+    """Each symbol's split. TooFewBars naming every symbol too short for it, all at once: a user who leaves
+    out one short symbol should not meet the next one on the following run."""
+    c, h, fractions = config.context_length, config.prediction_length, (config.val_fraction, config.test_fraction)
+    splits: dict[str, Split] = {}
+    short: dict[str, TooFewBars] = {}
+    for symbol, (closes, _) in series.items():
+        try:
+            splits[symbol] = split_origins(len(closes), c, h, *fractions)
+        except TooFewBars as exc:
+            short[symbol] = exc
+    if short:
+        raise too_few_bars(short, [s for s in series if s in splits], config)
+    return splits
+
+
+def too_few_bars(short: dict[str, TooFewBars], enough: list[str], config: TrainConfig) -> TooFewBars:
+    """One TooFewBars for the symbols in `short` (those in `enough` have the bars): each with its bar count
+    and the bars needed, then the ways out, `investiq train`'s options: leave them out (when others
+    remain), a shorter --context-length (when one fits), or more history."""
+    c, h = config.context_length, config.prediction_length
+    counts = "; ".join(f"{symbol} has {exc.bars} bars, ~{exc.need} needed" for symbol, exc in short.items())
+    fewest = min(exc.bars for exc in short.values())
+    ways = []
+    if enough:
+        them = "it" if len(short) == 1 else "them"
+        ways.append(f'leave {them} out with --symbols "{" ".join(enough)}"')
+    fits = longest_context(fewest, config)
+    if fits is not None:
+        ways.append(f"lower --context-length to {fits} or less (the model then sees fewer bars)")
+    ways.append("fetch more history (a longer --days, or a longer file)")
+    return TooFewBars(
+        f"too few bars for context {c}, horizon {h} and the split: {counts}; " + ", or ".join(ways),
+        fewest,
+        max(exc.need for exc in short.values()),
+    )
+
+
+def longest_context(n: int, config: TrainConfig) -> int | None:
+    """The longest context (shorter than config's, at least a patch) that splits n bars; None if none does."""
+    for context in range(config.context_length - 1, config.patch_length - 1, -1):
+        try:
+            split_origins(n, context, config.prediction_length, config.val_fraction, config.test_fraction)
+        except TooFewBars:
+            continue
+        return context
+    return None
 
 
 def require_moves(closes: NDArray[np.float64], split: Split, context: int, horizon: int, symbol: str) -> None:
@@ -430,7 +483,9 @@ def save(
         meta.save(out)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         plot_curve(curve, out / "training_curve.png")
-    log(f"saved {output_dir} (version {meta.version}); evaluate with `investiq evaluate patchtst`")
+    # --model-dir: the model is judged wherever it was written (the backtest's, a --output-dir), not the default's
+    evaluate = shlex.join(["investiq", "evaluate", "patchtst", "--model-dir", str(output_dir)])
+    log(f"saved {output_dir} (version {meta.version}); evaluate with `{evaluate}`")
     return metrics
 
 

@@ -225,7 +225,7 @@ class SpacingError(DataError):
     interval they are (None: none InvestIQ takes)."""
 
     def __init__(self, symbol: str, interval: str | None, median: pd.Timedelta, looks_like: str | None) -> None:
-        self.looks_like = looks_like
+        self.symbol, self.median, self.looks_like = symbol, median, looks_like
         text = f"bars for {symbol} are {median} apart (median)"
         text += f", not {interval} as the interval says: " if interval is not None else ": "
         if looks_like is not None:

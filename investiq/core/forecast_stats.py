@@ -250,6 +250,24 @@ def buy_and_hold(returns: NDArray[np.float64], periods_per_year: float, cost_bps
     return backtest(r, np.ones_like(r), cost_bps, periods_per_year)
 
 
+SECONDS_PER_YEAR = 365.25 * 86_400  # a calendar year, leap days included: 31,557,600 s
+
+
+def observed_periods_per_year(times_s: NDArray[np.float64]) -> float:
+    """Bars a year that a series' bar times show: (n - 1) / the years from its first bar to its last (epoch
+    seconds, ascending, n >= 2), years of 365.25 days. What annualises its Sharpe ratio and return.
+
+    The data's own calendar, so no market's is assumed: weekly bars give 52.2, daily bars of an exchange about
+    252 (weekends and holidays have no bar), of a 24/7 market 365.25, hourly bars of a 24/7 market 8,766,
+    15-minute bars of US hours about 26 x 252 = 6,552. Over a short span the first and last bars fall anywhere in
+    the week: a weekend more or less inside it moves the figure by a few per cent over two months of bars.
+    ValueError with fewer than two bars, or no time from the first to the last."""
+    t = np.asarray(times_s, dtype=np.float64).reshape(-1)
+    if t.size < 2 or not t[-1] > t[0]:
+        raise ValueError(f"need at least two bars spanning some time, got {t.size} bars")
+    return float((t.size - 1) * SECONDS_PER_YEAR / (t[-1] - t[0]))
+
+
 # --- paired comparisons over overlapping forecasts (block bootstrap) ---------------------------
 
 

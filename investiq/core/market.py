@@ -170,15 +170,17 @@ def _spelling(symbol: str, written: list[str], path: Path, present: str) -> str:
 
 def _from_yfinance_layout(frame: pd.DataFrame) -> pd.DataFrame:
     """A CSV written by yfinance's `download(...).to_csv()` has three header rows (`Price,Close,...`,
-    `Ticker,AAPL,...`, `Date,,...`): its bars with one header, one `symbol` column when it holds several
-    tickers. Any other frame is returned as it is."""
-    if len(frame) < 2 or str(frame.columns[0]).strip().lower() != "price":
+    `Ticker,AAPL,...`, `Date,,...`; with `group_by="ticker"` the first two swapped): its bars with one header,
+    one `symbol` column when it holds several tickers. Any other frame is returned as it is."""
+    if len(frame) < 2:
         return frame
-    if str(frame.iat[0, 0]).strip().lower() != "ticker":
+    first, second = str(frame.columns[0]).strip().lower(), str(frame.iat[0, 0]).strip().lower()
+    if {first, second} != {"price", "ticker"}:
         return frame
     time_name = str(frame.iat[1, 0]).strip() or "timestamp"  # Date, or Datetime for intraday bars
-    fields = [re.sub(r"\.\d+$", "", str(c)) for c in frame.columns[1:]]  # pandas names repeats Close.1, ...
-    tickers = [str(t).strip() for t in frame.iloc[0, 1:]]
+    header = [re.sub(r"\.\d+$", "", str(c)) for c in frame.columns[1:]]  # pandas names repeats Close.1, ...
+    row = [str(t).strip() for t in frame.iloc[0, 1:]]
+    fields, tickers = (header, row) if first == "price" else (row, header)
     body = frame.iloc[2:].reset_index(drop=True)
     parts = []
     for ticker in dict.fromkeys(tickers):

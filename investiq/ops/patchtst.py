@@ -74,7 +74,7 @@ def choose_bars(
         log(
             f"{path}: {' '.join(flat or found)} ({'as given' if flat else 'every symbol in the file'}), "
             f"{interval or spacing} bars ({'as given' if interval else 'as the file is spaced'}), "
-            f"{f'the last {days} days' if days else 'all of its history'}"
+            f"{f'the last {days} days' if days and days < SAMPLE_DAYS else 'all of its history'}"
         )
         return Bars(chosen, flat or found, days or SAMPLE_DAYS, interval or spacing, path)
     return Bars(
@@ -204,6 +204,7 @@ def evaluate_model(
         "normal" if garch_dist == "normal" else "t",
         origins,
         left_out,
+        times={s: t for s, (_, t) in series.items() if s in origins},  # annualised at the bars' own rate
     )
     log(f"wrote report.md, report.json and plots to {target}")
     return report

@@ -641,6 +641,12 @@ def test_a_yfinance_download_csv_with_its_three_header_rows_loads(tmp_path: Path
     )
     frame, _ = clean_bars(load_csv(two, "msft"), "MSFT", "1d")
     assert frame.iloc[0][["open", "high", "low", "close"]].tolist() == [54.3, 54.8, 53.4, 54.8]
+    by_ticker = tmp_path / "by_ticker.csv"  # download(..., group_by="ticker"): the Ticker row first
+    by_ticker.write_text(
+        "Ticker,AAPL,AAPL,MSFT,MSFT\nPrice,Open,Close,Open,Close\nDate,,,,\n2016-01-04,25.6,26.3,54.3,54.8\n"
+    )
+    frame, _ = clean_bars(load_csv(by_ticker, "MSFT"), "MSFT", "1d")
+    assert frame.iloc[0][["open", "close"]].tolist() == [54.3, 54.8]
 
 
 def test_european_spreadsheet_files_read_with_their_decimal_commas(tmp_path: Path):

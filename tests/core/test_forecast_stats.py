@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from investiq.core.forecast_stats import (
     direction_baselines,
     errors,
     hit_rate,
+    observed_periods_per_year,
     pesaran_timmermann,
 )
 
@@ -250,6 +252,49 @@ def test_a_flip_charges_each_trip_its_own_leg():
 def test_shorting_through_a_doubling_ruins_the_account():
     bt = backtest(np.array([1.5, -0.5]), np.array([-1.0, -1.0]), cost_bps=0.0, periods_per_year=252)
     assert (bt.total_return, bt.annual_return, bt.max_drawdown) == (-1.0, -1.0, 1.0)
+
+
+def seconds(times: pd.DatetimeIndex) -> NDArray[np.float64]:
+    return np.asarray(times.as_unit("ns").asi8 / 1e9)
+
+
+def us_trading_days(start: str, end: str) -> pd.DatetimeIndex:
+    """Weekdays less the US federal holidays: about 250 a year, near an exchange's 252."""
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+    from pandas.tseries.offsets import CustomBusinessDay
+
+    return pd.date_range(start, end, freq=CustomBusinessDay(calendar=USFederalHolidayCalendar()), tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        (pd.date_range("2020-01-06", periods=156, freq="W-MON", tz="UTC"), 52.18),  # a week: 7 / 365.25 years
+        (pd.date_range("2024-01-01", periods=24 * 60, freq="h", tz="UTC"), 8766.0),  # crypto hours: 24 x 365.25
+        (pd.date_range("2024-01-01", periods=400, freq="D", tz="UTC"), 365.25),  # crypto days
+    ],
+)
+def test_periods_per_year_are_the_bar_rate_the_times_show(times: pd.DatetimeIndex, expected: float):
+    """Before: 252 days of 6.5 hours for any series: weekly bars got 36, crypto hours 1,638, crypto days 252."""
+    assert observed_periods_per_year(seconds(times)) == pytest.approx(expected, rel=1e-3)
+
+
+def test_periods_per_year_of_an_exchange_are_its_trading_days_and_hours():
+    from investiq.core.market import clean_bars, load_sample
+
+    spx = clean_bars(load_sample("SPX"), "SPX", "1d")[0].index  # real NYSE days, 1999-2018
+    assert observed_periods_per_year(seconds(pd.DatetimeIndex(spx))) == pytest.approx(252, rel=0.005)
+    days = us_trading_days("2023-01-01", "2024-12-31")
+    assert observed_periods_per_year(seconds(days)) == pytest.approx(250.4, rel=1e-3)
+    # 15-minute bars 9:30-15:45 New York (14:30 UTC in winter: the hour does not matter here): 26 a day
+    quarters = pd.DatetimeIndex([d + pd.Timedelta(minutes=870 + 15 * k) for d in days for k in range(26)])
+    assert observed_periods_per_year(seconds(quarters)) == pytest.approx(26 * 252, rel=0.01)
+
+
+def test_periods_per_year_need_a_span():
+    for times in ([], [1.7e9], [1.7e9, 1.7e9]):
+        with pytest.raises(ValueError, match="at least two bars"):
+            observed_periods_per_year(np.array(times))
 
 
 def test_buy_and_hold_is_backtest_long_everywhere():

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+import shlex
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +18,7 @@ from click.testing import CliRunner, Result
 from investiq.cli.main import main
 from investiq.core.journal import open_journal
 from investiq.core.journal.timestamps import iso
+from investiq.core.patchtst import PatchTSTMeta, TrainConfig
 from tests.gateway.test_api_bayesian import add_trades
 
 REPORT = ("report.md", "report.json", "equity.png", "win_rate.png", "weights.png")
@@ -67,6 +72,11 @@ def test_csv_source_writes_the_report_and_the_same_seed_gives_the_same_json(tmp_
     assert set(report["trades"]["by_strategy"]) == {"trend", "reversion", "breakout"}
     assert {c["claim"] for c in report["claims"]} == {"win rate +15-20 points", "average win +33%", "sharpe +50%"}
     assert "## Verdict on the original claims" in (tmp_path / "one" / "report.md").read_text()
+    # weekday bars: the daily P&L's grid of weekdays, 260.9 a year, says what annualised it (before: 252 assumed)
+    per_year = {v["periods_per_year"] for v in report["variants"]}
+    assert len(per_year) == 1 and per_year.pop() == pytest.approx(260.9, rel=5e-3)  # 1/2 %: where the span ends
+    assert f"annualised at {report['variants'][0]['periods_per_year']:.1f} days a year" in report["notes"][-1]
+    assert report["notes"][-1] in (tmp_path / "one" / "report.md").read_text()
     again = invoke(*csv_args(tmp_path, "two"))
     assert again.exit_code == 0, again.output
     assert (tmp_path / "two" / "report.json").read_text() == (tmp_path / "one" / "report.json").read_text()
@@ -139,3 +149,50 @@ def test_headlines_that_meet_no_entry_are_refused_rather_than_judged(tmp_path: P
     )
     assert "2 headlines of AAPL, SPY, 2001-01-02 to 2023-11-20" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_the_price_filters_model_can_be_evaluated_as_its_log_line_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The price filter's model records the bars the backtest read (csv, the file, all days), so the command
+    its log line suggests reloads them and judges it on test bars after its validation part. Before, it recorded
+    source 'backtest' and the command failed: "unknown source 'backtest'". The tests' tiny shape: a fast test."""
+    from harness.tiny_patchtst import TINY
+    from investiq.ops.patchtst import config_for
+    from training.patchtst import split_origins
+
+    def tiny(bars: Any, **hyper: Any) -> TrainConfig:
+        recorded = config_for(bars, **hyper)
+        where = {k: getattr(recorded, k) for k in ("symbols", "source", "days", "interval", "csv_path")}
+        return dataclasses.replace(TINY, **where, epochs=1)
+
+    monkeypatch.setattr("investiq.ops.backtest.run.config_for", tiny)
+    args = [a for a in csv_args(tmp_path, "report") if a != "--no-price-filter"]
+    result = invoke(*args, "--price-filter", "--price-budget-s", "60")
+    assert result.exit_code == 0, result.output
+    (suggested,) = re.findall(r"evaluate with `([^`]+)`", result.output)
+    assert suggested == "investiq evaluate patchtst --model-dir models/backtest/patchtst"
+    meta = PatchTSTMeta.load(tmp_path / "models" / "backtest" / "patchtst")
+    assert meta.source == "csv" and meta.symbols == ["AAA", "BBB"]
+    judged = CliRunner().invoke(main, shlex.split(suggested)[1:])
+    assert judged.exit_code == 0, judged.output
+    report = json.loads((tmp_path / "models" / "backtest" / "patchtst" / "evaluation" / "report.json").read_text())
+    assert report["model_version"] == meta.version and not report["left_out"]
+    assert report["annualisation"]["from"].startswith("bar times")  # the file's own weekday rate, not 252 assumed
+    assert {round(v["periods_per_year"]) for v in report["symbols"].values()} == {261}
+    # trained on the first 60% of the file only: every test origin of the whole file lies after its validation
+    test = split_origins(1200, TINY.context_length, TINY.prediction_length, TINY.val_fraction, TINY.test_fraction)
+    assert {s: v["origins"] for s, v in report["symbols"].items()} == dict.fromkeys(("AAA", "BBB"), len(test.test))
+
+
+def test_bars_that_are_not_daily_are_refused_as_such(tmp_path: Path):
+    """Before: "pass --interval 1wk (or set price_interval)", which backtest refuses in turn."""
+    weekly = tmp_path / "weekly.csv"
+    weeks = pd.date_range("2015-01-05", periods=300, freq="7D")
+    weekly.write_text("date,close\n" + "".join(f"{d:%Y-%m-%d},{100 + i % 7}\n" for i, d in enumerate(weeks)))
+    result = invoke("--source", "csv", "--csv", str(weekly), "--no-price-filter", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1
+    assert "investiq backtest trades daily bars: those of weekly are 7 days 00:00:00 apart (median), 1wk bars" in (
+        result.output
+    )
+    assert "--interval" not in result.output.splitlines()[-1]

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gateway.services.bayesian import BayesianService
@@ -16,7 +17,14 @@ from investiq.core.journal.writer import JournalWriter
 from investiq.core.settings import Settings
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.engine import Variant, walk_forward
-from investiq.ops.backtest.stats import claims, day_grid, difference, variant_stats, verdict
+from investiq.ops.backtest.stats import (
+    annualisation_note,
+    claims,
+    day_grid,
+    difference,
+    variant_stats,
+    verdict,
+)
 from investiq.ops.backtest.trades import Trade
 
 T0 = 1_600_000_000.0  # 2020-09-13, a Sunday: the grid's weekdays and the trades' days both count
@@ -80,6 +88,32 @@ def test_a_variant_that_refuses_every_trade_has_no_ratios_and_no_verdict():
     )
     all_won = [Trade("a", "X", T0 + d * SECONDS_PER_DAY, T0 + d * SECONDS_PER_DAY + 1, 1.0) for d in range(5)]
     assert variant_stats("wins", all_won, np.ones(5), day_grid(all_won), config).profit_factor == math.inf
+
+
+@pytest.mark.parametrize(
+    ("start", "step", "grid", "per_year"),
+    [
+        ("2021-01-04", "B", "weekdays", 260.9),  # a stock exchange's daily bars: holidays are days of no P&L
+        ("2021-01-04", "D", "every day", 365.25),  # a 24/7 market's: trades decided and closed at weekends
+    ],
+)
+def test_daily_pnl_is_annualised_at_its_own_grid_of_days(start: str, step: str, grid: str, per_year: float):
+    """Before: 252 days a year for either grid, understating the annual return of weekdays by 3.5% and of every
+    day by 31% (the sum of the daily P&L * 252 / days on the grid), the Sharpe ratio by 2% and 17%."""
+    decided = pd.date_range(start, periods=400, freq=step, tz="UTC").as_unit("s").asi8.astype(float)
+    rng = np.random.default_rng(1)
+    trades = [
+        Trade("a", "X", d, d + 3600, float(x)) for d, x in zip(decided, rng.normal(0.001, 0.01, 400), strict=True)
+    ]
+    days = day_grid(trades)
+    assert len(days) == 400 and (days.day_of_week >= 5).any() == (step == "D")
+    stats = variant_stats("equal", trades, np.ones(400), days, BacktestConfig(reps=200))
+    daily = np.array([t.pnl for t in trades])
+    assert stats.periods_per_year == pytest.approx(per_year, rel=5e-3)  # 1/2 %: the last weekend, outside
+    assert stats.annual_return == pytest.approx(daily.mean() * stats.periods_per_year, rel=1e-9)
+    assert stats.sharpe == pytest.approx(daily.mean() / daily.std() * math.sqrt(stats.periods_per_year), rel=1e-9)
+    assert f"annualised at {stats.periods_per_year:.1f} days a year" in annualisation_note(days)
+    assert f"({grid}" in annualisation_note(days)
 
 
 @pytest.mark.parametrize("method", ["mean", "thompson"])

@@ -5,6 +5,7 @@ answers are known (the random walk scores a MAE ratio of exactly 1 and a Brier s
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,3 +258,45 @@ def test_a_file_with_more_history_is_scored_only_after_what_the_model_saw(traine
     seen_only = {"SPX": (early["close"].to_numpy(dtype=np.float64), early.index.to_numpy())}
     with pytest.raises(DataError, match="no test origin in these bars is later than"):
         unseen_test_origins(seen_only, m, split, said.append)
+
+
+def test_sharpe_is_annualised_at_the_bar_rate_the_times_show(tmp_path: Path):
+    """Crypto hourly bars (24/7): 8,766 bars a year. Before, 252 days of 6.5 hours (1,638) for every 1h series:
+    the probe's buy-and-hold Sharpe -1.41 for -3.25, annual return -30.5% for -86%."""
+    from dataclasses import replace
+
+    closes = series(1)
+    hourly = replace(meta(), interval="1h")
+    times = {
+        s: pd.date_range("2024-01-01", periods=len(c), freq="h", tz="UTC").to_numpy() for s, c in closes.items()
+    }
+    report = evaluate(random_walk, hourly, closes, SPLIT, tmp_path / "times", times=times)
+    (s, v), n = next(iter(report["symbols"].items())), report["pooled"]["origins"]
+    assert v["periods_per_year"] == report["annualisation"]["periods_per_year"][s] == pytest.approx(8766.0)
+    assert report["annualisation"]["from"].startswith("bar times")
+    hold = v["buy_and_hold"]
+    assert hold["annual_return"] == pytest.approx((1 + hold["total_return"]) ** (8766 / n) - 1, rel=1e-9)
+    md = (tmp_path / "times" / "report.md").read_text()
+    assert "| 8,766.0 |" in md and "use the periods a year of bar times:" in md
+
+    calendar = evaluate(random_walk, hourly, closes, SPLIT, tmp_path / "calendar")  # no times: the fallback
+    assert calendar["symbols"][s]["periods_per_year"] == 252 * 6.5  # a US exchange's hours
+    assert "no bar times were given" in (tmp_path / "calendar" / "report.md").read_text()
+    old = calendar["symbols"][s]["buy_and_hold"]["sharpe"]
+    assert hold["sharpe"] == pytest.approx(old * math.sqrt(8766 / 1638), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("interval", "step", "expected"),
+    [("1wk", "W-MON", 52.18), ("1d", "D", 365.25), ("1d", "B", 260.9)],  # weekly; crypto days; weekdays (FX)
+)
+def test_periods_per_year_follow_the_data_not_the_interval(interval: str, step: str, expected: float):
+    from training.evaluate import calendar_periods_per_year, periods_per_year
+
+    times = pd.date_range("2020-01-06", periods=420, freq=step, tz="UTC").to_numpy()
+    # 1/2 %: a weekday series ends on a Friday, its last weekend outside the span
+    assert periods_per_year(np.ones(420), times, interval) == pytest.approx(expected, rel=5e-3)
+    assert calendar_periods_per_year("1wk") == pytest.approx(52.18, rel=1e-3)  # before: 252 / 7 = 36
+    assert calendar_periods_per_year("1d") == 252
+    with pytest.raises(ValueError, match="419 bar times for 420 closes"):
+        periods_per_year(np.ones(420), times[1:], interval)

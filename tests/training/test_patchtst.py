@@ -5,6 +5,7 @@ export parity."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,17 @@ from export.patchtst import sample_windows
 from gateway.backends.embedded import patchtst_dir
 from harness.tiny_patchtst import TINY
 from investiq.core.patchtst import OUTPUTS, PatchTSTMeta
-from training.patchtst import Forecaster, load_forecaster, predict, split_origins, train, train_stats, windows
+from training.patchtst import (
+    Forecaster,
+    TooFewBars,
+    load_forecaster,
+    make_dataset,
+    predict,
+    split_origins,
+    train,
+    train_stats,
+    windows,
+)
 
 
 def test_no_validation_or_test_target_lies_inside_a_training_window():
@@ -64,6 +75,32 @@ def test_data_parallel_training_under_torchrun(tmp_path: Path):
 def test_too_short_a_history_is_refused_with_what_is_needed():
     with pytest.raises(ValueError, match="too few"):
         split_origins(100, 64, 12, 0.15, 0.15)
+
+
+def test_every_symbol_too_short_is_named_with_its_bars_and_the_ways_out():
+    """Several symbols, some too short: one error names each (with its bars and the bars needed), not the first
+    one's count alone, and says what to do: leave them out (the --symbols that remain), a shorter context, or
+    more history."""
+    rng = np.random.default_rng(0)
+
+    def walk(n: int) -> tuple[NDArray[np.float64], NDArray[Any]]:
+        return 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n))), np.datetime64("2020-01-01") + np.arange(n)
+
+    series = {"LONG": walk(600), "SHORT": walk(90), "LONG2": walk(600), "TINY": walk(70)}
+    with pytest.raises(TooFewBars) as raised:
+        make_dataset(series, TINY)
+    message = str(raised.value)
+    assert re.search(r"SHORT has 90 bars, ~\d+ needed; TINY has 70 bars, ~\d+ needed", message), message
+    assert 'leave them out with --symbols "LONG LONG2"' in message
+    longest = int(re.search(r"--context-length to (\d+) or less", message)[1])  # type: ignore[index]
+    split_origins(70, longest, TINY.prediction_length, TINY.val_fraction, TINY.test_fraction)  # it fits
+    with pytest.raises(TooFewBars):
+        split_origins(70, longest + 1, TINY.prediction_length, TINY.val_fraction, TINY.test_fraction)
+    assert "LONG has" not in message and raised.value.bars == 70
+    # alone, and too short for any context: only more history helps, and the message says only that
+    with pytest.raises(TooFewBars, match=r"ONLY has 40 bars, ~\d+ needed; fetch more history") as raised:
+        make_dataset({"ONLY": walk(40)}, TINY)
+    assert "--symbols" not in str(raised.value) and "--context-length" not in str(raised.value)
 
 
 @pytest.mark.parametrize("part", ["training", "validation"])

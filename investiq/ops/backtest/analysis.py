@@ -20,6 +20,7 @@ from investiq.ops.backtest.stats import (
     ClaimCheck,
     Difference,
     VariantStats,
+    annualisation_note,
     claims,
     day_grid,
     difference,
@@ -72,7 +73,8 @@ def analyse(
     half_life = served.half_life_days
     headline = [d for r, d in zip(runs[1:], differences, strict=True) if _is_headline(r.variant, half_life)]
     notes = {f.name: str(getattr(f, "note", "")) + _counts(f) for f in filters}
-    return Analysis(trades, runs, stats, differences, [c for d in headline for c in claims(d)], notes, days)
+    checks = [c for d in headline for c in claims(d)]
+    return Analysis(trades, runs, stats, differences, checks, notes, days, [annualisation_note(days)])
 
 
 def _is_headline(variant: Variant, half_life: float) -> bool:

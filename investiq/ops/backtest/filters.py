@@ -154,6 +154,8 @@ def price_filter(
 ) -> PriceFilter:
     """Train on the closes before `start` (shape and optimisation: `config`, default TrainConfig's with
     every WINDOW_STRIDE-th training window), export into `work_dir`, forecast every bar from `start` on.
+    `config`'s source, days and csv_path should say where `bars` came from: the artifact records them so that
+    `investiq evaluate patchtst` can reload the bars (the default, source "backtest", names no such place).
 
     `budget_s` bounds training as `investiq up` does: no epoch starts after it (the epoch under way, the
     calibration and the export come on top). Given `seed`, the model depends only on how many epochs
@@ -202,8 +204,9 @@ def train_before(
             f"no symbol has enough bars before {start} for the price filter's model to train on ({problems[0]}): "
             "raise --history-fraction, give bars that reach further back, or pass --no-price-filter"
         )
-    days = max((stamps[-1] - stamps[0]) / np.timedelta64(1, "D") for _, stamps in series.values())
-    config = dataclasses.replace(shape, symbols=tuple(series), days=int(days) + 1, seed=seed)
+    # config's source, days and file stay as given: the artifact records them, and `investiq evaluate patchtst`
+    # reloads the bars from them (and scores only those after the model's validation part)
+    config = dataclasses.replace(shape, symbols=tuple(series), seed=seed)
     directory, repository = work_dir / PATCHTST, work_dir / "model_repository"
     log(f"training PatchTST on {', '.join(series)} bars before {start} (at most {budget_s:g} s)")
     train_or_baseline(series, config, directory, log, budget_s=budget_s)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from investiq.core.errors import DataError
-from investiq.core.patchtst import TrainConfig
+from investiq.core.market import SpacingError
 from investiq.core.settings import Settings
 from investiq.ops.backtest import report
 from investiq.ops.backtest.analysis import Analysis, analyse
@@ -23,7 +23,7 @@ from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.engine import EntryFilter
 from investiq.ops.backtest.strategies import strategy_trades
 from investiq.ops.backtest.trades import read_journal
-from investiq.ops.patchtst import Bars, load_series
+from investiq.ops.patchtst import Bars, config_for, load_series
 
 Log = Callable[[str], None]
 
@@ -41,8 +41,16 @@ class Request:
 
 
 def closes_of(settings: Settings, bars: Bars, log: Log) -> dict[str, pd.Series]:
-    """Each symbol's cleaned closes, indexed by UTC bar time."""
-    series = load_series(settings, bars, log)
+    """Each symbol's cleaned closes, indexed by UTC bar time. DataError for bars that are not daily: the stand-in
+    rules and the price filter read daily closes (no --interval changes that)."""
+    try:
+        series = load_series(settings, bars, log)
+    except SpacingError as exc:
+        looks = f"{exc.looks_like} bars" if exc.looks_like else "of no interval InvestIQ takes"
+        raise DataError(
+            f"investiq backtest trades daily bars: those of {exc.symbol} are {exc.median} apart (median), "
+            f"{looks}; give it a file of daily bars"
+        ) from None
     return {s: pd.Series(c, index=pd.DatetimeIndex(pd.to_datetime(t, utc=True))) for s, (c, t) in series.items()}
 
 
@@ -70,14 +78,8 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
             from investiq.ops.backtest.filters import price_filter
 
             work = settings.models_dir / "backtest"
-            shape = TrainConfig(
-                symbols=(),
-                source="backtest",
-                days=0,
-                interval="1d",
-                window_stride=config.price_window_stride,
-                epochs=config.price_epochs,
-            )
+            # the bars' own source, days and file: `investiq evaluate patchtst` reloads the same bars from them
+            shape = config_for(request.bars, window_stride=config.price_window_stride, epochs=config.price_epochs)
             filters.append(
                 price_filter(
                     closes,

@@ -3,10 +3,14 @@
 Per trade i of a variant: size s_i (K * weight; 0 when not taken) and net P&L x_i. Win rate is
 size-weighted, sum(s | x > 0) / sum(s), as are the average win and loss (mean x of winners or losers,
 weighted by s): so they describe where the money was, and do not grow with leverage. The daily P&L is
-the sum of s_i * x_i over the trades that closed that day (UTC), on every weekday from the first
-decision to the last close (and any other day with a close); total return is its sum, in P&L units
-(returns of one unit of notional per trade for bar strategies, currency for the journal), annualised
-over 252 days a year, as is the Sharpe ratio (mean / standard deviation of the daily P&L * sqrt(252)).
+the sum of s_i * x_i over the trades that closed that day (UTC), on every day from the first decision to
+the last close: every weekday, or every day when the trades show a market open at weekends (crypto);
+total return is its sum, in P&L units (returns of one unit of notional per trade for bar strategies,
+currency for the journal). Annual return (mean daily P&L * D) and the Sharpe ratio (mean / standard
+deviation of the daily P&L * sqrt(D)) use D, the days a year of that grid itself (`grid_periods_per_year`):
+about 261 for weekdays (a holiday is a day of no P&L, as a weekend is not), 365.25 for every day. So the
+annual return is the P&L per year of the window whatever the market, not a stock exchange's 252 days
+applied to a grid of 261 or 365.
 Max drawdown is the largest fall of the cumulative P&L from its running peak, in the same units.
 
 Differences from equal weights are paired: win rate and average win over trades (both variants' columns
@@ -24,11 +28,9 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 
-from investiq.core.forecast_stats import Estimate, bootstrap_interval
+from investiq.core.forecast_stats import Estimate, bootstrap_interval, observed_periods_per_year
 from investiq.ops.backtest.config import CLAIMS, BacktestConfig
 from investiq.ops.backtest.trades import Trade
-
-DAYS_PER_YEAR = 252
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,13 @@ class VariantStats:
     average_loss: float  # the same of the losers (<= 0)
     profit_factor: float  # sum of sized wins / sum of sized losses (inf without a loss; nan without a trade)
     total_return: float  # sum of the daily P&L
-    annual_return: float
-    sharpe: float
+    annual_return: float  # mean daily P&L * periods_per_year
+    sharpe: float  # of the daily P&L, * sqrt(periods_per_year)
     max_drawdown: float  # >= 0, P&L units
     turnover: float  # traded notional: 2 * sum of sizes (in and out), in units of one trade at size 1
     costs: float  # sum of size * cost
     resized: float  # share of taken trades not at size 1: how often the weights had left the equal share
+    periods_per_year: float  # days a year of the daily P&L grid, from its dates (grid_periods_per_year)
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,31 @@ class ClaimCheck:
 
 
 def day_grid(trades: Sequence[Trade]) -> pd.DatetimeIndex:
-    """UTC days of the daily P&L: weekdays from the first decision to the last close, and any day with a close."""
-    first = pd.Timestamp(min(t.decided_ts for t in trades), unit="s", tz="UTC").floor("D")
+    """UTC days of the daily P&L from the first decision to the last close: every day when a trade was decided or
+    closed on a Saturday or Sunday (a market open at weekends: crypto), else the weekdays. A day of the market
+    without P&L counts as 0, so that annualising by the grid's own days a year stays consistent."""
+    decided = pd.DatetimeIndex(pd.to_datetime([t.decided_ts for t in trades], unit="s", utc=True)).floor("D")
     closes = pd.DatetimeIndex(pd.to_datetime([t.closed_ts for t in trades], unit="s", utc=True)).floor("D")
-    weekdays = pd.bdate_range(first, closes.max(), tz="UTC")
-    return weekdays.union(closes.unique())
+    weekends = bool(np.any(decided.day_of_week >= 5) or np.any(closes.day_of_week >= 5))  # 5, 6: Saturday, Sunday
+    return pd.date_range(decided.min(), closes.max(), freq="D" if weekends else "B", tz="UTC")
+
+
+def grid_periods_per_year(days: pd.DatetimeIndex) -> float:
+    """Days a year of the daily P&L grid `days`, as its dates show (forecast_stats.observed_periods_per_year):
+    260.9 for weekdays, 365.25 for every day. A grid of one day shows no rate: one a day, 365.25."""
+    if len(days) < 2:
+        return 365.25
+    return observed_periods_per_year(days.as_unit("ns").asi8 / 1e9)
+
+
+def annualisation_note(days: pd.DatetimeIndex) -> str:
+    """What annualised the annual returns and Sharpe ratios over `days`, for report.md and report.json."""
+    kind = "every day: trades were decided or closed at weekends" if (days.day_of_week >= 5).any() else "weekdays"
+    return (
+        f"annual return and Sharpe annualised at {grid_periods_per_year(days):.1f} days a year, the rate the "
+        f"daily P&L's own {len(days)} days show ({kind}; (days - 1) / years from the first to the last), not "
+        "an assumed calendar"
+    )
 
 
 def daily_pnl(trades: Sequence[Trade], sizes: NDArray[np.float64], days: pd.DatetimeIndex) -> NDArray[np.float64]:
@@ -84,14 +107,12 @@ def daily_pnl(trades: Sequence[Trade], sizes: NDArray[np.float64], days: pd.Date
     return np.bincount(days.get_indexer(closes), weights=pnl, minlength=len(days)).astype(np.float64)
 
 
-def _sharpe(mean: NDArray[np.float64], square: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Annualised; 0 where the daily P&L never varies (a bootstrap replicate that drew no trade). A variant that
-    made no trade at all has no Sharpe ratio: variant_stats and difference report nan for it."""
+def _sharpe(mean: NDArray[np.float64], square: NDArray[np.float64], per_year: float) -> NDArray[np.float64]:
+    """Annualised at `per_year` days a year; 0 where the daily P&L never varies (a bootstrap replicate that drew
+    no trade). A variant that made no trade at all has no Sharpe ratio: variant_stats and difference report nan."""
     std = np.sqrt(np.maximum(square - mean * mean, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(
-            np.where(std > 1e-12 * np.abs(mean) + 1e-300, mean / std, 0.0) * math.sqrt(DAYS_PER_YEAR)
-        )
+        return np.asarray(np.where(std > 1e-12 * np.abs(mean) + 1e-300, mean / std, 0.0) * math.sqrt(per_year))
 
 
 def variant_stats(
@@ -104,6 +125,7 @@ def variant_stats(
     with np.errstate(divide="ignore", invalid="ignore"):  # a replicate may draw only refused (size 0) trades
         rate = bootstrap_interval([rows], _share, config.block_trades, config.reps, config.seed)
     daily = daily_pnl(trades, sizes, days)
+    per_year = grid_periods_per_year(days)
     equity = np.cumsum(daily)
     peak = np.maximum.accumulate(np.concatenate(([0.0], equity)))[1:]
     total = float(equity[-1]) if len(equity) else 0.0
@@ -116,14 +138,15 @@ def variant_stats(
         average_loss=_ratio(-losses, float(sizes[~win].sum())),
         profit_factor=gains / losses if losses > 0 else (math.inf if gains > 0 else math.nan),  # nan: no trade
         total_return=total,
-        annual_return=total * DAYS_PER_YEAR / max(len(days), 1),
-        sharpe=float(_sharpe(np.asarray(daily.mean()), np.asarray((daily * daily).mean())))
+        annual_return=total * per_year / max(len(days), 1),
+        sharpe=float(_sharpe(np.asarray(daily.mean()), np.asarray((daily * daily).mean()), per_year))
         if np.any(sizes > 0)
         else math.nan,  # no trade: no Sharpe ratio (0 would read as -100 % of equal weights')
         max_drawdown=float(np.max(peak - equity, initial=0.0)),
         turnover=float(2 * sizes.sum()),
         costs=float(np.dot(sizes, [t.cost for t in trades])),
         resized=float(np.mean(np.abs(sizes[sizes > 0] - 1) > 1e-9)) if np.any(sizes > 0) else 0.0,
+        periods_per_year=per_year,
     )
 
 
@@ -156,17 +179,18 @@ def difference(
 
     a, b = daily_pnl(trades, sizes, days), daily_pnl(trades, equal, days)
     per_day = np.column_stack([a, a * a, b, b * b])
-    n = len(days)
+    n, per_year = len(days), grid_periods_per_year(days)
 
     def total(m: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.asarray((m[..., 0] - m[..., 2]) * n)
 
     def sharpe(m: NDArray[np.float64]) -> NDArray[np.float64]:
-        return _sharpe(m[..., 0], m[..., 1]) - _sharpe(m[..., 2], m[..., 3])
+        return _sharpe(m[..., 0], m[..., 1], per_year) - _sharpe(m[..., 2], m[..., 3], per_year)
 
     def sharpe_relative(m: NDArray[np.float64]) -> NDArray[np.float64]:
-        base = _sharpe(m[..., 2], m[..., 3])
-        return np.where(base > 0, _sharpe(m[..., 0], m[..., 1]) / np.where(base > 0, base, 1.0) - 1, np.nan)
+        base = _sharpe(m[..., 2], m[..., 3], per_year)
+        mine = _sharpe(m[..., 0], m[..., 1], per_year)
+        return np.where(base > 0, mine / np.where(base > 0, base, 1.0) - 1, np.nan)
 
     def over(rows: NDArray[np.float64], stat: object, block: int) -> Estimate:
         with np.errstate(divide="ignore", invalid="ignore"):
