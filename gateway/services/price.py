@@ -25,7 +25,7 @@ from gateway.services.skill import SkillService
 from investiq.core.errors import BackendUnavailableError, DataError, InvalidInputError, ModelNotReadyError
 from investiq.core.journal.predictions import PriceRow, insert_price
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import INTERVAL_SECONDS, BarCache, Fetch, recent_bars
+from investiq.core.market import INTERVAL_SECONDS, BarCache, Fetch, YahooError, recent_bars
 from investiq.core.patchtst import (
     INPUT,
     OUTPUT,
@@ -232,7 +232,11 @@ class PriceService:
                 recent_bars, q.symbol, meta.interval, meta.context_length, self.cache, self.fetch
             )
         except DataError as exc:
-            raise DataUnavailableError(f"{where}: no recent {meta.interval} bars: {exc}") from None
+            reason = exc.reason if isinstance(exc, YahooError) else str(exc)
+            raise DataUnavailableError(
+                f"{where}: no recent {meta.interval} bars: {reason}; send the closes with the request instead "
+                f'("prices": the last {meta.context_length} or more, oldest first)'
+            ) from None
         # Bars are labelled by when they open: the last one has closed by its label plus one interval, the time
         # last_bar_time means (the request's own, and the resolver's start: the first bar opening at or after it).
         closed = bars.index[-1].to_pydatetime() + timedelta(seconds=INTERVAL_SECONDS[meta.interval])

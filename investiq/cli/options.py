@@ -92,7 +92,8 @@ def data_options(func: F) -> F:
             "--days",
             type=click.IntRange(1),
             default=None,
-            help="History to use (default: setting price_days; a --csv file the settings do not name: all of it).",
+            help="History to use (default: setting price_days; sample: all of it; a --csv file the settings do "
+            "not name: all of it).",
         ),
         click.option(
             "--interval",

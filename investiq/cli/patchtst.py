@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from investiq.cli.options import config_option, data_options, model_dir_option, 
 from investiq.core.market import Source
 from investiq.core.patchtst import TrainConfig
 from investiq.ops import patchtst as ops
+from investiq.ops.lifecycle import RolloutError, reload
 
 
 def _default(name: str) -> str:
@@ -87,7 +89,15 @@ def train_patchtst(
     bars = ops.choose_bars(settings, source, symbols, days, interval, csv_path, log=click.echo)
     out = ops.model_dir(settings, output_dir)
     metrics = ops.train_model(settings, ops.config_for(bars, **hyper), out, click.echo)
-    click.echo(f"best validation loss {metrics['best_val_loss']:.3e} after {metrics['epochs_run']} epochs")
+    curve = metrics.get("curve") or []
+    if curve:  # the weights kept are the best epoch's, not the last one's
+        best = min(curve, key=lambda epoch: epoch["val_loss"])
+        click.echo(f"best validation loss {best['val_loss']:.3e} at epoch {best['epoch']} of {len(curve)} (kept)")
+    where = shlex.quote(str(out))
+    click.echo(
+        f"next: judge it with `investiq evaluate patchtst --model-dir {where}`, serve it with "
+        f"`investiq export patchtst --model-dir {where}` (a running gateway switches to it)"
+    )
 
 
 @click.command("patchtst")
@@ -172,6 +182,14 @@ def evaluate_patchtst(
 def export_patchtst(config: Path | None, model_dir: Path | None, repository: Path | None) -> None:
     """PatchTST -> ONNX (dynamic batch), validated against PyTorch, installed as the next numbered version,
     REPOSITORY/patchtst/<n> (numbers are never reused; re-exporting the serving weights replaces that
-    version); the newest version serves."""
+    version); the newest version serves: a running gateway switches to it (as `investiq models promote` does),
+    else it serves from the next start."""
     settings = settings_from(config, model_repository=repository)
     ops.export_model(settings, ops.model_dir(settings, model_dir), click.echo)
+    try:  # as `models promote` does: the running gateway serves it now, or it must load for the next start
+        click.echo(reload(settings))
+    except RolloutError as exc:
+        raise click.ClickException(
+            f"exported, but not serving: {exc}. The running gateway keeps its version until it restarts; "
+            "`investiq models list` shows the versions, `investiq models promote N` serves another"
+        ) from None

@@ -260,7 +260,9 @@ class BarCache:
 # A failed Yahoo Finance call is told apart by its cause: no network (one message, whatever yfinance
 # and curl made of it), rate limiting (retried with backoff), or what Yahoo answered.
 YAHOO_HOST = "query2.finance.yahoo.com"
-OFFLINE = "Yahoo Finance cannot be reached from this machine (offline?); use --source csv or --source sample"
+OFFLINE_REASON = "Yahoo Finance cannot be reached from this machine (offline?)"
+OTHER_SOURCE = "use --source csv or --source sample"  # the command line's way round it
+OFFLINE = f"{OFFLINE_REASON}; {OTHER_SOURCE}"
 # Words of network failures in the messages of curl (curl_cffi), requests, urllib3 and the socket module.
 _NETWORK_WORDS = (
     "could not resolve",
@@ -277,6 +279,15 @@ _NETWORK_WORDS = (
 )
 RATE_LIMIT_TRIES = 4  # calls in all when Yahoo keeps answering 429
 RATE_LIMIT_WAIT_S = (1.0, 8.0)  # backoff: first wait, longest wait (doubling, with jitter)
+
+
+class YahooError(DataError):
+    """Yahoo Finance gave no bars. `reason` says why without the command line's advice (`--source csv`), which
+    means nothing to a caller of the HTTP API."""
+
+    def __init__(self, reason: str, advice: str) -> None:
+        super().__init__(f"{reason}{advice}")
+        self.reason = reason
 
 
 class _RateLimited(Exception):
@@ -379,8 +390,8 @@ def fetch_yfinance(symbol: str, interval: str, start: datetime, end: datetime) -
             return frame
         offline, reason = not yahoo_resolves(), "empty response"
     if offline:  # a DNS failure first, "possibly delisted" or a TypeError on later calls: one message
-        raise DataError(f"{prefix}: {OFFLINE}")
-    raise DataError(f"{prefix}: {reason}. Check the symbol and interval, or use --source csv or --source sample")
+        raise YahooError(f"{prefix}: {OFFLINE_REASON}", f"; {OTHER_SOURCE}")
+    raise YahooError(f"{prefix}: {reason}", f". Check the symbol and interval, or {OTHER_SOURCE}")
 
 
 def load_bars(

@@ -345,6 +345,8 @@ def test_unknown_symbols(client: TestClient, spy: SpyBackend):
     assert_refused(client, spy, fetch_one, 503, "NOSUCH: no recent 1d bars: no data from Yahoo Finance")
     assert_refused(client, spy, fetch_in_batch, 503, "requests[1] (NOSUCH): no recent 1d bars")
     assert fetch_one().json()["error"] == "data_unavailable"
+    detail = fetch_one().json()["detail"]  # advice an HTTP caller can take, not the command line's --source
+    assert '"prices": the last' in detail and "--source" not in detail, detail
     spy.assert_clean(since=asked)
 
 

@@ -110,6 +110,7 @@ def test_journal_errors_say_what_to_do(tmp_path: Path):
     few = journal(tmp_path / "few.db", 5)
     result = invoke("--source", "journal", "--db", str(few), "--out", str(tmp_path / "r"))
     assert result.exit_code == 1 and "only 5 closed trades" in result.output
+    assert "trades table needs more closed trades" in result.output and "--days" not in result.output
     bare = tmp_path / "bare.db"
     sqlite3.connect(bare).execute("CREATE TABLE trades (id INTEGER, strategy_name TEXT)").connection.close()
     result = invoke("--source", "journal", "--db", str(bare), "--out", str(tmp_path / "r"))

@@ -421,3 +421,17 @@ def test_a_version_installed_during_a_reload_is_the_one_named(tmp_path: Path):
     answer = asyncio.run(ModelsService(backend, repo, price).reload("patchtst"))
     assert answer == {"model": "patchtst", "model_version": "w2", "repository_version": 2}
     assert backend.reloaded == ["patchtst", "patchtst"] and price.meta is not None and price.meta.version == "w2"
+
+
+def test_export_patchtst_rolls_the_new_version_out_as_promote_does(trained: tuple[Path, Path], tmp_path: Path):
+    """`investiq export patchtst` installed the newest version, which `models list` called serving, while a
+    running gateway went on serving the old one with nothing said. Now it asks the gateway to switch; with
+    none running, the version must load here, and the output says it serves from the next start."""
+    model, _ = trained
+    exported = CliRunner().invoke(main, ["export", "patchtst", "--model-dir", str(model)], env=env_for(tmp_path))
+    assert exported.exit_code == 0, exported.output
+    assert (
+        f"no gateway running at http://127.0.0.1:9: {tmp_path / 'repo' / 'patchtst' / '1'} loads"
+        in exported.output
+    )
+    assert "serves when the stack starts" in exported.output

@@ -179,7 +179,19 @@ def test_a_suspicious_hit_rate_is_warned_about(tmp_path: Path):
     report = evaluate(reversal, meta(), closes, SPLIT, tmp_path)
     assert report["direction"]["h1"]["median"]["rate"] > 0.9
     md = (tmp_path / "report.md").read_text()
-    assert "a hit rate above 55% on market data is suspicious; check for leakage" in md
+    assert "a hit rate more than 5% above the best constant call (0.5" in md and "check for leakage first" in md
+
+
+def test_a_rising_market_alone_is_no_leak(tmp_path: Path):
+    """Always-up hits 60 % where 60 % of days rise: a model that says up every day is no better, and no leak.
+    The warning fired at any hit rate above 55 %, on the sample's no-skill model too (0.552 against 0.552)."""
+    rng = np.random.default_rng(3)
+    moves = np.where(rng.random(420) < 0.6, 0.01, -0.01)
+    closes = {"RISING": 100 * np.exp(np.cumsum(moves))}
+    report = evaluate(lambda x: random_walk(x, median_drift=0.001), meta(), closes, SPLIT, tmp_path)
+    direction = report["direction"]["h1"]
+    assert direction["always_up"]["rate"] > 0.55 and direction["median"]["rate"] == direction["always_up"]["rate"]
+    assert "suspicious" not in (tmp_path / "report.md").read_text()
 
 
 def test_without_a_recorded_base_rate_the_training_up_rate_is_used(tmp_path: Path):

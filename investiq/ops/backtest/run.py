@@ -103,9 +103,15 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
     else:
         raise ValueError("a request needs bars or a journal")
     if len(trades) < config.min_trades:
+        more = (
+            "use a longer history (--days) or more symbols"
+            if request.bars is not None
+            else "the agent's trades table needs more closed trades; or judge the stand-in strategies on bars "
+            "(--source sample, csv or yfinance)"
+        )
         raise DataError(
             f"only {len(trades)} closed trades to allocate between, at least {config.min_trades} needed to judge "
-            "anything: use a longer history (--days), more symbols, or a journal with more closed trades"
+            f"anything: {more}"
         )
     if request.headlines is not None:
         from investiq.ops.backtest.filters import sentiment_filter
