@@ -216,6 +216,10 @@ def unseen_test_origins(
     """(per symbol, its test origins later than the last bar the model trained or validated on; the symbols left
     with none, and why). The test part is a share of the file as it is now: a file with more history than at
     training time moves it back over bars the model saw, whose forecasts would flatter it. Logs what it leaves out.
+
+    One cut-off for every symbol, the last bar of any: markets move together, so a model that trained on NASDAQ
+    in 2017 has seen S&P 500's 2017 too. A symbol whose history ends late (a short series split late) therefore
+    moves every symbol's cut-off: give symbols of similar spans, or evaluate on bars that extend past it.
     """
     from training.patchtst import later_than, split_origins
 
@@ -230,7 +234,7 @@ def unseen_test_origins(
         if len(kept) < len(test):
             log(
                 f"{symbol}: {len(test) - len(kept)} of {len(test)} test origins are not later than {seen}, the "
-                "last bar (of any symbol) the model trained or validated on: left out"
+                "last bar (of any symbol: markets move together) the model trained or validated on: left out"
             )
         if len(kept):
             origins[symbol] = kept
