@@ -61,7 +61,10 @@ class Skill(BaseModel):
 
     n: int = Field(description="Resolved forecasts counted.")
     buckets: int = Field(description="Non-overlapping horizon periods they fall in: the effective sample size.")
-    hit_rate: SkillFigure = Field(description="Share of forecasts whose direction matched the move.")
+    hit_rate: SkillFigure = Field(
+        description="Share of the directional calls (up or down) that the move bore out; its n counts the calls. "
+        "A flat forecast, the random walk's, calls no direction and is left out."
+    )
     always_up_rate: SkillFigure = Field(description="What always calling up would have scored on the same ones.")
     brier: SkillFigure = Field(description="Brier score of P(up) at the horizon (0 is perfect, 0.25 a coin).")
     brier_skill: SkillFigure = Field(
@@ -91,7 +94,8 @@ class SkillBlock(BaseModel):
 class PriceResponse(BaseModel):
     symbol: str
     direction: Literal["up", "down", "flat"] = Field(
-        description=f"Sign of the median forecast's return at the horizon (flat when |return| < {FLAT_BAND:g})."
+        description=f"Sign of the median forecast's return at the horizon (flat when |return| < {FLAT_BAND:g}: "
+        "no direction called, left out of hit rates)."
     )
     confidence: float = Field(
         description="max(P(up), 1 - P(up)) at the horizon: the calibrated probability of the more likely sign "
@@ -144,9 +148,14 @@ class PriceEvaluationResponse(BaseModel):
     symbol: str
     days: int
     count: int = Field(description="Resolved forecasts made in the window.")
-    hits: int
+    calls: int = Field(
+        0,
+        description="Of those, the ones that called a direction (up or down): a flat forecast, the random walk's, "
+        "calls none and is not in the hit rate.",
+    )
+    hits: int = Field(description="Directional calls that the move bore out.")
     pending: int = Field(description="Forecasts in the window whose outcome is not known yet.")
-    hit_rate: float | None
+    hit_rate: float | None = Field(description="hits / calls; null without a call.")
     ci95: tuple[float, float] | None = Field(description="Exact (Clopper-Pearson) 95% interval of the hit rate.")
     mae: float | None = Field(description="Mean absolute error of the price at the horizon.")
     skill: dict[str, Skill] | None = Field(

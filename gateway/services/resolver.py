@@ -3,7 +3,9 @@
 The actual price is the close of the H-th bar after the forecast's last bar (H = horizon in bars),
 read from the bar cache, refreshed through the data source when needed. A forecast whose bars are
 not there yet is left for a later pass. `correct` compares the forecast direction with the sign of
-the actual move (a 'flat' forecast is correct when the move stays within the flat band).
+the actual move; a 'flat' forecast (a median within the flat band of the last close: the random walk's,
+always) calls no direction, so its `correct` is NULL and hit rates leave it out. Scored as a call that the
+close stays within 1 bp over the horizon, the random walk was "wrong" on nearly every forecast.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from investiq.core.journal.predictions import (
 )
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.market import BarCache, Fetch, recent_bars
-from investiq.core.patchtst import FLAT_BAND
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,11 @@ class ResolveReport:
     errors: dict[str, str]  # symbol -> why its bars could not be had
 
 
-def outcome(direction: str, last_price: float, actual: float) -> bool:
-    move = actual / last_price - 1
+def outcome(direction: str, last_price: float, actual: float) -> bool | None:
+    """Whether the direction called was the move's; None for 'flat', which calls none."""
     if direction == "flat":
-        return abs(move) < FLAT_BAND
+        return None
+    move = actual / last_price - 1
     return (move > 0) if direction == "up" else (move < 0)
 
 
@@ -60,7 +62,7 @@ def resolve_due(
     groups: dict[tuple[str, str], list[sqlite3.Row]] = defaultdict(list)
     for row in due:
         groups[(row["symbol"], row["interval"])].append(row)
-    resolutions: list[tuple[int, float, bool]] = []
+    resolutions: list[tuple[int, float, bool | None]] = []
     errors: dict[str, str] = {}
     for (symbol, interval), rows in groups.items():
         try:
@@ -103,7 +105,8 @@ async def resolve_periodically(
 
 
 def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None) -> dict[str, object]:
-    """Hit rate (exact 95% interval), count and MAE of the resolved forecasts made in the last `days` days."""
+    """Hit rate (exact 95% interval) of the directional calls, count and MAE of the resolved forecasts made in the
+    last `days` days ('flat' forecasts call no direction: counted, not in the hit rate)."""
     since = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
     conn = connect(db_path, readonly=True)
     try:
@@ -112,11 +115,13 @@ def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None)
     finally:
         conn.close()
     n = len(rows)
-    hits = sum(int(r["correct"]) for r in rows)
+    calls = [int(r["correct"]) for r in rows if r["correct"] is not None]
+    hits = sum(calls)
     report: dict[str, object] = {
         "symbol": symbol,
         "days": days,
         "count": n,
+        "calls": len(calls),
         "hits": hits,
         "pending": pending,
         "hit_rate": None,
@@ -124,12 +129,10 @@ def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None)
         "mae": None,
     }
     if n:
+        report.update(mae=sum(abs(r["predicted_price"] - r["actual_price"]) for r in rows) / n)
+    if calls:
         from scipy import stats
 
-        ci = stats.binomtest(hits, n).proportion_ci(0.95, method="exact")
-        report.update(
-            hit_rate=hits / n,
-            ci95=[float(ci.low), float(ci.high)],
-            mae=sum(abs(r["predicted_price"] - r["actual_price"]) for r in rows) / n,
-        )
+        ci = stats.binomtest(hits, len(calls)).proportion_ci(0.95, method="exact")
+        report.update(hit_rate=hits / len(calls), ci95=[float(ci.low), float(ci.high)])
     return report

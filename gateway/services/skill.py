@@ -50,7 +50,7 @@ def outcome(row: Any) -> Outcome:
         last_price=row["last_price"],
         predicted_price=row["predicted_price"],
         actual_price=row["actual_price"],
-        correct=bool(row["correct"]),
+        correct=None if row["correct"] is None else bool(row["correct"]),
         probability_up=row["probability_up"],
         base_probability_up=row["base_probability_up"],
         quantiles=quantiles_from_json(row["quantiles"]),

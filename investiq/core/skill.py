@@ -7,8 +7,9 @@ NASDAQ on one day are one observation, not two), and intervals come from a block
 the buckets (blocks of two, because a forecast near a bucket's end overlaps the next one).
 
 Per row (a resolved forecast at its horizon):
-    hit        the served direction had the sign of the move (`correct`, as the resolver sets it)
-    up         the close rose (the always-up call's hit)
+    calls      the forecast called a direction, up or down (a 'flat' one, the random walk's, calls none)
+    hit        that direction had the sign of the move (`correct`, as the resolver sets it)
+    call_up    the close rose, counted over the calls: the always-up call's hit on the same forecasts
     brier      (P(up) - up)^2, and of the base rate the model would serve without skill
     cover80/90 the actual close within the 0.1-0.9 / 0.05-0.95 quantiles
     error      |forecast - actual| / last close, and the random walk's |last - actual| / last
@@ -33,8 +34,9 @@ from investiq.core.forecast_stats import bootstrap_interval
 
 COLUMNS = (
     "n",
+    "calls",
     "hits",
-    "ups",
+    "call_ups",
     "n_probability",
     "brier",
     "brier_base",
@@ -62,7 +64,7 @@ class Outcome:
     last_price: float
     predicted_price: float
     actual_price: float
-    correct: bool
+    correct: bool | None  # None: the forecast called no direction ('flat')
     probability_up: float | None = None
     base_probability_up: float | None = None
     quantiles: dict[str, float] | None = None  # level ("0.05") -> close at the horizon
@@ -71,8 +73,10 @@ class Outcome:
         values = np.zeros(len(COLUMNS))
         up = float(self.actual_price > self.last_price)
         values[_C["n"]] = 1
-        values[_C["hits"]] = float(self.correct)
-        values[_C["ups"]] = up
+        if self.correct is not None:
+            values[_C["calls"]] = 1
+            values[_C["hits"]] = float(self.correct)
+            values[_C["call_ups"]] = up
         if self.probability_up is not None and self.base_probability_up is not None:
             p = self.probability_up
             # The graph computes in float32, the base rate is recorded in float64: a P(up) that is the base
@@ -114,8 +118,8 @@ class Figure:
 class Skill:
     n: int  # resolved forecasts
     buckets: int  # non-overlapping horizon periods they fall in (the effective sample)
-    hit_rate: Figure
-    always_up_rate: Figure  # the hit rate of "always up" over the same forecasts
+    hit_rate: Figure  # over the directional calls (its n); none for a model that calls none (the random walk)
+    always_up_rate: Figure  # the hit rate of "always up" over the same forecasts (the calls)
     brier: Figure
     brier_skill: Figure  # 1 - Brier / Brier of the base rate the model serves without skill
     coverage80: Figure
@@ -161,8 +165,8 @@ def summarise(
     return Skill(
         n=int(sums[:, _C["n"]].sum()),
         buckets=len(keys),
-        hit_rate=_figure(sums, "hits", "n", "n", seed),
-        always_up_rate=_figure(sums, "ups", "n", "n", seed),
+        hit_rate=_figure(sums, "hits", "calls", "calls", seed),
+        always_up_rate=_figure(sums, "call_ups", "calls", "calls", seed),
         brier=_figure(sums, "brier", "n_probability", "n_probability", seed),
         brier_skill=_figure(sums, "brier", "brier_base", "n_probability", seed, skill=True),
         coverage80=_figure(sums, "cover80", "n_intervals", "n_intervals", seed),

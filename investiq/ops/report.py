@@ -72,15 +72,16 @@ def _plots(view: JournalView, folder: Path) -> dict[str, str]:
 
 def _rate(t: Tally) -> dict[str, Any]:
     h = t.interval
-    resolved = t.resolved > 0
+    called = t.calls > 0
     return {
         "forecasts": t.forecasts,
         "resolved": t.resolved,
+        "calls": t.calls,
         "hits": t.hits,
-        "hit_rate": h.rate if resolved else None,
-        "ci95": list(h.ci95) if resolved else None,
-        "always_up_rate": h.base_rate if resolved else None,
-        "p_vs_always_up": h.p_vs_base if resolved else None,
+        "hit_rate": h.rate if called else None,
+        "ci95": list(h.ci95) if called else None,
+        "always_up_rate": h.base_rate if called else None,
+        "p_vs_always_up": h.p_vs_base if called else None,
     }
 
 
@@ -133,9 +134,14 @@ def _f(x: float | None) -> str:
 def _hit_line(r: dict[str, Any]) -> str:
     if not r["resolved"]:
         return "none resolved yet, so no hit rate"
+    flat = r["resolved"] - r["calls"]
+    if not r["calls"]:
+        return f"all {flat} resolved were flat (the random walk's median): no direction called, so no hit rate"
     lo, hi = r["ci95"]
+    flats = f"; {flat} flat, no direction called, left out" if flat else ""
     return (
-        f"hit rate **{_f(r['hit_rate'])}** ({r['hits']} of {r['resolved']}), 95% interval [{_f(lo)}, {_f(hi)}]; "
+        f"hit rate **{_f(r['hit_rate'])}** ({r['hits']} of {r['calls']} directional calls{flats}), 95% interval "
+        f"[{_f(lo)}, {_f(hi)}]; "
         f"always up would have scored {_f(r['always_up_rate'])} on the same forecasts "
         f"(p = {_f(r['p_vs_always_up'])} against it)"
     )

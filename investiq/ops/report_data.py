@@ -33,27 +33,29 @@ class Tally:
 
     forecasts: int = 0  # made
     resolved: int = 0  # horizon passed and scored
-    hits: int = 0  # resolved and correct
-    ups: int = 0  # resolved whose actual price ended above the last price: what "always up" gets right
+    calls: int = 0  # resolved that called a direction: a 'flat' forecast, the random walk's, calls none
+    hits: int = 0  # calls that the move bore out
+    ups: int = 0  # calls whose actual price ended above the last price: what "always up" gets right on them
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
             self.forecasts + other.forecasts,
             self.resolved + other.resolved,
+            self.calls + other.calls,
             self.hits + other.hits,
             self.ups + other.ups,
         )
 
     @property
     def interval(self) -> HitRate:
-        return scored(self.hits, self.resolved, self.ups)
+        return scored(self.hits, self.calls, self.ups)
 
 
 def scored(hits: int, n: int, ups: int) -> HitRate:
     """The hit rate of `hits` out of `n` with its exact 95% interval and p-value against always-up.
 
-    The journal's `correct` already applies the resolver's rule (a 'flat' call is right inside the
-    flat band), so hits are handed to `hit_rate` as calls that match the outcome, not re-derived.
+    The journal's `correct` already applies the resolver's rule (NULL for a 'flat' forecast, which calls no
+    direction), so hits are handed to `hit_rate` as calls that match the outcome, not re-derived.
     """
     calls = np.arange(n) < hits  # (n,) True for the hits
     return hit_rate(calls, np.ones(n, dtype=bool), ups / n if n else 0.5)
@@ -153,9 +155,14 @@ def _price(
         if r["day"] is None:  # a timestamp SQLite cannot read: nothing to place it on
             continue
         day = date.fromisoformat(r["day"])
-        resolved = r["correct"] is not None and r["actual_price"] is not None
+        resolved = r["actual_price"] is not None
+        called = resolved and r["correct"] is not None
         one = Tally(
-            1, int(resolved), int(resolved and r["correct"]), int(resolved and r["actual_price"] > r["last_price"])
+            1,
+            int(resolved),
+            int(called),
+            int(called and r["correct"]),
+            int(called and r["actual_price"] > r["last_price"]),
         )
         by_day[day] = by_day.get(day, Tally()) + one
         by_version[r["model_version"]] = by_version.get(r["model_version"], Tally()) + one

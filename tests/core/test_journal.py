@@ -84,6 +84,32 @@ def test_forecasts_unresolved_at_schema_4_keep_the_resolver_rule_they_were_made_
     assert times == ["2026-01-02T00:00:00.001+00:00", "2026-01-05T00:00:00+00:00"]  # the resolved row: as it was
 
 
+def test_flat_forecasts_resolved_before_schema_5_call_no_direction(db_path: Path):
+    """A 'flat' forecast (the random walk's median) was scored as a call that the close stays within 1 bp, so
+    the random walk read as wrong on nearly every forecast: at schema 5 its `correct` becomes NULL."""
+    from investiq.core.journal.schema import MIGRATIONS
+
+    old = sqlite3.connect(db_path)
+    for statements in MIGRATIONS[:4]:
+        for statement in statements:
+            old.execute(statement)
+    old.execute("PRAGMA user_version = 4")
+    for direction, correct in (("flat", 0), ("up", 1), ("down", 0), ("flat", None)):
+        old.execute(
+            "INSERT INTO price_predictions (created_at, symbol, model_name, model_version, interval, "
+            "horizon_steps, last_price, last_bar_time, predicted_price, predicted_return, direction, target_time, "
+            "correct, forecast_json) VALUES ('2026-01-02T00:00:00+00:00', 'SPY', 'patchtst', 'v1', '1d', 1, 100, "
+            "'2026-01-02T00:00:00+00:00', 100, 0, ?, '2026-01-03T00:00:00+00:00', ?, '[100]')",
+            (direction, correct),
+        )
+    old.commit()
+    old.close()
+    conn = open_journal(db_path)
+    scored = [row[0] for row in conn.execute("SELECT correct FROM price_predictions ORDER BY id")]
+    conn.close()
+    assert scored == [None, 1, 0, None]
+
+
 def test_a_journal_of_schema_2_gains_the_probabilistic_columns_and_keeps_its_rows(db_path: Path):
     """Schema 3 adds P(up), quantiles and volatility to price_predictions: rows written before are kept,
     with NULL there; rows written after carry them."""

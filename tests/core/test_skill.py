@@ -71,6 +71,22 @@ def test_the_random_walk_scores_exactly_one_with_no_uncertainty():
     assert book.skill("rw").brier.value is None  # no P(up) recorded: no figure, not a made-up one
 
 
+def test_a_forecast_that_calls_no_direction_is_left_out_of_the_hit_rate():
+    """The random walk's forecasts are 'flat' (correct None): it makes no call, so no hit rate; a model's calls
+    are judged against always-up on the same calls, not on forecasts it made no call on."""
+    flat = [Outcome(i * DAY, "AAA", "rw", DAY, 100.0, 100.0, 100.0 + (-1) ** i, None) for i in range(40)]
+    calls = outcomes(60, version="rw", start=40 * DAY)
+    book = SkillBook()
+    book.add(flat + calls)
+    skill = book.skill("rw")
+    assert skill.n == 100 and skill.hit_rate.n == skill.always_up_rate.n == 60
+    assert skill.hit_rate.value == pytest.approx(np.mean([o.correct for o in calls]))
+    assert skill.always_up_rate.value == pytest.approx(np.mean([o.actual_price > o.last_price for o in calls]))
+    only_flat = SkillBook()
+    only_flat.add(flat)
+    assert only_flat.skill("rw").hit_rate.value is None and only_flat.skill("rw").mae_ratio.value == 1.0
+
+
 def test_overlapping_forecasts_count_once_in_the_effective_sample():
     """24 hourly forecasts of the next day's close share one outcome period: one bucket, not 24."""
     rows = [Outcome(h * 3600.0, "AAA", "v1", DAY, 100.0, 101.0, 102.0, True) for h in range(24)]

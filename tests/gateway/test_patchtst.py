@@ -20,7 +20,7 @@ from export.patchtst import sample_windows
 from gateway.app import create_app
 from gateway.backends.embedded import load_patchtst, patchtst_dir
 from gateway.services.price import quantile_key, split_outputs
-from gateway.services.resolver import resolve_due
+from gateway.services.resolver import outcome, resolve_due
 from gateway.wiring import StartupError, build_backend
 from investiq.core import market as data_module
 from investiq.core.errors import ArtifactError, DataError
@@ -166,10 +166,18 @@ def test_forecasts_are_journaled_then_resolved_against_known_prices(
     assert report.resolved == 1
     actual, correct = sqlite3.connect(db).execute("SELECT actual_price, correct FROM price_predictions").fetchone()
     assert actual == pytest.approx(prices[-1] * 1.10, rel=1e-6)
-    assert correct == int(forecast["direction"] == "up")
+    called = forecast["direction"] != "flat"  # a flat forecast (the random walk's) calls no direction
+    assert correct == (int(forecast["direction"] == "up") if called else None)
     evaluation = client.get("/price/evaluate/SPX", params={"days": 7}).json()
-    assert evaluation["count"] == 1 and evaluation["hits"] == correct
+    assert evaluation["count"] == 1 and evaluation["calls"] == int(called) and evaluation["hits"] == (correct or 0)
+    assert (evaluation["hit_rate"] is None) == (not called)
     assert evaluation["mae"] == pytest.approx(abs(forecast["predicted_prices"][-1] - actual), rel=1e-5)
+
+
+def test_a_flat_forecast_calls_no_direction():
+    """Scored as a call that the close stays within 1 bp, the random walk was wrong on nearly every forecast."""
+    assert outcome("flat", 100.0, 100.0) is None and outcome("flat", 100.0, 103.0) is None
+    assert outcome("up", 100.0, 101.0) is True and outcome("down", 100.0, 101.0) is False
 
 
 def daily_bars(start: datetime, closes: list[float]) -> pd.DataFrame:

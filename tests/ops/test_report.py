@@ -83,6 +83,27 @@ def journal(tmp_path: Path) -> Path:
     return db
 
 
+def test_flat_forecasts_call_no_direction_and_stay_out_of_the_hit_rate(tmp_path: Path):
+    """The random walk's forecasts are flat: scored as calls, they dragged a pooled hit rate down (a probe saw
+    0.438 over versions that scored 0.725 and 0.700 alone)."""
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    rows = [price(noon(3), "rw", "flat"), price(noon(3), "rw", "flat"), price(noon(2), "v2", "up")]
+    writer.submit(insert_price(rows)).result()
+    writer.submit(resolve_price([(1, 101.0, None), (2, 99.0, None), (3, 102.0, True)], iso(time.time()))).result()
+    writer.close()
+    out = tmp_path / "report"
+    assert run("--db", str(db), "--out", str(out)).exit_code == 0
+    p = json.loads((out / "report.json").read_text())["price"]
+    assert (p["resolved"], p["calls"], p["hits"], p["hit_rate"]) == (3, 1, 1, 1.0)
+    rw = p["by_version"]["rw"]
+    assert (rw["resolved"], rw["calls"], rw["hit_rate"]) == (2, 0, None)
+    md = (out / "report.md").read_text()
+    assert "(1 of 1 directional calls; 2 flat, no direction called, left out)" in md
+
+
 def test_report_numbers_plots_and_replayed_weights(journal: Path, tmp_path: Path):
     out = tmp_path / "report"
     result = run("--db", str(journal), "--out", str(out))
@@ -95,7 +116,7 @@ def test_report_numbers_plots_and_replayed_weights(journal: Path, tmp_path: Path
     assert p["hit_rate"] == 0.75 and p["always_up_rate"] == 0.5
     ci = stats.binomtest(3, 4).proportion_ci(0.95, method="exact")
     assert p["ci95"] == pytest.approx([ci.low, ci.high])
-    assert "hit rate **0.750** (3 of 4)" in md and "always up would have scored 0.500" in md
+    assert "hit rate **0.750** (3 of 4 directional calls)" in md and "always up would have scored 0.500" in md
     v1, v2 = p["by_version"]["v1"], p["by_version"]["v2"]
     assert v1["resolved"] == 3 and v1["hit_rate"] == pytest.approx(2 / 3)
     assert v1["always_up_rate"] == pytest.approx(1 / 3)

@@ -103,15 +103,19 @@ def due_price_predictions(conn: sqlite3.Connection, now_iso: str, limit: int = 1
 
 
 def resolve_price(
-    resolutions: Sequence[tuple[int, float, bool]], resolved_at: str
+    resolutions: Sequence[tuple[int, float, bool | None]], resolved_at: str
 ) -> Callable[[sqlite3.Connection], None]:
-    """A writer job: (id, actual_price, correct) per forecast; a row already resolved is left alone."""
+    """A writer job: (id, actual_price, correct) per forecast (correct None: the forecast called no direction);
+    a row already resolved is left alone."""
 
     def job(conn: sqlite3.Connection) -> None:
         conn.executemany(
             "UPDATE price_predictions SET actual_price = ?, correct = ?, resolved_at = ? "
             "WHERE id = ? AND resolved_at IS NULL",
-            [(actual, int(correct), resolved_at, row_id) for row_id, actual, correct in resolutions],
+            [
+                (actual, None if correct is None else int(correct), resolved_at, row_id)
+                for row_id, actual, correct in resolutions
+            ],
         )
 
     return job

@@ -118,6 +118,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "SET last_bar_time = strftime('%Y-%m-%dT%H:%M:%f', last_bar_time, '+0.001 seconds') || '+00:00' "
         "WHERE resolved_at IS NULL AND strftime('%Y-%m-%dT%H:%M:%f', last_bar_time) IS NOT NULL",
     ),
+    # 5: a 'flat' forecast (the random walk's median, always) calls no direction: its `correct` is NULL and hit
+    # rates leave it out. It was scored as a call that the close stays within 1 bp, so wrong nearly every time.
+    ("UPDATE price_predictions SET correct = NULL WHERE direction = 'flat'",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
