@@ -29,7 +29,7 @@ from investiq.core.journal.predictions import (
     resolved_price_predictions,
 )
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import BarCache, Fetch, recent_bars
+from investiq.core.market import BarCache, Fetch, YahooError, recent_bars
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ def resolve_due(
     for (symbol, interval), rows in groups.items():
         try:
             recent_bars(symbol, interval, 1, cache, fetch, now=now)  # refreshes the cache when stale
-        except DataError as exc:
-            errors[symbol] = str(exc)
+        except DataError as exc:  # Yahoo's reason without the command line's advice: the caller adds its own
+            errors[symbol] = exc.reason if isinstance(exc, YahooError) else str(exc)
         bars = cache.read(symbol, interval)
         if bars is None:
             continue

@@ -139,13 +139,24 @@ def db_prune(config: Path | None, db_path: Path | None, days: int | None) -> Non
 @main.command("resolve")
 @config_option
 @db_option
-def resolve_command(config: Path | None, db_path: Path | None) -> None:
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Take the bars from this file (as `train patchtst --csv` reads it, with a symbol column for several "
+    "symbols) instead of Yahoo Finance: offline, or for bars of your own.",
+)
+def resolve_command(config: Path | None, db_path: Path | None, csv_path: Path | None) -> None:
     """Score past price forecasts whose horizon has passed against the market (the gateway also does
-    this every price_resolve_every_s seconds)."""
-    report = resolve(settings_from(config, db_path=db_path))
+    this every price_resolve_every_s seconds). Bars come from the bar cache, refreshed from Yahoo Finance,
+    or from --csv."""
+    report = resolve(settings_from(config, db_path=db_path), csv_path)
     click.echo(f"resolved {report.resolved} forecasts; {report.waiting} due but waiting for bars")
     for symbol, reason in report.errors.items():
         click.echo(f"  {symbol}: {reason}")
+    if report.errors and csv_path is None:
+        click.echo("bars that Yahoo Finance cannot give can come from a file: investiq resolve --csv FILE")
 
 
 @main.group()

@@ -461,6 +461,20 @@ def load_bars(
     return result
 
 
+def file_fetch(path: Path) -> Fetch:
+    """A `Fetch` that serves the raw bars of the bar file at `path` (read once) instead of Yahoo Finance: what
+    the resolver scores forecasts with offline. It gives every bar of the symbol before `end`, not only those
+    after `start`: a file's bars may end long before now, where Yahoo's would not, and the cache takes the
+    union. DataError for a symbol the file lacks; a file without a symbol column holds the bars of any."""
+    file = read_bar_csv(path)
+
+    def fetch(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        rows = symbol_rows(file, path, symbol)
+        return rows[bar_times(rows, symbol, daily=is_daily(interval)) < _utc(end)]
+
+    return fetch
+
+
 def as_series(bars: dict[str, tuple[pd.DataFrame, CleaningReport]]) -> dict[str, tuple[Any, Any]]:
     """What training takes: symbol -> (closes float64 [n], bar times [n])."""
     return {

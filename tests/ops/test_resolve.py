@@ -1,0 +1,49 @@
+"""`investiq resolve --csv`: forecasts scored against bars from a file, offline, as the gateway scores them."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from investiq.cli.main import main
+from investiq.core.journal import JournalWriter, open_journal
+from investiq.core.journal.predictions import PriceRow, insert_price
+
+
+def forecast(symbol: str, last_bar_time: str, direction: str) -> PriceRow:
+    """A one-day forecast from a close of 100, made when the bar of `last_bar_time` closed."""
+    return PriceRow(
+        last_bar_time, symbol, "patchtst", "v1", "1d", 1, 100.0, last_bar_time, 101.0, 0.01, direction, 0.6, "[]",
+        "2026-01-06T00:00:00+00:00", 3.0,
+    )  # fmt: skip
+
+
+def test_forecasts_resolve_against_a_bar_file_offline(tmp_path: Path):
+    """Offline, `resolve` could only say "use --source csv", an option it did not have; bars of the agent's own
+    had no way into the bar cache."""
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    closed = "2026-01-05T00:00:00+00:00"  # the bar of 4 January closed: the next one opens on the 5th
+    rows = [forecast("AAA", closed, "up"), forecast("BBB", closed, "up"), forecast("CCC", closed, "down")]
+    writer.submit(insert_price(rows)).result()
+    writer.close()
+    bars = tmp_path / "bars.csv"
+    bars.write_text(
+        "symbol,date,close\n"
+        + "".join(
+            f"{s},2026-01-0{d},{c}\n"
+            for s, closes in (("AAA", (100, 103)), ("BBB", (100, 97)))
+            for d, c in zip((4, 5), closes, strict=True)
+        )
+    )
+    env = {"INVESTIQ_DATA_DIR": str(tmp_path / "data"), "INVESTIQ_CONFIG": str(tmp_path / "none.yaml")}
+    result = CliRunner().invoke(main, ["resolve", "--db", str(db), "--csv", str(bars)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "resolved 2 forecasts; 1 due but waiting for bars" in result.output
+    assert "CCC: CSV" in result.output and "has no rows for CCC; its symbols are AAA, BBB" in result.output
+    scored = sqlite3.connect(db).execute("SELECT symbol, actual_price, correct FROM price_predictions ORDER BY id")
+    assert scored.fetchall() == [("AAA", 103.0, 1), ("BBB", 97.0, 0), ("CCC", None, None)]
