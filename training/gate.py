@@ -23,6 +23,11 @@ shrinkage makes a model without validated skill), gets the ratio 1 with the inte
 passes; one whose interval straddles 1 passes too (no evidence against it). The result's `decision`
 says which rule decided, with every figure.
 
+Enough evidence first. Below MIN_BLOCKS blocks of one horizon of fresh bar times the bootstrap has too
+few blocks to resample for its 95% to mean 95%: the gate then judges nothing ("not enough evidence
+yet": the serving model keeps serving), rather than refuse an equally good candidate by chance.
+Bars that end before the serving model's last bar (a file cut or replaced) are an error that says so.
+
 The interval. Forecasts from neighbouring origins share most of their horizon, and SPX and NASDAQ on
 one day move together, so neither origins nor symbols are independent. The losses are therefore
 summed over the symbols at each bar time first (one row per time: a day's symbols count as one
@@ -53,7 +58,15 @@ from training.patchtst import later_than, split_origins, windows
 
 Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]  # [n, context, 1] -> median [n, horizon, 1]
 Series = dict[str, tuple[NDArray[np.float64], NDArray[Any]]]  # symbol -> (closes, bar times)
-MIN_ORIGINS = 30
+# The fewest bar times the gate judges, in bootstrap blocks of one horizon. The percentile interval of the
+# circular block bootstrap is too narrow with few blocks: two equally good forecasters (noisy random walks,
+# horizon 12, 1,000 seeds through loss_ratio) are refused 25% of the time at 15 bar times (1.25 blocks), 11%
+# at 2, 7.3% at 5, 5.4% at 8, 4.0% at 10, 3.5% at 15, 2.8% at 20 blocks (nominal 2.5%). At 10 the excess is
+# small and falls slowly beyond: more would mostly delay retrains (10 blocks of 12 daily bars: ~6 months).
+# Forecasters whose error difference persists over neighbouring origins fare worse (one leaning on the last
+# return, the other against it: 9.5% at 10 blocks, 6.0% at 20): a block of one horizon is short for them.
+# Counted in bar times, not origins: a day's symbols are one row of the bootstrap, so symbols add no blocks.
+MIN_BLOCKS = 10
 REPS = 2000  # bootstrap replicates
 SEED = 0  # the gate's interval is reproducible: the same data give the same decision
 LOSS = "mean over the horizon of |median forecast - actual| / last close"
@@ -72,6 +85,25 @@ def onnx_model(directory: Path) -> tuple[Predict, PatchTSTMeta]:
         return np.asarray(np.concatenate(out), dtype=np.float32)
 
     return predict, PatchTSTMeta.load(directory)
+
+
+def min_bar_times(horizon: int) -> int:
+    """The fewest fresh bar times the gate judges a candidate on: MIN_BLOCKS blocks of one horizon."""
+    return MIN_BLOCKS * horizon
+
+
+def check_fresh(series: Series, seen: str, source: str) -> None:
+    """GateError when no symbol has a bar after `seen`, the serving model's last bar: the bars were cut or
+    replaced (a shorter file), and no hold-out can exist, however long one waits."""
+    ends = [pd.Timestamp(stamps[-1]) for _, stamps in series.values() if len(stamps)]
+    if not ends or any(len(later_than(stamps, np.arange(len(stamps)), seen)) for _, stamps in series.values()):
+        return
+    what = "the file was cut or replaced?" if source == "csv" else "the bar cache was cut or replaced?"
+    way = "pass the full file with `investiq retrain --csv FILE`" if source == "csv" else "refresh the bars"
+    raise GateError(
+        f"the bars end on {max(ends)}, before the serving model's last bar {seen} ({what}): "
+        f"{way}, one that runs past {seen}"
+    )
 
 
 def holdout(series: Series, config: TrainConfig, after: str, context: int) -> dict[str, NDArray[np.int64]]:
@@ -151,6 +183,50 @@ def loss_ratio(
     return value, (min(low, value), max(high, value))
 
 
+def origin_times(series: Series, origins: dict[str, NDArray[np.int64]]) -> NDArray[Any]:
+    """The bar time of every origin, symbol after symbol (a time repeats once per symbol that has it)."""
+    parts = [np.asarray(series[s][1])[o] for s, o in origins.items()]
+    return np.concatenate(parts) if parts else np.array([], dtype=object)
+
+
+def too_little_evidence(
+    fresh: int, horizon: int, seen: str, origins: dict[str, NDArray[np.int64]]
+) -> dict[str, Any]:
+    """The gate's answer below min_bar_times: no judgement either way, so neither an equally good candidate
+    refused by chance nor a worse one promoted; the decision says how many bar times there are and are needed."""
+    needed = min_bar_times(horizon)
+    return {
+        "promote": False,
+        "enough_evidence": False,
+        "decision": (
+            f"not enough evidence yet: {fresh} fresh bar times after {seen}, the last bar the serving model "
+            f"trained or validated on; {needed} needed to judge ({MIN_BLOCKS} bootstrap blocks of the "
+            f"{horizon}-step horizon): the serving model keeps serving; retrain later, on more bars"
+        ),
+        "decided_by": [],  # nothing was judged
+        "origins": sum(len(o) for o in origins.values()),
+        "origins_by_symbol": {s: len(o) for s, o in origins.items()},
+        "bar_times": fresh,
+        "bar_times_needed": needed,
+        "min_blocks": MIN_BLOCKS,
+        "holdout_after": seen,
+        "horizon": horizon,
+    }
+
+
+def judged_on(series: Series, origins: dict[str, NDArray[np.int64]], serving: PatchTSTMeta) -> dict[str, Any]:
+    """Which symbols the gate judges both models on: those of the bars. A symbol the serving model trained on
+    that is no longer in them (it vanished from the file) is judged for neither, and the decision says so."""
+    return {"judged_on": sorted(origins), "not_in_bars": [s for s in serving.symbols if s not in series]}
+
+
+def _scope_note(scope: dict[str, Any]) -> str:
+    """What the decision adds when the serving model trained on a symbol that the bars no longer hold."""
+    if not scope["not_in_bars"]:
+        return ""
+    return f" (judged on {', '.join(scope['judged_on'])}; {', '.join(scope['not_in_bars'])} not in the bars)"
+
+
 def _figure(ratio: float, ci: tuple[float, float]) -> str:
     return f"MAE ratio {ratio:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
@@ -176,14 +252,15 @@ def compare(
             f"{smeta.prediction_length}: they cannot be compared on one hold-out"
         )
     seen = smeta.seen_until()  # its validation part steered early stopping and calibration: not a hold-out either
+    check_fresh(series, seen, config.source)
     origins = holdout(series, config, seen, max(cmeta.context_length, smeta.context_length))
     count = sum(len(o) for o in origins.values())
-    if count < MIN_ORIGINS:
-        raise GateError(
-            f"only {count} hold-out forecasts lie after {seen}, the last bar the serving model trained or "
-            f"validated on (at least {MIN_ORIGINS} needed for a fair comparison): retrain later, on more bars"
-        )
     horizon = cmeta.prediction_length
+    scope = judged_on(series, origins, smeta)
+    fresh = len(pd.Index(origin_times(series, origins)).unique())
+    if fresh < min_bar_times(horizon):
+        result = too_little_evidence(fresh, horizon, seen, origins)
+        return result | scope | {"decision": result["decision"] + _scope_note(scope)}
     losses = [
         path_errors(cand, cmeta, series, origins),
         path_errors(serv, smeta, series, origins),
@@ -194,7 +271,7 @@ def compare(
         name: float(np.mean(np.concatenate(list(loss.values()))))
         for name, loss in zip(COLUMNS, losses, strict=True)
     }
-    times = np.sort(np.concatenate([np.asarray(series[s][1])[o] for s, o in origins.items()]))
+    times = np.sort(origin_times(series, origins))
 
     vs_serving = loss_ratio(rows, 0, 1, horizon)
     vs_random_walk = loss_ratio(rows, 0, 2, horizon)
@@ -215,9 +292,10 @@ def compare(
     else:
         decided_by = []
         decision = f"passes: not significantly worse than {serving_text} nor than {random_walk_text}"
-    return {
+    return scope | {
         "promote": not (worse_than_serving or worse_than_random_walk),
-        "decision": decision,
+        "enough_evidence": True,
+        "decision": decision + _scope_note(scope),
         "decided_by": decided_by,  # the bars the candidate failed: [] when it passes
         "rule": (
             "promote unless the 95% interval of the MAE ratio candidate/serving lies wholly above "
@@ -242,6 +320,7 @@ def compare(
         "origins": count,
         "origins_by_symbol": {s: len(o) for s, o in origins.items()},
         "bar_times": len(rows),
+        "bar_times_needed": min_bar_times(horizon),
         "holdout_after": seen,
         "holdout_from": str(times[0]),
         "holdout_to": str(times[-1]),
@@ -249,6 +328,7 @@ def compare(
         "bootstrap": {
             "method": "circular block bootstrap over bar times (losses summed over symbols per time)",
             "block": horizon,
+            "min_blocks": MIN_BLOCKS,
             "reps": REPS,
             "seed": SEED,
         },

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
 from investiq.cli.options import config_option, settings_from
 from investiq.ops.lifecycle import MODEL, exclusive, rollback
 from investiq.ops.models import promote_version, version_rows
+from investiq.ops.retrain import Stopped
 from investiq.ops.retrain import retrain as run_retrain
 
 
@@ -21,7 +24,15 @@ from investiq.ops.retrain import retrain as run_retrain
     default=None,
     help="Most epochs of the candidate (default: setting retrain_epochs; early stopping still applies).",
 )
-def retrain(config: Path | None, epochs: int | None) -> None:
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The bar file of a model trained from a CSV, e.g. when it has moved (default: the file the serving "
+    "model recorded; the candidate records this one).",
+)
+def retrain(config: Path | None, epochs: int | None, csv_path: Path | None) -> None:
     """Weekly retrain of PatchTST: back up, refresh the bars, train a candidate, compare it with the serving
     model and the random walk on the same fresh hold-out, promote it only if it is significantly worse than
     neither (95% block-bootstrap intervals of the MAE ratios; setting promote_tolerance is a margin on the
@@ -29,14 +40,30 @@ def retrain(config: Path | None, epochs: int | None) -> None:
 
     Steps and figures are logged to the console and to models/retrain/<time>/ (steps.jsonl, report.json).
     A failing step leaves the serving model and the journal as they were (exit status 1); a rejected
-    candidate is a normal outcome (exit status 0)."""
+    candidate, too little fresh evidence to judge one, or nothing new to train on are normal outcomes (exit
+    status 0). SIGTERM stops the run as a failed one, report and all, the lock released (exit status 143)."""
     settings = settings_from(config)
-    with exclusive(settings):
-        report = run_retrain(settings, log=click.echo, epochs=epochs)
-    if report["outcome"] == "promoted":
-        click.echo(f"promoted: version {report['promoted_version']} serves; report in {report['run']}")
-    else:
-        click.echo(f"rejected: the serving version keeps serving; report in {report['run']}")
+    try:
+        with exclusive(settings):
+            report = run_retrain(settings, log=click.echo, epochs=epochs, csv_path=csv_path)
+    except Stopped as exc:  # after the lock was released: exit as the signal would have ended the process
+        click.echo(f"Error: {exc}", err=True)
+        raise click.exceptions.Exit(exc.status) from None
+    click.echo(f"{summary(report)}; report in {report['run']}")
+    if "signal" in report:  # it came while the promotion finished, or once the run was done
+        raise click.exceptions.Exit(128 + signal.Signals[report["signal"]])
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The run's outcome in one line."""
+    outcome = report["outcome"]
+    if outcome == "promoted":
+        return f"promoted: version {report['promoted_version']} serves"
+    if outcome == "unchanged":
+        return "unchanged: nothing to promote, the serving version keeps serving"
+    if outcome == "not_enough_evidence":
+        return "not enough evidence yet to judge the candidate: the serving version keeps serving"
+    return "rejected: the serving version keeps serving"
 
 
 @click.group()

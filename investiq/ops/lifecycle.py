@@ -71,7 +71,10 @@ def exclusive(settings: Settings) -> Iterator[None]:
         handle.truncate(0)
         handle.write(f"`investiq {' '.join(sys.argv[1:3])}` (PID {os.getpid()})")
         handle.flush()
-        yield  # closing the file releases the lock, also when the process dies
+        try:
+            yield  # closing the file releases the lock, also when the process dies
+        finally:  # a lock nobody holds names nobody (a stopped run unwinds to here as a finished one does)
+            handle.truncate(0)
 
 
 def _post(url: str, settings: Settings | None, timeout_s: float) -> dict[str, object]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -435,3 +436,166 @@ def test_export_patchtst_rolls_the_new_version_out_as_promote_does(trained: tupl
         in exported.output
     )
     assert "serves when the stack starts" in exported.output
+
+
+def serving_from_csv(work: Path, symbols: tuple[str, ...], recorded: Path) -> Path:
+    """The serving version as if trained from a CSV of `symbols` recorded at `recorded`; returns a CSV of SPX's
+    sample bars (the ones it was trained on) in work/bars.csv, where the other symbols have no rows."""
+    bars = load_bars("sample", ("SPX",), days=36500, interval="1d", cache_dir=work / "data")
+    closes, times = as_series(bars)["SPX"]
+    csv = work / "bars.csv"
+    pd.DataFrame({"date": [str(t)[:10] for t in times], "symbol": "SPX", "close": closes}).to_csv(csv, index=False)
+    path = version_dir(work / "repo", "patchtst", serving(work / "repo", "patchtst") or 1) / "artifact.json"
+    artifact = json.loads(path.read_text())
+    config = artifact["train_config"] | {"source": "csv", "csv_path": str(recorded), "symbols": list(symbols)}
+    path.write_text(json.dumps(artifact | {"source": "csv", "symbols": list(symbols), "train_config": config}))
+    return csv
+
+
+def newest_run(work: Path) -> Path:
+    return sorted((work / "models" / "retrain").iterdir())[-1]
+
+
+def test_a_moved_csv_is_named_with_csv_and_a_symbol_gone_from_it_is_left_out(work: Path):
+    """The recorded file moved: the error says to pass --csv, which reads the new one (and the candidate records
+    it). A symbol with no rows in it any more is left out with a warning, not a failure of every later retrain;
+    the gate judges both models on the symbols left. A file that ends before the serving model's bars says so."""
+    runner = CliRunner()
+    moved = work / "moved" / "bars.csv"
+    csv = serving_from_csv(work, ("SPX", "GONE"), moved)
+    lost = runner.invoke(main, ["retrain", "--epochs", "1"], env=env_for(work))
+    assert lost.exit_code == 1 and f"step 'data' failed: the model was trained from {moved}" in lost.output
+    assert "which is not there now: pass the file with --csv" in lost.output
+
+    cut = work / "cut.csv"
+    pd.read_csv(csv).head(2000).to_csv(cut, index=False)  # ends in 2006, years before the serving model's bars
+    short = runner.invoke(main, ["retrain", "--epochs", "1", "--csv", str(cut)], env=env_for(work))
+    assert short.exit_code == 1 and "step 'data' failed: the bars end on 2006-" in short.output, short.output
+    assert "before the serving model's last bar 20" in short.output
+    assert "(the file was cut or replaced?): pass the full file with `investiq retrain --csv FILE`" in short.output
+
+    env = env_for(work, promote_tolerance=1.0)
+    ran = runner.invoke(main, ["retrain", "--epochs", "1", "--csv", str(csv)], env=env)
+    assert ran.exit_code == 0, ran.output
+    gone = f"warning: GONE left out, it has no bars now: CSV {csv} has no rows for GONE; its symbols are SPX"
+    assert gone in ran.output
+    assert "the candidate trains on SPX alone, and the gate judges both models on SPX" in ran.output
+    report = json.loads((newest_run(work) / "report.json").read_text())
+    assert list(report["symbols_left_out"]) == ["GONE"] and report["outcome"] in ("promoted", "rejected")
+    assert report["config"]["symbols"] == ["SPX"] and report["config"]["csv_path"] == str(csv.resolve())
+    gate = report["gate"]
+    assert gate["judged_on"] == ["SPX"] and gate["not_in_bars"] == ["GONE"]
+    assert gate["decision"].endswith("(judged on SPX; GONE not in the bars)")
+    candidate = PatchTSTMeta.load(newest_run(work) / "export")
+    assert candidate.train_config["csv_path"] == str(csv.resolve()) and candidate.symbols == ["SPX"]
+
+    serving_from_csv(work, ("GONE", "ALSO"), csv)
+    failed = runner.invoke(main, ["retrain", "--epochs", "1"], env=env_for(work))
+    assert failed.exit_code == 1, failed.output
+    assert "none of the serving model's symbols has bars now (GONE: CSV " in failed.output
+
+
+def test_nothing_new_stops_before_training_and_the_same_weights_are_called_so(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """No new bar since the serving model's: the candidate would be its weights again. The retrain stops after
+    `data` (not a failure); when training runs all the same, the decision says the weights are the serving
+    model's, never "passes". The SIGTERM handler is the run's alone, and the lock file is left empty."""
+    import signal
+
+    def before(*_: Any) -> None:
+        pass
+
+    runner = CliRunner()
+    previous = signal.signal(signal.SIGTERM, before)
+    try:
+        same = runner.invoke(main, ["retrain", "--epochs", str(SERVING.epochs)], env=env_for(work))
+        assert signal.getsignal(signal.SIGTERM) is before  # restored after the run
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert same.exit_code == 0, same.output
+    assert "nothing new to train on: the bars end on 2018-12-31" in same.output
+    assert "unchanged: nothing to promote, the serving version keeps serving" in same.output
+    report = json.loads((newest_run(work) / "report.json").read_text())
+    assert report["outcome"] == "unchanged" and report["decision"].startswith("not promoted: nothing new to train")
+    assert [s["step"] for s in report["steps"]] == ["backup", "data"] and "gate" not in report
+    assert (work / "models" / ".lifecycle.lock").read_text() == ""
+
+    (work / "bars.csv").write_text("date,close\n")
+    not_csv = runner.invoke(main, ["retrain", "--csv", str(work / "bars.csv")], env=env_for(work))
+    assert not_csv.exit_code == 1
+    assert "--csv is for a model trained from a CSV file; the serving one was trained on sample" in not_csv.output
+
+    monkeypatch.setattr("investiq.ops.retrain.nothing_new", lambda *_: None)
+    again = runner.invoke(main, ["retrain", "--epochs", str(SERVING.epochs)], env=env_for(work))
+    assert again.exit_code == 0, again.output
+    weights = PatchTSTMeta.load(version_dir(work / "repo", "patchtst", 1)).version
+    the_same = f"the candidate is the serving model's weights ({weights}): nothing to promote"
+    assert f"{the_same}; version 1 keeps serving" in again.output
+    assert "passes" not in again.output and versions(work / "repo", "patchtst") == [1]
+    report = json.loads((newest_run(work) / "report.json").read_text())
+    assert report["outcome"] == "unchanged" and "gate" not in report
+    assert report["decision"] == f"not promoted: {the_same}"
+
+
+def test_sigterm_during_training_ends_a_failed_run_with_its_report_and_exit_status_143(work: Path):
+    """systemd's TimeoutStartSec, or a shutdown: the run stops where it stands, leaves report.json, the serving
+    model as it was, the lock free and its file empty, and exits as SIGTERM would have ended it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = os.environ | env_for(work) | {"PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "investiq", "retrain", "--epochs", "50"]
+    root = Path(__file__).parents[2]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("== retrain: train"):
+            break
+    time.sleep(1.0)  # into the epochs
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=120)
+    output = "".join(lines) + rest
+    assert process.returncode == 143, output
+    assert "Error: stopped by SIGTERM at step 'train'" in output
+    [run] = (work / "models" / "retrain").iterdir()
+    report = json.loads((run / "report.json").read_text())
+    assert report["outcome"] == "failed" and report["error"].startswith("stopped by SIGTERM at step 'train'")
+    assert report["steps"][-1]["step"] == "train" and report["steps"][-1]["status"] == "stopped"
+    assert versions(work / "repo", "patchtst") == [1] and not (run / "candidate").exists()
+    assert (work / "models" / ".lifecycle.lock").read_text() == ""
+    with exclusive(settings_for(work)):  # free again
+        pass
+
+
+def test_sigterm_during_the_promotion_lets_it_finish_then_rolls_it_back(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A promotion is all or nothing: SIGTERM while it installs and rolls out the candidate waits for it, then
+    stops the run before the re-sync, which rolls the promotion back as a failed re-sync does."""
+    import os
+    import signal
+
+    from investiq.ops.retrain import Stopped
+
+    def interrupted(*args: Any) -> int:
+        number = promote(*args)
+        os.kill(os.getpid(), signal.SIGTERM)  # handled here, in the step that holds it
+        return number
+
+    monkeypatch.setattr("investiq.ops.retrain.promote", interrupted)
+    lines: list[str] = []
+    with pytest.raises(Stopped, match="stopped by SIGTERM at step 'bayesian'") as stopped:
+        retrain(settings_for(work, promote_tolerance=1.0), log=lines.append, epochs=3)
+    assert stopped.value.status == 143
+    assert "== retrain: SIGTERM received during 'promote': the run stops before its next step" in lines
+    assert versions(work / "repo", "patchtst") == [1]  # version 2 was promoted, then rolled back
+    report = json.loads((newest_run(work) / "report.json").read_text())
+    assert report["outcome"] == "failed" and report["promoted_version"] == 2
+    assert [(s["step"], s["status"]) for s in report["steps"]][-2:] == [("promote", "ok"), ("bayesian", "stopped")]
