@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from investiq.cli.options import config_option, settings_from
+from investiq.cli.options import config_option, csv_option, settings_from
 from investiq.ops.lifecycle import MODEL, exclusive, rollback
 from investiq.ops.models import promote_version, version_rows
 from investiq.ops.retrain import Stopped
@@ -24,11 +24,7 @@ from investiq.ops.retrain import retrain as run_retrain
     default=None,
     help="Most epochs of the candidate (default: setting retrain_epochs; early stopping still applies).",
 )
-@click.option(
-    "--csv",
-    "csv_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
+@csv_option(
     help="The bar file of a model trained from a CSV, e.g. when it has moved (default: the file the serving "
     "model recorded; the candidate records this one).",
 )

@@ -12,7 +12,7 @@ from investiq import __version__
 from investiq.cli.backtest import backtest_command
 from investiq.cli.lifecycle import models, retrain
 from investiq.cli.models import bench, evaluate, export, train
-from investiq.cli.options import config_option, db_option, server_options, settings_from
+from investiq.cli.options import config_option, csv_option, db_option, server_options, settings_from
 from investiq.cli.patchtst import evaluate_patchtst, export_patchtst, train_patchtst
 from investiq.cli.report import report
 from investiq.cli.sentiment import evaluate_finbert
@@ -139,11 +139,7 @@ def db_prune(config: Path | None, db_path: Path | None, days: int | None) -> Non
 @main.command("resolve")
 @config_option
 @db_option
-@click.option(
-    "--csv",
-    "csv_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
+@csv_option(
     help="Take the bars from this file (as `train patchtst --csv` reads it, with a symbol column for several "
     "symbols) instead of Yahoo Finance: offline, or for bars of your own.",
 )

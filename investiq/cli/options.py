@@ -61,6 +61,14 @@ def server_options(func: F) -> F:
     return config_option(func)
 
 
+def csv_option(help: str) -> Callable[[F], F]:
+    """--csv FILE (an existing file, as `csv_path`): bars or labeled texts, as `help` says."""
+    option: Callable[[F], F] = click.option(
+        "--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None, help=help
+    )
+    return option
+
+
 def data_options(func: F) -> F:
     """Which bars to use; each falls back to the price_* settings (the bars `investiq up` trains on)."""
     options = [
@@ -78,11 +86,7 @@ def data_options(func: F) -> F:
             help="yfinance (cached, incremental), csv (--csv) or sample (real daily S&P 500 / NASDAQ bars "
             "shipped with the `arch` package; offline). Default: setting price_source.",
         ),
-        click.option(
-            "--csv",
-            "csv_path",
-            type=click.Path(path_type=Path, dir_okay=False, exists=True),
-            default=None,
+        csv_option(
             help="Bar file: a time column (timestamp, date or datetime; without a UTC offset, UTC) and a close "
             "column, optionally open, high, low, volume and symbol; comma-, semicolon- or tab-separated, decimal "
             "points or commas; exports of Yahoo, Investing.com, Nasdaq.com and MetaTrader read as they are "

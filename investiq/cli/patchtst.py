@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from investiq.cli.options import config_option, data_options, model_dir_option, settings_from
+from investiq.cli.options import config_option, csv_option, data_options, model_dir_option, settings_from
 from investiq.core.market import Source
 from investiq.core.patchtst import TrainConfig
 from investiq.ops import patchtst as ops
@@ -122,11 +122,7 @@ def train_patchtst(
     default=None,
     help="Report folder (default: MODEL_DIR/evaluation).",
 )
-@click.option(
-    "--csv",
-    "csv_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
+@csv_option(
     help="The CSV of a model trained from one (default: the file recorded at training).",
 )
 @click.option(

@@ -6,17 +6,13 @@ from pathlib import Path
 
 import click
 
-from investiq.cli.options import config_option, settings_from
+from investiq.cli.options import config_option, csv_option, settings_from
 from investiq.ops import sentiment_eval
 
 
 @click.command("finbert")
 @config_option
-@click.option(
-    "--csv",
-    "csv_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
+@csv_option(
     help="Labeled texts: a CSV with a header row and columns text,label (label: positive, negative or neutral; "
     "any case), optionally split (figures are then also given per split); or Financial PhraseBank as published: "
     "label,text rows without a header (all-data.csv) or sentence@label lines (Sentences_*.txt). UTF-8, or else "
