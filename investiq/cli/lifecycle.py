@@ -80,14 +80,14 @@ def models_list(config: Path | None, as_json: bool) -> None:
     if not rows:
         click.echo(f"no {MODEL} versions in {settings.model_repository}: run `investiq up` or `investiq export`")
         return
-    click.echo(f"{'#':>3}  {'state':8} {'version':13} {'trained at':26} {'data until':26} symbols")
+    click.echo(f"{'#':>3}  {'state':8} {'version':13} {'trained at':26} {'saw bars until':26} symbols")
     for r in rows:
         if "error" in r:
             click.echo(f"{r['number']:>3}  {r['state']:8} {r['error']}")
             continue
         click.echo(
             f"{r['number']:>3}  {r['state']:8} {r['model_version']:13} {r['trained_at'] or '?':26} "
-            f"{r['trained_until']:26} {' '.join(r['symbols'])} ({r['interval']})"
+            f"{r['seen_until']:26} {' '.join(r['symbols'])} ({r['interval']})"
         )
 
 

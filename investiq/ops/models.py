@@ -37,6 +37,7 @@ def version_rows(settings: Settings) -> list[dict[str, Any]]:
                 "model_version": meta.version,
                 "trained_at": meta.trained_at or None,
                 "trained_until": meta.trained_until,
+                "seen_until": meta.seen_until(),  # the last bar training or validation saw: fresh bars come after
                 "interval": meta.interval,
                 "symbols": meta.symbols,
                 "path": str(path),

@@ -149,6 +149,10 @@ def test_retrain_rejects_a_worse_candidate_promotes_a_good_one_and_rolls_back(
 
     listed = json.loads(runner.invoke(main, ["models", "list", "--json"], env=env_for(work)).output)
     assert [(r["number"], r["state"]) for r in listed] == [(1, "kept"), (2, "serving")]
+    two = PatchTSTMeta.load(work / "repo" / "patchtst" / "2")  # the last bar it saw: validation's, not training's
+    assert listed[1]["seen_until"] == two.seen_until() and two.seen_until() > two.trained_until
+    table = runner.invoke(main, ["models", "list"], env=env_for(work)).output
+    assert "saw bars until" in table and two.seen_until() in table
     back = runner.invoke(main, ["models", "rollback"], env=env_for(work))
     assert back.exit_code == 0 and "version 1 serves" in back.output
     assert versions(work / "repo", "patchtst") == [1]
