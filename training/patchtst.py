@@ -258,11 +258,18 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
         parts["train"].append(windows(closes, split.train[:: config.window_stride], c, h))
         parts["val"].append(windows(closes, split.val, c, h))
         stats.update({f"{symbol}.{k}": v for k, v in train_stats(closes, split.train, h).items()})
-        last_seen.append(_iso(stamps[int(split.train.max()) + h]))
-        last_validated.append(_iso(stamps[int(split.val.max()) + h]))
+        seen, validated = part_ends(stamps, split, h)
+        last_seen.append(_iso(seen))
+        last_validated.append(_iso(validated))
     stack = {k: (np.concatenate([x for x, _ in v]), np.concatenate([y for _, y in v])) for k, v in parts.items()}
     sizes = [len(x) for x, _ in parts["val"]]
     return Dataset(stack["train"], stack["val"], stats, max(last_seen), sizes, max(last_validated))
+
+
+def part_ends(stamps: NDArray[Any], split: Split, horizon: int) -> tuple[Any, Any]:
+    """The times of the last bars the training windows and the validation windows reach (their last origin plus
+    the horizon): what an artifact records as trained_until and validated_until."""
+    return stamps[int(split.train.max()) + horizon], stamps[int(split.val.max()) + horizon]
 
 
 def symbol_splits(

@@ -348,7 +348,7 @@ def nothing_new(series: Series, config: TrainConfig, meta: PatchTSTMeta) -> str 
     configuration (its file aside), its training and validation would end at the very bars the serving model's
     did, over training bars of the same count, mean and spread of returns (the artifact's train_stats): no
     new bar reached them. Checked before training, which would only make the same weights again."""
-    from training.patchtst import TooFewBars, symbol_splits, train_stats
+    from training.patchtst import TooFewBars, part_ends, symbol_splits, train_stats
 
     if not meta.train_config or not meta.validated_until:
         return None
@@ -359,8 +359,8 @@ def nothing_new(series: Series, config: TrainConfig, meta: PatchTSTMeta) -> str 
     except TooFewBars:
         return None  # the train step says which symbol is short and what to do
     h = config.prediction_length
-    trained = max(_utc(stamps[int(splits[s].train.max()) + h]) for s, (_, stamps) in series.items())
-    validated = max(_utc(stamps[int(splits[s].val.max()) + h]) for s, (_, stamps) in series.items())
+    ends = [part_ends(stamps, splits[s], h) for s, (_, stamps) in series.items()]
+    trained, validated = (max(_utc(end[i]) for end in ends) for i in (0, 1))
     stats = {
         f"{s}.{k}": v
         for s, (closes, _) in series.items()
