@@ -47,11 +47,12 @@ class Split:
 
 class TooFewBars(ValueError):
     """A series too short for the split: `bars` of it, about `need` needed. The message's remedy names
-    `investiq train`'s options; other callers say their own."""
+    `investiq train`'s options; other callers say their own. `enough`: the symbols of a multi-symbol run
+    that have the bars (empty for one series)."""
 
-    def __init__(self, message: str, bars: int, need: int) -> None:
+    def __init__(self, message: str, bars: int, need: int, enough: tuple[str, ...] = ()) -> None:
         super().__init__(message)
-        self.bars, self.need = bars, need
+        self.bars, self.need, self.enough = bars, need, enough
 
 
 def split_origins(n: int, context: int, horizon: int, val_fraction: float, test_fraction: float) -> Split:
@@ -309,6 +310,7 @@ def too_few_bars(short: dict[str, TooFewBars], enough: list[str], config: TrainC
         f"too few bars for context {c}, horizon {h} and the split: {counts}; " + ", or ".join(ways),
         fewest,
         max(exc.need for exc in short.values()),
+        tuple(enough),
     )
 
 

@@ -155,6 +155,29 @@ def train_or_baseline(
         baseline(series, config, output_dir, f"training failed: {type(exc).__name__}: {exc}", log)
 
 
+def with_history(series: Series, bars: Bars, log: Log) -> tuple[Series, Bars]:
+    """The symbols of `bars` that have the history the quick first model needs (`up`'s PatchTST shape), with a
+    warning naming the others and what they lack; DataError when none has. `up` takes no --symbols: it says
+    which settings give the bars instead of `investiq train`'s options."""
+    from training.patchtst import TooFewBars, symbol_splits
+
+    try:
+        symbol_splits(series, config_for(bars))
+    except TooFewBars as exc:
+        short = ", ".join(s for s in bars.symbols if s not in exc.enough)
+        fewest = "" if len(bars.symbols) - len(exc.enough) == 1 else " at the fewest"
+        counts = f"{exc.bars}{fewest}, ~{exc.need} needed"
+        lacking = f"{short}: too few {bars.interval} bars for a first PatchTST ({counts})"
+        if not exc.enough:
+            raise DataError(f"{lacking}; give more history (settings price_days, or a longer price_csv)") from None
+        log(
+            f"warning: {lacking}; the first PatchTST trains on {', '.join(exc.enough)} only. Forecasts for "
+            f"{short} need more history (settings price_days, or a longer price_csv), then `investiq retrain`"
+        )
+        return {s: series[s] for s in exc.enough}, replace(bars, symbols=exc.enough)
+    return series, bars
+
+
 def torchrun_command(argv: list[str]) -> list[str] | None:
     """With several GPUs visible, the command that reruns `argv` data-parallel under torchrun; else None."""
     import torch
@@ -271,6 +294,7 @@ def quick_model(settings: Settings, log: Log) -> None:
     bars = choose_bars(settings)
     try:
         series = load_series(settings, bars, log)
+        series, bars = with_history(series, bars, log)
     except DataError as exc:
         log(
             f"warning: {exc}\nwarning: training the first PatchTST on the offline sample (daily S&P 500 "

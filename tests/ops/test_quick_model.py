@@ -6,12 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from export.patchtst import sample_windows
 from gateway.app import create_app
 from harness.tiny_patchtst import TINY
+from investiq.core.errors import DataError
 from investiq.core.settings import Settings
 from investiq.ops import patchtst as ops
 from training import patchtst as training
@@ -45,3 +48,59 @@ def test_a_failed_training_serves_the_random_walk_and_says_so(tmp_path: Path, mo
         health = client.get("/price/health").json()
         assert health["status"] == "degraded" and health["model"] == "random_walk"
         assert "random-walk baseline" in health["reason"] and "training failed" in health["reason"]
+
+
+def _series(lengths: dict[str, int]) -> ops.Series:
+    return {s: (np.linspace(100.0, 110.0, n), np.arange(n)) for s, n in lengths.items()}
+
+
+def test_a_symbol_too_short_for_the_first_model_is_left_out_with_the_settings_that_give_more(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(ops, "config_for", lambda bars, **_: TINY)
+    bars = ops.Bars("csv", ("AAA", "BBB"), 4000, "1d", Path("bars.csv"))
+    logged: list[str] = []
+    series, kept = ops.with_history(_series({"AAA": 30, "BBB": 2000}), bars, logged.append)
+    assert list(series) == ["BBB"] and kept.symbols == ("BBB",) and kept.csv_path == bars.csv_path
+    (warning,) = logged
+    assert warning.startswith("warning: AAA: too few 1d bars") and "trains on BBB only" in warning
+    assert "price_days" in warning and "--symbols" not in warning  # `up` takes no --symbols
+    unchanged = ops.with_history(_series({"AAA": 2000, "BBB": 2000}), bars, logged.append)
+    assert list(unchanged[0]) == ["AAA", "BBB"] and unchanged[1] == bars and len(logged) == 1
+    with pytest.raises(DataError, match=r"AAA, BBB: too few 1d bars .*30 at the fewest.*price_days"):
+        ops.with_history(_series({"AAA": 30, "BBB": 40}), bars, logged.append)
+
+
+def test_with_every_configured_symbol_too_short_up_trains_on_the_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    trained: list[list[str]] = []
+
+    class Trained(Exception):
+        pass
+
+    def record(series: ops.Series, *args: Any, **kwargs: Any) -> Any:
+        trained.append(list(series))
+        raise Trained  # nothing to learn from training or exporting
+
+    monkeypatch.setattr(training, "train", record)
+    monkeypatch.setattr(ops, "config_for", lambda bars, **_: TINY)
+    csv = tmp_path / "bars.csv"
+    pd.DataFrame({"timestamp": pd.bdate_range("2024-01-01", periods=30), "close": np.linspace(1, 2, 30)}).to_csv(
+        csv, index=False
+    )
+    settings = Settings(
+        price_source="csv",
+        price_csv=csv,
+        price_symbols=["AAA"],
+        price_interval="1d",
+        models_dir=tmp_path / "models",
+        model_repository=tmp_path / "repo",
+        data_dir=tmp_path / "data",
+        db_path=tmp_path / "p.db",
+    )
+    logged: list[str] = []
+    with pytest.raises(Trained):
+        ops.quick_model(settings, logged.append)
+    assert trained == [["SPX", "NASDAQ"]]
+    assert any("AAA: too few 1d bars" in line and "offline sample" in line for line in logged)
