@@ -57,7 +57,11 @@ SPACING_TOLERANCE = 1.25
 STRAY_ROWS = 5  # at most this many rows that are no time (a footer, a note) are named as such
 # Other names that exports give the columns used here (lower-cased, <> stripped): Investing.com's Price,
 # Nasdaq.com's Close/Last, MetaTrader's <CLOSE>, Investing.com's Vol.; used where the column's own name is absent.
-ALIASES = {"close": ("close/last", "price", "last"), "volume": ("vol.", "vol", "tickvol")}
+ALIASES = {
+    "close": ("close/last", "price", "last"),
+    "volume": ("vol.", "vol", "tickvol"),
+    "timestamp": ("open_time",),  # Binance's kline files where they carry a header
+}
 
 
 @dataclass(frozen=True)

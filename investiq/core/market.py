@@ -85,6 +85,10 @@ def read_bar_csv(path: Path) -> pd.DataFrame:
         if names:  # read again as text, that column alone
             text = pd.read_csv(path, sep=separator, usecols=[names[0]], dtype=str, keep_default_na=False)
             frame[names[0]] = text[names[0]]
+        if _no_header(frame):
+            frame = _binance_klines(path, separator, frame)
+    except DataError:
+        raise
     except (OSError, ValueError) as exc:  # pandas' parser and empty-file errors are ValueErrors
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         raise DataError(f"cannot read CSV {path}: {reason}") from None
@@ -97,6 +101,45 @@ def read_bar_csv(path: Path) -> pd.DataFrame:
         found = ", ".join(map(str, frame.columns)) or "none"
         raise DataError(f"CSV {path} lacks column(s) {', '.join(missing)} (found: {found})")
     return frame
+
+
+# Binance's kline files (data.binance.vision) have no header row: their twelve columns, in order. Open times are
+# epoch milliseconds, or microseconds in spot files from 2025 on.
+BINANCE_KLINES = (
+    "timestamp",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "trades",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
+NUMBER = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?(\.\d+)?")  # the last part: pandas' suffix on a repeat
+
+
+def _no_header(frame: pd.DataFrame) -> bool:
+    """Whether the file's first line, read as the header, was data: every column named by a number."""
+    return len(frame.columns) > 1 and all(NUMBER.fullmatch(str(c).strip()) for c in frame.columns)
+
+
+def _binance_klines(path: Path, separator: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """A bar file without a header row, read as Binance's klines (open times as epoch milliseconds, whether
+    written in ms or in µs, so that a year of each in one file is one series); DataError for any other width."""
+    if len(frame.columns) != len(BINANCE_KLINES):
+        raise DataError(
+            f"CSV {path} has no header row: its first line holds {len(frame.columns)} numbers. Add a header "
+            "line naming the columns, e.g. timestamp,open,high,low,close,volume (Binance's 12-column kline "
+            "files are read without one)"
+        )
+    klines = pd.read_csv(path, sep=separator, header=None, names=list(BINANCE_KLINES))
+    opened = pd.to_numeric(klines["timestamp"], errors="coerce")
+    klines["timestamp"] = opened.where(opened < 1e14, opened // 1000)  # µs (>= 1e14 from 1973) to ms
+    return klines
 
 
 def csv_outline(path: Path) -> tuple[tuple[str, ...], str]:

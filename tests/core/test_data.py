@@ -706,6 +706,26 @@ def test_exports_that_name_the_close_otherwise_read_as_they_are(tmp_path: Path):
     ]
 
 
+def test_binance_kline_files_read_without_a_header_in_milliseconds_or_microseconds(tmp_path: Path):
+    def line(opened: int, close: float) -> str:  # Binance's 12 columns: open time ... ignore
+        return f"{opened},{close},{close + 1},{close - 1},{close},12.5,{opened + 3599999},5e5,100,6.0,2.4e5,0\n"
+
+    path = tmp_path / "BTCUSDT-1h-2024-12.csv"  # spot files: ms until 2024, µs from 2025; one file may hold both
+    last_2024, first_2025 = 1735686000000, 1735689600000  # 2024-12-31 23:00 and 2025-01-01 00:00 UTC
+    path.write_text(line(last_2024, 93000.5) + line(first_2025 * 1000, 93100.0))
+    frame, report = clean_bars(load_csv(path), "BTCUSDT", "1h")
+    assert [f"{t:%Y-%m-%d %H:%M}" for t in frame.index] == ["2024-12-31 23:00", "2025-01-01 00:00"]
+    assert frame["close"].tolist() == [93000.5, 93100.0] and frame["volume"].tolist() == [12.5, 12.5]
+    assert report.rows_out == 2 and report.gaps == 0
+    headed = tmp_path / "futures.csv"  # futures files (and some spot ones) carry a header: open_time, ...
+    headed.write_text("open_time,open,high,low,close,volume\n1735686000000,1,2,0.5,1.5,3\n")
+    assert clean_bars(load_csv(headed), "X", "1h")[0]["close"].tolist() == [1.5]
+    bare = tmp_path / "bare.csv"  # no header, not Binance's width: say to add one, not "lacks close"
+    bare.write_text("1735686000000,1,2,0.5,1.5,3\n1735689600000,1,2,0.5,1.5,3\n")
+    with pytest.raises(DataError, match=r"has no header row: its first line holds 6 numbers\. Add a header"):
+        load_csv(bare)
+
+
 def test_a_footer_row_is_named_rather_than_the_format_blamed(tmp_path: Path):
     path = tmp_path / "export.csv"
     days = pd.bdate_range("2024-01-01", periods=200)
