@@ -107,10 +107,11 @@ class BayesianService:
                 recorded_for = store.strategy_of(conn, trade.trade_id)
                 if recorded_for is not None:
                     return False, recorded_for
-            current = store.load_state(conn, name) or Evidence(ref_ts=closed_ts)
+            current = store.load_state(conn, name, half_life) or Evidence(ref_ts=closed_ts)
             if not store.insert_event(conn, event):  # not reached: the id was looked up just before
                 return False, name
-            store.save_state(conn, name, observe(current, closed_ts, trade.won, trade.profit_loss, half_life), now)
+            learnt = observe(current, closed_ts, trade.won, trade.profit_loss, half_life)
+            store.save_state(conn, name, learnt, now, half_life)
             return True, name
 
         counted, recorded_for = await self._write(job)
@@ -124,7 +125,7 @@ class BayesianService:
 
     async def stats_of(self, name: str) -> StrategyStats:
         """One strategy's stats (its weight among all); the prior's if it has no state."""
-        states = await asyncio.to_thread(self._read, store.load_states)
+        states = await asyncio.to_thread(self._read, self._states)
         if name not in states:  # events without state: a journal restored in part
             states[name] = Evidence(ref_ts=self._clock())
         stats = self.stats_from(states, "mean", self._clock())
@@ -135,8 +136,9 @@ class BayesianService:
 
         A merge, never a replacement: every recorded event stays (those of /bayesian/update included, whether or
         not the trades table holds them), and a trade is counted once. A row is recognised by its id (the
-        trade_id an update gave, or the id a previous sync recorded); a row without an id by its strategy, close
-        time and P&L. Idempotent: a second sync imports nothing new."""
+        trade_id an update gave, or the id a previous sync recorded), or by its strategy, close time and P&L as
+        a trade recorded without an id (a row without one, or an update that gave none). Idempotent: a second
+        sync imports nothing new."""
         if not 1 <= days <= self._config.max_sync_days:
             raise InvalidInputError(f"days must be between 1 and {self._config.max_sync_days}, got {days}")
         now = self._clock()
@@ -148,7 +150,7 @@ class BayesianService:
             except trades.TradesTableError as exc:
                 return f"cannot sync: {exc}"  # answered as invalid input, not a failed write
             recorded = store.recorded_ids(conn)
-            unidentified = store.synced_without_id(conn)
+            unidentified = store.recorded_without_id(conn)
             new: list[store.TradeEvent] = []
             already = 0
             for t in scan.trades:
@@ -156,6 +158,7 @@ class BayesianService:
                     scan.skipped[f"profit_loss beyond ±{MAX_ABS_PNL:g}"] += 1
                     continue
                 ts = min(t.closed_ts, now)
+                key = (t.strategy_name, ts, t.profit_loss)
                 if t.trade_id is not None:
                     owner = recorded.get(t.trade_id)
                     if owner is not None:
@@ -164,19 +167,21 @@ class BayesianService:
                         else:
                             scan.skipped["trade id recorded for another strategy"] += 1
                         continue
+                    if unidentified[key] > 0:  # an update without a trade_id told of this trade
+                        unidentified[key] -= 1
+                        already += 1
+                        continue
                     recorded[t.trade_id] = t.strategy_name
                 elif t.closed_ts > now:
                     # Recognised later by its close time, which must be the one recorded: not clamped to now.
                     scan.skipped["no id and closed after the gateway's clock (the next sync takes it)"] += 1
                     continue
-                else:
-                    key = (t.strategy_name, ts, t.profit_loss)
-                    if unidentified[key] > 0:
-                        unidentified[key] -= 1
-                        already += 1
-                        continue
+                elif unidentified[key] > 0:
+                    unidentified[key] -= 1
+                    already += 1
+                    continue
                 new.append(store.TradeEvent(t.strategy_name, None, t.profit_loss, ts, "sync", t.trade_id, now))
-            states = store.load_states(conn)
+            states = store.load_states(conn, half_life)
             touched: set[str] = set()
             for event in new:
                 if not store.insert_event(conn, event):  # not reached: ids were looked up above
@@ -185,7 +190,7 @@ class BayesianService:
                 states[event.strategy_name] = observe(start, event.closed_ts, None, event.profit_loss, half_life)
                 touched.add(event.strategy_name)
             for name in touched:
-                store.save_state(conn, name, states[name], now)
+                store.save_state(conn, name, states[name], now, half_life)
             return SyncReport(days, len(new), dict(scan.skipped), sorted(states), already)
 
         report = await self._write(job)
@@ -195,7 +200,7 @@ class BayesianService:
 
     async def all_stats(self, method: Method = "mean") -> list[StrategyStats]:
         """Every strategy with its posterior at this moment and its weight by `method`."""
-        states = await asyncio.to_thread(self._read, store.load_states)
+        states = await asyncio.to_thread(self._read, self._states)
         return self.stats_from(states, method, self._clock())
 
     async def event_count(self) -> int:
@@ -208,6 +213,9 @@ class BayesianService:
             states, method, now, prior=c.prior, half_life_days=c.half_life_days, rules=c.rules, seed=c.seed
         )
         return [StrategyStats(n, states[n], p, float(w)) for n, p, w in zip(names, posts, weights, strict=True)]
+
+    def _states(self, conn: sqlite3.Connection) -> dict[str, Evidence]:
+        return store.load_states(conn, self._config.half_life_days)
 
     @property
     def half_life_days(self) -> float:

@@ -113,7 +113,7 @@ def read(conn: sqlite3.Connection, service: BayesianService, days: int, now: dat
         sentiment_days=sentiment_days,
         scores=scores,
         weight_days={d: w for d, w in weight_days.items() if w},
-        latest=service.stats_from(store.load_states(conn), WEIGHT_METHOD, now.timestamp()),
+        latest=service.stats_from(store.load_states(conn, service.half_life_days), WEIGHT_METHOD, now.timestamp()),
         events_in_window=sum(1 for e in events if e["closed_ts"] >= since.timestamp()),
         events_total=store.count_events(conn),
         skill=_skill(conn, since),

@@ -172,7 +172,7 @@ def _insert(name: str):
     def job(conn: sqlite3.Connection) -> int:
         return int(
             conn.execute(
-                "INSERT INTO bayesian_state VALUES (?, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'now')", (name,)
+                "INSERT INTO bayesian_state VALUES (?, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'now', 30)", (name,)
             ).lastrowid
             or 0
         )
@@ -197,7 +197,7 @@ def test_a_result_is_committed_when_the_future_resolves(writer: JournalWriter, d
 
 def test_a_failing_job_rolls_back_alone(writer: JournalWriter, db_path: Path):
     def boom(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO bayesian_state VALUES ('b', 0, 0, 0, 0, 0, 0, 0, 0, 0, 'now')")
+        conn.execute("INSERT INTO bayesian_state VALUES ('b', 0, 0, 0, 0, 0, 0, 0, 0, 0, 'now', 30)")
         raise RuntimeError("half-written")
 
     gate = threading.Event()

@@ -150,6 +150,49 @@ def test_a_trade_sent_by_update_and_found_in_trades_is_counted_once(
     assert update(client, strategy_name="a", profit_loss=5.0, trade_id=str(first_id))["counted"] is False
 
 
+def test_an_update_without_trade_id_is_not_counted_again_when_sync_finds_its_row(
+    client: TestClient, db_path: Path, clock: Clock
+):
+    from investiq.core.journal.timestamps import iso
+
+    closed = iso(clock.now - 3600)
+    update(client, strategy_name="a", profit_loss=9.0, closed_at=closed)  # no trade_id
+    add_trades(db_path, [("a", 9.0, closed), ("a", 9.0, closed)])  # that trade, with its row id; and another
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (report["trades_imported"], report["already_recorded"]) == (1, 1)
+    again = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (again["trades_imported"], again["already_recorded"]) == (0, 2)
+    assert client.get("/bayesian/all-stats").json()["strategies"][0]["total_samples"] == 2
+
+
+def test_a_new_half_life_gives_the_weights_a_replay_with_it_gives(db_path: Path, clock: Clock):
+    """The state is folded with the half-life in force: after bayes_half_life_days changes, every strategy reads
+    as its trades replayed with the new one, whether or not it learns anything new."""
+    from gateway.app import create_app
+    from investiq.core.journal.timestamps import iso
+    from investiq.core.settings import Settings
+
+    def stats(app: TestClient) -> dict[str, dict[str, Any]]:
+        return {s["strategy_name"]: s for s in app.get("/bayesian/all-stats").json()["strategies"]}
+
+    with TestClient(create_app(Settings(db_path=db_path), clock=clock)) as app:  # the default, 30 days
+        for days_ago, pnl in ((40, 4.0), (20, -1.0), (10, 2.0), (1, 3.0)):
+            update(app, strategy_name="cf", profit_loss=pnl, closed_at=iso(clock.now - days_ago * 86400))
+        update(app, strategy_name="quiet", profit_loss=5.0, closed_at=iso(clock.now - 60 * 86400))
+        decayed = stats(app)
+    assert decayed["cf"]["alpha"] < 4.0 and decayed["quiet"]["alpha"] < 1.3
+    with TestClient(create_app(Settings(db_path=db_path, bayes_half_life_days=0), clock=clock)) as app:
+        off = stats(app)
+        assert (off["cf"]["alpha"], off["cf"]["beta"]) == pytest.approx((4.0, 2.0))  # 3 wins, 1 loss, undecayed
+        assert off["quiet"]["alpha"] == pytest.approx(2.0)
+        update(app, strategy_name="cf", profit_loss=1.0)  # learning anew stores the state with no forgetting
+        assert stats(app)["cf"]["alpha"] == pytest.approx(5.0)
+    with TestClient(create_app(Settings(db_path=db_path), clock=clock)) as app:  # back to 30 days
+        back = stats(app)
+    assert back["quiet"] == decayed["quiet"]
+    assert back["cf"]["alpha"] == pytest.approx(1 + sum(2 ** (-d / 30) for d in (40, 10, 1, 0)))
+
+
 def test_sync_without_row_ids_is_idempotent(tmp_path: Path, clock: Clock):
     """Rows of a trades table without an id column are recognised by strategy, close time and P&L, each as often
     as it occurs: identical rows are distinct trades, and a second sync adds none of them again."""

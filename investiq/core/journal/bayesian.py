@@ -1,6 +1,7 @@
 """SQL of the Bayesian tables: the event log (source of truth) and the folded state per strategy.
 
-Events are only ever added: an update or a sync never deletes one (a trade_id is recorded once).
+Events are only ever added: an update or a sync never deletes one (a trade_id is recorded once). A state is
+read for one forgetting half-life: one folded with another (the setting changed) is replayed from its events.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 
-from investiq.core.bayes.posterior import Evidence
+from investiq.core.bayes.posterior import Evidence, observe
 from investiq.core.journal.timestamps import iso
 
 _STATE_FIELDS = [f.name for f in fields(Evidence)]
@@ -45,26 +46,60 @@ def insert_event(conn: sqlite3.Connection, event: TradeEvent) -> bool:
     return cursor.rowcount == 1
 
 
-def load_state(conn: sqlite3.Connection, strategy_name: str) -> Evidence | None:
+def load_state(conn: sqlite3.Connection, strategy_name: str, half_life_days: float) -> Evidence | None:
+    """The strategy's evidence for this half-life; None without state."""
     row = conn.execute(
-        f"SELECT {', '.join(_STATE_FIELDS)} FROM bayesian_state WHERE strategy_name = ?", (strategy_name,)
+        f"SELECT {', '.join(_STATE_FIELDS)}, half_life_days FROM bayesian_state WHERE strategy_name = ?",
+        (strategy_name,),
     ).fetchone()
-    return None if row is None else Evidence(*tuple(row))
+    return None if row is None else _for_half_life(conn, strategy_name, tuple(row), half_life_days)
 
 
-def load_states(conn: sqlite3.Connection) -> dict[str, Evidence]:
+def load_states(conn: sqlite3.Connection, half_life_days: float) -> dict[str, Evidence]:
+    """Every strategy's evidence for this half-life."""
     rows = conn.execute(
-        f"SELECT strategy_name, {', '.join(_STATE_FIELDS)} FROM bayesian_state ORDER BY strategy_name"
+        f"SELECT strategy_name, {', '.join(_STATE_FIELDS)}, half_life_days FROM bayesian_state "
+        "ORDER BY strategy_name"
+    ).fetchall()
+    return {row[0]: _for_half_life(conn, row[0], tuple(row)[1:], half_life_days) for row in rows}
+
+
+def _for_half_life(
+    conn: sqlite3.Connection, strategy_name: str, row: tuple[object, ...], half_life_days: float
+) -> Evidence:
+    """A state row (Evidence's fields, then the half-life it was folded with) as evidence for `half_life_days`:
+    as stored when folded with it, else replayed from the strategy's events (as stored when it has none: a
+    journal restored in part)."""
+    *fields_, folded_with = row
+    stored = Evidence(*fields_)  # type: ignore[arg-type]
+    if folded_with == half_life_days:
+        return stored
+    return replay(conn, strategy_name, half_life_days) or stored
+
+
+def replay(conn: sqlite3.Connection, strategy_name: str, half_life_days: float) -> Evidence | None:
+    """The strategy's evidence folded from its recorded trades with this half-life; None when it has none.
+    Folding is order-free (posterior.observe), so this is what the trades gave one at a time."""
+    rows = conn.execute(
+        "SELECT won, profit_loss, closed_ts FROM bayesian_events WHERE strategy_name = ? ORDER BY id",
+        (strategy_name,),
     )
-    return {row[0]: Evidence(*tuple(row)[1:]) for row in rows}
+    evidence: Evidence | None = None
+    for won, pnl, ts in rows:
+        start = evidence or Evidence(ref_ts=float(ts))
+        evidence = observe(start, float(ts), None if won is None else bool(won), pnl, half_life_days)
+    return evidence
 
 
-def save_state(conn: sqlite3.Connection, strategy_name: str, ev: Evidence, now_ts: float) -> None:
+def save_state(
+    conn: sqlite3.Connection, strategy_name: str, ev: Evidence, now_ts: float, half_life_days: float
+) -> None:
+    """Store the strategy's evidence, folded with `half_life_days`."""
     values = asdict(ev)
     conn.execute(
-        f"INSERT OR REPLACE INTO bayesian_state (strategy_name, {', '.join(_STATE_FIELDS)}, updated_at) "
-        f"VALUES (?, {', '.join('?' for _ in _STATE_FIELDS)}, ?)",
-        (strategy_name, *(values[name] for name in _STATE_FIELDS), iso(now_ts)),
+        f"INSERT OR REPLACE INTO bayesian_state (strategy_name, {', '.join(_STATE_FIELDS)}, updated_at, "
+        f"half_life_days) VALUES (?, {', '.join('?' for _ in _STATE_FIELDS)}, ?, ?)",
+        (strategy_name, *(values[name] for name in _STATE_FIELDS), iso(now_ts), half_life_days),
     )
 
 
@@ -80,13 +115,11 @@ def recorded_ids(conn: sqlite3.Connection) -> dict[str, str]:
     return {str(trade_id): str(name) for trade_id, name in rows}
 
 
-def synced_without_id(conn: sqlite3.Connection) -> Counter[tuple[str, float, float | None]]:
-    """(strategy, closed_ts, profit_loss) of the trades a sync imported from rows without an id, with
-    their multiplicity: how a later sync recognises those rows (there is nothing else to go by)."""
-    rows = conn.execute(
-        "SELECT strategy_name, closed_ts, profit_loss FROM bayesian_events "
-        "WHERE source = 'sync' AND trade_id IS NULL"
-    )
+def recorded_without_id(conn: sqlite3.Connection) -> Counter[tuple[str, float, float | None]]:
+    """(strategy, closed_ts, profit_loss) of the trades recorded without an id (an update that gave none, or a
+    sync of a row without one), with their multiplicity: how a sync recognises those trades in the agent's
+    table (there is nothing else to go by)."""
+    rows = conn.execute("SELECT strategy_name, closed_ts, profit_loss FROM bayesian_events WHERE trade_id IS NULL")
     return Counter((str(name), float(ts), pnl) for name, ts, pnl in rows)
 
 

@@ -121,6 +121,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 5: a 'flat' forecast (the random walk's median, always) calls no direction: its `correct` is NULL and hit
     # rates leave it out. It was scored as a call that the close stays within 1 bp, so wrong nearly every time.
     ("UPDATE price_predictions SET correct = NULL WHERE direction = 'flat'",),
+    # 6: the forgetting half-life each strategy's state was folded with. A state folded with another one (or
+    # NULL: before this column) is replayed from bayesian_events when read, so that changing
+    # bayes_half_life_days gives the weights a replay of the whole history with the new one would give.
+    ("ALTER TABLE bayesian_state ADD COLUMN half_life_days REAL",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
