@@ -23,6 +23,8 @@ import pydantic_core
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from gateway.security import guard
+
 
 class JsonRequest(Request):
     async def json(self) -> Any:
@@ -40,6 +42,8 @@ class JsonRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
+            if self.body_field is not None:
+                guard(request, self.path)  # the key before the body: see security.guard
             return await handler(JsonRequest(request.scope, request.receive))
 
         return route

@@ -13,6 +13,7 @@ HEADER = "X-API-Key"
 _HEADER_BYTES = HEADER.lower().encode()  # as ASGI gives header names
 api_key_header = APIKeyHeader(name=HEADER, auto_error=False, description="Required when ML_API_KEY is set.")
 
+_CHECKED = "investiq.key_checked"  # in the ASGI scope: this request's key was checked
 # `/health`, `/<service>/health` and the probes `/health/live`, `/health/ready`, nothing deeper: a raw
 # path such as /price/evaluate/health (symbol "health") ends in /health too and must not pass as one.
 _HEALTH = re.compile(r"(/[A-Za-z0-9_-]+)?/health|/health/(live|ready)")
@@ -64,6 +65,14 @@ async def require_api_key(request: Request, _: str | None = Security(api_key_hea
     The exemption goes by the matched route's template, not the raw path, so that a path parameter
     that happens to read "health" (GET /price/evaluate/health) cannot skip the key.
     """
-    template = getattr(request.scope.get("route"), "path", None)
+    if not request.scope.get(_CHECKED):
+        guard(request, getattr(request.scope.get("route"), "path", None))
+
+
+def guard(request: Request, template: str | None) -> None:
+    """401 for a request to the route of path `template` without the key, unless that route is a health check.
+    Routes that parse a body call it before (json_body.JsonRoute): FastAPI parses a body before dependencies
+    run, and a caller without the key must hear 401, not what is wrong with its JSON."""
     if template is None or not is_health_path(template):
         check_api_key(request.app.state.api_key, request.scope)
+    request.scope[_CHECKED] = True  # require_api_key need not compare the key again

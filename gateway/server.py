@@ -35,6 +35,9 @@ from typing import Any, ClassVar, Literal
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gateway.logs import REQUEST_ID_HEADER
+from gateway.middleware import new_request_id
+
 log = logging.getLogger("gateway.server")
 MIN_BODY_GRACE_S = 1.0
 LINGER_S = 1.0  # a refused connection's longest wait for the client to close after the answer
@@ -186,9 +189,11 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, kind: str, detail: str) -> None:
         """Answer `status` for the app (which has not seen the request, or stopped reading it) and close,
-        lingering (see the module's docstring)."""
-        self._closing(kind, detail)
-        self.transport.write(_raw_response(status, _error_body(kind, detail)))
+        lingering (see the module's docstring). The answer carries a request id, as every answer does, and the
+        log line names it."""
+        request_id = new_request_id()
+        self._closing(kind, f"{detail} (request id {request_id})")
+        self.transport.write(_raw_response(status, _error_body(kind, detail), request_id))
         if not self.transport.can_write_eof():
             self.transport.close()
             return
@@ -205,10 +210,11 @@ class DeadlineProtocol(HttpToolsProtocol):
             hook(kind)
 
 
-def _raw_response(status: int, body: bytes) -> bytes:
+def _raw_response(status: int, body: bytes, request_id: str) -> bytes:
     """A JSON error answer with `connection: close`, written to the transport directly: the app never saw the
     request, or has stopped reading it."""
     head = b"HTTP/1.1 " + _STATUS[status] + b"\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    head += REQUEST_ID_HEADER.lower().encode("ascii") + b": " + request_id.encode("ascii") + b"\r\n"
     return head + b"content-length: " + str(len(body)).encode("ascii") + b"\r\n\r\n" + body
 
 

@@ -81,7 +81,13 @@ async def all_stats(service: Bayesian, method: MethodQuery = "mean") -> AllStats
 @router.post("/sync-from-database", response_model=SyncResponse)
 async def sync_from_database(
     service: Bayesian,
-    days: Annotated[int, Query(ge=1, description="Learn from trades closed in the last N days.")] = 30,
+    days: Annotated[
+        int,
+        Query(
+            ge=1,
+            description="Learn from trades closed in the last N days (at most bayes_max_sync_days, 3650).",
+        ),
+    ] = 30,
 ) -> SyncResponse:
     """Merge the agent's `trades` closed in the last `days` days into what /bayesian/update recorded: each trade
     is learnt from once (recognised by its id; rows without one by strategy, close time and P&L), and nothing

@@ -77,6 +77,26 @@ def test_every_route_in_the_schema_but_health_needs_the_key(settings: Settings):
     assert len(checked) >= 13, checked  # 11 protected operations today; two have a path parameter, filled twice
 
 
+def test_without_the_key_a_bad_body_is_401_not_what_is_wrong_with_it(settings: Settings):
+    """FastAPI parses a body before dependencies run: the key must be checked first, or a caller without it
+    learns about its JSON (422, 415) instead of being told to send the key."""
+    app = app_for(settings)
+    posts = [path for method, path in operations(app.openapi()) if method == "POST" and "{" not in path]
+    bodies = [
+        ({"content-type": "application/json"}, b'{"strategy_name": "k",'),
+        ({"content-type": "text/plain"}, b"hello"),
+        ({"content-type": "application/json"}, b""),
+    ]
+    with TestClient(app) as client:
+        for path in posts:
+            for headers, body in bodies:
+                missing = client.post(path, content=body, headers=headers)
+                assert missing.status_code == 401, (path, body, missing.text)
+                keyed = client.post(path, content=body, headers={**headers, "X-API-Key": KEY})
+                assert keyed.status_code != 401, (path, body)
+    assert {"/bayesian/update", "/sentiment/predict", "/price/predict"} <= set(posts)
+
+
 def test_no_route_hides_from_that_walk(settings: Settings):
     """Routes left out of the schema would escape the walk above: every router's route must be in it."""
     app = app_for(settings)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -150,6 +151,7 @@ def test_a_stalled_head_gets_a_408_and_a_silent_connection_is_closed(server: tup
     ((status, body),) = responses(data)
     assert status == 408 and body["error"] == TIMEOUT_KIND
     assert "http_header_timeout_s" in body["detail"]
+    assert re.search(rb"\r\nx-request-id: [0-9a-f]{32}\r\n", data.split(b"\r\n\r\n")[0] + b"\r\n")  # as all
     assert HEADER_TIMEOUT_S * 0.9 <= took < HEADER_TIMEOUT_S + 5
     with connect(port) as sock:
         data, took = read_until_closed(sock)
