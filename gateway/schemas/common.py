@@ -39,7 +39,7 @@ def plain_identifier(value: str) -> str:
 def _iso_text(value: object) -> object:
     if not isinstance(value, str):  # pydantic would read a number as epoch seconds or milliseconds, guessing
         raise ValueError("must be an ISO 8601 date-time string, e.g. 2026-11-24T15:30:00Z")
-    return value
+    return timestamps.with_offset(value)  # "... UTC" as the sync reads it
 
 
 Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_plain_name)]

@@ -365,6 +365,38 @@ def test_sync_reads_an_agents_table_with_extra_and_reordered_columns(tmp_path: P
     assert after == ddl  # read as it is, never altered
 
 
+def test_sync_reads_numbers_an_agent_stores_as_text(tmp_path: Path, clock: Clock):
+    """An agent that keeps decimals as text (rust_decimal's TEXT columns): '-2.50' is a P&L, and prices as text
+    give one; a profit_loss that is written but no number is skipped, not guessed from the prices."""
+    from gateway.app import create_app
+    from investiq.core.journal.timestamps import iso
+    from investiq.core.settings import Settings
+
+    db = tmp_path / "agent.db"
+    with closing(sqlite3.connect(db)) as agent:
+        agent.execute(
+            "CREATE TABLE trades (id TEXT, strategy_name TEXT, side TEXT, quantity TEXT, entry_price TEXT, "
+            "exit_price TEXT, profit_loss TEXT, closed_at TEXT)"
+        )
+        closed = iso(clock.now - 60)
+        agent.executemany(
+            "INSERT INTO trades VALUES (?, 'dec', ?, ?, ?, ?, ?, ?)",
+            [
+                ("1", "BUY", "10", "100.00", "101.00", " -2.50 ", closed),  # the P&L as written wins
+                ("2", "SELL", "3", "50.5", "50.0", None, closed),  # from the prices: a short that gained 1.5
+                ("3", "BUY", "1", "1", "2", "", closed),  # blank: from the prices
+                ("4", "BUY", "1", "1", "2", "n/a", closed),  # written, no number: skipped
+            ],
+        )
+        agent.commit()
+    with TestClient(create_app(Settings(db_path=db), clock=clock)) as client:
+        report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+        stats = client.get("/bayesian/all-stats").json()["strategies"][0]
+    assert (report["trades_imported"], report["skipped"]) == (3, {"no finite profit_loss": 1})
+    assert (stats["wins"], stats["losses"]) == (2, 1)
+    assert stats["mean_pnl"] == pytest.approx((-2.5 + 1.5 + 1.0) / 4)  # prior mean 0 with kappa 1
+
+
 # -- no 500s: what the issue's probe sent (issue 15) -------------------------------------------------
 
 
@@ -457,6 +489,23 @@ def test_a_close_time_outside_the_years_1_to_9999_in_utc_is_refused(client: Test
         in detail
     )
     assert client.get("/bayesian/all-stats").json()["strategies"] == []
+
+
+def test_close_times_read_alike_by_update_and_sync(client: TestClient, db_path: Path, clock: Clock):
+    """A UTC close time as a Rust agent may write it (chrono's to_string: "... UTC"; RFC 3339's lower-case z)
+    means the same moment to /bayesian/update and to the sync of the trades table."""
+    from investiq.core.journal.timestamps import iso
+
+    moment = iso(clock.now - 3600)[:19]  # 2027-01-15T07:00:00
+    spellings = [moment + "Z", moment.replace("T", " ") + " UTC", moment + "z", moment + "+00:00"]
+    answers = [update(client, strategy_name="u", won=True, closed_at=text) for text in spellings]
+    assert all(a["counted"] for a in answers)
+    add_trades(db_path, [("s", 1.0, text) for text in spellings])
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (report["trades_imported"], report["skipped"]) == (4, {})
+    with closing(sqlite3.connect(db_path)) as conn:
+        times = {row[0] for row in conn.execute("SELECT DISTINCT closed_ts FROM bayesian_events")}
+    assert times == {clock.now - 3600}
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,18 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
 
 
+def with_offset(text: str) -> str:
+    """ISO text with a UTC designator written as an offset: a trailing Z or z (RFC 3339 allows both), or " UTC"
+    (as chrono's `DateTime<Utc>` prints itself), becomes +00:00; any other text is returned stripped. The API and
+    the sync of the agent's trades read close times through it alike."""
+    text = text.strip()
+    if text.endswith(" UTC"):
+        return text[: -len(" UTC")] + "+00:00"
+    if text.endswith(("Z", "z")):
+        return text[:-1] + "+00:00"
+    return text
+
+
 def parse(value: object) -> float | None:
     """Epoch seconds from ISO 8601 text (naive means UTC), epoch seconds or epoch milliseconds.
 
@@ -60,7 +72,7 @@ def parse(value: object) -> float | None:
             number = float(text)
         except ValueError:
             try:
-                moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" UTC", "+00:00"))
+                moment = datetime.fromisoformat(with_offset(text))
                 return utc_seconds(moment)
             except (ValueError, OverflowError):  # OutOfRangeError is a ValueError
                 return None

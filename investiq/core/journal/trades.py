@@ -83,11 +83,28 @@ def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) ->
 
 
 def _pnl(pnl: object, side: object, qty: object, entry: object, exit_: object) -> float | None:
-    if isinstance(pnl, (int, float)) and not isinstance(pnl, bool):
-        return float(pnl) if math.isfinite(pnl) else None
-    numbers = (qty, entry, exit_)
-    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers):
+    given = _number(pnl)
+    if given is not None:
+        return given
+    if isinstance(pnl, float) or (isinstance(pnl, str) and pnl.strip()):  # written, but no finite number:
+        return None  # not guessed from the prices
+    q, e, x = (_number(v) for v in (qty, entry, exit_))
+    if q is None or e is None or x is None:
         return None
-    q, e, x = (float(v) for v in numbers)  # type: ignore[arg-type]
     sign = -1.0 if str(side).strip().lower() in {"sell", "short"} else 1.0
     return sign * (x - e) * q
+
+
+def _number(value: object) -> float | None:
+    """A finite number from a REAL or INTEGER cell, or from TEXT that holds one (an agent storing decimals as
+    text, as rust_decimal does: '-2.50'); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
