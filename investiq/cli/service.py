@@ -49,8 +49,9 @@ def start(config: Path | None, log_level: str, wait_s: float, **flags: Any) -> N
 )
 def stop(config: Path | None, timeout_s: float) -> None:
     """Stop the gateway that `investiq start` started (SIGTERM: requests drain and queued journal writes
-    are flushed; SIGKILL after --timeout), then the local Triton if one runs. A gateway of `investiq up`
-    or `serve` stops with Ctrl-C in its terminal."""
+    are flushed; SIGKILL after --timeout), then the local Triton if that start started it (one it found
+    running is left: `investiq triton stop`). A gateway of `investiq up` or `serve` stops with Ctrl-C in its
+    terminal."""
     settings = settings_from(config)
     stopped = service.stop(settings, timeout_s)
     if stopped.gateway_pid is None and not stopped.triton:
@@ -69,6 +70,11 @@ def stop(config: Path | None, timeout_s: float) -> None:
         click.echo(f"gateway (PID {stopped.gateway_pid}) {how}")
     if stopped.triton:
         click.echo("Triton stopped")
+    if stopped.triton_left is not None:
+        click.echo(
+            f"Triton (PID {stopped.triton_left}) left running: `investiq start` found it running, did not start "
+            "it; `investiq triton stop` stops it"
+        )
 
 
 @click.command()

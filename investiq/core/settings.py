@@ -119,8 +119,8 @@ class Settings(BaseModel):
         ge=1,
         le=256,
         description="Calls in flight to Triton at once, per model (sentiment batches, price forecasts): at least "
-        "the model's instance count (2 in the gpu configs), so that no instance idles and Triton's dynamic "
-        "batcher can merge them. The embedded backend runs one at a time.",
+        "the total count of the model's instances (the gpu configs: one per GPU), so that no instance idles "
+        "and Triton's dynamic batcher can merge them. The embedded backend runs one at a time.",
     )
     model_repository: Path = Field(Path("model_repository"), description="Triton model repository.")
     models_dir: Path = Field(Path("models"), description="Trained artifacts (checkpoints, reports).")

@@ -54,6 +54,7 @@ class Stopped:
     gateway_pid: int | None
     graceful: bool  # False: it ignored SIGTERM for the whole timeout and was killed
     triton: bool
+    triton_left: int | None = None  # the PID of a local Triton `investiq start` did not start, left running
 
 
 def files(settings: Settings) -> tuple[Path, Path, Path]:
@@ -130,7 +131,8 @@ def start(
             start_new_session=True,  # not killed with the terminal; `stop` signals its group
         )
     pid_path.write_text(f"{proc.pid}\n")
-    state_path.write_text(json.dumps({"pid": proc.pid, "url": url, "backend": settings.backend}))
+    state = {"pid": proc.pid, "url": url, "backend": settings.backend, "triton_started": triton_started}
+    state_path.write_text(json.dumps(state))
     failure = _wait_healthy(proc, url, wait_s)
     if failure is None:
         return Started(proc.pid, url, log_path, triton_pid)
@@ -245,14 +247,27 @@ def _tail(log_path: Path, offset: int, lines: int = TAIL_LINES) -> str:
 
 def stop(settings: Settings, timeout_s: float = 30.0) -> Stopped:
     """SIGTERM the gateway (uvicorn drains requests, the lifespan flushes the journal writer),
-    SIGKILL after timeout_s seconds; then stop the local Triton if one runs in LOGS_DIR/triton."""
+    SIGKILL after timeout_s seconds; then the local Triton in LOGS_DIR/triton if `investiq start` started it.
+    One it found running (`investiq triton start`; another gateway may use it) is left running."""
     pid_path, state_path, _ = files(settings)
     pid = running(settings)
+    started_triton = _recorded(state_path).get("triton_started", True)  # a record without it: as before
     graceful = pidfile.terminate(pid, timeout_s, *MARKERS) if pid is not None else True
     pid_path.unlink(missing_ok=True)
     state_path.unlink(missing_ok=True)
-    triton = triton_server.stop(triton_server.work_dir(settings), timeout_s)
-    return Stopped(pid, graceful, triton)
+    work = triton_server.work_dir(settings)
+    if not started_triton:
+        return Stopped(pid, graceful, False, triton_server.running(work))
+    return Stopped(pid, graceful, triton_server.stop(work, timeout_s))
+
+
+def _recorded(state_path: Path) -> dict[str, Any]:
+    """What `investiq start` recorded, whether or not its gateway still runs; {} when nothing readable."""
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def started_state(settings: Settings) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -41,19 +42,44 @@ class TritonError(InvestIQError):
 
 @dataclass(frozen=True)
 class TritonPorts:
+    """Where a local tritonserver listens: its three ports, on `address` (loopback unless asked otherwise:
+    Triton's model control API loads and unloads models for anyone who reaches it)."""
+
     http: int = 8000
     grpc: int = 8001
     metrics: int = 8002
+    address: str = "127.0.0.1"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TritonPorts:
-        """HTTP and metrics ports from their settings; gRPC from the port of `triton_url`."""
-        return cls(settings.triton_http_port, _url_port(settings.triton_url), settings.triton_metrics_port)
+        """HTTP and metrics ports from their settings; gRPC from the port of `triton_url`, and the address from
+        its host: loopback for 127.0.0.1 or localhost, every interface for 0.0.0.0 (or none given), as the
+        gateway's own --host binds."""
+        host = settings.triton_url.rsplit(":", 1)[0].strip("[]")
+        address = "0.0.0.0" if host in ("0.0.0.0", "") else "127.0.0.1"  # noqa: S104  (asked for in triton_url)
+        grpc = _url_port(settings.triton_url)
+        return cls(settings.triton_http_port, grpc, settings.triton_metrics_port, address)
+
+    def taken(self) -> list[str]:
+        """Each port that a server could not bind now, with what holds it: another Triton (the compose one, or
+        one started from another directory) would answer this one's readiness check."""
+        taken = []
+        for name, port in (("HTTP", self.http), ("gRPC", self.grpc), ("metrics", self.metrics)):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((self.address, port))
+                except OSError:
+                    holder = pidfile.listener(port)
+                    who = f" (PID {holder}: {pidfile.command(holder)})" if holder is not None else ""
+                    taken.append(f"{name} port {port}{who}")
+        return taken
 
     @classmethod
     def free(cls) -> TritonPorts:
         """Three distinct free ports (tests and benchmarks run their own Triton beside any other)."""
-        return cls(*free_ports(3))
+        http, grpc, metrics = free_ports(3)
+        return cls(http, grpc, metrics)
 
 
 def _url_port(address: str) -> int:
@@ -166,6 +192,11 @@ def start(
     pid_file, log_file = work / "triton.pid", work / "triton.log"
     if (pid := running(work)) is not None:
         raise TritonError(f"Triton is already running (PID {pid}); `investiq triton stop` first")
+    if taken := ports.taken():
+        raise TritonError(
+            f"cannot start Triton: {', '.join(taken)} already in use. Stop that server, or give this one other "
+            "ports (settings triton_http_port, the port of triton_url, triton_metrics_port)"
+        )
     server = find_server(server_env)
     libs = server.root.parent.parent / "nvidia_pytriton.libs"
     env = {
@@ -181,6 +212,9 @@ def start(
         f"--http-port={ports.http}",
         f"--grpc-port={ports.grpc}",
         f"--metrics-port={ports.metrics}",
+        f"--http-address={ports.address}",
+        f"--grpc-address={ports.address}",
+        f"--metrics-address={ports.address}",
         # explicit: every model at start, then new versions only when asked (`investiq retrain`,
         # `investiq models promote|rollback`), so a version that fails to load never replaces one that works
         "--model-control-mode=explicit",
@@ -197,7 +231,7 @@ def start(
         if proc.poll() is not None:
             pid_file.unlink(missing_ok=True)
             raise TritonError(f"tritonserver exited with {proc.returncode}; see {log_file}")
-        if ready(ports):
+        if ready(ports) and proc.poll() is None:
             return proc.pid
         time.sleep(0.25)
     stop(work)

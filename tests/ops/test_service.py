@@ -246,6 +246,15 @@ def test_start_with_the_triton_backend_runs_and_stops_a_local_triton(stack: Stac
     assert stopped.returncode == 0 and "Triton stopped" in stopped.stdout
     assert not pidfile.alive(triton_pid)
 
+    # A Triton that `investiq start` found running (another gateway may use it) outlives `investiq stop`.
+    assert stack.investiq("triton", "start").returncode == 0
+    own = triton_server.running(stack.logs / "triton")
+    again = stack.start(backend="triton")
+    assert again.returncode == 0 and f"Triton already running (PID {own})" in again.stdout, again.stdout
+    stopped = stack.investiq("stop")
+    assert stopped.returncode == 0 and f"Triton (PID {own}) left running" in stopped.stdout, stopped.stdout
+    assert own is not None and pidfile.alive(own)
+
 
 def test_a_triton_under_an_investiq_path_is_not_taken_for_the_gateway(tmp_path: Path):
     """After a reboot a stale gateway.pid may name the Triton of the systemd unit, whose arguments

@@ -31,7 +31,7 @@ from investiq.core.patchtst import (
     VOLATILITY,
 )
 from investiq.core.settings import Settings
-from investiq.ops.triton_server import TritonPorts, copy_configs, missing, start, stop
+from investiq.ops.triton_server import TritonError, TritonPorts, copy_configs, missing, start, stop
 
 if (reason := missing()) is not None:  # the `triton` extra, in .venv-triton (numpy<2) or here
     pytest.skip(reason, allow_module_level=True)
@@ -158,6 +158,21 @@ def test_bad_input_to_the_ensemble_is_refused_per_request(triton: tuple[TritonPo
     with pytest.raises(Exception, match="batch"):
         asyncio.run(ask(["x"] * 65))  # over max_batch_size 64
     assert asyncio.run(ask(["fine"]))["probabilities"].shape == (1, 3)
+
+
+def test_a_second_triton_on_taken_ports_fails_naming_them_and_the_first_listens_on_loopback_only(
+    triton: tuple[TritonPorts, Path], repository: Path, tmp_path: Path
+):
+    ports, work = triton
+    taken = rf"cannot start Triton: HTTP port {ports.http} \(PID \d+: .*tritonserver"
+    with pytest.raises(TritonError, match=taken):
+        start(repository, ports, tmp_path / "second")  # another directory: the first one's PID file is not seen
+    assert not (tmp_path / "second" / "triton.pid").exists()
+    log = (work / "triton.log").read_text()
+    assert f"Started GRPCInferenceService at 127.0.0.1:{ports.grpc}" in log, log[-2000:]
+    everyone = Settings(triton_url="0.0.0.0:9001")
+    assert TritonPorts.from_settings(everyone).address == "0.0.0.0"
+    assert TritonPorts.from_settings(Settings(triton_url="localhost:9001")).address == "127.0.0.1"
 
 
 def test_the_gateway_survives_triton_going_away(repository: Path, tmp_path: Path):
