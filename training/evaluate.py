@@ -329,8 +329,7 @@ def direction_scores(parts: Sequence[Part], h: int) -> dict[str, Any]:
             "last_return_sign": pooled([p.last_up for p in parts]),
         }
         flat = pooled([np.abs(p.median[:, col] / p.last - 1) < FLAT_BAND for p in parts])
-        base = float(actual.mean()) if actual.size else math.nan
-        out[name] = {k: asdict(hit_rate(v, actual, base)) for k, v in calls.items()}
+        out[name] = {k: asdict(hit_rate(v, actual)) for k, v in calls.items()}
         out[name]["median_flat_share"] = float(flat.mean()) if flat.size else math.nan
         for k in ("median", "probability_up"):
             out[name][f"pesaran_timmermann_{k}"] = asdict(pesaran_timmermann(calls[k], actual))

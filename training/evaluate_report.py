@@ -250,7 +250,7 @@ def direction_section(r: dict[str, Any]) -> list[str]:
     lines = [
         "## Direction (pooled over symbols)",
         "",
-        "| horizon | call | hits / n | hit rate | 95% CI | p vs 0.5 | p vs always-up rate |",
+        "| horizon | call | hits / n | hit rate | 95% CI | p vs 0.5 | p vs always-up (paired) |",
         "| --- | --- | ---: | ---: | --- | ---: | ---: |",
     ]
     names = {
@@ -288,11 +288,13 @@ def direction_section(r: dict[str, Any]) -> list[str]:
     h1 = r["direction"]["h1"]
     for call in ("median", "probability_up"):
         x = h1[call]
-        verdict = "beats" if x["ci95"][0] > x["base_rate"] else "does not beat"
+        better = x["rate"] > x["base_rate"] and x["p_vs_base"] < 0.05
+        verdict = "beats" if better else "does not beat"
         lines += [
             "",
-            f"At horizon 1 the {names[call]} call {verdict} the always-up rate with 95% confidence "
-            f"(hit rate {x['rate']:.3f}, CI {_ci(x['ci95'], '.3f')}, always-up rate {x['base_rate']:.3f}).",
+            f"At horizon 1 the {names[call]} call {verdict} always-up at the 5% level, scored on the same "
+            f"outcomes (hit rate {x['rate']:.3f}, always-up {x['base_rate']:.3f}, paired McNemar "
+            f"p = {x['p_vs_base']:.3g}).",
         ]
     return [*lines, ""]
 

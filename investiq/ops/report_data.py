@@ -36,6 +36,7 @@ class Tally:
     calls: int = 0  # resolved that called a direction: a 'flat' forecast, the random walk's, calls none
     hits: int = 0  # calls that the move bore out
     ups: int = 0  # calls whose actual price ended above the last price: what "always up" gets right on them
+    hits_up: int = 0  # hits among those: the rest of the hits were down calls that were right
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -44,21 +45,26 @@ class Tally:
             self.calls + other.calls,
             self.hits + other.hits,
             self.ups + other.ups,
+            self.hits_up + other.hits_up,
         )
 
     @property
     def interval(self) -> HitRate:
-        return scored(self.hits, self.calls, self.ups)
+        return scored(self.hits, self.calls, self.ups, self.hits_up)
 
 
-def scored(hits: int, n: int, ups: int) -> HitRate:
-    """The hit rate of `hits` out of `n` with its exact 95% interval and p-value against always-up.
+def scored(hits: int, n: int, ups: int, hits_up: int) -> HitRate:
+    """The hit rate of `hits` out of `n` calls with its exact 95% interval and paired p-value against always-up
+    (`ups` of the outcomes were up, `hits_up` of the hits among them).
 
     The journal's `correct` already applies the resolver's rule (NULL for a 'flat' forecast, which calls no
-    direction), so hits are handed to `hit_rate` as calls that match the outcome, not re-derived.
+    direction), so `hit_rate` is given calls and outcomes with these counts, not calls re-derived from prices.
     """
-    calls = np.arange(n) < hits  # (n,) True for the hits
-    return hit_rate(calls, np.ones(n, dtype=bool), ups / n if n else 0.5)
+    right_up, right_down, wrong_up = hits_up, hits - hits_up, ups - hits_up
+    wrong_down = n - right_up - right_down - wrong_up  # called up, went down
+    calls = np.repeat([True, False, False, True], [right_up, right_down, wrong_up, wrong_down])
+    outcomes = np.repeat([True, False, True, False], [right_up, right_down, wrong_up, wrong_down])
+    return hit_rate(calls, outcomes)
 
 
 @dataclass(frozen=True)
@@ -157,13 +163,8 @@ def _price(
         day = date.fromisoformat(r["day"])
         resolved = r["actual_price"] is not None
         called = resolved and r["correct"] is not None
-        one = Tally(
-            1,
-            int(resolved),
-            int(called),
-            int(called and r["correct"]),
-            int(called and r["actual_price"] > r["last_price"]),
-        )
+        up = called and r["actual_price"] > r["last_price"]
+        one = Tally(1, int(resolved), int(called), int(called and r["correct"]), int(up), int(up and r["correct"]))
         by_day[day] = by_day.get(day, Tally()) + one
         by_version[r["model_version"]] = by_version.get(r["model_version"], Tally()) + one
         if not changes or changes[-1][1] != r["model_version"]:

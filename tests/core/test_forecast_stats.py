@@ -34,21 +34,23 @@ def bools(*values: bool) -> NDArray[np.bool_]:
 
 
 def test_hit_rate_counts_by_hand():
-    hr = hit_rate(bools(T, T, F, F, T), bools(T, F, F, T, T), base_rate=0.6)
+    hr = hit_rate(bools(T, T, F, F, T), bools(T, F, F, T, T))
     assert (hr.hits, hr.n, hr.rate, hr.base_rate) == (3, 5, 0.6, 0.6)
-    assert hr.p_vs_base == pytest.approx(1.0)  # 3 of 5 is exactly the expected count at 0.6
+    # always-up scores 3 too; the down calls: one right, one wrong, so McNemar's 1 of 2 at even odds
+    assert hr.p_vs_base == pytest.approx(1.0)
 
 
 def test_hit_rate_p_value_by_hand():
     # 5 of 5 against 0.5: P(X = 5) + P(X = 0) = 2 / 32.
-    hr = hit_rate(bools(T, T, T, F, F), bools(T, T, T, F, F), base_rate=0.5)
+    hr = hit_rate(bools(T, T, T, F, F), bools(T, T, T, F, F))
     assert hr.p_vs_half == pytest.approx(2 / 32)
+    assert hr.p_vs_base == pytest.approx(0.5)  # 2 right down calls, none wrong: 2 * (1/2)^2
 
 
 def test_clopper_pearson_interval_matches_beta_quantiles():
     # The exact interval has a closed form through beta quantiles: an oracle independent of binomtest.
     k, n = 37, 60
-    hr = hit_rate(np.arange(n) < k, np.ones(n, dtype=bool), base_rate=0.5)
+    hr = hit_rate(np.arange(n) < k, np.ones(n, dtype=bool))
     assert hr.hits == k
     lo, hi = stats.beta.ppf(0.025, k, n - k + 1), stats.beta.ppf(0.975, k + 1, n - k)
     assert hr.ci95 == pytest.approx((lo, hi), rel=1e-9)
@@ -57,26 +59,36 @@ def test_clopper_pearson_interval_matches_beta_quantiles():
 
 def test_hit_rate_exactly_half_and_ninety_of_hundred():
     actual = np.ones(100, dtype=bool)
-    half = hit_rate(np.arange(100) < 50, actual, base_rate=0.5)
+    half = hit_rate(np.arange(100) < 50, actual)
     assert half.p_vs_half == 1.0
-    ninety = hit_rate(np.arange(100) < 90, actual, base_rate=0.9)
+    ninety = hit_rate(np.arange(100) < 90, actual)
     assert ninety.p_vs_half < 1e-15
-    assert ninety.p_vs_base == pytest.approx(1.0)  # no better than a 90% naive rule
+    assert ninety.p_vs_base < 0.01  # 10 down calls, every one wrong: worse than always-up (100 of 100)
+
+
+def test_calls_without_skill_are_not_called_different_from_always_up_more_than_5_percent_of_the_time():
+    """The paired test holds its size where the unpaired one did not: 2,000 runs of 100 fair-coin outcomes,
+    against coin-flip calls (the unpaired binomial test rejected ~14 % at 5 %) and a constant down call (~30 %)."""
+    rng = np.random.default_rng(0)
+    outcomes = rng.random((2000, 100)) < 0.5
+    coin = rng.random((2000, 100)) < 0.5
+    down = np.zeros(100, dtype=bool)
+    for calls in (coin, np.broadcast_to(down, outcomes.shape)):
+        rejected = np.mean([hit_rate(c, y).p_vs_base < 0.05 for c, y in zip(calls, outcomes, strict=True)])
+        assert rejected <= 0.06, rejected
 
 
 def test_hit_rate_without_data_is_no_evidence():
-    hr = hit_rate(bools(), bools(), base_rate=0.5)
-    assert hr.n == 0 and math.isnan(hr.rate)
+    hr = hit_rate(bools(), bools())
+    assert hr.n == 0 and math.isnan(hr.rate) and math.isnan(hr.base_rate)
     assert (hr.ci95, hr.p_vs_half, hr.p_vs_base) == ((0.0, 1.0), 1.0, 1.0)
 
 
 def test_hit_rate_rejects_bad_input():
     with pytest.raises(ValueError, match="shape"):
-        hit_rate(bools(T, F), bools(T), base_rate=0.5)
+        hit_rate(bools(T, F), bools(T))
     with pytest.raises(ValueError, match="boolean"):
-        hit_rate(np.array([0.01, -0.02]), bools(T, F), base_rate=0.5)  # returns, not directions
-    with pytest.raises(ValueError, match="base_rate"):
-        hit_rate(bools(T), bools(T), base_rate=1.5)
+        hit_rate(np.array([0.01, -0.02]), bools(T, F))  # returns, not directions
 
 
 # --- Pesaran-Timmermann -------------------------------------------------------------------------
@@ -129,7 +141,7 @@ def test_pesaran_timmermann_ignores_the_always_up_edge_of_a_rising_market():
     rng = np.random.default_rng(7)
     actual = rng.random(2000) < 0.7
     calls = rng.random(2000) < 0.7
-    assert hit_rate(calls, actual, base_rate=0.5).p_vs_half < 1e-6
+    assert hit_rate(calls, actual).p_vs_half < 1e-6
     assert pesaran_timmermann(calls, actual).p_value > 0.01
 
 

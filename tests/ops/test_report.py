@@ -203,3 +203,17 @@ def test_a_report_with_nothing_resolved_draws_without_warnings(tmp_path: Path):
         result = run("--db", str(db), "--out", str(tmp_path / "report"))
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report" / "price_hit_rate.png").read_bytes()[:8] == PNG
+
+
+def test_the_journal_hit_rate_is_compared_with_always_up_on_the_same_outcomes():
+    """From the journal's counts alone, the same paired test as on the calls themselves: 40 resolved calls, 24 up
+    outcomes, 30 hits of which 20 on up outcomes (10 right down calls, 4 wrong ones)."""
+    import numpy as np
+
+    from investiq.core.forecast_stats import hit_rate
+    from investiq.ops.report_data import scored
+
+    calls = np.repeat([True, False, False, True], [20, 10, 4, 6])
+    outcomes = np.repeat([True, False, True, False], [20, 10, 4, 6])
+    assert scored(30, 40, 24, 20) == hit_rate(calls, outcomes)
+    assert scored(30, 40, 24, 20).p_vs_base == pytest.approx(stats.binomtest(10, 14, 0.5).pvalue)
