@@ -94,7 +94,7 @@ def validation_choice(calibration: dict[str, Any]) -> str:
     if alpha is None:
         return "the artifact records no calibration."
     median = (
-        "alpha = 0: serves the random walk: validation did not confirm skill"
+        "alpha = 0: the median is the random walk's: validation did not confirm skill"
         if alpha == 0
         else f"median shrinkage alpha = {alpha:g}"
     )
@@ -103,8 +103,10 @@ def validation_choice(calibration: dict[str, Any]) -> str:
         if not slope
         else f"P(up) slope {slope:.3g} over the training up-rate"
     )
+    spread = calibration.get("spread")  # absent before the spread was chosen: the network's, then
+    quantiles = {None: "", 0: "; quantiles: the random walk's"}.get(spread, "; quantiles: the network's spread")
     rule = calibration.get("rule")
-    return f"{median}; {p_up}." + (f" Rule: {rule}." if rule else "")
+    return f"{median}; {p_up}{quantiles}." + (f" Rule: {rule}." if rule else "")
 
 
 def bar_checks(r: dict[str, Any]) -> list[str]:

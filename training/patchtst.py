@@ -116,7 +116,8 @@ class Forecaster(torch.nn.Module):
     t+h in units of sigma * sqrt(h). Around it, fitted on the
     validation part after training (`calibrate`) and stored as buffers, so that the graph carries them:
         median    z[h] = alpha * u[h, 0.5]             alpha = 0 is the random walk
-        quantile  z[h, q] = z[h] + (u[h, q] - u[h, 0.5]) + offset[h, q]   (conformal offsets; 0 at 0.5)
+        quantile  z[h, q] = z[h] + spread * (u[h, q] - u[h, 0.5]) + offset[h, q]   (conformal offsets; 0 at
+                  0.5; spread = 0: the random walk's intervals, the offsets alone scaled by the volatility)
         price     last close * exp(sigma * sqrt(h) * z)
         P(up)     sigmoid(logit(training up-rate[h]) + slope * u[h, 0.5]), kept within the range
                   calibration saw on validation
@@ -127,6 +128,7 @@ class Forecaster(torch.nn.Module):
     root_h: torch.Tensor
     levels: torch.Tensor
     alpha: torch.Tensor
+    spread: torch.Tensor
     offsets: torch.Tensor
     base_logit: torch.Tensor
     slope: torch.Tensor
@@ -151,6 +153,7 @@ class Forecaster(torch.nn.Module):
         self.register_buffer("root_h", torch.arange(1, h + 1, dtype=torch.float32).sqrt())
         self.register_buffer("levels", torch.tensor(levels, dtype=torch.float32))
         self.register_buffer("alpha", torch.zeros(()))
+        self.register_buffer("spread", torch.ones(()))
         self.register_buffer("offsets", torch.zeros(h, k))
         self.register_buffer("base_logit", torch.zeros(h))
         self.register_buffer("slope", torch.zeros(()))
@@ -191,7 +194,7 @@ class Forecaster(torch.nn.Module):
         calibration (shrinkage, conformal offsets, Platt slope, clamp) and prices, in fp32."""
         m = self.median_index
         centre = u[..., m : m + 1]
-        z = self.alpha * centre + (u - centre) + self.offsets
+        z = self.alpha * centre + self.spread * (u - centre) + self.offsets
         z, _ = torch.sort(z, dim=-1)
         quantiles = past_values[:, -1:, :] * torch.exp(z * self.scale(sigma)[..., None])  # [B, H, K]
         p_up = torch.sigmoid(self.base_logit + self.slope * u[..., m])
@@ -515,14 +518,34 @@ def _validation_answers(
     return u_all, target_all, scale_all
 
 
+def conformal(
+    target: NDArray[np.float64], raw: NDArray[np.float64], levels: NDArray[np.float64], median: int
+) -> NDArray[np.float64]:
+    """Offsets [H, K] that make quantiles raw [n, H, K] + offset cover targets [n, H] at their levels on these
+    windows (the empirical quantile of what each misses by); 0 at the median, which stays as chosen."""
+    offsets = np.stack([np.quantile(target - raw[..., k], q, axis=0) for k, q in enumerate(levels)], axis=-1)
+    offsets[:, median] = 0.0
+    return offsets
+
+
+def quantile_loss(
+    target: NDArray[np.float64], quantiles: NDArray[np.float64], levels: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Per window [n]: the pinball loss of quantiles [n, H, K] against targets [n, H], averaged over H and K."""
+    miss = target[..., None] - quantiles
+    return np.asarray(np.maximum(levels * miss, (levels - 1) * miss).mean(axis=(1, 2)), dtype=np.float64)
+
+
 def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dict[str, Any]:
     """Fit what sits around the network on the validation part only, into the forecaster's buffers:
     the median's shrinkage alpha, the conformal quantile offsets, the P(up) slope and its bounds.
 
     Skill must be shown, not assumed: alpha > 0 is kept only if the validation MAE ratio to the random
-    walk has a 95% block-bootstrap interval wholly below 1, and the P(up) slope only if the Brier skill
-    over the training up-rate has one wholly above 0; otherwise the model serves the random walk's
-    median and the up-rate (intervals are calibrated either way). Returns what was chosen and why.
+    walk has a 95% block-bootstrap interval wholly below 1, the P(up) slope only if the Brier skill
+    over the training up-rate has one wholly above 0, and the network's spread of the quantiles only if its
+    pinball loss has a ratio to the random walk's intervals (the conformal offsets alone, scaled by the
+    volatility) wholly below 1; otherwise the model serves the random walk's median, the up-rate and the
+    random walk's intervals (calibrated either way). Returns what was chosen and why.
     """
     h = config.prediction_length
     u, target, s = _validation_answers(forecaster, *data.val)
@@ -543,6 +566,18 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     )
     alpha = chosen if ratio_ci[1] < 1 else 0.0
 
+    centre = alpha * u[..., m : m + 1]
+    candidates = [centre + (u - u[..., m : m + 1]), np.broadcast_to(centre, u.shape)]  # the network's, the RW's
+    offsets_of = [conformal(target, raw, levels, m) for raw in candidates]
+    losses = np.column_stack(
+        [quantile_loss(target, raw + offsets, levels) for raw, offsets in zip(candidates, offsets_of, strict=True)]
+    )
+    spread_ratio, spread_ci = bootstrap_interval(
+        np.split(losses, groups), lambda v: v[..., 0] / v[..., 1], block=h, seed=config.seed
+    )
+    spread = 1.0 if spread_ci[1] < 1 else 0.0
+    offsets = offsets_of[0] if spread else offsets_of[1]
+
     x_up = (data.train[1][..., 0] > data.train[0][:, -1:, 0]).mean(axis=0)  # [H] training up-rate
     base = np.clip(x_up, 0.01, 0.99)
     base_logit = np.log(base / (1 - base))
@@ -556,12 +591,9 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     slope = slope_fit if skill_ci[0] > 0 else 0.0
     p_up = sigmoid(base_logit + slope * u[..., m])
 
-    centre = alpha * u[..., m : m + 1]
-    raw = centre + (u - u[..., m : m + 1])  # [n, H, K]
-    offsets = np.stack([np.quantile(target - raw[..., k], q, axis=0) for k, q in enumerate(levels)], axis=-1)
-    offsets[:, m] = 0.0
     with torch.no_grad():
         forecaster.alpha.fill_(alpha)
+        forecaster.spread.fill_(spread)
         forecaster.offsets.copy_(torch.from_numpy(offsets).float())
         forecaster.base_logit.copy_(torch.from_numpy(base_logit).float())
         forecaster.slope.fill_(slope)
@@ -581,9 +613,20 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         else f"P(up) = the training up-rate: the best slope ({slope_fit:.3g}) gave a validation Brier skill of "
         f"{skill:+.4f}, 95% CI [{skill_ci[0]:+.4f}, {skill_ci[1]:+.4f}], not wholly above 0"
     )
+    spread_rule = (
+        f"quantiles: the network's spread, conformal (validation pinball loss ratio to the random walk's "
+        f"intervals {spread_ratio:.4f}, 95% CI [{spread_ci[0]:.4f}, {spread_ci[1]:.4f}])"
+        if spread
+        else f"quantiles: the random walk's (volatility-scaled, conformal): the network's spread gave a "
+        f"validation pinball loss ratio of {spread_ratio:.4f}, 95% CI [{spread_ci[0]:.4f}, {spread_ci[1]:.4f}], "
+        "not wholly below 1"
+    )
     return {
         "alpha": alpha,
         "alpha_best": chosen,
+        "spread": spread,
+        "val_pinball_ratio": spread_ratio,
+        "val_pinball_ratio_ci95": list(spread_ci),
         "val_mae_ratio": ratio,
         "val_mae_ratio_ci95": list(ratio_ci),
         "slope": slope,
@@ -593,7 +636,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         "base_up": [float(b) for b in base],
         "p_bounds": [[float(lo), float(hi)] for lo, hi in zip(p_up.min(axis=0), p_up.max(axis=0), strict=True)],
         "val_windows": len(u),
-        "rule": f"calibrated on {len(u)} validation windows: {median_rule}; {p_rule}; quantiles: conformal",
+        "rule": f"calibrated on {len(u)} validation windows: {median_rule}; {p_rule}; {spread_rule}",
     }
 
 
@@ -653,7 +696,9 @@ def load_forecaster(directory: Path) -> tuple[Forecaster, PatchTSTMeta]:
     if not path.is_file():
         raise ArtifactError(f"no weights at {path}: run `investiq train patchtst` again")
     forecaster = Forecaster(config_from(meta.train_config), tuple(meta.quantile_levels))
-    forecaster.load_state_dict(load_file(str(path)))
+    state = load_file(str(path))
+    state.setdefault("spread", torch.ones(()))  # saved before the spread was chosen: the network's, as then
+    forecaster.load_state_dict(state)
     return forecaster.eval(), meta
 
 

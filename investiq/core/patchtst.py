@@ -127,11 +127,13 @@ class PatchTSTMeta:
         return load_meta(cls, directory, TRAIN_AND_EXPORT)
 
     def served_as(self) -> str:
-        """PATCHTST, or RANDOM_WALK when validation kept neither the median (alpha = 0) nor a P(up)
-        slope: such a graph forecasts the last close with volatility intervals and the training
-        up-rate, and is named for what it is."""
+        """PATCHTST, or RANDOM_WALK when validation kept none of the network's answers: not the median (alpha
+        = 0), not a P(up) slope, not the spread of its quantiles: such a graph forecasts the last close with the
+        random walk's volatility intervals and the training up-rate, and is named for what it is. (Artifacts
+        from before the spread was chosen have none recorded: their name is as it was.)"""
         c = self.calibration
-        return RANDOM_WALK if c.get("alpha", 0.0) == 0 and c.get("slope", 0.0) == 0 else PATCHTST
+        kept = c.get("alpha", 0.0), c.get("slope", 0.0), c.get("spread", 0.0)
+        return RANDOM_WALK if all(value == 0 for value in kept) else PATCHTST
 
     def base_probability_up(self) -> float | None:
         """P(up) at the horizon the model serves without skill (its training up-rate)."""

@@ -124,6 +124,8 @@ def disagreeing(trained: tuple[Path, Path], tmp_path: Path) -> Path:
     forecaster, meta = load_forecaster(trained[0])
     with torch.no_grad():  # quantile by quantile: a shift shared by all would cancel out of their spread
         forecaster.head.bias.add_(torch.linspace(0, 1, forecaster.head.bias.numel()))
+        forecaster.spread.fill_(1.0)  # the network's answers served, whatever calibration kept of them
+        forecaster.alpha.fill_(1.0)
     export_graph(forecaster, meta.context_length, tmp_path / "other.onnx")
     fuse_for_onnxruntime(tmp_path / "other.onnx", directory / FUSED_ONNX_FILE)
     return directory

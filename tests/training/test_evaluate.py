@@ -129,7 +129,7 @@ def test_report_md_leads_with_the_headline_figures(walk: tuple[dict[str, Any], P
     assert f"cover {pooled['intervals']['80%']['model']['coverage']:.1%}" in top
     assert f"GARCH {pooled['intervals']['90%']['garch']['coverage']:.1%}" in top
     assert f"always-up {report['direction']['h1']['always_up']['rate']:.3f}" in top
-    assert "alpha = 0: serves the random walk: validation did not confirm skill" in top
+    assert "alpha = 0: the median is the random walk's: validation did not confirm skill" in top
     assert "Rule: fake rule" in top
     assert "suspicious" not in md
     report_json = (out / "report.json").read_text()

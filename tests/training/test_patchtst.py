@@ -187,17 +187,24 @@ def _series(steps: NDArray[np.float64]) -> dict[str, tuple[NDArray[np.float64], 
 
 
 def test_without_skill_validation_keeps_the_random_walk_and_calibrates_intervals(tmp_path: Path):
-    """On a pure random walk no shrinkage or slope survives validation: the served median is the last
-    close and P(up) the training up-rate, while the 80% interval still covers about 80% of validation."""
+    """On a pure random walk no shrinkage, slope or spread of the network's survives validation: the served
+    median is the last close, P(up) the training up-rate and the intervals the random walk's, the same in units
+    of the window's volatility for every window; the model is named random_walk."""
     rng = np.random.default_rng(5)
     metrics = train(_series(rng.normal(0, 0.01, 1500)), TINY, tmp_path / "m", log=lambda _: None)
     c = metrics["calibration"]
-    assert c["alpha"] == 0.0 and c["slope"] == 0.0
-    forecaster, _ = load_forecaster(tmp_path / "m")
+    assert c["alpha"] == 0.0 and c["slope"] == 0.0 and c["spread"] == 0.0, c["rule"]
+    assert c["val_pinball_ratio_ci95"][1] >= 1
+    forecaster, meta = load_forecaster(tmp_path / "m")
+    assert meta.served_as() == "random_walk"
     x = sample_windows(16, 64, seed=2)
     out = predict(forecaster, x)
-    np.testing.assert_array_equal(out.median, np.repeat(x[:, -1, :].astype(np.float64), 4, axis=1))
+    last = x[:, -1, :].astype(np.float64)
+    np.testing.assert_array_equal(out.median, np.repeat(last, 4, axis=1))
     np.testing.assert_allclose(out.probability_up, np.broadcast_to(c["base_up"], (16, 4)), atol=1e-6)
+    scale = out.volatility[:, None, None] * np.sqrt([1.0, 2.0, 3.0, 4.0])[None, :, None]
+    z = np.log(out.quantiles / last[:, :, None]) / scale
+    np.testing.assert_allclose(z, np.broadcast_to(z[0], z.shape), atol=1e-4)  # one shape for every window
 
 
 def test_a_learnable_pattern_is_kept_by_validation(tmp_path: Path):
