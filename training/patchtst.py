@@ -119,8 +119,8 @@ class Forecaster(torch.nn.Module):
         quantile  z[h, q] = z[h] + spread * (u[h, q] - u[h, 0.5]) + offset[h, q]   (conformal offsets; 0 at
                   0.5; spread = 0: the random walk's intervals, the offsets alone scaled by the volatility)
         price     last close * exp(sigma * sqrt(h) * z)
-        P(up)     sigmoid(logit(training up-rate[h]) + slope * u[h, 0.5]), kept within the range
-                  calibration saw on validation
+        P(up)     sigmoid(logit(base[h]) + slope * u[h, 0.5]), kept within the range calibration saw on
+                  validation; base: the training up-rate where validation confirms it beats 0.5, else 0.5
     The head starts at zero, so an untrained model forecasts the last close exactly.
     """
 
@@ -541,10 +541,11 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     the median's shrinkage alpha, the conformal quantile offsets, the P(up) slope and its bounds.
 
     Skill must be shown, not assumed: alpha > 0 is kept only if the validation MAE ratio to the random
-    walk has a 95% block-bootstrap interval wholly below 1, the P(up) slope only if the Brier skill
-    over the training up-rate has one wholly above 0, and the network's spread of the quantiles only if its
+    walk has a 95% block-bootstrap interval wholly below 1, the training up-rate as P(up)'s base only if its
+    Brier skill over 0.5 has one wholly above 0 (else 0.5), the P(up) slope only if the Brier skill over
+    that base has one wholly above 0, and the network's spread of the quantiles only if its
     pinball loss has a ratio to the random walk's intervals (the conformal offsets alone, scaled by the
-    volatility) wholly below 1; otherwise the model serves the random walk's median, the up-rate and the
+    volatility) wholly below 1; otherwise the model serves the random walk's median, the base and the
     random walk's intervals (calibrated either way). Returns what was chosen and why.
     """
     h = config.prediction_length
@@ -579,9 +580,16 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     offsets = offsets_of[0] if spread else offsets_of[1]
 
     x_up = (data.train[1][..., 0] > data.train[0][:, -1:, 0]).mean(axis=0)  # [H] training up-rate
-    base = np.clip(x_up, 0.01, 0.99)
-    base_logit = np.log(base / (1 - base))
     up = target > 0
+    # The up-rate is itself a claim (a drift): kept only where it beats 0.5 on validation, as the slope must beat
+    # it. In-sample, a driftless series' up-rate is noise (0.39-0.58 across probes), confidence it never earned.
+    trained_rate = np.clip(x_up, 0.01, 0.99)
+    against_half = np.column_stack([((trained_rate - up) ** 2).mean(axis=1), ((0.5 - up) ** 2).mean(axis=1)])
+    drift, drift_ci = bootstrap_interval(
+        np.split(against_half, groups), lambda v: 1 - v[..., 0] / v[..., 1], block=h, seed=config.seed
+    )
+    base = trained_rate if drift_ci[0] > 0 else np.full(h, 0.5)
+    base_logit = np.log(base / (1 - base))
     slope_fit = fit_slope(u[..., m], up, np.broadcast_to(base_logit, up.shape))
     p_fit = sigmoid(base_logit + slope_fit * u[..., m])
     squared = np.column_stack([((p_fit - up) ** 2).mean(axis=1), ((base - up) ** 2).mean(axis=1)])
@@ -606,11 +614,18 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         else f"median = the random walk: the best shrinkage (alpha = {chosen:g}) gave a validation MAE ratio of "
         f"{ratio:.4f}, 95% CI [{ratio_ci[0]:.4f}, {ratio_ci[1]:.4f}], not wholly below 1"
     )
+    base_rule = (
+        f"the training up-rate (validation Brier skill over 0.5 {drift:+.4f}, 95% CI [{drift_ci[0]:+.4f}, "
+        f"{drift_ci[1]:+.4f}])"
+        if drift_ci[0] > 0
+        else f"0.5: the training up-rate gave a validation Brier skill over 0.5 of {drift:+.4f}, 95% CI "
+        f"[{drift_ci[0]:+.4f}, {drift_ci[1]:+.4f}], not wholly above 0"
+    )
     p_rule = (
-        f"P(up) slope {slope:.3g} (validation Brier skill {skill:+.4f}, "
+        f"P(up) slope {slope:.3g} over {base_rule} (validation Brier skill {skill:+.4f}, "
         f"95% CI [{skill_ci[0]:+.4f}, {skill_ci[1]:+.4f}])"
         if slope > 0
-        else f"P(up) = the training up-rate: the best slope ({slope_fit:.3g}) gave a validation Brier skill of "
+        else f"P(up) = {base_rule}; the best slope ({slope_fit:.3g}) gave a validation Brier skill of "
         f"{skill:+.4f}, 95% CI [{skill_ci[0]:+.4f}, {skill_ci[1]:+.4f}], not wholly above 0"
     )
     spread_rule = (
@@ -634,6 +649,9 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         "val_brier_skill": skill,
         "val_brier_skill_ci95": list(skill_ci),
         "base_up": [float(b) for b in base],
+        "training_up_rate": [float(b) for b in x_up],
+        "val_drift_skill": drift,
+        "val_drift_skill_ci95": list(drift_ci),
         "p_bounds": [[float(lo), float(hi)] for lo, hi in zip(p_up.min(axis=0), p_up.max(axis=0), strict=True)],
         "val_windows": len(u),
         "rule": f"calibrated on {len(u)} validation windows: {median_rule}; {p_rule}; {spread_rule}",

@@ -195,6 +195,7 @@ def test_without_skill_validation_keeps_the_random_walk_and_calibrates_intervals
     c = metrics["calibration"]
     assert c["alpha"] == 0.0 and c["slope"] == 0.0 and c["spread"] == 0.0, c["rule"]
     assert c["val_pinball_ratio_ci95"][1] >= 1
+    assert c["base_up"] == [0.5] * 4 and c["training_up_rate"] != [0.5] * 4  # a noisy up-rate is no drift
     forecaster, meta = load_forecaster(tmp_path / "m")
     assert meta.served_as() == "random_walk"
     x = sample_windows(16, 64, seed=2)
@@ -205,6 +206,16 @@ def test_without_skill_validation_keeps_the_random_walk_and_calibrates_intervals
     scale = out.volatility[:, None, None] * np.sqrt([1.0, 2.0, 3.0, 4.0])[None, :, None]
     z = np.log(out.quantiles / last[:, :, None]) / scale
     np.testing.assert_allclose(z, np.broadcast_to(z[0], z.shape), atol=1e-4)  # one shape for every window
+
+
+def test_a_drift_that_validation_confirms_is_the_base_of_p_up(tmp_path: Path):
+    """Returns of half a volatility a bar upwards: the training up-rate is a real drift, which validation
+    confirms over 0.5, so a model without other skill answers it, not "no idea"."""
+    rng = np.random.default_rng(7)
+    metrics = train(_series(rng.normal(0.005, 0.01, 1500)), TINY, tmp_path / "m", log=lambda _: None)
+    c = metrics["calibration"]
+    assert c["val_drift_skill_ci95"][0] > 0, c["rule"]
+    assert c["base_up"] == pytest.approx(np.clip(c["training_up_rate"], 0.01, 0.99)) and min(c["base_up"]) > 0.6
 
 
 def test_a_learnable_pattern_is_kept_by_validation(tmp_path: Path):
