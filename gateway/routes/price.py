@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.deps import Price
+from gateway.deps import Health, Price
 from gateway.json_body import JsonRoute
 from gateway.logs import annotate
 from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE, Name
@@ -35,8 +35,8 @@ def _query(body: PriceRequest) -> PriceQuery:
 
 
 @router.get("/health", **HEALTH_ROUTE)
-async def health(service: Price) -> JSONResponse:
-    return JSONResponse(service.health())
+async def health(health: Health) -> JSONResponse:
+    return JSONResponse(await health.price())
 
 
 @router.post("/predict", response_model=PriceResponse)

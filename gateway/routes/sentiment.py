@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
-from gateway.deps import Sentiment
+from gateway.deps import Health, Sentiment
 from gateway.json_body import JsonRoute
 from gateway.logs import annotate
 from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE
@@ -16,9 +16,10 @@ router = APIRouter(prefix="/sentiment", tags=["sentiment"], responses=ERROR_RESP
 
 
 @router.get("/health", **HEALTH_ROUTE)
-async def health(service: Sentiment) -> JSONResponse:
-    """healthy, or degraded (with the reason) when the lexicon fallback answers instead of FinBERT."""
-    return JSONResponse(service.health())
+async def health(health: Health) -> JSONResponse:
+    """healthy; degraded (with the reason) when the lexicon fallback answers instead of FinBERT; unhealthy when
+    the backend cannot answer with FinBERT (Triton down, the model unloaded)."""
+    return JSONResponse(await health.sentiment())
 
 
 @router.post("/predict", response_model=SentimentResponse)

@@ -79,15 +79,44 @@ class HealthService:
                 "backend": self._backend.name,
                 "reason": f"{type(exc).__name__}: {exc}",
             }
+        where = f"{self._backend.name} backend at {self._backend.target}"
         if not ready:
-            where = f"{self._backend.name} backend at {self._backend.target}"
             return {"status": "degraded", "backend": self._backend.name, "reason": f"no model is ready ({where})"}
-        return {
+        models = await self._served_models()
+        report: Report = {
             "status": "healthy",
             "backend": self._backend.name,
+            "models": models,
             **self.finbert_runtime(),
             **self.patchtst_runtime(),
         }
+        if not all(models.values()):  # the server answers, a model does not (unloaded from Triton, say)
+            down = ", ".join(name for name, up in models.items() if not up)
+            report.update(status="degraded", reason=f"not ready on the {where}: {down}")
+        return report
+
+    async def _served_models(self) -> dict[str, bool]:
+        """Each model this gateway serves through the backend (not the lexicon), and whether it can answer."""
+        served = [FINBERT] if self._sentiment.scorer.model != LEXICON else []
+        served += [PATCHTST] if self._price.meta is not None else []
+        return {model: await self._model_ready(model) for model in served}
+
+    async def sentiment(self) -> Report:
+        """/sentiment/health: the service's report, unhealthy when the backend cannot answer with FinBERT."""
+        report = self._sentiment.health()
+        return report if self._sentiment.scorer.model == LEXICON else await self._answerable(report, FINBERT)
+
+    async def price(self) -> Report:
+        """/price/health: the service's report, unhealthy when the backend cannot answer with PatchTST."""
+        report = self._price.health()
+        return report if self._price.meta is None else await self._answerable(report, PATCHTST)
+
+    async def _answerable(self, report: Report, model: str) -> Report:
+        if await self._model_ready(model):
+            return report
+        where = f"the {self._backend.name} backend at {self._backend.target}"
+        reason = f"{model} is not ready on {where}: its requests fail (503) until it is"
+        return {**report, "status": "unhealthy", "reason": "; ".join(filter(None, [reason, report.get("reason")]))}
 
     def finbert_runtime(self) -> Report:
         """How FinBERT runs, when the backend chose it on this CPU (the embedded one): the runtime, why, and
@@ -142,8 +171,8 @@ class HealthService:
         components = {
             "journal": self.journal(),
             "bayesian": await self.bayesian(),
-            "sentiment": self._sentiment.health(),
-            "price": self._price.health(),
+            "sentiment": await self.sentiment(),
+            "price": await self.price(),
             "inference": await self.inference(),
         }
         # Only the journal and the Bayesian service make the stack unhealthy (503): a model that cannot

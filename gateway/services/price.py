@@ -330,7 +330,7 @@ class PriceService:
         reasons = []
         if m.served_as() == RANDOM_WALK:
             reasons.append(
-                "serving the random-walk baseline (last close, volatility intervals, the training up-rate): "
+                "serving the random-walk baseline (last close, volatility intervals, the base P(up)): "
                 "validation did not confirm PatchTST's skill "
                 f"({m.calibration.get('rule', 'no calibration record')}); "
                 "`investiq retrain` may replace it through the gate"

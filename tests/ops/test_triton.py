@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 import numpy as np
 import pytest
@@ -182,14 +182,28 @@ def test_the_gateway_survives_triton_going_away(repository: Path, tmp_path: Path
     try:
         with TestClient(create_app(settings_for(repository, tmp_path / "p.db", ports))) as client:
             assert client.post("/sentiment/predict", json={"texts": ["up"]}).status_code == 200
+            # Triton up, one model unloaded (an operator's curl, a failed load): the health checks say which.
+            unload = f"http://127.0.0.1:{ports.http}/v2/repository/models/{PATCHTST}/unload"
+            urlopen(Request(unload, data=b"{}", method="POST")).read()
+            inference = client.get("/health").json()["components"]["inference"]
+            assert inference["status"] == "degraded" and inference["models"] == {"finbert": True, PATCHTST: False}
+            price = client.get("/price/health").json()
+            assert (
+                price["status"] == "unhealthy"
+                and f"{PATCHTST} is not ready on the triton backend" in price["reason"]
+            )
+            assert client.get("/sentiment/health").json()["status"] == "healthy"
             stop(work)
             down = client.post("/sentiment/predict", json={"texts": ["down"], "use_cache": False})
             assert down.status_code == 503
             assert "Triton at 127.0.0.1" in down.json()["detail"]
             assert client.get("/health").json()["components"]["inference"]["status"] != "healthy"
+            assert client.get("/sentiment/health").json()["status"] == "unhealthy"
             start(repository, ports, work)
             back = client.post("/sentiment/predict", json={"texts": ["back"], "use_cache": False})
             assert back.status_code == 200, back.text
+            assert client.get("/sentiment/health").json()["status"] == "healthy"
+            assert client.get("/health").json()["components"]["inference"]["status"] == "healthy"
     finally:
         stop(work)
 
