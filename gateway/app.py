@@ -30,7 +30,7 @@ from gateway.services.models import ModelsService
 from gateway.services.price import PriceService
 from gateway.services.resolver import resolve_periodically
 from gateway.services.retention import prune_periodically
-from gateway.wiring import bayes_config, build_backend, build_price, build_sentiment
+from gateway.wiring import align_triton, bayes_config, build_backend, build_price, build_sentiment
 from investiq import __version__
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.settings import Settings
@@ -64,6 +64,7 @@ def create_app(
         writer.start()
         app.state.sentiment = build_sentiment(settings, models, writer, app.state.metrics)
         app.state.price = build_price(settings, models, writer, app.state.metrics)
+        await align_triton(models, app.state.sentiment, app.state.price)
         app.state.metrics.model_age.track("price", partial(price_trained, app.state.price))
         app.state.models = ModelsService(models, settings.model_repository, app.state.price)
         app.state.db_path = settings.db_path

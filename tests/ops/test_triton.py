@@ -15,12 +15,14 @@ from urllib.request import Request, urlopen
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from numpy.typing import NDArray
 
 from export.finbert import export_finbert
 from export.patchtst import sample_windows
 from gateway.app import create_app
 from gateway.backends.triton import TritonBackend
 from harness import tiny_bert
+from investiq.core.finbert import LABELS
 from investiq.core.patchtst import (
     OUTPUT,
     OUTPUTS,
@@ -173,6 +175,32 @@ def test_a_second_triton_on_taken_ports_fails_naming_them_and_the_first_listens_
     everyone = Settings(triton_url="0.0.0.0:9001")
     assert TritonPorts.from_settings(everyone).address == "0.0.0.0"
     assert TritonPorts.from_settings(Settings(triton_url="localhost:9001")).address == "127.0.0.1"
+
+
+def test_a_gateway_has_triton_serve_the_finbert_it_reads(repository: Path, tmp_path: Path):
+    """FinBERT exported again while Triton runs (other weights, another label order): Triton keeps the model it
+    loaded until asked, so a gateway started now has it load the files whose labels the gateway reads; else it
+    would label the old model's outputs by the new order."""
+    repo = Path(shutil.copytree(repository, tmp_path / "repo"))
+    ports, work = TritonPorts.free(), tmp_path / "work"
+
+    def probabilities(settings: Settings) -> NDArray[np.float64]:
+        with TestClient(create_app(settings)) as client:
+            body = {"texts": TEXTS, "use_cache": False}
+            answers = client.post("/sentiment/predict", json=body).json()["predictions"]
+        return np.array([[a["probabilities"][label] for label in LABELS] for a in answers])
+
+    old = probabilities(settings_for(repo, tmp_path / "old.db"))
+    start(repo, ports, work)
+    try:
+        other = {0: "negative", 1: "neutral", 2: "positive"}
+        export_finbert(str(tiny_bert.build(tmp_path / "hf", seed=1, labels=other)), repo, log=lambda _: None)
+        new = probabilities(settings_for(repo, tmp_path / "a.db"))
+        triton = probabilities(settings_for(repo, tmp_path / "b.db", ports))
+    finally:
+        stop(work)
+    # the two models differ by far more than the runtimes do (dynamic INT8 on either side of the wire)
+    assert np.abs(triton - new).max() < np.abs(triton - old).max() / 5, (triton, new, old)
 
 
 def test_the_gateway_survives_triton_going_away(repository: Path, tmp_path: Path):
