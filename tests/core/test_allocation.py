@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from investiq.core.bayes.allocation import AllocationRules, allocate, clip_to_box, prob_best
+from investiq.core.bayes.allocation import AllocationRules, allocate, clip_to_box, is_proven, prob_best
 from investiq.core.bayes.posterior import Posterior
 
 
@@ -38,7 +40,7 @@ def test_weights_are_a_distribution_and_respect_the_rules(posts, r, method):
     assert (w >= 0).all()
     assert w.sum() == pytest.approx(1.0)
     k = len(posts)
-    proven = np.array([round(p.effective_trades, 6) >= r.min_trades for p in posts])
+    proven = np.array([math.floor(p.effective_trades + 0.5) >= r.min_trades for p in posts])  # whole trades
     assert w[~proven] == pytest.approx(np.full((~proven).sum(), 1 / k))  # prior share
     if proven.any():
         mass = proven.sum() / k
@@ -91,3 +93,13 @@ def test_prob_best_matches_the_exact_value_for_two_strategies():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="unknown method 'best'"):
         allocate([post(10, 1)], "best", AllocationRules(min_trades=0), np.random.default_rng(0))  # type: ignore[arg-type]
+
+
+def test_n_trades_stay_n_trades_until_decay_takes_half_a_trade():
+    """The evidence rule counts whole trades: 5 trades of a moment ago, of 3 seconds ago and of 4 days ago
+    (4.56 effective at a 30-day half-life) are 5, and proven; of 5 days ago (4.46) they are 4. Before, they
+    were proven for under half a second: 4.999996 effective trades after 3 s were fewer than 5."""
+    rules = AllocationRules(min_trades=5)
+    for days, proven in ((0.0, True), (3 / 86_400, True), (4.0, True), (5.0, False)):
+        effective = 5 * 2 ** (-days / 30)
+        assert is_proven(post(6.0, 1.0, effective), rules) is proven, days

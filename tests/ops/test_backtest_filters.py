@@ -102,7 +102,23 @@ def test_a_model_without_confirmed_skill_is_named_the_random_walk(trained: tuple
     meta = dataclasses.replace(trained[0].meta, calibration=trained[0].meta.calibration | {"alpha": 0, "slope": 0})
     assert meta.served_as() == RANDOM_WALK
     baseline = PriceFilter({}, meta)
-    assert "random-walk baseline" in baseline.name and "training up-rate" in baseline.note
+    assert "random-walk baseline" in baseline.name and "the P(up) rule lets all in" in baseline.note
+
+
+def test_a_p_up_without_skill_lets_every_entry_in(trained: tuple[PriceFilter, Path]):
+    """A P(up) that validation kept no slope for is its base at every bar (0.5, or the training up-rate): it
+    says nothing of one entry against another, so it neither refuses them all (a base of 0.5, or one below it)
+    nor claims to have chosen them."""
+    made = trained[0]
+    calibration = made.meta.calibration | {"alpha": 1.0, "slope": 0.0, "base_up": [0.5] * 4}
+    meta = dataclasses.replace(made.meta, calibration=calibration)
+    flat = PriceFilter(made.forecasts, meta)
+    symbol, found = next(iter(made.forecasts.items()))
+    flat.forecasts = {symbol: dataclasses.replace(found, probability_up=np.full_like(found.probability_up, 0.5))}
+    days = pd.to_datetime(found.times[:50], utc=True)
+    assert all(flat.allows(symbol, day) for day in days)
+    assert (flat.counts.allowed, flat.counts.refused) == (50, 0)
+    assert "P(up) without skill" in flat.name and "0.500 at every bar" in flat.note
 
 
 def test_no_look_ahead_perturbing_later_bars_changes_no_earlier_forecast(skilled: Path):

@@ -3,7 +3,9 @@
 Rules, in order:
 1. Minimum evidence: a strategy with fewer effective (decayed) trades than `min_trades` keeps its
    prior share 1/K (K = number of strategies) and takes no part in the ranking. Effective trades
-   are rounded to 1e-6 first, so that N trades made a moment ago count as N.
+   are rounded to the nearest whole trade first: N trades count as N until their decay takes them
+   below N - 0.5 (5 trades at the default 30-day half-life: 4.6 days without a new one), not for
+   the split second before any decay shows.
 2. The proven strategies share the remaining mass in proportion to their score: the posterior mean
    win probability (`mean`) or the probability of having the highest win probability, estimated by
    Monte Carlo draws from the Beta posteriors (`thompson`, seeded through the generator).
@@ -16,6 +18,7 @@ Weights are >= 0 and sum to 1.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -38,7 +41,7 @@ class AllocationRules:
 
 
 def is_proven(post: Posterior, rules: AllocationRules) -> bool:
-    return round(post.effective_trades, 6) >= rules.min_trades
+    return math.floor(post.effective_trades + 0.5) >= rules.min_trades
 
 
 def prob_best(

@@ -5,8 +5,9 @@ validated as `investiq export patchtst` does (into WORK_DIR, never the serving r
 by the gateway's own inference code (EmbeddedBackend, split_outputs, signal) on the window of the last
 `context_length` closes up to and including every bar t >= start. An entry at t is allowed when
 P(up) at the model's horizon > MIN_PROBABILITY_UP and, with a risk rule, when the horizon return of
-the RISK_LEVEL quantile > -max_risk_loss. A model whose validation confirmed no skill serves the
-random walk: its P(up) is the training up-rate, the same at every t, and `name`/`note` say so.
+the RISK_LEVEL quantile > -max_risk_loss. A model whose validation confirmed no P(up) skill (slope 0) answers
+the same P(up) at every t (its base: the training up-rate, or 0.5): that says nothing about this entry, so the
+P(up) rule lets every entry in, and `name`/`note` say so.
 
 Sentiment: headlines (time, symbol, text) scored by the gateway's scorer (FinBERT through ONNX
 Runtime when the model repository has it, else the finance lexicon); an entry at t is refused when
@@ -101,19 +102,26 @@ class PriceFilter:
         rule = f"P(up) > {self.min_probability_up:g}"
         if self.max_risk_loss is not None:
             rule += f" and q{RISK_LEVEL:g} return > {-self.max_risk_loss:g}"
-        return rule + (" (random-walk baseline)" if self.meta.served_as() == RANDOM_WALK else "")
+        if self.meta.served_as() == RANDOM_WALK:
+            return rule + " (random-walk baseline)"
+        return rule + ("" if self.informative else " (P(up) without skill)")
+
+    @property
+    def informative(self) -> bool:
+        """Whether the model's P(up) moves with the window (validation kept a slope): else it is its base."""
+        return float(self.meta.calibration.get("slope", 0.0)) > 0
 
     @property
     def note(self) -> str:
         """For the report: which model decided, and whether its P(up) carries any information."""
         what = f"PatchTST {self.meta.version}, trained on bars until {self.meta.trained_until}"
+        base = self.meta.base_probability_up()
+        value = "one value" if base is None else f"{base:.3f}"
+        constant = f"its P(up) is {value} at every bar, which says nothing of an entry: the P(up) rule lets all in"
         if self.meta.served_as() == RANDOM_WALK:
-            base = self.meta.base_probability_up()
-            return (
-                f"{what}: validation confirmed no skill, so it serves the random walk and its P(up) is the "
-                f"training up-rate ({base:.3f} at every bar): the filter lets all entries in or none"
-            )
-        return f"{what}: {self.meta.calibration.get('rule', 'no calibration record')}"
+            return f"{what}: validation confirmed no skill, so it serves the random walk; {constant}"
+        rule = self.meta.calibration.get("rule", "no calibration record")
+        return f"{what}: {rule}" + ("" if self.informative else f"; {constant}")
 
     def at(self, symbol: str, decided_at: pd.Timestamp) -> tuple[float, float] | None:
         """(P(up), RISK_LEVEL quantile return) of the forecast made at bar time `decided_at`, or None."""
@@ -132,7 +140,8 @@ class PriceFilter:
             self.counts.no_forecast += 1
             return True
         p_up, risk = forecast
-        ok = p_up > self.min_probability_up and (self.max_risk_loss is None or risk > -self.max_risk_loss)
+        rising = p_up > self.min_probability_up or not self.informative
+        ok = rising and (self.max_risk_loss is None or risk > -self.max_risk_loss)
         if ok:
             self.counts.allowed += 1
         else:
