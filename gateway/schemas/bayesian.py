@@ -37,7 +37,8 @@ class TradeUpdateRequest(BaseModel):
         None,
         description="The agent's trade id (best: the id of its row in the trades table, so that "
         "sync-from-database recognises the trade). A repeated id is acknowledged but counted once; recorded "
-        "for another strategy it is refused (409). An integer and its decimal text are the same id (777001 and "
+        "for another strategy, or with another outcome (P&L, won), it is refused (409): a recorded trade is not "
+        "corrected. An integer and its decimal text are the same id (777001 and "
         '"777001"; not "0777001"). Text: 1 to 128 visible characters once trimmed; integers: 64-bit.',
     )
 

@@ -101,26 +101,30 @@ class BayesianService:
         name = trade.strategy_name
         event = store.TradeEvent(name, trade.won, trade.profit_loss, closed_ts, "update", trade.trade_id, now)
 
-        def job(conn: sqlite3.Connection) -> tuple[bool, str | None]:
+        def job(conn: sqlite3.Connection) -> tuple[bool, store.TradeEvent | None]:
             # The lookup and the insert run in one transaction of the one writer: no other write between them.
-            if trade.trade_id is not None:
-                recorded_for = store.strategy_of(conn, trade.trade_id)
-                if recorded_for is not None:
-                    return False, recorded_for
+            if trade.trade_id is not None and (before := store.recorded(conn, trade.trade_id)) is not None:
+                return False, before
             current = store.load_state(conn, name, half_life) or Evidence(ref_ts=closed_ts)
             if not store.insert_event(conn, event):  # not reached: the id was looked up just before
-                return False, name
+                return False, None
             learnt = observe(current, closed_ts, trade.won, trade.profit_loss, half_life)
             store.save_state(conn, name, learnt, now, half_life)
-            return True, name
+            return True, None
 
-        counted, recorded_for = await self._write(job)
-        if recorded_for != name:
+        counted, before = await self._write(job)
+        if before is not None:
             # Answered here, not raised in the job: a refused request is not a failed journal write.
-            raise ConflictError(
-                f"trade_id {trade.trade_id!r} was recorded for strategy {recorded_for!r}; this update names "
-                f"strategy {name!r}: nothing was changed (send each trade under one id and one strategy)"
-            )
+            if before.strategy_name != name:
+                raise ConflictError(
+                    f"trade_id {trade.trade_id!r} was recorded for strategy {before.strategy_name!r}; this update "
+                    f"names strategy {name!r}: nothing was changed (send each trade under one id and one strategy)"
+                )
+            if (change := changed_outcome(before, trade)) is not None:
+                raise ConflictError(
+                    f"trade_id {trade.trade_id!r} was recorded ({before.source}) with {change}: nothing was "
+                    "changed (a recorded trade is not corrected; a retry sends the same outcome)"
+                )
         return counted, await self.stats_of(name)
 
     async def stats_of(self, name: str) -> StrategyStats:
@@ -243,6 +247,25 @@ class BayesianService:
             raise JournalUnavailableError(f"the journal could not be read: {exc}") from exc
         finally:
             conn.close()
+
+
+def changed_outcome(before: store.TradeEvent, retry: TradeOutcome) -> str | None:
+    """What a retry of a recorded trade says otherwise ("profit_loss 42.5; this update says -100"), or None when
+    it tells the same outcome: the same P&L where both give one (to 1e-9 relative), and the same win or loss
+    (as given, or profit_loss > 0, the rule every trade is learnt by)."""
+    was_pnl, now_pnl = before.profit_loss, retry.profit_loss
+    if was_pnl is not None and now_pnl is not None and not math.isclose(was_pnl, now_pnl, rel_tol=1e-9):
+        return f"profit_loss {was_pnl!r}; this update says {now_pnl!r}"
+
+    def won(event: store.TradeEvent | TradeOutcome) -> bool | None:
+        if event.won is not None:
+            return event.won
+        return None if event.profit_loss is None else event.profit_loss > 0
+
+    was, now = won(before), won(retry)
+    if was is not None and now is not None and was != now:
+        return f"won {was}; this update says won {now}"
+    return None
 
 
 def finite_or_none(value: float) -> float | None:

@@ -415,6 +415,32 @@ def test_a_repeated_trade_id_is_idempotent_for_its_strategy_and_a_conflict_for_a
     assert first["strategy"]["total_samples"] == 1
 
 
+def test_a_retry_that_tells_another_outcome_is_a_conflict_not_silently_dropped(
+    client: TestClient, db_path: Path, clock: Clock
+):
+    from investiq.core.journal.timestamps import iso
+
+    update(client, strategy_name="a", profit_loss=42.5, trade_id=1017)
+    before = client.get("/bayesian/all-stats").json()
+    changed = client.post("/bayesian/update", json={"strategy_name": "a", "profit_loss": -100.0, "trade_id": 1017})
+    assert changed.status_code == 409, changed.text
+    assert (
+        "recorded (update) with profit_loss 42.5; this update says -100.0: nothing was changed"
+        in (changed.json()["detail"])
+    )
+    flipped = client.post("/bayesian/update", json={"strategy_name": "a", "won": False, "trade_id": 1017})
+    assert flipped.status_code == 409 and "won True; this update says won False" in flipped.json()["detail"]
+    assert client.get("/bayesian/all-stats").json() == before
+    # the same outcome, told again (here without the P&L): a retry, acknowledged
+    assert update(client, strategy_name="a", won=True, trade_id=1017)["counted"] is False
+    # a trade the sync learnt (won as profit_loss > 0), then sent by an update with the same outcome
+    add_trades(db_path, [("s", 5.0, iso(clock.now - 60))])
+    client.post("/bayesian/sync-from-database", params={"days": 1})
+    with closing(sqlite3.connect(db_path)) as conn:
+        synced = conn.execute("SELECT max(id) FROM trades").fetchone()[0]
+    assert update(client, strategy_name="s", won=True, profit_loss=5.0, trade_id=synced)["counted"] is False
+
+
 @pytest.mark.parametrize(
     ("first", "again", "same"),
     [

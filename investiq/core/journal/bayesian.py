@@ -103,10 +103,17 @@ def save_state(
     )
 
 
-def strategy_of(conn: sqlite3.Connection, trade_id: str) -> str | None:
-    """The strategy the trade with this id was recorded for, or None if it was not recorded."""
-    row = conn.execute("SELECT strategy_name FROM bayesian_events WHERE trade_id = ?", (trade_id,)).fetchone()
-    return None if row is None else str(row[0])
+def recorded(conn: sqlite3.Connection, trade_id: str) -> TradeEvent | None:
+    """The trade recorded under this id, or None if none was."""
+    row = conn.execute(
+        "SELECT strategy_name, won, profit_loss, closed_ts, source, received_at FROM bayesian_events "
+        "WHERE trade_id = ?",
+        (trade_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    name, won, pnl, closed_ts, source, _ = row
+    return TradeEvent(str(name), None if won is None else bool(won), pnl, float(closed_ts), source, trade_id, 0.0)
 
 
 def recorded_ids(conn: sqlite3.Connection) -> dict[str, str]:
