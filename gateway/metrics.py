@@ -47,7 +47,7 @@ Trained = Callable[[], tuple[str, str, float] | None]
 
 
 class ModelAge(Collector):
-    """investiq_model_age_seconds{model,version}: seconds since the model that serves a task was trained,
+    """investiq_model_age_seconds{task,model,version}: seconds since the model that serves a task was trained,
     computed at each scrape from the artifact it serves now (a hot swap needs no update). A task is tracked
     with a source that reads its served artifact; one whose artifact records no training time (FinBERT's
     exports do not) has no series."""
@@ -66,14 +66,14 @@ class ModelAge(Collector):
         family = GaugeMetricFamily(
             "investiq_model_age_seconds",
             "Seconds since the served model version was trained (PatchTST: its artifact's trained_at).",
-            labels=["model", "version"],
+            labels=["task", "model", "version"],
         )
         now = self._clock()
-        for source in self._sources.values():
+        for task, source in self._sources.items():
             served = source()
             if served is not None:
                 model, version, trained = served
-                family.add_metric([model, version], max(0.0, now - trained))
+                family.add_metric([task, model, version], max(0.0, now - trained))
         yield family
 
 
@@ -160,8 +160,9 @@ class Metrics:
         )
         self.model_info = Gauge(
             "investiq_model_info",
-            "1 for each model and artifact version this gateway serves now (sentiment, price).",
-            ["model", "version"],
+            "1 for each model and artifact version this gateway serves now, by task (sentiment, price): the model "
+            "is what the answers name (finbert or lexicon; patchtst or random_walk), the task stays the same.",
+            ["task", "model", "version"],
             registry=self.registry,
         )
         self.model_age = ModelAge(clock)
@@ -191,9 +192,9 @@ class Metrics:
         old = self._serving.get(task)
         if old is not None and old != (model, version):
             with contextlib.suppress(KeyError):
-                self.model_info.remove(*old)
+                self.model_info.remove(task, *old)
         self._serving[task] = (model, version)
-        self.model_info.labels(model, version).set(1)
+        self.model_info.labels(task, model, version).set(1)
 
     def count_error(self, kind: str) -> None:
         """`kind` is a code constant (an error class's `kind`, a fixed status map): never client text."""

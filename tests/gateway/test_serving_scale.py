@@ -199,7 +199,7 @@ def test_metrics_have_counters_model_info_and_inference_latency(settings: Settin
     assert f"investiq_journal_committed_total {float(committed)}" in text
     assert "investiq_journal_failed_total 0.0" in text
     assert "# TYPE investiq_model_info gauge" in text
-    assert f'investiq_model_info{{model="finbert",version="{VERSION}-int8"}} 1.0' in text
+    assert f'investiq_model_info{{model="finbert",task="sentiment",version="{VERSION}-int8"}} 1.0' in text
     assert "# TYPE investiq_inference_duration_seconds histogram" in text
     assert 'investiq_inference_duration_seconds_count{model="finbert"} 1.0' in text
     assert 'investiq_inference_duration_seconds_bucket{le="0.0005",model="finbert"}' in text
@@ -214,10 +214,11 @@ def test_model_info_follows_the_price_model_hot_swap(
     meta = service.meta
     assert meta is not None
     served = meta.served_as()
-    assert f'investiq_model_info{{model="{served}",version="{meta.version}"}} 1.0' in metrics.render().decode()
+    series = f'investiq_model_info{{model="{served}",task="price",version="{meta.version}"}} 1.0'
+    assert series in metrics.render().decode()
     service.swap(dataclasses.replace(meta, version="next"), 2)
     text = metrics.render().decode()
-    assert f'investiq_model_info{{model="{served}",version="next"}} 1.0' in text
+    assert f'investiq_model_info{{model="{served}",task="price",version="next"}} 1.0' in text
     assert f'version="{meta.version}"' not in text  # the old version's series is gone, not left at 1
 
 
