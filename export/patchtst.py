@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import types
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -72,7 +73,26 @@ def export_patchtst(
     with staged(version_dir(repository, PATCHTST, number)) as out:
         exported = write_export(forecaster, meta, out, log)
     log(f"installed {version_dir(repository, 'patchtst', number)} (version {meta.version})")
+    if (warning := gpu_warmup_mismatch(repository, meta.context_length)) is not None:
+        log(warning)
     return exported, number
+
+
+def gpu_warmup_mismatch(repository: Path, context: int) -> str | None:
+    """A warning when the gpu flavour's config warms up with windows of another length than this model reads:
+    its graph takes exactly `context` closes, so the warm-up (and with it the load) would fail on GPU."""
+    config = repository / PATCHTST / "configs" / "gpu.pbtxt"
+    if not config.is_file():
+        return None
+    lengths = {int(n) for n in re.findall(r"dims:\s*\[\s*(\d+)\s*,\s*1\s*\]", config.read_text())}
+    if not lengths or lengths == {context}:
+        return None
+    found = ", ".join(map(str, sorted(lengths)))
+    return (
+        f"warning: {config} warms up with windows of {found} closes, and this model reads {context}: on GPU "
+        f"its warm-up would fail, and the model with it. Set those model_warmup dims to [ {context}, 1 ] "
+        "before serving the gpu flavour"
+    )
 
 
 def write_export(

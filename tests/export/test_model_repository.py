@@ -97,3 +97,14 @@ def test_the_gateway_never_sends_triton_a_batch_larger_than_its_configs_allow():
 
     assert upper("sentiment_batch_size") == config("finbert").max_batch_size
     assert upper("price_batch_size") == config("patchtst").max_batch_size
+
+
+def test_an_export_whose_context_the_gpu_warm_up_does_not_match_says_so():
+    """The gpu flavour warms PatchTST up with windows of a fixed length; a model trained with another
+    --context-length would fail that warm-up on GPU (and not load): the export names the config to change."""
+    from export.patchtst import gpu_warmup_mismatch
+
+    assert gpu_warmup_mismatch(REPO, 512) is None  # the default context: the committed warm-up fits
+    warning = gpu_warmup_mismatch(REPO, 64)
+    assert warning is not None and "warms up with windows of 512 closes, and this model reads 64" in warning
+    assert "gpu.pbtxt" in warning and "[ 64, 1 ]" in warning

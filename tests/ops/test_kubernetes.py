@@ -154,16 +154,21 @@ def test_kserve_inference_service():
     assert "--model-config-name=gpu" in model["args"]
     assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
     assert int(model["resources"]["requests"]["nvidia.com/gpu"]) >= 1
-    fields = {k: model[k] for k in ("image", "args", "ports", "resources")}
+    fields = {k: model[k] for k in ("image", "args", "ports", "resources", "volumeMounts")}
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "p"},
-        "spec": {"containers": [{"name": "c", **fields}]},
+        "spec": {"containers": [{"name": "c", **fields}], "volumes": predictor["volumes"]},
     }
     kubernetes_validate.validate(pod, VERSIONS[-1], strict=True)
     (h2c,) = model["ports"]
     assert h2c["name"] == "h2c"  # KServe's name for a gRPC (HTTP/2 cleartext) port
+    # what the plain Triton pod mounts beside the repository (KServe mounts that as /mnt/models itself): the
+    # gpu configs' TensorRT engine cache and the python backend's shared memory
+    plain = PLAIN[("Deployment", "triton")]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    wanted = {m["mountPath"] for m in plain} - {"/models"}
+    assert wanted <= {m["mountPath"] for m in model["volumeMounts"]}, wanted
 
 
 def test_kserve_points_the_gateway_at_the_predictor():
