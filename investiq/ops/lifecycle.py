@@ -25,7 +25,6 @@ from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
-from investiq.core.atomic import remove
 from investiq.core.errors import InvestIQError
 from investiq.core.patchtst import PATCHTST
 from investiq.core.settings import Settings
@@ -142,15 +141,16 @@ def reload(settings: Settings, timeout_s: float = 180.0) -> str:
 
 def promote(settings: Settings, source: Path, log: Log) -> int:
     """Install the exported version directory `source` as the newest version and roll it out; on a
-    refused rollout remove it again (RolloutError). `prune_old` then deletes versions beyond keep."""
+    refused rollout retire it again (RolloutError): out of the repository, its number kept taken (numbers are
+    never reused) and its files kept for a look. `prune_old` then deletes versions beyond keep."""
     repository = settings.model_repository
     number = install(source, repository, MODEL, retired_root(settings.models_dir))
     log(f"installed {source} as {version_dir(repository, MODEL, number)}")
     try:
         log(reload(settings))
     except RolloutError:
-        remove(version_dir(repository, MODEL, number))
-        log(f"removed version {number} again: version {serving(repository, MODEL)} keeps serving")
+        where = retire(repository, MODEL, number, retired_root(settings.models_dir))
+        log(f"retired version {number} again, to {where}: version {serving(repository, MODEL)} keeps serving")
         with contextlib.suppress(RolloutError):  # a gateway that did load it before failing goes back
             reload(settings)
         raise

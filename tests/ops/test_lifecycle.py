@@ -31,7 +31,7 @@ from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.market import BarCache, as_series, load_bars
 from investiq.core.patchtst import INPUT, QUANTILE_LEVELS, PatchTSTMeta
 from investiq.core.settings import Settings
-from investiq.core.versions import prune_retired, serving, version_dir, versions
+from investiq.core.versions import next_number, prune_retired, retired_root, serving, version_dir, versions
 from investiq.ops.lifecycle import RolloutError, exclusive, promote, rollback
 from investiq.ops.retrain import RetrainError, prune_runs, retrain
 from tests.fakes import FakeBackend, patchtst_outputs
@@ -214,10 +214,17 @@ def broken_copy(work: Path) -> Path:
 
 
 def test_with_nothing_running_a_version_that_does_not_load_is_not_installed(work: Path):
+    """It is retired, not deleted: its number stays taken (the next version is not given it again, so a number
+    names one model) and its files stay for a look."""
     settings = settings_for(work)  # port 9: refused, no gateway
+    logged: list[str] = []
     with pytest.raises(RolloutError, match="does not load: cannot load ONNX file"):
-        promote(settings, broken_copy(work), log=lambda _: None)
+        promote(settings, broken_copy(work), log=logged.append)
     assert versions(work / "repo", "patchtst") == [1]
+    retired = retired_root(settings.models_dir) / "patchtst" / "2"
+    assert (retired / "model.onnx").read_bytes() == b"not a graph"
+    assert any(line.startswith(f"retired version 2 again, to {retired}") for line in logged), logged
+    assert next_number(work / "repo", "patchtst", retired_root(settings.models_dir)) == 3
 
 
 def test_a_gateway_that_drops_the_reload_is_a_failed_rollout_not_no_gateway(work: Path):
