@@ -97,7 +97,8 @@ def models_list(config: Path | None, as_json: bool) -> None:
 def models_promote(config: Path | None, version: str) -> None:
     """Serve VERSION: a kept or retired version number, or an exported version directory (e.g. a
     candidate that retrain rejected: models/retrain/<time>/export). It is installed as the newest
-    version and rolled out; if the stack cannot load it, it is removed again and nothing changes."""
+    version and rolled out; if the stack cannot load it, it is retired again (models/retired/) and nothing
+    changes."""
     settings = settings_from(config)
     with exclusive(settings):
         number = promote_version(settings, version, click.echo)

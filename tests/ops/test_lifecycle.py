@@ -229,7 +229,7 @@ def test_with_nothing_running_a_version_that_does_not_load_is_not_installed(work
 
 def test_a_gateway_that_drops_the_reload_is_a_failed_rollout_not_no_gateway(work: Path):
     """Connection refused means nothing runs; a gateway that takes the request and fails to answer
-    may or may not have swapped: the version is removed again, never kept as if all were well."""
+    may or may not have swapped: the version is retired again, never kept as if all were well."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -295,7 +295,7 @@ def test_hot_swap_under_concurrent_requests_fails_none(work: Path, gateway: Any)
         broken = broken_copy(work)
         with pytest.raises(RolloutError, match="version 3 of patchtst was not loaded"):
             promote(settings, broken, log=lambda _: None)
-        assert versions(work / "repo", "patchtst") == [1, 2]  # the broken one was removed again
+        assert versions(work / "repo", "patchtst") == [1, 2]  # the broken one was retired again
         answered(20)
         assert rollback(settings, log=lambda _: None) == 1
         answered(20)
