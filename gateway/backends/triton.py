@@ -9,6 +9,7 @@ gateway recovers without a restart.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ CHANNEL_ARGS = [
     ("grpc.initial_reconnect_backoff_ms", 250),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
+log = logging.getLogger(__name__)
 DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64", np.dtype(object): "BYTES"}
 
 
@@ -135,7 +137,7 @@ def _wire(model: str, name: str, array: NDArray[Any]) -> NDArray[Any]:
 
 def _translate(exc: Exception, model: str, url: str) -> Exception:
     status = str(getattr(exc, "status", lambda: "")() or "")
-    message = str(getattr(exc, "message", lambda: str(exc))() or exc)
+    message = brief(str(getattr(exc, "message", lambda: str(exc))() or exc), model)
     if "UNAVAILABLE" in status or "DEADLINE" in status or "failed to connect" in message.lower():
         return BackendUnavailableError(
             f"Triton at {url} is unavailable ({message}); is it running? `investiq triton status`"
@@ -145,3 +147,22 @@ def _translate(exc: Exception, model: str, url: str) -> Exception:
     if "INVALID_ARG" in status:
         return InvalidInputError(f"Triton rejected the request to {model!r}: {message}")
     return BackendUnavailableError(f"Triton at {url} failed on {model!r}: {status} {message}".strip())
+
+
+MAX_DETAIL = 500  # characters of Triton's message an answer carries
+
+
+def brief(message: str, model: str) -> str:
+    """Triton's message as the agent should read it: a python backend's traceback (OpenVINO's, ONNX Runtime's)
+    cut to the line before it and its last line, the error itself, and at most MAX_DETAIL characters; the whole
+    message goes to the gateway's log."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    short = message.strip()
+    if "Traceback (most recent call last)" in message:
+        head = message.split("Traceback (most recent call last)", 1)[0].strip().rstrip(":")
+        short = f"{head}: {lines[-1]}" if head else lines[-1]
+    if len(short) > MAX_DETAIL:
+        short = short[: MAX_DETAIL - 3] + "..."
+    if short != message.strip():
+        log.warning("Triton's whole message for %s: %s", model, message)
+    return short
