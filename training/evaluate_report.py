@@ -98,11 +98,10 @@ def validation_choice(calibration: dict[str, Any]) -> str:
         if alpha == 0
         else f"median shrinkage alpha = {alpha:g}"
     )
-    p_up = (
-        "P(up) slope = 0: P(up) is the training up-rate"
-        if not slope
-        else f"P(up) slope {slope:.3g} over the training up-rate"
-    )
+    base = calibration.get("base_up")
+    drift = base is None or "training_up_rate" not in calibration or base != [0.5] * len(base)
+    over = "the training up-rate" if drift else "0.5 (validation did not confirm the training up-rate)"
+    p_up = f"P(up) slope = 0: P(up) is {over}" if not slope else f"P(up) slope {slope:.3g} over {over}"
     spread = calibration.get("spread")  # absent before the spread was chosen: the network's, then
     quantiles = {None: "", 0: "; quantiles: the random walk's"}.get(spread, "; quantiles: the network's spread")
     rule = calibration.get("rule")

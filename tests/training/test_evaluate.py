@@ -312,3 +312,16 @@ def test_periods_per_year_follow_the_data_not_the_interval(interval: str, step: 
     assert calendar_periods_per_year("1d") == 252
     with pytest.raises(ValueError, match="419 bar times for 420 closes"):
         periods_per_year(np.ones(420), times[1:], interval)
+
+
+def test_the_report_says_which_base_p_up_answers_with():
+    from training.evaluate_report import validation_choice
+
+    refuted = {"alpha": 0, "slope": 0, "spread": 0, "base_up": [0.5] * 3, "training_up_rate": [0.6, 0.58, 0.57]}
+    assert "P(up) is 0.5 (validation did not confirm the training up-rate); quantiles: the random walk's" in (
+        validation_choice(refuted)
+    )
+    kept = refuted | {"base_up": [0.6, 0.58, 0.57], "slope": 1.5, "spread": 1.0}
+    assert "P(up) slope 1.5 over the training up-rate; quantiles: the network's spread" in validation_choice(kept)
+    older = {"alpha": 0, "slope": 0, "base_up": [0.55]}  # an artifact from before the base was tested
+    assert "P(up) is the training up-rate." in validation_choice(older)
