@@ -147,24 +147,20 @@ class HealthService:
             return False
 
     async def readiness(self) -> Report:
-        """Whether this process can serve (the readiness probe, /health/ready): its journal writer runs,
-        and at least one model answers (the lexicon always does; FinBERT and PatchTST when the backend
-        has them ready). `ready` false comes with the reason."""
+        """Whether this process can serve (the readiness probe, /health/ready): its journal writer runs. Each
+        model's readiness is reported beside it and does not decide it: a model that cannot answer is the
+        backend's (Triton down, rolling out, rebuilding engines) and every replica would say the same, so a
+        readiness gated on it would take every gateway out of its Service at once, the Bayesian weights with
+        them, and turn a 503 that names the model into a refused connection. `ready` false comes with the
+        reason."""
         models: dict[str, bool] = {}
         scorer = self._sentiment.scorer.model
         models[scorer] = scorer == LEXICON or await self._model_ready(FINBERT)
         if self._price.meta is not None:
             models[PATCHTST] = await self._model_ready(PATCHTST)
-        reasons = []
+        report: Report = {"ready": self._writer.alive, "journal": self._writer.alive, "models": models}
         if not self._writer.alive:
-            reasons.append("the journal writer has stopped: nothing can be journaled")
-        if not any(models.values()):
-            where = f"{self._backend.name} backend at {self._backend.target}"
-            served = ", ".join(models) or "none"
-            reasons.append(f"no model is ready (serving: {served}; {where})")
-        report: Report = {"ready": not reasons, "journal": self._writer.alive, "models": models}
-        if reasons:
-            report["reason"] = "; ".join(reasons)
+            report["reason"] = "the journal writer has stopped: nothing can be journaled"
         return report
 
     async def stack(self) -> Report:

@@ -169,15 +169,16 @@ def test_live_is_200_while_ready_follows_the_journal_writer(settings: Settings):
 
 
 @pytest.mark.usefixtures("finbert_exported")
-def test_ready_needs_one_model_that_the_backend_has_ready(settings: Settings):
+def test_ready_does_not_follow_the_backend_it_reports(settings: Settings):
+    """A backend without a ready model (Triton down) would say so to every replica: readiness stays with the
+    process, which still serves the Bayesian weights and answers the models' routes with a 503 naming why."""
     backend = FakeBackend(ready=False)
     with TestClient(create_app(settings, backend)) as client:
         ready = client.get("/health/ready")
-        assert ready.status_code == 503
-        body = ready.json()
-        assert body["models"] == {FINBERT: False} and body["journal"] is True
-        assert body["reason"] == "no model is ready (serving: finbert; fake backend at in-process)"
-        assert client.get("/health/live").status_code == 200
+        assert ready.status_code == 200
+        assert ready.json() == {"ready": True, "journal": True, "models": {FINBERT: False}}
+        assert client.get("/bayesian/weights").status_code == 200
+        assert client.get("/sentiment/health").json()["status"] == "unhealthy"
         backend.is_ready = True
         assert client.get("/health/ready").json() == {"ready": True, "journal": True, "models": {FINBERT: True}}
 
