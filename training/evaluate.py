@@ -313,7 +313,9 @@ def pinball_scores(parts: Sequence[Part], levels: Sequence[float], h: int) -> di
 
 def direction_scores(parts: Sequence[Part], h: int) -> dict[str, Any]:
     """Hit rates at horizon 1 (every origin) and horizon H (every H-th origin, outcomes not overlapping)
-    of the median-sign and P(up) > 0.5 calls, against always-up and the last return's sign."""
+    of the median-sign and P(up) > 0.5 calls, against always-up and the last return's sign. A flat median
+    (within FLAT_BAND) and a P(up) of exactly 0.5 call no direction and are left out of their call's hit rate,
+    as the journal leaves out flat forecasts: the random walk's median is not a "down" call."""
     out: dict[str, Any] = {}
     for name, col in horizon_steps(h).items():
         rows = slice(None, None, col + 1)
@@ -329,10 +331,18 @@ def direction_scores(parts: Sequence[Part], h: int) -> dict[str, Any]:
             "last_return_sign": pooled([p.last_up for p in parts]),
         }
         flat = pooled([np.abs(p.median[:, col] / p.last - 1) < FLAT_BAND for p in parts])
-        out[name] = {k: asdict(hit_rate(v, actual)) for k, v in calls.items()}
+        called = {
+            "median": ~flat,
+            "probability_up": pooled([p.probability_up[:, col] != 0.5 for p in parts]),
+            "always_up": np.ones_like(actual),
+            "last_return_sign": np.ones_like(actual),
+        }
+        out[name] = {k: asdict(hit_rate(v[called[k]], actual[called[k]])) for k, v in calls.items()}
         out[name]["median_flat_share"] = float(flat.mean()) if flat.size else math.nan
         for k in ("median", "probability_up"):
-            out[name][f"pesaran_timmermann_{k}"] = asdict(pesaran_timmermann(calls[k], actual))
+            out[name][f"pesaran_timmermann_{k}"] = asdict(
+                pesaran_timmermann(calls[k][called[k]], actual[called[k]])
+            )
     return out
 
 

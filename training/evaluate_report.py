@@ -61,32 +61,39 @@ def headline(r: dict[str, Any]) -> list[str]:
     d = r["direction"]["h1"]
     flat = d["median_flat_share"]
     lines.append(
-        f"- **Direction at h1**: median-sign call {d['median']['rate']:.3f} {_ci(d['median']['ci95'], '.3f')}"
+        f"- **Direction at h1**: median-sign call {_called(d['median'])}"
         + (
-            f" (the median is flat, within 1 bp of the last close, at {flat:.0%} of origins: a flat call "
-            "counts as not up)"
-            if flat > 0.5
+            f" (the median is flat, within 1 bp of the last close, at {flat:.0%} of origins: a flat median calls "
+            "no direction and is left out)"
+            if flat > 0
             else ""
         )
-        + f", P(up) > 0.5 call {d['probability_up']['rate']:.3f} {_ci(d['probability_up']['ci95'], '.3f')}, "
-        f"always-up {d['always_up']['rate']:.3f}."
+        + f", P(up) > 0.5 call {_called(d['probability_up'])}, always-up {d['always_up']['rate']:.3f}."
     )
     if f"h{h}" != "h1":
         dh = r["direction"][f"h{h}"]
         lines.append(
-            f"- **Direction at h{h}** (non-overlapping origins): median-sign {dh['median']['rate']:.3f}, "
-            f"P(up) {dh['probability_up']['rate']:.3f}, always-up {dh['always_up']['rate']:.3f}."
+            f"- **Direction at h{h}** (non-overlapping origins): median-sign {_called(dh['median'], ci=False)}, "
+            f"P(up) {_called(dh['probability_up'], ci=False)}, always-up {dh['always_up']['rate']:.3f}."
         )
     lines += [f"- **Validation chose**: {validation_choice(r['calibration'])}", ""]
     lines += bar_checks(r)
     constant = max(d["always_up"]["rate"], 1 - d["always_up"]["rate"])  # always-up's, or always-down's
-    if max(d["median"]["rate"], d["probability_up"]["rate"]) > constant + SUSPICIOUS_EDGE:
+    rates = [d[call]["rate"] for call in ("median", "probability_up") if d[call]["n"]]
+    if rates and max(rates) > constant + SUSPICIOUS_EDGE:
         lines += [
             "",
             f"**Warning: a hit rate more than {SUSPICIOUS_EDGE:.0%} above the best constant call ({constant:.3f}) "
             "on market data is suspicious; check for leakage first.**",
         ]
     return [*lines, ""]
+
+
+def _called(x: dict[str, Any], ci: bool = True) -> str:
+    """A call's hit rate (with its interval), or "no call" where it called no direction at any origin."""
+    if not x["n"]:
+        return "no call"
+    return f"{x['rate']:.3f}" + (f" {_ci(x['ci95'], '.3f')}" if ci else "")
 
 
 def validation_choice(calibration: dict[str, Any]) -> str:
@@ -263,6 +270,9 @@ def direction_section(r: dict[str, Any]) -> list[str]:
     for horizon, d in r["direction"].items():
         for call, label in names.items():
             x = d[call]
+            if not x["n"]:  # a flat median, a P(up) of 0.5: no direction called (as in the journal)
+                lines.append(f"| {horizon} | {label} | 0 / 0 | no call | | | |")
+                continue
             lines.append(
                 f"| {horizon} | {label} | {x['hits']} / {x['n']} | {x['rate']:.3f} | {_ci(x['ci95'], '.3f')} | "
                 f"{x['p_vs_half']:.3g} | {x['p_vs_base']:.3g} |"
@@ -283,12 +293,16 @@ def direction_section(r: dict[str, Any]) -> list[str]:
     for s, v in r["symbols"].items():
         d = v["direction_h1"]
         lines.append(
-            f"| {s} | {d['median']['rate']:.3f} | {d['probability_up']['rate']:.3f} | "
+            f"| {s} | {_called(d['median'], ci=False)} | {_called(d['probability_up'], ci=False)} | "
             f"{d['always_up']['rate']:.3f} |"
         )
     h1 = r["direction"]["h1"]
+    lines += ["", "A flat median and a P(up) of exactly 0.5 call no direction: they are left out of their rows."]
     for call in ("median", "probability_up"):
         x = h1[call]
+        if not x["n"]:
+            lines += ["", f"At horizon 1 the {names[call]} calls no direction anywhere: nothing to compare."]
+            continue
         better = x["rate"] > x["base_rate"] and x["p_vs_base"] < 0.05
         verdict = "beats" if better else "does not beat"
         lines += [

@@ -107,8 +107,10 @@ def test_the_fake_intervals_are_the_empirical_vol_baseline(walk: tuple[dict[str,
 def test_direction_and_backtest_use_both_calls(walk: tuple[dict[str, Any], Path]):
     report, _ = walk
     h1 = report["direction"]["h1"]
-    # the median is flat (never "up") and P(up) > 0.5 always is "up": the two calls differ
-    assert h1["median"]["rate"] == pytest.approx(1 - h1["always_up"]["rate"])
+    # the median is flat: it calls no direction, as in the journal (it was scored as a "down" call); P(up) > 0.5
+    # always is "up": the same calls as always-up
+    assert h1["median"]["n"] == 0 and math.isnan(h1["median"]["rate"]) and h1["median"]["p_vs_base"] == 1.0
+    assert h1["median_flat_share"] == 1.0
     assert h1["probability_up"]["rate"] == h1["always_up"]["rate"]
     assert report["direction"]["h4"]["always_up"]["n"] * H == pytest.approx(h1["always_up"]["n"], abs=4 * 24)
     for v in report["symbols"].values():
