@@ -326,18 +326,17 @@ def hostile_requests(context: int, run: str) -> list[tuple[str, str, str]]:
         body = {"strategy_name": f"ids-{run}", "won": True, "trade_id": f"{run}-{i}{value}"}
         out.append(("invisible character in trade_id", "/bayesian/update", json.dumps(body)))
     base = abs(hash(run)) % 10**9 * 1000
-    for i, (name, trade_id) in enumerate(
-        [
-            ("a", base),
-            ("a", base),
-            ("b", base),
-            ("b", str(base)),
-            ("fresh", base),
-            ("b", base + 1),
-            ("a", base + 1),
-        ]
-    ):
-        body = {"strategy_name": f"repeat-{run}-{name}", "won": i % 2 == 0, "trade_id": trade_id}
+    for name, trade_id in [
+        ("a", base),
+        ("a", base),
+        ("b", base),
+        ("b", str(base)),
+        ("fresh", base),
+        ("b", base + 1),
+        ("a", base + 1),
+    ]:
+        # one outcome per id: a retry that told another one would be refused for that, not for its strategy
+        body = {"strategy_name": f"repeat-{run}-{name}", "won": str(trade_id) == str(base), "trade_id": trade_id}
         out.append(("trade_id repeated across strategies", "/bayesian/update", json.dumps(body)))
     for trade_id in (base + 7, str(base + 7), f"0{base + 7}"):
         body = {"strategy_name": f"repeat-{run}-a", "won": True, "trade_id": trade_id}

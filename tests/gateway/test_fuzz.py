@@ -356,9 +356,10 @@ def test_close_times_with_any_offset_are_learnt_or_refused_with_a_reason(spy: Sp
 
 
 def test_repeated_ids_across_strategies_are_counted_once_or_refused_as_conflicts(spy: SpyBackend) -> None:
-    """A trade id is its first strategy's: repeated with it, acknowledged and not counted; with another
-    strategy (one with no state yet included), a 409 naming both that changes nothing. An integer and its
-    decimal text are one id."""
+    """A trade id is its first strategy's and outcome's: repeated with them, acknowledged and not counted; with
+    another strategy (one with no state yet included), a 409 naming both that changes nothing; with the same
+    strategy and another outcome, a 409 naming both outcomes that changes nothing. An integer and its decimal
+    text are one id."""
     outcomes: set[int] = set()
     trade = st.tuples(st.sampled_from("abc"), st.integers(0, 3), st.booleans(), st.booleans())
 
@@ -367,15 +368,18 @@ def test_repeated_ids_across_strategies_are_counted_once_or_refused_as_conflicts
     def check(trades: list[tuple[str, int, bool, bool]]) -> None:
         run = next(EXAMPLE)
         base = 10**12 + run * 100  # ids and strategies of their own in each example: the journal is shared
-        owner: dict[int, str] = {}
+        owner: dict[int, tuple[str, bool]] = {}
         totals: Counter[str] = Counter()
         for letter, k, as_text, won in trades:
             name, number = f"repeat-{run}-{letter}", base + k
             body = {"strategy_name": name, "won": won, "trade_id": str(number) if as_text else number}
             response = send("/bayesian/update", "POST", body=body)
             outcomes.add(response.status_code)
-            first = owner.setdefault(number, name)
-            if first == name:
+            first, first_won = owner.setdefault(number, (name, won))
+            if first == name and first_won != won:
+                assert response.status_code == 409, response.text
+                assert f"with won {first_won}; this update says won {won}" in response.json()["detail"]
+            elif first == name:
                 assert response.status_code == 200, response.text
                 new = totals[f"id:{number}"] == 0
                 assert response.json()["counted"] is new

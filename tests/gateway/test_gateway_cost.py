@@ -169,7 +169,8 @@ def test_the_served_price_models_age_is_exported(settings: Settings, trained: tu
         meta = client.app.state.price.meta
         text = client.get("/metrics").text
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in parse(text) for s in f.samples}
-    age = samples["investiq_model_age_seconds", (("model", meta.served_as()), ("version", meta.version))]
+    labels = (("model", meta.served_as()), ("task", "price"), ("version", meta.version))
+    age = samples["investiq_model_age_seconds", labels]
     assert age == pytest.approx(clock() - datetime.fromisoformat(meta.trained_at).timestamp())
     assert age > 0
     assert samples["investiq_model_max_age_seconds", ()] == settings.max_model_age_days * 86400
