@@ -153,11 +153,8 @@ class HealthService:
         readiness gated on it would take every gateway out of its Service at once, the Bayesian weights with
         them, and turn a 503 that names the model into a refused connection. `ready` false comes with the
         reason."""
-        models: dict[str, bool] = {}
-        scorer = self._sentiment.scorer.model
-        models[scorer] = scorer == LEXICON or await self._model_ready(FINBERT)
-        if self._price.meta is not None:
-            models[PATCHTST] = await self._model_ready(PATCHTST)
+        lexicon = {LEXICON: True} if self._sentiment.scorer.model == LEXICON else {}  # it always answers
+        models = lexicon | await self._served_models()
         report: Report = {"ready": self._writer.alive, "journal": self._writer.alive, "models": models}
         if not self._writer.alive:
             report["reason"] = "the journal writer has stopped: nothing can be journaled"

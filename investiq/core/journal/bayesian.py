@@ -104,15 +104,14 @@ def save_state(
 
 
 def recorded(conn: sqlite3.Connection, trade_id: str) -> TradeEvent | None:
-    """The trade recorded under this id, or None if none was."""
+    """The trade recorded under this id (its received_ts left 0: not read), or None if none was."""
     row = conn.execute(
-        "SELECT strategy_name, won, profit_loss, closed_ts, source, received_at FROM bayesian_events "
-        "WHERE trade_id = ?",
+        "SELECT strategy_name, won, profit_loss, closed_ts, source FROM bayesian_events WHERE trade_id = ?",
         (trade_id,),
     ).fetchone()
     if row is None:
         return None
-    name, won, pnl, closed_ts, source, _ = row
+    name, won, pnl, closed_ts, source = row
     return TradeEvent(str(name), None if won is None else bool(won), pnl, float(closed_ts), source, trade_id, 0.0)
 
 
