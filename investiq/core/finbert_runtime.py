@@ -10,17 +10,14 @@
     split-int8-bf16         both          batches < SPLIT_BATCH texts on onnxruntime-int8, larger on openvino-bf16
 
 `choose_runtime("auto", ...)` chooses by the CPU's instruction sets, from what was measured on each:
-- AMX: dynamic INT8. On a quiet 2-core AMX machine no other path beat it by more than the run-to-run noise
-  (benchmarks/results/finbert_runtimes.md: split 0.91-0.94x, OpenVINO BF16 0.93-1.01x, OpenVINO INT8
-  1.01-1.12x of its batched texts/s; all slower for one headline). The fused graph of today was not measured
-  there.
-- AVX-512 VNNI without AMX: onnxruntime-int8-fused (MultiHeadAttention, INT8 MatMuls). On a 2-core AVX-512
-  EPYC (Zen 5), paired against int8 in one process, 16 alternating rounds, three runs: one headline 0.88x,
-  0.92x, 0.92x the p50 (bootstrap 95% intervals all below 0.98x), a burst of 96 grouped by length 1.03x,
-  1.03x, 1.09x the texts/s (benchmarks/results/finbert_probes.md). That Zen 5 VM is the only CPU of the class it
-  was measured on; the rule covers the class (Zen 4, Ice Lake, Cascade Lake, a VM that hides AMX) because the gain
-  comes from fewer nodes and ONNX Runtime's MultiHeadAttention kernel, not from an instruction of Zen 5's. Where
-  `investiq bench finbert` says otherwise, `finbert_runtime: onnxruntime-int8` restores int8.
+- AVX-512 VNNI, with or without AMX: onnxruntime-int8-fused (MultiHeadAttention, INT8 MatMuls), paired against
+  int8 in one process (16 alternating rounds a run, as the gateway serves them; benchmarks/results/
+  finbert_probes.md). On a 2-core AVX-512 EPYC (Zen 5), three runs: one headline 0.88x, 0.92x, 0.92x the p50, a
+  burst of 96 grouped by length 1.03x, 1.03x, 1.09x the texts/s. On a 2-core AMX Xeon (480 MiB L3), three runs:
+  one headline 0.95x, 0.93x, 0.91x, bursts 1.04x, 1.02x, 1.02x. Every bootstrap 95% interval is clear of 1. The
+  rule covers the class (Zen 4, Ice Lake, Cascade Lake, a VM that hides AMX) because the gain comes from fewer
+  nodes and ONNX Runtime's MultiHeadAttention kernel, not from an instruction of one CPU's. Where `investiq bench
+  finbert` says otherwise, `finbert_runtime: onnxruntime-int8` restores int8.
 - Anything else (AVX2 only): dynamic INT8, the path before issue 18; the fused graph was not measured there.
 The others stay selectable for machines where they win.
 
@@ -140,13 +137,8 @@ def choose_runtime(setting: str, sets: frozenset[str], *, quantize: bool = True)
         return setting, "set in finbert_runtime"
     if not quantize:
         return "onnxruntime-fp32", "auto with quantize: false"
-    if has_amx(sets):
-        return DEFAULT, (
-            "auto: measured on AMX, no other runtime beat ONNX Runtime INT8 (set finbert_runtime to try "
-            "openvino-int8 or split-int8-bf16 on this CPU; `investiq bench finbert` compares them)"
-        )
-    if "avx512_vnni" in sets:
-        return FUSED, "auto: AVX-512 VNNI without AMX, where the fused graph measured faster than int8"
+    if has_amx(sets) or "avx512_vnni" in sets:
+        return FUSED, "auto: AVX-512 VNNI (AMX or not), where the fused graph measured faster than int8"
     return DEFAULT, "auto: neither AMX nor AVX-512 VNNI on this CPU"
 
 
