@@ -71,7 +71,7 @@ def gateway(
     with tempfile.TemporaryDirectory() as tmp:
         child_env = {
             **os.environ,
-            "INVESTIQ_MODEL_REPOSITORY": str(repo),
+            "INVESTIQ_MODEL_REPOSITORY": str(repo.resolve()),  # absolute: `cwd` may be another checkout
             "INVESTIQ_QUANTIZE": "true",
             "INVESTIQ_SENTIMENT_MODEL": "finbert",
             "INVESTIQ_DATA_DIR": f"{tmp}/data",

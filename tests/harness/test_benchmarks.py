@@ -80,7 +80,9 @@ def test_against_times_another_checkouts_gateway_side_by_side(
     monkeypatch.setattr(gateway, "AGAINST_BLOCKS", 2)
     env = {"INVESTIQ_PRICE_RESOLVE_EVERY_S": "0"}
     context = PatchTSTMeta.load(patchtst_dir(both_models)).context_length
-    with real_gateway(both_models, env=env) as this, real_gateway(both_models, env=env, cwd=other) as that:
+    monkeypatch.chdir(both_models.parent)
+    repo = Path(both_models.name)  # relative, as `--work-dir` may be given: the other checkout runs elsewhere
+    with real_gateway(repo, env=env) as this, real_gateway(repo, env=env, cwd=other) as that:
         titles = [httpx.get(f"{base}/openapi.json", timeout=30).json()["info"]["title"] for base in (this, that)]
         found = asyncio.run(gateway.against({"this": this, "against": that}, context, runs=40))
     assert titles == ["InvestIQ ML gateway", "the other checkout"]  # each server runs its own checkout's code
