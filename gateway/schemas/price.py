@@ -137,6 +137,12 @@ class PriceResponse(BaseModel):
     volatility: float = Field(
         description="One-step log-return volatility (EWMA of the input closes) the forecast is scaled by."
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What in the request makes this forecast doubtful, each naming the close and what to do; "
+        "empty when nothing does. Today: a one-bar move in the sent `prices` that looks like a stock split left "
+        "unadjusted (near a split ratio and extreme for the series), which the forecast takes for a real move.",
+    )
 
 
 class BatchPriceResponse(BaseModel):

@@ -39,6 +39,7 @@ from investiq.core.patchtst import (
     check_closes,
     signal,
 )
+from investiq.core.splits import suspected_splits
 
 NOT_EXPORTED = "PatchTST is not exported: run `investiq train patchtst`, then `investiq export patchtst`"
 
@@ -75,6 +76,7 @@ class PriceForecast:
     probability_up: list[float]  # per step
     quantiles: dict[str, list[float]]  # quantile_key(level) -> closes per step
     volatility: float
+    warnings: list[str]  # what in the request makes the forecast doubtful (investiq/core/splits.py)
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ class PriceService:
         if len(queries) > self._max_batch:
             raise InvalidInputError(f"{len(queries)} requests, more than the limit of {self._max_batch}")
         start = time.perf_counter()
-        windows, stamps = [], []
+        windows, stamps, warnings = [], [], []
         wheres = [f"requests[{i}] ({q.symbol})" if len(queries) > 1 else q.symbol for i, q in enumerate(queries)]
         for q, where in zip(queries, wheres, strict=True):
             if q.interval is not None and q.interval != meta.interval:
@@ -177,6 +179,9 @@ class PriceService:
             except PriceInputError as exc:
                 raise InvalidInputError(f"{where}: {exc}") from None
             stamps.append(last_time)
+            # the caller's own closes may be unadjusted; bars from the data layer come adjusted for splits
+            sent = q.prices is not None
+            warnings.append(suspected_splits(windows[-1], len(closes) - meta.context_length) if sent else [])
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels(PATCHTST).observe(len(batch))
         try:
@@ -197,7 +202,8 @@ class PriceService:
                     f"{window.max():g}): {problem}"
                 )
         forecasts = [
-            self._forecast(q, w, f, t, meta) for q, w, f, t in zip(queries, windows, out, stamps, strict=True)
+            self._forecast(q, w, f, t, meta, warned)
+            for q, w, f, t, warned in zip(queries, windows, out, stamps, warnings, strict=True)
         ]
         self._journal(forecasts, (time.perf_counter() - start) * 1000 / len(forecasts), meta)
         return forecasts
@@ -249,6 +255,7 @@ class PriceService:
         f: WindowForecast,
         last: datetime,
         meta: PatchTSTMeta,
+        warnings: list[str],
     ) -> PriceForecast:
         s = signal(window[:, 0], f.median, f.probability_up)
         self._metrics.price_predictions.labels(s.direction).inc()
@@ -274,6 +281,7 @@ class PriceService:
                 for level, path in zip(meta.quantile_levels, f.quantiles.T.tolist(), strict=True)
             },
             volatility=f.volatility,
+            warnings=warnings,
         )
 
     def _journal(self, forecasts: list[PriceForecast], latency_ms: float, meta: PatchTSTMeta) -> None:

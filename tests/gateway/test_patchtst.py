@@ -364,3 +364,19 @@ def test_closes_sent_with_their_last_bar_time_are_forecast_from_it(client: TestC
     assert future.status_code == 422 and "in the future" in future.text
     alone = client.post("/price/predict", json={"symbol": "SPX", "last_bar_time": "2018-06-01T20:00:00Z"})
     assert alone.status_code == 422 and "last_bar_time goes with prices" in alone.text
+
+
+def test_closes_with_an_unadjusted_split_are_forecast_with_a_warning_naming_the_bar(client: TestClient):
+    """A caller's closes with a 2-for-1 split left in them: served as sent (the forecast takes the halving for a
+    real fall), with a warning naming the close and the adjustment; the same closes adjusted carry none."""
+    adjusted = closes(80)
+    unadjusted = [c * 2 for c in adjusted[:70]] + adjusted[70:]  # before the split, each share was worth two
+    warned = client.post("/price/predict", json={"symbol": "SPX", "prices": unadjusted}).json()
+    clean = client.post("/price/predict", json={"symbol": "SPX", "prices": adjusted}).json()
+    assert clean["warnings"] == []
+    [warning] = warned["warnings"]
+    assert warning.startswith("prices[70] / prices[69] = ") and "2-for-1 split" in warning
+    assert "every close before prices[70] times 0.5" in warning
+    check_forecast(warned)  # still a forecast of the closes as sent
+    batch = client.post("/price/batch_predict", json={"requests": [{"symbol": "A", "prices": unadjusted}]}).json()
+    assert batch["predictions"][0]["warnings"] == warned["warnings"]
