@@ -536,6 +536,27 @@ def quantile_loss(
     return np.asarray(np.maximum(levels * miss, (levels - 1) * miss).mean(axis=(1, 2)), dtype=np.float64)
 
 
+def drift_base(
+    trained_rate: NDArray[np.float64], up: NDArray[np.bool_], groups: Any, h: int, seed: int
+) -> tuple[NDArray[np.float64], float, tuple[float, float], NDArray[np.float64]]:
+    """P(up)'s base per step: the training up-rate (`trained_rate`, [H]) where validation shows it, else 0.5.
+    Returns (base, Brier skill over 0.5 on validation, its block-bootstrap 95% interval, the skill per step).
+
+    The up-rate is itself a claim (a drift): kept only where it beats 0.5 on validation (`up`, [windows, H], in
+    symbol groups cut at `groups`), as the slope must beat it. In-sample, a driftless series' up-rate is noise
+    (0.39-0.58 across probes), confidence it never earned. The interval is over every step together (one drift,
+    seen at every step); a step whose own validation skill is not above 0 keeps 0.5 even so: a one-step
+    up-rate below 0.5 on a rising series was a constant "down" that validation never supported (found by a
+    probe on the sample data: skill -0.0021 at step 1, positive over the 12 steps)."""
+    against_half = np.column_stack([((trained_rate - up) ** 2).mean(axis=1), ((0.5 - up) ** 2).mean(axis=1)])
+    drift, drift_ci = bootstrap_interval(
+        np.split(against_half, groups), lambda v: 1 - v[..., 0] / v[..., 1], block=h, seed=seed
+    )
+    step_drift = 1 - ((trained_rate - up) ** 2).mean(axis=0) / np.maximum(((0.5 - up) ** 2).mean(axis=0), 1e-12)
+    base = np.where((drift_ci[0] > 0) & (step_drift > 0), trained_rate, 0.5)
+    return base, drift, drift_ci, step_drift
+
+
 def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dict[str, Any]:
     """Fit what sits around the network on the validation part only, into the forecaster's buffers:
     the median's shrinkage alpha, the conformal quantile offsets, the P(up) slope and its bounds.
@@ -581,14 +602,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
 
     x_up = (data.train[1][..., 0] > data.train[0][:, -1:, 0]).mean(axis=0)  # [H] training up-rate
     up = target > 0
-    # The up-rate is itself a claim (a drift): kept only where it beats 0.5 on validation, as the slope must beat
-    # it. In-sample, a driftless series' up-rate is noise (0.39-0.58 across probes), confidence it never earned.
-    trained_rate = np.clip(x_up, 0.01, 0.99)
-    against_half = np.column_stack([((trained_rate - up) ** 2).mean(axis=1), ((0.5 - up) ** 2).mean(axis=1)])
-    drift, drift_ci = bootstrap_interval(
-        np.split(against_half, groups), lambda v: 1 - v[..., 0] / v[..., 1], block=h, seed=config.seed
-    )
-    base = trained_rate if drift_ci[0] > 0 else np.full(h, 0.5)
+    base, drift, drift_ci, step_drift = drift_base(np.clip(x_up, 0.01, 0.99), up, groups, h, config.seed)
     base_logit = np.log(base / (1 - base))
     slope_fit = fit_slope(u[..., m], up, np.broadcast_to(base_logit, up.shape))
     p_fit = sigmoid(base_logit + slope_fit * u[..., m])
@@ -614,9 +628,12 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         else f"median = the random walk: the best shrinkage (alpha = {chosen:g}) gave a validation MAE ratio of "
         f"{ratio:.4f}, 95% CI [{ratio_ci[0]:.4f}, {ratio_ci[1]:.4f}], not wholly below 1"
     )
+    halves = [str(k + 1) for k in np.flatnonzero(base == 0.5)]
     base_rule = (
         f"the training up-rate (validation Brier skill over 0.5 {drift:+.4f}, 95% CI [{drift_ci[0]:+.4f}, "
-        f"{drift_ci[1]:+.4f}])"
+        f"{drift_ci[1]:+.4f}]"
+        + (f"; 0.5 at step {', '.join(halves)}, where it scored no better than 0.5" if halves else "")
+        + ")"
         if drift_ci[0] > 0
         else f"0.5: the training up-rate gave a validation Brier skill over 0.5 of {drift:+.4f}, 95% CI "
         f"[{drift_ci[0]:+.4f}, {drift_ci[1]:+.4f}], not wholly above 0"
@@ -652,6 +669,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         "training_up_rate": [float(b) for b in x_up],
         "val_drift_skill": drift,
         "val_drift_skill_ci95": list(drift_ci),
+        "val_drift_skill_per_step": [float(d) for d in step_drift],
         "p_bounds": [[float(lo), float(hi)] for lo, hi in zip(p_up.min(axis=0), p_up.max(axis=0), strict=True)],
         "val_windows": len(u),
         "rule": f"calibrated on {len(u)} validation windows: {median_rule}; {p_rule}; {spread_rule}",

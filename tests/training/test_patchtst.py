@@ -21,6 +21,7 @@ from investiq.core.patchtst import OUTPUTS, PatchTSTMeta
 from training.patchtst import (
     Forecaster,
     TooFewBars,
+    drift_base,
     load_forecaster,
     make_dataset,
     predict,
@@ -231,3 +232,20 @@ def test_a_learnable_pattern_is_kept_by_validation(tmp_path: Path):
     c = metrics["calibration"]
     assert c["alpha"] > 0 and c["val_mae_ratio_ci95"][1] < 1
     assert c["slope"] > 0 and c["val_brier_skill_ci95"][0] > 0
+
+
+def test_the_up_rate_is_p_ups_base_only_at_steps_where_validation_bears_it_out():
+    """A drift shown over the horizon as a whole but not at step 1 (validation's one-step moves rise 40% of the
+    time, against a training up-rate of 0.55 there): step 1 keeps 0.5, the others the up-rate (before, every
+    step took it); without a drift overall, every step keeps 0.5."""
+    rng = np.random.default_rng(0)
+    n, h = 2000, 4
+    rates = np.array([0.4, 0.65, 0.65, 0.65])  # validation's up-rate per step
+    up = rng.random((n, h)) < rates
+    trained = np.array([0.55, 0.65, 0.65, 0.65])  # step 1's training up-rate: above 0.5, validation's below
+    base, drift, ci, per_step = drift_base(trained, up, [n // 2], h, seed=0)
+    assert ci[0] > 0, (drift, ci)
+    assert per_step[0] < 0 < per_step[1:].min()
+    assert base.tolist() == [0.5, 0.65, 0.65, 0.65]
+    flat = rng.random((n, h)) < 0.5
+    assert drift_base(trained, flat, [n // 2], h, seed=0)[0].tolist() == [0.5] * h
