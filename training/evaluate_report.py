@@ -68,19 +68,26 @@ def headline(r: dict[str, Any]) -> list[str]:
             if flat > 0
             else ""
         )
-        + f", P(up) > 0.5 call {_called(d['probability_up'])}, always-up {d['always_up']['rate']:.3f}."
+        + f", P(up) > 0.5 call {_called(d['probability_up'])}; always-up on every origin "
+        f"{d['always_up']['rate']:.3f} (in brackets: on the origins each call called)."
     )
     if f"h{h}" != "h1":
         dh = r["direction"][f"h{h}"]
         lines.append(
             f"- **Direction at h{h}** (non-overlapping origins): median-sign {_called(dh['median'], ci=False)}, "
-            f"P(up) {_called(dh['probability_up'], ci=False)}, always-up {dh['always_up']['rate']:.3f}."
+            f"P(up) {_called(dh['probability_up'], ci=False)}; always-up on every origin "
+            f"{dh['always_up']['rate']:.3f}."
         )
     lines += [f"- **Validation chose**: {validation_choice(r['calibration'])}", ""]
     lines += bar_checks(r)
-    constant = max(d["always_up"]["rate"], 1 - d["always_up"]["rate"])  # always-up's, or always-down's
-    rates = [d[call]["rate"] for call in ("median", "probability_up") if d[call]["n"]]
-    if rates and max(rates) > constant + SUSPICIOUS_EDGE:
+    # each call against the best constant call (always up, or always down) on the origins it called
+    edges = [
+        (d[c]["rate"], max(d[c]["base_rate"], 1 - d[c]["base_rate"]))
+        for c in ("median", "probability_up")
+        if d[c]["n"]
+    ]
+    if any(rate > constant + SUSPICIOUS_EDGE for rate, constant in edges):
+        constant = max(c for rate, c in edges if rate > c + SUSPICIOUS_EDGE)
         lines += [
             "",
             f"**Warning: a hit rate more than {SUSPICIOUS_EDGE:.0%} above the best constant call ({constant:.3f}) "
@@ -90,10 +97,11 @@ def headline(r: dict[str, Any]) -> list[str]:
 
 
 def _called(x: dict[str, Any], ci: bool = True) -> str:
-    """A call's hit rate (with its interval), or "no call" where it called no direction at any origin."""
+    """A call's hit rate (with its interval) beside always-up's on the same origins (a call that leaves flat ones
+    out is compared on the rest), or "no call" where it called no direction at any origin."""
     if not x["n"]:
         return "no call"
-    return f"{x['rate']:.3f}" + (f" {_ci(x['ci95'], '.3f')}" if ci else "")
+    return f"{x['rate']:.3f}" + (f" {_ci(x['ci95'], '.3f')}" if ci else "") + f" (always-up {x['base_rate']:.3f})"
 
 
 def validation_choice(calibration: dict[str, Any]) -> str:
@@ -287,7 +295,8 @@ def direction_section(r: dict[str, Any]) -> list[str]:
         "",
         "Per symbol at h1:",
         "",
-        "| symbol | sign of the median | P(up) > 0.5 | always up |",
+        "| symbol | sign of the median (always-up on its origins) | P(up) > 0.5 (always-up on its origins) | "
+        "always up, every origin |",
         "| --- | ---: | ---: | ---: |",
     ]
     for s, v in r["symbols"].items():

@@ -130,13 +130,31 @@ def test_report_md_leads_with_the_headline_figures(walk: tuple[dict[str, Any], P
     assert "h1 +0.0000 [+0.0000, +0.0000]" in top
     assert f"cover {pooled['intervals']['80%']['model']['coverage']:.1%}" in top
     assert f"GARCH {pooled['intervals']['90%']['garch']['coverage']:.1%}" in top
-    assert f"always-up {report['direction']['h1']['always_up']['rate']:.3f}" in top
+    assert f"always-up on every origin {report['direction']['h1']['always_up']['rate']:.3f}" in top
     assert "alpha = 0: the median is the random walk's: validation did not confirm skill" in top
     assert "Rule: fake rule" in top
     assert "suspicious" not in md
     report_json = (out / "report.json").read_text()
     assert json.loads(report_json)["pooled"]["point"]["mae_ratio"]["ratio"] == 1.0
     assert "NaN" not in report_json and "Infinity" not in report_json  # strict JSON: undefined figures are null
+
+
+def test_a_call_is_shown_beside_always_up_on_the_origins_it_called(walk: tuple[dict[str, Any], Path]):
+    """A median that is flat at some origins calls the others only: always-up is shown on those (0.526 here), not
+    on every origin (0.552), which made the gap look twice its size (found by a probe); the leakage warning
+    compares each call with the best constant call on its own origins."""
+    import copy
+
+    report = copy.deepcopy(walk[0])
+    h1 = report["direction"]["h1"]
+    h1["always_up"]["rate"] = 0.552
+    h1["median"] |= {"n": 909, "hits": 458, "rate": 0.504, "ci95": [0.471, 0.537], "base_rate": 0.526}
+    h1["median_flat_share"] = 0.39
+    top = render(report)[: render(report).index("## Point error")]
+    assert "median-sign call 0.504 [0.471, 0.537] (always-up 0.526)" in top
+    assert "always-up on every origin 0.552" in top and "suspicious" not in top
+    h1["median"] |= {"rate": 0.58, "base_rate": 0.52}  # 0.58 > 0.52 + 5 points on its own origins
+    assert "above the best constant call (0.520)" in render(report)
 
 
 def test_plots_stay_readable_with_24_symbols(walk: tuple[dict[str, Any], Path]):
