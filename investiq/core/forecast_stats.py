@@ -346,37 +346,37 @@ def block_bootstrap_means(
     groups: Sequence[NDArray[np.float64]], block: int, reps: int = 2000, seed: int = 0
 ) -> NDArray[np.float64]:
     """Bootstrap replicates [reps, m] of the pooled column means of `groups` (arrays [n_g, m], rows in
-    time order), by the circular block bootstrap within each group (stratified: a symbol's series is
-    resampled from itself, so each keeps its share of rows).
+    time order, the groups over the same period: symbols of one calendar), by the circular block bootstrap
+    within each group (stratified: a symbol's series is resampled from itself, so each keeps its share of rows).
 
     Rows that overlap in time (forecasts over overlapping horizons) are dependent; blocks of `block`
-    rows (about the horizon) keep that dependence inside each replicate. Paired comparisons resample
-    both models' columns with the same blocks, so put them in one array. Each group draws
-    ceil(n / block) whole blocks, starting anywhere on the circle.
+    rows (about the horizon) keep that dependence inside each replicate. So are the groups' rows of the same
+    time (correlated symbols: two indices move together): every group's j-th block starts at the same point of
+    its series (the same share of the way along it), so a replicate draws the same stretches of time for all of
+    them and their correlation stays in it. Drawn independently per group, two copies of one series gave an
+    interval 0.72x as wide as one copy alone, and two symbols correlated 0.9 without skill an interval that
+    missed 1 in 14% of runs instead of 5% (found by a probe). Paired comparisons resample both models' columns
+    with the same blocks, so put them in one array. Each group draws ceil(n / block) whole blocks, starting
+    anywhere on the circle.
     """
     if block < 1 or reps < 1:
         raise ValueError(f"need block >= 1 and reps >= 1, got {block}, {reps}")
-    rng = np.random.default_rng(seed)
-    total: NDArray[np.float64] | None = None
-    count = 0
-    for g in groups:
-        values = np.asarray(g, dtype=np.float64)
-        values = values.reshape(len(values), -1)
+    rows = [np.asarray(g, dtype=np.float64) for g in groups]
+    rows = [values.reshape(len(values), -1) for values in rows if len(values)]
+    if not rows:
+        raise ValueError("no rows to resample")
+    sizes = [min(block, len(values)) for values in rows]
+    counts = [-(-len(values) // size) for values, size in zip(rows, sizes, strict=True)]
+    where = np.random.default_rng(seed).random((reps, max(counts)))  # shared: the same stretches of time
+    total = np.zeros((reps, rows[0].shape[1]))
+    for values, size, k in zip(rows, sizes, counts, strict=True):
         n = len(values)
-        if n == 0:
-            continue
-        size = min(block, n)
-        k = -(-n // size)
         ring = np.concatenate([values, values[:size]])  # circular: a block may wrap around the end
         prefix = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(ring, axis=0)])
         block_sums = prefix[size : size + n] - prefix[:n]  # [n, m]: the block starting at each row
-        starts = rng.integers(0, n, size=(reps, k))
-        sums = block_sums[starts].sum(axis=1)  # [reps, m]
-        total = sums if total is None else total + sums
-        count += k * size
-    if total is None:
-        raise ValueError("no rows to resample")
-    return total / count
+        starts = np.minimum((where[:, :k] * n).astype(np.int64), n - 1)
+        total += block_sums[starts].sum(axis=1)  # [reps, m]
+    return total / sum(k * size for size, k in zip(sizes, counts, strict=True))
 
 
 def bootstrap_interval(

@@ -16,6 +16,7 @@ from investiq.core.forecast_stats import (
     backtest,
     baseline_forecasts,
     buy_and_hold,
+    column_estimates,
     direction_baselines,
     errors,
     hit_rate,
@@ -347,3 +348,14 @@ def test_drawdown_bounded_and_costs_never_help(data, returns, cost_a, cost_b):
         assert 0.0 <= bt.exposure <= 1.0
     assert high.total_return <= low.total_return
     assert high.trades == low.trades
+
+
+def test_two_copies_of_one_series_carry_no_more_evidence_than_one():
+    """Groups are symbols over one calendar: their blocks are drawn at the same times, so perfectly correlated
+    symbols (here one series twice) give the interval of one (drawn apart, it was 0.72x as wide: a probe)."""
+    x = np.random.default_rng(3).normal(0, 1, (500, 1))
+    one = column_estimates([x], block=12)[0]
+    two = column_estimates([x, x], block=12)[0]
+    assert two.ci95 == pytest.approx(one.ci95)
+    apart = column_estimates([x, x[::-1].copy()], block=12)[0]  # the same values, not at the same times
+    assert apart.ci95[1] - apart.ci95[0] < 0.85 * (one.ci95[1] - one.ci95[0])
