@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
@@ -16,14 +15,12 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.schemas.common import FiniteFloat, Name, UtcDateTime, plain_identifier
+from gateway.schemas.common import FiniteFloat, Name, RequestBody, UtcDateTime, plain_identifier
 from investiq.core.journal import timestamps
 
 
-class TradeUpdateRequest(BaseModel):
+class TradeUpdateRequest(RequestBody):
     """One closed trade. Unknown fields are ignored so that the agent may send more."""
-
-    model_config = ConfigDict(extra="ignore")
 
     strategy_name: Name
     profit_loss: FiniteFloat | None = Field(None, description="Realised P&L of the trade, in account currency.")

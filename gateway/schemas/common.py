@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from investiq.core.journal import timestamps
 
@@ -56,6 +57,36 @@ def _utc_in_range(value: datetime) -> datetime:
 
 # An ISO 8601 date-time the journal can store: naive = UTC, within the years 1-9999 in UTC.
 UtcDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_utc_in_range)]
+
+
+def _folded(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+class RequestBody(BaseModel):
+    """A request's JSON body. A field this gateway does not know is ignored, so that the agent may send more
+    than it reads; but one that looks like a misspelling of a field it does know (the same letters up to case,
+    `_` and `-`, or nearly the same: difflib's ratio of 0.85 or more), or is a name in `synonyms`, is refused
+    with a 422 naming both: `tradeId` ignored let a retried trade count twice, `usecache` served a cached
+    answer asked not to be (found by a probe)."""
+
+    model_config = ConfigDict(extra="ignore")
+    synonyms: ClassVar[dict[str, str]] = {}  # another name a caller may use for a field -> that field
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_misspelled_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = {_folded(name): name for name in cls.model_fields}
+            for key in data:
+                if not isinstance(key, str) or key in cls.model_fields:
+                    continue
+                meant = cls.synonyms.get(key) or known.get(_folded(key))
+                close = difflib.get_close_matches(_folded(key), list(known), n=1, cutoff=0.85)
+                meant = meant or (known[close[0]] if close else None)
+                if meant is not None and meant not in data:  # beside the field itself it is not a misspelling
+                    raise ValueError(f"unknown field {key!r}: did you mean {meant!r}?")
+        return data
 
 
 class FieldErrorResponse(BaseModel):

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from gateway.schemas.common import FiniteFloat, Name, UtcDateTime
+from gateway.schemas.common import FiniteFloat, Name, RequestBody, UtcDateTime
 from investiq.core.patchtst import FLAT_BAND
 
 
-class PriceRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class PriceRequest(RequestBody):
+    synonyms: ClassVar[dict[str, str]] = {"closes": "prices", "close": "prices"}
 
     symbol: Name
     prices: list[FiniteFloat] | None = Field(
@@ -43,7 +43,7 @@ class PriceRequest(BaseModel):
         return self
 
 
-class BatchPriceRequest(BaseModel):
+class BatchPriceRequest(RequestBody):
     requests: list[PriceRequest]
 
 

@@ -6,15 +6,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, Field, StrictBool, StrictStr
 
-from gateway.schemas.common import Name
+from gateway.schemas.common import Name, RequestBody
 from investiq.core.finbert import Label
 
 
-class SentimentRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class SentimentRequest(RequestBody):
     texts: list[StrictStr] = Field(description="Headlines or short news texts (limits: settings).")
     symbol: Name | None = Field(None, description="Ticker the texts are about; stored with each prediction.")
     use_cache: StrictBool = Field(True, description="False: score again even if the text was seen.")

@@ -225,6 +225,21 @@ CASES: list[tuple[str, Any, int, str]] = [
         422,
         "won=True contradicts profit_loss=-5.0",
     ),
+    # a misspelt field is named, not ignored (ignored, a retried trade counted twice: a probe); others are ignored
+    (
+        TRADE,
+        {"strategy_name": "s", "won": True, "tradeId": 7},
+        422,
+        "unknown field 'tradeId': did you mean 'trade_id'?",
+    ),
+    (TEXTS, {"texts": ["x"], "usecache": False}, 422, "unknown field 'usecache': did you mean 'use_cache'?"),
+    (PRICE, {"symbol": "SPX", "closes": [1.0] * 64}, 422, "unknown field 'closes': did you mean 'prices'?"),
+    (
+        BATCH,
+        {"requests": [{"symbol": "A", "Prices": [1.0]}]},
+        422,
+        "unknown field 'Prices': did you mean 'prices'?",
+    ),
     # the body itself
     (TRADE, '{"strategy_name": "s",', 422, "body: invalid JSON at character 22: Expecting property name"),
     (TRADE, "[" * 100_000, 422, "body: cannot be read as JSON: maximum recursion depth exceeded"),
@@ -453,3 +468,15 @@ async def _timed(call: Any) -> float:
     began = time.monotonic()
     await call
     return time.monotonic() - began
+
+
+def test_fields_the_gateway_does_not_know_are_ignored_unless_they_look_like_a_misspelling(
+    client: TestClient, spy: SpyBackend
+):
+    """The agent may send more than the gateway reads (its own fields): those are ignored; a field beside the one
+    it resembles is not a misspelling either."""
+    more = {"strategy_name": "s", "profit_loss": 1.0, "symbol": "SPX", "side": "long", "entry_price": 10.5}
+    assert client.post(TRADE, json=more).status_code == 200
+    both = {"strategy_name": "s", "profit_loss": 1.0, "trade_id": 8, "tradeId": 8}
+    assert client.post(TRADE, json=both).json()["counted"] is True
+    assert client.post(TEXTS, json={"texts": ["Shares rise"], "source": "rss", "feed_id": 3}).status_code == 200
