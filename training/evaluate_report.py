@@ -158,7 +158,16 @@ def render(r: dict[str, Any]) -> str:
         f"{r['pooled']['origins']} held-out test origins; costs {r['cost_bps']} bps per unit of turnover. "
         f"Errors are scale-free (share of the last close). 95% intervals by the block bootstrap "
         f"(blocks of {r['bootstrap']['block']} origins, {r['bootstrap']['reps']} replicates, paired where "
-        "two forecasts are compared); hit-rate intervals are exact binomial.",
+        "two forecasts are compared; every symbol's blocks drawn at the same times, so correlated symbols count "
+        "as the evidence they are); hit-rate intervals and direction tests are exact binomial"
+        + (
+            ", McNemar and Pesaran-Timmermann over the symbols' origins pooled as if independent: where the "
+            "symbols move together (indices, one sector) the pooled ones are too narrow and their p-values too "
+            "small, so read them with the per-symbol rows"
+            if len(r["symbols"]) > 1
+            else ""
+        )
+        + ".",
         "",
         *[f"Left out: {s}, {why}." for s, why in r.get("left_out", {}).items()],
         *([""] if r.get("left_out") else []),
