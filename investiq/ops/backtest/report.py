@@ -27,10 +27,10 @@ unit of notional per trade for bar strategies, currency for a journal), counted 
 closed; Sharpe is annualised from that daily P&L. Realised P&L only: an open trade's paper losses do not
 show, so drawdowns are understated and Sharpe overstated against marking open trades to market daily (a
 probe on the sample: Sharpe 0.67 realised against 0.49 marked, max drawdown 0.41 against 0.61); compare
-variants with each other, not with figures from a marked-to-market backtest. "Resized" is the share of trades sized other than 1: 0% means the strategies never had
-bayes_min_trades of effective evidence, so the variant traded as equal weights. Differences from
-equal weights come with 95% paired block-bootstrap intervals: a difference whose interval includes 0
-is not evidence of anything."""
+variants with each other, not with figures from a marked-to-market backtest. "Resized" is the share of
+trades sized other than 1: 0% means the strategies never had bayes_min_trades of effective evidence, so
+the variant traded as equal weights. Differences from equal weights come with 95% paired block-bootstrap
+intervals: a difference whose interval includes 0 is not evidence of anything."""
 
 
 def as_json(analysis: Analysis, config: BacktestConfig) -> dict[str, Any]:
