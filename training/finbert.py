@@ -45,18 +45,33 @@ class EpochReport:
     macro_f1: float
 
 
+# The files a Hugging Face model directory needs, each need met by any one of its names (weights: one file or
+# the index of shards).
+NEEDS = {
+    "config.json": ("config.json",),
+    "model weights (model.safetensors or pytorch_model.bin)": (
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "pytorch_model.bin",
+        "pytorch_model.bin.index.json",
+    ),
+    "tokenizer (tokenizer.json or vocab.txt)": ("tokenizer.json", "vocab.txt"),
+}
+
+
 def load_pretrained(source: str) -> tuple[Any, Any]:
     """(model, tokenizer) from a local directory, the Hugging Face cache or the hub (downloads show
     a progress bar). Raises WeightsError with what to do when they cannot be had."""
-    reason = weights_reachable(source)
+    reason = unloadable(source)
     if reason is None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        source = local(source)
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
             model = AutoModelForSequenceClassification.from_pretrained(source)
-        except OSError as exc:
-            reason = str(exc).splitlines()[0]
+        except (OSError, ValueError) as exc:  # ValueError: a tokenizer that cannot be built
+            reason = str(exc).strip().splitlines()[0]
         else:
             if not getattr(tokenizer, "is_fast", False):
                 raise WeightsError(f"{source!r} has no fast tokenizer (tokenizer.json); install `tokenizers`")
@@ -67,6 +82,38 @@ def load_pretrained(source: str) -> tuple[Any, Any]:
         "copy models/finbert here, then `investiq export finbert --source models/finbert` (or set "
         "finbert_model in config.yaml). Until then the gateway answers with the finance lexicon fallback."
     )
+
+
+def path_like(source: str) -> bool:
+    """Whether `source` names a directory, never a Hugging Face model id (which is `name` or `owner/name`)."""
+    return source.startswith((".", "~", "/")) or "\\" in source or source.count("/") > 1
+
+
+def local(source: str) -> str:
+    """`source` with a leading ~ expanded when it names a directory; a model id as it is."""
+    return str(Path(source).expanduser()) if path_like(source) else source
+
+
+def unloadable(source: str) -> str | None:
+    """None if `source` can be loaded now, else why not: a directory lacking the files of a model, a
+    path-looking source that is no directory, or an id neither cached nor reachable."""
+    directory = Path(local(source))
+    if directory.is_dir():
+        return lacking(directory)
+    if path_like(source):
+        return f"{source!r} is not a local directory"
+    try:
+        return weights_reachable(source)
+    except ValueError:  # huggingface_hub's HFValidationError: not the form of a model id either
+        return f"{source!r} is not a local directory, nor a Hugging Face model id (`name` or `owner/name`)"
+
+
+def lacking(directory: Path) -> str | None:
+    """None if `directory` holds a config, weights and a tokenizer, else which of them it lacks."""
+    missing = [what for what, names in NEEDS.items() if not any((directory / n).is_file() for n in names)]
+    if not missing:
+        return None
+    return f"the folder {str(directory)!r} has no {', no '.join(missing)}: it is not a Hugging Face model folder"
 
 
 def read_dataset(path: Path, log: Callable[[str], None] = print) -> list[tuple[str, str]]:

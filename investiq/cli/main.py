@@ -19,7 +19,7 @@ from investiq.cli.sentiment import evaluate_finbert
 from investiq.cli.service import start, status, stop
 from investiq.cli.triton import triton
 from investiq.core.errors import InvestIQError
-from investiq.core.journal import connect
+from investiq.core.journal import connect, require_journal
 from investiq.core.journal.schema import status as journal_status
 from investiq.core.settings import render_defaults
 from investiq.ops import bootstrap
@@ -102,8 +102,7 @@ def db_init(config: Path | None, db_path: Path | None) -> None:
 def db_status(config: Path | None, db_path: Path | None) -> None:
     """Print the journal's schema version, journal mode, integrity and row counts as JSON."""
     settings = settings_from(config, db_path=db_path)
-    if not settings.db_path.is_file():
-        raise click.ClickException(f"no journal at {settings.db_path}: create it with `investiq db init`")
+    require_journal(settings.db_path)
     conn = connect(settings.db_path, settings.db_busy_timeout_ms, readonly=True)
     try:
         click.echo(json.dumps({"path": str(settings.db_path), **journal_status(conn)}, indent=2))

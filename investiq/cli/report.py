@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from investiq.cli.options import config_option, db_option, settings_from
+from investiq.core.journal import require_journal
 
 
 @click.command()
@@ -26,11 +27,10 @@ def report(config: Path | None, db_path: Path | None, out: Path, days: int) -> N
     """Render what the stack has been doing from the journal: price direction hit rate against always-up,
     sentiment per label and score, and the strategy weights day by day (PNGs, report.md, report.json)."""
     settings = settings_from(config, db_path=db_path)
-    if not settings.db_path.is_file():
-        raise click.ClickException(
-            f"no journal at {settings.db_path}: create it with `investiq db init` (or start the gateway with "
-            "`investiq up`), or point --db / INVESTIQ_DB_PATH at the gateway's journal"
-        )
+    require_journal(
+        settings.db_path,
+        " (or start the gateway with `investiq up`), or point --db / INVESTIQ_DB_PATH at the gateway's journal",
+    )
     try:
         import matplotlib  # noqa: F401  (the `train` extra)
     except ImportError:

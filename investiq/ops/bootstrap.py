@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from investiq.core.artifacts import META
 from investiq.core.errors import ExportError
-from investiq.core.finbert import FINBERT, FINBERT_MODEL, WeightsError, weights_reachable
+from investiq.core.finbert import FINBERT, FINBERT_MODEL, WeightsError
 from investiq.core.journal import migrate, open_journal
 from investiq.core.patchtst import PATCHTST
 from investiq.core.settings import Settings
@@ -41,7 +41,9 @@ def prepare_finbert(settings: Settings, log: Log) -> None:
     except ImportError:
         log(f"FinBERT is not exported and PyTorch is missing (pip install -e '.[train]'): {FALLBACK}")
         return
-    reason = weights_reachable(settings.finbert_model)
+    from training.finbert import unloadable
+
+    reason = unloadable(settings.finbert_model)
     if reason is not None:
         log(f"FinBERT is not exported: {reason}. {FALLBACK} (see `investiq export finbert --help`)")
         return

@@ -96,6 +96,12 @@ def trained_bars(config: TrainConfig, csv_path: Path | None = None) -> Bars:
     return Bars(config.source, config.symbols, config.days, config.interval, csv_path or recorded)  # type: ignore[arg-type]
 
 
+def bars_of(config: TrainConfig) -> Bars:
+    """The bars a model about to be trained asks for, as given: load_bars says what is missing (no CSV path)."""
+    csv_path = Path(config.csv_path) if config.csv_path else None
+    return Bars(config.source, config.symbols, config.days, config.interval, csv_path)  # type: ignore[arg-type]
+
+
 def load_series(settings: Settings, bars: Bars, log: Log) -> Series:
     """The closes of `bars`, cleaned; what cleaning dropped is logged per symbol."""
     loaded = load_bars(
@@ -128,7 +134,7 @@ def config_for(bars: Bars, **hyper: Any) -> TrainConfig:
 
 def train_model(settings: Settings, config: TrainConfig, output_dir: Path, log: Log) -> dict[str, Any]:
     """Load the bars of `config`, train into `output_dir`; the training metrics. DataError on too few bars."""
-    return _train(load_series(settings, trained_bars(config), log), config, output_dir, log)
+    return _train(load_series(settings, bars_of(config), log), config, output_dir, log)
 
 
 def _train(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.services.resolver import ResolveReport, resolve_due
-from investiq.core.journal import JournalWriter
+from investiq.core.journal import JournalWriter, require_journal
 from investiq.core.market import BarCache, fetch_yfinance, file_fetch
 from investiq.core.settings import Settings
 from investiq.ops.bootstrap import init_journal
@@ -14,7 +14,8 @@ from investiq.ops.bootstrap import init_journal
 def resolve(settings: Settings, csv_path: Path | None = None) -> ResolveReport:
     """Fill in the outcome of every forecast whose horizon has passed: bars from the cache, then Yahoo, or,
     given `csv_path`, that bar file (offline; its bars join the cache as Yahoo's would)."""
-    init_journal(settings)
+    require_journal(settings.db_path)  # a mistyped --db must not get an empty journal
+    init_journal(settings)  # migrated
     fetch = file_fetch(csv_path) if csv_path is not None else fetch_yfinance
     writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)
     writer.start()

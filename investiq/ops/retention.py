@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from gateway.services.retention import prune_now
-from investiq.core.journal import JournalWriter
+from investiq.core.journal import JournalWriter, require_journal
 from investiq.core.journal.predictions import Pruned
 from investiq.core.settings import Settings
 from investiq.ops.bootstrap import init_journal
@@ -13,7 +13,8 @@ from investiq.ops.bootstrap import init_journal
 
 def prune_journal(settings: Settings, days: int, now: datetime | None = None) -> Pruned:
     """Sentiment rows and never-resolved price rows older than `days` days (resolved forecasts stay)."""
-    init_journal(settings)
+    require_journal(settings.db_path)  # a mistyped --db must not get an empty journal
+    init_journal(settings)  # migrated
     writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)
     writer.start()
     try:

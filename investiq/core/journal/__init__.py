@@ -5,8 +5,16 @@ migrates the tables, `writer` is the gateway's one writer thread, and `bayesian`
 SQL of the tables they are named after. Only these modules speak SQL.
 """
 
-from investiq.core.journal.connection import JournalError, connect, open_journal
+from investiq.core.journal.connection import JournalError, connect, open_journal, require_journal
 from investiq.core.journal.schema import SCHEMA_VERSION, migrate
 from investiq.core.journal.writer import JournalWriter
 
-__all__ = ["SCHEMA_VERSION", "JournalError", "JournalWriter", "connect", "migrate", "open_journal"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "JournalError",
+    "JournalWriter",
+    "connect",
+    "migrate",
+    "open_journal",
+    "require_journal",
+]

@@ -31,6 +31,7 @@ def connect(path: Path, busy_timeout_ms: int = 5000, *, readonly: bool = False) 
                 raise JournalError(f"journal {str(path)!r} could not switch to WAL mode (got {mode!r})")
             conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the file: not SQLite, unreadable
     except sqlite3.Error as exc:
         raise JournalError(
             f"cannot open the journal at {str(path)!r}: {exc}. Check that the directory exists and is "
@@ -38,6 +39,13 @@ def connect(path: Path, busy_timeout_ms: int = 5000, *, readonly: bool = False) 
         ) from None
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def require_journal(path: Path, more: str = "") -> None:
+    """JournalError unless the journal `path` exists: commands that only read or tidy one never create it
+    (a mistyped --db would otherwise get an empty journal). `more` adds other ways to get one."""
+    if not path.is_file():
+        raise JournalError(f"no journal at {path}: create it with `investiq db init`{more}")
 
 
 def open_journal(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
