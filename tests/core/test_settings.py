@@ -44,6 +44,7 @@ def test_the_committed_config_file_is_the_rendered_defaults():
         ("prot: 8080\n", {}, "unknown setting 'prot'"),
         ("- just\n- a list\n", {}, "must be a mapping"),
         ("port: [unclosed\n", {}, "cannot read config file"),
+        ("port: 9000\nhost: 127.0.0.1\nport: 9001\n", {}, "'port' is set twice: keep one"),  # YAML keeps the last
     ],
 )
 def test_invalid_values_are_named(tmp_path: Path, text: str, env: dict[str, str], message: str):
