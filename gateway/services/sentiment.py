@@ -76,7 +76,8 @@ class SentimentService:
             clean = normalize(text)
             if not clean:
                 raise InvalidInputError(
-                    f"texts[{i}] is empty or only whitespace (control and format characters do not count)"
+                    f"texts[{i}] is empty or only whitespace (control, format and unpaired surrogate characters, "
+                    'such as a JSON "\\ud800" escape, do not count)'
                 )
             if len(clean) > self._limits.max_chars:
                 raise InvalidInputError(

@@ -101,6 +101,7 @@ def data_options(func: F) -> F:
         ),
         click.option(
             "--interval",
+            type=click.Choice(list(INTERVAL_SECONDS)),
             default=None,
             help=f"Bar interval, one of {', '.join(INTERVAL_SECONDS)} (default: setting price_interval; sample: "
             "always 1d; a --csv file the settings do not name: as its bars are spaced).",

@@ -377,6 +377,12 @@ def raw(body: dict[str, Any]) -> str:
 
 PROBE_CASES: list[tuple[str, Any, int, str]] = [
     (
+        TEXTS,
+        raw({"texts": [SURROGATE]}),
+        422,
+        "texts[0] is empty or only whitespace (control, format and unpaired",
+    ),
+    (
         TRADE,
         raw({**OK_TRADE, "trade_id": SURROGATE}),
         422,

@@ -104,3 +104,8 @@ def test_train_patchtst_from_csv_without_a_file_asks_for_one():
     result = invoke("train", "patchtst", "--source", "csv")
     clean_error(result, "--source csv needs a CSV path")
     assert "did not record" not in result.output
+
+
+def test_an_interval_that_is_none_of_the_known_ones_is_a_usage_error():
+    result = invoke("train", "patchtst", "--source", "sample", "--interval", "7q")
+    assert result.exit_code == 2 and "'7q' is not one of" in result.output  # it trained, before
