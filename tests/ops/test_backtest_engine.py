@@ -20,6 +20,7 @@ from investiq.ops.backtest.engine import Variant, walk_forward
 from investiq.ops.backtest.stats import (
     annualisation_note,
     claims,
+    daily_pnl,
     day_grid,
     difference,
     variant_stats,
@@ -139,3 +140,38 @@ def test_claim_verdicts():
     assert verdict(Estimate(0.02, (-0.01, 0.2)), 0.15) == "not supported: CI includes 0"
     assert verdict(Estimate(0.02, (0.01, 0.05)), 0.15).startswith("contradicted: a gain, but smaller")
     assert verdict(Estimate(0.0, (-0.05, 0.05)), 0.15).startswith("contradicted: the promised gain")
+
+
+def test_a_trade_marked_to_market_shows_its_paper_loss_in_the_drawdown_not_only_its_close():
+    """A trade that falls 30% while open and closes up 5%: counted on its close day alone, the daily P&L had no
+    drawdown at all (a probe: Sharpe 0.67 against 0.49, drawdown 0.41 against 0.61 on the sample); marked to
+    market, the dip is there, and the total is the same. A trade without marks (the agent's) still counts on its
+    close day."""
+    day = SECONDS_PER_DAY
+    marks = ((T0 + 1 * day, -0.10), (T0 + 2 * day, -0.30), (T0 + 3 * day, -0.05), (T0 + 4 * day, 0.05))
+    marked = Trade("a", "X", T0, T0 + 4 * day, 0.05, 0.0, marks)
+    closed = Trade("a", "X", T0, T0 + 4 * day, 0.05)
+    days = day_grid([marked])
+    config = BacktestConfig(reps=50)
+    assert daily_pnl([marked], np.ones(1), days).sum() == pytest.approx(0.05)
+    assert variant_stats("marked", [marked], np.ones(1), days, config).max_drawdown == pytest.approx(0.30)
+    assert variant_stats("closed", [closed], np.ones(1), days, config).max_drawdown == 0.0
+    assert daily_pnl([closed], np.full(1, 2.0), days).tolist() == [0.0] * (len(days) - 1) + [0.10]
+    assert daily_pnl([marked], np.zeros(1), days).tolist() == [0.0] * len(days)  # not taken: nothing
+
+
+def test_the_stand_in_strategies_mark_each_trade_from_its_entry_fill_to_its_exit():
+    from investiq.ops.backtest.strategies import strategy_trades
+
+    index = pd.date_range("2020-01-01", periods=400, freq="B", tz="UTC")
+    close = pd.Series(100 * np.exp(np.cumsum(np.random.default_rng(2).normal(0, 0.02, 400))), index=index)
+    trades = strategy_trades({"X": close}, index[0], cost_bps=5)
+    assert trades
+    for t in trades:
+        assert t.marks[-1] == (t.closed_ts, t.pnl) and t.decided_ts < t.marks[0][0]  # in at the fill after
+        assert all(a[0] < b[0] for a, b in zip(t.marks, t.marks[1:], strict=False))
+        entry = close[pd.Timestamp(t.marks[0][0], unit="s", tz="UTC")]
+        assert t.marks[0][1] == pytest.approx(-5 / 1e4)  # the entry fill's cost, the price not moved yet
+        at = pd.Timestamp(t.marks[len(t.marks) // 2][0], unit="s", tz="UTC")
+        if len(t.marks) > 2:
+            assert t.marks[len(t.marks) // 2][1] == pytest.approx(close[at] / entry - 1 - 5 / 1e4)

@@ -23,11 +23,11 @@ How to read it: every variant allocates between the same trades. A trade's size 
 weight when it was decided (K strategies), from trades closed strictly before then, so equal weights
 trade everything at size 1 and a filter's refusal is size 0. Win rate and average win/loss are
 size-weighted; total and annual return and max drawdown are sums of sized trade P&L (returns of one
-unit of notional per trade for bar strategies, currency for a journal), counted on the day each trade
-closed; Sharpe is annualised from that daily P&L. Realised P&L only: an open trade's paper losses do not
-show, so drawdowns are understated and Sharpe overstated against marking open trades to market daily (a
-probe on the sample: Sharpe 0.67 realised against 0.49 marked, max drawdown 0.41 against 0.61); compare
-variants with each other, not with figures from a marked-to-market backtest. "Resized" is the share of
+unit of notional per trade for bar strategies, currency for a journal), day by day: the stand-in
+strategies on bars mark open trades to market at every bar, so their paper losses show in the drawdown;
+a journal's trades (no prices between entry and exit) count on the day they closed, which understates a
+drawdown and overstates Sharpe (on the sample's bars, Sharpe 0.67 and max drawdown 0.41 counted on close
+days, 0.49 and 0.61 marked). Sharpe is annualised from the daily P&L. "Resized" is the share of
 trades sized other than 1: 0% means the strategies never had bayes_min_trades of effective evidence, so
 the variant traded as equal weights. Differences from equal weights come with 95% paired block-bootstrap
 intervals: a difference whose interval includes 0 is not evidence of anything."""

@@ -3,8 +3,10 @@
 Per trade i of a variant: size s_i (K * weight; 0 when not taken) and net P&L x_i. Win rate is
 size-weighted, sum(s | x > 0) / sum(s), as are the average win and loss (mean x of winners or losers,
 weighted by s): so they describe where the money was, and do not grow with leverage. The daily P&L is
-the sum of s_i * x_i over the trades that closed that day (UTC), on every day from the first decision to
-the last close: every weekday, or every day when the trades show a market open at weekends (crypto);
+the sum over trades of s_i times the change that day (UTC) of trade i's P&L marked to market (the stand-in
+strategies on bars carry their marks; the agent's trades, without prices between entry and exit, count
+x_i on the day they closed), on every day from the first decision to the last close: every weekday, or
+every day when the trades show a market open at weekends (crypto);
 total return is its sum, in P&L units (returns of one unit of notional per trade for bar strategies,
 currency for the journal). Annual return (mean daily P&L * D) and the Sharpe ratio (mean / standard
 deviation of the daily P&L * sqrt(D)) use D, the days a year of that grid itself (`grid_periods_per_year`):
@@ -101,10 +103,22 @@ def annualisation_note(days: pd.DatetimeIndex) -> str:
 
 
 def daily_pnl(trades: Sequence[Trade], sizes: NDArray[np.float64], days: pd.DatetimeIndex) -> NDArray[np.float64]:
-    """(len(days),) sum of size * P&L of the trades closed on each day."""
-    closes = pd.DatetimeIndex(pd.to_datetime([t.closed_ts for t in trades], unit="s", utc=True)).floor("D")
-    pnl = np.array([t.pnl for t in trades]) * sizes
-    return np.bincount(days.get_indexer(closes), weights=pnl, minlength=len(days)).astype(np.float64)
+    """(len(days),) the sized P&L each day: a trade marked to market (`Trade.marks`) adds the change of its mark on
+    each day it is held, one without marks its whole P&L on the day it closed. Either way a trade adds its P&L
+    in all."""
+    when, amount = [], []
+    for trade, size in zip(trades, sizes, strict=True):
+        if size == 0:
+            continue
+        marks = trade.marks or ((trade.closed_ts, trade.pnl),)
+        values = np.array([m for _, m in marks])
+        when += [ts for ts, _ in marks]
+        amount.append(size * np.diff(values, prepend=0.0))
+    if not when:
+        return np.zeros(len(days))
+    at = pd.DatetimeIndex(pd.to_datetime(when, unit="s", utc=True)).floor("D")
+    daily = np.bincount(days.get_indexer(at), weights=np.concatenate(amount), minlength=len(days))
+    return daily.astype(np.float64)
 
 
 def _sharpe(mean: NDArray[np.float64], square: NDArray[np.float64], per_year: float) -> NDArray[np.float64]:

@@ -10,7 +10,8 @@ Timing, the same for every rule: the signal of bar t uses closes up to and inclu
 order fills at the close of bar t+1 (entry and exit alike). The trade is decided at bar t's time, so its
 weight comes from trades closed strictly before that. Each fill pays cost_bps of the notional, so a round
 trip's net return is close[exit] / close[entry] - 1 - 2 * cost_bps / 1e4. A trade still open on the last
-bar is left out (it never closed).
+bar is left out (it never closed). Each trade carries its marks to market, bar by bar from the entry fill
+(`Trade.marks`), so that the daily P&L shows open trades' paper losses.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def strategy_trades(closes: Mapping[str, pd.Series], start: pd.Timestamp, cost_b
                 if close.index[t] < start:
                     continue
                 gross = prices[x] / prices[t + 1] - 1
-                out.append(Trade(name, symbol, float(times[t]), float(times[x]), gross - cost, cost))
+                held = prices[t + 1 : x] / prices[t + 1] - 1 - cost / 2  # the entry fill paid, the exit not yet
+                last = (float(times[x]), gross - cost)
+                marks = (*zip(times[t + 1 : x].tolist(), held.tolist(), strict=True), last)
+                out.append(Trade(name, symbol, float(times[t]), float(times[x]), gross - cost, cost, marks))
     out.sort(key=lambda t: (t.decided_ts, t.closed_ts, t.strategy, t.symbol))
     return out

@@ -24,6 +24,10 @@ class Trade:
     closed_ts: float
     pnl: float  # net of costs
     cost: float = 0.0  # what costs took from pnl (same units)
+    # (epoch seconds, P&L so far, net of the costs paid so far) at each bar from the entry fill to the exit, the
+    # last one being (closed_ts, pnl): the trade marked to market. Empty (the agent's trades: no prices between
+    # entry and exit) counts the whole P&L on the day the trade closed.
+    marks: tuple[tuple[float, float], ...] = ()
 
     @property
     def won(self) -> bool:
