@@ -12,7 +12,7 @@ from investiq.core.patchtst import FLAT_BAND
 
 
 class PriceRequest(RequestBody):
-    synonyms: ClassVar[dict[str, str]] = {"closes": "prices", "close": "prices"}
+    synonyms: ClassVar[dict[str, str]] = {"closes": "prices"}  # not "close": an agent may send its last close
 
     symbol: Name
     prices: list[FiniteFloat] | None = Field(
