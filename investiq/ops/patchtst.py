@@ -86,20 +86,21 @@ def choose_bars(
     )
 
 
-def trained_bars(config: TrainConfig, csv_path: Path | None = None) -> Bars:
-    """The bars a model was trained on, from its recorded configuration (`csv_path` overrides the file)."""
-    recorded = Path(config.csv_path) if config.csv_path else None
-    if config.source == "csv" and csv_path is None and recorded is None:
-        raise DataError("the model was trained from a CSV file that it did not record: pass it with --csv")
-    if config.source == "csv" and csv_path is None and recorded is not None and not recorded.is_file():
-        raise DataError(f"the model was trained from {recorded}, which is not there now: pass the file with --csv")
-    return Bars(config.source, config.symbols, config.days, config.interval, csv_path or recorded)  # type: ignore[arg-type]
-
-
 def bars_of(config: TrainConfig) -> Bars:
     """The bars a model about to be trained asks for, as given: load_bars says what is missing (no CSV path)."""
     csv_path = Path(config.csv_path) if config.csv_path else None
     return Bars(config.source, config.symbols, config.days, config.interval, csv_path)  # type: ignore[arg-type]
+
+
+def trained_bars(config: TrainConfig, csv_path: Path | None = None) -> Bars:
+    """The bars a model was trained on, from its recorded configuration (`csv_path` overrides the file)."""
+    bars = bars_of(config)
+    recorded = bars.csv_path
+    if config.source == "csv" and csv_path is None and recorded is None:
+        raise DataError("the model was trained from a CSV file that it did not record: pass it with --csv")
+    if config.source == "csv" and csv_path is None and recorded is not None and not recorded.is_file():
+        raise DataError(f"the model was trained from {recorded}, which is not there now: pass the file with --csv")
+    return replace(bars, csv_path=csv_path or recorded)
 
 
 def load_series(settings: Settings, bars: Bars, log: Log) -> Series:
