@@ -51,22 +51,15 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from investiq.core.errors import InvestIQError
-from investiq.core.forecast_stats import bootstrap_interval
+from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
 from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta, TrainConfig
 from training.patchtst import later_than, split_origins, windows
 
 Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]  # [n, context, 1] -> median [n, horizon, 1]
 Series = dict[str, tuple[NDArray[np.float64], NDArray[Any]]]  # symbol -> (closes, bar times)
-# The fewest bar times the gate judges, in bootstrap blocks of one horizon. The percentile interval of the
-# circular block bootstrap is too narrow with few blocks: two equally good forecasters (noisy random walks,
-# horizon 12, 1,000 seeds through loss_ratio) are refused 25% of the time at 15 bar times (1.25 blocks), 11%
-# at 2, 7.3% at 5, 5.4% at 8, 4.0% at 10, 3.5% at 15, 2.8% at 20 blocks (nominal 2.5%). At 10 the excess is
-# small and falls slowly beyond: more would mostly delay retrains (10 blocks of 12 daily bars: ~6 months).
-# Forecasters whose error difference persists over neighbouring origins fare worse (one leaning on the last
-# return, the other against it: 9.5% at 10 blocks, 6.0% at 20): a block of one horizon is short for them.
+# The fewest bar times the gate judges: MIN_BLOCKS bootstrap blocks of one horizon (why 10: forecast_stats).
 # Counted in bar times, not origins: a day's symbols are one row of the bootstrap, so symbols add no blocks.
-MIN_BLOCKS = 10
 REPS = 2000  # bootstrap replicates
 SEED = 0  # the gate's interval is reproducible: the same data give the same decision
 LOSS = "mean over the horizon of |median forecast - actual| / last close"

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gateway.schemas.common import FiniteFloat, Name, RequestBody, UtcDateTime
 from investiq.core.patchtst import FLAT_BAND
+from investiq.core.skill import MIN_BUCKETS
 
 
 class PriceRequest(RequestBody):
@@ -51,9 +52,9 @@ class SkillFigure(BaseModel):
     value: float | None = Field(description="The estimate; null without evidence.")
     ci95: tuple[float, float] | None = Field(
         description="95% block-bootstrap interval over non-overlapping horizon periods (overlapping forecasts "
-        "share outcomes, so they are not counted as independent)."
+        f"share outcomes, so they are not counted as independent); null on fewer than {MIN_BUCKETS} periods."
     )
-    n: int = Field(description="Resolved forecasts it rests on.")
+    n: int = Field(description="Resolved forecasts it rests on (a forecast asked again for its bar counts once).")
 
 
 class Skill(BaseModel):
@@ -151,9 +152,17 @@ class BatchPriceResponse(BaseModel):
 
 
 class PriceEvaluationResponse(BaseModel):
+    """Every model version's forecasts of the symbol together; a forecast asked again for the same bar (one
+    forecast: version, last bar, horizon) counts once."""
+
     symbol: str
     days: int
-    count: int = Field(description="Resolved forecasts made in the window.")
+    count: int = Field(description="Resolved forecasts made in the window, each counted once.")
+    buckets: int = Field(
+        0,
+        description="Periods of one horizon their origins fall in: forecasts within one horizon share their "
+        "moves, so this, not count, is the sample size.",
+    )
     calls: int = Field(
         0,
         description="Of those, the ones that called a direction (up or down): a flat forecast, the random walk's, "
@@ -162,8 +171,14 @@ class PriceEvaluationResponse(BaseModel):
     hits: int = Field(description="Directional calls that the move bore out.")
     pending: int = Field(description="Forecasts in the window whose outcome is not known yet.")
     hit_rate: float | None = Field(description="hits / calls; null without a call.")
-    ci95: tuple[float, float] | None = Field(description="Exact (Clopper-Pearson) 95% interval of the hit rate.")
+    ci95: tuple[float, float] | None = Field(
+        description="95% interval of the hit rate: block bootstrap over the periods of one horizon (expanded "
+        f"percentile); null on fewer than {MIN_BUCKETS} periods, too few for its 95% to mean 95%."
+    )
     mae: float | None = Field(description="Mean absolute error of the price at the horizon.")
+    model_versions: dict[str, int] = Field(
+        default_factory=dict, description="Resolved forecasts counted, by the model version that made them."
+    )
     skill: dict[str, Skill] | None = Field(
         None,
         description="Live skill of the serving version for this symbol, per window (as /price/skill); "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,6 +30,7 @@ from investiq.core.journal.predictions import (
 )
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.market import BarCache, Fetch, YahooError, recent_bars
+from investiq.core.skill import SkillBook, outcome_of_row
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,10 @@ async def resolve_periodically(
 
 
 def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None) -> dict[str, object]:
-    """Hit rate (exact 95% interval) of the directional calls, count and MAE of the resolved forecasts made in the
-    last `days` days ('flat' forecasts call no direction: counted, not in the hit rate)."""
+    """How the forecasts of `symbol` made in the last `days` days fared, every model version's together: the
+    hit rate of the directional calls ('flat' forecasts call none: counted, not in the hit rate) with its
+    block-bootstrap interval over periods of one horizon (investiq/core/skill.py; none on too few periods),
+    and the MAE. A forecast asked again for the same bar counts once."""
     since = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
     conn = connect(db_path, readonly=True)
     try:
@@ -114,25 +117,23 @@ def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None)
         pending = pending_price_predictions(conn, symbol, since)
     finally:
         conn.close()
-    n = len(rows)
-    calls = [int(r["correct"]) for r in rows if r["correct"] is not None]
-    hits = sum(calls)
+    book = SkillBook()
+    counted = [o for o in map(outcome_of_row, rows) if book.add([o])]
+    skill = book.skill(None, symbol)
+    hit_rate = skill.hit_rate
     report: dict[str, object] = {
         "symbol": symbol,
         "days": days,
-        "count": n,
-        "calls": len(calls),
-        "hits": hits,
+        "count": len(counted),
+        "buckets": skill.buckets,
+        "calls": hit_rate.n,
+        "hits": round((hit_rate.value or 0.0) * hit_rate.n),
         "pending": pending,
-        "hit_rate": None,
-        "ci95": None,
+        "hit_rate": hit_rate.value,
+        "ci95": hit_rate.ci95,
         "mae": None,
+        "model_versions": dict(Counter(o.model_version for o in counted)),
     }
-    if n:
-        report.update(mae=sum(abs(r["predicted_price"] - r["actual_price"]) for r in rows) / n)
-    if calls:
-        from scipy import stats
-
-        ci = stats.binomtest(hits, len(calls)).proportion_ci(0.95, method="exact")
-        report.update(hit_rate=hits / len(calls), ci95=[float(ci.low), float(ci.high)])
+    if counted:
+        report.update(mae=sum(abs(o.predicted_price - o.actual_price) for o in counted) / len(counted))
     return report

@@ -15,15 +15,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from gateway.metrics import Metrics
 from investiq.core.journal import JournalError, connect
 from investiq.core.journal.predictions import resolved_after
-from investiq.core.market import INTERVAL_SECONDS
-from investiq.core.skill import POOLED, Outcome, Skill, SkillBook, quantiles_from_json
+from investiq.core.skill import MIN_BUCKETS, POOLED, Skill, SkillBook, outcome_of_row
 
 log = logging.getLogger(__name__)
 RECOMPUTE_S = 600.0  # figures are recomputed at least this often, as the windows slide
@@ -35,26 +33,6 @@ class SkillConfig:
     windows_days: tuple[int, ...]
     min_resolved: int
     refresh_s: float
-
-
-def outcome(row: Any) -> Outcome:
-    """A resolved journal row as an Outcome."""
-    origin = datetime.fromisoformat(row["last_bar_time"] or row["created_at"])
-    if origin.tzinfo is None:  # bar times of the cache are UTC
-        origin = origin.replace(tzinfo=timezone.utc)
-    return Outcome(
-        origin_ts=origin.timestamp(),
-        symbol=row["symbol"],
-        model_version=row["model_version"],
-        horizon_seconds=row["horizon_steps"] * INTERVAL_SECONDS.get(row["interval"], 86_400),
-        last_price=row["last_price"],
-        predicted_price=row["predicted_price"],
-        actual_price=row["actual_price"],
-        correct=None if row["correct"] is None else bool(row["correct"]),
-        probability_up=row["probability_up"],
-        base_probability_up=row["base_probability_up"],
-        quantiles=quantiles_from_json(row["quantiles"]),
-    )
 
 
 class SkillService:
@@ -97,7 +75,7 @@ class SkillService:
                 self._mark = (batch[-1]["resolved_at"], int(batch[-1]["id"]))
         finally:
             conn.close()
-        changed = self._book.add(outcome(r) for r in rows)
+        changed = self._book.add(map(outcome_of_row, rows))
         now = self._clock()
         stale = now - self._computed_at > RECOMPUTE_S
         if changed or stale:
@@ -182,16 +160,24 @@ class SkillService:
 
     def verdict(self, version: str) -> tuple[str | None, dict[str, Any]]:
         """(why degraded or None, figures) of `version` for /price/health: degraded when the evidence is
-        too thin to say, or when it says the forecasts are significantly worse than the naive ones."""
-        skill = self.get(version)
+        too thin to say, or when it says the forecasts are significantly worse than the naive ones. Judged on
+        the health window, or on the first longer window (then all) where the evidence is enough: at least
+        min_resolved forecasts in MIN_BUCKETS horizon periods (30 days hold 2 periods of 12 daily bars)."""
+        windows = self._snapshot.get((version, POOLED), {})
+        found = [(w, windows[w]) for w in self.windows if w in windows]
+        enough = [(w, s) for w, s in found if s.n >= self.config.min_resolved and s.buckets >= MIN_BUCKETS]
+        window, skill = (enough or found)[0] if enough or found else (self.health_window, None)
         n = skill.n if skill else 0
-        figures: dict[str, Any] = {"window": self.health_window, "n": n}
-        if skill is None or n < self.config.min_resolved:
+        figures: dict[str, Any] = {"window": window, "n": n}
+        if not enough:
+            most = max((s for _, s in found), key=lambda s: s.buckets, default=None)
             return (
-                f"not enough evidence of live skill yet: {n} resolved forecasts of version {version} in the last "
-                f"{self.health_window} (skill_min_resolved = {self.config.min_resolved})",
+                f"not enough evidence of live skill yet: version {version} has {most.n if most else 0} resolved "
+                f"forecasts in {most.buckets if most else 0} periods of one horizon so far; judging needs "
+                f"{self.config.min_resolved} (skill_min_resolved) in {MIN_BUCKETS}",
                 figures,
             )
+        assert skill is not None
         figures |= {k: getattr(skill, k).value for k in ("hit_rate", "always_up_rate", "brier_skill", "mae_ratio")}
         ratio, brier = skill.mae_ratio, skill.brier_skill
         if ratio.ci95 is not None and ratio.ci95[0] > 1:

@@ -4,7 +4,15 @@ A forecast from the bar at time t for H bars ahead overlaps every other forecast
 of it (their outcomes share moves), so outcomes are not independent draws. Rows are therefore summed
 into buckets of origin time one horizon long (per symbol, and across symbols for the pooled figures, since SPX and
 NASDAQ on one day are one observation, not two), and intervals come from a block bootstrap over
-the buckets (blocks of two, because a forecast near a bucket's end overlaps the next one).
+the buckets: blocks of at least two (a forecast near a bucket's end overlaps the next one), growing as
+the cube root of the buckets, and the expanded percentile interval, which widens for few blocks. Below
+MIN_BUCKETS buckets a figure has no interval: with 2 buckets every resample is the same, and a
+zero-width interval called a model with real skill significantly worse than the random walk. In
+simulated journals with a known answer (3 correlated symbols, calls persisting over many bars) the 95%
+intervals held the true hit rate and MAE ratio 86-87% of the time at 24 buckets, 91-94% at 49-88.
+
+A forecast asked again for the same bar (an agent polling) is journaled again, but counted once: one
+forecast is (model version, symbol, last bar, horizon).
 
 Per row (a resolved forecast at its horizon):
     calls      the forecast called a direction, up or down (a 'flat' one, the random walk's, calls none)
@@ -25,12 +33,14 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from investiq.core.forecast_stats import bootstrap_interval
+from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
+from investiq.core.market import INTERVAL_SECONDS
 
 COLUMNS = (
     "n",
@@ -47,7 +57,8 @@ COLUMNS = (
     "error_random_walk",
 )
 _C = {name: i for i, name in enumerate(COLUMNS)}
-BLOCK = 2  # buckets per bootstrap block
+BLOCK = 2  # the fewest buckets per bootstrap block
+MIN_BUCKETS = MIN_BLOCKS * BLOCK  # the fewest buckets a figure gets an interval on
 REPS = 1000
 POOLED = "*"  # the symbol key of figures pooled over symbols
 SAME_PROBABILITY = 1e-6  # probabilities closer than this are one (float32 rounding, not a forecast)
@@ -105,6 +116,26 @@ def quantiles_from_json(text: str | None) -> dict[str, float] | None:
     return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else None
 
 
+def outcome_of_row(row: Any) -> Outcome:
+    """A resolved journal row (journal.predictions.RESOLVED_COLUMNS) as an Outcome."""
+    origin = datetime.fromisoformat(row["last_bar_time"] or row["created_at"])
+    if origin.tzinfo is None:  # bar times of the cache are UTC
+        origin = origin.replace(tzinfo=timezone.utc)
+    return Outcome(
+        origin_ts=origin.timestamp(),
+        symbol=row["symbol"],
+        model_version=row["model_version"],
+        horizon_seconds=row["horizon_steps"] * INTERVAL_SECONDS.get(row["interval"], 86_400),
+        last_price=row["last_price"],
+        predicted_price=row["predicted_price"],
+        actual_price=row["actual_price"],
+        correct=None if row["correct"] is None else bool(row["correct"]),
+        probability_up=row["probability_up"],
+        base_probability_up=row["base_probability_up"],
+        quantiles=quantiles_from_json(row["quantiles"]),
+    )
+
+
 @dataclass(frozen=True)
 class Figure:
     """An estimate with its 95% interval; None when there is no evidence for it."""
@@ -132,6 +163,12 @@ class Skill:
         return asdict(self)
 
 
+def block_length(buckets: int) -> int:
+    """Buckets per bootstrap block: BLOCK, growing as the cube root of the sample (the usual rate for block
+    bootstraps) so that calls which persist over several horizons stay inside a block."""
+    return max(BLOCK, math.floor(buckets ** (1 / 3) + 0.5))
+
+
 def _figure(sums: NDArray[np.float64], num: str, den: str, count: str, seed: int, skill: bool = False) -> Figure:
     """sum(num) / sum(den) over the buckets (1 - that when `skill`), with a block-bootstrap interval;
     `count` is the column that counts the forecasts it rests on."""
@@ -146,10 +183,12 @@ def _figure(sums: NDArray[np.float64], num: str, den: str, count: str, seed: int
         return np.asarray(1 - r if skill else r, dtype=np.float64)
 
     pair = sums[:, [i, j]]
-    if len(pair) < 2:
+    if len(pair) < MIN_BUCKETS:  # too few periods for the bootstrap's 95% to mean 95%: no interval
         value = float(statistic(pair.sum(axis=0)))
         return Figure(value, None, n)
-    value, ci = bootstrap_interval([pair], statistic, block=min(BLOCK, len(pair)), reps=REPS, seed=seed)
+    value, ci = bootstrap_interval(
+        [pair], statistic, block=block_length(len(pair)), reps=REPS, seed=seed, expanded=True
+    )
     return Figure(value, (ci[0], ci[1]) if all(map(math.isfinite, ci)) else None, n)
 
 
@@ -183,11 +222,16 @@ class SkillBook:
     def __init__(self) -> None:
         self._sums: dict[tuple[str, str], dict[int, NDArray[np.float64]]] = defaultdict(dict)
         self._times: dict[tuple[str, str], dict[int, tuple[float, float]]] = defaultdict(dict)
+        self._seen: set[tuple[str, str, float, float]] = set()
 
     def add(self, outcomes: Iterable[Outcome]) -> set[str]:
         """Count the outcomes in; return the model versions whose figures changed."""
         changed = set()
         for o in outcomes:
+            forecast = (o.model_version, o.symbol, o.origin_ts, o.horizon_seconds)
+            if forecast in self._seen:  # the same forecast asked again: one piece of evidence
+                continue
+            self._seen.add(forecast)
             bucket = int(o.origin_ts // max(o.horizon_seconds, 1.0))
             row = o.row()
             for symbol in (o.symbol, POOLED):
@@ -204,16 +248,23 @@ class SkillBook:
 
     def skill(
         self,
-        version: str,
+        version: str | None,
         symbol: str = POOLED,
         since_ts: float | None = None,
         until_ts: float | None = None,
         seed: int = 0,
     ) -> Skill:
-        """Figures of `version` for `symbol` (POOLED: all), over the horizon buckets with forecasts from
-        origins at or after since_ts and wholly before until_ts (None: no bound)."""
-        sums = self._sums.get((version, symbol), {})
-        times = self._times.get((version, symbol), {})
+        """Figures of `version` (None: every version's forecasts together) for `symbol` (POOLED: all), over the
+        horizon buckets with forecasts from origins at or after since_ts and wholly before until_ts (None: no
+        bound)."""
+        keys = [(v, s) for v, s in self._sums if s == symbol and version in (None, v)]
+        sums: dict[int, NDArray[np.float64]] = {}
+        times: dict[int, tuple[float, float]] = {}
+        for key in keys:
+            for k, v in self._sums[key].items():
+                lo, hi = self._times[key][k]
+                sums[k] = sums[k] + v if k in sums else v
+                times[k] = (min(lo, times[k][0]), max(hi, times[k][1])) if k in times else (lo, hi)
         chosen = {
             k: v
             for k, v in sums.items()

@@ -129,13 +129,13 @@ def read(conn: sqlite3.Connection, service: BayesianService, days: int, now: dat
 def _skill(conn: sqlite3.Connection, since: datetime) -> dict[str, list[tuple[date, Skill]]]:
     """Each model version's live record (pooled over symbols) over the resolved forecasts made in the
     window, as it stood at the end of each day that had forecasts (their origin, the last bar's day)."""
-    from gateway.services.skill import outcome
+    from investiq.core.skill import outcome_of_row
 
     book, mark = SkillBook(), ("", 0)
     days: dict[str, set[date]] = {}
     while batch := resolved_after(conn, *mark):
         mark = (batch[-1]["resolved_at"], int(batch[-1]["id"]))
-        chosen = [outcome(r) for r in batch if r["created_at"] >= since.isoformat()]
+        chosen = [outcome_of_row(r) for r in batch if r["created_at"] >= since.isoformat()]
         book.add(chosen)
         for o in chosen:
             days.setdefault(o.model_version, set()).add(datetime.fromtimestamp(o.origin_ts, timezone.utc).date())

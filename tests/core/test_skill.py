@@ -123,3 +123,27 @@ def test_versions_are_kept_apart():
     book.add(outcomes(10, seed=5, version="new", start=30 * DAY))
     assert book.skill("old").n == 30 and book.skill("new").n == 10
     assert book.skill("missing").n == 0 and book.skill("missing").mae_ratio.value is None
+
+
+def test_a_figure_on_too_few_horizon_periods_has_no_interval():
+    """Two periods of one horizon: every block-bootstrap resample was the same, and the interval had no width."""
+    rows = [
+        Outcome(**{**vars(o), "origin_ts": i * 0.4 * DAY, "horizon_seconds": 12 * DAY})
+        for i, o in enumerate(outcomes(60))
+    ]
+    book = SkillBook()
+    book.add(rows)
+    skill = book.skill("v1", "AAA")
+    assert skill.buckets == 2 and skill.n == 60
+    assert skill.mae_ratio.value is not None and skill.mae_ratio.ci95 is None
+    assert skill.hit_rate.value is not None and skill.hit_rate.ci95 is None
+
+
+def test_a_forecast_asked_again_for_the_same_bar_counts_once():
+    rows = outcomes(40)
+    book = SkillBook()
+    book.add(rows + rows[:10])
+    book.add(rows[:5])
+    once = SkillBook()
+    once.add(rows)
+    assert book.skill("v1", "AAA") == once.skill("v1", "AAA")

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from export.patchtst import sample_windows
 from gateway.app import create_app
 from gateway.backends.embedded import patchtst_dir
+from gateway.services.resolver import evaluate
 from investiq.core.journal import open_journal
 from investiq.core.journal.predictions import PriceRow, insert_price, resolve_price
 from investiq.core.patchtst import PatchTSTMeta
@@ -40,8 +41,9 @@ def repo(trained: tuple[Path, Path], tmp_path: Path) -> Path:
     return copy
 
 
-def plant(db: Path, version: str, rows: list[dict[str, float]]) -> None:
-    """Resolved daily forecasts of SPX by `version`: each row gives last, predicted, actual, p_up."""
+def plant(db: Path, version: str, rows: list[dict[str, float]], horizon: int = 1) -> None:
+    """Resolved daily forecasts of SPX by `version`, `horizon` days ahead, one a day: each row gives last,
+    predicted, actual, p_up."""
     conn = open_journal(db)
     try:
         for i, r in enumerate(rows):
@@ -54,7 +56,7 @@ def plant(db: Path, version: str, rows: list[dict[str, float]]) -> None:
                         model_name="patchtst",
                         model_version=version,
                         interval="1d",
-                        horizon_steps=1,
+                        horizon_steps=horizon,
                         last_price=r["last"],
                         last_bar_time=made.isoformat(),
                         predicted_price=r["predicted"],
@@ -62,7 +64,7 @@ def plant(db: Path, version: str, rows: list[dict[str, float]]) -> None:
                         direction="up" if r["predicted"] > r["last"] else "down",
                         confidence=max(r["p"], 1 - r["p"]),
                         forecast_json="[]",
-                        target_time=(made + timedelta(days=1)).isoformat(),
+                        target_time=(made + timedelta(days=horizon)).isoformat(),
                         latency_ms=1.0,
                         probability_up=r["p"],
                         base_probability_up=0.5,
@@ -77,11 +79,12 @@ def plant(db: Path, version: str, rows: list[dict[str, float]]) -> None:
                     )
                 ]
             )(conn)
-        ids = [row[0] for row in conn.execute("SELECT id FROM price_predictions ORDER BY id")]
+        unresolved = "SELECT id FROM price_predictions WHERE resolved_at IS NULL ORDER BY id"
+        ids = [r[0] for r in conn.execute(unresolved)]
         correct = [(r["predicted"] > r["last"]) == (r["actual"] > r["last"]) for r in rows]
         resolve_price(
             [(i, r["actual"], c) for i, r, c in zip(ids, rows, correct, strict=True)],
-            (START + timedelta(days=len(rows) + 1)).isoformat(),
+            (START + timedelta(days=len(rows) + horizon)).isoformat(),
         )(conn)
     finally:
         conn.close()
@@ -95,16 +98,15 @@ def moves(n: int, seed: int = 0) -> tuple[NDArray[np.float64], NDArray[np.float6
 
 @pytest.fixture
 def gateway(repo: Path, tmp_path: Path) -> Iterator[Any]:
-    def start(rows: list[dict[str, float]], **overrides: Any) -> TestClient:
+    def start(rows: list[dict[str, float]], horizon: int = 1, **overrides: Any) -> TestClient:
         settings = Settings(
             db_path=tmp_path / "p.db",
             model_repository=repo,
             data_dir=tmp_path / "data",
             price_resolve_every_s=0,
-            skill_windows_days=[3650],
-            **overrides,
+            **({"skill_windows_days": [3650]} | overrides),
         )
-        plant(settings.db_path, PatchTSTMeta.load(patchtst_dir(repo)).version, rows)
+        plant(settings.db_path, PatchTSTMeta.load(patchtst_dir(repo)).version, rows, horizon)
         client = TestClient(create_app(settings))
         client.__enter__()
         opened.append(client)
@@ -180,6 +182,55 @@ def test_too_little_evidence_is_said_with_n(gateway: Any):
     health = client.get("/price/health").json()
     assert health["status"] == "degraded"
     assert "not enough evidence" in health["reason"] and "10 resolved" in health["reason"]
+
+
+def losing(n: int) -> list[dict[str, float]]:
+    last, actual = moves(n, seed=1)
+    return [{"last": a, "predicted": a * 1.03, "actual": c, "p": 0.5} for a, c in zip(last, actual, strict=True)]
+
+
+def test_many_forecasts_in_few_horizons_are_not_judged(gateway: Any):
+    """60 forecasts 12 days ahead fall in 5-6 periods of one horizon: too few for an interval, so the losing
+    model is not called significantly worse (with 2 periods every resample was the same, and the interval
+    had no width)."""
+    client = gateway(losing(60), horizon=12)
+    health = client.get("/price/health").json()
+    assert health["status"] == "degraded"
+    skill = client.get("/price/skill").json()
+    pooled = next(iter(skill["versions"].values()))["pooled"]["all"]
+    assert (
+        f"in {pooled['buckets']} periods of one horizon" in health["reason"] and "not enough" in health["reason"]
+    )
+    assert pooled["buckets"] <= 6 and pooled["mae_ratio"]["value"] > 1 and pooled["mae_ratio"]["ci95"] is None
+
+
+def test_a_window_without_the_evidence_leaves_the_judgement_to_a_longer_one(gateway: Any):
+    client = gateway(losing(60), skill_windows_days=[1, 3650])
+    health = client.get("/price/health").json()
+    assert "significantly worse than the random walk" in health["reason"]
+    assert health["skill"]["window"] == "3650d"
+
+
+def test_evaluate_counts_a_forecast_asked_again_once(tmp_path: Path):
+    """An agent polling the same bar journals the same forecast again: before, 10 copies of 10 forecasts
+    narrowed the hit rate's interval from [0.19, 0.81] to [0.40, 0.60]."""
+    rows = losing(40)
+    twice, once = tmp_path / "twice.db", tmp_path / "once.db"
+    for db, copies in ((twice, 3), (once, 1)):
+        for _ in range(copies):
+            plant(db, "v1", rows)
+        plant(db, "v2", rows[:5])
+    report = evaluate(twice, "SPX", 3650)
+    assert report == evaluate(once, "SPX", 3650)
+    assert report["count"] == 45 and report["model_versions"] == {"v1": 40, "v2": 5}
+    assert report["buckets"] == 40 and report["ci95"] is not None
+
+
+def test_evaluate_gives_no_interval_on_too_few_horizon_periods(tmp_path: Path):
+    plant(tmp_path / "p.db", "v1", losing(60), horizon=12)
+    report = evaluate(tmp_path / "p.db", "SPX", 3650)
+    assert report["count"] == report["calls"] == 60 and report["buckets"] <= 6
+    assert report["hit_rate"] is not None and report["ci95"] is None
 
 
 def test_the_tally_reads_only_new_rows(gateway: Any, tmp_path: Path):

@@ -56,7 +56,7 @@ def journal(tmp_path: Path) -> Path:
     writer.start()
     rows = [
         price(noon(4), "v1", "up"),  # actual 101: right, up
-        price(noon(4), "v1", "up"),  # actual 99: wrong
+        price(noon(4) - 3600, "v1", "up"),  # actual 99: wrong (an hour earlier: another forecast)
         price(noon(3), "v1", "down"),  # actual 98: right
         price(noon(1), "v2", "up"),  # actual 102: right, up
         price(noon(1), "v2", "up"),  # not resolved yet

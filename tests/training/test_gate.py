@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 from numpy.typing import NDArray
 
+from investiq.core.forecast_stats import MIN_BLOCKS
 from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta, TrainConfig
-from training.gate import MIN_BLOCKS, GateError, Series, by_bar_time, compare, loss_ratio, min_bar_times
+from training.gate import GateError, Series, by_bar_time, compare, loss_ratio, min_bar_times
 
 C, H = 8, 4
 PHI = 0.5  # AR(1) coefficient of the synthetic log returns

@@ -122,9 +122,10 @@ def resolve_price(
 
 
 def resolved_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso: str) -> list[sqlite3.Row]:
+    """The resolved forecasts of `symbol` made since `since_iso` (RESOLVED_COLUMNS), oldest first."""
     return list(
         conn.execute(
-            "SELECT correct, predicted_price, actual_price, resolved_at FROM price_predictions "
+            f"SELECT {RESOLVED_COLUMNS} FROM price_predictions "
             "WHERE symbol = ? AND created_at >= ? AND resolved_at IS NOT NULL ORDER BY created_at",
             (symbol, since_iso),
         )
@@ -132,8 +133,11 @@ def resolved_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso:
 
 
 def pending_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso: str) -> int:
+    """Forecasts of `symbol` made since `since_iso` whose outcome is not known yet, each counted once however
+    often it was asked (one forecast: model version, last bar, horizon)."""
     row = conn.execute(
-        "SELECT count(*) FROM price_predictions WHERE symbol = ? AND created_at >= ? AND resolved_at IS NULL",
+        "SELECT count(*) FROM (SELECT DISTINCT model_version, coalesce(last_bar_time, created_at), horizon_steps "
+        "FROM price_predictions WHERE symbol = ? AND created_at >= ? AND resolved_at IS NULL)",
         (symbol, since_iso),
     ).fetchone()
     return int(row[0])
