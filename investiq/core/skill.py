@@ -166,7 +166,7 @@ class Skill:
 def block_length(buckets: int) -> int:
     """Buckets per bootstrap block: BLOCK, growing as the cube root of the sample (the usual rate for block
     bootstraps) so that calls which persist over several horizons stay inside a block."""
-    return max(BLOCK, round(math.cbrt(buckets)))
+    return max(BLOCK, int(buckets ** (1 / 3) + 0.5))
 
 
 def _figure(sums: NDArray[np.float64], num: str, den: str, count: str, seed: int, skill: bool = False) -> Figure:
