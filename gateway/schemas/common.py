@@ -68,7 +68,9 @@ class RequestBody(BaseModel):
     than it reads; but one that looks like a misspelling of a field it does know (the same letters up to case,
     `_` and `-`, or nearly the same: difflib's ratio of 0.85 or more), or is a name in `synonyms`, is refused
     with a 422 naming both: `tradeId` ignored let a retried trade count twice, `usecache` served a cached
-    answer asked not to be (found by a probe)."""
+    answer asked not to be (found by a probe). A name that extends a known one or is cut from it (`price`
+    beside `prices`, `symbols`, `closed` beside `closed_at`, `profit_loss_pct`) is a field of its own that the
+    agent may well send, not a misspelling: it is ignored."""
 
     model_config = ConfigDict(extra="ignore")
     synonyms: ClassVar[dict[str, str]] = {}  # another name a caller may use for a field -> that field
@@ -81,8 +83,10 @@ class RequestBody(BaseModel):
             for key in data:
                 if not isinstance(key, str) or key in cls.model_fields:
                     continue
-                meant = cls.synonyms.get(key) or known.get(_folded(key))
-                close = difflib.get_close_matches(_folded(key), list(known), n=1, cutoff=0.85)
+                folded = _folded(key)
+                meant = cls.synonyms.get(key) or known.get(folded)
+                near = [k for k in known if not (k.startswith(folded) or folded.startswith(k))]
+                close = difflib.get_close_matches(folded, near, n=1, cutoff=0.85)
                 meant = meant or (known[close[0]] if close else None)
                 if meant is not None and meant not in data:  # beside the field itself it is not a misspelling
                     raise ValueError(f"unknown field {key!r}: did you mean {meant!r}?")

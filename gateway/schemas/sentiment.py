@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, StrictBool, StrictStr
 
@@ -13,6 +13,7 @@ from investiq.core.finbert import Label
 
 
 class SentimentRequest(RequestBody):
+    synonyms: ClassVar[dict[str, str]] = {"cache": "use_cache"}  # "cache": false ignored served a cached answer
     texts: list[StrictStr] = Field(description="Headlines or short news texts (limits: settings).")
     symbol: Name | None = Field(None, description="Ticker the texts are about; stored with each prediction.")
     use_cache: StrictBool = Field(True, description="False: score again even if the text was seen.")

@@ -234,6 +234,8 @@ CASES: list[tuple[str, Any, int, str]] = [
     ),
     (TEXTS, {"texts": ["x"], "usecache": False}, 422, "unknown field 'usecache': did you mean 'use_cache'?"),
     (PRICE, {"symbol": "SPX", "closes": [1.0] * 64}, 422, "unknown field 'closes': did you mean 'prices'?"),
+    (TEXTS, {"texts": ["x"], "cache": False}, 422, "unknown field 'cache': did you mean 'use_cache'?"),
+    (PRICE, {"symbol": "SPX", "prics": [1.0] * 64}, 422, "unknown field 'prics': did you mean 'prices'?"),
     (
         BATCH,
         {"requests": [{"symbol": "A", "Prices": [1.0]}]},
@@ -486,3 +488,8 @@ def test_fields_the_gateway_does_not_know_are_ignored_unless_they_look_like_a_mi
     both = {"strategy_name": "s", "profit_loss": 1.0, "trade_id": 8, "tradeId": 8}
     assert client.post(TRADE, json=both).json()["counted"] is True
     assert client.post(TEXTS, json={"texts": ["Shares rise"], "source": "rss", "feed_id": 3}).status_code == 200
+    # A name extending a known one, or cut from it, is a field of the agent's own (422 before: a probe).
+    assert client.post(TEXTS, json={"texts": ["Shares rise"], "symbols": ["SPX"]}).status_code == 200
+    extended = {"strategy_name": "s", "won": True, "closed": True, "profit_loss_pct": 1.5}
+    assert client.post(TRADE, json=extended).status_code == 200
+    assert client.post(PRICE, json={"symbol": "SPX", "price": 401.5, "intervals": ["1d"]}).status_code != 422
