@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
-COPY pyproject.toml README.md config.yaml ./
+COPY pyproject.toml README.md config.yaml constraints.txt ./
 COPY investiq ./investiq
 COPY gateway ./gateway
 COPY training ./training
@@ -10,8 +10,13 @@ COPY export ./export
 COPY benchmarks ./benchmarks
 COPY harness ./harness
 # One ONNX Runtime (the `cpu` extra: the embedded backend, when INVESTIQ_BACKEND is not triton), OpenVINO (its
-# BF16 PatchTST on CPUs with BF16 instructions) and the Triton client.
-RUN pip install '.[cpu,openvino,triton-client]'
+# BF16 PatchTST on CPUs with BF16 instructions) and the Triton client; at the versions scripts/ install.
+RUN pip install -c constraints.txt '.[cpu,openvino,triton-client]'
+# Not root. uid 1000 is the pod's fsGroup (deploy/kubernetes/base/gateway.yaml), and numeric below so that the
+# kubelet can check runAsNonRoot. It writes only under /data (the journal, market data): owning the empty
+# directory gives a new named volume the same owner; a bind mount must be writable by uid 1000.
+RUN useradd --uid 1000 --user-group --create-home investiq && mkdir /data && chown investiq:investiq /data
+USER 1000:1000
 EXPOSE 8080
 # Settings come from the environment (docker-compose.yml): INVESTIQ_BACKEND, INVESTIQ_TRITON_URL, ...
 CMD ["investiq", "serve", "--host", "0.0.0.0", "--port", "8080"]

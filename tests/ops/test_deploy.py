@@ -15,6 +15,7 @@ from investiq.core.settings import Settings
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
 ROOT = Path(__file__).resolve().parents[2]
+KUBE = ROOT / "deploy" / "kubernetes"
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,27 @@ def test_services_and_profiles(compose: dict[str, Any]):
     assert (ROOT / "benchmarks" / "perf_analyzer.sh").is_file()
 
 
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Target -> source of a compose service's volumes, short ("src:target[:mode]") or long syntax."""
+    targets = {}
+    for volume in service["volumes"]:
+        if isinstance(volume, dict):
+            targets[volume["target"]] = volume["source"]
+        else:
+            short = re.fullmatch(r"(\$\{[^}]*\}|[^:]+):([^:]+)(?::(ro|rw))?", volume)
+            assert short, volume
+            targets[short[2]] = short[1]
+    return targets
+
+
+def seconds(duration: str | int) -> int:
+    """A compose duration ("1200s", "20m", "1m30s") in seconds."""
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", str(duration))
+    assert parts and any(parts.groups()), duration
+    hours, minutes, secs = (int(p or 0) for p in parts.groups())
+    return hours * 3600 + minutes * 60 + secs
+
+
 def test_triton_reserves_every_gpu_and_reports_readiness(compose: dict[str, Any]):
     triton = compose["services"]["triton"]
     (device,) = triton["deploy"]["resources"]["reservations"]["devices"]
@@ -41,6 +63,55 @@ def test_triton_reserves_every_gpu_and_reports_readiness(compose: dict[str, Any]
     assert "--model-config-name=gpu" in triton["command"]
     assert "./model_repository:/models:ro" in triton["volumes"]
     assert (ROOT / triton["build"]["dockerfile"]).is_file()
+
+
+def kube_documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def test_every_tritonserver_start_keeps_readiness_to_the_server():
+    """Strict readiness (Triton's default) answers 400 on /v2/health/ready while any model failed to load: one
+    broken PatchTST would take FinBERT out of every Service and keep compose's gateway from starting. Every
+    place that starts tritonserver turns it off: compose, both Kubernetes variants, and `investiq triton start`
+    (investiq/ops/triton_server.py), which the systemd unit runs."""
+    compose_triton = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["triton"]["command"]
+    (deployment,) = [d for d in kube_documents(KUBE / "triton.yaml") if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (isvc,) = kube_documents(KUBE / "kserve" / "inferenceservice.yaml")
+    starts = {
+        "docker-compose.yml": compose_triton,
+        "kubernetes/triton.yaml": container["args"],
+        "kserve/inferenceservice.yaml": isvc["spec"]["predictor"]["model"]["args"],
+    }
+    assert compose_triton[0] == container["args"][0] == "tritonserver"
+    for place, args in starts.items():
+        assert "--strict-readiness=false" in args, place
+    assert '"--strict-readiness=false",' in (ROOT / "investiq" / "ops" / "triton_server.py").read_text()
+    unit = (ROOT / "deploy" / "systemd" / "investiq-triton.service").read_text()
+    (start,) = re.findall(r"^ExecStart=(.*)$", unit, re.M)
+    assert start.split()[1:3] == ["triton", "start"]
+
+
+def test_compose_waits_for_the_first_engine_build_as_long_as_kubernetes(compose: dict[str, Any]):
+    """TensorRT builds the engines at the first start; Triton answers no health check until then. Compose must
+    wait as long as the startupProbe does, or it marks Triton unhealthy and never starts the gateway."""
+    (deployment,) = [d for d in kube_documents(KUBE / "triton.yaml") if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    probe = container["startupProbe"]
+    check = compose["services"]["triton"]["healthcheck"]
+    assert seconds(check["start_period"]) >= probe["periodSeconds"] * probe["failureThreshold"] >= 20 * 60
+
+
+def test_perf_results_land_on_the_host(compose: dict[str, Any]):
+    """perf_analyzer.sh writes to PERF_OUT: a host folder, not the `run --rm` container's layer. gpu.sh mounts
+    its own folder with `-v`: at another target, so that the two never name one mount point."""
+    perf = compose["services"]["perf"]
+    out = perf["environment"]["PERF_OUT"]
+    assert out in mounts(perf) and not mounts(perf)[out].startswith("/tmp")
+    assert "${PERF_OUT:-" in (ROOT / "benchmarks" / "perf_analyzer.sh").read_text()
+    gpu_sh = (ROOT / "benchmarks" / "gpu.sh").read_text()
+    (gpu_target,) = re.findall(r'-e PERF_OUT=(\S+) -v "[^"]*:(\S+)" perf', gpu_sh)
+    assert gpu_target[0] == gpu_target[1] != out
 
 
 def test_tensorrt_engines_are_cached_on_a_named_volume(compose: dict[str, Any]):
@@ -75,9 +146,9 @@ def test_gateway_waits_for_triton_and_mounts_the_database_directory(compose: dic
     env = gateway["environment"]
     assert env["INVESTIQ_BACKEND"] == "triton" and env["INVESTIQ_TRITON_URL"] == "triton:8001"
     db_dir = str(Path(env["INVESTIQ_DB_PATH"]).parent)
-    mounts = {v.split(":")[-1]: v for v in gateway["volumes"]}
-    assert db_dir in mounts  # the directory (WAL and shm files live beside the database), not the file
-    assert not any(target.endswith(".db") for target in mounts)
+    targets = mounts(gateway)
+    assert db_dir in targets  # the directory (WAL and shm files live beside the database), not the file
+    assert not any(target.endswith(".db") for target in targets)
     assert re.fullmatch(r"\$\{ML_API_KEY:\?.+\}", env["ML_API_KEY"])  # required: fails fast when unset
     exposed = ("gateway", "triton", "prometheus")
     assert all(p.startswith("127.0.0.1:") for s in exposed for p in compose["services"][s]["ports"])
@@ -193,3 +264,52 @@ def test_gpu_script_accepts_a_single_gpu(fake_gpus: dict[str, str]):
 def test_gpu_script_refuses_more_gpus_than_the_host_has(fake_gpus: dict[str, str]):
     done = run_gpu_sh({**fake_gpus, "GPUS": "2"})
     assert done.returncode == 1 and "GPUS=2" in done.stderr
+
+
+def test_the_gateway_image_runs_as_a_user_that_owns_its_data():
+    """Not root; numeric (the kubelet checks runAsNonRoot only on a numeric user), uid 1000 like the pod's
+    fsGroup; /data, where the journal and market data go, its own. Compose's bind mount of the journal's
+    directory must exist already: Docker would make a missing one owned by root, unwritable to that user."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    *_, user = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)  # the last one is the one that runs
+    uid, _, gid = user.partition(":")
+    assert uid == gid == "1000"
+    assert re.search(rf"^RUN useradd --uid {uid}\b", dockerfile, re.M)
+    assert re.search(r"chown \S+ /data\b", dockerfile)
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["gateway"]
+    db_dir = str(Path(compose["environment"]["INVESTIQ_DB_PATH"]).parent)
+    (journal,) = [v for v in compose["volumes"] if isinstance(v, dict) and v["target"] == db_dir]
+    assert journal["type"] == "bind" and journal["bind"]["create_host_path"] is False
+
+
+def test_images_install_the_tested_versions_and_copy_nothing_the_context_leaves_out():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (install,) = re.findall(r"^RUN pip install (.*)$", dockerfile, re.M)
+    assert install.startswith("-c constraints.txt ")
+    copied = [
+        source
+        for path in (ROOT / "Dockerfile", ROOT / "deploy" / "triton.Dockerfile")
+        for line in re.findall(r"^COPY\s+(.*)$", path.read_text(), re.M)
+        for source in line.split()[:-1]
+    ]
+    assert "constraints.txt" in copied
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    ignored = [s for s in map(str.strip, lines) if s and not s.startswith("#")]
+    assert not any(p.startswith("!") for p in ignored)  # only exclusions: what follows would miss re-inclusions
+    for path in [*copied, "investiq/data/finance_lexicon.txt"]:  # the lexicon: package data, beside data/
+        assert not dockerignored(path, ignored), path
+    for path in (".venv/bin/python", ".git/HEAD", "models/patchtst/model.pt", "data/portfolio.db", ".env"):
+        assert dockerignored(path, ignored), path
+
+
+def dockerignored(path: str, patterns: list[str]) -> bool:
+    """Docker's .dockerignore matching: patterns from the context's root, `**` any depth, `*` within a name;
+    a directory's pattern covers what is under it."""
+
+    def regex(pattern: str) -> str:
+        parts = re.split(r"(\*\*/?|\*|\?|\[[^]]*\])", pattern.strip("/"))
+        out = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+        return "".join(out.get(p, p if p.startswith("[") and p.endswith("]") else re.escape(p)) for p in parts)
+
+    prefixes = ["/".join(path.split("/")[: i + 1]) for i in range(path.count("/") + 1)]
+    return any(re.fullmatch(regex(p), prefix) for p in patterns for prefix in prefixes)

@@ -4,6 +4,7 @@ the API schemas that kubernetes-validate ships in its wheel (no network), and wh
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,18 @@ def test_triton_requests_gpus_reports_readiness_and_reads_the_repository_from_a_
     assert "/trt-cache" in mounts  # trt_engine_cache_path of the gpu configs
 
 
+def test_triton_updates_and_drains_one_pod_at_a_time_without_a_spare_gpu():
+    """maxSurge 0: a surge pod would need a GPU beyond the replicas' and stay Pending. maxUnavailable 1 below
+    the replica count, and a PodDisruptionBudget to match: a replica serves throughout."""
+    deployment = PLAIN[("Deployment", "triton")]["spec"]
+    assert deployment["strategy"]["type"] == "RollingUpdate"
+    assert deployment["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    budget = PLAIN[("PodDisruptionBudget", "triton")]["spec"]
+    assert budget["maxUnavailable"] == 1 < deployment["replicas"]
+    labels = deployment["template"]["metadata"]["labels"]
+    assert budget["selector"]["matchLabels"].items() <= labels.items()
+
+
 def env(name: str) -> dict[str, Any]:
     return {e["name"]: e for e in container(name)["env"]}
 
@@ -125,6 +138,16 @@ def test_the_gateway_reaches_every_triton_pod_through_a_headless_service_with_re
     gateway = container("gateway")
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/health/ready"  # the probes need no API key
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/health/live"
+
+
+def test_the_gateway_runs_unprivileged_as_the_images_user():
+    """runAsNonRoot: the kubelet refuses an image that runs as root. fsGroup: the image's group (Dockerfile's
+    last USER), for which the kubelet makes the journal volume writable."""
+    security = container("gateway")["securityContext"]
+    assert security["runAsNonRoot"] is True and security["allowPrivilegeEscalation"] is False
+    *_, user = re.findall(r"^USER\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.M)
+    uid, _, gid = user.partition(":")
+    assert pod_spec("gateway")["securityContext"]["fsGroup"] == int(gid or uid)
 
 
 def test_the_journal_has_one_writer_host():
@@ -152,9 +175,20 @@ def test_kserve_inference_service():
         and ("PersistentVolumeClaim", "model-repository") in KSERVE
     )
     assert "--model-config-name=gpu" in model["args"]
-    assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
+    # equal: KServe would otherwise scale between them on CPU use, which says little about the GPUs
+    assert predictor["minReplicas"] == predictor["maxReplicas"] >= 1
     assert int(model["resources"]["requests"]["nvidia.com/gpu"]) >= 1
-    fields = {k: model[k] for k in ("image", "args", "ports", "resources", "volumeMounts")}
+    # the plain Triton pod's probes: readiness on the server, and as long for the first engine builds
+    plain_triton = container("triton")
+    assert model["readinessProbe"]["httpGet"]["path"] == plain_triton["readinessProbe"]["httpGet"]["path"]
+    startup, plain_startup = model["startupProbe"], plain_triton["startupProbe"]
+    assert startup["httpGet"]["path"] == plain_startup["httpGet"]["path"]
+    assert (
+        startup["periodSeconds"] * startup["failureThreshold"]
+        == plain_startup["periodSeconds"] * plain_startup["failureThreshold"]
+    )
+    probes = ("startupProbe", "readinessProbe")
+    fields = {k: model[k] for k in ("image", "args", "ports", "resources", "volumeMounts", *probes)}
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",

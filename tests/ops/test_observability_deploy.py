@@ -1,6 +1,7 @@
 """The Grafana dashboard and the Prometheus alert rules (deploy/): no Prometheus or Grafana runs here (nor
-promtool), so their structure is checked, and that every investiq_* series they query is one the gateway
-exports (gateway/metrics.py): a renamed metric cannot leave a silent panel or an alert that never fires."""
+promtool), so their structure is checked, every query is parsed as PromQL (promql-parser, a port of
+Prometheus's own parser), and every investiq_* series they query must be one the gateway exports
+(gateway/metrics.py): a renamed metric cannot leave a silent panel or an alert that never fires."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import promql_parser
 import pytest
 import yaml
 
@@ -18,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SERIES = re.compile(r"\binvestiq_[a-z0-9_]+")
 DURATION = re.compile(r"^(\d+[smhdwy])+$")
+# Grafana's own variables, filled in before the query reaches Prometheus; the dashboard's template variables
+# ($window) stand only inside label matchers' strings, where they parse as they are.
+GRAFANA_INTERVALS = re.compile(r"\$__(rate_interval|interval|range)\b")
 SUFFIXES = {
     "counter": ("_total", "_created"),
     "histogram": ("_bucket", "_sum", "_count", "_created"),
@@ -67,6 +72,39 @@ def test_alert_rules_have_the_structure_prometheus_loads(alerts: dict[str, Any])
     assert len(set(names)) == len(names)
 
 
+def panel_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title, query) for every query of every panel, as Prometheus receives it."""
+    return [
+        (panel["title"], GRAFANA_INTERVALS.sub("5m", target["expr"]))
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+
+
+def unparsable(queries: list[tuple[str, str]]) -> list[str]:
+    wrong = []
+    for name, query in queries:
+        try:
+            promql_parser.parse(query)
+        except ValueError as error:
+            wrong.append(f"{name}: {error}: {query}")
+    return wrong
+
+
+def test_every_alert_and_panel_query_is_valid_promql(alerts: dict[str, Any], dashboard: dict[str, Any]):
+    """Prometheus loads no rule of a file with one bad expression, and a panel with one shows only an error."""
+    queries = [(r["alert"], r["expr"]) for r in rules(alerts)] + panel_queries(dashboard)
+    assert len(queries) > len(rules(alerts))
+    assert unparsable(queries) == []
+
+
+def test_the_parser_catches_what_prometheus_refuses():
+    # After group_left a "(" opens the label list: a parenthesised right-hand side needs an empty list first.
+    assert unparsable([("broken", "a > ignoring (x) group_left (b > 0)")])
+    assert not unparsable([("fixed", "a > ignoring (x) group_left () (b > 0)")])
+    assert unparsable([("grafana's variable", "rate(a[$__rate_interval])")])
+
+
 def test_alerts_cover_the_journal_errors_and_live_skill(alerts: dict[str, Any]):
     exprs = {r["alert"]: r["expr"] for r in rules(alerts)}
     text = " ".join(exprs.values())
@@ -74,6 +112,29 @@ def test_alerts_cover_the_journal_errors_and_live_skill(alerts: dict[str, Any]):
     assert re.search(r'status=~"5\.\."', text)
     skill = next(r for r in rules(alerts) if 'figure="mae_ratio"' in r["expr"])
     assert re.search(r"> 1\b", skill["expr"]) and skill["for"] in {"12h", "24h", "1d", "2d", "3d"}
+
+
+def test_a_backend_that_cannot_answer_alerts_and_shows(alerts: dict[str, Any], dashboard: dict[str, Any]):
+    """The gateway's /health/ready stays 200 while Triton is down (readiness gates on the journal only), so only
+    these say so: investiq_backend_ready per task, and Prometheus's own scrape of Triton."""
+    by_name = {r["alert"]: r for r in rules(alerts)}
+    ready = by_name["InvestIQBackendNotReady"]
+    assert re.fullmatch(r"investiq_backend_ready\s*==\s*0", ready["expr"].strip())
+    assert ready["labels"]["severity"] == "critical" and ready["for"] == "2m"
+    down = next(r for r in rules(alerts) if r["expr"].strip() == 'up{job="triton"} == 0')
+    assert down["labels"]["severity"] == "critical"
+    panel = next(
+        p for p in dashboard["panels"] if any("investiq_backend_ready" in t["expr"] for t in p.get("targets", []))
+    )
+    assert panel["type"] == "stat"
+
+
+def test_up_alerts_name_jobs_that_prometheus_scrapes(alerts: dict[str, Any]):
+    """An up{job=...} alert on a job that no scrape config has never fires: the series does not exist."""
+    config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    named = {job for r in rules(alerts) for job in re.findall(r'\bup\{job="([^"]+)"\}', r["expr"])}
+    assert named >= {"gateway", "triton"} and named <= jobs, named - jobs
 
 
 def test_alerts_and_dashboard_query_only_series_the_gateway_exports(
