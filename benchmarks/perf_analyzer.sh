@@ -2,7 +2,8 @@
 # perf_analyzer concurrency sweeps over gRPC, run in the Triton SDK container:
 #   docker compose --profile perf run --rm perf         (or: bash perf_analyzer.sh HOST:8001)
 # finbert gets real headlines (finbert_perf_input.json, from investiq/data/headlines.txt);
-# patchtst gets random windows of 512 closes. Results: CSV files under /tmp/perf (p50/p95/p99).
+# patchtst gets random windows of 512 closes. Results: CSV files under $PERF_OUT (p50/p95/p99; default
+# /tmp/perf; compose mounts benchmarks/results/gpu/perf there).
 set -euo pipefail
 url=${1:-localhost:8001}
 here=$(cd "$(dirname "$0")" && pwd)

@@ -165,6 +165,14 @@ class Metrics:
             ["task", "model", "version"],
             registry=self.registry,
         )
+        self._backend_ready = Gauge(
+            "investiq_backend_ready",
+            "1 when the inference backend can answer a task (sentiment, price) with the trained model it serves, "
+            "0 when it cannot (Triton down, the model not loaded): its requests fail with 503. Set at each "
+            "scrape; no series while a fallback answers the task on purpose (the lexicon, no model exported).",
+            ["task"],
+            registry=self.registry,
+        )
         self.model_age = ModelAge(clock)
         self.registry.register(self.model_age)
         self.model_max_age = Gauge(
@@ -182,6 +190,7 @@ class Metrics:
             registry=self.registry,
         )
         self._serving: dict[str, tuple[str, str]] = {}
+        self._ready_tasks: set[str] = set()
         # (method, route, status) -> its counter and histogram children: labels() takes a lock and builds a
         # key on every call. One entry per series that exists anyway (route templates, not raw paths).
         self._per_request: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
@@ -195,6 +204,14 @@ class Metrics:
                 self.model_info.remove(task, *old)
         self._serving[task] = (model, version)
         self.model_info.labels(task, model, version).set(1)
+
+    def backend_ready(self, tasks: dict[str, bool]) -> None:
+        """Each task's investiq_backend_ready from `tasks` (task -> can answer); the others' series go."""
+        for task in self._ready_tasks - set(tasks):
+            self._backend_ready.remove(task)
+        for task, up in tasks.items():
+            self._backend_ready.labels(task).set(float(up))
+        self._ready_tasks = set(tasks)
 
     def count_error(self, kind: str) -> None:
         """`kind` is a code constant (an error class's `kind`, a fixed status map): never client text."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 import numpy as np
@@ -94,16 +95,63 @@ class TritonBackend:
             return False
 
     async def reload(self, model: str) -> None:
-        """Ask Triton (explicit model-control mode) to load the repository's newest version of `model`.
-        Triton loads it beside the serving one and switches only on success: a version that fails to
-        load leaves the old one serving, and the failure is raised here with Triton's reason."""
+        """Ask Triton (explicit model-control mode) to load the repository's newest version of `model`, on
+        every server the target resolves to (several Triton pods behind one name: a load request on the
+        balanced channel reached one of them, and the others went on serving the old version under the new
+        one's name). Each server loads it beside the serving one and switches only on success: a version
+        that fails to load leaves the old one serving there, and the failure is raised with Triton's reason
+        and where it loaded, if anywhere."""
+        servers = await self._servers()
+        if len(servers) == 1:
+            await self._load(self._client, model, self._url)
+            return
+        loaded, failed = [], []
+        for server in servers:
+            client = self._grpc.InferenceServerClient(server)
+            try:
+                await self._load(client, model, server)
+                loaded.append(server)
+            except (BackendUnavailableError, ModelNotReadyError) as exc:
+                failed.append(f"{server}: {exc}")
+            finally:
+                await client.close()
+        if failed:
+            mixed = f"; loaded on {', '.join(loaded)}: the servers now serve different versions" if loaded else ""
+            why = "; ".join(failed)
+            raise ModelNotReadyError(f"could not load {model!r} on every Triton server: {why}{mixed}")
+
+    async def _load(self, client: Any, model: str, where: str) -> None:
         try:
-            await self._client.load_model(model, client_timeout=max(self._timeout_s, 120.0))
+            await client.load_model(model, client_timeout=max(self._timeout_s, 120.0))
         except Exception as exc:  # InferenceServerException
             status = str(getattr(exc, "status", lambda: "")() or "")
             if "UNAVAILABLE" in status or "DEADLINE" in status:
-                raise _translate(exc, model, self._url) from None
-            raise ModelNotReadyError(f"Triton at {self._url} could not load {model!r}: {exc}") from None
+                raise _translate(exc, model, where) from None
+            raise ModelNotReadyError(f"Triton at {where} could not load {model!r}: {exc}") from None
+
+    async def _servers(self) -> list[str]:
+        """Each server the target names: the addresses of an "ipv4:"/"ipv6:" list, and those a "dns:" name
+        resolves to now (a headless Service: one per ready pod); any other target (host:port: one server,
+        even where localhost resolves to 127.0.0.1 and ::1) as it is."""
+        target = self._url
+        scheme, _, rest = target.partition(":")
+        if scheme in ("ipv4", "ipv6"):
+            return rest.split(",")
+        if scheme != "dns":
+            return [target]
+        name = rest.lstrip("/")
+        host, _, port = name.rpartition(":")
+        if not host or not port.isdigit():
+            return [target]
+        try:
+            loop = asyncio.get_running_loop()
+            found = await loop.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+        except OSError:  # unresolvable now: the one target, whose call names the failure
+            return [target]
+        addresses = sorted({str(info[4][0]) for info in found})
+        if len(addresses) <= 1:
+            return [target]
+        return [f"[{a}]:{port}" if ":" in a else f"{a}:{port}" for a in addresses]
 
     async def _reset(self) -> None:
         """New calls get a fresh channel. The old one is closed only once the calls still in flight on it

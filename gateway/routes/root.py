@@ -35,8 +35,8 @@ async def live() -> dict[str, str]:
     openapi_extra=NO_KEY,
 )
 async def ready(service: Health) -> JSONResponse:
-    """Readiness: 200 when this process can serve (the journal writer runs and at least one model is
-    ready), 503 with the reason otherwise."""
+    """Readiness: 200 when this process can serve (its journal writer runs), 503 with the reason otherwise.
+    Each model's readiness is reported beside it and does not decide it (Triton down: 200, that model false)."""
     report = await service.readiness()
     return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
@@ -48,10 +48,12 @@ async def ready(service: Health) -> JSONResponse:
         200: {"description": "Prometheus metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}}
     },
 )
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, health: Health) -> Response:
     """Prometheus text format: requests and latency by route and status, journal counters, the models
-    served (investiq_model_info) and inference latency by model."""
+    served (investiq_model_info), whether the backend can answer with each (investiq_backend_ready) and
+    inference latency by model."""
     state = request.app.state
+    state.metrics.backend_ready(await health.backend_models())
     state.metrics.journal.update(state.writer.committed, state.writer.failed)
     state.metrics.journal_pending.set(state.writer.pending)
     state.metrics.sentiment_cache_hit_rate.set(state.sentiment.cache.hit_rate)

@@ -16,6 +16,7 @@ from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.patchtst import PATCHTST
 
 ORDER = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+TASKS = {FINBERT: "sentiment", PATCHTST: "price"}  # a backend model -> the task it answers
 Report = dict[str, Any]
 
 
@@ -94,6 +95,11 @@ class HealthService:
             down = ", ".join(name for name, up in models.items() if not up)
             report.update(status="degraded", reason=f"not ready on the {where}: {down}")
         return report
+
+    async def backend_models(self) -> dict[str, bool]:
+        """Task (sentiment, price) -> whether the backend can answer it with the trained model it serves; a
+        task answered by a fallback on purpose (the lexicon, the random walk) is not in it."""
+        return {TASKS[model]: up for model, up in (await self._served_models()).items()}
 
     async def _served_models(self) -> dict[str, bool]:
         """Each model this gateway serves through the backend (not the lexicon), and whether it can answer."""

@@ -183,6 +183,21 @@ def test_ready_does_not_follow_the_backend_it_reports(settings: Settings):
         assert client.get("/health/ready").json() == {"ready": True, "journal": True, "models": {FINBERT: True}}
 
 
+@pytest.mark.usefixtures("finbert_exported")
+def test_metrics_say_whether_the_backend_can_answer_each_task(settings: Settings):
+    """The 200 of /health/ready does not page anyone when Triton is down: investiq_backend_ready does."""
+    backend = FakeBackend(ready=False)
+    with TestClient(create_app(settings, backend)) as client:
+        assert 'investiq_backend_ready{task="sentiment"} 0.0' in client.get("/metrics").text
+        backend.is_ready = True
+        assert 'investiq_backend_ready{task="sentiment"} 1.0' in client.get("/metrics").text
+    lexicon = settings.model_copy(update={"sentiment_model": "lexicon"})
+    with TestClient(create_app(lexicon, FakeBackend())) as client:
+        assert (
+            'investiq_backend_ready{task="sentiment"}' not in client.get("/metrics").text
+        )  # no model to be ready
+
+
 # -- part 5: metrics ------------------------------------------------------------------------------
 
 

@@ -36,3 +36,18 @@ def test_a_plain_message_stays_and_a_long_one_is_bounded():
     )
     long = brief("x" * 5000, "patchtst")
     assert len(long) == MAX_DETAIL and long.endswith("...")
+
+
+def test_a_reload_goes_to_each_server_a_target_names():
+    """A dns: name with several addresses (a headless Service) is every pod; host:port is one server, even
+    where localhost resolves to 127.0.0.1 and ::1."""
+    import asyncio
+
+    from gateway.backends.triton import TritonBackend
+
+    def servers(url: str) -> list[str]:
+        return asyncio.run(TritonBackend(url, 1.0)._servers())
+
+    assert servers("ipv4:10.0.0.1:8001,10.0.0.2:8001") == ["10.0.0.1:8001", "10.0.0.2:8001"]
+    assert servers("localhost:8001") == ["localhost:8001"]
+    assert servers("dns:///127.0.0.1:8001") == ["dns:///127.0.0.1:8001"]  # one address: the target itself

@@ -309,3 +309,39 @@ def test_triton_rolls_out_a_new_version_and_keeps_serving_when_one_fails_to_load
         assert ready(1)
 
     asyncio.run(scenario())
+
+
+def test_a_reload_loads_the_new_version_on_every_triton_server_behind_the_target(
+    repository: Path, triton: tuple[TritonPorts, Path], tmp_path: Path
+):
+    """Several Triton pods behind one name: the load request went over the balanced channel to one of
+    them, and the others kept serving the old version under the new one's name (found by a probe)."""
+    from investiq.core.versions import install, version_dir
+
+    first, _ = triton
+    second = TritonPorts.free()
+    start(repository, second, tmp_path / "second")
+
+    def ready(ports: TritonPorts, version: int) -> bool:
+        try:
+            with urlopen(f"http://127.0.0.1:{ports.http}/v2/models/patchtst/versions/{version}/ready") as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    async def scenario() -> None:
+        backend = TritonBackend(f"ipv4:127.0.0.1:{first.grpc},127.0.0.1:{second.grpc}", 30)
+        try:
+            assert install(version_dir(repository, "patchtst", 1), repository, "patchtst") == 2
+            await backend.reload("patchtst")
+            assert ready(first, 2) and ready(second, 2) and not ready(first, 1) and not ready(second, 1)
+        finally:  # leave the module's repository and server as they were
+            shutil.rmtree(version_dir(repository, "patchtst", 2), ignore_errors=True)
+            await backend.reload("patchtst")
+            await backend.close()
+
+    try:
+        asyncio.run(scenario())
+        assert ready(first, 1) and ready(second, 1)
+    finally:
+        stop(tmp_path / "second")
