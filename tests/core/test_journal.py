@@ -222,6 +222,31 @@ def test_a_failing_log_is_counted_never_raised(writer: JournalWriter):
     assert not writer.failing  # a later success clears the failing state
 
 
+def test_logs_wait_for_a_lock_another_process_holds_and_a_waiting_job_is_told_at_once(db_path: Path):
+    """The agent holding the write lock past the busy timeout dropped the prediction logs queued meanwhile,
+    though their requests had their 200 (found by a probe): now they wait for the lock; a job someone waits
+    for (a trade update) still fails at once, for its caller to answer 503 and be retried."""
+    open_journal(db_path).close()
+    w = JournalWriter(db_path, busy_timeout_ms=100)
+    w.start()
+    agent = sqlite3.connect(db_path, isolation_level=None)
+    agent.execute("BEGIN IMMEDIATE")
+    try:
+        w.log(_insert("logged"))
+        update = w.submit(_insert("awaited"))
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            update.result(5)
+        time.sleep(0.3)  # a few of the logs' tries
+        assert w.failing and w.failed == 1  # the awaited job; the log is still queued for its next try
+    finally:
+        agent.execute("ROLLBACK")
+        agent.close()
+    w.flush()
+    w.close()
+    names = [r[0] for r in connect(db_path).execute("SELECT strategy_name FROM bayesian_state")]
+    assert names == ["logged"] and w.failed == 1 and not w.failing
+
+
 def test_close_flushes_what_is_queued(db_path: Path):
     open_journal(db_path).close()
     w = JournalWriter(db_path)

@@ -40,9 +40,17 @@ class _Item:
     job: Job[Any]
     future: Future[Any] | None  # None: fire-and-forget
     counted: bool = True  # False for flush()'s barrier, which writes nothing and proves nothing
+    tries: int = 0  # times it was queued again because another connection held the write lock
 
 
 _STOP = object()
+# Tries more for a prediction log when another connection holds the write lock past the busy timeout (each
+# try waits busy_timeout_ms in SQLite: 12 x 5 s = a minute at the default); then it is counted as failed.
+LOCKED_RETRIES = 12
+
+
+def _locked(error: BaseException | None) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or "busy" in str(error))
 
 
 class JournalWriter:
@@ -140,6 +148,26 @@ class JournalWriter:
             conn.close()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+        outcomes = self._transact(conn, batch)
+        error = outcomes[0][2] if outcomes else None
+        if _locked(error) and all(e is error for _, _, e in outcomes) and not self._closed:
+            # Another process (the agent) held the write lock past the busy timeout. Whoever waits gets the
+            # error now (a 503 to retry); a prediction log, acknowledged already, goes to the back of the queue
+            # for another try, up to LOCKED_RETRIES: they were dropped here at once before (found by a probe).
+            again = [item for item, _, _ in outcomes if item.future is None and item.tries < LOCKED_RETRIES]
+            for item in again:
+                item.tries += 1
+                self._queue.put(item)
+            if again:
+                self.last_error, self.last_failure_ts = f"{type(error).__name__}: {error}", time.time()
+                log.warning("journal locked by another connection: %d log rows queued again", len(again))
+            outcomes = [o for o in outcomes if o[0] not in again]
+        self._settle(outcomes)
+
+    def _transact(
+        self, conn: sqlite3.Connection, batch: list[_Item]
+    ) -> list[tuple[_Item, Any, BaseException | None]]:
+        """Run the batch in one transaction, each job in its own savepoint: (item, result, error) each."""
         outcomes: list[tuple[_Item, Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -161,6 +189,9 @@ class JournalWriter:
                 except sqlite3.Error:
                     log.exception("journal rollback failed")
             outcomes = [(item, None, exc) for item in batch]
+        return outcomes
+
+    def _settle(self, outcomes: list[tuple[_Item, Any, BaseException | None]]) -> None:
         for item, result, error in outcomes:
             if error is None:
                 if item.counted:
