@@ -141,8 +141,10 @@ class PriceResponse(BaseModel):
     warnings: list[str] = Field(
         default_factory=list,
         description="What in the request makes this forecast doubtful, each naming the close and what to do; "
-        "empty when nothing does. Today: a one-bar move in the sent `prices` that looks like a stock split left "
-        "unadjusted (near a split ratio and extreme for the series), which the forecast takes for a real move.",
+        "empty when nothing does: a one-bar move in the sent `prices` that looks like a stock split left "
+        "unadjusted (near a split ratio and extreme for the series), which the forecast takes for a real move; "
+        "closes that do not move (the last 10 all equal, or half the window's moves zero), whose volatility and "
+        "intervals understate the risk.",
     )
 
 

@@ -40,6 +40,7 @@ from investiq.core.patchtst import (
     signal,
 )
 from investiq.core.splits import suspected_splits
+from investiq.core.stale import unmoving_closes
 
 NOT_EXPORTED = "PatchTST is not exported: run `investiq train patchtst`, then `investiq export patchtst`"
 
@@ -181,7 +182,8 @@ class PriceService:
             stamps.append(last_time)
             # the caller's own closes may be unadjusted; bars from the data layer come adjusted for splits
             sent = q.prices is not None
-            warnings.append(suspected_splits(windows[-1], len(closes) - meta.context_length) if sent else [])
+            splits = suspected_splits(windows[-1], len(closes) - meta.context_length) if sent else []
+            warnings.append(splits + unmoving_closes(windows[-1]))
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels(PATCHTST).observe(len(batch))
         try:

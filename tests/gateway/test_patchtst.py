@@ -380,3 +380,15 @@ def test_closes_with_an_unadjusted_split_are_forecast_with_a_warning_naming_the_
     check_forecast(warned)  # still a forecast of the closes as sent
     batch = client.post("/price/batch_predict", json={"requests": [{"symbol": "A", "prices": unadjusted}]}).json()
     assert batch["predictions"][0]["warnings"] == warned["warnings"]
+
+
+def test_closes_that_do_not_move_are_forecast_with_a_warning(client: TestClient):
+    """64 equal closes (a halted stock, a stale feed) gave an "80%" interval a few millionths of the price wide,
+    with nothing to say so (found by a probe)."""
+    flat = client.post("/price/predict", json={"symbol": "SPX", "prices": [101.5] * 64}).json()
+    check_forecast(flat)
+    assert [w.split(":")[0] for w in flat["warnings"]] == [
+        "the last 64 closes are all 101.5",
+        "100% of the window's one-bar moves are zero, so its volatility (0 per bar) and the intervals made from it "
+        "understate the risk of a price that moves",
+    ]

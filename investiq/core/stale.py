@@ -1,0 +1,45 @@
+"""Closes that do not move: a halted stock or a feed that stopped, which a forecast cannot tell from calm.
+
+The forecast's volatility, and so its intervals, come from the window's one-bar moves. A window whose closes
+mostly repeat gives a volatility near zero (64 equal closes: the floor of 1e-6, an "80%" interval a few
+millionths of the price wide), and one whose last closes repeat ends on a price that may no longer trade. The
+gateway serves the forecast as asked and names either in the response's `warnings`; anything sizing positions
+on the interval's width should not take it as calm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+STALE_TAIL = 10  # the last closes all equal: the feed stopped, or trading did
+FLAT_SHARE = 0.5  # at least this share of the window's one-bar moves are zero
+
+
+def unmoving_closes(closes: NDArray[np.floating[Any]]) -> list[str]:
+    """Warnings (module docstring) for a window of closes (finite, > 0, oldest first)."""
+    values = np.asarray(closes, dtype=np.float64).reshape(-1)
+    moves = np.diff(values)
+    if moves.size == 0:
+        return []
+    warnings = []
+    moving = np.flatnonzero(moves != 0)
+    tail = moves.size - (int(moving[-1]) + 1 if moving.size else 0)  # trailing moves of zero
+    if tail + 1 >= STALE_TAIL:
+        warnings.append(
+            f"the last {tail + 1} closes are all {values[-1]:g}: a halted stock or a stale feed? The forecast "
+            "starts from that close as if it still traded"
+        )
+    zero = 1 - moving.size / moves.size
+    if zero >= FLAT_SHARE:
+        warnings.append(
+            f"{zero:.0%} of the window's one-bar moves are zero, so its volatility ({_volatility(values):.2g} per "
+            "bar) and the intervals made from it understate the risk of a price that moves"
+        )
+    return warnings
+
+
+def _volatility(values: NDArray[np.float64]) -> float:
+    return float(np.std(np.diff(np.log(values))))
