@@ -389,6 +389,6 @@ def test_closes_that_do_not_move_are_forecast_with_a_warning(client: TestClient)
     check_forecast(flat)
     assert [w.split(":")[0] for w in flat["warnings"]] == [
         "the last 64 closes are all 101.5",
-        "100% of the window's one-bar moves are zero, so its volatility (0 per bar) and the intervals made from it "
-        "understate the risk of a price that moves",
+        "100% of the window's one-bar moves are zero, so its volatility (0 per bar) and the intervals made from "
+        "it understate the risk of a price that moves",
     ]
