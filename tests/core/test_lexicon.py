@@ -69,6 +69,12 @@ def test_evidence_of_no_news_is_confidently_neutral(lexicon: FinanceLexicon):
         ("Trial meets its main goal", "Trial fails to meet its main goal"),
         ("Shares fall", "Shares did not fall"),
         ("Company expects a loss", "Company expects no loss"),
+        # turning away the bad news is good news (read as negative at 0.91-0.93 before: a probe)
+        ("Company files for bankruptcy", "Company avoids bankruptcy"),
+        ("Lender nears collapse", "Lender staves off collapse"),
+        ("Retailer in bankruptcy", "Retailer emerges from bankruptcy"),
+        # two negators undo each other, as in VADER (positive at 0.90 before)
+        ("Firm avoids default", "Firm fails to avoid default"),
     ],
 )
 def test_negation_flips(lexicon: FinanceLexicon, plain: str, negated: str):
