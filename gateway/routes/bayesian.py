@@ -48,7 +48,12 @@ async def health(service: Health) -> JSONResponse:
 @router.post(
     "/update",
     response_model=TradeUpdateResponse,
-    responses={409: {"model": ErrorResponse, "description": "The trade_id was recorded for another strategy."}},
+    responses={
+        409: {
+            "model": ErrorResponse,
+            "description": "The trade_id was recorded for another strategy, or with another outcome (won or P&L).",
+        }
+    },
 )
 async def update(body: TradeUpdateRequest, service: Bayesian) -> TradeUpdateResponse:
     outcome = TradeOutcome(

@@ -161,7 +161,7 @@ class PriceService:
         if len(queries) > self._max_batch:
             raise InvalidInputError(f"{len(queries)} requests, more than the limit of {self._max_batch}")
         start = time.perf_counter()
-        windows, stamps, warnings = [], [], []
+        windows, stamps, lasts, warnings = [], [], [], []
         wheres = [f"requests[{i}] ({q.symbol})" if len(queries) > 1 else q.symbol for i, q in enumerate(queries)]
         for q, where in zip(queries, wheres, strict=True):
             if q.interval is not None and q.interval != meta.interval:
@@ -180,6 +180,7 @@ class PriceService:
             except PriceInputError as exc:
                 raise InvalidInputError(f"{where}: {exc}") from None
             stamps.append(last_time)
+            lasts.append(float(closes[-1]))  # as sent: the window is float32 (123.46 came back 123.45999908)
             # the caller's own closes may be unadjusted; bars from the data layer come adjusted for splits
             sent = q.prices is not None
             splits = suspected_splits(windows[-1], len(closes) - meta.context_length) if sent else []
@@ -204,8 +205,8 @@ class PriceService:
                     f"{window.max():g}): {problem}"
                 )
         forecasts = [
-            self._forecast(q, w, f, t, meta, warned)
-            for q, w, f, t, warned in zip(queries, windows, out, stamps, warnings, strict=True)
+            self._forecast(q, w, f, t, c, meta, warned)
+            for q, w, f, t, c, warned in zip(queries, windows, out, stamps, lasts, warnings, strict=True)
         ]
         self._journal(forecasts, (time.perf_counter() - start) * 1000 / len(forecasts), meta)
         return forecasts
@@ -256,6 +257,7 @@ class PriceService:
         window: NDArray[np.float32],
         f: WindowForecast,
         last: datetime,
+        close: float,
         meta: PatchTSTMeta,
         warnings: list[str],
     ) -> PriceForecast:
@@ -271,7 +273,7 @@ class PriceService:
             predicted_return=s.predicted_return,
             horizon=horizon,
             interval=meta.interval,
-            current_price=float(window[-1, 0]),
+            current_price=close,
             last_bar_time=last.isoformat(),
             target_time=target.isoformat(),
             model_version=meta.version,

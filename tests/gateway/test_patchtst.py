@@ -98,6 +98,9 @@ def test_predict_and_batch_predict_over_http(client: TestClient, tmp_path: Path)
     else:
         assert "not enough evidence" in health["reason"]
     assert one["skill"] == {"scope": "pooled", "window": "30d", "n": 0, "record": None}
+    cents = [round(x, 2) for x in closes(100)]  # as sent, not through float32 (123.46 came back 123.45999908)
+    sent = client.post("/price/predict", json={"symbol": "SPX", "prices": cents}).json()
+    assert sent["current_price"] == cents[-1]
 
 
 def smooth_trend() -> list[float]:
