@@ -36,7 +36,13 @@ router = APIRouter(
     responses=ERROR_RESPONSES,
     route_class=JsonRoute,
 )
-MethodQuery = Annotated[Method, Query(description="mean: posterior mean win rate; thompson: P(best).")]
+MethodQuery = Annotated[
+    Method,
+    Query(
+        description="mean: posterior mean win rate; thompson: P(best win rate); pnl: P(best mean P&L per trade). "
+        "mean and thompson ignore P&L."
+    ),
+]
 
 
 @router.get("/health", **HEALTH_ROUTE)
@@ -121,7 +127,7 @@ def _stats(service: BayesianService, s: StrategyStats) -> StrategyStatsResponse:
         "credible_interval_95": post.win_rate_interval(),
         "pnl_credible_interval_95": post.pnl_interval(),
         "effective_samples": post.effective_trades,
-        "proven": service.is_proven(s),
+        "proven": s.proven,
         "weight": s.weight,
     }
     return StrategyStatsResponse(**fields)

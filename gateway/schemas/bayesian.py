@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from gateway.schemas.common import FiniteFloat, Name, RequestBody, UtcDateTime, plain_identifier
+from investiq.core.bayes.allocation import Method
 from investiq.core.journal import timestamps
 
 
@@ -89,7 +90,7 @@ class StrategyStatsResponse(BaseModel):
 
 class AllStatsResponse(BaseModel):
     strategies: list[StrategyStatsResponse]
-    method: Literal["mean", "thompson"]
+    method: Method
     half_life_days: float
 
 
@@ -101,7 +102,7 @@ class TradeUpdateResponse(BaseModel):
 
 class WeightsResponse(BaseModel):
     weights: dict[str, float]
-    method: Literal["mean", "thompson"]
+    method: Method
     as_of: datetime
 
 

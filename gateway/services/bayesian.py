@@ -55,6 +55,7 @@ class StrategyStats:
     evidence: Evidence
     posterior: Posterior
     weight: float
+    proven: bool  # ranked by the method its weight came from (pnl: on the trades with a P&L)
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,10 @@ class BayesianService:
         names, posts, weights = strategy_weights(
             states, method, now, prior=c.prior, half_life_days=c.half_life_days, rules=c.rules, seed=c.seed
         )
-        return [StrategyStats(n, states[n], p, float(w)) for n, p, w in zip(names, posts, weights, strict=True)]
+        return [
+            StrategyStats(n, states[n], p, float(w), is_proven(p, c.rules, method))
+            for n, p, w in zip(names, posts, weights, strict=True)
+        ]
 
     def _states(self, conn: sqlite3.Connection) -> dict[str, Evidence]:
         return store.load_states(conn, self._config.half_life_days)
@@ -224,9 +228,6 @@ class BayesianService:
     @property
     def half_life_days(self) -> float:
         return self._config.half_life_days
-
-    def is_proven(self, stats: StrategyStats) -> bool:
-        return is_proven(stats.posterior, self._config.rules)
 
     async def _write(self, job: Callable[[sqlite3.Connection], T]) -> T:
         try:

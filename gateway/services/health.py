@@ -64,7 +64,7 @@ class HealthService:
         report: Report = {
             "status": "healthy",
             "strategies": len(stats),
-            "proven": sum(self._bayesian.is_proven(s) for s in stats),
+            "proven": sum(s.proven for s in stats),
             "events": events,
         }
         if not self._writer.alive:

@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from investiq.core.bayes.allocation import AllocationRules, allocate, clip_to_box, is_proven, prob_best
-from investiq.core.bayes.posterior import Posterior
+from investiq.core.bayes.posterior import Evidence, Posterior, Prior, observe, posterior
 
 
 def post(alpha: float, beta: float, effective: float | None = None) -> Posterior:
     n = alpha + beta - 2 if effective is None else effective
-    return Posterior(alpha, beta, 0.0, 1.0, 2.0, 100.0, n, 0.0)
+    return Posterior(alpha, beta, 0.0, 1.0, 2.0, 100.0, n, n)
 
 
 posteriors = st.lists(
@@ -31,7 +31,7 @@ rules = st.builds(
 
 
 @settings(max_examples=200, deadline=None)
-@given(posteriors, rules, st.sampled_from(["mean", "thompson"]))
+@given(posteriors, rules, st.sampled_from(["mean", "thompson", "pnl"]))
 def test_weights_are_a_distribution_and_respect_the_rules(posts, r, method):
     w = allocate(posts, method, r, np.random.default_rng(0))
     assert w.shape == (len(posts),)
@@ -103,3 +103,30 @@ def test_n_trades_stay_n_trades_until_decay_takes_half_a_trade():
     for days, proven in ((0.0, True), (3 / 86_400, True), (4.0, True), (5.0, False)):
         effective = 5 * 2 ** (-days / 30)
         assert is_proven(post(6.0, 1.0, effective), rules) is proven, days
+
+
+def learnt(pnls: list[float]) -> Posterior:
+    """The posterior after these trades (no forgetting), from the default prior."""
+    ev = Evidence(ref_ts=0.0)
+    for i, x in enumerate(pnls):
+        ev = observe(ev, float(i), None, x, 0.0)
+    return posterior(Prior(), ev, float(len(pnls)), 0.0)
+
+
+def test_pnl_weights_follow_the_mean_pnl_where_win_rates_mislead():
+    """Wins 90% by 1 and loses 20 (-1.1 a trade) against wins 40% by 5 and loses 1 (+1.4 a trade): the win
+    rates gave the first the cap under mean and thompson alike (found by a probe); pnl ranks them by P&L."""
+    rng = np.random.default_rng(3)
+    often = learnt(list(np.where(rng.random(200) < 0.9, 1.0, -20.0)))
+    big = learnt(list(np.where(rng.random(200) < 0.4, 5.0, -1.0)))
+    rules = AllocationRules()
+    for method in ("mean", "thompson"):
+        w = allocate([often, big], method, rules, np.random.default_rng(0))
+        assert w[0] > w[1]
+    w = allocate([often, big], "pnl", rules, np.random.default_rng(0))
+    assert w[1] == pytest.approx(rules.cap) and w[0] == pytest.approx(1 - rules.cap)
+
+
+def test_pnl_ranks_only_strategies_whose_trades_carry_a_pnl():
+    flags_only = Posterior(30.0, 5.0, 0.0, 1.0, 2.0, 100.0, 33.0, 0.0)  # 33 trades reported as won/lost only
+    assert is_proven(flags_only, AllocationRules()) and not is_proven(flags_only, AllocationRules(), "pnl")

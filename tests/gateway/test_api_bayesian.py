@@ -65,6 +65,25 @@ def test_update_then_weights_and_stats(client: TestClient):
     assert m["mean_pnl"] == pytest.approx(47 / 9)  # prior mean 0 with kappa 1, then 8 trades
 
 
+def test_pnl_weights_rank_strategies_by_their_pnl_not_their_win_rate(client: TestClient):
+    """Wins 9 of 10 by 1 and loses 20 against wins 4 of 10 by 5 and loses 1: the win rate ranks the first,
+    its P&L (-1.1 a trade against +1.4) the second."""
+    feed(client, "often", ([1.0] * 9 + [-20.0]) * 4)
+    feed(client, "big", ([5.0] * 4 + [-1.0] * 6) * 4)
+    update(client, strategy_name="flags", won=True)  # a trade without a P&L: not evidence for pnl
+    mean = client.get("/bayesian/weights").json()["weights"]
+    pnl = client.get("/bayesian/weights", params={"method": "pnl"}).json()
+    assert (
+        pnl["method"] == "pnl" and mean["often"] > mean["big"] and pnl["weights"]["big"] > pnl["weights"]["often"]
+    )
+    stats = client.get("/bayesian/all-stats", params={"method": "pnl"}).json()
+    assert {s["strategy_name"]: s["proven"] for s in stats["strategies"]} == {
+        "often": True,
+        "big": True,
+        "flags": False,
+    }
+
+
 def test_forgetting_brings_an_idle_strategy_back_to_its_prior(client: TestClient, clock: Clock):
     feed(client, "old", [5.0] * 10)
     clock.advance(days=365)
@@ -268,8 +287,8 @@ def test_non_finite_profit_loss_is_refused(client: TestClient, literal: str):
 @pytest.mark.parametrize(
     ("path", "params", "fragment"),
     [
-        ("/bayesian/weights", {"method": "best"}, "'mean' or 'thompson'"),
-        ("/bayesian/all-stats", {"method": "best"}, "'mean' or 'thompson'"),
+        ("/bayesian/weights", {"method": "best"}, "'mean', 'thompson' or 'pnl'"),
+        ("/bayesian/all-stats", {"method": "best"}, "'mean', 'thompson' or 'pnl'"),
         ("/bayesian/sync-from-database", {"days": 0}, "days"),
         ("/bayesian/sync-from-database", {"days": -3}, "days"),
         ("/bayesian/sync-from-database", {"days": 10**9}, "days must be between 1 and 3650"),
@@ -327,7 +346,7 @@ def test_weights_survive_a_restart(serve, db_path: Path):
             )
     before = {
         m: server.request("GET", "/bayesian/weights", params={"method": m}).json()["weights"]
-        for m in ("mean", "thompson")
+        for m in ("mean", "thompson", "pnl")
     }
     stats_before = server.request("GET", "/bayesian/all-stats").json()["strategies"]
     server.stop()

@@ -7,8 +7,13 @@ Rules, in order:
    below N - 0.5 (5 trades at the default 30-day half-life: 4.6 days without a new one), not for
    the split second before any decay shows.
 2. The proven strategies share the remaining mass in proportion to their score: the posterior mean
-   win probability (`mean`) or the probability of having the highest win probability, estimated by
-   Monte Carlo draws from the Beta posteriors (`thompson`, seeded through the generator).
+   win probability (`mean`), the probability of having the highest win probability, estimated by
+   Monte Carlo draws from the Beta posteriors (`thompson`, seeded through the generator), or the
+   probability of having the highest mean P&L per trade, by draws from each strategy's posterior of
+   that mean (Student-t, the Normal-Inverse-Gamma's marginal: `pnl`). The first two ignore P&L: a
+   strategy that wins 90% of its trades by 1 and loses the rest by 20 outranks one that wins 40% by 5
+   and loses the rest by 1. `pnl` counts only trades reported with a P&L as evidence (rule 1), and its
+   prior is in the agent's P&L units (the settings bayes_pnl_prior_*).
 3. Floor and cap: proven weight i = clip(lam * score_i, floor, cap), lam chosen so the proven
    weights sum to their mass: proportional where the bounds do not bind. When the number of
    strategies makes the bounds infeasible (n * cap < mass, n * floor > mass), they widen just enough
@@ -28,8 +33,8 @@ from numpy.typing import NDArray
 
 from investiq.core.bayes.posterior import Posterior
 
-Method = Literal["mean", "thompson"]
-METHODS: tuple[Method, ...] = ("mean", "thompson")
+Method = Literal["mean", "thompson", "pnl"]
+METHODS: tuple[Method, ...] = ("mean", "thompson", "pnl")
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,10 @@ class AllocationRules:
     draws: int = 10_000
 
 
-def is_proven(post: Posterior, rules: AllocationRules) -> bool:
-    return math.floor(post.effective_trades + 0.5) >= rules.min_trades
+def is_proven(post: Posterior, rules: AllocationRules, method: Method = "mean") -> bool:
+    """Enough effective trades to be ranked: those with a P&L for `pnl`, every trade for the others."""
+    evidence = post.effective_pnl_trades if method == "pnl" else post.effective_trades
+    return math.floor(evidence + 0.5) >= rules.min_trades
 
 
 def prob_best(
@@ -50,6 +57,17 @@ def prob_best(
     """P(strategy i has the highest win probability), by `draws` joint samples. Shapes: (K,) -> (K,)."""
     samples = rng.beta(alphas, betas, size=(draws, len(alphas)))  # (draws, K)
     counts = np.bincount(samples.argmax(axis=1), minlength=len(alphas))
+    return np.asarray(counts / draws, dtype=np.float64)
+
+
+def prob_best_mean(posteriors: Sequence[Posterior], rng: np.random.Generator, draws: int) -> NDArray[np.float64]:
+    """P(strategy i has the highest mean P&L per trade), by `draws` joint samples of each posterior's mean:
+    Student-t with 2a degrees of freedom, location mu and scale sqrt(b / (a kappa)). (K,) -> (K,)."""
+    dof = np.array([2.0 * p.a for p in posteriors])
+    loc = np.array([p.mu for p in posteriors])
+    scale = np.array([math.sqrt(p.b / (p.a * p.kappa)) for p in posteriors])
+    samples = loc + scale * rng.standard_t(dof, size=(draws, len(posteriors)))  # (draws, K)
+    counts = np.bincount(samples.argmax(axis=1), minlength=len(posteriors))
     return np.asarray(counts / draws, dtype=np.float64)
 
 
@@ -89,7 +107,7 @@ def allocate(
     """Weights for the strategies in the order given. Shape (K,), >= 0, sums to 1 (empty for K = 0)."""
     k = len(posteriors)
     weights = np.full(k, 1.0 / k) if k else np.zeros(0)
-    proven = np.array([is_proven(p, rules) for p in posteriors], dtype=bool)
+    proven = np.array([is_proven(p, rules, method) for p in posteriors], dtype=bool)
     if not proven.any():
         return weights
     ranked = [p for p, ok in zip(posteriors, proven, strict=True) if ok]
@@ -99,6 +117,8 @@ def allocate(
         scores = alphas / (alphas + betas)
     elif method == "thompson":
         scores = prob_best(alphas, betas, rng, rules.draws)
+    elif method == "pnl":
+        scores = prob_best_mean(ranked, rng, rules.draws)
     else:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     weights[proven] = clip_to_box(scores, proven.sum() / k, rules.floor, rules.cap)
