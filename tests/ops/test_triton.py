@@ -269,6 +269,15 @@ def test_a_model_missing_from_the_repository_is_a_clear_503(repository: Path, tm
         stop(tmp_path / "work")
 
 
+def version_ready(ports: TritonPorts, version: int) -> bool:
+    """Whether the server on `ports` serves version `version` of patchtst."""
+    try:
+        with urlopen(f"http://127.0.0.1:{ports.http}/v2/models/patchtst/versions/{version}/ready") as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 def test_triton_rolls_out_a_new_version_and_keeps_serving_when_one_fails_to_load(
     repository: Path, triton: tuple[TritonPorts, Path]
 ):
@@ -280,11 +289,7 @@ def test_triton_rolls_out_a_new_version_and_keeps_serving_when_one_fails_to_load
     ports, _ = triton
 
     def ready(version: int) -> bool:
-        try:
-            with urlopen(f"http://127.0.0.1:{ports.http}/v2/models/patchtst/versions/{version}/ready") as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        return version_ready(ports, version)
 
     async def scenario() -> None:
         backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
@@ -322,19 +327,17 @@ def test_a_reload_loads_the_new_version_on_every_triton_server_behind_the_target
     second = TritonPorts.free()
     start(repository, second, tmp_path / "second")
 
-    def ready(ports: TritonPorts, version: int) -> bool:
-        try:
-            with urlopen(f"http://127.0.0.1:{ports.http}/v2/models/patchtst/versions/{version}/ready") as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
     async def scenario() -> None:
         backend = TritonBackend(f"ipv4:127.0.0.1:{first.grpc},127.0.0.1:{second.grpc}", 30)
         try:
             assert install(version_dir(repository, "patchtst", 1), repository, "patchtst") == 2
             await backend.reload("patchtst")
-            assert ready(first, 2) and ready(second, 2) and not ready(first, 1) and not ready(second, 1)
+            assert (
+                version_ready(first, 2)
+                and version_ready(second, 2)
+                and not version_ready(first, 1)
+                and not version_ready(second, 1)
+            )
         finally:  # leave the module's repository and server as they were
             shutil.rmtree(version_dir(repository, "patchtst", 2), ignore_errors=True)
             await backend.reload("patchtst")
@@ -342,6 +345,6 @@ def test_a_reload_loads_the_new_version_on_every_triton_server_behind_the_target
 
     try:
         asyncio.run(scenario())
-        assert ready(first, 1) and ready(second, 1)
+        assert version_ready(first, 1) and version_ready(second, 1)
     finally:
         stop(tmp_path / "second")
