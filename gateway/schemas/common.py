@@ -63,14 +63,24 @@ def _folded(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "")
 
 
+def _another_field(name: str, known: str) -> bool:
+    """Whether `name` differs from the field `known` by whole `_`-separated parts at its end or by a plural s."""
+    a, b = name.lower().split("_"), known.lower().split("_")
+    shorter, longer = sorted((a, b), key=len)
+    if len(shorter) < len(longer) and longer[: len(shorter)] == shorter:
+        return True
+    return a[:-1] == b[:-1] and {a[-1], b[-1]} in ({a[-1], a[-1] + "s"}, {b[-1], b[-1] + "s"})
+
+
 class RequestBody(BaseModel):
     """A request's JSON body. A field this gateway does not know is ignored, so that the agent may send more
     than it reads; but one that looks like a misspelling of a field it does know (the same letters up to case,
     `_` and `-`, or nearly the same: difflib's ratio of 0.85 or more), or is a name in `synonyms`, is refused
     with a 422 naming both: `tradeId` ignored let a retried trade count twice, `usecache` served a cached
-    answer asked not to be (found by a probe). A name that extends a known one or is cut from it (`price`
-    beside `prices`, `symbols`, `closed` beside `closed_at`, `profit_loss_pct`) is a field of its own that the
-    agent may well send, not a misspelling: it is ignored."""
+    answer asked not to be (found by a probe). A name that differs from a known one by whole `_` parts or a
+    plural s (`closed` beside `closed_at`, `profit_loss_pct`, `price` beside `prices`, `symbols`) is a field of
+    its own that the agent may well send, not a misspelling: it is ignored. A name cut short inside a part
+    (`use_cach`, `trade_i`) is still a misspelling."""
 
     model_config = ConfigDict(extra="ignore")
     synonyms: ClassVar[dict[str, str]] = {}  # another name a caller may use for a field -> that field
@@ -85,7 +95,7 @@ class RequestBody(BaseModel):
                     continue
                 folded = _folded(key)
                 meant = cls.synonyms.get(key) or known.get(folded)
-                near = [k for k in known if not (k.startswith(folded) or folded.startswith(k))]
+                near = [k for k in known if not _another_field(key, known[k])]
                 close = difflib.get_close_matches(folded, near, n=1, cutoff=0.85)
                 meant = meant or (known[close[0]] if close else None)
                 if meant is not None and meant not in data:  # beside the field itself it is not a misspelling

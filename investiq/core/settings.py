@@ -218,7 +218,7 @@ class Settings(BaseModel):
         30,
         ge=1,
         description="/price/health stays degraded until the serving version has this many resolved forecasts "
-        "(and they fall in 20 periods of one horizon).",
+        "(and they fall in 10 periods of one horizon).",
     )
     skill_refresh_s: float = Field(
         30.0, gt=0, description="How often the gateway counts newly resolved forecasts into live skill."

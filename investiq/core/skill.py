@@ -5,11 +5,12 @@ of it (their outcomes share moves), so outcomes are not independent draws. Rows 
 into buckets of origin time one horizon long (per symbol, and across symbols for the pooled figures, since SPX and
 NASDAQ on one day are one observation, not two), and intervals come from a block bootstrap over
 the buckets: blocks of at least two (a forecast near a bucket's end overlaps the next one), growing as
-the cube root of the buckets, and the expanded percentile interval, which widens for few blocks. Below
-MIN_BUCKETS buckets a figure has no interval: with 2 buckets every resample is the same, and a
-zero-width interval called a model with real skill significantly worse than the random walk. In
-simulated journals with a known answer (3 correlated symbols, calls persisting over many bars) the 95%
-intervals held the true hit rate and MAE ratio 86-87% of the time at 24 buckets, 91-94% at 49-88.
+the cube root of the buckets, and the expanded percentile interval, which widens for few blocks. On fewer
+than MIN_BUCKETS buckets with evidence for it (ten horizons, the retrain gate's minimum too) a figure has
+no interval: with 2 buckets every resample is the same, and a zero-width interval called a model with real
+skill significantly worse than the random walk. In simulated journals with a known answer (3 correlated
+symbols, calls persisting over many bars) the 95% intervals held the true hit rate and MAE ratio 88-96% of
+the time at 9-12 buckets, 86-87% at 24 and 91-94% at 49-88.
 
 A forecast asked again for the same bar (an agent polling) is journaled again, but counted once: one
 forecast is (model version, symbol, last bar, horizon).
@@ -58,7 +59,7 @@ COLUMNS = (
 )
 _C = {name: i for i, name in enumerate(COLUMNS)}
 BLOCK = 2  # the fewest buckets per bootstrap block
-MIN_BUCKETS = MIN_BLOCKS * BLOCK  # the fewest buckets a figure gets an interval on
+MIN_BUCKETS = MIN_BLOCKS  # the fewest buckets with evidence a figure gets an interval on: horizons, as the gate
 REPS = 1000
 POOLED = "*"  # the symbol key of figures pooled over symbols
 SAME_PROBABILITY = 1e-6  # probabilities closer than this are one (float32 rounding, not a forecast)
@@ -183,7 +184,7 @@ def _figure(sums: NDArray[np.float64], num: str, den: str, count: str, seed: int
         return np.asarray(1 - r if skill else r, dtype=np.float64)
 
     pair = sums[:, [i, j]]
-    if len(pair) < MIN_BUCKETS:  # too few periods for the bootstrap's 95% to mean 95%: no interval
+    if np.count_nonzero(pair[:, 1]) < MIN_BUCKETS:  # too few periods with evidence for this figure: no interval
         value = float(statistic(pair.sum(axis=0)))
         return Figure(value, None, n)
     value, ci = bootstrap_interval(

@@ -147,3 +147,15 @@ def test_a_forecast_asked_again_for_the_same_bar_counts_once():
     once = SkillBook()
     once.add(rows)
     assert book.skill("v1", "AAA") == once.skill("v1", "AAA")
+
+
+def test_a_figure_counts_only_the_periods_with_its_own_evidence():
+    """25 periods of forecasts, P(up) journaled in the last 2 only (older rows have none): the Brier skill
+    rested on 2 periods and had an interval of no width (a reviewer's case)."""
+    rows = outcomes(25)
+    rows = [o if i >= 23 else Outcome(**{**vars(o), "probability_up": None}) for i, o in enumerate(rows)]
+    book = SkillBook()
+    book.add(rows)
+    skill = book.skill("v1", "AAA")
+    assert skill.buckets == 25 and skill.mae_ratio.ci95 is not None
+    assert skill.brier_skill.n == 2 and skill.brier_skill.value is not None and skill.brier_skill.ci95 is None
