@@ -139,14 +139,15 @@ class TritonBackend:
             return rest.split(",")
         if scheme != "dns":
             return [target]
-        name = rest.lstrip("/")
+        name = rest[2:].partition("/")[2] if rest.startswith("//") else rest  # dns://[resolver]/host:port
         host, _, port = name.rpartition(":")
         if not host or not port.isdigit():
             return [target]
         try:
             loop = asyncio.get_running_loop()
             found = await loop.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
-        except OSError:  # unresolvable now: the one target, whose call names the failure
+        except OSError as exc:  # unresolvable now: the one target, whose call names the failure
+            log.warning("%s does not resolve now (%s): the load request goes to one server", target, exc)
             return [target]
         addresses = sorted({str(info[4][0]) for info in found})
         if len(addresses) <= 1:

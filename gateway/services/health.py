@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from gateway.backends.base import InferenceBackend
@@ -105,7 +106,9 @@ class HealthService:
         """Each model this gateway serves through the backend (not the lexicon), and whether it can answer."""
         served = [FINBERT] if self._sentiment.scorer.model != LEXICON else []
         served += [PATCHTST] if self._price.meta is not None else []
-        return {model: await self._model_ready(model) for model in served}
+        # at once: each waits up to the backend's timeout when Triton does not answer (a /metrics scrape asks)
+        ready = await asyncio.gather(*(self._model_ready(model) for model in served))
+        return dict(zip(served, ready, strict=True))
 
     async def sentiment(self) -> Report:
         """/sentiment/health: the service's report, unhealthy when the backend cannot answer with FinBERT."""

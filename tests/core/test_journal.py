@@ -19,6 +19,7 @@ from investiq.core.journal import (
     timestamps,
     trades,
 )
+from investiq.core.journal import writer as writer_module
 from investiq.core.journal.schema import status
 
 GATEWAY_TABLES = {"trades", "sentiment_predictions", "price_predictions", "bayesian_events", "bayesian_state"}
@@ -222,10 +223,13 @@ def test_a_failing_log_is_counted_never_raised(writer: JournalWriter):
     assert not writer.failing  # a later success clears the failing state
 
 
-def test_logs_wait_for_a_lock_another_process_holds_and_a_waiting_job_is_told_at_once(db_path: Path):
+def test_logs_wait_for_a_lock_another_process_holds_and_a_waiting_job_is_told_at_once(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """The agent holding the write lock past the busy timeout dropped the prediction logs queued meanwhile,
     though their requests had their 200 (found by a probe): now they wait for the lock; a job someone waits
     for (a trade update) still fails at once, for its caller to answer 503 and be retried."""
+    monkeypatch.setattr(writer_module, "LOCKED_RETRIES", 10_000)  # however slow this machine is
     open_journal(db_path).close()
     w = JournalWriter(db_path, busy_timeout_ms=100)
     w.start()

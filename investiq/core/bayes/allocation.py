@@ -65,7 +65,7 @@ def prob_best_mean(posteriors: Sequence[Posterior], rng: np.random.Generator, dr
     Student-t with 2a degrees of freedom, location mu and scale sqrt(b / (a kappa)). (K,) -> (K,)."""
     dof = np.array([2.0 * p.a for p in posteriors])
     loc = np.array([p.mu for p in posteriors])
-    scale = np.array([math.sqrt(p.b / (p.a * p.kappa)) for p in posteriors])
+    scale = np.array([p.pnl_scale for p in posteriors])
     samples = loc + scale * rng.standard_t(dof, size=(draws, len(posteriors)))  # (draws, K)
     counts = np.bincount(samples.argmax(axis=1), minlength=len(posteriors))
     return np.asarray(counts / draws, dtype=np.float64)

@@ -74,11 +74,15 @@ class Posterior:
     def pnl_interval(self, level: float = 0.95) -> tuple[float, float]:
         """Credible interval of the mean P&L per trade m: Student-t with 2a dof, scale sqrt(b/(a kappa))."""
         tail = (1.0 - level) / 2.0
-        scale = math.sqrt(self.b / (self.a * self.kappa))
         from scipy import stats
 
-        lo, hi = stats.t.ppf([tail, 1.0 - tail], 2.0 * self.a, loc=self.mu, scale=scale)
+        lo, hi = stats.t.ppf([tail, 1.0 - tail], 2.0 * self.a, loc=self.mu, scale=self.pnl_scale)
         return float(lo), float(hi)
+
+    @property
+    def pnl_scale(self) -> float:
+        """Scale of the Student-t (2a degrees of freedom, location mu) that the mean P&L per trade follows."""
+        return math.sqrt(self.b / (self.a * self.kappa))
 
     @property
     def pnl_variance(self) -> float:

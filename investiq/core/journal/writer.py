@@ -95,7 +95,8 @@ class JournalWriter:
         self._queue.put(_Item(job, None))
 
     def flush(self, timeout: float = 10.0) -> None:
-        """Wait until every job queued before this call is committed (or has failed)."""
+        """Wait until every job queued before this call is committed (or has failed). While another connection
+        holds the write lock past the busy timeout, it raises that error, and the logs before it stay queued."""
         if self._closed or self._thread is None:
             return
         barrier: Future[None] = Future()
@@ -146,6 +147,20 @@ class JournalWriter:
                     self._run_batch(conn, batch)
         finally:
             conn.close()
+            self._drop_leftovers()
+
+    def _drop_leftovers(self) -> None:
+        """What is still queued once the loop ends (a log queued again for the lock just as close() queued the
+        stop): counted and told as failed, never left without an answer."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is _STOP:
+                continue
+            error = JournalError("the journal writer stopped before this write could be committed")
+            self._settle([(item, None, error)])
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
         outcomes = self._transact(conn, batch)
