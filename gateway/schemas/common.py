@@ -11,15 +11,21 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from investiq.core.journal import timestamps
 
+# Characters a name must not hold, by Unicode category: what the refusal calls each.
+INVISIBLE = {"Cc": "a control character", "Cf": "a format character, which does not show", "Cs": "a surrogate"}
+
 
 def _plain_name(value: str) -> str:
-    """Strategy and symbol names: trimmed, non-empty, no control characters; otherwise kept verbatim."""
+    """Strategy and symbol names: trimmed, non-empty, no control, format or surrogate characters; otherwise kept
+    verbatim."""
     value = value.strip()
     if not value:
         raise ValueError("must not be empty or blank")
-    bad = [ch for ch in value if unicodedata.category(ch) in {"Cc", "Cf", "Cs"}]
+    bad = [(ch, INVISIBLE[unicodedata.category(ch)]) for ch in value if unicodedata.category(ch) in INVISIBLE]
     if bad:
-        raise ValueError(f"must not contain control characters (found {bad[0]!r})")
+        raise ValueError(
+            f"must not contain control, format or surrogate characters (found {bad[0][0]!r}: {bad[0][1]})"
+        )
     return value
 
 

@@ -199,6 +199,8 @@ class PriceSkillResponse(BaseModel):
     windows: list[str] = Field(description='Windows of forecasts: e.g. "30d", "90d" and "all" (since promotion).')
     health_window: str = Field(description="The window /price/health and each forecast's `skill` use.")
     min_resolved: int = Field(description="Resolved forecasts needed before /price/health judges a version.")
-    resolved_counted: int = Field(description="Resolved forecasts counted since the gateway started.")
+    resolved_counted: int = Field(
+        description="Distinct resolved forecasts counted since the gateway started (one asked again counts once)."
+    )
     refreshed_at: float | None = Field(description="POSIX time of the last count.")
     versions: dict[str, VersionSkill]

@@ -46,8 +46,12 @@ class SkillService:
         self._snapshot: dict[tuple[str, str], dict[str, Skill]] = {}
         self._computed_at = 0.0
         self.refreshed_at: float | None = None
-        self.counted = 0
         self._lock = threading.Lock()
+
+    @property
+    def counted(self) -> int:
+        """Distinct resolved forecasts counted since the gateway started."""
+        return self._book.forecasts
 
     @property
     def windows(self) -> list[str]:
@@ -80,7 +84,6 @@ class SkillService:
         stale = now - self._computed_at > RECOMPUTE_S
         if changed or stale:
             self._compute(None if stale else changed, now)
-        self.counted += len(rows)
         self.refreshed_at = now
         return len(rows)
 

@@ -244,6 +244,11 @@ class SkillBook:
             changed.add(o.model_version)
         return changed
 
+    @property
+    def forecasts(self) -> int:
+        """Distinct forecasts counted (one asked again for its bar is one)."""
+        return len(self._seen)
+
     def groups(self) -> list[tuple[str, str]]:
         return sorted(self._sums)
 

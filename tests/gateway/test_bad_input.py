@@ -289,7 +289,13 @@ REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("GET", "/price/evaluate/SPX?days=-1", {}, 422, "query.days: Input should be greater than or equal to 1"),
     ("GET", "/price/evaluate/SPX?days=1.5", {}, 422, "query.days: Input should be a valid integer"),
     ("GET", "/price/evaluate/%20", {}, 422, "path.symbol: Value error, must not be empty or blank"),
-    ("GET", "/price/evaluate/A%07B", {}, 422, "path.symbol: Value error, must not contain control characters"),
+    (
+        "GET",
+        "/price/evaluate/A%07B",
+        {},
+        422,
+        "path.symbol: Value error, must not contain control, format or surrogate characters",
+    ),
     ("POST", "/admin/models/finbert/reload", {}, 422, "model 'finbert' cannot be reloaded; reloadable: patchtst"),
 ]
 

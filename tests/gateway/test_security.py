@@ -308,8 +308,8 @@ HOSTILE = [
     ("'; DROP TABLE bayesian_events; --" * 4)[:128],  # the longest name allowed
 ]
 REJECTED = {  # what the Name type refuses, with the words its 422 says it with
-    "\u202eevil": "control characters",  # right-to-left override: makes a name read as another in logs
-    "a\x00b": "control characters",
+    "\u202eevil": "a format character",  # right-to-left override: makes a name read as another in logs
+    "a\x00b": "a control character",
     "x" * 129: "at most 128 characters",
 }
 
