@@ -9,8 +9,8 @@ the cube root of the buckets, and the expanded percentile interval, which widens
 than MIN_BUCKETS buckets with evidence for it (ten horizons, the retrain gate's minimum too) a figure has
 no interval: with 2 buckets every resample is the same, and a zero-width interval called a model with real
 skill significantly worse than the random walk. In simulated journals with a known answer (3 correlated
-symbols, calls persisting over many bars) the 95% intervals held the true hit rate and MAE ratio 88-96% of
-the time at 9-12 buckets, 86-87% at 24 and 91-94% at 49-88.
+symbols, calls persisting over many bars) the 95% intervals held the true hit rate and MAE ratio 86-99% of
+the time at 12 to 88 buckets.
 
 A forecast asked again for the same bar (an agent polling) is journaled again, but counted once: one
 forecast is (model version, symbol, last bar, horizon).
