@@ -39,6 +39,8 @@ def describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str
         if err.get("type") == "json_invalid":  # FastAPI's: loc is (body, offset), the reason in ctx
             reason = err.get("ctx", {}).get("error")
             where, message = "body", f"invalid JSON at character {err['loc'][-1]}: {reason}"
+        elif err.get("type") == "missing" and where == "body":  # no body at all: say what to send
+            message = "empty: send a JSON object (Content-Type: application/json)"
         elif err.get("type") != "missing":
             message += f" (got {shown})"
         items.append({"field": where, "message": message})

@@ -248,7 +248,7 @@ CASES: list[tuple[str, Any, int, str]] = [
     (TRADE, '{"strategy_name": "s",', 422, "body: invalid JSON at character 22: Expecting property name"),
     (TRADE, "[" * 100_000, 422, "body: cannot be read as JSON: maximum recursion depth exceeded"),
     (TRADE, b'{"strategy_name": "\xff", "won": true}', 422, "body: cannot be read as JSON: 'utf-8' codec can't"),
-    (TRADE, "", 422, "body: Field required"),
+    (TRADE, "", 422, "body: empty: send a JSON object (Content-Type: application/json)"),
 ]
 
 
