@@ -78,6 +78,11 @@ def _another_field(name: str, known: str) -> bool:
     return a[:-1] == b[:-1] and {a[-1], b[-1]} in ({a[-1], a[-1] + "s"}, {b[-1], b[-1] + "s"})
 
 
+def _missing(model: type[BaseModel], name: str, data: dict[Any, Any]) -> bool:
+    """Whether the body leaves out `name`, a field it requires."""
+    return name not in data and model.model_fields[name].is_required()
+
+
 class RequestBody(BaseModel):
     """A request's JSON body. A field this gateway does not know is ignored, so that the agent may send more
     than it reads; but one that looks like a misspelling of a field it does know (the same letters up to case,
@@ -101,9 +106,12 @@ class RequestBody(BaseModel):
                     continue
                 folded = _folded(key)
                 meant = cls.synonyms.get(key) or known.get(folded)
+                # a field of the agent's own, unless it stands in for a required field that is missing
+                # ("text" for texts, "strategy" for strategy_name: "texts: Field required" told nothing)
+                stands_in = [n for n in cls.model_fields if _another_field(key, n) and _missing(cls, n, data)]
                 near = [k for k in known if not _another_field(key, known[k])]
                 close = difflib.get_close_matches(folded, near, n=1, cutoff=0.85)
-                meant = meant or (known[close[0]] if close else None)
+                meant = meant or (stands_in[0] if stands_in else None) or (known[close[0]] if close else None)
                 if meant is not None and meant not in data:  # beside the field itself it is not a misspelling
                     raise ValueError(f"unknown field {key!r}: did you mean {meant!r}?")
         return data

@@ -197,7 +197,11 @@ class VersionSkill(BaseModel):
 class PriceSkillResponse(BaseModel):
     serving_version: str | None
     windows: list[str] = Field(description='Windows of forecasts: e.g. "30d", "90d" and "all" (since promotion).')
-    health_window: str = Field(description="The window /price/health and each forecast's `skill` use.")
+    health_window: str = Field(
+        description="The first window: /price/health and each forecast's `skill` judge on it, or, while it holds "
+        "too few periods of one horizon, on the first longer one (then all) that holds enough; their `window` "
+        "names which."
+    )
     min_resolved: int = Field(description="Resolved forecasts needed before /price/health judges a version.")
     resolved_counted: int = Field(
         description="Distinct resolved forecasts counted since the gateway started (one asked again counts once)."

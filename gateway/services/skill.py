@@ -124,18 +124,30 @@ class SkillService:
         return self._snapshot.get((version, symbol), {}).get(window or self.health_window)
 
     def block(self, version: str, symbol: str) -> dict[str, Any]:
-        """The `skill` of a forecast: the symbol's figures over the health window, or the version's
-        pooled over all symbols while the symbol has fewer than min_resolved outcomes."""
-        chosen = self.get(version, symbol)
+        """The `skill` of a forecast: the symbol's figures over the window /price/health judges on
+        (`judged_window`), or the version's pooled over all symbols while the symbol has fewer than
+        min_resolved outcomes there."""
+        window = self.judged_window(version)
+        chosen = self.get(version, symbol, window)
         scope = "symbol"
         if chosen is None or chosen.n < self.config.min_resolved:
-            scope, chosen = "pooled", self.get(version)
+            scope, chosen = "pooled", self.get(version, POOLED, window)
         return {
             "scope": scope,
-            "window": self.health_window,
+            "window": window,
             "n": chosen.n if chosen else 0,
             "record": chosen.as_dict() if chosen else None,
         }
+
+    def judged_window(self, version: str) -> str:
+        """The first window (in settings order, then all) whose pooled figures hold min_resolved forecasts in
+        MIN_BUCKETS periods of one horizon; the first window while none does."""
+        windows = self._snapshot.get((version, POOLED), {})
+        for w in self.windows:
+            s = windows.get(w)
+            if s is not None and s.n >= self.config.min_resolved and s.buckets >= MIN_BUCKETS:
+                return w
+        return self.health_window
 
     def windows_of(self, version: str, symbol: str) -> dict[str, Any]:
         """Every window's figures of `version` for `symbol` (empty without resolved forecasts)."""
@@ -166,21 +178,19 @@ class SkillService:
         too thin to say, or when it says the forecasts are significantly worse than the naive ones. Judged on
         the health window, or on the first longer window (then all) where the evidence is enough: at least
         min_resolved forecasts in MIN_BUCKETS horizon periods (30 days hold 2 periods of 12 daily bars)."""
-        windows = self._snapshot.get((version, POOLED), {})
-        found = [(w, windows[w]) for w in self.windows if w in windows]
-        enough = [(w, s) for w, s in found if s.n >= self.config.min_resolved and s.buckets >= MIN_BUCKETS]
-        window, skill = (enough or found)[0] if enough or found else (self.health_window, None)
+        window = self.judged_window(version)
+        skill = self.get(version, POOLED, window)
         n = skill.n if skill else 0
         figures: dict[str, Any] = {"window": window, "n": n}
-        if not enough:
-            most = max((s for _, s in found), key=lambda s: s.buckets, default=None)
+        if skill is None or n < self.config.min_resolved or skill.buckets < MIN_BUCKETS:
+            found = self._snapshot.get((version, POOLED), {}).values()
+            most = max(found, key=lambda s: s.buckets, default=None)
             return (
                 f"not enough evidence of live skill yet: version {version} has {most.n if most else 0} resolved "
                 f"forecasts in {most.buckets if most else 0} periods of one horizon so far; judging needs "
                 f"{self.config.min_resolved} (skill_min_resolved) in {MIN_BUCKETS}",
                 figures,
             )
-        assert skill is not None
         figures |= {k: getattr(skill, k).value for k in ("hit_rate", "always_up_rate", "brier_skill", "mae_ratio")}
         ratio, brier = skill.mae_ratio, skill.brier_skill
         if ratio.ci95 is not None and ratio.ci95[0] > 1:

@@ -236,6 +236,9 @@ CASES: list[tuple[str, Any, int, str]] = [
     (PRICE, {"symbol": "SPX", "closes": [1.0] * 64}, 422, "unknown field 'closes': did you mean 'prices'?"),
     (TEXTS, {"texts": ["x"], "cache": False}, 422, "unknown field 'cache': did you mean 'use_cache'?"),
     (TEXTS, {"texts": ["x"], "use_cach": False}, 422, "unknown field 'use_cach': did you mean 'use_cache'?"),
+    # a name standing in for a required field that is missing (a bare "Field required" before: a probe)
+    (TEXTS, {"text": ["x"]}, 422, "unknown field 'text': did you mean 'texts'?"),
+    (TRADE, {"strategy": "s", "won": True}, 422, "unknown field 'strategy': did you mean 'strategy_name'?"),
     (TRADE, {"strategy_name": "s", "won": True, "trade_i": 7}, 422, "unknown field 'trade_i': did you mean"),
     (PRICE, {"symbol": "SPX", "prics": [1.0] * 64}, 422, "unknown field 'prics': did you mean 'prices'?"),
     (

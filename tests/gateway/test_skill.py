@@ -209,6 +209,10 @@ def test_a_window_without_the_evidence_leaves_the_judgement_to_a_longer_one(gate
     health = client.get("/price/health").json()
     assert "significantly worse than the random walk" in health["reason"]
     assert health["skill"]["window"] == "3650d"
+    # a forecast carries the record of the window health judges on (it showed the empty first one: a probe)
+    closes = [100 * 1.001**t for t in range(64)]
+    forecast = client.post("/price/predict", json={"symbol": "SPX", "prices": closes}).json()
+    assert forecast["skill"]["window"] == "3650d" and forecast["skill"]["n"] == 60
 
 
 def test_evaluate_counts_a_forecast_asked_again_once(tmp_path: Path):
