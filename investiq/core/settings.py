@@ -7,6 +7,8 @@ Nothing imports a global instance: the CLI loads settings once and passes values
 
 from __future__ import annotations
 
+import difflib
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -31,6 +33,7 @@ from investiq.core.market import Source
 from investiq.core.patchtst_runtime import RuntimeName as PatchTSTRuntime
 
 ENV_PREFIX = "INVESTIQ_"
+log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("config.yaml")
 
 
@@ -320,6 +323,7 @@ def load_settings(
             "variable named by api_key_env (ML_API_KEY by default)"
         )
     origin = dict.fromkeys(values, f"{path}")
+    _warn_unknown_environment(env)
     for key in Settings.model_fields:
         name = f"{ENV_PREFIX}{key.upper()}"
         if key != "api_key" and name in env:
@@ -334,6 +338,21 @@ def load_settings(
         return Settings(**values)
     except ValidationError as exc:
         raise SettingsError(_describe(exc, values, origin)) from None
+
+
+# INVESTIQ_* names that are not settings but are read: the config file's path; docker-compose.yml's journal folder
+NOT_SETTINGS = {f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}DATA"}
+
+
+def _warn_unknown_environment(env: Mapping[str, str]) -> None:
+    """Log each INVESTIQ_* variable that names no setting, with the nearest one: a misspelt variable was ignored
+    without a word (INVESTIQ_PROT=9000 served on the configured port; found by a probe). A warning, not an error
+    as in config.yaml: the environment is shared with other programs."""
+    known = [f"{ENV_PREFIX}{key.upper()}" for key in Settings.model_fields if key != "api_key"]
+    for name in sorted(n for n in env if n.startswith(ENV_PREFIX) and n not in known and n not in NOT_SETTINGS):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        hint = f": did you mean {close[0]}?" if close else " (`investiq config show` lists the settings)"
+        log.warning("environment variable %s is not a setting and is ignored%s", name, hint)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,14 @@ def test_the_api_key_comes_from_the_named_variable_only(tmp_path: Path):
 def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path):
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml", environ={})
+
+
+def test_an_environment_variable_that_names_no_setting_is_warned_about(caplog: pytest.LogCaptureFixture):
+    """INVESTIQ_PROT=9000 served on the configured port without a word (found by a probe): now it is named, with
+    the setting meant. Only a warning: the environment is shared with other programs."""
+    env = {"INVESTIQ_PROT": "9000", "INVESTIQ_PORT": "8100", "INVESTIQ_DATA": "./data", "INVESTIQ_ZZZ": "1"}
+    with caplog.at_level(logging.WARNING, logger="investiq.core.settings"):
+        settings = load_settings(environ=env)
+    assert settings.port == 8100
+    assert "INVESTIQ_PROT is not a setting and is ignored: did you mean INVESTIQ_PORT?" in caplog.text
+    assert "INVESTIQ_ZZZ is not a setting" in caplog.text and "INVESTIQ_DATA" not in caplog.text
