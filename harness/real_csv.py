@@ -57,5 +57,14 @@ def write(path: Path) -> Path:
     return path
 
 
+def main(argv: list[str]) -> int:
+    """`python -m harness.real_csv OUT.csv`: the usage for anything else (`--help` wrote a file named so)."""
+    if len(argv) != 1 or argv[0].startswith("-"):
+        print(__doc__.strip(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    print(write(Path(argv[0])))
+    return 0
+
+
 if __name__ == "__main__":
-    print(write(Path(sys.argv[1])))
+    sys.exit(main(sys.argv[1:]))

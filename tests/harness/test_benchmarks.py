@@ -258,3 +258,13 @@ def test_the_summary_says_which_targets_are_met_and_by_how_much(tmp_path: Path):
     assert bound["gateway overhead p50, FinBERT (ms)"].startswith(">= 0.30:")
     assert bound["16 clients x 1 headline / 1 client x 32, texts/s"].startswith("<= 0.80:")
     assert sum(b is not None for b in bound.values()) == 4
+
+
+def test_the_real_csv_writer_shows_its_usage_for_help_instead_of_writing_a_file_so_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from harness import real_csv
+
+    monkeypatch.chdir(tmp_path)
+    assert real_csv.main(["--help"]) == 0 and real_csv.main([]) == 2
+    assert list(tmp_path.iterdir()) == []
