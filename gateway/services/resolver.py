@@ -30,7 +30,7 @@ from investiq.core.journal.predictions import (
 )
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.market import BarCache, Fetch, YahooError, recent_bars
-from investiq.core.skill import SkillBook, outcome_of_row
+from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None)
     conn = connect(db_path, readonly=True)
     try:
         rows = resolved_price_predictions(conn, symbol, since)
-        pending = pending_price_predictions(conn, symbol, since)
+        pending = len(set(map(forecast_key, pending_price_predictions(conn, symbol, since))))
     finally:
         conn.close()
     book = SkillBook()

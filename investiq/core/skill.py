@@ -117,16 +117,26 @@ def quantiles_from_json(text: str | None) -> dict[str, float] | None:
     return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else None
 
 
-def outcome_of_row(row: Any) -> Outcome:
-    """A resolved journal row (journal.predictions.RESOLVED_COLUMNS) as an Outcome."""
+ForecastKey = tuple[str, str, float, float]  # (model version, symbol, origin POSIX seconds, horizon seconds)
+
+
+def forecast_key(row: Any) -> ForecastKey:
+    """Which forecast a journal row is (the same one asked again for its bar has the same key)."""
     origin = datetime.fromisoformat(row["last_bar_time"] or row["created_at"])
     if origin.tzinfo is None:  # bar times of the cache are UTC
         origin = origin.replace(tzinfo=timezone.utc)
+    horizon = row["horizon_steps"] * INTERVAL_SECONDS.get(row["interval"], 86_400)
+    return row["model_version"], row["symbol"], origin.timestamp(), float(horizon)
+
+
+def outcome_of_row(row: Any) -> Outcome:
+    """A resolved journal row (journal.predictions.RESOLVED_COLUMNS) as an Outcome."""
+    version, symbol, origin_ts, horizon_seconds = forecast_key(row)
     return Outcome(
-        origin_ts=origin.timestamp(),
-        symbol=row["symbol"],
-        model_version=row["model_version"],
-        horizon_seconds=row["horizon_steps"] * INTERVAL_SECONDS.get(row["interval"], 86_400),
+        origin_ts=origin_ts,
+        symbol=symbol,
+        model_version=version,
+        horizon_seconds=horizon_seconds,
         last_price=row["last_price"],
         predicted_price=row["predicted_price"],
         actual_price=row["actual_price"],
@@ -223,13 +233,13 @@ class SkillBook:
     def __init__(self) -> None:
         self._sums: dict[tuple[str, str], dict[int, NDArray[np.float64]]] = defaultdict(dict)
         self._times: dict[tuple[str, str], dict[int, tuple[float, float]]] = defaultdict(dict)
-        self._seen: set[tuple[str, str, float, float]] = set()
+        self._seen: set[ForecastKey] = set()
 
     def add(self, outcomes: Iterable[Outcome]) -> set[str]:
         """Count the outcomes in; return the model versions whose figures changed."""
         changed = set()
         for o in outcomes:
-            forecast = (o.model_version, o.symbol, o.origin_ts, o.horizon_seconds)
+            forecast: ForecastKey = (o.model_version, o.symbol, o.origin_ts, o.horizon_seconds)
             if forecast in self._seen:  # the same forecast asked again: one piece of evidence
                 continue
             self._seen.add(forecast)

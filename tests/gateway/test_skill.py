@@ -230,6 +230,20 @@ def test_evaluate_counts_a_forecast_asked_again_once(tmp_path: Path):
     assert report["buckets"] == 40 and report["ci95"] is not None
 
 
+def test_evaluate_counts_a_pending_forecast_once_however_its_bar_time_is_written(tmp_path: Path):
+    """One bar written three ways (an offset, Z, naive UTC) is one forecast waiting, as live skill counts it."""
+    db = tmp_path / "p.db"
+    conn = open_journal(db)
+    made = datetime.now(timezone.utc).isoformat()
+    for bar in ("2026-01-05T21:00:00+00:00", "2026-01-05T21:00:00Z", "2026-01-05T21:00:00"):
+        row = PriceRow(
+            made, "SPX", "patchtst", "v1", "1d", 12, 100.0, bar, 101.0, 0.01, "up", 0.6, "[]", made, 1.0
+        )  # fmt: skip
+        insert_price([row])(conn)
+    conn.close()
+    assert evaluate(db, "SPX", 30)["pending"] == 1
+
+
 def test_evaluate_gives_no_interval_on_too_few_horizon_periods(tmp_path: Path):
     plant(tmp_path / "p.db", "v1", losing(60), horizon=12)
     report = evaluate(tmp_path / "p.db", "SPX", 3650)

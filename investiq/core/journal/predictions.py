@@ -132,15 +132,15 @@ def resolved_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso:
     )
 
 
-def pending_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso: str) -> int:
-    """Forecasts of `symbol` made since `since_iso` whose outcome is not known yet, each counted once however
-    often it was asked (one forecast: model version, last bar, horizon)."""
-    row = conn.execute(
-        "SELECT count(*) FROM (SELECT DISTINCT model_version, coalesce(last_bar_time, created_at), horizon_steps "
-        "FROM price_predictions WHERE symbol = ? AND created_at >= ? AND resolved_at IS NULL)",
-        (symbol, since_iso),
-    ).fetchone()
-    return int(row[0])
+def pending_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso: str) -> list[sqlite3.Row]:
+    """Forecasts of `symbol` made since `since_iso` whose outcome is not known yet: what tells one apart."""
+    return list(
+        conn.execute(
+            "SELECT model_version, symbol, last_bar_time, created_at, horizon_steps, interval "
+            "FROM price_predictions WHERE symbol = ? AND created_at >= ? AND resolved_at IS NULL",
+            (symbol, since_iso),
+        )
+    )
 
 
 RESOLVED_COLUMNS = (
