@@ -127,6 +127,22 @@ def test_pnl_weights_follow_the_mean_pnl_where_win_rates_mislead():
     assert w[1] == pytest.approx(rules.cap) and w[0] == pytest.approx(1 - rules.cap)
 
 
+def test_pnl_weights_do_not_depend_on_the_pnls_units():
+    """Returns of 0.01 ranked as dollars of 10 do: with the NIG prior's scale (100, in the agent's units) every
+    weight stayed near equal."""
+    rng = np.random.default_rng(4)
+    a = np.where(rng.random(60) < 0.55, 1.0, -1.0) + 0.2
+    b = np.where(rng.random(60) < 0.55, 1.0, -1.0) - 0.2
+    dollars = allocate(
+        [learnt(list(a * 10)), learnt(list(b * 10))], "pnl", AllocationRules(), np.random.default_rng(0)
+    )
+    returns = allocate(
+        [learnt(list(a / 100)), learnt(list(b / 100))], "pnl", AllocationRules(), np.random.default_rng(0)
+    )
+    np.testing.assert_allclose(returns, dollars)
+    assert returns[0] > 0.55
+
+
 def test_pnl_ranks_only_strategies_whose_trades_carry_a_pnl():
     flags_only = Posterior(30.0, 5.0, 0.0, 1.0, 2.0, 100.0, 33.0, 0.0)  # 33 trades reported as won/lost only
     assert is_proven(flags_only, AllocationRules()) and not is_proven(flags_only, AllocationRules(), "pnl")

@@ -68,6 +68,8 @@ def test_csv_source_writes_the_report_and_the_same_seed_gives_the_same_json(tmp_
         "mean (no forgetting)",
         "thompson (half-life 30d)",
         "thompson (no forgetting)",
+        "pnl (half-life 30d)",
+        "pnl (no forgetting)",
     ]
     assert set(report["trades"]["by_strategy"]) == {"trend", "reversion", "breakout"}
     assert {c["claim"] for c in report["claims"]} == {"win rate +15-20 points", "average win +33%", "sharpe +50%"}
@@ -134,7 +136,7 @@ def test_headlines_add_the_sentiment_filter_to_every_variant(tmp_path: Path):
     (name,) = report["filters"]
     assert name.startswith("sentiment (lexicon)")
     behind = [v for v in report["variants"] if v["label"].endswith(f" + {name}")]
-    assert len(behind) == 5
+    assert len(behind) == 7
     assert 0 < behind[0]["trades"] < 60  # equal weights behind the filter: the bad-news entries refused
 
 

@@ -9,11 +9,11 @@ Rules, in order:
 2. The proven strategies share the remaining mass in proportion to their score: the posterior mean
    win probability (`mean`), the probability of having the highest win probability, estimated by
    Monte Carlo draws from the Beta posteriors (`thompson`, seeded through the generator), or the
-   probability of having the highest mean P&L per trade, by draws from each strategy's posterior of
-   that mean (Student-t, the Normal-Inverse-Gamma's marginal: `pnl`). The first two ignore P&L: a
-   strategy that wins 90% of its trades by 1 and loses the rest by 20 outranks one that wins 40% by 5
-   and loses the rest by 1. `pnl` counts only trades reported with a P&L as evidence (rule 1), and its
-   prior is in the agent's P&L units (the settings bayes_pnl_prior_*).
+   probability of having the highest mean P&L per trade, by draws from each strategy's distribution of
+   that mean given its P&L alone (Student-t: `pnl`, on the P&L's own scale, whatever its units). The
+   first two ignore P&L: a strategy that wins 90% of its trades by 1 and loses the rest by 20 outranks
+   one that wins 40% by 5 and loses the rest by 1. `pnl` counts only trades reported with a P&L as
+   evidence (rule 1).
 3. Floor and cap: proven weight i = clip(lam * score_i, floor, cap), lam chosen so the proven
    weights sum to their mass: proportional where the bounds do not bind. When the number of
    strategies makes the bounds infeasible (n * cap < mass, n * floor > mass), they widen just enough
@@ -61,12 +61,15 @@ def prob_best(
 
 
 def prob_best_mean(posteriors: Sequence[Posterior], rng: np.random.Generator, draws: int) -> NDArray[np.float64]:
-    """P(strategy i has the highest mean P&L per trade), by `draws` joint samples of each posterior's mean:
-    Student-t with 2a degrees of freedom, location mu and scale sqrt(b / (a kappa)). (K,) -> (K,)."""
-    dof = np.array([2.0 * p.a for p in posteriors])
-    loc = np.array([p.mu for p in posteriors])
-    scale = np.array([p.pnl_scale for p in posteriors])
-    samples = loc + scale * rng.standard_t(dof, size=(draws, len(posteriors)))  # (draws, K)
+    """P(strategy i has the highest mean P&L per trade), by `draws` joint samples of each mean from the P&L
+    evidence alone (the reference prior: Student-t with n - 1 degrees of freedom around the sample mean, scale
+    s / sqrt(n), n the effective P&L trades). On the evidence's own scale, whatever the P&L's units: the
+    configured NIG prior (in the agent's units, scale 100 by default) swamped returns of 0.01, and every
+    weight stayed near equal. (K,) -> (K,)."""
+    n = np.array([p.effective_pnl_trades for p in posteriors])
+    loc = np.array([p.pnl_sample_mean for p in posteriors])
+    scale = np.array([p.pnl_sample_sd for p in posteriors]) / np.sqrt(np.maximum(n, 1.0))
+    samples = loc + scale * rng.standard_t(np.maximum(n - 1.0, 1.0), size=(draws, len(posteriors)))
     counts = np.bincount(samples.argmax(axis=1), minlength=len(posteriors))
     return np.asarray(counts / draws, dtype=np.float64)
 

@@ -57,6 +57,9 @@ class Posterior:
     b: float
     effective_trades: float  # decayed win + loss weight
     effective_pnl_trades: float
+    # The P&L evidence alone, without the prior: its (decayed) weighted mean and standard deviation per trade
+    pnl_sample_mean: float = 0.0
+    pnl_sample_sd: float = 0.0
 
     @property
     def win_rate(self) -> float:
@@ -146,6 +149,7 @@ def posterior(prior: Prior, ev: Evidence, now: float, half_life_days: float) -> 
     ev = advance(ev, now, half_life_days)
     n = ev.pnl_w
     kappa = prior.kappa + n
+    mean = scatter = 0.0
     if n > 0:
         mean = ev.pnl_s1 / n
         scatter = max(ev.pnl_s2 - ev.pnl_s1 * mean, 0.0)  # sum w (x - mean)^2, clipped for rounding
@@ -162,4 +166,6 @@ def posterior(prior: Prior, ev: Evidence, now: float, half_life_days: float) -> 
         b=b,
         effective_trades=ev.win_w + ev.loss_w,
         effective_pnl_trades=n,
+        pnl_sample_mean=mean,
+        pnl_sample_sd=math.sqrt(scatter / (n - 1)) if n > 1 else 0.0,
     )

@@ -22,11 +22,12 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 
 from gateway.services.bayesian import BayesConfig
+from investiq.core.bayes.allocation import METHODS, Method
 from investiq.core.bayes.posterior import Evidence, observe
 from investiq.core.bayes.weights import strategy_weights
 from investiq.ops.backtest.trades import Trade
 
-Allocation = Literal["equal", "mean", "thompson"]
+Allocation = Literal["equal"] | Method
 
 
 class EntryFilter(Protocol):
@@ -63,9 +64,9 @@ class Run:
 
 
 def variants(half_life_days: float) -> list[Variant]:
-    """Equal, then posterior mean and Thompson, each at the configured half-life and without forgetting."""
+    """Equal, then posterior mean, Thompson and P&L, each at the configured half-life and without forgetting."""
     memories = [half_life_days, 0.0] if half_life_days > 0 else [0.0]
-    return [Variant("equal")] + [Variant(a, h) for a in ("mean", "thompson") for h in memories]
+    return [Variant("equal")] + [Variant(a, h) for a in METHODS for h in memories]
 
 
 def verdicts(trades: Sequence[Trade], entry_filter: EntryFilter) -> NDArray[np.bool_]:
@@ -111,6 +112,9 @@ def _bayesian(
     variant: Variant,
     config: BayesConfig,
 ) -> NDArray[np.float64]:
+    method = variant.allocation
+    if method == "equal":
+        raise ValueError("equal weights learn nothing")
     learnt = sorted((t.closed_ts, i) for i, t in enumerate(trades) if taken[i])
     origin = learnt[0][0] if learnt else 0.0  # every close is at or after it: nothing is back-dated
     states = {n: Evidence(ref_ts=origin) for n in names}
@@ -123,7 +127,7 @@ def _bayesian(
             j += 1
         _, _, out[row] = strategy_weights(
             states,
-            "mean" if variant.allocation == "mean" else "thompson",
+            method,
             float(now),
             prior=config.prior,
             half_life_days=config.half_life_days,
