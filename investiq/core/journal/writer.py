@@ -176,7 +176,8 @@ class JournalWriter:
             if again:
                 self.last_error, self.last_failure_ts = f"{type(error).__name__}: {error}", time.time()
                 log.warning("journal locked by another connection: %d log rows queued again", len(again))
-            outcomes = [o for o in outcomes if o[0] not in again]
+            queued = {id(item) for item in again}  # by identity: items are dataclasses, equal by their fields
+            outcomes = [o for o in outcomes if id(o[0]) not in queued]
         self._settle(outcomes)
 
     def _transact(
