@@ -90,7 +90,7 @@ class Term:
 
 @dataclass(frozen=True)
 class Lexicon:
-    """The parsed data file: terms by their stemmed words, irregular forms, and phrases with a "*"."""
+    """The parsed data file: terms by their stemmed words, irregular forms, and phrases with a "*" or "*ly"."""
 
     terms: dict[tuple[str, ...], Term]
     irregular: dict[str, str]
@@ -130,7 +130,7 @@ class Lexicon:
                 _apply(terms.setdefault(tuple(stem(w) for w in words), Term()), kind, weight)
         patterns: dict[int, list[tuple[tuple[str, ...], Term]]] = {}
         for key, term in terms.items():
-            if "*" in key:
+            if any(k in WILDCARDS for k in key):
                 patterns.setdefault(len(key), []).append((key, term))
         if not terms:
             raise ArtifactError(f"{path} has no terms")
@@ -156,9 +156,16 @@ class Lexicon:
             if term is not None:
                 return n, term
             for key, term in self.patterns.get(n, ()):
-                if all(k == w or (k == "*" and w.isalnum()) for k, w in zip(key, words, strict=True)):
+                if all(k == w or _wild(k, w) for k, w in zip(key, words, strict=True)):
                     return n, term
         return None
+
+
+WILDCARDS = ("*", "*ly")  # in a phrase: any one word; any one word ending in -ly (an adverb, mostly)
+
+
+def _wild(key: str, word: str) -> bool:
+    return word.isalnum() and (key == "*" or (key == "*ly" and word.endswith("ly") and len(word) > 3))
 
 
 def _apply(term: Term, kind: str, weight: float) -> None:

@@ -109,6 +109,26 @@ def test_moves_are_read_against_their_subject(lexicon: FinanceLexicon, text: str
     assert label(lexicon, text)[0] == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # general flaws that fresh2's errors showed, each in other words than fresh2's headlines
+        ("UK GDP unexpectedly contracts in the second quarter", "negative"),  # a *ly adverb inside a phrase
+        ("German manufacturing sharply contracts", "negative"),
+        ("Defense sector wins contracts worth $2 billion", "positive"),  # *ly: not any word
+        ("Dockworkers end three-day strike at East Coast ports", "positive"),
+        ("Strike ends at GM assembly plant", "positive"),
+        ("Stocks end higher as oil rallies", "positive"),  # "end" alone flips nothing
+        ("Chipmaker agrees to be acquired by rival", "positive"),
+        ("Services PMI returns to expansion", "positive"),
+        ("Quarterly results underwhelm investors", "negative"),
+        ("Smartphone sales hit a wall in China", "negative"),
+        ("New tariff rates effective from Monday", "neutral"),  # "effective": VADER's praise, a date here
+    ],
+)
+def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
+    assert label(lexicon, text)[0] == expected
+
+
 @pytest.mark.parametrize("text", ["Shares rise despite weak guidance", "Revenue rises but margins fall"])
 def test_mixed_evidence_is_uncertain(lexicon: FinanceLexicon, text: str):
     p = lexicon.probabilities(text)
