@@ -17,7 +17,9 @@ Evidence is then read the way VADER reads it, within each clause (punctuation an
     - an up- or down-move is read against its clause's subject: "losses widen" is bad news, "loss
       narrows" good news;
     - a hedge ("may", "reportedly") scales its clause;
-    - words of no news ("unchanged", "in line with expectations", "to report") are evidence for neutral.
+    - words of no news ("unchanged", "in line with expectations", "to report") are evidence for neutral;
+    - two figures compared ("a loss of EUR 2.1 mn, compared to EUR 4.8 mn") are one piece of evidence, up or
+      down (investiq/core/comparisons.py), and the cost-like words of such a text lose their own weight.
 
 Three-class probabilities come from the evidence, never from a fixed confidence. With positive
 evidence P, negative N and neutral U, each softly capped at CAP (x -> CAP tanh(x / CAP)):
@@ -48,6 +50,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from investiq.core.comparisons import compared
 from investiq.core.errors import ArtifactError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "finance_lexicon.txt"
@@ -60,6 +63,7 @@ CAP = 2.0
 VADER_WEIGHT = 0.5  # a word only VADER knows counts for this share of its VADER valence
 WINDOW = 3  # how many words a negator or a booster reaches, as in VADER
 N_SCALAR = -0.74  # VADER's negation factor
+COMPARED = 1.5  # two figures compared (investiq/core/comparisons.py): as much evidence as a plain move
 
 KINDS = frozenset("+-^v~=?*!@.x")
 # Words that end a clause (besides punctuation) unless a phrase takes them ("weigh on").
@@ -284,7 +288,8 @@ class FinanceLexicon:
             else:
                 clauses[-1].append(_Match(i, 1, self._vader_term(tokens[i]), "vader"))
             i += 1
-        items = [item for clause in clauses for item in self._read(clause, tokens)]
+        figures = [Item(words, COMPARED * sign) for words, sign in compared(text, self._is_cost)]
+        items = [item for clause in clauses for item in self._read(clause, tokens, bool(figures))] + figures
         return Evidence(
             positive=sum(i.value for i in items if i.value > 0),
             negative=-sum(i.value for i in items if i.value < 0),
@@ -293,13 +298,13 @@ class FinanceLexicon:
         )
 
     @staticmethod
-    def _read(clause: list[_Match], tokens: list[str]) -> Iterator[Item]:
+    def _read(clause: list[_Match], tokens: list[str], figures: bool = False) -> Iterator[Item]:
         """The items of one clause, each read against its subject, boosters, negators and hedges."""
         # A cost-like subject turns its clause's moves around ("losses widen" is bad news); when they then
-        # say it is easing ("loss narrows", "defaults fall"), that is the news, and the subject's own
-        # negative weight is dropped.
+        # say it is easing ("loss narrows", "defaults fall"), or the text compares two figures ("a loss of
+        # 2.1 against 4.8"), that is the news, and the subject's own negative weight is dropped.
         costly = any(m.term.cost for m in clause)
-        eased = costly and sum(m.term.valence for m in clause if m.term.move) < 0
+        eased = costly and (figures or sum(m.term.valence for m in clause if m.term.move) < 0)
         hedge = min((m.term.hedge for m in clause), default=1.0)
         boosts = _boosts(clause)
         for k, m in enumerate(clause):
@@ -318,12 +323,18 @@ class FinanceLexicon:
                 text = " ".join(tokens[m.start : m.start + m.length])
                 yield Item(text, value * hedge, m.term.neutral, m.source)
 
+    def _is_cost(self, word: str) -> bool:
+        term = self.lexicon.terms.get((self.lexicon.stem(word),))
+        return term is not None and term.cost
+
     def _vader_term(self, word: str) -> Term:
         """A word the finance lexicon does not know, as VADER reads it."""
         if word in self._negate:
             return Term(negator=True)
         if word in self._boost:
             return Term(boost=self._boost[word])
+        if len(word) < 3:  # VADER's chat abbreviations ("jp", "po", "tx", "l") are tickers and initials here
+            return Term()
         return Term(valence=VADER_WEIGHT * self._vader.get(word, 0.0))
 
     def probabilities(self, text: str) -> NDArray[np.float32]:
