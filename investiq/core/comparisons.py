@@ -4,55 +4,89 @@ Interim reports say most of their news in numbers: "Pre-tax profit totalled EUR 
 pre-tax loss of EUR 2.7 mn", "EPS was EUR -0.18, against EUR 0.07", "gearing fell to 37 % from 58 %".
 Words alone read the first as two pieces of evidence pulling apart (profit, loss) and the second as none.
 Here a figure A, then a comparing word ("compared to", "compared with", "against", "versus", "vs",
-"from"), then a figure B within a few words, is one piece of evidence: up when A > B, down when A < B.
+"from", or a bracket right after A as Nordic reports give the year before: "74.2 (31.5)"), then a figure B
+with only a few connecting words between ("a loss of", "estimates of", "a year earlier"), is one piece of
+evidence: up when A > B, down when A < B.
 
-- A loss is a negative figure: a minus sign, or "loss", "deficit" or "negative" among the words that lead
-  to the figure. B without such words of its own is the same kind of figure as A ("a loss of 2.1, compared
-  to 4.8": two losses, the loss narrowed).
-- A cost-like subject before A (costs, debt, gearing, unemployment: the lexicon's `~` terms) turns the
-  reading around: debt down from 60 to 48 is good news.
-- Both figures must be of one kind: two amounts (a unit of mn/bn/thousand is scaled), two percentages or
-  two plain numbers; a bare year ("2024 compared to 2023") is no figure. Figures within 3 % of each other
-  are about the same and say nothing ("capital expenditure EUR 22.5 mn, compared with EUR 23.1 mn").
+- A loss is a negative figure: a minus sign, or "loss", "deficit", "outflow" or "negative" among the words
+  that lead to it. B without such words of its own is the same kind of figure as A ("a loss of 2.1,
+  compared to 4.8": two losses, the loss narrowed). A change is negative after a falling word ("fell 5 %")
+  or before one ("a 2.5 % decline").
+- A cost-like subject right before A (costs, debt, gearing, unemployment: the lexicon's `~` terms) turns
+  the reading around: debt down from 60 to 48 is good news. "Rate" is a cost only as a rate of interest.
+- Both figures must be of one kind and scale: two amounts (mn/bn/crore are scaled; a total is not
+  compared with a figure per share), two percentages, two changes in basis points or two plain numbers;
+  a year, a day of a month and a range's second end are not figures to compare, "from 10 % to 12 %" is
+  no comparison of 10 % with what came before it, and figures within 1 % of each other say nothing.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-# A figure: optional currency before, a signed number with thousands separators and decimals, optional
-# scale or percent after. Currency codes and symbols only mark it as an amount.
+# A figure: optional currency before, a number with thousands separators and decimals (a minus only where
+# it cannot be a range's dash: "8%-10%", "1.20 - 1.25"), optional scale or percent after.
 _FIGURE = re.compile(
     r"(?P<cur>(?:[$€£¥₹]|\b(?:eur|usd|gbp|jpy|inr|sek|nok|dkk|chf|cny|rmb|cad|aud|rs|euro?s?|dollars?)\b)\s?)?"
-    r"(?P<num>(?<![a-z\d.,])(?:[-−–]\s?)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)"
-    r"(?:\s?(?P<scale>%|percent\b|per cent\b|pct\b|mn\b|mln\b|million\b|m\b|bn\b|billion\b|b\b|k\b|thousand\b"
-    r"|trillion\b|tn\b))?"
+    r"(?P<open>\()?(?<![a-z\d.,%)])(?P<num>[-−–]?(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:[ \u00a0]\d{3})+|\d+)(?:\.\d+)?)"
+    r"(?(open)\))"  # "$(0.12)": an accountant's negative, only with a currency before the bracket
+    r"(?:\s?(?P<scale>%|percent\b|per cent\b|pct\b|bps\b|bp\b|basis points?\b|mn\b|mln\b|million\b|m\b|bn\b|bln\b"
+    r"|billion\b|b\b|k\b|thousand\b|trillion\b|tn\b|lakh crores?\b|crores?\b|lakhs?\b|cents?\b))?"
 )
 _COMPARING = re.compile(
-    r"\b(?:compared (?:to|with)|in comparison (?:to|with)|against|versus|vs\.?|from)(?=\W)|\((?=[^()]{0,8}\d)"
-)  # ... or a figure in brackets right after another, as Nordic reports give the year before: "74.2 (31.5)"
-_SCALES = {"mn": 1e6, "mln": 1e6, "million": 1e6, "m": 1e6, "bn": 1e9, "billion": 1e9, "b": 1e9,
-           "k": 1e3, "thousand": 1e3, "trillion": 1e12, "tn": 1e12}  # fmt: skip
+    r"\b(?:compared (?:to|with)|compares? (?:to|with)|in comparison (?:to|with)|against|versus|vs\.?|from)(?=\W)"
+    r"|(?<!\$)\((?=[^()]{0,8}\d)"
+)
+_SCALES = {"mn": 1e6, "mln": 1e6, "million": 1e6, "m": 1e6, "bn": 1e9, "bln": 1e9, "billion": 1e9, "b": 1e9,
+           "k": 1e3, "thousand": 1e3, "trillion": 1e12, "tn": 1e12, "crore": 1e7, "crores": 1e7, "lakh": 1e5,
+           "lakhs": 1e5, "lakh crore": 1e12, "lakh crores": 1e12, "cent": 0.01, "cents": 0.01}  # fmt: skip
 _PERCENT = frozenset(["%", "percent", "per cent", "pct"])
+_POINTS = frozenset(["bps", "bp", "basis point", "basis points"])
 _LOSS_WORDS = frozenset(["loss", "losses", "deficit", "deficits", "negative", "outflow", "outflows"])
 _PROFIT_WORDS = frozenset(
     ["profit", "profits", "positive", "surplus", "earnings", "income", "sales", "revenue", "inflow", "inflows"]
 )
+# Words that may stand between the comparing word and B: "compared with a net loss of", "estimates of".
+_CONNECTING = frozenset([
+    "a", "an", "the", "of", "net", "pre", "tax", "pretax", "operating", "adjusted", "underlying", "comparable",
+    "reported", "last", "previous", "prior", "year", "years", "ago", "earlier", "same", "period", "quarter",
+    "quarters", "month", "half", "expected", "estimate", "estimates", "expectation", "expectations",
+    "consensus", "forecast", "forecasts", "forecasted", "analyst", "analysts", "street", "poll", "about",
+    "around", "approximately", "some", "roughly", "nearly", "almost", "just", "over", "under", "its", "their",
+    "level", "levels", "figure", "est", "factset", "lseg", "refinitiv", "zacks", "indicated", "marketed",
+    "guided", "range", "close", "closing", "price", "s", "monday", "tuesday", "wednesday", "thursday",
+    "friday", "yesterday"
+]) | _LOSS_WORDS | _PROFIT_WORDS  # fmt: skip
+_RATES_OF_INTEREST = frozenset(["interest", "policy", "mortgage", "borrowing", "lending", "funds", "repo", "key"])
+_QUALIFIERS = frozenset(["before", "after", "excluding", "ex", "less"])
+# Subjects that are neither profit, loss nor cost: a higher one is simply higher ("price target raised to $20
+# from $15" in "loss-making Rivian gets ..." is no loss).
+_PLAIN = frozenset(["target", "targets", "stake", "dividend", "dividends", "price", "shares", "rating", "ratio"])
+_MONTHS = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+$"
+)  # a day after a month's name is a date
+_ABBREVIATIONS = frozenset(["est", "approx", "inc", "corp", "co", "ltd", "no", "vs", "jr", "st", "dr", "mr", "ms"])
 _WORD = re.compile(r"[a-z]+")
 _END = re.compile(r"[.;!?](?=\s|$)")  # a sentence's or clause's end (not a decimal point)
-_QUALIFIERS = frozenset(["before", "after", "excluding", "ex", "less"])
+_BREAK = re.compile(r"[,;:()]|\b(?:as|while|but|amid|despite|although|though|whereas)\b")
 QUALIFIED = 3  # words after a qualifier that it takes ("before interest and taxes")
-SAME = 0.03  # figures within 3 % of the larger are about the same: no news either way
+LEAD = 8  # the words before A (within its clause) that say what A measures
+SAME = 0.01  # figures within 1 % of the larger are about the same: no news either way
 MAX_GAP = 6  # words between the comparing word and B
-MAX_LEAD = 12  # words between A and the comparing word
+REACH = 160  # characters looked at around a comparing word (a text of many figures stays linear)
+_RANGE = re.compile(r"\s*(?:-|–|to)\s*")
+_CLOSE = re.compile(r"\s*\)")
+_TO = re.compile(r"\s*to\b")
+MAX_BETWEEN = 12  # words between A and the comparing word
 
 
 @dataclass(frozen=True)
 class Figure:
     value: float
-    kind: str  # "amount", "percent" or "number"
+    kind: str  # "amount", "percent", "points" or "number"
     scale: float  # what mn, bn or thousand multiplied it by
     start: int
     end: int
@@ -60,19 +94,135 @@ class Figure:
 
 def _figures(text: str) -> Iterator[Figure]:
     for m in _FIGURE.finditer(text):
-        digits = m["num"].replace(" ", "").replace(",", "").replace("−", "-").replace("–", "-")
-        value = float(digits)
+        negative = bool(m["open"] and m["cur"])  # "$(0.12)"; "(5.4)" is the year before, a plain figure
+        digits = re.sub(r"[,\s]", "", m["num"]).replace("−", "-").replace("–", "-")
+        value = -float(digits) if negative else float(digits)
         unit = (m["scale"] or "").strip()
         scale = _SCALES.get(unit, 1.0)
         if unit in _PERCENT:
             kind = "percent"
+        elif unit in _POINTS:
+            kind = "points"
         elif m["cur"] or unit:
             kind = "amount"
         elif value.is_integer() and 1900 <= abs(value) <= 2100:
             continue  # a year
+        elif _MONTHS.search(text, max(0, m.start() - 12), m.start()):
+            continue  # a day: "September 28"
         else:
             kind = "number"
-        yield Figure(value * scale, kind, scale, m.start(), m.end())
+        start, end = (m.start(), m.end()) if negative or not m["open"] else (m.start("num"), m.end("num"))
+        yield Figure(value * scale, kind, scale, start, end)
+
+
+def _ends(text: str) -> list[int]:
+    """Where sentences and clauses end: a stop not after an abbreviation ("est.", "Inc.")."""
+    ends = []
+    for m in _END.finditer(text):
+        word = _WORD.findall(text[max(0, m.start() - 8) : m.start()])
+        if m.group() == "." and word and text[m.start() - 1].isalpha() and word[-1] in _ABBREVIATIONS:
+            continue
+        ends.append(m.end())
+    return ends
+
+
+class _Reader:
+    """One text's figures and clause ends, found once; each comparing word is then read in O(log n)."""
+
+    def __init__(self, text: str, is_cost: Callable[[str], bool], direction: Callable[[str], int]) -> None:
+        self.original, self.text = text, text.lower()
+        self.is_cost, self.direction = is_cost, direction
+        self.figures = list(_figures(self.text))
+        self.starts = [f.start for f in self.figures]
+        self.ends = [f.end for f in self.figures]
+        self.stops = _ends(self.text)
+
+    def _stopped(self, start: int, end: int) -> bool:
+        """Whether a sentence or clause ends between `start` and `end`."""
+        i = bisect_right(self.stops, start)
+        return i < len(self.stops) and self.stops[i] <= end
+
+    def metric(self, figure: Figure) -> tuple[str | None, list[str]]:
+        """What A measures ("loss", "profit", "cost" or None) from the last LEAD words of its clause before it,
+        and those words."""
+        i = bisect_right(self.stops, figure.start)
+        lead = self.text[max(self.stops[i - 1] if i else 0, figure.start - REACH) : figure.start]
+        breaks = list(_BREAK.finditer(lead))
+        if breaks:
+            lead = lead[breaks[-1].end() :]
+        words = _WORD.findall(lead)[-LEAD:]
+        return _metric(words, self.is_cost), words
+
+    def _middle(self, index: int, figure: Figure, before: bool) -> Figure:
+        """A range's middle where `figure` ends (A) or starts (B) one: "$1.10-$1.20", "$21 to $23"."""
+        other = index - 1 if before else index + 1
+        if not 0 <= other < len(self.figures):
+            return figure
+        pair = self.figures[other]
+        first, second = (pair, figure) if before else (figure, pair)
+        if pair.kind != figure.kind or not _RANGE.fullmatch(self.text, first.end, second.start):
+            return figure
+        middle = (pair.value + figure.value) / 2
+        return Figure(middle, figure.kind, figure.scale, first.start, second.end)
+
+    def signed(self, figure: Figure, metric: str | None, before: list[str], after: str) -> float:
+        """The figure's value, negative for a loss or for a change that fell: "fell 5 %", "fell by 5 %" and
+        "a 2 % decline", not "fell to 5 %" (a level)."""
+        if metric == "loss":
+            return -abs(figure.value)
+        if figure.kind in ("percent", "points") and figure.value > 0:
+            word = before[-2] if len(before) > 1 and before[-1] == "by" else (before[-1] if before else "")
+            following = _WORD.findall(after)[:1]
+            if self.direction(word) < 0 or any(self.direction(w) < 0 for w in following):
+                return -figure.value
+        return figure.value
+
+    def read(self) -> Iterator[tuple[str, int, frozenset[str]]]:
+        used: set[int] = set()  # figures already read as B: not A of the next comparison
+        for marker in _COMPARING.finditer(self.text):
+            a_index = bisect_right(self.ends, marker.start()) - 1
+            b_index = bisect_left(self.starts, marker.end())
+            if a_index < 0 or b_index >= len(self.figures) or a_index in used:
+                continue
+            a, b = self.figures[a_index], self.figures[b_index]
+            if marker.start() - a.end > REACH or b.start - marker.end() > REACH:
+                continue
+            between, gap = self.text[a.end : marker.start()], self.text[marker.end() : b.start]
+            if self._stopped(a.end, b.start):
+                continue
+            bracket = marker.group() == "("
+            if bracket:
+                if between.strip() or not _CLOSE.match(self.text, b.end):
+                    continue  # "EUR 74.2 mn (31.5)": the bracket right after A, holding B alone
+                if b.kind == "number" and a.kind != "number":
+                    b = Figure(b.value * a.scale, a.kind, a.scale, b.start, b.end)  # "(31.5)": A's unit
+            elif marker.group() == "from" and _TO.match(self.text, b.end):
+                continue  # "from 10 % to 12 %": B is where a change started, not what A is compared with
+            gap_words = _WORD.findall(gap)
+            if len(_WORD.findall(between)) > MAX_BETWEEN or len(gap_words) > MAX_GAP:
+                continue
+            if any(w not in _CONNECTING for w in gap_words):
+                continue  # "raises $100 million from SoftBank at a $2 billion valuation"
+            if a.kind != b.kind or (a.kind == "amount" and _apart(a, b)):
+                continue
+            a, b = self._middle(a_index, a, before=True), self._middle(b_index, b, before=False)
+            used.add(b_index)
+            metric_a, lead = self.metric(a)
+            metric_b = _metric(gap_words, self.is_cost) or metric_a
+            value_a = self.signed(a, metric_a, lead, between)
+            value_b = self.signed(b, metric_b, gap_words, self.text[b.end : b.end + 24])
+            if abs(value_a - value_b) <= SAME * max(abs(value_a), abs(value_b)):
+                continue
+            direction = 1 if value_a > value_b else -1
+            subjects = frozenset(lead + gap_words)
+            yield self.original[a.start : b.end], -direction if metric_a == "cost" else direction, subjects
+
+
+def _apart(a: Figure, b: Figure) -> bool:
+    """Two amounts a thousand times apart with a scale on one only: a total beside a figure per share."""
+    return (a.scale == 1.0) != (b.scale == 1.0) and max(abs(a.value), abs(b.value)) > 1000 * max(
+        min(abs(a.value), abs(b.value)), 1e-9
+    )
 
 
 def _metric(words: list[str], is_cost: Callable[[str], bool]) -> str | None:
@@ -83,41 +233,26 @@ def _metric(words: list[str], is_cost: Callable[[str], bool]) -> str | None:
         word = words[k]
         if k in qualified:
             continue
+        if k and is_cost(f"{words[k - 1]} {word}"):
+            return "cost"  # "cash burn", "combined ratio"
+        if word in _PLAIN:
+            return None
         if word in _LOSS_WORDS:
             return "loss"
         if word in _PROFIT_WORDS:
             return "profit"
+        if word in ("rate", "rates"):
+            if k and words[k - 1] in _RATES_OF_INTEREST:
+                return "cost"
+            continue  # an occupancy or growth rate: higher is better, as for any figure
         if is_cost(word):
             return "cost"
     return None
 
 
-def compared(text: str, is_cost: Callable[[str], bool]) -> Iterator[tuple[str, int]]:
-    """Each comparison of two figures in `text`: (its words, +1 up or -1 down, as news for the reader)."""
-    lowered = text.lower()
-    figures = list(_figures(lowered))
-    for marker in _COMPARING.finditer(lowered):
-        before = [f for f in figures if f.end <= marker.start()]
-        after = [f for f in figures if f.start >= marker.end()]
-        if not before or not after:
-            continue
-        a, b = before[-1], after[0]
-        between, gap = lowered[a.end : marker.start()], lowered[marker.end() : b.start]
-        if marker.group() == "(":
-            if between.strip():
-                continue  # "EUR 74.2 mn (31.5)": the bracket right after A
-            if b.kind == "number" and a.kind != "number":
-                b = Figure(b.value * a.scale, a.kind, a.scale, b.start, b.end)  # "(31.5)": A's unit
-        if a.kind != b.kind or _END.search(between) or _END.search(gap):
-            continue
-        if len(_WORD.findall(between)) > MAX_LEAD or len(_WORD.findall(gap)) > MAX_GAP:
-            continue
-        sentence = max((m.end() for m in _END.finditer(lowered, 0, a.start)), default=0)
-        metric_a = _metric(_WORD.findall(lowered[sentence : a.start]), is_cost)
-        metric_b = _metric(_WORD.findall(gap), is_cost) or metric_a
-        value_a = -abs(a.value) if metric_a == "loss" else a.value
-        value_b = -abs(b.value) if metric_b == "loss" else b.value
-        if abs(value_a - value_b) <= SAME * max(abs(value_a), abs(value_b)):
-            continue
-        direction = 1 if value_a > value_b else -1
-        yield text[a.start : b.end], -direction if metric_a == "cost" else direction
+def compared(
+    text: str, is_cost: Callable[[str], bool], direction: Callable[[str], int] = lambda _: 0
+) -> Iterator[tuple[str, int, frozenset[str]]]:
+    """Each comparison of two figures in `text`: (its words, +1 up or -1 down as news for the reader, the
+    words that say what was compared). `direction` is +1 for a rising word, -1 for a falling one."""
+    yield from _Reader(text, is_cost, direction).read()

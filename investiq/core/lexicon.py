@@ -288,8 +288,10 @@ class FinanceLexicon:
             else:
                 clauses[-1].append(_Match(i, 1, self._vader_term(tokens[i]), "vader"))
             i += 1
-        figures = [Item(words, COMPARED * sign) for words, sign in compared(text, self._is_cost)]
-        items = [item for clause in clauses for item in self._read(clause, tokens, bool(figures))] + figures
+        figures = list(compared(text, self.is_cost, self.direction))
+        subjects = frozenset(w for _, _, words in figures for w in words)
+        items = [item for clause in clauses for item in self._read(clause, tokens, subjects)]
+        items += [Item(words, COMPARED * sign) for words, sign, _ in figures]
         return Evidence(
             positive=sum(i.value for i in items if i.value > 0),
             negative=-sum(i.value for i in items if i.value < 0),
@@ -298,20 +300,21 @@ class FinanceLexicon:
         )
 
     @staticmethod
-    def _read(clause: list[_Match], tokens: list[str], figures: bool = False) -> Iterator[Item]:
+    def _read(clause: list[_Match], tokens: list[str], subjects: frozenset[str] = frozenset()) -> Iterator[Item]:
         """The items of one clause, each read against its subject, boosters, negators and hedges."""
         # A cost-like subject turns its clause's moves around ("losses widen" is bad news); when they then
-        # say it is easing ("loss narrows", "defaults fall"), or the text compares two figures ("a loss of
-        # 2.1 against 4.8"), that is the news, and the subject's own negative weight is dropped.
+        # say it is easing ("loss narrows", "defaults fall"), that is the news, and the subject's own
+        # negative weight is dropped; so it is when it is what two figures compare ("a loss of 2.1 against
+        # 4.8": `subjects` holds the words that say what the figures measure).
         costly = any(m.term.cost for m in clause)
-        eased = costly and (figures or sum(m.term.valence for m in clause if m.term.move) < 0)
+        eased = costly and sum(m.term.valence for m in clause if m.term.move) < 0
         hedge = min((m.term.hedge for m in clause), default=1.0)
         boosts = _boosts(clause)
         for k, m in enumerate(clause):
             value = m.term.valence
             if m.term.move and costly:
                 value = -value
-            elif m.term.cost and eased:
+            elif m.term.cost and (eased or tokens[m.start] in subjects):
                 value = max(value, 0.0)
             if value:
                 value = math.copysign(max(abs(value) + boosts.get(k, 0.0), 0.1 * abs(value)), value)
@@ -323,9 +326,17 @@ class FinanceLexicon:
                 text = " ".join(tokens[m.start : m.start + m.length])
                 yield Item(text, value * hedge, m.term.neutral, m.source)
 
-    def _is_cost(self, word: str) -> bool:
-        term = self.lexicon.terms.get((self.lexicon.stem(word),))
+    def is_cost(self, words: str) -> bool:
+        """Whether a word or phrase ("cash burn") is a cost-like subject."""
+        term = self.lexicon.terms.get(tuple(self.lexicon.stem(w) for w in words.split()))
         return term is not None and term.cost
+
+    def direction(self, word: str) -> int:
+        """+1 for a rising word ("rose", "gain"), -1 for a falling or bad one ("fell", "decline"), else 0."""
+        term = self.lexicon.terms.get((self.lexicon.stem(word),))
+        if term is None or not term.valence or not (term.move or term.valence < 0):
+            return 0
+        return 1 if term.valence > 0 else -1
 
     def _vader_term(self, word: str) -> Term:
         """A word the finance lexicon does not know, as VADER reads it."""

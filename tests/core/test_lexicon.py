@@ -138,6 +138,13 @@ def test_moves_are_read_against_their_subject(lexicon: FinanceLexicon, text: str
         ("Shares of Etsy pop 11% in late trading", "positive"),
         ("The company recorded revenue of $2 billion in fiscal 2025", "neutral"),  # "recorded" is not "record"
         ("The sale is subject to customary antitrust approvals", "neutral"),
+        # ... and a review of those changes
+        ("Consumer spending rose 0.8% in March", "positive"),  # spending is no cost to the market
+        ("US CPI rose 0.5% in May, more than expected", "negative"),  # CPI is inflation
+        ("Cash burn rose to $80 million in the quarter", "negative"),
+        ("Operating margin shrank to 8%", "negative"),  # "shrank" is "shrink"
+        ("Bill Gates-backed startup raises $650 million", "positive"),  # a bill is a cost only as a fuel bill
+        ("No dividend cut is planned, the CFO said", "positive"),
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
