@@ -229,7 +229,7 @@ def test_the_lexicon_beats_vader_by_15_points_on_the_committed_headlines(lexicon
     counts = {name: sum(r["label"] == name for r in rows) for name in LABELS}
     assert max(counts.values()) - min(counts.values()) <= len(rows) // 20  # balanced
     vader = Vader()
-    for part in (None, "test", "fresh", "fresh2", "fresh3", "fresh4", "fresh5"):
+    for part in (None, "test", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6"):
         chosen = [r for r in rows if part is None or r["split"] == part]
         texts = [r["text"] for r in chosen]
         truth = np.array([LABELS.index(r["label"]) for r in chosen])
