@@ -101,7 +101,8 @@ class Lexicon:
     vocabulary: frozenset[str]
     longest: int
     version: str  # content hash of the data file
-    patterns: dict[int, list[tuple[tuple[str, ...], Term]]] = field(default_factory=dict)  # by length
+    # phrases with a wildcard, by (length, first word): a text's word looks only at those that can match
+    patterns: dict[tuple[int, str], list[tuple[tuple[str, ...], Term]]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = DATA) -> Lexicon:
@@ -132,10 +133,10 @@ class Lexicon:
         for kind, weight, words in entries:
             if kind != "@":
                 _apply(terms.setdefault(tuple(stem(w) for w in words), Term()), kind, weight)
-        patterns: dict[int, list[tuple[tuple[str, ...], Term]]] = {}
+        patterns: dict[tuple[int, str], list[tuple[tuple[str, ...], Term]]] = {}
         for key, term in terms.items():
             if any(k in WILDCARDS for k in key):
-                patterns.setdefault(len(key), []).append((key, term))
+                patterns.setdefault((len(key), key[0]), []).append((key, term))
         if not terms:
             raise ArtifactError(f"{path} has no terms")
         version = hashlib.sha256(raw).hexdigest()[:12]
@@ -159,9 +160,10 @@ class Lexicon:
             term = self.terms.get(words)
             if term is not None:
                 return n, term
-            for key, term in self.patterns.get(n, ()):
-                if all(k == w or _wild(k, w) for k, w in zip(key, words, strict=True)):
-                    return n, term
+            for first in (words[0], *WILDCARDS):
+                for key, term in self.patterns.get((n, first), ()):
+                    if all(k == w or _wild(k, w) for k, w in zip(key, words, strict=True)):
+                        return n, term
         return None
 
 

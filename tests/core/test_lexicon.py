@@ -218,6 +218,16 @@ def test_a_custom_lexicon_is_used_and_versioned(tmp_path: Path):
     assert custom.version != FinanceLexicon().version
 
 
+def test_wildcards_match_anywhere_in_a_phrase(tmp_path: Path):
+    """Phrases with wildcards are indexed by their first word; one that starts with a wildcard still matches."""
+    path = tmp_path / "lexicon.txt"
+    path.write_text("+ 3.0 * moonshot\n- 3.0 sales *ly crater\n")
+    custom = FinanceLexicon(Lexicon.load(path))
+    assert label(custom, "A big moonshot quarter")[0] == "positive"
+    assert label(custom, "Sales suddenly crater")[0] == "negative"
+    assert label(custom, "Sales crater")[0] == "neutral"  # *ly needs its one -ly word
+
+
 def accuracy(probabilities: NDArray[np.floating[Any]], truth: NDArray[np.integer[Any]]) -> float:
     return float((probabilities.argmax(axis=1) == truth).mean())
 
