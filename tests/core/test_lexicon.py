@@ -145,6 +145,14 @@ def test_moves_are_read_against_their_subject(lexicon: FinanceLexicon, text: str
         ("Operating margin shrank to 8%", "negative"),  # "shrank" is "shrink"
         ("Bill Gates-backed startup raises $650 million", "positive"),  # a bill is a cost only as a fuel bill
         ("No dividend cut is planned, the CFO said", "positive"),
+        # ... and words fresh5 lacked
+        ("Judge tosses shareholder lawsuit against the airline", "positive"),  # "toss" undoes like "dismiss"
+        ("Appeals court throws out antitrust lawsuit", "positive"),
+        ("Chipmaker smashes profit estimates", "positive"),
+        ("Shipbuilder clinches $2 billion LNG carrier deal", "positive"),
+        ("Larsen & Toubro bags large order in the Middle East", "positive"),
+        ("Results season a mixed bag for European banks", "neutral"),
+        ("Green bond sale oversubscribed three times", "positive"),
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
