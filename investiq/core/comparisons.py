@@ -16,8 +16,8 @@ evidence: up when A > B, down when A < B.
   the reading around: debt down from 60 to 48 is good news. "Rate" is a cost only as a rate of interest.
 - Both figures must be of one kind and scale: two amounts (mn/bn/crore are scaled; a total is not
   compared with a figure per share), two percentages, two changes in basis points or two plain numbers;
-  a year, a day of a month and a range's second end are not figures to compare, "from 10 % to 12 %" is
-  no comparison of 10 % with what came before it, and figures within 1 % of each other say nothing.
+  a year and a day of a month are not figures to compare, a range counts as its middle, "from 10 % to
+  12 %" is no comparison of 10 % with what came before it, and figures within 1 % of each other say nothing.
 """
 
 from __future__ import annotations
