@@ -10,6 +10,7 @@ both travel in the artifact (see investiq/core/finbert.py).
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -20,14 +21,16 @@ import torch
 from export.finbert_graph import LogitsOnly, cls_only_applies, exported_function
 from export.finbert_variants import fuse_int8, fused_ops, quantize_int8, quantize_qdq
 from investiq.core.artifacts import META, weights_version
-from investiq.core.atomic import staged
+from investiq.core.atomic import replace_file, staged
 from investiq.core.errors import ArtifactError, ExportError
 from investiq.core.finbert import (
     EXPORT_FORMAT,
     FINBERT_MODEL,
+    FINBERT_TOKENIZER,
     INPUTS,
     OUTPUT,
     TOKENIZER,
+    TOKENIZER_STAMP,
     VARIANTS,
     Encoder,
     FinbertMeta,
@@ -112,11 +115,28 @@ def export_finbert(
         )
         meta.save(out)
         (out / "model.py").write_text(shim(FINBERT_MODEL))  # Triton cpu flavour entry point
+    stamp_tokenizer(repository)
     log(
         f"installed {repository / 'finbert_model' / '1'} (version {meta.version}; files: "
         f"{', '.join(sorted(p.name for p in (repository / 'finbert_model' / '1').iterdir()))})"
     )
     return meta
+
+
+def stamp_tokenizer(repository: Path) -> None:
+    """Write the hash of finbert_model/1's tokenizer into the Triton tokenizer step's version directory,
+    when it changed. The step reads that tokenizer when it loads (investiq/core/triton_adapters.py), but
+    Triton reloads a model on an explicit load only when the model's own directory changed: without this
+    file, a gateway's reload after an export with another vocabulary left the step on the old one, and
+    the new weights got the old vocabulary's ids. No such directory (a repository without the committed
+    Triton configs): nothing to tell."""
+    step = repository / FINBERT_TOKENIZER / "1"
+    if not step.is_dir():
+        return
+    digest = hashlib.sha256((repository / FINBERT_MODEL / "1" / TOKENIZER).read_bytes()).hexdigest() + "\n"
+    stamp = step / TOKENIZER_STAMP
+    if not stamp.is_file() or stamp.read_text() != digest:
+        replace_file(stamp, digest)
 
 
 def other_runtimes(model: Any, out: Path, log: Callable[[str], None]) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,7 @@ from gateway.services.skill import SkillConfig, SkillService
 from investiq.core.bayes.allocation import AllocationRules
 from investiq.core.bayes.posterior import Prior
 from investiq.core.errors import ArtifactError, InvestIQError, SettingsError
-from investiq.core.finbert import FINBERT, FINBERT_MODEL, FinbertMeta
+from investiq.core.finbert import FINBERT, FINBERT_MODEL, FINBERT_TOKENIZER, FinbertMeta
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.patchtst import PATCHTST, PatchTSTMeta
 from investiq.core.settings import Settings
@@ -154,11 +154,14 @@ async def align_triton(backend: InferenceBackend, sentiment: SentimentService, p
     """With Triton: have it load the models whose artifacts this gateway has just read (label order, version,
     context length), so that both serve the same files. Triton keeps the model it loaded until asked: after
     `investiq export finbert`, or a rollback made while no gateway ran, it would go on serving the other one
-    under this one's labels. A reload whose files did not change leaves the model as it is; Triton unreachable
-    or failing to load is logged, as at any start (the gateway recovers once Triton serves)."""
+    under this one's labels. The ensemble's tokenizer step reads the export's vocabulary when it loads, so it is
+    reloaded too (the export stamps its directory when the vocabulary changes; between the two loads, requests
+    through Triton may pair one vocabulary with the other's weights). A reload whose files did not change
+    leaves the model as it is; Triton unreachable or failing to load is logged, as at any start (the gateway
+    recovers once Triton serves)."""
     if backend.name != "triton":
         return
-    models = [FINBERT_MODEL] if sentiment.scorer.model == FINBERT else []
+    models = [FINBERT_MODEL, FINBERT_TOKENIZER] if sentiment.scorer.model == FINBERT else []
     models += [PATCHTST] if price.meta is not None else []
     for model in models:
         try:

@@ -34,6 +34,8 @@ FINBERT_POSTPROCESS = "finbert_postprocess"
 Label = Literal["positive", "negative", "neutral"]
 LABELS: tuple[Label, ...] = get_args(Label)
 TOKENIZER = "tokenizer.json"
+# In the tokenizer step's version directory: the hash of the tokenizer it reads (export/finbert.py).
+TOKENIZER_STAMP = "tokenizer.sha256"
 # The graphs an export writes; which runtime runs which: investiq/core/finbert_runtime.py.
 VARIANTS = {
     "fp32": "model.onnx",

@@ -106,7 +106,9 @@ def _split(out: NDArray[Any], sizes: list[int]) -> list[NDArray[Any]]:
 
 
 class FinbertTokenizer:
-    """TEXT BYTES [batch, 1] -> input_ids, attention_mask INT64 [batch, longest text in Triton's batch]."""
+    """TEXT BYTES [batch, 1] -> input_ids, attention_mask INT64 [batch, longest text in Triton's batch].
+    The vocabulary is finbert_model/1's, read at load; `investiq export finbert` stamps this step's version
+    directory with its hash (TOKENIZER_STAMP), so that Triton reloads the step when the vocabulary changes."""
 
     def initialize(self, args: dict[str, str]) -> None:
         artifact = _model_dir(args).parent / FINBERT_MODEL / "1"

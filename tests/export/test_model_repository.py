@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +11,10 @@ import onnx
 import pytest
 from google.protobuf import text_format
 
-from export.finbert import export_finbert
+from export.finbert import export_finbert, stamp_tokenizer
 from harness import tiny_bert
+from investiq.core.finbert import FINBERT_MODEL, FINBERT_TOKENIZER, TOKENIZER, TOKENIZER_STAMP
+from investiq.ops.triton_server import copy_configs
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
 REPO = Path(__file__).resolve().parents[2] / "model_repository"
@@ -108,3 +112,30 @@ def test_an_export_whose_context_the_gpu_warm_up_does_not_match_says_so():
     warning = gpu_warmup_mismatch(REPO, 64)
     assert warning is not None and "warms up with windows of 512 closes, and this model reads 64" in warning
     assert "gpu.pbtxt" in warning and "[ 64, 1 ]" in warning
+
+
+def test_an_export_stamps_the_tokenizer_step_only_when_the_vocabulary_changes(tmp_path: Path):
+    """Triton reloads a model only when its directory changed: the tokenizer step's stamp is what changes when
+    the vocabulary it reads from finbert_model/1 does (and only then: no needless reload)."""
+    repo = tmp_path / "repo"
+    copy_configs(repo)
+    vocabulary = repo / FINBERT_MODEL / "1" / TOKENIZER
+    vocabulary.parent.mkdir(parents=True)
+    stamp = repo / FINBERT_TOKENIZER / "1" / TOKENIZER_STAMP
+    vocabulary.write_text('{"vocab": 1}')
+    stamp_tokenizer(repo)
+    first = stamp.read_text()
+    assert first == hashlib.sha256(b'{"vocab": 1}').hexdigest() + "\n"
+    os.utime(stamp, ns=(0, 0))
+    stamp_tokenizer(repo)  # the same vocabulary exported again
+    assert stamp.stat().st_mtime_ns == 0
+    vocabulary.write_text('{"vocab": 2}')
+    stamp_tokenizer(repo)
+    assert stamp.read_text() != first and stamp.stat().st_mtime_ns > 0
+    assert [p.name for p in stamp.parent.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+    bare = tmp_path / "bare"  # a repository without the Triton configs: no step to tell
+    (bare / FINBERT_MODEL / "1").mkdir(parents=True)
+    (bare / FINBERT_MODEL / "1" / TOKENIZER).write_text("{}")
+    stamp_tokenizer(bare)
+    assert not (bare / FINBERT_TOKENIZER).exists()

@@ -5,6 +5,7 @@ concurrent requests, and the gateway survives Triton going away and coming back.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from export.patchtst import sample_windows
 from gateway.app import create_app
 from gateway.backends.triton import TritonBackend
 from harness import tiny_bert
-from investiq.core.finbert import LABELS
+from investiq.core.finbert import FINBERT_MODEL, FINBERT_TOKENIZER, LABELS, Encoder
 from investiq.core.patchtst import (
     OUTPUT,
     OUTPUTS,
@@ -178,9 +179,11 @@ def test_a_second_triton_on_taken_ports_fails_naming_them_and_the_first_listens_
 
 
 def test_a_gateway_has_triton_serve_the_finbert_it_reads(repository: Path, tmp_path: Path):
-    """FinBERT exported again while Triton runs (other weights, another label order): Triton keeps the model it
-    loaded until asked, so a gateway started now has it load the files whose labels the gateway reads; else it
-    would label the old model's outputs by the new order."""
+    """FinBERT exported again while Triton runs (other weights, another label order, another vocabulary): Triton
+    keeps the models it loaded until asked, so a gateway started now has it load the files whose labels the
+    gateway reads, and the tokenizer step the vocabulary of those weights; else it would label the old model's
+    outputs by the new order, or feed the new weights the old vocabulary's ids (an id past the new embedding
+    failed the request)."""
     repo = Path(shutil.copytree(repository, tmp_path / "repo"))
     ports, work = TritonPorts.free(), tmp_path / "work"
 
@@ -190,13 +193,27 @@ def test_a_gateway_has_triton_serve_the_finbert_it_reads(repository: Path, tmp_p
             answers = client.post("/sentiment/predict", json=body).json()["predictions"]
         return np.array([[a["probabilities"][label] for label in LABELS] for a in answers])
 
-    old = probabilities(settings_for(repo, tmp_path / "old.db"))
+    def served_ids() -> list[int]:
+        """The ids Triton's tokenizer step gives TEXTS, asked over HTTP."""
+        body = {"inputs": [{"name": "TEXT", "datatype": "BYTES", "shape": [len(TEXTS), 1], "data": TEXTS}]}
+        url = f"http://127.0.0.1:{ports.http}/v2/models/{FINBERT_TOKENIZER}/infer"
+        with urlopen(Request(url, data=json.dumps(body).encode(), method="POST")) as response:
+            outputs = json.loads(response.read())["outputs"]
+        return [int(x) for x in next(o["data"] for o in outputs if o["name"] == "input_ids")]
+
+    def exported_ids() -> list[int]:
+        return [int(x) for x in Encoder(repo / FINBERT_MODEL / "1", 128)(TEXTS)["input_ids"].ravel()]
+
     start(repo, ports, work)
     try:
+        old = probabilities(settings_for(repo, tmp_path / "old.db", ports))  # a gateway that ran before the export
+        old_ids = exported_ids()
         other = {0: "negative", 1: "neutral", 2: "positive"}
         export_finbert(str(tiny_bert.build(tmp_path / "hf", seed=1, labels=other)), repo, log=lambda _: None)
+        assert exported_ids() != old_ids  # the new export's vocabulary differs: the test can tell them apart
         new = probabilities(settings_for(repo, tmp_path / "a.db"))
         triton = probabilities(settings_for(repo, tmp_path / "b.db", ports))
+        assert served_ids() == exported_ids()
     finally:
         stop(work)
     # the two models differ by far more than the runtimes do (dynamic INT8 on either side of the wire)
