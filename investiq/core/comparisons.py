@@ -4,7 +4,8 @@ Interim reports say most of their news in numbers: "Pre-tax profit totalled EUR 
 pre-tax loss of EUR 2.7 mn", "EPS was EUR -0.18, against EUR 0.07", "gearing fell to 37 % from 58 %".
 Words alone read the first as two pieces of evidence pulling apart (profit, loss) and the second as none.
 Here a figure A, then a comparing word ("compared to", "compared with", "against", "versus", "vs",
-"from", or a bracket right after A as Nordic reports give the year before: "74.2 (31.5)"), then a figure B
+"from", a bracket right after A as Nordic reports give the year before: "74.2 (31.5)", or a comma before an
+estimate as wire flashes give it: "NET INCOME $18.1B, EST. $16.4B"), then a figure B
 with only a few connecting words between ("a loss of", "estimates of", "a year earlier"), is one piece of
 evidence: up when A > B, down when A < B.
 
@@ -39,6 +40,7 @@ _FIGURE = re.compile(
 _COMPARING = re.compile(
     r"\b(?:compared (?:to|with)|compares? (?:to|with)|in comparison (?:to|with)|against|versus|vs\.?|from)(?=\W)"
     r"|(?<!\$)\((?=[^()]{0,8}\d)"
+    r"|,(?=\s*(?:est|estimates?|consensus|expected|exp|forecast|poll)\b)"  # a flash: "EPS $1.23, est. $1.10"
 )
 _SCALES = {"mn": 1e6, "mln": 1e6, "million": 1e6, "m": 1e6, "bn": 1e9, "bln": 1e9, "billion": 1e9, "b": 1e9,
            "k": 1e3, "thousand": 1e3, "trillion": 1e12, "tn": 1e12, "crore": 1e7, "crores": 1e7, "lakh": 1e5,
@@ -58,7 +60,7 @@ _CONNECTING = frozenset([
     "around", "approximately", "some", "roughly", "nearly", "almost", "just", "over", "under", "its", "their",
     "level", "levels", "figure", "est", "factset", "lseg", "refinitiv", "zacks", "indicated", "marketed",
     "guided", "range", "close", "closing", "price", "s", "monday", "tuesday", "wednesday", "thursday",
-    "friday", "yesterday"
+    "friday", "yesterday", "exp"
 ]) | _LOSS_WORDS | _PROFIT_WORDS  # fmt: skip
 _RATES_OF_INTEREST = frozenset(["interest", "policy", "mortgage", "borrowing", "lending", "funds", "repo", "key"])
 _QUALIFIERS = frozenset(["before", "after", "excluding", "ex", "less"])

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from investiq.core import comparisons
 from investiq.core.comparisons import compared
 from investiq.core.errors import ArtifactError
 
@@ -272,7 +273,7 @@ class FinanceLexicon:
         # "despite" is a negator to VADER; in a headline it only starts another clause
         self._negate = frozenset(w for w in NEGATE if w.isalpha() and w != "despite")
         self._boost = {w: float(b) for w, b in BOOSTER_DICT.items() if " " not in w}
-        self.version = f"{self.lexicon.version}+vader-{package_version('vaderSentiment')}"
+        self.version = f"{self.lexicon.version}+rules-{rules_version()}+vader-{package_version('vaderSentiment')}"
 
     def evidence(self, text: str) -> Evidence:
         tokens = tokenize(text)
@@ -392,6 +393,14 @@ def from_evidence(
     )
     e = np.exp(z - z.max())
     return np.asarray(e / e.sum(), dtype=np.float32)
+
+
+@cache
+def rules_version() -> str:
+    """A hash of the code that reads the evidence (this module and comparisons.py): a change of rules changes
+    answers as a change of words does, so an answer's model_version names both."""
+    sources = (Path(__file__), Path(comparisons.__file__))
+    return hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
 
 
 def _stack(rows: list[NDArray[np.float32]]) -> NDArray[np.float32]:

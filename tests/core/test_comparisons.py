@@ -58,6 +58,10 @@ def signs(text: str) -> list[int]:
         ("EPS of $1.05 vs 98 cents", 1),
         ("Revenue fell to $4bn from $6bn, vs. estimates of $4.5bn", -1),  # $6bn is B once, never A as well
         ("The offer of $45 per share compares with Friday's close of $34.60", 1),
+        # wire flashes: a comma before the estimate
+        ("ACME 3Q ADJ EPS 1.23, EST. 1.10", 1),
+        ("Globex sees FY revenue $4.1B-$4.3B, est. $4.6B", -1),
+        ("Initech Q1 comparable sales +2.1%, consensus +3.0%", -1),
     ],
 )
 def test_a_comparison_reads_which_way_the_figure_went(text: str, expected: int):
@@ -85,6 +89,8 @@ def test_a_comparison_reads_which_way_the_figure_went(text: str, expected: int):
         "Net profit fell to EUR 5.2 mn (EUR 0.21 per share)",
         "For the 13 weeks ended September 28, 2025 compared to the 13 weeks ended September 29, 2024",
         "Sales rose 4% (6% in local currencies)",  # the bracket holds more than a figure
+        "Sales rose to $5B, estimates show growth of 4% next year",  # an amount, then a percentage
+        "Hooli 4Q EPS $1.20, consensus $1.19",  # within 1 %
     ],
 )
 def test_what_is_not_a_comparison(text: str):

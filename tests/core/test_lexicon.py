@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from investiq.core import comparisons
 from investiq.core.errors import ArtifactError
 from investiq.core.finbert import LABELS
-from investiq.core.lexicon import BIAS, DATA, FinanceLexicon, Lexicon, Vader, tokenize
+from investiq.core.lexicon import BIAS, DATA, FinanceLexicon, Lexicon, Vader, rules_version, tokenize
 
 HEADLINES = DATA.parent / "labeled_headlines.csv"
 
@@ -194,6 +195,23 @@ def test_score_is_a_batch_of_probabilities_and_deterministic(lexicon: FinanceLex
     assert lexicon.score([]).shape == (0, 3)
     assert lexicon.version == FinanceLexicon().version
     assert "+vader-" in lexicon.version
+
+
+def test_the_version_names_the_rules_as_well_as_the_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A change to the code that reads the evidence changes answers as a change of words does: the version
+    an answer is journaled with changes with it."""
+    before = FinanceLexicon().version
+    changed = tmp_path / "comparisons.py"
+    changed.write_bytes(Path(comparisons.__file__).read_bytes() + b"# another rule\n")
+    monkeypatch.setattr(comparisons, "__file__", str(changed))
+    rules_version.cache_clear()
+    try:
+        after = FinanceLexicon().version
+    finally:
+        monkeypatch.undo()
+        rules_version.cache_clear()
+    assert before.split("+")[0] == after.split("+")[0] and before != after
+    assert FinanceLexicon().version == before
 
 
 def test_tokens_and_stems():
