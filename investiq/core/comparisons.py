@@ -60,7 +60,7 @@ _CONNECTING = frozenset([
     "around", "approximately", "some", "roughly", "nearly", "almost", "just", "over", "under", "its", "their",
     "level", "levels", "figure", "est", "factset", "lseg", "refinitiv", "zacks", "indicated", "marketed",
     "guided", "range", "close", "closing", "price", "s", "monday", "tuesday", "wednesday", "thursday",
-    "friday", "yesterday", "exp"
+    "friday", "yesterday", "exp", "per", "share"
 ]) | _LOSS_WORDS | _PROFIT_WORDS  # fmt: skip
 _RATES_OF_INTEREST = frozenset(["interest", "policy", "mortgage", "borrowing", "lending", "funds", "repo", "key"])
 _QUALIFIERS = frozenset(["before", "after", "excluding", "ex", "less"])

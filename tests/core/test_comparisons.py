@@ -58,6 +58,7 @@ def signs(text: str) -> list[int]:
         ("EPS of $1.05 vs 98 cents", 1),
         ("Revenue fell to $4bn from $6bn, vs. estimates of $4.5bn", -1),  # $6bn is B once, never A as well
         ("The offer of $45 per share compares with Friday's close of $34.60", 1),
+        ("EPS EUR 0.31, compared with a loss per share of EUR 0.12", 1),  # "per share" between: B is a loss
         # wire flashes: a comma before the estimate
         ("ACME 3Q ADJ EPS 1.23, EST. 1.10", 1),
         ("Globex sees FY revenue $4.1B-$4.3B, est. $4.6B", -1),

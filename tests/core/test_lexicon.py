@@ -154,6 +154,23 @@ def test_moves_are_read_against_their_subject(lexicon: FinanceLexicon, text: str
         ("Larsen & Toubro bags large order in the Middle East", "positive"),
         ("Results season a mixed bag for European banks", "neutral"),
         ("Green bond sale oversubscribed three times", "positive"),
+        # ... and fresh7's
+        ("Half-year sales came in below consensus expectations, the CFO said", "negative"),
+        ("Fourth-quarter orders were above analysts' expectations", "positive"),
+        ("Paper maker starts change negotiations covering its Oulu mill", "negative"),
+        ("The customer will not renew its maintenance contract when it expires", "negative"),
+        ("Refinery expansion finished ahead of schedule", "positive"),
+        ("Bridge project runs over budget again", "negative"),
+        ("The deal is expected to be accretive to free cash flow in 2027", "positive"),
+        ("Fitch revises Ford outlook to stable from negative", "positive"),
+        ("Moody's changes Intel outlook to negative from stable", "negative"),
+        ("Euro zone inflation at 2.4%, matching estimates", "neutral"),
+        ("Each subscriber may buy a lot of up to 500 shares", "neutral"),  # "up to" is a bound, no rise
+        ("Telecom to showcase 5G routers at Barcelona trade fair", "neutral"),
+        ("Bitcoin miners prepare for network upgrade next month", "neutral"),  # no analyst's upgrade
+        ("Drugmaker gets EU nod for weight-loss pill", "positive"),
+        ("Regulator clears stent for high-risk patients", "positive"),  # patients at risk: no bad news
+        ("Oncology drug clearly misses survival goal", "negative"),  # "clearly": VADER's praise, a booster here
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
