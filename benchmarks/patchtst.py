@@ -56,6 +56,8 @@ from investiq.core.patchtst_runtime import (
     bf16_problem,
     choose_runtime,
     forecast_errors,
+    openvino_graph,
+    openvino_installed,
     sample_windows,
 )
 from investiq.core.patchtst_runtime import max_difference as max_diff
@@ -114,18 +116,10 @@ def _ort(path: Path, threads: int = 0, spinning: bool = True) -> Call:
 
 
 def _openvino(path: Path, precision: str) -> Call | None:
-    try:
-        import openvino as ov
-    except ImportError:
+    if not openvino_installed():
         return None
-    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
-    request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
-
-    def call(x: NDArray[np.float32]) -> list[NDArray[Any]]:
-        result = request.infer({INPUT: x})
-        return [np.array(result[i]) for i in range(len(OUTPUTS))]  # copies: the request reuses its buffers
-
-    return call
+    graph = openvino_graph(path, precision)
+    return lambda x: [np.array(v) for v in graph({INPUT: x}).values()]  # copies: the request reuses its buffers
 
 
 def _served(directory: Path, runtime: str) -> Call | None:

@@ -85,6 +85,16 @@ def test_onnx_runtime_sessions_that_serve_or_validate_are_opened_in_one_place():
                 assert "InferenceSession(" not in path.read_text(), path
 
 
+def test_openvino_models_are_compiled_by_one_core():
+    """investiq/core/openvino_core.py holds the process's one OpenVINO Core: a Core made per compiled graph (as
+    before) is what crashed a test run in a segmentation fault while a backend dropped its sessions."""
+    allowed = ROOT / "investiq" / "core" / "openvino_core.py"
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if path != allowed:
+                assert "Core()" not in path.read_text(), path
+
+
 def test_the_cli_starts_without_scipy_and_the_gateway_loads_it_at_start_up():
     """scipy.stats takes ~0.8 s to import: `investiq --help` and every command that does not compute statistics
     start without it, and the gateway imports it with its app, never on a request's path."""

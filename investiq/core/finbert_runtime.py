@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 from investiq.core.cpu import has_amx
 from investiq.core.errors import ArtifactError
 from investiq.core.finbert import INPUTS, OUTPUT, model_file
+from investiq.core.openvino_core import compile_model
 
 RuntimeName = Literal[
     "onnxruntime-int8",
@@ -213,21 +214,18 @@ class OpenVinoSession:
     inference code serves either engine. One infer request: the backend runs one batch at a time."""
 
     def __init__(self, path: Path, precision: str, threads: int | None = None) -> None:
-        try:
-            import openvino as ov
-        except ImportError:
-            raise ArtifactError(
-                "this finbert_runtime needs OpenVINO: pip install 'investiq-ml[openvino]' (or set "
-                "finbert_runtime: auto)"
-            ) from None
-
         config = {
             "PERFORMANCE_HINT": "LATENCY",  # one stream over all cores: one request at a time
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
             "INFERENCE_NUM_THREADS": threads or os.cpu_count() or 1,
         }
         try:
-            self._compiled = ov.Core().compile_model(str(path), "CPU", config)
+            self._compiled = compile_model(path, config)
+        except ImportError:
+            raise ArtifactError(
+                "this finbert_runtime needs OpenVINO: pip install 'investiq-ml[openvino]' (or set "
+                "finbert_runtime: auto)"
+            ) from None
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise ArtifactError(f"OpenVINO cannot compile {path}: {exc}") from None
         self._request = self._compiled.create_infer_request()

@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.errors import ArtifactError
+from investiq.core.openvino_core import compile_model
 from investiq.core.patchtst import (
     INPUT,
     ONNX_FILE,
@@ -200,26 +201,30 @@ def openvino_graph(path: Path, precision: str, threads: int = 0) -> Run:
     """`path` compiled by OpenVINO's CPU plugin at inference `precision` ('f32', 'bf16') on `threads` threads (0:
     OpenVINO's choice, every core), as a Run whose outputs are the request's own buffers, valid until its next
     run (a Chain copies what it returns)."""
-    try:
-        import openvino as ov
-    except ImportError:
-        raise ArtifactError(f"patchtst_runtime {OPENVINO_BF16} needs openvino: pip install openvino") from None
     config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
     try:
-        compiled = ov.Core().compile_model(str(path), "CPU", config)
+        compiled = compile_model(path, config)
+    except ImportError:
+        raise ArtifactError(f"patchtst_runtime {OPENVINO_BF16} needs openvino: pip install openvino") from None
     except RuntimeError as exc:
         raise ArtifactError(f"OpenVINO cannot compile {path}: {exc}; export the model again") from None
-    request = compiled.create_infer_request()
-    inputs = [i.get_any_name() for i in compiled.inputs]
-    outputs = [o.get_any_name() for o in compiled.outputs]
+    return _OpenVinoGraph(compiled)
 
-    def run(values: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
-        result = request.infer({name: values[name] for name in inputs}, share_inputs=True, share_outputs=True)
-        return {name: result[i] for i, name in enumerate(outputs)}
 
-    return run
+class _OpenVinoGraph:
+    """A compiled graph and its one infer request, held together: the request never outlives its model."""
+
+    def __init__(self, compiled: Any) -> None:
+        self.compiled, self.request = compiled, compiled.create_infer_request()
+        self.inputs = [i.get_any_name() for i in compiled.inputs]
+        self.outputs = [o.get_any_name() for o in compiled.outputs]
+
+    def __call__(self, values: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+        feed = {name: values[name] for name in self.inputs}
+        result = self.request.infer(feed, share_inputs=True, share_outputs=True)
+        return {name: result[i] for i, name in enumerate(self.outputs)}
 
 
 def openvino_bf16(directory: Path, threads: int = 0) -> Chain:
