@@ -293,7 +293,8 @@ class FinanceLexicon:
             i += 1
         figures = list(compared(text, self.is_cost, self.direction))
         subjects = frozenset(w for _, _, words in figures for w in words)
-        items = [item for clause in clauses for item in self._read(clause, tokens, subjects)]
+        inside = _spanned(tokens, [span for span, _, _ in figures])
+        items = [item for clause in clauses for item in self._read(clause, tokens, subjects, inside)]
         items += [Item(words, COMPARED * sign) for words, sign, _ in figures]
         return Evidence(
             positive=sum(i.value for i in items if i.value > 0),
@@ -303,8 +304,15 @@ class FinanceLexicon:
         )
 
     @staticmethod
-    def _read(clause: list[_Match], tokens: list[str], subjects: frozenset[str] = frozenset()) -> Iterator[Item]:
-        """The items of one clause, each read against its subject, boosters, negators and hedges."""
+    def _read(
+        clause: list[_Match],
+        tokens: list[str],
+        subjects: frozenset[str] = frozenset(),
+        inside: frozenset[int] = frozenset(),
+    ) -> Iterator[Item]:
+        """The items of one clause, each read against its subject, boosters, negators and hedges. A move among
+        the tokens two compared figures span (`inside`: "a loss of 12, narrowing from 96") is what the
+        comparison reads, and counts once, there: its own clause may have lost the subject it moves."""
         # A cost-like subject turns its clause's moves around ("losses widen" is bad news); when they then
         # say it is easing ("loss narrows", "defaults fall"), that is the news, and the subject's own
         # negative weight is dropped; so it is when it is what two figures compare ("a loss of 2.1 against
@@ -315,7 +323,9 @@ class FinanceLexicon:
         boosts = _boosts(clause)
         for k, m in enumerate(clause):
             value = m.term.valence
-            if m.term.move and costly:
+            if m.term.move and m.start in inside:
+                value = 0.0
+            elif m.term.move and costly:
                 value = -value
             elif m.term.cost and (eased or tokens[m.start] in subjects):
                 value = max(value, 0.0)
@@ -358,6 +368,19 @@ class FinanceLexicon:
     def score(self, texts: list[str]) -> NDArray[np.float32]:
         """[len(texts), 3] probabilities over LABELS."""
         return _stack([self.probabilities(t) for t in texts])
+
+
+def _spanned(tokens: list[str], spans: list[str]) -> frozenset[int]:
+    """The indices of `tokens` that the texts `spans` cover, each found where its tokens first occur in a row."""
+    covered: set[int] = set()
+    for span in spans:
+        words = tokenize(span)
+        n = len(words)
+        for i in range(len(tokens) - n + 1):
+            if tokens[i : i + n] == words:
+                covered.update(range(i, i + n))
+                break
+    return frozenset(covered)
 
 
 def _boosts(clause: list[_Match]) -> dict[int, float]:

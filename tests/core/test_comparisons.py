@@ -105,6 +105,8 @@ def test_what_is_not_a_comparison(text: str):
         ("Adjusted EPS came in at $0.41 versus $0.58 a year ago", "negative"),
         ("The board proposes a dividend of EUR 1.10 per share against EUR 0.95 for the previous year", "positive"),
         ("The group recorded a net loss of $80 million, against net income of $12 million", "negative"),
+        # a move between the figures is what the comparison reads: its clause has lost the loss it moves
+        ("The group posted a net loss of $12 million, narrowing from $96 million a year earlier", "positive"),
     ],
 )
 def test_the_lexicon_reads_the_comparison_as_the_news(text: str, expected: str):

@@ -171,6 +171,24 @@ def test_moves_are_read_against_their_subject(lexicon: FinanceLexicon, text: str
         ("Drugmaker gets EU nod for weight-loss pill", "positive"),
         ("Regulator clears stent for high-risk patients", "positive"),  # patients at risk: no bad news
         ("Oncology drug clearly misses survival goal", "negative"),  # "clearly": VADER's praise, a booster here
+        # ... and fresh9's
+        ("Siemens Energy scores $900m order from Saudi utility", "positive"),
+        ("Biotech warns it will need additional funding next year", "negative"),
+        ("Insurer renews its catastrophe reinsurance cover", "neutral"),
+        ("Unilever sets record date for final dividend", "neutral"),  # no record
+        ("Judge postpones hearing in glyphosate case", "neutral"),
+        ("Miner slumps after deeply discounted share sale", "negative"),
+        ("Palm oil refiner warns of margin squeeze", "negative"),
+        ("Talks fail to reach agreement with creditors", "negative"),
+        ("Developer plans restructuring of its dollar debt", "negative"),
+        ("SEC closes accounting probe into Lyft", "positive"),
+        ("Insurer settles claims for less than it had set aside", "positive"),
+        ("The outage will have a material impact on third-quarter results", "negative"),
+        ("FDA asks drugmaker for an additional trial of its lupus drug", "negative"),
+        ("Airline restores dividend as travel demand recovers", "positive"),
+        ("Shareholders approve all resolutions at the annual meeting", "neutral"),
+        ("India lifts rice export ban", "positive"),
+        ("Board to consider fundraising proposal on Friday", "neutral"),
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):

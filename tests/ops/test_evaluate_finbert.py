@@ -194,3 +194,12 @@ def test_a_phrasebank_file_in_windows_1252_is_judged_and_the_log_says_how_it_was
     report = evaluate_sentiment(settings, bank, tmp_path / "out", log=lines.append)
     assert report["n"] == 2 and report["encoding"] == "cp1252"
     assert f"{bank}: not UTF-8: read as Windows-1252 (Latin-1 with curly quotes and the euro sign)" in lines
+
+
+def test_parts_are_listed_dev_first_then_by_name_with_their_numbers_counted(tmp_path: Path):
+    splits = ["fresh10", "holdout", "fresh2", "test", "fresh", "fresh9", "dev"]
+    rows = [(f"Shares of company {k} rise", "positive", split) for k, split in enumerate(splits)]
+    data = write_csv(tmp_path / "parts.csv", rows)
+    settings = Settings(model_repository=tmp_path / "empty", models_dir=tmp_path)
+    report = evaluate_sentiment(settings, data, tmp_path / "out", log=lambda _: None)
+    assert list(report["splits"]) == ["dev", "test", "fresh", "fresh2", "fresh9", "fresh10", "holdout"]
