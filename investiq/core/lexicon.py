@@ -333,7 +333,9 @@ class FinanceLexicon:
                 value = math.copysign(max(abs(value) + boosts.get(k, 0.0), 0.1 * abs(value)), value)
                 # each negator within WINDOW words before reaches across other items, as in VADER: two undo
                 # each other ("fails to avoid default" is bad news)
-                negators = sum(p.term.negator for p in clause[:k] if p.start >= m.start - WINDOW)
+                negators = sum(
+                    p.term.negator for p in clause[:k] if _reach(tokens, p.start + p.length, m.start) <= WINDOW
+                )
                 value *= N_SCALAR**negators
             if value or m.term.neutral:
                 text = " ".join(tokens[m.start : m.start + m.length])
@@ -368,6 +370,19 @@ class FinanceLexicon:
     def score(self, texts: list[str]) -> NDArray[np.float32]:
         """[len(texts), 3] probabilities over LABELS."""
         return _stack([self.probabilities(t) for t in texts])
+
+
+# Words a negation passes through without spending its reach: "no longer expects to need funding", "is not
+# expected to be hit", "does not plan to cut".
+_THROUGH = frozenset(
+    ["expect", "expects", "expected", "plan", "plans", "planned", "intend", "intends", "to", "be"]
+)
+
+
+def _reach(tokens: list[str], end: int, start: int) -> int:
+    """Words from a negator ending at `end` to an item at `start`, as far as a negation reaches: the item's
+    own position counts, the words in _THROUGH between them do not."""
+    return start - end + 1 - sum(t in _THROUGH for t in tokens[end:start])
 
 
 def _spanned(tokens: list[str], spans: list[str]) -> frozenset[int]:

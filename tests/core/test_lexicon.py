@@ -76,6 +76,9 @@ def test_evidence_of_no_news_is_confidently_neutral(lexicon: FinanceLexicon):
         ("Retailer in bankruptcy", "Retailer emerges from bankruptcy"),
         # two negators undo each other, as in VADER (positive at 0.90 before)
         ("Firm avoids default", "Firm fails to avoid default"),
+        # a negation reaches through "expects to", "plans to", "to be" (fresh9: "no longer expects to need ...")
+        ("Airline expects to cut jobs", "Airline no longer expects to cut jobs"),
+        ("Bank plans to raise its dividend", "Bank does not plan to raise its dividend"),
     ],
 )
 def test_negation_flips(lexicon: FinanceLexicon, plain: str, negated: str):
