@@ -42,6 +42,13 @@ _COMPARING = re.compile(
     r"|(?<!\$)\((?=[^()]{0,8}\d)"
     r"|,(?=\s*(?:est|estimates?|consensus|expected|exp|forecast|poll)\b)"  # a flash: "EPS $1.23, est. $1.10"
 )
+# The comparing words of _COMPARING: a move right before one of them ("narrowing sharply from") is what the
+# comparison reads (investiq/core/lexicon.py counts it once, there).
+COMPARING_WORDS = frozenset(["compared", "compares", "compare", "comparison", "against", "versus", "vs", "from"])
+# After B, a later period than A's: "revenue $10bn in Q3, consensus $11bn for Q4" compares nothing.
+_LATER = re.compile(
+    r"\s*for\s+(?:next|the next|the coming|q[1-4]|[1-4]q|fy|h[12]|(?:19|20)\d\d|(?:the )?full.year)\b"
+)
 _SCALES = {"mn": 1e6, "mln": 1e6, "million": 1e6, "m": 1e6, "bn": 1e9, "bln": 1e9, "billion": 1e9, "b": 1e9,
            "k": 1e3, "thousand": 1e3, "trillion": 1e12, "tn": 1e12, "crore": 1e7, "crores": 1e7, "lakh": 1e5,
            "lakhs": 1e5, "lakh crore": 1e12, "lakh crores": 1e12, "cent": 0.01, "cents": 0.01}  # fmt: skip
@@ -66,7 +73,10 @@ _RATES_OF_INTEREST = frozenset(["interest", "policy", "mortgage", "borrowing", "
 _QUALIFIERS = frozenset(["before", "after", "excluding", "ex", "less"])
 # Subjects that are neither profit, loss nor cost: a higher one is simply higher ("price target raised to $20
 # from $15" in "loss-making Rivian gets ..." is no loss).
-_PLAIN = frozenset(["target", "targets", "stake", "dividend", "dividends", "price", "shares", "rating", "ratio"])
+_PLAIN = frozenset([
+    "target", "targets", "stake", "dividend", "dividends", "price", "shares", "rating", "ratio", "savings",
+    "saving", "synergies", "synergy"
+])  # fmt: skip
 _MONTHS = re.compile(
     r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+$"
 )  # a day after a month's name is a date
@@ -200,6 +210,8 @@ class _Reader:
                     b = Figure(b.value * a.scale, a.kind, a.scale, b.start, b.end)  # "(31.5)": A's unit
             elif marker.group() == "from" and _TO.match(self.text, b.end):
                 continue  # "from 10 % to 12 %": B is where a change started, not what A is compared with
+            elif marker.group() == "," and _LATER.match(self.text, b.end):
+                continue  # "revenue $10bn in Q3, consensus $11bn for Q4": another period
             gap_words = _WORD.findall(gap)
             if len(_WORD.findall(between)) > MAX_BETWEEN or len(gap_words) > MAX_GAP:
                 continue
@@ -208,9 +220,12 @@ class _Reader:
             if a.kind != b.kind or (a.kind == "amount" and _apart(a, b)):
                 continue
             a, b = self._middle(a_index, a, before=True), self._middle(b_index, b, before=False)
-            used.add(b_index)
             metric_a, lead = self.metric(a)
-            metric_b = _metric(gap_words, self.is_cost) or metric_a
+            named_b = _metric(gap_words, self.is_cost)
+            if metric_a == "plain" and named_b not in (None, "plain"):
+                continue  # "a dividend of $1 per share against per share earnings of $2": two subjects
+            used.add(b_index)
+            metric_b = named_b or metric_a
             value_a = self.signed(a, metric_a, lead, between)
             value_b = self.signed(b, metric_b, gap_words, self.text[b.end : b.end + 24])
             if abs(value_a - value_b) <= SAME * max(abs(value_a), abs(value_b)):
@@ -228,7 +243,8 @@ def _apart(a: Figure, b: Figure) -> bool:
 
 
 def _metric(words: list[str], is_cost: Callable[[str], bool]) -> str | None:
-    """What the figure after `words` measures, by the last word that says: "loss", "profit", "cost" or None.
+    """What the figure after `words` measures, by the last word that says: "loss", "profit", "cost", "plain" (a
+    target, a dividend, savings: a higher one is simply higher) or None.
     Words just after "before", "after" or "excluding" qualify another: "profit before taxes" is a profit."""
     qualified = {k + d for k, w in enumerate(words) if w in _QUALIFIERS for d in range(1, QUALIFIED + 1)}
     for k in reversed(range(len(words))):
@@ -238,7 +254,7 @@ def _metric(words: list[str], is_cost: Callable[[str], bool]) -> str | None:
         if k and is_cost(f"{words[k - 1]} {word}"):
             return "cost"  # "cash burn", "combined ratio"
         if word in _PLAIN:
-            return None
+            return "plain"
         if word in _LOSS_WORDS:
             return "loss"
         if word in _PROFIT_WORDS:

@@ -51,7 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core import comparisons
-from investiq.core.comparisons import compared
+from investiq.core.comparisons import COMPARING_WORDS, compared
 from investiq.core.errors import ArtifactError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "finance_lexicon.txt"
@@ -293,8 +293,8 @@ class FinanceLexicon:
             i += 1
         figures = list(compared(text, self.is_cost, self.direction))
         subjects = frozenset(w for _, _, words in figures for w in words)
-        inside = _spanned(tokens, [span for span, _, _ in figures])
-        items = [item for clause in clauses for item in self._read(clause, tokens, subjects, inside)]
+        absorbed = _absorbed(tokens, [span for span, _, _ in figures])
+        items = [item for clause in clauses for item in self._read(clause, tokens, subjects, absorbed)]
         items += [Item(words, COMPARED * sign) for words, sign, _ in figures]
         return Evidence(
             positive=sum(i.value for i in items if i.value > 0),
@@ -308,11 +308,11 @@ class FinanceLexicon:
         clause: list[_Match],
         tokens: list[str],
         subjects: frozenset[str] = frozenset(),
-        inside: frozenset[int] = frozenset(),
+        absorbed: frozenset[int] = frozenset(),
     ) -> Iterator[Item]:
-        """The items of one clause, each read against its subject, boosters, negators and hedges. A move among
-        the tokens two compared figures span (`inside`: "a loss of 12, narrowing from 96") is what the
-        comparison reads, and counts once, there: its own clause may have lost the subject it moves."""
+        """The items of one clause, each read against its subject, boosters, negators and hedges. A move right
+        before the comparing word of two compared figures (`absorbed`: "a loss of 12, narrowing from 96") is
+        what the comparison reads, and counts once, there: its own clause may have lost the subject it moves."""
         # A cost-like subject turns its clause's moves around ("losses widen" is bad news); when they then
         # say it is easing ("loss narrows", "defaults fall"), that is the news, and the subject's own
         # negative weight is dropped; so it is when it is what two figures compare ("a loss of 2.1 against
@@ -323,7 +323,7 @@ class FinanceLexicon:
         boosts = _boosts(clause)
         for k, m in enumerate(clause):
             value = m.term.valence
-            if m.term.move and m.start in inside:
+            if m.term.move and m.start in absorbed:
                 value = 0.0
             elif m.term.move and costly:
                 value = -value
@@ -385,17 +385,25 @@ def _reach(tokens: list[str], end: int, start: int) -> int:
     return start - end + 1 - sum(t in _THROUGH for t in tokens[end:start])
 
 
-def _spanned(tokens: list[str], spans: list[str]) -> frozenset[int]:
-    """The indices of `tokens` that the texts `spans` cover, each found where its tokens first occur in a row."""
-    covered: set[int] = set()
+def _absorbed(tokens: list[str], spans: list[str]) -> frozenset[int]:
+    """The indices of `tokens` that move right before a comparing word inside the texts `spans` of compared
+    figures ("narrowing sharply from", "up from"; not "costs soared, compared with": a comma between). Spans
+    come in the text's order and each is found after the one before."""
+    absorbed: set[int] = set()
+    at = 0
     for span in spans:
         words = tokenize(span)
         n = len(words)
-        for i in range(len(tokens) - n + 1):
+        for i in range(at, len(tokens) - n + 1):
             if tokens[i : i + n] == words:
-                covered.update(range(i, i + n))
+                for j in range(i + 1, i + n):
+                    if tokens[j] in COMPARING_WORDS:
+                        absorbed.update(
+                            k for k in (j - 1, j - 2) if k > i and all(t.isalnum() for t in tokens[k:j])
+                        )
+                at = i + n
                 break
-    return frozenset(covered)
+    return frozenset(absorbed)
 
 
 def _boosts(clause: list[_Match]) -> dict[int, float]:

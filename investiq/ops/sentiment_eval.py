@@ -188,13 +188,13 @@ def _left_out(repeats: int = 0, conflicting_texts: int = 0) -> str:
     return f"; left out: {', '.join(parts)}" if parts else ""
 
 
-def _split_order(split: str) -> tuple[int, str, int]:
+def _split_order(split: str) -> tuple[int, str, int, str]:
     """dev, train, validation, test, then the rest by name, a number at the end counted: fresh, fresh2, ...,
     fresh9, fresh10."""
     order = ["dev", "train", "validation", "test"]
     stem = split.rstrip("0123456789")
     number = split[len(stem) :]
-    return (order.index(split) if split in order else len(order), stem, int(number or 0))
+    return (order.index(split) if split in order else len(order), stem, int(number or 0), split)
 
 
 def _counts(labels: NDArray[np.int64]) -> dict[str, int]:

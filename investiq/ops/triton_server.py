@@ -27,7 +27,7 @@ from urllib.error import URLError
 from urllib.request import urlopen
 
 from investiq.core.errors import InvestIQError
-from investiq.core.finbert import FINBERT, FINBERT_POSTPROCESS, FINBERT_TOKENIZER
+from investiq.core.finbert import FINBERT, FINBERT_POSTPROCESS, FINBERT_TOKENIZER, TOKENIZER_STAMP
 from investiq.core.ports import free_ports
 from investiq.core.settings import Settings
 from investiq.ops import pidfile
@@ -171,8 +171,9 @@ def copy_configs(repository: Path) -> None:
     shutil.copytree(
         COMMITTED, repository, ignore=shutil.ignore_patterns("README.md", "__pycache__", "1"), dirs_exist_ok=True
     )
-    for name in ENSEMBLE_STEPS:
-        shutil.copytree(COMMITTED / name / "1", repository / name / "1", dirs_exist_ok=True)
+    for name in ENSEMBLE_STEPS:  # not a local export's tokenizer stamp: it describes this checkout's vocabulary
+        skipped = shutil.ignore_patterns(TOKENIZER_STAMP, "__pycache__")
+        shutil.copytree(COMMITTED / name / "1", repository / name / "1", ignore=skipped, dirs_exist_ok=True)
 
 
 def ready(ports: TritonPorts, model: str | None = None, timeout_s: float = 1.0) -> bool:

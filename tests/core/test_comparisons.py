@@ -63,6 +63,8 @@ def signs(text: str) -> list[int]:
         ("ACME 3Q ADJ EPS 1.23, EST. 1.10", 1),
         ("Globex sees FY revenue $4.1B-$4.3B, est. $4.6B", -1),
         ("Initech Q1 comparable sales +2.1%, consensus +3.0%", -1),
+        ("Cost savings of $50M, est. $40M", 1),  # savings are no cost
+        ("Write-downs of $2bn, est $1bn", -1),  # write-downs are
     ],
 )
 def test_a_comparison_reads_which_way_the_figure_went(text: str, expected: int):
@@ -92,6 +94,8 @@ def test_a_comparison_reads_which_way_the_figure_went(text: str, expected: int):
         "Sales rose 4% (6% in local currencies)",  # the bracket holds more than a figure
         "Sales rose to $5B, estimates show growth of 4% next year",  # an amount, then a percentage
         "Hooli 4Q EPS $1.20, consensus $1.19",  # within 1 %
+        "Revenue hit $10bn in Q3, consensus $11bn for Q4",  # another period
+        "Dividend of $1 per share against per share earnings of $2",  # two subjects
     ],
 )
 def test_what_is_not_a_comparison(text: str):
@@ -125,6 +129,23 @@ def test_a_comparison_drops_only_its_own_subject_s_weight():
     assert items["layoffs"] < 0
     items = {i.text: i.value for i in lexicon.evidence("Net loss was $2 million, compared with $6 million").items}
     assert "loss" not in items
+
+
+def test_a_move_counts_once_in_a_comparison_only_right_before_its_comparing_word():
+    """ "narrowing from" is what the comparison reads; a move with its own subject between the figures is not
+    ("costs soared, compared with"), and a repeated comparison is found where it repeats."""
+    lexicon = LEXICON
+    items = [i.text for i in lexicon.evidence("Net loss of $12 million, narrowing sharply from $96 million").items]
+    assert "narrowing" not in items
+    once = "net loss $12 million, narrowing from $96 million"
+    doubled = f"Q4 {once}; full-year {once}"
+    assert "narrowing" not in [i.text for i in lexicon.evidence(doubled).items]
+    for text, move in [
+        ("Net sales EUR 50 mn, and costs soared, compared with EUR 45 mn", "soared"),
+        ("Revenue was $5.1 billion, as margins collapsed, compared with $4.9 billion a year earlier", "collapsed"),
+    ]:
+        values = {i.text: i.value for i in lexicon.evidence(text).items}
+        assert values[move] < 0 and LABELS[int(lexicon.probabilities(text).argmax())] == "negative", values
 
 
 @pytest.mark.parametrize("text", ["1 from " * 10_000, "(1) " * 5_000, "EUR 5 mn vs EUR 4 mn, " * 2_000])

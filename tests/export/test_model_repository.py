@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,19 @@ def test_an_export_stamps_the_tokenizer_step_only_when_the_vocabulary_changes(tm
     (bare / FINBERT_MODEL / "1" / TOKENIZER).write_text("{}")
     stamp_tokenizer(bare)
     assert not (bare / FINBERT_TOKENIZER).exists()
+
+
+def test_a_local_stamp_of_the_checkout_is_not_copied_into_another_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The checkout's finbert_tokenizer/1 holds a stamp once FinBERT is exported into it: copied with the configs,
+    it would describe the other repository's vocabulary wrongly, and an export of that vocabulary would then not
+    stamp (nothing changed) and Triton would keep the step it had."""
+    import investiq.ops.triton_server as triton_server
+
+    committed = Path(shutil.copytree(REPO, tmp_path / "committed", ignore=shutil.ignore_patterns("*.onnx*")))
+    (committed / FINBERT_TOKENIZER / "1" / TOKENIZER_STAMP).write_text("0" * 64 + "\n")
+    monkeypatch.setattr(triton_server, "COMMITTED", committed)
+    copy_configs(tmp_path / "repo")
+    assert (tmp_path / "repo" / FINBERT_TOKENIZER / "1" / "model.py").is_file()
+    assert not (tmp_path / "repo" / FINBERT_TOKENIZER / "1" / TOKENIZER_STAMP).exists()
