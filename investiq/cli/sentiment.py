@@ -35,8 +35,20 @@ from investiq.ops import sentiment_eval
     default=None,
     help="Judge FinBERT's INT8 or fp32 ONNX variant (default: setting quantize, what the gateway serves).",
 )
+@click.option(
+    "--held-out",
+    default="",
+    metavar="SPLITS",
+    help="Comma-separated splits kept to judge later changes (e.g. fresh8,fresh10): their figures are reported, "
+    "their mistakes only counted, so that nobody tuning the lexicon reads them.",
+)
 def evaluate_finbert(
-    config: Path | None, csv_path: Path | None, out: Path | None, repository: Path | None, quantize: bool | None
+    config: Path | None,
+    csv_path: Path | None,
+    out: Path | None,
+    repository: Path | None,
+    quantize: bool | None,
+    held_out: str,
 ) -> None:
     """Judge the serving sentiment model on labeled texts, against the finance lexicon and VADER.
 
@@ -51,12 +63,13 @@ def evaluate_finbert(
                     confidence and calibration error; confusion matrices; calibration tables
                     (confidence of the predicted label, in bins of 0.1, against accuracy); the
                     most confident mistakes (with the lexicon's evidence for its own)
-      report.json   every figure, and every mistake
+      report.json   every figure, and every mistake (but those of --held-out splits)
 
     A file without the text and label columns, or with an empty text or an unknown label, is
     refused with the lines named.
     """
     settings = settings_from(config, model_repository=repository, quantize=quantize)
+    parts = frozenset(p.strip() for p in held_out.split(",") if p.strip())
     sentiment_eval.evaluate_sentiment(
-        settings, csv_path, out or settings.models_dir / "sentiment-evaluation", log=click.echo
+        settings, csv_path, out or settings.models_dir / "sentiment-evaluation", log=click.echo, held_out=parts
     )

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.artifacts import META
+from investiq.core.errors import DataError
 from investiq.core.finbert import FINBERT, LABELS, FinbertMeta
 from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.lexicon import FinanceLexicon, Vader
@@ -131,10 +132,17 @@ def judge(probabilities: NDArray[np.float32], labels: NDArray[np.int64]) -> dict
     }
 
 
-def evaluate_sentiment(settings: Settings, csv_path: Path | None, out: Path, log: Log = print) -> dict[str, Any]:
-    """Score the labeled texts with every model, judge them, write out/report.json and out/report.md."""
+def evaluate_sentiment(
+    settings: Settings, csv_path: Path | None, out: Path, log: Log = print, held_out: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Score the labeled texts with every model, judge them, write out/report.json and out/report.md. The
+    mistakes of the `held_out` splits are counted, not written: a part kept to judge later changes stays
+    unread (DataError when the file has no such split)."""
     path = csv_path or HEADLINES
     data = read_labeled(path)
+    if unknown := sorted(held_out - set(data.splits)):
+        known = ", ".join(sorted({s for s in data.splits if s}, key=_split_order)) or "none"
+        raise DataError(f"--held-out names {', '.join(unknown)}, which {path} does not have (its splits: {known})")
     log(f"{path}: {len(data.texts)} texts ({_counts(data.labels)}){_left_out(data.repeats, data.conflicts)}")
     if data.read_as():
         log(f"{path}: {data.read_as()}")
@@ -158,7 +166,9 @@ def evaluate_sentiment(settings: Settings, csv_path: Path | None, out: Path, log
         for split in splits:
             rows = np.array([s == split for s in data.splits])
             report["by_split"][split] = judge(probabilities[rows], data.labels[rows])
-        report["mistakes"] = _mistakes(data, probabilities, scorer.model == LEXICON, lexicon)
+        mistakes = _mistakes(data, probabilities, scorer.model == LEXICON, lexicon)
+        report["mistakes"] = [x for x in mistakes if x["split"] not in held_out]
+        report["held_out_mistakes"] = len(mistakes) - len(report["mistakes"])
         models.append(report)
         log(
             f"{scorer.model:8s} accuracy {report['all']['accuracy']:.3f}  macro-F1 {report['all']['macro_f1']:.3f}"
@@ -170,6 +180,7 @@ def evaluate_sentiment(settings: Settings, csv_path: Path | None, out: Path, log
         "labels": _counts(data.labels),
         "left_out": {"repeats": data.repeats, "conflicting_texts": data.conflicts},
         "splits": {s: data.splits.count(s) for s in splits},
+        "held_out": sorted(held_out, key=_split_order),
         "finbert": note,
         "serving": next(m["model"] for m in models if m["role"] == "serving"),
         "models": models,
@@ -274,6 +285,9 @@ def render(result: dict[str, Any]) -> str:
         if m["mistakes"]:
             shown = m["mistakes"][:MISTAKES]
             lines += ["", f"Most confident mistakes ({len(shown)} of {len(m['mistakes'])}):", ""]
+            if m.get("held_out_mistakes"):
+                held = ", ".join(result["held_out"])
+                lines[-1:-1] = [f"(and {m['held_out_mistakes']} in the held-out parts {held}, not listed)"]
             for x in shown:
                 why = f" ({x['evidence']})" if "evidence" in x else ""
                 split = f", {x['split']}" if x["split"] else ""

@@ -203,3 +203,32 @@ def test_parts_are_listed_dev_first_then_by_name_with_their_numbers_counted(tmp_
     settings = Settings(model_repository=tmp_path / "empty", models_dir=tmp_path)
     report = evaluate_sentiment(settings, data, tmp_path / "out", log=lambda _: None)
     assert list(report["splits"]) == ["dev", "test", "fresh", "fresh2", "fresh9", "fresh10", "holdout"]
+
+
+def test_the_mistakes_of_held_out_parts_are_counted_not_written(tmp_path: Path):
+    """A part kept to judge later changes keeps its figures; its wrong answers are not written anywhere."""
+    rows = [
+        ("Apple beats revenue estimates", "negative", "dev"),  # labeled against the lexicon: mistakes on purpose
+        ("Company files for bankruptcy", "positive", "dev"),
+        ("Nvidia raises guidance on strong demand", "negative", "fresh8"),
+        ("Shares slide after deliveries miss", "positive", "fresh8"),
+    ]
+    data = write_csv(tmp_path / "held.csv", rows)
+    result = run("--csv", str(data), "--out", str(tmp_path / "out"), "--repository", str(tmp_path / "empty"),
+                 "--held-out", "fresh8")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    lexicon = next(m for m in report["models"] if m["model"] == "lexicon")
+    assert report["held_out"] == ["fresh8"] and lexicon["by_split"]["fresh8"]["n"] == 2
+    assert {x["split"] for x in lexicon["mistakes"]} == {"dev"} and lexicon["held_out_mistakes"] == 2
+    written = (tmp_path / "out" / "report.md").read_text() + (tmp_path / "out" / "report.json").read_text()
+    assert "Nvidia" not in written and "deliveries" not in written
+    assert "(and 2 in the held-out parts fresh8, not listed)" in written
+
+    refused = run("--csv", str(data), "--out", str(tmp_path / "x"), "--repository", str(tmp_path / "empty"),
+                  "--held-out", "fresh9")  # fmt: skip
+    assert (
+        refused.exit_code != 0
+        and "fresh9, which" in refused.output
+        and "its splits: dev, fresh8" in refused.output
+    )
