@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from investiq.core.atomic import remove, staged
+from investiq.core.atomic import remove, replace_file, staged
 from investiq.core.versions import versions
 
 
@@ -39,3 +39,19 @@ def test_remove_hides_the_directory_before_deleting_it(tmp_path: Path, monkeypat
     monkeypatch.undo()
     remove(tmp_path / "patchtst" / "1")
     assert not (tmp_path / "patchtst" / "1").exists()
+
+
+def test_replace_file_writes_whole_or_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    target = tmp_path / "stamp"
+    replace_file(target, "old\n")
+    assert target.read_text() == "old\n" and oct(target.stat().st_mode & 0o777) == "0o644"
+    replace_file(target, "new\n")
+    assert target.read_text() == "new\n"
+
+    def crash(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("investiq.core.atomic.os.replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        replace_file(target, "half\n")
+    assert target.read_text() == "new\n" and sorted(p.name for p in tmp_path.iterdir()) == ["stamp"]
