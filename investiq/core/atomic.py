@@ -49,20 +49,28 @@ def remove(path: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def replace_file(path: Path, text: str) -> None:
-    """Write `path` whole or not at all: a temporary file beside it, synced, then renamed over it."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Yield a temporary file's path beside `path` to write; on success it is synced and renamed over `path`
+    (a reader or a crash sees the old file or the new one, never half of one); on failure it is removed."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    temp = Path(name)
     try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, 0o644)
+        yield temp
+        _sync(temp)
+        temp.chmod(0o644)  # mkstemp makes 0600; servers in containers run as other users
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
     _sync(path.parent)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write `path` whole or not at all (`replacing`)."""
+    with replacing(path) as temp:
+        temp.write_text(text)
 
 
 def _sync(path: Path) -> None:

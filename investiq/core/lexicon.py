@@ -377,12 +377,17 @@ class FinanceLexicon:
 _THROUGH = frozenset(
     ["expect", "expects", "expected", "plan", "plans", "planned", "intend", "intends", "to", "be"]
 )
+THROUGH = 4  # at most this many of them
 
 
 def _reach(tokens: list[str], end: int, start: int) -> int:
     """Words from a negator ending at `end` to an item at `start`, as far as a negation reaches: the item's
-    own position counts, the words in _THROUGH between them do not."""
-    return start - end + 1 - sum(t in _THROUGH for t in tokens[end:start])
+    own position counts, up to THROUGH of the words in _THROUGH between them do not (so a far item costs no
+    scan: a long clause of many negators stays linear)."""
+    gap = start - end + 1
+    if gap <= WINDOW or gap > WINDOW + THROUGH:
+        return gap
+    return gap - sum(t in _THROUGH for t in tokens[end:start])
 
 
 def _absorbed(tokens: list[str], spans: list[str]) -> frozenset[int]:

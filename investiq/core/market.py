@@ -15,10 +15,8 @@ and offline machines pass their own.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +28,7 @@ from typing import Any, Literal
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
+from investiq.core.atomic import replacing
 from investiq.core.bars import (
     COLUMNS,
     TIME_COLUMNS,
@@ -252,7 +251,7 @@ def load_sample(symbol: str) -> pd.DataFrame:
 class BarCache:
     """Cleaned bars per symbol and interval in `directory/<SYMBOL>_<interval>.parquet` (UTC times).
 
-    Files are replaced atomically (temp file in the same directory + os.replace), so a reader or a
+    Files are replaced atomically (investiq/core/atomic.py `replacing`), so a reader or a
     crash mid-write sees the old file or the new one, never half of one.
     """
 
@@ -290,14 +289,8 @@ class BarCache:
     @staticmethod
     def _write(path: Path, frame: pd.DataFrame) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(handle)
-        try:
+        with replacing(path) as temp:
             frame.to_parquet(temp)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
 
 
 # A failed Yahoo Finance call is told apart by its cause: no network (one message, whatever yfinance
