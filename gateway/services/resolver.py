@@ -6,6 +6,14 @@ not there yet is left for a later pass. `correct` compares the forecast directio
 the actual move; a 'flat' forecast (a median within the flat band of the last close: the random walk's,
 always) calls no direction, so its `correct` is NULL and hit rates leave it out. Scored as a call that the
 close stays within 1 bp over the horizon, the random walk was "wrong" on nearly every forecast.
+
+Only final closes score. A data source returns the bar in progress with the others, and the cache keeps it
+until a later fetch overwrites it (each refresh fetches again from the bar before its newest). So the H-th bar
+counts as final when a later bar is cached (it was written again after it closed), or once it has closed and
+the bars were fetched again in this pass; while the source cannot be reached, a forecast whose H-th bar is the
+newest cached one waits. A forecast whose last bar the cache does not reach back to waits too: counting from the
+first cached bar would score it against the wrong one. One symbol's failure (a name no cache file can have, an
+unreadable file, a source that refuses it) leaves its forecasts waiting and the others resolving.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from investiq.core.bars import interval_step
 from investiq.core.errors import DataError
 from investiq.core.journal import connect
 from investiq.core.journal.predictions import (
@@ -29,7 +38,7 @@ from investiq.core.journal.predictions import (
     resolved_price_predictions,
 )
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import BarCache, Fetch, YahooError, recent_bars
+from investiq.core.market import BarCache, Fetch, YahooError, fetch_into, recent_bars
 from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
 
 log = logging.getLogger(__name__)
@@ -67,23 +76,62 @@ def resolve_due(
     errors: dict[str, str] = {}
     for (symbol, interval), rows in groups.items():
         try:
-            recent_bars(symbol, interval, 1, cache, fetch, now=now)  # refreshes the cache when stale
+            resolutions.extend(_resolve_series(symbol, interval, rows, cache, fetch, now))
         except DataError as exc:  # Yahoo's reason without the command line's advice: the caller adds its own
             errors[symbol] = exc.reason if isinstance(exc, YahooError) else str(exc)
-        bars = cache.read(symbol, interval)
-        if bars is None:
-            continue
-        for row in rows:
-            # The bars after the forecast's last one: those that open at or after it closed (bars are labelled by
-            # when they open; last_bar_time is when the last bar closed). `>` scored an intraday forecast one bar
-            # late: the next bar opens exactly when the last one closes.
-            after = bars[bars.index >= pd.Timestamp(row["last_bar_time"])]
-            if len(after) >= row["horizon_steps"]:
-                actual = float(after["close"].iloc[row["horizon_steps"] - 1])
-                resolutions.append((row["id"], actual, outcome(row["direction"], row["last_price"], actual)))
     if resolutions:
-        writer.submit(resolve_price(resolutions, now.isoformat())).result(timeout=60)
+        writer.submit(resolve_price(resolutions)).result(timeout=60)
     return ResolveReport(len(resolutions), len(due) - len(resolutions), errors)
+
+
+def _resolve_series(
+    symbol: str, interval: str, rows: list[sqlite3.Row], cache: BarCache, fetch: Fetch, now: datetime
+) -> list[tuple[int, float, bool | None]]:
+    """(id, actual, correct) of the forecasts of one series whose H-th bar is final (module docstring). Raises
+    DataError only when nothing can be scored: no bars cached, and the source refused."""
+    refused: DataError | None = None
+    try:
+        recent_bars(symbol, interval, 1, cache, fetch, now=now)  # refreshes the cache when stale
+    except DataError as exc:
+        refused = exc  # bars already cached still score where final
+    bars = cache.read(symbol, interval)
+    if bars is None:
+        if refused is not None:
+            raise refused
+        return []
+    step, stamp = interval_step(interval), pd.Timestamp(now)
+    fetched_again = False  # in this pass, after the newest cached bar closed
+    earliest = min(pd.Timestamp(row["last_bar_time"]) for row in rows)
+    if refused is None and not (bars.index < earliest).any():  # e.g. a forecast older than a new symbol's cache
+        try:
+            bars = fetch_into(cache, fetch, symbol, interval, earliest - step, stamp)
+            fetched_again = True
+        except DataError as exc:
+            refused = exc
+    out = []
+    for row in sorted(rows, key=lambda r: r["last_bar_time"]):
+        last_bar_time = pd.Timestamp(row["last_bar_time"])
+        if not (bars.index < last_bar_time).any():
+            continue  # the cache does not reach back to the forecast's last bar
+        # The bars after the forecast's last one: those that open at or after it closed (bars are labelled by
+        # when they open; last_bar_time is when the last bar closed). `>` scored an intraday forecast one bar
+        # late: the next bar opens exactly when the last one closes.
+        at = int(bars.index.searchsorted(last_bar_time)) + row["horizon_steps"] - 1  # the H-th bar
+        if at == len(bars) - 1 and not fetched_again:  # the newest cached bar: cached while it formed, maybe
+            if refused is not None or bars.index[at] + step > stamp:
+                continue  # the source refused, or the bar has not closed yet
+            try:
+                bars = fetch_into(cache, fetch, symbol, interval, bars.index[at] - step, stamp)
+            except DataError as exc:
+                refused = exc
+                continue
+            fetched_again = True
+            at = int(bars.index.searchsorted(last_bar_time)) + row["horizon_steps"] - 1
+        if at >= len(bars) or (at == len(bars) - 1 and bars.index[at] + step > stamp):
+            continue  # not there yet, or still forming
+        actual = float(bars["close"].iloc[at])
+        out.append((row["id"], actual, outcome(row["direction"], row["last_price"], actual)))
+    return out
 
 
 async def resolve_periodically(

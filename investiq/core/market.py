@@ -543,9 +543,9 @@ def recent_bars(
         limit = YF_MAX_DAYS.get(interval)
         if limit is not None:
             lookback = min(lookback, pd.Timedelta(days=limit))
-        bars = _fetch_into(cache, fetch, symbol, interval, end - lookback, end)
+        bars = fetch_into(cache, fetch, symbol, interval, end - lookback, end)
     elif end - bars.index[-1] > stale_after:
-        bars = _fetch_into(cache, fetch, symbol, interval, bars.index[-1] - step, end)
+        bars = fetch_into(cache, fetch, symbol, interval, bars.index[-1] - step, end)
     if bars.empty:
         raise DataError(f"no {interval} bars for {symbol}; check the symbol or use another source")
     if len(bars) < n:
@@ -566,10 +566,10 @@ def _cached_bars(
         if end - last < step:
             return cached
         start = last - step
-    return _fetch_into(cache, fetch, symbol, interval, start, end)
+    return fetch_into(cache, fetch, symbol, interval, start, end)
 
 
-def _fetch_into(
+def fetch_into(
     cache: BarCache, fetch: Fetch, symbol: str, interval: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> pd.DataFrame:
     """Bars of [start, end) from `fetch`, merged into the cache; the whole cached series is returned."""

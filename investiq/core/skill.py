@@ -121,12 +121,19 @@ ForecastKey = tuple[str, str, float, float]  # (model version, symbol, origin PO
 
 
 def forecast_key(row: Any) -> ForecastKey:
-    """Which forecast a journal row is (the same one asked again for its bar has the same key)."""
+    """Which forecast a journal row is (the same one asked again for its bar has the same key).
+
+    The origin is the forecast's last bar time, on a grid of half its interval: a caller that sends its closes
+    without `last_bar_time` gets the request's time, and polling every few seconds made each poll a forecast of
+    its own. Bar times one interval apart stay apart on that grid; polls within one interval count once, twice
+    at most where they straddle a grid line."""
     origin = datetime.fromisoformat(row["last_bar_time"] or row["created_at"])
     if origin.tzinfo is None:  # bar times of the cache are UTC
         origin = origin.replace(tzinfo=timezone.utc)
-    horizon = row["horizon_steps"] * INTERVAL_SECONDS.get(row["interval"], 86_400)
-    return row["model_version"], row["symbol"], origin.timestamp(), float(horizon)
+    step = INTERVAL_SECONDS.get(row["interval"], 86_400)
+    grid = step / 2
+    horizon = row["horizon_steps"] * step
+    return row["model_version"], row["symbol"], math.floor(origin.timestamp() / grid) * grid, float(horizon)
 
 
 def outcome_of_row(row: Any) -> Outcome:

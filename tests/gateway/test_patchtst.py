@@ -148,9 +148,10 @@ def test_forecasts_are_journaled_then_resolved_against_known_prices(
     assert json.loads(row[4]) == pytest.approx({k: v[-1] for k, v in forecast["quantiles"].items()})
     assert row[5] == pytest.approx(forecast["volatility"])
     last = datetime.fromisoformat(row[0])
-    # The market after the forecast: four daily bars, the 4th (the horizon) at 1.1x the last close.
-    future = [prices[-1] * f for f in (1.01, 0.99, 1.05, 1.10)]
-    stamps = pd.DatetimeIndex([last + timedelta(days=d) for d in (1, 2, 3, 4)], name="timestamp")
+    # The market: the forecast's last bar, then four daily bars, the 4th (the horizon) at 1.1x the last close,
+    # and a later one (the 4th is final: the resolver scores no bar that may have been cached while forming).
+    future = [prices[-1] * f for f in (1.0, 1.01, 0.99, 1.05, 1.10, 1.2)]
+    stamps = pd.DatetimeIndex([last + timedelta(days=d) for d in (-1, 1, 2, 3, 4, 5)], name="timestamp")
     frame = pd.DataFrame(
         {"open": future, "high": future, "low": future, "close": future, "volume": 0.0}, index=stamps
     )
@@ -164,7 +165,7 @@ def test_forecasts_are_journaled_then_resolved_against_known_prices(
 
     early = resolve_due(db, writer, cache, no_fetch, now=last + timedelta(days=1))
     assert early.resolved == 0  # the horizon has not passed
-    report = resolve_due(db, writer, cache, no_fetch, now=last + timedelta(days=5))
+    report = resolve_due(db, writer, cache, no_fetch, now=last + timedelta(days=6))
     writer.close()
     assert report.resolved == 1
     actual, correct = sqlite3.connect(db).execute("SELECT actual_price, correct FROM price_predictions").fetchone()

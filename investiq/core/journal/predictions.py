@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 
 @dataclass(frozen=True)
@@ -91,29 +92,38 @@ def insert_price(rows: Sequence[PriceRow]) -> Callable[[sqlite3.Connection], Non
     return job
 
 
-def due_price_predictions(conn: sqlite3.Connection, now_iso: str, limit: int = 1000) -> list[sqlite3.Row]:
-    """Unresolved forecasts whose target time has passed, oldest first."""
+def due_price_predictions(conn: sqlite3.Connection, now_iso: str, per_series: int = 1000) -> list[sqlite3.Row]:
+    """Unresolved forecasts whose target time has passed: the newest `per_series` of each (symbol, interval),
+    oldest first. Per series and newest first, so that rows that can never resolve (a symbol no source knows,
+    bars older than the source keeps) hold back neither other symbols nor their own symbol's later forecasts:
+    with one limit over all rows, oldest first, a thousand of them stopped every resolution."""
     return list(
         conn.execute(
             "SELECT id, symbol, interval, horizon_steps, last_price, last_bar_time, direction, predicted_price "
-            "FROM price_predictions WHERE resolved_at IS NULL AND target_time <= ? ORDER BY target_time LIMIT ?",
-            (now_iso, limit),
+            "FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol, interval ORDER BY target_time DESC, id DESC) "
+            "AS newest FROM price_predictions WHERE resolved_at IS NULL AND target_time <= ?) "
+            "WHERE newest <= ? ORDER BY target_time, id",
+            (now_iso, per_series),
         )
     )
 
 
 def resolve_price(
-    resolutions: Sequence[tuple[int, float, bool | None]], resolved_at: str
+    resolutions: Sequence[tuple[int, float, bool | None]], resolved_at: str | None = None
 ) -> Callable[[sqlite3.Connection], None]:
     """A writer job: (id, actual_price, correct) per forecast (correct None: the forecast called no direction);
-    a row already resolved is left alone."""
+    a row already resolved is left alone. `resolved_at` None (the resolver's): stamped when the job runs, inside
+    its write transaction, so that stamps follow the order in which resolutions commit, whichever process makes
+    them; a gateway counts resolved rows past a watermark of (resolved_at, id) (gateway/services/skill.py), and a
+    pass that started earlier but committed later had stamped rows behind it, never to be counted."""
 
     def job(conn: sqlite3.Connection) -> None:
+        stamp = resolved_at or datetime.now(timezone.utc).isoformat()
         conn.executemany(
             "UPDATE price_predictions SET actual_price = ?, correct = ?, resolved_at = ? "
             "WHERE id = ? AND resolved_at IS NULL",
             [
-                (actual, None if correct is None else int(correct), resolved_at, row_id)
+                (actual, None if correct is None else int(correct), stamp, row_id)
                 for row_id, actual, correct in resolutions
             ],
         )

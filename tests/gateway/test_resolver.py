@@ -1,0 +1,175 @@
+"""The resolver scores final closes only, against the right bar, and one series' trouble holds back no other:
+forecasts journaled as the gateway journals them, bars in a real cache, a data source that the test controls."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gateway.services.resolver import ResolveReport, resolve_due
+from investiq.core.errors import DataError
+from investiq.core.journal import JournalWriter, open_journal
+from investiq.core.journal.predictions import PriceRow, insert_price, resolve_price
+from investiq.core.market import BarCache
+from investiq.core.skill import forecast_key
+
+T0 = datetime(2024, 3, 8, 14, 30, tzinfo=timezone.utc)  # a 15-minute bar of a Friday afternoon opens
+STEP = timedelta(minutes=15)
+Fetch = Callable[[str, str, datetime, datetime], pd.DataFrame]
+
+
+def forecast(symbol: str, last_bar_time: datetime, horizon: int = 2, interval: str = "15m") -> PriceRow:
+    """An 'up' forecast from a close of 100, made when the bar ending at `last_bar_time` closed."""
+    at = last_bar_time.isoformat()
+    target = (last_bar_time + horizon * STEP).isoformat()
+    return PriceRow(
+        at, symbol, "patchtst", "v1", interval, horizon, 100.0, at, 101.0, 0.01, "up", 0.6, "[]", target, 3.0
+    )
+
+
+def bars(start: datetime, closes: list[float]) -> pd.DataFrame:
+    """15-minute bars opening at `start`, `start` + 15 min, ..."""
+    stamps = pd.DatetimeIndex([start + i * STEP for i in range(len(closes))], name="timestamp")
+    return pd.DataFrame({"open": closes, "high": closes, "low": closes, "close": closes, "volume": 0.0}, stamps)
+
+
+def source(frame: pd.DataFrame) -> Fetch:
+    """A data source that has `frame` (the final bars) and returns what opened in [start, end)."""
+
+    def fetch(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        return frame[(frame.index >= pd.Timestamp(start)) & (frame.index < pd.Timestamp(end))]
+
+    return fetch
+
+
+def offline(*_: object) -> pd.DataFrame:
+    raise DataError("offline")
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Path:
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    return db
+
+
+def journaled(db: Path, rows: list[PriceRow]) -> None:
+    writer = JournalWriter(db)
+    writer.start()
+    try:
+        writer.submit(insert_price(rows)).result()
+    finally:
+        writer.close()
+
+
+def resolve(db: Path, cache: BarCache, fetch: Fetch, now: datetime) -> ResolveReport:
+    writer = JournalWriter(db)
+    writer.start()
+    try:
+        return resolve_due(db, writer, cache, fetch, now=now)
+    finally:
+        writer.close()
+
+
+def actuals(db: Path) -> dict[str, float | None]:
+    return dict(sqlite3.connect(db).execute("SELECT symbol, actual_price FROM price_predictions ORDER BY id"))
+
+
+def test_a_bar_cached_while_it_formed_is_fetched_again_before_it_scores(journal: Path, tmp_path: Path):
+    """The cache keeps the bar in progress as a source returns it. The horizon's bar was cached at 101 a few
+    minutes into its life and closed at 104: the resolver scored 101."""
+    journaled(journal, [forecast("SPY", T0 + STEP)])  # the bar of T0 closed at T0 + 15 min; H = 2
+    final = bars(T0, [100.0, 102.0, 104.0, 105.0])
+    cache = BarCache(tmp_path / "bars")
+    forming = final.iloc[:3].copy()
+    forming.iloc[2, forming.columns.get_loc("close")] = 101.0  # fetched 3 minutes into the H-th bar
+    cache.merge("SPY", "15m", forming)
+    h_bar_closes = T0 + 3 * STEP
+    assert resolve(journal, cache, source(final), now=h_bar_closes - timedelta(minutes=1)).resolved == 0
+    assert resolve(journal, cache, offline, now=h_bar_closes + STEP).resolved == 0  # no source: it waits
+    assert actuals(journal) == {"SPY": None}
+    assert resolve(journal, cache, source(final), now=h_bar_closes + timedelta(minutes=1)).resolved == 1
+    assert actuals(journal) == {"SPY": 104.0}
+
+
+def test_a_bar_with_a_later_one_cached_is_final(journal: Path, tmp_path: Path):
+    journaled(journal, [forecast("SPY", T0 + STEP)])
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", bars(T0, [100.0, 102.0, 104.0, 105.0]))
+    assert resolve(journal, cache, offline, now=T0 + 5 * STEP).resolved == 1
+    assert actuals(journal) == {"SPY": 104.0}
+
+
+def test_a_cache_that_starts_after_the_forecast_is_filled_in_not_counted_from(journal: Path, tmp_path: Path):
+    """A forecast older than a symbol's cache was scored from the first cached bar: the wrong one."""
+    journaled(journal, [forecast("SPY", T0 + STEP)])
+    final = bars(T0, [100.0, 102.0, 104.0, 105.0, 106.0, 107.0, 108.0])
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", final.iloc[4:])  # what a later start cached: from the 5th bar on
+    now = T0 + 8 * STEP
+    assert resolve(journal, cache, offline, now=now).resolved == 0  # waiting, not scored at 107
+    assert actuals(journal) == {"SPY": None}
+    assert resolve(journal, cache, source(final), now=now).resolved == 1
+    assert actuals(journal) == {"SPY": 104.0}
+
+
+def test_one_symbol_that_cannot_be_cached_holds_back_no_other(journal: Path, tmp_path: Path):
+    """A forecast sent with its closes may carry any symbol; 'BRK/B' can name no cache file, and the error it
+    raised outside the per-symbol guard stopped every resolution, for as long as the row was kept."""
+    journaled(journal, [forecast("BRK/B", T0 + STEP), forecast("SPY", T0 + STEP)])
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", bars(T0, [100.0, 102.0, 104.0, 105.0]))
+    report = resolve(journal, cache, offline, now=T0 + 5 * STEP)
+    assert report.resolved == 1 and actuals(journal) == {"BRK/B": None, "SPY": 104.0}
+    assert "BRK/B" in report.errors and "cannot name a cache file" in report.errors["BRK/B"]
+
+
+def test_forecasts_that_never_resolve_hold_back_no_other(journal: Path, tmp_path: Path):
+    """The due forecasts were read oldest first, a thousand at most: a thousand of a symbol no source knows
+    stopped every other symbol's resolution."""
+    stuck = [forecast("MYFUND", T0 - (1001 - i) * STEP) for i in range(1001)]
+    journaled(journal, [*stuck, forecast("SPY", T0 + STEP)])
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", bars(T0, [100.0, 102.0, 104.0, 105.0]))
+    report = resolve(journal, cache, offline, now=T0 + 5 * STEP)
+    assert report.resolved == 1 and actuals(journal)["SPY"] == 104.0
+    assert report.errors == {"MYFUND": "offline"}
+
+
+def test_resolutions_are_stamped_in_the_order_they_commit(journal: Path):
+    """A pass that started first but committed last had stamped its rows behind what a gateway had already
+    counted past (its watermark of resolved_at, id): they were never counted until a restart."""
+    journaled(journal, [forecast("SPY", T0 + STEP), forecast("QQQ", T0 + STEP)])
+    first, second = resolve_price([(1, 101.0, True)]), resolve_price([(2, 99.0, False)])  # made in this order
+    writer = JournalWriter(journal)
+    writer.start()
+    try:
+        writer.submit(second).result()
+        writer.submit(first).result()
+    finally:
+        writer.close()
+    stamps = dict(sqlite3.connect(journal).execute("SELECT id, resolved_at FROM price_predictions"))
+    assert stamps[2] < stamps[1]
+
+
+def test_polls_of_one_forecast_count_once():
+    """A caller sending its closes without last_bar_time is journaled at the request's time: an agent polling
+    every few seconds made each poll a forecast of its own in the live skill."""
+
+    def key(at: datetime, interval: str = "15m") -> tuple[str, str, float, float]:
+        row = {"model_version": "v1", "symbol": "SPY", "horizon_steps": 12, "interval": interval}
+        return forecast_key({**row, "last_bar_time": at.isoformat(), "created_at": at.isoformat()})
+
+    polls = [T0 + timedelta(seconds=s) for s in (20, 95, 180, 301)]
+    assert len({key(at) for at in polls}) == 1
+    closes = [T0 + i * STEP for i in range(8)]  # bar times one interval apart stay apart
+    assert len({key(at) for at in closes}) == len(closes)
+    hourly = [datetime(2024, 3, 8, h, 30, tzinfo=timezone.utc) for h in (14, 15, 16, 17, 18, 19)] + [
+        datetime(2024, 3, 8, 20, 0, tzinfo=timezone.utc)  # the half-hour bar that ends the US session
+    ]
+    assert len({key(at, "1h") for at in hourly}) == len(hourly)
