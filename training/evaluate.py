@@ -7,13 +7,18 @@ forecast from the closes up to it. Per symbol and pooled over symbols:
 - point error of the median path against the random walk (the last close) and the drift forecast:
   scale-free (|forecast - actual| / last close), as the ratio model / random walk of mean absolute
   and squared errors with a paired 95% block-bootstrap interval (blocks of one horizon);
-- P(up): Brier score at horizon 1 and H, and Brier skill against the training period's up-rate
-  (what calibration recorded), with its interval; reliability diagrams;
+- P(up): Brier score at horizon 1 and H, and Brier skill with its interval against two constant answers:
+  the served base (what P(up) answers without skill: the training up-rate at steps where validation kept
+  it as a drift, else 0.5) and climatology (the training up-rate itself, as calibration recorded it); a
+  P(up) equal to the training up-rate has no skill, so the bar's check uses climatology; reliability diagrams;
 - intervals: coverage of the central 80% and 90% intervals at each step, with intervals, and their
   mean width as a share of price, for the model, GARCH(1,1) (fitted on the bars up to the end of the
   validation part only) and the empirical-volatility random walk; the pinball loss of all three;
 - direction: hit rates at horizon 1 (every origin) and H (origins H apart) of two calls, the sign of
-  the median and P(up) > 0.5, against always-up, with the Pesaran-Timmermann test;
+  the median and P(up) > 0.5, against always-up, with the Pesaran-Timmermann test; a call is right only if
+  the close moved its way, so a close that did not move (a tie) is a miss for every call, always-up's
+  included, as the live resolver scores it; the share of ties is reported, and Pesaran-Timmermann (up
+  against down) leaves them out;
 - a cost-aware backtest of the one-step P(up) > 0.5 call (long/flat, or long/short) vs buy-and-hold, its
   Sharpe ratio and annual return annualised at the symbol's own bar rate (`periods_per_year`).
 Output: report.json, report.md (a headline first: training/evaluate_report.py) and PNG plots (forest
@@ -73,6 +78,8 @@ FIGURES = (
     "equity",
 )  # the PNGs evaluate_plots writes, in report.md's order
 REPS = 2000  # bootstrap replicates
+# Where a P(up) baseline came from when the artifact's calibration does not record it.
+RECOMPUTED = "recomputed from the training origins of this split (the artifact records none)"
 
 
 class ForecastLike(Protocol):
@@ -184,8 +191,8 @@ def forecast_part(
 def training_up_rate(
     series: dict[str, NDArray[np.float64]], meta: PatchTSTMeta, split: dict[str, float]
 ) -> list[float]:
-    """Share of up moves per horizon step over the training origins, pooled: the Brier baseline when
-    the artifact's calibration does not record it."""
+    """Share of up moves per horizon step over the training origins of `split` in these series, pooled: the
+    Brier baselines (served base and climatology) when the artifact's calibration does not record them."""
     c, h = meta.context_length, meta.prediction_length
     ups = []
     for closes in series.values():
@@ -228,10 +235,29 @@ def horizon_steps(h: int) -> dict[str, int]:
     return {"h1": 0, f"h{h}": h - 1}
 
 
+def per_step(value: float | Sequence[float], h: int, name: str) -> list[float]:
+    """A calibration figure per horizon step: a list of h values as it is, a single value (a scalar, or a list
+    of one: older artifacts) at every step."""
+    v = np.asarray(value, dtype=np.float64).reshape(-1)
+    if v.size == 1:
+        v = np.repeat(v, h)
+    if v.size != h:
+        raise ValueError(f"calibration {name} has {v.size} values for a horizon of {h}")
+    return [float(x) for x in v]
+
+
 def probability_scores(
-    parts: Sequence[Part], base_up: Sequence[float], h: int, bins: bool = False
+    parts: Sequence[Part],
+    base_up: Sequence[float],
+    h: int,
+    bins: bool = False,
+    climatology: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """Brier score of P(up) at h1 and hH and its skill over always answering the training up-rate."""
+    """Brier score of P(up) at h1 and hH and its skill over always answering the served base `base_up` (per
+    step: the training up-rate where validation kept it as a drift, else 0.5), under `skill`, `ci95`,
+    `brier_base`; and, given `climatology` (the training up-rate per step), over always answering that, under
+    `skill_climatology`, `ci95_climatology`, `brier_climatology`, `training_up_rate`. "Up" is a close above
+    the last: a tie is not up."""
     out: dict[str, Any] = {}
     for name, col in horizon_steps(h).items():
         base = float(base_up[col])
@@ -245,6 +271,18 @@ def probability_scores(
             "skill": _snap(1 - r.ratio),
             "ci95": [_snap(1 - r.ci95[1]), _snap(1 - r.ci95[0])],
             "base_up": base,
+        }
+        if climatology is not None:
+            rate = float(climatology[col])
+            groups = [np.column_stack([(a - y) ** 2, (rate - y) ** 2]) for a, y in zip(p, up, strict=True)]
+            c = paired_ratio(groups, block=h, reps=REPS)
+            out[name] |= {
+                "training_up_rate": rate,
+                "brier_climatology": c.baseline,
+                "skill_climatology": _snap(1 - c.ratio),
+                "ci95_climatology": [_snap(1 - c.ci95[1]), _snap(1 - c.ci95[0])],
+            }
+        out[name] |= {
             "up_rate": float(np.concatenate(up).mean()),
             "mean_probability_up": float(np.concatenate(p).mean()),
             "n": r.n,
@@ -315,7 +353,13 @@ def direction_scores(parts: Sequence[Part], h: int) -> dict[str, Any]:
     """Hit rates at horizon 1 (every origin) and horizon H (every H-th origin, outcomes not overlapping)
     of the median-sign and P(up) > 0.5 calls, against always-up and the last return's sign. A flat median
     (within FLAT_BAND) and a P(up) of exactly 0.5 call no direction and are left out of their call's hit rate,
-    as the journal leaves out flat forecasts: the random walk's median is not a "down" call."""
+    as the journal leaves out flat forecasts: the random walk's median is not a "down" call.
+
+    A call is right only if the close moved its way (up: above the last close, down: below it), as the live
+    resolver scores it: a tie, a close equal to the last, is a miss for every call, always-up's included, so a
+    down call gains nothing from prices that did not move. `tied_share` is the share of such origins (of those
+    scored at that step); each call's `ties` how many of its origins. Pesaran-Timmermann, a test of up against
+    down, leaves the tied origins out (its `n`: the origins it used, `ties_left_out`: those it left out)."""
     out: dict[str, Any] = {}
     for name, col in horizon_steps(h).items():
         rows = slice(None, None, col + 1)
@@ -324,6 +368,7 @@ def direction_scores(parts: Sequence[Part], h: int) -> dict[str, Any]:
             return np.concatenate([np.asarray(a[rows], dtype=bool) for a in arrays])
 
         actual = pooled([p.actual[:, col] > p.last for p in parts])
+        tied = pooled([p.actual[:, col] == p.last for p in parts])
         calls = {
             "median": pooled([p.median[:, col] > p.last for p in parts]),
             "probability_up": pooled([p.probability_up[:, col] > 0.5 for p in parts]),
@@ -337,12 +382,18 @@ def direction_scores(parts: Sequence[Part], h: int) -> dict[str, Any]:
             "always_up": np.ones_like(actual),
             "last_return_sign": np.ones_like(actual),
         }
-        out[name] = {k: asdict(hit_rate(v[called[k]], actual[called[k]])) for k, v in calls.items()}
+        out[name] = {
+            k: asdict(hit_rate(v[called[k]], actual[called[k]], tied[called[k]])) for k, v in calls.items()
+        }
         out[name]["median_flat_share"] = float(flat.mean()) if flat.size else math.nan
+        out[name]["tied_share"] = float(tied.mean()) if tied.size else math.nan
         for k in ("median", "probability_up"):
-            out[name][f"pesaran_timmermann_{k}"] = asdict(
-                pesaran_timmermann(calls[k][called[k]], actual[called[k]])
-            )
+            c = called[k]
+            out[name][f"pesaran_timmermann_{k}"] = {
+                **asdict(pesaran_timmermann(calls[k][c], actual[c], tied[c])),
+                "n": int(np.count_nonzero(c & ~tied)),
+                "ties_left_out": int(np.count_nonzero(c & tied)),
+            }
     return out
 
 
@@ -397,7 +448,18 @@ def evaluate(
     from tqdm import tqdm
 
     h, levels = meta.prediction_length, meta.quantile_levels
-    base_up = meta.calibration.get("base_up") or training_up_rate(series, meta, split)
+    recorded, recorded_climatology = meta.calibration.get("base_up"), meta.calibration.get("training_up_rate")
+    recomputed: list[float] = []
+    if not recorded or recorded_climatology is None:
+        recomputed = training_up_rate(series, meta, split)
+    base_up = per_step(recorded or recomputed, h, "base_up")
+    climatology = per_step(recomputed if recorded_climatology is None else recorded_climatology, h, "up-rate")
+    baselines = {
+        "served_base": base_up,
+        "served_base_from": "artifact" if recorded else RECOMPUTED,
+        "training_up_rate": climatology,
+        "training_up_rate_from": RECOMPUTED if recorded_climatology is None else "artifact",
+    }
     bar = tqdm(series.items(), desc="evaluating", unit="symbol", leave=False, disable=None)
     left = dict(left_out or {})
     parts = {}
@@ -422,7 +484,7 @@ def evaluate(
             "origins": len(p.last),
             "periods_per_year": ppy[s],
             "point": point_scores([p], h),
-            "probability_up": probability_scores([p], base_up, h),
+            "probability_up": probability_scores([p], base_up, h, climatology=climatology),
             "intervals": interval_scores([p], levels, h),
             "direction_h1": {k: v for k, v in direction_scores([p], h)["h1"].items() if "pesaran" not in k},
             **traded,
@@ -440,11 +502,12 @@ def evaluate(
         "allow_short": allow_short,
         "garch_dist": garch_dist,
         "bootstrap": {"block": h, "reps": REPS},
+        "p_up_baselines": baselines,
         "annualisation": {"periods_per_year": ppy, "from": FROM_INTERVAL if times is None else FROM_TIMES},
         "pooled": {
             "origins": sum(len(p.last) for p in pooled),
             "point": point_scores(pooled, h),
-            "probability_up": probability_scores(pooled, base_up, h, bins=True),
+            "probability_up": probability_scores(pooled, base_up, h, bins=True, climatology=climatology),
             "intervals": interval_scores(pooled, levels, h),
             "pinball": pinball_scores(pooled, levels, h),
         },

@@ -49,8 +49,7 @@ def headline(r: dict[str, Any]) -> list[str]:
             else f"no symbol of {len(r['symbols'])} is significantly worse (no 95% CI wholly above 1)."
         ),
     ]
-    brier = [f"{name} {v['skill']:+.4f} {_ci(v['ci95'], '+.4f')}" for name, v in pooled["probability_up"].items()]
-    lines.append(f"- **P(up)**: Brier skill vs the training up-rate {'; '.join(brier)}.")
+    lines.append(f"- **P(up)**: {brier_headline(pooled['probability_up'])}")
     for key, v in pooled["intervals"].items():
         m, g, e = v["model"], v["garch"], v["empirical_vol"]
         lines.append(
@@ -69,7 +68,7 @@ def headline(r: dict[str, Any]) -> list[str]:
             else ""
         )
         + f", P(up) > 0.5 call {_called(d['probability_up'])}; always-up on every origin "
-        f"{d['always_up']['rate']:.3f} (in brackets: on the origins each call called)."
+        f"{d['always_up']['rate']:.3f} (in brackets: on the origins each call called)." + _ties(d)
     )
     if f"h{h}" != "h1":
         dh = r["direction"][f"h{h}"]
@@ -80,9 +79,10 @@ def headline(r: dict[str, Any]) -> list[str]:
         )
     lines += [f"- **Validation chose**: {validation_choice(r['calibration'])}", ""]
     lines += bar_checks(r)
-    # each call against the best constant call (always up, or always down) on the origins it called
+    # each call against the best constant call (always up, or always down) on the origins it called; a tie is a
+    # miss for either, so always-down hits the down share: 1 - the up share - the tied share
     edges = [
-        (d[c]["rate"], max(d[c]["base_rate"], 1 - d[c]["base_rate"]))
+        (d[c]["rate"], max(d[c]["base_rate"], 1 - d[c]["base_rate"] - d[c].get("ties", 0) / d[c]["n"]))
         for c in ("median", "probability_up")
         if d[c]["n"]
     ]
@@ -94,6 +94,38 @@ def headline(r: dict[str, Any]) -> list[str]:
             "on market data is suspicious; check for leakage first.**",
         ]
     return [*lines, ""]
+
+
+def _ties(d: dict[str, Any]) -> str:
+    """What the ties of one horizon's direction scores come to, or nothing where no close stayed put."""
+    share = d.get("tied_share", 0.0)
+    if not share:  # 0, or nan without origins, or a report from before ties were counted
+        return ""
+    return (
+        f" The close did not move at {share:.1%} of origins (a tie): a miss for every call, always-up's included, "
+        "as the live resolver scores it."
+    )
+
+
+def brier_headline(probability: dict[str, Any]) -> str:
+    """P(up)'s Brier skill at h1 and hH against climatology (the training up-rate), what the bar checks, and
+    against the served base (the training up-rate where validation kept it as a drift, else 0.5)."""
+
+    def skill(key: str, ci: str, base: str, label: str) -> str:
+        return "; ".join(
+            f"{name} {v[key]:+.4f} {_ci(v[ci], '+.4f')} ({label} {v[base]:.3f})" for name, v in probability.items()
+        )
+
+    served = (
+        f"vs the served base (the training up-rate where validation kept it as a drift, else 0.5) "
+        f"{skill('skill', 'ci95', 'base_up', 'base')}."
+    )
+    if not all("skill_climatology" in v for v in probability.values()):
+        return f"Brier skill {served}"
+    return (
+        f"Brier skill vs climatology (the training up-rate) "
+        f"{skill('skill_climatology', 'ci95_climatology', 'training_up_rate', 'up-rate')}; {served}"
+    )
 
 
 def _called(x: dict[str, Any], ci: bool = True) -> str:
@@ -113,9 +145,7 @@ def validation_choice(calibration: dict[str, Any]) -> str:
         if alpha == 0
         else f"median shrinkage alpha = {alpha:g}"
     )
-    base = calibration.get("base_up")
-    drift = base is None or "training_up_rate" not in calibration or base != [0.5] * len(base)
-    over = "the training up-rate" if drift else "0.5 (validation did not confirm the training up-rate)"
+    over = _served_base(calibration)
     p_up = f"P(up) slope = 0: P(up) is {over}" if not slope else f"P(up) slope {slope:.3g} over {over}"
     spread = calibration.get("spread")  # absent before the spread was chosen: the network's, then
     quantiles = {None: "", 0: "; quantiles: the random walk's"}.get(spread, "; quantiles: the network's spread")
@@ -123,12 +153,27 @@ def validation_choice(calibration: dict[str, Any]) -> str:
     return f"{median}; {p_up}{quantiles}." + (f" Rule: {rule}." if rule else "")
 
 
+def _served_base(calibration: dict[str, Any]) -> str:
+    """What P(up) answers without a slope: the training up-rate, 0.5, or the one at some steps, the other at the
+    rest (validation keeps the training up-rate as a drift per step). Artifacts from before the base was tested
+    record no training_up_rate: their base is the training up-rate."""
+    base, rate = calibration.get("base_up"), calibration.get("training_up_rate")
+    if not base or rate is None:
+        return "the training up-rate"
+    rates = rate if isinstance(rate, list) else [rate] * len(base)
+    halves = [str(k + 1) for k, (b, x) in enumerate(zip(base, rates, strict=False)) if b == 0.5 and x != 0.5]
+    if base == [0.5] * len(base):
+        return "0.5 (validation did not confirm the training up-rate)"
+    if halves:
+        return f"the training up-rate (0.5 at step {', '.join(halves)}, where validation did not confirm it)"
+    return "the training up-rate"
+
+
 def bar_checks(r: dict[str, Any]) -> list[str]:
     """Issue 13's bar, met or not, from this report's figures."""
     pooled = r["pooled"]
     mae = pooled["point"]["mae_ratio"]
     worse = any(v["point"]["mae_ratio"]["verdict"] == "significantly above 1" for v in r["symbols"].values())
-    skill = [v["skill"] for v in pooled["probability_up"].values()]
     cover = [
         f"{k} {'yes' if abs(v['model']['coverage'] - v['nominal']) <= 0.03 else 'no'}"
         for k, v in pooled["intervals"].items()
@@ -137,13 +182,17 @@ def bar_checks(r: dict[str, Any]) -> list[str]:
     def yes(ok: bool) -> str:
         return "yes" if ok else "no"
 
+    # against climatology: a P(up) that answers the training up-rate has no skill; the served base may be 0.5
+    probability = pooled["probability_up"].values()
+    climatology = [v["skill_climatology"] for v in probability if "skill_climatology" in v]
+    brier = yes(all(s >= 0 for s in climatology)) if len(climatology) == len(probability) else "not reported"
     return [
         "| the bar | met |",
         "| --- | --- |",
         f"| pooled MAE ratio <= 1.00 and its CI's upper end <= 1.01 | "
         f"{yes(mae['ratio'] <= 1.0 and mae['ci95'][1] <= 1.01)} |",
         f"| no symbol's MAE ratio significantly above 1 | {yes(not worse)} |",
-        f"| Brier skill >= 0 at h1 and hH | {yes(all(s >= 0 for s in skill))} |",
+        f"| Brier skill >= 0 at h1 and hH against the training up-rate (climatology) | {brier} |",
         f"| 80% and 90% intervals cover within 3 points | {', '.join(cover) or 'not reported'} |",
     ]
 
@@ -207,18 +256,37 @@ def point_section(r: dict[str, Any]) -> list[str]:
 
 
 def probability_section(r: dict[str, Any]) -> list[str]:
+    baselines = r.get("p_up_baselines", {})
+    recomputed = baselines.get("training_up_rate_from", "artifact") != "artifact"
     lines = [
-        "## P(up): Brier score and skill vs the training up-rate",
+        "## P(up): Brier score and skill vs the served base and vs climatology (the training up-rate)",
         "",
-        "| symbol | horizon | Brier | Brier of the up-rate | skill [95% CI] | training up-rate | test up-rate "
-        "| mean P(up) |",
-        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
+        "Two constant answers: the served base, what P(up) answers without a slope (the training up-rate at the "
+        "steps where validation kept it as a drift, else 0.5), and climatology, the training up-rate at every "
+        "step. A P(up) equal to the training up-rate has no skill, so the bar checks the skill against "
+        "climatology. An outcome is up where the close ended above the last one: a tie is not up."
+        + (
+            " The artifact records no training up-rate: it is recomputed here from the training origins of this "
+            "split."
+            if recomputed
+            else ""
+        ),
+        "",
+        "| symbol | horizon | Brier | served base | its Brier | skill vs the served base [95% CI] "
+        "| training up-rate | its Brier | skill vs the training up-rate [95% CI] | test up-rate | mean P(up) |",
+        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | ---: |",
     ]
     for s, v in [*r["symbols"].items(), ("**pooled**", r["pooled"])]:
         for name, b in v["probability_up"].items():
+            climatology = (
+                f"{b['training_up_rate']:.3f} | {b['brier_climatology']:.4f} | {b['skill_climatology']:+.4f} "
+                f"{_ci(b['ci95_climatology'], '+.4f')}"
+                if "skill_climatology" in b
+                else "- | - | -"
+            )
             lines.append(
-                f"| {s} | {name} | {b['brier']:.4f} | {b['brier_base']:.4f} | {b['skill']:+.4f} "
-                f"{_ci(b['ci95'], '+.4f')} | {b['base_up']:.3f} | {b['up_rate']:.3f} | "
+                f"| {s} | {name} | {b['brier']:.4f} | {b['base_up']:.3f} | {b['brier_base']:.4f} | "
+                f"{b['skill']:+.4f} {_ci(b['ci95'], '+.4f')} | {climatology} | {b['up_rate']:.3f} | "
                 f"{b['mean_probability_up']:.3f} |"
             )
     return [*lines, ""]
@@ -296,8 +364,9 @@ def direction_section(r: dict[str, Any]) -> list[str]:
             )
         for call in ("median", "probability_up"):
             pt = d[f"pesaran_timmermann_{call}"]
+            used = f"n = {pt['n']}" if "n" in pt else ""
             lines.append(
-                f"| {horizon} | Pesaran-Timmermann, {names[call]} | | S = {pt['statistic']:.2f} | | "
+                f"| {horizon} | Pesaran-Timmermann, {names[call]} | {used} | S = {pt['statistic']:.2f} | | "
                 f"p = {pt['p_value']:.3g} | |"
             )
     lines += [
@@ -316,6 +385,16 @@ def direction_section(r: dict[str, Any]) -> list[str]:
         )
     h1 = r["direction"]["h1"]
     lines += ["", "A flat median and a P(up) of exactly 0.5 call no direction: they are left out of their rows."]
+    if all("tied_share" in d for d in r["direction"].values()):
+        shares = ", ".join(f"{horizon} {_pct(d['tied_share'])}" for horizon, d in r["direction"].items())
+        lines += [
+            "",
+            "A call is right only if the close moved its way (up: above the last close, down: below it), as the "
+            "live resolver scores it: a close equal to the last (a tie) is a miss for every call, always-up's "
+            "included. "
+            f"Ties, as a share of the origins scored: {shares}. Pesaran-Timmermann tests up against down: it "
+            "leaves the tied origins out (n in its rows: the origins it used).",
+        ]
     for call in ("median", "probability_up"):
         x = h1[call]
         if not x["n"]:

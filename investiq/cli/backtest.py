@@ -36,7 +36,10 @@ def _default(name: str) -> str:
     default=None,
     help="CSV of timestamped headlines (time, symbol, text): adds the sentiment filter. Times in ISO 8601; "
     "one without an offset is taken as UTC; slash dates (02/03/2015) day or month first as the file shows, "
-    "else refused; a column of whole numbers is epoch times (s to ns, by size) or YYYYMMDD dates. "
+    "else refused; a column of whole numbers is epoch times (s to ns, by size) or YYYYMMDD dates. A date "
+    "without a time of day (2015-03-02, 20150302) is placed at the end of that UTC day, so no entry of that "
+    "day reads it. An entry reads the headlines published up to the stamp of the bar it fills at (bar sources: "
+    "the bar after the signal) or, for the journal, up to its opened_at. "
     "No headline for the traded symbols and dates is an error.",
 )
 @click.option(

@@ -1,13 +1,16 @@
 """Judging a price-direction forecaster honestly: against chance, against naive baselines, after costs.
 
 A hit rate above 50% means little on its own: in a rising test period "always up" scores the share
-of up periods, so `hit_rate` reports p-values against both 0.5 and that base rate. The
+of up periods, so `hit_rate` reports p-values against both 0.5 and that base rate. A call is right only if
+the price moved its way: an outcome that did not move (a tie, common on tick-bound prices) is a miss for
+every call, always-up's included, as the live resolver scores it. The
 Pesaran-Timmermann test goes further and asks whether hits exceed what the forecast's and the
 market's own up-frequencies would give by chance. Price paths are compared with the random walk and
 the drift forecast through `errors`, and `backtest` turns positions into returns after costs.
 
 Everything here is pure: arrays in, frozen dataclasses out. Returns are simple returns per period
-(0.01 = +1%); costs are in basis points of the traded notional; direction arrays are boolean.
+(0.01 = +1%); costs are in basis points of the traded notional; direction arrays are boolean (ties, where
+given, as a boolean mask beside the outcomes: an outcome is up, tied or, if neither, down).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class HitRate:
     p_vs_half: float  # two-sided exact binomial p-value against 0.5
     p_vs_base: float  # two-sided exact McNemar p-value against always-up on the same outcomes (paired)
     base_rate: float  # always-up's hit rate on these outcomes: their up share
+    ties: int = 0  # outcomes that did not move: a miss for every call; always-down's hit rate is 1 - base - ties/n
 
 
 @dataclass(frozen=True)
@@ -70,26 +74,49 @@ def _paired(a: NDArray[np.bool_], b: NDArray[np.bool_]) -> tuple[NDArray[np.bool
     return _directions(a, "predicted_up"), _directions(b, "actual_up")
 
 
-def hit_rate(predicted_up: NDArray[np.bool_], actual_up: NDArray[np.bool_]) -> HitRate:
+def _ties(tied: NDArray[np.bool_] | None, actual_up: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    if tied is None:
+        return np.zeros(actual_up.shape, dtype=bool)
+    if np.shape(tied) != np.shape(actual_up):
+        raise ValueError(f"tied and actual_up differ in shape: {np.shape(tied)} vs {np.shape(actual_up)}")
+    t = _directions(tied, "tied")
+    if np.any(t & actual_up):
+        raise ValueError("an outcome cannot be both up and tied: pass actual_up = moved > 0, tied = moved == 0")
+    return t
+
+
+def hit_rate(
+    predicted_up: NDArray[np.bool_], actual_up: NDArray[np.bool_], tied: NDArray[np.bool_] | None = None
+) -> HitRate:
     """Direction accuracy of (n,) boolean calls against (n,) outcomes, with its interval and p-values.
 
+    `tied` (n,): the outcomes that did not move (False in `actual_up` there). A call is right only if the price
+    moved its way: an up call where the outcome rose, a down call where it fell; a tie is a miss for every call,
+    always-up's included, as the live resolver scores it (gateway/services/resolver.py). Without `tied` every
+    outcome not up counts as down (what the journal's counts give, where the resolver has already applied this
+    rule). Before ties were given, a down call scored a hit on every tie and always-up a miss, which made calls
+    without skill beat always-up on tick-bound prices.
+
     Against always-up (whose hit rate, `base_rate`, is the outcomes' up share) the comparison is paired: both
-    are scored on the same outcomes and agree wherever the call is up, so only the down calls tell them apart.
-    McNemar's exact test: a down call that was right against one that was wrong, even odds under "no better
-    nor worse than always-up". (An unpaired binomial test against the estimated up share, as before, rejected a
-    coin flip's calls 14-17 % of the times at 5 %, and a constant down call's ~30 %.) Calls from overlapping
-    horizons are not independent; neither test allows for that. With n == 0: rate nan, interval (0, 1), p = 1.
+    are scored on the same outcomes and agree wherever the call is up, so only the down calls tell them apart
+    (on a tie both miss: it agrees too). McNemar's exact test: a down call that was right (the price fell)
+    against one that was wrong (it rose), even odds under "no better nor worse than always-up". (An unpaired
+    binomial test against the estimated up share, as before, rejected a coin flip's calls 14-17 % of the times at
+    5 %, and a constant down call's ~30 %.) Calls from overlapping horizons are not independent; neither test
+    allows for that. With n == 0: rate nan, interval (0, 1), p = 1.
     """
     x, y = _paired(predicted_up, actual_up)
+    t = _ties(tied, y)
     n = int(x.size)
-    hits = int(np.count_nonzero(x == y))
+    right_down, wrong_down = int(np.count_nonzero(~x & ~y & ~t)), int(np.count_nonzero(~x & y))
+    hits = int(np.count_nonzero(x & y)) + right_down
+    ties = int(np.count_nonzero(t))
     if n == 0:
-        return HitRate(hits, n, math.nan, (0.0, 1.0), 1.0, 1.0, math.nan)
+        return HitRate(hits, n, math.nan, (0.0, 1.0), 1.0, 1.0, math.nan, ties)
     from scipy import stats
 
     vs_half = stats.binomtest(hits, n, 0.5)
     ci = vs_half.proportion_ci(0.95, method="exact")
-    right_down, wrong_down = int(np.count_nonzero(~x & ~y)), int(np.count_nonzero(~x & y))
     discordant = right_down + wrong_down
     return HitRate(
         hits=hits,
@@ -99,16 +126,23 @@ def hit_rate(predicted_up: NDArray[np.bool_], actual_up: NDArray[np.bool_]) -> H
         p_vs_half=float(vs_half.pvalue),
         p_vs_base=float(stats.binomtest(right_down, discordant, 0.5).pvalue) if discordant else 1.0,
         base_rate=float(np.mean(y)),
+        ties=ties,
     )
 
 
-def pesaran_timmermann(predicted_up: NDArray[np.bool_], actual_up: NDArray[np.bool_]) -> PTTest:
+def pesaran_timmermann(
+    predicted_up: NDArray[np.bool_], actual_up: NDArray[np.bool_], tied: NDArray[np.bool_] | None = None
+) -> PTTest:
     """Pesaran-Timmermann test of directional skill for (n,) boolean calls against (n,) outcomes.
 
+    A test of up against down: the outcomes in `tied` (n,), which did not move, are neither and are left out
+    (the caller reports how many). Without `tied` every outcome not up counts as down.
     If every call (or every outcome) is the same, hits are fully explained by the margins and the
     variance below is exactly zero: that is reported as no evidence of skill (0.0, p = 1.0).
     """
     x, y = _paired(predicted_up, actual_up)
+    moved = ~_ties(tied, y)
+    x, y = x[moved], y[moved]
     n = x.size
     if n == 0:
         return PTTest(statistic=0.0, p_value=1.0)

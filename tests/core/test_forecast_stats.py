@@ -92,6 +92,36 @@ def test_hit_rate_rejects_bad_input():
         hit_rate(np.array([0.01, -0.02]), bools(T, F))  # returns, not directions
 
 
+def test_a_tie_is_a_miss_for_every_call_always_up_included():
+    """The live resolver's rule: a call is right only if the close moved its way; a close that did not move is
+    a miss for an up call and a down call alike. Before, every outcome not up was "down": a down call scored a
+    hit on each tie while always-up missed it."""
+    calls = bools(T, F, F, F, T, F)
+    up = bools(T, F, F, T, F, F)
+    tied = bools(F, F, T, F, T, T)  # the last three did not move
+    hr = hit_rate(calls, up, tied)
+    assert (hr.hits, hr.n, hr.rate, hr.base_rate, hr.ties) == (2, 6, 2 / 6, 2 / 6, 3)
+    # against always-up (right on the two up outcomes): one right down call, one wrong; the ties agree (both miss)
+    assert hr.p_vs_base == pytest.approx(1.0)
+    down = hit_rate(np.zeros(6, dtype=bool), up, tied)  # a constant down call: right only where the close fell
+    assert (down.hits, down.rate) == (1, 1 / 6)
+    assert hit_rate(calls, up) == hit_rate(calls, up, np.zeros(6, dtype=bool))  # no ties given: none assumed
+    with pytest.raises(ValueError, match="tied"):
+        hit_rate(calls, up, bools(T, F, F, F, F, F))  # an up outcome cannot be a tie too
+
+
+def test_with_many_ties_a_constant_down_call_does_not_beat_always_up():
+    """A tick-bound series: 40 % of the closes do not move, the rest rise or fall alike. Scored as "down", the
+    ties made a constant down call (and coin-flip calls) beat always-up at p ~ 1e-100."""
+    rng = np.random.default_rng(1)
+    move = rng.choice([-1, 0, 1], size=4000, p=[0.3, 0.4, 0.3])
+    up, tied = move > 0, move == 0
+    for calls in (np.zeros(4000, dtype=bool), rng.random(4000) < 0.5):
+        hr = hit_rate(calls, up, tied)
+        assert hr.ties == np.count_nonzero(tied)
+        assert hr.p_vs_base > 0.01 and hr.rate < 0.5, hr
+
+
 # --- Pesaran-Timmermann -------------------------------------------------------------------------
 
 
@@ -144,6 +174,20 @@ def test_pesaran_timmermann_ignores_the_always_up_edge_of_a_rising_market():
     calls = rng.random(2000) < 0.7
     assert hit_rate(calls, actual).p_vs_half < 1e-6
     assert pesaran_timmermann(calls, actual).p_value > 0.01
+
+
+def test_pesaran_timmermann_leaves_tied_outcomes_out():
+    """PT is a test of up against down: an outcome that did not move is neither, and is left out."""
+    rng = np.random.default_rng(5)
+    move = rng.choice([-1, 0, 1], size=1000, p=[0.3, 0.4, 0.3])
+    up, tied = move > 0, move == 0
+    coin = rng.random(1000) < 0.5
+    assert pesaran_timmermann(coin, up, tied) == pesaran_timmermann(coin[~tied], up[~tied])
+    assert pesaran_timmermann(coin, up, tied).p_value > 0.01
+    # before, a tie was a right down call: calls of "down" wherever the close did not move looked like skill
+    knows_ties = ~tied & (rng.random(1000) < 0.5)
+    assert pesaran_timmermann(knows_ties, up, tied).p_value > 0.01
+    assert pesaran_timmermann(bools(T, F), bools(F, F), bools(T, T)) == pesaran_timmermann(bools(), bools())
 
 
 # --- errors and baselines -----------------------------------------------------------------------

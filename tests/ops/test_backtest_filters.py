@@ -273,7 +273,7 @@ def test_slash_dates_are_read_one_way_as_the_file_shows_and_ambiguous_ones_refus
     assert read["time"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
         "2024-03-01 14:00",
         "2024-03-02 10:00",
-        "2024-03-13 00:00",
+        "2024-03-13 23:59",  # a date without a time of day: the end of its UTC day
     ]
     with pytest.raises(InvalidInputError, match=r"'02/03/2024 10:00' are ambiguous .* ISO 8601"):
         read_headlines(write(tmp_path / "a.csv", rows[:2]))

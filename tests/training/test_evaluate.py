@@ -214,6 +214,107 @@ def test_a_rising_market_alone_is_no_leak(tmp_path: Path):
     assert "suspicious" not in (tmp_path / "report.md").read_text()
 
 
+def tick_bound(n: int = 420, seed: int = 4) -> dict[str, NDArray[np.float64]]:
+    """Closes on a tick of 0.25 that stay put 40 % of the time and otherwise rise or fall alike."""
+    moves = np.random.default_rng(seed).choice([-1.0, 0.0, 1.0], size=n, p=[0.3, 0.4, 0.3])
+    return {"TICKS": 1000 + 0.25 * np.cumsum(moves)}
+
+
+def test_with_many_ties_a_constant_down_call_does_not_beat_always_up(tmp_path: Path):
+    """A close that did not move is a miss for every call, as the live resolver scores it. Before, it counted as
+    "down": a model calling down everywhere hit on all the ties while always-up missed them, and "beat" it."""
+
+    def down(x: NDArray[np.float32]) -> FakeForecast:
+        f = random_walk(x)
+        return FakeForecast(f.median * 0.999, f.quantiles, np.full_like(f.probability_up, 0.4), f.volatility)
+
+    report = evaluate(down, meta(), tick_bound(1000), SPLIT, tmp_path)
+    for name in ("h1", f"h{H}"):
+        d = report["direction"][name]
+        for call in ("median", "probability_up"):
+            x = d[call]
+            assert x["rate"] < 0.5 and x["p_vs_base"] > 0.01  # before, at h1: 0.719 against 0.281, p = 1e-7
+            assert x["n"] == d["always_up"]["n"] and x["ties"] == d["always_up"]["ties"]
+            # right only where the close fell: the down share, which ties do not swell
+            assert x["rate"] == pytest.approx(1 - x["base_rate"] - x["ties"] / x["n"])
+            assert d[f"pesaran_timmermann_{call}"]["p_value"] == 1.0  # a constant call: no evidence of skill
+            assert d[f"pesaran_timmermann_{call}"]["n"] == x["n"] - x["ties"]  # tied origins left out
+        assert d["tied_share"] > 0.1 and d["always_up"]["ties"] == round(d["tied_share"] * d["always_up"]["n"])
+    assert 0.3 < report["direction"]["h1"]["tied_share"] < 0.5
+    md = (tmp_path / "report.md").read_text()
+    assert "does not beat always-up" in md and " beats always-up" not in md
+    assert f"did not move at {report['direction']['h1']['tied_share']:.1%} of origins" in md
+
+
+def test_with_many_ties_coin_flip_calls_do_not_beat_always_up(tmp_path: Path):
+    """The reviewer's case: calls at random on a tick-bound series "beat" always-up (p = 1.7e-122 on a long
+    one) because every tie was a right down call."""
+    rng = np.random.default_rng(11)
+
+    def coin(x: NDArray[np.float32]) -> FakeForecast:
+        f = random_walk(x)
+        up = rng.random(len(x)) < 0.5
+        median = f.median * np.where(up, 1.001, 0.999)[:, None]
+        return FakeForecast(median, f.quantiles, np.where(up, 0.6, 0.4)[:, None] * np.ones(H), f.volatility)
+
+    report = evaluate(coin, meta(), tick_bound(2000), SPLIT, tmp_path)
+    d = report["direction"]["h1"]
+    for call in ("median", "probability_up"):
+        assert d[call]["p_vs_base"] > 0.01, d[call]
+        assert d[f"pesaran_timmermann_{call}"]["p_value"] > 0.01
+
+
+def test_the_best_constant_call_scores_ties_as_misses(walk: tuple[dict[str, Any], Path]):
+    """Always-down is right only where the close fell, not on the ties too: 30 % up, 40 % tied, so always-down
+    hits 30 % and a call at 45 % is 15 points above the best constant call (before: 70 %, no warning)."""
+    import copy
+
+    report = copy.deepcopy(walk[0])
+    report["direction"]["h1"]["median"] |= {"n": 1000, "hits": 450, "rate": 0.45, "base_rate": 0.3, "ties": 400}
+    assert "above the best constant call (0.300)" in render(report)
+
+
+def test_brier_skill_is_reported_against_the_served_base_and_the_training_up_rate(tmp_path: Path):
+    """Validation kept no drift (the served base is 0.5) on a series that rose 75 % of the time in training and
+    test alike: a P(up) of 0.5 ties the served base (skill 0) but loses to climatology, the training up-rate,
+    which the bar checks against. Before, the base was labelled "the training up-rate" and the check passed."""
+    rng = np.random.default_rng(3)
+    closes = {"RISING": 100 * np.exp(np.cumsum(np.where(rng.random(420) < 0.75, 0.01, -0.01)))}
+    climatology = [0.7, 0.75, 0.8, 0.85]
+    m = meta(base_up=[0.5] * H, training_up_rate=climatology)
+
+    def half(x: NDArray[np.float32]) -> FakeForecast:
+        f = random_walk(x)
+        return FakeForecast(f.median, f.quantiles, np.full_like(f.probability_up, 0.5), f.volatility)
+
+    report = evaluate(half, m, closes, SPLIT, tmp_path)
+    for name, col in (("h1", 0), (f"h{H}", H - 1)):
+        b = report["pooled"]["probability_up"][name]
+        assert (b["base_up"], b["skill"], b["ci95"]) == (0.5, 0.0, [0.0, 0.0])  # kept: the served base
+        assert b["training_up_rate"] == climatology[col]
+        assert b["skill_climatology"] < 0 and b["brier_climatology"] < b["brier"]
+    assert report["p_up_baselines"]["training_up_rate_from"] == "artifact"
+    md = (tmp_path / "report.md").read_text()
+    assert "| Brier skill >= 0 at h1 and hH against the training up-rate (climatology) | no |" in md
+    b = report["symbols"]["RISING"]["probability_up"]["h1"]
+    assert (
+        f"| RISING | h1 | {b['brier']:.4f} | 0.500 | {b['brier_base']:.4f} | +0.0000 [+0.0000, +0.0000] | 0.700 |"
+        in (md)
+    )
+    assert "Brier skill vs the training up-rate" not in md  # the served base was labelled so
+    assert "vs the served base (the training up-rate where validation kept it as a drift, else 0.5) h1" in md
+    scalar = evaluate(half, meta(base_up=[0.5] * H, training_up_rate=0.7), closes, SPLIT, tmp_path / "scalar")
+    assert [v["training_up_rate"] for v in scalar["pooled"]["probability_up"].values()] == [0.7, 0.7]
+
+
+def test_an_artifact_without_a_training_up_rate_says_where_climatology_came_from(
+    walk: tuple[dict[str, Any], Path],
+):
+    report, out = walk  # meta() records base_up only, as artifacts from before training_up_rate did
+    assert report["p_up_baselines"]["training_up_rate_from"].startswith("recomputed")
+    assert "records no training up-rate" in (out / "report.md").read_text()
+
+
 def test_without_a_recorded_base_rate_the_training_up_rate_is_used(tmp_path: Path):
     m = meta()
     m.calibration.pop("base_up")
@@ -345,3 +446,16 @@ def test_the_report_says_which_base_p_up_answers_with():
     assert "P(up) slope 1.5 over the training up-rate; quantiles: the network's spread" in validation_choice(kept)
     older = {"alpha": 0, "slope": 0, "base_up": [0.55]}  # an artifact from before the base was tested
     assert "P(up) is the training up-rate." in validation_choice(older)
+
+
+def test_the_report_names_the_steps_where_p_up_answers_half():
+    """The sample's artifact: the training up-rate kept as a drift at steps 2-12, 0.5 at step 1 (0.493 in
+    training). The report said "P(up) is the training up-rate" for every step."""
+    from training.evaluate_report import validation_choice
+
+    mixed = {"alpha": 0, "slope": 0, "base_up": [0.5, 0.58, 0.57], "training_up_rate": [0.493, 0.58, 0.57]}
+    assert "P(up) is the training up-rate (0.5 at step 1, where validation did not confirm it)" in (
+        validation_choice(mixed)
+    )
+    scalar = mixed | {"base_up": [0.5] * 3, "training_up_rate": 0.55}
+    assert "P(up) is 0.5 (validation did not confirm the training up-rate)" in validation_choice(scalar)

@@ -71,9 +71,11 @@ def analyse(
     stats = [variant_stats(r.variant.label, trades, r.sizes, days, config) for r in runs]
     differences = [difference(r.variant.label, trades, r.sizes, equal, days, config) for r in runs[1:]]
     half_life = served.half_life_days
-    headline = [d for r, d in zip(runs[1:], differences, strict=True) if _is_headline(r.variant, half_life)]
+    headline = [(r, d) for r, d in zip(runs[1:], differences, strict=True) if _is_headline(r.variant, half_life)]
     notes = {f.name: str(getattr(f, "note", "")) + _counts(f) for f in filters}
-    checks = [c for d in headline for c in claims(d)]
+    # a filter that refused no entry changed no trade: the variants behind it test nothing of it
+    idle = [f.name for f in filters if allowed[id(f)].all()]
+    checks = [c for r, d in headline for c in claims(d, _untested(r.variant, idle))]
     return Analysis(trades, runs, stats, differences, checks, notes, days, [annualisation_note(days)])
 
 
@@ -83,6 +85,20 @@ def _is_headline(variant: Variant, half_life: float) -> bool:
     if not variant.filters:
         return variant.allocation != "equal"
     return variant.allocation == "equal" or (variant.allocation == "mean" and variant.half_life_days == half_life)
+
+
+def _untested(variant: Variant, idle: Sequence[str]) -> str:
+    """Why `variant` tests nothing of its filters ("" when it does): one of them, in `idle`, refused no entry,
+    so it traded exactly as without that filter, and any difference from equal weights is the rest's (judged
+    on its own)."""
+    names = [name for name in variant.filters if name in idle]
+    if not names:
+        return ""
+    base = variant.label.split(" + ")[0]
+    return (
+        f"{' and '.join(names)} refused no entry (it let every one of them in), so this variant traded exactly as "
+        f"{base}{' behind the other filters' if len(names) < len(variant.filters) else ''} did"
+    )
 
 
 def _check_judged(f: EntryFilter, trades: Sequence[Trade]) -> None:

@@ -9,6 +9,10 @@ behind entry filters.
 Sizing (one rule for every source): a trade taken at its strategy's weight w (K strategies) has size
 K * w, and contributes size * P&L. Equal weights are size 1 for every trade; a filter's refusal is size
 0. A refused trade is not taken, so nobody learns its outcome: it never enters the evidence.
+
+Entry filters judge a trade at its decision time, and may read news up to the stamp of the bar whose close
+fills it (`Trade.fill_bar_ts`; the decision time when it filled then). A trade whose entry time is unknown (an
+agent's trade without opened_at, decided at its close) is let through every filter without being judged.
 """
 
 from __future__ import annotations
@@ -31,12 +35,14 @@ Allocation = Literal["equal"] | Method
 
 
 class EntryFilter(Protocol):
-    """Whether an entry of `symbol` decided at `decided_at` (UTC) may be taken, from data up to then only."""
+    """Whether an entry of `symbol` decided at `decided_at` (UTC) may be taken, from data up to then only; news
+    (published at a time, not read off bars) up to `fill_bar_at`, the stamp of the bar whose close fills the
+    entry, when given (None: it filled at `decided_at`)."""
 
     @property
     def name(self) -> str: ...
 
-    def allows(self, symbol: str, decided_at: pd.Timestamp) -> bool: ...
+    def allows(self, symbol: str, decided_at: pd.Timestamp, fill_bar_at: pd.Timestamp | None = None) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,20 @@ def variants(half_life_days: float) -> list[Variant]:
 
 
 def verdicts(trades: Sequence[Trade], entry_filter: EntryFilter) -> NDArray[np.bool_]:
-    """(n,) whether the filter allows each trade's entry; asked once per trade (filters count their answers)."""
+    """(n,) whether the filter allows each trade's entry; asked once per trade whose entry time is known (filters
+    count their answers), the others allowed unasked."""
+
+    def at(ts: float | None) -> pd.Timestamp | None:
+        return None if ts is None else pd.Timestamp(ts, unit="s", tz="UTC")
+
     return np.array(
-        [entry_filter.allows(t.symbol, pd.Timestamp(t.decided_ts, unit="s", tz="UTC")) for t in trades], dtype=bool
+        [
+            entry_filter.allows(t.symbol, pd.Timestamp(t.decided_ts, unit="s", tz="UTC"), at(t.fill_bar_ts))
+            if t.entry_known
+            else True
+            for t in trades
+        ],
+        dtype=bool,
     )
 
 

@@ -10,9 +10,16 @@ the same P(up) at every t (its base: the training up-rate, or 0.5): that says no
 P(up) rule lets every entry in, and `name`/`note` say so.
 
 Sentiment: headlines (time, symbol, text) scored by the gateway's scorer (FinBERT through ONNX
-Runtime when the model repository has it, else the finance lexicon); an entry at t is refused when
-the mean score (P(positive) - P(negative)) of the symbol's headlines in [t - lookback, t] is below
-SENTIMENT_THRESHOLD. Headlines after t are never read at t.
+Runtime when the model repository has it, else the finance lexicon); an entry is refused when the mean
+score (P(positive) - P(negative)) of the symbol's headlines in [c - lookback, c] is below
+SENTIMENT_THRESHOLD. The cut-off c is the stamp of the bar whose close fills the entry: the agent decides
+after bar t has closed and fills at bar t+1's close, so a headline published before bar t+1's stamp is known
+when the order goes in (daily bars: 00:00 UTC of the next trading day, before its close, so day t's headlines
+count, even those after its close; intraday bars: the end of bar t). Bar t's own stamp (00:00 UTC of day t for
+daily bars) would ignore all of day t's news. Where the entry has no next bar (the agent's own trades, filled at
+their opened_at), c is the decision time. Headlines after c are never read. A headline dated without a time of
+day (2015-03-02, 20150302) is placed at the last instant of its UTC day: it may have come after the close, so
+no entry decided or filled that day reads it.
 
 A t without a forecast (context not yet filled, unknown symbol, a window the model refuses) or without
 headlines is allowed; every verdict is counted in `counts` for the report.
@@ -134,7 +141,9 @@ class PriceFilter:
             return None
         return float(found.probability_up[i]), float(found.risk_return[i])
 
-    def allows(self, symbol: str, decided_at: pd.Timestamp) -> bool:
+    def allows(self, symbol: str, decided_at: pd.Timestamp, fill_bar_at: pd.Timestamp | None = None) -> bool:
+        """`fill_bar_at` is not read: the forecast uses closes up to bar t only (the fill bar's close is the
+        fill's price)."""
         forecast = self.at(symbol, decided_at)
         if forecast is None:
             self.counts.no_forecast += 1
@@ -298,18 +307,21 @@ class SentimentFilter:
     def name(self) -> str:
         return f"sentiment ({self.model}) over {self.lookback.days} days >= {self.threshold:g}"
 
-    def mean_score(self, symbol: str, decided_at: pd.Timestamp) -> float | None:
-        """The mean score of `symbol`'s headlines in [decided_at - lookback, decided_at], or None."""
+    def mean_score(
+        self, symbol: str, decided_at: pd.Timestamp, fill_bar_at: pd.Timestamp | None = None
+    ) -> float | None:
+        """The mean score of `symbol`'s headlines in [c - lookback, c], or None; the cut-off c is `fill_bar_at`,
+        the stamp of the bar whose close fills the entry, or `decided_at` without one (the module's docstring)."""
         times = self.times.get(symbol.upper())
         if times is None:
             return None
-        t = _ns(decided_at)
+        t = _ns(decided_at if fill_bar_at is None else fill_bar_at)
         lo = int(np.searchsorted(times, t - self.lookback.value, side="left"))
-        hi = int(np.searchsorted(times, t, side="right"))  # headlines at t are known at t, later ones not
+        hi = int(np.searchsorted(times, t, side="right"))  # headlines at the cut-off are known, later ones not
         return float(self.scores[symbol.upper()][lo:hi].mean()) if hi > lo else None
 
-    def allows(self, symbol: str, decided_at: pd.Timestamp) -> bool:
-        mean = self.mean_score(symbol, decided_at)
+    def allows(self, symbol: str, decided_at: pd.Timestamp, fill_bar_at: pd.Timestamp | None = None) -> bool:
+        mean = self.mean_score(symbol, decided_at, fill_bar_at)
         if mean is None:
             self.counts.no_forecast += 1
             return True
@@ -323,27 +335,40 @@ class SentimentFilter:
 HEADLINE_COLUMNS = ("time", "symbol", "text")
 
 
+# A time of day in a headline's time: 14:05, T14, 2pm / 2 p.m.; text without one is a date only.
+CLOCK = r"\d:\d|[Tt]\d|\d\s*[AaPp]\.?[Mm]\b"
+LAST_INSTANT = pd.Timedelta(days=1) - pd.Timedelta(1, "ns")  # from a day's 00:00 to its last instant
+
+
 def _headline_times(raw: pd.Series) -> pd.Series:
     """UTC times of the stripped texts, NaT where one is not a time. A column of whole numbers only is epoch
     times or YYYYMMDD dates, as for bars (number_times); text is read row by row ("mixed": a file may hold
     dates, times with offsets, Z times), but slash dates all one way: dateutil alone would read 02/03 month
-    first and 13/03 day first in the same file. ValueError when the file's numbers or slash dates are ambiguous."""
+    first and 13/03 day first in the same file. ValueError when the file's numbers or slash dates are ambiguous.
+
+    A date without a time of day (20150302, 2015-03-02, 02/03/2015) is the last instant of that UTC day: the
+    headline may have come out after the close, and at 00:00 an entry opened earlier that day read it."""
     filled = raw != ""
     if filled.any() and raw[filled].str.fullmatch(r"[0-9]+(\.0*)?").all():  # blank rows are named as such later
         numbers = pd.to_numeric(raw[filled])
-        return pd.Series(number_times(numbers), index=numbers.index).reindex(raw.index)
+        times = pd.Series(number_times(numbers), index=numbers.index).reindex(raw.index).dt.as_unit("ns")
+        dates = bool(numbers.between(19000101, 21001231).all() and (numbers % 1 == 0).all())  # as number_times
+        return times + LAST_INSTANT if dates else times
     day_first = slash_day_first(raw)
     slashed = raw.str.match(SLASH_DATE)
     times = pd.to_datetime(raw.where(~slashed), utc=True, errors="coerce", format="mixed")
     if slashed.any():
         slash_times = pd.to_datetime(raw[slashed], utc=True, errors="coerce", format="mixed", dayfirst=day_first)
         times[slashed] = slash_times
-    return times
+    times = times.dt.as_unit("ns")  # the last instant of a day is a nanosecond before the next
+    dated = filled & ~raw.str.contains(CLOCK)
+    return times.where(~dated, times.dt.floor("D") + LAST_INSTANT)
 
 
 def read_headlines(csv_path: Path) -> pd.DataFrame:
-    """The CSV's headlines: time (UTC; a naive time is taken as UTC), symbol (upper case), text and the
-    line of the file; sorted by time. InvalidInputError naming the missing columns or the first bad rows."""
+    """The CSV's headlines: time (UTC; a naive time is taken as UTC, a date without a time of day as the end of
+    that UTC day), symbol (upper case), text and the line of the file; sorted by time. InvalidInputError naming
+    the missing columns or the first bad rows."""
     try:
         frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:

@@ -16,9 +16,9 @@ from investiq.core.report_json import dumps, finite
 from investiq.ops.backtest.analysis import Analysis
 from investiq.ops.backtest.config import CLAIMS, BacktestConfig
 from investiq.ops.backtest.plots import plot
-from investiq.ops.backtest.stats import VariantStats
+from investiq.ops.backtest.stats import DROPPED_CONDITIONAL, Difference, VariantStats
 
-HOW_TO_READ = """\
+HOW_TO_READ = f"""\
 How to read it: every variant allocates between the same trades. A trade's size is K x its strategy's
 weight when it was decided (K strategies), from trades closed strictly before then, so equal weights
 trade everything at size 1 and a filter's refusal is size 0. Win rate and average win/loss are
@@ -30,7 +30,16 @@ drawdown and overstates Sharpe (on the sample's bars, Sharpe 0.67 and max drawdo
 days, 0.49 and 0.61 marked). Sharpe is annualised from the daily P&L. "Resized" is the share of
 trades sized other than 1: 0% means the strategies never had bayes_min_trades of effective evidence, so
 the variant traded as equal weights. Differences from equal weights come with 95% paired block-bootstrap
-intervals: a difference whose interval includes 0 is not evidence of anything."""
+intervals (expanded percentile intervals, which widen when there are few blocks): a difference whose interval
+includes 0 is not evidence of anything. The relative Sharpe difference has no value where equal weights' Sharpe
+is <= 0: its interval leaves those bootstrap replicates out (the share is given beside it), and is conditional on
+equal weights' Sharpe being positive when more than {DROPPED_CONDITIONAL:.0%} were left out."""
+
+FAMILY = (
+    "Each of these {n} variant-claim pairs is tested at 95 % on its own, with no correction for testing many: "
+    "about one in twenty 'supported' or 'contradicted' verdicts can be chance alone, so read a lone one as a lead "
+    "to check on other data, not as a proof."
+)
 
 
 def as_json(analysis: Analysis, config: BacktestConfig) -> dict[str, Any]:
@@ -80,6 +89,15 @@ def _ci(e: Estimate, scale: float = 1.0, digits: int = 2, unit: str = "") -> str
     return f"{v * scale:+.{digits}f}{unit} [{lo * scale:+.{digits}f}, {hi * scale:+.{digits}f}]"
 
 
+def _relative_sharpe(d: Difference) -> str:
+    """The relative Sharpe difference with its interval and the share of replicates its interval left out."""
+    shown = _ci(d.sharpe_relative, 100, 0, "%")
+    if math.isnan(d.sharpe_relative_dropped):
+        return shown
+    dropped = f"{d.sharpe_relative_dropped:.1%} of replicates dropped"
+    return f"{shown} ({dropped}: conditional)" if d.sharpe_relative_conditional else f"{shown} ({dropped})"
+
+
 def _num(v: float, digits: int = 3) -> str:
     return "n/a" if math.isnan(v) else ("inf" if math.isinf(v) else f"{v:.{digits}f}")
 
@@ -114,6 +132,9 @@ def summary(analysis: Analysis) -> str:
     text += (
         f" Elsewhere: {'; '.join(others)}." if others else " No other variant supports any claim, even in part."
     )
+    untested = sorted({c.label for c in checks if c.verdict.startswith("not tested")})
+    if untested:
+        text += f" Not tested, since a filter in front of them refused no entry: {', '.join(untested)}."
     return text
 
 
@@ -136,7 +157,10 @@ def markdown(analysis: Analysis, command: str, figures: list[str]) -> str:
     for c in analysis.claims:
         points = c.claim.startswith("win rate")
         measured = _ci(c.measured, 100, 1, " points" if points else "%")
-        lines.append(f"| {c.claim} | {c.label} | {measured} | {c.verdict} |")
+        lines.append(f"| {c.claim} | {c.label} | {measured} | {c.verdict}{f' ({c.note})' if c.note else ''} |")
+    tested = sum(not c.verdict.startswith(("not tested", "undefined")) for c in analysis.claims)
+    if tested:
+        lines += ["", FAMILY.format(n=tested)]
     lines += ["", "## Variants", "", *_variant_table(analysis.stats), "", "## Differences from equal weights", ""]
     lines += [
         "| variant | win rate (points) | average win | total return | Sharpe | Sharpe (relative) |",
@@ -145,7 +169,7 @@ def markdown(analysis: Analysis, command: str, figures: list[str]) -> str:
     for d in analysis.differences:
         lines.append(
             f"| {d.label} | {_ci(d.win_rate, 100, 1)} | {_ci(d.average_win, 100, 1, '%')} | "
-            f"{_ci(d.total_return, 1, 3)} | {_ci(d.sharpe)} | {_ci(d.sharpe_relative, 100, 0, '%')} |"
+            f"{_ci(d.total_return, 1, 3)} | {_ci(d.sharpe)} | {_relative_sharpe(d)} |"
         )
     if analysis.filters:
         lines += ["", "## Entry filters", ""] + [

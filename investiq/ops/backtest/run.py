@@ -99,7 +99,11 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
         for reason, count in journal.skipped.items():
             notes.append(f"{count} rows left out: {reason}")
         if journal.without_open_time:
-            notes.append(f"{journal.without_open_time} trades without a readable opened_at, sized at their close")
+            unjudged = "; no entry filter judged them (their entry time is unknown)" if request.headlines else ""
+            notes.append(
+                f"{journal.without_open_time} trades without a readable opened_at (or one after their close), "
+                f"sized at their close{unjudged}"
+            )
     else:
         raise ValueError("a request needs bars or a journal")
     if len(trades) < config.min_trades:

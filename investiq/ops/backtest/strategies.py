@@ -8,10 +8,12 @@
 
 Timing, the same for every rule: the signal of bar t uses closes up to and including t only, and the
 order fills at the close of bar t+1 (entry and exit alike). The trade is decided at bar t's time, so its
-weight comes from trades closed strictly before that. Each fill pays cost_bps of the notional, so a round
-trip's net return is close[exit] / close[entry] - 1 - 2 * cost_bps / 1e4. A trade still open on the last
-bar is left out (it never closed). Each trade carries its marks to market, bar by bar from the entry fill
-(`Trade.marks`), so that the daily P&L shows open trades' paper losses.
+weight comes from trades closed strictly before that; the order goes in after bar t has closed, so its entry
+filters may read news published before bar t+1's stamp (`Trade.fill_bar_ts`: for daily bars 00:00 UTC of the
+next trading day, before its close; for intraday bars the end of bar t). Each fill pays cost_bps of the
+notional, so a round trip's net return is close[exit] / close[entry] - 1 - 2 * cost_bps / 1e4. A trade still
+open on the last bar is left out (it never closed). Each trade carries its marks to market, bar by bar from the
+entry fill (`Trade.marks`), so that the daily P&L shows open trades' paper losses.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ def strategy_trades(closes: Mapping[str, pd.Series], start: pd.Timestamp, cost_b
                 held = prices[t + 1 : x] / prices[t + 1] - 1 - cost / 2  # the entry fill paid, the exit not yet
                 last = (float(times[x]), gross - cost)
                 marks = (*zip(times[t + 1 : x].tolist(), held.tolist(), strict=True), last)
-                out.append(Trade(name, symbol, float(times[t]), float(times[x]), gross - cost, cost, marks))
+                filled = float(times[t + 1])  # the entry's fill bar: t + 1 <= x - 1 always exists
+                trade = Trade(name, symbol, float(times[t]), float(times[x]), gross - cost, cost, marks, filled)
+                out.append(trade)
     out.sort(key=lambda t: (t.decided_ts, t.closed_ts, t.strategy, t.symbol))
     return out

@@ -28,6 +28,13 @@ class Trade:
     # last one being (closed_ts, pnl): the trade marked to market. Empty (the agent's trades: no prices between
     # entry and exit) counts the whole P&L on the day the trade closed.
     marks: tuple[tuple[float, float], ...] = ()
+    # The stamp of the bar whose close fills the entry (bar t+1 of a stand-in strategy's signal at bar t): news
+    # published before it is known when the order goes in, so the sentiment filter reads up to it. None: the
+    # entry filled when it was decided (the agent's trades: their opened_at).
+    fill_bar_ts: float | None = None
+    # False for an agent's trade without a readable opened_at, decided at its close: its entry time is unknown,
+    # so no entry filter judges it (news up to its close may postdate its entry: look-ahead).
+    entry_known: bool = True
 
     @property
     def won(self) -> bool:
@@ -45,7 +52,8 @@ def read_journal(db_path: Path, busy_timeout_ms: int = 5000) -> JournalTrades:
     """Every closed trade of the agent's journal, read by column name as the Bayesian sync reads them.
 
     A trade is decided at its opened_at; without one (column absent or unreadable) at its close time, which
-    still sees only trades closed before it. DataError, naming the columns needed, when the table is unusable.
+    still sees only trades closed before it, and no entry filter judges it (`entry_known` False). DataError,
+    naming the columns needed, when the table is unusable.
     """
     if not db_path.is_file():
         raise DataError(f"no journal at {db_path}: pass the agent's database with --db portfolio.db")
@@ -61,9 +69,9 @@ def read_journal(db_path: Path, busy_timeout_ms: int = 5000) -> JournalTrades:
         conn.close()
     out, late = [], 0
     for t in scan.trades:
-        start = t.opened_ts
+        start, known = t.opened_ts, True
         if start is None or start > t.closed_ts:
-            start, late = t.closed_ts, late + 1
-        out.append(Trade(t.strategy_name, t.symbol or "", start, t.closed_ts, t.profit_loss))
+            start, known, late = t.closed_ts, False, late + 1
+        out.append(Trade(t.strategy_name, t.symbol or "", start, t.closed_ts, t.profit_loss, entry_known=known))
     out.sort(key=lambda t: (t.decided_ts, t.closed_ts, t.strategy))
     return JournalTrades(out, dict(Counter(scan.skipped)), late)

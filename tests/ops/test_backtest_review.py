@@ -1,0 +1,212 @@
+"""Fixes from a review of `investiq backtest`: news timing (B2, B3), interval width (B4), the relative Sharpe's
+dropped replicates (B5) and filters that refused nothing (B7). Each test failed before its fix."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pytest
+
+from investiq.core.bayes.posterior import SECONDS_PER_DAY
+from investiq.core.forecast_stats import bootstrap_interval
+from investiq.core.journal.timestamps import iso
+from investiq.core.settings import Settings
+from investiq.ops.backtest.analysis import analyse
+from investiq.ops.backtest.config import BacktestConfig
+from investiq.ops.backtest.engine import verdicts
+from investiq.ops.backtest.filters import Counts, SentimentFilter, read_headlines
+from investiq.ops.backtest.report import as_json, markdown
+from investiq.ops.backtest.stats import day_grid, difference, variant_stats
+from investiq.ops.backtest.strategies import strategy_trades
+from investiq.ops.backtest.trades import Trade, read_journal
+
+T0 = 1_600_000_000.0  # 2020-09-13
+
+
+def bad_news(symbol: str, *when: pd.Timestamp) -> SentimentFilter:
+    """A sentiment filter that holds one very negative headline of `symbol` at each of `when`."""
+    times = np.sort(np.array([pd.Timestamp(w).value for w in when], dtype=np.int64))
+    return SentimentFilter({symbol: times}, {symbol: np.full(len(times), -1.0)}, "lexicon", "test")
+
+
+# -- B2: the sentiment cut-off is the fill bar's stamp -------------------------------------------------------
+
+
+def test_sentiment_reads_the_news_published_before_the_fill_bar_and_none_after():
+    """An entry signalled at bar t's close fills at bar t+1's close: a headline of day t's afternoon is known when
+    the order goes in. Before, the cut-off was bar t's stamp (00:00 UTC of day t), so it was ignored."""
+    index = pd.bdate_range("2020-01-01", periods=400, tz="UTC")
+    close = pd.Series(100 * np.exp(np.cumsum(np.random.default_rng(2).normal(0, 0.02, 400))), index=index)
+    trade = strategy_trades({"X": close}, index[0], cost_bps=5)[0]
+    t = pd.Timestamp(trade.decided_ts, unit="s", tz="UTC")
+    fill_bar = index[index.get_loc(t) + 1]
+    afternoon = t + pd.Timedelta(hours=15)  # after bar t's stamp, before the next bar's
+    assert afternoon < fill_bar
+    read = bad_news("X", afternoon)
+    assert verdicts([trade], read).tolist() == [False]  # refused on the news it could read
+    assert (read.counts.refused, read.counts.no_forecast) == (1, 0)
+    assert trade.fill_bar_ts == fill_bar.timestamp()
+    # a headline at or after the fill bar's stamp is never read at this entry
+    later = bad_news("X", fill_bar + pd.Timedelta(hours=15), fill_bar + pd.Timedelta(days=1))
+    assert verdicts([trade], later).tolist() == [True] and later.counts.no_forecast == 1
+
+
+def test_a_journal_trade_reads_news_up_to_its_open_time_and_one_without_it_none():
+    """The agent's trades keep their real open time as the cut-off. A trade without a readable opened_at is
+    decided at its close: before, the filter judged its entry on news of its whole life (look-ahead)."""
+    entry = pd.Timestamp("2024-03-04T15:00:00Z")
+    opened = Trade("a", "SPY", entry.timestamp(), entry.timestamp() + 3 * SECONDS_PER_DAY, 1.0)
+    news = bad_news("SPY", entry + pd.Timedelta(minutes=1))
+    assert verdicts([opened], news).tolist() == [True] and news.counts.no_forecast == 1  # a minute late: unread
+    assert verdicts([opened], bad_news("SPY", entry - pd.Timedelta(minutes=1))).tolist() == [False]
+
+
+def test_a_journal_trade_without_an_open_time_is_not_judged_on_news_of_its_life(tmp_path: Path):
+    db = tmp_path / "portfolio.db"
+    closed = pd.Timestamp("2024-03-08T20:00:00Z")
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "CREATE TABLE trades (id INTEGER, symbol TEXT, strategy_name TEXT, closed_at TEXT, profit_loss REAL)"
+    )
+    conn.execute("INSERT INTO trades VALUES (1, 'SPY', 'a', ?, -10)", (iso(closed.timestamp()),))
+    conn.commit()
+    conn.close()
+    journal = read_journal(db)
+    (trade,) = journal.trades
+    assert journal.without_open_time == 1 and trade.decided_ts == closed.timestamp()
+    during = bad_news("SPY", closed - pd.Timedelta(days=1))  # news while it was open, after its unknown entry
+    assert verdicts([trade], during).tolist() == [True]
+    assert (during.counts.allowed, during.counts.refused) == (0, 0)  # not judged at all
+
+
+# -- B3: a date-only headline is placed at the end of its UTC day --------------------------------------------
+
+
+def write(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    path.write_text("time,symbol,text\n" + "".join(f'"{a}","{b}","{c}"\n' for a, b, c in rows))
+    return path
+
+
+def test_a_date_only_headline_is_placed_at_the_end_of_its_utc_day(tmp_path: Path):
+    """Before: 00:00 UTC, so a headline published after the close was read by an entry opened that morning."""
+    end = pd.Timestamp("2015-03-02T23:59:59.999999999Z")
+    text = read_headlines(
+        write(tmp_path / "t.csv", [("2015-03-02", "X", "a"), ("2015-03-02T14:05:00Z", "X", "b")])
+    )
+    assert text["time"].tolist() == [pd.Timestamp("2015-03-02T14:05:00Z"), end]  # a clock time stays as given
+    numbers = read_headlines(write(tmp_path / "n.csv", [("20150302", "X", "a"), ("20150303", "X", "b")]))
+    assert numbers["time"].tolist() == [end, end + pd.Timedelta(days=1)]
+    slashed = read_headlines(write(tmp_path / "s.csv", [("13/03/2015", "X", "a"), ("02/03/2015 09:30", "X", "b")]))
+    assert slashed["time"].tolist() == [pd.Timestamp("2015-03-02T09:30:00Z"), end + pd.Timedelta(days=11)]
+    midnight = read_headlines(write(tmp_path / "m.csv", [("2015-03-02T00:00:00Z", "X", "a")]))
+    assert midnight["time"].tolist() == [pd.Timestamp("2015-03-02T00:00:00Z")]  # midnight given: midnight
+
+
+# -- B4: expanded percentile intervals over few blocks; the family-wise caveat ------------------------------
+
+
+def planted(days: int = 145, seed: int = 0) -> list[Trade]:
+    """Three strategies, one trade each per day, random P&L with a slight edge."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for day in range(days):
+        decided = T0 + day * SECONDS_PER_DAY
+        for name in ("a", "b", "c"):
+            out.append(Trade(name, "X", decided, decided + SECONDS_PER_DAY / 2, float(rng.normal(0.1, 1.0))))
+    return out
+
+
+def test_intervals_over_trades_are_the_expanded_percentile_intervals():
+    """~14 blocks of trades: the plain percentile interval rejected a true null about twice as often as 5%."""
+    trades = planted(days=47)  # 141 trades, 15 blocks of 10
+    config = BacktestConfig(reps=500)
+    days = day_grid(trades)
+    x = np.array([t.pnl for t in trades])
+    win = x > 0
+    equal = np.ones(len(trades))
+    rows = np.column_stack([equal * win, equal])
+
+    def share(m: np.ndarray) -> np.ndarray:
+        return np.asarray(m[..., 0] / m[..., 1])
+
+    plain = bootstrap_interval([rows], share, config.block_trades, config.reps, config.seed)[1]
+    wide = bootstrap_interval([rows], share, config.block_trades, config.reps, config.seed, expanded=True)[1]
+    assert wide[0] < plain[0] and wide[1] > plain[1]
+    assert variant_stats("equal", trades, equal, days, config).win_rate.ci95 == pytest.approx(wide)
+    sizes = np.where(np.arange(len(trades)) % 3 == 0, 2.0, 0.5)
+    per_trade = np.column_stack([sizes * win, sizes, sizes * x * win, equal * win, equal, equal * x * win])
+
+    def win_rate(m: np.ndarray) -> np.ndarray:
+        return np.asarray(m[..., 0] / m[..., 1] - m[..., 3] / m[..., 4])
+
+    expected = bootstrap_interval([per_trade], win_rate, config.block_trades, config.reps, config.seed, True)[1]
+    diff = difference("resized", trades, sizes, equal, days, config)
+    assert diff.win_rate.ci95 == pytest.approx(expected)
+
+
+class AllowsAll:
+    """An entry filter that judges every entry and refuses none."""
+
+    name = "allows all"
+    note = "lets every entry in"
+
+    def __init__(self) -> None:
+        self.counts = Counts()
+
+    def allows(self, symbol: str, decided_at: pd.Timestamp, fill_bar_at: pd.Timestamp | None = None) -> bool:
+        self.counts.allowed += 1
+        return True
+
+
+def test_the_report_warns_that_one_verdict_in_twenty_can_be_chance():
+    trades = planted(days=60)
+    analysis = analyse(trades, [], Settings(), BacktestConfig(reps=100), progress=False)
+    text = markdown(analysis, "", [])
+    assert "about one in twenty" in text and "'supported'" in text and "'contradicted'" in text
+
+
+# -- B5: the relative Sharpe's dropped replicates ---------------------------------------------------------
+
+
+def test_the_relative_sharpe_says_how_many_replicates_it_dropped():
+    """Where equal weights' Sharpe is near 0 many replicates have none to divide by: before, they were silently
+    dropped from the interval."""
+    rng = np.random.default_rng(5)
+    trades = [
+        Trade(("a", "b")[i % 2], "X", T0 + i * SECONDS_PER_DAY, T0 + i * SECONDS_PER_DAY + 3600, float(p))
+        for i, p in enumerate(rng.normal(0.03, 1.0, 300))
+    ]
+    days, config = day_grid(trades), BacktestConfig(reps=400)
+    equal = np.ones(len(trades))
+    sizes = np.where(np.arange(len(trades)) % 2 == 0, 1.5, 0.5)
+    diff = difference("tilted", trades, sizes, equal, days, config)
+    assert 0.05 < diff.sharpe_relative_dropped < 0.95
+    analysis = analyse(trades, [], Settings(), config, progress=False)
+    dropped = {d.label: d.sharpe_relative_dropped for d in analysis.differences}
+    data = as_json(analysis, config)
+    assert [d["sharpe_relative_dropped"] for d in data["differences_vs_equal"]] == pytest.approx(
+        list(dropped.values())
+    )
+    text = markdown(analysis, "", [])
+    assert "conditional" in text and "replicates dropped" in text
+    sharpe_claims = [c for c in analysis.claims if c.claim.startswith("sharpe")]
+    assert sharpe_claims and all("conditional" in c.note for c in sharpe_claims if dropped[c.label] > 0.05)
+
+
+# -- B7: a filter that refused nothing is not tested -----------------------------------------------------------
+
+
+def test_a_filter_that_refused_no_entry_is_not_tested():
+    """Before: 'contradicted: the promised gain is outside the 95% CI', on an interval of [0, 0]."""
+    trades = planted(days=60)
+    analysis = analyse(trades, [AllowsAll()], Settings(), BacktestConfig(reps=100), progress=False)
+    behind = [c for c in analysis.claims if c.label.endswith(" + allows all")]
+    assert behind and all(c.verdict.startswith("not tested: allows all refused no entry") for c in behind)
+    alone = [c for c in analysis.claims if "allows all" not in c.label]
+    assert alone and not any(c.verdict.startswith("not tested") for c in alone)
+    assert "not tested" in markdown(analysis, "", [])
+    assert not math.isnan(behind[0].measured.value)
