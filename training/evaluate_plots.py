@@ -48,7 +48,7 @@ def plot(report: dict[str, Any], equity: dict[str, NDArray[np.float64]], out_dir
         ("pooled", report["pooled"]["probability_up"][hH]),
         "skill",
         0.0,
-        f"Brier skill of P(up) at {hH} vs the training up-rate (95% CI)",
+        f"Brier skill of P(up) at {hH} vs always answering the served base (95% CI)",
         out_dir / "brier_skill.png",
     )
     coverage_plot(report["pooled"]["intervals"], h, out_dir / "coverage.png")
@@ -148,17 +148,21 @@ def reliability_plot(probability: dict[str, Any], path: Path) -> None:
                 label="bins (area ~ count)",
                 zorder=3,
             )
-        seen = [b["forecast"] for b in bins] + [b["observed"] for b in bins] + [v["base_up"], v["up_rate"]]
+        marks = [v["base_up"], v["up_rate"], *([v["training_up_rate"]] if "training_up_rate" in v else [])]
+        seen = [b["forecast"] for b in bins] + [b["observed"] for b in bins] + marks
         low, high = max(min(seen) - 0.05, 0.0), min(max(seen) + 0.05, 1.0)
         ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfectly calibrated")
         ax.axhline(v["up_rate"], color="tab:green", lw=1, label=f"test up-rate {v['up_rate']:.3f}")
-        ax.axvline(v["base_up"], color="tab:orange", lw=1, label=f"training up-rate {v['base_up']:.3f}")
+        ax.axvline(v["base_up"], color="tab:orange", lw=1, label=f"served base {v['base_up']:.3f}")
+        if "training_up_rate" in v:
+            rate = v["training_up_rate"]
+            ax.axvline(rate, color="tab:purple", lw=1, ls=":", label=f"training up-rate {rate:.3f}")
         ax.set(
             xlim=(low, high),
             ylim=(low, high),
             xlabel="forecast P(up)",
             ylabel="observed up-rate",
-            title=f"Reliability at {name} (Brier skill {v['skill']:+.4f})",
+            title=f"{name}: Brier skill vs served base {v['skill']:+.4f}",
         )
         ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()

@@ -149,8 +149,8 @@ def evaluate_patchtst(
                     significantly worse than it, Brier skill, 80%/90% coverage vs nominal and
                     GARCH, hit rate vs always-up, what validation chose), then the tables
       report.json   every figure: point error (MAE/MSE ratios to the random walk and drift,
-                    paired block-bootstrap CIs), P(up) Brier score and skill vs the training
-                    up-rate, reliability bins, interval coverage and width by step for the
+                    paired block-bootstrap CIs), P(up) Brier score and skill vs the served
+                    base and the training up-rate, reliability bins, interval coverage and width by step for the
                     model, GARCH(1,1) and the empirical-volatility random walk, pinball loss,
                     direction hit rates (sign of the median, P(up) > 0.5) with
                     Pesaran-Timmermann, and the backtest of the one-step P(up) call
