@@ -257,6 +257,9 @@ class BarCache:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # (symbol, interval) -> the latest `end` this process asked the source for (fetch_into): recent_bars
+        # waits REFETCH_AFTER before asking again for a bar that was not there yet
+        self.asked: dict[tuple[str, str], pd.Timestamp] = {}
 
     def path(self, symbol: str, interval: str) -> Path:
         name = symbol.strip().upper()
@@ -276,9 +279,14 @@ class BarCache:
         frame.index = pd.DatetimeIndex(frame.index).tz_convert("UTC").as_unit("ns").rename("timestamp")
         return frame[COLUMNS]
 
-    def merge(self, symbol: str, interval: str, new: pd.DataFrame) -> pd.DataFrame:
-        """Cache ∪ `new` (raw), cleaned; on equal timestamps `new` wins. Written back and returned."""
+    def merge(
+        self, symbol: str, interval: str, new: pd.DataFrame, closed_by: pd.Timestamp | None = None
+    ) -> pd.DataFrame:
+        """Cache ∪ `new` (raw), cleaned; on equal timestamps `new` wins. Written back and returned. Given
+        `closed_by` (when `new` was fetched), bars of `new` that had not closed by then are left out."""
         fresh, _ = clean_bars(new, symbol, interval)
+        if closed_by is not None:
+            fresh = closed(fresh, interval_step(interval), closed_by)
         cached = self.read(symbol, interval)
         if cached is not None:  # later rows win in clean_bars' duplicate drop
             fresh, _ = clean_bars(pd.concat([cached, fresh]), symbol, interval)
@@ -292,6 +300,8 @@ class BarCache:
         with replacing(path) as temp:
             frame.to_parquet(temp)
 
+
+log = logging.getLogger(__name__)
 
 # A failed Yahoo Finance call is told apart by its cause: no network (one message, whatever yfinance
 # and curl made of it), rate limiting (retried with backoff), or what Yahoo answered.
@@ -526,17 +536,21 @@ def recent_bars(
     fetch: Fetch = fetch_yfinance,
     now: datetime | None = None,
 ) -> pd.DataFrame:
-    """The last `n` cleaned bars (n rows, COLUMNS) for serving a forecast.
+    """The last `n` cleaned bars that have closed by `now` (n rows, COLUMNS), for serving a forecast.
 
-    Served from the cache; refreshed through `fetch` when the newest cached bar is older than two
-    intervals (four days for '1d': weekends and holidays) or fewer than `n` bars are cached.
+    Served from the cache, which holds closed bars only (`fetch_into`); refreshed through `fetch` when fewer
+    than `n` are cached, or when the bar after the newest should have closed by now. If the source was already
+    asked after that and did not have it (a closed market, a holiday, a late feed), it is asked again at most
+    every REFETCH_AFTER of the interval (at most 15 minutes); if asking fails, the cached bars are served while
+    the newest is under two intervals old (four days for '1d': weekends and holidays).
     """
     step = interval_step(interval)
     if n < 1:
         raise DataError(f"n must be at least 1 (got {n})")
     end = _utc(now)
     bars = cache.read(symbol, interval)
-    stale_after = pd.Timedelta(days=4) if interval == "1d" else 2 * step
+    if bars is not None:
+        bars = closed(bars, step, end)  # a cache written before 2026-12-04 may hold a bar then in progress
     if bars is None or len(bars) < n:
         # Markets trade ~6.5 of 24 hours on 5 of 7 days: n bars span up to ~5.2x n intervals of clock time.
         lookback = 6 * n * step + pd.Timedelta(days=4)
@@ -544,13 +558,36 @@ def recent_bars(
         if limit is not None:
             lookback = min(lookback, pd.Timedelta(days=limit))
         bars = fetch_into(cache, fetch, symbol, interval, end - lookback, end)
-    elif end - bars.index[-1] > stale_after:
-        bars = fetch_into(cache, fetch, symbol, interval, bars.index[-1] - step, end)
+    elif _due(bars, step, end, cache.asked.get((symbol, interval))):
+        try:
+            bars = fetch_into(cache, fetch, symbol, interval, bars.index[-1] - step, end)
+        except DataError as exc:
+            if end - bars.index[-1] > (pd.Timedelta(days=4) if interval == "1d" else 2 * step):
+                raise
+            log.warning("%s %s: refreshing the cached bars failed (%s); serving them", symbol, interval, exc)
+    bars = closed(bars, step, end)
     if bars.empty:
         raise DataError(f"no {interval} bars for {symbol}; check the symbol or use another source")
     if len(bars) < n:
         raise DataError(f"only {len(bars)} {interval} bars for {symbol}, {n} needed; try a longer interval")
     return bars.iloc[-n:]
+
+
+REFETCH_AFTER = 0.2  # of an interval (at most 15 minutes): how often a bar the source did not have is asked again
+
+
+def closed(bars: pd.DataFrame, step: pd.Timedelta, by: pd.Timestamp) -> pd.DataFrame:
+    """The bars that had closed by `by`: labelled by when they open, a bar closes one `step` after its label."""
+    return bars.iloc[: int(bars.index.searchsorted(by - step, side="right"))]
+
+
+def _due(bars: pd.DataFrame, step: pd.Timedelta, end: pd.Timestamp, asked: pd.Timestamp | None) -> bool:
+    """Whether to ask the source again: the bar after the newest should have closed by `end`, and the source
+    was not asked since (or was, REFETCH_AFTER ago or more, and did not have it yet)."""
+    expected = bars.index[-1] + 2 * step  # when the next bar closes, if the market trades through it
+    if end < expected:
+        return False
+    return asked is None or asked < expected or end - asked >= min(REFETCH_AFTER * step, pd.Timedelta(minutes=15))
 
 
 def _cached_bars(
@@ -563,7 +600,7 @@ def _cached_bars(
     slack = max(step, pd.Timedelta(days=4))
     if cached is not None and len(cached) and cached.index[0] <= start + slack:
         last = cached.index[-1]
-        if end - last < step:
+        if end < last + 2 * step:  # the bar after the last one has not closed yet (the cache holds closed bars)
             return cached
         start = last - step
     return fetch_into(cache, fetch, symbol, interval, start, end)
@@ -572,8 +609,14 @@ def _cached_bars(
 def fetch_into(
     cache: BarCache, fetch: Fetch, symbol: str, interval: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> pd.DataFrame:
-    """Bars of [start, end) from `fetch`, merged into the cache; the whole cached series is returned."""
-    return cache.merge(symbol, interval, fetch(symbol, interval, start.to_pydatetime(), end.to_pydatetime()))
+    """Bars of [start, end) from `fetch`, merged into the cache; the whole cached series is returned. A bar still
+    in progress at `end` is left out: a source returns it with the others, its close is the price of that
+    moment, and a cached one was served as a close for days (until 2026-12-04; the model learns final closes)."""
+    got = fetch(symbol, interval, start.to_pydatetime(), end.to_pydatetime())
+    bars = cache.merge(symbol, interval, got, closed_by=end)
+    key = (symbol, interval)
+    cache.asked[key] = max(end, cache.asked.get(key, end))
+    return bars
 
 
 def _utc(moment: datetime | None) -> pd.Timestamp:

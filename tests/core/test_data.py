@@ -298,12 +298,12 @@ def test_second_yfinance_load_fetches_only_from_the_last_cached_bar(tmp_path: Pa
     frame, _ = load(later)
     last_cached = NOW - timedelta(minutes=15)
     assert fetch.calls[1] == ("AAPL", "15m", last_cached - timedelta(minutes=15), later)  # one bar of overlap
-    assert frame.index[-1] == pd.Timestamp(later).floor("15min")
+    assert frame.index[-1] == pd.Timestamp(later).floor("15min") - pd.Timedelta("15min")  # the 14:00 bar: forming
     assert frame.loc[pd.Timestamp(last_cached), "close"] > 1000  # the refetched bar replaced the cached one
     assert frame.index[0] == pd.Timestamp(later - timedelta(days=5)).ceil("15min")  # the window moved on
 
     load(later)
-    assert len(fetch.calls) == 2  # the newest bar is under one interval old: nothing fetched
+    assert len(fetch.calls) == 2  # the bar after the newest closes at 14:15: nothing new to fetch
 
 
 def test_a_longer_window_than_cached_fetches_the_whole_window(tmp_path: Path):
@@ -356,11 +356,13 @@ def test_recent_bars_serves_fresh_cache_and_refreshes_stale_or_short_cache(tmp_p
     assert len(fetch.calls) == 1
 
     recent_bars("AAPL", "1h", 24, cache, fetch, now=NOW + timedelta(minutes=59))
-    assert len(fetch.calls) == 1  # the newest bar (11:00) is under two intervals old: still fresh
+    assert len(fetch.calls) == 1  # the bar after the newest (11:00) closes at 13:00: nothing new to ask for
+    served = recent_bars("AAPL", "1h", 24, cache, fetch, now=NOW + timedelta(minutes=61))
+    assert len(fetch.calls) == 2 and served.index[-1] == pd.Timestamp(NOW)  # the 12:00 bar, closed at 13:00
 
     stale = NOW + timedelta(hours=3)
     served = recent_bars("AAPL", "1h", 24, cache, fetch, now=stale)
-    assert fetch.calls[-1][2:] == (NOW - timedelta(hours=2), stale)  # from the last cached bar only
+    assert fetch.calls[-1][2:] == (NOW - timedelta(hours=1), stale)  # from the last cached bar only
     assert served.index[-1] == pd.Timestamp(stale) - pd.Timedelta("1h")
 
     calls = len(fetch.calls)
@@ -369,14 +371,64 @@ def test_recent_bars_serves_fresh_cache_and_refreshes_stale_or_short_cache(tmp_p
     assert len(fetch.calls) == calls + 1  # too few cached: it tried to fetch more first
 
 
-def test_recent_bars_daily_tolerates_a_closed_market(tmp_path: Path):
-    cache, fetch = BarCache(tmp_path), FakeYahoo()
-    cache.merge("SPY", "1d", bars(["2024-03-26", "2024-03-27", "2024-03-28"], [1.0, 2.0, 3.0]))
-    recent_bars("SPY", "1d", 3, cache, fetch, now=datetime(2024, 3, 31, 12, tzinfo=timezone.utc))
-    assert fetch.calls == []  # Thursday's bar on Easter Sunday (Good Friday closed): under four days old
-    served = recent_bars("SPY", "1d", 3, cache, fetch, now=datetime(2024, 4, 1, 12, tzinfo=timezone.utc))
-    assert fetch.calls[0][2] == datetime(2024, 3, 27, tzinfo=timezone.utc)  # from the last bar, one back
-    assert served.index[-1] == pd.Timestamp("2024-04-01", tz="UTC")
+class Exchange:
+    """A `Fetch` of daily bars labelled at 00:00 UTC on the days the market trades (`days`), the day in progress
+    included, as yfinance returns it: its close is the price of the moment (`intraday`)."""
+
+    def __init__(self, days: list[str], intraday: float = 999.0) -> None:
+        self.days = [pd.Timestamp(d, tz="UTC") for d in days]
+        self.intraday = intraday
+        self.calls: list[tuple[datetime, datetime]] = []
+
+    def __call__(self, symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        self.calls.append((start, end))
+        days = [d for d in self.days if pd.Timestamp(start) <= d < pd.Timestamp(end)]
+        close = [self.intraday if d + pd.Timedelta("1D") > pd.Timestamp(end) else float(d.day) for d in days]
+        return bars(days, close)
+
+
+def test_recent_bars_leave_out_the_bar_in_progress(tmp_path: Path):
+    """A daily bar fetched during its day is the price of the moment: it was served as the last close, with a
+    last_bar_time in the future, and, the cache being under four days old, for days after."""
+    cache, fetch = BarCache(tmp_path), Exchange(["2024-03-25", "2024-03-26", "2024-03-27"])
+    served = recent_bars("SPY", "1d", 2, cache, fetch, now=datetime(2024, 3, 27, 15, tzinfo=timezone.utc))
+    assert served["close"].tolist() == [25.0, 26.0]  # Wednesday's bar, still forming (999), left out
+    cached = cache.read("SPY", "1d")
+    assert cached is not None and cached["close"].tolist() == [25.0, 26.0]  # nor cached
+
+    thursday = datetime(2024, 3, 28, 1, tzinfo=timezone.utc)  # Wednesday's bar has closed
+    served = recent_bars("SPY", "1d", 2, cache, fetch, now=thursday)
+    assert fetch.calls[-1] == (datetime(2024, 3, 25, tzinfo=timezone.utc), thursday)  # from the last closed bar
+    assert served["close"].tolist() == [26.0, 27.0]  # Wednesday's final close replaced its intraday price
+
+
+def test_recent_bars_daily_asks_again_on_a_closed_market_at_most_every_few_minutes(tmp_path: Path):
+    fetch = Exchange(["2024-03-26", "2024-03-27", "2024-03-28", "2024-04-01"])  # Good Friday: closed
+    cache = BarCache(tmp_path)
+    cache.merge("SPY", "1d", bars(["2024-03-26", "2024-03-27", "2024-03-28"], [26.0, 27.0, 28.0]))
+
+    def serve(day: int, hour: int, minute: int = 0) -> pd.DataFrame:
+        return recent_bars(
+            "SPY", "1d", 3, cache, fetch, now=datetime(2024, 3, day, hour, minute, tzinfo=timezone.utc)
+        )
+
+    serve(29, 12)
+    assert fetch.calls == []  # Friday's bar would close at midnight: nothing due
+    serve(30, 12)
+    assert len(fetch.calls) == 1  # Friday's bar should have closed: asked once, and it was not there
+    serve(30, 12, 10)
+    assert len(fetch.calls) == 1  # asked ten minutes ago
+    served = serve(30, 12, 16)
+    assert len(fetch.calls) == 2  # 15 minutes on: asked again
+    assert served["close"].tolist() == [26.0, 27.0, 28.0]  # Thursday's bar is still the newest
+
+    def failing(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        raise DataError("Yahoo Finance cannot be reached from this machine (offline?)")
+
+    sunday = datetime(2024, 3, 31, 12, tzinfo=timezone.utc)
+    assert recent_bars("SPY", "1d", 3, cache, failing, now=sunday)["close"].iloc[-1] == 28.0  # under four days old
+    with pytest.raises(DataError, match="offline"):  # Thursday's bar, five days on: not served any longer
+        recent_bars("SPY", "1d", 3, cache, failing, now=datetime(2024, 4, 2, 12, tzinfo=timezone.utc))
 
 
 def test_recent_bars_with_nothing_to_serve_says_so(tmp_path: Path):

@@ -221,19 +221,21 @@ def test_the_horizon_counts_from_the_bar_opening_when_the_last_one_closed(client
 
 
 def test_a_forecast_from_cached_bars_counts_from_the_bar_after_the_last_one(client: TestClient, tmp_path: Path):
+    """The last bar served is the last one closed: today's, still in progress in a cache written before
+    2026-12-04, was served as the last close with a last_bar_time tomorrow."""
     today = pd.Timestamp.now(tz="UTC").floor("D").to_pydatetime()
     history = closes(100, seed=5)
-    cache = BarCache(tmp_path / "data" / "bars")  # the gateway's: fresh bars, the last one opened today
-    cache.merge("SPX", "1d", daily_bars(today - timedelta(days=len(history) - 1), history))
+    cache = BarCache(tmp_path / "data" / "bars")  # the gateway's: fresh bars, the last one closed today
+    cache.merge("SPX", "1d", daily_bars(today - timedelta(days=len(history)), [*history, history[-1] * 1.5]))
     response = client.post("/price/predict", json={"symbol": "SPX"})
     assert response.status_code == 200, response.text
     forecast = response.json()
-    assert datetime.fromisoformat(forecast["last_bar_time"]) == today + timedelta(days=1)  # when it closed
-    assert datetime.fromisoformat(forecast["target_time"]) == today + timedelta(days=1 + forecast["horizon"])
-    assert forecast["current_price"] == pytest.approx(history[-1])
+    assert forecast["current_price"] == pytest.approx(history[-1])  # not today's price of the moment
+    assert datetime.fromisoformat(forecast["last_bar_time"]) == today  # when it closed
+    assert datetime.fromisoformat(forecast["target_time"]) == today + timedelta(days=forecast["horizon"])
     flush_journal(client)
     steps = [history[-1] * f for f in (0.99, 0.98, 0.97, 0.96, 0.95)]
-    cache.merge("SPX", "1d", daily_bars(today + timedelta(days=1), steps))
+    cache.merge("SPX", "1d", daily_bars(today, steps))
     later = today + timedelta(days=10)
     assert resolved_price(tmp_path / "p.db", cache, now=later) == pytest.approx(steps[forecast["horizon"] - 1])
 
