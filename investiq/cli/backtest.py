@@ -104,7 +104,9 @@ def backtest_command(
     Variants, side by side, each walked forward (weights only from trades closed before each entry,
     by the same code GET /bayesian/weights serves, with the bayes_* settings): equal weights, posterior
     mean and Thompson, each at bayes_half_life_days and without forgetting; then each again behind
-    every entry filter (--price-filter, --headlines) and behind all of them.
+    every entry filter (--price-filter, --headlines) and behind all of them. A filter gates the
+    stand-in rules' entry signals (a refused one is no entry; the rule, still flat, may enter at a
+    later signal the filter allows); a journal trade it refuses is deleted (there are no signals).
     \b
     Reading the result (--out: report.md, report.json, equity.png, win_rate.png, weights.png): a trade
     is sized K x its strategy's weight (K strategies), so equal weights trade everything at size 1.

@@ -17,8 +17,8 @@ from investiq.core.journal.timestamps import iso
 from investiq.core.settings import Settings
 from investiq.ops.backtest.analysis import analyse
 from investiq.ops.backtest.config import BacktestConfig
-from investiq.ops.backtest.engine import verdicts
 from investiq.ops.backtest.filters import Counts, SentimentFilter, read_headlines
+from investiq.ops.backtest.gating import verdicts
 from investiq.ops.backtest.report import as_json, markdown
 from investiq.ops.backtest.stats import day_grid, difference, variant_stats
 from investiq.ops.backtest.strategies import strategy_trades

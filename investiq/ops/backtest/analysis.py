@@ -1,21 +1,28 @@
-"""Every allocation variant behind every filter set, walked forward over the same trades, with its figures,
-its differences from equal weights and the verdicts on the original design's claims."""
+"""Every allocation variant behind every filter set, walked forward, with its figures, its differences from equal
+weights and the verdicts on the original design's claims.
+
+Each filter set leaves the variants behind it a `Book` of trades (gating.py): without filters, the trades given;
+behind filters, for the stand-in strategies the trades of the entry signals they allow (`replay` with a gate: a
+refused signal is no entry, a later allowed one may be), for the agent's journal the recorded trades with the
+refused ones deleted. Every filter is asked at most once per (symbol, decision) over all of it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from gateway.wiring import bayes_config
 from investiq.core.errors import DataError
 from investiq.core.settings import Settings
 from investiq.ops.backtest.config import BacktestConfig
-from investiq.ops.backtest.engine import EntryFilter, Run, Variant, variants, verdicts, walk_forward
+from investiq.ops.backtest.engine import Run, Variant, variants, walk_forward
+from investiq.ops.backtest.gating import EntryFilter, Gate, Judged, gate, verdicts
 from investiq.ops.backtest.stats import (
     ClaimCheck,
     Difference,
@@ -28,10 +35,24 @@ from investiq.ops.backtest.stats import (
 )
 from investiq.ops.backtest.trades import Trade
 
+# The stand-in strategies' trades with their entry signals gated (strategies.strategy_trades with a gate).
+Replay = Callable[[Gate], list[Trade]]
+F = TypeVar("F")
+
+
+@dataclass(frozen=True)
+class Book:
+    """What the variants behind `filters` allocate between: `trades` (sorted by decided_ts) and `taken` (n,),
+    False where a filter deleted one of the journal's trades."""
+
+    filters: tuple[Judged, ...]
+    trades: list[Trade]
+    taken: NDArray[np.bool_]
+
 
 @dataclass
 class Analysis:
-    trades: list[Trade]
+    trades: list[Trade]  # without filters (each run holds its own: `Run.trades`)
     runs: list[Run]
     stats: list[VariantStats]
     differences: list[Difference]
@@ -41,10 +62,22 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
 
 
-def filter_sets(filters: Sequence[EntryFilter]) -> list[tuple[EntryFilter, ...]]:
+def filter_sets(filters: Sequence[F]) -> list[tuple[F, ...]]:
     """No filter, each filter alone, and all together when there are several."""
-    sets: list[tuple[EntryFilter, ...]] = [(), *((f,) for f in filters)]
+    sets: list[tuple[F, ...]] = [(), *((f,) for f in filters)]
     return [*sets, tuple(filters)] if len(filters) > 1 else sets
+
+
+def book(trades: list[Trade], judges: tuple[Judged, ...], replay: Replay | None) -> Book:
+    """The trades behind `judges`: all of `trades` without one; with `replay` (the stand-in strategies), the
+    trades of the entry signals every judge allows; else (the journal, no signals) `trades` less those any judge
+    refuses."""
+    if not judges:
+        return Book(judges, trades, np.ones(len(trades), dtype=bool))
+    if replay is not None:
+        gated = replay(gate(judges))
+        return Book(judges, gated, np.ones(len(gated), dtype=bool))
+    return Book(judges, trades, np.logical_and.reduce([verdicts(trades, j) for j in judges]))
 
 
 def analyse(
@@ -53,29 +86,34 @@ def analyse(
     settings: Settings,
     config: BacktestConfig,
     progress: bool = True,
+    replay: Replay | None = None,
 ) -> Analysis:
-    """Every variant behind every filter set, its figures, its differences from equal weights and the claims."""
+    """Every variant behind every filter set, its figures, its differences from equal weights and the claims.
+    `replay`: how the stand-in strategies trade behind a gate (None: `trades` are the journal's, which have no
+    entry signals: a refused one is deleted)."""
     served = replace(bayes_config(settings), seed=config.seed)
-    allowed = {id(f): verdicts(trades, f) for f in filters}
+    judges = [Judged(f) for f in filters]
+    books = [book(trades, chosen, replay) for chosen in filter_sets(judges)]
     for f in filters:
         _check_judged(f, trades)
-    jobs = [(s, v) for s in filter_sets(filters) for v in variants(settings.bayes_half_life_days)]
+    strategies = sorted({t.strategy for b in books for t in b.trades})
+    jobs = [(b, v) for b in books for v in variants(settings.bayes_half_life_days)]
     runs = []
     for chosen, variant in tqdm(jobs, desc="walk-forward", unit="variant", disable=not progress):
-        mask = np.ones(len(trades), dtype=bool)
-        for f in chosen:
-            mask &= allowed[id(f)]
-        runs.append(walk_forward(trades, replace(variant, filters=tuple(f.name for f in chosen)), served, mask))
-    days = day_grid(trades)
-    equal = runs[0].sizes
-    stats = [variant_stats(r.variant.label, trades, r.sizes, days, config) for r in runs]
-    differences = [difference(r.variant.label, trades, r.sizes, equal, days, config) for r in runs[1:]]
+        named = replace(variant, filters=tuple(j.name for j in chosen.filters))
+        runs.append(walk_forward(chosen.trades, named, served, chosen.taken, strategies))
+    days = day_grid([t for b in books for t in b.trades])  # one calendar for every variant: pairs compare on it
+    equal = runs[0]
+    stats = [variant_stats(r.variant.label, r.trades, r.sizes, days, config) for r in runs]
+    differences = [
+        difference(r.variant.label, r.trades, r.sizes, equal.sizes, days, config, equal.trades) for r in runs[1:]
+    ]
     half_life = served.half_life_days
     headline = [(r, d) for r, d in zip(runs[1:], differences, strict=True) if _is_headline(r.variant, half_life)]
     notes = {f.name: str(getattr(f, "note", "")) + _counts(f) for f in filters}
     # a filter that refused no entry changed no trade: the variants behind it test nothing of it
-    idle = [f.name for f in filters if allowed[id(f)].all()]
-    checks = [c for r, d in headline for c in claims(d, _untested(r.variant, idle))]
+    idle = [j.name for j in judges if not j.refused_any]
+    checks = [c for r, d in headline for c in claims(d, _untested(r, idle))]
     return Analysis(trades, runs, stats, differences, checks, notes, days, [annualisation_note(days)])
 
 
@@ -87,14 +125,18 @@ def _is_headline(variant: Variant, half_life: float) -> bool:
     return variant.allocation == "equal" or (variant.allocation == "mean" and variant.half_life_days == half_life)
 
 
-def _untested(variant: Variant, idle: Sequence[str]) -> str:
-    """Why `variant` tests nothing of its filters ("" when it does): one of them, in `idle`, refused no entry,
-    so it traded exactly as without that filter, and any difference from equal weights is the rest's (judged
-    on its own)."""
+def _untested(run: Run, idle: Sequence[str]) -> str:
+    """Why `run` tests nothing of its filters ("" when it does): they let none of its entries through, so it made
+    no trade; or one of them, in `idle`, refused no entry, so it traded exactly as without that filter, and any
+    difference from equal weights is the rest's (judged on its own)."""
+    variant = run.variant
+    base = variant.label.split(" + ")[0]
+    if variant.filters and not np.any(run.sizes > 0):
+        behind = "them" if len(variant.filters) > 1 else "it"
+        return f"{' and '.join(variant.filters)} let no entry through, so {base} behind {behind} made no trade"
     names = [name for name in variant.filters if name in idle]
     if not names:
         return ""
-    base = variant.label.split(" + ")[0]
     return (
         f"{' and '.join(names)} refused no entry (it let every one of them in), so this variant traded exactly as "
         f"{base}{' behind the other filters' if len(names) < len(variant.filters) else ''} did"
@@ -125,5 +167,6 @@ def _counts(f: EntryFilter) -> str:
     if counts is None:
         return ""
     return (
-        f" (entries allowed {counts.allowed}, refused {counts.refused}, without a forecast {counts.no_forecast})"
+        f" (entries allowed {counts.allowed}, refused {counts.refused}, without a forecast {counts.no_forecast}; "
+        "each symbol and decision time asked once)"
     )

@@ -7,22 +7,19 @@ an allocation method (equal, posterior mean, Thompson) at a half-life (0: no for
 behind entry filters.
 
 Sizing (one rule for every source): a trade taken at its strategy's weight w (K strategies) has size
-K * w, and contributes size * P&L. Equal weights are size 1 for every trade; a filter's refusal is size
-0. A refused trade is not taken, so nobody learns its outcome: it never enters the evidence.
-
-Entry filters judge a trade at its decision time, and may read news up to the stamp of the bar whose close
-fills it (`Trade.fill_bar_ts`; the decision time when it filled then). A trade whose entry time is unknown (an
-agent's trade without opened_at, decided at its close) is let through every filter without being judged.
+K * w, and contributes size * P&L. Equal weights are size 1 for every trade. Behind entry filters a variant
+allocates between the trades they let it take (gating.py): for the stand-in strategies the trades of the
+allowed entry signals, for the agent's journal the recorded trades, a refused one sized 0. A trade not taken
+is an outcome nobody learns: it never enters the evidence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 
 from gateway.services.bayesian import BayesConfig
@@ -32,17 +29,6 @@ from investiq.core.bayes.weights import strategy_weights
 from investiq.ops.backtest.trades import Trade
 
 Allocation = Literal["equal"] | Method
-
-
-class EntryFilter(Protocol):
-    """Whether an entry of `symbol` decided at `decided_at` (UTC) may be taken, from data up to then only; news
-    (published at a time, not read off bars) up to `fill_bar_at`, the stamp of the bar whose close fills the
-    entry, when given (None: it filled at `decided_at`)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def allows(self, symbol: str, decided_at: pd.Timestamp, fill_bar_at: pd.Timestamp | None = None) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -64,9 +50,11 @@ class Variant:
 @dataclass(frozen=True)
 class Run:
     variant: Variant
-    sizes: NDArray[np.float64]  # (n,) per trade: K * weight at its decision; 0 when a filter refused it
+    trades: Sequence[Trade]  # what it allocated between: its own trades behind its filters (gating.py)
+    sizes: NDArray[np.float64]  # (n,) per trade: K * weight at its decision; 0 when a filter deleted it
     decision_ts: NDArray[np.float64]  # (d,) distinct decision times, ascending
-    weights: NDArray[np.float64]  # (d, K) weights at each decision, strategies in sorted order
+    weights: NDArray[np.float64]  # (d, K) weights at each decision, strategies as in `strategies`
+    strategies: tuple[str, ...]  # the K strategies, sorted: the weights' columns
 
 
 def variants(half_life_days: float) -> list[Variant]:
@@ -75,35 +63,22 @@ def variants(half_life_days: float) -> list[Variant]:
     return [Variant("equal")] + [Variant(a, h) for a in METHODS for h in memories]
 
 
-def verdicts(trades: Sequence[Trade], entry_filter: EntryFilter) -> NDArray[np.bool_]:
-    """(n,) whether the filter allows each trade's entry; asked once per trade whose entry time is known (filters
-    count their answers), the others allowed unasked."""
-
-    def at(ts: float | None) -> pd.Timestamp | None:
-        return None if ts is None else pd.Timestamp(ts, unit="s", tz="UTC")
-
-    return np.array(
-        [
-            entry_filter.allows(t.symbol, pd.Timestamp(t.decided_ts, unit="s", tz="UTC"), at(t.fill_bar_ts))
-            if t.entry_known
-            else True
-            for t in trades
-        ],
-        dtype=bool,
-    )
-
-
 def walk_forward(
     trades: Sequence[Trade],
     variant: Variant,
     config: BayesConfig,
     allowed: NDArray[np.bool_] | None = None,
+    strategies: Sequence[str] = (),
 ) -> Run:
-    """Sizes and weights of `variant` for `trades` (sorted by decided_ts); `allowed` (n,) masks refused entries.
+    """Sizes and weights of `variant` for `trades` (sorted by decided_ts); `allowed` (n,) masks deleted trades
+    (the journal's refused entries). `strategies`: the K strategies to weigh, at least those of `trades` (a filter
+    may have left one of them without a trade: it keeps its share of K).
 
     `config` is the served Bayesian configuration (prior, rules, seed); the variant sets the half-life.
     Cost: one `observe` per trade and one weighting per distinct decision time."""
-    names = sorted({t.strategy for t in trades})
+    names = sorted({*strategies, *(t.strategy for t in trades)})
+    if not names:
+        raise ValueError("nothing to weigh: no trade and no strategy")
     k = len(names)
     index = np.array([names.index(t.strategy) for t in trades], dtype=np.int64)
     taken = np.ones(len(trades), dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
@@ -118,7 +93,7 @@ def walk_forward(
         weights = _bayesian(trades, taken, names, times, variant, served)
     per_trade = weights[np.searchsorted(times, decided)]  # (n, K): the weights at each trade's decision
     sizes = np.where(taken, k * per_trade[np.arange(len(trades)), index], 0.0)
-    return Run(variant, sizes, times, weights)
+    return Run(variant, trades, sizes, times, weights, tuple(names))
 
 
 def _bayesian(

@@ -43,7 +43,7 @@ def equity(analysis: Analysis, path: Path) -> None:
     days = analysis.days.tz_localize(None)
     for ax, (filters, runs) in zip(axes[:, 0], groups.items(), strict=True):
         for run in runs:
-            curve = np.cumsum(daily_pnl(analysis.trades, run.sizes, analysis.days))
+            curve = np.cumsum(daily_pnl(run.trades, run.sizes, analysis.days))
             style = {"color": "black", "lw": 2} if run.variant.allocation == "equal" else {"lw": 1.2}
             ax.plot(days, curve, label=run.variant.label.split(" + ")[0], **style)
         ax.axhline(0, color="grey", lw=0.8)
@@ -74,15 +74,14 @@ def weights(analysis: Analysis, path: Path) -> None:
     """Each strategy's weight at every decision, one panel per Bayesian variant without filters."""
     plt = _pyplot()
     runs = [r for r in analysis.runs if r.variant.allocation != "equal" and not r.variant.filters]
-    names = sorted({t.strategy for t in analysis.trades})
     cols = 2 if len(runs) > 1 else 1
     rows = -(-max(len(runs), 1) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.2 * rows), sharex=True, sharey=True, squeeze=False)
     for ax, run in zip(axes.ravel(), runs, strict=False):
         when = pd.to_datetime(run.decision_ts, unit="s")
-        for k, name in enumerate(names):
+        for k, name in enumerate(run.strategies):
             ax.step(when, run.weights[:, k], where="post", lw=1, label=name)
-        ax.axhline(1 / len(names), color="grey", ls=":", lw=0.8)
+        ax.axhline(1 / len(run.strategies), color="grey", ls=":", lw=0.8)
         ax.set(ylim=(0, 1), title=run.variant.label, ylabel="weight")
         ax.legend(fontsize=7, loc="upper left")
     for ax in axes.ravel()[len(runs) :]:

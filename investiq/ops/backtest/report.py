@@ -19,21 +19,24 @@ from investiq.ops.backtest.plots import plot
 from investiq.ops.backtest.stats import DROPPED_CONDITIONAL, Difference, VariantStats
 
 HOW_TO_READ = f"""\
-How to read it: every variant allocates between the same trades. A trade's size is K x its strategy's
-weight when it was decided (K strategies), from trades closed strictly before then, so equal weights
-trade everything at size 1 and a filter's refusal is size 0. Win rate and average win/loss are
-size-weighted; total and annual return and max drawdown are sums of sized trade P&L (returns of one
-unit of notional per trade for bar strategies, currency for a journal), day by day: the stand-in
-strategies on bars mark open trades to market at every bar, so their paper losses show in the drawdown;
-a journal's trades (no prices between entry and exit) count on the day they closed, which understates a
-drawdown and overstates Sharpe (on the sample's bars, Sharpe 0.67 and max drawdown 0.41 counted on close
-days, 0.49 and 0.61 marked). Sharpe is annualised from the daily P&L. "Resized" is the share of
-trades sized other than 1: 0% means the strategies never had bayes_min_trades of effective evidence, so
-the variant traded as equal weights. Differences from equal weights come with 95% paired block-bootstrap
-intervals (expanded percentile intervals, which widen when there are few blocks): a difference whose interval
-includes 0 is not evidence of anything. The relative Sharpe difference has no value where equal weights' Sharpe
-is <= 0: its interval leaves those bootstrap replicates out (the share is given beside it), and is conditional on
-equal weights' Sharpe being positive when more than {DROPPED_CONDITIONAL:.0%} were left out."""
+How to read it: every variant without filters allocates between the same trades; behind entry filters, between
+the trades the filters let it take (the notes say how a refusal acts on this source). A trade's size is K x its
+strategy's weight when it was decided (K strategies), from trades closed strictly before then, so equal weights
+trade everything at size 1. Win rate and average win/loss are size-weighted; total and annual return and max
+drawdown are sums of sized trade P&L (returns of one unit of notional per trade for bar strategies, currency for
+a journal), day by day: the stand-in strategies on bars mark open trades to market at every bar, so their paper
+losses show in the drawdown; a journal's trades (no prices between entry and exit) count on the day they closed,
+which understates a drawdown and overstates Sharpe (on the sample's bars, Sharpe 0.67 and max drawdown 0.41
+counted on close days, 0.49 and 0.61 marked). Sharpe is annualised from the daily P&L. "Resized" is the share of
+trades sized other than 1: 0% means the strategies never had bayes_min_trades of effective evidence, so the
+variant traded as equal weights. Differences from equal weights come with 95% paired block-bootstrap intervals
+(expanded percentile intervals, which widen when there are few blocks): a difference whose interval includes 0
+is not evidence of anything. Win rate and average win are paired over trades where both variants hold the same
+trades, else (a filtered variant with trades of its own) over the same days, each variant's trades counted on
+their decision day; returns and Sharpe always over the same days. The relative Sharpe difference has no value
+where equal weights' Sharpe is <= 0: its interval leaves those bootstrap replicates out (the share is given
+beside it), and is conditional on equal weights' Sharpe being positive when more than
+{DROPPED_CONDITIONAL:.0%} were left out."""
 
 FAMILY = (
     "Each of these {n} variant-claim pairs is tested at 95 % on its own, with no correction for testing many: "
@@ -44,7 +47,6 @@ FAMILY = (
 
 def as_json(analysis: Analysis, config: BacktestConfig) -> dict[str, Any]:
     trades = analysis.trades
-    names = sorted({t.strategy for t in trades})  # the weights' column order
     data: dict[str, Any] = finite(
         {
             "config": asdict(config),
@@ -63,9 +65,9 @@ def as_json(analysis: Analysis, config: BacktestConfig) -> dict[str, Any]:
             "differences_vs_equal": [asdict(d) for d in analysis.differences],
             "claims": [asdict(c) for c in analysis.claims],
             "final_weights": {
-                r.variant.label: dict(zip(names, r.weights[-1].round(6).tolist(), strict=True))
+                r.variant.label: dict(zip(r.strategies, r.weights[-1].round(6).tolist(), strict=True))
                 for r in analysis.runs
-                if r.variant.allocation != "equal"
+                if r.variant.allocation != "equal" and len(r.weights)  # a variant without a decision: none
             },
         }
     )
@@ -132,9 +134,10 @@ def summary(analysis: Analysis) -> str:
     text += (
         f" Elsewhere: {'; '.join(others)}." if others else " No other variant supports any claim, even in part."
     )
-    untested = sorted({c.label for c in checks if c.verdict.startswith("not tested")})
-    if untested:
-        text += f" Not tested, since a filter in front of them refused no entry: {', '.join(untested)}."
+    for reason, why in (("refused no entry", "refused no entry"), ("let no entry through", "refused every entry")):
+        untested = sorted({c.label for c in checks if c.verdict.startswith("not tested") and reason in c.verdict})
+        if untested:
+            text += f" Not tested, since a filter in front of them {why}: {', '.join(untested)}."
     return text
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -18,14 +19,25 @@ from investiq.core.errors import DataError
 from investiq.core.market import SpacingError
 from investiq.core.settings import Settings
 from investiq.ops.backtest import report
-from investiq.ops.backtest.analysis import Analysis, analyse
+from investiq.ops.backtest.analysis import Analysis, Replay, analyse
 from investiq.ops.backtest.config import BacktestConfig
-from investiq.ops.backtest.engine import EntryFilter
+from investiq.ops.backtest.gating import EntryFilter
 from investiq.ops.backtest.strategies import strategy_trades
 from investiq.ops.backtest.trades import read_journal
 from investiq.ops.patchtst import Bars, config_for, load_series
 
 Log = Callable[[str], None]
+
+# How an entry filter's refusal acts, said in report.md (gating.py).
+SIGNAL_LEVEL = (
+    "entry filters act on the stand-in strategies' entry signals: a refused signal is no entry, and the strategy, "
+    "still flat, enters at the first later signal the filters allow, so a filtered variant has trades of its own"
+)
+DELETED = (
+    "the journal's trades carry no entry signals, so a trade that an entry filter (--headlines) refuses is simply "
+    "deleted, not replaced by a later entry (what the agent would have done instead is unknown), which may "
+    "overstate the filter's effect on trades and return"
+)
 
 
 @dataclass(frozen=True)
@@ -65,10 +77,12 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
     config = request.config
     notes: list[str] = []
     filters: list[EntryFilter] = []
+    replay: Replay | None = None
     if request.bars is not None:
         closes = closes_of(settings, request.bars, log)
         start = window_start(closes, config.history_fraction)
         trades = strategy_trades(closes, start, config.cost_bps)
+        replay = partial(strategy_trades, closes, start, config.cost_bps)  # the same trades behind a gate
         notes.append(
             f"{request.bars.source} bars of {', '.join(closes)}; window from {start.date()} (the first "
             f"{config.history_fraction:.0%} of the span is history for the price model); costs "
@@ -96,6 +110,7 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
         journal = read_journal(request.db_path, settings.db_busy_timeout_ms)
         trades = journal.trades
         notes.append(f"closed trades of {request.db_path}; P&L as recorded (taken as net of costs)")
+        notes.append(DELETED)
         for reason, count in journal.skipped.items():
             notes.append(f"{count} rows left out: {reason}")
         if journal.without_open_time:
@@ -121,7 +136,9 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
         from investiq.ops.backtest.filters import sentiment_filter
 
         filters.append(sentiment_filter(request.headlines, settings, progress=progress))
-    analysis = analyse(trades, filters, settings, config, progress)
+    if filters and replay is not None:
+        notes.append(SIGNAL_LEVEL)
+    analysis = analyse(trades, filters, settings, config, progress, replay)
     analysis.notes[:0] = notes
     report.write(out, analysis, config, request.command)
     return analysis

@@ -17,9 +17,12 @@ Max drawdown is the largest fall of the cumulative P&L from its running peak, in
 
 Differences from equal weights are paired: win rate and average win over trades (both variants' columns
 of each trade resampled together, blocks of trades in decision order), total return and Sharpe over days
-(blocks of days), by `forecast_stats.bootstrap_interval`. Every interval here is its expanded percentile
-interval, which widens with few blocks: 145 trades are 15 blocks of 10, where the plain percentile interval
-rejected a true null about twice as often as 5% in a simulation.
+(blocks of days), by `forecast_stats.bootstrap_interval`. A filtered variant of the stand-in strategies holds
+trades of its own (gating.py), not equal weights' trades: its win rate and average win are paired with equal
+weights' on the same calendar instead, each variant's trade columns summed on their decision days, blocks of
+days; the daily P&L of both runs over the same grid of days, built from every variant's trades. Every interval
+here is its expanded percentile interval, which widens with few blocks: 145 trades are 15 blocks of 10, where the
+plain percentile interval rejected a true null about twice as often as 5% in a simulation.
 
 The relative Sharpe difference (mine / equal's - 1, what the claim "Sharpe +50%" is about) has no value in a
 replicate where equal weights' Sharpe is <= 0, and its interval is taken over the other replicates: it is
@@ -159,12 +162,14 @@ def _sharpe(mean: NDArray[np.float64], square: NDArray[np.float64], per_year: fl
 def variant_stats(
     label: str, trades: Sequence[Trade], sizes: NDArray[np.float64], days: pd.DatetimeIndex, config: BacktestConfig
 ) -> VariantStats:
-    x = np.array([t.pnl for t in trades])
+    x = np.array([t.pnl for t in trades], dtype=np.float64)
     win = x > 0
     sized = sizes * x
     rows = np.column_stack([sizes * win, sizes])
-    with np.errstate(divide="ignore", invalid="ignore"):  # a replicate may draw only refused (size 0) trades
-        rate = bootstrap_interval([rows], _share, config.block_trades, config.reps, config.seed, expanded=True)
+    rate: tuple[float, tuple[float, float]] = (math.nan, (math.nan, math.nan))  # no trade taken: no win rate
+    if np.any(sizes > 0):
+        with np.errstate(divide="ignore", invalid="ignore"):  # a replicate may draw only refused (size 0) trades
+            rate = bootstrap_interval([rows], _share, config.block_trades, config.reps, config.seed, expanded=True)
     daily = daily_pnl(trades, sizes, days)
     per_year = grid_periods_per_year(days)
     equity = np.cumsum(daily)
@@ -199,6 +204,43 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else math.nan
 
 
+def _trade_columns(trades: Sequence[Trade], sizes: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(n, 3) per trade: size if won, size, size * P&L if won (the sums behind win rate and average win)."""
+    x = np.array([t.pnl for t in trades], dtype=np.float64)
+    win = (x > 0).astype(np.float64)
+    return np.column_stack([sizes * win, sizes, sizes * x * win]).reshape(len(trades), 3)
+
+
+def _by_decision_day(
+    trades: Sequence[Trade], columns: NDArray[np.float64], days: pd.DatetimeIndex
+) -> NDArray[np.float64]:
+    """(len(days), m) the rows of `columns` (one per trade) summed on each trade's decision day."""
+    decided = pd.DatetimeIndex(pd.to_datetime([t.decided_ts for t in trades], unit="s", utc=True)).floor("D")
+    at = days.get_indexer(decided)
+    if np.any(at < 0):
+        raise ValueError("a trade decided on a day outside the daily P&L's grid: build the grid from every trade")
+    out = np.zeros((len(days), columns.shape[1]))
+    np.add.at(out, at, columns)
+    return out
+
+
+def _paired_trade_rows(
+    mine: tuple[Sequence[Trade], NDArray[np.float64]],
+    reference: tuple[Sequence[Trade], NDArray[np.float64]],
+    days: pd.DatetimeIndex,
+    config: BacktestConfig,
+) -> tuple[NDArray[np.float64], int]:
+    """(rows, block) to resample win rate and average win of `mine` against `reference` (each: trades, sizes)
+    together: six columns, mine then the reference's (`_trade_columns`). One row per trade, blocks of trades,
+    when both hold the same trades; else one row per day of `days` (the trades summed on their decision day),
+    blocks of days."""
+    (a, size_a), (b, size_b) = mine, reference
+    cols_a, cols_b = _trade_columns(a, size_a), _trade_columns(b, size_b)
+    if a is b or (len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True))):
+        return np.hstack([cols_a, cols_b]), config.block_trades
+    return np.hstack([_by_decision_day(a, cols_a, days), _by_decision_day(b, cols_b, days)]), config.block_days
+
+
 def difference(
     label: str,
     trades: Sequence[Trade],
@@ -206,11 +248,15 @@ def difference(
     equal: NDArray[np.float64],
     days: pd.DatetimeIndex,
     config: BacktestConfig,
+    equal_trades: Sequence[Trade] | None = None,
 ) -> Difference:
-    """`sizes` against the equal-weight `equal` (both (n,)) on the same trades and days."""
-    x = np.array([t.pnl for t in trades])
-    win = (x > 0).astype(np.float64)
-    per_trade = np.column_stack([sizes * win, sizes, sizes * x * win, equal * win, equal, equal * x * win])
+    """`sizes` (n,) on `trades` against equal weights' `equal` on `equal_trades` (None: the same trades), over the
+    same `days`. Total return and Sharpe are paired over days. Win rate and average win are paired over trades
+    (blocks of trades in decision order) when both hold the same trades; else (a filtered variant of the stand-in
+    strategies, with trades of its own) over the same days: each variant's trades summed on their decision day,
+    blocks of days, never two lists of trades of different lengths side by side."""
+    reference = trades if equal_trades is None else equal_trades
+    per_trade, trade_block = _paired_trade_rows((trades, sizes), (reference, equal), days, config)
 
     def win_rate(m: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.asarray(m[..., 0] / m[..., 1] - m[..., 3] / m[..., 4])
@@ -218,7 +264,7 @@ def difference(
     def average_win(m: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.asarray((m[..., 2] / m[..., 0]) / (m[..., 5] / m[..., 3]) - 1)
 
-    a, b = daily_pnl(trades, sizes, days), daily_pnl(trades, equal, days)
+    a, b = daily_pnl(trades, sizes, days), daily_pnl(reference, equal, days)
     per_day = np.column_stack([a, a * a, b, b * b])
     n, per_year = len(days), grid_periods_per_year(days)
 
@@ -249,8 +295,8 @@ def difference(
         dropped = float(np.mean(~(_sharpe(means[:, 2], means[:, 3], per_year) > 0)))
     return Difference(
         label=label,
-        win_rate=over(per_trade, win_rate, config.block_trades),
-        average_win=over(per_trade, average_win, config.block_trades),
+        win_rate=over(per_trade, win_rate, trade_block),
+        average_win=over(per_trade, average_win, trade_block),
         total_return=over(per_day, total, config.block_days),
         sharpe=over(per_day, sharpe, config.block_days) if traded else undefined,
         sharpe_relative=relative,

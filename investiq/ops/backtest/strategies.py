@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 
+from investiq.ops.backtest.gating import Gate
 from investiq.ops.backtest.trades import Trade
 
 Signals = tuple[NDArray[np.bool_], NDArray[np.bool_]]  # (enter, leave) per bar, shape (n,) each
@@ -52,42 +53,70 @@ def breakout(close: pd.Series) -> Signals:
 RULES: dict[str, Callable[[pd.Series], Signals]] = {"trend": trend, "reversion": reversion, "breakout": breakout}
 
 
-def round_trips(enter: NDArray[np.bool_], leave: NDArray[np.bool_]) -> list[tuple[int, int]]:
+def round_trips(
+    enter: NDArray[np.bool_], leave: NDArray[np.bool_], allows: Callable[[int], bool] | None = None
+) -> list[tuple[int, int]]:
     """(signal bar, exit fill bar) of each closed trade: in at the fill t+1 after an entry signal at t, out at
-    the fill u+1 after the first exit signal at u >= t+1 (no exit on the entry fill's own signal)."""
-    trips, n, t = [], len(enter), 0
+    the fill u+1 after the first exit signal at u >= t+1 (no exit on the entry fill's own signal).
+
+    `allows(t)`, when given, gates the entry signals: it is asked at each bar t whose entry signal holds while the
+    strategy is flat (after bar t's close, before anything later is known), and a refused signal is no entry: the
+    strategy stays flat and may enter at any later bar whose signal holds and is allowed. Never asked at a bar
+    from which no exit could fill before the last bar (a trade from it would never close, and be left out)."""
+    n = len(enter)
+    stops = np.where(np.asarray(leave[: max(n - 1, 0)], dtype=bool), np.arange(max(n - 1, 0)), n - 1)
+    next_exit = np.minimum.accumulate(stops[::-1])[::-1]  # [i]: the first exit signal at or after i, else n - 1
+    trips, t = [], 0
     while t < n - 1:
-        if not enter[t]:
-            t += 1
-            continue
-        u = t + 1
-        while u < n - 1 and not leave[u]:
-            u += 1
+        u = int(next_exit[t + 1]) if t + 1 < n - 1 else n - 1
         if u >= n - 1:
-            break  # still open on the last bar
-        trips.append((t, u + 1))
-        t = u + 1  # flat again from the exit fill: its own bar may signal the next entry
+            break  # no exit fills before the last bar, from this entry or any later one: still open
+        if enter[t] and (allows is None or allows(t)):
+            trips.append((t, u + 1))
+            t = u + 1  # flat again from the exit fill: its own bar may signal the next entry
+        else:
+            t += 1
     return trips
 
 
-def strategy_trades(closes: Mapping[str, pd.Series], start: pd.Timestamp, cost_bps: float) -> list[Trade]:
-    """Every rule on every symbol's closes (UTC-indexed), keeping trades decided at or after `start`."""
+def strategy_trades(
+    closes: Mapping[str, pd.Series], start: pd.Timestamp, cost_bps: float, gate: Gate | None = None
+) -> list[Trade]:
+    """Every rule on every symbol's closes (UTC-indexed), keeping trades decided at or after `start`.
+
+    `gate` (symbol, decided_ts, fill_bar_ts), when given, gates the entry signals of bars at or after `start`
+    (`round_trips`): the trades of the signals it allows. Signals before `start` are not asked (their trades are
+    left out either way)."""
     cost = 2 * cost_bps / 1e4
     out: list[Trade] = []
     for symbol, close in closes.items():
         prices = close.to_numpy(dtype=np.float64)
         times = close.index.as_unit("ns").asi8 / 1e9  # epoch seconds
+        first = int(np.searchsorted(close.index, start))  # the first bar at or after start
+        allows = None if gate is None else _gated(gate, symbol, times, first)
         for name, rule in RULES.items():
             enter, leave = rule(close)
-            for t, x in round_trips(enter, leave):
-                if close.index[t] < start:
+            for t, x in round_trips(enter, leave, allows):
+                if t < first:
                     continue
-                gross = prices[x] / prices[t + 1] - 1
-                held = prices[t + 1 : x] / prices[t + 1] - 1 - cost / 2  # the entry fill paid, the exit not yet
-                last = (float(times[x]), gross - cost)
-                marks = (*zip(times[t + 1 : x].tolist(), held.tolist(), strict=True), last)
-                filled = float(times[t + 1])  # the entry's fill bar: t + 1 <= x - 1 always exists
-                trade = Trade(name, symbol, float(times[t]), float(times[x]), gross - cost, cost, marks, filled)
-                out.append(trade)
+                out.append(_trade(name, symbol, prices, times, t, x, cost))
     out.sort(key=lambda t: (t.decided_ts, t.closed_ts, t.strategy, t.symbol))
     return out
+
+
+def _gated(gate: Gate, symbol: str, times: NDArray[np.float64], first: int) -> Callable[[int], bool]:
+    """`gate` asked about an entry signal at bar t >= first of `symbol` (decided at bar t, filled at bar t+1's
+    close); a signal before `first` is let through unasked."""
+    return lambda t: t < first or gate(symbol, float(times[t]), float(times[t + 1]))
+
+
+def _trade(
+    name: str, symbol: str, prices: NDArray[np.float64], times: NDArray[np.float64], t: int, x: int, cost: float
+) -> Trade:
+    """The round trip signalled at bar t and filled out at bar x, with its marks to market."""
+    gross = prices[x] / prices[t + 1] - 1
+    held = prices[t + 1 : x] / prices[t + 1] - 1 - cost / 2  # the entry fill paid, the exit not yet
+    last = (float(times[x]), gross - cost)
+    marks = (*zip(times[t + 1 : x].tolist(), held.tolist(), strict=True), last)
+    filled = float(times[t + 1])  # the entry's fill bar: t + 1 <= x - 1 always exists
+    return Trade(name, symbol, float(times[t]), float(times[x]), gross - cost, cost, marks, filled)
