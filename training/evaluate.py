@@ -64,7 +64,7 @@ from investiq.core.intervals import (
 from investiq.core.market import INTERVAL_SECONDS
 from investiq.core.patchtst import FLAT_BAND, PatchTSTMeta
 from investiq.core.report_json import dumps
-from training.patchtst import split_origins, windows
+from training.patchtst import Split, calendar_splits, split_origins, windows
 
 COVERAGES = (0.8, 0.9)
 METHODS = ("model", "garch", "empirical_vol")
@@ -156,13 +156,12 @@ def forecast_part(
     predict: Predict,
     meta: PatchTSTMeta,
     closes: NDArray[np.float64],
-    split: dict[str, float],
+    parts: Split,
     dist: Innovations,
     test: NDArray[np.int64] | None = None,
 ) -> Part:
     """The forecasts from `test` origins (None: the split's test part; given: some of it, in time order)."""
     c, h = meta.context_length, meta.prediction_length
-    parts = split_origins(len(closes), c, h, split["val_fraction"], split["test_fraction"])
     test = parts.test if test is None else test
     x, y = windows(closes, test, c, h)
     f = predict(x)
@@ -170,8 +169,10 @@ def forecast_part(
     last = window[:, -1]
     steps = np.arange(1, h + 1, dtype=np.float64)
     levels = meta.quantile_levels
-    # GARCH sees the bars up to the last validation target, never a test bar, then runs forward fixed.
-    garch = garch_forecast(closes, int(parts.val.max()) + h, test, h, levels, dist)
+    # GARCH sees the bars up to the last validation target (a symbol without validation windows: up to the first
+    # test origin), never a test target, then runs forward fixed.
+    fit_end = min(int(parts.val.max()) + h, int(test.min())) if len(parts.val) else int(test.min())
+    garch = garch_forecast(closes, fit_end, test, h, levels, dist)
     return Part(
         last=last,
         actual=y[..., 0].astype(np.float64),
@@ -188,17 +189,28 @@ def forecast_part(
     )
 
 
-def training_up_rate(
-    series: dict[str, NDArray[np.float64]], meta: PatchTSTMeta, split: dict[str, float]
-) -> list[float]:
-    """Share of up moves per horizon step over the training origins of `split` in these series, pooled: the
-    Brier baselines (served base and climatology) when the artifact's calibration does not record them."""
-    c, h = meta.context_length, meta.prediction_length
+def training_up_rate(series: dict[str, NDArray[np.float64]], splits: dict[str, Split], h: int) -> list[float]:
+    """Share of up moves per horizon step over the training origins of these series, pooled: the Brier
+    baselines (served base and climatology) when the artifact's calibration does not record them."""
     ups = []
-    for closes in series.values():
-        train = split_origins(len(closes), c, h, split["val_fraction"], split["test_fraction"]).train
+    for symbol, closes in series.items():
+        train = splits[symbol].train
         ups.append(closes[train[:, None] + np.arange(1, h + 1)] > closes[train][:, None])
     return [float(v) for v in np.concatenate(ups).mean(axis=0)]
+
+
+def evaluation_splits(
+    series: dict[str, NDArray[np.float64]],
+    meta: PatchTSTMeta,
+    split: dict[str, float],
+    times: dict[str, NDArray[Any]] | None,
+) -> dict[str, Split]:
+    """The split training made: at dates shared by all symbols given their bar `times` (calendar_splits), else at
+    each series' own fractions. A symbol too short for any window is left out of it."""
+    c, h, fractions = meta.context_length, meta.prediction_length, (split["val_fraction"], split["test_fraction"])
+    if times is not None:
+        return calendar_splits({s: times[s] for s in series}, c, h, *fractions)[0]
+    return {s: split_origins(len(closes), c, h, *fractions) for s, closes in series.items()}
 
 
 # --- scores (per symbol: one part; pooled: all) -----------------------------------------------
@@ -432,12 +444,14 @@ def evaluate(
     origins: dict[str, NDArray[np.int64]] | None = None,
     left_out: dict[str, str] | None = None,
     times: dict[str, NDArray[Any]] | None = None,
+    splits: dict[str, Split] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `predict` (windows [n, C, 1] -> forecasts) on each series' test part (or, given `origins`, on
     those of its origins, per symbol); write report.json, report.md and the PNGs into out_dir; return the report.
 
     `times` (per symbol, the bar times beside its closes) sets each symbol's periods a year, which annualise its
-    Sharpe ratios and returns: the bar rate of its own series (see `periods_per_year`). Only per-symbol figures
+    Sharpe ratios and returns: the bar rate of its own series (see `periods_per_year`). `splits`: training's split
+    of each symbol (None: `evaluation_splits` of these series). Only per-symbol figures
     are annualised, each at its symbol's rate: nothing pooled over symbols is, as symbols of different markets
     (crypto beside stocks) have no common rate. Without `times`, the interval's US exchange calendar, and the
     report says so.
@@ -450,8 +464,9 @@ def evaluate(
     h, levels = meta.prediction_length, meta.quantile_levels
     recorded, recorded_climatology = meta.calibration.get("base_up"), meta.calibration.get("training_up_rate")
     recomputed: list[float] = []
+    splits = evaluation_splits(series, meta, split, times) if splits is None else splits
     if not recorded or recorded_climatology is None:
-        recomputed = training_up_rate(series, meta, split)
+        recomputed = training_up_rate(series, splits, h)
     base_up = per_step(recorded or recomputed, h, "base_up")
     climatology = per_step(recomputed if recorded_climatology is None else recorded_climatology, h, "up-rate")
     baselines = {
@@ -466,7 +481,7 @@ def evaluate(
     for s, closes in bar:
         test = None if origins is None else origins[s]
         try:
-            parts[s] = forecast_part(predict, meta, closes, split, garch_dist, test)
+            parts[s] = forecast_part(predict, meta, closes, splits[s], garch_dist, test)
         except ConstantReturns:
             left[s] = "its price does not move over the bars before the test part"
     if not parts:

@@ -54,7 +54,7 @@ from investiq.core.errors import InvestIQError
 from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
 from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta, TrainConfig
-from training.patchtst import later_than, split_origins, windows
+from training.patchtst import calendar_splits, later_than, windows
 
 Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]  # [n, context, 1] -> median [n, horizon, 1]
 Series = dict[str, tuple[NDArray[np.float64], NDArray[Any]]]  # symbol -> (closes, bar times)
@@ -102,10 +102,11 @@ def check_fresh(series: Series, seen: str, source: str) -> None:
 def holdout(series: Series, config: TrainConfig, after: str, context: int) -> dict[str, NDArray[np.int64]]:
     """The candidate's test origins per symbol, later than `after` (ISO time) and with `context` bars."""
     out = {}
-    for symbol, (closes, stamps) in series.items():
-        test = split_origins(
-            len(closes), config.context_length, config.prediction_length, config.val_fraction, config.test_fraction
-        ).test
+    stamps_of = {symbol: stamps for symbol, (_, stamps) in series.items()}
+    c, h, fractions = config.context_length, config.prediction_length, (config.val_fraction, config.test_fraction)
+    splits, _ = calendar_splits(stamps_of, c, h, *fractions)  # a symbol too short for any window has none
+    for symbol, split in splits.items():
+        stamps, test = stamps_of[symbol], split.test
         keep = later_than(stamps, test[test >= context - 1], after)
         if len(keep):
             out[symbol] = keep

@@ -60,20 +60,76 @@ def split_origins(n: int, context: int, horizon: int, val_fraction: float, test_
     validation: t_val <= o, o + H < t_test - H; test: t_test <= o <= n - 1 - H."""
     t_test = int(n * (1 - test_fraction))
     t_val = int(n * (1 - test_fraction - val_fraction))
+    split = _parts(n, context, horizon, t_val, t_test)
+    if len(split.train) == 0 or len(split.val) == 0 or len(split.test) == 0:
+        need = int((context + 6 * horizon) / (1 - val_fraction - test_fraction))
+        raise TooFewBars(
+            f"{n} bars are too few for context {context}, horizon {horizon} and the split "
+            f"({len(split.train)} train, {len(split.val)} validation, {len(split.test)} test windows): fetch more "
+            f"history (at least ~{need} bars: a longer --days, or a longer file) or lower --context-length",
+            n,
+            need,
+        )
+    return split
+
+
+def _parts(n: int, context: int, horizon: int, t_val: int, t_test: int) -> Split:
+    """The origins of each part of n bars whose validation starts at bar t_val and test at t_test."""
     first = context - 1
     train = np.arange(first, max(first, t_val - 2 * horizon))
     val = np.arange(max(t_val, first), max(t_val, t_test - 2 * horizon))
     test = np.arange(max(t_test, first), n - horizon)
-    if len(train) == 0 or len(val) == 0 or len(test) == 0:
-        need = int((context + 6 * horizon) / (1 - val_fraction - test_fraction))
-        raise TooFewBars(
-            f"{n} bars are too few for context {context}, horizon {horizon} and the split "
-            f"({len(train)} train, {len(val)} validation, {len(test)} test windows): fetch more history "
-            f"(at least ~{need} bars: a longer --days, or a longer file) or lower --context-length",
-            n,
-            need,
-        )
     return Split(train, val, test)
+
+
+def calendar_splits(
+    stamps: dict[str, NDArray[Any]], context: int, horizon: int, val_fraction: float, test_fraction: float
+) -> tuple[dict[str, Split], dict[str, TooFewBars]]:
+    """(each symbol's split at dates shared by all, the symbols too short for any window). Validation starts at
+    the bar time below which 1 - val - test of all the symbols' bars lie, test at the one below which 1 - test
+    lie. Markets move together, so a split of each symbol at its own dates let a symbol validate on days another
+    trained on (symbols of different spans: 34 % of the validation windows of the committed four-symbol CSV
+    until 2026-12-04), and the validation that decides what is served flattered the network. A symbol may then
+    have no window in a part (a short series that starts late is all test); each part needs one in some symbol,
+    else TooFewBars. One series splits as split_origins does."""
+    if len(stamps) == 1:
+        ((symbol, only),) = stamps.items()
+        try:
+            return {symbol: split_origins(len(only), context, horizon, val_fraction, test_fraction)}, {}
+        except TooFewBars as exc:
+            return {}, {symbol: exc}
+    if not stamps:
+        return {}, {}
+    times = {s: _utc_naive(t) for s, t in stamps.items()}
+    pooled = np.sort(np.concatenate(list(times.values())))
+    cuts = [
+        pooled[min(int(len(pooled) * (1 - f)), len(pooled) - 1)]
+        for f in (test_fraction + val_fraction, test_fraction)
+    ]
+    splits, short = {}, {}
+    for symbol, t in times.items():
+        split = _parts(len(t), context, horizon, *(int(np.searchsorted(t, cut)) for cut in cuts))
+        if len(split.train) + len(split.val) + len(split.test):
+            splits[symbol] = split
+        else:
+            short[symbol] = TooFewBars(f"{symbol}: {len(t)} bars", len(t), context + 2 * horizon)  # one window
+    for part, name in (("train", "training"), ("val", "validation"), ("test", "test")):
+        if splits and not any(len(getattr(split, part)) for split in splits.values()):
+            raise TooFewBars(
+                f"no symbol has a {name} window at the dates the split shares ({_iso(cuts[0])} validation, "
+                f"{_iso(cuts[1])} test): give symbols of similar spans, or more history",
+                min(len(t) for t in times.values()),
+                int((context + 6 * horizon) / (1 - val_fraction - test_fraction)),
+                tuple(splits),
+            )
+    return splits, short
+
+
+def _utc_naive(stamps: NDArray[Any]) -> NDArray[np.datetime64]:
+    """Bar times as UTC datetime64[ns] without a zone (a naive time is taken as UTC), in order."""
+    times = pd.DatetimeIndex(stamps)
+    times = times.tz_convert("UTC").tz_localize(None) if times.tz is not None else times
+    return np.asarray(times.as_unit("ns").to_numpy())
 
 
 def later_than(stamps: NDArray[Any], origins: NDArray[np.int64], after: str) -> NDArray[np.int64]:
@@ -252,43 +308,43 @@ class Dataset:
 def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], config: TrainConfig) -> Dataset:
     """series: symbol -> (closes [n], timestamps [n]). Windows pooled over symbols (one univariate model)."""
     parts: dict[str, list[tuple[NDArray[np.float32], NDArray[np.float32]]]] = {"train": [], "val": []}
-    stats: dict[str, float] = {}
-    last_seen, last_validated = [], []
     c, h = config.context_length, config.prediction_length
     splits = symbol_splits(series, config)
-    for symbol, (closes, stamps) in series.items():
+    for symbol, (closes, _) in series.items():
         split = splits[symbol]
         require_moves(closes, split, c, h, symbol)
         parts["train"].append(windows(closes, split.train[:: config.window_stride], c, h))
         parts["val"].append(windows(closes, split.val, c, h))
-        stats.update({f"{symbol}.{k}": v for k, v in train_stats(closes, split.train, h).items()})
-        seen, validated = part_ends(stamps, split, h)
-        last_seen.append(_iso(seen))
-        last_validated.append(_iso(validated))
     stack = {k: (np.concatenate([x for x, _ in v]), np.concatenate([y for _, y in v])) for k, v in parts.items()}
-    sizes = [len(x) for x, _ in parts["val"]]
-    return Dataset(stack["train"], stack["val"], stats, max(last_seen), sizes, max(last_validated))
+    sizes = [len(x) for x, _ in parts["val"] if len(x)]
+    trained_until, validated_until, stats = seen_by(series, splits, h)
+    return Dataset(stack["train"], stack["val"], stats, trained_until, sizes, validated_until)
 
 
-def part_ends(stamps: NDArray[Any], split: Split, horizon: int) -> tuple[Any, Any]:
-    """The times of the last bars the training windows and the validation windows reach (their last origin plus
-    the horizon): what an artifact records as trained_until and validated_until."""
-    return stamps[int(split.train.max()) + horizon], stamps[int(split.val.max()) + horizon]
+def seen_by(
+    series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], splits: dict[str, Split], horizon: int
+) -> tuple[str, str, dict[str, float]]:
+    """What an artifact records of the bars its model saw: the last bar any training window reaches and the last
+    any validation window reaches (trained_until and validated_until), and each symbol's training statistics
+    (those of the symbols with training windows)."""
+    trained, validated, stats = [], [], {}
+    for symbol, (closes, stamps) in series.items():
+        split = splits[symbol]
+        if len(split.train):
+            trained.append(_iso(stamps[int(split.train.max()) + horizon]))
+            stats.update({f"{symbol}.{k}": v for k, v in train_stats(closes, split.train, horizon).items()})
+        if len(split.val):
+            validated.append(_iso(stamps[int(split.val.max()) + horizon]))
+    return max(trained), max(validated), stats
 
 
 def symbol_splits(
     series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], config: TrainConfig
 ) -> dict[str, Split]:
-    """Each symbol's split. TooFewBars naming every symbol too short for it, all at once: a user who leaves
-    out one short symbol should not meet the next one on the following run."""
+    """Each symbol's split (calendar_splits). TooFewBars naming every symbol too short for it, all at once: a user
+    who leaves out one short symbol should not meet the next one on the following run."""
     c, h, fractions = config.context_length, config.prediction_length, (config.val_fraction, config.test_fraction)
-    splits: dict[str, Split] = {}
-    short: dict[str, TooFewBars] = {}
-    for symbol, (closes, _) in series.items():
-        try:
-            splits[symbol] = split_origins(len(closes), c, h, *fractions)
-        except TooFewBars as exc:
-            short[symbol] = exc
+    splits, short = calendar_splits({s: stamps for s, (_, stamps) in series.items()}, c, h, *fractions)
     if short:
         raise too_few_bars(short, [s for s in series if s in splits], config)
     return splits
@@ -333,6 +389,8 @@ def require_moves(closes: NDArray[np.float64], split: Split, context: int, horiz
     halted price has no return to learn from, and a flat validation part would calibrate P(up) on nothing (a
     model trained so answered any window with P(up) 0.01 and wrote NaN into its artifact)."""
     for part, origins in (("training", split.train), ("validation", split.val)):
+        if not len(origins):
+            continue  # a symbol without windows in this part (calendar_splits)
         spanned = closes[int(origins.min()) - context + 1 : int(origins.max()) + horizon + 1]
         if np.all(spanned == spanned[0]):
             raise ValueError(

@@ -80,6 +80,10 @@ def train_patchtst(
 ) -> None:
     """Train PatchTST (paper's PatchTST/64 shape) with a chronological split and early stopping.
 
+    Training, validation and test follow one another at dates shared by every symbol (by default validation
+    from where the last 30% of all the symbols' bars begin, test from the last 15%), so no symbol validates on
+    days another trained on.
+
     With several GPUs visible, it restarts itself under torchrun: data-parallel over all of them."""
     command = ops.torchrun_command(sys.argv[1:])
     if command is not None:

@@ -212,7 +212,7 @@ def evaluate_model(
     """Walk-forward evaluation of a trained model on its own bars' held-out test part, against the random
     walk, GARCH(1,1) (`garch_dist`: "t" or "normal" innovations) and the empirical-volatility random walk;
     report.json, report.md and PNGs in `out` (default: MODEL_DIR/evaluation)."""
-    from training.evaluate import evaluate
+    from training.evaluate import evaluate, evaluation_splits
     from training.patchtst import load_forecaster, predict
 
     forecaster, meta = load_forecaster(directory)
@@ -220,7 +220,10 @@ def evaluate_model(
     config = config_from(trained)
     series = load_series(settings, trained_bars(config, csv_path), log)
     split = {"val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
-    origins, left_out = unseen_test_origins(series, meta, split, log)
+    splits = evaluation_splits(
+        {s: c for s, (c, _) in series.items()}, meta, split, {s: t for s, (_, t) in series.items()}
+    )
+    origins, left_out = unseen_test_origins(series, splits, meta, log)
     closes = {s: c for s, (c, _) in series.items() if s in origins}
     target = out or directory / "evaluation"
     report = evaluate(
@@ -235,31 +238,34 @@ def evaluate_model(
         origins,
         left_out,
         times={s: t for s, (_, t) in series.items() if s in origins},  # annualised at the bars' own rate
+        splits=splits,
     )
     log(f"wrote report.md, report.json and plots to {target}")
     return report
 
 
 def unseen_test_origins(
-    series: Series, meta: PatchTSTMeta, split: dict[str, float], log: Log
+    series: Series, splits: dict[str, Any], meta: PatchTSTMeta, log: Log
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """(per symbol, its test origins later than the last bar the model trained or validated on; the symbols left
-    with none, and why). The test part is a share of the file as it is now: a file with more history than at
-    training time moves it back over bars the model saw, whose forecasts would flatter it. Logs what it leaves out.
+    """(per symbol, its test origins in `splits` later than the last bar the model trained or validated on; the
+    symbols left with none, and why). The test part is a share of the file as it is now: a file with more history
+    than at training time moves it back over bars the model saw, whose forecasts would flatter it. Logs what it
+    leaves out.
 
     One cut-off for every symbol, the last bar of any: markets move together, so a model that trained on NASDAQ
-    in 2017 has seen S&P 500's 2017 too. A symbol whose history ends late (a short series split late) therefore
-    moves every symbol's cut-off: give symbols of similar spans, or evaluate on bars that extend past it.
+    in 2017 has seen S&P 500's 2017 too. Training splits every symbol at the same dates (calendar_splits), so
+    this leaves out nothing of a file as it was at training time.
     """
-    from training.patchtst import later_than, split_origins
+    from training.patchtst import later_than
 
     seen = meta.seen_until()
     origins: dict[str, Any] = {}
     left_out: dict[str, str] = {}
-    for symbol, (closes, stamps) in series.items():
-        test = split_origins(
-            len(closes), meta.context_length, meta.prediction_length, split["val_fraction"], split["test_fraction"]
-        ).test
+    for symbol, (_, stamps) in series.items():
+        if symbol not in splits:
+            left_out[symbol] = "too few bars for a window of the model's context and horizon"
+            continue
+        test = splits[symbol].test
         kept = later_than(stamps, test, seen) if seen else test
         if len(kept) < len(test):
             log(

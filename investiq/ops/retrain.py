@@ -348,7 +348,7 @@ def nothing_new(series: Series, config: TrainConfig, meta: PatchTSTMeta) -> str 
     configuration (its file aside), its training and validation would end at the very bars the serving model's
     did, over training bars of the same count, mean and spread of returns (the artifact's train_stats): no
     new bar reached them. Checked before training, which would only make the same weights again."""
-    from training.patchtst import TooFewBars, part_ends, symbol_splits, train_stats
+    from training.patchtst import TooFewBars, seen_by, symbol_splits
 
     if not meta.train_config or not meta.validated_until:
         return None
@@ -358,15 +358,8 @@ def nothing_new(series: Series, config: TrainConfig, meta: PatchTSTMeta) -> str 
         splits = symbol_splits(series, config)
     except TooFewBars:
         return None  # the train step says which symbol is short and what to do
-    h = config.prediction_length
-    ends = [part_ends(stamps, splits[s], h) for s, (_, stamps) in series.items()]
-    trained, validated = (max(_utc(end[i]) for end in ends) for i in (0, 1))
-    stats = {
-        f"{s}.{k}": v
-        for s, (closes, _) in series.items()
-        for k, v in train_stats(closes, splits[s].train, h).items()
-    }
-    if (trained, validated) != (_utc(meta.trained_until), _utc(meta.validated_until)):
+    trained, validated, stats = seen_by(series, splits, config.prediction_length)
+    if (_utc(trained), _utc(validated)) != (_utc(meta.trained_until), _utc(meta.validated_until)):
         return None
     if stats.keys() != meta.train_stats.keys() or not all(
         math.isclose(v, meta.train_stats[k], rel_tol=1e-9, abs_tol=1e-12) for k, v in stats.items()

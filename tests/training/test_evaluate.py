@@ -375,8 +375,8 @@ def test_a_file_with_more_history_is_scored_only_after_what_the_model_saw(traine
     for n, left_out in ((600, 0), (900, None)):  # the bars it was trained on, then 300 earlier ones too
         tail = bars.tail(n)
         closes, stamps = tail["close"].to_numpy(dtype=np.float64), tail.index.to_numpy()
-        origins, none = unseen_test_origins({"SPX": (closes, stamps)}, m, split, said.append)
         test = split_origins(n, m.context_length, m.prediction_length, *split.values())
+        origins, none = unseen_test_origins({"SPX": (closes, stamps)}, {"SPX": test}, m, said.append)
         kept = origins["SPX"]
         assert none == {}
         assert (tail.index[kept] > pd.Timestamp(m.seen_until())).all()
@@ -390,7 +390,12 @@ def test_a_file_with_more_history_is_scored_only_after_what_the_model_saw(traine
     early = bars.tail(900).head(500)  # ends before the model's validation did
     seen_only = {"SPX": (early["close"].to_numpy(dtype=np.float64), early.index.to_numpy())}
     with pytest.raises(DataError, match="no test origin in these bars is later than"):
-        unseen_test_origins(seen_only, m, split, said.append)
+        unseen_test_origins(
+            seen_only,
+            {"SPX": split_origins(500, m.context_length, m.prediction_length, *split.values())},
+            m,
+            said.append,
+        )
 
 
 def test_sharpe_is_annualised_at_the_bar_rate_the_times_show(tmp_path: Path):
