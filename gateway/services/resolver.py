@@ -7,10 +7,11 @@ the actual move; a 'flat' forecast (a median within the flat band of the last cl
 always) calls no direction, so its `correct` is NULL and hit rates leave it out. Scored as a call that the
 close stays within 1 bp over the horizon, the random walk was "wrong" on nearly every forecast.
 
-Only final closes score. A data source returns the bar in progress with the others, and the cache keeps it
-until a later fetch overwrites it (each refresh fetches again from the bar before its newest). So the H-th bar
-counts as final when a later bar is cached (it was written again after it closed), or once it has closed and
-the bars were fetched again in this pass; while the source cannot be reached, a forecast whose H-th bar is the
+Only final closes score. A data source returns the bar in progress with the others; the cache leaves it out
+(investiq/core/market.py `fetch_into`), but one written before 2026-12-04 kept it until a later fetch overwrote
+it. So the H-th bar counts as final when a later bar is cached (it was written again after it closed), or once
+it has closed and the bars were fetched again in this pass (for a cache of closed bars only, one fetch per
+series and pass more than needed); while the source cannot be reached, a forecast whose H-th bar is the
 newest cached one waits. A forecast whose last bar the cache does not reach back to waits too: counting from the
 first cached bar would score it against the wrong one. One symbol's failure (a name no cache file can have, an
 unreadable file, a source that refuses it) leaves its forecasts waiting and the others resolving.

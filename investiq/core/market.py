@@ -248,6 +248,11 @@ def load_sample(symbol: str) -> pd.DataFrame:
     return frame
 
 
+_ASKED: dict[
+    Path, tuple[dict[tuple[str, str], pd.Timestamp], dict[tuple[str, str], tuple[pd.Timestamp, DataError]]]
+] = {}
+
+
 class BarCache:
     """Cleaned bars per symbol and interval in `directory/<SYMBOL>_<interval>.parquet` (UTC times).
 
@@ -257,9 +262,10 @@ class BarCache:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        # (symbol, interval) -> the latest `end` this process asked the source for (fetch_into): recent_bars
-        # waits REFETCH_AFTER before asking again for a bar that was not there yet
-        self.asked: dict[tuple[str, str], pd.Timestamp] = {}
+        # What this process knows of the source, shared by every BarCache of the directory: (symbol, interval) ->
+        # the latest `end` it asked the source for (fetch_into; recent_bars waits REFETCH_AFTER before asking
+        # again for a bar that was not there yet), and when asking last failed, and how (not asked again sooner)
+        self.asked, self.failed = _ASKED.setdefault(Path(directory).resolve(), ({}, {}))
 
     def path(self, symbol: str, interval: str) -> Path:
         name = symbol.strip().upper()
@@ -539,10 +545,10 @@ def recent_bars(
     """The last `n` cleaned bars that have closed by `now` (n rows, COLUMNS), for serving a forecast.
 
     Served from the cache, which holds closed bars only (`fetch_into`); refreshed through `fetch` when fewer
-    than `n` are cached, or when the bar after the newest should have closed by now. If the source was already
-    asked after that and did not have it (a closed market, a holiday, a late feed), it is asked again at most
-    every REFETCH_AFTER of the interval (at most 15 minutes); if asking fails, the cached bars are served while
-    the newest is under two intervals old (four days for '1d': weekends and holidays).
+    than `n` are cached, or when the bar after the newest should have closed by now (`_due`). If the source was
+    already asked after that and did not have it (a closed market, a holiday, a late feed), or failed, it is
+    asked again at most every REFETCH_AFTER of the interval (at most 15 minutes); while it fails, the cached bars
+    are served as long as the newest is under two intervals old (four days for '1d': weekends and holidays).
     """
     step = interval_step(interval)
     if n < 1:
@@ -559,12 +565,7 @@ def recent_bars(
             lookback = min(lookback, pd.Timedelta(days=limit))
         bars = fetch_into(cache, fetch, symbol, interval, end - lookback, end)
     elif _due(bars, step, end, cache.asked.get((symbol, interval))):
-        try:
-            bars = fetch_into(cache, fetch, symbol, interval, bars.index[-1] - step, end)
-        except DataError as exc:
-            if end - bars.index[-1] > (pd.Timedelta(days=4) if interval == "1d" else 2 * step):
-                raise
-            log.warning("%s %s: refreshing the cached bars failed (%s); serving them", symbol, interval, exc)
+        bars = _refreshed(cache, fetch, symbol, interval, bars, end)
     bars = closed(bars, step, end)
     if bars.empty:
         raise DataError(f"no {interval} bars for {symbol}; check the symbol or use another source")
@@ -576,33 +577,63 @@ def recent_bars(
 REFETCH_AFTER = 0.2  # of an interval (at most 15 minutes): how often a bar the source did not have is asked again
 
 
+def _throttle(step: pd.Timedelta) -> pd.Timedelta:
+    return min(REFETCH_AFTER * step, pd.Timedelta(minutes=15))
+
+
 def closed(bars: pd.DataFrame, step: pd.Timedelta, by: pd.Timestamp) -> pd.DataFrame:
     """The bars that had closed by `by`: labelled by when they open, a bar closes one `step` after its label."""
     return bars.iloc[: int(bars.index.searchsorted(by - step, side="right"))]
 
 
 def _due(bars: pd.DataFrame, step: pd.Timedelta, end: pd.Timestamp, asked: pd.Timestamp | None) -> bool:
-    """Whether to ask the source again: the bar after the newest should have closed by `end`, and the source
-    was not asked since (or was, REFETCH_AFTER ago or more, and did not have it yet)."""
-    expected = bars.index[-1] + 2 * step  # when the next bar closes, if the market trades through it
+    """Whether to ask the source for what follows the newest of `bars`: the next bar should have closed by `end`,
+    and the source was not asked since (or was, REFETCH_AFTER ago or more, and did not have it yet). A cache this
+    process has not asked about (`asked` None) is asked once its newest bar has closed: an earlier version may
+    have cached it in progress."""
+    newest = bars.index[-1]
+    expected = newest + (2 * step if asked is not None else step)  # when the next bar (the newest) closes
     if end < expected:
         return False
-    return asked is None or asked < expected or end - asked >= min(REFETCH_AFTER * step, pd.Timedelta(minutes=15))
+    return asked is None or asked < expected or end - asked >= _throttle(step)
+
+
+def _refreshed(
+    cache: BarCache, fetch: Fetch, symbol: str, interval: str, bars: pd.DataFrame, end: pd.Timestamp
+) -> pd.DataFrame:
+    """`bars` (the cache's closed bars) refreshed from the newest. While the source fails (now, or within
+    REFETCH_AFTER before: it is not asked again so soon, each failure may have cost seconds), `bars` themselves
+    as long as the newest is under two intervals old (four days for '1d'), else that failure's DataError."""
+    step, key = interval_step(interval), (symbol, interval)
+    failed = cache.failed.get(key)
+    if failed is not None and end - failed[0] < _throttle(step):
+        error = failed[1]
+    else:
+        try:
+            return fetch_into(cache, fetch, symbol, interval, bars.index[-1] - step, end)
+        except DataError as exc:
+            cache.failed[key] = (end, exc)
+            error = exc
+    if end - bars.index[-1] > (pd.Timedelta(days=4) if interval == "1d" else 2 * step):
+        raise error
+    log.warning("%s %s: refreshing the cached bars failed (%s); serving them", symbol, interval, error)
+    return bars
 
 
 def _cached_bars(
     cache: BarCache, symbol: str, interval: str, start: pd.Timestamp, end: pd.Timestamp, fetch: Fetch
 ) -> pd.DataFrame:
-    """Cached bars covering [start, end), fetching only what the cache lacks."""
+    """Cached bars covering [start, end), fetching only what the cache lacks (as recent_bars: `_due`)."""
     step = interval_step(interval)
     cached = cache.read(symbol, interval)
     # The first bar may fall days after `start` (weekend, holiday): that still counts as covered.
     slack = max(step, pd.Timedelta(days=4))
     if cached is not None and len(cached) and cached.index[0] <= start + slack:
-        last = cached.index[-1]
-        if end < last + 2 * step:  # the bar after the last one has not closed yet (the cache holds closed bars)
-            return cached
-        start = last - step
+        cached = closed(cached, step, end)
+        if len(cached):
+            if not _due(cached, step, end, cache.asked.get((symbol, interval))):
+                return cached
+            start = cached.index[-1] - step
     return fetch_into(cache, fetch, symbol, interval, start, end)
 
 
@@ -616,6 +647,7 @@ def fetch_into(
     bars = cache.merge(symbol, interval, got, closed_by=end)
     key = (symbol, interval)
     cache.asked[key] = max(end, cache.asked.get(key, end))
+    cache.failed.pop(key, None)
     return bars
 
 

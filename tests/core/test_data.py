@@ -413,22 +413,42 @@ def test_recent_bars_daily_asks_again_on_a_closed_market_at_most_every_few_minut
         )
 
     serve(29, 12)
-    assert fetch.calls == []  # Friday's bar would close at midnight: nothing due
+    assert len(fetch.calls) == 1  # Thursday's bar, cached before this process, is asked about once it closed
+    serve(29, 13)
+    assert len(fetch.calls) == 1  # Friday's bar would close at midnight: nothing due
     serve(30, 12)
-    assert len(fetch.calls) == 1  # Friday's bar should have closed: asked once, and it was not there
+    assert len(fetch.calls) == 2  # Friday's bar should have closed: asked once, and it was not there
     serve(30, 12, 10)
-    assert len(fetch.calls) == 1  # asked ten minutes ago
+    assert len(fetch.calls) == 2  # asked ten minutes ago
     served = serve(30, 12, 16)
-    assert len(fetch.calls) == 2  # 15 minutes on: asked again
+    assert len(fetch.calls) == 3  # 15 minutes on: asked again
     assert served["close"].tolist() == [26.0, 27.0, 28.0]  # Thursday's bar is still the newest
 
+    calls = 0
+
     def failing(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        nonlocal calls
+        calls += 1
         raise DataError("Yahoo Finance cannot be reached from this machine (offline?)")
 
     sunday = datetime(2024, 3, 31, 12, tzinfo=timezone.utc)
-    assert recent_bars("SPY", "1d", 3, cache, failing, now=sunday)["close"].iloc[-1] == 28.0  # under four days old
+    for minutes in (0, 5, 10):  # under four days old: served; the source asked once, not at every request
+        served = recent_bars("SPY", "1d", 3, cache, failing, now=sunday + timedelta(minutes=minutes))
+        assert served["close"].iloc[-1] == 28.0
+    assert calls == 1
     with pytest.raises(DataError, match="offline"):  # Thursday's bar, five days on: not served any longer
         recent_bars("SPY", "1d", 3, cache, failing, now=datetime(2024, 4, 2, 12, tzinfo=timezone.utc))
+    assert calls == 2
+
+
+def test_a_bar_an_earlier_version_cached_in_progress_is_fetched_again_once_it_has_closed(tmp_path: Path):
+    """Before 2026-12-04 the cache kept the bar in progress: Friday's, cached at noon at 101, closed at 105."""
+    fetch = Exchange(["2024-03-27", "2024-03-28", "2024-03-29"])
+    cache = BarCache(tmp_path)  # written as an earlier version did: this process never asked the source about it
+    cache.merge("SPY", "1d", bars(["2024-03-27", "2024-03-28", "2024-03-29"], [27.0, 28.0, 101.0]))
+    saturday = datetime(2024, 3, 30, 1, tzinfo=timezone.utc)  # Friday's bar has closed
+    assert recent_bars("SPY", "1d", 3, cache, fetch, now=saturday)["close"].tolist() == [27.0, 28.0, 29.0]
+    assert len(fetch.calls) == 1
 
 
 def test_recent_bars_with_nothing_to_serve_says_so(tmp_path: Path):

@@ -246,3 +246,21 @@ def test_a_journals_report_says_that_a_refused_trade_is_deleted(tmp_path: Path, 
     assert result.exit_code == 0, result.output
     assert DELETED in (out / "report.md").read_text() and "simply deleted" in DELETED
     assert DELETED in json.loads((out / "report.json").read_text())["notes"]
+
+
+def test_a_filter_that_changes_nothing_on_its_own_is_not_tested_even_if_it_refused_entries_behind_another():
+    """F2 refuses only entries that exist behind F1 (F1 moved them to later bars): alone it trades exactly as
+    without filters. Judged by its answers over every filter set, its variants got verdicts ("contradicted")."""
+    closes = trending(1000, 0)
+    start = next(iter(closes.values())).index[300]
+    unfiltered = strategy_trades(closes, start, 5.0)
+    first = {(t.symbol, t.decided_ts) for i, t in enumerate(unfiltered) if i % 2 == 0}
+    moved = strategy_trades(closes, start, 5.0, gate=lambda s, d, f: (s, d) not in first)
+    only_behind_f1 = {(t.symbol, t.decided_ts) for t in moved} - {(t.symbol, t.decided_ts) for t in unfiltered}
+    assert only_behind_f1
+    f1, f2 = refusing(first, "F1"), refusing(only_behind_f1, "F2")
+    analysis = backtest(closes, f1, f2)
+    assert run_of(analysis, "equal + F2")[0] == run_of(analysis, "equal")[0] and f2.counts.refused > 0
+    alone = [c for c in analysis.claims if c.label.endswith("+ F2") and "F1" not in c.label]
+    assert alone and all(c.verdict.startswith("not tested: F2 refused no entry") for c in alone), alone
+    assert not any(c.verdict.startswith("not tested") for c in analysis.claims if c.label == "equal + F1")

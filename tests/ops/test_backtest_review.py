@@ -20,7 +20,7 @@ from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.filters import Counts, SentimentFilter, read_headlines
 from investiq.ops.backtest.gating import verdicts
 from investiq.ops.backtest.report import as_json, markdown
-from investiq.ops.backtest.stats import day_grid, difference, variant_stats
+from investiq.ops.backtest.stats import daily_pnl, day_grid, difference, variant_stats
 from investiq.ops.backtest.strategies import strategy_trades
 from investiq.ops.backtest.trades import Trade, read_journal
 
@@ -210,3 +210,15 @@ def test_a_filter_that_refused_no_entry_is_not_tested():
     assert alone and not any(c.verdict.startswith("not tested") for c in alone)
     assert "not tested" in markdown(analysis, "", [])
     assert not math.isnan(behind[0].measured.value)
+
+
+def test_a_trade_held_over_a_weekend_is_marked_on_a_grid_of_every_day():
+    """A crypto trade decided on a Thursday and closed on a Monday, marked on Saturday and Sunday: the grid was the
+    weekdays (its decision and close are on weekdays), and its weekend marks crashed daily_pnl."""
+    day = SECONDS_PER_DAY
+    thursday = pd.Timestamp("2024-01-04", tz="UTC").timestamp()
+    marks = (*((thursday + k * day, 0.01 * k) for k in (1, 2, 3)), (thursday + 4 * day, 0.05))
+    trade = Trade("trend", "BTC", thursday, thursday + 4 * day, 0.05, 0.001, marks, thursday + day)
+    days = day_grid([trade])
+    assert len(days) == 5 and (days.day_of_week >= 5).sum() == 2
+    np.testing.assert_allclose(daily_pnl([trade], np.ones(1), days), [0.0, 0.01, 0.01, 0.01, 0.02])

@@ -69,6 +69,11 @@ def test_a_symbol_too_short_for_the_first_model_is_left_out_with_the_settings_th
     assert list(unchanged[0]) == ["AAA", "BBB"] and unchanged[1] == bars and len(logged) == 1
     with pytest.raises(DataError, match=r"AAA, BBB: too few 1d bars .*30 at the fewest.*price_days"):
         ops.with_history(_series({"AAA": 30, "BBB": 40}), bars, logged.append)
+    # each has a window, but together, split at shared dates, they have no training one: not a garbled warning
+    # and a crash in training, as the shared split first gave, but the DataError after which `up` takes the sample
+    with pytest.raises(DataError, match=r"AAA, BBB: too few 1d bars .*~\d+ needed.*price_days"):
+        ops.with_history(_series({"AAA": 76, "BBB": 76}), bars, logged.append)
+    assert len(logged) == 1
 
 
 def test_with_every_configured_symbol_too_short_up_trains_on_the_sample(

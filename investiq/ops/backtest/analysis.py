@@ -111,10 +111,25 @@ def analyse(
     half_life = served.half_life_days
     headline = [(r, d) for r, d in zip(runs[1:], differences, strict=True) if _is_headline(r.variant, half_life)]
     notes = {f.name: str(getattr(f, "note", "")) + _counts(f) for f in filters}
-    # a filter that refused no entry changed no trade: the variants behind it test nothing of it
-    idle = [j.name for j in judges if not j.refused_any]
-    checks = [c for r, d in headline for c in claims(d, _untested(r, idle))]
+    # a filter that changed no trade of its book: the variants behind it test nothing of it
+    idle = {b.filters: idle_filters(b, books, trades, replay) for b in books}
+    of_run = [b.filters for b, _ in jobs]
+    checks = [c for r, d in headline for c in claims(d, _untested(r, idle[of_run[runs.index(r)]]))]
     return Analysis(trades, runs, stats, differences, checks, notes, days, [annualisation_note(days)])
+
+
+def idle_filters(chosen: Book, books: Sequence[Book], trades: list[Trade], replay: Replay | None) -> list[str]:
+    """The filters of `chosen` without which its book would be the same: the same trades, the same taken. Asked of
+    each book, not of a filter's answers over all of them: behind another filter, a filter may refuse entries
+    that exist only there (the other moved them to later bars), and still change nothing on its own."""
+    known = {b.filters: b for b in books}
+    idle = []
+    for j in chosen.filters:
+        rest = tuple(k for k in chosen.filters if k is not j)
+        other = known.get(rest) or book(trades, rest, replay)
+        if other.trades == chosen.trades and np.array_equal(other.taken, chosen.taken):
+            idle.append(j.name)
+    return idle
 
 
 def _is_headline(variant: Variant, half_life: float) -> bool:
@@ -127,8 +142,8 @@ def _is_headline(variant: Variant, half_life: float) -> bool:
 
 def _untested(run: Run, idle: Sequence[str]) -> str:
     """Why `run` tests nothing of its filters ("" when it does): they let none of its entries through, so it made
-    no trade; or one of them, in `idle`, refused no entry, so it traded exactly as without that filter, and any
-    difference from equal weights is the rest's (judged on its own)."""
+    no trade; or one of them, in `idle`, changed no trade of its book, so it traded exactly as without that filter,
+    and any difference from equal weights is the rest's (judged on its own)."""
     variant = run.variant
     base = variant.label.split(" + ")[0]
     if variant.filters and not np.any(run.sizes > 0):

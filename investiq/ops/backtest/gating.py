@@ -57,11 +57,6 @@ class Judged:
     def name(self) -> str:
         return self.filter.name
 
-    @property
-    def refused_any(self) -> bool:
-        """Whether it refused at least one entry it was asked about."""
-        return not all(self.answers.values())
-
     def allows(self, symbol: str, decided_ts: float, fill_bar_ts: float | None = None) -> bool:
         key = (symbol, decided_ts, fill_bar_ts)
         if key not in self.answers:

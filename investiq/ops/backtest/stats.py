@@ -105,12 +105,14 @@ class ClaimCheck:
 
 
 def day_grid(trades: Sequence[Trade]) -> pd.DatetimeIndex:
-    """UTC days of the daily P&L from the first decision to the last close: every day when a trade was decided or
-    closed on a Saturday or Sunday (a market open at weekends: crypto), else the weekdays. A day of the market
-    without P&L counts as 0, so that annualising by the grid's own days a year stays consistent."""
+    """UTC days of the daily P&L from the first decision to the last close: every day when a trade was decided,
+    closed or marked on a Saturday or Sunday (a market open at weekends: crypto), else the weekdays. A day of the
+    market without P&L counts as 0, so that annualising by the grid's own days a year stays consistent."""
     decided = pd.DatetimeIndex(pd.to_datetime([t.decided_ts for t in trades], unit="s", utc=True)).floor("D")
     closes = pd.DatetimeIndex(pd.to_datetime([t.closed_ts for t in trades], unit="s", utc=True)).floor("D")
-    weekends = bool(np.any(decided.day_of_week >= 5) or np.any(closes.day_of_week >= 5))  # 5, 6: Saturday, Sunday
+    marked = pd.DatetimeIndex(pd.to_datetime([ts for t in trades for ts, _ in t.marks], unit="s", utc=True))
+    # 5, 6: Saturday, Sunday; a weekend mark (a trade held through it) counts as a decision or a close there does
+    weekends = bool(any(np.any(d.day_of_week >= 5) for d in (decided, closes, marked)))
     return pd.date_range(decided.min(), closes.max(), freq="D" if weekends else "B", tz="UTC")
 
 
