@@ -14,6 +14,10 @@ from training.evaluate import FIGURES, LABELS, METHODS
 SUSPICIOUS_EDGE = 0.05
 
 
+# What P(up) answers without a slope (training/patchtst.py drift_base): said so in every report
+SERVED_BASE = "the training up-rate, or 0.5 at the steps where calibration did not keep it"
+
+
 def _ci(x: Sequence[float], fmt: str = ".4f") -> str:
     return f"[{x[0]:{fmt}}, {x[1]:{fmt}}]"
 
@@ -109,17 +113,14 @@ def _ties(d: dict[str, Any]) -> str:
 
 def brier_headline(probability: dict[str, Any]) -> str:
     """P(up)'s Brier skill at h1 and hH against climatology (the training up-rate), what the bar checks, and
-    against the served base (the training up-rate where validation kept it as a drift, else 0.5)."""
+    against the served base (SERVED_BASE)."""
 
     def skill(key: str, ci: str, base: str, label: str) -> str:
         return "; ".join(
             f"{name} {v[key]:+.4f} {_ci(v[ci], '+.4f')} ({label} {v[base]:.3f})" for name, v in probability.items()
         )
 
-    served = (
-        f"vs the served base (the training up-rate where validation kept it as a drift, else 0.5) "
-        f"{skill('skill', 'ci95', 'base_up', 'base')}."
-    )
+    served = f"vs the served base ({SERVED_BASE}) {skill('skill', 'ci95', 'base_up', 'base')}."
     if not all("skill_climatology" in v for v in probability.values()):
         return f"Brier skill {served}"
     return (
@@ -261,8 +262,8 @@ def probability_section(r: dict[str, Any]) -> list[str]:
     lines = [
         "## P(up): Brier score and skill vs the served base and vs climatology (the training up-rate)",
         "",
-        "Two constant answers: the served base, what P(up) answers without a slope (the training up-rate at the "
-        "steps where validation kept it as a drift, else 0.5), and climatology, the training up-rate at every "
+        f"Two constant answers: the served base, what P(up) answers without a slope ({SERVED_BASE}), and "
+        "climatology, the training up-rate at every "
         "step. A P(up) equal to the training up-rate has no skill, so the bar checks the skill against "
         "climatology. An outcome is up where the close ended above the last one: a tie is not up."
         + (

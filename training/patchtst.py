@@ -176,7 +176,8 @@ class Forecaster(torch.nn.Module):
                   0.5; spread = 0: the random walk's intervals, the offsets alone scaled by the volatility)
         price     last close * exp(sigma * sqrt(h) * z)
         P(up)     sigmoid(logit(base[h]) + slope * u[h, 0.5]), kept within the range calibration saw on
-                  validation; base: the training up-rate where validation confirms it beats 0.5, else 0.5
+                  validation; base: the training up-rate where it is 0.5 or more, or where validation
+                  confirms a lower one beats 0.5, else 0.5 (drift_base)
     The head starts at zero, so an untrained model forecasts the last close exactly.
     """
 
@@ -597,21 +598,28 @@ def quantile_loss(
 def drift_base(
     trained_rate: NDArray[np.float64], up: NDArray[np.bool_], groups: Any, h: int, seed: int
 ) -> tuple[NDArray[np.float64], float, tuple[float, float], NDArray[np.float64]]:
-    """P(up)'s base per step: the training up-rate (`trained_rate`, [H]) where validation shows it, else 0.5.
-    Returns (base, Brier skill over 0.5 on validation, its block-bootstrap 95% interval, the skill per step).
+    """P(up)'s base per step: the training up-rate (`trained_rate`, [H]) where it is 0.5 or more, or where
+    validation shows a lower one beats 0.5; else 0.5. Returns (base, Brier skill over 0.5 on validation, its
+    block-bootstrap 95% interval, the skill per step).
 
-    The up-rate is itself a claim (a drift): kept only where it beats 0.5 on validation (`up`, [windows, H], in
-    symbol groups cut at `groups`), as the slope must beat it. In-sample, a driftless series' up-rate is noise
-    (0.39-0.58 across probes), confidence it never earned. The interval is over every step together (one drift,
-    seen at every step); a step whose own validation skill is not above 0 keeps 0.5 even so: a one-step
-    up-rate below 0.5 on a rising series was a constant "down" that validation never supported (found by a
-    probe on the sample data: skill -0.0021 at step 1, positive over the 12 steps)."""
+    P(up) is judged against two constant answers: climatology, the training up-rate (its Brier skill), and
+    always-up (its direction call). An up-rate of 0.5 or more is both: its call is always-up's and its skill
+    against climatology is 0, so it is served as it is. One below 0.5 calls "down" at every origin against
+    always-up: a claim, kept only where validation (`up`, [windows, H], in symbol groups cut at `groups`)
+    bears it out, over every step together (one drift, seen at every step) and at the step itself; a one-step
+    up-rate below 0.5 on a rising series was a constant "down" that validation never supported (a probe on the
+    sample data: skill -0.0021 at step 1). Until 2026-12-04 an up-rate above 0.5 needed that evidence too, and
+    the 0.5 served instead lost to climatology wherever a drift held that validation could not confirm at 95%:
+    the four-symbol CSV at h12, -0.026; simulated (`python -m harness.p_up_base`), 63% of series with a drift of
+    10% a year, against 1 in 200 now, at the cost of 0.0015 of skill on driftless ones, whose in-sample up-rate
+    is noise."""
     against_half = np.column_stack([((trained_rate - up) ** 2).mean(axis=1), ((0.5 - up) ** 2).mean(axis=1)])
     drift, drift_ci = bootstrap_interval(
         np.split(against_half, groups), lambda v: 1 - v[..., 0] / v[..., 1], block=h, seed=seed
     )
     step_drift = 1 - ((trained_rate - up) ** 2).mean(axis=0) / np.maximum(((0.5 - up) ** 2).mean(axis=0), 1e-12)
-    base = np.where((drift_ci[0] > 0) & (step_drift > 0), trained_rate, 0.5)
+    shown = (drift_ci[0] > 0) & (step_drift > 0)
+    base = np.where((trained_rate >= 0.5) | shown, trained_rate, 0.5)
     return base, drift, drift_ci, step_drift
 
 
@@ -620,9 +628,9 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     the median's shrinkage alpha, the conformal quantile offsets, the P(up) slope and its bounds.
 
     Skill must be shown, not assumed: alpha > 0 is kept only if the validation MAE ratio to the random
-    walk has a 95% block-bootstrap interval wholly below 1, the training up-rate as P(up)'s base only if its
-    Brier skill over 0.5 has one wholly above 0 (else 0.5), the P(up) slope only if the Brier skill over
-    that base has one wholly above 0, and the network's spread of the quantiles only if its
+    walk has a 95% block-bootstrap interval wholly below 1, a training up-rate below 0.5 as P(up)'s base only
+    if its Brier skill over 0.5 has one wholly above 0 (else 0.5; drift_base), the P(up) slope only if the Brier
+    skill over that base has one wholly above 0, and the network's spread of the quantiles only if its
     pinball loss has a ratio to the random walk's intervals (the conformal offsets alone, scaled by the
     volatility) wholly below 1; otherwise the model serves the random walk's median, the base and the
     random walk's intervals (calibrated either way). Returns what was chosen and why.
@@ -686,16 +694,16 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         else f"median = the random walk: the best shrinkage (alpha = {chosen:g}) gave a validation MAE ratio of "
         f"{ratio:.4f}, 95% CI [{ratio_ci[0]:.4f}, {ratio_ci[1]:.4f}], not wholly below 1"
     )
-    halves = [str(k + 1) for k in np.flatnonzero(base == 0.5)]
-    base_rule = (
-        f"the training up-rate (validation Brier skill over 0.5 {drift:+.4f}, 95% CI [{drift_ci[0]:+.4f}, "
-        f"{drift_ci[1]:+.4f}]"
-        + (f"; 0.5 at step {', '.join(halves)}, where it scored no better than 0.5" if halves else "")
-        + ")"
-        if drift_ci[0] > 0
-        else f"0.5: the training up-rate gave a validation Brier skill over 0.5 of {drift:+.4f}, 95% CI "
-        f"[{drift_ci[0]:+.4f}, {drift_ci[1]:+.4f}], not wholly above 0"
-    )
+    rate = np.clip(x_up, 0.01, 0.99)
+    halves = [str(k + 1) for k in np.flatnonzero((base == 0.5) & (rate != 0.5))]
+    evidence = f"validation Brier skill over 0.5 {drift:+.4f}, 95% CI [{drift_ci[0]:+.4f}, {drift_ci[1]:+.4f}]"
+    below = "where it is below 0.5 (a down call against always-up) and validation did not bear it out"
+    if not halves:
+        base_rule = f"the training up-rate ({evidence})"
+    elif len(halves) < h:
+        base_rule = f"the training up-rate ({evidence}; 0.5 at step {', '.join(halves)}, {below})"
+    else:
+        base_rule = f"0.5, {below} ({evidence})"
     p_rule = (
         f"P(up) slope {slope:.3g} over {base_rule} (validation Brier skill {skill:+.4f}, "
         f"95% CI [{skill_ci[0]:+.4f}, {skill_ci[1]:+.4f}])"

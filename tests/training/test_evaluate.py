@@ -21,7 +21,7 @@ from scipy import stats
 from investiq.core.errors import DataError
 from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta
 from training.evaluate import evaluate
-from training.evaluate_report import render
+from training.evaluate_report import SERVED_BASE, render
 
 C, H = 32, 4
 SPLIT = {"val_fraction": 0.15, "test_fraction": 0.15}
@@ -302,7 +302,7 @@ def test_brier_skill_is_reported_against_the_served_base_and_the_training_up_rat
         in (md)
     )
     assert "Brier skill vs the training up-rate" not in md  # the served base was labelled so
-    assert "vs the served base (the training up-rate where validation kept it as a drift, else 0.5) h1" in md
+    assert f"vs the served base ({SERVED_BASE}) h1" in md
     scalar = evaluate(half, meta(base_up=[0.5] * H, training_up_rate=0.7), closes, SPLIT, tmp_path / "scalar")
     assert [v["training_up_rate"] for v in scalar["pooled"]["probability_up"].values()] == [0.7, 0.7]
 

@@ -217,14 +217,15 @@ def _series(steps: NDArray[np.float64]) -> dict[str, tuple[NDArray[np.float64], 
 
 def test_without_skill_validation_keeps_the_random_walk_and_calibrates_intervals(tmp_path: Path):
     """On a pure random walk no shrinkage, slope or spread of the network's survives validation: the served
-    median is the last close, P(up) the training up-rate and the intervals the random walk's, the same in units
-    of the window's volatility for every window; the model is named random_walk."""
+    median is the last close, P(up) the training up-rate (0.5 where it is below: an unconfirmed "down") and the
+    intervals the random walk's, the same in units of the window's volatility for every window; the model is
+    named random_walk."""
     rng = np.random.default_rng(5)
     metrics = train(_series(rng.normal(0, 0.01, 1500)), TINY, tmp_path / "m", log=lambda _: None)
     c = metrics["calibration"]
     assert c["alpha"] == 0.0 and c["slope"] == 0.0 and c["spread"] == 0.0, c["rule"]
     assert c["val_pinball_ratio_ci95"][1] >= 1
-    assert c["base_up"] == [0.5] * 4 and c["training_up_rate"] != [0.5] * 4  # a noisy up-rate is no drift
+    assert c["base_up"] == [max(r, 0.5) for r in np.clip(c["training_up_rate"], 0.01, 0.99)], c["rule"]
     forecaster, meta = load_forecaster(tmp_path / "m")
     assert meta.served_as() == "random_walk"
     x = sample_windows(16, 64, seed=2)
@@ -262,18 +263,22 @@ def test_a_learnable_pattern_is_kept_by_validation(tmp_path: Path):
     assert c["slope"] > 0 and c["val_brier_skill_ci95"][0] > 0
 
 
-def test_the_up_rate_is_p_ups_base_only_at_steps_where_validation_bears_it_out():
-    """A drift shown over the horizon as a whole but not at step 1 (validation's one-step moves rise 40% of the
-    time, against a training up-rate of 0.55 there): step 1 keeps 0.5, the others the up-rate (before, every
-    step took it); without a drift overall, every step keeps 0.5."""
+def test_the_up_rate_is_p_ups_base_unless_it_calls_down_where_validation_does_not_bear_it_out():
+    """An up-rate of 0.5 or more is served as it is, whatever validation shows: it is climatology (Brier skill 0
+    against it by construction) and calls what always-up calls. Until 2026-12-04 it needed validation's 95%
+    interval too, and the 0.5 served instead lost to climatology on a drift validation could not confirm. One
+    below 0.5 calls "down" against always-up: kept only where validation bears it out, overall and at the step
+    (a probe on the sample: a step-1 up-rate of 0.49 on a rising series)."""
     rng = np.random.default_rng(0)
     n, h = 2000, 4
-    rates = np.array([0.4, 0.65, 0.65, 0.65])  # validation's up-rate per step
-    up = rng.random((n, h)) < rates
-    trained = np.array([0.55, 0.65, 0.65, 0.65])  # step 1's training up-rate: above 0.5, validation's below
-    base, drift, ci, per_step = drift_base(trained, up, [n // 2], h, seed=0)
-    assert ci[0] > 0, (drift, ci)
-    assert per_step[0] < 0 < per_step[1:].min()
-    assert base.tolist() == [0.5, 0.65, 0.65, 0.65]
-    flat = rng.random((n, h)) < 0.5
-    assert drift_base(trained, flat, [n // 2], h, seed=0)[0].tolist() == [0.5] * h
+    flat = rng.random((n, h)) < 0.5  # validation without a drift
+    rising = np.array([0.55, 0.65, 0.65, 0.65])
+    assert drift_base(rising, flat, [n // 2], h, seed=0)[0].tolist() == rising.tolist()
+    falling = np.array([0.45, 0.35, 0.35, 0.35])
+    assert drift_base(falling, flat, [n // 2], h, seed=0)[0].tolist() == [0.5] * h
+    down = rng.random((n, h)) < np.array([0.6, 0.35, 0.35, 0.35])  # validation falls, but not at step 1
+    base, _, ci, per_step = drift_base(falling, down, [n // 2], h, seed=0)
+    assert ci[0] > 0 and per_step[0] < 0 < per_step[1:].min()
+    assert base.tolist() == [0.5, 0.35, 0.35, 0.35]
+    mixed = np.array([0.48, 0.52, 0.55, 0.55])  # the sample's shape: below 0.5 at step 1 only
+    assert drift_base(mixed, flat, [n // 2], h, seed=0)[0].tolist() == [0.5, 0.52, 0.55, 0.55]
