@@ -591,11 +591,22 @@ def _due(bars: pd.DataFrame, step: pd.Timedelta, end: pd.Timestamp, asked: pd.Ti
     and the source was not asked since (or was, REFETCH_AFTER ago or more, and did not have it yet). A cache this
     process has not asked about (`asked` None) is asked once its newest bar has closed: an earlier version may
     have cached it in progress."""
-    newest = bars.index[-1]
-    expected = newest + (2 * step if asked is not None else step)  # when the next bar (the newest) closes
+    # when the next bar closes (the newest, for a cache this process has not asked about)
+    expected = (_next_label(bars, step) if asked is not None else bars.index[-1]) + step
     if end < expected:
         return False
     return asked is None or asked < expected or end - asked >= _throttle(step)
+
+
+def _next_label(bars: pd.DataFrame, step: pd.Timedelta) -> pd.Timestamp:
+    """The label of the bar after the newest of `bars`: one step on, past Saturday and Sunday for daily bars of a
+    market that, as its bars show, never trades then (a stock's Friday bar is followed by Monday's: asked for on
+    Sunday, it would not be there, 96 times a weekend at REFETCH_AFTER)."""
+    following = bars.index[-1] + step
+    if step == pd.Timedelta(days=1) and not (bars.index.day_of_week >= 5).any():
+        while following.day_of_week >= 5:
+            following += step
+    return following
 
 
 def _refreshed(

@@ -872,3 +872,22 @@ def test_a_csv_named_on_the_command_line_describes_itself(tmp_path: Path):
     )
     with pytest.raises(DataError, match=r"04:00:00 apart \(median\): that is no interval InvestIQ takes"):
         choose_bars(Settings(), "csv", (), None, None, four, log=logged.append)
+
+
+def test_daily_bars_of_a_market_closed_at_weekends_are_not_asked_for_on_saturday_and_sunday(tmp_path: Path):
+    """A stock's Friday bar is followed by Monday's: it was asked for every 15 minutes of the weekend."""
+    fetch = Exchange(["2024-04-01", "2024-04-02", "2024-04-03", "2024-04-04", "2024-04-05", "2024-04-08"])
+    cache = BarCache(tmp_path)
+    at = datetime(2024, 4, 6, 1, tzinfo=timezone.utc)  # Saturday: Friday's bar has closed
+    assert recent_bars("SPY", "1d", 3, cache, fetch, now=at).index[-1] == pd.Timestamp("2024-04-05", tz="UTC")
+    calls = len(fetch.calls)
+    for hours in range(1, 48, 5):  # through Saturday and Sunday
+        recent_bars("SPY", "1d", 3, cache, fetch, now=at + timedelta(hours=hours))
+    assert len(fetch.calls) == calls
+    tuesday = datetime(2024, 4, 9, 1, tzinfo=timezone.utc)  # Monday's bar has closed
+    assert recent_bars("SPY", "1d", 3, cache, fetch, now=tuesday).index[-1] == pd.Timestamp("2024-04-08", tz="UTC")
+    assert len(fetch.calls) == calls + 1
+    crypto = Exchange([str(d.date()) for d in pd.date_range("2024-03-01", "2024-04-08")])  # every day
+    recent_bars("BTC", "1d", 3, cache, crypto, now=at)
+    recent_bars("BTC", "1d", 3, cache, crypto, now=at + timedelta(days=1))  # Saturday's bar closed: asked for
+    assert len(crypto.calls) == 2
