@@ -24,7 +24,7 @@ from investiq.core.settings import Settings
 from investiq.ops.backtest.analysis import Analysis, analyse
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.filters import Counts
-from investiq.ops.backtest.report import as_json, markdown
+from investiq.ops.backtest.report import as_json, markdown, summary
 from investiq.ops.backtest.run import DELETED
 from investiq.ops.backtest.stats import difference
 from investiq.ops.backtest.strategies import round_trips, strategy_trades, trend
@@ -264,3 +264,15 @@ def test_a_filter_that_changes_nothing_on_its_own_is_not_tested_even_if_it_refus
     alone = [c for c in analysis.claims if c.label.endswith("+ F2") and "F1" not in c.label]
     assert alone and all(c.verdict.startswith("not tested: F2 refused no entry") for c in alone), alone
     assert not any(c.verdict.startswith("not tested") for c in analysis.claims if c.label == "equal + F1")
+
+
+def test_a_bayesian_variant_whose_weights_never_moved_tests_nothing_of_the_claims():
+    """Its differences from equal weights are zero by construction (it traded exactly as they did): they were
+    reported as "contradicted [0, 0]", evidence against learning that no learning produced."""
+    analysis = backtest(trending(1000, 0))
+    moved = {s.label: s.resized > 0 for s in analysis.stats}
+    assert set(moved.values()) == {True, False}  # both kinds on this data
+    for check in analysis.claims:
+        unmoved = check.verdict.startswith("not tested: its weights never left the equal share")
+        assert unmoved == (not moved[check.label]), (check.label, check.verdict)
+    assert "tests none of the claims" in summary(analysis)

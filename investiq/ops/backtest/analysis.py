@@ -114,7 +114,12 @@ def analyse(
     # a filter that changed no trade of its book: the variants behind it test nothing of it
     idle = {b.filters: idle_filters(b, books, trades, replay) for b in books}
     of_run = [b.filters for b, _ in jobs]
-    checks = [c for r, d in headline for c in claims(d, _untested(r, idle[of_run[runs.index(r)]]))]
+    stats_of = {id(r): st for r, st in zip(runs, stats, strict=True)}
+    checks = [
+        c
+        for r, d in headline
+        for c in claims(d, _untested(r, idle[of_run[runs.index(r)]]) or _unmoved(r, stats_of[id(r)]))
+    ]
     return Analysis(trades, runs, stats, differences, checks, notes, days, [annualisation_note(days)])
 
 
@@ -155,6 +160,17 @@ def _untested(run: Run, idle: Sequence[str]) -> str:
     return (
         f"{' and '.join(names)} refused no entry (it let every one of them in), so this variant traded exactly as "
         f"{base}{' behind the other filters' if len(names) < len(variant.filters) else ''} did"
+    )
+
+
+def _unmoved(run: Run, stats: VariantStats) -> str:
+    """Why a Bayesian `run` tests nothing of the claims ("" when it does): its weights never left the equal share,
+    so it traded exactly as equal weights did, and its zero differences say nothing for or against learning."""
+    if run.variant.allocation == "equal" or run.variant.filters or stats.resized > 0:
+        return ""
+    return (
+        "its weights never left the equal share (no strategy ever had bayes_min_trades of effective evidence at a "
+        "decision), so it traded exactly as equal weights did"
     )
 
 

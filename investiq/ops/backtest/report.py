@@ -113,18 +113,18 @@ def summary(analysis: Analysis) -> str:
     label = checks[0].label
     held = [c.claim for c in checks if c.label == label and c.verdict == "supported"]
     served = next(s for s in analysis.stats if s.label == label)
-    if len(held) == len(CLAIMS):
+    if served.resized == 0:
+        text = (
+            f"On this data, {label} tests none of the claims. Its weights never left the equal share: no strategy "
+            f"ever had bayes_min_trades of effective (decayed) evidence at a decision, so {label} traded exactly "
+            "as equal weights did; a longer half-life, or strategies that trade more often, would let it learn."
+        )
+    elif len(held) == len(CLAIMS):
         text = f"On this data, {label} supports every claim."
     elif not held:
         text = f"On this data, {label} supports none of the claims (see the table for why)."
     else:
         text = f"On this data, {label} supports only: {', '.join(held)}."
-    if served.resized == 0:
-        text += (
-            f" Its weights never left the equal share: no strategy ever had bayes_min_trades of effective "
-            f"(decayed) evidence at a decision, so {label} traded exactly as equal weights did; a longer "
-            "half-life, or strategies that trade more often, would let it learn."
-        )
     backed = ("supported", "partly supported")
     others = [
         f"{c.claim} by {c.label} ({c.verdict})"
@@ -134,6 +134,9 @@ def summary(analysis: Analysis) -> str:
     text += (
         f" Elsewhere: {'; '.join(others)}." if others else " No other variant supports any claim, even in part."
     )
+    unmoved = sorted({c.label for c in checks if c.label != label and "never left the equal share" in c.verdict})
+    if unmoved:
+        text += f" Not tested, since their weights never left the equal share either: {', '.join(unmoved)}."
     for reason, why in (("refused no entry", "refused no entry"), ("let no entry through", "refused every entry")):
         untested = sorted({c.label for c in checks if c.verdict.startswith("not tested") and reason in c.verdict})
         if untested:

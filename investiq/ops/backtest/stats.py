@@ -324,7 +324,8 @@ def verdict(measured: Estimate, promised: float) -> str:
 
 def claims(diff: Difference, untested: str = "") -> list[ClaimCheck]:
     """The original design's promises against one variant's measured differences. `untested`: why the variant
-    tests nothing (a filter in front of it refused no entry), given as the verdict "not tested: ..." instead."""
+    tests nothing (a filter in front of it refused no entry; its weights never left the equal share), given as the
+    verdict "not tested: ..." instead."""
     measured = {"win_rate": diff.win_rate, "average_win": diff.average_win, "sharpe": diff.sharpe_relative}
     out = []
     for metric, low, high, unit in CLAIMS:
