@@ -7,7 +7,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from training.evaluate import FIGURES, LABELS, METHODS
+from training.patchtst import served_base
 
 # A direction hit rate this far above the best constant call (always up, or always down) is more likely a leak
 # than skill on market data. Against the constant call, not 50 %: in a rising market always-up alone hits 55 %.
@@ -155,19 +158,15 @@ def validation_choice(calibration: dict[str, Any]) -> str:
 
 
 def _served_base(calibration: dict[str, Any]) -> str:
-    """What P(up) answers without a slope: the training up-rate, 0.5, or the one at some steps, the other at the
-    rest (validation keeps the training up-rate as a drift per step). Artifacts from before the base was tested
-    record no training_up_rate: their base is the training up-rate."""
+    """What P(up) answers without a slope (training/patchtst.py `served_base`). Artifacts from before the base was
+    tested record no training_up_rate: their base is the training up-rate."""
     base, rate = calibration.get("base_up"), calibration.get("training_up_rate")
     if not base or rate is None:
         return "the training up-rate"
     rates = rate if isinstance(rate, list) else [rate] * len(base)
-    halves = [str(k + 1) for k, (b, x) in enumerate(zip(base, rates, strict=False)) if b == 0.5 and x != 0.5]
-    if base == [0.5] * len(base):
-        return "0.5 (validation did not confirm the training up-rate)"
-    if halves:
-        return f"the training up-rate (0.5 at step {', '.join(halves)}, where validation did not confirm it)"
-    return "the training up-rate"
+    return served_base(
+        np.clip(np.asarray(rates, dtype=np.float64), 0.01, 0.99), np.asarray(base, dtype=np.float64)
+    )
 
 
 def bar_checks(r: dict[str, Any]) -> list[str]:

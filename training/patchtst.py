@@ -598,29 +598,51 @@ def quantile_loss(
 def drift_base(
     trained_rate: NDArray[np.float64], up: NDArray[np.bool_], groups: Any, h: int, seed: int
 ) -> tuple[NDArray[np.float64], float, tuple[float, float], NDArray[np.float64]]:
-    """P(up)'s base per step: the training up-rate (`trained_rate`, [H]) where it is 0.5 or more, or where
-    validation shows a lower one beats 0.5; else 0.5. Returns (base, Brier skill over 0.5 on validation, its
-    block-bootstrap 95% interval, the skill per step).
+    """P(up)'s base per step: the training up-rate (`trained_rate`, [H]) where it is 0.5 or more and validation
+    does not show 0.5 better, or where it is below 0.5 and validation shows it better than 0.5; else 0.5.
+    Returns (base, Brier skill over 0.5 on validation, its block-bootstrap 95% interval, the skill per step).
 
     P(up) is judged against two constant answers: climatology, the training up-rate (its Brier skill), and
     always-up (its direction call). An up-rate of 0.5 or more is both: its call is always-up's and its skill
-    against climatology is 0, so it is served as it is. One below 0.5 calls "down" at every origin against
-    always-up: a claim, kept only where validation (`up`, [windows, H], in symbol groups cut at `groups`)
-    bears it out, over every step together (one drift, seen at every step) and at the step itself; a one-step
-    up-rate below 0.5 on a rising series was a constant "down" that validation never supported (a probe on the
-    sample data: skill -0.0021 at step 1). Until 2026-12-04 an up-rate above 0.5 needed that evidence too, and
-    the 0.5 served instead lost to climatology wherever a drift held that validation could not confirm at 95%:
-    the four-symbol CSV at h12, -0.026; simulated (`python -m harness.p_up_base`), 63% of series with a drift of
-    10% a year, against 1 in 200 now, at the cost of 0.0015 of skill on driftless ones, whose in-sample up-rate
-    is noise."""
+    against climatology is 0, so it is served unless validation (`up`, [windows, H], in symbol groups cut at
+    `groups`) contradicts it: a Brier skill over 0.5, over every step together (one drift, seen at every step),
+    whose 95% interval lies wholly below 0 (a noise up-rate of a short history, 0.6 where validation rises half
+    of the time). One below 0.5 calls "down" at every origin against always-up: a claim, kept only where
+    validation bears it out, over every step together and at the step itself; a one-step up-rate below 0.5 on a
+    rising series was a constant "down" that validation never supported (a probe on the sample data: skill
+    -0.0021 at step 1). Down drifts that validation cannot confirm therefore still lose to climatology.
+
+    Until 2026-12-04 an up-rate above 0.5 needed validation's confirmation too, and the 0.5 served instead lost to
+    climatology wherever a drift held that validation could not confirm at 95% (the four-symbol CSV at h12,
+    -0.026). `python -m harness.p_up_base` compares the rules on simulated series, long and short."""
     against_half = np.column_stack([((trained_rate - up) ** 2).mean(axis=1), ((0.5 - up) ** 2).mean(axis=1)])
     drift, drift_ci = bootstrap_interval(
         np.split(against_half, groups), lambda v: 1 - v[..., 0] / v[..., 1], block=h, seed=seed
     )
     step_drift = 1 - ((trained_rate - up) ** 2).mean(axis=0) / np.maximum(((0.5 - up) ** 2).mean(axis=0), 1e-12)
     shown = (drift_ci[0] > 0) & (step_drift > 0)
-    base = np.where((trained_rate >= 0.5) | shown, trained_rate, 0.5)
+    kept = np.where(trained_rate >= 0.5, drift_ci[1] >= 0, shown)
+    base = np.where(kept, trained_rate, 0.5)
     return base, drift, drift_ci, step_drift
+
+
+def served_base(rate: NDArray[np.float64], base: NDArray[np.float64]) -> str:
+    """What P(up)'s base is, per step, and why (drift_base), in words: for the calibration rule and the report."""
+
+    def steps(mask: NDArray[np.bool_]) -> str:
+        return ", ".join(str(k + 1) for k in np.flatnonzero(mask))
+
+    halves = {
+        "validation did not bear the up-rate out": (base == 0.5) & (rate > 0.5),
+        "the up-rate is below 0.5 and validation did not confirm it": (base == 0.5) & (rate < 0.5),
+    }
+    if bool(np.all(base == 0.5)) and bool(np.any(rate != 0.5)):
+        return "0.5 (" + "; ".join(f"step {steps(m)}: {why}" for why, m in halves.items() if m.any()) + ")"
+    parts = [f"0.5 at step {steps(m)}: {why}" for why, m in halves.items() if m.any()]
+    down = (base != 0.5) & (rate < 0.5)
+    if down.any():
+        parts.append(f"below 0.5 at step {steps(down)}, as validation confirmed")
+    return "the training up-rate (climatology" + "".join(f"; {p}" for p in parts) + ")"
 
 
 def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dict[str, Any]:
@@ -695,15 +717,8 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         f"{ratio:.4f}, 95% CI [{ratio_ci[0]:.4f}, {ratio_ci[1]:.4f}], not wholly below 1"
     )
     rate = np.clip(x_up, 0.01, 0.99)
-    halves = [str(k + 1) for k in np.flatnonzero((base == 0.5) & (rate != 0.5))]
     evidence = f"validation Brier skill over 0.5 {drift:+.4f}, 95% CI [{drift_ci[0]:+.4f}, {drift_ci[1]:+.4f}]"
-    below = "where it is below 0.5 (a down call against always-up) and validation did not bear it out"
-    if not halves:
-        base_rule = f"the training up-rate ({evidence})"
-    elif len(halves) < h:
-        base_rule = f"the training up-rate ({evidence}; 0.5 at step {', '.join(halves)}, {below})"
-    else:
-        base_rule = f"0.5, {below} ({evidence})"
+    base_rule = f"{served_base(rate, base)} ({evidence})"
     p_rule = (
         f"P(up) slope {slope:.3g} over {base_rule} (validation Brier skill {skill:+.4f}, "
         f"95% CI [{skill_ci[0]:+.4f}, {skill_ci[1]:+.4f}])"

@@ -558,20 +558,43 @@ def recent_bars(
     if bars is not None:
         bars = closed(bars, step, end)  # a cache written before 2026-12-04 may hold a bar then in progress
     if bars is None or len(bars) < n:
-        # Markets trade ~6.5 of 24 hours on 5 of 7 days: n bars span up to ~5.2x n intervals of clock time.
-        lookback = 6 * n * step + pd.Timedelta(days=4)
-        limit = YF_MAX_DAYS.get(interval)
-        if limit is not None:
-            lookback = min(lookback, pd.Timedelta(days=limit))
-        bars = fetch_into(cache, fetch, symbol, interval, end - lookback, end)
+        bars = _filled(cache, fetch, symbol, interval, n, end, bars)
     elif _due(bars, step, end, cache.asked.get((symbol, interval))):
         bars = _refreshed(cache, fetch, symbol, interval, bars, end)
     bars = closed(bars, step, end)
-    if bars.empty:
-        raise DataError(f"no {interval} bars for {symbol}; check the symbol or use another source")
     if len(bars) < n:
-        raise DataError(f"only {len(bars)} {interval} bars for {symbol}, {n} needed; try a longer interval")
+        raise _too_few(symbol, interval, len(bars), n)
     return bars.iloc[-n:]
+
+
+def _filled(
+    cache: BarCache, fetch: Fetch, symbol: str, interval: str, n: int, end: pd.Timestamp, bars: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The cache filled back far enough for `n` bars. Within REFETCH_AFTER of failing, or of a fill that still had
+    fewer (a new listing), the source is not asked again: that DataError is raised."""
+    step, key = interval_step(interval), (symbol, interval)
+    failed = cache.failed.get(key)
+    if failed is not None and end - failed[0] < _throttle(step):
+        raise failed[1]
+    # Markets trade ~6.5 of 24 hours on 5 of 7 days: n bars span up to ~5.2x n intervals of clock time.
+    lookback = 6 * n * step + pd.Timedelta(days=4)
+    limit = YF_MAX_DAYS.get(interval)
+    if limit is not None:
+        lookback = min(lookback, pd.Timedelta(days=limit))
+    try:
+        filled = fetch_into(cache, fetch, symbol, interval, end - lookback, end)
+    except DataError as exc:
+        cache.failed[key] = (end, exc)
+        raise
+    if len(have := closed(filled, step, end)) < n:
+        cache.failed[key] = (end, _too_few(symbol, interval, len(have), n))
+    return filled
+
+
+def _too_few(symbol: str, interval: str, have: int, n: int) -> DataError:
+    if not have:
+        return DataError(f"no {interval} bars for {symbol}; check the symbol or use another source")
+    return DataError(f"only {have} {interval} bars for {symbol}, {n} needed; try a longer interval")
 
 
 REFETCH_AFTER = 0.2  # of an interval (at most 15 minutes): how often a bar the source did not have is asked again
@@ -603,8 +626,10 @@ def _next_label(bars: pd.DataFrame, step: pd.Timedelta) -> pd.Timestamp:
     market that, as its bars show, never trades then (a stock's Friday bar is followed by Monday's: asked for on
     Sunday, it would not be there, 96 times a weekend at REFETCH_AFTER)."""
     following = bars.index[-1] + step
-    if step == pd.Timedelta(days=1) and not (bars.index.day_of_week >= 5).any():
-        while following.day_of_week >= 5:
+    # Yahoo labels a daily bar at the exchange's midnight, in UTC the day before east of it (Tokyo's Monday:
+    # Sunday 15:00 UTC): the nearest midnight is the exchange's day, for any exchange within 12 hours of UTC
+    if step == pd.Timedelta(days=1) and not (bars.index.round("D").day_of_week >= 5).any():
+        while following.round("D").day_of_week >= 5:
             following += step
     return following
 

@@ -23,6 +23,7 @@ from investiq.core.errors import DataError
 from investiq.core.market import (
     BarCache,
     CleaningReport,
+    _next_label,
     clean_bars,
     fetch_yfinance,
     load_bars,
@@ -891,3 +892,38 @@ def test_daily_bars_of_a_market_closed_at_weekends_are_not_asked_for_on_saturday
     recent_bars("BTC", "1d", 3, cache, crypto, now=at)
     recent_bars("BTC", "1d", 3, cache, crypto, now=at + timedelta(days=1))  # Saturday's bar closed: asked for
     assert len(crypto.calls) == 2
+
+
+def test_the_weekend_of_an_exchange_east_of_utc_is_its_own():
+    """Yahoo labels Tokyo's Monday bar at Tokyo's midnight: Sunday 15:00 UTC. Those Sunday labels made the
+    market look open at weekends, and it was asked for new bars all weekend."""
+    monday = pd.Timestamp("2024-04-01", tz="Asia/Tokyo")
+    days = [monday + pd.Timedelta(days=k) for k in range(5)]  # Monday to Friday, Tokyo midnights
+    tokyo = pd.DataFrame({"close": range(5)}, index=pd.DatetimeIndex(days).tz_convert("UTC"))
+    assert (tokyo.index.day_of_week >= 5).any()  # in UTC, Monday's label is a Sunday
+    assert _next_label(tokyo, pd.Timedelta(days=1)) == (monday + pd.Timedelta(days=7)).tz_convert("UTC")
+
+
+def test_a_short_history_or_a_failing_source_is_not_asked_again_at_every_request(tmp_path: Path):
+    """A new listing with fewer bars than the model's context, and a source that fails on an empty cache: the
+    source was asked at every request (the gateway asks for 512 bars)."""
+    listing = Exchange([str(d.date()) for d in pd.bdate_range("2024-03-18", "2024-03-29")])
+    cache, at = BarCache(tmp_path), datetime(2024, 3, 30, 12, tzinfo=timezone.utc)
+    for minutes in (0, 5, 10):
+        with pytest.raises(DataError, match=r"only 10 1d bars for NEW, 64 needed"):
+            recent_bars("NEW", "1d", 64, cache, listing, now=at + timedelta(minutes=minutes))
+    assert len(listing.calls) == 1
+    with pytest.raises(DataError, match="only 10 1d bars"):
+        recent_bars("NEW", "1d", 64, cache, listing, now=at + timedelta(minutes=16))
+    assert len(listing.calls) == 2  # 15 minutes on: asked again
+    calls = 0
+
+    def failing(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        nonlocal calls
+        calls += 1
+        raise DataError("Yahoo Finance cannot be reached from this machine (offline?)")
+
+    for minutes in (0, 5, 10):
+        with pytest.raises(DataError, match="offline"):
+            recent_bars("GONE", "1d", 64, cache, failing, now=at + timedelta(minutes=minutes))
+    assert calls == 1

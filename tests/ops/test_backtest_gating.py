@@ -276,3 +276,15 @@ def test_a_bayesian_variant_whose_weights_never_moved_tests_nothing_of_the_claim
         unmoved = check.verdict.startswith("not tested: its weights never left the equal share")
         assert unmoved == (not moved[check.label]), (check.label, check.verdict)
     assert "tests none of the claims" in summary(analysis)
+
+
+def test_behind_a_filter_a_bayesian_variant_whose_weights_never_moved_tests_nothing_either():
+    """Its differences are the filter's alone (it traded as equal weights behind the filter did): it got the
+    verdicts of "equal + the filter" again, as if they were the allocation's."""
+    analysis = backtest(trending(1000, 0), Asked(lambda s, t: t.day % 3 == 0, "refuses a third"))
+    served = [c for c in analysis.claims if c.label == "mean (half-life 30d) + refuses a third"]
+    assert served and all(
+        c.verdict.startswith("not tested: its weights never left the equal share")
+        and c.verdict.endswith("as equal + refuses a third did")
+        for c in served
+    ), served

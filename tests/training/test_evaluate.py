@@ -444,11 +444,15 @@ def test_the_report_says_which_base_p_up_answers_with():
     from training.evaluate_report import validation_choice
 
     refuted = {"alpha": 0, "slope": 0, "spread": 0, "base_up": [0.5] * 3, "training_up_rate": [0.6, 0.58, 0.57]}
-    assert "P(up) is 0.5 (validation did not confirm the training up-rate); quantiles: the random walk's" in (
-        validation_choice(refuted)
+    assert (
+        "P(up) is 0.5 (step 1, 2, 3: validation did not bear the up-rate out); quantiles: the random walk's"
+        in (validation_choice(refuted))
     )
     kept = refuted | {"base_up": [0.6, 0.58, 0.57], "slope": 1.5, "spread": 1.0}
-    assert "P(up) slope 1.5 over the training up-rate; quantiles: the network's spread" in validation_choice(kept)
+    assert (
+        "P(up) slope 1.5 over the training up-rate (climatology); quantiles: the network's"
+        in validation_choice(kept)
+    )
     older = {"alpha": 0, "slope": 0, "base_up": [0.55]}  # an artifact from before the base was tested
     assert "P(up) is the training up-rate." in validation_choice(older)
 
@@ -459,8 +463,9 @@ def test_the_report_names_the_steps_where_p_up_answers_half():
     from training.evaluate_report import validation_choice
 
     mixed = {"alpha": 0, "slope": 0, "base_up": [0.5, 0.58, 0.57], "training_up_rate": [0.493, 0.58, 0.57]}
-    assert "P(up) is the training up-rate (0.5 at step 1, where validation did not confirm it)" in (
-        validation_choice(mixed)
+    assert (
+        "P(up) is the training up-rate (climatology; 0.5 at step 1: the up-rate is below 0.5 and validation "
+        "did not confirm it)" in validation_choice(mixed)
     )
     scalar = mixed | {"base_up": [0.5] * 3, "training_up_rate": 0.55}
-    assert "P(up) is 0.5 (validation did not confirm the training up-rate)" in validation_choice(scalar)
+    assert "P(up) is 0.5 (step 1, 2, 3: validation did not bear the up-rate out)" in validation_choice(scalar)

@@ -263,22 +263,27 @@ def test_a_learnable_pattern_is_kept_by_validation(tmp_path: Path):
     assert c["slope"] > 0 and c["val_brier_skill_ci95"][0] > 0
 
 
-def test_the_up_rate_is_p_ups_base_unless_it_calls_down_where_validation_does_not_bear_it_out():
-    """An up-rate of 0.5 or more is served as it is, whatever validation shows: it is climatology (Brier skill 0
+def test_the_up_rate_is_p_ups_base_unless_validation_contradicts_it_or_it_calls_down_unconfirmed():
+    """An up-rate of 0.5 or more is served unless validation shows 0.5 better: it is climatology (Brier skill 0
     against it by construction) and calls what always-up calls. Until 2026-12-04 it needed validation's 95%
-    interval too, and the 0.5 served instead lost to climatology on a drift validation could not confirm. One
-    below 0.5 calls "down" against always-up: kept only where validation bears it out, overall and at the step
-    (a probe on the sample: a step-1 up-rate of 0.49 on a rising series)."""
+    interval to confirm it, and the 0.5 served instead lost to climatology on a drift validation could not
+    confirm; in the first version of the rule it was served even where validation contradicted it (0.65 where
+    validation rose half of the time). One below 0.5 calls "down" against always-up: kept only where validation
+    bears it out, overall and at the step (a probe on the sample: a step-1 up-rate of 0.49 on a rising series)."""
     rng = np.random.default_rng(0)
     n, h = 2000, 4
     flat = rng.random((n, h)) < 0.5  # validation without a drift
     rising = np.array([0.55, 0.65, 0.65, 0.65])
-    assert drift_base(rising, flat, [n // 2], h, seed=0)[0].tolist() == rising.tolist()
+    assert drift_base(rising, flat, [n // 2], h, seed=0)[0].tolist() == [0.5] * h  # contradicted: 0.5
+    unsure = rng.random((200, h)) < 0.52  # a little validation, rising a little: neither confirmed nor refuted
+    base, _, ci, _ = drift_base(np.full(h, 0.55), unsure, [100], h, seed=0)
+    assert ci[0] < 0 < ci[1] and base.tolist() == [0.55] * h
     falling = np.array([0.45, 0.35, 0.35, 0.35])
     assert drift_base(falling, flat, [n // 2], h, seed=0)[0].tolist() == [0.5] * h
     down = rng.random((n, h)) < np.array([0.6, 0.35, 0.35, 0.35])  # validation falls, but not at step 1
     base, _, ci, per_step = drift_base(falling, down, [n // 2], h, seed=0)
     assert ci[0] > 0 and per_step[0] < 0 < per_step[1:].min()
     assert base.tolist() == [0.5, 0.35, 0.35, 0.35]
-    mixed = np.array([0.48, 0.52, 0.55, 0.55])  # the sample's shape: below 0.5 at step 1 only
-    assert drift_base(mixed, flat, [n // 2], h, seed=0)[0].tolist() == [0.5, 0.52, 0.55, 0.55]
+    sample = rng.random((n, h)) < np.array([0.52, 0.56, 0.58, 0.58])  # the sample's shape: below 0.5 at step 1
+    mixed = np.array([0.48, 0.54, 0.56, 0.56])
+    assert drift_base(mixed, sample, [n // 2], h, seed=0)[0].tolist() == [0.5, 0.54, 0.56, 0.56]

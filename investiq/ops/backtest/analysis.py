@@ -165,12 +165,15 @@ def _untested(run: Run, idle: Sequence[str]) -> str:
 
 def _unmoved(run: Run, stats: VariantStats) -> str:
     """Why a Bayesian `run` tests nothing of the claims ("" when it does): its weights never left the equal share,
-    so it traded exactly as equal weights did, and its zero differences say nothing for or against learning."""
-    if run.variant.allocation == "equal" or run.variant.filters or stats.resized > 0:
+    so it traded exactly as equal weights did (behind filters: as equal weights behind them), and its differences
+    say nothing for or against learning."""
+    variant = run.variant
+    if variant.allocation == "equal" or stats.resized > 0 or not np.any(run.sizes > 0):
         return ""
+    twin = " + ".join(["equal", *variant.filters])  # behind filters, its differences are theirs alone
     return (
         "its weights never left the equal share (no strategy ever had bayes_min_trades of effective evidence at a "
-        "decision), so it traded exactly as equal weights did"
+        f"decision), so it traded exactly as {twin if variant.filters else 'equal weights'} did"
     )
 
 
