@@ -30,7 +30,14 @@ from investiq.core.market import BarCache
 from investiq.core.patchtst import PATCHTST, RANDOM_WALK, PatchTSTMeta
 from investiq.core.settings import Settings
 from investiq.core.versions import version_dir
-from investiq.ops.backtest.filters import PriceFilter, forecast, price_filter, read_headlines, sentiment_filter
+from investiq.ops.backtest.filters import (
+    PriceFilter,
+    forecast,
+    price_filter,
+    read_headlines,
+    sentiment_filter,
+    trainable,
+)
 from training.patchtst import load_forecaster, split_origins
 
 DAYS = pd.bdate_range("2015-01-01", periods=700, tz="UTC")
@@ -60,6 +67,21 @@ def test_too_little_history_for_the_price_filter_says_what_the_backtest_can_chan
         price_filter(synthetic_bars(), early, Settings(), work_dir=tmp_path, seed=0, budget_s=1, config=ONE_EPOCH)
     assert str(raised.value).endswith("give bars that reach further back, or pass --no-price-filter")
     assert "--context-length" not in str(raised.value)  # investiq train's option, which backtest does not have
+
+
+def test_the_price_filters_model_takes_the_symbols_training_can_split_at_shared_dates():
+    """A symbol whose history starts late has windows only after the dates the split shares (validation, test):
+    it was checked alone, as if split at its own dates, and left out or said to train where it did not."""
+    bars = synthetic_bars()
+    late = bars["B"].iloc[380:]  # 120 bars before START: a window, but none before the shared validation date
+    tiny = bars["B"].iloc[470:]  # 30 bars before START: no window at all
+    said: list[str] = []
+    series, trains = trainable({"A": bars["A"], "LATE": late, "TINY": tiny}, START, ONE_EPOCH, said.append)
+    assert list(series) == ["A", "LATE"] and trains == ["A"]
+    assert said == [f"warning: not training on TINY: 30 bars before it, ~{TINY.context_length + 8} needed"]
+    assert all(
+        len(closes) == len(stamps) and pd.Timestamp(stamps.max()) < START for closes, stamps in series.values()
+    )
 
 
 @pytest.fixture(scope="module")

@@ -199,37 +199,49 @@ def train_before(
     Symbols with too few bars before `start` for the split are left out of training."""
     from export.patchtst import export_patchtst
     from investiq.ops.patchtst import train_or_baseline
-    from training.patchtst import TooFewBars, split_origins
 
     shape = config or TrainConfig(
         symbols=(), source="backtest", days=0, interval=INTERVAL, window_stride=WINDOW_STRIDE
     )
-    fractions = (shape.val_fraction, shape.test_fraction)
-    series: dict[str, tuple[Any, Any]] = {}
-    problems = []
-    for symbol, closes in bars.items():
-        before = closes[closes.index < start]
-        try:
-            split_origins(len(before), shape.context_length, shape.prediction_length, *fractions)
-        except TooFewBars as exc:
-            problems.append(f"{symbol}: {exc.bars} bars before it, ~{exc.need} needed")
-            continue
-        series[symbol] = (before.to_numpy(dtype=np.float64), before.index.to_numpy())
-    for problem in problems:
-        log(f"warning: not training on {problem}")
-    if not series:
-        raise DataError(
-            f"no symbol has enough bars before {start} for the price filter's model to train on ({problems[0]}): "
-            "raise --history-fraction, give bars that reach further back, or pass --no-price-filter"
-        )
+    series, trains = trainable(bars, start, shape, log)
     # config's source, days and file stay as given: the artifact records them, and `investiq evaluate patchtst`
     # reloads the bars from them (and scores only those after the model's validation part)
     config = dataclasses.replace(shape, symbols=tuple(series), seed=seed)
     directory, repository = work_dir / PATCHTST, work_dir / "model_repository"
-    log(f"training PatchTST on {', '.join(series)} bars before {start} (at most {budget_s:g} s)")
+    rest = [s for s in series if s not in trains]
+    also = f" ({', '.join(rest)}: validation and test only, split at the dates all share)" if rest else ""
+    log(f"training PatchTST on {', '.join(trains)} bars before {start}{also} (at most {budget_s:g} s)")
     train_or_baseline(series, config, directory, log, budget_s=budget_s)
     export_patchtst(directory, repository, log=log)
     return repository
+
+
+def trainable(
+    bars: Mapping[str, pd.Series], start: pd.Timestamp, shape: TrainConfig, log: Log
+) -> tuple[dict[str, tuple[Any, Any]], list[str]]:
+    """(the symbols' closes strictly before `start` that training can split at the dates all share, the symbols
+    among them with training windows), as training splits them (training/patchtst.py `calendar_splits`); the
+    others left out with a warning. DataError when none can be split, saying what to do."""
+    from training.patchtst import TooFewBars, calendar_splits
+
+    before = {symbol: closes[closes.index < start] for symbol, closes in bars.items()}
+    fractions = (shape.val_fraction, shape.test_fraction)
+    c, h = shape.context_length, shape.prediction_length
+    ways = "raise --history-fraction, give bars that reach further back, or pass --no-price-filter"
+    try:
+        splits, short = calendar_splits({s: b.index.to_numpy() for s, b in before.items()}, c, h, *fractions)
+    except TooFewBars as exc:  # every symbol has a window, but together they lack a part
+        raise DataError(f"the bars before {start} cannot train the price filter's model ({exc}): {ways}") from None
+    problems = [f"{symbol}: {exc.bars} bars before it, ~{exc.need} needed" for symbol, exc in short.items()]
+    if not splits:
+        raise DataError(
+            f"no symbol has enough bars before {start} for the price filter's model to train on ({problems[0]}): "
+            + ways
+        )
+    for problem in problems:
+        log(f"warning: not training on {problem}")
+    series = {s: (before[s].to_numpy(dtype=np.float64), before[s].index.to_numpy()) for s in splits}
+    return series, [s for s in splits if len(splits[s].train)]
 
 
 def forecast(
