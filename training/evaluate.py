@@ -67,6 +67,7 @@ from investiq.core.report_json import dumps
 from training.patchtst import Split, calendar_splits, split_origins, windows
 
 COVERAGES = (0.8, 0.9)
+TOO_SHORT = "too few bars for a window of the model's context and horizon"  # a symbol left out, and why
 METHODS = ("model", "garch", "empirical_vol")
 LABELS = {"model": "PatchTST", "garch": "GARCH(1,1)", "empirical_vol": "empirical-vol random walk"}
 FIGURES = (
@@ -194,7 +195,7 @@ def training_up_rate(series: dict[str, NDArray[np.float64]], splits: dict[str, S
     baselines (served base and climatology) when the artifact's calibration does not record them."""
     ups = []
     for symbol, closes in series.items():
-        train = splits[symbol].train
+        train = splits[symbol].train if symbol in splits else np.arange(0)  # too short for any window: none
         ups.append(closes[train[:, None] + np.arange(1, h + 1)] > closes[train][:, None])
     return [float(v) for v in np.concatenate(ups).mean(axis=0)]
 
@@ -479,6 +480,9 @@ def evaluate(
     left = dict(left_out or {})
     parts = {}
     for s, closes in bar:
+        if s not in splits:
+            left[s] = TOO_SHORT
+            continue
         test = None if origins is None else origins[s]
         try:
             parts[s] = forecast_part(predict, meta, closes, splits[s], garch_dist, test)

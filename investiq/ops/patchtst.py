@@ -256,6 +256,7 @@ def unseen_test_origins(
     in 2017 has seen S&P 500's 2017 too. Training splits every symbol at the same dates (calendar_splits), so
     this leaves out nothing of a file as it was at training time.
     """
+    from training.evaluate import TOO_SHORT
     from training.patchtst import later_than
 
     seen = meta.seen_until()
@@ -263,7 +264,7 @@ def unseen_test_origins(
     left_out: dict[str, str] = {}
     for symbol, (_, stamps) in series.items():
         if symbol not in splits:
-            left_out[symbol] = "too few bars for a window of the model's context and horizon"
+            left_out[symbol] = TOO_SHORT
             continue
         test = splits[symbol].test
         kept = later_than(stamps, test, seen) if seen else test

@@ -20,7 +20,7 @@ from scipy import stats
 
 from investiq.core.errors import DataError
 from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta
-from training.evaluate import evaluate
+from training.evaluate import TOO_SHORT, evaluate
 from training.evaluate_report import SERVED_BASE, render
 
 C, H = 32, 4
@@ -359,6 +359,17 @@ def test_a_symbol_whose_price_never_moves_is_left_out_and_named(tmp_path: Path):
     assert "Left out: HALTED, its price does not move" in (tmp_path / "report.md").read_text()
     with pytest.raises(DataError, match="nothing to evaluate: HALTED: its price does not move"):
         evaluate(random_walk, meta(), {"HALTED": np.full(420, 50.0)}, SPLIT, tmp_path / "none")
+
+
+def test_a_symbol_too_short_for_any_window_at_the_shared_dates_is_left_out_and_named(tmp_path: Path):
+    """Split at the dates all symbols share (bar times given), a short symbol has no window: it was a KeyError."""
+    moving = series(2)
+    days = pd.bdate_range("2010-01-01", periods=420).to_numpy()
+    closes = {**moving, "SHORT": moving["SYM00"][-20:]}
+    times = {**dict.fromkeys(moving, days), "SHORT": days[-20:]}
+    report = evaluate(random_walk, meta(), closes, SPLIT, tmp_path, times=times)
+    assert set(report["symbols"]) == set(moving)
+    assert report["left_out"]["SHORT"] == TOO_SHORT
 
 
 def test_a_file_with_more_history_is_scored_only_after_what_the_model_saw(trained: tuple[Path, Path]):
