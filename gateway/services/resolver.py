@@ -39,7 +39,7 @@ from investiq.core.journal.predictions import (
     resolved_price_predictions,
 )
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import BarCache, Fetch, YahooError, fetch_into, recent_bars
+from investiq.core.market import REBASED, BarCache, Fetch, YahooError, fetch_into, recent_bars
 from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
 
 log = logging.getLogger(__name__)
@@ -130,9 +130,20 @@ def _resolve_series(
             at = int(bars.index.searchsorted(last_bar_time)) + row["horizon_steps"] - 1
         if at >= len(bars) or (at == len(bars) - 1 and bars.index[at] + step > stamp):
             continue  # not there yet, or still forming
-        actual = float(bars["close"].iloc[at])
+        actual = on_basis(bars["close"].iloc[at], bars["close"].iloc[at - row["horizon_steps"]], row["last_price"])
         out.append((row["id"], actual, outcome(row["direction"], row["last_price"], actual)))
     return out
+
+
+def on_basis(actual: float, cached_last: float, last_price: float) -> float:
+    """The H-th bar's close on the forecast's price basis. The cache holds one basis, split-adjusted (a split
+    re-bases all of it: investiq/core/market.py `rebased`); where its close of the forecast's last bar differs
+    from the forecast's last price beyond REBASED (a split since the forecast), the move over the cached bars is
+    applied to the last price. Compared as they stood, a forecast made before a 10-for-1 split scored a 90 %
+    fall."""
+    if abs(cached_last / last_price - 1) <= REBASED:
+        return float(actual)
+    return float(last_price * actual / cached_last)
 
 
 async def resolve_periodically(

@@ -286,14 +286,20 @@ class BarCache:
         return frame[COLUMNS]
 
     def merge(
-        self, symbol: str, interval: str, new: pd.DataFrame, closed_by: pd.Timestamp | None = None
+        self,
+        symbol: str,
+        interval: str,
+        new: pd.DataFrame,
+        closed_by: pd.Timestamp | None = None,
+        replace: bool = False,
     ) -> pd.DataFrame:
-        """Cache ∪ `new` (raw), cleaned; on equal timestamps `new` wins. Written back and returned. Given
-        `closed_by` (when `new` was fetched), bars of `new` that had not closed by then are left out."""
+        """Cache ∪ `new` (raw), cleaned; on equal timestamps `new` wins (`replace`: `new` alone). Written back and
+        returned. Given `closed_by` (when `new` was fetched), bars of `new` that had not closed by then are left
+        out."""
         fresh, _ = clean_bars(new, symbol, interval)
         if closed_by is not None:
             fresh = closed(fresh, interval_step(interval), closed_by)
-        cached = self.read(symbol, interval)
+        cached = None if replace else self.read(symbol, interval)
         if cached is not None:  # later rows win in clean_bars' duplicate drop
             fresh, _ = clean_bars(pd.concat([cached, fresh]), symbol, interval)
         if not fresh.empty:
@@ -578,9 +584,6 @@ def _filled(
         raise failed[1]
     # Markets trade ~6.5 of 24 hours on 5 of 7 days: n bars span up to ~5.2x n intervals of clock time.
     lookback = 6 * n * step + pd.Timedelta(days=4)
-    limit = YF_MAX_DAYS.get(interval)
-    if limit is not None:
-        lookback = min(lookback, pd.Timedelta(days=limit))
     try:
         filled = fetch_into(cache, fetch, symbol, interval, end - lookback, end)
     except DataError as exc:
@@ -646,7 +649,7 @@ def _refreshed(
         error = failed[1]
     else:
         try:
-            return fetch_into(cache, fetch, symbol, interval, bars.index[-1] - step, end)
+            return fetch_into(cache, fetch, symbol, interval, _overlap(bars, step), end)
         except DataError as exc:
             cache.failed[key] = (end, exc)
             error = exc
@@ -654,6 +657,13 @@ def _refreshed(
         raise error
     log.warning("%s %s: refreshing the cached bars failed (%s); serving them", symbol, interval, error)
     return bars
+
+
+def _overlap(bars: pd.DataFrame, step: pd.Timedelta) -> pd.Timestamp:
+    """Where to fetch from to refresh `bars`: their last two (one step back from the newest, if only one), so that
+    the newest is fetched again (an earlier version cached it in progress) and one before it shows whether the
+    source still gives the closes cached (`rebased`); across a weekend or a night, one step back is not a bar."""
+    return bars.index[-2] if len(bars) > 1 else bars.index[-1] - step
 
 
 def _cached_bars(
@@ -669,7 +679,7 @@ def _cached_bars(
         if len(cached):
             if not _due(cached, step, end, cache.asked.get((symbol, interval))):
                 return cached
-            start = cached.index[-1] - step
+            start = _overlap(cached, step)
     return fetch_into(cache, fetch, symbol, interval, start, end)
 
 
@@ -678,13 +688,55 @@ def fetch_into(
 ) -> pd.DataFrame:
     """Bars of [start, end) from `fetch`, merged into the cache; the whole cached series is returned. A bar still
     in progress at `end` is left out: a source returns it with the others, its close is the price of that
-    moment, and a cached one was served as a close for days (until 2026-12-04; the model learns final closes)."""
+    moment, and a cached one was served as a close for days (until 2026-12-04; the model learns final closes).
+
+    `start` is brought within what the source serves (YF_MAX_DAYS: Yahoo refuses 15m bars older than 60 days,
+    and a cache last asked about before then was asked from its newest bar, refused, at every request, for
+    good), leaving a hole in the cache. Where the source's closes of bars already cached differ from the cache's
+    (`rebased`: a split, which Yahoo applies to the whole history it serves), the cache is replaced by the
+    source's history from the cache's first bar, as far back as it serves: merged, a window would hold both
+    price levels, a one-bar jump that no forecast should read as a move."""
+    start = max(start, _earliest(interval, end))
     got = fetch(symbol, interval, start.to_pydatetime(), end.to_pydatetime())
-    bars = cache.merge(symbol, interval, got, closed_by=end)
+    cached = cache.read(symbol, interval)
+    change = None if cached is None else rebased(cached, clean_bars(got, symbol, interval)[0])
+    if cached is not None and change is not None:
+        first = max(cached.index[0], _earliest(interval, end))
+        log.warning(
+            "%s %s: the source's closes of cached bars moved by x%.4g (a split?): fetching its bars from %s again",
+            symbol,
+            interval,
+            change,
+            first,
+        )
+        got = fetch(symbol, interval, first.to_pydatetime(), end.to_pydatetime())
+    bars = cache.merge(symbol, interval, got, closed_by=end, replace=change is not None)
     key = (symbol, interval)
     cache.asked[key] = max(end, cache.asked.get(key, end))
     cache.failed.pop(key, None)
     return bars
+
+
+REBASED = 0.01  # a relative change of cached closes beyond which the source re-based its history
+
+
+def rebased(cached: pd.DataFrame, fresh: pd.DataFrame) -> float | None:
+    """The factor by which the source's closes (`fresh`) of bars also in `cached` differ from the cached ones, when
+    it is beyond REBASED (the median over the bars both hold, so that one corrected bar does not count); else
+    None. Yahoo's closes are split-adjusted, not dividend-adjusted (auto_adjust=False): a split moves them by
+    x0.5, x0.1, x3 ..., and a final close differs from a cached one by a correction, rarely 1 %. The newest
+    cached bar is not compared: an earlier version cached it in progress, at the price of that moment."""
+    both = cached.index[:-1].intersection(fresh.index)
+    if not len(both):
+        return None
+    change = float((fresh.loc[both, "close"] / cached.loc[both, "close"]).median())
+    return change if abs(change - 1) > REBASED else None
+
+
+def _earliest(interval: str, end: pd.Timestamp) -> pd.Timestamp:
+    """The first bar time the source serves for `interval` at `end` (YF_MAX_DAYS)."""
+    limit = YF_MAX_DAYS.get(interval)
+    return end - pd.Timedelta(days=limit) if limit is not None else pd.Timestamp.min.tz_localize("UTC")
 
 
 def _utc(moment: datetime | None) -> pd.Timestamp:

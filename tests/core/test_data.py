@@ -46,13 +46,14 @@ class FakeYahoo:
 
     def __init__(self, version: float = 0.0) -> None:
         self.calls: list[tuple[str, str, datetime, datetime]] = []
-        self.version = version  # added to every price, so a test can tell old bars from refetched ones
+        self.version = version  # added to every price, so a test can tell old bars from refetched ones (keep it
+        # under 1 % of them: more would be the source re-basing its history, and the cache be fetched again)
 
     def __call__(self, symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
         self.calls.append((symbol, interval, start, end))
         step = pd.Timedelta({"15m": "15min", "1h": "1h", "1d": "1D"}[interval])
         times = pd.date_range(pd.Timestamp(start).ceil(step), end, freq=step, inclusive="left")
-        close = 100.0 + np.arange(len(times)) % 7 + self.version
+        close = 100.0 + (times.asi8 // step.value) % 7 + self.version  # a bar's close, whenever it is asked
         frame = pd.DataFrame(
             {"Open": close, "High": close + 1, "Low": close - 1, "Close": close, "Adj Close": close},
             index=times.tz_convert("America/New_York").rename("Datetime"),  # yfinance: exchange time
@@ -295,12 +296,13 @@ def test_second_yfinance_load_fetches_only_from_the_last_cached_bar(tmp_path: Pa
     assert frame.index[-1] == pd.Timestamp(NOW) - pd.Timedelta("15min")
 
     later = NOW + timedelta(hours=2, minutes=5)
-    fetch.version = 1000.0
+    fetch.version = 0.5
     frame, _ = load(later)
     last_cached = NOW - timedelta(minutes=15)
     assert fetch.calls[1] == ("AAPL", "15m", last_cached - timedelta(minutes=15), later)  # one bar of overlap
+    assert len(fetch.calls) == 2  # a correction of 0.5 %, not a re-based history: not fetched again
     assert frame.index[-1] == pd.Timestamp(later).floor("15min") - pd.Timedelta("15min")  # the 14:00 bar: forming
-    assert frame.loc[pd.Timestamp(last_cached), "close"] > 1000  # the refetched bar replaced the cached one
+    assert frame.loc[pd.Timestamp(last_cached), "close"] % 1 == 0.5  # the refetched bar replaced the cached one
     assert frame.index[0] == pd.Timestamp(later - timedelta(days=5)).ceil("15min")  # the window moved on
 
     load(later)
@@ -450,6 +452,76 @@ def test_a_bar_an_earlier_version_cached_in_progress_is_fetched_again_once_it_ha
     saturday = datetime(2024, 3, 30, 1, tzinfo=timezone.utc)  # Friday's bar has closed
     assert recent_bars("SPY", "1d", 3, cache, fetch, now=saturday)["close"].tolist() == [27.0, 28.0, 29.0]
     assert len(fetch.calls) == 1
+
+
+class Yahoo60Days(FakeYahoo):
+    """FakeYahoo that refuses, as Yahoo does, 15m bars older than 60 days before the call."""
+
+    def __call__(self, symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        if start < end - timedelta(days=60):
+            self.calls.append((symbol, interval, start, end))
+            raise market.YahooError(f"no data from Yahoo Finance for {symbol} {interval}: not available", "")
+        return super().__call__(symbol, interval, start, end)
+
+
+def test_a_cache_older_than_the_source_serves_is_refreshed_from_what_it_does_serve(tmp_path: Path):
+    """A 15m symbol nobody asked about for over 60 days was asked for from its newest cached bar, which Yahoo
+    refuses: every request failed, serving and training alike, until the file was deleted by hand."""
+    cache, fetch = BarCache(tmp_path), Yahoo60Days()
+    recent_bars("AAPL", "15m", 96, cache, fetch, now=NOW)
+    later = NOW + timedelta(days=75)
+    served = recent_bars("AAPL", "15m", 96, cache, fetch, now=later)
+    assert fetch.calls[-1][2] == later - timedelta(days=60)  # as far back as the source serves
+    assert served.index[-1] == pd.Timestamp(later) - pd.Timedelta("15min")
+    assert (served.index.to_series().diff().dropna() == pd.Timedelta("15min")).all()  # the hole is further back
+    got = load_bars("yfinance", ["AAPL"], days=60, interval="15m", cache_dir=tmp_path, fetch=fetch, now=later)
+    assert len(got["AAPL"][0]) == 60 * 96
+
+
+class Split(FakeYahoo):
+    """FakeYahoo of a stock split `ratio` for 1 at `when`: it trades at FakeYahoo's prices before and at a
+    `ratio`th of them after, and asked after `when` its whole history is adjusted for the split, as Yahoo's is."""
+
+    def __init__(self, when: datetime, ratio: float) -> None:
+        super().__init__()
+        self.when, self.ratio = pd.Timestamp(when), ratio
+
+    def __call__(self, symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        frame = super().__call__(symbol, interval, start, end)
+        if end > self.when:  # bars after the split trade at the new level, those before are adjusted to it
+            frame[["Open", "High", "Low", "Close", "Adj Close"]] /= self.ratio
+        return frame
+
+
+@pytest.mark.parametrize("newest_bars", [1, 2], ids=["one-bar overlap", "two-bar overlap"])
+def test_a_split_after_caching_replaces_the_cached_bars_with_the_adjusted_history(
+    tmp_path: Path, newest_bars: int, caplog: pytest.LogCaptureFixture
+):
+    """Merged, the cached bars kept their pre-split level and the refreshed ones had the new one: a x0.1 one-bar
+    move in the served window, on no day of the source's own history, and no warning (the cache's are taken
+    for adjusted)."""
+    cache, fetch = BarCache(tmp_path), Split(NOW + timedelta(hours=6), 10.0)
+    recent_bars("AAPL", "1h", 48, cache, fetch, now=NOW)
+    later = NOW + timedelta(hours=6 + newest_bars)  # one or two bars after the split
+    with caplog.at_level("WARNING"):
+        served = recent_bars("AAPL", "1h", 48, cache, fetch, now=later)
+    assert "moved by x0.1 (a split?)" in caplog.text
+    moves = np.abs(np.diff(np.log(served["close"].to_numpy())))
+    assert moves.max() < 0.1  # FakeYahoo's own moves: at most 106 -> 100
+    cached = cache.read("AAPL", "1h")
+    assert cached is not None and cached["close"].max() < 11  # every cached bar at the adjusted level
+    assert fetch.calls[-1][2] == cached.index[0].to_pydatetime()  # from the first cached bar
+
+
+def test_a_corrected_or_in_progress_newest_bar_is_not_a_split(tmp_path: Path):
+    fetch = FakeYahoo()
+    source = BarCache(tmp_path).merge("AAPL", "1h", fetch("AAPL", "1h", NOW - timedelta(hours=48), NOW))
+    cached = source.copy()
+    cached.iloc[-1, cached.columns.get_loc("close")] *= 3  # cached in progress, or corrected since
+    assert market.rebased(cached, source) is None
+    assert market.rebased(source, source.assign(close=source["close"] * 1.005)) is None
+    assert market.rebased(source, source.assign(close=source["close"] / 2)) == pytest.approx(0.5)
+    assert market.rebased(source.iloc[:-1], source.iloc[-1:]) is None  # no bar in common
 
 
 def test_recent_bars_with_nothing_to_serve_says_so(tmp_path: Path):

@@ -105,6 +105,19 @@ def test_a_bar_with_a_later_one_cached_is_final(journal: Path, tmp_path: Path):
     assert actuals(journal) == {"SPY": 104.0}
 
 
+def test_a_forecast_made_before_a_split_is_scored_on_its_own_price_basis(journal: Path, tmp_path: Path):
+    """After a 10-for-1 split the cache holds the adjusted history (10.0, 10.2, 10.4): the forecast from 100 was
+    scored against 10.4, a 90 % fall, and its 'up' call wrong."""
+    journaled(journal, [forecast("SPY", T0 + STEP), forecast("QQQ", T0 + STEP)])
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", bars(T0, [10.0, 10.2, 10.4, 10.5]))
+    cache.merge("QQQ", "15m", bars(T0, [100.5, 102.0, 104.0, 105.0]))  # within 1 %: a close as it stands
+    assert resolve(journal, cache, offline, now=T0 + 5 * STEP).resolved == 2
+    assert actuals(journal) == {"SPY": pytest.approx(104.0), "QQQ": 104.0}
+    correct = sqlite3.connect(journal).execute("SELECT correct FROM price_predictions").fetchall()
+    assert correct == [(1,), (1,)]
+
+
 def test_a_cache_that_starts_after_the_forecast_is_filled_in_not_counted_from(journal: Path, tmp_path: Path):
     """A forecast older than a symbol's cache was scored from the first cached bar: the wrong one."""
     journaled(journal, [forecast("SPY", T0 + STEP)])
