@@ -25,26 +25,67 @@ def error_body(kind: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": kind, "detail": detail, **extra}
 
 
+# Problems listed in a 422, each told once: a bad array or batch gets one line per field, not one per item.
+MAX_LISTED = 20
+# Pydantic's lead-in to a custom validator's message; the field and the reason say enough.
+VALUE_ERROR = "Value error, "
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _pattern(err: dict[str, Any]) -> tuple[tuple[str, ...], str]:
+    """What errors that differ only in list indices share: the field with each index as `*`, and the type."""
+    loc = tuple("*" if isinstance(part, int) else str(part) for part in err.get("loc", ()))
+    return loc, str(err.get("type"))
+
+
+def _told(err: dict[str, Any]) -> tuple[str, str, str | None]:
+    """The field, the message, and the value received as shown (None where there is none to show).
+
+    Values are shown with repr and truncated: they may be NaN (not JSON) or a megabyte of text; so are messages,
+    which may quote one (an unknown field's name).
+    """
+    where = ".".join(str(part) for part in err.get("loc", ())) or "request"
+    message = str(err.get("msg", "invalid")).removeprefix(VALUE_ERROR)
+    if err.get("type") == "json_invalid":  # FastAPI's: loc is (body, offset), the reason in ctx
+        reason = err.get("ctx", {}).get("error")
+        return "body", f"invalid JSON at character {err['loc'][-1]}: {reason}", None
+    if err.get("type") == "missing":
+        if where == "body":  # no body at all: say what to send
+            return where, "empty: send a JSON object (Content-Type: application/json)", None
+        return where, message, None
+    return where, _clip(message, 300), _clip(repr(err.get("input")), 80)
+
+
+def _item(first: dict[str, Any], pattern: tuple[str, ...], count: int) -> dict[str, str]:
+    """One problem as listed: as the error says it, or, for `count` alike, once, naming the first."""
+    where, message, shown = _told(first)
+    if count == 1:
+        return {"field": where, "message": message if shown is None else f"{message} (got {shown})"}
+    first_one = f"at {where}" if shown is None else f"got {shown} at {where}"
+    return {"field": ".".join(pattern), "message": f"{count} items: {message} ({first_one})"}
+
+
 def describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str, str]]]:
     """One readable line plus the list, e.g. "body.profit_loss: Input should be a finite number (got nan)".
 
-    Inputs are shown with repr and truncated: they may be NaN (not JSON) or a megabyte of text.
+    Errors alike but for list indices (512 closes sent as strings) are told once, with their count and the first
+    ("body.prices.*: 512 items: ... (got '500' at body.prices.0)"), and at most MAX_LISTED problems are: each
+    item told made a 1 MB batch of string closes a 32 MB answer that held up the server.
     """
-    items = []
+    firsts: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
+    counts: dict[tuple[tuple[str, ...], str], int] = {}
     for err in exc.errors():
-        where = ".".join(str(part) for part in err.get("loc", ())) or "request"
-        shown = repr(err.get("input"))
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        message = str(err.get("msg", "invalid"))
-        if err.get("type") == "json_invalid":  # FastAPI's: loc is (body, offset), the reason in ctx
-            reason = err.get("ctx", {}).get("error")
-            where, message = "body", f"invalid JSON at character {err['loc'][-1]}: {reason}"
-        elif err.get("type") == "missing" and where == "body":  # no body at all: say what to send
-            message = "empty: send a JSON object (Content-Type: application/json)"
-        elif err.get("type") != "missing":
-            message += f" (got {shown})"
-        items.append({"field": where, "message": message})
-    return "; ".join(f"{i['field']}: {i['message']}" for i in items), items
+        key = _pattern(err)
+        firsts.setdefault(key, err)
+        counts[key] = counts.get(key, 0) + 1
+    items = [_item(firsts[key], key[0], counts[key]) for key in list(firsts)[:MAX_LISTED]]
+    detail = "; ".join(f"{i['field']}: {i['message']}" for i in items)
+    if len(firsts) > MAX_LISTED:
+        detail += f"; ... and {len(firsts) - MAX_LISTED} more"
+    return detail, items
 
 
 def install_handlers(app: FastAPI) -> None:

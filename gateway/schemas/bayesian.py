@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,9 @@ from investiq.core.journal import timestamps
 class TradeUpdateRequest(RequestBody):
     """One closed trade. Unknown fields are ignored so that the agent may send more."""
 
+    # "pnl" ignored recorded a trade without its P&L beside won (the pnl weights then miss it), or answered only
+    # "give profit_loss, won, or both"
+    synonyms: ClassVar[dict[str, str]] = {"pnl": "profit_loss"}
     strategy_name: Name
     profit_loss: FiniteFloat | None = Field(None, description="Realised P&L of the trade, in account currency.")
     won: StrictBool | None = Field(None, description="Whether the trade won; defaults to profit_loss > 0.")

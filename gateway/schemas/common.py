@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import unicodedata
 from datetime import datetime, timezone
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -78,9 +78,17 @@ def _another_field(name: str, known: str) -> bool:
     return a[:-1] == b[:-1] and {a[-1], b[-1]} in ({a[-1], a[-1] + "s"}, {b[-1], b[-1] + "s"})
 
 
-def _missing(model: type[BaseModel], name: str, data: dict[Any, Any]) -> bool:
-    """Whether the body leaves out `name`, a field it requires."""
-    return name not in data and model.model_fields[name].is_required()
+def _takes_list(model: type[BaseModel], name: str) -> bool:
+    annotation = model.model_fields[name].annotation
+    return any(get_origin(kind) is list for kind in (annotation, *get_args(annotation)))
+
+
+def _missing(model: type[BaseModel], name: str, data: dict[Any, Any], sent: Any) -> bool:
+    """Whether the body leaves out `name`, a field it requires, or a list field while `sent` is a list: without
+    `prices`, a forecast is of fetched bars, so `"price": [...]` ignored got a 503 from Yahoo, not a 422."""
+    if name in data:
+        return False
+    return model.model_fields[name].is_required() or (isinstance(sent, list) and _takes_list(model, name))
 
 
 class RequestBody(BaseModel):
@@ -90,7 +98,8 @@ class RequestBody(BaseModel):
     with a 422 naming both: `tradeId` ignored let a retried trade count twice, `usecache` served a cached
     answer asked not to be (found by a probe). A name that differs from a known one by whole `_` parts or a
     plural s (`closed` beside `closed_at`, `profit_loss_pct`, `price` beside `prices`, `symbols`) is a field of
-    its own that the agent may well send, not a misspelling: it is ignored. A name cut short inside a part
+    its own that the agent may well send, not a misspelling: it is ignored, unless the field is missing and
+    required, or takes a list and the name carries one (`"price": [...]`). A name cut short inside a part
     (`use_cach`, `trade_i`) is still a misspelling."""
 
     model_config = ConfigDict(extra="ignore")
@@ -106,19 +115,22 @@ class RequestBody(BaseModel):
                     continue
                 folded = _folded(key)
                 meant = cls.synonyms.get(key) or known.get(folded)
-                # a field of the agent's own, unless it stands in for a required field that is missing
-                # ("text" for texts, "strategy" for strategy_name: "texts: Field required" told nothing)
-                stands_in = [n for n in cls.model_fields if _another_field(key, n) and _missing(cls, n, data)]
+                # a field of the agent's own, unless it stands in for a field that is missing ("text" for texts,
+                # "strategy" for strategy_name: "texts: Field required" told nothing; "price": [...] for prices)
+                stands_in = [
+                    n for n in cls.model_fields if _another_field(key, n) and _missing(cls, n, data, data[key])
+                ]
                 near = [k for k in known if not _another_field(key, known[k])]
                 close = difflib.get_close_matches(folded, near, n=1, cutoff=0.85)
                 meant = meant or (stands_in[0] if stands_in else None) or (known[close[0]] if close else None)
                 if meant is not None and meant not in data:  # beside the field itself it is not a misspelling
-                    raise ValueError(f"unknown field {key!r}: did you mean {meant!r}?")
+                    shown = key if len(key) <= 80 else key[:77] + "..."  # the name may be a megabyte long
+                    raise ValueError(f"unknown field {shown!r}: did you mean {meant!r}?")
         return data
 
 
 class FieldErrorResponse(BaseModel):
-    field: str = Field(description="Where, e.g. body.prices.63.")
+    field: str = Field(description="Where, e.g. body.prices.63; body.prices.* for items alike, told once.")
     message: str = Field(description="What is wrong there, with the value received.")
 
 
@@ -128,7 +140,11 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(description="The kind: invalid_input, unauthorized, payload_too_large, data_unavailable...")
     detail: str = Field(description="What was wrong, naming the field and the offending value.")
-    errors: list[FieldErrorResponse] | None = Field(None, description="Schema validation (422): each problem.")
+    errors: list[FieldErrorResponse] | None = Field(
+        None,
+        description="Schema validation (422): each problem, items that differ only in their list index told once "
+        "(how many, and the first); at most 20, the detail counting the rest.",
+    )
 
 
 def _error(description: str) -> dict[str, Any]:
