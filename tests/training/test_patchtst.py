@@ -17,7 +17,9 @@ from numpy.typing import NDArray
 from export.patchtst import sample_windows
 from gateway.backends.embedded import patchtst_dir
 from harness.tiny_patchtst import TINY
-from investiq.core.patchtst import OUTPUTS, PatchTSTMeta
+from investiq.core.forecast_stats import MIN_BLOCKS
+from investiq.core.patchtst import OUTPUTS, QUANTILE_LEVELS, PatchTSTMeta
+from training import patchtst
 from training.patchtst import (
     Forecaster,
     TooFewBars,
@@ -263,6 +265,32 @@ def test_a_learnable_pattern_is_kept_by_validation(tmp_path: Path):
     assert c["slope"] > 0 and c["val_brier_skill_ci95"][0] > 0
 
 
+@pytest.mark.parametrize("windows", [36, 120])
+def test_skill_is_judged_on_ten_horizons_of_validation_or_more(monkeypatch: pytest.MonkeyPatch, windows: int):
+    """A network whose median foresees every move, on 3 horizons of validation (36 windows of 12 steps) and on
+    10: under MIN_BLOCKS the bootstrap's interval is too narrow to show skill (a network without any was kept
+    21 % of the time at 20 windows, 9 % at 40, for a nominal 2.5 %), so nothing of it is kept; at 10 it is."""
+    h = 12
+    config = dataclasses.replace(TINY, context_length=32, prediction_length=h)
+    rng = np.random.default_rng(3)
+    target = np.cumsum(rng.normal(0, 1, (windows, h)), axis=1) / np.sqrt(np.arange(1, h + 1))
+    levels = np.array(QUANTILE_LEVELS)
+    u = target[..., None] + 0.1 * (levels - 0.5)[None, None, :]  # foreseen, the quantiles around it
+    s = np.full((windows, h), 0.01) * np.sqrt(np.arange(1, h + 1))
+    monkeypatch.setattr(patchtst, "_validation_answers", lambda *_: (u, target, s))
+    x, y = np.ones((2 * h, 2, 1), np.float32), np.ones((2 * h, h, 1), np.float32)
+    y[::2] = 2.0  # a training up-rate of 0.5
+    val = (np.zeros((windows, 1, 1), np.float32), np.zeros((windows, h, 1), np.float32))
+    c = patchtst.calibrate(patchtst.Forecaster(config), patchtst.Dataset((x, y), val, val_sizes=[windows]), config)
+    assert c["val_blocks"] == windows // h
+    kept = (c["alpha"] > 0, c["slope"] > 0, c["spread"] > 0)
+    if windows // h < MIN_BLOCKS:
+        assert kept == (False, False, False) and "too few to show skill (3 horizons" in c["rule"]
+        assert c["val_mae_ratio_ci95"][1] < 1  # what the plain interval said
+    else:
+        assert kept[:2] == (True, True) and "too few" not in c["rule"]
+
+
 def test_the_up_rate_is_p_ups_base_unless_validation_contradicts_it_or_it_calls_down_unconfirmed():
     """An up-rate of 0.5 or more is served unless validation shows 0.5 better: it is climatology (Brier skill 0
     against it by construction) and calls what always-up calls. Until 2026-12-04 it needed validation's 95%
@@ -284,6 +312,9 @@ def test_the_up_rate_is_p_ups_base_unless_validation_contradicts_it_or_it_calls_
     base, _, ci, per_step = drift_base(falling, down, [n // 2], h, seed=0)
     assert ci[0] > 0 and per_step[0] < 0 < per_step[1:].min()
     assert base.tolist() == [0.5, 0.35, 0.35, 0.35]
+    few = down[:36]  # 9 horizons: too few to confirm (MIN_BLOCKS), too few to contradict
+    assert drift_base(falling, few, [], h, seed=0)[0].tolist() == [0.5] * h
+    assert drift_base(rising, flat[:36], [], h, seed=0)[0].tolist() == rising.tolist()
     sample = rng.random((n, h)) < np.array([0.52, 0.56, 0.58, 0.58])  # the sample's shape: below 0.5 at step 1
     mixed = np.array([0.48, 0.54, 0.56, 0.56])
     assert drift_base(mixed, sample, [n // 2], h, seed=0)[0].tolist() == [0.5, 0.54, 0.56, 0.56]
