@@ -67,6 +67,8 @@ class GatewayProcess:
         self.db = db
         self.log_path = log
         self.env = dict(os.environ if env is None else env)
+        # its record of where it serves (investiq/ops/service.py serving_record) beside its log, not in ./logs
+        self.env.setdefault("INVESTIQ_LOGS_DIR", str(log.parent / "logs"))
         self.cwd = cwd
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -55,15 +55,18 @@ def stop(config: Path | None, timeout_s: float) -> None:
     settings = settings_from(config)
     stopped = service.stop(settings, timeout_s)
     if stopped.gateway_pid is None and not stopped.triton:
-        if service.health(service.gateway_url(settings), 2.0) is not None:
-            pid = service.foreground_pid(settings)
+        others = {r["url"]: r["pid"] for r in service.serving_gateways(settings)}
+        # a gateway of a version before serving_record records nothing: found where the settings say it serves
+        if not others and service.health(service.gateway_url(settings), 2.0) is not None:
+            others = {service.gateway_url(settings): service.foreground_pid(settings)}
+        for url, pid in others.items():
             how = f"Ctrl-C in its terminal, or `kill -TERM {pid}`" if pid is not None else "Ctrl-C in its terminal"
             click.echo(
                 f"not running: no gateway started by `investiq start`; the one answering on "
-                f"{service.gateway_url(settings)} (`investiq up` or `serve`) stops with {how}"
+                f"{url} (`investiq up` or `serve`) stops with {how}"
             )
-            return
-        click.echo("not running")
+        if not others:
+            click.echo("not running")
         return
     if stopped.gateway_pid is not None:
         how = "stopped" if stopped.graceful else f"killed after {timeout_s:.0f} s (journal writes may be lost)"

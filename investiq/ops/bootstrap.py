@@ -16,7 +16,7 @@ from investiq.core.journal import migrate, open_journal
 from investiq.core.patchtst import PATCHTST
 from investiq.core.settings import Settings
 from investiq.core.versions import serving
-from investiq.ops.service import check_port
+from investiq.ops.service import check_port, serving_record
 
 Log = Callable[[str], None]
 FALLBACK = "sentiment is served by the finance lexicon until FinBERT is exported"
@@ -103,15 +103,18 @@ def serve(settings: Settings, log_level: str, log: Log) -> None:
     # clients are closed (gateway/server.py).
     # loop: uvloop where it is installed (a base dependency except on Windows), else asyncio's: one headline's
     # overhead 0.12 ms lower in 4 of 4 alternating runs (benchmarks/results/gateway_profile.md).
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        log_config=None,
-        access_log=False,
-        loop="auto",
-        http=deadline_protocol(
-            settings.http_header_timeout_s, settings.http_body_timeout_s, on_timeout=app.state.metrics.count_error
-        ),
+    # serving_record: rollouts and the Bayesian re-sync find this gateway whatever port it serves on
+    protocol = deadline_protocol(
+        settings.http_header_timeout_s, settings.http_body_timeout_s, on_timeout=app.state.metrics.count_error
     )
+    with serving_record(settings):
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            log_config=None,
+            access_log=False,
+            loop="auto",
+            http=protocol,
+        )

@@ -40,7 +40,7 @@ from investiq.core.versions import (
     version_dir,
     versions,
 )
-from investiq.ops.service import stack_url
+from investiq.ops.service import stack_url, stack_urls
 
 MODEL = PATCHTST
 Log = Callable[[str], None]
@@ -119,11 +119,18 @@ def _ask(
 def reload(settings: Settings, timeout_s: float = 180.0) -> str:
     """Have the running stack serve the repository's newest PatchTST; say what happened. With nothing
     running, the newest version must at least load here, or it would fail the next start."""
-    url = f"{stack_url(settings)}/admin/models/{MODEL}/reload"
-    answer = _ask(url, settings, timeout_s, f"the gateway at {url}")
-    if answer is not None:
-        number, weights = answer.get("repository_version"), answer.get("model_version")
-        return f"the gateway serves {MODEL} version {number} ({weights})"
+    urls = stack_urls(settings)
+    served = []
+    for base in urls:  # every gateway serving, whatever port (service.serving_record): each holds its own model
+        url = f"{base}/admin/models/{MODEL}/reload"
+        answer = _ask(url, settings, timeout_s, f"the gateway at {url}")
+        if answer is not None:
+            number, weights = answer.get("repository_version"), answer.get("model_version")
+            served.append(
+                f"the gateway{f' at {base}' if len(urls) > 1 else ''} serves {MODEL} version {number} ({weights})"
+            )
+    if served:
+        return "; ".join(served)
     if settings.backend == "triton":
         triton = f"http://127.0.0.1:{settings.triton_http_port}/v2/repository/models/{MODEL}/load"
         if _ask(triton, None, timeout_s, "Triton") is not None:

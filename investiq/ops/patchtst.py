@@ -63,7 +63,10 @@ def choose_bars(
     or space/comma separated. The sample is daily and used whole; without symbols it is SPX and NASDAQ. A CSV
     chosen on the command line (the settings name another source) is the file's to describe: every symbol in
     it, all of its history, and the interval its bars are spaced at, unless given (logged)."""
-    chosen = source or settings.price_source
+    if csv_path is not None and source not in (None, "csv"):
+        raise DataError(f"--csv {csv_path} names a bar file, --source {source} another source: drop one of them")
+    # a file named on the command line is the source meant (it was ignored: Yahoo's bars of the settings' symbols)
+    chosen = "csv" if csv_path is not None else source or settings.price_source
     flat = tuple(part for s in symbols for part in s.replace(",", " ").split())
     if chosen == "sample":
         given = flat or (tuple(settings.price_symbols) if settings.price_source == "sample" else ())

@@ -6,18 +6,21 @@ started it. It appends to LOGS_DIR/gateway.log and leaves LOGS_DIR/gateway.pid, 
 with the URL and backend it was started with, so that `status` finds it whatever flags `start` had.
 A gateway that `investiq up` or `serve` runs in a terminal (and under systemd, deploy/systemd) leaves
 no PID file: `status` finds it where the settings say it serves, by its /health and, on Linux, by the
-process that listens on its port.
+process that listens on its port. Every gateway, however started, records its PID and URL while it serves
+(LOGS_DIR/gateway-PORT.serving.json), where rollouts and the Bayesian re-sync find it on any port.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -284,10 +287,51 @@ def started_state(settings: Settings) -> dict[str, Any] | None:
     return state if isinstance(state, dict) and state.get("pid") == pid else None
 
 
-def stack_url(settings: Settings) -> str:
-    """Where the running gateway answers: as started by `investiq start`, else as configured."""
+def _serving_path(settings: Settings) -> Path:
+    return settings.logs_dir / f"gateway-{settings.port}.serving.json"
+
+
+@contextmanager
+def serving_record(settings: Settings) -> Iterator[None]:
+    """While a gateway serves (`investiq up`, `serve`, and the `serve` that `investiq start` runs), its PID and URL
+    in LOGS_DIR, so that the commands that talk to the running gateways (a model's rollout, the Bayesian re-sync,
+    `stop`'s advice) find one on a port that their own settings do not name: `up --port 8091` had a new model
+    rolled out to nobody, with "no gateway running at http://127.0.0.1:8080". A signal ends the process before
+    the record can be removed (uvicorn re-raises SIGTERM once it has drained): one whose PID no longer runs
+    `investiq` is ignored, and the next gateway on the port writes its own."""
+    path = _serving_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"pid": os.getpid(), "url": gateway_url(settings)}))
+    try:
+        yield
+    finally:
+        if _recorded(path).get("pid") == os.getpid():  # not a later gateway's on the same port
+            path.unlink(missing_ok=True)
+
+
+def serving_gateways(settings: Settings) -> list[dict[str, Any]]:
+    """What every gateway still serving recorded (`serving_record`): pid and url, by port."""
+    records = [_recorded(path) for path in sorted(settings.logs_dir.glob("gateway-*.serving.json"))]
+    return [
+        r
+        for r in records
+        if isinstance(r.get("pid"), int) and isinstance(r.get("url"), str) and pidfile.alive(r["pid"], "investiq")
+    ]
+
+
+def stack_urls(settings: Settings) -> list[str]:
+    """Where the running gateways answer: the one `investiq start` started and those serving elsewhere
+    (`serving_record`), the settings' own first; else where the settings say one would."""
     state = started_state(settings)
-    return str(state["url"]) if state else gateway_url(settings)
+    urls = [str(state["url"])] if state else []
+    urls += [r["url"] for r in serving_gateways(settings) if r["url"] not in urls]
+    urls.sort(key=lambda url: url != gateway_url(settings))
+    return urls or [gateway_url(settings)]
+
+
+def stack_url(settings: Settings) -> str:
+    """Where the running gateway answers (the first of `stack_urls`)."""
+    return stack_urls(settings)[0]
 
 
 def foreground_pid(settings: Settings) -> int | None:

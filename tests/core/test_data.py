@@ -945,6 +945,10 @@ def test_a_csv_named_on_the_command_line_describes_itself(tmp_path: Path):
     )
     with pytest.raises(DataError, match=r"04:00:00 apart \(median\): that is no interval InvestIQ takes"):
         choose_bars(Settings(), "csv", (), None, None, four, log=logged.append)
+    # --csv FILE without --source: the file is the source meant (it was ignored, and Yahoo asked for SPY)
+    assert choose_bars(Settings(), None, (), None, None, one, log=logged.append).source == "csv"
+    with pytest.raises(DataError, match="names a bar file, --source yfinance another source: drop one of them"):
+        choose_bars(Settings(), "yfinance", (), None, None, one)
 
 
 def test_daily_bars_of_a_market_closed_at_weekends_are_not_asked_for_on_saturday_and_sunday(tmp_path: Path):

@@ -34,6 +34,7 @@ from investiq.core.settings import Settings
 from investiq.core.versions import next_number, prune_retired, retired_root, serving, version_dir, versions
 from investiq.ops.lifecycle import RolloutError, exclusive, promote, rollback
 from investiq.ops.retrain import RetrainError, prune_runs, retrain
+from investiq.ops.service import gateway_url, serving_gateways, stack_urls
 from tests.fakes import FakeBackend, patchtst_outputs
 from training.gate import onnx_model
 from training.patchtst import train
@@ -254,6 +255,27 @@ def gateway(work: Path, serve: Any) -> Any:
     env = env_for(work)
     del env["INVESTIQ_PORT"]
     return serve(work / "portfolio.db", env)  # `serve` stops it
+
+
+def test_a_rollout_reaches_a_gateway_on_a_port_the_settings_do_not_name(work: Path, serve: Any):
+    """`investiq up --port 8091` in one terminal, `investiq export patchtst` in another (port from the settings):
+    the new version was rolled out to nobody ("no gateway running at http://127.0.0.1:8080"), and the gateway
+    kept serving the old one. Every gateway records where it serves (service.serving_record), beside its logs."""
+    env = env_for(work, logs_dir=work / "logs")
+    del env["INVESTIQ_PORT"]
+    gateway = serve(work / "portfolio.db", env)
+    settings = settings_for(work, logs_dir=work / "logs")  # port 9: not the gateway's
+    assert stack_urls(settings) == [gateway.url]
+    new = PatchTSTMeta.load(version_dir(work / "other-repo", "patchtst", 1)).version
+    assert promote(settings, version_dir(work / "other-repo", "patchtst", 1), log=lambda _: None) == 2
+    assert gateway.request("GET", "/price/health").json()["model_version"] == new
+    stopped = CliRunner().invoke(
+        main, ["stop"], env={"INVESTIQ_LOGS_DIR": str(work / "logs"), "INVESTIQ_PORT": "9"}
+    )
+    assert f"the one answering on {gateway.url} (`investiq up` or `serve`) stops with" in stopped.output
+    gateway.stop()
+    assert serving_gateways(settings) == []  # its record names a PID that no longer runs
+    assert stack_urls(settings) == [gateway_url(settings)]
 
 
 def test_hot_swap_under_concurrent_requests_fails_none(work: Path, gateway: Any):
