@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/investiq ] || [ pyproject.toml -nt .venv/bin/investiq ] || [ constraints.txt -nt .venv/bin/investiq ]; then
   python3 -m venv .venv
-  echo "== installing into .venv"
+  echo "== installing into .venv (first run: 1-3 minutes, PyTorch included; quiet until it is done)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[train,${ORT_EXTRA:-cpu},openvino]" \
     -c constraints.txt 2> >(grep -v "is ignored: it is neither" >&2)
   touch .venv/bin/investiq

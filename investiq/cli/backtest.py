@@ -102,8 +102,9 @@ def backtest_command(
                          first --history-fraction of the bars is history for the price model only
     \b
     Variants, side by side, each walked forward (weights only from trades closed before each entry,
-    by the same code GET /bayesian/weights serves, with the bayes_* settings): equal weights, posterior
-    mean and Thompson, each at bayes_half_life_days and without forgetting; then each again behind
+    by the same code GET /bayesian/weights serves, with the bayes_* settings): equal weights, and the
+    three weightings GET /bayesian/weights offers (posterior mean, Thompson, P&L), each at
+    bayes_half_life_days and without forgetting; then each again behind
     every entry filter (--price-filter, --headlines) and behind all of them. A filter gates the
     stand-in rules' entry signals (a refused one is no entry; the rule, still flat, may enter at a
     later signal the filter allows); a journal trade it refuses is deleted (there are no signals).

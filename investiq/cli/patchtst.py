@@ -167,7 +167,15 @@ def evaluate_patchtst(
     settings = settings_from(config)
     directory = ops.model_dir(settings, model_dir)
     report = ops.evaluate_model(settings, directory, cost_bps, allow_short, out, click.echo, csv_path, garch_dist)
-    click.echo(render(report))
+    click.echo(headline(render(report)))
+
+
+def headline(markdown: str) -> str:
+    """The report up to its first table section: the headline and the bars met; report.md holds the tables (all
+    131 lines of them on four symbols went to the terminal)."""
+    sections = markdown.split("\n## ")
+    shown = "\n## ".join(sections[:2])
+    return shown if len(sections) <= 2 else shown.rstrip() + "\n\n(the tables are in report.md)"
 
 
 @click.command("patchtst")

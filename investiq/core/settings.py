@@ -170,7 +170,11 @@ class Settings(BaseModel):
     sentiment_max_chars: int = Field(2000, ge=1, description="Most characters in one text.")
     sentiment_cache_size: int = Field(10_000, ge=0, description="Cached predictions (LRU); 0 disables.")
     price_batch_size: int = Field(
-        1000, ge=1, le=1024, description="Most forecasts in one batch_predict (one pass; <= Triton's 1024)."
+        1000,
+        ge=1,
+        le=1024,
+        description="Most forecasts in one batch_predict (one pass; <= Triton's 1024). Windows sent with their "
+        "closes meet max_body_bytes first: about 200 windows of 512 closes per MiB.",
     )
     patchtst_runtime: Literal["auto", PatchTSTRuntime] = Field(
         "auto",

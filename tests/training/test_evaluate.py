@@ -480,3 +480,14 @@ def test_the_report_names_the_steps_where_p_up_answers_half():
     )
     scalar = mixed | {"base_up": [0.5] * 3, "training_up_rate": 0.55}
     assert "P(up) is 0.5 (step 1, 2, 3: validation did not bear the up-rate out)" in validation_choice(scalar)
+
+
+def test_the_terminal_gets_the_headline_and_report_md_the_tables():
+    """All of report.md (131 lines on four symbols) went to the terminal after "wrote report.md"."""
+    from investiq.cli.patchtst import headline
+
+    markdown = "# Title\n\nabout\n\n## Headline\n\n- one\n\n| the bar | met |\n\n## Point error\n\n| a table |\n"
+    shown = headline(markdown)
+    assert shown.startswith("# Title") and "| the bar | met |" in shown and "a table" not in shown
+    assert shown.endswith("(the tables are in report.md)")
+    assert headline("# Title\n\n## Headline\n\n- one\n") == "# Title\n\n## Headline\n\n- one\n"
