@@ -43,6 +43,7 @@ from investiq.core.errors import DataError
 from investiq.core.forecast_stats import (
     SECONDS_PER_YEAR,
     backtest,
+    bootstrap_interval,
     buy_and_hold,
     column_estimates,
     hit_rate,
@@ -151,6 +152,7 @@ class Part:
     last_up: NDArray[np.bool_]  # [n] the sign of the last one-step change
     quantiles: dict[str, NDArray[np.float64]]  # method -> [n, H, K] closes at the model's levels
     garch: dict[str, float]  # the fitted GARCH parameters
+    crosses: NDArray[np.bool_] | None = None  # [n, H] the path to step h crosses a gap in the bars (`crossings`)
 
 
 def forecast_part(
@@ -160,8 +162,10 @@ def forecast_part(
     parts: Split,
     dist: Innovations,
     test: NDArray[np.int64] | None = None,
+    times: NDArray[Any] | None = None,
 ) -> Part:
-    """The forecasts from `test` origins (None: the split's test part; given: some of it, in time order)."""
+    """The forecasts from `test` origins (None: the split's test part; given: some of it, in time order);
+    `times`, the bar times beside `closes`, tell which steps cross a gap in the bars (`crossings`)."""
     c, h = meta.context_length, meta.prediction_length
     test = parts.test if test is None else test
     x, y = windows(closes, test, c, h)
@@ -187,7 +191,22 @@ def forecast_part(
             "empirical_vol": to_prices(last, empirical_vol_quantiles(window, h, levels)),
         },
         garch=garch.params,
+        crosses=None if times is None else crossings(times, test, h),
     )
+
+
+GAP = 1.5  # bars further apart than this many times their median spacing: a night, a weekend, a holiday
+
+
+def crossings(times: NDArray[Any], origins: NDArray[np.int64], h: int) -> NDArray[np.bool_]:
+    """[n, H]: whether the path from each origin to each step crosses a gap in the bars (GAP). The served
+    intervals widen with the steps (sigma sqrt(h), conformal offsets per step pooled over origins), not with the
+    hours they span: on intraday bars a path across a night spans far more risk than one within a session."""
+    stamps = pd.DatetimeIndex(times).as_unit("ns").asi8
+    spacing = np.diff(stamps)
+    gap = np.concatenate([[False], spacing > GAP * np.median(spacing)])  # [bars]: a gap before this bar
+    steps = origins[:, None] + np.arange(1, h + 1)[None, :]
+    return np.logical_or.accumulate(gap[steps], axis=1)
 
 
 def training_up_rate(series: dict[str, NDArray[np.float64]], splits: dict[str, Split], h: int) -> list[float]:
@@ -344,9 +363,35 @@ def interval_scores(parts: Sequence[Part], levels: Sequence[float], h: int) -> d
                 "by_step_ci95": [list(e.ci95) for e in est[:-1]],
                 "width": float(widths.mean()),
                 "width_by_step": [float(v) for v in widths.mean(axis=0)],
+                **across_gaps(parts, [hit[:, :-1] for hit in inside], h),
             }
         out[f"{coverage:.0%}"] = scores
     return out
+
+
+def across_gaps(parts: Sequence[Part], hits: Sequence[NDArray[np.float64]], h: int) -> dict[str, Any]:
+    """Coverage of the forecast steps whose path crosses a gap in the bars and of those that do not (`crossings`),
+    with block-bootstrap intervals; {} without bar times, or where every step is of one kind (crypto, round the
+    clock). Pooled by step, the two average out: on hourly stock bars 80 % intervals covered 92 % of the steps
+    from a session's first bar and 55 % from its last (a review's simulation)."""
+    if any(p.crosses is None for p in parts):
+        return {}
+    crosses = [np.asarray(p.crosses, dtype=np.float64) for p in parts]
+    if not 0 < sum(float(c.sum()) for c in crosses) < sum(c.size for c in crosses):
+        return {}
+    rows = [  # per origin: covered and counted, crossing then not
+        np.column_stack([(hit * c).sum(1), c.sum(1), (hit * (1 - c)).sum(1), (1 - c).sum(1)])
+        for hit, c in zip(hits, crosses, strict=True)
+    ]
+    out = {}
+    for name, col in {"crossing_a_gap": 0, "not_crossing": 2}.items():
+
+        def share(m: NDArray[np.float64], col: int = col) -> NDArray[np.float64]:
+            return np.asarray(m[..., col] / m[..., col + 1])
+
+        value, ci = bootstrap_interval(rows, share, block=h)
+        out[name] = {"coverage": value, "ci95": list(ci), "steps": int(sum(r[:, col + 1].sum() for r in rows))}
+    return {"across_gaps": out}
 
 
 def pinball_scores(parts: Sequence[Part], levels: Sequence[float], h: int) -> dict[str, Any]:
@@ -485,7 +530,8 @@ def evaluate(
             continue
         test = None if origins is None else origins[s]
         try:
-            parts[s] = forecast_part(predict, meta, closes, splits[s], garch_dist, test)
+            stamps = None if times is None else times[s]
+            parts[s] = forecast_part(predict, meta, closes, splits[s], garch_dist, test, stamps)
         except ConstantReturns:
             left[s] = "its price does not move over the bars before the test part"
     if not parts:

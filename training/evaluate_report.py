@@ -63,6 +63,7 @@ def headline(r: dict[str, Any]) -> list[str]:
             f"- **{key} intervals** cover {_pct(m['coverage'])} {_ci(m['ci95'], '.1%')} (nominal {key}; "
             f"GARCH {_pct(g['coverage'])}, empirical-vol random walk {_pct(e['coverage'])}), mean width "
             f"{m['width']:.2%} of price (GARCH {g['width']:.2%}, empirical vol {e['width']:.2%})."
+            + _across_gaps(m)
         )
     d = r["direction"]["h1"]
     flat = d["median_flat_share"]
@@ -195,6 +196,20 @@ def bar_checks(r: dict[str, Any]) -> list[str]:
         f"| Brier skill >= 0 at h1 and hH against the training up-rate (climatology) | {brier} |",
         f"| 80% and 90% intervals cover within 3 points | {', '.join(cover) or 'not reported'} |",
     ]
+
+
+def _across_gaps(scores: dict[str, Any]) -> str:
+    """The model's coverage of the steps whose path crosses a gap in the bars and of the others (evaluate.py
+    `across_gaps`), where the bar times tell them apart."""
+    gaps = scores.get("across_gaps")
+    if not gaps:
+        return ""
+    a, b = gaps["crossing_a_gap"], gaps["not_crossing"]
+    return (
+        f" Steps whose path crosses a gap in the bars (a night, a weekend, a holiday) {_pct(a['coverage'])} "
+        f"{_ci(a['ci95'], '.1%')} of {a['steps']:,}; the others {_pct(b['coverage'])} {_ci(b['ci95'], '.1%')} of "
+        f"{b['steps']:,} (the widths grow with the steps, not with the hours a path spans)."
+    )
 
 
 def render(r: dict[str, Any]) -> str:
