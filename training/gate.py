@@ -23,6 +23,14 @@ shrinkage makes a model without validated skill), gets the ratio 1 with the inte
 passes; one whose interval straddles 1 passes too (no evidence against it). The result's `decision`
 says which rule decided, with every figure.
 
+What else a model serves is held to the same bar as (a), against the serving model: the candidate is
+refused where the interval of its P(up)'s Brier score over the serving model's (per origin: the mean over the
+horizon of (P(up) - 1[close rose])^2), or of its quantiles' pinball loss over the serving model's (per origin:
+the mean over steps and levels, a share of the last close), lies wholly above 1 + tolerance. Most models serve
+the random walk's median, and judged on the median alone any candidate passed whatever its P(up) and intervals,
+all that such a model serves (until 2026-12-04; found by a review). The random walk has no P(up) or intervals of
+its own to hold them to.
+
 Enough evidence first. Below MIN_BLOCKS blocks of one horizon of fresh bar times the bootstrap has too
 few blocks to resample for its 95% to mean 95%: the gate then judges nothing ("not enough evidence
 yet": the serving model keeps serving), rather than refuse an equally good candidate by chance.
@@ -53,10 +61,12 @@ from numpy.typing import NDArray
 from investiq.core.errors import InvestIQError
 from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
 from investiq.core.ort_sessions import inference_session
-from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PatchTSTMeta, TrainConfig
+from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PROBABILITY_UP, QUANTILES, PatchTSTMeta, TrainConfig
 from training.patchtst import calendar_splits, later_than, windows
 
-Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]  # [n, context, 1] -> median [n, horizon, 1]
+# [n, context, 1] -> the graph's outputs by name: the median [n, horizon, 1] (OUTPUT), and where the model gives
+# them P(up) [n, horizon] (PROBABILITY_UP) and quantiles [n, horizon, levels] (QUANTILES)
+Predict = Callable[[NDArray[np.float32]], dict[str, NDArray[np.float32]]]
 Series = dict[str, tuple[NDArray[np.float64], NDArray[Any]]]  # symbol -> (closes, bar times)
 # The fewest bar times the gate judges: MIN_BLOCKS bootstrap blocks of one horizon (why 10: forecast_stats).
 # Counted in bar times, not origins: a day's symbols are one row of the bootstrap, so symbols add no blocks.
@@ -64,6 +74,8 @@ REPS = 2000  # bootstrap replicates
 SEED = 0  # the gate's interval is reproducible: the same data give the same decision
 LOSS = "mean over the horizon of |median forecast - actual| / last close"
 COLUMNS = ("candidate", "serving", "random_walk")
+# What else the gate holds against the serving model (the module's docstring): name, output, what it says.
+SERVED = (("brier", PROBABILITY_UP, "P(up)'s Brier score"), ("pinball", QUANTILES, "the intervals' pinball loss"))
 
 
 class GateError(InvestIQError):
@@ -73,9 +85,13 @@ class GateError(InvestIQError):
 def onnx_model(directory: Path) -> tuple[Predict, PatchTSTMeta]:
     session = inference_session(directory / ONNX_FILE)
 
-    def predict(x: NDArray[np.float32]) -> NDArray[np.float32]:
-        out = [session.run([OUTPUT], {INPUT: x[i : i + 512]})[0] for i in range(0, len(x), 512)]
-        return np.asarray(np.concatenate(out), dtype=np.float32)
+    names = (OUTPUT, PROBABILITY_UP, QUANTILES)
+
+    def predict(x: NDArray[np.float32]) -> dict[str, NDArray[np.float32]]:
+        out = [session.run(list(names), {INPUT: x[i : i + 512]}) for i in range(0, len(x), 512)]
+        return {
+            name: np.asarray(np.concatenate([o[k] for o in out]), dtype=np.float32) for k, name in enumerate(names)
+        }
 
     return predict, PatchTSTMeta.load(directory)
 
@@ -115,15 +131,24 @@ def holdout(series: Series, config: TrainConfig, after: str, context: int) -> di
 
 def path_errors(
     predict: Predict, meta: PatchTSTMeta, series: Series, origins: dict[str, NDArray[np.int64]]
-) -> dict[str, NDArray[np.float64]]:
-    """Per symbol, per origin (in time order): the model's relative path error `LOSS`."""
-    out = {}
+) -> dict[str, dict[str, NDArray[np.float64]]]:
+    """Per loss ("mae": the relative path error `LOSS`; "brier" and "pinball" where the model gives P(up) and
+    quantiles: SERVED), per symbol, per origin in time order."""
+    out: dict[str, dict[str, NDArray[np.float64]]] = {}
     for symbol, chosen in origins.items():
         closes = series[symbol][0]
         x, y = windows(closes, chosen, meta.context_length, meta.prediction_length)
-        pred = predict(x)[..., 0].astype(np.float64)
+        got = predict(x)
         actual, last = y[..., 0].astype(np.float64), closes[chosen][:, None]
-        out[symbol] = np.mean(np.abs(pred - actual) / last, axis=1)
+        out.setdefault("mae", {})[symbol] = np.mean(np.abs(got[OUTPUT][..., 0] - actual) / last, axis=1)
+        if PROBABILITY_UP in got:
+            p_up = got[PROBABILITY_UP].astype(np.float64)
+            out.setdefault("brier", {})[symbol] = np.mean((p_up - (actual > last)) ** 2, axis=1)
+        if QUANTILES in got:
+            levels = np.asarray(meta.quantile_levels)
+            below = actual[..., None] - got[QUANTILES].astype(np.float64)  # [n, H, K]
+            loss = np.maximum(levels * below, (levels - 1) * below) / last[..., None]
+            out.setdefault("pinball", {})[symbol] = loss.mean(axis=(1, 2))
     return out
 
 
@@ -225,6 +250,48 @@ def _figure(ratio: float, ci: tuple[float, float]) -> str:
     return f"MAE ratio {ratio:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def served_checks(
+    scored: tuple[dict[str, dict[str, NDArray[np.float64]]], ...],
+    series: Series,
+    origins: dict[str, NDArray[np.int64]],
+    horizon: int,
+    tolerance: float,
+) -> dict[str, dict[str, Any]]:
+    """Candidate over serving, per loss of SERVED that both models give: ratio, interval, significantly worse."""
+    out = {}
+    for name, _, _ in SERVED:
+        if name in scored[0] and name in scored[1]:
+            rows = by_bar_time([scored[0][name], scored[1][name]], series, origins)
+            ratio, ci = loss_ratio(rows, 0, 1, horizon)
+            out[name] = {"ratio": ratio, "ci95": list(ci), "significantly_worse": bool(ci[0] > 1 + tolerance)}
+    return out
+
+
+def _with_served(
+    decision: str, decided_by: list[str], served: dict[str, dict[str, Any]], margin: str
+) -> tuple[str, list[str]]:
+    """The decision on the median, with what SERVED says: each loss the candidate is significantly worse in
+    rejects it too, the others are named among what it passes."""
+    said = {name: what for name, _, what in SERVED}
+
+    def text(name: str) -> str:
+        c = served[name]
+        return f"{said[name]} (ratio {c['ratio']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}], bar 1{margin})"
+
+    worse = [name for name, c in served.items() if c["significantly_worse"]]
+    fine = [name for name in served if name not in worse]
+    if worse:
+        against = " and in ".join(text(n) for n in worse)
+        if decided_by:
+            decision += f"; and than the serving model in {against}"
+        else:
+            rest = decision.removeprefix("passes: ")
+            decision = f"REJECTED: significantly worse than the serving model in {against}; its median is {rest}"
+    elif fine:
+        decision += "; nor than the serving model in " + " or in ".join(text(n) for n in fine)
+    return decision, decided_by + worse
+
+
 def compare(
     candidate: tuple[Predict, PatchTSTMeta],
     serving: tuple[Predict, PatchTSTMeta],
@@ -255,12 +322,10 @@ def compare(
     if fresh < min_bar_times(horizon):
         result = too_little_evidence(fresh, horizon, seen, origins)
         return result | scope | {"decision": result["decision"] + _scope_note(scope)}
-    losses = [
-        path_errors(cand, cmeta, series, origins),
-        path_errors(serv, smeta, series, origins),
-        random_walk_errors(series, origins, horizon),
-    ]
+    scored = path_errors(cand, cmeta, series, origins), path_errors(serv, smeta, series, origins)
+    losses = [scored[0]["mae"], scored[1]["mae"], random_walk_errors(series, origins, horizon)]
     rows = by_bar_time(losses, series, origins)
+    served = served_checks(scored, series, origins, horizon, tolerance)
     pooled = {
         name: float(np.mean(np.concatenate(list(loss.values()))))
         for name, loss in zip(COLUMNS, losses, strict=True)
@@ -286,15 +351,18 @@ def compare(
     else:
         decided_by = []
         decision = f"passes: not significantly worse than {serving_text} nor than {random_walk_text}"
+    decision, decided_by = _with_served(decision, decided_by, served, margin)
     return scope | {
-        "promote": not (worse_than_serving or worse_than_random_walk),
+        "promote": not decided_by,
         "enough_evidence": True,
         "decision": decision + _scope_note(scope),
         "decided_by": decided_by,  # the bars the candidate failed: [] when it passes
         "rule": (
             "promote unless the 95% interval of the MAE ratio candidate/serving lies wholly above "
-            f"1 + tolerance ({1 + tolerance:g}) or that of candidate/random walk wholly above 1"
+            f"1 + tolerance ({1 + tolerance:g}) or that of candidate/random walk wholly above 1, or that of the "
+            "candidate's P(up) Brier score or pinball loss over the serving model's wholly above 1 + tolerance"
         ),
+        **{f"{name}_vs_serving": check for name, check in served.items()},
         "metric": metric,
         "loss": LOSS,
         "tolerance": tolerance,

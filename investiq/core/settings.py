@@ -246,7 +246,8 @@ class Settings(BaseModel):
         "mae",
         description=(
             "What the promotion gate compares on the fresh hold-out: the median path's MAE as a share of the "
-            "last close (the only choice: the random walk's median has no direction to score a hit rate)."
+            "last close (the only choice: the random walk's median has no direction to score a hit rate); "
+            "P(up)'s Brier score and the quantiles' pinball loss are held to the serving model's too."
         ),
     )
     promote_tolerance: float = Field(

@@ -29,7 +29,7 @@ from investiq.cli.main import main
 from investiq.core.errors import ExportError
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.market import BarCache, as_series, load_bars
-from investiq.core.patchtst import INPUT, QUANTILE_LEVELS, PatchTSTMeta
+from investiq.core.patchtst import INPUT, OUTPUT, QUANTILE_LEVELS, PatchTSTMeta
 from investiq.core.settings import Settings
 from investiq.core.versions import next_number, prune_retired, retired_root, serving, version_dir, versions
 from investiq.ops.lifecycle import RolloutError, exclusive, promote, rollback
@@ -106,8 +106,9 @@ def worse_than_the_random_walk(monkeypatch: pytest.MonkeyPatch) -> None:
         rng = np.random.default_rng(0)
 
         def worse(x: Any) -> Any:
-            median = predict(x)
-            return (median * (1 + rng.normal(0.0, 0.01, median.shape))).astype(np.float32)
+            out = predict(x)
+            median = out[OUTPUT]
+            return out | {OUTPUT: (median * (1 + rng.normal(0.0, 0.01, median.shape))).astype(np.float32)}
 
         return worse, meta
 

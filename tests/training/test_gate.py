@@ -17,7 +17,7 @@ import pytest
 from numpy.typing import NDArray
 
 from investiq.core.forecast_stats import MIN_BLOCKS
-from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta, TrainConfig
+from investiq.core.patchtst import OUTPUT, PROBABILITY_UP, QUANTILE_LEVELS, QUANTILES, PatchTSTMeta, TrainConfig
 from training.gate import GateError, Series, by_bar_time, compare, loss_ratio, min_bar_times
 
 C, H = 8, 4
@@ -33,7 +33,7 @@ CONFIG = TrainConfig(
     val_fraction=0.1,
     test_fraction=0.6,
 )
-Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]
+Predict = Callable[[NDArray[np.float32]], dict[str, NDArray[np.float32]]]
 
 
 def ar_series(n: int = 1000, phi: float = PHI, sigma: float = 0.01) -> Series:
@@ -54,11 +54,11 @@ def ar_forecast(phi: float) -> Predict:
     """The median path if the log returns are AR(1) with `phi`: r[t+k] expected phi^k r[t]. phi = 0 is
     the random walk; phi = PHI the best forecast of `ar_series`."""
 
-    def predict(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    def predict(x: NDArray[np.float32]) -> dict[str, NDArray[np.float32]]:
         w = x[..., 0].astype(np.float64)
         r = np.log(w[:, -1] / w[:, -2])
         expected = np.cumsum(phi ** np.arange(1, H + 1))[None, :] * r[:, None]
-        return np.asarray(w[:, -1:] * np.exp(expected), dtype=np.float32)[..., None]
+        return {OUTPUT: np.asarray(w[:, -1:] * np.exp(expected), dtype=np.float32)[..., None]}
 
     return predict
 
@@ -66,10 +66,10 @@ def ar_forecast(phi: float) -> Predict:
 def noisy_random_walk(scale: float, seed: int) -> Predict:
     """The last close times (1 + noise): never better than the random walk, whatever the series."""
 
-    def predict(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    def predict(x: NDArray[np.float32]) -> dict[str, NDArray[np.float32]]:
         last = x[:, -1:, 0].astype(np.float64)
         noise = np.random.default_rng(seed).normal(0.0, scale, (len(x), H))
-        return (last * (1 + noise))[..., None].astype(np.float32)
+        return {OUTPUT: (last * (1 + noise))[..., None].astype(np.float32)}
 
     return predict
 
@@ -254,3 +254,44 @@ def test_a_symbol_the_serving_model_trained_on_but_the_bars_lack_is_named_in_the
     assert result["judged_on"] == ["SPX"] and result["not_in_bars"] == ["NASDAQ"]
     assert list(result["origins_by_symbol"]) == ["SPX"]
     assert result["decision"].endswith("(judged on SPX; NASDAQ not in the bars)")
+
+
+def served_as_random_walk(p_up: float, spread: float) -> Predict:
+    """The random walk's median (what most models serve), P(up) = `p_up`, quantiles at `spread` x the window's
+    volatility x sqrt(h) (Normal)."""
+    from scipy import stats
+
+    z = stats.norm.ppf(QUANTILE_LEVELS)
+
+    def predict(x: NDArray[np.float32]) -> dict[str, NDArray[np.float32]]:
+        w = x[..., 0].astype(np.float64)
+        sigma = np.diff(np.log(w), axis=1).std(axis=1)
+        scale = spread * sigma[:, None, None] * np.sqrt(np.arange(1, H + 1))[None, :, None]
+        return {
+            OUTPUT: np.repeat(w[:, -1:], H, axis=1)[..., None].astype(np.float32),
+            PROBABILITY_UP: np.full((len(w), H), p_up, dtype=np.float32),
+            QUANTILES: (w[:, -1, None, None] * np.exp(scale * z)).astype(np.float32),
+        }
+
+    return predict
+
+
+@pytest.mark.parametrize(
+    ("candidate", "rejected_by"),
+    [((0.5, 1.0), []), ((0.95, 1.0), ["brier"]), ((0.5, 4.0), ["pinball"]), ((0.95, 4.0), ["brier", "pinball"])],
+)
+def test_p_up_and_intervals_are_held_to_the_serving_models(candidate: tuple[float, float], rejected_by: list[str]):
+    """Both serve the random walk's median (MAE ratio 1 [1, 1]): judged on the median alone, a candidate whose
+    P(up) says 0.95 on a driftless series, or whose intervals are four times too wide, was promoted."""
+    serving = served_as_random_walk(0.5, 1.0)
+    result = gate(served_as_random_walk(*candidate), serving, ar_series(phi=0.0))
+    assert result["vs_serving"]["ci95"] == [1.0, 1.0]
+    assert result["decided_by"] == rejected_by and result["promote"] is not rejected_by, result["decision"]
+    if rejected_by:
+        assert result["decision"].startswith("REJECTED: significantly worse than the serving model in ")
+        assert "its median is not significantly worse than the serving model" in result["decision"]
+    else:
+        assert (
+            result["decision"].startswith("passes:")
+            and "nor than the serving model in P(up)'s Brier score (ratio 1.000" in result["decision"]
+        )
