@@ -375,13 +375,17 @@ def too_few_bars(short: dict[str, TooFewBars], enough: list[str], config: TrainC
 
 
 def longest_context(n: int, config: TrainConfig) -> int | None:
-    """The longest context (shorter than config's, at least a patch) that splits n bars; None if none does."""
+    """The longest context (shorter than config's, at least a patch) that splits n bars with MIN_BLOCKS horizons of
+    training windows; None if none does. Any split at all was suggested: 90 days of hourly bars got a context
+    that left one training window."""
+    h = config.prediction_length
     for context in range(config.context_length - 1, config.patch_length - 1, -1):
         try:
-            split_origins(n, context, config.prediction_length, config.val_fraction, config.test_fraction)
+            split = split_origins(n, context, h, config.val_fraction, config.test_fraction)
         except TooFewBars:
             continue
-        return context
+        if len(split.train) >= MIN_BLOCKS * h:
+            return context
     return None
 
 

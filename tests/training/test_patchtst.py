@@ -25,6 +25,7 @@ from training.patchtst import (
     TooFewBars,
     drift_base,
     load_forecaster,
+    longest_context,
     make_dataset,
     predict,
     split_origins,
@@ -96,10 +97,14 @@ def test_every_symbol_too_short_is_named_with_its_bars_and_the_ways_out():
     message = str(raised.value)
     assert re.search(r"SHORT has 71 bars, ~72 needed; TINY has 70 bars, ~72 needed", message), message
     assert 'leave them out with --symbols "LONG LONG2"' in message
-    longest = int(re.search(r"--context-length to (\d+) or less", message)[1])  # type: ignore[index]
-    split_origins(70, longest, TINY.prediction_length, TINY.val_fraction, TINY.test_fraction)  # it fits
-    with pytest.raises(TooFewBars):
-        split_origins(70, longest + 1, TINY.prediction_length, TINY.val_fraction, TINY.test_fraction)
+    # a shorter context is offered only where it leaves 10 horizons of training windows (MIN_BLOCKS): at 70 bars,
+    # the one offered left a single window
+    assert "--context-length" not in message and longest_context(70, TINY) is None
+    longest = longest_context(100, TINY)
+    assert longest is not None
+    fits = split_origins(100, longest, TINY.prediction_length, TINY.val_fraction, TINY.test_fraction)
+    assert len(fits.train) >= MIN_BLOCKS * TINY.prediction_length
+    assert longest_context(100, dataclasses.replace(TINY, context_length=longest)) == longest - 1
     assert "LONG has" not in message and raised.value.bars == 70
     # alone, and too short for any context: only more history helps, and the message says only that
     with pytest.raises(TooFewBars, match=r"ONLY has 40 bars, ~\d+ needed; fetch more history") as raised:
