@@ -99,8 +99,10 @@ class PriceResponse(BaseModel):
         "no direction called, left out of hit rates)."
     )
     confidence: float = Field(
-        description="max(P(up), 1 - P(up)) at the horizon: the calibrated probability of the more likely sign "
-        "(0.5 = no idea), bounded to what the model's validation part supported."
+        description="max(P(up), 1 - P(up)) at the horizon (0.5 = no idea), bounded to what the model's "
+        "validation part supported. It is about P(up), not about `direction`: where the median falls while P(up) "
+        "is above 0.5 (a median that validation kept beside an up-rate base), 'down' comes with P(up) as its "
+        "confidence. And 1 - P(up) holds the closes that do not move (ties: tick-bound prices): it is not P(down)."
     )
     predicted_prices: list[float] = Field(
         description="Median forecast closes for the next `horizon` bars (the 0.5 quantile)."

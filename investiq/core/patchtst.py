@@ -190,9 +190,10 @@ def signal(
 ) -> Signal:
     """The call at the horizon (the last step) from one window's closes and its forecast outputs.
 
-    `direction` is the sign of the median's return (flat within FLAT_BAND); `confidence` is the
-    calibrated probability of the more likely sign, so 0.5 means "no idea" and it never claims more
-    than the validation part supported (the graph bounds P(up) to what calibration saw).
+    `direction` is the sign of the median's return (flat within FLAT_BAND); `confidence` is max(P(up), 1 - P(up))
+    (the API contract), so 0.5 means "no idea" and it never claims more than the validation part supported (the
+    graph bounds P(up) to what calibration saw). The two are separate calls: a median that validation kept may
+    fall while P(up) is above 0.5, and 1 - P(up) counts closes that do not move, not only falls.
     """
     last = float(closes[-1])
     path = np.asarray(median, dtype=np.float64).reshape(-1)
