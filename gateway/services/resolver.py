@@ -39,7 +39,7 @@ from investiq.core.journal.predictions import (
     resolved_price_predictions,
 )
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import REBASED, BarCache, Fetch, YahooError, fetch_into, recent_bars
+from investiq.core.market import SPLIT_MOVE, BarCache, Fetch, YahooError, fetch_into, recent_bars
 from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
 
 log = logging.getLogger(__name__)
@@ -137,11 +137,11 @@ def _resolve_series(
 
 def on_basis(actual: float, cached_last: float, last_price: float) -> float:
     """The H-th bar's close on the forecast's price basis. The cache holds one basis, split-adjusted (a split
-    re-bases all of it: investiq/core/market.py `rebased`); where its close of the forecast's last bar differs
-    from the forecast's last price beyond REBASED (a split since the forecast), the move over the cached bars is
-    applied to the last price. Compared as they stood, a forecast made before a 10-for-1 split scored a 90 %
+    rescales all of it: investiq/core/market.py `split_factor`); where its close of the forecast's last bar differs
+    from the forecast's last price beyond SPLIT_MOVE (a split since the forecast), the move over the cached bars
+    is applied to the last price. Compared as they stood, a forecast made before a 10-for-1 split scored a 90 %
     fall."""
-    if abs(cached_last / last_price - 1) <= REBASED:
+    if abs(cached_last / last_price - 1) <= SPLIT_MOVE:
         return float(actual)
     return float(last_price * actual / cached_last)
 

@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from investiq.core.atomic import replacing
@@ -291,15 +292,18 @@ class BarCache:
         interval: str,
         new: pd.DataFrame,
         closed_by: pd.Timestamp | None = None,
-        replace: bool = False,
+        scale: float = 1.0,
     ) -> pd.DataFrame:
-        """Cache ∪ `new` (raw), cleaned; on equal timestamps `new` wins (`replace`: `new` alone). Written back and
-        returned. Given `closed_by` (when `new` was fetched), bars of `new` that had not closed by then are left
-        out."""
+        """Cache ∪ `new` (raw), cleaned; on equal timestamps `new` wins. Written back and returned. Given
+        `closed_by` (when `new` was fetched), bars of `new` that had not closed by then are left out; `scale`:
+        the cached prices are multiplied by it (and volumes divided) first, as a split adjusts them."""
         fresh, _ = clean_bars(new, symbol, interval)
         if closed_by is not None:
             fresh = closed(fresh, interval_step(interval), closed_by)
-        cached = None if replace else self.read(symbol, interval)
+        cached = self.read(symbol, interval)
+        if cached is not None and scale != 1.0:
+            cached = cached.assign(**{c: cached[c] * scale for c in ("open", "high", "low", "close")})
+            cached["volume"] = cached["volume"] / scale
         if cached is not None:  # later rows win in clean_bars' duplicate drop
             fresh, _ = clean_bars(pd.concat([cached, fresh]), symbol, interval)
         if not fresh.empty:
@@ -692,51 +696,56 @@ def fetch_into(
 
     `start` is brought within what the source serves (YF_MAX_DAYS: Yahoo refuses 15m bars older than 60 days,
     and a cache last asked about before then was asked from its newest bar, refused, at every request, for
-    good), leaving a hole in the cache. Where the source's closes of bars already cached differ from the cache's
-    (`rebased`: a split, which Yahoo applies to the whole history it serves), the cache is replaced by the
-    source's history from the cache's first bar, as far back as it serves: merged, a window would hold both
-    price levels, a one-bar jump that no forecast should read as a move."""
+    good), leaving a hole in the cache. Where the source's closes of bars already cached are all a split's
+    factor off the cache's (`split_factor`: Yahoo adjusts the whole history it serves for a split), the cached
+    bars are rescaled by it before the merge: merged as they were, a window held both price levels, a one-bar
+    jump that no forecast should read as a move (until 2026-12-04)."""
     start = max(start, _earliest(interval, end))
     got = fetch(symbol, interval, start.to_pydatetime(), end.to_pydatetime())
     cached = cache.read(symbol, interval)
-    change = None if cached is None else rebased(cached, clean_bars(got, symbol, interval)[0])
-    if cached is not None and change is not None:
-        first = max(cached.index[0], _earliest(interval, end))
+    factor = None if cached is None else split_factor(cached, clean_bars(got, symbol, interval)[0])
+    if factor is not None:
         log.warning(
-            "%s %s: the source's closes of cached bars moved by x%.4g (a split?): fetching its bars from %s again",
+            "%s %s: the source's closes of the cached bars are x%.4g theirs (a split since they were cached): "
+            "the cached bars are rescaled to match",
             symbol,
             interval,
-            change,
-            first,
+            factor,
         )
-        got = fetch(symbol, interval, first.to_pydatetime(), end.to_pydatetime())
-    bars = cache.merge(symbol, interval, got, closed_by=end, replace=change is not None)
+    bars = cache.merge(symbol, interval, got, closed_by=end, scale=factor or 1.0)
     key = (symbol, interval)
     cache.asked[key] = max(end, cache.asked.get(key, end))
     cache.failed.pop(key, None)
     return bars
 
 
-REBASED = 0.01  # a relative change of cached closes beyond which the source re-based its history
+# A split or a stock dividend moves every close the source gives by one factor (x0.5, x0.1, x3, x1/1.1); a
+# corrected close moves by less than 5 % and alone: one cent on a $0.81 stock, x1.012 on one bar, was taken for a
+# split while any move beyond 1 % was, and the cache was fetched again, losing what Yahoo no longer serves.
+SPLIT_MOVE = 0.05  # the least relative change of the cached closes taken for a split
+SPLIT_AGREE = 0.01  # how far apart the bars' factors may be
 
 
-def rebased(cached: pd.DataFrame, fresh: pd.DataFrame) -> float | None:
-    """The factor by which the source's closes (`fresh`) of bars also in `cached` differ from the cached ones, when
-    it is beyond REBASED (the median over the bars both hold, so that one corrected bar does not count); else
-    None. Yahoo's closes are split-adjusted, not dividend-adjusted (auto_adjust=False): a split moves them by
-    x0.5, x0.1, x3 ..., and a final close differs from a cached one by a correction, rarely 1 %. The newest
-    cached bar is not compared: an earlier version cached it in progress, at the price of that moment."""
+def split_factor(cached: pd.DataFrame, fresh: pd.DataFrame) -> float | None:
+    """The factor by which the source's closes (`fresh`) of every bar also in `cached` differ from the cached ones,
+    when it is a split's: beyond SPLIT_MOVE, and the same for each bar within SPLIT_AGREE; else None. Yahoo's
+    closes are split-adjusted, not dividend-adjusted (auto_adjust=False). The newest cached bar is not
+    compared: an earlier version cached it in progress, at the price of that moment."""
     both = cached.index[:-1].intersection(fresh.index)
     if not len(both):
         return None
-    change = float((fresh.loc[both, "close"] / cached.loc[both, "close"]).median())
-    return change if abs(change - 1) > REBASED else None
+    ratios = (fresh.loc[both, "close"] / cached.loc[both, "close"]).to_numpy()
+    change = float(np.median(ratios))
+    if abs(np.log(change)) < np.log1p(SPLIT_MOVE) or ratios.max() / ratios.min() > 1 + SPLIT_AGREE:
+        return None
+    return change
 
 
 def _earliest(interval: str, end: pd.Timestamp) -> pd.Timestamp:
-    """The first bar time the source serves for `interval` at `end` (YF_MAX_DAYS)."""
+    """The first bar time to ask the source for, for `interval` at `end`: YF_MAX_DAYS back, less a day (Yahoo
+    counts from when the request reaches it, after retries' backoff, and refuses a start a second too early)."""
     limit = YF_MAX_DAYS.get(interval)
-    return end - pd.Timedelta(days=limit) if limit is not None else pd.Timestamp.min.tz_localize("UTC")
+    return end - pd.Timedelta(days=limit - 1) if limit is not None else pd.Timestamp.min.tz_localize("UTC")
 
 
 def _utc(moment: datetime | None) -> pd.Timestamp:

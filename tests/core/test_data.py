@@ -471,11 +471,11 @@ def test_a_cache_older_than_the_source_serves_is_refreshed_from_what_it_does_ser
     recent_bars("AAPL", "15m", 96, cache, fetch, now=NOW)
     later = NOW + timedelta(days=75)
     served = recent_bars("AAPL", "15m", 96, cache, fetch, now=later)
-    assert fetch.calls[-1][2] == later - timedelta(days=60)  # as far back as the source serves
+    assert fetch.calls[-1][2] == later - timedelta(days=59)  # as far back as the source serves, less a day
     assert served.index[-1] == pd.Timestamp(later) - pd.Timedelta("15min")
     assert (served.index.to_series().diff().dropna() == pd.Timedelta("15min")).all()  # the hole is further back
     got = load_bars("yfinance", ["AAPL"], days=60, interval="15m", cache_dir=tmp_path, fetch=fetch, now=later)
-    assert len(got["AAPL"][0]) == 60 * 96
+    assert len(got["AAPL"][0]) == 59 * 96  # the first day of the 60 is in the hole
 
 
 class Split(FakeYahoo):
@@ -494,23 +494,27 @@ class Split(FakeYahoo):
 
 
 @pytest.mark.parametrize("newest_bars", [1, 2], ids=["one-bar overlap", "two-bar overlap"])
-def test_a_split_after_caching_replaces_the_cached_bars_with_the_adjusted_history(
+def test_a_split_after_caching_rescales_the_cached_bars_to_the_adjusted_history(
     tmp_path: Path, newest_bars: int, caplog: pytest.LogCaptureFixture
 ):
     """Merged, the cached bars kept their pre-split level and the refreshed ones had the new one: a x0.1 one-bar
     move in the served window, on no day of the source's own history, and no warning (the cache's are taken
-    for adjusted)."""
+    for adjusted). Rescaled, the cache keeps all its bars, those the source no longer serves too."""
     cache, fetch = BarCache(tmp_path), Split(NOW + timedelta(hours=6), 10.0)
     recent_bars("AAPL", "1h", 48, cache, fetch, now=NOW)
+    first = cache.read("AAPL", "1h")
     later = NOW + timedelta(hours=6 + newest_bars)  # one or two bars after the split
     with caplog.at_level("WARNING"):
         served = recent_bars("AAPL", "1h", 48, cache, fetch, now=later)
-    assert "moved by x0.1 (a split?)" in caplog.text
+    assert "are x0.1 theirs (a split since they were cached)" in caplog.text
     moves = np.abs(np.diff(np.log(served["close"].to_numpy())))
     assert moves.max() < 0.1  # FakeYahoo's own moves: at most 106 -> 100
     cached = cache.read("AAPL", "1h")
-    assert cached is not None and cached["close"].max() < 11  # every cached bar at the adjusted level
-    assert fetch.calls[-1][2] == cached.index[0].to_pydatetime()  # from the first cached bar
+    assert first is not None and cached is not None and cached.index[0] == first.index[0]  # no bar lost
+    adjusted = fetch("AAPL", "1h", cached.index[0].to_pydatetime(), later)["Close"]
+    assert cached["close"].to_numpy() == pytest.approx(adjusted.to_numpy())  # the source's history, as adjusted
+    assert cached["volume"].iloc[0] == pytest.approx(100.0)  # 10 shares before the split are 100 after
+    assert len(fetch.calls) == 3  # the fill, the refresh, and this test's own: nothing fetched again
 
 
 def test_a_corrected_or_in_progress_newest_bar_is_not_a_split(tmp_path: Path):
@@ -518,10 +522,15 @@ def test_a_corrected_or_in_progress_newest_bar_is_not_a_split(tmp_path: Path):
     source = BarCache(tmp_path).merge("AAPL", "1h", fetch("AAPL", "1h", NOW - timedelta(hours=48), NOW))
     cached = source.copy()
     cached.iloc[-1, cached.columns.get_loc("close")] *= 3  # cached in progress, or corrected since
-    assert market.rebased(cached, source) is None
-    assert market.rebased(source, source.assign(close=source["close"] * 1.005)) is None
-    assert market.rebased(source, source.assign(close=source["close"] / 2)) == pytest.approx(0.5)
-    assert market.rebased(source.iloc[:-1], source.iloc[-1:]) is None  # no bar in common
+    assert market.split_factor(cached, source) is None
+    assert market.split_factor(source, source.assign(close=source["close"] * 1.005)) is None
+    # one cent on a $0.81 stock (x1.012) was taken for a split, and the cache fetched again, losing bars
+    assert market.split_factor(source, source.assign(close=source["close"] * 1.012)) is None
+    assert market.split_factor(source, source.assign(close=source["close"] / 2)) == pytest.approx(0.5)
+    assert market.split_factor(source, source.assign(close=source["close"] / 1.1)) == pytest.approx(1 / 1.1)
+    uneven = source["close"] / np.where(np.arange(len(source)) % 2, 2.0, 1.0)  # not one factor: not a split
+    assert market.split_factor(source, source.assign(close=uneven)) is None
+    assert market.split_factor(source.iloc[:-1], source.iloc[-1:]) is None  # no bar in common
 
 
 def test_recent_bars_with_nothing_to_serve_says_so(tmp_path: Path):
