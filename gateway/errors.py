@@ -35,10 +35,11 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _pattern(err: dict[str, Any]) -> tuple[tuple[str, ...], str]:
-    """What errors that differ only in list indices share: the field with each index as `*`, and the type."""
+def _pattern(err: dict[str, Any]) -> tuple[tuple[str, ...], str, str]:
+    """What errors that differ only in list indices share: the field with each index as `*`, the type and the
+    message (two windows of a batch refused for different reasons are two problems, not '2 items' of the first)."""
     loc = tuple("*" if isinstance(part, int) else str(part) for part in err.get("loc", ()))
-    return loc, str(err.get("type"))
+    return loc, str(err.get("type")), str(err.get("msg"))
 
 
 def _told(err: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -75,8 +76,8 @@ def describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str
     ("body.prices.*: 512 items: ... (got '500' at body.prices.0)"), and at most MAX_LISTED problems are: each
     item told made a 1 MB batch of string closes a 32 MB answer that held up the server.
     """
-    firsts: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
-    counts: dict[tuple[tuple[str, ...], str], int] = {}
+    firsts: dict[tuple[tuple[str, ...], str, str], dict[str, Any]] = {}
+    counts: dict[tuple[tuple[str, ...], str, str], int] = {}
     for err in exc.errors():
         key = _pattern(err)
         firsts.setdefault(key, err)

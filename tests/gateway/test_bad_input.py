@@ -559,3 +559,15 @@ def test_at_most_twenty_problems_are_listed():
     detail, items = describe_validation(RequestValidationError(many))
     assert len(items) == 20 and items[-1] == {"field": "body.field_19", "message": "Field required"}
     assert detail.endswith("body.field_19: Field required; ... and 5 more"), detail
+
+
+def test_problems_alike_in_place_but_not_in_reason_are_each_told():
+    """Two windows of a batch refused for different reasons were told as '2 items' of the first: the second
+    window's own problem was never shown."""
+    errors = [
+        {"loc": ("body", "requests", 0), "type": "value_error", "msg": "Value error, unknown field 'price'"},
+        {"loc": ("body", "requests", 1), "type": "value_error", "msg": "Value error, last_bar_time needs prices"},
+    ]
+    detail, items = describe_validation(RequestValidationError(errors))
+    assert [item["field"] for item in items] == ["body.requests.0", "body.requests.1"]
+    assert "unknown field 'price'" in detail and "last_bar_time needs prices" in detail
