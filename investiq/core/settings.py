@@ -255,8 +255,9 @@ class Settings(BaseModel):
         ge=0,
         le=1,
         description=(
-            "Margin on the MAE ratio candidate/serving: a candidate is refused as worse than the serving model "
-            "only when the ratio's 95% interval lies wholly above 1 + this (the random walk's bar has none)."
+            "Margin on the ratios candidate/serving (the median's MAE, P(up)'s Brier score, the pinball loss): a "
+            "candidate is refused as worse than the serving model only when a ratio's 95% interval lies wholly "
+            "above 1 + this (the random walk's bar has none)."
         ),
     )
 

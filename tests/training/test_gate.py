@@ -286,7 +286,7 @@ def test_p_up_and_intervals_are_held_to_the_serving_models(candidate: tuple[floa
     serving = served_as_random_walk(0.5, 1.0)
     result = gate(served_as_random_walk(*candidate), serving, ar_series(phi=0.0))
     assert result["vs_serving"]["ci95"] == [1.0, 1.0]
-    assert result["decided_by"] == rejected_by and result["promote"] is not rejected_by, result["decision"]
+    assert result["decided_by"] == rejected_by and result["promote"] == (not rejected_by), result["decision"]
     if rejected_by:
         assert result["decision"].startswith("REJECTED: significantly worse than the serving model in ")
         assert "its median is not significantly worse than the serving model" in result["decision"]
