@@ -376,15 +376,16 @@ def too_few_bars(short: dict[str, TooFewBars], enough: list[str], config: TrainC
 
 def longest_context(n: int, config: TrainConfig) -> int | None:
     """The longest context (shorter than config's, at least a patch) that splits n bars with MIN_BLOCKS horizons of
-    training windows; None if none does. Any split at all was suggested: 90 days of hourly bars got a context
-    that left one training window."""
+    training and of validation windows (calibration keeps nothing on fewer: `_blocks`); None if none does. Any
+    split at all was suggested: 90 days of hourly bars got a context that left one training window and 42
+    validation windows, on which no skill can be shown."""
     h = config.prediction_length
     for context in range(config.context_length - 1, config.patch_length - 1, -1):
         try:
             split = split_origins(n, context, h, config.val_fraction, config.test_fraction)
         except TooFewBars:
             continue
-        if len(split.train) >= MIN_BLOCKS * h:
+        if min(len(split.train), len(split.val)) >= MIN_BLOCKS * h:
             return context
     return None
 

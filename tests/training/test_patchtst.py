@@ -97,14 +97,16 @@ def test_every_symbol_too_short_is_named_with_its_bars_and_the_ways_out():
     message = str(raised.value)
     assert re.search(r"SHORT has 71 bars, ~72 needed; TINY has 70 bars, ~72 needed", message), message
     assert 'leave them out with --symbols "LONG LONG2"' in message
-    # a shorter context is offered only where it leaves 10 horizons of training windows (MIN_BLOCKS): at 70 bars,
-    # the one offered left a single window
+    # a shorter context is offered only where it leaves 10 horizons of training and of validation windows
+    # (MIN_BLOCKS: calibration keeps nothing on fewer): at 70 bars, the one offered left a single training window
     assert "--context-length" not in message and longest_context(70, TINY) is None
-    longest = longest_context(100, TINY)
+    assert longest_context(100, TINY) is None  # 40 training windows at context 23, but 7 validation windows
+    wide = dataclasses.replace(TINY, val_fraction=0.3)  # 52 validation windows of 200 bars
+    longest = longest_context(200, wide)
     assert longest is not None
-    fits = split_origins(100, longest, TINY.prediction_length, TINY.val_fraction, TINY.test_fraction)
-    assert len(fits.train) >= MIN_BLOCKS * TINY.prediction_length
-    assert longest_context(100, dataclasses.replace(TINY, context_length=longest)) == longest - 1
+    fits = split_origins(200, longest, wide.prediction_length, wide.val_fraction, wide.test_fraction)
+    assert min(len(fits.train), len(fits.val)) >= MIN_BLOCKS * wide.prediction_length
+    assert longest_context(200, dataclasses.replace(wide, context_length=longest)) == longest - 1
     assert "LONG has" not in message and raised.value.bars == 70
     # alone, and too short for any context: only more history helps, and the message says only that
     with pytest.raises(TooFewBars, match=r"ONLY has 40 bars, ~\d+ needed; fetch more history") as raised:
