@@ -188,6 +188,8 @@ def rollback(settings: Settings, log: Log) -> int:
     except RolloutError:
         restore(retired, repository, MODEL, kept[-1])
         log(f"restored version {kept[-1]}: it keeps serving")
+        with contextlib.suppress(RolloutError):  # a gateway that did go back before another failed returns to it
+            reload(settings)
         raise
     return kept[-2]
 
@@ -195,10 +197,14 @@ def rollback(settings: Settings, log: Log) -> int:
 def resync_bayesian(settings: Settings) -> str:
     """Re-fold the agent's closed trades into the strategy weights (idempotent: each trade counts once)."""
     days = settings.bayes_max_sync_days
-    url = f"{stack_url(settings)}/bayesian/sync-from-database?days={days}"
-    answer = _ask(url, settings, 120.0, f"the gateway at {stack_url(settings)}", "the Bayesian re-sync")
-    if answer is not None:
-        return f"Bayesian weights re-synced through the gateway: {answer}"
+    answers, urls = [], stack_urls(settings)
+    for base in urls:  # each gateway holds its own posterior (service.serving_record)
+        url = f"{base}/bayesian/sync-from-database?days={days}"
+        answer = _ask(url, settings, 120.0, f"the gateway at {base}", "the Bayesian re-sync")
+        if answer is not None:
+            answers.append(f"{base}: {answer}" if len(urls) > 1 else str(answer))
+    if answers:
+        return f"Bayesian weights re-synced through the gateway: {'; '.join(answers)}"
     import asyncio
 
     from gateway.services.bayesian import BayesianService

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.request import urlopen
 
+from investiq.core.atomic import replacing
 from investiq.core.errors import InvestIQError
 from investiq.core.settings import Settings
 from investiq.ops import pidfile, triton_server
@@ -301,7 +302,8 @@ def serving_record(settings: Settings) -> Iterator[None]:
     `investiq` is ignored, and the next gateway on the port writes its own."""
     path = _serving_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"pid": os.getpid(), "url": gateway_url(settings)}))
+    with replacing(path) as temp:  # a reader never sees half of it
+        temp.write_text(json.dumps({"pid": os.getpid(), "url": gateway_url(settings)}))
     try:
         yield
     finally:

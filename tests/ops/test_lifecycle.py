@@ -267,9 +267,11 @@ def test_a_rollout_reaches_a_gateway_on_a_port_the_settings_do_not_name(work: Pa
     gateway = serve(work / "portfolio.db", env)
     settings = settings_for(work, logs_dir=work / "logs")  # port 9: not the gateway's
     assert stack_urls(settings) == [gateway.url]
-    new = PatchTSTMeta.load(version_dir(work / "other-repo", "patchtst", 1)).version
+    old, new = (PatchTSTMeta.load(version_dir(work / r, "patchtst", 1)).version for r in ("repo", "other-repo"))
     assert promote(settings, version_dir(work / "other-repo", "patchtst", 1), log=lambda _: None) == 2
     assert gateway.request("GET", "/price/health").json()["model_version"] == new
+    assert rollback(settings, log=lambda _: None) == 1
+    assert gateway.request("GET", "/price/health").json()["model_version"] == old
     stopped = CliRunner().invoke(
         main, ["stop"], env={"INVESTIQ_LOGS_DIR": str(work / "logs"), "INVESTIQ_PORT": "9"}
     )
