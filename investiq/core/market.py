@@ -723,20 +723,23 @@ def fetch_into(
 # corrected close moves by less than 5 % and alone: one cent on a $0.81 stock, x1.012 on one bar, was taken for a
 # split while any move beyond 1 % was, and the cache was fetched again, losing what Yahoo no longer serves.
 SPLIT_MOVE = 0.05  # the least relative change of the cached closes taken for a split
-SPLIT_AGREE = 0.01  # how far apart the bars' factors may be
+SPLIT_AGREE = 0.01  # how far a bar's factor may be from the median one
+SPLIT_SHARE = 0.9  # the share of the bars compared whose factors must agree (a few corrected ones may not)
 
 
 def split_factor(cached: pd.DataFrame, fresh: pd.DataFrame) -> float | None:
-    """The factor by which the source's closes (`fresh`) of every bar also in `cached` differ from the cached ones,
-    when it is a split's: beyond SPLIT_MOVE, and the same for each bar within SPLIT_AGREE; else None. Yahoo's
-    closes are split-adjusted, not dividend-adjusted (auto_adjust=False). The newest cached bar is not
-    compared: an earlier version cached it in progress, at the price of that moment."""
+    """The factor by which the source's closes (`fresh`) of the bars also in `cached` differ from the cached ones,
+    when it is a split's: beyond SPLIT_MOVE, and within SPLIT_AGREE of it for SPLIT_SHARE of the bars or more
+    (all of one or two); else None. Yahoo's closes are split-adjusted, not dividend-adjusted (auto_adjust=False).
+    The newest cached bar is not compared: an earlier version cached it in progress, at the price of that
+    moment."""
     both = cached.index[:-1].intersection(fresh.index)
     if not len(both):
         return None
     ratios = (fresh.loc[both, "close"] / cached.loc[both, "close"]).to_numpy()
     change = float(np.median(ratios))
-    if abs(np.log(change)) < np.log1p(SPLIT_MOVE) or ratios.max() / ratios.min() > 1 + SPLIT_AGREE:
+    agree = np.abs(ratios / change - 1) <= SPLIT_AGREE
+    if abs(np.log(change)) < np.log1p(SPLIT_MOVE) or agree.mean() < SPLIT_SHARE:
         return None
     return change
 

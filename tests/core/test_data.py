@@ -530,6 +530,10 @@ def test_a_corrected_or_in_progress_newest_bar_is_not_a_split(tmp_path: Path):
     assert market.split_factor(source, source.assign(close=source["close"] / 1.1)) == pytest.approx(1 / 1.1)
     uneven = source["close"] / np.where(np.arange(len(source)) % 2, 2.0, 1.0)  # not one factor: not a split
     assert market.split_factor(source, source.assign(close=uneven)) is None
+    halved = source["close"] / 2
+    halved.iloc[3] *= 1.02  # one of 48 corrected since it was cached: still the split of the others
+    assert market.split_factor(source, source.assign(close=halved)) == pytest.approx(0.5)
+    assert market.split_factor(source.iloc[-3:], source.assign(close=halved).iloc[-3:]) == pytest.approx(0.5)
     assert market.split_factor(source.iloc[:-1], source.iloc[-1:]) is None  # no bar in common
 
 
