@@ -415,13 +415,21 @@ def direction_section(r: dict[str, Any]) -> list[str]:
         if not x["n"]:
             lines += ["", f"At horizon 1 the {names[call]} calls no direction anywhere: nothing to compare."]
             continue
-        better = x["rate"] > x["base_rate"] and x["p_vs_base"] < 0.05
+        vs = x.get("vs_always_up")
+        if vs is None:  # a report.json written before 2026-12-04: McNemar's pooled test alone
+            better, evidence = x["rate"] > x["base_rate"] and x["p_vs_base"] < 0.05, ""
+        else:
+            better = vs["beats"]
+            evidence = (
+                f"difference {vs['difference']:+.3f} {_ci(vs['ci95'], '+.3f')}, a block bootstrap drawing every "
+                "symbol's blocks at the same times; "
+            )
         verdict = "beats" if better else "does not beat"
         lines += [
             "",
             f"At horizon 1 the {names[call]} call {verdict} always-up at the 5% level, scored on the same "
-            f"outcomes (hit rate {x['rate']:.3f}, always-up {x['base_rate']:.3f}, paired McNemar "
-            f"p = {x['p_vs_base']:.3g}).",
+            f"outcomes (hit rate {x['rate']:.3f}, always-up {x['base_rate']:.3f}: {evidence}paired McNemar "
+            f"p = {x['p_vs_base']:.3g}, its origins pooled as if the symbols were independent).",
         ]
     return [*lines, ""]
 

@@ -531,3 +531,26 @@ def test_intervals_on_intraday_bars_are_scored_across_nights_and_within_sessions
         times={"SPY": pd.date_range("2024-01-01", periods=len(stamps), freq="h", tz="UTC").to_numpy()},
     )
     assert "across_gaps" not in crypto["pooled"]["intervals"]["80%"]["model"]
+
+
+def test_symbols_that_move_together_are_not_counted_as_independent_evidence_against_always_up():
+    """Four symbols that move as one (here: one symbol four times) and a P(up) call without skill: McNemar's test,
+    pooling their origins as if independent, had it beat always-up (p = 0.001; one symbol alone: p = 0.12), and
+    the report's verdict rested on it. The block bootstrap draws every symbol's blocks at the same times."""
+    from investiq.core.forecast_stats import hit_rate
+    from training.evaluate import Part, against_always_up
+
+    rng = np.random.default_rng(7)
+    n = 300
+    last = np.full(n, 100.0)
+    actual = 100 + rng.normal(0, 1, (n, H))
+    calls = np.where(rng.random((n, H)) < 0.5, 0.6, 0.4)  # up or down at random: no skill
+    flat = np.repeat(last[:, None], H, axis=1)
+    one = Part(last, actual, flat, flat, calls, np.zeros(n, dtype=bool), {}, {})
+    pooled = hit_rate(np.tile(calls[:, 0] > 0.5, 4), np.tile(actual[:, 0] > 100, 4))
+    alone = hit_rate(calls[:, 0] > 0.5, actual[:, 0] > 100)
+    assert pooled.rate > pooled.base_rate and pooled.p_vs_base < 0.01 and alone.p_vs_base > 0.1
+    verdict = against_always_up([one] * 4, 0, "probability_up", H)
+    assert verdict["beats"] is False and verdict["ci95"][0] < 0 < verdict["ci95"][1]
+    assert verdict["difference"] == pytest.approx(pooled.rate - pooled.base_rate)
+    assert against_always_up([one] * 4, 0, "median", H)["beats"] is False  # a flat median calls nothing
