@@ -60,7 +60,9 @@ STRAY_ROWS = 5  # at most this many rows that are no time (a footer, a note) are
 ALIASES = {
     "close": ("close/last", "price", "last"),
     "volume": ("vol.", "vol", "tickvol"),
-    "timestamp": ("open_time",),  # Binance's kline files where they carry a header
+    # Binance's kline files where they carry a header; TradingView's exports ("time": epoch seconds or ISO times;
+    # a file with a date column too is a date and a time of day: bar_times)
+    "timestamp": ("open_time", "open time", "time"),
 }
 
 
@@ -433,6 +435,6 @@ def column_names(df: pd.DataFrame) -> dict[str, object]:
         names.setdefault(str(column).strip().lower().removeprefix("<").removesuffix(">"), column)
     for name, others in ALIASES.items():
         found = next((names[other] for other in others if other in names), None)
-        if name not in names and found is not None:
+        if name not in names and found is not None and not (name == "timestamp" and "date" in names):
             names[name] = found
     return names

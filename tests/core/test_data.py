@@ -864,6 +864,33 @@ def test_exports_that_name_the_close_otherwise_read_as_they_are(tmp_path: Path):
     ]
 
 
+def test_tradingview_and_binance_exports_with_a_header_read_as_they_are(tmp_path: Path):
+    """TradingView's "time" (epoch seconds) and Binance's "Open time" (epoch milliseconds) were refused: "lacks
+    column(s) timestamp (or date/datetime)"."""
+    tradingview = tmp_path / "BATS_SPY, 60.csv"
+    tradingview.write_text(
+        "time,open,high,low,close,Volume\n1704205800,472.1,473,471.5,472.6,100\n"
+        "1704209400,472.6,473.2,472,472.9,120\n"
+    )
+    frame, _ = clean_bars(load_csv(tradingview), "SPY", "1h")
+    assert frame.index.tolist() == [
+        pd.Timestamp("2024-01-02 14:30", tz="UTC"),
+        pd.Timestamp("2024-01-02 15:30", tz="UTC"),
+    ]
+    assert frame["close"].tolist() == [472.6, 472.9]
+    binance = tmp_path / "BTCUSDT-1h.csv"
+    binance.write_text(
+        "Open time,Open,High,Low,Close,Volume,Close time\n1704067200000,42283.6,42554.6,42261,42475.2,"
+        "1271.7,1704070799999\n1704070800000,42475.2,42775,42431.6,42613.6,1196.3,1704074399999\n"
+    )
+    frame, _ = clean_bars(load_csv(binance), "BTCUSDT", "1h")
+    assert frame.index[0] == pd.Timestamp("2024-01-01 00:00", tz="UTC") and frame["close"].iloc[-1] == 42613.6
+    tv_dated = tmp_path / "dated.csv"  # a date column beside a time of day: both, as MetaTrader's
+    tv_dated.write_text("date,time,close\n2024-01-02,14:30,1\n2024-01-02,15:30,2\n")
+    frame, _ = clean_bars(load_csv(tv_dated), "X", "1h")
+    assert frame.index[-1] == pd.Timestamp("2024-01-02 15:30", tz="UTC")
+
+
 def test_binance_kline_files_read_without_a_header_in_milliseconds_or_microseconds(tmp_path: Path):
     def line(opened: int, close: float) -> str:  # Binance's 12 columns: open time ... ignore
         return f"{opened},{close},{close + 1},{close - 1},{close},12.5,{opened + 3599999},5e5,100,6.0,2.4e5,0\n"
