@@ -124,8 +124,7 @@ class RequestBody(BaseModel):
                 close = difflib.get_close_matches(folded, near, n=1, cutoff=0.85)
                 meant = meant or (stands_in[0] if stands_in else None) or (known[close[0]] if close else None)
                 if meant is not None and meant not in data:  # beside the field itself it is not a misspelling
-                    shown = key if len(key) <= 80 else key[:77] + "..."  # the name may be a megabyte long
-                    raise ValueError(f"unknown field {shown!r}: did you mean {meant!r}?")
+                    raise ValueError(f"unknown field {key!r}: did you mean {meant!r}?")  # 422s clip messages
         return data
 
 

@@ -181,7 +181,7 @@ class PriceService:
                 raise InvalidInputError(f"{where}: {exc}") from None
             stamps.append(last_time)
             lasts.append(float(closes[-1]))  # as sent: the window is float32 (123.46 came back 123.45999908)
-            # the caller's own closes may be unadjusted; the bar cache's are adjusted, as Yahoo's (`rebased`)
+            # the caller's own closes may be unadjusted; the bar cache's are adjusted, as Yahoo's (`split_factor`)
             sent = q.prices is not None
             splits = suspected_splits(windows[-1], len(closes) - meta.context_length) if sent else []
             warnings.append(splits + unmoving_closes(windows[-1]))
