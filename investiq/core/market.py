@@ -666,7 +666,8 @@ def _refreshed(
 def _overlap(bars: pd.DataFrame, step: pd.Timedelta) -> pd.Timestamp:
     """Where to fetch from to refresh `bars`: their last two (one step back from the newest, if only one), so that
     the newest is fetched again (an earlier version cached it in progress) and one before it shows whether the
-    source still gives the closes cached (`split_factor`); across a weekend or a night, one step back is not a bar."""
+    source still gives the closes cached (`split_factor`); across a weekend or a night, one step back is not a
+    bar."""
     return bars.index[-2] if len(bars) > 1 else bars.index[-1] - step
 
 
