@@ -52,6 +52,7 @@ from investiq.core.forecast_stats import (
     pesaran_timmermann,
     ratio_verdict,
 )
+from investiq.core.gaps import as_served, crossings, gap_before
 from investiq.core.intervals import (
     ConstantReturns,
     Innovations,
@@ -152,7 +153,7 @@ class Part:
     last_up: NDArray[np.bool_]  # [n] the sign of the last one-step change
     quantiles: dict[str, NDArray[np.float64]]  # method -> [n, H, K] closes at the model's levels
     garch: dict[str, float]  # the fitted GARCH parameters
-    crosses: NDArray[np.bool_] | None = None  # [n, H] the path to step h crosses a gap in the bars (`crossings`)
+    crosses: NDArray[np.bool_] | None = None  # [n, H] the path to step h crosses a gap in the bars (core/gaps.py)
 
 
 def forecast_part(
@@ -165,13 +166,19 @@ def forecast_part(
     times: NDArray[Any] | None = None,
 ) -> Part:
     """The forecasts from `test` origins (None: the split's test part; given: some of it, in time order);
-    `times`, the bar times beside `closes`, tell which steps cross a gap in the bars (`crossings`)."""
+    `times`, the bar times beside `closes`, tell which steps cross a gap in the bars, and give the model's
+    intervals for the gaps ahead as the gateway serves them (investiq/core/gaps.py)."""
     c, h = meta.context_length, meta.prediction_length
     test = parts.test if test is None else test
     x, y = windows(closes, test, c, h)
     f = predict(x)
     window = x[..., 0].astype(np.float64)
     last = window[:, -1]
+    served = (  # as the gateway serves a window whose bar times it knows
+        np.asarray(f.quantiles, dtype=np.float64)
+        if times is None
+        else as_served(meta.calibration, times, test, c, f.median, f.quantiles)
+    )
     steps = np.arange(1, h + 1, dtype=np.float64)
     levels = meta.quantile_levels
     # GARCH sees the bars up to the last validation target (a symbol without validation windows: up to the first
@@ -186,27 +193,13 @@ def forecast_part(
         probability_up=np.asarray(f.probability_up, dtype=np.float64),
         last_up=window[:, -1] > window[:, -2],
         quantiles={
-            "model": np.asarray(f.quantiles, dtype=np.float64),
+            "model": served,
             "garch": to_prices(last, garch.quantiles),
             "empirical_vol": to_prices(last, empirical_vol_quantiles(window, h, levels)),
         },
         garch=garch.params,
-        crosses=None if times is None else crossings(times, test, h),
+        crosses=None if times is None else crossings(gap_before(times), test, h) > 0,
     )
-
-
-GAP = 1.5  # bars further apart than this many times their median spacing: a night, a weekend, a holiday
-
-
-def crossings(times: NDArray[Any], origins: NDArray[np.int64], h: int) -> NDArray[np.bool_]:
-    """[n, H]: whether the path from each origin to each step crosses a gap in the bars (GAP). The served
-    intervals widen with the steps (sigma sqrt(h), conformal offsets per step pooled over origins), not with the
-    hours they span: on intraday bars a path across a night spans far more risk than one within a session."""
-    stamps = pd.DatetimeIndex(times).as_unit("ns").asi8
-    spacing = np.diff(stamps)
-    gap = np.concatenate([[False], spacing > GAP * np.median(spacing)])  # [bars]: a gap before this bar
-    steps = origins[:, None] + np.arange(1, h + 1)[None, :]
-    return np.logical_or.accumulate(gap[steps], axis=1)
 
 
 def training_up_rate(series: dict[str, NDArray[np.float64]], splits: dict[str, Split], h: int) -> list[float]:

@@ -26,7 +26,8 @@ says which rule decided, with every figure.
 What else a model serves is held to the same bar as (a), against the serving model: the candidate is
 refused where the interval of its P(up)'s Brier score over the serving model's (per origin: the mean over the
 horizon of (P(up) - 1[close rose])^2), or of its quantiles' pinball loss over the serving model's (per origin:
-the mean over steps and levels, a share of the last close), lies wholly above 1 + tolerance (intervals wider than
+the mean over steps and levels, a share of the last close; each model's quantiles as the gateway serves them from
+bars it fetched, for the gaps ahead: investiq/core/gaps.py), lies wholly above 1 + tolerance (intervals wider than
 the median's: SERVED_BLOCKS). Most models serve
 the random walk's median, and judged on the median alone any candidate passed whatever its P(up) and intervals,
 all that such a model serves (until 2026-12-04; found by a review). The random walk has no P(up) or intervals of
@@ -61,6 +62,7 @@ from numpy.typing import NDArray
 
 from investiq.core.errors import InvestIQError
 from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
+from investiq.core.gaps import as_served
 from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PROBABILITY_UP, QUANTILES, PatchTSTMeta, TrainConfig
 from training.patchtst import calendar_splits, later_than, windows
@@ -153,7 +155,15 @@ def path_errors(
             out.setdefault("brier", {})[symbol] = np.mean((p_up - rose) ** 2, axis=1)
         if QUANTILES in got:
             levels = np.asarray(meta.quantile_levels)
-            below = actual[..., None] - got[QUANTILES].astype(np.float64)  # [n, H, K]
+            served = as_served(
+                meta.calibration,
+                series[symbol][1],
+                chosen,
+                meta.context_length,
+                got[OUTPUT][..., 0],
+                got[QUANTILES],
+            )
+            below = actual[..., None] - served  # [n, H, K]
             loss = np.maximum(levels * below, (levels - 1) * below) / last[..., None]
             out.setdefault("pinball", {})[symbol] = loss.mean(axis=(1, 2))
     return out

@@ -12,17 +12,19 @@ import asyncio
 import contextlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from gateway.backends.base import InferenceBackend, Tensors
 from gateway.metrics import Metrics
 from gateway.services.skill import SkillService
 from investiq.core.errors import BackendUnavailableError, DataError, InvalidInputError, ModelNotReadyError
+from investiq.core.gaps import GapIntervals, widen
 from investiq.core.journal.predictions import PriceRow, insert_price
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.market import INTERVAL_SECONDS, BarCache, Fetch, YahooError, recent_bars
@@ -145,6 +147,7 @@ class PriceService:
         self.fetch = fetch
         self._max_batch = max_batch
         self._slots = asyncio.Semaphore(max_inflight) if max_inflight is not None else None
+        self._gaps: dict[str, GapIntervals | None] = {}  # the serving version's, read once from its calibration
         if meta is not None:
             metrics.serve_model("price", meta.served_as(), meta.version)
 
@@ -161,7 +164,7 @@ class PriceService:
         if len(queries) > self._max_batch:
             raise InvalidInputError(f"{len(queries)} requests, more than the limit of {self._max_batch}")
         start = time.perf_counter()
-        windows, stamps, lasts, warnings = [], [], [], []
+        windows, stamps, lasts, warnings, bar_times = [], [], [], [], []
         wheres = [f"requests[{i}] ({q.symbol})" if len(queries) > 1 else q.symbol for i, q in enumerate(queries)]
         for q, where in zip(queries, wheres, strict=True):
             if q.interval is not None and q.interval != meta.interval:
@@ -174,12 +177,13 @@ class PriceService:
                         else f"is unknown; known: {', '.join(INTERVAL_SECONDS)}"
                     )
                 )
-            closes, last_time = await self._closes(q, where, meta)
+            closes, last_time, times = await self._closes(q, where, meta)
             try:
                 windows.append(check_closes(closes, meta.context_length))
             except PriceInputError as exc:
                 raise InvalidInputError(f"{where}: {exc}") from None
             stamps.append(last_time)
+            bar_times.append(times)
             lasts.append(float(closes[-1]))  # as sent: the window is float32 (123.46 came back 123.45999908)
             # the caller's own closes may be unadjusted; the bar cache's are adjusted, as Yahoo's (`split_factor`)
             sent = q.prices is not None
@@ -195,6 +199,7 @@ class PriceService:
             return await self._again(queries, tries)  # the swap may be the cause
         if self.meta is not meta:
             return await self._again(queries, tries)
+        out = [self._across_gaps(f, times, meta) for f, times in zip(out, bar_times, strict=True)]
         for f, window, where in zip(out, windows, wheres, strict=True):
             problem = f.problem()
             if problem is not None:
@@ -229,9 +234,29 @@ class PriceService:
             raise ModelNotReadyError(NOT_EXPORTED)
         return self.meta
 
-    async def _closes(self, q: PriceQuery, where: str, meta: PatchTSTMeta) -> tuple[list[float], datetime]:
+    def _across_gaps(
+        self, f: WindowForecast, times: pd.DatetimeIndex | None, meta: PatchTSTMeta
+    ) -> WindowForecast:
+        """The forecast with its intervals for the gaps (nights, weekends) its path crosses, where the bar times
+        are known (bars the gateway fetched) and calibration recorded factors (investiq/core/gaps.py); else as
+        the graph gave them, pooled over every place in a session."""
+        if times is None:
+            return f
+        if meta.version not in self._gaps:
+            self._gaps = {meta.version: GapIntervals.from_calibration(meta.calibration)}
+        gaps = self._gaps[meta.version]
+        factors = None if gaps is None else gaps.for_window(times)
+        if factors is None:
+            return f
+        return replace(f, quantiles=widen(f.median, f.quantiles, factors).astype(np.float32))
+
+    async def _closes(
+        self, q: PriceQuery, where: str, meta: PatchTSTMeta
+    ) -> tuple[list[float], datetime, pd.DatetimeIndex | None]:
+        """The closes to forecast from, the time the last one closed, and the bars' times where the gateway fetched
+        them (None for closes sent with the request)."""
         if q.prices is not None:
-            return q.prices, q.last_bar_time or datetime.now(timezone.utc)
+            return q.prices, q.last_bar_time or datetime.now(timezone.utc), None
         try:
             self.cache.path(q.symbol, meta.interval)  # "A/B", "..": no bars ever, so the client's error, not 503
         except DataError as exc:
@@ -249,7 +274,7 @@ class PriceService:
         # Bars are labelled by when they open: the last one has closed by its label plus one interval, the time
         # last_bar_time means (the request's own, and the resolver's start: the first bar opening at or after it).
         closed = bars.index[-1].to_pydatetime() + timedelta(seconds=INTERVAL_SECONDS[meta.interval])
-        return [float(x) for x in bars["close"]], closed
+        return [float(x) for x in bars["close"]], closed, bars.index[-meta.context_length :]
 
     def _forecast(
         self,

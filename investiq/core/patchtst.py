@@ -14,7 +14,10 @@ The formulation (training/patchtst.py) forecasts log returns relative to the las
 that volatility: an untrained model, or one whose skill the validation part does not confirm, is
 the random walk exactly (median = last close) with intervals of the empirical-volatility random
 walk and P(up) = the training period's up-rate. Log returns, scaling and calibration are all inside
-the graph, so a consumer sends raw closes and gets prices and probabilities back. Input checks and
+the graph, so a consumer sends raw closes and gets prices and probabilities back; one thing is not: where the
+training bars had gaps (nights, weekends), `calibration["gaps"]` holds factors on the quantiles for the gaps a
+path crosses, which the gateway and the evaluation apply where they know the window's bar times
+(investiq/core/gaps.py). Input checks and
 the direction/confidence rule live here only; the gateway, the evaluation and the Triton adapter
 all call them.
 """

@@ -24,6 +24,7 @@ from gateway.services.resolver import outcome, resolve_due
 from gateway.wiring import StartupError, build_backend
 from investiq.core import market as data_module
 from investiq.core.errors import ArtifactError, DataError
+from investiq.core.gaps import GapIntervals, widen
 from investiq.core.journal import JournalWriter
 from investiq.core.market import BarCache
 from investiq.core.patchtst import (
@@ -33,6 +34,7 @@ from investiq.core.patchtst import (
     QUANTILE_LEVELS,
     QUANTILES,
     VOLATILITY,
+    PatchTSTMeta,
     check_closes,
     signal,
 )
@@ -238,6 +240,34 @@ def test_a_forecast_from_cached_bars_counts_from_the_bar_after_the_last_one(clie
     cache.merge("SPX", "1d", daily_bars(today, steps))
     later = today + timedelta(days=10)
     assert resolved_price(tmp_path / "p.db", cache, now=later) == pytest.approx(steps[forecast["horizon"] - 1])
+
+
+def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
+    client: TestClient, trained: tuple[Path, Path], tmp_path: Path
+):
+    """The tiny model's daily bars have weekends: calibration fitted its intervals per gaps crossed and step
+    (investiq/core/gaps.py). A forecast from cached bars whose times show a week's gaps is served with the factors
+    of its place in the week; the same closes sent with the request, without bar times, get the pooled intervals.
+    The median and P(up) are the same either way."""
+    today = pd.Timestamp.now(tz="UTC").floor("D").to_pydatetime()
+    days = [today - timedelta(days=d) for d in range(160, -1, -1) if d % 7 not in (3, 4)]  # yesterday: place 1
+    prices = closes(len(days), seed=5)
+    stamps = pd.DatetimeIndex(days, name="timestamp")
+    frame = pd.DataFrame({"open": prices, "high": prices, "low": prices, "close": prices, "volume": 0.0}, stamps)
+    BarCache(tmp_path / "data" / "bars").merge("SPX", "1d", frame)  # today's bar is still forming: not served
+    fetched = client.post("/price/predict", json={"symbol": "SPX"}).json()
+    sent = client.post("/price/predict", json={"symbol": "SPX", "prices": prices[:-1], "interval": "1d"}).json()
+    meta = PatchTSTMeta.load(patchtst_dir(trained[1]))
+    gaps = GapIntervals.from_calibration(meta.calibration)
+    assert gaps is not None and gaps.ahead[1] == (0, 0, 0, 1)  # from a Tuesday, a weekend before the 4th step
+    factors = gaps.for_window(stamps[:-1][-meta.context_length :])
+    assert factors is not None and not np.allclose(factors, 1.0), factors
+    assert fetched["predicted_prices"] == sent["predicted_prices"]
+    assert fetched["probability_up"] == sent["probability_up"]
+    pooled = np.array(list(sent["quantiles"].values())).T  # [H, K]
+    served = np.array(list(fetched["quantiles"].values())).T
+    np.testing.assert_allclose(served, widen(np.array(sent["predicted_prices"]), pooled, factors), rtol=1e-5)
+    check_forecast(fetched)
 
 
 @pytest.mark.parametrize(
