@@ -31,16 +31,7 @@ from investiq.core.atomic import staged
 from investiq.core.calibration import fit_slope, sigmoid
 from investiq.core.errors import ArtifactError
 from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
-from investiq.core.gaps import (
-    MIN_CELL,
-    GapIntervals,
-    ahead_table,
-    crossings,
-    fit_factors,
-    gap_before,
-    lookup,
-    since_gap,
-)
+from investiq.core.gaps import MIN_CELL, MIN_CROSSING, GapIntervals, ahead, fit_gaps, gap_before
 from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta, TrainConfig, config_from
 
 WEIGHTS = "forecaster.safetensors"  # the whole Forecaster's state (network and calibration buffers)
@@ -314,9 +305,8 @@ class Dataset:
     trained_until: str = ""
     val_sizes: list[int] = field(default_factory=list)  # validation windows per symbol, in time order
     validated_until: str = ""
-    # training's pattern of gaps ahead per place in a session (investiq/core/gaps.py); {}: bars without gaps
-    ahead: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    val_crossed: NDArray[np.int64] | None = None  # [validation windows, H] the gaps each path is expected to cross
+    # [validation windows, H]: the gaps each path is expected to cross, from its window (investiq/core/gaps.py)
+    val_crossed: NDArray[np.int64] | None = None
 
 
 def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], config: TrainConfig) -> Dataset:
@@ -332,23 +322,10 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
     stack = {k: (np.concatenate([x for x, _ in v]), np.concatenate([y for _, y in v])) for k, v in parts.items()}
     sizes = [len(x) for x, _ in parts["val"] if len(x)]
     trained_until, validated_until, stats = seen_by(series, splits, h)
-    ahead, val_crossed = gaps_ahead(series, splits, c, h)
-    return Dataset(stack["train"], stack["val"], stats, trained_until, sizes, validated_until, ahead, val_crossed)
-
-
-def gaps_ahead(
-    series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], splits: dict[str, Split], c: int, h: int
-) -> tuple[dict[int, tuple[int, ...]], NDArray[np.int64] | None]:
-    """(training's pattern of gaps ahead per place in a session, pooled over symbols; the gaps each validation
-    window's path is expected to cross by it, [windows, H], -1 in rows of unknown places), as serving looks them
-    up (investiq/core/gaps.py). ({}, None) for bars without gaps."""
-    flags = {symbol: gap_before(stamps) for symbol, (_, stamps) in series.items()}
-    train = [(since_gap(flags[s], splits[s].train, c), crossings(flags[s], splits[s].train, h)) for s in series]
-    table = ahead_table(np.concatenate([p for p, _ in train]), np.concatenate([x for _, x in train]))
-    if not table:
-        return {}, None
-    places = np.concatenate([since_gap(flags[s], splits[s].val, c) for s in series])
-    return table, lookup(table, places, h)
+    val_crossed = np.concatenate(
+        [ahead(gap_before(stamps), splits[s].val, c, h) for s, (_, stamps) in series.items()]
+    )
+    return Dataset(stack["train"], stack["val"], stats, trained_until, sizes, validated_until, val_crossed)
 
 
 def seen_by(
@@ -818,32 +795,25 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
 def gap_factors(
     data: Dataset, target: NDArray[np.float64], z: NDArray[np.float64], m: int, levels: NDArray[np.float64]
 ) -> tuple[dict[str, Any], str]:
-    """(calibration["gaps"], the rule's words): the served quantiles' factors per gaps crossed and step, fitted on
-    the validation windows (investiq/core/gaps.py; z [n, H, K], the served quantiles in units of sigma sqrt(h)).
-    ({}, "") for bars without gaps: the pooled intervals are served."""
-    if data.val_crossed is None:
+    """(calibration["gaps"], the rule's words): a gap's variance and the served quantiles' factors per gaps crossed
+    and step, fitted on the validation windows (investiq/core/gaps.py; z [n, H, K], the served quantiles in units
+    of sigma sqrt(h)). ({}, "") where no validation window shows regular sessions: the pooled intervals serve."""
+    crossed = data.val_crossed
+    if crossed is None or not (crossed >= 0).all(axis=1).any():
         return {}, ""
-    factors, counts = fit_factors(target, z, m, levels, data.val_crossed)
-    fitted = counts >= MIN_CELL
-    words = [
-        f"{'within a session' if j == 0 else f'across {j} gap' + ('s' if j > 1 else '')} "
-        f"x{factors[j][fitted[j]].min():.2f}-{factors[j][fitted[j]].max():.2f} (steps {_steps(fitted[j])})"
-        for j in range(len(factors))
-        if fitted[j].any()
-    ]
-    rule = "; intervals by the gaps in the bars a path crosses: " + (
-        ", ".join(words) + " (validation's factors on the distance from the median)"
-        if words
-        else f"the pooled ones (fewer than {MIN_CELL} validation windows in every cell)"
+    fitted = fit_gaps(target, z, m, levels, crossed)
+    if fitted is None:
+        few = f"fewer than {MIN_CROSSING} validation windows cross a gap"
+        return {}, f"; intervals pooled over places in a session: {few}"
+    rho, factors, counts = fitted
+    h = factors.shape[1]
+    rule = (
+        f"; intervals by the gaps in the bars a path crosses (validation's factors per cell of {MIN_CELL} windows "
+        f"or more, else a gap's variance, {rho:.3g} bars'): "
+        f"x{factors[0].min():.2f}-{factors[0].max():.2f} within a session, x{factors[1, 0]:.2f} at step 1 and "
+        f"x{factors[1, h - 1]:.2f} at step {h} across one"
     )
-    return GapIntervals(data.ahead, factors).record(counts), rule
-
-
-def _steps(mask: NDArray[np.bool_]) -> str:
-    """Steps (1-based) where mask holds, as runs: "1-3, 7"."""
-    at = np.flatnonzero(mask) + 1
-    runs = np.split(at, np.flatnonzero(np.diff(at) > 1) + 1)
-    return ", ".join(f"{r[0]}" if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs if len(r))
+    return GapIntervals(rho, factors).record(counts), rule
 
 
 def _device() -> tuple[int, torch.device, int]:

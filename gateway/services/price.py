@@ -147,7 +147,7 @@ class PriceService:
         self.fetch = fetch
         self._max_batch = max_batch
         self._slots = asyncio.Semaphore(max_inflight) if max_inflight is not None else None
-        self._gaps: dict[str, GapIntervals | None] = {}  # the serving version's, read once from its calibration
+        self._gaps: tuple[PatchTSTMeta | None, GapIntervals | None] = (None, None)  # the serving model's
         if meta is not None:
             metrics.serve_model("price", meta.served_as(), meta.version)
 
@@ -242,9 +242,9 @@ class PriceService:
         the graph gave them, pooled over every place in a session."""
         if times is None:
             return f
-        if meta.version not in self._gaps:
-            self._gaps = {meta.version: GapIntervals.from_calibration(meta.calibration)}
-        gaps = self._gaps[meta.version]
+        if self._gaps[0] is not meta:  # read once per model served (its version names its weights, not these)
+            self._gaps = (meta, GapIntervals.from_calibration(meta.calibration))
+        gaps = self._gaps[1]
         factors = None if gaps is None else gaps.for_window(times)
         if factors is None:
             return f

@@ -4,25 +4,26 @@ The graph's intervals widen with the steps (sigma sqrt(h), conformal offsets per
 origin), not with the hours a path spans: on intraday bars a path across a night spans far more risk than one
 within a session, so the pooled intervals were too narrow across nights and too wide within sessions (hourly
 stock bars, 80 % intervals: 92 % covered from a session's first bar, 55 % from its last). What fixes it is known
-from the bar times alone:
+from the bar times of the window alone, so that it holds for any symbol and market:
 
-- `gap_before`: a gap precedes a bar spaced more than GAP times the median spacing from the one before;
-- `since_gap`: where an origin sits, the bars since the last gap (0: the first bar of a session);
-- `crossings`: how many gaps the path from an origin to each step crosses;
-- `ahead_table`: what training saw: for each place in a session, the gaps its paths crossed (the most common
-  pattern). A forecast from a window whose bar times are known looks its place up there (`GapIntervals.crossed`);
-- `fit_factors`: per number of gaps crossed and step, the factor on the served quantiles' distances from the
-  median that minimises their pinball loss on the validation windows (an exact weighted quantile); cells with
-  fewer than MIN_CELL windows keep 1, the pooled intervals;
+- `gap_before`: a gap precedes a bar spaced more than GAP times the usual spacing from the one before, and at
+  least GAP_EXTRA more (a few missing intraday bars are not a night);
+- `ahead`: from a window's gaps, its session length (the most common number of bars between them) and its place
+  in the session (bars since the last gap), the gaps its path will cross by each step; unknown (-1) where the
+  window shows no regular sessions (crypto, round the clock, whose gaps are holes in the data);
+- `fit_gaps`: the factor on the quantiles' distances from the median for j gaps crossed by step h. A cell of
+  MIN_CELL validation windows or more gets its own (`cell_factor`, exact); a thinner one (a night's first step
+  on 60 days of 15m bars) the one-parameter model's (`gap_factors`): a gap adds the variance of rho bars, so
+  sqrt(v[j, h] / pooled[h]) with v[j, h] = h - j + j rho and pooled[h] the mean of v over the windows the step's
+  conformal widths were fitted on (what the graph's pooled intervals already cover), rho fitted on every window;
 - `widen`: the quantiles with those factors applied, the median unchanged.
 
-A market without gaps (crypto), or a window without bar times (closes sent with a request), is served the pooled
-intervals as before.
+A window without regular sessions, or without bar times (closes sent with a request), is served the pooled
+intervals.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,92 +31,127 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-GAP = 1.5  # bars further apart than this many times their median spacing: a night, a weekend, a holiday
-MIN_SEEN = 5  # training origins a place in a session needs before its pattern of gaps is trusted
-MIN_CELL = 20  # validation windows a factor (gaps crossed, step) is fitted on; fewer keep 1 (at 20, Normal
-# targets: the factor within 17 % (one sd) of the truth; a night's first step on the default 15m bars of three
-# symbols has about 27)
-FACTOR_RANGE = (0.1, 10.0)  # a fitted factor is kept within this range
+GAP = 1.5  # bars further apart than this many times their usual spacing: a night, a weekend, a holiday ...
+GAP_EXTRA = pd.Timedelta(hours=2)  # ... and at least this much more: a few missing 15m or 1h bars are not a night
+MIN_SESSIONS = 3  # session lengths (between gaps) a window must show before its sessions are trusted
+MIN_CROSSING = 20  # validation windows whose path crosses a gap that a gap's variance is fitted on
+MIN_CELL = 20  # validation windows a factor of its own is fitted on (gaps crossed, step); thinner cells: rho's
+FACTOR_RANGE = (0.1, 10.0)  # a cell's factor is kept within this range
+RHO_GRID = np.geomspace(0.25, 400.0, 97)  # a gap's variance in bars' variances: a 15m bar's night is ~10-40
 
 
 def gap_before(times: Any) -> NDArray[np.bool_]:
-    """[bars]: whether a gap (GAP) precedes each bar; the first bar has none."""
+    """[bars]: whether a gap (GAP, GAP_EXTRA) precedes each bar; the first bar has none."""
     stamps = pd.DatetimeIndex(times).as_unit("ns").asi8
     if stamps.size < 3:
         return np.zeros(stamps.size, dtype=bool)
     spacing = np.diff(stamps)
-    return np.concatenate([[False], spacing > GAP * np.median(spacing)])
+    usual = float(np.median(spacing))
+    return np.concatenate([[False], spacing > max(GAP * usual, usual + GAP_EXTRA.value)])
 
 
 def crossings(gap: NDArray[np.bool_], origins: NDArray[np.int64], h: int) -> NDArray[np.int64]:
-    """[n, H]: how many gaps the path from each origin to each step crosses (origins + H must index bars)."""
+    """[n, H]: how many gaps the path from each origin to each step really crosses (origins + H index bars)."""
     steps = np.asarray(origins, dtype=np.int64)[:, None] + np.arange(1, h + 1)[None, :]
     return np.cumsum(gap[steps], axis=1)
 
 
-def since_gap(gap: NDArray[np.bool_], origins: NDArray[np.int64], context: int) -> NDArray[np.int64]:
-    """[n]: bars from the last gap at or before each origin to it (0: the origin opens a session); -1 where no gap
-    lies within the `context` bars up to it, as a window of that many bars would show."""
-    last = np.maximum.accumulate(np.where(gap, np.arange(gap.size), -1))  # [bars] the latest gap up to each bar
-    o = np.asarray(origins, dtype=np.int64)
-    place = o - last[o]
-    return np.where((last[o] >= 0) & (place <= context - 2), place, -1)
+def ahead(gap: NDArray[np.bool_], origins: NDArray[np.int64], context: int, h: int) -> NDArray[np.int64]:
+    """[n, H]: the gaps each origin's path is expected to cross by each step, from what its window of `context`
+    bars shows (the gaps between its bars): the session length L, the most common number of bars between its
+    gaps, held by at least half of MIN_SESSIONS or more of them, and the origin's place p, bars since the last
+    gap; a gap then falls before steps L - p, 2L - p, ... Rows of -1 where the window shows no regular sessions,
+    or the origin sits past a usual session's end."""
+    at = np.flatnonzero(gap)
+    out = np.full((len(origins), h), -1, dtype=np.int64)
+    steps = np.arange(1, h + 1)
+    for row, o in enumerate(np.asarray(origins, dtype=np.int64)):
+        seen = at[np.searchsorted(at, o - context + 2) : np.searchsorted(at, o, side="right")]
+        lengths = np.diff(seen)
+        if lengths.size < MIN_SESSIONS:
+            continue
+        counts = np.bincount(lengths)
+        usual = int(np.argmax(counts))
+        place = int(o - seen[-1])
+        if 2 * counts[usual] >= lengths.size and place < usual:
+            out[row] = (place + steps) // usual
+    return out
 
 
-def ahead_table(places: NDArray[np.int64], crossed: NDArray[np.int64]) -> dict[int, tuple[int, ...]]:
-    """The most common pattern of gaps crossed ([H]) per place in a session (`since_gap`), among places seen at
-    least MIN_SEEN times; {} for bars without gaps."""
-    seen: dict[int, Counter[tuple[int, ...]]] = {}
-    for place, row in zip(places.tolist(), crossed.tolist(), strict=True):
-        if place >= 0:
-            seen.setdefault(place, Counter())[tuple(row)] += 1
-    return {
-        place: counts.most_common(1)[0][0] for place, counts in sorted(seen.items()) if counts.total() >= MIN_SEEN
-    }
+def gap_factors(rho: float, shares: NDArray[np.float64]) -> NDArray[np.float64]:
+    """[J, H]: the factor for j gaps crossed by step h, sqrt(v[j, h] / pooled[h]) with v[j, h] = h - j + j rho (a
+    path's variance in bars' variances) and pooled[h] = sum_j shares[j, h] v[j, h] (shares [J, H]: of the windows
+    the pooled widths were fitted on, those crossing j gaps by step h). Where j > h (no path crosses more gaps than
+    it has steps), 1."""
+    j = np.arange(shares.shape[0])[:, None]
+    h = np.arange(1, shares.shape[1] + 1)[None, :]
+    v = np.where(j <= h, h - j + j * rho, np.nan)
+    pooled = np.nansum(shares * v, axis=0, keepdims=True)
+    return np.asarray(np.where(j <= h, np.sqrt(v / pooled), 1.0), dtype=np.float64)
 
 
-def lookup(table: dict[int, tuple[int, ...]], places: NDArray[np.int64], h: int) -> NDArray[np.int64]:
-    """[n, H]: the gaps each origin's path is expected to cross (`ahead_table`), -1 in rows of unknown places."""
-    unknown = (-1,) * h
-    return np.array([table.get(int(p), unknown) for p in places], dtype=np.int64).reshape(len(places), h)
+def _pinball(target: NDArray[np.float64], quantiles: NDArray[np.float64], levels: NDArray[np.float64]) -> float:
+    miss = target[..., None] - quantiles
+    return float(np.maximum(levels * miss, (levels - 1) * miss).mean())
 
 
-def fit_factors(
+def cell_factor(
+    target: NDArray[np.float64], z: NDArray[np.float64], median: int, levels: NDArray[np.float64]
+) -> float:
+    """The factor f on the quantiles' distances from the median (z [n, K] and targets [n] of one cell) that
+    minimises the pinball loss of z_m + f (z_k - z_m), exactly: one quantile's loss is |d| rho(r - f) with
+    d = z_k - z_m and r = (target - z_m) / d, at its level where d > 0 and at one less its level where d < 0, so
+    the sum is least at the weighted quantile of r (weights |d|) at sum(|d| level) / sum(|d|). 1 where every d
+    is 0."""
+    others = np.arange(z.shape[-1]) != median
+    d = (z[:, others] - z[:, median : median + 1]).reshape(-1)
+    r = np.repeat(target - z[:, median], others.sum()) / np.where(d == 0, 1.0, d)
+    tau = np.where(d > 0, np.tile(levels[others], len(z)), 1 - np.tile(levels[others], len(z)))
+    w = np.abs(d)
+    if not w.sum() > 0:
+        return 1.0
+    order = np.argsort(r)
+    share = np.cumsum(w[order]) / w.sum()
+    at = float((w * tau).sum() / w.sum())
+    return float(np.clip(r[order][min(int(np.searchsorted(share, at)), len(r) - 1)], *FACTOR_RANGE))
+
+
+def fit_gaps(
     target: NDArray[np.float64],
     z: NDArray[np.float64],
     median: int,
     levels: NDArray[np.float64],
     crossed: NDArray[np.int64],
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """(factors [J, H], windows [J, H]) for J = the most gaps crossed + 1: per number of gaps crossed and step, the
-    factor f on the quantiles' distances from the median (z [n, H, K], targets [n, H], in any one unit per window
-    and step) that minimises the pinball loss of z_m + f (z_k - z_m). Rows of `crossed` [n, H] at -1 are left out.
+) -> tuple[float, NDArray[np.float64], NDArray[np.int64]] | None:
+    """(rho, factors [H + 1, H], windows [H + 1, H]) from the served quantiles z [n, H, K] (z_m + f (z_k - z_m),
+    in any one unit per window and step) and targets [n, H] of the windows whose gaps ahead are known (`ahead`:
+    rows of `crossed` without -1) and whose targets are finite; windows: how many crossed j gaps by step h.
 
-    The loss of one quantile is |d| rho(r - f) with d = z_k - z_m and r = (target - z_m) / d, at its level where
-    d > 0 and at one less its level where d < 0; the sum over quantiles is least at the weighted quantile of r
-    (weights |d|) at sum(|d| level) / sum(|d|). Cells of fewer than MIN_CELL windows keep 1."""
-    j_max = int(crossed.max(initial=-1))
-    factors = np.ones((j_max + 1, target.shape[1]))
-    counts = np.zeros((j_max + 1, target.shape[1]), dtype=np.int64)
-    others = np.arange(z.shape[-1]) != median
-    d = z[..., others] - z[..., median : median + 1]  # [n, H, K - 1]
-    r = (target[..., None] - z[..., median : median + 1]) / np.where(d == 0, 1.0, d)
-    tau = np.where(d > 0, levels[others], 1 - levels[others])
-    weight = np.abs(d)
-    for j in range(j_max + 1):
-        for step in range(target.shape[1]):
-            rows = crossed[:, step] == j
-            counts[j, step] = int(rows.sum())
-            if counts[j, step] < MIN_CELL:
-                continue
-            w, x = weight[rows, step].reshape(-1), r[rows, step].reshape(-1)
-            if not w.sum() > 0:
-                continue
-            order = np.argsort(x)
-            share = np.cumsum(w[order]) / w.sum()
-            at = float((w * tau[rows, step].reshape(-1)).sum() / w.sum())
-            factors[j, step] = float(np.clip(x[order][np.searchsorted(share, at)], *FACTOR_RANGE))
-    return factors, counts
+    A cell (j gaps by step h) of MIN_CELL windows or more gets the factor that minimises its own pinball loss
+    (`cell_factor`): what the window's volatility misses at each place in a session (it is lowest at a session's
+    end, just before a night's move) is in it. A thinner cell gets the one-parameter model's (`gap_factors`), rho
+    chosen on RHO_GRID for the least pinball loss over every window and step. None with fewer than MIN_CROSSING
+    windows crossing a gap (nothing to fit a gap's variance on)."""
+    h = target.shape[1]
+    rows = (crossed >= 0).all(axis=1) & np.isfinite(target).all(axis=1) & np.isfinite(z).all(axis=(1, 2))
+    target, z, crossed = target[rows], z[rows], crossed[rows]
+    counts = np.stack([(crossed == j).sum(axis=0) for j in range(h + 1)])  # [H + 1, H]
+    if int((crossed[:, -1] > 0).sum()) < MIN_CROSSING:
+        return None
+    shares = counts / np.maximum(counts.sum(axis=0, keepdims=True), 1)
+    centre = z[..., median : median + 1]
+    steps = np.broadcast_to(np.arange(h), crossed.shape)
+
+    def loss(rho: float) -> float:
+        f = gap_factors(rho, shares)[crossed, steps]
+        return _pinball(target, centre + f[..., None] * (z - centre), levels)
+
+    rho = float(RHO_GRID[int(np.argmin([loss(r) for r in RHO_GRID]))])
+    factors = gap_factors(rho, shares)
+    for j, step in zip(*np.nonzero(counts >= MIN_CELL), strict=True):
+        cell = crossed[:, step] == j
+        factors[j, step] = cell_factor(target[cell, step], z[cell, step], median, levels)
+    return rho, factors, counts
 
 
 def widen(
@@ -130,45 +166,41 @@ def widen(
 
 @dataclass(frozen=True)
 class GapIntervals:
-    """What calibration recorded of the gaps (artifact.json, calibration["gaps"]): training's patterns of gaps
-    ahead (`ahead_table`) and the fitted factors per gaps crossed and step (`fit_factors`)."""
+    """What calibration recorded of the gaps (artifact.json, calibration["gaps"]): a gap's variance in bars'
+    variances and the factors per gaps crossed and step (`fit_gap_variance`)."""
 
-    ahead: dict[int, tuple[int, ...]]
-    factors: NDArray[np.float64]  # [J, H]
+    rho: float
+    factors: NDArray[np.float64]  # [H + 1, H]
 
     @classmethod
     def from_calibration(cls, calibration: dict[str, Any]) -> GapIntervals | None:
-        """The record in an artifact's calibration, or None (no gaps in the training bars, an older artifact)."""
+        """The record in an artifact's calibration, or None (no sessions in the training bars, older artifacts)."""
         record = calibration.get("gaps")
-        if not record or not record.get("ahead"):
+        if not record or not record.get("factors"):
             return None
-        ahead = {int(k): tuple(int(j) for j in v) for k, v in record["ahead"].items()}
-        return cls(ahead, np.asarray(record["factors"], dtype=np.float64))
+        factors = np.asarray(record["factors"], dtype=np.float64)
+        if factors.ndim != 2 or factors.shape[0] != factors.shape[1] + 1:
+            return None
+        return cls(float(record["rho"]), factors)
 
     def record(self, windows: NDArray[np.int64]) -> dict[str, Any]:
-        """The JSON form, with the validation windows each factor was fitted on."""
-        return {
-            "ahead": {str(k): list(v) for k, v in self.ahead.items()},
-            "factors": np.round(self.factors, 4).tolist(),
-            "windows": windows.tolist(),
-        }
+        """The JSON form, with how many validation windows crossed j gaps by step h."""
+        return {"rho": self.rho, "factors": np.round(self.factors, 4).tolist(), "windows": windows.tolist()}
 
-    def for_places(self, places: NDArray[np.int64]) -> NDArray[np.float64]:
-        """[n, H]: the factors for origins at these places in their sessions (1 where the place, or the number of
-        gaps ahead, is unknown)."""
-        crossed = lookup(self.ahead, places, self.factors.shape[1])
-        known = (crossed >= 0) & (crossed < len(self.factors))
+    def for_crossed(self, crossed: NDArray[np.int64]) -> NDArray[np.float64]:
+        """[n, H]: the factors for paths expected to cross `crossed` [n, H] gaps (1 in rows of -1: unknown)."""
+        known = crossed >= 0
         steps = np.broadcast_to(np.arange(self.factors.shape[1]), crossed.shape)
         return np.where(known, self.factors[np.where(known, crossed, 0), steps], 1.0)
 
     def for_window(self, times: Any) -> NDArray[np.float64] | None:
-        """[H]: the factors for a forecast from the last of these bar times (a window's), or None where the window
-        shows no gap or its place was not seen in training."""
+        """[H]: the factors for a forecast from the last of a window's bar times, or None where the window shows no
+        regular sessions (`ahead`)."""
         gap = gap_before(times)
-        place = since_gap(gap, np.array([gap.size - 1]), gap.size)
-        if place[0] < 0 or int(place[0]) not in self.ahead:
+        crossed = ahead(gap, np.array([gap.size - 1]), gap.size, self.factors.shape[1])
+        if crossed[0, 0] < 0:
             return None
-        factors: NDArray[np.float64] = self.for_places(place)[0]
+        factors: NDArray[np.float64] = self.for_crossed(crossed)[0]
         return factors
 
 
@@ -185,4 +217,5 @@ def as_served(
     gaps = GapIntervals.from_calibration(calibration)
     if gaps is None:
         return np.asarray(quantiles, dtype=np.float64)
-    return widen(median, quantiles, gaps.for_places(since_gap(gap_before(times), origins, context)))
+    crossed = ahead(gap_before(times), origins, context, gaps.factors.shape[1])
+    return widen(median, quantiles, gaps.for_crossed(crossed))
