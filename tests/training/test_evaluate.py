@@ -569,6 +569,27 @@ def test_served_intervals_cover_paths_across_a_night_as_well_as_those_within_a_s
     assert before["crossing_a_gap"]["ci95"][1] < 0.8 < 0.82 < before["not_crossing"]["coverage"], before
 
 
+def test_round_the_clock_bars_with_outages_are_served_the_pooled_intervals(tmp_path: Path):
+    """Hourly crypto bars with a few outages of hours: gaps, but no sessions. Calibration records no factors, and
+    evaluation serves the graph's pooled intervals (an artifact with an empty table of factors crashed both)."""
+    from dataclasses import replace
+
+    from harness.tiny_patchtst import TINY
+    from training.patchtst import baseline, load_forecaster, predict
+
+    hours = pd.date_range("2024-01-01", periods=2400, freq="h", tz="UTC")
+    outages = (100, 190, 330, 400, 530, 610, 760, 820, 960, 1030, 1180, 1300)  # in the training part, irregular
+    stamps = hours.delete(np.concatenate([np.arange(k, k + 5) for k in outages]))
+    prices = 400 * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.004, len(stamps))))
+    config = replace(TINY, interval="1h", symbols=("BTC",))
+    baseline({"BTC": (prices, stamps.to_numpy())}, config, tmp_path / "m", "a test", log=lambda _: None)
+    forecaster, served = load_forecaster(tmp_path / "m")
+    assert served.calibration["gaps"] == {} and "intervals by the gaps" not in served.calibration["rule"]
+    times = {"BTC": stamps.to_numpy()}
+    report = evaluate(lambda x: predict(forecaster, x), served, {"BTC": prices}, SPLIT, tmp_path, times=times)
+    assert report["pooled"]["origins"] > 0
+
+
 def test_symbols_that_move_together_are_not_counted_as_independent_evidence_against_always_up():
     """Four symbols that move as one (here: one symbol four times) and a P(up) call without skill: McNemar's test,
     pooling their origins as if independent, had it beat always-up (p = 0.001; one symbol alone: p = 0.12), and
