@@ -295,3 +295,19 @@ def test_p_up_and_intervals_are_held_to_the_serving_models(candidate: tuple[floa
             result["decision"].startswith("passes:")
             and "nor than the serving model in P(up)'s Brier score (ratio 1.000" in result["decision"]
         )
+
+
+def test_intervals_are_judged_as_the_gateway_serves_them_for_the_gaps_ahead():
+    """Each model's intervals are scored as the gateway serves them from bars it fetched, with its artifact's
+    factors for the gaps ahead (investiq/core/gaps.py; weekends here): the same graph whose factors widen them
+    fourfold is refused on their pinball loss, as a graph with four times the spread is."""
+    from investiq.core.gaps import GapIntervals
+
+    config = dataclasses.replace(CONFIG, context_length=32)  # windows of business days that show their weeks
+    wide = GapIntervals(1.0, np.full((H + 1, H), 4.0)).record(np.zeros((H + 1, H), dtype=np.int64))
+    same = served_as_random_walk(0.5, 1.0)
+    candidate = dataclasses.replace(meta("cand"), context_length=32, calibration={"gaps": wide})
+    serving = dataclasses.replace(meta("serv"), context_length=32)
+    result = compare((same, candidate), (same, serving), ar_series(phi=0.0), config)
+    assert result["decided_by"] == ["pinball"] and not result["promote"], result["decision"]
+    assert compare((same, serving), (same, serving), ar_series(phi=0.0), config)["promote"]
