@@ -6,8 +6,9 @@
     curl -s http://127.0.0.1:8080/price/skill; curl -s http://127.0.0.1:8080/price/health
 
 For each of the last `--bars` daily bars of the offline sample (S&P 500 and NASDAQ, 2018 and back),
-one POST /price/batch_predict sends every symbol's closes up to that bar with the bar's own time as
-`last_bar_time`, so the horizon and the outcome count from it, over real HTTP. Then the sample bars
+one POST /price/batch_predict sends every symbol's closes up to that bar, with their `bar_times` (the intervals
+for the weekend ahead, as the gateway serves bars it fetches) and the bar's own time as `last_bar_time`, so the
+horizon and the outcome count from it, over real HTTP. Then the sample bars
 go into the gateway's bar cache (`--data-dir`/bars), where `investiq resolve` finds what happened.
 """
 
@@ -49,7 +50,8 @@ def replay(url: str, data_dir: Path, symbols: list[str], bars: int, context: int
         for symbol, frame in frames.items():
             closes = frame.loc[:t, "close"].iloc[-context:]
             stamp = pd.Timestamp(t).isoformat()
-            requests.append({"symbol": symbol, "prices": [float(x) for x in closes], "last_bar_time": stamp})
+            prices, times = [float(x) for x in closes], [pd.Timestamp(b).isoformat() for b in closes.index]
+            requests.append({"symbol": symbol, "prices": prices, "bar_times": times, "last_bar_time": stamp})
         sent += len(post(f"{url}/price/batch_predict", {"requests": requests}, api_key)["predictions"])
     return sent
 

@@ -13,7 +13,8 @@ from investiq.core.skill import MIN_BUCKETS
 
 
 class PriceRequest(RequestBody):
-    synonyms: ClassVar[dict[str, str]] = {"closes": "prices"}  # not "close": an agent may send its last close
+    # not "close": an agent may send its last close
+    synonyms: ClassVar[dict[str, str]] = {"closes": "prices", "timestamps": "bar_times", "times": "bar_times"}
 
     symbol: Name
     prices: list[FiniteFloat] | None = Field(
@@ -27,6 +28,14 @@ class PriceRequest(RequestBody):
         "caller replaying history, or sending bars that closed a while ago, is scored against the right bars. "
         "Not later than now.",
     )
+    bar_times: list[UtcDateTime] | None = Field(
+        None,
+        description="The times of the bars of `prices`, one per close, oldest first (ISO 8601; naive = UTC; "
+        "labelled by when each bar opens or when it closes, either, but one way for all); only with `prices`. "
+        "They show where the window sits in its sessions, so that its intervals widen across a night or a "
+        "weekend and narrow within a session, as calibration fitted them, as for bars the gateway fetches "
+        "itself; omitted: intervals pooled over every place in a session.",
+    )
 
     @field_validator("last_bar_time")
     @classmethod
@@ -39,8 +48,19 @@ class PriceRequest(RequestBody):
 
     @model_validator(mode="after")
     def _time_with_prices(self) -> PriceRequest:
-        if self.last_bar_time is not None and self.prices is None:
-            raise ValueError("last_bar_time goes with prices: without them the bars' own times are used")
+        for name in ("last_bar_time", "bar_times"):
+            if getattr(self, name) is not None and self.prices is None:
+                raise ValueError(f"{name} goes with prices: without them the bars' own times are used")
+        times, prices = self.bar_times, self.prices
+        if times is not None and prices is not None:
+            if len(times) != len(prices):
+                raise ValueError(f"bar_times has {len(times)} times for {len(prices)} prices: send one per close")
+            late = next((i for i in range(1, len(times)) if times[i] <= times[i - 1]), None)
+            if late is not None:
+                raise ValueError(
+                    f"bar_times[{late}] = {times[late].isoformat()} is not after bar_times[{late - 1}] = "
+                    f"{times[late - 1].isoformat()}: send the times oldest first, one per bar"
+                )
         return self
 
 

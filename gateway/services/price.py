@@ -59,6 +59,7 @@ class PriceQuery:
     prices: list[float] | None
     interval: str | None
     last_bar_time: datetime | None = None  # of the last of `prices` (aware); None: now
+    bar_times: list[datetime] | None = None  # of each of `prices` (aware): where the window sits in its sessions
 
 
 @dataclass(frozen=True)
@@ -238,8 +239,8 @@ class PriceService:
         self, f: WindowForecast, times: pd.DatetimeIndex | None, meta: PatchTSTMeta
     ) -> WindowForecast:
         """The forecast with its intervals for the gaps (nights, weekends) its path crosses, where the bar times
-        are known (bars the gateway fetched) and calibration recorded factors (investiq/core/gaps.py); else as
-        the graph gave them, pooled over every place in a session."""
+        are known (bars the gateway fetched, or `bar_times` sent with the closes) and calibration recorded
+        factors (investiq/core/gaps.py); else as the graph gave them, pooled over every place in a session."""
         if times is None:
             return f
         if self._gaps[0] is not meta:  # read once per model served (its version names its weights, not these)
@@ -253,10 +254,11 @@ class PriceService:
     async def _closes(
         self, q: PriceQuery, where: str, meta: PatchTSTMeta
     ) -> tuple[list[float], datetime, pd.DatetimeIndex | None]:
-        """The closes to forecast from, the time the last one closed, and the bars' times where the gateway fetched
-        them (None for closes sent with the request)."""
+        """The closes to forecast from, the time the last one closed, and the window's bar times where they are
+        known: those of bars the gateway fetched, or sent with the closes (else None)."""
         if q.prices is not None:
-            return q.prices, q.last_bar_time or datetime.now(timezone.utc), None
+            sent = None if q.bar_times is None else pd.DatetimeIndex(q.bar_times[-meta.context_length :])
+            return q.prices, q.last_bar_time or datetime.now(timezone.utc), sent
         try:
             self.cache.path(q.symbol, meta.interval)  # "A/B", "..": no bars ever, so the client's error, not 503
         except DataError as exc:

@@ -247,8 +247,8 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
 ):
     """The tiny model's daily bars have weekends: calibration fitted its intervals per gaps crossed and step
     (investiq/core/gaps.py). A forecast from cached bars whose times show a week's gaps is served with the factors
-    of its place in the week; the same closes sent with the request, without bar times, get the pooled intervals.
-    The median and P(up) are the same either way."""
+    of its place in the week, and so are the same closes sent with their `bar_times`; sent without, they get the
+    pooled intervals. The median and P(up) are the same either way."""
     today = pd.Timestamp.now(tz="UTC").floor("D").to_pydatetime()
     days = [today - timedelta(days=d) for d in range(160, -1, -1) if d % 7 not in (3, 4)]  # yesterday: place 1
     prices = closes(len(days), seed=5)
@@ -257,6 +257,8 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
     BarCache(tmp_path / "data" / "bars").merge("SPX", "1d", frame)  # today's bar is still forming: not served
     fetched = client.post("/price/predict", json={"symbol": "SPX"}).json()
     sent = client.post("/price/predict", json={"symbol": "SPX", "prices": prices[:-1], "interval": "1d"}).json()
+    times = [t.isoformat() for t in stamps[:-1]]
+    timed = client.post("/price/predict", json={"symbol": "SPX", "prices": prices[:-1], "bar_times": times}).json()
     meta = PatchTSTMeta.load(patchtst_dir(trained[1]))
     gaps = GapIntervals.from_calibration(meta.calibration)
     factors = gaps.for_window(stamps[:-1][-meta.context_length :]) if gaps else None
@@ -269,6 +271,7 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
     served = np.array(list(fetched["quantiles"].values())).T
     np.testing.assert_allclose(served, widen(np.array(sent["predicted_prices"]), pooled, factors), rtol=1e-5)
     check_forecast(fetched)
+    assert timed["quantiles"] == fetched["quantiles"]  # the closes sent with their bar times: as fetched
 
 
 @pytest.mark.parametrize(
@@ -292,6 +295,25 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
         ("/price/predict", {"symbol": "SPX", "prices": ["a"] * 64}, 422, "prices.0"),
         ("/price/predict", {"prices": [100.0] * 64}, 422, "symbol: Field required"),
         ("/price/predict", {"symbol": "NOPE"}, 503, "NOPE: no recent 1d bars"),
+        (
+            "/price/predict",
+            {"symbol": "SPX", "prices": [100.0] * 64, "bar_times": ["2026-01-01T00:00:00Z"] * 63},
+            422,
+            "bar_times has 63 times for 64 prices: send one per close",
+        ),
+        (
+            "/price/predict",
+            {"symbol": "SPX", "prices": [100.0] * 3, "bar_times": ["2026-01-02", "2026-01-01", "2026-01-03"]},
+            422,
+            "bar_times[1] = 2026-01-01T00:00:00+00:00 is not after bar_times[0]",
+        ),
+        ("/price/predict", {"symbol": "SPX", "bar_times": ["2026-01-01"]}, 422, "bar_times goes with prices"),
+        (
+            "/price/predict",
+            {"symbol": "SPX", "prices": [1.0] * 64, "timestamps": []},
+            422,
+            "did you mean 'bar_times'",
+        ),
         ("/price/batch_predict", {"requests": []}, 422, "requests is empty"),
         (
             "/price/batch_predict",
