@@ -34,7 +34,8 @@ class PriceRequest(RequestBody):
         "labelled by when each bar opens or when it closes, either, but one way for all); only with `prices`. "
         "They show where the window sits in its sessions, so that its intervals widen across a night or a "
         "weekend and narrow within a session, as calibration fitted them, as for bars the gateway fetches "
-        "itself; omitted: intervals pooled over every place in a session.",
+        "itself; omitted: intervals pooled over every place in a session. Their spacing must be the model's "
+        "interval (nights and weekends apart); none later than now, nor than `last_bar_time`.",
     )
 
     @field_validator("last_bar_time")
@@ -45,6 +46,12 @@ class PriceRequest(RequestBody):
         if value > datetime.now(timezone.utc) + timedelta(minutes=1):
             raise ValueError(f"{value.isoformat()} is in the future: send the time the last bar closed")
         return value.astimezone(timezone.utc)
+
+    @field_validator("bar_times")
+    @classmethod
+    def _in_utc(cls, value: list[datetime] | None) -> list[datetime] | None:
+        """In UTC, each: offsets that differ (local times across a change of daylight saving) are one clock."""
+        return None if value is None else [t.astimezone(timezone.utc) for t in value]
 
     @model_validator(mode="after")
     def _time_with_prices(self) -> PriceRequest:
@@ -60,6 +67,13 @@ class PriceRequest(RequestBody):
                 raise ValueError(
                     f"bar_times[{late}] = {times[late].isoformat()} is not after bar_times[{late - 1}] = "
                     f"{times[late - 1].isoformat()}: send the times oldest first, one per bar"
+                )
+            if times and times[-1] > datetime.now(timezone.utc) + timedelta(minutes=1):
+                raise ValueError(f"bar_times[-1] = {times[-1].isoformat()} is in the future: send the bars' times")
+            if times and self.last_bar_time is not None and self.last_bar_time < times[-1]:
+                raise ValueError(
+                    f"last_bar_time {self.last_bar_time.isoformat()} is before bar_times[-1] = "
+                    f"{times[-1].isoformat()}: the last bar cannot close before it is labelled"
                 )
         return self
 

@@ -24,7 +24,7 @@ from gateway.backends.base import InferenceBackend, Tensors
 from gateway.metrics import Metrics
 from gateway.services.skill import SkillService
 from investiq.core.errors import BackendUnavailableError, DataError, InvalidInputError, ModelNotReadyError
-from investiq.core.gaps import GapIntervals, widen
+from investiq.core.gaps import GapIntervals, usual_spacing, widen
 from investiq.core.journal.predictions import PriceRow, insert_price
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.market import INTERVAL_SECONDS, BarCache, Fetch, YahooError, recent_bars
@@ -257,8 +257,18 @@ class PriceService:
         """The closes to forecast from, the time the last one closed, and the window's bar times where they are
         known: those of bars the gateway fetched, or sent with the closes (else None)."""
         if q.prices is not None:
-            sent = None if q.bar_times is None else pd.DatetimeIndex(q.bar_times[-meta.context_length :])
-            return q.prices, q.last_bar_time or datetime.now(timezone.utc), sent
+            last = q.last_bar_time or datetime.now(timezone.utc)
+            if q.bar_times is None:
+                return q.prices, last, None
+            # in UTC (the schema's); from seconds in one call: a DatetimeIndex of 512 datetimes took 0.8 ms
+            sent = pd.to_datetime([t.timestamp() for t in q.bar_times[-meta.context_length :]], unit="s", utc=True)
+            spacing, usual = usual_spacing(sent), INTERVAL_SECONDS[meta.interval]
+            if not usual / 2 <= spacing <= usual * 2:
+                raise InvalidInputError(
+                    f"{where}: bar_times are {pd.Timedelta(seconds=spacing)} apart (their median), the model's "
+                    f"bars {meta.interval}: send the times of {meta.interval} bars, or none"
+                )
+            return q.prices, last, sent
         try:
             self.cache.path(q.symbol, meta.interval)  # "A/B", "..": no bars ever, so the client's error, not 503
         except DataError as exc:

@@ -40,12 +40,23 @@ FACTOR_RANGE = (0.1, 10.0)  # a cell's factor is kept within this range
 RHO_GRID = np.geomspace(0.25, 400.0, 97)  # a gap's variance in bars' variances: a 15m bar's night is ~10-40
 
 
+def _spacing(times: Any) -> NDArray[np.int64]:
+    """Nanoseconds between consecutive bar times."""
+    spacing: NDArray[np.int64] = np.diff(pd.DatetimeIndex(times).as_unit("ns").asi8)
+    return spacing
+
+
+def usual_spacing(times: Any) -> float:
+    """Seconds between bars, their median (0 for fewer than two bars)."""
+    spacing = _spacing(times)
+    return float(np.median(spacing)) / 1e9 if spacing.size else 0.0
+
+
 def gap_before(times: Any) -> NDArray[np.bool_]:
     """[bars]: whether a gap (GAP, GAP_EXTRA) precedes each bar; the first bar has none."""
-    stamps = pd.DatetimeIndex(times).as_unit("ns").asi8
-    if stamps.size < 3:
-        return np.zeros(stamps.size, dtype=bool)
-    spacing = np.diff(stamps)
+    spacing = _spacing(times)
+    if spacing.size < 2:
+        return np.zeros(spacing.size + 1, dtype=bool)
     usual = float(np.median(spacing))
     return np.concatenate([[False], spacing > max(GAP * usual, usual + GAP_EXTRA.value)])
 

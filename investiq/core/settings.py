@@ -174,7 +174,7 @@ class Settings(BaseModel):
         ge=1,
         le=1024,
         description="Most forecasts in one batch_predict (one pass; <= Triton's 1024). Windows sent with their "
-        "closes meet max_body_bytes first: about 200 windows of 512 closes per MiB.",
+        "closes meet max_body_bytes first: about 200 windows of 512 closes per MiB, 64 with their bar_times.",
     )
     patchtst_runtime: Literal["auto", PatchTSTRuntime] = Field(
         "auto",

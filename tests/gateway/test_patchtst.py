@@ -272,6 +272,16 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
     np.testing.assert_allclose(served, widen(np.array(sent["predicted_prices"]), pooled, factors), rtol=1e-5)
     check_forecast(fetched)
     assert timed["quantiles"] == fetched["quantiles"]  # the closes sent with their bar times: as fetched
+    half = len(stamps) // 2  # local times whose offset changes (-04:00, then -05:00: daylight saving's end)
+    local = [t.tz_convert("Etc/GMT+4" if i < half else "Etc/GMT+5").isoformat() for i, t in enumerate(stamps[:-1])]
+    assert {t[-6:] for t in local} == {"-04:00", "-05:00"}
+    naive = [t.tz_localize(None).isoformat() for t in stamps[:-1]]  # naive: UTC
+    body = {"symbol": "SPX", "prices": prices[:-1]}
+    batch = client.post(
+        "/price/batch_predict", json={"requests": [body | {"bar_times": local}, body | {"bar_times": naive}]}
+    )
+    assert batch.status_code == 200, batch.text
+    assert all(p["quantiles"] == fetched["quantiles"] for p in batch.json()["predictions"])
 
 
 @pytest.mark.parametrize(
@@ -308,6 +318,33 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
             "bar_times[1] = 2026-01-01T00:00:00+00:00 is not after bar_times[0]",
         ),
         ("/price/predict", {"symbol": "SPX", "bar_times": ["2026-01-01"]}, 422, "bar_times goes with prices"),
+        (
+            "/price/predict",
+            {"symbol": "SPX", "prices": [1.0] * 2, "bar_times": ["2099-01-01", "2099-01-02"]},
+            422,
+            "bar_times[-1] = 2099-01-02T00:00:00+00:00 is in the future",
+        ),
+        (
+            "/price/predict",
+            {
+                "symbol": "SPX",
+                "prices": [1.0] * 2,
+                "bar_times": ["2026-01-01", "2026-01-02"],
+                "last_bar_time": "2025-12-31T00:00:00Z",
+            },
+            422,
+            "last_bar_time 2025-12-31T00:00:00+00:00 is before bar_times[-1]",
+        ),
+        (
+            "/price/predict",
+            {
+                "symbol": "SPX",
+                "prices": [100.0] * 64,
+                "bar_times": [f"2026-01-05T{h:02d}:{m:02d}:00Z" for h in range(16) for m in (0, 15, 30, 45)],
+            },
+            422,
+            "bar_times are 0 days 00:15:00 apart (their median), the model's bars 1d",
+        ),
         (
             "/price/predict",
             {"symbol": "SPX", "prices": [1.0] * 64, "timestamps": []},
