@@ -31,7 +31,7 @@ from investiq.core.atomic import staged
 from investiq.core.calibration import fit_slope, sigmoid
 from investiq.core.errors import ArtifactError
 from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
-from investiq.core.gaps import MIN_CELL, MIN_CROSSING, GapIntervals, ahead, fit_gaps, gap_before
+from investiq.core.gaps import MIN_CELL, MIN_CROSSING, GapIntervals, ahead, first_gaps, fit_gaps, gap_before
 from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta, TrainConfig, config_from
 
 WEIGHTS = "forecaster.safetensors"  # the whole Forecaster's state (network and calibration buffers)
@@ -305,8 +305,10 @@ class Dataset:
     trained_until: str = ""
     val_sizes: list[int] = field(default_factory=list)  # validation windows per symbol, in time order
     validated_until: str = ""
-    # [validation windows, H]: the gaps each path is expected to cross, from its window (investiq/core/gaps.py)
+    # [validation windows, H]: the gaps each path is expected to cross, from its window (investiq/core/gaps.py),
+    # and the time of the first gap it really crosses (-1: none)
     val_crossed: NDArray[np.int64] | None = None
+    val_events: NDArray[np.int64] | None = None
 
 
 def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], config: TrainConfig) -> Dataset:
@@ -322,10 +324,12 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
     stack = {k: (np.concatenate([x for x, _ in v]), np.concatenate([y for _, y in v])) for k, v in parts.items()}
     sizes = [len(x) for x, _ in parts["val"] if len(x)]
     trained_until, validated_until, stats = seen_by(series, splits, h)
-    val_crossed = np.concatenate(
-        [ahead(gap_before(stamps), splits[s].val, c, h) for s, (_, stamps) in series.items()]
+    gaps = {s: (stamps, gap_before(stamps), splits[s].val) for s, (_, stamps) in series.items()}
+    val_crossed = np.concatenate([ahead(gap, val, c, h) for _, gap, val in gaps.values()])
+    val_events = np.concatenate([first_gaps(stamps, gap, val, h) for stamps, gap, val in gaps.values()])
+    return Dataset(
+        stack["train"], stack["val"], stats, trained_until, sizes, validated_until, val_crossed, val_events
     )
-    return Dataset(stack["train"], stack["val"], stats, trained_until, sizes, validated_until, val_crossed)
 
 
 def seen_by(
@@ -712,7 +716,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     spread = 1.0 if enough and spread_ci[1] < 1 else 0.0
     offsets = offsets_of[0] if spread else offsets_of[1]
     served = np.sort(candidates[0 if spread else 1] + offsets, axis=-1)  # as the graph serves them (denormalise)
-    gaps, gap_rule = gap_factors(data, target, served, m, levels)
+    gaps, gap_rule = gap_calibration(data, target, served, m, levels)
 
     x_up = (data.train[1][..., 0] > data.train[0][:, -1:, 0]).mean(axis=0)  # [H] training up-rate
     up = target > 0
@@ -792,7 +796,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     }
 
 
-def gap_factors(
+def gap_calibration(
     data: Dataset, target: NDArray[np.float64], z: NDArray[np.float64], m: int, levels: NDArray[np.float64]
 ) -> tuple[dict[str, Any], str]:
     """(calibration["gaps"], the rule's words): a gap's variance and the served quantiles' factors per gaps crossed
@@ -801,16 +805,18 @@ def gap_factors(
     crossed = data.val_crossed
     if crossed is None or not (crossed >= 0).all(axis=1).any():
         return {}, ""
-    fitted = fit_gaps(target, z, m, levels, crossed)
+    events = data.val_events if data.val_events is not None else np.full_like(crossed, -1)
+    fitted = fit_gaps(target, z, m, levels, crossed, events)
     if fitted is None:
         few = f"fewer than {MIN_CROSSING} validation windows cross a gap"
         return {}, f"; intervals pooled over places in a session: {few}"
     rho, factors, counts = fitted
     h = factors.shape[1]
     rule = (
-        f"; intervals by the gaps in the bars a path crosses (validation's factors per cell of {MIN_CELL} windows "
-        f"or more, else a gap's variance, {rho:.3g} bars'): "
-        f"x{factors[0].min():.2f}-{factors[0].max():.2f} within a session, x{factors[1, 0]:.2f} at step 1 and "
+        f"; intervals by the gaps in the bars a path crosses (validation's factors for each step's commonest case "
+        f"and where the paths cross {MIN_CELL} different gaps or more, else from a gap's variance, {rho:.3g} "
+        "bars'): "
+        f"x{factors[0].min():.2f}-{factors[0].max():.2f} crossing none, x{factors[1, 0]:.2f} at step 1 and "
         f"x{factors[1, h - 1]:.2f} at step {h} across one"
     )
     return GapIntervals(rho, factors).record(counts), rule

@@ -11,11 +11,12 @@ from the bar times of the window alone, so that it holds for any symbol and mark
 - `ahead`: from a window's gaps, its session length (the most common number of bars between them) and its place
   in the session (bars since the last gap), the gaps its path will cross by each step; unknown (-1) where the
   window shows no regular sessions (crypto, round the clock, whose gaps are holes in the data);
-- `fit_gaps`: the factor on the quantiles' distances from the median for j gaps crossed by step h. A cell of
-  MIN_CELL validation windows or more gets its own (`cell_factor`, exact); a thinner one (a night's first step
-  on 60 days of 15m bars) the one-parameter model's (`gap_factors`): a gap adds the variance of rho bars, so
-  sqrt(v[j, h] / pooled[h]) with v[j, h] = h - j + j rho and pooled[h] the mean of v over the windows the step's
-  conformal widths were fitted on (what the graph's pooled intervals already cover), rho fitted on every window;
+- `fit_gaps`: the factor on the quantiles' distances from the median for j gaps crossed by step h. The cell of
+  the most validation windows at each step (within a session, intraday) gets its own (`cell_factor`, exact), as
+  does any other whose paths cross MIN_CELL different gaps; a thinner one (every night's cell on 60 days of 15m
+  bars: about 6 nights of validation) the one-parameter model's (`model_factors`): a gap adds the variance of
+  rho bars, so the anchor's factor times sqrt(v[j, h] / v[anchor]), v[j, h] = h - j + j rho, rho fitted on every
+  window;
 - `widen`: the quantiles with those factors applied, the median unchanged.
 
 A window without regular sessions, or without bar times (closes sent with a request), is served the pooled
@@ -35,7 +36,7 @@ GAP = 1.5  # bars further apart than this many times their usual spacing: a nigh
 GAP_EXTRA = pd.Timedelta(hours=2)  # ... and at least this much more: a few missing 15m or 1h bars are not a night
 MIN_SESSIONS = 3  # session lengths (between gaps) a window must show before its sessions are trusted
 MIN_CROSSING = 20  # validation windows whose path crosses a gap that a gap's variance is fitted on
-MIN_CELL = 20  # validation windows a factor of its own is fitted on (gaps crossed, step); thinner cells: rho's
+MIN_CELL = 20  # different gaps a cell's paths must cross (windows within a session) for a factor of its own
 FACTOR_RANGE = (0.1, 10.0)  # a cell's factor is kept within this range
 RHO_GRID = np.geomspace(0.25, 400.0, 97)  # a gap's variance in bars' variances: a 15m bar's night is ~10-40
 
@@ -89,16 +90,26 @@ def ahead(gap: NDArray[np.bool_], origins: NDArray[np.int64], context: int, h: i
     return out
 
 
-def gap_factors(rho: float, shares: NDArray[np.float64]) -> NDArray[np.float64]:
-    """[J, H]: the factor for j gaps crossed by step h, sqrt(v[j, h] / pooled[h]) with v[j, h] = h - j + j rho (a
-    path's variance in bars' variances) and pooled[h] = sum_j shares[j, h] v[j, h] (shares [J, H]: of the windows
-    the pooled widths were fitted on, those crossing j gaps by step h). Where j > h (no path crosses more gaps than
-    it has steps), 1."""
-    j = np.arange(shares.shape[0])[:, None]
-    h = np.arange(1, shares.shape[1] + 1)[None, :]
-    v = np.where(j <= h, h - j + j * rho, np.nan)
-    pooled = np.nansum(shares * v, axis=0, keepdims=True)
-    return np.asarray(np.where(j <= h, np.sqrt(v / pooled), 1.0), dtype=np.float64)
+def first_gaps(times: Any, gap: NDArray[np.bool_], origins: NDArray[np.int64], h: int) -> NDArray[np.int64]:
+    """[n, H]: the time (ns) of the bar after the first gap the path from each origin crosses by each step, -1
+    where it crosses none: which night (or weekend) a path's move shares with every other path across it."""
+    stamps = pd.DatetimeIndex(times).as_unit("ns").asi8
+    steps = np.asarray(origins, dtype=np.int64)[:, None] + np.arange(1, h + 1)[None, :]
+    crossed = np.logical_or.accumulate(gap[steps], axis=1)
+    first = steps[np.arange(len(steps)), np.argmax(gap[steps], axis=1)]  # where none: ignored below
+    return np.where(crossed, stamps[first][:, None], -1)
+
+
+def model_factors(rho: float, anchor: NDArray[np.float64], at: NDArray[np.int64]) -> NDArray[np.float64]:
+    """[H + 1, H]: the factor for j gaps crossed by step h from the anchor's, anchor[h] for at[h] gaps by step h:
+    anchor[h] sqrt(v[j, h] / v[at[h], h]), v[j, h] = h - j + j rho a path's variance in bars' variances (a gap adds
+    rho bars'). Where j > h (no path crosses more gaps than it has steps), 1."""
+    h = anchor.size
+    j = np.arange(h + 1)[:, None]
+    steps = np.arange(1, h + 1)[None, :]
+    v = np.where(j <= steps, steps - j + j * rho, 1.0)
+    base = (steps - at + at * rho)[0]
+    return np.asarray(np.where(j <= steps, anchor * np.sqrt(v / base), 1.0), dtype=np.float64)
 
 
 def _pinball(target: NDArray[np.float64], quantiles: NDArray[np.float64], levels: NDArray[np.float64]) -> float:
@@ -133,35 +144,47 @@ def fit_gaps(
     median: int,
     levels: NDArray[np.float64],
     crossed: NDArray[np.int64],
+    events: NDArray[np.int64],
 ) -> tuple[float, NDArray[np.float64], NDArray[np.int64]] | None:
     """(rho, factors [H + 1, H], windows [H + 1, H]) from the served quantiles z [n, H, K] (z_m + f (z_k - z_m),
     in any one unit per window and step) and targets [n, H] of the windows whose gaps ahead are known (`ahead`:
     rows of `crossed` without -1) and whose targets are finite; windows: how many crossed j gaps by step h.
 
-    A cell (j gaps by step h) of MIN_CELL windows or more gets the factor that minimises its own pinball loss
-    (`cell_factor`): what the window's volatility misses at each place in a session (it is lowest at a session's
-    end, just before a night's move) is in it. A thinner cell gets the one-parameter model's (`gap_factors`), rho
-    chosen on RHO_GRID for the least pinball loss over every window and step. None with fewer than MIN_CROSSING
-    windows crossing a gap (nothing to fit a gap's variance on)."""
+    At each step the cell of the most windows (within a session, on intraday bars) is the anchor: it gets the
+    factor that minimises its own pinball loss (`cell_factor`). Every other cell (j gaps by step h) gets one too
+    where its windows cross MIN_CELL different gaps or more (`events` [n, H], `first_gaps`: the paths across one
+    night share its move, and symbols share their nights, so windows are not independent evidence); else the
+    model's, the anchor's times sqrt(v[j, h] / v[anchor]) (`model_factors`), rho chosen on RHO_GRID for the least
+    pinball loss over every window and step. Own factors keep what the window's volatility misses at each place
+    in a session (it is lowest at a session's end, just before a night's move). None with fewer than
+    MIN_CROSSING windows crossing a gap (nothing to fit a gap's variance on)."""
     h = target.shape[1]
     rows = (crossed >= 0).all(axis=1) & np.isfinite(target).all(axis=1) & np.isfinite(z).all(axis=(1, 2))
-    target, z, crossed = target[rows], z[rows], crossed[rows]
+    target, z, crossed, events = target[rows], z[rows], crossed[rows], events[rows]
     counts = np.stack([(crossed == j).sum(axis=0) for j in range(h + 1)])  # [H + 1, H]
     if int((crossed[:, -1] > 0).sum()) < MIN_CROSSING:
         return None
-    shares = counts / np.maximum(counts.sum(axis=0, keepdims=True), 1)
+    at = np.argmax(counts, axis=0)  # [H] the anchor's gaps crossed per step
+
+    def own(j: int, step: int) -> float:
+        cell = crossed[:, step] == j
+        return cell_factor(target[cell, step], z[cell, step], median, levels)
+
+    anchor = np.array([own(int(at[step]), step) for step in range(h)])
     centre = z[..., median : median + 1]
     steps = np.broadcast_to(np.arange(h), crossed.shape)
 
     def loss(rho: float) -> float:
-        f = gap_factors(rho, shares)[crossed, steps]
+        f = model_factors(rho, anchor, at)[crossed, steps]
         return _pinball(target, centre + f[..., None] * (z - centre), levels)
 
     rho = float(RHO_GRID[int(np.argmin([loss(r) for r in RHO_GRID]))])
-    factors = gap_factors(rho, shares)
-    for j, step in zip(*np.nonzero(counts >= MIN_CELL), strict=True):
+    factors = model_factors(rho, anchor, at)
+    for j, step in zip(*np.nonzero(counts > 0), strict=True):
         cell = crossed[:, step] == j
-        factors[j, step] = cell_factor(target[cell, step], z[cell, step], median, levels)
+        evidence = len(np.unique(events[cell, step])) if j > 0 else counts[j, step]
+        if j != at[step] and evidence >= MIN_CELL:
+            factors[j, step] = own(int(j), int(step))
     return rho, factors, counts
 
 
@@ -178,7 +201,7 @@ def widen(
 @dataclass(frozen=True)
 class GapIntervals:
     """What calibration recorded of the gaps (artifact.json, calibration["gaps"]): a gap's variance in bars'
-    variances and the factors per gaps crossed and step (`fit_gap_variance`)."""
+    variances and the factors per gaps crossed and step (`fit_gaps`)."""
 
     rho: float
     factors: NDArray[np.float64]  # [H + 1, H]

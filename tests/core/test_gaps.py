@@ -6,17 +6,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from investiq.core.gaps import (
-    MIN_CELL,
     MIN_CROSSING,
     GapIntervals,
     ahead,
     crossings,
     fit_gaps,
     gap_before,
-    gap_factors,
+    model_factors,
     widen,
 )
 
@@ -65,12 +63,13 @@ def test_a_windows_sessions_tell_the_gaps_ahead_whatever_the_market():
     assert gap.sum() == 5 and (ahead(gap, np.arange(2800, 2900), 2800, 3) == -1).all()  # holes, not sessions
 
 
-def test_the_factors_keep_the_pooled_widths_and_part_the_paths_by_the_gaps_they_cross():
-    shares = np.array([[0.9, 0.5], [0.1, 0.5], [0.0, 0.0]])
-    f = gap_factors(16.0, shares)
-    np.testing.assert_allclose((shares * f**2).sum(axis=0), 1.0)  # the pooled variance, as the graph calibrated
-    assert f[0, 0] < 1 < f[1, 0] and f[0, 1] < 1 < f[1, 1] and f[2, 0] == 1.0
-    np.testing.assert_allclose(f[1, 0] / f[0, 0], 4.0)  # a night's step: 16 bars' variance, 4 times the sd
+def test_the_model_parts_the_paths_by_the_gaps_they_cross_around_the_anchors_own_factor():
+    anchor, at = np.array([0.8, 0.9]), np.array([0, 1])  # step 2's commonest case crosses a gap
+    f = model_factors(16.0, anchor, at)
+    assert f[0, 0] == 0.8 and f[1, 1] == 0.9 and f[2, 0] == 1.0  # no path crosses two gaps in one step
+    np.testing.assert_allclose(
+        [f[1, 0], f[0, 1], f[2, 1]], [0.8 * 4, 0.9 * np.sqrt(2 / 17), 0.9 * np.sqrt(32 / 17)]
+    )
 
 
 def crossing_windows(n: int, h: int, session: int, seed: int) -> np.ndarray:
@@ -78,36 +77,45 @@ def crossing_windows(n: int, h: int, session: int, seed: int) -> np.ndarray:
     return np.asarray((places[:, None] + np.arange(1, h + 1)[None, :]) // session, dtype=np.int64)
 
 
-def test_a_gaps_variance_is_recovered_and_each_cell_thick_enough_gets_its_own_factor():
-    """Paths whose gaps each add 9 bars' variance (a night's move 3 times a bar's): the fitted variance is 9 within
-    the grid's step; a cell of MIN_CELL windows or more gets its own factor, near the truth, a thinner one (a
-    night's first step in sessions of 200 bars) the model's; windows of unknown gaps and non-finite targets are
-    left out; with fewer than MIN_CROSSING windows across a gap nothing is fitted."""
+def test_each_kind_of_path_is_covered_where_the_graphs_pooled_widths_are_not():
+    """Hourly sessions of 7 bars, a night adding 9 bars' variance; the graph's quantiles the pooled ones of every
+    path (its conformal widths), in units of sigma sqrt(h). Fitted on one sample, the factors cover the 80 %
+    interval near 80 % on another, for paths within a session and across a night: with many nights from their own
+    cells, with 6 (the validation of 60 days of 15m bars) from the model around each step's commonest cell (a
+    review: a model normalised to the pooled variance covered 69-78 %, for the mixture's quantiles are not its
+    root mean square's). Windows of unknown gaps and non-finite targets are left out; with fewer than
+    MIN_CROSSING windows across a gap nothing is fitted."""
     rng = np.random.default_rng(0)
-    n, h = 3000, 4
-    z = np.broadcast_to(stats.norm.ppf(LEVELS), (n, h, len(LEVELS)))
-    for session in (26, 200):
-        crossed = crossing_windows(n, h, session, seed=1)
-        counts = np.stack([(crossed == j).sum(axis=0) for j in range(h + 1)])
-        truth = gap_factors(9.0, counts / n)
-        target = rng.standard_normal((n, h)) * truth[crossed, np.arange(h)]
-        crossed[:100] = -1
-        target[100:110, 0] = np.nan
-        fitted = fit_gaps(target, z, 3, LEVELS, crossed)
+    n, h = 6000, 4
+    steps = np.arange(1, h + 1)
+
+    def draw(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        crossed = crossing_windows(n, h, 7, seed)
+        return crossed, rng.standard_normal((n, h)) * np.sqrt((steps - crossed + 9.0 * crossed) / steps)
+
+    crossed, target = draw(1)
+    z = np.broadcast_to(np.quantile(target, LEVELS, axis=0).T, (n, h, len(LEVELS)))
+    fresh, later = draw(2)
+    crossed[:100] = -1
+    target[100:110, 0] = np.nan
+    for nights in (400, 6):
+        events = np.where(crossed > 0, rng.integers(0, nights, (n, 1)), -1)
+        fitted = fit_gaps(target, z, 3, LEVELS, crossed, events)
         assert fitted is not None
         rho, factors, windows = fitted
-        assert 9 / 1.25 < rho < 9 * 1.25, rho
+        assert 9 / 1.3 < rho < 9 * 1.3, rho
         assert windows.sum(axis=0).tolist() == [n - 110] * h
-        own = windows >= MIN_CELL
-        np.testing.assert_allclose(factors[own], truth[own], rtol=0.2)
-        if session == 200:
-            assert not own[1, 0] and factors[1, 0] == gap_factors(rho, windows / (n - 110))[1, 0] > 2
-    assert fit_gaps(target[:400], z[:400], 3, LEVELS, np.zeros((400, h), dtype=np.int64)) is None
+        f = factors[fresh, steps - 1][..., None]
+        lower, upper = (z[..., 3] + f[..., 0] * (z[..., k] - z[..., 3]) for k in (1, 5))
+        inside = (later >= lower) & (later <= upper)
+        for kind in (fresh == 0, fresh > 0):
+            assert 0.76 < inside[kind].mean() < 0.84, (nights, inside[kind].mean())
+    assert fit_gaps(target[:400], z[:400], 3, LEVELS, np.zeros((400, h), dtype=np.int64), events[:400]) is None
     assert MIN_CROSSING > 0
 
 
 def test_a_window_is_served_the_factors_of_its_place_and_one_without_sessions_none():
-    gaps = GapIntervals(4.0, gap_factors(4.0, np.array([[0.8, 0.6], [0.2, 0.4], [0.0, 0.0]])))
+    gaps = GapIntervals(4.0, model_factors(4.0, np.array([0.8, 0.7]), np.array([0, 0])))
     times = sessions(20, 7)
     np.testing.assert_array_equal(gaps.for_window(times[:-1]), gaps.factors[[0, 1], [0, 1]])  # a session's 6th bar
     np.testing.assert_array_equal(gaps.for_window(times), gaps.factors[[1, 1], [0, 1]])  # its last
