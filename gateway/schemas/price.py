@@ -171,6 +171,13 @@ class PriceResponse(BaseModel):
         "ascending order; prices ascend with the level): 0.1-0.9 is an 80% interval, 0.05-0.95 a 90% one, "
         "their widths calibrated on the model's validation bars."
     )
+    intervals: Literal["gaps_ahead", "pooled"] = Field(
+        "pooled",
+        description="gaps_ahead: the quantiles were fitted to the nights and weekends this forecast's path "
+        "crosses (the bar times were known: bars the gateway fetched, or `bar_times` sent; and they show "
+        "sessions); pooled: fitted over every place in a session alike (no bar times, a round-the-clock market, "
+        "or a model that recorded no factors).",
+    )
     volatility: float = Field(
         description="One-step log-return volatility (EWMA of the input closes) the forecast is scaled by."
     )

@@ -81,6 +81,7 @@ class PriceForecast:
     quantiles: dict[str, list[float]]  # quantile_key(level) -> closes per step
     volatility: float
     warnings: list[str]  # what in the request makes the forecast doubtful (investiq/core/splits.py)
+    intervals: str = "pooled"  # "gaps_ahead" where the quantiles took the factors for the gaps ahead
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class WindowForecast:
     quantiles: NDArray[np.float32]  # [horizon, K]
     probability_up: NDArray[np.float32]  # [horizon]
     volatility: float
+    intervals: str = "pooled"  # or "gaps_ahead" (PriceService._across_gaps)
 
     def problem(self) -> str | None:
         """Why this forecast cannot be served, or None: prices must be finite and > 0, P(up) a
@@ -249,7 +251,9 @@ class PriceService:
         factors = None if gaps is None else gaps.for_window(times)
         if factors is None:
             return f
-        return replace(f, quantiles=widen(f.median, f.quantiles, factors).astype(np.float32))
+        return replace(
+            f, quantiles=widen(f.median, f.quantiles, factors).astype(np.float32), intervals="gaps_ahead"
+        )
 
     async def _closes(
         self, q: PriceQuery, where: str, meta: PatchTSTMeta
@@ -323,6 +327,7 @@ class PriceService:
             },
             volatility=f.volatility,
             warnings=warnings,
+            intervals=f.intervals,
         )
 
     def _journal(self, forecasts: list[PriceForecast], latency_ms: float, meta: PatchTSTMeta) -> None:

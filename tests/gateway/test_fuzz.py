@@ -14,7 +14,7 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -261,10 +261,18 @@ def string_fields(node: dict[str, Any], path: tuple[str | int, ...] = ()) -> lis
 
 # A valid body of each operation that takes one: a surrogate put in any one string makes it invalid (or, in a
 # headline, is dropped).
+DAYS = [f"{date(2024, 1, 1) + timedelta(days=i)}T00:00:00Z" for i in range(CONTEXT)]
 VALID_BODIES: dict[str, dict[str, Any]] = {
     "/sentiment/predict": {"texts": ["Shares rise"], "symbol": "AAPL", "use_cache": False},
-    "/price/predict": {"symbol": "SPX", "prices": [100.0 + i % 7 for i in range(CONTEXT)], "interval": "1d"},
-    "/price/batch_predict": {"requests": [{"symbol": "SPX", "prices": [100.0] * CONTEXT, "interval": "1d"}]},
+    "/price/predict": {
+        "symbol": "SPX",
+        "prices": [100.0 + i % 7 for i in range(CONTEXT)],
+        "interval": "1d",
+        "bar_times": DAYS,
+    },
+    "/price/batch_predict": {
+        "requests": [{"symbol": "SPX", "prices": [100.0] * CONTEXT, "interval": "1d", "bar_times": DAYS}]
+    },
     "/bayesian/update": {
         "strategy_name": "s",
         "won": True,

@@ -272,6 +272,7 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
     np.testing.assert_allclose(served, widen(np.array(sent["predicted_prices"]), pooled, factors), rtol=1e-5)
     check_forecast(fetched)
     assert timed["quantiles"] == fetched["quantiles"]  # the closes sent with their bar times: as fetched
+    assert fetched["intervals"] == timed["intervals"] == "gaps_ahead" and sent["intervals"] == "pooled"
     half = len(stamps) // 2  # local times whose offset changes (-04:00, then -05:00: daylight saving's end)
     local = [t.tz_convert("Etc/GMT+4" if i < half else "Etc/GMT+5").isoformat() for i, t in enumerate(stamps[:-1])]
     assert {t[-6:] for t in local} == {"-04:00", "-05:00"}
