@@ -63,7 +63,7 @@ def headline(r: dict[str, Any]) -> list[str]:
             f"- **{key} intervals** cover {_pct(m['coverage'])} {_ci(m['ci95'], '.1%')} (nominal {key}; "
             f"GARCH {_pct(g['coverage'])}, empirical-vol random walk {_pct(e['coverage'])}), mean width "
             f"{m['width']:.2%} of price (GARCH {g['width']:.2%}, empirical vol {e['width']:.2%})."
-            + _across_gaps(m)
+            + _across_gaps(m, bool(r.get("calibration", {}).get("gaps")))
         )
     d = r["direction"]["h1"]
     flat = d["median_flat_share"]
@@ -198,9 +198,10 @@ def bar_checks(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def _across_gaps(scores: dict[str, Any]) -> str:
+def _across_gaps(scores: dict[str, Any], fitted: bool) -> str:
     """The model's coverage of the steps whose path crosses a gap in the bars and of the others (evaluate.py
-    `across_gaps`), where the bar times tell them apart."""
+    `across_gaps`), where the bar times tell them apart; `fitted`: its intervals take the factors for the gaps
+    ahead (investiq/core/gaps.py)."""
     gaps = scores.get("across_gaps")
     if not gaps:
         return ""
@@ -208,7 +209,12 @@ def _across_gaps(scores: dict[str, Any]) -> str:
     return (
         f" Steps whose path crosses a gap in the bars (a night, a weekend, a holiday) {_pct(a['coverage'])} "
         f"{_ci(a['ci95'], '.1%')} of {a['steps']:,}; the others {_pct(b['coverage'])} {_ci(b['ci95'], '.1%')} of "
-        f"{b['steps']:,} (the widths grow with the steps, not with the hours a path spans)."
+        f"{b['steps']:,} ("
+        + (
+            "the widths fitted to the gaps ahead, as served from bar times)."
+            if fitted
+            else "the widths grow with the steps, not with the hours a path spans)."
+        )
     )
 
 

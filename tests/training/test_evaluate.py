@@ -560,12 +560,18 @@ def test_served_intervals_cover_paths_across_a_night_as_well_as_those_within_a_s
         )
 
     report = scored(served)
+    assert (
+        "(the widths fitted to the gaps ahead, as served from bar times)" in (tmp_path / "report.md").read_text()
+    )
     gaps = report["pooled"]["intervals"]["80%"]["model"]["across_gaps"]
     for kind in ("crossing_a_gap", "not_crossing"):
         low, high = gaps[kind]["ci95"]
         assert low < 0.8 < high and 0.7 < gaps[kind]["coverage"] < 0.9, gaps
     pooled = replace(served, calibration={**served.calibration, "gaps": {}})
     before = scored(pooled)["pooled"]["intervals"]["80%"]["model"]["across_gaps"]
+    assert (
+        "(the widths grow with the steps, not with the hours a path spans)" in (tmp_path / "report.md").read_text()
+    )
     assert before["crossing_a_gap"]["ci95"][1] < 0.8 < 0.82 < before["not_crossing"]["coverage"], before
 
 
