@@ -4,7 +4,8 @@
 US stock bars of 15 minutes (26 a session, 09:30-16:00 New York time, so their UTC times move with daylight
 saving; the exchange's holidays of 2023-2024 left out, half-days closing at 13:00), log returns Normal with a
 night's (or a weekend's) move `--night` times a bar's; one independent path per symbol. `--europe` adds a
-symbol of 34 bars a session from 08:00 UTC, `--crypto` one round the clock with 60 bars missing. The calibrated
+symbol of 34 bars a session from 08:00 UTC, `--crypto` one round the clock with 60 bars missing; `--sample`
+replaces them all with the real daily bars that ship with `arch` (S&P 500 and NASDAQ, 1999-2018). The calibrated
 random walk of the default configuration (context 512, horizon 12: training/patchtst.py `baseline`) is
 trained on them, and the 80 % intervals on the test part of each symbol are scored where a path crosses a gap and
 where it does not: as the graph gives them (pooled over every place in a session) and as served with the
@@ -22,6 +23,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from investiq.core.gaps import as_served, crossings, gap_before
+from investiq.core.market import clean_bars, load_sample
 from investiq.core.patchtst import TrainConfig
 from training.patchtst import baseline, load_forecaster, predict, symbol_splits, windows
 
@@ -69,24 +71,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--symbols", type=int, default=3, help="US symbols (default: 3)")
     parser.add_argument("--europe", action="store_true", help="add a European symbol (34 bars a session)")
     parser.add_argument("--crypto", action="store_true", help="add a round-the-clock symbol with missing bars")
+    parser.add_argument(
+        "--sample", action="store_true", help="the sample's real daily S&P 500 and NASDAQ bars instead (weekends)"
+    )
     args = parser.parse_args(argv)
-    us = us_bars(args.start, args.end)
-    bars = {f"US{i + 1}": us for i in range(args.symbols)}
-    if args.europe:
-        bars["EU"] = europe_bars(args.start, args.end).tz_localize("UTC")
-    if args.crypto:
-        bars["CRYPTO"] = crypto_bars(args.start, args.end, seed=99).tz_localize("UTC")
-    series = {
-        s: (closes(t, args.night if s != "CRYPTO" else 1.0, i), t.to_numpy())
-        for i, (s, t) in enumerate(bars.items())
-    }
-    config = TrainConfig(symbols=tuple(series), source="csv", days=0, interval="15m")
+    if args.sample:
+        frames = {s: clean_bars(load_sample(s), s, "1d")[0] for s in ("SPX", "NASDAQ")}
+        series = {s: (f["close"].to_numpy(dtype=np.float64), f.index.to_numpy()) for s, f in frames.items()}
+    else:
+        us = us_bars(args.start, args.end)
+        bars = {f"US{i + 1}": us for i in range(args.symbols)}
+        if args.europe:
+            bars["EU"] = europe_bars(args.start, args.end).tz_localize("UTC")
+        if args.crypto:
+            bars["CRYPTO"] = crypto_bars(args.start, args.end, seed=99).tz_localize("UTC")
+        nights = {s: 1.0 if s == "CRYPTO" else args.night for s in bars}
+        series = {s: (closes(t, nights[s], i), t.to_numpy()) for i, (s, t) in enumerate(bars.items())}
+    config = TrainConfig(symbols=tuple(series), source="csv", days=0, interval="1d" if args.sample else "15m")
     with tempfile.TemporaryDirectory() as work:
         baseline(series, config, Path(work) / "m", "harness.gap_intervals", log=lambda _: None)
         forecaster, meta = load_forecaster(Path(work) / "m")
     print(meta.calibration["rule"].rsplit("; intervals", 1)[-1].lstrip())
     c, h = config.context_length, config.prediction_length
-    print("| symbol | test origins | across a gap: pooled | fitted | within a session: pooled | fitted |")
+    print(f"rho {meta.calibration['gaps']['rho']:.3g}" if meta.calibration.get("gaps") else "no gap factors")
+    print("| symbol | test origins | across a gap: pooled | fitted | across none: pooled | fitted |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for symbol, split in symbol_splits(series, config).items():
         prices, times = series[symbol]
