@@ -354,6 +354,7 @@ class PriceService:
                 base_probability_up=base,
                 quantiles=json.dumps({level: path[-1] for level, path in f.quantiles.items()}),
                 volatility=f.volatility,
+                intervals=f.intervals,
             )
             for f in forecasts
         ]

@@ -273,6 +273,9 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
     check_forecast(fetched)
     assert timed["quantiles"] == fetched["quantiles"]  # the closes sent with their bar times: as fetched
     assert fetched["intervals"] == timed["intervals"] == "gaps_ahead" and sent["intervals"] == "pooled"
+    flush_journal(client)
+    kinds = sqlite3.connect(tmp_path / "p.db").execute("SELECT intervals FROM price_predictions ORDER BY id")
+    assert [k for (k,) in kinds][:3] == ["gaps_ahead", "pooled", "gaps_ahead"]
     half = len(stamps) // 2  # local times whose offset changes (-04:00, then -05:00: daylight saving's end)
     local = [t.tz_convert("Etc/GMT+4" if i < half else "Etc/GMT+5").isoformat() for i, t in enumerate(stamps[:-1])]
     assert {t[-6:] for t in local} == {"-04:00", "-05:00"}

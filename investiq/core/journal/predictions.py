@@ -78,6 +78,7 @@ class PriceRow:
     base_probability_up: float | None = None  # what the model serves without skill (its training up-rate)
     quantiles: str | None = None  # JSON object: quantile level ("0.05") -> forecast close at the horizon
     volatility: float | None = None  # one-step log-return volatility the forecast was scaled by
+    intervals: str | None = None  # "gaps_ahead" or "pooled": how the quantiles were fitted (schema 7)
 
 
 def insert_price(rows: Sequence[PriceRow]) -> Callable[[sqlite3.Connection], None]:

@@ -125,6 +125,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # NULL: before this column) is replayed from bayesian_events when read, so that changing
     # bayes_half_life_days gives the weights a replay of the whole history with the new one would give.
     ("ALTER TABLE bayesian_state ADD COLUMN half_life_days REAL",),
+    # 7: how a price forecast's quantiles were fitted: 'gaps_ahead' (to the nights and weekends its path crosses,
+    # its bar times known) or 'pooled' (over every place in a session), so that live coverage can be told apart
+    # by kind (investiq/core/gaps.py). NULL in older rows.
+    ("ALTER TABLE price_predictions ADD COLUMN intervals TEXT",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
