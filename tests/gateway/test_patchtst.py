@@ -324,6 +324,12 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
         ("/price/predict", {"symbol": "SPX", "bar_times": ["2026-01-01"]}, 422, "bar_times goes with prices"),
         (
             "/price/predict",
+            {"symbol": "SPX", "prices": [100.0], "bar_times": ["2026-01-01"]},
+            422,
+            "got 1 closes, the model needs at least 64",
+        ),
+        (
+            "/price/predict",
             {"symbol": "SPX", "prices": [1.0] * 2, "bar_times": ["2099-01-01", "2099-01-02"]},
             422,
             "bar_times[-1] = 2099-01-02T00:00:00+00:00 is in the future",
