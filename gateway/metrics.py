@@ -133,7 +133,8 @@ class Metrics:
         self.price_skill = Gauge(
             "investiq_price_skill",
             "Live skill of a price model version over a window, from resolved forecasts: hit_rate, "
-            "always_up_rate, brier_skill, coverage80, coverage90, mae_ratio (to the random walk).",
+            "always_up_rate, brier_skill, coverage80, coverage90 (and _gaps_ahead: of the forecasts whose "
+            "intervals were fitted to the gaps ahead), mae_ratio (to the random walk).",
             ["model_version", "window", "figure"],
             registry=self.registry,
         )

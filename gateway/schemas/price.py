@@ -110,6 +110,11 @@ class Skill(BaseModel):
     mae_ratio: SkillFigure = Field(
         description="MAE of the forecast close at the horizon / the random walk's (last close); < 1 beats it."
     )
+    coverage80_gaps_ahead: SkillFigure = Field(
+        description="coverage80 over the forecasts whose intervals were fitted to the gaps ahead (their "
+        "`intervals`: gaps_ahead); its n counts them, and the rest were pooled."
+    )
+    coverage90_gaps_ahead: SkillFigure = Field(description="coverage90 over the same forecasts.")
     first: float | None = Field(description="POSIX time of the earliest forecast's last bar (its origin).")
     last: float | None = Field(description="POSIX time of the latest forecast's last bar.")
 

@@ -26,6 +26,16 @@ from investiq.core.skill import MIN_BUCKETS, POOLED, Skill, SkillBook, outcome_o
 log = logging.getLogger(__name__)
 RECOMPUTE_S = 600.0  # figures are recomputed at least this often, as the windows slide
 ALL = "all"
+FIGURES = (  # exported as the investiq_price_skill gauge's `figure`
+    "hit_rate",
+    "always_up_rate",
+    "brier_skill",
+    "coverage80",
+    "coverage90",
+    "coverage80_gaps_ahead",
+    "coverage90_gaps_ahead",
+    "mae_ratio",
+)
 
 
 @dataclass(frozen=True)
@@ -99,12 +109,13 @@ class SkillService:
         self._export_metrics()
 
     def _export_metrics(self) -> None:
+        """The pooled figures of every version and window as the `investiq_price_skill` gauge (FIGURES)."""
         for (version, symbol), windows in self._snapshot.items():
             if symbol != POOLED:
                 continue
             for window, skill in windows.items():
                 self._metrics.price_skill_resolved.labels(version, window).set(skill.n)
-                for name in ("hit_rate", "always_up_rate", "brier_skill", "coverage80", "coverage90", "mae_ratio"):
+                for name in FIGURES:
                     value = getattr(skill, name).value
                     if value is not None:
                         self._metrics.price_skill.labels(version, window, name).set(value)

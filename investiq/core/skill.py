@@ -20,7 +20,8 @@ Per row (a resolved forecast at its horizon):
     hit        that direction had the sign of the move (`correct`, as the resolver sets it)
     call_up    the close rose, counted over the calls: the always-up call's hit on the same forecasts
     brier      (P(up) - up)^2, and of the base rate the model would serve without skill
-    cover80/90 the actual close within the 0.1-0.9 / 0.05-0.95 quantiles
+    cover80/90 the actual close within the 0.1-0.9 / 0.05-0.95 quantiles; and again over the forecasts whose
+               intervals were fitted to the gaps ahead (`intervals` 'gaps_ahead': investiq/core/gaps.py)
     error      |forecast - actual| / last close, and the random walk's |last - actual| / last
 
 `SkillBook` keeps these sums per (model version, symbol, bucket); adding a row is O(1), so the
@@ -56,6 +57,9 @@ COLUMNS = (
     "cover90",
     "error",
     "error_random_walk",
+    "n_gaps_ahead",
+    "cover80_gaps_ahead",
+    "cover90_gaps_ahead",
 )
 _C = {name: i for i, name in enumerate(COLUMNS)}
 BLOCK = 2  # the fewest buckets per bootstrap block
@@ -80,6 +84,7 @@ class Outcome:
     probability_up: float | None = None
     base_probability_up: float | None = None
     quantiles: dict[str, float] | None = None  # level ("0.05") -> close at the horizon
+    intervals: str | None = None  # "gaps_ahead" or "pooled": how the quantiles were fitted (None: not recorded)
 
     def row(self) -> NDArray[np.float64]:
         values = np.zeros(len(COLUMNS))
@@ -102,6 +107,10 @@ class Outcome:
             values[_C["n_intervals"]] = 1
             values[_C["cover80"]] = float(q["0.1"] <= self.actual_price <= q["0.9"])
             values[_C["cover90"]] = float(q["0.05"] <= self.actual_price <= q["0.95"])
+            if self.intervals == "gaps_ahead":
+                values[_C["n_gaps_ahead"]] = 1
+                values[_C["cover80_gaps_ahead"]] = values[_C["cover80"]]
+                values[_C["cover90_gaps_ahead"]] = values[_C["cover90"]]
         values[_C["error"]] = abs(self.predicted_price - self.actual_price) / self.last_price
         values[_C["error_random_walk"]] = abs(self.last_price - self.actual_price) / self.last_price
         return values
@@ -151,6 +160,7 @@ def outcome_of_row(row: Any) -> Outcome:
         probability_up=row["probability_up"],
         base_probability_up=row["base_probability_up"],
         quantiles=quantiles_from_json(row["quantiles"]),
+        intervals=row["intervals"] if "intervals" in row.keys() else None,  # noqa: SIM118 (sqlite3.Row)
     )
 
 
@@ -176,6 +186,8 @@ class Skill:
     mae_ratio: Figure  # MAE of the forecast at the horizon / the random walk's, scale-free
     first: float | None  # POSIX origin time of the earliest forecast counted
     last: float | None
+    coverage80_gaps_ahead: Figure  # coverage80 over the forecasts whose intervals were fitted to the gaps ahead
+    coverage90_gaps_ahead: Figure
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -217,7 +229,7 @@ def summarise(
     keys = sorted(buckets)
     if not keys:
         empty = Figure(None, None, 0)
-        return Skill(0, 0, empty, empty, empty, empty, empty, empty, empty, None, None)
+        return Skill(0, 0, empty, empty, empty, empty, empty, empty, empty, None, None, empty, empty)
     sums = np.stack([buckets[k] for k in keys])
     return Skill(
         n=int(sums[:, _C["n"]].sum()),
@@ -231,6 +243,8 @@ def summarise(
         mae_ratio=_figure(sums, "error", "error_random_walk", "n", seed),
         first=min(times[k][0] for k in keys),
         last=max(times[k][1] for k in keys),
+        coverage80_gaps_ahead=_figure(sums, "cover80_gaps_ahead", "n_gaps_ahead", "n_gaps_ahead", seed),
+        coverage90_gaps_ahead=_figure(sums, "cover90_gaps_ahead", "n_gaps_ahead", "n_gaps_ahead", seed),
     )
 
 

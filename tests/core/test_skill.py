@@ -159,3 +159,21 @@ def test_a_figure_counts_only_the_periods_with_its_own_evidence():
     skill = book.skill("v1", "AAA")
     assert skill.buckets == 25 and skill.mae_ratio.ci95 is not None
     assert skill.brier_skill.n == 2 and skill.brier_skill.value is not None and skill.brier_skill.ci95 is None
+
+
+def test_coverage_of_the_intervals_fitted_to_the_gaps_ahead_is_told_apart():
+    """Forecasts whose intervals were fitted to the gaps ahead (`intervals`: gaps_ahead) get their own coverage
+    beside every forecast's; those pooled, or from journal rows before the column, are left out of it."""
+    rows = outcomes(60)
+    kinds = ["gaps_ahead" if i % 3 == 0 else ("pooled" if i % 3 == 1 else None) for i in range(60)]
+    tagged = [Outcome(**{**vars(o), "intervals": kind}) for o, kind in zip(rows, kinds, strict=True)]
+    book = SkillBook()
+    book.add(tagged)
+    skill = book.skill("v1")
+    fitted = [o for o, kind in zip(rows, kinds, strict=True) if kind == "gaps_ahead"]
+    inside = [o.quantiles["0.1"] <= o.actual_price <= o.quantiles["0.9"] for o in fitted if o.quantiles]
+    assert skill.coverage80_gaps_ahead.n == len(fitted) == 20 and skill.coverage80.n == 60
+    assert skill.coverage80_gaps_ahead.value == pytest.approx(np.mean(inside))
+    book = SkillBook()
+    book.add(rows)
+    assert book.skill("v1").coverage80_gaps_ahead.value is None
