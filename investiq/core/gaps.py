@@ -41,9 +41,14 @@ FACTOR_RANGE = (0.1, 10.0)  # a cell's factor is kept within this range
 RHO_GRID = np.geomspace(0.25, 400.0, 97)  # a gap's variance in bars' variances: a 15m bar's night is ~10-40
 
 
+_NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
 def _spacing(times: Any) -> NDArray[np.int64]:
-    """Nanoseconds between consecutive bar times."""
-    spacing: NDArray[np.int64] = np.diff(pd.DatetimeIndex(times).as_unit("ns").asi8)
+    """Nanoseconds between consecutive bar times, in the times' own resolution first: bar times sent before 1677
+    (pandas gives them in seconds or microseconds) are beyond a nanosecond index, not their spacing."""
+    index = pd.DatetimeIndex(times)
+    spacing: NDArray[np.int64] = np.diff(index.asi8) * _NS_PER_UNIT[index.unit]
     return spacing
 
 
