@@ -25,7 +25,7 @@ from investiq.core.journal import connect, timestamps, trades
 from investiq.core.journal.writer import JournalWriter
 
 T = TypeVar("T")
-CLOCK_SKEW_S = 300.0  # a closed_at this far ahead of our clock is accepted as "now"
+CLOCK_SKEW_S = 300.0  # a closed_at this far ahead of our clock is accepted (as sent: the agent's clock may lead)
 # The posterior sums squared P&L: past ~1e154 they overflow, and one such trade would leave state that no
 # later request can read. No single trade makes 1e15 in any currency.
 MAX_ABS_PNL = 1e15
@@ -97,7 +97,6 @@ class BayesianService:
             )
         if trade.profit_loss is not None and abs(trade.profit_loss) > MAX_ABS_PNL:
             raise InvalidInputError(f"profit_loss {trade.profit_loss!r} is beyond ±{MAX_ABS_PNL:g}")
-        closed_ts = min(closed_ts, now)
         half_life = self._config.half_life_days
         name = trade.strategy_name
         event = store.TradeEvent(name, trade.won, trade.profit_loss, closed_ts, "update", trade.trade_id, now)
@@ -143,7 +142,8 @@ class BayesianService:
         not the trades table holds them), and a trade is counted once. A row is recognised by its id (the
         trade_id an update gave, or the id a previous sync recorded), or by its strategy, close time and P&L as
         a trade recorded without an id (a row without one, or an update that gave none). Idempotent: a second
-        sync imports nothing new."""
+        sync imports nothing new. A row recognised as a trade an update sent without an id takes the row's id, so
+        that an update sending that id later is a retry."""
         if not 1 <= days <= self._config.max_sync_days:
             raise InvalidInputError(f"days must be between 1 and {self._config.max_sync_days}, got {days}")
         now = self._clock()
@@ -155,15 +155,14 @@ class BayesianService:
             except trades.TradesTableError as exc:
                 return f"cannot sync: {exc}"  # answered as invalid input, not a failed write
             recorded = store.recorded_ids(conn)
-            unidentified = store.recorded_without_id(conn)
+            unidentified = store.WithoutId(conn)
             new: list[store.TradeEvent] = []
             already = 0
             for t in scan.trades:
                 if abs(t.profit_loss) > MAX_ABS_PNL:
                     scan.skipped[f"profit_loss beyond ±{MAX_ABS_PNL:g}"] += 1
                     continue
-                ts = min(t.closed_ts, now)
-                key = (t.strategy_name, ts, t.profit_loss)
+                ts = t.closed_ts  # as sent, as an update records it: so that either recognises the other
                 if t.trade_id is not None:
                     owner = recorded.get(t.trade_id)
                     if owner is not None:
@@ -172,17 +171,12 @@ class BayesianService:
                         else:
                             scan.skipped["trade id recorded for another strategy"] += 1
                         continue
-                    if unidentified[key] > 0:  # an update without a trade_id told of this trade
-                        unidentified[key] -= 1
+                    recorded[t.trade_id] = t.strategy_name
+                    if (event_id := unidentified.take(t.strategy_name, ts, t.profit_loss)) is not None:
+                        store.attach_id(conn, event_id, t.trade_id)  # an update without a trade_id told of it
                         already += 1
                         continue
-                    recorded[t.trade_id] = t.strategy_name
-                elif t.closed_ts > now:
-                    # Recognised later by its close time, which must be the one recorded: not clamped to now.
-                    scan.skipped["no id and closed after the gateway's clock (the next sync takes it)"] += 1
-                    continue
-                elif unidentified[key] > 0:
-                    unidentified[key] -= 1
+                elif unidentified.take(t.strategy_name, ts, t.profit_loss) is not None:
                     already += 1
                     continue
                 new.append(store.TradeEvent(t.strategy_name, None, t.profit_loss, ts, "sync", t.trade_id, now))

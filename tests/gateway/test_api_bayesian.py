@@ -184,6 +184,34 @@ def test_an_update_without_trade_id_is_not_counted_again_when_sync_finds_its_row
     assert client.get("/bayesian/all-stats").json()["strategies"][0]["total_samples"] == 2
 
 
+def test_a_trade_told_without_an_id_is_learnt_once_however_its_row_is_found_later(
+    client: TestClient, db_path: Path, clock: Clock
+):
+    """Found by a review, each once counted twice: an update without a trade_id whose row a sync recognised, then
+    sent again with the row's id; an update giving only won (no P&L), then synced from its row; an update whose
+    closed_at was a little ahead of the gateway's clock (then stored as now), then synced from its row."""
+    from investiq.core.journal.timestamps import iso
+
+    closed = iso(clock.now - 3600)
+    update(client, strategy_name="by_id", profit_loss=9.0, closed_at=closed)
+    update(client, strategy_name="won_only", won=True, closed_at=closed)
+    ahead = iso(clock.now + 100)
+    update(client, strategy_name="ahead", profit_loss=-3.0, closed_at=ahead)
+    add_trades(db_path, [("by_id", 9.0, closed), ("won_only", 4.0, closed)])
+    clock.now += 600
+    add_trades(db_path, [("ahead", -3.0, ahead)])
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (report["trades_imported"], report["already_recorded"]) == (0, 3), report
+    retry = client.post("/bayesian/update", json={"strategy_name": "by_id", "profit_loss": 9.0, "trade_id": 1})
+    assert retry.status_code == 200 and retry.json()["counted"] is False, retry.text
+    other = client.post("/bayesian/update", json={"strategy_name": "won_only", "profit_loss": -1.0, "trade_id": 2})
+    assert other.status_code == 409, other.text  # the row's id now names that trade: a won trade, not a loss
+    again = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (again["trades_imported"], again["already_recorded"]) == (0, 3), again
+    stats = client.get("/bayesian/all-stats").json()["strategies"]
+    assert {s["strategy_name"]: s["total_samples"] for s in stats} == {"by_id": 1, "won_only": 1, "ahead": 1}
+
+
 def test_a_new_half_life_gives_the_weights_a_replay_with_it_gives(db_path: Path, clock: Clock):
     """The state is folded with the half-life in force: after bayes_half_life_days changes, every strategy reads
     as its trades replayed with the new one, whether or not it learns anything new."""

@@ -7,7 +7,7 @@ read for one forgetting half-life: one folded with another (the setting changed)
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
+from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
 
 from investiq.core.bayes.posterior import Evidence, observe
@@ -121,12 +121,39 @@ def recorded_ids(conn: sqlite3.Connection) -> dict[str, str]:
     return {str(trade_id): str(name) for trade_id, name in rows}
 
 
-def recorded_without_id(conn: sqlite3.Connection) -> Counter[tuple[str, float, float | None]]:
-    """(strategy, closed_ts, profit_loss) of the trades recorded without an id (an update that gave none, or a
-    sync of a row without one), with their multiplicity: how a sync recognises those trades in the agent's
-    table (there is nothing else to go by)."""
-    rows = conn.execute("SELECT strategy_name, closed_ts, profit_loss FROM bayesian_events WHERE trade_id IS NULL")
-    return Counter((str(name), float(ts), pnl) for name, ts, pnl in rows)
+class WithoutId:
+    """The trades recorded without an id (an update that gave none, or a sync of a row without one): how a sync
+    recognises them in the agent's table, where there is nothing else to go by than the strategy, the close time
+    and the outcome. Each recorded trade is recognised once (`take`)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._by_pnl: dict[tuple[str, float, float], list[int]] = defaultdict(list)
+        self._by_outcome: dict[tuple[str, float, bool], list[int]] = defaultdict(list)  # updates without a P&L
+        rows = conn.execute(
+            "SELECT id, strategy_name, closed_ts, profit_loss, won FROM bayesian_events WHERE trade_id IS NULL "
+            "ORDER BY id"
+        )
+        for event_id, name, ts, pnl, won in rows:
+            if pnl is not None:
+                self._by_pnl[(str(name), float(ts), float(pnl))].append(int(event_id))
+            elif won is not None:
+                self._by_outcome[(str(name), float(ts), bool(won))].append(int(event_id))
+
+    def take(self, strategy_name: str, closed_ts: float, profit_loss: float) -> int | None:
+        """The id of the event that a row (strategy, close, P&L) of the agent's table was recorded as, or None: one
+        with the same P&L, else an update that gave only the outcome (won as profit_loss > 0, the rule every trade
+        is learnt by). An event taken is not taken again."""
+        same_pnl = self._by_pnl.get((strategy_name, closed_ts, profit_loss))
+        if same_pnl:
+            return same_pnl.pop(0)
+        same_outcome = self._by_outcome.get((strategy_name, closed_ts, profit_loss > 0))
+        return same_outcome.pop(0) if same_outcome else None
+
+
+def attach_id(conn: sqlite3.Connection, event_id: int, trade_id: str) -> None:
+    """Give a trade recorded without an id the id its row in the agent's table has, so that an update sending that
+    id later is a retry of it, not a new trade."""
+    conn.execute("UPDATE bayesian_events SET trade_id = ? WHERE id = ? AND trade_id IS NULL", (trade_id, event_id))
 
 
 def count_events(conn: sqlite3.Connection) -> int:
