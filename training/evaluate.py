@@ -66,7 +66,7 @@ from investiq.core.intervals import (
 from investiq.core.market import INTERVAL_SECONDS
 from investiq.core.patchtst import FLAT_BAND, PatchTSTMeta
 from investiq.core.report_json import dumps
-from training.patchtst import Split, calendar_splits, split_origins, windows
+from training.patchtst import Split, calendar_splits, split_origins, training_up_rate, windows
 
 COVERAGES = (0.8, 0.9)
 TOO_SHORT = "too few bars for a window of the model's context and horizon"  # a symbol left out, and why
@@ -200,16 +200,6 @@ def forecast_part(
         garch=garch.params,
         crosses=None if times is None else crossings(gap_before(times), test, h) > 0,
     )
-
-
-def training_up_rate(series: dict[str, NDArray[np.float64]], splits: dict[str, Split], h: int) -> list[float]:
-    """Share of up moves per horizon step over the training origins of these series, pooled: the Brier
-    baselines (served base and climatology) when the artifact's calibration does not record them."""
-    ups = []
-    for symbol, closes in series.items():
-        train = splits[symbol].train if symbol in splits else np.arange(0)  # too short for any window: none
-        ups.append(closes[train[:, None] + np.arange(1, h + 1)] > closes[train][:, None])
-    return [float(v) for v in np.concatenate(ups).mean(axis=0)]
 
 
 def evaluation_splits(

@@ -84,6 +84,14 @@ SERVED = (("brier", PROBABILITY_UP, "P(up)'s Brier score"), ("pinball", QUANTILE
 # horizon and the plain percentile interval the candidate was refused 8-9 % of the time at 120-240 bar times
 # (400 simulations each, a review), with these 3-5 %, for a nominal 2.5 %.
 SERVED_BLOCKS = 2
+# Two P(up)s that do not vary with their input (both calibrations' slope 0: each model serves its training up-rate
+# per step) differ in Brier score only by how far each constant lies from the hold-out's up-rate, which the
+# hold-out's drift decides, not skill: with many bar times a difference of 0.05 % was "significant" and refused a
+# candidate whose median was significantly better (a review, on the real S&P 500 and NASDAQ). Between two such
+# constants the Brier ratio is 1 + (d_c^2 - d_s^2) / (r (1 - r)), d their distances from the up-rate r: a margin
+# of 1 % lets a constant 5 points of P(up) further from it pass (at r = 0.5) and refuses a constant 0.95 on a
+# driftless walk (ratio 1.8). A model whose P(up) has a slope is held to the plain bar: its skill is of that size.
+CONSTANT_P_UP_MARGIN = 0.01
 
 
 class GateError(InvestIQError):
@@ -272,28 +280,43 @@ def served_checks(
     series: Series,
     origins: dict[str, NDArray[np.int64]],
     horizon: int,
-    tolerance: float,
+    margins: dict[str, float],
 ) -> dict[str, dict[str, Any]]:
-    """Candidate over serving, per loss of SERVED that both models give: ratio, interval, significantly worse."""
+    """Candidate over serving, per loss of SERVED that both models give: ratio, interval, the margin on 1 it is
+    held to, significantly worse."""
     out = {}
     for name, _, _ in SERVED:
         if name in scored[0] and name in scored[1]:
             rows = by_bar_time([scored[0][name], scored[1][name]], series, origins)
             ratio, ci = loss_ratio(rows, 0, 1, SERVED_BLOCKS * horizon, expanded=True)
-            out[name] = {"ratio": ratio, "ci95": list(ci), "significantly_worse": bool(ci[0] > 1 + tolerance)}
+            margin = margins[name]
+            out[name] = {
+                "ratio": ratio,
+                "ci95": list(ci),
+                "margin": margin,
+                "significantly_worse": ci[0] > 1 + margin,
+            }
     return out
 
 
-def _with_served(
-    decision: str, decided_by: list[str], served: dict[str, dict[str, Any]], margin: str
-) -> tuple[str, list[str]]:
+def served_margins(cmeta: PatchTSTMeta, smeta: PatchTSTMeta, tolerance: float) -> dict[str, float]:
+    """The margin on 1 of each SERVED loss: the tolerance, and for the Brier score of two constant P(up)s at least
+    CONSTANT_P_UP_MARGIN."""
+    constant = all(m.calibration.get("slope", 0.0) == 0 for m in (cmeta, smeta))
+    return {"brier": max(tolerance, CONSTANT_P_UP_MARGIN) if constant else tolerance, "pinball": tolerance}
+
+
+def _with_served(decision: str, decided_by: list[str], served: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
     """The decision on the median, with what SERVED says: each loss the candidate is significantly worse in
     rejects it too, the others are named among what it passes."""
     said = {name: what for name, _, what in SERVED}
 
     def text(name: str) -> str:
         c = served[name]
-        return f"{said[name]} (ratio {c['ratio']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}], bar 1{margin})"
+        bar = f"bar 1 + {c['margin']:g}" if c["margin"] else "bar 1"
+        if name == "brier" and c["margin"] == CONSTANT_P_UP_MARGIN:
+            bar += ": two constant P(up)s"
+        return f"{said[name]} (ratio {c['ratio']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}], {bar})"
 
     worse = [name for name, c in served.items() if c["significantly_worse"]]
     fine = [name for name in served if name not in worse]
@@ -342,7 +365,7 @@ def compare(
     scored = path_errors(cand, cmeta, series, origins), path_errors(serv, smeta, series, origins)
     losses = [scored[0]["mae"], scored[1]["mae"], random_walk_errors(series, origins, horizon)]
     rows = by_bar_time(losses, series, origins)
-    served = served_checks(scored, series, origins, horizon, tolerance)
+    served = served_checks(scored, series, origins, horizon, served_margins(cmeta, smeta, tolerance))
     pooled = {
         name: float(np.mean(np.concatenate(list(loss.values()))))
         for name, loss in zip(COLUMNS, losses, strict=True)
@@ -368,7 +391,7 @@ def compare(
     else:
         decided_by = []
         decision = f"passes: not significantly worse than {serving_text} nor than {random_walk_text}"
-    decision, decided_by = _with_served(decision, decided_by, served, margin)
+    decision, decided_by = _with_served(decision, decided_by, served)
     return scope | {
         "promote": not decided_by,
         "enough_evidence": True,
@@ -377,7 +400,8 @@ def compare(
         "rule": (
             "promote unless the 95% interval of the MAE ratio candidate/serving lies wholly above "
             f"1 + tolerance ({1 + tolerance:g}) or that of candidate/random walk wholly above 1, or that of the "
-            "candidate's P(up) Brier score or pinball loss over the serving model's wholly above 1 + tolerance"
+            "candidate's P(up) Brier score or pinball loss over the serving model's wholly above 1 + tolerance "
+            f"(the Brier score of two constant P(up)s: 1 + at least {CONSTANT_P_UP_MARGIN:g})"
         ),
         **{f"{name}_vs_serving": check for name, check in served.items()},
         "metric": metric,

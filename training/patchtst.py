@@ -309,6 +309,9 @@ class Dataset:
     # and the time of the first gap it really crosses (-1: none)
     val_crossed: NDArray[np.int64] | None = None
     val_events: NDArray[np.int64] | None = None
+    # [H]: the share of up moves by each step over every training origin (not only the windows trained on, which
+    # --window-stride thins): P(up)'s base, and the Brier score's climatology
+    train_up_rate: list[float] = field(default_factory=list)
 
 
 def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], config: TrainConfig) -> Dataset:
@@ -327,9 +330,28 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
     gaps = {s: (stamps, gap_before(stamps), splits[s].val) for s, (_, stamps) in series.items()}
     val_crossed = np.concatenate([ahead(gap, val, c, h) for _, gap, val in gaps.values()])
     val_events = np.concatenate([first_gaps(stamps, gap, val, h) for stamps, gap, val in gaps.values()])
+    up_rate = training_up_rate({s: closes for s, (closes, _) in series.items()}, splits, h)
     return Dataset(
-        stack["train"], stack["val"], stats, trained_until, sizes, validated_until, val_crossed, val_events
+        stack["train"],
+        stack["val"],
+        stats,
+        trained_until,
+        sizes,
+        validated_until,
+        val_crossed,
+        val_events,
+        up_rate,
     )
+
+
+def training_up_rate(series: dict[str, NDArray[np.float64]], splits: dict[str, Split], h: int) -> list[float]:
+    """Share of up moves per horizon step over every training origin of these series, pooled: P(up)'s base and the
+    Brier score's climatology (training records them; evaluation recomputes them for an artifact without)."""
+    ups = []
+    for symbol, closes in series.items():
+        train = splits[symbol].train if symbol in splits else np.arange(0)  # too short for any window: none
+        ups.append(closes[train[:, None] + np.arange(1, h + 1)] > closes[train][:, None])
+    return [float(v) for v in np.concatenate(ups).mean(axis=0)]
 
 
 def seen_by(
@@ -718,7 +740,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     served = np.sort(candidates[0 if spread else 1] + offsets, axis=-1)  # as the graph serves them (denormalise)
     gaps, gap_rule = gap_calibration(data, target, served, m, levels)
 
-    x_up = (data.train[1][..., 0] > data.train[0][:, -1:, 0]).mean(axis=0)  # [H] training up-rate
+    x_up = np.asarray(data.train_up_rate)  # [H] training up-rate, over every training origin
     up = target > 0
     base, drift, drift_ci, step_drift = drift_base(np.clip(x_up, 0.01, 0.99), up, groups, h, config.seed)
     base_logit = np.log(base / (1 - base))

@@ -18,7 +18,15 @@ from numpy.typing import NDArray
 
 from investiq.core.forecast_stats import MIN_BLOCKS
 from investiq.core.patchtst import OUTPUT, PROBABILITY_UP, QUANTILE_LEVELS, QUANTILES, PatchTSTMeta, TrainConfig
-from training.gate import GateError, Series, by_bar_time, compare, loss_ratio, min_bar_times
+from training.gate import (
+    CONSTANT_P_UP_MARGIN,
+    GateError,
+    Series,
+    by_bar_time,
+    compare,
+    loss_ratio,
+    min_bar_times,
+)
 
 C, H = 8, 4
 PHI = 0.5  # AR(1) coefficient of the synthetic log returns
@@ -311,3 +319,21 @@ def test_intervals_are_judged_as_the_gateway_serves_them_for_the_gaps_ahead():
     result = compare((same, candidate), (same, serving), ar_series(phi=0.0), config)
     assert result["decided_by"] == ["pinball"] and not result["promote"], result["decision"]
     assert compare((same, serving), (same, serving), ar_series(phi=0.0), config)["promote"]
+
+
+def test_two_constant_p_ups_are_not_told_apart_on_a_difference_smaller_than_a_percent_of_the_brier_score():
+    """Two P(up)s that do not vary with their input (slope 0: each serves its training up-rate) differ only by how
+    far each constant lies from the hold-out's up-rate: 0.54 against 0.5 on a driftless walk is significantly worse
+    at 2,400 bar times (Brier ratio ~1.008), which refused a candidate whose median was better (a review, on real
+    data). Within CONSTANT_P_UP_MARGIN it passes; the same P(up) against a model whose P(up) has a slope is
+    refused, and so is a constant far off (0.95: the test above)."""
+    series = ar_series(n=4000, phi=0.0)
+    candidate, serving = served_as_random_walk(0.54, 1.0), served_as_random_walk(0.5, 1.0)
+    constant = compare((candidate, meta("cand")), (serving, meta("serv")), series, CONFIG)
+    low, high = constant["brier_vs_serving"]["ci95"]
+    assert low > 1 and high < 1 + CONSTANT_P_UP_MARGIN + 0.01  # significant, and about that size
+    assert constant["promote"] is True, constant["decision"]
+    assert "bar 1 + 0.01: two constant P(up)s" in constant["decision"]
+    sloped = dataclasses.replace(meta("serv"), calibration={"slope": 0.8})
+    held = compare((candidate, meta("cand")), (serving, sloped), series, CONFIG)
+    assert held["promote"] is False and held["decided_by"] == ["brier"], held["decision"]
