@@ -422,15 +422,16 @@ def direction_section(r: dict[str, Any]) -> list[str]:
             lines += ["", f"At horizon 1 the {names[call]} calls no direction anywhere: nothing to compare."]
             continue
         vs = x.get("vs_always_up")
+        worse = False
         if vs is None:  # a report.json written before 2026-12-04: McNemar's pooled test alone
             better, evidence = x["rate"] > x["base_rate"] and x["p_vs_base"] < 0.05, ""
         else:
-            better = vs["beats"]
+            better, worse = vs["beats"], vs["ci95"][1] < 0  # the whole interval below always-up's
             evidence = (
                 f"difference {vs['difference']:+.3f} {_ci(vs['ci95'], '+.3f')}, a block bootstrap drawing every "
                 "symbol's blocks at the same times; "
             )
-        verdict = "beats" if better else "does not beat"
+        verdict = "beats" if better else "is significantly worse than" if worse else "does not beat"
         lines += [
             "",
             f"At horizon 1 the {names[call]} call {verdict} always-up at the 5% level, scored on the same "

@@ -63,6 +63,18 @@ def meta(**calibration: Any) -> PatchTSTMeta:
     )
 
 
+def test_a_call_whose_interval_lies_below_always_up_is_called_significantly_worse(tmp_path: Path):
+    """Down calls where 70 % of days rise: the difference from always-up lies wholly below 0, and the report says
+    so, not only that the call "does not beat" always-up (a review's wording, on real data: -0.096 [-0.161, -0.031]
+    read as "does not beat")."""
+    rng = np.random.default_rng(5)
+    closes = {"RISING": 100 * np.exp(np.cumsum(np.where(rng.random(2000) < 0.7, 0.01, -0.01)))}
+    report = evaluate(lambda x: random_walk(x, median_drift=-0.001), meta(), closes, SPLIT, tmp_path)
+    assert report["direction"]["h1"]["median"]["vs_always_up"]["ci95"][1] < 0
+    md = (tmp_path / "report.md").read_text()
+    assert "the sign of the median call is significantly worse than always-up" in md
+
+
 def series(symbols: int, n: int = 420, seed: int = 0) -> dict[str, NDArray[np.float64]]:
     rng = np.random.default_rng(seed)
     out = {}
