@@ -142,24 +142,37 @@ def _binance_klines(path: Path, separator: str, frame: pd.DataFrame) -> pd.DataF
     return klines
 
 
-def csv_outline(path: Path) -> tuple[tuple[str, ...], str]:
+def csv_outline(path: Path, chosen: Sequence[str] = ()) -> tuple[tuple[str, ...], str]:
     """What a bar file holds when nobody said: its symbols as written (the file's name when it has no symbol
-    column) and the interval its bars are spaced at (the first symbol's median spacing; bars.interval_of).
-    SpacingError when that spacing is no interval InvestIQ takes."""
+    column) and the interval its bars are spaced at (each symbol's median spacing, of the `chosen` symbols where
+    given; bars.interval_of). SpacingError when a spacing is no interval InvestIQ takes; DataError when the
+    symbols' intervals differ (one model forecasts bars of one interval)."""
     frame = read_bar_csv(path)
     names = column_names(frame)
     if "symbol" in names:
         written = frame[names["symbol"]].fillna("").astype(str).str.strip()
         symbols = tuple(sorted(set(written) - {""}))
-        rows = frame[written == symbols[0]] if symbols else frame
+        wanted = {c.strip().upper() for c in chosen}
+        of = {s: frame[written == s] for s in symbols}
+        rows = {s: part for s, part in of.items() if s.upper() in wanted} or of or {"": frame}
     else:
-        symbols, rows = (path.stem,), frame
-    times = bar_times(rows, symbols[0] if symbols else path.stem).sort_values()
-    spacing = median_spacing(times) if len(times) > 1 else pd.Timedelta(0)
-    interval = interval_of(spacing)
-    if interval is None:
-        raise SpacingError(symbols[0] if symbols else path.stem, None, spacing, None)
-    return symbols, interval
+        symbols, rows = (path.stem,), {path.stem: frame}
+    intervals: dict[str, str] = {}
+    for symbol, part in rows.items():
+        times = bar_times(part, symbol or path.stem).sort_values()
+        spacing = median_spacing(times) if len(times) > 1 else pd.Timedelta(0)
+        interval = interval_of(spacing)
+        if interval is None:
+            raise SpacingError(symbol or path.stem, None, spacing, None)
+        intervals[symbol] = interval
+    if len(set(intervals.values())) > 1:
+        spaced = ", ".join(f"{s} {i}" for s, i in list(intervals.items())[:8])
+        more = f" and {len(intervals) - 8} more" if len(intervals) > 8 else ""
+        raise DataError(
+            f"CSV {path} mixes bar intervals ({spaced}{more}): one model forecasts bars of one interval; pass "
+            "--symbols with those of one interval (and --interval)"
+        )
+    return symbols, next(iter(intervals.values()))
 
 
 def _separator(path: Path) -> str:

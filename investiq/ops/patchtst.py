@@ -73,7 +73,7 @@ def choose_bars(
         return replace(SAMPLE, symbols=given or SAMPLE.symbols, days=max(days or 0, SAMPLE_DAYS))
     path = csv_path or settings.price_csv
     if chosen == "csv" and settings.price_source != "csv" and path is not None and not (flat and interval):
-        found, spacing = csv_outline(path)
+        found, spacing = csv_outline(path, flat)
         log(
             f"{path}: {' '.join(flat or found)} ({'as given' if flat else 'every symbol in the file'}), "
             f"{interval or spacing} bars ({'as given' if interval else 'as the file is spaced'}), "

@@ -985,6 +985,19 @@ def test_a_csv_named_on_the_command_line_describes_itself(tmp_path: Path):
     )
     with pytest.raises(DataError, match=r"04:00:00 apart \(median\): that is no interval InvestIQ takes"):
         choose_bars(Settings(), "csv", (), None, None, four, log=logged.append)
+    mixed = tmp_path / "mixed.csv"  # daily bars of one symbol, weekly of another (a review: the first one's
+    # interval was taken for the file, and the error blamed the other's spacing on an --interval nobody gave)
+    weeks = pd.date_range("2020-01-06", periods=40, freq="7D")
+    mixed.write_text(
+        "symbol,timestamp,close\n"
+        + "".join(f"SPX,{d:%Y-%m-%d},1\n" for d in days)
+        + "".join(f"NASW,{d:%Y-%m-%d},1\n" for d in weeks)
+    )
+    with pytest.raises(
+        DataError, match=r"mixes bar intervals \(NASW 1wk, SPX 1d\).*pass --symbols with those of one"
+    ):
+        choose_bars(Settings(), "csv", (), None, None, mixed, log=logged.append)
+    assert choose_bars(Settings(), "csv", ("spx",), None, None, mixed, log=logged.append).interval == "1d"
     # --csv FILE without --source: the file is the source meant (it was ignored, and Yahoo asked for SPY)
     assert choose_bars(Settings(), None, (), None, None, one, log=logged.append).source == "csv"
     with pytest.raises(DataError, match="names a bar file, --source yfinance another source: drop one of them"):
