@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.atomic import staged
-from investiq.core.finbert import LABELS, WeightsError, weights_reachable
+from investiq.core.finbert import LABELS, MAX_TOKENS, WeightsError, weights_reachable
 from investiq.core.texts import LabeledDataError, read_labeled
 
 
@@ -33,7 +33,7 @@ class FinetuneConfig:
     batch_size: int = 16
     learning_rate: float = 2e-5
     val_fraction: float = 0.2
-    max_tokens: int = 128
+    max_tokens: int = MAX_TOKENS
     seed: int = 0
 
 

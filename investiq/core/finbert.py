@@ -36,6 +36,9 @@ LABELS: tuple[Label, ...] = get_args(Label)
 TOKENIZER = "tokenizer.json"
 # In the tokenizer step's version directory: the hash of the tokenizer it reads (export/finbert.py).
 TOKENIZER_STAMP = "tokenizer.sha256"
+# Texts are truncated to this many tokens, by default: the setting sentiment_max_tokens (embedded backend), the
+# Triton tokenizer step's max_tokens parameter (model_repository/finbert_tokenizer/config.pbtxt), fine-tuning.
+MAX_TOKENS = 128
 # The graphs an export writes; which runtime runs which: investiq/core/finbert_runtime.py.
 VARIANTS = {
     "fp32": "model.onnx",

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from investiq.core.errors import SettingsError
+from investiq.core.finbert import MAX_TOKENS
 from investiq.core.finbert_runtime import RuntimeName
 from investiq.core.market import Source
 from investiq.core.patchtst_runtime import RuntimeName as PatchTSTRuntime
@@ -165,7 +166,15 @@ class Settings(BaseModel):
         description="How long a micro-batch waits to fill (ms). 0: it leaves as soon as the model is free, "
         "so a lone request never waits and batches still grow with load (requests queue while one runs).",
     )
-    sentiment_max_tokens: int = Field(128, ge=8, le=512, description="Texts are truncated to this many tokens.")
+    sentiment_max_tokens: int = Field(
+        MAX_TOKENS,
+        ge=8,
+        le=512,
+        description=(
+            "Texts are truncated to this many tokens (embedded backend). Triton's tokenizer step truncates at its "
+            "own max_tokens parameter (model_repository/finbert_tokenizer/config.pbtxt): change both."
+        ),
+    )
     sentiment_max_texts: int = Field(256, ge=1, le=10_000, description="Most texts in one request.")
     sentiment_max_chars: int = Field(2000, ge=1, description="Most characters in one text.")
     sentiment_cache_size: int = Field(10_000, ge=0, description="Cached predictions (LRU); 0 disables.")

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.cpu import instruction_sets
-from investiq.core.finbert import FINBERT_MODEL, Encoder, model_file, run_by_length, softmax
+from investiq.core.finbert import FINBERT_MODEL, MAX_TOKENS, Encoder, model_file, run_by_length, softmax
 from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.finbert_runtime import DEFAULT as FINBERT_DEFAULT
 from investiq.core.finbert_runtime import choose_runtime as choose_finbert_runtime
@@ -112,7 +112,7 @@ class FinbertTokenizer:
 
     def initialize(self, args: dict[str, str]) -> None:
         artifact = _model_dir(args).parent / FINBERT_MODEL / "1"
-        self.encoder = Encoder(artifact, int(_parameter(args, "max_tokens", "128")))
+        self.encoder = Encoder(artifact, int(_parameter(args, "max_tokens", str(MAX_TOKENS))))
         _settle(args)
 
     def execute(self, requests: list[Any]) -> list[Any]:

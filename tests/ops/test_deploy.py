@@ -233,6 +233,19 @@ def test_finbert_warm_up_covers_every_length_the_tokenizer_can_send():
     assert max(lengths) == 512
 
 
+def test_triton_truncates_texts_where_the_embedded_backend_does_by_default():
+    """One default for the truncation (investiq.core.finbert.MAX_TOKENS): the Triton tokenizer step's parameter
+    and the setting's default, which a review found written apart (128 both, nothing tying them)."""
+    from investiq.core.finbert import MAX_TOKENS
+    from investiq.core.settings import Settings
+
+    tokenizer = text_format.Parse(
+        (ROOT / "model_repository/finbert_tokenizer/config.pbtxt").read_text(), model_config_pb2.ModelConfig()
+    )
+    assert int(tokenizer.parameters["max_tokens"].string_value) == MAX_TOKENS
+    assert Settings().sentiment_max_tokens == MAX_TOKENS
+
+
 @pytest.fixture
 def fake_gpus(tmp_path: Path) -> dict[str, str]:
     """An nvidia-smi listing one GPU and a docker that fails: gpu.sh gets past the GPU count, stops at Docker."""
