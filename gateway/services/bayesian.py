@@ -12,7 +12,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,11 +33,13 @@ MAX_ABS_PNL = 1e15
 
 @dataclass(frozen=True)
 class BayesConfig:
-    prior: Prior = field(default_factory=Prior)
-    half_life_days: float = 30.0
-    rules: AllocationRules = field(default_factory=AllocationRules)
-    seed: int = 0
-    max_sync_days: int = 3650
+    """The bayes_* settings (gateway/wiring.py bayes_config): their defaults are the settings'."""
+
+    prior: Prior
+    half_life_days: float
+    rules: AllocationRules
+    seed: int
+    max_sync_days: int
 
 
 @dataclass(frozen=True)

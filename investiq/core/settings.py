@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from investiq.core.bayes.allocation import AllocationRules
+from investiq.core.bayes.posterior import Prior
 from investiq.core.errors import SettingsError
 from investiq.core.finbert import MAX_TOKENS
 from investiq.core.finbert_runtime import RuntimeName
@@ -36,6 +38,7 @@ from investiq.core.patchtst_runtime import RuntimeName as PatchTSTRuntime
 ENV_PREFIX = "INVESTIQ_"
 log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("config.yaml")
+_PRIOR, _RULES = Prior(), AllocationRules()  # the Bayesian defaults: the core's (investiq/core/bayes)
 
 
 class Settings(BaseModel):
@@ -271,13 +274,15 @@ class Settings(BaseModel):
     )
 
     # -- Bayesian strategy weights -------------------------------------------------------------
-    bayes_prior_alpha: float = Field(1.0, gt=0, description="Beta prior on win probability: alpha.")
-    bayes_prior_beta: float = Field(1.0, gt=0, description="Beta prior on win probability: beta.")
-    bayes_pnl_prior_mean: float = Field(0.0, description="Normal-Inverse-Gamma prior: mean P&L per trade.")
-    bayes_pnl_prior_kappa: float = Field(1.0, gt=0, description="NIG prior: pseudo-trades behind the prior mean.")
-    bayes_pnl_prior_shape: float = Field(2.0, gt=0, description="NIG prior: inverse-gamma shape a0.")
+    bayes_prior_alpha: float = Field(_PRIOR.alpha, gt=0, description="Beta prior on win probability: alpha.")
+    bayes_prior_beta: float = Field(_PRIOR.beta, gt=0, description="Beta prior on win probability: beta.")
+    bayes_pnl_prior_mean: float = Field(_PRIOR.mu, description="Normal-Inverse-Gamma prior: mean P&L per trade.")
+    bayes_pnl_prior_kappa: float = Field(
+        _PRIOR.kappa, gt=0, description="NIG prior: pseudo-trades behind the prior mean."
+    )
+    bayes_pnl_prior_shape: float = Field(_PRIOR.a, gt=0, description="NIG prior: inverse-gamma shape a0.")
     bayes_pnl_prior_scale: float = Field(
-        100.0, gt=0, description="NIG prior: inverse-gamma scale b0 (P&L units squared)."
+        _PRIOR.b, gt=0, description="NIG prior: inverse-gamma scale b0 (P&L units squared)."
     )
     bayes_half_life_days: float = Field(
         30.0,
@@ -285,12 +290,14 @@ class Settings(BaseModel):
         description="Evidence older than this counts half; 0 disables forgetting. Decays toward the prior.",
     )
     bayes_min_trades: float = Field(
-        5.0, ge=0, description="Effective trades a strategy needs before it leaves its prior share."
+        _RULES.min_trades, ge=0, description="Effective trades a strategy needs before it leaves its prior share."
     )
-    bayes_weight_floor: float = Field(0.02, ge=0, lt=1, description="Smallest weight of a proven strategy.")
-    bayes_weight_cap: float = Field(0.6, gt=0, le=1, description="Largest weight of any proven strategy.")
+    bayes_weight_floor: float = Field(
+        _RULES.floor, ge=0, lt=1, description="Smallest weight of a proven strategy."
+    )
+    bayes_weight_cap: float = Field(_RULES.cap, gt=0, le=1, description="Largest weight of any proven strategy.")
     bayes_thompson_draws: int = Field(
-        10_000, ge=100, le=1_000_000, description="Monte Carlo draws for probability-of-being-best."
+        _RULES.draws, ge=100, le=1_000_000, description="Monte Carlo draws for probability-of-being-best."
     )
     bayes_seed: int = Field(0, ge=0, description="Seed of the Thompson allocation (same state, same weights).")
     bayes_max_sync_days: int = Field(3650, ge=1, description="Largest `days` accepted by sync-from-database.")

@@ -15,11 +15,13 @@ from click.testing import CliRunner
 from matplotlib.image import imread
 from scipy import stats
 
-from gateway.services.bayesian import BayesConfig, BayesianService, TradeOutcome
+from gateway.services.bayesian import BayesianService, TradeOutcome
+from gateway.wiring import bayes_config
 from investiq.cli.main import main
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.journal.predictions import PriceRow, SentimentRow, insert_price, insert_sentiment, resolve_price
 from investiq.core.journal.timestamps import iso
+from investiq.core.settings import Settings
 from tests.fakes import Clock
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -68,7 +70,7 @@ def journal(tmp_path: Path) -> Path:
     labels = [("positive", 0.6), ("positive", 0.3), ("positive", 0.9), ("neutral", 0.0), ("neutral", 0.1)]
     writer.submit(insert_sentiment([sentiment(noon(2), *lab) for lab in [*labels, ("negative", -0.7)]])).result()
 
-    service = BayesianService(writer, db, BayesConfig(), clock=Clock(time.time()))
+    service = BayesianService(writer, db, bayes_config(Settings()), clock=Clock(time.time()))
 
     async def trades() -> None:
         # Day 4: two trades each (too few to be ranked: equal weights). Day 3: six more each.
