@@ -64,7 +64,8 @@ def _default(name: str) -> str:
     "--history-fraction",
     type=click.FloatRange(0.1, 0.9),
     default=None,
-    help="Share of the bars' time span kept as history before the window " + _default("history_fraction"),
+    help="Share of the distinct bar times (pooled over the symbols; not of the calendar span) kept as history "
+    "before the window " + _default("history_fraction"),
 )
 @click.option(
     "--seed", type=click.IntRange(0), default=None, help="Thompson weights and bootstraps " + _default("seed")
@@ -99,7 +100,7 @@ def backtest_command(
       sample|csv|yfinance  three stand-in long-only rules on daily closes of the symbols (20/100
                          moving-average trend, RSI(14) mean reversion, 20/10 Donchian breakout),
                          signal at a bar's close, filled at the next close, --cost-bps per side; the
-                         first --history-fraction of the bars is history for the price model only
+                         first --history-fraction of the bar times is history for the price model only
     \b
     Variants, side by side, each walked forward (weights only from trades closed before each entry,
     by the same code GET /bayesian/weights serves, with the bayes_* settings): equal weights, and the

@@ -73,7 +73,9 @@ def test_csv_source_writes_the_report_and_the_same_seed_gives_the_same_json(tmp_
     ]
     assert set(report["trades"]["by_strategy"]) == {"trend", "reversion", "breakout"}
     assert {c["claim"] for c in report["claims"]} == {"win rate +15-20 points", "average win +33%", "sharpe +50%"}
-    assert "## Verdict on the original claims" in (tmp_path / "one" / "report.md").read_text()
+    text = (tmp_path / "one" / "report.md").read_text()
+    assert "## Verdict on the original claims" in text
+    assert "(the first 60% of the distinct bar times is history for the price model)" in text  # before: "span"
     # weekday bars: the daily P&L's grid of weekdays, 260.9 a year, says what annualised it (before: 252 assumed)
     per_year = {v["periods_per_year"] for v in report["variants"]}
     assert len(per_year) == 1 and per_year.pop() == pytest.approx(260.9, rel=5e-3)  # 1/2 %: where the span ends
@@ -106,6 +108,23 @@ def test_journal_source_allocates_between_the_agents_strategies(tmp_path: Path):
     assert report["trades"] == {"total": 120, "by_strategy": {"bad": 60, "good": 60}}
     weights = report["final_weights"]["mean (no forgetting)"]
     assert weights["good"] > weights["bad"]
+    # before: "P&L as recorded (taken as net of costs)", though P&L derived from prices is gross
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "taken as net" not in text and "from the prices: gross, before fees" in text
+    assert "warning:" not in text  # 120 days: not a short span
+
+
+def test_history_fraction_is_a_share_of_the_distinct_bar_times():
+    """--history-fraction's help said "of the bars' time span"; the window starts after that share of the
+    distinct bar times, pooled over the symbols, which differs from the span when their histories differ."""
+    from investiq.ops.backtest.run import window_start
+
+    early = pd.bdate_range("2000-01-03", periods=100, tz="UTC")
+    late = pd.bdate_range("2020-01-01", periods=100, tz="UTC")
+    closes = {"A": pd.Series(1.0, index=early), "B": pd.Series(1.0, index=late)}
+    assert window_start(closes, 0.6) == late[20]  # bar 120 of 200, not 60% of 2000-2020 (2012)
+    help_text = " ".join(invoke("--help").output.split())
+    assert "Share of the distinct bar times (pooled over the symbols; not of the calendar span)" in help_text
 
 
 def test_journal_errors_say_what_to_do(tmp_path: Path):

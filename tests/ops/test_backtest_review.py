@@ -1,10 +1,13 @@
-"""Fixes from a review of `investiq backtest`: news timing (B2, B3), interval width (B4), the relative Sharpe's
-dropped replicates (B5) and filters that refused nothing (B7). Each test failed before its fix."""
+"""Fixes from reviews of `investiq backtest`: news timing (B2, B3), interval width (B4), the relative Sharpe's
+dropped replicates (B5) and filters that refused nothing (B7); then the relative Sharpe over a negative baseline
+(C1), "supported" only on the whole interval (C2), exposure (C3), a single strategy (C4) and what the notes say
+(C5). Each test failed before its fix."""
 
 from __future__ import annotations
 
 import math
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +22,16 @@ from investiq.ops.backtest.analysis import analyse
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.filters import Counts, SentimentFilter, read_headlines
 from investiq.ops.backtest.gating import verdicts
-from investiq.ops.backtest.report import as_json, markdown
-from investiq.ops.backtest.stats import daily_pnl, day_grid, difference, variant_stats
+from investiq.ops.backtest.report import _relative_sharpe, as_json, markdown, summary
+from investiq.ops.backtest.stats import (
+    PARTLY_SUPPORTED,
+    SUPPORTED,
+    claims,
+    daily_pnl,
+    day_grid,
+    difference,
+    variant_stats,
+)
 from investiq.ops.backtest.strategies import strategy_trades
 from investiq.ops.backtest.trades import Trade, read_journal
 
@@ -172,29 +183,35 @@ def test_the_report_warns_that_one_verdict_in_twenty_can_be_chance():
 # -- B5: the relative Sharpe's dropped replicates ---------------------------------------------------------
 
 
-def test_the_relative_sharpe_says_how_many_replicates_it_dropped():
-    """Where equal weights' Sharpe is near 0 many replicates have none to divide by: before, they were silently
-    dropped from the interval."""
-    rng = np.random.default_rng(5)
-    trades = [
-        Trade(("a", "b")[i % 2], "X", T0 + i * SECONDS_PER_DAY, T0 + i * SECONDS_PER_DAY + 3600, float(p))
-        for i, p in enumerate(rng.normal(0.03, 1.0, 300))
+def sparse(seed: int = 5) -> list[Trade]:
+    """Two strategies that trade only on the first four days and on day 150: many daily bootstrap replicates draw
+    none of their trades, so equal weights' Sharpe is exactly 0 in them."""
+    rng = np.random.default_rng(seed)
+    when = [*(d for d in range(4) for _ in range(10)), 150, 150]
+    return [
+        Trade(("a", "b")[i % 2], "X", T0 + d * SECONDS_PER_DAY, T0 + d * SECONDS_PER_DAY + 3600, float(p))
+        for i, (d, p) in enumerate(zip(when, rng.normal(0.3, 1.0, len(when)), strict=True))
     ]
+
+
+def test_the_relative_sharpe_says_how_many_replicates_it_dropped():
+    """Where equal weights' Sharpe is exactly 0 in a replicate (it drew none of the trades) there is no relative
+    change: before, such replicates were silently dropped from the interval."""
+    trades = sparse()
     days, config = day_grid(trades), BacktestConfig(reps=400)
     equal = np.ones(len(trades))
     sizes = np.where(np.arange(len(trades)) % 2 == 0, 1.5, 0.5)
     diff = difference("tilted", trades, sizes, equal, days, config)
     assert 0.05 < diff.sharpe_relative_dropped < 0.95
+    (sharpe,) = [c for c in claims(diff) if c.claim.startswith("sharpe")]
+    assert "replicates dropped" in sharpe.note and "conditional on it being non-zero" in sharpe.note
+    assert "replicates dropped" in _relative_sharpe(diff) and "conditional" in _relative_sharpe(diff)
     analysis = analyse(trades, [], Settings(), config, progress=False)
     dropped = {d.label: d.sharpe_relative_dropped for d in analysis.differences}
     data = as_json(analysis, config)
     assert [d["sharpe_relative_dropped"] for d in data["differences_vs_equal"]] == pytest.approx(
         list(dropped.values())
     )
-    text = markdown(analysis, "", [])
-    assert "conditional" in text and "replicates dropped" in text
-    sharpe_claims = [c for c in analysis.claims if c.claim.startswith("sharpe")]
-    assert sharpe_claims and all("conditional" in c.note for c in sharpe_claims if dropped[c.label] > 0.05)
 
 
 # -- B7: a filter that refused nothing is not tested -----------------------------------------------------------
@@ -222,3 +239,112 @@ def test_a_trade_held_over_a_weekend_is_marked_on_a_grid_of_every_day():
     days = day_grid([trade])
     assert len(days) == 5 and (days.day_of_week >= 5).sum() == 2
     np.testing.assert_allclose(daily_pnl([trade], np.ones(1), days), [0.0, 0.01, 0.01, 0.01, 0.02])
+
+
+# -- C1: the relative Sharpe over a negative baseline ---------------------------------------------------------
+
+
+def test_the_relative_sharpe_over_a_negative_baseline_is_judged_on_its_size():
+    """Equal weights' Sharpe < 0 and the variant's far higher: before, the relative change was nan ("undefined"),
+    exactly where the variant improved most. Now (mine - equal's) / |equal's|, with no replicate dropped."""
+    rng = np.random.default_rng(3)
+    losing, winning = rng.normal(-1.0, 1.0, 150), rng.normal(0.5, 1.0, 150)
+    pnl = np.column_stack([losing, winning]).reshape(-1)  # a, b, a, b, ...: one trade a day
+    trades = [
+        Trade(("a", "b")[i % 2], "X", T0 + i * SECONDS_PER_DAY, T0 + i * SECONDS_PER_DAY + 3600, float(p))
+        for i, p in enumerate(pnl)
+    ]
+    days, config = day_grid(trades), BacktestConfig(reps=400)
+    equal = np.ones(len(trades))
+    sizes = np.where(np.arange(len(trades)) % 2 == 0, 0.1, 1.9)  # mostly the winning strategy
+    base = variant_stats("equal", trades, equal, days, config).sharpe
+    mine = variant_stats("tilted", trades, sizes, days, config).sharpe
+    assert base < 0 < mine
+    diff = difference("tilted", trades, sizes, equal, days, config)
+    assert diff.sharpe_relative.value == pytest.approx((mine - base) / abs(base))
+    assert diff.sharpe.value == pytest.approx(mine - base)
+    low, high = diff.sharpe_relative.ci95
+    assert 0.5 < low < diff.sharpe_relative.value < high
+    assert diff.sharpe_relative_dropped == 0.0
+    (sharpe,) = [c for c in claims(diff) if c.claim.startswith("sharpe")]
+    assert sharpe.verdict != "undefined" and sharpe.note == ""  # nothing dropped: no note
+    assert "dropped" not in _relative_sharpe(diff)
+
+
+# -- C2: "supported" only when the whole interval reaches the promise -------------------------------------------
+
+
+def test_the_summary_names_claims_supported_in_part():
+    """The served variant's partly supported claim was summed up as "supports none of the claims"; every other
+    variant's supported or partly supported claim is listed."""
+    trades = planted(days=60)
+    analysis = analyse(trades, [], Settings(), BacktestConfig(reps=100), progress=False)
+    label = analysis.claims[0].label
+    analysis.stats = [replace(s, resized=0.5) for s in analysis.stats]  # as if the served weights had moved
+    other = next(c.label for c in analysis.claims if c.label != label)
+    given = {("average win +33%", label): PARTLY_SUPPORTED, ("win rate +15-20 points", other): SUPPORTED}
+    none = "not supported: CI includes 0"
+    analysis.claims = [replace(c, verdict=given.get((c.claim, c.label), none)) for c in analysis.claims]
+    text = summary(analysis)
+    assert f"{label} supports none of the claims in full. In part" in text and "average win +33%." in text
+    assert f"win rate +15-20 points by {other} (supported)" in text and "average win +33% by" not in text
+    assert "No other variant supports any claim" not in text
+
+
+# -- C3: gross exposure beside total return ---------------------------------------------------------------------
+
+
+def test_each_variant_shows_its_gross_notional_relative_to_equal_weights():
+    """Sizes are K x weight and the strategies trade at different rates: a variant's total return and drawdown
+    scale with what it traded in all, which the report did not show."""
+    rng = np.random.default_rng(1)
+    trades = []
+    for day in range(200):
+        decided = T0 + day * SECONDS_PER_DAY
+        names = ("a", "b") if day % 5 == 0 else ("a",)  # b trades a fifth as often, and better
+        for name in names:
+            pnl = float(rng.normal(0.5 if name == "b" else -0.1, 1.0))
+            trades.append(Trade(name, "X", decided, decided + SECONDS_PER_DAY / 2, pnl))
+    analysis = analyse(trades, [], Settings(), BacktestConfig(reps=100), progress=False)
+    equal = analysis.runs[0].sizes.sum()
+    for run, stats in zip(analysis.runs, analysis.stats, strict=True):
+        assert stats.exposure == pytest.approx(run.sizes.sum() / equal)
+    assert analysis.stats[0].exposure == 1.0 and min(s.exposure for s in analysis.stats) < 0.9
+    text = markdown(analysis, "", [])
+    assert "exposure vs equal" in text and "| 1.00x |" in text
+    assert "scale with that exposure, so compare variants on win rate, average win and Sharpe" in text
+    assert [v["exposure"] for v in as_json(analysis, BacktestConfig())["variants"]] == pytest.approx(
+        [s.exposure for s in analysis.stats]
+    )
+
+
+# -- C4: a single strategy ---------------------------------------------------------------------------------------
+
+
+def test_with_one_strategy_the_report_says_its_weight_is_always_one():
+    """Before: "no strategy ever had bayes_min_trades of effective evidence ... a longer half-life would let it
+    learn", which no half-life would: with K = 1 the weight is 1 whatever the evidence."""
+    trades = [t for t in planted(days=60) if t.strategy == "a"]
+    analysis = analyse(trades, [], Settings(), BacktestConfig(reps=100), progress=False)
+    bayesian = [c for c in analysis.claims if c.label != "equal"]
+    assert bayesian and all("there is one strategy (a), so its weight is always 1" in c.verdict for c in bayesian)
+    text = summary(analysis)
+    assert "There is one strategy (a)" in text and "longer half-life" not in text
+    assert "bayes_min_trades" not in markdown(analysis, "", []).split("## Variants")[0]
+
+
+# -- C5: what the notes say --------------------------------------------------------------------------------------
+
+
+def test_a_short_span_is_warned_about():
+    """A few days of daily P&L annualised: before, with no word of how little it rests on."""
+    week = [
+        Trade(("a", "b")[i % 2], "X", T0 + (i // 6) * SECONDS_PER_DAY, T0 + (i // 6) * SECONDS_PER_DAY + 3600, 0.1)
+        for i in range(30)
+    ]
+    short = analyse(week, [], Settings(), BacktestConfig(reps=50), progress=False)
+    (warning,) = [n for n in short.notes if n.startswith("warning:")]
+    assert "spans only 5 calendar days (under 30)" in warning and warning in markdown(short, "", [])
+    assert "annualised at" in short.notes[-1]  # the annualisation note stays last
+    long = analyse(planted(days=60), [], Settings(), BacktestConfig(reps=50), progress=False)
+    assert not [n for n in long.notes if n.startswith("warning:")]

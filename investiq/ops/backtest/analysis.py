@@ -31,6 +31,7 @@ from investiq.ops.backtest.stats import (
     claims,
     day_grid,
     difference,
+    short_span_note,
     variant_stats,
 )
 from investiq.ops.backtest.trades import Trade
@@ -38,6 +39,9 @@ from investiq.ops.backtest.trades import Trade
 # The stand-in strategies' trades with their entry signals gated (strategies.strategy_trades with a gate).
 Replay = Callable[[Gate], list[Trade]]
 F = TypeVar("F")
+
+# In the verdict of a Bayesian variant with a single strategy to weigh (report.summary matches it).
+ONE_STRATEGY = "there is one strategy"
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,16 @@ def analyse(
         runs.append(walk_forward(chosen.trades, named, served, chosen.taken, strategies))
     days = day_grid([t for b in books for t in b.trades])  # one calendar for every variant: pairs compare on it
     equal = runs[0]
-    stats = [variant_stats(r.variant.label, r.trades, r.sizes, days, config) for r in runs]
+    # gross notional traded relative to equal weights': sizes are K x weight, and the strategies trade at different
+    # rates, so a weighting that favours one that trades rarely trades less in all (sizing left as served)
+    notional = float(equal.sizes.sum())
+    stats = [
+        replace(
+            variant_stats(r.variant.label, r.trades, r.sizes, days, config),
+            exposure=float(r.sizes.sum()) / notional if notional > 0 else float("nan"),
+        )
+        for r in runs
+    ]
     differences = [
         difference(r.variant.label, r.trades, r.sizes, equal.sizes, days, config, equal.trades) for r in runs[1:]
     ]
@@ -120,7 +133,17 @@ def analyse(
         for r, d in headline
         for c in claims(d, _untested(r, idle[of_run[runs.index(r)]]) or _unmoved(r, stats_of[id(r)]))
     ]
-    return Analysis(trades, runs, stats, differences, checks, notes, days, [annualisation_note(days)])
+    short = short_span_note(days)
+    return Analysis(
+        trades,
+        runs,
+        stats,
+        differences,
+        checks,
+        notes,
+        days,
+        [*([short] if short else []), annualisation_note(days)],
+    )
 
 
 def idle_filters(chosen: Book, books: Sequence[Book], trades: list[Trade], replay: Replay | None) -> list[str]:
@@ -166,11 +189,17 @@ def _untested(run: Run, idle: Sequence[str]) -> str:
 def _unmoved(run: Run, stats: VariantStats) -> str:
     """Why a Bayesian `run` tests nothing of the claims ("" when it does): its weights never left the equal share,
     so it traded exactly as equal weights did (behind filters: as equal weights behind them), and its differences
-    say nothing for or against learning."""
+    say nothing for or against learning. With a single strategy its weight is always 1: said so, since no amount
+    of evidence or half-life would change it."""
     variant = run.variant
     if variant.allocation == "equal" or stats.resized > 0 or not np.any(run.sizes > 0):
         return ""
     twin = " + ".join(["equal", *variant.filters])  # behind filters, its differences are theirs alone
+    if len(run.strategies) == 1:
+        return (
+            f"{ONE_STRATEGY} ({run.strategies[0]}), so its weight is always 1 and it traded exactly as "
+            f"{twin if variant.filters else 'equal weights'} did: weighting needs two strategies or more"
+        )
     return (
         "its weights never left the equal share (no strategy ever had bayes_min_trades of effective evidence at a "
         f"decision), so it traded exactly as {twin if variant.filters else 'equal weights'} did"

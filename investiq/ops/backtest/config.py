@@ -24,8 +24,12 @@ ALL_DAYS = 36_500
 
 @dataclass(frozen=True)
 class BacktestConfig:
-    cost_bps: float = 5.0  # per side, of the traded notional (bar strategies only; journal P&L is taken as net)
-    history_fraction: float = 0.6  # bar sources: the first 60% of the time span trains the price model only
+    # per side, of the traded notional (bar strategies only; a journal's P&L is used as recorded, or from its
+    # prices gross of fees: no cost is deducted from it)
+    cost_bps: float = 5.0
+    # bar sources: the first 60% of the distinct bar times (pooled over symbols; not of the calendar span) trains
+    # the price model only
+    history_fraction: float = 0.6
     price_budget_s: float = 300.0  # most seconds the price filter may train (checked between epochs): a safety net
     # every 8th training window, as `investiq up`'s quick model: an epoch of the sample then fits in the budget on
     # 2 busy cores (with every window, one epoch took 6.6 minutes there)

@@ -13,35 +13,50 @@ from typing import Any
 
 from investiq.core.forecast_stats import Estimate
 from investiq.core.report_json import dumps, finite
-from investiq.ops.backtest.analysis import Analysis
+from investiq.ops.backtest.analysis import ONE_STRATEGY, Analysis
 from investiq.ops.backtest.config import CLAIMS, BacktestConfig
 from investiq.ops.backtest.plots import plot
-from investiq.ops.backtest.stats import DROPPED_CONDITIONAL, Difference, VariantStats
+from investiq.ops.backtest.stats import (
+    DROPPED_CONDITIONAL,
+    PARTLY_SUPPORTED,
+    SUPPORTED,
+    Difference,
+    VariantStats,
+)
 
 HOW_TO_READ = f"""\
-How to read it: every variant without filters allocates between the same trades; behind entry filters, between
-the trades the filters let it take (the notes say how a refusal acts on this source). A trade's size is K x its
+How to read it: every variant without filters allocates between the same trades; behind entry filters, between the
+trades the filters let it take (the notes say how a refusal acts on this source). A trade's size is K x its
 strategy's weight when it was decided (K strategies), from trades closed strictly before then, so equal weights
 trade everything at size 1. Win rate and average win/loss are size-weighted; total and annual return and max
-drawdown are sums of sized trade P&L (returns of one unit of notional per trade for bar strategies, currency for
-a journal), day by day: the stand-in strategies on bars mark open trades to market at every bar, so their paper
+drawdown are sums of sized trade P&L (returns of one unit of notional per trade for bar strategies, currency for a
+journal), day by day: the stand-in strategies on bars mark open trades to market at every bar, so their paper
 losses show in the drawdown; a journal's trades (no prices between entry and exit) count on the day they closed,
-which understates a drawdown and overstates Sharpe (on the sample's bars, Sharpe 0.67 and max drawdown 0.41
-counted on close days, 0.49 and 0.61 marked). Sharpe is annualised from the daily P&L. "Resized" is the share of
-trades sized other than 1: 0% means the strategies never had bayes_min_trades of effective evidence, so the
-variant traded as equal weights. Differences from equal weights come with 95% paired block-bootstrap intervals
-(expanded percentile intervals, which widen when there are few blocks): a difference whose interval includes 0
-is not evidence of anything. Win rate and average win are paired over trades where both variants hold the same
-trades, else (a filtered variant with trades of its own) over the same days, each variant's trades counted on
-their decision day; returns and Sharpe always over the same days. The relative Sharpe difference has no value
-where equal weights' Sharpe is <= 0: its interval leaves those bootstrap replicates out (the share is given
-beside it), and is conditional on equal weights' Sharpe being positive when more than
-{DROPPED_CONDITIONAL:.0%} were left out."""
+which understates a drawdown and overstates Sharpe (on the sample's bars, Sharpe 0.67 and max drawdown 0.41 counted
+on close days, 0.49 and 0.61 marked). Sharpe is annualised from the daily P&L. "Resized" is the share of trades
+sized other than 1: 0% means the strategies never had bayes_min_trades of effective evidence (or there is one
+strategy, whose weight is always 1), so the variant traded as equal weights. Differences from equal weights come
+with 95% paired block-bootstrap intervals (expanded percentile intervals, which widen when there are few blocks): a
+difference whose interval includes 0 is not evidence of anything. Win rate and average win are paired over trades
+where both variants hold the same trades, else (a filtered variant with trades of its own) over the same days, each
+variant's trades counted on their decision day; returns and Sharpe always over the same days. The relative Sharpe
+difference is (variant's - equal's) / |equal's|, so a gain over a negative Sharpe counts by its size against that
+Sharpe's; it has no value where equal weights' Sharpe is exactly 0: its interval leaves those bootstrap replicates
+out (the share is given beside it when there are any), and is conditional on equal weights' Sharpe being non-zero
+when more than {DROPPED_CONDITIONAL:.0%} were left out. A claim is "supported" only when the whole 95% interval
+reaches the promise, "partly supported" when it excludes 0 but includes the promise and smaller gains."""
+
+EXPOSURE = (
+    "Exposure is the gross notional a variant traded, its sum of sizes, relative to equal weights': the "
+    "strategies trade at different rates, so weights that favour one that trades less trade less in all. Total "
+    "and annual return and max drawdown scale with that exposure, so compare variants on win rate, average win "
+    "and Sharpe."
+)
 
 FAMILY = (
     "Each of these {n} variant-claim pairs is tested at 95 % on its own, with no correction for testing many: "
-    "about one in twenty 'supported' or 'contradicted' verdicts can be chance alone, so read a lone one as a lead "
-    "to check on other data, not as a proof."
+    "about one in twenty 'supported', 'partly supported' or 'contradicted' verdicts can be chance alone, so read "
+    "a lone one as a lead to check on other data, not as a proof."
 )
 
 
@@ -92,12 +107,17 @@ def _ci(e: Estimate, scale: float = 1.0, digits: int = 2, unit: str = "") -> str
 
 
 def _relative_sharpe(d: Difference) -> str:
-    """The relative Sharpe difference with its interval and the share of replicates its interval left out."""
+    """The relative Sharpe difference with its interval and the share of replicates it left out, if any."""
     shown = _ci(d.sharpe_relative, 100, 0, "%")
-    if math.isnan(d.sharpe_relative_dropped):
+    if not d.sharpe_relative_dropped > 0:  # none left out, or no interval (nan)
         return shown
     dropped = f"{d.sharpe_relative_dropped:.1%} of replicates dropped"
     return f"{shown} ({dropped}: conditional)" if d.sharpe_relative_conditional else f"{shown} ({dropped})"
+
+
+def _exposure(v: float) -> str:
+    """Gross notional relative to equal weights', as "0.52x"."""
+    return "n/a" if not math.isfinite(v) else f"{v:.2f}x"
 
 
 def _num(v: float, digits: int = 3) -> str:
@@ -105,15 +125,24 @@ def _num(v: float, digits: int = 3) -> str:
 
 
 def summary(analysis: Analysis) -> str:
-    """The plain-words verdict: how many of the promises the served variant's figures support, and whether its
-    weights ever left the equal share."""
+    """The plain-words verdict: how many of the promises the served variant's figures support, in full or in part,
+    and whether its weights ever left the equal share."""
     checks = analysis.claims
     if not checks:
         return "No variant was judged against the claims."
     label = checks[0].label
-    held = [c.claim for c in checks if c.label == label and c.verdict == "supported"]
+    held = [c.claim for c in checks if c.label == label and c.verdict == SUPPORTED]
+    partly = [c.claim for c in checks if c.label == label and c.verdict == PARTLY_SUPPORTED]
     served = next(s for s in analysis.stats if s.label == label)
-    if served.resized == 0:
+    strategies = analysis.runs[0].strategies if analysis.runs else ()
+    in_part = f" In part (a gain, its promised size not established): {', '.join(partly)}." if partly else ""
+    if len(strategies) == 1 and served.resized == 0:
+        text = (
+            f"On this data, {label} tests none of the claims. There is one strategy ({strategies[0]}), so every "
+            f"weighting gives it weight 1 and {label} traded exactly as equal weights did; weighting needs two "
+            "strategies or more to allocate between."
+        )
+    elif served.resized == 0:
         text = (
             f"On this data, {label} tests none of the claims. Its weights never left the equal share: no strategy "
             f"ever had bayes_min_trades of effective (decayed) evidence at a decision, so {label} traded exactly "
@@ -121,15 +150,16 @@ def summary(analysis: Analysis) -> str:
         )
     elif len(held) == len(CLAIMS):
         text = f"On this data, {label} supports every claim."
-    elif not held:
+    elif not held and not partly:
         text = f"On this data, {label} supports none of the claims (see the table for why)."
+    elif not held:
+        text = f"On this data, {label} supports none of the claims in full.{in_part}"
     else:
-        text = f"On this data, {label} supports only: {', '.join(held)}."
-    backed = ("supported", "partly supported")
+        text = f"On this data, {label} supports only: {', '.join(held)}.{in_part}"
     others = [
-        f"{c.claim} by {c.label} ({c.verdict})"
+        f"{c.claim} by {c.label} ({c.verdict.split(':')[0]})"  # the class; the table says why
         for c in checks
-        if c.label != label and c.verdict.startswith(backed)
+        if c.label != label and c.verdict in (SUPPORTED, PARTLY_SUPPORTED)
     ]
     text += (
         f" Elsewhere: {'; '.join(others)}." if others else " No other variant supports any claim, even in part."
@@ -137,6 +167,9 @@ def summary(analysis: Analysis) -> str:
     unmoved = sorted({c.label for c in checks if c.label != label and "never left the equal share" in c.verdict})
     if unmoved:
         text += f" Not tested, since their weights never left the equal share either: {', '.join(unmoved)}."
+    single = sorted({c.label for c in checks if c.label != label and ONE_STRATEGY in c.verdict})
+    if single:
+        text += f" Not tested, since with one strategy their weight is always 1 too: {', '.join(single)}."
     for reason, why in (("refused no entry", "refused no entry"), ("let no entry through", "refused every entry")):
         untested = sorted({c.label for c in checks if c.verdict.startswith("not tested") and reason in c.verdict})
         if untested:
@@ -167,7 +200,8 @@ def markdown(analysis: Analysis, command: str, figures: list[str]) -> str:
     tested = sum(not c.verdict.startswith(("not tested", "undefined")) for c in analysis.claims)
     if tested:
         lines += ["", FAMILY.format(n=tested)]
-    lines += ["", "## Variants", "", *_variant_table(analysis.stats), "", "## Differences from equal weights", ""]
+    lines += ["", "## Variants", "", EXPOSURE, "", *_variant_table(analysis.stats)]
+    lines += ["", "## Differences from equal weights", ""]
     lines += [
         "| variant | win rate (points) | average win | total return | Sharpe | Sharpe (relative) |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -188,8 +222,8 @@ def markdown(analysis: Analysis, command: str, figures: list[str]) -> str:
 def _variant_table(stats: list[VariantStats]) -> list[str]:
     rows = [
         "| variant | trades | win rate [95% CI] | avg win | avg loss | profit factor | total return | annual "
-        "return | Sharpe | max drawdown | turnover | costs | resized |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "return | Sharpe | max drawdown | turnover | exposure vs equal | costs | resized |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in stats:
         lo, hi = s.win_rate.ci95
@@ -197,6 +231,6 @@ def _variant_table(stats: list[VariantStats]) -> list[str]:
             f"| {s.label} | {s.trades} | {_num(s.win_rate.value)} [{_num(lo)}, {_num(hi)}] | "
             f"{_num(s.average_win, 4)} | {_num(s.average_loss, 4)} | {_num(s.profit_factor, 2)} | "
             f"{_num(s.total_return)} | {_num(s.annual_return)} | {_num(s.sharpe, 2)} | {_num(s.max_drawdown)} | "
-            f"{_num(s.turnover, 1)} | {_num(s.costs)} | {s.resized:.0%} |"
+            f"{_num(s.turnover, 1)} | {_exposure(s.exposure)} | {_num(s.costs)} | {s.resized:.0%} |"
         )
     return rows

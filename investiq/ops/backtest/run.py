@@ -1,9 +1,9 @@
 """`investiq backtest`: which trades, which filters, every variant walked forward, then the report.
 
-Bar sources: the first `history_fraction` of the time span (over all symbols' bars) is history only,
-for the price model to train on; the backtest window starts at the first bar after it, and only trades
-decided in the window are allocated (the agent starts knowing nothing, as a new agent would). The
-journal: every closed trade, from the first.
+Bar sources: the first `history_fraction` of the distinct bar times (pooled over all symbols' bars, not of
+the calendar span) is history only, for the price model to train on; the backtest window starts at the first
+bar after it, and only trades decided in the window are allocated (the agent starts knowing nothing, as a new
+agent would). The journal: every closed trade, from the first.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ Log = Callable[[str], None]
 SIGNAL_LEVEL = (
     "entry filters act on the stand-in strategies' entry signals: a refused signal is no entry, and the strategy, "
     "still flat, enters at the first later signal the filters allow, so a filtered variant has trades of its own"
+)
+# What a journal trade's P&L is (investiq.core.journal.trades.closed_trades), said in report.md.
+JOURNAL_PNL = (
+    "P&L is the profit_loss column as recorded (net of costs only if the agent recorded it net), or, where it is "
+    "missing, (exit - entry) x quantity from the prices: gross, before fees; the backtest deducts no cost from "
+    "either"
 )
 DELETED = (
     "the journal's trades carry no entry signals, so a trade that an entry filter (--headlines) refuses is simply "
@@ -67,7 +73,8 @@ def closes_of(settings: Settings, bars: Bars, log: Log) -> dict[str, pd.Series]:
 
 
 def window_start(closes: dict[str, pd.Series], fraction: float) -> pd.Timestamp:
-    """The first bar time after the first `fraction` of all bar times (pooled over symbols)."""
+    """The first bar time after the first `fraction` of the distinct bar times (pooled over symbols): a share of
+    the bars' times, not of the calendar span (a symbol with a longer history, or a gap, moves them apart)."""
     times = pd.DatetimeIndex(sorted(set().union(*(c.index for c in closes.values()))))
     return pd.Timestamp(times[min(int(fraction * len(times)), len(times) - 1)])
 
@@ -85,7 +92,7 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
         replay = partial(strategy_trades, closes, start, config.cost_bps)  # the same trades behind a gate
         notes.append(
             f"{request.bars.source} bars of {', '.join(closes)}; window from {start.date()} (the first "
-            f"{config.history_fraction:.0%} of the span is history for the price model); costs "
+            f"{config.history_fraction:.0%} of the distinct bar times is history for the price model); costs "
             f"{config.cost_bps:g} bps per side"
         )
         if request.price_filter:
@@ -109,7 +116,7 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
     elif request.db_path is not None:
         journal = read_journal(request.db_path, settings.db_busy_timeout_ms)
         trades = journal.trades
-        notes.append(f"closed trades of {request.db_path}; P&L as recorded (taken as net of costs)")
+        notes.append(f"closed trades of {request.db_path}; {JOURNAL_PNL}")
         notes.append(DELETED)
         for reason, count in journal.skipped.items():
             notes.append(f"{count} rows left out: {reason}")

@@ -24,12 +24,17 @@ days; the daily P&L of both runs over the same grid of days, built from every va
 here is its expanded percentile interval, which widens with few blocks: 145 trades are 15 blocks of 10, where the
 plain percentile interval rejected a true null about twice as often as 5% in a simulation.
 
-The relative Sharpe difference (mine / equal's - 1, what the claim "Sharpe +50%" is about) has no value in a
-replicate where equal weights' Sharpe is <= 0, and its interval is taken over the other replicates: it is
-conditional on equal weights' Sharpe being positive. `Difference.sharpe_relative_dropped` is the share left
-out, reported beside it, and a claim on an interval with more than DROPPED_CONDITIONAL of them left out says
-the interval is conditional. (Judging the claim on the absolute Sharpe difference instead would need the
-promise in absolute terms, which the original design never gave: +50% of what equal weights made.)
+The relative Sharpe difference, what the claim "Sharpe +50%" is about, is (mine - equal's) / |equal's|: mine /
+equal's - 1 where equal weights' Sharpe is positive, and where it is negative the improvement measured against
+its size (-0.69 -> +3.82 is +654%, not "undefined"), so that a negative baseline is judged too. It has no value
+only in a replicate where equal weights' Sharpe is exactly 0 (a replicate that drew no trade of it) or not finite,
+and its interval is taken over the other replicates. `Difference.sharpe_relative_dropped` is the share left out,
+reported beside it when there is any, and a claim on an interval with more than DROPPED_CONDITIONAL of them left
+out says the interval is conditional on equal weights' Sharpe being non-zero. (Judging the claim on the absolute
+Sharpe difference instead would need the promise in absolute terms, which the original design never gave: +50%
+of what equal weights made.)
+
+The period annualised may be short: SHORT_SPAN_DAYS and `short_span_note`.
 """
 
 from __future__ import annotations
@@ -51,9 +56,14 @@ from investiq.core.forecast_stats import (
 from investiq.ops.backtest.config import CLAIMS, BacktestConfig
 from investiq.ops.backtest.trades import Trade
 
-# A relative Sharpe interval that left out more than this share of its replicates (equal weights' Sharpe <= 0 in
-# them) is named conditional on equal weights' Sharpe being positive.
+# A relative Sharpe interval that left out more than this share of its replicates (equal weights' Sharpe exactly 0,
+# or not finite, in them) is named conditional on equal weights' Sharpe being non-zero.
 DROPPED_CONDITIONAL = 0.05
+
+# Daily P&L over fewer calendar days than this (first to last day of its grid) gets a warning in the report: about
+# 21 weekdays, so the daily bootstrap (blocks of block_days, 20) has a block or two to resample, and an annual
+# return or Sharpe ratio of it extrapolates a few weeks' mean (times 12 or more) to a year.
+SHORT_SPAN_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -72,12 +82,16 @@ class VariantStats:
     costs: float  # sum of size * cost
     resized: float  # share of taken trades not at size 1: how often the weights had left the equal share
     periods_per_year: float  # days a year of the daily P&L grid, from its dates (grid_periods_per_year)
+    # gross notional traded (sum of sizes) relative to equal weights' without filters (analysis sets it): total
+    # return and drawdown scale with it
+    exposure: float = math.nan
 
 
 @dataclass(frozen=True)
 class Difference:
-    """A variant minus equal weights: win rate in points (0.01 = 1 point), average win and Sharpe relative
-    (0.33 = +33%; nan when equal's is not positive), total return and Sharpe in their own units."""
+    """A variant minus equal weights: win rate in points (0.01 = 1 point), average win relative (0.33 = +33%),
+    Sharpe relative ((mine - equal's) / |equal's|: 0.5 = +50%; nan when equal's is 0), total return and Sharpe in
+    their own units."""
 
     label: str
     win_rate: Estimate
@@ -86,7 +100,7 @@ class Difference:
     sharpe: Estimate
     sharpe_relative: Estimate
     # share of the bootstrap replicates left out of sharpe_relative's interval: those where equal weights' Sharpe
-    # was <= 0 (no relative change); nan without an interval
+    # was exactly 0 or not finite (no relative change); nan without an interval
     sharpe_relative_dropped: float = math.nan
 
     @property
@@ -122,6 +136,20 @@ def grid_periods_per_year(days: pd.DatetimeIndex) -> float:
     if len(days) < 2:
         return 365.25
     return observed_periods_per_year(days.as_unit("ns").asi8 / 1e9)
+
+
+def short_span_note(days: pd.DatetimeIndex) -> str:
+    """A warning for report.md and report.json when `days` span fewer than SHORT_SPAN_DAYS calendar days ("" when
+    they do not): annual return and Sharpe are then a few days' P&L scaled to a year."""
+    span = (days[-1] - days[0]).days + 1 if len(days) else 0
+    if span >= SHORT_SPAN_DAYS:
+        return ""
+    return (
+        f"warning: the daily P&L spans only {span} calendar day{'s' if span != 1 else ''} (under "
+        f"{SHORT_SPAN_DAYS}): its annual return and Sharpe scale so short a window to a year, and its intervals "
+        "over days rest on a block or two of the daily bootstrap; read them as no evidence, and backtest a longer "
+        "journal"
+    )
 
 
 def annualisation_note(days: pd.DatetimeIndex) -> str:
@@ -279,7 +307,7 @@ def difference(
     def sharpe_relative(m: NDArray[np.float64]) -> NDArray[np.float64]:
         base = _sharpe(m[..., 2], m[..., 3], per_year)
         mine = _sharpe(m[..., 0], m[..., 1], per_year)
-        return np.where(base > 0, mine / np.where(base > 0, base, 1.0) - 1, np.nan)
+        return _relative(mine, base)
 
     def over(rows: NDArray[np.float64], stat: object, block: int) -> Estimate:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -291,10 +319,11 @@ def difference(
     relative = over(per_day, sharpe_relative, config.block_days) if traded else undefined
     dropped = math.nan
     if not math.isnan(relative.ci95[0]):
-        # the replicates bootstrap_interval drew (the same rows, block, reps and seed): where equal's Sharpe <= 0,
-        # sharpe_relative is nan and nanpercentile left them out
+        # the replicates bootstrap_interval drew (the same rows, block, reps and seed): where equal's Sharpe is 0
+        # or not finite, sharpe_relative is nan and nanpercentile left them out
         means = block_bootstrap_means([per_day], config.block_days, config.reps, config.seed)
-        dropped = float(np.mean(~(_sharpe(means[:, 2], means[:, 3], per_year) > 0)))
+        base = _sharpe(means[:, 2], means[:, 3], per_year)
+        dropped = float(np.mean((base == 0) | ~np.isfinite(base)))
     return Difference(
         label=label,
         win_rate=over(per_trade, win_rate, trade_block),
@@ -306,8 +335,16 @@ def difference(
     )
 
 
+SUPPORTED = "supported"
+PARTLY_SUPPORTED = (
+    "partly supported: a gain, but the promised size is not established (the 95% CI includes it and smaller gains)"
+)
+
+
 def verdict(measured: Estimate, promised: float) -> str:
-    """How a measured change stands against a promised one (the smallest change promised), at 95%."""
+    """How a measured change stands against a promised one (the smallest change promised), at 95%: "supported"
+    only when the whole interval reaches the promise (its lower bound >= promised); PARTLY_SUPPORTED when it
+    excludes 0 and includes the promise and smaller gains, wherever the point estimate lies."""
     value, (low, high) = measured.value, measured.ci95
     if any(math.isnan(v) for v in (value, low, high)):
         return "undefined"
@@ -317,9 +354,17 @@ def verdict(measured: Estimate, promised: float) -> str:
         return "contradicted: the promised gain is outside the 95% CI"
     if low <= 0:
         return "not supported: CI includes 0"
-    if value >= promised:
-        return "supported"
-    return "partly supported: a gain, below the promise, which the 95% CI still includes"
+    if low >= promised:
+        return SUPPORTED
+    return PARTLY_SUPPORTED
+
+
+def _relative(mine: NDArray[np.float64], base: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(mine - base) / |base|, the relative change (mine / base - 1 where base > 0); nan where base is 0 or either
+    is not finite."""
+    defined = (base != 0) & np.isfinite(base) & np.isfinite(mine)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(defined, (mine - base) / np.where(defined, np.abs(base), 1.0), np.nan))
 
 
 def claims(diff: Difference, untested: str = "") -> list[ClaimCheck]:
@@ -334,8 +379,9 @@ def claims(diff: Difference, untested: str = "") -> list[ClaimCheck]:
         judged = f"not tested: {untested}" if untested else verdict(measured[metric], low)
         note = ""
         if metric == "sharpe" and diff.sharpe_relative_dropped > 0 and not untested:
-            note = f"{diff.sharpe_relative_dropped:.1%} of replicates dropped: equal weights' Sharpe <= 0"
+            dropped = f"{diff.sharpe_relative_dropped:.1%} of replicates dropped"
+            note = f"{dropped}: equal weights' Sharpe exactly 0, no relative change"
             if diff.sharpe_relative_conditional:
-                note += "; the interval is conditional on it being > 0"
+                note += "; the interval is conditional on it being non-zero"
         out.append(ClaimCheck(name, diff.label, measured[metric], judged, note))
     return out

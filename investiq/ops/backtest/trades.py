@@ -1,7 +1,8 @@
 """The trades a backtest allocates between, and reading them from the agent's `trades` table.
 
-Times are epoch seconds (UTC). A trade's P&L is net of costs: a simple return (0.01 = +1% of the
-notional) for the stand-in strategies on bars, currency for the agent's own trades.
+Times are epoch seconds (UTC). A trade's P&L: for the stand-in strategies on bars, a simple return (0.01 = +1% of
+the notional) net of their costs; for the agent's own trades, currency: the journal's profit_loss as recorded, or,
+where it is missing, (exit - entry) x quantity from its prices, gross of fees (`cost` 0: nothing deducted).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ class Trade:
     symbol: str
     decided_ts: float  # the entry decision: its weight comes from trades closed strictly before this
     closed_ts: float
-    pnl: float  # net of costs
-    cost: float = 0.0  # what costs took from pnl (same units)
+    pnl: float  # net of `cost` (a journal's: as recorded, or gross from its prices)
+    cost: float = 0.0  # what costs took from pnl (same units; 0 for a journal's trades)
     # (epoch seconds, P&L so far, net of the costs paid so far) at each bar from the entry fill to the exit, the
     # last one being (closed_ts, pnl): the trade marked to market. Empty (the agent's trades: no prices between
     # entry and exit) counts the whole P&L on the day the trade closed.
