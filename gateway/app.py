@@ -14,6 +14,7 @@ from functools import partial
 # rest (gateway/heap.py). The Bayesian service's credible intervals and the resolver's report use it.
 import scipy.stats  # noqa: F401
 from fastapi import Depends, FastAPI
+from starlette.routing import Route
 
 from gateway import fastlane
 from gateway.backends.base import InferenceBackend
@@ -46,6 +47,20 @@ def price_trained(service: PriceService) -> tuple[str, str, float] | None:
     if trained.tzinfo is None:  # written as UTC (investiq/core/patchtst.py)
         trained = trained.replace(tzinfo=timezone.utc)
     return meta.served_as(), meta.version, trained.timestamp()
+
+
+def _docs_behind_the_key(app: FastAPI) -> None:
+    """FastAPI serves its docs (/openapi.json, /docs, /docs/oauth2-redirect, /redoc) as plain Starlette routes,
+    outside the app's dependencies: open to anyone even with a key set. Every route but the health checks requires
+    the key, so they are served again by the same functions as API routes (outside the schema, as before), which
+    take the app's dependencies, require_api_key among them. Without a key nothing changes."""
+    docs = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url} - {None}
+    plain = [r for r in app.router.routes if type(r) is Route and r.path in docs]
+    for route in plain:
+        app.router.routes.remove(route)
+        app.add_api_route(
+            route.path, route.endpoint, methods=sorted(route.methods or {"GET"}), include_in_schema=False
+        )
 
 
 def create_app(
@@ -120,6 +135,7 @@ def create_app(
     app.state.metrics = Metrics(clock)
     app.state.metrics.model_max_age.set(settings.max_model_age_days * 86400)
     install_handlers(app)
+    _docs_behind_the_key(app)
     app.include_router(root.router)
     app.include_router(sentiment.router)
     app.include_router(price.router)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.logs import REQUEST_ID_HEADER, start_request
 from gateway.metrics import Metrics
+from gateway.security import is_health_path, key_accepted
 
 access_log = logging.getLogger("gateway.access")
 # Ids we echo and log must be safe in a header and a log line; anything else is replaced, not cleaned.
@@ -125,6 +126,10 @@ class BodyLimitMiddleware:
     the client disconnected, and whatever it still tries to send is dropped. The 408 says `connection: close`,
     so the server closes the connection after it. Once the body is complete, receiving (e.g. to notice a
     disconnect) is not timed.
+
+    A request without the API key a route requires hears that 401 before anything else, its size included: its
+    Content-Length over the limit is answered 413 only if something tries to read its body (nothing does: the
+    route checks the key first), and not a byte of it is read.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, metrics: Metrics, timeout_s: float | None = None) -> None:
@@ -139,9 +144,13 @@ class BodyLimitMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send, int(declared))
+        size = int(declared) if declared is not None and declared.isdigit() else 0
+        oversized = size if size > self.max_bytes else None  # the declared size, when over the limit
+        if oversized is not None and not _refused_for_its_key(scope):
+            await self._reject(send, oversized)
             return
+        # A request the key check will refuse is that 401 first, its body unread (the route checks the key before
+        # it reads: gateway/security.py `guard`); the 413 by Content-Length waits for the first attempt to read it.
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
         seen = 0
         started = rejected = complete = False
@@ -149,6 +158,11 @@ class BodyLimitMiddleware:
         async def limited_receive() -> Message:
             nonlocal seen, rejected, complete
             if rejected:
+                return {"type": "http.disconnect"}
+            if oversized is not None:
+                rejected = True
+                if not started:
+                    await self._reject(send, oversized)
                 return {"type": "http.disconnect"}
             if deadline is None or complete:
                 message = await receive()
@@ -195,6 +209,14 @@ class BodyLimitMiddleware:
             f"{seen} bytes{of} arrived"
         )
         await _answer(send, 408, "request_timeout", detail, close=True)
+
+
+def _refused_for_its_key(scope: Scope) -> bool:
+    """Whether the app will answer this request 401 (gateway/security.py): a key is set, the request did not send
+    it, and its path is not a health check's (by the raw path: this runs before routing)."""
+    app = scope.get("app")
+    expected = getattr(getattr(app, "state", None), "api_key", None)
+    return not key_accepted(expected, scope) and not is_health_path(scope.get("path", ""))
 
 
 if sys.version_info >= (3, 11):

@@ -36,7 +36,8 @@ def _query(body: PriceRequest) -> PriceQuery:
 
 @router.get("/health", **HEALTH_ROUTE)
 async def health(health: Health) -> JSONResponse:
-    return JSONResponse(await health.price())
+    report = await health.price()
+    return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
 
 
 @router.post("/predict", response_model=PriceResponse)

@@ -19,7 +19,8 @@ router = APIRouter(prefix="/sentiment", tags=["sentiment"], responses=ERROR_RESP
 async def health(health: Health) -> JSONResponse:
     """healthy; degraded (with the reason) when the lexicon fallback answers instead of FinBERT; unhealthy when
     the backend cannot answer with FinBERT (Triton down, the model unloaded)."""
-    return JSONResponse(await health.sentiment())
+    report = await health.sentiment()
+    return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
 
 
 @router.post("/predict", response_model=SentimentResponse)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import unicodedata
 from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, get_args, get_origin
@@ -11,35 +12,65 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from investiq.core.journal import timestamps
 
-# Characters a name must not hold, by Unicode category: what the refusal calls each.
-INVISIBLE = {"Cc": "a control character", "Cf": "a format character, which does not show", "Cs": "a surrogate"}
+MAX_NAME = 128  # characters of a strategy or symbol name, once normalised
+# What a name or an id must not hold: every character that does not show (not str.isprintable), by Unicode
+# category, as a refusal calls it.
+INVISIBLE = {
+    "Cc": "a control character",
+    "Cf": "a format character, which does not show",
+    "Cs": "a surrogate",
+    "Co": "a private-use character, which shows as nothing or as anything",
+    "Cn": "an unassigned character",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Zs": "a space other than the plain one",
+}
+
+
+def _invisible(value: str) -> str | None:
+    """The first character of `value` that does not show: control, format (zero-width), surrogate, private-use,
+    unassigned, or a separator other than the plain space (U+2028, a no-break space); None if none."""
+    return next((ch for ch in value if not ch.isprintable()), None)
+
+
+def _code(ch: str) -> str:
+    """U+2028 LINE SEPARATOR; U+0000 (control, private-use, unassigned characters and surrogates have no name)."""
+    named = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X}{' ' + named if named else ''}"
 
 
 def _plain_name(value: str) -> str:
-    """Strategy and symbol names: trimmed, non-empty, no control, format or surrogate characters; otherwise kept
-    verbatim."""
-    value = value.strip()
+    """Strategy and symbol names: NFC-normalised (one spelling of a name: "café" sent composed, U+00E9, or
+    decomposed, e + U+0301, is one strategy, not two), trimmed, non-empty, and only characters that show, as a
+    trade_id (`plain_identifier`): what cannot be seen (U+2028, a zero-width or private-use character) never tells
+    two names apart, breaks a log line, nor reaches the journal."""
+    value = unicodedata.normalize("NFC", value).strip()
     if not value:
         raise ValueError("must not be empty or blank")
-    bad = [(ch, INVISIBLE[unicodedata.category(ch)]) for ch in value if unicodedata.category(ch) in INVISIBLE]
-    if bad:
+    bad = _invisible(value)
+    if bad is not None:
+        category = unicodedata.category(bad)
         raise ValueError(
-            f"must not contain control, format or surrogate characters (found {bad[0][0]!r}: {bad[0][1]})"
+            f"must contain only visible characters, as a trade_id: {_code(bad)} is not "
+            f"(found {bad!r}: {INVISIBLE.get(category, f'Unicode category {category}')})"
         )
+    if len(value) > MAX_NAME:  # NFC may lengthen a name (rarely): the limit holds for the name as stored
+        raise ValueError(f"must be at most {MAX_NAME} characters once NFC-normalised, got {len(value)}")
     return value
 
 
 def plain_identifier(value: str) -> str:
-    """Ids (a trade_id): trimmed, non-empty, and only characters that show: no control, format (zero-width),
-    surrogate, private-use, unassigned or separator characters other than the plain space. Stricter than a name:
-    an id is compared exactly, so what cannot be seen must not tell two ids apart."""
+    """Ids (a trade_id): trimmed, non-empty, and only characters that show (`_invisible`). Compared exactly, so
+    what cannot be seen must not tell two ids apart."""
     value = value.strip()
     if not value:
         raise ValueError("must not be empty or blank")
-    bad = next((ch for ch in value if not ch.isprintable()), None)
+    bad = _invisible(value)
     if bad is not None:
         category = unicodedata.category(bad)
-        raise ValueError(f"must contain only visible characters (found {bad!r}, Unicode category {category})")
+        raise ValueError(
+            f"must contain only visible characters (found {bad!r}, Unicode category {category}: {_code(bad)})"
+        )
     return value
 
 
@@ -49,7 +80,7 @@ def _iso_text(value: object) -> object:
     return timestamps.with_offset(value)  # "... UTC" as the sync reads it
 
 
-Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_plain_name)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_plain_name)]
 # Strict: a JSON number (an integer too), never "42.5" or true, which lax parsing would turn into one.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
@@ -91,6 +122,74 @@ def _missing(model: type[BaseModel], name: str, data: dict[Any, Any], sent: Any)
     return model.model_fields[name].is_required() or (isinstance(sent, list) and _takes_list(model, name))
 
 
+# Names a body may carry that this gateway does not read (each ignored, after the misspelling check): distinct
+# names, in a whole body (the items of a batch together). A megabyte of unknown names took a second of the event
+# loop in that check; more than this is refused, the first SUGGESTED of them named.
+MAX_UNKNOWN_FIELDS = 100
+SUGGESTED = 10
+_CACHED_NAME = 64  # longer names are not cached (nor could they be a misspelling of a field: difflib's 0.85)
+
+
+def _shown(key: str, limit: int = 24) -> str:
+    """A name a client sent, as a message quotes it: repr, cut short (it may be a megabyte)."""
+    return repr(key) if len(key) <= limit else repr(key[:limit]) + "..."
+
+
+@functools.lru_cache(maxsize=4096)
+def _resemblance(model: type[RequestBody], key: str) -> tuple[str | None, tuple[str, ...], str | None]:
+    """What `key`, not a field of `model`, resembles, whatever the rest of the body: (the field it names otherwise:
+    a synonym or the same letters up to case, `_` and `-`; the fields it differs from by whole parts or a plural s,
+    which it stands in for when they are missing; the field difflib finds it nearly spells). Cached: a batch's
+    items repeat their names."""
+    folded = _folded(key)
+    known = {_folded(name): name for name in model.model_fields}
+    fixed = model.synonyms.get(key) or known.get(folded)
+    parts = tuple(n for n in model.model_fields if _another_field(key, n))
+    near = [k for k in known if not _another_field(key, known[k])]
+    # difflib's ratio, 2 * matches / (both lengths), cannot reach 0.85 for a name over twice as long as every field
+    close = (
+        difflib.get_close_matches(folded, near, n=1, cutoff=0.85)
+        if len(folded) <= 2 * max(map(len, known))
+        else []
+    )
+    return fixed, parts, known[close[0]] if close else None
+
+
+def _meant(model: type[RequestBody], key: str, data: dict[Any, Any]) -> str | None:
+    """The field `key` (not one of `model`'s) looks meant for in `data`, or None: a field of the agent's own."""
+    resemblance = _resemblance if len(key) <= _CACHED_NAME else _resemblance.__wrapped__
+    fixed, parts, close = resemblance(model, key)
+    if fixed is None and not parts and close is None:  # most unknown names: nothing more to look at
+        return None
+    # a field of the agent's own, unless it stands in for a field that is missing ("text" for texts, "strategy"
+    # for strategy_name: "texts: Field required" told nothing; "price": [...] for prices)
+    stands_in = next((n for n in parts if _missing(model, n, data, data[key])), None)
+    meant = fixed or stands_in or close
+    return meant if meant is not None and meant not in data else None  # beside the field itself: not a misspelling
+
+
+def unknown_fields(model: type[BaseModel], data: dict[Any, Any]) -> list[str]:
+    """The names in `data` that are not fields of `model`, in order."""
+    return [key for key in data if isinstance(key, str) and key not in model.model_fields]
+
+
+def refuse_too_many_unknown(model: type[RequestBody], names: list[str], data: dict[Any, Any] | None) -> None:
+    """ValueError when `names` (distinct, not fields of `model`) are more than MAX_UNKNOWN_FIELDS: the count, and
+    the first SUGGESTED, each with the field it looks meant for where `data` (their object) is given."""
+    if len(names) <= MAX_UNKNOWN_FIELDS:
+        return
+    first = []
+    for key in names[:SUGGESTED]:
+        meant = _meant(model, key, data) if data is not None else None
+        first.append(_shown(key, 12) + (f" (did you mean {meant!r}?)" if meant else ""))
+    # the count first: 422s clip a message at 300 characters (gateway/errors.py)
+    raise ValueError(
+        f"{len(names)} unknown fields (the first {SUGGESTED} below, and {len(names) - SUGGESTED} more), more than "
+        f"the {MAX_UNKNOWN_FIELDS} a body may carry; send only the fields read ({', '.join(model.model_fields)}): "
+        + ", ".join(first)
+    )
+
+
 class RequestBody(BaseModel):
     """A request's JSON body. A field this gateway does not know is ignored, so that the agent may send more
     than it reads; but one that looks like a misspelling of a field it does know (the same letters up to case,
@@ -100,7 +199,8 @@ class RequestBody(BaseModel):
     plural s (`closed` beside `closed_at`, `profit_loss_pct`, `price` beside `prices`, `symbols`) is a field of
     its own that the agent may well send, not a misspelling: it is ignored, unless the field is missing and
     required, or takes a list and the name carries one (`"price": [...]`). A name cut short inside a part
-    (`use_cach`, `trade_i`) is still a misspelling."""
+    (`use_cach`, `trade_i`) is still a misspelling. More than MAX_UNKNOWN_FIELDS unknown names are refused
+    (`refuse_too_many_unknown`), so that checking them stays cheap."""
 
     model_config = ConfigDict(extra="ignore")
     synonyms: ClassVar[dict[str, str]] = {}  # another name a caller may use for a field -> that field
@@ -109,22 +209,12 @@ class RequestBody(BaseModel):
     @classmethod
     def _no_misspelled_fields(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            known = {_folded(name): name for name in cls.model_fields}
-            for key in data:
-                if not isinstance(key, str) or key in cls.model_fields:
-                    continue
-                folded = _folded(key)
-                meant = cls.synonyms.get(key) or known.get(folded)
-                # a field of the agent's own, unless it stands in for a field that is missing ("text" for texts,
-                # "strategy" for strategy_name: "texts: Field required" told nothing; "price": [...] for prices)
-                stands_in = [
-                    n for n in cls.model_fields if _another_field(key, n) and _missing(cls, n, data, data[key])
-                ]
-                near = [k for k in known if not _another_field(key, known[k])]
-                close = difflib.get_close_matches(folded, near, n=1, cutoff=0.85)
-                meant = meant or (stands_in[0] if stands_in else None) or (known[close[0]] if close else None)
-                if meant is not None and meant not in data:  # beside the field itself it is not a misspelling
-                    raise ValueError(f"unknown field {key!r}: did you mean {meant!r}?")  # 422s clip messages
+            unknown = unknown_fields(cls, data)
+            refuse_too_many_unknown(cls, unknown, data)
+            for key in unknown:
+                meant = _meant(cls, key, data)
+                if meant is not None:
+                    raise ValueError(f"unknown field {_shown(key, 80)}: did you mean {meant!r}?")  # 422s clip them
         return data
 
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from gateway.schemas.common import FiniteFloat, Name, RequestBody, UtcDateTime
+from gateway.schemas.common import (
+    FiniteFloat,
+    Name,
+    RequestBody,
+    UtcDateTime,
+    refuse_too_many_unknown,
+    unknown_fields,
+)
 from investiq.core.patchtst import FLAT_BAND
 from investiq.core.skill import MIN_BUCKETS
 
@@ -24,7 +31,9 @@ class PriceRequest(RequestBody):
     last_bar_time: UtcDateTime | None = Field(
         None,
         description="When the bar of the last close in `prices` closed (ISO 8601; naive = UTC); only with "
-        "`prices`; omitted: now. The horizon (target_time) and the resolver's outcome count from it, so a "
+        "`prices`; omitted: with `bar_times`, the last of them plus one interval (bars labelled by when they "
+        "open, as Yahoo's and the gateway's own: send last_bar_time for bars labelled by their close), else now. "
+        "The horizon (target_time) and the resolver's outcome count from it, so a "
         "caller replaying history, or sending bars that closed a while ago, is scored against the right bars. "
         "Not later than now.",
     )
@@ -80,6 +89,19 @@ class PriceRequest(RequestBody):
 
 class BatchPriceRequest(RequestBody):
     requests: list[PriceRequest]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: Any) -> Any:
+        """The bound on unknown names holds for the whole body: its items' distinct names together (each item is
+        checked on its own as well, and a name repeated across items is checked once: `_resemblance`)."""
+        if isinstance(data, dict) and isinstance(data.get("requests"), list):
+            names: dict[str, None] = {}  # distinct, in order
+            for item in data["requests"]:
+                if isinstance(item, dict):
+                    names.update(dict.fromkeys(unknown_fields(PriceRequest, item)))
+            refuse_too_many_unknown(PriceRequest, list(names), None)
+        return data
 
 
 class SkillFigure(BaseModel):

@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -108,6 +108,18 @@ class WindowForecast:
         return None
 
 
+# A query's closes, the time the last one closed (aware), the window's bar times where known (bars the gateway
+# fetched, or sent with the closes; else None), and the window the model reads (check_closes).
+_Closes: TypeAlias = tuple[list[float], datetime, pd.DatetimeIndex | None, NDArray[np.float32]]
+
+
+def _window(closes: list[float], where: str, meta: PatchTSTMeta) -> NDArray[np.float32]:
+    try:
+        return check_closes(closes, meta.context_length)
+    except PriceInputError as exc:
+        raise InvalidInputError(f"{where}: {exc}") from None
+
+
 def split_outputs(outputs: Tensors) -> list[WindowForecast]:
     """The batch's outputs, one WindowForecast per window, in order."""
 
@@ -155,7 +167,8 @@ class PriceService:
             metrics.serve_model("price", meta.served_as(), meta.version)
 
     async def predict(self, queries: list[PriceQuery], *, tries: int = 2) -> list[PriceForecast]:
-        """Validate everything first (nothing reaches the model on bad input), then one forward pass.
+        """Validate everything first: each query's own input (`_check`), then the bars fetched for those without
+        closes; nothing reaches the model on bad input. Then one forward pass.
 
         A hot swap (`swap`) while the request runs leaves unknown which version answered it: then it
         runs once more, wholly under the new version, so that a forecast never carries (nor is
@@ -167,31 +180,20 @@ class PriceService:
         if len(queries) > self._max_batch:
             raise InvalidInputError(f"{len(queries)} requests, more than the limit of {self._max_batch}")
         start = time.perf_counter()
-        windows, stamps, lasts, warnings, bar_times = [], [], [], [], []
         wheres = [f"requests[{i}] ({q.symbol})" if len(queries) > 1 else q.symbol for i, q in enumerate(queries)]
-        for q, where in zip(queries, wheres, strict=True):
-            if q.interval is not None and q.interval != meta.interval:
-                known = q.interval in INTERVAL_SECONDS
-                raise InvalidInputError(
-                    f"{where}: interval {q.interval!r} "
-                    + (
-                        f"is not the model's: it was trained on {meta.interval} bars"
-                        if known
-                        else f"is unknown; known: {', '.join(INTERVAL_SECONDS)}"
-                    )
-                )
-            closes, last_time, times = await self._closes(q, where, meta)
-            try:
-                windows.append(check_closes(closes, meta.context_length))
-            except PriceInputError as exc:
-                raise InvalidInputError(f"{where}: {exc}") from None
+        # Every item's own input first: a client's error anywhere in the batch is its 422, never hidden behind a
+        # 503 for bars that another item asked the data source for, and no bars are fetched for a batch refused.
+        checked = [self._check(q, where, meta) for q, where in zip(queries, wheres, strict=True)]
+        windows, stamps, lasts, warnings, bar_times = [], [], [], [], []
+        for q, where, sent in zip(queries, wheres, checked, strict=True):
+            closes, last_time, times, window = sent if sent is not None else await self._fetched(q, where, meta)
+            windows.append(window)
             stamps.append(last_time)
             bar_times.append(times)
             lasts.append(float(closes[-1]))  # as sent: the window is float32 (123.46 came back 123.45999908)
             # the caller's own closes may be unadjusted; the bar cache's are adjusted, as Yahoo's (`split_factor`)
-            sent = q.prices is not None
-            splits = suspected_splits(windows[-1], len(closes) - meta.context_length) if sent else []
-            warnings.append(splits + unmoving_closes(windows[-1]))
+            splits = suspected_splits(window, len(closes) - meta.context_length) if sent is not None else []
+            warnings.append(splits + unmoving_closes(window))
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels(PATCHTST).observe(len(batch))
         try:
@@ -255,15 +257,38 @@ class PriceService:
             f, quantiles=widen(f.median, f.quantiles, factors).astype(np.float32), intervals="gaps_ahead"
         )
 
-    async def _closes(
-        self, q: PriceQuery, where: str, meta: PatchTSTMeta
-    ) -> tuple[list[float], datetime, pd.DatetimeIndex | None]:
-        """The closes to forecast from, the time the last one closed, and the window's bar times where they are
-        known: those of bars the gateway fetched, or sent with the closes (else None)."""
-        if q.prices is not None:
-            last = q.last_bar_time or datetime.now(timezone.utc)
-            if q.bar_times is None:
-                return q.prices, last, None
+    def _check(self, q: PriceQuery, where: str, meta: PatchTSTMeta) -> _Closes | None:
+        """InvalidInputError naming `where` for what is wrong with the query itself: its interval, its symbol (one
+        rule, the bar cache's, whether or not bars are fetched for it: a symbol the gateway could never fetch is
+        not journaled either), its closes and their times. Then the closes sent, ready to forecast (`_Closes`),
+        or None: the query's bars are to be fetched (`_fetched`)."""
+        if q.interval is not None and q.interval != meta.interval:
+            known = q.interval in INTERVAL_SECONDS
+            raise InvalidInputError(
+                f"{where}: interval {q.interval!r} "
+                + (
+                    f"is not the model's: it was trained on {meta.interval} bars"
+                    if known
+                    else f"is unknown; known: {', '.join(INTERVAL_SECONDS)}"
+                )
+            )
+        try:
+            self.cache.path(q.symbol, meta.interval)  # "A/B", "..": no bars ever, so the client's error, not 503
+        except DataError as exc:
+            raise InvalidInputError(f"{where}: {exc}") from None
+        if q.prices is None:
+            return None
+        now = datetime.now(timezone.utc)
+        if q.last_bar_time is not None:
+            last = q.last_bar_time
+        elif q.bar_times:  # a replay sent with its bar times is dated by them, not now (a review: 2018 bars
+            # forecast "from now" would be scored against bars of today); labelled by when a bar opens, it closed
+            # an interval later, as the gateway's own bars (`_fetched`); a bar still forming closes later than now
+            last = min(q.bar_times[-1] + timedelta(seconds=INTERVAL_SECONDS[meta.interval]), now)
+        else:
+            last = now
+        sent = None
+        if q.bar_times is not None:
             # in UTC (the schema's); from seconds in one call: a DatetimeIndex of 512 datetimes took 0.8 ms
             sent = pd.to_datetime([t.timestamp() for t in q.bar_times[-meta.context_length :]], unit="s", utc=True)
             spacing, usual = usual_spacing(sent), INTERVAL_SECONDS[meta.interval]
@@ -272,11 +297,11 @@ class PriceService:
                     f"{where}: bar_times are {pd.Timedelta(seconds=spacing)} apart (their median), the model's "
                     f"bars {meta.interval}: send the times of {meta.interval} bars, or none"
                 )
-            return q.prices, last, sent
-        try:
-            self.cache.path(q.symbol, meta.interval)  # "A/B", "..": no bars ever, so the client's error, not 503
-        except DataError as exc:
-            raise InvalidInputError(f"{where}: {exc}") from None
+        return q.prices, last, sent, _window(q.prices, where, meta)
+
+    async def _fetched(self, q: PriceQuery, where: str, meta: PatchTSTMeta) -> _Closes:
+        """The query's recent bars (the cache's, or fetched), as `_check` gives sent closes: their closes, the time
+        the last one closed, the window's bar times, the window."""
         try:
             bars = await asyncio.to_thread(
                 recent_bars, q.symbol, meta.interval, meta.context_length, self.cache, self.fetch
@@ -290,7 +315,8 @@ class PriceService:
         # Bars are labelled by when they open: the last one has closed by its label plus one interval, the time
         # last_bar_time means (the request's own, and the resolver's start: the first bar opening at or after it).
         closed = bars.index[-1].to_pydatetime() + timedelta(seconds=INTERVAL_SECONDS[meta.interval])
-        return [float(x) for x in bars["close"]], closed, bars.index[-meta.context_length :]
+        closes = [float(x) for x in bars["close"]]
+        return closes, closed, bars.index[-meta.context_length :], _window(closes, where, meta)
 
     def _forecast(
         self,

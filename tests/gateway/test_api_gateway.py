@@ -31,6 +31,20 @@ def test_root_health_reports_each_component(client: TestClient):
     assert client.get("/bayesian/health").json()["status"] == "healthy"
 
 
+def test_every_health_route_answers_503_when_unhealthy_as_documented(client: TestClient):
+    """/price/health reported "unhealthy" (nothing trained) with a 200, while the API document says 503 for
+    unhealthy on every health route, and /health and /bayesian/health sent it: one rule for all of them."""
+    schema = client.get("/openapi.json").json()
+    for path in ("/health", "/sentiment/health", "/price/health", "/bayesian/health"):
+        assert "503" in schema["paths"][path]["get"]["responses"], path
+    price = client.get("/price/health")
+    assert (price.status_code, price.json()["status"]) == (503, "unhealthy")
+    assert "investiq train patchtst" in price.json()["reason"]  # the same report as a 200 would carry
+    sentiment = client.get("/sentiment/health")  # the lexicon fallback answers: degraded is still a 200
+    assert (sentiment.status_code, sentiment.json()["status"]) == (200, "degraded")
+    assert client.get("/bayesian/health").status_code == 200
+
+
 def test_an_unready_backend_degrades_the_stack_with_the_reason(settings: Settings):
     backend = FakeBackend(ready=False)
     with TestClient(create_app(settings.model_copy(update={"sentiment_model": "lexicon"}), backend)) as client:
@@ -61,7 +75,7 @@ def test_metrics_count_requests_by_route_template_and_status(client: TestClient)
 
 
 def test_every_non_health_route_needs_the_key(keyed: TestClient):
-    schema = keyed.get("/openapi.json").json()
+    schema = keyed.get("/openapi.json", headers={"X-API-Key": KEY}).json()
     checked = 0
     for path, operations in schema["paths"].items():
         for method in operations:
@@ -69,7 +83,7 @@ def test_every_non_health_route_needs_the_key(keyed: TestClient):
             no_key = keyed.request(method, url)
             wrong = keyed.request(method, url, headers={"X-API-Key": KEY + "x"})
             if path.endswith("/health") or path in {"/health/live", "/health/ready"}:
-                assert no_key.status_code == 200, path
+                assert no_key.status_code in (200, 503), path  # 503: unhealthy (nothing trained: /price/health)
                 continue
             assert no_key.status_code == 401, (method, path)
             assert wrong.status_code == 401, (method, path)

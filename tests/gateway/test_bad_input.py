@@ -154,7 +154,12 @@ CASES: list[tuple[str, Any, int, str]] = [
     (TEXTS, {"symbol": "AAPL"}, 422, "body.texts: Field required"),
     (TEXTS, {"texts": ["ok"], "symbol": 42}, 422, "body.symbol: Input should be a valid string (got 42)"),
     (TEXTS, {"texts": ["ok"], "symbol": " "}, 422, "body.symbol: must not be empty or blank"),
-    (TEXTS, {"texts": ["ok"], "symbol": "AA\x00PL"}, 422, "body.symbol: must not contain control"),
+    (
+        TEXTS,
+        {"texts": ["ok"], "symbol": "AA\x00PL"},
+        422,
+        "body.symbol: must contain only visible characters",
+    ),
     (
         TEXTS,
         {"texts": ["ok"], "use_cache": "no"},
@@ -305,7 +310,7 @@ REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
         "/price/evaluate/A%07B",
         {},
         422,
-        "path.symbol: must not contain control, format or surrogate characters",
+        "path.symbol: must contain only visible characters, as a trade_id: U+0007 is not (found '\\x07'",
     ),
     ("POST", "/admin/models/finbert/reload", {}, 422, "model 'finbert' cannot be reloaded; reloadable: patchtst"),
 ]

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from export.patchtst import sample_windows
 from gateway.app import create_app
 from gateway.backends.embedded import load_patchtst, patchtst_dir
+from gateway.services import price as price_service
 from gateway.services.price import quantile_key, split_outputs
 from gateway.services.resolver import outcome, resolve_due
 from gateway.wiring import StartupError, build_backend
@@ -26,7 +27,7 @@ from investiq.core import market as data_module
 from investiq.core.errors import ArtifactError, DataError
 from investiq.core.gaps import GapIntervals, widen
 from investiq.core.journal import JournalWriter
-from investiq.core.market import BarCache
+from investiq.core.market import BarCache, recent_bars
 from investiq.core.patchtst import (
     FLAT_BAND,
     OUTPUT,
@@ -298,6 +299,22 @@ def test_bar_times_of_any_century_are_served(client: TestClient):
     check_forecast(response.json())
 
 
+def test_closes_sent_with_their_bar_times_are_dated_by_them_not_now(client: TestClient):
+    """A replay of 2018's bars sent with its bar_times and no last_bar_time was dated now (a review): its horizon,
+    and the resolver's outcome, counted from today. The last bar, labelled by when it opened, closed one interval
+    later; one still forming closes later than now, so now it is."""
+    days = pd.bdate_range(end="2018-08-23", periods=64)
+    body = {"symbol": "SPX", "prices": closes(64, seed=4), "bar_times": [f"{d.isoformat()}Z" for d in days]}
+    old = client.post("/price/predict", json=body).json()
+    assert pd.Timestamp(old["last_bar_time"]) == pd.Timestamp("2018-08-24T00:00:00Z"), old["last_bar_time"]
+    assert pd.Timestamp(old["target_time"]) < pd.Timestamp("2018-09-30T00:00:00Z")
+    today = pd.Timestamp.now(tz="UTC").floor("D")
+    recent = pd.date_range(end=today, periods=64, freq="D")  # today's bar opened at midnight: it closes tonight
+    body = {"symbol": "SPX", "prices": closes(64, seed=4), "bar_times": [d.isoformat() for d in recent]}
+    forming = pd.Timestamp(client.post("/price/predict", json=body).json()["last_bar_time"])
+    assert today <= forming <= pd.Timestamp.now(tz="UTC")
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "fragment"),
     [
@@ -508,3 +525,50 @@ def test_closes_that_do_not_move_are_forecast_with_a_warning(client: TestClient)
         "100% of the window's one-bar moves are zero, so its volatility (0 per bar) and the intervals made from "
         "it understate the risk of a price that moves",
     ]
+
+
+def test_a_batch_names_a_client_error_in_any_item_before_fetching_bars(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """requests[0] would fetch bars (offline here: a 503); requests[1]'s three closes are the client's error.
+    Every item's own input is checked first, so the answer is the 422 naming requests[1], and nothing is fetched
+    for a batch that is refused."""
+    asked: list[str] = []
+
+    def counting(symbol: str, *args: Any) -> pd.DataFrame:
+        asked.append(symbol)
+        return recent_bars(symbol, *args)
+
+    monkeypatch.setattr(price_service, "recent_bars", counting)
+    bad_items: list[tuple[dict[str, Any], str]] = [
+        ({"symbol": "T", "prices": [1, 2, 3]}, "requests[1] (T): got 3 closes, the model needs at least 64"),
+        ({"symbol": "T", "prices": closes(64), "interval": "15m"}, "requests[1] (T): interval '15m' is not"),
+        ({"symbol": "../../etc", "prices": closes(64)}, "cannot name a cache file"),
+        (
+            {"symbol": "T", "prices": [100.0] * 4, "bar_times": [f"2026-01-05T00:0{m}:00Z" for m in range(4)]},
+            "requests[1] (T): bar_times are 0 days 00:01:00 apart",
+        ),
+    ]
+    for item, fragment in bad_items:
+        response = client.post("/price/batch_predict", json={"requests": [{"symbol": "SPY"}, item]})
+        assert response.status_code == 422, response.text
+        assert fragment in response.json()["detail"]
+    assert asked == []
+    # a batch whose input is all right still fetches, and its item without closes is the 503 it was
+    ok = client.post(
+        "/price/batch_predict", json={"requests": [{"symbol": "SPY"}, {"symbol": "T", "prices": closes(64)}]}
+    )
+    assert ok.status_code == 503 and "requests[0] (SPY): no recent 1d bars" in ok.json()["detail"]
+    assert asked == ["SPY"]
+
+
+@pytest.mark.parametrize("symbol", ["../../etc", "A/B", ".hidden", "a\\b"])
+def test_a_symbol_that_could_not_be_fetched_is_refused_with_closes_too(
+    client: TestClient, tmp_path: Path, symbol: str
+):
+    """One rule for a symbol, the bar cache's: with closes sent it was accepted and journaled."""
+    for body in ({"symbol": symbol}, {"symbol": symbol, "prices": closes(64)}):
+        response = client.post("/price/predict", json=body)
+        assert response.status_code == 422, response.text
+        assert "cannot name a cache file" in response.json()["detail"]
+    assert sqlite3.connect(tmp_path / "p.db").execute("SELECT count(*) FROM price_predictions").fetchone()[0] == 0

@@ -3,6 +3,7 @@ per-client rate limit answers 429, the default bind is loopback, and hostile nam
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import importlib
 import io
@@ -35,7 +36,7 @@ from tests.fakes import Clock, FakeBackend
 KEY = "sk-live-7Hq2Zr9WmX4cTb1N"
 NEAR_MISS = KEY[:-1] + "M"  # a wrong key that could be someone's real one: it must not be logged either
 HEALTH = {"/health", "/sentiment/health", "/price/health", "/bayesian/health", "/health/live", "/health/ready"}
-# FastAPI's docs describe the API and hold no data: open on purpose, and the only routes outside the schema.
+# FastAPI's docs: the only routes outside the schema; behind the key when one is set, as every route but health.
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
@@ -66,8 +67,8 @@ def test_every_route_in_the_schema_but_health_needs_the_key(settings: Settings):
                 wrong = client.request(method, url, headers={"X-API-Key": NEAR_MISS})
                 right = client.request(method, url, headers={"X-API-Key": KEY})
                 assert right.status_code != 401, (method, url, right.text)
-                if path in HEALTH:
-                    assert (missing.status_code, wrong.status_code) == (200, 200), (method, url)
+                if path in HEALTH:  # 200, or 503 with the report when unhealthy (no price model here), key or not
+                    assert missing.status_code == wrong.status_code == right.status_code, (method, url)
                     continue
                 assert (missing.status_code, wrong.status_code) == (401, 401), (method, url)
                 assert missing.json()["error"] == wrong.json()["error"] == "unauthorized"
@@ -110,7 +111,72 @@ def test_no_route_hides_from_that_walk(settings: Settings):
     on_the_app = {route.path for route in app.routes if getattr(route, "path", None)}
     assert on_the_app - schema_paths == DOCS  # routes added on the app itself, outside every router
     with TestClient(app) as client:
-        assert all(client.get(path).status_code == 200 for path in DOCS - {"/docs/oauth2-redirect"})
+        assert all(client.get(path, headers={"X-API-Key": KEY}).status_code == 200 for path in DOCS)
+
+
+def test_the_docs_need_the_key_when_one_is_set(settings: Settings):
+    """/docs, /redoc and /openapi.json answered 200 without the key: FastAPI serves them outside the app's
+    dependencies. The contract is every route but the health checks; without a key set nothing changes."""
+    with TestClient(app_for(settings)) as client:
+        for path in sorted(DOCS):
+            missing = client.get(path)
+            wrong = client.get(path, headers={"X-API-Key": NEAR_MISS})
+            assert (missing.status_code, wrong.status_code) == (401, 401), path
+            assert missing.json()["error"] == "unauthorized" and KEY not in missing.text
+            right = client.get(path, headers={"X-API-Key": KEY})
+            assert right.status_code == 200, path
+        assert "/bayesian/update" in client.get("/openapi.json", headers={"X-API-Key": KEY}).json()["paths"]
+        assert "swagger-ui" in client.get("/docs", headers={"X-API-Key": KEY}).text
+    with TestClient(app_for(settings, key=None)) as client:
+        assert all(client.get(path).status_code == 200 for path in DOCS)
+
+
+def test_without_the_key_an_oversized_body_is_401_and_never_read(settings: Settings):
+    """A key-protected route without the key is a 401 before anything else is checked, the body's size included
+    (it was a 413 by Content-Length); with the key, the limit answers 413 as before; no byte is read first."""
+    app = app_for(settings, max_body_bytes=2048)
+    big = {"strategy_name": "s", "profit_loss": 1.0, "pad": "x" * 4000}
+    with TestClient(app) as client:
+        for headers in ({}, {"X-API-Key": NEAR_MISS}):
+            refused = client.post("/bayesian/update", json=big, headers=headers)
+            assert refused.status_code == 401, refused.text
+            streamed = client.post("/bayesian/update", content=iter([b"x" * 1000] * 4), headers=headers)
+            assert streamed.status_code == 401, streamed.text
+        keyed = client.post("/bayesian/update", json=big, headers={"X-API-Key": KEY})
+        assert (keyed.status_code, keyed.json()["error"]) == (413, "payload_too_large")
+        assert client.post("/health", json=big).status_code == 413  # no key needed there: the size decides
+
+        async def call(headers: list[tuple[bytes, bytes]]) -> tuple[int, int]:
+            """(status, how many times the app asked for the body) of a 1 GB Content-Length, sent directly."""
+            asked, sent = 0, []
+
+            async def receive() -> dict[str, Any]:
+                nonlocal asked
+                asked += 1
+                return {"type": "http.request", "body": b"x" * 4096, "more_body": True}
+
+            async def send(message: dict[str, Any]) -> None:
+                sent.append(message)
+
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": "POST",
+                "scheme": "http",
+                "path": "/price/predict",
+                "raw_path": b"/price/predict",
+                "root_path": "",
+                "query_string": b"",
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000000000"), *headers],
+                "client": ("127.0.0.1", 1234),
+                "server": ("testserver", 80),
+            }
+            await app(scope, receive, send)
+            return sent[0]["status"], asked
+
+        assert asyncio.run(call([])) == (401, 0)
+        assert asyncio.run(call([(b"x-api-key", KEY.encode())])) == (413, 0)
 
 
 def test_the_key_is_compared_in_constant_time(settings: Settings, monkeypatch: pytest.MonkeyPatch):
@@ -250,7 +316,7 @@ def test_the_rate_limit_answers_429_and_refills_with_the_clock(settings: Setting
         clock.now += 3600  # a long pause refills to the burst, not beyond
         assert [client.get("/bayesian/weights").status_code for _ in range(4)] == [200, 200, 200, 429]
         for path in [*HEALTH, "/metrics"]:
-            assert all(client.get(path).status_code == 200 for _ in range(5)), path
+            assert all(client.get(path).status_code in (200, 503) for _ in range(5)), path  # never 429
         metrics = client.get("/metrics").text
     assert 'investiq_errors_total{kind="rate_limited"} 4.0' in metrics
     assert 'investiq_http_requests_total{method="GET",route="unmatched",status="429"} 4.0' in metrics
@@ -308,8 +374,11 @@ HOSTILE = [
     ("'; DROP TABLE bayesian_events; --" * 4)[:128],  # the longest name allowed
 ]
 REJECTED = {  # what the Name type refuses, with the words its 422 says it with
-    "\u202eevil": "a format character",  # right-to-left override: makes a name read as another in logs
-    "a\x00b": "a control character",
+    # right-to-left override: makes a name read as another in logs
+    "\u202eevil": "U+202E RIGHT-TO-LEFT OVERRIDE is not (found '\\u202e': a format character",
+    "a\x00b": "U+0000 is not (found '\\x00': a control character)",
+    "a\u2028b": "U+2028 LINE SEPARATOR is not (found '\\u2028': a line separator)",  # breaks a log line
+    "\ue000x": "U+E000 is not (found '\\ue000': a private-use character",  # shows as nothing, or anything
     "x" * 129: "at most 128 characters",
 }
 

@@ -178,7 +178,8 @@ def test_ready_does_not_follow_the_backend_it_reports(settings: Settings):
         assert ready.status_code == 200
         assert ready.json() == {"ready": True, "journal": True, "models": {FINBERT: False}}
         assert client.get("/bayesian/weights").status_code == 200
-        assert client.get("/sentiment/health").json()["status"] == "unhealthy"
+        sentiment = client.get("/sentiment/health")  # 503, as the API document says of an unhealthy report
+        assert (sentiment.status_code, sentiment.json()["status"]) == (503, "unhealthy")
         backend.is_ready = True
         assert client.get("/health/ready").json() == {"ready": True, "journal": True, "models": {FINBERT: True}}
 
