@@ -19,7 +19,7 @@ from gateway.wiring import bayes_config
 from investiq.core.atomic import staged
 from investiq.core.errors import InvestIQError
 from investiq.core.finbert import LABELS
-from investiq.core.journal import JournalWriter, connect
+from investiq.core.journal import JournalWriter, connect, schema
 from investiq.core.report_json import dumps
 from investiq.core.settings import Settings
 from investiq.ops.report_data import WEIGHT_METHOD, JournalView, Tally, read
@@ -40,7 +40,7 @@ def write_report(settings: Settings, out: Path, days: int, now: datetime | None 
     )
     conn = connect(settings.db_path, settings.db_busy_timeout_ms, readonly=True)
     try:
-        if int(conn.execute("PRAGMA user_version").fetchone()[0]) == 0:
+        if schema.version(conn) == 0:
             raise ReportError(
                 f"{settings.db_path} has none of the gateway's tables: create them with `investiq db init`"
             )

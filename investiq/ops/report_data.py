@@ -21,7 +21,12 @@ from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, observe
 from investiq.core.finbert import LABELS
 from investiq.core.forecast_stats import HitRate, hit_rate
 from investiq.core.journal import bayesian as store
-from investiq.core.journal.predictions import resolved_after
+from investiq.core.journal.predictions import (
+    price_days_since,
+    resolved_after,
+    sentiment_labels_by_day,
+    sentiment_scores_since,
+)
 from investiq.core.skill import Skill, SkillBook
 
 WEIGHT_METHOD: Method = "mean"  # the default of GET /bayesian/weights
@@ -103,11 +108,7 @@ def read(conn: sqlite3.Connection, service: BayesianService, days: int, now: dat
     since = now - timedelta(days=days)
     price_days, versions, changes = _price(conn, since.isoformat())
     sentiment_days, scores = _sentiment(conn, since.isoformat())
-    events = conn.execute(
-        "SELECT strategy_name, won, profit_loss, closed_ts FROM bayesian_events WHERE closed_ts <= ? "
-        "ORDER BY closed_ts, id",
-        (now.timestamp(),),
-    ).fetchall()
+    events = store.events_until(conn, now.timestamp())
     window = [since.date() + timedelta(days=i) for i in range((now.date() - since.date()).days + 1)]
     weight_days = _replay(events, window, service, now.timestamp())
     return JournalView(
@@ -149,11 +150,7 @@ def _skill(conn: sqlite3.Connection, since: datetime) -> dict[str, list[tuple[da
 def _price(
     conn: sqlite3.Connection, since_iso: str
 ) -> tuple[dict[date, Tally], dict[str, Tally], list[tuple[date, str]]]:
-    rows = conn.execute(
-        "SELECT date(created_at) AS day, model_version, last_price, actual_price, correct "
-        "FROM price_predictions WHERE created_at >= ? ORDER BY created_at, id",
-        (since_iso,),
-    )
+    rows = price_days_since(conn, since_iso)
     by_day: dict[date, Tally] = {}
     by_version: dict[str, Tally] = {}
     changes: list[tuple[date, str]] = []
@@ -174,15 +171,9 @@ def _price(
 
 def _sentiment(conn: sqlite3.Connection, since_iso: str) -> tuple[dict[date, dict[str, int]], NDArray[np.float64]]:
     by_day: dict[date, dict[str, int]] = {}
-    rows = conn.execute(
-        "SELECT date(created_at) AS day, label, count(*) AS n FROM sentiment_predictions "
-        "WHERE created_at >= ? AND date(created_at) IS NOT NULL GROUP BY day, label ORDER BY day",
-        (since_iso,),
-    )
-    for r in rows:
+    for r in sentiment_labels_by_day(conn, since_iso):
         by_day.setdefault(date.fromisoformat(r["day"]), dict.fromkeys(LABELS, 0))[r["label"]] = r["n"]
-    scores = conn.execute("SELECT score FROM sentiment_predictions WHERE created_at >= ?", (since_iso,))
-    return by_day, np.array([s[0] for s in scores], dtype=np.float64)
+    return by_day, np.array(sentiment_scores_since(conn, since_iso), dtype=np.float64)
 
 
 def _replay(

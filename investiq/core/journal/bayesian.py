@@ -156,5 +156,15 @@ def attach_id(conn: sqlite3.Connection, event_id: int, trade_id: str) -> None:
     conn.execute("UPDATE bayesian_events SET trade_id = ? WHERE id = ? AND trade_id IS NULL", (trade_id, event_id))
 
 
+def events_until(conn: sqlite3.Connection, until_ts: float) -> list[sqlite3.Row]:
+    """Every recorded trade closed by `until_ts` (strategy_name, won, profit_loss, closed_ts), in closing order:
+    what a replay of the weights day by day folds (`investiq report`)."""
+    return conn.execute(
+        "SELECT strategy_name, won, profit_loss, closed_ts FROM bayesian_events WHERE closed_ts <= ? "
+        "ORDER BY closed_ts, id",
+        (until_ts,),
+    ).fetchall()
+
+
 def count_events(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM bayesian_events").fetchone()[0])

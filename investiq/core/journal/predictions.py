@@ -182,6 +182,31 @@ class Pruned:
     price_unresolved: int  # price forecasts deleted that were never resolved (no bars came for them)
 
 
+def price_days_since(conn: sqlite3.Connection, since_iso: str) -> sqlite3.Cursor:
+    """Every price forecast made since `since_iso`, in order: its UTC day (None where SQLite cannot read the
+    time), model_version, last_price, actual_price and correct (`investiq report`)."""
+    return conn.execute(
+        "SELECT date(created_at) AS day, model_version, last_price, actual_price, correct "
+        "FROM price_predictions WHERE created_at >= ? ORDER BY created_at, id",
+        (since_iso,),
+    )
+
+
+def sentiment_labels_by_day(conn: sqlite3.Connection, since_iso: str) -> sqlite3.Cursor:
+    """(day, label, n): how many headlines scored since `since_iso` got each label on each UTC day."""
+    return conn.execute(
+        "SELECT date(created_at) AS day, label, count(*) AS n FROM sentiment_predictions "
+        "WHERE created_at >= ? AND date(created_at) IS NOT NULL GROUP BY day, label ORDER BY day",
+        (since_iso,),
+    )
+
+
+def sentiment_scores_since(conn: sqlite3.Connection, since_iso: str) -> list[float]:
+    """The score (P(positive) - P(negative)) of every headline scored since `since_iso`."""
+    rows = conn.execute("SELECT score FROM sentiment_predictions WHERE created_at >= ?", (since_iso,))
+    return [float(score) for (score,) in rows]
+
+
 def prune(before_iso: str, counts: list[Pruned]) -> Callable[[sqlite3.Connection], None]:
     """A writer job deleting prediction rows created before `before_iso`, in one transaction: every
     sentiment prediction, and every price forecast that was never resolved. Resolved price forecasts are

@@ -133,20 +133,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def version(conn: sqlite3.Connection) -> int:
+    """The journal's schema version (0: none of the gateway's tables)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply the migrations the database has not seen, each in its own transaction; return the version."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > SCHEMA_VERSION:
+    found = version(conn)
+    if found > SCHEMA_VERSION:
         raise JournalError(
-            f"the journal has schema version {version}, newer than this InvestIQ ({SCHEMA_VERSION}): "
+            f"the journal has schema version {found}, newer than this InvestIQ ({SCHEMA_VERSION}): "
             "upgrade InvestIQ or point --db at another file"
         )
-    for number in range(version + 1, SCHEMA_VERSION + 1):
+    for number in range(found + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Several processes may start on one journal at once: whoever got the write lock first may
             # have applied this migration while we waited for it.
-            if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= number:
+            if version(conn) >= number:
                 conn.execute("COMMIT")
                 continue
             for statement in MIGRATIONS[number - 1]:
@@ -166,7 +171,7 @@ def status(conn: sqlite3.Connection) -> dict[str, object]:
         for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
     ]
     return {
-        "schema_version": int(conn.execute("PRAGMA user_version").fetchone()[0]),
+        "schema_version": version(conn),
         "latest_version": SCHEMA_VERSION,
         "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
         "integrity": conn.execute("PRAGMA quick_check").fetchone()[0],
