@@ -26,6 +26,10 @@
   beside this one, on the same models, and one headline and one window are timed on both in alternating blocks:
   both p50s and their difference. On a machine whose speed drifts between runs minutes apart, this is what
   shows a change of a few tenths of a millisecond (benchmarks/results/gateway_profile.md, "The fast lane").
+  The pair is started twice, this one first and then the other first, and the difference is the mean of the
+  two: the gateway started second answered one headline 0.2 ms faster (a checkout against a copy of itself,
+  AMX Xeon, 2026-12-04: +0.27 ms with this one started first, -0.21 ms with it second), a bias one order alone
+  puts into the difference.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -199,6 +204,21 @@ async def against(servers: dict[str, str], context: int, runs: int) -> dict[str,
         found[name] = dict(zip(servers, (first, second), strict=True))
         found[name]["p50_difference_ms"] = first["p50_ms"] - second["p50_ms"]
     return found
+
+
+def both_orders(orders: list[dict[str, Any]]) -> dict[str, Any]:
+    """`against`'s figures with this gateway started first, then with the other started first: per call both, and
+    the mean of their p50 differences, in which the start order's bias cancels (module docstring)."""
+    this_first, against_first = orders
+    return {
+        name: {
+            "this_first": this_first[name],
+            "against_first": against_first[name],
+            "p50_difference_ms": (this_first[name]["p50_difference_ms"] + against_first[name]["p50_difference_ms"])
+            / 2,
+        }
+        for name in this_first
+    }
 
 
 async def request_once(host: str, port: str, head: bytes, body: bytes) -> bytes:
@@ -459,9 +479,19 @@ def run(work: Path, runs: int, out: Path | None, other: Path | None = None) -> d
         collections = collections_in_run(base)
         throughput["in_process"] = batches_in_process(repo)  # the gateway idles meanwhile
     if other is not None:  # two fresh gateways, the other running that checkout's code (python -m investiq there)
-        with gateway(repo, env=env) as this, gateway(repo, env=env, cwd=other) as that:
-            context = PatchTSTMeta.load(patchtst_dir(repo)).context_length
-            compared = asyncio.run(against({"this": this, "against": that}, context, runs))
+        context = PatchTSTMeta.load(patchtst_dir(repo)).context_length
+        orders = []
+        for this_first in (True, False):  # both start orders: the second started answers faster (module docstring)
+            with ExitStack() as stack:
+                started = {}
+                for side in ("this", "against") if this_first else ("against", "this"):
+                    started[side] = stack.enter_context(
+                        gateway(repo, env=env, cwd=other if side == "against" else None)
+                    )
+                orders.append(
+                    asyncio.run(against({"this": started["this"], "against": started["against"]}, context, runs))
+                )
+        compared = both_orders(orders)
     result = {
         "machine": machine(),
         "runs": runs,
@@ -562,14 +592,20 @@ def render_against(a: dict[str, Any], runs: int) -> list[str]:
         f"models, one request at a time on a keep-alive connection to each, alternating blocks of "
         f"{AGAINST_BLOCK}, at least {max(runs, AGAINST_BLOCKS * AGAINST_BLOCK)} requests per server:",
         "",
-        "| call | this p50 ms | against p50 ms | difference | this p95 ms | against p95 ms |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "started twice, this one first and then the other first; the difference is the mean of the two orders' "
+        "(the gateway started second answers faster: benchmarks/gateway.py).",
+        "",
+        "| call | started first | this p50 ms | against p50 ms | difference | this p95 ms | against p95 ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, c in a["calls"].items():
-        lines.append(
-            f"| {name} | {c['this']['p50_ms']:.2f} | {c['against']['p50_ms']:.2f} | "
-            f"**{c['p50_difference_ms']:+.2f} ms** | {c['this']['p95_ms']:.2f} | {c['against']['p95_ms']:.2f} |"
-        )
+        for order, label in (("this_first", "this"), ("against_first", "against")):
+            o = c[order]
+            lines.append(
+                f"| {name} | {label} | {o['this']['p50_ms']:.2f} | {o['against']['p50_ms']:.2f} | "
+                f"{o['p50_difference_ms']:+.2f} ms | {o['this']['p95_ms']:.2f} | {o['against']['p95_ms']:.2f} |"
+            )
+        lines.append(f"| {name} | mean of both | | | **{c['p50_difference_ms']:+.2f} ms** | | |")
     return lines
 
 
