@@ -37,6 +37,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.logs import REQUEST_ID_HEADER
 from gateway.middleware import new_request_id
+from investiq.core.settings import Settings
+
+_DEFAULTS = Settings.model_fields  # the settings' defaults, until deadline_protocol sets the configured ones
 
 log = logging.getLogger("gateway.server")
 MIN_BODY_GRACE_S = 1.0
@@ -62,8 +65,8 @@ class DeadlineProtocol(HttpToolsProtocol):
     head's size (`deadline_protocol` makes the subclass with the configured seconds: uvicorn makes one
     protocol object per connection)."""
 
-    header_timeout_s: ClassVar[float] = 10.0
-    body_timeout_s: ClassVar[float] = 30.0
+    header_timeout_s: ClassVar[float] = _DEFAULTS["http_header_timeout_s"].default
+    body_timeout_s: ClassVar[float] = _DEFAULTS["http_body_timeout_s"].default
     on_timeout: ClassVar[tuple[Callable[[str], None], ...]] = ()  # each called with the error kind (a metric)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
