@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar, get_args, get_origin
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from investiq.core.journal import timestamps
+from investiq.core.names import first_invisible, one_spelling
 
 MAX_NAME = 128  # characters of a strategy or symbol name, once normalised
 # What a name or an id must not hold: every character that does not show (not str.isprintable), by Unicode
@@ -27,12 +28,6 @@ INVISIBLE = {
 }
 
 
-def _invisible(value: str) -> str | None:
-    """The first character of `value` that does not show: control, format (zero-width), surrogate, private-use,
-    unassigned, or a separator other than the plain space (U+2028, a no-break space); None if none."""
-    return next((ch for ch in value if not ch.isprintable()), None)
-
-
 def _code(ch: str) -> str:
     """U+2028 LINE SEPARATOR; U+0000 (control, private-use, unassigned characters and surrogates have no name)."""
     named = unicodedata.name(ch, "")
@@ -44,10 +39,10 @@ def _plain_name(value: str) -> str:
     decomposed, e + U+0301, is one strategy, not two), trimmed, non-empty, and only characters that show, as a
     trade_id (`plain_identifier`): what cannot be seen (U+2028, a zero-width or private-use character) never tells
     two names apart, breaks a log line, nor reaches the journal."""
-    value = unicodedata.normalize("NFC", value).strip()
+    value = one_spelling(value)
     if not value:
         raise ValueError("must not be empty or blank")
-    bad = _invisible(value)
+    bad = first_invisible(value)
     if bad is not None:
         category = unicodedata.category(bad)
         raise ValueError(
@@ -60,12 +55,12 @@ def _plain_name(value: str) -> str:
 
 
 def plain_identifier(value: str) -> str:
-    """Ids (a trade_id): trimmed, non-empty, and only characters that show (`_invisible`). Compared exactly, so
-    what cannot be seen must not tell two ids apart."""
+    """Ids (a trade_id): trimmed, non-empty, and only characters that show (`first_invisible`). Compared exactly,
+    so what cannot be seen must not tell two ids apart."""
     value = value.strip()
     if not value:
         raise ValueError("must not be empty or blank")
-    bad = _invisible(value)
+    bad = first_invisible(value)
     if bad is not None:
         category = unicodedata.category(bad)
         raise ValueError(
@@ -80,7 +75,9 @@ def _iso_text(value: object) -> object:
     return timestamps.with_offset(value)  # "... UTC" as the sync reads it
 
 
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_plain_name)]
+# The raw length is capped loosely (a name sent decomposed, e + U+0301, is longer than the same name composed):
+# the limit of MAX_NAME holds for the name once normalised (`_plain_name`).
+Name = Annotated[str, Field(min_length=1, max_length=4 * MAX_NAME), AfterValidator(_plain_name)]
 # Strict: a JSON number (an integer too), never "42.5" or true, which lax parsing would turn into one.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 

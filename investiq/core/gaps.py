@@ -44,11 +44,12 @@ RHO_GRID = np.geomspace(0.25, 400.0, 97)  # a gap's variance in bars' variances:
 _NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
-def _spacing(times: Any) -> NDArray[np.int64]:
+def _spacing(times: Any) -> NDArray[np.float64]:
     """Nanoseconds between consecutive bar times, in the times' own resolution first: bar times sent before 1677
-    (pandas gives them in seconds or microseconds) are beyond a nanosecond index, not their spacing."""
+    (pandas gives them in seconds or microseconds) are beyond a nanosecond index, and so may be their spacing (in
+    int64 nanoseconds, 292 years wrapped round to a negative one): in floats."""
     index = pd.DatetimeIndex(times)
-    spacing: NDArray[np.int64] = np.diff(index.asi8) * _NS_PER_UNIT[index.unit]
+    spacing: NDArray[np.float64] = np.diff(index.asi8).astype(np.float64) * _NS_PER_UNIT[index.unit]
     return spacing
 
 

@@ -15,6 +15,7 @@ from investiq.core.gaps import (
     fit_gaps,
     gap_before,
     model_factors,
+    usual_spacing,
     widen,
 )
 
@@ -137,3 +138,10 @@ def test_widening_keeps_the_median_and_the_order_of_the_quantiles():
     np.testing.assert_allclose(wide[0, 0], [100 * 0.95**2, 100, 100 * 1.04**2])
     np.testing.assert_allclose(wide[0, 1, 2], 101 * np.sqrt(107 / 101))
     assert (np.diff(wide, axis=-1) > 0).all()
+
+
+def test_spacing_of_centuries_apart_does_not_wrap_round():
+    """Bar times 420 years apart: their spacing in int64 nanoseconds wrapped round to a negative one (a review)."""
+    times = pd.DatetimeIndex(["1600-01-03", "1600-01-04", "1600-01-05", "2020-01-06"]).as_unit("s")
+    assert usual_spacing(times) == 86_400.0
+    assert gap_before(times).tolist() == [False, False, False, True]

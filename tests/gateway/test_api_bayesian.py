@@ -212,6 +212,31 @@ def test_a_trade_told_without_an_id_is_learnt_once_however_its_row_is_found_late
     assert {s["strategy_name"]: s["total_samples"] for s in stats} == {"by_id": 1, "won_only": 1, "ahead": 1}
 
 
+def test_sync_reads_the_agents_strategy_names_as_updates_do(client: TestClient, db_path: Path, clock: Clock):
+    """One spelling: an update names "café" decomposed, the agent's table composed; the sync recognises the trade
+    (a review found it learnt twice, and the row with an id refused as another strategy's). A name with a character
+    that does not show, which updates refuse, is skipped and counted."""
+    from investiq.core.journal.timestamps import iso
+
+    closed = iso(clock.now - 3600)
+    update(client, strategy_name="cafe\u0301", profit_loss=5.0, closed_at=closed)
+    update(client, strategy_name="cafe\u0301", profit_loss=7.0, closed_at=closed, trade_id="99")
+    add_trades(db_path, [("caf\u00e9", 5.0, closed), ("mean\u00a0rev", 1.0, closed)])
+    conn = sqlite3.connect(db_path)
+    conn.execute(
+        "INSERT INTO trades (id, symbol, strategy_name, side, quantity, entry_price, exit_price, profit_loss, "
+        "opened_at, closed_at) VALUES (99, 'SPY', ?, 'buy', 1, 100, 100, 7.0, ?, ?)",
+        ("caf\u00e9", closed, closed),
+    )
+    conn.commit()
+    conn.close()
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (report["trades_imported"], report["already_recorded"]) == (0, 2), report
+    assert report["skipped"] == {"strategy_name with a character that does not show": 1}
+    stats = client.get("/bayesian/all-stats").json()["strategies"]
+    assert [(s["strategy_name"], s["total_samples"]) for s in stats] == [("caf\u00e9", 2)]
+
+
 def test_a_new_half_life_gives_the_weights_a_replay_with_it_gives(db_path: Path, clock: Clock):
     """The state is folded with the half-life in force: after bayes_half_life_days changes, every strategy reads
     as its trades replayed with the new one, whether or not it learns anything new."""

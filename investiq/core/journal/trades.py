@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from investiq.core.errors import InvestIQError
 from investiq.core.journal import timestamps
+from investiq.core.names import first_invisible, one_spelling
 
 REQUIRED = ("strategy_name", "closed_at")
 PRICE_COLUMNS = ("side", "quantity", "entry_price", "exit_price")
@@ -60,8 +61,11 @@ def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) ->
             continue
         if not since_ts <= ts <= until_ts:
             continue  # outside the window: not an error
-        if not isinstance(name, str) or not name.strip():
+        if not isinstance(name, str) or not one_spelling(name):
             scan.skipped["empty strategy_name"] += 1
+            continue
+        if first_invisible(one_spelling(name)) is not None:  # refused by /bayesian/update: never addressable
+            scan.skipped["strategy_name with a character that does not show"] += 1
             continue
         value = _pnl(pnl, side, qty, entry, exit_)
         if value is None:
@@ -71,7 +75,7 @@ def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) ->
         scan.trades.append(
             ClosedTrade(
                 None if trade_id is None else str(trade_id),
-                name.strip(),
+                one_spelling(name),  # as /bayesian/update takes it, so that both name one strategy
                 value,
                 ts,
                 timestamps.parse(opened_at),
