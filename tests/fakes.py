@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -56,4 +58,23 @@ def patchtst_outputs(batch: int, horizon: int, price: float = 101.0) -> dict[str
         QUANTILES: np.tile(price * spread, (batch, horizon, 1)),
         PROBABILITY_UP: np.full((batch, horizon), 0.5, dtype=np.float32),
         VOLATILITY: np.full((batch, 1), 0.01, dtype=np.float32),
+    }
+
+
+def post_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of an HTTP/1.1 POST to `path` with `headers`, for calling the app directly (what a server
+    would pass it), where a test must see how often the app asks for the body."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8080),
     }

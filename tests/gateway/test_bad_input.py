@@ -452,23 +452,12 @@ def test_what_the_probe_sent_is_refused_with_a_reason(
 def test_a_body_that_stops_arriving_gets_408_and_nothing_of_it_is_used(settings: Settings):
     """The app's side of the body deadline (gateway/middleware.py); a real server closing the connection, and
     slow request heads, are tests/harness/test_reliability.py's."""
-    from tests.fakes import FakeBackend
+    from tests.fakes import FakeBackend, post_scope
 
     app = create_app(settings.model_copy(update={"http_body_timeout_s": 0.3}), FakeBackend())
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/bayesian/update",
-        "raw_path": b"/bayesian/update",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", b"60"), (b"host", b"t")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8080),
-    }
+    scope = post_scope(
+        "/bayesian/update", [(b"content-type", b"application/json"), (b"content-length", b"60"), (b"host", b"t")]
+    )
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:

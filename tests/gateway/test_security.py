@@ -31,7 +31,7 @@ from investiq.cli.main import main
 from investiq.core.journal import open_journal
 from investiq.core.settings import Settings
 from tests.conftest import root_logging
-from tests.fakes import Clock, FakeBackend
+from tests.fakes import Clock, FakeBackend, post_scope
 
 KEY = "sk-live-7Hq2Zr9WmX4cTb1N"
 NEAR_MISS = KEY[:-1] + "M"  # a wrong key that could be someone's real one: it must not be logged either
@@ -158,20 +158,10 @@ def test_without_the_key_an_oversized_body_is_401_and_never_read(settings: Setti
             async def send(message: dict[str, Any]) -> None:
                 sent.append(message)
 
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "POST",
-                "scheme": "http",
-                "path": "/price/predict",
-                "raw_path": b"/price/predict",
-                "root_path": "",
-                "query_string": b"",
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000000000"), *headers],
-                "client": ("127.0.0.1", 1234),
-                "server": ("testserver", 80),
-            }
+            scope = post_scope(
+                "/price/predict",
+                [(b"content-type", b"application/json"), (b"content-length", b"1000000000"), *headers],
+            )
             await app(scope, receive, send)
             return sent[0]["status"], asked
 
