@@ -23,6 +23,7 @@ from investiq.core.market import (
     SAMPLE_INTERVAL,
     SAMPLE_SYMBOLS,
     Source,
+    YahooError,
     as_series,
     csv_outline,
     load_bars,
@@ -313,9 +314,12 @@ def quick_model(settings: Settings, log: Log) -> None:
         series = load_series(settings, bars, log)
         series, bars = with_history(series, bars, log)
     except DataError as exc:
+        # Yahoo's reason without its advice for `train patchtst` (--source), which `up` does not take
+        reason = exc.reason if isinstance(exc, YahooError) else str(exc)
         log(
-            f"warning: {exc}\nwarning: training the first PatchTST on the offline sample (daily S&P 500 "
-            "and NASDAQ bars, 1999-2018) instead: forecasts of other symbols need a retrain on their data"
+            f"warning: {reason}\nwarning: training the first PatchTST on the offline sample (daily S&P 500 "
+            "and NASDAQ bars, 1999-2018) instead: forecasts of other symbols need a model trained on their "
+            "data (`investiq train patchtst --source csv --csv FILE`, then `investiq export patchtst`)"
         )
         bars = SAMPLE
         series = load_series(settings, bars, log)

@@ -109,3 +109,34 @@ def test_with_every_configured_symbol_too_short_up_trains_on_the_sample(
         ops.quick_model(settings, logged.append)
     assert trained == [["SPX", "NASDAQ"]]
     assert any("AAA: too few 1d bars" in line and "offline sample" in line for line in logged)
+
+
+def test_offline_up_says_why_without_advice_for_another_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Yahoo unreachable: `up` falls back to the sample and says why, without Yahoo's error's advice for `train
+    patchtst` ("use --source csv or --source sample": `up` has no --source; a new user tried it)."""
+    from investiq.core.market import OTHER_SOURCE, YahooError
+
+    real = ops.load_series
+
+    def offline(settings: Settings, bars: Any, log: Any) -> Any:
+        if bars.source == "yfinance":
+            raise YahooError("no data from Yahoo Finance for SPY 15m: offline", f"; {OTHER_SOURCE}")
+        return real(settings, bars, log)
+
+    class Trained(Exception):
+        pass
+
+    def record(*args: Any, **kwargs: Any) -> Any:
+        raise Trained
+
+    monkeypatch.setattr(ops, "load_series", offline)
+    monkeypatch.setattr(training, "train", record)
+    monkeypatch.setattr(ops, "config_for", lambda bars, **_: TINY)
+    settings = Settings(
+        models_dir=tmp_path / "models", model_repository=tmp_path / "repo", data_dir=tmp_path / "data"
+    )
+    logged: list[str] = []
+    with pytest.raises(Trained):
+        ops.quick_model(settings, logged.append)
+    warning = next(line for line in logged if line.startswith("warning: no data from Yahoo Finance"))
+    assert OTHER_SOURCE not in warning and "`investiq train patchtst --source csv --csv FILE`" in warning
