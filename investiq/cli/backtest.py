@@ -124,9 +124,7 @@ def backtest_command(
         if price_filter:
             raise click.UsageError("--price-filter needs bars: use --source sample, csv or yfinance")
         request = Request(db_path=settings.db_path, headlines=headlines, config=backtest_config)
-    else:
-        if interval not in (None, DAILY):
-            raise click.UsageError(f"the stand-in strategies trade daily bars: use --interval {DAILY}")
+    else:  # --interval takes 1d only (its choices, below)
         bars = choose_bars(settings, source, symbols, days or ALL_DAYS, DAILY, csv_path)  # type: ignore[arg-type]
         request = Request(
             bars=bars, price_filter=price_filter is not False, headlines=headlines, config=backtest_config
@@ -153,4 +151,5 @@ for _param in backtest_command.params:
     elif _param.name == "days":
         _param.help = "Days of bars to use, counted back from the last (default: all of them)."
     elif _param.name == "interval":
+        _param.type = click.Choice([DAILY])  # the shared option offers every interval: only daily bars are traded
         _param.help = f"Bar interval: {DAILY} only (the default here, whatever price_interval says)."

@@ -187,7 +187,8 @@ def markdown(n: dict[str, Any]) -> str:
     lines += ["## Strategy weights", ""]
     if w["weights"]:
         lines += [
-            f"{w['trades_in_window']} trades closed in the window ({w['trades_total']} learnt from in all). "
+            f"{w['trades_in_window']} trade{'' if w['trades_in_window'] == 1 else 's'} closed in the window "
+            f"({w['trades_total']} learnt from in all). "
             f"Weights now, by posterior {w['method']} win rate as `GET /bayesian/weights` serves them:",
             "",
             "| strategy | weight | wins (all time) | losses (all time) | win rate (posterior mean, decayed) |",
