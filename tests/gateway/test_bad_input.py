@@ -187,7 +187,7 @@ CASES: list[tuple[str, Any, int, str]] = [
     (PRICE, {"symbol": "SPX", "prices": "100"}, 422, "body.prices: Input should be a valid list"),
     (PRICE, {"prices": closes()}, 422, "body.symbol: Field required"),
     (PRICE, {"symbol": ["SPX"], "prices": closes()}, 422, "body.symbol: Input should be a valid string"),
-    (PRICE, {"symbol": "S" * 129, "prices": closes()}, 422, "body.symbol: String should have at most 128"),
+    (PRICE, {"symbol": "S" * 129, "prices": closes()}, 422, "body.symbol: must be at most 128 characters"),
     (PRICE, {"symbol": "SPX", "prices": closes(), "interval": 15}, 422, "body.interval: Input should be a valid"),
     (PRICE, {"symbol": "SPX", "prices": closes(), "interval": "7m"}, 422, "interval '7m' is unknown; known:"),
     (PRICE, {"symbol": "SPX", "prices": closes(), "interval": "15m"}, 422, "it was trained on 1d bars"),
