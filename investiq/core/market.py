@@ -154,7 +154,11 @@ def csv_outline(path: Path, chosen: Sequence[str] = ()) -> tuple[tuple[str, ...]
         symbols = tuple(sorted(set(written) - {""}))
         wanted = {c.strip().upper() for c in chosen}
         of = {s: frame[written == s] for s in symbols}
-        rows = {s: part for s, part in of.items() if s.upper() in wanted} or of or {"": frame}
+        rows = {s: part for s, part in of.items() if s.upper() in wanted} if wanted else of
+        if wanted and not rows:
+            present = ", ".join(symbols) or "none (its symbol column is blank)"
+            raise DataError(f"CSV {path} holds none of {', '.join(chosen)}: its symbols are {present}")
+        rows = rows or {"": frame}
     else:
         symbols, rows = (path.stem,), {path.stem: frame}
     intervals: dict[str, str] = {}

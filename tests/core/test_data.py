@@ -998,6 +998,8 @@ def test_a_csv_named_on_the_command_line_describes_itself(tmp_path: Path):
     ):
         choose_bars(Settings(), "csv", (), None, None, mixed, log=logged.append)
     assert choose_bars(Settings(), "csv", ("spx",), None, None, mixed, log=logged.append).interval == "1d"
+    with pytest.raises(DataError, match=r"holds none of QQQ: its symbols are NASW, SPX"):
+        choose_bars(Settings(), "csv", ("QQQ",), None, None, mixed, log=logged.append)  # not "pass --symbols"
     # --csv FILE without --source: the file is the source meant (it was ignored, and Yahoo asked for SPY)
     assert choose_bars(Settings(), None, (), None, None, one, log=logged.append).source == "csv"
     with pytest.raises(DataError, match="names a bar file, --source yfinance another source: drop one of them"):
