@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         prices, times = series[symbol]
         x, y = windows(prices, split.test, c, h)
         f = predict(forecaster, x)
-        served = as_served(meta.calibration, times, split.test, c, f.median, f.quantiles)
+        served = as_served(meta.calibration, times, split.test, c, x[:, -1, 0], f.median, f.quantiles)
         across = crossings(gap_before(times), split.test, h) > 0
         cells = []
         for kind in (across, ~across):

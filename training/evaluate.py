@@ -177,7 +177,7 @@ def forecast_part(
     served = (  # as the gateway serves a window whose bar times it knows
         np.asarray(f.quantiles, dtype=np.float64)
         if times is None
-        else as_served(meta.calibration, times, test, c, f.median, f.quantiles)
+        else as_served(meta.calibration, times, test, c, x[:, -1, 0], f.median, f.quantiles)
     )
     steps = np.arange(1, h + 1, dtype=np.float64)
     levels = meta.quantile_levels

@@ -168,6 +168,7 @@ def path_errors(
                 series[symbol][1],
                 chosen,
                 meta.context_length,
+                x[:, -1, 0],
                 got[OUTPUT][..., 0],
                 got[QUANTILES],
             )

@@ -179,6 +179,9 @@ class Forecaster(torch.nn.Module):
         P(up)     sigmoid(logit(base[h]) + slope * u[h, 0.5]), kept within the range calibration saw on
                   validation; base: the training up-rate where it is 0.5 or more, or where validation
                   confirms a lower one beats 0.5, else 0.5 (drift_base)
+        one distribution: the quantiles are then held to P(up) (`agreeing`): P(close > last) = p puts every
+                  level above 1 - p at or above the last close and every level below it at or under it, so
+                  a quantile on the other side (a falling median where P(up) is 0.53) is moved to the last close
     The head starts at zero, so an untrained model forecasts the last close exactly.
     """
 
@@ -252,12 +255,26 @@ class Forecaster(torch.nn.Module):
         calibration (shrinkage, conformal offsets, Platt slope, clamp) and prices, in fp32."""
         m = self.median_index
         centre = u[..., m : m + 1]
-        z = self.alpha * centre + self.spread * (u - centre) + self.offsets
-        z, _ = torch.sort(z, dim=-1)
-        quantiles = past_values[:, -1:, :] * torch.exp(z * self.scale(sigma)[..., None])  # [B, H, K]
-        p_up = torch.sigmoid(self.base_logit + self.slope * u[..., m])
+        p_up = torch.sigmoid(self.base_logit + self.slope * centre[..., 0])
         p_up = torch.minimum(torch.maximum(p_up, self.p_low), self.p_high)
+        z = self.alpha * centre + self.spread * (u - centre) + self.offsets
+        z = agreeing(torch.sort(z, dim=-1)[0], self.levels, p_up)
+        quantiles = past_values[:, -1:, :] * torch.exp(z * self.scale(sigma)[..., None])  # [B, H, K]
         return quantiles[..., m : m + 1], quantiles, p_up, sigma[:, None]
+
+
+LEVEL_TIE = 1e-5  # a level within this of 1 - P(up) is that probability's own quantile: the last close
+
+
+def agreeing(z: torch.Tensor, levels: torch.Tensor, p_up: torch.Tensor) -> torch.Tensor:
+    """Ascending quantiles z [B, H, K] (log returns to the last close, at `levels` [K]) held to P(up) [B, H]: a
+    distribution with P(return > 0) = p has its quantiles at levels above 1 - p at or above 0, those below it at
+    or under 0, and the one at 1 - p at 0. A quantile on the wrong side is moved to 0, the least change that makes
+    the two one distribution; the order is kept. P(up) 0.5 makes the median the last close: it says up and down
+    are as likely. (Ties, closes that do not move, only loosen this: 1 - p counts them.)"""
+    threshold = 1 - p_up[..., None]
+    above, below = levels > threshold + LEVEL_TIE, levels < threshold - LEVEL_TIE
+    return torch.where(above, z.clamp_min(0), torch.where(below, z.clamp_max(0), torch.zeros_like(z)))
 
 
 def _patchtst_config(config: TrainConfig) -> Any:
@@ -703,7 +720,9 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     skill over that base has one wholly above 0, and the network's spread of the quantiles only if its
     pinball loss has a ratio to the random walk's intervals (the conformal offsets alone, scaled by the
     volatility) wholly below 1; otherwise the model serves the random walk's median, the base and the
-    random walk's intervals (calibrated either way). Returns what was chosen and why.
+    random walk's intervals (calibrated either way). P(up) is chosen first: the median and the quantiles are held
+    to it (`agreeing`), and alpha and the spread are judged as held, as they are served. Returns what was chosen
+    and why.
     """
     h = config.prediction_length
     u, target, s = _validation_answers(forecaster, *data.val)
@@ -712,33 +731,6 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     groups = np.cumsum(data.val_sizes)[:-1]
     blocks = _blocks(data.val_sizes, h)
     enough = blocks >= MIN_BLOCKS  # else the percentile intervals are too narrow to show skill (MIN_BLOCKS)
-
-    def mae_columns(alpha: float) -> NDArray[np.float64]:
-        """Per window: mean over the horizon of |forecast/actual - 1| for the model and the random walk."""
-        actual = np.exp(s * target)
-        model = np.abs(np.exp(s * alpha * u[..., m]) - actual).mean(axis=1)
-        return np.column_stack([model, np.abs(1 - actual).mean(axis=1)])
-
-    scores = [float(mae_columns(a).mean(axis=0)[0]) for a in ALPHAS]
-    chosen = float(ALPHAS[int(np.argmin(scores))])
-    ratio, ratio_ci = bootstrap_interval(
-        np.split(mae_columns(chosen), groups), lambda v: v[..., 0] / v[..., 1], block=h, seed=config.seed
-    )
-    alpha = chosen if enough and ratio_ci[1] < 1 else 0.0
-
-    centre = alpha * u[..., m : m + 1]
-    candidates = [centre + (u - u[..., m : m + 1]), np.broadcast_to(centre, u.shape)]  # the network's, the RW's
-    offsets_of = [conformal(target, raw, levels, m) for raw in candidates]
-    losses = np.column_stack(
-        [quantile_loss(target, raw + offsets, levels) for raw, offsets in zip(candidates, offsets_of, strict=True)]
-    )
-    spread_ratio, spread_ci = bootstrap_interval(
-        np.split(losses, groups), lambda v: v[..., 0] / v[..., 1], block=h, seed=config.seed
-    )
-    spread = 1.0 if enough and spread_ci[1] < 1 else 0.0
-    offsets = offsets_of[0] if spread else offsets_of[1]
-    served = np.sort(candidates[0 if spread else 1] + offsets, axis=-1)  # as the graph serves them (denormalise)
-    gaps, gap_rule = gap_calibration(data, target, served, m, levels)
 
     x_up = np.asarray(data.train_up_rate)  # [H] training up-rate, over every training origin
     up = target > 0
@@ -752,6 +744,46 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     )
     slope = slope_fit if enough and skill_ci[0] > 0 else 0.0
     p_up = sigmoid(base_logit + slope * u[..., m])
+    p_served = torch.from_numpy(p_up)  # the quantiles agree with it (`agreeing`), so it is chosen first
+
+    def held(z: NDArray[np.float64], at: slice = slice(None)) -> NDArray[np.float64]:
+        """Ascending quantiles z [n, H, K] at levels[at], held to the P(up) served on these windows."""
+        return agreeing(torch.from_numpy(np.ascontiguousarray(z)), torch.from_numpy(levels[at]), p_served).numpy()
+
+    def median(alpha: float) -> NDArray[np.float64]:
+        """[n, H]: the served median in units of sigma sqrt(h), alpha * u held to P(up)."""
+        return held(alpha * u[..., m : m + 1], slice(m, m + 1))[..., 0]
+
+    def mae_columns(alpha: float) -> NDArray[np.float64]:
+        """Per window: mean over the horizon of |forecast/actual - 1| for the model and the random walk."""
+        actual = np.exp(s * target)
+        model = np.abs(np.exp(s * median(alpha)) - actual).mean(axis=1)
+        return np.column_stack([model, np.abs(1 - actual).mean(axis=1)])
+
+    scores = [float(mae_columns(a).mean(axis=0)[0]) for a in ALPHAS]
+    chosen = float(ALPHAS[int(np.argmin(scores))])
+    ratio, ratio_ci = bootstrap_interval(
+        np.split(mae_columns(chosen), groups), lambda v: v[..., 0] / v[..., 1], block=h, seed=config.seed
+    )
+    alpha = chosen if enough and ratio_ci[1] < 1 else 0.0
+    moved = float(np.mean(median(alpha) != alpha * u[..., m])) if alpha else 0.0
+
+    centre = alpha * u[..., m : m + 1]
+    candidates = [centre + (u - u[..., m : m + 1]), np.broadcast_to(centre, u.shape)]  # the network's, the RW's
+    offsets_of = [conformal(target, raw, levels, m) for raw in candidates]
+    losses = np.column_stack(
+        [
+            quantile_loss(target, held(np.sort(raw + offsets, axis=-1)), levels)
+            for raw, offsets in zip(candidates, offsets_of, strict=True)
+        ]
+    )
+    spread_ratio, spread_ci = bootstrap_interval(
+        np.split(losses, groups), lambda v: v[..., 0] / v[..., 1], block=h, seed=config.seed
+    )
+    spread = 1.0 if enough and spread_ci[1] < 1 else 0.0
+    offsets = offsets_of[0] if spread else offsets_of[1]
+    served = held(np.sort(candidates[0 if spread else 1] + offsets, axis=-1))  # as the graph serves them
+    gaps, gap_rule = gap_calibration(data, target, served, m, levels)
 
     with torch.no_grad():
         forecaster.alpha.fill_(alpha)
@@ -762,7 +794,8 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         forecaster.p_low.copy_(torch.from_numpy(p_up.min(axis=0)).float())
         forecaster.p_high.copy_(torch.from_numpy(p_up.max(axis=0)).float())
     median_rule = (
-        f"median shrunk by alpha = {alpha:g} (validation MAE ratio to the random walk {ratio:.4f}, 95% CI "
+        f"median shrunk by alpha = {alpha:g} and held to P(up) (the last close at {moved:.1%} of validation "
+        f"steps; validation MAE ratio to the random walk {ratio:.4f}, 95% CI "
         f"[{ratio_ci[0]:.4f}, {ratio_ci[1]:.4f}])"
         if alpha > 0
         else f"median = the random walk: the best shrinkage (alpha = {chosen:g}) gave a validation MAE ratio of "
@@ -800,6 +833,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         "val_pinball_ratio_ci95": list(spread_ci),
         "val_mae_ratio": ratio,
         "val_mae_ratio_ci95": list(ratio_ci),
+        "val_median_held": moved,
         "slope": slope,
         "slope_best": slope_fit,
         "val_brier_skill": skill,

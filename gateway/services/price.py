@@ -204,7 +204,10 @@ class PriceService:
             return await self._again(queries, tries)  # the swap may be the cause
         if self.meta is not meta:
             return await self._again(queries, tries)
-        out = [self._across_gaps(f, times, meta) for f, times in zip(out, bar_times, strict=True)]
+        out = [
+            self._across_gaps(f, times, meta, window[-1, 0])
+            for f, times, window in zip(out, bar_times, windows, strict=True)
+        ]
         for f, window, where in zip(out, windows, wheres, strict=True):
             problem = f.problem()
             if problem is not None:
@@ -240,7 +243,7 @@ class PriceService:
         return self.meta
 
     def _across_gaps(
-        self, f: WindowForecast, times: pd.DatetimeIndex | None, meta: PatchTSTMeta
+        self, f: WindowForecast, times: pd.DatetimeIndex | None, meta: PatchTSTMeta, last: float
     ) -> WindowForecast:
         """The forecast with its intervals for the gaps (nights, weekends) its path crosses, where the bar times
         are known (bars the gateway fetched, or `bar_times` sent with the closes) and calibration recorded
@@ -254,7 +257,7 @@ class PriceService:
         if factors is None:
             return f
         return replace(
-            f, quantiles=widen(f.median, f.quantiles, factors).astype(np.float32), intervals="gaps_ahead"
+            f, quantiles=widen(last, f.median, f.quantiles, factors).astype(np.float32), intervals="gaps_ahead"
         )
 
     def _check(self, q: PriceQuery, where: str, meta: PatchTSTMeta) -> _Closes | None:

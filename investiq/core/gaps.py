@@ -195,13 +195,20 @@ def fit_gaps(
 
 
 def widen(
-    median: NDArray[np.floating[Any]], quantiles: NDArray[np.floating[Any]], factors: NDArray[np.float64]
+    last: NDArray[np.floating[Any]] | float,
+    median: NDArray[np.floating[Any]],
+    quantiles: NDArray[np.floating[Any]],
+    factors: NDArray[np.float64],
 ) -> NDArray[np.float64]:
     """Quantile closes [..., H, K] with their log distances from the median closes [..., H] times factors
-    [..., H]."""
+    [..., H], each kept on its side of the last close [...] (at it, if it was there): the graph held them to
+    P(up), a quantile above the last close for P(up) (investiq/core/patchtst.py), and widening around the median
+    must not carry one across."""
     m = np.asarray(median, dtype=np.float64)[..., None]
     q = np.asarray(quantiles, dtype=np.float64)
-    return np.asarray(m * np.exp(np.log(q / m) * np.asarray(factors, dtype=np.float64)[..., None]))
+    wide = m * np.exp(np.log(q / m) * np.asarray(factors, dtype=np.float64)[..., None])
+    at = np.asarray(last, dtype=np.float64)[..., None, None]
+    return np.asarray(np.where(q > at, np.maximum(wide, at), np.where(q < at, np.minimum(wide, at), at)))
 
 
 @dataclass(frozen=True)
@@ -249,13 +256,15 @@ def as_served(
     times: Any,
     origins: NDArray[np.int64],
     context: int,
+    last: NDArray[np.floating[Any]],
     median: NDArray[np.floating[Any]],
     quantiles: NDArray[np.floating[Any]],
 ) -> NDArray[np.float64]:
-    """The graph's quantiles [n, H, K] from windows of `context` bars ending at `origins` of a series with these
-    bar times, as the gateway serves them: with the factors an artifact's calibration recorded, where it did."""
+    """The graph's quantiles [n, H, K] from windows of `context` bars ending at `origins` (their last closes [n])
+    of a series with these bar times, as the gateway serves them: with the factors an artifact's calibration
+    recorded, where it did."""
     gaps = GapIntervals.from_calibration(calibration)
     if gaps is None:
         return np.asarray(quantiles, dtype=np.float64)
     crossed = ahead(gap_before(times), origins, context, gaps.factors.shape[1])
-    return widen(median, quantiles, gaps.for_crossed(crossed))
+    return widen(last, median, quantiles, gaps.for_crossed(crossed))

@@ -13,7 +13,9 @@ contract); the export adds `model.onnx`, one graph from raw closes to a probabil
 The formulation (training/patchtst.py) forecasts log returns relative to the last close in units of
 that volatility: an untrained model, or one whose skill the validation part does not confirm, is
 the random walk exactly (median = last close) with intervals of the empirical-volatility random
-walk and P(up) = the training period's up-rate. Log returns, scaling and calibration are all inside
+walk and P(up) = the training period's up-rate. The median and the quantiles are one distribution with P(up):
+a quantile at a level above 1 - P(up) is at or above the last close, one below it at or under it. Log returns,
+scaling and calibration are all inside
 the graph, so a consumer sends raw closes and gets prices and probabilities back; one thing is not: where the
 training bars had gaps (nights, weekends), `calibration["gaps"]` holds factors on the quantiles for the gaps a
 path crosses, which the gateway and the evaluation apply where they know the window's bar times
@@ -195,8 +197,9 @@ def signal(
 
     `direction` is the sign of the median's return (flat within FLAT_BAND); `confidence` is max(P(up), 1 - P(up))
     (the API contract), so 0.5 means "no idea" and it never claims more than the validation part supported (the
-    graph bounds P(up) to what calibration saw). The two are separate calls: a median that validation kept may
-    fall while P(up) is above 0.5, and 1 - P(up) counts closes that do not move, not only falls.
+    graph bounds P(up) to what calibration saw). The graph's median agrees with its P(up) (training/patchtst.py,
+    `agreeing`): "up" comes with P(up) above 0.5, "down" with P(up) below it, and where P(up) is 0.5 the median is
+    the last close ("flat"); 1 - P(up) counts closes that do not move, not only falls.
     """
     last = float(closes[-1])
     path = np.asarray(median, dtype=np.float64).reshape(-1)

@@ -43,6 +43,7 @@ from investiq.core.patchtst import (
     ONNX_FILE,
     OUTPUTS,
     PROBABILITY_UP,
+    QUANTILE_LEVELS,
     QUANTILES,
     TRAIN_AND_EXPORT,
     VOLATILITY,
@@ -102,14 +103,20 @@ class ForecastErrors:
 def forecast_errors(
     windows: NDArray[Any], got: Sequence[NDArray[Any]], want: Sequence[NDArray[Any]]
 ) -> ForecastErrors:
-    """`got` against `want` (OUTPUTS, in order) for `windows` [n, context, 1]."""
+    """`got` against `want` (OUTPUTS, in order) for `windows` [n, context, 1]. A quantile whose level is within
+    BF16_MAX_P_UP of the reference's 1 - P(up) is not compared: the graph holds the quantiles to P(up)
+    (training/patchtst.py, `agreeing`), so one may sit at the last close in one answer and off it in the other
+    where the two P(up)s fall either side of its level, as P(up) may cross 0.5 where it is undecided."""
     answer, reference = dict(zip(OUTPUTS, got, strict=True)), dict(zip(OUTPUTS, want, strict=True))
-    horizon = reference[QUANTILES].shape[1]
+    horizon, k = reference[QUANTILES].shape[1:]
     sd = windows[:, -1:, 0] * reference[VOLATILITY] * np.sqrt(np.arange(1, horizon + 1))[None, :]  # [n, H]
     p, q = answer[PROBABILITY_UP], reference[PROBABILITY_UP]
     decided = np.abs(q - 0.5) > BF16_MAX_P_UP
+    levels = np.asarray(QUANTILE_LEVELS if k == len(QUANTILE_LEVELS) else [np.nan] * k)  # NaN: every one compared
+    compared = ~(np.abs((1 - q)[..., None] - levels) <= BF16_MAX_P_UP)  # [n, H, K]: compared
+    off = np.abs(answer[QUANTILES] - reference[QUANTILES]) / sd[..., None]
     return ForecastErrors(
-        quantile_sd=float(np.max(np.abs(answer[QUANTILES] - reference[QUANTILES]) / sd[..., None])),
+        quantile_sd=float(np.max(np.where(compared | np.isnan(off), off, 0.0))),
         p_up_abs=float(np.max(np.abs(p - q))),
         volatility_rel=float(np.max(np.abs(answer[VOLATILITY] - reference[VOLATILITY]) / reference[VOLATILITY])),
         p_up_flipped=int(np.sum(decided & ((p > 0.5) != (q > 0.5)))),

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from investiq.core.gaps import (
     MIN_CROSSING,
@@ -133,11 +134,26 @@ def test_a_window_is_served_the_factors_of_its_place_and_one_without_sessions_no
 def test_widening_keeps_the_median_and_the_order_of_the_quantiles():
     median = np.array([[100.0, 101.0]])
     quantiles = np.array([[[95.0, 100.0, 104.0], [96.0, 101.0, 107.0]]])
-    wide = widen(median, quantiles, np.array([[2.0, 0.5]]))
+    wide = widen(np.array([90.0]), median, quantiles, np.array([[2.0, 0.5]]))
     np.testing.assert_allclose(wide[0, :, 1], median[0])
     np.testing.assert_allclose(wide[0, 0], [100 * 0.95**2, 100, 100 * 1.04**2])
     np.testing.assert_allclose(wide[0, 1, 2], 101 * np.sqrt(107 / 101))
     assert (np.diff(wide, axis=-1) > 0).all()
+
+
+def test_widening_carries_no_quantile_across_the_last_close():
+    """The graph holds the quantiles to P(up) (a level above 1 - P(up) at or above the last close): widening
+    around a median above the last close leaves a quantile at it there, and narrowing stops one from below at
+    it."""
+    last = np.array([100.0, 100.0])
+    median = np.array([[102.0], [101.0]])
+    quantiles = np.array([[[99.0, 100.0, 102.0, 105.0]], [[99.5, 99.9, 101.0, 103.0]]])
+    wide = widen(last, median, quantiles, np.array([[3.0], [0.1]]))
+    assert wide[0, 0, 0] == pytest.approx(102 * (99 / 102) ** 3)  # below it, and further below
+    assert wide[0, 0, 1] == 100.0  # at it: 102 * (100/102)**3 would be below it
+    assert wide[1, 0, 0] == 100.0 and wide[1, 0, 1] == 100.0  # 0.1 of the distance would lift them above it
+    np.testing.assert_allclose(wide[0, 0, 2:], [102.0, 102 * (105 / 102) ** 3])
+    assert (np.diff(wide, axis=-1) >= 0).all()
 
 
 def test_spacing_of_centuries_apart_does_not_wrap_round():

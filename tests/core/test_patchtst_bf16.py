@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from gateway.backends.embedded import load_patchtst, patchtst_dir
 from investiq.core.errors import ArtifactError
-from investiq.core.patchtst import INPUT, OUTPUTS, PatchTSTMeta
+from investiq.core.patchtst import INPUT, OUTPUTS, QUANTILE_LEVELS, PatchTSTMeta
 from investiq.core.patchtst_runtime import (
     BF16_MAX_P_UP,
     BF16_MAX_QUANTILE_SD,
@@ -87,6 +87,29 @@ def test_p_up_may_cross_one_half_only_where_the_reference_is_undecided():
     assert forecast_errors(windows, got, want).p_up_flipped == 0
     decided = answer(windows, p_up=0.52)
     assert forecast_errors(windows, answer(windows, p_up=0.49), decided).p_up_flipped == 2 * 4
+
+
+def test_a_quantile_held_to_p_up_is_compared_only_where_p_up_is_decided_about_its_level():
+    """The graph holds the quantiles to P(up): where the reference's 1 - P(up) is within the bound of a level,
+    BF16's P(up) may fall on the other side of it and the quantile at that level sit at the last close in one
+    answer only. That is not compared; the same jump elsewhere is."""
+    windows = sample_windows(2, 16, seed=4)
+    levels = np.array(QUANTILE_LEVELS, dtype=np.float32)
+    last = windows[:, -1:, :]
+    quantiles = last * np.exp(0.01 * (levels - 0.4))[None, None, :] * np.ones((2, 4, 1), dtype=np.float32)
+    m = QUANTILE_LEVELS.index(0.5)
+
+    def forecast(p_up: float, median_at_last: bool) -> list[NDArray[np.float32]]:
+        q = quantiles.copy()
+        if median_at_last:
+            q[..., m] = last[..., 0]
+        p = np.full((2, 4), p_up, dtype=np.float32)
+        return [q[..., m : m + 1], q.astype(np.float32), p, np.full((2, 1), 0.01, dtype=np.float32)]
+
+    near = forecast(0.5 - BF16_MAX_P_UP / 2, median_at_last=True)  # the reference, held: P(up) just below 0.5
+    assert forecast_errors(windows, forecast(0.5 + BF16_MAX_P_UP / 4, False), near).quantile_sd < 1e-6
+    far = forecast(0.45, median_at_last=True)
+    assert forecast_errors(windows, forecast(0.45, False), far).quantile_sd > BF16_MAX_QUANTILE_SD
 
 
 def test_fp32_runtimes_keep_the_export_bound():

@@ -76,6 +76,12 @@ def check_forecast(one: dict[str, Any]) -> None:
     assert one["confidence"] == pytest.approx(max(p_h, 1 - p_h))
     assert one["volatility"] > 0
     assert one["model"] in {"patchtst", "random_walk"}
+    # One distribution: a level above 1 - P(up) at or above the current price, one below it at or under it.
+    current, slack, p = one["current_price"], one["current_price"] * 1e-6, np.array(one["probability_up"])
+    level = np.array(QUANTILE_LEVELS)[:, None]
+    assert (paths[level > 1 - p + 1e-5] >= current - slack).all()
+    assert (paths[level < 1 - p - 1e-5] <= current + slack).all()
+    assert {"up": p_h > 0.5, "down": p_h < 0.5, "flat": True}[one["direction"]]
 
 
 def test_predict_and_batch_predict_over_http(client: TestClient, tmp_path: Path):
@@ -270,7 +276,8 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
     assert fetched["probability_up"] == sent["probability_up"]
     pooled = np.array(list(sent["quantiles"].values())).T  # [H, K]
     served = np.array(list(fetched["quantiles"].values())).T
-    np.testing.assert_allclose(served, widen(np.array(sent["predicted_prices"]), pooled, factors), rtol=1e-5)
+    last = np.float32(prices[-2])
+    np.testing.assert_allclose(served, widen(last, np.array(sent["predicted_prices"]), pooled, factors), rtol=1e-5)
     check_forecast(fetched)
     assert timed["quantiles"] == fetched["quantiles"]  # the closes sent with their bar times: as fetched
     assert fetched["intervals"] == timed["intervals"] == "gaps_ahead" and sent["intervals"] == "pooled"

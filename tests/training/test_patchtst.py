@@ -24,6 +24,7 @@ from training import patchtst
 from training.patchtst import (
     Forecaster,
     TooFewBars,
+    agreeing,
     drift_base,
     load_forecaster,
     longest_context,
@@ -294,7 +295,7 @@ def test_skill_is_judged_on_ten_horizons_of_validation_or_more(monkeypatch: pyte
     kept = (c["alpha"] > 0, c["slope"] > 0, c["spread"] > 0)
     if windows // h < MIN_BLOCKS:
         assert kept == (False, False, False) and "too few to show skill (3 horizons" in c["rule"]
-        assert c["val_mae_ratio_ci95"][1] < 1  # what the plain interval said
+        assert c["val_brier_skill_ci95"][0] > 0  # what the plain interval said
     else:
         assert kept[:2] == (True, True) and "too few" not in c["rule"]
 
@@ -342,3 +343,64 @@ def test_the_up_rate_counts_every_training_origin_not_only_the_strided_windows()
     assert data.train_up_rate == every and every[0] == pytest.approx(7 / 8, abs=0.01)
     strided = (data.train[1][..., 0] > data.train[0][:, -1:, 0]).mean(axis=0)  # what was used before
     assert abs(strided[0] - every[0]) > 0.1
+
+
+def test_the_quantiles_are_held_to_p_up_as_one_distribution():
+    """P(close > last) = p puts every level above 1 - p at or above the last close (z >= 0) and every level below
+    it at or under it; a quantile on the wrong side moves to the last close, one on its side is left as it is, and
+    the order is kept. P(up) 0.5 makes the median the last close."""
+    rng = np.random.default_rng(4)
+    levels = torch.tensor(QUANTILE_LEVELS, dtype=torch.float64)
+    z = torch.sort(torch.from_numpy(rng.normal(0, 1, (500, 3, len(levels)))), dim=-1)[0]
+    p = torch.from_numpy(rng.uniform(0.02, 0.98, (500, 3)))
+    p[0] = 0.5
+    held = agreeing(z, levels, p)
+    above, below = levels > 1 - p[..., None], levels < 1 - p[..., None]
+    assert (held[above] >= 0).all() and (held[below] <= 0).all()
+    assert (torch.diff(held, dim=-1) >= 0).all()
+    sided = (above & (z >= 0)) | (below & (z <= 0))
+    assert torch.equal(held[sided], z[sided]) and (held[~sided] == 0).all()
+    assert (held[0, :, QUANTILE_LEVELS.index(0.5)] == 0).all()
+    assert sided.float().mean() < 0.9  # the draw put quantiles on the wrong side to move
+
+
+def test_a_falling_median_is_not_served_beside_a_rising_p_up():
+    """The served median and P(up) are one call (a review found a kept median falling at step 1 while P(up) was
+    the up-rate, 0.532): with P(up) above 0.5 the median is at or above the last close; with P(up) below 0.5 a
+    falling median is the call."""
+    forecaster = Forecaster(TINY).eval()
+    with torch.no_grad():
+        forecaster.head.bias.fill_(-0.5)  # every raw quantile half a forecast sd below the last close
+        forecaster.alpha.fill_(0.5)
+        forecaster.base_logit.fill_(float(np.log(0.532 / 0.468)))
+    x = torch.from_numpy(sample_windows(4, 64, seed=1))
+    median, quantiles, p_up, _ = forecaster(x)
+    last = x[:, -1:, :].expand(-1, 4, -1)
+    assert torch.allclose(p_up, torch.tensor(0.532)) and torch.equal(median, last)
+    assert (quantiles[..., QUANTILE_LEVELS.index(0.25)] < last[..., 0]).all()  # below 1 - p: left as they were
+    with torch.no_grad():
+        forecaster.base_logit.fill_(-1.0)  # P(up) 0.27: the falling median is the call
+    median, _, p_up, _ = forecaster(x)
+    assert (p_up < 0.5).all() and (median < last).all()
+
+
+def test_calibration_judges_the_median_as_served_held_to_p_up(monkeypatch: pytest.MonkeyPatch):
+    """A network whose raw median foresees every move: with its P(up) slope it is kept, and held to that P(up) it
+    is never moved (the two agree). With the slope refused (fit_slope faked to find none), P(up) is the up-rate 0.5
+    and the median held to it is the last close, so no shrinkage can beat the random walk: alpha 0, ratio 1."""
+    h, n = 12, 120
+    config = dataclasses.replace(TINY, context_length=32, prediction_length=h)
+    rng = np.random.default_rng(3)
+    target = np.cumsum(rng.normal(0, 1, (n, h)), axis=1) / np.sqrt(np.arange(1, h + 1))
+    levels = np.array(QUANTILE_LEVELS)
+    u = target[..., None] + 0.1 * (levels - 0.5)[None, None, :]
+    s = np.full((n, h), 0.01) * np.sqrt(np.arange(1, h + 1))
+    monkeypatch.setattr(patchtst, "_validation_answers", lambda *_: (u, target, s))
+    x, y = np.ones((2 * h, 2, 1), np.float32), np.ones((2 * h, h, 1), np.float32)
+    val = (np.zeros((n, 1, 1), np.float32), np.zeros((n, h, 1), np.float32))
+    data = patchtst.Dataset((x, y), val, val_sizes=[n], train_up_rate=[0.5] * h)
+    c = patchtst.calibrate(patchtst.Forecaster(config), data, config)
+    assert c["slope"] > 0 and c["alpha"] > 0 and c["val_median_held"] == 0.0, c["rule"]
+    monkeypatch.setattr(patchtst, "fit_slope", lambda *_: 0.0)
+    c = patchtst.calibrate(patchtst.Forecaster(config), data, config)
+    assert c["slope"] == 0 and c["alpha"] == 0 and c["val_mae_ratio"] == 1.0, c["rule"]
