@@ -161,9 +161,9 @@ class PriceResponse(BaseModel):
     )
     confidence: float = Field(
         description="max(P(up), 1 - P(up)) at the horizon (0.5 = no idea), bounded to what the model's "
-        "validation part supported. It is about P(up), not about `direction`: where the median falls while P(up) "
-        "is above 0.5 (a median that validation kept beside an up-rate base), 'down' comes with P(up) as its "
-        "confidence. And 1 - P(up) holds the closes that do not move (ties: tick-bound prices): it is not P(down)."
+        "validation part supported. The median agrees with P(up): 'up' comes with P(up) above 0.5, 'down' with "
+        "P(up) below it, and P(up) 0.5 with 'flat'. 1 - P(up) holds the closes that do not move (ties: "
+        "tick-bound prices): it is not P(down)."
     )
     predicted_prices: list[float] = Field(
         description="Median forecast closes for the next `horizon` bars (the 0.5 quantile)."
@@ -196,7 +196,8 @@ class PriceResponse(BaseModel):
     quantiles: dict[str, list[float]] = Field(
         description='Forecast closes per step at each quantile level (the level as key, "0.05" ... "0.95", in '
         "ascending order; prices ascend with the level): 0.1-0.9 is an 80% interval, 0.05-0.95 a 90% one, "
-        "their widths calibrated on the model's validation bars."
+        "their widths calibrated on the model's validation bars. One distribution with probability_up: at each "
+        "step a level above 1 - P(up) is at or above current_price, a level below it at or under it."
     )
     intervals: Literal["gaps_ahead", "pooled"] = Field(
         "pooled",

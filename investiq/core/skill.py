@@ -67,6 +67,10 @@ MIN_BUCKETS = MIN_BLOCKS  # the fewest buckets with evidence a figure gets an in
 REPS = 1000
 POOLED = "*"  # the symbol key of figures pooled over symbols
 SAME_PROBABILITY = 1e-6  # probabilities closer than this are one (float32 rounding, not a forecast)
+# A median closer to the last close than this, relatively, is the last close: the graph computes in float32 and
+# the journal keeps the close sent in float64, so the random walk's median differs from it by up to half a float32
+# step (6e-8 relative), which a tie (a close that did not move) scored as an error the random walk had not made
+SAME_CLOSE = 2e-7
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,8 @@ class Outcome:
                 values[_C["n_gaps_ahead"]] = 1
                 values[_C["cover80_gaps_ahead"]] = values[_C["cover80"]]
                 values[_C["cover90_gaps_ahead"]] = values[_C["cover90"]]
-        values[_C["error"]] = abs(self.predicted_price - self.actual_price) / self.last_price
+        median = self.last_price if abs(self.predicted_price / self.last_price - 1) < SAME_CLOSE else self.predicted_price
+        values[_C["error"]] = abs(median - self.actual_price) / self.last_price
         values[_C["error_random_walk"]] = abs(self.last_price - self.actual_price) / self.last_price
         return values
 

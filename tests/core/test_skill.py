@@ -71,6 +71,22 @@ def test_the_random_walk_scores_exactly_one_with_no_uncertainty():
     assert book.skill("rw").brier.value is None  # no P(up) recorded: no figure, not a made-up one
 
 
+def test_the_random_walks_median_in_float32_scores_one_on_ties_too():
+    """The graph's median of the random walk is the close sent rounded to float32 (9.9999998 for 10.0, 6e-8 away,
+    relatively); on a tick-bound price that often does not move, that rounding scored an error the random walk had
+    not made, and the ratio read "significantly worse than the random walk" (a review: 193 of 200 windows)."""
+    rows = []
+    for i in range(60):
+        last = 10.0 + 0.01 * (i % 7)
+        actual = last if i % 3 == 0 else last + 0.01 * (-1) ** i  # a tie every third bar
+        rows.append(Outcome(i * DAY, "AAA", "rw", DAY, last, float(np.float32(last)), actual, None))
+    assert any(o.predicted_price != o.last_price for o in rows)
+    book = SkillBook()
+    book.add(rows)
+    ratio = book.skill("rw").mae_ratio
+    assert ratio.value == 1.0 and ratio.ci95 == (1.0, 1.0)
+
+
 def test_a_forecast_that_calls_no_direction_is_left_out_of_the_hit_rate():
     """The random walk's forecasts are 'flat' (correct None): it makes no call, so no hit rate; a model's calls
     are judged against always-up on the same calls, not on forecasts it made no call on."""
