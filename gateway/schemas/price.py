@@ -108,7 +108,8 @@ class SkillFigure(BaseModel):
     value: float | None = Field(description="The estimate; null without evidence.")
     ci95: tuple[float, float] | None = Field(
         description="95% block-bootstrap interval over non-overlapping horizon periods (overlapping forecasts "
-        f"share outcomes, so they are not counted as independent); null on fewer than {MIN_BUCKETS} periods."
+        f"share outcomes, so they are not counted as independent); null on fewer than {MIN_BUCKETS} periods. "
+        "A share (hit rates, coverage) is given at least Wilson's interval over its periods."
     )
     n: int = Field(description="Resolved forecasts it rests on (a forecast asked again for its bar counts once).")
 
@@ -123,6 +124,10 @@ class Skill(BaseModel):
         "A flat forecast, the random walk's, calls no direction and is left out."
     )
     always_up_rate: SkillFigure = Field(description="What always calling up would have scored on the same ones.")
+    edge_over_always_up: SkillFigure = Field(
+        description="hit_rate - always_up_rate over the same calls, with a paired interval (both from the same "
+        "resampled periods): wholly above 0, the calls beat always-up; wholly below, they lose to it."
+    )
     brier: SkillFigure = Field(description="Brier score of P(up) at the horizon (0 is perfect, 0.25 a coin).")
     brier_skill: SkillFigure = Field(
         description="1 - Brier / Brier of the training up-rate (what the model serves without skill); > 0 beats it"

@@ -29,6 +29,7 @@ ALL = "all"
 FIGURES = (  # exported as the investiq_price_skill gauge's `figure`
     "hit_rate",
     "always_up_rate",
+    "edge_over_always_up",
     "brier_skill",
     "coverage80",
     "coverage90",

@@ -60,6 +60,7 @@ COLUMNS = (
     "n_gaps_ahead",
     "cover80_gaps_ahead",
     "cover90_gaps_ahead",
+    "edge",  # per call: right (1) or not (0), less always-up's (1 where the close rose): the paired difference
 )
 _C = {name: i for i, name in enumerate(COLUMNS)}
 BLOCK = 2  # the fewest buckets per bootstrap block
@@ -98,6 +99,7 @@ class Outcome:
             values[_C["calls"]] = 1
             values[_C["hits"]] = float(self.correct)
             values[_C["call_ups"]] = up
+            values[_C["edge"]] = float(self.correct) - up
         if self.probability_up is not None and self.base_probability_up is not None:
             p = self.probability_up
             # The graph computes in float32, the base rate is recorded in float64: a P(up) that is the base
@@ -115,7 +117,8 @@ class Outcome:
                 values[_C["n_gaps_ahead"]] = 1
                 values[_C["cover80_gaps_ahead"]] = values[_C["cover80"]]
                 values[_C["cover90_gaps_ahead"]] = values[_C["cover90"]]
-        median = self.last_price if abs(self.predicted_price / self.last_price - 1) < SAME_CLOSE else self.predicted_price
+        median = self.predicted_price
+        median = self.last_price if abs(median / self.last_price - 1) < SAME_CLOSE else median
         values[_C["error"]] = abs(median - self.actual_price) / self.last_price
         values[_C["error_random_walk"]] = abs(self.last_price - self.actual_price) / self.last_price
         return values
@@ -193,6 +196,8 @@ class Skill:
     last: float | None
     coverage80_gaps_ahead: Figure  # coverage80 over the forecasts whose intervals were fitted to the gaps ahead
     coverage90_gaps_ahead: Figure
+    # hit rate - always-up's over the same calls, its interval paired (both from the same resampled periods)
+    edge_over_always_up: Figure
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,9 +209,26 @@ def block_length(buckets: int) -> int:
     return max(BLOCK, int(buckets ** (1 / 3) + 0.5))
 
 
-def _figure(sums: NDArray[np.float64], num: str, den: str, count: str, seed: int, skill: bool = False) -> Figure:
+def wilson(share: float, n: int) -> tuple[float, float]:
+    """The Wilson score 95% interval of a share observed over n independent trials."""
+    z2 = 1.959964**2
+    centre, spread = share + z2 / (2 * n), 1.959964 * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
+    return max(0.0, (centre - spread) / (1 + z2 / n)), min(1.0, (centre + spread) / (1 + z2 / n))
+
+
+def _figure(
+    sums: NDArray[np.float64],
+    num: str,
+    den: str,
+    count: str,
+    seed: int,
+    skill: bool = False,
+    share: bool = False,
+) -> Figure:
     """sum(num) / sum(den) over the buckets (1 - that when `skill`), with a block-bootstrap interval;
-    `count` is the column that counts the forecasts it rests on."""
+    `count` is the column that counts the forecasts it rests on. A `share` (a rate in [0, 1]) gets an interval no
+    narrower than Wilson's over its periods with evidence: where every period had the same outcome (15 periods
+    that all rose) the bootstrap has nothing to resample and said 1.0 [1.0, 1.0] (a review)."""
     i, j = _C[num], _C[den]
     n = int(sums[:, _C[count]].sum())
     if float(sums[:, j].sum()) <= 0 or n == 0:
@@ -224,7 +246,15 @@ def _figure(sums: NDArray[np.float64], num: str, den: str, count: str, seed: int
     value, ci = bootstrap_interval(
         [pair], statistic, block=block_length(len(pair)), reps=REPS, seed=seed, expanded=True
     )
-    return Figure(value, (ci[0], ci[1]) if all(map(math.isfinite, ci)) else None, n)
+    if not all(map(math.isfinite, ci)):
+        return Figure(value, None, n)
+    if share:
+        floor = wilson(value, int(np.count_nonzero(pair[:, 1])))
+        ci = (min(ci[0], floor[0]), max(ci[1], floor[1]))
+    return Figure(value, (ci[0], ci[1]), n)
+
+
+GAPS_AHEAD = ("n_gaps_ahead", "n_gaps_ahead")  # the denominator and count of the gaps-ahead coverage
 
 
 def summarise(
@@ -234,22 +264,23 @@ def summarise(
     keys = sorted(buckets)
     if not keys:
         empty = Figure(None, None, 0)
-        return Skill(0, 0, empty, empty, empty, empty, empty, empty, empty, None, None, empty, empty)
+        return Skill(0, 0, empty, empty, empty, empty, empty, empty, empty, None, None, empty, empty, empty)
     sums = np.stack([buckets[k] for k in keys])
     return Skill(
         n=int(sums[:, _C["n"]].sum()),
         buckets=len(keys),
-        hit_rate=_figure(sums, "hits", "calls", "calls", seed),
-        always_up_rate=_figure(sums, "call_ups", "calls", "calls", seed),
+        hit_rate=_figure(sums, "hits", "calls", "calls", seed, share=True),
+        always_up_rate=_figure(sums, "call_ups", "calls", "calls", seed, share=True),
         brier=_figure(sums, "brier", "n_probability", "n_probability", seed),
         brier_skill=_figure(sums, "brier", "brier_base", "n_probability", seed, skill=True),
-        coverage80=_figure(sums, "cover80", "n_intervals", "n_intervals", seed),
-        coverage90=_figure(sums, "cover90", "n_intervals", "n_intervals", seed),
+        coverage80=_figure(sums, "cover80", "n_intervals", "n_intervals", seed, share=True),
+        coverage90=_figure(sums, "cover90", "n_intervals", "n_intervals", seed, share=True),
         mae_ratio=_figure(sums, "error", "error_random_walk", "n", seed),
         first=min(times[k][0] for k in keys),
         last=max(times[k][1] for k in keys),
-        coverage80_gaps_ahead=_figure(sums, "cover80_gaps_ahead", "n_gaps_ahead", "n_gaps_ahead", seed),
-        coverage90_gaps_ahead=_figure(sums, "cover90_gaps_ahead", "n_gaps_ahead", "n_gaps_ahead", seed),
+        coverage80_gaps_ahead=_figure(sums, "cover80_gaps_ahead", *GAPS_AHEAD, seed, share=True),
+        coverage90_gaps_ahead=_figure(sums, "cover90_gaps_ahead", *GAPS_AHEAD, seed, share=True),
+        edge_over_always_up=_figure(sums, "edge", "calls", "calls", seed),
     )
 
 

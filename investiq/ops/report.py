@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,11 @@ from investiq.core.finbert import LABELS
 from investiq.core.journal import JournalWriter, connect, schema
 from investiq.core.report_json import dumps
 from investiq.core.settings import Settings
+from investiq.core.skill import MIN_BUCKETS, Skill, summarise
 from investiq.ops.report_data import WEIGHT_METHOD, JournalView, Tally, read
 from investiq.ops.report_plots import hit_rate_plot, sentiment_plot, skill_plot, weights_plot
+
+EMPTY = summarise({}, {})  # the figures of no forecast
 
 
 class ReportError(InvestIQError):
@@ -70,18 +72,23 @@ def _plots(view: JournalView, folder: Path) -> dict[str, str]:
     return {k: v for k, v in drawn.items() if v is not None}
 
 
-def _rate(t: Tally) -> dict[str, Any]:
-    h = t.interval
-    called = t.calls > 0
+def _rate(t: Tally, s: Skill) -> dict[str, Any]:
+    """Requests and what they scored: `forecasts` and `resolved` count the journal's rows (every request); the
+    rest counts each forecast once however often it was asked (`scored`), with intervals by block bootstrap
+    over horizon periods, as /price/skill gives them (None on fewer than MIN_BUCKETS periods)."""
+    hit, up, edge = s.hit_rate, s.always_up_rate, s.edge_over_always_up
     return {
         "forecasts": t.forecasts,
         "resolved": t.resolved,
-        "calls": t.calls,
-        "hits": t.hits,
-        "hit_rate": h.rate if called else None,
-        "ci95": list(h.ci95) if called else None,
-        "always_up_rate": h.base_rate if called else None,
-        "p_vs_always_up": h.p_vs_base if called else None,
+        "scored": s.n,
+        "periods": s.buckets,
+        "calls": hit.n,
+        "hits": round(hit.value * hit.n) if hit.value is not None else 0,
+        "hit_rate": hit.value,
+        "ci95": list(hit.ci95) if hit.ci95 else None,
+        "always_up_rate": up.value,
+        "edge_over_always_up": edge.value,
+        "edge_ci95": list(edge.ci95) if edge.ci95 else None,
     }
 
 
@@ -97,9 +104,15 @@ def summary(view: JournalView, days: int, db_path: Path, plots: dict[str, str]) 
         "period": {"start": view.since.isoformat(), "end": view.now.isoformat()},
         "empty": view.empty,
         "price": {
-            **_rate(view.price),
-            "by_version": {v: {"first_day": first_day[v], **_rate(t)} for v, t in view.versions.items()},
-            "by_day": {d.isoformat(): asdict(t) for d, t in sorted(view.price_days.items())},
+            **_rate(view.price, view.scored),
+            "by_version": {
+                v: {"first_day": first_day[v], **_rate(t, view.scored_by_version.get(v, EMPTY))}
+                for v, t in view.versions.items()
+            },
+            "by_day": {
+                d.isoformat(): _rate(t, view.scored_by_day.get(d, EMPTY))
+                for d, t in sorted(view.price_days.items())
+            },
             "skill": {v: points[-1][1].as_dict() for v, points in view.skill.items()},
         },
         "sentiment": {
@@ -134,16 +147,27 @@ def _f(x: float | None) -> str:
 def _hit_line(r: dict[str, Any]) -> str:
     if not r["resolved"]:
         return "none resolved yet, so no hit rate"
-    flat = r["resolved"] - r["calls"]
+    again = r["resolved"] - r["scored"]
+    asked = f" ({again} more resolved rows were a forecast asked again for its bar, counted once)" if again else ""
+    flat = r["scored"] - r["calls"]
     if not r["calls"]:
-        return f"all {flat} resolved were flat (the random walk's median): no direction called, so no hit rate"
-    lo, hi = r["ci95"]
+        return (
+            f"all {r['scored']} resolved forecasts{asked} were flat (the random walk's median): no direction "
+            "called, so no hit rate"
+        )
     flats = f"; {flat} flat, no direction called, left out" if flat else ""
+    periods = f"{r['periods']} horizon period{'' if r['periods'] == 1 else 's'}"
+    if r["ci95"] is None:
+        interval = f"no interval on {periods} (it needs {MIN_BUCKETS})"
+    else:
+        interval = f"95% interval [{_f(r['ci95'][0])}, {_f(r['ci95'][1])}] over {periods}"
+    edge = f"{r['edge_over_always_up']:+.3f}"
+    if r["edge_ci95"] is not None:
+        edge += f" [{r['edge_ci95'][0]:+.3f}, {r['edge_ci95'][1]:+.3f}], paired"
     return (
-        f"hit rate **{_f(r['hit_rate'])}** ({r['hits']} of {r['calls']} directional calls{flats}), 95% interval "
-        f"[{_f(lo)}, {_f(hi)}]; "
-        f"always up would have scored {_f(r['always_up_rate'])} on the same forecasts "
-        f"(p = {_f(r['p_vs_always_up'])} against it)"
+        f"hit rate **{_f(r['hit_rate'])}** ({r['hits']} of {r['calls']} directional calls{flats}){asked}, "
+        f"{interval}; always up would have scored {_f(r['always_up_rate'])} on the same calls: a difference of "
+        f"{edge}"
     )
 
 
@@ -164,14 +188,21 @@ def markdown(n: dict[str, Any]) -> str:
         pending = p["forecasts"] - p["resolved"]
         lines += [f"{p['forecasts']} forecasts, {pending} not resolved yet; {_hit_line(p)}.", ""]
         lines += [
-            "| model_version | first in window | forecasts | resolved | hit rate | 95% interval | always up |",
-            "| --- | --- | ---: | ---: | ---: | --- | ---: |",
+            "Each forecast counts once however often it was asked; intervals by block bootstrap over horizon "
+            f"periods (none on fewer than {MIN_BUCKETS}), as `/price/skill` gives them.",
+            "",
+            "| model_version | first in window | forecasts | resolved | scored | periods | hit rate "
+            "| 95% interval | always up | difference [paired 95%] |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
         ]
         for version, r in p["by_version"].items():
             ci = f"[{_f(r['ci95'][0])}, {_f(r['ci95'][1])}]" if r["ci95"] else "–"
+            edge = "–" if r["edge_over_always_up"] is None else f"{r['edge_over_always_up']:+.3f}"
+            if r["edge_ci95"]:
+                edge += f" [{r['edge_ci95'][0]:+.3f}, {r['edge_ci95'][1]:+.3f}]"
             lines.append(
-                f"| {version} | {r['first_day']} | {r['forecasts']} | {r['resolved']} | {_f(r['hit_rate'])} "
-                f"| {ci} | {_f(r['always_up_rate'])} |"
+                f"| {version} | {r['first_day']} | {r['forecasts']} | {r['resolved']} | {r['scored']} "
+                f"| {r['periods']} | {_f(r['hit_rate'])} | {ci} | {_f(r['always_up_rate'])} | {edge} |"
             )
         lines += ["", f"![Price direction hit rate]({plots['price']})", ""]
         lines += _skill_lines(p["skill"], plots.get("skill"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,7 +20,6 @@ from gateway.services.bayesian import BayesianService, StrategyStats
 from investiq.core.bayes.allocation import Method
 from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, observe
 from investiq.core.finbert import LABELS
-from investiq.core.forecast_stats import HitRate, hit_rate
 from investiq.core.journal import bayesian as store
 from investiq.core.journal.predictions import (
     price_days_since,
@@ -27,49 +27,21 @@ from investiq.core.journal.predictions import (
     sentiment_labels_by_day,
     sentiment_scores_since,
 )
-from investiq.core.skill import Skill, SkillBook
+from investiq.core.skill import Outcome, Skill, SkillBook
 
 WEIGHT_METHOD: Method = "mean"  # the default of GET /bayesian/weights
 
 
 @dataclass(frozen=True)
 class Tally:
-    """Price forecasts of one day or one model version."""
+    """Price forecasts of one day or one model version, as the journal holds them: every request a row (a
+    forecast asked again for its bar is a row too). What they scored is a Skill (`JournalView`)."""
 
     forecasts: int = 0  # made
     resolved: int = 0  # horizon passed and scored
-    calls: int = 0  # resolved that called a direction: a 'flat' forecast, the random walk's, calls none
-    hits: int = 0  # calls that the move bore out
-    ups: int = 0  # calls whose actual price ended above the last price: what "always up" gets right on them
-    hits_up: int = 0  # hits among those: the rest of the hits were down calls that were right
 
     def __add__(self, other: Tally) -> Tally:
-        return Tally(
-            self.forecasts + other.forecasts,
-            self.resolved + other.resolved,
-            self.calls + other.calls,
-            self.hits + other.hits,
-            self.ups + other.ups,
-            self.hits_up + other.hits_up,
-        )
-
-    @property
-    def interval(self) -> HitRate:
-        return scored(self.hits, self.calls, self.ups, self.hits_up)
-
-
-def scored(hits: int, n: int, ups: int, hits_up: int) -> HitRate:
-    """The hit rate of `hits` out of `n` calls with its exact 95% interval and paired p-value against always-up
-    (`ups` of the outcomes were up, `hits_up` of the hits among them).
-
-    The journal's `correct` already applies the resolver's rule (NULL for a 'flat' forecast, which calls no
-    direction), so `hit_rate` is given calls and outcomes with these counts, not calls re-derived from prices.
-    """
-    right_up, right_down, wrong_up = hits_up, hits - hits_up, ups - hits_up
-    wrong_down = n - right_up - right_down - wrong_up  # called up, went down
-    calls = np.repeat([True, False, False, True], [right_up, right_down, wrong_up, wrong_down])
-    outcomes = np.repeat([True, False, True, False], [right_up, right_down, wrong_up, wrong_down])
-    return hit_rate(calls, outcomes)
+        return Tally(self.forecasts + other.forecasts, self.resolved + other.resolved)
 
 
 @dataclass(frozen=True)
@@ -86,6 +58,12 @@ class JournalView:
     events_in_window: int
     events_total: int
     skill: dict[str, list[tuple[date, Skill]]]  # per model version: its live record up to the end of each day
+    # What the resolved forecasts made in the window scored, each counted once however often it was asked, with
+    # intervals by block bootstrap over horizon periods (investiq/core/skill.py), as /price/skill serves them:
+    scored: Skill  # every version's together
+    scored_by_version: dict[str, Skill]
+    scored_by_day: dict[date, Skill]  # the forecasts made that day
+    scored_until_day: dict[date, Skill]  # those made from the window's start to that day's end
 
     @property
     def price(self) -> Tally:
@@ -123,28 +101,55 @@ def read(conn: sqlite3.Connection, service: BayesianService, days: int, now: dat
         latest=service.stats_from(store.load_states(conn, service.half_life_days), WEIGHT_METHOD, now.timestamp()),
         events_in_window=sum(1 for e in events if e["closed_ts"] >= since.timestamp()),
         events_total=store.count_events(conn),
-        skill=_skill(conn, since),
+        **_scored(conn, since),
     )
 
 
-def _skill(conn: sqlite3.Connection, since: datetime) -> dict[str, list[tuple[date, Skill]]]:
-    """Each model version's live record (pooled over symbols) over the resolved forecasts made in the
-    window, as it stood at the end of each day that had forecasts (their origin, the last bar's day)."""
+def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
+    """JournalView's figures from the resolved forecasts made in the window (by their `created_at`): each
+    version's live record as it stood at the end of each day that had forecasts (their origin, the last bar's
+    day), and what they scored, every version's together, by version, by day and up to each day."""
     from investiq.core.skill import outcome_of_row
 
     book, mark = SkillBook(), ("", 0)
+    made: dict[date, list[Outcome]] = {}
     days: dict[str, set[date]] = {}
     while batch := resolved_after(conn, *mark):
         mark = (batch[-1]["resolved_at"], int(batch[-1]["id"]))
-        chosen = [outcome_of_row(r) for r in batch if r["created_at"] >= since.isoformat()]
-        book.add(chosen)
-        for o in chosen:
+        for r in batch:
+            day = _day(r["created_at"])
+            if r["created_at"] < since.isoformat() or day is None:
+                continue
+            o = outcome_of_row(r)
+            book.add([o])
+            made.setdefault(day, []).append(o)
             days.setdefault(o.model_version, set()).add(datetime.fromtimestamp(o.origin_ts, timezone.utc).date())
 
     def end(d: date) -> float:
         return datetime.combine(d + timedelta(days=1), datetime.min.time(), timezone.utc).timestamp()
 
-    return {v: [(d, book.skill(v, until_ts=end(d))) for d in sorted(ds)] for v, ds in days.items()}
+    by_day, until_day, running = {}, {}, SkillBook()
+    for d in sorted(made):
+        one = SkillBook()
+        one.add(made[d])
+        running.add(made[d])
+        by_day[d], until_day[d] = one.skill(None), running.skill(None)
+    return {
+        "skill": {v: [(d, book.skill(v, until_ts=end(d))) for d in sorted(ds)] for v, ds in days.items()},
+        "scored": book.skill(None),
+        "scored_by_version": {v: book.skill(v) for v in days},
+        "scored_by_day": by_day,
+        "scored_until_day": until_day,
+    }
+
+
+def _day(stamp: str | None) -> date | None:
+    """The UTC day of an ISO timestamp the gateway wrote, as SQLite's date() reads it; None if it cannot."""
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo is None else moment.astimezone(timezone.utc)).date()
 
 
 def _price(
@@ -158,10 +163,7 @@ def _price(
         if r["day"] is None:  # a timestamp SQLite cannot read: nothing to place it on
             continue
         day = date.fromisoformat(r["day"])
-        resolved = r["actual_price"] is not None
-        called = resolved and r["correct"] is not None
-        up = called and r["actual_price"] > r["last_price"]
-        one = Tally(1, int(resolved), int(called), int(called and r["correct"]), int(up), int(up and r["correct"]))
+        one = Tally(1, int(r["actual_price"] is not None))
         by_day[day] = by_day.get(day, Tally()) + one
         by_version[r["model_version"]] = by_version.get(r["model_version"], Tally()) + one
         if not changes or changes[-1][1] != r["model_version"]:

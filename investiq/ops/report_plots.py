@@ -48,20 +48,32 @@ def _save(fig: Any, out: Path, name: str) -> str:
 
 
 def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
-    """Daily hit rate of the resolved forecasts (by the day they were made) with its exact 95% interval,
-    the always-up rate of the same forecasts, forecasts per day, and where the model version changed."""
+    """The hit rate of the resolved forecasts made each day, and of those made from the window's start to each
+    day's end with its 95% interval (block bootstrap over horizon periods: a day holds too few to have one) and
+    the always-up rate of the same calls, forecasts per day, and where the model version changed."""
     if not view.price_days:
         return None
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    scored = [(d, t.interval) for d in days if (t := view.price_days.get(d)) is not None and t.resolved]
+    made = [(d, view.scored_by_day.get(d)) for d in days]
+    scored = [(d, s) for d, s in made if s is not None and s.hit_rate.value is not None]
     if scored:
         x = _noon([d for d, _ in scored])
-        top.fill_between(
-            x, [h.ci95[0] for _, h in scored], [h.ci95[1] for _, h in scored], alpha=0.2, label="95% interval"
-        )
-        top.plot(x, [h.rate for _, h in scored], "o-", label="hit rate")
-        top.plot(x, [h.base_rate for _, h in scored], "s--", color="tab:orange", label="always up")
+        running = [view.scored_until_day[d].hit_rate for d, _ in scored]
+        banded = [(xi, f.ci95) for xi, f in zip(x, running, strict=True) if f.ci95 is not None]
+        if banded:
+            top.fill_between(
+                [xi for xi, _ in banded],
+                [c[0] for _, c in banded],
+                [c[1] for _, c in banded],
+                alpha=0.2,
+                label="since the window's start: 95% interval",
+            )
+        top.plot(x, [f.value for f in running], "-", color="tab:blue", label="since the window's start")
+        days_rate = [s.hit_rate.value for _, s in scored]
+        top.plot(x, days_rate, "o", ms=4, color="tab:blue", label="that day's forecasts")
+        ups = [view.scored_until_day[d].always_up_rate.value for d, _ in scored]
+        top.plot(x, ups, "--", color="tab:orange", label="always up on the same calls, since the window's start")
     else:
         top.text(0.5, 0.5, "no forecast resolved yet", ha="center", transform=top.transAxes)
     top.axhline(0.5, color="grey", lw=0.8)

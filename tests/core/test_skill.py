@@ -9,6 +9,7 @@ import pytest
 from investiq.core.skill import POOLED, Outcome, SkillBook
 
 DAY = 86_400.0
+Q = {"0.05": 98.0, "0.1": 99.0, "0.9": 102.0, "0.95": 103.0}  # quantiles at the horizon around a last close of 100
 
 
 def outcomes(n: int, seed: int = 0, symbol: str = "AAA", version: str = "v1", start: float = 0.0) -> list[Outcome]:
@@ -193,3 +194,37 @@ def test_coverage_of_the_intervals_fitted_to_the_gaps_ahead_is_told_apart():
     book = SkillBook()
     book.add(rows)
     assert book.skill("v1").coverage80_gaps_ahead.value is None
+
+
+def test_a_share_whose_periods_all_agree_is_not_certain():
+    """15 periods in which every close rose: the bootstrap has nothing to resample and said 1.0 [1.0, 1.0] for the
+    hit rate, always-up and coverage (a review). A share's interval is at least Wilson's over its periods."""
+    rows = [Outcome(i * DAY, "AAA", "v", DAY, 100.0, 101.0, 101.5, True, quantiles=Q) for i in range(15)]
+    book = SkillBook()
+    book.add(rows)
+    skill = book.skill("v")
+    for figure in (skill.hit_rate, skill.always_up_rate, skill.coverage80):
+        assert figure.value == 1.0 and figure.ci95 is not None
+        assert figure.ci95[0] == pytest.approx(0.796, abs=1e-3) and figure.ci95[1] == 1.0  # Wilson, 15 of 15
+    assert skill.edge_over_always_up.value == 0.0 and skill.edge_over_always_up.ci95 == (0.0, 0.0)
+
+
+def test_the_edge_over_always_up_is_paired_on_the_same_periods():
+    """Calls right 60 % of the time where always-up is right 50 %: the difference's interval comes from the same
+    resampled periods, so it is narrower than the two separate intervals suggest, and it is their difference."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(200):
+        rose = bool(rng.random() < 0.5)
+        right = bool(rng.random() < 0.6)
+        called_up = rose == right
+        actual = 101.0 if rose else 99.0
+        rows.append(Outcome(i * DAY, "AAA", "v", DAY, 100.0, 100.5 if called_up else 99.5, actual, right))
+    book = SkillBook()
+    book.add(rows)
+    skill = book.skill("v")
+    edge, hit, up = skill.edge_over_always_up, skill.hit_rate.value, skill.always_up_rate.value
+    assert edge.value is not None and hit is not None and up is not None
+    assert edge.value == pytest.approx(hit - up)
+    assert edge.ci95 is not None and edge.ci95[0] <= edge.value <= edge.ci95[1]
+    assert edge.n == skill.hit_rate.n == 200

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sqlite3
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from matplotlib.image import imread
-from scipy import stats
 
 from gateway.services.bayesian import BayesianService, TradeOutcome
 from gateway.wiring import bayes_config
@@ -92,7 +92,7 @@ def test_flat_forecasts_call_no_direction_and_stay_out_of_the_hit_rate(tmp_path:
     open_journal(db).close()
     writer = JournalWriter(db)
     writer.start()
-    rows = [price(noon(3), "rw", "flat"), price(noon(3), "rw", "flat"), price(noon(2), "v2", "up")]
+    rows = [price(noon(4), "rw", "flat"), price(noon(3), "rw", "flat"), price(noon(2), "v2", "up")]
     writer.submit(insert_price(rows)).result()
     writer.submit(resolve_price([(1, 101.0, None), (2, 99.0, None), (3, 102.0, True)], iso(time.time()))).result()
     writer.close()
@@ -115,10 +115,10 @@ def test_report_numbers_plots_and_replayed_weights(journal: Path, tmp_path: Path
 
     p = numbers["price"]
     assert (p["forecasts"], p["resolved"], p["hits"]) == (5, 4, 3)  # the 120-day-old one is outside
-    assert p["hit_rate"] == 0.75 and p["always_up_rate"] == 0.5
-    ci = stats.binomtest(3, 4).proportion_ci(0.95, method="exact")
-    assert p["ci95"] == pytest.approx([ci.low, ci.high])
-    assert "hit rate **0.750** (3 of 4 directional calls)" in md and "always up would have scored 0.500" in md
+    assert p["hit_rate"] == 0.75 and p["always_up_rate"] == 0.5 and p["edge_over_always_up"] == 0.25
+    assert p["ci95"] is None and p["periods"] == 3  # 3 days: too few horizon periods for an interval
+    assert "hit rate **0.750** (3 of 4 directional calls), no interval on 3 horizon periods (it needs 10)" in md
+    assert "always up would have scored 0.500 on the same calls: a difference of +0.250" in md
     v1, v2 = p["by_version"]["v1"], p["by_version"]["v2"]
     assert v1["resolved"] == 3 and v1["hit_rate"] == pytest.approx(2 / 3)
     assert v1["always_up_rate"] == pytest.approx(1 / 3)
@@ -207,15 +207,50 @@ def test_a_report_with_nothing_resolved_draws_without_warnings(tmp_path: Path):
     assert (tmp_path / "report" / "price_hit_rate.png").read_bytes()[:8] == PNG
 
 
-def test_the_journal_hit_rate_is_compared_with_always_up_on_the_same_outcomes():
-    """From the journal's counts alone, the same paired test as on the calls themselves: 40 resolved calls, 24 up
-    outcomes, 30 hits of which 20 on up outcomes (10 right down calls, 4 wrong ones)."""
+def test_a_forecast_asked_again_counts_once_and_intervals_are_over_horizon_periods(tmp_path: Path):
+    """Every journal row was a call: a forecast polled 5 times for its bar counted 5 times, overlapping horizons as
+    independent, and an exact binomial interval and McNemar's test on them put a coin-flip model significantly
+    below 0.5 in 78 % of a review's runs. The report now counts each forecast once and takes its intervals from
+    the live skill's block bootstrap over horizon periods, with a paired interval of the difference from
+    always-up."""
     import numpy as np
 
-    from investiq.core.forecast_stats import hit_rate
-    from investiq.ops.report_data import scored
+    from investiq.core.skill import SkillBook, outcome_of_row
 
-    calls = np.repeat([True, False, False, True], [20, 10, 4, 6])
-    outcomes = np.repeat([True, False, True, False], [20, 10, 4, 6])
-    assert scored(30, 40, 24, 20) == hit_rate(calls, outcomes)
-    assert scored(30, 40, 24, 20).p_vs_base == pytest.approx(stats.binomtest(10, 14, 0.5).pvalue)
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    rng = np.random.default_rng(1)
+    days = 40
+    calls = rng.random(days) < 0.5  # up or down, unrelated to the moves
+    rose = rng.random(days) < 0.5
+    rows = [  # one bar, polled 5 times a minute apart
+        replace(
+            price(noon(days - d) + 60 * k, "v1", "up" if calls[d] else "down"), last_bar_time=iso(noon(days - d))
+        )
+        for d in range(days)
+        for k in range(5)
+    ]
+    writer.submit(insert_price(rows)).result()
+    outcomes = [
+        (i + 1, 101.0 if rose[d] else 99.0, bool(calls[d] == rose[d]))
+        for i, d in enumerate(np.repeat(range(days), 5))
+    ]
+    writer.submit(resolve_price(outcomes, iso(time.time()))).result()
+    writer.close()
+    out = tmp_path / "report"
+    assert run("--db", str(db), "--out", str(out), "--days", str(days + 5)).exit_code == 0
+    p = json.loads((out / "report.json").read_text())["price"]
+    assert (p["resolved"], p["scored"], p["calls"], p["periods"]) == (5 * days, days, days, days)
+    assert p["hits"] == int(np.sum(calls == rose))
+    book = SkillBook()
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        book.add(outcome_of_row(r) for r in conn.execute("SELECT * FROM price_predictions"))
+    skill = book.skill(None)
+    assert p["ci95"] == list(skill.hit_rate.ci95 or ())
+    assert p["edge_ci95"] == list(skill.edge_over_always_up.ci95 or ())
+    assert p["ci95"][1] - p["ci95"][0] > 0.25  # 40 periods, not 200 independent calls (0.14 wide)
+    md = (out / "report.md").read_text()
+    assert f"({4 * days} more resolved rows were a forecast asked again for its bar, counted once)" in md
