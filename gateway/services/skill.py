@@ -11,6 +11,7 @@ served since it was promoted).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -110,16 +111,25 @@ class SkillService:
         self._export_metrics()
 
     def _export_metrics(self) -> None:
-        """The pooled figures of every version and window as the `investiq_price_skill` gauge (FIGURES)."""
+        """The pooled figures of every version and window as the `investiq_price_skill` gauge (FIGURES), each with
+        its 95% interval's ends as `<figure>_ci95_low` and `_ci95_high` (the evidence /price/health judges on). A
+        figure, or an interval, that has none now is removed, not left at its last value."""
+        gauge = self._metrics.price_skill
         for (version, symbol), windows in self._snapshot.items():
             if symbol != POOLED:
                 continue
             for window, skill in windows.items():
                 self._metrics.price_skill_resolved.labels(version, window).set(skill.n)
                 for name in FIGURES:
-                    value = getattr(skill, name).value
-                    if value is not None:
-                        self._metrics.price_skill.labels(version, window, name).set(value)
+                    figure = getattr(skill, name)
+                    ends = figure.ci95 or (None, None)
+                    values = {name: figure.value, f"{name}_ci95_low": ends[0], f"{name}_ci95_high": ends[1]}
+                    for label, value in values.items():
+                        if value is None:
+                            with contextlib.suppress(KeyError):
+                                gauge.remove(version, window, label)
+                        else:
+                            gauge.labels(version, window, label).set(value)
 
     async def refresh_periodically(self) -> None:
         """The gateway's background task; a failing pass is logged and retried at the next tick."""

@@ -157,6 +157,9 @@ def test_a_skilful_model_is_healthy_and_its_figures_match_a_direct_computation(g
     gauge = f'investiq_price_skill{{figure="mae_ratio",model_version="{version}",window="3650d"}} '
     (line,) = [line for line in metrics.splitlines() if line.startswith(gauge)]
     assert float(line.removeprefix(gauge)) == pytest.approx(0.5)
+    low = gauge.replace('"mae_ratio"', '"mae_ratio_ci95_low"')  # the end the alert judges on, as health does
+    (line,) = [line for line in metrics.splitlines() if line.startswith(low)]
+    assert float(line.removeprefix(low)) == pytest.approx(lo)
 
 
 def test_a_losing_model_turns_health_degraded_with_the_evidence(gateway: Any):

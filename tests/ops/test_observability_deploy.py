@@ -110,8 +110,10 @@ def test_alerts_cover_the_journal_errors_and_live_skill(alerts: dict[str, Any]):
     text = " ".join(exprs.values())
     assert "investiq_journal_failed_total" in text
     assert re.search(r'status=~"5\.\."', text)
-    skill = next(r for r in rules(alerts) if 'figure="mae_ratio"' in r["expr"])
+    # on the evidence /price/health judges on (the interval's lower end), for the version that serves now
+    skill = next(r for r in rules(alerts) if 'figure="mae_ratio_ci95_low"' in r["expr"])
     assert re.search(r"> 1\b", skill["expr"]) and skill["for"] in {"12h", "24h", "1d", "2d", "3d"}
+    assert "investiq_model_info" in skill["expr"]
 
 
 def test_a_backend_that_cannot_answer_alerts_and_shows(alerts: dict[str, Any], dashboard: dict[str, Any]):
@@ -140,9 +142,13 @@ def test_up_alerts_name_jobs_that_prometheus_scrapes(alerts: dict[str, Any]):
 def test_alerts_and_dashboard_query_only_series_the_gateway_exports(
     alerts: dict[str, Any], dashboard: dict[str, Any]
 ):
+    from gateway.services.skill import FIGURES
+
     names = exported()
+    figures = {f + end for f in FIGURES for end in ("", "_ci95_low", "_ci95_high")}  # investiq_price_skill's
     for rule in rules(alerts):
         assert set(SERIES.findall(rule["expr"])) <= names, rule["alert"]
+        assert set(re.findall(r'figure=~?"([^"]+)"', rule["expr"])) <= figures, rule["alert"]
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
             assert set(SERIES.findall(target["expr"])) <= names, panel["title"]
