@@ -32,7 +32,7 @@ from investiq.core.calibration import fit_slope, sigmoid
 from investiq.core.errors import ArtifactError
 from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
 from investiq.core.gaps import MIN_CELL, MIN_CROSSING, GapIntervals, ahead, first_gaps, fit_gaps, gap_before
-from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta, TrainConfig, config_from
+from investiq.core.patchtst import LEVEL_TIE, QUANTILE_LEVELS, PatchTSTMeta, TrainConfig, config_from
 
 WEIGHTS = "forecaster.safetensors"  # the whole Forecaster's state (network and calibration buffers)
 
@@ -195,6 +195,7 @@ class Forecaster(torch.nn.Module):
     slope: torch.Tensor
     p_low: torch.Tensor
     p_high: torch.Tensor
+    held: torch.Tensor
 
     def __init__(self, config: TrainConfig, levels: tuple[float, ...] = QUANTILE_LEVELS) -> None:
         from transformers import PatchTSTModel
@@ -220,6 +221,9 @@ class Forecaster(torch.nn.Module):
         self.register_buffer("slope", torch.zeros(()))
         self.register_buffer("p_low", torch.zeros(h))
         self.register_buffer("p_high", torch.ones(h))
+        # 1: the quantiles are held to P(up) (`agreeing`), as `calibrate` sets it; 0 in an artifact calibrated
+        # before the hold, whose alpha and spread were chosen without it: it serves as it was validated
+        self.register_buffer("held", torch.zeros(()))
 
     def standardised(self, past_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(u [B, H, K], sigma [B]): the network's raw quantiles and the window's volatility."""
@@ -258,12 +262,10 @@ class Forecaster(torch.nn.Module):
         p_up = torch.sigmoid(self.base_logit + self.slope * centre[..., 0])
         p_up = torch.minimum(torch.maximum(p_up, self.p_low), self.p_high)
         z = self.alpha * centre + self.spread * (u - centre) + self.offsets
-        z = agreeing(torch.sort(z, dim=-1)[0], self.levels, p_up)
+        z = torch.sort(z, dim=-1)[0]
+        z = torch.where(self.held > 0, agreeing(z, self.levels, p_up), z)
         quantiles = past_values[:, -1:, :] * torch.exp(z * self.scale(sigma)[..., None])  # [B, H, K]
         return quantiles[..., m : m + 1], quantiles, p_up, sigma[:, None]
-
-
-LEVEL_TIE = 1e-5  # a level within this of 1 - P(up) is that probability's own quantile: the last close
 
 
 def agreeing(z: torch.Tensor, levels: torch.Tensor, p_up: torch.Tensor) -> torch.Tensor:
@@ -791,6 +793,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         forecaster.offsets.copy_(torch.from_numpy(offsets).float())
         forecaster.base_logit.copy_(torch.from_numpy(base_logit).float())
         forecaster.slope.fill_(slope)
+        forecaster.held.fill_(1.0)
         forecaster.p_low.copy_(torch.from_numpy(p_up.min(axis=0)).float())
         forecaster.p_high.copy_(torch.from_numpy(p_up.max(axis=0)).float())
     median_rule = (
@@ -936,6 +939,7 @@ def load_forecaster(directory: Path) -> tuple[Forecaster, PatchTSTMeta]:
     forecaster = Forecaster(config_from(meta.train_config), tuple(meta.quantile_levels))
     state = load_file(str(path))
     state.setdefault("spread", torch.ones(()))  # saved before the spread was chosen: the network's, as then
+    state.setdefault("held", torch.zeros(()))  # calibrated before the hold (2026-12-04): served as validated
     forecaster.load_state_dict(state)
     return forecaster.eval(), meta
 

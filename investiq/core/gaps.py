@@ -208,7 +208,8 @@ def widen(
     q = np.asarray(quantiles, dtype=np.float64)
     wide = m * np.exp(np.log(q / m) * np.asarray(factors, dtype=np.float64)[..., None])
     at = np.asarray(last, dtype=np.float64)[..., None, None]
-    return np.asarray(np.where(q > at, np.maximum(wide, at), np.where(q < at, np.minimum(wide, at), at)))
+    on_it = np.where(q == at, at, wide)  # a NaN stays NaN, for WindowForecast.problem to refuse
+    return np.asarray(np.where(q > at, np.maximum(wide, at), np.where(q < at, np.minimum(wide, at), on_it)))
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,9 @@ QUANTILE_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)  # 0.5 is the median; 
 Transform = Literal["log_return"]  # what the network forecasts: log returns to the last close
 TRAIN_AND_EXPORT = "run `investiq train patchtst`, then `investiq export patchtst`"
 FLAT_BAND = 1e-4  # |predicted horizon return| below 1 bp is called flat
+# A quantile level within this of 1 - P(up) is that probability's own quantile, held at the last close
+# (training/patchtst.py `agreeing`); BF16 validation pads the levels it does not compare by it
+LEVEL_TIE = 1e-5
 
 
 class PriceInputError(InvalidInputError):

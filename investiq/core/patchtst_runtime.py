@@ -40,6 +40,7 @@ from investiq.core.errors import ArtifactError
 from investiq.core.openvino_core import compile_model
 from investiq.core.patchtst import (
     INPUT,
+    LEVEL_TIE,
     ONNX_FILE,
     OUTPUTS,
     PROBABILITY_UP,
@@ -103,8 +104,8 @@ class ForecastErrors:
 def forecast_errors(
     windows: NDArray[Any], got: Sequence[NDArray[Any]], want: Sequence[NDArray[Any]]
 ) -> ForecastErrors:
-    """`got` against `want` (OUTPUTS, in order) for `windows` [n, context, 1]. A quantile whose level is within
-    BF16_MAX_P_UP of the reference's 1 - P(up) is not compared: the graph holds the quantiles to P(up)
+    """`got` against `want` (OUTPUTS, in order) for `windows` [n, context, 1]. A quantile whose level lies between
+    the two answers' 1 - P(up) (padded by LEVEL_TIE) is not compared: the graph holds the quantiles to P(up)
     (training/patchtst.py, `agreeing`), so one may sit at the last close in one answer and off it in the other
     where the two P(up)s fall either side of its level, as P(up) may cross 0.5 where it is undecided."""
     answer, reference = dict(zip(OUTPUTS, got, strict=True)), dict(zip(OUTPUTS, want, strict=True))
@@ -113,7 +114,8 @@ def forecast_errors(
     p, q = answer[PROBABILITY_UP], reference[PROBABILITY_UP]
     decided = np.abs(q - 0.5) > BF16_MAX_P_UP
     levels = np.asarray(QUANTILE_LEVELS if k == len(QUANTILE_LEVELS) else [np.nan] * k)  # NaN: every one compared
-    compared = ~(np.abs((1 - q)[..., None] - levels) <= BF16_MAX_P_UP)  # [n, H, K]: compared
+    low, high = np.minimum(1 - p, 1 - q)[..., None] - LEVEL_TIE, np.maximum(1 - p, 1 - q)[..., None] + LEVEL_TIE
+    compared = ~((low <= levels) & (levels <= high))  # [n, H, K]
     off = np.abs(answer[QUANTILES] - reference[QUANTILES]) / sd[..., None]
     return ForecastErrors(
         quantile_sd=float(np.max(np.where(compared | np.isnan(off), off, 0.0))),

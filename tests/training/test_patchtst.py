@@ -289,13 +289,15 @@ def test_skill_is_judged_on_ten_horizons_of_validation_or_more(monkeypatch: pyte
     monkeypatch.setattr(patchtst, "_validation_answers", lambda *_: (u, target, s))
     x, y = np.ones((2 * h, 2, 1), np.float32), np.ones((2 * h, h, 1), np.float32)
     val = (np.zeros((windows, 1, 1), np.float32), np.zeros((windows, h, 1), np.float32))
-    data = patchtst.Dataset((x, y), val, val_sizes=[windows], train_up_rate=[0.5] * h)
+    # an up-rate of 0.6, served as P(up)'s base where validation cannot contradict it: the median held to it keeps
+    # every rise it foresees, so its MAE can show skill whether or not a slope is kept
+    data = patchtst.Dataset((x, y), val, val_sizes=[windows], train_up_rate=[0.6] * h)
     c = patchtst.calibrate(patchtst.Forecaster(config), data, config)
     assert c["val_blocks"] == windows // h
     kept = (c["alpha"] > 0, c["slope"] > 0, c["spread"] > 0)
     if windows // h < MIN_BLOCKS:
         assert kept == (False, False, False) and "too few to show skill (3 horizons" in c["rule"]
-        assert c["val_brier_skill_ci95"][0] > 0  # what the plain interval said
+        assert c["val_mae_ratio_ci95"][1] < 1 and c["val_brier_skill_ci95"][0] > 0  # what the plain intervals said
     else:
         assert kept[:2] == (True, True) and "too few" not in c["rule"]
 
@@ -374,8 +376,11 @@ def test_a_falling_median_is_not_served_beside_a_rising_p_up():
         forecaster.alpha.fill_(0.5)
         forecaster.base_logit.fill_(float(np.log(0.532 / 0.468)))
     x = torch.from_numpy(sample_windows(4, 64, seed=1))
-    median, quantiles, p_up, _ = forecaster(x)
     last = x[:, -1:, :].expand(-1, 4, -1)
+    assert (forecaster(x)[0] < last).all()  # not held: an artifact calibrated before the hold serves as validated
+    with torch.no_grad():
+        forecaster.held.fill_(1.0)  # as calibrate sets it
+    median, quantiles, p_up, _ = forecaster(x)
     assert torch.allclose(p_up, torch.tensor(0.532)) and torch.equal(median, last)
     assert (quantiles[..., QUANTILE_LEVELS.index(0.25)] < last[..., 0]).all()  # below 1 - p: left as they were
     with torch.no_grad():
@@ -404,3 +409,66 @@ def test_calibration_judges_the_median_as_served_held_to_p_up(monkeypatch: pytes
     monkeypatch.setattr(patchtst, "fit_slope", lambda *_: 0.0)
     c = patchtst.calibrate(patchtst.Forecaster(config), data, config)
     assert c["slope"] == 0 and c["alpha"] == 0 and c["val_mae_ratio"] == 1.0, c["rule"]
+
+
+def test_an_artifact_calibrated_before_the_hold_serves_as_it_was_validated(
+    trained: tuple[Path, Path], tmp_path: Path
+):
+    """Its alpha and spread were chosen on quantiles not held to P(up): loaded without the `held` buffer it is not
+    held, and its weights' version is not the held one's (the version names what serves: journal rows, live skill
+    and the export's number must not mix the two; a review found the version unchanged across the hold)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from investiq.core.artifacts import weights_version
+
+    model_dir, _ = trained
+    state = load_file(str(model_dir / patchtst.WEIGHTS))
+    assert float(state["held"]) == 1.0  # calibrate sets it
+    old = tmp_path / "old"
+    shutil.copytree(model_dir, old)
+    save_file({k: v for k, v in state.items() if k != "held"}, str(old / patchtst.WEIGHTS))
+    forecaster, _ = load_forecaster(old)
+    assert float(forecaster.held) == 0.0
+    held, _ = load_forecaster(model_dir)
+    assert weights_version(forecaster) != weights_version(held)
+
+
+def test_the_exported_graph_holds_every_level_to_the_clamped_p_up(tmp_path: Path):
+    """A forecaster whose P(up) ranges wide (slope 2.5, bounds 0.2-0.8) and whose quantiles spread wide: at every
+    one of the 7 levels, in PyTorch and in the ONNX graph ONNX Runtime runs, a level above 1 - P(up) is at or above
+    the last close and one below at or under it, P(up) within its bounds, and the two agree."""
+    import onnxruntime as ort
+
+    from export.patchtst import export_graph
+
+    forecaster = Forecaster(TINY).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        forecaster.head.weight.normal_(0, 0.05)
+        forecaster.head.bias.normal_(0, 1.0)
+        forecaster.alpha.fill_(1.0)
+        forecaster.slope.fill_(2.5)
+        forecaster.base_logit.fill_(0.8)  # P(up) 0.69 where the raw median is 0: falling medians beside it
+        forecaster.p_low.fill_(0.2)
+        forecaster.p_high.fill_(0.8)
+        forecaster.held.fill_(1.0)
+    x = sample_windows(64, 64, seed=9) * np.float32(1.5)
+    path = tmp_path / "model.onnx"
+    export_graph(forecaster, 64, path)
+    got = ort.InferenceSession(str(path)).run(list(OUTPUTS), {"past_values": x})
+    with torch.no_grad():
+        want = [t.numpy() for t in forecaster(torch.from_numpy(x))]
+    levels = np.array(QUANTILE_LEVELS)
+    for _, quantiles, p_up, _ in (got, want):
+        last = x[:, -1:, 0][..., None]
+        above, below = levels > 1 - p_up[..., None] + 1e-5, levels < 1 - p_up[..., None] - 1e-5
+        assert (quantiles[above] >= np.broadcast_to(last, quantiles.shape)[above]).all()
+        assert (quantiles[below] <= np.broadcast_to(last, quantiles.shape)[below]).all()
+        assert (p_up >= 0.2 - 1e-6).all() and (p_up <= 0.8 + 1e-6).all()
+        moved = (quantiles == np.broadcast_to(last, quantiles.shape)).mean(axis=(0, 1))
+        assert (moved > 0).sum() >= 3 and moved[levels.tolist().index(0.5)] > 0, moved  # the hold acted
+    assert 0.2 in np.round(want[2], 6) or 0.8 in np.round(want[2], 6)  # some P(up)s were clamped to a bound
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
