@@ -272,7 +272,10 @@ class VersionSkill(BaseModel):
 
 class PriceSkillResponse(BaseModel):
     serving_version: str | None
-    windows: list[str] = Field(description='Windows of forecasts: e.g. "30d", "90d" and "all" (since promotion).')
+    windows: list[str] = Field(
+        description='Windows of forecasts: e.g. "30d", "90d" and "all" (every forecast of the version, across '
+        "rollbacks and re-promotions)."
+    )
     health_window: str = Field(
         description="The first window: /price/health and each forecast's `skill` judge on it, or, while it holds "
         "too few periods of one horizon, on the first longer one (then all) that holds enough; their `window` "

@@ -4,8 +4,8 @@ The service keeps an `investiq.core.skill.SkillBook` and a watermark (resolved_a
 `refresh` reads only the rows resolved since (an indexed range, never the whole table), whoever
 resolved them (the gateway's resolver or `investiq resolve`), then recomputes the figures of the
 versions that changed (and every figure now and then, as windows slide) into a snapshot that the
-request path only reads. Windows: Settings.skill_windows_days, plus "all" (everything a version
-served since it was promoted).
+request path only reads. Windows: Settings.skill_windows_days, plus "all" (every forecast a version
+served, before a rollback and after a re-promotion alike).
 """
 
 from __future__ import annotations
