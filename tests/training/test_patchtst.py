@@ -274,11 +274,9 @@ def test_a_learnable_pattern_is_kept_by_validation(tmp_path: Path):
     assert c["slope"] > 0 and c["val_brier_skill_ci95"][0] > 0
 
 
-@pytest.mark.parametrize("windows", [36, 120])
-def test_skill_is_judged_on_ten_horizons_of_validation_or_more(monkeypatch: pytest.MonkeyPatch, windows: int):
-    """A network whose median foresees every move, on 3 horizons of validation (36 windows of 12 steps) and on
-    10: under MIN_BLOCKS the bootstrap's interval is too narrow to show skill (a network without any was kept
-    21 % of the time at 20 windows, 9 % at 40, for a nominal 2.5 %), so nothing of it is kept; at 10 it is."""
+def _calibrated_on_foreseen_moves(monkeypatch: pytest.MonkeyPatch, windows: int, up_rate: float) -> dict[str, Any]:
+    """calibrate() on `windows` validation windows of 12 steps whose network's median foresees every move (the
+    quantiles around it), with a training up-rate of `up_rate`: what validation keeps of a network with skill."""
     h = 12
     config = dataclasses.replace(TINY, context_length=32, prediction_length=h)
     rng = np.random.default_rng(3)
@@ -289,13 +287,22 @@ def test_skill_is_judged_on_ten_horizons_of_validation_or_more(monkeypatch: pyte
     monkeypatch.setattr(patchtst, "_validation_answers", lambda *_: (u, target, s))
     x, y = np.ones((2 * h, 2, 1), np.float32), np.ones((2 * h, h, 1), np.float32)
     val = (np.zeros((windows, 1, 1), np.float32), np.zeros((windows, h, 1), np.float32))
+    data = patchtst.Dataset((x, y), val, val_sizes=[windows], train_up_rate=[up_rate] * h)
+    result: dict[str, Any] = patchtst.calibrate(patchtst.Forecaster(config), data, config)
+    return result
+
+
+@pytest.mark.parametrize("windows", [36, 120])
+def test_skill_is_judged_on_ten_horizons_of_validation_or_more(monkeypatch: pytest.MonkeyPatch, windows: int):
+    """A network whose median foresees every move, on 3 horizons of validation (36 windows of 12 steps) and on
+    10: under MIN_BLOCKS the bootstrap's interval is too narrow to show skill (a network without any was kept
+    21 % of the time at 20 windows, 9 % at 40, for a nominal 2.5 %), so nothing of it is kept; at 10 it is."""
     # an up-rate of 0.6, served as P(up)'s base where validation cannot contradict it: the median held to it keeps
     # every rise it foresees, so its MAE can show skill whether or not a slope is kept
-    data = patchtst.Dataset((x, y), val, val_sizes=[windows], train_up_rate=[0.6] * h)
-    c = patchtst.calibrate(patchtst.Forecaster(config), data, config)
-    assert c["val_blocks"] == windows // h
+    c = _calibrated_on_foreseen_moves(monkeypatch, windows, up_rate=0.6)
+    assert c["val_blocks"] == windows // 12
     kept = (c["alpha"] > 0, c["slope"] > 0, c["spread"] > 0)
-    if windows // h < MIN_BLOCKS:
+    if windows // 12 < MIN_BLOCKS:
         assert kept == (False, False, False) and "too few to show skill (3 horizons" in c["rule"]
         assert c["val_mae_ratio_ci95"][1] < 1 and c["val_brier_skill_ci95"][0] > 0  # what the plain intervals said
     else:
@@ -393,21 +400,10 @@ def test_calibration_judges_the_median_as_served_held_to_p_up(monkeypatch: pytes
     """A network whose raw median foresees every move: with its P(up) slope it is kept, and held to that P(up) it
     is never moved (the two agree). With the slope refused (fit_slope faked to find none), P(up) is the up-rate 0.5
     and the median held to it is the last close, so no shrinkage can beat the random walk: alpha 0, ratio 1."""
-    h, n = 12, 120
-    config = dataclasses.replace(TINY, context_length=32, prediction_length=h)
-    rng = np.random.default_rng(3)
-    target = np.cumsum(rng.normal(0, 1, (n, h)), axis=1) / np.sqrt(np.arange(1, h + 1))
-    levels = np.array(QUANTILE_LEVELS)
-    u = target[..., None] + 0.1 * (levels - 0.5)[None, None, :]
-    s = np.full((n, h), 0.01) * np.sqrt(np.arange(1, h + 1))
-    monkeypatch.setattr(patchtst, "_validation_answers", lambda *_: (u, target, s))
-    x, y = np.ones((2 * h, 2, 1), np.float32), np.ones((2 * h, h, 1), np.float32)
-    val = (np.zeros((n, 1, 1), np.float32), np.zeros((n, h, 1), np.float32))
-    data = patchtst.Dataset((x, y), val, val_sizes=[n], train_up_rate=[0.5] * h)
-    c = patchtst.calibrate(patchtst.Forecaster(config), data, config)
+    c = _calibrated_on_foreseen_moves(monkeypatch, 120, up_rate=0.5)
     assert c["slope"] > 0 and c["alpha"] > 0 and c["val_median_held"] == 0.0, c["rule"]
     monkeypatch.setattr(patchtst, "fit_slope", lambda *_: 0.0)
-    c = patchtst.calibrate(patchtst.Forecaster(config), data, config)
+    c = _calibrated_on_foreseen_moves(monkeypatch, 120, up_rate=0.5)
     assert c["slope"] == 0 and c["alpha"] == 0 and c["val_mae_ratio"] == 1.0, c["rule"]
 
 
