@@ -7,8 +7,8 @@ make the candidate's MAE a few percent to 80 % worse. Each case is scored with t
 `loss_ratio` (training/gate.py), and the share of runs promoted is printed under two rules:
 
     before   refused only where the MAE ratio's 95% interval lies wholly above 1 (until 2026-12-04)
-    served   also refused where its upper end reaches above 1 + WITHIN: the hold-out must show the candidate
-             within 10 % of the serving model
+    now      also refused where its upper end reaches above 1 + WITHIN: the hold-out must show the candidate
+             within 10 % of the serving model (training/gate.py `against_serving`)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from training.gate import WITHIN, by_bar_time, loss_ratio
+from training.gate import against_serving, by_bar_time, loss_ratio
 
 H, STEP_VOLATILITY = 12, 0.002
 
@@ -56,8 +56,9 @@ def main() -> None:
         for bar_times in (120, 250):
             for bias in (0.15, 0.3, 0.8, 1.6):
                 found = [ratio_interval(seed, bar_times, bias, phi) for seed in range(args.runs)]
-                before = np.mean([ci[0] <= 1 for _, ci in found])
-                now = np.mean([ci[0] <= 1 and ci[1] <= 1 + WITHIN for _, ci in found])
+                verdicts = [against_serving(ci, tolerance=0.0) for _, ci in found]
+                before = np.mean([not worse for worse, _ in verdicts])
+                now = np.mean([not (worse or unshown) for worse, unshown in verdicts])
                 ratio = np.median([r for r, _ in found])
                 print(f"| {kind} | {bar_times} | {ratio:.3f} | {before:.0%} | {now:.0%} |", flush=True)
 

@@ -25,7 +25,7 @@ passes; one whose interval straddles 1 passes too if it ends within 1 + WITHIN. 
 must show for the candidate: with errors that persist over many bars (a bias that lasts, AR 0.97), 120 bar times
 hold few independent pieces of evidence, and until 2026-12-04 a candidate 18 % worse than the serving model was
 promoted 56 % of the time there, one 66 % worse 12 % (a review; now 3 % and 0 %, while one 0.5 % worse passes
-82 % of the time, 90 % before: the simulation in the README). The result's `decision` says which rule decided,
+82 % of the time, 90 % before: `python -m harness.gate_power`). The result's `decision` says which rule decided,
 with every figure.
 
 What else a model serves is held to the same bar as (a), against the serving model: the candidate is
@@ -332,13 +332,23 @@ def _with_served(decision: str, decided_by: list[str], served: dict[str, dict[st
     if worse:
         against = " and in ".join(text(n) for n in worse)
         if decided_by:
-            decision += f"; and than the serving model in {against}"
+            decision += f"; it is also significantly worse than the serving model in {against}"
         else:
             rest = decision.removeprefix("passes: ")
             decision = f"REJECTED: significantly worse than the serving model in {against}; its median is {rest}"
+    if fine and (decided_by or worse):
+        decision += "; it is not significantly worse than the serving model in " + " or in ".join(map(text, fine))
     elif fine:
         decision += "; nor than the serving model in " + " or in ".join(text(n) for n in fine)
     return decision, decided_by + worse
+
+
+def against_serving(ci: tuple[float, float], tolerance: float) -> tuple[bool, bool]:
+    """(significantly worse, not shown within WITHIN) for the interval of the MAE ratio candidate / serving: its
+    lower end above 1 + tolerance; else its upper end above 1 + tolerance + WITHIN. The candidate passes this bar
+    where both are False."""
+    worse = ci[0] > 1 + tolerance
+    return worse, not worse and ci[1] > 1 + tolerance + WITHIN
 
 
 def compare(
@@ -383,8 +393,7 @@ def compare(
 
     vs_serving = loss_ratio(rows, 0, 1, horizon)
     vs_random_walk = loss_ratio(rows, 0, 2, horizon)
-    worse_than_serving = vs_serving[1][0] > 1 + tolerance
-    unshown = not worse_than_serving and vs_serving[1][1] > 1 + tolerance + WITHIN
+    worse_than_serving, unshown = against_serving(vs_serving[1], tolerance)
     worse_than_random_walk = vs_random_walk[1][0] > 1
     margin = f" + tolerance {tolerance:g}" if tolerance else ""
     serving_text = f"the serving model ({_figure(*vs_serving)}, bar 1{margin})"

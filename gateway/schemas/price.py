@@ -109,9 +109,10 @@ class SkillFigure(BaseModel):
     ci95: tuple[float, float] | None = Field(
         description="95% block-bootstrap interval over non-overlapping horizon periods (overlapping forecasts "
         f"share outcomes, so they are not counted as independent); null on fewer than {MIN_BUCKETS} periods. "
-        "A share (hit rates, coverage) is given at least Wilson's interval over its periods."
+        "A share (hit rates, coverage) is given at least Wilson's interval on its n, as if each were independent."
     )
     n: int = Field(description="Resolved forecasts it rests on (a forecast asked again for its bar counts once).")
+    periods: int = Field(description=f"Horizon periods with evidence for it: an interval needs {MIN_BUCKETS}.")
 
 
 class Skill(BaseModel):

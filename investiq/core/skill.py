@@ -61,6 +61,7 @@ COLUMNS = (
     "cover80_gaps_ahead",
     "cover90_gaps_ahead",
     "edge",  # per call: right (1) or not (0), less always-up's (1 where the close rose): the paired difference
+    "down_calls",  # the calls that were "down": the only ones whose edge is not 0
 )
 _C = {name: i for i, name in enumerate(COLUMNS)}
 BLOCK = 2  # the fewest buckets per bootstrap block
@@ -100,6 +101,7 @@ class Outcome:
             values[_C["hits"]] = float(self.correct)
             values[_C["call_ups"]] = up
             values[_C["edge"]] = float(self.correct) - up
+            values[_C["down_calls"]] = float(self.correct) != up  # right where it fell, or wrong where it rose
         if self.probability_up is not None and self.base_probability_up is not None:
             p = self.probability_up
             # The graph computes in float32, the base rate is recorded in float64: a P(up) that is the base
@@ -142,8 +144,9 @@ def forecast_key(row: Any) -> ForecastKey:
 
     The origin is the forecast's last bar time, on a grid of half its interval: a caller that sends its closes
     without `last_bar_time` gets the request's time, and polling every few seconds made each poll a forecast of
-    its own. Bar times one interval apart stay apart on that grid; polls within one interval count once, twice
-    at most where they straddle a grid line."""
+    its own. Bar times one interval apart stay apart on that grid; polls within half an interval count once, and
+    over one interval two or three times (in `n`: the intervals go by horizon periods, which they do not add
+    to)."""
     origin = datetime.fromisoformat(row["last_bar_time"] or row["created_at"])
     if origin.tzinfo is None:  # bar times of the cache are UTC
         origin = origin.replace(tzinfo=timezone.utc)
@@ -179,6 +182,7 @@ class Figure:
     value: float | None
     ci95: tuple[float, float] | None
     n: int  # resolved forecasts it rests on
+    periods: int = 0  # horizon periods with evidence for it: an interval needs MIN_BUCKETS
 
 
 @dataclass(frozen=True)
@@ -227,12 +231,14 @@ def _figure(
 ) -> Figure:
     """sum(num) / sum(den) over the buckets (1 - that when `skill`), with a block-bootstrap interval;
     `count` is the column that counts the forecasts it rests on. A `share` (a rate in [0, 1]) gets an interval no
-    narrower than Wilson's over its periods with evidence: where every period had the same outcome (15 periods
-    that all rose) the bootstrap has nothing to resample and said 1.0 [1.0, 1.0] (a review)."""
+    narrower than Wilson's on those forecasts, as if each were independent: where every period had the same
+    outcome (15 periods that all rose) the bootstrap has nothing to resample and said 1.0 [1.0, 1.0] (a review);
+    elsewhere the bootstrap's is the wider (forecasts of one period share their outcomes)."""
     i, j = _C[num], _C[den]
     n = int(sums[:, _C[count]].sum())
+    periods = int(np.count_nonzero(sums[:, j]))
     if float(sums[:, j].sum()) <= 0 or n == 0:
-        return Figure(None, None, n)
+        return Figure(None, None, n, periods)
 
     def statistic(m: NDArray[np.float64]) -> NDArray[np.float64]:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -240,18 +246,33 @@ def _figure(
         return np.asarray(1 - r if skill else r, dtype=np.float64)
 
     pair = sums[:, [i, j]]
-    if np.count_nonzero(pair[:, 1]) < MIN_BUCKETS:  # too few periods with evidence for this figure: no interval
+    if periods < MIN_BUCKETS:  # too few periods with evidence for this figure: no interval
         value = float(statistic(pair.sum(axis=0)))
-        return Figure(value, None, n)
+        return Figure(value, None, n, periods)
     value, ci = bootstrap_interval(
         [pair], statistic, block=block_length(len(pair)), reps=REPS, seed=seed, expanded=True
     )
     if not all(map(math.isfinite, ci)):
-        return Figure(value, None, n)
+        return Figure(value, None, n, periods)
     if share:
-        floor = wilson(value, int(np.count_nonzero(pair[:, 1])))
+        floor = wilson(value, n)
         ci = (min(ci[0], floor[0]), max(ci[1], floor[1]))
-    return Figure(value, (ci[0], ci[1]), n)
+    return Figure(value, (ci[0], ci[1]), n, periods)
+
+
+def _edge(sums: NDArray[np.float64], seed: int) -> Figure:
+    """hit rate - always-up's over the same calls, paired. Only a "down" call differs from always-up's (+1 where
+    the close did not rise, -1 where it did), so the difference is (down / calls) (2 q - 1), q the down calls' hit
+    rate: its interval is no narrower than that with Wilson's interval of q on the down calls, as if each were
+    independent (15 down calls that all missed gave -1 [-1, -1]; a review). With no down call it is 0 exactly."""
+    figure = _figure(sums, "edge", "calls", "calls", seed)
+    down, calls = float(sums[:, _C["down_calls"]].sum()), float(sums[:, _C["calls"]].sum())
+    if figure.ci95 is None or down == 0:
+        return figure
+    right = (float(sums[:, _C["edge"]].sum()) + down) / 2  # the down calls the move bore out
+    low, high = wilson(right / down, round(down))
+    ci = (min(figure.ci95[0], down / calls * (2 * low - 1)), max(figure.ci95[1], down / calls * (2 * high - 1)))
+    return Figure(figure.value, ci, figure.n, figure.periods)
 
 
 GAPS_AHEAD = ("n_gaps_ahead", "n_gaps_ahead")  # the denominator and count of the gaps-ahead coverage
@@ -280,7 +301,7 @@ def summarise(
         last=max(times[k][1] for k in keys),
         coverage80_gaps_ahead=_figure(sums, "cover80_gaps_ahead", *GAPS_AHEAD, seed, share=True),
         coverage90_gaps_ahead=_figure(sums, "cover90_gaps_ahead", *GAPS_AHEAD, seed, share=True),
-        edge_over_always_up=_figure(sums, "edge", "calls", "calls", seed),
+        edge_over_always_up=_edge(sums, seed),
     )
 
 

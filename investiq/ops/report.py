@@ -81,7 +81,7 @@ def _rate(t: Tally, s: Skill) -> dict[str, Any]:
         "forecasts": t.forecasts,
         "resolved": t.resolved,
         "scored": s.n,
-        "periods": s.buckets,
+        "periods": hit.periods,  # with directional calls: an interval needs MIN_BUCKETS
         "calls": hit.n,
         "hits": round(hit.value * hit.n) if hit.value is not None else 0,
         "hit_rate": hit.value,
@@ -148,7 +148,11 @@ def _hit_line(r: dict[str, Any]) -> str:
     if not r["resolved"]:
         return "none resolved yet, so no hit rate"
     again = r["resolved"] - r["scored"]
-    asked = f" ({again} more resolved rows were a forecast asked again for its bar, counted once)" if again else ""
+    asked = (
+        f" ({again} more resolved rows repeated a forecast already counted: asked again for its bar)"
+        if again
+        else ""
+    )
     flat = r["scored"] - r["calls"]
     if not r["calls"]:
         return (
@@ -156,7 +160,7 @@ def _hit_line(r: dict[str, Any]) -> str:
             "called, so no hit rate"
         )
     flats = f"; {flat} flat, no direction called, left out" if flat else ""
-    periods = f"{r['periods']} horizon period{'' if r['periods'] == 1 else 's'}"
+    periods = f"{r['periods']} horizon period{'' if r['periods'] == 1 else 's'} with calls"
     if r["ci95"] is None:
         interval = f"no interval on {periods} (it needs {MIN_BUCKETS})"
     else:

@@ -117,9 +117,9 @@ def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
     while batch := resolved_after(conn, *mark):
         mark = (batch[-1]["resolved_at"], int(batch[-1]["id"]))
         for r in batch:
-            day = _day(r["created_at"])
-            if r["created_at"] < since.isoformat() or day is None:
+            if r["created_at"] < since.isoformat() or r["day"] is None:  # as price_days_since reads them
                 continue
+            day = date.fromisoformat(r["day"])
             o = outcome_of_row(r)
             book.add([o])
             made.setdefault(day, []).append(o)
@@ -141,15 +141,6 @@ def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
         "scored_by_day": by_day,
         "scored_until_day": until_day,
     }
-
-
-def _day(stamp: str | None) -> date | None:
-    """The UTC day of an ISO timestamp the gateway wrote, as SQLite's date() reads it; None if it cannot."""
-    try:
-        moment = datetime.fromisoformat(str(stamp))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo is None else moment.astimezone(timezone.utc)).date()
 
 
 def _price(

@@ -161,3 +161,11 @@ def test_spacing_of_centuries_apart_does_not_wrap_round():
     times = pd.DatetimeIndex(["1600-01-03", "1600-01-04", "1600-01-05", "2020-01-06"]).as_unit("s")
     assert usual_spacing(times) == 86_400.0
     assert gap_before(times).tolist() == [False, False, False, True]
+
+
+def test_widening_keeps_a_quantile_that_is_not_a_number_so():
+    """A NaN quantile neither above, below nor at the last close stays NaN, for the gateway's check to refuse the
+    forecast; keeping quantiles on their side of the last close had made it the last close (a review)."""
+    quantiles = np.array([[[97.0, 99.0, 100.5, 101.0, 102.0, np.nan, 105.0]]])
+    wide = widen(np.array([100.0]), np.array([[101.0]]), quantiles, np.array([[1.2]]))
+    assert np.isnan(wide[0, 0, 5]) and np.isfinite(np.delete(wide[0, 0], 5)).all()

@@ -110,6 +110,9 @@ def test_a_quantile_held_to_p_up_is_compared_only_where_p_up_is_decided_about_it
     assert forecast_errors(windows, forecast(0.5 + BF16_MAX_P_UP / 4, False), near).quantile_sd < 1e-6
     far = forecast(0.45, median_at_last=True)
     assert forecast_errors(windows, forecast(0.45, False), far).quantile_sd > BF16_MAX_QUANTILE_SD
+    # both P(up) 0.495, neither side of the median's level: compared (a band of 0.01 around 1 - P(up) skipped it)
+    close = forecast(0.495, median_at_last=True)
+    assert forecast_errors(windows, forecast(0.495, False), close).quantile_sd > BF16_MAX_QUANTILE_SD
 
 
 def test_fp32_runtimes_keep_the_export_bound():

@@ -228,3 +228,36 @@ def test_the_edge_over_always_up_is_paired_on_the_same_periods():
     assert edge.value == pytest.approx(hit - up)
     assert edge.ci95 is not None and edge.ci95[0] <= edge.value <= edge.ci95[1]
     assert edge.n == skill.hit_rate.n == 200
+
+
+def test_the_difference_from_always_up_is_not_certain_on_down_calls_that_all_missed():
+    """15 periods that all rose, every call 'down': -1 [-1, -1] from the bootstrap; at least Wilson's interval of
+    the down calls' hit rate (0 of 15: [0, 0.204]) now, so [-1, -0.59]."""
+    rows = [Outcome(i * DAY, "AAA", "v", DAY, 100.0, 99.0, 101.0, False) for i in range(15)]
+    book = SkillBook()
+    book.add(rows)
+    edge = book.skill("v").edge_over_always_up
+    assert edge.value == -1.0 and edge.ci95 is not None and edge.periods == 15
+    assert edge.ci95[0] == -1.0 and edge.ci95[1] == pytest.approx(-1 + 2 * 0.2039, abs=1e-3)
+
+
+def test_the_floor_does_not_widen_an_interval_over_many_independent_calls_a_period():
+    """Five symbols a period, each call independent: the bootstrap's interval is about the binomial one on every
+    call; a floor of Wilson's over the periods (as first written) made it as wide as 40 trials' (a review)."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(40):
+        for symbol in ("A", "B", "C", "D", "E"):
+            right = bool(rng.random() < 0.54)
+            rose = bool(rng.random() < 0.5)
+            called_up = rose == right
+            rows.append(
+                Outcome(
+                    i * DAY, symbol, "v", DAY, 100.0, 101.0 if called_up else 99.0, 101.0 if rose else 99.0, right
+                )
+            )
+    book = SkillBook()
+    book.add(rows)
+    hit = book.skill("v").hit_rate
+    assert hit.n == 200 and hit.periods == 40 and hit.ci95 is not None
+    assert hit.ci95[1] - hit.ci95[0] < 0.2  # 200 calls: about 0.14; 40 trials' Wilson interval is about 0.3

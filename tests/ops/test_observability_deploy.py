@@ -113,7 +113,17 @@ def test_alerts_cover_the_journal_errors_and_live_skill(alerts: dict[str, Any]):
     # on the evidence /price/health judges on (the interval's lower end), for the version that serves now
     skill = next(r for r in rules(alerts) if 'figure="mae_ratio_ci95_low"' in r["expr"])
     assert re.search(r"> 1\b", skill["expr"]) and skill["for"] in {"12h", "24h", "1d", "2d", "3d"}
-    assert "investiq_model_info" in skill["expr"]
+    # the join names the serving version by the label the skill gauge carries: a wrong label never fires
+    joined = re.search(
+        r'label_replace\(\s*investiq_model_info\{([^}]*)\},\s*"(\w+)",\s*"\$1",\s*"(\w+)",\s*"\(\.\*\)"\s*\)',
+        skill["expr"],
+    )
+    assert joined is not None, skill["expr"]
+    metrics = Metrics()
+    assert joined.group(1) == 'task="price"' and "task" in metrics.model_info._labelnames
+    assert joined.group(2) == "model_version" and "model_version" in metrics.price_skill._labelnames
+    assert joined.group(3) in metrics.model_info._labelnames and joined.group(3) == "version"
+    assert re.search(r"and on \(model_version\) label_replace", skill["expr"])
 
 
 def test_a_backend_that_cannot_answer_alerts_and_shows(alerts: dict[str, Any], dashboard: dict[str, Any]):

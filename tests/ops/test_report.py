@@ -117,7 +117,10 @@ def test_report_numbers_plots_and_replayed_weights(journal: Path, tmp_path: Path
     assert (p["forecasts"], p["resolved"], p["hits"]) == (5, 4, 3)  # the 120-day-old one is outside
     assert p["hit_rate"] == 0.75 and p["always_up_rate"] == 0.5 and p["edge_over_always_up"] == 0.25
     assert p["ci95"] is None and p["periods"] == 3  # 3 days: too few horizon periods for an interval
-    assert "hit rate **0.750** (3 of 4 directional calls), no interval on 3 horizon periods (it needs 10)" in md
+    assert (
+        "hit rate **0.750** (3 of 4 directional calls), no interval on 3 horizon periods with calls (it needs 10)"
+        in md
+    )
     assert "always up would have scored 0.500 on the same calls: a difference of +0.250" in md
     v1, v2 = p["by_version"]["v1"], p["by_version"]["v2"]
     assert v1["resolved"] == 3 and v1["hit_rate"] == pytest.approx(2 / 3)
@@ -253,4 +256,4 @@ def test_a_forecast_asked_again_counts_once_and_intervals_are_over_horizon_perio
     assert p["edge_ci95"] == list(skill.edge_over_always_up.ci95 or ())
     assert p["ci95"][1] - p["ci95"][0] > 0.25  # 40 periods, not 200 independent calls (0.14 wide)
     md = (out / "report.md").read_text()
-    assert f"({4 * days} more resolved rows were a forecast asked again for its bar, counted once)" in md
+    assert f"({4 * days} more resolved rows repeated a forecast already counted: asked again for its bar)" in md

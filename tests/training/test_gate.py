@@ -303,6 +303,11 @@ def test_p_up_and_intervals_are_held_to_the_serving_models(candidate: tuple[floa
     if rejected_by:
         assert result["decision"].startswith("REJECTED: significantly worse than the serving model in ")
         assert "its median is not significantly worse than the serving model" in result["decision"]
+        if rejected_by == ["brier"]:  # what it passes is said as passed, not continued from the rejection
+            assert (
+                "; it is not significantly worse than the serving model in the intervals' pinball loss"
+                in (result["decision"])
+            )
     else:
         assert (
             result["decision"].startswith("passes:")

@@ -157,7 +157,7 @@ def pending_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso: 
 RESOLVED_COLUMNS = (
     "id, created_at, symbol, model_name, model_version, interval, horizon_steps, last_price, last_bar_time, "
     "predicted_price, actual_price, correct, probability_up, base_probability_up, quantiles, intervals, "
-    "resolved_at"
+    "resolved_at, date(created_at) AS day"  # the UTC day SQLite reads, as price_days_since groups by it
 )
 
 
