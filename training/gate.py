@@ -422,7 +422,8 @@ def compare(
         decision = f"REJECTED: significantly worse than {serving_text}, though not than {random_walk_text}"
     else:
         decided_by = []
-        decision = f"passes: not significantly worse than {serving_text} nor than {random_walk_text}"
+        within = serving_text.removesuffix(")") + f"; shown within {1 + tolerance + WITHIN:g})"
+        decision = f"passes: not significantly worse than {within} nor than {random_walk_text}"
     decision, decided_by = _with_served(decision, decided_by, served)
     return scope | {
         "promote": not decided_by,

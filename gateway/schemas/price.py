@@ -254,6 +254,15 @@ class PriceEvaluationResponse(BaseModel):
         description="95% interval of the hit rate: block bootstrap over the periods of one horizon (expanded "
         f"percentile); null on fewer than {MIN_BUCKETS} periods, too few for its 95% to mean 95%."
     )
+    always_up_rate: float | None = Field(
+        None, description="What always calling up scored on the same calls: the bar a hit rate must clear."
+    )
+    edge_over_always_up: float | None = Field(None, description="hit_rate - always_up_rate.")
+    edge_ci95: tuple[float, float] | None = Field(
+        None,
+        description="Its 95% interval, paired (both from the same resampled periods): wholly above 0, the calls "
+        "beat always-up; null as ci95.",
+    )
     mae: float | None = Field(description="Mean absolute error of the price at the horizon.")
     model_versions: dict[str, int] = Field(
         default_factory=dict, description="Resolved forecasts counted, by the model version that made them."
@@ -276,6 +285,10 @@ class PriceSkillResponse(BaseModel):
     windows: list[str] = Field(
         description='Windows of forecasts: e.g. "30d", "90d" and "all" (every forecast of the version, across '
         "rollbacks and re-promotions)."
+    )
+    judged_window: str = Field(
+        description="The window /price/health judges the serving version on now (health_window, or the first "
+        'longer one that holds enough); Prometheus repeats its figures as window="judged".'
     )
     health_window: str = Field(
         description="The first window: /price/health and each forecast's `skill` judge on it, or, while it holds "

@@ -169,7 +169,8 @@ def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None)
     """How the forecasts of `symbol` made in the last `days` days fared, every model version's together: the
     hit rate of the directional calls ('flat' forecasts call none: counted, not in the hit rate) with its
     block-bootstrap interval over periods of one horizon (investiq/core/skill.py; none on too few periods),
-    and the MAE. A forecast asked again for the same bar counts once."""
+    always-up's on the same calls and the paired difference, and the MAE. A forecast asked again for the same bar
+    counts once."""
     since = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
     conn = connect(db_path, readonly=True)
     try:
@@ -191,6 +192,9 @@ def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None)
         "pending": pending,
         "hit_rate": hit_rate.value,
         "ci95": hit_rate.ci95,
+        "always_up_rate": skill.always_up_rate.value,
+        "edge_over_always_up": skill.edge_over_always_up.value,
+        "edge_ci95": skill.edge_over_always_up.ci95,
         "mae": None,
         "model_versions": dict(Counter(o.model_version for o in counted)),
     }

@@ -27,6 +27,7 @@ from investiq.core.skill import MIN_BUCKETS, POOLED, Skill, SkillBook, outcome_o
 log = logging.getLogger(__name__)
 RECOMPUTE_S = 600.0  # figures are recomputed at least this often, as the windows slide
 ALL = "all"
+JUDGED = "judged"  # the window label of the figures /price/health judges on (_export_metrics)
 FIGURES = (  # exported as the investiq_price_skill gauge's `figure`
     "hit_rate",
     "always_up_rate",
@@ -113,12 +114,15 @@ class SkillService:
     def _export_metrics(self) -> None:
         """The pooled figures of every version and window as the `investiq_price_skill` gauge (FIGURES), each with
         its 95% interval's ends as `<figure>_ci95_low` and `_ci95_high` (the evidence /price/health judges on). A
-        figure, or an interval, that has none now is removed, not left at its last value."""
+        figure, or an interval, that has none now is removed, not left at its last value. Window JUDGED repeats the
+        window /price/health judges each version on (`judged_window`: on daily bars 30 days hold too few periods,
+        and it is 90d or all): what the alerts read."""
         gauge = self._metrics.price_skill
         for (version, symbol), windows in self._snapshot.items():
             if symbol != POOLED:
                 continue
-            for window, skill in windows.items():
+            judged = windows.get(self.judged_window(version))
+            for window, skill in [*windows.items(), *([(JUDGED, judged)] if judged is not None else [])]:
                 self._metrics.price_skill_resolved.labels(version, window).set(skill.n)
                 for name in FIGURES:
                     figure = getattr(skill, name)
@@ -189,6 +193,7 @@ class SkillService:
             "serving_version": serving,
             "windows": self.windows,
             "health_window": self.health_window,
+            "judged_window": self.judged_window(serving) if serving else self.health_window,
             "min_resolved": self.config.min_resolved,
             "resolved_counted": self.counted,
             "refreshed_at": self.refreshed_at,
@@ -223,7 +228,8 @@ class SkillService:
             )
         if brier.ci95 is not None and brier.ci95[1] < 0:
             return (
-                f"live P(up) is significantly worse than the training up-rate: Brier skill {brier.value:+.3f} "
+                f"live P(up) is significantly worse than its base (the P(up) the model serves without skill: the "
+                f"training up-rate, or 0.5): Brier skill {brier.value:+.3f} "
                 f"[{brier.ci95[0]:+.3f}, {brier.ci95[1]:+.3f}] over {brier.n} forecasts: run `investiq retrain`",
                 figures,
             )

@@ -61,7 +61,11 @@ def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
         x = _noon([d for d, _ in scored])
         running = [view.scored_until_day[d].hit_rate for d, _ in scored]
         banded = [(xi, f.ci95) for xi, f in zip(x, running, strict=True) if f.ci95 is not None]
-        if banded:
+        if len(banded) == 1:  # one day (a backfill): a band of one point draws nothing
+            (xi, (low, high)), value = banded[0], running[x.index(banded[0][0])].value or 0.0
+            top.errorbar([xi], [value], [[value - low], [high - value]], fmt="none", ecolor="tab:blue", alpha=0.5,
+                         capsize=6, label="since the window's start: 95% interval")  # fmt: skip
+        elif banded:
             top.fill_between(
                 [xi for xi, _ in banded],
                 [c[0] for _, c in banded],
@@ -73,7 +77,8 @@ def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
         days_rate = [s.hit_rate.value for _, s in scored]
         top.plot(x, days_rate, "o", ms=4, color="tab:blue", label="that day's forecasts")
         ups = [view.scored_until_day[d].always_up_rate.value for d, _ in scored]
-        top.plot(x, ups, "--", color="tab:orange", label="always up on the same calls, since the window's start")
+        label = "always up on the same calls, since the window's start"
+        top.plot(x, ups, "s--", ms=3, color="tab:orange", label=label)  # a marker: one day is one point
     else:
         top.text(0.5, 0.5, "no forecast resolved yet", ha="center", transform=top.transAxes)
     top.axhline(0.5, color="grey", lw=0.8)

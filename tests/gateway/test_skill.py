@@ -160,6 +160,11 @@ def test_a_skilful_model_is_healthy_and_its_figures_match_a_direct_computation(g
     low = gauge.replace('"mae_ratio"', '"mae_ratio_ci95_low"')  # the end the alert judges on, as health does
     (line,) = [line for line in metrics.splitlines() if line.startswith(low)]
     assert float(line.removeprefix(low)) == pytest.approx(lo)
+    # the window health judges on, repeated as window="judged" for the alerts, and named by /price/skill
+    assert report["judged_window"] == health["skill"]["window"]
+    judged = low.replace(f'window="{health["skill"]["window"]}"', 'window="judged"')
+    (line,) = [line for line in metrics.splitlines() if line.startswith(judged)]
+    assert float(line.removeprefix(judged)) == pytest.approx(lo)
 
 
 def test_a_losing_model_turns_health_degraded_with_the_evidence(gateway: Any):
@@ -231,6 +236,11 @@ def test_evaluate_counts_a_forecast_asked_again_once(tmp_path: Path):
     assert report == evaluate(once, "SPX", 3650)
     assert report["count"] == 45 and report["model_versions"] == {"v1": 40, "v2": 5}
     assert report["buckets"] == 40 and report["ci95"] is not None
+    # the bar a hit rate must clear, on the same calls, and the paired difference (a bare hit rate said nothing)
+    hit, up, edge = report["hit_rate"], report["always_up_rate"], report["edge_over_always_up"]
+    assert isinstance(hit, float) and isinstance(up, float) and edge == pytest.approx(hit - up)
+    ends = report["edge_ci95"]
+    assert isinstance(ends, tuple) and ends[0] <= edge <= ends[1]
 
 
 def test_evaluate_counts_a_pending_forecast_once_however_its_bar_time_is_written(tmp_path: Path):

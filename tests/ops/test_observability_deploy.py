@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from gateway.metrics import Metrics
+from gateway.services.skill import FIGURES, JUDGED
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -124,6 +125,10 @@ def test_alerts_cover_the_journal_errors_and_live_skill(alerts: dict[str, Any]):
     assert joined.group(2) == "model_version" and "model_version" in metrics.price_skill._labelnames
     assert joined.group(3) in metrics.model_info._labelnames and joined.group(3) == "version"
     assert re.search(r"and on \(model_version\) label_replace", skill["expr"])
+    # in the window health judges on (30 days of daily bars never hold the 10 periods an interval needs)
+    assert 'window="judged"' in skill["expr"] and JUDGED == "judged"
+    brier = next(r for r in rules(alerts) if 'figure="brier_skill_ci95_high"' in r["expr"])
+    assert re.search(r"< 0\b", brier["expr"]) and 'window="judged"' in brier["expr"]
 
 
 def test_a_backend_that_cannot_answer_alerts_and_shows(alerts: dict[str, Any], dashboard: dict[str, Any]):
@@ -152,8 +157,6 @@ def test_up_alerts_name_jobs_that_prometheus_scrapes(alerts: dict[str, Any]):
 def test_alerts_and_dashboard_query_only_series_the_gateway_exports(
     alerts: dict[str, Any], dashboard: dict[str, Any]
 ):
-    from gateway.services.skill import FIGURES
-
     names = exported()
     figures = {f + end for f in FIGURES for end in ("", "_ci95_low", "_ci95_high")}  # investiq_price_skill's
     for rule in rules(alerts):

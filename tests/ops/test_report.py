@@ -257,3 +257,25 @@ def test_a_forecast_asked_again_counts_once_and_intervals_are_over_horizon_perio
     assert p["ci95"][1] - p["ci95"][0] > 0.25  # 40 periods, not 200 independent calls (0.14 wide)
     md = (out / "report.md").read_text()
     assert f"({4 * days} more resolved rows repeated a forecast already counted: asked again for its bar)" in md
+
+
+def test_a_backfill_made_in_one_day_draws_its_interval_and_always_up(tmp_path: Path):
+    """Forecasts on 30 past bars all made today: one point a line, which a line or a band of one point does not
+    draw (an operator's backfill showed a lone dot); drawn as markers and an error bar, without warnings."""
+    import warnings
+
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    rows = [replace(price(noon(1) - 60 * d, "v1", "up"), last_bar_time=iso(noon(31 - d))) for d in range(30)]
+    writer.submit(insert_price(rows)).result()
+    outcomes = [(i + 1, 101.0 if i % 3 else 99.0, bool(i % 3)) for i in range(30)]
+    writer.submit(resolve_price(outcomes, iso(time.time()))).result()
+    writer.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run("--db", str(db), "--out", str(tmp_path / "report")).exit_code == 0
+    p = json.loads((tmp_path / "report" / "report.json").read_text())["price"]
+    assert p["calls"] == 30 and p["ci95"] is not None and len(p["by_day"]) == 1
+    assert (tmp_path / "report" / "price_hit_rate.png").read_bytes()[:8] == PNG
