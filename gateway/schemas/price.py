@@ -133,6 +133,10 @@ class Skill(BaseModel):
     brier_skill: SkillFigure = Field(
         description="1 - Brier / Brier of the training up-rate (what the model serves without skill); > 0 beats it"
     )
+    brier_skill_vs_coin: SkillFigure = Field(
+        description="1 - Brier / 0.25, a coin's: > 0 beats P(up) 0.5. A P(up) that is its base scores 0 in "
+        "brier_skill whatever the base; this shows a base that is off (0.555 where 17 % rose)."
+    )
     coverage80: SkillFigure = Field(description="Share of actual closes inside the 0.1-0.9 quantiles.")
     coverage90: SkillFigure = Field(description="Share of actual closes inside the 0.05-0.95 quantiles.")
     mae_ratio: SkillFigure = Field(

@@ -33,6 +33,7 @@ FIGURES = (  # exported as the investiq_price_skill gauge's `figure`
     "always_up_rate",
     "edge_over_always_up",
     "brier_skill",
+    "brier_skill_vs_coin",
     "coverage80",
     "coverage90",
     "coverage80_gaps_ahead",

@@ -62,6 +62,7 @@ COLUMNS = (
     "cover90_gaps_ahead",
     "edge",  # per call: right (1) or not (0), less always-up's (1 where the close rose): the paired difference
     "down_calls",  # the calls that were "down": the only ones whose edge is not 0
+    "brier_coin",  # the Brier score of P(up) 0.5: 0.25 for every forecast with a P(up)
 )
 _C = {name: i for i, name in enumerate(COLUMNS)}
 BLOCK = 2  # the fewest buckets per bootstrap block
@@ -110,6 +111,7 @@ class Outcome:
             values[_C["n_probability"]] = 1
             values[_C["brier"]] = (p - up) ** 2
             values[_C["brier_base"]] = (self.base_probability_up - up) ** 2
+            values[_C["brier_coin"]] = 0.25
         q = self.quantiles or {}
         if all(k in q for k in ("0.05", "0.1", "0.9", "0.95")):
             values[_C["n_intervals"]] = 1
@@ -202,6 +204,9 @@ class Skill:
     coverage90_gaps_ahead: Figure
     # hit rate - always-up's over the same calls, its interval paired (both from the same resampled periods)
     edge_over_always_up: Figure
+    # 1 - Brier / a coin's (0.25): a P(up) that is its base scores 0 in brier_skill by construction, however far
+    # off the base is; against a coin it shows (0.555 served where 17 % rose: an operator's walkthrough)
+    brier_skill_vs_coin: Figure
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -285,7 +290,7 @@ def summarise(
     keys = sorted(buckets)
     if not keys:
         empty = Figure(None, None, 0)
-        return Skill(0, 0, empty, empty, empty, empty, empty, empty, empty, None, None, empty, empty, empty)
+        return Skill(0, 0, empty, empty, empty, empty, empty, empty, empty, None, None, empty, empty, empty, empty)
     sums = np.stack([buckets[k] for k in keys])
     return Skill(
         n=int(sums[:, _C["n"]].sum()),
@@ -302,6 +307,7 @@ def summarise(
         coverage80_gaps_ahead=_figure(sums, "cover80_gaps_ahead", *GAPS_AHEAD, seed, share=True),
         coverage90_gaps_ahead=_figure(sums, "cover90_gaps_ahead", *GAPS_AHEAD, seed, share=True),
         edge_over_always_up=_edge(sums, seed),
+        brier_skill_vs_coin=_figure(sums, "brier", "brier_coin", "n_probability", seed, skill=True),
     )
 
 

@@ -253,13 +253,15 @@ def _skill_lines(skill: dict[str, Any], plot: str | None) -> list[str]:
     lines = [
         "Live skill (resolved forecasts; intervals by block bootstrap over non-overlapping horizon periods):",
         "",
-        "| model_version | resolved | periods | MAE ratio to random walk | Brier skill | 80% cover | 90% cover |",
-        "| --- | ---: | ---: | --- | --- | --- | --- |",
+        "| model_version | resolved | periods | MAE ratio to random walk | Brier skill vs its base | vs a coin "
+        "| 80% cover | 90% cover |",
+        "| --- | ---: | ---: | --- | --- | --- | --- | --- |",
     ]
     for version, s in skill.items():
         lines.append(
             f"| {version} | {s['n']} | {s['buckets']} | {figure(s['mae_ratio'])} "
-            f"| {figure(s['brier_skill'], '+.3f')} | {figure(s['coverage80'])} | {figure(s['coverage90'])} |"
+            f"| {figure(s['brier_skill'], '+.3f')} | {figure(s['brier_skill_vs_coin'], '+.3f')} "
+            f"| {figure(s['coverage80'])} | {figure(s['coverage90'])} |"
         )
     lines.append("")
     if plot:

@@ -261,3 +261,20 @@ def test_the_floor_does_not_widen_an_interval_over_many_independent_calls_a_peri
     hit = book.skill("v").hit_rate
     assert hit.n == 200 and hit.periods == 40 and hit.ci95 is not None
     assert hit.ci95[1] - hit.ci95[0] < 0.2  # 200 calls: about 0.14; 40 trials' Wilson interval is about 0.3
+
+
+def test_a_p_up_that_is_its_base_shows_against_a_coin_when_the_base_is_off():
+    """P(up) 0.555, the base, served where 17 % rose: its Brier skill against the base is 0 by construction;
+    against a coin (0.25) it is well below 0 (an operator's walkthrough)."""
+    rows = [
+        Outcome(i * DAY, "AAA", "v", DAY, 100.0, 100.0, 101.0 if i % 6 == 0 else 99.0, None, 0.555, 0.555)
+        for i in range(60)
+    ]
+    book = SkillBook()
+    book.add(rows)
+    skill = book.skill("v")
+    up = np.array([i % 6 == 0 for i in range(60)], dtype=float)
+    assert skill.brier_skill.value == 0.0
+    coin = skill.brier_skill_vs_coin
+    assert coin.value == pytest.approx(1 - np.mean((0.555 - up) ** 2) / 0.25)
+    assert coin.ci95 is not None and coin.ci95[1] < 0
