@@ -347,7 +347,8 @@ def status(settings: Settings, use_record: bool = True) -> tuple[dict[str, Any],
 
     The gateway is the one `investiq start` recorded (unless use_record is False: the caller named a
     host or port), else the one answering where the settings say it serves: `investiq up` or `serve`
-    in a terminal, whose PID is that of the process listening on the port (None when it cannot be told)."""
+    in a terminal, whose PID is that of the process listening on the port (None when it cannot be told). Where
+    none runs there, the gateways serving elsewhere (their serving records) are listed."""
     pid = running(settings) if use_record else None
     state = started_state(settings) if use_record else None
     url, backend = (state["url"], state["backend"]) if state else (gateway_url(settings), settings.backend)
@@ -357,6 +358,9 @@ def status(settings: Settings, use_record: bool = True) -> tuple[dict[str, Any],
     alive = pid is not None or answer is not None
     report: dict[str, Any] = {"gateway": {"pid": pid, "running": alive, "url": url, "health": answer}}
     ok = alive and answer is not None
+    others = [{"url": r["url"], "pid": r["pid"]} for r in serving_gateways(settings) if r["url"] != url]
+    if not alive and others:  # `up` or `serve` on another port: say where, as `investiq stop` does
+        report["serving_elsewhere"] = others
     if backend == "triton" and triton_server.is_local(settings):
         triton_pid = triton_server.running(triton_server.work_dir(settings))
         ready = triton_server.ready(triton_server.TritonPorts.from_settings(settings))

@@ -186,6 +186,11 @@ def test_status_finds_a_gateway_that_up_or_serve_runs_in_a_terminal(stack: Stack
             gateway = json.loads(result.stdout)["gateway"]
             assert gateway["health"] in ("healthy", "degraded", "unhealthy"), how
             assert gateway == {"pid": gw.pid, "running": True, "url": stack.url, "health": gateway["health"]}, how
+        # without the port: none runs where the settings say, and the one serving elsewhere is named (an operator's
+        # `investiq status` said only "running": false for the gateway `up --port 18300` ran)
+        elsewhere = stack.investiq("status")
+        assert elsewhere.returncode == 1
+        assert json.loads(elsewhere.stdout)["serving_elsewhere"] == [{"url": stack.url, "pid": gw.pid}]
         stack.env |= {"INVESTIQ_PORT": str(stack.port)}
         stopped = stack.investiq("stop")  # not ours to stop: it says how
         assert stopped.returncode == 0, stopped.stderr
