@@ -201,6 +201,18 @@ class SkillService:
             "versions": versions,
         }
 
+    def worse_symbols(self, version: str, window: str) -> dict[str, list[float]]:
+        """The symbols whose own record in `window` is significantly worse than the random walk (the MAE ratio's
+        interval wholly above 1): [ratio, low, high] each. Health judges the pooled record, which one bad symbol
+        among good ones does not move (an operator's walkthrough: 1.094 [1.070, 1.121] beside "healthy")."""
+        out = {}
+        for (v, symbol), windows in sorted(self._snapshot.items()):
+            found = windows.get(window) if v == version and symbol != POOLED else None
+            ci = found.mae_ratio.ci95 if found is not None else None
+            if found is not None and ci is not None and ci[0] > 1 and found.mae_ratio.value is not None:
+                out[symbol] = [round(found.mae_ratio.value, 4), round(ci[0], 4), round(ci[1], 4)]
+        return out
+
     def verdict(self, version: str) -> tuple[str | None, dict[str, Any]]:
         """(why degraded or None, figures) of `version` for /price/health: degraded when the evidence is
         too thin to say, or when it says the forecasts are significantly worse than the naive ones. Judged on
@@ -220,6 +232,7 @@ class SkillService:
                 figures,
             )
         figures |= {k: getattr(skill, k).value for k in ("hit_rate", "always_up_rate", "brier_skill", "mae_ratio")}
+        figures["symbols_worse_than_random_walk"] = self.worse_symbols(version, window)
         ratio, brier = skill.mae_ratio, skill.brier_skill
         if ratio.ci95 is not None and ratio.ci95[0] > 1:
             return (
