@@ -133,10 +133,10 @@ class Metrics:
         self.price_skill = Gauge(
             "investiq_price_skill",
             "Live skill of a price model version over a window, from resolved forecasts: hit_rate, "
-            "always_up_rate, edge_over_always_up (their paired difference), brier_skill, coverage80, coverage90 "
-            "(and _gaps_ahead: of the forecasts whose intervals were fitted to the gaps ahead), mae_ratio (to the "
-            "random walk); each with <figure>_ci95_low and _ci95_high, the ends of its 95% interval, where it "
-            "has one.",
+            "always_up_rate, edge_over_always_up (their paired difference), brier_skill, brier_skill_vs_coin, "
+            "coverage80, coverage90 (and _gaps_ahead: of the forecasts whose intervals were fitted to the gaps "
+            "ahead), mae_ratio (to the random walk); each with <figure>_ci95_low and _ci95_high, the ends of its "
+            "95% interval, where it has one. Window 'judged' repeats the window /price/health judges on.",
             ["model_version", "window", "figure"],
             registry=self.registry,
         )

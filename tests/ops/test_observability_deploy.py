@@ -129,6 +129,12 @@ def test_alerts_cover_the_journal_errors_and_live_skill(alerts: dict[str, Any]):
     assert 'window="judged"' in skill["expr"] and JUDGED == "judged"
     brier = next(r for r in rules(alerts) if 'figure="brier_skill_ci95_high"' in r["expr"])
     assert re.search(r"< 0\b", brier["expr"]) and 'window="judged"' in brier["expr"]
+    # health's evidence: skill_min_resolved forecasts (the alerts cannot read the setting: keep them together)
+    from investiq.core.settings import Settings
+
+    for rule in (skill, brier):
+        (least,) = re.findall(r'investiq_price_skill_resolved\{window="judged"\} >= (\d+)', rule["expr"])
+        assert int(least) == Settings().skill_min_resolved, rule["alert"]
 
 
 def test_a_backend_that_cannot_answer_alerts_and_shows(alerts: dict[str, Any], dashboard: dict[str, Any]):
