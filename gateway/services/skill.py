@@ -247,4 +247,12 @@ class SkillService:
                 f"[{brier.ci95[0]:+.3f}, {brier.ci95[1]:+.3f}] over {brier.n} forecasts: run `investiq retrain`",
                 figures,
             )
+        coin = skill.brier_skill_vs_coin  # a P(up) that is its base scores 0 above, however far off the base is
+        if coin.ci95 is not None and coin.ci95[1] < 0 and coin.value is not None:
+            return (
+                f"live P(up) is significantly worse than a coin's 0.5: Brier skill {coin.value:+.3f} "
+                f"[{coin.ci95[0]:+.3f}, {coin.ci95[1]:+.3f}] over {coin.n} forecasts (its base is off for these "
+                "markets now): run `investiq retrain`",
+                figures,
+            )
         return None, figures

@@ -67,7 +67,7 @@ def plant(db: Path, version: str, rows: list[dict[str, float]], horizon: int = 1
                         target_time=(made + timedelta(days=horizon)).isoformat(),
                         latency_ms=1.0,
                         probability_up=r["p"],
-                        base_probability_up=0.5,
+                        base_probability_up=r.get("base", 0.5),
                         quantiles=json.dumps(
                             {
                                 "0.05": r["last"] * 0.9,
@@ -180,6 +180,18 @@ def test_a_losing_model_turns_health_degraded_with_the_evidence(gateway: Any):
     assert health["status"] == "degraded"
     assert "significantly worse than the random walk" in health["reason"] and "60 resolved" in health["reason"]
     assert client.get("/health").json()["components"]["price"]["status"] == "degraded"
+
+
+def test_a_p_up_that_is_its_base_but_worse_than_a_coin_turns_health_degraded(gateway: Any):
+    """P(up) 0.9 served as its own base (a training up-rate) where the closes rise half of the time: its Brier
+    skill against the base is 0 by construction, so health said nothing; against a coin it is significantly
+    negative (an operator's walkthrough: 0.555 where 17 % rose)."""
+    last, actual = moves(120, seed=4)
+    same = {"p": 0.9, "base": 0.9}
+    client = gateway([{"last": a, "predicted": a, "actual": c} | same for a, c in zip(last, actual, strict=True)])
+    health = client.get("/price/health").json()
+    assert health["status"] == "degraded", health
+    assert "significantly worse than a coin's 0.5" in health["reason"] and "over 120 forecasts" in health["reason"]
 
 
 def test_too_little_evidence_is_said_with_n(gateway: Any):
