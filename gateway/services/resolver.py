@@ -33,6 +33,7 @@ from investiq.core.bars import interval_step
 from investiq.core.errors import DataError
 from investiq.core.journal import connect
 from investiq.core.journal.predictions import (
+    Resolution,
     due_price_predictions,
     pending_price_predictions,
     resolve_price,
@@ -73,7 +74,7 @@ def resolve_due(
     groups: dict[tuple[str, str], list[sqlite3.Row]] = defaultdict(list)
     for row in due:
         groups[(row["symbol"], row["interval"])].append(row)
-    resolutions: list[tuple[int, float, bool | None]] = []
+    resolutions: list[Resolution] = []
     errors: dict[str, str] = {}
     for (symbol, interval), rows in groups.items():
         try:
@@ -87,8 +88,8 @@ def resolve_due(
 
 def _resolve_series(
     symbol: str, interval: str, rows: list[sqlite3.Row], cache: BarCache, fetch: Fetch, now: datetime
-) -> list[tuple[int, float, bool | None]]:
-    """(id, actual, correct) of the forecasts of one series whose H-th bar is final (module docstring). Raises
+) -> list[Resolution]:
+    """What the market did to the forecasts of one series whose H-th bar is final (module docstring). Raises
     DataError only when nothing can be scored: no bars cached, and the source refused."""
     refused: DataError | None = None
     try:
@@ -131,7 +132,8 @@ def _resolve_series(
         if at >= len(bars) or (at == len(bars) - 1 and bars.index[at] + step > stamp):
             continue  # not there yet, or still forming
         actual = on_basis(bars["close"].iloc[at], bars["close"].iloc[at - row["horizon_steps"]], row["last_price"])
-        out.append((row["id"], actual, outcome(row["direction"], row["last_price"], actual)))
+        closed = (bars.index[at] + step).isoformat()  # when the H-th bar closed: the horizon's real span ends
+        out.append(Resolution(row["id"], actual, outcome(row["direction"], row["last_price"], actual), closed))
     return out
 
 

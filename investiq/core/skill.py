@@ -4,8 +4,14 @@ A forecast from the bar at time t for H bars ahead overlaps every other forecast
 of it (their outcomes share moves), so outcomes are not independent draws. Rows are therefore summed
 into buckets of origin time one horizon long (per symbol, and across symbols for the pooled figures, since SPX and
 NASDAQ on one day are one observation, not two), and intervals come from a block bootstrap over
-the buckets: blocks of at least two (a forecast near a bucket's end overlaps the next one), growing as
-the cube root of the buckets, and the expanded percentile interval, which widens for few blocks. On fewer
+the buckets. One horizon long is the time its H bars really took, as the resolver found it (`span_seconds`: the
+last bar to the close of the H-th): 12 daily bars of a stock take ~17 days with the weekends, 12 hourly ones ~2.4
+days with the nights, where buckets of 12 x the interval made one horizon ~1.4 buckets, or ~5, and the ten that
+judging needs seven horizons, or two (the intervals held their coverage: the blocks took in the overlap).
+Buckets are a whole number of cells of a quarter of H x the interval, the fewest that hold the mean span (pooled:
+the longest symbol's); where no forecast recorded its span (older rows) a bucket is four cells, H x the interval.
+The bootstrap's blocks are at least two buckets (a forecast near a bucket's end overlaps the next one), growing
+as the cube root of the buckets, and the expanded percentile interval, which widens for few blocks. On fewer
 than MIN_BUCKETS buckets with evidence for it (ten horizons, the retrain gate's minimum too) a figure has
 no interval: with 2 buckets every resample is the same, and a zero-width interval called a model with real
 skill significantly worse than the random walk. In simulated journals with a known answer (3 correlated
@@ -66,6 +72,8 @@ COLUMNS = (
 )
 _C = {name: i for i, name in enumerate(COLUMNS)}
 BLOCK = 2  # the fewest buckets per bootstrap block
+CELLS = 4  # cells of a period in a horizon's bar time: a period is a whole number of them, the horizon's real span
+MAX_SPAN = 10.0  # at most this many horizons' bar time per horizon: a halt of months does not stretch every period
 MIN_BUCKETS = MIN_BLOCKS  # the fewest buckets with evidence a figure gets an interval on: horizons, as the gate
 REPS = 1000
 POOLED = "*"  # the symbol key of figures pooled over symbols
@@ -92,6 +100,7 @@ class Outcome:
     base_probability_up: float | None = None
     quantiles: dict[str, float] | None = None  # level ("0.05") -> close at the horizon
     intervals: str | None = None  # "gaps_ahead" or "pooled": how the quantiles were fitted (None: not recorded)
+    span_seconds: float | None = None  # from the last bar to when the H-th bar closed (None: not recorded)
 
     def row(self) -> NDArray[np.float64]:
         values = np.zeros(len(COLUMNS))
@@ -158,9 +167,21 @@ def forecast_key(row: Any) -> ForecastKey:
     return row["model_version"], row["symbol"], math.floor(origin.timestamp() / grid) * grid, float(horizon)
 
 
+def _timestamp(text: str) -> float:
+    """POSIX seconds of an ISO time (UTC where it names no zone, as the bar cache's times)."""
+    at = datetime.fromisoformat(text)
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+
+
 def outcome_of_row(row: Any) -> Outcome:
     """A resolved journal row (journal.predictions.RESOLVED_COLUMNS) as an Outcome."""
     version, symbol, origin_ts, horizon_seconds = forecast_key(row)
+    span, closed = None, _column(row, "outcome_bar_time")
+    if closed and row["last_bar_time"]:
+        try:
+            span = _timestamp(closed) - _timestamp(row["last_bar_time"])
+        except ValueError:  # a time Python cannot read: as if not recorded
+            span = None
     return Outcome(
         origin_ts=origin_ts,
         symbol=symbol,
@@ -173,8 +194,14 @@ def outcome_of_row(row: Any) -> Outcome:
         probability_up=row["probability_up"],
         base_probability_up=row["base_probability_up"],
         quantiles=quantiles_from_json(row["quantiles"]),
-        intervals=row["intervals"] if "intervals" in row.keys() else None,  # noqa: SIM118 (sqlite3.Row)
+        intervals=_column(row, "intervals"),
+        span_seconds=span,
     )
+
+
+def _column(row: Any, name: str) -> Any:
+    """A column of a journal row, None where the row lacks it (read before the migration that added it)."""
+    return row[name] if name in row.keys() else None  # noqa: SIM118 (sqlite3.Row has no __contains__ of names)
 
 
 @dataclass(frozen=True)
@@ -315,8 +342,10 @@ class SkillBook:
     """Column sums per (model version, symbol, horizon bucket); symbol POOLED holds all symbols."""
 
     def __init__(self) -> None:
+        # per cell: a CELLS-th of a horizon's bar time (horizon_seconds), the grid that periods are made of
         self._sums: dict[tuple[str, str], dict[int, NDArray[np.float64]]] = defaultdict(dict)
         self._times: dict[tuple[str, str], dict[int, tuple[float, float]]] = defaultdict(dict)
+        self._spans: dict[tuple[str, str], tuple[float, int]] = {}  # (sum of span / horizon, forecasts with one)
         self._seen: set[ForecastKey] = set()
 
     def add(self, outcomes: Iterable[Outcome]) -> set[str]:
@@ -327,8 +356,12 @@ class SkillBook:
             if forecast in self._seen:  # the same forecast asked again: one piece of evidence
                 continue
             self._seen.add(forecast)
-            bucket = int(o.origin_ts // max(o.horizon_seconds, 1.0))
+            bucket = math.floor(o.origin_ts / (max(o.horizon_seconds, 1.0) / CELLS))
             row = o.row()
+            if o.span_seconds is not None and math.isfinite(o.span_seconds):
+                total, count = self._spans.get((o.model_version, o.symbol), (0.0, 0))
+                ratio = min(max(o.span_seconds / max(o.horizon_seconds, 1.0), 1.0), MAX_SPAN)
+                self._spans[(o.model_version, o.symbol)] = (total + ratio, count + 1)
             for symbol in (o.symbol, POOLED):
                 key = (o.model_version, symbol)
                 sums = self._sums[key]
@@ -358,16 +391,26 @@ class SkillBook:
         horizon buckets with forecasts from origins at or after since_ts and wholly before until_ts (None: no
         bound)."""
         keys = [(v, s) for v, s in self._sums if s == symbol and version in (None, v)]
+        cells = math.ceil(CELLS * self.span(version, symbol) - 1e-9)  # cells per period
         sums: dict[int, NDArray[np.float64]] = {}
         times: dict[int, tuple[float, float]] = {}
         for key in keys:
-            for k, v in self._sums[key].items():
-                lo, hi = self._times[key][k]
+            for cell, v in self._sums[key].items():
+                lo, hi = self._times[key][cell]
+                if (since_ts is not None and hi < since_ts) or (until_ts is not None and hi >= until_ts):
+                    continue
+                k = cell // cells
                 sums[k] = sums[k] + v if k in sums else v
                 times[k] = (min(lo, times[k][0]), max(hi, times[k][1])) if k in times else (lo, hi)
-        chosen = {
-            k: v
-            for k, v in sums.items()
-            if (since_ts is None or times[k][1] >= since_ts) and (until_ts is None or times[k][1] < until_ts)
-        }
-        return summarise(chosen, times, seed)
+        return summarise(sums, times, seed)
+
+    def span(self, version: str | None, symbol: str = POOLED) -> float:
+        """How many horizons' bar time (horizon_steps x interval) one horizon really takes, on average over the
+        resolved forecasts that recorded it (1 where none did: round-the-clock bars); pooled over symbols, the
+        longest symbol's, so that periods hold every symbol's horizons."""
+        ratios = [
+            total / count
+            for (v, s), (total, count) in self._spans.items()
+            if version in (None, v) and symbol in (POOLED, s)
+        ]
+        return max(ratios, default=1.0)

@@ -278,3 +278,30 @@ def test_a_p_up_that_is_its_base_shows_against_a_coin_when_the_base_is_off():
     coin = skill.brier_skill_vs_coin
     assert coin.value == pytest.approx(1 - np.mean((0.555 - up) ** 2) / 0.25)
     assert coin.ci95 is not None and coin.ci95[1] < 0
+
+
+def test_periods_are_the_horizons_real_span():
+    """12 daily bars of a stock take ~17 days with the weekends: periods of 12 days counted 1.4 in one horizon,
+    and ten of them (the least a figure gets an interval on) were seven horizons. Periods are whole cells of a
+    quarter of 12 days that hold the mean span; pooled, the longest symbol's."""
+    horizon = 12 * DAY
+
+    def rows(symbol: str, span: float | None) -> list[Outcome]:
+        return [
+            Outcome(i * DAY, symbol, "v1", horizon, 100.0, 101.0, 102.0, True, span_seconds=span)
+            for i in range(120)
+        ]
+
+    book = SkillBook()
+    book.add(rows("STOCK", 17 * DAY))
+    assert book.span("v1", "STOCK") == pytest.approx(17 / 12)
+    assert book.skill("v1", "STOCK").buckets == 7  # 18-day periods (6 cells of 3 days) over 120 days
+    book.add(rows("COIN", 12 * DAY))  # round the clock: 12 bars are 12 days
+    assert book.skill("v1", "COIN").buckets == 10
+    assert book.skill("v1", POOLED).buckets == 7  # the longest span's periods hold every symbol's horizons
+    unknown = SkillBook()
+    unknown.add(rows("OLD", None))  # resolved before the span was recorded: periods of 12 x the interval
+    assert unknown.span("v1") == 1.0 and unknown.skill("v1").buckets == 10
+    halted = SkillBook()
+    halted.add(rows("HALT", 1e9))  # a halt of years does not stretch every period past MAX_SPAN horizons
+    assert halted.span("v1") == 10.0 and halted.skill("v1").buckets == 1

@@ -186,3 +186,23 @@ def test_polls_of_one_forecast_count_once():
         datetime(2024, 3, 8, 20, 0, tzinfo=timezone.utc)  # the half-hour bar that ends the US session
     ]
     assert len({key(at, "1h") for at in hourly}) == len(hourly)
+
+
+def test_the_horizons_real_span_is_recorded_across_a_weekend(journal: Path, tmp_path: Path):
+    """Two 15-minute bars from Friday 14:45 end on Monday: the horizon took three days, not 30 minutes, and live
+    skill's periods go by what it took (investiq/core/skill.py)."""
+    from investiq.core.journal.predictions import RESOLVED_COLUMNS
+    from investiq.core.skill import outcome_of_row
+
+    journaled(journal, [forecast("SPY", T0 + STEP)])  # the bar of 14:30 closed at 14:45; H = 2
+    monday = T0 + timedelta(days=3) - 4 * STEP  # Monday 13:30
+    frame = bars(T0, [100.0, 102.0, 104.0, 105.0])
+    frame.index = pd.DatetimeIndex([T0, T0 + STEP, monday, monday + STEP], name="timestamp")
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", frame)
+    assert resolve(journal, cache, offline, now=monday + 3 * STEP).resolved == 1
+    conn = sqlite3.connect(journal)
+    conn.row_factory = sqlite3.Row
+    row = conn.execute(f"SELECT {RESOLVED_COLUMNS} FROM price_predictions").fetchone()
+    assert (row["actual_price"], row["outcome_bar_time"]) == (104.0, (monday + STEP).isoformat())
+    assert outcome_of_row(row).span_seconds == (monday + STEP - (T0 + STEP)).total_seconds()

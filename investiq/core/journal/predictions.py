@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,19 @@ def due_price_predictions(conn: sqlite3.Connection, now_iso: str, per_series: in
     )
 
 
+class Resolution(NamedTuple):
+    """What the market did to one forecast."""
+
+    id: int
+    actual_price: float
+    correct: bool | None  # None: the forecast called no direction
+    outcome_bar_time: str | None = None  # ISO time the H-th bar closed (None: not known)
+
+
 def resolve_price(
-    resolutions: Sequence[tuple[int, float, bool | None]], resolved_at: str | None = None
+    resolutions: Sequence[Resolution | tuple[int, float, bool | None]], resolved_at: str | None = None
 ) -> Callable[[sqlite3.Connection], None]:
-    """A writer job: (id, actual_price, correct) per forecast (correct None: the forecast called no direction);
+    """A writer job: a Resolution per forecast ((id, actual_price, correct) without the outcome bar's time);
     a row already resolved is left alone. `resolved_at` None (the resolver's): stamped when the job runs, inside
     its write transaction, so that stamps follow the order in which resolutions commit, whichever process makes
     them; a gateway counts resolved rows past a watermark of (resolved_at, id) (gateway/services/skill.py), and a
@@ -121,11 +131,11 @@ def resolve_price(
     def job(conn: sqlite3.Connection) -> None:
         stamp = resolved_at or datetime.now(timezone.utc).isoformat()
         conn.executemany(
-            "UPDATE price_predictions SET actual_price = ?, correct = ?, resolved_at = ? "
+            "UPDATE price_predictions SET actual_price = ?, correct = ?, outcome_bar_time = ?, resolved_at = ? "
             "WHERE id = ? AND resolved_at IS NULL",
             [
-                (actual, None if correct is None else int(correct), stamp, row_id)
-                for row_id, actual, correct in resolutions
+                (r.actual_price, None if r.correct is None else int(r.correct), r.outcome_bar_time, stamp, r.id)
+                for r in (Resolution(*r) for r in resolutions)
             ],
         )
 
@@ -157,7 +167,8 @@ def pending_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso: 
 RESOLVED_COLUMNS = (
     "id, created_at, symbol, model_name, model_version, interval, horizon_steps, last_price, last_bar_time, "
     "predicted_price, actual_price, correct, probability_up, base_probability_up, quantiles, intervals, "
-    "resolved_at, date(created_at) AS day"  # the UTC day SQLite reads, as price_days_since groups by it
+    "resolved_at, outcome_bar_time, "
+    "date(created_at) AS day"  # the UTC day SQLite reads, as price_days_since groups by it
 )
 
 

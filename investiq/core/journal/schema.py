@@ -129,6 +129,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # its bar times known) or 'pooled' (over every place in a session), so that live coverage can be told apart
     # by kind (investiq/core/gaps.py). NULL in older rows.
     ("ALTER TABLE price_predictions ADD COLUMN intervals TEXT",),
+    # 8: when the H-th bar that scored a forecast closed, as the resolver found it: the time its horizon really
+    # took (12 daily bars span about 17 days with the weekends, 12 hourly stock bars about two and a half), which
+    # live skill's periods go by (investiq/core/skill.py). NULL in older rows and until resolved.
+    ("ALTER TABLE price_predictions ADD COLUMN outcome_bar_time TEXT",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
