@@ -11,9 +11,8 @@ from typing import Annotated, Any, ClassVar, get_args, get_origin
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from investiq.core.journal import timestamps
-from investiq.core.names import first_invisible, one_spelling
+from investiq.core.names import MAX_NAME, first_invisible, one_spelling
 
-MAX_NAME = 128  # characters of a strategy or symbol name, once normalised
 # What a name or an id must not hold: every character that does not show (not str.isprintable), by Unicode
 # category, as a refusal calls it.
 INVISIBLE = {
@@ -55,9 +54,10 @@ def _plain_name(value: str) -> str:
 
 
 def plain_identifier(value: str) -> str:
-    """Ids (a trade_id): trimmed, non-empty, and only characters that show (`first_invisible`). Compared exactly,
-    so what cannot be seen must not tell two ids apart."""
-    value = value.strip()
+    """Ids (a trade_id): NFC-normalised and trimmed (`one_spelling`: "café-T1" composed and decomposed is one
+    trade; a retry in the other spelling was learnt as a second one), non-empty, and only characters that show
+    (`first_invisible`). Compared exactly, so what cannot be seen must not tell two ids apart."""
+    value = one_spelling(value)
     if not value:
         raise ValueError("must not be empty or blank")
     bad = first_invisible(value)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import unicodedata
 
+MAX_NAME = 128  # characters of a strategy or symbol name, once normalised
+
 
 def one_spelling(name: str) -> str:
     """NFC-normalised and trimmed: "café" composed (U+00E9) or decomposed (e + U+0301) is one name."""

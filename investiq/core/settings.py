@@ -23,6 +23,7 @@ from pydantic import (
     PositiveInt,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -310,11 +311,25 @@ class Settings(BaseModel):
     def _symbols(cls, value: Any) -> Any:
         return value.replace(",", " ").split() if isinstance(value, str) else value
 
-    @field_validator("bayes_pnl_prior_mean", "sentiment_max_wait_ms", "triton_timeout_s", "rate_limit_per_minute")
+    @field_validator(
+        "bayes_prior_alpha",
+        "bayes_prior_beta",
+        "bayes_pnl_prior_mean",
+        "bayes_pnl_prior_kappa",
+        "bayes_pnl_prior_shape",
+        "bayes_pnl_prior_scale",
+        "bayes_half_life_days",
+        "bayes_min_trades",
+        "sentiment_max_wait_ms",
+        "triton_timeout_s",
+        "rate_limit_per_minute",
+    )
     @classmethod
-    def _finite(cls, value: float) -> float:
+    def _finite(cls, value: float, info: ValidationInfo) -> float:
+        """An infinite prior made every win rate NaN and the weights silently equal (a review)."""
         if not math.isfinite(value):
-            raise ValueError("must be a finite number")
+            hint = "; 0 disables forgetting" if info.field_name == "bayes_half_life_days" else ""
+            raise ValueError(f"must be a finite number{hint}")
         return value
 
     @model_validator(mode="after")

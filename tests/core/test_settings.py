@@ -41,6 +41,10 @@ def test_the_committed_config_file_is_the_rendered_defaults():
         ("", {"INVESTIQ_PORT": "eighty"}, "invalid setting port='eighty' (from environment INVESTIQ_PORT)"),
         ("backend: gpu\n", {}, "invalid setting backend='gpu'"),
         ("bayes_half_life_days: -1\n", {}, "bayes_half_life_days=-1"),
+        # an infinite prior made every win rate NaN and the weights silently equal
+        ("", {"INVESTIQ_BAYES_PRIOR_ALPHA": "inf"}, "bayes_prior_alpha='inf' (from environment"),
+        ("bayes_pnl_prior_scale: .inf\n", {}, "must be a finite number"),
+        ("bayes_half_life_days: .inf\n", {}, "0 disables forgetting"),
         ("bayes_weight_floor: 0.5\nbayes_weight_cap: 0.3\n", {}, "bayes_weight_floor=0.5 is above"),
         ("prot: 8080\n", {}, "unknown setting 'prot'"),
         ("- just\n- a list\n", {}, "must be a mapping"),

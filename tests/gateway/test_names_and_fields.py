@@ -71,6 +71,16 @@ def test_a_strategy_spelt_composed_or_decomposed_is_one_strategy(client: TestCli
     assert [(s["strategy_name"], s["total_samples"]) for s in stats] == [(composed, 2)]
 
 
+def test_a_trade_id_spelt_composed_or_decomposed_is_one_trade(client: TestClient):
+    """A retry of "café-T1" in the other spelling was learnt as a second trade (a review)."""
+    first = {"strategy_name": "ids", "won": True, "trade_id": "caf\u00e9-T1"}
+    assert client.post("/bayesian/update", json=first).json()["counted"] is True
+    retry = client.post("/bayesian/update", json={**first, "trade_id": " cafe\u0301-T1"})
+    assert retry.status_code == 200 and retry.json()["counted"] is False, retry.text
+    stats = client.get("/bayesian/all-stats").json()["strategies"]
+    assert [(s["strategy_name"], s["total_samples"]) for s in stats] == [("ids", 1)]
+
+
 @pytest.mark.parametrize(
     ("character", "code", "told"),
     [

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from investiq.core.errors import InvestIQError
 from investiq.core.journal import timestamps
-from investiq.core.names import first_invisible, one_spelling
+from investiq.core.names import MAX_NAME, first_invisible, one_spelling
 
 REQUIRED = ("strategy_name", "closed_at")
 PRICE_COLUMNS = ("side", "quantity", "entry_price", "exit_price")
@@ -67,6 +67,9 @@ def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) ->
         if first_invisible(one_spelling(name)) is not None:  # refused by /bayesian/update: never addressable
             scan.skipped["strategy_name with a character that does not show"] += 1
             continue
+        if len(one_spelling(name)) > MAX_NAME:  # refused by /bayesian/update too
+            scan.skipped[f"strategy_name longer than {MAX_NAME} characters"] += 1
+            continue
         value = _pnl(pnl, side, qty, entry, exit_)
         if value is None:
             scan.skipped["no finite profit_loss"] += 1
@@ -74,7 +77,7 @@ def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) ->
         ticker = symbol.strip().upper() if isinstance(symbol, str) and symbol.strip() else None
         scan.trades.append(
             ClosedTrade(
-                None if trade_id is None else str(trade_id),
+                None if trade_id is None else one_spelling(str(trade_id)) or str(trade_id),  # as /update takes it
                 one_spelling(name),  # as /bayesian/update takes it, so that both name one strategy
                 value,
                 ts,
