@@ -81,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     truth = true_mae_ratio(np.random.default_rng(1))
     print(f"true hit rate 0.5, true MAE ratio {truth:.4f}; {args.runs} runs a row")
-    print("| bars | span recorded | periods (median) | with an interval | hit rate covered | MAE ratio covered |")
+    print("| bars | span recorded | periods (median) | with an interval | hit rate covered | MAE ratio covered")
     print("| --- | --- | ---: | ---: | ---: | ---:")
     for hourly, sizes in ((False, (90, 130, 250)), (True, (120, 250, 600))):
         for bars in sizes:

@@ -203,6 +203,12 @@ class PriceResponse(BaseModel):
         description="Per step h: P(close at step h > current_price), calibrated on the model's validation "
         "bars and bounded to the range calibration saw."
     )
+    probability_up_source: Literal["model", "base_rate"] = Field(
+        "model",
+        description="model: P(up) moves with the network's answer for this window (validation kept a slope); "
+        "base_rate: validation found no skill in it, so P(up) is the model's base rate (its training up-rate, or "
+        "0.5) for every window whatever the closes: not a view of this window.",
+    )
     quantiles: dict[str, list[float]] = Field(
         description='Forecast closes per step at each quantile level (the level as key, "0.05" ... "0.95", in '
         "ascending order; prices ascend with the level): 0.1-0.9 is an 80% interval, 0.05-0.95 a 90% one, "

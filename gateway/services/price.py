@@ -82,6 +82,7 @@ class PriceForecast:
     volatility: float
     warnings: list[str]  # what in the request makes the forecast doubtful (investiq/core/splits.py)
     intervals: str = "pooled"  # "gaps_ahead" where the quantiles took the factors for the gaps ahead
+    probability_up_source: str = "model"  # or "base_rate" (PatchTSTMeta.probability_up_source)
 
 
 @dataclass(frozen=True)
@@ -357,6 +358,7 @@ class PriceService:
             volatility=f.volatility,
             warnings=warnings,
             intervals=f.intervals,
+            probability_up_source=meta.probability_up_source(),
         )
 
     def _journal(self, forecasts: list[PriceForecast], latency_ms: float, meta: PatchTSTMeta) -> None:

@@ -143,6 +143,12 @@ class PatchTSTMeta:
         kept = c.get("alpha", 0.0), c.get("slope", 0.0), c.get("spread", 0.0)
         return RANDOM_WALK if all(value == 0 for value in kept) else PATCHTST
 
+    def probability_up_source(self) -> Literal["model", "base_rate"]:
+        """base_rate where validation kept no P(up) slope: P(up) is then `base_probability_up` (the training
+        up-rate, or 0.5) for every window, whatever the closes (an agent took 0.555 'up' on a crash for the model's
+        view: a walkthrough); model where the network's answer moves it (and in artifacts that recorded none)."""
+        return "base_rate" if self.calibration.get("slope", 1.0) == 0 else "model"
+
     def base_probability_up(self) -> float | None:
         """P(up) at the horizon the model serves without skill (its training up-rate)."""
         base = self.calibration.get("base_up")

@@ -76,6 +76,9 @@ def check_forecast(one: dict[str, Any]) -> None:
     assert one["confidence"] == pytest.approx(max(p_h, 1 - p_h))
     assert one["volatility"] > 0
     assert one["model"] in {"patchtst", "random_walk"}
+    assert one["probability_up_source"] in {"model", "base_rate"}
+    if one["model"] == "random_walk":  # nothing of the network kept: P(up) is its base rate
+        assert one["probability_up_source"] == "base_rate"
     # One distribution: a level above 1 - P(up) at or above the current price, one below it at or under it.
     current, slack, p = one["current_price"], one["current_price"] * 1e-6, np.array(one["probability_up"])
     level = np.array(QUANTILE_LEVELS)[:, None]

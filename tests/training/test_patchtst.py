@@ -238,7 +238,7 @@ def test_without_skill_validation_keeps_the_random_walk_and_calibrates_intervals
     assert c["val_pinball_ratio_ci95"][1] >= 1
     assert c["base_up"] == [max(r, 0.5) for r in np.clip(c["training_up_rate"], 0.01, 0.99)], c["rule"]
     forecaster, meta = load_forecaster(tmp_path / "m")
-    assert meta.served_as() == "random_walk"
+    assert meta.served_as() == "random_walk" and meta.probability_up_source() == "base_rate"
     x = sample_windows(16, 64, seed=2)
     out = predict(forecaster, x)
     last = x[:, -1, :].astype(np.float64)
@@ -272,6 +272,7 @@ def test_a_learnable_pattern_is_kept_by_validation(tmp_path: Path):
     c = metrics["calibration"]
     assert c["alpha"] > 0 and c["val_mae_ratio_ci95"][1] < 1
     assert c["slope"] > 0 and c["val_brier_skill_ci95"][0] > 0
+    assert load_forecaster(tmp_path / "m")[1].probability_up_source() == "model"
 
 
 def _calibrated_on_foreseen_moves(monkeypatch: pytest.MonkeyPatch, windows: int, up_rate: float) -> dict[str, Any]:
