@@ -198,6 +198,36 @@ def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expect
     assert label(lexicon, text)[0] == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a bare "meet" was good news: every meeting read positive (0.63); meeting goals and estimates still is
+        ("Directors meet in London to discuss strategy", "neutral"),
+        ("Ministers will meet with union leaders on Monday", "neutral"),
+        ("Drugmaker's trial met its primary endpoint", "positive"),
+        ("Quarterly sales meet analysts' expectations", "positive"),
+        ("Trial fails to meet its main goal", "negative"),
+        # money trouble and misconduct that read as no evidence (0.58)
+        ("Authorities seized the lender's assets", "negative"),
+        ("Regulator uncovers Ponzi scheme at fund manager", "negative"),
+        ("Miner skips interest payment on its bonds", "negative"),
+        ("Retailer reaches forbearance deal with banks", "negative"),
+        ("Bank to restate results for 2023", "negative"),
+        ("Airline furloughs 2,000 pilots", "negative"),
+        ("Startup is burning through its cash", "negative"),
+        # moves read against their subject
+        ("Gross margins compressed in the quarter", "negative"),  # and VADER's "gross" (disgusting) ignored
+        ("Input costs compress as freight rates fall", "positive"),
+        ("Sales growth decelerated sharply", "negative"),
+        ("Inflation decelerates in November", "positive"),
+    ],
+)
+def test_words_found_by_a_new_users_walkthrough(lexicon: FinanceLexicon, text: str, expected: str):
+    """Tested in other words than the walkthrough's own ("The board meets on Thursday", "Regulators seize Silicon
+    Valley Bank", "Company skips coupon payment", "Margins compress", "Revenue growth decelerates", ...)."""
+    assert label(lexicon, text)[0] == expected
+
+
 @pytest.mark.parametrize("text", ["Shares rise despite weak guidance", "Revenue rises but margins fall"])
 def test_mixed_evidence_is_uncertain(lexicon: FinanceLexicon, text: str):
     p = lexicon.probabilities(text)
