@@ -7,9 +7,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/investiq ] || [ pyproject.toml -nt .venv/bin/investiq ] || [ constraints.txt -nt .venv/bin/investiq ]; then
   python3 -m venv .venv
-  echo "== installing into .venv (first run: 1-3 minutes, PyTorch included; quiet until it is done)"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[train,${ORT_EXTRA:-cpu},openvino]" \
-    -c constraints.txt 2> >(grep -v "is ignored: it is neither" >&2)
+  # PyPI's torch for Linux is the CUDA build (several GB with its nvidia-* wheels): on a Linux host without an
+  # NVIDIA GPU, PyTorch's own index offers the CPU build (~200 MB), which pip then prefers (2.13.0+cpu).
+  torch_cpu=()
+  if [ "$(uname -s)" = Linux ] && [ "${ORT_EXTRA:-cpu}" = cpu ] && ! command -v nvidia-smi >/dev/null 2>&1 \
+    && ! .venv/bin/python -c "import torch" 2>/dev/null \
+    && python3 -c "import urllib.request as u; u.urlopen('https://download.pytorch.org/whl/cpu/', timeout=5)" \
+      2>/dev/null; then
+    torch_cpu=(--extra-index-url https://download.pytorch.org/whl/cpu)
+    echo "== no NVIDIA GPU: PyTorch's CPU build from download.pytorch.org (not PyPI's CUDA one, several GB)"
+  fi
+  echo "== installing into .venv (first run: 1-3 minutes, PyTorch included)"
+  .venv/bin/python -m pip install --disable-pip-version-check --progress-bar on ${torch_cpu[@]+"${torch_cpu[@]}"} \
+    -e ".[train,${ORT_EXTRA:-cpu},openvino]" -c constraints.txt 2> >(grep -v "is ignored: it is neither" >&2)
   touch .venv/bin/investiq
 fi
 exec .venv/bin/investiq up "$@"
