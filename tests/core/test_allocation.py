@@ -146,3 +146,41 @@ def test_pnl_weights_do_not_depend_on_the_pnls_units():
 def test_pnl_ranks_only_strategies_whose_trades_carry_a_pnl():
     flags_only = Posterior(30.0, 5.0, 0.0, 1.0, 2.0, 100.0, 33.0, 0.0)  # 33 trades reported as won/lost only
     assert is_proven(flags_only, AllocationRules()) and not is_proven(flags_only, AllocationRules(), "pnl")
+
+
+def test_thompson_weights_behind_a_capped_leader_are_stable_and_monotone():
+    """P(best) was a count of wins in the draws: behind a capped leader, 5 wins in 10,000 against none gave 0.38
+    and 0.02, two strategies with the same record 0.295 and 0.105 by seed, and when every count was 0 the zero
+    scores shared the rest equally, so the worst strategy's weight rose tenfold as the leader improved."""
+
+    def record(wins: int, losses: int) -> Posterior:
+        return post(1 + wins, 1 + losses)
+
+    rules = AllocationRules()
+    worst = []
+    for leader in (50, 60, 80):
+        w = allocate(
+            [record(leader, 8), record(28, 22), record(22, 28)], "thompson", rules, np.random.default_rng(0)
+        )
+        assert w[0] == pytest.approx(0.6) and w[1] > w[2]
+        worst.append(w[2])
+    assert worst == pytest.approx([worst[0]] * 3)  # the leader's record does not move the worst one's weight
+    for seed in range(5):
+        w = allocate(
+            [record(50, 8), record(25, 25), record(25, 25)], "thompson", rules, np.random.default_rng(seed)
+        )
+        assert w[1] == pytest.approx(w[2], abs=0.01)  # the same record, the same weight, whatever the seed
+
+
+def test_pnl_weights_of_strategies_whose_pnl_never_varied_tie():
+    """A P&L of 5 on every trade has no spread: the first strategy by name took every draw (0.6 and 0.4)."""
+    same = Posterior(1.0, 1.0, 0.0, 1.0, 2.0, 100.0, 10, 10, pnl_sample_mean=5.0, pnl_sample_sd=0.0)
+    lower = Posterior(1.0, 1.0, 0.0, 1.0, 2.0, 100.0, 10, 10, pnl_sample_mean=4.0, pnl_sample_sd=0.0)
+    w = allocate([same, same, lower], "pnl", AllocationRules(floor=0.0), np.random.default_rng(0))
+    assert w[0] == w[1] == pytest.approx(0.5) and w[2] == 0.0
+
+
+def test_the_box_is_met_for_scores_far_out_in_a_tail():
+    """Bisection on [0, cap / 1e-300] halved 200 times left the multiplier 1e240 wide."""
+    w = clip_to_box(np.array([0.9, 1e-250, 1e-280]), 1.0, floor=0.01, cap=0.6)
+    assert w.sum() == pytest.approx(1.0) and w[0] == pytest.approx(0.6) and w[1] == pytest.approx(0.39)

@@ -8,7 +8,8 @@ Rules, in order:
    the split second before any decay shows.
 2. The proven strategies share the remaining mass in proportion to their score: the posterior mean
    win probability (`mean`), the probability of having the highest win probability, estimated by
-   Monte Carlo draws from the Beta posteriors (`thompson`, seeded through the generator), or the
+   Monte Carlo draws from the Beta posteriors, each giving every strategy its exact chance to beat the
+   others' best draw (`thompson`, seeded through the generator), or the
    probability of having the highest mean P&L per trade, by draws from each strategy's distribution of
    that mean given its P&L alone (Student-t: `pnl`, on the P&L's own scale, whatever its units). The
    first two ignore P&L: a strategy that wins 90% of its trades by 1 and loses the rest by 20 outranks
@@ -30,9 +31,12 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import special
 
 from investiq.core.bayes.posterior import Posterior
 
+TINY = 1e-300  # a score below this counts as 0 (its weight's multiplier would overflow a float)
+GRID = 513  # points of a strategy's survival function `prob_best` interpolates between
 Method = Literal["mean", "thompson", "pnl"]
 METHODS: tuple[Method, ...] = ("mean", "thompson", "pnl")
 
@@ -51,13 +55,36 @@ def is_proven(post: Posterior, rules: AllocationRules, method: Method = "mean") 
     return math.floor(evidence + 0.5) >= rules.min_trades
 
 
+def _others_best(samples: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per draw and strategy i, the highest sample of the others (-inf for K = 1). (draws, K) -> (draws, K)."""
+    if samples.shape[1] == 1:
+        return np.full(samples.shape, -np.inf)
+    order = np.argsort(samples, axis=1)
+    first = np.take_along_axis(samples, order[:, -1:], axis=1)
+    second = np.take_along_axis(samples, order[:, -2:-1], axis=1)
+    return np.where(np.arange(samples.shape[1])[None, :] == order[:, -1:], second, first)
+
+
 def prob_best(
     alphas: NDArray[np.float64], betas: NDArray[np.float64], rng: np.random.Generator, draws: int
 ) -> NDArray[np.float64]:
-    """P(strategy i has the highest win probability), by `draws` joint samples. Shapes: (K,) -> (K,)."""
+    """P(strategy i has the highest win probability), by `draws` joint samples. Shapes: (K,) -> (K,).
+
+    Each draw gives strategy i its exact chance to beat the others' best sample (the Beta's survival function
+    there), not a 0 or a 1 for whether its own sample won (Rao-Blackwell): counting wins made a strategy behind a
+    capped leader 0.38 on 5 wins in 10,000 draws and another 0.02 on none, two strategies with the same record
+    0.295 and 0.105 by seed, and every zero share the rest equally, so the worst rose tenfold as the leader
+    improved (a review)."""
     samples = rng.beta(alphas, betas, size=(draws, len(alphas)))  # (draws, K)
-    counts = np.bincount(samples.argmax(axis=1), minlength=len(alphas))
-    return np.asarray(counts / draws, dtype=np.float64)
+    others = _others_best(samples)
+    shares = np.ones(len(alphas))
+    for i in range(len(alphas)) if len(alphas) > 1 else ():
+        # the survival function on a grid over where the others' best fell, interpolated in logs: exact at every
+        # draw cost 0.14 s a call for 20 strategies (the incomplete beta function 200,000 times), this ~10 ms
+        grid = np.linspace(others[:, i].min(), others[:, i].max(), GRID)
+        log_sf = np.log(np.maximum(special.betaincc(alphas[i], betas[i], grid), TINY))
+        shares[i] = np.exp(np.interp(others[:, i], grid, log_sf)).mean()
+    return shares
 
 
 def prob_best_mean(posteriors: Sequence[Posterior], rng: np.random.Generator, draws: int) -> NDArray[np.float64]:
@@ -65,27 +92,33 @@ def prob_best_mean(posteriors: Sequence[Posterior], rng: np.random.Generator, dr
     evidence alone (the reference prior: Student-t with n - 1 degrees of freedom around the sample mean, scale
     s / sqrt(n), n the effective P&L trades). On the evidence's own scale, whatever the P&L's units: the
     configured NIG prior (in the agent's units, scale 100 by default) swamped returns of 0.01, and every
-    weight stayed near equal. (K,) -> (K,)."""
+    weight stayed near equal. Each draw gives i its exact chance to beat the others' best, as `prob_best`; a
+    strategy whose P&L never varied (scale 0) beats a value below its mean, ties one equal to it. (K,) -> (K,)."""
     n = np.array([p.effective_pnl_trades for p in posteriors])
     loc = np.array([p.pnl_sample_mean for p in posteriors])
     scale = np.array([p.pnl_sample_sd for p in posteriors]) / np.sqrt(np.maximum(n, 1.0))
-    samples = loc + scale * rng.standard_t(np.maximum(n - 1.0, 1.0), size=(draws, len(posteriors)))
-    counts = np.bincount(samples.argmax(axis=1), minlength=len(posteriors))
-    return np.asarray(counts / draws, dtype=np.float64)
+    df = np.maximum(n - 1.0, 1.0)
+    samples = loc + scale * rng.standard_t(df, size=(draws, len(posteriors)))
+    others = _others_best(samples)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (others - loc[None, :]) / scale[None, :]
+    point = np.where(others < loc[None, :], 1.0, np.where(others == loc[None, :], 0.5, 0.0))
+    beat = np.where(scale[None, :] > 0, special.stdtr(df[None, :], -z), point)  # the t's survival function at z
+    return np.asarray(beat.mean(axis=0), dtype=np.float64)
 
 
 def clip_to_box(scores: NDArray[np.float64], mass: float, floor: float, cap: float) -> NDArray[np.float64]:
     """w_i = clip(lam * s_i, floor, cap) with lam chosen so that sum(w) = mass. Shapes (n,) -> (n,).
 
     The bounds widen first if they cannot be met (n * floor > mass or n * cap < mass). Negative
-    scores count as 0; if even lam -> inf leaves mass over (many zero scores), the zero-score
-    strategies share what the capped ones leave.
+    scores (and those below TINY) count as 0; if even lam -> inf leaves mass over (many zero scores), the zero
+    scores share what the capped ones leave.
     """
     n = len(scores)
     if n == 0:
         return np.zeros(0)
     floor, cap = min(floor, mass / n), max(cap, mass / n)
-    s = np.clip(scores, 0.0, None)
+    s = np.where(scores > TINY, scores, 0.0)
     positive = s > 0
     most = positive.sum() * cap + (~positive).sum() * floor
     if most <= mass:  # caps bind everywhere: the zero scores take the rest equally
@@ -93,14 +126,17 @@ def clip_to_box(scores: NDArray[np.float64], mass: float, floor: float, cap: flo
         if (~positive).any():
             w[~positive] = (mass - positive.sum() * cap) / (~positive).sum()
         return w
-    lo, hi = 0.0, cap / s[positive].min()  # sum(w(lo)) <= mass < sum(w(hi))
-    for _ in range(200):  # bisection: sum(w(lam)) is continuous and non-decreasing in lam
-        lam = 0.5 * (lo + hi)
-        if np.clip(lam * s, floor, cap).sum() < mass:
-            lo = lam
+    # sum(w(lam)) is continuous and non-decreasing in lam, at least mass at lam = cap / (smallest positive score):
+    # bisection on log(lam), as that can be 1e300 (a score of 1e-300: a P(best) far out in a tail), where halving
+    # the range [0, 1e300] 200 times left it 1e240 wide
+    lo, hi = math.log(cap) - math.log(s[positive].max()) - 750.0, math.log(cap) - math.log(s[positive].min())
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if np.clip(math.exp(mid) * s, floor, cap).sum() < mass:
+            lo = mid
         else:
-            hi = lam
-    w = np.clip(hi * s, floor, cap)
+            hi = mid
+    w = np.clip(math.exp(hi) * s, floor, cap)
     return np.asarray(w * (mass / w.sum()), dtype=np.float64)  # remove the last rounding of the sum
 
 
