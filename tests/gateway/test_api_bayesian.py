@@ -508,6 +508,20 @@ def test_a_retry_that_tells_another_outcome_is_a_conflict_not_silently_dropped(
     assert client.get("/bayesian/all-stats").json() == before
     # the same outcome, told again (here without the P&L): a retry, acknowledged
     assert update(client, strategy_name="a", won=True, trade_id=1017)["counted"] is False
+    # closed_at: recorded without one (stamped on arrival), any a retry gives is its own; given, a retry that
+    # moves it is a conflict (a trade sent with a 1970 default kept its decayed weight, its fix acknowledged)
+    assert (
+        update(client, strategy_name="a", won=True, trade_id=1017, closed_at=iso(clock.now - 5))["counted"]
+        is False
+    )
+    update(client, strategy_name="t", won=True, trade_id="T-1", closed_at="1970-01-01T00:00:00Z")
+    moved = client.post(
+        "/bayesian/update",
+        json={"strategy_name": "t", "won": True, "trade_id": "T-1", "closed_at": iso(clock.now)},
+    )
+    assert moved.status_code == 409 and "closed_at 1970-01-01T00:00:00" in moved.json()["detail"], moved.text
+    again = {"strategy_name": "t", "won": True, "trade_id": "T-1", "closed_at": "1970-01-01T00:00:00.5Z"}
+    assert update(client, **again)["counted"] is False  # within a second: the same time
     # a trade the sync learnt (won as profit_loss > 0), then sent by an update with the same outcome
     add_trades(db_path, [("s", 5.0, iso(clock.now - 60))])
     client.post("/bayesian/sync-from-database", params={"days": 1})

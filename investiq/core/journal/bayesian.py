@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
 
 from investiq.core.bayes.posterior import Evidence, observe
+from investiq.core.journal import timestamps
 from investiq.core.journal.timestamps import iso
 
 _STATE_FIELDS = [f.name for f in fields(Evidence)]
@@ -104,15 +105,18 @@ def save_state(
 
 
 def recorded(conn: sqlite3.Connection, trade_id: str) -> TradeEvent | None:
-    """The trade recorded under this id (its received_ts left 0: not read), or None if none was."""
+    """The trade recorded under this id (received_ts 0 where received_at cannot be read), or None if none was."""
     row = conn.execute(
-        "SELECT strategy_name, won, profit_loss, closed_ts, source FROM bayesian_events WHERE trade_id = ?",
+        "SELECT strategy_name, won, profit_loss, closed_ts, source, received_at FROM bayesian_events "
+        "WHERE trade_id = ?",
         (trade_id,),
     ).fetchone()
     if row is None:
         return None
-    name, won, pnl, closed_ts, source = row
-    return TradeEvent(str(name), None if won is None else bool(won), pnl, float(closed_ts), source, trade_id, 0.0)
+    name, won, pnl, closed_ts, source, received_at = row
+    received = timestamps.parse(received_at) or 0.0
+    won_ = None if won is None else bool(won)
+    return TradeEvent(str(name), won_, pnl, float(closed_ts), source, trade_id, received)
 
 
 def recorded_ids(conn: sqlite3.Connection) -> dict[str, str]:
