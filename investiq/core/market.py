@@ -164,7 +164,10 @@ def csv_outline(path: Path, chosen: Sequence[str] = ()) -> tuple[tuple[str, ...]
     intervals: dict[str, str] = {}
     for symbol, part in rows.items():
         times = bar_times(part, symbol or path.stem).sort_values()
-        spacing = median_spacing(times) if len(times) > 1 else pd.Timedelta(0)
+        if len(times) < 2:  # no spacing to read an interval from ("bars ... are 0 days apart" said nothing)
+            name = symbol or path.stem
+            raise DataError(f"CSV {path}: {len(times)} bar(s) of {name}; it takes 2 or more to read an interval")
+        spacing = median_spacing(times)
         interval = interval_of(spacing)
         if interval is None:
             raise SpacingError(symbol or path.stem, None, spacing, None)

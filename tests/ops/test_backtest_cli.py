@@ -110,7 +110,7 @@ def test_journal_source_allocates_between_the_agents_strategies(tmp_path: Path):
     assert weights["good"] > weights["bad"]
     # before: "P&L as recorded (taken as net of costs)", though P&L derived from prices is gross
     text = (tmp_path / "r" / "report.md").read_text()
-    assert "taken as net" not in text and "from the prices: gross, before fees" in text
+    assert "taken as net" not in text and "from the prices, negated for a short side: gross, before fees" in text
     assert "warning:" not in text  # 120 days: not a short span
 
 
@@ -218,3 +218,13 @@ def test_bars_that_are_not_daily_are_refused_as_such(tmp_path: Path):
         result.output
     )
     assert "--interval" not in result.output.splitlines()[-1]
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_a_csv_of_fewer_than_two_bars_says_so(tmp_path: Path, rows: int):
+    """Before: "bars for empty are 0 days 00:00:00 apart (median): that is no interval InvestIQ takes"."""
+    short = tmp_path / "short.csv"
+    short.write_text("date,close\n" + "2024-01-02,100\n" * rows)
+    result = invoke("--source", "csv", "--csv", str(short), "--no-price-filter", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1
+    assert f"{rows} bar(s) of short; it takes 2 or more to read an interval" in result.output

@@ -49,8 +49,8 @@ def test_an_order_fills_at_the_next_close_and_an_exit_needs_a_later_signal():
     enter = np.array([0, 1, 1, 0, 0, 0, 1, 0], dtype=bool)
     leave = np.array([0, 1, 0, 1, 0, 0, 0, 0], dtype=bool)
     # signal at 1, in at 2; the exit signal at 1 is the entry's own bar and does not count; out at 3 + 1 = 4;
-    # signal at 6, in at 7 = the last bar: still open, left out
-    assert round_trips(enter, leave) == [(1, 4)]
+    # signal at 6, in at 7 = the last bar: it would close where it opened, so no trade
+    assert round_trips(enter, leave) == [(1, 4, False)]
 
 
 class ReadsTheBars:

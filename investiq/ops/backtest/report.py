@@ -44,7 +44,9 @@ difference is (variant's - equal's) / |equal's|, so a gain over a negative Sharp
 Sharpe's; it has no value where equal weights' Sharpe is exactly 0: its interval leaves those bootstrap replicates
 out (the share is given beside it when there are any), and is conditional on equal weights' Sharpe being non-zero
 when more than {DROPPED_CONDITIONAL:.0%} were left out. A claim is "supported" only when the whole 95% interval
-reaches the promise, "partly supported" when it excludes 0 but includes the promise and smaller gains."""
+reaches the promise, "partly supported" when it excludes 0 but includes the promise and smaller gains; a win rate
+or an average win only where the P&L per trade rose too (its interval wholly above 0): weights that favour a
+strategy winning often by little raise the win rate, or one swinging wide the average win, with no edge at all."""
 
 EXPOSURE = (
     "Exposure is the gross notional a variant traded, its sum of sizes, relative to equal weights': the "
@@ -203,13 +205,15 @@ def markdown(analysis: Analysis, command: str, figures: list[str]) -> str:
     lines += ["", "## Variants", "", EXPOSURE, "", *_variant_table(analysis.stats)]
     lines += ["", "## Differences from equal weights", ""]
     lines += [
-        "| variant | win rate (points) | average win | total return | Sharpe | Sharpe (relative) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| variant | win rate (points) | average win | P&L per trade | total return | Sharpe "
+        "| Sharpe (relative) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for d in analysis.differences:
         lines.append(
             f"| {d.label} | {_ci(d.win_rate, 100, 1)} | {_ci(d.average_win, 100, 1, '%')} | "
-            f"{_ci(d.total_return, 1, 3)} | {_ci(d.sharpe)} | {_relative_sharpe(d)} |"
+            f"{_ci(d.pnl_per_trade, 1, 4)} | {_ci(d.total_return, 1, 3)} | {_ci(d.sharpe)} | "
+            f"{_relative_sharpe(d)} |"
         )
     if analysis.filters:
         lines += ["", "## Entry filters", ""] + [

@@ -8,7 +8,7 @@ agent would). The journal: every closed trade, from the first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -23,7 +23,7 @@ from investiq.ops.backtest.analysis import Analysis, Replay, analyse
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.gating import EntryFilter
 from investiq.ops.backtest.strategies import strategy_trades
-from investiq.ops.backtest.trades import read_journal
+from investiq.ops.backtest.trades import Trade, read_journal
 from investiq.ops.patchtst import Bars, config_for, load_series
 
 Log = Callable[[str], None]
@@ -36,8 +36,8 @@ SIGNAL_LEVEL = (
 # What a journal trade's P&L is (investiq.core.journal.trades.closed_trades), said in report.md.
 JOURNAL_PNL = (
     "P&L is the profit_loss column as recorded (net of costs only if the agent recorded it net), or, where it is "
-    "missing, (exit - entry) x quantity from the prices: gross, before fees; the backtest deducts no cost from "
-    "either"
+    "missing, (exit - entry) x quantity from the prices, negated for a short side: gross, before fees; the "
+    "backtest deducts no cost from either"
 )
 DELETED = (
     "the journal's trades carry no entry signals, so a trade that an entry filter (--headlines) refuses is simply "
@@ -79,6 +79,11 @@ def window_start(closes: dict[str, pd.Series], fraction: float) -> pd.Timestamp:
     return pd.Timestamp(times[min(int(fraction * len(times)), len(times) - 1)])
 
 
+def closes_at(trades: Sequence[Trade]) -> str:
+    """The strategy and symbol of each trade closed on the last bar, and its P&L there: "trend SPX +0.015"."""
+    return ", ".join(f"{t.strategy} {t.symbol} {t.pnl:+.3f}" for t in trades if t.open_at_end)
+
+
 def backtest(settings: Settings, request: Request, out: Path, log: Log, progress: bool = True) -> Analysis:
     """Run the request and write report.md, report.json and the PNGs into `out`."""
     config = request.config
@@ -95,6 +100,11 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
             f"{config.history_fraction:.0%} of the distinct bar times is history for the price model); costs "
             f"{config.cost_bps:g} bps per side"
         )
+        if still_open := sum(t.open_at_end for t in trades):
+            notes.append(
+                f"{still_open} trades still open on the last bar closed at its close ({closes_at(trades)}), exit "
+                "cost paid: left out, the rules' figures would lean by what each leaves open"
+            )
         if request.price_filter:
             from investiq.ops.backtest.filters import price_filter
 

@@ -36,6 +36,8 @@ class Trade:
     # False for an agent's trade without a readable opened_at, decided at its close: its entry time is unknown,
     # so no entry filter judges it (news up to its close may postdate its entry: look-ahead).
     entry_known: bool = True
+    # a stand-in strategy's trade still open on the last bar: closed at its close (exit cost paid) by the backtest
+    open_at_end: bool = False
 
     @property
     def won(self) -> bool:
