@@ -169,8 +169,10 @@ def check_closes(closes: Any, context_length: int) -> NDArray[np.float32]:
     into inf or 0 (e.g. 1e300, 1e-300): no such value ever reaches the model."""
     values = np.asarray(closes, dtype=np.float64).reshape(-1)
     if values.size < context_length:
+        bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))  # said too: fixing the count alone would not do
+        also = f"; and prices[{bad[0]}] = {float(values[bad[0]])!r} is not a finite number > 0" if bad.size else ""
         raise PriceInputError(
-            f"got {values.size} closes, the model needs at least {context_length} (its context length)"
+            f"got {values.size} closes, the model needs at least {context_length} (its context length){also}"
         )
     first = values.size - context_length
     window = values[first:]

@@ -184,6 +184,8 @@ CASES: list[tuple[str, Any, int, str]] = [
     (PRICE, with_last_close("1e300"), 422, "prices[63] = 1e+300: every close must be between"),
     (PRICE, with_last_close("1e-300"), 422, "prices[63] = 1e-300: every close must be between"),
     (PRICE, {"symbol": "SPX", "prices": []}, 422, "got 0 closes, the model needs at least 64"),
+    # both problems at once: the bad close was said only once enough closes came (a new user's walkthrough)
+    (PRICE, {"symbol": "SPX", "prices": [1, -2]}, 422, "64 (its context length); and prices[1] = -2.0 is"),
     (PRICE, {"symbol": "SPX", "prices": "100"}, 422, "body.prices: Input should be a valid list"),
     (PRICE, {"prices": closes()}, 422, "body.symbol: Field required"),
     (PRICE, {"symbol": ["SPX"], "prices": closes()}, 422, "body.symbol: Input should be a valid string"),
