@@ -62,6 +62,13 @@ class PriceQuery:
     bar_times: list[datetime] | None = None  # of each of `prices` (aware): where the window sits in its sessions
 
 
+def days_since(iso: str) -> float:
+    """Days from an ISO time (UTC where it names no zone) to now."""
+    at = datetime.fromisoformat(iso)
+    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - at).total_seconds() / 86400
+
+
 @dataclass(frozen=True)
 class PriceForecast:
     symbol: str
@@ -427,8 +434,12 @@ class PriceService:
             if reason:
                 reasons.append(reason)
         if m.trained_at and self._max_age_days > 0:
-            age = (datetime.now(timezone.utc) - datetime.fromisoformat(m.trained_at)).total_seconds() / 86400
+            age = days_since(m.trained_at)
             report["age_days"] = round(age, 2)
+            # the bars it learnt from, shown beside: trained today on bars of 2012 (up's offline sample) read only
+            # "age 0" (a walkthrough); not judged, as a model may be served on purpose for years of old bars
+            with contextlib.suppress(ValueError):  # not recorded (""), or not a time: not shown
+                report["data_age_days"] = round(days_since(m.seen_until()), 2)
             if age > self._max_age_days:
                 reasons.append(
                     f"the serving PatchTST was trained {age:.1f} days ago, more than max_model_age_days="

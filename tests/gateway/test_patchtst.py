@@ -105,6 +105,7 @@ def test_predict_and_batch_predict_over_http(client: TestClient, tmp_path: Path)
     assert 'investiq_batch_size_bucket{le="8.0",model="patchtst"} 2.0' in client.get("/metrics").text
     health = client.get("/price/health").json()
     assert health["status"] == "degraded"  # a random-walk baseline, or no live record yet: never "healthy"
+    assert health["data_age_days"] >= health["age_days"]  # since the last bar it learnt from, not since training
     if one["model"] == "random_walk":
         assert "random-walk baseline" in health["reason"]
     else:
