@@ -31,7 +31,7 @@ MODEL = PATCHTST  # the name the service's /health and the journal give it
 
 
 def _query(body: PriceRequest) -> PriceQuery:
-    return PriceQuery(body.symbol, body.prices, body.interval, body.last_bar_time, body.bar_times)
+    return PriceQuery(body.symbol, body.prices, body.interval, body.last_bar_time, body.bar_times, body.horizon)
 
 
 @router.get("/health", **HEALTH_ROUTE)

@@ -28,6 +28,9 @@ class PriceRequest(RequestBody):
         None, description="Closes, oldest first (at least the model's context length); omitted: recent bars."
     )
     interval: str | None = Field(None, description="Bar interval of `prices`; must be the model's (e.g. 15m).")
+    horizon: int | None = Field(
+        None, ge=1, strict=True, description="Bars ahead the caller expects; must be the model's (e.g. 12)."
+    )
     last_bar_time: UtcDateTime | None = Field(
         None,
         description="When the bar of the last close in `prices` closed (ISO 8601; naive = UTC); only with "

@@ -60,6 +60,7 @@ class PriceQuery:
     interval: str | None
     last_bar_time: datetime | None = None  # of the last of `prices` (aware); None: now
     bar_times: list[datetime] | None = None  # of each of `prices` (aware): where the window sits in its sessions
+    horizon: int | None = None  # the steps the caller expects; None: the model's
 
 
 def days_since(iso: str) -> float:
@@ -282,6 +283,12 @@ class PriceService:
                     if known
                     else f"is unknown; known: {', '.join(INTERVAL_SECONDS)}"
                 )
+            )
+        if q.horizon is not None and q.horizon != meta.prediction_length:  # ignored, 5 was answered with 12 steps
+            raise InvalidInputError(
+                f"{where}: horizon {q.horizon} is not the model's: it forecasts {meta.prediction_length} bars "
+                f"ahead (omit horizon, or read the first {q.horizon} of each path; another horizon needs a model "
+                "trained for it: investiq train patchtst --prediction-length)"
             )
         try:
             self.cache.path(q.symbol, meta.interval)  # "A/B", "..": no bars ever, so the client's error, not 503

@@ -192,6 +192,9 @@ CASES: list[tuple[str, Any, int, str]] = [
     (PRICE, {"symbol": "S" * 129, "prices": closes()}, 422, "body.symbol: must be at most 128 characters"),
     (PRICE, {"symbol": "SPX", "prices": closes(), "interval": 15}, 422, "body.interval: Input should be a valid"),
     (PRICE, {"symbol": "SPX", "prices": closes(), "interval": "7m"}, 422, "interval '7m' is unknown; known:"),
+    # ignored, a horizon of 5 was answered with the model's steps (a new user's walkthrough)
+    (PRICE, {"symbol": "SPX", "prices": closes(), "horizon": 5}, 422, "horizon 5 is not the model's: it"),
+    (PRICE, {"symbol": "SPX", "prices": closes(), "horizon": "4"}, 422, "body.horizon: Input should be a valid"),
     (PRICE, {"symbol": "SPX", "prices": closes(), "interval": "15m"}, 422, "it was trained on 1d bars"),
     (PRICE, {"symbol": "A/B"}, 422, "A/B: symbol 'A/B' cannot name a cache file; use a ticker such as AAPL"),
     (BATCH, {"requests": []}, 422, "requests is empty: send at least one"),

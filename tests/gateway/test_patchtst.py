@@ -111,6 +111,8 @@ def test_predict_and_batch_predict_over_http(client: TestClient, tmp_path: Path)
     else:
         assert "not enough evidence" in health["reason"]
     assert one["skill"] == {"scope": "pooled", "window": "30d", "n": 0, "record": None}
+    same = client.post("/price/predict", json={"symbol": "SPX", "prices": closes(100), "horizon": one["horizon"]})
+    assert same.status_code == 200 and same.json()["horizon"] == one["horizon"]  # the model's horizon, said
     cents = [round(x, 2) for x in closes(100)]  # as sent, not through float32 (123.46 came back 123.45999908)
     sent = client.post("/price/predict", json={"symbol": "SPX", "prices": cents}).json()
     assert sent["current_price"] == cents[-1]
