@@ -125,6 +125,8 @@ def backtest_command(
             raise click.UsageError("--price-filter needs bars: use --source sample, csv or yfinance")
         request = Request(db_path=settings.db_path, headlines=headlines, config=backtest_config)
     else:  # --interval takes 1d only (its choices, below)
+        if days and (source or settings.price_source) == "sample" and csv_path is None:
+            raise click.UsageError("--days cuts csv or yfinance bars: the sample is used whole (drop --days)")
         bars = choose_bars(settings, source, symbols, days or ALL_DAYS, DAILY, csv_path)  # type: ignore[arg-type]
         request = Request(
             bars=bars, price_filter=price_filter is not False, headlines=headlines, config=backtest_config
@@ -149,7 +151,10 @@ for _param in backtest_command.params:
         _param.type = click.Choice([*SOURCES, JOURNAL])
         _param.help = "journal (the agent's trades in --db), or bars: " + (_param.help or "")
     elif _param.name == "days":
-        _param.help = "Days of bars to use, counted back from the last (default: all of them)."
+        _param.help = (
+            "Days of bars to use, counted back from the last (default: all of them); csv and yfinance only: the "
+            "sample is used whole."
+        )
     elif _param.name == "interval":
         _param.type = click.Choice([DAILY])  # the shared option offers every interval: only daily bars are traded
         _param.help = f"Bar interval: {DAILY} only (the default here, whatever price_interval says)."

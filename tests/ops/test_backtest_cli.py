@@ -228,3 +228,9 @@ def test_a_csv_of_fewer_than_two_bars_says_so(tmp_path: Path, rows: int):
     result = invoke("--source", "csv", "--csv", str(short), "--no-price-filter", "--out", str(tmp_path / "r"))
     assert result.exit_code == 1
     assert f"{rows} bar(s) of short; it takes 2 or more to read an interval" in result.output
+
+
+def test_days_with_the_sample_is_refused_not_ignored(tmp_path: Path):
+    """The sample is used whole: --days 400 ran the same trades as without it, its command in the report."""
+    result = invoke("--source", "sample", "--days", "400", "--no-price-filter", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2 and "the sample is used whole (drop --days)" in result.output
