@@ -686,3 +686,33 @@ def test_the_readmes_examples_in_order_leave_the_posterior_of_momentum_intact(cl
         momentum.append(next(s for s in stats if s["strategy_name"] == "momentum"))
     assert momentum[0]["total_samples"] == 1 and momentum[0]["wins"] == 1
     assert all(m == momentum[0] for m in momentum), momentum  # every later example, the sync included
+
+
+def test_ids_recorded_before_they_were_normalised_are_still_found(client: TestClient, db_path: Path, clock: Clock):
+    """Ids are NFC-normalised since 2026-12-05; one recorded before as sent, decomposed, was not found by a retry
+    nor by a re-sync, and the trade was learnt twice (a review)."""
+    from investiq.core.journal.timestamps import iso
+
+    decomposed, closed = "cafe\u0301-T", iso(clock.now - 3600)
+    update(client, strategy_name="a", won=True, trade_id="first")  # the journal exists
+    with closing(sqlite3.connect(db_path)) as conn:  # what the previous release recorded, an update and a sync
+        for name, trade_id, source in (("a", decomposed + "1", "update"), ("b", decomposed + "2", "sync")):
+            conn.execute(
+                "INSERT INTO bayesian_events (strategy_name, won, profit_loss, closed_at, closed_ts, source, "
+                "trade_id, received_at) VALUES (?, NULL, 5.0, ?, ?, ?, ?, ?)",
+                (name, closed, clock.now - 3600, source, trade_id, closed),
+            )
+        conn.execute("DROP TABLE trades")  # the agent's own table, with text ids
+        conn.execute(
+            "CREATE TABLE trades (id TEXT PRIMARY KEY, symbol TEXT, strategy_name TEXT, side TEXT, quantity REAL, "
+            "entry_price REAL, exit_price REAL, profit_loss REAL, opened_at TEXT, closed_at TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO trades VALUES (?, 'SPY', 'b', 'buy', 1, 100, 105, 5.0, ?, ?)",
+            (decomposed + "2", closed, closed),
+        )
+        conn.commit()
+    retry = update(client, strategy_name="a", profit_loss=5.0, trade_id=decomposed + "1", closed_at=closed)
+    assert retry["counted"] is False
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (report["trades_imported"], report["already_recorded"]) == (0, 1), report

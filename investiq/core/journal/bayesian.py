@@ -7,12 +7,14 @@ read for one forgetting half-life: one folded with another (the setting changed)
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
 
 from investiq.core.bayes.posterior import Evidence, observe
 from investiq.core.journal import timestamps
 from investiq.core.journal.timestamps import iso
+from investiq.core.names import one_spelling
 
 _STATE_FIELDS = [f.name for f in fields(Evidence)]
 
@@ -105,11 +107,12 @@ def save_state(
 
 
 def recorded(conn: sqlite3.Connection, trade_id: str) -> TradeEvent | None:
-    """The trade recorded under this id (received_ts 0 where received_at cannot be read), or None if none was."""
+    """The trade recorded under this id (received_ts 0 where received_at cannot be read), or None if none was.
+    Ids are NFC-normalised since 2026-12-05; one recorded before, sent decomposed (NFD), is found too."""
     row = conn.execute(
         "SELECT strategy_name, won, profit_loss, closed_ts, source, received_at FROM bayesian_events "
-        "WHERE trade_id = ?",
-        (trade_id,),
+        "WHERE trade_id IN (?, ?) ORDER BY id LIMIT 1",
+        (trade_id, unicodedata.normalize("NFD", trade_id)),
     ).fetchone()
     if row is None:
         return None
@@ -120,9 +123,15 @@ def recorded(conn: sqlite3.Connection, trade_id: str) -> TradeEvent | None:
 
 
 def recorded_ids(conn: sqlite3.Connection) -> dict[str, str]:
-    """trade_id -> strategy of every recorded trade that has an id."""
-    rows = conn.execute("SELECT trade_id, strategy_name FROM bayesian_events WHERE trade_id IS NOT NULL")
-    return {str(trade_id): str(name) for trade_id, name in rows}
+    """trade_id -> strategy of every recorded trade that has an id, the id in its one spelling (`one_spelling`:
+    ids recorded before 2026-12-05 were kept as sent, a decomposed one among them)."""
+    rows = conn.execute(
+        "SELECT trade_id, strategy_name FROM bayesian_events WHERE trade_id IS NOT NULL ORDER BY id"
+    )
+    recorded: dict[str, str] = {}
+    for trade_id, name in rows:
+        recorded.setdefault(one_spelling(str(trade_id)), str(name))
+    return recorded
 
 
 class WithoutId:
