@@ -200,7 +200,8 @@ def outcome_of_row(row: Any) -> Outcome:
 
 
 def _column(row: Any, name: str) -> Any:
-    """A column of a journal row, None where the row lacks it (read before the migration that added it)."""
+    """A column of a journal row, None where the row lacks it (a SELECT * of a journal before the migration that
+    added it; RESOLVED_COLUMNS names it, and a reader checks the schema version first: investiq/ops/report.py)."""
     return row[name] if name in row.keys() else None  # noqa: SIM118 (sqlite3.Row has no __contains__ of names)
 
 

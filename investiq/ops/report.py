@@ -42,9 +42,15 @@ def write_report(settings: Settings, out: Path, days: int, now: datetime | None 
     )
     conn = connect(settings.db_path, settings.db_busy_timeout_ms, readonly=True)
     try:
-        if schema.version(conn) == 0:
+        found = schema.version(conn)
+        if found == 0:
             raise ReportError(
                 f"{settings.db_path} has none of the gateway's tables: create them with `investiq db init`"
+            )
+        if found < schema.SCHEMA_VERSION:  # read-only here: "no such column: outcome_bar_time" told nothing
+            raise ReportError(
+                f"{settings.db_path} is at schema version {found}, this release reads {schema.SCHEMA_VERSION}: "
+                "migrate it with `investiq db init` (or start the gateway, which does), then run the report again"
             )
         view = read(conn, service, days, now)
     except sqlite3.Error as exc:

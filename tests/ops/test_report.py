@@ -6,6 +6,7 @@ import asyncio
 import json
 import sqlite3
 import time
+from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -190,6 +191,13 @@ def test_missing_or_uninitialised_journal_is_a_clear_error(tmp_path: Path):
     result = run("--db", str(bare), "--out", str(out))
     assert result.exit_code == 1 and "investiq db init" in result.output
     assert not out.exists()
+    older = tmp_path / "older.db"  # a journal an older release made, not migrated yet: read-only here
+    open_journal(older).close()
+    with closing(sqlite3.connect(older)) as conn:
+        conn.execute("PRAGMA user_version = 7")
+    result = run("--db", str(older), "--out", str(out))
+    assert result.exit_code == 1 and "is at schema version 7, this release reads" in result.output
+    assert "`investiq db init`" in result.output and "no such column" not in result.output
 
 
 def test_a_report_with_nothing_resolved_draws_without_warnings(tmp_path: Path):
