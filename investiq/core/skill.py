@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -340,13 +340,16 @@ def summarise(
 
 
 class SkillBook:
-    """Column sums per (model version, symbol, horizon bucket); symbol POOLED holds all symbols."""
+    """Column sums per (model version, symbol, cell of origin time); symbol POOLED holds all symbols. A cell is a
+    CELLS-th of a horizon's bar time (horizon_steps x interval): the grid that periods are made of, at query time,
+    from the spans of the forecasts the query counts."""
 
     def __init__(self) -> None:
-        # per cell: a CELLS-th of a horizon's bar time (horizon_seconds), the grid that periods are made of
         self._sums: dict[tuple[str, str], dict[int, NDArray[np.float64]]] = defaultdict(dict)
         self._times: dict[tuple[str, str], dict[int, tuple[float, float]]] = defaultdict(dict)
-        self._spans: dict[tuple[str, str], tuple[float, int]] = {}  # (sum of span / horizon, forecasts with one)
+        # per (version, symbol) and cell: (sum of span / horizon, forecasts that recorded one); real symbols only
+        self._spans: dict[tuple[str, str], dict[int, tuple[float, int]]] = defaultdict(dict)
+        self._horizons: dict[str, float] = {}  # version -> its horizon's bar time in seconds
         self._seen: set[ForecastKey] = set()
 
     def add(self, outcomes: Iterable[Outcome]) -> set[str]:
@@ -357,18 +360,20 @@ class SkillBook:
             if forecast in self._seen:  # the same forecast asked again: one piece of evidence
                 continue
             self._seen.add(forecast)
-            bucket = math.floor(o.origin_ts / (max(o.horizon_seconds, 1.0) / CELLS))
+            horizon = max(o.horizon_seconds, 1.0)
+            self._horizons[o.model_version] = horizon
+            cell = math.floor(o.origin_ts / (horizon / CELLS))
             row = o.row()
             if o.span_seconds is not None and math.isfinite(o.span_seconds):
-                total, count = self._spans.get((o.model_version, o.symbol), (0.0, 0))
-                ratio = min(max(o.span_seconds / max(o.horizon_seconds, 1.0), 1.0), MAX_SPAN)
-                self._spans[(o.model_version, o.symbol)] = (total + ratio, count + 1)
+                spans = self._spans[(o.model_version, o.symbol)]
+                total, count = spans.get(cell, (0.0, 0))
+                spans[cell] = (total + min(max(o.span_seconds / horizon, 1.0), MAX_SPAN), count + 1)
             for symbol in (o.symbol, POOLED):
                 key = (o.model_version, symbol)
                 sums = self._sums[key]
-                sums[bucket] = sums[bucket] + row if bucket in sums else row.copy()
-                lo, hi = self._times[key].get(bucket, (o.origin_ts, o.origin_ts))
-                self._times[key][bucket] = (min(lo, o.origin_ts), max(hi, o.origin_ts))
+                sums[cell] = sums[cell] + row if cell in sums else row.copy()
+                lo, hi = self._times[key].get(cell, (o.origin_ts, o.origin_ts))
+                self._times[key][cell] = (min(lo, o.origin_ts), max(hi, o.origin_ts))
             changed.add(o.model_version)
         return changed
 
@@ -389,18 +394,32 @@ class SkillBook:
         seed: int = 0,
     ) -> Skill:
         """Figures of `version` (None: every version's forecasts together) for `symbol` (POOLED: all), over the
-        horizon buckets with forecasts from origins at or after since_ts and wholly before until_ts (None: no
-        bound)."""
+        cells with forecasts from origins at or after since_ts and wholly before until_ts (None: no bound), in
+        periods of one horizon's real span as those forecasts recorded it (`span`)."""
+
+        def counted(key: tuple[str, str], cell: int) -> bool:
+            hi = self._times[key][cell][1]
+            return (since_ts is None or hi >= since_ts) and (until_ts is None or hi < until_ts)
+
         keys = [(v, s) for v, s in self._sums if s == symbol and version in (None, v)]
-        cells = math.ceil(CELLS * self.span(version, symbol) - 1e-9)  # cells per period
+        period = (
+            max(  # seconds: the longest version's, where versions of other horizons are pooled
+                math.ceil(CELLS * self._span(v, symbol, counted) - 1e-9) * self._horizons[v] / CELLS
+                for v, _ in keys
+            )
+            if keys
+            else 1.0
+        )
         sums: dict[int, NDArray[np.float64]] = {}
         times: dict[int, tuple[float, float]] = {}
         for key in keys:
+            cell_seconds = self._horizons[key[0]] / CELLS
+            per = round(period / cell_seconds)  # cells per period, exact where one version is counted
             for cell, v in self._sums[key].items():
-                lo, hi = self._times[key][cell]
-                if (since_ts is not None and hi < since_ts) or (until_ts is not None and hi >= until_ts):
+                if not counted(key, cell):
                     continue
-                k = cell // cells
+                lo, hi = self._times[key][cell]
+                k = cell // per if per * cell_seconds == period else math.floor(cell * cell_seconds / period)
                 sums[k] = sums[k] + v if k in sums else v
                 times[k] = (min(lo, times[k][0]), max(hi, times[k][1])) if k in times else (lo, hi)
         return summarise(sums, times, seed)
@@ -409,9 +428,19 @@ class SkillBook:
         """How many horizons' bar time (horizon_steps x interval) one horizon really takes, on average over the
         resolved forecasts that recorded it (1 where none did: round-the-clock bars); pooled over symbols, the
         longest symbol's, so that periods hold every symbol's horizons."""
-        ratios = [
-            total / count
-            for (v, s), (total, count) in self._spans.items()
-            if version in (None, v) and symbol in (POOLED, s)
-        ]
+        return max(
+            (self._span(v, symbol) for v in {v for v, _ in self._spans} if version in (None, v)), default=1.0
+        )
+
+    def _span(
+        self, version: str, symbol: str, counted: Callable[[tuple[str, str], int], bool] | None = None
+    ) -> float:
+        """`span` of one version over the cells `counted` takes (every cell: None)."""
+        ratios = []
+        for (v, s), spans in self._spans.items():
+            if v != version or symbol not in (POOLED, s):
+                continue
+            kept = [x for cell, x in spans.items() if counted is None or counted((v, s), cell)]
+            if count := sum(n for _, n in kept):
+                ratios.append(sum(total for total, _ in kept) / count)
         return max(ratios, default=1.0)

@@ -305,3 +305,38 @@ def test_periods_are_the_horizons_real_span():
     halted = SkillBook()
     halted.add(rows("HALT", 1e9))  # a halt of years does not stretch every period past MAX_SPAN horizons
     assert halted.span("v1") == 10.0 and halted.skill("v1").buckets == 1
+
+
+def test_periods_go_by_the_spans_of_the_forecasts_counted():
+    """A record as it stood at a past time, and a version alone, keep their periods whatever later forecasts, or
+    another version's, recorded: the spans of every forecast in the book stretched them (a review: 17 periods at a
+    cut-off became 7 once later daily forecasts came, and the interval went)."""
+    day, hour = DAY, 3600.0
+
+    def rows(version: str, start: float, n: int, step: float, span: float) -> list[Outcome]:
+        return [
+            Outcome(
+                start + i * step,
+                "AAA",
+                version,
+                12 * step,
+                100.0,
+                101.0,
+                100.0 + i % 3,
+                i % 3 == 1,
+                span_seconds=span,
+            )
+            for i in range(n)
+        ]
+
+    book = SkillBook()
+    book.add(rows("v1", 0.0, 200, day, 12 * day))  # round the clock: 12 bars take 12 days
+    before = book.skill("v1", until_ts=201 * day)  # a cut-off between cells (of 3 days)
+    book.add(rows("v1", 201 * day, 200, day, 40 * day))  # later forecasts that took much longer
+    assert book.skill("v1", until_ts=201 * day) == before and before.buckets == 17
+    hourly = SkillBook()
+    hourly.add(rows("h", 0.0, 480, hour, 12 * hour))
+    alone = hourly.skill("h")
+    hourly.add(rows("d", 0.0, 40, day, 17 * day))  # another version: daily bars with weekends
+    assert hourly.skill("h") == alone and alone.buckets == 40  # its own 12-hour periods
+    assert hourly.skill(None).buckets == 3  # pooled with the daily version: its 18-day periods, in time
