@@ -207,6 +207,13 @@ def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expect
         ("Drugmaker's trial met its primary endpoint", "positive"),
         ("Quarterly sales meet analysts' expectations", "positive"),
         ("Trial fails to meet its main goal", "negative"),
+        # failing to meet what is owed, or what is asked (a review of the change: these had read negative through
+        # the bare "meet")
+        ("Developer unable to meet its bond obligations", "negative"),
+        ("Lender fails to meet new capital requirements", "negative"),
+        ("Carmaker struggles to meet demand for its SUVs", "negative"),
+        ("Quarterly results fail to meet consensus", "negative"),
+        ("Chipmaker seizes a bigger market share", "positive"),
         # money trouble and misconduct that read as no evidence (0.58)
         ("Authorities seized the lender's assets", "negative"),
         ("Regulator uncovers Ponzi scheme at fund manager", "negative"),
