@@ -162,8 +162,8 @@ def test_a_higher_win_rate_or_average_win_counts_only_with_a_higher_pnl_per_trad
         return {c.claim.split(" +")[0]: c.verdict for c in claims(diff)}
 
     mix = judged(Estimate(0.001, (-0.002, 0.004)))
-    assert mix["win rate"].startswith("not supported: the win rate rose, but not the P&L per trade")
-    assert mix["average win"].startswith("not supported: the average win rose, but not the P&L per trade")
+    assert mix["win rate"].startswith("not supported: the win rate rose, but the P&L per trade did not")
+    assert mix["average win"].startswith("not supported: the average win rose, but the P&L per trade did not")
     edge = judged(Estimate(0.004, (0.001, 0.007)))
     assert edge["win rate"] == edge["average win"] == "supported"
     assert mix["sharpe"] == edge["sharpe"]  # the Sharpe ratio is judged alone

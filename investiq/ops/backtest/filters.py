@@ -116,7 +116,7 @@ class PriceFilter:
     @property
     def informative(self) -> bool:
         """Whether the model's P(up) moves with the window (validation kept a slope): else it is its base."""
-        return float(self.meta.calibration.get("slope", 0.0)) > 0
+        return self.meta.probability_up_source() == "model"
 
     @property
     def note(self) -> str:

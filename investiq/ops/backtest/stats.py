@@ -380,8 +380,8 @@ def _relative(mine: NDArray[np.float64], base: NDArray[np.float64]) -> NDArray[n
 
 
 MIX = (
-    "not supported: the {metric} rose, but not the P&L per trade (its 95% CI reaches 0 or below): weight moved to "
-    "strategies that win in another way, which raises it with no edge"
+    "not supported: the {metric} rose, but the P&L per trade did not, distinguishably (its 95% CI is not wholly "
+    "above 0): weights favouring strategies that win in another way can raise it without any edge"
 )
 
 
