@@ -58,6 +58,9 @@ class SkillService:
         self._book = SkillBook()
         self._mark = ("", 0)  # (resolved_at, id) of the last row counted
         self._snapshot: dict[tuple[str, str], dict[str, Skill]] = {}
+        # (version, window) -> {symbol: [ratio, low, high]}: the symbols significantly worse than the random walk
+        # with every symbol judged in that window accounted for (`_family_worse`)
+        self._family: dict[tuple[str, str], dict[str, list[float]]] = {}
         self._computed_at = 0.0
         self.refreshed_at: float | None = None
         self._lock = threading.Lock()
@@ -103,12 +106,16 @@ class SkillService:
 
     def _compute(self, versions: set[str] | None, now: float) -> None:
         snapshot = dict(self._snapshot)
+        since: dict[str, float | None] = {f"{d}d": now - d * 86_400 for d in self.config.windows_days}
+        since[ALL] = None
         for version, symbol in self._book.groups():
             if versions is None or version in versions:
-                windows = {f"{d}d": now - d * 86_400 for d in self.config.windows_days}
-                snapshot[(version, symbol)] = {w: self._book.skill(version, symbol, t) for w, t in windows.items()}
-                snapshot[(version, symbol)][ALL] = self._book.skill(version, symbol)
-        self._snapshot = snapshot
+                snapshot[(version, symbol)] = {w: self._book.skill(version, symbol, t) for w, t in since.items()}
+        family = dict(self._family)
+        for version in {v for v, _ in self._book.groups() if versions is None or v in versions}:
+            for window, t in since.items():
+                family[(version, window)] = self._family_worse(snapshot, version, window, t)
+        self._snapshot, self._family = snapshot, family
         self._computed_at = now if versions is None else self._computed_at
         self._export_metrics()
 
@@ -201,6 +208,28 @@ class SkillService:
             "versions": versions,
         }
 
+    def _family_worse(
+        self, snapshot: dict[tuple[str, str], dict[str, Skill]], version: str, window: str, since: float | None
+    ) -> dict[str, list[float]]:
+        """The symbols whose MAE ratio's interval lies wholly above 1 with all k symbols that have one in the
+        window judged together (Bonferroni: each interval at 1 - 0.05 / k), [ratio, low, high] each: among 20
+        symbols of a model no worse than the random walk, one in 20 is 'significantly worse' at 95% by chance,
+        so a single symbol at 95% does not degrade health; one at this level does."""
+        judged = {
+            symbol: windows[window]
+            for (v, symbol), windows in snapshot.items()
+            if v == version and symbol != POOLED and window in windows and windows[window].mae_ratio.ci95
+        }
+        out = {}
+        for symbol, skill in judged.items():
+            ci = skill.mae_ratio.ci95
+            if ci is None or ci[0] <= 1:  # not even at 95 %: not at the family's level either
+                continue
+            family = self._book.mae_ratio(version, symbol, since, tail=0.025 / len(judged))
+            if family.ci95 is not None and family.ci95[0] > 1 and family.value is not None:
+                out[symbol] = [round(family.value, 4), round(family.ci95[0], 4), round(family.ci95[1], 4)]
+        return out
+
     def worse_symbols(self, version: str, window: str) -> dict[str, list[float]]:
         """The symbols whose own record in `window` is significantly worse than the random walk (the MAE ratio's
         interval wholly above 1): [ratio, low, high] each. Health judges the pooled record, which one bad symbol
@@ -233,11 +262,23 @@ class SkillService:
             )
         figures |= {k: getattr(skill, k).value for k in ("hit_rate", "always_up_rate", "brier_skill", "mae_ratio")}
         figures["symbols_worse_than_random_walk"] = self.worse_symbols(version, window)
+        family = self._family.get((version, window), {})
+        figures["symbols_worse_all_judged"] = family
         ratio, brier = skill.mae_ratio, skill.brier_skill
         if ratio.ci95 is not None and ratio.ci95[0] > 1:
             return (
                 f"live forecasts are significantly worse than the random walk: MAE ratio {ratio.value:.3f} "
                 f"[{ratio.ci95[0]:.3f}, {ratio.ci95[1]:.3f}] over {n} resolved forecasts: run `investiq retrain`",
+                figures,
+            )
+        if family:
+            named = ", ".join(
+                f"{symbol} {r:.3f} [{low:.3f}, {high:.3f}]" for symbol, (r, low, high) in family.items()
+            )
+            return (
+                f"live forecasts of {named} are significantly worse than the random walk, with every symbol "
+                "judged accounted for (each interval at 1 - 0.05 / symbols): the pooled record hides them; run "
+                "`investiq retrain`",
                 figures,
             )
         if brier.ci95 is not None and brier.ci95[1] < 0:

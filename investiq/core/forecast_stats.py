@@ -430,8 +430,10 @@ def bootstrap_interval(
     reps: int = 2000,
     seed: int = 0,
     expanded: bool = False,
+    tail: float = 0.025,
 ) -> tuple[float, tuple[float, float]]:
-    """(estimate, 95% percentile interval) of `statistic` of the pooled column means.
+    """(estimate, 95% percentile interval) of `statistic` of the pooled column means; `tail` in each tail (0.025:
+    95%; 0.025 / k: the intervals of k figures that hold their truths together 95% of the time, Bonferroni).
 
     `statistic` maps means [..., m] to values [...]: e.g. lambda m: m[..., 0] / m[..., 1] for the
     ratio of a model's mean absolute error to the random walk's, rows (|e_model|, |e_rw|).
@@ -442,7 +444,7 @@ def bootstrap_interval(
     draws = statistic(block_bootstrap_means(rows, block, reps, seed))
     if np.isnan(draws).all():  # undefined in every draw (e.g. no trade closed): no interval, and no warning
         return float(statistic(pooled)), (math.nan, math.nan)
-    tail = expanded_tail(-(-max(len(g) for g in rows) // block)) if expanded else 0.025
+    tail = expanded_tail(-(-max(len(g) for g in rows) // block), tail) if expanded else tail
     low, high = np.nanpercentile(draws, [100 * tail, 100 * (1 - tail)])
     return float(statistic(pooled)), (float(low), float(high))
 

@@ -261,6 +261,8 @@ def _figure(
     seed: int,
     skill: bool = False,
     share: bool = False,
+    tail: float = 0.025,
+    reps: int = REPS,
 ) -> Figure:
     """sum(num) / sum(den) over the buckets (1 - that when `skill`), with a block-bootstrap interval;
     `count` is the column that counts the forecasts it rests on. A `share` (a rate in [0, 1]) gets an interval no
@@ -283,7 +285,7 @@ def _figure(
         value = float(statistic(pair.sum(axis=0)))
         return Figure(value, None, n, periods)
     value, ci = bootstrap_interval(
-        [pair], statistic, block=block_length(len(pair)), reps=REPS, seed=seed, expanded=True
+        [pair], statistic, block=block_length(len(pair)), reps=reps, seed=seed, expanded=True, tail=tail
     )
     if not all(map(math.isfinite, ci)):
         return Figure(value, None, n, periods)
@@ -396,6 +398,23 @@ class SkillBook:
         """Figures of `version` (None: every version's forecasts together) for `symbol` (POOLED: all), over the
         cells with forecasts from origins at or after since_ts and wholly before until_ts (None: no bound), in
         periods of one horizon's real span as those forecasts recorded it (`span`)."""
+        return summarise(*self._periods(version, symbol, since_ts, until_ts), seed)
+
+    def mae_ratio(
+        self, version: str, symbol: str, since_ts: float | None, tail: float, reps: int = 4 * REPS, seed: int = 0
+    ) -> Figure:
+        """The MAE ratio of `skill` with `tail` in each tail of its interval (0.025 / k: one of k figures judged
+        together, Bonferroni; more replicates, as its ends lie further out)."""
+        sums, _ = self._periods(version, symbol, since_ts, None)
+        if not sums:
+            return Figure(None, None, 0)
+        stacked = np.stack([sums[k] for k in sorted(sums)])
+        return _figure(stacked, "error", "error_random_walk", "n", seed, tail=tail, reps=reps)
+
+    def _periods(
+        self, version: str | None, symbol: str, since_ts: float | None, until_ts: float | None
+    ) -> tuple[dict[int, NDArray[np.float64]], dict[int, tuple[float, float]]]:
+        """Column sums and origin times per period (`skill`)."""
 
         def counted(key: tuple[str, str], cell: int) -> bool:
             hi = self._times[key][cell][1]
@@ -422,7 +441,7 @@ class SkillBook:
                 k = cell // per if per * cell_seconds == period else math.floor(cell * cell_seconds / period)
                 sums[k] = sums[k] + v if k in sums else v
                 times[k] = (min(lo, times[k][0]), max(hi, times[k][1])) if k in times else (lo, hi)
-        return summarise(sums, times, seed)
+        return sums, times
 
     def span(self, version: str | None, symbol: str = POOLED) -> float:
         """How many horizons' bar time (horizon_steps x interval) one horizon really takes, on average over the

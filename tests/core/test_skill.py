@@ -340,3 +340,13 @@ def test_periods_go_by_the_spans_of_the_forecasts_counted():
     hourly.add(rows("d", 0.0, 40, day, 17 * day))  # another version: daily bars with weekends
     assert hourly.skill("h") == alone and alone.buckets == 40  # its own 12-hour periods
     assert hourly.skill(None).buckets == 3  # pooled with the daily version: its 18-day periods, in time
+
+
+def test_a_figure_judged_among_many_has_the_wider_interval():
+    """/price/health degrades on a symbol only at 1 - 0.05 / k for k symbols judged (Bonferroni)."""
+    book = SkillBook()
+    book.add(outcomes(300, seed=4))
+    one = book.skill("v1", "AAA").mae_ratio
+    among_20 = book.mae_ratio("v1", "AAA", None, tail=0.025 / 20)
+    assert among_20.value == one.value and one.ci95 is not None and among_20.ci95 is not None
+    assert among_20.ci95[0] < one.ci95[0] and among_20.ci95[1] > one.ci95[1]
