@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -33,8 +34,11 @@ from gateway.services.resolver import resolve_periodically
 from gateway.services.retention import prune_periodically
 from gateway.wiring import align_triton, bayes_config, build_backend, build_price, build_sentiment
 from investiq import __version__
+from investiq.core.errors import JournalUnavailableError
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def price_trained(service: PriceService) -> tuple[str, str, float] | None:
@@ -106,6 +110,11 @@ def create_app(
             busy_timeout_ms=settings.db_busy_timeout_ms,
             clock=clock,
         )
+        try:
+            if refolded := await service.refold():
+                log.info("Bayesian state of %d strategies folded again with bayes_half_life_days", refolded)
+        except JournalUnavailableError as exc:  # reads replay it meanwhile: slower, still right
+            log.warning("Bayesian state not refolded with the new half-life: %s", exc)
         app.state.writer = writer
         app.state.bayesian = service
         app.state.health = HealthService(

@@ -130,6 +130,12 @@ class BayesianService:
                 )
         return counted, await self.stats_of(name)
 
+    async def refold(self) -> int:
+        """At start: store the states folded with this half-life where they were folded with another (a changed
+        bayes_half_life_days), so that reads find them as stored (`store.refold`)."""
+        half_life = self._config.half_life_days
+        return await self._write(lambda conn: store.refold(conn, half_life, self._clock()))
+
     async def stats_of(self, name: str) -> StrategyStats:
         """One strategy's stats (its weight among all); the prior's if it has no state."""
         states = await asyncio.to_thread(self._read, self._states)

@@ -257,6 +257,9 @@ def test_a_new_half_life_gives_the_weights_a_replay_with_it_gives(db_path: Path,
         decayed = stats(app)
     assert decayed["cf"]["alpha"] < 4.0 and decayed["quiet"]["alpha"] < 1.3
     with TestClient(create_app(Settings(db_path=db_path, bayes_half_life_days=0), clock=clock)) as app:
+        with closing(sqlite3.connect(db_path)) as conn:  # refolded at start, not replayed at every read
+            folded = dict(conn.execute("SELECT strategy_name, half_life_days FROM bayesian_state"))
+        assert folded == {"cf": 0.0, "quiet": 0.0}
         off = stats(app)
         assert (off["cf"]["alpha"], off["cf"]["beta"]) == pytest.approx((4.0, 2.0))  # 3 wins, 1 loss, undecayed
         assert off["quiet"]["alpha"] == pytest.approx(2.0)

@@ -80,6 +80,23 @@ def _for_half_life(
     return replay(conn, strategy_name, half_life_days) or stored
 
 
+def refold(conn: sqlite3.Connection, half_life_days: float, now_ts: float) -> int:
+    """Store every strategy's state folded with `half_life_days` where it was folded with another (a replay of its
+    events): read with another, every read replayed them (0.8 s per read at 50,000 events, a review). Returns the
+    strategies refolded; one without events keeps its state (a journal restored in part)."""
+    rows = conn.execute(
+        "SELECT strategy_name FROM bayesian_state WHERE half_life_days IS NULL OR half_life_days != ?",
+        (half_life_days,),
+    ).fetchall()
+    done = 0
+    for (name,) in rows:
+        evidence = replay(conn, name, half_life_days)
+        if evidence is not None:
+            save_state(conn, name, evidence, now_ts, half_life_days)
+            done += 1
+    return done
+
+
 def replay(conn: sqlite3.Connection, strategy_name: str, half_life_days: float) -> Evidence | None:
     """The strategy's evidence folded from its recorded trades with this half-life; None when it has none.
     Folding is order-free (posterior.observe), so this is what the trades gave one at a time."""
