@@ -31,7 +31,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special
 
 from investiq.core.bayes.posterior import Posterior
 
@@ -75,6 +74,8 @@ def prob_best(
     capped leader 0.38 on 5 wins in 10,000 draws and another 0.02 on none, two strategies with the same record
     0.295 and 0.105 by seed, and every zero share the rest equally, so the worst rose tenfold as the leader
     improved (a review)."""
+    from scipy import special  # here: the CLI starts without scipy (tests/test_architecture.py)
+
     samples = rng.beta(alphas, betas, size=(draws, len(alphas)))  # (draws, K)
     others = _others_best(samples)
     shares = np.ones(len(alphas))
@@ -94,6 +95,8 @@ def prob_best_mean(posteriors: Sequence[Posterior], rng: np.random.Generator, dr
     configured NIG prior (in the agent's units, scale 100 by default) swamped returns of 0.01, and every
     weight stayed near equal. Each draw gives i its exact chance to beat the others' best, as `prob_best`; a
     strategy whose P&L never varied (scale 0) beats a value below its mean, ties one equal to it. (K,) -> (K,)."""
+    from scipy import special  # here: the CLI starts without scipy (tests/test_architecture.py)
+
     n = np.array([p.effective_pnl_trades for p in posteriors])
     loc = np.array([p.pnl_sample_mean for p in posteriors])
     scale = np.array([p.pnl_sample_sd for p in posteriors]) / np.sqrt(np.maximum(n, 1.0))
