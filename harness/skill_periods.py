@@ -4,9 +4,10 @@ Three symbols correlated 0.95, a 12-bar horizon, a forecast from every bar of da
 hourly stock bars (7 a weekday); each forecast calls up or down from a signal that persists (AR(1), 0.97) and
 knows nothing of the future, and moves its median 1 % that way, so the true hit rate is 0.5 and the true MAE ratio
 is what a large sample gives (printed). Each row runs the same journals through `SkillBook`
-(investiq/core/skill.py) twice: without the horizon's real span (periods of 12 x the interval, as journals before
-schema 8) and with it (as the resolver records it now), and prints the median number of periods, how many runs got
-an interval (ten periods at least) and how often the 95 % intervals held the truth.
+(investiq/core/skill.py) twice: without the horizon's real span (bootstrap blocks of two buckets of 12 x the
+interval at least, as journals before schema 8) and with it, as the resolver records it now (blocks of one more
+bucket than a horizon really spans, at least), and prints the median number of buckets ("periods"), how many runs
+got an interval (ten buckets at least) and how often the 95 % intervals held the truth.
 """
 
 from __future__ import annotations

@@ -4,15 +4,17 @@ A forecast from the bar at time t for H bars ahead overlaps every other forecast
 of it (their outcomes share moves), so outcomes are not independent draws. Rows are therefore summed
 into buckets of origin time one horizon long (per symbol, and across symbols for the pooled figures, since SPX and
 NASDAQ on one day are one observation, not two), and intervals come from a block bootstrap over
-the buckets. One horizon long is the time its H bars really took, as the resolver found it (`span_seconds`: the
-last bar to the close of the H-th): 12 daily bars of a stock take ~17 days with the weekends, 12 hourly ones ~2.4
-days with the nights, where buckets of 12 x the interval made one horizon ~1.4 buckets, or ~5, and the ten that
-judging needs seven horizons, or two (the intervals held their coverage: the blocks took in the overlap).
-Buckets are a whole number of cells of a quarter of H x the interval, the fewest that hold the mean span (pooled:
-the longest symbol's); where no forecast recorded its span (older rows) a bucket is four cells, H x the interval.
-The bootstrap's blocks are at least two buckets (a forecast near a bucket's end overlaps the next one), growing
-as the cube root of the buckets, and the expanded percentile interval, which widens for few blocks. On fewer
-than MIN_BUCKETS buckets with evidence for it (ten horizons, the retrain gate's minimum too) a figure has
+the buckets: blocks of at least two (a forecast near a bucket's end overlaps the next one), and at least one more
+than a horizon really spans, growing as the cube root of the buckets, and the expanded percentile interval, which
+widens for few blocks. A horizon's real span is the time its H bars took, as the resolver found it (`span_seconds`:
+the last bar to the close of the H-th; the mean over the forecasts counted, so that a few odd ones move it little):
+12 daily bars of a stock take ~17 days with the weekends, 1.4 buckets of 12 days, and its forecasts overlap two
+buckets ahead. Buckets stay of H x the interval, a fixed grid: a grid of the mean span (tried on 2026-12-05)
+moved with every new forecast, lined up 15-minute sessions with the clock (one bucket a trading day), and one
+halted symbol's span collapsed the pooled record (reviews). So on markets with nights and weekends the ten buckets
+judging needs are fewer real horizons: seven on daily stock bars. In simulated journals with weekends and nights
+(harness/skill_periods.py) the 95% intervals held the hit rate and MAE ratio 88-99% of the time either way. On
+fewer than MIN_BUCKETS buckets with evidence for it (ten horizons, the retrain gate's minimum too) a figure has
 no interval: with 2 buckets every resample is the same, and a zero-width interval called a model with real
 skill significantly worse than the random walk. In simulated journals with a known answer (3 correlated
 symbols, calls persisting over many bars) the 95% intervals held the true hit rate and MAE ratio 86-99% of
@@ -39,15 +41,16 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
+from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval, expanded_tail
 from investiq.core.market import INTERVAL_SECONDS
 
 COLUMNS = (
@@ -72,10 +75,12 @@ COLUMNS = (
 )
 _C = {name: i for i, name in enumerate(COLUMNS)}
 BLOCK = 2  # the fewest buckets per bootstrap block
-CELLS = 4  # cells of a period in a horizon's bar time: a period is a whole number of them, the horizon's real span
+CELLS = 4  # cells of a bucket (a horizon's bar time): the grid the sums are kept on
 MAX_SPAN = 10.0  # at most this many horizons' bar time per horizon: a halt of months does not stretch every period
 MIN_BUCKETS = MIN_BLOCKS  # the fewest buckets with evidence a figure gets an interval on: horizons, as the gate
 REPS = 1000
+FAMILY_DRAWS = 50  # replicates beyond each end of a Bonferroni interval, at least (`SkillBook.mae_ratio`)
+MAX_REPS = 200_000
 POOLED = "*"  # the symbol key of figures pooled over symbols
 SAME_PROBABILITY = 1e-6  # probabilities closer than this are one (float32 rounding, not a forecast)
 # A median closer to the last close than this, relatively, is the last close: the graph computes in float32 and
@@ -240,10 +245,11 @@ class Skill:
         return asdict(self)
 
 
-def block_length(buckets: int) -> int:
-    """Buckets per bootstrap block: BLOCK, growing as the cube root of the sample (the usual rate for block
-    bootstraps) so that calls which persist over several horizons stay inside a block."""
-    return max(BLOCK, int(buckets ** (1 / 3) + 0.5))
+def block_length(buckets: int, span: float = 1.0) -> int:
+    """Buckets per bootstrap block: BLOCK, and one more than the buckets a horizon really spans (`span`: a forecast
+    overlaps that many ahead), growing as the cube root of the sample (the usual rate for block bootstraps) so that
+    calls which persist over several horizons stay inside a block."""
+    return max(BLOCK, math.ceil(span - 1e-9) + 1, int(buckets ** (1 / 3) + 0.5))
 
 
 def wilson(share: float, n: int) -> tuple[float, float]:
@@ -263,6 +269,7 @@ def _figure(
     share: bool = False,
     tail: float = 0.025,
     reps: int = REPS,
+    block: int | None = None,
 ) -> Figure:
     """sum(num) / sum(den) over the buckets (1 - that when `skill`), with a block-bootstrap interval;
     `count` is the column that counts the forecasts it rests on. A `share` (a rate in [0, 1]) gets an interval no
@@ -285,7 +292,7 @@ def _figure(
         value = float(statistic(pair.sum(axis=0)))
         return Figure(value, None, n, periods)
     value, ci = bootstrap_interval(
-        [pair], statistic, block=block_length(len(pair)), reps=reps, seed=seed, expanded=True, tail=tail
+        [pair], statistic, block=block or block_length(len(pair)), reps=reps, seed=seed, expanded=True, tail=tail
     )
     if not all(map(math.isfinite, ci)):
         return Figure(value, None, n, periods)
@@ -295,12 +302,12 @@ def _figure(
     return Figure(value, (ci[0], ci[1]), n, periods)
 
 
-def _edge(sums: NDArray[np.float64], seed: int) -> Figure:
+def _edge(sums: NDArray[np.float64], seed: int, block: int | None = None) -> Figure:
     """hit rate - always-up's over the same calls, paired. Only a "down" call differs from always-up's (+1 where
     the close did not rise, -1 where it did), so the difference is (down / calls) (2 q - 1), q the down calls' hit
     rate: its interval is no narrower than that with Wilson's interval of q on the down calls, as if each were
     independent (15 down calls that all missed gave -1 [-1, -1]; a review). With no down call it is 0 exactly."""
-    figure = _figure(sums, "edge", "calls", "calls", seed)
+    figure = _figure(sums, "edge", "calls", "calls", seed, block=block)
     down, calls = float(sums[:, _C["down_calls"]].sum()), float(sums[:, _C["calls"]].sum())
     if figure.ci95 is None or down == 0:
         return figure
@@ -314,30 +321,36 @@ GAPS_AHEAD = ("n_gaps_ahead", "n_gaps_ahead")  # the denominator and count of th
 
 
 def summarise(
-    buckets: dict[int, NDArray[np.float64]], times: dict[int, tuple[float, float]], seed: int = 0
+    buckets: dict[int, NDArray[np.float64]],
+    times: dict[int, tuple[float, float]],
+    seed: int = 0,
+    span: float = 1.0,
 ) -> Skill:
-    """Skill over the given buckets (bucket index -> column sums), in time order."""
+    """Skill over the given buckets (bucket index -> column sums), in time order; `span`: buckets a horizon really
+    spans (`block_length`)."""
     keys = sorted(buckets)
     if not keys:
         empty = Figure(None, None, 0)
         return Skill(0, 0, empty, empty, empty, empty, empty, empty, empty, None, None, empty, empty, empty, empty)
     sums = np.stack([buckets[k] for k in keys])
+    block = block_length(len(keys), span)
+    fig = partial(_figure, block=block)
     return Skill(
         n=int(sums[:, _C["n"]].sum()),
         buckets=len(keys),
-        hit_rate=_figure(sums, "hits", "calls", "calls", seed, share=True),
-        always_up_rate=_figure(sums, "call_ups", "calls", "calls", seed, share=True),
-        brier=_figure(sums, "brier", "n_probability", "n_probability", seed),
-        brier_skill=_figure(sums, "brier", "brier_base", "n_probability", seed, skill=True),
-        coverage80=_figure(sums, "cover80", "n_intervals", "n_intervals", seed, share=True),
-        coverage90=_figure(sums, "cover90", "n_intervals", "n_intervals", seed, share=True),
-        mae_ratio=_figure(sums, "error", "error_random_walk", "n", seed),
+        hit_rate=fig(sums, "hits", "calls", "calls", seed, share=True),
+        always_up_rate=fig(sums, "call_ups", "calls", "calls", seed, share=True),
+        brier=fig(sums, "brier", "n_probability", "n_probability", seed),
+        brier_skill=fig(sums, "brier", "brier_base", "n_probability", seed, skill=True),
+        coverage80=fig(sums, "cover80", "n_intervals", "n_intervals", seed, share=True),
+        coverage90=fig(sums, "cover90", "n_intervals", "n_intervals", seed, share=True),
+        mae_ratio=fig(sums, "error", "error_random_walk", "n", seed),
         first=min(times[k][0] for k in keys),
         last=max(times[k][1] for k in keys),
-        coverage80_gaps_ahead=_figure(sums, "cover80_gaps_ahead", *GAPS_AHEAD, seed, share=True),
-        coverage90_gaps_ahead=_figure(sums, "cover90_gaps_ahead", *GAPS_AHEAD, seed, share=True),
-        edge_over_always_up=_edge(sums, seed),
-        brier_skill_vs_coin=_figure(sums, "brier", "brier_coin", "n_probability", seed, skill=True),
+        coverage80_gaps_ahead=fig(sums, "cover80_gaps_ahead", *GAPS_AHEAD, seed, share=True),
+        coverage90_gaps_ahead=fig(sums, "cover90_gaps_ahead", *GAPS_AHEAD, seed, share=True),
+        edge_over_always_up=_edge(sums, seed, block),
+        brier_skill_vs_coin=fig(sums, "brier", "brier_coin", "n_probability", seed, skill=True),
     )
 
 
@@ -396,70 +409,59 @@ class SkillBook:
         seed: int = 0,
     ) -> Skill:
         """Figures of `version` (None: every version's forecasts together) for `symbol` (POOLED: all), over the
-        cells with forecasts from origins at or after since_ts and wholly before until_ts (None: no bound), in
-        periods of one horizon's real span as those forecasts recorded it (`span`)."""
-        return summarise(*self._periods(version, symbol, since_ts, until_ts), seed)
+        buckets with forecasts from origins at or after since_ts and wholly before until_ts (None: no bound), the
+        bootstrap's blocks holding the real span of those forecasts' horizons (`span`)."""
+        sums, times, span = self._periods(version, symbol, since_ts, until_ts)
+        return summarise(sums, times, seed, span)
 
-    def mae_ratio(
-        self, version: str, symbol: str, since_ts: float | None, tail: float, reps: int = 4 * REPS, seed: int = 0
-    ) -> Figure:
+    def mae_ratio(self, version: str, symbol: str, since_ts: float | None, tail: float, seed: int = 0) -> Figure:
         """The MAE ratio of `skill` with `tail` in each tail of its interval (0.025 / k: one of k figures judged
-        together, Bonferroni; more replicates, as its ends lie further out)."""
-        sums, _ = self._periods(version, symbol, since_ts, None)
+        together, Bonferroni), from enough replicates that its ends rest on FAMILY_DRAWS of them or more: the
+        expanded percentile interval's tail at few blocks is far smaller than `tail` (0.00029 for 0.025 / 6 at 11
+        blocks), and at 4,000 replicates an end was one draw, which seed decided (a review: 13 of 20 seeds)."""
+        sums, _, span = self._periods(version, symbol, since_ts, None)
         if not sums:
             return Figure(None, None, 0)
         stacked = np.stack([sums[k] for k in sorted(sums)])
-        return _figure(stacked, "error", "error_random_walk", "n", seed, tail=tail, reps=reps)
+        block = block_length(len(stacked), span)
+        drawn = expanded_tail(-(-len(stacked) // block), tail)
+        reps = min(MAX_REPS, max(REPS, math.ceil(FAMILY_DRAWS / drawn)))
+        return _figure(stacked, "error", "error_random_walk", "n", seed, tail=tail, reps=reps, block=block)
 
     def _periods(
         self, version: str | None, symbol: str, since_ts: float | None, until_ts: float | None
-    ) -> tuple[dict[int, NDArray[np.float64]], dict[int, tuple[float, float]]]:
-        """Column sums and origin times per period (`skill`)."""
+    ) -> tuple[dict[int, NDArray[np.float64]], dict[int, tuple[float, float]], float]:
+        """Column sums and origin times per bucket (`skill`), and how many buckets a horizon really spans, on
+        average over the forecasts counted that recorded it (1 where none did)."""
 
         def counted(key: tuple[str, str], cell: int) -> bool:
             hi = self._times[key][cell][1]
             return (since_ts is None or hi >= since_ts) and (until_ts is None or hi < until_ts)
 
         keys = [(v, s) for v, s in self._sums if s == symbol and version in (None, v)]
-        period = (
-            max(  # seconds: the longest version's, where versions of other horizons are pooled
-                math.ceil(CELLS * self._span(v, symbol, counted) - 1e-9) * self._horizons[v] / CELLS
-                for v, _ in keys
-            )
-            if keys
-            else 1.0
-        )
+        period = max((self._horizons[v] for v, _ in keys), default=1.0)  # the longest version's, if several
         sums: dict[int, NDArray[np.float64]] = {}
         times: dict[int, tuple[float, float]] = {}
         for key in keys:
             cell_seconds = self._horizons[key[0]] / CELLS
-            per = round(period / cell_seconds)  # cells per period, exact where one version is counted
-            for cell, v in self._sums[key].items():
+            per = round(period / cell_seconds)  # cells per bucket, exact where one horizon is counted
+            for cell, row in self._sums[key].items():
                 if not counted(key, cell):
                     continue
                 lo, hi = self._times[key][cell]
                 k = cell // per if per * cell_seconds == period else math.floor(cell * cell_seconds / period)
-                sums[k] = sums[k] + v if k in sums else v
+                sums[k] = sums[k] + row if k in sums else row
                 times[k] = (min(lo, times[k][0]), max(hi, times[k][1])) if k in times else (lo, hi)
-        return sums, times
+        total = count = 0.0
+        for (v, s), spans in self._spans.items():
+            if version in (None, v) and symbol in (POOLED, s):
+                for cell, (t, n) in spans.items():
+                    if counted((v, s), cell):
+                        total, count = total + t * self._horizons[v] / period, count + n
+        return sums, times, total / count if count else 1.0
 
     def span(self, version: str | None, symbol: str = POOLED) -> float:
-        """How many horizons' bar time (horizon_steps x interval) one horizon really takes, on average over the
-        resolved forecasts that recorded it (1 where none did: round-the-clock bars); pooled over symbols, the
-        longest symbol's, so that periods hold every symbol's horizons."""
-        return max(
-            (self._span(v, symbol) for v in {v for v, _ in self._spans} if version in (None, v)), default=1.0
-        )
-
-    def _span(
-        self, version: str, symbol: str, counted: Callable[[tuple[str, str], int], bool] | None = None
-    ) -> float:
-        """`span` of one version over the cells `counted` takes (every cell: None)."""
-        ratios = []
-        for (v, s), spans in self._spans.items():
-            if v != version or symbol not in (POOLED, s):
-                continue
-            kept = [x for cell, x in spans.items() if counted is None or counted((v, s), cell)]
-            if count := sum(n for _, n in kept):
-                ratios.append(sum(total for total, _ in kept) / count)
-        return max(ratios, default=1.0)
+        """How many buckets (horizon_steps x interval) one horizon really takes, on average over the resolved
+        forecasts that recorded it (1 where none did: round-the-clock bars); pooled over symbols, over all their
+        forecasts (one odd symbol's few move it little)."""
+        return self._periods(version, symbol, None, None)[2]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from investiq.core.skill import POOLED, Outcome, SkillBook
+from investiq.core.skill import MAX_SPAN, POOLED, Outcome, SkillBook, block_length
 
 DAY = 86_400.0
 Q = {"0.05": 98.0, "0.1": 99.0, "0.9": 102.0, "0.95": 103.0}  # quantiles at the horizon around a last close of 100
@@ -280,37 +280,33 @@ def test_a_p_up_that_is_its_base_shows_against_a_coin_when_the_base_is_off():
     assert coin.ci95 is not None and coin.ci95[1] < 0
 
 
-def test_periods_are_the_horizons_real_span():
-    """12 daily bars of a stock take ~17 days with the weekends: periods of 12 days counted 1.4 in one horizon,
-    and ten of them (the least a figure gets an interval on) were seven horizons. Periods are whole cells of a
-    quarter of 12 days that hold the mean span; pooled, the longest symbol's."""
+def test_blocks_hold_a_horizons_real_span():
+    """12 daily bars of a stock take ~17 days with the weekends, 1.4 buckets of 12 days: its forecasts overlap two
+    buckets ahead, and the bootstrap's blocks are three buckets at least. Pooled over symbols the span is the mean
+    over all forecasts: one halted symbol's forecast (five months to its H-th bar) moves it little, where a grid
+    of the longest symbol's span had made the pooled record 6 buckets from 33 (a review)."""
     horizon = 12 * DAY
 
-    def rows(symbol: str, span: float | None) -> list[Outcome]:
+    def rows(symbol: str, span: float | None, n: int = 120) -> list[Outcome]:
         return [
-            Outcome(i * DAY, symbol, "v1", horizon, 100.0, 101.0, 102.0, True, span_seconds=span)
-            for i in range(120)
+            Outcome(i * DAY, symbol, "v1", horizon, 100.0, 101.0, 100.0 + i % 3, i % 3 == 1, span_seconds=span)
+            for i in range(n)
         ]
 
     book = SkillBook()
     book.add(rows("STOCK", 17 * DAY))
-    assert book.span("v1", "STOCK") == pytest.approx(17 / 12)
-    assert book.skill("v1", "STOCK").buckets == 7  # 18-day periods (6 cells of 3 days) over 120 days
-    book.add(rows("COIN", 12 * DAY))  # round the clock: 12 bars are 12 days
-    assert book.skill("v1", "COIN").buckets == 10
-    assert book.skill("v1", POOLED).buckets == 7  # the longest span's periods hold every symbol's horizons
+    assert book.span("v1", "STOCK") == pytest.approx(17 / 12) and block_length(10, 17 / 12) == 3
+    assert book.skill("v1", "STOCK").buckets == 10  # buckets stay of 12 x the interval
+    book.add(rows("HALT", 150 * DAY, n=1))
+    assert book.span("v1") == pytest.approx((120 * 17 / 12 + MAX_SPAN) / 121) and book.skill("v1").buckets == 10
     unknown = SkillBook()
-    unknown.add(rows("OLD", None))  # resolved before the span was recorded: periods of 12 x the interval
-    assert unknown.span("v1") == 1.0 and unknown.skill("v1").buckets == 10
-    halted = SkillBook()
-    halted.add(rows("HALT", 1e9))  # a halt of years does not stretch every period past MAX_SPAN horizons
-    assert halted.span("v1") == 10.0 and halted.skill("v1").buckets == 1
+    unknown.add(rows("OLD", None))  # resolved before the span was recorded: one bucket, as round-the-clock bars
+    assert unknown.span("v1") == 1.0 and block_length(10, 1.0) == 2
 
 
 def test_periods_go_by_the_spans_of_the_forecasts_counted():
-    """A record as it stood at a past time, and a version alone, keep their periods whatever later forecasts, or
-    another version's, recorded: the spans of every forecast in the book stretched them (a review: 17 periods at a
-    cut-off became 7 once later daily forecasts came, and the interval went)."""
+    """A record as it stood at a past time, and a version alone, keep their figures whatever later forecasts, or
+    another version's, recorded (a review: a span over every forecast in the book changed a past cut-off's)."""
     day, hour = DAY, 3600.0
 
     def rows(version: str, start: float, n: int, step: float, span: float) -> list[Outcome]:
@@ -338,8 +334,8 @@ def test_periods_go_by_the_spans_of_the_forecasts_counted():
     hourly.add(rows("h", 0.0, 480, hour, 12 * hour))
     alone = hourly.skill("h")
     hourly.add(rows("d", 0.0, 40, day, 17 * day))  # another version: daily bars with weekends
-    assert hourly.skill("h") == alone and alone.buckets == 40  # its own 12-hour periods
-    assert hourly.skill(None).buckets == 3  # pooled with the daily version: its 18-day periods, in time
+    assert hourly.skill("h") == alone and alone.buckets == 40  # its own 12-hour buckets
+    assert hourly.skill(None).buckets == 4  # pooled with the daily version: its 12-day buckets, in time
 
 
 def test_a_figure_judged_among_many_has_the_wider_interval():
