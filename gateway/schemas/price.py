@@ -123,6 +123,13 @@ class Skill(BaseModel):
 
     n: int = Field(description="Resolved forecasts counted.")
     buckets: int = Field(description="Non-overlapping horizon periods they fall in: the effective sample size.")
+    span: float | None = Field(
+        None,
+        description="Periods (a horizon's bar time, horizon x interval) a horizon really took, on average over "
+        "the forecasts counted, from when the resolver found each H-th bar closed: 1 round the clock, ~1.4 on "
+        "daily stock bars (weekends), ~5 on hourly ones (nights); null where none recorded it. "
+        "Where it is above 1, `buckets` counts more periods than there were independent horizons.",
+    )
     hit_rate: SkillFigure = Field(
         description="Share of the directional calls (up or down) that the move bore out; its n counts the calls. "
         "A flat forecast, the random walk's, calls no direction and is left out."

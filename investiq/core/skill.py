@@ -1,19 +1,18 @@
 """Live skill of the price forecasts, from the journal's resolved rows: pure maths, no I/O.
 
-A forecast from the bar at time t for H bars ahead overlaps every other forecast from within H bars
-of it (their outcomes share moves), so outcomes are not independent draws. Rows are therefore summed
-into buckets of origin time one horizon long (per symbol, and across symbols for the pooled figures, since SPX and
-NASDAQ on one day are one observation, not two), and intervals come from a block bootstrap over
-the buckets: blocks of at least two (a forecast near a bucket's end overlaps the next one), and at least one more
-than a horizon really spans, growing as the cube root of the buckets, and the expanded percentile interval, which
-widens for few blocks. A horizon's real span is the time its H bars took, as the resolver found it (`span_seconds`:
-the last bar to the close of the H-th; the mean over the forecasts counted, so that a few odd ones move it little):
-12 daily bars of a stock take ~17 days with the weekends, 1.4 buckets of 12 days, and its forecasts overlap two
-buckets ahead. Buckets stay of H x the interval, a fixed grid: a grid of the mean span (tried on 2026-12-05)
-moved with every new forecast, lined up 15-minute sessions with the clock (one bucket a trading day), and one
-halted symbol's span collapsed the pooled record (reviews). So on markets with nights and weekends the ten buckets
-judging needs are fewer real horizons: seven on daily stock bars. In simulated journals with weekends and nights
-(harness/skill_periods.py) the 95% intervals held the hit rate and MAE ratio 88-99% of the time either way. On
+A forecast from the bar at time t for H bars ahead overlaps every other forecast from within H bars of it (their
+outcomes share moves), so outcomes are not independent draws. Rows are therefore summed into buckets of origin
+time one horizon long (per symbol, and across symbols for the pooled figures, since SPX and NASDAQ on one day are
+one observation, not two), and intervals come from a block bootstrap over the buckets: blocks of at least two (a
+forecast near a bucket's end overlaps the next one), growing as the cube root of the buckets, and the expanded
+percentile interval, which widens for few blocks. A horizon's bar time is shorter than the time its H bars really
+take where the market has nights and weekends (`span_seconds`, which the resolver records: 12 daily bars of a
+stock take ~17 days, 1.4 buckets; `Skill.span` says it), so the ten buckets judging needs are fewer real horizons
+there: seven on daily stock bars. In simulated journals with weekends and nights (harness/skill_periods.py) the
+95% intervals held the hit rate and MAE ratio 88-98% of the time all the same; blocks stretched to hold a
+horizon's real span did no better (89% at 120 hourly bars, where two-bucket blocks held 95%), and a grid of the
+real span itself (tried on 2026-12-05) moved with every forecast, put a 15-minute session in one bucket, and one
+halted symbol's span cut a pooled record from 33 buckets to 6 (reviews). On
 fewer than MIN_BUCKETS buckets with evidence for it (ten horizons, the retrain gate's minimum too) a figure has
 no interval: with 2 buckets every resample is the same, and a zero-width interval called a model with real
 skill significantly worse than the random walk. In simulated journals with a known answer (3 correlated
@@ -240,16 +239,18 @@ class Skill:
     # 1 - Brier / a coin's (0.25): a P(up) that is its base scores 0 in brier_skill by construction, however far
     # off the base is; against a coin it shows (0.555 served where 17 % rose: an operator's walkthrough)
     brier_skill_vs_coin: Figure
+    # buckets (a horizon's bar time) a horizon really took, on average over the forecasts that recorded it: 1.4 on
+    # daily stock bars (weekends), ~5 on hourly; None where none did (resolved before schema 8)
+    span: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def block_length(buckets: int, span: float = 1.0) -> int:
-    """Buckets per bootstrap block: BLOCK, and one more than the buckets a horizon really spans (`span`: a forecast
-    overlaps that many ahead), growing as the cube root of the sample (the usual rate for block bootstraps) so that
-    calls which persist over several horizons stay inside a block."""
-    return max(BLOCK, math.ceil(span - 1e-9) + 1, int(buckets ** (1 / 3) + 0.5))
+def block_length(buckets: int) -> int:
+    """Buckets per bootstrap block: BLOCK, growing as the cube root of the sample (the usual rate for block
+    bootstraps) so that calls which persist over several horizons stay inside a block."""
+    return max(BLOCK, int(buckets ** (1 / 3) + 0.5))
 
 
 def wilson(share: float, n: int) -> tuple[float, float]:
@@ -324,16 +325,18 @@ def summarise(
     buckets: dict[int, NDArray[np.float64]],
     times: dict[int, tuple[float, float]],
     seed: int = 0,
-    span: float = 1.0,
+    span: float | None = None,
 ) -> Skill:
     """Skill over the given buckets (bucket index -> column sums), in time order; `span`: buckets a horizon really
-    spans (`block_length`)."""
+    took, on average (None: not recorded)."""
     keys = sorted(buckets)
     if not keys:
         empty = Figure(None, None, 0)
-        return Skill(0, 0, empty, empty, empty, empty, empty, empty, empty, None, None, empty, empty, empty, empty)
+        return Skill(
+            0, 0, empty, empty, empty, empty, empty, empty, empty, None, None, empty, empty, empty, empty, span
+        )
     sums = np.stack([buckets[k] for k in keys])
-    block = block_length(len(keys), span)
+    block = block_length(len(keys))
     fig = partial(_figure, block=block)
     return Skill(
         n=int(sums[:, _C["n"]].sum()),
@@ -351,6 +354,7 @@ def summarise(
         coverage90_gaps_ahead=fig(sums, "cover90_gaps_ahead", *GAPS_AHEAD, seed, share=True),
         edge_over_always_up=_edge(sums, seed, block),
         brier_skill_vs_coin=fig(sums, "brier", "brier_coin", "n_probability", seed, skill=True),
+        span=None if span is None else round(span, 4),
     )
 
 
@@ -410,7 +414,7 @@ class SkillBook:
     ) -> Skill:
         """Figures of `version` (None: every version's forecasts together) for `symbol` (POOLED: all), over the
         buckets with forecasts from origins at or after since_ts and wholly before until_ts (None: no bound), the
-        bootstrap's blocks holding the real span of those forecasts' horizons (`span`)."""
+        with the real span of those forecasts' horizons (`Skill.span`)."""
         sums, times, span = self._periods(version, symbol, since_ts, until_ts)
         return summarise(sums, times, seed, span)
 
@@ -419,20 +423,20 @@ class SkillBook:
         together, Bonferroni), from enough replicates that its ends rest on FAMILY_DRAWS of them or more: the
         expanded percentile interval's tail at few blocks is far smaller than `tail` (0.00029 for 0.025 / 6 at 11
         blocks), and at 4,000 replicates an end was one draw, which seed decided (a review: 13 of 20 seeds)."""
-        sums, _, span = self._periods(version, symbol, since_ts, None)
+        sums, _, _ = self._periods(version, symbol, since_ts, None)
         if not sums:
             return Figure(None, None, 0)
         stacked = np.stack([sums[k] for k in sorted(sums)])
-        block = block_length(len(stacked), span)
+        block = block_length(len(stacked))
         drawn = expanded_tail(-(-len(stacked) // block), tail)
         reps = min(MAX_REPS, max(REPS, math.ceil(FAMILY_DRAWS / drawn)))
         return _figure(stacked, "error", "error_random_walk", "n", seed, tail=tail, reps=reps, block=block)
 
     def _periods(
         self, version: str | None, symbol: str, since_ts: float | None, until_ts: float | None
-    ) -> tuple[dict[int, NDArray[np.float64]], dict[int, tuple[float, float]], float]:
+    ) -> tuple[dict[int, NDArray[np.float64]], dict[int, tuple[float, float]], float | None]:
         """Column sums and origin times per bucket (`skill`), and how many buckets a horizon really spans, on
-        average over the forecasts counted that recorded it (1 where none did)."""
+        average over the forecasts counted that recorded it (None where none did)."""
 
         def counted(key: tuple[str, str], cell: int) -> bool:
             hi = self._times[key][cell][1]
@@ -458,10 +462,10 @@ class SkillBook:
                 for cell, (t, n) in spans.items():
                     if counted((v, s), cell):
                         total, count = total + t * self._horizons[v] / period, count + n
-        return sums, times, total / count if count else 1.0
+        return sums, times, total / count if count else None
 
-    def span(self, version: str | None, symbol: str = POOLED) -> float:
+    def span(self, version: str | None, symbol: str = POOLED) -> float | None:
         """How many buckets (horizon_steps x interval) one horizon really takes, on average over the resolved
-        forecasts that recorded it (1 where none did: round-the-clock bars); pooled over symbols, over all their
-        forecasts (one odd symbol's few move it little)."""
+        forecasts that recorded it (None where none did; 1 on round-the-clock bars); pooled over symbols, over all
+        their forecasts."""
         return self._periods(version, symbol, None, None)[2]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from investiq.core.skill import MAX_SPAN, POOLED, Outcome, SkillBook, block_length
+from investiq.core.skill import MAX_SPAN, POOLED, Outcome, SkillBook
 
 DAY = 86_400.0
 Q = {"0.05": 98.0, "0.1": 99.0, "0.9": 102.0, "0.95": 103.0}  # quantiles at the horizon around a last close of 100
@@ -280,11 +280,11 @@ def test_a_p_up_that_is_its_base_shows_against_a_coin_when_the_base_is_off():
     assert coin.ci95 is not None and coin.ci95[1] < 0
 
 
-def test_blocks_hold_a_horizons_real_span():
-    """12 daily bars of a stock take ~17 days with the weekends, 1.4 buckets of 12 days: its forecasts overlap two
-    buckets ahead, and the bootstrap's blocks are three buckets at least. Pooled over symbols the span is the mean
-    over all forecasts: one halted symbol's forecast (five months to its H-th bar) moves it little, where a grid
-    of the longest symbol's span had made the pooled record 6 buckets from 33 (a review)."""
+def test_a_horizons_real_span_is_said_beside_the_buckets():
+    """12 daily bars of a stock take ~17 days with the weekends, 1.4 buckets of 12 days: `span` says so, and the
+    buckets stay a fixed grid of 12 x the interval. Pooled over symbols the span is the mean over all forecasts:
+    one halted symbol's forecast (five months to its H-th bar, capped at MAX_SPAN) moves it little, where a grid of
+    the longest symbol's span had cut the pooled record from 33 buckets to 6 (a review)."""
     horizon = 12 * DAY
 
     def rows(symbol: str, span: float | None, n: int = 120) -> list[Outcome]:
@@ -295,13 +295,14 @@ def test_blocks_hold_a_horizons_real_span():
 
     book = SkillBook()
     book.add(rows("STOCK", 17 * DAY))
-    assert book.span("v1", "STOCK") == pytest.approx(17 / 12) and block_length(10, 17 / 12) == 3
-    assert book.skill("v1", "STOCK").buckets == 10  # buckets stay of 12 x the interval
+    stock = book.skill("v1", "STOCK")
+    assert stock.span == pytest.approx(17 / 12, abs=1e-4) and stock.buckets == 10
     book.add(rows("HALT", 150 * DAY, n=1))
-    assert book.span("v1") == pytest.approx((120 * 17 / 12 + MAX_SPAN) / 121) and book.skill("v1").buckets == 10
+    pooled = book.skill("v1")
+    assert pooled.span == pytest.approx((120 * 17 / 12 + MAX_SPAN) / 121, abs=1e-4) and pooled.buckets == 10
     unknown = SkillBook()
-    unknown.add(rows("OLD", None))  # resolved before the span was recorded: one bucket, as round-the-clock bars
-    assert unknown.span("v1") == 1.0 and block_length(10, 1.0) == 2
+    unknown.add(rows("OLD", None))  # resolved before the span was recorded
+    assert unknown.span("v1") is None and unknown.skill("v1").span is None
 
 
 def test_periods_go_by_the_spans_of_the_forecasts_counted():
