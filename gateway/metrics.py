@@ -140,6 +140,14 @@ class Metrics:
             ["model_version", "window", "figure"],
             registry=self.registry,
         )
+        self.price_symbol_worse = Gauge(
+            "investiq_price_symbol_worse",
+            "Live MAE ratio to the random walk of a symbol significantly worse than it in the window "
+            "/price/health judges on, with every symbol judged accounted for (Bonferroni), which degrades "
+            "/price/health; present only while it is.",
+            ["model_version", "symbol"],
+            registry=self.registry,
+        )
         self.price_skill_resolved = Gauge(
             "investiq_price_skill_resolved",
             "Resolved forecasts behind the live skill figures of a price model version over a window.",

@@ -61,6 +61,7 @@ class SkillService:
         # (version, window) -> {symbol: [ratio, low, high]}: the symbols significantly worse than the random walk
         # with every symbol judged in that window accounted for (`_family_worse`)
         self._family: dict[tuple[str, str], dict[str, list[float]]] = {}
+        self._worse_exported: set[tuple[str, str]] = set()  # (version, symbol) in investiq_price_symbol_worse
         self._computed_at = 0.0
         self.refreshed_at: float | None = None
         self._lock = threading.Lock()
@@ -118,6 +119,7 @@ class SkillService:
         self._snapshot, self._family = snapshot, family
         self._computed_at = now if versions is None else self._computed_at
         self._export_metrics()
+        self._export_worse()
 
     def _export_metrics(self) -> None:
         """The pooled figures of every version and window as the `investiq_price_skill` gauge (FIGURES), each with
@@ -142,6 +144,21 @@ class SkillService:
                                 gauge.remove(version, window, label)
                         else:
                             gauge.labels(version, window, label).set(value)
+
+    def _export_worse(self) -> None:
+        """investiq_price_symbol_worse: each version's symbols that degrade /price/health (`_family_worse`, in the
+        window it judges on), removed once they no longer do."""
+        now = {
+            (version, symbol): figures[0]
+            for version in {v for v, _ in self._snapshot}
+            for symbol, figures in self._family.get((version, self.judged_window(version)), {}).items()
+        }
+        for gone in self._worse_exported - set(now):
+            with contextlib.suppress(KeyError):
+                self._metrics.price_symbol_worse.remove(*gone)
+        for labels, ratio in now.items():
+            self._metrics.price_symbol_worse.labels(*labels).set(ratio)
+        self._worse_exported = set(now)
 
     async def refresh_periodically(self) -> None:
         """The gateway's background task; a failing pass is logged and retried at the next tick."""

@@ -318,3 +318,6 @@ def test_health_names_a_symbol_significantly_worse_than_the_random_walk_beside_g
     assert "SPX" not in health["skill"]["symbols_worse_than_random_walk"]
     family = health["skill"]["symbols_worse_all_judged"]["QQQ"]  # two symbols judged: each at 97.5 %
     assert family[0] == ratio and 1 < family[1] <= low and family[2] >= high
+    lines = client.get("/metrics").text.splitlines()
+    exported = [line for line in lines if line.startswith("investiq_price_symbol")]
+    assert len(exported) == 1 and 'symbol="QQQ"' in exported[0], exported  # what the alert reads

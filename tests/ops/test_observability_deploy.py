@@ -132,9 +132,16 @@ def test_alerts_cover_the_journal_errors_and_live_skill(alerts: dict[str, Any]):
     # health's evidence: skill_min_resolved forecasts (the alerts cannot read the setting: keep them together)
     from investiq.core.settings import Settings
 
-    for rule in (skill, brier):
+    coin = next(r for r in rules(alerts) if 'figure="brier_skill_vs_coin_ci95_high"' in r["expr"])
+    assert re.search(r"< 0\b", coin["expr"]) and 'window="judged"' in coin["expr"]
+    for rule in (skill, brier, coin):
         (least,) = re.findall(r'investiq_price_skill_resolved\{window="judged"\} >= (\d+)', rule["expr"])
         assert int(least) == Settings().skill_min_resolved, rule["alert"]
+        assert "and on (model_version) label_replace(investiq_model_info" in rule["expr"], rule["alert"]
+    # a symbol that degrades /price/health, for the serving version (health's other reasons had no alert)
+    symbol = next(r for r in rules(alerts) if "investiq_price_symbol_worse" in r["expr"])
+    assert "and on (model_version) label_replace(investiq_model_info" in symbol["expr"]
+    assert {"model_version", "symbol"} == set(metrics.price_symbol_worse._labelnames)
 
 
 def test_a_backend_that_cannot_answer_alerts_and_shows(alerts: dict[str, Any], dashboard: dict[str, Any]):
