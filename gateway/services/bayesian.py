@@ -134,6 +134,8 @@ class BayesianService:
         """At start: store the states folded with this half-life where they were folded with another (a changed
         bayes_half_life_days), so that reads find them as stored (`store.refold`)."""
         half_life = self._config.half_life_days
+        if not await asyncio.to_thread(self._read, lambda conn: store.folded_otherwise(conn, half_life)):
+            return 0  # read first: a write job per start, of nothing, was a journal commit of its own
         return await self._write(lambda conn: store.refold(conn, half_life, self._clock()))
 
     async def stats_of(self, name: str) -> StrategyStats:

@@ -80,16 +80,21 @@ def _for_half_life(
     return replay(conn, strategy_name, half_life_days) or stored
 
 
+def folded_otherwise(conn: sqlite3.Connection, half_life_days: float) -> list[str]:
+    """The strategies whose state was folded with another half-life than `half_life_days` (or none recorded)."""
+    rows = conn.execute(
+        "SELECT strategy_name FROM bayesian_state WHERE half_life_days IS NULL OR half_life_days != ?",
+        (half_life_days,),
+    )
+    return [str(name) for (name,) in rows]
+
+
 def refold(conn: sqlite3.Connection, half_life_days: float, now_ts: float) -> int:
     """Store every strategy's state folded with `half_life_days` where it was folded with another (a replay of its
     events): read with another, every read replayed them (0.8 s per read at 50,000 events, a review). Returns the
     strategies refolded; one without events keeps its state (a journal restored in part)."""
-    rows = conn.execute(
-        "SELECT strategy_name FROM bayesian_state WHERE half_life_days IS NULL OR half_life_days != ?",
-        (half_life_days,),
-    ).fetchall()
     done = 0
-    for (name,) in rows:
+    for name in folded_otherwise(conn, half_life_days):
         evidence = replay(conn, name, half_life_days)
         if evidence is not None:
             save_state(conn, name, evidence, now_ts, half_life_days)
