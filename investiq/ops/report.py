@@ -120,6 +120,7 @@ def summary(view: JournalView, days: int, db_path: Path, plots: dict[str, str]) 
                 for d, t in sorted(view.price_days.items())
             },
             "skill": {v: points[-1][1].as_dict() for v, points in view.skill.items()},
+            "symbols_worse_than_random_walk": {v: w for v, w in view.worse_symbols.items() if w},
         },
         "sentiment": {
             "predictions": total,
@@ -216,6 +217,7 @@ def markdown(n: dict[str, Any]) -> str:
             )
         lines += ["", f"![Price direction hit rate]({plots['price']})", ""]
         lines += _skill_lines(p["skill"], plots.get("skill"))
+        lines += _worse_lines(p["symbols_worse_than_random_walk"])
     else:
         lines += ["No price forecasts in the window.", ""]
     lines += ["## Sentiment", ""]
@@ -273,6 +275,21 @@ def _skill_lines(skill: dict[str, Any], plot: str | None) -> list[str]:
     if plot:
         lines += [f"![Live skill by model version]({plot})", ""]
     return lines
+
+
+def _worse_lines(worse: dict[str, dict[str, list[float]]]) -> list[str]:
+    """The symbols whose own record is significantly worse than the random walk, per version."""
+    if not worse:
+        return []
+    lines = [
+        "Symbols whose own live record is significantly worse than the random walk (MAE ratio, 95% interval each; "
+        "`/price/health` is degraded where one stays so with every symbol judged accounted for):",
+        "",
+    ]
+    for version, symbols in worse.items():
+        named = ", ".join(f"{s} {r:.3f} [{low:.3f}, {high:.3f}]" for s, (r, low, high) in symbols.items())
+        lines.append(f"- {version}: {named}")
+    return [*lines, ""]
 
 
 def _pct(share: float | None) -> str:

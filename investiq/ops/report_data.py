@@ -27,7 +27,7 @@ from investiq.core.journal.predictions import (
     sentiment_labels_by_day,
     sentiment_scores_since,
 )
-from investiq.core.skill import Outcome, Skill, SkillBook
+from investiq.core.skill import POOLED, Outcome, Skill, SkillBook
 
 WEIGHT_METHOD: Method = "mean"  # the default of GET /bayesian/weights
 
@@ -64,6 +64,9 @@ class JournalView:
     scored_by_version: dict[str, Skill]
     scored_by_day: dict[date, Skill]  # the forecasts made that day
     scored_until_day: dict[date, Skill]  # those made from the window's start to that day's end
+    # per version: the symbols whose own MAE ratio's 95% interval lies above 1, [ratio, low, high] (as
+    # /price/health's symbols_worse_than_random_walk): the pooled record does not move for one bad symbol
+    worse_symbols: dict[str, dict[str, list[float]]]
 
     @property
     def price(self) -> Tally:
@@ -140,7 +143,18 @@ def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
         "scored_by_version": {v: book.skill(v) for v in days},
         "scored_by_day": by_day,
         "scored_until_day": until_day,
+        "worse_symbols": {v: _worse(book, v) for v in days},
     }
+
+
+def _worse(book: SkillBook, version: str) -> dict[str, list[float]]:
+    """`version`'s symbols whose own MAE ratio is significantly above 1 (95% each), [ratio, low, high]."""
+    out = {}
+    for v, symbol in book.groups():
+        ratio = book.skill(version, symbol).mae_ratio if v == version and symbol != POOLED else None
+        if ratio is not None and ratio.ci95 is not None and ratio.ci95[0] > 1 and ratio.value is not None:
+            out[symbol] = [round(ratio.value, 4), round(ratio.ci95[0], 4), round(ratio.ci95[1], 4)]
+    return out
 
 
 def _price(

@@ -287,3 +287,27 @@ def test_a_backfill_made_in_one_day_draws_its_interval_and_always_up(tmp_path: P
     p = json.loads((tmp_path / "report" / "report.json").read_text())["price"]
     assert p["calls"] == 30 and p["ci95"] is not None and len(p["by_day"]) == 1
     assert (tmp_path / "report" / "price_hit_rate.png").read_bytes()[:8] == PNG
+
+
+def test_the_report_names_a_symbol_worse_than_the_random_walk(tmp_path: Path):
+    """The pooled record does not move for one bad symbol among good ones: the report showed only it, while
+    /price/health named the symbol (a walkthrough)."""
+    import numpy as np
+
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    days, rng = 40, np.random.default_rng(3)
+    bad = [replace(price(noon(days - d), "v1", "up"), symbol="BAD") for d in range(days)]  # 101 from 100
+    rw = [replace(price(noon(days - d), "v1", "flat"), symbol="RW", predicted_price=100.0) for d in range(days)]
+    writer.submit(insert_price(bad + rw)).result()
+    actual = 100.0 + rng.normal(0, 0.4, days)
+    outcomes = [(i + 1, float(actual[i % days]), None) for i in range(2 * days)]
+    writer.submit(resolve_price(outcomes, iso(time.time()))).result()
+    writer.close()
+    out = tmp_path / "report"
+    assert run("--db", str(db), "--out", str(out), "--days", str(days + 5)).exit_code == 0
+    worse = json.loads((out / "report.json").read_text())["price"]["symbols_worse_than_random_walk"]
+    assert list(worse) == ["v1"] and list(worse["v1"]) == ["BAD"] and worse["v1"]["BAD"][1] > 1
+    assert "- v1: BAD " in (out / "report.md").read_text()
