@@ -74,7 +74,6 @@ COLUMNS = (
 )
 _C = {name: i for i, name in enumerate(COLUMNS)}
 BLOCK = 2  # the fewest buckets per bootstrap block
-CELLS = 4  # cells of a bucket (a horizon's bar time): the grid the sums are kept on
 MAX_SPAN = 10.0  # at most this many horizons' bar time per horizon: a halt of months does not stretch every period
 MIN_BUCKETS = MIN_BLOCKS  # the fewest buckets with evidence a figure gets an interval on: horizons, as the gate
 REPS = 1000
@@ -359,14 +358,14 @@ def summarise(
 
 
 class SkillBook:
-    """Column sums per (model version, symbol, cell of origin time); symbol POOLED holds all symbols. A cell is a
-    CELLS-th of a horizon's bar time (horizon_steps x interval): the grid that periods are made of, at query time,
-    from the spans of the forecasts the query counts."""
+    """Column sums per (model version, symbol, bucket of origin time one horizon's bar time long: horizon_steps x
+    interval); symbol POOLED holds all symbols. Versions of other horizons are pooled in buckets of the longest
+    horizon, by time. Beside the sums, the spans of the forecasts that recorded one (`Skill.span`)."""
 
     def __init__(self) -> None:
         self._sums: dict[tuple[str, str], dict[int, NDArray[np.float64]]] = defaultdict(dict)
         self._times: dict[tuple[str, str], dict[int, tuple[float, float]]] = defaultdict(dict)
-        # per (version, symbol) and cell: (sum of span / horizon, forecasts that recorded one); real symbols only
+        # per (version, symbol) and bucket: (sum of span / horizon, forecasts that recorded one); real symbols only
         self._spans: dict[tuple[str, str], dict[int, tuple[float, int]]] = defaultdict(dict)
         self._horizons: dict[str, float] = {}  # version -> its horizon's bar time in seconds
         self._seen: set[ForecastKey] = set()
@@ -381,18 +380,18 @@ class SkillBook:
             self._seen.add(forecast)
             horizon = max(o.horizon_seconds, 1.0)
             self._horizons[o.model_version] = horizon
-            cell = math.floor(o.origin_ts / (horizon / CELLS))
+            bucket = math.floor(o.origin_ts / horizon)
             row = o.row()
             if o.span_seconds is not None and math.isfinite(o.span_seconds):
                 spans = self._spans[(o.model_version, o.symbol)]
-                total, count = spans.get(cell, (0.0, 0))
-                spans[cell] = (total + min(max(o.span_seconds / horizon, 1.0), MAX_SPAN), count + 1)
+                total, count = spans.get(bucket, (0.0, 0))
+                spans[bucket] = (total + min(max(o.span_seconds / horizon, 1.0), MAX_SPAN), count + 1)
             for symbol in (o.symbol, POOLED):
                 key = (o.model_version, symbol)
                 sums = self._sums[key]
-                sums[cell] = sums[cell] + row if cell in sums else row.copy()
-                lo, hi = self._times[key].get(cell, (o.origin_ts, o.origin_ts))
-                self._times[key][cell] = (min(lo, o.origin_ts), max(hi, o.origin_ts))
+                sums[bucket] = sums[bucket] + row if bucket in sums else row.copy()
+                lo, hi = self._times[key].get(bucket, (o.origin_ts, o.origin_ts))
+                self._times[key][bucket] = (min(lo, o.origin_ts), max(hi, o.origin_ts))
             changed.add(o.model_version)
         return changed
 
@@ -438,8 +437,8 @@ class SkillBook:
         """Column sums and origin times per bucket (`skill`), and how many buckets a horizon really spans, on
         average over the forecasts counted that recorded it (None where none did)."""
 
-        def counted(key: tuple[str, str], cell: int) -> bool:
-            hi = self._times[key][cell][1]
+        def counted(key: tuple[str, str], bucket: int) -> bool:
+            hi = self._times[key][bucket][1]
             return (since_ts is None or hi >= since_ts) and (until_ts is None or hi < until_ts)
 
         keys = [(v, s) for v, s in self._sums if s == symbol and version in (None, v)]
@@ -447,20 +446,19 @@ class SkillBook:
         sums: dict[int, NDArray[np.float64]] = {}
         times: dict[int, tuple[float, float]] = {}
         for key in keys:
-            cell_seconds = self._horizons[key[0]] / CELLS
-            per = round(period / cell_seconds)  # cells per bucket, exact where one horizon is counted
-            for cell, row in self._sums[key].items():
-                if not counted(key, cell):
+            horizon = self._horizons[key[0]]
+            for bucket, row in self._sums[key].items():
+                if not counted(key, bucket):
                     continue
-                lo, hi = self._times[key][cell]
-                k = cell // per if per * cell_seconds == period else math.floor(cell * cell_seconds / period)
+                lo, hi = self._times[key][bucket]
+                k = bucket if horizon == period else math.floor(bucket * horizon / period)  # by time, if pooled
                 sums[k] = sums[k] + row if k in sums else row
                 times[k] = (min(lo, times[k][0]), max(hi, times[k][1])) if k in times else (lo, hi)
         total = count = 0.0
         for (v, s), spans in self._spans.items():
             if version in (None, v) and symbol in (POOLED, s):
-                for cell, (t, n) in spans.items():
-                    if counted((v, s), cell):
+                for bucket, (t, n) in spans.items():
+                    if counted((v, s), bucket):
                         total, count = total + t * self._horizons[v] / period, count + n
         return sums, times, total / count if count else None
 

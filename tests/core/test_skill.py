@@ -328,9 +328,9 @@ def test_periods_go_by_the_spans_of_the_forecasts_counted():
 
     book = SkillBook()
     book.add(rows("v1", 0.0, 200, day, 12 * day))  # round the clock: 12 bars take 12 days
-    before = book.skill("v1", until_ts=201 * day)  # a cut-off between cells (of 3 days)
-    book.add(rows("v1", 201 * day, 200, day, 40 * day))  # later forecasts that took much longer
-    assert book.skill("v1", until_ts=201 * day) == before and before.buckets == 17
+    before = book.skill("v1", until_ts=204 * day)  # a cut-off between buckets (of 12 days)
+    book.add(rows("v1", 204 * day, 200, day, 40 * day))  # later forecasts that took much longer
+    assert book.skill("v1", until_ts=204 * day) == before and before.buckets == 17
     hourly = SkillBook()
     hourly.add(rows("h", 0.0, 480, hour, 12 * hour))
     alone = hourly.skill("h")
