@@ -141,6 +141,38 @@ def test_a_journal_of_schema_2_gains_the_probabilistic_columns_and_keeps_its_row
     assert [tuple(r) for r in rows] == [(None, None, None), (0.55, '{"0.5": 101.0}', 0.01)]
 
 
+def test_bayesian_state_of_schema_8_keeps_its_pnl_spread_as_a_scatter(db_path: Path):
+    """Schema 9 keeps sum w (x - mean)^2 where sum w x^2 was: a state is converted, and replayed from its events
+    exactly at the gateway's start (refold), the conversion being only as precise as the sums it had."""
+    from investiq.core.journal import bayesian as store
+    from investiq.core.journal.schema import MIGRATIONS
+
+    old = sqlite3.connect(db_path)
+    for statements in MIGRATIONS[:8]:
+        for statement in statements:
+            old.execute(statement)
+    old.execute("PRAGMA user_version = 8")
+    state = "INSERT INTO bayesian_state VALUES (?, 0, 2, 1, 3, ?, ?, 2, 1, 3, '1970-01-01T00:00:00+00:00', 30.0)"
+    old.execute(state, ("restored", 6.0, 1.0 + 4.0 + 9.0))  # P&L 1, 2, 3 and no events: a journal restored in part
+    pnls = (1e8 - 1.6, 1e8 + 1.6, 1e8)
+    old.execute(state, ("huge", sum(pnls), sum(x * x for x in pnls)))
+    for pnl in pnls:
+        old.execute(
+            "INSERT INTO bayesian_events (strategy_name, profit_loss, closed_at, closed_ts, source, received_at) "
+            "VALUES ('huge', ?, '1970-01-01T00:00:00+00:00', 0, 'update', '1970-01-01T00:00:00+00:00')",
+            (pnl,),
+        )
+    old.commit()
+    old.close()
+    conn = open_journal(db_path)
+    assert sorted(store.folded_otherwise(conn, 30.0)) == ["huge", "restored"]
+    assert store.refold(conn, 30.0, now_ts=0.0) == 1  # "restored" has no events: kept as converted
+    states = store.load_states(conn, 30.0)
+    conn.close()
+    assert states["restored"].pnl_scatter == pytest.approx(2.0)  # (1-2)^2 + 0 + (3-2)^2
+    assert states["huge"].pnl_scatter == pytest.approx(2 * 1.6**2, rel=1e-6)  # from the sums: 0 or worse
+
+
 def test_an_agents_trades_table_is_kept_as_it_is(db_path: Path):
     agent = sqlite3.connect(db_path)
     ddl = (

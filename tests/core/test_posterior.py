@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, Prior, decay, observe, posterior
+from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, Prior, advance, decay, observe, posterior
 
 PRIOR = Prior(alpha=2.0, beta=3.0, mu=1.0, kappa=2.0, a=3.0, b=50.0)
 DAY = SECONDS_PER_DAY
@@ -32,7 +32,8 @@ def fold(trades: Sequence[tuple[float, bool | None, float | None]], half_life: f
 
 def batch(trades: list[tuple[float, bool | None, float | None]], half_life: float, now: float) -> dict[str, float]:
     """Direct formula (the oracle): weighted sufficient statistics with w = 2^-(age/half-life)."""
-    out = {"win_w": 0.0, "loss_w": 0.0, "pnl_w": 0.0, "pnl_s1": 0.0, "pnl_s2": 0.0}
+    out = {"win_w": 0.0, "loss_w": 0.0, "pnl_w": 0.0, "pnl_s1": 0.0}
+    weighted: list[tuple[float, float]] = []
     for ts, won, pnl in trades:
         w = 0.5 ** ((now - ts) / (half_life * DAY)) if half_life else 1.0
         won = won if won is not None else (pnl is not None and pnl > 0)
@@ -40,7 +41,9 @@ def batch(trades: list[tuple[float, bool | None, float | None]], half_life: floa
         if pnl is not None:
             out["pnl_w"] += w
             out["pnl_s1"] += w * pnl
-            out["pnl_s2"] += w * pnl * pnl
+            weighted.append((w, pnl))
+    mean = out["pnl_s1"] / out["pnl_w"] if out["pnl_w"] > 0 else 0.0
+    out["pnl_scatter"] = sum(w * (x - mean) ** 2 for w, x in weighted)  # two passes: the textbook form
     return out
 
 
@@ -57,6 +60,8 @@ def test_incremental_updates_equal_batch_replay_in_any_order(trades, half_life, 
         assert p.alpha - PRIOR.alpha == pytest.approx(expected["win_w"], rel=1e-9, abs=1e-9)
         assert p.beta - PRIOR.beta == pytest.approx(expected["loss_w"], rel=1e-9, abs=1e-9)
         assert p.effective_pnl_trades == pytest.approx(expected["pnl_w"], rel=1e-9, abs=1e-9)
+        seen = advance(ev, now, half_life)
+        assert seen.pnl_scatter == pytest.approx(expected["pnl_scatter"], rel=1e-7, abs=1e-6)
         assert ev.wins + ev.losses == len(trades)
 
 
@@ -96,6 +101,17 @@ def test_moments_match_scipy():
     marginal_m = stats.t(df=2 * a_n, loc=mu_n, scale=math.sqrt(b_n / (a_n * kappa_n)))
     assert p.pnl_interval() == pytest.approx(marginal_m.interval(0.95))
     assert p.pnl_variance == pytest.approx(stats.invgamma(a_n, scale=b_n).mean())
+
+
+def test_the_pnl_spread_survives_a_mean_large_against_it():
+    """The scatter is updated as Welford's: from sum w x^2 - (sum w x)^2 / sum w, P&L 1e8 +- 1.6 had sd 0."""
+    pnls = [1e8 + d for d in (-1.6, 1.6, -0.8, 0.8, 0.0)]
+    p = posterior(PRIOR, fold([(i * DAY, None, x) for i, x in enumerate(pnls)], 30.0), 5 * DAY, 0.0)
+    w = [0.5 ** ((4 - i) / 30) for i in range(5)]
+    mean = sum(wi * x for wi, x in zip(w, pnls, strict=True)) / sum(w)
+    scatter = sum(wi * (x - mean) ** 2 for wi, x in zip(w, pnls, strict=True))
+    assert p.pnl_sample_sd == pytest.approx(math.sqrt(scatter / (sum(w) - 1)), rel=1e-6)
+    assert p.pnl_sample_sd > 1.0
 
 
 def test_forgetting_relaxes_toward_the_prior_not_toward_zero():

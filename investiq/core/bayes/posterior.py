@@ -41,7 +41,7 @@ class Evidence:
     loss_w: float = 0.0  # sum of weights of losses
     pnl_w: float = 0.0  # sum of weights of P&L observations
     pnl_s1: float = 0.0  # sum of w * x
-    pnl_s2: float = 0.0  # sum of w * x^2
+    pnl_scatter: float = 0.0  # sum of w * (x - weighted mean)^2, updated as Welford's (not from sum w x^2)
     wins: int = 0
     losses: int = 0
     pnl_count: int = 0
@@ -112,7 +112,7 @@ def advance(ev: Evidence, ts: float, half_life_days: float) -> Evidence:
         loss_w=ev.loss_w * k,
         pnl_w=ev.pnl_w * k,
         pnl_s1=ev.pnl_s1 * k,
-        pnl_s2=ev.pnl_s2 * k,
+        pnl_scatter=ev.pnl_scatter * k,
     )
 
 
@@ -134,14 +134,24 @@ def observe(ev: Evidence, ts: float, won: bool | None, pnl: float | None, half_l
         losses=ev.losses + int(not won),
     )
     if pnl is not None:
-        ev = replace(
-            ev,
-            pnl_w=ev.pnl_w + w,
-            pnl_s1=ev.pnl_s1 + w * pnl,
-            pnl_s2=ev.pnl_s2 + w * pnl * pnl,
-            pnl_count=ev.pnl_count + 1,
-        )
+        ev = _add_pnl(ev, w, pnl)
     return ev
+
+
+def _add_pnl(ev: Evidence, w: float, pnl: float) -> Evidence:
+    """Weighted Welford update: the scatter about the running mean, never as sum w x^2 - (sum w x)^2 / sum w,
+    which cancels to 0 when the mean is large against the spread (P&L 1e8 +- 1.6 had a standard deviation of 0)."""
+    pnl_w = ev.pnl_w + w
+    before = ev.pnl_s1 / ev.pnl_w if ev.pnl_w > 0 else pnl
+    pnl_s1 = ev.pnl_s1 + w * pnl
+    after = pnl_s1 / pnl_w
+    return replace(
+        ev,
+        pnl_w=pnl_w,
+        pnl_s1=pnl_s1,
+        pnl_scatter=ev.pnl_scatter + w * (pnl - before) * (pnl - after),
+        pnl_count=ev.pnl_count + 1,
+    )
 
 
 def posterior(prior: Prior, ev: Evidence, now: float, half_life_days: float) -> Posterior:
@@ -152,7 +162,7 @@ def posterior(prior: Prior, ev: Evidence, now: float, half_life_days: float) -> 
     mean = scatter = 0.0
     if n > 0:
         mean = ev.pnl_s1 / n
-        scatter = max(ev.pnl_s2 - ev.pnl_s1 * mean, 0.0)  # sum w (x - mean)^2, clipped for rounding
+        scatter = max(ev.pnl_scatter, 0.0)
         mu = (prior.kappa * prior.mu + ev.pnl_s1) / kappa
         b = prior.b + 0.5 * scatter + prior.kappa * n * (mean - prior.mu) ** 2 / (2.0 * kappa)
     else:

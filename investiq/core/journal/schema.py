@@ -133,6 +133,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # took (12 daily bars span about 17 days with the weekends, 12 hourly stock bars about two and a half), which
     # live skill's periods go by (investiq/core/skill.py). NULL in older rows and until resolved.
     ("ALTER TABLE price_predictions ADD COLUMN outcome_bar_time TEXT",),
+    # 9: a strategy's P&L scatter (sum of w (x - mean)^2) is kept as such, updated as Welford's, not derived from
+    # sum w x^2: the difference of two large sums cancelled when the mean is large against the spread. A state
+    # is converted (as precise as the sums it had), and marked folded with no half-life, so that the gateway's
+    # start replays it from its events exactly (investiq/core/journal/bayesian.py refold).
+    (
+        "ALTER TABLE bayesian_state RENAME COLUMN pnl_s2 TO pnl_scatter",
+        "UPDATE bayesian_state SET half_life_days = NULL, pnl_scatter = "
+        "CASE WHEN pnl_w > 0 THEN max(pnl_scatter - pnl_s1 * pnl_s1 / pnl_w, 0.0) ELSE 0.0 END",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
