@@ -187,7 +187,7 @@ def validate(model: Any, directory: Path, variant: str) -> Check:
     ExportError if out of bounds. `variant`: a key of VARIANTS, run by ONNX Runtime, or a runtime name of
     investiq/core/finbert_runtime.py (OpenVINO's run on this CPU's kernels)."""
     texts = sample_texts()
-    encode = Encoder(directory, VALIDATION_TOKENS)
+    encode = Encoder(directory, int(model.config.max_position_embeddings))  # the long text reaches every position
     session = _session(directory, variant)
     got = logits_on(lambda feed: session.run([OUTPUT], feed)[0], encode, texts)
     with torch.no_grad():

@@ -150,13 +150,14 @@ def startup_problem(directory: Path, name: str, session: Any, ort_open: Callable
     from investiq.core.finbert import VARIANTS, Encoder, FinbertMeta
     from investiq.core.finbert_check import bounds, judge, logits_on, sample_texts
 
-    validation = FinbertMeta.load(directory).validation
+    meta = FinbertMeta.load(directory)
+    validation = meta.validation
     for part in parts(name):
         failed = validation.get(validation_key(part), {}).get("failed")
         if failed:
             return f"{part} failed its validation at export: {failed}"
     reference = ort_open(directory / VARIANTS["fp32"])
-    encode, texts = Encoder(directory, 64), sample_texts()
+    encode, texts = Encoder(directory, meta.max_length), sample_texts()  # the long text reaches every position
     want = logits_on(_logits(reference), encode, texts)
     sessions = (
         dict(zip(SPLITS[name], (session.small, session.large), strict=True)) if name in SPLITS else {name: session}

@@ -21,7 +21,7 @@ from export.finbert import SINGLES, export_finbert, judge, sample_texts, validat
 from harness import tiny_bert
 from investiq.core.errors import ExportError
 from investiq.core.finbert import FINBERT_MODEL, VARIANTS, FinbertMeta
-from investiq.core.finbert_check import MAX_RELATIVE_DIFF
+from investiq.core.finbert_check import LONG, MAX_RELATIVE_DIFF, MAX_SYSTEMATIC
 from training.finbert import load_pretrained
 
 
@@ -30,15 +30,15 @@ def test_near_ties_may_flip_without_failing_and_every_row_is_counted():
     base = rng.normal(0, 0.1, (40, 3))
     base[:, 1] = base[:, 0] + rng.uniform(-1e-3, 1e-3, 40)  # top-2 near-ties, as random weights give
     base[:, 2] = base[:, 0] - 0.2
-    want = np.concatenate([base, base[:SINGLES]])
+    want = np.concatenate([base, base[: SINGLES + LONG]])
     got = want + rng.uniform(-0.01, 0.01, want.shape)
     check = judge("int8", want, got, texts=40)
     assert check.label_agreement < 0.9  # what the old check refused
     assert check.failures(0.25, 0.1) == []
-    assert (check.texts, check.compared) == (40, 44)
-    assert "same label in" in str(
-        check
-    ) and "of 44 comparisons (40 texts, the first 4 again one at a time)" in str(check)
+    assert (check.texts, check.compared) == (40, 45)
+    assert "same label in" in str(check)
+    rows = "of 45 comparisons (40 texts, the first 4 again one at a time, and all of them as one long text)"
+    assert rows in str(check)
 
 
 def test_labels_beyond_twice_the_error_are_decided():
@@ -68,6 +68,18 @@ def test_errors_are_judged_absolutely_and_against_the_logits_spread(
         assert failures == []
     else:
         assert any(fragment in f for f in failures), failures
+
+
+def test_a_bias_toward_one_label_fails_though_each_rows_error_is_within_bounds():
+    """+0.2 on one label's logit of a small-logit model: 30 % of the spread on every row, under the bound on each
+    row's error (50 %), and every label flipped (a review's broken graph). A per-row constant is no error."""
+    rng = np.random.default_rng(2)
+    want = rng.normal(0, 0.1, (45, 3))
+    noise = rng.normal(0, 0.005, want.shape)
+    shifted = judge("int8", want, want + noise + np.array([0.0, 0.2, 0.0]), texts=40)
+    assert shifted.relative_diff <= MAX_RELATIVE_DIFF
+    assert any("share a bias toward one label" in f for f in shifted.failures(0.25, 1.0)), str(shifted)
+    assert judge("int8", want, want + noise + rng.normal(0, 1, (45, 1)), texts=40).systematic < 0.05
 
 
 def test_a_probability_error_beyond_its_bound_fails():
@@ -101,8 +113,8 @@ def test_a_broken_int8_graph_is_refused_and_nothing_is_installed(tmp_path: Path,
     repo = tmp_path / "repo"
     meta = export_finbert(str(source), repo, log=lambda _: None)
     figures = meta.validation["int8"]
-    assert (figures["texts"], figures["compared"]) == (len(sample_texts()), len(sample_texts()) + SINGLES)
-    assert figures["relative_diff"] <= MAX_RELATIVE_DIFF
+    assert (figures["texts"], figures["compared"]) == (len(sample_texts()), len(sample_texts()) + SINGLES + LONG)
+    assert figures["relative_diff"] <= MAX_RELATIVE_DIFF and figures["systematic"] <= MAX_SYSTEMATIC
     installed = repo / FINBERT_MODEL / "1"
 
     broken = tmp_path / "broken"

@@ -67,7 +67,9 @@ def test_fine_tune_then_export_from_the_command_line(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "validated  fp32" in result.output and "validated  int8" in result.output
     # every row compared is counted (issue 15: the message said "40 texts" while counting 44 rows)
-    assert "of 44 comparisons (40 texts, the first 4 again one at a time)" in result.output
+    assert "of 45 comparisons (40 texts, the first 4 again one at a time, and all of them as one long text)" in (
+        result.output
+    )
     assert FinbertMeta.load(repo / "finbert_model" / "1").source == str(out)
 
 
