@@ -81,6 +81,8 @@ def resolve_due(
             resolutions.extend(_resolve_series(symbol, interval, rows, cache, fetch, now))
         except DataError as exc:  # Yahoo's reason without the command line's advice: the caller adds its own
             errors[symbol] = exc.reason if isinstance(exc, YahooError) else str(exc)
+        except OSError as exc:  # the cache's file system: one series must not keep the others from resolving
+            errors[symbol] = f"cannot read or write its cached bars: {exc}"
     if resolutions:
         writer.submit(resolve_price(resolutions)).result(timeout=60)
     return ResolveReport(len(resolutions), len(due) - len(resolutions), errors)

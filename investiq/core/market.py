@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from investiq.core.atomic import replacing
+from investiq.core.atomic import NAME_MAX, TEMP_NAME_EXTRA, replacing
 from investiq.core.bars import (
     COLUMNS,
     TIME_COLUMNS,
@@ -292,7 +292,14 @@ class BarCache:
         name = symbol.strip().upper()
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise DataError(f"symbol {symbol!r} cannot name a cache file; use a ticker such as AAPL")
-        return self.directory / f"{name}_{interval}.parquet"
+        file = f"{name}_{interval}.parquet"
+        if len(file.encode()) + TEMP_NAME_EXTRA > NAME_MAX:  # 128 accented letters: "File name too long", a 500
+            most = NAME_MAX - TEMP_NAME_EXTRA - len(file.encode()) + len(name.encode())
+            raise DataError(
+                f"symbol {symbol[:16]!r}... cannot name a cache file: {len(name.encode())} bytes in UTF-8, at "
+                f"most {most}; use a ticker such as AAPL"
+            )
+        return self.directory / file
 
     def read(self, symbol: str, interval: str) -> pd.DataFrame | None:
         """Cached bars (UTC index, COLUMNS as float64), or None when nothing is cached."""

@@ -142,6 +142,18 @@ def test_one_symbol_that_cannot_be_cached_holds_back_no_other(journal: Path, tmp
     assert "BRK/B" in report.errors and "cannot name a cache file" in report.errors["BRK/B"]
 
 
+def test_a_symbol_too_long_for_a_file_name_holds_back_no_other(journal: Path, tmp_path: Path):
+    """Journaled before the gateway refused it: its cache file's name is over the file system's 255 bytes, and
+    the OSError it raised stopped every symbol's resolution."""
+    long = "É" * 128
+    journaled(journal, [forecast(long, T0 + STEP), forecast("SPY", T0 + STEP)])
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", bars(T0, [100.0, 102.0, 104.0, 105.0]))
+    report = resolve(journal, cache, offline, now=T0 + 5 * STEP)
+    assert report.resolved == 1 and actuals(journal) == {long: None, "SPY": 104.0}
+    assert "cannot name a cache file: 256 bytes in UTF-8" in report.errors[long]
+
+
 def test_forecasts_that_never_resolve_hold_back_no_other(journal: Path, tmp_path: Path):
     """The due forecasts were read oldest first, a thousand at most: a thousand of a symbol no source knows
     stopped every other symbol's resolution."""
