@@ -140,7 +140,8 @@ def _resemblance(model: type[RequestBody], key: str) -> tuple[str | None, tuple[
     items repeat their names."""
     folded = _folded(key)
     known = {_folded(name): name for name in model.model_fields}
-    fixed = model.synonyms.get(key) or known.get(folded)
+    synonyms = {_folded(name): field for name, field in model.synonyms.items()}
+    fixed = synonyms.get(folded) or known.get(folded)  # "PNL" as "pnl": ignored, a trade learnt without its P&L
     parts = tuple(n for n in model.model_fields if _another_field(key, n))
     near = [k for k in known if not _another_field(key, known[k])]
     # difflib's ratio, 2 * matches / (both lengths), cannot reach 0.85 for a name over twice as long as every field

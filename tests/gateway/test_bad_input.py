@@ -265,6 +265,11 @@ CASES: list[tuple[str, Any, int, str]] = [
     # "pnl" ignored recorded a trade without its P&L, or answered only "give profit_loss, won, or both"
     (TRADE, {"strategy_name": "s", "pnl": 42.5}, 422, "unknown field 'pnl': did you mean 'profit_loss'?"),
     (TRADE, {"strategy_name": "s", "won": True, "pnl": 4}, 422, "unknown field 'pnl': did you mean"),
+    # ... in any case, as a field's own name is: "PNL" was ignored (the trade learnt without its P&L, for good)
+    (TRADE, {"strategy_name": "s", "won": False, "PNL": -4}, 422, "field 'PNL': did you mean 'profit_loss'?"),
+    (TEXTS, {"texts": ["ok"], "Cache": False}, 422, "unknown field 'Cache': did you mean 'use_cache'?"),
+    (PRICE, {"symbol": "SPX", "Closes": closes()}, 422, "unknown field 'Closes': did you mean 'prices'?"),
+    (PRICE, {"symbol": "SPX", "prices": closes(), "Time-Stamps": []}, 422, "did you mean 'bar_times'?"),
     # the body itself
     (TRADE, '{"strategy_name": "s",', 422, "body: invalid JSON at character 22: Expecting property name"),
     (TRADE, "[" * 100_000, 422, "body: cannot be read as JSON: maximum recursion depth exceeded"),
