@@ -182,6 +182,9 @@ CASES: list[tuple[str, Any, int, str]] = [
     (PRICE, with_last_close("0"), 422, "prices[63] = 0.0: every close must be a finite number > 0"),
     (PRICE, with_last_close("-5"), 422, "prices[63] = -5.0: every close must be a finite number > 0"),
     (PRICE, with_last_close("1e300"), 422, "prices[63] = 1e+300: every close must be between"),
+    # closes before the model's window too: they were neither checked nor refused, and the forecast journaled
+    (PRICE, {"symbol": "SPX", "prices": [-5.0, *closes()]}, 422, "prices[0] = -5.0: every close must be a finite"),
+    (PRICE, {"symbol": "SPX", "prices": [1e300, *closes()]}, 422, "prices[0] = 1e+300: every close must be"),
     (PRICE, with_last_close("1e-300"), 422, "prices[63] = 1e-300: every close must be between"),
     (PRICE, {"symbol": "SPX", "prices": []}, 422, "got 0 closes, the model needs at least 64"),
     # both problems at once: the bad close was said only once enough closes came (a new user's walkthrough)
