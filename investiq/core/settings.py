@@ -370,11 +370,27 @@ def load_settings(
             values[key], origin[key] = value, "command line"
     key_env = str(values.get("api_key_env", Settings.model_fields["api_key_env"].default))
     if env.get(key_env):
-        values["api_key"] = env[key_env]
+        values["api_key"] = _api_key(env[key_env], key_env)
     try:
         return Settings(**values)
     except ValidationError as exc:
         raise SettingsError(_describe(exc, values, origin)) from None
+
+
+def _api_key(raw: str, name: str) -> str:
+    """The key as clients can send it: HTTP drops a header value's surrounding whitespace, so a key read with its
+    file's newline ("change-me\\n") refused every request, its own too, with "wrong API key". Surrounding
+    whitespace is dropped, with a warning; a key that still holds a character no header carries is refused."""
+    key = raw.strip()
+    if not key or any(not (ch.isprintable() and ch.isascii()) for ch in key):
+        raise SettingsError(
+            f"the API key in {name} holds a character an HTTP header cannot carry (a control character, or "
+            "not ASCII), or only whitespace: no client could send it; set printable ASCII, e.g. "
+            "`export ML_API_KEY=$(openssl rand -hex 24)`"
+        )
+    if key != raw:
+        log.warning("the API key in %s had whitespace around it (a file's newline?): it is used without", name)
+    return key
 
 
 # INVESTIQ_* names that are not settings but are read: the config file's path; docker-compose.yml's journal folder

@@ -68,6 +68,18 @@ def test_the_api_key_comes_from_the_named_variable_only(tmp_path: Path):
         load_settings(write(tmp_path, "api_key: in-a-file\n"), environ={})
 
 
+def test_an_api_key_is_what_a_client_can_send(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    """HTTP drops a header value's surrounding whitespace: a key read with its file's newline refused every
+    request, the right key too. It is used stripped (said); one no header can carry is refused at start."""
+    config = write(tmp_path, "")
+    settings = load_settings(config, environ={"ML_API_KEY": "change-me\n"})
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "change-me"
+    assert "whitespace around it" in caplog.text and "change-me" not in caplog.text
+    for bad in ("a\tb", "clé", " \n"):
+        with pytest.raises(SettingsError, match="no client could send it"):
+            load_settings(config, environ={"ML_API_KEY": bad})
+
+
 def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path):
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml", environ={})
