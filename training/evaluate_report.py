@@ -165,8 +165,11 @@ def _served_base(calibration: dict[str, Any]) -> str:
     if not base or rate is None:
         return "the training up-rate"
     rates = rate if isinstance(rate, list) else [rate] * len(base)
+    down = calibration.get("training_down_rate")  # absent before ties were told apart: 1 - the up-rate
     return served_base(
-        np.clip(np.asarray(rates, dtype=np.float64), 0.01, 0.99), np.asarray(base, dtype=np.float64)
+        np.clip(np.asarray(rates, dtype=np.float64), 0.01, 0.99),
+        np.asarray(base, dtype=np.float64),
+        None if down is None else np.clip(np.asarray(down, dtype=np.float64), 0.01, 0.99),
     )
 
 

@@ -177,8 +177,8 @@ class Forecaster(torch.nn.Module):
                   0.5; spread = 0: the random walk's intervals, the offsets alone scaled by the volatility)
         price     last close * exp(sigma * sqrt(h) * z)
         P(up)     sigmoid(logit(base[h]) + slope * u[h, 0.5]), kept within the range calibration saw on
-                  validation; base: the training up-rate where it is 0.5 or more, or where validation
-                  confirms a lower one beats 0.5, else 0.5 (drift_base)
+                  validation; base: the training up-rate where it is at least the down-rate, or where
+                  validation confirms a lower one beats 0.5, else 0.5 (drift_base)
         one distribution: the quantiles are then held to P(up) (`agreeing`): P(close > last) = p puts every
                   level above 1 - p at or above the last close and every level below it at or under it, so
                   a quantile on the other side (a falling median where P(up) is 0.53) is moved to the last close
@@ -331,6 +331,7 @@ class Dataset:
     # [H]: the share of up moves by each step over every training origin (not only the windows trained on, which
     # --window-stride thins): P(up)'s base, and the Brier score's climatology
     train_up_rate: list[float] = field(default_factory=list)
+    train_down_rate: list[float] = field(default_factory=list)  # the same, of down moves: the rest are ties
 
 
 def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], config: TrainConfig) -> Dataset:
@@ -349,7 +350,7 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
     gaps = {s: (stamps, gap_before(stamps), splits[s].val) for s, (_, stamps) in series.items()}
     val_crossed = np.concatenate([ahead(gap, val, c, h) for _, gap, val in gaps.values()])
     val_events = np.concatenate([first_gaps(stamps, gap, val, h) for stamps, gap, val in gaps.values()])
-    up_rate = training_up_rate({s: closes for s, (closes, _) in series.items()}, splits, h)
+    up_rate, down_rate = training_rates({s: closes for s, (closes, _) in series.items()}, splits, h)
     return Dataset(
         stack["train"],
         stack["val"],
@@ -360,17 +361,27 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
         val_crossed,
         val_events,
         up_rate,
+        down_rate,
     )
 
 
 def training_up_rate(series: dict[str, NDArray[np.float64]], splits: dict[str, Split], h: int) -> list[float]:
     """Share of up moves per horizon step over every training origin of these series, pooled: P(up)'s base and the
     Brier score's climatology (training records them; evaluation recomputes them for an artifact without)."""
-    ups = []
+    return training_rates(series, splits, h)[0]
+
+
+def training_rates(
+    series: dict[str, NDArray[np.float64]], splits: dict[str, Split], h: int
+) -> tuple[list[float], list[float]]:
+    """(share of up moves, share of down moves) per horizon step over every training origin, pooled; a close that
+    does not move is neither, so the two sum to less than 1 where prices move in whole ticks."""
+    moves = []
     for symbol, closes in series.items():
         train = splits[symbol].train if symbol in splits else np.arange(0)  # too short for any window: none
-        ups.append(closes[train[:, None] + np.arange(1, h + 1)] > closes[train][:, None])
-    return [float(v) for v in np.concatenate(ups).mean(axis=0)]
+        moves.append(np.sign(closes[train[:, None] + np.arange(1, h + 1)] - closes[train][:, None]))
+    pooled = np.concatenate(moves)
+    return [float(v) for v in (pooled > 0).mean(axis=0)], [float(v) for v in (pooled < 0).mean(axis=0)]
 
 
 def seen_by(
@@ -651,37 +662,55 @@ def quantile_loss(
     return np.asarray(np.maximum(levels * miss, (levels - 1) * miss).mean(axis=(1, 2)), dtype=np.float64)
 
 
+def no_drift(trained_rate: NDArray[np.float64], down_rate: NDArray[np.float64] | None) -> NDArray[np.float64]:
+    """P(up) without a drift either way, per step: half of the closes that move, (up-rate + down-rate) / 2; 0.5
+    where the down-rate is not known (1 - the up-rate: artifacts from before ties were told apart)."""
+    return np.full_like(trained_rate, 0.5) if down_rate is None else (trained_rate + down_rate) / 2
+
+
 def drift_base(
-    trained_rate: NDArray[np.float64], up: NDArray[np.bool_], groups: Any, h: int, seed: int
+    trained_rate: NDArray[np.float64],
+    up: NDArray[np.bool_],
+    groups: Any,
+    h: int,
+    seed: int,
+    down_rate: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], float, tuple[float, float], NDArray[np.float64]]:
-    """P(up)'s base per step: the training up-rate (`trained_rate`, [H]) where it is 0.5 or more and validation
-    does not show 0.5 better, or where it is below 0.5 and validation shows it better than 0.5; else 0.5.
-    Returns (base, Brier skill over 0.5 on validation, its block-bootstrap 95% interval, the skill per step).
+    """P(up)'s base per step: the training up-rate (`trained_rate`, [H]) where it is at least the down-rate
+    (`down_rate`) and validation does not show the no-drift rate (`no_drift`: 0.5 where no close ties) better, or
+    where it is below the down-rate and validation shows it better than no drift; else the no-drift rate.
+    Returns (base, Brier skill over no drift on validation, its block-bootstrap 95% interval, the skill per step).
 
     P(up) is judged against two constant answers: climatology, the training up-rate (its Brier skill), and
-    always-up (its direction call). An up-rate of 0.5 or more is both: its call is always-up's and its skill
-    against climatology is 0, so it is served unless validation (`up`, [windows, H], in symbol groups cut at
-    `groups`) contradicts it: a Brier skill over 0.5, over every step together (one drift, seen at every step),
-    whose 95% interval lies wholly below 0 (a noise up-rate of a short history, 0.6 where validation rises half
-    of the time). One below 0.5 calls "down" at every origin against always-up: a claim, kept only where
-    validation bears it out, over every step together and at the step itself; a one-step up-rate below 0.5 on a
-    rising series was a constant "down" that validation never supported (a probe on the sample data: skill
+    always-up (its direction call). An up-rate at least the down-rate is both: its call is always-up's and its
+    skill against climatology is 0, so it is served unless validation (`up`, [windows, H], in symbol groups cut
+    at `groups`) contradicts it: a Brier skill over no drift, over every step together (one drift, seen at every
+    step), whose 95% interval lies wholly below 0 (a noise up-rate of a short history, 0.6 where validation rises
+    half of the time). One below the down-rate calls "down" at every origin against always-up: a claim, kept only
+    where validation bears it out, over every step together and at the step itself; a one-step up-rate below 0.5
+    on a rising series was a constant "down" that validation never supported (a probe on the sample data: skill
     -0.0021 at step 1). Down drifts that validation cannot confirm therefore still lose to climatology. With
     fewer than MIN_BLOCKS horizons of validation in the longest symbol (`_blocks`), validation neither confirms
-    nor contradicts: an up-rate of 0.5 or more is served, one below is not.
+    nor contradicts: an up-rate at least the down-rate is served, one below is not.
 
-    Until 2026-12-04 an up-rate above 0.5 needed validation's confirmation too, and the 0.5 served instead lost to
-    climatology wherever a drift held that validation could not confirm at 95% (the four-symbol CSV at h12,
-    -0.026). `python -m harness.p_up_base` compares the rules on simulated series, long and short."""
-    against_half = np.column_stack([((trained_rate - up) ** 2).mean(axis=1), ((0.5 - up) ** 2).mean(axis=1)])
+    Closes that do not move are neither up nor down. Until 2026-12-05 the up-rate was judged against 0.5: on
+    prices that move in whole ticks (26 % ties, up 0.37, down 0.37) it read as a down claim, and 0.5 replaced it
+    in 83 % of driftless series at step 1, 13 points off (test Brier skill -0.060 against the up-rate; a review,
+    200 series of 120 validation windows). Until 2026-12-04 an up-rate above 0.5 needed validation's confirmation
+    too, and the 0.5 served instead lost to climatology wherever a drift held that validation could not confirm
+    at 95% (the four-symbol CSV at h12, -0.026). `python -m harness.p_up_base` compares the rules on simulated
+    series, long and short."""
+    neutral = no_drift(trained_rate, down_rate)
+    against = np.column_stack([((trained_rate - up) ** 2).mean(axis=1), ((neutral - up) ** 2).mean(axis=1)])
     drift, drift_ci = bootstrap_interval(
-        np.split(against_half, groups), lambda v: 1 - v[..., 0] / v[..., 1], block=h, seed=seed
+        np.split(against, groups), lambda v: 1 - v[..., 0] / v[..., 1], block=h, seed=seed
     )
-    step_drift = 1 - ((trained_rate - up) ** 2).mean(axis=0) / np.maximum(((0.5 - up) ** 2).mean(axis=0), 1e-12)
+    neutral_brier = np.maximum(((neutral - up) ** 2).mean(axis=0), 1e-12)
+    step_drift = 1 - ((trained_rate - up) ** 2).mean(axis=0) / neutral_brier
     enough = _blocks(np.diff(groups, prepend=0, append=len(up)), h) >= MIN_BLOCKS  # as calibrate's tests
     shown = enough & (drift_ci[0] > 0) & (step_drift > 0)
-    kept = np.where(trained_rate >= 0.5, (not enough) or drift_ci[1] >= 0, shown)
-    base = np.where(kept, trained_rate, 0.5)
+    kept = np.where(trained_rate >= neutral, (not enough) or drift_ci[1] >= 0, shown)
+    base = np.where(kept, trained_rate, neutral)
     return base, drift, drift_ci, step_drift
 
 
@@ -693,22 +722,31 @@ def _blocks(sizes: Sequence[int] | NDArray[np.int64], h: int) -> int:
     return int(max(sizes, default=0)) // h
 
 
-def served_base(rate: NDArray[np.float64], base: NDArray[np.float64]) -> str:
-    """What P(up)'s base is, per step, and why (drift_base), in words: for the calibration rule and the report."""
+def served_base(
+    rate: NDArray[np.float64], base: NDArray[np.float64], down: NDArray[np.float64] | None = None
+) -> str:
+    """What P(up)'s base is, per step, and why (drift_base), in words: for the calibration rule and the report.
+    `down`: the training down-rate (not recorded before ties were told apart: 1 - rate)."""
 
     def steps(mask: NDArray[np.bool_]) -> str:
         return ", ".join(str(k + 1) for k in np.flatnonzero(mask))
 
+    neutral = no_drift(rate, down)
+    ties = not np.allclose(neutral, 0.5)
+    name = "the no-drift rate (half of the closes that move; the others do not)" if ties else "0.5"
+    fallback = np.isclose(base, neutral) & ~np.isclose(rate, neutral)
     halves = {
-        "validation did not bear the up-rate out": (base == 0.5) & (rate > 0.5),
-        "the up-rate is below 0.5 and validation did not confirm it": (base == 0.5) & (rate < 0.5),
+        "validation did not bear the up-rate out": fallback & (rate > neutral),
+        f"the up-rate is below {'the down-rate' if ties else '0.5'} and validation did not confirm it": fallback
+        & (rate < neutral),
     }
-    if bool(np.all(base == 0.5)) and bool(np.any(rate != 0.5)):
-        return "0.5 (" + "; ".join(f"step {steps(m)}: {why}" for why, m in halves.items() if m.any()) + ")"
-    parts = [f"0.5 at step {steps(m)}: {why}" for why, m in halves.items() if m.any()]
-    down = (base != 0.5) & (rate < 0.5)
-    if down.any():
-        parts.append(f"below 0.5 at step {steps(down)}, as validation confirmed")
+    if bool(np.all(np.isclose(base, neutral))) and bool(np.any(fallback)):
+        return f"{name} (" + "; ".join(f"step {steps(m)}: {why}" for why, m in halves.items() if m.any()) + ")"
+    short = "the no-drift rate" if ties else "0.5"
+    parts = [f"{short} at step {steps(m)}: {why}" for why, m in halves.items() if m.any()]
+    confirmed = ~np.isclose(base, neutral) & (rate < neutral)
+    if confirmed.any():
+        parts.append(f"below {short} at step {steps(confirmed)}, as validation confirmed")
     return "the training up-rate (climatology" + "".join(f"; {p}" for p in parts) + ")"
 
 
@@ -717,8 +755,9 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     the median's shrinkage alpha, the conformal quantile offsets, the P(up) slope and its bounds.
 
     Skill must be shown, not assumed: alpha > 0 is kept only if the validation MAE ratio to the random
-    walk has a 95% block-bootstrap interval wholly below 1, a training up-rate below 0.5 as P(up)'s base only
-    if its Brier skill over 0.5 has one wholly above 0 (else 0.5; drift_base), the P(up) slope only if the Brier
+    walk has a 95% block-bootstrap interval wholly below 1, a training up-rate below the down-rate as P(up)'s base
+    only if its Brier skill over no drift has one wholly above 0 (else no drift; drift_base), the P(up) slope only
+    if the Brier
     skill over that base has one wholly above 0, and the network's spread of the quantiles only if its
     pinball loss has a ratio to the random walk's intervals (the conformal offsets alone, scaled by the
     volatility) wholly below 1; otherwise the model serves the random walk's median, the base and the
@@ -735,8 +774,11 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     enough = blocks >= MIN_BLOCKS  # else the percentile intervals are too narrow to show skill (MIN_BLOCKS)
 
     x_up = np.asarray(data.train_up_rate)  # [H] training up-rate, over every training origin
+    x_down = np.asarray(data.train_down_rate) if data.train_down_rate else 1 - x_up
     up = target > 0
-    base, drift, drift_ci, step_drift = drift_base(np.clip(x_up, 0.01, 0.99), up, groups, h, config.seed)
+    base, drift, drift_ci, step_drift = drift_base(
+        np.clip(x_up, 0.01, 0.99), up, groups, h, config.seed, np.clip(x_down, 0.01, 0.99)
+    )
     base_logit = np.log(base / (1 - base))
     slope_fit = fit_slope(u[..., m], up, np.broadcast_to(base_logit, up.shape))
     p_fit = sigmoid(base_logit + slope_fit * u[..., m])
@@ -805,8 +847,10 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         f"{ratio:.4f}, 95% CI [{ratio_ci[0]:.4f}, {ratio_ci[1]:.4f}], not wholly below 1"
     )
     rate = np.clip(x_up, 0.01, 0.99)
-    evidence = f"validation Brier skill over 0.5 {drift:+.4f}, 95% CI [{drift_ci[0]:+.4f}, {drift_ci[1]:+.4f}]"
-    base_rule = f"{served_base(rate, base)} ({evidence})"
+    evidence = (
+        f"validation Brier skill over no drift {drift:+.4f}, 95% CI [{drift_ci[0]:+.4f}, {drift_ci[1]:+.4f}]"
+    )
+    base_rule = f"{served_base(rate, base, np.clip(x_down, 0.01, 0.99))} ({evidence})"
     p_rule = (
         f"P(up) slope {slope:.3g} over {base_rule} (validation Brier skill {skill:+.4f}, "
         f"95% CI [{skill_ci[0]:+.4f}, {skill_ci[1]:+.4f}])"
@@ -843,6 +887,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         "val_brier_skill_ci95": list(skill_ci),
         "base_up": [float(b) for b in base],
         "training_up_rate": [float(b) for b in x_up],
+        "training_down_rate": [float(b) for b in x_down],
         "val_drift_skill": drift,
         "val_drift_skill_ci95": list(drift_ci),
         "val_drift_skill_per_step": [float(d) for d in step_drift],
