@@ -13,9 +13,13 @@ COPY harness ./harness
 # BF16 PatchTST on CPUs with BF16 instructions) and the Triton client; at the versions scripts/ install.
 RUN pip install -c constraints.txt '.[cpu,openvino,triton-client]'
 # Not root. uid 1000 is the pod's fsGroup (deploy/kubernetes/base/gateway.yaml), and numeric below so that the
-# kubelet can check runAsNonRoot. It writes only under /data (the journal, market data): owning the empty
-# directory gives a new named volume the same owner; a bind mount must be writable by uid 1000.
-RUN useradd --uid 1000 --user-group --create-home investiq && mkdir /data && chown investiq:investiq /data
+# kubelet can check runAsNonRoot. It writes under /data (the journal, market data): owning the empty
+# directory gives a new named volume the same owner; a bind mount must be writable by uid 1000. And under
+# /app/logs (logs_dir: the record of where it serves, which rollouts run in the container read): the default
+# `logs` is relative to WORKDIR, root-owned, and the gateway could not start there (PermissionError).
+RUN useradd --uid 1000 --user-group --create-home investiq && mkdir /data /app/logs \
+    && chown investiq:investiq /data /app/logs
+ENV INVESTIQ_LOGS_DIR=/app/logs
 USER 1000:1000
 EXPOSE 8080
 # Settings come from the environment (docker-compose.yml): INVESTIQ_BACKEND, INVESTIQ_TRITON_URL, ...

@@ -35,6 +35,11 @@ gpus=${GPUS:-$visible}
 # docker-compose.yml reserves `count: ${TRITON_GPUS:-all}`; Triton puts one instance of each model on each.
 if [ "$gpus" -eq "$visible" ]; then export TRITON_GPUS=all; else export TRITON_GPUS=$gpus; fi
 docker compose version >/dev/null 2>&1 || fail "needs Docker with the compose plugin and the NVIDIA container toolkit"
+# docker-compose.yml requires ML_API_KEY (${ML_API_KEY:?...}, for its gateway), and compose interpolates every
+# service whichever it starts: `docker compose up -d triton` refused to start without it. This script starts no
+# gateway of compose's (its own, step 4, runs without a key on 127.0.0.1), so its compose commands get a
+# throw-away key when none is set; only them: the key is not exported to anything else.
+compose() { ML_API_KEY=${ML_API_KEY:-gpu-sh-starts-no-compose-gateway} docker compose "$@"; }
 py=${PYTHON:-.venv/bin/python}
 [ -x "$py" ] || py=python3
 "$py" -c 'import investiq, tritonclient.grpc' 2>/dev/null \
@@ -52,9 +57,9 @@ exported finbert_model || "$py" -m investiq export finbert ${FINBERT_SOURCE:+--s
 exported patchtst || "$py" -m investiq export patchtst  # says what to train first when there is nothing
 
 echo "== Triton (gpu flavour)"
-docker compose up -d triton
+compose up -d triton
 if [ "${KEEP_TRITON:-0}" != 1 ]; then
-  trap 'docker compose stop triton >/dev/null' EXIT
+  trap 'compose stop triton >/dev/null' EXIT
 fi
 wait_s=${TRITON_WAIT_S:-900}
 ready() { curl -fsS -o /dev/null "http://127.0.0.1:8000/v2/models/$1/ready"; }
@@ -66,7 +71,7 @@ done
 echo "ready after about ${s}s"
 
 echo "== perf_analyzer (results in $out/perf)"
-docker compose --profile perf run --rm -e PERF_OUT=/out -v "$out/perf:/out" perf
+compose --profile perf run --rm -e PERF_OUT=/out -v "$out/perf:/out" perf
 
 echo "== gateway -> Triton, by client concurrency"
 "$py" - "$out" "${SECONDS_PER_POINT:-10}" <<'EOF'

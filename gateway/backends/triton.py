@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,7 @@ class TritonBackend:
         self.target = url
         self._timeout_s = timeout_s
         self._channel: Any = None
+        self._probes: dict[str, Any] = {}  # address -> a channel of its own, for `ready` behind a balanced target
         self._closing: set[asyncio.Task[None]] = set()
 
     @property
@@ -86,13 +88,45 @@ class TritonBackend:
         return {o: result.as_numpy(o) for o in OUTPUTS[model]}
 
     async def ready(self, model: str | None = None) -> bool:
+        """Whether the server (model None) or `model` is ready on every server the target names that answers,
+        and at least one answers. Through the balanced channel each check reached one server: with a model
+        unloaded on one of two, investiq_backend_ready, /price/health and /health flapped between 1 and 0 while
+        every other request for it failed, and an alert on `== 0 for 2m` never fired. One server: the channel."""
+        servers = await self._servers(warn=False)
+        self._drop_probes(set(servers) if len(servers) > 1 else set())
+        if len(servers) == 1:
+            return bool(await self._ask(self._client, model, self._reset))
+        answers = await asyncio.gather(*(self._ready_on(server, model) for server in servers))
+        answered = [a for a in answers if a is not None]
+        return bool(answered) and all(answered)
+
+    async def _ready_on(self, server: str, model: str | None) -> bool | None:
+        """`ready` on one server of several, over a channel of its own (kept between checks); None when the
+        server cannot be reached: the balanced channel sends it no calls either (round_robin picks the servers
+        it is connected to: with one of two addresses refusing connections, every call answered)."""
+        if server not in self._probes:
+            self._probes[server] = self._grpc.InferenceServerClient(server, channel_args=CHANNEL_ARGS)
+        return await self._ask(self._probes[server], model, lambda: self._drop_probe(server))
+
+    async def _ask(self, client: Any, model: str | None, reset: Callable[[], Awaitable[None]]) -> bool | None:
+        """is_server_ready or is_model_ready on `client`; False on a failure (a timeout: the server may be taking
+        calls it cannot answer), None when it is unreachable (UNAVAILABLE). Either way `reset` gets a fresh
+        channel next time: the failed one backs off its reconnects for up to 2 s."""
         try:
             if model is None:
-                return bool(await self._client.is_server_ready(client_timeout=self._timeout_s))
-            return bool(await self._client.is_model_ready(model, client_timeout=self._timeout_s))
-        except Exception:  # unreachable: not ready, and reconnect afresh next time
-            await self._reset()
-            return False
+                return bool(await client.is_server_ready(client_timeout=self._timeout_s))
+            return bool(await client.is_model_ready(model, client_timeout=self._timeout_s))
+        except Exception as exc:  # tritonclient raises InferenceServerException for everything
+            await reset()
+            return None if "UNAVAILABLE" in str(getattr(exc, "status", lambda: "")() or "") else False
+
+    async def _drop_probe(self, server: str) -> None:
+        self._retire(self._probes.pop(server, None))
+
+    def _drop_probes(self, keep: set[str]) -> None:
+        """Retire the readiness channels of addresses the target no longer names (a pod gone)."""
+        for server in set(self._probes) - keep:
+            self._retire(self._probes.pop(server))
 
     async def reload(self, model: str) -> None:
         """Ask Triton (explicit model-control mode) to load the repository's newest version of `model`, on
@@ -129,10 +163,11 @@ class TritonBackend:
                 raise _translate(exc, model, where) from None
             raise ModelNotReadyError(f"Triton at {where} could not load {model!r}: {exc}") from None
 
-    async def _servers(self) -> list[str]:
+    async def _servers(self, warn: bool = True) -> list[str]:
         """Each server the target names: the addresses of an "ipv4:"/"ipv6:" list, and those a "dns:" name
         resolves to now (a headless Service: one per ready pod); any other target (host:port: one server,
-        even where localhost resolves to 127.0.0.1 and ::1) as it is."""
+        even where localhost resolves to 127.0.0.1 and ::1) as it is, with no lookup. `warn`: log a name that
+        does not resolve (a reload; not each readiness check, which would repeat it every probe)."""
         target = self._url
         scheme, _, rest = target.partition(":")
         if scheme in ("ipv4", "ipv6"):
@@ -147,7 +182,8 @@ class TritonBackend:
             loop = asyncio.get_running_loop()
             found = await loop.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
         except OSError as exc:  # unresolvable now: the one target, whose call names the failure
-            log.warning("%s does not resolve now (%s): the load request goes to one server", target, exc)
+            if warn:
+                log.warning("%s does not resolve now (%s): the load request goes to one server", target, exc)
             return [target]
         addresses = sorted({str(info[4][0]) for info in found})
         if len(addresses) <= 1:
@@ -159,6 +195,10 @@ class TritonBackend:
         have had their timeout to end: closing it now would cancel them (grpc.aio does), and a cancelled
         call surfaces as a 500 instead of the 503 that names Triton."""
         channel, self._channel = self._channel, None
+        self._retire(channel)
+
+    def _retire(self, channel: Any) -> None:
+        """Close `channel` (if any) once the calls in flight on it have had their timeout (see `_reset`)."""
         if channel is not None:
             task = asyncio.create_task(self._close_later(channel), name="triton-channel-close")
             self._closing.add(task)
@@ -172,6 +212,7 @@ class TritonBackend:
 
     async def close(self) -> None:
         await self._reset()
+        self._drop_probes(set())
         for task in list(self._closing):
             task.cancel()  # the sleep ends; `finally` closes the channel
         await asyncio.gather(*self._closing, return_exceptions=True)

@@ -18,6 +18,12 @@ from investiq.core.patchtst import PATCHTST
 
 ORDER = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 TASKS = {FINBERT: "sentiment", PATCHTST: "price"}  # a backend model -> the task it answers
+# How long /health/ready waits for the backend to say whether a model is ready; past it the model is reported not
+# ready. The kubelet's probe gives up after timeoutSeconds (1 s by default; 2 s in deploy/kubernetes) and the
+# probe waited the backend's whole triton_timeout_s (5 s) on a Triton that accepted and never answered: every
+# probe failed while the gateway itself could serve. A ready Triton answers is_model_ready in 0.24 ms (median of
+# 200, localhost; 0.55 ms asking each of two servers, gateway/backends/triton.py `ready`).
+READY_DEADLINE_S = 0.5
 Report = dict[str, Any]
 
 
@@ -102,12 +108,13 @@ class HealthService:
         task answered by a fallback on purpose (the lexicon, the random walk) is not in it."""
         return {TASKS[model]: up for model, up in (await self._served_models()).items()}
 
-    async def _served_models(self) -> dict[str, bool]:
-        """Each model this gateway serves through the backend (not the lexicon), and whether it can answer."""
+    async def _served_models(self, deadline_s: float | None = None) -> dict[str, bool]:
+        """Each model this gateway serves through the backend (not the lexicon), and whether it can answer; one
+        whose answer takes longer than deadline_s (None: the backend's own timeout) counts as not ready."""
         served = [FINBERT] if self._sentiment.scorer.model != LEXICON else []
         served += [PATCHTST] if self._price.meta is not None else []
         # at once: each waits up to the backend's timeout when Triton does not answer (a /metrics scrape asks)
-        ready = await asyncio.gather(*(self._model_ready(model) for model in served))
+        ready = await asyncio.gather(*(self._model_ready(model, deadline_s) for model in served))
         return dict(zip(served, ready, strict=True))
 
     async def sentiment(self) -> Report:
@@ -149,10 +156,10 @@ class HealthService:
             "patchtst_runtime_reason": getattr(self._backend, "patchtst_choice", ""),
         }
 
-    async def _model_ready(self, model: str) -> bool:
+    async def _model_ready(self, model: str, deadline_s: float | None = None) -> bool:
         try:
-            return await self._backend.ready(model)
-        except Exception:  # a probe reports, it never raises
+            return await asyncio.wait_for(self._backend.ready(model), deadline_s)
+        except Exception:  # a probe reports, it never raises; the deadline's TimeoutError is "not ready" too
             return False
 
     async def readiness(self) -> Report:
@@ -161,9 +168,10 @@ class HealthService:
         backend's (Triton down, rolling out, rebuilding engines) and every replica would say the same, so a
         readiness gated on it would take every gateway out of its Service at once, the Bayesian weights with
         them, and turn a 503 that names the model into a refused connection. `ready` false comes with the
-        reason."""
+        reason. The models' answers are bounded by READY_DEADLINE_S, so that the probe answers within its timeout
+        whatever the backend does."""
         lexicon = {LEXICON: True} if self._sentiment.scorer.model == LEXICON else {}  # it always answers
-        models = lexicon | await self._served_models()
+        models = lexicon | await self._served_models(READY_DEADLINE_S)
         report: Report = {"ready": self._writer.alive, "journal": self._writer.alive, "models": models}
         if not self._writer.alive:
             report["reason"] = "the journal writer has stopped: nothing can be journaled"

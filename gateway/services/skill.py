@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 RECOMPUTE_S = 600.0  # figures are recomputed at least this often, as the windows slide
 ALL = "all"
 JUDGED = "judged"  # the window label of the figures /price/health judges on (_export_metrics)
+# Intervals degrade health when they cover significantly less than their level less this: conformal offsets fitted
+# on a finite validation part cover 1-2 points short by construction (a review: 77.7 % for 80 % at 140 windows,
+# 79.1 % at 400), and what an agent must hear of is intervals it cannot size positions by (48.8 % for 80 %, the
+# network's own spread served without its offsets), not a point of shortfall that many forecasts make significant.
+COVERAGE_SHORT = 0.05
+
 FIGURES = (  # exported as the investiq_price_skill gauge's `figure`
     "hit_rate",
     "always_up_rate",
@@ -277,7 +283,10 @@ class SkillService:
                 f"{self.config.min_resolved} (skill_min_resolved) in {MIN_BUCKETS}",
                 figures,
             )
-        figures |= {k: getattr(skill, k).value for k in ("hit_rate", "always_up_rate", "brier_skill", "mae_ratio")}
+        figures |= {
+            k: getattr(skill, k).value
+            for k in ("hit_rate", "always_up_rate", "brier_skill", "mae_ratio", "coverage80", "coverage90")
+        }
         figures["symbols_worse_than_random_walk"] = self.worse_symbols(version, window)
         family = self._family.get((version, window), {})
         figures["symbols_worse_all_judged"] = family
@@ -313,4 +322,13 @@ class SkillService:
                 "markets now): run `investiq retrain`",
                 figures,
             )
+        for level, cover in ((0.8, skill.coverage80), (0.9, skill.coverage90)):
+            ci = cover.ci95
+            if ci is not None and cover.value is not None and ci[1] < level - COVERAGE_SHORT:
+                return (
+                    f"live {level:.0%} intervals are too narrow for these markets now: they cover "
+                    f"{cover.value:.1%} [{ci[0]:.1%}, {ci[1]:.1%}] of {cover.n} resolved forecasts, significantly "
+                    f"less than {level - COVERAGE_SHORT:.0%}: run `investiq retrain`",
+                    figures,
+                )
         return None, figures

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -35,6 +36,7 @@ from investiq.ops import pidfile, triton_server
 # /proc/PID/cmdline of our gateway (`python -m investiq serve ...`): a PID naming anything else is stale.
 MARKERS = ("investiq", "serve")
 TAIL_LINES = 30
+logger = logging.getLogger(__name__)
 
 
 class ServiceError(InvestIQError):
@@ -299,16 +301,35 @@ def serving_record(settings: Settings) -> Iterator[None]:
     `stop`'s advice) find one on a port that their own settings do not name: `up --port 8091` had a new model
     rolled out to nobody, with "no gateway running at http://127.0.0.1:8080". A signal ends the process before
     the record can be removed (uvicorn re-raises SIGTERM once it has drained): one whose PID no longer runs
-    `investiq` is ignored, and the next gateway on the port writes its own."""
+    `investiq` is ignored, and the next gateway on the port writes its own. A LOGS_DIR that cannot be written is
+    a warning, not the end of the gateway: the container's user in a root-owned working directory, where the
+    relative default `logs` pointed, died at start on the PermissionError, and restarted in a loop."""
     path = _serving_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(path) as temp:  # a reader never sees half of it
-        temp.write_text(json.dumps({"pid": os.getpid(), "url": gateway_url(settings)}))
+    recorded = _record(path, settings)
     try:
         yield
     finally:
-        if _recorded(path).get("pid") == os.getpid():  # not a later gateway's on the same port
+        if recorded and _recorded(path).get("pid") == os.getpid():  # not a later gateway's on the same port
             path.unlink(missing_ok=True)
+
+
+def _record(path: Path, settings: Settings) -> bool:
+    """Write this gateway's serving record at `path`; False, with a warning naming the path and the setting,
+    where it cannot."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path) as temp:  # a reader never sees half of it
+            temp.write_text(json.dumps({"pid": os.getpid(), "url": gateway_url(settings)}))
+    except OSError as exc:
+        logger.warning(
+            "cannot record where this gateway serves in %s (%s): it serves, but rollouts and the Bayesian re-sync "
+            "find it only at the URL their own settings name; set logs_dir (INVESTIQ_LOGS_DIR) to a writable "
+            "directory",
+            path,
+            exc,
+        )
+        return False
+    return True
 
 
 def serving_gateways(settings: Settings) -> list[dict[str, Any]]:

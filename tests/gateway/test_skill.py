@@ -194,6 +194,21 @@ def test_a_p_up_that_is_its_base_but_worse_than_a_coin_turns_health_degraded(gat
     assert "significantly worse than a coin's 0.5" in health["reason"] and "over 120 forecasts" in health["reason"]
 
 
+def test_intervals_that_cover_far_less_than_their_level_turn_health_degraded(gateway: Any):
+    """Health judged the median and P(up), never the intervals: 80 % intervals covering half of the outcomes were
+    "healthy" (a review: 48.8 % [45.6, 52.2] over 1,000 forecasts). Moves of 10 % a day against intervals of
+    +-5 % and +-10 %: the median is the random walk's and P(up) its base, so the intervals are what is wrong."""
+    rng = np.random.default_rng(5)
+    last = 100 + rng.normal(0, 5, 120)
+    actual = last * (1 + rng.normal(0, 0.1, 120))
+    rows = [{"last": a, "predicted": a, "actual": c, "p": 0.5} for a, c in zip(last, actual, strict=True)]
+    client = gateway(rows)
+    health = client.get("/price/health").json()
+    assert health["status"] == "degraded", health
+    assert "live 80% intervals are too narrow for these markets now: they cover" in health["reason"]
+    assert "significantly less than 75%" in health["reason"]
+
+
 def test_too_little_evidence_is_said_with_n(gateway: Any):
     last, actual = moves(10, seed=2)
     client = gateway(

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from google.protobuf import text_format
 
+from gateway.services.health import READY_DEADLINE_S
 from investiq.core.settings import Settings
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
@@ -138,6 +139,10 @@ def test_the_gateway_reports_its_health_to_compose(compose: dict[str, Any]):
     assert check["test"][0] == "CMD" and "http://127.0.0.1:8080/health/ready" in " ".join(check["test"])
     assert "curl" not in check["test"]  # python:3.11-slim has none
     assert check["start_period"] and check["retries"] >= 1
+    # /health/ready bounds Triton's answers by READY_DEADLINE_S: the check's client waits longer than that (it
+    # waited the backend's whole 5 s triton_timeout_s before), and compose longer than the client
+    (wait,) = re.findall(r"timeout=(\d+(?:\.\d+)?)", " ".join(check["test"]))
+    assert 2 * READY_DEADLINE_S <= float(wait) < seconds(check["timeout"])
 
 
 def test_gateway_waits_for_triton_and_mounts_the_database_directory(compose: dict[str, Any]):
@@ -277,6 +282,40 @@ def test_gpu_script_accepts_a_single_gpu(fake_gpus: dict[str, str]):
 def test_gpu_script_refuses_more_gpus_than_the_host_has(fake_gpus: dict[str, str]):
     done = run_gpu_sh({**fake_gpus, "GPUS": "2"})
     assert done.returncode == 1 and "GPUS=2" in done.stderr
+
+
+@pytest.mark.parametrize("key", [None, "the-operators-key"])
+def test_gpu_script_starts_triton_whether_or_not_an_api_key_is_set(tmp_path: Path, key: str | None):
+    """docker-compose.yml requires ML_API_KEY for the gateway (${ML_API_KEY:?...}) and compose interpolates every
+    service, so `docker compose up -d triton` refused to start without it, though gpu.sh starts no gateway of
+    compose's. A copy of gpu.sh in a checkout whose models are exported, a docker that records the key each
+    compose command had (and fails `up`, so that the script ends there) and a python that has everything."""
+    checkout = tmp_path / "checkout"
+    (checkout / "benchmarks").mkdir(parents=True)
+    (checkout / "benchmarks" / "gpu.sh").write_text((ROOT / "benchmarks" / "gpu.sh").read_text())
+    for model in ("finbert_model", "patchtst"):
+        (checkout / "model_repository" / model / "1").mkdir(parents=True)
+        (checkout / "model_repository" / model / "1" / "artifact.json").write_text("{}")
+    bin_dir, calls = tmp_path / "bin", tmp_path / "docker.calls"
+    bin_dir.mkdir()
+    fakes = {
+        "nvidia-smi": 'if [ "$1" = -L ]; then echo "GPU 0: NVIDIA H200 (UUID: GPU-0)"; fi\n',
+        "docker": f'[ "$2" = version ] && exit 0\necho "$*|${{ML_API_KEY-<unset>}}" >>{calls}\nexit 1\n',
+        "python": "exit 0\n",
+    }
+    for name, body in fakes.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}")
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "PYTHON": str(bin_dir / "python"), "RESULTS": str(tmp_path / "out")}
+    env |= {"ML_API_KEY": key} if key is not None else {}
+    done = subprocess.run(
+        ["/bin/bash", str(checkout / "benchmarks" / "gpu.sh")], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode != 0  # the fake `docker compose up` fails
+    (up,) = calls.read_text().splitlines()
+    command, _, seen = up.partition("|")
+    assert command == "compose up -d triton"
+    assert seen not in ("", "<unset>") and (key is None or seen == key)  # the operator's own key is left as it is
 
 
 def test_the_gateway_image_runs_as_a_user_that_owns_its_data():

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from gateway.backends.triton import CHANNEL_ARGS
+from gateway.services.health import READY_DEADLINE_S
 from investiq.core.settings import ENV_PREFIX, Settings
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate.utils")
@@ -205,11 +206,58 @@ def test_kserve_inference_service():
     assert wanted <= {m["mountPath"] for m in model["volumeMounts"]}, wanted
 
 
-def test_kserve_points_the_gateway_at_the_predictor():
+# What KServe's raw deployment puts on the predictor's pods (pkg/constants: InferenceServicePodLabelKey and
+# KServiceComponentLabel, set by the predictor reconciler whatever the version; `app` is not: its value changed).
+KSERVE_POD_LABELS = {"serving.kserve.io/inferenceservice": "investiq-triton", "component": "predictor"}
+
+
+def test_kserve_points_the_gateway_at_every_predictor_pod():
+    """Through KServe's one ClusterIP Service (investiq-triton-predictor:80) a reload reached one predictor pod,
+    the other kept serving the old version, and one gateway's calls stuck to one pod: a headless Service over
+    the predictor pods, as the plain variant's triton-pods, and gRPC's DNS resolver."""
     kustomization = yaml.safe_load((KUBE / "kserve" / "kustomization.yaml").read_text())
     (patch,) = kustomization["patches"]
     assert patch["target"] == {"kind": "Deployment", "name": "gateway"}
     (op,) = yaml.safe_load(patch["patch"])
     index = int(op["path"].rsplit("/", 1)[-1])
     assert container("gateway")["env"][index]["name"] == op["value"]["name"] == "INVESTIQ_TRITON_URL"
-    assert op["value"]["value"].startswith("investiq-triton-predictor:")
+    target = op["value"]["value"]
+    assert target.startswith("dns:///")  # every address of the name
+    host, port = target.removeprefix("dns:///").split(":")
+    headless = KSERVE[("Service", host)]["spec"]
+    assert headless["clusterIP"] == "None"  # one address per pod, not one virtual IP
+    isvc = KSERVE[("InferenceService", "investiq-triton")]
+    assert headless["selector"] == KSERVE_POD_LABELS
+    assert KSERVE_POD_LABELS["serving.kserve.io/inferenceservice"] == isvc["metadata"]["name"]
+    (h2c,) = isvc["spec"]["predictor"]["model"]["ports"]
+    (grpc,) = headless["ports"]
+    # a headless name resolves to the pods themselves: the client connects to the container's port
+    assert int(port) == grpc["port"] == h2c["containerPort"] and grpc["targetPort"] == h2c["name"]
+    assert isvc["spec"]["predictor"]["minReplicas"] >= 2  # what there is to balance and reload on
+
+
+def probes() -> list[tuple[str, str, dict[str, Any]]]:
+    """(container, probe name, probe) of every container of both variants, the InferenceService's model too."""
+    containers = [
+        (c["name"], c)
+        for objects in (PLAIN, KSERVE)
+        for o in objects.values()
+        if o["kind"] == "Deployment"
+        for c in o["spec"]["template"]["spec"]["containers"]
+    ]
+    containers.append(
+        ("kserve-model", KSERVE[("InferenceService", "investiq-triton")]["spec"]["predictor"]["model"])
+    )
+    return [(name, key, c[key]) for name, c in containers for key in c if key.endswith("Probe")]
+
+
+def test_every_probe_says_its_timeout_and_the_gateway_answers_within_it():
+    """/health/ready waited the backend's whole triton_timeout_s (5 s) on a hung Triton while the kubelet gave
+    up after 1 s (timeoutSeconds unset): it now bounds Triton's answers by READY_DEADLINE_S, and every probe
+    says how long it waits."""
+    found = probes()
+    assert {(n, k) for n, k, _ in found} >= {("gateway", "readinessProbe"), ("kserve-model", "readinessProbe")}
+    for name, key, probe in found:
+        assert isinstance(probe.get("timeoutSeconds"), int), (name, key)
+    ready = container("gateway")["readinessProbe"]
+    assert ready["timeoutSeconds"] >= 2 * READY_DEADLINE_S

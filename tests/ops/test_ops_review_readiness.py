@@ -1,0 +1,85 @@
+"""/health/ready against a Triton that hangs (accepts connections, never answers: a wedged server, a half-dead
+peer): the probe must answer within the kubelet's timeout, with the model not ready, not after the backend's
+whole triton_timeout_s (5 s by default; the kubelet gives up after its timeoutSeconds and counts a failure)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.backends.triton import TritonBackend
+from gateway.services.health import READY_DEADLINE_S
+from investiq.core.finbert import FINBERT, LABELS, FinbertMeta
+from investiq.core.settings import Settings
+
+
+@contextmanager
+def hung_server() -> Iterator[int]:
+    """A TCP server on localhost that accepts every connection and never sends a byte; its port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:  # the timeout: look at `stop` again
+                continue
+
+    thread = threading.Thread(target=accept, name="hung-server", daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in accepted:
+            conn.close()
+        server.close()
+
+
+class NoStartReload(TritonBackend):
+    """The real Triton backend minus the start-up reload (wiring.align_triton), which waits up to its own 120 s
+    load timeout on a server that never answers: what is tested here is the probe, after start-up."""
+
+    async def reload(self, model: str) -> None:
+        return None
+
+
+@pytest.fixture
+def finbert_exported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wiring finds an exported FinBERT (its artifact record only): the gateway serves it through Triton."""
+    meta = SimpleNamespace(labels=list(LABELS), version="v1")
+    monkeypatch.setattr(FinbertMeta, "load", staticmethod(lambda directory: meta))
+
+
+@pytest.mark.usefixtures("finbert_exported")
+def test_ready_answers_fast_and_not_ready_when_triton_hangs(settings: Settings):
+    """Measured before the bound: 5.0 s (triton_timeout_s) per /health/ready; the kubelet's default probe
+    timeout is 1 s, so every probe failed while the gateway itself could serve. Now READY_DEADLINE_S."""
+    settings = settings.model_copy(update={"backend": "triton", "triton_timeout_s": 5.0})
+    with hung_server() as port:
+        backend = NoStartReload(f"127.0.0.1:{port}", settings.triton_timeout_s)
+        with TestClient(create_app(settings, backend)) as client:
+            took = []
+            for _ in range(2):  # the second on a channel whose first call was cut short
+                began = time.perf_counter()
+                ready = client.get("/health/ready")
+                took.append(time.perf_counter() - began)
+                assert ready.status_code == 200  # readiness follows the journal; the model is reported beside it
+                assert ready.json() == {"ready": True, "journal": True, "models": {FINBERT: False}}
+    print({"/health/ready s": [round(t, 3) for t in took]})
+    assert max(took) < 1.0, took
+    assert min(took) >= READY_DEADLINE_S * 0.9, took  # it did wait for Triton, as long as the deadline
