@@ -104,6 +104,9 @@ def serve(settings: Settings, log_level: str, log: Log) -> None:
     # loop: uvloop where it is installed (a base dependency except on Windows), else asyncio's: one headline's
     # overhead 0.12 ms lower in 4 of 4 alternating runs (benchmarks/results/gateway_profile.md).
     # serving_record: rollouts and the Bayesian re-sync find this gateway whatever port it serves on
+    # proxy_headers=False: a client's address is its connection's. uvicorn's default trusts X-Forwarded-For from
+    # 127.0.0.1, where the agent runs: any local client sent one of its choosing per request and was never
+    # rate-limited (the limiter keys key-less clients on their address), or spent another client's bucket.
     protocol = deadline_protocol(
         settings.http_header_timeout_s, settings.http_body_timeout_s, on_timeout=app.state.metrics.count_error
     )
@@ -117,4 +120,5 @@ def serve(settings: Settings, log_level: str, log: Log) -> None:
             access_log=False,
             loop="auto",
             http=protocol,
+            proxy_headers=False,
         )
