@@ -21,7 +21,10 @@ class SentimentRequest(RequestBody):
 
 class SentimentPrediction(BaseModel):
     label: Label
-    confidence: float = Field(description="Probability of the label.")
+    confidence: float = Field(
+        description="Probability of the label: FinBERT's softmax; the lexicon's, a score from its evidence, "
+        "calibrated only roughly (0.58 with no evidence at all; see the README)."
+    )
     score: float = Field(description="p(positive) - p(negative), in [-1, 1].")
     probabilities: dict[Label, float]
     cached: bool

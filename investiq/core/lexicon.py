@@ -234,8 +234,12 @@ class Evidence:
     neutral: float
     items: tuple[Item, ...] = ()
 
+    not_english: bool = False  # read as no evidence: the lexicon reads English (`not_english`)
+
     def explain(self) -> str:
         """Why, in one line: e.g. "slide -2.0 | miss -2.0", or "(no evidence)"."""
+        if self.not_english:
+            return "(not English: no evidence read)"
         shown = [f"{i.text} {i.value:+.1f}" for i in self.items if i.value]
         shown += [f"{i.text} ={i.neutral:.1f}" for i in self.items if i.neutral]
         return " | ".join(shown) or "(no evidence)"
@@ -244,7 +248,36 @@ class Evidence:
 _APOSTROPHE_S = re.compile(r"['’]s\b")
 _NOT = re.compile(r"n['’]t\b")
 _DASH = re.compile(r"\s[-–—]+\s|[–—]")
-_TOKEN = re.compile(r"[a-z0-9]+|[,;:!?()]")
+_TOKEN = re.compile(r"[^\W_]+|[,;:!?()]")  # words of any script: [a-z] read "Zürich" as "z" + "rich" (positive)
+# The lexicon reads English. A text written in another language is no evidence either way, however its words
+# happen to spell English ones ("die" in German, "sin" in Spanish: VADER words): a text is taken as another
+# language when most of its letters are not Latin ones (Chinese, Japanese, Cyrillic, Arabic...), or when it holds
+# two different function words of German, Spanish, French, Italian or Portuguese and none of English's. Words that
+# are also English ("die", "sin", "con", "son", "plus", "a", "in", "on", "as", "no", "do") count for neither, nor
+# does Spanish "y" ("y/y").
+_FUNCTION_WORDS = {
+    "english": "the of to for at by with from and or is are was were be been its it this that than after into "
+    "over amid says said will would has have had not",
+    "german": "der das und ist nicht mit für auf dem des von zu im eine ein einen bei nach über wird sich aus "
+    "auch",
+    "spanish": "el la los las del que en por para una un sobre más se su al es de",
+    "french": "de le les des du et est pour dans avec sur une pas au aux sa ses",
+    "italian": "il lo gli della delle dei di che per nel sul alla",
+    "portuguese": "os da dos das em na com não de",
+}
+_ENGLISH = frozenset(_FUNCTION_WORDS["english"].split())
+_FOREIGN = frozenset(
+    w for language, words in _FUNCTION_WORDS.items() if language != "english" for w in words.split()
+)
+_LATIN_END = 0x24F  # Basic Latin to Latin Extended-B: the letters of English, German, Spanish, French...
+
+
+def not_english(tokens: list[str]) -> bool:
+    """Whether `tokens` (tokenize's) are of a text in another language than English (see _FOREIGN)."""
+    letters = [ch for t in tokens for ch in t if ch.isalpha()]
+    if letters and sum(ord(ch) > _LATIN_END for ch in letters) * 2 > len(letters):
+        return True
+    return len(_FOREIGN.intersection(tokens)) >= 2 and _ENGLISH.isdisjoint(tokens)
 
 
 def tokenize(text: str) -> list[str]:
@@ -277,6 +310,8 @@ class FinanceLexicon:
 
     def evidence(self, text: str) -> Evidence:
         tokens = tokenize(text)
+        if not_english(tokens):
+            return Evidence(0.0, 0.0, 0.0, not_english=True)
         stems = [self.lexicon.stem(t) for t in tokens]
         clauses: list[list[_Match]] = [[]]
         i = 0

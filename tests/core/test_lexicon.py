@@ -289,6 +289,39 @@ def test_the_version_names_the_rules_as_well_as_the_words(tmp_path: Path, monkey
     assert FinanceLexicon().version == before
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Les bénéfices de Renault dépassent les attentes",  # French: les, de... and no English function word
+        "Il fatturato di Enel cresce per il terzo trimestre",  # Italian
+        "Der Umsatz von BASF sinkt im dritten Quartal",  # German
+        "Los precios del petróleo caen por la demanda",  # Spanish
+        "Газпром сообщил о рекордной прибыли",  # Cyrillic
+        "三星电子第三季度利润大增",  # Chinese
+    ],
+)
+def test_a_text_in_another_language_is_no_evidence_and_says_so(lexicon: FinanceLexicon, text: str):
+    """The lexicon reads English: other languages' words that spell English ones were read as English ("die"
+    in German negative 0.76; "Zürich" as "z" + "rich", positive 0.73), and texts of other scripts as no evidence
+    without a word of why (a review)."""
+    p = lexicon.probabilities(text)
+    assert p.max() == pytest.approx(1 / (1 + 2 * np.exp(-BIAS)))
+    assert lexicon.evidence(text).explain() == "(not English: no evidence read)"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Zürich Insurance reports quarterly results", "neutral"),  # one word, not "z" + "rich"
+        ("Société Générale cuts 900 jobs", "negative"),  # accented names: still English
+        ("Exports rise 8% y/y, beating forecasts", "positive"),  # "y/y" is no Spanish
+        ("Banco Santander reports higher profit for the quarter", "positive"),
+    ],
+)
+def test_english_with_foreign_names_is_read_as_english(lexicon: FinanceLexicon, text: str, expected: str):
+    assert label(lexicon, text)[0] == expected, lexicon.evidence(text).explain()
+
+
 def test_tokens_and_stems():
     assert tokenize("Moody's didn't cut; wider-than-expected loss") == [
         "moody", "did", "not", "cut", ";", "wider", "than", "expected", "loss",
