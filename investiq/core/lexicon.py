@@ -87,6 +87,7 @@ class Term:
     hedge: float = 1.0  # scales its clause
     boost: float = 0.0  # added to the size of the next item
     negator: bool = False
+    compares: bool = False  # "not as ... as" (a rule's, not the file's): its clause's cost subject weighs nothing
 
     @property
     def evidence(self) -> bool:
@@ -314,8 +315,18 @@ class FinanceLexicon:
             return Evidence(0.0, 0.0, 0.0, not_english=True)
         stems = [self.lexicon.stem(t) for t in tokens]
         clauses: list[list[_Match]] = [[]]
+        skip = set()
         i = 0
         while i < len(tokens):
+            if i in skip:
+                i += 1
+                continue
+            after = _not_as(tokens, i)
+            if after is not None:  # "not as bad as feared": the clause goes on, and the negator reaches "bad"
+                clauses[-1].append(_Match(i, 1, COMPARES, "rule"))
+                skip |= after
+                i += 1
+                continue
             found = self.lexicon.match(stems, i)
             if found is not None:
                 clauses[-1].append(_Match(i, found[0], found[1], "finance"))
@@ -353,6 +364,7 @@ class FinanceLexicon:
         # negative weight is dropped; so it is when it is what two figures compare ("a loss of 2.1 against
         # 4.8": `subjects` holds the words that say what the figures measure).
         costly = any(m.term.cost for m in clause)
+        compares = any(m.term.compares for m in clause)  # "losses not as bad as feared": the news is "not bad"
         eased = costly and sum(m.term.valence for m in clause if m.term.move) < 0
         hedge = min((m.term.hedge for m in clause), default=1.0)
         boosts = _boosts(clause)
@@ -362,7 +374,7 @@ class FinanceLexicon:
                 value = 0.0
             elif m.term.move and costly:
                 value = -value
-            elif m.term.cost and (eased or tokens[m.start] in subjects):
+            elif m.term.cost and (eased or compares or tokens[m.start] in subjects):
                 value = max(value, 0.0)
             if value:
                 value = math.copysign(max(abs(value) + boosts.get(k, 0.0), 0.1 * abs(value)), value)
@@ -405,6 +417,30 @@ class FinanceLexicon:
     def score(self, texts: list[str]) -> NDArray[np.float32]:
         """[len(texts), 3] probabilities over LABELS."""
         return _stack([self.probabilities(t) for t in texts])
+
+
+COMPARES = Term(compares=True)
+# What a comparison with expectations ends on ("not as strong as hoped", "as analysts had feared"): said of the
+# comparison, not evidence of its own ("feared" is negative to VADER, "hoped" positive, "as expected" no news).
+_EXPECTED = frozenset(
+    ["feared", "hoped", "expected", "anticipated", "forecast", "forecasted", "predicted", "estimated", "thought",
+     "projected", "planned", "guided", "promised", "worried", "believed", "assumed", "priced", "implied"]
+)  # fmt: skip
+
+
+def _not_as(tokens: list[str], i: int) -> set[int] | None:
+    """At the first "as" of "not as X as ..." (X: one to three words): the indices to pass over, the second "as"
+    and the word of expectation after it within three words, when there is one ("not as bad as feared"), else
+    none (the second "as" then ends the clause: "not as big as last year's"); None anywhere else. "as" ends a
+    clause, so the negator never reached X: "losses not as bad as feared" read negative 0.93, "profit wasn't as
+    strong as hoped" positive 0.92 (a review)."""
+    if tokens[i] != "as" or i == 0 or tokens[i - 1] != "not":
+        return None
+    second = next((j for j in range(i + 2, min(i + 5, len(tokens))) if tokens[j] == "as"), None)
+    if second is None:
+        return None
+    expected = next((j for j in range(second + 1, min(second + 4, len(tokens))) if tokens[j] in _EXPECTED), None)
+    return {second, expected} if expected is not None else set()
 
 
 # Words a negation passes through without spending its reach: "no longer expects to need funding", "is not

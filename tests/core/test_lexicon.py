@@ -322,6 +322,27 @@ def test_english_with_foreign_names_is_read_as_english(lexicon: FinanceLexicon, 
     assert label(lexicon, text)[0] == expected, lexicon.evidence(text).explain()
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "not as X as": "as" ends a clause, so the negator never reached X, and the comparison read backwards
+        ("Writedowns not as large as investors feared", "neutral"),  # "large" is no evidence either way
+        ("Quarterly losses not as severe as analysts feared", "positive"),
+        ("Orders not as strong as the company had hoped", "negative"),
+        ("Margins were not as healthy as expected", "negative"),
+        # levels are moves, read against their subject
+        ("Mortgage rates climb to record high", "negative"),
+        ("Bond defaults fall to an all-time low", "positive"),
+        ("Nasdaq closes at record high", "positive"),
+        # refusing to do what would be good (or bad) news
+        ("Senate refuses to approve the funding bill", "negative"),
+        ("Board refuses to cut the dividend", "positive"),
+    ],
+)
+def test_comparisons_levels_and_refusals_read_the_right_way(lexicon: FinanceLexicon, text: str, expected: str):
+    assert label(lexicon, text)[0] == expected, lexicon.evidence(text).explain()
+
+
 def test_tokens_and_stems():
     assert tokenize("Moody's didn't cut; wider-than-expected loss") == [
         "moody", "did", "not", "cut", ";", "wider", "than", "expected", "loss",
