@@ -26,7 +26,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.cpu import instruction_sets
-from investiq.core.finbert import FINBERT_MODEL, MAX_TOKENS, Encoder, model_file, run_by_length, softmax
+from investiq.core.finbert import (
+    FINBERT_MODEL,
+    MAX_TOKENS,
+    Encoder,
+    FinbertMeta,
+    model_file,
+    run_by_length,
+    softmax,
+)
 from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.finbert_runtime import DEFAULT as FINBERT_DEFAULT
 from investiq.core.finbert_runtime import choose_runtime as choose_finbert_runtime
@@ -112,7 +120,10 @@ class FinbertTokenizer:
 
     def initialize(self, args: dict[str, str]) -> None:
         artifact = _model_dir(args).parent / FINBERT_MODEL / "1"
-        self.encoder = Encoder(artifact, int(_parameter(args, "max_tokens", str(MAX_TOKENS))))
+        # at most the model's positions, as the embedded backend: a max_tokens of 512 on a model of 128 positions
+        # sent ids the model cannot embed (ONNX Runtime's Gather error, a 500) for every long text
+        tokens = min(int(_parameter(args, "max_tokens", str(MAX_TOKENS))), FinbertMeta.load(artifact).max_length)
+        self.encoder = Encoder(artifact, tokens)
         _settle(args)
 
     def execute(self, requests: list[Any]) -> list[Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from investiq.core.triton_adapters import THREADS, FinbertPostprocess, threads_per_instance
+from investiq.core.triton_adapters import THREADS, FinbertPostprocess, FinbertTokenizer, threads_per_instance
 
 ARGS = {"model_repository": "/repo/finbert_postprocess", "model_version": "1", "model_config": json.dumps({})}
 
@@ -60,3 +60,18 @@ def test_instances_share_the_cores_unless_the_config_says_otherwise(monkeypatch:
     assert threads_per_instance(config(count=2, threads="0")) == 0
     with pytest.raises(ValueError, match=f"parameter {THREADS} must be a whole number .* not 'two'"):
         threads_per_instance(config(threads="two"))
+
+
+def test_the_tokenizer_step_truncates_at_the_models_positions_at_most(both_models: Path):
+    """max_tokens 512 on a model of 128 positions (the tiny test model) sent ids it cannot embed for every long
+    text; the embedded backend caps it, the Triton step did not (a review)."""
+    step = FinbertTokenizer()
+    step.initialize(
+        {
+            "model_repository": str(both_models / "finbert_tokenizer"),
+            "model_version": "1",
+            "model_config": json.dumps({"parameters": {"max_tokens": {"string_value": "512"}}}),
+        }
+    )
+    assert step.encoder.max_tokens == 128
+    assert step.encoder(["word " * 600])["input_ids"].shape == (1, 128)
