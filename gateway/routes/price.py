@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from gateway.deps import Health, Price
 from gateway.json_body import JsonRoute
 from gateway.logs import annotate
-from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE, Name
+from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE, Symbol
 from gateway.schemas.price import (
     BatchPriceRequest,
     BatchPriceResponse,
@@ -65,7 +65,7 @@ async def batch_predict(body: BatchPriceRequest, service: Price) -> BatchPriceRe
 async def evaluate(
     request: Request,
     service: Price,
-    symbol: Annotated[Name, Path(description="Ticker")],
+    symbol: Annotated[Symbol, Path(description="Ticker")],
     days: Annotated[int, Query(ge=1, le=3650, description="Forecasts made in the last N days.")] = 30,
 ) -> PriceEvaluationResponse:
     annotate(model=MODEL)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, get_args, get_origin
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from investiq.core.journal import timestamps
-from investiq.core.names import MAX_NAME, first_invisible, one_spelling
+from investiq.core.names import MAX_NAME, first_invisible, one_spelling, symbol_problem
 
 # What a name or an id must not hold: every character that does not show (not str.isprintable), by Unicode
 # category, as a refusal calls it.
@@ -78,6 +78,17 @@ def _iso_text(value: object) -> object:
 # The raw length is capped loosely (a name sent decomposed, e + U+0301, is longer than the same name composed):
 # the limit of MAX_NAME holds for the name once normalised (`_plain_name`).
 Name = Annotated[str, Field(min_length=1, max_length=4 * MAX_NAME), AfterValidator(_plain_name)]
+
+
+def _cacheable(value: str) -> str:
+    problem = symbol_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A symbol: a Name that can name a bar cache file, whatever route takes it (/price's own check says where)
+Symbol = Annotated[Name, AfterValidator(_cacheable)]
 # Strict: a JSON number (an integer too), never "42.5" or true, which lax parsing would turn into one.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 

@@ -49,10 +49,6 @@ def remove(path: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-NAME_MAX = 255  # bytes of one file name on Linux's and macOS's file systems
-TEMP_NAME_EXTRA = len("..12345678.tmp")  # what `replacing`'s temporary name adds to the file's (mkstemp: 8 chars)
-
-
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary file's path beside `path` to write; on success it is synced and renamed over `path`

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from investiq.core.atomic import NAME_MAX, TEMP_NAME_EXTRA, replacing
+from investiq.core.atomic import replacing
 from investiq.core.bars import (
     COLUMNS,
     TIME_COLUMNS,
@@ -50,6 +50,7 @@ from investiq.core.bars import find_gaps as find_gaps
 from investiq.core.bars import number_times as number_times
 from investiq.core.bars import slash_day_first as slash_day_first
 from investiq.core.errors import DataError
+from investiq.core.names import symbol_problem
 
 # fmt: off
 YF_MAX_DAYS: dict[str, int | None] = {
@@ -289,17 +290,10 @@ class BarCache:
         self.asked, self.failed = _ASKED.setdefault(Path(directory).resolve(), ({}, {}))
 
     def path(self, symbol: str, interval: str) -> Path:
-        name = symbol.strip().upper()
-        if not name or "/" in name or "\\" in name or name.startswith("."):
-            raise DataError(f"symbol {symbol!r} cannot name a cache file; use a ticker such as AAPL")
-        file = f"{name}_{interval}.parquet"
-        if len(file.encode()) + TEMP_NAME_EXTRA > NAME_MAX:  # 128 accented letters: "File name too long", a 500
-            most = NAME_MAX - TEMP_NAME_EXTRA - len(file.encode()) + len(name.encode())
-            raise DataError(
-                f"symbol {symbol[:16]!r}... cannot name a cache file: {len(name.encode())} bytes in UTF-8, at "
-                f"most {most}; use a ticker such as AAPL"
-            )
-        return self.directory / file
+        problem = symbol_problem(symbol)
+        if problem is not None:
+            raise DataError(problem)
+        return self.directory / f"{symbol.strip().upper()}_{interval}.parquet"
 
     def read(self, symbol: str, interval: str) -> pd.DataFrame | None:
         """Cached bars (UTC index, COLUMNS as float64), or None when nothing is cached."""

@@ -9,11 +9,33 @@ from __future__ import annotations
 import unicodedata
 
 MAX_NAME = 128  # characters of a strategy or symbol name, once normalised
+NAME_MAX = 255  # bytes of one file name on Linux's and macOS's file systems
+# A symbol names its bar cache's file, `<SYMBOL>_<interval>.parquet`, written through a temporary file beside it
+# named `.<file>.XXXXXXXX.tmp` (investiq/core/atomic.py `replacing`): this many bytes besides the symbol's, at the
+# longest interval name (`1wk`).
+FILE_NAME_EXTRA = len("_1wk.parquet") + len("..12345678.tmp")
 
 
 def one_spelling(name: str) -> str:
     """NFC-normalised and trimmed: "café" composed (U+00E9) or decomposed (e + U+0301) is one name."""
     return unicodedata.normalize("NFC", name).strip()
+
+
+def symbol_problem(symbol: str) -> str | None:
+    """Why `symbol` cannot name a bar cache file (a path separator, a leading dot, too many bytes for a file name),
+    or None. One rule for every symbol the gateway takes, whether or not bars are ever fetched for it: "A/B"
+    journaled with a headline, or 128 accented letters with closes (a file name too long: a 500 without them, and
+    with them a row whose OSError stopped every symbol's resolution)."""
+    name = symbol.strip().upper()
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return f"symbol {symbol!r} cannot name a cache file; use a ticker such as AAPL"
+    size = len(name.encode())
+    if size + FILE_NAME_EXTRA > NAME_MAX:
+        return (
+            f"symbol {symbol[:16]!r}... cannot name a cache file: {size} bytes in UTF-8, at most "
+            f"{NAME_MAX - FILE_NAME_EXTRA}; use a ticker such as AAPL"
+        )
+    return None
 
 
 def first_invisible(value: str) -> str | None:
