@@ -23,6 +23,7 @@ import asyncio
 import logging
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -40,7 +41,7 @@ from investiq.core.journal.predictions import (
     resolved_price_predictions,
 )
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import SPLIT_MOVE, BarCache, Fetch, YahooError, fetch_into, recent_bars
+from investiq.core.market import SPLIT_AGREE, SPLIT_MOVE, BarCache, Fetch, YahooError, fetch_into, recent_bars
 from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
 
 log = logging.getLogger(__name__)
@@ -133,19 +134,29 @@ def _resolve_series(
             at = int(bars.index.searchsorted(last_bar_time)) + row["horizon_steps"] - 1
         if at >= len(bars) or (at == len(bars) - 1 and bars.index[at] + step > stamp):
             continue  # not there yet, or still forming
-        actual = on_basis(bars["close"].iloc[at], bars["close"].iloc[at - row["horizon_steps"]], row["last_price"])
+        last = at - row["horizon_steps"]  # the cached bar of the forecast's last close
+        nearby = bars["close"].iloc[max(last - NEARBY, 0) : last + NEARBY + 1].to_numpy()
+        actual = on_basis(bars["close"].iloc[at], bars["close"].iloc[last], row["last_price"], nearby)
         closed = (bars.index[at] + step).isoformat()  # when the H-th bar closed: the horizon's real span ends
         out.append(Resolution(row["id"], actual, outcome(row["direction"], row["last_price"], actual), closed))
     return out
 
 
-def on_basis(actual: float, cached_last: float, last_price: float) -> float:
+NEARBY = 5  # cached bars either side of a forecast's last one whose close, matched, says no split came between
+
+
+def on_basis(actual: float, cached_last: float, last_price: float, nearby: Iterable[float] = ()) -> float:
     """The H-th bar's close on the forecast's price basis. The cache holds one basis, split-adjusted (a split
     rescales all of it: investiq/core/market.py `split_factor`); where its close of the forecast's last bar differs
     from the forecast's last price beyond SPLIT_MOVE (a split since the forecast), the move over the cached bars
     is applied to the last price. Compared as they stood, a forecast made before a 10-for-1 split scored a 90 %
-    fall."""
+    fall. Unless the last price is the close of a cached bar `nearby` (within SPLIT_AGREE): the same basis, the
+    forecast dated a bar or a day off (closes sent without their times during a session are dated then), and a
+    volatile symbol's real move. A review's VIX forecast of 17.31, dated Monday while the cache's Monday closed
+    at 37.32, had its outcome 18.72 rewritten to 8.68 and scored wrong."""
     if abs(cached_last / last_price - 1) <= SPLIT_MOVE:
+        return float(actual)
+    if any(abs(close / last_price - 1) <= SPLIT_AGREE for close in nearby):
         return float(actual)
     return float(last_price * actual / cached_last)
 

@@ -514,7 +514,39 @@ def test_a_split_after_caching_rescales_the_cached_bars_to_the_adjusted_history(
     adjusted = fetch("AAPL", "1h", cached.index[0].to_pydatetime(), later)["Close"]
     assert cached["close"].to_numpy() == pytest.approx(adjusted.to_numpy())  # the source's history, as adjusted
     assert cached["volume"].iloc[0] == pytest.approx(100.0)  # 10 shares before the split are 100 after
-    assert len(fetch.calls) == 3  # the fill, the refresh, and this test's own: nothing fetched again
+    assert len(fetch.calls) == 4  # the fill, the refresh, its confirmation on SPLIT_BARS bars, and this test's
+
+
+class BadPrint(FakeYahoo):
+    """FakeYahoo whose first answer has the bar at `when` 7 % too high, corrected in every later one."""
+
+    def __init__(self, when: datetime) -> None:
+        super().__init__()
+        self.when = pd.Timestamp(when)
+
+    def __call__(self, symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        frame = super().__call__(symbol, interval, start, end)
+        if len(self.calls) == 1:
+            frame.loc[frame.index == self.when, ["Open", "High", "Low", "Close", "Adj Close"]] *= 1.07
+        return frame
+
+
+def test_one_corrected_bar_is_no_split(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    """A refresh compares one cached bar with the source's: a bad print the source corrected by 7 % rescaled every
+    cached bar by x0.93 (a review: 434 of 437 bars more than 1 % off, and a false jump in the window). A split
+    seen on so few bars is fetched again over SPLIT_BARS of them first."""
+    cache, fetch = BarCache(tmp_path), BadPrint(NOW - timedelta(hours=2))  # the second newest closed bar
+    recent_bars("AAPL", "1h", 48, cache, fetch, now=NOW)
+    first = cache.read("AAPL", "1h")
+    with caplog.at_level("WARNING"):
+        recent_bars("AAPL", "1h", 48, cache, fetch, now=NOW + timedelta(hours=1))
+    assert "a split since they were cached" not in caplog.text
+    cached = cache.read("AAPL", "1h")
+    assert first is not None and cached is not None
+    before = first.index < fetch.when
+    assert cached.loc[first.index[before], "close"].to_numpy() == pytest.approx(first["close"][before].to_numpy())
+    assert first.loc[fetch.when, "close"] / cached.loc[fetch.when, "close"] == pytest.approx(1.07)  # corrected
+    assert len(fetch.calls) == 3  # the fill, the refresh, and its confirmation
 
 
 def test_a_corrected_or_in_progress_newest_bar_is_not_a_split(tmp_path: Path):

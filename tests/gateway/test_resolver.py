@@ -118,6 +118,19 @@ def test_a_forecast_made_before_a_split_is_scored_on_its_own_price_basis(journal
     assert correct == [(1,), (1,)]
 
 
+def test_a_volatile_symbols_move_is_no_split_when_the_last_close_is_a_cached_one(journal: Path, tmp_path: Path):
+    """A forecast from 100 dated a bar late (closes sent without their times, during a session, are dated then),
+    where the cached bar it names closed at 150: a move beyond 5 % read as a split since the forecast, and the
+    outcome 118 was rewritten to 78.7, the 'up' call scored wrong (a review, on the VIX's real 17.31 -> 37.32).
+    The last price is the close of a cached bar beside it: the same basis, scored as it stands."""
+    journaled(journal, [forecast("VIX", T0 + 2 * STEP)])
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("VIX", "15m", bars(T0, [100.0, 150.0, 120.0, 118.0, 119.0]))
+    assert resolve(journal, cache, offline, now=T0 + 6 * STEP).resolved == 1
+    assert actuals(journal) == {"VIX": 118.0}
+    assert sqlite3.connect(journal).execute("SELECT correct FROM price_predictions").fetchall() == [(1,)]
+
+
 def test_a_cache_that_starts_after_the_forecast_is_filled_in_not_counted_from(journal: Path, tmp_path: Path):
     """A forecast older than a symbol's cache was scored from the first cached bar: the wrong one."""
     journaled(journal, [forecast("SPY", T0 + STEP)])
