@@ -109,7 +109,8 @@ def _resolve_series(
     earliest = min(pd.Timestamp(row["last_bar_time"]) for row in rows)
     if refused is None and not (bars.index < earliest).any():  # e.g. a forecast older than a new symbol's cache
         try:
-            bars = fetch_into(cache, fetch, symbol, interval, earliest - step, stamp)
+            # from NEARBY bars before it (twice as many steps: nights, weekends), which `on_basis` looks at
+            bars = fetch_into(cache, fetch, symbol, interval, earliest - 2 * (NEARBY + 1) * step, stamp)
             fetched_again = True
         except DataError as exc:
             refused = exc
