@@ -201,7 +201,9 @@ class PriceService:
             bar_times.append(times)
             lasts.append(float(closes[-1]))  # as sent: the window is float32 (123.46 came back 123.45999908)
             # the caller's own closes may be unadjusted; the bar cache's are adjusted, as Yahoo's (`split_factor`)
-            splits = suspected_splits(window, len(closes) - meta.context_length) if sent is not None else []
+            # an index (Yahoo's "^" symbols) never splits: the VIX's spikes read as reverse splits
+            caller = sent is not None and not q.symbol.startswith("^")
+            splits = suspected_splits(window, len(closes) - meta.context_length) if caller else []
             warnings.append(splits + unmoving_closes(window))
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels(PATCHTST).observe(len(batch))

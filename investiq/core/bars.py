@@ -16,6 +16,8 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 
 from investiq.core.errors import DataError
+from investiq.core.splits import RATIOS as SPLIT_RATIOS
+from investiq.core.splits import SPLIT_MOVE
 
 PRICES = ("open", "high", "low", "close")
 COLUMNS = [*PRICES, "volume"]
@@ -41,10 +43,9 @@ CLOSED_DAYS = 3
 # that are not split-adjusted looks like a crash the model would learn from. Kept, since real crashes happen.
 JUMP_FACTOR = 2.0
 # A stock split moves the unadjusted price by its ratio times the day's own move: a 2:1 split on a +4 % day is
-# x0.52, inside x2 or /2. So a move within SPLIT_MOVE of a split ratio (forward n:1 and 3:2; a reverse split is the
-# inverse) is reported too. A -40 % day (x0.6) is near none of them.
-SPLIT_RATIOS = (1.5, 2.0, 3.0, 4.0, 5.0, 8.0, 10.0, 20.0)
-SPLIT_MOVE = 1.08
+# x0.52, inside x2 or /2. So a move within SPLIT_MOVE of a split ratio (investiq/core/splits.py, as the gateway's
+# warnings: forward n:1, 3:2, 5:2; a reverse split is the inverse) is reported too. A -40 % day (x0.6) is near
+# none of them.
 OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}:?\d{2}|Z)$"  # ISO, with offset
 # Numeric timestamps: epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude (the
 # largest below each bound; a date from 1973 to 5138 in that unit), or YYYYMMDD integers (19000101-21001231).

@@ -526,6 +526,9 @@ def test_closes_with_an_unadjusted_split_are_forecast_with_a_warning_naming_the_
     check_forecast(warned)  # still a forecast of the closes as sent
     batch = client.post("/price/batch_predict", json={"requests": [{"symbol": "A", "prices": unadjusted}]}).json()
     assert batch["predictions"][0]["warnings"] == warned["warnings"]
+    # an index never splits: the VIX's real spikes (17.31 -> 37.32) read as reverse splits
+    index = client.post("/price/predict", json={"symbol": "^VIX", "prices": unadjusted}).json()
+    assert index["warnings"] == []
 
 
 def test_closes_that_do_not_move_are_forecast_with_a_warning(client: TestClient):
