@@ -42,7 +42,7 @@ from investiq.core.patchtst import (
     signal,
 )
 from investiq.core.splits import suspected_splits
-from investiq.core.stale import unmoving_closes
+from investiq.core.stale import silent_since, unmoving_closes
 
 NOT_EXPORTED = "PatchTST is not exported: run `investiq train patchtst`, then `investiq export patchtst`"
 
@@ -204,7 +204,8 @@ class PriceService:
             # an index (Yahoo's "^" symbols) never splits: the VIX's spikes read as reverse splits
             caller = sent is not None and not q.symbol.startswith("^")
             splits = suspected_splits(window, len(closes) - meta.context_length) if caller else []
-            warnings.append(splits + unmoving_closes(window))
+            silent = silent_since(times, last_time, datetime.now(timezone.utc)) if sent is None else []
+            warnings.append(splits + unmoving_closes(window) + silent)
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels(PATCHTST).observe(len(batch))
         try:

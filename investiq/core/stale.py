@@ -9,6 +9,7 @@ on the interval's width should not take it as calm.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,32 @@ def unmoving_closes(closes: NDArray[np.floating[Any]]) -> list[str]:
             "bar) and the intervals made from it understate the risk of a price that moves"
         )
     return warnings
+
+
+def silent_since(times: Any, last_closed: datetime, now: datetime) -> list[str]:
+    """A warning when the newest of bars fetched for a symbol (`times`: the window's bar times, oldest first; the
+    last closed at `last_closed`) is older than any gap between the window's bars, and one bar more (a source's
+    delay: a bar that has just closed may not be served yet): trading stopped (a halt, a delisting), which leaves
+    no bars at all, so no repeated close says so. A market's own nights, weekends and holidays are such gaps in a
+    window of its bars. A review: a window whose newest bar was 8 days old was served as current, unsaid."""
+    stamps = np.asarray(times, dtype="datetime64[ns]").astype(np.int64)
+    if stamps.size < 2:
+        return []
+    gaps = np.diff(stamps)
+    widest = timedelta(microseconds=int(gaps.max()) / 1000)
+    silence = now - last_closed
+    if silence <= widest + timedelta(microseconds=int(np.median(gaps)) / 1000):
+        return []
+    return [
+        f"the newest bar closed {_days(silence)} ago, longer than any gap between the window's bars "
+        f"({_days(widest)}): a halted or delisted symbol, or a market closed longer than usual? The forecast "
+        "starts from that close as if it still traded"
+    ]
+
+
+def _days(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
 
 
 def _volatility(values: NDArray[np.float64]) -> float:

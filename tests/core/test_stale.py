@@ -3,10 +3,13 @@ is named; ordinary series, and a cheap stock whose closes often repeat a cent, a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
+import pandas as pd
 import pytest
 
-from investiq.core.stale import unmoving_closes
+from investiq.core.stale import silent_since, unmoving_closes
 
 
 def walk(n: int = 512, sd: float = 0.01, seed: int = 0, start: float = 100.0) -> np.ndarray:
@@ -34,3 +37,18 @@ def test_moving_series_are_not_warned_about(seed: int):
     cheap = np.round(walk(sd=0.003, seed=seed, start=3.0), 2)
     assert 0.2 < np.mean(np.diff(cheap) == 0) < 0.5
     assert unmoving_closes(cheap) == []
+
+
+def test_bars_whose_newest_is_older_than_any_gap_in_the_window_are_warned_about():
+    """A halt leaves no bars, so no repeated close says so: a window whose newest bar was 8 days old was served as
+    current (a review). The market's own weekends and holidays are gaps of its window, and a bar of delay is
+    allowed: neither is warned about."""
+    days = pd.bdate_range("2024-01-02", periods=300, tz="UTC")  # weekdays: Friday -> Monday is the widest gap
+    closed = days[-1].to_pydatetime() + timedelta(days=1)
+    assert silent_since(days, closed, closed + timedelta(days=3)) == []  # a weekend and a bar
+    [warning] = silent_since(days, closed, closed + timedelta(days=8))
+    assert warning.startswith("the newest bar closed 8.0 days ago, longer than any gap between the window's bars")
+    crypto = pd.date_range("2024-01-01", periods=512, freq="15min", tz="UTC")
+    closed = crypto[-1].to_pydatetime() + timedelta(minutes=15)
+    assert silent_since(crypto, closed, closed + timedelta(minutes=25)) == []  # the next bar not served yet
+    assert "0.8 hours ago" in silent_since(crypto, closed, closed + timedelta(minutes=45))[0]

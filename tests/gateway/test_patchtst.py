@@ -531,6 +531,22 @@ def test_closes_with_an_unadjusted_split_are_forecast_with_a_warning_naming_the_
     assert index["warnings"] == []
 
 
+def test_fetched_bars_whose_newest_is_days_old_are_served_with_a_warning(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+):
+    """A halted symbol leaves no bars: its window, 8 days old, was served as current without a word (a review)."""
+    now = pd.Timestamp.now(tz="UTC").floor("D")
+
+    def halted(symbol: str, interval: str, n: int, *args: Any) -> pd.DataFrame:
+        times = pd.date_range(end=now - pd.Timedelta(days=9), periods=n, freq="1D", tz="UTC")
+        c = np.array(closes(n))
+        return pd.DataFrame({"open": c, "high": c, "low": c, "close": c, "volume": 1.0}, index=times)
+
+    monkeypatch.setattr(price_service, "recent_bars", halted)
+    body = client.post("/price/predict", json={"symbol": "HALTED"}).json()
+    assert any(w.startswith("the newest bar closed 8.") for w in body["warnings"]), body["warnings"]
+
+
 def test_closes_that_do_not_move_are_forecast_with_a_warning(client: TestClient):
     """64 equal closes (a halted stock, a stale feed) gave an "80%" interval a few millionths of the price wide,
     with nothing to say so (found by a probe)."""
