@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from gateway.deps import Bayesian, Health
-from gateway.json_body import JsonRoute
+from gateway.json_body import UniqueKeysJsonRoute
 from gateway.logs import annotate
 from gateway.schemas.bayesian import (
     AllStatsResponse,
@@ -34,7 +34,7 @@ router = APIRouter(
     tags=["bayesian"],
     dependencies=[Depends(_annotate)],
     responses=ERROR_RESPONSES,
-    route_class=JsonRoute,
+    route_class=UniqueKeysJsonRoute,
 )
 MethodQuery = Annotated[
     Method,

@@ -278,6 +278,13 @@ CASES: list[tuple[str, Any, int, str]] = [
     (PRICE, {"symbol": "SPX", "prices": closes(), "Time-Stamps": []}, 422, "did you mean 'bar_times'?"),
     # the body itself
     (TRADE, '{"strategy_name": "s",', 422, "body: invalid JSON at character 22: Expecting property name"),
+    # a key named twice: a parser keeps the last, and {"profit_loss": 5, "profit_loss": -5} was learnt as a loss
+    (
+        TRADE,
+        '{"strategy_name": "s", "profit_loss": 5, "profit_loss": -5}',
+        422,
+        "body: invalid JSON at character 41: duplicate key 'profit_loss': send each field once",
+    ),
     (TRADE, "[" * 100_000, 422, "body: cannot be read as JSON: maximum recursion depth exceeded"),
     (TRADE, b'{"strategy_name": "\xff", "won": true}', 422, "body: cannot be read as JSON: 'utf-8' codec can't"),
     (TRADE, "", 422, "body: empty: send a JSON object (Content-Type: application/json)"),
