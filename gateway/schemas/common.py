@@ -24,6 +24,9 @@ INVISIBLE = {
     "Zl": "a line separator",
     "Zp": "a paragraph separator",
     "Zs": "a space other than the plain one",
+    "Mn": "a combining mark with no character before it to combine with",
+    "Mc": "a combining mark with no character before it to combine with",
+    "Me": "a combining mark with no character before it to combine with",
 }
 
 

@@ -40,5 +40,8 @@ def symbol_problem(symbol: str) -> str | None:
 
 def first_invisible(value: str) -> str | None:
     """The first character of `value` that does not show: control, format (zero-width), surrogate, private-use,
-    unassigned, or a separator other than the plain space (U+2028, a no-break space); None if none."""
+    unassigned, or a separator other than the plain space (U+2028, a no-break space), or a combining mark that
+    begins it, with no letter to sit on (a name of U+0301 alone was accepted, a review); None if none."""
+    if value and unicodedata.category(value[0]).startswith("M"):
+        return value[0]
     return next((ch for ch in value if not ch.isprintable()), None)

@@ -108,6 +108,16 @@ def test_names_refuse_what_trade_id_refuses_naming_the_character(
     assert trade.status_code == 422 and f": {code})" in trade.json()["detail"]  # the same characters refused
 
 
+def test_a_name_that_begins_with_a_combining_mark_is_refused(client: TestClient):
+    """A strategy named U+0301 alone (an accent with nothing to sit on) was accepted: only what shows may be."""
+    response = client.post("/bayesian/update", json={"strategy_name": "\u0301", "won": True})
+    assert response.status_code == 422
+    assert "U+0301 COMBINING ACUTE ACCENT is not (found '\u0301': a combining mark with no character before" in (
+        response.json()["detail"]
+    )
+    assert client.post("/bayesian/update", json={"strategy_name": "e\u0301", "won": True}).status_code == 200
+
+
 def test_names_are_stored_normalised():
     assert PriceRequest.model_validate({"symbol": " cafe\u0301 "}).symbol == "caf\u00e9"
     # the length limit holds for the name as stored: 100 accented letters, either spelling (a review: decomposed,
