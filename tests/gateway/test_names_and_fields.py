@@ -112,8 +112,9 @@ def test_a_name_that_begins_with_a_combining_mark_is_refused(client: TestClient)
     """A strategy named U+0301 alone (an accent with nothing to sit on) was accepted: only what shows may be."""
     response = client.post("/bayesian/update", json={"strategy_name": "\u0301", "won": True})
     assert response.status_code == 422
-    assert "U+0301 COMBINING ACUTE ACCENT is not (found '\u0301': a combining mark with no character before" in (
-        response.json()["detail"]
+    assert (
+        "U+0301 COMBINING ACUTE ACCENT is not (found '\u0301': a combining mark with no character before"
+        in (response.json()["detail"])
     )
     assert client.post("/bayesian/update", json={"strategy_name": "e\u0301", "won": True}).status_code == 200
 
