@@ -114,6 +114,15 @@ def test_the_pnl_spread_survives_a_mean_large_against_it():
     assert p.pnl_sample_sd > 1.0
 
 
+def test_a_trade_whose_weight_underflows_to_zero_is_counted_and_weighs_nothing():
+    """A trade of the year 133 seen from 875 with a 30-day half-life weighs 2^-9000 = 0.0: the Welford update
+    divided by the weights' sum, 0 (found by tests/gateway/test_fuzz.py)."""
+    ev = observe(Evidence(ref_ts=875 * 365 * DAY), 133 * 365 * DAY, None, 5.0, 30.0)
+    assert (ev.pnl_count, ev.pnl_w, ev.pnl_scatter) == (1, 0.0, 0.0)
+    ev = observe(ev, 875 * 365 * DAY, None, 3.0, 30.0)
+    assert (ev.pnl_w, ev.pnl_s1, ev.pnl_scatter) == (1.0, 3.0, 0.0)
+
+
 def test_forgetting_relaxes_toward_the_prior_not_toward_zero():
     ev = fold([(0.0, True, 100.0)] * 20, 30.0)
     fresh = posterior(PRIOR, ev, 0.0, 30.0)

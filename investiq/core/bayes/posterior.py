@@ -144,7 +144,7 @@ def _add_pnl(ev: Evidence, w: float, pnl: float) -> Evidence:
     pnl_w = ev.pnl_w + w
     before = ev.pnl_s1 / ev.pnl_w if ev.pnl_w > 0 else pnl
     pnl_s1 = ev.pnl_s1 + w * pnl
-    after = pnl_s1 / pnl_w
+    after = pnl_s1 / pnl_w if pnl_w > 0 else pnl  # a trade so old that its weight underflows to 0 (the fuzz test)
     return replace(
         ev,
         pnl_w=pnl_w,
