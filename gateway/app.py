@@ -112,7 +112,11 @@ def create_app(
         )
         try:
             if refolded := await service.refold():
-                log.info("Bayesian state of %d strategies folded again with bayes_half_life_days", refolded)
+                log.info(
+                    "Bayesian state of %d strategies replayed from their trades (folded with another "
+                    "bayes_half_life_days, or by an older release)",
+                    refolded,
+                )
         except JournalUnavailableError as exc:  # reads replay it meanwhile: slower, still right
             log.warning("Bayesian state not refolded with the new half-life: %s", exc)
         app.state.writer = writer

@@ -173,6 +173,29 @@ def test_bayesian_state_of_schema_8_keeps_its_pnl_spread_as_a_scatter(db_path: P
     assert states["huge"].pnl_scatter == pytest.approx(2 * 1.6**2, rel=1e-6)  # from the sums: 0 or worse
 
 
+def test_a_gateway_of_the_release_before_schema_9_still_reads_and_writes_the_migrated_journal(db_path: Path):
+    """Migration 9 renamed pnl_s2 first: a gateway of the release before, still running on the journal (several
+    may share it), failed every Bayesian read and write ("no such column: pnl_s2", a review). The column stays
+    and is written; a row such a gateway writes has no scatter, which is then taken from its sums and replayed."""
+    from investiq.core.bayes.posterior import Evidence, observe
+    from investiq.core.journal import bayesian as store
+
+    conn = open_journal(db_path)
+    ev = Evidence(ref_ts=0.0)
+    for pnl in (1.0, 2.0, 3.0):
+        ev = observe(ev, 0.0, None, pnl, 30.0)
+    store.save_state(conn, "new", ev, 0.0, 30.0)
+    old_columns = "ref_ts, win_w, loss_w, pnl_w, pnl_s1, pnl_s2, wins, losses, pnl_count"
+    assert conn.execute(f"SELECT {old_columns} FROM bayesian_state").fetchone()[5] == pytest.approx(14.0)
+    conn.execute(  # what the release before writes: its columns only (INSERT OR REPLACE: pnl_scatter NULL)
+        f"INSERT OR REPLACE INTO bayesian_state (strategy_name, {old_columns}, updated_at, half_life_days) "
+        "VALUES ('old', 0, 3, 0, 3, 6, 14, 3, 0, 3, '1970-01-01T00:00:00+00:00', 30.0)"
+    )
+    assert store.folded_otherwise(conn, 30.0) == ["old"]
+    assert store.load_states(conn, 30.0)["old"].pnl_scatter == pytest.approx(2.0)
+    conn.close()
+
+
 def test_an_agents_trades_table_is_kept_as_it_is(db_path: Path):
     agent = sqlite3.connect(db_path)
     ddl = (
@@ -205,7 +228,7 @@ def _insert(name: str):
     def job(conn: sqlite3.Connection) -> int:
         return int(
             conn.execute(
-                "INSERT INTO bayesian_state VALUES (?, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'now', 30)", (name,)
+                "INSERT INTO bayesian_state VALUES (?, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'now', 30, 0)", (name,)
             ).lastrowid
             or 0
         )
@@ -230,7 +253,7 @@ def test_a_result_is_committed_when_the_future_resolves(writer: JournalWriter, d
 
 def test_a_failing_job_rolls_back_alone(writer: JournalWriter, db_path: Path):
     def boom(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO bayesian_state VALUES ('b', 0, 0, 0, 0, 0, 0, 0, 0, 0, 'now', 30)")
+        conn.execute("INSERT INTO bayesian_state VALUES ('b', 0, 0, 0, 0, 0, 0, 0, 0, 0, 'now', 30, 0)")
         raise RuntimeError("half-written")
 
     gate = threading.Event()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import unicodedata
 from collections import defaultdict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from investiq.core.bayes.posterior import Evidence, observe
 from investiq.core.journal import timestamps
@@ -17,6 +17,7 @@ from investiq.core.journal.timestamps import iso
 from investiq.core.names import one_spelling
 
 _STATE_FIELDS = [f.name for f in fields(Evidence)]
+_SCATTER = _STATE_FIELDS.index("pnl_scatter")
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,16 @@ def insert_event(conn: sqlite3.Connection, event: TradeEvent) -> bool:
     return cursor.rowcount == 1
 
 
+# What a state row is read as: Evidence's fields, the sum w x^2 that the release before schema 9 kept instead of
+# the scatter (pnl_s2: still written, for such a gateway still running on the journal), and the half-life it was
+# folded with.
+_READ = f"{', '.join(_STATE_FIELDS)}, pnl_s2, half_life_days"
+
+
 def load_state(conn: sqlite3.Connection, strategy_name: str, half_life_days: float) -> Evidence | None:
     """The strategy's evidence for this half-life; None without state."""
     row = conn.execute(
-        f"SELECT {', '.join(_STATE_FIELDS)}, half_life_days FROM bayesian_state WHERE strategy_name = ?",
+        f"SELECT {_READ} FROM bayesian_state WHERE strategy_name = ?",
         (strategy_name,),
     ).fetchone()
     return None if row is None else _for_half_life(conn, strategy_name, tuple(row), half_life_days)
@@ -60,30 +67,40 @@ def load_state(conn: sqlite3.Connection, strategy_name: str, half_life_days: flo
 
 def load_states(conn: sqlite3.Connection, half_life_days: float) -> dict[str, Evidence]:
     """Every strategy's evidence for this half-life."""
-    rows = conn.execute(
-        f"SELECT strategy_name, {', '.join(_STATE_FIELDS)}, half_life_days FROM bayesian_state "
-        "ORDER BY strategy_name"
-    ).fetchall()
+    rows = conn.execute(f"SELECT strategy_name, {_READ} FROM bayesian_state ORDER BY strategy_name").fetchall()
     return {row[0]: _for_half_life(conn, row[0], tuple(row)[1:], half_life_days) for row in rows}
 
 
 def _for_half_life(
     conn: sqlite3.Connection, strategy_name: str, row: tuple[object, ...], half_life_days: float
 ) -> Evidence:
-    """A state row (Evidence's fields, then the half-life it was folded with) as evidence for `half_life_days`:
-    as stored when folded with it, else replayed from the strategy's events (as stored when it has none: a
-    journal restored in part)."""
-    *fields_, folded_with = row
-    stored = Evidence(*fields_)  # type: ignore[arg-type]
+    """A state row (`_READ`) as evidence for `half_life_days`: as stored when folded with it, else replayed from
+    the strategy's events (as stored when it has none: a journal restored in part). A row without a scatter was
+    written by a gateway of the release before schema 9: its scatter comes from its sums, and it is replayed."""
+    *values, s2, folded_with = row
+    unscattered = values[_SCATTER] is None
+    if unscattered:
+        values[_SCATTER] = 0.0
+    stored = Evidence(*values)  # type: ignore[arg-type]
+    if unscattered:
+        stored = replace(stored, pnl_scatter=_scatter_of(stored, float(s2)))  # type: ignore[arg-type]
+        folded_with = None
     if folded_with == half_life_days:
         return stored
     return replay(conn, strategy_name, half_life_days) or stored
 
 
+def _scatter_of(ev: Evidence, s2: float) -> float:
+    """sum w (x - mean)^2 from the sums a state of the release before schema 9 kept (as migration 9 does)."""
+    return max(s2 - ev.pnl_s1 * ev.pnl_s1 / ev.pnl_w, 0.0) if ev.pnl_w > 0 else 0.0
+
+
 def folded_otherwise(conn: sqlite3.Connection, half_life_days: float) -> list[str]:
-    """The strategies whose state was folded with another half-life than `half_life_days` (or none recorded)."""
+    """The strategies whose state was folded with another half-life than `half_life_days` (or none recorded), or
+    written without a scatter (a gateway of the release before schema 9)."""
     rows = conn.execute(
-        "SELECT strategy_name FROM bayesian_state WHERE half_life_days IS NULL OR half_life_days != ?",
+        "SELECT strategy_name FROM bayesian_state "
+        "WHERE half_life_days IS NULL OR half_life_days != ? OR pnl_scatter IS NULL",
         (half_life_days,),
     )
     return [str(name) for (name,) in rows]
@@ -119,12 +136,14 @@ def replay(conn: sqlite3.Connection, strategy_name: str, half_life_days: float) 
 def save_state(
     conn: sqlite3.Connection, strategy_name: str, ev: Evidence, now_ts: float, half_life_days: float
 ) -> None:
-    """Store the strategy's evidence, folded with `half_life_days`."""
+    """Store the strategy's evidence, folded with `half_life_days`, and its sum w x^2 (pnl_s2) for a gateway of
+    the release before schema 9 still running on the journal."""
     values = asdict(ev)
+    s2 = ev.pnl_scatter + (ev.pnl_s1 * ev.pnl_s1 / ev.pnl_w if ev.pnl_w > 0 else 0.0)
     conn.execute(
-        f"INSERT OR REPLACE INTO bayesian_state (strategy_name, {', '.join(_STATE_FIELDS)}, updated_at, "
-        f"half_life_days) VALUES (?, {', '.join('?' for _ in _STATE_FIELDS)}, ?, ?)",
-        (strategy_name, *(values[name] for name in _STATE_FIELDS), iso(now_ts), half_life_days),
+        f"INSERT OR REPLACE INTO bayesian_state (strategy_name, {', '.join(_STATE_FIELDS)}, pnl_s2, updated_at, "
+        f"half_life_days) VALUES (?, {', '.join('?' for _ in _STATE_FIELDS)}, ?, ?, ?)",
+        (strategy_name, *(values[name] for name in _STATE_FIELDS), s2, iso(now_ts), half_life_days),
     )
 
 

@@ -136,11 +136,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 9: a strategy's P&L scatter (sum of w (x - mean)^2) is kept as such, updated as Welford's, not derived from
     # sum w x^2: the difference of two large sums cancelled when the mean is large against the spread. A state
     # is converted (as precise as the sums it had), and marked folded with no half-life, so that the gateway's
-    # start replays it from its events exactly (investiq/core/journal/bayesian.py refold).
+    # start replays it from its events exactly (investiq/core/journal/bayesian.py refold). A new column, not
+    # pnl_s2 renamed: a gateway of the release before, still running on the journal, reads and writes pnl_s2
+    # (still written), and a row it writes has no scatter (NULL), which is then replayed too.
     (
-        "ALTER TABLE bayesian_state RENAME COLUMN pnl_s2 TO pnl_scatter",
+        "ALTER TABLE bayesian_state ADD COLUMN pnl_scatter REAL",
         "UPDATE bayesian_state SET half_life_days = NULL, pnl_scatter = "
-        "CASE WHEN pnl_w > 0 THEN max(pnl_scatter - pnl_s1 * pnl_s1 / pnl_w, 0.0) ELSE 0.0 END",
+        "CASE WHEN pnl_w > 0 THEN max(pnl_s2 - pnl_s1 * pnl_s1 / pnl_w, 0.0) ELSE 0.0 END",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
