@@ -252,8 +252,10 @@ _DASH = re.compile(r"\s[-–—]+\s|[–—]")
 _TOKEN = re.compile(r"[^\W_]+|[,;:!?()]")  # words of any script: [a-z] read "Zürich" as "z" + "rich" (positive)
 # The lexicon reads English. A text written in another language is no evidence either way, however its words
 # happen to spell English ones ("die" in German, "sin" in Spanish: VADER words): a text is taken as another
-# language when most of its letters are not Latin ones (Chinese, Japanese, Cyrillic, Arabic...), or when it holds
-# two different function words of German, Spanish, French, Italian or Portuguese and none of English's. Words that
+# language when no term of the finance lexicon is found in it and most of its letters are not Latin ones (Chinese,
+# Japanese, Cyrillic, Arabic...) or it holds two different function words of German, Spanish, French, Italian or
+# Portuguese and none of English's: names carry them ("De La Rue shares plunge", "Los Angeles, Las Vegas home
+# prices plunge" were read as no evidence, a review), and a finance term says the text is English. Words that
 # are also English ("die", "sin", "con", "son", "plus", "a", "in", "on", "as", "no", "do") count for neither, nor
 # does Spanish "y" ("y/y").
 _FUNCTION_WORDS = {
@@ -311,8 +313,6 @@ class FinanceLexicon:
 
     def evidence(self, text: str) -> Evidence:
         tokens = tokenize(text)
-        if not_english(tokens):
-            return Evidence(0.0, 0.0, 0.0, not_english=True)
         stems = [self.lexicon.stem(t) for t in tokens]
         clauses: list[list[_Match]] = [[]]
         skip = set()
@@ -337,6 +337,8 @@ class FinanceLexicon:
             else:
                 clauses[-1].append(_Match(i, 1, self._vader_term(tokens[i]), "vader"))
             i += 1
+        if not any(m.source == "finance" for clause in clauses for m in clause) and not_english(tokens):
+            return Evidence(0.0, 0.0, 0.0, not_english=True)  # a finance term read: English, whatever else
         figures = list(compared(text, self.is_cost, self.direction))
         subjects = frozenset(w for _, _, words in figures for w in words)
         absorbed = _absorbed(tokens, [span for span, _, _ in figures])

@@ -316,6 +316,8 @@ def test_a_text_in_another_language_is_no_evidence_and_says_so(lexicon: FinanceL
         ("Société Générale cuts 900 jobs", "negative"),  # accented names: still English
         ("Exports rise 8% y/y, beating forecasts", "positive"),  # "y/y" is no Spanish
         ("Banco Santander reports higher profit for the quarter", "positive"),
+        ("De Beers, La Rinascente sales slump", "negative"),  # name particles: a finance term says it is English
+        ("Los Angeles port volumes jump", "positive"),
     ],
 )
 def test_english_with_foreign_names_is_read_as_english(lexicon: FinanceLexicon, text: str, expected: str):
@@ -334,6 +336,8 @@ def test_english_with_foreign_names_is_read_as_english(lexicon: FinanceLexicon, 
         ("Mortgage rates climb to record high", "negative"),
         ("Bond defaults fall to an all-time low", "positive"),
         ("Nasdaq closes at record high", "positive"),
+        ("Inflation expectations ease from record high", "positive"),  # a level moved away from is no news
+        ("Bond yields retreat from an all-time high", "positive"),
         # refusing to do what would be good (or bad) news
         ("Senate refuses to approve the funding bill", "negative"),
         ("Board refuses to cut the dividend", "positive"),
