@@ -178,7 +178,7 @@ class Forecaster(torch.nn.Module):
         price     last close * exp(sigma * sqrt(h) * z)
         P(up)     sigmoid(logit(base[h]) + slope * u[h, 0.5]), kept within the range calibration saw on
                   validation; base: the training up-rate where it is at least the down-rate, or where
-                  validation confirms a lower one beats 0.5, else 0.5 (drift_base)
+                  validation confirms a lower one, else the no-drift rate: 0.5 where no close ties (drift_base)
         one distribution: the quantiles are then held to P(up) (`agreeing`): P(close > last) = p puts every
                   level above 1 - p at or above the last close and every level below it at or under it, so
                   a quantile on the other side (a falling median where P(up) is 0.53) is moved to the last close

@@ -90,7 +90,7 @@ def _cacheable(value: str) -> str:
     return value
 
 
-# A symbol: a Name that can name a bar cache file, whatever route takes it (/price's own check says where)
+# A symbol of /price: a Name that can name a bar cache file (/sentiment's is a tag of the journal's: any Name)
 Symbol = Annotated[Name, AfterValidator(_cacheable)]
 # Strict: a JSON number (an integer too), never "42.5" or true, which lax parsing would turn into one.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]

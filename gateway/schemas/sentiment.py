@@ -8,14 +8,14 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, StrictBool, StrictStr
 
-from gateway.schemas.common import RequestBody, Symbol
+from gateway.schemas.common import Name, RequestBody
 from investiq.core.finbert import Label
 
 
 class SentimentRequest(RequestBody):
     synonyms: ClassVar[dict[str, str]] = {"cache": "use_cache"}  # "cache": false ignored served a cached answer
     texts: list[StrictStr] = Field(description="Headlines or short news texts (limits: settings).")
-    symbol: Symbol | None = Field(None, description="Ticker the texts are about; stored with each prediction.")
+    symbol: Name | None = Field(None, description="Ticker the texts are about; stored with each prediction.")
     use_cache: StrictBool = Field(True, description="False: score again even if the text was seen.")
 
 

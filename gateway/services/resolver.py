@@ -137,7 +137,11 @@ def _resolve_series(
             continue  # not there yet, or still forming
         last = at - row["horizon_steps"]  # the cached bar of the forecast's last close
         nearby = bars["close"].iloc[max(last - NEARBY, 0) : last + NEARBY + 1].to_numpy()
-        actual = on_basis(bars["close"].iloc[at], bars["close"].iloc[last], row["last_price"], nearby)
+        actual = (  # an index (Yahoo's "^" symbols) never splits: its closes stand as they are
+            float(bars["close"].iloc[at])
+            if symbol.startswith("^")
+            else on_basis(bars["close"].iloc[at], bars["close"].iloc[last], row["last_price"], nearby)
+        )
         closed = (bars.index[at] + step).isoformat()  # when the H-th bar closed: the horizon's real span ends
         out.append(Resolution(row["id"], actual, outcome(row["direction"], row["last_price"], actual), closed))
     return out

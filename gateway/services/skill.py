@@ -310,7 +310,7 @@ class SkillService:
         if brier.ci95 is not None and brier.ci95[1] < 0:
             return (
                 f"live P(up) is significantly worse than its base (the P(up) the model serves without skill: the "
-                f"training up-rate, or 0.5): Brier skill {brier.value:+.3f} "
+                f"training up-rate, or the no-drift rate): Brier skill {brier.value:+.3f} "
                 f"[{brier.ci95[0]:+.3f}, {brier.ci95[1]:+.3f}] over {brier.n} forecasts: run `investiq retrain`",
                 figures,
             )

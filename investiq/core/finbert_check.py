@@ -167,5 +167,6 @@ def logits_on(
     model's: positions past a headline's serve long texts): [len(texts) + SINGLES + LONG, labels]. `run` maps
     the encoder's inputs to logits (an ONNX session, PyTorch, OpenVINO)."""
     batch = run(encode(texts))
-    singles = [run(encode([t])) for t in [*texts[:SINGLES], " ".join(texts)]]
+    # four times the headlines: ~1,200 words, past 512 tokens for any tokenizer (once, 319 with a basic one)
+    singles = [run(encode([t])) for t in [*texts[:SINGLES], " ".join(texts * 4)]]
     return np.concatenate([batch, *singles])

@@ -145,8 +145,9 @@ class PatchTSTMeta:
 
     def probability_up_source(self) -> Literal["model", "base_rate"]:
         """base_rate where validation kept no P(up) slope: P(up) is then `base_probability_up` (the training
-        up-rate, or 0.5) for every window, whatever the closes (an agent took 0.555 'up' on a crash for the model's
-        view: a walkthrough); model where the network's answer moves it (and in artifacts that recorded none)."""
+        up-rate, or the no-drift rate) for every window, whatever the closes (an agent took 0.555 'up' on a crash
+        for the model's view: a walkthrough); model where the network's answer moves it (and in artifacts that
+        recorded none)."""
         return "base_rate" if self.calibration.get("slope", 1.0) == 0 else "model"
 
     def base_probability_up(self) -> float | None:

@@ -17,6 +17,11 @@ from numpy.typing import NDArray
 
 STALE_TAIL = 10  # the last closes all equal: the feed stopped, or trading did
 FLAT_SHARE = 0.5  # at least this share of the window's one-bar moves are zero
+SESSIONS = timedelta(hours=12)  # a gap this wide in a window: a market that closes at night
+# The longest a market that closes is shut in the ordinary way: Good Friday's, Thursday's close to Monday's open
+# (3.7 days). A 512-bar window of 15-minute bars spans 20 sessions and often holds no such weekend: the widest gap
+# in it alone warned every symbol for a day after Labor Day (a review).
+LONG_WEEKEND = timedelta(days=4)
 
 
 def unmoving_closes(closes: NDArray[np.floating[Any]]) -> list[str]:
@@ -53,6 +58,8 @@ def silent_since(times: Any, last_closed: datetime, now: datetime) -> list[str]:
         return []
     gaps = np.diff(stamps)
     widest = timedelta(microseconds=int(gaps.max()) / 1000)
+    if widest >= SESSIONS:  # a market that closes: its window may hold no long weekend (a review: Labor Day)
+        widest = max(widest, LONG_WEEKEND)
     silence = now - last_closed
     if silence <= widest + timedelta(microseconds=int(np.median(gaps)) / 1000):
         return []

@@ -48,6 +48,14 @@ def test_bars_whose_newest_is_older_than_any_gap_in_the_window_are_warned_about(
     assert silent_since(days, closed, closed + timedelta(days=3)) == []  # a weekend and a bar
     [warning] = silent_since(days, closed, closed + timedelta(days=8))
     assert warning.startswith("the newest bar closed 8.0 days ago, longer than any gap between the window's bars")
+    # 15-minute bars of 20 sessions without a long weekend: Labor Day's Monday and Tuesday morning are no halt
+    sessions = pd.DatetimeIndex(
+        [t for day in pd.bdate_range("2026-08-05", "2026-09-04", tz="UTC") for t in
+         pd.date_range(day + pd.Timedelta(hours=13.5), periods=26, freq="15min")]
+    )  # fmt: skip
+    closed = sessions[-1].to_pydatetime() + timedelta(minutes=15)  # Friday 20:00 UTC
+    assert silent_since(sessions, closed, closed + timedelta(days=3, hours=17.75)) == []  # Tuesday 13:45 UTC
+    assert silent_since(sessions, closed, closed + timedelta(days=6))  # a halt
     crypto = pd.date_range("2024-01-01", periods=512, freq="15min", tz="UTC")
     closed = crypto[-1].to_pydatetime() + timedelta(minutes=15)
     assert silent_since(crypto, closed, closed + timedelta(minutes=25)) == []  # the next bar not served yet

@@ -131,6 +131,16 @@ def test_a_volatile_symbols_move_is_no_split_when_the_last_close_is_a_cached_one
     assert sqlite3.connect(journal).execute("SELECT correct FROM price_predictions").fetchall() == [(1,)]
 
 
+def test_an_index_is_never_rescaled_for_a_split(journal: Path, tmp_path: Path):
+    """An index never splits: a ^VIX forecast from 20 with no cached close near it within 1 % had its outcome 21.5
+    rescaled to 18.7, a right 'up' call scored wrong (a review)."""
+    journaled(journal, [forecast("^VIX", T0 + STEP)])
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("^VIX", "15m", bars(T0, [23.0, 24.6, 121.5, 23.9]))
+    assert resolve(journal, cache, offline, now=T0 + 5 * STEP).resolved == 1
+    assert actuals(journal) == {"^VIX": 121.5}
+
+
 def test_a_cache_that_starts_after_the_forecast_is_filled_in_not_counted_from(journal: Path, tmp_path: Path):
     """A forecast older than a symbol's cache was scored from the first cached bar: the wrong one."""
     journaled(journal, [forecast("SPY", T0 + STEP)])
