@@ -18,7 +18,13 @@ from gateway.metrics import Metrics
 from investiq.core.errors import InvalidInputError, InvestIQError
 
 # Kinds of the HTTP errors raised by FastAPI, Starlette and gateway/security.py; others are "http_error".
-HTTP_KINDS = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+HTTP_KINDS = {
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def error_body(kind: str, detail: str, **extra: Any) -> dict[str, Any]:

@@ -149,6 +149,14 @@ class BodyLimitMiddleware:
         if oversized is not None and not _refused_for_its_key(scope):
             await self._reject(send, oversized)
             return
+        encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if encoding not in (b"identity", b"") and not _refused_for_its_key(scope):
+            # a gzip body was read as text: a 422 "'utf-8' codec can't decode byte 0x8b" (a review)
+            self.metrics.count_error("unsupported_media_type")
+            named = encoding.decode("latin-1")
+            detail = f"Content-Encoding {named!r} is not supported: send the body uncompressed"
+            await _answer(send, 415, "unsupported_media_type", detail)
+            return
         # A request the key check will refuse is that 401 first, its body unread (the route checks the key before
         # it reads: gateway/security.py `guard`); the 413 by Content-Length waits for the first attempt to read it.
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
@@ -238,7 +246,7 @@ else:  # Python 3.10
 
 async def _answer(send: Send, status: int, kind: str, detail: str, *, close: bool = False) -> None:
     body: dict[str, Any] = {"error": kind, "detail": detail}
-    payload = json.dumps(body).encode()
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()  # as every other error body
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     if close:
         headers.append((b"connection", b"close"))

@@ -9,6 +9,7 @@ tensor the gateway hands to a model. tests/gateway/test_fuzz.py reuses the model
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import sqlite3
 import time
@@ -311,11 +312,20 @@ def test_bad_bodies_are_refused_with_a_reason_before_any_model_or_journal_sees_t
 
 
 JSON_TRADE = '{"strategy_name": "s", "won": true}'
+GZIP_JSON = {"content-type": "application/json", "content-encoding": "gzip"}
 # (method, path, request arguments, status, what the detail must say): everything that is not a body's content
 REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("POST", TRADE, {"content": JSON_TRADE, "headers": {"content-type": "text/plain"}}, 415, "'text/plain' is"),
     ("POST", TRADE, {"content": JSON_TRADE}, 415, "no Content-Type: send the body as JSON"),
     ("POST", TRADE, {"data": {"strategy_name": "s", "won": "true"}}, 415, "'application/x-www-form-urlencoded'"),
+    # a compressed body was read as text: a 422 "'utf-8' codec can't decode byte 0x8b"
+    (
+        "POST",
+        TEXTS,
+        {"content": gzip.compress(b'{"texts": ["ok"]}'), "headers": GZIP_JSON},
+        415,
+        "Content-Encoding 'gzip' is not supported: send the body uncompressed",
+    ),
     ("GET", PRICE, {}, 405, "Method Not Allowed"),
     ("GET", "/bayesian/weights?method=best", {}, 422, "query.method: Input should be 'mean', 'thompson' or 'pnl'"),
     ("GET", "/bayesian/all-stats?method=", {}, 422, "query.method: Input should be 'mean', 'thompson' or 'pnl'"),
