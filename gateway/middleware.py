@@ -69,16 +69,21 @@ class RequestContextMiddleware:
         start_request(request_id)
         start = time.perf_counter()
         status = 500  # what the client gets when the app raises before answering
+        # HEAD is GET without the body (RFC 9110), on every GET route: FastAPI's routes answered it 405 (a review;
+        # load balancers and probes send it)
+        head = scope["method"] == "HEAD"
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            elif head and message.get("body"):
+                message = {**message, "body": b""}
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app({**scope, "method": "GET"} if head else scope, receive, send_with_id)
         finally:
             level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
             fields = {

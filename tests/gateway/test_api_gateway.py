@@ -143,3 +143,12 @@ def test_docs_are_served(client: TestClient):
         "/bayesian/sync-from-database",
         "/bayesian/health",
     } <= set(paths)
+
+
+def test_head_is_get_without_the_body_on_every_get_route(client: TestClient):
+    """FastAPI's routes answered HEAD 405, /health/live included (a review: load balancers and probes send it)."""
+    for path in ("/health", "/health/live", "/health/ready", "/bayesian/weights"):
+        head, get = client.head(path), client.get(path)
+        assert (head.status_code, head.content) == (get.status_code, b""), path
+        assert head.headers["content-length"] == get.headers["content-length"]
+    assert client.head("/sentiment/predict").status_code == 405  # a POST route stays one
