@@ -646,7 +646,18 @@ def _due(bars: pd.DataFrame, step: pd.Timedelta, end: pd.Timestamp, asked: pd.Ti
     expected = (_next_label(bars, step) if asked is not None else bars.index[-1]) + step
     if end < expected:
         return False
+    if asked is not None and _closed_at_weekends(bars, step) and end.day_of_week >= 5:
+        return False  # intraday bars of a market shut at weekends: asked for every REFETCH_AFTER, 1,300 calls
     return asked is None or asked < expected or end - asked >= _throttle(step)
+
+
+def _closed_at_weekends(bars: pd.DataFrame, step: pd.Timedelta) -> bool:
+    """Whether intraday `bars` show a market that never trades on a Saturday or a Sunday (UTC): two weeks of them
+    or more, none on those days. A crypto pair trades then, and so do markets whose Monday starts on Sunday in
+    UTC (Auckland's, futures' Sunday evening): their bars say so, and they are asked for as any other day."""
+    if step >= pd.Timedelta(days=1) or len(bars) < 2 or bars.index[-1] - bars.index[0] < pd.Timedelta(days=14):
+        return False
+    return not (bars.index.day_of_week >= 5).any()
 
 
 def _next_label(bars: pd.DataFrame, step: pd.Timedelta) -> pd.Timestamp:

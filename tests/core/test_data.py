@@ -1057,6 +1057,32 @@ def test_daily_bars_of_a_market_closed_at_weekends_are_not_asked_for_on_saturday
     assert len(crypto.calls) == 2
 
 
+class Sessions(FakeYahoo):
+    """FakeYahoo of a stock market's 15-minute bars: weekdays, 13:30 to 20:00 UTC."""
+
+    def __call__(self, symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        frame = super().__call__(symbol, interval, start, end)
+        utc = frame.index.tz_convert("UTC")
+        minutes = utc.hour * 60 + utc.minute
+        return frame[(utc.day_of_week < 5) & (minutes >= 13 * 60 + 30) & (minutes < 20 * 60)]
+
+
+def test_intraday_bars_of_a_market_closed_at_weekends_are_not_asked_for_then(tmp_path: Path):
+    """A stock's 15-minute bars were asked for every few minutes of the weekend, ~1,300 calls a symbol (a review);
+    a crypto pair's, which trade then, still are."""
+    fetch, cache = Sessions(), BarCache(tmp_path)
+    saturday = datetime(2024, 3, 23, 12, tzinfo=timezone.utc)
+    recent_bars("SPY", "15m", 300, cache, fetch, now=saturday)  # fills three weeks of sessions
+    calls = len(fetch.calls)
+    for minutes in range(10, 36 * 60, 30):  # through Saturday and Sunday
+        recent_bars("SPY", "15m", 300, cache, fetch, now=saturday + timedelta(minutes=minutes))
+    assert len(fetch.calls) == calls
+    crypto = FakeYahoo()
+    recent_bars("BTC", "15m", 300, cache, crypto, now=saturday)
+    recent_bars("BTC", "15m", 300, cache, crypto, now=saturday + timedelta(minutes=30))
+    assert len(crypto.calls) == 2
+
+
 def test_the_weekend_of_an_exchange_east_of_utc_is_its_own():
     """Yahoo labels Tokyo's Monday bar at Tokyo's midnight: Sunday 15:00 UTC. Those Sunday labels made the
     market look open at weekends, and it was asked for new bars all weekend."""
