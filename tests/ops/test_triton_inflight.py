@@ -15,6 +15,7 @@ from gateway.backends.triton import TritonBackend
 from gateway.metrics import Metrics
 from gateway.services.scorers import FinbertScorer
 from gateway.services.sentiment import SentimentLimits, SentimentService
+from harness import standin_finbert
 from investiq.core.finbert import FINBERT, LABELS
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.ops.triton_server import TritonPorts, missing, start, stop
@@ -24,40 +25,11 @@ if (reason := missing()) is not None:  # the `triton` extra, in .venv-triton (nu
 SLEEP_S = 0.1  # per execution: one batch, whatever its size
 CLIENTS, ROUNDS = 16, 4
 
-MODEL = f"""
-import time
-
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def execute(self, requests):
-        time.sleep({SLEEP_S})
-        out = []
-        for request in requests:
-            n = len(pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy())
-            p = np.tile(np.array([[0.6, 0.1, 0.3]], dtype=np.float32), (n, 1))
-            out.append(pb_utils.InferenceResponse([pb_utils.Tensor("probabilities", p)]))
-        return out
-"""
-
-CONFIG = """
-name: "{name}"
-backend: "python"
-max_batch_size: 64
-input [{{ name: "TEXT", data_type: TYPE_STRING, dims: [ 1 ] }}]
-output [{{ name: "probabilities", data_type: TYPE_FP32, dims: [ 3 ] }}]
-instance_group [{{ kind: KIND_CPU, count: {count} }}]
-"""
-
 
 def repository(root: Path, instances: int) -> Path:
-    repo = root / f"repo{instances}"
-    (repo / FINBERT / "1").mkdir(parents=True)
-    (repo / FINBERT / "1" / "model.py").write_text(MODEL)
-    (repo / FINBERT / "config.pbtxt").write_text(CONFIG.format(name=FINBERT, count=instances))
-    return repo
+    return standin_finbert.repository(
+        root / f"repo{instances}", instances=instances, max_batch=64, sleep_s=SLEEP_S
+    )
 
 
 def throughput(url: str, db: Path, max_inflight: int) -> tuple[float, int]:

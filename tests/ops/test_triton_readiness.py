@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from gateway.backends.triton import TritonBackend
+from harness import standin_finbert
 from investiq.core.finbert import FINBERT
 from investiq.core.ports import free_port
 from investiq.ops.triton_server import TritonPorts, missing, ready, start, stop
@@ -23,38 +24,10 @@ if (reason := missing()) is not None:  # the `triton` extra, in .venv-triton (nu
     pytest.skip(reason, allow_module_level=True)
 CHECKS = 8  # per target: with one of two servers asked per check, both were asked within 2 (round robin)
 
-MODEL = """
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def execute(self, requests):
-        out = []
-        for request in requests:
-            n = len(pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy())
-            p = np.tile(np.array([[0.6, 0.1, 0.3]], dtype=np.float32), (n, 1))
-            out.append(pb_utils.InferenceResponse([pb_utils.Tensor("probabilities", p)]))
-        return out
-"""
-
-CONFIG = f"""
-name: "{FINBERT}"
-backend: "python"
-max_batch_size: 8
-input [{{ name: "TEXT", data_type: TYPE_STRING, dims: [ 1 ] }}]
-output [{{ name: "probabilities", data_type: TYPE_FP32, dims: [ 3 ] }}]
-instance_group [{{ kind: KIND_CPU, count: 1 }}]
-"""
-
 
 def repository(root: Path) -> Path:
     """A stand-in FINBERT (a python model): what is tested is its readiness, not its answers."""
-    repo = root / "repo"
-    (repo / FINBERT / "1").mkdir(parents=True)
-    (repo / FINBERT / "1" / "model.py").write_text(MODEL)
-    (repo / FINBERT / "config.pbtxt").write_text(CONFIG)
-    return repo
+    return standin_finbert.repository(root / "repo")
 
 
 @pytest.fixture(scope="module")
