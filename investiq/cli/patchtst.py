@@ -13,7 +13,7 @@ from investiq.cli.options import config_option, csv_option, data_options, model_
 from investiq.core.market import Source
 from investiq.core.patchtst import TrainConfig
 from investiq.ops import patchtst as ops
-from investiq.ops.lifecycle import RolloutError, reload
+from investiq.ops.lifecycle import RolloutError, exclusive, export_and_serve
 
 
 def _default(name: str) -> str:
@@ -193,11 +193,12 @@ def export_patchtst(config: Path | None, model_dir: Path | None, repository: Pat
     version); the newest version serves: a running gateway switches to it (as `investiq models promote` does),
     else it serves from the next start."""
     settings = settings_from(config, model_repository=repository)
-    ops.export_model(settings, ops.model_dir(settings, model_dir), click.echo)
-    try:  # as `models promote` does: the running gateway serves it now, or it must load for the next start
-        click.echo(reload(settings))
+    directory = ops.model_dir(settings, model_dir)
+    try:  # as `models promote` does, under its lock: the running gateway serves it now, or it must load
+        with exclusive(settings):
+            export_and_serve(settings, lambda: ops.export_model(settings, directory, click.echo), click.echo)
     except RolloutError as exc:
         raise click.ClickException(
-            f"exported, but not serving: {exc}. The running gateway keeps its version until it restarts; "
-            "`investiq models list` shows the versions, `investiq models promote N` serves another"
+            f"exported, but not serving: {exc}. `investiq models list` shows the versions; `investiq models "
+            "promote` serves another"
         ) from None

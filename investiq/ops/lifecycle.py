@@ -153,6 +153,29 @@ def promote(settings: Settings, source: Path, log: Log) -> int:
     repository = settings.model_repository
     number = install(source, repository, MODEL, retired_root(settings.models_dir))
     log(f"installed {source} as {version_dir(repository, MODEL, number)}")
+    _roll_out(settings, number, log)
+    return number
+
+
+def export_and_serve(settings: Settings, export: Callable[[], object], log: Log) -> None:
+    """`export` (which installs its weights as the repository's newest PatchTST, or re-exports the serving
+    version's) rolled out as `promote` rolls out: a new version the stack refuses is retired again. Run under
+    `exclusive`: an export that took no lock installed a version under the number a promote had just taken, and
+    replaced it (a review); one the gateway refused stayed installed and listed as serving, and the next retrain
+    judged its candidate against it."""
+    before = serving(settings.model_repository, MODEL)
+    export()
+    number = serving(settings.model_repository, MODEL)
+    if number is None or number == before:  # the serving weights exported again, in place
+        log(reload(settings))
+    else:
+        _roll_out(settings, number, log)
+
+
+def _roll_out(settings: Settings, number: int, log: Log) -> None:
+    """Have the stack serve version `number`, just installed; if it refuses (RolloutError), retire it again:
+    out of the repository, its number kept taken (numbers are never reused) and its files kept for a look."""
+    repository = settings.model_repository
     try:
         log(reload(settings))
     except RolloutError:
@@ -161,7 +184,6 @@ def promote(settings: Settings, source: Path, log: Log) -> int:
         with contextlib.suppress(RolloutError):  # a gateway that did load it before failing goes back
             reload(settings)
         raise
-    return number
 
 
 def prune_old(settings: Settings, log: Log) -> None:

@@ -22,7 +22,8 @@ def version_rows(settings: Settings) -> list[dict[str, Any]]:
         for n in versions(settings.model_repository, MODEL)
     ]
     if retired.is_dir():
-        places += [(int(p.name), p, "retired") for p in sorted(retired.iterdir()) if p.name.isdigit()]
+        found = [p for p in retired.iterdir() if p.name.isdigit()]
+        places += [(int(p.name), p, "retired") for p in sorted(found, key=lambda p: int(p.name))]  # 9 before 10
     rows: list[dict[str, Any]] = []
     for number, path, state in places:
         try:

@@ -195,7 +195,7 @@ def retrain(
                 report["signal"] = signal.Signals(run.steps.signal).name
             report["steps"] = run.steps.done
             (path / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-            prune_runs(path.parent, settings.keep_retrain_runs, log)
+            prune_runs(path.parent, settings.keep_retrain_runs, log, current=path)
     return report
 
 
@@ -422,8 +422,14 @@ def promote_candidate(run: Run) -> None:
         run.log(f"warning: could not delete old versions: {exc}")
 
 
-def prune_runs(runs: Path, keep: int, log: Log) -> None:
-    """Delete all but the newest `keep` run folders (about 7 MB each for PatchTST/64)."""
-    for old in sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))[:-keep]:
+def prune_runs(runs: Path, keep: int, log: Log, current: Path | None = None) -> None:
+    """Delete all but the newest `keep` run folders (about 7 MB each for PatchTST/64), by name (UTC time), never
+    `current`: after the clock was set back (an NTP step, a restored VM), the run just made sorted oldest and was
+    deleted, its candidate, backup and report with it, while its paths were printed (a review)."""
+    folders = sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for old in folders[:-keep]:
+        if current is not None and old.resolve() == current.resolve():
+            log(f"warning: the run {old} sorts before older runs' names: is the clock behind? It is kept")
+            continue
         remove(old)
         log(f"deleted the old retrain run {old} (keep_retrain_runs={keep})")

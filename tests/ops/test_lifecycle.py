@@ -31,8 +31,16 @@ from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.market import BarCache, as_series, load_bars
 from investiq.core.patchtst import INPUT, OUTPUT, QUANTILE_LEVELS, PatchTSTMeta
 from investiq.core.settings import Settings
-from investiq.core.versions import next_number, prune_retired, retired_root, serving, version_dir, versions
-from investiq.ops.lifecycle import RolloutError, exclusive, promote, rollback
+from investiq.core.versions import (
+    install,
+    next_number,
+    prune_retired,
+    retired_root,
+    serving,
+    version_dir,
+    versions,
+)
+from investiq.ops.lifecycle import RolloutError, exclusive, export_and_serve, promote, rollback
 from investiq.ops.retrain import RetrainError, prune_runs, retrain
 from investiq.ops.service import gateway_url, serving_gateways, stack_urls
 from tests.fakes import FakeBackend, patchtst_outputs
@@ -202,7 +210,8 @@ def test_a_failing_step_leaves_the_serving_model_and_the_journal_unchanged(
 def test_one_lifecycle_change_at_a_time(work: Path):
     runner = CliRunner()
     with exclusive(settings_for(work)):  # as if the weekly retrain were running
-        for args in (["retrain", "--epochs", "1"], ["models", "rollback"], ["models", "promote", "1"]):
+        export = ["export", "patchtst", "--model-dir", str(work / "other")]  # it took no lock (a review)
+        for args in (["retrain", "--epochs", "1"], ["models", "rollback"], ["models", "promote", "1"], export):
             busy = runner.invoke(main, args, env=env_for(work))
             assert busy.exit_code == 1 and "is changing the models in" in busy.output, (args, busy.output)
     assert versions(work / "repo", "patchtst") == [1] and not (work / "models" / "retrain").exists()
@@ -227,6 +236,22 @@ def test_with_nothing_running_a_version_that_does_not_load_is_not_installed(work
     assert (retired / "model.onnx").read_bytes() == b"not a graph"
     assert any(line.startswith(f"retired version 2 again, to {retired}") for line in logged), logged
     assert next_number(work / "repo", "patchtst", retired_root(settings.models_dir)) == 3
+
+
+def test_an_export_the_stack_refuses_is_retired_as_a_promoted_version_is(work: Path):
+    """`export patchtst` left a version the stack refused installed, listed as serving, and the next retrain
+    judged its candidate against it (a review); a re-export of the serving weights stays where it is."""
+    settings = settings_for(work)
+    logged: list[str] = []
+    retired = retired_root(settings.models_dir)
+    with pytest.raises(RolloutError, match="does not load"):
+        export_and_serve(
+            settings, lambda: install(broken_copy(work), work / "repo", "patchtst", retired), logged.append
+        )
+    assert versions(work / "repo", "patchtst") == [1]
+    assert any(line.startswith(f"retired version 2 again, to {retired / 'patchtst' / '2'}") for line in logged)
+    export_and_serve(settings, lambda: None, logged.append)  # nothing new: the serving version is rolled out
+    assert versions(work / "repo", "patchtst") == [1] and "loads, and serves when the stack starts" in logged[-1]
 
 
 def test_a_gateway_that_drops_the_reload_is_a_failed_rollout_not_no_gateway(work: Path):
@@ -639,3 +664,15 @@ def test_sigterm_during_the_promotion_lets_it_finish_then_rolls_it_back(
     report = json.loads((newest_run(work) / "report.json").read_text())
     assert report["outcome"] == "failed" and report["promoted_version"] == 2
     assert [(s["step"], s["status"]) for s in report["steps"]][-2:] == [("promote", "ok"), ("bayesian", "stopped")]
+
+
+def test_the_run_just_made_is_never_pruned_even_when_the_clock_went_back(tmp_path: Path):
+    """Runs are pruned by name (UTC time): after the clock was set back, the run just made sorted oldest and was
+    deleted with its candidate and report, while its paths were printed (a review)."""
+    runs = tmp_path / "retrain"
+    for name in ("20271205T030000Z", "20271212T030000Z", "20261205T055901Z"):
+        (runs / name).mkdir(parents=True)
+    said: list[str] = []
+    prune_runs(runs, 2, log=said.append, current=runs / "20261205T055901Z")
+    assert sorted(p.name for p in runs.iterdir()) == ["20261205T055901Z", "20271205T030000Z", "20271212T030000Z"]
+    assert "is the clock behind?" in said[0]
