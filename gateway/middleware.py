@@ -71,7 +71,10 @@ class RequestContextMiddleware:
         status = 500  # what the client gets when the app raises before answering
         # HEAD is GET without the body (RFC 9110), on every GET route: FastAPI's routes answered it 405 (a review;
         # load balancers and probes send it)
-        head = scope["method"] == "HEAD"
+        method = scope["method"]
+        head = method == "HEAD"
+        if head:  # in place: routing writes the route into this scope, which the access line reads
+            scope["method"] = "GET"
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -83,11 +86,11 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app({**scope, "method": "GET"} if head else scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         finally:
             level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
             fields = {
-                "method": scope["method"],
+                "method": method,
                 "route": route_of(scope),
                 "path": scope["path"][:_MAX_LOGGED_PATH],
                 "status": status,
@@ -154,8 +157,8 @@ class BodyLimitMiddleware:
         if oversized is not None and not _refused_for_its_key(scope):
             await self._reject(send, oversized)
             return
-        encoding = headers.get(b"content-encoding", b"identity").strip().lower()
-        if encoding not in (b"identity", b"") and not _refused_for_its_key(scope):
+        encoding = _content_encoding(scope, headers)
+        if encoding is not None and not _refused_for_its_key(scope):
             # a gzip body was read as text: a 422 "'utf-8' codec can't decode byte 0x8b" (a review)
             self.metrics.count_error("unsupported_media_type")
             named = encoding.decode("latin-1")
@@ -222,6 +225,17 @@ class BodyLimitMiddleware:
             f"{seen} bytes{of} arrived"
         )
         await _answer(send, 408, "request_timeout", detail, close=True)
+
+
+def _content_encoding(scope: Scope, headers: dict[bytes, bytes]) -> bytes | None:
+    """The first coding other than identity that a request with a body says its body is in (every
+    Content-Encoding header, each a list), or None: a probe's GET with the header carries no body to decode."""
+    if headers.get(b"content-length", b"0") in (b"0", b"") and b"transfer-encoding" not in headers:
+        return None
+    codings = [
+        c.strip().lower() for k, v in scope.get("headers") or [] if k == b"content-encoding" for c in v.split(b",")
+    ]
+    return next((c for c in codings if c not in (b"identity", b"")), None)
 
 
 def _refused_for_its_key(scope: Scope) -> bool:

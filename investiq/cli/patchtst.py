@@ -199,6 +199,6 @@ def export_patchtst(config: Path | None, model_dir: Path | None, repository: Pat
             export_and_serve(settings, lambda: ops.export_model(settings, directory, click.echo), click.echo)
     except RolloutError as exc:
         raise click.ClickException(
-            f"exported, but not serving: {exc}. `investiq models list` shows the versions; `investiq models "
-            "promote` serves another"
+            f"exported, but the stack refused it (a new version was retired again, above): {exc}. `investiq "
+            "models list` shows the versions; `investiq models promote` serves another"
         ) from None

@@ -646,8 +646,9 @@ def _due(bars: pd.DataFrame, step: pd.Timedelta, end: pd.Timestamp, asked: pd.Ti
     expected = (_next_label(bars, step) if asked is not None else bars.index[-1]) + step
     if end < expected:
         return False
-    if asked is not None and _closed_at_weekends(bars, step) and end.day_of_week >= 5:
-        return False  # intraday bars of a market shut at weekends: asked for every REFETCH_AFTER, 1,300 calls
+    weekend = end.normalize() - pd.Timedelta(days=end.day_of_week - 5)  # this Saturday's start, on a weekend
+    if asked is not None and end.day_of_week >= 5 and asked >= weekend and _closed_at_weekends(bars, step):
+        return False  # asked once this weekend (Friday's last bars): not again every REFETCH_AFTER, 1,300 calls
     return asked is None or asked < expected or end - asked >= _throttle(step)
 
 

@@ -19,9 +19,10 @@ STALE_TAIL = 10  # the last closes all equal: the feed stopped, or trading did
 FLAT_SHARE = 0.5  # at least this share of the window's one-bar moves are zero
 SESSIONS = timedelta(hours=12)  # a gap this wide in a window: a market that closes at night
 # The longest a market that closes is shut in the ordinary way: Good Friday's, Thursday's close to Monday's open
-# (3.7 days). A 512-bar window of 15-minute bars spans 20 sessions and often holds no such weekend: the widest gap
-# in it alone warned every symbol for a day after Labor Day (a review).
-LONG_WEEKEND = timedelta(days=4)
+# in New York (3.7 days), and with Easter Monday in Europe. A 512-bar window of 15-minute bars spans 20 sessions
+# and often holds no such weekend: the widest gap in it alone warned every symbol for a day after Labor Day (a
+# review). Longer holidays (Chinese New Year's week) still warn.
+LONG_WEEKEND = timedelta(days=5)  # Easter in London and Frankfurt: Thursday 16:30 to Tuesday 08:00, 4.65 days
 
 
 def unmoving_closes(closes: NDArray[np.floating[Any]]) -> list[str]:
@@ -64,9 +65,9 @@ def silent_since(times: Any, last_closed: datetime, now: datetime) -> list[str]:
     if silence <= widest + timedelta(microseconds=int(np.median(gaps)) / 1000):
         return []
     return [
-        f"the newest bar closed {_days(silence)} ago, longer than any gap between the window's bars "
-        f"({_days(widest)}): a halted or delisted symbol, or a market closed longer than usual? The forecast "
-        "starts from that close as if it still traded"
+        f"the newest bar closed {_days(silence)} ago, longer than any gap between the window's bars or a long "
+        f"weekend ({_days(widest)}): a halted or delisted symbol, or a market closed longer than usual? The "
+        "forecast starts from that close as if it still traded"
     ]
 
 

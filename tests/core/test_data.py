@@ -1077,6 +1077,11 @@ def test_intraday_bars_of_a_market_closed_at_weekends_are_not_asked_for_then(tmp
     for minutes in range(10, 36 * 60, 30):  # through Saturday and Sunday
         recent_bars("SPY", "15m", 300, cache, fetch, now=saturday + timedelta(minutes=minutes))
     assert len(fetch.calls) == calls
+    # a gateway that last asked on Friday afternoon asks once more at the weekend, for Friday's last bars
+    friday = BarCache(tmp_path / "friday")
+    recent_bars("SPY", "15m", 300, friday, Sessions(), now=datetime(2024, 3, 22, 15, tzinfo=timezone.utc))
+    served = recent_bars("SPY", "15m", 300, friday, Sessions(), now=saturday)
+    assert served.index[-1] == pd.Timestamp("2024-03-22 19:45", tz="UTC")
     crypto = FakeYahoo()
     recent_bars("BTC", "15m", 300, cache, crypto, now=saturday)
     recent_bars("BTC", "15m", 300, cache, crypto, now=saturday + timedelta(minutes=30))

@@ -152,3 +152,18 @@ def test_head_is_get_without_the_body_on_every_get_route(client: TestClient):
         assert (head.status_code, head.content) == (get.status_code, b""), path
         assert head.headers["content-length"] == get.headers["content-length"]
     assert client.head("/sentiment/predict").status_code == 405  # a POST route stays one
+
+
+def test_only_a_body_in_another_coding_than_identity_is_refused(client: TestClient):
+    """A probe's GET with Content-Encoding carries no body to decode; every header and list item is read."""
+    assert client.get("/health/live", headers={"content-encoding": "gzip"}).status_code == 200
+    body = b'{"texts": ["ok"]}'
+    plain = {"content-type": "application/json"}
+    assert (
+        client.post(
+            "/sentiment/predict", content=body, headers=plain | {"content-encoding": "identity, identity"}
+        ).status_code
+        == 200
+    )
+    both = [("content-type", "application/json"), ("content-encoding", "gzip"), ("content-encoding", "identity")]
+    assert client.post("/sentiment/predict", content=body, headers=both).status_code == 415
