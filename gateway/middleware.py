@@ -48,6 +48,9 @@ def incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
+SENT_METHOD = "investiq.sent_method"  # the method a HEAD request came with, in its scope (answered as GET)
+
+
 class RequestContextMiddleware:
     """Gives every request an id (the caller's X-Request-ID if valid, else 32 random hex digits), echoes it on the
     response, and writes one access line when the request is done: INFO, WARNING for 4xx, ERROR for 5xx, so that a
@@ -74,7 +77,7 @@ class RequestContextMiddleware:
         method = scope["method"]
         head = method == "HEAD"
         if head:  # in place: routing writes the route into this scope, which the access line reads
-            scope["method"] = "GET"
+            scope["method"], scope[SENT_METHOD] = "GET", method
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -122,7 +125,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self.metrics.observe_request(scope["method"], route_of(scope), status, time.perf_counter() - start)
+            sent = scope.get(SENT_METHOD, scope["method"])  # HEAD, answered as GET
+            self.metrics.observe_request(sent, route_of(scope), status, time.perf_counter() - start)
 
 
 class BodyLimitMiddleware:

@@ -92,10 +92,16 @@ class Steps:
         self._stoppable = False
 
     def record(self, **fields: Any) -> None:
+        """Keep a step's entry, and append it to steps.jsonl. A write that fails (a full disk) is said, not raised:
+        raised after the promote step had rolled its version out, it escaped as a bare OSError, past the re-sync
+        and the report (a review)."""
         entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **fields}
         self.done.append(entry)
-        with self._file.open("a") as out:
-            out.write(json.dumps(entry, default=str) + "\n")
+        try:
+            with self._file.open("a") as out:
+                out.write(json.dumps(entry, default=str) + "\n")
+        except OSError as exc:
+            self.log(f"warning: cannot append to {self._file} ({exc}); the run goes on, its report has the steps")
 
     def on_signal(self, signum: int, _frame: object) -> None:
         """Stop the running step, or, within one that holds signals or between steps, remember the signal:
@@ -194,7 +200,10 @@ def retrain(
             if run.steps.signal is not None:
                 report["signal"] = signal.Signals(run.steps.signal).name
             report["steps"] = run.steps.done
-            (path / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+            try:
+                (path / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+            except OSError as exc:  # a full disk: the outcome is still printed and returned
+                log(f"warning: cannot write {path / 'report.json'} ({exc})")
             prune_runs(path.parent, settings.keep_retrain_runs, log, current=path)
     return report
 

@@ -152,6 +152,8 @@ def test_head_is_get_without_the_body_on_every_get_route(client: TestClient):
         assert (head.status_code, head.content) == (get.status_code, b""), path
         assert head.headers["content-length"] == get.headers["content-length"]
     assert client.head("/sentiment/predict").status_code == 405  # a POST route stays one
+    metrics = client.get("/metrics").text
+    assert 'investiq_http_request_duration_seconds_count{method="HEAD",route="/health/live"} 1.0' in metrics
 
 
 def test_only_a_body_in_another_coding_than_identity_is_refused(client: TestClient):

@@ -676,3 +676,17 @@ def test_the_run_just_made_is_never_pruned_even_when_the_clock_went_back(tmp_pat
     prune_runs(runs, 2, log=said.append, current=runs / "20261205T055901Z")
     assert sorted(p.name for p in runs.iterdir()) == ["20261205T055901Z", "20271205T030000Z", "20271212T030000Z"]
     assert "is the clock behind?" in said[0]
+
+
+def test_a_step_whose_record_cannot_be_written_is_not_failed_by_it(tmp_path: Path):
+    """A full disk at steps.jsonl after the promote step had rolled its version out raised a bare OSError, past
+    the re-sync and the report (a review): the bookkeeping is said, the step stands."""
+    from investiq.ops.retrain import Steps
+
+    (tmp_path / "steps.jsonl").mkdir()  # cannot be appended to
+    said: list[str] = []
+    steps = Steps(tmp_path, said.append)
+    with steps.step("promote"):
+        pass
+    assert steps.done[-1]["status"] == "ok"
+    assert any(line.startswith(f"warning: cannot append to {tmp_path / 'steps.jsonl'}") for line in said)
