@@ -644,12 +644,24 @@ def _validation_answers(
     return u_all, target_all, scale_all
 
 
+def conformal_rank(misses: NDArray[np.float64], level: float) -> NDArray[np.float64]:
+    """Split conformal's quantile of misses [n, ...] along axis 0 at `level`, with its finite-sample rank: above
+    the median the ceil((n + 1) level)-th smallest (a later window falls at or below it with probability
+    >= level), below the floor((n + 1) level)-th (one falls below it with probability <= level), clamped to the
+    sample's extremes. The plain empirical quantile (np.quantile's interpolation) covers about 1 / (n + 1) short
+    at each bound: 0.7 points of an 80 % interval at 140 windows."""
+    n = misses.shape[0]
+    if level >= 0.5:
+        return np.asarray(np.quantile(misses, min(1.0, (n + 1) * level / n), axis=0, method="inverted_cdf"))
+    return -conformal_rank(-misses, 1.0 - level)
+
+
 def conformal(
     target: NDArray[np.float64], raw: NDArray[np.float64], levels: NDArray[np.float64], median: int
 ) -> NDArray[np.float64]:
     """Offsets [H, K] that make quantiles raw [n, H, K] + offset cover targets [n, H] at their levels on these
-    windows (the empirical quantile of what each misses by); 0 at the median, which stays as chosen."""
-    offsets = np.stack([np.quantile(target - raw[..., k], q, axis=0) for k, q in enumerate(levels)], axis=-1)
+    windows (`conformal_rank` of what each misses by); 0 at the median, which stays as chosen."""
+    offsets = np.stack([conformal_rank(target - raw[..., k], q) for k, q in enumerate(levels)], axis=-1)
     offsets[:, median] = 0.0
     return offsets
 

@@ -29,9 +29,10 @@ RECOMPUTE_S = 600.0  # figures are recomputed at least this often, as the window
 ALL = "all"
 JUDGED = "judged"  # the window label of the figures /price/health judges on (_export_metrics)
 # Intervals degrade health when they cover significantly less than their level less this: conformal offsets fitted
-# on a finite validation part cover 1-2 points short by construction (a review: 77.7 % for 80 % at 140 windows,
-# 79.1 % at 400), and what an agent must hear of is intervals it cannot size positions by (48.8 % for 80 %, the
-# network's own spread served without its offsets), not a point of shortfall that many forecasts make significant.
+# on a validation part cover 1-2 points short where later windows are not exchangeable (a review: 77.7 % for 80 %
+# at 140 windows and 79.1 % at 400, before the finite-sample rank, worth 0.7 points at 140), and what an agent must
+# hear of is intervals it cannot size positions by (48.8 % for 80 %, the network's own spread served without its
+# offsets), not a point of shortfall that many forecasts make significant.
 COVERAGE_SHORT = 0.05
 
 FIGURES = (  # exported as the investiq_price_skill gauge's `figure`
