@@ -19,8 +19,11 @@ RUN pip install -c constraints.txt '.[cpu,openvino,triton-client]'
 # `logs` is relative to WORKDIR, root-owned, and the gateway could not start there (PermissionError).
 RUN useradd --uid 1000 --user-group --create-home investiq && mkdir /data /app/logs \
     && chown investiq:investiq /data /app/logs
-ENV INVESTIQ_LOGS_DIR=/app/logs
+# Every interface: the port is published by the container runtime. Settings, not flags, so that INVESTIQ_HOST and
+# INVESTIQ_PORT given to the container are obeyed (flags beat the environment: they were ignored without a word).
+ENV INVESTIQ_LOGS_DIR=/app/logs INVESTIQ_HOST=0.0.0.0
 USER 1000:1000
 EXPOSE 8080
-# Settings come from the environment (docker-compose.yml): INVESTIQ_BACKEND, INVESTIQ_TRITON_URL, ...
-CMD ["investiq", "serve", "--host", "0.0.0.0", "--port", "8080"]
+# Settings come from the environment (docker-compose.yml): INVESTIQ_BACKEND, INVESTIQ_TRITON_URL, ...; the port
+# is the setting's default, 8080.
+CMD ["investiq", "serve"]

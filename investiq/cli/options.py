@@ -23,7 +23,8 @@ config_option = click.option(
     "--config",
     type=_FILE,
     default=None,
-    help="Settings file (default: ./config.yaml if present, or $INVESTIQ_CONFIG).",
+    help="Settings file (default: $INVESTIQ_CONFIG when set, else ./config.yaml if present); relative paths in it "
+    "are read from its directory.",
 )
 db_option = click.option(
     "--db", "db_path", type=_FILE, default=None, help="SQLite journal (overrides db_path / INVESTIQ_DB_PATH)."

@@ -26,6 +26,8 @@ def load_meta(cls: type[T], directory: Path, remedy: str) -> T:
         return cls(**json.loads(path.read_text()))
     except FileNotFoundError:
         raise ArtifactError(f"no artifact at {path}: {remedy}") from None
+    except OSError as exc:  # a path through a file (NotADirectoryError), no permission: named, not a traceback
+        raise ArtifactError(f"cannot read {path} ({exc.strerror or exc}): {remedy}") from None
     except (ValueError, TypeError) as exc:
         raise ArtifactError(f"{path} is corrupt ({exc}): {remedy}") from None
 

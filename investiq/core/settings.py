@@ -8,9 +8,11 @@ Nothing imports a global instance: the CLI loads settings once and passes values
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -33,12 +35,22 @@ from investiq.core.bayes.posterior import Prior
 from investiq.core.errors import SettingsError
 from investiq.core.finbert import MAX_TOKENS
 from investiq.core.finbert_runtime import RuntimeName
-from investiq.core.market import Source
+from investiq.core.market import INTERVAL_SECONDS, Source
 from investiq.core.patchtst_runtime import RuntimeName as PatchTSTRuntime
 
 ENV_PREFIX = "INVESTIQ_"
 log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("config.yaml")
+# Settings that name a file or directory: `~` is expanded, and a relative one read from a config file is relative
+# to that file's directory (the same database whichever directory a command starts from; a review found
+# `--config ../config.yaml` made a second journal in the current directory). From a variable or a flag, relative
+# to the current directory, as a shell reads it.
+PATHS = ("db_path", "model_repository", "models_dir", "price_csv", "data_dir", "logs_dir", "triton_env")
+DIRECTORIES = ("model_repository", "models_dir", "data_dir", "logs_dir", "triton_env")
+# gRPC's name resolvers: a target with one of these is passed through as written (dns:///triton-pods:8001).
+GRPC_SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")
+# What a FinBERT runtime computes in: `quantize: false` (fp32) contradicts an INT8 one named outright.
+INT8_RUNTIMES = ("onnxruntime-int8", "onnxruntime-int8-fused", "onnxruntime-int8-static", "openvino-int8")
 _PRIOR, _RULES = Prior(), AllocationRules()  # the Bayesian defaults: the core's (investiq/core/bayes)
 
 
@@ -52,7 +64,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
 
     # -- server --------------------------------------------------------------------------------
-    host: str = Field("127.0.0.1", description="Interface the gateway binds to (loopback by default).")
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface the gateway binds to: loopback by default, 0.0.0.0 for every interface.",
+    )
     port: int = Field(8080, ge=1, le=65535, description="Gateway TCP port.")
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; larger bodies get 413."
@@ -309,7 +324,71 @@ class Settings(BaseModel):
     @field_validator("price_symbols", "skill_windows_days", mode="before")
     @classmethod
     def _symbols(cls, value: Any) -> Any:
+        """A list from a variable: comma- or space-separated, or JSON (["SPY", "QQQ"] gave the symbols '["SPY"'
+        and '"QQQ"]')."""
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError('a list: comma-separated (SPY,QQQ) or JSON (["SPY", "QQQ"])') from None
         return value.replace(",", " ").split() if isinstance(value, str) else value
+
+    @field_validator("host", mode="before")
+    @classmethod
+    def _host(cls, value: Any) -> Any:
+        """An empty host (an unset ${HOST} in a deploy file) made uvicorn listen on every interface."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("empty: give 127.0.0.1 (this host only) or 0.0.0.0 (every interface)")
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator(*PATHS, mode="before")
+    @classmethod
+    def _path(cls, value: Any) -> Any:
+        """`~` expanded (a literal ./~/x.db was made); an empty path (an unset variable) is refused, not `.`."""
+        if isinstance(value, str | Path):
+            if not str(value).strip():
+                raise ValueError("empty: give a path")
+            return Path(value).expanduser()
+        return value
+
+    @field_validator(*DIRECTORIES)
+    @classmethod
+    def _directory(cls, value: Path | None) -> Path | None:
+        """A directory setting naming a file failed later, inside uvicorn's start-up, as a traceback."""
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError("is a file: give a directory")
+        return value
+
+    @field_validator("triton_url")
+    @classmethod
+    def _triton_url(cls, value: str) -> str:
+        """host:port (IPv6 in brackets) or a target of gRPC's resolvers: `localhost` alone failed later."""
+        target = value.strip()
+        if target.startswith(GRPC_SCHEMES):
+            return target
+        if "://" in target:
+            raise ValueError("a gRPC target, not a URL: host:port such as 127.0.0.1:8001 (or dns:///name:8001)")
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(
+                "must be host:port, such as 127.0.0.1:8001, or a gRPC target such as dns:///name:8001"
+            )
+        return target
+
+    @field_validator("price_interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if value not in INTERVAL_SECONDS:
+            raise ValueError(f"unknown bar interval; one of {', '.join(INTERVAL_SECONDS)}")
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _variable_name(cls, value: str) -> str:
+        """The name of a variable, not the key: a key put here was printed in the start-up line."""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("must name an environment variable (such as ML_API_KEY); the key itself goes in it")
+        return value
 
     @field_validator(
         "bayes_prior_alpha",
@@ -333,10 +412,15 @@ class Settings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _floor_below_cap(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.bayes_weight_floor > self.bayes_weight_cap:
             floor, cap = self.bayes_weight_floor, self.bayes_weight_cap
             raise ValueError(f"bayes_weight_floor={floor} is above bayes_weight_cap={cap}")
+        if not self.quantize and self.finbert_runtime in INT8_RUNTIMES:
+            raise ValueError(
+                f"quantize=False asks for fp32 FinBERT, finbert_runtime={self.finbert_runtime} for INT8: set one "
+                "(quantize was ignored)"
+            )
         return self
 
 
@@ -350,10 +434,15 @@ def load_settings(
     `config` defaults to ./config.yaml when it exists. Raises SettingsError naming key and value.
     """
     env = os.environ if environ is None else environ
-    path = config if config is not None else Path(env.get(f"{ENV_PREFIX}CONFIG", DEFAULT_CONFIG))
-    if config is not None and not path.is_file():
-        raise SettingsError(f"config file {str(path)!r} does not exist")
+    named = env.get(f"{ENV_PREFIX}CONFIG")
+    path = config if config is not None else Path(named) if named else DEFAULT_CONFIG
+    if (config is not None or named) and not path.is_file():
+        where = "" if config is not None else f" (named by {ENV_PREFIX}CONFIG)"
+        raise SettingsError(f"config file {str(path)!r}{where} does not exist")
     values: dict[str, Any] = dict(_read_config(path)) if path.is_file() else {}
+    for key in PATHS:  # relative to the file's directory (already so for ./config.yaml)
+        if isinstance(values.get(key), str) and not Path(values[key]).expanduser().is_absolute():
+            values[key] = str(path.parent / values[key])
     if "api_key" in values:
         raise SettingsError(
             f"config file {str(path)!r} holds api_key: keys never go in files; put it in the environment "
@@ -405,6 +494,8 @@ def _warn_unknown_environment(env: Mapping[str, str]) -> None:
     for name in sorted(n for n in env if n.startswith(ENV_PREFIX) and n not in known and n not in NOT_SETTINGS):
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
         hint = f": did you mean {close[0]}?" if close else " (`investiq config show` lists the settings)"
+        if name == f"{ENV_PREFIX}API_KEY":  # its near name, api_key_env, takes a variable's name, not the key
+            hint = ": the key goes in the variable that api_key_env names (ML_API_KEY by default)"
         log.warning("environment variable %s is not a setting and is ignored%s", name, hint)
 
 
@@ -437,9 +528,20 @@ def _read_config(path: Path) -> Mapping[str, Any]:
 
 
 def _describe(exc: ValidationError, values: Mapping[str, Any], origin: Mapping[str, str]) -> str:
+    """One line per error, naming the setting, its value and where it came from; the API key is never shown.
+    An error between settings (no field of its own) names each setting it mentions and its origin: it printed
+    every value given, the API key's included (a review)."""
     lines = []
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "settings"
+        if not error["loc"]:
+            named = [
+                f"{key} from {origin[key]}"
+                for key in Settings.model_fields
+                if key in error["msg"] and key in origin
+            ]
+            lines.append(f"invalid settings: {error['msg']}" + (f" ({'; '.join(named)})" if named else ""))
+            continue
+        key = str(error["loc"][0])  # a list's item adds its index: skill_windows_days.0
         if error["type"] == "extra_forbidden":
             lines.append(f"unknown setting {key!r} (from {origin.get(key, 'settings')}); see config.yaml")
             continue

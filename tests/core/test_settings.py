@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from investiq.core.errors import SettingsError
-from investiq.core.settings import Settings, load_settings, render_defaults
+from investiq.core.settings import PATHS, Settings, load_settings, render_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,9 @@ def test_precedence_file_then_environment_then_flags(tmp_path: Path):
 def test_the_committed_config_file_is_the_rendered_defaults():
     committed = (ROOT / "config.yaml").read_text()
     assert committed == render_defaults(), "regenerate with: investiq config defaults > config.yaml"
-    assert load_settings(ROOT / "config.yaml", environ={}) == Settings()
+    defaults = Settings()
+    beside = {key: ROOT / getattr(defaults, key) for key in PATHS if getattr(defaults, key) is not None}
+    assert load_settings(ROOT / "config.yaml", environ={}) == defaults.model_copy(update=beside)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +52,21 @@ def test_the_committed_config_file_is_the_rendered_defaults():
         ("- just\n- a list\n", {}, "must be a mapping"),
         ("port: [unclosed\n", {}, "cannot read config file"),
         ("port: 9000\nhost: 127.0.0.1\nport: 9001\n", {}, "'port' is set twice: keep one"),  # YAML keeps the last
+        # an empty host (an unset ${HOST}) listened on every interface
+        ("host: ''\n", {}, "host='' (from"),
+        ("", {"INVESTIQ_HOST": " "}, "give 127.0.0.1 (this host only) or 0.0.0.0"),
+        (
+            "",
+            {"INVESTIQ_DB_PATH": ""},
+            "invalid setting db_path='' (from environment INVESTIQ_DB_PATH): Value error, empty",
+        ),
+        # `triton status` split "localhost" into a port: a traceback
+        ("triton_url: localhost\n", {}, "must be host:port"),
+        ("triton_url: http://127.0.0.1:8001\n", {}, "a gRPC target, not a URL"),
+        ("price_interval: 15 minutes\n", {}, "unknown bar interval; one of"),
+        ("", {"INVESTIQ_SKILL_WINDOWS_DAYS": "30,x"}, "skill_windows_days='30,x' (from environment"),
+        ("api_key_env: s3cr3t-key-value\n", {}, "must name an environment variable"),
+        ("quantize: false\nfinbert_runtime: onnxruntime-int8\n", {}, "set one (quantize was ignored)"),
     ],
 )
 def test_invalid_values_are_named(tmp_path: Path, text: str, env: dict[str, str], message: str):
@@ -83,6 +100,41 @@ def test_an_api_key_is_what_a_client_can_send(tmp_path: Path, caplog: pytest.Log
 def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path):
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml", environ={})
+    # INVESTIQ_CONFIG names a file as --config does: a missing one served every default without a word
+    with pytest.raises(SettingsError, match="named by INVESTIQ_CONFIG"):
+        load_settings(environ={"INVESTIQ_CONFIG": str(tmp_path / "nope.yaml")})
+
+
+def test_an_error_between_settings_names_them_and_never_shows_the_api_key(tmp_path: Path):
+    """An error of no one field printed every value given, the API key's too (a review)."""
+    env = {"ML_API_KEY": "TOPSECRETKEY123", "INVESTIQ_BAYES_WEIGHT_CAP": "0.01"}
+    with pytest.raises(SettingsError) as info:
+        load_settings(write(tmp_path, ""), environ=env)
+    message = str(info.value)
+    assert "TOPSECRETKEY123" not in message
+    assert "bayes_weight_cap from environment INVESTIQ_BAYES_WEIGHT_CAP" in message and "is above" in message
+
+
+def test_relative_paths_of_a_config_file_are_beside_it_and_home_is_expanded(tmp_path: Path):
+    """`--config ../config.yaml` made a second journal in the current directory (a review): a relative path read
+    from a file is relative to the file's directory; from a variable or a flag, to the current directory."""
+    config = write(tmp_path, "db_path: journal.db\nmodels_dir: /abs/models\nlogs_dir: ~/investiq-logs\n")
+    settings = load_settings(config, environ={"INVESTIQ_DATA_DIR": "market"})
+    assert settings.db_path == tmp_path / "journal.db" and settings.models_dir == Path("/abs/models")
+    assert settings.logs_dir == Path.home() / "investiq-logs" and settings.data_dir == Path("market")
+    assert load_settings(config, {"db_path": Path("here.db")}, environ={}).db_path == Path("here.db")
+
+
+def test_settings_read_as_users_write_them(tmp_path: Path):
+    settings = load_settings(
+        write(tmp_path, "triton_url: '[::1]:8001'\n"),
+        environ={"INVESTIQ_PRICE_SYMBOLS": '["SPY", "QQQ"]', "INVESTIQ_SKILL_WINDOWS_DAYS": "7, 30"},
+    )
+    assert settings.price_symbols == ["SPY", "QQQ"] and settings.skill_windows_days == [7, 30]
+    assert load_settings(environ={"INVESTIQ_TRITON_URL": "dns:///triton-pods:8001"}).triton_url.startswith("dns:")
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(SettingsError, match=r"model_repository=.* is a file: give a directory"):
+        load_settings(environ={"INVESTIQ_MODEL_REPOSITORY": str(tmp_path / "afile")})
 
 
 def test_an_environment_variable_that_names_no_setting_is_warned_about(caplog: pytest.LogCaptureFixture):
@@ -94,3 +146,7 @@ def test_an_environment_variable_that_names_no_setting_is_warned_about(caplog: p
     assert settings.port == 8100
     assert "INVESTIQ_PROT is not a setting and is ignored: did you mean INVESTIQ_PORT?" in caplog.text
     assert "INVESTIQ_ZZZ is not a setting" in caplog.text and "INVESTIQ_DATA" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="investiq.core.settings"):
+        load_settings(environ={"INVESTIQ_API_KEY": "k"})
+    assert "the key goes in the variable that api_key_env names" in caplog.text  # not "did you mean ..._ENV"

@@ -177,7 +177,12 @@ def test_prometheus_scrapes_the_compose_services_at_their_settings_ports(compose
     expected = {"gateway": defaults["port"].default, "triton": defaults["triton_metrics_port"].default}
     assert expected == {"gateway": 8080, "triton": 8002}
     assert set(jobs) == set(expected)
-    assert f'"--port", "{expected["gateway"]}"' in (ROOT / "Dockerfile").read_text()  # where the gateway listens
+    dockerfile = (ROOT / "Dockerfile").read_text()  # the gateway listens at the port setting's default
+    assert re.findall(r"^CMD .*$", dockerfile, re.M) == [
+        'CMD ["investiq", "serve"]'
+    ]  # no flag beats the environment
+    assert not re.search(r"^ENV .*INVESTIQ_PORT=", dockerfile, re.M)
+    assert "INVESTIQ_HOST=0.0.0.0" in dockerfile  # a setting, which the container's environment can change
     for name, port in expected.items():
         (static,) = jobs[name]["static_configs"]
         assert static["targets"] == [f"{name}:{port}"]  # compose service name: resolvable on its network

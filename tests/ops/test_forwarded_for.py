@@ -11,6 +11,7 @@ from harness.processes import GatewayProcess, isolated_env
 
 
 def test_a_forwarded_address_does_not_escape_the_rate_limit(tmp_path: Path):
+    (tmp_path / "none.yaml").write_text("")  # an empty settings file: only the variables below
     env = isolated_env(
         INVESTIQ_MODEL_REPOSITORY=str(tmp_path / "repo"),
         INVESTIQ_DATA_DIR=str(tmp_path / "data"),

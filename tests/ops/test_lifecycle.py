@@ -72,6 +72,7 @@ def work(built: Path, tmp_path: Path) -> Path:
 
 
 def env_for(work: Path, **extra: Any) -> dict[str, str]:
+    (work / "none.yaml").write_text("")  # an empty settings file: only the variables below
     env = {
         "INVESTIQ_MODEL_REPOSITORY": str(work / "repo"),
         "INVESTIQ_MODELS_DIR": str(work / "models"),

@@ -48,6 +48,7 @@ def test_the_record_is_written_and_removed_where_logs_dir_is_writable(tmp_path: 
 def test_serve_starts_and_answers_with_an_unwritable_logs_dir(tmp_path: Path):
     """The real `investiq serve`, as the image runs it: it answers, and its log names the path and the setting."""
     logs_dir = unwritable(tmp_path)
+    (tmp_path / "none.yaml").write_text("")  # an empty settings file: only the variables below
     env = isolated_env(
         INVESTIQ_LOGS_DIR=str(logs_dir),
         INVESTIQ_MODEL_REPOSITORY=str(tmp_path / "repo"),

@@ -40,6 +40,7 @@ def test_forecasts_resolve_against_a_bar_file_offline(tmp_path: Path):
             for d, c in zip((4, 5), closes, strict=True)
         )
     )
+    (tmp_path / "none.yaml").write_text("")  # an empty settings file: only the variables below
     env = {"INVESTIQ_DATA_DIR": str(tmp_path / "data"), "INVESTIQ_CONFIG": str(tmp_path / "none.yaml")}
     result = CliRunner().invoke(main, ["resolve", "--db", str(db), "--csv", str(bars)], env=env)
     assert result.exit_code == 0, result.output
