@@ -119,7 +119,7 @@ def install_handlers(app: FastAPI) -> None:
         detail, items = describe_validation(exc)
         return JSONResponse(error_body(InvalidInputError.kind, detail, errors=items), status_code=422)
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 400 and exc.__cause__ is not None:
             # FastAPI's "There was an error parsing the body" (not UTF-8, nested too deep): say why, and answer
@@ -129,7 +129,8 @@ def install_handlers(app: FastAPI) -> None:
             return JSONResponse(error_body(InvalidInputError.kind, detail), status_code=422)
         kind = HTTP_KINDS.get(exc.status_code, "http_error")
         metrics.count_error(kind)
-        return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+        detail = _routing_detail(request, exc) or str(exc.detail)
+        return JSONResponse(error_body(kind, detail), status_code=exc.status_code, headers=exc.headers)
 
     async def on_unhandled(_: Request, exc: Exception) -> JSONResponse:
         # Starlette re-raises after this answer, so the server logs the traceback (with the request id).
@@ -147,3 +148,19 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(Exception, on_unhandled)
+
+
+def _routing_detail(request: Request, exc: StarletteHTTPException) -> str | None:
+    """What to do after Starlette's bare "Not Found" / "Method Not Allowed" (a new user's review: `GET /` said
+    "Not Found", a GET on a POST route did not say POST): the path and method, the methods the route takes, and
+    where the routes are listed. None for any other error, or one a route raised with its own detail."""
+    where = f"{request.method} {request.url.path}"
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        trailing = request.url.path.endswith("/") and request.url.path != "/"
+        hint = f"; without the trailing slash: {request.url.path.rstrip('/')}" if trailing else ""
+        return f"no route {where}{hint}: the routes are listed at /docs (and /openapi.json)"
+    if exc.status_code == 405 and exc.detail == "Method Not Allowed":
+        allowed = (exc.headers or {}).get("Allow", "")
+        return f"{where}: this route takes {allowed or 'other methods'}; see /docs"
+    return None
+

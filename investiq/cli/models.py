@@ -40,10 +40,19 @@ def export_finbert_command(
     """FinBERT -> ONNX fp32 (+ dynamic INT8), validated against PyTorch, installed atomically
     into REPOSITORY/finbert_model/1 with its tokenizer and label order."""
     from export.finbert import export_finbert
+    from investiq.ops.service import running
 
     settings = settings_from(config, model_repository=repository, quantize=quantize)
     export_finbert(
         source or settings.finbert_model, settings.model_repository, quantize=settings.quantize, log=click.echo
+    )
+    # A gateway reads FinBERT at start only: one already running kept answering with the lexicon (or the old
+    # FinBERT) and said "run `investiq export finbert`" after it was done (a new user's review).
+    pid = running(settings)
+    click.echo(
+        f"the gateway running now (PID {pid}) serves it after a restart: `investiq stop && investiq start`"
+        if pid is not None
+        else "a gateway serves it from its next start (one started by hand: restart it)"
     )
 
 

@@ -543,7 +543,9 @@ def _describe(exc: ValidationError, values: Mapping[str, Any], origin: Mapping[s
             continue
         key = str(error["loc"][0])  # a list's item adds its index: skill_windows_days.0
         if error["type"] == "extra_forbidden":
-            lines.append(f"unknown setting {key!r} (from {origin.get(key, 'settings')}); see config.yaml")
+            close = difflib.get_close_matches(key, list(Settings.model_fields), n=1, cutoff=0.7)
+            hint = f"did you mean {close[0]!r}?" if close else "see `investiq config defaults` for every setting"
+            lines.append(f"unknown setting {key!r} (from {origin.get(key, 'settings')}): {hint}")
             continue
         shown = "<hidden>" if key == "api_key" else repr(values.get(key, error.get("input")))
         where = f" (from {origin[key]})" if key in origin else ""

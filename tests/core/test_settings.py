@@ -48,7 +48,9 @@ def test_the_committed_config_file_is_the_rendered_defaults():
         ("bayes_pnl_prior_scale: .inf\n", {}, "must be a finite number"),
         ("bayes_half_life_days: .inf\n", {}, "0 disables forgetting"),
         ("bayes_weight_floor: 0.5\nbayes_weight_cap: 0.3\n", {}, "bayes_weight_floor=0.5 is above"),
-        ("prot: 8080\n", {}, "unknown setting 'prot'"),
+        ("prot: 8080\n", {}, "unknown setting 'prot' (from"),
+        ("prot: 8080\n", {}, "did you mean 'port'?"),
+        ("zzz: 1\n", {}, "see `investiq config defaults` for every setting"),
         ("- just\n- a list\n", {}, "must be a mapping"),
         ("port: [unclosed\n", {}, "cannot read config file"),
         ("port: 9000\nhost: 127.0.0.1\nport: 9001\n", {}, "'port' is set twice: keep one"),  # YAML keeps the last

@@ -326,7 +326,10 @@ REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
         415,
         "Content-Encoding 'gzip' is not supported: send the body uncompressed",
     ),
-    ("GET", PRICE, {}, 405, "Method Not Allowed"),
+    # Starlette's bare "Method Not Allowed" / "Not Found" did not say what to send (a new user's review)
+    ("GET", PRICE, {}, 405, f"GET {PRICE}: this route takes POST; see /docs"),
+    ("GET", "/", {}, 404, "no route GET /: the routes are listed at /docs"),
+    ("GET", "/health/", {}, 404, "without the trailing slash: /health:"),
     ("GET", "/bayesian/weights?method=best", {}, 422, "query.method: Input should be 'mean', 'thompson' or 'pnl'"),
     ("GET", "/bayesian/all-stats?method=", {}, 422, "query.method: Input should be 'mean', 'thompson' or 'pnl'"),
     ("POST", "/bayesian/sync-from-database?days=0", {}, 422, "query.days: Input should be greater than or equal"),

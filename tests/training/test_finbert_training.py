@@ -71,6 +71,7 @@ def test_fine_tune_then_export_from_the_command_line(tmp_path: Path):
         result.output
     )
     assert FinbertMeta.load(repo / "finbert_model" / "1").source == str(out)
+    assert "serves it from its next start" in result.output or "serves it after a restart" in result.output
 
 
 def test_export_without_weights_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
