@@ -163,4 +163,3 @@ def _routing_detail(request: Request, exc: StarletteHTTPException) -> str | None
         allowed = (exc.headers or {}).get("Allow", "")
         return f"{where}: this route takes {allowed or 'other methods'}; see /docs"
     return None
-
