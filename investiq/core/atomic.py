@@ -6,8 +6,11 @@ in the version directory Triton and the embedded backend read.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +23,14 @@ def staged(target: Path) -> Iterator[Path]:
 
     The staging directory is a sibling (same filesystem, so the rename is atomic) whose name
     starts with a dot, which Triton does not take for a version. An exception discards it.
+
+    An existing `target` is swapped with the staging directory in one step where the system can (Linux's
+    renameat2 RENAME_EXCHANGE); elsewhere it is renamed aside first, and a crash between the two renames left no
+    `target` at all, only `.<name>.old-<pid>` (a review: the trained model gone from its directory), which the
+    next install of `target` puts back first (`_restore`).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    _restore(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
     try:
         yield staging
@@ -31,13 +40,42 @@ def staged(target: Path) -> Iterator[Path]:
     staging.chmod(0o755)  # mkdtemp makes 0700; servers in containers run as other users
     _sync_tree(staging)  # the files are on disk before their name is: no truncated model after a power cut
     old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.rename(target, old)
-    os.rename(staging, target)
+    if target.exists() and _exchange(staging, target):
+        old = staging  # now holding what was installed
+    else:
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.rename(target, old)
+        os.rename(staging, target)
     _sync(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux's renameat2 with RENAME_EXCHANGE): True once done, False where the system
+    or the file system cannot (then nothing moved)."""
+    rename2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None) if sys.platform == "linux" else None
+    if rename2 is None:
+        return False
+    at_cwd, exchange = -100, 2  # AT_FDCWD, RENAME_EXCHANGE
+    if rename2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _restore(target: Path) -> None:
+    """Put back what an install interrupted between its two renames left aside (`staged`), when `target` is
+    missing: the newest `.<name>.old-<pid>`."""
+    if target.exists():
+        return
+    aside = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if aside:
+        os.rename(aside[-1], target)
+        _sync(target.parent)
 
 
 def remove(path: Path) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
+from investiq.core import atomic
 from investiq.core.atomic import remove, replace_file, staged
 from investiq.core.versions import versions
 
@@ -55,3 +57,49 @@ def test_replace_file_writes_whole_or_leaves_the_old_file(tmp_path: Path, monkey
     with pytest.raises(OSError, match="disk full"):
         replace_file(target, "half\n")
     assert target.read_text() == "new\n" and sorted(p.name for p in tmp_path.iterdir()) == ["stamp"]
+
+
+def test_an_install_swaps_the_target_in_one_step_where_the_system_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """On Linux the installed directory and the staged one are exchanged by one renameat2: no moment without a
+    model, so nothing is renamed aside (a review killed an install between its two renames: the model was gone)."""
+    target = tmp_path / "model"
+    with staged(target) as out:
+        (out / "artifact.json").write_text("old")
+    renames: list[str] = []
+    real = atomic.os.rename
+    monkeypatch.setattr(atomic.os, "rename", lambda a, b: (renames.append(str(b)), real(a, b)))
+    with staged(target) as out:
+        (out / "artifact.json").write_text("new")
+    assert (target / "artifact.json").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "model"
+    ]
+    if sys.platform == "linux":
+        assert renames == []
+
+
+def test_an_install_killed_between_its_renames_is_put_back_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Where no exchange exists, the old directory goes aside first; a crash then left no target, only the aside,
+    and every later load failed. The next install restores it before it starts."""
+    target = tmp_path / "model"
+    with staged(target) as out:
+        (out / "artifact.json").write_text("old")
+    monkeypatch.setattr(atomic, "_exchange", lambda *_: False)
+    real = atomic.os.rename
+
+    def killed(a: Path, b: Path) -> None:
+        if ".staging-" in str(a):
+            raise KeyboardInterrupt  # the process dies after the first rename
+        real(a, b)
+
+    monkeypatch.setattr(atomic.os, "rename", killed)
+    with pytest.raises(KeyboardInterrupt), staged(target) as out:
+        (out / "artifact.json").write_text("new")
+    assert not target.exists()
+    monkeypatch.setattr(atomic.os, "rename", real)
+    with pytest.raises(RuntimeError), staged(target):
+        raise RuntimeError("the next install fails: the old model is back all the same")
+    assert (target / "artifact.json").read_text() == "old"
