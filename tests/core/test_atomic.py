@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -68,8 +69,13 @@ def test_an_install_swaps_the_target_in_one_step_where_the_system_can(
     with staged(target) as out:
         (out / "artifact.json").write_text("old")
     renames: list[str] = []
-    real = atomic.os.rename
-    monkeypatch.setattr(atomic.os, "rename", lambda a, b: (renames.append(str(b)), real(a, b)))
+    real = os.rename
+
+    def counted(a: Path, b: Path) -> None:
+        renames.append(str(b))
+        real(a, b)
+
+    monkeypatch.setattr(os, "rename", counted)
     with staged(target) as out:
         (out / "artifact.json").write_text("new")
     assert (target / "artifact.json").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == [
@@ -88,18 +94,18 @@ def test_an_install_killed_between_its_renames_is_put_back_by_the_next(
     with staged(target) as out:
         (out / "artifact.json").write_text("old")
     monkeypatch.setattr(atomic, "_exchange", lambda *_: False)
-    real = atomic.os.rename
+    real = os.rename
 
     def killed(a: Path, b: Path) -> None:
         if ".staging-" in str(a):
             raise KeyboardInterrupt  # the process dies after the first rename
         real(a, b)
 
-    monkeypatch.setattr(atomic.os, "rename", killed)
+    monkeypatch.setattr(os, "rename", killed)
     with pytest.raises(KeyboardInterrupt), staged(target) as out:
         (out / "artifact.json").write_text("new")
     assert not target.exists()
-    monkeypatch.setattr(atomic.os, "rename", real)
+    monkeypatch.setattr(os, "rename", real)
     with pytest.raises(RuntimeError), staged(target):
         raise RuntimeError("the next install fails: the old model is back all the same")
     assert (target / "artifact.json").read_text() == "old"
