@@ -8,7 +8,17 @@ import unicodedata
 from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 
 from investiq.core.journal import timestamps
 from investiq.core.names import MAX_NAME, first_invisible, one_spelling, symbol_problem
@@ -103,8 +113,24 @@ def _utc_in_range(value: datetime) -> datetime:
     return value
 
 
+def _iso_parsed(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    """pydantic's parse, its error said with the form wanted: "24/11/2026" answered "invalid character in year"
+    (a new user's review)."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        if not exc.errors()[0]["type"].startswith("datetime"):
+            raise  # not text (a lone surrogate): said as any other field's
+        reason = exc.errors()[0]["msg"].removeprefix("Input should be a valid datetime or date, ")
+        raise ValueError(
+            f"{value!r} is not an ISO 8601 date-time ({reason}); send e.g. 2026-11-24T15:30:00Z"
+        ) from None
+
+
 # An ISO 8601 date-time the journal can store: naive = UTC, within the years 1-9999 in UTC.
-UtcDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_utc_in_range)]
+UtcDateTime = Annotated[
+    datetime, WrapValidator(_iso_parsed), BeforeValidator(_iso_text), AfterValidator(_utc_in_range)
+]
 
 
 def _folded(name: str) -> str:

@@ -231,7 +231,19 @@ CASES: list[tuple[str, Any, int, str]] = [
     (TRADE, {"strategy_name": "s", "won": "true"}, 422, "body.won: Input should be a valid boolean (got 'true')"),
     (TRADE, {"strategy_name": "s", "won": 1}, 422, "body.won: Input should be a valid boolean (got 1)"),
     (TRADE, {**OK_TRADE, "closed_at": 1_700_000_000}, 422, "body.closed_at: must be an ISO 8601"),
-    (TRADE, {**OK_TRADE, "closed_at": "yesterday"}, 422, "body.closed_at: Input should be a valid datetime"),
+    (
+        TRADE,
+        {**OK_TRADE, "closed_at": "yesterday"},
+        422,
+        "body.closed_at: 'yesterday' is not an ISO 8601 date-time",
+    ),
+    # pydantic's reason alone ("invalid character in year") did not say which form to send (a new user's review)
+    (
+        TRADE,
+        {**OK_TRADE, "closed_at": "24/11/2026"},
+        422,
+        "(invalid character in year); send e.g. 2026-11-24T15:30:00Z",
+    ),
     (TRADE, {**OK_TRADE, "trade_id": 1.5}, 422, "body.trade_id"),
     (TRADE, {**OK_TRADE, "trade_id": True}, 422, "body.trade_id"),
     (TRADE, {"strategy_name": "s"}, 422, "give profit_loss, won, or both"),
