@@ -146,10 +146,14 @@ def later_than(stamps: NDArray[Any], origins: NDArray[np.int64], after: str) -> 
 def windows(
     closes: NDArray[np.float64], origins: NDArray[np.int64], context: int, horizon: int
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """(inputs [n, context, 1], targets [n, horizon, 1]) in prices, for the given origins."""
-    idx_in = origins[:, None] + np.arange(-context + 1, 1)[None, :]
-    idx_out = origins[:, None] + np.arange(1, horizon + 1)[None, :]
-    return closes[idx_in][..., None].astype(np.float32), closes[idx_out][..., None].astype(np.float32)
+    """(inputs [n, context, 1], targets [n, horizon, 1]) in prices, for the given origins.
+
+    Rows of a sliding view of the closes in float32: only the windows themselves are allocated (an index [n, C]
+    of int64 and a float64 gather beside them took about 7 KB a bar, 1.7 GB for 200k one-minute bars; a review)."""
+    prices = np.asarray(closes, dtype=np.float32)
+    inputs = np.lib.stride_tricks.sliding_window_view(prices, context)[origins - context + 1]
+    targets = np.lib.stride_tricks.sliding_window_view(prices, horizon)[origins + 1]
+    return inputs[..., None], targets[..., None]
 
 
 def train_stats(closes: NDArray[np.float64], train_origins: NDArray[np.int64], horizon: int) -> dict[str, float]:
