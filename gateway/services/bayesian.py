@@ -132,11 +132,18 @@ class BayesianService:
 
     async def refold(self) -> int:
         """At start: store the states folded with this half-life where they were folded with another (a changed
-        bayes_half_life_days), so that reads find them as stored (`store.refold`)."""
-        half_life = self._config.half_life_days
-        if not await asyncio.to_thread(self._read, lambda conn: store.folded_otherwise(conn, half_life)):
-            return 0  # read first: a write job per start, of nothing, was a journal commit of its own
-        return await self._write(lambda conn: store.refold(conn, half_life, self._clock()))
+        bayes_half_life_days), so that reads find them as stored (`store.refold_in_steps`): replayed on a read
+        connection, each strategy saved in a write transaction of its own, so that the agent writes in between
+        (one transaction replaying them all held the write lock for seconds, a review). Nothing to refold, no
+        write: a write job per start, of nothing, was a journal commit of its own."""
+        return await asyncio.to_thread(
+            store.refold_in_steps,
+            self._db_path,
+            self._writer,
+            self._config.half_life_days,
+            self._clock(),
+            self._busy_timeout_ms,
+        )
 
     async def stats_of(self, name: str) -> StrategyStats:
         """One strategy's stats (its weight among all); the prior's if it has no state."""

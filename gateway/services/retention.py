@@ -7,19 +7,27 @@ import asyncio
 import logging
 from datetime import datetime, timedelta, timezone
 
-from investiq.core.journal.predictions import Pruned, prune
+from investiq.core.journal.predictions import PRUNE_BATCH, Pruned, prune
 from investiq.core.journal.writer import JournalWriter
 
 log = logging.getLogger(__name__)
 DAY_S = 86_400.0
 
 
-def prune_now(writer: JournalWriter, days: int, now: datetime | None = None) -> Pruned:
-    """Delete what is older than `days` days (blocking: run it off the event loop)."""
+def prune_now(writer: JournalWriter, days: int, now: datetime | None = None, batch: int = PRUNE_BATCH) -> Pruned:
+    """Delete what is older than `days` days (blocking: run it off the event loop), `batch` rows of a table a
+    writer job, each its own short write transaction: the agent and the gateway's own writes take the lock in
+    between. Then the WAL the deletes grew is truncated."""
     before = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
-    counts: list[Pruned] = []
-    writer.submit(prune(before, counts)).result(timeout=300)
-    return counts[0]
+    total = Pruned(0, 0)
+    while True:
+        step = writer.submit(prune(before, batch)).result(timeout=300)
+        total += step
+        if max(step.sentiment, step.price_unresolved) < batch:
+            break
+    if total.sentiment or total.price_unresolved:
+        writer.truncate_wal()
+    return total
 
 
 FIRST_AFTER_S = 3600.0  # a gateway that restarts often still prunes, and a short-lived one never does
@@ -36,7 +44,7 @@ async def prune_periodically(
             pruned = await asyncio.to_thread(prune_now, writer, days)
             if pruned.sentiment or pruned.price_unresolved:
                 log.info(
-                    "pruned %d sentiment and %d never-resolved price rows older than %d days",
+                    "pruned %d sentiment and %d never-resolved price rows (made and due) over %d days ago",
                     pruned.sentiment,
                     pruned.price_unresolved,
                     days,

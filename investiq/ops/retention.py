@@ -12,7 +12,8 @@ from investiq.ops.bootstrap import init_journal
 
 
 def prune_journal(settings: Settings, days: int, now: datetime | None = None) -> Pruned:
-    """Sentiment rows and never-resolved price rows older than `days` days (resolved forecasts stay)."""
+    """Sentiment rows, and price rows never resolved whose target time too is older than `days` days (resolved
+    forecasts stay)."""
     require_journal(settings.db_path)  # a mistyped --db must not get an empty journal
     init_journal(settings)  # migrated
     writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)

@@ -217,6 +217,42 @@ def test_a_journal_from_a_newer_version_is_refused(db_path: Path):
         open_journal(db_path)
 
 
+def test_a_newer_release_that_migrates_while_this_one_waits_for_the_lock_is_refused(db_path: Path):
+    """The version was read only before waiting for the write lock: a newer release that migrated meanwhile left
+    this one starting on its schema (a review). The newer release writes as this one asks for the lock."""
+    open_journal(db_path).close()
+    newer = sqlite3.connect(db_path, isolation_level=None)
+    newer.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")  # one migration behind
+    conn = connect(db_path)
+    migrated: list[str] = []
+
+    def newer_migrates_first(statement: str) -> None:  # runs as the statement starts, before it takes the lock
+        if statement == "BEGIN IMMEDIATE" and not migrated:
+            newer.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+            migrated.append(statement)
+
+    conn.set_trace_callback(newer_migrates_first)
+    with pytest.raises(JournalError, match="newer than this InvestIQ"):
+        migrate(conn)
+    assert migrated
+    conn.close()
+    newer.close()
+
+
+def test_a_journal_restored_from_a_text_dump_is_refused_with_how_to_restore_it(db_path: Path, tmp_path: Path):
+    """A SQL text dump (`.dump`, iterdump) keeps no PRAGMA user_version: restored, the journal has every table at
+    version 0, and migration 1 failed on "table ... already exists" (a review)."""
+    source = open_journal(tmp_path / "source.db")
+    dump = "\n".join(source.iterdump())
+    source.close()
+    restored = sqlite3.connect(db_path)
+    restored.executescript(dump)
+    restored.close()
+    with pytest.raises(JournalError, match=r"restored from a SQL text dump.*\.backup.*PRAGMA user_version = "):
+        open_journal(db_path)
+    assert sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0] == 0  # left as it was
+
+
 def test_an_unusable_path_is_a_clear_error(tmp_path: Path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where a directory should be")

@@ -9,11 +9,17 @@ from __future__ import annotations
 import sqlite3
 import unicodedata
 from collections import defaultdict
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 from investiq.core.bayes.posterior import Evidence, observe
+from investiq.core.errors import JournalUnavailableError
 from investiq.core.journal import timestamps
+from investiq.core.journal.connection import JournalError, connect
 from investiq.core.journal.timestamps import iso
+from investiq.core.journal.writer import JournalWriter
 from investiq.core.names import one_spelling
 
 _STATE_FIELDS = [f.name for f in fields(Evidence)]
@@ -106,31 +112,83 @@ def folded_otherwise(conn: sqlite3.Connection, half_life_days: float) -> list[st
     return [str(name) for (name,) in rows]
 
 
-def refold(conn: sqlite3.Connection, half_life_days: float, now_ts: float) -> int:
+# Replays of one strategy at start before its state is left for reads to replay, when trades keep coming in while
+# it is replayed (each replay is saved only if no trade came in meanwhile).
+REFOLD_TRIES = 3
+Write = Callable[[Callable[[sqlite3.Connection], bool]], bool]
+
+
+def refold(conn: sqlite3.Connection, half_life_days: float, now_ts: float, write: Write | None = None) -> int:
     """Store every strategy's state folded with `half_life_days` where it was folded with another (a replay of its
     events): read with another, every read replayed them (0.8 s per read at 50,000 events, a review). Returns the
-    strategies refolded; one without events keeps its state (a journal restored in part)."""
-    done = 0
-    for name in folded_otherwise(conn, half_life_days):
-        evidence = replay(conn, name, half_life_days)
-        if evidence is not None:
-            save_state(conn, name, evidence, now_ts, half_life_days)
-            done += 1
-    return done
+    strategies refolded; one without events keeps its state (a journal restored in part).
+
+    Each is replayed on `conn` and saved by `write`, which runs a job in a write transaction of its own (the
+    writer's), if the strategy still has the events replayed: one write transaction replaying every strategy held
+    the write lock for seconds at start (a review). `write` None saves on `conn`, which then is in a write
+    transaction already."""
+    save = write or (lambda job: job(conn))
+    names = folded_otherwise(conn, half_life_days)
+    return sum(_refold_one(conn, name, half_life_days, now_ts, save) for name in names)
+
+
+def refold_in_steps(
+    path: Path, writer: JournalWriter, half_life_days: float, now_ts: float, busy_timeout_ms: int
+) -> int:
+    """The gateway's start: `refold` replaying on a read-only connection of its own, saving through `writer`.
+    JournalUnavailableError when the journal cannot be read or written (reads replay meanwhile)."""
+    try:
+        with closing(connect(path, busy_timeout_ms, readonly=True)) as reader:
+            return refold(reader, half_life_days, now_ts, lambda job: writer.submit(job).result())
+    except (sqlite3.Error, JournalError) as exc:
+        raise JournalUnavailableError(f"the journal could not be refolded: {exc}") from exc
+
+
+def _refold_one(conn: sqlite3.Connection, name: str, half_life_days: float, now_ts: float, save: Write) -> bool:
+    for _ in range(REFOLD_TRIES):
+        evidence, count = _replayed(conn, name, half_life_days)
+        if evidence is None:
+            return False
+        if save(_save_if_unchanged(name, evidence, count, now_ts, half_life_days)):
+            return True
+    return False  # still folded otherwise: reads replay it until the next start
+
+
+def _save_if_unchanged(
+    name: str, evidence: Evidence, count: int, now_ts: float, half_life_days: float
+) -> Callable[[sqlite3.Connection], bool]:
+    """A write job saving the strategy's replayed evidence if it has `count` events still (events are only ever
+    added); False when a trade came in since the replay, whose update saved a state that this one would undo."""
+
+    def job(conn: sqlite3.Connection) -> bool:
+        now = conn.execute("SELECT count(*) FROM bayesian_events WHERE strategy_name = ?", (name,)).fetchone()[0]
+        if now != count:
+            return False
+        save_state(conn, name, evidence, now_ts, half_life_days)
+        return True
+
+    return job
 
 
 def replay(conn: sqlite3.Connection, strategy_name: str, half_life_days: float) -> Evidence | None:
     """The strategy's evidence folded from its recorded trades with this half-life; None when it has none.
     Folding is order-free (posterior.observe), so this is what the trades gave one at a time."""
+    return _replayed(conn, strategy_name, half_life_days)[0]
+
+
+def _replayed(conn: sqlite3.Connection, strategy_name: str, half_life_days: float) -> tuple[Evidence | None, int]:
+    """`replay`, and how many events it folded: read by one statement, so from one snapshot of the journal."""
     rows = conn.execute(
         "SELECT won, profit_loss, closed_ts FROM bayesian_events WHERE strategy_name = ? ORDER BY id",
         (strategy_name,),
     )
     evidence: Evidence | None = None
+    count = 0
     for won, pnl, ts in rows:
         start = evidence or Evidence(ref_ts=float(ts))
         evidence = observe(start, float(ts), None if won is None else bool(won), pnl, half_life_days)
-    return evidence
+        count += 1
+    return evidence, count
 
 
 def save_state(

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
 from investiq.core.errors import InvestIQError
+
+log = logging.getLogger(__name__)
+
+# The WAL keeps the size of the biggest transaction written since the journal was opened for as long as any
+# connection stays open (a prune of 400,000 rows left 170 MB of it, a review): each time a writer starts it
+# over, it is cut back to this.
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class JournalError(InvestIQError):
@@ -18,27 +26,86 @@ def connect(path: Path, busy_timeout_ms: int = 5000, *, readonly: bool = False) 
     WAL lets the Rust agent write `trades` while the gateway reads and writes its own tables;
     synchronous=FULL makes a committed transaction survive a power cut, not only a crash,
     because a committed Bayesian update has been acknowledged to the agent.
+    A read-write connection proves it can write (`_probe_write`).
     """
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rwc"
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(
             uri, uri=True, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False
         )
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         if not readonly:
+            _probe_write(conn)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise JournalError(f"journal {str(path)!r} could not switch to WAL mode (got {mode!r})")
             conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the file: not SQLite, unreadable
     except sqlite3.Error as exc:
-        raise JournalError(
-            f"cannot open the journal at {str(path)!r}: {exc}. Check that the directory exists and is "
-            "writable, or choose another file with --db or INVESTIQ_DB_PATH."
-        ) from None
+        if conn is not None:
+            conn.close()
+        raise JournalError(f"cannot open the journal at {str(path)!r}: {exc}. {advice(exc)}") from None
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def _probe_write(conn: sqlite3.Connection) -> None:
+    """Write the schema version as it is, in a transaction rolled back. SQLite opens a file it may not write (mode
+    444, or in a directory where it cannot create the WAL) read-only without a word: the gateway started, and every
+    write failed after (a review). In WAL mode even BEGIN IMMEDIATE succeeds on such a file; a write does not."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        conn.execute(f"PRAGMA user_version = {user_version}")
+    finally:
+        roll_back(conn)
+
+
+# What to do about an error SQLite gave on opening the journal, by words of its message (Python 3.10 has no error
+# codes on sqlite3.Error). One sentence for every error told a file that is not SQLite to check its directory.
+_ADVICE = (
+    (
+        "not a database",
+        "It is not an SQLite database (another file at this path?): choose another file with --db or "
+        "INVESTIQ_DB_PATH, or move this one away.",
+    ),
+    (
+        "readonly",
+        "This user may not write the file or its directory (SQLite creates its -wal and -shm files beside it): "
+        "make both writable, or choose another file with --db or INVESTIQ_DB_PATH.",
+    ),
+    (
+        "locked",
+        "Another process held the write lock past the busy timeout (db_busy_timeout_ms): try again, and keep "
+        "the agent's write transactions short.",
+    ),
+    ("malformed", "The file is damaged: restore the journal from a backup."),
+    ("full", "Its disk is full: free space there, or choose another file with --db or INVESTIQ_DB_PATH."),
+)
+
+
+def advice(exc: sqlite3.Error) -> str:
+    """What to do about `exc`, an error opening the journal."""
+    message = str(exc).lower()
+    for words, what_to_do in _ADVICE:
+        if words in message:
+            return what_to_do
+    return "Check that the directory exists and is writable, or choose another file with --db or INVESTIQ_DB_PATH."
+
+
+def roll_back(conn: sqlite3.Connection) -> None:
+    """ROLLBACK the open transaction, if one is still open; a failure is logged, for the caller to raise the error
+    that made it roll back. SQLite rolls a transaction back itself on some errors (a full disk, an I/O error),
+    and a ROLLBACK then raised "no transaction is active", reported in place of "database or disk is full"."""
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        log.exception("journal rollback failed")
 
 
 def require_journal(path: Path, more: str = "") -> None:
@@ -65,4 +132,7 @@ def open_journal(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         conn.close()
         raise JournalError(f"cannot create the tables of the journal {str(path)!r}: {exc}") from None
+    except JournalError:
+        conn.close()
+        raise
     return conn

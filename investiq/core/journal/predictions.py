@@ -192,6 +192,9 @@ class Pruned:
     sentiment: int  # sentiment predictions deleted
     price_unresolved: int  # price forecasts deleted that were never resolved (no bars came for them)
 
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(self.sentiment + other.sentiment, self.price_unresolved + other.price_unresolved)
+
 
 def price_days_since(conn: sqlite3.Connection, since_iso: str) -> sqlite3.Cursor:
     """Every price forecast made since `since_iso`, in order: its UTC day (None where SQLite cannot read the
@@ -218,17 +221,30 @@ def sentiment_scores_since(conn: sqlite3.Connection, since_iso: str) -> list[flo
     return [float(score) for (score,) in rows]
 
 
-def prune(before_iso: str, counts: list[Pruned]) -> Callable[[sqlite3.Connection], None]:
-    """A writer job deleting prediction rows created before `before_iso`, in one transaction: every
-    sentiment prediction, and every price forecast that was never resolved. Resolved price forecasts are
-    kept: they are the live-skill record of each model version (gateway/services/skill.py), a row each,
-    no bigger than a log line. What was deleted is appended to `counts`."""
+# Rows of each table one prune job deletes: a few thousand take the write lock for milliseconds, not the seconds
+# that one DELETE of a long history held it for (1.6M rows, past the agent's 5 s busy timeout, a review).
+PRUNE_BATCH = 4000
 
-    def job(conn: sqlite3.Connection) -> None:
-        sentiment = conn.execute("DELETE FROM sentiment_predictions WHERE created_at < ?", (before_iso,)).rowcount
-        price = conn.execute(
-            "DELETE FROM price_predictions WHERE created_at < ? AND resolved_at IS NULL", (before_iso,)
+
+def prune(before_iso: str, batch: int = PRUNE_BATCH) -> Callable[[sqlite3.Connection], Pruned]:
+    """A writer job deleting up to `batch` rows of each kind made before `before_iso`, oldest first: sentiment
+    predictions, and price forecasts never resolved whose target time is before it too; run again until it deletes
+    fewer (gateway/services/retention.py). Only then can no outcome come for a forecast: one made before the
+    cutoff is not due yet under a horizon longer than the retention (12 daily bars, 7 days), and was deleted
+    unscored (a review). Resolved price forecasts are kept: they are the live-skill record of each model version
+    (gateway/services/skill.py), a row each, no bigger than a log line. Returns what was deleted."""
+
+    def job(conn: sqlite3.Connection) -> Pruned:
+        sentiment = conn.execute(
+            "DELETE FROM sentiment_predictions WHERE id IN (SELECT id FROM sentiment_predictions "
+            "WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+            (before_iso, batch),
         ).rowcount
-        counts.append(Pruned(sentiment, price))
+        price = conn.execute(
+            "DELETE FROM price_predictions WHERE id IN (SELECT id FROM price_predictions "
+            "WHERE resolved_at IS NULL AND target_time < ? AND created_at < ? ORDER BY target_time LIMIT ?)",
+            (before_iso, before_iso, batch),
+        ).rowcount
+        return Pruned(sentiment, price)
 
     return job

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from investiq.core.journal.connection import JournalError
+from investiq.core.journal.connection import JournalError, roll_back
 
 TRADES = """
 CREATE TABLE IF NOT EXISTS trades (
@@ -144,8 +144,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "UPDATE bayesian_state SET half_life_days = NULL, pnl_scatter = "
         "CASE WHEN pnl_w > 0 THEN max(pnl_s2 - pnl_s1 * pnl_s1 / pnl_w, 0.0) ELSE 0.0 END",
     ),
+    # 10: sentiment predictions by creation time, which retention deletes them by, a few thousand a transaction
+    # (predictions.prune): without it each of those found its rows by a scan of the table, and one DELETE of 1.6M
+    # rows of 2.4M held the write lock for seconds, past the agent's busy timeout (a review). Price forecasts are
+    # pruned through price_predictions_unresolved (resolved_at, target_time). An index only: a gateway of the
+    # release before, still running on the journal, reads and writes it as before.
+    ("CREATE INDEX sentiment_predictions_created ON sentiment_predictions (created_at)",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# The tables that are the gateway's alone: `trades` may be there before any migration (the agent creates it).
+GATEWAY_TABLES = ("sentiment_predictions", "price_predictions", "bayesian_events", "bayesian_state")
 
 
 def version(conn: sqlite3.Connection) -> int:
@@ -156,27 +164,61 @@ def version(conn: sqlite3.Connection) -> int:
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply the migrations the database has not seen, each in its own transaction; return the version."""
     found = version(conn)
+    _refuse_newer(found)
+    for number in range(found + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _apply(conn, number)
+            conn.execute("COMMIT")
+        except BaseException:
+            roll_back(conn)
+            raise
+    return SCHEMA_VERSION
+
+
+def _apply(conn: sqlite3.Connection, number: int) -> None:
+    """Migration `number`, in the write lock, unless the journal has it already. Several processes may start on one
+    journal at once: whoever got the write lock first may have applied it while we waited for the lock, or, a newer
+    release, migrated past this one (the version read before the wait let this release start on such a journal, a
+    review): the version is read again here."""
+    current = version(conn)
+    _refuse_newer(current)
+    if current >= number:
+        return
+    if current == 0:
+        _refuse_unversioned(conn)
+    for statement in MIGRATIONS[number - 1]:
+        conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {number}")
+
+
+def _refuse_newer(found: int) -> None:
     if found > SCHEMA_VERSION:
         raise JournalError(
             f"the journal has schema version {found}, newer than this InvestIQ ({SCHEMA_VERSION}): "
             "upgrade InvestIQ or point --db at another file"
         )
-    for number in range(found + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Several processes may start on one journal at once: whoever got the write lock first may
-            # have applied this migration while we waited for it.
-            if version(conn) >= number:
-                conn.execute("COMMIT")
-                continue
-            for statement in MIGRATIONS[number - 1]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return SCHEMA_VERSION
+
+
+def _refuse_unversioned(conn: sqlite3.Connection) -> None:
+    """JournalError when a journal of version 0 has the gateway's tables: one restored from a SQL text dump
+    (`sqlite3 .dump`, Python's iterdump), which carries no `PRAGMA user_version`; migration 1 failed on it with
+    "table ... already exists" (a review). Its version cannot be told from its tables (migrations 4 and 5 changed
+    rows only), so it is not guessed."""
+    placeholders = ", ".join("?" for _ in GATEWAY_TABLES)
+    present = conn.execute(
+        f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({placeholders})", GATEWAY_TABLES
+    ).fetchone()[0]
+    if not present:
+        return
+    file = conn.execute("PRAGMA database_list").fetchone()[2]
+    raise JournalError(
+        f"the journal {file!r} has the gateway's tables but schema version 0: it was restored from a SQL text "
+        "dump (.dump), which does not keep the version (PRAGMA user_version). Restore it from a copy that keeps "
+        'it (`sqlite3 portfolio.db ".backup copy.db"`, or VACUUM INTO), or, once sure which release made the '
+        f"dump, set that release's schema version (this one's is {SCHEMA_VERSION}): "
+        f"`sqlite3 {file} 'PRAGMA user_version = {SCHEMA_VERSION}'`"
+    )
 
 
 def status(conn: sqlite3.Connection) -> dict[str, object]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from investiq.core.journal.connection import JournalError, connect
+from investiq.core.journal.connection import JournalError, connect, roll_back
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
@@ -47,6 +47,12 @@ _STOP = object()
 # Tries more for a prediction log when another connection holds the write lock past the busy timeout (each
 # try waits busy_timeout_ms in SQLite: 12 x 5 s = a minute at the default); then it is counted as failed.
 LOCKED_RETRIES = 12
+
+
+# How long a checkpoint that truncates the WAL waits for readers to move past it. It holds off every writer while
+# it waits, and the agent's writes time out after 5 s: better a WAL left as it is (journal_size_limit cuts it back
+# when it is next started over) than an agent's write refused.
+CHECKPOINT_WAIT_MS = 200
 
 
 def _locked(error: BaseException | None) -> bool:
@@ -102,6 +108,28 @@ class JournalWriter:
         barrier: Future[None] = Future()
         self._queue.put(_Item(lambda conn: None, barrier, counted=False))
         barrier.result(timeout)
+
+    def truncate_wal(self) -> bool:
+        """Copy the WAL into the journal and truncate it to nothing, after a big delete (a prune); True when done.
+        While any connection is open, the WAL keeps the size of the biggest transaction since (a prune of 400,000
+        rows left 170 MB, a review). On a connection of its own: no checkpoint runs inside the writer's
+        transactions. False, logged, when a reader outlasted CHECKPOINT_WAIT_MS or the journal refused."""
+        try:
+            conn = connect(self._path, self._busy_timeout_ms)
+        except JournalError as exc:
+            log.warning("journal WAL not truncated: %s", exc)
+            return False
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error as exc:
+            log.warning("journal WAL not truncated: %s", exc)
+            return False
+        finally:
+            conn.close()
+        if busy:
+            log.info("journal WAL not truncated: a reader held it past %d ms", CHECKPOINT_WAIT_MS)
+        return not busy
 
     @property
     def pending(self) -> int:
@@ -192,18 +220,19 @@ class JournalWriter:
                 try:
                     result = item.job(conn)
                 except Exception as exc:
+                    if not conn.in_transaction:
+                        # SQLite rolled the whole transaction back itself (a full disk, an I/O error): the jobs
+                        # before this one are undone too, and ROLLBACK TO raised "no such savepoint" in place of
+                        # this error for every job of the batch (a review).
+                        raise
                     conn.execute("ROLLBACK TO job")
                     outcomes.append((item, None, exc))
                 else:
                     outcomes.append((item, result, None))
                 conn.execute("RELEASE job")
             conn.execute("COMMIT")
-        except Exception as exc:  # BEGIN or COMMIT failed: nothing of this batch is durable
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    log.exception("journal rollback failed")
+        except Exception as exc:  # BEGIN or COMMIT failed, or the transaction is gone: nothing of it is durable
+            roll_back(conn)
             outcomes = [(item, None, exc) for item in batch]
         return outcomes
 

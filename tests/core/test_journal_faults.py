@@ -1,0 +1,114 @@
+"""A journal that cannot be written: a full disk reported as such, a read-only file refused at start, and advice
+that fits each error opening one."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from investiq.core.journal import (
+    SCHEMA_VERSION,
+    JournalError,
+    JournalWriter,
+    connect,
+    migrate,
+    open_journal,
+    schema,
+)
+
+TRADE = (
+    "INSERT INTO trades (symbol, strategy_name, side, quantity, entry_price, opened_at) "
+    "VALUES (?, 'm', 'b', 1, 1, 'x')"
+)
+
+
+def no_more_pages(conn: sqlite3.Connection) -> None:
+    """Hold the journal to the pages it has: SQLite then fails a write as on a full disk (SQLITE_FULL), and rolls
+    the whole transaction back itself, as on a full disk."""
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+
+
+def fill(conn: sqlite3.Connection) -> None:
+    limit = conn.execute("PRAGMA max_page_count").fetchone()[0]
+    no_more_pages(conn)
+    try:
+        conn.executemany(TRADE, [("x" * 3000,)] * 50)
+    finally:
+        conn.execute(f"PRAGMA max_page_count = {limit}")
+
+
+def test_a_full_disk_fails_every_job_of_the_transaction_with_its_own_error(db_path: Path):
+    """SQLite rolls the transaction back itself: ROLLBACK TO the job's savepoint raised "no such savepoint", which
+    every job of the batch was told in place of "database or disk is full" (a review, on a full tmpfs)."""
+    open_journal(db_path).close()
+    writer = JournalWriter(db_path)
+    writer.start()
+    gate = threading.Event()
+    writer.submit(lambda conn: gate.wait(5))  # hold the writer so that the next two share a transaction
+    first = writer.submit(lambda conn: conn.execute(TRADE, ("first",)))
+    filling = writer.submit(fill)
+    gate.set()
+    for future in (first, filling):
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            future.result(5)
+    writer.submit(lambda conn: conn.execute(TRADE, ("after",))).result(5)  # space again: writes go on
+    writer.close()
+    symbols = [row[0] for row in connect(db_path, readonly=True).execute("SELECT symbol FROM trades")]
+    assert symbols == ["after"]  # "first" was rolled back with the transaction: not reported as committed
+
+
+def test_a_full_disk_while_migrating_is_reported_as_such(db_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A ROLLBACK after SQLite had rolled back raised "cannot rollback - no transaction is active" (a review, on a
+    full tmpfs). The last migration here is one row bigger than the pages left: SQLite rolls a statement that
+    writes one row back with its transaction, as it does on a full disk (one of several rows, it rolls back alone).
+    """
+    conn = open_journal(db_path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    one_big_row = (TRADE.replace("?", "randomblob(100000)"),)
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS[:-1], one_big_row))
+    no_more_pages(conn)
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        migrate(conn)
+    assert not conn.in_transaction
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION - 1
+    conn.close()
+
+
+def test_a_journal_this_user_may_not_write_is_refused_at_start(db_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """SQLite opens a file it may not write (mode 444, a directory it cannot create the WAL in) read-only without
+    a word: the gateway started and every write failed (a review). Root writes a file of mode 444, so the open is
+    made read-only here as SQLite makes it then (mode=ro)."""
+    open_journal(db_path).close()
+    real = sqlite3.connect
+
+    def as_sqlite_opens_a_read_only_file(database: str, **kwargs: Any) -> sqlite3.Connection:
+        conn: sqlite3.Connection = real(database.replace("mode=rwc", "mode=ro"), **kwargs)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", as_sqlite_opens_a_read_only_file)
+    with pytest.raises(JournalError, match=f"{db_path}.*readonly.*may not write the file or its directory"):
+        open_journal(db_path)
+    with pytest.raises(JournalError, match="may not write"):
+        JournalWriter(db_path).start()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes a file of mode 444: chmod does not make it read-only")
+def test_a_journal_of_mode_444_is_refused_at_start(db_path: Path):
+    open_journal(db_path).close()
+    db_path.chmod(0o444)
+    with pytest.raises(JournalError, match="may not write the file or its directory"):
+        open_journal(db_path)
+
+
+def test_a_file_that_is_not_sqlite_is_told_so(db_path: Path):
+    """It was told to check that its directory exists and is writable."""
+    db_path.write_text("symbol,price\nAAPL,100\n" * 100)
+    with pytest.raises(JournalError) as error:
+        open_journal(db_path)
+    assert "It is not an SQLite database (another file at this path?): choose another file" in str(error.value)
+    assert "directory" not in str(error.value)
