@@ -472,8 +472,11 @@ def against_always_up(parts: Sequence[Part], col: int, call: str, h: int) -> dic
 def trading(
     part: Part, ppy: float, cost_bps: float, allow_short: bool
 ) -> tuple[dict[str, Any], NDArray[np.float64]]:
-    """Backtest of the one-step P(up) > 0.5 call and buy-and-hold; with the two equity curves [2, n]."""
-    position = np.where(part.probability_up[:, 0] > 0.5, 1.0, -1.0 if allow_short else 0.0)
+    """Backtest of the one-step P(up) > 0.5 call and buy-and-hold; with the two equity curves [2, n]. Long above
+    0.5; below it short (`allow_short`) or flat; flat at exactly 0.5, which calls no direction (as
+    `direction_scores` leaves it out): a model serving the training up-rate of 0.5 was short throughout."""
+    up = part.probability_up[:, 0]
+    position = np.where(up > 0.5, 1.0, np.where((up < 0.5) & allow_short, -1.0, 0.0))
     returns = part.actual[:, 0] / part.last - 1  # consecutive origins: one period each
     turnover = np.abs(np.diff(position, prepend=0.0))
     equity = np.stack(
@@ -505,6 +508,7 @@ def evaluate(
     left_out: dict[str, str] | None = None,
     times: dict[str, NDArray[Any]] | None = None,
     splits: dict[str, Split] | None = None,
+    data_warnings: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `predict` (windows [n, C, 1] -> forecasts) on each series' test part (or, given `origins`, on
     those of its origins, per symbol); write report.json, report.md and the PNGs into out_dir; return the report.
@@ -518,7 +522,11 @@ def evaluate(
 
     A symbol whose prices never move before its test part is left out (GARCH cannot be fitted to it, and a model
     is not judged on a pinned price); the report names it and why under `left_out`, beside the `left_out` given
-    (symbols the caller left out). DataError when no symbol is left to evaluate."""
+    (symbols the caller left out). DataError when no symbol is left to evaluate.
+
+    `data_warnings` (per symbol, what cleaning its bars found: investiq/core/bars.py CleaningReport.warnings) go
+    into the report under `data_warnings`, and report.md's "Data warnings": a split-like jump, rows dropped or gaps
+    change what the figures mean, and were only logged."""
     from tqdm import tqdm
 
     h, levels = meta.prediction_length, meta.quantile_levels
@@ -593,6 +601,7 @@ def evaluate(
         "direction": direction_scores(pooled, h),
         "symbols": symbols,
         "left_out": left,
+        "data_warnings": {s: list(said) for s, said in (data_warnings or {}).items() if said},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(dumps(report, default=_json) + "\n")

@@ -81,9 +81,13 @@ def forest(
     shown = sorted(shown, key=lambda s: float(values[s][key]), reverse=True)
     items = [(s, values[s]) for s in shown] + [pooled]
     fig, ax = plt.subplots(figsize=(7.5, 1.4 + 0.3 * len(items)))
+    edges = _edges([float(x) for _, v in items for x in (v[key], *v["ci95"])])
+    labels = []
     for y, (name, v) in enumerate(reversed(items)):
         est, (lo, hi) = float(v[key]), (float(v["ci95"][0]), float(v["ci95"][1]))
+        labels.append(name + (" (CI unbounded)" if np.isinf([lo, hi]).any() else ""))
         beyond = lo > reference if key == "ratio" else hi < reference  # worse than the baseline
+        lo, hi = np.clip([lo, hi], *edges)  # drawn to the plot's edge: matplotlib draws no bar to an infinity
         colour = "tab:red" if beyond else ("black" if name == pooled[0] else "tab:blue")
         ax.errorbar(
             est,
@@ -94,13 +98,21 @@ def forest(
             capsize=3,
         )
     ax.axvline(reference, color="grey", lw=1)
-    ax.set_yticks(range(len(items)), [name for name, _ in reversed(items)])
+    ax.set_yticks(range(len(items)), labels)
     ax.set_ylim(-0.7, len(items) - 0.3)
     ax.set_title(title + note, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
+
+
+def _edges(values: list[float]) -> tuple[float, float]:
+    """Where a forest plot's unbounded interval ends are drawn: a tenth of the finite values' range beyond them (a
+    ratio's interval is unbounded where the baseline's error is 0 over stretches the bootstrap drew)."""
+    finite = [x for x in values if np.isfinite(x)] or [0.0]
+    margin = 0.1 * (max(finite) - min(finite)) or 0.1
+    return min(finite) - margin, max(finite) + margin
 
 
 def coverage_plot(intervals: dict[str, Any], h: int, path: Path) -> None:

@@ -174,7 +174,11 @@ def _served_base(calibration: dict[str, Any]) -> str:
 
 
 def bar_checks(r: dict[str, Any]) -> list[str]:
-    """Issue 13's bar, met or not, from this report's figures."""
+    """Issue 13's bar, met or not, from this report's figures. To beat a baseline takes a 95% interval wholly on
+    the better side of it: below 1 for the MAE ratio, above 0 for Brier skill. The bar's first rows only asked
+    for no worse (a ratio <= 1 with its interval's upper end <= 1.01, a skill >= 0), so a model served as exactly
+    the random walk, 1.0000 [1.0000, 1.0000], "met" it (a review); those rows stay, named for what they check, as
+    the committed reports (reports/patchtst-*) answer them."""
     pooled = r["pooled"]
     mae = pooled["point"]["mae_ratio"]
     worse = any(v["point"]["mae_ratio"]["verdict"] == "significantly above 1" for v in r["symbols"].values())
@@ -187,17 +191,47 @@ def bar_checks(r: dict[str, Any]) -> list[str]:
         return "yes" if ok else "no"
 
     # against climatology: a P(up) that answers the training up-rate has no skill; the served base may be 0.5
-    probability = pooled["probability_up"].values()
-    climatology = [v["skill_climatology"] for v in probability if "skill_climatology" in v]
-    brier = yes(all(s >= 0 for s in climatology)) if len(climatology) == len(probability) else "not reported"
+    probability = [v for v in pooled["probability_up"].values() if "skill_climatology" in v]
+    reported = len(probability) == len(pooled["probability_up"])
+    lows = [v["ci95_climatology"][0] for v in probability]
+    brier = yes(all(v["skill_climatology"] >= 0 for v in probability)) if reported else "not reported"
+    beats_climatology = _beats(all(x > 0 for x in lows), "climatology") if reported else "not reported"
     return [
         "| the bar | met |",
         "| --- | --- |",
-        f"| pooled MAE ratio <= 1.00 and its CI's upper end <= 1.01 | "
+        f"| beats the random walk: the pooled MAE ratio's 95% CI wholly below 1 | "
+        f"{_beats(mae['ci95'][1] < 1, 'the random walk', mae['ci95'][0] > 1)} |",
+        f"| not worse than the random walk: pooled MAE ratio <= 1.00 and its CI's upper end <= 1.01 | "
         f"{yes(mae['ratio'] <= 1.0 and mae['ci95'][1] <= 1.01)} |",
         f"| no symbol's MAE ratio significantly above 1 | {yes(not worse)} |",
-        f"| Brier skill >= 0 at h1 and hH against the training up-rate (climatology) | {brier} |",
+        "| beats climatology: P(up)'s Brier skill's 95% CI wholly above 0 at h1 and hH against the training "
+        f"up-rate | {beats_climatology} |",
+        f"| not worse than climatology: Brier skill >= 0 at h1 and hH against the training up-rate | {brier} |",
         f"| 80% and 90% intervals cover within 3 points | {', '.join(cover) or 'not reported'} |",
+    ]
+
+
+def _beats(beats: bool, baseline: str, worse: bool = False) -> str:
+    """A "beats the baseline" row's answer: yes, or why not (a model no different from it is no better)."""
+    if beats:
+        return "yes"
+    return f"no: {'worse than' if worse else 'no better than'} {baseline}"
+
+
+def data_warnings_section(r: dict[str, Any]) -> list[str]:
+    """What cleaning the bars found, per symbol (evaluate's `data_warnings`), or nothing: kept, not refused, but
+    a 100x unadjusted split in the test part flipped a verdict without a word here (a review)."""
+    warned = r.get("data_warnings") or {}
+    if not warned:
+        return []
+    return [
+        "## Data warnings",
+        "",
+        "Cleaning the bars found these (the rows kept as they are, holes not filled): the figures above and below "
+        "are of these bars, so read them with it.",
+        "",
+        *[f"- **{s}**: {said}." for s, sayings in warned.items() for said in sayings],
+        "",
     ]
 
 
@@ -245,6 +279,7 @@ def render(r: dict[str, Any]) -> str:
         *[f"Left out: {s}, {why}." for s, why in r.get("left_out", {}).items()],
         *([""] if r.get("left_out") else []),
         *headline(r),
+        *data_warnings_section(r),
         *point_section(r),
         *probability_section(r),
         *interval_section(r),
@@ -276,7 +311,19 @@ def point_section(r: dict[str, Any]) -> list[str]:
             f"{p['drift_mae_ratio']['ratio']:.4f} |"
         )
     by_step = ", ".join(f"{v:.4f}" for v in r["pooled"]["point"]["mae_ratio_by_step"])
-    return [*lines, "", f"Pooled MAE ratio by horizon step: {by_step}.", ""]
+    lines += ["", f"Pooled MAE ratio by horizon step: {by_step}."]
+    if any(_unbounded(v["point"][k]["ci95"]) for _, v in rows for k in ("mae_ratio", "mse_ratio")):
+        lines += [
+            "",
+            "An interval that ends at inf (null in report.json) is unbounded: the random walk's error is 0 over "
+            "whole stretches of the test part that the bootstrap drew (the close did not move: a halt, a flat "
+            "market), so the ratio has no upper bound there.",
+        ]
+    return [*lines, ""]
+
+
+def _unbounded(ci: Sequence[float]) -> bool:
+    return any(math.isinf(x) for x in ci)
 
 
 def probability_section(r: dict[str, Any]) -> list[str]:

@@ -118,7 +118,7 @@ def train_patchtst(
     "--allow-short/--long-only",
     default=False,
     show_default=True,
-    help="Backtest: short when P(up) <= 0.5 (else flat).",
+    help="Backtest: short when P(up) < 0.5 (else flat; flat at exactly 0.5, no call).",
 )
 @click.option(
     "--out",
@@ -151,7 +151,8 @@ def evaluate_patchtst(
     Writes into --out (default MODEL_DIR/evaluation):
       report.md     a headline (pooled MAE ratio to the random walk with its 95% CI, symbols
                     significantly worse than it, Brier skill, 80%/90% coverage vs nominal and
-                    GARCH, hit rate vs always-up, what validation chose), then the tables
+                    GARCH, hit rate vs always-up, what validation chose), what cleaning
+                    the bars found (split-like jumps, rows dropped, gaps), then the tables
       report.json   every figure: point error (MAE/MSE ratios to the random walk and drift,
                     paired block-bootstrap CIs), P(up) Brier score and skill vs the served
                     base and the training up-rate, reliability bins, interval coverage and width by step for the
@@ -171,11 +172,12 @@ def evaluate_patchtst(
 
 
 def headline(markdown: str) -> str:
-    """The report up to its first table section: the headline and the bars met; report.md holds the tables (all
-    131 lines of them on four symbols went to the terminal)."""
+    """The report up to its first table section: the headline and the bars met, and the data warnings where there
+    are any; report.md holds the tables (all 131 lines of them on four symbols went to the terminal)."""
     sections = markdown.split("\n## ")
-    shown = "\n## ".join(sections[:2])
-    return shown if len(sections) <= 2 else shown.rstrip() + "\n\n(the tables are in report.md)"
+    first = 3 if len(sections) > 2 and sections[2].startswith("Data warnings") else 2
+    shown = "\n## ".join(sections[:first])
+    return shown if len(sections) <= first else shown.rstrip() + "\n\n(the tables are in report.md)"
 
 
 @click.command("patchtst")

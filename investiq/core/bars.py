@@ -64,7 +64,22 @@ ALIASES = {
     # Binance's kline files where they carry a header; TradingView's exports ("time": epoch seconds or ISO times;
     # a file with a date column too is a date and a time of day: bar_times)
     "timestamp": ("open_time", "open time", "time"),
+    # yfinance's long format (`download(...).stack()`) names the symbol column Ticker: it was not read as one, and
+    # a file of two tickers was refused as bars "0 days apart" (their times interleaved)
+    "symbol": ("ticker",),
 }
+# A file without a close column is read from its adjusted close (Yahoo's `Adj Close`: split- and
+# dividend-adjusted), and the cleaning report says so; with one, the close is read and the adjusted close ignored.
+ADJUSTED_CLOSE = ("adj close", "adj. close", "adj_close", "adjclose", "adjusted close", "adjusted_close")
+# Thousands grouped by a space, an apostrophe (Swiss: 1'234.56, or its typographic form) or a no-break space
+# (U+00A0, or the narrow U+202F that French and Swiss locales write; U+2009, a thin space): never a decimal sign,
+# so dropped wherever they group digits in threes. Read as no number before, a 5,031-row file grouped so kept
+# its 503 closes under 1,000, with holes of 5 years, and trained on them (a review).
+GROUP_MARKS = " '\u2019\u00a0\u202f\u2009"
+SPACED = rf"[-+]?\d{{1,3}}([{GROUP_MARKS}])\d{{3}}(?:\1\d{{3}})*(?:[.,]\d*)?"  # 1 234.56, 1'234,5, 1 234 567
+# A file where more than this share of the non-empty close cells that hold digits reads as no number is refused:
+# a format not read here (dropping those rows would train on the rest, with holes). Fewer are dropped and counted.
+UNREADABLE_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,9 @@ class CleaningReport:
     largest_jump: str = ""  # the largest of them: "x0.25 on 2020-08-31", or ""
     older_rows: int = 0  # rows before the window asked for (load_bars' `days`), left out before all of the above
     filled: int = 0  # kept rows whose open, high or low was missing or <= 0, set to the close (the close is used)
+    unreadable: int = 0  # of nan_rows: close cells with digits that read as no number ("1.2.3"), dropped
+    blank: int = 0  # rows with neither a time nor a close (a trailing ",,,,," line), dropped
+    close_column: str = ""  # the column the closes were read from where the file has no close column (Adj Close)
 
     def __str__(self) -> str:
         text = (
@@ -92,13 +110,38 @@ class CleaningReport:
             text += f"; {self.older_rows} older rows outside the window left out (--days)"
         if self.filled:
             text += f"; {self.filled} rows without a usable open, high or low: set to the close"
+        if self.unreadable:
+            text += f"; {self.unreadable} of the NaN closes are no number InvestIQ reads"
+        if self.blank:
+            text += f"; {self.blank} empty rows (no time, no close) dropped"
+        if self.close_column:
+            text += f"; closes read from the {self.close_column!r} column (the file has no close column)"
         if self.jumps:
-            text += (
-                f"; WARNING {self.jumps} one-bar move{'s' if self.jumps > 1 else ''} like a split (beyond "
-                f"x{JUMP_FACTOR:g} or /{JUMP_FACTOR:g}, or near a split ratio such as 2:1 or 3:2), the largest "
-                f"{self.largest_jump}: if a stock split, use split-adjusted prices"
-            )
+            text += f"; WARNING {self._jumps()}"
         return text
+
+    def _jumps(self) -> str:
+        return (
+            f"{self.jumps} one-bar move{'s' if self.jumps > 1 else ''} like a split (beyond x{JUMP_FACTOR:g} or "
+            f"/{JUMP_FACTOR:g}, or near a split ratio such as 2:1 or 3:2), the largest {self.largest_jump}: if a "
+            "stock split, use split-adjusted prices"
+        )
+
+    def warnings(self) -> list[str]:
+        """What of this cleaning whoever reads a forecast's evaluation must know: moves like an unadjusted split,
+        rows dropped, holes. Logged only, a 100x unadjusted split flipped an evaluation's verdict without a word in
+        its report (a review). Kept, not refused: real crashes and halts happen, and a file may have holes."""
+        said = [self._jumps()] if self.jumps else []
+        dropped = self.duplicates + self.nan_rows + self.non_positive
+        if dropped:
+            unreadable = f", {self.unreadable} of them no number InvestIQ reads" if self.unreadable else ""
+            said.append(
+                f"{dropped} of {self.rows_in} rows dropped: {self.duplicates} duplicate timestamps, "
+                f"{self.nan_rows} closes missing or NaN{unreadable}, {self.non_positive} closes <= 0"
+            )
+        if self.gaps:
+            said.append(f"{self.gaps} gaps in the bars (holes, not filled), the largest {self.largest_gap}")
+        return said
 
 
 def interval_step(interval: str) -> pd.Timedelta:
@@ -130,12 +173,15 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
     if "close" not in names:
         found = ", ".join(map(str, df.columns)) or "none"
         raise DataError(f"bars for {symbol} lack a close column (found: {found}); give a close column")
+    if "symbol" in names:
+        one_symbol(df[names["symbol"]], names["symbol"], symbol)
     comma = decimal_comma([df[names[c]] for c in PRICES if c in names])
     frame = pd.DataFrame(
         {c: numbers(df[names[c]], comma) if c in names else np.full(len(df), np.nan) for c in PRICES},
         index=bar_times(df, symbol, daily=is_daily(interval)),
     )
     close = frame["close"].to_numpy()
+    unreadable = unreadable_closes(df, names["close"], close, symbol)
     others = frame[[c for c in PRICES if c != "close"]].to_numpy()
     unusable = ~(np.isfinite(others) & (others > 0))
     frame[[c for c in PRICES if c != "close"]] = np.where(unusable, close[:, None], others)
@@ -145,6 +191,7 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
     else:
         frame["volume"] = 0.0
 
+    blank = np.asarray(frame.index.isna())  # no time and no close (bar_times): no bar
     finite, positive = np.isfinite(close), close > 0
     kept = finite & positive
     filled = int((unusable.any(axis=1) & kept).sum())
@@ -153,18 +200,22 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
     frame = frame[~repeated]
     gaps, largest = find_gaps(frame.index, interval)
     jumps, largest_jump = find_jumps(frame["close"])
+    written = str(names["close"])
     report = CleaningReport(
         symbol=symbol,
         rows_in=len(df),
         rows_out=len(frame),
         duplicates=int(repeated.sum()),
-        nan_rows=int((~finite).sum()),
+        nan_rows=int((~finite & ~blank).sum()),
         non_positive=int((finite & ~positive).sum()),
         gaps=gaps,
         largest_gap="none" if largest is None else str(largest),
         jumps=jumps,
         largest_jump=largest_jump,
         filled=filled,
+        unreadable=int(unreadable.sum()),
+        blank=int(blank.sum()),
+        close_column="" if _plain(written) == "close" else written,
     )
     return frame, report
 
@@ -175,9 +226,16 @@ POINT_DECIMAL = r"[-+]?\d*\.\d+"  # 1050.25
 POINT_GROUPED = r"[-+]?\d{1,3}(?:\.\d{3})+"  # 1.050: thousands where commas are decimal, else 1.05
 
 
+def _plain(name: object) -> str:
+    """A column's name as column_names compares it: lower-cased, stripped, MetaTrader's <> dropped."""
+    return str(name).strip().lower().removeprefix("<").removesuffix(">")
+
+
 def _text(values: pd.Series) -> pd.Series:
-    """A column as stripped text without a leading currency sign ($, €, £, ¥)."""
-    return values.astype(str).str.strip().str.replace(r"^([-+]?)[$€£¥]\s*", r"\1", regex=True)
+    """A column as stripped text without a leading currency sign ($, €, £, ¥), and without the spaces, apostrophes
+    or no-break spaces that group its thousands (SPACED: 1 234.56 is 1234.56, 1 234,56 is 1234,56)."""
+    text = values.astype(str).str.strip().str.replace(r"^([-+]?)[$€£¥]\s*", r"\1", regex=True)
+    return text.where(~text.str.fullmatch(SPACED), text.str.replace(f"[{GROUP_MARKS}]", "", regex=True))
 
 
 def decimal_comma(columns: list[pd.Series]) -> bool:
@@ -199,8 +257,9 @@ def decimal_comma(columns: list[pd.Series]) -> bool:
 
 def numbers(values: pd.Series, comma: bool = False) -> NDArray[np.float64]:
     """A column's numbers as float64, NaN where there is none. Text may carry a currency sign ($, €, £, ¥) and
-    thousands grouped with commas (1,050.25), as spreadsheets export prices; with `comma` (decimal_comma of the
-    file), a decimal comma and points grouping thousands (1.050,25)."""
+    thousands grouped with commas (1,050.25), as spreadsheets export prices, or with spaces, apostrophes or
+    no-break spaces (1 050.25, 1'050.25: SPACED); with `comma` (decimal_comma of the file), a decimal comma and
+    points or those marks grouping thousands (1.050,25, 1 050,25)."""
     if not pd.api.types.is_numeric_dtype(values):
         text = _text(values)
         if comma:  # a point can only group thousands then: 1.050 is 1050
@@ -212,6 +271,42 @@ def numbers(values: pd.Series, comma: bool = False) -> NDArray[np.float64]:
             values = text.where(~grouped, text.str.replace(",", "", regex=False))
     out: NDArray[np.float64] = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
     return out
+
+
+def unreadable_closes(
+    df: pd.DataFrame, column: object, close: NDArray[np.float64], symbol: str
+) -> NDArray[np.bool_]:
+    """Rows of raw `df` whose close cell (in `column`; `close`, as numbers read it) holds digits yet reads as no
+    number ("1.2.3", "12:30"): dropped with the NaN closes and counted. DataError naming one and its file line when
+    they are more than UNREADABLE_SHARE of the non-empty close cells: a format not read here, and training on the
+    rest would train on a series with holes."""
+    values = df[column]
+    if pd.api.types.is_numeric_dtype(values):
+        return np.zeros(len(df), dtype=bool)
+    text = values.astype(str).str.strip()
+    written = ~_empty(values)
+    bad = written & text.str.contains(r"\d").to_numpy() & np.isnan(close)
+    if bad.sum() > UNREADABLE_SHARE * written.sum():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"bars for {symbol}: {bad.sum()} of {written.sum()} close cells read as no number, e.g. "
+            f"{text.iloc[first]!r} on {row_name(df, first)}; write prices as 1234.56, with thousands grouped by "
+            "commas, spaces or apostrophes or not at all, or as 1.234,56 with a decimal comma throughout"
+        )
+    return np.asarray(bad, dtype=bool)
+
+
+def one_symbol(labels: pd.Series, column: object, symbol: str) -> None:
+    """DataError where the rows given as one symbol's bars name several in their symbol column (read_bar_csv did
+    not split them by it): their closes would interleave as one series jumping between prices, as a `Ticker`
+    column of two tickers did (a review: 1,499 "split-like" moves, trained on)."""
+    written = sorted(set(labels.dropna().astype(str).str.strip()) - {""})
+    if len(written) > 1:
+        shown = ", ".join(written[:5]) + (f" and {len(written) - 5} more" if len(written) > 5 else "")
+        raise DataError(
+            f"bars for {symbol} hold rows of {len(written)} symbols in their {column!r} column ({shown}): one "
+            "series would interleave their prices; pick one symbol's rows (--symbols, or split the file)"
+        )
 
 
 def find_jumps(close: pd.Series) -> tuple[int, str]:
@@ -243,8 +338,9 @@ class SpacingError(DataError):
 
 
 def median_spacing(index: pd.DatetimeIndex) -> pd.Timedelta:
-    """The median time between consecutive sorted bar times (nights and weekends are a few of many)."""
-    return pd.Timedelta(np.median(np.diff(index.as_unit("ns").asi8)), unit="ns")
+    """The median time between consecutive sorted bar times (nights and weekends are a few of many); rows that are
+    no bar (NaT: bar_times) left out."""
+    return pd.Timedelta(np.median(np.diff(index.dropna().as_unit("ns").asi8)), unit="ns")
 
 
 def interval_of(spacing: pd.Timedelta) -> str | None:
@@ -273,8 +369,22 @@ def bar_times(df: pd.DataFrame, symbol: str, *, daily: bool = False) -> pd.Datet
 
     `daily` (daily or weekly bars): written times that carry a UTC offset and all fall on their own midnight
     (`2021-12-02 00:00:00+09:00`, as yfinance writes a Tokyo or Frankfurt listing's days) are those days, at
-    00:00 UTC; in UTC they would fall on the day before, east of Greenwich."""
+    00:00 UTC; in UTC they would fall on the day before, east of Greenwich.
+
+    A row with neither a time nor a close (a trailing `,,,,,` line, as spreadsheets save) is no bar: NaT, which
+    clean_bars drops and counts. It refused the whole file ("an empty timestamp in row 1500", a review). Errors
+    name rows by their file line (row_name)."""
     names = column_names(df)
+    blank = _blank_rows(df, names)
+    if not blank.any():
+        return _bar_times(df, names, symbol, daily)
+    stamps = np.full(len(df), np.datetime64("NaT"), dtype="datetime64[ns]")
+    stamps[~blank] = _bar_times(df[~blank], names, symbol, daily).tz_convert(None).to_numpy()
+    return pd.DatetimeIndex(stamps).tz_localize("UTC").rename("timestamp")
+
+
+def _bar_times(df: pd.DataFrame, names: dict[str, object], symbol: str, daily: bool) -> pd.DatetimeIndex:
+    """bar_times of rows that each hold a time or a close."""
     column = next((names[c] for c in TIME_COLUMNS if c in names), None)
     if column is not None and column == names.get("date") and "time" in names:  # a date and a time of day
         values = df[column].astype(str).str.strip() + " " + _clock(df[names["time"]])
@@ -288,22 +398,69 @@ def bar_times(df: pd.DataFrame, symbol: str, *, daily: bool = False) -> pd.Datet
         days = _local_days(values) if daily else None
         times = days if days is not None else _parse_times(values)
     except (ValueError, TypeError, OverflowError) as exc:
-        strays = _stray_rows(values)
-        if strays:  # a footer ("Total") or a note among good times: name them rather than blame the format
-            shown = ", ".join(f"row {row + 1} ({text!r})" for row, text in strays[:3])
-            raise DataError(
-                f"cannot read the timestamps of {symbol}: {shown} {'is' if len(strays) == 1 else 'are'} not a "
-                "time; remove such rows (a footer or a note) from the file"
-            ) from None
-        reason = str(exc).splitlines()[0].split(". You might want to try")[0].rstrip(".:; ")
-        raise DataError(
-            f"cannot read the timestamps of {symbol}: {reason}; "
-            "write them in one ISO 8601 format, e.g. 2024-01-02T14:30:00Z"
-        ) from None
+        raise _unread_times(df, values, symbol, exc, column is not None) from None
     if times.hasnans:
-        row = int(np.flatnonzero(times.isna())[0])
-        raise DataError(f"bars for {symbol} have an empty timestamp in row {row}; fill or remove that row")
+        where = row_name(df, int(np.flatnonzero(times.isna())[0]))
+        raise DataError(f"bars for {symbol} have an empty timestamp on {where}; fill or remove that row")
     return times.as_unit("ns").rename("timestamp")
+
+
+def _unread_times(df: pd.DataFrame, values: object, symbol: str, exc: Exception, column: bool) -> DataError:
+    """Why the times of `df` (`values`, from a time `column` or the index) cannot be read, as a DataError."""
+    spilled = _more_fields(df) if column else None
+    if spilled is not None:
+        return DataError(f"cannot read the timestamps of {symbol}: {spilled}")
+    strays = _stray_rows(values)
+    if strays:  # a footer ("Total") or a note among good times: name them rather than blame the format
+        shown = ", ".join(f"{row_name(df, row)} ({text!r})" for row, text in strays[:3])
+        return DataError(
+            f"cannot read the timestamps of {symbol}: {shown} {'is' if len(strays) == 1 else 'are'} not a "
+            "time; remove such rows (a footer or a note) from the file"
+        )
+    reason = str(exc).splitlines()[0].split(". You might want to try")[0].rstrip(".:; ")
+    return DataError(
+        f"cannot read the timestamps of {symbol}: {reason}; "
+        "write them in one ISO 8601 format, e.g. 2024-01-02T14:30:00Z"
+    )
+
+
+def _more_fields(df: pd.DataFrame) -> str | None:
+    """What is wrong with a file whose rows hold more fields than its header names, or None. pandas then takes the
+    first fields of each row for an index (not integers, beside a time column): an unquoted thousands separator
+    does that (`2013-01-16,1,472.63` under `timestamp,close`), and the times were blamed ("numbers such as 1 are
+    neither epoch times nor YYYYMMDD dates")."""
+    if len(df) == 0 or pd.api.types.is_integer_dtype(df.index) or isinstance(df.index, pd.DatetimeIndex):
+        return None
+    first = df.index[0]
+    fields = [*(first if isinstance(first, tuple) else (first,)), *(df[c].iloc[0] for c in df.columns)]
+    line = ",".join("" if pd.isna(v) else str(v) for v in fields)
+    return (
+        f"line 2 holds {len(fields)} fields where the header names {len(df.columns)} ({line!r}): an unquoted "
+        'thousands separator, as in 1,472.63? Quote such numbers ("1,472.63") or write them without it'
+    )
+
+
+def row_name(df: pd.DataFrame, position: int) -> str:
+    """Row `position` of raw bars `df` as a person finds it in the file: pandas numbers a CSV's rows 0, 1, ...
+    below its header, so row label i is line i + 2 (1-based, the header line 1); a row of a frame not indexed so
+    (Yahoo's, by time) by its position from 1. Errors named 0-based data rows ("row 1500" was line 1502)."""
+    label = df.index[position]
+    if isinstance(label, int | np.integer) and not isinstance(label, bool | np.bool_):
+        return f"line {int(label) + 2}"
+    return f"row {position + 1}"
+
+
+def _blank_rows(df: pd.DataFrame, names: dict[str, object]) -> NDArray[np.bool_]:
+    """Rows whose time and close cells are both empty (a line of separators alone)."""
+    time = next((names[c] for c in TIME_COLUMNS if c in names), None)
+    if time is None or "close" not in names:
+        return np.zeros(len(df), dtype=bool)
+    return _empty(df[time]) & _empty(df[names["close"]])
+
+
+def _empty(values: pd.Series) -> NDArray[np.bool_]:
+    """Cells that are missing or blank."""
+    return np.asarray(values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy(), dtype=bool)
 
 
 def _local_days(values: object) -> pd.DatetimeIndex | None:
@@ -433,8 +590,8 @@ def column_names(df: pd.DataFrame) -> dict[str, object]:
     names wins. A column used here under another name (ALIASES) answers to its name too, where that is absent."""
     names: dict[str, object] = {}
     for column in df.columns:
-        names.setdefault(str(column).strip().lower().removeprefix("<").removesuffix(">"), column)
-    for name, others in ALIASES.items():
+        names.setdefault(_plain(column), column)
+    for name, others in [*ALIASES.items(), ("close", ADJUSTED_CLOSE)]:  # an adjusted close: after every other
         found = next((names[other] for other in others if other in names), None)
         if name not in names and found is not None and not (name == "timestamp" and "date" in names):
             names[name] = found

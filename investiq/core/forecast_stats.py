@@ -445,8 +445,20 @@ def bootstrap_interval(
     if np.isnan(draws).all():  # undefined in every draw (e.g. no trade closed): no interval, and no warning
         return float(statistic(pooled)), (math.nan, math.nan)
     tail = expanded_tail(-(-max(len(g) for g in rows) // block), tail) if expanded else tail
-    low, high = np.nanpercentile(draws, [100 * tail, 100 * (1 - tail)])
-    return float(statistic(pooled)), (float(low), float(high))
+    return float(statistic(pooled)), _percentiles(draws, 100 * tail, 100 * (1 - tail))
+
+
+def _percentiles(draws: NDArray[Any], low: float, high: float) -> tuple[float, float]:
+    """The `low` and `high` percentiles of the draws that are not NaN. An infinite draw is a value, the largest
+    there is: a ratio whose baseline's loss is 0 over the stretch a replicate drew (a random walk's error where
+    the price did not move, a halt). Linear interpolation between two of them is inf - inf = NaN: a flat test
+    part's MAE ratio read 1.5538 [1.1016, nan] (a review); that end is the infinity itself."""
+    with np.errstate(invalid="ignore"):
+        ends = np.nanpercentile(draws, [low, high])
+    if np.isnan(ends).any():
+        nearest = np.nanpercentile(draws, [low, high], method="nearest")
+        ends = np.where(np.isnan(ends) & np.isinf(nearest), nearest, ends)
+    return float(ends[0]), float(ends[1])
 
 
 def expanded_tail(blocks: int, tail: float = 0.025) -> float:

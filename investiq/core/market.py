@@ -82,16 +82,18 @@ def read_bar_csv(path: Path) -> pd.DataFrame:
     try:
         separator = _separator(path)
         frame = pd.read_csv(path, sep=separator)
-        names = [c for c in frame.columns if str(c).strip().lower() == "symbol"]
-        if names:  # read again as text, that column alone
-            text = pd.read_csv(path, sep=separator, usecols=[names[0]], dtype=str, keep_default_na=False)
-            frame[names[0]] = text[names[0]]
+        labels = column_names(frame).get("symbol")  # a 'symbol' column, or yfinance's 'Ticker'
+        if labels is not None:  # read again as text, that column alone
+            text = pd.read_csv(path, sep=separator, usecols=[labels], dtype=str, keep_default_na=False)
+            frame[labels] = text[labels]
         if _no_header(frame):
             frame = _binance_klines(path, separator, frame)
     except DataError:
         raise
     except (OSError, ValueError) as exc:  # pandas' parser and empty-file errors are ValueErrors
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        if re.search(r"Expected \d+ fields in line \d+, saw \d+", reason):  # more fields than the header names
+            reason += ": an unquoted thousands separator, as in 1,472.63? Quote such numbers or drop the separator"
         raise DataError(f"cannot read CSV {path}: {reason}") from None
     frame = _from_yfinance_layout(frame)
     columns = column_names(frame)
@@ -199,7 +201,7 @@ def symbol_rows(frame: pd.DataFrame, path: Path, symbol: str | None) -> pd.DataF
 
 def symbols_rows(frame: pd.DataFrame, path: Path, symbols: Sequence[str] | None) -> dict[str | None, pd.DataFrame]:
     """symbol_rows of each of `symbols` (None: of the one the file names); the file split by symbol once."""
-    names = {str(c).strip().lower(): c for c in frame.columns}
+    names = column_names(frame)  # 'symbol', or yfinance's 'Ticker'
     if "symbol" not in names:
         keys: list[str | None] = [*symbols] if symbols is not None else [None]
         return dict.fromkeys(keys, frame)
@@ -513,7 +515,7 @@ def load_bars(
         if csv_path is None:
             raise DataError("--source csv needs a CSV path (timestamp, open, high, low, close, volume)")
         file = read_bar_csv(csv_path)  # read once, however many symbols
-        columns = {str(c).strip().lower() for c in file.columns}
+        columns = column_names(file)
         if len(symbols) > 1 and "symbol" not in columns:  # else every symbol would get the same bars
             raise DataError(f"CSV {csv_path} has no 'symbol' column to tell {', '.join(symbols)} apart")
         rows = symbols_rows(file, csv_path, symbols)
@@ -536,7 +538,8 @@ def load_bars(
             check_spacing(bars.index, interval, symbol)  # a file's interval is the user's word: check it
             end = bars.index[-1]
         # Clean only the raw rows inside the window, so the report's counts add up to what is returned.
-        inside = bar_times(raw, symbol, daily=is_daily(interval)) >= end - pd.Timedelta(days=days)
+        times = bar_times(raw, symbol, daily=is_daily(interval))
+        inside = times.isna() | (times >= end - pd.Timedelta(days=days))  # NaT: an empty row, for clean_bars
         bars, report = clean_bars(raw[inside], symbol, interval)
         if bars.empty:
             raise DataError(f"no usable {interval} bars for {symbol} from {source} in the last {days} days")

@@ -73,8 +73,10 @@ def choose_bars(
         given = flat or (tuple(settings.price_symbols) if settings.price_source == "sample" else ())
         return replace(SAMPLE, symbols=given or SAMPLE.symbols, days=max(days or 0, SAMPLE_DAYS))
     path = csv_path or settings.price_csv
-    if chosen == "csv" and settings.price_source != "csv" and path is not None and not (flat and interval):
-        found, spacing = csv_outline(path, flat)
+    if chosen == "csv" and settings.price_source != "csv" and path is not None:
+        # the file's outline only where something is not given: with --symbols and --interval, its history was
+        # still price_days' 60 days (a review: --csv FILE --symbols X --interval 1d trained on 60 days of FILE)
+        found, spacing = csv_outline(path, flat) if not (flat and interval) else (flat, interval)
         log(
             f"{path}: {' '.join(flat or found)} ({'as given' if flat else 'every symbol in the file'}), "
             f"{interval or spacing} bars ({'as given' if interval else 'as the file is spaced'}), "
@@ -97,8 +99,16 @@ def bars_of(config: TrainConfig) -> Bars:
 
 
 def trained_bars(config: TrainConfig, csv_path: Path | None = None) -> Bars:
-    """The bars a model was trained on, from its recorded configuration (`csv_path` overrides the file)."""
+    """The bars a model was trained on, from its recorded configuration (`csv_path` overrides the file). DataError
+    for a `csv_path` given for a model trained on other bars (the sample, Yahoo): it was silently ignored, and the
+    model judged on its own bars (a review); as `retrain --csv`, refused."""
     bars = bars_of(config)
+    if csv_path is not None and config.source != "csv":
+        raise DataError(
+            f"--csv is for a model trained from a CSV file; this one was trained on {config.source} bars of "
+            f"{' '.join(config.symbols)}, and is judged on their held-out part: evaluate without --csv, or train "
+            f"a model on the file (`investiq train patchtst --csv {csv_path}`) and evaluate that"
+        )
     recorded = bars.csv_path
     if config.source == "csv" and csv_path is None and recorded is None:
         raise DataError("the model was trained from a CSV file that it did not record: pass it with --csv")
@@ -109,6 +119,12 @@ def trained_bars(config: TrainConfig, csv_path: Path | None = None) -> Bars:
 
 def load_series(settings: Settings, bars: Bars, log: Log) -> Series:
     """The closes of `bars`, cleaned; what cleaning dropped is logged per symbol."""
+    return loaded_series(settings, bars, log)[0]
+
+
+def loaded_series(settings: Settings, bars: Bars, log: Log) -> tuple[Series, dict[str, list[str]]]:
+    """load_series, and per symbol the warnings of its cleaning (CleaningReport.warnings) where it has any: what
+    an evaluation report must say (a 100x unadjusted split flipped a verdict, and was only logged)."""
     loaded = load_bars(
         bars.source,
         bars.symbols,
@@ -119,7 +135,8 @@ def load_series(settings: Settings, bars: Bars, log: Log) -> Series:
     )
     for _, report in loaded.values():
         log(str(report))
-    return as_series(loaded)
+    warned = {s: report.warnings() for s, (_, report) in loaded.items()}
+    return as_series(loaded), {s: said for s, said in warned.items() if said}
 
 
 def model_dir(settings: Settings, given: Path | None = None) -> Path:
@@ -222,7 +239,7 @@ def evaluate_model(
     forecaster, meta = load_forecaster(directory)
     trained = json.loads((directory / "metrics.json").read_text())["config"]
     config = config_from(trained)
-    series = load_series(settings, trained_bars(config, csv_path), log)
+    series, warned = loaded_series(settings, trained_bars(config, csv_path), log)
     split = {"val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
     splits = evaluation_splits(
         {s: c for s, (c, _) in series.items()}, meta, split, {s: t for s, (_, t) in series.items()}
@@ -243,6 +260,7 @@ def evaluate_model(
         left_out,
         times={s: t for s, (_, t) in series.items() if s in origins},  # annualised at the bars' own rate
         splits=splits,
+        data_warnings=warned,
     )
     log(f"wrote report.md, report.json and plots to {target}")
     return report

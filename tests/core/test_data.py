@@ -947,7 +947,8 @@ def test_a_footer_row_is_named_rather_than_the_format_blamed(tmp_path: Path):
     path = tmp_path / "export.csv"
     days = pd.bdate_range("2024-01-01", periods=200)
     path.write_text("Date,Close\n" + "".join(f"{d:%Y-%m-%d},1\n" for d in days) + "Total,200\n")
-    with pytest.raises(DataError, match=r"row 201 \('Total'\) is not a time; remove such rows"):
+    # named by its file line, the header line 1 (it was "row 201", the 0-based data rows plus one)
+    with pytest.raises(DataError, match=r"line 202 \('Total'\) is not a time; remove such rows"):
         clean_bars(load_csv(path), "X", "1d")
 
 

@@ -307,7 +307,7 @@ def test_brier_skill_is_reported_against_the_served_base_and_the_training_up_rat
         assert b["skill_climatology"] < 0 and b["brier_climatology"] < b["brier"]
     assert report["p_up_baselines"]["training_up_rate_from"] == "artifact"
     md = (tmp_path / "report.md").read_text()
-    assert "| Brier skill >= 0 at h1 and hH against the training up-rate (climatology) | no |" in md
+    assert "| not worse than climatology: Brier skill >= 0 at h1 and hH against the training up-rate | no |" in md
     b = report["symbols"]["RISING"]["probability_up"]["h1"]
     assert (
         f"| RISING | h1 | {b['brier']:.4f} | 0.500 | {b['brier_base']:.4f} | +0.0000 [+0.0000, +0.0000] | 0.700 |"
