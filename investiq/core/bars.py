@@ -570,7 +570,9 @@ def find_gaps(index: pd.DatetimeIndex, interval: str) -> tuple[int, pd.Timedelta
     """Unexpected holes in sorted UTC bar times: (count, largest spacing among them or None).
 
     Intraday: spacing above the interval between two bars of the same UTC day (nights, weekends and
-    holidays are not holes). Daily and weekly: more than interval + 3 calendar days between bar dates.
+    holidays are not holes), or between any two bars of a market that trades round the clock (`round_the_clock`:
+    an outage of a crypto feed from one day into the next was no hole, a review). Daily and weekly: more than
+    interval + 3 calendar days between bar dates.
     """
     step = interval_step(interval)
     if len(index) < 2:
@@ -578,11 +580,23 @@ def find_gaps(index: pd.DatetimeIndex, interval: str) -> tuple[int, pd.Timedelta
     spacing = index[1:] - index[:-1]
     days = index[1:].normalize() - index[:-1].normalize()  # calendar days: DST shifts do not count
     if step < pd.Timedelta(days=1):
-        hole = (days == pd.Timedelta(0)) & (spacing > step)
+        hole = (spacing > step) & ((days == pd.Timedelta(0)) | round_the_clock(index, spacing, step))
     else:
         hole = days > step + pd.Timedelta(days=CLOSED_DAYS)
     count = int(np.count_nonzero(hole))
     return count, (spacing[hole].max() if count else None)
+
+
+# Of a round-the-clock market's intraday spacings at most this share exceeds its interval (its outages); a market
+# that closes has one such spacing a session at least: 1 in 7 hourly bars of a stock, 1 in 23 of a future.
+ROUND_THE_CLOCK_HOLES = 0.02
+
+
+def round_the_clock(index: pd.DatetimeIndex, spacing: pd.TimedeltaIndex, step: pd.Timedelta) -> bool:
+    """Whether sorted intraday bar times show a market that never closes (a crypto pair): bars on Saturdays and
+    Sundays (UTC), and hardly a spacing longer than the interval."""
+    weekend = bool((index.day_of_week >= 5).any())
+    return weekend and float(np.mean(spacing > step)) <= ROUND_THE_CLOCK_HOLES
 
 
 def column_names(df: pd.DataFrame) -> dict[str, object]:

@@ -155,6 +155,17 @@ def test_intraday_gaps_count_holes_within_a_utc_day_only():
     assert (report.gaps, report.largest_gap) == (2, "0 days 01:15:00")
 
 
+def test_a_round_the_clock_market_s_outage_is_a_gap_across_midnight_too():
+    """A crypto pair's hourly bars (weekends included) missing a week from 20:00 were "0 gaps": only holes within
+    one UTC day counted (a review). Its nights are no closures; a stock's still are."""
+    hours = pd.date_range("2024-01-01", periods=24 * 60, freq="1h", tz="UTC")
+    out = hours[(hours < "2024-01-10 20:00") | (hours >= "2024-01-17 20:00")]
+    _, report = clean_bars(bars([t.isoformat() for t in out], [1.0] * len(out)), "BTC", "1h")
+    assert (report.gaps, report.largest_gap) == (1, "7 days 01:00:00")
+    stock = hours[(hours.day_of_week < 5) & (hours.hour >= 14) & (hours.hour < 21)]
+    assert clean_bars(bars([t.isoformat() for t in stock], [1.0] * len(stock)), "X", "1h")[1].gaps == 0
+
+
 def test_daily_gaps_skip_weekends_and_long_weekends():
     # Fri -> Mon (3 days) and Thu -> Mon (4 days) are closures; Mon -> Mon (7 days) is a hole.
     times = ["2024-03-22", "2024-03-25", "2024-03-28", "2024-04-01", "2024-04-08"]
