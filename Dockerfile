@@ -23,6 +23,9 @@ RUN useradd --uid 1000 --user-group --create-home investiq && mkdir /data /app/l
 # INVESTIQ_PORT given to the container are obeyed (flags beat the environment: they were ignored without a word).
 ENV INVESTIQ_LOGS_DIR=/app/logs INVESTIQ_HOST=0.0.0.0
 USER 1000:1000
+# OpenVINO's package sends usage data to Google Analytics on import unless its user opted out: opted out here, as
+# its own CI does (the consent file, which sends nothing; `opt_in_out --opt_out` sends an opt-out event).
+RUN mkdir -p /home/investiq/intel && echo 0 > /home/investiq/intel/openvino_telemetry
 EXPOSE 8080
 # Settings come from the environment (docker-compose.yml): INVESTIQ_BACKEND, INVESTIQ_TRITON_URL, ...; the port
 # is the setting's default, 8080.
