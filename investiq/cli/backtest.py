@@ -114,6 +114,9 @@ def backtest_command(
     is sized K x its strategy's weight (K strategies), so equal weights trade everything at size 1.
     Differences from equal weights come with 95% bootstrap intervals, over trades (win rate, average
     win) and over days (return, Sharpe); an interval that includes 0 is no evidence either way.
+    A figure on fewer than 10 bootstrap blocks (100 trades, 200 days of daily P&L) gets no
+    interval, and a variant that took fewer than 20 trades no verdict: both read "not tested".
+    A journal trade without opened_at is sized 1 in every variant and left out of the claims.
     The same --seed gives the same report.json."""
     settings = settings_from(config, db_path=db_path)
     chosen = {k: v for k, v in given.items() if v is not None}

@@ -101,17 +101,17 @@ def journal(db: Path, trades: int) -> Path:
 
 
 def test_journal_source_allocates_between_the_agents_strategies(tmp_path: Path):
-    db = journal(tmp_path / "portfolio.db", 120)
+    db = journal(tmp_path / "portfolio.db", 240)
     result = invoke("--source", "journal", "--db", str(db), "--out", str(tmp_path / "r"))
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert report["trades"] == {"total": 120, "by_strategy": {"bad": 60, "good": 60}}
+    assert report["trades"] == {"total": 240, "by_strategy": {"bad": 120, "good": 120}}
     weights = report["final_weights"]["mean (no forgetting)"]
     assert weights["good"] > weights["bad"]
     # before: "P&L as recorded (taken as net of costs)", though P&L derived from prices is gross
     text = (tmp_path / "r" / "report.md").read_text()
     assert "taken as net" not in text and "from the prices, negated for a short side: gross, before fees" in text
-    assert "warning:" not in text  # 120 days: not a short span
+    assert "warning:" not in text  # 240 days and trades: 12 blocks of days, 24 of trades (MIN_BLOCKS: 10)
 
 
 def test_history_fraction_is_a_share_of_the_distinct_bar_times():

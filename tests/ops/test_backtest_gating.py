@@ -214,7 +214,7 @@ def test_every_filter_is_asked_at_most_once_per_symbol_and_decision_over_every_v
 def test_a_filtered_variant_is_compared_with_equal_weights_over_the_same_days():
     """Its trades are its own (another count than equal weights'): win rate and average win are paired on the
     decision days of the same calendar, and each difference is the difference of the two variants' figures."""
-    closes = trending()
+    closes = trending(3000)  # 100 trades and more in either variant: 10 blocks of them (MIN_BLOCKS)
     analysis = backtest(closes, Asked(lambda s, t: t.day % 2 == 1, "odd days"))
     trades, sizes = run_of(analysis, "equal + odd days")
     assert trades and trades != analysis.trades  # entries moved to later bars: trades of its own
@@ -272,7 +272,7 @@ def test_a_journals_report_says_that_a_refused_trade_is_deleted(tmp_path: Path, 
 def test_a_filter_that_changes_nothing_on_its_own_is_not_tested_even_if_it_refused_entries_behind_another():
     """F2 refuses only entries that exist behind F1 (F1 moved them to later bars): alone it trades exactly as
     without filters. Judged by its answers over every filter set, its variants got verdicts ("contradicted")."""
-    closes = trending(1000, 0)
+    closes = trending(3000, 0)  # 100 trades and more behind F1: 10 blocks of them (MIN_BLOCKS)
     start = next(iter(closes.values())).index[300]
     unfiltered = strategy_trades(closes, start, 5.0)
     first = {(t.symbol, t.decided_ts) for i, t in enumerate(unfiltered) if i % 2 == 0}

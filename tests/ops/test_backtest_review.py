@@ -184,10 +184,11 @@ def test_the_report_warns_that_one_verdict_in_twenty_can_be_chance():
 
 
 def sparse(seed: int = 5) -> list[Trade]:
-    """Two strategies that trade only on the first four days and on day 150: many daily bootstrap replicates draw
-    none of their trades, so equal weights' Sharpe is exactly 0 in them."""
+    """Two strategies that trade only on the first four days and on day 250 (251 days: 12 blocks of 20, enough for
+    an interval): many daily bootstrap replicates draw none of their trades, so equal weights' Sharpe is exactly 0
+    in them."""
     rng = np.random.default_rng(seed)
-    when = [*(d for d in range(4) for _ in range(10)), 150, 150]
+    when = [*(d for d in range(4) for _ in range(10)), 250, 250]
     return [
         Trade(("a", "b")[i % 2], "X", T0 + d * SECONDS_PER_DAY, T0 + d * SECONDS_PER_DAY + 3600, float(p))
         for i, (d, p) in enumerate(zip(when, rng.normal(0.3, 1.0, len(when)), strict=True))
@@ -219,7 +220,7 @@ def test_the_relative_sharpe_says_how_many_replicates_it_dropped():
 
 def test_a_filter_that_refused_no_entry_is_not_tested():
     """Before: 'contradicted: the promised gain is outside the 95% CI', on an interval of [0, 0]."""
-    trades = planted(days=60)
+    trades = planted(days=200)  # 10 blocks of days (MIN_BLOCKS): every claim without the filter is judged
     analysis = analyse(trades, [AllowsAll()], Settings(), BacktestConfig(reps=100), progress=False)
     behind = [c for c in analysis.claims if c.label.endswith(" + allows all")]
     assert behind and all(c.verdict.startswith("not tested: allows all refused no entry") for c in behind)
@@ -343,8 +344,10 @@ def test_a_short_span_is_warned_about():
         for i in range(30)
     ]
     short = analyse(week, [], Settings(), BacktestConfig(reps=50), progress=False)
-    (warning,) = [n for n in short.notes if n.startswith("warning:")]
-    assert "spans only 5 calendar days (under 30)" in warning and warning in markdown(short, "", [])
+    warnings = [n for n in short.notes if n.startswith("warning:")]
+    (days,) = [w for w in warnings if "too few days" in w]  # in blocks of the daily bootstrap, since a review
+    assert "too few days (5: 0 blocks of 20, 10 needed)" in days and days in markdown(short, "", [])
+    assert "annual return and Sharpe scale so short a window to a year" in days
     assert "annualised at" in short.notes[-1]  # the annualisation note stays last
-    long = analyse(planted(days=60), [], Settings(), BacktestConfig(reps=50), progress=False)
+    long = analyse(planted(days=200), [], Settings(), BacktestConfig(reps=50), progress=False)  # 10 blocks
     assert not [n for n in long.notes if n.startswith("warning:")]

@@ -4,7 +4,11 @@ weights and the verdicts on the original design's claims.
 Each filter set leaves the variants behind it a `Book` of trades (gating.py): without filters, the trades given;
 behind filters, for the stand-in strategies the trades of the entry signals they allow (`replay` with a gate: a
 refused signal is no entry, a later allowed one may be), for the agent's journal the recorded trades with the
-refused ones deleted. Every filter is asked at most once per (symbol, decision) over all of it."""
+refused ones deleted. Every filter is asked at most once per (symbol, decision) over all of it.
+
+What the claims compare is less than what each variant traded: a journal trade whose entry time is unknown is sized
+1 in every variant (engine.py) and left out of the differences (`compared`), and a variant with fewer than
+min_trades trades taken is judged on nothing ("not tested: only n trades")."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.engine import Run, Variant, variants, walk_forward
 from investiq.ops.backtest.gating import EntryFilter, Gate, Judged, gate, verdicts
 from investiq.ops.backtest.stats import (
+    Basis,
     ClaimCheck,
     Difference,
     VariantStats,
@@ -31,7 +36,7 @@ from investiq.ops.backtest.stats import (
     claims,
     day_grid,
     difference,
-    short_span_note,
+    too_few_note,
     variant_stats,
 )
 from investiq.ops.backtest.trades import Trade
@@ -118,8 +123,9 @@ def analyse(
         )
         for r in runs
     ]
+    reference, reference_sizes = compared(equal)
     differences = [
-        difference(r.variant.label, r.trades, r.sizes, equal.sizes, days, config, equal.trades) for r in runs[1:]
+        difference(r.variant.label, *compared(r), reference_sizes, days, config, reference) for r in runs[1:]
     ]
     half_life = served.half_life_days
     headline = [(r, d) for r, d in zip(runs[1:], differences, strict=True) if _is_headline(r.variant, half_life)]
@@ -131,19 +137,58 @@ def analyse(
     checks = [
         c
         for r, d in headline
-        for c in claims(d, _untested(r, idle[of_run[runs.index(r)]]) or _unmoved(r, stats_of[id(r)]))
+        for c in claims(
+            d,
+            _untested(r, idle[of_run[runs.index(r)]])
+            or _too_few_trades(r, config.min_trades)
+            or _unmoved(r, stats_of[id(r)]),
+        )
     ]
-    short = short_span_note(days)
+    warnings = [unknown_entry_note(trades, bool(filters)), *thin_data_notes(len(reference), days, config)]
     return Analysis(
-        trades,
-        runs,
-        stats,
-        differences,
-        checks,
-        notes,
-        days,
-        [*([short] if short else []), annualisation_note(days)],
+        trades, runs, stats, differences, checks, notes, days, [*filter(None, warnings), annualisation_note(days)]
     )
+
+
+def compared(run: Run) -> tuple[Sequence[Trade], NDArray[np.float64]]:
+    """The trades of `run` that the differences from equal weights and the claims compare, and their sizes: those
+    whose entry time is known. A journal trade without one is sized 1 in every variant (engine.py), so it would
+    only dilute every difference toward 0, and what it would have been sized at its real entry is unknown."""
+    known = np.array([t.entry_known for t in run.trades], dtype=bool)
+    if known.all():
+        return run.trades, run.sizes  # the same list for the variants without filters: compared as such
+    return [t for t, k in zip(run.trades, known, strict=True) if k], run.sizes[known]
+
+
+def unknown_entry_note(trades: Sequence[Trade], filtered: bool) -> str:
+    """What was done with the trades whose entry time is unknown, for report.md and report.json ("" without)."""
+    unknown = sum(not t.entry_known for t in trades)
+    if not unknown:
+        return ""
+    unjudged = "; no entry filter judged them" if filtered else ""
+    return (
+        f"{unknown} of the {len(trades)} trades have no readable opened_at (or one after their close), so their "
+        "entry time is unknown: each is sized 1 (the equal share) in every variant, since a weight at its close "
+        "would rest on trades that closed after its real entry (look-ahead), and they are left out of the "
+        f"differences from equal weights and the claims (each variant's own figures include them){unjudged}"
+    )
+
+
+def thin_data_notes(trades: int, days: pd.DatetimeIndex, config: BacktestConfig) -> list[str]:
+    """Warnings when the `trades` the claims compare without filters, or the daily P&L's `days`, are too few
+    bootstrap blocks to judge anything on (stats.MIN_BLOCKS)."""
+    return [
+        too_few_note(
+            Basis(trades, config.block_trades, "trades"),
+            "win rates and the differences in win rate, average win and P&L per trade get no interval, and the "
+            "win-rate and average-win claims are not tested",
+        ),
+        too_few_note(
+            Basis(len(days), config.block_days, "days"),
+            "the differences in total return and Sharpe get no interval and the Sharpe claims are not tested; "
+            "annual return and Sharpe scale so short a window to a year",
+        ),
+    ]
 
 
 def idle_filters(chosen: Book, books: Sequence[Book], trades: list[Trade], replay: Replay | None) -> list[str]:
@@ -184,6 +229,19 @@ def _untested(run: Run, idle: Sequence[str]) -> str:
         f"{' and '.join(names)} refused no entry (it let every one of them in), so this variant traded exactly as "
         f"{base}{' behind the other filters' if len(names) < len(variant.filters) else ''} did"
     )
+
+
+def _too_few_trades(run: Run, min_trades: int) -> str:
+    """Why `run` is judged on nothing ("" when it is not): it took fewer than `min_trades` of the trades the claims
+    compare. Before, only the unfiltered trades were counted (run.py) and only a filter that let nothing through
+    was caught here: a variant behind a filter that let one entry in read "contradicted" (a review)."""
+    taken = int(np.count_nonzero(compared(run)[1] > 0))
+    if taken >= min_trades:
+        return ""
+    known = " with a known entry time" if any(not t.entry_known for t in run.trades) else ""
+    behind = f" behind {' and '.join(run.variant.filters)}" if run.variant.filters else ""
+    plural = "s" if taken != 1 else ""
+    return f"only {taken} trade{plural}{known}{behind}, at least {min_trades} needed to judge anything"
 
 
 def _unmoved(run: Run, stats: VariantStats) -> str:

@@ -40,7 +40,11 @@ class BacktestConfig:
     seed: int = 0  # Thompson weights and every bootstrap
     block_days: int = 20  # block length of the daily bootstrap (about a month of trading days)
     # block length of the bootstrap over trades in entry order: few blocks (145 trades: 15), so every interval is
-    # the expanded percentile one (stats.py), which the plain percentile interval's excess rejections called for
+    # the expanded percentile one (stats.py), which the plain percentile interval's excess rejections called for.
+    # A figure on fewer than stats.MIN_BLOCKS (10) blocks of either gets no interval and no verdict: 100 trades,
+    # 200 days of daily P&L
     block_trades: int = 10
     reps: int = 2000  # bootstrap replicates
-    min_trades: int = 20  # fewer closed trades in the window: nothing to judge, said so
+    # fewer closed trades in the window: nothing to judge, said so; fewer taken by a variant (behind a filter, or
+    # with a known entry time): its claims are "not tested: only n trades"
+    min_trades: int = 20

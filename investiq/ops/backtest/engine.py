@@ -11,6 +11,11 @@ K * w, and contributes size * P&L. Equal weights are size 1 for every trade. Beh
 allocates between the trades they let it take (gating.py): for the stand-in strategies the trades of the
 allowed entry signals, for the agent's journal the recorded trades, a refused one sized 0. A trade not taken
 is an outcome nobody learns: it never enters the evidence.
+
+A journal trade whose entry time is unknown (no readable opened_at: `Trade.entry_known` False) is decided at its
+close, and a weight there would rest on trades that closed after its real entry: look-ahead (a review's journal
+sized one 1.20 that its real entry would have sized 1.00). It is sized 1, the equal share, in every variant, and
+its outcome still enters the evidence from its close on (known then, as it was to the agent).
 """
 
 from __future__ import annotations
@@ -51,7 +56,8 @@ class Variant:
 class Run:
     variant: Variant
     trades: Sequence[Trade]  # what it allocated between: its own trades behind its filters (gating.py)
-    sizes: NDArray[np.float64]  # (n,) per trade: K * weight at its decision; 0 when a filter deleted it
+    # (n,) per trade: K * weight at its decision; 0 when a filter deleted it; 1 when its entry time is unknown
+    sizes: NDArray[np.float64]
     decision_ts: NDArray[np.float64]  # (d,) distinct decision times, ascending
     weights: NDArray[np.float64]  # (d, K) weights at each decision, strategies as in `strategies`
     strategies: tuple[str, ...]  # the K strategies, sorted: the weights' columns
@@ -92,7 +98,9 @@ def walk_forward(
         served = replace(config, half_life_days=variant.half_life_days)
         weights = _bayesian(trades, taken, names, times, variant, served)
     per_trade = weights[np.searchsorted(times, decided)]  # (n, K): the weights at each trade's decision
-    sizes = np.where(taken, k * per_trade[np.arange(len(trades)), index], 0.0)
+    weighted = k * per_trade[np.arange(len(trades)), index]
+    known = np.array([t.entry_known for t in trades], dtype=bool)
+    sizes = np.where(taken, np.where(known, weighted, 1.0), 0.0)  # entry unknown: the equal share (module doc)
     return Run(variant, trades, sizes, times, weights, tuple(names))
 
 

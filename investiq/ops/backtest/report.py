@@ -18,6 +18,7 @@ from investiq.ops.backtest.config import CLAIMS, BacktestConfig
 from investiq.ops.backtest.plots import plot
 from investiq.ops.backtest.stats import (
     DROPPED_CONDITIONAL,
+    MIN_BLOCKS,
     PARTLY_SUPPORTED,
     SUPPORTED,
     Difference,
@@ -32,21 +33,24 @@ trade everything at size 1. Win rate and average win/loss are size-weighted; tot
 drawdown are sums of sized trade P&L (returns of one unit of notional per trade for bar strategies, currency for a
 journal), day by day: the stand-in strategies on bars mark open trades to market at every bar, so their paper
 losses show in the drawdown; a journal's trades (no prices between entry and exit) count on the day they closed,
-which understates a drawdown and overstates Sharpe (on the sample's bars, Sharpe 0.67 and max drawdown 0.41 counted
-on close days, 0.49 and 0.61 marked). Sharpe is annualised from the daily P&L. "Resized" is the share of trades
-sized other than 1: 0% means the strategies never had bayes_min_trades of effective evidence (or there is one
-strategy, whose weight is always 1), so the variant traded as equal weights. Differences from equal weights come
-with 95% paired block-bootstrap intervals (expanded percentile intervals, which widen when there are few blocks): a
-difference whose interval includes 0 is not evidence of anything. Win rate and average win are paired over trades
-where both variants hold the same trades, else (a filtered variant with trades of its own) over the same days, each
-variant's trades counted on their decision day; returns and Sharpe always over the same days. The relative Sharpe
-difference is (variant's - equal's) / |equal's|, so a gain over a negative Sharpe counts by its size against that
-Sharpe's; it has no value where equal weights' Sharpe is exactly 0: its interval leaves those bootstrap replicates
-out (the share is given beside it when there are any), and is conditional on equal weights' Sharpe being non-zero
-when more than {DROPPED_CONDITIONAL:.0%} were left out. A claim is "supported" only when the whole 95% interval
-reaches the promise, "partly supported" when it excludes 0 but includes the promise and smaller gains; a win rate
-or an average win only where the P&L per trade rose too (its interval wholly above 0): weights that favour a
-strategy winning often by little raise the win rate, or one swinging wide the average win, with no edge at all."""
+which understates a drawdown and overstates Sharpe (on the sample's bars, equal weights' Sharpe 0.70 and max
+drawdown 0.41 counted on close days, 0.51 and 0.61 marked). Sharpe is annualised from the daily P&L. "Resized" is
+the share of trades sized other than 1: 0% means the strategies never had bayes_min_trades of effective evidence
+(or there is one strategy, whose weight is always 1), so the variant traded as equal weights. Differences from
+equal weights come with 95% paired block-bootstrap intervals (expanded percentile intervals, which widen when there
+are few blocks): a difference whose interval includes 0 is not evidence of anything. A figure resting on fewer than
+{MIN_BLOCKS} whole bootstrap blocks (of trades or of days) gets no interval ("no CI") and its claim reads "not
+tested: too few ..."; every claim of a variant that took fewer than min_trades trades reads "not tested: only n
+trades". Win rate and average win are paired over trades where both variants hold the same trades, else (a filtered
+variant with trades of its own) over the same days, each variant's trades counted on their decision day; returns
+and Sharpe always over the same days. The relative Sharpe difference is (variant's - equal's) / |equal's|, so a
+gain over a negative Sharpe counts by its size against that Sharpe's; it has no value where equal weights' Sharpe
+is exactly 0: its interval leaves those bootstrap replicates out (the share is given beside it when there are any),
+and is conditional on equal weights' Sharpe being non-zero when more than {DROPPED_CONDITIONAL:.0%} were left out.
+A claim is "supported" only when the whole 95% interval reaches the promise, "partly supported" when it excludes 0
+but includes the promise and smaller gains; a win rate or an average win only where the P&L per trade rose too (its
+interval wholly above 0): weights that favour a strategy winning often by little raise the win rate, or one
+swinging wide the average win, with no edge at all."""
 
 EXPOSURE = (
     "Exposure is the gross notional a variant traded, its sum of sizes, relative to equal weights': the "
@@ -60,6 +64,11 @@ FAMILY = (
     "about one in twenty 'supported', 'partly supported' or 'contradicted' verdicts can be chance alone, so read "
     "a lone one as a lead to check on other data, not as a proof."
 )
+
+
+# The verdicts of claims on too little data: a figure on too few bootstrap blocks (stats.Basis), a variant with
+# fewer than min_trades trades (analysis._too_few_trades).
+THIN = ("not tested: too few ", "not tested: only ")
 
 
 def as_json(analysis: Analysis, config: BacktestConfig) -> dict[str, Any]:
@@ -102,10 +111,15 @@ def write(out: Path, analysis: Analysis, config: BacktestConfig, command: str = 
 
 
 def _ci(e: Estimate, scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
+    """A figure and its interval, "+1.2 points [-1.1, +3.6]", or "+1.2 points [no CI]" where it has none (too few
+    bootstrap blocks); "n/a" without a value."""
     v, (lo, hi) = e.value, e.ci95
-    if any(math.isnan(x) for x in (v, lo, hi)):
+    if math.isnan(v):
         return "n/a"
-    return f"{v * scale:+.{digits}f}{unit} [{lo * scale:+.{digits}f}, {hi * scale:+.{digits}f}]"
+    shown = f"{v * scale:+.{digits}f}{unit}"
+    if math.isnan(lo) or math.isnan(hi):
+        return f"{shown} [no CI]"
+    return f"{shown} [{lo * scale:+.{digits}f}, {hi * scale:+.{digits}f}]"
 
 
 def _relative_sharpe(d: Difference) -> str:
@@ -133,12 +147,16 @@ def summary(analysis: Analysis) -> str:
     if not checks:
         return "No variant was judged against the claims."
     label = checks[0].label
-    held = [c.claim for c in checks if c.label == label and c.verdict == SUPPORTED]
-    partly = [c.claim for c in checks if c.label == label and c.verdict == PARTLY_SUPPORTED]
+    mine = [c for c in checks if c.label == label]
+    held = [c.claim for c in mine if c.verdict == SUPPORTED]
+    partly = [c.claim for c in mine if c.verdict == PARTLY_SUPPORTED]
     served = next(s for s in analysis.stats if s.label == label)
     strategies = analysis.runs[0].strategies if analysis.runs else ()
     in_part = f" In part (a gain, its promised size not established): {', '.join(partly)}." if partly else ""
-    if len(strategies) == 1 and served.resized == 0:
+    if all(c.verdict.startswith(THIN) for c in mine):  # as analysis ranks it: before unmoved weights
+        why = "; ".join(dict.fromkeys(c.verdict.removeprefix("not tested: ") for c in mine))
+        text = f"On this data, {label} tests none of the claims: {why}."
+    elif len(strategies) == 1 and served.resized == 0:
         text = (
             f"On this data, {label} tests none of the claims. There is one strategy ({strategies[0]}), so every "
             f"weighting gives it weight 1 and {label} traded exactly as equal weights did; weighting needs two "
@@ -172,6 +190,11 @@ def summary(analysis: Analysis) -> str:
     single = sorted({c.label for c in checks if c.label != label and ONE_STRATEGY in c.verdict})
     if single:
         text += f" Not tested, since with one strategy their weight is always 1 too: {', '.join(single)}."
+    thin = sorted({c.label for c in checks if c.verdict.startswith(THIN)})
+    if thin:
+        text += (
+            f" Not tested on too little data, in part or in full (the table says how little): {', '.join(thin)}."
+        )
     for reason, why in (("refused no entry", "refused no entry"), ("let no entry through", "refused every entry")):
         untested = sorted({c.label for c in checks if c.verdict.startswith("not tested") and reason in c.verdict})
         if untested:

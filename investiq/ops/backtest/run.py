@@ -84,6 +84,17 @@ def closes_at(trades: Sequence[Trade]) -> str:
     return ", ".join(f"{t.strategy} {t.symbol} {t.pnl:+.3f}" for t in trades if t.open_at_end)
 
 
+def not_run(request: Request) -> list[str]:
+    """A note naming the ML filters this run left out, so that no reader takes their absence for a verdict on them
+    (the committed sample ran no sentiment filter, and its report was read as if it had tested all three)."""
+    missing = [] if request.headlines is not None else ["the sentiment filter (no --headlines)"]
+    if not request.price_filter:
+        missing.append("the P(up) price filter (" + ("--no-price-filter" if request.bars else "no bars") + ")")
+    if not missing:
+        return []
+    return [f"not run, so nothing here tests {'them' if len(missing) > 1 else 'it'}: {' and '.join(missing)}"]
+
+
 def backtest(settings: Settings, request: Request, out: Path, log: Log, progress: bool = True) -> Analysis:
     """Run the request and write report.md, report.json and the PNGs into `out`."""
     config = request.config
@@ -130,12 +141,6 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
         notes.append(DELETED)
         for reason, count in journal.skipped.items():
             notes.append(f"{count} rows left out: {reason}")
-        if journal.without_open_time:
-            unjudged = "; no entry filter judged them (their entry time is unknown)" if request.headlines else ""
-            notes.append(
-                f"{journal.without_open_time} trades without a readable opened_at (or one after their close), "
-                f"sized at their close{unjudged}"
-            )
     else:
         raise ValueError("a request needs bars or a journal")
     if len(trades) < config.min_trades:
@@ -155,6 +160,7 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
         filters.append(sentiment_filter(request.headlines, settings, progress=progress))
     if filters and replay is not None:
         notes.append(SIGNAL_LEVEL)
+    notes += not_run(request)
     analysis = analyse(trades, filters, settings, config, progress, replay)
     analysis.notes[:0] = notes
     report.write(out, analysis, config, request.command)

@@ -34,19 +34,25 @@ out says the interval is conditional on equal weights' Sharpe being non-zero. (J
 Sharpe difference instead would need the promise in absolute terms, which the original design never gave: +50%
 of what equal weights made.)
 
-The period annualised may be short: SHORT_SPAN_DAYS and `short_span_note`.
+An interval rests on the whole blocks it resamples: a figure on fewer than MIN_BLOCKS of them (taken trades in
+blocks of block_trades, days in blocks of block_days) gets none, and its claim the verdict "not tested: too few
+...": `Basis`, `too_few_note`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 
+from investiq.core.forecast_stats import (
+    MIN_BLOCKS as FORECAST_MIN_BLOCKS,
+)
 from investiq.core.forecast_stats import (
     Estimate,
     block_bootstrap_means,
@@ -60,10 +66,15 @@ from investiq.ops.backtest.trades import Trade
 # or not finite, in them) is named conditional on equal weights' Sharpe being non-zero.
 DROPPED_CONDITIONAL = 0.05
 
-# Daily P&L over fewer calendar days than this (first to last day of its grid) gets a warning in the report: about
-# 21 weekdays, so the daily bootstrap (blocks of block_days, 20) has a block or two to resample, and an annual
-# return or Sharpe ratio of it extrapolates a few weeks' mean (times 12 or more) to a year.
-SHORT_SPAN_DAYS = 30
+# The fewest whole bootstrap blocks a figure's interval, and a verdict on it, rests on: forecast_stats.MIN_BLOCKS
+# (10), the retrain gate's and the skill tests' floor, where the percentile interval of the circular block
+# bootstrap was found too narrow with fewer. The backtest showed it too: with fewer rows than one block every
+# replicate was the whole series (an interval of zero width), and on null journals (three strategies, no edge,
+# 3 trades a weekday) of 25 weekdays (one block of days, 7 of trades) 33 % of runs had a "supported" or "partly
+# supported" verdict, against 0 % at 120 weekdays (a review's simulation). So 100 taken trades (blocks of
+# block_trades, 10) and 200 days of daily P&L (blocks of block_days, 20: about ten months of weekdays) before a
+# figure is judged.
+MIN_BLOCKS = FORECAST_MIN_BLOCKS
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,9 @@ class Difference:
     # share of the bootstrap replicates left out of sharpe_relative's interval: those where equal weights' Sharpe
     # was exactly 0 or not finite (no relative change); nan without an interval
     sharpe_relative_dropped: float = math.nan
+    # the figures (by field name) without an interval because they rest on fewer than MIN_BLOCKS blocks, and why:
+    # {"sharpe": "too few days (25: 1 block of 20, 10 needed)", ...}
+    too_few: dict[str, str] = field(default_factory=dict)
 
     @property
     def sharpe_relative_conditional(self) -> bool:
@@ -118,6 +132,34 @@ class ClaimCheck:
     measured: Estimate
     verdict: str
     note: str = ""  # e.g. that the interval is conditional (the relative Sharpe's)
+
+
+# Figures of resampled column means (forecast_stats.bootstrap_interval's `statistic`).
+Statistic = Callable[[NDArray[np.float64]], NDArray[Any]]
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What an interval resamples: `count` rows (taken trades, or days of the daily P&L) in blocks of `block`."""
+
+    count: int
+    block: int
+    unit: str  # "trades" or "days"
+
+    @property
+    def blocks(self) -> int:
+        """Whole blocks, as the retrain gate counts them (MIN_BLOCKS * horizon bar times to judge)."""
+        return self.count // self.block
+
+    def too_few(self) -> str:
+        """Why a figure over this basis gets no interval: "too few days (25: 1 block of 20, 10 needed)"; "" when
+        it has MIN_BLOCKS blocks or more."""
+        if self.blocks >= MIN_BLOCKS:
+            return ""
+        plural = "s" if self.blocks != 1 else ""
+        return (
+            f"too few {self.unit} ({self.count}: {self.blocks} block{plural} of {self.block}, {MIN_BLOCKS} needed)"
+        )
 
 
 def day_grid(trades: Sequence[Trade]) -> pd.DatetimeIndex:
@@ -140,18 +182,15 @@ def grid_periods_per_year(days: pd.DatetimeIndex) -> float:
     return observed_periods_per_year(days.as_unit("ns").asi8 / 1e9)
 
 
-def short_span_note(days: pd.DatetimeIndex) -> str:
-    """A warning for report.md and report.json when `days` span fewer than SHORT_SPAN_DAYS calendar days ("" when
-    they do not): annual return and Sharpe are then a few days' P&L scaled to a year."""
-    span = (days[-1] - days[0]).days + 1 if len(days) else 0
-    if span >= SHORT_SPAN_DAYS:
+def too_few_note(basis: Basis, consequence: str) -> str:
+    """A warning for report.md and report.json when `basis` (the unfiltered trades, or the daily P&L's days) has
+    fewer than MIN_BLOCKS blocks ("" when it has enough), saying its `consequence` (which figures get no interval,
+    which claims are not tested). Before, the warning came under 30 calendar days only, and 25 weekdays (one block
+    of days) drew verdicts that were chance in a third of null journals (MIN_BLOCKS)."""
+    why = basis.too_few()
+    if not why:
         return ""
-    return (
-        f"warning: the daily P&L spans only {span} calendar day{'s' if span != 1 else ''} (under "
-        f"{SHORT_SPAN_DAYS}): its annual return and Sharpe scale so short a window to a year, and its intervals "
-        "over days rest on a block or two of the daily bootstrap; read them as no evidence, and backtest a longer "
-        "journal"
-    )
+    return f"warning: {why} for the bootstrap: {consequence}; backtest a longer history"
 
 
 def annualisation_note(days: pd.DatetimeIndex) -> str:
@@ -198,10 +237,8 @@ def variant_stats(
     win = x > 0
     sized = sizes * x
     rows = np.column_stack([sizes * win, sizes])
-    rate: tuple[float, tuple[float, float]] = (math.nan, (math.nan, math.nan))  # no trade taken: no win rate
-    if np.any(sizes > 0):
-        with np.errstate(divide="ignore", invalid="ignore"):  # a replicate may draw only refused (size 0) trades
-            rate = bootstrap_interval([rows], _share, config.block_trades, config.reps, config.seed, expanded=True)
+    taken = Basis(int(np.count_nonzero(sizes > 0)), config.block_trades, "trades")
+    rate = _interval(rows, _share, taken, config)  # no trade taken: no win rate (nan)
     daily = daily_pnl(trades, sizes, days)
     per_year = grid_periods_per_year(days)
     equity = np.cumsum(daily)
@@ -210,8 +247,8 @@ def variant_stats(
     gains, losses = float(sized[win].sum()), float(-sized[~win].sum())
     return VariantStats(
         label=label,
-        trades=int(np.count_nonzero(sizes > 0)),
-        win_rate=Estimate(*rate),
+        trades=taken.count,
+        win_rate=rate,
         average_win=_ratio(gains, float(sizes[win].sum())),
         average_loss=_ratio(-losses, float(sizes[~win].sum())),
         profit_factor=gains / losses if losses > 0 else (math.inf if gains > 0 else math.nan),  # nan: no trade
@@ -226,6 +263,18 @@ def variant_stats(
         resized=float(np.mean(np.abs(sizes[sizes > 0] - 1) > 1e-9)) if np.any(sizes > 0) else 0.0,
         periods_per_year=per_year,
     )
+
+
+def _interval(rows: NDArray[np.float64], statistic: Statistic, basis: Basis, config: BacktestConfig) -> Estimate:
+    """`statistic` of the column means of `rows` with its expanded percentile interval over blocks of `basis`, or
+    with none (nan) when `basis` has fewer than MIN_BLOCKS blocks: with fewer rows than a block, every replicate
+    was the whole series (an interval of zero width), and with a few blocks the interval is far too narrow."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # a replicate may draw only refused (size 0) trades
+        if basis.too_few():
+            value = float(statistic(rows.mean(axis=0))) if len(rows) else math.nan
+            return Estimate(value, (math.nan, math.nan))
+        found = bootstrap_interval([rows], statistic, basis.block, config.reps, config.seed, expanded=True)
+    return Estimate(*found)
 
 
 def _share(m: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -265,16 +314,22 @@ def _paired_trade_rows(
     reference: tuple[Sequence[Trade], NDArray[np.float64]],
     days: pd.DatetimeIndex,
     config: BacktestConfig,
-) -> tuple[NDArray[np.float64], int]:
-    """(rows, block) to resample win rate and average win of `mine` against `reference` (each: trades, sizes)
+) -> tuple[NDArray[np.float64], Basis]:
+    """(rows, basis) to resample win rate and average win of `mine` against `reference` (each: trades, sizes)
     together: mine, then the reference's columns (`_trade_columns`). One row per trade, blocks of trades,
     when both hold the same trades; else one row per day of `days` (the trades summed on their decision day),
-    blocks of days."""
+    blocks of days. Either way the figures rest on the fewer trades taken of the two (a journal's refused trades
+    are rows of zeros), and too few of them for MIN_BLOCKS blocks of trades is the basis reported: a variant behind
+    a filter that let one entry in had an interval over the days' blocks."""
     (a, size_a), (b, size_b) = mine, reference
     cols_a, cols_b = _trade_columns(a, size_a), _trade_columns(b, size_b)
+    taken = Basis(
+        int(min(np.count_nonzero(size_a > 0), np.count_nonzero(size_b > 0))), config.block_trades, "trades"
+    )
     if a is b or (len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True))):
-        return np.hstack([cols_a, cols_b]), config.block_trades
-    return np.hstack([_by_decision_day(a, cols_a, days), _by_decision_day(b, cols_b, days)]), config.block_days
+        return np.hstack([cols_a, cols_b]), taken
+    rows = np.hstack([_by_decision_day(a, cols_a, days), _by_decision_day(b, cols_b, days)])
+    return rows, taken if taken.too_few() else Basis(len(days), config.block_days, "days")
 
 
 def difference(
@@ -292,7 +347,7 @@ def difference(
     strategies, with trades of its own) over the same days: each variant's trades summed on their decision day,
     blocks of days, never two lists of trades of different lengths side by side."""
     reference = trades if equal_trades is None else equal_trades
-    per_trade, trade_block = _paired_trade_rows((trades, sizes), (reference, equal), days, config)
+    per_trade, trade_basis = _paired_trade_rows((trades, sizes), (reference, equal), days, config)
 
     r = TRADE_COLUMNS  # the reference's columns follow mine
 
@@ -308,6 +363,7 @@ def difference(
     a, b = daily_pnl(trades, sizes, days), daily_pnl(reference, equal, days)
     per_day = np.column_stack([a, a * a, b, b * b])
     n, per_year = len(days), grid_periods_per_year(days)
+    day_basis = Basis(n, config.block_days, "days")
 
     def total(m: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.asarray((m[..., 0] - m[..., 2]) * n)
@@ -320,14 +376,9 @@ def difference(
         mine = _sharpe(m[..., 0], m[..., 1], per_year)
         return _relative(mine, base)
 
-    def over(rows: NDArray[np.float64], stat: object, block: int) -> Estimate:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            found = bootstrap_interval([rows], stat, block, config.reps, config.seed, expanded=True)  # type: ignore[arg-type]
-        return Estimate(*found)
-
     traded = bool(np.any(sizes > 0))
     undefined = Estimate(math.nan, (math.nan, math.nan))  # a variant that made no trade has no Sharpe ratio
-    relative = over(per_day, sharpe_relative, config.block_days) if traded else undefined
+    relative = _interval(per_day, sharpe_relative, day_basis, config) if traded else undefined
     dropped = math.nan
     if not math.isnan(relative.ci95[0]):
         # the replicates bootstrap_interval drew (the same rows, block, reps and seed): where equal's Sharpe is 0
@@ -337,14 +388,25 @@ def difference(
         dropped = float(np.mean((base == 0) | ~np.isfinite(base)))
     return Difference(
         label=label,
-        win_rate=over(per_trade, win_rate, trade_block),
-        average_win=over(per_trade, average_win, trade_block),
-        pnl_per_trade=over(per_trade, per_trade_pnl, trade_block),
-        total_return=over(per_day, total, config.block_days),
-        sharpe=over(per_day, sharpe, config.block_days) if traded else undefined,
+        win_rate=_interval(per_trade, win_rate, trade_basis, config),
+        average_win=_interval(per_trade, average_win, trade_basis, config),
+        pnl_per_trade=_interval(per_trade, per_trade_pnl, trade_basis, config),
+        total_return=_interval(per_day, total, day_basis, config),
+        sharpe=_interval(per_day, sharpe, day_basis, config) if traded else undefined,
         sharpe_relative=relative,
         sharpe_relative_dropped=dropped,
+        too_few={
+            name: why
+            for names, basis in ((PAIRED_OVER_TRADES, trade_basis), (PAIRED_OVER_DAYS, day_basis))
+            for name in names
+            if (why := basis.too_few())
+        },
     )
+
+
+# The fields of Difference resampled with win rate's rows, and those resampled over days (too_few's keys).
+PAIRED_OVER_TRADES = ("win_rate", "average_win", "pnl_per_trade")
+PAIRED_OVER_DAYS = ("total_return", "sharpe", "sharpe_relative")
 
 
 SUPPORTED = "supported"
@@ -388,26 +450,28 @@ MIX = (
 def claims(diff: Difference, untested: str = "") -> list[ClaimCheck]:
     """The original design's promises against one variant's measured differences. `untested`: why the variant
     tests nothing (a filter in front of it refused no entry; its weights never left the equal share), given as the
-    verdict "not tested: ..." instead.
+    verdict "not tested: ..." instead; so is a figure without an interval on too few blocks (`Difference.too_few`).
 
     A win rate or an average win counts as supported (or partly) only where the P&L per trade rose too (its
     interval wholly above 0): weights that move toward a strategy winning often by little raise the win rate, and
     toward one swinging wide the average win, with no edge at all. On random walks, where no rule has one, 18.8 %
     of runs had such a verdict for some variant (a review's simulation)."""
-    measured = {"win_rate": diff.win_rate, "average_win": diff.average_win, "sharpe": diff.sharpe_relative}
+    figure = {"win_rate": "win_rate", "average_win": "average_win", "sharpe": "sharpe_relative"}  # in Difference
     out = []
     for metric, low, high, unit in CLAIMS:
         size = f"+{low * 100:g}-{high * 100:g} points" if unit == "points" else f"+{low * 100:g}%"
         name = f"{metric.replace('_', ' ')} {size}"
-        judged = f"not tested: {untested}" if untested else verdict(measured[metric], low)
+        measured: Estimate = getattr(diff, figure[metric])
+        why = untested or diff.too_few.get(figure[metric], "")
+        judged = f"not tested: {why}" if why else verdict(measured, low)
         edge = diff.pnl_per_trade.ci95[0]
         if metric != "sharpe" and judged in (SUPPORTED, PARTLY_SUPPORTED) and not edge > 0:
             judged = MIX.format(metric=metric.replace("_", " "))
         note = ""
-        if metric == "sharpe" and diff.sharpe_relative_dropped > 0 and not untested:
+        if metric == "sharpe" and diff.sharpe_relative_dropped > 0 and not why:
             dropped = f"{diff.sharpe_relative_dropped:.1%} of replicates dropped"
             note = f"{dropped}: equal weights' Sharpe exactly 0, no relative change"
             if diff.sharpe_relative_conditional:
                 note += "; the interval is conditional on it being non-zero"
-        out.append(ClaimCheck(name, diff.label, measured[metric], judged, note))
+        out.append(ClaimCheck(name, diff.label, measured, judged, note))
     return out

@@ -34,7 +34,8 @@ class Trade:
     # entry filled when it was decided (the agent's trades: their opened_at).
     fill_bar_ts: float | None = None
     # False for an agent's trade without a readable opened_at, decided at its close: its entry time is unknown,
-    # so no entry filter judges it (news up to its close may postdate its entry: look-ahead).
+    # so no entry filter judges it (news up to its close may postdate its entry: look-ahead), every variant sizes
+    # it 1 (a weight at its close would rest on trades closed after its entry) and the claims leave it out.
     entry_known: bool = True
     # a stand-in strategy's trade still open on the last bar: closed at its close (exit cost paid) by the backtest
     open_at_end: bool = False
@@ -48,15 +49,17 @@ class Trade:
 class JournalTrades:
     trades: list[Trade]
     skipped: dict[str, int]  # rows left out, by reason
-    without_open_time: int  # trades sized at their close time (no readable opened_at)
+    without_open_time: int  # trades decided at their close time (no readable opened_at): `Trade.entry_known`
 
 
 def read_journal(db_path: Path, busy_timeout_ms: int = 5000) -> JournalTrades:
     """Every closed trade of the agent's journal, read by column name as the Bayesian sync reads them.
 
-    A trade is decided at its opened_at; without one (column absent or unreadable) at its close time, which
-    still sees only trades closed before it, and no entry filter judges it (`entry_known` False). DataError,
-    naming the columns needed, when the table is unusable.
+    A trade is decided at its opened_at; without one (column absent or unreadable) at its close time, with
+    `entry_known` False: a weight there would see trades that closed after its real entry (it once did: sized 1.20
+    where its entry would have been 1.00), so every variant sizes it 1 (engine.py), the claims leave it out
+    (analysis.compared) and no entry filter judges it. DataError, naming the columns needed, when the table is
+    unusable.
     """
     if not db_path.is_file():
         raise DataError(f"no journal at {db_path}: pass the agent's database with --db portfolio.db")
