@@ -459,3 +459,50 @@ def test_processes_that_start_together_migrate_once(tmp_path: Path):
     for c in conns:
         c.close()
     assert results == [SCHEMA_VERSION] * len(conns)
+
+
+def _forecasts(conn: sqlite3.Connection, n: int) -> list[int]:
+    """n price forecasts, unresolved; their ids."""
+    from investiq.core.journal.predictions import PriceRow, insert_price
+
+    at = "2026-01-05T21:00:00+00:00"
+    row = PriceRow(at, "SPX", "patchtst", "v1", "1d", 1, 100.0, at, 101.0, 0.01, "up", 0.6, "[]", at, 1.0)
+    insert_price([row] * n)(conn)
+    return [r[0] for r in conn.execute("SELECT id FROM price_predictions ORDER BY id")]
+
+
+def test_a_forecast_resolved_twice_keeps_its_first_outcome(db_path: Path):
+    """The resolver and `investiq resolve` may both score a forecast: the second resolution changes nothing (a
+    second stamp would move the row past a gateway's watermark and count it again)."""
+    from investiq.core.journal.predictions import Resolution, resolve_price
+
+    conn = open_journal(db_path)
+    [one] = _forecasts(conn, 1)
+    resolve_price([Resolution(one, 102.0, True, "2026-01-06T21:00:00+00:00")], "2026-01-07T00:00:00+00:00")(conn)
+    resolve_price([Resolution(one, 98.0, False, "2026-01-07T21:00:00+00:00")], "2026-01-08T00:00:00+00:00")(conn)
+    row = conn.execute(
+        "SELECT actual_price, correct, outcome_bar_time, resolved_at FROM price_predictions WHERE id = ?", (one,)
+    ).fetchone()
+    conn.close()
+    assert tuple(row) == (102.0, 1, "2026-01-06T21:00:00+00:00", "2026-01-07T00:00:00+00:00")
+
+
+def test_resolved_rows_with_one_stamp_are_all_read_across_pages(db_path: Path):
+    """A pass resolves many rows with one stamp: read in pages after the watermark (resolved_at, id), the rows of
+    that stamp beyond the first page are found by their ids, not skipped."""
+    from investiq.core.journal.predictions import resolve_price, resolved_after
+
+    conn = open_journal(db_path)
+    ids = _forecasts(conn, 3)
+    resolve_price([(i, 101.0, True) for i in ids], "2026-01-07T00:00:00+00:00")(conn)
+    seen: list[int] = []
+    mark = ("", 0)
+    for _ in range(len(ids) + 1):  # bounded: a watermark that does not move must fail, not hang
+        page = resolved_after(conn, *mark, limit=2)
+        if not page:
+            break
+        assert len(page) <= 2
+        seen += [int(r["id"]) for r in page]
+        mark = (page[-1]["resolved_at"], int(page[-1]["id"]))
+    conn.close()
+    assert seen == ids

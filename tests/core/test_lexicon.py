@@ -87,6 +87,22 @@ def test_negation_flips(lexicon: FinanceLexicon, plain: str, negated: str):
     assert (a[0] - a[1]) * (b[0] - b[1]) < 0
 
 
+@pytest.mark.parametrize(
+    ("text", "same_as", "expected"),
+    [
+        # a typographic apostrophe, as news feeds and word processors write it, negates as "'" does
+        ("Apple didn\u2019t miss estimates", "Apple didn't miss estimates", "positive"),
+        ("Fed doesn\u2019t cut rates", "Fed doesn't cut rates", "negative"),
+        # five-letter past tenses are stemmed as longer ones are ("hiked" is "hike", as "hikes" is)
+        ("Fed hiked rates again", "Fed hikes rates again", "negative"),
+    ],
+)
+def test_spellings_of_one_word_read_alike(lexicon: FinanceLexicon, text: str, same_as: str, expected: str):
+    assert label(lexicon, text)[0] == expected
+    np.testing.assert_array_equal(lexicon.probabilities(text), lexicon.probabilities(same_as))
+    assert [i.value for i in lexicon.evidence(text).items] == [i.value for i in lexicon.evidence(same_as).items]
+
+
 def test_intensity_scales_confidence(lexicon: FinanceLexicon):
     def negative(text: str) -> float:
         return float(lexicon.probabilities(text)[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -63,6 +64,21 @@ def test_update_then_weights_and_stats(client: TestClient):
     lo, hi = m["credible_interval_95"]
     assert lo < m["win_rate"] < hi
     assert m["mean_pnl"] == pytest.approx(47 / 9)  # prior mean 0 with kappa 1, then 8 trades
+    # the P&L's interval (its posterior's), not the win rate's: it brackets the mean P&L, far outside [0, 1]
+    posterior = asyncio.run(client.app.state.bayesian.stats_of("momentum")).posterior  # type: ignore[attr-defined]
+    assert m["pnl_credible_interval_95"] == pytest.approx(list(posterior.pnl_interval()))
+    low, high = m["pnl_credible_interval_95"]
+    assert low < m["mean_pnl"] < high and high > 1
+
+
+def test_bayesian_health_is_a_503_once_updates_cannot_be_recorded(client: TestClient):
+    """/bayesian/health says "unhealthy" when the journal writer has stopped, with the 503 the API document gives
+    every unhealthy report (a 200 told a load balancer that the weights could still learn)."""
+    assert client.get("/bayesian/health").status_code == 200
+    client.app.state.writer.close()  # type: ignore[attr-defined]  # the writer stops: nothing can be journaled
+    response = client.get("/bayesian/health")
+    assert (response.status_code, response.json()["status"]) == (503, "unhealthy"), response.text
+    assert "the journal writer has stopped" in response.json()["reason"]
 
 
 def test_pnl_weights_rank_strategies_by_their_pnl_not_their_win_rate(client: TestClient):
@@ -632,6 +648,9 @@ def test_close_times_read_alike_by_update_and_sync(client: TestClient, db_path: 
         ("9999-12-31T23:59:59+14:00", 422, "closed_at 9999-12-31T09:59:59+00:00 is in the future (now is 2027-"),
         ("9999-12-31T23:59:59Z", 422, "is in the future"),
         ("2027-01-15T08:05:00+00:00", 200, None),  # within the 5 minutes of clock skew allowed (now is 08:00)
+        ("2027-01-15T08:04:59+00:00", 200, None),
+        ("2027-01-15T08:05:01+00:00", 422, "closed_at 2027-01-15T08:05:01+00:00 is in the future (now is 2027-"),
+        ("2027-01-15T09:00:00+00:00", 422, "is in the future"),  # an hour ahead: beyond any clock skew
     ],
 )
 def test_close_times_at_the_edges(client: TestClient, closed_at: str, status: int, fragment: str | None):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,27 @@ from tests.fakes import patchtst_outputs
 
 def closes(n: int = 64, seed: int = 1) -> list[float]:
     return [float(x) for x in sample_windows(1, n, seed)[0, :, 0]]
+
+
+FROZEN = datetime(2026, 3, 11, 15, 30, tzinfo=timezone.utc)  # a Wednesday afternoon
+
+
+class _FrozenDatetime(datetime):
+    """`datetime` whose now() is FROZEN."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _FrozenDatetime:
+        return cls.fromtimestamp(FROZEN.timestamp(), tz)
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The gateway's clock stopped at FROZEN (the price service's and the bar cache's `datetime.now`, which date a
+    forecast and say which bars have closed): a test's "today" is the gateway's, however near midnight UTC it
+    runs."""
+    monkeypatch.setattr(price_service, "datetime", _FrozenDatetime)
+    monkeypatch.setattr(data_module, "datetime", _FrozenDatetime)
+    return FROZEN
 
 
 @pytest.fixture
@@ -235,10 +256,12 @@ def test_the_horizon_counts_from_the_bar_opening_when_the_last_one_closed(client
     assert resolved_price(tmp_path / "p.db", cache, now=d0 + timedelta(days=10)) == pytest.approx(steps[3])
 
 
-def test_a_forecast_from_cached_bars_counts_from_the_bar_after_the_last_one(client: TestClient, tmp_path: Path):
+def test_a_forecast_from_cached_bars_counts_from_the_bar_after_the_last_one(
+    client: TestClient, tmp_path: Path, frozen: datetime
+):
     """The last bar served is the last one closed: today's, still in progress in a cache written before
     2026-12-04, was served as the last close with a last_bar_time tomorrow."""
-    today = pd.Timestamp.now(tz="UTC").floor("D").to_pydatetime()
+    today = pd.Timestamp(frozen).floor("D").to_pydatetime()
     history = closes(100, seed=5)
     cache = BarCache(tmp_path / "data" / "bars")  # the gateway's: fresh bars, the last one closed today
     cache.merge("SPX", "1d", daily_bars(today - timedelta(days=len(history)), [*history, history[-1] * 1.5]))
@@ -256,13 +279,13 @@ def test_a_forecast_from_cached_bars_counts_from_the_bar_after_the_last_one(clie
 
 
 def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
-    client: TestClient, trained: tuple[Path, Path], tmp_path: Path
+    client: TestClient, trained: tuple[Path, Path], tmp_path: Path, frozen: datetime
 ):
     """The tiny model's daily bars have weekends: calibration fitted its intervals per gaps crossed and step
     (investiq/core/gaps.py). A forecast from cached bars whose times show a week's gaps is served with the factors
     of its place in the week, and so are the same closes sent with their `bar_times`; sent without, they get the
     pooled intervals. The median and P(up) are the same either way."""
-    today = pd.Timestamp.now(tz="UTC").floor("D").to_pydatetime()
+    today = pd.Timestamp(frozen).floor("D").to_pydatetime()
     days = [today - timedelta(days=d) for d in range(160, -1, -1) if d % 7 not in (3, 4)]  # yesterday: place 1
     prices = closes(len(days), seed=5)
     stamps = pd.DatetimeIndex(days, name="timestamp")
@@ -312,7 +335,7 @@ def test_bar_times_of_any_century_are_served(client: TestClient):
     check_forecast(response.json())
 
 
-def test_closes_sent_with_their_bar_times_are_dated_by_them_not_now(client: TestClient):
+def test_closes_sent_with_their_bar_times_are_dated_by_them_not_now(client: TestClient, frozen: datetime):
     """A replay of 2018's bars sent with its bar_times and no last_bar_time was dated now (a review): its horizon,
     and the resolver's outcome, counted from today. The last bar, labelled by when it opened, closed one interval
     later; one still forming closes later than now, so now it is."""
@@ -321,11 +344,11 @@ def test_closes_sent_with_their_bar_times_are_dated_by_them_not_now(client: Test
     old = client.post("/price/predict", json=body).json()
     assert pd.Timestamp(old["last_bar_time"]) == pd.Timestamp("2018-08-24T00:00:00Z"), old["last_bar_time"]
     assert pd.Timestamp(old["target_time"]) < pd.Timestamp("2018-09-30T00:00:00Z")
-    today = pd.Timestamp.now(tz="UTC").floor("D")
+    today = pd.Timestamp(frozen).floor("D")
     recent = pd.date_range(end=today, periods=64, freq="D")  # today's bar opened at midnight: it closes tonight
     body = {"symbol": "SPX", "prices": closes(64, seed=4), "bar_times": [d.isoformat() for d in recent]}
     forming = pd.Timestamp(client.post("/price/predict", json=body).json()["last_bar_time"])
-    assert today <= forming <= pd.Timestamp.now(tz="UTC")
+    assert today < forming == pd.Timestamp(frozen)  # now, not tonight
 
 
 @pytest.mark.parametrize(
@@ -532,10 +555,10 @@ def test_closes_with_an_unadjusted_split_are_forecast_with_a_warning_naming_the_
 
 
 def test_fetched_bars_whose_newest_is_days_old_are_served_with_a_warning(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, frozen: datetime
 ):
     """A halted symbol leaves no bars: its window, 8 days old, was served as current without a word (a review)."""
-    now = pd.Timestamp.now(tz="UTC").floor("D")
+    now = pd.Timestamp(frozen).floor("D")
 
     def halted(symbol: str, interval: str, n: int, *args: Any) -> pd.DataFrame:
         times = pd.date_range(end=now - pd.Timedelta(days=9), periods=n, freq="1D", tz="UTC")

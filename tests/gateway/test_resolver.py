@@ -82,15 +82,21 @@ def actuals(db: Path) -> dict[str, float | None]:
 
 def test_a_bar_cached_while_it_formed_is_fetched_again_before_it_scores(journal: Path, tmp_path: Path):
     """The cache keeps the bar in progress as a source returns it. The horizon's bar was cached at 101 a few
-    minutes into its life and closed at 104: the resolver scored 101."""
-    journaled(journal, [forecast("SPY", T0 + STEP)])  # the bar of T0 closed at T0 + 15 min; H = 2
-    final = bars(T0, [100.0, 102.0, 104.0, 105.0])
+    minutes into its life and closed at 104: the resolver scored 101. The forecast is from the last bar of a
+    session, so it is due (its target time, two bar times on, passed over the weekend) long before its H-th bar,
+    the second of the next session, closes: only the bar's own close time can hold it back."""
+    monday = T0 + timedelta(days=3) - 4 * STEP  # Monday 13:30: the next session's first bar opens
+    journaled(journal, [forecast("SPY", T0 + 2 * STEP)])  # the session's last bar (T0 + 15 min) closed; H = 2
+    final = bars(T0, [99.0, 100.0, 102.0, 104.0, 105.0])
+    final.index = pd.DatetimeIndex([T0, T0 + STEP, monday, monday + STEP, monday + 2 * STEP], name="timestamp")
     cache = BarCache(tmp_path / "bars")
-    forming = final.iloc[:3].copy()
-    forming.iloc[2, forming.columns.get_loc("close")] = 101.0  # fetched 3 minutes into the H-th bar
+    forming = final.iloc[:4].copy()
+    forming.iloc[3, forming.columns.get_loc("close")] = 101.0  # fetched 3 minutes into the H-th bar
     cache.merge("SPY", "15m", forming)
-    h_bar_closes = T0 + 3 * STEP
-    assert resolve(journal, cache, source(final), now=h_bar_closes - timedelta(minutes=1)).resolved == 0
+    h_bar_closes = monday + 2 * STEP
+    # due, not resolved: the H-th bar is still forming, whatever the source says of it
+    waiting = resolve(journal, cache, source(final), now=h_bar_closes - timedelta(minutes=1))
+    assert waiting == ResolveReport(resolved=0, waiting=1, errors={})
     assert resolve(journal, cache, offline, now=h_bar_closes + STEP).resolved == 0  # no source: it waits
     assert actuals(journal) == {"SPY": None}
     assert resolve(journal, cache, source(final), now=h_bar_closes + timedelta(minutes=1)).resolved == 1

@@ -600,6 +600,35 @@ def test_nothing_new_stops_before_training_and_the_same_weights_are_called_so(
     assert report["decision"] == f"not promoted: {the_same}"
 
 
+def test_a_gate_without_enough_fresh_bars_is_not_enough_evidence_never_a_rejection(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A candidate the gate cannot judge (too few fresh bar times) was not found worse: the run says "not enough
+    evidence", never "rejected". The model trained with one more epoch and its export stand in for the training
+    and the export; the gate asks for more bar times than the sample has."""
+
+    def trained(series: Any, config: Any, out: Path, log: Any) -> dict[str, Any]:
+        shutil.copytree(work / "other", out)
+        return {"best_val_loss": 0.0, "epochs_run": 3, "train_windows": 1}
+
+    def exported(forecaster: Any, meta: PatchTSTMeta, out: Path, log: Any) -> PatchTSTMeta:
+        other = version_dir(work / "other-repo", "patchtst", serving(work / "other-repo", "patchtst") or 1)
+        shutil.copytree(other, out, dirs_exist_ok=True)
+        return PatchTSTMeta.load(out)
+
+    monkeypatch.setattr("investiq.ops.retrain.nothing_new", lambda *_: None)
+    monkeypatch.setattr("training.patchtst.train", trained)  # retrain imports these when it runs
+    monkeypatch.setattr("export.patchtst.write_export", exported)
+    monkeypatch.setattr("training.gate.min_bar_times", lambda horizon: 10**6)
+    result = CliRunner().invoke(main, ["retrain"], env=env_for(work))
+    assert result.exit_code == 0, result.output
+    assert "not enough evidence yet to judge the candidate: the serving version keeps serving" in result.output
+    assert "rejected" not in result.output and versions(work / "repo", "patchtst") == [1]
+    report = json.loads((newest_run(work) / "report.json").read_text())
+    assert report["outcome"] == "not_enough_evidence" and report["gate"]["enough_evidence"] is False
+    assert report["decision"].startswith("not enough evidence yet: ")
+
+
 def test_sigterm_during_training_ends_a_failed_run_with_its_report_and_exit_status_143(work: Path):
     """systemd's TimeoutStartSec, or a shutdown: the run stops where it stands, leaves report.json, the serving
     model as it was, the lock free and its file empty, and exits as SIGTERM would have ended it."""
@@ -616,11 +645,11 @@ def test_sigterm_during_training_ends_a_failed_run_with_its_report_and_exit_stat
     )
     assert process.stdout is not None
     lines = []
-    for line in process.stdout:
+    for line in process.stdout:  # into the epochs: the first one has ended (a second must run before any stop)
         lines.append(line)
-        if line.startswith("== retrain: train"):
+        if "epoch 1: train loss" in line:
             break
-    time.sleep(1.0)  # into the epochs
+    assert lines and "epoch 1: train loss" in lines[-1], "".join(lines)
     process.send_signal(signal.SIGTERM)
     rest, _ = process.communicate(timeout=120)
     output = "".join(lines) + rest

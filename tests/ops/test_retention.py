@@ -13,14 +13,15 @@ from investiq.cli.main import main
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.journal.predictions import PriceRow, SentimentRow, insert_price, insert_sentiment, resolve_price
 
-NOW = datetime.now(timezone.utc)
-
-
-def made(days_ago: int) -> str:
-    return (NOW - timedelta(days=days_ago)).isoformat()
-
 
 def journal(db: Path) -> None:
+    """Rows made 400, 399 and 10 days before now: now when the test runs, as the prune that follows reads it (a
+    time taken at import aged with the suite's run)."""
+    now = datetime.now(timezone.utc)
+
+    def made(days_ago: int) -> str:
+        return (now - timedelta(days=days_ago)).isoformat()
+
     open_journal(db).close()
     writer = JournalWriter(db)
     writer.start()
