@@ -653,11 +653,12 @@ def conformal_rank(misses: NDArray[np.float64], level: float) -> NDArray[np.floa
     the median the ceil((n + 1) level)-th smallest (a later window falls at or below it with probability
     >= level), below the floor((n + 1) level)-th (one falls below it with probability <= level), clamped to the
     sample's extremes. The plain empirical quantile (np.quantile's interpolation) covers about 1 / (n + 1) short
-    at each bound: 0.7 points of an 80 % interval at 140 windows."""
+    at each bound: 0.7 points of an 80 % interval at 140 windows. The rank is an integer computed as one (a
+    quantile of (n + 1) level / n missed it by one in 54 of n = 5..2999, float rounding; a review)."""
     n = misses.shape[0]
-    if level >= 0.5:
-        return np.asarray(np.quantile(misses, min(1.0, (n + 1) * level / n), axis=0, method="inverted_cdf"))
-    return -conformal_rank(-misses, 1.0 - level)
+    exact = (n + 1) * level
+    rank = math.ceil(exact - 1e-9) if level >= 0.5 else math.floor(exact + 1e-9)
+    return np.sort(misses, axis=0)[min(max(rank, 1), n) - 1]
 
 
 def conformal(

@@ -24,7 +24,7 @@ config_option = click.option(
     type=_FILE,
     default=None,
     help="Settings file (default: $INVESTIQ_CONFIG when set, else ./config.yaml if present); relative paths in it "
-    "are read from its directory.",
+    "are read from the current directory.",
 )
 db_option = click.option(
     "--db", "db_path", type=_FILE, default=None, help="SQLite journal (overrides db_path / INVESTIQ_DB_PATH)."

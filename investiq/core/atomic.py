@@ -62,7 +62,7 @@ def _exchange(a: Path, b: Path) -> bool:
     if rename2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), exchange) == 0:
         return True
     code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):  # EPERM: a seccomp filter's refusal
         return False
     raise OSError(code, os.strerror(code), str(b))
 

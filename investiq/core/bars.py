@@ -156,7 +156,9 @@ def is_daily(interval: str) -> bool:
     return bool(interval_step(interval) >= pd.Timedelta(days=1))
 
 
-def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFrame, CleaningReport]:
+def clean_bars(
+    df: pd.DataFrame, symbol: str, interval: str, *, refuse_unreadable: bool = True
+) -> tuple[pd.DataFrame, CleaningReport]:
     """Bars in, clean bars and a report of what was dropped out.
 
     Input: a datetime-like index or a 'timestamp' ('datetime', 'date') column, a close column, and
@@ -166,7 +168,9 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
     non-finite volume is 0. Rows whose close is non-finite or non-positive are dropped before duplicates, so
     a broken later row never replaces a good earlier one; an open, high or low that is missing or not
     positive (Yahoo's old index history has opens of 0) is set to the close, since only the close is used.
-    Gaps are reported, not filled.
+    Gaps are reported, not filled. `refuse_unreadable` False: close cells that read as no number are dropped and
+    counted however many (a first look at a whole file, before the rows outside the window asked for are left out:
+    those must not refuse it).
     """
     interval_step(interval)
     names = column_names(df)
@@ -181,7 +185,7 @@ def clean_bars(df: pd.DataFrame, symbol: str, interval: str) -> tuple[pd.DataFra
         index=bar_times(df, symbol, daily=is_daily(interval)),
     )
     close = frame["close"].to_numpy()
-    unreadable = unreadable_closes(df, names["close"], close, symbol)
+    unreadable = unreadable_closes(df, names["close"], close, symbol, refuse=refuse_unreadable)
     others = frame[[c for c in PRICES if c != "close"]].to_numpy()
     unusable = ~(np.isfinite(others) & (others > 0))
     frame[[c for c in PRICES if c != "close"]] = np.where(unusable, close[:, None], others)
@@ -274,7 +278,7 @@ def numbers(values: pd.Series, comma: bool = False) -> NDArray[np.float64]:
 
 
 def unreadable_closes(
-    df: pd.DataFrame, column: object, close: NDArray[np.float64], symbol: str
+    df: pd.DataFrame, column: object, close: NDArray[np.float64], symbol: str, *, refuse: bool = True
 ) -> NDArray[np.bool_]:
     """Rows of raw `df` whose close cell (in `column`; `close`, as numbers read it) holds digits yet reads as no
     number ("1.2.3", "12:30"): dropped with the NaN closes and counted. DataError naming one and its file line when
@@ -286,7 +290,7 @@ def unreadable_closes(
     text = values.astype(str).str.strip()
     written = ~_empty(values)
     bad = written & text.str.contains(r"\d").to_numpy() & np.isnan(close)
-    if bad.sum() > UNREADABLE_SHARE * written.sum():
+    if refuse and bad.sum() > UNREADABLE_SHARE * written.sum():
         first = int(np.flatnonzero(bad)[0])
         raise DataError(
             f"bars for {symbol}: {bad.sum()} of {written.sum()} close cells read as no number, e.g. "
@@ -593,10 +597,11 @@ ROUND_THE_CLOCK_HOLES = 0.02
 
 
 def round_the_clock(index: pd.DatetimeIndex, spacing: pd.TimedeltaIndex, step: pd.Timedelta) -> bool:
-    """Whether sorted intraday bar times show a market that never closes (a crypto pair): bars on Saturdays and
-    Sundays (UTC), and hardly a spacing longer than the interval."""
-    weekend = bool((index.day_of_week >= 5).any())
-    return weekend and float(np.mean(spacing > step)) <= ROUND_THE_CLOCK_HOLES
+    """Whether sorted intraday bar times show a market that never closes (a crypto pair): bars on Saturdays and on
+    Sundays (UTC), and hardly a spacing longer than the interval. Both days: FX and futures open on Sunday evening
+    (UTC) and shut at weekends, which a Sunday alone counted as gaps, one a week (a review of this rule)."""
+    days = set(index.day_of_week)
+    return {5, 6} <= days and float(np.mean(spacing > step)) <= ROUND_THE_CLOCK_HOLES
 
 
 def column_names(df: pd.DataFrame) -> dict[str, object]:

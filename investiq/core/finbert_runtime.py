@@ -63,6 +63,7 @@ RUNTIMES: tuple[str, ...] = get_args(RuntimeName)
 log = logging.getLogger(__name__)
 DEFAULT = "onnxruntime-int8"  # the fallback: what served before issue 18, on every CPU
 FUSED = "onnxruntime-int8-fused"
+FP32 = "onnxruntime-fp32"
 # split-int8-bf16: batches of fewer texts than this on onnxruntime-int8 (lower latency for one headline:
 # no BF16 weight traffic), larger ones on openvino-bf16 (more texts/s); see finbert_runtimes.md.
 SPLIT_BATCH = 4
@@ -135,9 +136,11 @@ def choose_runtime(setting: str, sets: frozenset[str], *, quantize: bool = True)
     `quantize` False with `auto` means fp32 (the setting from before issue 18)."""
     if setting != "auto":
         parts(setting)  # ArtifactError for an unknown name
-        return setting, "set in finbert_runtime"
+        # quantize: false asks for fp32; a runtime named outright wins, and the reason says so (it was unsaid)
+        ignored = "; quantize: false does not apply to a runtime named" if not quantize and setting != FP32 else ""
+        return setting, f"set in finbert_runtime{ignored}"
     if not quantize:
-        return "onnxruntime-fp32", "auto with quantize: false"
+        return FP32, "auto with quantize: false"
     if has_amx(sets) or "avx512_vnni" in sets:
         return FUSED, "auto: AVX-512 VNNI (AMX or not), where the fused graph measured faster than int8"
     return DEFAULT, "auto: neither AMX nor AVX-512 VNNI on this CPU"

@@ -532,7 +532,7 @@ def load_bars(
             raw = _cached_bars(BarCache(cache_dir), symbol, interval, end - timedelta(days=days), end, fetch)
         else:
             raw = rows[symbol] if rows is not None else load_sample(symbol)
-            bars, _ = clean_bars(raw, symbol, interval)
+            bars, _ = clean_bars(raw, symbol, interval, refuse_unreadable=False)  # rows past --days count not
             if bars.empty:
                 raise DataError(f"no usable bars for {symbol} from {source}")
             check_spacing(bars.index, interval, symbol)  # a file's interval is the user's word: check it

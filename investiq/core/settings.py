@@ -41,16 +41,15 @@ from investiq.core.patchtst_runtime import RuntimeName as PatchTSTRuntime
 ENV_PREFIX = "INVESTIQ_"
 log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("config.yaml")
-# Settings that name a file or directory: `~` is expanded, and a relative one read from a config file is relative
-# to that file's directory (the same database whichever directory a command starts from; a review found
-# `--config ../config.yaml` made a second journal in the current directory). From a variable or a flag, relative
-# to the current directory, as a shell reads it.
+# Settings that name a file or directory: `~` is expanded, an empty one refused; a relative one is relative to the
+# current directory, wherever it was written. Reading those of a config file from its directory (tried 2026-12-05)
+# moved an installation's journal whose config file lives elsewhere (--config /etc/investiq/config.yaml): a new,
+# empty journal beside it, the agent writing the old one (a review); the start-up line names the absolute path.
 PATHS = ("db_path", "model_repository", "models_dir", "price_csv", "data_dir", "logs_dir", "triton_env")
 DIRECTORIES = ("model_repository", "models_dir", "data_dir", "logs_dir", "triton_env")
-# gRPC's name resolvers: a target with one of these is passed through as written (dns:///triton-pods:8001).
-GRPC_SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")
-# What a FinBERT runtime computes in: `quantize: false` (fp32) contradicts an INT8 one named outright.
-INT8_RUNTIMES = ("onnxruntime-int8", "onnxruntime-int8-fused", "onnxruntime-int8-static", "openvino-int8")
+# A target of one of gRPC's name resolvers (dns:///triton-pods:8001, ipv4:10.0.0.1:8001,10.0.0.2:8001, xds:///x,
+# unix:/path): a scheme, then anything but a port alone (localhost:8001 is a host and a port), not a web URL.
+GRPC_TARGET = re.compile(r"(?!https?:)[a-z][a-z0-9+.-]*:(?!\d*$)")
 _PRIOR, _RULES = Prior(), AllocationRules()  # the Bayesian defaults: the core's (investiq/core/bayes)
 
 
@@ -364,12 +363,12 @@ class Settings(BaseModel):
     def _triton_url(cls, value: str) -> str:
         """host:port (IPv6 in brackets) or a target of gRPC's resolvers: `localhost` alone failed later."""
         target = value.strip()
-        if target.startswith(GRPC_SCHEMES):
+        if GRPC_TARGET.match(target):
             return target
         if "://" in target:
             raise ValueError("a gRPC target, not a URL: host:port such as 127.0.0.1:8001 (or dns:///name:8001)")
-        host, _, port = target.rpartition(":")
-        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        _, colon, port = target.rpartition(":")  # an empty host (:8001) is every interface to `triton start`
+        if not colon or not port.isdigit() or not 1 <= int(port) <= 65535:
             raise ValueError(
                 "must be host:port, such as 127.0.0.1:8001, or a gRPC target such as dns:///name:8001"
             )
@@ -416,11 +415,6 @@ class Settings(BaseModel):
         if self.bayes_weight_floor > self.bayes_weight_cap:
             floor, cap = self.bayes_weight_floor, self.bayes_weight_cap
             raise ValueError(f"bayes_weight_floor={floor} is above bayes_weight_cap={cap}")
-        if not self.quantize and self.finbert_runtime in INT8_RUNTIMES:
-            raise ValueError(
-                f"quantize=False asks for fp32 FinBERT, finbert_runtime={self.finbert_runtime} for INT8: set one "
-                "(quantize was ignored)"
-            )
         return self
 
 
@@ -435,14 +429,11 @@ def load_settings(
     """
     env = os.environ if environ is None else environ
     named = env.get(f"{ENV_PREFIX}CONFIG")
-    path = config if config is not None else Path(named) if named else DEFAULT_CONFIG
-    if (config is not None or named) and not path.is_file():
+    path = config if config is not None else Path(named) if named is not None else DEFAULT_CONFIG
+    if (config is not None or named) and not path.is_file():  # INVESTIQ_CONFIG="": no settings file
         where = "" if config is not None else f" (named by {ENV_PREFIX}CONFIG)"
         raise SettingsError(f"config file {str(path)!r}{where} does not exist")
     values: dict[str, Any] = dict(_read_config(path)) if path.is_file() else {}
-    for key in PATHS:  # relative to the file's directory (already so for ./config.yaml)
-        if isinstance(values.get(key), str) and not Path(values[key]).expanduser().is_absolute():
-            values[key] = str(path.parent / values[key])
     if "api_key" in values:
         raise SettingsError(
             f"config file {str(path)!r} holds api_key: keys never go in files; put it in the environment "

@@ -95,7 +95,7 @@ def serve(settings: Settings, log_level: str, log: Log) -> None:
     backend = build_backend(settings)
     key = "on (X-API-Key required)" if settings.api_key else f"off (set {settings.api_key_env} to enable)"
     url = f"http://{settings.host}:{settings.port}"
-    log(f"InvestIQ gateway {__version__} on {url}  journal={settings.db_path}  api key {key}")
+    log(f"InvestIQ gateway {__version__} on {url}  journal={settings.db_path.resolve()}  api key {key}")
     app = create_app(settings, backend)
     # log_config=None: uvicorn keeps its hands off logging, so its lines go through our handler;
     # access_log=False: RequestContextMiddleware writes the one access line per request (with its id);

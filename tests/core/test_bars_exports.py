@@ -56,6 +56,18 @@ def test_a_file_whose_closes_largely_read_as_no_number_is_refused_naming_a_cell_
     assert "1 of 60 rows dropped" in report.warnings()[0]
 
 
+def test_unreadable_closes_outside_the_window_asked_for_do_not_refuse_the_file(tmp_path: Path):
+    """The oldest rows of a file written another way ("100.13 USD") refused it though --days left them out (a
+    review of the 5 % rule): only the rows inside the window count."""
+    cells = [f"{c:.2f} USD" if i < 30 else f"{c:.2f}" for i, c in enumerate(CLOSES)]
+    path = written(tmp_path / "old_rows.csv", cells)
+    loaded = market.load_bars("csv", ["X"], days=30, interval="1d", cache_dir=tmp_path, csv_path=path)
+    frame, report = loaded["X"]
+    assert frame["close"].tolist() == CLOSES[-len(frame) :].tolist() and report.unreadable == 0
+    with pytest.raises(DataError, match="30 of 60 close cells read as no number"):
+        market.load_bars("csv", ["X"], days=3650, interval="1d", cache_dir=tmp_path, csv_path=path)
+
+
 def test_an_adjusted_close_is_read_where_there_is_no_close_and_the_report_says_so(tmp_path: Path):
     """yfinance's auto-adjusted downloads write Adj Close alone: the file was refused for lacking a close."""
     cells = [f"{c:.2f}" for c in CLOSES]

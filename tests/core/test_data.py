@@ -164,6 +164,10 @@ def test_a_round_the_clock_market_s_outage_is_a_gap_across_midnight_too():
     assert (report.gaps, report.largest_gap) == (1, "7 days 01:00:00")
     stock = hours[(hours.day_of_week < 5) & (hours.hour >= 14) & (hours.hour < 21)]
     assert clean_bars(bars([t.isoformat() for t in stock], [1.0] * len(stock)), "X", "1h")[1].gaps == 0
+    # FX and futures open on Sunday evening (UTC) and shut at weekends: no gap a week (a review of this rule)
+    day, hour = hours.day_of_week, hours.hour
+    fx = hours[~((day == 5) | ((day == 6) & (hour < 21)) | ((day == 4) & (hour >= 21)))]
+    assert clean_bars(bars([t.isoformat() for t in fx], [1.0] * len(fx)), "EURUSD", "1h")[1].gaps == 0
 
 
 def test_daily_gaps_skip_weekends_and_long_weekends():

@@ -97,6 +97,23 @@ def test_a_journal_this_user_may_not_write_is_refused_at_start(db_path: Path, mo
         JournalWriter(db_path).start()
 
 
+def test_a_write_lock_held_by_the_agent_does_not_fail_the_start(db_path: Path):
+    """The write probe waited the busy timeout for a lock the agent held and failed the start (a review):
+    a held lock says nothing of whether this user may write, and a migrated journal opens without one."""
+    open_journal(db_path).close()
+    agent = sqlite3.connect(db_path, isolation_level=None)
+    agent.execute("BEGIN IMMEDIATE")
+    agent.execute(
+        "INSERT INTO trades (symbol, strategy_name, side, quantity, entry_price, opened_at) "
+        "VALUES ('SPY', 's', 'buy', 1, 100, '2026-01-02T00:00:00Z')"
+    )
+    try:
+        open_journal(db_path, busy_timeout_ms=300).close()  # the release before the probe opened it too
+    finally:
+        agent.execute("ROLLBACK")
+        agent.close()
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes a file of mode 444: chmod does not make it read-only")
 def test_a_journal_of_mode_444_is_refused_at_start(db_path: Path):
     open_journal(db_path).close()

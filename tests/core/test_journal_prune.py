@@ -77,6 +77,19 @@ def test_old_sentiment_rows_are_found_by_an_index(db_path: Path):
     assert "INDEX sentiment_predictions_created (created_at<?)" in details
 
 
+def test_the_index_comes_without_a_new_schema_version(db_path: Path):
+    """A numbered migration made the release before refuse the journal as newer at its next start (a review): the
+    index is made where missing, version unchanged, and a journal of that release without it gets it."""
+    conn = open_journal(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 9  # the release before's version
+    conn.execute("DROP INDEX sentiment_predictions_created")  # as that release left it
+    conn.close()
+    conn = open_journal(db_path)
+    names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    conn.close()
+    assert "sentiment_predictions_created" in names
+
+
 def test_every_read_write_connection_caps_the_wal_it_leaves(db_path: Path):
     conn = connect(db_path)
     assert conn.execute("PRAGMA journal_size_limit").fetchone()[0] == 64 * 1024 * 1024

@@ -311,7 +311,6 @@ def test_the_version_names_the_rules_as_well_as_the_words(tmp_path: Path, monkey
         "Les bénéfices de Renault dépassent les attentes",  # French: les, de... and no English function word
         "Il fatturato di Enel cresce per il terzo trimestre",  # Italian
         "Der Umsatz von BASF sinkt im dritten Quartal",  # German
-        "Die Aktie der Bank fällt stark",  # one function word ("die" is English too) and a letter English lacks
         "Los precios del petróleo caen por la demanda",  # Spanish
         "Газпром сообщил о рекордной прибыли",  # Cyrillic
         "三星电子第三季度利润大增",  # Chinese
@@ -332,6 +331,8 @@ def test_a_text_in_another_language_is_no_evidence_and_says_so(lexicon: FinanceL
         ("Zürich Insurance reports quarterly results", "neutral"),  # one word, not "z" + "rich"
         ("Société Générale cuts 900 jobs", "negative"),  # accented names: still English
         ("Nestlé de México cuts prices as volumes fall", "negative"),  # an accent and "de", with English's "as"
+        ("Crédit du Nord CEO praised", "positive"),  # one particle and an accent: still English (a review)
+        ("Banco de España: terrible outlook", "negative"),
         ("Exports rise 8% y/y, beating forecasts", "positive"),  # "y/y" is no Spanish
         ("Banco Santander reports higher profit for the quarter", "positive"),
         ("De Beers, La Rinascente sales slump", "negative"),  # name particles: a finance term says it is English

@@ -57,6 +57,14 @@ def test_auto_chooses_from_the_instruction_sets(sets, quantize, expected):
 
 def test_an_explicit_runtime_is_kept_and_an_unknown_one_is_named():
     assert choose_runtime("openvino-int8", AVX2) == ("openvino-int8", "set in finbert_runtime")
+    # quantize: false with a runtime named outright: the runtime wins, and the reason says so (it was unsaid)
+    assert choose_runtime("onnxruntime-int8", AVX2, quantize=False)[1].endswith(
+        "quantize: false does not apply to a runtime named"
+    )
+    assert choose_runtime("onnxruntime-fp32", AVX2, quantize=False) == (
+        "onnxruntime-fp32",
+        "set in finbert_runtime",
+    )
     with pytest.raises(ArtifactError, match="unknown finbert_runtime 'tensorrt'"):
         choose_runtime("tensorrt", AMX)
 

@@ -5,7 +5,9 @@ export parity."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -230,17 +232,19 @@ def _series(steps: NDArray[np.float64]) -> dict[str, tuple[NDArray[np.float64], 
 
 def test_conformal_offsets_cover_their_level_on_a_later_window_at_any_validation_size():
     """Split conformal's finite-sample rank. Fitted on n exchangeable windows, an interval between the k-th and the
-    j-th smallest misses covers a later window with probability (j - k) / (n + 1), exactly: the central 80 %
-    interval must reach 80 % at every n (the empirical quantile's interpolation gave 72 % at 19 windows), by less
-    than two windows' share more. The median's offset is 0."""
-    levels = np.array([0.1, 0.5, 0.9])
-    for n in (19, 20, 140, 1999):
+    j-th smallest misses covers a later window with probability (j - k) / (n + 1), exactly: the bounds are the
+    floor((n + 1) q)-th and the ceil((n + 1) q)-th misses, so each central interval reaches its level at every n
+    (the empirical quantile's interpolation gave 72 % for 80 % at 19 windows), by less than two windows' share.
+    Ranks computed in floats missed by one at n = 79 for the 50 % interval (a review). The median's offset is 0."""
+    levels = np.array([0.1, 0.25, 0.5, 0.75, 0.9])
+    for n in (19, 20, 79, 140, 1999):
         misses = np.random.default_rng(n).permutation(n).astype(np.float64)[:, None]  # ranks 0 .. n - 1
-        offsets = conformal(misses, np.zeros((n, 1, 3)), levels, 1)[0]
-        low, high = offsets[[0, 2]] + 1  # 1-based ranks: whole numbers, as the rank picks a window's miss
-        assert low == int(low) and high == int(high)
-        assert 0.8 <= (high - low) / (n + 1) < 0.8 + 2 / (n + 1), (n, low, high)
-        assert offsets[1] == 0.0
+        offsets = conformal(misses, np.zeros((n, 1, 5)), levels, 2)[0] + 1  # 1-based ranks
+        for low, high, level in ((0, 4, Fraction(4, 5)), (1, 3, Fraction(1, 2))):
+            assert offsets[low] == math.floor((n + 1) * (1 - level) / 2), (n, level, offsets)
+            assert offsets[high] == math.ceil((n + 1) * (1 + level) / 2), (n, level, offsets)
+            assert level <= (offsets[high] - offsets[low]) / (n + 1) < level + Fraction(2, n + 1)
+        assert offsets[2] == 1.0  # the median's offset, 0
 
 
 def test_without_skill_validation_keeps_the_random_walk_and_calibrates_intervals(tmp_path: Path):

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 # connection stays open (a prune of 400,000 rows left 170 MB of it, a review): each time a writer starts it
 # over, it is cut back to this.
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+PROBE_WAIT_MS = 200  # how long the write probe of a read-write connection waits for another's write lock
 
 
 class JournalError(InvestIQError):
@@ -36,7 +37,7 @@ def connect(path: Path, busy_timeout_ms: int = 5000, *, readonly: bool = False) 
         )
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         if not readonly:
-            _probe_write(conn)
+            _probe_write(conn, busy_timeout_ms)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise JournalError(f"journal {str(path)!r} could not switch to WAL mode (got {mode!r})")
@@ -52,16 +53,24 @@ def connect(path: Path, busy_timeout_ms: int = 5000, *, readonly: bool = False) 
     return conn
 
 
-def _probe_write(conn: sqlite3.Connection) -> None:
+def _probe_write(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
     """Write the schema version as it is, in a transaction rolled back. SQLite opens a file it may not write (mode
     444, or in a directory where it cannot create the WAL) read-only without a word: the gateway started, and every
-    write failed after (a review). In WAL mode even BEGIN IMMEDIATE succeeds on such a file; a write does not."""
-    conn.execute("BEGIN IMMEDIATE")
+    write failed after (a review). In WAL mode even BEGIN IMMEDIATE succeeds on such a file; a write does not.
+    A write lock held by another process (the agent mid-transaction) proves nothing either way and is no error:
+    the probe waits PROBE_WAIT_MS for it, not the busy timeout (a journal migrated before opened with no lock at
+    all, a review of the probe)."""
+    conn.execute(f"PRAGMA busy_timeout = {PROBE_WAIT_MS}")
     try:
+        conn.execute("BEGIN IMMEDIATE")
         user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         conn.execute(f"PRAGMA user_version = {user_version}")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
     finally:
         roll_back(conn)
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
 
 
 # What to do about an error SQLite gave on opening the journal, by words of its message (Python 3.10 has no error

@@ -7,7 +7,9 @@ Append a migration to MIGRATIONS to change the schema; never edit one that has s
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from collections.abc import Callable
 
 from investiq.core.journal.connection import JournalError, roll_back
 
@@ -144,14 +146,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "UPDATE bayesian_state SET half_life_days = NULL, pnl_scatter = "
         "CASE WHEN pnl_w > 0 THEN max(pnl_s2 - pnl_s1 * pnl_s1 / pnl_w, 0.0) ELSE 0.0 END",
     ),
-    # 10: sentiment predictions by creation time, which retention deletes them by, a few thousand a transaction
-    # (predictions.prune): without it each of those found its rows by a scan of the table, and one DELETE of 1.6M
-    # rows of 2.4M held the write lock for seconds, past the agent's busy timeout (a review). Price forecasts are
-    # pruned through price_predictions_unresolved (resolved_at, target_time). An index only: a gateway of the
-    # release before, still running on the journal, reads and writes it as before.
-    ("CREATE INDEX sentiment_predictions_created ON sentiment_predictions (created_at)",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# Indexes that change no table, made where missing after the migrations, with no new version: a release before
+# them reads and writes a journal that has them as before, and may restart on it (a numbered migration would make
+# it refuse the journal as newer, a review). Sentiment predictions by creation time, which retention deletes them
+# by, a few thousand a transaction (predictions.prune): without it each of those found its rows by a scan of the
+# table, and one DELETE of 1.6M rows of 2.4M held the write lock for seconds, past the agent's busy timeout (a
+# review). Price forecasts are pruned through price_predictions_unresolved (resolved_at, target_time).
+INDEXES = {
+    "sentiment_predictions_created": "CREATE INDEX IF NOT EXISTS sentiment_predictions_created "
+    "ON sentiment_predictions (created_at)",
+}
 # The tables that are the gateway's alone: `trades` may be there before any migration (the agent creates it).
 GATEWAY_TABLES = ("sentiment_predictions", "price_predictions", "bayesian_events", "bayesian_state")
 
@@ -166,14 +172,21 @@ def migrate(conn: sqlite3.Connection) -> int:
     found = version(conn)
     _refuse_newer(found)
     for number in range(found + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            _apply(conn, number)
-            conn.execute("COMMIT")
-        except BaseException:
-            roll_back(conn)
-            raise
+        _in_transaction(conn, functools.partial(_apply, conn, number))
+    present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    if missing := [sql for name, sql in INDEXES.items() if name not in present]:  # a write only where one is
+        _in_transaction(conn, lambda: [conn.execute(sql) for sql in missing])
     return SCHEMA_VERSION
+
+
+def _in_transaction(conn: sqlite3.Connection, work: Callable[[], object]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        work()
+        conn.execute("COMMIT")
+    except BaseException:
+        roll_back(conn)
+        raise
 
 
 def _apply(conn: sqlite3.Connection, number: int) -> None:
