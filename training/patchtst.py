@@ -658,7 +658,7 @@ def conformal_rank(misses: NDArray[np.float64], level: float) -> NDArray[np.floa
     n = misses.shape[0]
     exact = (n + 1) * level
     rank = math.ceil(exact - 1e-9) if level >= 0.5 else math.floor(exact + 1e-9)
-    return np.sort(misses, axis=0)[min(max(rank, 1), n) - 1]
+    return np.asarray(np.sort(misses, axis=0)[min(max(rank, 1), n) - 1], dtype=np.float64)
 
 
 def conformal(
