@@ -9,6 +9,22 @@ import click
 from investiq.cli.options import config_option, db_option, settings_from
 from investiq.core.journal import require_journal
 
+MAX_DAYS = 36_500  # a century: --days 1000000 overflowed the date arithmetic into a traceback (a review)
+
+
+def refuse_foreign_folder(out: Path) -> None:
+    """The report replaces its folder whole (investiq/core/atomic.py `staged`): `--out reports` deleted the
+    committed reports beside it, and `--out .` failed half way (a review). A folder that holds files and no
+    report.json is someone else's: refused, naming a folder to use."""
+    if out.resolve() == Path.cwd().resolve() or (
+        out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file()
+    ):
+        raise click.BadParameter(
+            f"{out} holds other files, and the report replaces its folder whole: give a new folder, such as "
+            f"{out / 'journal'}",
+            param_hint="--out",
+        )
+
 
 @click.command()
 @config_option
@@ -18,14 +34,22 @@ from investiq.core.journal import require_journal
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("reports/journal"),
     show_default=True,
-    help="Folder to (re)write: report.md, report.json and the PNGs.",
+    help="Folder the report is written to: report.md, report.json and the PNGs. It is replaced whole, so it must "
+    "be new, empty, or an earlier report (a folder with other files in it is refused).",
 )
 @click.option(
-    "--days", type=click.IntRange(min=1), default=90, show_default=True, help="Window: the last DAYS days."
+    "--days",
+    type=click.IntRange(min=1, max=MAX_DAYS),
+    default=90,
+    show_default=True,
+    help="Window: the last DAYS UTC calendar days, back from now (strategy weights include every trade before).",
 )
 def report(config: Path | None, db_path: Path | None, out: Path, days: int) -> None:
-    """Render what the stack has been doing from the journal: price direction hit rate against always-up,
-    sentiment per label and score, and the strategy weights day by day (PNGs, report.md, report.json)."""
+    """Render what the stack has been doing from the journal: the price forecasts' live skill (direction hit rate
+    against always-up, MAE against the random walk, P(up)'s Brier skill, interval coverage, per version and per
+    symbol, with the symbols significantly worse than the random walk), sentiment per label and score, and the
+    strategy weights day by day (PNGs, report.md, report.json)."""
+    refuse_foreign_folder(out)
     settings = settings_from(config, db_path=db_path)
     require_journal(
         settings.db_path,

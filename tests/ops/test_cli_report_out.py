@@ -1,0 +1,32 @@
+"""`investiq report --out`: the report replaces its folder whole, so a folder of other files is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from investiq.cli.main import main
+from investiq.core.journal import open_journal
+
+
+def test_a_folder_holding_other_files_is_refused_and_kept(tmp_path: Path):
+    """`--out reports` deleted the committed reports beside the journal's (a review): refused, nothing touched."""
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    mine = tmp_path / "reports" / "backtest-sample"
+    mine.mkdir(parents=True)
+    (mine / "report.md").write_text("keep me")
+    result = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "reports")])
+    assert result.exit_code == 2 and "holds other files, and the report replaces its folder whole" in result.output
+    assert (mine / "report.md").read_text() == "keep me"
+    done = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "reports" / "journal")])
+    assert done.exit_code == 0, done.output
+    again = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "reports" / "journal")])
+    assert again.exit_code == 0, again.output  # an earlier report is replaced
+
+
+def test_a_window_past_a_century_is_refused_by_the_option():
+    """--days 1000000 overflowed the date arithmetic into a traceback (a review)."""
+    result = CliRunner().invoke(main, ["report", "--days", "1000000"])
+    assert result.exit_code == 2 and "--days" in result.output
