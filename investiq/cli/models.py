@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from investiq.cli.options import config_option, settings_from
+from investiq.core.atomic import foreign_to
 from training.finbert import FinetuneConfig, fine_tune
 
 
@@ -109,7 +110,10 @@ def train_finbert_command(
     settings = settings_from(config)
     chosen = {k: v for k, v in hyper.items() if v is not None}
     tuning = FinetuneConfig(base=base or settings.finbert_model, **chosen)
-    fine_tune(dataset, output_dir or settings.models_dir / "finbert-tuned", tuning, log=click.echo)
+    out = output_dir or settings.models_dir / "finbert-tuned"
+    if (problem := foreign_to(out, "config.json")) is not None:  # a Hugging Face model folder holds config.json
+        raise click.BadParameter(problem, param_hint="--output-dir")
+    fine_tune(dataset, out, tuning, log=click.echo)
 
 
 @click.group()

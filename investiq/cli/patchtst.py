@@ -10,6 +10,8 @@ from typing import Any
 import click
 
 from investiq.cli.options import config_option, csv_option, data_options, model_dir_option, settings_from
+from investiq.core.artifacts import META
+from investiq.core.atomic import foreign_to
 from investiq.core.market import Source
 from investiq.core.patchtst import TrainConfig
 from investiq.ops import patchtst as ops
@@ -92,6 +94,8 @@ def train_patchtst(
     settings = settings_from(config)
     bars = ops.choose_bars(settings, source, symbols, days, interval, csv_path, log=click.echo)
     out = ops.model_dir(settings, output_dir)
+    if (problem := foreign_to(out, META)) is not None:  # before the training, not after it
+        raise click.BadParameter(problem, param_hint="--output-dir")
     metrics = ops.train_model(settings, ops.config_for(bars, **hyper), out, click.echo)
     curve = metrics.get("curve") or []
     if curve:  # the weights kept are the best epoch's, not the last one's

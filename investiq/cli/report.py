@@ -7,23 +7,10 @@ from pathlib import Path
 import click
 
 from investiq.cli.options import config_option, db_option, settings_from
+from investiq.core.atomic import foreign_to
 from investiq.core.journal import require_journal
 
 MAX_DAYS = 36_500  # a century: --days 1000000 overflowed the date arithmetic into a traceback (a review)
-
-
-def refuse_foreign_folder(out: Path) -> None:
-    """The report replaces its folder whole (investiq/core/atomic.py `staged`): `--out reports` deleted the
-    committed reports beside it, and `--out .` failed half way (a review). A folder that holds files and no
-    report.json is someone else's: refused, naming a folder to use."""
-    if out.resolve() == Path.cwd().resolve() or (
-        out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file()
-    ):
-        raise click.BadParameter(
-            f"{out} holds other files, and the report replaces its folder whole: give a new folder, such as "
-            f"{out / 'journal'}",
-            param_hint="--out",
-        )
 
 
 @click.command()
@@ -49,7 +36,8 @@ def report(config: Path | None, db_path: Path | None, out: Path, days: int) -> N
     against always-up, MAE against the random walk, P(up)'s Brier skill, interval coverage, per version and per
     symbol, with the symbols significantly worse than the random walk), sentiment per label and score, and the
     strategy weights day by day (PNGs, report.md, report.json)."""
-    refuse_foreign_folder(out)
+    if (problem := foreign_to(out, "report.json")) is not None:  # `--out reports` deleted the committed reports
+        raise click.BadParameter(problem, param_hint="--out")
     settings = settings_from(config, db_path=db_path)
     require_journal(
         settings.db_path,

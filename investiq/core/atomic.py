@@ -52,6 +52,21 @@ def staged(target: Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def foreign_to(target: Path, marker: str) -> str | None:
+    """Why `staged` must not replace `target` (a folder a user named as an output), or None: it holds files and not
+    `marker`, the file every output of that kind holds, so replacing it whole would delete what is not ours
+    (`report --out reports` deleted the committed reports; `--output-dir models` would have taken every model with
+    it; a review), or it is the current directory."""
+    if target.resolve() == Path.cwd().resolve():
+        return f"{target} is the current directory, and the output replaces its folder whole: give a new folder"
+    if target.is_dir() and any(target.iterdir()) and not (target / marker).exists():
+        return (
+            f"{target} holds other files and no {marker}, and the output replaces its folder whole: give a new "
+            f"folder, such as {target / 'new'}"
+        )
+    return None
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one step (Linux's renameat2 with RENAME_EXCHANGE): True once done, False where the system
     or the file system cannot (then nothing moved)."""

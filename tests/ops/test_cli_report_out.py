@@ -18,7 +18,9 @@ def test_a_folder_holding_other_files_is_refused_and_kept(tmp_path: Path):
     mine.mkdir(parents=True)
     (mine / "report.md").write_text("keep me")
     result = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "reports")])
-    assert result.exit_code == 2 and "holds other files, and the report replaces its folder whole" in result.output
+    assert (
+        result.exit_code == 2 and "holds other files and no report.json, and the output replaces" in result.output
+    )
     assert (mine / "report.md").read_text() == "keep me"
     done = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "reports" / "journal")])
     assert done.exit_code == 0, done.output
@@ -30,3 +32,14 @@ def test_a_window_past_a_century_is_refused_by_the_option():
     """--days 1000000 overflowed the date arithmetic into a traceback (a review)."""
     result = CliRunner().invoke(main, ["report", "--days", "1000000"])
     assert result.exit_code == 2 and "--days" in result.output
+
+
+def test_training_into_a_folder_of_other_files_is_refused_before_it_trains(tmp_path: Path):
+    """`train patchtst --output-dir models` would have replaced the whole models folder with one model."""
+    models = tmp_path / "models"
+    (models / "retrain").mkdir(parents=True)
+    result = CliRunner().invoke(
+        main, ["train", "patchtst", "--source", "sample", "--epochs", "1", "--output-dir", str(models)]
+    )
+    assert result.exit_code == 2 and "holds other files and no artifact.json" in result.output
+    assert (models / "retrain").is_dir()
