@@ -429,6 +429,9 @@ class PriceService:
             "horizon": m.prediction_length,
             "trained_until": m.trained_until,
             "trained_at": m.trained_at or None,
+            # what it learnt from: `up`'s offline first model reads any symbol's closes as daily index bars, and
+            # its symbols were said only in `up`'s log and `models list` (a new user's review)
+            "trained_on": {"source": m.source, "symbols": list(m.symbols)},
         }
         reasons = []
         if m.served_as() == RANDOM_WALK:

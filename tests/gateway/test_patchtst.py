@@ -127,6 +127,7 @@ def test_predict_and_batch_predict_over_http(client: TestClient, tmp_path: Path)
     health = client.get("/price/health").json()
     assert health["status"] == "degraded"  # a random-walk baseline, or no live record yet: never "healthy"
     assert health["data_age_days"] >= health["age_days"]  # since the last bar it learnt from, not since training
+    assert health["trained_on"]["symbols"] and health["trained_on"]["source"]  # what it learnt from, said
     if one["model"] == "random_walk":
         assert "random-walk baseline" in health["reason"]
     else:
