@@ -329,7 +329,7 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
 def test_bar_times_of_any_century_are_served(client: TestClient):
     """Bar times before 1677 are beyond pandas' nanosecond range (a review found a 500 for weekdays of 1600): their
     spacing is taken in their own resolution, and the forecast is served as for any other."""
-    days = [d for d in pd.date_range("1600-01-03", periods=120, freq="D", unit="s") if d.dayofweek < 5][:64]
+    days = [d for d in pd.date_range("1600-01-03", periods=120, freq="D", unit="s") if d.day_of_week < 5][:64]
     body = {"symbol": "SPX", "prices": closes(64, seed=3), "bar_times": [f"{d.isoformat()}Z" for d in days]}
     response = client.post("/price/predict", json=body)
     assert response.status_code == 200, response.text
