@@ -22,7 +22,7 @@ from typing import Any
 from gateway.metrics import Metrics
 from investiq.core.journal import JournalError, connect
 from investiq.core.journal.predictions import resolved_after
-from investiq.core.skill import MIN_BUCKETS, POOLED, Skill, SkillBook, outcome_of_row
+from investiq.core.skill import MIN_BUCKETS, POOLED, Skill, SkillBook, family_worse, outcome_of_row
 
 log = logging.getLogger(__name__)
 RECOMPUTE_S = 600.0  # figures are recomputed at least this often, as the windows slide
@@ -235,24 +235,8 @@ class SkillService:
     def _family_worse(
         self, snapshot: dict[tuple[str, str], dict[str, Skill]], version: str, window: str, since: float | None
     ) -> dict[str, list[float]]:
-        """The symbols whose MAE ratio's interval lies wholly above 1 with all k symbols that have one in the
-        window judged together (Bonferroni: each interval at 1 - 0.05 / k), [ratio, low, high] each: among 20
-        symbols of a model no worse than the random walk, one in 20 is 'significantly worse' at 95% by chance,
-        so a single symbol at 95% does not degrade health; one at this level does."""
-        judged = {
-            symbol: windows[window]
-            for (v, symbol), windows in snapshot.items()
-            if v == version and symbol != POOLED and window in windows and windows[window].mae_ratio.ci95
-        }
-        out = {}
-        for symbol, skill in judged.items():
-            ci = skill.mae_ratio.ci95
-            if ci is None or ci[0] <= 1:  # not even at 95 %: not at the family's level either
-                continue
-            family = self._book.mae_ratio(version, symbol, since, tail=0.025 / len(judged))
-            if family.ci95 is not None and family.ci95[0] > 1 and family.value is not None:
-                out[symbol] = [round(family.value, 4), round(family.ci95[0], 4), round(family.ci95[1], 4)]
-        return out
+        """`family_worse` (investiq/core/skill.py) on this service's book."""
+        return family_worse(self._book, snapshot, version, window, since)
 
     def worse_symbols(self, version: str, window: str) -> dict[str, list[float]]:
         """The symbols whose own record in `window` is significantly worse than the random walk (the MAE ratio's

@@ -105,6 +105,14 @@ class Outcome:
     intervals: str | None = None  # "gaps_ahead" or "pooled": how the quantiles were fitted (None: not recorded)
     span_seconds: float | None = None  # from the last bar to when the H-th bar closed (None: not recorded)
 
+    @property
+    def scorable(self) -> bool:
+        """Whether the row can be scored: its closes and forecast finite numbers and its last close not 0. A NaN
+        actual the journal stored as NULL, a last close of 0 or an infinite price raised or scored NaN, and one
+        such row stopped the whole report (a review); `SkillBook.add` leaves them out and counts them."""
+        prices = (self.last_price, self.predicted_price, self.actual_price)
+        return all(isinstance(p, int | float) and math.isfinite(p) for p in prices) and self.last_price != 0
+
     def row(self) -> NDArray[np.float64]:
         values = np.zeros(len(COLUMNS))
         up = float(self.actual_price > self.last_price)
@@ -369,11 +377,16 @@ class SkillBook:
         self._spans: dict[tuple[str, str], dict[int, tuple[float, int]]] = defaultdict(dict)
         self._horizons: dict[str, float] = {}  # version -> its horizon's bar time in seconds
         self._seen: set[ForecastKey] = set()
+        self.unscorable = 0  # outcomes left out because they cannot be scored (`Outcome.scorable`)
 
     def add(self, outcomes: Iterable[Outcome]) -> set[str]:
-        """Count the outcomes in; return the model versions whose figures changed."""
+        """Count the outcomes in (not those that cannot be scored: `unscorable` counts them); return the model
+        versions whose figures changed."""
         changed = set()
         for o in outcomes:
+            if not o.scorable:
+                self.unscorable += 1
+                continue
             forecast: ForecastKey = (o.model_version, o.symbol, o.origin_ts, o.horizon_seconds)
             if forecast in self._seen:  # the same forecast asked again: one piece of evidence
                 continue
@@ -467,3 +480,31 @@ class SkillBook:
         forecasts that recorded it (None where none did; 1 on round-the-clock bars); pooled over symbols, over all
         their forecasts."""
         return self._periods(version, symbol, None, None)[2]
+
+
+def family_worse(
+    book: SkillBook,
+    snapshot: dict[tuple[str, str], dict[str, Skill]],
+    version: str,
+    window: str,
+    since: float | None,
+) -> dict[str, list[float]]:
+    """The symbols whose MAE ratio's interval lies wholly above 1 with all k symbols that have one in the
+    window judged together (Bonferroni: each interval at 1 - 0.05 / k), [ratio, low, high] each: among 20
+    symbols of a model no worse than the random walk, one in 20 is 'significantly worse' at 95% by chance,
+    so a single symbol at 95% does not degrade health; one at this level does. `snapshot`: (version, symbol) ->
+    window -> Skill, of `book`'s rows since `since`. One implementation for /price/health and `investiq report`."""
+    judged = {
+        symbol: windows[window]
+        for (v, symbol), windows in snapshot.items()
+        if v == version and symbol != POOLED and window in windows and windows[window].mae_ratio.ci95
+    }
+    out = {}
+    for symbol, skill in judged.items():
+        ci = skill.mae_ratio.ci95
+        if ci is None or ci[0] <= 1:  # not even at 95 %: not at the family's level either
+            continue
+        family = book.mae_ratio(version, symbol, since, tail=0.025 / len(judged))
+        if family.ci95 is not None and family.ci95[0] > 1 and family.value is not None:
+            out[symbol] = [round(family.value, 4), round(family.ci95[0], 4), round(family.ci95[1], 4)]
+    return out

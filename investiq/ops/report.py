@@ -120,7 +120,11 @@ def summary(view: JournalView, days: int, db_path: Path, plots: dict[str, str]) 
                 for d, t in sorted(view.price_days.items())
             },
             "skill": {v: points[-1][1].as_dict() for v, points in view.skill.items()},
-            "symbols_worse_than_random_walk": {v: w for v, w in view.worse_symbols.items() if w},
+            "symbols_worse_than_random_walk": {v: w for v, w in view.worse_symbols.items() if w},  # 95 % each
+            # with all the version's judged symbols accounted for (Bonferroni), as /price/health degrades on
+            "symbols_judged": {v: k for v, (k, _) in view.worse_all_judged.items()},
+            "symbols_worse_all_judged": {v: w for v, (_, w) in view.worse_all_judged.items() if w},
+            "unscorable": view.unscorable,  # resolved rows left out: a NaN actual, a last close of 0, ...
         },
         "sentiment": {
             "predictions": total,
@@ -217,7 +221,14 @@ def markdown(n: dict[str, Any]) -> str:
             )
         lines += ["", f"![Price direction hit rate]({plots['price']})", ""]
         lines += _skill_lines(p["skill"], plots.get("skill"))
-        lines += _worse_lines(p["symbols_worse_than_random_walk"])
+        lines += _worse_lines(p["symbols_judged"], p["symbols_worse_all_judged"])
+        if p["unscorable"]:
+            lines += [
+                f"{p['unscorable']} resolved row{'' if p['unscorable'] == 1 else 's'} could not be scored (an "
+                "actual or forecast price that is not a finite number, or a last close of 0) and "
+                f"{'is' if p['unscorable'] == 1 else 'are'} left out of every figure above.",
+                "",
+            ]
     else:
         lines += ["No price forecasts in the window.", ""]
     lines += ["## Sentiment", ""]
@@ -277,18 +288,24 @@ def _skill_lines(skill: dict[str, Any], plot: str | None) -> list[str]:
     return lines
 
 
-def _worse_lines(worse: dict[str, dict[str, list[float]]]) -> list[str]:
-    """The symbols whose own record is significantly worse than the random walk, per version."""
-    if not worse:
+def _worse_lines(judged: dict[str, int], worse: dict[str, dict[str, list[float]]]) -> list[str]:
+    """Per version, how many symbols were judged and those whose own record is significantly worse than the random
+    walk with all of them judged together (Bonferroni): at 95 % each, 1 in 20 good symbols is flagged by chance."""
+    judged = {v: k for v, k in judged.items() if k}
+    if not judged:
         return []
     lines = [
-        "Symbols whose own live record is significantly worse than the random walk (MAE ratio, 95% interval each; "
-        "`/price/health` is degraded where one stays so with every symbol judged accounted for):",
+        "Symbols whose own live record is significantly worse than the random walk, with every symbol judged "
+        "accounted for (MAE ratio, each interval at 1 - 0.05 / symbols judged; as `/price/health` degrades on):",
         "",
     ]
-    for version, symbols in worse.items():
+    for version, k in judged.items():
+        symbols = worse.get(version, {})
         named = ", ".join(f"{s} {r:.3f} [{low:.3f}, {high:.3f}]" for s, (r, low, high) in symbols.items())
-        lines.append(f"- {version}: {named}")
+        lines.append(
+            f"- {version}: {len(symbols)} of {k} symbol{'' if k == 1 else 's'} judged"
+            + (f": {named}" if named else "")
+        )
     return [*lines, ""]
 
 

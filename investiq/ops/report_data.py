@@ -22,12 +22,12 @@ from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, observe
 from investiq.core.finbert import LABELS
 from investiq.core.journal import bayesian as store
 from investiq.core.journal.predictions import (
+    RESOLVED_COLUMNS,
     price_days_since,
-    resolved_after,
     sentiment_labels_by_day,
     sentiment_scores_since,
 )
-from investiq.core.skill import POOLED, Outcome, Skill, SkillBook
+from investiq.core.skill import POOLED, Skill, SkillBook, family_worse
 
 WEIGHT_METHOD: Method = "mean"  # the default of GET /bayesian/weights
 
@@ -50,7 +50,7 @@ class JournalView:
     now: datetime
     price_days: dict[date, Tally]
     versions: dict[str, Tally]  # in order of first use
-    version_changes: list[tuple[date, str]]  # day on which each run of a model version began
+    version_changes: list[tuple[date, str]]  # each model version and the first day it served in the window
     sentiment_days: dict[date, dict[str, int]]  # label -> predictions
     scores: NDArray[np.float64]  # (n,) sentiment score p_pos - p_neg of every prediction
     weight_days: dict[date, dict[str, float]]  # strategy weights at the end of each day
@@ -67,6 +67,10 @@ class JournalView:
     # per version: the symbols whose own MAE ratio's 95% interval lies above 1, [ratio, low, high] (as
     # /price/health's symbols_worse_than_random_walk): the pooled record does not move for one bad symbol
     worse_symbols: dict[str, dict[str, list[float]]]
+    # per version: (symbols judged, those worse with all of them judged together: /price/health's
+    # symbols_worse_all_judged, by the gateway's own code)
+    worse_all_judged: dict[str, tuple[int, dict[str, list[float]]]]
+    unscorable: int  # resolved rows left out because they cannot be scored (a NaN actual, a last close of 0)
 
     @property
     def price(self) -> Tally:
@@ -85,7 +89,17 @@ class JournalView:
 
 
 def read(conn: sqlite3.Connection, service: BayesianService, days: int, now: datetime) -> JournalView:
-    """Everything of the last `days` days before `now` (timezone-aware) from a read-only connection."""
+    """Everything of the last `days` days before `now` (timezone-aware) from a read-only connection, all of one
+    snapshot of the journal: one read transaction (separate autocommit queries each saw the journal of their own
+    moment, and a live gateway writes between them)."""
+    conn.execute("BEGIN")
+    try:
+        return _read(conn, service, days, now)
+    finally:
+        conn.execute("ROLLBACK")  # read only: nothing to commit
+
+
+def _read(conn: sqlite3.Connection, service: BayesianService, days: int, now: datetime) -> JournalView:
     since = now - timedelta(days=days)
     price_days, versions, changes = _price(conn, since.isoformat())
     sentiment_days, scores = _sentiment(conn, since.isoformat())
@@ -108,35 +122,54 @@ def read(conn: sqlite3.Connection, service: BayesianService, days: int, now: dat
     )
 
 
+def _resolved_in_window(conn: sqlite3.Connection, since_iso: str, order: str) -> sqlite3.Cursor:
+    """The resolved forecasts made since `since_iso` (by their `created_at`, in SQL: a short window reads only its
+    own rows), as `resolved_after` reads them, in `order`, one at a time (nothing kept)."""
+    return conn.execute(
+        f"SELECT {RESOLVED_COLUMNS} FROM price_predictions "
+        f"WHERE resolved_at IS NOT NULL AND created_at >= ? AND date(created_at) IS NOT NULL ORDER BY {order}",
+        (since_iso,),
+    )
+
+
 def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
     """JournalView's figures from the resolved forecasts made in the window (by their `created_at`): each
     version's live record as it stood at the end of each day that had forecasts (their origin, the last bar's
-    day), and what they scored, every version's together, by version, by day and up to each day."""
-    from investiq.core.skill import outcome_of_row
+    day), and what they scored, every version's together, by version, by day and up to each day.
 
-    book, mark = SkillBook(), ("", 0)
-    made: dict[date, list[Outcome]] = {}
+    Two passes, tallied as rows are read: in the order the gateway counts them (resolved_at, id), so the figures
+    are /price/skill's to the last bit; and in the order they were asked, so a forecast asked on both sides of
+    midnight counts once, on the day it was first asked (it counted on both, a review)."""
+    from investiq.core.skill import forecast_key, outcome_of_row
+
+    book = SkillBook()
     days: dict[str, set[date]] = {}
-    while batch := resolved_after(conn, *mark):
-        mark = (batch[-1]["resolved_at"], int(batch[-1]["id"]))
-        for r in batch:
-            if r["created_at"] < since.isoformat() or r["day"] is None:  # as price_days_since reads them
-                continue
-            day = date.fromisoformat(r["day"])
-            o = outcome_of_row(r)
-            book.add([o])
-            made.setdefault(day, []).append(o)
+    for r in _resolved_in_window(conn, since.isoformat(), "resolved_at, id"):
+        o = outcome_of_row(r)
+        if book.add([o]):
             days.setdefault(o.model_version, set()).add(datetime.fromtimestamp(o.origin_ts, timezone.utc).date())
 
     def end(d: date) -> float:
         return datetime.combine(d + timedelta(days=1), datetime.min.time(), timezone.utc).timestamp()
 
-    by_day, until_day, running = {}, {}, SkillBook()
-    for d in sorted(made):
-        one = SkillBook()
-        one.add(made[d])
-        running.add(made[d])
-        by_day[d], until_day[d] = one.skill(None), running.skill(None)
+    by_day: dict[date, Skill] = {}
+    until_day: dict[date, Skill] = {}
+    one, running, current, seen = SkillBook(), SkillBook(), None, set()
+    for r in _resolved_in_window(conn, since.isoformat(), "day, created_at, id"):
+        day = date.fromisoformat(r["day"])
+        if day != current:
+            if current is not None and one.forecasts:
+                by_day[current], until_day[current] = one.skill(None), running.skill(None)
+            one, current = SkillBook(), day
+        key = forecast_key(r)
+        if key in seen:  # asked before, on this day or an earlier one
+            continue
+        o = outcome_of_row(r)
+        if one.add([o]):
+            running.add([o])
+            seen.add(key)
+    if current is not None and one.forecasts:
+        by_day[current], until_day[current] = one.skill(None), running.skill(None)
     return {
         "skill": {v: [(d, book.skill(v, until_ts=end(d))) for d in sorted(ds)] for v, ds in days.items()},
         "scored": book.skill(None),
@@ -144,6 +177,8 @@ def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
         "scored_by_day": by_day,
         "scored_until_day": until_day,
         "worse_symbols": {v: _worse(book, v) for v in days},
+        "worse_all_judged": {v: _worse_all_judged(book, v) for v in days},
+        "unscorable": book.unscorable,
     }
 
 
@@ -157,22 +192,32 @@ def _worse(book: SkillBook, version: str) -> dict[str, list[float]]:
     return out
 
 
+def _worse_all_judged(book: SkillBook, version: str) -> tuple[int, dict[str, list[float]]]:
+    """(symbols judged, those significantly worse than the random walk with all of them judged together): the
+    gateway's own `family_worse` (Bonferroni, as /price/health's symbols_worse_all_judged), run on the window's
+    book; at 95 % each, one symbol in 20 of a model no worse than the random walk is flagged by chance."""
+    window = "window"
+    snapshot = {(v, s): {window: book.skill(v, s)} for v, s in book.groups() if v == version}
+    judged = sum(1 for (_, s), w in snapshot.items() if s != POOLED and w[window].mae_ratio.ci95 is not None)
+    return judged, family_worse(book, snapshot, version, window, None)
+
+
 def _price(
     conn: sqlite3.Connection, since_iso: str
 ) -> tuple[dict[date, Tally], dict[str, Tally], list[tuple[date, str]]]:
     rows = price_days_since(conn, since_iso)
     by_day: dict[date, Tally] = {}
     by_version: dict[str, Tally] = {}
-    changes: list[tuple[date, str]] = []
+    changes: list[tuple[date, str]] = []  # one per version, on its first day: gateways mid-rollout alternate rows
     for r in rows:
         if r["day"] is None:  # a timestamp SQLite cannot read: nothing to place it on
             continue
         day = date.fromisoformat(r["day"])
         one = Tally(1, int(r["actual_price"] is not None))
         by_day[day] = by_day.get(day, Tally()) + one
-        by_version[r["model_version"]] = by_version.get(r["model_version"], Tally()) + one
-        if not changes or changes[-1][1] != r["model_version"]:
+        if r["model_version"] not in by_version:
             changes.append((day, r["model_version"]))
+        by_version[r["model_version"]] = by_version.get(r["model_version"], Tally()) + one
     return by_day, by_version, changes
 
 

@@ -6,7 +6,7 @@ None, so that an empty section leaves no empty plot behind.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,28 @@ from investiq.core.finbert import LABELS
 from investiq.ops.report_data import WEIGHT_METHOD, JournalView
 
 COLOURS = {"positive": "tab:green", "neutral": "tab:grey", "negative": "tab:red"}
+MAX_SERIES = 10  # labelled lines in a plot; the rest are drawn thin and grey, and the legend says how many
+MAX_MARKED = 8  # version names written at their first day on the hit-rate plot; beyond it, lines only
+LABEL_WIDTH = 28  # characters of a label; a longer one ends in an ellipsis
+
+
+def short(label: str, width: int = LABEL_WIDTH) -> str:
+    """`label`, cut to `width` characters with an ellipsis: 40 long names pushed the plot off its figure."""
+    return label if len(label) <= width else label[: width - 1] + "\u2026"
+
+
+def palette(n: int) -> list[Any]:
+    """n distinct colours: tab10 up to ten, then tab20 (tab10's ten repeated from the eleventh line on)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _others(ax: Any, n: int, one: str, many: str) -> None:
+    """A legend entry saying how many series are drawn grey and unlabelled."""
+    if n:
+        ax.plot([], [], color="lightgrey", lw=1, label=f"{n} other {one if n == 1 else many} (grey)")
 
 
 def _pyplot() -> Any:
@@ -82,21 +104,29 @@ def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     else:
         top.text(0.5, 0.5, "no forecast resolved yet", ha="center", transform=top.transAxes)
     top.axhline(0.5, color="grey", lw=0.8)
-    for i, (day, version) in enumerate(view.version_changes):
-        if i:  # the first run is where the data starts, not a change
+    marked = len(view.version_changes) <= MAX_MARKED
+    for i, (day, version) in enumerate(view.version_changes):  # one per version, at its first day
+        if i:  # the first version is where the data starts, not a change
             top.axvline(day, color="tab:purple", ls=":", lw=1)
-        top.annotate(version, (day, 1.0), xytext=(2, -12), textcoords="offset points", fontsize=8)
+        if marked:
+            top.annotate(short(version), (day, 1.0), xytext=(2, -12 * (1 + i % 2)), textcoords="offset points",
+                         fontsize=8)  # fmt: skip
+    if not marked:
+        top.text(0.99, 0.98, f"{len(view.version_changes)} model versions: dotted lines at each one's first day "
+                 "(names in report.md)", ha="right", va="top", fontsize=8, transform=top.transAxes)  # fmt: skip
     top.set(
         ylim=(0, 1.05),
         ylabel="direction hit rate",
         title="Price direction hit rate by the day forecasts were made",
     )
     _legend(top, loc="lower left", fontsize=8)
+    # Forecasts as the top panel counts them: each once, on the day it was first asked (journal rows counted a
+    # forecast once per request, 4x as many for an agent polling); requests not resolved yet are rows.
     tallies = [view.price_days.get(d) for d in days]
-    resolved = np.array([t.resolved if t else 0 for t in tallies])
+    scored_n = np.array([view.scored_by_day[d].n if d in view.scored_by_day else 0 for d in days])
     pending = np.array([t.forecasts - t.resolved if t else 0 for t in tallies])
-    bottom.bar(_noon(days), resolved, width=0.8, label="resolved")
-    bottom.bar(_noon(days), pending, width=0.8, bottom=resolved, color="lightgrey", label="not resolved")
+    bottom.bar(_noon(days), scored_n, width=0.8, label="forecasts scored (each once)")
+    bottom.bar(_noon(days), pending, width=0.8, bottom=scored_n, color="lightgrey", label="requests not resolved")
     bottom.set(ylabel="forecasts")
     _legend(bottom, loc="upper left", fontsize=8)
     return _save(fig, out, "price_hit_rate.png")
@@ -127,15 +157,25 @@ def weights_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4))
     names = sorted({n for w in view.weight_days.values() for n in w})
+    last = view.weight_days[max(view.weight_days)]
+    # labelled: the MAX_SERIES strategies of the highest weight now (what the agent allocates most to)
+    top = sorted(names, key=lambda n: (-last.get(n, 0.0), n))[:MAX_SERIES]
     for name in names:
         # nan before a strategy's first trade: a gap, not a weight of zero
-        ax.plot(_noon(days), [view.weight_days.get(d, {}).get(name, np.nan) for d in days], ".-", label=name)
+        if name not in top:
+            ax.plot(_noon(days), [view.weight_days.get(d, {}).get(name, np.nan) for d in days], "-", lw=0.8,
+                    color="lightgrey", zorder=1)  # fmt: skip
+    for name, colour in zip(top, palette(len(top)), strict=True):
+        y = [view.weight_days.get(d, {}).get(name, np.nan) for d in days]
+        ax.plot(_noon(days), y, ".-", color=colour, label=short(name), zorder=2)
+    _others(ax, len(names) - len(top), "strategy", "strategies")
+    ax.set_ylim(bottom=0)  # autoscaled above: twelve weights of ~0.08 were flat lines on a 0-1 axis
     ax.set(
-        ylim=(0, 1),
         ylabel="weight",
         title=f"Strategy weights at the end of each day ({WEIGHT_METHOD} win rate, as GET /bayesian/weights)",
     )
-    _legend(ax, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _legend(ax, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title=f"highest {len(top)} now"
+            if len(names) > len(top) else None)  # fmt: skip
     return _save(fig, out, "strategy_weights.png")
 
 
@@ -146,34 +186,56 @@ def skill_plot(view: JournalView, out: Path) -> str | None:
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    for version, points in view.skill.items():
-        for ax, name in zip(axes, ("mae_ratio", "brier_skill"), strict=True):
+    # labelled: the MAX_SERIES versions with the most forecasts scored; the others thin and grey
+    ranked = sorted(view.skill, key=lambda v: (-view.skill[v][-1][1].n, v))
+    top = ranked[:MAX_SERIES]
+    colours = dict(zip(top, palette(len(top)), strict=True))
+    every = [d for points in view.skill.values() for d, _ in points]
+    drawn = [False, False]  # per panel: some version has this figure
+    for version in [*ranked[MAX_SERIES:], *top]:
+        points = view.skill[version]
+        for i, (ax, name) in enumerate(zip(axes, ("mae_ratio", "brier_skill"), strict=True)):
             shown = [(d, getattr(s, name)) for d, s in points if getattr(s, name).value is not None]
             if not shown:
                 continue
+            drawn[i] = True
             x = [d for d, _ in shown]
-            line = ax.plot(x, [f.value for _, f in shown], "o-", ms=3, label=version)[0]
-            banded = [(d, f.ci95) for d, f in shown if f.ci95 is not None]
-            if banded:
+            colour = colours.get(version, "lightgrey")
+            label = short(version) if version in colours else None
+            ax.plot(x, [f.value for _, f in shown], "-", color=colour, lw=1.5 if label else 0.8, label=label)
+            # filled: the figure has a 95% interval; hollow: not yet (fewer than MIN_BUCKETS periods)
+            for banded in (True, False):
+                pts = [(d, f.value) for d, f in shown if (f.ci95 is not None) == banded]
+                if pts:
+                    ax.plot([d for d, _ in pts], [v for _, v in pts], "o", ms=4, color=colour,
+                            markerfacecolor=colour if banded else "white")  # fmt: skip
+            banded_pts = [(d, f.ci95) for d, f in shown if f.ci95 is not None]
+            if banded_pts and label:
                 ax.fill_between(
-                    [d for d, _ in banded],
-                    [c[0] for _, c in banded],
-                    [c[1] for _, c in banded],
-                    color=line.get_color(),
+                    [d for d, _ in banded_pts],
+                    [c[0] for _, c in banded_pts],
+                    [c[1] for _, c in banded_pts],
+                    color=colour,
                     alpha=0.15,
                 )
+    for ax, any_drawn in zip(axes, drawn, strict=True):
+        if any_drawn:
+            _others(ax, len(ranked) - len(top), "version", "versions")
+            ax.plot([], [], "o", color="grey", markerfacecolor="white", ls="", label="no interval yet (hollow)")
     axes[0].axhline(1.0, color="grey", lw=0.8)
     axes[0].set(ylabel="MAE ratio to the random walk", title="Live skill by model version (95% intervals)")
     axes[1].axhline(0.0, color="grey", lw=0.8)
     axes[1].set(ylabel="Brier skill of P(up)", xlabel="forecasts from bars up to (their origin day)")
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
-            _legend(ax, loc="upper left", fontsize=8, title="model version")
+            _legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title="model version")
         else:
             ax.text(0.5, 0.5, "no forecast with this figure resolved yet", ha="center", transform=ax.transAxes)
     from matplotlib.dates import AutoDateLocator, DateFormatter
 
     axes[1].xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=10))  # type: ignore[no-untyped-call]
     axes[1].xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+    if every and min(every) == max(every):  # one day: matplotlib's default span of a single date is years
+        axes[1].set_xlim(min(every) - timedelta(days=3), max(every) + timedelta(days=3))
     fig.autofmt_xdate()
     return _save(fig, out, "price_skill.png")
