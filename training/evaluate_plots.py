@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from investiq.core.names import shortened
 from training.evaluate import LABELS, METHODS
 
 MAX_ROWS = 40  # symbols in a forest plot; beyond it, the 20 highest and 20 lowest
@@ -85,7 +86,7 @@ def forest(
     labels = []
     for y, (name, v) in enumerate(reversed(items)):
         est, (lo, hi) = float(v[key]), (float(v["ci95"][0]), float(v["ci95"][1]))
-        labels.append(name + (" (CI unbounded)" if np.isinf([lo, hi]).any() else ""))
+        labels.append(shortened(name) + (" (CI unbounded)" if np.isinf([lo, hi]).any() else ""))
         beyond = lo > reference if key == "ratio" else hi < reference  # worse than the baseline
         lo, hi = np.clip([lo, hi], *edges)  # drawn to the plot's edge: matplotlib draws no bar to an infinity
         colour = "tab:red" if beyond else ("black" if name == pooled[0] else "tab:blue")
@@ -100,7 +101,7 @@ def forest(
     ax.axvline(reference, color="grey", lw=1)
     ax.set_yticks(range(len(items)), labels)
     ax.set_ylim(-0.7, len(items) - 0.3)
-    ax.set_title(title + note, fontsize=10)
+    ax.set_title(title + (f"\n{note.strip(' ()')}" if note else ""), fontsize=10)  # a line of its own: clipped
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
@@ -228,7 +229,7 @@ def equity_grid(equity: dict[str, NDArray[np.float64]], symbols: dict[str, Any],
     for ax, s in zip(axes.flat, shown, strict=False):
         ax.plot(equity[s][0], lw=1, label="P(up) call, net")
         ax.plot(equity[s][1], lw=1, label="buy and hold")
-        ax.set_title(s, fontsize=9)
+        ax.set_title(shortened(s, 24), fontsize=9)  # long names overlapped the next panel's
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(shown) :]:
         ax.set_visible(False)

@@ -45,3 +45,12 @@ def first_invisible(value: str) -> str | None:
     if value and unicodedata.category(value[0]).startswith("M"):
         return value[0]
     return next((ch for ch in value if not ch.isprintable()), None)
+
+
+LABEL_WIDTH = 28  # characters of a name in a plot's label; a longer one ends in an ellipsis
+
+
+def shortened(name: str, width: int = LABEL_WIDTH) -> str:
+    """`name`, cut to `width` characters with an ellipsis, for a plot's labels: 40 long names pushed a legend off
+    its figure, and long symbols squeezed a forest plot into a third of its width (a review)."""
+    return name if len(name) <= width else name[: width - 1] + "\u2026"

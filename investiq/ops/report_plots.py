@@ -13,17 +13,12 @@ from typing import Any
 import numpy as np
 
 from investiq.core.finbert import LABELS
+from investiq.core.names import shortened
 from investiq.ops.report_data import WEIGHT_METHOD, JournalView
 
 COLOURS = {"positive": "tab:green", "neutral": "tab:grey", "negative": "tab:red"}
 MAX_SERIES = 10  # labelled lines in a plot; the rest are drawn thin and grey, and the legend says how many
 MAX_MARKED = 8  # version names written at their first day on the hit-rate plot; beyond it, lines only
-LABEL_WIDTH = 28  # characters of a label; a longer one ends in an ellipsis
-
-
-def short(label: str, width: int = LABEL_WIDTH) -> str:
-    """`label`, cut to `width` characters with an ellipsis: 40 long names pushed the plot off its figure."""
-    return label if len(label) <= width else label[: width - 1] + "\u2026"
 
 
 def palette(n: int) -> list[Any]:
@@ -109,7 +104,7 @@ def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
         if i:  # the first version is where the data starts, not a change
             top.axvline(day, color="tab:purple", ls=":", lw=1)
         if marked:
-            top.annotate(short(version), (day, 1.0), xytext=(2, -12 * (1 + i % 2)), textcoords="offset points",
+            top.annotate(shortened(version), (day, 1.0), xytext=(2, -12 * (1 + i % 2)), textcoords="offset points",
                          fontsize=8)  # fmt: skip
     if not marked:
         top.text(0.99, 0.98, f"{len(view.version_changes)} model versions: dotted lines at each one's first day "
@@ -167,7 +162,7 @@ def weights_plot(view: JournalView, days: list[date], out: Path) -> str | None:
                     color="lightgrey", zorder=1)  # fmt: skip
     for name, colour in zip(top, palette(len(top)), strict=True):
         y = [view.weight_days.get(d, {}).get(name, np.nan) for d in days]
-        ax.plot(_noon(days), y, ".-", color=colour, label=short(name), zorder=2)
+        ax.plot(_noon(days), y, ".-", color=colour, label=shortened(name), zorder=2)
     _others(ax, len(names) - len(top), "strategy", "strategies")
     ax.set_ylim(bottom=0)  # autoscaled above: twelve weights of ~0.08 were flat lines on a 0-1 axis
     ax.set(
@@ -201,7 +196,7 @@ def skill_plot(view: JournalView, out: Path) -> str | None:
             drawn[i] = True
             x = [d for d, _ in shown]
             colour = colours.get(version, "lightgrey")
-            label = short(version) if version in colours else None
+            label = shortened(version) if version in colours else None
             ax.plot(x, [f.value for _, f in shown], "-", color=colour, lw=1.5 if label else 0.8, label=label)
             # filled: the figure has a 95% interval; hollow: not yet (fewer than MIN_BUCKETS periods)
             for banded in (True, False):

@@ -17,6 +17,7 @@ import investiq.ops.report_data as report_data
 from investiq.core.journal import JournalWriter, connect, open_journal
 from investiq.core.journal.predictions import insert_price, insert_sentiment, resolve_price
 from investiq.core.journal.timestamps import iso
+from investiq.core.names import LABEL_WIDTH
 from investiq.core.skill import Outcome, SkillBook
 from investiq.ops import report_plots
 from tests.ops.test_report import noon, price, run, sentiment
@@ -164,7 +165,7 @@ def test_the_skill_plot_caps_labelled_versions_shortens_names_and_spans_days(tmp
     labels = captured["labels"]
     versions = [lab for lab in labels if lab.startswith("a-very")]
     assert len(versions) == report_plots.MAX_SERIES
-    assert all(len(lab) <= report_plots.LABEL_WIDTH and lab.endswith("\u2026") for lab in versions)
+    assert all(len(lab) <= LABEL_WIDTH and lab.endswith("\u2026") for lab in versions)
     assert "20 other versions (grey)" in labels
     low, high = captured["xlim"]
     assert high - low < 10  # days, not the years matplotlib gives a single date
