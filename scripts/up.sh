@@ -17,11 +17,11 @@ if [ ! -x .venv/bin/investiq ] || [ pyproject.toml -nt .venv/bin/investiq ] || [
     torch_cpu=(--extra-index-url https://download.pytorch.org/whl/cpu)
     echo "== no NVIDIA GPU: PyTorch's CPU build from download.pytorch.org (not PyPI's CUDA one, several GB)"
     echo "== installing into .venv (first run: 1-3 minutes, PyTorch included)"
-  elif ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  elif [ "$(uname -s)" = Linux ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
     echo "== installing into .venv: PyTorch from PyPI, on Linux its CUDA build (several GB: minutes to tens of"
     echo "   minutes; download.pytorch.org, which has the ~200 MB CPU build, could not be reached or a GPU is here)"
   else
-    echo "== installing into .venv (PyTorch is there already)"
+    echo "== installing into .venv (first run: 1-3 minutes, PyTorch included)"
   fi
   .venv/bin/python -m pip install --disable-pip-version-check --progress-bar on ${torch_cpu[@]+"${torch_cpu[@]}"} \
     -e ".[train,${ORT_EXTRA:-cpu},openvino]" -c constraints.txt 2> >(grep -v "is ignored: it is neither" >&2)
