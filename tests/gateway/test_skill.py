@@ -8,7 +8,7 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,10 @@ from gateway.app import create_app
 from gateway.backends.embedded import patchtst_dir
 from gateway.services.resolver import evaluate
 from investiq.core.journal import open_journal
-from investiq.core.journal.predictions import PriceRow, insert_price, resolve_price
+from investiq.core.journal.predictions import PriceRow, insert_price
 from investiq.core.patchtst import PatchTSTMeta
 from investiq.core.settings import Settings
-
-START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+from tests.gateway.planting import Planted, plant
 
 
 @pytest.fixture
@@ -41,55 +40,6 @@ def repo(trained: tuple[Path, Path], tmp_path: Path) -> Path:
     return copy
 
 
-def plant(db: Path, version: str, rows: list[dict[str, float]], horizon: int = 1, symbol: str = "SPX") -> None:
-    """Resolved daily forecasts of `symbol` by `version`, `horizon` days ahead, one a day: each row gives last,
-    predicted, actual, p_up."""
-    conn = open_journal(db)
-    try:
-        for i, r in enumerate(rows):
-            made = START + timedelta(days=i)
-            insert_price(
-                [
-                    PriceRow(
-                        created_at=made.isoformat(),
-                        symbol=symbol,
-                        model_name="patchtst",
-                        model_version=version,
-                        interval="1d",
-                        horizon_steps=horizon,
-                        last_price=r["last"],
-                        last_bar_time=made.isoformat(),
-                        predicted_price=r["predicted"],
-                        predicted_return=r["predicted"] / r["last"] - 1,
-                        direction="up" if r["predicted"] > r["last"] else "down",
-                        confidence=max(r["p"], 1 - r["p"]),
-                        forecast_json="[]",
-                        target_time=(made + timedelta(days=horizon)).isoformat(),
-                        latency_ms=1.0,
-                        probability_up=r["p"],
-                        base_probability_up=r.get("base", 0.5),
-                        quantiles=json.dumps(
-                            {
-                                "0.05": r["last"] * 0.9,
-                                "0.1": r["last"] * 0.95,
-                                "0.9": r["last"] * 1.05,
-                                "0.95": r["last"] * 1.1,
-                            }
-                        ),
-                    )
-                ]
-            )(conn)
-        unresolved = "SELECT id FROM price_predictions WHERE resolved_at IS NULL ORDER BY id"
-        ids = [r[0] for r in conn.execute(unresolved)]
-        correct = [(r["predicted"] > r["last"]) == (r["actual"] > r["last"]) for r in rows]
-        resolve_price(
-            [(i, r["actual"], c) for i, r, c in zip(ids, rows, correct, strict=True)],
-            (START + timedelta(days=len(rows) + horizon)).isoformat(),
-        )(conn)
-    finally:
-        conn.close()
-
-
 def moves(n: int, seed: int = 0) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     rng = np.random.default_rng(seed)
     last = 100 + rng.normal(0, 5, n)
@@ -98,7 +48,7 @@ def moves(n: int, seed: int = 0) -> tuple[NDArray[np.float64], NDArray[np.float6
 
 @pytest.fixture
 def gateway(repo: Path, tmp_path: Path) -> Iterator[Any]:
-    def start(rows: list[dict[str, float]], horizon: int = 1, **overrides: Any) -> TestClient:
+    def start(rows: list[Planted], horizon: int = 1, **overrides: Any) -> TestClient:
         settings = Settings(
             db_path=tmp_path / "p.db",
             model_repository=repo,
@@ -106,7 +56,7 @@ def gateway(repo: Path, tmp_path: Path) -> Iterator[Any]:
             price_resolve_every_s=0,
             **({"skill_windows_days": [3650]} | overrides),
         )
-        plant(settings.db_path, PatchTSTMeta.load(patchtst_dir(repo)).version, rows, horizon)
+        plant(settings.db_path, rows, horizon=horizon, version=PatchTSTMeta.load(patchtst_dir(repo)).version)
         client = TestClient(create_app(settings))
         client.__enter__()
         opened.append(client)
@@ -123,12 +73,7 @@ def test_a_skilful_model_is_healthy_and_its_figures_match_a_direct_computation(g
     last, actual = moves(60)
     predicted = last + 0.5 * (actual - last)  # half of every move, with its sign
     p = np.where(actual > last, 0.7, 0.3)
-    client = gateway(
-        [
-            {"last": a, "predicted": b, "actual": c, "p": d}
-            for a, b, c, d in zip(last, predicted, actual, p, strict=True)
-        ]
-    )
+    client = gateway([Planted(a, b, c, d) for a, b, c, d in zip(last, predicted, actual, p, strict=True)])
     health = client.get("/price/health").json()
     assert health["status"] == "healthy", health
     assert health["skill"]["n"] == 60 and health["skill"]["mae_ratio"] == pytest.approx(0.5)
@@ -170,12 +115,7 @@ def test_a_skilful_model_is_healthy_and_its_figures_match_a_direct_computation(g
 def test_a_losing_model_turns_health_degraded_with_the_evidence(gateway: Any):
     last, actual = moves(60, seed=1)
     predicted = last * 1.03  # always far above
-    client = gateway(
-        [
-            {"last": a, "predicted": b, "actual": c, "p": 0.5}
-            for a, b, c in zip(last, predicted, actual, strict=True)
-        ]
-    )
+    client = gateway([Planted(a, b, c) for a, b, c in zip(last, predicted, actual, strict=True)])
     health = client.get("/price/health").json()
     assert health["status"] == "degraded"
     assert "significantly worse than the random walk" in health["reason"] and "60 resolved" in health["reason"]
@@ -187,8 +127,7 @@ def test_a_p_up_that_is_its_base_but_worse_than_a_coin_turns_health_degraded(gat
     skill against the base is 0 by construction, so health said nothing; against a coin it is significantly
     negative (an operator's walkthrough: 0.555 where 17 % rose)."""
     last, actual = moves(120, seed=4)
-    same = {"p": 0.9, "base": 0.9}
-    client = gateway([{"last": a, "predicted": a, "actual": c} | same for a, c in zip(last, actual, strict=True)])
+    client = gateway([Planted(a, a, c, p=0.9, base=0.9) for a, c in zip(last, actual, strict=True)])
     health = client.get("/price/health").json()
     assert health["status"] == "degraded", health
     assert "significantly worse than a coin's 0.5" in health["reason"] and "over 120 forecasts" in health["reason"]
@@ -201,7 +140,7 @@ def test_intervals_that_cover_far_less_than_their_level_turn_health_degraded(gat
     rng = np.random.default_rng(5)
     last = 100 + rng.normal(0, 5, 120)
     actual = last * (1 + rng.normal(0, 0.1, 120))
-    rows = [{"last": a, "predicted": a, "actual": c, "p": 0.5} for a, c in zip(last, actual, strict=True)]
+    rows = [Planted(a, a, c) for a, c in zip(last, actual, strict=True)]
     client = gateway(rows)
     health = client.get("/price/health").json()
     assert health["status"] == "degraded", health
@@ -211,17 +150,15 @@ def test_intervals_that_cover_far_less_than_their_level_turn_health_degraded(gat
 
 def test_too_little_evidence_is_said_with_n(gateway: Any):
     last, actual = moves(10, seed=2)
-    client = gateway(
-        [{"last": a, "predicted": a, "actual": c, "p": 0.5} for a, c in zip(last, actual, strict=True)]
-    )
+    client = gateway([Planted(a, a, c) for a, c in zip(last, actual, strict=True)])
     health = client.get("/price/health").json()
     assert health["status"] == "degraded"
     assert "not enough evidence" in health["reason"] and "10 resolved" in health["reason"]
 
 
-def losing(n: int) -> list[dict[str, float]]:
+def losing(n: int) -> list[Planted]:
     last, actual = moves(n, seed=1)
-    return [{"last": a, "predicted": a * 1.03, "actual": c, "p": 0.5} for a, c in zip(last, actual, strict=True)]
+    return [Planted(a, a * 1.03, c) for a, c in zip(last, actual, strict=True)]
 
 
 def test_many_forecasts_in_few_horizons_are_not_judged(gateway: Any):
@@ -257,8 +194,8 @@ def test_evaluate_counts_a_forecast_asked_again_once(tmp_path: Path):
     twice, once = tmp_path / "twice.db", tmp_path / "once.db"
     for db, copies in ((twice, 3), (once, 1)):
         for _ in range(copies):
-            plant(db, "v1", rows)
-        plant(db, "v2", rows[:5])
+            plant(db, rows, version="v1")
+        plant(db, rows[:5], version="v2")
     report = evaluate(twice, "SPX", 3650)
     assert report == evaluate(once, "SPX", 3650)
     assert report["count"] == 45 and report["model_versions"] == {"v1": 40, "v2": 5}
@@ -285,7 +222,7 @@ def test_evaluate_counts_a_pending_forecast_once_however_its_bar_time_is_written
 
 
 def test_evaluate_gives_no_interval_on_too_few_horizon_periods(tmp_path: Path):
-    plant(tmp_path / "p.db", "v1", losing(60), horizon=12)
+    plant(tmp_path / "p.db", losing(60), horizon=12)
     report = evaluate(tmp_path / "p.db", "SPX", 3650)
     assert (
         report["count"] == report["calls"] == 60 and isinstance(report["buckets"], int) and report["buckets"] <= 6
@@ -295,9 +232,7 @@ def test_evaluate_gives_no_interval_on_too_few_horizon_periods(tmp_path: Path):
 
 def test_the_tally_reads_only_new_rows(gateway: Any, tmp_path: Path):
     last, actual = moves(40, seed=3)
-    client = gateway(
-        [{"last": a, "predicted": a, "actual": c, "p": 0.5} for a, c in zip(last, actual, strict=True)]
-    )
+    client = gateway([Planted(a, a, c) for a, c in zip(last, actual, strict=True)])
     skill = client.app.state.price.skill
     assert skill.counted == 40
     assert skill.refresh() == 0  # nothing new: nothing read again
@@ -321,11 +256,11 @@ def test_health_names_a_symbol_significantly_worse_than_the_random_walk_beside_g
     good = last + 0.5 * (actual - last)
     p = np.where(actual > last, 0.7, 0.3)
     bad = last - 0.2 * (actual - last)  # against every move: 1.2 times the random walk's error
-    worse = [{"last": a, "predicted": b, "actual": c, "p": 0.5} for a, b, c in zip(last, bad, actual, strict=True)]
+    worse = [Planted(a, b, c) for a, b, c in zip(last, bad, actual, strict=True)]
     # planted before the gateway starts, as the other symbol is: a refresh of its own raced the background one
-    plant(tmp_path / "p.db", PatchTSTMeta.load(patchtst_dir(repo)).version, worse, symbol="QQQ")
+    plant(tmp_path / "p.db", worse, symbol="QQQ", version=PatchTSTMeta.load(patchtst_dir(repo)).version)
     columns = zip(last, good, actual, p, strict=True)
-    client = gateway([{"last": a, "predicted": b, "actual": c, "p": d} for a, b, c, d in columns])
+    client = gateway([Planted(a, b, c, d) for a, b, c, d in columns])
     health = client.get("/price/health").json()
     assert health["status"] == "degraded" and "live forecasts of QQQ 1.2" in health["reason"], health
     ratio, low, high = health["skill"]["symbols_worse_than_random_walk"]["QQQ"]
