@@ -42,9 +42,27 @@ from investiq.core.patchtst import (
     signal,
 )
 from investiq.core.splits import suspected_splits
-from investiq.core.stale import silent_since, unmoving_closes
+from investiq.core.stale import days_text, silent_since, unmoving_closes, usual_quiet
 
 NOT_EXPORTED = "PatchTST is not exported: run `investiq train patchtst`, then `investiq export patchtst`"
+
+
+DAY = 86_400
+
+
+def closed_after(label: datetime, step_s: int) -> datetime:
+    """When a bar labelled `label` (by when it opens, as Yahoo's) closed: an interval later, the next bar's label.
+
+    Except a daily or longer bar labelled at UTC midnight, a date without a time: it leaves the exchange's
+    timezone open, and Yahoo (the resolver's bars) labels such bars at the exchange's own midnight, from 06:00 UTC
+    (UTC-6) to 11:00 UTC the day before (UTC+13). Frankfurt's Friday bar opens at 23:00 UTC on Thursday, so a
+    Thursday sent as "2026-09-24", closed at midnight on Friday, was scored from Monday's bar on: one bar late
+    for every market east of UTC (a review). Half an interval on (noon UTC for a day), the close falls after
+    the market's own bar and before its next for every exchange from UTC-11 to UTC+12 (not Auckland in its
+    summer, UTC+13)."""
+    if step_s >= DAY and label == label.replace(hour=0, minute=0, second=0, microsecond=0):
+        return label + timedelta(seconds=step_s / 2)
+    return label + timedelta(seconds=step_s)
 
 
 class DataUnavailableError(BackendUnavailableError):
@@ -305,7 +323,7 @@ class PriceService:
         elif q.bar_times:  # a replay sent with its bar times is dated by them, not now (a review: 2018 bars
             # forecast "from now" would be scored against bars of today); labelled by when a bar opens, it closed
             # an interval later, as the gateway's own bars (`_fetched`); a bar still forming closes later than now
-            last = min(q.bar_times[-1] + timedelta(seconds=INTERVAL_SECONDS[meta.interval]), now)
+            last = min(closed_after(q.bar_times[-1], INTERVAL_SECONDS[meta.interval]), now)
         else:
             last = now
         sent = None
@@ -317,6 +335,16 @@ class PriceService:
                 raise InvalidInputError(
                     f"{where}: bar_times are {pd.Timedelta(seconds=spacing)} apart (their median), the model's "
                     f"bars {meta.interval}: send the times of {meta.interval} bars, or none"
+                )
+            quiet = usual_quiet(sent)
+            after = last - sent[-1].to_pydatetime()
+            if q.last_bar_time is not None and quiet is not None and after > quiet[0] + 2 * quiet[1]:
+                # closes of 2024 sent as of now were scored against bars of today (a review)
+                raise InvalidInputError(
+                    f"{where}: last_bar_time {last.isoformat()} is {days_text(after)} after bar_times[-1] = "
+                    f"{sent[-1].isoformat()}, longer than two bars and any gap between the window's bars or a "
+                    f"long weekend ({days_text(quiet[0])}): the last bar closed long before; send when it closed, "
+                    "or leave last_bar_time out (bar_times[-1] plus an interval)"
                 )
         return q.prices, last, sent, _window(q.prices, where, meta)
 

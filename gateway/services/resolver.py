@@ -41,7 +41,16 @@ from investiq.core.journal.predictions import (
     resolved_price_predictions,
 )
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import SPLIT_AGREE, SPLIT_MOVE, BarCache, Fetch, YahooError, fetch_into, recent_bars
+from investiq.core.market import (
+    SPLIT_AGREE,
+    SPLIT_MOVE,
+    BarCache,
+    Fetch,
+    YahooError,
+    fetch_back,
+    fetch_into,
+    recent_bars,
+)
 from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
 
 log = logging.getLogger(__name__)
@@ -110,8 +119,9 @@ def _resolve_series(
     if refused is None and not (bars.index < earliest).any():  # e.g. a forecast older than a new symbol's cache
         try:
             # from NEARBY bars before it (twice as many steps: nights, weekends), which `on_basis` looks at
-            bars = fetch_into(cache, fetch, symbol, interval, earliest - 2 * (NEARBY + 1) * step, stamp)
-            fetched_again = True
+            back = fetch_back(cache, fetch, symbol, interval, earliest - 2 * (NEARBY + 1) * step, stamp)
+            if back is not None:
+                bars, fetched_again = back, True
         except DataError as exc:
             refused = exc
     out = []

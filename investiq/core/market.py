@@ -273,7 +273,12 @@ def load_sample(symbol: str) -> pd.DataFrame:
 
 
 _ASKED: dict[
-    Path, tuple[dict[tuple[str, str], pd.Timestamp], dict[tuple[str, str], tuple[pd.Timestamp, DataError]]]
+    Path,
+    tuple[
+        dict[tuple[str, str], pd.Timestamp],
+        dict[tuple[str, str], tuple[pd.Timestamp, DataError]],
+        dict[tuple[str, str], pd.Timestamp],
+    ],
 ] = {}
 
 
@@ -288,8 +293,9 @@ class BarCache:
         self.directory = directory
         # What this process knows of the source, shared by every BarCache of the directory: (symbol, interval) ->
         # the latest `end` it asked the source for (fetch_into; recent_bars waits REFETCH_AFTER before asking
-        # again for a bar that was not there yet), and when asking last failed, and how (not asked again sooner)
-        self.asked, self.failed = _ASKED.setdefault(Path(directory).resolve(), ({}, {}))
+        # again for a bar that was not there yet), when asking last failed, and how (not asked again sooner), and
+        # the earliest start `fetch_back` asked from
+        self.asked, self.failed, self.asked_back = _ASKED.setdefault(Path(directory).resolve(), ({}, {}, {}))
 
     def path(self, symbol: str, interval: str) -> Path:
         problem = symbol_problem(symbol)
@@ -758,6 +764,23 @@ def fetch_into(
     key = (symbol, interval)
     cache.asked[key] = max(end, cache.asked.get(key, end))
     cache.failed.pop(key, None)
+    return bars
+
+
+def fetch_back(
+    cache: BarCache, fetch: Fetch, symbol: str, interval: str, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame | None:
+    """`fetch_into` from `start` (within what the source serves), for bars older than the cache's first; None,
+    without asking, where this process has asked the source from there or earlier already: what it did not have
+    then it will not have now. A forecast older than a symbol's history (a `last_bar_time` of 2015 on a 1d
+    series, or 90 days back on 15m bars, which Yahoo keeps 60 days) had the whole history fetched again at every
+    resolver pass, for as long as the journal kept it unresolved (a review)."""
+    key, start = (symbol, interval), max(start, _earliest(interval, end))
+    asked = cache.asked_back.get(key)
+    if asked is not None and asked <= start:
+        return None
+    bars = fetch_into(cache, fetch, symbol, interval, start, end)
+    cache.asked_back[key] = start if asked is None else min(asked, start)
     return bars
 
 

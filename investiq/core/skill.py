@@ -87,6 +87,9 @@ SAME_PROBABILITY = 1e-6  # probabilities closer than this are one (float32 round
 SAME_CLOSE = 2e-7
 
 
+OutcomeKey = tuple[str, str, str, float, float]  # (version, symbol, what the time is, POSIX seconds, horizon s)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One resolved forecast at its horizon (a journal row of price_predictions)."""
@@ -104,6 +107,17 @@ class Outcome:
     quantiles: dict[str, float] | None = None  # level ("0.05") -> close at the horizon
     intervals: str | None = None  # "gaps_ahead" or "pooled": how the quantiles were fitted (None: not recorded)
     span_seconds: float | None = None  # from the last bar to when the H-th bar closed (None: not recorded)
+    outcome_ts: float | None = None  # POSIX seconds of when the H-th bar closed (None: not recorded)
+
+    @property
+    def key(self) -> OutcomeKey:
+        """Which forecast this is: the same one asked again counts once (`SkillBook.add`). By the bar it was
+        scored on where the resolver recorded it: one forecast's last bar dated two ways (a US close at 21:00 UTC,
+        and the next bar's label, 04:00 the next day) fell in two cells of `forecast_key`'s grid and counted twice
+        (a review). Else by `forecast_key`'s origin."""
+        if self.outcome_ts is not None:
+            return self.model_version, self.symbol, "outcome", self.outcome_ts, self.horizon_seconds
+        return self.model_version, self.symbol, "origin", self.origin_ts, self.horizon_seconds
 
     @property
     def scorable(self) -> bool:
@@ -162,7 +176,8 @@ ForecastKey = tuple[str, str, float, float]  # (model version, symbol, origin PO
 
 
 def forecast_key(row: Any) -> ForecastKey:
-    """Which forecast a journal row is (the same one asked again for its bar has the same key).
+    """Which forecast a journal row is (the same one asked again for its bar has the same key); a resolved one
+    is told by the bar it was scored on (`Outcome.key`), a pending one by this.
 
     The origin is the forecast's last bar time, on a grid of half its interval: a caller that sends its closes
     without `last_bar_time` gets the request's time, and polling every few seconds made each poll a forecast of
@@ -187,10 +202,11 @@ def _timestamp(text: str) -> float:
 def outcome_of_row(row: Any) -> Outcome:
     """A resolved journal row (journal.predictions.RESOLVED_COLUMNS) as an Outcome."""
     version, symbol, origin_ts, horizon_seconds = forecast_key(row)
-    span, closed = None, _column(row, "outcome_bar_time")
-    if closed and row["last_bar_time"]:
+    span, outcome_ts, closed = None, None, _column(row, "outcome_bar_time")
+    if closed:
         try:
-            span = _timestamp(closed) - _timestamp(row["last_bar_time"])
+            outcome_ts = _timestamp(closed)
+            span = outcome_ts - _timestamp(row["last_bar_time"]) if row["last_bar_time"] else None
         except ValueError:  # a time Python cannot read: as if not recorded
             span = None
     return Outcome(
@@ -207,6 +223,7 @@ def outcome_of_row(row: Any) -> Outcome:
         quantiles=quantiles_from_json(row["quantiles"]),
         intervals=_column(row, "intervals"),
         span_seconds=span,
+        outcome_ts=outcome_ts,
     )
 
 
@@ -376,7 +393,7 @@ class SkillBook:
         # per (version, symbol) and bucket: (sum of span / horizon, forecasts that recorded one); real symbols only
         self._spans: dict[tuple[str, str], dict[int, tuple[float, int]]] = defaultdict(dict)
         self._horizons: dict[str, float] = {}  # version -> its horizon's bar time in seconds
-        self._seen: set[ForecastKey] = set()
+        self._seen: set[OutcomeKey] = set()
         self.unscorable = 0  # outcomes left out because they cannot be scored (`Outcome.scorable`)
 
     def add(self, outcomes: Iterable[Outcome]) -> set[str]:
@@ -387,10 +404,9 @@ class SkillBook:
             if not o.scorable:
                 self.unscorable += 1
                 continue
-            forecast: ForecastKey = (o.model_version, o.symbol, o.origin_ts, o.horizon_seconds)
-            if forecast in self._seen:  # the same forecast asked again: one piece of evidence
+            if o.key in self._seen:  # the same forecast asked again: one piece of evidence
                 continue
-            self._seen.add(forecast)
+            self._seen.add(o.key)
             horizon = max(o.horizon_seconds, 1.0)
             self._horizons[o.model_version] = horizon
             bucket = math.floor(o.origin_ts / horizon)

@@ -54,24 +54,35 @@ def silent_since(times: Any, last_closed: datetime, now: datetime) -> list[str]:
     delay: a bar that has just closed may not be served yet): trading stopped (a halt, a delisting), which leaves
     no bars at all, so no repeated close says so. A market's own nights, weekends and holidays are such gaps in a
     window of its bars. A review: a window whose newest bar was 8 days old was served as current, unsaid."""
-    stamps = np.asarray(times, dtype="datetime64[ns]").astype(np.int64)
-    if stamps.size < 2:
+    quiet = usual_quiet(times)
+    if quiet is None:
         return []
-    gaps = np.diff(stamps)
-    widest = timedelta(microseconds=int(gaps.max()) / 1000)
-    if widest >= SESSIONS:  # a market that closes: its window may hold no long weekend (a review: Labor Day)
-        widest = max(widest, LONG_WEEKEND)
+    widest, bar = quiet
     silence = now - last_closed
-    if silence <= widest + timedelta(microseconds=int(np.median(gaps)) / 1000):
+    if silence <= widest + bar:
         return []
     return [
-        f"the newest bar closed {_days(silence)} ago, longer than any gap between the window's bars or a long "
-        f"weekend ({_days(widest)}): a halted or delisted symbol, or a market closed longer than usual? The "
+        f"the newest bar closed {days_text(silence)} ago, longer than any gap between the window's bars or a long "
+        f"weekend ({days_text(widest)}): a halted or delisted symbol, or a market closed longer than usual? The "
         "forecast starts from that close as if it still traded"
     ]
 
 
-def _days(span: timedelta) -> str:
+def usual_quiet(times: Any) -> tuple[timedelta, timedelta] | None:
+    """The longest a market of these bar times (oldest first) is ordinarily without a new bar: the widest gap
+    between them, and at least a long weekend for a market that closes (a window may hold none: a review, Labor
+    Day); and its usual bar (the median gap). None for fewer than two times."""
+    stamps = np.asarray(times, dtype="datetime64[ns]").astype(np.int64)
+    if stamps.size < 2:
+        return None
+    gaps = np.diff(stamps)
+    widest = timedelta(microseconds=int(gaps.max()) / 1000)
+    if widest >= SESSIONS:
+        widest = max(widest, LONG_WEEKEND)
+    return widest, timedelta(microseconds=int(np.median(gaps)) / 1000)
+
+
+def days_text(span: timedelta) -> str:
     hours = span.total_seconds() / 3600
     return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
 

@@ -140,7 +140,7 @@ def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
     Two passes, tallied as rows are read: in the order the gateway counts them (resolved_at, id), so the figures
     are /price/skill's to the last bit; and in the order they were asked, so a forecast asked on both sides of
     midnight counts once, on the day it was first asked (it counted on both, a review)."""
-    from investiq.core.skill import forecast_key, outcome_of_row
+    from investiq.core.skill import outcome_of_row
 
     book = SkillBook()
     days: dict[str, set[date]] = {}
@@ -161,13 +161,12 @@ def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
             if current is not None and one.forecasts:
                 by_day[current], until_day[current] = one.skill(None), running.skill(None)
             one, current = SkillBook(), day
-        key = forecast_key(r)
-        if key in seen:  # asked before, on this day or an earlier one
-            continue
         o = outcome_of_row(r)
+        if o.key in seen:  # asked before, on this day or an earlier one
+            continue
         if one.add([o]):
             running.add([o])
-            seen.add(key)
+            seen.add(o.key)
     if current is not None and one.forecasts:
         by_day[current], until_day[current] = one.skill(None), running.skill(None)
     return {

@@ -339,17 +339,22 @@ def test_bar_times_of_any_century_are_served(client: TestClient):
 def test_closes_sent_with_their_bar_times_are_dated_by_them_not_now(client: TestClient, frozen: datetime):
     """A replay of 2018's bars sent with its bar_times and no last_bar_time was dated now (a review): its horizon,
     and the resolver's outcome, counted from today. The last bar, labelled by when it opened, closed one interval
-    later; one still forming closes later than now, so now it is."""
+    later (a date, a daily bar at UTC midnight: at noon, `closed_after`); one still forming closes later than
+    now, so now it is."""
     days = pd.bdate_range(end="2018-08-23", periods=64)
     body = {"symbol": "SPX", "prices": closes(64, seed=4), "bar_times": [f"{d.isoformat()}Z" for d in days]}
     old = client.post("/price/predict", json=body).json()
-    assert pd.Timestamp(old["last_bar_time"]) == pd.Timestamp("2018-08-24T00:00:00Z"), old["last_bar_time"]
+    assert pd.Timestamp(old["last_bar_time"]) == pd.Timestamp("2018-08-23T12:00:00Z"), old["last_bar_time"]
     assert pd.Timestamp(old["target_time"]) < pd.Timestamp("2018-09-30T00:00:00Z")
-    today = pd.Timestamp(frozen).floor("D")
-    recent = pd.date_range(end=today, periods=64, freq="D")  # today's bar opened at midnight: it closes tonight
+    labels = [f"{d:%Y-%m-%d}T04:00:00Z" for d in days]  # New York's midnight, as Yahoo labels its bars
+    body = {"symbol": "SPX", "prices": closes(64, seed=4), "bar_times": labels}
+    labelled = client.post("/price/predict", json=body).json()
+    assert pd.Timestamp(labelled["last_bar_time"]) == pd.Timestamp("2018-08-24T04:00:00Z")
+    today = pd.Timestamp(frozen).floor("D") + pd.Timedelta(hours=4)
+    recent = pd.date_range(end=today, periods=64, freq="D")  # today's bar opened this morning: it closes tomorrow
     body = {"symbol": "SPX", "prices": closes(64, seed=4), "bar_times": [d.isoformat() for d in recent]}
     forming = pd.Timestamp(client.post("/price/predict", json=body).json()["last_bar_time"])
-    assert today < forming == pd.Timestamp(frozen)  # now, not tonight
+    assert today < forming == pd.Timestamp(frozen)  # now, not tomorrow
 
 
 @pytest.mark.parametrize(
@@ -408,6 +413,17 @@ def test_closes_sent_with_their_bar_times_are_dated_by_them_not_now(client: Test
             },
             422,
             "last_bar_time 2025-12-31T00:00:00+00:00 is before bar_times[-1]",
+        ),
+        (
+            "/price/predict",
+            {
+                "symbol": "SPX",
+                "prices": [100.0] * 64,
+                "bar_times": [d.strftime("%Y-%m-%d") for d in pd.bdate_range(end="2024-05-24", periods=64)],
+                "last_bar_time": "2026-03-11T15:00:00Z",
+            },
+            422,
+            "is 656.6 days after bar_times[-1] = 2024-05-24T00:00:00+00:00",
         ),
         (
             "/price/predict",

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from gateway.services.resolver import ResolveReport, resolve_due
+from gateway.services.price import closed_after
+from gateway.services.resolver import ResolveReport, evaluate, resolve_due
 from investiq.core.errors import DataError
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.journal.predictions import PriceRow, insert_price, resolve_price
@@ -247,3 +249,66 @@ def test_the_horizons_real_span_is_recorded_across_a_weekend(journal: Path, tmp_
     row = conn.execute(f"SELECT {RESOLVED_COLUMNS} FROM price_predictions").fetchone()
     assert (row["actual_price"], row["outcome_bar_time"]) == (104.0, (monday + STEP).isoformat())
     assert outcome_of_row(row).span_seconds == (monday + STEP - (T0 + STEP)).total_seconds()
+
+
+def daily(offset_h: int, n: int = 40) -> pd.DataFrame:
+    """Sessions from Monday 2026-09-07, one a weekday, closing at 100, 101, ..., labelled as Yahoo labels them:
+    at the midnight that starts the session on its exchange's clock, `offset_h` hours from UTC."""
+    sessions = pd.bdate_range("2026-09-07", periods=n, tz="UTC")
+    closes = [100.0 + i for i in range(n)]
+    return pd.DataFrame(
+        {"open": closes, "high": closes, "low": closes, "close": closes, "volume": 0.0},
+        (sessions - pd.Timedelta(hours=offset_h)).rename("timestamp"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("market", "offset_h"),
+    [("New York", -4), ("Sao Paulo", -3), ("Frankfurt", 2), ("Tokyo", 9), ("Sydney", 10), ("Auckland", 12)],
+)
+def test_a_daily_forecast_sent_with_dates_is_scored_at_its_horizon_in_any_market(
+    market: str, offset_h: int, journal: Path, tmp_path: Path
+):
+    """Closes sent with date-only bar_times ("2026-09-21") are dated by `closed_after`, and the resolver scores
+    the H-th session after the last one sent. Dated at the next UTC midnight, every market east of UTC was
+    scored one session late (a review: Frankfurt's Friday bar opens at 22:00 UTC on Thursday)."""
+    frame, k, horizon = daily(offset_h), 10, 12
+    date = pd.bdate_range("2026-09-07", periods=k + 1, tz="UTC")[-1].to_pydatetime()  # session k, as a date
+    row = replace(forecast("X", closed_after(date, 86_400), horizon, "1d"), last_price=frame["close"].iloc[k])
+    journaled(journal, [row])
+    now = frame.index[-1].to_pydatetime() + timedelta(days=2)
+    assert resolve(journal, BarCache(tmp_path / "bars"), source(frame), now=now).resolved == 1
+    assert actuals(journal) == {"X": frame["close"].iloc[k + horizon]}, market
+
+
+def test_one_forecast_dated_two_ways_counts_once(journal: Path, tmp_path: Path):
+    """The same session's forecast sent with its close time (21:00 UTC) and with no time (the next bar's label,
+    as forecasts from cached bars are dated) fell in two cells of the origin grid: it counted twice in the live
+    skill and /price/evaluate (a review). Both are scored on one bar, and count once."""
+    frame, k = daily(-4), 10
+    session = frame.index[k].to_pydatetime()
+    rows = [forecast("X", session + timedelta(hours=h), 12, "1d") for h in (17, 24)]  # 21:00 UTC; the next label
+    journaled(journal, [replace(r, last_price=frame["close"].iloc[k]) for r in rows])
+    now = frame.index[-1].to_pydatetime() + timedelta(days=2)
+    assert resolve(journal, BarCache(tmp_path / "bars"), source(frame), now=now).resolved == 2
+    assert set(actuals(journal).values()) == {frame["close"].iloc[k + 12]}
+    report = evaluate(journal, "X", 3650, now=now)
+    assert report["count"] == 1 and report["calls"] == 1, report
+
+
+def test_a_forecast_older_than_the_source_asks_back_for_it_once(journal: Path, tmp_path: Path):
+    """A forecast older than anything the source has (a last_bar_time of 2015) had the whole history fetched
+    again at every resolver pass, for as long as the journal kept it (a review). Asked once per process."""
+    frame = daily(-4)
+    journaled(journal, [forecast("X", datetime(2015, 6, 1, 20, tzinfo=timezone.utc), 12, "1d")])
+    asked: list[datetime] = []
+
+    def fetch(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        asked.append(start)
+        return source(frame)(symbol, interval, start, end)
+
+    cache, now = BarCache(tmp_path / "bars"), frame.index[-1].to_pydatetime() + timedelta(days=2)
+    for _ in range(3):
+        assert resolve(journal, cache, fetch, now=now).resolved == 0
+    back = [a for a in asked if a < frame.index[0]]
+    assert len(back) == 1 and back[0].year == 2015, asked
