@@ -26,7 +26,6 @@ from investiq.core.journal.writer import JournalWriter
 
 T = TypeVar("T")
 CLOCK_SKEW_S = 300.0  # a closed_at this far ahead of our clock is accepted (as sent: the agent's clock may lead)
-SAME_CLOSE_S = 1.0  # a retry's closed_at this close to the recorded one is the same (a table of whole seconds)
 # The posterior sums squared P&L: past ~1e154 they overflow, and one such trade would leave state that no
 # later request can read. No single trade makes 1e15 in any currency.
 MAX_ABS_PNL = 1e15
@@ -265,12 +264,12 @@ class BayesianService:
 def changed_outcome(before: store.TradeEvent, retry: TradeOutcome) -> str | None:
     """What a retry of a recorded trade says otherwise ("profit_loss 42.5; this update says -100"), or None when
     it tells the same outcome: the same P&L where both give one (to 1e-9 relative), the same win or loss (as
-    given, or profit_loss > 0, the rule every trade is learnt by), and the same closed_at (to SAME_CLOSE_S) where
-    both give one: a trade first sent at a wrong time (a 1970 default) keeps its decayed weight, and a corrected
-    retry was acknowledged as if it had been learnt (a review). A trade recorded without closed_at was stamped
-    when it came (closed_ts = received_ts): any time a retry gives is its own."""
+    given, or profit_loss > 0, the rule every trade is learnt by), and the same closed_at (to SAME_CLOSE_S)
+    where both give one: a trade first sent at a wrong time (a 1970 default) keeps its decayed weight, and a
+    corrected retry was acknowledged as if it had been learnt (a review). A trade recorded without closed_at was
+    stamped when it came (closed_ts = received_ts): any time a retry gives is its own."""
     given = before.source == "sync" or abs(before.closed_ts - before.received_ts) > 1e-3  # received_at: ISO text
-    if given and retry.closed_ts is not None and abs(before.closed_ts - retry.closed_ts) > SAME_CLOSE_S:
+    if given and retry.closed_ts is not None and abs(before.closed_ts - retry.closed_ts) > store.SAME_CLOSE_S:
         return f"closed_at {timestamps.iso(before.closed_ts)}; this update says {timestamps.iso(retry.closed_ts)}"
     was_pnl, now_pnl = before.profit_loss, retry.profit_loss
     if was_pnl is not None and now_pnl is not None and not math.isclose(was_pnl, now_pnl, rel_tol=1e-9):

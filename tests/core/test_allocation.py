@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from investiq.core.bayes.allocation import AllocationRules, allocate, clip_to_box, is_proven, prob_best
+from investiq.core.bayes.allocation import (
+    PNL_MIN_TRADES,
+    AllocationRules,
+    allocate,
+    clip_to_box,
+    is_proven,
+    prob_best,
+)
 from investiq.core.bayes.posterior import Evidence, Posterior, Prior, observe, posterior
 
 
@@ -40,11 +48,14 @@ def test_weights_are_a_distribution_and_respect_the_rules(posts, r, method):
     assert (w >= 0).all()
     assert w.sum() == pytest.approx(1.0)
     k = len(posts)
-    proven = np.array([math.floor(p.effective_trades + 0.5) >= r.min_trades for p in posts])  # whole trades
+    least = max(r.min_trades, PNL_MIN_TRADES) if method == "pnl" else r.min_trades  # a P&L's spread needs two
+    evidence = [p.effective_pnl_trades if method == "pnl" else p.effective_trades for p in posts]
+    proven = np.array([math.floor(e + 0.5) >= least for e in evidence])  # whole trades
     assert w[~proven] == pytest.approx(np.full((~proven).sum(), 1 / k))  # prior share
     if proven.any():
         mass = proven.sum() / k
-        floor, cap = min(r.floor, mass / proven.sum()), max(r.cap, mass / proven.sum())
+        n = proven.sum()  # a floor that cannot be met gives way to half the equal share, a cap to all of it
+        floor, cap = (r.floor if n * r.floor < mass else 0.5 * mass / n), max(r.cap, mass / n)
         assert (w[proven] >= floor - 1e-12).all() and (w[proven] <= cap + 1e-12).all()
 
 
@@ -66,6 +77,25 @@ def test_cap_and_floor_redistribute_the_excess():
 def test_infeasible_bounds_widen_just_enough():
     w = clip_to_box(np.array([1.0, 0.0]), 1.0, floor=0.0, cap=0.3)  # 2 x 0.3 < 1
     assert w == pytest.approx([0.5, 0.5])
+
+
+@pytest.mark.parametrize("k", [49, 50, 60, 200])
+def test_the_evidence_ranks_however_many_strategies_share_the_floor(k: int):
+    """From 1 / floor strategies on (50 at the default 0.02) the floor was the equal share, the only point
+    meeting the sum: a strategy 50-0 got 1/K like those 5-45 (a review). The floor gives way to half of it."""
+    posts = [post(51, 1)] + [post(6, 46)] * (k - 1)
+    for method in ("mean", "thompson"):
+        w = allocate(posts, method, AllocationRules(), np.random.default_rng(0))
+        assert w.sum() == pytest.approx(1.0) and w.min() >= min(0.02, 0.5 / k) - 1e-12
+        assert w[0] > 1.5 / k and w[1] < 1 / k, (method, w[0], w[1])
+
+
+def test_pnl_ranks_no_strategy_on_one_trade_whatever_the_minimum():
+    """bayes_min_trades 1: one trade of +50 had no spread, a certain mean, and took everything (a review)."""
+    one = replace(post(2, 1), effective_pnl_trades=1.0, pnl_sample_mean=50.0, pnl_sample_sd=0.0)
+    many = replace(post(60, 42), effective_pnl_trades=100.0, pnl_sample_mean=10.0, pnl_sample_sd=5.0)
+    w = allocate([one, many], "pnl", AllocationRules(min_trades=1, floor=0.0, cap=1.0), np.random.default_rng(0))
+    assert w == pytest.approx([0.5, 0.5])  # the one-trade strategy keeps its prior share; the other the rest
 
 
 def test_a_strategy_with_too_few_trades_keeps_its_prior_share():

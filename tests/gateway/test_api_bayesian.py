@@ -228,6 +228,25 @@ def test_a_trade_told_without_an_id_is_learnt_once_however_its_row_is_found_late
     assert {s["strategy_name"]: s["total_samples"] for s in stats} == {"by_id": 1, "won_only": 1, "ahead": 1}
 
 
+def test_an_update_without_an_id_is_recognised_in_the_agents_row_to_a_second_and_its_rounding(
+    client: TestClient, db_path: Path, clock: Clock
+):
+    """An update's closed_at in milliseconds against the table's whole second, and a P&L of -1 against the
+    table's (1.2 - 1.3) x 10 = -1.0000000000000009, were matched exactly, missed, and learnt a second time (a
+    review): as a retry by id is matched (SAME_CLOSE_S, 1e-9 relative), the nearest close first."""
+    from investiq.core.journal.timestamps import iso
+
+    whole = clock.now - clock.now % 60 - 3600
+    update(client, strategy_name="dd", profit_loss=3.0, closed_at=iso(whole + 0.4))
+    update(client, strategy_name="dd", profit_loss=-1.0, closed_at=iso(whole + 60))
+    add_trades(db_path, [("dd", 3.0, iso(whole)), ("dd", (1.2 - 1.3) * 10, iso(whole + 60))])
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (report["trades_imported"], report["already_recorded"]) == (0, 2), report
+    assert client.get("/bayesian/all-stats").json()["strategies"][0]["total_samples"] == 2
+    add_trades(db_path, [("dd", 3.0, iso(whole + 2))])  # another trade: 2 s apart is not the same close
+    assert client.post("/bayesian/sync-from-database", params={"days": 1}).json()["trades_imported"] == 1
+
+
 def test_sync_reads_the_agents_strategy_names_as_updates_do(client: TestClient, db_path: Path, clock: Clock):
     """One spelling: an update names "café" decomposed, the agent's table composed; the sync recognises the trade
     (a review found it learnt twice, and the row with an id refused as another strategy's). A name with a character

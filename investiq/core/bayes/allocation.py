@@ -48,10 +48,16 @@ class AllocationRules:
     draws: int = 10_000
 
 
+PNL_MIN_TRADES = 2  # trades with a P&L before `pnl` ranks a strategy, whatever bayes_min_trades says
+
+
 def is_proven(post: Posterior, rules: AllocationRules, method: Method = "mean") -> bool:
-    """Enough effective trades to be ranked: those with a P&L for `pnl`, every trade for the others."""
-    evidence = post.effective_pnl_trades if method == "pnl" else post.effective_trades
-    return math.floor(evidence + 0.5) >= rules.min_trades
+    """Enough effective trades to be ranked: those with a P&L for `pnl`, and at least PNL_MIN_TRADES of them (a
+    P&L's spread needs two: with `bayes_min_trades` 1, one trade of +50 was a certain mean, weights 1.0 and 4e-99
+    against 100 trades of 10 +- 5, a review), every trade for the others."""
+    if method == "pnl":
+        return math.floor(post.effective_pnl_trades + 0.5) >= max(rules.min_trades, PNL_MIN_TRADES)
+    return math.floor(post.effective_trades + 0.5) >= rules.min_trades
 
 
 def _others_best(samples: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -113,14 +119,16 @@ def prob_best_mean(posteriors: Sequence[Posterior], rng: np.random.Generator, dr
 def clip_to_box(scores: NDArray[np.float64], mass: float, floor: float, cap: float) -> NDArray[np.float64]:
     """w_i = clip(lam * s_i, floor, cap) with lam chosen so that sum(w) = mass. Shapes (n,) -> (n,).
 
-    The bounds widen first if they cannot be met (n * floor > mass or n * cap < mass). Negative
-    scores (and those below TINY) count as 0; if even lam -> inf leaves mass over (many zero scores), the zero
-    scores share what the capped ones leave.
+    The bounds widen first if they cannot be met: a cap below the equal share (n * cap < mass) to it, a floor
+    at or above it (n * floor >= mass) to half of it. At the equal share, the floor left one point meeting the sum:
+    from 50 strategies at the default floor of 0.02, every weight was 1/K whatever the trades (a review: 50 wins
+    against none, 0.02 like the rest). Negative scores (and those below TINY) count as 0; if even lam -> inf
+    leaves mass over (many zero scores), the zero scores share what the capped ones leave.
     """
     n = len(scores)
     if n == 0:
         return np.zeros(0)
-    floor, cap = min(floor, mass / n), max(cap, mass / n)
+    floor, cap = (floor if n * floor < mass else 0.5 * mass / n), max(cap, mass / n)
     s = np.where(scores > TINY, scores, 0.0)
     positive = s > 0
     most = positive.sum() * cap + (~positive).sum() * floor

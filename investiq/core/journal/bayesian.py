@@ -6,6 +6,8 @@ read for one forgetting half-life: one folded with another (the setting changed)
 
 from __future__ import annotations
 
+import bisect
+import math
 import sqlite3
 import unicodedata
 from collections import defaultdict
@@ -23,6 +25,9 @@ from investiq.core.journal.writer import JournalWriter
 from investiq.core.names import one_spelling
 
 _STATE_FIELDS = [f.name for f in fields(Evidence)]
+# A trade's close times this close are one (a table of whole seconds, an update's milliseconds): a retry by id
+# (gateway `changed_outcome`), a sync's row against a trade recorded without an id (`WithoutId`)
+SAME_CLOSE_S = 1.0
 _SCATTER = _STATE_FIELDS.index("pnl_scatter")
 
 
@@ -239,27 +244,36 @@ class WithoutId:
     and the outcome. Each recorded trade is recognised once (`take`)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self._by_pnl: dict[tuple[str, float, float], list[int]] = defaultdict(list)
-        self._by_outcome: dict[tuple[str, float, bool], list[int]] = defaultdict(list)  # updates without a P&L
+        # strategy -> [(closed_ts, event id, P&L or None, won or None)], in closing order
+        self._by_name: dict[str, list[tuple[float, int, float | None, bool | None]]] = defaultdict(list)
+        self._taken: set[int] = set()
         rows = conn.execute(
             "SELECT id, strategy_name, closed_ts, profit_loss, won FROM bayesian_events WHERE trade_id IS NULL "
-            "ORDER BY id"
+            "ORDER BY closed_ts, id"
         )
         for event_id, name, ts, pnl, won in rows:
-            if pnl is not None:
-                self._by_pnl[(str(name), float(ts), float(pnl))].append(int(event_id))
-            elif won is not None:
-                self._by_outcome[(str(name), float(ts), bool(won))].append(int(event_id))
+            if pnl is not None or won is not None:
+                outcome = None if won is None else bool(won)
+                self._by_name[str(name)].append((float(ts), int(event_id), pnl, outcome))
 
     def take(self, strategy_name: str, closed_ts: float, profit_loss: float) -> int | None:
         """The id of the event that a row (strategy, close, P&L) of the agent's table was recorded as, or None: one
-        with the same P&L, else an update that gave only the outcome (won as profit_loss > 0, the rule every trade
-        is learnt by). An event taken is not taken again."""
-        same_pnl = self._by_pnl.get((strategy_name, closed_ts, profit_loss))
-        if same_pnl:
-            return same_pnl.pop(0)
-        same_outcome = self._by_outcome.get((strategy_name, closed_ts, profit_loss > 0))
-        return same_outcome.pop(0) if same_outcome else None
+        closed within SAME_CLOSE_S with the same P&L (to 1e-9 relative), else an update that gave only the outcome
+        (won as profit_loss > 0, the rule every trade is learnt by); the nearest in time first. As a retry by id
+        is matched (gateway `changed_outcome`): matched exactly, an update's 10:00:00.400 against the table's
+        whole second, or a P&L of -1 against the table's (1.2 - 1.3) x 10, was learnt a second time (a review).
+        An event taken is not taken again."""
+        events = self._by_name.get(strategy_name, [])
+        start = bisect.bisect_left(events, (closed_ts - SAME_CLOSE_S,))
+        near = [e for e in events[start:] if e[0] <= closed_ts + SAME_CLOSE_S and e[1] not in self._taken]
+        same_pnl = [e for e in near if e[2] is not None and math.isclose(e[2], profit_loss, rel_tol=1e-9)]
+        same_outcome = [e for e in near if e[2] is None and e[3] == (profit_loss > 0)]
+        for found in (same_pnl, same_outcome):
+            if found:
+                event_id = min(found, key=lambda e: (abs(e[0] - closed_ts), e[1]))[1]
+                self._taken.add(event_id)
+                return event_id
+        return None
 
 
 def attach_id(conn: sqlite3.Connection, event_id: int, trade_id: str) -> None:
