@@ -337,7 +337,7 @@ class PriceService:
                     f"bars {meta.interval}: send the times of {meta.interval} bars, or none"
                 )
             quiet = usual_quiet(sent)
-            after = last - sent[-1].to_pydatetime()
+            after = last - sent[-1].to_pydatetime() if quiet is not None else timedelta(0)
             if q.last_bar_time is not None and quiet is not None and after > quiet[0] + 2 * quiet[1]:
                 # closes of 2024 sent as of now were scored against bars of today (a review)
                 raise InvalidInputError(
