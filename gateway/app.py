@@ -83,11 +83,12 @@ def create_app(
         writer.start()
         app.state.sentiment = build_sentiment(settings, models, writer, app.state.metrics)
         app.state.price = build_price(settings, models, writer, app.state.metrics)
-        await align_triton(models, app.state.sentiment, app.state.price)
         app.state.metrics.model_age.track("price", partial(price_trained, app.state.price))
         app.state.models = ModelsService(models, settings.model_repository, app.state.price)
         app.state.db_path = settings.db_path
-        tasks = []
+        # beside serving, not before it: a Triton that does not answer held start-up up to 120 s a model and
+        # server, and the liveness probe killed the gateway over and over (a review)
+        tasks = [asyncio.create_task(align_triton(models, app.state.sentiment, app.state.price), name="triton")]
         if settings.price_resolve_every_s > 0:
             resolver = resolve_periodically(
                 settings.db_path,

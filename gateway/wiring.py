@@ -158,7 +158,7 @@ async def align_triton(backend: InferenceBackend, sentiment: SentimentService, p
     reloaded too (the export stamps its directory when the vocabulary changes; between the two loads, requests
     through Triton may pair one vocabulary with the other's weights). A reload whose files did not change
     leaves the model as it is; Triton unreachable or failing to load is logged, as at any start (the gateway
-    recovers once Triton serves)."""
+    recovers once Triton serves). It runs beside serving (gateway/app.py), not before it."""
     if backend.name != "triton":
         return
     models = [FINBERT_MODEL, FINBERT_TOKENIZER] if sentiment.scorer.model == FINBERT else []

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.deps import Health
 from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE
+from gateway.services.health import SCRAPE_DEADLINE_S
 
 router = APIRouter(tags=["stack"], responses=ERROR_RESPONSES)
 NO_KEY: dict[str, Any] = {"security": [{}]}  # the probes (kubelet, compose healthchecks) send no API key
@@ -53,7 +54,7 @@ async def metrics(request: Request, health: Health) -> Response:
     served (investiq_model_info), whether the backend can answer with each (investiq_backend_ready) and
     inference latency by model."""
     state = request.app.state
-    state.metrics.backend_ready(await health.backend_models())
+    state.metrics.backend_ready(await health.backend_models(SCRAPE_DEADLINE_S))
     state.metrics.journal.update(state.writer.committed, state.writer.failed)
     state.metrics.journal_pending.set(state.writer.pending)
     state.metrics.sentiment_cache_hit_rate.set(state.sentiment.cache.hit_rate)

@@ -24,6 +24,9 @@ TASKS = {FINBERT: "sentiment", PATCHTST: "price"}  # a backend model -> the task
 # probe failed while the gateway itself could serve. A ready Triton answers is_model_ready in 0.24 ms (median of
 # 200, localhost; 0.55 ms asking each of two servers, gateway/backends/triton.py `ready`).
 READY_DEADLINE_S = 0.5
+# /metrics' wait for each model's answer: a hung Triton held a scrape triton_timeout_s (5 s, up to 300), past
+# Prometheus' own 10 s, and every series went stale with it, the alert on the backend too (a review)
+SCRAPE_DEADLINE_S = 2.0
 Report = dict[str, Any]
 
 
@@ -103,10 +106,11 @@ class HealthService:
             report.update(status="degraded", reason=f"not ready on the {where}: {down}")
         return report
 
-    async def backend_models(self) -> dict[str, bool]:
-        """Task (sentiment, price) -> whether the backend can answer it with the trained model it serves; a
-        task answered by a fallback on purpose (the lexicon, the random walk) is not in it."""
-        return {TASKS[model]: up for model, up in (await self._served_models()).items()}
+    async def backend_models(self, deadline_s: float | None = None) -> dict[str, bool]:
+        """Task (sentiment, price) -> whether the backend can answer it with the trained model it serves (within
+        `deadline_s` each, else not); a task answered by a fallback on purpose (the lexicon, the random walk) is
+        not in it."""
+        return {TASKS[model]: up for model, up in (await self._served_models(deadline_s)).items()}
 
     async def _served_models(self, deadline_s: float | None = None) -> dict[str, bool]:
         """Each model this gateway serves through the backend (not the lexicon), and whether it can answer; one

@@ -7,6 +7,8 @@ is exported.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from collections.abc import Callable
 
 from investiq.core.artifacts import META
@@ -77,6 +79,16 @@ def prepare(settings: Settings, log: Log) -> None:
     prepare_patchtst(settings, log)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reached from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve anywhere
+        return False
+
+
 def serve(settings: Settings, log_level: str, log: Log) -> None:
     """Serve the gateway in the foreground until interrupted (uvicorn). An InvestIQError says what to
     change: PortInUseError when HOST:PORT is taken (checked first: uvicorn's own bind failure is only a
@@ -96,6 +108,15 @@ def serve(settings: Settings, log_level: str, log: Log) -> None:
     key = "on (X-API-Key required)" if settings.api_key else f"off (set {settings.api_key_env} to enable)"
     url = f"http://{settings.host}:{settings.port}"
     log(f"InvestIQ gateway {__version__} on {url}  journal={settings.db_path.resolve()}  api key {key}")
+    if not settings.api_key and not is_loopback(settings.host):
+        # the image listens on every interface: `docker run -p 8080:8080` served journal writes and model
+        # reloads to anyone, unsaid (a review)
+        logging.getLogger("investiq").warning(
+            "listening on %s without an API key: anyone who reaches this port can write to the journal and "
+            "reload models; set %s",
+            settings.host,
+            settings.api_key_env,
+        )
     app = create_app(settings, backend)
     # log_config=None: uvicorn keeps its hands off logging, so its lines go through our handler;
     # access_log=False: RequestContextMiddleware writes the one access line per request (with its id);

@@ -30,6 +30,7 @@ from gateway.ratelimit import RateLimiter
 from investiq.cli.main import main
 from investiq.core.journal import open_journal
 from investiq.core.settings import Settings
+from investiq.ops.bootstrap import is_loopback
 from tests.conftest import root_logging
 from tests.fakes import Clock, FakeBackend, post_scope
 
@@ -436,3 +437,20 @@ def test_hostile_names_are_data_never_code(settings: Settings, db_path: Path):
         "bayesian_state": len(HOSTILE),
     }
     assert after["counts"] == {name: count + grown.get(name, 0) for name, count in before["counts"].items()}
+
+
+def test_a_gateway_on_every_interface_without_a_key_says_so(serve: Any, tmp_path: Path):
+    """The image listens on 0.0.0.0: `docker run -p 8080:8080` served journal writes and model reloads to anyone
+    who reached the port, with no word in its log (a review). A warning names the way out."""
+    env = {"INVESTIQ_HOST": "0.0.0.0", "ML_API_KEY": "", "INVESTIQ_SENTIMENT_MODEL": "lexicon"}
+    server = serve(tmp_path / "p.db", env | {"INVESTIQ_MODEL_REPOSITORY": str(tmp_path / "repo")})
+    server.stop()
+    assert "listening on 0.0.0.0 without an API key" in server.log_path.read_text()
+    assert [is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::", "gateway")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]

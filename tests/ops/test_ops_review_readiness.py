@@ -4,6 +4,7 @@ whole triton_timeout_s (5 s by default; the kubelet gives up after its timeoutSe
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -19,6 +20,7 @@ from gateway.backends.triton import TritonBackend
 from gateway.services.health import READY_DEADLINE_S
 from investiq.core.finbert import FINBERT, LABELS, FinbertMeta
 from investiq.core.settings import Settings
+from tests.fakes import FakeBackend
 
 
 @contextmanager
@@ -83,3 +85,45 @@ def test_ready_answers_fast_and_not_ready_when_triton_hangs(settings: Settings):
     print({"/health/ready s": [round(t, 3) for t in took]})
     assert max(took) < 1.0, took
     assert min(took) >= READY_DEADLINE_S * 0.9, took  # it did wait for Triton, as long as the deadline
+
+
+class SlowAlignment(FakeBackend):
+    """A Triton backend whose start-up load (wiring.align_triton) takes `load_s`, as one of a wedged Triton or
+    one still building TensorRT engines does (up to 120 s a model and server)."""
+
+    name = "triton"
+
+    def __init__(self, load_s: float) -> None:
+        super().__init__()
+        self.load_s, self.loaded = load_s, False
+
+    async def reload(self, model: str) -> None:
+        await asyncio.sleep(self.load_s)
+        self.loaded = True
+
+
+@pytest.mark.usefixtures("finbert_exported")
+def test_the_gateway_is_live_while_triton_still_loads_its_models(settings: Settings):
+    """Start-up waited for Triton to load every model, up to 120 s each: /health/live answered nothing for 122 s
+    against a Triton that never answered, and the kubelet's liveness probe (about 75 s) killed the gateway over
+    and over, the Bayesian routes with it (a review). The load runs beside serving now."""
+    backend = SlowAlignment(load_s=3.0)
+    with TestClient(create_app(settings.model_copy(update={"backend": "triton"}), backend)) as client:
+        live = client.get("/health/live")
+        assert live.status_code == 200 and not backend.loaded
+        assert client.post("/bayesian/update", json={"strategy_name": "a", "won": True}).status_code == 200
+
+
+@pytest.mark.usefixtures("finbert_exported")
+def test_a_scrape_answers_within_prometheus_timeout_when_triton_hangs(settings: Settings):
+    """/metrics asked the backend without a bound: 5.0 s a scrape on a hung Triton (12.0 at triton_timeout_s 12),
+    past Prometheus' 10 s, and every series went stale, the backend alert's too (a review)."""
+    settings = settings.model_copy(update={"backend": "triton", "triton_timeout_s": 30.0})
+    with hung_server() as port:
+        backend = NoStartReload(f"127.0.0.1:{port}", settings.triton_timeout_s)
+        with TestClient(create_app(settings, backend)) as client:
+            began = time.perf_counter()
+            scraped = client.get("/metrics")
+            took = time.perf_counter() - began
+    assert scraped.status_code == 200 and 'investiq_backend_ready{task="sentiment"} 0.0' in scraped.text
+    assert took < 10.0, took  # the scrape timeout; SCRAPE_DEADLINE_S is 2 s
