@@ -3,7 +3,10 @@
 Every call carries a timeout. Failures are translated here: an unreachable server or a model that
 is not loaded becomes a 503 naming the model and the address; a request Triton rejects becomes a
 422 with Triton's reason. The gRPC channel reconnects by itself, so when Triton comes back the
-gateway recovers without a restart.
+gateway recovers without a restart; an inference that finds Triton unreachable is sent once more on a
+fresh channel within its deadline. Triton is told each request's deadline too, so that the queue policy
+of the dynamic batcher (model_repository/*/config.pbtxt) rejects a request the gateway gave up on instead
+of running it.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ CHANNEL_ARGS = [
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 log = logging.getLogger(__name__)
+LOAD_TIMEOUT_S = 120.0  # at least, for a load request: a model's start-up (a TensorRT build: minutes) is slow
 DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64", np.dtype(object): "BYTES"}
 
 
@@ -78,14 +82,31 @@ class TritonBackend:
             tensor.set_data_from_numpy(array)
             request.append(tensor)
         outputs = [self._grpc.InferRequestedOutput(o) for o in OUTPUTS[model]]
-        try:
-            result = await self._client.infer(model, request, outputs=outputs, client_timeout=self._timeout_s)
-        except Exception as exc:  # tritonclient raises InferenceServerException for everything
-            error = _translate(exc, model, self._url)
-            if type(error) is BackendUnavailableError:
-                await self._reset()  # a fresh channel connects at once; the old one backs off for minutes
-            raise error from None
+        result = await self._send(model, request, outputs)
         return {o: result.as_numpy(o) for o in OUTPUTS[model]}
+
+    async def _send(self, model: str, request: list[Any], outputs: list[Any]) -> Any:
+        """One inference within the timeout, sent once more on a fresh channel when the first found Triton
+        unreachable: after a restart of Triton the old channel sits in its reconnect backoff, and every call
+        of a burst on it got a 503, not only the first (a review). Inference is idempotent. Triton gets the
+        time left too (`timeout`, microseconds), so its queue policy drops a request the gateway gave up on
+        (a review: timed-out requests still ran). A timeout leaves the channel as it is: a fresh one would not
+        make a busy server answer sooner."""
+        loop = asyncio.get_running_loop()
+        deadline, retried = loop.time() + self._timeout_s, False
+        while True:
+            client, left = self._client, deadline - loop.time()
+            try:
+                return await client.infer(
+                    model, request, outputs=outputs, client_timeout=left, timeout=max(1, int(left * 1e6))
+                )
+            except Exception as exc:  # tritonclient raises InferenceServerException for everything
+                unreachable = _unreachable(exc)
+                if unreachable:
+                    await self._reset(client)  # a fresh channel connects at once; the old one backs off
+                if retried or not unreachable or loop.time() >= deadline:
+                    raise _translate(exc, model, self._url, self._timeout_s) from None
+                retried = True
 
     async def ready(self, model: str | None = None) -> bool:
         """Whether the server (model None) or `model` is ready on every server the target names that answers,
@@ -95,7 +116,8 @@ class TritonBackend:
         servers = await self._servers(warn=False)
         self._drop_probes(set(servers) if len(servers) > 1 else set())
         if len(servers) == 1:
-            return bool(await self._ask(self._client, model, self._reset))
+            client = self._client
+            return bool(await self._ask(client, model, lambda: self._reset(client)))
         answers = await asyncio.gather(*(self._ready_on(server, model) for server in servers))
         answered = [a for a in answers if a is not None]
         return bool(answered) and all(answered)
@@ -118,7 +140,7 @@ class TritonBackend:
             return bool(await client.is_model_ready(model, client_timeout=self._timeout_s))
         except Exception as exc:  # tritonclient raises InferenceServerException for everything
             await reset()
-            return None if "UNAVAILABLE" in str(getattr(exc, "status", lambda: "")() or "") else False
+            return None if "UNAVAILABLE" in _status(exc) else False
 
     async def _drop_probe(self, server: str) -> None:
         self._retire(self._probes.pop(server, None))
@@ -137,31 +159,67 @@ class TritonBackend:
         and where it loaded, if anywhere."""
         servers = await self._servers()
         if len(servers) == 1:
-            await self._load(self._client, model, self._url)
+            await self._load(self._url, model)
             return
         loaded, failed = [], []
         for server in servers:
-            client = self._grpc.InferenceServerClient(server)
             try:
-                await self._load(client, model, server)
+                await self._load(server, model)
                 loaded.append(server)
             except (BackendUnavailableError, ModelNotReadyError) as exc:
                 failed.append(f"{server}: {exc}")
-            finally:
-                await client.close()
         if failed:
             mixed = f"; loaded on {', '.join(loaded)}: the servers now serve different versions" if loaded else ""
             why = "; ".join(failed)
             raise ModelNotReadyError(f"could not load {model!r} on every Triton server: {why}{mixed}")
 
-    async def _load(self, client: Any, model: str, where: str) -> None:
+    async def _load(self, server: str, model: str) -> None:
+        """Load `model` on `server` over a client of its own, closed after. On the shared channel any call that
+        found Triton unreachable or slow reset it, which closed it and cancelled the load under way: the admin
+        endpoint answered a bare 500 (a review)."""
+        client = self._grpc.InferenceServerClient(server, channel_args=CHANNEL_ARGS)
+        timeout_s = max(self._timeout_s, LOAD_TIMEOUT_S)
         try:
-            await client.load_model(model, client_timeout=max(self._timeout_s, 120.0))
+            await client.load_model(model, client_timeout=timeout_s)
         except Exception as exc:  # InferenceServerException
-            status = str(getattr(exc, "status", lambda: "")() or "")
-            if "UNAVAILABLE" in status or "DEADLINE" in status:
-                raise _translate(exc, model, where) from None
-            raise ModelNotReadyError(f"Triton at {where} could not load {model!r}: {exc}") from None
+            if _timed_out(exc):
+                await self._loaded_meanwhile(client, model, server, timeout_s)
+            elif _unreachable(exc):
+                raise _translate(exc, model, server, timeout_s) from None
+            else:
+                raise _load_failed(model, server, str(exc)) from None
+        finally:
+            await client.close()
+
+    async def _loaded_meanwhile(self, client: Any, model: str, where: str, waited_s: float) -> None:
+        """After a load request timed out, what Triton has: it goes on loading, and switched to the new version
+        while the gateway kept the old one's metadata (a review). Its repository index says. The newest version
+        it tried is READY: adopted (returns). It failed: ModelNotReadyError with Triton's reason, as a load that
+        fails at once. Still loading, or no answer: BackendUnavailableError saying so."""
+        late = f"Triton at {where} did not finish loading {model!r}: timed out after {waited_s:g} s"
+        try:
+            index = await client.get_model_repository_index(as_json=True, client_timeout=self._timeout_s)
+        except Exception as exc:  # InferenceServerException
+            raise BackendUnavailableError(f"{late}, and did not say what it serves ({_status(exc)})") from None
+        states = {
+            int(m["version"]): (m.get("state", ""), m.get("reason", ""))
+            for m in index.get("models", [])
+            if m.get("name") == model and m.get("version")
+        }
+        if not states:
+            raise BackendUnavailableError(f"{late}, and lists no version of it")
+        newest = max(states)
+        state, reason = states[newest]
+        if state == "READY":
+            log.warning("%s, and serves its newest version %d now: adopted", late, newest)
+            return
+        if state == "UNAVAILABLE":
+            raise _load_failed(model, where, brief(reason, model))
+        serving = ", ".join(str(v) for v, (s, _) in sorted(states.items()) if s == "READY") or "none"
+        raise BackendUnavailableError(
+            f"{late}: version {newest} is {state.lower() or 'not ready'} (serving: {serving}), and Triton "
+            "switches to it once it has loaded; reload again then, for the gateway to follow"
+        )
 
     async def _servers(self, warn: bool = True) -> list[str]:
         """Each server the target names: the addresses of an "ipv4:"/"ipv6:" list, and those a "dns:" name
@@ -190,10 +248,13 @@ class TritonBackend:
             return [target]
         return [f"[{a}]:{port}" if ":" in a else f"{a}:{port}" for a in addresses]
 
-    async def _reset(self) -> None:
+    async def _reset(self, failed: Any = None) -> None:
         """New calls get a fresh channel. The old one is closed only once the calls still in flight on it
         have had their timeout to end: closing it now would cancel them (grpc.aio does), and a cancelled
-        call surfaces as a 500 instead of the 503 that names Triton."""
+        call surfaces as a 500 instead of the 503 that names Triton. `failed`: the channel a call failed on,
+        replaced only while new calls still get it, so that a burst of failures swaps in one fresh channel."""
+        if failed is not None and failed is not self._channel:
+            return
         channel, self._channel = self._channel, None
         self._retire(channel)
 
@@ -225,10 +286,40 @@ def _wire(model: str, name: str, array: NDArray[Any]) -> NDArray[Any]:
     return array
 
 
-def _translate(exc: Exception, model: str, url: str) -> Exception:
-    status = str(getattr(exc, "status", lambda: "")() or "")
-    message = brief(str(getattr(exc, "message", lambda: str(exc))() or exc), model)
-    if "UNAVAILABLE" in status or "DEADLINE" in status or "failed to connect" in message.lower():
+def _status(exc: Exception) -> str:
+    """The gRPC status of tritonclient's InferenceServerException ("StatusCode.UNAVAILABLE"), or ""."""
+    return str(getattr(exc, "status", lambda: "")() or "")
+
+
+def _message(exc: Exception) -> str:
+    return str(getattr(exc, "message", lambda: str(exc))() or exc)
+
+
+def _timed_out(exc: Exception) -> bool:
+    """The call's deadline passed: here (DEADLINE_EXCEEDED), or in Triton's queue, whose policy rejects a request
+    past the time it said it had with UNAVAILABLE "Request timeout expired"."""
+    return "DEADLINE" in _status(exc) or "timeout expired" in _message(exc).lower()
+
+
+def _unreachable(exc: Exception) -> bool:
+    """Whether the call did not reach Triton (connection refused or reset: UNAVAILABLE)."""
+    return not _timed_out(exc) and ("UNAVAILABLE" in _status(exc) or "failed to connect" in _message(exc).lower())
+
+
+def _load_failed(model: str, where: str, reason: str) -> ModelNotReadyError:
+    return ModelNotReadyError(f"Triton at {where} could not load {model!r}: {reason}")
+
+
+def _translate(exc: Exception, model: str, url: str, timeout_s: float) -> Exception:
+    """The gateway's error for a failed call to Triton. A timeout says so: it read "unavailable ...; is it
+    running?" of a server that was running, only busy (a review)."""
+    status = _status(exc)
+    message = brief(_message(exc), model)
+    if _timed_out(exc):
+        return BackendUnavailableError(
+            f"Triton at {url} did not answer for {model!r}: timed out after {timeout_s:g} s"
+        )
+    if _unreachable(exc):
         return BackendUnavailableError(
             f"Triton at {url} is unavailable ({message}); is it running? `investiq triton status`"
         )

@@ -14,7 +14,13 @@ from typing import Any
 
 from gateway.backends.base import InferenceBackend
 from gateway.services.price import NOT_EXPORTED, PriceService
-from investiq.core.errors import ArtifactError, ConflictError, InvalidInputError, ModelNotReadyError
+from investiq.core.errors import (
+    ArtifactError,
+    BackendUnavailableError,
+    ConflictError,
+    InvalidInputError,
+    ModelNotReadyError,
+)
 from investiq.core.patchtst import PATCHTST, PatchTSTMeta
 from investiq.core.versions import serving, version_dir, versions
 
@@ -61,6 +67,11 @@ class ModelsService:
                     raise ReloadFailedError(
                         f"version {number} of {model} was not loaded ({exc}); the version serving before "
                         "still serves"
+                    ) from None
+                except BackendUnavailableError as exc:  # a load that timed out, Triton unreachable: not known
+                    raise BackendUnavailableError(
+                        f"version {number} of {model} is not known to serve ({exc}); the gateway keeps the "
+                        "version it served before"
                     ) from None
                 if serving(self._repository, model) == number:
                     break

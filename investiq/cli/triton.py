@@ -8,8 +8,6 @@ from pathlib import Path
 import click
 
 from investiq.cli.options import config_option, settings_from
-from investiq.core.finbert import FINBERT, FINBERT_MODEL
-from investiq.core.patchtst import PATCHTST
 from investiq.core.settings import Settings
 from investiq.ops.triton_server import TritonPorts, work_dir
 
@@ -27,8 +25,9 @@ def _triton(config: Path | None) -> tuple[Settings, TritonPorts, Path]:
 @triton.command("start")
 @config_option
 def triton_start(config: Path | None) -> None:
-    """Start tritonserver on the model repository; wait until /v2/health/ready. Log: LOGS_DIR/triton/triton.log."""
-    from investiq.ops.triton_server import TritonError, start
+    """Start tritonserver on the model repository; wait until /v2/health/ready, then name each model that is not
+    ready (the server runs without it). Log: LOGS_DIR/triton/triton.log."""
+    from investiq.ops.triton_server import TritonError, log_path, models, not_ready, start
 
     settings, ports, work = _triton(config)
     try:
@@ -36,6 +35,10 @@ def triton_start(config: Path | None) -> None:
     except TritonError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Triton ready (PID {pid}): HTTP :{ports.http}, gRPC :{ports.grpc}, metrics :{ports.metrics}")
+    if failed := not_ready(models(ports)):
+        click.echo(f"but {len(failed)} model(s) failed to load and do not serve (see {log_path(work)}):")
+        for model, reason in sorted(failed.items()):
+            click.echo(f"  {model}: {reason}")
     click.echo("serve through it with: investiq serve --backend triton")
 
 
@@ -52,12 +55,17 @@ def triton_stop(config: Path | None) -> None:
 @triton.command("status")
 @config_option
 def triton_status(config: Path | None) -> None:
-    """Whether the local Triton server runs, is ready, and which models are ready."""
-    from investiq.ops.triton_server import ready, running
+    """Whether the local Triton server runs, is ready, and which models of its repository are ready (and why not);
+    exits 1 unless it runs with every model ready."""
+    from investiq.ops.triton_server import log_path, models, not_ready, ready, running
 
     _, ports, work = _triton(config)
-    pid = running(work)
-    models = {m: ready(ports, m) for m in (FINBERT, FINBERT_MODEL, PATCHTST)}
-    click.echo(json.dumps({"pid": pid, "ready": ready(ports), "models": models}, indent=2))
-    if pid is None:
+    pid, up, found = running(work), ready(ports), models(ports)
+    failed = not_ready(found)
+    served = {model: why is None for model, why in (found or {}).items()}
+    report: dict[str, object] = {"pid": pid, "ready": up, "models": served}
+    if failed:
+        report |= {"not_ready": failed, "log": str(log_path(work))}
+    click.echo(json.dumps(report, indent=2))
+    if pid is None or not up or found is None or failed:
         raise SystemExit(1)

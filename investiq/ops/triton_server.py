@@ -15,6 +15,7 @@ The server runs in its own session, logs to a file and leaves a PID file, so tha
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -24,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 from investiq.core.errors import InvestIQError
 from investiq.core.finbert import FINBERT, FINBERT_POSTPROCESS, FINBERT_TOKENIZER, TOKENIZER_STAMP
@@ -185,12 +186,41 @@ def ready(ports: TritonPorts, model: str | None = None, timeout_s: float = 1.0) 
         return False
 
 
+def models(ports: TritonPorts, timeout_s: float = 5.0) -> dict[str, str | None] | None:
+    """Each model of the server's repository: None when a version of it is ready, else why not (the first line
+    of Triton's reason, or its state); None when the server does not answer. The server is ready with every
+    model failed to load (--exit-on-error=false, so that one model not exported yet leaves the others serving),
+    and `start` and `status` said "ready" then (a review)."""
+    request = Request(f"http://127.0.0.1:{ports.http}/v2/repository/index", data=b"{}", method="POST")
+    try:
+        with urlopen(request, timeout=timeout_s) as response:  # noqa: S310  (http, built above)
+            index = json.loads(response.read())
+    except (URLError, OSError, ValueError):
+        return None
+    ready_ones = {m["name"] for m in index if m.get("state") == "READY"}
+    why: dict[str, str | None] = dict.fromkeys(ready_ones)
+    for model in index:
+        reason = (model.get("reason") or model.get("state") or "").strip().splitlines()
+        why.setdefault(model["name"], reason[0] if reason else "not loaded")
+    return why
+
+
+def not_ready(found: dict[str, str | None] | None) -> dict[str, str]:
+    """The models of `models(...)` that are not ready, with why."""
+    return {name: why for name, why in (found or {}).items() if why is not None}
+
+
+def log_path(work: Path) -> Path:
+    """The server's log file in its work directory."""
+    return work / "triton.log"
+
+
 def start(
     repository: Path, ports: TritonPorts, work: Path, wait_s: float = 120.0, server_env: Path | None = None
 ) -> int:
     """Start tritonserver (`find_server(server_env)`) on `repository`; return its PID once /v2/health/ready
-    answers."""
-    pid_file, log_file = work / "triton.pid", work / "triton.log"
+    answers (models that failed to load do not stop it: see `not_ready`)."""
+    pid_file, log_file = work / "triton.pid", log_path(work)
     if (pid := running(work)) is not None:
         raise TritonError(f"Triton is already running (PID {pid}); `investiq triton stop` first")
     if taken := ports.taken():

@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,9 @@ def test_a_gateway_has_triton_serve_the_finbert_it_reads(repository: Path, tmp_p
 
     def probabilities(settings: Settings) -> NDArray[np.float64]:
         with TestClient(create_app(settings)) as client:
+            deadline = time.monotonic() + 120  # ready once Triton has loaded what it reads (beside serving)
+            while not client.get("/health/ready").json()["ready"] and time.monotonic() < deadline:
+                time.sleep(0.1)
             body = {"texts": TEXTS, "use_cache": False}
             answers = client.post("/sentiment/predict", json=body).json()["predictions"]
         return np.array([[a["probabilities"][label] for label in LABELS] for a in answers])
