@@ -41,6 +41,12 @@ from investiq.core.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def log_failure(task: asyncio.Task[None]) -> None:
+    """Log what a background task raised (an asyncio task's exception is otherwise seen by no one)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("%s failed: %r", task.get_name(), exc, exc_info=exc)
+
+
 def price_trained(service: PriceService) -> tuple[str, str, float] | None:
     """(model, version, training time in epoch seconds) of the price model served now, for the model age;
     None when none serves or its artifact predates trained_at."""
@@ -87,8 +93,10 @@ def create_app(
         app.state.models = ModelsService(models, settings.model_repository, app.state.price)
         app.state.db_path = settings.db_path
         # beside serving, not before it: a Triton that does not answer held start-up up to 120 s a model and
-        # server, and the liveness probe killed the gateway over and over (a review)
-        tasks = [asyncio.create_task(align_triton(models, app.state.sentiment, app.state.price), name="triton")]
+        # server, and the liveness probe killed the gateway over and over (a review); not ready until it is done
+        aligning = asyncio.create_task(align_triton(models, app.state.sentiment, app.state.price), name="triton")
+        aligning.add_done_callback(log_failure)
+        tasks = [aligning]
         if settings.price_resolve_every_s > 0:
             resolver = resolve_periodically(
                 settings.db_path,
@@ -123,7 +131,7 @@ def create_app(
         app.state.writer = writer
         app.state.bayesian = service
         app.state.health = HealthService(
-            writer, service, app.state.sentiment, app.state.price, models, __version__
+            writer, service, app.state.sentiment, app.state.price, models, __version__, aligning
         )
         try:
             with settled(app.state.metrics.gc_pause):  # the last step: start-up's objects out of collections

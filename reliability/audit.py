@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from reliability.traffic import Outcome
+from reliability.traffic import Outcome, key_prefix
 
 # endpoint -> the query giving the key of every row of its table
 KEY_QUERIES = {
@@ -52,7 +52,7 @@ def journal_keys(db: Path) -> dict[str, Counter[str]]:
 def reconcile(outcomes: Iterable[Outcome], keys: dict[str, Counter[str]], run: str) -> dict[str, dict[str, Any]]:
     """Per endpoint: every acknowledged request (200) should have exactly one row; rows of requests
     that got no 200 are counted apart (in flight when the server died, or failed after logging)."""
-    prefix = f"r{run}n"
+    prefix = key_prefix(run)
     acked: dict[str, set[str]] = {e: set() for e in KEY_QUERIES}
     sent: dict[str, set[str]] = {e: set() for e in KEY_QUERIES}
     for o in outcomes:

@@ -34,6 +34,11 @@ HEADLINES = (
 )
 
 
+def key_prefix(run: str) -> str:
+    """The start of every key of the run `run` (a price request's symbol, a headline's last word, a trade id)."""
+    return f"r{run}n"
+
+
 @dataclass(frozen=True)
 class Outcome:
     endpoint: str
@@ -65,7 +70,7 @@ class Traffic:
 
     def _request(self, endpoint: str) -> tuple[str, dict[str, Any], str]:
         n = next(self._count)
-        key = f"r{self.run}n{n}"
+        key = f"{key_prefix(self.run)}{n}"
         if endpoint == "sentiment":
             body: dict[str, Any] = {"texts": [f"{HEADLINES[n % len(HEADLINES)]} {key}"], "symbol": "REL"}
         elif endpoint == "price":

@@ -100,15 +100,8 @@ def _cacheable(value: str) -> str:
     return value
 
 
-def _upper(value: str) -> str:
-    return value.upper()
-
-
-# A ticker of /price, in capitals as the bar cache files it: "spy" and "SPY" were two symbols in the journal, with
-# a live record each, and /price/evaluate/SPY missed the forecasts journaled as "spy" (a review)
-Ticker = Annotated[Name, AfterValidator(_upper)]
-# ... that can name a bar cache file (/sentiment's symbol is a tag of the journal's: any Name)
-Symbol = Annotated[Name, AfterValidator(_cacheable), AfterValidator(_upper)]
+# A symbol of /price: a Name that can name a bar cache file (/sentiment's is a tag of the journal's: any Name)
+Symbol = Annotated[Name, AfterValidator(_cacheable)]
 # Strict: a JSON number (an integer too), never "42.5" or true, which lax parsing would turn into one.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gateway.schemas.common import (
     FiniteFloat,
+    Name,
     RequestBody,
-    Ticker,
     UtcDateTime,
     refuse_too_many_unknown,
     unknown_fields,
@@ -23,7 +23,7 @@ class PriceRequest(RequestBody):
     # not "close": an agent may send its last close
     synonyms: ClassVar[dict[str, str]] = {"closes": "prices", "timestamps": "bar_times", "times": "bar_times"}
 
-    symbol: Ticker
+    symbol: Name
     prices: list[FiniteFloat] | None = Field(
         None, description="Closes, oldest first (at least the model's context length); omitted: recent bars."
     )
@@ -35,10 +35,11 @@ class PriceRequest(RequestBody):
         None,
         description="When the bar of the last close in `prices` closed (ISO 8601; naive = UTC); only with "
         "`prices`; omitted: with `bar_times`, the last of them plus one interval (bars labelled by when they "
-        "open, as Yahoo's and the gateway's own: send last_bar_time for bars labelled by their close), else now. "
+        "open, as Yahoo's and the gateway's own: send last_bar_time for bars labelled by their close; a daily "
+        "bar at UTC midnight, a date, closes at noon UTC), else now. "
         "The horizon (target_time) and the resolver's outcome count from it, so a "
         "caller replaying history, or sending bars that closed a while ago, is scored against the right bars. "
-        "Not later than now.",
+        "Not later than now, nor more than two bars and the window's widest gap after bar_times[-1].",
     )
     bar_times: list[UtcDateTime] | None = Field(
         None,

@@ -263,7 +263,7 @@ class BayesianService:
 
 def changed_outcome(before: store.TradeEvent, retry: TradeOutcome) -> str | None:
     """What a retry of a recorded trade says otherwise ("profit_loss 42.5; this update says -100"), or None when
-    it tells the same outcome: the same P&L where both give one (to 1e-9 relative), the same win or loss (as
+    it tells the same outcome: the same P&L where both give one (`same_pnl_value`), the same win or loss (as
     given, or profit_loss > 0, the rule every trade is learnt by), and the same closed_at (to SAME_CLOSE_S)
     where both give one: a trade first sent at a wrong time (a 1970 default) keeps its decayed weight, and a
     corrected retry was acknowledged as if it had been learnt (a review). A trade recorded without closed_at was
@@ -272,7 +272,7 @@ def changed_outcome(before: store.TradeEvent, retry: TradeOutcome) -> str | None
     if given and retry.closed_ts is not None and abs(before.closed_ts - retry.closed_ts) > store.SAME_CLOSE_S:
         return f"closed_at {timestamps.iso(before.closed_ts)}; this update says {timestamps.iso(retry.closed_ts)}"
     was_pnl, now_pnl = before.profit_loss, retry.profit_loss
-    if was_pnl is not None and now_pnl is not None and not math.isclose(was_pnl, now_pnl, rel_tol=1e-9):
+    if was_pnl is not None and now_pnl is not None and not store.same_pnl_value(was_pnl, now_pnl):
         return f"profit_loss {was_pnl!r}; this update says {now_pnl!r}"
 
     def won(event: store.TradeEvent | TradeOutcome) -> bool | None:

@@ -43,8 +43,10 @@ class HealthService:
         price: PriceService,
         backend: InferenceBackend,
         version: str,
+        aligning: asyncio.Task[None] | None = None,
     ) -> None:
         self._writer = writer
+        self._aligning = aligning  # Triton loading the models this gateway reads (wiring.align_triton)
         self._bayesian = bayesian
         self._sentiment = sentiment
         self._price = price
@@ -176,9 +178,12 @@ class HealthService:
         whatever the backend does."""
         lexicon = {LEXICON: True} if self._sentiment.scorer.model == LEXICON else {}  # it always answers
         models = lexicon | await self._served_models(READY_DEADLINE_S)
-        report: Report = {"ready": self._writer.alive, "journal": self._writer.alive, "models": models}
+        aligned = self._aligning is None or self._aligning.done()
+        report: Report = {"ready": self._writer.alive and aligned, "journal": self._writer.alive, "models": models}
         if not self._writer.alive:
             report["reason"] = "the journal writer has stopped: nothing can be journaled"
+        elif not aligned:  # until then Triton may answer with the model it had, under this gateway's labels
+            report["reason"] = "Triton is loading the models this gateway reads (at most 120 s a model and server)"
         return report
 
     async def stack(self) -> Report:

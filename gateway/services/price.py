@@ -344,7 +344,7 @@ class PriceService:
                     f"{where}: last_bar_time {last.isoformat()} is {days_text(after)} after bar_times[-1] = "
                     f"{sent[-1].isoformat()}, longer than two bars and any gap between the window's bars or a "
                     f"long weekend ({days_text(quiet[0])}): the last bar closed long before; send when it closed, "
-                    "or leave last_bar_time out (bar_times[-1] plus an interval)"
+                    "or leave last_bar_time out (dated by bar_times[-1])"
                 )
         return q.prices, last, sent, _window(q.prices, where, meta)
 

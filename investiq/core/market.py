@@ -277,7 +277,7 @@ _ASKED: dict[
     tuple[
         dict[tuple[str, str], pd.Timestamp],
         dict[tuple[str, str], tuple[pd.Timestamp, DataError]],
-        dict[tuple[str, str], pd.Timestamp],
+        dict[tuple[str, str], tuple[pd.Timestamp, pd.Timestamp | None]],
     ],
 ] = {}
 
@@ -294,7 +294,7 @@ class BarCache:
         # What this process knows of the source, shared by every BarCache of the directory: (symbol, interval) ->
         # the latest `end` it asked the source for (fetch_into; recent_bars waits REFETCH_AFTER before asking
         # again for a bar that was not there yet), when asking last failed, and how (not asked again sooner), and
-        # the earliest start `fetch_back` asked from
+        # the earliest start `fetch_back` asked from, and the cache's first bar after it
         self.asked, self.failed, self.asked_back = _ASKED.setdefault(Path(directory).resolve(), ({}, {}, {}))
 
     def path(self, symbol: str, interval: str) -> Path:
@@ -771,16 +771,22 @@ def fetch_back(
     cache: BarCache, fetch: Fetch, symbol: str, interval: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> pd.DataFrame | None:
     """`fetch_into` from `start` (within what the source serves), for bars older than the cache's first; None,
-    without asking, where this process has asked the source from there or earlier already: what it did not have
-    then it will not have now. A forecast older than a symbol's history (a `last_bar_time` of 2015 on a 1d
-    series, or 90 days back on 15m bars, which Yahoo keeps 60 days) had the whole history fetched again at every
-    resolver pass, for as long as the journal kept it unresolved (a review)."""
+    without asking, where this process has asked the source from there or earlier already and the cache still
+    begins where that left it (a cache deleted since is filled again): what the source did not have then it will
+    not have now. A forecast older than a symbol's history (a `last_bar_time` of 2015 on a 1d series, or 90 days
+    back on 15m bars, which Yahoo keeps 60 days) had the whole history fetched again at every resolver pass, for
+    as long as the journal kept it unresolved (a review)."""
     key, start = (symbol, interval), max(start, _earliest(interval, end))
+    cached = cache.read(symbol, interval)
+    first = None if cached is None or cached.empty else cached.index[0]
     asked = cache.asked_back.get(key)
-    if asked is not None and asked <= start:
+    if asked is not None and asked[0] <= start and asked[1] == first:  # a cache deleted since: asked again
         return None
     bars = fetch_into(cache, fetch, symbol, interval, start, end)
-    cache.asked_back[key] = start if asked is None else min(asked, start)
+    cache.asked_back[key] = (
+        start if asked is None else min(asked[0], start),
+        bars.index[0] if len(bars) else None,
+    )
     return bars
 
 

@@ -245,6 +245,10 @@ def test_an_update_without_an_id_is_recognised_in_the_agents_row_to_a_second_and
     assert client.get("/bayesian/all-stats").json()["strategies"][0]["total_samples"] == 2
     add_trades(db_path, [("dd", 3.0, iso(whole + 2))])  # another trade: 2 s apart is not the same close
     assert client.post("/bayesian/sync-from-database", params={"days": 1}).json()["trades_imported"] == 1
+    # breakeven: 0.0 sent, (1.3 - 1.2) x 10 - 1 = 8.9e-16 in the table, which no relative tolerance matches
+    update(client, strategy_name="even", profit_loss=0.0, closed_at=iso(whole))
+    add_trades(db_path, [("even", (1.3 - 1.2) * 10 - 1, iso(whole))])
+    assert client.post("/bayesian/sync-from-database", params={"days": 1}).json()["trades_imported"] == 0
 
 
 def test_sync_reads_the_agents_strategy_names_as_updates_do(client: TestClient, db_path: Path, clock: Clock):

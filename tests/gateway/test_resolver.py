@@ -312,3 +312,10 @@ def test_a_forecast_older_than_the_source_asks_back_for_it_once(journal: Path, t
         assert resolve(journal, cache, fetch, now=now).resolved == 0
     back = [a for a in asked if a < frame.index[0]]
     assert len(back) == 1 and back[0].year == 2015, asked
+    # a cache deleted since (its read error advises it) is filled again: a later forecast within the source's
+    # history resolves (the memo alone kept it waiting until a restart, a review)
+    for path in (tmp_path / "bars").iterdir():
+        path.unlink()
+    k = 10
+    journaled(journal, [replace(forecast("X", frame.index[k].to_pydatetime() + STEP, 12, "1d"), last_price=110.0)])
+    assert resolve(journal, cache, fetch, now=now).resolved == 1

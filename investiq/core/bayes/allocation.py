@@ -16,9 +16,9 @@ Rules, in order:
    one that wins 40% by 5 and loses the rest by 1. `pnl` counts only trades reported with a P&L as
    evidence (rule 1).
 3. Floor and cap: proven weight i = clip(lam * score_i, floor, cap), lam chosen so the proven
-   weights sum to their mass: proportional where the bounds do not bind. When the number of
-   strategies makes the bounds infeasible (n * cap < mass, n * floor > mass), they widen just enough
-   (cap' = max(cap, mass / n), floor' = min(floor, mass / n)).
+   weights sum to their mass: proportional where the bounds do not bind. A cap the strategies cannot
+   meet (n * cap < mass) widens just enough, cap' = max(cap, mass / n); the floor is at most half the
+   equal share, floor' = min(floor, mass / (2 n)), so that the evidence still ranks however many share it.
 Weights are >= 0 and sum to 1.
 """
 
@@ -119,16 +119,16 @@ def prob_best_mean(posteriors: Sequence[Posterior], rng: np.random.Generator, dr
 def clip_to_box(scores: NDArray[np.float64], mass: float, floor: float, cap: float) -> NDArray[np.float64]:
     """w_i = clip(lam * s_i, floor, cap) with lam chosen so that sum(w) = mass. Shapes (n,) -> (n,).
 
-    The bounds widen first if they cannot be met: a cap below the equal share (n * cap < mass) to it, a floor
-    at or above it (n * floor >= mass) to half of it. At the equal share, the floor left one point meeting the sum:
-    from 50 strategies at the default floor of 0.02, every weight was 1/K whatever the trades (a review: 50 wins
-    against none, 0.02 like the rest). Negative scores (and those below TINY) count as 0; if even lam -> inf
-    leaves mass over (many zero scores), the zero scores share what the capped ones leave.
+    The bounds widen first: a cap below the equal share (n * cap < mass) to it, and a floor to at most half of it.
+    A floor near the equal share leaves no room for the evidence: widened only to the equal share, from 50
+    strategies at the default floor of 0.02, every weight was 1/K whatever the trades (a review: 50 wins against
+    none, 0.02 like the rest), and just below 50 nearly so. Negative scores (and those below TINY) count as 0;
+    if even lam -> inf leaves mass over (many zero scores), the zero scores share what the capped ones leave.
     """
     n = len(scores)
     if n == 0:
         return np.zeros(0)
-    floor, cap = (floor if n * floor < mass else 0.5 * mass / n), max(cap, mass / n)
+    floor, cap = min(floor, 0.5 * mass / n), max(cap, mass / n)
     s = np.where(scores > TINY, scores, 0.0)
     positive = s > 0
     most = positive.sum() * cap + (~positive).sum() * floor

@@ -238,6 +238,12 @@ def recorded_ids(conn: sqlite3.Connection) -> dict[str, str]:
     return recorded
 
 
+def same_pnl_value(a: float, b: float) -> bool:
+    """One P&L written two ways: to 1e-9 relative, and 1e-9 absolute near 0 (a breakeven (1.3 - 1.2) x 10 - 1 is
+    8.9e-16, which no relative tolerance matches to 0.0)."""
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
 class WithoutId:
     """The trades recorded without an id (an update that gave none, or a sync of a row without one): how a sync
     recognises them in the agent's table, where there is nothing else to go by than the strategy, the close time
@@ -258,15 +264,16 @@ class WithoutId:
 
     def take(self, strategy_name: str, closed_ts: float, profit_loss: float) -> int | None:
         """The id of the event that a row (strategy, close, P&L) of the agent's table was recorded as, or None: one
-        closed within SAME_CLOSE_S with the same P&L (to 1e-9 relative), else an update that gave only the outcome
+        closed within SAME_CLOSE_S with the same P&L (`same_pnl_value`), else an update that gave only the outcome
         (won as profit_loss > 0, the rule every trade is learnt by); the nearest in time first. As a retry by id
         is matched (gateway `changed_outcome`): matched exactly, an update's 10:00:00.400 against the table's
         whole second, or a P&L of -1 against the table's (1.2 - 1.3) x 10, was learnt a second time (a review).
         An event taken is not taken again."""
         events = self._by_name.get(strategy_name, [])
         start = bisect.bisect_left(events, (closed_ts - SAME_CLOSE_S,))
-        near = [e for e in events[start:] if e[0] <= closed_ts + SAME_CLOSE_S and e[1] not in self._taken]
-        same_pnl = [e for e in near if e[2] is not None and math.isclose(e[2], profit_loss, rel_tol=1e-9)]
+        stop = bisect.bisect_right(events, (closed_ts + SAME_CLOSE_S, math.inf))
+        near = [e for e in events[start:stop] if e[1] not in self._taken]
+        same_pnl = [e for e in near if e[2] is not None and same_pnl_value(e[2], profit_loss)]
         same_outcome = [e for e in near if e[2] is None and e[3] == (profit_loss > 0)]
         for found in (same_pnl, same_outcome):
             if found:
