@@ -10,7 +10,7 @@ from gateway.metrics import Metrics
 from gateway.services.cache import LRUCache
 from gateway.services.scorers import Scorer
 from investiq.core.errors import InvalidInputError
-from investiq.core.finbert import LABELS
+from investiq.core.finbert import LABELS, label_of
 from investiq.core.journal.predictions import SentimentRow, insert_sentiment
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.texts import normalize
@@ -121,7 +121,7 @@ class SentimentService:
         return SentimentResult(predictions, self.scorer.model, version, elapsed_ms, clean)
 
     def _prediction(self, p: tuple[float, float, float], cached: bool) -> Prediction:
-        k = max(range(len(p)), key=p.__getitem__)  # the first of equal maxima, as np.argmax, without an array
+        k = label_of(p)
         self._by_label[k].inc()
         return Prediction(LABELS[k], p[k], p[0] - p[1], dict(zip(LABELS, p, strict=True)), cached)
 

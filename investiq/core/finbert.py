@@ -34,6 +34,18 @@ FINBERT_POSTPROCESS = "finbert_postprocess"
 Label = Literal["positive", "negative", "neutral"]
 LABELS: tuple[Label, ...] = get_args(Label)
 TOKENIZER = "tokenizer.json"
+NEUTRAL = LABELS.index("neutral")
+TIE = 1e-9  # probabilities this close are a tie
+
+
+def label_of(p: Sequence[float]) -> int:
+    """The label of probabilities `p` (LABELS order): the largest, and neutral where two tie for it. The first of
+    equal maxima was taken, positive: the lexicon's mixed headlines ("Shares rise despite weak guidance", 0.452
+    each way, score 0.0) were labelled positive, always toward a buy (a review)."""
+    k = max(range(len(p)), key=p.__getitem__)
+    return k if sum(p[k] - q <= TIE for q in p) == 1 else NEUTRAL
+
+
 # In the tokenizer step's version directory: the hash of the tokenizer it reads (export/finbert.py).
 TOKENIZER_STAMP = "tokenizer.sha256"
 # Texts are truncated to this many tokens, by default: the setting sentiment_max_tokens (embedded backend), the

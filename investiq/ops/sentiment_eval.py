@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from investiq.core.artifacts import META
 from investiq.core.errors import DataError
-from investiq.core.finbert import FINBERT, LABELS, FinbertMeta
+from investiq.core.finbert import FINBERT, LABELS, FinbertMeta, label_of
 from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.lexicon import FinanceLexicon, Vader
 from investiq.core.report_json import dumps
@@ -81,11 +81,16 @@ def finbert_scorer(settings: Settings, serving: bool) -> tuple[Scorer | None, st
     return Scorer(FINBERT, version, "serving" if serving else "exported, not serving", score), note
 
 
+def labels_of(probabilities: NDArray[np.float32]) -> NDArray[np.int64]:
+    """Each row's label as the gateway answers it (`label_of`: a tie of positive and negative is neutral)."""
+    return np.array([label_of(row.tolist()) for row in probabilities], dtype=np.int64).reshape(-1)
+
+
 def judge(probabilities: NDArray[np.float32], labels: NDArray[np.int64]) -> dict[str, Any]:
     """Accuracy, macro-F1, per-label precision/recall/F1, log loss, confusion matrix (rows: truth,
     columns: predicted, both in LABELS order) and calibration (confidence bins against accuracy)."""
-    predicted = probabilities.argmax(axis=1)
-    confidence = probabilities.max(axis=1).astype(np.float64)
+    predicted = labels_of(probabilities)
+    confidence = probabilities[np.arange(len(predicted)), predicted].astype(np.float64)  # the label's, served
     correct = predicted == labels
     k = len(LABELS)
     confusion = np.zeros((k, k), dtype=np.int64)
@@ -215,16 +220,17 @@ def _counts(labels: NDArray[np.int64]) -> dict[str, int]:
 def _mistakes(
     data: Labeled, probabilities: NDArray[np.float32], explain: bool, lexicon: FinanceLexicon
 ) -> list[dict[str, Any]]:
-    predicted = probabilities.argmax(axis=1)
+    predicted = labels_of(probabilities)
     wrong = np.flatnonzero(predicted != data.labels)
-    wrong = wrong[np.argsort(-probabilities[wrong].max(axis=1), kind="stable")]
+    confidence = probabilities[np.arange(len(predicted)), predicted]
+    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]
     rows = []
     for i in wrong:
         row: dict[str, Any] = {
             "text": data.texts[i],
             "label": LABELS[data.labels[i]],
             "predicted": LABELS[predicted[i]],
-            "confidence": round(float(probabilities[i].max()), 4),
+            "confidence": round(float(confidence[i]), 4),
             "split": data.splits[i],
         }
         if explain:

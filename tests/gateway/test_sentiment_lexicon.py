@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
+from investiq.core.finbert import LABELS, label_of
 from investiq.core.lexicon import FinanceLexicon
 from investiq.core.settings import Settings
 from tests.conftest import flush_journal
@@ -54,3 +55,19 @@ def test_the_lexicon_chosen_on_purpose_is_healthy(tmp_path: Path):
         body = client.post("/sentiment/predict", json={"texts": ["Nvidia raises guidance"]}).json()
     assert health["status"] == "healthy" and health["model"] == "lexicon"
     assert body["predictions"][0]["label"] == "positive"
+
+
+def test_a_tie_of_good_and_bad_news_is_neutral(client: TestClient):
+    """A mixed headline the lexicon splits evenly (0.452 each way, score 0.0) was labelled positive, the first
+    of equal maxima: every tie leaned toward a buy (a review). Neutral, with its own probability."""
+    (p,) = client.post("/sentiment/predict", json={"texts": ["Shares rise despite weak guidance"]}).json()[
+        "predictions"
+    ]
+    assert p["score"] == pytest.approx(0.0, abs=1e-9), p
+    assert p["label"] == "neutral" and p["confidence"] == p["probabilities"]["neutral"]
+    assert [LABELS[label_of(q)] for q in ((0.4, 0.4, 0.2), (0.2, 0.4, 0.4), (0.5, 0.3, 0.2), (1 / 3,) * 3)] == [
+        "neutral",
+        "neutral",
+        "positive",
+        "neutral",
+    ]
