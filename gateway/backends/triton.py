@@ -325,6 +325,11 @@ def _translate(exc: Exception, model: str, url: str, timeout_s: float) -> Except
         )
     if "not found" in message or "is not ready" in message or "unknown model" in message:
         return ModelNotReadyError(f"Triton at {url} has no ready model {model!r}: {message}")
+    if "INVALID_ARG" in status and "batch-size must be" in message:  # the gateway's batch, not the request
+        return ModelNotReadyError(
+            f"Triton at {url} takes smaller batches of {model!r} than this gateway sends ({message}): set "
+            "sentiment_batch_size / price_batch_size to its max_batch_size, or raise that in its config.pbtxt"
+        )  # was a 422 blaming the client (a review)
     if "INVALID_ARG" in status:
         return InvalidInputError(f"Triton rejected the request to {model!r}: {message}")
     return BackendUnavailableError(f"Triton at {url} failed on {model!r}: {status} {message}".strip())

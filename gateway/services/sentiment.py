@@ -110,12 +110,18 @@ class SentimentService:
         # less (1.11-1.14x the texts/s in batches of 32, benchmarks/results/finbert_runtimes.md); the answers
         # go back to their places by index.
         todo = sorted((i for i in range(len(clean)) if i not in found), key=lambda i: len(clean[i]))
-        if todo:
-            scored = await self.scorer.score([clean[i] for i in todo])
-            for i, row in zip(todo, scored, strict=True):
+        first: dict[str, int] = {}  # a text sent more than once is scored once (256 copies: 256 rows of compute)
+        for i in todo:
+            first.setdefault(clean[i], i)
+        if first:
+            unique = list(first.values())
+            scored = await self.scorer.score([clean[i] for i in unique])
+            for i, row in zip(unique, scored, strict=True):
                 p = (float(row[0]), float(row[1]), float(row[2]))
                 self.cache.put((version, clean[i]), p)
                 found[i] = p
+            for i in todo:
+                found[i] = found[first[clean[i]]]
         predictions = [self._prediction(found[i], cached=i not in todo) for i in range(len(clean))]
         elapsed_ms = (time.perf_counter() - start) * 1000
         return SentimentResult(predictions, self.scorer.model, version, elapsed_ms, clean)

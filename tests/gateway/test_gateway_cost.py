@@ -227,3 +227,8 @@ def test_texts_are_scored_shortest_first_and_answered_in_request_order() -> None
     result = asyncio.run(service.score(texts, use_cache=False))
     assert seen == [sorted(texts, key=len)]
     assert [p.probabilities[LABELS[0]] for p in result.predictions] == pytest.approx([0.5, 0.05, 0.9, 0.2, 0.7])
+    # a text sent again in one request is scored once (256 copies were 256 rows of compute, a review)
+    seen.clear()
+    again = asyncio.run(service.score(["a" * 20, "a" * 5, "a" * 20, "a" * 20], use_cache=False))
+    assert seen == [["a" * 5, "a" * 20]]
+    assert [p.probabilities[LABELS[0]] for p in again.predictions] == pytest.approx([0.2, 0.05, 0.2, 0.2])

@@ -51,3 +51,21 @@ def test_a_reload_goes_to_each_server_a_target_names():
     assert servers("ipv4:10.0.0.1:8001,10.0.0.2:8001") == ["10.0.0.1:8001", "10.0.0.2:8001"]
     assert servers("localhost:8001") == ["localhost:8001"]
     assert servers("dns:///127.0.0.1:8001") == ["dns:///127.0.0.1:8001"]  # one address: the target itself
+
+
+def test_a_batch_larger_than_tritons_is_the_gateways_setting_not_the_clients_input():
+    """A config with max_batch_size 16 against 20 texts answered 422 'Triton rejected the request', blaming the
+    client for the batch the gateway made (a review): a 503 naming the settings."""
+    from gateway.backends.triton import _translate
+    from investiq.core.errors import InvalidInputError, ModelNotReadyError
+
+    class Refused(Exception):
+        def status(self) -> str:
+            return "StatusCode.INVALID_ARGUMENT"
+
+        def message(self) -> str:
+            return "[request id: <id_unknown>] inference request batch-size must be <= 16 for 'finbert'"
+
+    error = _translate(Refused(), "finbert", "127.0.0.1:8001", 5.0)
+    assert isinstance(error, ModelNotReadyError) and "sentiment_batch_size" in str(error)
+    assert not isinstance(error, InvalidInputError)
