@@ -41,7 +41,7 @@ import hashlib
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -65,13 +65,14 @@ VADER_WEIGHT = 0.5  # a word only VADER knows counts for this share of its VADER
 WINDOW = 3  # how many words a negator or a booster reaches, as in VADER
 N_SCALAR = -0.74  # VADER's negation factor
 COMPARED = 1.5  # two figures compared (investiq/core/comparisons.py): as much evidence as a plain move
+QUESTION = 0.6  # a text that asks scales its evidence as a hedge does ("may": 0.6)
 
 KINDS = frozenset("+-^v~=?*!@.x")
 # Words that end a clause (besides punctuation) unless a phrase takes them ("weigh on").
 BREAKS = frozenset(
     [
         "as", "after", "amid", "amidst", "but", "while", "despite", "although", "though", "on",
-        "following", "since", "because", "and", "whereas", "yet", "before", "ahead",
+        "following", "since", "because", "and", "whereas", "yet", "before", "ahead", "if", "unless",
     ]
 )  # fmt: skip
 
@@ -346,6 +347,8 @@ class FinanceLexicon:
         absorbed = _absorbed(tokens, [span for span, _, _ in figures])
         items = [item for clause in clauses for item in self._read(clause, tokens, subjects, absorbed)]
         items += [Item(words, COMPARED * sign) for words, sign, _ in figures]
+        if text.rstrip().endswith("?"):  # asked, not said: "Will the Fed cut rates?" read positive 0.77 (a review)
+            items = [replace(i, value=i.value * QUESTION) for i in items]
         return Evidence(
             positive=sum(i.value for i in items if i.value > 0),
             negative=-sum(i.value for i in items if i.value < 0),

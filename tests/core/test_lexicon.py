@@ -429,3 +429,36 @@ def test_vader_baseline_reproduces_the_issue(lexicon: FinanceLexicon):
     """What the gateway answered before: no lexicon word -> neutral at ~1.0."""
     p = Vader().probabilities("Company Y files for bankruptcy")
     assert LABELS[int(p.argmax())] == "neutral" and p.max() > 0.999
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Oil's rally stalls as inventories build",
+        "Bank shares give back early gains",
+        "Retailer's five-day winning streak snaps",
+        "Gold rally is over, analysts say",
+        "Gains evaporate in late trading",
+    ],
+)
+def test_a_rise_that_ends_is_bad_news(lexicon: FinanceLexicon, text: str):
+    """ "Acme shares give up all gains", "winning streak ends", "rally is over" read positive 0.85-0.89: the rise
+    was read, not its end (a review, in other words than these)."""
+    assert label(lexicon, text)[0] == "negative"
+
+
+def test_a_condition_is_a_clause_of_its_own(lexicon: FinanceLexicon):
+    """A cost-like subject turns its clause's moves around ("layoffs" rising is bad); it reached past "if" into
+    the condition, and "may consider layoffs if demand weakens" read positive 0.59 (a review)."""
+    assert label(lexicon, "Chipmaker may announce layoffs if orders slow")[0] == "negative"
+    assert label(lexicon, "Profit falls if tariffs rise")[0] == "negative"
+
+
+def test_a_question_is_weaker_evidence_than_the_statement(lexicon: FinanceLexicon):
+    """ "Will the Fed cut rates in March?" read as the statement, positive 0.77 (a review): a question scales its
+    evidence as a hedge does."""
+    asked, said = (
+        label(lexicon, "Will the ECB cut rates next month?"),
+        label(lexicon, "The ECB will cut rates next month"),
+    )
+    assert asked[0] == said[0] == "positive" and asked[1] < said[1] - 0.1
