@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.gemm import INT8_PATH, SERVED_PATH
-from harness.results import describe, machine
+from harness.results import describe
 
 # (what, figure, how it compares, target): the performance targets for a 2-core CPU (the later, stricter
 # ones of the serving-at-scale and hardware-limit issues where they replaced earlier ones).
@@ -53,6 +53,12 @@ def run(out: Path, work: Path, seconds: float, runs: int, triton: bool) -> dict[
     from benchmarks import plots
 
     plots.run(plots.load(out / "finbert.json"), plots.load(out / "scaling.json"), out)
+    return write_summary(out)
+
+
+def write_summary(out: Path) -> dict[str, Any]:
+    """summary.json and summary.md from the results in `out` (`investiq bench summary` after a single
+    benchmark: the summary is the results', never edited apart)."""
     summary = summarize(out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(render(summary))
@@ -87,7 +93,13 @@ def bounds(out: Path) -> dict[str, str]:
     found = {}
     read = gemm.get("finbert", {}).get("single_text_floor_ms")
     http = gateway["http"].get("health (no model)", {}).get("p50_ms")
-    ceiling = gateway["clients_vs_batched"].get("in_process", {}).get("ratio")
+    # 16 lock-step clients over HTTP cannot beat the same scorer fed batches of 16 in-process; the ratio's other
+    # arm is HTTP's batched rate itself. In-process 16 / in-process 32 was shown as the bound, and is none: in
+    # the run of 2026-12-04 in-process 16 / HTTP 32 was 0.956, above the 0.95 target it "put out of reach" (a
+    # review)
+    pairs = gateway["clients_vs_batched"]
+    alone = pairs.get("in_process", {}).get("clients", {}).get("texts_per_s")
+    ceiling = alone / pairs["batched"]["texts_per_s"] if alone else None
     if read is not None:
         found["int8_single_p50_ms"] = f">= {read:.2f}: the INT8 weights read once"
     if http is not None:
@@ -95,12 +107,18 @@ def bounds(out: Path) -> dict[str, str]:
     if read is not None and http is not None:
         found["gateway_single_p50_ms"] = f">= {read + http:.2f}: both of those"
     if ceiling is not None:
-        found["clients_vs_batched"] = f"<= {ceiling:.2f}: in-process batches of 16 / of 32"
+        found["clients_vs_batched"] = f"<= {ceiling:.2f}: in-process batches of 16 / HTTP batches of 32"
     return found
 
 
+SOURCES = ("finbert.json", "gateway.json", "gemm.json")  # the results the summary reads
+
+
 def summarize(out: Path) -> dict[str, Any]:
+    """The targets' rows from the results in `out`, on the machine and at the times those record (a summary
+    rendered again later, elsewhere, describes the runs, not the host that renders it)."""
     got, bound = figures(out), bounds(out)
+    recorded = {name: json.loads((out / name).read_text())["machine"] for name in SOURCES}
     rows = []
     for what, key, op, target in TARGETS:
         value = got[key]
@@ -115,7 +133,8 @@ def summarize(out: Path) -> dict[str, Any]:
                 "bound": bound.get(key),
             }
         )
-    return {"machine": machine(), "targets": rows}
+    started = {name: m.get("started_at") for name, m in recorded.items()}
+    return {"machine": recorded["gateway.json"], "started_at": started, "targets": rows}
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -123,6 +142,10 @@ def render(summary: dict[str, Any]) -> str:
         "# Benchmarks: headline figures against the targets",
         "",
         f"Machine: {describe(summary['machine'])}. Reproduce: `investiq bench` (every table in this folder).",
+        "Runs: "
+        + ", ".join(f"{name} {at or 'time not recorded'}" for name, at in summary["started_at"].items())
+        + " (a figure and its bound come from one file, except the gateway's single headline: gateway.json's"
+        " HTTP and gemm.json's weights).",
         "",
         "| figure | measured | target | met | measured / target | bound on this machine |",
         "| --- | ---: | ---: | :---: | ---: | --- |",
@@ -133,10 +156,12 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"| {r['what']} | {r['value']:,.2f} | {r['target']} | {mark} | {r['by']:.2f} | {bound} |")
     lines += [
         "",
-        "Bounds, measured in the same run: reading the INT8 weights once (`bench gemm`, one thread per core),",
-        "which no INT8 runtime can beat for one text; HTTP to a route that runs no model, which this HTTP stack",
-        "cannot beat; the gateway's own scorer and runtime fed batches of 16 and of 32 headlines in-process",
-        "(`bench gateway`), which 16 lock-step clients cannot beat on this runtime (each pass reads every weight",
-        "however few texts it holds). A target beyond its bound is out of reach here; one inside it is not.",
+        "Bounds: reading the INT8 weights once (`bench gemm`, one thread per core), which no INT8 runtime can",
+        "beat for one text; HTTP to a route that runs no model, which this HTTP stack cannot beat; the gateway's",
+        "own scorer and runtime fed batches of 16 headlines in-process (`bench gateway`), which 16 lock-step",
+        "clients over HTTP cannot beat, over HTTP's batched rate in the same run. A target beyond its bound is",
+        "out of reach in that run; one inside it is not. The INT8 GEMM peak that the share of peak divides by",
+        "moves from run to run on these shared hosts (1.2 to 3.7 TOP/s in a review's runs): the share is that",
+        "run's.",
     ]
     return "\n".join(lines) + "\n"

@@ -158,6 +158,16 @@ def bench(ctx: click.Context, out: Path, work_dir: Path | None, seconds: float, 
         run(out, _work_dir(work_dir), seconds, runs, triton)
 
 
+@bench.command("summary")
+@OUT
+def bench_summary(out: Path) -> None:
+    """summary.md against the targets, from the results already in --out (after a single benchmark rewrote one
+    of them: a summary left as it was said "missed" of a figure its results said met)."""
+    from benchmarks.suite import write_summary
+
+    write_summary(out)
+
+
 @bench.command("finbert")
 @click.option(
     "--source", default=None, help="Real FinBERT directory or id (default: BERT-base shape, random weights)."
