@@ -104,15 +104,33 @@ def read_bandwidth(nbytes: int, repeats: int = 30, threads: int | None = None) -
 
     data = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
     parts = np.array_split(data, threads or os.cpu_count() or 1)
+    # Workers started once, released by a barrier for each read: threads started and joined inside the timed
+    # call added their start-up (~190 us for two) to a floor that must never exceed what can be done (a review)
+    go, done, stop = threading.Barrier(len(parts) + 1), threading.Barrier(len(parts) + 1), threading.Event()
+
+    def work(part: np.ndarray) -> None:
+        while True:
+            go.wait()
+            if stop.is_set():
+                return
+            part.max()
+            done.wait()
+
+    workers = [threading.Thread(target=work, args=(part,), daemon=True) for part in parts]
+    for worker in workers:
+        worker.start()
 
     def read() -> None:
-        workers = [threading.Thread(target=part.max) for part in parts]
-        for worker in workers:
-            worker.start()
+        go.wait()
+        done.wait()
+
+    try:
+        return nbytes / fastest(read, repeats) / 1e9
+    finally:
+        stop.set()
+        go.wait()
         for worker in workers:
             worker.join()
-
-    return nbytes / fastest(read, repeats) / 1e9
 
 
 def fastest(fn: Callable[[], object], repeats: int) -> float:
@@ -150,6 +168,9 @@ def matmul_graph(n: int, directory: Path, rng: np.random.Generator) -> Path:
     path = directory / "matmul.onnx"
     onnx.save(model, str(path))
     return path
+
+
+ROUNDS = 3  # times the peaks are measured, the best kept
 
 
 def measure_peaks(
@@ -199,13 +220,17 @@ def run(
     """Measure the peaks; with `finbert` (the dict of benchmarks/finbert.py, i.e. results/finbert.json),
     the headroom of each of its paths: batched texts/s and single-text (1000 / p50) against the fp32
     peak, and for the INT8 paths also against the int8 peak. Writes gemm.json and gemm.md to `out`."""
-    rows = measure_peaks(sizes, repeats)
+    # The peaks move from minute to minute on a shared host (a review: 1.2 to 3.6 TOP/s INT8 in five runs of
+    # one VM): the best of ROUNDS rounds, each round's kept, so that a share of the peak says what it divides by
+    each = [measure_peaks(sizes, repeats) for _ in range(ROUNDS)]
+    rows = [max(same, key=lambda r: r["gflops"]) for same in zip(*each, strict=True)]
     peak = {
         "fp32": max(r["gflops"] for r in rows if r["kernel"] != "ORT int8"),
         "int8": max(r["gflops"] for r in rows if r["kernel"] == "ORT int8"),
     }
-    result: dict[str, Any] = {"machine": machine(), "sizes": list(sizes), "repeats": repeats}
-    result |= {"gemm": rows, "peak_gflops": peak, "finbert": None}
+    int8_rounds = [max(r["gflops"] for r in one if r["kernel"] == "ORT int8") for one in each]
+    result: dict[str, Any] = {"machine": machine(), "sizes": list(sizes), "repeats": repeats, "rounds": ROUNDS}
+    result |= {"gemm": rows, "peak_gflops": peak, "int8_peak_rounds": int8_rounds, "finbert": None}
     if finbert is not None:
         shape = BertShape.from_source(finbert.get("source"))
         tokens = float(finbert["mean_tokens"])
@@ -256,7 +281,11 @@ def render(result: dict[str, Any]) -> str:
     for kernel in ("numpy fp32", "ORT fp32", "ORT int8"):
         cells = [f"{r['gflops']:.0f}" for r in result["gemm"] if r["kernel"] == kernel]
         lines.append(f"| {kernel} | " + " | ".join(cells) + " |")
-    lines += ["", f"Peak: fp32 {peak['fp32']:.0f} GFLOP/s, int8 {peak['int8']:.0f} GOP/s.", ""]
+    lines += ["", f"Peak: fp32 {peak['fp32']:.0f} GFLOP/s, int8 {peak['int8']:.0f} GOP/s."]
+    if "int8_peak_rounds" in result:
+        each = ", ".join(f"{g:.0f}" for g in result["int8_peak_rounds"])
+        lines.append(f"INT8 peak in each of {result['rounds']} rounds: {each} GOP/s (the host moves it).")
+    lines.append("")
     fin = result["finbert"]
     if fin:
         lines += [

@@ -143,6 +143,9 @@ def test_gemm_peaks_are_measured_for_each_kernel(tmp_path: Path):
     ]
     assert all(r["gflops"] > 0 for r in result["gemm"])
     assert result["peak_gflops"]["fp32"] == max(r["gflops"] for r in result["gemm"] if "fp32" in r["kernel"])
+    # the best of several rounds, each kept: one round's peak moved 1.2-3.6 TOP/s between runs (a review)
+    assert len(result["int8_peak_rounds"]) == gemm.ROUNDS > 1
+    assert result["peak_gflops"]["int8"] == max(result["int8_peak_rounds"])
     paths = {p["path"]: p for p in result["finbert"]["paths"]}
     assert set(paths[gemm.SERVED_PATH]["headroom"]) == {"fp32", "int8"}  # INT8 judged against int8 too
     assert set(paths["PyTorch eager (fp32)"]["headroom"]) == {"fp32"}
