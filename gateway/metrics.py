@@ -104,7 +104,9 @@ class Metrics:
         self.journal = JournalCounters()  # investiq_journal_committed_total, investiq_journal_failed_total
         self.registry.register(self.journal)
         self.journal_pending = Gauge(
-            "investiq_journal_pending", "Journal writes queued, not yet committed.", registry=self.registry
+            "investiq_journal_pending",
+            "Journal writes queued or in the batch being committed, not yet committed.",
+            registry=self.registry,
         )
 
         self.sentiment_cache = Counter(

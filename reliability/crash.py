@@ -71,7 +71,10 @@ def check_round(db: Path, traffic: Traffic, outcomes: list[Outcome]) -> dict[str
     predictions = [journal["sentiment"], journal["price"]]
     return {
         "answered": sum(o.status is not None for o in outcomes),
-        "in_flight_at_kill": sum(o.status is None for o in outcomes),
+        # cut mid-way: sent to the live server, no answer; a request refused after the kill never reached it (each
+        # client sent one, so counting those made "in flight" the number of clients every round, a review)
+        "in_flight_at_kill": sum(o.status is None and o.detail != "ConnectionRefusedError" for o in outcomes),
+        "refused_after_kill": sum(o.detail == "ConnectionRefusedError" for o in outcomes if o.status is None),
         "other_than_200": sum(o.status not in (None, 200) for o in outcomes),
         "updates_acknowledged": journal["bayesian"]["acknowledged"],
         "acknowledged_updates_missing": journal["bayesian"]["missing"],

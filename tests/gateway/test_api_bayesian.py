@@ -761,3 +761,19 @@ def test_ids_recorded_before_they_were_normalised_are_still_found(client: TestCl
     assert retry["counted"] is False
     report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
     assert (report["trades_imported"], report["already_recorded"]) == (0, 1), report
+
+
+def test_an_update_the_journal_refuses_is_a_503_and_nothing_is_learnt(client: TestClient, db_path: Path):
+    """"Never acknowledged without being stored" was guarded only by the disk-fault tests, which skip without
+    root's capabilities: a 200 on a failed write passed every other test (a review). The journal refuses the row
+    here (a trigger: a real SQLite error in the writer's transaction)."""
+    update(client, strategy_name="a", won=True)
+    before = client.get("/bayesian/all-stats").json()
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON bayesian_events BEGIN SELECT RAISE(ABORT, 'disk'); END")
+    conn.commit()
+    refused = client.post("/bayesian/update", json={"strategy_name": "a", "won": False})
+    assert refused.status_code == 503 and refused.json()["error"] == "journal_unavailable", refused.text
+    assert conn.execute("SELECT count(*) FROM bayesian_events").fetchone()[0] == 1
+    conn.close()
+    assert client.get("/bayesian/all-stats").json() == before  # not learnt in memory either

@@ -180,6 +180,24 @@ def test_closes_of_any_size_are_forecast_or_refused_with_a_reason(spy: SpyBacken
     assert statuses == {200, 422} and spy.windows(since=start)  # both paths were taken
 
 
+def test_any_symbol_in_a_path_is_evaluated_or_refused_with_a_reason(spy: SpyBackend) -> None:
+    """Schemathesis' fixed examples never put a dot or a caret in /price/evaluate/{symbol}: a 500 on "BRK.B"
+    passed the whole fuzz suite (a review). Real tickers as examples, then any name the bodies take."""
+
+    def check(symbol: str) -> None:
+        response = send("/price/evaluate/{symbol}", "GET", path_parameters={"symbol": symbol})
+        assert response.status_code in (200, 404, 422), (symbol, response.text)
+
+    for ticker in ("BRK.B", "^GSPC", "EURUSD=X", "BTC-USD", "RDS-A", "7203.T"):
+        check(ticker)
+
+    # any ticker of Yahoo's characters (a slash, a dot segment or ";" is another route, not this one's case)
+    tickers = st.text("ABCXYZabcxyz0123456789.^=-_&", min_size=1, max_size=12).filter(
+        lambda n: n not in (".", "..")
+    )
+    given(symbol=tickers)(SETTINGS(check))()
+
+
 def test_texts_of_any_characters_are_scored_or_refused_with_a_reason(spy: SpyBackend) -> None:
     start, statuses = len(spy.seen), set()
 

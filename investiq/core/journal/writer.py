@@ -68,6 +68,7 @@ class JournalWriter:
         self._max_batch = max_batch
         self._log_delay_s = log_delay_s
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._holding = 0  # items taken from the queue into the batch not committed yet (`pending`)
         self._thread: threading.Thread | None = None
         self._closed = False
         self.committed = 0
@@ -133,7 +134,10 @@ class JournalWriter:
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        """Writes not committed yet: queued, and taken into the batch being gathered or committed (the queue
+        alone read 0 while a batch of logs waited out its delay, and "drained" came before the commit: a
+        review)."""
+        return self._queue.qsize() + self._holding
 
     @property
     def alive(self) -> bool:
@@ -162,6 +166,7 @@ class JournalWriter:
                         stop = True
                         break
                     batch.append(item)
+                    self._holding = len(batch)
                     if len(batch) >= self._max_batch:
                         break
                     if item.future is not None:  # someone waits: commit what is queued now
@@ -173,6 +178,7 @@ class JournalWriter:
                         break
                 if batch:
                     self._run_batch(conn, batch)
+                self._holding = 0
         finally:
             conn.close()
             self._drop_leftovers()
