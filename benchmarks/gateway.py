@@ -14,7 +14,8 @@
 - Many clients against batched requests: 16 clients with one headline per request (each its own
   keep-alive connection, a closed loop) against one client sending 32 headlines per request, in texts/s,
   in alternating segments; the micro-batcher should make the first as cheap per text as the second.
-  The bound on that ratio is measured too: the same scorer in-process, batches of 16 against batches of 32.
+  The bound on that ratio is measured too: the same scorer in-process fed batches of 16, over HTTP's rate
+  for batches of 32.
 - Price forecasts while headlines are scored: one window every 20 ms beside bursts of 32 headlines back to back,
   against each alone: the window's p50/p99 and what the windows cost the bursts.
 - Garbage collection: the pauses the running gateway's collections took during the run (its
@@ -344,6 +345,15 @@ async def mixed_load(base: str, context: int) -> dict[str, Any]:
     }
 
 
+def clients_bound(pairs: dict[str, Any]) -> float | None:
+    """The most CLIENTS lock-step clients over HTTP can reach of HTTP's batched rate (`clients_vs_batched` of
+    a run): the same scorer fed batches of CLIENTS in-process, over HTTP's batched rate; None where the run did
+    not measure it. In-process CLIENTS over in-process BATCH, shown before, is no bound on a ratio whose other
+    arm is HTTP's (a review: 0.87 where this was 0.956)."""
+    alone = pairs.get("in_process", {}).get("clients", {}).get("texts_per_s")
+    return float(alone / pairs["batched"]["texts_per_s"]) if alone else None
+
+
 def batches_in_process(repo: Path) -> dict[str, Any]:
     """The bound on `clients_vs_batched`: texts/s of the gateway's own scorer and backend in this process (no
     HTTP, no event loop between requests), fed batches of CLIENTS headlines (what CLIENTS lock-step clients
@@ -546,15 +556,15 @@ def render(r: dict[str, Any]) -> str:
         "",
         f"- {CLIENTS} clients reach **{t['ratio']:.0%}** of the batched throughput",
     ]
-    if "in_process" in t:  # recorded since the bound was measured
+    if (bound := clients_bound(t)) is not None:  # recorded since the in-process rates were measured
         b = t["in_process"]
         lines.append(
             f"- The bound: the gateway's scorer and backend in one process, no HTTP, batches of {CLIENTS} "
-            f"headlines at {b['clients']['texts_per_s']:.0f} texts/s against {b['batched']['texts_per_s']:.0f} "
-            f"for batches of {BATCH} (same rounds and segments): **{b['ratio']:.0%}**, the most {CLIENTS} "
-            f"lock-step clients x 1 headline can reach through a gateway that costs nothing (each pass reads "
-            f"every weight however few texts it holds); through HTTP they reach {t['ratio'] / b['ratio']:.0%} "
-            "of that"
+            f"headlines at {b['clients']['texts_per_s']:.0f} texts/s, over HTTP's "
+            f"{t['batched']['texts_per_s']:.0f} for batches of {BATCH}: **{bound:.0%}**, the most {CLIENTS} "
+            f"lock-step clients x 1 headline can reach through this gateway (in-process {BATCH} headlines a "
+            f"batch: {b['batched']['texts_per_s']:.0f} texts/s, {b['ratio']:.0%} for batches of {CLIENTS}: each "
+            "pass reads every weight however few texts it holds)"
         )
     if "mixed_load" in r:  # recorded since each model has a worker thread of its own
         lines += render_mixed(r["mixed_load"])

@@ -103,18 +103,25 @@ def read_bandwidth(nbytes: int, repeats: int = 30, threads: int | None = None) -
     import threading
 
     data = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
-    parts = np.array_split(data, threads or os.cpu_count() or 1)
+    parts = [part for part in np.array_split(data, threads or os.cpu_count() or 1) if part.size]
     # Workers started once, released by a barrier for each read: threads started and joined inside the timed
     # call added their start-up (~190 us for two) to a floor that must never exceed what can be done (a review)
     go, done, stop = threading.Barrier(len(parts) + 1), threading.Barrier(len(parts) + 1), threading.Event()
 
     def work(part: np.ndarray) -> None:
-        while True:
-            go.wait()
-            if stop.is_set():
-                return
-            part.max()
-            done.wait()
+        try:
+            while True:
+                go.wait()
+                if stop.is_set():
+                    return
+                part.max()
+                done.wait()
+        except threading.BrokenBarrierError:  # the reader gave up (an error, Ctrl-C): stop
+            return
+        except BaseException:  # this read failed: break the barriers, so that the reader raises, not hangs
+            go.abort()
+            done.abort()
+            raise
 
     workers = [threading.Thread(target=work, args=(part,), daemon=True) for part in parts]
     for worker in workers:
@@ -126,9 +133,10 @@ def read_bandwidth(nbytes: int, repeats: int = 30, threads: int | None = None) -
 
     try:
         return nbytes / fastest(read, repeats) / 1e9
-    finally:
+    finally:  # each worker waits at a barrier or has stopped: aborting both releases it, and it returns
         stop.set()
-        go.wait()
+        go.abort()
+        done.abort()
         for worker in workers:
             worker.join()
 
@@ -220,7 +228,7 @@ def run(
     """Measure the peaks; with `finbert` (the dict of benchmarks/finbert.py, i.e. results/finbert.json),
     the headroom of each of its paths: batched texts/s and single-text (1000 / p50) against the fp32
     peak, and for the INT8 paths also against the int8 peak. Writes gemm.json and gemm.md to `out`."""
-    # The peaks move from minute to minute on a shared host (a review: 1.2 to 3.6 TOP/s INT8 in five runs of
+    # The peaks move from minute to minute on a shared host (a review: 1.2 to 3.7 TOP/s INT8 in runs of
     # one VM): the best of ROUNDS rounds, each round's kept, so that a share of the peak says what it divides by
     each = [measure_peaks(sizes, repeats) for _ in range(ROUNDS)]
     rows = [max(same, key=lambda r: r["gflops"]) for same in zip(*each, strict=True)]

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.gateway import clients_bound
 from benchmarks.gemm import INT8_PATH, SERVED_PATH
 from harness.results import describe
 
@@ -93,13 +94,7 @@ def bounds(out: Path) -> dict[str, str]:
     found = {}
     read = gemm.get("finbert", {}).get("single_text_floor_ms")
     http = gateway["http"].get("health (no model)", {}).get("p50_ms")
-    # 16 lock-step clients over HTTP cannot beat the same scorer fed batches of 16 in-process; the ratio's other
-    # arm is HTTP's batched rate itself. In-process 16 / in-process 32 was shown as the bound, and is none: in
-    # the run of 2026-12-04 in-process 16 / HTTP 32 was 0.956, above the 0.95 target it "put out of reach" (a
-    # review)
-    pairs = gateway["clients_vs_batched"]
-    alone = pairs.get("in_process", {}).get("clients", {}).get("texts_per_s")
-    ceiling = alone / pairs["batched"]["texts_per_s"] if alone else None
+    ceiling = clients_bound(gateway["clients_vs_batched"])
     if read is not None:
         found["int8_single_p50_ms"] = f">= {read:.2f}: the INT8 weights read once"
     if http is not None:

@@ -347,7 +347,7 @@ class FinanceLexicon:
         absorbed = _absorbed(tokens, [span for span, _, _ in figures])
         items = [item for clause in clauses for item in self._read(clause, tokens, subjects, absorbed)]
         items += [Item(words, COMPARED * sign) for words, sign, _ in figures]
-        if text.rstrip().endswith("?"):  # asked, not said: "Will the Fed cut rates?" read positive 0.77 (a review)
+        if text.rstrip().rstrip("\"'”’»)").endswith("?"):  # asked, not said: "Will the Fed cut rates?" read 0.77
             items = [replace(i, value=i.value * QUESTION) for i in items]
         return Evidence(
             positive=sum(i.value for i in items if i.value > 0),

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from investiq.core import comparisons
 from investiq.core.errors import ArtifactError
-from investiq.core.finbert import LABELS
+from investiq.core.finbert import LABELS, label_of
 from investiq.core.lexicon import BIAS, DATA, FinanceLexicon, Lexicon, Vader, rules_version, tokenize
 
 HEADLINES = DATA.parent / "labeled_headlines.csv"
@@ -25,8 +25,10 @@ def lexicon() -> FinanceLexicon:
 
 
 def label(lexicon: FinanceLexicon, text: str) -> tuple[str, float]:
+    """The label the gateway answers (`label_of`: a tie is neutral) and its probability."""
     p = lexicon.probabilities(text)
-    return LABELS[int(p.argmax())], float(p.max())
+    k = label_of(p.tolist())
+    return LABELS[k], float(p[k])
 
 
 @pytest.mark.parametrize(
@@ -407,7 +409,7 @@ def test_wildcards_match_anywhere_in_a_phrase(tmp_path: Path):
 
 
 def accuracy(probabilities: NDArray[np.floating[Any]], truth: NDArray[np.integer[Any]]) -> float:
-    return float((probabilities.argmax(axis=1) == truth).mean())
+    return float((np.array([label_of(row.tolist()) for row in probabilities]) == truth).mean())
 
 
 def test_the_lexicon_beats_vader_by_15_points_on_the_committed_headlines(lexicon: FinanceLexicon):
@@ -437,7 +439,7 @@ def test_vader_baseline_reproduces_the_issue(lexicon: FinanceLexicon):
         "Oil's rally stalls as inventories build",
         "Bank shares give back early gains",
         "Retailer's five-day winning streak snaps",
-        "Gold rally is over, analysts say",
+        "Gold's rally is over, analysts say",
         "Gains evaporate in late trading",
     ],
 )
@@ -445,6 +447,24 @@ def test_a_rise_that_ends_is_bad_news(lexicon: FinanceLexicon, text: str):
     """ "Acme shares give up all gains", "winning streak ends", "rally is over" read positive 0.85-0.89: the rise
     was read, not its end (a review, in other words than these)."""
     assert label(lexicon, text)[0] == "negative"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Stocks rally to end the week higher", "positive"),
+        ("Wall Street rallies to end a volatile week in the green", "positive"),
+        ("Stocks rally over trade deal hopes", "positive"),
+        ("Shares rally over 5% after earnings beat", "positive"),
+        ("Losing streak ends for the Dow", "positive"),
+        ("Bank stocks snap three-day losing streak", "positive"),
+        ("Chipmakers end their winning streak", "negative"),
+    ],
+)
+def test_a_rally_to_end_the_week_is_no_rise_that_ends(lexicon: FinanceLexicon, text: str, expected: str):
+    """Phrases with a wildcard ("rally * end", "rally over") read bullish headlines as negative, and "streak end"
+    a losing streak's end (a review of the rules above): which streak ends decides."""
+    assert label(lexicon, text)[0] == expected
 
 
 def test_a_condition_is_a_clause_of_its_own(lexicon: FinanceLexicon):
@@ -462,3 +482,4 @@ def test_a_question_is_weaker_evidence_than_the_statement(lexicon: FinanceLexico
         label(lexicon, "The ECB will cut rates next month"),
     )
     assert asked[0] == said[0] == "positive" and asked[1] < said[1] - 0.1
+    assert label(lexicon, '"Will the ECB cut rates next month?"') == asked  # a quoted question asks too

@@ -764,7 +764,7 @@ def test_ids_recorded_before_they_were_normalised_are_still_found(client: TestCl
 
 
 def test_an_update_the_journal_refuses_is_a_503_and_nothing_is_learnt(client: TestClient, db_path: Path):
-    """"Never acknowledged without being stored" was guarded only by the disk-fault tests, which skip without
+    """ "Never acknowledged without being stored" was guarded only by the disk-fault tests, which skip without
     root's capabilities: a 200 on a failed write passed every other test (a review). The journal refuses the row
     here (a trigger: a real SQLite error in the writer's transaction)."""
     update(client, strategy_name="a", won=True)

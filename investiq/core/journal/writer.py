@@ -68,7 +68,10 @@ class JournalWriter:
         self._max_batch = max_batch
         self._log_delay_s = log_delay_s
         self._queue: queue.Queue[Any] = queue.Queue()
-        self._holding = 0  # items taken from the queue into the batch not committed yet (`pending`)
+        # writes queued and not settled yet (`pending`), counted where they are queued and settled: the queue
+        # alone read 0 while a batch taken from it waited out its delay: "drained" before the commit (a review)
+        self._unsettled = 0
+        self._count_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.committed = 0
@@ -87,7 +90,7 @@ class JournalWriter:
         if self._closed or self._thread is None:
             raise JournalError("the journal writer is not running")
         future: Future[T] = Future()
-        self._queue.put(_Item(job, future))
+        self._enqueue(_Item(job, future))
         return future
 
     async def run(self, job: Job[T]) -> T:
@@ -99,7 +102,7 @@ class JournalWriter:
         if self._closed or self._thread is None:
             self._record_failure("journal writer is not running; a log row was dropped")
             return
-        self._queue.put(_Item(job, None))
+        self._enqueue(_Item(job, None))
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until every job queued before this call is committed (or has failed). While another connection
@@ -107,7 +110,7 @@ class JournalWriter:
         if self._closed or self._thread is None:
             return
         barrier: Future[None] = Future()
-        self._queue.put(_Item(lambda conn: None, barrier, counted=False))
+        self._enqueue(_Item(lambda conn: None, barrier, counted=False))
         barrier.result(timeout)
 
     def truncate_wal(self) -> bool:
@@ -134,10 +137,13 @@ class JournalWriter:
 
     @property
     def pending(self) -> int:
-        """Writes not committed yet: queued, and taken into the batch being gathered or committed (the queue
-        alone read 0 while a batch of logs waited out its delay, and "drained" came before the commit: a
-        review)."""
-        return self._queue.qsize() + self._holding
+        """Writes queued and not committed (or failed) yet, the batch being gathered or committed included."""
+        return self._unsettled
+
+    def _enqueue(self, item: _Item) -> None:
+        with self._count_lock:
+            self._unsettled += 1
+        self._queue.put(item)
 
     @property
     def alive(self) -> bool:
@@ -166,7 +172,6 @@ class JournalWriter:
                         stop = True
                         break
                     batch.append(item)
-                    self._holding = len(batch)
                     if len(batch) >= self._max_batch:
                         break
                     if item.future is not None:  # someone waits: commit what is queued now
@@ -178,7 +183,6 @@ class JournalWriter:
                         break
                 if batch:
                     self._run_batch(conn, batch)
-                self._holding = 0
         finally:
             conn.close()
             self._drop_leftovers()
@@ -243,6 +247,8 @@ class JournalWriter:
         return outcomes
 
     def _settle(self, outcomes: list[tuple[_Item, Any, BaseException | None]]) -> None:
+        with self._count_lock:
+            self._unsettled -= len(outcomes)
         for item, result, error in outcomes:
             if error is None:
                 if item.counted:
