@@ -132,9 +132,11 @@ def model_file(directory: Path, variant: str) -> Path:
 
 
 class Encoder:
-    """Texts -> (input_ids, attention_mask), int64 [batch, longest text in the batch (<= max_tokens)]."""
+    """Texts -> (input_ids, attention_mask), int64 [batch, longest text in the batch (<= max_tokens)], padded
+    further to a multiple of `multiple` columns (never past max_tokens): fewer widths, for batchers that merge
+    only inputs of one shape (Triton's dynamic batcher in front of a graph)."""
 
-    def __init__(self, directory: Path, max_tokens: int) -> None:
+    def __init__(self, directory: Path, max_tokens: int, multiple: int = 1) -> None:
         from tokenizers import Tokenizer
 
         path = directory / TOKENIZER
@@ -144,14 +146,20 @@ class Encoder:
             raise ArtifactError(f"cannot load tokenizer {path}: {exc}") from None
         pad = self._tokenizer.token_to_id("[PAD]")
         self._tokenizer.enable_truncation(max_length=max_tokens)
-        self._tokenizer.enable_padding(pad_id=0 if pad is None else pad, pad_token="[PAD]")
+        self._tokenizer.enable_padding(
+            pad_id=0 if pad is None else pad,
+            pad_token="[PAD]",
+            pad_to_multiple_of=multiple if multiple > 1 else None,
+        )
         self.max_tokens = max_tokens
 
     def __call__(self, texts: Sequence[str]) -> dict[str, NDArray[np.int64]]:
         encodings = self._tokenizer.encode_batch(list(texts))
-        return {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        return {  # a multiple past max_tokens adds only padding columns: cut back to max_tokens
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64)[:, : self.max_tokens],
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)[
+                :, : self.max_tokens
+            ],
         }
 
 
@@ -213,8 +221,9 @@ def run_by_length(
     each cut to its longest row's extent; the rows come back in `feed`'s order. The same answer as one
     pass over `feed` but for rounding (attention ignores padding), for less padded work: texts of like
     length run together."""
-    if len(feed["attention_mask"]) <= 1:
-        return run(feed)  # one text: nothing to group
+    mask = feed["attention_mask"]
+    if len(mask) <= 1 and (mask.size == 0 or mask[0, -1]):
+        return run(feed)  # one text and no padding: nothing to group or drop
     widths = extents(feed["attention_mask"])
     passes = plan_passes(widths, pass_cost=pass_cost, max_rows=max_rows)
     if len(passes) == 1 and widths.max() == feed["attention_mask"].shape[1]:

@@ -114,7 +114,9 @@ def _split(out: NDArray[Any], sizes: list[int]) -> list[NDArray[Any]]:
 
 
 class FinbertTokenizer:
-    """TEXT BYTES [batch, 1] -> input_ids, attention_mask INT64 [batch, longest text in Triton's batch].
+    """TEXT BYTES [batch, 1] -> input_ids, attention_mask INT64 [batch, longest text in Triton's batch, padded to
+    a multiple of the parameter `pad_to_multiple_of`]: few widths, so that the model's batcher can merge the
+    requests of several tokenizer batches where its inputs cannot be ragged (the gpu flavour's graph).
     The vocabulary is finbert_model/1's, read at load; `investiq export finbert` stamps this step's version
     directory with its hash (TOKENIZER_STAMP), so that Triton reloads the step when the vocabulary changes."""
 
@@ -123,7 +125,7 @@ class FinbertTokenizer:
         # at most the model's positions, as the embedded backend: a max_tokens of 512 on a model of 128 positions
         # sent ids the model cannot embed (ONNX Runtime's Gather error, a 500) for every long text
         tokens = min(int(_parameter(args, "max_tokens", str(MAX_TOKENS))), FinbertMeta.load(artifact).max_length)
-        self.encoder = Encoder(artifact, tokens)
+        self.encoder = Encoder(artifact, tokens, int(_parameter(args, "pad_to_multiple_of", "1")))
         _settle(args)
 
     def execute(self, requests: list[Any]) -> list[Any]:

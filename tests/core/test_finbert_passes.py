@@ -90,3 +90,19 @@ def test_one_row_or_one_pass_without_padding_runs_the_feed_as_it_is():
     for feed in (feed_of([7], width=7), feed_of([5, 6, 7], width=7)):
         run_by_length(run, feed)
         assert calls.pop()["input_ids"] is feed["input_ids"]
+
+
+def test_one_padded_row_runs_without_its_padding():
+    """A lone text padded past its length (Triton's tokenizer step pads to a multiple of 16 tokens) runs at its
+    own length: the padding would cost as much as tokens."""
+    shapes: list[tuple[int, ...]] = []
+
+    def run(part: dict[str, NDArray[np.int64]]) -> NDArray[Any]:
+        shapes.append(part["input_ids"].shape)
+        return np.asarray(part["attention_mask"].sum(1, keepdims=True))
+
+    assert run_by_length(run, feed_of([5], width=16)).tolist() == [[5]]
+    assert shapes == [(1, 5)]
+    assert run_by_length(
+        run, {"input_ids": np.zeros((0, 16), np.int64), "attention_mask": np.zeros((0, 16), np.int64)}
+    ).shape == (0, 1)

@@ -357,3 +357,18 @@ def test_a_journal_failure_never_fails_a_prediction(tiny: tuple[Path, Path], tmp
         assert journal["status"] == "degraded"
         assert "sentiment_predictions" in journal["reason"]
         assert "investiq_journal_failed_total 1.0" in client.get("/metrics").text
+
+
+def test_the_encoder_pads_to_a_multiple_of_tokens_never_past_its_limit(tiny: tuple[Path, Path]):
+    """Triton's tokenizer step pads to a multiple of 16 tokens, so that its model's batcher sees few widths: the
+    same tokens and mask as padded to the longest text, then only padding, and never past max_tokens."""
+    _, repo = tiny
+    plain = Encoder(finbert_dir(repo), 128)(HELD_OUT)
+    rounded = Encoder(finbert_dir(repo), 128, multiple=16)(HELD_OUT)
+    width = plain["input_ids"].shape[1]
+    assert rounded["input_ids"].shape == rounded["attention_mask"].shape == (len(HELD_OUT), -(-width // 16) * 16)
+    for name in ("input_ids", "attention_mask"):
+        np.testing.assert_array_equal(rounded[name][:, :width], plain[name])
+        assert not rounded[name][:, width:].any()  # padding: id 0, not attended
+    long = " ".join(HELD_OUT * 4)
+    assert Encoder(finbert_dir(repo), 20, multiple=16)([long])["input_ids"].shape == (1, 20)  # not 32

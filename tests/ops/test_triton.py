@@ -62,6 +62,16 @@ def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     stop(work)
 
 
+def tokenized(ports: TritonPorts, texts: list[str]) -> NDArray[np.int64]:
+    """The ids Triton's tokenizer step gives `texts`, asked over HTTP."""
+    body = {"inputs": [{"name": "TEXT", "datatype": "BYTES", "shape": [len(texts), 1], "data": texts}]}
+    url = f"http://127.0.0.1:{ports.http}/v2/models/{FINBERT_TOKENIZER}/infer"
+    with urlopen(Request(url, data=json.dumps(body).encode(), method="POST")) as response:
+        output = next(o for o in json.loads(response.read())["outputs"] if o["name"] == "input_ids")
+    ids: NDArray[np.int64] = np.asarray(output["data"], dtype=np.int64).reshape(output["shape"])
+    return ids
+
+
 def settings_for(repository: Path, db: Path, ports: TritonPorts | None = None) -> Settings:
     extra: dict[str, Any] = {"backend": "triton", "triton_url": f"127.0.0.1:{ports.grpc}"} if ports else {}
     extra |= {"triton_timeout_s": 30.0} if ports else {}  # a cold first ensemble call on a loaded CI machine
@@ -197,16 +207,8 @@ def test_a_gateway_has_triton_serve_the_finbert_it_reads(repository: Path, tmp_p
             answers = client.post("/sentiment/predict", json=body).json()["predictions"]
         return np.array([[a["probabilities"][label] for label in LABELS] for a in answers])
 
-    def served_ids() -> list[int]:
-        """The ids Triton's tokenizer step gives TEXTS, asked over HTTP."""
-        body = {"inputs": [{"name": "TEXT", "datatype": "BYTES", "shape": [len(TEXTS), 1], "data": TEXTS}]}
-        url = f"http://127.0.0.1:{ports.http}/v2/models/{FINBERT_TOKENIZER}/infer"
-        with urlopen(Request(url, data=json.dumps(body).encode(), method="POST")) as response:
-            outputs = json.loads(response.read())["outputs"]
-        return [int(x) for x in next(o["data"] for o in outputs if o["name"] == "input_ids")]
-
-    def exported_ids() -> list[int]:
-        return [int(x) for x in Encoder(repo / FINBERT_MODEL / "1", 128)(TEXTS)["input_ids"].ravel()]
+    def exported_ids() -> list[int]:  # as the tokenizer step pads them (its config's pad_to_multiple_of)
+        return [int(x) for x in Encoder(repo / FINBERT_MODEL / "1", 128, multiple=16)(TEXTS)["input_ids"].ravel()]
 
     start(repo, ports, work)
     try:
@@ -217,7 +219,7 @@ def test_a_gateway_has_triton_serve_the_finbert_it_reads(repository: Path, tmp_p
         assert exported_ids() != old_ids  # the new export's vocabulary differs: the test can tell them apart
         new = probabilities(settings_for(repo, tmp_path / "a.db"))
         triton = probabilities(settings_for(repo, tmp_path / "b.db", ports))
-        assert served_ids() == exported_ids()
+        assert tokenized(ports, TEXTS).ravel().tolist() == exported_ids()
     finally:
         stop(work)
     # the two models differ by far more than the runtimes do (dynamic INT8 on either side of the wire)
@@ -369,3 +371,47 @@ def test_a_reload_loads_the_new_version_on_every_triton_server_behind_the_target
         assert version_ready(first, 1) and version_ready(second, 1)
     finally:
         stop(tmp_path / "second")
+
+
+def model_executions(http_port: int, model: str) -> tuple[int, int]:
+    """(executions, requests) a model of the server has run so far (Triton's statistics)."""
+    stats = json.loads(urlopen(f"http://127.0.0.1:{http_port}/v2/models/{model}/stats").read().decode())
+    return int(stats["model_stats"][0]["execution_count"]), int(stats["model_stats"][0]["inference_count"])
+
+
+def test_concurrent_headlines_of_different_lengths_share_the_models_executions(triton: tuple[TritonPorts, Path]):
+    """Triton's batcher merges only requests of one shape unless the input allows ragged batches: headlines
+    tokenized in different batches of the tokenizer step have different widths, and FinBERT ran once for each
+    of them (32 executions for 32 such requests). Merged, each answer is still its own."""
+    ports, _ = triton
+    ids = [np.arange(1, n + 1, dtype=np.int64)[None, :] % 50 + 5 for n in range(2, 34)]  # 32 widths
+
+    async def ask(concurrently: bool) -> list[Any]:
+        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
+        calls = [backend.infer(FINBERT_MODEL, {"input_ids": x, "attention_mask": np.ones_like(x)}) for x in ids]
+        try:
+            return list(await asyncio.gather(*calls)) if concurrently else [await call for call in calls]
+        finally:
+            await backend.close()
+
+    alone = asyncio.run(ask(concurrently=False))
+    for _ in range(3):  # a client starved of CPU may send one burst one request at a time: try again
+        runs, asked = model_executions(ports.http, FINBERT_MODEL)
+        answers = asyncio.run(ask(concurrently=True))
+        after_runs, after_asked = model_executions(ports.http, FINBERT_MODEL)
+        for got, want in zip(answers, alone, strict=True):  # but for dynamic INT8's dependence on the batch
+            np.testing.assert_allclose(got["logits"], want["logits"], atol=0.05)
+        if after_runs - runs <= (after_asked - asked) // 4:
+            break
+    assert after_asked - asked == len(ids)
+    assert after_runs - runs <= len(ids) // 4, after_runs - runs
+
+
+def test_the_tokenizer_step_pads_to_a_multiple_of_16_tokens(triton: tuple[TritonPorts, Path]):
+    """Few widths, for the gpu flavour's batcher (its graph cannot take ragged batches)."""
+    ports, _ = triton
+
+    assert [tokenized(ports, [text]).shape[1] for text in ("rates unchanged", " ".join(["shares"] * 20))] == [
+        16,
+        32,
+    ]
