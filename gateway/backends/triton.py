@@ -4,9 +4,9 @@ Every call carries a timeout. Failures are translated here: an unreachable serve
 is not loaded becomes a 503 naming the model and the address; a request Triton rejects becomes a
 422 with Triton's reason. The gRPC channel reconnects by itself, so when Triton comes back the
 gateway recovers without a restart; an inference that finds Triton unreachable is sent once more on a
-fresh channel within its deadline. Triton is told each request's deadline too, so that the queue policy
-of the dynamic batcher (model_repository/*/config.pbtxt) rejects a request the gateway gave up on instead
-of running it.
+fresh channel within its deadline. The deadline is gRPC's: a call past it is cancelled, which Triton honours
+for part of what waits in its queue. Triton is not told a per-request `timeout` (its queue policy): with one,
+Triton 2.51's dynamic batcher stalled ~500 ms at a time under load (README, Serving on Triton).
 """
 
 from __future__ import annotations
@@ -88,18 +88,14 @@ class TritonBackend:
     async def _send(self, model: str, request: list[Any], outputs: list[Any]) -> Any:
         """One inference within the timeout, sent once more on a fresh channel when the first found Triton
         unreachable: after a restart of Triton the old channel sits in its reconnect backoff, and every call
-        of a burst on it got a 503, not only the first (a review). Inference is idempotent. Triton gets the
-        time left too (`timeout`, microseconds), so its queue policy drops a request the gateway gave up on
-        (a review: timed-out requests still ran). A timeout leaves the channel as it is: a fresh one would not
-        make a busy server answer sooner."""
+        of a burst on it got a 503, not only the first (a review). Inference is idempotent. A timeout leaves
+        the channel as it is: a fresh one would not make a busy server answer sooner."""
         loop = asyncio.get_running_loop()
         deadline, retried = loop.time() + self._timeout_s, False
         while True:
             client, left = self._client, deadline - loop.time()
             try:
-                return await client.infer(
-                    model, request, outputs=outputs, client_timeout=left, timeout=max(1, int(left * 1e6))
-                )
+                return await client.infer(model, request, outputs=outputs, client_timeout=left)
             except Exception as exc:  # tritonclient raises InferenceServerException for everything
                 unreachable = _unreachable(exc)
                 if unreachable:
@@ -296,8 +292,8 @@ def _message(exc: Exception) -> str:
 
 
 def _timed_out(exc: Exception) -> bool:
-    """The call's deadline passed: here (DEADLINE_EXCEEDED), or in Triton's queue, whose policy rejects a request
-    past the time it said it had with UNAVAILABLE "Request timeout expired"."""
+    """The call's deadline passed: here (DEADLINE_EXCEEDED), or in Triton's queue where an operator's queue policy
+    rejects a request past its timeout with UNAVAILABLE "Request timeout expired"."""
     return "DEADLINE" in _status(exc) or "timeout expired" in _message(exc).lower()
 
 

@@ -30,7 +30,6 @@ from investiq.cli.main import main
 from investiq.core.errors import BackendUnavailableError, ModelNotReadyError
 from investiq.core.finbert import FINBERT
 from investiq.core.patchtst import PATCHTST, QUANTILE_LEVELS, PatchTSTMeta
-from investiq.core.settings import Settings
 from investiq.core.versions import version_dir
 from investiq.ops.triton_server import TritonPorts, missing, running, start, stop
 
@@ -106,20 +105,21 @@ def test_a_call_is_sent_again_at_most_once():
         asyncio.run(backend.infer(FINBERT, TEXT))
 
 
-def test_a_timeout_says_so_keeps_the_channel_and_tells_triton_the_deadline():
-    """It read "unavailable ...; is it running?" and swapped the channel. Triton gets the time the call has
-    (microseconds), so that its queue policy rejects a request the gateway no longer waits for."""
+def test_a_timeout_says_so_keeps_the_channel_and_sets_the_calls_deadline_only():
+    """It read "unavailable ...; is it running?" and swapped the channel. The deadline is gRPC's alone: a
+    per-request `timeout` put Triton 2.51's batcher into ~500 ms stalls under load."""
     slow = FakeClient(DEADLINE)
     backend = backend_with(slow, timeout_s=0.5)
     with pytest.raises(BackendUnavailableError, match=r"did not answer for 'finbert': timed out after 0.5 s"):
         asyncio.run(backend.infer(FINBERT, TEXT))
     assert backend._channel is slow  # not reset
     (call,) = slow.calls
-    assert 0 < call["client_timeout"] <= 0.5 and 0 < call["timeout"] <= 500_000
+    assert 0 < call["client_timeout"] <= 0.5 and "timeout" not in call
 
 
 def test_a_request_triton_dropped_from_its_queue_is_a_timeout_too():
-    """The queue policy rejects a request past its `timeout` with UNAVAILABLE: not a server to reconnect to."""
+    """An operator's queue policy rejects a request past its timeout with UNAVAILABLE: not a server to reconnect
+    to."""
     dropped = FakeClient(UNAVAILABLE, message="Request timeout expired")
     backend = backend_with(dropped, FakeClient(), timeout_s=0.5)
     with pytest.raises(BackendUnavailableError, match=r"timed out after 0\.5 s"):
@@ -175,16 +175,14 @@ def committed_configs() -> list[Path]:
 
 
 @pytest.mark.parametrize("path", committed_configs(), ids=lambda p: str(p.relative_to(ROOT / "model_repository")))
-def test_every_dynamic_batcher_rejects_requests_past_the_gateways_timeout(path: Path):
-    """A request the gateway gave up on (triton_timeout_s) still ran on Triton; each dynamic batcher rejects
-    one that waited longer than the gateway waits, or than the time the request says it has left."""
+def test_no_dynamic_batcher_has_a_queue_policy_with_timeouts(path: Path):
+    """Request timeouts in Triton 2.51's dynamic batcher (a default_queue_policy, or one a request overrides)
+    stalled it ~500 ms at a time under load: PatchTST through the cpu flavour at 16 clients, p99 16 -> 515 ms and
+    1,380 -> 700-990 requests/s (a known Triton defect, triton-inference-server/server#8870 describes its
+    mechanism). Requests the gateway gave up on are cancelled by gRPC's deadline instead."""
     config = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
-    if not config.HasField("dynamic_batching"):
-        return
-    policy = config.dynamic_batching.default_queue_policy
-    assert model_config_pb2.ModelQueuePolicy.TimeoutAction.Name(policy.timeout_action) == "REJECT"
-    assert policy.allow_timeout_override
-    assert policy.default_timeout_microseconds == int(Settings.model_fields["triton_timeout_s"].default * 1e6)
+    assert not config.dynamic_batching.HasField("default_queue_policy"), path
+    assert not config.dynamic_batching.priority_queue_policy, path
 
 
 # A real tritonserver: the stand-in FinBERT, and a model that fails to load.
