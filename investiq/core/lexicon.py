@@ -66,6 +66,11 @@ WINDOW = 3  # how many words a negator or a booster reaches, as in VADER
 N_SCALAR = -0.74  # VADER's negation factor
 COMPARED = 1.5  # two figures compared (investiq/core/comparisons.py): as much evidence as a plain move
 QUESTION = 0.6  # a text that asks scales its evidence as a hedge does ("may": 0.6)
+# What a headline concedes weighs less than what it says happened: a clause opened by "despite", "although",
+# "though" or "even as" ("Shares fall despite strong results" read positive 0.58). VADER's like rule for "but"
+# (the words before it halved) was tried too (2026-12-05): it moved three labeled texts, two the wrong way.
+CONCEDED = 0.5
+CONCEDING = frozenset(["despite", "although", "though", "notwithstanding"])
 
 KINDS = frozenset("+-^v~=?*!@.x")
 # Words that end a clause (besides punctuation) unless a phrase takes them ("weigh on").
@@ -318,6 +323,7 @@ class FinanceLexicon:
         tokens = tokenize(text)
         stems = [self.lexicon.stem(t) for t in tokens]
         clauses: list[list[_Match]] = [[]]
+        openers = [""]  # the word or mark that opened each clause ("" for the first)
         skip = set()
         i = 0
         while i < len(tokens):
@@ -337,6 +343,7 @@ class FinanceLexicon:
                 continue
             if tokens[i] in BREAKS or not tokens[i].isalnum():
                 clauses.append([])
+                openers.append("even as" if tokens[i] == "as" and i and tokens[i - 1] == "even" else tokens[i])
             else:
                 clauses[-1].append(_Match(i, 1, self._vader_term(tokens[i]), "vader"))
             i += 1
@@ -345,7 +352,11 @@ class FinanceLexicon:
         figures = list(compared(text, self.is_cost, self.direction))
         subjects = frozenset(w for _, _, words in figures for w in words)
         absorbed = _absorbed(tokens, [span for span, _, _ in figures])
-        items = [item for clause in clauses for item in self._read(clause, tokens, subjects, absorbed)]
+        items = [
+            replace(item, value=item.value * weight) if weight != 1 else item
+            for clause, weight in zip(clauses, _weights(openers), strict=True)
+            for item in self._read(clause, tokens, subjects, absorbed)
+        ]
         items += [Item(words, COMPARED * sign) for words, sign, _ in figures]
         if text.rstrip().rstrip("\"'”’»)").endswith("?"):  # asked, not said: "Will the Fed cut rates?" read 0.77
             items = [replace(i, value=i.value * QUESTION) for i in items]
@@ -487,6 +498,16 @@ def _absorbed(tokens: list[str], spans: list[str]) -> frozenset[int]:
                 at = i + n
                 break
     return frozenset(absorbed)
+
+
+def _weights(openers: list[str]) -> list[float]:
+    """Each clause's weight from the word that opened it (CONCEDED): a conceding clause goes on through "and"
+    ("despite strong sales and higher margins")."""
+    weights, conceding = [], False
+    for opener in openers:
+        conceding = opener in CONCEDING or opener == "even as" or (conceding and opener == "and")
+        weights.append(CONCEDED if conceding else 1.0)
+    return weights
 
 
 def _boosts(clause: list[_Match]) -> dict[int, float]:
