@@ -441,6 +441,9 @@ def test_vader_baseline_reproduces_the_issue(lexicon: FinanceLexicon):
         "Retailer's five-day winning streak snaps",
         "Gold's rally is over, analysts say",
         "Gains evaporate in late trading",
+        "Rally in Treasuries fades",  # the rise says where it was
+        "Copper's rally in London stalls",
+        "Gains in mining shares evaporate",
     ],
 )
 def test_a_rise_that_ends_is_bad_news(lexicon: FinanceLexicon, text: str):
@@ -453,6 +456,7 @@ def test_a_rise_that_ends_is_bad_news(lexicon: FinanceLexicon, text: str):
     ("text", "expected"),
     [
         ("Stocks rally to end the week higher", "positive"),
+        ("Stocks rally in Asia to end the week higher", "positive"),
         ("Wall Street rallies to end a volatile week in the green", "positive"),
         ("Stocks rally over trade deal hopes", "positive"),
         ("Shares rally over 5% after earnings beat", "positive"),
