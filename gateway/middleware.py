@@ -76,8 +76,11 @@ class RequestContextMiddleware:
         # load balancers and probes send it)
         method = scope["method"]
         head = method == "HEAD"
-        if head:  # in place: routing writes the route into this scope, which the access line reads
-            scope["method"], scope[SENT_METHOD] = "GET", method
+        # The app gets a copy that says GET: the server's own scope must keep HEAD, or uvicorn expects the body
+        # that Content-Length announces, logs "Response content shorter than Content-Length" and drops the
+        # connection (the next request on it was reset: a new user's walkthrough). Routing writes the route into
+        # the copy, which the access line reads.
+        inner = {**scope, "method": "GET", SENT_METHOD: method} if head else scope
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -89,12 +92,12 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(inner, receive, send_with_id)
         finally:
             level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
             fields = {
                 "method": method,
-                "route": route_of(scope),
+                "route": route_of(inner),
                 "path": scope["path"][:_MAX_LOGGED_PATH],
                 "status": status,
                 "duration_ms": round((time.perf_counter() - start) * 1000, 3),

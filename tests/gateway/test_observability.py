@@ -242,3 +242,26 @@ def test_a_served_gateway_logs_json_lines_with_the_request_id(serve: Any, db_pat
     assert access["logger"] == "gateway.access" and access["level"] == "WARNING"
     assert (access["route"], access["status"], access["model"]) == ("/bayesian/update", 422, "bayesian")
     assert not [e for e in entries if e.get("request_id") == "quiet-ok"]  # INFO, below --log-level warning
+
+
+def test_head_on_a_served_gateway_keeps_the_connection(serve: Any, db_path: Path, tmp_path: Path):
+    """HEAD was answered by telling the app (and uvicorn, whose scope it was) GET: uvicorn then waited for the body
+    its Content-Length announced, logged "Response content shorter than Content-Length" for every HEAD and dropped
+    the connection, so the next request on it was reset (a new user's walkthrough)."""
+    import http.client
+
+    server = serve(db_path)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        for _ in range(2):
+            for method in ("HEAD", "GET"):
+                connection.request(method, "/bayesian/weights")
+                answer = connection.getresponse()
+                body = answer.read()
+                assert answer.status == 200, method
+                assert (body == b"") == (method == "HEAD"), method
+    finally:
+        connection.close()
+    server.stop()
+    log = (tmp_path / "server.log").read_text()
+    assert "Content-Length" not in log and "Traceback" not in log, log[-2000:]
