@@ -18,13 +18,19 @@ if [ ! -x .venv/bin/investiq ] || [ pyproject.toml -nt .venv/bin/investiq ] || [
     echo "== no NVIDIA GPU: PyTorch's CPU build from download.pytorch.org (not PyPI's CUDA one, several GB)"
     echo "== installing into .venv (first run: 1-3 minutes, PyTorch included)"
   elif [ "$(uname -s)" = Linux ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
-    echo "== installing into .venv: PyTorch from PyPI, on Linux its CUDA build (several GB: minutes to tens of"
-    echo "   minutes; download.pytorch.org, which has the ~200 MB CPU build, could not be reached or a GPU is here)"
+    echo "== installing into .venv: PyTorch as pip finds it (PyPI's Linux torch is the CUDA build, several GB:"
+    echo "   minutes to tens of minutes, unless a local wheel or index has the CPU build; download.pytorch.org,"
+    echo "   which has the ~200 MB CPU build, could not be reached or a GPU is here)"
   else
     echo "== installing into .venv (first run: 1-3 minutes, PyTorch included)"
   fi
   .venv/bin/python -m pip install --disable-pip-version-check --progress-bar on ${torch_cpu[@]+"${torch_cpu[@]}"} \
     -e ".[train,${ORT_EXTRA:-cpu},openvino]" -c constraints.txt 2> >(grep -v "is ignored: it is neither" >&2)
   touch .venv/bin/investiq
+fi
+# OpenVINO's Python package sends anonymous usage data each time it is imported unless its user opted out
+# (README, Run it): say so once a start, with the way out, rather than opt out for the user.
+if [ ! -f "$HOME/intel/openvino_telemetry" ] || [ "$(cat "$HOME/intel/openvino_telemetry" 2>/dev/null)" != 0 ]; then
+  echo "== OpenVINO sends anonymous usage data when imported; to opt out: .venv/bin/opt_in_out --opt_out"
 fi
 exec .venv/bin/investiq up "$@"

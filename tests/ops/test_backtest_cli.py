@@ -234,3 +234,23 @@ def test_days_with_the_sample_is_refused_not_ignored(tmp_path: Path):
     """The sample is used whole: --days 400 ran the same trades as without it, its command in the report."""
     result = invoke("--source", "sample", "--days", "400", "--no-price-filter", "--out", str(tmp_path / "r"))
     assert result.exit_code == 2 and "the sample is used whole (drop --days)" in result.output
+
+
+def test_trades_posted_over_http_are_named_when_the_trades_table_is_short(tmp_path: Path):
+    """A new user posted 124 trades to /bayesian/update and was told "only 0 closed trades ... the agent's trades
+    table needs more closed trades", as if the journal held none."""
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+    from investiq.core.settings import Settings
+    from tests.fakes import FakeBackend
+
+    db = tmp_path / "portfolio.db"
+    settings = Settings(db_path=db, sentiment_model="lexicon", price_resolve_every_s=0)
+    with TestClient(create_app(settings, FakeBackend())) as client:
+        for i in range(12):
+            body = {"strategy_name": f"s{i % 2}", "won": i % 3 > 0, "profit_loss": 1.0 if i % 3 else -1.0}
+            assert client.post("/bayesian/update", json=body | {"trade_id": i}).status_code == 200
+    result = invoke("--source", "journal", "--db", str(db), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1 and "only 0 closed trades" in result.output
+    assert "12 trades posted to /bayesian/update are in the journal" in " ".join(result.output.split())

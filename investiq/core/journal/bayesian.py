@@ -226,6 +226,15 @@ def recorded(conn: sqlite3.Connection, trade_id: str) -> TradeEvent | None:
     return TradeEvent(str(name), won_, pnl, float(closed_ts), source, trade_id, received)
 
 
+def posted(conn: sqlite3.Connection) -> int:
+    """How many trades were posted to /bayesian/update (not synced from the trades table); 0 in a database
+    without the Bayesian tables (an agent's own, never opened by the gateway)."""
+    try:
+        return int(conn.execute("SELECT count(*) FROM bayesian_events WHERE source = 'update'").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
 def recorded_ids(conn: sqlite3.Connection) -> dict[str, str]:
     """trade_id -> strategy of every recorded trade that has an id, the id in its one spelling (`one_spelling`:
     ids recorded before 2026-12-05 were kept as sent, a decomposed one among them)."""

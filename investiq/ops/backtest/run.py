@@ -23,7 +23,7 @@ from investiq.ops.backtest.analysis import Analysis, Replay, analyse
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.gating import EntryFilter
 from investiq.ops.backtest.strategies import strategy_trades
-from investiq.ops.backtest.trades import Trade, read_journal
+from investiq.ops.backtest.trades import JournalTrades, Trade, posted_note, read_journal
 from investiq.ops.patchtst import Bars, config_for, load_series
 
 Log = Callable[[str], None]
@@ -101,6 +101,7 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
     notes: list[str] = []
     filters: list[EntryFilter] = []
     replay: Replay | None = None
+    journal: JournalTrades | None = None
     if request.bars is not None:
         closes = closes_of(settings, request.bars, log)
         start = window_start(closes, config.history_fraction)
@@ -152,7 +153,7 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
         )
         raise DataError(
             f"only {len(trades)} closed trades to allocate between, at least {config.min_trades} needed to judge "
-            f"anything: {more}"
+            f"anything: {more}{'' if journal is None else posted_note(journal.posted)}"
         )
     if request.headlines is not None:
         from investiq.ops.backtest.filters import sentiment_filter

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from investiq.core.errors import DataError
+from investiq.core.journal import bayesian as journal_bayesian
 from investiq.core.journal import connect
 from investiq.core.journal import trades as journal_trades
 from investiq.core.journal.timestamps import MAX_TS, MIN_TS
@@ -50,6 +51,7 @@ class JournalTrades:
     trades: list[Trade]
     skipped: dict[str, int]  # rows left out, by reason
     without_open_time: int  # trades decided at their close time (no readable opened_at): `Trade.entry_known`
+    posted: int = 0  # trades posted to /bayesian/update, which the backtest cannot replay (no entry, no symbol)
 
 
 def read_journal(db_path: Path, busy_timeout_ms: int = 5000) -> JournalTrades:
@@ -64,12 +66,15 @@ def read_journal(db_path: Path, busy_timeout_ms: int = 5000) -> JournalTrades:
     if not db_path.is_file():
         raise DataError(f"no journal at {db_path}: pass the agent's database with --db portfolio.db")
     conn = connect(db_path, busy_timeout_ms, readonly=True)
+    posted = 0
     try:
+        posted = journal_bayesian.posted(conn)
         scan = journal_trades.closed_trades(conn, MIN_TS, MAX_TS)
     except journal_trades.TradesTableError as exc:
         raise DataError(
             f"{db_path}: {exc}. A backtest needs a trades table with strategy_name, closed_at and profit_loss "
             "(or side, quantity, entry_price, exit_price); opened_at and symbol are used when present"
+            + posted_note(posted)
         ) from None
     finally:
         conn.close()
@@ -80,4 +85,14 @@ def read_journal(db_path: Path, busy_timeout_ms: int = 5000) -> JournalTrades:
             start, known, late = t.closed_ts, False, late + 1
         out.append(Trade(t.strategy_name, t.symbol or "", start, t.closed_ts, t.profit_loss, entry_known=known))
     out.sort(key=lambda t: (t.decided_ts, t.closed_ts, t.strategy))
-    return JournalTrades(out, dict(Counter(scan.skipped)), late)
+    return JournalTrades(out, dict(Counter(scan.skipped)), late, posted)
+
+
+def posted_note(count: int) -> str:
+    """What to say of the trades posted to /bayesian/update: counted there, not replayed here."""
+    if not count:
+        return ""
+    return (
+        f" ({count} trades posted to /bayesian/update are in the journal: they have no entry time or symbol, so "
+        "the backtest does not replay them; it reads the agent's own trades table)"
+    )
