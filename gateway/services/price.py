@@ -81,6 +81,20 @@ class PriceQuery:
     horizon: int | None = None  # the steps the caller expects; None: the model's
 
 
+def unchecked_interval(q: PriceQuery, sent: object, meta: PatchTSTMeta) -> list[str]:
+    """A warning where closes were sent with neither `interval` nor `bar_times` to a model trained on the offline
+    sample (`up`'s first model: daily index bars): whatever their bars, they are read as the model's, and a new
+    user's 15-minute closes got a 12-day forecast with no word of it (a walkthrough)."""
+    if sent is None or q.interval is not None or q.bar_times is not None or meta.source != "sample":
+        return []
+    return [
+        f"the model serving is the offline first model, trained on {meta.interval} bars of "
+        f"{', '.join(meta.symbols)} (the sample that ships with the arch package): these closes are read as "
+        f"{meta.interval} bars; send interval or bar_times to have that checked, and train a model on your own "
+        "bars (investiq train patchtst)"
+    ]
+
+
 def days_since(iso: str) -> float:
     """Days from an ISO time (UTC where it names no zone) to now."""
     at = datetime.fromisoformat(iso)
@@ -223,7 +237,7 @@ class PriceService:
             caller = sent is not None and not q.symbol.startswith("^")
             splits = suspected_splits(window, len(closes) - meta.context_length) if caller else []
             silent = silent_since(times, last_time, datetime.now(timezone.utc)) if sent is None else []
-            warnings.append(splits + unmoving_closes(window) + silent)
+            warnings.append(splits + unmoving_closes(window) + silent + unchecked_interval(q, sent, meta))
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels(PATCHTST).observe(len(batch))
         try:
@@ -300,7 +314,8 @@ class PriceService:
             raise InvalidInputError(
                 f"{where}: interval {q.interval!r} "
                 + (
-                    f"is not the model's: it was trained on {meta.interval} bars"
+                    f"is not the model's: it was trained on {meta.interval} bars (a model of {q.interval} bars: "
+                    f"investiq train patchtst --interval {q.interval}, then investiq export patchtst)"
                     if known
                     else f"is unknown; known: {', '.join(INTERVAL_SECONDS)}"
                 )

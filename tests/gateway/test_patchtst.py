@@ -645,3 +645,29 @@ def test_a_symbol_that_could_not_be_fetched_is_refused_with_closes_too(
         assert response.status_code == 422, response.text
         assert "cannot name a cache file" in response.json()["detail"]
     assert sqlite3.connect(tmp_path / "p.db").execute("SELECT count(*) FROM price_predictions").fetchone()[0] == 0
+
+
+def test_closes_for_the_offline_first_model_without_their_interval_are_forecast_with_a_warning(
+    trained: tuple[Path, Path],
+):
+    """A new user's 15-minute closes got a 12-day forecast from `up`'s offline first model (daily index bars of the
+    arch sample) with no word of it. Said where nothing in the request lets the gateway check the bars."""
+    import dataclasses
+
+    from gateway.backends.embedded import patchtst_dir
+    from gateway.services.price import PriceQuery, unchecked_interval
+    from investiq.core.patchtst import PatchTSTMeta
+
+    meta = dataclasses.replace(PatchTSTMeta.load(patchtst_dir(trained[1])), source="sample", symbols=["SPX"])
+    sent, plain = object(), PriceQuery("SPY", [1.0] * 64, None)
+    (warning,) = unchecked_interval(plain, sent, meta)
+    assert "trained on 1d bars of SPX" in warning and "send interval or bar_times" in warning
+    assert unchecked_interval(dataclasses.replace(plain, interval="1d"), sent, meta) == []  # checked
+    assert unchecked_interval(plain, None, meta) == []  # the gateway's own bars: of the model's interval
+    assert unchecked_interval(plain, sent, dataclasses.replace(meta, source="yfinance")) == []
+
+
+def test_an_interval_not_the_models_says_how_to_get_one(client: TestClient):
+    refused = client.post("/price/predict", json={"symbol": "SPX", "prices": closes(64), "interval": "15m"})
+    assert refused.status_code == 422
+    assert "investiq train patchtst --interval 15m, then investiq export patchtst" in refused.text
