@@ -51,7 +51,8 @@ def stop(config: Path | None, timeout_s: float) -> None:
     """Stop the gateway that `investiq start` started (SIGTERM: requests drain and queued journal writes
     are flushed; SIGKILL after --timeout), then the local Triton if that start started it (one it found
     running is left: `investiq triton stop`). A gateway of `investiq up` or `serve` stops with Ctrl-C in its
-    terminal."""
+    terminal: then `stop` names it and exits 1, so that `investiq stop && investiq start` stops there, not at
+    start's "something already listens" (a new user's walkthrough)."""
     settings = settings_from(config)
     stopped = service.stop(settings, timeout_s)
     if stopped.gateway_pid is None and not stopped.triton:
@@ -67,7 +68,8 @@ def stop(config: Path | None, timeout_s: float) -> None:
             )
         if not others:
             click.echo("not running")
-        return
+            return
+        raise SystemExit(1)
     if stopped.gateway_pid is not None:
         how = "stopped" if stopped.graceful else f"killed after {timeout_s:.0f} s (journal writes may be lost)"
         click.echo(f"gateway (PID {stopped.gateway_pid}) {how}")
