@@ -47,6 +47,7 @@ MethodQuery = Annotated[
 
 @router.get("/health", **HEALTH_ROUTE)
 async def health(service: Health) -> JSONResponse:
+    """Whether the journal can be read and written for the Bayesian service; unhealthy with the reason."""
     report = await service.bayesian()
     return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
 
@@ -62,6 +63,9 @@ async def health(service: Health) -> JSONResponse:
     },
 )
 async def update(body: TradeUpdateRequest, service: Bayesian) -> TradeUpdateResponse:
+    """Learn from one closed trade of a strategy (won and/or profit_loss; closed_at, default now; trade_id makes
+    retries safe). Answers whether it was counted (false for a retry already learnt) and the strategy's
+    posterior after it. A retry that tells another outcome is a 409: a learnt trade is not corrected."""
     outcome = TradeOutcome(
         strategy_name=body.strategy_name,
         won=body.won,
@@ -75,6 +79,10 @@ async def update(body: TradeUpdateRequest, service: Bayesian) -> TradeUpdateResp
 
 @router.get("/weights", response_model=WeightsResponse)
 async def weights(service: Bayesian, method: MethodQuery = "mean") -> WeightsResponse:
+    """The weights for combining the strategies, summing to 1: by posterior mean win rate (mean, the default),
+    by probability of having the best win rate (thompson) or the best mean P&L per trade (pnl); each within the
+    floor and cap of the settings; a strategy with fewer than bayes_min_trades effective trades keeps its prior
+    share."""
     stats = await service.all_stats(method)
     return WeightsResponse(
         weights={s.strategy_name: s.weight for s in stats}, method=method, as_of=datetime.now(timezone.utc)
@@ -83,6 +91,8 @@ async def weights(service: Bayesian, method: MethodQuery = "mean") -> WeightsRes
 
 @router.get("/all-stats", response_model=AllStatsResponse)
 async def all_stats(service: Bayesian, method: MethodQuery = "mean") -> AllStatsResponse:
+    """Every strategy's posterior (win rate with its credible interval, P&L per trade, effective trades after
+    the half-life's decay) and its weight by `method`."""
     stats = await service.all_stats(method)
     return AllStatsResponse(
         strategies=[_stats(service, s) for s in stats], method=method, half_life_days=service.half_life_days

@@ -36,12 +36,18 @@ def _query(body: PriceRequest) -> PriceQuery:
 
 @router.get("/health", **HEALTH_ROUTE)
 async def health(health: Health) -> JSONResponse:
+    """The price model serving (version, interval, what it was trained on and until, whether it serves the
+    random-walk baseline), its live skill and the resolver; degraded or unhealthy with the reason."""
     report = await health.price()
     return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
 
 
 @router.post("/predict", response_model=PriceResponse)
 async def predict(body: PriceRequest, service: Price) -> Response:
+    """Forecast the next bars of one symbol, from the closes sent (oldest first, at least the model's context
+    length) or from recent bars the gateway fetches: the median path, quantile paths, a calibrated P(up) per step,
+    direction and confidence, the live skill of the model on this symbol, and warnings about the input (an
+    unadjusted split, closes that do not move, stale bars). Every forecast is journaled and later scored."""
     # The JSON is the model's, as FastAPI would write it; returned as bytes so that a valid request can take the
     # fast lane (gateway/fastlane.py).
     (forecast,) = await service.predict([_query(body)])
@@ -51,6 +57,8 @@ async def predict(body: PriceRequest, service: Price) -> Response:
 
 @router.post("/batch_predict", response_model=BatchPriceResponse)
 async def batch_predict(body: BatchPriceRequest, service: Price) -> BatchPriceResponse:
+    """Forecasts for several symbols in one forward pass: `requests` holds one /price/predict body each; one bad
+    item is a 422 naming it, and nothing of the batch is answered or journaled then."""
     start = time.perf_counter()
     forecasts = await service.predict([_query(r) for r in body.requests])
     # One forward pass serves a batch, so one version; joined should a reload land in between.
@@ -68,6 +76,9 @@ async def evaluate(
     symbol: Annotated[Symbol, Path(description="Ticker")],
     days: Annotated[int, Query(ge=1, le=3650, description="Forecasts made in the last N days.")] = 30,
 ) -> PriceEvaluationResponse:
+    """How the forecasts made for `symbol` in the last `days` days did against the bars that followed: the hit
+    rate of their directional calls with its interval, always-up's on the same calls and the edge over it, the
+    MAE, the forecasts still pending, and the live skill windows of the model serving."""
     annotate(model=MODEL)
     report = await asyncio.to_thread(evaluate_forecasts, request.app.state.db_path, symbol, days)
     if service.meta is not None and service.skill is not None:

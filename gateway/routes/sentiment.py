@@ -25,6 +25,10 @@ async def health(health: Health) -> JSONResponse:
 
 @router.post("/predict", response_model=SentimentResponse)
 async def predict(body: SentimentRequest, service: Sentiment) -> Response:
+    """Score headlines: a label (positive, negative or neutral; a tie for the largest probability is neutral), its
+    confidence, score = P(positive) - P(negative) and the three probabilities, per text in the order sent, with
+    the model that answered (`finbert`, or `lexicon` while the offline fallback serves) and its version. Every
+    prediction is journaled. use_cache false forces a fresh forward pass."""
     # The JSON is written directly (response_json) and the predictions are journaled once it is sent: the
     # gateway's own cost per headline is what the agent waits on (benchmarks/results/gateway_profile.md).
     result = await service.score(body.texts, body.use_cache)

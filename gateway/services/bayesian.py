@@ -274,6 +274,11 @@ def changed_outcome(before: store.TradeEvent, retry: TradeOutcome) -> str | None
     was_pnl, now_pnl = before.profit_loss, retry.profit_loss
     if was_pnl is not None and now_pnl is not None and not store.same_pnl_value(was_pnl, now_pnl):
         return f"profit_loss {was_pnl!r}; this update says {now_pnl!r}"
+    if was_pnl is None and now_pnl is not None:  # acknowledged as a retry, its P&L was dropped (a walkthrough)
+        return (
+            f"no profit_loss (learnt from won alone); this update says {now_pnl!r}, which cannot be added to a "
+            "trade already learnt: send the P&L with the trade's first update"
+        )
 
     def won(event: store.TradeEvent | TradeOutcome) -> bool | None:
         if event.won is not None:

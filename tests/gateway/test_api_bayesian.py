@@ -550,6 +550,13 @@ def test_a_retry_that_tells_another_outcome_is_a_conflict_not_silently_dropped(
     assert client.get("/bayesian/all-stats").json() == before
     # the same outcome, told again (here without the P&L): a retry, acknowledged
     assert update(client, strategy_name="a", won=True, trade_id=1017)["counted"] is False
+    # a P&L where the trade was learnt without one was acknowledged as a retry and dropped (a walkthrough)
+    update(client, strategy_name="a", won=True, trade_id=2001)
+    added = client.post("/bayesian/update", json={"strategy_name": "a", "profit_loss": 3.5, "trade_id": 2001})
+    assert (
+        added.status_code == 409
+        and "no profit_loss (learnt from won alone); this update says 3.5" in added.json()["detail"]
+    )
     # closed_at: recorded without one (stamped on arrival), any a retry gives is its own; given, a retry that
     # moves it is a conflict (a trade sent with a 1970 default kept its decayed weight, its fix acknowledged)
     assert (
