@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import unicodedata
+from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, get_args, get_origin
 
@@ -191,6 +192,17 @@ def _resemblance(model: type[RequestBody], key: str) -> tuple[str | None, tuple[
         else []
     )
     return fixed, parts, known[close[0]] if close else None
+
+
+def misspelling_of(key: str, names: Collection[str]) -> str | None:
+    """The one of `names` that a query parameter `key` (not one of them) looks like a misspelling of: the same
+    letters up to case, `_` and `-`, or nearly the same (difflib's 0.85, which takes a plural s too); else None.
+    The body's rule (`RequestBody`) without its fields of the agent's own: a query carries no more than asked."""
+    folded, known = _folded(key), {_folded(n): n for n in names}
+    if folded in known:
+        return known[folded]
+    close = difflib.get_close_matches(folded, list(known), n=1, cutoff=0.85) if len(folded) <= 64 else []
+    return known[close[0]] if close else None
 
 
 def _meant(model: type[RequestBody], key: str, data: dict[Any, Any]) -> str | None:

@@ -784,3 +784,16 @@ def test_an_update_the_journal_refuses_is_a_503_and_nothing_is_learnt(client: Te
     assert conn.execute("SELECT count(*) FROM bayesian_events").fetchone()[0] == 1
     conn.close()
     assert client.get("/bayesian/all-stats").json() == before  # not learnt in memory either
+
+
+def test_a_misspelled_query_parameter_is_refused_naming_the_one_meant(client: TestClient):
+    """`?methods=pnl` answered the default method, 200, unsaid (a new user's walkthrough): refused as a body's
+    misspelled field is; a parameter of the agent's own is ignored, as a body's is."""
+    for sent in ("methods", "Method", "metod"):
+        refused = client.get(f"/bayesian/weights?{sent}=pnl")
+        assert refused.status_code == 422, sent
+        assert f"unknown query parameter {sent!r}: did you mean 'method'?" in refused.json()["detail"]
+    assert client.get("/bayesian/weights?method=pnl").json()["method"] == "pnl"
+    assert client.get("/bayesian/weights?agent_run=7").status_code == 200
+    days = client.post("/bayesian/sync-from-database?day=3")
+    assert days.status_code == 422 and "did you mean 'days'?" in days.json()["detail"]

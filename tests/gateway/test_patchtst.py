@@ -557,17 +557,19 @@ def test_closes_with_an_unadjusted_split_are_forecast_with_a_warning_naming_the_
     real fall), with a warning naming the close and the adjustment; the same closes adjusted carry none."""
     adjusted = closes(80)
     unadjusted = [c * 2 for c in adjusted[:70]] + adjusted[70:]  # before the split, each share was worth two
-    warned = client.post("/price/predict", json={"symbol": "SPX", "prices": unadjusted}).json()
-    clean = client.post("/price/predict", json={"symbol": "SPX", "prices": adjusted}).json()
+    warned = client.post("/price/predict", json={"symbol": "SPX", "prices": unadjusted, "interval": "1d"}).json()
+    clean = client.post("/price/predict", json={"symbol": "SPX", "prices": adjusted, "interval": "1d"}).json()
     assert clean["warnings"] == []
     [warning] = warned["warnings"]
     assert warning.startswith("prices[70] / prices[69] = ") and "2-for-1 split" in warning
     assert "every close before prices[70] times 0.5" in warning
     check_forecast(warned)  # still a forecast of the closes as sent
-    batch = client.post("/price/batch_predict", json={"requests": [{"symbol": "A", "prices": unadjusted}]}).json()
+    batch = client.post(
+        "/price/batch_predict", json={"requests": [{"symbol": "A", "prices": unadjusted, "interval": "1d"}]}
+    ).json()
     assert batch["predictions"][0]["warnings"] == warned["warnings"]
     # an index never splits: the VIX's real spikes (17.31 -> 37.32) read as reverse splits
-    index = client.post("/price/predict", json={"symbol": "^VIX", "prices": unadjusted}).json()
+    index = client.post("/price/predict", json={"symbol": "^VIX", "prices": unadjusted, "interval": "1d"}).json()
     assert index["warnings"] == []
 
 
@@ -590,7 +592,7 @@ def test_fetched_bars_whose_newest_is_days_old_are_served_with_a_warning(
 def test_closes_that_do_not_move_are_forecast_with_a_warning(client: TestClient):
     """64 equal closes (a halted stock, a stale feed) gave an "80%" interval a few millionths of the price wide,
     with nothing to say so (found by a probe)."""
-    flat = client.post("/price/predict", json={"symbol": "SPX", "prices": [101.5] * 64}).json()
+    flat = client.post("/price/predict", json={"symbol": "SPX", "prices": [101.5] * 64, "interval": "1d"}).json()
     check_forecast(flat)
     assert [w.split(":")[0] for w in flat["warnings"]] == [
         "the last 64 closes are all 101.5",
