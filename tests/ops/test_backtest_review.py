@@ -26,6 +26,7 @@ from investiq.ops.backtest.report import _relative_sharpe, as_json, markdown, su
 from investiq.ops.backtest.stats import (
     PARTLY_SUPPORTED,
     SUPPORTED,
+    _by_decision_day,
     claims,
     daily_pnl,
     day_grid,
@@ -132,29 +133,31 @@ def planted(days: int = 145, seed: int = 0) -> list[Trade]:
 
 
 def test_intervals_over_trades_are_the_expanded_percentile_intervals():
-    """~14 blocks of trades: the plain percentile interval rejected a true null about twice as often as 5%."""
-    trades = planted(days=47)  # 141 trades, 15 blocks of 10
+    """~11 blocks of days: the plain percentile interval rejected a true null about twice as often as 5%. The trade
+    figures are resampled by decision day (trades of a day move together)."""
+    trades = planted(days=220)
     config = BacktestConfig(reps=500)
     days = day_grid(trades)
     x = np.array([t.pnl for t in trades])
     win = x > 0
     equal = np.ones(len(trades))
-    rows = np.column_stack([equal * win, equal])
+    rows = _by_decision_day(trades, np.column_stack([equal * win, equal]), days)
 
     def share(m: np.ndarray) -> np.ndarray:
         return np.asarray(m[..., 0] / m[..., 1])
 
-    plain = bootstrap_interval([rows], share, config.block_trades, config.reps, config.seed)[1]
-    wide = bootstrap_interval([rows], share, config.block_trades, config.reps, config.seed, expanded=True)[1]
+    plain = bootstrap_interval([rows], share, config.block_days, config.reps, config.seed)[1]
+    wide = bootstrap_interval([rows], share, config.block_days, config.reps, config.seed, expanded=True)[1]
     assert wide[0] < plain[0] and wide[1] > plain[1]
     assert variant_stats("equal", trades, equal, days, config).win_rate.ci95 == pytest.approx(wide)
     sizes = np.where(np.arange(len(trades)) % 3 == 0, 2.0, 0.5)
     per_trade = np.column_stack([sizes * win, sizes, sizes * x * win, equal * win, equal, equal * x * win])
+    per_day = _by_decision_day(trades, per_trade, days)
 
     def win_rate(m: np.ndarray) -> np.ndarray:
         return np.asarray(m[..., 0] / m[..., 1] - m[..., 3] / m[..., 4])
 
-    expected = bootstrap_interval([per_trade], win_rate, config.block_trades, config.reps, config.seed, True)[1]
+    expected = bootstrap_interval([per_day], win_rate, config.block_days, config.reps, config.seed, True)[1]
     diff = difference("resized", trades, sizes, equal, days, config)
     assert diff.win_rate.ci95 == pytest.approx(expected)
 
@@ -174,7 +177,7 @@ class AllowsAll:
 
 
 def test_the_report_warns_that_one_verdict_in_twenty_can_be_chance():
-    trades = planted(days=60)
+    trades = planted(days=220)
     analysis = analyse(trades, [], Settings(), BacktestConfig(reps=100), progress=False)
     text = markdown(analysis, "", [])
     assert "about one in twenty" in text and "'supported'" in text and "'contradicted'" in text

@@ -41,9 +41,9 @@ equal weights come with 95% paired block-bootstrap intervals (expanded percentil
 are few blocks): a difference whose interval includes 0 is not evidence of anything. A figure resting on fewer than
 {MIN_BLOCKS} whole bootstrap blocks (of trades or of days) gets no interval ("no CI") and its claim reads "not
 tested: too few ..."; every claim of a variant that took fewer than min_trades trades reads "not tested: only n
-trades". Win rate and average win are paired over trades where both variants hold the same trades, else (a filtered
-variant with trades of its own) over the same days, each variant's trades counted on their decision day; returns
-and Sharpe always over the same days. The relative Sharpe difference is (variant's - equal's) / |equal's|, so a
+trades". Every difference is paired over the same days (win rate, average win and P&L per trade: each variant's
+trades counted on their decision day; trades of one day move together, and resampled one by one their intervals
+were far too narrow). The relative Sharpe difference is (variant's - equal's) / |equal's|, so a
 gain over a negative Sharpe counts by its size against that Sharpe's; it has no value where equal weights' Sharpe
 is exactly 0: its interval leaves those bootstrap replicates out (the share is given beside it when there are any),
 and is conditional on equal weights' Sharpe being non-zero when more than {DROPPED_CONDITIONAL:.0%} were left out.
