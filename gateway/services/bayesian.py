@@ -27,8 +27,8 @@ from investiq.core.journal.writer import JournalWriter
 T = TypeVar("T")
 CLOCK_SKEW_S = 300.0  # a closed_at this far ahead of our clock is accepted (as sent: the agent's clock may lead)
 # The posterior sums squared P&L: past ~1e154 they overflow, and one such trade would leave state that no
-# later request can read. No single trade makes 1e15 in any currency.
-MAX_ABS_PNL = 1e15
+# later request can read. No single trade makes 1e15 in any currency (the sync's scan and the backtest skip them).
+MAX_ABS_PNL = trades.MAX_ABS_PNL
 
 
 @dataclass(frozen=True)
@@ -175,10 +175,7 @@ class BayesianService:
             unidentified = store.WithoutId(conn)
             new: list[store.TradeEvent] = []
             already = 0
-            for t in scan.trades:
-                if abs(t.profit_loss) > MAX_ABS_PNL:
-                    scan.skipped[f"profit_loss beyond ±{MAX_ABS_PNL:g}"] += 1
-                    continue
+            for t in scan.trades:  # a P&L beyond MAX_ABS_PNL was left out by the scan
                 ts = t.closed_ts  # as sent, as an update records it: so that either recognises the other
                 if t.trade_id is not None:
                     owner = recorded.get(t.trade_id)

@@ -233,3 +233,28 @@ def test_with_too_few_trades_of_a_known_entry_the_claims_are_not_tested():
         for c in analysis.claims
     )
     assert "tests none of the claims: only 0 trades with a known entry time" in summary(analysis)
+
+
+def test_the_journal_is_read_as_the_sync_reads_it_ids_once_and_no_absurd_pnl(tmp_path: Path):
+    """A quant's review: the agent's table without a primary key held a winning trade's row 66 times more, and the
+    backtest counted each (every Sharpe interval cleared 0, unsaid), where the sync counts an id once; a P&L of
+    1e16 flipped equal weights' Sharpe and one of 1e300 ended in an OverflowError, where the sync skips them."""
+    db = tmp_path / "agent.db"
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "CREATE TABLE trades (id INTEGER, strategy_name TEXT, profit_loss REAL, opened_at TEXT, closed_at TEXT)"
+    )
+    rows = [(i, "ab"[i % 2], float(i % 3 - 1), f"2024-01-{1 + i:02d}T10:00:00Z") for i in range(20)]
+    rows += [(4, "a", 1.0, "2024-01-05T10:00:00Z")] * 3  # the same trade written again
+    rows += [(5, "a", 1.0, "2024-01-06T10:00:00Z")]  # id 5 is b's
+    rows += [(100, "a", 1e16, "2024-01-25T10:00:00Z"), (101, "b", -1e300, "2024-01-26T10:00:00Z")]
+    conn.executemany("INSERT INTO trades VALUES (?, ?, ?, ?, ?)", [(i, n, p, t, t) for i, n, p, t in rows])
+    conn.commit()
+    conn.close()
+    journal = read_journal(db)
+    assert len(journal.trades) == 20
+    assert journal.skipped == {
+        "repeated trade id": 3,
+        "trade id recorded for another strategy": 1,
+        "profit_loss beyond ±1e+15": 2,
+    }

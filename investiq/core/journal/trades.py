@@ -12,6 +12,7 @@ from investiq.core.journal import timestamps
 from investiq.core.names import MAX_NAME, first_invisible, one_spelling
 
 REQUIRED = ("strategy_name", "closed_at")
+MAX_ABS_PNL = 1e15  # a P&L beyond it is no trade's (a price in the wrong units, a corrupt row): never learnt from
 PRICE_COLUMNS = ("side", "quantity", "entry_price", "exit_price")
 
 
@@ -73,6 +74,9 @@ def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) ->
         value = _pnl(pnl, side, qty, entry, exit_)
         if value is None:
             scan.skipped["no finite profit_loss"] += 1
+            continue
+        if abs(value) > MAX_ABS_PNL:
+            scan.skipped[f"profit_loss beyond ±{MAX_ABS_PNL:g}"] += 1
             continue
         ticker = symbol.strip().upper() if isinstance(symbol, str) and symbol.strip() else None
         scan.trades.append(

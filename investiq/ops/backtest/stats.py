@@ -16,7 +16,8 @@ applied to a grid of 261 or 365.
 Max drawdown is the largest fall of the cumulative P&L from its running peak, in the same units.
 
 Differences from equal weights are paired, over days: each variant's trade columns (win rate, average win, P&L
-per trade) summed on their decision days, and its daily P&L (total return, Sharpe), blocks of days, by
+per trade) summed on their decision days (blocks of whole days holding block_trades trades on average, at least
+block_days: `trade_basis`), and its daily P&L (total return, Sharpe, blocks of block_days), by
 `forecast_stats.bootstrap_interval`; so are a variant's own win rate's intervals. Trades of one day move together
 (several symbols in one market, one signal across them): resampled one trade at a time, in blocks of trades in
 decision order, the intervals were far too narrow (a quant's review: 18 of 40 runs with no edge anywhere excluded
@@ -335,8 +336,13 @@ def _paired_trade_rows(
 def trade_basis(taken: Basis, days: pd.DatetimeIndex, config: BacktestConfig) -> Basis:
     """What a trade figure's interval rests on: the trades taken, when they are too few for MIN_BLOCKS blocks of
     block_trades (said so: a variant behind a filter that let one entry in had an interval over the days'
-    blocks); else the days they were decided on, in blocks of block_days."""
-    return taken if taken.too_few() else Basis(len(days), config.block_days, "days")
+    blocks); else the days they were decided on, in blocks of whole days that hold block_trades trades on average
+    and at least block_days: a sparse journal's blocks span the months its trades' dependence does (147 trades
+    in 2,000 days: blocks of 136 days, as blocks of 10 trades were), a dense one's a month of days."""
+    if taken.too_few():
+        return taken
+    span = math.ceil(config.block_trades * len(days) / taken.count)
+    return Basis(len(days), max(config.block_days, span), "days")
 
 
 def difference(

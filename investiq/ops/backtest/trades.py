@@ -79,7 +79,16 @@ def read_journal(db_path: Path, busy_timeout_ms: int = 5000) -> JournalTrades:
     finally:
         conn.close()
     out, late = [], 0
+    owners: dict[str, str] = {}
     for t in scan.trades:
+        # a trade id counts once, as the sync counts it (the agent's table may have no primary key: a repeated
+        # row inflated one strategy and the claims, unsaid; a quant's review)
+        if t.trade_id is not None:
+            if t.trade_id in owners:
+                same = owners[t.trade_id] == t.strategy_name
+                scan.skipped["repeated trade id" if same else "trade id recorded for another strategy"] += 1
+                continue
+            owners[t.trade_id] = t.strategy_name
         start, known = t.opened_ts, True
         if start is None or start > t.closed_ts:
             start, known, late = t.closed_ts, False, late + 1
