@@ -29,7 +29,7 @@ def palette(n: int) -> list[Any]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _others(ax: Any, n: int, one: str, many: str) -> None:
+def grey_others(ax: Any, n: int, one: str, many: str) -> None:
     """A legend entry saying how many series are drawn grey and unlabelled."""
     if n:
         ax.plot([], [], color="lightgrey", lw=1, label=f"{n} other {one if n == 1 else many} (grey)")
@@ -163,7 +163,7 @@ def weights_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     for name, colour in zip(top, palette(len(top)), strict=True):
         y = [view.weight_days.get(d, {}).get(name, np.nan) for d in days]
         ax.plot(_noon(days), y, ".-", color=colour, label=shortened(name), zorder=2)
-    _others(ax, len(names) - len(top), "strategy", "strategies")
+    grey_others(ax, len(names) - len(top), "strategy", "strategies")
     ax.set_ylim(bottom=0)  # autoscaled above: twelve weights of ~0.08 were flat lines on a 0-1 axis
     ax.set(
         ylabel="weight",
@@ -215,7 +215,7 @@ def skill_plot(view: JournalView, out: Path) -> str | None:
                 )
     for ax, any_drawn in zip(axes, drawn, strict=True):
         if any_drawn:
-            _others(ax, len(ranked) - len(top), "version", "versions")
+            grey_others(ax, len(ranked) - len(top), "version", "versions")
             ax.plot([], [], "o", color="grey", markerfacecolor="white", ls="", label="no interval yet (hollow)")
     axes[0].axhline(1.0, color="grey", lw=0.8)
     axes[0].set(ylabel="MAE ratio to the random walk", title="Live skill by model version (95% intervals)")

@@ -254,3 +254,29 @@ def test_trades_posted_over_http_are_named_when_the_trades_table_is_short(tmp_pa
     result = invoke("--source", "journal", "--db", str(db), "--out", str(tmp_path / "r"))
     assert result.exit_code == 1 and "only 0 closed trades" in result.output
     assert "12 trades posted to /bayesian/update are in the journal" in " ".join(result.output.split())
+
+
+def test_the_weights_plot_stays_readable_with_many_strategies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """40 strategies drew 40 legend entries over every panel, in ten colours repeated (a quant's review): the ten
+    whose weight moved most are labelled, the rest grey, and the legend says how many."""
+    from types import SimpleNamespace
+
+    from investiq.ops.backtest import plots
+
+    k, n = 40, 30
+    weights = np.full((n, k), 1 / k)
+    weights[:, 7] += np.linspace(0, 0.3, n)  # the one that moved most
+    weights[:, :7] -= np.linspace(0, 0.3, n)[:, None] / 7
+    run = SimpleNamespace(
+        variant=SimpleNamespace(allocation="mean", filters=(), label="mean"),
+        decision_ts=1_700_000_000.0 + 86_400 * np.arange(n),
+        weights=weights,
+        strategies=tuple(f"strategy_{i:02d}" for i in range(k)),
+    )
+    figures: list[Any] = []
+    monkeypatch.setattr(plots, "_save", lambda plt, fig, path: figures.append(fig))
+    plots.weights(SimpleNamespace(runs=[run]), tmp_path / "weights.png")  # type: ignore[arg-type]
+    labels = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    assert len(labels) == 11 and labels[0] == "strategy_07" and labels[-1] == "30 other strategies (grey)"
+    colours = [line.get_color() for line in figures[0].axes[0].get_lines() if line.get_label() in labels[:10]]
+    assert len(set(map(str, colours))) == 10

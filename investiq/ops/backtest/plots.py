@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
+from investiq.core.names import shortened
 from investiq.ops.backtest.analysis import Analysis
 from investiq.ops.backtest.stats import daily_pnl
+from investiq.ops.report_plots import MAX_SERIES, grey_others, palette
 
 DPI = 100
 FIGURES = ("equity.png", "win_rate.png", "weights.png")
@@ -79,8 +81,15 @@ def weights(analysis: Analysis, path: Path) -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.2 * rows), sharex=True, sharey=True, squeeze=False)
     for ax, run in zip(axes.ravel(), runs, strict=False):
         when = pd.to_datetime(run.decision_ts, unit="s")
-        for k, name in enumerate(run.strategies):
-            ax.step(when, run.weights[:, k], where="post", lw=1, label=name)
+        # labelled: the MAX_SERIES strategies whose weight left the equal share the most; the rest thin and grey
+        # (40 strategies drew 40 legend entries over the panels, in ten colours repeated: a quant's review)
+        moved = np.abs(run.weights - 1 / len(run.strategies)).max(axis=0, initial=0.0)
+        top = sorted(range(len(run.strategies)), key=lambda k: (-moved[k], run.strategies[k]))[:MAX_SERIES]
+        for k in sorted(set(range(len(run.strategies))) - set(top)):
+            ax.step(when, run.weights[:, k], where="post", lw=0.6, color="lightgrey", zorder=1)
+        for k, colour in zip(top, palette(len(top)), strict=True):
+            ax.step(when, run.weights[:, k], where="post", lw=1, color=colour, label=shortened(run.strategies[k]))
+        grey_others(ax, len(run.strategies) - len(top), "strategy", "strategies")
         ax.axhline(1 / len(run.strategies), color="grey", ls=":", lw=0.8)
         ax.set(ylim=(0, 1), title=run.variant.label, ylabel="weight")
         ax.legend(fontsize=7, loc="upper left")
