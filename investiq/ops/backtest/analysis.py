@@ -108,9 +108,11 @@ def analyse(
     strategies = sorted({t.strategy for b in books for t in b.trades})
     jobs = [(b, v) for b in books for v in variants(settings.bayes_half_life_days)]
     runs = []
-    for chosen, variant in tqdm(jobs, desc="walk-forward", unit="variant", disable=not progress):
-        named = replace(variant, filters=tuple(j.name for j in chosen.filters))
-        runs.append(walk_forward(chosen.trades, named, served, chosen.taken, strategies))
+    decisions = sum(len({t.decided_ts for t in chosen.trades}) for chosen, _ in jobs)
+    with tqdm(total=decisions, desc="walk-forward", unit="decision", disable=not progress) as bar:
+        for chosen, variant in jobs:  # by decision, not by variant: one of 40 strategies' took minutes, unsaid
+            named = replace(variant, filters=tuple(j.name for j in chosen.filters))
+            runs.append(walk_forward(chosen.trades, named, served, chosen.taken, strategies, bar.update))
     days = day_grid([t for b in books for t in b.trades])  # one calendar for every variant: pairs compare on it
     equal = runs[0]
     # gross notional traded relative to equal weights': sizes are K x weight, and the strategies trade at different
