@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -51,8 +52,9 @@ def stop(config: Path | None, timeout_s: float) -> None:
     """Stop the gateway that `investiq start` started (SIGTERM: requests drain and queued journal writes
     are flushed; SIGKILL after --timeout), then the local Triton if that start started it (one it found
     running is left: `investiq triton stop`). A gateway of `investiq up` or `serve` stops with Ctrl-C in its
-    terminal: then `stop` names it and exits 1, so that `investiq stop && investiq start` stops there, not at
-    start's "something already listens" (a new user's walkthrough)."""
+    terminal: then `stop` names it, and exits 1 when it serves on the port `start` would take, so that
+    `investiq stop && investiq start` stops there, not at start's "something already listens" (a new user's
+    walkthrough)."""
     settings = settings_from(config)
     stopped = service.stop(settings, timeout_s)
     if stopped.gateway_pid is None and not stopped.triton:
@@ -69,7 +71,8 @@ def stop(config: Path | None, timeout_s: float) -> None:
         if not others:
             click.echo("not running")
             return
-        raise SystemExit(1)
+        if any(urlsplit(url).port == settings.port for url in others):  # on start's port: a start would fail
+            raise SystemExit(1)
     if stopped.gateway_pid is not None:
         how = "stopped" if stopped.graceful else f"killed after {timeout_s:.0f} s (journal writes may be lost)"
         click.echo(f"gateway (PID {stopped.gateway_pid}) {how}")

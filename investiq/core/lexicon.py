@@ -70,7 +70,7 @@ QUESTION = 0.6  # a text that asks scales its evidence as a hedge does ("may": 0
 # "though" or "even as" ("Shares fall despite strong results" read positive 0.58). VADER's like rule for "but"
 # (the words before it halved) was tried too (2026-12-05): it moved three labeled texts, two the wrong way.
 CONCEDED = 0.5
-CONCEDING = frozenset(["despite", "although", "though", "notwithstanding"])
+CONCEDING = frozenset(["despite", "although", "though"])  # words of BREAKS: they open a clause
 
 KINDS = frozenset("+-^v~=?*!@.x")
 # Words that end a clause (besides punctuation) unless a phrase takes them ("weigh on").

@@ -111,6 +111,7 @@ def test_journal_source_allocates_between_the_agents_strategies(tmp_path: Path):
     # before: "P&L as recorded (taken as net of costs)", though P&L derived from prices is gross
     text = (tmp_path / "r" / "report.md").read_text()
     assert "taken as net" not in text and "from the prices, negated for a short side: gross, before fees" in text
+    assert '"equal weights" is then its live book' in text  # said in README only, before a quant's review
     assert "warning:" not in text  # 240 days and trades: 12 blocks of days, 24 of trades (MIN_BLOCKS: 10)
 
 

@@ -71,7 +71,7 @@ def test_fewer_trades_than_a_block_get_no_interval_of_zero_width():
 
 
 @pytest.mark.parametrize(
-    ("weekdays", "trades", "interval"), [(220, 99, False), (220, 100, True), (190, 570, False)]
+    ("weekdays", "trades", "interval"), [(220, 99, False), (220, 100, True), (221, 100, True), (190, 570, False)]
 )
 def test_an_interval_over_trades_needs_min_blocks_whole_blocks(weekdays: int, trades: int, interval: bool):
     """MIN_BLOCKS blocks of block_trades (10): 100 taken trades, the refused ones (size 0) not counted; and, as the

@@ -187,8 +187,9 @@ def thin_data_notes(trades: int, days: pd.DatetimeIndex, config: BacktestConfig)
         ),
         too_few_note(
             Basis(len(days), config.block_days, "days"),
-            "the differences in total return and Sharpe get no interval and the Sharpe claims are not tested; "
-            "annual return and Sharpe scale so short a window to a year",
+            "win rates and the differences in win rate, average win, P&L per trade (resampled by decision day), "
+            "total return and Sharpe get no interval, and no claim is tested; annual return and Sharpe scale so "
+            "short a window to a year",
         ),
     ]
 

@@ -39,10 +39,11 @@ class BacktestConfig:
     price_epochs: int = 3
     seed: int = 0  # Thompson weights and every bootstrap
     block_days: int = 20  # block length of the daily bootstrap (about a month of trading days)
-    # block length of the bootstrap over trades in entry order: few blocks (145 trades: 15), so every interval is
-    # the expanded percentile one (stats.py), which the plain percentile interval's excess rejections called for.
-    # A figure on fewer than stats.MIN_BLOCKS (10) blocks of either gets no interval and no verdict: 100 trades,
-    # 200 days of daily P&L
+    # trades a block of days holds on average, at least: a trade figure is resampled by decision day in blocks of
+    # whole days spanning block_trades trades (at least block_days; stats.trade_basis). Few blocks (147 trades:
+    # 15), so every interval is the expanded percentile one (stats.py), which the plain percentile interval's
+    # excess rejections called for. A figure needs stats.MIN_BLOCKS (10) blocks: 100 trades (a trade figure) and
+    # 200 days
     block_trades: int = 10
     reps: int = 2000  # bootstrap replicates
     # fewer closed trades in the window: nothing to judge, said so; fewer taken by a variant (behind a filter, or

@@ -39,6 +39,12 @@ JOURNAL_PNL = (
     "missing, (exit - entry) x quantity from the prices, negated for a short side: gross, before fees; the "
     "backtest deducts no cost from either"
 )
+# What "equal weights" is on the agent's journal (README says it; report.md did not: a quant's review).
+LIVE_BOOK = (
+    "the recorded trades may already reflect the agent's own use of the ML layer (it calls /sentiment, /price and "
+    '/bayesian when it trades): "equal weights" is then its live book re-sized to equal shares, and a filter is '
+    "tested only on trades the agent chose to take, not on the ones it passed over"
+)
 DELETED = (
     "the journal's trades carry no entry signals, so a trade that an entry filter (--headlines) refuses is simply "
     "deleted, not replaced by a later entry (what the agent would have done instead is unknown), which may "
@@ -139,6 +145,7 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
         journal = read_journal(request.db_path, settings.db_busy_timeout_ms)
         trades = journal.trades
         notes.append(f"closed trades of {request.db_path}; {JOURNAL_PNL}")
+        notes.append(LIVE_BOOK)
         notes.append(DELETED)
         for reason, count in journal.skipped.items():
             notes.append(f"{count} rows left out: {reason}")

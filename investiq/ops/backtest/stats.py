@@ -342,7 +342,9 @@ def trade_basis(taken: Basis, days: pd.DatetimeIndex, config: BacktestConfig) ->
     if taken.too_few():
         return taken
     span = math.ceil(config.block_trades * len(days) / taken.count)
-    return Basis(len(days), max(config.block_days, span), "days")
+    # never fewer than MIN_BLOCKS blocks once both are enough: rounded up, 100 trades in 221 days made 9 blocks
+    # of 23 (a review of the rule)
+    return Basis(len(days), max(config.block_days, min(span, len(days) // MIN_BLOCKS)), "days")
 
 
 def difference(
