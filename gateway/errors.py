@@ -6,6 +6,7 @@ Every response body is {"error": kind, "detail": message}, the message naming th
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -150,15 +151,28 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unhandled)
 
 
+def _nearest_route(request: Request) -> str:
+    """A hint for a path with a trailing slash: the route without it, where there is one, else the route whose
+    template goes on from it (`/price/evaluate/` -> /price/evaluate/{symbol}; it advised /price/evaluate, itself
+    a 404: a new user's walkthrough)."""
+    path = request.url.path
+    if not path.endswith("/") or path == "/":
+        return ""
+    templates = list(request.app.openapi().get("paths", {}))  # every route, as /openapi.json lists it (cached)
+    stripped = path.rstrip("/")
+    if any(re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", t), stripped) for t in templates):
+        return f"; without the trailing slash: {stripped}"
+    longer = sorted(t for t in templates if t.startswith(path) and "{" in t)
+    return f"; the route is {longer[0]}" if longer else ""
+
+
 def _routing_detail(request: Request, exc: StarletteHTTPException) -> str | None:
     """What to do after Starlette's bare "Not Found" / "Method Not Allowed" (a new user's review: `GET /` said
     "Not Found", a GET on a POST route did not say POST): the path and method, the methods the route takes, and
     where the routes are listed. None for any other error, or one a route raised with its own detail."""
     where = f"{request.method} {request.url.path}"
     if exc.status_code == 404 and exc.detail == "Not Found":
-        trailing = request.url.path.endswith("/") and request.url.path != "/"
-        hint = f"; without the trailing slash: {request.url.path.rstrip('/')}" if trailing else ""
-        return f"no route {where}{hint}: the routes are listed at /docs (and /openapi.json)"
+        return f"no route {where}{_nearest_route(request)}: the routes are listed at /docs (and /openapi.json)"
     if exc.status_code == 405 and exc.detail == "Method Not Allowed":
         allowed = (exc.headers or {}).get("Allow", "")
         return f"{where}: this route takes {allowed or 'other methods'}; see /docs"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -42,6 +42,17 @@ class TradeUpdateRequest(RequestBody):
         "corrected. An integer and its decimal text are the same id (777001 and "
         '"777001"; not "0777001"). Text: 1 to 128 visible characters once trimmed; integers: 64-bit.',
     )
+
+    @field_validator("trade_id", mode="before")
+    @classmethod
+    def _an_id(cls, value: Any) -> Any:
+        """One message for a trade_id of another type (a float's read "body.trade_id.str: ...; body.trade_id.int:
+        ...", the union inside: a new user's walkthrough)."""
+        if value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        whole = isinstance(value, float) and value.is_integer()
+        hint = f": send {int(value)}" if whole else ""
+        raise ValueError(f"trade_id must be an integer or a string{hint}")
 
     @field_validator("trade_id")
     @classmethod

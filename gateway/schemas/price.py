@@ -99,6 +99,12 @@ class BatchPriceRequest(RequestBody):
     def _few_unknown_fields(cls, data: Any) -> Any:
         """The bound on unknown names holds for the whole body: its items' distinct names together (each item is
         checked on its own as well, and a name repeated across items is checked once: `_resemblance`)."""
+        if isinstance(data, dict) and "requests" not in data and ("symbol" in data or "prices" in data):
+            # "body.requests: Field required" told a caller who sent one forecast's body nothing (a walkthrough)
+            raise ValueError(
+                'requests is missing: this route takes {"requests": [...]}, one /price/predict body each; '
+                "for one symbol, POST /price/predict"
+            )
         if isinstance(data, dict) and isinstance(data.get("requests"), list):
             names: dict[str, None] = {}  # distinct, in order
             for item in data["requests"]:

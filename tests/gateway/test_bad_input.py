@@ -205,6 +205,8 @@ CASES: list[tuple[str, Any, int, str]] = [
     (BATCH, {"requests": {"symbol": "SPX"}}, 422, "body.requests: Input should be a valid list"),
     (BATCH, {"requests": ["SPX"]}, 422, "body.requests.0: Input should be a valid dictionary"),
     (BATCH, {"symbols": ["SPX"]}, 422, "body.requests: Field required"),
+    # one forecast's body on the batch route said only "body.requests: Field required" (a new user's walkthrough)
+    (BATCH, {"symbol": "SPX", "prices": closes()}, 422, 'requests is missing: this route takes {"requests"'),
     (BATCH, {"requests": [{"symbol": "A", "prices": closes()}] * 9}, 422, "9 requests, more than the limit of 8"),
     (
         BATCH,
@@ -244,8 +246,10 @@ CASES: list[tuple[str, Any, int, str]] = [
         422,
         "(invalid character in year); send e.g. 2026-11-24T15:30:00Z",
     ),
-    (TRADE, {**OK_TRADE, "trade_id": 1.5}, 422, "body.trade_id"),
-    (TRADE, {**OK_TRADE, "trade_id": True}, 422, "body.trade_id"),
+    # one message, not the union's two (".str: ...; .int: ...": a new user's walkthrough)
+    (TRADE, {**OK_TRADE, "trade_id": 1.5}, 422, "trade_id: trade_id must be an integer or a string (got 1.5)"),
+    (TRADE, {**OK_TRADE, "trade_id": 1017.0}, 422, "an integer or a string: send 1017 (got 1017.0)"),
+    (TRADE, {**OK_TRADE, "trade_id": True}, 422, "trade_id: trade_id must be an integer or a string (got True)"),
     (TRADE, {"strategy_name": "s"}, 422, "give profit_loss, won, or both"),
     (
         TRADE,
@@ -342,6 +346,8 @@ REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("GET", PRICE, {}, 405, f"GET {PRICE}: this route takes POST; see /docs"),
     ("GET", "/", {}, 404, "no route GET /: the routes are listed at /docs"),
     ("GET", "/health/", {}, 404, "without the trailing slash: /health:"),
+    # it advised /price/evaluate, itself a 404 (a new user's walkthrough)
+    ("GET", "/price/evaluate/", {}, 404, "no route GET /price/evaluate/; the route is /price/evaluate/{symbol}:"),
     ("GET", "/bayesian/weights?method=best", {}, 422, "query.method: Input should be 'mean', 'thompson' or 'pnl'"),
     ("GET", "/bayesian/all-stats?method=", {}, 422, "query.method: Input should be 'mean', 'thompson' or 'pnl'"),
     ("POST", "/bayesian/sync-from-database?days=0", {}, 422, "query.days: Input should be greater than or equal"),
