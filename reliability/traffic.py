@@ -35,8 +35,9 @@ HEADLINES = (
 
 
 def key_prefix(run: str) -> str:
-    """The start of every key of the run `run` (a price request's symbol, a headline's last word, a trade id)."""
-    return f"r{run}n"
+    """The start of every key of the run `run` (a price request's symbol, a headline's last word, a trade id): in
+    upper case, as the journal keeps a symbol."""
+    return f"R{run}N".upper()
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from investiq.core.journal import timestamps
-from investiq.core.names import MAX_NAME, first_invisible, one_spelling, symbol_problem
+from investiq.core.names import MAX_NAME, first_invisible, one_spelling, symbol_problem, ticker
 
 # What a name or an id must not hold: every character that does not show (not str.isprintable), by Unicode
 # category, as a refusal calls it.
@@ -94,6 +94,18 @@ def _iso_text(value: object) -> object:
 Name = Annotated[str, Field(min_length=1, max_length=4 * MAX_NAME), AfterValidator(_plain_name)]
 
 
+def _ticker(value: str) -> str:
+    """Upper case, as the journal keeps symbols (`ticker`); MAX_NAME holds after it too ("ß" -> "SS")."""
+    value = ticker(value)
+    if len(value) > MAX_NAME:
+        raise ValueError(f"must be at most {MAX_NAME} characters once upper-cased, got {len(value)}")
+    return value
+
+
+# A symbol: a Name in upper case, one ticker however it is sent ("spy" is SPY), as the journal keeps it
+Ticker = Annotated[Name, AfterValidator(_ticker)]
+
+
 def _cacheable(value: str) -> str:
     problem = symbol_problem(value)
     if problem is not None:
@@ -101,8 +113,9 @@ def _cacheable(value: str) -> str:
     return value
 
 
-# A symbol of /price: a Name that can name a bar cache file (/sentiment's is a tag of the journal's: any Name)
-Symbol = Annotated[Name, AfterValidator(_cacheable)]
+# A symbol of /price: a Ticker that can name a bar cache file (/sentiment's is a tag of the journal's: any Ticker);
+# checked as sent, so that the 422 quotes what the client wrote
+Symbol = Annotated[Name, AfterValidator(_cacheable), AfterValidator(_ticker)]
 # Strict: a JSON number (an integer too), never "42.5" or true, which lax parsing would turn into one.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 

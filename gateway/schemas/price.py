@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gateway.schemas.common import (
     FiniteFloat,
-    Name,
     RequestBody,
+    Ticker,
     UtcDateTime,
     refuse_too_many_unknown,
     unknown_fields,
@@ -23,7 +23,7 @@ class PriceRequest(RequestBody):
     # not "close": an agent may send its last close
     synonyms: ClassVar[dict[str, str]] = {"closes": "prices", "timestamps": "bar_times", "times": "bar_times"}
 
-    symbol: Name
+    symbol: Ticker
     prices: list[FiniteFloat] | None = Field(
         None, description="Closes, oldest first (at least the model's context length); omitted: recent bars."
     )

@@ -8,14 +8,16 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, StrictBool, StrictStr
 
-from gateway.schemas.common import Name, RequestBody
+from gateway.schemas.common import RequestBody, Ticker
 from investiq.core.finbert import Label
 
 
 class SentimentRequest(RequestBody):
     synonyms: ClassVar[dict[str, str]] = {"cache": "use_cache"}  # "cache": false ignored served a cached answer
     texts: list[StrictStr] = Field(description="Headlines or short news texts (limits: settings).")
-    symbol: Name | None = Field(None, description="Ticker the texts are about; stored with each prediction.")
+    symbol: Ticker | None = Field(
+        None, description="Ticker the texts are about; stored with each prediction, in upper case."
+    )
     use_cache: StrictBool = Field(True, description="False: score again even if the text was seen.")
 
 

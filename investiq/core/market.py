@@ -50,7 +50,7 @@ from investiq.core.bars import find_gaps as find_gaps
 from investiq.core.bars import number_times as number_times
 from investiq.core.bars import slash_day_first as slash_day_first
 from investiq.core.errors import DataError
-from investiq.core.names import symbol_problem
+from investiq.core.names import symbol_problem, ticker
 
 # fmt: off
 YF_MAX_DAYS: dict[str, int | None] = {
@@ -249,13 +249,13 @@ def _from_yfinance_layout(frame: pd.DataFrame) -> pd.DataFrame:
     fields, tickers = (header, row) if first == "price" else (row, header)
     body = frame.iloc[2:].reset_index(drop=True)
     parts = []
-    for ticker in dict.fromkeys(tickers):
+    for name in dict.fromkeys(tickers):
         part = pd.DataFrame({time_name: body.iloc[:, 0]})
         for i, (field, owner) in enumerate(zip(fields, tickers, strict=True)):
-            if owner == ticker:
+            if owner == name:
                 part[field] = body.iloc[:, 1 + i]
         if len(set(tickers)) > 1:
-            part["symbol"] = ticker
+            part["symbol"] = name
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
@@ -301,7 +301,7 @@ class BarCache:
         problem = symbol_problem(symbol)
         if problem is not None:
             raise DataError(problem)
-        return self.directory / f"{symbol.strip().upper()}_{interval}.parquet"
+        return self.directory / f"{ticker(symbol)}_{interval}.parquet"
 
     def read(self, symbol: str, interval: str) -> pd.DataFrame | None:
         """Cached bars (UTC index, COLUMNS as float64), or None when nothing is cached."""

@@ -21,12 +21,20 @@ def one_spelling(name: str) -> str:
     return unicodedata.normalize("NFC", name).strip()
 
 
+def ticker(symbol: str) -> str:
+    """A symbol as the journal, the bar cache and the backtest keep it: one spelling, in upper case. Tickers are
+    upper case (Yahoo's, exchanges'), and the bar cache already wrote "spy" and "SPY" to one file, but the journal
+    kept them as two symbols, each with half the forecasts in /price/evaluate and live skill (a new user's review).
+    NFC again after upper-casing, which may decompose ("ǰ" -> "J" + U+030C)."""
+    return one_spelling(one_spelling(symbol).upper())
+
+
 def symbol_problem(symbol: str) -> str | None:
     """Why `symbol` cannot name a bar cache file (a path separator, a leading dot, too many bytes for a file name),
     or None. One rule for every symbol the gateway takes, whether or not bars are ever fetched for it: "A/B"
     journaled with a headline, or 128 accented letters with closes (a file name too long: a 500 without them, and
     with them a row whose OSError stopped every symbol's resolution)."""
-    name = symbol.strip().upper()
+    name = ticker(symbol)
     if not name or "/" in name or "\\" in name or name.startswith("."):
         return f"symbol {symbol!r} cannot name a cache file; use a ticker such as AAPL"
     size = len(name.encode())

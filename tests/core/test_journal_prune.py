@@ -13,6 +13,7 @@ import pytest
 from gateway.services.retention import prune_now
 from investiq.core.journal import JournalWriter, connect, open_journal
 from investiq.core.journal.predictions import PriceRow, Pruned, SentimentRow, insert_price, insert_sentiment
+from investiq.core.journal.schema import SCHEMA_VERSION
 
 NOW = datetime(2026, 12, 5, tzinfo=timezone.utc)
 
@@ -81,11 +82,12 @@ def test_the_index_comes_without_a_new_schema_version(db_path: Path):
     """A numbered migration made the release before refuse the journal as newer at its next start (a review): the
     index is made where missing, version unchanged, and a journal of that release without it gets it."""
     conn = open_journal(db_path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 9  # the release before's version
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.execute("DROP INDEX sentiment_predictions_created")  # as that release left it
     conn.close()
     conn = open_journal(db_path)
     names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # made without a new version
     conn.close()
     assert "sentiment_predictions_created" in names
 

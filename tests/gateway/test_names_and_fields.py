@@ -120,13 +120,15 @@ def test_a_name_that_begins_with_a_combining_mark_is_refused(client: TestClient)
 
 
 def test_names_are_stored_normalised():
-    assert PriceRequest.model_validate({"symbol": " cafe\u0301 "}).symbol == "caf\u00e9"
+    assert PriceRequest.model_validate({"symbol": " cafe\u0301 "}).symbol == "CAF\u00c9"  # a ticker: upper case
     # the length limit holds for the name as stored: 100 accented letters, either spelling (a review: decomposed,
     # 200 code points, were refused by the raw length)
     for spelt in ("\u00e9" * 100, "e\u0301" * 100):
-        assert PriceRequest.model_validate({"symbol": spelt}).symbol == "\u00e9" * 100
+        assert PriceRequest.model_validate({"symbol": spelt}).symbol == "\u00c9" * 100
     with pytest.raises(ValidationError, match="at most 128 characters once NFC-normalised"):
         PriceRequest.model_validate({"symbol": "e\u0301" * 129})
+    with pytest.raises(ValidationError, match="at most 128 characters once upper-cased, got 200"):
+        PriceRequest.model_validate({"symbol": "\u00df" * 100})  # "ß" is "SS"
     with pytest.raises(ValidationError, match="must not be empty or blank"):
         PriceRequest.model_validate({"symbol": "\u2028"})  # trimmed, as trade_id: nothing is left
 

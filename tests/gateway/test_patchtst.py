@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
@@ -673,3 +674,17 @@ def test_an_interval_not_the_models_says_how_to_get_one(client: TestClient):
     refused = client.post("/price/predict", json={"symbol": "SPX", "prices": closes(64), "interval": "15m"})
     assert refused.status_code == 422
     assert "investiq train patchtst --interval 15m, then investiq export patchtst" in refused.text
+
+
+def test_a_symbol_is_one_ticker_in_any_case(client: TestClient, tmp_path: Path):
+    """ "spy" and "SPY" were two symbols in the journal, each with part of the forecasts (a new user's review): the
+    gateway keeps a symbol in upper case, wherever it comes in, and answers with it so."""
+    assert client.post("/sentiment/predict", json={"texts": ["Shares rise"], "symbol": " aapl"}).status_code == 200
+    forecast = client.post("/price/predict", json={"symbol": "spx", "prices": closes(64, seed=7)})
+    assert forecast.status_code == 200, forecast.text
+    assert forecast.json()["symbol"] == "SPX"
+    flush_journal(client)
+    with closing(sqlite3.connect(tmp_path / "p.db")) as conn:
+        assert conn.execute("SELECT symbol FROM sentiment_predictions").fetchall() == [("AAPL",)]
+        assert conn.execute("SELECT symbol FROM price_predictions").fetchall() == [("SPX",)]
+    assert client.get("/price/evaluate/spx").json()["symbol"] == "SPX"

@@ -29,6 +29,7 @@ from gateway.logs import JsonFormatter
 from gateway.ratelimit import RateLimiter
 from investiq.cli.main import main
 from investiq.core.journal import open_journal
+from investiq.core.names import ticker
 from investiq.core.settings import Settings
 from investiq.ops.bootstrap import is_loopback
 from tests.conftest import root_logging
@@ -401,10 +402,12 @@ def test_hostile_names_are_data_never_code(settings: Settings, db_path: Path):
             assert learnt.status_code == 200, (name, learnt.text)
             assert learnt.json()["strategy"]["strategy_name"] == name
             # A slash cannot be in a path segment, and Starlette's TestClient decodes a path twice ("%2500"
-            # arrives as NUL): those two aside, the evaluation echoes the symbol it was given.
+            # arrives as NUL): those two aside, the evaluation echoes the symbol it was given, as a ticker.
             if "/" not in name and "%" not in name:
                 evaluated = client.get(f"/price/evaluate/{quote(name, safe='')}")
-                assert (evaluated.status_code, evaluated.json().get("symbol")) == (200, name), evaluated.text
+                assert (evaluated.status_code, evaluated.json().get("symbol")) == (200, ticker(name)), (
+                    evaluated.text
+                )
         for name, reason in REJECTED.items():
             for path, body in [
                 ("/sentiment/predict", {"texts": ["headline"], "symbol": name}),
@@ -424,7 +427,7 @@ def test_hostile_names_are_data_never_code(settings: Settings, db_path: Path):
         events = [row[0] for row in conn.execute("SELECT strategy_name FROM bayesian_events ORDER BY id")]
         states = {row[0] for row in conn.execute("SELECT strategy_name FROM bayesian_state")}
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert symbols == events == HOSTILE and states == set(HOSTILE)
+    assert symbols == [ticker(name) for name in HOSTILE] and events == HOSTILE and states == set(HOSTILE)
     assert (after["schema"], after["trades"], after["version"]) == (
         before["schema"],
         before["trades"],

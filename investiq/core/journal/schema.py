@@ -12,6 +12,9 @@ import sqlite3
 from collections.abc import Callable
 
 from investiq.core.journal.connection import JournalError, roll_back
+from investiq.core.names import ticker
+
+TICKER_SQL = "investiq_ticker"  # `ticker` as an SQL function, for migration 10
 
 TRADES = """
 CREATE TABLE IF NOT EXISTS trades (
@@ -146,6 +149,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "UPDATE bayesian_state SET half_life_days = NULL, pnl_scatter = "
         "CASE WHEN pnl_w > 0 THEN max(pnl_s2 - pnl_s1 * pnl_s1 / pnl_w, 0.0) ELSE 0.0 END",
     ),
+    # 10: symbols are tickers, kept in upper case (investiq/core/names.py `ticker`, which the gateway applies to
+    # every symbol it takes): "spy" and "SPY" were two symbols, each with part of the forecasts. `ticker` is
+    # Python's (SQLite's upper() changes ASCII letters only), registered on the connection by `migrate`.
+    (
+        f"UPDATE price_predictions SET symbol = {TICKER_SQL}(symbol) WHERE symbol <> {TICKER_SQL}(symbol)",
+        f"UPDATE sentiment_predictions SET symbol = {TICKER_SQL}(symbol) WHERE symbol <> {TICKER_SQL}(symbol)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Indexes that change no table, made where missing after the migrations, with no new version: a release before
@@ -171,12 +181,19 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Apply the migrations the database has not seen, each in its own transaction; return the version."""
     found = version(conn)
     _refuse_newer(found)
+    conn.create_function(TICKER_SQL, 1, _ticker_sql, deterministic=True)
     for number in range(found + 1, SCHEMA_VERSION + 1):
         _in_transaction(conn, functools.partial(_apply, conn, number))
     present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     if missing := [sql for name, sql in INDEXES.items() if name not in present]:  # a write only where one is
         _in_transaction(conn, lambda: [conn.execute(sql) for sql in missing])
     return SCHEMA_VERSION
+
+
+def _ticker_sql(symbol: str | None) -> str | None:
+    """`ticker` for SQL: NULL (a headline without a symbol) and what is not text (SQLite keeps what it is given)
+    stay as they are."""
+    return ticker(symbol) if isinstance(symbol, str) else symbol
 
 
 def _in_transaction(conn: sqlite3.Connection, work: Callable[[], object]) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from investiq.core.errors import InvestIQError
 from investiq.core.journal import timestamps
-from investiq.core.names import MAX_NAME, first_invisible, one_spelling
+from investiq.core.names import MAX_NAME, first_invisible, one_spelling, ticker
 
 REQUIRED = ("strategy_name", "closed_at")
 MAX_ABS_PNL = 1e15  # a P&L beyond it is no trade's (a price in the wrong units, a corrupt row): never learnt from
@@ -78,7 +78,7 @@ def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) ->
         if abs(value) > MAX_ABS_PNL:
             scan.skipped[f"profit_loss beyond ±{MAX_ABS_PNL:g}"] += 1
             continue
-        ticker = symbol.strip().upper() if isinstance(symbol, str) and symbol.strip() else None
+        symbol = ticker(symbol) if isinstance(symbol, str) and symbol.strip() else None
         scan.trades.append(
             ClosedTrade(
                 None if trade_id is None else one_spelling(str(trade_id)) or str(trade_id),  # as /update takes it
@@ -86,7 +86,7 @@ def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) ->
                 value,
                 ts,
                 timestamps.parse(opened_at),
-                ticker,
+                symbol,
             )
         )
     scan.trades.sort(key=lambda t: (t.closed_ts, t.trade_id or ""))

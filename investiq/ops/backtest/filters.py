@@ -47,6 +47,7 @@ from investiq.core.errors import ArtifactError, DataError, InvalidInputError
 from investiq.core.finbert import LABELS
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.market import SLASH_DATE, number_times, slash_day_first
+from investiq.core.names import ticker
 from investiq.core.patchtst import (
     INPUT,
     PATCHTST,
@@ -324,13 +325,13 @@ class SentimentFilter:
     ) -> float | None:
         """The mean score of `symbol`'s headlines in [c - lookback, c], or None; the cut-off c is `fill_bar_at`,
         the stamp of the bar whose close fills the entry, or `decided_at` without one (the module's docstring)."""
-        times = self.times.get(symbol.upper())
+        times = self.times.get(ticker(symbol))
         if times is None:
             return None
         t = _ns(decided_at if fill_bar_at is None else fill_bar_at)
         lo = int(np.searchsorted(times, t - self.lookback.value, side="left"))
         hi = int(np.searchsorted(times, t, side="right"))  # headlines at the cut-off are known, later ones not
-        return float(self.scores[symbol.upper()][lo:hi].mean()) if hi > lo else None
+        return float(self.scores[ticker(symbol)][lo:hi].mean()) if hi > lo else None
 
     def allows(self, symbol: str, decided_at: pd.Timestamp, fill_bar_at: pd.Timestamp | None = None) -> bool:
         mean = self.mean_score(symbol, decided_at, fill_bar_at)
@@ -402,7 +403,7 @@ def read_headlines(csv_path: Path) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "time": times,
-            "symbol": frame["symbol"].str.strip().str.upper(),
+            "symbol": frame["symbol"].map(ticker),
             "text": frame["text"],
             "line": np.arange(len(frame)) + 2,  # of the file (line 1 is the header), for messages
         }
