@@ -85,6 +85,41 @@ def test_forecasts_unresolved_at_schema_4_keep_the_resolver_rule_they_were_made_
     assert times == ["2026-01-02T00:00:00.001+00:00", "2026-01-05T00:00:00+00:00"]  # the resolved row: as it was
 
 
+def test_symbols_journaled_before_schema_10_become_one_ticker_each(db_path: Path):
+    """ "spy" and "SPY" were two symbols, each with part of the forecasts: schema 10 keeps every symbol upper case
+    (`ticker`, Python's: SQLite's upper() leaves "é"), and a sentiment row without a symbol keeps none."""
+    from investiq.core.journal.schema import MIGRATIONS
+
+    old = sqlite3.connect(db_path)
+    for statements in MIGRATIONS[:9]:
+        for statement in statements:
+            old.execute(statement)
+    old.execute("PRAGMA user_version = 9")
+    for symbol in ("spy", "SPY", "caf\u00e9", "brk.b"):
+        old.execute(
+            "INSERT INTO price_predictions (created_at, symbol, model_name, model_version, interval, "
+            "horizon_steps, last_price, last_bar_time, predicted_price, predicted_return, direction, target_time, "
+            "latency_ms, forecast_json) VALUES ('2026-01-02T00:00:00+00:00', ?, 'patchtst', 'v1', '1d', 1, 100, "
+            "'2026-01-02T00:00:00+00:00', 101, 0.01, 'up', '2026-01-03T00:00:00+00:00', 3, '[101]')",
+            (symbol,),
+        )
+    for tag in ("aapl", None):
+        old.execute(
+            "INSERT INTO sentiment_predictions (created_at, symbol, text, label, confidence, score, p_positive, "
+            "p_negative, p_neutral, model_name, model_version, cached) VALUES ('2026-01-02T00:00:00+00:00', ?, "
+            "'x', 'neutral', 0.9, 0, 0.05, 0.05, 0.9, 'finbert', 'v1', 0)",
+            (tag,),
+        )
+    old.commit()
+    old.close()
+    conn = open_journal(db_path)
+    prices = [row[0] for row in conn.execute("SELECT symbol FROM price_predictions ORDER BY id")]
+    sentiments = [row[0] for row in conn.execute("SELECT symbol FROM sentiment_predictions ORDER BY id")]
+    conn.close()
+    assert prices == ["SPY", "SPY", "CAF\u00c9", "BRK.B"]
+    assert sentiments == ["AAPL", None]
+
+
 def test_flat_forecasts_resolved_before_schema_5_call_no_direction(db_path: Path):
     """A 'flat' forecast (the random walk's median) was scored as a call that the close stays within 1 bp, so
     the random walk read as wrong on nearly every forecast: at schema 5 its `correct` becomes NULL."""
@@ -506,6 +541,27 @@ def test_resolved_rows_with_one_stamp_are_all_read_across_pages(db_path: Path):
         mark = (page[-1]["resolved_at"], int(page[-1]["id"]))
     conn.close()
     assert seen == ids
+
+
+def test_reading_after_the_watermark_reads_no_older_row(db_path: Path):
+    """The skill tally asks for the rows after its watermark every refresh: written as `resolved_at IS NOT NULL AND
+    (resolved_at > ? OR ...)`, SQLite seeked the index from its start and read every resolved row (33 ms on 500k
+    rows, every 30 s, a review). Counted in SQLite's virtual machine steps, which grow with the rows it reads."""
+    from investiq.core.journal.predictions import resolve_price, resolved_after
+
+    conn = open_journal(db_path)
+    ids = _forecasts(conn, 2000)
+    resolve_price([(i, 101.0, True) for i in ids], "2026-01-07T00:00:00+00:00")(conn)
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0  # go on
+
+    conn.set_progress_handler(step, 100)  # called every 100 steps
+    assert resolved_after(conn, "2026-01-07T00:00:00+00:00", ids[-1]) == []
+    conn.close()
+    assert steps[0] <= 2  # it read ~2,000 rows: 100 calls
 
 
 def test_a_log_is_committed_within_its_delay_and_pending_until_then(db_path: Path):
