@@ -27,6 +27,9 @@ from investiq.core.skill import MIN_BUCKETS, POOLED, Skill, SkillBook, family_wo
 log = logging.getLogger(__name__)
 RECOMPUTE_S = 600.0  # figures are recomputed at least this often, as the windows slide
 ALL = "all"
+# The shortest recent record with the evidence to judge (`SkillBook.recent_since`): what health judges when no
+# window of days has it (on daily bars 90 days hold too few horizons), before the whole history
+RECENT = "recent"
 JUDGED = "judged"  # the window label of the figures /price/health judges on (_export_metrics)
 # Intervals degrade health when they cover significantly less than their level less this: conformal offsets fitted
 # on a validation part cover 1-2 points short where later windows are not exchangeable (a review: 77.7 % for 80 %
@@ -80,7 +83,7 @@ class SkillService:
 
     @property
     def windows(self) -> list[str]:
-        return [f"{d}d" for d in self.config.windows_days] + [ALL]
+        return [f"{d}d" for d in self.config.windows_days] + [RECENT, ALL]
 
     @property
     def health_window(self) -> str:
@@ -112,16 +115,23 @@ class SkillService:
         self.refreshed_at = now
         return len(rows)
 
+    def _since(self, version: str, now: float) -> dict[str, float | None]:
+        """Where each window of `version` begins (None: its first forecast); RECENT only once its record has it."""
+        since: dict[str, float | None] = {f"{d}d": now - d * 86_400 for d in self.config.windows_days}
+        recent = self._book.recent_since(version, MIN_BUCKETS, self.config.min_resolved)
+        return since | ({RECENT: recent} if recent is not None else {}) | {ALL: None}
+
     def _compute(self, versions: set[str] | None, now: float) -> None:
         snapshot = dict(self._snapshot)
-        since: dict[str, float | None] = {f"{d}d": now - d * 86_400 for d in self.config.windows_days}
-        since[ALL] = None
+        changed = {v for v, _ in self._book.groups() if versions is None or v in versions}
+        since = {version: self._since(version, now) for version in changed}
         for version, symbol in self._book.groups():
-            if versions is None or version in versions:
-                snapshot[(version, symbol)] = {w: self._book.skill(version, symbol, t) for w, t in since.items()}
+            if version in changed:
+                windows = since[version].items()
+                snapshot[(version, symbol)] = {w: self._book.skill(version, symbol, t) for w, t in windows}
         family = dict(self._family)
-        for version in {v for v, _ in self._book.groups() if versions is None or v in versions}:
-            for window, t in since.items():
+        for version in changed:
+            for window, t in since[version].items():
                 family[(version, window)] = self._family_worse(snapshot, version, window, t)
         self._snapshot, self._family = snapshot, family
         self._computed_at = now if versions is None else self._computed_at
@@ -198,8 +208,9 @@ class SkillService:
         }
 
     def judged_window(self, version: str) -> str:
-        """The first window (in settings order, then all) whose pooled figures hold min_resolved forecasts in
-        MIN_BUCKETS periods of one horizon; the first window while none does."""
+        """The first window (in settings order, then recent, then all) whose pooled figures hold min_resolved
+        forecasts in MIN_BUCKETS periods of one horizon; the first window while none does. Recent holds them by its
+        making as soon as the version's record does, so all is never the one judged while recent is there."""
         windows = self._snapshot.get((version, POOLED), {})
         for w in self.windows:
             s = windows.get(w)
@@ -253,7 +264,7 @@ class SkillService:
     def verdict(self, version: str) -> tuple[str | None, dict[str, Any]]:
         """(why degraded or None, figures) of `version` for /price/health: degraded when the evidence is
         too thin to say, or when it says the forecasts are significantly worse than the naive ones. Judged on
-        the health window, or on the first longer window (then all) where the evidence is enough: at least
+        the health window, or on the first longer window (then recent) where the evidence is enough: at least
         min_resolved forecasts in MIN_BUCKETS horizon periods (30 days hold 2 periods of 12 daily bars)."""
         window = self.judged_window(version)
         skill = self.get(version, POOLED, window)

@@ -8,7 +8,7 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from investiq.core.journal import open_journal
 from investiq.core.journal.predictions import PriceRow, insert_price
 from investiq.core.patchtst import PatchTSTMeta
 from investiq.core.settings import Settings
-from tests.gateway.planting import Planted, plant
+from tests.gateway.planting import START, Planted, plant
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def moves(n: int, seed: int = 0) -> tuple[NDArray[np.float64], NDArray[np.float6
 
 @pytest.fixture
 def gateway(repo: Path, tmp_path: Path) -> Iterator[Any]:
-    def start(rows: list[Planted], horizon: int = 1, **overrides: Any) -> TestClient:
+    def start(rows: list[Planted], horizon: int = 1, first: datetime = START, **overrides: Any) -> TestClient:
         settings = Settings(
             db_path=tmp_path / "p.db",
             model_repository=repo,
@@ -56,7 +56,8 @@ def gateway(repo: Path, tmp_path: Path) -> Iterator[Any]:
             price_resolve_every_s=0,
             **({"skill_windows_days": [3650]} | overrides),
         )
-        plant(settings.db_path, rows, horizon=horizon, version=PatchTSTMeta.load(patchtst_dir(repo)).version)
+        version = PatchTSTMeta.load(patchtst_dir(repo)).version
+        plant(settings.db_path, rows, horizon=horizon, first=first, version=version)
         client = TestClient(create_app(settings))
         client.__enter__()
         opened.append(client)
@@ -185,6 +186,25 @@ def test_a_window_without_the_evidence_leaves_the_judgement_to_a_longer_one(gate
     closes = [100 * 1.001**t for t in range(64)]
     forecast = client.post("/price/predict", json={"symbol": "SPX", "prices": closes}).json()
     assert forecast["skill"]["window"] == "3650d" and forecast["skill"]["n"] == 60
+
+
+def test_months_of_losing_forecasts_are_not_hidden_by_years_of_good_ones(gateway: Any):
+    """Daily forecasts 12 bars ahead: 30 and 90 days never hold the 10 periods an interval needs, and health judged
+    such a version on its whole history, where two good years hid months of bad ones (a review). It judges the
+    latest forecasts that hold enough: 10 periods of 12 days, all of them bad here."""
+    last, actual = moves(730, seed=4)
+    good = [Planted(a, a + 0.5 * (c - a), c) for a, c in zip(last, actual, strict=True)]
+    last, actual = moves(150, seed=5)
+    bad = [Planted(a, a - 0.5 * (c - a), c) for a, c in zip(last, actual, strict=True)]  # MAE ratio 1.5
+    first = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=len(good) + len(bad) + 13)
+    client = gateway(good + bad, horizon=12, first=first, skill_windows_days=[30, 90], skill_min_resolved=30)
+    health = client.get("/price/health").json()
+    assert health["skill"]["window"] == "recent", health
+    assert "significantly worse than the random walk" in health["reason"]
+    pooled = next(iter(client.get("/price/skill").json()["versions"].values()))["pooled"]
+    assert pooled["all"]["mae_ratio"]["ci95"][1] < 1  # the whole history: significantly better
+    assert pooled["90d"]["buckets"] < 10 and pooled["recent"]["buckets"] == 10
+    assert pooled["recent"]["mae_ratio"]["ci95"][0] > 1
 
 
 def test_evaluate_counts_a_forecast_asked_again_once(tmp_path: Path):
