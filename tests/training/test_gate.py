@@ -247,6 +247,22 @@ def test_below_the_fewest_bar_times_not_even_a_clearly_worse_candidate_is_judged
     assert judged["decision"].startswith("REJECTED: significantly worse than the random walk")
 
 
+def test_daily_bars_of_exchanges_in_other_time_zones_are_one_bar_time_a_day():
+    """Yahoo labels a daily bar at its exchange's midnight: in UTC 05:00 in New York, 23:00 the day before in
+    Frankfurt. Counted as written, each day was two bar times, resampled apart, and the gate judged on half the
+    evidence it needs (a review). By their day, one short of the fewest is not judged."""
+    series = ar_series()
+    days = series["SPX"][1]
+    series = {"SPX": (series["SPX"][0], days + np.timedelta64(5, "h")), "NASDAQ": (series["NASDAQ"][0], days)}
+    series["NASDAQ"] = (series["NASDAQ"][0], days - np.timedelta64(1, "h"))
+    needed = min_bar_times(H)
+    after = str(series["SPX"][1][-H - needed])  # needed - 1 origins per symbol remain after it
+    worse = noisy_random_walk(0.02, seed=1)
+    short = compare((worse, meta("c")), (ar_forecast(0.0), meta("s", after)), series, CONFIG)
+    assert short["origins"] == 2 * (needed - 1) and short["bar_times"] == needed - 1
+    assert short["enough_evidence"] is False and "REJECTED" not in short["decision"]
+
+
 def test_bars_that_end_before_the_serving_models_last_bar_say_so():
     """A file replaced by a shorter one: no hold-out can ever come, and "retrain later" would send the user
     waiting. The error names both dates and the file."""
