@@ -34,6 +34,7 @@ gpus=${GPUS:-$visible}
   || fail "GPUS=$gpus: give a count from 1 to $visible (the GPUs $smi lists)"
 # docker-compose.yml reserves `count: ${TRITON_GPUS:-all}`; Triton puts one instance of each model on each.
 if [ "$gpus" -eq "$visible" ]; then export TRITON_GPUS=all; else export TRITON_GPUS=$gpus; fi
+export TRITON_MAX_INFLIGHT=$((gpus * 2 > 4 ? gpus * 2 : 4))  # the gateway's calls in flight: two per GPU instance
 docker compose version >/dev/null 2>&1 || fail "needs Docker with the compose plugin and the NVIDIA container toolkit"
 # docker-compose.yml requires ML_API_KEY (${ML_API_KEY:?...}, for its gateway), and compose interpolates every
 # service whichever it starts: `docker compose up -d triton` refused to start without it. This script starts no
@@ -75,6 +76,7 @@ compose --profile perf run --rm -e PERF_OUT=/out -v "$out/perf:/out" perf
 
 echo "== gateway -> Triton, by client concurrency"
 "$py" - "$out" "${SECONDS_PER_POINT:-10}" <<'EOF'
+import os
 import sys
 from pathlib import Path
 
@@ -83,6 +85,7 @@ from benchmarks import plots, scaling
 out, seconds = Path(sys.argv[1]), float(sys.argv[2])
 # model.onnx, not the INT8 variant, is what Triton serves (TensorRT FP16): say so in the model version
 env = {"INVESTIQ_BACKEND": "triton", "INVESTIQ_TRITON_URL": "127.0.0.1:8001", "INVESTIQ_QUANTIZE": "false"}
+env["INVESTIQ_TRITON_MAX_INFLIGHT"] = os.environ["TRITON_MAX_INFLIGHT"]
 result = scaling.run(Path("model_repository"), batch_sizes=(), lengths=(), seconds=seconds, gateway_env=env, out=out)
 plots.run(None, result, out)
 EOF

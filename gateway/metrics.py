@@ -161,7 +161,7 @@ class Metrics:
             "Items per inference backend call (a micro-batch; the embedded backend on a CPU runs a FinBERT "
             "batch in passes of texts of like length), by model.",
             ["model"],
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),  # price batches go to 1,000 (Triton: 1,024)
             registry=self.registry,
         )
         self.inference_latency = Histogram(

@@ -33,8 +33,9 @@ OUTPUTS = {FINBERT: ["probabilities"], FINBERT_MODEL: [LOGITS], PATCHTST: list(P
 # round_robin: the channel connects to every address the target resolves to and spreads calls over the
 # ready ones, so a name with several addresses (a Kubernetes headless Service: one per Triton pod; or
 # "ipv4:10.0.0.1:8001,10.0.0.2:8001") balances per call, not per connection. One address: the same as
-# gRPC's default (pick_first). New addresses are found when gRPC re-resolves the name (when a connection
-# drops, at most every 30 s), not as soon as a pod starts.
+# gRPC's default (pick_first). gRPC re-resolves the name only when a connection drops: a pod that became ready
+# after a rolling restart got no call (a review). `ready` (each /metrics scrape and readiness check) looks the
+# name up, and where it names other servers than the channel was made with, new calls get a fresh channel.
 CHANNEL_ARGS = [
     ("grpc.lb_policy_name", "round_robin"),
     ("grpc.max_send_message_length", 2**31 - 1),
@@ -62,6 +63,7 @@ class TritonBackend:
         self.target = url
         self._timeout_s = timeout_s
         self._channel: Any = None
+        self._channel_servers: frozenset[str] | None = None  # what the target named when the channel was made
         self._probes: dict[str, Any] = {}  # address -> a channel of its own, for `ready` behind a balanced target
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -110,6 +112,7 @@ class TritonBackend:
         unloaded on one of two, investiq_backend_ready, /price/health and /health flapped between 1 and 0 while
         every other request for it failed, and an alert on `== 0 for 2m` never fired. One server: the channel."""
         servers = await self._servers(warn=False)
+        await self._follow(frozenset(servers))
         self._drop_probes(set(servers) if len(servers) > 1 else set())
         if len(servers) == 1:
             client = self._client
@@ -137,6 +140,20 @@ class TritonBackend:
         except Exception as exc:  # tritonclient raises InferenceServerException for everything
             await reset()
             return None if "UNAVAILABLE" in _status(exc) else False
+
+    async def _follow(self, servers: frozenset[str]) -> None:
+        """A fresh balanced channel when the target names other servers than when the channel was made (a pod
+        gone, one added): the old one would keep the addresses it resolved until a connection of it drops."""
+        if self._channel is None:
+            self._channel_servers = servers  # the channel made next resolves them
+        elif servers != self._channel_servers:
+            log.info(
+                "Triton servers now %s (were %s): a fresh channel",
+                sorted(servers),
+                sorted(self._channel_servers or ()),
+            )
+            self._channel_servers = servers
+            await self._reset()
 
     async def _drop_probe(self, server: str) -> None:
         self._retire(self._probes.pop(server, None))

@@ -110,9 +110,11 @@ class HealthService:
 
     async def backend_models(self, deadline_s: float | None = None) -> dict[str, bool]:
         """Task (sentiment, price) -> whether the backend can answer it with the trained model it serves (within
-        `deadline_s` each, else not); a task answered by a fallback on purpose (the lexicon, the random walk) is
-        not in it."""
-        return {TASKS[model]: up for model, up in (await self._served_models(deadline_s)).items()}
+        `deadline_s` each, else not); a task answered by a fallback on purpose (the lexicon) is not in it. Price
+        with no PatchTST exported is not ready: nothing answers it (every /price forecast a 503), and with no
+        series at all no alert could fire (a review: /health/ready 200, the metric empty)."""
+        models = {TASKS[model]: up for model, up in (await self._served_models(deadline_s)).items()}
+        return models | ({TASKS[PATCHTST]: False} if self._price.meta is None else {})
 
     async def _served_models(self, deadline_s: float | None = None) -> dict[str, bool]:
         """Each model this gateway serves through the backend (not the lexicon), and whether it can answer; one

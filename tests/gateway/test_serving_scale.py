@@ -191,7 +191,11 @@ def test_metrics_say_whether_the_backend_can_answer_each_task(settings: Settings
     with TestClient(create_app(settings, backend)) as client:
         assert 'investiq_backend_ready{task="sentiment"} 0.0' in client.get("/metrics").text
         backend.is_ready = True
-        assert 'investiq_backend_ready{task="sentiment"} 1.0' in client.get("/metrics").text
+        scraped = client.get("/metrics").text
+        assert 'investiq_backend_ready{task="sentiment"} 1.0' in scraped
+        # no PatchTST exported: every forecast is a 503, and an alert needs a series to fire on
+        assert client.post("/price/predict", json={"symbol": "SPX", "prices": [1.0] * 600}).status_code == 503
+        assert 'investiq_backend_ready{task="price"} 0.0' in scraped
     lexicon = settings.model_copy(update={"sentiment_model": "lexicon"})
     with TestClient(create_app(lexicon, FakeBackend())) as client:
         assert (

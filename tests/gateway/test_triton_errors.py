@@ -53,6 +53,38 @@ def test_a_reload_goes_to_each_server_a_target_names():
     assert servers("dns:///127.0.0.1:8001") == ["dns:///127.0.0.1:8001"]  # one address: the target itself
 
 
+def test_the_balanced_channel_follows_the_servers_the_name_resolves_to(monkeypatch: pytest.MonkeyPatch):
+    """gRPC re-resolves a name only when a connection drops: after a rolling restart of the Triton pods, the one
+    ready last never got a call (a review). A readiness check that finds other servers gives new calls a fresh
+    channel; the same servers keep the one there."""
+    import asyncio
+
+    from gateway.backends.triton import TritonBackend
+
+    async def run() -> None:
+        backend = TritonBackend("dns:///triton-pods:8001", 0.5)
+        names = ["127.0.0.1:9", "127.0.0.2:9"]
+
+        async def servers(warn: bool = True) -> list[str]:
+            return list(names)
+
+        monkeypatch.setattr(backend, "_servers", servers)
+        await backend.ready()
+        first = backend._client
+        await backend.ready()
+        assert backend._client is first  # the same servers: the same channel
+        names[1] = "127.0.0.3:9"  # a pod replaced
+        await backend.ready()
+        assert backend._client is not first
+        second = backend._client
+        names.append("127.0.0.4:9")  # a pod added
+        await backend.ready()
+        assert backend._client is not second
+        await backend.close()
+
+    asyncio.run(run())
+
+
 def test_a_batch_larger_than_tritons_is_the_gateways_setting_not_the_clients_input():
     """A config with max_batch_size 16 against 20 texts answered 422 'Triton rejected the request', blaming the
     client for the batch the gateway made (a review): a 503 naming the settings."""

@@ -206,6 +206,40 @@ def test_kserve_inference_service():
     assert wanted <= {m["mountPath"] for m in model["volumeMounts"]}, wanted
 
 
+def quantity(text: str | int) -> float:
+    """A Kubernetes resource quantity as a number: "500m" is 0.5, "8Gi" 8 * 2**30."""
+    suffixes = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    text = str(text)
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * suffixes[suffix]
+    return float(text)
+
+
+# KServe's stock ServingRuntime `kserve-tritonserver`: what its container's resources would leave on ours where
+# the InferenceService sets none (KServe merges them key by key)
+KSERVE_RUNTIME_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}
+
+
+def test_no_container_requests_more_than_its_limit_once_kserve_merges_its_runtime():
+    """The InferenceService asked 4 CPUs and set no cpu limit: merged over the stock runtime's limit of 1, a pod
+    the API server refuses ("must be less than or equal to cpu limit"), and the predictor never ran (a review)."""
+    model = KSERVE[("InferenceService", "investiq-triton")]["spec"]["predictor"]["model"]
+    merged = {
+        kind: KSERVE_RUNTIME_RESOURCES[kind] | model["resources"].get(kind, {}) for kind in ("requests", "limits")
+    }
+    containers = [("kserve predictor", merged)] + [
+        (c["name"], c.get("resources", {}))
+        for o in PLAIN.values()
+        if o["kind"] == "Deployment"
+        for c in o["spec"]["template"]["spec"]["containers"]
+    ]
+    for name, resources in containers:
+        for resource, asked in resources.get("requests", {}).items():
+            limit = resources.get("limits", {}).get(resource)
+            assert limit is None or quantity(asked) <= quantity(limit), (name, resource, asked, limit)
+
+
 # What KServe's raw deployment puts on the predictor's pods (pkg/constants: InferenceServicePodLabelKey and
 # KServiceComponentLabel, set by the predictor reconciler whatever the version; `app` is not: its value changed).
 KSERVE_POD_LABELS = {"serving.kserve.io/inferenceservice": "investiq-triton", "component": "predictor"}
