@@ -66,7 +66,7 @@ from investiq.core.intervals import (
 from investiq.core.market import INTERVAL_SECONDS
 from investiq.core.patchtst import FLAT_BAND, PatchTSTMeta
 from investiq.core.report_json import dumps
-from training.patchtst import Split, calendar_splits, split_origins, training_up_rate, windows
+from training.patchtst import Split, calendar_splits, drift_path, split_origins, training_up_rate, windows
 
 COVERAGES = (0.8, 0.9)
 TOO_SHORT = "too few bars for a window of the model's context and horizon"  # a symbol left out, and why
@@ -179,7 +179,6 @@ def forecast_part(
         if times is None
         else as_served(meta.calibration, times, test, c, x[:, -1, 0], f.median, f.quantiles)
     )
-    steps = np.arange(1, h + 1, dtype=np.float64)
     levels = meta.quantile_levels
     # GARCH sees the bars up to the last validation target (a symbol without validation windows: up to the first
     # test origin), never a test target, then runs forward fixed.
@@ -189,7 +188,7 @@ def forecast_part(
         last=last,
         actual=y[..., 0].astype(np.float64),
         median=np.asarray(f.median, dtype=np.float64),
-        drift=last[:, None] + steps[None, :] * ((last - window[:, 0]) / (c - 1))[:, None],
+        drift=drift_path(window, h),
         probability_up=np.asarray(f.probability_up, dtype=np.float64),
         last_up=window[:, -1] > window[:, -2],
         quantiles={

@@ -308,10 +308,43 @@ def _calibrated_on_foreseen_moves(monkeypatch: pytest.MonkeyPatch, windows: int,
     s = np.full((windows, h), 0.01) * np.sqrt(np.arange(1, h + 1))
     monkeypatch.setattr(patchtst, "_validation_answers", lambda *_: (u, target, s))
     x, y = np.ones((2 * h, 2, 1), np.float32), np.ones((2 * h, h, 1), np.float32)
-    val = (np.zeros((windows, 1, 1), np.float32), np.zeros((windows, h, 1), np.float32))
+    val = (np.ones((windows, 2, 1), np.float32), np.zeros((windows, h, 1), np.float32))  # flat: no drift
     data = patchtst.Dataset((x, y), val, val_sizes=[windows], train_up_rate=[up_rate] * h)
     result: dict[str, Any] = patchtst.calibrate(patchtst.Forecaster(config), data, config)
     return result
+
+
+def test_a_median_that_only_leans_with_the_trend_is_not_kept(monkeypatch: pytest.MonkeyPatch):
+    """On a validation part that rises, a median that extrapolates the trend beats the random walk, and lost to it
+    when the trend turned (a review: kept in 14 of 40 simulated bull validations before a fall, then significantly
+    worse in 8). Kept only where it also beats the drift forecast: this one is the drift forecast."""
+    h, c, windows, d, sigma = 12, 32, 240, 0.003, 0.01
+    config = dataclasses.replace(TINY, context_length=c, prediction_length=h)
+    closes = 100 * np.exp(d * np.arange(c))[None, :].repeat(windows, axis=0)
+    trend = patchtst.drift_path(closes, h) / closes[:, -1:]  # [n, H], as a share of the last close
+    s = sigma * np.sqrt(np.arange(1, h + 1))[None, :].repeat(windows, axis=0)
+    rng = np.random.default_rng(4)
+    target = (np.log(trend) + np.cumsum(rng.normal(0, sigma, (windows, h)), axis=1)) / s  # the trend goes on
+    levels = np.array(QUANTILE_LEVELS)
+    u = (np.log(trend) / s)[..., None] + (levels - 0.5)[None, None, :]  # the median: the trend, nothing more
+    monkeypatch.setattr(patchtst, "_validation_answers", lambda *_: (u, target, s))
+    x, y = np.ones((2 * h, 2, 1), np.float32), np.ones((2 * h, h, 1), np.float32)
+    val = (closes[..., None].astype(np.float32), np.zeros((windows, h, 1), np.float32))
+    data = patchtst.Dataset((x, y), val, val_sizes=[windows], train_up_rate=[0.6] * h)
+    result = patchtst.calibrate(patchtst.Forecaster(config), data, config)
+    assert result["val_mae_ratio_ci95"][1] < 1  # it beats the random walk while the trend lasts
+    assert result["val_mae_ratio_to_drift"] == pytest.approx(1.0, abs=1e-6) and result["alpha"] == 0.0
+    assert "to the drift forecast 1.0000" in result["rule"] and "not both wholly below 1" in result["rule"]
+
+
+def test_p_up_is_served_within_what_enough_validation_windows_reached():
+    """The bounds were validation's extremes, which rested on 1-2 windows of 2,500: 0.99 was served where the true
+    rate was at most 0.61 (a review). They hold P_TAIL_WINDOWS windows beyond them, or 1 %."""
+    p = np.concatenate([np.linspace(0.45, 0.6, 2498), [0.99, 0.993]])[:, None]
+    low, high = patchtst.p_bounds(p)
+    assert high[0] <= 0.6 and low[0] >= 0.45
+    assert (p >= high).sum() >= patchtst.P_TAIL_WINDOWS + 1 and (p <= low).sum() >= 0.01 * len(p)
+    assert patchtst.p_bounds(np.full((5, 3), 0.55))[1].tolist() == [0.55] * 3  # a constant P(up): itself
 
 
 @pytest.mark.parametrize("windows", [36, 120])
