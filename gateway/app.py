@@ -105,6 +105,7 @@ def create_app(
                 app.state.price.cache,
                 app.state.price.fetch,
                 settings.price_resolve_every_s,
+                app.state.metrics,
             )
             tasks.append(asyncio.create_task(resolver, name="price-resolver"))
         if settings.journal_retention_days > 0:

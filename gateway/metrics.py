@@ -156,6 +156,29 @@ class Metrics:
             ["model_version", "window"],
             registry=self.registry,
         )
+        # the resolver, which scores forecasts against the bars that followed: while it cannot get bars, live
+        # skill and /price/health judge on evidence that stops growing, and nothing else says so
+        self.resolver_runs = Counter(
+            "investiq_price_resolver_runs",
+            "Passes of the price resolver by result: ok (it ran; symbols may have failed), failed (it raised).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.resolved = Counter(
+            "investiq_price_resolved",
+            "Price forecasts scored against the bars that followed them (resolved).",
+            registry=self.registry,
+        )
+        self.forecasts_waiting = Gauge(
+            "investiq_price_forecasts_waiting",
+            "Price forecasts past their horizon that the resolver's last pass could not score (no bars yet).",
+            registry=self.registry,
+        )
+        self.resolver_symbols_failing = Gauge(
+            "investiq_price_resolver_symbols_failing",
+            "Symbols whose bars the resolver's last pass could not get (the gateway's log names them and why).",
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "investiq_batch_size",
             "Items per inference backend call (a micro-batch; the embedded backend on a CPU runs a FinBERT "

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gateway.metrics import Metrics
 from investiq.core.bars import interval_step
 from investiq.core.errors import DataError
 from investiq.core.journal import connect
@@ -177,22 +178,29 @@ def on_basis(actual: float, cached_last: float, last_price: float, nearby: Itera
 
 
 async def resolve_periodically(
-    db_path: Path, writer: JournalWriter, cache: BarCache, fetch: Fetch, every_s: float
+    db_path: Path, writer: JournalWriter, cache: BarCache, fetch: Fetch, every_s: float, metrics: Metrics
 ) -> None:
-    """The gateway's background task; a failing pass is logged and retried at the next tick."""
+    """The gateway's background task; a failing pass is logged and retried at the next tick. Each pass is counted,
+    with the forecasts it left waiting and the symbols whose bars it could not get, in `metrics`."""
     while True:
         await asyncio.sleep(every_s)
         try:
             report = await asyncio.to_thread(resolve_due, db_path, writer, cache, fetch)
-            if report.resolved or report.errors:
-                log.info(
-                    "resolved %d price forecasts (%d waiting; errors: %s)",
-                    report.resolved,
-                    report.waiting,
-                    report.errors or "none",
-                )
         except Exception:
+            metrics.resolver_runs.labels("failed").inc()
             log.exception("resolving price forecasts failed; will retry")
+            continue
+        metrics.resolver_runs.labels("ok").inc()
+        metrics.resolved.inc(report.resolved)
+        metrics.forecasts_waiting.set(report.waiting)
+        metrics.resolver_symbols_failing.set(len(report.errors))
+        if report.resolved or report.errors:
+            log.info(
+                "resolved %d price forecasts (%d waiting; errors: %s)",
+                report.resolved,
+                report.waiting,
+                report.errors or "none",
+            )
 
 
 def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None) -> dict[str, object]:

@@ -216,6 +216,48 @@ def test_forecasts_are_journaled_then_resolved_against_known_prices(
     assert evaluation["mae"] == pytest.approx(abs(forecast["predicted_prices"][-1] - actual), rel=1e-5)
 
 
+def test_the_resolver_counts_its_passes_and_what_it_could_not_score(tmp_path: Path):
+    """While the resolver cannot get bars, live skill and /price/health judge on evidence that stopped growing:
+    the metrics say so (investiq_price_forecasts_waiting, _resolver_symbols_failing; an alert reads them)."""
+    import asyncio
+    import time
+
+    from prometheus_client import generate_latest
+
+    from gateway.metrics import Metrics
+    from gateway.services.resolver import resolve_periodically
+    from investiq.core.journal import open_journal
+    from investiq.core.journal.predictions import PriceRow, insert_price
+
+    db = tmp_path / "p.db"
+    conn = open_journal(db)
+    made = "2026-01-05T21:00:00+00:00"
+    row = PriceRow(made, "SPX", "patchtst", "v1", "1d", 1, 100.0, made, 101.0, 0.01, "up", 0.6, "[]", made, 1.0)
+    insert_price([row])(conn)  # past its horizon: due
+    conn.close()
+    writer, metrics = JournalWriter(db), Metrics()
+    writer.start()
+
+    def offline(*_: Any) -> pd.DataFrame:
+        raise DataError("offline")
+
+    async def one_pass() -> None:
+        task = asyncio.create_task(
+            resolve_periodically(db, writer, BarCache(tmp_path / "bars"), offline, 0.01, metrics)
+        )
+        deadline = time.monotonic() + 30
+        while metrics.resolver_runs.labels("ok")._value.get() < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(one_pass())
+    writer.close()
+    text = generate_latest(metrics.registry).decode()
+    assert metrics.resolver_runs.labels("ok")._value.get() >= 1 and 'runs_total{result="failed"}' not in text
+    assert "investiq_price_forecasts_waiting 1.0" in text and "investiq_price_resolver_symbols_failing 1.0" in text
+    assert "investiq_price_resolved_total 0.0" in text
+
+
 def test_a_flat_forecast_calls_no_direction():
     """Scored as a call that the close stays within 1 bp, the random walk was wrong on nearly every forecast."""
     assert outcome("flat", 100.0, 100.0) is None and outcome("flat", 100.0, 103.0) is None
