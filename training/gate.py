@@ -212,7 +212,9 @@ def pooled_times(times: NDArray[Any], interval: str | None) -> pd.Index:
     nearest UTC midnight is the exchange's day for any exchange within 12 hours of UTC (core/market.py)."""
     index = pd.Index(times)
     if interval is not None and INTERVAL_SECONDS.get(interval, 0) >= INTERVAL_SECONDS["1d"]:
-        return pd.DatetimeIndex(index).round("D")
+        # half a day on, then the day it falls in: pandas' round("D") sends 12:00 to the even day, which merged
+        # days of bars labelled at noon two by two (a review)
+        return (pd.DatetimeIndex(index) + pd.Timedelta(hours=12)).floor("D")
     return index
 
 

@@ -633,8 +633,8 @@ def save(
 
 ALPHAS = np.round(np.linspace(0.0, 1.0, 21), 2)  # the median shrinkage grid, 0 = the random walk
 # P(up) is served within what this many validation windows reached at each step, at least (or 1 % of them, if
-# more): the validation's extremes rested on 1-2 of 2,500 windows, and a slope kept on a saturating signal served
-# 0.99 where the true rate was at most 0.61 (a review)
+# more; a tenth of them on fewer than 200): the validation's extremes rested on 1-2 of 2,500 windows, and a slope
+# kept on a saturating signal served 0.99 where the true rate was at most 0.61 (a review)
 P_TAIL_WINDOWS = 20
 
 
@@ -648,9 +648,13 @@ def drift_path(window: NDArray[np.float64], h: int) -> NDArray[np.float64]:
 
 def p_bounds(p_up: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """([H], [H]): the bounds P(up) [n, H] is served within: per step, the values at or beyond which
-    P_TAIL_WINDOWS validation windows (or 1 %) fell, not the single most extreme."""
+    P_TAIL_WINDOWS validation windows (or 1 %) fell, not the single most extreme; on fewer than 200 windows a tenth
+    of them (at 40 or fewer, 20 windows were half: every P(up) became the median, a review). None: no bound."""
     n = p_up.shape[0]
-    tail = min(0.5, max(P_TAIL_WINDOWS / n, 0.01)) if n else 0.5
+    if n == 0:
+        return np.zeros(p_up.shape[1:]), np.ones(p_up.shape[1:])
+    beyond = min(max(P_TAIL_WINDOWS, 0.01 * n), max(1, n // 10))
+    tail = beyond / n
     return np.quantile(p_up, tail, axis=0), np.quantile(p_up, 1 - tail, axis=0)
 
 
@@ -818,14 +822,16 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     )
     base_logit = np.log(base / (1 - base))
     slope_fit = fit_slope(u[..., m], up, np.broadcast_to(base_logit, up.shape))
-    p_fit = sigmoid(base_logit + slope_fit * u[..., m])
+    raw = sigmoid(base_logit + slope_fit * u[..., m])
+    p_fit = np.clip(raw, *p_bounds(raw))  # judged as it would be served
     squared = np.column_stack([((p_fit - up) ** 2).mean(axis=1), ((base - up) ** 2).mean(axis=1)])
     skill, skill_ci = bootstrap_interval(
         np.split(squared, groups), lambda v: 1 - v[..., 0] / v[..., 1], block=h, seed=config.seed
     )
     slope = slope_fit if enough and skill_ci[0] > 0 else 0.0
-    low, high = p_bounds(sigmoid(base_logit + slope * u[..., m]))
-    p_up = np.clip(sigmoid(base_logit + slope * u[..., m]), low, high)  # as served
+    raw = sigmoid(base_logit + slope * u[..., m])
+    low, high = p_bounds(raw)
+    p_up = np.clip(raw, low, high)  # as served
     p_served = torch.from_numpy(p_up)  # the quantiles agree with it (`agreeing`), so it is chosen first
 
     def held(z: NDArray[np.float64], at: slice = slice(None)) -> NDArray[np.float64]:

@@ -111,8 +111,10 @@ class TritonBackend:
         and at least one answers. Through the balanced channel each check reached one server: with a model
         unloaded on one of two, investiq_backend_ready, /price/health and /health flapped between 1 and 0 while
         every other request for it failed, and an alert on `== 0 for 2m` never fired. One server: the channel."""
-        servers = await self._servers(warn=False)
-        await self._follow(frozenset(servers))
+        found = await self._lookup(warn=False)
+        if found is not None:  # a failed lookup says nothing of the servers: the channel keeps what it has
+            await self._follow(frozenset(found))
+        servers = found if found is not None else sorted(self._channel_servers or [self._url])
         self._drop_probes(set(servers) if len(servers) > 1 else set())
         if len(servers) == 1:
             client = self._client
@@ -237,8 +239,16 @@ class TritonBackend:
     async def _servers(self, warn: bool = True) -> list[str]:
         """Each server the target names: the addresses of an "ipv4:"/"ipv6:" list, and those a "dns:" name
         resolves to now (a headless Service: one per ready pod); any other target (host:port: one server,
-        even where localhost resolves to 127.0.0.1 and ::1) as it is, with no lookup. `warn`: log a name that
-        does not resolve (a reload; not each readiness check, which would repeat it every probe)."""
+        even where localhost resolves to 127.0.0.1 and ::1) as it is, with no lookup; a name that does not
+        resolve now, the target. `warn`: log a name that does not resolve (a reload; not each readiness check,
+        which would repeat it every probe)."""
+        found = await self._lookup(warn)
+        return [self._url] if found is None else found
+
+    async def _lookup(self, warn: bool) -> list[str] | None:
+        """`_servers`, with None where the name does not resolve now (a DNS server restarting): the balanced
+        channel was reset on it, and its working connections dropped for a channel that could not resolve either
+        (a review)."""
         target = self._url
         scheme, _, rest = target.partition(":")
         if scheme in ("ipv4", "ipv6"):
@@ -255,7 +265,7 @@ class TritonBackend:
         except OSError as exc:  # unresolvable now: the one target, whose call names the failure
             if warn:
                 log.warning("%s does not resolve now (%s): the load request goes to one server", target, exc)
-            return [target]
+            return None
         addresses = sorted({str(info[4][0]) for info in found})
         if len(addresses) <= 1:
             return [target]

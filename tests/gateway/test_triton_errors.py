@@ -65,10 +65,10 @@ def test_the_balanced_channel_follows_the_servers_the_name_resolves_to(monkeypat
         backend = TritonBackend("dns:///triton-pods:8001", 0.5)
         names = ["127.0.0.1:9", "127.0.0.2:9"]
 
-        async def servers(warn: bool = True) -> list[str]:
+        async def servers(warn: bool) -> list[str]:
             return list(names)
 
-        monkeypatch.setattr(backend, "_servers", servers)
+        monkeypatch.setattr(backend, "_lookup", servers)
         await backend.ready()
         first = backend._client
         await backend.ready()
@@ -80,6 +80,14 @@ def test_the_balanced_channel_follows_the_servers_the_name_resolves_to(monkeypat
         names.append("127.0.0.4:9")  # a pod added
         await backend.ready()
         assert backend._client is not second
+        third = backend._client
+
+        async def unresolvable(warn: bool) -> list[str] | None:  # a DNS server restarting: says nothing
+            return None
+
+        monkeypatch.setattr(backend, "_lookup", unresolvable)
+        await backend.ready()
+        assert backend._client is third  # its working connections kept
         await backend.close()
 
     asyncio.run(run())

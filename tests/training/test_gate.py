@@ -26,6 +26,7 @@ from training.gate import (
     compare,
     loss_ratio,
     min_bar_times,
+    pooled_times,
 )
 
 C, H = 8, 4
@@ -261,6 +262,8 @@ def test_daily_bars_of_exchanges_in_other_time_zones_are_one_bar_time_a_day():
     short = compare((worse, meta("c")), (ar_forecast(0.0), meta("s", after)), series, CONFIG)
     assert short["origins"] == 2 * (needed - 1) and short["bar_times"] == needed - 1
     assert short["enough_evidence"] is False and "REJECTED" not in short["decision"]
+    noon = days[:10] + np.timedelta64(12, "h")  # labelled at noon UTC (a UTC+12 midnight): each its own day
+    assert len(pooled_times(noon, "1d").unique()) == 10 and len(pooled_times(noon, "15m").unique()) == 10
 
 
 def test_bars_that_end_before_the_serving_models_last_bar_say_so():

@@ -345,6 +345,8 @@ def test_p_up_is_served_within_what_enough_validation_windows_reached():
     assert high[0] <= 0.6 and low[0] >= 0.45
     assert (p >= high).sum() >= patchtst.P_TAIL_WINDOWS + 1 and (p <= low).sum() >= 0.01 * len(p)
     assert patchtst.p_bounds(np.full((5, 3), 0.55))[1].tolist() == [0.55] * 3  # a constant P(up): itself
+    few = np.linspace(0.2, 0.8, 30)[:, None]  # 30 windows: a tenth beyond each bound, not every P(up) the median
+    assert patchtst.p_bounds(few)[0][0] < 0.3 and patchtst.p_bounds(few)[1][0] > 0.7
 
 
 @pytest.mark.parametrize("windows", [36, 120])
