@@ -1,7 +1,10 @@
 """Outcome tracking: once a forecast's horizon has passed, fill in what the market did.
 
 The actual price is the close of the H-th bar after the forecast's last bar (H = horizon in bars),
-read from the bar cache, refreshed through the data source when needed. A forecast whose bars are
+read from the bar cache, refreshed through the data source when needed. The bar is counted by position, so no break
+between the forecast's last cached bar, its origin and each of the H bars may be longer than a market's own longest
+closure (`LONG_WEEKEND`: nights, weekends, Easter): a hole in the cache is fetched over once per series and pass,
+and one the source cannot fill makes the forecast unscorable (its actual stored NULL). A forecast whose bars are
 not there yet is left for a later pass. `correct` compares the forecast direction with the sign of
 the actual move; a 'flat' forecast (a median within the flat band of the last close: the random walk's,
 always) calls no direction, so its `correct` is NULL and hit rates leave it out. Scored as a call that the
@@ -53,6 +56,7 @@ from investiq.core.market import (
     recent_bars,
 )
 from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
+from investiq.core.stale import LONG_WEEKEND
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +120,7 @@ def _resolve_series(
         return []
     step, stamp = interval_step(interval), pd.Timestamp(now)
     fetched_again = False  # in this pass, after the newest cached bar closed
+    refilled = False  # in this pass, over a hole in the cache (`_broken`)
     earliest = min(pd.Timestamp(row["last_bar_time"]) for row in rows)
     if refused is None and not (bars.index < earliest).any():  # e.g. a forecast older than a new symbol's cache
         try:
@@ -147,6 +152,28 @@ def _resolve_series(
         if at >= len(bars) or (at == len(bars) - 1 and bars.index[at] + step > stamp):
             continue  # not there yet, or still forming
         last = at - row["horizon_steps"]  # the cached bar of the forecast's last close
+        if _broken(bars.index, last, at, last_bar_time, step):
+            # A hole: the H-th cached bar is not the H-th bar. A review: after an outage longer than the 60 days of
+            # 15m bars Yahoo keeps, the refresh left a hole and forecasts were scored 16 days late (daily ones 14
+            # days late, on sessions a source lacked); one with a +8 % move inside the hole was taken for a split
+            # and rewritten. Fetched over once per series and pass, to now from the bar before the origin of the
+            # oldest such forecast (the rows go oldest first); while the source refuses, the forecast waits.
+            if not refilled:
+                if refused is not None:
+                    continue
+                try:
+                    bars = fetch_into(cache, fetch, symbol, interval, bars.index[last], stamp)
+                except DataError as exc:
+                    refused = exc
+                    continue
+                refilled = fetched_again = True  # fetched to now: every cached bar after the origin is final
+                at = int(bars.index.searchsorted(last_bar_time)) + row["horizon_steps"] - 1
+                last = at - row["horizon_steps"]
+                if at >= len(bars) or (at == len(bars) - 1 and bars.index[at] + step > stamp):
+                    continue  # not there yet, or still forming
+            if _broken(bars.index, last, at, last_bar_time, step):  # the source has no more of it: unscorable
+                out.append(Resolution(row["id"], float("nan"), None, None))  # stored NULL: `Outcome.scorable`
+                continue
         nearby = bars["close"].iloc[max(last - NEARBY, 0) : last + NEARBY + 1].to_numpy()
         actual = (  # an index (Yahoo's "^" symbols) never splits: its closes stand as they are
             float(bars["close"].iloc[at])
@@ -156,6 +183,16 @@ def _resolve_series(
         closed = (bars.index[at] + step).isoformat()  # when the H-th bar closed: the horizon's real span ends
         out.append(Resolution(row["id"], actual, outcome(row["direction"], row["last_price"], actual), closed))
     return out
+
+
+def _broken(index: pd.DatetimeIndex, last: int, at: int, origin: pd.Timestamp, step: pd.Timedelta) -> bool:
+    """Whether the bars from the forecast's last cached one (`last`; the forecast's last bar closed at `origin`) to
+    its H-th (`at`) break for longer than a market's own closure (LONG_WEEKEND): sessions missing from the cache,
+    or an origin inside a hole. Bars are labelled by when they open and close a step later; where that overlaps the
+    next (a daily forecast dated at its close, 21:00 UTC, its bar labelled 04:00) the break is below zero."""
+    closes = [index[last] + step, origin, *(index[last + 1 : at] + step)]
+    opens = [origin, index[last + 1], *index[last + 2 : at + 1]]
+    return any(o - c > LONG_WEEKEND for c, o in zip(closes, opens, strict=True))
 
 
 NEARBY = 5  # cached bars either side of a forecast's last one whose close, matched, says no split came between

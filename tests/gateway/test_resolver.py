@@ -16,9 +16,9 @@ from gateway.services.price import closed_after
 from gateway.services.resolver import ResolveReport, evaluate, resolve_due
 from investiq.core.errors import DataError
 from investiq.core.journal import JournalWriter, open_journal
-from investiq.core.journal.predictions import PriceRow, insert_price, resolve_price
+from investiq.core.journal.predictions import RESOLVED_COLUMNS, PriceRow, insert_price, resolve_price
 from investiq.core.market import BarCache
-from investiq.core.skill import forecast_key
+from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
 
 T0 = datetime(2024, 3, 8, 14, 30, tzinfo=timezone.utc)  # a 15-minute bar of a Friday afternoon opens
 STEP = timedelta(minutes=15)
@@ -319,3 +319,163 @@ def test_a_forecast_older_than_the_source_asks_back_for_it_once(journal: Path, t
     k = 10
     journaled(journal, [replace(forecast("X", frame.index[k].to_pydatetime() + STEP, 12, "1d"), last_price=110.0)])
     assert resolve(journal, cache, fetch, now=now).resolved == 1
+
+
+def session_times(first: str, last: str, opens: str = "13:30", n: int = 26) -> pd.DatetimeIndex:
+    """Labels of 15-minute bars of the weekday sessions from `first` to `last`, `n` a session from `opens` UTC."""
+    days = pd.bdate_range(first, last, tz="UTC") + pd.Timedelta(opens + ":00")
+    return pd.DatetimeIndex([day + i * STEP for day in days for i in range(n)], name="timestamp")
+
+
+def priced(times: pd.DatetimeIndex) -> pd.DataFrame:
+    """Bars at `times`, each closing at 100 + its number / 100: a close names its bar."""
+    closes = [100.0 + i / 100 for i in range(len(times))]
+    return pd.DataFrame({"open": closes, "high": closes, "low": closes, "close": closes, "volume": 0.0}, times)
+
+
+def from_bar(frame: pd.DataFrame, label: pd.Timestamp, horizon: int) -> PriceRow:
+    """A 15-minute SPY forecast made when the bar of `frame` labelled `label` closed, from its close."""
+    origin = (label + STEP).to_pydatetime()
+    return replace(forecast("SPY", origin, horizon), last_price=float(frame.loc[label, "close"]))
+
+
+def scored(db: Path) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    return conn.execute(f"SELECT {RESOLVED_COLUMNS} FROM price_predictions ORDER BY id").fetchall()
+
+
+def unscorable(db: Path) -> int:
+    """How many of the resolved rows live skill leaves out as unscorable (SkillBook, as /price/skill counts)."""
+    book = SkillBook()
+    book.add(outcome_of_row(r) for r in scored(db) if r["resolved_at"] is not None)
+    return book.unscorable
+
+
+def test_forecasts_across_a_hole_the_source_cannot_fill_are_unscorable(journal: Path, tmp_path: Path):
+    """After a 73-day outage Yahoo serves the last 60 days of 15m bars only, and the refresh left a hole of 17 days
+    after Friday's forecasts: the H-th cached bar was 16 days late, and they were scored on it (a review). Nothing
+    the source has fills it: they are resolved unscorable, and a forecast ending before the hole still scores."""
+    frame = priced(session_times("2024-01-02", "2024-06-28"))
+    friday = frame.index[(frame.index >= "2024-03-08") & (frame.index < "2024-03-09")]
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", frame[frame.index <= friday[-1]])  # cached up to Friday's close, then the outage
+    journaled(journal, [from_bar(frame, friday[-6], 2), *(from_bar(frame, t, 3) for t in friday[-3:])])
+
+    def yahoo(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        if start < end - timedelta(days=60):
+            raise DataError("15m data not available for startTime: only within the last 60 days")
+        return source(frame)(symbol, interval, start, end)
+
+    now = datetime(2024, 5, 20, 21, 0, tzinfo=timezone.utc)
+    assert resolve(journal, cache, yahoo, now=now) == ResolveReport(resolved=4, waiting=0, errors={})
+    assert [(r["actual_price"], r["outcome_bar_time"]) for r in scored(journal)] == [
+        (frame.loc[friday[-4], "close"], (friday[-4] + STEP).isoformat()),  # its H-th bar is Friday's
+        *[(None, None)] * 3,  # the bar after the hole was not theirs
+    ]
+    assert unscorable(journal) == 3
+    assert evaluate(journal, "SPY", 3650, now=now)["count"] == 1
+
+
+def test_daily_forecasts_across_sessions_the_source_lacks_are_unscorable(journal: Path, tmp_path: Path):
+    """Daily bars labelled at New York's midnight (04:00 UTC), ten sessions missing from the source: forecasts
+    whose H-th session fell in the gap were scored on the session after it, 14 days late (a review). Unscorable;
+    one whose sessions are all there, across a weekend, scores."""
+    frame, horizon = daily(-4), 5
+    missing = frame.index[15:25]
+    closes = {k: (frame.index[k] + timedelta(hours=17)).to_pydatetime() for k in (5, 11, 12, 13, 14)}  # 21:00 UTC
+    journaled(
+        journal,
+        [replace(forecast("X", t, horizon, "1d"), last_price=frame["close"].iloc[k]) for k, t in closes.items()],
+    )
+    now = frame.index[-1].to_pydatetime() + timedelta(days=2)
+    report = resolve(journal, BarCache(tmp_path / "bars"), source(frame.drop(missing)), now=now)
+    assert report == ResolveReport(resolved=5, waiting=0, errors={})
+    assert [r["actual_price"] for r in scored(journal)] == [frame["close"].iloc[5 + horizon], *[None] * 4]
+    assert unscorable(journal) == 4
+
+
+def hole_in_march() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """15m bars of March 2024, the market up 8 % from the 11th, and what a cache holds of them: all but the two
+    weeks from the 11th to the 22nd."""
+    frame = priced(session_times("2024-03-04", "2024-03-29"))
+    frame["close"] *= [1.08 if t >= pd.Timestamp("2024-03-11", tz="UTC") else 1.0 for t in frame.index]
+    hole = (frame.index >= "2024-03-11") & (frame.index < "2024-03-23")
+    return frame, frame[~hole]
+
+
+def test_a_forecast_dated_inside_a_hole_is_scored_once_the_source_fills_it(journal: Path, tmp_path: Path):
+    """A forecast dated on a Wednesday the cache lacks (the two weeks around it missing) was counted from the bar
+    after the hole: scored 12 days late, and its close, 8 % over the cached Friday's, taken for a split and
+    rewritten (a review). The source has the bars: fetched over the hole, it is scored on its own H-th bar."""
+    frame, cached = hole_in_march()
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", cached)
+    label = pd.Timestamp("2024-03-13 16:45", tz="UTC")  # Wednesday: the bar closed at 17:00
+    journaled(journal, [from_bar(frame, label, 12)])
+    h_bar = frame.index[frame.index.get_loc(label) + 12]
+    now = datetime(2024, 3, 29, 21, 0, tzinfo=timezone.utc)
+    assert resolve(journal, cache, source(frame), now=now).resolved == 1
+    (row,) = scored(journal)
+    assert (row["actual_price"], row["outcome_bar_time"], row["correct"]) == (
+        frame.loc[h_bar, "close"],
+        (h_bar + STEP).isoformat(),
+        1,
+    )
+    stored = cache.read("SPY", "15m")
+    assert stored is not None and h_bar in stored.index  # the hole is filled for good
+
+
+def test_a_forecast_across_a_hole_waits_while_the_source_refuses(journal: Path, tmp_path: Path):
+    """The source answered the pass's refresh, then refused (a rate limit) the fetch over a forecast's hole: it
+    must wait, not be scored on the bar after the hole nor given up as unscorable, and score on a later pass. A
+    forecast with its bars cached scores meanwhile."""
+    frame, cached = hole_in_march()
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", cached)
+    label = pd.Timestamp("2024-03-13 16:45", tz="UTC")
+    monday = pd.Timestamp("2024-03-25 14:00", tz="UTC")
+    journaled(journal, [from_bar(frame, label, 12), from_bar(frame, monday, 2)])
+    asked: list[datetime] = []
+
+    def flaky(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        asked.append(start)
+        if len(asked) > 1:
+            raise DataError("Too Many Requests. Rate limited. Try after a while.")
+        return source(frame)(symbol, interval, start, end)
+
+    now = datetime(2024, 3, 29, 21, 0, tzinfo=timezone.utc)
+    assert resolve(journal, cache, flaky, now=now) == ResolveReport(resolved=1, waiting=1, errors={})
+    assert len(asked) == 2  # the refresh, and the fetch over the hole
+    waiting, monday_row = scored(journal)
+    assert (waiting["resolved_at"], monday_row["actual_price"]) == (None, frame.loc[monday + 2 * STEP, "close"])
+    assert resolve(journal, cache, source(frame), now=now + timedelta(hours=1)).resolved == 1
+    h_bar = frame.index[frame.index.get_loc(label) + 12]
+    assert (scored(journal)[0]["actual_price"], scored(journal)[0]["outcome_bar_time"]) == (
+        frame.loc[h_bar, "close"],
+        (h_bar + STEP).isoformat(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("market", "thursday", "tuesday", "n"),
+    [
+        ("New York", "13:30", "13:30", 26),  # Thursday 20:00 to Monday 13:30 UTC: 3.7 days
+        ("Frankfurt", "08:00", "07:00", 34),  # Easter Monday too: Thursday 16:30 to Tuesday 07:00 UTC, 4.6 days
+    ],
+)
+def test_a_forecast_across_easter_scores(
+    market: str, thursday: str, tuesday: str, n: int, journal: Path, tmp_path: Path
+):
+    """A market's own longest closure is no hole: forecasts from before Easter (Good Friday, and in Europe Easter
+    Monday, closed) are scored on the H-th bar after it, not left unscorable."""
+    before = session_times("2024-03-25", "2024-03-28", thursday, n)
+    after = session_times("2024-04-01" if market == "New York" else "2024-04-02", "2024-04-05", tuesday, n)
+    frame = priced(before.union(after))
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", frame)
+    journaled(journal, [from_bar(frame, before[-1], 2), from_bar(frame, before[-3], 4)])
+    assert resolve(journal, cache, source(frame), now=datetime(2024, 4, 6, tzinfo=timezone.utc)).resolved == 2
+    assert [(r["actual_price"], r["outcome_bar_time"]) for r in scored(journal)] == [
+        (frame.loc[after[1], "close"], (after[1] + STEP).isoformat()),  # the second bar after Easter, both
+    ] * 2, market
