@@ -6,10 +6,11 @@ saving; the exchange's holidays of 2023-2024 left out, half-days closing at 13:0
 night's (or a weekend's) move `--night` times a bar's; one independent path per symbol. `--europe` adds a
 symbol of 34 bars a session from 08:00 UTC, `--crypto` one round the clock with 60 bars missing; `--sample`
 replaces them all with the real daily bars that ship with `arch` (S&P 500 and NASDAQ, 1999-2018). The calibrated
-random walk of the default configuration (context 512, horizon 12: training/patchtst.py `baseline`) is
-trained on them, and the 80 % intervals on the test part of each symbol are scored where a path crosses a gap and
-where it does not: as the graph gives them (pooled over every place in a session) and as served with the
-factors for the gaps ahead (investiq/core/gaps.py). The default dates are about `--days 60` of Yahoo's 15m bars.
+random walk of the default configuration (context 512, horizon 12: training/patchtst.py `baseline`) is trained on
+them, and the 80 % intervals on the test part of each symbol (then the 50, 80 and 90 % intervals over every symbol)
+are scored where a path crosses a gap and where it does not: as the graph gives them (pooled over every place in a
+session) and as served with the factors for the gaps ahead (investiq/core/gaps.py). The default dates are about
+`--days 60` of Yahoo's 15m bars.
 """
 
 from __future__ import annotations
@@ -96,18 +97,34 @@ def main(argv: list[str] | None = None) -> None:
     print(f"rho {meta.calibration['gaps']['rho']:.3g}" if meta.calibration.get("gaps") else "no gap factors")
     print("| symbol | test origins | across a gap: pooled | fitted | across none: pooled | fitted |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    hits: dict[tuple[str, bool, bool], list[NDArray[np.bool_]]] = {}  # (interval, fitted, across) -> inside
     for symbol, split in symbol_splits(series, config).items():
         prices, times = series[symbol]
         x, y = windows(prices, split.test, c, h)
         f = predict(forecaster, x)
         served = as_served(meta.calibration, times, split.test, c, x[:, -1, 0], f.median, f.quantiles)
         across = crossings(gap_before(times), split.test, h) > 0
-        cells = []
-        for kind in (across, ~across):
-            for q in (np.asarray(f.quantiles), served):
-                inside = (y[..., 0] >= q[..., 1]) & (y[..., 0] <= q[..., 5])  # 0.1 and 0.9
-                cells.append(f"{inside[kind].mean():.1%}" if kind.any() else "-")
+        for fitted, q in ((False, np.asarray(f.quantiles)), (True, served)):
+            for name, (low, high) in INTERVALS.items():
+                inside = (y[..., 0] >= q[..., low]) & (y[..., 0] <= q[..., high])
+                for kind in (True, False):
+                    hits.setdefault((name, fitted, kind), []).append(inside[across == kind])
+        cells = [_share([hits["80 %", fitted, kind][-1]]) for kind in (True, False) for fitted in (False, True)]
         print(f"| {symbol} | {len(split.test)} | " + " | ".join(cells) + " |")
+    print("\n| every symbol | across a gap: pooled | fitted | across none: pooled | fitted |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name in INTERVALS:
+        cells = [_share(hits[name, fitted, kind]) for kind in (True, False) for fitted in (False, True)]
+        print(f"| {name} interval | " + " | ".join(cells) + " |")
+
+
+INTERVALS = {"50 %": (2, 4), "80 %": (1, 5), "90 %": (0, 6)}  # QUANTILE_LEVELS' positions of each's bounds
+
+
+def _share(parts: list[NDArray[np.bool_]]) -> str:
+    """The share of steps covered over these parts, or "-" where there are none."""
+    every = np.concatenate([p.reshape(-1) for p in parts])
+    return f"{every.mean():.1%}" if every.size else "-"
 
 
 if __name__ == "__main__":

@@ -972,12 +972,12 @@ def gap_calibration(
         return {}, f"; intervals pooled over places in a session: {few}"
     rho, factors, counts = fitted
     h = factors.shape[1]
+    top = factors[..., int(np.argmin(np.abs(levels - 0.9)))]  # the 80 % interval's upper bound's
     rule = (
-        f"; intervals by the gaps in the bars a path crosses (validation's factors for each step's commonest case "
-        f"and where the paths cross {MIN_CELL} different gaps or more, else from a gap's variance, {rho:.3g} "
-        "bars'): "
-        f"x{factors[0].min():.2f}-{factors[0].max():.2f} crossing none, x{factors[1, 0]:.2f} at step 1 and "
-        f"x{factors[1, h - 1]:.2f} at step {h} across one"
+        f"; intervals by the gaps in the bars a path crosses (validation's factors per level for each step's "
+        f"commonest case and where the paths cross {MIN_CELL} different gaps or more, else from a gap's variance, "
+        f"{rho:.3g} bars'): the 0.9 quantile's x{top[0].min():.2f}-{top[0].max():.2f} crossing none, "
+        f"x{top[1, 0]:.2f} at step 1 and x{top[1, h - 1]:.2f} at step {h} across one"
     )
     return GapIntervals(rho, factors).record(counts), rule
 

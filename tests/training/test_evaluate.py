@@ -545,18 +545,20 @@ def test_intervals_on_intraday_bars_are_scored_across_nights_and_within_sessions
 
 
 def test_served_intervals_cover_paths_across_a_night_as_well_as_those_within_a_session(tmp_path: Path):
-    """The calibrated random walk trained on hourly stock bars records a night's variance in hours' and so how much
-    wider or narrower its intervals are across a night (investiq/core/gaps.py); served so, the 80 % intervals
-    cover both kinds of path near 80 % on the test bars: 80 % [72, 86] across a night, 79 % [73, 84] within a
-    session, where pooled they covered 62 % [54, 71] and 84 % [80, 89] (and the pinball loss falls 2.3 %)."""
+    """The calibrated random walk trained on hourly stock bars of three symbols records a night's variance in
+    hours' and so how much wider or narrower its intervals are across a night (investiq/core/gaps.py); served so,
+    the 80 % intervals cover both kinds of path near 80 % on the test bars, 77 % [73, 82] across a night and 78 %
+    [75, 80] within a session, where pooled they covered 62 % [57, 66] and 88 % [86, 90] (one symbol's 300 days,
+    as this test had, covered 70-86 % within a session over 8 seeds: too few to judge the fit by one)."""
     from dataclasses import replace
 
     from harness.tiny_patchtst import TINY
     from training.patchtst import baseline, load_forecaster, predict
 
-    prices, stamps = hourly_stock_bars(300, seed=4)
-    config = replace(TINY, interval="1h", symbols=("SPY",))
-    baseline({"SPY": (prices, stamps.to_numpy())}, config, tmp_path / "m", "a test", log=lambda _: None)
+    bars = {symbol: hourly_stock_bars(300, seed=seed) for seed, symbol in enumerate(("SPY", "QQQ", "IWM"), 4)}
+    config = replace(TINY, interval="1h", symbols=tuple(bars))
+    series = {symbol: (prices, stamps.to_numpy()) for symbol, (prices, stamps) in bars.items()}
+    baseline(series, config, tmp_path / "m", "a test", log=lambda _: None)
     forecaster, served = load_forecaster(tmp_path / "m")
     assert 3 < served.calibration["gaps"]["rho"] < 12  # a night's 2.5-fold move: 6.25 hours' variance
     assert "intervals by the gaps in the bars a path crosses" in served.calibration["rule"]
@@ -565,10 +567,10 @@ def test_served_intervals_cover_paths_across_a_night_as_well_as_those_within_a_s
         return evaluate(
             lambda x: predict(forecaster, x),
             meta,
-            {"SPY": prices},
+            {symbol: prices for symbol, (prices, _) in series.items()},
             SPLIT,
             tmp_path,
-            times={"SPY": stamps.to_numpy()},
+            times={symbol: stamps for symbol, (_, stamps) in series.items()},
         )
 
     report = scored(served)
@@ -578,7 +580,7 @@ def test_served_intervals_cover_paths_across_a_night_as_well_as_those_within_a_s
     gaps = report["pooled"]["intervals"]["80%"]["model"]["across_gaps"]
     for kind in ("crossing_a_gap", "not_crossing"):
         low, high = gaps[kind]["ci95"]
-        assert low < 0.8 < high and 0.7 < gaps[kind]["coverage"] < 0.9, gaps
+        assert low < 0.8 < high and 0.75 < gaps[kind]["coverage"] < 0.85, gaps
     pooled = replace(served, calibration={**served.calibration, "gaps": {}})
     before = scored(pooled)["pooled"]["intervals"]["80%"]["model"]["across_gaps"]
     assert (
