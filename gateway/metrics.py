@@ -166,7 +166,14 @@ class Metrics:
         )
         self.resolved = Counter(
             "investiq_price_resolved",
-            "Price forecasts scored against the bars that followed them (resolved).",
+            "Price forecasts resolved: scored against the bars that followed them, or found unscorable "
+            "(investiq_price_unscorable_total).",
+            registry=self.registry,
+        )
+        self.unscorable = Counter(
+            "investiq_price_unscorable",
+            "Price forecasts resolved without an outcome: the bars after them have a hole of over 5 days that the "
+            "source cannot fill (an outage longer than it keeps bars, a market closed that long). Not in skill.",
             registry=self.registry,
         )
         self.forecasts_waiting = Gauge(

@@ -276,6 +276,11 @@ class PriceEvaluationResponse(BaseModel):
     )
     hits: int = Field(description="Directional calls that the move bore out.")
     pending: int = Field(description="Forecasts in the window whose outcome is not known yet.")
+    unscorable: int = Field(
+        0,
+        description="Resolved forecasts left out of every figure: the bars after them have a hole of over 5 days "
+        "that the source could not fill (an outage longer than it keeps bars, or a market closed that long).",
+    )
     hit_rate: float | None = Field(description="hits / calls; null without a call.")
     ci95: tuple[float, float] | None = Field(
         description="95% interval of the hit rate: block bootstrap over the periods of one horizon (expanded "

@@ -2,9 +2,12 @@
 
 The actual price is the close of the H-th bar after the forecast's last bar (H = horizon in bars),
 read from the bar cache, refreshed through the data source when needed. The bar is counted by position, so no break
-between the forecast's last cached bar, its origin and each of the H bars may be longer than a market's own longest
-closure (`LONG_WEEKEND`: nights, weekends, Easter): a hole in the cache is fetched over once per series and pass,
-and one the source cannot fill makes the forecast unscorable (its actual stored NULL). A forecast whose bars are
+between two of the bars from the forecast's last one to its H-th may be longer than LONG_WEEKEND (5 days: nights,
+weekends, Easter): a hole in the cache is fetched over once per series and pass, and one the source cannot fill
+makes the forecast unscorable (its actual stored NULL; counted in `investiq_price_unscorable_total` and
+/price/evaluate's `unscorable`). A market closed longer (Shanghai at the Lunar New Year and in Golden Week, Tokyo
+at the year's end) cannot be told from sessions a source lacks: forecasts across such a closure are unscorable.
+A hole of up to 5 days, or a bar missing within a session, still shifts the bar scored. A forecast whose bars are
 not there yet is left for a later pass. `correct` compares the forecast direction with the sign of
 the actual move; a 'flat' forecast (a median within the flat band of the last close: the random walk's,
 always) calls no direction, so its `correct` is NULL and hit rates leave it out. Scored as a call that the
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -66,6 +70,7 @@ class ResolveReport:
     resolved: int
     waiting: int  # due, but the bars are not there yet
     errors: dict[str, str]  # symbol -> why its bars could not be had
+    unscorable: int = 0  # of the resolved, those whose bars have a hole the source cannot fill (no actual)
 
 
 def outcome(direction: str, last_price: float, actual: float) -> bool | None:
@@ -100,7 +105,8 @@ def resolve_due(
             errors[symbol] = f"cannot read or write its cached bars: {exc}"
     if resolutions:
         writer.submit(resolve_price(resolutions)).result(timeout=60)
-    return ResolveReport(len(resolutions), len(due) - len(resolutions), errors)
+    unscorable = sum(1 for r in resolutions if not math.isfinite(r.actual_price))
+    return ResolveReport(len(resolutions), len(due) - len(resolutions), errors, unscorable)
 
 
 def _resolve_series(
@@ -152,7 +158,7 @@ def _resolve_series(
         if at >= len(bars) or (at == len(bars) - 1 and bars.index[at] + step > stamp):
             continue  # not there yet, or still forming
         last = at - row["horizon_steps"]  # the cached bar of the forecast's last close
-        if _broken(bars.index, last, at, last_bar_time, step):
+        if _broken(bars.index, last, at, step):
             # A hole: the H-th cached bar is not the H-th bar. A review: after an outage longer than the 60 days of
             # 15m bars Yahoo keeps, the refresh left a hole and forecasts were scored 16 days late (daily ones 14
             # days late, on sessions a source lacked); one with a +8 % move inside the hole was taken for a split
@@ -171,7 +177,7 @@ def _resolve_series(
                 last = at - row["horizon_steps"]
                 if at >= len(bars) or (at == len(bars) - 1 and bars.index[at] + step > stamp):
                     continue  # not there yet, or still forming
-            if _broken(bars.index, last, at, last_bar_time, step):  # the source has no more of it: unscorable
+            if _broken(bars.index, last, at, step):  # the source has no more of it: unscorable
                 out.append(Resolution(row["id"], float("nan"), None, None))  # stored NULL: `Outcome.scorable`
                 continue
         nearby = bars["close"].iloc[max(last - NEARBY, 0) : last + NEARBY + 1].to_numpy()
@@ -185,14 +191,14 @@ def _resolve_series(
     return out
 
 
-def _broken(index: pd.DatetimeIndex, last: int, at: int, origin: pd.Timestamp, step: pd.Timedelta) -> bool:
-    """Whether the bars from the forecast's last cached one (`last`; the forecast's last bar closed at `origin`) to
-    its H-th (`at`) break for longer than a market's own closure (LONG_WEEKEND): sessions missing from the cache,
-    or an origin inside a hole. Bars are labelled by when they open and close a step later; where that overlaps the
-    next (a daily forecast dated at its close, 21:00 UTC, its bar labelled 04:00) the break is below zero."""
-    closes = [index[last] + step, origin, *(index[last + 1 : at] + step)]
-    opens = [origin, index[last + 1], *index[last + 2 : at + 1]]
-    return any(o - c > LONG_WEEKEND for c, o in zip(closes, opens, strict=True))
+def _broken(index: pd.DatetimeIndex, last: int, at: int, step: pd.Timedelta) -> bool:
+    """Whether the cached bars from the forecast's last one (`last`) to its H-th (`at`) break for longer than
+    LONG_WEEKEND: sessions missing from the cache. Whole breaks, bar to bar (labelled by when they open, closing a
+    step later): the forecast's origin lies in the one after its last bar, and measured on either side of it a hole
+    of up to 10 days passed (a review's 15m forecast dated inside a 6-day hole, scored 4 days late)."""
+    closes = index[last:at] + step
+    opens = index[last + 1 : at + 1]
+    return bool(((opens - closes) > LONG_WEEKEND).any())
 
 
 NEARBY = 5  # cached bars either side of a forecast's last one whose close, matched, says no split came between
@@ -229,6 +235,7 @@ async def resolve_periodically(
             continue
         metrics.resolver_runs.labels("ok").inc()
         metrics.resolved.inc(report.resolved)
+        metrics.unscorable.inc(report.unscorable)
         metrics.forecasts_waiting.set(report.waiting)
         metrics.resolver_symbols_failing.set(len(report.errors))
         if report.resolved or report.errors:
@@ -265,6 +272,7 @@ def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None)
         "calls": hit_rate.n,
         "hits": round((hit_rate.value or 0.0) * hit_rate.n),
         "pending": pending,
+        "unscorable": book.unscorable,
         "hit_rate": hit_rate.value,
         "ci95": hit_rate.ci95,
         "always_up_rate": skill.always_up_rate.value,

@@ -368,13 +368,19 @@ def test_forecasts_across_a_hole_the_source_cannot_fill_are_unscorable(journal: 
         return source(frame)(symbol, interval, start, end)
 
     now = datetime(2024, 5, 20, 21, 0, tzinfo=timezone.utc)
-    assert resolve(journal, cache, yahoo, now=now) == ResolveReport(resolved=4, waiting=0, errors={})
+    assert resolve(journal, cache, yahoo, now=now) == ResolveReport(resolved=4, waiting=0, errors={}, unscorable=3)
     assert [(r["actual_price"], r["outcome_bar_time"]) for r in scored(journal)] == [
         (frame.loc[friday[-4], "close"], (friday[-4] + STEP).isoformat()),  # its H-th bar is Friday's
         *[(None, None)] * 3,  # the bar after the hole was not theirs
     ]
     assert unscorable(journal) == 3
-    assert evaluate(journal, "SPY", 3650, now=now)["count"] == 1
+    assert (
+        evaluate(journal, "SPY", 3650, now=now)["count"],
+        evaluate(journal, "SPY", 3650, now=now)["unscorable"],
+    ) == (
+        1,
+        3,
+    )
 
 
 def test_daily_forecasts_across_sessions_the_source_lacks_are_unscorable(journal: Path, tmp_path: Path):
@@ -390,7 +396,7 @@ def test_daily_forecasts_across_sessions_the_source_lacks_are_unscorable(journal
     )
     now = frame.index[-1].to_pydatetime() + timedelta(days=2)
     report = resolve(journal, BarCache(tmp_path / "bars"), source(frame.drop(missing)), now=now)
-    assert report == ResolveReport(resolved=5, waiting=0, errors={})
+    assert report == ResolveReport(resolved=5, waiting=0, errors={}, unscorable=4)
     assert [r["actual_price"] for r in scored(journal)] == [frame["close"].iloc[5 + horizon], *[None] * 4]
     assert unscorable(journal) == 4
 
@@ -424,6 +430,29 @@ def test_a_forecast_dated_inside_a_hole_is_scored_once_the_source_fills_it(journ
     )
     stored = cache.read("SPY", "15m")
     assert stored is not None and h_bar in stored.index  # the hole is filled for good
+
+
+def test_forecasts_dated_inside_a_hole_are_measured_across_the_whole_hole(journal: Path, tmp_path: Path):
+    """A week missing from the cache (Monday to Friday) and two forecasts dated on its Wednesday: measured from the
+    cached Friday's close to their origin (4.9 days) and from it to the next Monday (4.9 days), no break passed 5
+    days and they were scored 4 days late (a review); the whole break is 9.7 days. The source has nothing more:
+    unscorable, after one fetch over the hole for both."""
+    frame = priced(session_times("2024-03-04", "2024-03-22"))
+    week = (frame.index >= "2024-03-11") & (frame.index < "2024-03-16")
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", frame[~week])
+    labels = [pd.Timestamp("2024-03-13 16:45", tz="UTC"), pd.Timestamp("2024-03-13 17:00", tz="UTC")]
+    journaled(journal, [from_bar(frame, label, 4) for label in labels])
+    asked: list[datetime] = []
+
+    def counted(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        asked.append(start)
+        return source(frame[~week])(symbol, interval, start, end)
+
+    now = datetime(2024, 3, 22, 21, 0, tzinfo=timezone.utc)
+    assert resolve(journal, cache, counted, now=now) == ResolveReport(2, 0, {}, unscorable=2)
+    assert [r["actual_price"] for r in scored(journal)] == [None, None]
+    assert sum(start < datetime(2024, 3, 11, tzinfo=timezone.utc) for start in asked) == 1  # one fill for both
 
 
 def test_a_forecast_across_a_hole_waits_while_the_source_refuses(journal: Path, tmp_path: Path):
