@@ -12,7 +12,7 @@ min_trades trades taken is judged on nothing ("not tested: only n trades")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from tqdm import tqdm
 from gateway.wiring import bayes_config
 from investiq.core.errors import DataError
 from investiq.core.settings import Settings
+from investiq.ops.backtest.baseline import BuyAndHold, buy_and_hold
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.engine import Run, Variant, variants, walk_forward
 from investiq.ops.backtest.gating import EntryFilter, Gate, Judged, gate, verdicts
@@ -69,6 +70,8 @@ class Analysis:
     filters: dict[str, str]  # name -> note (what decided, how often it refused)
     days: pd.DatetimeIndex
     notes: list[str] = field(default_factory=list)
+    # the passive baseline over the same days (bar sources; None for a journal: no prices between trades)
+    buy_and_hold: BuyAndHold | None = None
 
 
 def filter_sets(filters: Sequence[F]) -> list[tuple[F, ...]]:
@@ -96,10 +99,12 @@ def analyse(
     config: BacktestConfig,
     progress: bool = True,
     replay: Replay | None = None,
+    closes: Mapping[str, pd.Series] | None = None,
 ) -> Analysis:
     """Every variant behind every filter set, its figures, its differences from equal weights and the claims.
     `replay`: how the stand-in strategies trade behind a gate (None: `trades` are the journal's, which have no
-    entry signals: a refused one is deleted)."""
+    entry signals: a refused one is deleted). `closes`: the bars' closes (UTC-indexed), for the buy-and-hold
+    baseline over the same days (baseline.py); None: no baseline."""
     served = replace(bayes_config(settings), seed=config.seed)
     judges = [Judged(f) for f in filters]
     books = [book(trades, chosen, replay) for chosen in filter_sets(judges)]
@@ -127,7 +132,8 @@ def analyse(
     ]
     reference, reference_sizes = compared(equal)
     differences = [
-        difference(r.variant.label, *compared(r), reference_sizes, days, config, reference) for r in runs[1:]
+        difference(r.variant.label, *compared(r), reference_sizes, days, config, reference, taken=_taken(r))
+        for r in runs[1:]
     ]
     half_life = served.half_life_days
     headline = [(r, d) for r, d in zip(runs[1:], differences, strict=True) if _is_headline(r.variant, half_life)]
@@ -147,8 +153,17 @@ def analyse(
         )
     ]
     warnings = [unknown_entry_note(trades, bool(filters)), *thin_data_notes(len(reference), days, config)]
+    hold = buy_and_hold(closes, days, (equal.trades, equal.sizes), config) if closes else None
     return Analysis(
-        trades, runs, stats, differences, checks, notes, days, [*filter(None, warnings), annualisation_note(days)]
+        trades,
+        runs,
+        stats,
+        differences,
+        checks,
+        notes,
+        days,
+        [*filter(None, warnings), annualisation_note(days)],
+        hold,
     )
 
 
@@ -160,6 +175,15 @@ def compared(run: Run) -> tuple[Sequence[Trade], NDArray[np.float64]]:
     if known.all():
         return run.trades, run.sizes  # the same list for the variants without filters: compared as such
     return [t for t, k in zip(run.trades, known, strict=True) if k], run.sizes[known]
+
+
+def _taken(run: Run) -> NDArray[np.bool_] | None:
+    """Which of `compared(run)`'s trades its book took (None: every one of size > 0)."""
+    if run.taken is None:
+        return None
+    known = np.array([t.entry_known for t in run.trades], dtype=bool)
+    taken: NDArray[np.bool_] = np.asarray(run.taken, dtype=bool)[known]
+    return taken
 
 
 def unknown_entry_note(trades: Sequence[Trade], filtered: bool) -> str:

@@ -61,6 +61,8 @@ class Run:
     decision_ts: NDArray[np.float64]  # (d,) distinct decision times, ascending
     weights: NDArray[np.float64]  # (d, K) weights at each decision, strategies as in `strategies`
     strategies: tuple[str, ...]  # the K strategies, sorted: the weights' columns
+    # (n,) the trades its book took: False where a filter deleted one (sized 0); None: every trade of `trades`
+    taken: NDArray[np.bool_] | None = None
 
 
 def variants(half_life_days: float) -> list[Variant]:
@@ -104,7 +106,7 @@ def walk_forward(
     weighted = k * per_trade[np.arange(len(trades)), index]
     known = np.array([t.entry_known for t in trades], dtype=bool)
     sizes = np.where(taken, np.where(known, weighted, 1.0), 0.0)  # entry unknown: the equal share (module doc)
-    return Run(variant, trades, sizes, times, weights, tuple(names))
+    return Run(variant, trades, sizes, times, weights, tuple(names), taken)
 
 
 def _bayesian(

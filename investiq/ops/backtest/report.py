@@ -14,6 +14,7 @@ from typing import Any
 from investiq.core.forecast_stats import Estimate
 from investiq.core.report_json import dumps, finite
 from investiq.ops.backtest.analysis import ONE_STRATEGY, Analysis
+from investiq.ops.backtest.baseline import BuyAndHold
 from investiq.ops.backtest.config import CLAIMS, BacktestConfig
 from investiq.ops.backtest.plots import plot
 from investiq.ops.backtest.stats import (
@@ -23,6 +24,15 @@ from investiq.ops.backtest.stats import (
     SUPPORTED,
     Difference,
     VariantStats,
+)
+
+PER_TRADE = (
+    "The P&L per trade difference is the variant's sized P&L per trade taken, each trade's size divided by "
+    "the variant's mean size over the trades decided up to it (its exposure as known at that decision), minus "
+    "equal weights' mean P&L per trade: per unit of exposure, like win rate and average win. Until 2026-12-05 it "
+    "divided by the whole window's mean size, which the outcomes the weights learn from move: on random walks, "
+    "with no edge anywhere, it averaged +0.0009 a trade under pnl and Thompson weights; now +0.0001 and +0.0002, "
+    "within noise of 0."
 )
 
 HOW_TO_READ = f"""\
@@ -50,7 +60,7 @@ and is conditional on equal weights' Sharpe being non-zero when more than {DROPP
 A claim is "supported" only when the whole 95% interval reaches the promise, "partly supported" when it excludes 0
 but includes the promise and smaller gains; a win rate or an average win only where the P&L per trade rose too (its
 interval wholly above 0): weights that favour a strategy winning often by little raise the win rate, or one
-swinging wide the average win, with no edge at all."""
+swinging wide the average win, with no edge at all. {PER_TRADE}"""
 
 EXPOSURE = (
     "Exposure is the gross notional a variant traded, its sum of sizes, relative to equal weights': the "
@@ -63,6 +73,17 @@ FAMILY = (
     "Each of these {n} variant-claim pairs is tested at 95 % on its own, with no correction for testing many: "
     "about one in twenty 'supported', 'partly supported' or 'contradicted' verdicts can be chance alone, so read "
     "a lone one as a lead to check on other data, not as a proof."
+)
+
+
+HOLD = (
+    "Buy and hold is the passive baseline under the rules: each symbol bought once, 1 unit of notional (the unit "
+    "each rule's trade takes), decided on the first day of the daily P&L and filled at the next bar's close as a "
+    "rule's entry is, held to the last bar of the last day, costs paid once on entry and once on exit, marked to "
+    "market on the same days. It is not scaled to the rules' exposure, which varies from none to several units a "
+    "symbol (its mean is given); Sharpe, the comparison made here, does not depend on the scale. The difference "
+    "is equal weights minus buy and hold, paired over the same days in the blocks of days of a variant's total "
+    "return."
 )
 
 
@@ -90,6 +111,8 @@ def as_json(analysis: Analysis, config: BacktestConfig) -> dict[str, Any]:
             "variants": [asdict(s) for s in analysis.stats],
             "differences_vs_equal": [asdict(d) for d in analysis.differences],
             "claims": [asdict(c) for c in analysis.claims],
+            # equal weights minus buy and hold in total_return and sharpe; null for a journal (no prices)
+            "buy_and_hold": None if analysis.buy_and_hold is None else asdict(analysis.buy_and_hold),
             "final_weights": {
                 r.variant.label: dict(zip(r.strategies, r.weights[-1].round(6).tolist(), strict=True))
                 for r in analysis.runs
@@ -199,7 +222,33 @@ def summary(analysis: Analysis) -> str:
         untested = sorted({c.label for c in checks if c.verdict.startswith("not tested") and reason in c.verdict})
         if untested:
             text += f" Not tested, since a filter in front of them {why}: {', '.join(untested)}."
+    if analysis.buy_and_hold is not None and analysis.stats:
+        text += " " + against_holding(analysis.stats[0], analysis.buy_and_hold)
     return text
+
+
+def against_holding(equal: VariantStats, hold: BuyAndHold) -> str:
+    """A sentence for the verdict: how the rules without any ML (equal weights) fared against buy and hold."""
+    gap = f"Sharpe {_ci(hold.sharpe)}, total return {_ci(hold.total_return, 1, 3)}"
+    low, high = hold.sharpe.ci95
+    if math.isnan(low):
+        judged = "too few days to judge the gap"
+    elif high < 0 or low > 0:
+        judged = "distinguishable from none at 95%"
+    else:
+        judged = "not distinguishable from none at 95%"
+    figures = (
+        f"buy and hold of 1 unit per symbol returned {_num(hold.stats.total_return)} (Sharpe "
+        f"{_num(hold.stats.sharpe, 2)}), equal weights {_num(equal.total_return)} (Sharpe "
+        f"{_num(equal.sharpe, 2)}) holding {_num(hold.open_units, 2)} units on average (equal weights minus buy "
+        f"and hold: {gap}; {judged})"
+    )
+    if equal.sharpe < hold.stats.sharpe:
+        return (
+            f"Without any ML the rules trailed passive holding over the same days: {figures}; so every variant "
+            "here is judged against rules that did not beat holding the symbols."
+        )
+    return f"Without any ML the rules matched or beat passive holding on Sharpe over the same days: {figures}."
 
 
 def markdown(analysis: Analysis, command: str, figures: list[str]) -> str:
@@ -226,6 +275,8 @@ def markdown(analysis: Analysis, command: str, figures: list[str]) -> str:
     if tested:
         lines += ["", FAMILY.format(n=tested)]
     lines += ["", "## Variants", "", EXPOSURE, "", *_variant_table(analysis.stats)]
+    if analysis.buy_and_hold is not None:
+        lines += ["", "## Baseline: buy and hold", "", *_hold_table(analysis, analysis.buy_and_hold)]
     lines += ["", "## Differences from equal weights", ""]
     lines += [
         "| variant | win rate (points) | average win | P&L per trade | total return | Sharpe "
@@ -260,4 +311,31 @@ def _variant_table(stats: list[VariantStats]) -> list[str]:
             f"{_num(s.total_return)} | {_num(s.annual_return)} | {_num(s.sharpe, 2)} | {_num(s.max_drawdown)} | "
             f"{_num(s.turnover, 1)} | {_exposure(s.exposure)} | {_num(s.costs)} | {s.resized:.0%} |"
         )
+    return rows
+
+
+def _hold_table(analysis: Analysis, hold: BuyAndHold) -> list[str]:
+    """Equal weights (the rules without ML) beside buy and hold, and their paired difference."""
+    equal = analysis.stats[0]
+    rows = [
+        HOLD,
+        "",
+        "| | symbols held | from | to | total return | annual return | Sharpe | max drawdown | costs "
+        "| mean open notional |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    first, last = analysis.days[0].date().isoformat(), analysis.days[-1].date().isoformat()
+    for label, s, held, since, until, units in (
+        (equal.label + " (the rules, no ML)", equal, "as traded", first, last, hold.open_units),
+        (hold.stats.label, hold.stats, ", ".join(hold.symbols), hold.entry, hold.exit, float(len(hold.symbols))),
+    ):
+        rows.append(
+            f"| {label} | {held} | {since} | {until} | {_num(s.total_return)} | {_num(s.annual_return)} | "
+            f"{_num(s.sharpe, 2)} | {_num(s.max_drawdown)} | {_num(s.costs)} | {_num(units, 2)} units |"
+        )
+    rows += [
+        "",
+        f"Equal weights minus buy and hold [95% CI]: total return {_ci(hold.total_return, 1, 3)}, Sharpe "
+        f"{_ci(hold.sharpe)}.",
+    ]
     return rows

@@ -20,6 +20,7 @@ from investiq.core.market import SpacingError
 from investiq.core.settings import Settings
 from investiq.ops.backtest import report
 from investiq.ops.backtest.analysis import Analysis, Replay, analyse
+from investiq.ops.backtest.baseline import NO_PRICES
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.gating import EntryFilter
 from investiq.ops.backtest.strategies import strategy_trades
@@ -108,6 +109,7 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
     filters: list[EntryFilter] = []
     replay: Replay | None = None
     journal: JournalTrades | None = None
+    closes: dict[str, pd.Series] | None = None
     if request.bars is not None:
         closes = closes_of(settings, request.bars, log)
         start = window_start(closes, config.history_fraction)
@@ -147,6 +149,7 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
         notes.append(f"closed trades of {request.db_path}; {JOURNAL_PNL}")
         notes.append(LIVE_BOOK)
         notes.append(DELETED)
+        notes.append(NO_PRICES)
         for reason, count in journal.skipped.items():
             notes.append(f"{count} rows left out: {reason}")
     else:
@@ -169,7 +172,7 @@ def backtest(settings: Settings, request: Request, out: Path, log: Log, progress
     if filters and replay is not None:
         notes.append(SIGNAL_LEVEL)
     notes += not_run(request)
-    analysis = analyse(trades, filters, settings, config, progress, replay)
+    analysis = analyse(trades, filters, settings, config, progress, replay, closes)
     analysis.notes[:0] = notes
     report.write(out, analysis, config, request.command)
     return analysis

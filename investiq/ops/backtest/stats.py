@@ -15,6 +15,20 @@ annual return is the P&L per year of the window whatever the market, not a stock
 applied to a grid of 261 or 365.
 Max drawdown is the largest fall of the cumulative P&L from its running peak, in the same units.
 
+The P&L per trade that a variant's difference from equal weights compares is its sized P&L per trade taken, each
+trade's size relative to the variant's mean size over the trades decided up to it (its running exposure, known at
+the decision): sum(s_i / c_i * x_i) / n, against equal weights' mean P&L per trade, mean(x) (`_trade_columns`).
+So it is per unit of exposure, as the win rate and average win are, and does not shrink with a variant that trades
+less. Until 2026-12-05 it was sum(s x) / sum(s) - mean(x), whose denominator, the whole window's mean size, moves
+with the outcomes (weights learn from them): on six driftless random walks correlated 0.8, where no weighting has
+an edge, its mean over 800 runs was +0.0009 a trade under pnl and Thompson weights (5 standard errors from 0; a
+quant's review: +0.0011 and +0.0007 over 300), and its interval lay wholly above 0 in 12-15 of 150 runs. Each c_i
+rests only on sizes known when trade i was decided, so a size and the P&L after it are as unrelated as the market
+lets them be: the same 800 runs averaged +0.0001 and +0.0002 (within 1.5 standard errors of 0), and a constructed
+case where sizes follow an outcome exactly is 0 on average (tests/ops/test_backtest_baseline.py). Its interval is
+still narrow on those walks (wholly above 0 in 9-11 of the 150 runs, about 4 expected), probably because trades
+held for months tie together more days than a block holds. report.PER_TRADE says it in report.md.
+
 Differences from equal weights are paired, over days: each variant's trade columns (win rate, average win, P&L
 per trade) summed on their decision days (blocks of whole days holding block_trades trades on average, at least
 block_days: `trade_basis`), and its daily P&L (total return, Sharpe, blocks of block_days), by
@@ -113,7 +127,8 @@ class Difference:
     total_return: Estimate
     sharpe: Estimate
     sharpe_relative: Estimate
-    # the size-weighted mean P&L per trade, mine - equal's (what a higher win rate or average win is worth)
+    # the sized P&L per trade taken, sizes relative to the running exposure known at each decision, mine - equal's
+    # mean P&L per trade (what a higher win rate or average win is worth; `_trade_columns`)
     pnl_per_trade: Estimate
     # share of the bootstrap replicates left out of sharpe_relative's interval: those where equal weights' Sharpe
     # was exactly 0 or not finite (no relative change); nan without an interval
@@ -289,15 +304,39 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else math.nan
 
 
-TRADE_COLUMNS = 4
+TRADE_COLUMNS = 6
 
 
-def _trade_columns(trades: Sequence[Trade], sizes: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(n, 4) per trade: size if won, size, size * P&L if won, size * P&L (the sums behind win rate, average win
-    and the P&L per trade)."""
+def running_exposure(
+    trades: Sequence[Trade], sizes: NDArray[np.float64], taken: NDArray[np.bool_] | None = None
+) -> NDArray[np.float64]:
+    """(n,) c_i: the mean size of the trades taken (`taken`; None: size > 0) that were decided at or before trade
+    i's decision time, what the variant's exposure was as far as it was known then (1 for equal weights; nan where
+    none was taken yet). It rests only on weights at decisions up to trade i's, never on an outcome after it."""
+    took = (sizes > 0) if taken is None else np.asarray(taken, dtype=bool)
+    decided = np.array([t.decided_ts for t in trades], dtype=np.float64)
+    order = np.argsort(decided, kind="stable")
+    total = np.cumsum(np.where(took, sizes, 0.0)[order])
+    count = np.cumsum(took[order])
+    last = np.searchsorted(decided[order], decided, side="right") - 1  # the last trade decided at or before
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(count[last] > 0, total[last] / np.maximum(count[last], 1), np.nan))
+
+
+def _trade_columns(
+    trades: Sequence[Trade], sizes: NDArray[np.float64], taken: NDArray[np.bool_] | None = None
+) -> NDArray[np.float64]:
+    """(n, 6) per trade: size if won, size, size * P&L if won, size * P&L (the sums behind win rate and average
+    win), taken (1 or 0; `taken` None: size > 0) and size / running exposure * P&L (`running_exposure`: the sums
+    behind the P&L per trade). A trade not taken adds nothing."""
     x = np.array([t.pnl for t in trades], dtype=np.float64)
+    took = (sizes > 0) if taken is None else np.asarray(taken, dtype=bool)
     win = (x > 0).astype(np.float64)
-    return np.column_stack([sizes * win, sizes, sizes * x * win, sizes * x]).reshape(len(trades), TRADE_COLUMNS)
+    exposure = running_exposure(trades, sizes, took)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(took, sizes / exposure, 0.0)  # exposure > 0 where a size > 0 was taken
+    columns = [sizes * win, sizes, sizes * x * win, sizes * x, took.astype(np.float64), relative * x]
+    return np.column_stack(columns).reshape(len(trades), TRADE_COLUMNS)
 
 
 def _by_decision_day(
@@ -318,19 +357,21 @@ def _paired_trade_rows(
     reference: tuple[Sequence[Trade], NDArray[np.float64]],
     days: pd.DatetimeIndex,
     config: BacktestConfig,
+    taken: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.float64], Basis]:
     """(rows, basis) to resample win rate and average win of `mine` against `reference` (each: trades, sizes)
     together: mine, then the reference's columns (`_trade_columns`), one row per day of `days` (the trades summed
     on their decision day), in blocks of days (`trade_basis`). Resampled one trade at a time, in blocks of trades,
     they were far too narrow where a day's trades move together (several symbols, one market): 18 of 40 runs with
-    no edge anywhere excluded 0 at a correlation of 0.8, 4 of 40 without (a quant's review)."""
+    no edge anywhere excluded 0 at a correlation of 0.8, 4 of 40 without (a quant's review). `taken`: which of
+    mine its book took (None: those of size > 0)."""
     (a, size_a), (b, size_b) = mine, reference
-    cols_a, cols_b = _trade_columns(a, size_a), _trade_columns(b, size_b)
-    taken = Basis(
+    cols_a, cols_b = _trade_columns(a, size_a, taken), _trade_columns(b, size_b)
+    count = Basis(
         int(min(np.count_nonzero(size_a > 0), np.count_nonzero(size_b > 0))), config.block_trades, "trades"
     )
     rows = np.hstack([_by_decision_day(a, cols_a, days), _by_decision_day(b, cols_b, days)])
-    return rows, trade_basis(taken, days, config)
+    return rows, trade_basis(count, days, config)
 
 
 def trade_basis(taken: Basis, days: pd.DatetimeIndex, config: BacktestConfig) -> Basis:
@@ -355,13 +396,15 @@ def difference(
     days: pd.DatetimeIndex,
     config: BacktestConfig,
     equal_trades: Sequence[Trade] | None = None,
+    taken: NDArray[np.bool_] | None = None,
 ) -> Difference:
     """`sizes` (n,) on `trades` against equal weights' `equal` on `equal_trades` (None: the same trades), over the
     same `days`. Total return and Sharpe are paired over days; so are win rate, average win and P&L per trade:
     each variant's trades summed on their decision day, blocks of days (`_paired_trade_rows`), never two lists of
-    trades of different lengths side by side."""
+    trades of different lengths side by side. `taken` (n,): the trades the variant's book took (None: those of
+    size > 0; a weight of exactly 0 is a trade taken at size 0, which the P&L per trade counts)."""
     reference = trades if equal_trades is None else equal_trades
-    per_trade, per_trade_basis = _paired_trade_rows((trades, sizes), (reference, equal), days, config)
+    per_trade, per_trade_basis = _paired_trade_rows((trades, sizes), (reference, equal), days, config, taken)
 
     r = TRADE_COLUMNS  # the reference's columns follow mine
 
@@ -372,7 +415,9 @@ def difference(
         return np.asarray((m[..., 2] / m[..., 0]) / (m[..., r + 2] / m[..., r]) - 1)
 
     def per_trade_pnl(m: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.asarray(m[..., 3] / m[..., 1] - m[..., r + 3] / m[..., r + 1])
+        # sum(s / c * x) / trades taken, mine minus equal's (c = 1: mean P&L per trade); a denominator that sizes
+        # do not move (before: sum(s), which moves with the outcomes the weights learn from: biased upward)
+        return np.asarray(m[..., 5] / m[..., 4] - m[..., r + 5] / m[..., r + 4])
 
     a, b = daily_pnl(trades, sizes, days), daily_pnl(reference, equal, days)
     per_day = np.column_stack([a, a * a, b, b * b])
