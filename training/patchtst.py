@@ -31,7 +31,16 @@ from investiq.core.atomic import staged
 from investiq.core.calibration import fit_slope, sigmoid
 from investiq.core.errors import ArtifactError
 from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
-from investiq.core.gaps import MIN_CELL, MIN_CROSSING, GapIntervals, ahead, first_gaps, fit_gaps, gap_before
+from investiq.core.gaps import (
+    MIN_CELL,
+    MIN_CROSSING,
+    MIN_LEVELS,
+    GapIntervals,
+    ahead,
+    first_gaps,
+    fit_gaps,
+    gap_before,
+)
 from investiq.core.patchtst import LEVEL_TIE, QUANTILE_LEVELS, PatchTSTMeta, TrainConfig, config_from
 
 WEIGHTS = "forecaster.safetensors"  # the whole Forecaster's state (network and calibration buffers)
@@ -959,9 +968,10 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
 def gap_calibration(
     data: Dataset, target: NDArray[np.float64], z: NDArray[np.float64], m: int, levels: NDArray[np.float64]
 ) -> tuple[dict[str, Any], str]:
-    """(calibration["gaps"], the rule's words): a gap's variance and the served quantiles' factors per gaps crossed
-    and step, fitted on the validation windows (investiq/core/gaps.py; z [n, H, K], the served quantiles in units
-    of sigma sqrt(h)). ({}, "") where no validation window shows regular sessions: the pooled intervals serve."""
+    """(calibration["gaps"], the rule's words): a gap's variance and the served quantiles' factors per gaps
+    crossed, step and level, fitted on the validation windows (investiq/core/gaps.py; z [n, H, K], the served
+    quantiles in units of sigma sqrt(h)). ({}, "") where no validation window shows regular sessions: the pooled
+    intervals serve."""
     crossed = data.val_crossed
     if crossed is None or not (crossed >= 0).all(axis=1).any():
         return {}, ""
@@ -974,8 +984,9 @@ def gap_calibration(
     h = factors.shape[1]
     top = factors[..., int(np.argmin(np.abs(levels - 0.9)))]  # the 80 % interval's upper bound's
     rule = (
-        f"; intervals by the gaps in the bars a path crosses (validation's factors per level for each step's "
-        f"commonest case and where the paths cross {MIN_CELL} different gaps or more, else from a gap's variance, "
+        f"; intervals by the gaps in the bars a path crosses (validation's factors for each step's commonest case "
+        f"and where the paths cross {MIN_CELL} different gaps or more, per level on {MIN_LEVELS} windows or gaps, "
+        "else from a gap's variance, "
         f"{rho:.3g} bars'): the 0.9 quantile's x{top[0].min():.2f}-{top[0].max():.2f} crossing none, "
         f"x{top[1, 0]:.2f} at step 1 and x{top[1, h - 1]:.2f} at step {h} across one"
     )

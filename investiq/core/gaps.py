@@ -11,9 +11,10 @@ from the bar times of the window alone, so that it holds for any symbol and mark
 - `ahead`: from a window's gaps, its session length (the most common number of bars between them) and its place
   in the session (bars since the last gap), the gaps its path will cross by each step; unknown (-1) where the
   window shows no regular sessions (crypto, round the clock, whose gaps are holes in the data);
-- `fit_gaps`: the factors on the quantiles' distances from the median for j gaps crossed by step h, one per level.
-  The cell of the most validation windows at each step (within a session, intraday) gets its own (`cell_factors`,
-  exact), as does any other whose paths cross MIN_CELL different gaps; a thinner one (every night's cell on 60
+- `fit_gaps`: the factors on the quantiles' distances from the median for j gaps crossed by step h and level. The
+  cell of the most validation windows at each step (within a session, intraday) gets its own (`cell_factors`,
+  exact; one per level on MIN_LEVELS windows), as does any other whose paths cross MIN_CELL different gaps (one per
+  level across MIN_LEVELS gaps, else one on the commonest cell's shape); a thinner one (every night's cell on 60
   days of 15m bars: about 6 nights of validation) the one-parameter model's (`model_factors`): a gap adds the
   variance of rho bars, so the anchor's factors times sqrt(v[j, h] / v[anchor]), v[j, h] = h - j + j rho, rho
   fitted on every window;
@@ -37,6 +38,7 @@ GAP_EXTRA = pd.Timedelta(hours=2)  # ... and at least this much more: a few miss
 MIN_SESSIONS = 3  # session lengths (between gaps) a window must show before its sessions are trusted
 MIN_CROSSING = 20  # validation windows whose path crosses a gap that a gap's variance is fitted on
 MIN_CELL = 20  # different gaps a cell's paths must cross (windows within a session) for a factor of its own
+MIN_LEVELS = 200  # ... and for a factor per quantile level (else one on the anchor's: `cell_factors`)
 FACTOR_RANGE = (0.1, 10.0)  # a cell's factor is kept within this range
 RHO_GRID = np.geomspace(0.25, 400.0, 97)  # a gap's variance in bars' variances: a 15m bar's night is ~10-40
 
@@ -110,6 +112,8 @@ def model_factors(rho: float, anchor: NDArray[np.float64], at: NDArray[np.int64]
     """[H + 1, H, K]: the factors for j gaps crossed by step h from the anchor's, anchor[h] [K] for at[h] gaps by
     step h: anchor[h] sqrt(v[j, h] / v[at[h], h]), v[j, h] = h - j + j rho a path's variance in bars' variances (a
     gap adds rho bars'). Where j > h (no path crosses more gaps than it has steps), 1."""
+    if anchor.ndim != 2:
+        raise ValueError(f"the anchor's factors are [H, K], got shape {anchor.shape}")
     h = anchor.shape[0]
     j = np.arange(h + 1)[:, None]
     steps = np.arange(1, h + 1)[None, :]
@@ -124,34 +128,50 @@ def _pinball(target: NDArray[np.float64], quantiles: NDArray[np.float64], levels
     return float(np.maximum(levels * miss, (levels - 1) * miss).mean())
 
 
-def cell_factors(
-    target: NDArray[np.float64], z: NDArray[np.float64], median: int, levels: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """[K]: for each quantile of one cell (z [n, K] and targets [n]), the factor f on its distance from the
-    median that minimises its own pinball loss, z_m + f (z_k - z_m), exactly: with d = z_k - z_m and
-    r = (target - z_m) / d the loss is |d| rho(r - f), at its level where d > 0 and at one less its level where
-    d < 0, so the sum is least at the weighted quantile of r (weights |d|) at sum(|d| level) / sum(|d|). 1 at the
-    median and where every d is 0.
+def _least_loss(
+    target: NDArray[np.float64], z: NDArray[np.float64], median: int, levels: NDArray[np.float64], at: list[int]
+) -> float:
+    """The factor f on the distances from the median of the quantiles at positions `at` (z [n, K] and targets [n]
+    of one cell) that minimises their pinball loss, z_m + f (z_k - z_m), exactly: one quantile's loss is |d| rho(r
+    - f) with d = z_k - z_m and r = (target - z_m) / d, at its level where d > 0 and at one less its level where d
+    < 0, so the sum is least at the weighted quantile of r (weights |d|) at sum(|d| level) / sum(|d|). 1 where
+    every d is 0."""
+    d = (z[:, at] - z[:, median : median + 1]).reshape(-1)
+    r = np.repeat(target - z[:, median], len(at)) / np.where(d == 0, 1.0, d)
+    tau = np.where(d > 0, np.tile(levels[at], len(z)), 1 - np.tile(levels[at], len(z)))
+    w = np.abs(d)
+    if not w.sum() > 0:
+        return 1.0
+    order = np.argsort(r)
+    share = np.cumsum(w[order]) / w.sum()
+    at_share = float((w * tau).sum() / w.sum())
+    return float(np.clip(r[order][min(int(np.searchsorted(share, at_share)), len(r) - 1)], *FACTOR_RANGE))
 
-    A factor per level, not one for all: the graph's quantiles are pooled over every kind of path, a mixture whose
-    tails are not any one cell's, so one factor fitted over every level kept the mixture's shape in each cell. US
-    15m bars simulated as `harness/gap_intervals.py` makes them, four runs of six symbols over a year (one with a
-    night's move 9 bars', not 4), test parts: 50 % intervals covered 46 % of the paths across a night and 47 % of
-    those within a session, 51 % and 50 % per level; 90 % intervals 93 % and 91 %, 91 % and 90 % per level; 80 %
-    ones alike (81 % and 80 %)."""
-    out = np.ones(z.shape[-1])
-    for k in np.flatnonzero(np.arange(z.shape[-1]) != median):
-        d = z[:, k] - z[:, median]
-        r = (target - z[:, median]) / np.where(d == 0, 1.0, d)
-        w = np.abs(d)
-        if not w.sum() > 0:
-            continue
-        tau = np.where(d > 0, levels[k], 1 - levels[k])
-        order = np.argsort(r)
-        share = np.cumsum(w[order]) / w.sum()
-        at = float((w * tau).sum() / w.sum())
-        out[k] = np.clip(r[order][min(int(np.searchsorted(share, at)), len(r) - 1)], *FACTOR_RANGE)
-    return out
+
+def cell_factors(
+    target: NDArray[np.float64],
+    z: NDArray[np.float64],
+    median: int,
+    levels: NDArray[np.float64],
+    shape: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """[K]: the factors on the quantiles' distances from the median in one cell (z [n, K] and targets [n]) that
+    minimise the pinball loss (`_least_loss`): each level's own, or with a `shape` [K] one factor g on it, g shape.
+
+    Per level: the graph's quantiles are pooled over every kind of path, a mixture of scales whose shape is not any
+    one cell's, so one factor for every level kept the mixture's shape in each cell (US 15m bars simulated as
+    `harness/gap_intervals.py` makes them, six symbols over a year, a night's move 9 bars': 50 % intervals covered
+    37 % of the paths across a night). On a few dozen nights a factor per level is noise (a review's simulation,
+    every window across a night sharing its move: out-of-sample pinball loss across nights 1.2 % worse on 25 nights
+    than one factor), so a cell of less evidence than MIN_LEVELS takes the shape of its step's commonest cell
+    (paths of every kind are sums of the same bars' moves, of other scales) and fits one factor on it."""
+    others = [k for k in range(z.shape[-1]) if k != median]
+    if shape is None:
+        out = np.ones(z.shape[-1])
+        out[others] = [_least_loss(target, z, median, levels, [k]) for k in others]
+        return out
+    centre = z[:, median : median + 1]
+    return shape * _least_loss(target, centre + shape * (z - centre), median, levels, others)
 
 
 def fit_gaps(
@@ -182,11 +202,17 @@ def fit_gaps(
         return None
     at = np.argmax(counts, axis=0)  # [H] the anchor's gaps crossed per step
 
-    def own(j: int, step: int) -> NDArray[np.float64]:
+    def evidence(j: int, step: int) -> int:  # windows within a session; different gaps crossed
         cell = crossed[:, step] == j
-        return cell_factors(target[cell, step], z[cell, step], median, levels)
+        return len(np.unique(events[cell, step])) if j > 0 else int(cell.sum())
 
-    anchor = np.stack([own(int(at[step]), step) for step in range(h)])  # [H, K]
+    def own(j: int, step: int, shape: NDArray[np.float64] | None) -> NDArray[np.float64]:
+        cell = crossed[:, step] == j
+        thin = evidence(j, step) < MIN_LEVELS
+        return cell_factors(target[cell, step], z[cell, step], median, levels, shape if thin else None)
+
+    flat = np.ones(z.shape[-1])
+    anchor = np.stack([own(int(at[step]), step, flat) for step in range(h)])  # [H, K]
     centre = z[..., median : median + 1]
     steps = np.broadcast_to(np.arange(h), crossed.shape)
 
@@ -197,10 +223,8 @@ def fit_gaps(
     rho = float(RHO_GRID[int(np.argmin([loss(r) for r in RHO_GRID]))])
     factors = model_factors(rho, anchor, at)
     for j, step in zip(*np.nonzero(counts > 0), strict=True):
-        cell = crossed[:, step] == j
-        evidence = len(np.unique(events[cell, step])) if j > 0 else counts[j, step]
-        if j != at[step] and evidence >= MIN_CELL:
-            factors[j, step] = own(int(j), int(step))
+        if j != at[step] and evidence(int(j), int(step)) >= MIN_CELL:
+            factors[j, step] = own(int(j), int(step), anchor[step] / anchor[step].mean())
     return rho, factors, counts
 
 
@@ -232,6 +256,12 @@ class GapIntervals:
     rho: float
     factors: NDArray[np.float64]  # [H + 1, H, K], or [H + 1, H, 1] from an artifact of one factor for every level
 
+    def __post_init__(self) -> None:
+        if self.factors.ndim == 2:  # recorded before factors per level
+            object.__setattr__(self, "factors", self.factors[..., None])
+        if self.factors.ndim != 3 or self.factors.shape[0] != self.factors.shape[1] + 1:
+            raise ValueError(f"gap factors are [H + 1, H, K], got shape {self.factors.shape}")
+
     @classmethod
     def from_calibration(cls, calibration: dict[str, Any]) -> GapIntervals | None:
         """The record in an artifact's calibration, or None (no sessions in the training bars, older artifacts)."""
@@ -239,9 +269,7 @@ class GapIntervals:
         if not record or not record.get("factors"):
             return None
         factors = np.asarray(record["factors"], dtype=np.float64)
-        if factors.ndim == 2:
-            factors = factors[..., None]  # recorded before factors per level
-        if factors.ndim != 3 or factors.shape[0] != factors.shape[1] + 1:
+        if factors.ndim not in (2, 3) or factors.shape[0] != factors.shape[1] + 1:
             return None
         return cls(float(record["rho"]), factors)
 

@@ -87,7 +87,8 @@ def test_each_kind_of_path_is_covered_where_the_graphs_pooled_widths_are_not():
     path (its conformal widths), in units of sigma sqrt(h). Fitted on one sample, the factors cover the 50, 80 and
     90 % intervals within 2 points of their levels on another, for paths within a session and across a night (one
     factor for every level kept the pooled mixture's shape: 50 % intervals covered 46 %): with many nights from
-    their own cells, with 6 (the validation of 60 days of 15m bars) from the model around each step's commonest
+    their own cells, a factor per level; with 60, one factor on the shape of the step's commonest cell (fewer than
+    MIN_LEVELS); with 6 (the validation of 60 days of 15m bars) from the model around each step's commonest
     cell (a review: a model normalised to the pooled variance covered 69-78 %, for the mixture's quantiles are not
     its root mean square's). Windows of unknown gaps and non-finite targets are left out; with fewer than
     MIN_CROSSING windows across a gap nothing is fitted."""
@@ -104,11 +105,13 @@ def test_each_kind_of_path_is_covered_where_the_graphs_pooled_widths_are_not():
     fresh, later = draw(2)
     crossed[:100] = -1
     target[100:110, 0] = np.nan
-    for nights in (400, 6):
+    for nights in (400, 60, 6):
         events = np.where(crossed > 0, rng.integers(0, nights, (n, 1)), -1)
         fitted = fit_gaps(target, z, 3, LEVELS, crossed, events)
         assert fitted is not None
         rho, factors, windows = fitted
+        across = factors[1, 0] / factors[0, 0]  # step 1: within a session the commonest case, per level
+        assert np.ptp(np.delete(across, 3)) > 0.01 if nights == 400 else np.ptp(np.delete(across, 3)) < 1e-9
         assert 9 / 1.3 < rho < 9 * 1.3, rho
         assert windows.sum(axis=0).tolist() == [n - 110] * h
         f = factors[fresh, steps - 1]
