@@ -278,8 +278,9 @@ class PriceEvaluationResponse(BaseModel):
     pending: int = Field(description="Forecasts in the window whose outcome is not known yet.")
     unscorable: int = Field(
         0,
-        description="Resolved forecasts left out of every figure: the bars after them have a hole of over 5 days "
-        "that the source could not fill (an outage longer than it keeps bars, or a market closed that long).",
+        description="Resolved forecasts left out of every figure, each counted once: the bars after them have a "
+        "hole of over 5 days that the source could not fill (an outage longer than it keeps bars, or a market "
+        "closed that long), or a price is not a finite number or the last close 0.",
     )
     hit_rate: float | None = Field(description="hits / calls; null without a call.")
     ci95: tuple[float, float] | None = Field(

@@ -394,15 +394,17 @@ class SkillBook:
         self._spans: dict[tuple[str, str], dict[int, tuple[float, int]]] = defaultdict(dict)
         self._horizons: dict[str, float] = {}  # version -> its horizon's bar time in seconds
         self._seen: set[OutcomeKey] = set()
-        self.unscorable = 0  # outcomes left out because they cannot be scored (`Outcome.scorable`)
+        self.unscorable = 0  # forecasts left out because they cannot be scored (`Outcome.scorable`), each once
+        self._unscorable_seen: set[OutcomeKey] = set()
 
     def add(self, outcomes: Iterable[Outcome]) -> set[str]:
         """Count the outcomes in (not those that cannot be scored: `unscorable` counts them); return the model
         versions whose figures changed."""
         changed = set()
         for o in outcomes:
-            if not o.scorable:
-                self.unscorable += 1
+            if not o.scorable:  # counted once a forecast, as the others (polls of it across a hole: a review)
+                self.unscorable += o.key not in self._unscorable_seen
+                self._unscorable_seen.add(o.key)
                 continue
             if o.key in self._seen:  # the same forecast asked again: one piece of evidence
                 continue

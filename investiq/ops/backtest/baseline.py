@@ -2,7 +2,7 @@
 
 Every variant is compared with equal weights, the rules without any ML; but rules that trail passive holding leave
 the ML layer judged against a weak reference (a quant's review: on the sample window the rules with equal weights
-returned 1.60 units, Sharpe 0.51, holding both indices 2.43, Sharpe 0.73). So a bar source's report also holds each
+returned 1.60 units, Sharpe 0.51, holding both indices 2.33, Sharpe 0.60). So a bar source's report also holds each
 symbol from the same first day to the same last one:
 
 - 1 unit of notional per symbol, the unit each rule's trade takes (not matched to the rules' exposure: the rules
@@ -50,7 +50,7 @@ NO_PRICES = "no buy-and-hold baseline: the journal holds no prices between trade
 @dataclass(frozen=True)
 class BuyAndHold:
     stats: VariantStats  # its figures as a variant's (win rate and its interval: of one trade per symbol)
-    symbols: tuple[str, ...]  # those held (a symbol without two bars in the days: not held)
+    symbols: tuple[str, ...]  # those held (a symbol without three bars in the days: not held)
     entry: str  # the first entry fill's date, ISO
     exit: str  # the last exit's date, ISO
     # equal weights' mean open notional over the days, in units (trades held at a day's close): the rules' scale
@@ -105,7 +105,7 @@ def buy_and_hold(
     config: BacktestConfig,
 ) -> BuyAndHold | None:
     """The buy-and-hold baseline of `closes` over `days`, against equal weights' (trades, sizes) without filters;
-    None when no symbol has two bars in the days."""
+    None when no symbol has three bars in the days."""
     trades = hold_trades(closes, days, config.cost_bps)
     if not trades:
         return None

@@ -15,19 +15,22 @@ annual return is the P&L per year of the window whatever the market, not a stock
 applied to a grid of 261 or 365.
 Max drawdown is the largest fall of the cumulative P&L from its running peak, in the same units.
 
-The P&L per trade that a variant's difference from equal weights compares is its sized P&L per trade taken, each
-trade's size relative to the variant's mean size over the trades decided up to it (its running exposure, known at
-the decision): sum(s_i / c_i * x_i) / n, against equal weights' mean P&L per trade, mean(x) (`_trade_columns`).
-So it is per unit of exposure, as the win rate and average win are, and does not shrink with a variant that trades
-less. Until 2026-12-05 it was sum(s x) / sum(s) - mean(x), whose denominator, the whole window's mean size, moves
-with the outcomes (weights learn from them): on six driftless random walks correlated 0.8, where no weighting has
-an edge, its mean over 800 runs was +0.0009 a trade under pnl and Thompson weights (5 standard errors from 0; a
-quant's review: +0.0011 and +0.0007 over 300), and its interval lay wholly above 0 in 12-15 of 150 runs. Each c_i
-rests only on sizes known when trade i was decided, so a size and the P&L after it are as unrelated as the market
-lets them be: the same 800 runs averaged +0.0001 and +0.0002 (within 1.5 standard errors of 0), and a constructed
-case where sizes follow an outcome exactly is 0 on average (tests/ops/test_backtest_baseline.py). Its interval is
-still narrow on those walks (wholly above 0 in 9-11 of the 150 runs, about 4 expected), probably because trades
-held for months tie together more days than a block holds. report.PER_TRADE says it in report.md.
+The P&L per trade that a variant's difference from equal weights compares is what its sizes added to equal weights'
+mean P&L per trade x_eq, per trade taken and unit of exposure: sum(q_i (x_i - x_eq)) / n, q_i = s_i / c_i, c_i the
+variant's mean size over the trades decided up to trade i (its running exposure, known at the decision;
+`_trade_columns`). A shift of every P&L (costs, a drift) leaves it as it was, and it does not shrink with a variant
+that trades less. Until 2026-12-05 it was sum(s x) / sum(s) - mean(x), whose denominator, the whole window's mean
+size, moves with the outcomes (weights learn from them). On six driftless random walks correlated 0.8, where no
+weighting has an edge (300 runs, standard errors about 0.0003): old +0.0010 a trade under Thompson weights, +0.0005
+under pnl's, +0.0002 under mean's; now +0.0006, +0.0002, +0.0002. What is left is x_eq holding the outcomes the
+sizes followed; two forms tried that day did worse: sum(q x) / n - mean(x) carries mean(x) (mean(q) - 1), -0.002
+a trade with sizes fixed in advance and every P&L +0.0109 (a review), and centring each trade on the mean of those
+closed after its decision, exact where outcomes are independent, read +0.0014 under Thompson on the walks, whose
+open trades share moves with the closed ones the sizes learnt from. The intervals of the forms measured on the
+walks were also narrow (wholly above 0 in 9-15 of 150 runs, about 4 expected; a review), probably because trades
+held for months tie together more days than a block holds: read a P&L per trade whose interval only just clears 0
+as weak evidence.
+report.PER_TRADE says it in report.md.
 
 Differences from equal weights are paired, over days: each variant's trade columns (win rate, average win, P&L
 per trade) summed on their decision days (blocks of whole days holding block_trades trades on average, at least
@@ -304,7 +307,7 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else math.nan
 
 
-TRADE_COLUMNS = 6
+TRADE_COLUMNS = 7
 
 
 def running_exposure(
@@ -324,18 +327,21 @@ def running_exposure(
 
 
 def _trade_columns(
-    trades: Sequence[Trade], sizes: NDArray[np.float64], taken: NDArray[np.bool_] | None = None
+    trades: Sequence[Trade],
+    sizes: NDArray[np.float64],
+    taken: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
-    """(n, 6) per trade: size if won, size, size * P&L if won, size * P&L (the sums behind win rate and average
-    win), taken (1 or 0; `taken` None: size > 0) and size / running exposure * P&L (`running_exposure`: the sums
-    behind the P&L per trade). A trade not taken adds nothing."""
+    """(n, 7) per trade: size if won, size, size * P&L if won, size * P&L (the sums behind win rate and average
+    win), taken (1 or 0; `taken` None: size > 0), q * P&L and q, q = size / running exposure (`running_exposure`:
+    the sums behind the P&L per trade). A trade not taken adds nothing, nor one taken at size 0 before any other
+    (no exposure yet: it was 0 / 0, and made the variant's whole figure nan)."""
     x = np.array([t.pnl for t in trades], dtype=np.float64)
     took = (sizes > 0) if taken is None else np.asarray(taken, dtype=bool)
     win = (x > 0).astype(np.float64)
     exposure = running_exposure(trades, sizes, took)
     with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(took, sizes / exposure, 0.0)  # exposure > 0 where a size > 0 was taken
-    columns = [sizes * win, sizes, sizes * x * win, sizes * x, took.astype(np.float64), relative * x]
+        relative = np.where(took & (exposure > 0), sizes / exposure, 0.0)
+    columns = [sizes * win, sizes, sizes * x * win, sizes * x, took.astype(np.float64), relative * x, relative]
     return np.column_stack(columns).reshape(len(trades), TRADE_COLUMNS)
 
 
@@ -415,9 +421,8 @@ def difference(
         return np.asarray((m[..., 2] / m[..., 0]) / (m[..., r + 2] / m[..., r]) - 1)
 
     def per_trade_pnl(m: NDArray[np.float64]) -> NDArray[np.float64]:
-        # sum(s / c * x) / trades taken, mine minus equal's (c = 1: mean P&L per trade); a denominator that sizes
-        # do not move (before: sum(s), which moves with the outcomes the weights learn from: biased upward)
-        return np.asarray(m[..., 5] / m[..., 4] - m[..., r + 5] / m[..., r + 4])
+        # sum(q (x - equal weights' mean P&L per trade)) / trades taken, q = s / c (module docstring)
+        return np.asarray((m[..., 5] - m[..., 6] * m[..., r + 5] / m[..., r + 4]) / m[..., 4])
 
     a, b = daily_pnl(trades, sizes, days), daily_pnl(reference, equal, days)
     per_day = np.column_stack([a, a * a, b, b * b])
