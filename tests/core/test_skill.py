@@ -3,6 +3,8 @@ not counted as independent evidence, and the tally is incremental."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -347,3 +349,12 @@ def test_a_figure_judged_among_many_has_the_wider_interval():
     among_20 = book.mae_ratio("v1", "AAA", None, tail=0.025 / 20)
     assert among_20.value == one.value and one.ci95 is not None and among_20.ci95 is not None
     assert among_20.ci95[0] < one.ci95[0] and among_20.ci95[1] > one.ci95[1]
+
+
+def test_a_forecast_that_cannot_be_scored_is_counted_once_however_often_it_was_polled():
+    """Three polls of one forecast across a hole in the bars (resolved without an outcome) are one forecast left
+    out, as the polls of a scored one are one piece of evidence: /price/evaluate's unscorable counted each poll."""
+    book = SkillBook()
+    book.add([Outcome(0.0, "AAA", "rw", DAY, 100.0, 101.0, math.nan, None)] * 3)
+    book.add([Outcome(DAY, "AAA", "rw", DAY, 100.0, 101.0, math.nan, None)])
+    assert book.unscorable == 2
