@@ -32,12 +32,10 @@ from numpy.typing import NDArray
 from investiq.core.forecast_stats import Estimate
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.stats import (
-    Basis,
+    PairedDays,
     VariantStats,
     _interval,
-    _sharpe,
     daily_pnl,
-    grid_periods_per_year,
     variant_stats,
 )
 from investiq.ops.backtest.strategies import _trade
@@ -111,16 +109,7 @@ def buy_and_hold(
         return None
     units = np.ones(len(trades))
     stats = variant_stats(LABEL, trades, units, days, config)
-    a, b = daily_pnl(*equal, days), daily_pnl(trades, units, days)
-    per_day = np.column_stack([a, a * a, b, b * b])
-    n, per_year = len(days), grid_periods_per_year(days)
-    basis = Basis(n, config.block_days, "days")
-
-    def total(m: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.asarray((m[..., 0] - m[..., 2]) * n)
-
-    def sharpe(m: NDArray[np.float64]) -> NDArray[np.float64]:
-        return _sharpe(m[..., 0], m[..., 1], per_year) - _sharpe(m[..., 2], m[..., 3], per_year)
+    paired = PairedDays.of(daily_pnl(*equal, days), daily_pnl(trades, units, days), days, config)
 
     def date(ts: float) -> str:
         return str(pd.Timestamp(ts, unit="s", tz="UTC").date().isoformat())
@@ -131,6 +120,6 @@ def buy_and_hold(
         entry=date(min(t.fill_bar_ts or t.decided_ts for t in trades)),
         exit=date(max(t.closed_ts for t in trades)),
         open_units=open_units(*equal, days),
-        total_return=_interval(per_day, total, basis, config),
-        sharpe=_interval(per_day, sharpe, basis, config),
+        total_return=_interval(paired.rows, paired.total, paired.basis, config),
+        sharpe=_interval(paired.rows, paired.sharpe, paired.basis, config),
     )

@@ -326,6 +326,31 @@ def running_exposure(
         return np.asarray(np.where(count[last] > 0, total[last] / np.maximum(count[last], 1), np.nan))
 
 
+@dataclass(frozen=True)
+class PairedDays:
+    """Two daily P&L series on one grid of days, paired for the block bootstrap over days: rows (mine, mine^2,
+    theirs, theirs^2) per day, and the differences their means give (mine minus theirs)."""
+
+    rows: NDArray[np.float64]
+    basis: Basis
+    per_year: float
+
+    @classmethod
+    def of(
+        cls, mine: NDArray[np.float64], theirs: NDArray[np.float64], days: pd.DatetimeIndex, config: BacktestConfig
+    ) -> PairedDays:
+        rows = np.column_stack([mine, mine * mine, theirs, theirs * theirs])
+        return cls(rows, Basis(len(days), config.block_days, "days"), grid_periods_per_year(days))
+
+    def total(self, m: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Total return, mine minus theirs, from the means of the rows."""
+        return np.asarray((m[..., 0] - m[..., 2]) * len(self.rows))
+
+    def sharpe(self, m: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The Sharpe ratio, mine minus theirs, from the means of the rows."""
+        return _sharpe(m[..., 0], m[..., 1], self.per_year) - _sharpe(m[..., 2], m[..., 3], self.per_year)
+
+
 def _trade_columns(
     trades: Sequence[Trade],
     sizes: NDArray[np.float64],
@@ -424,16 +449,14 @@ def difference(
         # sum(q (x - equal weights' mean P&L per trade)) / trades taken, q = s / c (module docstring)
         return np.asarray((m[..., 5] - m[..., 6] * m[..., r + 5] / m[..., r + 4]) / m[..., 4])
 
-    a, b = daily_pnl(trades, sizes, days), daily_pnl(reference, equal, days)
-    per_day = np.column_stack([a, a * a, b, b * b])
-    n, per_year = len(days), grid_periods_per_year(days)
-    day_basis = Basis(n, config.block_days, "days")
-
-    def total(m: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.asarray((m[..., 0] - m[..., 2]) * n)
-
-    def sharpe(m: NDArray[np.float64]) -> NDArray[np.float64]:
-        return _sharpe(m[..., 0], m[..., 1], per_year) - _sharpe(m[..., 2], m[..., 3], per_year)
+    paired = PairedDays.of(daily_pnl(trades, sizes, days), daily_pnl(reference, equal, days), days, config)
+    per_day, day_basis, per_year, total, sharpe = (
+        paired.rows,
+        paired.basis,
+        paired.per_year,
+        paired.total,
+        paired.sharpe,
+    )
 
     def sharpe_relative(m: NDArray[np.float64]) -> NDArray[np.float64]:
         base = _sharpe(m[..., 2], m[..., 3], per_year)
