@@ -4,7 +4,7 @@ start with an error naming the file, both where the backend is built (StartupErr
 a gateway that starts and fails on the first request.
 
 FinBERT is pinned to onnxruntime-int8 here, on every CPU: `finbert_runtime: auto` may choose another runtime
-(onnxruntime-int8-fused on AVX-512 without AMX), and a runtime whose graph is damaged gives way to int8, logged
+(onnxruntime-int8-fused on AVX-512 VNNI), and a runtime whose graph is damaged gives way to int8, logged
 and in /health (investiq/core/finbert_runtime.py open_checked; tests/export/test_finbert_runtimes.py). The
 graph whose damage must stop the gateway is int8's, the one everything falls back to."""
 

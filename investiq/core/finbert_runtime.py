@@ -28,8 +28,9 @@ headline gets the same answer in any company, at ~0.75x the batched throughput (
 
 Every runtime is validated against PyTorch fp32 at export (export/finbert.py), and again at start-up on
 this CPU against the fp32 graph, itself within 1e-4 of PyTorch (startup_problem), by `open_checked`,
-which falls back to onnxruntime-int8 when it fails: the embedded backend (gateway/backends/embedded.py) and
-Triton's cpu flavour (investiq/core/triton_adapters.py, config parameter `runtime`) open FinBERT through it.
+which falls back to onnxruntime-int8 when it fails (and refuses to serve when int8 fails too): the
+embedded backend (gateway/backends/embedded.py) and Triton's cpu flavour (investiq/core/triton_adapters.py,
+config parameter `runtime`) open FinBERT through it.
 """
 
 from __future__ import annotations
@@ -106,6 +107,16 @@ def tag(name: str) -> str:
     return name if name in SPLITS else SPECS[name].tag
 
 
+def runtime_of_variant(variant: str) -> str:
+    """The ONNX Runtime runtime that runs graph `variant` (a key of VARIANTS: "int8", "fp32", ...): Triton configs
+    written before the `runtime` parameter name a graph. ArtifactError for an unknown one."""
+    for spec in SPECS.values():
+        if spec.engine == "onnxruntime" and spec.variant == variant:
+            return spec.name
+    known = ", ".join(s.variant for s in SPECS.values() if s.engine == "onnxruntime")
+    raise ArtifactError(f"unknown FinBERT graph variant {variant!r}; known: {known} (or the parameter runtime)")
+
+
 def validation_key(name: str) -> str:
     """Where artifact.json's `validation` holds a runtime's figures: the graph's variant for ONNX Runtime
     (as before issue 18: "fp32", "int8"), the runtime's name for OpenVINO (its own kernels on the same graph)."""
@@ -159,6 +170,8 @@ def startup_problem(directory: Path, name: str, session: Any, ort_open: Callable
         failed = validation.get(validation_key(part), {}).get("failed")
         if failed:
             return f"{part} failed its validation at export: {failed}"
+    if name == FP32:  # the reference itself: its check is its validation at export, read above
+        return None
     reference = ort_open(directory / VARIANTS["fp32"])
     encode, texts = Encoder(directory, meta.max_length), sample_texts()  # the long text reaches every position
     want = logits_on(_logits(reference), encode, texts)
@@ -176,21 +189,34 @@ def open_checked(
     directory: Path, name: str, why: str, fallback: str, ort_open: Callable[[Path], Any], threads: int = 0
 ) -> tuple[str, str, Any]:
     """(runtime, why, session) for FinBERT's runtime `name`, chosen for the reason `why`, on the export in
-    `directory`: the embedded backend's and Triton's cpu flavour's one way to open it. A runtime other than
-    the ONNX Runtime paths served before issue 18 must pass its check on this CPU first (startup_problem); one
-    that fails, or cannot load (a graph this export lacks, OpenVINO absent or unable to compile it), gives way
-    to `fallback`, with the reason logged and returned. `threads`: OpenVINO's (ONNX Runtime's are `ort_open`'s)."""
-    if name in (DEFAULT, "onnxruntime-fp32"):
-        return name, why, open_runtime(directory, name, ort_open)
-    try:
-        session = open_runtime(directory, name, ort_open, threads)
-        problem = startup_problem(directory, name, session, ort_open)
-    except ArtifactError as exc:
-        problem = str(exc)
-    if problem is None:
-        return name, f"{why}; checked on this CPU against the fp32 graph", session
-    log.warning("finbert runtime %s does not serve (%s): serving %s instead", name, problem, fallback)
-    return fallback, f"{name} fell back: {problem}", open_runtime(directory, fallback, ort_open)
+    `directory`: the embedded backend's and Triton's cpu flavour's one way to open it. Every runtime must pass its
+    check on this CPU first (startup_problem), fp32 too, whose check is its validation against PyTorch at export
+    (it is what the others are compared with); one that fails, or cannot load (a graph this export lacks, OpenVINO
+    absent or unable to compile it), gives way to `fallback`, checked the same way, with the reason logged and
+    returned. A fallback that fails too is an ArtifactError naming both: the gateway refuses to start rather than
+    serve wrong answers (reliability/model_fault.py). Until 2026-12-05 onnxruntime-int8 and fp32 served unchecked:
+    a broken INT8 graph, chosen on an AVX2-only CPU or fallen back to, served flipped labels (a review).
+    `threads`: OpenVINO's (ONNX Runtime's are `ort_open`'s)."""
+    failed: list[tuple[str, str]] = []
+    for candidate in dict.fromkeys((name, fallback)):
+        try:
+            session = open_runtime(directory, candidate, ort_open, threads)
+            problem = startup_problem(directory, candidate, session, ort_open)
+        except ArtifactError as exc:
+            problem = str(exc)
+        if problem is None:
+            if failed:
+                return candidate, "; ".join(f"{c} fell back: {p}" for c, p in failed), session
+            checked = "validated against PyTorch at export" if candidate == FP32 else CHECKED
+            return candidate, f"{why}; {checked}", session
+        log.warning("finbert runtime %s does not serve (%s)", candidate, problem)
+        failed.append((candidate, problem))
+    problems = "; ".join(f"{c}: {p}" for c, p in failed)
+    hint = "" if "investiq export finbert" in problems else "; re-export it: investiq export finbert"
+    raise ArtifactError(f"FinBERT cannot serve on this CPU: {problems}{hint}")
+
+
+CHECKED = "checked on this CPU against the fp32 graph"
 
 
 def _logits(session: Any) -> Callable[[dict[str, NDArray[np.int64]]], NDArray[Any]]:

@@ -153,12 +153,13 @@ class Settings(BaseModel):
     finbert_runtime: Literal["auto", RuntimeName] = Field(
         "auto",
         description="How the embedded backend runs FinBERT on CPU. auto: onnxruntime-int8-fused on CPUs with "
-        "AVX-512 VNNI and no AMX, where it measured faster than int8 (benchmarks/results/finbert_probes.md), "
-        "onnxruntime-int8 elsewhere, which no other runtime beat on the CPUs measured (benchmarks/results/"
+        "AVX-512 VNNI, AMX or not, where it measured faster than int8 (benchmarks/results/finbert_probes.md), "
+        "onnxruntime-int8 elsewhere (AVX2 only), the path before any other was measured (benchmarks/results/"
         "finbert_runtimes.md); onnxruntime-fp32 with quantize: false; onnxruntime-int8-static gives a headline "
         "the same answer whatever shares its batch (dynamic INT8 moves it by up to ~6e-3), at ~0.75x the "
         "throughput; the OpenVINO ones need the `openvino` extra. A runtime that fails its check at start-up "
-        "falls back to onnxruntime-int8. The choice is in /health and model_version.",
+        "falls back to onnxruntime-int8, checked too (FinBERT does not serve when it fails). The choice is in "
+        "/health and model_version.",
     )
     embedded_providers: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
         "auto",

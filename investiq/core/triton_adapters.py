@@ -31,14 +31,13 @@ from investiq.core.finbert import (
     MAX_TOKENS,
     Encoder,
     FinbertMeta,
-    model_file,
     run_by_length,
     softmax,
 )
 from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.finbert_runtime import DEFAULT as FINBERT_DEFAULT
 from investiq.core.finbert_runtime import choose_runtime as choose_finbert_runtime
-from investiq.core.finbert_runtime import open_checked
+from investiq.core.finbert_runtime import open_checked, runtime_of_variant
 from investiq.core.ort_sessions import inference_session, session_options
 from investiq.core.patchtst import INPUT as PAST
 from investiq.core.patchtst import OUTPUTS, PATCHTST, PatchTSTMeta
@@ -159,16 +158,15 @@ class FinbertModel:
     def initialize(self, args: dict[str, str]) -> None:
         """The runtime the embedded backend would choose on this CPU (parameter `runtime`, default auto:
         investiq/core/finbert_runtime.py), opened and checked as it opens it; or, with the parameter
-        `variant` (the form before `runtime`), that ONNX Runtime graph of the export as it is."""
+        `variant` (the form before `runtime`), the ONNX Runtime path of that graph, checked the same way."""
         directory = _model_dir(args) / args["model_version"]
         threads = threads_per_instance(args)
         opener = partial(_session, threads=threads)
-        if variant := _parameter(args, "variant", ""):
-            self.runtime, why = f"variant {variant}", "set in the config"
-            self.session = opener(model_file(directory, variant))
+        if variant := _parameter(args, "variant", ""):  # checked as any runtime (it served unchecked: a review)
+            name, why = runtime_of_variant(variant), f"variant {variant} set in the config"
         else:
             name, why = choose_finbert_runtime(_parameter(args, "runtime", "auto"), instruction_sets())
-            self.runtime, why, self.session = open_checked(directory, name, why, FINBERT_DEFAULT, opener, threads)
+        self.runtime, why, self.session = open_checked(directory, name, why, FINBERT_DEFAULT, opener, threads)
         # The stub's stdout is the server's log: the runtime the cpu flavour serves, why, and on how many threads.
         print(f"{_name(args)}: serving {self.runtime} ({why}), {_named_threads(threads)}", flush=True)
         _settle(args)

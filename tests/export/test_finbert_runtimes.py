@@ -173,12 +173,53 @@ def test_a_runtime_that_fails_its_start_up_check_falls_back_to_int8(repo: Path, 
     assert "widest logit spread" in backend.finbert_choice
 
 
+def test_a_graph_with_wrong_numbers_gives_way_to_int8_without_openvino(repo: Path, tmp_path: Path):
+    broken = tmp_path / "repo"
+    shutil.copytree(repo, broken)
+    negated_classifier(broken / FINBERT_MODEL / "1" / VARIANTS["int8-fused"])
+    backend = EmbeddedBackend(broken, finbert_runtime=FUSED)
+    assert backend.finbert_runtime == DEFAULT
+    assert backend.finbert_choice.startswith(f"{FUSED} fell back: {FUSED} on this CPU against the fp32 graph")
+
+
+@pytest.mark.parametrize("setting", [DEFAULT, FUSED])
+def test_int8_with_wrong_numbers_does_not_serve_chosen_or_fallen_back_to(repo: Path, tmp_path: Path, setting: str):
+    # int8 served unchecked (chosen on an AVX2-only CPU, named, or fallen back to): flipped labels (a review)
+    broken = tmp_path / "repo"
+    shutil.copytree(repo, broken)
+    for variant in ("int8", "int8-fused"):
+        negated_classifier(broken / FINBERT_MODEL / "1" / VARIANTS[variant])
+    with pytest.raises(
+        ArtifactError,
+        match=r"FinBERT cannot serve on this CPU: .*onnxruntime-int8: onnxruntime-int8 "
+        r"on this CPU against the fp32 graph.*re-export it: investiq export finbert",
+    ):
+        EmbeddedBackend(broken, finbert_runtime=setting)
+    with pytest.raises(ArtifactError, match="onnxruntime-int8 on this CPU against the fp32 graph"):
+        triton_finbert(broken, {"variant": "int8"})  # Triton's old form is checked too
+
+
+def test_fp32_serves_on_its_validation_at_export(repo: Path, tmp_path: Path):
+    backend = EmbeddedBackend(repo, quantize=False)
+    assert backend.finbert_choice == "auto with quantize: false; validated against PyTorch at export"
+    broken = tmp_path / "repo"
+    shutil.copytree(repo, broken)
+    meta_file = broken / FINBERT_MODEL / "1" / "artifact.json"
+    meta = json.loads(meta_file.read_text())
+    meta["validation"]["fp32"] = {"failed": "max |logit diff| 3 > 1e-4"}
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(
+        ArtifactError, match=r"onnxruntime-fp32 failed its validation at export: max .logit diff. 3"
+    ):
+        EmbeddedBackend(broken, quantize=False)
+
+
 def negated_classifier(path: Path) -> None:
     """Break a graph so that its logits are wrong: the classifier's weights negated (the tiny model's layer
     norms absorb a broken INT8 encoder, so the break is made where nothing normalises it)."""
     model = onnx.load(str(path))
-    for init in model.graph.initializer:
-        if init.name.startswith("model.classifier."):
+    for init in model.graph.initializer:  # float ones: an INT8 graph's weight scale flips its weights
+        if init.name.startswith("model.classifier.") and init.data_type == onnx.TensorProto.FLOAT:
             init.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(init), init.name))
     onnx.save(model, str(path))
 
@@ -229,7 +270,11 @@ def test_triton_cpu_flavour_makes_the_embedded_backends_choice(repo: Path, capsy
     log = capsys.readouterr().out  # the stub's stdout: Triton's log
     assert "serving onnxruntime-int8-fused (set in finbert_runtime; checked on this CPU" in log
     old_form = triton_finbert(repo, {"variant": "fp32"})  # configs written before the runtime parameter
-    assert old_form.runtime == "variant fp32"
+    assert old_form.runtime == "onnxruntime-fp32"
+    assert (
+        "serving onnxruntime-fp32 (variant fp32 set in the config; validated against PyTorch"
+        in capsys.readouterr().out
+    )
 
 
 def test_triton_cpu_flavour_falls_back_as_the_embedded_backend_does(repo: Path, tmp_path: Path):
