@@ -36,14 +36,11 @@ from investiq.core.finbert import (
     FinbertMeta,
     WeightsError,
 )
-from investiq.core.finbert_check import (  # bounds read from this module at call time (tests lower them)
-    FP32_MAX_DIFF,
-    FP32_MAX_PROB_DIFF,
-    INT8_MAX_DIFF,
-    INT8_MAX_PROB_DIFF,
+from investiq.core.finbert_check import (
     MAX_RELATIVE_DIFF,
     SINGLES,
     Check,
+    bounds,
     judge,
     logits_on,
     sample_texts,
@@ -174,14 +171,6 @@ def other_runtimes(model: Any, out: Path, log: Callable[[str], None]) -> dict[st
     return results
 
 
-def bounds(variant: str) -> tuple[float, float]:
-    """(max |logit diff|, max |probability diff|) allowed for a graph of precision (or variant) `variant`,
-    from the module's constants. BF16 (8 mantissa bits) is judged as INT8 is."""
-    if variant == "fp32":
-        return FP32_MAX_DIFF, FP32_MAX_PROB_DIFF
-    return INT8_MAX_DIFF, INT8_MAX_PROB_DIFF
-
-
 def validate(model: Any, directory: Path, variant: str) -> Check:
     """Compare a graph with PyTorch on the sample headlines (one batch, then the first SINGLES one at a time);
     ExportError if out of bounds. `variant`: a key of VARIANTS, run by ONNX Runtime, or a runtime name of
@@ -198,7 +187,9 @@ def validate(model: Any, directory: Path, variant: str) -> Check:
     if got.shape != want.shape:
         raise ExportError(f"{variant} logits have shape {got.shape}, PyTorch gives {want.shape}")
     check = judge(variant, want=want, got=got, texts=len(texts))
-    max_diff, max_prob_diff = bounds(SPECS[variant].precision if variant in SPECS else variant)
+    max_diff, max_prob_diff = bounds(
+        SPECS[variant].precision if variant in SPECS else variant
+    )  # a variant key: fp32 or INT8
     if failures := check.failures(max_diff, max_prob_diff):
         raise ExportError(
             f"validation failed, nothing installed: {'; '.join(failures)}. {check} (bounds: |logit diff| <= "

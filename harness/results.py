@@ -14,9 +14,7 @@ from typing import Any
 
 import numpy as np
 
-# The instruction sets that decide matrix-multiply speed: INT8 is only much faster than fp32 with
-# VNNI (or AMX); on an AVX2-only CPU the two run at about the same speed.
-VECTOR_EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+from investiq.core.cpu import MATMUL_SETS, instruction_sets, model_name
 
 
 def machine() -> dict[str, Any]:
@@ -25,7 +23,7 @@ def machine() -> dict[str, Any]:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": model_name(),
         "vector_extensions": _vector_extensions(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
@@ -36,23 +34,11 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _cpuinfo() -> list[str]:
-    try:
-        return Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:  # not Linux
-        return []
-
-
-def _cpu_model() -> str:
-    for line in _cpuinfo():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def _vector_extensions() -> list[str]:
-    flags = next((line.split(":", 1)[1].split() for line in _cpuinfo() if line.startswith("flags")), [])
-    return [x for x in VECTOR_EXTENSIONS if x in flags]
+    """The instruction sets that decide matrix-multiply speed (investiq/core/cpu.py, the runtimes' choice reads the
+    same), in its order: INT8 is only much faster than fp32 with VNNI or AMX, BF16 with AMX."""
+    sets = instruction_sets()
+    return [s for s in MATMUL_SETS if s in sets]
 
 
 def describe(m: Mapping[str, object]) -> str:

@@ -50,7 +50,7 @@ from investiq.core.finbert import (
     run_by_length,
     softmax,
 )
-from investiq.core.finbert_runtime import DEFAULT, choose_runtime, open_checked, tag
+from investiq.core.finbert_runtime import DEFAULT, FP32, choose_runtime, open_checked, tag
 from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import (
     INPUT,
@@ -188,16 +188,16 @@ def load_finbert(
     directory: Path, setting: str, *, quantize: bool, providers: list[Provider] | None = None
 ) -> tuple[str, str, Any]:
     """(runtime, why, session) for FinBERT: the `finbert_runtime` setting resolved on this CPU
-    (investiq/core/finbert_runtime.py). A runtime other than the ONNX Runtime paths served before issue 18
-    must pass its check on this CPU first (open_checked); one that fails, or cannot load, falls back to
-    onnxruntime-int8 (fp32 with quantize: false) with the reason logged and returned."""
+    (investiq/core/finbert_runtime.py). Every runtime must pass its check on this CPU first (open_checked); one
+    that fails, or cannot load, falls back to onnxruntime-int8 (fp32 with quantize: false), checked too, with the
+    reason logged and returned; ArtifactError when the fallback fails as well."""
     providers = providers or session_providers()
     opener = partial(ort_session, providers=providers)
     if providers[0] != CPU:  # a GPU provider: the CPU runtimes do not apply
-        name, why = ("onnxruntime-int8" if quantize else "onnxruntime-fp32"), "ONNX Runtime has a GPU here"
+        name, why = (DEFAULT if quantize else FP32), "ONNX Runtime has a GPU here"
     else:
         name, why = choose_runtime(setting, instruction_sets(), quantize=quantize)
-    return open_checked(directory, name, why, DEFAULT if quantize else "onnxruntime-fp32", opener)
+    return open_checked(directory, name, why, DEFAULT if quantize else FP32, opener)
 
 
 class EmbeddedBackend:

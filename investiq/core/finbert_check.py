@@ -153,7 +153,8 @@ def sample_texts() -> list[str]:
 
 
 def bounds(precision: str) -> tuple[float, float]:
-    """(max |logit diff|, max |probability diff|) for a graph of `precision` ('fp32', 'int8', 'bf16')."""
+    """(max |logit diff|, max |probability diff|) for a graph of `precision` ('fp32', 'int8', 'bf16'; or a key of
+    VARIANTS: 'fp32', and the INT8 graphs), from the module's constants, read when called (tests lower them)."""
     if precision == "fp32":
         return FP32_MAX_DIFF, FP32_MAX_PROB_DIFF
     return INT8_MAX_DIFF, INT8_MAX_PROB_DIFF  # BF16 (8 mantissa bits) is judged as INT8 is

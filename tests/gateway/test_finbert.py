@@ -13,13 +13,13 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from export import finbert as export_finbert_module
 from export.finbert import export_finbert
 from gateway.app import create_app
 from gateway.backends.embedded import EmbeddedBackend, finbert_dir
 from gateway.services.scorers import FinbertScorer
 from gateway.wiring import StartupError, build_backend
 from harness import tiny_bert
+from investiq.core import finbert_check
 from investiq.core.errors import ExportError
 from investiq.core.finbert import OUTPUT, Encoder, FinbertMeta, WeightsError, run_by_length, softmax
 from investiq.core.settings import Settings
@@ -91,7 +91,7 @@ def test_a_failed_validation_installs_nothing(
     repo = tmp_path / "repo"
     export_finbert(str(source), repo, log=lambda _: None)
     before = {p.name: p.stat().st_mtime_ns for p in finbert_dir(repo).iterdir()}
-    monkeypatch.setattr(export_finbert_module, "FP32_MAX_DIFF", -1.0)
+    monkeypatch.setattr(finbert_check, "FP32_MAX_DIFF", -1.0)
     with pytest.raises(ExportError, match="validation failed, nothing installed"):
         export_finbert(str(source), repo, log=lambda _: None)
     assert {p.name: p.stat().st_mtime_ns for p in finbert_dir(repo).iterdir()} == before
