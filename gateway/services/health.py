@@ -171,7 +171,8 @@ class HealthService:
             return False
 
     async def readiness(self) -> Report:
-        """Whether this process can serve (the readiness probe, /health/ready): its journal writer runs. Each
+        """Whether this process can serve (the readiness probe, /health/ready): its journal writer runs, and Triton
+        has loaded the models this gateway reads, at start-up (`align_triton`; at once without Triton). Each
         model's readiness is reported beside it and does not decide it: a model that cannot answer is the
         backend's (Triton down, rolling out, rebuilding engines) and every replica would say the same, so a
         readiness gated on it would take every gateway out of its Service at once, the Bayesian weights with
