@@ -29,6 +29,7 @@ from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.engine import Run, Variant, variants, walk_forward
 from investiq.ops.backtest.gating import EntryFilter, Gate, Judged, gate, verdicts
 from investiq.ops.backtest.stats import (
+    TAIL,
     Basis,
     ClaimCheck,
     Difference,
@@ -37,6 +38,8 @@ from investiq.ops.backtest.stats import (
     claims,
     day_grid,
     difference,
+    family,
+    held_together,
     too_few_note,
     variant_stats,
 )
@@ -142,16 +145,23 @@ def analyse(
     idle = {b.filters: idle_filters(b, books, trades, replay) for b in books}
     of_run = [b.filters for b, _ in jobs]
     stats_of = {id(r): st for r, st in zip(runs, stats, strict=True)}
-    checks = [
-        c
-        for r, d in headline
-        for c in claims(
-            d,
-            _untested(r, idle[of_run[runs.index(r)]])
-            or _too_few_trades(r, config.min_trades)
-            or _unmoved(r, stats_of[id(r)]),
-        )
-    ]
+    why = {
+        r.variant.label: _untested(r, idle[of_run[runs.index(r)]])
+        or _too_few_trades(r, config.min_trades)
+        or _unmoved(r, stats_of[id(r)])
+        for r, _ in headline
+    }
+    checks = [c for r, d in headline for c in claims(d, why[r.variant.label])]
+    if (tested := family(checks)) > 1:  # each claim's interval again, wide enough to hold with the others
+        judged = {c.label for c in checks if not c.verdict.startswith(("not tested", "undefined"))}
+        strict = {
+            r.variant.label: difference(
+                r.variant.label, *compared(r), reference_sizes, days, config, reference, _taken(r), TAIL / tested
+            )
+            for r, _ in headline
+            if r.variant.label in judged
+        }
+        checks = held_together(checks, strict, why)
     warnings = [unknown_entry_note(trades, bool(filters)), *thin_data_notes(len(reference), days, config)]
     hold = buy_and_hold(closes, days, (equal.trades, equal.sizes), config) if closes else None
     return Analysis(

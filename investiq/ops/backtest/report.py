@@ -22,8 +22,10 @@ from investiq.ops.backtest.stats import (
     MIN_BLOCKS,
     PARTLY_SUPPORTED,
     SUPPORTED,
+    TAIL,
     Difference,
     VariantStats,
+    family,
 )
 
 PER_TRADE = (
@@ -72,9 +74,11 @@ EXPOSURE = (
 )
 
 FAMILY = (
-    "Each of these {n} variant-claim pairs is tested at 95 % on its own, with no correction for testing many: "
-    "about one in twenty 'supported', 'partly supported' or 'contradicted' verdicts can be chance alone, so read "
-    "a lone one as a lead to check on other data, not as a proof."
+    "Each of these {n} variant-claim pairs is tested at 95 % on its own, and about one in twenty 'supported', "
+    "'partly supported' or 'contradicted' verdicts can be chance alone. The last column holds all {n} to 95 % "
+    "together (Bonferroni: each interval with {tail:.2%} in each tail instead of 2.5 %, before the widening for "
+    "few blocks), so that chance alone passes one of them in at most one run in twenty: a verdict that stands "
+    "only on its own is a lead to check on other data, not a proof."
 )
 
 
@@ -209,6 +213,15 @@ def summary(analysis: Analysis) -> str:
     text += (
         f" Elsewhere: {'; '.join(others)}." if others else " No other variant supports any claim, even in part."
     )
+    if any(c.together for c in checks) and any(c.verdict in (SUPPORTED, PARTLY_SUPPORTED) for c in checks):
+        standing = [
+            f"{c.claim} by {c.label} ({c.together.split(':')[0]})"
+            for c in checks
+            if c.together in (SUPPORTED, PARTLY_SUPPORTED)
+        ]
+        text += f" Held to 95 % together with the other claims tested ({family(checks)}, Bonferroni), " + (
+            f"only these stand: {'; '.join(standing)}." if standing else "none of them stands."
+        )
     unmoved = sorted({c.label for c in checks if c.label != label and "never left the equal share" in c.verdict})
     if unmoved:
         text += f" Not tested, since their weights never left the equal share either: {', '.join(unmoved)}."
@@ -266,16 +279,25 @@ def markdown(analysis: Analysis, command: str, figures: list[str]) -> str:
         "",
         summary(analysis),
         "",
-        "| claim | variant | measured change vs equal weights [95% CI] | verdict |",
-        "| --- | --- | --- | --- |",
+        "| claim | variant | measured change vs equal weights [95% CI] | verdict | held together with the other "
+        "claims tested [CI] |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for c in analysis.claims:
         points = c.claim.startswith("win rate")
-        measured = _ci(c.measured, 100, 1, " points" if points else "%")
-        lines.append(f"| {c.claim} | {c.label} | {measured} | {c.verdict}{f' ({c.note})' if c.note else ''} |")
-    tested = sum(not c.verdict.startswith(("not tested", "undefined")) for c in analysis.claims)
-    if tested:
-        lines += ["", FAMILY.format(n=tested)]
+        unit = " points" if points else "%"
+        measured = _ci(c.measured, 100, 1, unit)
+        together = ""
+        if c.together:
+            wide = _ci(Estimate(c.measured.value, c.together_ci), 100, 1, unit).split(" [", 1)[-1]
+            together = f"[{wide}: {c.together.split(':')[0]}"
+        note = f" ({c.note})" if c.note else ""
+        lines.append(f"| {c.claim} | {c.label} | {measured} | {c.verdict}{note} | {together} |")
+    tested = family(analysis.claims)
+    if tested > 1:
+        lines += ["", FAMILY.format(n=tested, tail=TAIL / tested)]
+    elif tested:
+        lines += ["", "One claim was tested, at 95 %: no other to hold it together with."]
     lines += ["", "## Variants", "", EXPOSURE, "", *_variant_table(analysis.stats)]
     if analysis.buy_and_hold is not None:
         lines += ["", "## Baseline: buy and hold", "", *_hold_table(analysis, analysis.buy_and_hold)]

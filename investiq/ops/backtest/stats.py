@@ -62,8 +62,8 @@ block_days; for a trade figure, also taken trades in blocks of block_trades) get
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -95,6 +95,10 @@ DROPPED_CONDITIONAL = 0.05
 # block_trades, 10) and 200 days of daily P&L (blocks of block_days, 20: about ten months of weekdays) before a
 # figure is judged.
 MIN_BLOCKS = FORECAST_MIN_BLOCKS
+
+TAIL = 0.025  # each tail of a 95 % interval
+# the most bootstrap replicates an interval held together with others draws (`difference`): memory grows with them
+MAX_REPS = 40_000
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,10 @@ class ClaimCheck:
     measured: Estimate
     verdict: str
     note: str = ""  # e.g. that the interval is conditional (the relative Sharpe's)
+    # the verdict with every claim tested held to 95 % together (`held_together`), on `together_ci`; "" for a claim
+    # not tested, or where only one was
+    together: str = ""
+    together_ci: tuple[float, float] = (math.nan, math.nan)
 
 
 # Figures of resampled column means (forecast_stats.bootstrap_interval's `statistic`).
@@ -287,15 +295,20 @@ def variant_stats(
     )
 
 
-def _interval(rows: NDArray[np.float64], statistic: Statistic, basis: Basis, config: BacktestConfig) -> Estimate:
-    """`statistic` of the column means of `rows` with its expanded percentile interval over blocks of `basis`, or
-    with none (nan) when `basis` has fewer than MIN_BLOCKS blocks: with fewer rows than a block, every replicate
-    was the whole series (an interval of zero width), and with a few blocks the interval is far too narrow."""
+def _interval(
+    rows: NDArray[np.float64], statistic: Statistic, basis: Basis, config: BacktestConfig, tail: float = TAIL
+) -> Estimate:
+    """`statistic` of the column means of `rows` with its expanded percentile interval over blocks of `basis`
+    (`tail` in each tail before the expansion), or with none (nan) when `basis` has fewer than MIN_BLOCKS blocks:
+    with fewer rows than a block, every replicate was the whole series (an interval of zero width), and with a few
+    blocks the interval is far too narrow."""
     with np.errstate(divide="ignore", invalid="ignore"):  # a replicate may draw only refused (size 0) trades
         if basis.too_few():
             value = float(statistic(rows.mean(axis=0))) if len(rows) else math.nan
             return Estimate(value, (math.nan, math.nan))
-        found = bootstrap_interval([rows], statistic, basis.block, config.reps, config.seed, expanded=True)
+        found = bootstrap_interval(
+            [rows], statistic, basis.block, config.reps, config.seed, expanded=True, tail=tail
+        )
     return Estimate(*found)
 
 
@@ -428,12 +441,16 @@ def difference(
     config: BacktestConfig,
     equal_trades: Sequence[Trade] | None = None,
     taken: NDArray[np.bool_] | None = None,
+    tail: float = TAIL,
 ) -> Difference:
     """`sizes` (n,) on `trades` against equal weights' `equal` on `equal_trades` (None: the same trades), over the
     same `days`. Total return and Sharpe are paired over days; so are win rate, average win and P&L per trade:
     each variant's trades summed on their decision day, blocks of days (`_paired_trade_rows`), never two lists of
     trades of different lengths side by side. `taken` (n,): the trades the variant's book took (None: those of
-    size > 0; a weight of exactly 0 is a trade taken at size 0, which the P&L per trade counts)."""
+    size > 0; a weight of exactly 0 is a trade taken at size 0, which the P&L per trade counts). `tail`: each
+    interval's, before its expansion (TAIL: 95 %; smaller for intervals held together, `held_together`, with
+    replicates in proportion, so that as many fall in a tail)."""
+    config = replace(config, reps=min(MAX_REPS, max(config.reps, math.ceil(config.reps * TAIL / tail))))
     reference = trades if equal_trades is None else equal_trades
     per_trade, per_trade_basis = _paired_trade_rows((trades, sizes), (reference, equal), days, config, taken)
 
@@ -465,7 +482,7 @@ def difference(
 
     traded = bool(np.any(sizes > 0))
     undefined = Estimate(math.nan, (math.nan, math.nan))  # a variant that made no trade has no Sharpe ratio
-    relative = _interval(per_day, sharpe_relative, day_basis, config) if traded else undefined
+    relative = _interval(per_day, sharpe_relative, day_basis, config, tail) if traded else undefined
     dropped = math.nan
     if not math.isnan(relative.ci95[0]):
         # the replicates bootstrap_interval drew (the same rows, block, reps and seed): where equal's Sharpe is 0
@@ -475,11 +492,11 @@ def difference(
         dropped = float(np.mean((base == 0) | ~np.isfinite(base)))
     return Difference(
         label=label,
-        win_rate=_interval(per_trade, win_rate, per_trade_basis, config),
-        average_win=_interval(per_trade, average_win, per_trade_basis, config),
-        pnl_per_trade=_interval(per_trade, per_trade_pnl, per_trade_basis, config),
-        total_return=_interval(per_day, total, day_basis, config),
-        sharpe=_interval(per_day, sharpe, day_basis, config) if traded else undefined,
+        win_rate=_interval(per_trade, win_rate, per_trade_basis, config, tail),
+        average_win=_interval(per_trade, average_win, per_trade_basis, config, tail),
+        pnl_per_trade=_interval(per_trade, per_trade_pnl, per_trade_basis, config, tail),
+        total_return=_interval(per_day, total, day_basis, config, tail),
+        sharpe=_interval(per_day, sharpe, day_basis, config, tail) if traded else undefined,
         sharpe_relative=relative,
         sharpe_relative_dropped=dropped,
         too_few={
@@ -561,4 +578,31 @@ def claims(diff: Difference, untested: str = "") -> list[ClaimCheck]:
             if diff.sharpe_relative_conditional:
                 note += "; the interval is conditional on it being non-zero"
         out.append(ClaimCheck(name, diff.label, measured, judged, note))
+    return out
+
+
+def family(checks: Sequence[ClaimCheck]) -> int:
+    """How many claims were tested: those with a verdict other than "not tested" or "undefined"."""
+    return sum(not c.verdict.startswith(("not tested", "undefined")) for c in checks)
+
+
+def held_together(
+    checks: Sequence[ClaimCheck], strict: Mapping[str, Difference], untested: Mapping[str, str]
+) -> list[ClaimCheck]:
+    """`checks` with each tested claim's verdict when the `family(checks)` claims tested are held to 95 % together
+    (Bonferroni: each interval with TAIL / family in each tail, wider), judged as `claims` judges on `strict`, each
+    variant's differences computed at that tail (by label), `untested` its reason passed to `claims`. Each claim
+    judged at 95 % on its own lets chance through about once in twenty; of nine, in about one run in three where
+    nothing works. Bonferroni rather than Holm: the verdicts rest on intervals, not p-values, and an interval
+    that holds with the others is what a reader can take away."""
+    if family(checks) < 2:
+        return list(checks)
+    together = {(c.label, c.claim): c for label, d in strict.items() for c in claims(d, untested.get(label, ""))}
+    out = []
+    for c in checks:
+        if c.verdict.startswith(("not tested", "undefined")):
+            out.append(c)
+            continue
+        wide = together[(c.label, c.claim)]
+        out.append(replace(c, together=wide.verdict, together_ci=wide.measured.ci95))
     return out
