@@ -282,3 +282,10 @@ def test_a_claim_that_stands_only_on_its_own_is_not_held_together():
     assert together[1].together_ci == (-0.05, 0.9) and together[1].verdict == alone[1].verdict
     untested = held_together(claims(diff(0.1), "its weights never left the equal share"), wide, {})
     assert [c.together for c in untested] == ["", "", ""]  # nothing tested: nothing to hold together
+
+
+def test_a_difference_of_exactly_nothing_reads_plus_zero_not_minus():
+    from investiq.ops.backtest.report import _ci
+
+    assert _ci(Estimate(1e-12, (-3e-11, 2e-11)), 1, 4) == "+0.0000 [+0.0000, +0.0000]"  # read "[-0.0000, ...]"
+    assert _ci(Estimate(-0.05, (-0.1, 0.02)), 100, 1, "%") == "-5.0% [-10.0, +2.0]"

@@ -145,10 +145,14 @@ def _ci(e: Estimate, scale: float = 1.0, digits: int = 2, unit: str = "") -> str
     v, (lo, hi) = e.value, e.ci95
     if math.isnan(v):
         return "n/a"
-    shown = f"{v * scale:+.{digits}f}{unit}"
+
+    def signed(x: float) -> str:  # rounding noise of a difference of exactly nothing reads +0, not -0.0000
+        return f"{round(x * scale, digits) + 0.0:+.{digits}f}"
+
+    shown = f"{signed(v)}{unit}"
     if math.isnan(lo) or math.isnan(hi):
         return f"{shown} [no CI]"
-    return f"{shown} [{lo * scale:+.{digits}f}, {hi * scale:+.{digits}f}]"
+    return f"{shown} [{signed(lo)}, {signed(hi)}]"
 
 
 def _relative_sharpe(d: Difference) -> str:
