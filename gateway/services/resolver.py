@@ -19,7 +19,8 @@ it. So the H-th bar counts as final when a later bar is cached (it was written a
 it has closed and the bars were fetched again in this pass (for a cache of closed bars only, one fetch per
 series and pass more than needed); while the source cannot be reached, a forecast whose H-th bar is the
 newest cached one waits. A forecast whose last bar the cache does not reach back to waits too: counting from the
-first cached bar would score it against the wrong one. One symbol's failure (a name no cache file can have, an
+first cached bar would score it against the wrong one; one older than any bar the source has is unscorable. One
+symbol's failure (a name no cache file can have, an
 unreadable file, a source that refuses it) leaves its forecasts waiting and the others resolving.
 """
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -43,6 +43,7 @@ from investiq.core.errors import DataError
 from investiq.core.journal import connect
 from investiq.core.journal.predictions import (
     Resolution,
+    Resolved,
     due_price_predictions,
     pending_price_predictions,
     resolve_price,
@@ -67,7 +68,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ResolveReport:
-    resolved: int
+    resolved: int  # rows this pass resolved (not those another process resolved first)
     waiting: int  # due, but the bars are not there yet
     errors: dict[str, str]  # symbol -> why its bars could not be had
     unscorable: int = 0  # of the resolved, those whose bars have a hole the source cannot fill (no actual)
@@ -103,10 +104,8 @@ def resolve_due(
             errors[symbol] = exc.reason if isinstance(exc, YahooError) else str(exc)
         except OSError as exc:  # the cache's file system: one series must not keep the others from resolving
             errors[symbol] = f"cannot read or write its cached bars: {exc}"
-    if resolutions:
-        writer.submit(resolve_price(resolutions)).result(timeout=60)
-    unscorable = sum(1 for r in resolutions if not math.isfinite(r.actual_price))
-    return ResolveReport(len(resolutions), len(due) - len(resolutions), errors, unscorable)
+    done = writer.submit(resolve_price(resolutions)).result(timeout=60) if resolutions else Resolved(0, 0)
+    return ResolveReport(done.rows, len(due) - len(resolutions), errors, done.unscorable)
 
 
 def _resolve_series(
@@ -128,19 +127,23 @@ def _resolve_series(
     fetched_again = False  # in this pass, after the newest cached bar closed
     refilled = False  # in this pass, over a hole in the cache (`_broken`)
     earliest = min(pd.Timestamp(row["last_bar_time"]) for row in rows)
+    looked_back = False  # the source gave all it has from before the oldest forecast
     if refused is None and not (bars.index < earliest).any():  # e.g. a forecast older than a new symbol's cache
         try:
             # from NEARBY bars before it (twice as many steps: nights, weekends), which `on_basis` looks at
             back = fetch_back(cache, fetch, symbol, interval, earliest - 2 * (NEARBY + 1) * step, stamp)
             if back is not None:
                 bars, fetched_again = back, True
+            looked_back = True
         except DataError as exc:
             refused = exc
     out = []
     for row in sorted(rows, key=lambda r: r["last_bar_time"]):
         last_bar_time = pd.Timestamp(row["last_bar_time"])
-        if not (bars.index < last_bar_time).any():
-            continue  # the cache does not reach back to the forecast's last bar
+        if not (bars.index < last_bar_time).any():  # the cache does not reach back to the forecast's last bar
+            if looked_back:  # nor does the source (15m bars past Yahoo's 60 days): it can never be scored
+                out.append(Resolution(row["id"], float("nan"), None, None))
+            continue  # else it waits for the source
         # The bars after the forecast's last one: those that open at or after it closed (bars are labelled by
         # when they open; last_bar_time is when the last bar closed). `>` scored an intraday forecast one bar
         # late: the next bar opens exactly when the last one closes.

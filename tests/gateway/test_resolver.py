@@ -197,6 +197,36 @@ def test_forecasts_that_never_resolve_hold_back_no_other(journal: Path, tmp_path
     assert report.errors == {"MYFUND": "offline"}
 
 
+def test_forecasts_still_waiting_for_their_bar_hold_back_no_older_one_of_their_series(
+    journal: Path, tmp_path: Path
+):
+    """Due forecasts were read newest first, a thousand per series: an agent polling one symbol every 6 minutes
+    journals a thousand forecasts due but waiting for their H-th bar within the 4 days a daily one waits, and the
+    series' older, resolvable forecasts were never read again (an audit)."""
+    session = bars(T0, [100.0 + i for i in range(22)])  # Friday 14:30 to the close at 20:00
+    friday_close = T0 + 22 * STEP
+    journaled(journal, [forecast("SPY", T0 + STEP), *[forecast("SPY", friday_close)] * 1000])
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", session)
+    report = resolve(journal, cache, source(session), now=friday_close + 4 * STEP)  # due; Monday's bars are not
+    assert report.resolved == 1 and report.waiting == 999
+    first = sqlite3.connect(journal).execute("SELECT actual_price FROM price_predictions WHERE id = 1").fetchone()
+    assert first == (102.0,)  # its 2nd bar after 14:45: 15:00's
+
+
+def test_a_forecast_older_than_any_bar_the_source_has_is_unscorable_not_waiting(journal: Path, tmp_path: Path):
+    """15-minute bars from 90 days back, which Yahoo keeps for 60: it waited for ever, one of the rows that held
+    its series back; now it is resolved without an actual, and a source that cannot be reached still makes it
+    wait."""
+    journaled(journal, [forecast("SPY", T0 - timedelta(days=90))])
+    final = bars(T0, [100.0, 102.0, 104.0, 105.0])
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", final)
+    assert resolve(journal, cache, offline, now=T0 + 5 * STEP).resolved == 0  # the source may still have it
+    report = resolve(journal, cache, source(final), now=T0 + 5 * STEP)
+    assert report.resolved == report.unscorable == 1 and unscorable(journal) == 1
+
+
 def test_resolutions_are_stamped_in_the_order_they_commit(journal: Path):
     """A pass that started first but committed last had stamped its rows behind what a gateway had already
     counted past (its watermark of resolved_at, id): they were never counted until a restart."""
@@ -211,6 +241,25 @@ def test_resolutions_are_stamped_in_the_order_they_commit(journal: Path):
         writer.close()
     stamps = dict(sqlite3.connect(journal).execute("SELECT id, resolved_at FROM price_predictions"))
     assert stamps[2] < stamps[1]
+
+
+def test_a_stamp_is_later_than_every_one_before_it_and_a_resolution_counts_once(journal: Path):
+    """resolved_at came from the clock alone: one stepped back (NTP, another host's resolver behind) stamped rows
+    behind a gateway's watermark, never counted until a restart; and with two resolvers at once the second's rows
+    were reported resolved again (an audit)."""
+    journaled(journal, [forecast("SPY", T0 + STEP), forecast("QQQ", T0 + STEP), forecast("IWM", T0 + STEP)])
+    writer = JournalWriter(journal)
+    writer.start()
+    try:
+        ahead = writer.submit(resolve_price([(1, 101.0, True)], resolved_at="2999-01-01T00:00:00+00:00")).result()
+        done = writer.submit(resolve_price([(2, 99.0, False), (3, float("nan"), None)])).result()
+        again = writer.submit(resolve_price([(2, 98.0, False), (3, float("nan"), None)])).result()
+    finally:
+        writer.close()
+    assert (ahead, done, again) == ((1, 0), (2, 1), (0, 0))
+    stamps = dict(sqlite3.connect(journal).execute("SELECT id, resolved_at FROM price_predictions"))
+    assert stamps[2] == stamps[3] == "2999-01-01T00:00:00.000001+00:00"
+    assert actuals(journal)["QQQ"] == 99.0  # the second resolution changed nothing
 
 
 def test_polls_of_one_forecast_count_once():
@@ -298,7 +347,8 @@ def test_one_forecast_dated_two_ways_counts_once(journal: Path, tmp_path: Path):
 
 def test_a_forecast_older_than_the_source_asks_back_for_it_once(journal: Path, tmp_path: Path):
     """A forecast older than anything the source has (a last_bar_time of 2015) had the whole history fetched
-    again at every resolver pass, for as long as the journal kept it (a review). Asked once per process."""
+    again at every resolver pass, for as long as the journal kept it (a review). Asked once per process; it is
+    resolved unscorable then (it waited, holding its series' later forecasts back: an audit)."""
     frame = daily(-4)
     journaled(journal, [forecast("X", datetime(2015, 6, 1, 20, tzinfo=timezone.utc), 12, "1d")])
     asked: list[datetime] = []
@@ -308,8 +358,8 @@ def test_a_forecast_older_than_the_source_asks_back_for_it_once(journal: Path, t
         return source(frame)(symbol, interval, start, end)
 
     cache, now = BarCache(tmp_path / "bars"), frame.index[-1].to_pydatetime() + timedelta(days=2)
-    for _ in range(3):
-        assert resolve(journal, cache, fetch, now=now).resolved == 0
+    reports = [resolve(journal, cache, fetch, now=now) for _ in range(3)]
+    assert [(r.resolved, r.unscorable) for r in reports] == [(1, 1), (0, 0), (0, 0)]
     back = [a for a in asked if a < frame.index[0]]
     assert len(back) == 1 and back[0].year == 2015, asked
     # a cache deleted since (its read error advises it) is filled again: a later forecast within the source's

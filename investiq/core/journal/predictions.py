@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 
@@ -95,16 +96,19 @@ def insert_price(rows: Sequence[PriceRow]) -> Callable[[sqlite3.Connection], Non
 
 
 def due_price_predictions(conn: sqlite3.Connection, now_iso: str, per_series: int = 1000) -> list[sqlite3.Row]:
-    """Unresolved forecasts whose target time has passed: the newest `per_series` of each (symbol, interval),
-    oldest first. Per series and newest first, so that rows that can never resolve (a symbol no source knows,
-    bars older than the source keeps) hold back neither other symbols nor their own symbol's later forecasts:
-    with one limit over all rows, oldest first, a thousand of them stopped every resolution."""
+    """Unresolved forecasts whose target time has passed: the oldest `per_series` of each (symbol, interval),
+    oldest first. Per series, so that rows of a series that can never resolve (a symbol no source knows) hold back
+    no other series: with one limit over all rows, a thousand of them stopped every resolution. Oldest first within
+    a series, so that forecasts due but still waiting for their H-th bar hold back none of its older ones: newest
+    first, an agent polling one symbol every 6 minutes journaled a thousand such rows within the 4 days a daily
+    forecast waits, and its resolvable forecasts were never read again (an audit). A forecast older than any bar
+    the source keeps is resolved unscorable (gateway/services/resolver.py), so none waits there for ever."""
     return list(
         conn.execute(
             "SELECT id, symbol, interval, horizon_steps, last_price, last_bar_time, direction, predicted_price "
-            "FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol, interval ORDER BY target_time DESC, id DESC) "
-            "AS newest FROM price_predictions WHERE resolved_at IS NULL AND target_time <= ?) "
-            "WHERE newest <= ? ORDER BY target_time, id",
+            "FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol, interval ORDER BY target_time, id) "
+            "AS oldest FROM price_predictions WHERE resolved_at IS NULL AND target_time <= ?) "
+            "WHERE oldest <= ? ORDER BY target_time, id",
             (now_iso, per_series),
         )
     )
@@ -119,25 +123,64 @@ class Resolution(NamedTuple):
     outcome_bar_time: str | None = None  # ISO time the H-th bar closed (None: not known)
 
 
+RESOLVE = (
+    "UPDATE price_predictions SET actual_price = ?, correct = ?, outcome_bar_time = ?, resolved_at = ? "
+    "WHERE id = ? AND resolved_at IS NULL"
+)
+
+
+def _flag(correct: bool | None) -> int | None:
+    return None if correct is None else int(correct)
+
+
+def _after_every_stamp(conn: sqlite3.Connection, now: datetime) -> str:
+    """`now` as a resolved_at stamp, or a microsecond past the latest stamp in the journal where that is not
+    earlier (the index on resolved_at answers MAX at once)."""
+    latest = conn.execute("SELECT MAX(resolved_at) FROM price_predictions").fetchone()[0]
+    if latest is None:
+        return now.isoformat()
+    stamped = datetime.fromisoformat(latest)
+    stamped = stamped if stamped.tzinfo else stamped.replace(tzinfo=timezone.utc)
+    if stamped >= now:
+        now = stamped + timedelta(microseconds=1)
+    return now.isoformat()
+
+
+class Resolved(NamedTuple):
+    """What a `resolve_price` job changed: rows resolved (not those another process resolved first), and of them
+    the unscorable ones (no actual)."""
+
+    rows: int
+    unscorable: int
+
+
 def resolve_price(
     resolutions: Sequence[Resolution | tuple[int, float, bool | None]], resolved_at: str | None = None
-) -> Callable[[sqlite3.Connection], None]:
+) -> Callable[[sqlite3.Connection], Resolved]:
     """A writer job: a Resolution per forecast ((id, actual_price, correct) without the outcome bar's time);
     a row already resolved is left alone. `resolved_at` None (the resolver's): stamped when the job runs, inside
     its write transaction, so that stamps follow the order in which resolutions commit, whichever process makes
     them; a gateway counts resolved rows past a watermark of (resolved_at, id) (gateway/services/skill.py), and a
-    pass that started earlier but committed later had stamped rows behind it, never to be counted."""
+    pass that started earlier but committed later had stamped rows behind it, never to be counted. For the same
+    reason a stamp is always later than every one before it, a microsecond past the latest where the clock reads
+    earlier (stepped back by NTP, or another host's resolver behind): rows stamped behind the watermark were never
+    counted until a restart (an audit). Returns what it changed (`Resolved`): with two resolvers at once, the
+    second's rows were counted as resolved again."""
 
-    def job(conn: sqlite3.Connection) -> None:
-        stamp = resolved_at or datetime.now(timezone.utc).isoformat()
-        conn.executemany(
-            "UPDATE price_predictions SET actual_price = ?, correct = ?, outcome_bar_time = ?, resolved_at = ? "
-            "WHERE id = ? AND resolved_at IS NULL",
-            [
-                (r.actual_price, None if r.correct is None else int(r.correct), r.outcome_bar_time, stamp, r.id)
-                for r in (Resolution(*r) for r in resolutions)
-            ],
-        )
+    def job(conn: sqlite3.Connection) -> Resolved:
+        stamp = resolved_at or _after_every_stamp(conn, datetime.now(timezone.utc))
+        rows = [Resolution(*r) for r in resolutions]
+
+        def rows_with(actual: bool) -> list[Resolution]:  # an actual price, or none (unscorable: stored NULL)
+            return [r for r in rows if (r.actual_price is not None and math.isfinite(r.actual_price)) == actual]
+
+        changed = []
+        for part in (rows_with(True), rows_with(False)):
+            cursor = conn.executemany(
+                RESOLVE, [(r.actual_price, _flag(r.correct), r.outcome_bar_time, stamp, r.id) for r in part]
+            )
+            changed.append(max(cursor.rowcount, 0))
+        return Resolved(sum(changed), changed[1])
 
     return job
 
