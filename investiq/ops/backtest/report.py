@@ -77,8 +77,9 @@ FAMILY = (
     "Each of these {n} variant-claim pairs is tested at 95 % on its own, and about one in twenty 'supported', "
     "'partly supported' or 'contradicted' verdicts can be chance alone. The last column holds all {n} to 95 % "
     "together (Bonferroni: each interval with {tail:.2%} in each tail instead of 2.5 %, before the widening for "
-    "few blocks), so that chance alone passes one of them in at most one run in twenty: a verdict that stands "
-    "only on its own is a lead to check on other data, not a proof."
+    "few blocks), so that chance alone passes one of them in at most one run in twenty; a claim with no credit "
+    "on its own gets none together. A verdict that stands only on its own is a lead to check on other data, not "
+    "a proof."
 )
 
 

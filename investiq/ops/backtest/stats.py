@@ -77,6 +77,7 @@ from investiq.core.forecast_stats import (
     Estimate,
     block_bootstrap_means,
     bootstrap_interval,
+    expanded_tail,
     observed_periods_per_year,
 )
 from investiq.ops.backtest.config import CLAIMS, BacktestConfig
@@ -98,7 +99,7 @@ MIN_BLOCKS = FORECAST_MIN_BLOCKS
 
 TAIL = 0.025  # each tail of a 95 % interval
 # the most bootstrap replicates an interval held together with others draws (`difference`): memory grows with them
-MAX_REPS = 40_000
+MAX_REPS = 50_000
 
 
 @dataclass(frozen=True)
@@ -450,7 +451,6 @@ def difference(
     size > 0; a weight of exactly 0 is a trade taken at size 0, which the P&L per trade counts). `tail`: each
     interval's, before its expansion (TAIL: 95 %; smaller for intervals held together, `held_together`, with
     replicates in proportion, so that as many fall in a tail)."""
-    config = replace(config, reps=min(MAX_REPS, max(config.reps, math.ceil(config.reps * TAIL / tail))))
     reference = trades if equal_trades is None else equal_trades
     per_trade, per_trade_basis = _paired_trade_rows((trades, sizes), (reference, equal), days, config, taken)
 
@@ -467,6 +467,7 @@ def difference(
         return np.asarray((m[..., 5] - m[..., 6] * m[..., r + 5] / m[..., r + 4]) / m[..., 4])
 
     paired = PairedDays.of(daily_pnl(trades, sizes, days), daily_pnl(reference, equal, days), days, config)
+    config = replace(config, reps=_reps(config.reps, tail, (per_trade_basis, paired.basis)))
     per_day, day_basis, per_year, total, sharpe = (
         paired.rows,
         paired.basis,
@@ -506,6 +507,18 @@ def difference(
             if (why := basis.too_few())
         },
     )
+
+
+def _reps(reps: int, tail: float, bases: Sequence[Basis]) -> int:
+    """Replicates for intervals with `tail` in each tail: `reps` at TAIL (95 %), else as many as leave the same
+    number of draws beyond each end after the widening for few blocks (`expanded_tail`, on the fewest blocks of
+    `bases`), at most MAX_REPS: scaled by TAIL / tail alone, the ends of 9 claims' intervals on 10 blocks rested
+    on about one draw (a review)."""
+    if tail >= TAIL:
+        return reps
+    blocks = min(-(-b.count // b.block) for b in bases)
+    wanted = math.ceil(reps * expanded_tail(blocks, TAIL) / expanded_tail(blocks, tail))
+    return max(reps, min(MAX_REPS, wanted))
 
 
 # The fields of Difference resampled with win rate's rows, and those resampled over days (too_few's keys).
@@ -581,6 +594,9 @@ def claims(diff: Difference, untested: str = "") -> list[ClaimCheck]:
     return out
 
 
+NO_CREDIT_ALONE = "not supported: no credit at 95 % on its own"
+
+
 def family(checks: Sequence[ClaimCheck]) -> int:
     """How many claims were tested: those with a verdict other than "not tested" or "undefined"."""
     return sum(not c.verdict.startswith(("not tested", "undefined")) for c in checks)
@@ -592,8 +608,10 @@ def held_together(
     """`checks` with each tested claim's verdict when the `family(checks)` claims tested are held to 95 % together
     (Bonferroni: each interval with TAIL / family in each tail, wider), judged as `claims` judges on `strict`, each
     variant's differences computed at that tail (by label), `untested` its reason passed to `claims`. Each claim
-    judged at 95 % on its own lets chance through about once in twenty; of nine, in about one run in three where
-    nothing works. Bonferroni rather than Holm: the verdicts rest on intervals, not p-values, and an interval
+    judged at 95 % on its own lets chance through about once in twenty, and nine are tested on the sample. A claim
+    not credited alone gets no credit together (NO_CREDIT_ALONE): "contradicted: a gain, but smaller than
+    promised" widened can reach the promise, and read "partly supported" together on a random walk (a review).
+    Bonferroni rather than Holm: the verdicts rest on intervals, not p-values, and an interval
     that holds with the others is what a reader can take away."""
     if family(checks) < 2:
         return list(checks)
@@ -604,5 +622,8 @@ def held_together(
             out.append(c)
             continue
         wide = together[(c.label, c.claim)]
-        out.append(replace(c, together=wide.verdict, together_ci=wide.measured.ci95))
+        verdict = wide.verdict
+        if verdict in (SUPPORTED, PARTLY_SUPPORTED) and c.verdict not in (SUPPORTED, PARTLY_SUPPORTED):
+            verdict = NO_CREDIT_ALONE  # a contradicted gain's wider interval may reach the promise: no credit
+        out.append(replace(c, together=verdict, together_ci=wide.measured.ci95))
     return out
