@@ -6,7 +6,8 @@ a gateway that starts and fails on the first request.
 FinBERT is pinned to onnxruntime-int8 here, on every CPU: `finbert_runtime: auto` may choose another runtime
 (onnxruntime-int8-fused on AVX-512 VNNI), and a runtime whose graph is damaged gives way to int8, logged
 and in /health (investiq/core/finbert_runtime.py open_checked; tests/export/test_finbert_runtimes.py). The
-graph whose damage must stop the gateway is int8's, the one everything falls back to."""
+graphs whose damage must stop the gateway are int8's, the one everything falls back to, and fp32's (model.onnx),
+which every runtime's start-up check compares with."""
 
 from __future__ import annotations
 
@@ -39,9 +40,13 @@ def cases(repository: Path) -> list[Case]:
     from investiq.core.patchtst import ONNX_FILE
     from investiq.core.versions import serving_dir
 
-    finbert = VARIANTS[SPECS[FINBERT_RUNTIME].variant]
+    finbert = (
+        VARIANTS[SPECS[FINBERT_RUNTIME].variant],
+        VARIANTS["fp32"],
+        TOKENIZER,
+    )  # fp32: the check's reference
     out = []
-    for model, files in (("finbert_model", (finbert, TOKENIZER)), ("patchtst", (ONNX_FILE, ONNX_FILE + ".data"))):
+    for model, files in (("finbert_model", finbert), ("patchtst", (ONNX_FILE, ONNX_FILE + ".data"))):
         for file in files:
             if (serving_dir(repository, model) / file).exists():
                 out += [Case(model, file, "corrupt"), Case(model, file, "missing")]

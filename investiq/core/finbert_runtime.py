@@ -172,14 +172,24 @@ def startup_problem(directory: Path, name: str, session: Any, ort_open: Callable
             return f"{part} failed its validation at export: {failed}"
     if name == FP32:  # the reference itself: its check is its validation at export, read above
         return None
-    reference = ort_open(directory / VARIANTS["fp32"])
+    fp32 = directory / VARIANTS["fp32"]
+    reference = ort_open(fp32)
     encode, texts = Encoder(directory, meta.max_length), sample_texts()  # the long text reaches every position
-    want = logits_on(_logits(reference), encode, texts)
+    try:
+        want = logits_on(_logits(reference), encode, texts)
+    except Exception as exc:  # ONNX Runtime's own errors: a graph that loads but cannot run (a review)
+        raise ArtifactError(f"{fp32} cannot run: {exc}; export the model again") from None
     sessions = (
         dict(zip(SPLITS[name], (session.small, session.large), strict=True)) if name in SPLITS else {name: session}
     )
     for part, part_session in sessions.items():
-        check = judge(part, want=want, got=logits_on(_logits(part_session), encode, texts), texts=len(texts))
+        try:
+            got = logits_on(_logits(part_session), encode, texts)
+        except Exception as exc:  # as above, or OpenVINO's
+            return f"{part} cannot run here: {exc}"
+        if got.shape != want.shape:  # a graph of other labels: judged, it broadcast into a traceback (a review)
+            return f"{part} gives logits of shape {got.shape}, the fp32 graph {want.shape}"
+        check = judge(part, want=want, got=got, texts=len(texts))
         if failures := check.failures(*bounds(SPECS[part].precision)):
             return f"{part} on this CPU against the fp32 graph: {'; '.join(failures)}"
     return None
@@ -212,8 +222,8 @@ def open_checked(
         log.warning("finbert runtime %s does not serve (%s)", candidate, problem)
         failed.append((candidate, problem))
     problems = "; ".join(f"{c}: {p}" for c, p in failed)
-    hint = "" if "investiq export finbert" in problems else "; re-export it: investiq export finbert"
-    raise ArtifactError(f"FinBERT cannot serve on this CPU: {problems}{hint}")
+    hint = "" if "export" in problems else "; export it again: investiq export finbert"
+    raise ArtifactError(f"FinBERT cannot serve on this machine: {problems}{hint}")
 
 
 CHECKED = "checked on this CPU against the fp32 graph"

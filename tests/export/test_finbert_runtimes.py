@@ -191,12 +191,31 @@ def test_int8_with_wrong_numbers_does_not_serve_chosen_or_fallen_back_to(repo: P
         negated_classifier(broken / FINBERT_MODEL / "1" / VARIANTS[variant])
     with pytest.raises(
         ArtifactError,
-        match=r"FinBERT cannot serve on this CPU: .*onnxruntime-int8: onnxruntime-int8 "
-        r"on this CPU against the fp32 graph.*re-export it: investiq export finbert",
+        match=r"FinBERT cannot serve on this machine: .*onnxruntime-int8: onnxruntime-int8 "
+        r"on this CPU against the fp32 graph.*export it again: investiq export finbert",
     ):
         EmbeddedBackend(broken, finbert_runtime=setting)
     with pytest.raises(ArtifactError, match="onnxruntime-int8 on this CPU against the fp32 graph"):
         triton_finbert(broken, {"variant": "int8"})  # Triton's old form is checked too
+
+
+def test_a_graph_of_other_labels_is_refused_by_name_not_with_a_traceback(repo: Path, tmp_path: Path):
+    """A graph with two labels where the export has three: judged, its logits broadcast against the fp32 graph's
+    into a ValueError, a traceback at start-up (a review)."""
+    broken = tmp_path / "repo"
+    shutil.copytree(repo, broken)
+    path = broken / FINBERT_MODEL / "1" / VARIANTS["int8-fused"]
+    model = onnx.load(str(path))
+    for init in model.graph.initializer:  # the classifier's weights and bias cut to two labels
+        if init.name.startswith("model.classifier.") and (value := numpy_helper.to_array(init)).shape[-1:] == (3,):
+            init.CopyFrom(numpy_helper.from_array(value[..., :2].copy(), init.name))
+    for output in model.graph.output:
+        output.type.tensor_type.ClearField("shape")
+    del model.graph.value_info[:]
+    onnx.save(model, str(path))
+    backend = EmbeddedBackend(broken, finbert_runtime=FUSED)
+    assert backend.finbert_runtime == DEFAULT
+    assert "onnxruntime-int8-fused gives logits of shape" in backend.finbert_choice, backend.finbert_choice
 
 
 def test_fp32_serves_on_its_validation_at_export(repo: Path, tmp_path: Path):

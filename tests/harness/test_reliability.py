@@ -126,7 +126,12 @@ def test_a_corrupt_or_missing_model_file_stops_investiq_serve_naming_it(reposito
     and tokenizer and PatchTST's external weights, through the exit of the real process."""
     known = {c.name for c in cases(repository)}
     finbert_graph = next(n for n in sorted(known) if n.startswith("finbert_model/model") and "corrupt" in n)
-    chosen = [finbert_graph, "finbert_model/tokenizer.json missing", "patchtst/model.onnx.data missing"]
+    chosen = [
+        finbert_graph,
+        "finbert_model/model.onnx missing",  # the fp32 graph every runtime's start-up check compares with
+        "finbert_model/tokenizer.json missing",
+        "patchtst/model.onnx.data missing",
+    ]
     for r in run_model_faults(repository, tmp_path, chosen):
         assert r["startup_error"] is not None and r["path"] in r["startup_error"], r
         assert r["exit_code"] == 1 and not r["traceback"], r
