@@ -166,6 +166,53 @@ def test_confidence_never_exceeds_what_calibration_supports(client: TestClient, 
     assert all(np.isfinite(v).all() for v in one["quantiles"].values())
 
 
+@pytest.fixture(scope="module")
+def momentum(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository serving the tiny PatchTST trained where a trend carries on (daily log steps AR(1) at 0.6, a
+    bar every calendar day): its validation keeps the median's move and P(up)'s slope. `trained`'s keeps neither
+    and serves a constant P(up), so on it the bound on confidence was never exercised (an audit)."""
+    import dataclasses
+
+    from export.patchtst import export_patchtst
+    from harness.tiny_patchtst import TINY
+    from training.patchtst import train
+
+    rng = np.random.default_rng(6)
+    steps = np.empty(3000)
+    steps[0] = 0.01
+    for t in range(1, len(steps)):
+        steps[t] = 0.6 * steps[t - 1] + rng.normal(0, 0.01)
+    series = 100 * np.exp(np.cumsum(steps))
+    times = (np.datetime64("2010-01-04") + np.arange(len(series))).astype("datetime64[ns]")
+    root = tmp_path_factory.mktemp("momentum")
+    config = dataclasses.replace(TINY, epochs=8, patience=3, learning_rate=1e-3)
+    calibration = train({"X": (series, times)}, config, root / "model", log=lambda _: None)["calibration"]
+    assert calibration["alpha"] > 0 and calibration["slope"] > 0, calibration  # else the test tests nothing
+    export_patchtst(root / "model", root / "repo", log=lambda _: None)
+    return root / "repo"
+
+
+@pytest.mark.parametrize(("series", "called"), [(smooth_trend, "up"), (lambda: smooth_trend()[::-1], "down")])
+def test_a_model_that_kept_its_slope_calls_a_trend_within_the_bounds_validation_saw(
+    momentum: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, series: Any, called: str
+):
+    """The original complaint: 'down, confidence 1.0' on an uptrend. A smooth trend has a tiny volatility, so
+    without the graph's bounds P(up) runs to 0 or 1; with them it stays within what validation saw."""
+    monkeypatch.setattr(data_module, "fetch_yfinance", lambda *_: pd.DataFrame())
+    settings = Settings(db_path=tmp_path / "p.db", model_repository=momentum, data_dir=tmp_path / "data")
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/price/predict", json={"symbol": "X", "prices": series()})
+    assert response.status_code == 200, response.text
+    one = response.json()
+    assert one["model"] == "patchtst" and one["direction"] == called, one
+    bounds = np.array(
+        json.loads((momentum / "patchtst" / "1" / "artifact.json").read_text())["calibration"]["p_bounds"]
+    )
+    p_up = np.array(one["probability_up"])
+    assert (p_up >= bounds[:, 0] - 1e-6).all() and (p_up <= bounds[:, 1] + 1e-6).all()
+    assert 0.6 < one["confidence"] <= 0.9  # the slope acts (not the base rate), and the bound holds
+
+
 def test_forecasts_are_journaled_then_resolved_against_known_prices(
     client: TestClient, trained: tuple[Path, Path], tmp_path: Path
 ):
