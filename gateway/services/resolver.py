@@ -19,8 +19,7 @@ it. So the H-th bar counts as final when a later bar is cached (it was written a
 it has closed and the bars were fetched again in this pass (for a cache of closed bars only, one fetch per
 series and pass more than needed); while the source cannot be reached, a forecast whose H-th bar is the
 newest cached one waits. A forecast whose last bar the cache does not reach back to waits too: counting from the
-first cached bar would score it against the wrong one; one older than any bar the source has is unscorable. One
-symbol's failure (a name no cache file can have, an
+first cached bar would score it against the wrong one. One symbol's failure (a name no cache file can have, an
 unreadable file, a source that refuses it) leaves its forecasts waiting and the others resolving.
 """
 
@@ -127,23 +126,21 @@ def _resolve_series(
     fetched_again = False  # in this pass, after the newest cached bar closed
     refilled = False  # in this pass, over a hole in the cache (`_broken`)
     earliest = min(pd.Timestamp(row["last_bar_time"]) for row in rows)
-    looked_back = False  # the source gave all it has from before the oldest forecast
     if refused is None and not (bars.index < earliest).any():  # e.g. a forecast older than a new symbol's cache
         try:
-            # from NEARBY bars before it (twice as many steps: nights, weekends), which `on_basis` looks at
-            back = fetch_back(cache, fetch, symbol, interval, earliest - 2 * (NEARBY + 1) * step, stamp)
+            # from NEARBY bars before it, which `on_basis` looks at, and across a long weekend: a forecast dated
+            # by the request at a weekend found no bar before it in the 3 hours of 15m bars looked back (a review)
+            span = max(2 * (NEARBY + 1) * step, LONG_WEEKEND + (NEARBY + 1) * step)
+            back = fetch_back(cache, fetch, symbol, interval, earliest - span, stamp)
             if back is not None:
                 bars, fetched_again = back, True
-            looked_back = True
         except DataError as exc:
             refused = exc
     out = []
     for row in sorted(rows, key=lambda r: r["last_bar_time"]):
         last_bar_time = pd.Timestamp(row["last_bar_time"])
-        if not (bars.index < last_bar_time).any():  # the cache does not reach back to the forecast's last bar
-            if looked_back:  # nor does the source (15m bars past Yahoo's 60 days): it can never be scored
-                out.append(Resolution(row["id"], float("nan"), None, None))
-            continue  # else it waits for the source
+        if not (bars.index < last_bar_time).any():
+            continue  # the cache does not reach back to the forecast's last bar
         # The bars after the forecast's last one: those that open at or after it closed (bars are labelled by
         # when they open; last_bar_time is when the last bar closed). `>` scored an intraday forecast one bar
         # late: the next bar opens exactly when the last one closes.

@@ -177,7 +177,7 @@ def startup_problem(directory: Path, name: str, session: Any, ort_open: Callable
     encode, texts = Encoder(directory, meta.max_length), sample_texts()  # the long text reaches every position
     try:
         want = logits_on(_logits(reference), encode, texts)
-    except Exception as exc:  # ONNX Runtime's own errors: a graph that loads but cannot run (a review)
+    except CannotRun as exc:  # a graph that loads but cannot run (a review)
         raise ArtifactError(f"{fp32} cannot run: {exc}; export the model again") from None
     sessions = (
         dict(zip(SPLITS[name], (session.small, session.large), strict=True)) if name in SPLITS else {name: session}
@@ -185,7 +185,7 @@ def startup_problem(directory: Path, name: str, session: Any, ort_open: Callable
     for part, part_session in sessions.items():
         try:
             got = logits_on(_logits(part_session), encode, texts)
-        except Exception as exc:  # as above, or OpenVINO's
+        except CannotRun as exc:
             return f"{part} cannot run here: {exc}"
         if got.shape != want.shape:  # a graph of other labels: judged, it broadcast into a traceback (a review)
             return f"{part} gives logits of shape {got.shape}, the fp32 graph {want.shape}"
@@ -221,17 +221,29 @@ def open_checked(
             return candidate, f"{why}; {checked}", session
         log.warning("finbert runtime %s does not serve (%s)", candidate, problem)
         failed.append((candidate, problem))
-    problems = "; ".join(f"{c}: {p}" for c, p in failed)
-    hint = "" if "export" in problems else "; export it again: investiq export finbert"
+    by_problem: dict[str, list[str]] = {}  # the fp32 graph's own failure is every candidate's: said once
+    for candidate, problem in failed:
+        by_problem.setdefault(problem, []).append(candidate)
+    problems = "; ".join(f"{' and '.join(c)}: {p}" for p, c in by_problem.items())
+    again = ("investiq export finbert", "export the model again")
+    hint = "" if any(a in problems for a in again) else "; export it again: investiq export finbert"
     raise ArtifactError(f"FinBERT cannot serve on this machine: {problems}{hint}")
 
 
 CHECKED = "checked on this CPU against the fp32 graph"
 
 
+class CannotRun(Exception):
+    """A session's own error running a graph (ONNX Runtime's or OpenVINO's), told from a bug in the code around
+    it (the tokenizer's, ours), which keeps its traceback."""
+
+
 def _logits(session: Any) -> Callable[[dict[str, NDArray[np.int64]]], NDArray[Any]]:
     def run(feed: dict[str, NDArray[np.int64]]) -> NDArray[Any]:
-        out: NDArray[Any] = session.run([OUTPUT], feed)[0]
+        try:
+            out: NDArray[Any] = session.run([OUTPUT], feed)[0]
+        except Exception as exc:  # the engines raise their own classes (pybind11's, OpenVINO's RuntimeError)
+            raise CannotRun(str(exc)) from exc
         return out
 
     return run

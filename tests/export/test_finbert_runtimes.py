@@ -221,16 +221,22 @@ def test_a_graph_of_other_labels_is_refused_by_name_not_with_a_traceback(repo: P
 def test_fp32_serves_on_its_validation_at_export(repo: Path, tmp_path: Path):
     backend = EmbeddedBackend(repo, quantize=False)
     assert backend.finbert_choice == "auto with quantize: false; validated against PyTorch at export"
-    broken = tmp_path / "repo"
-    shutil.copytree(repo, broken)
-    meta_file = broken / FINBERT_MODEL / "1" / "artifact.json"
-    meta = json.loads(meta_file.read_text())
-    meta["validation"]["fp32"] = {"failed": "max |logit diff| 3 > 1e-4"}
-    meta_file.write_text(json.dumps(meta))
+    broken = failed_at_export(repo, tmp_path, "fp32", "max |logit diff| 3 > 1e-4")
     with pytest.raises(
         ArtifactError, match=r"onnxruntime-fp32 failed its validation at export: max .logit diff. 3"
     ):
         EmbeddedBackend(broken, quantize=False)
+
+
+def failed_at_export(repo: Path, tmp_path: Path, key: str, why: str) -> Path:
+    """A copy of `repo` whose artifact.json records graph `key`'s validation at export as failed, `why`."""
+    broken = tmp_path / "repo"
+    shutil.copytree(repo, broken)
+    meta_file = broken / FINBERT_MODEL / "1" / "artifact.json"
+    meta = json.loads(meta_file.read_text())
+    meta["validation"][key] = {"failed": why}
+    meta_file.write_text(json.dumps(meta))
+    return broken
 
 
 def negated_classifier(path: Path) -> None:
@@ -244,12 +250,7 @@ def negated_classifier(path: Path) -> None:
 
 
 def test_a_runtime_recorded_as_failed_at_export_does_not_serve(repo: Path, tmp_path: Path):
-    broken = tmp_path / "repo"
-    shutil.copytree(repo, broken)
-    meta_file = broken / FINBERT_MODEL / "1" / "artifact.json"
-    meta = json.loads(meta_file.read_text())
-    meta["validation"]["int8-fused"] = {"failed": "max |logit diff| 9 > 0.25"}
-    meta_file.write_text(json.dumps(meta))
+    broken = failed_at_export(repo, tmp_path, "int8-fused", "max |logit diff| 9 > 0.25")
     backend = EmbeddedBackend(broken, finbert_runtime="onnxruntime-int8-fused")
     assert backend.finbert_runtime == DEFAULT
     assert "failed its validation at export: max |logit diff| 9" in backend.finbert_choice

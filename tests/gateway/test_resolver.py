@@ -209,38 +209,45 @@ def test_forecasts_still_waiting_for_their_bar_hold_back_no_older_one_of_their_s
     cache = BarCache(tmp_path / "bars")
     cache.merge("SPY", "15m", session)
     report = resolve(journal, cache, source(session), now=friday_close + 4 * STEP)  # due; Monday's bars are not
-    assert report.resolved == 1 and report.waiting == 999
+    assert report.resolved == 1 and report.waiting == 1000
     first = sqlite3.connect(journal).execute("SELECT actual_price FROM price_predictions WHERE id = 1").fetchone()
     assert first == (102.0,)  # its 2nd bar after 14:45: 15:00's
 
 
-def test_a_forecast_older_than_any_bar_the_source_has_is_unscorable_not_waiting(journal: Path, tmp_path: Path):
-    """15-minute bars from 90 days back, which Yahoo keeps for 60: it waited for ever, one of the rows that held
-    its series back; now it is resolved without an actual, and a source that cannot be reached still makes it
-    wait."""
-    journaled(journal, [forecast("SPY", T0 - timedelta(days=90))])
-    final = bars(T0, [100.0, 102.0, 104.0, 105.0])
+def test_forecasts_that_wait_for_ever_at_a_series_old_end_hold_back_none_of_its_newer_ones(
+    journal: Path, tmp_path: Path
+):
+    """Read oldest first alone, a thousand forecasts older than a cache the source no longer serves (a delisted
+    symbol, a fund whose bars came from a file) waited for ever and hid the series' newer, resolvable ones (a
+    review): both ends of a series are read."""
+    monday = datetime(2024, 3, 11, 13, 30, tzinfo=timezone.utc)
+    old = [forecast("MYFUND", monday - timedelta(days=3) + i * timedelta(minutes=1)) for i in range(1000)]
+    journaled(journal, [*old, forecast("MYFUND", monday + 4 * STEP)])
     cache = BarCache(tmp_path / "bars")
-    cache.merge("SPY", "15m", final)
-    assert resolve(journal, cache, offline, now=T0 + 5 * STEP).resolved == 0  # the source may still have it
-    report = resolve(journal, cache, source(final), now=T0 + 5 * STEP)
-    assert report.resolved == report.unscorable == 1 and unscorable(journal) == 1
+    cache.merge("MYFUND", "15m", bars(monday, [200.0 + i for i in range(26)]))
+    report = resolve(journal, cache, offline, now=monday + 27 * STEP)
+    assert report.resolved == 1 and report.waiting == 1000
+    last = (
+        sqlite3.connect(journal).execute("SELECT actual_price FROM price_predictions WHERE id = 1001").fetchone()
+    )
+    assert last == (pytest.approx(100.0 * 205 / 203),)  # 14:45's bar; the forecast's close of 100 is on its basis
 
 
-def test_resolutions_are_stamped_in_the_order_they_commit(journal: Path):
-    """A pass that started first but committed last had stamped its rows behind what a gateway had already
-    counted past (its watermark of resolved_at, id): they were never counted until a restart."""
-    journaled(journal, [forecast("SPY", T0 + STEP), forecast("QQQ", T0 + STEP)])
-    first, second = resolve_price([(1, 101.0, True)]), resolve_price([(2, 99.0, False)])  # made in this order
-    writer = JournalWriter(journal)
-    writer.start()
-    try:
-        writer.submit(second).result()
-        writer.submit(first).result()
-    finally:
-        writer.close()
-    stamps = dict(sqlite3.connect(journal).execute("SELECT id, resolved_at FROM price_predictions"))
-    assert stamps[2] < stamps[1]
+def test_a_forecast_dated_at_a_weekend_before_the_cache_is_looked_back_for_across_it(
+    journal: Path, tmp_path: Path
+):
+    """Closes sent without their times are dated by the request: one sent on a Saturday, with a cache that begins
+    on Monday, was looked back for over 3 hours of 15m bars, found no bar before it and waited for ever, though
+    the source has Friday's (a review). The look-back spans a long weekend."""
+    monday = datetime(2024, 3, 11, 13, 30, tzinfo=timezone.utc)
+    friday = bars(T0, [100.0 + i for i in range(22)])  # to the close at 20:00
+    after = bars(monday, [200.0 + i for i in range(26)])
+    journaled(journal, [forecast("SPY", datetime(2024, 3, 9, 12, tzinfo=timezone.utc))])
+    cache = BarCache(tmp_path / "bars")
+    cache.merge("SPY", "15m", after)
+    report = resolve(journal, cache, source(pd.concat([friday, after])), now=monday + 27 * STEP)
+    # Monday's 2nd bar against Friday's last close (121), on the forecast's close of 100
+    assert report.resolved == 1 and actuals(journal) == {"SPY": pytest.approx(100.0 * 201 / 121)}
 
 
 def test_a_stamp_is_later_than_every_one_before_it_and_a_resolution_counts_once(journal: Path):
@@ -347,8 +354,7 @@ def test_one_forecast_dated_two_ways_counts_once(journal: Path, tmp_path: Path):
 
 def test_a_forecast_older_than_the_source_asks_back_for_it_once(journal: Path, tmp_path: Path):
     """A forecast older than anything the source has (a last_bar_time of 2015) had the whole history fetched
-    again at every resolver pass, for as long as the journal kept it (a review). Asked once per process; it is
-    resolved unscorable then (it waited, holding its series' later forecasts back: an audit)."""
+    again at every resolver pass, for as long as the journal kept it (a review). Asked once per process."""
     frame = daily(-4)
     journaled(journal, [forecast("X", datetime(2015, 6, 1, 20, tzinfo=timezone.utc), 12, "1d")])
     asked: list[datetime] = []
@@ -358,8 +364,8 @@ def test_a_forecast_older_than_the_source_asks_back_for_it_once(journal: Path, t
         return source(frame)(symbol, interval, start, end)
 
     cache, now = BarCache(tmp_path / "bars"), frame.index[-1].to_pydatetime() + timedelta(days=2)
-    reports = [resolve(journal, cache, fetch, now=now) for _ in range(3)]
-    assert [(r.resolved, r.unscorable) for r in reports] == [(1, 1), (0, 0), (0, 0)]
+    for _ in range(3):
+        assert resolve(journal, cache, fetch, now=now).resolved == 0
     back = [a for a in asked if a < frame.index[0]]
     assert len(back) == 1 and back[0].year == 2015, asked
     # a cache deleted since (its read error advises it) is filled again: a later forecast within the source's

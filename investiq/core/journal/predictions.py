@@ -96,20 +96,23 @@ def insert_price(rows: Sequence[PriceRow]) -> Callable[[sqlite3.Connection], Non
 
 
 def due_price_predictions(conn: sqlite3.Connection, now_iso: str, per_series: int = 1000) -> list[sqlite3.Row]:
-    """Unresolved forecasts whose target time has passed: the oldest `per_series` of each (symbol, interval),
-    oldest first. Per series, so that rows of a series that can never resolve (a symbol no source knows) hold back
-    no other series: with one limit over all rows, a thousand of them stopped every resolution. Oldest first within
-    a series, so that forecasts due but still waiting for their H-th bar hold back none of its older ones: newest
-    first, an agent polling one symbol every 6 minutes journaled a thousand such rows within the 4 days a daily
-    forecast waits, and its resolvable forecasts were never read again (an audit). A forecast older than any bar
-    the source keeps is resolved unscorable (gateway/services/resolver.py), so none waits there for ever."""
+    """Unresolved forecasts whose target time has passed: the oldest `per_series` and the newest `per_series` of
+    each (symbol, interval), oldest first. Per series, so that rows of a series that can never resolve (a symbol no
+    source knows) hold back no other series: with one limit over all rows, a thousand of them stopped every
+    resolution. Both ends of a series: its newest rows alone were read until 2026-12-05, and an agent polling one
+    symbol every 6 minutes journals a thousand forecasts due but still waiting for their H-th bar within the 4
+    days a daily one waits, so the series' older, resolvable forecasts were never read again (an audit); its
+    oldest alone, a thousand forecasts older than any bar the source keeps, waiting for ever, would hold back its
+    newer ones (a review). Only a thousand of both at once starve the rows between them."""
     return list(
         conn.execute(
             "SELECT id, symbol, interval, horizon_steps, last_price, last_bar_time, direction, predicted_price "
             "FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol, interval ORDER BY target_time, id) "
-            "AS oldest FROM price_predictions WHERE resolved_at IS NULL AND target_time <= ?) "
-            "WHERE oldest <= ? ORDER BY target_time, id",
-            (now_iso, per_series),
+            "AS oldest, ROW_NUMBER() OVER (PARTITION BY symbol, interval ORDER BY target_time DESC, id DESC) "
+            "AS newest "
+            "FROM price_predictions WHERE resolved_at IS NULL AND target_time <= ?) "
+            "WHERE oldest <= ? OR newest <= ? ORDER BY target_time, id",
+            (now_iso, per_series, per_series),
         )
     )
 
