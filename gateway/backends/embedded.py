@@ -51,7 +51,7 @@ from investiq.core.finbert import (
     softmax,
 )
 from investiq.core.finbert_runtime import DEFAULT, FP32, choose_runtime, open_checked, tag
-from investiq.core.ort_sessions import inference_session
+from investiq.core.ort_sessions import loaded_session
 from investiq.core.patchtst import (
     INPUT,
     ONNX_FILE,
@@ -84,14 +84,7 @@ def ort_session(path: Path, providers: list[Provider] | None = None) -> Any:
     the options every served session has (investiq/core/ort_sessions.py); ArtifactError naming the file when
     it is missing or does not load."""
     import_onnxruntime()  # the error that names the extra to install, when it is absent
-    if not path.is_file():
-        raise ArtifactError(f"missing ONNX file {path}: export the model again")
-    try:
-        return inference_session(path, providers or session_providers())
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        data = path.with_name(path.name + ".data")  # external weights, when the exporter split them out
-        what = f"{path} (weights in {data})" if data.is_file() else str(path)
-        raise ArtifactError(f"cannot load ONNX file {what}: {exc}; export the model again") from None
+    return loaded_session(path, providers or session_providers())
 
 
 @dataclass(frozen=True)

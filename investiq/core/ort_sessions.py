@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from investiq.core.errors import ArtifactError
+
 # A provider's name, or its name with options (ONNX Runtime takes both forms in one list).
 Provider = str | tuple[str, dict[str, str]]
 
@@ -70,3 +72,17 @@ def inference_session(path: Path, providers: Sequence[Provider] = (CPU,), option
     if provider_name(providers[0]) != CPU and session.get_providers()[0] == CPU:
         return inference_session(path, [CPU], options)
     return session
+
+
+def loaded_session(path: Path, providers: Sequence[Provider] = (CPU,), options: Any = None) -> Any:
+    """`inference_session`, with ArtifactError naming the file when it is missing or does not load (ONNX Runtime's
+    own errors are untyped): the embedded backend's and Triton's cpu flavour's, so that a runtime whose graph is
+    damaged gives way to int8 in both (in Triton it failed the model's load: a review)."""
+    if not path.is_file():
+        raise ArtifactError(f"missing ONNX file {path}: export the model again")
+    try:
+        return inference_session(path, providers, options)
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        data = path.with_name(path.name + ".data")  # external weights, when the exporter split them out
+        what = f"{path} (weights in {data})" if data.is_file() else str(path)
+        raise ArtifactError(f"cannot load ONNX file {what}: {exc}; export the model again") from None

@@ -38,7 +38,7 @@ from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.finbert_runtime import DEFAULT as FINBERT_DEFAULT
 from investiq.core.finbert_runtime import choose_runtime as choose_finbert_runtime
 from investiq.core.finbert_runtime import open_checked, runtime_of_variant
-from investiq.core.ort_sessions import inference_session, session_options
+from investiq.core.ort_sessions import loaded_session, session_options
 from investiq.core.patchtst import INPUT as PAST
 from investiq.core.patchtst import OUTPUTS, PATCHTST, PatchTSTMeta
 from investiq.core.patchtst_runtime import PORTABLE, choose_runtime, disagreement, graph_file, open_session
@@ -87,7 +87,7 @@ def _named_threads(threads: int) -> str:
 
 
 def _session(path: Path, threads: int = 0) -> Any:
-    return inference_session(path, options=session_options(threads))  # the embedded backend's options, on the CPU
+    return loaded_session(path, options=session_options(threads))  # the embedded backend's options, on the CPU
 
 
 def _settle(args: dict[str, str]) -> None:

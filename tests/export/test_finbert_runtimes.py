@@ -297,8 +297,14 @@ def test_triton_cpu_flavour_makes_the_embedded_backends_choice(repo: Path, capsy
     )
 
 
-def test_triton_cpu_flavour_falls_back_as_the_embedded_backend_does(repo: Path, tmp_path: Path):
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_triton_cpu_flavour_falls_back_as_the_embedded_backend_does(repo: Path, tmp_path: Path, damage: str):
+    # a corrupt graph raised ONNX Runtime's own error there, and the model failed to load (a review)
     broken = tmp_path / "repo"
     shutil.copytree(repo, broken)
-    (broken / FINBERT_MODEL / "1" / VARIANTS["int8-fused"]).unlink()
-    assert triton_finbert(broken, {"runtime": "onnxruntime-int8-fused"}).runtime == DEFAULT
+    graph = broken / FINBERT_MODEL / "1" / VARIANTS["int8-fused"]
+    graph.unlink()
+    if damage == "corrupt":
+        graph.write_bytes(b"\x08\x07not a protobuf" * 64)
+    model = triton_finbert(broken, {"runtime": "onnxruntime-int8-fused"})
+    assert model.runtime == DEFAULT and EmbeddedBackend(broken, finbert_runtime=FUSED).finbert_runtime == DEFAULT
