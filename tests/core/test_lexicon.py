@@ -505,3 +505,21 @@ def test_what_a_headline_concedes_weighs_less_than_what_happened(
     """A clause opened by "despite", "although", "though" or "even as" counts half: "Shares fall despite strong
     results" read positive 0.58 (strong +2.0 against fall -1.5). Tested in other words."""
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Software maker posts blowout quarter", "positive"),
+        ("Retailer reports blowout holiday sales", "positive"),
+        ("Airline jet diverted after cabin window blowout", "neutral"),  # no evidence of market news either way
+        ("Tyre blowout blamed for delivery truck crash", "negative"),
+    ],
+)
+def test_a_blowout_is_good_news_only_about_results(lexicon: FinanceLexicon, text: str, expected: str):
+    """'blowout' alone read a grounded plane's door blowout positive 0.889 (an audit, in other words than these):
+    it praises results, so it counts before a results noun (or one word before it) only."""
+    got, confidence = label(lexicon, text)
+    assert got == expected, (got, confidence)
+    if expected == "neutral":
+        assert confidence < 0.7
