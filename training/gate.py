@@ -331,7 +331,7 @@ def served_checks(
 def served_margins(cmeta: PatchTSTMeta, smeta: PatchTSTMeta, tolerance: float) -> dict[str, float]:
     """The margin on 1 of each SERVED loss: the tolerance, and for the Brier score of two constant P(up)s at least
     CONSTANT_P_UP_MARGIN."""
-    constant = all(m.calibration.get("slope", 0.0) == 0 for m in (cmeta, smeta))
+    constant = not any(m.p_up_moves() for m in (cmeta, smeta))
     return {"brier": max(tolerance, CONSTANT_P_UP_MARGIN) if constant else tolerance, "pinball": tolerance}
 
 

@@ -74,6 +74,14 @@ MAX_PASS_ROWS = 64  # rows per forward pass at most: CPU throughput is flat past
 EXPORT_FORMAT = 2
 
 
+# What to do without an export: offline the command fails (Hugging Face unreachable), and its own error says how
+# to bring the weights; said here too, where the gateway first tells a new user (/health, the start-up warning).
+EXPORT_FINBERT = (
+    "run `investiq export finbert` (offline: `hf download ProsusAI/finbert --local-dir models/finbert` on a "
+    "machine with internet, copy the folder here, then `investiq export finbert --source models/finbert`)"
+)
+
+
 @dataclass(frozen=True)
 class FinbertMeta:
     labels: list[str]  # labels[i] is the meaning of logit i
@@ -93,7 +101,7 @@ class FinbertMeta:
 
     @classmethod
     def load(cls, directory: Path) -> FinbertMeta:
-        return load_meta(cls, directory, "run `investiq export finbert`")
+        return load_meta(cls, directory, EXPORT_FINBERT)
 
 
 class WeightsError(InvestIQError):

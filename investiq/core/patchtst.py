@@ -140,15 +140,20 @@ class PatchTSTMeta:
         random walk's volatility intervals and the training up-rate, and is named for what it is. (Artifacts
         from before the spread was chosen have none recorded: their name is as it was.)"""
         c = self.calibration
-        kept = c.get("alpha", 0.0), c.get("slope", 0.0), c.get("spread", 0.0)
-        return RANDOM_WALK if all(value == 0 for value in kept) else PATCHTST
+        kept = c.get("alpha", 0.0) != 0, self.p_up_moves(), c.get("spread", 0.0) != 0
+        return PATCHTST if any(kept) else RANDOM_WALK
+
+    def p_up_moves(self) -> bool:
+        """Whether the network's answer moves P(up): validation kept a slope, or the artifact recorded none (before
+        the slope was calibrated, P(up) was the network's). One reading for the name served, P(up)'s source and the
+        retrain gate: `served_as` read a missing slope as 0 and `probability_up_source` as 1 (an audit)."""
+        return bool(self.calibration.get("slope", 1.0) != 0)
 
     def probability_up_source(self) -> Literal["model", "base_rate"]:
         """base_rate where validation kept no P(up) slope: P(up) is then `base_probability_up` (the training
         up-rate, or the no-drift rate) for every window, whatever the closes (an agent took 0.555 'up' on a crash
-        for the model's view: a walkthrough); model where the network's answer moves it (and in artifacts that
-        recorded none)."""
-        return "base_rate" if self.calibration.get("slope", 1.0) == 0 else "model"
+        for the model's view: a walkthrough); model where the network's answer moves it (`p_up_moves`)."""
+        return "model" if self.p_up_moves() else "base_rate"
 
     def base_probability_up(self) -> float | None:
         """P(up) at the horizon the model serves without skill (its training up-rate)."""

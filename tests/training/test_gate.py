@@ -358,13 +358,15 @@ def test_two_constant_p_ups_are_not_told_apart_on_a_difference_smaller_than_a_pe
     refused, and so is a constant far off (0.95: the test above)."""
     series = ar_series(n=4000, phi=0.0)
     candidate, serving = served_as_random_walk(0.54, 1.0), served_as_random_walk(0.5, 1.0)
-    constant = compare((candidate, meta("cand")), (serving, meta("serv")), series, CONFIG)
+    flat = {"slope": 0.0}  # recorded: an artifact that records no slope is of before it, its P(up) the network's
+    cand, serv = (dataclasses.replace(meta(v), calibration=flat) for v in ("cand", "serv"))
+    constant = compare((candidate, cand), (serving, serv), series, CONFIG)
     low, high = constant["brier_vs_serving"]["ci95"]
     assert low > 1 and high < 1 + CONSTANT_P_UP_MARGIN + 0.01  # significant, and about that size
     assert constant["promote"] is True, constant["decision"]
     assert "bar 1 + 0.01: two constant P(up)s" in constant["decision"]
     sloped = dataclasses.replace(meta("serv"), calibration={"slope": 0.8})
-    held = compare((candidate, meta("cand")), (serving, sloped), series, CONFIG)
+    held = compare((candidate, cand), (serving, sloped), series, CONFIG)
     assert held["promote"] is False and held["decided_by"] == ["brier"], held["decision"]
 
 
@@ -388,3 +390,16 @@ def test_a_candidate_is_promoted_only_where_the_hold_out_shows_it_within_ten_per
     if not promoted:
         assert result["decided_by"] == ["serving"]
         assert result["decision"].startswith("REJECTED: maybe worse than the serving model by more than 10%")
+
+
+def test_a_missing_slope_reads_the_same_for_the_name_served_p_ups_source_and_the_gate():
+    """served_as read a calibration without a slope as 0 (no P(up) kept: 'random_walk') and probability_up_source
+    as 1 (P(up) 'model'): one artifact, two answers (an audit). Missing: from before the slope."""
+    before = meta("old")  # records no calibration at all
+    assert (before.p_up_moves(), before.served_as(), before.probability_up_source()) == (True, "patchtst", "model")
+    nothing = dataclasses.replace(before, calibration={"alpha": 0.0, "slope": 0.0, "spread": 0.0})
+    assert (nothing.p_up_moves(), nothing.served_as(), nothing.probability_up_source()) == (
+        False,
+        "random_walk",
+        "base_rate",
+    )
