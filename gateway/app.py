@@ -92,6 +92,7 @@ def create_app(
         app.state.price = build_price(settings, models, writer, app.state.metrics)
         app.state.metrics.model_age.track("price", partial(price_trained, app.state.price))
         app.state.models = ModelsService(models, settings.model_repository, app.state.price)
+        app.state.price.follow = app.state.models.adopt
         app.state.db_path = settings.db_path
         # beside serving, not before it: a Triton that does not answer held start-up up to 120 s a model and
         # server, and the liveness probe killed the gateway over and over (a review); not ready until it is done

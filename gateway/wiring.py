@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from gateway.backends.base import InferenceBackend
-from gateway.backends.embedded import EmbeddedBackend, finbert_dir, patchtst_dir
+from gateway.backends.embedded import EmbeddedBackend, finbert_dir
 from gateway.backends.providers import session_providers
 from gateway.metrics import Metrics
 from gateway.services.bayesian import BayesConfig
@@ -20,7 +20,7 @@ from investiq.core.finbert import FINBERT, FINBERT_MODEL, FINBERT_TOKENIZER, Fin
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.patchtst import PATCHTST, PatchTSTMeta
 from investiq.core.settings import Settings
-from investiq.core.versions import serving
+from investiq.core.versions import serving, version_dir
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +102,16 @@ def build_price(
     """PatchTST as exported (unhealthy with the reason when it is not); bars from the cache, then Yahoo."""
     from investiq.core.market import BarCache, fetch_yfinance
 
+    # read once: the number pins each forecast to the version whose artifact is read (a version installed
+    # between two reads would label one version's forecasts with the other's name)
+    number = serving(settings.model_repository, PATCHTST)
     try:
-        meta: PatchTSTMeta | None = PatchTSTMeta.load(patchtst_dir(settings.model_repository))
+        meta: PatchTSTMeta | None = PatchTSTMeta.load(
+            version_dir(settings.model_repository, PATCHTST, number or 1)
+        )
     except ArtifactError as exc:
         log.warning("price forecasts unavailable: %s", exc)
         meta = None
-    number = serving(settings.model_repository, PATCHTST)
     return PriceService(
         backend,
         meta,

@@ -22,7 +22,9 @@ class FakeBackend:
         self.closed = False
         self.reloaded: list[str] = []
 
-    async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
+    async def infer(
+        self, model: str, inputs: Tensors, version: int | None = None
+    ) -> dict[str, NDArray[np.generic]]:
         batch = len(next(iter(inputs.values())))
         return {"batch": np.array([batch])}
 

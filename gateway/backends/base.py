@@ -21,8 +21,14 @@ class InferenceBackend(Protocol):
     name: str  # "embedded" or "triton", reported by /health
     target: str  # where it answers: "in-process" or the Triton address, named when it cannot
 
-    async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
-        """Run `model` on named input tensors (leading axis = batch); return named outputs."""
+    async def infer(
+        self, model: str, inputs: Tensors, version: int | None = None
+    ) -> dict[str, NDArray[np.generic]]:
+        """Run `model` on named input tensors (leading axis = batch); return named outputs. `version`: the
+        repository version whose metadata the caller reads (its labels, shapes and calibration), where another
+        process may change the version served (Triton, shared by several gateways): answered by that version
+        only, else VersionMovedError. A backend only this process reloads (embedded) serves the version it
+        loaded, and the caller's own swap check covers the moment between its two steps."""
         ...
 
     async def ready(self, model: str | None = None) -> bool:

@@ -276,7 +276,11 @@ class EmbeddedBackend:
         names = [FINBERT, FINBERT_MODEL] if FINBERT_MODEL in self._sessions else []
         return names + ([PATCHTST] if PATCHTST in self._sessions else [])
 
-    async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
+    async def infer(
+        self, model: str, inputs: Tensors, version: int | None = None
+    ) -> dict[str, NDArray[np.generic]]:
+        """`version` is not checked: only this process reloads these sessions, and PriceService's swap check
+        covers the moment between the backend's reload and its own (gateway/services/models.py)."""
         if model not in self.models:
             raise ModelNotReadyError(
                 f"model {model!r} is not loaded in the embedded backend (loaded: {self.models or 'none'})"

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.backends.base import Tensors
-from investiq.core.errors import BackendUnavailableError, InvalidInputError, ModelNotReadyError
+from investiq.core.errors import BackendUnavailableError, InvalidInputError, ModelNotReadyError, VersionMovedError
 from investiq.core.finbert import FINBERT, FINBERT_MODEL
 from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.patchtst import OUTPUTS as PATCHTST_OUTPUTS
@@ -47,6 +47,9 @@ CHANNEL_ARGS = [
 log = logging.getLogger(__name__)
 LOAD_TIMEOUT_S = 120.0  # at least, for a load request: a model's start-up (a TensorRT build: minutes) is slow
 DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64", np.dtype(object): "BYTES"}
+UNKNOWN_MODEL = (
+    "Request for unknown model"  # how Triton begins its answer for a model or version it does not serve
+)
 
 
 class TritonBackend:
@@ -74,7 +77,14 @@ class TritonBackend:
             self._channel = self._grpc.InferenceServerClient(self._url, channel_args=CHANNEL_ARGS)
         return self._channel
 
-    async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
+    async def infer(
+        self, model: str, inputs: Tensors, version: int | None = None
+    ) -> dict[str, NDArray[np.generic]]:
+        """`version`: the request goes to that version only (Triton's `model_version`). Several gateways may share
+        a Triton server, and a reload through one of them switched Triton to a new version while the others went
+        on reading the old one's metadata: they labelled and journaled its forecasts as the old version's (a
+        review). Pinned, a request for a version Triton no longer serves fails, as VersionMovedError naming the
+        version it serves now, which the caller can adopt."""
         if model not in OUTPUTS:
             raise ModelNotReadyError(f"model {model!r} is not served through Triton (known: {', '.join(OUTPUTS)})")
         request = []
@@ -84,10 +94,55 @@ class TritonBackend:
             tensor.set_data_from_numpy(array)
             request.append(tensor)
         outputs = [self._grpc.InferRequestedOutput(o) for o in OUTPUTS[model]]
-        result = await self._send(model, request, outputs)
+        try:
+            result = await self._send(model, request, outputs, "" if version is None else str(version))
+        except ModelNotReadyError:
+            if version is None:
+                raise
+            await self._moved(model, version)  # raises VersionMovedError where Triton serves another version
+            raise
         return {o: result.as_numpy(o) for o in OUTPUTS[model]}
 
-    async def _send(self, model: str, request: list[Any], outputs: list[Any]) -> Any:
+    async def _moved(self, model: str, version: int) -> None:
+        """After a call pinned to `version` found no such model: raise VersionMovedError where the servers serve
+        other versions of `model` (their model metadata), naming the one they serve, or None where they differ;
+        return where they still serve `version`, or say nothing, and the call's own error stands."""
+        found = {server: ready for server, ready in (await self._versions(model)).items() if ready}
+        if not found or all(version in ready for ready in found.values()):
+            return
+        newest = {max(ready) for ready in found.values()}
+        where = "; ".join(f"{', '.join(map(str, v)) or 'none'} on {server}" for server, v in found.items())
+        serving = next(iter(newest)) if len(newest) == 1 else None
+        under_way = "" if serving is not None else " (a rollout under way: send the request again once it is done)"
+        raise VersionMovedError(
+            f"Triton no longer serves version {version} of {model!r}, which this request was made for: it serves "
+            f"{where}{under_way}",
+            serving,
+        )
+
+    async def _versions(self, model: str) -> dict[str, list[int]]:
+        """The versions of `model` each server the target names has ready (Triton's model metadata), by server;
+        a server that does not answer, or does not serve `model`, is left out."""
+        servers = await self._servers(warn=False)
+
+        async def ask(server: str) -> list[int] | None:
+            client = self._client if len(servers) == 1 else self._probe(server)
+            try:
+                meta = await client.get_model_metadata(model, as_json=True, client_timeout=self._timeout_s)
+            except Exception:  # InferenceServerException: unreachable, or the model not loaded
+                return None
+            return sorted(int(v) for v in meta.get("versions", []) if str(v).isdigit())
+
+        answers = await asyncio.gather(*(ask(server) for server in servers))
+        return {server: found for server, found in zip(servers, answers, strict=True) if found is not None}
+
+    def _probe(self, server: str) -> Any:
+        """A channel of its own to one server of several (kept between calls)."""
+        if server not in self._probes:
+            self._probes[server] = self._grpc.InferenceServerClient(server, channel_args=CHANNEL_ARGS)
+        return self._probes[server]
+
+    async def _send(self, model: str, request: list[Any], outputs: list[Any], version: str = "") -> Any:
         """One inference within the timeout, sent once more on a fresh channel when the first found Triton
         unreachable: after a restart of Triton the old channel sits in its reconnect backoff, and every call
         of a burst on it got a 503, not only the first (a review). Inference is idempotent. A timeout leaves
@@ -97,7 +152,9 @@ class TritonBackend:
         while True:
             client, left = self._client, deadline - loop.time()
             try:
-                return await client.infer(model, request, outputs=outputs, client_timeout=left)
+                return await client.infer(
+                    model, request, model_version=version, outputs=outputs, client_timeout=left
+                )
             except Exception as exc:  # tritonclient raises InferenceServerException for everything
                 unreachable = _unreachable(exc)
                 if unreachable:
@@ -127,9 +184,7 @@ class TritonBackend:
         """`ready` on one server of several, over a channel of its own (kept between checks); None when the
         server cannot be reached: the balanced channel sends it no calls either (round_robin picks the servers
         it is connected to: with one of two addresses refusing connections, every call answered)."""
-        if server not in self._probes:
-            self._probes[server] = self._grpc.InferenceServerClient(server, channel_args=CHANNEL_ARGS)
-        return await self._ask(self._probes[server], model, lambda: self._drop_probe(server))
+        return await self._ask(self._probe(server), model, lambda: self._drop_probe(server))
 
     async def _ask(self, client: Any, model: str | None, reset: Callable[[], Awaitable[None]]) -> bool | None:
         """is_server_ready or is_model_ready on `client`; False on a failure (a timeout: the server may be taking
@@ -325,8 +380,13 @@ def _timed_out(exc: Exception) -> bool:
 
 
 def _unreachable(exc: Exception) -> bool:
-    """Whether the call did not reach Triton (connection refused or reset: UNAVAILABLE)."""
-    return not _timed_out(exc) and ("UNAVAILABLE" in _status(exc) or "failed to connect" in _message(exc).lower())
+    """Whether the call did not reach Triton (connection refused or reset: UNAVAILABLE). Triton answers a model
+    (or version) it does not serve with UNAVAILABLE too, "Request for unknown model: 'patchtst' version 1 is not at
+    ready state" (an unloaded version): that reached it (until 2026-12-05 it reset the channel and read "is it
+    running?")."""
+    if _timed_out(exc) or _message(exc).startswith(UNKNOWN_MODEL):
+        return False
+    return "UNAVAILABLE" in _status(exc) or "failed to connect" in _message(exc).lower()
 
 
 def _load_failed(model: str, where: str, reason: str) -> ModelNotReadyError:
@@ -346,7 +406,7 @@ def _translate(exc: Exception, model: str, url: str, timeout_s: float) -> Except
         return BackendUnavailableError(
             f"Triton at {url} is unavailable ({message}); is it running? `investiq triton status`"
         )
-    if "not found" in message or "is not ready" in message or "unknown model" in message:
+    if any(words in message for words in ("not found", "is not ready", "not at ready state", "unknown model")):
         return ModelNotReadyError(f"Triton at {url} has no ready model {model!r}: {message}")
     if "INVALID_ARG" in status and "batch-size must be" in message:  # the gateway's batch, not the request
         return ModelNotReadyError(

@@ -9,6 +9,7 @@ the price service takes the new artifact: a failure at either step leaves the ol
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from investiq.core.patchtst import PATCHTST, PatchTSTMeta
 from investiq.core.versions import serving, version_dir, versions
 
 RELOADABLE = (PATCHTST,)
+log = logging.getLogger(__name__)
 
 
 class ReloadFailedError(ConflictError):
@@ -79,3 +81,31 @@ class ModelsService:
                 raise ReloadFailedError(f"the versions of {model} kept changing during the reload: try again")
             self._price.swap(meta, number)
         return {"model": model, "model_version": meta.version, "repository_version": number}
+
+    async def adopt(self, number: int, instead_of: int | None) -> None:
+        """Read version `number` of patchtst as the serving one instead of `instead_of`, without loading it in the
+        backend: the backend serves it already (another gateway sharing the Triton server reloaded it;
+        PriceService.follow). Where the version read is no longer `instead_of` once a reload under way here has
+        finished, or is `number` already, nothing changes (a reload, or another request, moved it meanwhile: a
+        request that waited behind this gateway's reload to version 3 must not move it back to 2). Not in this
+        gateway's repository, or broken there: ModelNotReadyError saying so, and the version read before stays
+        (its requests fail until both serve one version)."""
+        async with self._lock:
+            if self._price.repository_version != instead_of or number == instead_of:
+                return
+            try:
+                meta = PatchTSTMeta.load(version_dir(self._repository, PATCHTST, number))
+            except ArtifactError as exc:
+                raise ModelNotReadyError(
+                    f"the backend serves version {number} of {PATCHTST}, which this gateway cannot read from its "
+                    f"model repository {self._repository} ({exc}): give both the same repository"
+                ) from None
+            log.warning(
+                "the backend serves version %d of %s (%s), rolled out by another process: this gateway reads "
+                "it too, from version %s",
+                number,
+                PATCHTST,
+                meta.version,
+                self._price.repository_version,
+            )
+            self._price.swap(meta, number)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeAlias
@@ -23,7 +24,13 @@ from numpy.typing import NDArray
 from gateway.backends.base import InferenceBackend, Tensors
 from gateway.metrics import Metrics
 from gateway.services.skill import SkillService
-from investiq.core.errors import BackendUnavailableError, DataError, InvalidInputError, ModelNotReadyError
+from investiq.core.errors import (
+    BackendUnavailableError,
+    DataError,
+    InvalidInputError,
+    ModelNotReadyError,
+    VersionMovedError,
+)
 from investiq.core.gaps import GapIntervals, usual_spacing, widen
 from investiq.core.journal.predictions import PriceRow, insert_price
 from investiq.core.journal.writer import JournalWriter
@@ -204,6 +211,9 @@ class PriceService:
         self._max_batch = max_batch
         self._slots = asyncio.Semaphore(max_inflight) if max_inflight is not None else None
         self._gaps: tuple[PatchTSTMeta | None, GapIntervals | None] = (None, None)  # the serving model's
+        # Adopts the version a shared backend serves after another process rolled it out (VersionMovedError):
+        # ModelsService.adopt, set by the app; None: such a request fails with the backend's error.
+        self.follow: Callable[[int, int | None], Awaitable[None]] | None = None
         if meta is not None:
             metrics.serve_model("price", meta.served_as(), meta.version)
 
@@ -214,8 +224,10 @@ class PriceService:
         A hot swap (`swap`) while the request runs leaves unknown which version answered it: then it
         runs once more, wholly under the new version, so that a forecast never carries (nor is
         journaled under) the other version's name, and a window shaped for the old one never reaches
-        the new one unchecked."""
-        meta = self._ready()
+        the new one unchecked. The forward pass asks for the version this service reads (`number`): where
+        another process switched a shared backend (a second gateway's reload through the same Triton), that
+        fails, and the service adopts the version served now (`follow`) and runs the request again."""
+        meta, number = self._ready(), self.repository_version
         if not queries:
             raise InvalidInputError("requests is empty: send at least one")
         if len(queries) > self._max_batch:
@@ -241,7 +253,15 @@ class PriceService:
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels(PATCHTST).observe(len(batch))
         try:
-            out = split_outputs(await self._infer(batch))
+            out = split_outputs(await self._infer(batch, number))
+        except VersionMovedError as exc:  # pinned to `number`, which another process replaced (a shared Triton)
+            if self.meta is meta:
+                if self.follow is None or exc.serving is None:
+                    raise
+                await self.follow(exc.serving, number)
+                if self.meta is meta:  # nothing to adopt: the backend's error stands
+                    raise
+            return await self._again(queries, tries)
         except Exception:
             if self.meta is meta:
                 raise
@@ -268,11 +288,12 @@ class PriceService:
         self._journal(forecasts, (time.perf_counter() - start) * 1000 / len(forecasts), meta)
         return forecasts
 
-    async def _infer(self, batch: NDArray[np.float32]) -> Tensors:
+    async def _infer(self, batch: NDArray[np.float32], number: int | None) -> Tensors:
+        """One forward pass of the version `number` (the repository's), whose metadata reads its outputs."""
         async with self._slots or contextlib.nullcontext():
             start = time.perf_counter()
             try:
-                return await self._backend.infer(PATCHTST, {INPUT: batch})
+                return await self._backend.infer(PATCHTST, {INPUT: batch}, version=number)
             finally:
                 self._metrics.inference_latency.labels(PATCHTST).observe(time.perf_counter() - start)
 

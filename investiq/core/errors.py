@@ -62,6 +62,16 @@ class ModelNotReadyError(BackendUnavailableError):
     kind = "model_not_ready"
 
 
+class VersionMovedError(ModelNotReadyError):
+    """The backend no longer serves the model version a request was pinned to: another process (a second gateway
+    sharing the Triton server, an operator) rolled out another one. `serving`: the version it serves now, where
+    every server agrees on one; None where they do not (a rollout under way) or it could not say."""
+
+    def __init__(self, message: str, serving: int | None) -> None:
+        super().__init__(message)
+        self.serving = serving
+
+
 class JournalUnavailableError(UnavailableError):
     """A write that must be durable before answering (a Bayesian update) could not be committed."""
 

@@ -56,9 +56,11 @@ class SpyBackend:
         self.target = inner.target
         self.seen: list[tuple[str, dict[str, NDArray[np.generic]]]] = []
 
-    async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
+    async def infer(
+        self, model: str, inputs: Tensors, version: int | None = None
+    ) -> dict[str, NDArray[np.generic]]:
         self.seen.append((model, {k: np.array(v, copy=True) for k, v in inputs.items()}))
-        return await self.inner.infer(model, inputs)
+        return await self.inner.infer(model, inputs, version)
 
     async def ready(self, model: str | None = None) -> bool:
         return await self.inner.ready(model)

@@ -41,7 +41,9 @@ class SlowBackend(FakeBackend):
         self.most = 0
         self.batches: list[tuple[str, int]] = []
 
-    async def infer(self, model: str, inputs: Tensors) -> dict[str, NDArray[np.generic]]:
+    async def infer(
+        self, model: str, inputs: Tensors, version: int | None = None
+    ) -> dict[str, NDArray[np.generic]]:
         batch = len(next(iter(inputs.values())))
         self.inflight += 1
         self.most = max(self.most, self.inflight)

@@ -26,7 +26,7 @@ from gateway.services.models import ModelsService
 from gateway.services.price import PriceQuery, PriceService
 from harness.tiny_patchtst import TINY
 from investiq.cli.main import main
-from investiq.core.errors import ExportError
+from investiq.core.errors import ExportError, ModelNotReadyError, VersionMovedError
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.market import BarCache, as_series, load_bars
 from investiq.core.patchtst import INPUT, OUTPUT, QUANTILE_LEVELS, PatchTSTMeta
@@ -425,7 +425,7 @@ def test_a_swap_during_a_forecast_runs_it_again_under_the_new_version(tmp_path: 
     class SwappingBackend(FakeBackend):
         calls = 0
 
-        async def infer(self, model: str, inputs: Any) -> Any:
+        async def infer(self, model: str, inputs: Any, version: int | None = None) -> Any:
             self.calls += 1
             if self.calls == 1:
                 service.swap(new, 2)
@@ -489,6 +489,107 @@ def test_a_version_installed_during_a_reload_is_the_one_named(tmp_path: Path):
     answer = asyncio.run(ModelsService(backend, repo, price).reload("patchtst"))
     assert answer == {"model": "patchtst", "model_version": "w2", "repository_version": 2}
     assert backend.reloaded == ["patchtst", "patchtst"] and price.meta is not None and price.meta.version == "w2"
+
+
+def shared_backend_serving(number: int | None) -> tuple[FakeBackend, list[int | None]]:
+    """A backend another process switched to version `number` (None: its servers disagree): a request pinned to
+    any other version fails as Triton's does. Returns it and the versions it was asked for."""
+    asked: list[int | None] = []
+
+    class Shared(FakeBackend):
+        async def infer(self, model: str, inputs: Any, version: int | None = None) -> Any:
+            asked.append(version)
+            if version != number:
+                raise VersionMovedError(f"no longer serves version {version}", number)
+            return patchtst_outputs(len(inputs[INPUT]), 2)
+
+    return Shared(), asked
+
+
+def two_versions(repo: Path, count: int = 2) -> list[PatchTSTMeta]:
+    metas = []
+    for number in range(1, count + 1):
+        meta = PatchTSTMeta(
+            f"w{number}",
+            8,
+            2,
+            "1d",
+            "log_return",
+            ["X"],
+            "sample",
+            "2020-01-01",
+            quantile_levels=list(QUANTILE_LEVELS),
+        )
+        version_dir(repo, "patchtst", number).mkdir(parents=True)
+        meta.save(version_dir(repo, "patchtst", number))
+        metas.append(meta)
+    return metas
+
+
+def test_a_version_another_gateway_rolled_out_on_the_shared_backend_is_adopted_and_named(tmp_path: Path):
+    """Several gateways share one Triton; a reload through one of them switched Triton to version 2 while the
+    others went on reading version 1's artifact: their forecasts, computed by version 2, were answered and
+    journaled as version 1's (a review). Requests are pinned to the version read: the pinned one fails, the
+    gateway reads version 2 too, and the request runs again under it."""
+    repo = tmp_path / "repo"
+    first, _ = two_versions(repo)
+    backend, asked = shared_backend_serving(2)
+    db = tmp_path / "p.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    price = PriceService(backend, first, writer, Metrics(), BarCache(tmp_path), lambda *_: None, max_batch=8)
+    price.repository_version = 1
+    price.follow = ModelsService(backend, repo, price).adopt
+    [forecast] = asyncio.run(price.predict([PriceQuery("X", [100.0] * 8, None)]))
+    writer.close()
+    assert (forecast.model_version, price.repository_version, asked) == ("w2", 2, [1, 2])
+    assert sqlite3.connect(db).execute("SELECT model_version FROM price_predictions").fetchall() == [("w2",)]
+
+
+def test_a_request_that_waited_behind_a_reload_does_not_move_the_gateway_back(tmp_path: Path):
+    """The pinned call found version 1 gone and Triton serving 2; by the time it could adopt 2, this gateway's own
+    reload had moved to 3 (a review): it must run again under 3, not move the gateway back to 2."""
+    repo = tmp_path / "repo"
+    first, _, third = two_versions(repo, 3)
+    asked: list[int | None] = []
+
+    class Rolling(FakeBackend):
+        async def infer(self, model: str, inputs: Any, version: int | None = None) -> Any:
+            asked.append(version)
+            if version != 3:
+                price.swap(third, 3)  # the reload here finishes while the request waits
+                raise VersionMovedError("no longer serves version 1", 2)
+            return patchtst_outputs(len(inputs[INPUT]), 2)
+
+    backend = Rolling()
+    price = PriceService(backend, first, None, Metrics(), BarCache(tmp_path), lambda *_: None, max_batch=8)  # type: ignore[arg-type]
+    price.repository_version = 1
+    price.follow = ModelsService(backend, repo, price).adopt
+    price._journal = lambda *_: None  # type: ignore[method-assign]
+    [forecast] = asyncio.run(price.predict([PriceQuery("X", [100.0] * 8, None)]))
+    assert (forecast.model_version, price.repository_version, asked) == ("w3", 3, [1, 3])
+
+
+@pytest.mark.parametrize(
+    ("serving", "reason"),
+    [(3, "version 3 of patchtst, which this gateway cannot read from its model repository"), (None, "version 1")],
+)
+def test_a_version_the_gateway_cannot_adopt_is_a_503_and_nothing_is_journaled(
+    tmp_path: Path, serving: int | None, reason: str
+):
+    """Triton serves a version this gateway's repository lacks (another host's copy), or its servers serve
+    different versions (a rollout under way): the request fails naming it, the gateway keeps reading version 1."""
+    repo = tmp_path / "repo"
+    first, _ = two_versions(repo)
+    backend, _ = shared_backend_serving(serving)
+    price = PriceService(backend, first, None, Metrics(), BarCache(tmp_path), lambda *_: None, max_batch=8)  # type: ignore[arg-type]
+    price.repository_version = 1
+    price.follow = ModelsService(backend, repo, price).adopt
+    with pytest.raises(ModelNotReadyError, match=reason) as info:
+        asyncio.run(price.predict([PriceQuery("X", [100.0] * 8, None)]))
+    assert info.value.status_code == 503
+    assert (price.repository_version, price.meta) == (1, first)
 
 
 def test_export_patchtst_rolls_the_new_version_out_as_promote_does(trained: tuple[Path, Path], tmp_path: Path):

@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -337,6 +338,48 @@ def test_triton_rolls_out_a_new_version_and_keeps_serving_when_one_fails_to_load
         assert ready(1)
 
     asyncio.run(scenario())
+
+
+def test_a_gateway_follows_a_version_another_gateway_rolled_out_on_the_shared_triton(
+    repository: Path, triton: tuple[TritonPorts, Path], tmp_path: Path
+):
+    """Several gateway processes share one Triton (README, Topologies): a reload through one of them switched
+    Triton to version 2 while the others went on reading version 1's artifact, and their forecasts, computed by
+    version 2, were answered and journaled as version 1's (a review). Each request now asks Triton for the
+    version its gateway reads; the first after the switch finds it gone, and the gateway reads version 2 too."""
+    from investiq.core.versions import install, version_dir
+
+    ports, _ = triton
+    prices = [float(x) for x in sample_windows(1, 64, seed=3)[0, :, 0]]
+    db = tmp_path / "p.db"
+
+    async def other_gateway_reloads() -> None:
+        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
+        try:
+            await backend.reload(PATCHTST)
+        finally:
+            await backend.close()
+
+    try:
+        with TestClient(create_app(settings_for(repository, db, ports))) as client:
+            first = client.post("/price/predict", json={"symbol": "SPX", "prices": prices})
+            assert first.status_code == 200, first.text
+            assert install(version_dir(repository, PATCHTST, 1), repository, PATCHTST) == 2
+            artifact = version_dir(repository, PATCHTST, 2) / "artifact.json"
+            second = json.loads(artifact.read_text())["version"] + "-second"
+            artifact.write_text(json.dumps(json.loads(artifact.read_text()) | {"version": second}))
+            asyncio.run(other_gateway_reloads())
+            assert version_ready(ports, 2) and not version_ready(ports, 1)
+            after = client.post("/price/predict", json={"symbol": "SPX", "prices": prices})
+            assert after.status_code == 200, after.text
+            assert (first.json()["model_version"] + "-second", after.json()["model_version"]) == (second, second)
+            assert client.get("/price/health").json()["repository_version"] == 2
+        journaled = sqlite3.connect(db).execute("SELECT model_version FROM price_predictions ORDER BY id")
+        assert [v for (v,) in journaled] == [first.json()["model_version"], second]
+    finally:  # leave the module's repository and server as they were
+        shutil.rmtree(version_dir(repository, PATCHTST, 2), ignore_errors=True)
+        asyncio.run(other_gateway_reloads())
+    assert version_ready(ports, 1)
 
 
 def test_a_reload_loads_the_new_version_on_every_triton_server_behind_the_target(

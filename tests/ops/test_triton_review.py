@@ -47,9 +47,13 @@ class FakeClient:
     """A tritonclient.grpc.aio client whose calls fail with `status` (None: answer)."""
 
     def __init__(
-        self, status: str | None = None, index: list[dict[str, str]] | None = None, message: str = "failed"
+        self,
+        status: str | None = None,
+        index: list[dict[str, str]] | None = None,
+        message: str = "failed",
+        versions: list[str] | None = None,
     ) -> None:
-        self.status, self.index, self.message = status, index or [], message
+        self.status, self.index, self.message, self.versions = status, index or [], message, versions or []
         self.calls: list[dict[str, Any]] = []
 
     async def infer(self, model: str, inputs: Any, **kwargs: Any) -> Any:
@@ -64,6 +68,9 @@ class FakeClient:
 
     async def get_model_repository_index(self, as_json: bool, client_timeout: float) -> dict[str, Any]:
         return {"models": self.index}
+
+    async def get_model_metadata(self, model: str, as_json: bool, client_timeout: float) -> dict[str, Any]:
+        return {"name": model, "versions": self.versions}
 
     async def close(self) -> None:
         pass
@@ -125,6 +132,31 @@ def test_a_request_triton_dropped_from_its_queue_is_a_timeout_too():
     with pytest.raises(BackendUnavailableError, match=r"timed out after 0\.5 s"):
         asyncio.run(backend.infer(FINBERT, TEXT))
     assert backend._channel is dropped and len(dropped.calls) == 1
+
+
+UNLOADED = "Request for unknown model: 'patchtst' version 1 is not at ready state"  # Triton 2.51's words
+WINDOW = {"past_values": np.zeros((1, 8, 1), np.float32)}
+
+
+def test_a_version_triton_unloaded_is_named_as_moved_not_as_a_server_down():
+    """Triton answers a request for a version it unloaded with UNAVAILABLE, as it does a dropped connection: the
+    backend reset its channel, sent it again and answered "is it running?", and a gateway pinned to the version
+    another gateway had replaced never learnt which one serves (a review). One call, the channel kept, and the
+    version the server serves now."""
+    from investiq.core.errors import VersionMovedError
+
+    unloaded = FakeClient(UNAVAILABLE, message=UNLOADED, versions=["2"])
+    backend = backend_with(unloaded, FakeClient())
+    with pytest.raises(
+        VersionMovedError, match=r"no longer serves version 1 of 'patchtst'.*it serves 2 on"
+    ) as info:
+        asyncio.run(backend.infer(PATCHTST, WINDOW, version=1))
+    assert info.value.serving == 2 and info.value.status_code == 503
+    assert backend._channel is unloaded and [c["model_version"] for c in unloaded.calls] == ["1"]
+    with pytest.raises(
+        ModelNotReadyError, match="has no ready model 'patchtst'"
+    ):  # not pinned: not "is it running"
+        asyncio.run(backend_with(FakeClient(UNAVAILABLE, message=UNLOADED)).infer(PATCHTST, WINDOW))
 
 
 def loading(*states: tuple[str, str, str]) -> list[dict[str, str]]:
