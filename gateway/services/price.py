@@ -256,10 +256,13 @@ class PriceService:
             out = split_outputs(await self._infer(batch, number))
         except VersionMovedError as exc:  # pinned to `number`, which another process replaced (a shared Triton)
             if self.meta is meta:
-                if self.follow is None or exc.serving is None:
+                if self.follow is None:
                     raise
-                await self.follow(exc.serving, number)
-                if self.meta is meta:  # nothing to adopt: the backend's error stands
+                if exc.serving is not None:
+                    await self.follow(exc.serving, number)
+                # servers serving different versions (a rollout under way): once more, as another may still serve
+                # `number`; else nothing was adopted, and the backend's error stands
+                if self.meta is meta and (exc.serving is not None or tries <= 1):
                     raise
             return await self._again(queries, tries)
         except Exception:

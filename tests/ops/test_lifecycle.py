@@ -579,17 +579,18 @@ def test_a_version_the_gateway_cannot_adopt_is_a_503_and_nothing_is_journaled(
     tmp_path: Path, serving: int | None, reason: str
 ):
     """Triton serves a version this gateway's repository lacks (another host's copy), or its servers serve
-    different versions (a rollout under way): the request fails naming it, the gateway keeps reading version 1."""
+    different versions (a rollout under way: sent once more first, as another server may still serve version
+    1): the request fails naming it, the gateway keeps reading version 1."""
     repo = tmp_path / "repo"
     first, _ = two_versions(repo)
-    backend, _ = shared_backend_serving(serving)
+    backend, asked = shared_backend_serving(serving)
     price = PriceService(backend, first, None, Metrics(), BarCache(tmp_path), lambda *_: None, max_batch=8)  # type: ignore[arg-type]
     price.repository_version = 1
     price.follow = ModelsService(backend, repo, price).adopt
     with pytest.raises(ModelNotReadyError, match=reason) as info:
         asyncio.run(price.predict([PriceQuery("X", [100.0] * 8, None)]))
     assert info.value.status_code == 503
-    assert (price.repository_version, price.meta) == (1, first)
+    assert (price.repository_version, price.meta, asked) == (1, first, [1] if serving else [1, 1])
 
 
 def test_export_patchtst_rolls_the_new_version_out_as_promote_does(trained: tuple[Path, Path], tmp_path: Path):
