@@ -63,7 +63,16 @@ def build_sentiment(
     try:
         if settings.sentiment_model == "lexicon":
             raise LookupError
-        meta = FinbertMeta.load(finbert_dir(settings.model_repository))
+        # the backend's own metadata where it read one (embedded): read again here, an export that landed in
+        # between labelled one model's answers by the other's labels and version (a review)
+        meta = getattr(backend, "finbert", None)
+        if meta is None:
+            meta = FinbertMeta.load(finbert_dir(settings.model_repository))  # ArtifactError: not exported
+            if hasattr(backend, "finbert"):  # the embedded backend found none when it loaded
+                raise ArtifactError(
+                    f"FinBERT in {finbert_dir(settings.model_repository)} was exported while the gateway started: "
+                    "restart it to serve FinBERT"
+                )
         # the runtime the backend serves: embedded, as chosen on this CPU (finbert_runtime); "triton", which
         # chooses on its own host
         variant = getattr(backend, "finbert_variant", "int8" if settings.quantize else "fp32")

@@ -226,11 +226,20 @@ class EmbeddedBackend:
         self._encoder: Encoder | None = None
         directory = finbert_dir(repository)
         if (directory / META).exists():
-            self.finbert = FinbertMeta.load(directory)
-            self.finbert_runtime, self.finbert_choice, self._sessions[FINBERT_MODEL] = load_finbert(
-                directory, finbert_runtime, quantize=quantize, providers=self._providers
-            )
-            self._encoder = Encoder(directory, min(max_tokens, self.finbert.max_length))
+            # its metadata, graph and tokenizer are read one after another: an export landing in between (it swaps
+            # the directory whole) mixed one model's graph with the other's labels (a review); read again then
+            for _ in range(3):
+                self.finbert = FinbertMeta.load(directory)
+                self.finbert_runtime, self.finbert_choice, self._sessions[FINBERT_MODEL] = load_finbert(
+                    directory, finbert_runtime, quantize=quantize, providers=self._providers
+                )
+                self._encoder = Encoder(directory, min(max_tokens, self.finbert.max_length))
+                if FinbertMeta.load(directory).version == self.finbert.version:
+                    break
+            else:
+                raise ArtifactError(
+                    f"FinBERT in {directory} kept changing while it loaded: start once the export is done"
+                )
             self.finbert_variant = tag(self.finbert_runtime)  # model_version: "<weights>-<variant>"
             log.info(
                 "embedded backend: finbert %s on %s (%s) from %s",

@@ -26,9 +26,11 @@ class LRUCache(Generic[K, V]):
         return None
 
     def put(self, key: K, value: V) -> None:
+        """Keep `value` for `key` unless one is kept already: the first answer stays (a second, scored beside other
+        texts, may differ by dynamic INT8's ~1e-3), so a cached text answers one way until it is evicted."""
         if self.capacity <= 0:
             return
-        self._data[key] = value
+        self._data.setdefault(key, value)
         self._data.move_to_end(key)
         while len(self._data) > self.capacity:
             self._data.popitem(last=False)

@@ -118,7 +118,8 @@ class SentimentService:
             scored = await self.scorer.score([clean[i] for i in unique])
             for i, row in zip(unique, scored, strict=True):
                 p = (float(row[0]), float(row[1]), float(row[2]))
-                self.cache.put((version, clean[i]), p)
+                if use_cache:  # `use_cache: false` neither reads nor writes it (a review: it overwrote the first)
+                    self.cache.put((version, clean[i]), p)
                 found[i] = p
             for i in todo:
                 found[i] = found[first[clean[i]]]

@@ -4,6 +4,7 @@ backend -> HTTP -> journal row, with parity between PyTorch, ONNX fp32 and INT8.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,58 @@ def test_label_order_travels_with_the_artifact(tmp_path: Path):
         [[p["probabilities"][k] for k in ("positive", "negative", "neutral")] for p in body["predictions"]]
     )
     np.testing.assert_allclose(got, torch_probabilities(source, HELD_OUT), atol=1e-5)
+
+
+def test_an_export_that_lands_while_the_gateway_starts_never_mixes_two_models(
+    tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The backend read FinBERT's graph, then the sentiment service its artifact again: an export landing in
+    between served the old model's answers under the new one's version and label order (a review: every label
+    flipped). Both now read one copy, and the gateway serves the model that loaded, named as it is."""
+    source, built = tiny
+    repo = Path(shutil.copytree(built, tmp_path / "repo"))
+    old = FinbertMeta.load(finbert_dir(repo)).version
+    other = tiny_bert.build(tmp_path / "hf", seed=3, labels={0: "neutral", 1: "positive", 2: "negative"})
+    def racing(settings: Settings) -> Any:
+        backend = build_backend(settings)  # gateway.wiring's, which the app calls
+        export_finbert(str(other), repo, log=lambda _: None)  # lands during start-up
+        return backend
+
+    monkeypatch.setattr("gateway.app.build_backend", racing)
+    settings = Settings(db_path=tmp_path / "p.db", model_repository=repo, quantize=False)
+    with TestClient(create_app(settings)) as client:
+        body = client.post("/sentiment/predict", json={"texts": HELD_OUT}).json()
+    assert FinbertMeta.load(finbert_dir(repo)).version != old
+    assert body["model_version"].startswith(f"{old}-")
+    got = np.array(
+        [[p["probabilities"][k] for k in ("positive", "negative", "neutral")] for p in body["predictions"]]
+    )
+    np.testing.assert_allclose(got, torch_probabilities(source, HELD_OUT), atol=1e-5)
+
+
+def test_the_cache_keeps_a_texts_first_answer_and_use_cache_false_leaves_it_alone():
+    """`use_cache: false` skipped the lookup but wrote its answer over the one kept (a review): the next request
+    read that instead, marked cached. Dynamic INT8's answers move with what shares the pass, so which one is kept
+    shows."""
+    from gateway.metrics import Metrics
+    from gateway.services.sentiment import SentimentLimits, SentimentService
+
+    class Drifting:  # a scorer whose answer moves by a little each call, as dynamic INT8's does with its batch
+        model, version, calls = "finbert", "v", 0
+
+        async def score(self, texts: list[str]) -> np.ndarray[Any, Any]:
+            self.calls += 1
+            return np.array([[0.5 + self.calls / 100, 0.2, 0.3 - self.calls / 100]] * len(texts), np.float32)
+
+    service = SentimentService(Drifting(), None, Metrics(), limits=SentimentLimits(), cache_size=8)  # type: ignore[arg-type]
+
+    def positive(**options: Any) -> tuple[float, bool]:
+        [p] = asyncio.run(service.score(["Rates unchanged"], **options)).predictions
+        return round(p.probabilities["positive"], 4), p.cached
+
+    assert positive() == (0.51, False)
+    assert positive(use_cache=False) == (0.52, False)
+    assert positive() == (0.51, True)
 
 
 def test_micro_batching_merges_concurrent_requests(tiny: tuple[Path, Path]):
