@@ -266,7 +266,7 @@ def changed_outcome(before: store.TradeEvent, retry: TradeOutcome) -> str | None
     where both give one: a trade first sent at a wrong time (a 1970 default) keeps its decayed weight, and a
     corrected retry was acknowledged as if it had been learnt (a review). A trade recorded without closed_at was
     stamped when it came (closed_ts = received_ts): any time a retry gives is its own."""
-    given = before.source == "sync" or abs(before.closed_ts - before.received_ts) > 1e-3  # received_at: ISO text
+    given = not store.close_unstated(before.source, before.closed_ts, before.received_ts)
     if given and retry.closed_ts is not None and abs(before.closed_ts - retry.closed_ts) > store.SAME_CLOSE_S:
         return f"closed_at {timestamps.iso(before.closed_ts)}; this update says {timestamps.iso(retry.closed_ts)}"
     was_pnl, now_pnl = before.profit_loss, retry.profit_loss

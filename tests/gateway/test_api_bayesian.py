@@ -251,6 +251,28 @@ def test_an_update_without_an_id_is_recognised_in_the_agents_row_to_a_second_and
     assert client.post("/bayesian/sync-from-database", params={"days": 1}).json()["trades_imported"] == 0
 
 
+def test_an_update_without_a_close_time_is_recognised_in_the_row_that_closed_before_it_came(
+    client: TestClient, db_path: Path, clock: Clock
+):
+    """An update with neither trade_id nor closed_at is recorded as closed when it came; its row in the agent's
+    table holds the real close, seconds to minutes earlier: matched to 1 s, the trade was learnt a second time by
+    the next sync (a review: sent 3 s after the close). Rows closed up to an hour before it are recognised; one
+    closed after it came, or over an hour before, is another trade."""
+    from investiq.core.journal.timestamps import iso
+
+    came = clock.now
+    update(client, strategy_name="late", profit_loss=2.5)
+    update(client, strategy_name="late_won", won=True)
+    add_trades(db_path, [("late", 2.5, iso(came - 3)), ("late_won", 7.0, iso(came - 1800))])
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (report["trades_imported"], report["already_recorded"]) == (0, 2), report
+    add_trades(db_path, [("late", 2.5, iso(came - 2 * 3600)), ("late", 2.5, iso(came + 5))])
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (report["trades_imported"], report["already_recorded"]) == (2, 2), report
+    stats = client.get("/bayesian/all-stats").json()["strategies"]
+    assert {s["strategy_name"]: s["total_samples"] for s in stats} == {"late": 3, "late_won": 1}
+
+
 def test_sync_reads_the_agents_strategy_names_as_updates_do(client: TestClient, db_path: Path, clock: Clock):
     """One spelling: an update names "café" decomposed, the agent's table composed; the sync recognises the trade
     (a review found it learnt twice, and the row with an id refused as another strategy's). A name with a character

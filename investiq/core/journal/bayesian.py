@@ -28,6 +28,10 @@ _STATE_FIELDS = [f.name for f in fields(Evidence)]
 # A trade's close times this close are one (a table of whole seconds, an update's milliseconds): a retry by id
 # (gateway `changed_outcome`), a sync's row against a trade recorded without an id (`WithoutId`)
 SAME_CLOSE_S = 1.0
+# An update that gave no closed_at is recorded as closed when it came: its row in the agent's table closed before
+# that, by as long as the agent took to send it. A sync recognises such a trade in a row closed up to this long
+# before (at 1 s, an agent sending 3 s after the close had it learnt twice: a review).
+UNSTATED_CLOSE_S = 3600.0
 _SCATTER = _STATE_FIELDS.index("pnl_scatter")
 
 
@@ -40,6 +44,12 @@ class TradeEvent:
     source: str  # 'update' or 'sync'
     trade_id: str | None
     received_ts: float
+
+
+def close_unstated(source: str, closed_ts: float, received_ts: float | None) -> bool:
+    """Whether a recorded trade was sent without its close time: an update stamped with when it came (closed_ts =
+    received_ts, to a millisecond: received_at is ISO text)."""
+    return source == "update" and received_ts is not None and abs(closed_ts - received_ts) <= 1e-3
 
 
 def insert_event(conn: sqlite3.Connection, event: TradeEvent) -> bool:
@@ -259,29 +269,33 @@ class WithoutId:
     and the outcome. Each recorded trade is recognised once (`take`)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        # strategy -> [(closed_ts, event id, P&L or None, won or None)], in closing order
-        self._by_name: dict[str, list[tuple[float, int, float | None, bool | None]]] = defaultdict(list)
+        # strategy -> [(closed_ts, event id, P&L or None, won or None, close unstated)], in closing order
+        self._by_name: dict[str, list[tuple[float, int, float | None, bool | None, bool]]] = defaultdict(list)
         self._taken: set[int] = set()
         rows = conn.execute(
-            "SELECT id, strategy_name, closed_ts, profit_loss, won FROM bayesian_events WHERE trade_id IS NULL "
-            "ORDER BY closed_ts, id"
+            "SELECT id, strategy_name, closed_ts, profit_loss, won, source, received_at FROM bayesian_events "
+            "WHERE trade_id IS NULL ORDER BY closed_ts, id"
         )
-        for event_id, name, ts, pnl, won in rows:
+        for event_id, name, ts, pnl, won, source, received_at in rows:
             if pnl is not None or won is not None:
                 outcome = None if won is None else bool(won)
-                self._by_name[str(name)].append((float(ts), int(event_id), pnl, outcome))
+                unstated = close_unstated(str(source), float(ts), timestamps.parse(received_at))
+                self._by_name[str(name)].append((float(ts), int(event_id), pnl, outcome, unstated))
 
     def take(self, strategy_name: str, closed_ts: float, profit_loss: float) -> int | None:
         """The id of the event that a row (strategy, close, P&L) of the agent's table was recorded as, or None: one
         closed within SAME_CLOSE_S with the same P&L (`same_pnl_value`), else an update that gave only the outcome
-        (won as profit_loss > 0, the rule every trade is learnt by); the nearest in time first. As a retry by id
-        is matched (gateway `changed_outcome`): matched exactly, an update's 10:00:00.400 against the table's
-        whole second, or a P&L of -1 against the table's (1.2 - 1.3) x 10, was learnt a second time (a review).
-        An event taken is not taken again."""
+        (won as profit_loss > 0, the rule every trade is learnt by); the nearest in time first. An update that gave
+        no close time is recorded as closed when it came, after the row's close: it matches a row closed up to
+        UNSTATED_CLOSE_S before. As a retry by id is matched (gateway `changed_outcome`): matched exactly, an
+        update's 10:00:00.400 against the table's whole second, or a P&L of -1 against the table's
+        (1.2 - 1.3) x 10, was learnt a second time (a review). An event taken is not taken again."""
         events = self._by_name.get(strategy_name, [])
         start = bisect.bisect_left(events, (closed_ts - SAME_CLOSE_S,))
-        stop = bisect.bisect_right(events, (closed_ts + SAME_CLOSE_S, math.inf))
-        near = [e for e in events[start:stop] if e[1] not in self._taken]
+        stop = bisect.bisect_right(events, (closed_ts + UNSTATED_CLOSE_S, math.inf))
+        near = [
+            e for e in events[start:stop] if e[1] not in self._taken and (e[0] <= closed_ts + SAME_CLOSE_S or e[4])
+        ]
         same_pnl = [e for e in near if e[2] is not None and same_pnl_value(e[2], profit_loss)]
         same_outcome = [e for e in near if e[2] is None and e[3] == (profit_loss > 0)]
         for found in (same_pnl, same_outcome):
