@@ -147,6 +147,7 @@ def test_an_export_that_lands_while_the_gateway_starts_never_mixes_two_models(
     repo = Path(shutil.copytree(built, tmp_path / "repo"))
     old = FinbertMeta.load(finbert_dir(repo)).version
     other = tiny_bert.build(tmp_path / "hf", seed=3, labels={0: "neutral", 1: "positive", 2: "negative"})
+
     def racing(settings: Settings) -> Any:
         backend = build_backend(settings)  # gateway.wiring's, which the app calls
         export_finbert(str(other), repo, log=lambda _: None)  # lands during start-up
