@@ -11,6 +11,7 @@ import asyncio
 import math
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,56 +161,35 @@ class BayesianService:
         trade_id an update gave, or the id a previous sync recorded), or by its strategy, close time and P&L as
         a trade recorded without an id (a row without one, or an update that gave none). Idempotent: a second
         sync imports nothing new. A row recognised as a trade an update sent without an id takes the row's id, so
-        that an update sending that id later is a retry."""
+        that an update sending that id later is a retry. Learnt in steps (`_SyncStep`), each committed whole: a
+        sync that fails part way (503) has learnt the steps before, and the next one goes on from there."""
         if not 1 <= days <= self._config.max_sync_days:
             raise InvalidInputError(f"days must be between 1 and {self._config.max_sync_days}, got {days}")
         now = self._clock()
-        half_life = self._config.half_life_days
 
-        def job(conn: sqlite3.Connection) -> SyncReport | str:
-            try:
-                scan = trades.closed_trades(conn, now - days * SECONDS_PER_DAY, now + CLOCK_SKEW_S)
-            except trades.TradesTableError as exc:
-                return f"cannot sync: {exc}"  # answered as invalid input, not a failed write
-            recorded = store.recorded_ids(conn)
-            unidentified = store.WithoutId(conn)
-            new: list[store.TradeEvent] = []
-            already = 0
-            for t in scan.trades:  # a P&L beyond MAX_ABS_PNL was left out by the scan
-                ts = t.closed_ts  # as sent, as an update records it: so that either recognises the other
-                if t.trade_id is not None:
-                    owner = recorded.get(t.trade_id)
-                    if owner is not None:
-                        if owner == t.strategy_name:
-                            already += 1
-                        else:
-                            scan.skipped["trade id recorded for another strategy"] += 1
-                        continue
-                    recorded[t.trade_id] = t.strategy_name
-                    if (event_id := unidentified.take(t.strategy_name, ts, t.profit_loss)) is not None:
-                        store.attach_id(conn, event_id, t.trade_id)  # an update without a trade_id told of it
-                        already += 1
-                        continue
-                elif unidentified.take(t.strategy_name, ts, t.profit_loss) is not None:
-                    already += 1
-                    continue
-                new.append(store.TradeEvent(t.strategy_name, None, t.profit_loss, ts, "sync", t.trade_id, now))
-            states = store.load_states(conn, half_life)
-            touched: set[str] = set()
-            for event in new:
-                if not store.insert_event(conn, event):  # not reached: ids were looked up above
-                    continue
-                start = states.get(event.strategy_name) or Evidence(ref_ts=event.closed_ts)
-                states[event.strategy_name] = observe(start, event.closed_ts, None, event.profit_loss, half_life)
-                touched.add(event.strategy_name)
-            for name in touched:
-                store.save_state(conn, name, states[name], now, half_life)
-            return SyncReport(days, len(new), dict(scan.skipped), sorted(states), already)
+        def scan(conn: sqlite3.Connection) -> tuple[trades.TradesScan, dict[str, str], int]:
+            found = trades.closed_trades(conn, now - days * SECONDS_PER_DAY, now + CLOCK_SKEW_S)
+            return found, store.recorded_ids(conn), store.last_event_id(conn)
 
-        report = await self._write(job)
-        if isinstance(report, str):
-            raise InvalidInputError(report)
-        return report
+        # Read on a connection of its own, then learnt in steps, each a short write: as one write, a sync of
+        # 200,000 rows held the journal's lock 6 s, and every other writer (another gateway's update, the agent
+        # itself) failed past its 5 s busy timeout meanwhile (a review).
+        try:
+            found, recorded, seen = await asyncio.to_thread(self._read, scan)
+        except trades.TradesTableError as exc:
+            raise InvalidInputError(f"cannot sync: {exc}") from None
+        rows = sorted(found.trades, key=lambda t: t.closed_ts)
+        skipped, taken = Counter(found.skipped), set[int]()
+        imported = already = 0
+        for first in range(0, len(rows), SYNC_STEP):
+            step = _SyncStep(
+                rows[first : first + SYNC_STEP], recorded, taken, seen, now, self._config.half_life_days
+            )
+            added, known, seen = await self._write(step.run)
+            imported, already = imported + added, already + known
+            skipped += step.skipped
+        names = sorted(await asyncio.to_thread(self._read, self._states))
+        return SyncReport(days, imported, dict(skipped), names, already)
 
     async def all_stats(self, method: Method = "mean") -> list[StrategyStats]:
         """Every strategy with its posterior at this moment and its weight by `method`. The weighting runs in
@@ -257,6 +237,76 @@ class BayesianService:
             raise JournalUnavailableError(f"the journal could not be read: {exc}") from exc
         finally:
             conn.close()
+
+
+SYNC_STEP = 2_000  # rows of the agent's table learnt from in one write (~60 ms of the journal's lock)
+
+
+class _SyncStep:
+    """One write of `BayesianService.sync`: `rows` (in closing order) learnt from, those already recorded counted.
+    Shared between the steps of one sync: `recorded` (trade id -> strategy, as read before the first, and extended
+    with the events recorded since, by anyone: `seen` is the newest event id read) and `taken` (the events without
+    an id that rows have been recognised as, and those this sync recorded: two like rows are two trades, whichever
+    steps they fall in)."""
+
+    def __init__(
+        self,
+        rows: list[trades.ClosedTrade],
+        recorded: dict[str, str],
+        taken: set[int],
+        seen: int,
+        now: float,
+        half_life_days: float,
+    ) -> None:
+        self.rows, self.recorded, self.taken, self.seen = rows, recorded, taken, seen
+        self.now, self.half_life_days = now, half_life_days
+        self.skipped: Counter[str] = Counter()
+
+    def run(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
+        """(trades learnt, rows already recorded, the newest event id now)."""
+        seen = store.recorded_since(conn, self.seen, self.recorded)
+        since, until = self.rows[0].closed_ts, self.rows[-1].closed_ts
+        unidentified = store.WithoutId(conn, since, until, self.taken)
+        new: list[store.TradeEvent] = []
+        already = 0
+        for t in self.rows:  # a P&L beyond MAX_ABS_PNL was left out by the scan
+            ts = t.closed_ts  # as sent, as an update records it: so that either recognises the other
+            if t.trade_id is not None:
+                owner = self.recorded.get(t.trade_id)
+                if owner is not None:
+                    if owner == t.strategy_name:
+                        already += 1
+                    else:
+                        self.skipped["trade id recorded for another strategy"] += 1
+                    continue
+                self.recorded[t.trade_id] = t.strategy_name  # a second row with the id is the same trade
+                if (event_id := unidentified.take(t.strategy_name, ts, t.profit_loss)) is not None:
+                    store.attach_id(conn, event_id, t.trade_id)  # an update without a trade_id told of it
+                    already += 1
+                    continue
+            elif unidentified.take(t.strategy_name, ts, t.profit_loss) is not None:
+                already += 1
+                continue
+            new.append(store.TradeEvent(t.strategy_name, None, t.profit_loss, ts, "sync", t.trade_id, self.now))
+        states = store.load_states(conn, self.half_life_days)
+        touched: set[str] = set()
+        learnt = 0
+        for event in new:
+            event_id = store.insert_event(conn, event)
+            if event_id is None:  # its id recorded meanwhile (another sync): learnt once, there
+                already += 1
+                continue
+            learnt += 1
+            self.taken.add(event_id)
+            seen = max(seen, event_id)
+            start = states.get(event.strategy_name) or Evidence(ref_ts=event.closed_ts)
+            states[event.strategy_name] = observe(
+                start, event.closed_ts, None, event.profit_loss, self.half_life_days
+            )
+            touched.add(event.strategy_name)
+        for name in touched:
+            store.save_state(conn, name, states[name], self.now, self.half_life_days)
+        return learnt, already, seen
 
 
 def changed_outcome(before: store.TradeEvent, retry: TradeOutcome) -> str | None:

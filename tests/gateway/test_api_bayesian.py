@@ -273,6 +273,40 @@ def test_an_update_without_a_close_time_is_recognised_in_the_row_that_closed_bef
     assert {s["strategy_name"]: s["total_samples"] for s in stats} == {"late": 3, "late_won": 1}
 
 
+def test_a_sync_learns_in_short_writes_and_sees_what_others_recorded_between_them(
+    client: TestClient, db_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+):
+    """As one write, a sync of 200,000 rows held the journal's lock 6 s, and another gateway's update failed (503)
+    past its 5 s busy timeout (a review; after: 0.03 s). In steps of SYNC_STEP rows, each its own write, which
+    reads what others recorded since the step before: a trade recorded between two steps under the id of a row
+    of a later step, for another strategy, makes that row one to skip, as it would have been before the sync."""
+    import gateway.services.bayesian as service
+    from investiq.core.journal import bayesian as store
+    from investiq.core.journal.timestamps import iso
+
+    steps: list[int] = []
+    run = service._SyncStep.run
+
+    def step(self: Any, conn: sqlite3.Connection) -> tuple[int, int, int]:
+        steps.append(len(self.rows))
+        if len(steps) == 2:  # committed between the first step and this one, by another gateway
+            store.insert_event(conn, store.TradeEvent("t", None, 4.0, clock.now - 60, "update", "3", clock.now))
+        result: tuple[int, int, int] = run(self, conn)
+        return result
+
+    monkeypatch.setattr(service, "SYNC_STEP", 2)
+    monkeypatch.setattr(service._SyncStep, "run", step)
+    add_trades(db_path, [("s", float(i), iso(clock.now - 600 + i)) for i in range(1, 6)])  # ids 1..5
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert steps == [2, 2, 1]
+    assert (report["trades_imported"], report["already_recorded"]) == (4, 0), report
+    assert report["skipped"] == {"trade id recorded for another strategy": 1}
+    with closing(sqlite3.connect(db_path)) as conn:  # the one recorded between the steps is not learnt again
+        assert conn.execute("SELECT count(*), count(DISTINCT trade_id) FROM bayesian_events").fetchone() == (5, 5)
+    again = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (again["trades_imported"], again["already_recorded"]) == (0, 4), again
+
+
 def test_sync_reads_the_agents_strategy_names_as_updates_do(client: TestClient, db_path: Path, clock: Clock):
     """One spelling: an update names "café" decomposed, the agent's table composed; the sync recognises the trade
     (a review found it learnt twice, and the row with an id refused as another strategy's). A name with a character

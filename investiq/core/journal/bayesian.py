@@ -52,8 +52,9 @@ def close_unstated(source: str, closed_ts: float, received_ts: float | None) -> 
     return source == "update" and received_ts is not None and abs(closed_ts - received_ts) <= 1e-3
 
 
-def insert_event(conn: sqlite3.Connection, event: TradeEvent) -> bool:
-    """Record the trade; False when its trade_id was already recorded (a retry or a synced trade)."""
+def insert_event(conn: sqlite3.Connection, event: TradeEvent) -> int | None:
+    """Record the trade; its event id, or None when its trade_id was already recorded (a retry or a synced
+    trade)."""
     cursor = conn.execute(
         "INSERT INTO bayesian_events (strategy_name, won, profit_loss, closed_at, closed_ts, source, "
         "trade_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trade_id) DO NOTHING",
@@ -68,7 +69,7 @@ def insert_event(conn: sqlite3.Connection, event: TradeEvent) -> bool:
             iso(event.received_ts),
         ),
     )
-    return cursor.rowcount == 1
+    return cursor.lastrowid if cursor.rowcount == 1 else None
 
 
 # What a state row is read as: Evidence's fields, the sum w x^2 that the release before schema 9 kept instead of
@@ -245,6 +246,25 @@ def posted(conn: sqlite3.Connection) -> int:
         return 0
 
 
+def last_event_id(conn: sqlite3.Connection) -> int:
+    """The newest event's id (0 for none): events are only ever added, with ids that grow (AUTOINCREMENT)."""
+    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM bayesian_events").fetchone()[0])
+
+
+def recorded_since(conn: sqlite3.Connection, seen: int, recorded: dict[str, str]) -> int:
+    """Add the trade ids of the events recorded after event `seen` to `recorded` (as `recorded_ids` reads them);
+    the newest event's id now. An id given since to an older event (another sync's `attach_id`) is not read:
+    recording that trade again fails on its unique trade_id instead."""
+    newest = seen
+    for event_id, trade_id, name in conn.execute(
+        "SELECT id, trade_id, strategy_name FROM bayesian_events WHERE id > ? ORDER BY id", (seen,)
+    ):
+        newest = int(event_id)
+        if trade_id is not None:
+            recorded.setdefault(one_spelling(str(trade_id)), str(name))
+    return newest
+
+
 def recorded_ids(conn: sqlite3.Connection) -> dict[str, str]:
     """trade_id -> strategy of every recorded trade that has an id, the id in its one spelling (`one_spelling`:
     ids recorded before 2026-12-05 were kept as sent, a decomposed one among them)."""
@@ -268,13 +288,18 @@ class WithoutId:
     recognises them in the agent's table, where there is nothing else to go by than the strategy, the close time
     and the outcome. Each recorded trade is recognised once (`take`)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, since: float, until: float, taken: set[int] | None = None
+    ) -> None:
+        """Those that rows closed from `since` to `until` may be; `taken`: events not to recognise again (shared
+        by the steps of one sync)."""
         # strategy -> [(closed_ts, event id, P&L or None, won or None, close unstated)], in closing order
         self._by_name: dict[str, list[tuple[float, int, float | None, bool | None, bool]]] = defaultdict(list)
-        self._taken: set[int] = set()
+        self._taken = set() if taken is None else taken
         rows = conn.execute(
             "SELECT id, strategy_name, closed_ts, profit_loss, won, source, received_at FROM bayesian_events "
-            "WHERE trade_id IS NULL ORDER BY closed_ts, id"
+            "WHERE trade_id IS NULL AND closed_ts BETWEEN ? AND ? ORDER BY closed_ts, id",
+            (since - SAME_CLOSE_S, until + UNSTATED_CLOSE_S),
         )
         for event_id, name, ts, pnl, won, source, received_at in rows:
             if pnl is not None or won is not None:
