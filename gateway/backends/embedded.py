@@ -234,7 +234,7 @@ class EmbeddedBackend:
                     directory, finbert_runtime, quantize=quantize, providers=self._providers
                 )
                 self._encoder = Encoder(directory, min(max_tokens, self.finbert.max_length))
-                if FinbertMeta.load(directory).version == self.finbert.version:
+                if FinbertMeta.load(directory) == self.finbert:  # the same export (its labels, not only weights)
                     break
             else:
                 raise ArtifactError(

@@ -167,25 +167,26 @@ class BayesianService:
             raise InvalidInputError(f"days must be between 1 and {self._config.max_sync_days}, got {days}")
         now = self._clock()
 
-        def scan(conn: sqlite3.Connection) -> tuple[trades.TradesScan, dict[str, str], int]:
+        def scan(conn: sqlite3.Connection) -> tuple[trades.TradesScan, dict[str, str], store.Claims]:
             found = trades.closed_trades(conn, now - days * SECONDS_PER_DAY, now + CLOCK_SKEW_S)
-            return found, store.recorded_ids(conn), store.last_event_id(conn)
+            found.trades.sort(key=lambda t: t.closed_ts)
+            return found, store.recorded_ids(conn), store.unstated_claims(conn, by_strategy(found.trades))
 
         # Read on a connection of its own, then learnt in steps, each a short write: as one write, a sync of
         # 200,000 rows held the journal's lock 6 s, and every other writer (another gateway's update, the agent
         # itself) failed past its 5 s busy timeout meanwhile (a review).
         try:
-            found, recorded, seen = await asyncio.to_thread(self._read, scan)
+            found, recorded, claims = await asyncio.to_thread(self._read, scan)
         except trades.TradesTableError as exc:
             raise InvalidInputError(f"cannot sync: {exc}") from None
-        rows = sorted(found.trades, key=lambda t: t.closed_ts)
+        rows = found.trades
         skipped, taken = Counter(found.skipped), set[int]()
         imported = already = 0
         for first in range(0, len(rows), SYNC_STEP):
             step = _SyncStep(
-                rows[first : first + SYNC_STEP], recorded, taken, seen, now, self._config.half_life_days
+                rows[first : first + SYNC_STEP], recorded, claims, taken, now, self._config.half_life_days
             )
-            added, known, seen = await self._write(step.run)
+            added, known = await self._write(step.run)
             imported, already = imported + added, already + known
             skipped += step.skipped
         names = sorted(await asyncio.to_thread(self._read, self._states))
@@ -244,35 +245,40 @@ SYNC_STEP = 2_000  # rows of the agent's table learnt from in one write (~60 ms 
 
 class _SyncStep:
     """One write of `BayesianService.sync`: `rows` (in closing order) learnt from, those already recorded counted.
-    Shared between the steps of one sync: `recorded` (trade id -> strategy, as read before the first, and extended
-    with the events recorded since, by anyone: `seen` is the newest event id read) and `taken` (the events without
-    an id that rows have been recognised as, and those this sync recorded: two like rows are two trades, whichever
-    steps they fall in)."""
+    Shared between the steps of one sync: `recorded` (trade id -> strategy, as read before the first and recorded
+    by this sync; an id not in it is looked up, as others may have recorded it since), `claims` (the rows updates
+    without a close time are, `store.unstated_claims`) and `taken` (the events without an id that rows have been
+    recognised as, and those this sync recorded: two like rows are two trades, whichever steps they fall in)."""
 
     def __init__(
         self,
         rows: list[trades.ClosedTrade],
         recorded: dict[str, str],
+        claims: store.Claims,
         taken: set[int],
-        seen: int,
         now: float,
         half_life_days: float,
     ) -> None:
-        self.rows, self.recorded, self.taken, self.seen = rows, recorded, taken, seen
+        self.rows, self.recorded, self.claims, self.taken = rows, recorded, claims, taken
         self.now, self.half_life_days = now, half_life_days
         self.skipped: Counter[str] = Counter()
 
-    def run(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
-        """(trades learnt, rows already recorded, the newest event id now)."""
-        seen = store.recorded_since(conn, self.seen, self.recorded)
-        since, until = self.rows[0].closed_ts, self.rows[-1].closed_ts
-        unidentified = store.WithoutId(conn, since, until, self.taken)
+    def owner(self, conn: sqlite3.Connection, trade_id: str) -> str | None:
+        """The strategy a trade id is recorded for, if it is: by this sync's reading, else in the journal now (an
+        update, or another gateway's sync, since: its attach_id made this one fail on the unique id, a review)."""
+        if trade_id not in self.recorded and (event := store.recorded(conn, trade_id)) is not None:
+            self.recorded[trade_id] = event.strategy_name
+        return self.recorded.get(trade_id)
+
+    def run(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """(trades learnt, rows already recorded)."""
+        unidentified = store.WithoutId(conn, by_strategy(self.rows), self.claims, self.taken)
         new: list[store.TradeEvent] = []
         already = 0
         for t in self.rows:  # a P&L beyond MAX_ABS_PNL was left out by the scan
             ts = t.closed_ts  # as sent, as an update records it: so that either recognises the other
             if t.trade_id is not None:
-                owner = self.recorded.get(t.trade_id)
+                owner = self.owner(conn, t.trade_id)
                 if owner is not None:
                     if owner == t.strategy_name:
                         already += 1
@@ -293,12 +299,10 @@ class _SyncStep:
         learnt = 0
         for event in new:
             event_id = store.insert_event(conn, event)
-            if event_id is None:  # its id recorded meanwhile (another sync): learnt once, there
-                already += 1
+            if event_id is None:  # not reached: ids were looked up above, in this transaction
                 continue
             learnt += 1
             self.taken.add(event_id)
-            seen = max(seen, event_id)
             start = states.get(event.strategy_name) or Evidence(ref_ts=event.closed_ts)
             states[event.strategy_name] = observe(
                 start, event.closed_ts, None, event.profit_loss, self.half_life_days
@@ -306,7 +310,15 @@ class _SyncStep:
             touched.add(event.strategy_name)
         for name in touched:
             store.save_state(conn, name, states[name], self.now, self.half_life_days)
-        return learnt, already, seen
+        return learnt, already
+
+
+def by_strategy(rows: list[trades.ClosedTrade]) -> store.Rows:
+    """Rows (in closing order) as (closed_ts, P&L) by strategy, in closing order."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for t in rows:
+        out.setdefault(t.strategy_name, []).append((t.closed_ts, t.profit_loss))
+    return out
 
 
 def changed_outcome(before: store.TradeEvent, retry: TradeOutcome) -> str | None:
