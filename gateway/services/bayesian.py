@@ -167,25 +167,23 @@ class BayesianService:
             raise InvalidInputError(f"days must be between 1 and {self._config.max_sync_days}, got {days}")
         now = self._clock()
 
-        def scan(conn: sqlite3.Connection) -> tuple[trades.TradesScan, dict[str, str], store.Claims]:
+        def scan(conn: sqlite3.Connection) -> tuple[trades.TradesScan, dict[str, str]]:
             found = trades.closed_trades(conn, now - days * SECONDS_PER_DAY, now + CLOCK_SKEW_S)
             found.trades.sort(key=lambda t: t.closed_ts)
-            return found, store.recorded_ids(conn), store.unstated_claims(conn, by_strategy(found.trades))
+            return found, store.recorded_ids(conn)
 
         # Read on a connection of its own, then learnt in steps, each a short write: as one write, a sync of
         # 200,000 rows held the journal's lock 6 s, and every other writer (another gateway's update, the agent
         # itself) failed past its 5 s busy timeout meanwhile (a review).
         try:
-            found, recorded, claims = await asyncio.to_thread(self._read, scan)
+            found, recorded = await asyncio.to_thread(self._read, scan)
         except trades.TradesTableError as exc:
             raise InvalidInputError(f"cannot sync: {exc}") from None
         rows = found.trades
         skipped, taken = Counter(found.skipped), set[int]()
         imported = already = 0
         for first in range(0, len(rows), SYNC_STEP):
-            step = _SyncStep(
-                rows[first : first + SYNC_STEP], recorded, claims, taken, now, self._config.half_life_days
-            )
+            step = _SyncStep(rows[first : first + SYNC_STEP], recorded, taken, now, self._config.half_life_days)
             added, known = await self._write(step.run)
             imported, already = imported + added, already + known
             skipped += step.skipped
@@ -246,20 +244,19 @@ SYNC_STEP = 2_000  # rows of the agent's table learnt from in one write (~60 ms 
 class _SyncStep:
     """One write of `BayesianService.sync`: `rows` (in closing order) learnt from, those already recorded counted.
     Shared between the steps of one sync: `recorded` (trade id -> strategy, as read before the first and recorded
-    by this sync; an id not in it is looked up, as others may have recorded it since), `claims` (the rows updates
-    without a close time are, `store.unstated_claims`) and `taken` (the events without an id that rows have been
-    recognised as, and those this sync recorded: two like rows are two trades, whichever steps they fall in)."""
+    by this sync; an id not in it is looked up, as others may have recorded it since) and `taken` (the events
+    without an id that rows have been recognised as, and those this sync recorded: two like rows are two trades,
+    whichever steps they fall in)."""
 
     def __init__(
         self,
         rows: list[trades.ClosedTrade],
         recorded: dict[str, str],
-        claims: store.Claims,
         taken: set[int],
         now: float,
         half_life_days: float,
     ) -> None:
-        self.rows, self.recorded, self.claims, self.taken = rows, recorded, claims, taken
+        self.rows, self.recorded, self.taken = rows, recorded, taken
         self.now, self.half_life_days = now, half_life_days
         self.skipped: Counter[str] = Counter()
 
@@ -272,7 +269,7 @@ class _SyncStep:
 
     def run(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """(trades learnt, rows already recorded)."""
-        unidentified = store.WithoutId(conn, by_strategy(self.rows), self.claims, self.taken)
+        unidentified = store.WithoutId(conn, by_strategy(self.rows), self.taken)
         new: list[store.TradeEvent] = []
         already = 0
         for t in self.rows:  # a P&L beyond MAX_ABS_PNL was left out by the scan
@@ -314,10 +311,10 @@ class _SyncStep:
 
 
 def by_strategy(rows: list[trades.ClosedTrade]) -> store.Rows:
-    """Rows (in closing order) as (closed_ts, P&L) by strategy, in closing order."""
-    out: dict[str, list[tuple[float, float]]] = {}
+    """The close times of rows (in closing order) by strategy."""
+    out: dict[str, list[float]] = {}
     for t in rows:
-        out.setdefault(t.strategy_name, []).append((t.closed_ts, t.profit_loss))
+        out.setdefault(t.strategy_name, []).append(t.closed_ts)
     return out
 
 

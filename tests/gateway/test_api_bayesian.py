@@ -251,42 +251,6 @@ def test_an_update_without_an_id_is_recognised_in_the_agents_row_to_a_second_and
     assert client.post("/bayesian/sync-from-database", params={"days": 1}).json()["trades_imported"] == 0
 
 
-def test_an_update_without_a_close_time_is_recognised_in_the_row_that_closed_before_it_came(
-    client: TestClient, db_path: Path, clock: Clock
-):
-    """An update with neither trade_id nor closed_at is recorded as closed when it came; its row in the agent's
-    table holds the real close, seconds to minutes earlier: matched to 1 s, the trade was learnt a second time by
-    the next sync (a review: sent 3 s after the close). A row closed up to 10 minutes before it is recognised, the
-    latest it matches: an earlier row is another trade, even when it is seen first (a review: it took that one,
-    and the P&L learnt was the wrong trade's); so is one closed after it came, or longer before."""
-    from investiq.core.journal.timestamps import iso
-
-    came = clock.now
-    update(client, strategy_name="late", profit_loss=2.5)
-    update(client, strategy_name="late_won", won=True)
-    add_trades(
-        db_path,
-        [("late", 2.5, iso(came - 3)), ("late_won", 7.0, iso(came - 300)), ("late_won", 3.0, iso(came - 2))],
-    )
-    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
-    assert (report["trades_imported"], report["already_recorded"]) == (1, 2), report
-    with closing(sqlite3.connect(db_path)) as conn:  # the earlier row is the trade learnt: its P&L, 7
-        learnt = conn.execute("SELECT strategy_name, profit_loss FROM bayesian_events WHERE source = 'sync'")
-        assert learnt.fetchall() == [("late_won", 7.0)]
-    add_trades(db_path, [("late", 2.5, iso(came - 1200)), ("late", 2.5, iso(came + 5))])
-    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
-    assert (report["trades_imported"], report["already_recorded"]) == (2, 3), report
-    clock.now += 60  # two updates a minute apart, both after their rows: each is its own row
-    update(client, strategy_name="pair", won=True)
-    clock.now += 60
-    update(client, strategy_name="pair", won=True)
-    add_trades(db_path, [("pair", 1.0, iso(came + 10)), ("pair", 2.0, iso(came + 20))])
-    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
-    assert (report["trades_imported"], report["already_recorded"]) == (0, 7), report
-    stats = client.get("/bayesian/all-stats").json()["strategies"]
-    assert {s["strategy_name"]: s["total_samples"] for s in stats} == {"late": 3, "late_won": 2, "pair": 2}
-
-
 def test_a_sync_learns_in_short_writes_and_sees_what_others_recorded_between_them(
     client: TestClient, db_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ):

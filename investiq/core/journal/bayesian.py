@@ -28,9 +28,6 @@ _STATE_FIELDS = [f.name for f in fields(Evidence)]
 # A trade's close times this close are one (a table of whole seconds, an update's milliseconds): a retry by id
 # (gateway `changed_outcome`), a sync's row against a trade recorded without an id (`WithoutId`)
 SAME_CLOSE_S = 1.0
-# An update that gave no closed_at is recorded as closed when it came: a sync recognises it in a row of the agent's
-# table closed up to this long before (`unstated_claims`)
-UNSTATED_CLOSE_S = 600.0
 _SCATTER = _STATE_FIELDS.index("pnl_scatter")
 
 
@@ -263,82 +260,39 @@ def same_pnl_value(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
-Rows = Mapping[str, list[tuple[float, float]]]  # strategy -> (closed_ts, P&L) of a sync's rows, in closing order
-Claims = dict[tuple[str, float, float], list[int]]  # a row (strategy, closed_ts, P&L) -> the updates it is
-
-
-def _matches(pnl: float | None, won: bool | None, profit_loss: float) -> bool:
-    """Whether a trade recorded with `pnl` (or, without one, `won`) is a row's `profit_loss`."""
-    return same_pnl_value(pnl, profit_loss) if pnl is not None else won == (profit_loss > 0)
-
-
-def unstated_claims(conn: sqlite3.Connection, rows: Rows) -> Claims:
-    """The rows of a sync that updates sent without a close time (or an id) are: such an update is recorded as
-    closed when it came, after its row closed, by as long as the agent took to send it (matched to the second,
-    one sent 3 s after the close was learnt twice: a review). Each is the latest row it matches of those closed
-    up to UNSTATED_CLOSE_S before it came and not claimed by a later update, never an earlier one: an update
-    for a trade the table does not hold took a row half an hour older, which was then never learnt (a review)."""
-    claims: Claims = defaultdict(list)
-    for name, closes in rows.items():
-        found = conn.execute(
-            "SELECT id, closed_ts, profit_loss, won, received_at FROM bayesian_events INDEXED BY "
-            "bayesian_events_strategy WHERE strategy_name = ? AND closed_ts BETWEEN ? AND ? AND trade_id IS NULL "
-            "AND source = 'update' ORDER BY closed_ts DESC, id DESC",
-            (name, closes[0][0] - SAME_CLOSE_S, closes[-1][0] + UNSTATED_CLOSE_S),
-        )
-        claimed: set[int] = set()  # rows, by their place in `closes`
-        for event_id, ts, pnl, won, received_at in found:
-            if not close_unstated("update", float(ts), timestamps.parse(received_at)) or (
-                pnl is None and won is None
-            ):
-                continue
-            outcome = None if won is None else bool(won)
-            first = bisect.bisect_left(closes, (float(ts) - UNSTATED_CLOSE_S,))
-            last = bisect.bisect_right(closes, (float(ts) + SAME_CLOSE_S, math.inf))
-            for i in range(last - 1, first - 1, -1):  # the latest first
-                if i not in claimed and _matches(pnl, outcome, closes[i][1]):
-                    claimed.add(i)
-                    claims[(name, closes[i][0], closes[i][1])].append(int(event_id))
-                    break
-    return claims
+Rows = Mapping[str, list[float]]  # strategy -> the close times of a sync's rows, in closing order
 
 
 class WithoutId:
     """The trades recorded without an id (an update that gave none, or a sync of a row without one): how a sync
     recognises them in the agent's table, where there is nothing else to go by than the strategy, the close time
-    and the outcome. Each recorded trade is recognised once (`take`)."""
+    and the outcome. Each recorded trade is recognised once (`take`). An update that gave no close time either
+    was recorded as closed when it came, after its row closed: it is recognised only within SAME_CLOSE_S of it."""
 
-    def __init__(
-        self, conn: sqlite3.Connection, rows: Rows, claims: Claims | None = None, taken: set[int] | None = None
-    ) -> None:
-        """Those that `rows` (a step of a sync) may be: recorded with the close time they were sent with, or
-        `claims` (`unstated_claims`); `taken`: events not to recognise again (shared by the steps of one sync)."""
+    def __init__(self, conn: sqlite3.Connection, rows: Rows, taken: set[int] | None = None) -> None:
+        """Those that `rows` (a step of a sync) may be; `taken`: events not to recognise again (shared by the
+        steps of one sync)."""
         # strategy -> [(closed_ts, event id, P&L or None, won or None)], in closing order
         self._by_name: dict[str, list[tuple[float, int, float | None, bool | None]]] = defaultdict(list)
-        self._claims = claims or {}
         self._taken = set() if taken is None else taken
         for name, closes in rows.items():
             found = conn.execute(  # by the (strategy, close) index: `trade_id IS NULL` read every such event
-                "SELECT id, closed_ts, profit_loss, won, source, received_at FROM bayesian_events "
-                "INDEXED BY bayesian_events_strategy WHERE strategy_name = ? AND closed_ts BETWEEN ? AND ? "
-                "AND trade_id IS NULL ORDER BY closed_ts, id",
-                (name, closes[0][0] - SAME_CLOSE_S, closes[-1][0] + SAME_CLOSE_S),
+                "SELECT id, closed_ts, profit_loss, won FROM bayesian_events INDEXED BY bayesian_events_strategy "
+                "WHERE strategy_name = ? AND closed_ts BETWEEN ? AND ? AND trade_id IS NULL "
+                "ORDER BY closed_ts, id",
+                (name, closes[0] - SAME_CLOSE_S, closes[-1] + SAME_CLOSE_S),
             )
-            for event_id, ts, pnl, won, source, received_at in found:
-                if (pnl is not None or won is not None) and not close_unstated(
-                    str(source), float(ts), timestamps.parse(received_at)
-                ):
-                    outcome = None if won is None else bool(won)
-                    self._by_name[name].append((float(ts), int(event_id), pnl, outcome))
+            for event_id, ts, pnl, won in found:
+                if pnl is not None or won is not None:
+                    self._by_name[name].append((float(ts), int(event_id), pnl, None if won is None else bool(won)))
 
     def take(self, strategy_name: str, closed_ts: float, profit_loss: float) -> int | None:
         """The id of the event that a row (strategy, close, P&L) of the agent's table was recorded as, or None: one
         closed within SAME_CLOSE_S with the same P&L (`same_pnl_value`), else an update that gave only the outcome
-        (won as profit_loss > 0, the rule every trade is learnt by); the nearest in time first; else an update that
-        gave no close time and claimed the row (`unstated_claims`). As a retry by id is matched (gateway
-        `changed_outcome`): matched exactly, an update's 10:00:00.400 against the table's whole second, or a P&L
-        of -1 against the table's (1.2 - 1.3) x 10, was learnt a second time (a review). An event taken is not
-        taken again."""
+        (won as profit_loss > 0, the rule every trade is learnt by); the nearest in time first. As a retry by id
+        is matched (gateway `changed_outcome`): matched exactly, an update's 10:00:00.400 against the table's
+        whole second, or a P&L of -1 against the table's (1.2 - 1.3) x 10, was learnt a second time (a review).
+        An event taken is not taken again."""
         events = self._by_name.get(strategy_name, [])
         start = bisect.bisect_left(events, (closed_ts - SAME_CLOSE_S,))
         stop = bisect.bisect_right(events, (closed_ts + SAME_CLOSE_S, math.inf))
@@ -348,10 +302,6 @@ class WithoutId:
         for found in (same_pnl, same_outcome):
             if found:
                 event_id = min(found, key=lambda e: (abs(e[0] - closed_ts), e[1]))[1]
-                self._taken.add(event_id)
-                return event_id
-        for event_id in self._claims.get((strategy_name, closed_ts, profit_loss), []):
-            if event_id not in self._taken:
                 self._taken.add(event_id)
                 return event_id
         return None
