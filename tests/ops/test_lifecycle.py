@@ -455,34 +455,35 @@ def test_old_retrain_runs_and_retired_versions_are_pruned(tmp_path: Path):
     assert sorted(p.name for p in (tmp_path / "retired" / "patchtst").iterdir()) == ["5", "7"]
 
 
+def install_version(repo: Path, number: int) -> PatchTSTMeta:
+    """A version `number` of patchtst in `repo` whose artifact is named w<number> (no graph)."""
+    meta = PatchTSTMeta(
+        f"w{number}",
+        8,
+        2,
+        "1d",
+        "log_return",
+        ["X"],
+        "sample",
+        "2020-01-01",
+        quantile_levels=list(QUANTILE_LEVELS),
+    )
+    version_dir(repo, "patchtst", number).mkdir(parents=True)
+    meta.save(version_dir(repo, "patchtst", number))
+    return meta
+
+
 def test_a_version_installed_during_a_reload_is_the_one_named(tmp_path: Path):
     """The backend loads whatever is newest when it loads: if a version lands between reading the
     repository and loading, the reload reads again, so the name and the weights agree."""
     repo = tmp_path / "repo"
-
-    def install_version(number: int) -> PatchTSTMeta:
-        meta = PatchTSTMeta(
-            f"w{number}",
-            8,
-            2,
-            "1d",
-            "log_return",
-            ["X"],
-            "sample",
-            "2020-01-01",
-            quantile_levels=list(QUANTILE_LEVELS),
-        )
-        version_dir(repo, "patchtst", number).mkdir(parents=True)
-        meta.save(version_dir(repo, "patchtst", number))
-        return meta
-
-    first = install_version(1)
+    first = install_version(repo, 1)
 
     class RacingBackend(FakeBackend):
         async def reload(self, model: str) -> None:
             await super().reload(model)
             if len(self.reloaded) == 1:
-                install_version(2)  # another process installs version 2 meanwhile
+                install_version(repo, 2)  # another process installs version 2 meanwhile
 
     backend = RacingBackend()
     price = PriceService(backend, first, None, Metrics(), BarCache(tmp_path), lambda *_: None, max_batch=8)  # type: ignore[arg-type]
@@ -507,23 +508,7 @@ def shared_backend_serving(number: int | None) -> tuple[FakeBackend, list[int | 
 
 
 def two_versions(repo: Path, count: int = 2) -> list[PatchTSTMeta]:
-    metas = []
-    for number in range(1, count + 1):
-        meta = PatchTSTMeta(
-            f"w{number}",
-            8,
-            2,
-            "1d",
-            "log_return",
-            ["X"],
-            "sample",
-            "2020-01-01",
-            quantile_levels=list(QUANTILE_LEVELS),
-        )
-        version_dir(repo, "patchtst", number).mkdir(parents=True)
-        meta.save(version_dir(repo, "patchtst", number))
-        metas.append(meta)
-    return metas
+    return [install_version(repo, number) for number in range(1, count + 1)]
 
 
 def test_a_version_another_gateway_rolled_out_on_the_shared_backend_is_adopted_and_named(tmp_path: Path):
