@@ -120,6 +120,12 @@ class TritonBackend:
             serving,
         )
 
+    async def serving_version(self, model: str) -> int | None:
+        """The version of `model` every server the target names serves (the newest each has ready), or None where
+        they differ or none answers: what another gateway's reload may have switched them to."""
+        newest = {max(ready) for ready in (await self._versions(model)).values() if ready}
+        return next(iter(newest)) if len(newest) == 1 else None
+
     async def _versions(self, model: str) -> dict[str, list[int]]:
         """The versions of `model` each server the target names has ready (Triton's model metadata), by server;
         a server that does not answer, or does not serve `model`, is left out."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from gateway.backends.base import InferenceBackend
@@ -10,12 +11,13 @@ from gateway.services.bayesian import BayesianService
 from gateway.services.price import PriceService
 from gateway.services.sentiment import SentimentService
 from investiq.core.cpu import describe
-from investiq.core.errors import JournalUnavailableError
+from investiq.core.errors import InvestIQError, JournalUnavailableError
 from investiq.core.finbert import FINBERT
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.patchtst import PATCHTST
 
+log = logging.getLogger(__name__)
 ORDER = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 TASKS = {FINBERT: "sentiment", PATCHTST: "price"}  # a backend model -> the task it answers
 # How long /health/ready waits for the backend to say whether a model is ready; past it the model is reported not
@@ -131,16 +133,37 @@ class HealthService:
         return report if self._sentiment.scorer.model == LEXICON else await self._answerable(report, FINBERT)
 
     async def price(self) -> Report:
-        """/price/health: the service's report, unhealthy when the backend cannot answer with PatchTST."""
-        report = self._price.health()
+        """/price/health: the service's report, unhealthy when the backend cannot answer with PatchTST. A backend
+        shared with other gateways (Triton) may serve a version another one rolled out: followed first, so that the
+        report names the version that answers (it named the one this gateway read until its next forecast)."""
+        moved = await self._follow_price()
+        report: Report = self._price.health()
+        if moved is not None:  # the backend serves a version this gateway cannot read: its forecasts fail
+            return unhealthy(report, moved)
         return report if self._price.meta is None else await self._answerable(report, PATCHTST)
+
+    async def _follow_price(self) -> str | None:
+        """Adopt the PatchTST version the backend serves where it is not the one read; why not, where it cannot."""
+        serving_version = getattr(self._backend, "serving_version", None)
+        number, follow = self._price.repository_version, self._price.follow
+        if serving_version is None or follow is None or number is None:
+            return None
+        try:
+            serving = await serving_version(PATCHTST)
+            if serving is not None and serving != number:
+                await follow(serving, number)
+        except InvestIQError as exc:  # a version this gateway cannot read (ModelsService.adopt)
+            return str(exc)
+        except Exception as exc:  # a health check reports, it never raises
+            log.warning("could not ask which version of %s the backend serves: %s", PATCHTST, exc)
+        return None
 
     async def _answerable(self, report: Report, model: str) -> Report:
         if await self._model_ready(model):
             return report
         where = f"the {self._backend.name} backend at {self._backend.target}"
         reason = f"{model} is not ready on {where}: its requests fail (503) until it is"
-        return {**report, "status": "unhealthy", "reason": "; ".join(filter(None, [reason, report.get("reason")]))}
+        return unhealthy(report, reason)
 
     def finbert_runtime(self) -> Report:
         """How FinBERT runs, when the backend chose it on this CPU (the embedded one): the runtime, why, and
@@ -207,3 +230,8 @@ class HealthService:
             )
         )
         return {"status": status, "version": self._version, "components": components}
+
+
+def unhealthy(report: Report, reason: str) -> Report:
+    """`report` as unhealthy for `reason`, before any reason it gave."""
+    return {**report, "status": "unhealthy", "reason": "; ".join(filter(None, [reason, report.get("reason")]))}

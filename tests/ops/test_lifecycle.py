@@ -578,6 +578,28 @@ def test_a_version_the_gateway_cannot_adopt_is_a_503_and_nothing_is_journaled(
     assert (price.repository_version, price.meta, asked) == (1, first, [1] if serving else [1, 1])
 
 
+@pytest.mark.parametrize(("serving", "read"), [(1, 1), (3, 2)])
+def test_price_health_names_the_version_the_shared_backend_serves(tmp_path: Path, serving: int, read: int):
+    """/price/health named the version this gateway read until its next forecast, after another gateway had Triton
+    serve another (one rolled back here): it follows first; a version its repository lacks makes it unhealthy,
+    saying so, as every forecast fails."""
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+
+    two_versions(tmp_path / "repo")
+
+    class Shared(FakeBackend):
+        async def serving_version(self, model: str) -> int:
+            return serving
+
+    with TestClient(create_app(settings_for(tmp_path), backend=Shared())) as client:
+        health = client.get("/price/health").json()
+    assert (health["repository_version"], health["model_version"]) == (read, f"w{read}"), health
+    cannot = "serves version 3 of patchtst, which this gateway cannot read"
+    assert (health["status"] == "unhealthy", cannot in health.get("reason", "")) == (serving == 3,) * 2, health
+
+
 def test_export_patchtst_rolls_the_new_version_out_as_promote_does(trained: tuple[Path, Path], tmp_path: Path):
     """`investiq export patchtst` installed the newest version, which `models list` called serving, while a
     running gateway went on serving the old one with nothing said. Now it asks the gateway to switch; with

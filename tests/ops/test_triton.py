@@ -370,6 +370,8 @@ def test_a_gateway_follows_a_version_another_gateway_rolled_out_on_the_shared_tr
             artifact.write_text(json.dumps(json.loads(artifact.read_text()) | {"version": second}))
             asyncio.run(other_gateway_reloads())
             assert version_ready(ports, 2) and not version_ready(ports, 1)
+            health = client.get("/price/health").json()  # follows before any forecast
+            assert (health["repository_version"], health["model_version"]) == (2, second), health
             after = client.post("/price/predict", json={"symbol": "SPX", "prices": prices})
             assert after.status_code == 200, after.text
             assert (first.json()["model_version"] + "-second", after.json()["model_version"]) == (second, second)
