@@ -148,14 +148,14 @@ class HealthService:
         number, follow = self._price.repository_version, self._price.follow
         if serving_version is None or follow is None or number is None:
             return None
-        try:
-            serving = await serving_version(PATCHTST)
+        try:  # at most SCRAPE_DEADLINE_S: a hung Triton held the report its timeout, and the check below again
+            serving = await asyncio.wait_for(serving_version(PATCHTST), SCRAPE_DEADLINE_S)
             if serving is not None and serving != number:
                 await follow(serving, number)
         except InvestIQError as exc:  # a version this gateway cannot read (ModelsService.adopt)
             return str(exc)
-        except Exception as exc:  # a health check reports, it never raises
-            log.warning("could not ask which version of %s the backend serves: %s", PATCHTST, exc)
+        except Exception as exc:  # a health check reports, it never raises (a timeout included)
+            log.warning("could not ask which version of %s the backend serves: %r", PATCHTST, exc)
         return None
 
     async def _answerable(self, report: Report, model: str) -> Report:

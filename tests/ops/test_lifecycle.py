@@ -600,6 +600,28 @@ def test_price_health_names_the_version_the_shared_backend_serves(tmp_path: Path
     assert (health["status"] == "unhealthy", cannot in health.get("reason", "")) == (serving == 3,) * 2, health
 
 
+def test_price_health_does_not_wait_on_a_backend_that_does_not_say_its_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from fastapi.testclient import TestClient
+
+    import gateway.services.health
+    from gateway.app import create_app
+
+    two_versions(tmp_path / "repo")
+    monkeypatch.setattr(gateway.services.health, "SCRAPE_DEADLINE_S", 0.05)
+
+    class Hung(FakeBackend):
+        async def serving_version(self, model: str) -> int:
+            await asyncio.sleep(60)
+            return 1
+
+    with TestClient(create_app(settings_for(tmp_path), backend=Hung())) as client:
+        start = time.monotonic()
+        health = client.get("/price/health").json()
+        assert time.monotonic() - start < 30 and health["repository_version"] == 2, health
+
+
 def test_export_patchtst_rolls_the_new_version_out_as_promote_does(trained: tuple[Path, Path], tmp_path: Path):
     """`investiq export patchtst` installed the newest version, which `models list` called serving, while a
     running gateway went on serving the old one with nothing said. Now it asks the gateway to switch; with
