@@ -105,14 +105,13 @@ class TritonBackend:
 
     async def _moved(self, model: str, version: int) -> None:
         """After a call pinned to `version` found no such model: raise VersionMovedError where the servers serve
-        other versions of `model` (their model metadata), naming the one they serve, or None where they differ;
-        return where they still serve `version`, or say nothing, and the call's own error stands."""
-        found = {server: ready for server, ready in (await self._versions(model)).items() if ready}
-        if not found or all(version in ready for ready in found.values()):
+        other versions of `model` (`_moved_from`), naming the one they serve, or None where they differ; return
+        where they still serve `version`, or say nothing, and the call's own error stands."""
+        moved = await self._moved_from(model, version)
+        if moved is None:
             return
-        newest = {max(ready) for ready in found.values()}
+        found, serving = moved
         where = "; ".join(f"{', '.join(map(str, v)) or 'none'} on {server}" for server, v in found.items())
-        serving = next(iter(newest)) if len(newest) == 1 else None
         under_way = "" if serving is not None else " (a rollout under way: send the request again once it is done)"
         raise VersionMovedError(
             f"Triton no longer serves version {version} of {model!r}, which this request was made for: it serves "
@@ -120,11 +119,21 @@ class TritonBackend:
             serving,
         )
 
-    async def serving_version(self, model: str) -> int | None:
-        """The version of `model` every server the target names serves (the newest each has ready), or None where
-        they differ or none answers: what another gateway's reload may have switched them to."""
-        newest = {max(ready) for ready in (await self._versions(model)).values() if ready}
-        return next(iter(newest)) if len(newest) == 1 else None
+    async def serving_version(self, model: str, version: int) -> int | None:
+        """The version of `model` to read instead of `version`, by the rule a pinned forecast follows (`_moved`):
+        where no server that answers serves `version` any more, and all serve one other; else None (`version`
+        still served, beside a new one loading too; servers that differ; none answering)."""
+        moved = await self._moved_from(model, version)
+        return None if moved is None else moved[1]
+
+    async def _moved_from(self, model: str, version: int) -> tuple[dict[str, list[int]], int | None] | None:
+        """None where every server that answers still serves `version`, or none answers; else the versions each
+        serves, and the one they all serve (the newest each has ready) or None where they differ."""
+        found = {server: ready for server, ready in (await self._versions(model)).items() if ready}
+        if not found or all(version in ready for ready in found.values()):
+            return None
+        newest = {max(ready) for ready in found.values()}
+        return found, next(iter(newest)) if len(newest) == 1 else None
 
     async def _versions(self, model: str) -> dict[str, list[int]]:
         """The versions of `model` each server the target names has ready (Triton's model metadata), by server;

@@ -143,19 +143,28 @@ class HealthService:
         return report if self._price.meta is None else await self._answerable(report, PATCHTST)
 
     async def _follow_price(self) -> str | None:
-        """Adopt the PatchTST version the backend serves where it is not the one read; why not, where it cannot."""
+        """Adopt the PatchTST version the backend serves where it no longer serves the one read (the rule pinned
+        forecasts follow: `TritonBackend.serving_version`); why not, where it cannot. Not before Triton has loaded
+        what this gateway reads at start-up (it moved the gateway back to the version Triton had, a review), and
+        at most SCRAPE_DEADLINE_S for the question and the adoption together: a hung Triton, or a reload here
+        holding the adoption's lock for minutes, held the report as long (a review)."""
         serving_version = getattr(self._backend, "serving_version", None)
         number, follow = self._price.repository_version, self._price.follow
-        if serving_version is None or follow is None or number is None:
+        aligned = self._aligning is None or self._aligning.done()
+        if serving_version is None or follow is None or number is None or not aligned:
             return None
-        try:  # at most SCRAPE_DEADLINE_S: a hung Triton held the report its timeout, and the check below again
-            serving = await asyncio.wait_for(serving_version(PATCHTST), SCRAPE_DEADLINE_S)
-            if serving is not None and serving != number:
+
+        async def move() -> None:
+            serving = await serving_version(PATCHTST, number)
+            if serving is not None:
                 await follow(serving, number)
+
+        try:
+            await asyncio.wait_for(move(), SCRAPE_DEADLINE_S)
         except InvestIQError as exc:  # a version this gateway cannot read (ModelsService.adopt)
             return str(exc)
         except Exception as exc:  # a health check reports, it never raises (a timeout included)
-            log.warning("could not ask which version of %s the backend serves: %r", PATCHTST, exc)
+            log.debug("could not follow the version of %s the backend serves: %r", PATCHTST, exc)
         return None
 
     async def _answerable(self, report: Report, model: str) -> Report:

@@ -590,7 +590,7 @@ def test_price_health_names_the_version_the_shared_backend_serves(tmp_path: Path
     two_versions(tmp_path / "repo")
 
     class Shared(FakeBackend):
-        async def serving_version(self, model: str) -> int:
+        async def serving_version(self, model: str, version: int) -> int:
             return serving
 
     with TestClient(create_app(settings_for(tmp_path), backend=Shared())) as client:
@@ -600,9 +600,11 @@ def test_price_health_names_the_version_the_shared_backend_serves(tmp_path: Path
     assert (health["status"] == "unhealthy", cannot in health.get("reason", "")) == (serving == 3,) * 2, health
 
 
+@pytest.mark.parametrize("hung", ["question", "adoption"])
 def test_price_health_does_not_wait_on_a_backend_that_does_not_say_its_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hung: str
 ):
+    """A hung Triton, or a reload here holding the adoption's lock for minutes, held /price/health as long."""
     from fastapi.testclient import TestClient
 
     import gateway.services.health
@@ -611,9 +613,15 @@ def test_price_health_does_not_wait_on_a_backend_that_does_not_say_its_version(
     two_versions(tmp_path / "repo")
     monkeypatch.setattr(gateway.services.health, "SCRAPE_DEADLINE_S", 0.05)
 
+    async def held(*_: Any) -> None:
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(ModelsService, "adopt", held)
+
     class Hung(FakeBackend):
-        async def serving_version(self, model: str) -> int:
-            await asyncio.sleep(60)
+        async def serving_version(self, model: str, version: int) -> int:
+            if hung == "question":
+                await asyncio.sleep(60)
             return 1
 
     with TestClient(create_app(settings_for(tmp_path), backend=Hung())) as client:

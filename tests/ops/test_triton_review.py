@@ -159,6 +159,23 @@ def test_a_version_triton_unloaded_is_named_as_moved_not_as_a_server_down():
         asyncio.run(backend_with(FakeClient(UNAVAILABLE, message=UNLOADED)).infer(PATCHTST, WINDOW))
 
 
+def test_the_version_to_follow_is_one_only_when_the_one_read_is_gone_from_every_server():
+    """/price/health follows by the rule pinned forecasts do: while another gateway's load has both versions ready,
+    it moved this gateway early (a review); servers that differ, or none answering, name none either."""
+
+    def follows(*served: list[str]) -> int | None:
+        backend = TritonBackend(f"ipv4:{','.join(f'127.0.0.{i + 1}:1' for i in range(len(served)))}", 0.5)
+        clients = iter([FakeClient(versions=v) for v in served])
+        backend._probe = lambda server: next(clients)  # type: ignore[method-assign]
+        if len(served) == 1:
+            backend._channel = FakeClient(versions=served[0])
+        return asyncio.run(backend.serving_version(PATCHTST, 1))
+
+    assert follows(["1", "2"]) is None and follows(["1"]) is None and follows([]) is None
+    assert follows(["2"]) == 2 and follows(["2"], ["2"]) == 2
+    assert follows(["2"], ["3"]) is None and follows(["2"], ["1"]) is None
+
+
 def loading(*states: tuple[str, str, str]) -> list[dict[str, str]]:
     """A repository index of FINBERT's versions: (version, state, reason)."""
     return [{"name": FINBERT, "version": v, "state": s, "reason": r} for v, s, r in states]
