@@ -362,6 +362,9 @@ def test_a_gateway_follows_a_version_another_gateway_rolled_out_on_the_shared_tr
 
     try:
         with TestClient(create_app(settings_for(repository, db, ports))) as client:
+            deadline = time.monotonic() + 120  # start-up has Triton load what it reads (beside serving): first
+            while not client.get("/health/ready").json()["ready"] and time.monotonic() < deadline:
+                time.sleep(0.1)
             first = client.post("/price/predict", json={"symbol": "SPX", "prices": prices})
             assert first.status_code == 200, first.text
             assert install(version_dir(repository, PATCHTST, 1), repository, PATCHTST) == 2
