@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from gateway.deps import Models
+from gateway.deps import Health, Models
 from gateway.heap import resettle
 from gateway.schemas.common import ERROR_RESPONSES, ErrorResponse
 
@@ -14,8 +14,10 @@ router = APIRouter(prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
 
 @router.get("/models")
-async def serving(service: Models) -> dict[str, Any]:
-    """The serving version of each model and the versions kept for rollback."""
+async def serving(service: Models, health: Health) -> dict[str, Any]:
+    """The serving version of each model and the versions kept for rollback; PatchTST's as a Triton shared with
+    other gateways serves it (followed first, as /price/health does)."""
+    await health.follow_price()
     return service.serving()
 
 

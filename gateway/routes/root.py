@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -54,7 +55,9 @@ async def metrics(request: Request, health: Health) -> Response:
     served (investiq_model_info), whether the backend can answer with each (investiq_backend_ready) and
     inference latency by model."""
     state = request.app.state
-    state.metrics.backend_ready(await health.backend_models(SCRAPE_DEADLINE_S))
+    # investiq_model_info names the PatchTST version a shared Triton serves (another gateway's reload moved it)
+    _, ready = await asyncio.gather(health.follow_price(), health.backend_models(SCRAPE_DEADLINE_S))
+    state.metrics.backend_ready(ready)
     state.metrics.journal.update(state.writer.committed, state.writer.failed)
     state.metrics.journal_pending.set(state.writer.pending)
     state.metrics.sentiment_cache_hit_rate.set(state.sentiment.cache.hit_rate)

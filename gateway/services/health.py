@@ -136,18 +136,19 @@ class HealthService:
         """/price/health: the service's report, unhealthy when the backend cannot answer with PatchTST. A backend
         shared with other gateways (Triton) may serve a version another one rolled out: followed first, so that the
         report names the version that answers (it named the one this gateway read until its next forecast)."""
-        moved = await self._follow_price()
+        moved = await self.follow_price()
         report: Report = self._price.health()
         if moved is not None:  # the backend serves a version this gateway cannot read: its forecasts fail
             return unhealthy(report, moved)
         return report if self._price.meta is None else await self._answerable(report, PATCHTST)
 
-    async def _follow_price(self) -> str | None:
+    async def follow_price(self) -> str | None:
         """Adopt the PatchTST version the backend serves where it no longer serves the one read (the rule pinned
         forecasts follow: `TritonBackend.serving_version`); why not, where it cannot. Not before Triton has loaded
         what this gateway reads at start-up (it moved the gateway back to the version Triton had, a review), and
         at most SCRAPE_DEADLINE_S for the question and the adoption together: a hung Triton, or a reload here
-        holding the adoption's lock for minutes, held the report as long (a review)."""
+        holding the adoption's lock for minutes, held the report as long (a review). /metrics and /admin/models ask
+        it too: until 2026-12-06 they named the old version until a forecast or a /price/health."""
         serving_version = getattr(self._backend, "serving_version", None)
         number, follow = self._price.repository_version, self._price.follow
         aligned = self._aligning is None or self._aligning.done()

@@ -600,6 +600,28 @@ def test_price_health_names_the_version_the_shared_backend_serves(tmp_path: Path
     assert (health["status"] == "unhealthy", cannot in health.get("reason", "")) == (serving == 3,) * 2, health
 
 
+def test_metrics_and_admin_models_name_the_version_the_shared_backend_serves(tmp_path: Path):
+    """investiq_model_info and /admin/models named the version this gateway read until a forecast or a
+    /price/health followed another gateway's rollout (here a rollback to version 1): they follow first too."""
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+
+    two_versions(tmp_path / "repo")
+
+    class Shared(FakeBackend):
+        async def serving_version(self, model: str, version: int) -> int | None:
+            return 1 if version != 1 else None
+
+    with TestClient(create_app(settings_for(tmp_path, api_key="k"), backend=Shared())) as client:
+        metrics = client.get("/metrics", headers={"X-API-Key": "k"}).text
+        assert 'investiq_model_info{model="patchtst",task="price",version="w1"} 1.0' in metrics, metrics
+        assert 'version="w2"' not in metrics
+    with TestClient(create_app(settings_for(tmp_path, api_key="k"), backend=Shared())) as client:
+        models = client.get("/admin/models", headers={"X-API-Key": "k"}).json()
+    assert (models["patchtst"]["model_version"], models["patchtst"]["repository_version"]) == ("w1", 1), models
+
+
 @pytest.mark.parametrize("hung", ["question", "adoption"])
 def test_price_health_does_not_wait_on_a_backend_that_does_not_say_its_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hung: str
