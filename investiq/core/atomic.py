@@ -102,6 +102,34 @@ def remove(path: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def move_dir(source: Path, target: Path) -> None:
+    """Move a directory so that no reader sees half of it at either end: a rename where both are on one file
+    system; across file systems (a model repository on a mounted volume, the archive local) it is first renamed
+    to a dotted sibling, which takes it from its place at once and is never taken for a version, then copied into
+    `target` through `staged`, then deleted. A copy that fails puts it back. `shutil.move` copied and deleted
+    file by file: a reader saw artifact.json beside no model, and a crash left that for good (a review)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    else:
+        _sync(source.parent)
+        _sync(target.parent)
+        return
+    aside = source.with_name(f".{source.name}.moving-{os.getpid()}")
+    os.rename(source, aside)
+    _sync(source.parent)
+    try:
+        with staged(target) as out:
+            shutil.copytree(aside, out, dirs_exist_ok=True)
+    except BaseException:
+        os.rename(aside, source)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary file's path beside `path` to write; on success it is synced and renamed over `path`

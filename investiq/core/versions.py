@@ -6,8 +6,8 @@ The file system is the one source of truth, for Triton and the embedded backend 
 complete version directory (one holding artifact.json) is the serving one. Promoting installs a
 copy as a new, higher number; rolling back moves the newest out of the repository into
 `models/retired/<model>/<n>`, so the previous one serves again and the retired one can be
-promoted back. Every change is a rename or an atomic install (investiq/core/atomic.py), so a reader
-never sees a half-written version.
+promoted back. Every change is a rename or an atomic install (investiq/core/atomic.py; across file
+systems, a copy installed so: `move_dir`), so a reader never sees a half-written version.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from investiq.core.artifacts import META
-from investiq.core.atomic import remove, staged
+from investiq.core.atomic import move_dir, remove, staged
 from investiq.core.errors import InvestIQError
 
 
@@ -89,14 +89,13 @@ def retire(repository: Path, model: str, number: int, archive: Path) -> Path:
     target = archive / model / str(number)
     if target.exists():  # numbers are not reused (next_number), so this is someone else's directory
         raise VersionError(f"cannot retire version {number}: {target} exists already; move it away first")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(source), str(target))
+    move_dir(source, target)
     return target
 
 
 def restore(retired: Path, repository: Path, model: str, number: int) -> None:
     """Undo `retire`: put the directory back under its number."""
-    shutil.move(str(retired), str(version_dir(repository, model, number)))
+    move_dir(retired, version_dir(repository, model, number))
 
 
 def prune_retired(retired: Path, model: str, keep: int) -> list[int]:

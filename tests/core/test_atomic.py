@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,3 +110,53 @@ def test_an_install_killed_between_its_renames_is_put_back_by_the_next(
     with pytest.raises(RuntimeError), staged(target):
         raise RuntimeError("the next install fails: the old model is back all the same")
     assert (target / "artifact.json").read_text() == "old"
+
+
+@pytest.mark.parametrize("copy_fails", [False, True])
+def test_retire_and_restore_across_file_systems_never_show_half_a_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, copy_fails: bool
+):
+    """A model repository on a mounted volume and the archive local: a rename between them fails (EXDEV), and
+    `shutil.move` copied and deleted file by file, so a reader saw the retired version still serving with its
+    model gone, and a crash left it so (a review). Each copy here checks what a reader sees meanwhile."""
+    import errno
+    import shutil
+
+    from investiq.core.versions import restore, retire
+
+    repo, archive = tmp_path / "repo", tmp_path / "models" / "retired"
+    for n in (1, 2):
+        with staged(repo / "patchtst" / str(n)) as out:
+            (out / "artifact.json").write_text("{}")
+            (out / "model.onnx").write_text("weights")
+    real_rename, real_copy = os.rename, shutil.copytree
+
+    def rename(src: Any, dst: Any) -> None:
+        if Path(src).is_relative_to(repo) != Path(dst).is_relative_to(repo):  # two file systems
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_rename(src, dst)
+
+    seen: list[list[int]] = []
+
+    def copy(src: Any, dst: Any, **kwargs: Any) -> Any:
+        seen.append(versions(repo, "patchtst"))
+        if copy_fails:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_copy(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(shutil, "copytree", copy)
+    if copy_fails:
+        with pytest.raises(OSError, match="No space"):
+            retire(repo, "patchtst", 2, archive)
+        assert (versions(repo, "patchtst"), seen) == ([1, 2], [[1]])
+        assert not (archive / "patchtst" / "2").exists() and (repo / "patchtst" / "2" / "model.onnx").is_file()
+        assert sorted(p.name for p in (repo / "patchtst").iterdir()) == ["1", "2"]
+        return
+    retired = retire(repo, "patchtst", 2, archive)
+    assert (retired / "model.onnx").read_text() == "weights" and versions(repo, "patchtst") == [1]
+    restore(retired, repo, "patchtst", 2)
+    assert (versions(repo, "patchtst"), seen) == ([1, 2], [[1], [1]])
+    assert (repo / "patchtst" / "2" / "model.onnx").read_text() == "weights" and not retired.exists()
+    assert sorted(p.name for p in (repo / "patchtst").iterdir()) == ["1", "2"]
+    assert sorted(p.name for p in (archive / "patchtst").iterdir()) == []
