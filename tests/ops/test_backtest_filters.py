@@ -276,6 +276,7 @@ def test_scores_are_the_gateways_and_finbert_is_used_when_exported(tmp_path: Pat
         ("time,symbol,text", [(str(DAY), "SPX", GOOD), ("yesterday-ish", "SPX", GOOD)], "time (line(s) 3"),
         ("time,symbol,text", [(str(DAY), "SPX", GOOD), (str(DAY), "SPX", "  ")], "text (line(s) 3"),
         ("time,symbol,text", [(str(DAY), "", GOOD)], "symbol (line(s) 2"),
+        ("time,symbol,text", [], "holds no headlines, only its header"),  # was an IndexError (a review)
     ],
 )
 def test_a_bad_csv_is_refused_naming_the_problem(
