@@ -73,25 +73,46 @@ def export_patchtst(
     with staged(version_dir(repository, PATCHTST, number)) as out:
         exported = write_export(forecaster, meta, out, log)
     log(f"installed {version_dir(repository, 'patchtst', number)} (version {meta.version})")
-    if (warning := gpu_warmup_mismatch(repository, meta.context_length)) is not None:
+    if (
+        warning := gpu_config_mismatch(repository, version_dir(repository, PATCHTST, number) / ONNX_FILE)
+    ) is not None:
         log(warning)
     return exported, number
 
 
-def gpu_warmup_mismatch(repository: Path, context: int) -> str | None:
-    """A warning when the gpu flavour's config warms up with windows of another length than this model reads:
-    its graph takes exactly `context` closes, so the warm-up (and with it the load) would fail on GPU."""
+def gpu_config_mismatch(repository: Path, graph: Path) -> str | None:
+    """A warning when the gpu flavour's config does not fit the exported graph, so that Triton's ONNX Runtime
+    backend would refuse to load it on GPU: a tensor's declared dims must equal the graph's wherever the graph's
+    are fixed (its `CompareDimsSupported`; the graph fixes context, horizon and quantile count), and the warm-up
+    windows must be the context's length. Until 2026-12-06 that config declared -1 for them, which the backend
+    refuses against the graph's 512, 12 and 7 (a review): the model never loaded on GPU."""
+    import onnx
+
     config = repository / PATCHTST / "configs" / "gpu.pbtxt"
     if not config.is_file():
         return None
-    lengths = {int(n) for n in re.findall(r"dims:\s*\[\s*(\d+)\s*,\s*1\s*\]", config.read_text())}
-    if not lengths or lengths == {context}:
+    text = config.read_text()
+    model = onnx.load(str(graph), load_external_data=False)
+    problems = []
+    for value in [*model.graph.input, *model.graph.output]:
+        shape = [d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim]
+        found = re.search(rf'name:\s*"{re.escape(value.name)}"[^}}]*?dims:\s*\[([^\]]*)\]', text)
+        declared = [-1, *(int(n) for n in found.group(1).split(","))] if found else None
+        fits = declared is not None and len(declared) == len(shape)
+        if not fits or any(g != -1 and g != d for g, d in zip(shape, declared or [], strict=False)):
+            dims = ", ".join(str(n) for n in shape[1:])
+            problems.append(f"{value.name} dims: [ {dims} ]")
+    context = next(d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:2])
+    warm = {int(n) for n in re.findall(r"key:[^}]*?dims:\s*\[\s*(\d+)\s*,\s*1\s*\]", text)}
+    if warm - {context}:
+        problems.append(
+            f"model_warmup dims: [ {context}, 1 ] (it warms up with {', '.join(map(str, sorted(warm)))})"
+        )
+    if not problems:
         return None
-    found = ", ".join(map(str, sorted(lengths)))
     return (
-        f"warning: {config} warms up with windows of {found} closes, and this model reads {context}: on GPU "
-        f"its warm-up would fail, and the model with it. Set those model_warmup dims to [ {context}, 1 ] "
-        "before serving the gpu flavour"
+        f"warning: {config} does not fit this model's graph, so on GPU Triton would not load it (the cpu flavour "
+        f"and the embedded backend are not affected); set {'; '.join(problems)}"
     )
 
 

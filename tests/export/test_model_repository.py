@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -104,15 +105,63 @@ def test_the_gateway_never_sends_triton_a_batch_larger_than_its_configs_allow():
     assert upper("price_batch_size") == config("patchtst").max_batch_size
 
 
-def test_an_export_whose_context_the_gpu_warm_up_does_not_match_says_so():
-    """The gpu flavour warms PatchTST up with windows of a fixed length; a model trained with another
-    --context-length would fail that warm-up on GPU (and not load): the export names the config to change."""
-    from export.patchtst import gpu_warmup_mismatch
+def graph_of_shapes(path: Path, context: int, horizon: int, levels: int) -> Path:
+    """An ONNX graph (no nodes: only its interface is read) with PatchTST's tensors at these sizes, as the export
+    makes them: a symbolic batch axis, every other size fixed."""
+    from investiq.core.patchtst import INPUT, OUTPUTS
 
-    assert gpu_warmup_mismatch(REPO, 512) is None  # the default context: the committed warm-up fits
-    warning = gpu_warmup_mismatch(REPO, 64)
-    assert warning is not None and "warms up with windows of 512 closes, and this model reads 64" in warning
-    assert "gpu.pbtxt" in warning and "[ 64, 1 ]" in warning
+    shapes = dict(zip(OUTPUTS, ([horizon, 1], [horizon, levels], [horizon], [1]), strict=True))
+
+    def tensor(name: str, dims: list[int]) -> Any:
+        return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ["batch", *dims])
+
+    outputs = [tensor(name, dims) for name, dims in shapes.items()]
+    onnx.save(
+        onnx.helper.make_model(onnx.helper.make_graph([], "g", [tensor(INPUT, [context, 1])], outputs)), path
+    )
+    return path
+
+
+def test_the_gpu_config_fits_a_graph_of_the_default_sizes_as_tritons_onnxruntime_backend_checks(tmp_path: Path):
+    """Triton's ONNX Runtime backend loads a graph only where the config's dims equal the graph's fixed sizes; the
+    gpu flavour declared -1 for context, horizon and quantile count, and PatchTST never loaded (a review)."""
+    from export.patchtst import gpu_config_mismatch
+    from investiq.core.patchtst import QUANTILE_LEVELS, TrainConfig
+
+    fields: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    sizes = (int(fields["context_length"]), int(fields["prediction_length"]), len(QUANTILE_LEVELS))
+    assert gpu_config_mismatch(REPO, graph_of_shapes(tmp_path / "g.onnx", *sizes)) is None
+    other = gpu_config_mismatch(REPO, graph_of_shapes(tmp_path / "h.onnx", 512, 24, len(QUANTILE_LEVELS)))
+    assert other is not None and "prediction_outputs dims: [ 24, 1 ]; quantiles dims: [ 24, 7 ]" in other, other
+
+
+def test_an_export_that_does_not_fit_the_gpu_config_names_the_lines_to_change(
+    trained: tuple[Path, Path], tmp_path: Path
+):
+    """The tiny model's real export (context 64, horizon 4): every tensor the config sizes otherwise, and the
+    warm-up, are named with the dims to set; a config set so fits."""
+    from export.patchtst import gpu_config_mismatch
+    from gateway.backends.embedded import patchtst_dir
+
+    graph = patchtst_dir(trained[1]) / "model.onnx"
+    warning = gpu_config_mismatch(REPO, graph)
+    assert warning is not None and "gpu.pbtxt does not fit this model's graph" in warning, warning
+    for wanted in (
+        "past_values dims: [ 64, 1 ]",
+        "prediction_outputs dims: [ 4, 1 ]",
+        "quantiles dims: [ 4, 7 ]",
+        "probability_up dims: [ 4 ]",
+        "model_warmup dims: [ 64, 1 ] (it warms up with 512)",
+    ):
+        assert wanted in warning, (wanted, warning)
+    assert "volatility" not in warning
+    repo = tmp_path / "repo"
+    text = (REPO / "patchtst" / "configs" / "gpu.pbtxt").read_text()
+    for old, new in (("512, 1", "64, 1"), ("12, 1", "4, 1"), ("12, 7", "4, 7"), ("[ 12 ]", "[ 4 ]")):
+        text = text.replace(old, new)
+    (repo / "patchtst" / "configs").mkdir(parents=True)
+    (repo / "patchtst" / "configs" / "gpu.pbtxt").write_text(text)
+    assert gpu_config_mismatch(repo, graph) is None
 
 
 def test_an_export_stamps_the_tokenizer_step_only_when_the_vocabulary_changes(tmp_path: Path):
