@@ -333,7 +333,11 @@ class PriceService:
         rule, the bar cache's, whether or not bars are fetched for it: a symbol the gateway could never fetch is
         not journaled either), its closes and their times. Then the closes sent, ready to forecast (`_Closes`),
         or None: the query's bars are to be fetched (`_fetched`)."""
-        if q.interval is not None and q.interval != meta.interval:
+        # by spacing: 60m and 1h are one bar (Yahoo's two names), and "1h" was refused to a model of 60m bars
+        same = q.interval == meta.interval or INTERVAL_SECONDS.get(q.interval or "") == INTERVAL_SECONDS.get(
+            meta.interval
+        )
+        if q.interval is not None and not same:
             known = q.interval in INTERVAL_SECONDS
             raise InvalidInputError(
                 f"{where}: interval {q.interval!r} "

@@ -5,6 +5,7 @@ Training and export themselves are tested in tests/training/."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from contextlib import closing
@@ -763,6 +764,17 @@ def test_an_interval_not_the_models_says_how_to_get_one(client: TestClient):
     refused = client.post("/price/predict", json={"symbol": "SPX", "prices": closes(64), "interval": "15m"})
     assert refused.status_code == 422
     assert "investiq train patchtst --interval 15m, then investiq export patchtst" in refused.text
+
+
+def test_an_interval_under_its_other_name_is_the_models(client: TestClient):
+    """60m and 1h are one bar (Yahoo's two names for it): "1h" was refused to a model of 60m bars, with advice to
+    train a model of 1h bars (a review); bars of another spacing still are."""
+    price = client.app.state.price  # type: ignore[attr-defined]
+    price.meta = dataclasses.replace(price.meta, interval="60m")
+    for sent, status in (("1h", 200), ("60m", 200), ("90m", 422)):
+        answer = client.post("/price/predict", json={"symbol": "SPX", "prices": closes(64), "interval": sent})
+        assert answer.status_code == status, (sent, answer.text)
+        assert status == 422 or answer.json()["interval"] == "60m"  # named as the model names it
 
 
 def test_a_symbol_is_one_ticker_in_any_case(client: TestClient, tmp_path: Path):
