@@ -111,7 +111,9 @@ def train_finbert_command(
     chosen = {k: v for k, v in hyper.items() if v is not None}
     tuning = FinetuneConfig(base=base or settings.finbert_model, **chosen)
     out = output_dir or settings.models_dir / "finbert-tuned"
-    if (problem := foreign_to(out, "config.json")) is not None:  # a Hugging Face model folder holds config.json
+    # a Hugging Face model folder holds config.json; one this command wrote, metrics.json too (`--output-dir
+    # models/finbert` would have replaced the downloaded base model)
+    if (problem := foreign_to(out, "config.json", lambda folder: (folder / "metrics.json").is_file())) is not None:
         raise click.BadParameter(problem, param_hint="--output-dir")
     fine_tune(dataset, out, tuning, log=click.echo)
 

@@ -36,19 +36,21 @@ def report(config: Path | None, db_path: Path | None, out: Path, days: int) -> N
     against always-up, MAE against the random walk, P(up)'s Brier skill, interval coverage, per version and per
     symbol, with the symbols significantly worse than the random walk), sentiment per label and score, and the
     strategy weights day by day (PNGs, report.md, report.json)."""
-    if (problem := foreign_to(out, "report.json")) is not None:  # `--out reports` deleted the committed reports
+    try:
+        import matplotlib  # noqa: F401  (the `train` extra)
+    except ImportError:
+        raise click.ClickException("the report needs matplotlib: pip install -e '.[train]'") from None
+    from investiq.core.journal import JournalError
+    from investiq.ops.report import ReportError, is_journal_report, write_report
+
+    # `--out reports` deleted the committed reports, and `--out reports/patchtst-sample` an evaluation report
+    if (problem := foreign_to(out, "report.json", is_journal_report)) is not None:
         raise click.BadParameter(problem, param_hint="--out")
     settings = settings_from(config, db_path=db_path)
     require_journal(
         settings.db_path,
         " (or start the gateway with `investiq up`), or point --db / INVESTIQ_DB_PATH at the gateway's journal",
     )
-    try:
-        import matplotlib  # noqa: F401  (the `train` extra)
-    except ImportError:
-        raise click.ClickException("the report needs matplotlib: pip install -e '.[train]'") from None
-    from investiq.core.journal import JournalError
-    from investiq.ops.report import ReportError, write_report
 
     try:
         numbers = write_report(settings, out, days)

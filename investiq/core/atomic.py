@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,18 +52,24 @@ def staged(target: Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def foreign_to(target: Path, marker: str) -> str | None:
-    """Why `staged` must not replace `target` (a folder a user named as an output), or None: it holds files and not
-    `marker`, the file every output of that kind holds, so replacing it whole would delete what is not ours
-    (`report --out reports` deleted the committed reports; `--output-dir models` would have taken every model with
-    it; a review), or it is the current directory."""
+def foreign_to(target: Path, marker: str, ours: Callable[[Path], bool] | None = None) -> str | None:
+    """Why `staged` must not replace `target` (a folder a user named as an output), or None: it holds files and is
+    not an earlier output of the same kind, so replacing it whole would delete what is not ours (`report --out
+    reports` deleted the committed reports; `--output-dir models` would have taken every model with it; a review),
+    or it is the current directory. An earlier output holds `marker`, the file every output of that kind holds, and
+    passes `ours` where given: a marker many outputs share (report.json) is not enough (`report --out` replaced
+    a committed evaluation report, README and all, as it held a report.json; a review)."""
     if target.resolve() == Path.cwd().resolve():
         return f"{target} is the current directory, and the output replaces its folder whole: give a new folder"
-    if target.is_dir() and any(target.iterdir()) and not (target / marker).exists():
-        return (
-            f"{target} holds other files and no {marker}, and the output replaces its folder whole: give a new "
-            f"folder, such as {target / 'new'}"
-        )
+    if target.is_dir() and any(target.iterdir()):
+        if not (target / marker).exists():
+            held = f"holds other files and no {marker}"
+        elif ours is not None and not ours(target):
+            held = "holds an output of another kind, or files of its own"
+        else:
+            return None
+        whole = "and the output replaces its folder whole: give a new folder"
+        return f"{target} {held}, {whole}, such as {target / 'new'}"
     return None
 
 

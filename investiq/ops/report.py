@@ -7,6 +7,7 @@ report.md states; the plots are drawn by `report_plots`, the numbers read by `re
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from datetime import datetime, timezone
@@ -23,13 +24,27 @@ from investiq.core.report_json import dumps
 from investiq.core.settings import Settings
 from investiq.core.skill import MIN_BUCKETS, Skill, summarise
 from investiq.ops.report_data import WEIGHT_METHOD, JournalView, Tally, read
-from investiq.ops.report_plots import hit_rate_plot, sentiment_plot, skill_plot, weights_plot
+from investiq.ops.report_plots import PLOT_FILES, hit_rate_plot, sentiment_plot, skill_plot, weights_plot
 
 EMPTY = summarise({}, {})  # the figures of no forecast
 
 
 class ReportError(InvestIQError):
     """The journal cannot be reported on; the message says why and what to do."""
+
+
+REPORT_FILES = frozenset({"report.json", "report.md", *PLOT_FILES})
+
+
+def is_journal_report(folder: Path) -> bool:
+    """`folder` holds an earlier journal report and nothing else, which a new one may replace whole: only its
+    files, and a report.json of its kind (the evaluation, backtest and sentiment reports write report.json too)."""
+    try:
+        numbers = json.loads((folder / "report.json").read_text())
+    except (OSError, ValueError):
+        return False
+    mine = isinstance(numbers, dict) and {"journal", "window_days", "price"} <= numbers.keys()
+    return mine and all(p.name in REPORT_FILES for p in folder.iterdir())
 
 
 def write_report(settings: Settings, out: Path, days: int, now: datetime | None = None) -> dict[str, Any]:

@@ -20,6 +20,12 @@ COLOURS = {"positive": "tab:green", "neutral": "tab:grey", "negative": "tab:red"
 MAX_SERIES = 10  # labelled lines in a plot; the rest are drawn thin and grey, and the legend says how many
 MAX_MARKED = 8  # version names written at their first day on the hit-rate plot; beyond it, lines only
 
+HIT_RATE_PNG = "price_hit_rate.png"
+SENTIMENT_PNG = "sentiment.png"
+WEIGHTS_PNG = "strategy_weights.png"
+SKILL_PNG = "price_skill.png"
+PLOT_FILES = frozenset({HIT_RATE_PNG, SENTIMENT_PNG, WEIGHTS_PNG, SKILL_PNG})  # every file the plots may be
+
 
 def palette(n: int) -> list[Any]:
     """n distinct colours: tab10 up to ten, then tab20 (tab10's ten repeated from the eleventh line on)."""
@@ -124,7 +130,7 @@ def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     bottom.bar(_noon(days), pending, width=0.8, bottom=scored_n, color="lightgrey", label="requests not resolved")
     bottom.set(ylabel="forecasts")
     _legend(bottom, loc="upper left", fontsize=8)
-    return _save(fig, out, "price_hit_rate.png")
+    return _save(fig, out, HIT_RATE_PNG)
 
 
 def sentiment_plot(view: JournalView, days: list[date], out: Path) -> str | None:
@@ -142,7 +148,7 @@ def sentiment_plot(view: JournalView, days: list[date], out: Path) -> str | None
     _legend(left, fontsize=8)
     right.hist(view.scores, bins=np.linspace(-1, 1, 41), color="tab:blue")
     right.set(xlabel="score (p_positive - p_negative)", ylabel="predictions", title="Score distribution")
-    return _save(fig, out, "sentiment.png")
+    return _save(fig, out, SENTIMENT_PNG)
 
 
 def weights_plot(view: JournalView, days: list[date], out: Path) -> str | None:
@@ -171,7 +177,7 @@ def weights_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     )
     _legend(ax, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title=f"highest {len(top)} now"
             if len(names) > len(top) else None)  # fmt: skip
-    return _save(fig, out, "strategy_weights.png")
+    return _save(fig, out, WEIGHTS_PNG)
 
 
 def skill_plot(view: JournalView, out: Path) -> str | None:
@@ -233,4 +239,4 @@ def skill_plot(view: JournalView, out: Path) -> str | None:
     if every and min(every) == max(every):  # one day: matplotlib's default span of a single date is years
         axes[1].set_xlim(min(every) - timedelta(days=3), max(every) + timedelta(days=3))
     fig.autofmt_xdate()
-    return _save(fig, out, "price_skill.png")
+    return _save(fig, out, SKILL_PNG)
