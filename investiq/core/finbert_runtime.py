@@ -203,12 +203,16 @@ def open_checked(
     check on this CPU first (startup_problem), fp32 too, whose check is its validation against PyTorch at export
     (it is what the others are compared with); one that fails, or cannot load (a graph this export lacks, OpenVINO
     absent or unable to compile it), gives way to `fallback`, checked the same way, with the reason logged and
-    returned. A fallback that fails too is an ArtifactError naming both: the gateway refuses to start rather than
+    returned; an export with no INT8 graph (`--no-quantize`) tries its fp32 graph last. A fallback that fails too
+    is an ArtifactError naming both: the gateway refuses to start rather than
     serve wrong answers (reliability/model_fault.py). Until 2026-12-05 onnxruntime-int8 and fp32 served unchecked:
     a broken INT8 graph, chosen on an AVX2-only CPU or fallen back to, served flipped labels (a review).
     `threads`: OpenVINO's (ONNX Runtime's are `ort_open`'s)."""
     failed: list[tuple[str, str]] = []
-    for candidate in dict.fromkeys((name, fallback)):
+    # An export without INT8 graphs (`export finbert --no-quantize`) serves its fp32 graph last: with none of them,
+    # the gateway refused to start where no export at all would have served the lexicon (a review)
+    last = (FP32,) if _unquantized(directory) else ()
+    for candidate in dict.fromkeys((name, fallback, *last)):
         try:
             session = open_runtime(directory, candidate, ort_open, threads)
             problem = startup_problem(directory, candidate, session, ort_open)
@@ -228,6 +232,17 @@ def open_checked(
     again = ("investiq export finbert", "export the model again")
     hint = "" if any(a in problems for a in again) else "; export it again: investiq export finbert"
     raise ArtifactError(f"FinBERT cannot serve on this machine: {problems}{hint}")
+
+
+def _unquantized(directory: Path) -> bool:
+    """The export was made without INT8 graphs (`--no-quantize`): its validation has no int8 entry. An INT8 graph
+    missing from an export that made them is a broken export, not this."""
+    from investiq.core.finbert import FinbertMeta
+
+    try:
+        return "int8" not in FinbertMeta.load(directory).validation
+    except ArtifactError:
+        return False  # said by the candidates' own errors
 
 
 CHECKED = "checked on this CPU against the fp32 graph"

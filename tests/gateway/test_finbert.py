@@ -73,6 +73,17 @@ def test_export_writes_a_validated_self_describing_artifact(tiny: tuple[Path, Pa
     assert not [p for p in (repo / "finbert_model").iterdir() if p.name.startswith(".")]  # no staging left
 
 
+def test_an_export_without_int8_graphs_serves_its_fp32_graph(tiny: tuple[Path, Path], tmp_path: Path):
+    """`export finbert --no-quantize` wrote the fp32 graph alone, and the gateway (quantize: true, the default)
+    refused to start: every runtime it tries is an INT8 one, where no export at all would have served the
+    lexicon (a review). It serves the fp32 graph, saying why."""
+    source, _ = tiny
+    export_finbert(str(source), tmp_path / "repo", quantize=False, log=lambda _: None)
+    backend = EmbeddedBackend(tmp_path / "repo")
+    assert backend.finbert_runtime == "onnxruntime-fp32"
+    assert "missing ONNX file" in backend.finbert_choice and "fell back" in backend.finbert_choice
+
+
 def test_reexport_gives_the_same_tree_and_version(tiny: tuple[Path, Path], tmp_path: Path):
     source, repo = tiny
     again = tmp_path / "repo"
