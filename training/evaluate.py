@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from investiq.core.atomic import files_into
 from investiq.core.calibration import reliability_bins
 from investiq.core.errors import DataError
 from investiq.core.forecast_stats import (
@@ -602,13 +603,16 @@ def evaluate(
         "left_out": left,
         "data_warnings": {s: list(said) for s, said in (data_warnings or {}).items() if said},
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(dumps(report, default=_json) + "\n")
     from training.evaluate_plots import plot
     from training.evaluate_report import render
 
-    (out_dir / "report.md").write_text(render(report))
-    plot(report, equity, out_dir)
+    # Written beside the folder, then moved in file by file, report.json last: written in place, an interrupt left
+    # a report.json of this run beside the report.md and plots of the one before (a review). What else the folder
+    # holds stays (the committed reports' README)
+    with files_into(out_dir, last="report.json") as folder:
+        (folder / "report.json").write_text(dumps(report, default=_json) + "\n")
+        (folder / "report.md").write_text(render(report))
+        plot(report, equity, folder)
     return report
 
 

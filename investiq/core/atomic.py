@@ -52,6 +52,27 @@ def staged(target: Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def files_into(target: Path, last: str) -> Iterator[Path]:
+    """Yield an empty staging directory beside `target`; on success each file written there replaces its namesake
+    in `target` (os.replace: a reader sees the old file or the new one), `last` after the others, so that a
+    report's index is never newer than its parts; what else `target` holds stays. On failure nothing in `target`
+    changes. For an output folder that is not ours alone (`staged` replaces a folder whole)."""
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    try:
+        yield staging
+        names = sorted((p.name for p in staging.iterdir()), key=lambda name: name == last)
+        for name in names:
+            _sync(staging / name)
+            (staging / name).chmod(0o644)  # written by this process; readers may be others
+        for name in names:
+            os.replace(staging / name, target / name)
+        _sync(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def foreign_to(target: Path, marker: str, ours: Callable[[Path], bool] | None = None) -> str | None:
     """Why `staged` must not replace `target` (a folder a user named as an output), or None: it holds files and is
     not an earlier output of the same kind, so replacing it whole would delete what is not ours (`report --out

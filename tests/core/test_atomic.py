@@ -160,3 +160,47 @@ def test_retire_and_restore_across_file_systems_never_show_half_a_version(
     assert (repo / "patchtst" / "2" / "model.onnx").read_text() == "weights" and not retired.exists()
     assert sorted(p.name for p in (repo / "patchtst").iterdir()) == ["1", "2"]
     assert sorted(p.name for p in (archive / "patchtst").iterdir()) == []
+
+
+def test_files_into_moves_a_reports_files_in_index_last_and_leaves_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`evaluate patchtst` wrote its report in place: an interrupt left this run's report.json beside the last
+    run's report.md and plots (a review). Nothing changes until the report is whole; then each file is replaced,
+    report.json last, and a README of the folder's own stays."""
+    out = tmp_path / "reports" / "patchtst-sample"
+    out.mkdir(parents=True)
+    for name, text in (("report.json", "old"), ("report.md", "old"), ("README.md", "mine")):
+        (out / name).write_text(text)
+
+    def interrupted() -> None:
+        with atomic.files_into(out, last="report.json") as folder:
+            (folder / "report.json").write_text("new")
+            raise KeyboardInterrupt  # Ctrl-C while the plots are drawn
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert {p.name: p.read_text() for p in out.iterdir()} == {
+        "report.json": "old",
+        "report.md": "old",
+        "README.md": "mine",
+    }
+    moved: list[str] = []
+    real = os.replace
+
+    def replace(a: Any, b: Any) -> None:
+        moved.append(Path(b).name)
+        real(a, b)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with atomic.files_into(out, last="report.json") as folder:
+        for name in ("report.json", "report.md", "hit_rate.png"):
+            (folder / name).write_text("new")
+    assert moved[-1] == "report.json" and sorted(moved) == ["hit_rate.png", "report.json", "report.md"]
+    assert {p.name: p.read_text() for p in out.iterdir()} == {
+        "report.json": "new",
+        "report.md": "new",
+        "hit_rate.png": "new",
+        "README.md": "mine",
+    }
+    assert sorted(p.name for p in out.parent.iterdir()) == ["patchtst-sample"]  # no staging left
