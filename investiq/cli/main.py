@@ -115,7 +115,7 @@ def db_status(config: Path | None, db_path: Path | None) -> None:
 @db_option
 @click.option(
     "--days",
-    type=click.IntRange(1),
+    type=click.IntRange(1, 36_500),  # journal_retention_days' bound: --days 1000000 overflowed into a traceback
     default=None,
     help="Delete prediction rows older than this many days (default: journal_retention_days).",
 )

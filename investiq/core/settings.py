@@ -240,6 +240,7 @@ class Settings(BaseModel):
     journal_retention_days: int = Field(
         365,
         ge=0,
+        le=36_500,  # a century: more overflowed the date arithmetic of every prune into a traceback (a review)
         description="Prediction rows older than this are deleted (sentiment, and price forecasts never resolved; "
         "resolved ones are the live-skill record and stay) daily by the gateway and by `investiq db prune`.",
     )
@@ -320,6 +321,15 @@ class Settings(BaseModel):
 
     # Read from the variable named by api_key_env, never from config.yaml.
     api_key: SecretStr | None = Field(None, exclude=True, description="Set through the api_key_env variable.")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_no_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """`port: true` in config.yaml was port 1: a YAML true or false is not taken for a number."""
+        field = cls.model_fields[info.field_name or ""]
+        if isinstance(value, bool) and field.annotation in (int, float):
+            raise ValueError(f"{str(value).lower()} is a yes/no, and this setting is a number")
+        return value
 
     @field_validator("price_symbols", "skill_windows_days", mode="before")
     @classmethod
@@ -510,12 +520,20 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _read_config(path: Path) -> Mapping[str, Any]:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except UnicodeDecodeError as exc:  # a comment saved in Latin-1 or Windows-1252 ended in a traceback (a review)
+        raise SettingsError(
+            f"cannot read config file {str(path)!r}: it is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}): save it as UTF-8"
+        ) from None
     except (OSError, yaml.YAMLError) as exc:
         raise SettingsError(f"cannot read config file {str(path)!r}: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise SettingsError(f"config file {str(path)!r} must be a mapping of setting: value")
+    if odd := [key for key in data if not isinstance(key, str)]:  # `1: 2` ended in a TypeError traceback
+        where = f"config file {str(path)!r} has {odd[0]!r}"
+        raise SettingsError(f"{where} where a setting's name goes: names are words")
     return data
 
 

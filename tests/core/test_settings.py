@@ -67,12 +67,24 @@ def test_the_committed_config_file_is_the_rendered_defaults():
         ("price_interval: 15 minutes\n", {}, "unknown bar interval; one of"),
         ("", {"INVESTIQ_SKILL_WINDOWS_DAYS": "30,x"}, "skill_windows_days='30,x' (from environment"),
         ("api_key_env: s3cr3t-key-value\n", {}, "must name an environment variable"),
+        # each was a traceback, or taken (port 1), a review
+        ("port: true\n", {}, "true is a yes/no, and this setting is a number"),
+        ("1: 2\n", {}, "has 1 where a setting's name goes"),
+        ("journal_retention_days: 99999999\n", {}, "journal_retention_days=99999999"),
     ],
 )
 def test_invalid_values_are_named(tmp_path: Path, text: str, env: dict[str, str], message: str):
     with pytest.raises(SettingsError) as info:
         load_settings(write(tmp_path, text), environ=env)
     assert message in str(info.value)
+
+
+def test_a_config_file_not_in_utf8_says_so(tmp_path: Path):
+    """A comment saved in Windows-1252 ended in a UnicodeDecodeError traceback (a review)."""
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"# r\xe9glages\nport: 9000\n")
+    with pytest.raises(SettingsError, match=r"not UTF-8 \(byte 0xe9 at offset 3\): save it as UTF-8"):
+        load_settings(path, environ={})
 
 
 def test_the_api_key_comes_from_the_named_variable_only(tmp_path: Path):

@@ -76,6 +76,8 @@ def test_db_prune_keeps_the_live_skill_record(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "deleted 1 sentiment predictions and 1 never-resolved price forecasts" in result.output
     assert counts(db) == (1, 1, 1)  # the 400-day-old resolved forecast stays; the recent rows stay
+    refused = CliRunner().invoke(main, ["db", "prune", "--db", str(db), "--days", "1000000"])
+    assert refused.exit_code == 2 and "36500" in refused.output  # an OverflowError traceback (a review)
 
 
 def test_the_gateway_prunes_on_its_schedule(tmp_path: Path):
