@@ -29,13 +29,24 @@ from investiq.ops.service import check_port
 
 
 class _Group(click.Group):
-    """Any error of the product's tree ends the command with its message (exit status 1), not a traceback."""
+    """Any error of the product's tree ends the command with its message (exit status 1), not a traceback; so does
+    a file system's refusal (an output folder on a read-only disk, or under a file: it was a traceback, a review),
+    named with its path."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except InvestIQError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+            if isinstance(exc, (FileExistsError, NotADirectoryError)):  # a folder's path through a file
+                raise click.ClickException(f"{exc.strerror or exc}: {where}: a file where a folder goes") from None
+            raise click.ClickException(
+                f"{exc.strerror or exc}: {where}; give a path this user can write, or free the disk"
+            ) from None
 
 
 @click.group(

@@ -109,3 +109,13 @@ def test_train_patchtst_from_csv_without_a_file_asks_for_one():
 def test_an_interval_that_is_none_of_the_known_ones_is_a_usage_error():
     result = invoke("train", "patchtst", "--source", "sample", "--interval", "7q")
     assert result.exit_code == 2 and "'7q' is not one of" in result.output  # it trained, before
+
+
+def test_an_output_folder_the_file_system_refuses_is_named_not_a_traceback(tmp_path: Path):
+    """`report --out` under a file (or on a read-only disk) ended in an OSError traceback (a review)."""
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    (tmp_path / "afile").write_text("")
+    result = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "afile" / "report")])
+    assert result.exit_code == 1 and result.exception is not None and not isinstance(result.exception, OSError)
+    assert f"{tmp_path / 'afile'}: a file where a folder goes" in result.output, result.output
