@@ -165,8 +165,11 @@ def bench(ctx: click.Context, out: Path, work_dir: Path | None, seconds: float, 
 def bench_summary(out: Path) -> None:
     """summary.md against the targets, from the results already in --out (after a single benchmark rewrote one
     of them: a summary left as it was said "missed" of a figure its results said met)."""
-    from benchmarks.suite import write_summary
+    from benchmarks.suite import SOURCES, write_summary
 
+    if missing := [name for name in SOURCES if not (out / name).is_file()]:  # a FileNotFoundError traceback
+        runs = ", ".join(f"`investiq bench {Path(name).stem} --out {out}`" for name in missing)
+        raise click.ClickException(f"{out} has no {', '.join(missing)}: run {runs} first (or `investiq bench`)")
     write_summary(out)
 
 

@@ -119,3 +119,9 @@ def test_an_output_folder_the_file_system_refuses_is_named_not_a_traceback(tmp_p
     result = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "afile" / "report")])
     assert result.exit_code == 1 and result.exception is not None and not isinstance(result.exception, OSError)
     assert f"{tmp_path / 'afile'}: a file where a folder goes" in result.output, result.output
+
+
+def test_bench_summary_without_results_names_the_benchmarks_to_run(tmp_path: Path):
+    """Run outside the checkout (its --out is relative), it was a FileNotFoundError traceback (a review)."""
+    result = CliRunner().invoke(main, ["bench", "summary", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and f"`investiq bench gemm --out {tmp_path}`" in result.output, result.output
