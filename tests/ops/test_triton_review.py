@@ -381,3 +381,17 @@ def test_a_burst_right_after_triton_restarts_is_answered(server: tuple[TritonPor
     finally:
         stop(work)
     assert not [r for r in results if isinstance(r, BaseException)], results
+
+
+@pytest.mark.parametrize("made", [False, True])
+def test_start_on_a_repository_without_models_is_refused_at_once(tmp_path: Path, made: bool):
+    """Triton started on a missing (or empty) repository, loaded nothing, and was waited on for 120 s before a
+    generic "not ready" (a review): refused before it starts, naming the setting."""
+    from investiq.ops.triton_server import TritonError
+
+    repo = tmp_path / "model_repository"
+    if made:
+        (repo / "patchtst").mkdir(parents=True)
+    with pytest.raises(TritonError, match="point the setting model_repository at one"):
+        start(repo, TritonPorts.free(), tmp_path / "work", wait_s=600)
+    assert not (tmp_path / "work").exists()
