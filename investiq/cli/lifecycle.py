@@ -78,7 +78,9 @@ def models_list(config: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo(f"no {MODEL} versions in {settings.model_repository}: run `investiq up` or `investiq export`")
+        click.echo(
+            f"no {MODEL} versions in {settings.model_repository}: run `investiq up`, or `investiq export patchtst`"
+        )
         return
     click.echo(f"{'#':>3}  {'state':8} {'version':13} {'trained at':26} {'saw bars until':26} symbols")
     for r in rows:

@@ -179,7 +179,8 @@ def retrain(
     repository = settings.model_repository
     number = serving(repository, MODEL)
     if number is None:
-        raise RetrainError(f"no PatchTST serves from {repository}: start with `investiq up` or `investiq export`")
+        first = "`investiq up`, or `investiq train patchtst` then `investiq export patchtst`"
+        raise RetrainError(f"no PatchTST serves from {repository}: start with {first}")
     current = version_dir(repository, MODEL, number)
     meta = PatchTSTMeta.load(current)
     config = serving_config(meta, settings, epochs, csv_path)

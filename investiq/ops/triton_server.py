@@ -227,7 +227,7 @@ def start(
         held = "does not exist" if not repository.exists() else "holds no model configuration (*/config.pbtxt)"
         raise TritonError(
             f"cannot start Triton: the model repository {repository} {held}; point the setting model_repository "
-            f"at one (the checkout's is {COMMITTED}, which `investiq export` fills)"
+            f"at one (the checkout's is {COMMITTED}, which `investiq export finbert|patchtst` fills)"
         )
     if (pid := running(work)) is not None:
         raise TritonError(f"Triton is already running (PID {pid}); `investiq triton stop` first")

@@ -125,3 +125,9 @@ def test_bench_summary_without_results_names_the_benchmarks_to_run(tmp_path: Pat
     """Run outside the checkout (its --out is relative), it was a FileNotFoundError traceback (a review)."""
     result = CliRunner().invoke(main, ["bench", "summary", "--out", str(tmp_path)])
     assert result.exit_code == 1 and f"`investiq bench gemm --out {tmp_path}`" in result.output, result.output
+
+
+def test_a_journal_path_that_is_a_folder_is_named_so(tmp_path: Path):
+    """`db status` said "no journal: create it with `investiq db init`", which then failed on the folder."""
+    result = CliRunner().invoke(main, ["db", "status"], env={"INVESTIQ_DB_PATH": str(tmp_path)})
+    assert result.exit_code == 1 and f"{tmp_path} is a folder, not a journal" in result.output, result.output

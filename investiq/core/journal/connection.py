@@ -120,6 +120,8 @@ def roll_back(conn: sqlite3.Connection) -> None:
 def require_journal(path: Path, more: str = "") -> None:
     """JournalError unless the journal `path` exists: commands that only read or tidy one never create it
     (a mistyped --db would otherwise get an empty journal). `more` adds other ways to get one."""
+    if path.is_dir():  # "create it with db init" sent the user to a command that failed on it (a review)
+        raise JournalError(f"{path} is a folder, not a journal: point --db / INVESTIQ_DB_PATH at a file in it")
     if not path.is_file():
         raise JournalError(f"no journal at {path}: create it with `investiq db init`{more}")
 
