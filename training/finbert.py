@@ -167,6 +167,11 @@ def fine_tune(
 
     rows = read_dataset(dataset, log)
     train, val = stratified_split(rows, config.val_fraction, config.seed)
+    if not train or not val:  # none held out: every epoch scored nan, and the first was kept as "best" (a review)
+        raise LabeledDataError(
+            f"{dataset}: {len(rows)} texts split into {len(train)} to train on and {len(val)} to validate on: "
+            "give each label at least two texts (one is held out), or change --val-fraction"
+        )
     log(f"{len(rows)} texts: {len(train)} train, {len(val)} validation (stratified)")
     model, tokenizer = load_pretrained(config.base)
     label2id = {str(k).lower(): int(v) for k, v in model.config.label2id.items()}

@@ -137,3 +137,16 @@ def test_a_dataset_counts_each_text_once_in_any_form_the_evaluation_reads(tmp_pa
     lines: list[str] = []
     assert read_dataset(path, lines.append) == [("Profit rose .", "positive"), ("Sales fell .", "negative")]
     assert lines == [f"{path}: left out 1 repeated rows and 0 texts labeled two or more ways"]
+
+
+def test_a_dataset_too_small_to_hold_one_text_out_is_refused_before_training(tmp_path: Path):
+    """Two texts of two labels: nothing to validate on, every epoch scored nan and the first was saved as the best
+    (a review). Refused before the base model is even loaded."""
+    from training.finbert import FinetuneConfig, fine_tune
+
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\nShares rise,positive\nShares fall,negative\n")
+    config = FinetuneConfig(base=str(tmp_path / "no-model-needed"))
+    with pytest.raises(LabeledDataError, match="2 to train on and 0 to validate on: give each label at least two"):
+        fine_tune(path, tmp_path / "out", config, log=lambda _: None)
+    assert not (tmp_path / "out").exists()
