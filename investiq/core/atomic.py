@@ -54,18 +54,18 @@ def staged(target: Path) -> Iterator[Path]:
 
 @contextmanager
 def files_into(target: Path, last: str) -> Iterator[Path]:
-    """Yield an empty staging directory beside `target`; on success each file written there replaces its namesake
-    in `target` (os.replace: a reader sees the old file or the new one), `last` after the others, so that a
-    report's index is never newer than its parts; what else `target` holds stays. On failure nothing in `target`
-    changes. For an output folder that is not ours alone (`staged` replaces a folder whole)."""
+    """Yield an empty staging directory inside `target` (dotted, so on its file system even where `target` is a
+    mount point); on success each file written there replaces its namesake in `target` (os.replace: a reader sees
+    the old file or the new one), `last` after the others, so that a report's index is never newer than its
+    parts; what else `target` holds stays. On failure nothing in `target` changes. For an output folder that is
+    not ours alone (`staged` replaces a folder whole)."""
     target.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
     try:
         yield staging
         names = sorted((p.name for p in staging.iterdir()), key=lambda name: name == last)
         for name in names:
             _sync(staging / name)
-            (staging / name).chmod(0o644)  # written by this process; readers may be others
         for name in names:
             os.replace(staging / name, target / name)
         _sync(target)
@@ -131,10 +131,10 @@ def remove(path: Path) -> None:
 
 def move_dir(source: Path, target: Path) -> None:
     """Move a directory so that no reader sees half of it at either end: a rename where both are on one file
-    system; across file systems (a model repository on a mounted volume, the archive local) it is first renamed
-    to a dotted sibling, which takes it from its place at once and is never taken for a version, then copied into
-    `target` through `staged`, then deleted. A copy that fails puts it back. `shutil.move` copied and deleted
-    file by file: a reader saw artifact.json beside no model, and a crash left that for good (a review)."""
+    system; across file systems (a model repository on a mounted volume, the archive local) it is copied into
+    `target` through `staged` while `source` stays whole, then `source` is removed as `remove` does. A crash
+    between the two leaves it at both ends, never at neither (its number stays taken). `shutil.move` copied and
+    deleted file by file: a reader saw artifact.json beside no model, and a crash left that for good (a review)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.rename(source, target)
@@ -145,16 +145,9 @@ def move_dir(source: Path, target: Path) -> None:
         _sync(source.parent)
         _sync(target.parent)
         return
-    aside = source.with_name(f".{source.name}.moving-{os.getpid()}")
-    os.rename(source, aside)
-    _sync(source.parent)
-    try:
-        with staged(target) as out:
-            shutil.copytree(aside, out, dirs_exist_ok=True)
-    except BaseException:
-        os.rename(aside, source)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
+    with staged(target) as out:
+        shutil.copytree(source, out, dirs_exist_ok=True)
+    remove(source)
 
 
 @contextmanager

@@ -139,8 +139,12 @@ def test_retire_and_restore_across_file_systems_never_show_half_a_version(
     seen: list[list[int]] = []
 
     def copy(src: Any, dst: Any, **kwargs: Any) -> Any:
-        seen.append(versions(repo, "patchtst"))
+        listed = versions(repo, "patchtst")
+        assert all((repo / "patchtst" / str(n) / "model.onnx").is_file() for n in listed)  # each listed is whole
+        seen.append(listed)
         if copy_fails:
+            real_copy(src, dst, **kwargs)
+            (Path(dst) / "model.onnx").unlink()  # half copied when the disk filled, or the process was stopped
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_copy(src, dst, **kwargs)
 
@@ -149,14 +153,16 @@ def test_retire_and_restore_across_file_systems_never_show_half_a_version(
     if copy_fails:
         with pytest.raises(OSError, match="No space"):
             retire(repo, "patchtst", 2, archive)
-        assert (versions(repo, "patchtst"), seen) == ([1, 2], [[1]])
-        assert not (archive / "patchtst" / "2").exists() and (repo / "patchtst" / "2" / "model.onnx").is_file()
+        assert (versions(repo, "patchtst"), seen) == ([1, 2], [[1, 2]])  # version 2 whole where it was
+        assert (repo / "patchtst" / "2" / "model.onnx").is_file()
         assert sorted(p.name for p in (repo / "patchtst").iterdir()) == ["1", "2"]
+        assert sorted(p.name for p in (archive / "patchtst").iterdir()) == []  # no half copy left
         return
     retired = retire(repo, "patchtst", 2, archive)
     assert (retired / "model.onnx").read_text() == "weights" and versions(repo, "patchtst") == [1]
     restore(retired, repo, "patchtst", 2)
-    assert (versions(repo, "patchtst"), seen) == ([1, 2], [[1], [1]])
+    # during the retire's copy version 2 still served whole; during the restore's it was not listed yet
+    assert (versions(repo, "patchtst"), seen) == ([1, 2], [[1, 2], [1]])
     assert (repo / "patchtst" / "2" / "model.onnx").read_text() == "weights" and not retired.exists()
     assert sorted(p.name for p in (repo / "patchtst").iterdir()) == ["1", "2"]
     assert sorted(p.name for p in (archive / "patchtst").iterdir()) == []
@@ -194,6 +200,7 @@ def test_files_into_moves_a_reports_files_in_index_last_and_leaves_the_rest(
 
     monkeypatch.setattr(os, "replace", replace)
     with atomic.files_into(out, last="report.json") as folder:
+        assert folder.parent == out  # on its file system even where `out` is a mount point (a review: EXDEV)
         for name in ("report.json", "report.md", "hit_rate.png"):
             (folder / name).write_text("new")
     assert moved[-1] == "report.json" and sorted(moved) == ["hit_rate.png", "report.json", "report.md"]
