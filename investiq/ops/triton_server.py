@@ -221,13 +221,10 @@ def start(
     """Start tritonserver (`find_server(server_env)`) on `repository`; return its PID once /v2/health/ready
     answers (models that failed to load do not stop it: see `not_ready`)."""
     pid_file, log_file = work / "triton.pid", log_path(work)
-    if not any(
-        repository.glob("*/config.pbtxt")
-    ):  # Triton started, loaded nothing and was waited on 120 s (a review)
-        held = "does not exist" if not repository.exists() else "holds no model configuration (*/config.pbtxt)"
+    if not repository.is_dir():  # Triton started, could not read it, and was waited on for 120 s (a review)
         raise TritonError(
-            f"cannot start Triton: the model repository {repository} {held}; point the setting model_repository "
-            f"at one (the checkout's is {COMMITTED}, which `investiq export finbert|patchtst` fills)"
+            f"cannot start Triton: the model repository {repository} is not a folder; point the setting "
+            f"model_repository at one (the checkout's, {COMMITTED}, holds the configs `investiq export` adds to)"
         )
     if (pid := running(work)) is not None:
         raise TritonError(f"Triton is already running (PID {pid}); `investiq triton stop` first")
