@@ -13,13 +13,18 @@ from investiq.cli.options import config_option, csv_option, data_options, model_
 from investiq.core.artifacts import META
 from investiq.core.atomic import foreign_to
 from investiq.core.market import Source
-from investiq.core.patchtst import TrainConfig
+from investiq.core.patchtst import ONNX_FILE, TrainConfig
 from investiq.ops import patchtst as ops
 from investiq.ops.lifecycle import RolloutError, exclusive, export_and_serve
 
 
 def _default(name: str) -> str:
     return f"(default: {getattr(TrainConfig, name)})"
+
+
+def _trained_here(folder: Path) -> bool:
+    """`folder` is an earlier output of `train patchtst` (its metrics.json, no exported graph)."""
+    return (folder / "metrics.json").is_file() and not (folder / ONNX_FILE).exists()
 
 
 @click.command("patchtst")
@@ -94,7 +99,9 @@ def train_patchtst(
     settings = settings_from(config)
     bars = ops.choose_bars(settings, source, symbols, days, interval, csv_path, log=click.echo)
     out = ops.model_dir(settings, output_dir)
-    if (problem := foreign_to(out, META)) is not None:  # before the training, not after it
+    # before the training, not after it; an exported version holds artifact.json too (`--output-dir
+    # model_repository/patchtst/2` would have replaced a version Triton serves, a review)
+    if (problem := foreign_to(out, META, _trained_here)) is not None:
         raise click.BadParameter(problem, param_hint="--output-dir")
     metrics = ops.train_model(settings, ops.config_for(bars, **hyper), out, click.echo)
     curve = metrics.get("curve") or []

@@ -79,3 +79,17 @@ def test_fine_tuning_into_the_downloaded_base_model_is_refused_before_it_trains(
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "holds an output of another kind, or files of its own" in result.output
     assert (base / "pytorch_model.bin").read_text() == "weights"
+
+
+def test_training_into_an_exported_version_is_refused_before_it_trains(tmp_path: Path):
+    """An exported version holds artifact.json, the marker of a trained model's folder: `train patchtst
+    --output-dir model_repository/patchtst/2` would have replaced a version Triton serves (a review)."""
+    version = tmp_path / "model_repository" / "patchtst" / "2"
+    version.mkdir(parents=True)
+    (version / "artifact.json").write_text("{}")
+    (version / "model.onnx").write_text("graph")
+    result = CliRunner().invoke(
+        main, ["train", "patchtst", "--source", "sample", "--epochs", "1", "--output-dir", str(version)]
+    )
+    assert result.exit_code == 2 and "holds an output of another kind" in result.output, result.output
+    assert (version / "model.onnx").read_text() == "graph"
