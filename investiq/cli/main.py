@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 from typing import Any
+from urllib.error import URLError
 
 import click
 
@@ -21,7 +23,7 @@ from investiq.cli.triton import triton
 from investiq.core.errors import InvestIQError
 from investiq.core.journal import connect, require_journal
 from investiq.core.journal.schema import status as journal_status
-from investiq.core.settings import render_defaults
+from investiq.core.settings import CENTURY_DAYS, render_defaults
 from investiq.ops import bootstrap
 from investiq.ops.resolve import resolve
 from investiq.ops.retention import prune_journal
@@ -39,14 +41,22 @@ class _Group(click.Group):
         except InvestIQError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
-            if exc.filename is None:
+            if exc.filename is None or isinstance(exc, URLError):  # a bug's, or a URL's: its traceback
                 raise
-            where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
-            if isinstance(exc, (FileExistsError, NotADirectoryError)):  # a folder's path through a file
-                raise click.ClickException(f"{exc.strerror or exc}: {where}: a file where a folder goes") from None
-            raise click.ClickException(
-                f"{exc.strerror or exc}: {where}; give a path this user can write, or free the disk"
-            ) from None
+            raise click.ClickException(_refusal(exc)) from None
+
+
+def _refusal(exc: OSError) -> str:
+    """One line for a file system's refusal: what, where, and what to do where that is plain."""
+    where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+    what = f"{exc.strerror or exc}: {where}"
+    if isinstance(exc, NotADirectoryError) or (isinstance(exc, FileExistsError) and Path(exc.filename).is_file()):
+        return f"{what}: a file where a folder goes; give another path"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{what}; give a path this user can write"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{what}; free some space, or give a path on another disk"
+    return what
 
 
 @click.group(
@@ -126,7 +136,7 @@ def db_status(config: Path | None, db_path: Path | None) -> None:
 @db_option
 @click.option(
     "--days",
-    type=click.IntRange(1, 36_500),  # journal_retention_days' bound: --days 1000000 overflowed into a traceback
+    type=click.IntRange(1, CENTURY_DAYS),  # journal_retention_days' bound: --days 1000000 was a traceback
     default=None,
     help="Delete prediction rows older than this many days (default: journal_retention_days).",
 )

@@ -9,8 +9,7 @@ import click
 from investiq.cli.options import config_option, db_option, settings_from
 from investiq.core.atomic import foreign_to
 from investiq.core.journal import require_journal
-
-MAX_DAYS = 36_500  # a century: --days 1000000 overflowed the date arithmetic into a traceback (a review)
+from investiq.core.settings import CENTURY_DAYS
 
 
 @click.command()
@@ -26,7 +25,7 @@ MAX_DAYS = 36_500  # a century: --days 1000000 overflowed the date arithmetic in
 )
 @click.option(
     "--days",
-    type=click.IntRange(min=1, max=MAX_DAYS),
+    type=click.IntRange(min=1, max=CENTURY_DAYS),
     default=90,
     show_default=True,
     help="Window: the last DAYS UTC calendar days, back from now (strategy weights include every trade before).",

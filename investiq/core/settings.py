@@ -15,14 +15,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveInt,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -39,6 +38,8 @@ from investiq.core.market import INTERVAL_SECONDS, Source
 from investiq.core.patchtst_runtime import RuntimeName as PatchTSTRuntime
 
 ENV_PREFIX = "INVESTIQ_"
+# The most days any window of days may span: more overflowed the date arithmetic (a prune of 1e8 days, a review)
+CENTURY_DAYS = 36_500
 log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("config.yaml")
 # Settings that name a file or directory: `~` is expanded, an empty one refused; a relative one is relative to the
@@ -240,11 +241,11 @@ class Settings(BaseModel):
     journal_retention_days: int = Field(
         365,
         ge=0,
-        le=36_500,  # a century: more overflowed the date arithmetic of every prune into a traceback (a review)
+        le=CENTURY_DAYS,
         description="Prediction rows older than this are deleted (sentiment, and price forecasts never resolved; "
         "resolved ones are the live-skill record and stay) daily by the gateway and by `investiq db prune`.",
     )
-    skill_windows_days: list[PositiveInt] = Field(
+    skill_windows_days: list[Annotated[int, Field(ge=1, le=CENTURY_DAYS)]] = Field(
         [30, 90],
         min_length=1,
         description="Windows of live skill (days of forecasts), besides all of a version's; the first is the one "
@@ -317,7 +318,9 @@ class Settings(BaseModel):
         _RULES.draws, ge=100, le=1_000_000, description="Monte Carlo draws for probability-of-being-best."
     )
     bayes_seed: int = Field(0, ge=0, description="Seed of the Thompson allocation (same state, same weights).")
-    bayes_max_sync_days: int = Field(3650, ge=1, description="Largest `days` accepted by sync-from-database.")
+    bayes_max_sync_days: int = Field(
+        3650, ge=1, le=CENTURY_DAYS, description="Largest `days` accepted by sync-from-database."
+    )
 
     # Read from the variable named by api_key_env, never from config.yaml.
     api_key: SecretStr | None = Field(None, exclude=True, description="Set through the api_key_env variable.")
