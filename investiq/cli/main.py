@@ -166,13 +166,20 @@ def db_prune(config: Path | None, db_path: Path | None, days: int | None) -> Non
 def resolve_command(config: Path | None, db_path: Path | None, csv_path: Path | None) -> None:
     """Score past price forecasts whose horizon has passed against the market (the gateway also does
     this every price_resolve_every_s seconds). Bars come from the bar cache, refreshed from Yahoo Finance,
-    or from --csv."""
+    or from --csv.
+
+    Exit status 1 when the bars of some symbol could not be had (each named), after scoring the others: it was 0,
+    and a scheduled run could not tell Yahoo Finance unreachable from nothing due (a review)."""
     report = resolve(settings_from(config, db_path=db_path), csv_path)
     click.echo(f"resolved {report.resolved} forecasts; {report.waiting} due but waiting for bars")
     for symbol, reason in report.errors.items():
-        click.echo(f"  {symbol}: {reason}")
+        click.echo(f"  {symbol}: {reason}", err=True)
     if report.errors and csv_path is None:
-        click.echo("bars that Yahoo Finance cannot give can come from a file: investiq resolve --csv FILE")
+        click.echo(
+            "bars that Yahoo Finance cannot give can come from a file: investiq resolve --csv FILE", err=True
+        )
+    if report.errors:
+        raise SystemExit(1)
 
 
 @main.group()

@@ -43,7 +43,7 @@ def test_forecasts_resolve_against_a_bar_file_offline(tmp_path: Path):
     (tmp_path / "none.yaml").write_text("")  # an empty settings file: only the variables below
     env = {"INVESTIQ_DATA_DIR": str(tmp_path / "data"), "INVESTIQ_CONFIG": str(tmp_path / "none.yaml")}
     result = CliRunner().invoke(main, ["resolve", "--db", str(db), "--csv", str(bars)], env=env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # CCC's bars could not be had: said, and not a success
     assert "resolved 2 forecasts; 1 due but waiting for bars" in result.output
     assert "CCC: CSV" in result.output and "has no rows for CCC; its symbols are AAA, BBB" in result.output
     scored = sqlite3.connect(db).execute("SELECT symbol, actual_price, correct FROM price_predictions ORDER BY id")
