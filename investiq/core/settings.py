@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -52,6 +52,13 @@ DIRECTORIES = ("model_repository", "models_dir", "data_dir", "logs_dir", "triton
 # unix:/path): a scheme, then anything but a port alone (localhost:8001 is a host and a port), not a web URL.
 GRPC_TARGET = re.compile(r"(?!https?:)[a-z][a-z0-9+.-]*:(?!\d*$)")
 _PRIOR, _RULES = Prior(), AllocationRules()  # the Bayesian defaults: the core's (investiq/core/bayes)
+
+
+def _numeric(annotation: Any) -> bool:
+    """int or float, or one Annotated with its bounds."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation in (int, float)
 
 
 class Settings(BaseModel):
@@ -329,9 +336,12 @@ class Settings(BaseModel):
     @classmethod
     def _no_yes_no_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         """`port: true` in config.yaml was port 1: a YAML true or false is not taken for a number."""
-        field = cls.model_fields[info.field_name or ""]
-        if isinstance(value, bool) and field.annotation in (int, float):
+        annotation = cls.model_fields[info.field_name or ""].annotation
+        if isinstance(value, bool) and _numeric(annotation):
             raise ValueError(f"{str(value).lower()} is a yes/no, and this setting is a number")
+        item = get_args(annotation)[0] if get_origin(annotation) is list else None
+        if isinstance(value, list) and _numeric(item) and any(isinstance(v, bool) for v in value):
+            raise ValueError("a yes/no (true or false) among numbers")  # skill_windows_days: [true] was [1]
         return value
 
     @field_validator("price_symbols", "skill_windows_days", mode="before")

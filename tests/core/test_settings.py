@@ -69,6 +69,7 @@ def test_the_committed_config_file_is_the_rendered_defaults():
         ("api_key_env: s3cr3t-key-value\n", {}, "must name an environment variable"),
         # each was a traceback, or taken (port 1), a review
         ("port: true\n", {}, "true is a yes/no, and this setting is a number"),
+        ("skill_windows_days: [30, true]\n", {}, "a yes/no (true or false) among numbers"),
         ("1: 2\n", {}, "has 1 where a setting's name goes"),
         ("journal_retention_days: 99999999\n", {}, "journal_retention_days=99999999"),
     ],
