@@ -48,6 +48,12 @@ def build_backend(settings: Settings) -> InferenceBackend:
         raise StartupError(str(exc)) from None
 
 
+def slot_timeout_s(settings: Settings) -> float | None:
+    """How long a request waits for a call slot to Triton: its timeout (services/batching.py `slot_timeout`); the
+    embedded backend's queue is the CPU's work, and is not cut short."""
+    return settings.triton_timeout_s if settings.backend == "triton" else None
+
+
 def max_inflight(settings: Settings) -> int:
     """Batches in flight to the backend at once: Triton's instances and dynamic batcher take several
     (`triton_max_inflight`); the embedded backend runs one at a time on each model's worker thread."""
@@ -85,6 +91,7 @@ def build_sentiment(
             on_batch=metrics.batch_size.labels(FINBERT).observe,
             on_infer=metrics.inference_latency.labels(FINBERT).observe,
             max_inflight=max_inflight(settings),
+            slot_timeout_s=slot_timeout_s(settings),
             # the embedded backend on the CPU cuts a burst into passes by token count: hand it bursts whole
             cut=not getattr(backend, "plans_finbert_passes", False),
         )
@@ -133,6 +140,7 @@ def build_price(
         max_age_days=settings.max_model_age_days,
         # The embedded backend's PatchTST worker thread serializes forecasts anyway: no limit needed there.
         max_inflight=settings.triton_max_inflight if settings.backend == "triton" else None,
+        slot_timeout_s=slot_timeout_s(settings),
         skill=SkillService(
             settings.db_path,
             metrics,

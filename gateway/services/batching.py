@@ -18,6 +18,9 @@ each chunk holds items of like cost (FinBERT: texts of like length pad less), an
 their callers in the callers' order. With `cut` False the run is handed the batch whole and cuts it
 itself (the embedded backend plans FinBERT's passes from exact token counts).
 
+With `slot_timeout_s` (Triton's timeout), a request still queued after that long, every slot held by a call
+that has not come back, gives up with a 503 (`slot_timeout`) rather than wait for another round of calls.
+
 `max_inflight` batches run at once (1: one at a time, for the embedded backend, whose worker thread for
 the model runs them one by one anyway). A server with several model instances and a batcher of its own
 (Triton) is given more: while all of them are busy, requests pile up as before, and the batches in
@@ -31,9 +34,21 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from investiq.core.errors import BackendUnavailableError
+
 T = TypeVar("T")
 R = TypeVar("R")
 REGROUP = 0.25  # of the last batch's run time: how long the next one waits for its callers to come back
+
+
+def slot_timeout(waited_s: float, inflight: int) -> BackendUnavailableError:
+    """A request that waited `waited_s` for one of the `inflight` calls to the backend to finish: each call waits
+    at most the backend's own timeout, but a request queued behind them waited that again per round of calls (a
+    hung Triton answered 12 concurrent forecasts at 5, 10 and 15 s, a review); it gives up after one instead."""
+    return BackendUnavailableError(
+        f"no call to the backend finished within {waited_s:g} s: the {inflight} in flight are all still waiting "
+        "for it (a server that accepts and does not answer?); send it again later"
+    )
 
 
 class MicroBatcher(Generic[T, R]):
@@ -46,6 +61,7 @@ class MicroBatcher(Generic[T, R]):
         max_inflight: int = 1,
         order: Callable[[T], int] | None = None,
         cut: bool = True,
+        slot_timeout_s: float | None = None,
     ) -> None:
         if max_inflight < 1:
             raise ValueError(f"max_inflight must be >= 1, not {max_inflight}")
@@ -59,6 +75,7 @@ class MicroBatcher(Generic[T, R]):
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(max_inflight)
+        self._max_inflight, self._slot_timeout_s = max_inflight, slot_timeout_s
         self._inflight: set[asyncio.Task[None]] = set()
         self._callers = 0  # callers the last batch to end served
         self._regroup_until = 0.0  # loop time until which the next batch waits for them
@@ -66,11 +83,21 @@ class MicroBatcher(Generic[T, R]):
     async def submit(self, items: list[T]) -> list[R]:
         """Results for `items`, in order, computed in a batch shared with concurrent callers."""
         future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
-        self._queue.append((items, future))
+        entry = (items, future)
+        self._queue.append(entry)
         self._wake.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name="micro-batcher")
-        return await future
+        if self._slot_timeout_s is None:
+            return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._slot_timeout_s)
+        except asyncio.TimeoutError:
+            if not any(queued is entry for queued in self._queue):
+                return await future  # taken into a batch in flight: its call has the backend's own timeout
+            self._queue[:] = [queued for queued in self._queue if queued is not entry]
+            future.cancel()
+            raise slot_timeout(self._slot_timeout_s, self._max_inflight) from None
 
     async def close(self) -> None:
         tasks = [*self._inflight, *([self._worker] if self._worker is not None else [])]

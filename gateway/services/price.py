@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from gateway.backends.base import InferenceBackend, Tensors
 from gateway.metrics import Metrics
+from gateway.services.batching import slot_timeout
 from gateway.services.skill import SkillService
 from investiq.core.errors import (
     BackendUnavailableError,
@@ -198,6 +199,7 @@ class PriceService:
         max_age_days: float = 0.0,
         skill: SkillService | None = None,
         max_inflight: int | None = None,
+        slot_timeout_s: float | None = None,
     ) -> None:
         self.meta = meta
         self.skill = skill
@@ -210,6 +212,7 @@ class PriceService:
         self.fetch = fetch
         self._max_batch = max_batch
         self._slots = asyncio.Semaphore(max_inflight) if max_inflight is not None else None
+        self._max_inflight, self._slot_timeout_s = max_inflight or 0, slot_timeout_s
         self._gaps: tuple[PatchTSTMeta | None, GapIntervals | None] = (None, None)  # the serving model's
         # Adopts the version a shared backend serves after another process rolled it out (VersionMovedError):
         # ModelsService.adopt, set by the app; None: such a request fails with the backend's error.
@@ -293,12 +296,20 @@ class PriceService:
 
     async def _infer(self, batch: NDArray[np.float32], number: int | None) -> Tensors:
         """One forward pass of the version `number` (the repository's), whose metadata reads its outputs."""
-        async with self._slots or contextlib.nullcontext():
+        if self._slots is not None:
+            try:  # at most one timeout's wait for a slot (batching.slot_timeout)
+                await asyncio.wait_for(self._slots.acquire(), self._slot_timeout_s)
+            except asyncio.TimeoutError:
+                raise slot_timeout(self._slot_timeout_s or 0.0, self._max_inflight) from None
+        try:
             start = time.perf_counter()
             try:
                 return await self._backend.infer(PATCHTST, {INPUT: batch}, version=number)
             finally:
                 self._metrics.inference_latency.labels(PATCHTST).observe(time.perf_counter() - start)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
 
     async def _again(self, queries: list[PriceQuery], tries: int) -> list[PriceForecast]:
         if tries <= 1:

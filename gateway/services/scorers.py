@@ -52,13 +52,21 @@ class FinbertScorer:
         on_infer: Callable[[float], None] | None = None,
         max_inflight: int = 1,
         cut: bool = True,
+        slot_timeout_s: float | None = None,
     ) -> None:
         self.version = version
         self._backend = backend
         self._on_infer = on_infer
         self._columns = [labels.index(label) for label in LABELS]
         self._batcher: MicroBatcher[str, NDArray[np.float32]] = MicroBatcher(
-            self._run, max_batch, max_wait_s, on_batch, max_inflight=max_inflight, order=len, cut=cut
+            self._run,
+            max_batch,
+            max_wait_s,
+            on_batch,
+            max_inflight=max_inflight,
+            order=len,
+            cut=cut,
+            slot_timeout_s=slot_timeout_s,
         )  # order=len: a burst of headlines is cut into batches of like length (characters ~ tokens)
 
     async def score(self, texts: list[str]) -> NDArray[np.float32]:

@@ -21,6 +21,7 @@ from gateway.metrics import Metrics
 from gateway.services.batching import MicroBatcher
 from gateway.services.price import PriceQuery
 from gateway.wiring import build_price, build_sentiment
+from investiq.core.errors import BackendUnavailableError
 from investiq.core.finbert import FINBERT, LABELS, FinbertMeta
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.patchtst import PATCHTST
@@ -126,6 +127,69 @@ def test_price_forecasts_keep_the_configured_calls_in_flight(
     forecasts = asyncio.run(run())
     assert len(forecasts) == 12 and backend.most == most
     assert backend.batches == [(PATCHTST, 1)] * 12
+
+
+HUNG = {**TRITON, "triton_timeout_s": 0.3}  # a Triton that accepts every call and never answers
+
+
+def settle(tasks: list[asyncio.Task[Any]]) -> tuple[list[BaseException | None], int]:
+    """The errors of the tasks done (None: an answer) and how many still wait."""
+    done = [t.exception() for t in tasks if t.done()]
+    return done, sum(not t.done() for t in tasks)
+
+
+@pytest.mark.usefixtures("finbert_exported")
+def test_headlines_queued_behind_a_hung_triton_give_up_after_one_timeout(
+    settings: Settings, writer: JournalWriter
+):
+    """Each call to Triton waits at most triton_timeout_s, but a request queued behind the calls in flight waited
+    that again for every round of them (12 forecasts on a hung Triton: 503s at 5, 10 and 15 s; a review). Those
+    still queued after one timeout give up, a 503 naming why; the batches in flight keep their own timeout."""
+    backend = SlowBackend(delay=3600)
+    service = build_sentiment(settings.model_copy(update=HUNG), backend, writer, Metrics())
+
+    async def run() -> tuple[list[BaseException | None], int, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        tasks = [
+            asyncio.ensure_future(service.predict([f"headline {i}"], None, use_cache=False)) for i in range(32)
+        ]
+        while sum(t.done() for t in tasks) < 32 - 3 * 4 and loop.time() - start < 5:
+            await asyncio.sleep(0.02)
+        errors, waiting = settle(tasks)
+        await service.scorer.close()
+        return errors, waiting, loop.time() - start
+
+    errors, waiting, took = asyncio.run(run())
+    assert backend.most == 3 and 0 < waiting <= 3 * 4 and took < 3, (backend.most, waiting, took)
+    assert errors and all(isinstance(e, BackendUnavailableError) for e in errors), errors
+    assert "no call to the backend finished within 0.3 s: the 3 in flight" in str(errors[0])
+
+
+def test_forecasts_queued_behind_a_hung_triton_give_up_after_one_timeout(
+    settings: Settings, writer: JournalWriter, trained: tuple[Path, Path]
+):
+    """As for headlines: of 12 forecasts on a hung Triton with 3 calls in flight, 9 give up after one timeout."""
+    configured = settings.model_copy(update={**HUNG, "model_repository": trained[1]})
+    service = build_price(configured, SlowBackend(delay=3600), writer, Metrics())
+    assert service.meta is not None
+    closes = [100.0 + 0.1 * i for i in range(service.meta.context_length)]
+
+    async def run() -> tuple[list[BaseException | None], int, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        tasks = [asyncio.ensure_future(service.predict([PriceQuery(f"S{i}", closes, None)])) for i in range(12)]
+        while sum(t.done() for t in tasks) < 9 and loop.time() - start < 5:
+            await asyncio.sleep(0.02)
+        errors, waiting = settle(tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return errors, waiting, loop.time() - start
+
+    errors, waiting, took = asyncio.run(run())
+    assert (len(errors), waiting) == (9, 3) and took < 3, (errors, waiting, took)
+    assert all(isinstance(e, BackendUnavailableError) and "within 0.3 s" in str(e) for e in errors), errors
 
 
 def test_a_batcher_in_flight_is_cancelled_on_close():
