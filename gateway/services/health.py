@@ -87,7 +87,10 @@ class HealthService:
 
     async def inference(self) -> Report:
         try:
-            ready = await self._backend.ready()
+            ready = await asyncio.wait_for(self._backend.ready(), SCRAPE_DEADLINE_S)
+        except asyncio.TimeoutError:
+            reason = f"it did not say whether it is ready within {SCRAPE_DEADLINE_S:g} s"
+            return {"status": "unhealthy", "backend": self._backend.name, "reason": reason}
         except Exception as exc:  # a health check reports, it never raises
             return {
                 "status": "unhealthy",
@@ -97,7 +100,7 @@ class HealthService:
         where = f"{self._backend.name} backend at {self._backend.target}"
         if not ready:
             return {"status": "degraded", "backend": self._backend.name, "reason": f"no model is ready ({where})"}
-        models = await self._served_models()
+        models = await self._served_models(SCRAPE_DEADLINE_S)
         report: Report = {
             "status": "healthy",
             "backend": self._backend.name,
@@ -130,17 +133,25 @@ class HealthService:
     async def sentiment(self) -> Report:
         """/sentiment/health: the service's report, unhealthy when the backend cannot answer with FinBERT."""
         report = self._sentiment.health()
-        return report if self._sentiment.scorer.model == LEXICON else await self._answerable(report, FINBERT)
+        if self._sentiment.scorer.model == LEXICON:
+            return report
+        return self._answerable(report, FINBERT, await self._model_ready(FINBERT, SCRAPE_DEADLINE_S))
 
     async def price(self) -> Report:
         """/price/health: the service's report, unhealthy when the backend cannot answer with PatchTST. A backend
         shared with other gateways (Triton) may serve a version another one rolled out: followed first, so that the
         report names the version that answers (it named the one this gateway read until its next forecast)."""
+        # whether the backend can answer, asked beside the following: each within SCRAPE_DEADLINE_S, together too
+        ready = asyncio.ensure_future(self._model_ready(PATCHTST, SCRAPE_DEADLINE_S))
         moved = await self.follow_price()
         report: Report = self._price.health()
         if moved is not None:  # the backend serves a version this gateway cannot read: its forecasts fail
+            ready.cancel()
             return unhealthy(report, moved)
-        return report if self._price.meta is None else await self._answerable(report, PATCHTST)
+        if self._price.meta is None:
+            ready.cancel()
+            return report
+        return self._answerable(report, PATCHTST, await ready)
 
     async def follow_price(self) -> str | None:
         """Adopt the PatchTST version the backend serves where it no longer serves the one read (the rule pinned
@@ -168,8 +179,8 @@ class HealthService:
             log.debug("could not follow the version of %s the backend serves: %r", PATCHTST, exc)
         return None
 
-    async def _answerable(self, report: Report, model: str) -> Report:
-        if await self._model_ready(model):
+    def _answerable(self, report: Report, model: str, ready: bool) -> Report:
+        if ready:
             return report
         where = f"the {self._backend.name} backend at {self._backend.target}"
         reason = f"{model} is not ready on {where}: its requests fail (503) until it is"
@@ -223,12 +234,17 @@ class HealthService:
         return report
 
     async def stack(self) -> Report:
+        """Every component's report, asked at once, each bounded: a hung Triton held /health 17 s (its timeout of
+        5 s thrice, one check after another), past `investiq start`'s and `status`' probes (a review)."""
+        bayesian, sentiment, price, inference = await asyncio.gather(
+            self.bayesian(), self.sentiment(), self.price(), self.inference()
+        )
         components = {
             "journal": self.journal(),
-            "bayesian": await self.bayesian(),
-            "sentiment": await self.sentiment(),
-            "price": await self.price(),
-            "inference": await self.inference(),
+            "bayesian": bayesian,
+            "sentiment": sentiment,
+            "price": price,
+            "inference": inference,
         }
         # Only the journal and the Bayesian service make the stack unhealthy (503): a model that cannot
         # answer degrades it, and its own /health says unhealthy, while the rest keeps serving.

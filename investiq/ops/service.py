@@ -75,7 +75,13 @@ def gateway_url(settings: Settings) -> str:
     return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
 
 
-def health(url: str, timeout_s: float = 5.0) -> str | None:
+# How long a probe of /health waits: the gateway bounds each backend check there by 2 s (SCRAPE_DEADLINE_S) and
+# runs them together, a few seconds at worst on a hung Triton (it took 17 s, and these probes gave up after 1 and
+# 5 s: `start` stopped a gateway that was serving, and `status` said none ran; a review)
+HEALTH_PROBE_S = 10.0
+
+
+def health(url: str, timeout_s: float = HEALTH_PROBE_S) -> str | None:
     """The `status` of GET url/health (healthy, degraded, unhealthy); None when no gateway answers."""
     return _probe(url, timeout_s)[1]
 
@@ -230,7 +236,7 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str, wait_s: float) -> str
     """None once /health answers; else why not (the child exited, failed to serve, or the time ran out)."""
     deadline = time.monotonic() + wait_s
     while (code := proc.poll()) is None:
-        http, status = _probe(url, timeout_s=1.0)
+        http, status = _probe(url, timeout_s=max(1.0, min(HEALTH_PROBE_S, deadline - time.monotonic())))
         if status is not None:
             return None
         if http is not None or time.monotonic() >= deadline:

@@ -600,6 +600,38 @@ def test_price_health_names_the_version_the_shared_backend_serves(tmp_path: Path
     assert (health["status"] == "unhealthy", cannot in health.get("reason", "")) == (serving == 3,) * 2, health
 
 
+def test_health_answers_within_its_deadlines_when_the_backend_never_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A Triton that accepts and never answers held /health 17 s (its 5 s timeout thrice, one check after another):
+    `investiq start` stopped a gateway that was serving, and `status` said none ran (a review). Every check is
+    bounded and they run together; the backend is reported unhealthy, saying why."""
+    from fastapi.testclient import TestClient
+
+    import gateway.services.health
+    from gateway.app import create_app
+
+    two_versions(tmp_path / "repo")
+    monkeypatch.setattr(gateway.services.health, "SCRAPE_DEADLINE_S", 0.2)
+
+    class Hung(FakeBackend):
+        async def ready(self, model: str | None = None) -> bool:
+            await asyncio.sleep(60)
+            return True
+
+    with TestClient(create_app(settings_for(tmp_path), backend=Hung())) as client:
+        start = time.monotonic()
+        health = client.get("/health")
+        took = time.monotonic() - start
+    components = health.json()["components"]
+    assert took < 2 and health.status_code == 200, (took, health.text)  # the stack degraded: 200
+    assert components["inference"]["status"] == "unhealthy", components
+    assert "did not say whether it is ready within 0.2 s" in components["inference"]["reason"]
+    assert (
+        components["price"]["status"] == "unhealthy" and "patchtst is not ready" in components["price"]["reason"]
+    )
+
+
 def test_metrics_and_admin_models_name_the_version_the_shared_backend_serves(tmp_path: Path):
     """investiq_model_info and /admin/models named the version this gateway read until a forecast or a
     /price/health followed another gateway's rollout (here a rollback to version 1): they follow first too."""
