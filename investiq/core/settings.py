@@ -214,7 +214,8 @@ class Settings(BaseModel):
     )
     patchtst_runtime: Literal["auto", PatchTSTRuntime] = Field(
         "auto",
-        description="How the embedded backend and Triton's cpu flavour run PatchTST on CPU: onnxruntime = the "
+        description="How the embedded backend runs PatchTST on CPU (Triton's cpu flavour makes the same auto "
+        "choice, or takes the `runtime` parameter of model_repository/patchtst/config.pbtxt): onnxruntime = the "
         "portable graph, onnxruntime-fused = ONNX Runtime's transformer fusions of it (both fp32, within 1e-4 of "
         "PyTorch), openvino-bf16 = the backbone in BF16 on OpenVINO, the normalisation and prices in fp32 "
         "(quantiles within 0.02 forecast sd of PyTorch, P(up) within 0.01; needs the openvino extra); auto: "
