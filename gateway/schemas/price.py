@@ -189,8 +189,9 @@ class PriceResponse(BaseModel):
     confidence: float = Field(
         description="max(P(up), 1 - P(up)) at the horizon (0.5 = no idea), bounded to what the model's "
         "validation part supported. The median agrees with P(up): 'up' comes with P(up) above 0.5, 'down' with "
-        "P(up) below it, and P(up) 0.5 with 'flat'. 1 - P(up) holds the closes that do not move (ties: "
-        "tick-bound prices): it is not P(down)."
+        "P(up) below it, and P(up) 0.5 with 'flat'; the random walk's forecast is always 'flat', its P(up) the "
+        "base rate (probability_up_source), so its confidence is that rate's, not a view of this window. "
+        "1 - P(up) holds the closes that do not move (ties: tick-bound prices): it is not P(down)."
     )
     predicted_prices: list[float] = Field(
         description="Median forecast closes for the next `horizon` bars (the 0.5 quantile)."

@@ -35,6 +35,7 @@ from investiq.core.errors import SettingsError
 from investiq.core.finbert import MAX_TOKENS
 from investiq.core.finbert_runtime import RuntimeName
 from investiq.core.market import INTERVAL_SECONDS, Source
+from investiq.core.names import symbol_problem, ticker
 from investiq.core.patchtst_runtime import RuntimeName as PatchTSTRuntime
 
 ENV_PREFIX = "INVESTIQ_"
@@ -356,6 +357,17 @@ class Settings(BaseModel):
             except ValueError:
                 raise ValueError('a list: comma-separated (SPY,QQQ) or JSON (["SPY", "QQQ"])') from None
         return value.replace(",", " ").split() if isinstance(value, str) else value
+
+    @field_validator("price_symbols")
+    @classmethod
+    def _tickers(cls, value: list[str]) -> list[str]:
+        """As the bar cache and the journal keep them (`spy` stayed lower case in `config show` and the trained
+        model's symbols while its bars and forecasts were SPY's); a symbol that cannot name a cache file is
+        refused here, not when the first bars are fetched."""
+        for symbol in value:
+            if (problem := symbol_problem(symbol)) is not None:
+                raise ValueError(problem)
+        return [ticker(symbol) for symbol in value]
 
     @field_validator("host", mode="before")
     @classmethod

@@ -72,6 +72,7 @@ def test_the_committed_config_file_is_the_rendered_defaults():
         ("skill_windows_days: [30, true]\n", {}, "a yes/no (true or false) among numbers"),
         ("1: 2\n", {}, "has 1 where a setting's name goes"),
         ("journal_retention_days: 99999999\n", {}, "journal_retention_days=99999999"),
+        ("price_symbols: [SPY, a/b]\n", {}, "symbol 'a/b' cannot name a cache file"),
     ],
 )
 def test_invalid_values_are_named(tmp_path: Path, text: str, env: dict[str, str], message: str):
@@ -141,8 +142,9 @@ def test_relative_paths_are_the_current_directory_s_wherever_written_and_home_is
 def test_settings_read_as_users_write_them(tmp_path: Path):
     settings = load_settings(
         write(tmp_path, "triton_url: '[::1]:8001'\n"),
-        environ={"INVESTIQ_PRICE_SYMBOLS": '["SPY", "QQQ"]', "INVESTIQ_SKILL_WINDOWS_DAYS": "7, 30"},
+        environ={"INVESTIQ_PRICE_SYMBOLS": '["spy", " QQQ"]', "INVESTIQ_SKILL_WINDOWS_DAYS": "7, 30"},
     )
+    # tickers as the bar cache and the journal keep them
     assert settings.price_symbols == ["SPY", "QQQ"] and settings.skill_windows_days == [7, 30]
     for target in ("dns:///triton-pods:8001", "xds:///triton", "ipv4:10.0.0.1:8001,10.0.0.2:8001", ":8001"):
         assert load_settings(environ={"INVESTIQ_TRITON_URL": target}).triton_url == target
