@@ -133,6 +133,27 @@ def test_moves_are_read_against_their_subject(lexicon: FinanceLexicon, text: str
 
 @pytest.mark.parametrize(
     ("text", "expected"),
+    [  # a cost turns around only the moves it governs: each read positive 0.77-0.93 (or negative) before
+        ("Default worries send bonds sliding", "negative"),
+        ("Tax fears push the shares lower", "negative"),
+        ("Inflation jitters drag the index to a record low", "negative"),
+        ("Bank shares slump over bad loan losses", "negative"),
+        ("Retailer rebounds from last year's losses", "positive"),
+        # what it governs still turns: before it, or qualifying it from just before
+        ("Rising borrowing costs squeeze homebuilders", "negative"),
+        ("Higher fuel bill dents airline", "negative"),
+        ("Bank cuts its funding costs", "positive"),
+        ("Insurer posts wider-than-expected loss", "negative"),
+        ("Defaults at the lender decline", "positive"),
+        ("Yields climb as inflation fears grow", "negative"),
+    ],
+)
+def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, text: str, expected: str):
+    assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
     [  # general flaws that fresh2's errors showed, each in other words than fresh2's headlines
         ("UK GDP unexpectedly contracts in the second quarter", "negative"),  # a *ly adverb inside a phrase
         ("German manufacturing sharply contracts", "negative"),
