@@ -96,18 +96,20 @@ class SkillService:
             return self._refresh()
 
     def _refresh(self) -> int:
-        rows = []
+        rows, mark = [], self._mark
         conn = connect(self._db_path, readonly=True)
         try:
             while True:
-                batch = resolved_after(conn, *self._mark)
+                batch = resolved_after(conn, *mark)
                 if not batch:
                     break
                 rows.extend(batch)
-                self._mark = (batch[-1]["resolved_at"], int(batch[-1]["id"]))
+                mark = (batch[-1]["resolved_at"], int(batch[-1]["id"]))
         finally:
             conn.close()
         changed = self._book.add(map(outcome_of_row, rows))
+        # moved on only once counted: a read that failed on a later page lost the pages before it for good
+        self._mark = mark
         now = self._clock()
         stale = now - self._computed_at > RECOMPUTE_S
         if changed or stale:

@@ -169,7 +169,13 @@ def quantiles_from_json(text: str | None) -> dict[str, float] | None:
         value = json.loads(text)
     except ValueError:
         return None
-    return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else None
+    if not isinstance(value, dict):
+        return None
+    try:
+        levels = {str(k): float(v) for k, v in value.items()}
+    except (TypeError, ValueError):  # {"0.05": null}: not the gateway's writing; no interval to score
+        return None
+    return levels if all(math.isfinite(v) for v in levels.values()) else None
 
 
 ForecastKey = tuple[str, str, float, float]  # (model version, symbol, origin POSIX seconds, horizon seconds)
@@ -200,7 +206,17 @@ def _timestamp(text: str) -> float:
 
 
 def outcome_of_row(row: Any) -> Outcome:
-    """A resolved journal row (journal.predictions.RESOLVED_COLUMNS) as an Outcome."""
+    """A resolved journal row (journal.predictions.RESOLVED_COLUMNS) as an Outcome; one that cannot be read (a
+    time that is not one, a price or P(up) that is not a number: not the gateway's writing) as one that cannot
+    be scored, which `SkillBook.add` counts: it raised, and stopped every reader of the journal (a review)."""
+    try:
+        return _outcome(row)
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        nan = math.nan
+        return Outcome(0.0, str(row["symbol"]), str(row["model_version"]), 0.0, nan, nan, nan, None)
+
+
+def _outcome(row: Any) -> Outcome:
     version, symbol, origin_ts, horizon_seconds = forecast_key(row)
     span, outcome_ts, closed = None, None, _column(row, "outcome_bar_time")
     if closed:
@@ -218,13 +234,20 @@ def outcome_of_row(row: Any) -> Outcome:
         predicted_price=row["predicted_price"],
         actual_price=row["actual_price"],
         correct=None if row["correct"] is None else bool(row["correct"]),
-        probability_up=row["probability_up"],
-        base_probability_up=row["base_probability_up"],
+        probability_up=_probability(row["probability_up"]),
+        base_probability_up=_probability(row["base_probability_up"]),
         quantiles=quantiles_from_json(row["quantiles"]),
         intervals=_column(row, "intervals"),
         span_seconds=span,
         outcome_ts=outcome_ts,
     )
+
+
+def _probability(value: Any) -> float | None:
+    """A recorded probability, or None where it is not one (no number, or outside [0, 1])."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        return None
+    return float(value)
 
 
 def _column(row: Any, name: str) -> Any:

@@ -5,6 +5,7 @@ in a real journal and reads them with a clock the test sets."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -233,3 +234,37 @@ def test_a_symbol_that_recovers_leaves_the_symbol_worse_gauge(service: Service, 
     why, figures = skill.verdict(VERSION)
     assert "QQQ" not in figures["symbols_worse_all_judged"] and why is None, why
     assert gauge(metrics, "investiq_price_symbol_worse", model_version=VERSION, symbol="QQQ") is None
+
+
+def test_a_row_that_cannot_be_read_is_left_out_and_the_others_are_counted(service: Service, tmp_path: Path):
+    """A resolved row whose time is not one, or whose quantiles or P(up) are not numbers (not the gateway's
+    writing): counted as one that cannot be scored, the others as ever. It raised, and the refresh had already
+    moved past the rows it read: live skill counted none of them until a restart (a review)."""
+    db = tmp_path / "p.db"
+    plant(db, skilful(40))
+    with sqlite3.connect(db) as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM price_predictions ORDER BY id")]
+        conn.execute("UPDATE price_predictions SET last_bar_time = 'garbage' WHERE id = ?", (ids[3],))
+        conn.execute("UPDATE price_predictions SET quantiles = '{\"0.05\": null}' WHERE id = ?", (ids[5],))
+        conn.execute("UPDATE price_predictions SET probability_up = 'high' WHERE id = ?", (ids[7],))
+    skill, _, _ = service()
+    assert skill.refresh() == 40
+    record = skill.get(VERSION)
+    assert record is not None and record.n == 39
+    assert skill.refresh() == 0  # read once
+
+
+def test_a_refresh_that_fails_reads_the_same_rows_again(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Rows read are counted by the next refresh when counting them failed: the mark moves once they are in."""
+    plant(tmp_path / "p.db", skilful(40))
+    skill, _, _ = service()
+    counted = skill._book.add
+    monkeypatch.setattr(skill._book, "add", lambda outcomes: (_ for _ in ()).throw(OSError("a failure")))
+    with pytest.raises(OSError):
+        skill.refresh()
+    monkeypatch.setattr(skill._book, "add", counted)
+    assert skill.refresh() == 40
+    record = skill.get(VERSION)
+    assert record is not None and record.n == 40

@@ -113,6 +113,20 @@ def test_a_bar_with_a_later_one_cached_is_final(journal: Path, tmp_path: Path):
     assert actuals(journal) == {"SPY": 104.0}
 
 
+def test_a_journaled_time_that_is_not_one_holds_back_no_other_series(journal: Path, tmp_path: Path):
+    """A due forecast whose last_bar_time cannot be read (not the gateway's writing) is its series' error; the
+    others resolve. It was a traceback that stopped every series (a review)."""
+    journaled(journal, [forecast("SPY", T0 + STEP), forecast("QQQ", T0 + STEP)])
+    with sqlite3.connect(journal) as conn:
+        conn.execute("UPDATE price_predictions SET last_bar_time = 'garbage' WHERE symbol = 'QQQ'")
+    cache = BarCache(tmp_path / "bars")
+    for symbol in ("SPY", "QQQ"):
+        cache.merge(symbol, "15m", bars(T0, [100.0, 102.0, 104.0, 105.0]))
+    report = resolve(journal, cache, offline, now=T0 + 5 * STEP)
+    assert report.resolved == 1 and list(report.errors) == ["QQQ"] and "last_bar_time" in report.errors["QQQ"]
+    assert actuals(journal) == {"SPY": 104.0, "QQQ": None}
+
+
 def test_a_forecast_made_before_a_split_is_scored_on_its_own_price_basis(journal: Path, tmp_path: Path):
     """After a 10-for-1 split the cache holds the adjusted history (10.0, 10.2, 10.4): the forecast from 100 was
     scored against 10.4, a 90 % fall, and its 'up' call wrong."""
