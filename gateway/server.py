@@ -74,6 +74,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._reading: Reading = "head"
         self._head_started = False  # part of a head arrived (the parser began a message)
         self._head_bytes = 0  # bytes received while a head was being read (an upper bound on its size)
+        self._head_tail = b""  # the last bytes of the head's previous read
         self._phase: str | None = None  # "head", "body", "idle" (keep-alive: uvicorn's timer) or None
         self._deadline: asyncio.TimerHandle | None = None
         self._lingering = False  # refused: the answer is sent, what still arrives is dropped until the close
@@ -87,15 +88,28 @@ class DeadlineProtocol(HttpToolsProtocol):
         if self._lingering:
             return
         if self._reading == "head":
-            self._head_bytes += len(data)
+            size = self._head_size(data)
+            if size > MAX_HEAD_BYTES and not self.transport.is_closing():
+                # before the parser sees it: a head that arrived whole in one read was complete (and the count
+                # reset) by the time a check after parsing looked, and got through at any size (a review)
+                self._refuse(
+                    431,
+                    HEAD_TOO_LARGE_KIND,
+                    f"the request line and headers exceed {MAX_HEAD_BYTES} bytes ({size} arrived)",
+                )
+                self._track()
+                return
         super().data_received(data)
-        if self._reading == "head" and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
-            self._refuse(
-                431,
-                HEAD_TOO_LARGE_KIND,
-                f"the request line and headers exceed {MAX_HEAD_BYTES} bytes ({self._head_bytes} arrived)",
-            )
         self._track()
+
+    def _head_size(self, data: bytes) -> int:
+        """The bytes of the head being read once `data` is in: up to its blank line where `data` holds it (the
+        body may follow in the same read), else all that arrived."""
+        seen = self._head_tail + data  # the blank line may straddle two reads
+        self._head_bytes += len(data)
+        self._head_tail = seen[-3:]
+        end = seen.find(b"\r\n\r\n")
+        return self._head_bytes if end < 0 else self._head_bytes - (len(seen) - end - 4)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -107,6 +121,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._reading = "body"
         self._head_started = False
         self._head_bytes = 0
+        self._head_tail = b""
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

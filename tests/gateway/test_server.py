@@ -140,6 +140,14 @@ def test_a_head_larger_than_the_bound_gets_a_431_and_a_close(server: tuple[int, 
         assert status == 431 and body["error"] == HEAD_TOO_LARGE_KIND, data
         assert f"exceed {MAX_HEAD_BYTES} bytes" in body["detail"]
     assert kinds.count(HEAD_TOO_LARGE_KIND) == before + 5
+    # past it and whole in one read, a body after it: the parser had completed the head before a look at its size
+    for size in (MAX_HEAD_BYTES + 100, 4 * MAX_HEAD_BYTES):
+        with connect(port) as sock:
+            sock.sendall(request("/big", b"{}", extra=b"x-pad: " + b"a" * size + b"\r\n"))
+            data, _ = read_until_closed(sock)
+        ((status, body),) = responses(data)
+        assert status == 431 and body["error"] == HEAD_TOO_LARGE_KIND, data
+    assert kinds.count(HEAD_TOO_LARGE_KIND) == before + 7
 
 
 def test_a_stalled_head_gets_a_408_and_a_silent_connection_is_closed(server: tuple[int, list[str]]):
