@@ -89,7 +89,8 @@ class BayesianService:
     async def update(self, trade: TradeOutcome) -> tuple[bool, StrategyStats]:
         """Learn from one closed trade; (counted, stats). A trade_id already recorded for the same strategy is
         acknowledged and not counted again (counted False); recorded for another strategy, it is a
-        ConflictError naming both, and nothing changes."""
+        ConflictError naming both, and nothing changes. Without a trade_id, a trade whose row a sync learnt
+        (`store.synced`: strategy, closed_at and P&L) is acknowledged too."""
         now = self._clock()
         closed_ts = now if trade.closed_ts is None else trade.closed_ts
         if not timestamps.in_range(closed_ts):
@@ -108,6 +109,12 @@ class BayesianService:
             # The lookup and the insert run in one transaction of the one writer: no other write between them.
             if trade.trade_id is not None and (before := store.recorded(conn, trade.trade_id)) is not None:
                 return False, before
+            if (
+                trade.trade_id is None
+                and trade.closed_ts is not None
+                and store.synced(conn, name, closed_ts, trade.profit_loss, event.won)
+            ):
+                return False, None  # a sync learnt its row first
             current = store.load_state(conn, name, half_life) or Evidence(ref_ts=closed_ts)
             if not store.insert_event(conn, event):  # not reached: the id was looked up just before
                 return False, None
