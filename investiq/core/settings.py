@@ -34,6 +34,7 @@ from investiq.core.bayes.posterior import Prior
 from investiq.core.errors import SettingsError
 from investiq.core.finbert import MAX_TOKENS
 from investiq.core.finbert_runtime import RuntimeName
+from investiq.core.journal.trades import MAX_ABS_PNL
 from investiq.core.market import INTERVAL_SECONDS, Source
 from investiq.core.names import symbol_problem, ticker
 from investiq.core.patchtst_runtime import RuntimeName as PatchTSTRuntime
@@ -303,7 +304,12 @@ class Settings(BaseModel):
     # -- Bayesian strategy weights -------------------------------------------------------------
     bayes_prior_alpha: float = Field(_PRIOR.alpha, gt=0, description="Beta prior on win probability: alpha.")
     bayes_prior_beta: float = Field(_PRIOR.beta, gt=0, description="Beta prior on win probability: beta.")
-    bayes_pnl_prior_mean: float = Field(_PRIOR.mu, description="Normal-Inverse-Gamma prior: mean P&L per trade.")
+    bayes_pnl_prior_mean: float = Field(
+        _PRIOR.mu,
+        ge=-MAX_ABS_PNL,  # as a trade's P&L: 1e200 overflowed in the posterior, a 500 on every /bayesian route
+        le=MAX_ABS_PNL,
+        description="Normal-Inverse-Gamma prior: mean P&L per trade.",
+    )
     bayes_pnl_prior_kappa: float = Field(
         _PRIOR.kappa, gt=0, description="NIG prior: pseudo-trades behind the prior mean."
     )
@@ -452,6 +458,13 @@ class Settings(BaseModel):
         if self.bayes_weight_floor > self.bayes_weight_cap:
             floor, cap = self.bayes_weight_floor, self.bayes_weight_cap
             raise ValueError(f"bayes_weight_floor={floor} is above bayes_weight_cap={cap}")
+        shape, scale, kappa = self.bayes_pnl_prior_shape, self.bayes_pnl_prior_scale, self.bayes_pnl_prior_kappa
+        if not math.isfinite(scale / (shape * kappa)):  # the prior's spread of the mean: the interval was NaN
+            raise ValueError(
+                f"bayes_pnl_prior_scale={scale:g} / (bayes_pnl_prior_shape={shape:g} x bayes_pnl_prior_kappa="
+                f"{kappa:g}), the prior's variance of the mean P&L, is not a finite number: give a smaller scale "
+                "or a larger shape or kappa"
+            )
         return self
 
 

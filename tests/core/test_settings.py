@@ -73,6 +73,9 @@ def test_the_committed_config_file_is_the_rendered_defaults():
         ("1: 2\n", {}, "has 1 where a setting's name goes"),
         ("journal_retention_days: 99999999\n", {}, "journal_retention_days=99999999"),
         ("price_symbols: [SPY, a/b]\n", {}, "symbol 'a/b' cannot name a cache file"),
+        # a 500 on every /bayesian route (an overflow), and a NaN interval (a review)
+        ("bayes_pnl_prior_mean: 1e200\n", {}, "bayes_pnl_prior_mean='1e200'"),
+        ("bayes_pnl_prior_kappa: 1e-10\nbayes_pnl_prior_scale: 1e300\n", {}, "is not a finite number"),
     ],
 )
 def test_invalid_values_are_named(tmp_path: Path, text: str, env: dict[str, str], message: str):

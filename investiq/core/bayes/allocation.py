@@ -25,7 +25,7 @@ Weights are >= 0 and sum to 1.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,6 +36,7 @@ from investiq.core.bayes.posterior import Posterior
 
 TINY = 1e-300  # a score below this counts as 0 (its weight's multiplier would overflow a float)
 GRID = 513  # points of a strategy's survival function `prob_best` interpolates between
+BLOCK = 20_000  # joint draws held at once (`_in_blocks`)
 Method = Literal["mean", "thompson", "pnl"]
 METHODS: tuple[Method, ...] = ("mean", "thompson", "pnl")
 
@@ -80,9 +81,31 @@ def prob_best(
     capped leader 0.38 on 5 wins in 10,000 draws and another 0.02 on none, two strategies with the same record
     0.295 and 0.105 by seed, and every zero share the rest equally, so the worst rose tenfold as the leader
     improved (a review)."""
+    return _in_blocks(
+        draws, lambda size: _prob_best(alphas, betas, rng.beta(alphas, betas, size=(size, len(alphas))))
+    )
+
+
+def _in_blocks(draws: int, shares: Callable[[int], NDArray[np.float64]]) -> NDArray[np.float64]:
+    """The mean of `shares(size)` over blocks of at most BLOCK draws that add up to `draws`, weighted by size: the
+    (draws, K) arrays of one block at a time. At bayes_thompson_draws' largest, 1,000,000, one call held ~26 MB a
+    strategy (40 strategies: 1.2 GB a request; a review). One block, as at the default 10,000, draws the very
+    samples one array did."""
+    total: NDArray[np.float64] | None = None
+    for start in range(0, draws, BLOCK):
+        size = min(BLOCK, draws - start)
+        part = size * shares(size)
+        total = part if total is None else total + part
+    assert total is not None  # draws >= 1
+    return total / draws
+
+
+def _prob_best(
+    alphas: NDArray[np.float64], betas: NDArray[np.float64], samples: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """`prob_best` on one block of joint samples (draws, K)."""
     from scipy import special  # here: the CLI starts without scipy (tests/test_architecture.py)
 
-    samples = rng.beta(alphas, betas, size=(draws, len(alphas)))  # (draws, K)
     others = _others_best(samples)
     shares = np.ones(len(alphas))
     for i in range(len(alphas)) if len(alphas) > 1 else ():
@@ -103,16 +126,24 @@ def prob_best_mean(posteriors: Sequence[Posterior], rng: np.random.Generator, dr
     configured NIG prior (in the agent's units, scale 100 by default) swamped returns of 0.01, and every
     weight stayed near equal. Each draw gives i its exact chance to beat the others' best, as `prob_best`; a
     strategy whose P&L never varied (scale 0) beats a value below its mean, ties one equal to it. (K,) -> (K,)."""
-    from scipy import special  # here: the CLI starts without scipy (tests/test_architecture.py)
-
     n = np.array([p.effective_pnl_trades for p in posteriors])
     loc = np.array([p.pnl_sample_mean for p in posteriors])
     scale = np.array([p.pnl_sample_sd for p in posteriors]) / np.sqrt(np.maximum(n, 1.0))
     df = np.maximum(n - 1.0, 1.0)
-    samples = loc + scale * rng.standard_t(df, size=(draws, len(posteriors)))
+    return _in_blocks(
+        draws, lambda size: _prob_best_mean(loc, scale, df, loc + scale * rng.standard_t(df, size=(size, len(df))))
+    )
+
+
+def _prob_best_mean(
+    loc: NDArray[np.float64], scale: NDArray[np.float64], df: NDArray[np.float64], samples: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """`prob_best_mean` on one block of joint samples (draws, K)."""
+    from scipy import special  # here: the CLI starts without scipy (tests/test_architecture.py)
+
     others = _others_best(samples)
-    shares = np.empty(len(posteriors))
-    for i in range(len(posteriors)):
+    shares = np.empty(len(loc))
+    for i in range(len(loc)):
         if scale[i] <= 0:  # never varied: a point at its mean
             shares[i] = np.where(others[:, i] < loc[i], 1.0, np.where(others[:, i] == loc[i], 0.5, 0.0)).mean()
             continue

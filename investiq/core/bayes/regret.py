@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--half-lives", type=float, nargs="+", default=[0.0, 15.0, 30.0, 60.0])
     args = parser.parse_args()
+    if args.runs < 2:  # an interval needs two runs: 1 printed [nan, nan], 0 a nan mean
+        parser.error(f"--runs {args.runs}: give at least 2 (an interval needs two runs)")
     print(f"strategies win {WIN_PROBS}, rotating every 150 days, 900 days, {args.runs} runs per row")
     print("half-life (days; 0 = no forgetting) | mean cumulative regret | 95% CI")
     for s in compare(tuple(args.half_lives), args.runs):

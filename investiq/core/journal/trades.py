@@ -60,8 +60,11 @@ def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) ->
         if ts is None:
             scan.skipped["unreadable closed_at"] += 1
             continue
-        if not since_ts <= ts <= until_ts:
-            continue  # outside the window: not an error
+        if ts > until_ts:  # learnt once the clock passes it; said, not silently left (a review)
+            scan.skipped["closed_at ahead of the gateway's clock (learnt by a later sync)"] += 1
+            continue
+        if ts < since_ts:
+            continue  # before the window: not an error
         if not isinstance(name, str) or not one_spelling(name):
             scan.skipped["empty strategy_name"] += 1
             continue
