@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
@@ -22,6 +23,7 @@ from investiq.cli.service import start, status, stop
 from investiq.cli.triton import triton
 from investiq.core.errors import InvestIQError
 from investiq.core.journal import connect, require_journal
+from investiq.core.journal.connection import advice
 from investiq.core.journal.schema import status as journal_status
 from investiq.core.settings import CENTURY_DAYS, render_defaults
 from investiq.ops import bootstrap
@@ -40,10 +42,17 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except InvestIQError as exc:
             raise click.ClickException(str(exc)) from None
+        except sqlite3.Error as exc:  # the journal's, past what a command checks: locked, full, damaged (a review)
+            raise click.ClickException(f"the journal: {exc}. {advice(exc)}") from None
         except OSError as exc:
+            if exc.errno in _NO_ROOM and exc.filename is None:  # a plot's writer says no file (a review)
+                raise click.ClickException(f"{exc.strerror}: free some space, or write elsewhere") from None
             if exc.filename is None or isinstance(exc, URLError):  # a bug's, or a URL's: its traceback
                 raise
             raise click.ClickException(_refusal(exc)) from None
+
+
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _refusal(exc: OSError) -> str:
@@ -54,7 +63,7 @@ def _refusal(exc: OSError) -> str:
         return f"{what}: a file where a folder goes; give another path"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"{what}; give a path this user can write"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in _NO_ROOM:
         return f"{what}; free some space, or give a path on another disk"
     return what
 
@@ -126,9 +135,12 @@ def db_status(config: Path | None, db_path: Path | None) -> None:
     require_journal(settings.db_path)
     conn = connect(settings.db_path, settings.db_busy_timeout_ms, readonly=True)
     try:
-        click.echo(json.dumps({"path": str(settings.db_path), **journal_status(conn)}, indent=2))
+        found = journal_status(conn)
     finally:
         conn.close()
+    click.echo(json.dumps({"path": str(settings.db_path), **found}, indent=2))
+    if found["integrity"] != "ok":  # damage was printed and exited 0: a script could not tell (a review)
+        raise click.ClickException("the journal is damaged (its integrity above): restore it from a backup")
 
 
 @db.command("prune")

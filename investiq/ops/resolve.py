@@ -14,7 +14,7 @@ from investiq.ops.bootstrap import init_journal
 def resolve(settings: Settings, csv_path: Path | None = None) -> ResolveReport:
     """Fill in the outcome of every forecast whose horizon has passed: bars from the cache, then Yahoo, or,
     given `csv_path`, that bar file (offline; its bars join the cache as Yahoo's would)."""
-    require_journal(settings.db_path)  # a mistyped --db must not get an empty journal
+    require_journal(settings.db_path, tables=True)  # a mistyped --db must not get a journal made of it
     init_journal(settings)  # migrated
     fetch = file_fetch(csv_path) if csv_path is not None else fetch_yfinance
     writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)

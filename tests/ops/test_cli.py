@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,57 @@ def test_db_status_without_a_journal_says_what_to_do(tmp_path: Path):
     result = CliRunner().invoke(main, ["db", "status", "--db", str(tmp_path / "none.db")])
     assert result.exit_code == 1
     assert "investiq db init" in result.output
+
+
+def test_journal_commands_refuse_another_programs_sqlite_file_and_leave_it_as_it_was(tmp_path: Path):
+    """`db prune` and `resolve` migrated any SQLite file into a journal (a review)."""
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE bookmarks (url TEXT)")
+    before = other.read_bytes()
+    for args in (["db", "prune", "--days", "3"], ["resolve"]):
+        result = CliRunner().invoke(main, [*args, "--db", str(other)])
+        assert result.exit_code == 1 and "holds none of the gateway's tables" in result.output, result.output
+    assert other.read_bytes() == before
+
+
+def test_a_locked_journal_is_one_line_saying_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Another process holding the write lock was a traceback ending in `database is locked` (a review)."""
+    db = tmp_path / "p.db"
+    assert CliRunner().invoke(main, ["db", "init", "--db", str(db)]).exit_code == 0
+    monkeypatch.setenv("INVESTIQ_DB_BUSY_TIMEOUT_MS", "100")
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = CliRunner().invoke(main, ["db", "prune", "--days", "3", "--db", str(db)])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert "database is locked" in result.output and "try again" in result.output, result.output
+
+
+def test_db_status_reports_damage_and_exits_1(tmp_path: Path):
+    """Damage that quick_check raises on was a traceback, and damage it reported exited 0 (a review)."""
+    db = tmp_path / "p.db"
+    assert CliRunner().invoke(main, ["db", "init", "--db", str(db)]).exit_code == 0
+    conn = sqlite3.connect(db)
+    conn.executemany(
+        "INSERT INTO trades (symbol, strategy_name, side, quantity, entry_price, exit_price, profit_loss, "
+        "opened_at, closed_at) VALUES ('SPY', ?, 'buy', 1, 1, 1, 1, 'x', 'x')",
+        [(f"s{i}" * 20,) for i in range(3000)],
+    )
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(db.read_bytes())
+    for offset, page in ((100, 20), (0, 20)):  # reported by quick_check; then raised by it
+        data[page * 4096 + offset : page * 4096 + offset + 300] = b"\xff" * 300
+        db.write_bytes(bytes(data))
+        result = CliRunner().invoke(main, ["db", "status", "--db", str(db)])
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+        assert '"integrity": "' in result.output and "restore it from a backup" in result.output
 
 
 def test_serve_stops_on_an_unwritable_journal_path(tmp_path: Path):

@@ -117,13 +117,29 @@ def roll_back(conn: sqlite3.Connection) -> None:
         log.exception("journal rollback failed")
 
 
-def require_journal(path: Path, more: str = "") -> None:
+def require_journal(path: Path, more: str = "", *, tables: bool = False) -> None:
     """JournalError unless the journal `path` exists: commands that only read or tidy one never create it
-    (a mistyped --db would otherwise get an empty journal). `more` adds other ways to get one."""
+    (a mistyped --db would otherwise get an empty journal). `more` adds other ways to get one. With `tables`,
+    unless it holds the gateway's tables too: a command that tidies one must not migrate another program's
+    SQLite file into a journal (`db prune --db other.sqlite` did, a review)."""
+    from investiq.core.journal.schema import version
+
     if path.is_dir():  # "create it with db init" sent the user to a command that failed on it (a review)
         raise JournalError(f"{path} is a folder, not a journal: point --db / INVESTIQ_DB_PATH at a file in it")
     if not path.is_file():
         raise JournalError(f"no journal at {path}: create it with `investiq db init`{more}")
+    if not tables:
+        return
+    conn = connect(path, readonly=True)
+    try:
+        found = version(conn)
+    finally:
+        conn.close()
+    if found == 0:
+        raise JournalError(
+            f"{path} holds none of the gateway's tables: point --db / INVESTIQ_DB_PATH at the gateway's journal, "
+            "or make this file one with `investiq db init`"
+        )
 
 
 def open_journal(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:

@@ -257,10 +257,15 @@ def status(conn: sqlite3.Connection) -> dict[str, object]:
         row[0]
         for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
     ]
+    try:  # the damage it exists to report raised as often as it was reported (a review)
+        integrity = str(conn.execute("PRAGMA quick_check").fetchone()[0])
+        rows = {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in sorted(tables)}
+    except sqlite3.DatabaseError as exc:
+        integrity, rows = str(exc), {}
     return {
         "schema_version": version(conn),
         "latest_version": SCHEMA_VERSION,
         "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
-        "integrity": conn.execute("PRAGMA quick_check").fetchone()[0],
-        "rows": {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in sorted(tables)},
+        "integrity": integrity,
+        "rows": rows,
     }
