@@ -21,7 +21,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.backends.base import Tensors
-from investiq.core.errors import BackendUnavailableError, InvalidInputError, ModelNotReadyError, VersionMovedError
+from investiq.core.errors import (
+    BackendUnavailableError,
+    InvalidInputError,
+    ModelNotReadyError,
+    SettingsError,
+    VersionMovedError,
+)
 from investiq.core.finbert import FINBERT, FINBERT_MODEL
 from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.patchtst import OUTPUTS as PATCHTST_OUTPUTS
@@ -59,7 +65,13 @@ class TritonBackend:
     finbert_variant = "triton"
 
     def __init__(self, url: str, timeout_s: float) -> None:
-        import tritonclient.grpc.aio as grpcclient
+        try:
+            import tritonclient.grpc.aio as grpcclient
+        except ImportError:  # scripts/up.sh's environment has none: a 35-line traceback (a review)
+            raise SettingsError(
+                "backend triton needs Triton's client, which this environment lacks: "
+                "`.venv/bin/pip install -e '.[triton-client]'`, or serve with --backend embedded"
+            ) from None
 
         self._grpc = grpcclient
         self._url = url

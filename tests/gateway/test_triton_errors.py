@@ -109,3 +109,15 @@ def test_a_batch_larger_than_tritons_is_the_gateways_setting_not_the_clients_inp
     error = _translate(Refused(), "finbert", "127.0.0.1:8001", 5.0)
     assert isinstance(error, ModelNotReadyError) and "sentiment_batch_size" in str(error)
     assert not isinstance(error, InvalidInputError)
+
+
+def test_without_tritons_client_the_backend_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch):
+    """scripts/up.sh's environment has no tritonclient: `serve --backend triton` was a 35-line traceback."""
+    import sys
+
+    from gateway.backends.triton import TritonBackend
+    from investiq.core.errors import SettingsError
+
+    monkeypatch.setitem(sys.modules, "tritonclient.grpc.aio", None)  # an import of it raises ImportError
+    with pytest.raises(SettingsError, match=r"pip install -e '\.\[triton-client\]'"):
+        TritonBackend("127.0.0.1:8001", 1.0)
