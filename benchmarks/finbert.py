@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +28,7 @@ from benchmarks import finbert_profile, finbert_runtimes
 from benchmarks.common import gateway, record
 from benchmarks.gemm import SERVED_PATH as SERVED
 from harness import random_bert
+from harness.processes import in_child
 from harness.results import describe, machine
 from investiq.core.finbert import EXPORT_FORMAT, VARIANTS, Encoder, FinbertMeta
 from investiq.core.finbert_runtime import DEFAULT
@@ -273,8 +272,7 @@ def prepare(source: str | None, work: Path) -> tuple[Path, Path]:
 
 def prepare_in_child(source: str | None, work: Path) -> tuple[Path, Path]:
     """`prepare` in a child process, for measuring processes; returns (source, model repository)."""
-    code = f"import pathlib, benchmarks.finbert as b; b.prepare({source!r}, pathlib.Path({str(work)!r}))"
-    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 (our own interpreter and code)
+    in_child(f"import benchmarks.finbert as b; b.prepare({source!r}, pathlib.Path({str(work)!r}))")
     return (Path(source) if source else work / "bert-base-random"), work / "repo"
 
 

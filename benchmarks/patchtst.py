@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +38,7 @@ from numpy.typing import NDArray
 from benchmarks import patchtst_profile
 from benchmarks.common import record
 from gateway.backends.embedded import load_patchtst, ort_session
+from harness.processes import in_child
 from harness.results import machine, percentiles
 from investiq.core.cpu import describe, instruction_sets
 from investiq.core.errors import ArtifactError
@@ -105,8 +104,7 @@ def prepare(work: Path, batch: int) -> Path:
 
 def prepare_in_child(work: Path, batch: int) -> Path:
     """`prepare` in a child process: PyTorch's threads would stay behind in the measuring one."""
-    code = f"import pathlib, benchmarks.patchtst as b; b.prepare(pathlib.Path({str(work)!r}), {batch})"
-    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 (our own interpreter and code)
+    in_child(f"import benchmarks.patchtst as b; b.prepare(pathlib.Path({str(work)!r}), {batch})")
     return work / "patchtst-runtimes"
 
 

@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,10 +23,29 @@ from typing import Any
 
 import httpx
 
+from investiq.core.errors import InvestIQError
 from investiq.core.ports import free_port
 from investiq.ops.triton_server import TritonPorts, running, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def in_child(code: str) -> None:
+    """Run `code` (one line of Python) in a child interpreter: work whose PyTorch threads would stay behind
+    spinning in a measuring process. An InvestIQError it raises is raised here with its message, for the command
+    line's one line (`bench finbert --source` offline printed the child's traceback and then the parent's); any
+    other failure is the child's traceback and a CalledProcessError."""
+    with tempfile.TemporaryDirectory(prefix="investiq-child-") as folder:
+        why = Path(folder) / "error.txt"
+        wrapped = (
+            "import pathlib, sys\nfrom investiq.core.errors import InvestIQError\ntry:\n"
+            f"    {code}\nexcept InvestIQError as exc:\n"
+            f"    pathlib.Path({str(why)!r}).write_text(str(exc), encoding='utf-8')\n    sys.exit(3)\n"
+        )
+        done = subprocess.run([sys.executable, "-c", wrapped])  # noqa: S603 (our own interpreter and code)
+        if done.returncode == 3 and why.is_file():
+            raise InvestIQError(why.read_text(encoding="utf-8"))
+        done.check_returncode()
 
 
 class GatewayError(RuntimeError):
