@@ -59,9 +59,16 @@ NEEDS = {
 }
 
 
-def load_pretrained(source: str) -> tuple[Any, Any]:
+EXPORT_NEXT = (
+    "`investiq export finbert --source models/finbert` (or set finbert_model in config.yaml). Until then the "
+    "gateway answers with the finance lexicon fallback."
+)
+TRAIN_NEXT = "run `investiq train finbert` again with `--base models/finbert`."
+
+
+def load_pretrained(source: str, then: str = EXPORT_NEXT) -> tuple[Any, Any]:
     """(model, tokenizer) from a local directory, the Hugging Face cache or the hub (downloads show
-    a progress bar). Raises WeightsError with what to do when they cannot be had."""
+    a progress bar). Raises WeightsError with what to do when they cannot be had: download, copy, `then`."""
     reason = unloadable(source)
     if reason is None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -79,8 +86,7 @@ def load_pretrained(source: str) -> tuple[Any, Any]:
     raise WeightsError(
         f"cannot load FinBERT weights: {reason}.\n"
         "On a machine with internet: `hf download ProsusAI/finbert --local-dir models/finbert`, "
-        "copy models/finbert here, then `investiq export finbert --source models/finbert` (or set "
-        "finbert_model in config.yaml). Until then the gateway answers with the finance lexicon fallback."
+        f"copy models/finbert here, then {then}"
     )
 
 
@@ -173,7 +179,7 @@ def fine_tune(
             "give each label at least two texts (one is held out), or change --val-fraction"
         )
     log(f"{len(rows)} texts: {len(train)} train, {len(val)} validation (stratified)")
-    model, tokenizer = load_pretrained(config.base)
+    model, tokenizer = load_pretrained(config.base, then=TRAIN_NEXT)  # not the export's advice (a review)
     label2id = {str(k).lower(): int(v) for k, v in model.config.label2id.items()}
     torch.manual_seed(config.seed)
 

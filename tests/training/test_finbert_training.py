@@ -150,3 +150,20 @@ def test_a_dataset_too_small_to_hold_one_text_out_is_refused_before_training(tmp
     with pytest.raises(LabeledDataError, match="2 to train on and 0 to validate on: give each label at least two"):
         fine_tune(path, tmp_path / "out", config, log=lambda _: None)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_base_that_cannot_be_had_says_to_train_from_a_downloaded_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Offline, the advice was the export's (`investiq export finbert --source ...`), which does not train (a
+    review): it names --base."""
+    from training.finbert import FinetuneConfig, WeightsError, fine_tune
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    path = tmp_path / "data.csv"
+    rows = [f"Shares rise {i},positive\nShares fall {i},negative\nShares flat {i},neutral" for i in range(4)]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(WeightsError) as info:
+        fine_tune(path, tmp_path / "out", FinetuneConfig(base="ProsusAI/finbert"), log=lambda _: None)
+    assert "--base models/finbert" in str(info.value) and "export finbert" not in str(info.value)
