@@ -157,7 +157,8 @@ def test_a_base_that_cannot_be_had_says_to_train_from_a_downloaded_copy(
 ):
     """Offline, the advice was the export's (`investiq export finbert --source ...`), which does not train (a
     review): it names --base."""
-    from training.finbert import FinetuneConfig, WeightsError, fine_tune
+    from investiq.core.finbert import WeightsError
+    from training.finbert import FinetuneConfig, fine_tune
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
