@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from gateway.backends.base import InferenceBackend
 from gateway.services.batching import MicroBatcher
+from investiq.core.errors import BackendUnavailableError
 from investiq.core.finbert import FINBERT, LABELS
 from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.lexicon import FinanceLexicon
@@ -80,6 +81,12 @@ class FinbertScorer:
             if self._on_infer is not None:
                 self._on_infer(time.perf_counter() - start)
         probabilities = np.asarray(out["probabilities"], dtype=np.float32)[:, self._columns]
+        if not (np.isfinite(probabilities).all() and ((probabilities >= 0) & (probabilities <= 1)).all()):
+            # a broken graph or runtime: a NaN must reach neither the answer nor the journal (its row was dropped)
+            raise BackendUnavailableError(
+                f"{FINBERT} answered something that is not a probability for a batch of {len(texts)} texts: its "
+                "export or runtime is broken; re-export it (`investiq export finbert`) or set finbert_runtime"
+            )
         return list(probabilities)
 
     async def close(self) -> None:

@@ -22,7 +22,7 @@ from gateway.wiring import StartupError, build_backend
 from harness import tiny_bert
 from investiq.core import finbert_check
 from investiq.core.errors import ExportError
-from investiq.core.finbert import OUTPUT, Encoder, FinbertMeta, WeightsError, run_by_length, softmax
+from investiq.core.finbert import LABELS, OUTPUT, Encoder, FinbertMeta, WeightsError, run_by_length, softmax
 from investiq.core.settings import Settings
 from tests.conftest import flush_journal
 from training.finbert import load_pretrained
@@ -437,3 +437,27 @@ def test_the_encoder_pads_to_a_multiple_of_tokens_never_past_its_limit(tiny: tup
         assert not rounded[name][:, width:].any()  # padding: id 0, not attended
     long = " ".join(HELD_OUT * 4)
     assert Encoder(finbert_dir(repo), 20, multiple=16)([long])["input_ids"].shape == (1, 20)  # not 32
+
+
+def test_a_model_that_answers_nan_is_a_503_never_an_answer():
+    """A broken export or runtime answering NaN (or a value outside [0, 1]): its NaN reached the answer, and the
+    journal's row was dropped (a review). The scorer refuses it as the backend's failure."""
+    from investiq.core.errors import BackendUnavailableError
+    from tests.fakes import FakeBackend
+
+    class Broken(FakeBackend):
+        def __init__(self, value: float) -> None:
+            super().__init__()
+            self.value = value
+
+        async def infer(self, model: str, inputs: Any, version: int | None = None) -> dict[str, Any]:
+            batch = len(next(iter(inputs.values())))
+            return {"probabilities": np.full((batch, 3), self.value, dtype=np.float32)}
+
+    async def score(value: float) -> Any:
+        return await FinbertScorer(Broken(value), list(LABELS), "v", max_batch=4, max_wait_s=0).score(["a", "b"])
+
+    assert asyncio.run(score(1 / 3)).shape == (2, 3)
+    for value in (float("nan"), float("inf"), -0.5):
+        with pytest.raises(BackendUnavailableError, match="not a probability"):
+            asyncio.run(score(value))
