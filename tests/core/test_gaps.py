@@ -185,3 +185,17 @@ def test_widening_keeps_a_quantile_that_is_not_a_number_so():
     quantiles = np.array([[[97.0, 99.0, 100.5, 101.0, 102.0, np.nan, 105.0]]])
     wide = widen(np.array([100.0]), np.array([[101.0]]), quantiles, np.array([[[1.2]]]))
     assert np.isnan(wide[0, 0, 5]) and np.isfinite(np.delete(wide[0, 0], 5)).all()
+
+
+def test_a_cells_factor_covers_at_the_conformal_rank_not_the_plain_quantile():
+    """Ten windows, a 0.9 quantile one unit from the median: the plain weighted quantile of the ratios is the 9th
+    (in-sample 90 %, about 0.6 points under it out of sample, a review's random walks), the conformal rank
+    ceil((n + 1) 0.9) = the 10th, as the graph's pooled offsets are ranked."""
+    from investiq.core.gaps import cell_factors
+
+    target = np.arange(1, 11) / 10.0  # ratios 0.1 ... 1.0 to the quantile's distance
+    z = np.column_stack([np.zeros(10), np.ones(10)])  # median 0, the 0.9 quantile at 1
+    assert cell_factors(target, z, 0, np.array([0.5, 0.9]))[1] == pytest.approx(1.0)
+    # below the median (one minus its level is the side covered) alike
+    below = cell_factors(-target, -z, 0, np.array([0.5, 0.1]))
+    assert below[1] == pytest.approx(1.0)
