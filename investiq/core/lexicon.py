@@ -463,10 +463,12 @@ def _not_as(tokens: list[str], i: int) -> set[int] | None:
 
 
 # Words a negation passes through without spending its reach: "no longer expects to need funding", "is not
-# expected to be hit", "does not plan to cut".
+# expected to be hit", "does not plan to cut", "no longer anticipates any impairment" (the verbs of expecting and
+# the determiners after them: "we no longer anticipate a net loss" read negative, a review).
 _THROUGH = frozenset(
-    ["expect", "expects", "expected", "plan", "plans", "planned", "intend", "intends", "to", "be"]
-)
+    ["expect", "expects", "expected", "plan", "plans", "planned", "intend", "intends", "to", "be", "anticipate",
+     "anticipates", "anticipated", "see", "sees", "forecast", "forecasts", "a", "an", "any"]
+)  # fmt: skip
 THROUGH = 4  # at most this many of them
 
 
@@ -491,36 +493,56 @@ CAUSING = frozenset(
 # "recovered from losses": the stock plunged, the company recovered), where "rising costs", "higher interest
 # rates", "cut its funding costs" name the cost that moves.
 _BETWEEN = frozenset(
-    ["over", "from", "to", "of", "in", "at", "by", "for", "with", "about", "into", "against", "toward", "towards",
-     "through", "under", "without"]
+    ["over", "from", "at", "by", "for", "with", "about", "into", "against", "toward", "towards", "through",
+     "under", "without"]
 )  # fmt: skip
-MODIFIES = 2  # at most this many words between a move and the cost it qualifies ("higher quarterly losses")
+# Words that join a move to its cost without taking a word of MODIFIES' reach: a move named by a noun ("rise in
+# costs", "cut to interest rates", "easing of inflation": read the wrong way round by a first version of the rule,
+# a review), and what a verb's object begins with ("cuts its annual operating costs"). Past a preposition one
+# word may qualify the cost ("spike in bond yields"), not two ("gains in IT offset losses": IT's gains).
+_OF = frozenset(["in", "of", "to"])
+_JOINING = _OF | frozenset(["its", "their", "the", "a", "an", "his", "her", "our"])
+MODIFIES = 2  # at most this many other words between a move and the cost it qualifies ("higher quarterly losses")
 
 
 def _governed(clause: list[_Match], tokens: list[str]) -> frozenset[int]:
-    """The indices in `clause` of the moves a cost-like subject turns around: a move after a cost of its clause
-    with no verb of causing between them ("losses at the unit widen", not "default fears send shares
-    plunging"), and a move that qualifies a cost right after it ("rising costs", "higher interest rates"; not
-    "plunges over losses"). A term that is a move and a cost governs no move but through another cost."""
+    """The indices in `clause` of the moves a cost-like subject turns around: a move that qualifies a cost right
+    after it ("rising costs", "higher interest rates", "rise in costs"; not "plunges over losses"), and a move
+    after a cost of its clause with no verb of causing between them ("losses at the unit widen", not "default
+    fears send shares plunging"), unless a move qualifies that cost: then the two are the subject ("drop in
+    layoffs lifts sentiment": the drop lifts it). A term that is a move and a cost governs no move but through
+    another cost."""
     costs = [m for m in clause if m.term.cost]
-    out = set()
+    pairs = [(k, c) for k, m in enumerate(clause) if m.term.move for c in costs if _qualifies(m, c, tokens)]
+    qualified = {id(c) for _, c in pairs}
+    out = {k for k, _ in pairs}
     for k, m in enumerate(clause):
-        if not m.term.move or not costs:
+        if not m.term.move or k in out:
             continue
         for c in costs:
-            if c is m:
-                continue
             end = c.start + c.length
-            if end <= m.start and CAUSING.isdisjoint(tokens[end : m.start]):
-                out.add(k)
-                break
-            after = m.start + m.length
-            # "wider-than-expected quarterly loss": the comparison qualifies the move
-            between = [t for t in tokens[after : c.start] if t != "than" and t not in _EXPECTED]
-            if c.start >= after and len(between) <= MODIFIES and _BETWEEN.isdisjoint(between):
+            if (
+                c is not m
+                and id(c) not in qualified
+                and end <= m.start
+                and CAUSING.isdisjoint(tokens[end : m.start])
+            ):
                 out.add(k)
                 break
     return frozenset(out)
+
+
+def _qualifies(m: _Match, c: _Match, tokens: list[str]) -> bool:
+    """Whether move `m` qualifies cost `c` right after it: at most MODIFIES other words between (one past a
+    preposition: "spike in bond yields"), none a preposition that makes the cost another thing's."""
+    after = m.start + m.length
+    if c is m or c.start < after:
+        return False
+    words = tokens[after : c.start]
+    # "wider-than-expected quarterly loss": the comparison qualifies the move
+    between = [t for t in words if t != "than" and t not in _EXPECTED | _JOINING]
+    reach = 1 if not _OF.isdisjoint(words) else MODIFIES
+    return len(between) <= reach and _BETWEEN.isdisjoint(between)
 
 
 def _absorbed(tokens: list[str], spans: list[str]) -> frozenset[int]:

@@ -146,6 +146,18 @@ def test_moves_are_read_against_their_subject(lexicon: FinanceLexicon, text: str
         ("Insurer posts wider-than-expected loss", "negative"),
         ("Defaults at the lender decline", "positive"),
         ("Yields climb as inflation fears grow", "negative"),
+        # a move named by a noun, joined to its cost (a first version read each the wrong way round: a review)
+        ("Rise in costs squeezes margins", "negative"),
+        ("Surge in jobless claims", "negative"),
+        ("Spike in Treasury yields", "negative"),
+        ("Drop in layoffs lifts sentiment", "positive"),
+        ("Reduction in net losses", "positive"),
+        ("Cut to borrowing costs", "positive"),
+        ("Easing of price pressures", "positive"),
+        ("Company trims its yearly operating costs", "positive"),
+        ("Index flat as gains in energy offset losses in retail", "neutral"),
+        # a negation reaches through verbs of expecting and determiners
+        ("We no longer anticipate a goodwill impairment", "positive"),
     ],
 )
 def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, text: str, expected: str):
