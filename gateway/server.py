@@ -100,6 +100,8 @@ class DeadlineProtocol(HttpToolsProtocol):
                 self._track()
                 return
         super().data_received(data)
+        if self._reading == "head":  # a pipelined head begun in this read: its blank line may straddle the next
+            self._head_tail = data[-3:]
         self._track()
 
     def _head_size(self, data: bytes) -> int:
