@@ -150,13 +150,13 @@ def test_a_head_larger_than_the_bound_gets_a_431_and_a_close(server: tuple[int, 
     assert kinds.count(HEAD_TOO_LARGE_KIND) == before + 7
     # a pipelined head whose blank line straddles two reads, a large body after it: served (a first version of the
     # look before parsing lost the head's first read and counted the body as head: a 431, a review)
-    body = b"y" * 18_000 + b"\r\n\r\n" + b"y" * 2_000
-    second = b"POST /b HTTP/1.1\r\nHost: t\r\nconnection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
+    payload = b"y" * 18_000 + b"\r\n\r\n" + b"y" * 2_000
+    second = b"POST /b HTTP/1.1\r\nHost: t\r\nconnection: close\r\ncontent-length: %d\r\n\r\n" % len(payload)
     for cut in (1, 2, 3):
         with connect(port) as sock:
             sock.sendall(request("/a", b"12") + second[:-cut])
             time.sleep(0.2)  # two reads
-            sock.sendall(second[-cut:] + body)
+            sock.sendall(second[-cut:] + payload)
             data, _ = read_until_closed(sock)
         assert [status for status, _ in responses(data)] == [200, 200], data[:300]
     assert kinds.count(HEAD_TOO_LARGE_KIND) == before + 7
