@@ -103,8 +103,9 @@ def resolve_due(
             errors[symbol] = exc.reason if isinstance(exc, YahooError) else str(exc)
         except OSError as exc:  # the cache's file system: one series must not keep the others from resolving
             errors[symbol] = f"cannot read or write its cached bars: {exc}"
-        except ValueError as exc:  # a journaled time that is not one (not the gateway's writing): a traceback
-            errors[symbol] = f"a forecast's last_bar_time in the journal cannot be read: {exc}"
+        except (ValueError, TypeError) as exc:  # a journaled time that is not one, or without its zone (not the
+            # gateway's writing): a traceback that stopped every series
+            errors[symbol] = f"a forecast in the journal cannot be read (its last_bar_time?): {exc}"
     done = writer.submit(resolve_price(resolutions)).result(timeout=60) if resolutions else Resolved(0, 0)
     return ResolveReport(done.rows, len(due) - len(resolutions), errors, done.unscorable)
 

@@ -213,7 +213,9 @@ def outcome_of_row(row: Any) -> Outcome:
         return _outcome(row)
     except (ValueError, TypeError, AttributeError, OverflowError):
         nan = math.nan
-        return Outcome(0.0, str(row["symbol"]), str(row["model_version"]), 0.0, nan, nan, nan, None)
+        # an origin of its own (a NaN equals nothing), so that each such row counts once: one key for every such
+        # row of a symbol and version counted five of them as one (a review)
+        return Outcome(float("nan"), str(row["symbol"]), str(row["model_version"]), 0.0, nan, nan, nan, None)
 
 
 def _outcome(row: Any) -> Outcome:

@@ -247,10 +247,12 @@ def test_a_row_that_cannot_be_read_is_left_out_and_the_others_are_counted(servic
         conn.execute("UPDATE price_predictions SET last_bar_time = 'garbage' WHERE id = ?", (ids[3],))
         conn.execute("UPDATE price_predictions SET quantiles = '{\"0.05\": null}' WHERE id = ?", (ids[5],))
         conn.execute("UPDATE price_predictions SET probability_up = 'high' WHERE id = ?", (ids[7],))
+        conn.execute("UPDATE price_predictions SET last_bar_time = 'garbage too' WHERE id = ?", (ids[9],))
     skill, _, _ = service()
     assert skill.refresh() == 40
     record = skill.get(VERSION)
-    assert record is not None and record.n == 39
+    assert record is not None and record.n == 38
+    assert skill._book.unscorable == 2  # each row that cannot be read counts (one key for both counted one)
     assert skill.refresh() == 0  # read once
 
 

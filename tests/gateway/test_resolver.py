@@ -116,15 +116,17 @@ def test_a_bar_with_a_later_one_cached_is_final(journal: Path, tmp_path: Path):
 def test_a_journaled_time_that_is_not_one_holds_back_no_other_series(journal: Path, tmp_path: Path):
     """A due forecast whose last_bar_time cannot be read (not the gateway's writing) is its series' error; the
     others resolve. It was a traceback that stopped every series (a review)."""
-    journaled(journal, [forecast("SPY", T0 + STEP), forecast("QQQ", T0 + STEP)])
+    journaled(journal, [forecast(s, T0 + STEP) for s in ("SPY", "QQQ", "IWM")])
     with sqlite3.connect(journal) as conn:
         conn.execute("UPDATE price_predictions SET last_bar_time = 'garbage' WHERE symbol = 'QQQ'")
+        conn.execute("UPDATE price_predictions SET last_bar_time = '2024-03-08T14:45:00' WHERE symbol = 'IWM'")
     cache = BarCache(tmp_path / "bars")
-    for symbol in ("SPY", "QQQ"):
+    for symbol in ("SPY", "QQQ", "IWM"):
         cache.merge(symbol, "15m", bars(T0, [100.0, 102.0, 104.0, 105.0]))
     report = resolve(journal, cache, offline, now=T0 + 5 * STEP)
-    assert report.resolved == 1 and list(report.errors) == ["QQQ"] and "last_bar_time" in report.errors["QQQ"]
-    assert actuals(journal) == {"SPY": 104.0, "QQQ": None}
+    assert report.resolved == 1 and sorted(report.errors) == ["IWM", "QQQ"], report
+    assert all("last_bar_time" in why for why in report.errors.values())
+    assert actuals(journal) == {"SPY": 104.0, "QQQ": None, "IWM": None}
 
 
 def test_a_forecast_made_before_a_split_is_scored_on_its_own_price_basis(journal: Path, tmp_path: Path):

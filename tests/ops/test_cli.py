@@ -83,14 +83,16 @@ def test_db_status_without_a_journal_says_what_to_do(tmp_path: Path):
 
 def test_journal_commands_refuse_another_programs_sqlite_file_and_leave_it_as_it_was(tmp_path: Path):
     """`db prune` and `resolve` migrated any SQLite file into a journal (a review)."""
-    other = tmp_path / "other.sqlite"
-    with sqlite3.connect(other) as conn:
-        conn.execute("CREATE TABLE bookmarks (url TEXT)")
-    before = other.read_bytes()
-    for args in (["db", "prune", "--days", "3"], ["resolve"]):
-        result = CliRunner().invoke(main, [*args, "--db", str(other)])
-        assert result.exit_code == 1 and "holds none of the gateway's tables" in result.output, result.output
-    assert other.read_bytes() == before
+    for schema_version in (0, 3):  # a version of its own too
+        other = tmp_path / f"other{schema_version}.sqlite"
+        with sqlite3.connect(other) as conn:
+            conn.execute("CREATE TABLE bookmarks (url TEXT)")
+            conn.execute(f"PRAGMA user_version = {schema_version}")
+        before = other.read_bytes()
+        for args in (["db", "prune", "--days", "3"], ["resolve"]):
+            result = CliRunner().invoke(main, [*args, "--db", str(other)])
+            assert result.exit_code == 1 and "holds none of the gateway's tables" in result.output, result.output
+        assert other.read_bytes() == before
 
 
 def test_a_locked_journal_is_one_line_saying_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

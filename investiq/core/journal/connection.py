@@ -122,7 +122,7 @@ def require_journal(path: Path, more: str = "", *, tables: bool = False) -> None
     (a mistyped --db would otherwise get an empty journal). `more` adds other ways to get one. With `tables`,
     unless it holds the gateway's tables too: a command that tidies one must not migrate another program's
     SQLite file into a journal (`db prune --db other.sqlite` did, a review)."""
-    from investiq.core.journal.schema import version
+    from investiq.core.journal.schema import GATEWAY_TABLES
 
     if path.is_dir():  # "create it with db init" sent the user to a command that failed on it (a review)
         raise JournalError(f"{path} is a folder, not a journal: point --db / INVESTIQ_DB_PATH at a file in it")
@@ -131,11 +131,11 @@ def require_journal(path: Path, more: str = "", *, tables: bool = False) -> None
     if not tables:
         return
     conn = connect(path, readonly=True)
-    try:
-        found = version(conn)
+    try:  # by its tables, not its user_version alone, which another program may set (a review)
+        found = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     finally:
         conn.close()
-    if found == 0:
+    if found.isdisjoint(GATEWAY_TABLES):
         raise JournalError(
             f"{path} holds none of the gateway's tables: point --db / INVESTIQ_DB_PATH at the gateway's journal, "
             "or make this file one with `investiq db init`"
