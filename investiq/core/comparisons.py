@@ -23,6 +23,7 @@ evidence: up when A > B, down when A < B.
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
@@ -111,6 +112,8 @@ def _figures(text: str) -> Iterator[Figure]:
         value = -float(digits) if negative else float(digits)
         unit = (m["scale"] or "").strip()
         scale = _SCALES.get(unit, 1.0)
+        if not math.isfinite(value * scale):  # 400 digits: inf, which compared as no figure does (a review)
+            continue
         if unit in _PERCENT:
             kind = "percent"
         elif unit in _POINTS:

@@ -155,3 +155,12 @@ def test_a_long_text_of_many_figures_is_read_in_linear_time(text: str):
     start = time.perf_counter()
     signs(text)
     assert time.perf_counter() - start < 10  # a bound a busy machine keeps by far, a quadratic reading does not
+
+
+def test_a_figure_too_large_for_a_float_is_no_figure():
+    """400 digits against 399 overflowed to inf against inf and read negative 0.77 (a review)."""
+    from investiq.core.lexicon import FinanceLexicon
+
+    lexicon = FinanceLexicon()
+    evidence = lexicon.evidence("Revenue " + "9" * 400 + " vs " + "9" * 399)
+    assert evidence.explain() == "(no evidence)"
