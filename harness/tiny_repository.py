@@ -57,3 +57,16 @@ def clone(repository: Path, target: Path) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(repository, target, copy_function=link_or_copy)
     return target
+
+
+def as_exported(directory: Path) -> None:
+    """Record the graph files of the export in `directory` as those exported (artifact.json's `files`): a test or
+    a fault run that changes a graph to check what the runtime checks catch, past the check of its bytes."""
+    import json
+
+    from investiq.core.artifacts import META, digests
+
+    path = directory / META
+    record = json.loads(path.read_text())
+    record["files"] = digests(directory)
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -63,7 +63,7 @@ from investiq.core.patchtst import (
     PatchTSTMeta,
 )
 from investiq.core.patchtst import OUTPUT as MEDIAN
-from investiq.core.patchtst_runtime import GRAPHS, PORTABLE, disagreement, open_session
+from investiq.core.patchtst_runtime import GRAPHS, PORTABLE, disagreement, files_problem, open_session
 from investiq.core.patchtst_runtime import choose_runtime as choose_patchtst_runtime
 from investiq.core.versions import serving_dir
 
@@ -117,12 +117,16 @@ def load_patchtst(
         name, why = PORTABLE, "ONNX Runtime has a GPU here"
     else:
         name, why = choose_patchtst_runtime(runtime, instruction_sets(), directory)
+    if (damage := files_problem(directory, PORTABLE, meta.files)) is not None:
+        raise ArtifactError(damage)
     portable = _warmed_up(directory, PORTABLE, meta, providers)
     if name == PORTABLE:
         return meta, PatchTSTSession(portable, name, why)
     try:
-        session = _warmed_up(directory, name, meta, providers)
-        problem = disagreement(session, portable, meta.context_length, name)
+        problem = files_problem(directory, name, meta.files)
+        if problem is None:
+            session = _warmed_up(directory, name, meta, providers)
+            problem = disagreement(session, portable, meta.context_length, name)
     except ArtifactError as exc:
         problem = str(exc)
     if problem is None:

@@ -91,6 +91,7 @@ class FinbertMeta:
     opset: int
     validation: dict[str, Any] = field(default_factory=dict)
     export_format: int = 1  # EXPORT_FORMAT of the export that wrote it
+    files: dict[str, str] = field(default_factory=dict)  # graph file -> sha256 (artifacts.digests; {} before them)
 
     def __post_init__(self) -> None:
         if sorted(self.labels) != sorted(LABELS):

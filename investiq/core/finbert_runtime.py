@@ -46,6 +46,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
+from investiq.core.artifacts import damaged
 from investiq.core.cpu import has_amx
 from investiq.core.errors import ArtifactError
 from investiq.core.finbert import INPUTS, OUTPUT, model_file
@@ -160,11 +161,16 @@ def choose_runtime(setting: str, sets: frozenset[str], *, quantize: bool = True)
 def startup_problem(directory: Path, name: str, session: Any, ort_open: Callable[[Path], Any]) -> str | None:
     """Why runtime `name` (already open as `session`) must not serve, or None: its validation at export
     failed (artifact.json), or on this CPU's kernels its logits on the committed headlines stray from the
-    fp32 graph's (itself within 1e-4 of PyTorch at export) beyond the margin-aware bounds."""
+    fp32 graph's (itself within 1e-4 of PyTorch at export) beyond the margin-aware bounds; or either graph's bytes
+    are not those exported (artifacts.damaged)."""
     from investiq.core.finbert import VARIANTS, Encoder, FinbertMeta
     from investiq.core.finbert_check import bounds, judge, logits_on, sample_texts
 
     meta = FinbertMeta.load(directory)
+    # its own bytes and the fp32 graph's (what it is judged against) as exported: a damaged fp32 graph served
+    # wrong labels, reported as validated at export (a review)
+    if (found := damaged(directory, meta.files, [*graph_names(name), *graph_names(FP32)])) is not None:
+        return found
     validation = meta.validation
     for part in parts(name):
         failed = validation.get(validation_key(part), {}).get("failed")
@@ -193,6 +199,13 @@ def startup_problem(directory: Path, name: str, session: Any, ort_open: Callable
         if failures := check.failures(*bounds(SPECS[part].precision)):
             return f"{part} on this CPU against the fp32 graph: {'; '.join(failures)}"
     return None
+
+
+def graph_names(name: str) -> list[str]:
+    """The graph files runtime `name` runs (each part's), with their external data files where they have them."""
+    from investiq.core.finbert import VARIANTS
+
+    return [f for part in parts(name) for g in (VARIANTS[SPECS[part].variant],) for f in (g, f"{g}.data")]
 
 
 def open_checked(

@@ -119,6 +119,7 @@ class PatchTSTMeta:
     # ISO time of the last bar a validation target reached: early stopping and calibration saw the bars up to it
     # ("" in artifacts older than this field)
     validated_until: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # graph file -> sha256 (artifacts.digests; {} before them)
 
     def seen_until(self) -> str:
         """ISO time of the last bar training or validation saw: a fair test forecasts from later origins only

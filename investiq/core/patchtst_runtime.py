@@ -36,6 +36,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
+from investiq.core.artifacts import damaged
 from investiq.core.errors import ArtifactError
 from investiq.core.openvino_core import compile_model
 from investiq.core.patchtst import (
@@ -148,6 +149,18 @@ def problem(
         return bf16_problem(forecast_errors(windows, got, want))
     worst = max_difference(got, want)
     return None if worst <= MAX_REL_DIFF else f"max difference {worst:.2e} (more than {MAX_REL_DIFF:g})"
+
+
+def graph_names(runtime: str) -> list[str]:
+    """The graph files `runtime` runs, with their external data files where they have them."""
+    return [f for g in GRAPHS[runtime] for f in (g, f"{g}.data")]
+
+
+def files_problem(directory: Path, runtime: str, files: dict[str, str]) -> str | None:
+    """Why `runtime`'s graph files in `directory` are not those exported (artifact.json's `files`), or None. The
+    portable graph is every other's reference: a damaged one served, and the sound graphs judged against it were
+    blamed (a review); the embedded backend and Triton's cpu flavour refuse it."""
+    return damaged(directory, files, graph_names(runtime))
 
 
 def graph_file(directory: Path, runtime: str) -> Path:

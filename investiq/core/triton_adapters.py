@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.cpu import instruction_sets
+from investiq.core.errors import ArtifactError
 from investiq.core.finbert import (
     FINBERT_MODEL,
     MAX_TOKENS,
@@ -41,7 +42,14 @@ from investiq.core.finbert_runtime import open_checked, runtime_of_variant
 from investiq.core.ort_sessions import loaded_session, session_options
 from investiq.core.patchtst import INPUT as PAST
 from investiq.core.patchtst import OUTPUTS, PATCHTST, PatchTSTMeta
-from investiq.core.patchtst_runtime import PORTABLE, choose_runtime, disagreement, graph_file, open_session
+from investiq.core.patchtst_runtime import (
+    PORTABLE,
+    choose_runtime,
+    disagreement,
+    files_problem,
+    graph_file,
+    open_session,
+)
 
 
 def _pb() -> Any:
@@ -213,11 +221,16 @@ class PatchTST:
         threads = threads_per_instance(args)
         opener = partial(_session, threads=threads)
         name, why = choose_runtime(_parameter(args, "runtime", "auto"), instruction_sets(), directory)
+        meta = PatchTSTMeta.load(directory)
+        if (damage := files_problem(directory, PORTABLE, meta.files)) is not None:
+            raise ArtifactError(damage)
         portable = opener(graph_file(directory, PORTABLE))
         self.session, self.runtime = portable, PORTABLE
         if name != PORTABLE:
-            chosen = open_session(directory, name, opener, threads)
-            problem = disagreement(chosen, portable, PatchTSTMeta.load(directory).context_length, name)
+            problem = files_problem(directory, name, meta.files)
+            if problem is None:
+                chosen = open_session(directory, name, opener, threads)
+                problem = disagreement(chosen, portable, meta.context_length, name)
             if problem is None:
                 self.session, self.runtime = chosen, name
             else:

@@ -18,6 +18,7 @@ from onnx import numpy_helper
 from gateway.app import create_app
 from gateway.backends.embedded import EmbeddedBackend
 from harness import tiny_bert
+from harness.tiny_repository import as_exported
 from investiq.core.cpu import describe, instruction_sets
 from investiq.core.errors import ArtifactError
 from investiq.core.finbert import FINBERT_MODEL, VARIANTS, FinbertMeta
@@ -213,6 +214,7 @@ def test_a_graph_of_other_labels_is_refused_by_name_not_with_a_traceback(repo: P
         output.type.tensor_type.ClearField("shape")
     del model.graph.value_info[:]
     onnx.save(model, str(path))
+    as_exported(path.parent)
     backend = EmbeddedBackend(broken, finbert_runtime=FUSED)
     assert backend.finbert_runtime == DEFAULT
     assert "onnxruntime-int8-fused gives logits of shape" in backend.finbert_choice, backend.finbert_choice
@@ -247,6 +249,7 @@ def negated_classifier(path: Path) -> None:
         if init.name.startswith("model.classifier.") and init.data_type == onnx.TensorProto.FLOAT:
             init.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(init), init.name))
     onnx.save(model, str(path))
+    as_exported(path.parent)  # past the check of its bytes: what the runtime checks catch
 
 
 def test_a_runtime_recorded_as_failed_at_export_does_not_serve(repo: Path, tmp_path: Path):
@@ -308,3 +311,21 @@ def test_triton_cpu_flavour_falls_back_as_the_embedded_backend_does(repo: Path, 
         graph.write_bytes(b"\x08\x07not a protobuf" * 64)
     model = triton_finbert(broken, {"runtime": "onnxruntime-int8-fused"})
     assert model.runtime == DEFAULT and EmbeddedBackend(broken, finbert_runtime=FUSED).finbert_runtime == DEFAULT
+
+
+def test_a_damaged_fp32_graph_serves_under_no_runtime(repo: Path, tmp_path: Path):
+    """The fp32 graph served as it lay on disk (its check was its validation at export), and it is what every
+    other runtime is judged against: damaged, it served wrong labels reported as checked (a review). Its bytes are
+    checked against the sha256 its export recorded."""
+    files = json.loads((repo / FINBERT_MODEL / "1" / "artifact.json").read_text())["files"]
+    assert set(files) >= {VARIANTS[v] for v in ("fp32", "int8")}
+    broken = tmp_path / "repo"
+    shutil.copytree(repo, broken)
+    negated_classifier(broken / FINBERT_MODEL / "1" / VARIANTS["fp32"])
+    meta_file = broken / FINBERT_MODEL / "1" / "artifact.json"
+    record = json.loads(meta_file.read_text())
+    record["files"][VARIANTS["fp32"]] = files[VARIANTS["fp32"]]  # the bytes exported: damaged since
+    meta_file.write_text(json.dumps(record))
+    for quantize in (False, True):
+        with pytest.raises(ArtifactError, match=r"model\.onnx is not the file exported"):
+            EmbeddedBackend(broken, quantize=quantize)

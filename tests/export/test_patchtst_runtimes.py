@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from export.patchtst import channel_last_batchnorm, export_graph, fuse_for_onnxruntime, sample_windows
 from gateway.app import create_app
 from gateway.backends.embedded import load_patchtst, patchtst_dir
+from harness.tiny_repository import as_exported
 from investiq.core.cpu import instruction_sets
 from investiq.core.errors import ArtifactError, ExportError
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUTS, PatchTSTMeta
@@ -128,6 +129,7 @@ def disagreeing(trained: tuple[Path, Path], tmp_path: Path) -> Path:
         forecaster.alpha.fill_(1.0)
     export_graph(forecaster, meta.context_length, tmp_path / "other.onnx")
     fuse_for_onnxruntime(tmp_path / "other.onnx", directory / FUSED_ONNX_FILE)
+    as_exported(directory)  # past the check of its bytes: what the runtime check catches
     return directory
 
 
@@ -187,3 +189,22 @@ def test_the_bench_times_and_judges_every_row(trained: tuple[Path, Path]):
         "yes",
         "no",
     ]
+
+
+def test_a_damaged_graph_is_refused_by_its_bytes(trained: tuple[Path, Path], tmp_path: Path):
+    """The portable graph served unchecked and was the reference: damaged, it served and the sound graphs were
+    blamed for disagreeing with it (a review). Damaged, it is refused; a damaged fused graph gives way to it."""
+    directory = Path(shutil.copytree(patchtst_dir(trained[1]), tmp_path / "export"))
+    assert ONNX_FILE in PatchTSTMeta.load(directory).files
+    fused = directory / FUSED_ONNX_FILE
+    fused.write_bytes(fused.read_bytes() + b"\0")
+    if instruction_sets() & FUSED_CPUS and not (directory / SPLIT_FILES[0]).is_file():
+        _, session = load_patchtst(directory, "auto")
+        assert session.runtime == PORTABLE and "not the file exported" in session.reason
+    with pytest.raises(ArtifactError, match=f"{FUSED_ONNX_FILE} is not the file exported"):
+        load_patchtst(directory, FUSED)
+    data = directory / f"{ONNX_FILE}.data"
+    damaged_file = data if data.is_file() else directory / ONNX_FILE
+    damaged_file.write_bytes(damaged_file.read_bytes()[:-1] + b"\1")
+    with pytest.raises(ArtifactError, match="is not the file exported"):
+        load_patchtst(directory, PORTABLE)

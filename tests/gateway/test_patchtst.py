@@ -25,6 +25,7 @@ from gateway.services import price as price_service
 from gateway.services.price import quantile_key, split_outputs
 from gateway.services.resolver import outcome, resolve_due
 from gateway.wiring import StartupError, build_backend
+from harness.tiny_repository import as_exported
 from investiq.core import market as data_module
 from investiq.core.errors import ArtifactError, DataError
 from investiq.core.gaps import GapIntervals, widen
@@ -564,10 +565,13 @@ def test_a_corrupt_or_missing_model_file_is_a_startup_error_naming_it(trained: t
     broken = tmp_path / "repo"
     shutil.copytree(trained[1], broken)
     (patchtst_dir(broken) / "model.onnx").write_bytes(b"garbage")
-    with pytest.raises(StartupError, match=r"patchtst/1/model\.onnx"):
+    with pytest.raises(StartupError, match=r"patchtst/1/model\.onnx is not the file exported"):
+        build_backend(Settings(model_repository=broken))
+    as_exported(patchtst_dir(broken))  # as recorded: what ONNX Runtime says of it
+    with pytest.raises(StartupError, match=r"cannot load ONNX file .*patchtst/1/model\.onnx"):
         build_backend(Settings(model_repository=broken))
     (patchtst_dir(broken) / "model.onnx").unlink()
-    with pytest.raises(StartupError, match=r"missing ONNX file .*patchtst/1/model\.onnx"):
+    with pytest.raises(StartupError, match=r"patchtst/1/model\.onnx is missing"):
         build_backend(Settings(model_repository=broken))
 
 
