@@ -225,7 +225,7 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def _closing(self, kind: str, detail: str) -> None:
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-        log.info("closing the connection of %s: %s", client, detail)
+        log.warning("closing the connection of %s: %s", client, detail)  # a refusal: shown at --log-level warning
         for hook in self.on_timeout:
             hook(kind)
 

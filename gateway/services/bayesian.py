@@ -21,8 +21,8 @@ from investiq.core.bayes.allocation import AllocationRules, Method, is_proven
 from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, Posterior, Prior, observe
 from investiq.core.bayes.weights import strategy_weights
 from investiq.core.errors import ConflictError, InvalidInputError, JournalUnavailableError
+from investiq.core.journal import JournalError, connect, timestamps, trades
 from investiq.core.journal import bayesian as store
-from investiq.core.journal import connect, timestamps, trades
 from investiq.core.journal.writer import JournalWriter
 
 T = TypeVar("T")
@@ -229,13 +229,13 @@ class BayesianService:
             return await self._writer.run(job)
         except InvalidInputError:
             raise
-        except (sqlite3.Error, RuntimeError) as exc:
+        except (sqlite3.Error, RuntimeError, JournalError) as exc:
             raise JournalUnavailableError(f"the journal could not record the change: {exc}") from exc
 
     def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         try:
             conn = connect(self._db_path, self._busy_timeout_ms, readonly=True)
-        except RuntimeError as exc:
+        except (RuntimeError, JournalError) as exc:  # moved away or replaced: it was a 500, /health too (a review)
             raise JournalUnavailableError(str(exc)) from exc
         try:
             return query(conn)

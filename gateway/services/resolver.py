@@ -38,8 +38,8 @@ import pandas as pd
 
 from gateway.metrics import Metrics
 from investiq.core.bars import interval_step
-from investiq.core.errors import DataError
-from investiq.core.journal import connect
+from investiq.core.errors import DataError, JournalUnavailableError
+from investiq.core.journal import JournalError, connect
 from investiq.core.journal.predictions import (
     Resolution,
     Resolved,
@@ -257,7 +257,10 @@ def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None)
     always-up's on the same calls and the paired difference, and the MAE. A forecast asked again for the same bar
     counts once."""
     since = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
-    conn = connect(db_path, readonly=True)
+    try:
+        conn = connect(db_path, readonly=True)
+    except JournalError as exc:  # a journal moved away or replaced: a 503 saying so, not a 500
+        raise JournalUnavailableError(str(exc)) from exc
     try:
         rows = resolved_price_predictions(conn, symbol, since)
         pending = len(set(map(forecast_key, pending_price_predictions(conn, symbol, since))))

@@ -129,3 +129,36 @@ def test_a_file_that_is_not_sqlite_is_told_so(db_path: Path):
         open_journal(db_path)
     assert "It is not an SQLite database (another file at this path?): choose another file" in str(error.value)
     assert "directory" not in str(error.value)
+
+
+def test_a_waiter_cancelled_mid_write_leaves_the_writer_running(db_path: Path):
+    """A task awaiting `run` cancelled while its job ran: setting the cancelled future raised in the writer
+    thread, which died, and every later write failed until a restart (a review). The job is committed still."""
+    import asyncio
+    import contextlib
+
+    from investiq.core.journal import JournalWriter, open_journal
+
+    open_journal(db_path).close()
+    writer = JournalWriter(db_path)
+    writer.start()
+    started, release = threading.Event(), threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> int:
+        started.set()
+        release.wait(10)
+        return int(conn.execute("SELECT count(*) FROM bayesian_state").fetchone()[0])
+
+    async def main() -> int:
+        task = asyncio.create_task(writer.run(slow))
+        await asyncio.to_thread(started.wait, 10)
+        task.cancel()
+        release.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return await writer.run(lambda conn: 2)  # the next write still commits
+
+    try:
+        assert asyncio.run(main()) == 2 and writer.alive
+    finally:
+        writer.close()

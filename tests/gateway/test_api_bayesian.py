@@ -887,3 +887,23 @@ def test_a_row_closed_ahead_of_the_clock_is_said_and_learnt_once_the_clock_passe
     assert report["skipped"] == {"closed_at ahead of the gateway's clock (learnt by a later sync)": 1}
     clock.now += 4 * 3600
     assert client.post("/bayesian/sync-from-database", params={"days": 1}).json()["trades_imported"] == 1
+
+
+def test_a_journal_moved_away_is_a_503_naming_it_and_health_says_so(client: TestClient, db_path: Path):
+    """The file moved away (or replaced by what is not SQLite) under a running gateway: /health, the weights and
+    /price/evaluate answered 500 (a review); each says the journal is unavailable, and why."""
+    update(client, strategy_name="a", won=True)
+    moved = db_path.with_name("moved.db")
+    db_path.rename(moved)
+    db_path.mkdir()  # a folder where the journal was: no file SQLite can open there
+    try:
+        for path in ("/bayesian/weights", "/bayesian/all-stats", "/price/evaluate/SPY"):
+            answer = client.get(path)
+            body = answer.json()
+            assert answer.status_code == 503 and body["error"] == "journal_unavailable", (path, answer.text)
+            assert str(db_path) in body["detail"]
+        health = client.get("/health").json()
+        assert health["components"]["bayesian"]["status"] == "unhealthy", health
+    finally:
+        db_path.rmdir()
+        moved.rename(db_path)

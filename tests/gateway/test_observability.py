@@ -265,3 +265,13 @@ def test_head_on_a_served_gateway_keeps_the_connection(serve: Any, db_path: Path
     server.stop()
     log = (tmp_path / "server.log").read_text()
     assert "Content-Length" not in log and "Traceback" not in log, log[-2000:]
+
+
+def test_a_method_outside_https_usual_ones_is_counted_as_other(app_client: TestClient):
+    """Each method llhttp accepts (PROPFIND, MKCOL, PURGE...) got series of its own on every route: any client,
+    key or not, could grow /metrics 80-fold and each scrape to 200 ms (a review)."""
+    for method in ("PROPFIND", "MKCOL", "PURGE"):
+        assert app_client.request(method, "/health").status_code == 405
+    text = app_client.get("/metrics").text
+    assert "PROPFIND" not in text and "MKCOL" not in text and "PURGE" not in text
+    assert 'investiq_http_requests_total{method="other",route="/health",status="405"} 3.0' in text

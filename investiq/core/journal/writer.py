@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -255,10 +255,10 @@ class JournalWriter:
                     self.committed += 1
                     self.last_commit_ts = time.time()
                 if item.future is not None:
-                    item.future.set_result(result)
+                    _settle_one(item.future, result, None)
             elif item.future is not None:
                 self._record_failure(f"{type(error).__name__}: {error}", quiet=True)
-                item.future.set_exception(error)
+                _settle_one(item.future, None, error)
             else:
                 self._record_failure(f"{type(error).__name__}: {error}")
 
@@ -273,3 +273,16 @@ class JournalWriter:
         self.last_failure_ts = time.time()
         if not quiet:  # a failed awaited job is the caller's to report
             log.warning("journal write failed: %s", message)
+
+
+def _settle_one(future: Future[Any], result: Any, error: BaseException | None) -> None:
+    """Give `future` its outcome, unless its waiter cancelled it (a task cancelled while awaiting `run`): setting
+    a cancelled future raised InvalidStateError in the writer thread, which died, and every later write failed
+    until a restart (a review). A cancelled job is committed all the same."""
+    try:
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+    except InvalidStateError:
+        pass
