@@ -72,7 +72,10 @@ def export_patchtst(
     number = number_for(repository, PATCHTST, meta.version, retired)
     with staged(version_dir(repository, PATCHTST, number)) as out:
         exported = write_export(forecaster, meta, out, log)
-    log(f"installed {version_dir(repository, 'patchtst', number)} (version {meta.version})")
+    served = exported.served_as()
+    why = "" if served == PATCHTST else ": its validation confirmed no skill, so it forecasts the last close"
+    where = version_dir(repository, PATCHTST, number)
+    log(f"installed {where} (version {meta.version}; serves as {served}{why})")
     if (
         warning := gpu_config_mismatch(repository, version_dir(repository, PATCHTST, number) / ONNX_FILE)
     ) is not None:

@@ -71,7 +71,8 @@ def models() -> None:
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_list(config: Path | None, as_json: bool) -> None:
-    """The kept versions (the serving one marked) and the retired ones that `promote` can bring back."""
+    """The kept versions (the serving one marked) and the retired ones that `promote` can bring back, each with
+    what it serves as: patchtst, or random_walk where its validation confirmed no skill."""
     settings = settings_from(config)
     rows = version_rows(settings)
     if as_json:
@@ -82,14 +83,15 @@ def models_list(config: Path | None, as_json: bool) -> None:
             f"no {MODEL} versions in {settings.model_repository}: run `investiq up`, or `investiq export patchtst`"
         )
         return
-    click.echo(f"{'#':>3}  {'state':8} {'version':13} {'trained at':26} {'saw bars until':26} symbols")
+    head = f"{'#':>3}  {'state':8} {'version':13} {'serves as':12} {'trained at':26} {'saw bars until':26}"
+    click.echo(f"{head} symbols")
     for r in rows:
         if "error" in r:
             click.echo(f"{r['number']:>3}  {r['state']:8} {r['error']}")
             continue
         click.echo(
-            f"{r['number']:>3}  {r['state']:8} {r['model_version']:13} {r['trained_at'] or '?':26} "
-            f"{r['seen_until']:26} {' '.join(r['symbols'])} ({r['interval']})"
+            f"{r['number']:>3}  {r['state']:8} {r['model_version']:13} {r['serves_as']:12} "
+            f"{r['trained_at'] or '?':26} {r['seen_until']:26} {' '.join(r['symbols'])} ({r['interval']})"
         )
 
 

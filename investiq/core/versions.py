@@ -75,6 +75,11 @@ def install(source: Path, repository: Path, model: str, retired: Path | None = N
     """Copy an exported version directory in as the new newest version; return its number."""
     if not (source / META).is_file():
         raise VersionError(f"{source} is not an exported version (no {META})")
+    if not any(p.suffix == ".onnx" for p in source.iterdir()):  # a training output: installed, then refused
+        raise VersionError(
+            f"{source} holds no ONNX graph: a trained model, not an export; export it first "
+            f"(`investiq export {model} --model-dir {source}`)"
+        )
     number = next_number(repository, model, retired)
     with staged(version_dir(repository, model, number)) as out:
         shutil.copytree(source, out, dirs_exist_ok=True)

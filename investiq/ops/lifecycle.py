@@ -162,7 +162,7 @@ def export_and_serve(settings: Settings, export: Callable[[], object], log: Log)
     version's) rolled out as `promote` rolls out: a new version the stack refuses is retired again. Run under
     `exclusive`: an export that took no lock installed a version under the number a promote had just taken, and
     replaced it (a review); one the gateway refused stayed installed and listed as serving, and the next retrain
-    judged its candidate against it."""
+    judged its candidate against it. Versions beyond keep_versions are then deleted, as after a promote."""
     before = serving(settings.model_repository, MODEL)
     export()
     number = serving(settings.model_repository, MODEL)
@@ -170,6 +170,7 @@ def export_and_serve(settings: Settings, export: Callable[[], object], log: Log)
         log(reload(settings))
     else:
         _roll_out(settings, number, log)
+        prune_old(settings, log)  # as promote and retrain do: four exports kept four versions (a review)
 
 
 def _roll_out(settings: Settings, number: int, log: Log) -> None:

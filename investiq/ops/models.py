@@ -36,6 +36,7 @@ def version_rows(settings: Settings) -> list[dict[str, Any]]:
                 "number": number,
                 "state": state,
                 "model_version": meta.version,
+                "serves_as": meta.served_as(),  # random_walk where validation kept none of the network's answers
                 "trained_at": meta.trained_at or None,
                 "trained_until": meta.trained_until,
                 "seen_until": meta.seen_until(),  # the last bar training or validation saw: fresh bars come after

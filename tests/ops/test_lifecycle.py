@@ -32,6 +32,7 @@ from investiq.core.market import BarCache, as_series, load_bars
 from investiq.core.patchtst import INPUT, OUTPUT, QUANTILE_LEVELS, PatchTSTMeta
 from investiq.core.settings import Settings
 from investiq.core.versions import (
+    VersionError,
     install,
     next_number,
     prune_retired,
@@ -164,6 +165,8 @@ def test_retrain_rejects_a_worse_candidate_promotes_a_good_one_and_rolls_back(
     assert listed[1]["seen_until"] == two.seen_until() and two.seen_until() > two.trained_until
     table = runner.invoke(main, ["models", "list"], env=env_for(work)).output
     assert "saw bars until" in table and two.seen_until() in table
+    # what each serves as: nowhere said before (a review)
+    assert listed[1]["serves_as"] == two.served_as() and f" {two.served_as()} " in table.splitlines()[2]
     back = runner.invoke(main, ["models", "rollback"], env=env_for(work))
     assert back.exit_code == 0 and "version 1 serves" in back.output
     assert versions(work / "repo", "patchtst") == [1]
@@ -223,6 +226,27 @@ def broken_copy(work: Path) -> Path:
     shutil.copytree(version_dir(work / "other-repo", "patchtst", 1), broken)
     (broken / "model.onnx").write_bytes(b"not a graph")
     return broken
+
+
+def test_a_training_output_is_refused_before_anything_is_installed(work: Path):
+    """`models promote <training folder>` installed it, then refused it as not loading, and left its number taken
+    and the folder listed among the retired (a review): refused first, naming the export to run."""
+    settings = settings_for(work)
+    with pytest.raises(VersionError, match=r"holds no ONNX graph: a trained model, not an export.*export patch"):
+        promote(settings, work / "models" / "patchtst", log=lambda _: None)
+    assert versions(work / "repo", "patchtst") == [1]
+    assert next_number(work / "repo", "patchtst", retired_root(settings.models_dir)) == 2
+
+
+def test_an_export_keeps_keep_versions_as_a_promote_does(work: Path):
+    """Four exports in a row kept versions 1 to 4 with keep_versions 3: only promote and retrain pruned them (a
+    review)."""
+    settings = settings_for(work, keep_versions=2)
+    retired = retired_root(settings.models_dir)
+    good = version_dir(work / "other-repo", "patchtst", 1)
+    for _ in range(3):
+        export_and_serve(settings, lambda: install(good, work / "repo", "patchtst", retired), log=lambda _: None)
+    assert versions(work / "repo", "patchtst") == [3, 4]
 
 
 def test_with_nothing_running_a_version_that_does_not_load_is_not_installed(work: Path):
@@ -696,6 +720,8 @@ def test_export_patchtst_rolls_the_new_version_out_as_promote_does(trained: tupl
         in exported.output
     )
     assert "serves when the stack starts" in exported.output
+    served = PatchTSTMeta.load(tmp_path / "repo" / "patchtst" / "1").served_as()
+    assert f"serves as {served}" in exported.output
 
 
 def serving_from_csv(work: Path, symbols: tuple[str, ...], recorded: Path) -> Path:
