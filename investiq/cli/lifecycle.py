@@ -37,7 +37,8 @@ def retrain(config: Path | None, epochs: int | None, csv_path: Path | None) -> N
     Steps and figures are logged to the console and to models/retrain/<time>/ (steps.jsonl, report.json).
     A failing step leaves the serving model and the journal as they were (exit status 1); a rejected
     candidate, too little fresh evidence to judge one, or nothing new to train on are normal outcomes (exit
-    status 0). SIGTERM stops the run as a failed one, report and all, the lock released (exit status 143)."""
+    status 0). SIGTERM or Ctrl-C stops the run as a failed one, report and all, the lock released (exit status
+    143, or 130 for Ctrl-C); a promotion under way finishes first and is rolled back."""
     settings = settings_from(config)
     try:
         with exclusive(settings):

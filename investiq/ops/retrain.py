@@ -142,16 +142,19 @@ class Steps:
 
 @contextmanager
 def signals_to(steps: Steps) -> Iterator[None]:
-    """SIGTERM goes to `steps` for the duration of the run, and the handler before it is restored after. Only
-    the main thread may set handlers: a run in another thread keeps the process's."""
+    """SIGTERM and SIGINT (Ctrl-C) go to `steps` for the duration of the run, and the handlers before them are
+    restored after: a Ctrl-C went past the steps as a KeyboardInterrupt, leaving a promoted version serving with no
+    Bayesian re-sync or rollback, and a report without its outcome (a review). Only the main thread may set
+    handlers: a run in another thread keeps the process's."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, steps.on_signal)
+    previous = {signum: signal.signal(signum, steps.on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 @dataclass

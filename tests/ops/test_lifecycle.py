@@ -889,31 +889,37 @@ def test_sigterm_during_training_ends_a_failed_run_with_its_report_and_exit_stat
         pass
 
 
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
 def test_sigterm_during_the_promotion_lets_it_finish_then_rolls_it_back(
-    work: Path, monkeypatch: pytest.MonkeyPatch
+    work: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ):
     """A promotion is all or nothing: SIGTERM while it installs and rolls out the candidate waits for it, then
-    stops the run before the re-sync, which rolls the promotion back as a failed re-sync does."""
+    stops the run before the re-sync, which rolls the promotion back as a failed re-sync does. Ctrl-C (SIGINT)
+    alike: it went past the steps as a KeyboardInterrupt, the version promoted and serving, no re-sync, no
+    rollback, and a report without its outcome (a review)."""
     import signal
 
     from investiq.ops.retrain import Stopped
 
+    signum = signal.Signals[name]
+
     def interrupted(*args: Any) -> int:
         number = promote(*args)
-        # The run's own SIGTERM handler, called as the signal would call it. Not os.kill: a real signal into this
+        # The run's own handler, called as the signal would call it. Not os.kill: a real signal into this
         # process, which by now holds the threads of the whole suite (gRPC, ONNX Runtime, servers), crashed it in
         # CI once; the real signal is the subprocess test's above.
-        handler = signal.getsignal(signal.SIGTERM)
+        handler = signal.getsignal(signum)
         assert callable(handler) and handler is not signal.default_int_handler
-        handler(signal.SIGTERM, None)
+        handler(signum, None)
         return number
 
     monkeypatch.setattr("investiq.ops.retrain.promote", interrupted)
     lines: list[str] = []
-    with pytest.raises(Stopped, match="stopped by SIGTERM at step 'bayesian'") as stopped:
+    with pytest.raises(Stopped, match=f"stopped by {name} at step 'bayesian'") as stopped:
         retrain(settings_for(work, promote_tolerance=1.0), log=lines.append, epochs=3)
-    assert stopped.value.status == 143
-    assert "== retrain: SIGTERM received during 'promote': the run stops before its next step" in lines
+    assert stopped.value.status == 128 + signum
+    assert f"== retrain: {name} received during 'promote': the run stops before its next step" in lines
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
     assert versions(work / "repo", "patchtst") == [1]  # version 2 was promoted, then rolled back
     report = json.loads((newest_run(work) / "report.json").read_text())
     assert report["outcome"] == "failed" and report["promoted_version"] == 2
