@@ -631,6 +631,7 @@ def save(
     metrics = metrics | {"version": meta.version, "calibration": calibration}
     with staged(output_dir) as out:
         save_file(forecaster.state_dict(), str(out / WEIGHTS))
+        (out / WEIGHTS).chmod(0o644)  # safetensors writes 0600: another user (a container's) could not export it
         meta.save(out)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         plot_curve(curve, out / "training_curve.png")

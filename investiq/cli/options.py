@@ -89,9 +89,9 @@ def data_options(func: F) -> F:
         ),
         csv_option(
             help="Bar file: a time column (timestamp, date or datetime; without a UTC offset, UTC) and a close "
-            "column, optionally open, high, low, volume and symbol; comma-, semicolon- or tab-separated, decimal "
-            "points or commas; exports of Yahoo, Investing.com, Nasdaq.com, MetaTrader, TradingView and Binance "
-            "read as they are (default: price_csv).",
+            "column, optionally open, high, low, volume and symbol; comma-, semicolon-, tab- or |-separated, "
+            "decimal points or commas; exports of Yahoo, Investing.com, Nasdaq.com, MetaTrader, TradingView and "
+            "Binance read as they are (default: price_csv).",
         ),
         click.option(
             "--days",

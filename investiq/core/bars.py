@@ -224,7 +224,9 @@ def clean_bars(
     return frame, report
 
 
-GROUPED = r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"  # 1,050.25 or 1,095: thousands grouped with commas
+# 1,050.25 or 1,095: thousands grouped with commas; never from a leading 0 ("0,512" is a decimal comma: it was read
+# as 512, a review)
+GROUPED = r"[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?"
 COMMA_DECIMAL = r"[-+]?(?:\d{1,3}(?:\.\d{3})+|\d+),\d+"  # 1.050,25 or 1050,25 or 1,095: a decimal comma
 POINT_DECIMAL = r"[-+]?\d*\.\d+"  # 1050.25
 POINT_GROUPED = r"[-+]?\d{1,3}(?:\.\d{3})+"  # 1.050: thousands where commas are decimal, else 1.05
@@ -532,9 +534,21 @@ def _parse_times(values: object) -> pd.DatetimeIndex:
     series = pd.Series(np.asarray(values))
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         return number_times(series)
+    dayfirst = slash_day_first(series)
     with warnings.catch_warnings():  # dateutil's "could not infer format": the times still parse, or fail loudly
         warnings.simplefilter("ignore", UserWarning)
-        return pd.DatetimeIndex(pd.to_datetime(values, utc=True, dayfirst=slash_day_first(series)))
+        try:
+            return pd.DatetimeIndex(pd.to_datetime(values, utc=True, dayfirst=dayfirst))
+        except ValueError as exc:
+            # the format pandas guessed from the first row only: "31-May-2017" read as a full month name refused
+            # "01-Jun-2017" (a file starting in June read fine; a review). Each row's own, once that failed (not
+            # where a row has more than the format: naive and aware times mixed stay refused)
+            if "doesn't match format" not in str(exc):
+                raise
+            try:
+                return pd.DatetimeIndex(pd.to_datetime(values, utc=True, dayfirst=dayfirst, format="mixed"))
+            except ValueError:
+                raise exc from None  # its message names the row, as before
 
 
 def number_times(series: pd.Series) -> pd.DatetimeIndex:

@@ -871,6 +871,12 @@ def test_european_spreadsheet_files_read_with_their_decimal_commas(tmp_path: Pat
     alone = tmp_path / "ambiguous.csv"
     alone.write_text('Date,Close\n2016-01-04,"1,095"\n2016-01-05,"1,100"\n')
     assert clean_bars(load_csv(alone), "X", "1d")[0]["close"].tolist() == [1095.0, 1100.0]
+    months = tmp_path / "months.csv"  # the format guessed from May's row: a full month name, and June's refused
+    months.write_text("Date,Close\n31-May-2017,10\n01-Jun-2017,11\n02-Jun-2017,12\n")
+    assert clean_bars(load_csv(months), "X", "1d")[0].index[1] == pd.Timestamp("2017-06-01", tz="UTC")
+    below_one = tmp_path / "below.csv"  # no thousands begin with 0: a decimal comma (read as 512, 1489: a review)
+    below_one.write_text("date;close\n2020-01-01;0,512\n2020-01-02;1,489\n")
+    assert clean_bars(load_csv(below_one), "X", "1d")[0]["close"].tolist() == [0.512, 1.489]
 
 
 def test_exports_that_name_the_close_otherwise_read_as_they_are(tmp_path: Path):
