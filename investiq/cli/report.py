@@ -28,12 +28,13 @@ from investiq.core.settings import CENTURY_DAYS
     type=click.IntRange(min=1, max=CENTURY_DAYS),
     default=90,
     show_default=True,
-    help="Window: the last DAYS UTC calendar days, back from now (strategy weights include every trade before).",
+    help="Window: the last DAYS x 24 hours, back from now, its first day partly (strategy weights include every "
+    "trade before).",
 )
 def report(config: Path | None, db_path: Path | None, out: Path, days: int) -> None:
     """Render what the stack has been doing from the journal: the price forecasts' live skill (direction hit rate
-    against always-up, MAE against the random walk, P(up)'s Brier skill, interval coverage, per version and per
-    symbol, with the symbols significantly worse than the random walk), sentiment per label and score, and the
+    against always-up, MAE against the random walk, P(up)'s Brier skill, interval coverage, per version, with the
+    symbols significantly worse than the random walk), sentiment per label and score, and the
     strategy weights day by day (PNGs, report.md, report.json)."""
     try:
         import matplotlib  # noqa: F401  (the `train` extra)

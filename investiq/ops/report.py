@@ -173,7 +173,9 @@ def _f(x: float | None) -> str:
 def _hit_line(r: dict[str, Any]) -> str:
     if not r["resolved"]:
         return "none resolved yet, so no hit rate"
-    again = r["resolved"] - r["scored"]
+    if not r["scored"]:  # every resolved one unscorable: they were called repeats and flat (a review)
+        return f"none of the {r['resolved']} resolved could be scored (below), so no hit rate"
+    again = max(r["resolved"] - r["scored"] - r.get("unscorable", 0), 0)
     asked = (
         f" ({again} more resolved rows repeated a forecast already counted: asked again for its bar)"
         if again
@@ -239,8 +241,9 @@ def markdown(n: dict[str, Any]) -> str:
         lines += _worse_lines(p["symbols_judged"], p["symbols_worse_all_judged"])
         if p["unscorable"]:
             lines += [
-                f"{p['unscorable']} resolved row{'' if p['unscorable'] == 1 else 's'} could not be scored (an "
-                "actual or forecast price that is not a finite number, or a last close of 0) and "
+                f"{p['unscorable']} resolved forecast{'' if p['unscorable'] == 1 else 's'} (each once, however "
+                "often asked) could not be scored (an actual or forecast price that is not a finite number, or a "
+                "last close of 0) and "
                 f"{'is' if p['unscorable'] == 1 else 'are'} left out of every figure above.",
                 "",
             ]
@@ -276,7 +279,7 @@ def markdown(n: dict[str, Any]) -> str:
 def _skill_lines(skill: dict[str, Any], plot: str | None) -> list[str]:
     """The live record of each version over the window (what /price/skill serves), with its intervals."""
     if not skill:
-        return ["No forecast of the window is resolved yet: no live skill to report.", ""]
+        return ["No forecast of the window is resolved and scored yet: no live skill to report.", ""]
 
     def figure(f: dict[str, Any], fmt: str = ".3f") -> str:
         if f["value"] is None:

@@ -212,7 +212,8 @@ def _price(
         if r["day"] is None:  # a timestamp SQLite cannot read: nothing to place it on
             continue
         day = date.fromisoformat(r["day"])
-        one = Tally(1, int(r["actual_price"] is not None))
+        # resolved is resolved, scorable or not: one with no actual (a hole in the bars) read as pending (a review)
+        one = Tally(1, int(r["resolved_at"] is not None))
         by_day[day] = by_day.get(day, Tally()) + one
         if r["model_version"] not in by_version:
             changes.append((day, r["model_version"]))

@@ -248,9 +248,9 @@ class Pruned:
 
 def price_days_since(conn: sqlite3.Connection, since_iso: str) -> sqlite3.Cursor:
     """Every price forecast made since `since_iso`, in order: its UTC day (None where SQLite cannot read the
-    time), model_version, last_price, actual_price and correct (`investiq report`)."""
+    time), model_version, last_price, actual_price, correct and resolved_at (`investiq report`)."""
     return conn.execute(
-        "SELECT date(created_at) AS day, model_version, last_price, actual_price, correct "
+        "SELECT date(created_at) AS day, model_version, last_price, actual_price, correct, resolved_at "
         "FROM price_predictions WHERE created_at >= ? ORDER BY created_at, id",
         (since_iso,),
     )
