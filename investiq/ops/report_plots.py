@@ -19,6 +19,7 @@ from investiq.ops.report_data import WEIGHT_METHOD, JournalView
 COLOURS = {"positive": "tab:green", "neutral": "tab:grey", "negative": "tab:red"}
 MAX_SERIES = 10  # labelled lines in a plot; the rest are drawn thin and grey, and the legend says how many
 MAX_MARKED = 8  # version names written at their first day on the hit-rate plot; beyond it, lines only
+NAME_SPACING = 0.03  # of the x axis between two version names written on the hit-rate plot
 
 HIT_RATE_PNG = "price_hit_rate.png"
 SENTIMENT_PNG = "sentiment.png"
@@ -106,13 +107,18 @@ def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
         top.text(0.5, 0.5, "no forecast resolved yet", ha="center", transform=top.transAxes)
     top.axhline(0.5, color="grey", lw=0.8)
     marked = len(view.version_changes) <= MAX_MARKED
+    span, last, unnamed = max((days[-1] - days[0]).days, 1) if days else 1, None, 0
     for i, (day, version) in enumerate(view.version_changes):  # one per version, at its first day
         if i:  # the first version is where the data starts, not a change
             top.axvline(day, color="tab:purple", ls=":", lw=1)
-        if marked:
-            top.annotate(shortened(version), (day, 1.0), xytext=(2, -12 * (1 + i % 2)), textcoords="offset points",
-                         fontsize=8)  # fmt: skip
-    if not marked:
+        at = (day - days[0]).days / span if days else 0.0
+        if marked and (last is None or at - last >= NAME_SPACING):  # names read upwards, each clear of the last
+            top.annotate(shortened(version), (day, 1.0), xytext=(2, -3), textcoords="offset points", rotation=90,
+                         va="top", fontsize=7)  # fmt: skip
+            last = at
+        else:  # piled on one another, 8 versions a day apart were one blot (a review)
+            unnamed += 1
+    if unnamed:
         top.text(0.99, 0.98, f"{len(view.version_changes)} model versions: dotted lines at each one's first day "
                  "(names in report.md)", ha="right", va="top", fontsize=8, transform=top.transAxes)  # fmt: skip
     top.set(
@@ -128,7 +134,8 @@ def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     pending = np.array([t.forecasts - t.resolved if t else 0 for t in tallies])
     bottom.bar(_noon(days), scored_n, width=0.8, label="forecasts scored (each once)")
     bottom.bar(_noon(days), pending, width=0.8, bottom=scored_n, color="lightgrey", label="requests not resolved")
-    bottom.set(ylabel="forecasts")
+    # headroom for the legend: the tallest bars touched the frame and the legend sat on the first days' (a review)
+    bottom.set(ylabel="forecasts", ylim=(0, 1.45 * max(float((scored_n + pending).max(initial=0)), 1.0)))
     _legend(bottom, loc="upper left", fontsize=8)
     return _save(fig, out, HIT_RATE_PNG)
 
