@@ -113,13 +113,15 @@ def load_patchtst(
     it is refused."""
     meta = PatchTSTMeta.load(directory)
     providers = providers or session_providers()
-    if providers[0] != CPU:  # a GPU provider: the CPU measurements behind auto do not apply
-        name, why = PORTABLE, "ONNX Runtime has a GPU here"
-    else:
-        name, why = choose_patchtst_runtime(runtime, instruction_sets(), directory)
     if (damage := files_problem(directory, PORTABLE, meta.files)) is not None:
         raise ArtifactError(damage)
     portable = _warmed_up(directory, PORTABLE, meta, providers)
+    if providers[0] != CPU and not on_cpu(portable):  # a GPU: the CPU measurements behind auto do not apply
+        name, why = PORTABLE, "ONNX Runtime runs it on the GPU here"
+    else:
+        name, why = choose_patchtst_runtime(runtime, instruction_sets(), directory)
+        why += _GPU_DID_NOT_START if providers[0] != CPU else ""
+        providers = [CPU]
     if name == PORTABLE:
         return meta, PatchTSTSession(portable, name, why)
     try:
@@ -189,12 +191,27 @@ def load_finbert(
     that fails, or cannot load, falls back to onnxruntime-int8 (fp32 with quantize: false), checked too, with the
     reason logged and returned; ArtifactError when the fallback fails as well."""
     providers = providers or session_providers()
-    opener = partial(ort_session, providers=providers)
-    if providers[0] != CPU:  # a GPU provider: the CPU runtimes do not apply
-        name, why = (DEFAULT if quantize else FP32), "ONNX Runtime has a GPU here"
-    else:
-        name, why = choose_runtime(setting, instruction_sets(), quantize=quantize)
-    return open_checked(directory, name, why, DEFAULT if quantize else FP32, opener)
+    fallback = DEFAULT if quantize else FP32
+    if providers[0] != CPU:  # a GPU provider: the CPU runtimes do not apply, where it starts
+        opener = partial(ort_session, providers=providers)
+        found = open_checked(directory, fallback, "ONNX Runtime runs it on the GPU here", fallback, opener)
+        if not on_cpu(found[2]):
+            return found
+        runtime, why, session = load_finbert(directory, setting, quantize=quantize, providers=[CPU])
+        return runtime, why + _GPU_DID_NOT_START, session
+    name, why = choose_runtime(setting, instruction_sets(), quantize=quantize)
+    return open_checked(directory, name, why, fallback, partial(ort_session, providers=providers))
+
+
+# A GPU provider asked for (auto, where onnxruntime-gpu lists CUDA) that ONNX Runtime did not start: its sessions
+# run on the CPU, and were run with the GPU's choices, said in /health as "has a GPU here" (a review)
+_GPU_DID_NOT_START = "; a GPU provider was asked for and did not start, so the CPU's choice"
+
+
+def on_cpu(session: Any) -> bool:
+    """Whether ONNX Runtime runs `session` on the CPU (a session of another engine: yes)."""
+    providers = getattr(session, "get_providers", None)
+    return providers is None or providers()[0] == CPU
 
 
 class EmbeddedBackend:
@@ -245,6 +262,8 @@ class EmbeddedBackend:
                     f"FinBERT in {directory} kept changing while it loaded: start once the export is done"
                 )
             self.finbert_variant = tag(self.finbert_runtime)  # model_version: "<weights>-<variant>"
+            # by where it runs: a GPU provider that did not start leaves a CPU session, whose passes pay to plan
+            self.plans_finbert_passes = on_cpu(self._sessions[FINBERT_MODEL])
             log.info(
                 "embedded backend: finbert %s on %s (%s) from %s",
                 self.finbert.version,

@@ -329,3 +329,16 @@ def test_a_damaged_fp32_graph_serves_under_no_runtime(repo: Path, tmp_path: Path
     for quantize in (False, True):
         with pytest.raises(ArtifactError, match=r"model\.onnx is not the file exported"):
             EmbeddedBackend(broken, quantize=quantize)
+
+
+def test_a_gpu_provider_that_does_not_start_gets_the_cpus_choice_and_says_so(repo: Path):
+    """onnxruntime-gpu lists CUDA on a host whose GPU it cannot use: the sessions ran on the CPU with the GPU's
+    choices (int8 unplanned, the portable PatchTST graph) and /health said "has a GPU here" (a review)."""
+    from gateway.backends.providers import CUDA
+    from investiq.core.finbert_runtime import choose_runtime
+
+    backend = EmbeddedBackend(repo, providers=[CUDA, "CPUExecutionProvider"])  # this ONNX Runtime has no CUDA
+    cpu_choice, _ = choose_runtime("auto", instruction_sets(), quantize=True)
+    assert backend.finbert_runtime == cpu_choice and backend.plans_finbert_passes
+    assert "a GPU provider was asked for and did not start" in backend.finbert_choice
+    assert "has a GPU here" not in backend.finbert_choice and "on the GPU" not in backend.finbert_choice

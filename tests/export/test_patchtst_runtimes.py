@@ -208,3 +208,13 @@ def test_a_damaged_graph_is_refused_by_its_bytes(trained: tuple[Path, Path], tmp
     damaged_file.write_bytes(damaged_file.read_bytes()[:-1] + b"\1")
     with pytest.raises(ArtifactError, match="is not the file exported"):
         load_patchtst(directory, PORTABLE)
+
+
+def test_a_gpu_provider_that_does_not_start_gets_the_cpus_choice(trained: tuple[Path, Path]):
+    """The portable graph chosen for a GPU that ONNX Runtime did not start, run on the CPU (a review)."""
+    from gateway.backends.providers import CUDA
+
+    directory = patchtst_dir(trained[1])
+    _, session = load_patchtst(directory, "auto", providers=[CUDA, "CPUExecutionProvider"])
+    _, alone = load_patchtst(directory, "auto", providers=["CPUExecutionProvider"])
+    assert session.runtime == alone.runtime and "a GPU provider was asked for and did not start" in session.reason
