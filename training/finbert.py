@@ -233,6 +233,8 @@ def fine_tune(
     model.load_state_dict(best)
     with staged(output_dir) as out:
         model.save_pretrained(out)
+        for weights in Path(out).glob("*.safetensors"):  # written 0600: another user could not export it
+            weights.chmod(0o644)
         tokenizer.save_pretrained(out)
         summary = {
             "config": asdict(config),

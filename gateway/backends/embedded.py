@@ -194,8 +194,11 @@ def load_finbert(
     fallback = DEFAULT if quantize else FP32
     if providers[0] != CPU:  # a GPU provider: the CPU runtimes do not apply, where it starts
         opener = partial(ort_session, providers=providers)
-        found = open_checked(directory, fallback, "ONNX Runtime runs it on the GPU here", fallback, opener)
-        if not on_cpu(found[2]):
+        try:
+            found = open_checked(directory, fallback, "ONNX Runtime runs it on the GPU here", fallback, opener)
+        except ArtifactError:  # judged on the CPU, where the GPU did not start, its fallback may have failed
+            found = None  # the CPU's path says why, if it fails too (a review)
+        if found is not None and not on_cpu(found[2]):
             return found
         runtime, why, session = load_finbert(directory, setting, quantize=quantize, providers=[CPU])
         return runtime, why + _GPU_DID_NOT_START, session

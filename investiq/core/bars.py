@@ -543,8 +543,9 @@ def _parse_times(values: object) -> pd.DatetimeIndex:
             # the format pandas guessed from the first row only: "31-May-2017" read as a full month name refused
             # "01-Jun-2017" (a file starting in June read fine; a review). Each row's own, once that failed (not
             # where a row has more than the format: naive and aware times mixed stay refused)
-            if "doesn't match format" not in str(exc):
-                raise
+            offset = series.astype(str).str.strip().str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+            if "doesn't match format" not in str(exc) or offset.any() != offset.all():
+                raise  # naive and aware times mixed: refused, whichever comes first (a review of the retry)
             try:
                 return pd.DatetimeIndex(pd.to_datetime(values, utc=True, dayfirst=dayfirst, format="mixed"))
             except ValueError:

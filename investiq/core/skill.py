@@ -428,12 +428,15 @@ class SkillBook:
         changed = set()
         for o in outcomes:
             if not o.scorable:  # counted once a forecast, as the others (polls of it across a hole: a review)
-                self.unscorable += o.key not in self._unscorable_seen
+                # and not where another poll of it scored: one forecast read scored and unscorable (a review)
+                self.unscorable += o.key not in self._unscorable_seen and o.key not in self._seen
                 self._unscorable_seen.add(o.key)
                 continue
             if o.key in self._seen:  # the same forecast asked again: one piece of evidence
                 continue
             self._seen.add(o.key)
+            if o.key in self._unscorable_seen:  # a poll of it that could not be scored came first
+                self.unscorable -= 1
             horizon = max(o.horizon_seconds, 1.0)
             self._horizons[o.model_version] = horizon
             bucket = math.floor(o.origin_ts / horizon)

@@ -21,8 +21,8 @@ Nothing before `promote` touches the model repository, the running stack or the 
 failure in those steps changes nothing; a refused rollout removes the new version again. A
 candidate that does not pass the gate is kept in RUN for `investiq models promote RUN/export`.
 
-SIGTERM (systemd's TimeoutStartSec, a shutdown) stops the run where it stands, as a failed run with its
-report (Stopped, "stopped by SIGTERM at step X"), except inside `promote` and `bayesian`: a promotion is
+SIGTERM (systemd's TimeoutStartSec, a shutdown) or SIGINT (Ctrl-C) stops the run where it stands, as a failed run
+with its report (Stopped, "stopped by SIGTERM at step X"), except inside `promote` and `bayesian`: a promotion is
 all or nothing, so the signal waits for the step to end, and a stop after `promote` rolls it back.
 """
 
@@ -54,7 +54,13 @@ from investiq.ops.patchtst import Bars, Series, trained_bars
 Log = Callable[[str], None]
 Loaded = dict[str, tuple[Any, Any]]  # symbol -> (cleaned bars, CleaningReport), as load_bars returns them
 UNCHANGED = "the serving model and the journal are as they were before"
-AGAIN = "run `investiq retrain` again (stopped by systemd's TimeoutStartSec? raise it in the unit)"
+AGAIN = "run `investiq retrain` again"
+TIMEOUT_HINT = " (stopped by systemd's TimeoutStartSec? raise it in the unit)"  # SIGTERM's only, not Ctrl-C's
+
+
+def again(signum: int) -> str:
+    """What to do after a run `signum` stopped."""
+    return AGAIN + (TIMEOUT_HINT if signum == signal.SIGTERM else "")
 
 
 class RetrainError(InvestIQError):
@@ -62,8 +68,8 @@ class RetrainError(InvestIQError):
 
 
 class Stopped(RetrainError):
-    """A signal (SIGTERM) stopped the run: a failed run, the serving model and the journal unchanged.
-    `status` is the exit status of a process ended by that signal, by convention 128 + its number (143)."""
+    """A signal (SIGTERM, SIGINT) stopped the run: a failed run, the serving model and the journal unchanged.
+    `status` is the exit status of a process ended by that signal, by convention 128 + its number (143, 130)."""
 
     def __init__(self, message: str, signum: int) -> None:
         super().__init__(message)
@@ -80,8 +86,8 @@ class _Terminated(BaseException):
 
 
 class Steps:
-    """Runs named steps, logging start, end, duration and outcome as JSON lines. Also the run's SIGTERM
-    handler (`on_signal`): a step stops where it stands, unless it holds signals until it ends."""
+    """Runs named steps, logging start, end, duration and outcome as JSON lines. Also the run's SIGTERM and
+    SIGINT handler (`on_signal`): a step stops where it stands, unless it holds signals until it ends."""
 
     def __init__(self, run: Path, log: Log) -> None:
         self.run, self.log = run, log
@@ -128,7 +134,7 @@ class Steps:
         except _Terminated as exc:
             self._stoppable = False
             self._failed(name, start, str(exc), "stopped")
-            raise Stopped(f"{exc}\n{UNCHANGED}; {AGAIN}", exc.signum) from None
+            raise Stopped(f"{exc}\n{UNCHANGED}; {again(exc.signum)}", exc.signum) from None
         except Exception as exc:
             self._stoppable = False
             self._failed(name, start, str(exc), "failed")
@@ -149,7 +155,9 @@ def signals_to(steps: Steps) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {signum: signal.signal(signum, steps.on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    # SIGINT ignored (a background job of a non-interactive shell) stays ignored, as Python leaves it (a review)
+    wanted = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else [])
+    previous = {signum: signal.signal(signum, steps.on_signal) for signum in wanted}
     try:
         yield
     finally:
@@ -178,7 +186,8 @@ def retrain(
     settings: Settings, log: Log = print, epochs: int | None = None, csv_path: Path | None = None
 ) -> dict[str, Any]:
     """Run every step; return the report (also RUN/report.json). RetrainError on a failed step (Stopped when
-    SIGTERM stopped it). `csv_path`: the bar file of a model trained from a CSV, instead of the one it recorded."""
+    SIGTERM or SIGINT stopped it). `csv_path`: the bar file of a model trained from a CSV, instead of the one it
+    recorded."""
     repository = settings.model_repository
     number = serving(repository, MODEL)
     if number is None:
@@ -198,7 +207,7 @@ def retrain(
             report["outcome"], report["error"] = "failed", str(exc)
             raise
         except _Terminated as exc:  # in a step's own bookkeeping: stopped all the same
-            report["outcome"], report["error"] = "failed", f"{exc}\n{UNCHANGED}; {AGAIN}"
+            report["outcome"], report["error"] = "failed", f"{exc}\n{UNCHANGED}; {again(exc.signum)}"
             raise Stopped(report["error"], exc.signum) from None
         finally:  # every run leaves its report, a failed or stopped one too
             if run.steps.signal is not None:

@@ -874,6 +874,16 @@ def test_european_spreadsheet_files_read_with_their_decimal_commas(tmp_path: Pat
     months = tmp_path / "months.csv"  # the format guessed from May's row: a full month name, and June's refused
     months.write_text("Date,Close\n31-May-2017,10\n01-Jun-2017,11\n02-Jun-2017,12\n")
     assert clean_bars(load_csv(months), "X", "1d")[0].index[1] == pd.Timestamp("2017-06-01", tz="UTC")
+    for rows in (
+        "2017-01-10 09:30-05:00,10\n2017-01-10 10:30,11\n",
+        "2017-01-10 10:30,11\n2017-01-10 11:30-05:00,10\n",
+    ):
+        mixed = (
+            tmp_path / "mixed.csv"
+        )  # naive and aware times: refused whichever comes first (the retry read them)
+        mixed.write_text("Date,Close\n" + rows + "2017-01-10 12:30,12\n")
+        with pytest.raises(DataError):
+            clean_bars(load_csv(mixed), "X", "1h")
     below_one = tmp_path / "below.csv"  # no thousands begin with 0: a decimal comma (read as 512, 1489: a review)
     below_one.write_text("date;close\n2020-01-01;0,512\n2020-01-02;1,489\n")
     assert clean_bars(load_csv(below_one), "X", "1d")[0]["close"].tolist() == [0.512, 1.489]

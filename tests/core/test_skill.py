@@ -358,3 +358,13 @@ def test_a_forecast_that_cannot_be_scored_is_counted_once_however_often_it_was_p
     book.add([Outcome(0.0, "AAA", "rw", DAY, 100.0, 101.0, math.nan, None)] * 3)
     book.add([Outcome(DAY, "AAA", "rw", DAY, 100.0, 101.0, math.nan, None)])
     assert book.unscorable == 2
+
+
+def test_a_forecast_scored_through_one_poll_is_not_also_unscorable():
+    """Two polls of one forecast, one resolved without an actual, the other scored: counted scored and unscorable
+    (a review). Scored wins, whichever comes first."""
+    for order in (1, -1):
+        book = SkillBook()
+        polls = [Outcome(0.0, "AAA", "v1", DAY, 100.0, 101.0, math.nan, None), *outcomes(1)][::order]
+        book.add(polls)
+        assert book.unscorable == 0 and book.forecasts == 1

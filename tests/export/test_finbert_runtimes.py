@@ -331,7 +331,7 @@ def test_a_damaged_fp32_graph_serves_under_no_runtime(repo: Path, tmp_path: Path
             EmbeddedBackend(broken, quantize=quantize)
 
 
-def test_a_gpu_provider_that_does_not_start_gets_the_cpus_choice_and_says_so(repo: Path):
+def test_a_gpu_provider_that_does_not_start_gets_the_cpus_choice_and_says_so(repo: Path, tmp_path: Path):
     """onnxruntime-gpu lists CUDA on a host whose GPU it cannot use: the sessions ran on the CPU with the GPU's
     choices (int8 unplanned, the portable PatchTST graph) and /health said "has a GPU here" (a review)."""
     from gateway.backends.providers import CUDA
@@ -342,3 +342,9 @@ def test_a_gpu_provider_that_does_not_start_gets_the_cpus_choice_and_says_so(rep
     assert backend.finbert_runtime == cpu_choice and backend.plans_finbert_passes
     assert "a GPU provider was asked for and did not start" in backend.finbert_choice
     assert "has a GPU here" not in backend.finbert_choice and "on the GPU" not in backend.finbert_choice
+    # with an INT8 graph that fails its check: the GPU's choice failed first, and the start with it (a review)
+    broken = tmp_path / "repo"
+    shutil.copytree(repo, broken)
+    negated_classifier(broken / FINBERT_MODEL / "1" / VARIANTS["int8"])
+    if cpu_choice != DEFAULT:
+        assert EmbeddedBackend(broken, providers=[CUDA, "CPUExecutionProvider"]).finbert_runtime == cpu_choice

@@ -918,6 +918,7 @@ def test_sigterm_during_the_promotion_lets_it_finish_then_rolls_it_back(
     with pytest.raises(Stopped, match=f"stopped by {name} at step 'bayesian'") as stopped:
         retrain(settings_for(work, promote_tolerance=1.0), log=lines.append, epochs=3)
     assert stopped.value.status == 128 + signum
+    assert ("TimeoutStartSec" in str(stopped.value)) == (name == "SIGTERM")  # systemd's hint, not Ctrl-C's
     assert f"== retrain: {name} received during 'promote': the run stops before its next step" in lines
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
     assert versions(work / "repo", "patchtst") == [1]  # version 2 was promoted, then rolled back
@@ -936,6 +937,23 @@ def test_the_run_just_made_is_never_pruned_even_when_the_clock_went_back(tmp_pat
     prune_runs(runs, 2, log=said.append, current=runs / "20261205T055901Z")
     assert sorted(p.name for p in runs.iterdir()) == ["20261205T055901Z", "20271205T030000Z", "20271212T030000Z"]
     assert "is the clock behind?" in said[0]
+
+
+def test_sigint_ignored_when_the_run_starts_stays_ignored(tmp_path: Path):
+    """A retrain started in the background by a non-interactive shell ignores SIGINT, as Python leaves it: taking
+    it over made a Ctrl-C aimed at the launching script stop the retrain too (a review)."""
+    import signal
+
+    from investiq.ops.retrain import Steps, signals_to
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with signals_to(Steps(tmp_path, log=lambda _: None)):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_a_step_whose_record_cannot_be_written_is_not_failed_by_it(tmp_path: Path):
