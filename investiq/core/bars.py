@@ -95,7 +95,8 @@ class CleaningReport:
     jumps: int = 0  # one-bar close moves beyond JUMP_FACTOR either way (kept): unadjusted splits look like this
     largest_jump: str = ""  # the largest of them: "x0.25 on 2020-08-31", or ""
     older_rows: int = 0  # rows before the window asked for (load_bars' `days`), left out before all of the above
-    filled: int = 0  # kept rows whose open, high or low was missing or <= 0, set to the close (the close is used)
+    filled: int = 0  # kept rows whose open, high or low column held no usable value, set to the close (the close
+    # is used); a column the file lacks is set to the close without counting (all of a file of closes were said)
     unreadable: int = 0  # of nan_rows: close cells with digits that read as no number ("1.2.3"), dropped
     blank: int = 0  # rows with neither a time nor a close (a trailing ",,,,," line), dropped
     close_column: str = ""  # the column the closes were read from where the file has no close column (Adj Close)
@@ -198,7 +199,9 @@ def clean_bars(
     blank = np.asarray(frame.index.isna())  # no time and no close (bar_times): no bar
     finite, positive = np.isfinite(close), close > 0
     kept = finite & positive
-    filled = int((unusable.any(axis=1) & kept).sum())
+    # of the columns the file has: a file of closes only was said to have no usable open in every row (a review)
+    given = [i for i, c in enumerate(c for c in PRICES if c != "close") if c in names]
+    filled = int((unusable[:, given].any(axis=1) & kept).sum()) if given else 0
     frame = frame[kept].sort_index(kind="stable")  # stable: equal times keep input order
     repeated = frame.index.duplicated(keep="last")
     frame = frame[~repeated]

@@ -131,7 +131,8 @@ def test_a_file_of_closes_alone_is_enough(tmp_path: Path):
     path.write_text('date,close\n2024-01-02,"1,050.25"\n2024-01-03,$1051.00\n2024-01-04,1052\n')
     frame, report = clean_bars(load_csv(path), "X", "1d")  # thousands grouped and a currency sign, as exported
     assert frame["close"].tolist() == [1050.25, 1051.0, 1052.0] and report.nan_rows == 0
-    assert (frame["open"] == frame["close"]).all() and report.filled == 3
+    assert (frame["open"] == frame["close"]).all() and report.filled == 0  # no column to be unusable in (a review)
+    assert "without a usable open" not in str(report)
 
 
 def test_a_broken_later_row_does_not_replace_a_good_one():
