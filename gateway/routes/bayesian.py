@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from gateway.deps import Bayesian, Health
@@ -22,6 +22,7 @@ from gateway.schemas.bayesian import (
 from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE, ErrorResponse
 from gateway.services.bayesian import BayesianService, StrategyStats, TradeOutcome
 from investiq.core.bayes.allocation import Method
+from investiq.core.errors import InvalidInputError
 
 
 async def _annotate() -> None:
@@ -101,6 +102,7 @@ async def all_stats(service: Bayesian, method: MethodQuery = "mean") -> AllStats
 
 @router.post("/sync-from-database", response_model=SyncResponse)
 async def sync_from_database(
+    request: Request,
     service: Bayesian,
     days: Annotated[
         int,
@@ -113,6 +115,10 @@ async def sync_from_database(
     """Merge the agent's `trades` closed in the last `days` days into what /bayesian/update recorded: each trade
     is learnt from once (recognised by its id; rows without one by strategy, close time and P&L), and nothing
     recorded is ever removed, whether or not the trades table holds it."""
+    if (await request.body()).strip() not in (b"", b"{}"):  # {"days": 0} synced 30 days, 200 (a review)
+        raise InvalidInputError(
+            "sync-from-database reads days from the query (?days=N), not from a body: send none"
+        )
     report = await service.sync(days)
     return SyncResponse(
         days=report.days,

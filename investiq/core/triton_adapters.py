@@ -220,7 +220,8 @@ class PatchTST:
         directory = _model_dir(args) / args["model_version"]
         threads = threads_per_instance(args)
         opener = partial(_session, threads=threads)
-        name, why = choose_runtime(_parameter(args, "runtime", "auto"), instruction_sets(), directory)
+        setting = _parameter(args, "runtime", "auto")
+        name, why = choose_runtime(setting, instruction_sets(), directory)
         meta = PatchTSTMeta.load(directory)
         if (damage := files_problem(directory, PORTABLE, meta.files)) is not None:
             raise ArtifactError(damage)
@@ -233,6 +234,8 @@ class PatchTST:
                 problem = disagreement(chosen, portable, meta.context_length, name)
             if problem is None:
                 self.session, self.runtime = chosen, name
+            elif setting != "auto":  # named, refused as the embedded backend refuses it (it was replaced, a print)
+                raise ArtifactError(f"parameter runtime {name} cannot serve {directory}: {problem}")
             else:
                 why = f"{name} not served, {problem}"
         # The stub's stdout is the server's log: which graph the cpu flavour serves, why, and on how many threads.

@@ -218,3 +218,18 @@ def test_a_gpu_provider_that_does_not_start_gets_the_cpus_choice(trained: tuple[
     _, session = load_patchtst(directory, "auto", providers=[CUDA, "CPUExecutionProvider"])
     _, alone = load_patchtst(directory, "auto", providers=["CPUExecutionProvider"])
     assert session.runtime == alone.runtime and "a GPU provider was asked for and did not start" in session.reason
+
+
+def test_triton_cpu_flavour_refuses_a_named_runtime_that_disagrees_as_the_embedded_backend_does(disagreeing: Path):
+    """It served the portable graph instead, with a print (a review); named in the config, it is refused."""
+    import json
+
+    from investiq.core.triton_adapters import PatchTST
+
+    args = {"model_repository": str(disagreeing.parent), "model_version": disagreeing.name}
+    config = {"parameters": {"runtime": {"string_value": FUSED}}}
+    with pytest.raises(ArtifactError, match=f"parameter runtime {FUSED} cannot serve"):
+        PatchTST().initialize({**args, "model_config": json.dumps(config)})
+    auto = PatchTST()
+    auto.initialize({**args, "model_config": json.dumps({"parameters": {}})})
+    assert auto.runtime == PORTABLE
