@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
@@ -115,7 +116,7 @@ async def sync_from_database(
     """Merge the agent's `trades` closed in the last `days` days into what /bayesian/update recorded: each trade
     is learnt from once (recognised by its id; rows without one by strategy, close time and P&L), and nothing
     recorded is ever removed, whether or not the trades table holds it."""
-    if (await request.body()).strip() not in (b"", b"{}"):  # {"days": 0} synced 30 days, 200 (a review)
+    if not _nothing(await request.body()):  # {"days": 0} synced 30 days, 200 (a review)
         raise InvalidInputError(
             "sync-from-database reads days from the query (?days=N), not from a body: send none"
         )
@@ -127,6 +128,16 @@ async def sync_from_database(
         skipped=report.skipped,
         strategies=report.strategies,
     )
+
+
+def _nothing(body: bytes) -> bool:
+    """Whether a body says nothing: none, whitespace, {} or null however spaced."""
+    if not body.strip():
+        return True
+    try:
+        return json.loads(body) in ({}, None)
+    except ValueError:
+        return False
 
 
 def _stats(service: BayesianService, s: StrategyStats) -> StrategyStatsResponse:

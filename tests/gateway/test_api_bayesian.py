@@ -914,4 +914,8 @@ def test_a_sync_refuses_days_sent_in_a_body(client: TestClient):
     refused = client.post("/bayesian/sync-from-database", json={"days": 0})
     assert refused.status_code == 422 and "?days=N" in refused.json()["detail"], refused.text
     assert client.post("/bayesian/sync-from-database", json={}).status_code == 200
+    spaced = client.post(
+        "/bayesian/sync-from-database", content=b"{ }", headers={"content-type": "application/json"}
+    )
+    assert spaced.status_code == 200, spaced.text
     assert client.post("/bayesian/sync-from-database").status_code == 200
