@@ -50,7 +50,7 @@ from investiq.core.finbert import (
     run_by_length,
     softmax,
 )
-from investiq.core.finbert_runtime import DEFAULT, FP32, choose_runtime, open_checked, tag
+from investiq.core.finbert_runtime import DEFAULT, FP32, choose_runtime, graph_names, open_checked, tag
 from investiq.core.ort_sessions import loaded_session
 from investiq.core.patchtst import (
     INPUT,
@@ -196,7 +196,11 @@ def load_finbert(
         opener = partial(ort_session, providers=providers)
         try:
             found = open_checked(directory, fallback, "ONNX Runtime runs it on the GPU here", fallback, opener)
-        except ArtifactError:  # judged on the CPU, where the GPU did not start, its fallback may have failed
+        except (
+            ArtifactError
+        ):  # judged where the GPU did not start, on the CPU, the GPU's choice may fail its check
+            if not _gpu_did_not_start(directory / graph_names(fallback)[0], providers):
+                raise  # it failed on the GPU itself: refused, as before (a review of the fall-through)
             found = None  # the CPU's path says why, if it fails too (a review)
         if found is not None and not on_cpu(found[2]):
             return found
@@ -209,6 +213,15 @@ def load_finbert(
 # A GPU provider asked for (auto, where onnxruntime-gpu lists CUDA) that ONNX Runtime did not start: its sessions
 # run on the CPU, and were run with the GPU's choices, said in /health as "has a GPU here" (a review)
 _GPU_DID_NOT_START = "; a GPU provider was asked for and did not start, so the CPU's choice"
+
+
+def _gpu_did_not_start(graph: Path, providers: list[Provider]) -> bool:
+    """Whether ONNX Runtime, asked for `providers` (a GPU's first), runs `graph` on the CPU: a session opened to
+    see (a graph that does not load tells nothing: taken as not started, and the CPU's path says why)."""
+    try:
+        return on_cpu(ort_session(graph, providers))
+    except ArtifactError:
+        return True
 
 
 def on_cpu(session: Any) -> bool:

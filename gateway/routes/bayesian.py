@@ -116,10 +116,7 @@ async def sync_from_database(
     """Merge the agent's `trades` closed in the last `days` days into what /bayesian/update recorded: each trade
     is learnt from once (recognised by its id; rows without one by strategy, close time and P&L), and nothing
     recorded is ever removed, whether or not the trades table holds it."""
-    if not _nothing(await request.body()):  # {"days": 0} synced 30 days, 200 (a review)
-        raise InvalidInputError(
-            "sync-from-database reads days from the query (?days=N), not from a body: send none"
-        )
+    days = _days(days, "days" in request.query_params, await request.body())
     report = await service.sync(days)
     return SyncResponse(
         days=report.days,
@@ -130,14 +127,22 @@ async def sync_from_database(
     )
 
 
-def _nothing(body: bytes) -> bool:
-    """Whether a body says nothing: none, whitespace, {} or null however spaced."""
-    if not body.strip():
-        return True
+def _days(query: int, in_query: bool, body: bytes) -> int:
+    """The days to sync: the query's, or a JSON body's `days` where the query has none; both, they must agree.
+    A body's `days` was ignored: {"days": 0} synced the default 30 days, 200 (a review). Other fields are
+    ignored, as a body's unknown fields are everywhere (the agent may send more than it reads)."""
     try:
-        return json.loads(body) in ({}, None)
+        sent = json.loads(body) if body.strip() else None
     except ValueError:
-        return False
+        return query  # not JSON: nothing read from it, as before
+    if not isinstance(sent, dict) or "days" not in sent:
+        return query
+    days = sent["days"]
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise InvalidInputError(f"days {days!r} in the body: a whole number of days >= 1 (or give ?days=N)")
+    if in_query and days != query:
+        raise InvalidInputError(f"days given twice, {query} in the query and {days} in the body: give one")
+    return days
 
 
 def _stats(service: BayesianService, s: StrategyStats) -> StrategyStatsResponse:

@@ -528,6 +528,11 @@ def _day_first(texts: pd.Series) -> bool:
         return False
 
 
+# A time that names its zone: an offset or Z, UTC or GMT, right after the time of day ("-2017" of "31-May-2017" is
+# no offset; "14:30:00 UTC" is one: a review of the mixed-zone check)
+AWARE = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d:?\d\d|UTC|GMT)$"
+
+
 def _parse_times(values: object) -> pd.DatetimeIndex:
     """Timestamps as UTC (naive ones taken as UTC, aware ones converted). Numbers are epoch times in the unit
     their magnitude says (EPOCH_UNITS), or YYYYMMDD dates; slash dates day or month first as the file says
@@ -546,7 +551,8 @@ def _parse_times(values: object) -> pd.DatetimeIndex:
             # the format pandas guessed from the first row only: "31-May-2017" read as a full month name refused
             # "01-Jun-2017" (a file starting in June read fine; a review). Each row's own, once that failed (not
             # where a row has more than the format: naive and aware times mixed stay refused)
-            offset = series.astype(str).str.strip().str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+            cells = series[series.notna()].astype(str).str.strip()
+            offset = cells[cells != ""].str.contains(AWARE, regex=True)
             if "doesn't match format" not in str(exc) or offset.any() != offset.all():
                 raise  # naive and aware times mixed: refused, whichever comes first (a review of the retry)
             try:

@@ -885,6 +885,13 @@ def test_european_spreadsheet_files_read_with_their_decimal_commas(tmp_path: Pat
         mixed.write_text("Date,Close\n" + rows + "2017-01-10 12:30,12\n")
         with pytest.raises(DataError):
             clean_bars(load_csv(mixed), "X", "1h")
+    zones = tmp_path / "zones.csv"  # aware times written two ways: read (the check took " UTC" for none, a review)
+    zones.write_text("Date,Close\n2024-01-02 14:30:00 UTC,10\n2024-01-02 15:30:00+00:00,11\n")
+    assert clean_bars(load_csv(zones), "X", "1h")[0]["close"].tolist() == [10.0, 11.0]
+    blank = tmp_path / "blank.csv"  # a row without its time is named as such, not as a format ("-2017" no offset)
+    blank.write_text("Date,Close\n31-May-2017,10\n01-Jun-2017,11\n,5\n02-Jun-2017,12\n")
+    with pytest.raises(DataError, match="empty timestamp on line 4"):
+        clean_bars(load_csv(blank), "X", "1d")
     below_one = tmp_path / "below.csv"  # no thousands begin with 0: a decimal comma (read as 512, 1489: a review)
     below_one.write_text("date;close\n2020-01-01;0,512\n2020-01-02;1,489\n")
     assert clean_bars(load_csv(below_one), "X", "1d")[0]["close"].tolist() == [0.512, 1.489]

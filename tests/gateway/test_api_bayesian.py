@@ -909,13 +909,17 @@ def test_a_journal_moved_away_is_a_503_naming_it_and_health_says_so(client: Test
         moved.rename(db_path)
 
 
-def test_a_sync_refuses_days_sent_in_a_body(client: TestClient):
-    """`{"days": 0}` in the body synced the default 30 days, 200 (a review): days is a query parameter."""
-    refused = client.post("/bayesian/sync-from-database", json={"days": 0})
-    assert refused.status_code == 422 and "?days=N" in refused.json()["detail"], refused.text
-    assert client.post("/bayesian/sync-from-database", json={}).status_code == 200
-    spaced = client.post(
-        "/bayesian/sync-from-database", content=b"{ }", headers={"content-type": "application/json"}
-    )
-    assert spaced.status_code == 200, spaced.text
-    assert client.post("/bayesian/sync-from-database").status_code == 200
+def test_a_sync_reads_days_sent_in_a_body_and_refuses_two_that_differ(client: TestClient):
+    """`{"days": 0}` in the body synced the default 30 days, 200 (a review): a body's days is read where the query
+    has none, refused where it is no whole number >= 1 or disagrees with the query's; other fields are ignored."""
+    sync = "/bayesian/sync-from-database"
+    assert client.post(sync, json={"days": 7}).json()["days"] == 7
+    assert client.post(sync + "?days=7", json={"days": 7, "agent": "1.2"}).json()["days"] == 7
+    for body, said in (({"days": 0}, "days 0 in the body"), ({"days": "7"}, "days '7' in the body")):
+        refused = client.post(sync, json=body)
+        assert refused.status_code == 422 and said in refused.json()["detail"], refused.text
+    twice = client.post(sync + "?days=30", json={"days": 7})
+    assert twice.status_code == 422 and "days given twice" in twice.json()["detail"]
+    for sent in (b"", b"{ }", b"null", b"[]"):
+        answer = client.post(sync, content=sent, headers={"content-type": "application/json"})
+        assert answer.status_code == 200 and answer.json()["days"] == 30, (sent, answer.text)
