@@ -194,11 +194,10 @@ def load_finbert(
     fallback = DEFAULT if quantize else FP32
     if providers[0] != CPU:  # a GPU provider: the CPU runtimes do not apply, where it starts
         opener = partial(ort_session, providers=providers)
+        # judged where the GPU did not start, on the CPU, the GPU's choice may fail its check
         try:
             found = open_checked(directory, fallback, "ONNX Runtime runs it on the GPU here", fallback, opener)
-        except (
-            ArtifactError
-        ):  # judged where the GPU did not start, on the CPU, the GPU's choice may fail its check
+        except ArtifactError:
             if not _gpu_did_not_start(directory / graph_names(fallback)[0], providers):
                 raise  # it failed on the GPU itself: refused, as before (a review of the fall-through)
             found = None  # the CPU's path says why, if it fails too (a review)
