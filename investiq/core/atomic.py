@@ -10,6 +10,7 @@ import ctypes
 import errno
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -25,13 +26,14 @@ def staged(target: Path) -> Iterator[Path]:
     starts with a dot, which Triton does not take for a version. An exception discards it.
 
     An existing `target` is swapped with the staging directory in one step where the system can (Linux's
-    renameat2 RENAME_EXCHANGE); elsewhere it is renamed aside first, and a crash between the two renames left no
-    `target` at all, only `.<name>.old-<pid>` (a review: the trained model gone from its directory), which the
-    next install of `target` puts back first (`_restore`).
+    renameat2 RENAME_EXCHANGE); elsewhere it is renamed aside first, and a crash between the two renames left
+    no `target` at all, only `.<name>.old-<host>_<pid>-` (a review: the trained model gone from its directory),
+    which the next install of `target` puts back first (`_restore`).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     _restore(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    _sweep(target.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-{_owner()}-", dir=target.parent))
     try:
         yield staging
     except BaseException:
@@ -44,7 +46,7 @@ def staged(target: Path) -> Iterator[Path]:
         old = staging  # now holding what was installed
     else:
         if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            old = target.with_name(f".{target.name}.old-{_owner()}-")
             os.rename(target, old)
         os.rename(staging, target)
     _sync(target.parent)
@@ -60,7 +62,8 @@ def files_into(target: Path, last: str) -> Iterator[Path]:
     parts; what else `target` holds stays. On failure nothing in `target` changes. For an output folder that is
     not ours alone (`staged` replaces a folder whole)."""
     target.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
+    _sweep(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{_owner()}-", dir=target))
     try:
         yield staging
         names = sorted((p.name for p in staging.iterdir()), key=lambda name: name == last)
@@ -111,7 +114,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
 def _restore(target: Path) -> None:
     """Put back what an install interrupted between its two renames left aside (`staged`), when `target` is
-    missing: the newest `.<name>.old-<pid>`."""
+    missing: the newest `.<name>.old-<host>_<pid>-`."""
     if target.exists():
         return
     aside = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
@@ -123,7 +126,8 @@ def _restore(target: Path) -> None:
 def remove(path: Path) -> None:
     """Delete a directory without a reader ever seeing it half deleted (an artifact.json beside no
     model): rename it to a dotted sibling first, which is atomic and never taken for a version."""
-    trash = path.with_name(f".{path.name}.removed-{os.getpid()}")
+    _sweep(path.parent)
+    trash = path.with_name(f".{path.name}.removed-{_owner()}-")
     os.rename(path, trash)
     _sync(path.parent)
     shutil.rmtree(trash, ignore_errors=True)
@@ -172,6 +176,43 @@ def replace_file(path: Path, text: str) -> None:
     """Write `path` whole or not at all (`replacing`)."""
     with replacing(path) as temp:
         temp.write_text(text)
+
+
+def _owner() -> str:
+    """This process as staging names record it: `<host>_<pid>` (see `_sweep`)."""
+    host = "".join(c if c.isalnum() or c in ".-" else "-" for c in socket.gethostname()) or "host"
+    return f"{host}_{os.getpid()}"
+
+
+def _sweep(folder: Path) -> None:
+    """Delete what a killed install left in `folder`, on this host, by a process that is gone: a staging directory
+    (`staged`, `files_into`), one being removed (`remove`), or an installed version set aside (`staged`) whose
+    replacement is in place. SIGKILL (the OOM killer in the middle of an export) runs no cleanup, and each such
+    folder held a whole model (440 MB for FinBERT) that nothing removed (a review). One of another host (a model
+    repository on a shared volume) or of a live process is left alone, as is a name without an owner (of before
+    the owner was recorded)."""
+    host, pid = _owner().rsplit("_", 1)
+    for path in folder.glob(".*"):
+        mark = next((m for m in (".staging-", ".removed-", ".old-") if m in path.name), None)
+        if mark is None:
+            continue
+        name, _, rest = path.name.partition(mark)
+        their_host, _, their_pid = rest.rsplit("-", 1)[0].rpartition("_")
+        if their_host != host or not their_pid.isdigit() or their_pid == pid or _alive(int(their_pid)):
+            continue
+        if mark == ".old-" and not (folder / name[1:]).exists():
+            continue  # the only copy: `_restore` puts it back
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
 
 
 def _sync(path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from investiq.core import atomic
-from investiq.core.atomic import remove, replace_file, staged
+from investiq.core.atomic import files_into, remove, replace_file, staged
 from investiq.core.versions import versions
 
 
@@ -211,3 +211,48 @@ def test_files_into_moves_a_reports_files_in_index_last_and_leaves_the_rest(
         "README.md": "mine",
     }
     assert sorted(p.name for p in out.parent.iterdir()) == ["patchtst-sample"]  # no staging left
+
+
+def test_what_a_killed_install_left_is_swept_by_the_next_one(tmp_path: Path):
+    """SIGKILL (the OOM killer mid-export) runs no cleanup: its staging folders, each a whole model, stayed for
+    good. The next install in the folder removes those of this host's dead processes; a live process's, another
+    host's and an unowned name stay, and an installed version set aside stays while it is the only copy."""
+    import signal
+    import subprocess
+
+    repo, report = tmp_path / "repo" / "finbert", tmp_path / "report"
+    child = (
+        "import os, signal, sys\nfrom pathlib import Path\nfrom investiq.core.atomic import files_into, staged\n"
+        "with files_into(Path(sys.argv[2]), 'index.md') as out:\n"
+        "    (out / 'part.md').write_text('half')\n"
+        "    with staged(Path(sys.argv[1]) / '2') as model:\n"
+        "        (model / 'model.onnx').write_bytes(b'0' * 1000)\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", child, str(repo), str(report)], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    left = sorted(p.name for p in repo.iterdir()) + sorted(p.name for p in report.iterdir())
+    assert len(left) == 2 and all(".staging-" in name for name in left), left
+
+    host = atomic._owner().rsplit("_", 1)[0]
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        gone = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        )
+        dead_pid = int(gone.stdout)
+        kept = [f".2.staging-{host}_{live.pid}-abc", f".2.staging-elsewhere_{dead_pid}-abc", ".2.staging-abc_def"]
+        (repo / "1").mkdir()
+        swept = [f".1.old-{host}_{dead_pid}-", f".2.removed-{host}_{dead_pid}-"]
+        only_copy = f".3.old-{host}_{dead_pid}-"
+        for name in kept + swept + [only_copy]:
+            (repo / name).mkdir()
+        with staged(repo / "2") as out:
+            (out / "model.onnx").write_bytes(b"1")
+        with files_into(report, "index.md") as out:
+            (out / "index.md").write_text("whole")
+        assert sorted(p.name for p in repo.iterdir()) == sorted(["1", "2", only_copy, *kept])
+        assert sorted(p.name for p in report.iterdir()) == ["index.md"]
+    finally:
+        live.kill()
+        live.wait()
