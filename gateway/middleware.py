@@ -14,6 +14,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.logs import REQUEST_ID_HEADER, start_request
@@ -26,9 +27,25 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MAX_LOGGED_PATH = 200  # raw paths are the client's: a scanner's megabyte URL must not become a log line
 
 
+ROUTE_TEMPLATE = "investiq.route_template"  # in a scope answered before routing: the template its path takes
+
+
 def route_of(scope: Scope) -> str:
     """The matched route template (bounded: fit for labels), or "unmatched" (404, or rejected before routing)."""
-    return getattr(scope.get("route"), "path", None) or "unmatched"
+    return getattr(scope.get("route"), "path", None) or scope.get(ROUTE_TEMPLATE) or "unmatched"
+
+
+def route_templates(app: Any) -> list[tuple[re.Pattern[str], str]]:
+    """Each route template of the app's schema with the pattern of the paths it takes, for naming the route of a
+    request answered before routing (`name_route`)."""
+    return [(compile_path(path)[0], path) for path in app.openapi()["paths"]]
+
+
+def name_route(scope: Scope, templates: list[tuple[re.Pattern[str], str]]) -> None:
+    """Name in `scope` the route template that the path takes (whatever the method), for a request answered before
+    routing: the rate limit's 429s were all counted and logged as "unmatched", so an operator could not tell which
+    route a client flooded."""
+    scope[ROUTE_TEMPLATE] = next((path for pattern, path in templates if pattern.match(scope["path"])), None)
 
 
 def new_request_id() -> str:

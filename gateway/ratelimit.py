@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.errors import error_body
 from gateway.metrics import Metrics
+from gateway.middleware import name_route, route_templates
 from gateway.security import is_health_path, key_matches, provided_key
 
 MAX_BUCKETS = 10_000  # distinct clients tracked at once; beyond that the least recently seen is forgotten
@@ -107,6 +109,7 @@ class RateLimitMiddleware:
         self.app = app
         self.limiter = limiter
         self.metrics = metrics
+        self.templates: list[tuple[re.Pattern[str], str]] | None = None  # the app's, at the first 429
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -120,6 +123,9 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         self.metrics.count_error("rate_limited")  # answered here, never seen by the exception handlers
+        if self.templates is None:
+            self.templates = route_templates(scope["app"])
+        name_route(scope, self.templates)  # for the request's metrics and access line
         retry_after = max(1, math.ceil(wait_s))
         limiter = self.limiter
         body = error_body(

@@ -278,10 +278,14 @@ def test_a_real_server_never_logs_the_key_and_limits_it(serve: Any, tmp_path: Pa
     assert server.request("GET", "/bayesian/weights").status_code == 401  # its own bucket: not empty
     metrics = server.request("GET", "/metrics", headers=right).text
     assert KEY not in metrics and 'investiq_errors_total{kind="rate_limited"} 2.0' in metrics
+    # counted and logged by the route they were for (they were all "unmatched": which route was flooded?)
+    assert 'investiq_http_requests_total{method="GET",route="/bayesian/weights",status="429"} 2.0' in metrics
     server.stop()
     logged = (tmp_path / "server.log").read_text()
     assert "api key on" in logged  # the start-up line says so, without the key
-    assert len(re.findall(r'"status": 429', logged)) == 2  # 4xx access lines are logged at warning
+    assert (
+        len(re.findall(r'"route": "/bayesian/weights", "path": "/bayesian/weights", "status": 429', logged)) == 2
+    )
     assert KEY not in logged and NEAR_MISS not in logged
 
 
@@ -311,7 +315,7 @@ def test_the_rate_limit_answers_429_and_refills_with_the_clock(settings: Setting
             assert all(client.get(path).status_code in (200, 503) for _ in range(5)), path  # never 429
         metrics = client.get("/metrics").text
     assert 'investiq_errors_total{kind="rate_limited"} 4.0' in metrics
-    assert 'investiq_http_requests_total{method="GET",route="unmatched",status="429"} 4.0' in metrics
+    assert 'investiq_http_requests_total{method="GET",route="/bayesian/weights",status="429"} 4.0' in metrics
 
 
 def test_with_a_key_wrong_keys_share_their_address_bucket(settings: Settings):
@@ -456,3 +460,21 @@ def test_a_gateway_on_every_interface_without_a_key_says_so(serve: Any, tmp_path
         False,
         False,
     ]
+
+
+def test_a_429_names_the_route_its_path_takes(settings: Settings):
+    """The limit answers before routing; its 429s are counted under the template the path takes, a path parameter's
+    included, whatever the method; a path no route takes stays "unmatched"."""
+    app = app_for(settings, key=None, rate_limit_per_minute=1.0, rate_limit_burst=1)
+    with TestClient(app) as client:
+        for method, path in [
+            ("GET", "/price/evaluate/AAPL"),
+            ("DELETE", "/price/evaluate/MSFT"),
+            ("GET", "/nope"),
+        ]:
+            client.request(method, path)
+        metrics = client.get("/metrics").text
+    counted = re.findall(
+        r'investiq_http_requests_total\{method="(\w+)",route="([^"]+)",status="429"\} (\S+)', metrics
+    )
+    assert sorted(counted) == [("DELETE", "/price/evaluate/{symbol}", "1.0"), ("GET", "unmatched", "1.0")]
