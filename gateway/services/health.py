@@ -65,6 +65,12 @@ class HealthService:
         }
         if not w.alive:
             report.update(status="unhealthy", reason="the journal writer has stopped")
+        elif w.detached:
+            reason = (
+                f"{w.path} was moved, deleted or replaced while the gateway ran: writes go to the file it opened, "
+                "which the agent no longer reads; restart the gateway to journal into the file now at that path"
+            )
+            report.update(status="unhealthy", reason=reason)
         elif w.failing:
             report.update(status="degraded", reason=f"the latest journal write failed: {w.last_error}")
         return report

@@ -904,9 +904,13 @@ def test_a_journal_moved_away_is_a_503_naming_it_and_health_says_so(client: Test
             assert str(db_path) in body["detail"]
         health = client.get("/health").json()
         assert health["components"]["bayesian"]["status"] == "unhealthy", health
+        # the writer still writes into the moved file through its handle: the journal component said healthy
+        journal = health["components"]["journal"]
+        assert journal["status"] == "unhealthy" and "restart the gateway" in journal["reason"], journal
     finally:
         db_path.rmdir()
         moved.rename(db_path)
+    assert client.get("/health").json()["components"]["journal"]["status"] == "healthy"  # back in place
 
 
 def test_a_sync_reads_days_sent_in_a_body_and_refuses_two_that_differ(client: TestClient):

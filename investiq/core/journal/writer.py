@@ -73,6 +73,7 @@ class JournalWriter:
         self._unsettled = 0
         self._count_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened at start
         self._closed = False
         self.committed = 0
         self.failed = 0
@@ -82,6 +83,7 @@ class JournalWriter:
 
     def start(self) -> None:
         conn = connect(self._path, self._busy_timeout_ms)  # fail at start, not on the first write
+        self._identity = _identity(self._path)
         self._thread = threading.Thread(target=self._loop, args=(conn,), name="journal-writer", daemon=True)
         self._thread.start()
 
@@ -148,6 +150,17 @@ class JournalWriter:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def detached(self) -> bool:
+        """Whether the journal's path no longer names the file this writer writes: moved, deleted or replaced
+        (a backup restored over it) while the gateway ran. SQLite keeps writing through its open handle, into a
+        file the agent no longer reads, and lost on close if deleted; only a restart opens the path again."""
+        return self._identity is not None and _identity(self._path) != self._identity
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued, then stop the thread."""
@@ -273,6 +286,14 @@ class JournalWriter:
         self.last_failure_ts = time.time()
         if not quiet:  # a failed awaited job is the caller's to report
             log.warning("journal write failed: %s", message)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _settle_one(future: Future[Any], result: Any, error: BaseException | None) -> None:
