@@ -458,8 +458,8 @@ def journal_cost(rows: int) -> dict[str, float]:
     for per_job in (1, 32):
         with tempfile.TemporaryDirectory() as tmp:
             db = Path(tmp) / "journal.db"
-            open_journal(db, 5000).close()
-            writer = JournalWriter(db, 5000)
+            open_journal(db).close()
+            writer = JournalWriter(db)
             writer.start()
             start = time.perf_counter()
             for j in range(0, rows, per_job):

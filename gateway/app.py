@@ -94,6 +94,7 @@ def create_app(
         app.state.models = ModelsService(models, settings.model_repository, app.state.price)
         app.state.price.follow = app.state.models.adopt
         app.state.db_path = settings.db_path
+        app.state.busy_timeout_ms = settings.db_busy_timeout_ms
         # beside serving, not before it: a Triton that does not answer held start-up up to 120 s a model and
         # server, and the liveness probe killed the gateway over and over (a review); not ready until it is done
         aligning = asyncio.create_task(align_triton(models, app.state.sentiment, app.state.price), name="triton")
@@ -107,6 +108,7 @@ def create_app(
                 app.state.price.fetch,
                 settings.price_resolve_every_s,
                 app.state.metrics,
+                settings.db_busy_timeout_ms,
             )
             tasks.append(asyncio.create_task(resolver, name="price-resolver"))
         if settings.journal_retention_days > 0:

@@ -144,7 +144,12 @@ def build_price(
         skill=SkillService(
             settings.db_path,
             metrics,
-            SkillConfig(tuple(settings.skill_windows_days), settings.skill_min_resolved, settings.skill_refresh_s),
+            SkillConfig(
+                tuple(settings.skill_windows_days),
+                settings.skill_min_resolved,
+                settings.skill_refresh_s,
+                settings.db_busy_timeout_ms,
+            ),
         ),
     )
 

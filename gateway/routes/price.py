@@ -80,7 +80,8 @@ async def evaluate(
     rate of their directional calls with its interval, always-up's on the same calls and the edge over it, the
     MAE, the forecasts still pending, and the live skill windows of the model serving."""
     annotate(model=MODEL)
-    report = await asyncio.to_thread(evaluate_forecasts, request.app.state.db_path, symbol, days)
+    state = request.app.state
+    report = await asyncio.to_thread(evaluate_forecasts, state.db_path, symbol, days, None, state.busy_timeout_ms)
     if service.meta is not None and service.skill is not None:
         report["skill"] = service.skill.windows_of(service.meta.version, symbol)
     return PriceEvaluationResponse.model_validate(report)

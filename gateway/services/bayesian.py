@@ -21,7 +21,7 @@ from investiq.core.bayes.allocation import AllocationRules, Method, is_proven
 from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, Posterior, Prior, observe
 from investiq.core.bayes.weights import strategy_weights
 from investiq.core.errors import ConflictError, InvalidInputError, JournalUnavailableError
-from investiq.core.journal import JournalError, connect, timestamps, trades
+from investiq.core.journal import BUSY_TIMEOUT_MS, JournalError, connect, timestamps, trades
 from investiq.core.journal import bayesian as store
 from investiq.core.journal.writer import JournalWriter
 
@@ -77,7 +77,7 @@ class BayesianService:
         db_path: Path,
         config: BayesConfig,
         *,
-        busy_timeout_ms: int = 5000,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._writer = writer

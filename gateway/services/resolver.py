@@ -39,7 +39,7 @@ import pandas as pd
 from gateway.metrics import Metrics
 from investiq.core.bars import interval_step
 from investiq.core.errors import DataError, JournalUnavailableError
-from investiq.core.journal import JournalError, connect
+from investiq.core.journal import BUSY_TIMEOUT_MS, JournalError, connect
 from investiq.core.journal.predictions import (
     Resolution,
     Resolved,
@@ -82,11 +82,16 @@ def outcome(direction: str, last_price: float, actual: float) -> bool | None:
 
 
 def resolve_due(
-    db_path: Path, writer: JournalWriter, cache: BarCache, fetch: Fetch, now: datetime | None = None
+    db_path: Path,
+    writer: JournalWriter,
+    cache: BarCache,
+    fetch: Fetch,
+    now: datetime | None = None,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 ) -> ResolveReport:
     """One pass over the due forecasts (blocking: run it off the event loop)."""
     now = now or datetime.now(timezone.utc)
-    conn = connect(db_path, readonly=True)
+    conn = connect(db_path, busy_timeout_ms, readonly=True)
     try:
         due = due_price_predictions(conn, now.isoformat())
     finally:
@@ -224,14 +229,20 @@ def on_basis(actual: float, cached_last: float, last_price: float, nearby: Itera
 
 
 async def resolve_periodically(
-    db_path: Path, writer: JournalWriter, cache: BarCache, fetch: Fetch, every_s: float, metrics: Metrics
+    db_path: Path,
+    writer: JournalWriter,
+    cache: BarCache,
+    fetch: Fetch,
+    every_s: float,
+    metrics: Metrics,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 ) -> None:
     """The gateway's background task; a failing pass is logged and retried at the next tick. Each pass is counted,
     with the forecasts it left waiting and the symbols whose bars it could not get, in `metrics`."""
     while True:
         await asyncio.sleep(every_s)
         try:
-            report = await asyncio.to_thread(resolve_due, db_path, writer, cache, fetch)
+            report = await asyncio.to_thread(resolve_due, db_path, writer, cache, fetch, None, busy_timeout_ms)
         except Exception:
             metrics.resolver_runs.labels("failed").inc()
             log.exception("resolving price forecasts failed; will retry")
@@ -250,7 +261,9 @@ async def resolve_periodically(
             )
 
 
-def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None) -> dict[str, object]:
+def evaluate(
+    db_path: Path, symbol: str, days: int, now: datetime | None = None, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+) -> dict[str, object]:
     """How the forecasts of `symbol` made in the last `days` days fared, every model version's together: the
     hit rate of the directional calls ('flat' forecasts call none: counted, not in the hit rate) with its
     block-bootstrap interval over periods of one horizon (investiq/core/skill.py; none on too few periods),
@@ -258,7 +271,7 @@ def evaluate(db_path: Path, symbol: str, days: int, now: datetime | None = None)
     counts once."""
     since = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
     try:
-        conn = connect(db_path, readonly=True)
+        conn = connect(db_path, busy_timeout_ms, readonly=True)
     except JournalError as exc:  # a journal moved away or replaced: a 503 saying so, not a 500
         raise JournalUnavailableError(str(exc)) from exc
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.metrics import Metrics
-from investiq.core.journal import JournalError, connect
+from investiq.core.journal import BUSY_TIMEOUT_MS, JournalError, connect
 from investiq.core.journal.predictions import resolved_after
 from investiq.core.skill import MIN_BUCKETS, POOLED, Skill, SkillBook, family_worse, outcome_of_row
 
@@ -57,6 +57,7 @@ class SkillConfig:
     windows_days: tuple[int, ...]
     min_resolved: int
     refresh_s: float
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS
 
 
 class SkillService:
@@ -97,7 +98,7 @@ class SkillService:
 
     def _refresh(self) -> int:
         rows, mark = [], self._mark
-        conn = connect(self._db_path, readonly=True)
+        conn = connect(self._db_path, self.config.busy_timeout_ms, readonly=True)
         try:
             while True:
                 batch = resolved_after(conn, *mark)

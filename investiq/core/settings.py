@@ -34,6 +34,7 @@ from investiq.core.bayes.posterior import Prior
 from investiq.core.errors import SettingsError
 from investiq.core.finbert import MAX_TOKENS
 from investiq.core.finbert_runtime import RuntimeName
+from investiq.core.journal.connection import BUSY_TIMEOUT_MS
 from investiq.core.journal.trades import MAX_ABS_PNL
 from investiq.core.market import INTERVAL_SECONDS, Source
 from investiq.core.names import symbol_problem, ticker
@@ -116,7 +117,7 @@ class Settings(BaseModel):
     # -- journal -------------------------------------------------------------------------------
     db_path: Path = Field(Path("portfolio.db"), description="SQLite journal shared with the Rust agent.")
     db_busy_timeout_ms: int = Field(
-        5000, ge=0, le=600_000, description="How long a connection waits for a lock (ms)."
+        BUSY_TIMEOUT_MS, ge=0, le=600_000, description="How long a connection waits for a lock (ms)."
     )
     journal_log_delay_ms: float = Field(
         50.0,

@@ -238,7 +238,9 @@ def resync_bayesian(settings: Settings) -> str:
     writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)
     writer.start()
     try:
-        service = BayesianService(writer, settings.db_path, bayes_config(settings))
+        service = BayesianService(
+            writer, settings.db_path, bayes_config(settings), busy_timeout_ms=settings.db_busy_timeout_ms
+        )
         report = asyncio.run(service.sync(days))
     finally:
         writer.close()

@@ -53,7 +53,10 @@ def write_report(settings: Settings, out: Path, days: int, now: datetime | None 
     # The service is built only for its pure `stats_from`, so the weights here are the gateway's own;
     # its writer is never started and nothing is written.
     service = BayesianService(
-        JournalWriter(settings.db_path), settings.db_path, bayes_config(settings), busy_timeout_ms=0
+        JournalWriter(settings.db_path, settings.db_busy_timeout_ms),
+        settings.db_path,
+        bayes_config(settings),
+        busy_timeout_ms=settings.db_busy_timeout_ms,
     )
     conn = connect(settings.db_path, settings.db_busy_timeout_ms, readonly=True)
     try:

@@ -14,12 +14,15 @@ from investiq.ops.bootstrap import init_journal
 def resolve(settings: Settings, csv_path: Path | None = None) -> ResolveReport:
     """Fill in the outcome of every forecast whose horizon has passed: bars from the cache, then Yahoo, or,
     given `csv_path`, that bar file (offline; its bars join the cache as Yahoo's would)."""
-    require_journal(settings.db_path, tables=True)  # a mistyped --db must not get a journal made of it
+    require_journal(
+        settings.db_path, tables=True, busy_timeout_ms=settings.db_busy_timeout_ms
+    )  # a mistyped --db must not get a journal made of it
     init_journal(settings)  # migrated
     fetch = file_fetch(csv_path) if csv_path is not None else fetch_yfinance
     writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)
     writer.start()
     try:
-        return resolve_due(settings.db_path, writer, BarCache(settings.data_dir / "bars"), fetch)
+        bars = BarCache(settings.data_dir / "bars")
+        return resolve_due(settings.db_path, writer, bars, fetch, None, settings.db_busy_timeout_ms)
     finally:
         writer.close()

@@ -14,7 +14,9 @@ from investiq.ops.bootstrap import init_journal
 def prune_journal(settings: Settings, days: int, now: datetime | None = None) -> Pruned:
     """Sentiment rows, and price rows never resolved whose target time too is older than `days` days (resolved
     forecasts stay)."""
-    require_journal(settings.db_path, tables=True)  # a mistyped --db must not get a journal made of it
+    require_journal(
+        settings.db_path, tables=True, busy_timeout_ms=settings.db_busy_timeout_ms
+    )  # a mistyped --db must not get a journal made of it
     init_journal(settings)  # migrated
     writer = JournalWriter(settings.db_path, settings.db_busy_timeout_ms)
     writer.start()

@@ -5,11 +5,18 @@ migrates the tables, `writer` is the gateway's one writer thread, and `bayesian`
 SQL of the tables they are named after. Only these modules speak SQL.
 """
 
-from investiq.core.journal.connection import JournalError, connect, open_journal, require_journal
+from investiq.core.journal.connection import (
+    BUSY_TIMEOUT_MS,
+    JournalError,
+    connect,
+    open_journal,
+    require_journal,
+)
 from investiq.core.journal.schema import SCHEMA_VERSION, migrate
 from investiq.core.journal.writer import JournalWriter
 
 __all__ = [
+    "BUSY_TIMEOUT_MS",
     "SCHEMA_VERSION",
     "JournalError",
     "JournalWriter",

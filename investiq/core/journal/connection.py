@@ -21,7 +21,10 @@ class JournalError(InvestIQError):
     """The journal cannot be opened or written; the message names the path and what to do."""
 
 
-def connect(path: Path, busy_timeout_ms: int = 5000, *, readonly: bool = False) -> sqlite3.Connection:
+BUSY_TIMEOUT_MS = 5000  # how long a connection waits for a lock: setting db_busy_timeout_ms's default
+
+
+def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit `BEGIN ... COMMIT`).
 
     WAL lets the Rust agent write `trades` while the gateway reads and writes its own tables;
@@ -117,7 +120,9 @@ def roll_back(conn: sqlite3.Connection) -> None:
         log.exception("journal rollback failed")
 
 
-def require_journal(path: Path, more: str = "", *, tables: bool = False) -> None:
+def require_journal(
+    path: Path, more: str = "", *, tables: bool = False, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+) -> None:
     """JournalError unless the journal `path` exists: commands that only read or tidy one never create it
     (a mistyped --db would otherwise get an empty journal). `more` adds other ways to get one. With `tables`,
     unless it holds the gateway's tables too: a command that tidies one must not migrate another program's
@@ -130,7 +135,7 @@ def require_journal(path: Path, more: str = "", *, tables: bool = False) -> None
         raise JournalError(f"no journal at {path}: create it with `investiq db init`{more}")
     if not tables:
         return
-    conn = connect(path, readonly=True)
+    conn = connect(path, busy_timeout_ms, readonly=True)
     try:  # by its tables, not its user_version alone, which another program may set (a review)
         found = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     finally:
@@ -142,7 +147,7 @@ def require_journal(path: Path, more: str = "", *, tables: bool = False) -> None
         )
 
 
-def open_journal(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
+def open_journal(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     """Create the parent directory if needed, open read-write and migrate; the start-up check."""
     from investiq.core.journal.schema import migrate
 

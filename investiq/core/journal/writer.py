@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from investiq.core.journal.connection import JournalError, connect, roll_back
+from investiq.core.journal.connection import BUSY_TIMEOUT_MS, JournalError, connect, roll_back
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
@@ -61,7 +61,7 @@ def _locked(error: BaseException | None) -> bool:
 
 class JournalWriter:
     def __init__(
-        self, path: Path, busy_timeout_ms: int = 5000, max_batch: int = 512, log_delay_s: float = 0.0
+        self, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS, max_batch: int = 512, log_delay_s: float = 0.0
     ) -> None:
         self._path = path
         self._busy_timeout_ms = busy_timeout_ms

@@ -468,7 +468,9 @@ async def _score(
     embedded backend: FinBERT through ONNX Runtime when exported, else the lexicon, each text normalized
     and checked by the service as /sentiment does; the service's journal is never written (no predict)."""
     backend = build_backend(settings.model_copy(update={"backend": "embedded"}))
-    service = build_sentiment(settings, backend, JournalWriter(settings.db_path), Metrics())
+    service = build_sentiment(
+        settings, backend, JournalWriter(settings.db_path, settings.db_busy_timeout_ms), Metrics()
+    )
     try:
         clean = []
         for line, text in zip(headlines["line"], headlines["text"], strict=True):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from investiq.core.errors import DataError
+from investiq.core.journal import BUSY_TIMEOUT_MS, connect
 from investiq.core.journal import bayesian as journal_bayesian
-from investiq.core.journal import connect
 from investiq.core.journal import trades as journal_trades
 from investiq.core.journal.timestamps import MAX_TS, MIN_TS
 
@@ -54,7 +54,7 @@ class JournalTrades:
     posted: int = 0  # trades posted to /bayesian/update, which the backtest cannot replay (no entry, no symbol)
 
 
-def read_journal(db_path: Path, busy_timeout_ms: int = 5000) -> JournalTrades:
+def read_journal(db_path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> JournalTrades:
     """Every closed trade of the agent's journal, read by column name as the Bayesian sync reads them.
 
     A trade is decided at its opened_at; without one (column absent or unreadable) at its close time, with
