@@ -38,13 +38,14 @@ def test_every_journal_connection_waits_as_long_as_the_setting_says(
 
     def recording(*args: Any, **kwargs: Any) -> sqlite3.Connection:
         waits.append(kwargs.get("timeout"))
-        return real(*args, **kwargs)
+        connection: sqlite3.Connection = real(*args, **kwargs)
+        return connection
 
     monkeypatch.setattr("investiq.core.journal.connection.sqlite3.connect", recording)
     with TestClient(create_app(tuned)) as client:
         assert client.get("/price/evaluate/SPY").status_code == 200
         assert client.get("/bayesian/weights").status_code == 200
-        client.app.state.price.skill.refresh()  # type: ignore[attr-defined]
+        client.app.state.price.skill.refresh()
     resolve(tuned)
     assert "in-process" in resync_bayesian(tuned)
     write_report(tuned, tmp_path / "report", 30)
