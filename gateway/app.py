@@ -23,7 +23,7 @@ from gateway.errors import install_handlers
 from gateway.heap import settled
 from gateway.metrics import Metrics
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestContextMiddleware
-from gateway.query import no_misspelled_query
+from gateway.query import checked_query
 from gateway.ratelimit import RateLimiter, RateLimitMiddleware
 from gateway.routes import admin, bayesian, price, root, sentiment
 from gateway.security import require_api_key
@@ -153,7 +153,7 @@ def create_app(
         version=__version__,
         summary="Sentiment, price direction and strategy weights for a trading agent.",
         lifespan=lifespan,
-        dependencies=[Depends(require_api_key), Depends(no_misspelled_query)],
+        dependencies=[Depends(require_api_key), Depends(checked_query)],
         # No trailing-slash redirect: Starlette's answers before any route (so before the key check) with a
         # Location built from the Host header. /bayesian/weights/ is a 404 like any path that is not a route.
         redirect_slashes=False,

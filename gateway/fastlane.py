@@ -38,7 +38,7 @@ from pydantic import BaseModel
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.query import no_misspelled_query, query_names
+from gateway.query import checked_query, query_names
 from gateway.security import key_accepted, require_api_key
 
 Dependency = Callable[[Request], Awaitable[Any]]
@@ -55,7 +55,7 @@ def install(app: FastAPI, endpoint: Callable[..., Awaitable[Any]]) -> None:
         )
     context, router, route = found[0]
     checks = [dependency.dependency for dependency in context.dependencies]
-    if checks == [require_api_key, no_misspelled_query] and not query_names(route):
+    if checks == [require_api_key, checked_query] and not query_names(route):
         checks = checks[:1]  # a route that reads no query parameter has none to misspell
     own = [*router.dependencies, *route.dependencies]
     if context.prefix or checks != [require_api_key] or own or context.max_body_size or route.max_body_size:

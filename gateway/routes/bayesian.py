@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from gateway.deps import Bayesian, Health
@@ -15,6 +14,7 @@ from gateway.logs import annotate
 from gateway.schemas.bayesian import (
     AllStatsResponse,
     StrategyStatsResponse,
+    SyncRequest,
     SyncResponse,
     TradeUpdateRequest,
     TradeUpdateResponse,
@@ -105,6 +105,7 @@ async def all_stats(service: Bayesian, method: MethodQuery = "mean") -> AllStats
 async def sync_from_database(
     request: Request,
     service: Bayesian,
+    body: Annotated[SyncRequest | None, Body()] = None,
     days: Annotated[
         int,
         Query(
@@ -116,7 +117,11 @@ async def sync_from_database(
     """Merge the agent's `trades` closed in the last `days` days into what /bayesian/update recorded: each trade
     is learnt from once (recognised by its id; rows without one by strategy, close time and P&L), and nothing
     recorded is ever removed, whether or not the trades table holds it."""
-    days = _days(days, "days" in request.query_params, await request.body())
+    if body is not None and body.days is not None:
+        # a body's days was ignored: {"days": 0} synced the default 30 days, 200 (a review)
+        if "days" in request.query_params and body.days != days:
+            raise InvalidInputError(f"days given twice, {days} in the query and {body.days} in the body: give one")
+        days = body.days
     report = await service.sync(days)
     return SyncResponse(
         days=report.days,
@@ -125,24 +130,6 @@ async def sync_from_database(
         skipped=report.skipped,
         strategies=report.strategies,
     )
-
-
-def _days(query: int, in_query: bool, body: bytes) -> int:
-    """The days to sync: the query's, or a JSON body's `days` where the query has none; both, they must agree.
-    A body's `days` was ignored: {"days": 0} synced the default 30 days, 200 (a review). Other fields are
-    ignored, as a body's unknown fields are everywhere (the agent may send more than it reads)."""
-    try:
-        sent = json.loads(body) if body.strip() else None
-    except ValueError:
-        return query  # not JSON: nothing read from it, as before
-    if not isinstance(sent, dict) or "days" not in sent:
-        return query
-    days = sent["days"]
-    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-        raise InvalidInputError(f"days {days!r} in the body: a whole number of days >= 1 (or give ?days=N)")
-    if in_query and days != query:
-        raise InvalidInputError(f"days given twice, {query} in the query and {days} in the body: give one")
-    return days
 
 
 def _stats(service: BayesianService, s: StrategyStats) -> StrategyStatsResponse:

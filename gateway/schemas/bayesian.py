@@ -120,6 +120,14 @@ class WeightsResponse(BaseModel):
     as_of: datetime
 
 
+class SyncRequest(RequestBody):
+    """An optional body of /bayesian/sync-from-database, for a client that sends its parameters as JSON."""
+
+    days: StrictInt | None = Field(
+        None, ge=1, description="As the query's days, where the query has none; both given, they must agree."
+    )
+
+
 class SyncResponse(BaseModel):
     status: Literal["ok"] = "ok"
     days: int

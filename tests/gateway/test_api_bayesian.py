@@ -915,15 +915,64 @@ def test_a_journal_moved_away_is_a_503_naming_it_and_health_says_so(client: Test
 
 def test_a_sync_reads_days_sent_in_a_body_and_refuses_two_that_differ(client: TestClient):
     """`{"days": 0}` in the body synced the default 30 days, 200 (a review): a body's days is read where the query
-    has none, refused where it is no whole number >= 1 or disagrees with the query's; other fields are ignored."""
+    has none, refused where it is no whole number >= 1 or disagrees with the query's; other fields are ignored.
+    The body follows every body's rules (a second review: read by hand, a key given twice, `Days`, a body cut short
+    and text/plain were all 200), and the query every query's: a parameter given twice is refused."""
     sync = "/bayesian/sync-from-database"
     assert client.post(sync, json={"days": 7}).json()["days"] == 7
     assert client.post(sync + "?days=7", json={"days": 7, "agent": "1.2"}).json()["days"] == 7
-    for body, said in (({"days": 0}, "days 0 in the body"), ({"days": "7"}, "days '7' in the body")):
-        refused = client.post(sync, json=body)
-        assert refused.status_code == 422 and said in refused.json()["detail"], refused.text
+    as_json = {"content-type": "application/json"}
+    for sent, said in (
+        (b'{"days": 0}', "body.days: Input should be greater than or equal to 1"),
+        (b'{"days": "7"}', "body.days: Input should be a valid integer"),
+        (b'{"days": 7, "days": 3650}', "duplicate key 'days'"),
+        (b'{"Days": 7}', "unknown field 'Days': did you mean 'days'?"),
+        (b'{"days": ', "invalid JSON"),
+        (b"[]", "body: Input should be a valid dictionary"),
+    ):
+        refused = client.post(sync, content=sent, headers=as_json)
+        assert refused.status_code == 422 and said in refused.json()["detail"], (sent, refused.text)
+    plain = client.post(sync, content=b'{"days": 7}', headers={"content-type": "text/plain"})
+    assert plain.status_code == 415, plain.text
     twice = client.post(sync + "?days=30", json={"days": 7})
     assert twice.status_code == 422 and "days given twice" in twice.json()["detail"]
-    for sent in (b"", b"{ }", b"null", b"[]"):
-        answer = client.post(sync, content=sent, headers={"content-type": "application/json"})
+    for sent in (b"", b"{ }", b"null", b'{"days": null}'):
+        answer = client.post(sync, content=sent, headers=as_json)
         assert answer.status_code == 200 and answer.json()["days"] == 30, (sent, answer.text)
+    assert client.post(sync).json()["days"] == 30  # no body, no content type: the agent's call
+
+
+@pytest.mark.parametrize(
+    "path", ["/bayesian/sync-from-database?days=7&days=3650", "/bayesian/weights?method=bogus&method=mean"]
+)
+def test_a_query_parameter_given_twice_is_refused(client: TestClient, path: str):
+    """The last one won: a sync of 7 days ran 3650, a bogus method was never reported (a review)."""
+    answer = client.post(path) if "sync" in path else client.get(path)
+    assert answer.status_code == 422 and "given 2 times" in answer.json()["detail"], answer.text
+
+
+def test_a_client_hanging_up_mid_body_is_no_server_error(serve: Any, tmp_path: Path):
+    """The sync read its body by hand: a client gone mid-body was a 500 with an ERROR traceback, counted as an
+    internal error (what the 5xx alert pages on); it is answered as on every other body route."""
+    import re
+    import socket
+    import time
+
+    env = {
+        "INVESTIQ_SENTIMENT_MODEL": "lexicon",
+        "INVESTIQ_PRICE_RESOLVE_EVERY_S": "0",
+        "INVESTIQ_MODEL_REPOSITORY": str(tmp_path / "repo"),
+        "INVESTIQ_DATA_DIR": str(tmp_path / "data"),
+    }
+    server = serve(tmp_path / "portfolio.db", env)
+    head = b"POST /bayesian/sync-from-database HTTP/1.1\r\nHost: t\r\ncontent-type: application/json\r\n"
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(head + b"content-length: 100\r\n\r\n" + b'{"days": 7')
+    counted = r'investiq_http_requests_total\{method="POST",route="/bayesian/sync-from-database",status="(\d+)"\}'
+    deadline = time.monotonic() + 30
+    while not (statuses := re.findall(counted, metrics := server.request("GET", "/metrics").text)):
+        assert time.monotonic() < deadline, "the request was never counted"
+        time.sleep(0.05)
+    assert "500" not in statuses and 'kind="internal_error"' not in metrics, statuses
+    server.stop()
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
