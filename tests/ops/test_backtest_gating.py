@@ -309,3 +309,32 @@ def test_behind_a_filter_a_bayesian_variant_whose_weights_never_moved_tests_noth
         and c.verdict.endswith("as equal + refuses a third did")
         for c in served
     ), served
+
+
+def test_bar_times_to_the_millisecond_reach_an_entry_filter_exactly():
+    """Bar times went through float seconds: 23:59:59.999 came back 72 ns off, and the price filter's exact lookup
+    let every such entry in as one without a forecast (a review). A filter is asked at the bars' own stamps."""
+    from investiq.ops.backtest.gating import Judged
+
+    rng = np.random.default_rng(3)
+    closes = {
+        symbol: pd.Series(
+            100 * np.exp(np.cumsum(rng.normal(0, 0.02, 400))),
+            index=pd.date_range(f"2020-01-01 {clock}", periods=400, freq="D", tz="UTC"),
+        )
+        for symbol, clock in (("AAA", "23:59:59.999"), ("BBB", "16:00:00.123"))
+    }
+    asked: list[tuple[str, pd.Timestamp, pd.Timestamp | None]] = []
+
+    class Recording:
+        name = "recording"
+
+        def allows(self, symbol: str, decided_at: pd.Timestamp, fill_bar_at: pd.Timestamp | None = None) -> bool:
+            asked.append((symbol, decided_at, fill_bar_at))
+            return True
+
+    strategy_trades(closes, closes["AAA"].index[0], 5.0, Judged(Recording()).allows)
+    assert {symbol for symbol, _, _ in asked} == {"AAA", "BBB"}
+    for symbol, decided_at, fill_bar_at in asked:
+        bars = set(closes[symbol].index)
+        assert decided_at in bars and (fill_bar_at is None or fill_bar_at in bars), (symbol, decided_at)

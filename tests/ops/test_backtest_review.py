@@ -316,7 +316,7 @@ def test_each_variant_shows_its_gross_notional_relative_to_equal_weights():
     assert analysis.stats[0].exposure == 1.0 and min(s.exposure for s in analysis.stats) < 0.9
     text = markdown(analysis, "", [])
     assert "exposure vs equal" in text and "| 1.00x |" in text
-    assert "scale with that exposure, so compare variants on win rate, average win and Sharpe" in text
+    assert "compare variants on win rate, average win and P&L per trade, the claims' gate" in text
     assert [v["exposure"] for v in as_json(analysis, BacktestConfig())["variants"]] == pytest.approx(
         [s.exposure for s in analysis.stats]
     )

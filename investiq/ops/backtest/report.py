@@ -69,8 +69,9 @@ swinging wide the average win, with no edge at all. {PER_TRADE}"""
 EXPOSURE = (
     "Exposure is the gross notional a variant traded, its sum of sizes, relative to equal weights': the "
     "strategies trade at different rates, so weights that favour one that trades less trade less in all. Total "
-    "and annual return and max drawdown scale with that exposure, so compare variants on win rate, average win "
-    "and Sharpe."
+    "and annual return and max drawdown scale with that exposure. So does a Sharpe ratio, toward 0 (about as the "
+    "square root of the exposure, on a book that loses as on one that wins), so compare variants on win rate, "
+    "average win and P&L per trade, the claims' gate."
 )
 
 FAMILY = (
