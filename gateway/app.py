@@ -159,6 +159,7 @@ def create_app(
         redirect_slashes=False,
     )
     app.state.api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    app.state.api_key_env = settings.api_key_env  # named in a 401
     app.state.metrics = Metrics(clock)
     app.state.metrics.model_max_age.set(settings.max_model_age_days * 86400)
     install_handlers(app)

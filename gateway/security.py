@@ -11,7 +11,11 @@ from starlette.types import Scope
 
 HEADER = "X-API-Key"
 _HEADER_BYTES = HEADER.lower().encode()  # as ASGI gives header names
-api_key_header = APIKeyHeader(name=HEADER, auto_error=False, description="Required when ML_API_KEY is set.")
+api_key_header = APIKeyHeader(
+    name=HEADER,
+    auto_error=False,
+    description="Required when the variable api_key_env names (ML_API_KEY by default) is set.",
+)
 
 _CHECKED = "investiq.key_checked"  # in the ASGI scope: this request's key was checked
 # `/health`, `/<service>/health` and the probes `/health/live`, `/health/ready`, nothing deeper: a raw
@@ -45,14 +49,15 @@ def key_accepted(expected: str | None, scope: Scope) -> bool:
     return provided is not None and key_matches(expected, provided)
 
 
-def check_api_key(expected: str | None, scope: Scope) -> None:
-    """Raise 401 unless the request sent `expected` (`key_accepted`). The message never repeats either value."""
+def check_api_key(expected: str | None, scope: Scope, variable: str) -> None:
+    """Raise 401 unless the request sent `expected` (`key_accepted`), the key the environment variable `variable`
+    holds (setting api_key_env). The message never repeats either value."""
     if key_accepted(expected, scope):
         return
     reason = "missing" if provided_key(scope) is None else "wrong"
     raise HTTPException(
         status_code=401,
-        detail=f"{reason} API key: send header {HEADER} with the key configured in ML_API_KEY",
+        detail=f"{reason} API key: send header {HEADER} with the key configured in {variable}",
         headers={"WWW-Authenticate": "APIKey"},
     )
 
@@ -74,5 +79,6 @@ def guard(request: Request, template: str | None) -> None:
     Routes that parse a body call it before (json_body.JsonRoute): FastAPI parses a body before dependencies
     run, and a caller without the key must hear 401, not what is wrong with its JSON."""
     if template is None or not is_health_path(template):
-        check_api_key(request.app.state.api_key, request.scope)
+        state = request.app.state
+        check_api_key(state.api_key, request.scope, state.api_key_env)
     request.scope[_CHECKED] = True  # require_api_key need not compare the key again

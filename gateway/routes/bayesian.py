@@ -110,7 +110,7 @@ async def sync_from_database(
         int,
         Query(
             ge=1,
-            description="Learn from trades closed in the last N days (at most bayes_max_sync_days, 3650).",
+            description="Learn from trades closed in the last N days (at most the setting bayes_max_sync_days).",
         ),
     ] = 30,
 ) -> SyncResponse:

@@ -52,16 +52,7 @@ def _plain_name(value: str) -> str:
     decomposed, e + U+0301, is one strategy, not two), trimmed, non-empty, and only characters that show, as a
     trade_id (`plain_identifier`): what cannot be seen (U+2028, a zero-width or private-use character) never tells
     two names apart, breaks a log line, nor reaches the journal."""
-    value = one_spelling(value)
-    if not value:
-        raise ValueError("must not be empty or blank")
-    bad = first_invisible(value)
-    if bad is not None:
-        category = unicodedata.category(bad)
-        raise ValueError(
-            f"must contain only visible characters, as a trade_id: {_code(bad)} is not "
-            f"(found {bad!r}: {INVISIBLE.get(category, f'Unicode category {category}')})"
-        )
+    value = plain_identifier(value)
     if len(value) > MAX_NAME:  # NFC may lengthen a name (rarely): the limit holds for the name as stored
         raise ValueError(f"must be at most {MAX_NAME} characters once NFC-normalised, got {len(value)}")
     return value
@@ -78,7 +69,8 @@ def plain_identifier(value: str) -> str:
     if bad is not None:
         category = unicodedata.category(bad)
         raise ValueError(
-            f"must contain only visible characters (found {bad!r}, Unicode category {category}: {_code(bad)})"
+            f"must contain only visible characters: {_code(bad)} is not "
+            f"(found {bad!r}: {INVISIBLE.get(category, f'Unicode category {category}')})"
         )
     return value
 
@@ -305,7 +297,9 @@ def _error(description: str) -> dict[str, Any]:
 
 # The errors any route may answer, for APIRouter(responses=...); a route adds its own (reload: 409).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _error("Missing or wrong X-API-Key, when the gateway has a key (ML_API_KEY)."),
+    401: _error(
+        "Missing or wrong X-API-Key, when the gateway has a key (setting api_key_env: ML_API_KEY by default)."
+    ),
     408: _error("Not sent in time (http_header_timeout_s, http_body_timeout_s); the connection is closed."),
     413: _error("The body is larger than max_body_bytes."),
     415: _error("The body is not sent as JSON (Content-Type application/json)."),

@@ -18,7 +18,7 @@ from investiq.core.journal import migrate, open_journal
 from investiq.core.patchtst import PATCHTST
 from investiq.core.settings import Settings
 from investiq.core.versions import serving
-from investiq.ops.service import check_port, serving_record
+from investiq.ops.service import check_port, http_url, serving_record
 
 Log = Callable[[str], None]
 FALLBACK = "sentiment is served by the finance lexicon until FinBERT is exported"
@@ -106,7 +106,7 @@ def serve(settings: Settings, log_level: str, log: Log) -> None:
     init_journal(settings)  # clear errors before uvicorn starts, not a traceback inside it
     backend = build_backend(settings)
     key = "on (X-API-Key required)" if settings.api_key else f"off (set {settings.api_key_env} to enable)"
-    url = f"http://{settings.host}:{settings.port}"
+    url = http_url(settings.host, settings.port)  # where it binds: 0.0.0.0 says every interface
     log(f"InvestIQ gateway {__version__} on {url}  journal={settings.db_path.resolve()}  api key {key}")
     if not settings.api_key and not is_loopback(settings.host):
         # the image listens on every interface: `docker run -p 8080:8080` served journal writes and model

@@ -72,7 +72,12 @@ def files(settings: Settings) -> tuple[Path, Path, Path]:
 def gateway_url(settings: Settings) -> str:
     """Where the gateway answers on this host: a wildcard bind is reached over loopback."""
     host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)  # noqa: S104
-    return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
+    return http_url(host, settings.port)
+
+
+def http_url(host: str, port: int) -> str:
+    """http://host:port, an IPv6 address in brackets (`http://::1:8080` is no URL)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 # How long a probe of /health waits: the gateway bounds each backend check there by 2 s (SCRAPE_DEADLINE_S) and

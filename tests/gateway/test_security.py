@@ -478,3 +478,10 @@ def test_a_429_names_the_route_its_path_takes(settings: Settings):
         r'investiq_http_requests_total\{method="(\w+)",route="([^"]+)",status="429"\} (\S+)', metrics
     )
     assert sorted(counted) == [("DELETE", "/price/evaluate/{symbol}", "1.0"), ("GET", "unmatched", "1.0")]
+
+
+def test_a_401_names_the_variable_the_key_is_read_from(settings: Settings):
+    """It said ML_API_KEY whatever api_key_env named (a review)."""
+    with TestClient(app_for(settings, api_key_env="TRADER_KEY")) as client:
+        refused = client.get("/bayesian/weights")
+    assert refused.status_code == 401 and refused.json()["detail"].endswith("configured in TRADER_KEY")

@@ -438,3 +438,12 @@ def test_the_service_commands_explain_themselves(command: str):
         "status": ("--config",),
     }[command]
     assert all(flag in result.output for flag in expected)
+
+
+def test_the_start_up_line_names_an_ipv6_bind_as_a_url():
+    """`serve --host ::1` printed http://::1:18931, no URL (a review): the start-up line and gateway_url share one
+    form."""
+    from investiq.ops.service import http_url
+
+    assert http_url("::1", 18931) == "http://[::1]:18931"
+    assert http_url("0.0.0.0", 8080) == "http://0.0.0.0:8080"  # the bind, as the line says it
