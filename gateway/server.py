@@ -52,10 +52,6 @@ Reading = Literal["head", "body", "done"]  # where the request being read stands
 _STATUS = {408: b"408 Request Timeout", 431: b"431 Request Header Fields Too Large"}
 
 
-def timeout_body(detail: str) -> bytes:
-    return _error_body(TIMEOUT_KIND, detail)
-
-
 def _error_body(kind: str, detail: str) -> bytes:
     return json.dumps({"error": kind, "detail": detail}).encode()
 

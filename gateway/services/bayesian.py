@@ -8,7 +8,6 @@ memory: after a restart the same state gives the same weights.
 from __future__ import annotations
 
 import asyncio
-import math
 import sqlite3
 import time
 from collections import Counter
@@ -353,8 +352,3 @@ def changed_outcome(before: store.TradeEvent, retry: TradeOutcome) -> str | None
     if was is not None and now is not None and was != now:
         return f"won {was}; this update says won {now}"
     return None
-
-
-def finite_or_none(value: float) -> float | None:
-    """JSON has no inf: an unbounded figure (e.g. variance with a <= 1) is reported as null."""
-    return value if math.isfinite(value) else None

@@ -1,7 +1,9 @@
-"""Options shared by several commands, and `settings_from`: flags never carry a default of their own.
+"""Options shared by several commands, and `settings_from`: a flag that stands for a setting carries no default
+of its own.
 
-Every option defaults to None and is resolved from `Settings` (or a training config) by the code it is
-passed to, so that one default serves `up`, `train`, `retrain` and the gateway alike.
+Such an option defaults to None and is resolved from `Settings` (or a training config) by the code it is
+passed to, so that one default serves `up`, `train`, `retrain` and the gateway alike. A command's own flags
+(`report --days`, `bench`'s) are not settings and carry theirs.
 """
 
 from __future__ import annotations

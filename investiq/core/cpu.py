@@ -27,8 +27,6 @@ MATMUL_SETS = (
     "amx_int8",
     "amx_bf16",
 )
-INT8_DOT = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # INT8 dot products in one instruction
-BF16_MATMUL = frozenset({"amx_bf16"})  # BF16 faster than fp32 by a wide margin (tiles, not vectors)
 
 
 @cache
@@ -53,11 +51,6 @@ def instruction_sets(cpuinfo: str | None = None) -> frozenset[str]:
     text = _machine_cpuinfo() if cpuinfo is None else cpuinfo
     flags = set((_field(text, "flags") or "").split())
     return frozenset(s for s in MATMUL_SETS if s in flags)
-
-
-def has_int8_dot(sets: frozenset[str]) -> bool:
-    """VNNI or AMX: INT8 matrix products run several times faster than fp32."""
-    return bool(sets & INT8_DOT)
 
 
 def has_amx(sets: frozenset[str]) -> bool:

@@ -183,40 +183,6 @@ def errors(forecast: NDArray[np.float64], actual: NDArray[np.float64]) -> ErrorS
     return ErrorStats(mae=float(np.mean(np.abs(e))), mse=float(np.mean(e * e)), n=int(e.size))
 
 
-def _history(history: NDArray[np.float64]) -> NDArray[np.float64]:
-    h = np.asarray(history, dtype=np.float64)
-    if h.ndim != 1 or h.size < 2:
-        raise ValueError(f"history must be 1-D with at least 2 prices, got shape {h.shape}")
-    return h
-
-
-def baseline_forecasts(
-    history: NDArray[np.float64], horizon: int, drift_window: int | None = None
-) -> dict[str, NDArray[np.float64]]:
-    """Naive price paths of shape (horizon,) from prices up to and including the origin, shape (t,).
-
-    'last_value' repeats the last price (random walk). 'drift' adds k times the mean one-step change
-    over the last drift_window steps (all t - 1 steps if None, or if fewer are available, so early
-    origins of a rolling evaluation still get a forecast), k = 1..horizon.
-    """
-    h = _history(history)
-    if horizon < 1:
-        raise ValueError(f"horizon must be >= 1, got {horizon}")
-    if drift_window is not None and drift_window < 1:
-        raise ValueError(f"drift_window must be >= 1 or None, got {drift_window}")
-    steps = h.size - 1 if drift_window is None else min(drift_window, h.size - 1)
-    # The mean of the last `steps` changes telescopes to one difference.
-    slope = (h[-1] - h[-1 - steps]) / steps
-    k = np.arange(1, horizon + 1, dtype=np.float64)
-    return {"last_value": np.full(horizon, h[-1]), "drift": h[-1] + k * slope}
-
-
-def direction_baselines(history: NDArray[np.float64]) -> dict[str, bool]:
-    """Naive direction calls at one origin from prices of shape (t,), t >= 2; a tie is not "up"."""
-    h = _history(history)
-    return {"always_up": True, "last_return_sign": bool(h[-1] > h[-2])}
-
-
 def _round_trips(returns: NDArray[np.float64], position: NDArray[np.float64], cost: float) -> list[float]:
     """Net return of each closed round trip (entry to exit or flip); a trip still open at the end is left out.
 

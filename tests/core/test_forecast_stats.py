@@ -14,10 +14,8 @@ from scipy import stats
 
 from investiq.core.forecast_stats import (
     backtest,
-    baseline_forecasts,
     buy_and_hold,
     column_estimates,
-    direction_baselines,
     errors,
     hit_rate,
     observed_periods_per_year,
@@ -206,39 +204,6 @@ def test_errors_edge_cases():
     assert empty.n == 0 and math.isnan(empty.mae) and math.isnan(empty.mse)
     with pytest.raises(ValueError, match="shape"):
         errors(np.zeros((2, 3)), np.zeros(6))
-
-
-def test_baselines_on_a_known_series():
-    history = np.array([1.0, 2.0, 4.0, 7.0])  # changes 1, 2, 3
-    b = baseline_forecasts(history, horizon=3)
-    np.testing.assert_array_equal(b["last_value"], [7.0, 7.0, 7.0])
-    np.testing.assert_array_equal(b["drift"], [9.0, 11.0, 13.0])  # mean change 2
-    np.testing.assert_array_equal(baseline_forecasts(history, 2, drift_window=1)["drift"], [10.0, 13.0])
-    np.testing.assert_array_equal(baseline_forecasts(history, 1, drift_window=2)["drift"], [9.5])
-    # A window longer than the history uses all of it.
-    np.testing.assert_array_equal(baseline_forecasts(history, 1, drift_window=50)["drift"], [9.0])
-    assert all(v.shape == (3,) for v in b.values())
-
-
-def test_baselines_reject_bad_input():
-    with pytest.raises(ValueError, match="horizon"):
-        baseline_forecasts(np.array([1.0, 2.0]), horizon=0)
-    with pytest.raises(ValueError, match="drift_window"):
-        baseline_forecasts(np.array([1.0, 2.0]), horizon=1, drift_window=0)
-    with pytest.raises(ValueError, match="at least 2"):
-        direction_baselines(np.array([1.0]))
-
-
-def test_direction_baselines():
-    assert direction_baselines(np.array([1.0, 2.0, 4.0, 7.0])) == {
-        "always_up": True,
-        "last_return_sign": True,
-    }
-    assert direction_baselines(np.array([5.0, 3.0]))["last_return_sign"] is False
-    assert direction_baselines(np.array([3.0, 3.0]))["last_return_sign"] is False  # a tie is not up
-
-
-# --- backtest -----------------------------------------------------------------------------------
 
 
 def test_backtest_by_hand():

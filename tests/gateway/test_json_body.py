@@ -1,4 +1,4 @@
-"""JSON bodies parsed by pydantic-core (gateway/routes/json_body.py): the same values as the standard
+"""JSON bodies parsed by pydantic-core (gateway/json_body.py): the same values as the standard
 library for every body it accepts, the standard library's answer or error for every body it refuses.
 The routes' error messages for bad JSON are held by tests/gateway/test_bad_input.py (real app)."""
 

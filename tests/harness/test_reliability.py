@@ -122,7 +122,7 @@ def test_a_read_only_or_full_journal_degrades_health_and_recovers(
 
 @pytest.mark.slow
 def test_a_corrupt_or_missing_model_file_stops_investiq_serve_naming_it(repository: Path, tmp_path: Path):
-    """tests/test_patchtst.py checks the StartupError of a broken PatchTST graph; here FinBERT's graph
+    """tests/gateway/test_patchtst.py checks the StartupError of a broken PatchTST graph; here FinBERT's graph
     and tokenizer and PatchTST's external weights, through the exit of the real process."""
     known = {c.name for c in cases(repository)}
     finbert_graph = next(n for n in sorted(known) if n.startswith("finbert_model/model") and "corrupt" in n)

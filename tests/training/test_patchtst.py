@@ -322,6 +322,15 @@ def _calibrated_on_foreseen_moves(monkeypatch: pytest.MonkeyPatch, windows: int,
     return result
 
 
+def test_the_drift_forecast_extrapolates_the_mean_step_of_the_window():
+    """The drift baseline the evaluation and the calibration score against (a copy in core, tested in its place
+    and run by nothing, was removed: a review)."""
+    windows = np.array([[1.0, 2.0, 4.0, 7.0], [5.0, 5.0, 5.0, 5.0], [8.0, 6.0, 4.0, 2.0]])  # mean steps 2, 0, -2
+    np.testing.assert_array_equal(
+        patchtst.drift_path(windows, 3), [[9.0, 11.0, 13.0], [5.0, 5.0, 5.0], [0.0, -2.0, -4.0]]
+    )
+
+
 def test_a_median_that_only_leans_with_the_trend_is_not_kept(monkeypatch: pytest.MonkeyPatch):
     """On a validation part that rises, a median that extrapolates the trend beats the random walk, and lost to it
     when the trend turned (a review: kept in 14 of 40 simulated bull validations before a fall, then significantly
