@@ -69,7 +69,7 @@ def prepare_patchtst(work: Path) -> None:
     newer than the export: a new export may write new graphs): one short epoch on the sample bars; its speed
     does not depend on how well it forecasts."""
     import export.patchtst as exporter
-    from investiq.core.market import as_series, load_bars
+    from investiq.core.market import SAMPLE_DAYS, as_series, load_bars
     from investiq.core.patchtst import TrainConfig
     from training.patchtst import train
 
@@ -77,8 +77,10 @@ def prepare_patchtst(work: Path) -> None:
     artifact = patchtst_dir(repo) / "artifact.json"
     if artifact.is_file() and artifact.stat().st_mtime >= Path(exporter.__file__).stat().st_mtime:
         return
-    config = TrainConfig(symbols=("SPX",), source="sample", days=36500, interval="1d", epochs=1, window_stride=64)
-    series = as_series(load_bars("sample", ("SPX",), days=36500, interval="1d", cache_dir=work / "data"))
+    config = TrainConfig(
+        symbols=("SPX",), source="sample", days=SAMPLE_DAYS, interval="1d", epochs=1, window_stride=64
+    )
+    series = as_series(load_bars("sample", ("SPX",), days=SAMPLE_DAYS, interval="1d", cache_dir=work / "data"))
     train(series, config, model, log=print)
     exporter.export_patchtst(model, repo, log=print)
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from investiq.core.market import clean_bars, load_sample
+from investiq.core.market import SAMPLE_DAYS, clean_bars, load_sample
 from investiq.core.patchtst import TrainConfig
 from training.patchtst import train
 
 TINY = TrainConfig(
     symbols=("SPX",),
     source="sample",
-    days=36500,
+    days=SAMPLE_DAYS,
     interval="1d",
     context_length=64,
     prediction_length=4,

@@ -49,7 +49,7 @@ from investiq.core.patchtst import (
     check_closes,
     signal,
 )
-from investiq.core.splits import suspected_splits
+from investiq.core.splits import never_splits, suspected_splits
 from investiq.core.stale import days_text, silent_since, unmoving_closes, usual_quiet
 
 NOT_EXPORTED = "PatchTST is not exported: run `investiq train patchtst`, then `investiq export patchtst`"
@@ -248,8 +248,7 @@ class PriceService:
             bar_times.append(times)
             lasts.append(float(closes[-1]))  # as sent: the window is float32 (123.46 came back 123.45999908)
             # the caller's own closes may be unadjusted; the bar cache's are adjusted, as Yahoo's (`split_factor`)
-            # an index (Yahoo's "^" symbols) never splits: the VIX's spikes read as reverse splits
-            caller = sent is not None and not q.symbol.startswith("^")
+            caller = sent is not None and not never_splits(q.symbol)
             splits = suspected_splits(window, len(closes) - meta.context_length) if caller else []
             silent = silent_since(times, last_time, datetime.now(timezone.utc)) if sent is None else []
             warnings.append(splits + unmoving_closes(window) + silent + unchecked_interval(q, sent, meta))

@@ -60,6 +60,7 @@ from investiq.core.market import (
     recent_bars,
 )
 from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
+from investiq.core.splits import never_splits
 from investiq.core.stale import LONG_WEEKEND
 
 log = logging.getLogger(__name__)
@@ -189,9 +190,9 @@ def _resolve_series(
                 out.append(Resolution(row["id"], float("nan"), None, None))  # stored NULL: `Outcome.scorable`
                 continue
         nearby = bars["close"].iloc[max(last - NEARBY, 0) : last + NEARBY + 1].to_numpy()
-        actual = (  # an index (Yahoo's "^" symbols) never splits: its closes stand as they are
+        actual = (
             float(bars["close"].iloc[at])
-            if symbol.startswith("^")
+            if never_splits(symbol)
             else on_basis(bars["close"].iloc[at], bars["close"].iloc[last], row["last_price"], nearby)
         )
         closed = (bars.index[at] + step).isoformat()  # when the H-th bar closed: the horizon's real span ends

@@ -19,7 +19,7 @@ from investiq.ops import service, triton_server
     "--wait",
     "wait_s",
     type=click.FloatRange(min=1),
-    default=120.0,
+    default=service.START_WAIT_S,
     show_default=True,
     help="Seconds to wait for the gateway (and Triton) to answer.",
 )
@@ -44,7 +44,7 @@ def start(config: Path | None, log_level: str, wait_s: float, **flags: Any) -> N
     "--timeout",
     "timeout_s",
     type=click.FloatRange(min=0),
-    default=30.0,
+    default=service.STOP_WAIT_S,
     show_default=True,
     help="Seconds to wait after SIGTERM before SIGKILL.",
 )

@@ -63,7 +63,8 @@ SOURCES: tuple[Source, ...] = ("yfinance", "csv", "sample")
 # Real daily bars 1999-2018 shipped inside the `arch` wheel: arch/data/<name>/<name>.csv.gz.
 SAMPLE_SYMBOLS: dict[str, str] = {"SPX": "sp500", "NASDAQ": "nasdaq"}
 SAMPLE_INTERVAL = "1d"
-SAMPLE_DAYS = 36500  # all of it
+ALL_DAYS = 36_500  # a century of days: all of a source's history
+SAMPLE_DAYS = ALL_DAYS  # the sample's: all of it
 
 # (symbol, interval, start, end) -> raw bars; start and end are tz-aware UTC, end exclusive.
 Fetch = Callable[[str, str, datetime, datetime], pd.DataFrame]

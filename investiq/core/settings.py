@@ -36,13 +36,13 @@ from investiq.core.finbert import MAX_TOKENS
 from investiq.core.finbert_runtime import RuntimeName
 from investiq.core.journal.connection import BUSY_TIMEOUT_MS
 from investiq.core.journal.trades import MAX_ABS_PNL
-from investiq.core.market import INTERVAL_SECONDS, Source
+from investiq.core.market import ALL_DAYS, INTERVAL_SECONDS, Source
 from investiq.core.names import symbol_problem, ticker
 from investiq.core.patchtst_runtime import RuntimeName as PatchTSTRuntime
 
 ENV_PREFIX = "INVESTIQ_"
 # The most days any window of days may span: more overflowed the date arithmetic (a prune of 1e8 days, a review)
-CENTURY_DAYS = 36_500
+CENTURY_DAYS = ALL_DAYS
 log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("config.yaml")
 # Settings that name a file or directory: `~` is expanded, an empty one refused; a relative one is relative to the

@@ -41,6 +41,12 @@ MIN_RETURNS = 20  # fewer one-bar moves give no scale to judge by
 _LOG_RATIOS = np.log(np.array(RATIOS))
 
 
+def never_splits(symbol: str) -> bool:
+    """An index (Yahoo's "^" symbols) has no shares to split: its closes stand as they are, and the VIX's spikes
+    read as reverse splits."""
+    return symbol.startswith("^")
+
+
 def _ratio_name(factor: float) -> str:
     """ "2-for-1", "3-for-2", "1-for-10 reverse" for a price divided by `factor` (< 1: a reverse split)."""
     if factor < 1:

@@ -84,6 +84,8 @@ def http_url(host: str, port: int) -> str:
 # runs them together, a few seconds at worst on a hung Triton (it took 17 s, and these probes gave up after 1 and
 # 5 s: `start` stopped a gateway that was serving, and `status` said none ran; a review)
 HEALTH_PROBE_S = 10.0
+# How long `start` waits for the gateway (and Triton) to answer, and `stop` after SIGTERM before SIGKILL
+START_WAIT_S, STOP_WAIT_S = 120.0, 30.0
 
 
 def health(url: str, timeout_s: float = HEALTH_PROBE_S) -> str | None:
@@ -117,7 +119,7 @@ def start(
     settings: Settings,
     config: Path | None,
     log_level: str = "info",
-    wait_s: float = 120.0,
+    wait_s: float = START_WAIT_S,
     echo: Callable[[str], None] = print,
 ) -> Started:
     """Start (local Triton and) the gateway; return once GET /health answers, within wait_s seconds."""
@@ -262,7 +264,7 @@ def _tail(log_path: Path, offset: int, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(the log is empty)"
 
 
-def stop(settings: Settings, timeout_s: float = 30.0) -> Stopped:
+def stop(settings: Settings, timeout_s: float = STOP_WAIT_S) -> Stopped:
     """SIGTERM the gateway (uvicorn drains requests, the lifespan flushes the journal writer),
     SIGKILL after timeout_s seconds; then the local Triton in LOGS_DIR/triton if `investiq start` started it.
     One it found running (`investiq triton start`; another gateway may use it) is left running."""

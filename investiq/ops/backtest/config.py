@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from investiq.core import market
+
 # The original design's promises, each as (metric, smallest promised change, largest, unit):
 # win rate 50-55% -> 65-75% (+15 to +20 points), average win $150 -> $200 (+33%), Sharpe 1.2 -> 1.8 (+50%).
 CLAIMS: tuple[tuple[str, float, float, str], ...] = (
@@ -19,7 +21,7 @@ CLAIMS: tuple[tuple[str, float, float, str], ...] = (
 
 # Bar sources without --days: all of it (a CSV's whole file, Yahoo Finance's whole daily history), not the
 # price_days setting, which sizes `investiq up`'s intraday model (60 days: too few daily bars to trade on).
-ALL_DAYS = 36_500
+ALL_DAYS = market.ALL_DAYS
 
 
 @dataclass(frozen=True)
