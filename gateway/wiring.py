@@ -184,7 +184,10 @@ async def align_triton(backend: InferenceBackend, sentiment: SentimentService, p
     reloaded too (the export stamps its directory when the vocabulary changes; between the two loads, requests
     through Triton may pair one vocabulary with the other's weights). A reload whose files did not change
     leaves the model as it is; Triton unreachable or failing to load is logged, as at any start (the gateway
-    recovers once Triton serves). It runs beside serving (gateway/app.py), not before it."""
+    recovers once Triton serves). Triton loads the newest PatchTST of its own repository, which may be another
+    version than the one read here (another copy of the repository): that is a warning naming both, not "serves
+    ... from the files this gateway reads" while every forecast failed (an audit). It runs beside serving
+    (gateway/app.py), not before it."""
     if backend.name != "triton":
         return
     models = [FINBERT_MODEL, FINBERT_TOKENIZER] if sentiment.scorer.model == FINBERT else []
@@ -194,5 +197,30 @@ async def align_triton(backend: InferenceBackend, sentiment: SentimentService, p
             await backend.reload(model)
         except InvestIQError as exc:
             log.warning("could not have Triton load %s as this gateway reads it: %s", model, exc)
+            continue
+        if model == PATCHTST and (other := await _other_version(backend, price)) is not None:
+            log.warning(
+                "Triton serves version %d of %s, not version %s, which this gateway reads: it reads another copy "
+                "of the model repository, or a version landed meanwhile. Forecasts follow version %d where this "
+                "gateway's repository holds it, else fail (503) naming it, until both read the same files",
+                other,
+                model,
+                price.repository_version,
+                other,
+            )
         else:
             log.info("Triton serves %s from the files this gateway reads", model)
+
+
+async def _other_version(backend: InferenceBackend, price: PriceService) -> int | None:
+    """The PatchTST version the backend serves instead of the one `price` reads (`serving_version`: where no server
+    serves that one any more), or None; a failure to say is None too, as the start-up goes on either way."""
+    serving_version = getattr(backend, "serving_version", None)
+    if serving_version is None or price.repository_version is None:
+        return None
+    try:
+        other: int | None = await serving_version(PATCHTST, price.repository_version)
+    except InvestIQError as exc:
+        log.warning("could not ask Triton which version of %s it serves: %s", PATCHTST, exc)
+        return None
+    return other

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -55,8 +54,10 @@ async def metrics(request: Request, health: Health) -> Response:
     served (investiq_model_info), whether the backend can answer with each (investiq_backend_ready) and
     inference latency by model."""
     state = request.app.state
-    # investiq_model_info names the PatchTST version a shared Triton serves (another gateway's reload moved it)
-    _, ready = await asyncio.gather(health.follow_price(), health.backend_models(SCRAPE_DEADLINE_S))
+    # backend_models follows the PatchTST version a shared Triton serves first (another gateway's reload moved
+    # it), so investiq_model_info names it; where this gateway cannot read that version, price is not ready (it
+    # said 1 while every forecast was a 503, an audit)
+    ready = await health.backend_models(SCRAPE_DEADLINE_S)
     state.metrics.backend_ready(ready)
     state.metrics.journal.update(state.writer.committed, state.writer.failed)
     state.metrics.journal_pending.set(state.writer.pending)

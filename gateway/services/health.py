@@ -106,7 +106,7 @@ class HealthService:
         where = f"{self._backend.name} backend at {self._backend.target}"
         if not ready:
             return {"status": "degraded", "backend": self._backend.name, "reason": f"no model is ready ({where})"}
-        models = await self._served_models(SCRAPE_DEADLINE_S)
+        models, unreadable = await self._served_models(SCRAPE_DEADLINE_S)
         report: Report = {
             "status": "healthy",
             "backend": self._backend.name,
@@ -116,25 +116,39 @@ class HealthService:
         }
         if not all(models.values()):  # the server answers, a model does not (unloaded from Triton, say)
             down = ", ".join(name for name, up in models.items() if not up)
-            report.update(status="degraded", reason=f"not ready on the {where}: {down}")
+            why = f" ({PATCHTST}: {unreadable})" if unreadable else ""
+            report.update(status="degraded", reason=f"not ready on the {where}: {down}{why}")
         return report
 
     async def backend_models(self, deadline_s: float | None = None) -> dict[str, bool]:
         """Task (sentiment, price) -> whether the backend can answer it with the trained model it serves (within
         `deadline_s` each, else not); a task answered by a fallback on purpose (the lexicon) is not in it. Price
         with no PatchTST exported is not ready: nothing answers it (every /price forecast a 503), and with no
-        series at all no alert could fire (a review: /health/ready 200, the metric empty)."""
-        models = {TASKS[model]: up for model, up in (await self._served_models(deadline_s)).items()}
+        series at all no alert could fire (a review: /health/ready 200, the metric empty). PatchTST's version is
+        followed first (`follow_price`), so that investiq_model_info names the version the backend serves."""
+        served, _ = await self._served_models(deadline_s)
+        models = {TASKS[model]: up for model, up in served.items()}
         return models | ({TASKS[PATCHTST]: False} if self._price.meta is None else {})
 
-    async def _served_models(self, deadline_s: float | None = None) -> dict[str, bool]:
+    async def _served_models(self, deadline_s: float | None = None) -> tuple[dict[str, bool], str | None]:
         """Each model this gateway serves through the backend (not the lexicon), and whether it can answer; one
-        whose answer takes longer than deadline_s (None: the backend's own timeout) counts as not ready."""
+        whose answer takes longer than deadline_s (None: the backend's own timeout) counts as not ready. PatchTST
+        is not ready either where the backend serves a version of it this gateway cannot read (`follow_price`,
+        within deadline_s too): Triton called it ready, and every forecast was a 503 while readiness, /health and
+        investiq_backend_ready said it could answer (an audit). With it, why PatchTST cannot answer, or None."""
         served = [FINBERT] if self._sentiment.scorer.model != LEXICON else []
         served += [PATCHTST] if self._price.meta is not None else []
         # at once: each waits up to the backend's timeout when Triton does not answer (a /metrics scrape asks)
-        ready = await asyncio.gather(*(self._model_ready(model, deadline_s) for model in served))
-        return dict(zip(served, ready, strict=True))
+        asked = asyncio.gather(*(self._model_ready(model, deadline_s) for model in served))
+        ready, unreadable = await asyncio.gather(asked, self._unreadable(served, deadline_s))
+        models = dict(zip(served, ready, strict=True))
+        if unreadable is not None:
+            models[PATCHTST] = False
+        return models, unreadable
+
+    async def _unreadable(self, served: list[str], deadline_s: float | None) -> str | None:
+        """`follow_price`'s reason where this gateway serves PatchTST through the backend."""
+        return await self.follow_price(deadline_s) if PATCHTST in served else None
 
     async def sentiment(self) -> Report:
         """/sentiment/health: the service's report, unhealthy when the backend cannot answer with FinBERT."""
@@ -159,13 +173,14 @@ class HealthService:
             return report
         return self._answerable(report, PATCHTST, await ready)
 
-    async def follow_price(self) -> str | None:
+    async def follow_price(self, deadline_s: float | None = None) -> str | None:
         """Adopt the PatchTST version the backend serves where it no longer serves the one read (the rule pinned
         forecasts follow: `TritonBackend.serving_version`); why not, where it cannot. Not before Triton has loaded
         what this gateway reads at start-up (it moved the gateway back to the version Triton had, a review), and
-        at most SCRAPE_DEADLINE_S for the question and the adoption together: a hung Triton, or a reload here
-        holding the adoption's lock for minutes, held the report as long (a review). /metrics and /admin/models ask
-        it too: until 2026-12-06 they named the old version until a forecast or a /price/health."""
+        at most deadline_s (None: SCRAPE_DEADLINE_S) for the question and the adoption together: a hung Triton, or
+        a reload here holding the adoption's lock for minutes, held the report as long (a review). /metrics and
+        /admin/models ask it too: until 2026-12-06 they named the old version until a forecast or a /price/health;
+        so does /health/ready, within its READY_DEADLINE_S."""
         serving_version = getattr(self._backend, "serving_version", None)
         number, follow = self._price.repository_version, self._price.follow
         aligned = self._aligning is None or self._aligning.done()
@@ -178,7 +193,7 @@ class HealthService:
                 await follow(serving, number)
 
         try:
-            await asyncio.wait_for(move(), SCRAPE_DEADLINE_S)
+            await asyncio.wait_for(move(), SCRAPE_DEADLINE_S if deadline_s is None else deadline_s)
         except InvestIQError as exc:  # a version this gateway cannot read (ModelsService.adopt)
             return str(exc)
         except Exception as exc:  # a health check reports, it never raises (a timeout included)
@@ -230,7 +245,8 @@ class HealthService:
         reason. The models' answers are bounded by READY_DEADLINE_S, so that the probe answers within its timeout
         whatever the backend does."""
         lexicon = {LEXICON: True} if self._sentiment.scorer.model == LEXICON else {}  # it always answers
-        models = lexicon | await self._served_models(READY_DEADLINE_S)
+        served, _ = await self._served_models(READY_DEADLINE_S)
+        models = lexicon | served
         aligned = self._aligning is None or self._aligning.done()
         report: Report = {"ready": self._writer.alive and aligned, "journal": self._writer.alive, "models": models}
         if not self._writer.alive:

@@ -54,19 +54,37 @@ class TritonPorts:
     @classmethod
     def from_settings(cls, settings: Settings) -> TritonPorts:
         """HTTP and metrics ports from their settings; gRPC from the port of `triton_url`, and the address from
-        its host: loopback for 127.0.0.1 or localhost, every interface for 0.0.0.0 (or none given), as the
-        gateway's own --host binds."""
+        its host: loopback for 127.0.0.1 or localhost, IPv6's loopback for [::1] (it was 127.0.0.1, which a gateway
+        at [::1] cannot reach, while `is_local` took it and `start` said ready: an audit), every interface for
+        0.0.0.0 (or none given), as the gateway's own --host binds."""
         host = settings.triton_url.rsplit(":", 1)[0].strip("[]")
-        address = "0.0.0.0" if host in ("0.0.0.0", "") else "127.0.0.1"  # noqa: S104  (asked for in triton_url)
+        loopback = "::1" if host == "::1" else "127.0.0.1"
+        address = "0.0.0.0" if host in ("0.0.0.0", "") else loopback  # noqa: S104  (asked for in triton_url)
         grpc = _url_port(settings.triton_url)
         return cls(settings.triton_http_port, grpc, settings.triton_metrics_port, address)
+
+    @property
+    def local(self) -> str:
+        """The host by which this machine reaches the server in a URL: [::1] where it listens there only."""
+        return "[::1]" if self.address == "::1" else "127.0.0.1"
+
+    def address_flags(self) -> list[str]:
+        """tritonserver's flags for `address`. Triton 2.51 joins the gRPC address and port with a colon, so IPv6's
+        takes brackets ("::1" failed to start); its HTTP and metrics servers (libevhtp) read an IPv6 address with
+        the prefix "ipv6:" ("::1" and "[::1]" bound 255.255.255.255), as its log of a start with each showed."""
+        if ":" in self.address:
+            grpc, http = f"[{self.address}]", f"ipv6:{self.address}"
+        else:
+            grpc = http = self.address
+        return [f"--http-address={http}", f"--grpc-address={grpc}", f"--metrics-address={http}"]
 
     def taken(self) -> list[str]:
         """Each port that a server could not bind now, with what holds it: another Triton (the compose one, or
         one started from another directory) would answer this one's readiness check."""
         taken = []
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
         for name, port in (("HTTP", self.http), ("gRPC", self.grpc), ("metrics", self.metrics)):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind((self.address, port))
@@ -180,7 +198,7 @@ def copy_configs(repository: Path) -> None:
 def ready(ports: TritonPorts, model: str | None = None, timeout_s: float = 1.0) -> bool:
     path = f"/v2/models/{model}/ready" if model else "/v2/health/ready"
     try:
-        with urlopen(f"http://127.0.0.1:{ports.http}{path}", timeout=timeout_s) as response:
+        with urlopen(f"http://{ports.local}:{ports.http}{path}", timeout=timeout_s) as response:
             return bool(response.status == 200)
     except (URLError, OSError):
         return False
@@ -191,7 +209,7 @@ def models(ports: TritonPorts, timeout_s: float = 5.0) -> dict[str, str | None] 
     of Triton's reason, or its state); None when the server does not answer. The server is ready with every
     model failed to load (--exit-on-error=false, so that one model not exported yet leaves the others serving),
     and `start` and `status` said "ready" then (a review)."""
-    request = Request(f"http://127.0.0.1:{ports.http}/v2/repository/index", data=b"{}", method="POST")
+    request = Request(f"http://{ports.local}:{ports.http}/v2/repository/index", data=b"{}", method="POST")
     try:
         with urlopen(request, timeout=timeout_s) as response:  # noqa: S310  (http, built above)
             index = json.loads(response.read())
@@ -248,9 +266,7 @@ def start(
         f"--http-port={ports.http}",
         f"--grpc-port={ports.grpc}",
         f"--metrics-port={ports.metrics}",
-        f"--http-address={ports.address}",
-        f"--grpc-address={ports.address}",
-        f"--metrics-address={ports.address}",
+        *ports.address_flags(),
         # explicit: every model at start, then new versions only when asked (`investiq retrain`,
         # `investiq models promote|rollback`), so a version that fails to load never replaces one that works
         "--model-control-mode=explicit",

@@ -16,6 +16,7 @@ import pytest
 
 from gateway.backends.triton import TritonBackend
 from harness import standin_finbert
+from investiq.core.errors import ModelNotReadyError
 from investiq.core.finbert import FINBERT
 from investiq.core.ports import free_port
 from investiq.ops.triton_server import TritonPorts, missing, ready, start, stop
@@ -109,3 +110,47 @@ def test_an_address_that_refuses_connections_is_left_out_as_the_channel_leaves_i
 
     assert asyncio.run(answered()) == CHECKS
     assert checks(f"ipv4:{refused},127.0.0.1:{free_port()}", None) == [False] * CHECKS
+
+
+def load(ports: TritonPorts, model: str) -> None:
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{ports.grpc}")
+    try:
+        client.load_model(model)
+    finally:
+        client.close()
+
+
+def test_a_request_a_server_answers_it_does_not_serve_is_answered_by_the_other(servers: list[TritonPorts]):
+    """A server draining (SIGTERM) keeps its port open and answers "Request for unknown model: 'finbert' has no
+    available versions" for 1-3 s: 90 of 1,658 requests got that 503 while the other server was ready (an
+    audit). Here the model is unloaded on one server of two, as a draining one has it: every request is
+    answered, the other server asked where the first answer was Triton's; one server asked alone answers 503."""
+    first, second = servers
+    unload(second, FINBERT)
+    try:
+        for _ in range(200):  # the unload is asynchronous (at most ~10 s)
+            if not ready(second, FINBERT):
+                break
+            asyncio.run(asyncio.sleep(0.05))
+        text = {"TEXT": np.array([["rates unchanged"]], dtype=object)}
+
+        async def answers(target: str) -> list[BaseException | None]:
+            """The errors of CHECKS calls one after another (the first raises), then of CHECKS at once."""
+            backend = TritonBackend(target, 10.0)
+            try:
+                one_by_one = [await backend.infer(FINBERT, text) for _ in range(CHECKS)]
+                at_once = await asyncio.gather(
+                    *(backend.infer(FINBERT, text) for _ in range(CHECKS)), return_exceptions=True
+                )
+                return [None for _ in one_by_one] + [r if isinstance(r, BaseException) else None for r in at_once]
+            finally:
+                await backend.close()
+
+        both = f"ipv4:127.0.0.1:{first.grpc},127.0.0.1:{second.grpc}"
+        assert asyncio.run(answers(both)) == [None] * 2 * CHECKS  # before: about half failed
+        with pytest.raises(ModelNotReadyError, match="Request for unknown model: 'finbert' has no available"):
+            asyncio.run(answers(f"127.0.0.1:{second.grpc}"))
+    finally:  # as the module's servers were
+        load(second, FINBERT)
