@@ -134,7 +134,16 @@ def _resolve_series(
     step, stamp = interval_step(interval), pd.Timestamp(now)
     fetched_again = False  # in this pass, after the newest cached bar closed
     refilled = False  # in this pass, over a hole in the cache (`_broken`)
-    earliest = min(pd.Timestamp(row["last_bar_time"]) for row in rows)
+    out, times = [], {}
+    for row in rows:
+        try:
+            times[row["id"]] = _bar_time(row["last_bar_time"])
+        except (ValueError, TypeError):  # not the gateway's writing: that forecast alone cannot be scored
+            out.append(Resolution(row["id"], float("nan"), None, None))
+    rows = [row for row in rows if row["id"] in times]
+    if not rows:
+        return out
+    earliest = min(times.values())
     if refused is None and not (bars.index < earliest).any():  # e.g. a forecast older than a new symbol's cache
         try:
             # from NEARBY bars before it, which `on_basis` looks at, and across a long weekend: a forecast dated
@@ -145,9 +154,8 @@ def _resolve_series(
                 bars, fetched_again = back, True
         except DataError as exc:
             refused = exc
-    out = []
-    for row in sorted(rows, key=lambda r: r["last_bar_time"]):
-        last_bar_time = pd.Timestamp(row["last_bar_time"])
+    for row in sorted(rows, key=lambda r: times[r["id"]]):
+        last_bar_time = times[row["id"]]
         if not (bars.index < last_bar_time).any():
             continue  # the cache does not reach back to the forecast's last bar
         # The bars after the forecast's last one: those that open at or after it closed (bars are labelled by
@@ -211,6 +219,15 @@ def _broken(index: pd.DatetimeIndex, last: int, at: int, step: pd.Timedelta) -> 
 
 
 NEARBY = 5  # cached bars either side of a forecast's last one whose close, matched, says no split came between
+
+
+def _bar_time(text: str) -> pd.Timestamp:
+    """A journaled bar time in UTC; one without its zone is UTC, as the journal reads every time (a row written
+    so by another program stopped its whole series: a naive time cannot be compared with the cache's)."""
+    moment = pd.Timestamp(text)
+    if pd.isna(moment):
+        raise ValueError(f"no time: {text!r}")
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
 
 
 def on_basis(actual: float, cached_last: float, last_price: float, nearby: Iterable[float] = ()) -> float:

@@ -558,10 +558,18 @@ def file_fetch(path: Path) -> Fetch:
     """A `Fetch` that serves the raw bars of the bar file at `path` (read once) instead of Yahoo Finance: what
     the resolver scores forecasts with offline. It gives every bar of the symbol before `end`, not only those
     after `start`: a file's bars may end long before now, where Yahoo's would not, and the cache takes the
-    union. DataError for a symbol the file lacks; a file without a symbol column holds the bars of any."""
+    union. DataError for a symbol the file lacks. A file without a symbol column holds the bars of the symbol
+    its name gives, as `train patchtst --csv` reads it: it served them as any symbol's, and one symbol's file
+    scored every due forecast of every symbol on its moves and wrote its bars into their caches (a review)."""
     file = read_bar_csv(path)
+    named = "symbol" in column_names(file)
 
     def fetch(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
+        if not named and ticker(symbol) != ticker(path.stem):
+            raise DataError(
+                f"CSV {path} has no symbol column: it holds the bars of {path.stem} (its name) alone; name it "
+                f"{symbol}.csv for {symbol}'s, or add a symbol column"
+            )
         rows = symbol_rows(file, path, symbol)
         return rows[bar_times(rows, symbol, daily=is_daily(interval)) < _utc(end)]
 

@@ -114,8 +114,8 @@ def test_a_bar_with_a_later_one_cached_is_final(journal: Path, tmp_path: Path):
 
 
 def test_a_journaled_time_that_is_not_one_holds_back_no_other_series(journal: Path, tmp_path: Path):
-    """A due forecast whose last_bar_time cannot be read (not the gateway's writing) is its series' error; the
-    others resolve. It was a traceback that stopped every series (a review)."""
+    """A due forecast whose last_bar_time cannot be read (not the gateway's writing) is unscorable; the others
+    resolve. It was a traceback that stopped every series (a review), then its series' error (another)."""
     journaled(journal, [forecast(s, T0 + STEP) for s in ("SPY", "QQQ", "IWM")])
     with sqlite3.connect(journal) as conn:
         conn.execute("UPDATE price_predictions SET last_bar_time = 'garbage' WHERE symbol = 'QQQ'")
@@ -124,9 +124,9 @@ def test_a_journaled_time_that_is_not_one_holds_back_no_other_series(journal: Pa
     for symbol in ("SPY", "QQQ", "IWM"):
         cache.merge(symbol, "15m", bars(T0, [100.0, 102.0, 104.0, 105.0]))
     report = resolve(journal, cache, offline, now=T0 + 5 * STEP)
-    assert report.resolved == 1 and sorted(report.errors) == ["IWM", "QQQ"], report
-    assert all("last_bar_time" in why for why in report.errors.values())
-    assert actuals(journal) == {"SPY": 104.0, "QQQ": None, "IWM": None}
+    # QQQ's forecast alone is unscorable; IWM's naive time is UTC, as the journal reads every time
+    assert report.resolved == 3 and report.unscorable == 1 and report.errors == {}, report
+    assert actuals(journal) == {"SPY": 104.0, "QQQ": None, "IWM": 104.0}
 
 
 def test_a_forecast_made_before_a_split_is_scored_on_its_own_price_basis(journal: Path, tmp_path: Path):
@@ -580,3 +580,21 @@ def test_a_forecast_across_easter_scores(
     assert [(r["actual_price"], r["outcome_bar_time"]) for r in scored(journal)] == [
         (frame.loc[after[1], "close"], (after[1] + STEP).isoformat()),  # the second bar after Easter, both
     ] * 2, market
+
+
+def test_a_journaled_time_without_its_zone_is_utc_and_one_that_is_no_time_holds_back_no_other(
+    journal: Path, tmp_path: Path
+):
+    """A row written by another program with a naive last_bar_time could not be compared with the cache's times,
+    and stopped its whole series for good (a review); one that is no time at all did too. Naive is UTC, as the
+    journal reads every time; no time is that forecast unscorable, alone."""
+    rows = [forecast("SPY", T0 + STEP), forecast("SPY", T0 + 2 * STEP), forecast("SPY", T0 + 3 * STEP)]
+    rows[0] = replace(rows[0], last_bar_time=(T0 + STEP).replace(tzinfo=None).isoformat())
+    rows[2] = replace(rows[2], last_bar_time="not a time")
+    journaled(journal, rows)
+    cache = BarCache(tmp_path / "bars")
+    final = bars(T0, [100.0, 101.0, 102.0, 103.0, 104.0, 105.0])
+    report = resolve(journal, cache, source(final), now=T0 + 8 * STEP)
+    assert report.errors == {} and report.resolved == 3 and report.unscorable == 1, report
+    scored = sqlite3.connect(journal).execute("SELECT actual_price FROM price_predictions ORDER BY id").fetchall()
+    assert scored == [(102.0,), (103.0,), (None,)]

@@ -48,3 +48,25 @@ def test_forecasts_resolve_against_a_bar_file_offline(tmp_path: Path):
     assert "CCC: CSV" in result.output and "has no rows for CCC; its symbols are AAA, BBB" in result.output
     scored = sqlite3.connect(db).execute("SELECT symbol, actual_price, correct FROM price_predictions ORDER BY id")
     assert scored.fetchall() == [("AAA", 103.0, 1), ("BBB", 97.0, 0), ("CCC", None, None)]
+
+
+def test_a_file_without_a_symbol_column_scores_only_the_symbol_its_name_gives(tmp_path: Path):
+    """It served its bars as any symbol's: one symbol's file scored every due forecast of every symbol on its
+    moves, rescaled, and wrote its bars into their caches (a review: AAA's forecast scored on BBB's closes)."""
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    closed = "2026-01-05T00:00:00+00:00"
+    writer.submit(insert_price([forecast("AAA", closed, "up"), forecast("BBB", closed, "up")])).result()
+    writer.close()
+    bars = tmp_path / "bbb.csv"  # BBB's bars, no symbol column: named by the file, as train reads it
+    bars.write_text("date,close\n2026-01-04,100\n2026-01-05,97\n")
+    (tmp_path / "none.yaml").write_text("")
+    env = {"INVESTIQ_DATA_DIR": str(tmp_path / "data"), "INVESTIQ_CONFIG": str(tmp_path / "none.yaml")}
+    result = CliRunner().invoke(main, ["resolve", "--db", str(db), "--csv", str(bars)], env=env)
+    assert result.exit_code == 1 and "resolved 1 forecasts" in result.output, result.output
+    assert "it holds the bars of bbb (its name) alone" in result.output
+    scored = sqlite3.connect(db).execute("SELECT symbol, actual_price FROM price_predictions ORDER BY id")
+    assert scored.fetchall() == [("AAA", None), ("BBB", 97.0)]
+    assert sorted(p.name for p in (tmp_path / "data" / "bars").iterdir()) == ["BBB_1d.parquet"]
