@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.results import describe
+from investiq.core.plotting import pyplot
 
 SWEEPS = {  # result key: (x column, x-axis label, title, file)
     "batch": ("batch_size", "batch size (texts per call)", "FinBERT INT8 in-process, by batch size", "batch"),
@@ -29,20 +30,11 @@ SWEEPS = {  # result key: (x column, x-axis label, title, file)
 }
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers; must be chosen before pyplot is imported
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig: Any, path: Path, caption: str) -> Path:
     fig.text(0.01, 0.01, caption, fontsize=8, color="dimgray", ha="left", va="bottom", wrap=True)
     fig.tight_layout(rect=(0, 0.05, 1, 1))  # leave the bottom strip to the caption
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -51,7 +43,7 @@ def sweep_plot(result: dict[str, Any], key: str, path: Path) -> Path:
     column, xlabel, title, _ = SWEEPS[key]
     rows = result[key]
     x = [r[column] for r in rows]
-    plt = _pyplot()
+    plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     top.plot(x, [r["texts_per_s"] for r in rows], "o-", color="tab:blue")
     for xi, r in zip(x, rows, strict=True):
@@ -88,7 +80,7 @@ def paths_plot(finbert: dict[str, Any], path: Path) -> Path:
     """The FinBERT paths of benchmarks/finbert.py: batched texts/s and single-text p50/p99, as bars."""
     rows = finbert["rows"]
     names = [r["path"] for r in rows]
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.6 * len(rows) + 2.2), sharey=True)
     y = list(range(len(rows)))
     bars = left.barh(y, [r["texts_per_s"] for r in rows], color="tab:blue")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = f"{_utc_time(record)} {record.levelname} {record.name}: {record.getMessage()}"
-        fields = " ".join(f"{key}={value}" for key, value in record_fields(record).items())
+        fields = " ".join(f"{key}={_one_line(value)}" for key, value in record_fields(record).items())
         if fields:
             line += " " + fields
         if record.exc_info:
@@ -113,6 +114,16 @@ class TextFormatter(logging.Formatter):
         if record.stack_info:
             line += "\n" + self.formatStack(record.stack_info)
         return line
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _one_line(value: object) -> str:
+    """A field's value with its control characters escaped: the path is the client's, percent-decoded, and
+    `/x%0a2026-... INFO gateway.access: request ... status=200` wrote a forged line into the text log (a review;
+    JSON escapes them)."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(value))
 
 
 def configure_logging(level: str, fmt: Literal["json", "text"], stream: IO[str] | None = None) -> logging.Handler:

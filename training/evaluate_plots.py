@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.names import shortened
+from investiq.core.plotting import pyplot
 from training.evaluate import LABELS, METHODS
 
 MAX_ROWS = 40  # symbols in a forest plot; beyond it, the 20 highest and 20 lowest
@@ -20,15 +21,6 @@ NCOLS = 4
 
 
 DPI = 100
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot(report: dict[str, Any], equity: dict[str, NDArray[np.float64]], out_dir: Path) -> None:
@@ -76,7 +68,7 @@ def forest(
     path: Path,
 ) -> None:
     """One row per symbol (and pooled, at the bottom): the estimate with its 95% CI, a line at `reference`."""
-    plt = _pyplot()
+    plt = pyplot()
     values = dict(rows)
     shown, note = _extremes(list(values), lambda s: float(values[s][key]), MAX_ROWS)
     shown = sorted(shown, key=lambda s: float(values[s][key]), reverse=True)
@@ -118,7 +110,7 @@ def _edges(values: list[float]) -> tuple[float, float]:
 
 def coverage_plot(intervals: dict[str, Any], h: int, path: Path) -> None:
     """Coverage by horizon step of each interval (model, GARCH, empirical vol) with nominal lines, and widths."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(intervals) + 1, figsize=(5 * (len(intervals) + 1), 4), squeeze=False)
     steps = np.arange(1, h + 1)
     markers = {"model": "o", "garch": "s", "empirical_vol": "^"}
@@ -146,7 +138,7 @@ def coverage_plot(intervals: dict[str, Any], h: int, path: Path) -> None:
 
 def reliability_plot(probability: dict[str, Any], path: Path) -> None:
     """Observed up-rate against mean forecast P(up) per bin (pooled), for h1 and hH."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(probability), figsize=(5 * len(probability), 4.5), squeeze=False)
     for ax, (name, v) in zip(axes[0], probability.items(), strict=True):
         bins = v["reliability"]
@@ -185,7 +177,7 @@ def reliability_plot(probability: dict[str, Any], path: Path) -> None:
 
 def hit_rate_plot(direction: dict[str, Any], path: Path) -> None:
     """Pooled hit rates with 95% CIs of both calls, and always-up, at h1 and hH."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.8))
     names = list(direction)
     for i, (call, label) in enumerate((("median", "sign of the median"), ("probability_up", "P(up) > 0.5"))):
@@ -217,7 +209,7 @@ def hit_rate_plot(direction: dict[str, Any], path: Path) -> None:
 
 def equity_grid(equity: dict[str, NDArray[np.float64]], symbols: dict[str, Any], path: Path) -> None:
     """Growth of 1 for the P(up) call and buy-and-hold: small multiples, NCOLS per row."""
-    plt = _pyplot()
+    plt = pyplot()
 
     def excess(s: str) -> float:
         return float(symbols[s]["backtest"]["total_return"] - symbols[s]["buy_and_hold"]["total_return"])

@@ -500,7 +500,7 @@ def load_settings(
         if value is not None:
             values[key], origin[key] = value, "command line"
     key_env = str(values.get("api_key_env", Settings.model_fields["api_key_env"].default))
-    if env.get(key_env):
+    if key_env in env:  # set but empty is no "off": a Kubernetes secret with no value served every route keyless
         values["api_key"] = _api_key(env[key_env], key_env)
     try:
         return Settings(**values)
@@ -513,6 +513,8 @@ def _api_key(raw: str, name: str) -> str:
     file's newline ("change-me\\n") refused every request, its own too, with "wrong API key". Surrounding
     whitespace is dropped, with a warning; a key that still holds a character no header carries is refused."""
     key = raw.strip()
+    if not raw:
+        raise SettingsError(f"{name} is set but empty: set the key, or unset {name} to serve without one")
     if not key or any(not (ch.isprintable() and ch.isascii()) for ch in key):
         raise SettingsError(
             f"the API key in {name} holds a character an HTTP header cannot carry (a control character, or "

@@ -14,6 +14,7 @@ import numpy as np
 
 from investiq.core.finbert import LABELS
 from investiq.core.names import shortened
+from investiq.core.plotting import pyplot
 from investiq.ops.report_data import WEIGHT_METHOD, JournalView
 
 COLOURS = {"positive": "tab:green", "neutral": "tab:grey", "negative": "tab:red"}
@@ -42,15 +43,6 @@ def grey_others(ax: Any, n: int, one: str, many: str) -> None:
         ax.plot([], [], color="lightgrey", lw=1, label=f"{n} other {one if n == 1 else many} (grey)")
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers; must be chosen before pyplot is imported
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _noon(days: list[date]) -> list[datetime]:
     """Where a day's point or bar is drawn: its middle, so a bar (0.8 day wide) sits inside its day and
     never straddles the midnight tick that names the day."""
@@ -67,7 +59,7 @@ def _save(fig: Any, out: Path, name: str) -> str:
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(out / name, dpi=100)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return name
 
 
@@ -77,7 +69,7 @@ def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     the always-up rate of the same calls, forecasts per day, and where the model version changed."""
     if not view.price_days:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     made = [(d, view.scored_by_day.get(d)) for d in days]
     scored = [(d, s) for d, s in made if s is not None and s.hit_rate.value is not None]
@@ -144,7 +136,7 @@ def sentiment_plot(view: JournalView, days: list[date], out: Path) -> str | None
     """Predictions per label per day (stacked) and the histogram of the score p_pos - p_neg."""
     if not view.sentiment_days:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 1]})
     below = np.zeros(len(days))
     for label in LABELS:
@@ -162,7 +154,7 @@ def weights_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     """Each strategy's weight at the end of each day, replayed from the trades."""
     if not view.weight_days:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 4))
     names = sorted({n for w in view.weight_days.values() for n in w})
     last = view.weight_days[max(view.weight_days)]
@@ -192,7 +184,7 @@ def skill_plot(view: JournalView, out: Path) -> str | None:
     P(up), with their 95% intervals as bands, by the day the counted forecasts were made."""
     if not view.skill:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     # labelled: the MAX_SERIES versions with the most forecasts scored; the others thin and grey
     ranked = sorted(view.skill, key=lambda v: (-view.skill[v][-1][1].n, v))

@@ -112,6 +112,9 @@ def test_an_api_key_is_what_a_client_can_send(tmp_path: Path, caplog: pytest.Log
     for bad in ("a\tb", "clé", " \n"):
         with pytest.raises(SettingsError, match="no client could send it"):
             load_settings(config, environ={"ML_API_KEY": bad})
+    # set but empty served every route keyless (a Kubernetes secret with no value, a review)
+    with pytest.raises(SettingsError, match="ML_API_KEY is set but empty: set the key, or unset ML_API_KEY"):
+        load_settings(config, environ={"ML_API_KEY": ""})
 
 
 def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path):

@@ -195,6 +195,18 @@ def test_text_format_keeps_the_request_fields(root_restored: None, settings: Set
     assert "request_id=txt-1" in line and "route=/bayesian/weights" in line and "status=200" in line
 
 
+def test_a_path_cannot_write_a_line_of_its_own_into_the_text_log(root_restored: None, settings: Settings):
+    """The path is the client's, percent-decoded: `%0a` began a forged access line (a review)."""
+    stream = io.StringIO()
+    configure_logging("info", "text", stream=stream)
+    forged = "2026-12-06T06:40:00.000Z INFO gateway.access: request request_id=forged status=200"
+    with TestClient(create_app(settings.model_copy(update={"sentiment_model": "lexicon"}), FakeBackend())) as c:
+        c.get("/x%0a" + forged.replace(" ", "%20"))
+    lines = stream.getvalue().splitlines()
+    assert not any(line.startswith("2026-12-06T06:40:00.000Z") for line in lines), lines
+    assert any("path=/x\\n2026-12-06T06:40:00.000Z" in line for line in lines), lines
+
+
 def test_a_crash_under_uvicorn_logs_its_traceback_with_the_request_id(root_restored: None, settings: Settings):
     """The request context outlives the middleware on purpose: uvicorn logs the traceback after it returned."""
     stream = io.StringIO()

@@ -448,7 +448,11 @@ def test_hostile_names_are_data_never_code(settings: Settings, db_path: Path):
 def test_a_gateway_on_every_interface_without_a_key_says_so(serve: Any, tmp_path: Path):
     """The image listens on 0.0.0.0: `docker run -p 8080:8080` served journal writes and model reloads to anyone
     who reached the port, with no word in its log (a review). A warning names the way out."""
-    env = {"INVESTIQ_HOST": "0.0.0.0", "ML_API_KEY": "", "INVESTIQ_SENTIMENT_MODEL": "lexicon"}
+    env = {
+        "INVESTIQ_HOST": "0.0.0.0",
+        "INVESTIQ_API_KEY_ENV": "NO_KEY_IN_THIS_TEST",
+        "INVESTIQ_SENTIMENT_MODEL": "lexicon",
+    }
     server = serve(tmp_path / "p.db", env | {"INVESTIQ_MODEL_REPOSITORY": str(tmp_path / "repo")})
     server.stop()
     assert "listening on 0.0.0.0 without an API key" in server.log_path.read_text()
@@ -485,3 +489,13 @@ def test_a_401_names_the_variable_the_key_is_read_from(settings: Settings):
     with TestClient(app_for(settings, api_key_env="TRADER_KEY")) as client:
         refused = client.get("/bayesian/weights")
     assert refused.status_code == 401 and refused.json()["detail"].endswith("configured in TRADER_KEY")
+
+
+def test_metrics_with_a_wrong_key_pays_the_rate_limit(settings: Settings):
+    """/metrics skipped the limiter whatever key it carried: 1,155 key guesses a second, each a 401 (a review).
+    With the right key a scrape never takes a token."""
+    app = app_for(settings, rate_limit_per_minute=1.0, rate_limit_burst=3)
+    with TestClient(app) as client:
+        guesses = [client.get("/metrics", headers={"X-API-Key": f"guess-{n}"}).status_code for n in range(6)]
+        scrapes = [client.get("/metrics", headers={"X-API-Key": KEY}).status_code for _ in range(6)]
+    assert guesses == [401, 401, 401, 429, 429, 429] and scrapes == [200] * 6

@@ -312,3 +312,24 @@ def test_the_report_names_a_symbol_worse_than_the_random_walk(tmp_path: Path):
     assert list(worse) == ["v1"] and list(worse["v1"]) == ["BAD"] and worse["v1"]["BAD"][1] > 1
     md = (out / "report.md").read_text()
     assert "- v1: 1 of 2 symbols judged: BAD " in md, md  # with both judged together, as /price/health
+
+
+def test_a_strategy_name_with_dollar_signs_is_drawn_as_written(tmp_path: Path):
+    """Matplotlib read `$...$` in a label as math: a strategy named `$\\bogus{x}$` (a name the agent may send)
+    ended the report in a traceback, and wrote none (a review)."""
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    service = BayesianService(writer, db, bayes_config(Settings()), clock=Clock(time.time()))
+
+    async def trades() -> None:
+        for i in range(4):
+            await service.update(TradeOutcome("$\\bogus{x}$", True, 10.0, noon(2) + 60 * i))
+            await service.update(TradeOutcome("A$B$", i == 0, 5.0, noon(2) + 60 * i))
+
+    asyncio.run(trades())
+    writer.close()
+    result = run("--db", str(db), "--out", str(tmp_path / "report"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report" / "strategy_weights.png").is_file()

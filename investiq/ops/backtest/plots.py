@@ -10,21 +10,13 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from investiq.core.names import shortened
+from investiq.core.plotting import pyplot
 from investiq.ops.backtest.analysis import Analysis
 from investiq.ops.backtest.stats import daily_pnl
 from investiq.ops.report_plots import MAX_SERIES, grey_others, palette
 
 DPI = 100
 FIGURES = ("equity.png", "win_rate.png", "weights.png")
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers; chosen before pyplot is imported
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot(analysis: Analysis, out: Path) -> list[str]:
@@ -37,7 +29,7 @@ def plot(analysis: Analysis, out: Path) -> list[str]:
 
 def equity(analysis: Analysis, path: Path) -> None:
     """Cumulative daily P&L of every variant; one panel per filter set (the first: no filter)."""
-    plt = _pyplot()
+    plt = pyplot()
     groups: dict[tuple[str, ...], list[Any]] = {}
     for run in analysis.runs:
         groups.setdefault(run.variant.filters, []).append(run)
@@ -57,7 +49,7 @@ def equity(analysis: Analysis, path: Path) -> None:
 
 def win_rate(analysis: Analysis, path: Path) -> None:
     """Size-weighted win rate of every variant with its 95% bootstrap interval; the line is equal weights."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = analysis.stats[::-1]  # the first variant on top
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * len(rows)))
     y = np.arange(len(rows))
@@ -74,7 +66,7 @@ def win_rate(analysis: Analysis, path: Path) -> None:
 
 def weights(analysis: Analysis, path: Path) -> None:
     """Each strategy's weight at every decision, one panel per Bayesian variant without filters."""
-    plt = _pyplot()
+    plt = pyplot()
     runs = [r for r in analysis.runs if r.variant.allocation != "equal" and not r.variant.filters]
     cols = 2 if len(runs) > 1 else 1
     rows = -(-max(len(runs), 1) // cols)
