@@ -89,11 +89,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def more_descriptors() -> int:
+    """Raise this process's soft limit on open files to its hard limit, and return it: each connection holds one,
+    and at systemd's default soft limit of 1,024 about a thousand idle connections, no key needed, left the
+    gateway refusing every request, its health checks too, without a log line (a review). The header deadline
+    frees each after http_header_timeout_s; the higher limit makes a flood take far more than one host's."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft and (hard == resource.RLIM_INFINITY or hard > soft):
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):  # a container's seccomp or a kernel's nr_open: keep what there is
+            return soft
+        return wanted
+    return soft
+
+
 def serve(settings: Settings, log_level: str, log: Log) -> None:
     """Serve the gateway in the foreground until interrupted (uvicorn). An InvestIQError says what to
     change: PortInUseError when HOST:PORT is taken (checked first: uvicorn's own bind failure is only a
     log line and exit status 3), a journal or model repository that cannot be used."""
     check_port(settings)
+    more_descriptors()
     import uvicorn
 
     from gateway.app import create_app

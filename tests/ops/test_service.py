@@ -447,3 +447,30 @@ def test_the_start_up_line_names_an_ipv6_bind_as_a_url():
 
     assert http_url("::1", 18931) == "http://[::1]:18931"
     assert http_url("0.0.0.0", 8080) == "http://0.0.0.0:8080"  # the bind, as the line says it
+
+
+def test_serve_raises_its_open_file_limit_to_the_hard_one():
+    """At systemd's default soft limit (1,024), a thousand idle connections without a key stopped the gateway
+    answering anyone (a review): it takes what the hard limit allows before it listens."""
+    import resource
+    import subprocess
+    import sys
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(256, soft)
+    if hard != resource.RLIM_INFINITY and hard <= low:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise")
+
+    def lowered() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+
+    code = (
+        "import resource\nfrom investiq.ops.bootstrap import more_descriptors\n"
+        "before = resource.getrlimit(resource.RLIMIT_NOFILE)[0]\n"
+        "print(before, more_descriptors(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], preexec_fn=lowered, capture_output=True, text=True, check=True
+    )
+    before, returned, after = map(int, out.stdout.split())
+    assert before == low and returned == after and after > low, out.stdout
