@@ -281,8 +281,16 @@ def stop(settings: Settings, timeout_s: float = STOP_WAIT_S) -> Stopped:
 
 
 def _recorded(state_path: Path) -> dict[str, Any]:
-    """What `investiq start` recorded, whether or not its gateway still runs; {} when nothing readable."""
+    """What `investiq start` recorded, whether or not its gateway still runs; {} when nothing readable, or when the
+    file is another user's or anyone may write it: rollouts send the API key to the url a record names, and a
+    record planted in a shared logs folder had it posted to a listener of the planter's (a review)."""
     try:
+        found = state_path.stat()
+        if found.st_uid != os.getuid() or found.st_mode & 0o002:  # group-writable is a user's own group's umask
+            logger.warning(
+                "%s is not this user's alone: not read (it may name where the API key goes)", state_path
+            )
+            return {}
         state = json.loads(state_path.read_text())
     except (OSError, ValueError):
         return {}

@@ -474,3 +474,14 @@ def test_serve_raises_its_open_file_limit_to_the_hard_one():
     )
     before, returned, after = map(int, out.stdout.split())
     assert before == low and returned == after and after > low, out.stdout
+
+
+def test_a_serving_record_others_may_write_is_not_read(tmp_path: Path):
+    """Rollouts send the API key to the url a record names: one planted in a shared logs folder had it posted to
+    the planter's listener (a review). A record anyone may write is not read."""
+    record = tmp_path / "gateway-8080.serving.json"
+    record.write_text(json.dumps({"pid": os.getpid(), "url": "http://127.0.0.1:18790"}))
+    record.chmod(0o644)
+    assert service._recorded(record)["url"] == "http://127.0.0.1:18790"
+    record.chmod(0o666)
+    assert service._recorded(record) == {}
