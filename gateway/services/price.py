@@ -61,15 +61,20 @@ DAY = 86_400
 def closed_after(label: datetime, step_s: int) -> datetime:
     """When a bar labelled `label` (by when it opens, as Yahoo's) closed: an interval later, the next bar's label.
 
-    Except a daily or longer bar labelled at UTC midnight, a date without a time: it leaves the exchange's
-    timezone open, and Yahoo (the resolver's bars) labels such bars at the exchange's own midnight, from 06:00 UTC
-    (UTC-6) to 11:00 UTC the day before (UTC+13). Frankfurt's Friday bar opens at 23:00 UTC on Thursday, so a
-    Thursday sent as "2026-09-24", closed at midnight on Friday, was scored from Monday's bar on: one bar late
-    for every market east of UTC (a review). Half an interval on (noon UTC for a day), the close falls after
-    the market's own bar and before its next for every exchange from UTC-11 to UTC+12 (not Auckland in its
-    summer, UTC+13)."""
-    if step_s >= DAY and label == label.replace(hour=0, minute=0, second=0, microsecond=0):
-        return label + timedelta(seconds=step_s / 2)
+    Except a daily or longer bar, whose label names a session date that the resolver's bars may label otherwise:
+    Yahoo at the exchange's own midnight, from 06:00 UTC (UTC-6) to 11:00 UTC the day before (UTC+13), a bar file
+    at 00:00 UTC of the date (`bars._local_days`). Its date is the UTC date half a day after the label (a date
+    sent without a time, at UTC midnight, is that date; New York's midnight, 04:00 UTC, and Tokyo's, 15:00 UTC
+    the day before, are theirs), and it closes half an interval into that date (noon UTC for a day): after the
+    market's own bar and before its next under either labelling, for every exchange from UTC-11 to UTC+12 (not
+    Auckland in its summer, UTC+13, whose bars a file labels on another date than Yahoo does by 11 hours). A
+    Thursday sent as "2026-09-24" was scored from Monday's bar on in Frankfurt, one bar late east of UTC (a
+    review); New York's bars sent with their offset ("2024-04-22T00:00:00-04:00") closed at 04:00 UTC the next
+    day, after the next bar of a bar file, and were scored one bar late there (another)."""
+    if step_s >= DAY:
+        shifted = label + timedelta(hours=12)
+        date = shifted.replace(hour=0, minute=0, second=0, microsecond=0)
+        return date + timedelta(seconds=step_s / 2)
     return label + timedelta(seconds=step_s)
 
 

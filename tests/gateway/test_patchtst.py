@@ -431,7 +431,7 @@ def test_bar_times_of_any_century_are_served(client: TestClient):
 def test_closes_sent_with_their_bar_times_are_dated_by_them_not_now(client: TestClient, frozen: datetime):
     """A replay of 2018's bars sent with its bar_times and no last_bar_time was dated now (a review): its horizon,
     and the resolver's outcome, counted from today. The last bar, labelled by when it opened, closed one interval
-    later (a date, a daily bar at UTC midnight: at noon, `closed_after`); one still forming closes later than
+    later (a daily bar: at noon UTC of its session date, `closed_after`); one still forming closes later than
     now, so now it is."""
     days = pd.bdate_range(end="2018-08-23", periods=64)
     body = {"symbol": "SPX", "prices": closes(64, seed=4), "bar_times": [f"{d.isoformat()}Z" for d in days]}
@@ -441,12 +441,14 @@ def test_closes_sent_with_their_bar_times_are_dated_by_them_not_now(client: Test
     labels = [f"{d:%Y-%m-%d}T04:00:00Z" for d in days]  # New York's midnight, as Yahoo labels its bars
     body = {"symbol": "SPX", "prices": closes(64, seed=4), "bar_times": labels}
     labelled = client.post("/price/predict", json=body).json()
-    assert pd.Timestamp(labelled["last_bar_time"]) == pd.Timestamp("2018-08-24T04:00:00Z")
-    today = pd.Timestamp(frozen).floor("D") + pd.Timedelta(hours=4)
-    recent = pd.date_range(end=today, periods=64, freq="D")  # today's bar opened this morning: it closes tomorrow
+    # its session date's noon, as a date's (it was 2018-08-24T04:00Z: after a bar file's next bar)
+    assert pd.Timestamp(labelled["last_bar_time"]) == pd.Timestamp("2018-08-23T12:00:00Z")
+    # Tokyo's session of tomorrow opened at 15:00 UTC today, half an hour ago: still forming, so it closes now
+    opened = pd.Timestamp(frozen).floor("D") + pd.Timedelta(hours=15)
+    recent = pd.date_range(end=opened, periods=64, freq="D")
     body = {"symbol": "SPX", "prices": closes(64, seed=4), "bar_times": [d.isoformat() for d in recent]}
     forming = pd.Timestamp(client.post("/price/predict", json=body).json()["last_bar_time"])
-    assert today < forming == pd.Timestamp(frozen)  # now, not tomorrow
+    assert opened < forming == pd.Timestamp(frozen)  # now, not tomorrow's noon
 
 
 @pytest.mark.parametrize(

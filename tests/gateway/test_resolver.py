@@ -353,6 +353,26 @@ def test_a_daily_forecast_sent_with_dates_is_scored_at_its_horizon_in_any_market
     assert actuals(journal) == {"X": frame["close"].iloc[k + horizon]}, market
 
 
+@pytest.mark.parametrize(
+    ("market", "offset_h"), [("New York", -4), ("Sao Paulo", -3), ("Frankfurt", 2), ("Tokyo", 9), ("Auckland", 12)]
+)
+@pytest.mark.parametrize("cached_as", ["yahoo", "bar file"])
+def test_a_daily_forecast_sent_with_local_midnights_is_scored_at_its_horizon_however_the_bars_are_labelled(
+    market: str, offset_h: int, cached_as: str, journal: Path, tmp_path: Path
+):
+    """bar_times at the exchange's midnight with its offset ("2024-04-22T00:00:00-04:00", as Yahoo's history()
+    gives them) closed a day later at that instant, 04:00 UTC the next day for New York: after the next bar of a
+    bar file (labelled at 00:00 UTC of its date), so the resolver scored one session late there (a review). They
+    close at noon UTC of their session date now, between the sessions under either labelling."""
+    frame, k, horizon = daily(0 if cached_as == "bar file" else offset_h), 10, 12
+    sent = daily(offset_h).index[k].to_pydatetime()  # session k's local midnight, in UTC
+    row = replace(forecast("X", closed_after(sent, 86_400), horizon, "1d"), last_price=frame["close"].iloc[k])
+    journaled(journal, [row])
+    now = frame.index[-1].to_pydatetime() + timedelta(days=2)
+    assert resolve(journal, BarCache(tmp_path / "bars"), source(frame), now=now).resolved == 1
+    assert actuals(journal) == {"X": frame["close"].iloc[k + horizon]}, (market, cached_as)
+
+
 def test_one_forecast_dated_two_ways_counts_once(journal: Path, tmp_path: Path):
     """The same session's forecast sent with its close time (21:00 UTC) and with no time (the next bar's label,
     as forecasts from cached bars are dated) fell in two cells of the origin grid: it counted twice in the live
