@@ -41,6 +41,9 @@ docker compose version >/dev/null 2>&1 || fail "needs Docker with the compose pl
 # gateway of compose's (its own, step 4, runs without a key on 127.0.0.1), so its compose commands get a
 # throw-away key when none is set; only them: the key is not exported to anything else.
 compose() { ML_API_KEY=${ML_API_KEY:-gpu-sh-starts-no-compose-gateway} docker compose "$@"; }
+# compose's Triton loads models only for calls with TRITON_ADMIN_TOKEN (docker-compose.yml): one for it and this
+# script's gateway, which sends it
+export TRITON_ADMIN_TOKEN=${TRITON_ADMIN_TOKEN:-$(python3 -c 'import secrets; print(secrets.token_hex(24))')}
 py=${PYTHON:-.venv/bin/python}
 [ -x "$py" ] || py=python3
 "$py" -c 'import investiq, tritonclient.grpc' 2>/dev/null \

@@ -31,9 +31,10 @@ class StartupError(InvestIQError):
 
 def build_backend(settings: Settings) -> InferenceBackend:
     if settings.backend == "triton":
-        from gateway.backends.triton import TritonBackend
+        from gateway.backends.triton import TritonBackend, configured_token
 
-        return TritonBackend(settings.triton_url, settings.triton_timeout_s)
+        token = configured_token(settings.triton_url, settings.logs_dir)
+        return TritonBackend(settings.triton_url, settings.triton_timeout_s, token)
     try:
         return EmbeddedBackend(
             settings.model_repository,

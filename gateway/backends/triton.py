@@ -7,15 +7,18 @@ gateway recovers without a restart; an inference that finds Triton unreachable i
 fresh channel within its deadline, and behind several servers, one a server answers it does not serve (draining)
 is sent to others, up to three calls. The deadline is gRPC's: a call past it is cancelled, which Triton honours
 for part of what waits in its queue. Triton is not told a per-request `timeout` (its queue policy): with one,
-Triton 2.51's dynamic batcher stalled ~500 ms at a time under load (README, Serving on Triton).
+Triton 2.51's dynamic batcher stalled ~500 ms at a time under load (README, Serving on Triton). Its calls of the
+model-repository API (load, the repository index) carry the admin token that Triton wants for them (ADMIN_HEADER).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,6 +62,39 @@ UNKNOWN_MODEL = (
 )
 # calls of one inference, at most, while the servers behind the target answer that they do not serve its model
 SERVED_TRIES = 3
+# Triton's model-repository API takes a model's config and files in a load request and runs them: a python-backend
+# model.py sent to `investiq triton start`'s HTTP port ran as Triton's user, and a browser's text/plain POST from
+# another origin did the same (an audit). Every Triton this project starts (investiq/ops/triton_server.py,
+# docker-compose.yml, deploy/kubernetes) takes calls of that API, and of shared-memory registration (which maps
+# memory of Triton's host by name), only with ADMIN_HEADER carrying the admin token; inference, metadata and health
+# stay open.
+ADMIN_HEADER = "investiq-admin-token"
+# Triton 2.51 reads a restricted gRPC call's header with this prefix ("expecting header
+# 'triton-grpc-protocol-investiq-admin-token'"); HTTP reads ADMIN_HEADER as it is
+GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"
+# the token, where the deployment sets it: one value for Triton and the gateways
+ADMIN_TOKEN_ENV = "TRITON_ADMIN_TOKEN"  # noqa: S105  (a variable's name)
+RESTRICTED = "is restricted, expecting header"  # in Triton's answer to a call without the right token
+# The token of each Triton that `investiq triton start`'s code started in this process (tests, benchmarks), by its
+# gRPC port on this host: a backend made here finds it without being told (`admin_token`).
+LOCAL_TOKENS: dict[int, str] = {}
+WORK_DIR = "triton"  # in LOGS_DIR: where `investiq triton start` keeps its PID file, log, backends and the token
+TOKEN_FILE = "admin-token"  # noqa: S105  (a file's name, in WORK_DIR)
+
+
+def configured_token(url: str, logs_dir: Path) -> str | None:
+    """The admin token a gateway at Triton's `url` sends: TRITON_ADMIN_TOKEN's value, else, for a Triton on this
+    host, the one `investiq triton start` made and keeps in LOGS_DIR/triton (readable by its user alone): a
+    gateway in another process (`investiq start`, `serve`, systemd) had none, and its reloads failed. None
+    without either."""
+    if token := os.environ.get(ADMIN_TOKEN_ENV):
+        return token
+    if _port_here(url) is None:
+        return None
+    try:
+        return (logs_dir / WORK_DIR / TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 class TritonBackend:
@@ -67,7 +103,9 @@ class TritonBackend:
     # flavour: auto on that CPU, in its log; the gpu flavour: TensorRT), which the gateway cannot see
     finbert_variant = "triton"
 
-    def __init__(self, url: str, timeout_s: float) -> None:
+    def __init__(self, url: str, timeout_s: float, admin_token: str | None = None) -> None:
+        """`admin_token`: what the model-repository calls (`reload`) send Triton; None: TRITON_ADMIN_TOKEN's value,
+        or the token of a Triton this process started on that port (module function `admin_token`)."""
         try:
             import tritonclient.grpc.aio as grpcclient
         except ImportError:  # scripts/up.sh's environment has none: a 35-line traceback (a review)
@@ -85,6 +123,7 @@ class TritonBackend:
         self._probes: dict[str, Any] = {}  # address -> a channel of its own, for `ready` behind a balanced target
         self._turn = 0  # which server `_elsewhere` starts from
         self._closing: set[asyncio.Task[None]] = set()
+        self._admin_token = admin_token
 
     @property
     def _client(self) -> Any:
@@ -303,15 +342,24 @@ class TritonBackend:
             why = "; ".join(failed)
             raise ModelNotReadyError(f"could not load {model!r} on every Triton server: {why}{mixed}")
 
+    def _admin(self, server: str) -> dict[str, dict[str, str]]:
+        """The keyword argument that gives a model-repository call to `server` the admin token (`admin_token`); no
+        argument without a token, a call that only a Triton started without the restriction takes."""
+        token = admin_token(server, self._admin_token)
+        return {"headers": {GRPC_ADMIN_HEADER: token}} if token else {}
+
     async def _load(self, server: str, model: str) -> None:
         """Load `model` on `server` over a client of its own, closed after. On the shared channel any call that
         found Triton unreachable or slow reset it, which closed it and cancelled the load under way: the admin
         endpoint answered a bare 500 (a review)."""
         client = self._grpc.InferenceServerClient(server, channel_args=CHANNEL_ARGS)
         timeout_s = max(self._timeout_s, LOAD_TIMEOUT_S)
+        admin = self._admin(server)
         try:
-            await client.load_model(model, client_timeout=timeout_s)
+            await client.load_model(model, client_timeout=timeout_s, **admin)
         except Exception as exc:  # InferenceServerException
+            if _refused(exc):  # Triton answers UNAVAILABLE: it read "is it running?" (a server that was)
+                raise _load_failed(model, server, _refusal(bool(admin))) from None
             if _timed_out(exc):
                 await self._loaded_meanwhile(client, model, server, timeout_s)
             elif _unreachable(exc):
@@ -328,7 +376,9 @@ class TritonBackend:
         fails at once. Still loading, or no answer: BackendUnavailableError saying so."""
         late = f"Triton at {where} did not finish loading {model!r}: timed out after {waited_s:g} s"
         try:
-            index = await client.get_model_repository_index(as_json=True, client_timeout=self._timeout_s)
+            index = await client.get_model_repository_index(
+                as_json=True, client_timeout=self._timeout_s, **self._admin(where)
+            )
         except Exception as exc:  # InferenceServerException
             raise BackendUnavailableError(f"{late}, and did not say what it serves ({_status(exc)})") from None
         states = {
@@ -443,8 +493,8 @@ def _unreachable(exc: Exception) -> bool:
     """Whether the call did not reach Triton (connection refused or reset: UNAVAILABLE). Triton answers a model
     (or version) it does not serve with UNAVAILABLE too, "Request for unknown model: 'patchtst' version 1 is not at
     ready state" (an unloaded version): that reached it (until 2026-12-05 it reset the channel and read "is it
-    running?")."""
-    if _timed_out(exc) or _message(exc).startswith(UNKNOWN_MODEL):
+    running?"); and so a restricted call without its token (`_refused`)."""
+    if _timed_out(exc) or _message(exc).startswith(UNKNOWN_MODEL) or _refused(exc):
         return False
     return "UNAVAILABLE" in _status(exc) or "failed to connect" in _message(exc).lower()
 
@@ -453,6 +503,38 @@ def _not_served(exc: Exception) -> bool:
     """Whether Triton answered that it does not serve the model or version asked for ("Request for unknown model:
     'patchtst' version 1 is not at ready state"; the ensemble: "... 'finbert' has no available versions")."""
     return _message(exc).startswith(UNKNOWN_MODEL)
+
+
+def _refused(exc: Exception) -> bool:
+    """Triton refused a restricted call for want of the admin token ("This protocol is restricted, expecting header
+    'triton-grpc-protocol-investiq-admin-token'")."""
+    return RESTRICTED in _message(exc)
+
+
+def _refusal(sent: bool) -> str:
+    """Why Triton refused a load, and what to set."""
+    which = "the token this gateway sent is not Triton's" if sent else "this gateway has none"
+    return (
+        f"its model-repository API wants the admin token ({ADMIN_HEADER}), and {which}: set {ADMIN_TOKEN_ENV} "
+        "for the gateway to Triton's (`investiq triton start` keeps it in LOGS_DIR/triton/admin-token)"
+    )
+
+
+def admin_token(server: str, given: str | None = None) -> str | None:
+    """The admin token for `server` (host:port): `given`, else TRITON_ADMIN_TOKEN's value (read at each call), else
+    that of a Triton this process started on the server's port of this host (LOCAL_TOKENS); None without one."""
+    if given or (given := os.environ.get(ADMIN_TOKEN_ENV)):
+        return given
+    port = _port_here(server)
+    return None if port is None else LOCAL_TOKENS.get(port)
+
+
+def _port_here(server: str) -> int | None:
+    """The port of `server` (host:port) where its host is this one's loopback (or every interface), else None."""
+    host, _, port = server.rpartition(":")
+    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1", "0.0.0.0") or not port.isdigit():  # noqa: S104
+        return None
+    return int(port)
 
 
 def _load_failed(model: str, where: str, reason: str) -> ModelNotReadyError:

@@ -10,23 +10,29 @@ packages of the environment whose `python3` comes first on PATH, so that environ
 The python backend needs a backend directory holding libtriton_python.so, its utils module and the stub
 built for that environment's Python version; it is assembled under logs/triton/ from the wheel.
 The server runs in its own session, logs to a file and leaves a PID file, so that `stop` and
-`status` find it from another shell.
+`status` find it from another shell. Its model-repository and shared-memory APIs answer only calls with the admin
+token (`admin_token`: TRITON_ADMIN_TOKEN, else the work directory's admin-token file), and it gets none of this
+environment's secrets (`server_environment`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.error import URLError
 from urllib.request import Request, urlopen
 
+from gateway.backends.triton import ADMIN_HEADER, ADMIN_TOKEN_ENV, LOCAL_TOKENS, TOKEN_FILE, WORK_DIR
+from gateway.backends.triton import admin_token as known_admin_token
 from investiq.core.errors import InvestIQError
 from investiq.core.finbert import FINBERT, FINBERT_POSTPROCESS, FINBERT_TOKENIZER, TOKENIZER_STAMP
 from investiq.core.ports import free_ports
@@ -50,18 +56,22 @@ class TritonPorts:
     grpc: int = 8001
     metrics: int = 8002
     address: str = "127.0.0.1"
+    # what its restricted APIs want, for `models` (the repository index); None: found as a backend finds it
+    admin_token: str | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TritonPorts:
         """HTTP and metrics ports from their settings; gRPC from the port of `triton_url`, and the address from
         its host: loopback for 127.0.0.1 or localhost, IPv6's loopback for [::1] (it was 127.0.0.1, which a gateway
         at [::1] cannot reach, while `is_local` took it and `start` said ready: an audit), every interface for
-        0.0.0.0 (or none given), as the gateway's own --host binds."""
+        0.0.0.0 (or none given), as the gateway's own --host binds. The admin token: the one `start` uses, where
+        it has made it (`investiq triton status` from another shell)."""
         host = settings.triton_url.rsplit(":", 1)[0].strip("[]")
         loopback = "::1" if host == "::1" else "127.0.0.1"
         address = "0.0.0.0" if host in ("0.0.0.0", "") else loopback  # noqa: S104  (asked for in triton_url)
         grpc = _url_port(settings.triton_url)
-        return cls(settings.triton_http_port, grpc, settings.triton_metrics_port, address)
+        token = existing_token(work_dir(settings))
+        return cls(settings.triton_http_port, grpc, settings.triton_metrics_port, address, token)
 
     @property
     def local(self) -> str:
@@ -107,7 +117,7 @@ def _url_port(address: str) -> int:
 
 def work_dir(settings: Settings) -> Path:
     """Where the local server keeps its PID file, log and backend directory."""
-    return settings.logs_dir / "triton"
+    return settings.logs_dir / WORK_DIR
 
 
 def is_local(settings: Settings) -> bool:
@@ -204,12 +214,79 @@ def ready(ports: TritonPorts, model: str | None = None, timeout_s: float = 1.0) 
         return False
 
 
+# A token Triton's flag can carry (its value ends the flag; ":", "," and "=" separate its parts) and no one guesses
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,}")
+RESTRICTED_APIS = "model-repository,shared-memory"  # gateway/backends/triton.py says why
+
+
+def admin_token(work: Path) -> str:
+    """The token Triton's restricted APIs want: TRITON_ADMIN_TOKEN where set (one value for Triton and every
+    gateway: systemd's EnvironmentFile, compose, a Kubernetes secret), else `work`/admin-token, made at the first
+    start (random, readable by this user only) and kept, so that a Triton restarted wants what gateways send."""
+    token = existing_token(work)
+    if token is None:
+        work.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(32)
+        try:
+            fd = os.open(work / TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another start made it meanwhile
+            return admin_token(work)
+        with os.fdopen(fd, "w") as out:
+            out.write(token + "\n")
+    if not TOKEN_PATTERN.fullmatch(token):
+        where = ADMIN_TOKEN_ENV if os.environ.get(ADMIN_TOKEN_ENV) else str(work / TOKEN_FILE)
+        raise TritonError(
+            f"the Triton admin token in {where} is not 16 or more letters, digits, - or _: set one, e.g. "
+            f"`export {ADMIN_TOKEN_ENV}=$(openssl rand -hex 24)`"
+        )
+    return token
+
+
+def existing_token(work: Path) -> str | None:
+    """`admin_token` without making one: None before the first start, or where this user cannot read it."""
+    if token := os.environ.get(ADMIN_TOKEN_ENV):
+        return token
+    try:
+        return (work / TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def restricted_flags(token: str) -> list[str]:
+    """tritonserver's flags that restrict RESTRICTED_APIS, over HTTP and gRPC, to calls carrying `token`."""
+    rule = f"{RESTRICTED_APIS}:{ADMIN_HEADER}={token}"
+    return [f"--http-restricted-api={rule}", f"--grpc-restricted-protocol={rule}"]
+
+
+# What tritonserver and its python-backend stubs, which run the repository's code, get of this environment: what
+# they use. It got all of it, the gateway's API key among it (ML_API_KEY, or whichever variable the setting
+# api_key_env names: `start` is not told which), and a model loaded through the model-repository API read it (an
+# audit); a list of what to keep leaves out every secret, whatever its name.
+KEPT_VARIABLES = ("HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "PYTHONPATH", "TOKENIZERS_PARALLELISM")
+KEPT_PREFIXES = ("LC_", "OMP_", "KMP_", "MKL_", "OPENBLAS_", "CUDA_", "NVIDIA_")
+
+
+def server_environment(server: Server) -> dict[str, str]:
+    """tritonserver's environment: KEPT_VARIABLES and KEPT_PREFIXES of this one, the wheel's libraries and the
+    server environment's bin/ first on PATH (the stubs run the adapters with its packages: numpy<2)."""
+    kept = {k: v for k, v in os.environ.items() if k in KEPT_VARIABLES or k.startswith(KEPT_PREFIXES)}
+    libs = server.root.parent.parent / "nvidia_pytriton.libs"
+    return kept | {
+        "LD_LIBRARY_PATH": f"{libs}:{os.environ.get('LD_LIBRARY_PATH', '')}",
+        "PATH": f"{server.env.resolve() / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+
+
 def models(ports: TritonPorts, timeout_s: float = 5.0) -> dict[str, str | None] | None:
     """Each model of the server's repository: None when a version of it is ready, else why not (the first line
     of Triton's reason, or its state); None when the server does not answer. The server is ready with every
     model failed to load (--exit-on-error=false, so that one model not exported yet leaves the others serving),
-    and `start` and `status` said "ready" then (a review)."""
-    request = Request(f"http://{ports.local}:{ports.http}/v2/repository/index", data=b"{}", method="POST")
+    and `start` and `status` said "ready" then (a review). The index is restricted: the admin token goes along."""
+    headers = {}
+    if token := ports.admin_token or known_admin_token(f"{ports.local}:{ports.grpc}"):
+        headers[ADMIN_HEADER] = token
+    url = f"http://{ports.local}:{ports.http}/v2/repository/index"
+    request = Request(url, data=b"{}", headers=headers, method="POST")
     try:
         with urlopen(request, timeout=timeout_s) as response:  # noqa: S310  (http, built above)
             index = json.loads(response.read())
@@ -252,13 +329,7 @@ def start(
             "ports (settings triton_http_port, the port of triton_url, triton_metrics_port)"
         )
     server = find_server(server_env)
-    libs = server.root.parent.parent / "nvidia_pytriton.libs"
-    env = {
-        **os.environ,
-        "LD_LIBRARY_PATH": f"{libs}:{os.environ.get('LD_LIBRARY_PATH', '')}",
-        # The python backend's stubs run the adapters with the server environment's packages (numpy<2).
-        "PATH": f"{server.env.resolve() / 'bin'}:{os.environ.get('PATH', '')}",
-    }
+    token = admin_token(work)
     cmd = [
         str(server.root / "bin" / "tritonserver"),
         f"--model-repository={repository.resolve()}",
@@ -273,11 +344,15 @@ def start(
         "--load-model=*",
         "--exit-on-error=false",  # a model not exported yet must not take the others down
         "--strict-readiness=false",
+        # last: a message that shows the command line shows its start, not the token (pidfile.command)
+        *restricted_flags(token),
     ]
     work.mkdir(parents=True, exist_ok=True)
+    env = server_environment(server)
     with log_file.open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)  # noqa: S603
     pid_file.write_text(str(proc.pid))
+    LOCAL_TOKENS[ports.grpc] = token  # a backend made in this process sends it (tests, benchmarks)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.backends.triton import CHANNEL_ARGS
+from gateway.backends.triton import ADMIN_TOKEN_ENV, CHANNEL_ARGS
 from gateway.services.health import READY_DEADLINE_S
 from investiq.core.settings import ENV_PREFIX, Settings
+from investiq.ops.triton_server import restricted_flags
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate.utils")
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,7 +196,8 @@ def test_kserve_inference_service():
         == plain_startup["periodSeconds"] * plain_startup["failureThreshold"]
     )
     probes = ("startupProbe", "readinessProbe")
-    fields = {k: model[k] for k in ("image", "args", "ports", "resources", "volumeMounts", *probes)}
+    keys = ("image", "args", "env", "ports", "resources", "securityContext", "volumeMounts", *probes)
+    fields = {k: model[k] for k in keys}
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -322,3 +324,84 @@ def test_a_triton_pod_stopping_serves_until_the_gateway_sends_it_no_more():
     grace = {"terminationGracePeriodSeconds": isvc["terminationGracePeriodSeconds"]}
     spec = {"containers": [{"name": "c", "image": "i", **lifecycle}], **grace}
     kubernetes_validate.validate(pod | {"spec": spec}, VERSIONS[-1], strict=True)
+
+
+def kserve_model() -> dict[str, Any]:
+    model: dict[str, Any] = KSERVE[("InferenceService", "investiq-triton")]["spec"]["predictor"]["model"]
+    return model
+
+
+def tritons() -> list[tuple[str, dict[str, Any]]]:
+    """The Triton container of each variant: the plain Deployment's, the InferenceService's model."""
+    return [("triton", container("triton")), ("kserve-model", kserve_model())]
+
+
+def test_triton_wants_the_admin_token_that_the_gateway_sends():
+    """Triton's model-repository API ran whatever model files a load request carried, for any pod of the cluster
+    (an audit): both variants take those calls only with the admin token of one secret, which the gateway (both
+    variants', base/) has too. The kubelet puts the variable's value in the arguments ($(VAR))."""
+    flags = restricted_flags(f"$({ADMIN_TOKEN_ENV})")
+    secret = env("gateway")[ADMIN_TOKEN_ENV]["valueFrom"]["secretKeyRef"]
+    for name, triton in tritons():
+        assert [a for a in triton["args"] if "restricted" in a] == flags, name
+        variables = {e["name"]: e for e in triton["env"]}
+        assert variables[ADMIN_TOKEN_ENV]["valueFrom"]["secretKeyRef"] == secret, name
+    assert "ML_API_KEY" not in {e["name"] for _, t in tritons() for e in t["env"]}  # Triton never had the key
+
+
+def test_triton_runs_without_capabilities_or_privilege_escalation():
+    """Root (NVIDIA's image; no other user was tried), but with no capability, no way to gain privileges, and the
+    runtime's default seccomp profile."""
+    for name, triton in tritons():
+        security = triton["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False, name
+        assert security["capabilities"] == {"drop": ["ALL"]}, name
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert security.get("privileged") is not True, name
+
+
+def port_number(ports: list[dict[str, Any]], port: int | str) -> int:
+    """A NetworkPolicy's port, named or numbered, as the container's port number."""
+    return int(next(p["containerPort"] for p in ports if port in (p["name"], p["containerPort"])))
+
+
+def allowed(policy: dict[str, Any], ports: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Each container port the policy opens, with who may reach it (its `from` peers)."""
+    opened: dict[int, list[dict[str, Any]]] = {}
+    for rule in policy["spec"]["ingress"]:
+        assert rule.get("from") and rule.get("ports"), rule  # no rule opens a port to everyone, or every port
+        for port in rule["ports"]:
+            assert port.get("protocol", "TCP") == "TCP" and "endPort" not in port, port
+            opened.setdefault(port_number(ports, port["port"]), []).extend(rule["from"])
+    return opened
+
+
+def test_only_the_gateway_reaches_triton_and_prometheus_only_its_metrics():
+    """Triton's ports were open to every pod of the cluster (an audit). Each variant's NetworkPolicy selects its
+    Triton pods and lets in the gateway's pods (this namespace only), on the gRPC port the gateway's target names;
+    the plain variant also Prometheus, on the port its scrape annotations name. Nothing else: the HTTP port (the
+    model-repository API's other door) is reached by no pod, the kubelet's probes coming from the node."""
+    gateway = PLAIN[("Deployment", "gateway")]["spec"]["template"]["metadata"]["labels"]
+    only_gateway = [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "gateway"}}}]
+    assert only_gateway[0]["podSelector"]["matchLabels"].items() <= gateway.items()
+
+    plain = PLAIN[("NetworkPolicy", "triton")]
+    template = PLAIN[("Deployment", "triton")]["spec"]["template"]
+    assert plain["spec"]["podSelector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    assert plain["spec"]["policyTypes"] == ["Ingress"]
+    ports = container("triton")["ports"]
+    grpc = int(env("gateway")["INVESTIQ_TRITON_URL"]["value"].rsplit(":", 1)[1])
+    metrics = int(template["metadata"]["annotations"]["prometheus.io/port"])
+    opened = allowed(plain, ports)
+    assert opened.keys() == {grpc, metrics} and port_number(ports, "http") not in opened
+    assert opened[grpc] == only_gateway
+    (prometheus,) = opened[metrics]
+    assert prometheus["namespaceSelector"] == {} and prometheus["podSelector"]["matchLabels"]
+
+    kserve = KSERVE[("NetworkPolicy", "investiq-triton")]
+    assert kserve["spec"]["podSelector"]["matchLabels"] == KSERVE_POD_LABELS
+    assert kserve["spec"]["policyTypes"] == ["Ingress"]
+    kustomization = yaml.safe_load((KUBE / "kserve" / "kustomization.yaml").read_text())
+    (op,) = yaml.safe_load(kustomization["patches"][0]["patch"])
+    target = int(op["value"]["value"].rsplit(":", 1)[1])  # the port the gateway calls there
+    assert allowed(kserve, kserve_model()["ports"]) == {target: only_gateway}

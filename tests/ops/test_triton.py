@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from export.finbert import export_finbert
 from export.patchtst import sample_windows
 from gateway.app import create_app
-from gateway.backends.triton import TritonBackend
+from gateway.backends.triton import ADMIN_HEADER, LOCAL_TOKENS, TritonBackend
 from harness import tiny_bert
 from investiq.core.finbert import FINBERT_MODEL, FINBERT_TOKENIZER, LABELS, Encoder
 from investiq.core.patchtst import (
@@ -236,7 +236,8 @@ def test_the_gateway_survives_triton_going_away(repository: Path, tmp_path: Path
             assert client.post("/sentiment/predict", json={"texts": ["up"]}).status_code == 200
             # Triton up, one model unloaded (an operator's curl, a failed load): the health checks say which.
             unload = f"http://127.0.0.1:{ports.http}/v2/repository/models/{PATCHTST}/unload"
-            urlopen(Request(unload, data=b"{}", method="POST")).read()
+            admin = {ADMIN_HEADER: LOCAL_TOKENS[ports.grpc]}  # the model-repository API wants the admin token
+            urlopen(Request(unload, data=b"{}", headers=admin, method="POST")).read()
             inference = client.get("/health").json()["components"]["inference"]
             assert inference["status"] == "degraded" and inference["models"] == {"finbert": True, PATCHTST: False}
             price = client.get("/price/health").json()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.backends.triton import TritonBackend
+from gateway.backends.triton import GRPC_ADMIN_HEADER, LOCAL_TOKENS, TritonBackend
 from harness import standin_finbert
 from investiq.core.errors import ModelNotReadyError
 from investiq.core.finbert import FINBERT
@@ -52,8 +52,9 @@ def unload(ports: TritonPorts, model: str) -> None:
     import tritonclient.grpc as grpcclient
 
     client = grpcclient.InferenceServerClient(f"127.0.0.1:{ports.grpc}")
+    admin = {GRPC_ADMIN_HEADER: LOCAL_TOKENS[ports.grpc]}
     try:
-        client.unload_model(model)
+        client.unload_model(model, headers=admin)  # the model-repository API wants the admin token
     finally:
         client.close()
 
@@ -116,8 +117,9 @@ def load(ports: TritonPorts, model: str) -> None:
     import tritonclient.grpc as grpcclient
 
     client = grpcclient.InferenceServerClient(f"127.0.0.1:{ports.grpc}")
+    admin = {GRPC_ADMIN_HEADER: LOCAL_TOKENS[ports.grpc]}
     try:
-        client.load_model(model)
+        client.load_model(model, headers=admin)
     finally:
         client.close()
 
