@@ -206,7 +206,9 @@ def fine_tune(
     for epoch in range(1, config.epochs + 1):
         model.train()
         losses = []
-        for inputs, labels in tqdm(batches(train, True), desc=f"epoch {epoch}/{config.epochs}", unit="batch"):
+        for inputs, labels in tqdm(
+            batches(train, True), desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=None
+        ):
             loss = model(**inputs, labels=labels).loss
             optimizer.zero_grad()
             loss.backward()

@@ -543,7 +543,13 @@ def train(
         order = order[: len(order) // world * world][rank::world]  # equal shares: DDP needs equal steps
         losses = []
         batches = range(0, len(order), config.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, disable=rank != 0)
+        bar = tqdm(
+            batches,
+            desc=f"epoch {epoch}/{config.epochs}",
+            unit="batch",
+            leave=False,
+            disable=None if rank == 0 else True,
+        )
         for start in bar:
             i = order[start : start + config.batch_size]
             loss = model(x_train[i].to(device), y_train[i].to(device))

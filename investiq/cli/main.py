@@ -35,11 +35,15 @@ from investiq.ops.service import check_port
 class _Group(click.Group):
     """Any error of the product's tree ends the command with its message (exit status 1), not a traceback; so does
     a file system's refusal (an output folder on a read-only disk, or under a file: it was a traceback, a review),
-    named with its path."""
+    named with its path. Ctrl-C ends it with exit status 130, as a shell's interrupted command: Click's "Aborted!"
+    and 1 could not be told from a failure by a script (a review; `retrain` handles it itself, in its steps)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise SystemExit(130) from None
         except InvestIQError as exc:
             raise click.ClickException(str(exc)) from None
         except sqlite3.Error as exc:  # the journal's, past what a command checks: locked, full, damaged (a review)
@@ -61,8 +65,10 @@ def _refusal(exc: OSError) -> str:
     what = f"{exc.strerror or exc}: {where}"
     if isinstance(exc, NotADirectoryError) or (isinstance(exc, FileExistsError) and Path(exc.filename).is_file()):
         return f"{what}: a file where a folder goes; give another path"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"{what}; give a path this user can write"
+    if exc.errno == errno.EROFS:
+        return f"{what}; give a path on a disk that can be written"
+    if exc.errno in (errno.EACCES, errno.EPERM):  # a read's refusal too: "can write" was said of a file read
+        return f"{what}; this user may not use it: change its permissions, or give a path it can read and write"
     if exc.errno in _NO_ROOM:
         return f"{what}; free some space, or give a path on another disk"
     return what

@@ -92,8 +92,8 @@ def stop(config: Path | None, timeout_s: float) -> None:
 def status(config: Path | None, host: str | None, port: int | None) -> None:
     """The gateway (PID, URL, /health status) and the local Triton when the backend is triton, as JSON:
     the gateway `investiq start` started, else one that `investiq up` or `serve` runs in a terminal
-    where the settings (or --host/--port) say it serves. Exit status 0 when all of it runs and answers,
-    1 otherwise."""
+    where the settings (or --host/--port) say it serves. Exit status 0 when all of it runs and answers and the
+    gateway's /health is not "unhealthy" (the journal or the Bayesian service down), 1 otherwise."""
     explicit = host is not None or port is not None
     report, ok = service.status(settings_from(config, host=host, port=port), use_record=not explicit)
     click.echo(json.dumps(report, indent=2))

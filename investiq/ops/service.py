@@ -385,7 +385,8 @@ def foreground_pid(settings: Settings) -> int | None:
 
 
 def status(settings: Settings, use_record: bool = True) -> tuple[dict[str, Any], bool]:
-    """What runs, as JSON-ready data, and whether everything configured runs and answers.
+    """What runs, as JSON-ready data, and whether everything configured runs and answers, the gateway not
+    unhealthy (degraded is up: a model answers with its fallback).
 
     The gateway is the one `investiq start` recorded (unless use_record is False: the caller named a
     host or port), else the one answering where the settings say it serves: `investiq up` or `serve`
@@ -399,7 +400,8 @@ def status(settings: Settings, use_record: bool = True) -> tuple[dict[str, Any],
         pid = foreground_pid(settings)
     alive = pid is not None or answer is not None
     report: dict[str, Any] = {"gateway": {"pid": pid, "running": alive, "url": url, "health": answer}}
-    ok = alive and answer is not None
+    # unhealthy (503: the journal or the Bayesian service) is down for a monitor: `status || alert` passed it
+    ok = alive and answer is not None and answer != "unhealthy"
     others = [{"url": r["url"], "pid": r["pid"]} for r in serving_gateways(settings) if r["url"] != url]
     if not alive and others:  # `up` or `serve` on another port: say where, as `investiq stop` does
         report["serving_elsewhere"] = others

@@ -104,6 +104,7 @@ def test_journal_source_allocates_between_the_agents_strategies(tmp_path: Path):
     db = journal(tmp_path / "portfolio.db", 240)
     result = invoke("--source", "journal", "--db", str(db), "--out", str(tmp_path / "r"))
     assert result.exit_code == 0, result.output
+    assert "\r" not in result.output  # no progress bar's frames where the output is no terminal (a log, a pipe)
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["trades"] == {"total": 240, "by_strategy": {"bad": 120, "good": 120}}
     weights = report["final_weights"]["mean (no forgetting)"]

@@ -131,3 +131,24 @@ def test_a_journal_path_that_is_a_folder_is_named_so(tmp_path: Path):
     """`db status` said "no journal: create it with `investiq db init`", which then failed on the folder."""
     result = CliRunner().invoke(main, ["db", "status"], env={"INVESTIQ_DB_PATH": str(tmp_path)})
     assert result.exit_code == 1 and f"{tmp_path} is a folder, not a journal" in result.output, result.output
+
+
+def test_ctrl_c_ends_a_command_with_130_as_a_shell_says_interrupted(monkeypatch: pytest.MonkeyPatch):
+    """Click printed "Aborted!" and exited 1: a script could not tell an interrupt from a failure (a review)."""
+
+    def interrupted() -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("investiq.cli.main.render_defaults", interrupted)
+    result = CliRunner().invoke(main, ["config", "defaults"])
+    assert result.exit_code == 130 and "interrupted" in result.output, (result.exit_code, result.output)
+
+
+def test_a_file_this_user_may_not_read_is_not_told_to_be_written(tmp_path: Path):
+    """A model file of mode 000 got "give a path this user can write" (a review)."""
+    import errno
+
+    from investiq.cli.main import _refusal
+
+    told = _refusal(PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "artifact.json")))
+    assert "change its permissions, or give a path it can read and write" in told

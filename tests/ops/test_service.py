@@ -485,3 +485,17 @@ def test_a_serving_record_others_may_write_is_not_read(tmp_path: Path):
     assert service._recorded(record)["url"] == "http://127.0.0.1:18790"
     record.chmod(0o666)
     assert service._recorded(record) == {}
+
+
+@pytest.mark.parametrize(
+    ("answer", "ok"), [("healthy", True), ("degraded", True), ("unhealthy", False), (None, False)]
+)
+def test_status_fails_for_a_gateway_that_says_it_is_unhealthy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str | None, ok: bool
+):
+    """`investiq status` exited 0 while /health answered 503 unhealthy (its journal moved away): a monitor's
+    `status || alert` passed a stack the gateway itself called down (a review)."""
+    monkeypatch.setattr(service, "health", lambda url: answer)
+    monkeypatch.setattr(service, "running", lambda settings: 4242)
+    report, passed = service.status(Settings(logs_dir=tmp_path / "logs"), use_record=True)
+    assert report["gateway"]["health"] == answer and passed is ok

@@ -117,7 +117,7 @@ def analyse(
     jobs = [(b, v) for b in books for v in variants(settings.bayes_half_life_days)]
     runs = []
     decisions = sum(len({t.decided_ts for t in chosen.trades}) for chosen, _ in jobs)
-    with tqdm(total=decisions, desc="walk-forward", unit="decision", disable=not progress) as bar:
+    with tqdm(total=decisions, desc="walk-forward", unit="decision", disable=None if progress else True) as bar:
         for chosen, variant in jobs:  # by decision, not by variant: one of 40 strategies' took minutes, unsaid
             named = replace(variant, filters=tuple(j.name for j in chosen.filters))
             runs.append(walk_forward(chosen.trades, named, served, chosen.taken, strategies, bar.update))

@@ -289,7 +289,9 @@ async def _run(
     the forecast (WindowForecast.problem)."""
     rows: list[tuple[float, float] | None] = []
     try:
-        with tqdm(total=len(windows), desc="P(up) forecasts", unit="window", disable=not progress) as bar:
+        with tqdm(
+            total=len(windows), desc="P(up) forecasts", unit="window", disable=None if progress else True
+        ) as bar:
             for first in range(0, len(windows), batch):
                 chunk = windows[first : first + batch]
                 outputs = await backend.infer(PATCHTST, {INPUT: np.stack(chunk)})
@@ -482,7 +484,10 @@ async def _score(
         step = settings.sentiment_max_texts
         parts = []
         for first in tqdm(
-            range(0, len(unique), step), desc="headline sentiment", unit="batch", disable=not progress
+            range(0, len(unique), step),
+            desc="headline sentiment",
+            unit="batch",
+            disable=None if progress else True,
         ):
             parts.append(await service.scorer.score(unique[first : first + step]))
         p = np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, len(LABELS)))
