@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -247,6 +248,7 @@ def test_an_agents_trades_table_is_kept_as_it_is(db_path: Path):
 
 
 def test_a_journal_from_a_newer_version_is_refused(db_path: Path):
+    open_journal(db_path).close()  # the gateway's tables: a journal, of a later release
     sqlite3.connect(db_path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(JournalError, match="newer than this InvestIQ"):
         open_journal(db_path)
@@ -584,3 +586,24 @@ def test_a_log_is_committed_within_its_delay_and_pending_until_then(db_path: Pat
         conn.close()
     finally:
         writer.close()
+
+
+def test_a_file_whose_user_version_another_program_set_is_refused_untouched(tmp_path: Path):
+    """Its version was taken for the journal's: the migrations after it failed ("no such table"), every command
+    sent the user to `db init`, which failed so, and the file was left in WAL mode (a review)."""
+    import sqlite3
+
+    from investiq.core.journal import JournalError, open_journal
+
+    theirs = tmp_path / "agent.db"
+    with closing(sqlite3.connect(theirs)) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY)")
+        conn.execute("PRAGMA user_version = 4")
+    with pytest.raises(JournalError, match=r"user_version \(4\) is another program's"):
+        open_journal(theirs)
+    with closing(sqlite3.connect(theirs)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    (tmp_path / "folder.db").mkdir()
+    with pytest.raises(JournalError, match="is a folder, not a journal"):
+        open_journal(tmp_path / "folder.db")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from investiq.core.errors import InvestIQError
@@ -149,8 +150,16 @@ def require_journal(
 
 def open_journal(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     """Create the parent directory if needed, open read-write and migrate; the start-up check."""
-    from investiq.core.journal.schema import migrate
+    from investiq.core.journal.schema import migrate, refuse_foreign, version
 
+    if path.is_dir():  # "unable to open database file. Check that the directory exists and is writable" (a review)
+        raise JournalError(f"{path} is a folder, not a journal: point --db / INVESTIQ_DB_PATH at a file in it")
+    if path.is_file():  # another program's file is refused before anything changes it (WAL mode, a migration)
+        with closing(connect(path, busy_timeout_ms, readonly=True)) as reader:
+            try:
+                refuse_foreign(reader, version(reader))
+            except JournalError as exc:
+                raise JournalError(f"{path}: {exc}") from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

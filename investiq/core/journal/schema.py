@@ -180,6 +180,7 @@ def version(conn: sqlite3.Connection) -> int:
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply the migrations the database has not seen, each in its own transaction; return the version."""
     found = version(conn)
+    refuse_foreign(conn, found)
     _refuse_newer(found)
     conn.create_function(TICKER_SQL, 1, _ticker_sql, deterministic=True)
     for number in range(found + 1, SCHEMA_VERSION + 1):
@@ -220,6 +221,22 @@ def _apply(conn: sqlite3.Connection, number: int) -> None:
     for statement in MIGRATIONS[number - 1]:
         conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {number}")
+
+
+def refuse_foreign(conn: sqlite3.Connection, found: int) -> None:
+    """JournalError for a file whose user_version another program set: a version, and none of the gateway's
+    tables. Migrations from that version on were applied to it, and failed ("no such table: price_predictions"),
+    while every command sent the user to `db init`, which failed so (a review: rusqlite_migration, which a Rust
+    agent may use on the shared file, keeps its schema's version there)."""
+    if found == 0:
+        return
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables.isdisjoint(GATEWAY_TABLES):
+        raise JournalError(
+            f"this file's user_version ({found}) is another program's, and it holds none of the gateway's tables: "
+            "the journal keeps its schema version there. Point --db / INVESTIQ_DB_PATH at a file of its own (the "
+            "agent reads and writes the journal's `trades` table beside the gateway's)"
+        )
 
 
 def _refuse_newer(found: int) -> None:
