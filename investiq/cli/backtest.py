@@ -126,6 +126,21 @@ def backtest_command(
     if source == JOURNAL:
         if price_filter:
             raise click.UsageError("--price-filter needs bars: use --source sample, csv or yfinance")
+        # bar options did nothing to the journal's trades, and the report printed them as if applied (a review)
+        for_bars = {
+            "--symbols": symbols,
+            "--csv": csv_path,
+            "--days": days,
+            "--interval": interval,
+            "--cost-bps": chosen.get("cost_bps"),
+            "--history-fraction": chosen.get("history_fraction"),
+            "--price-budget-s": chosen.get("price_budget_s"),
+        }
+        if given_for_bars := [name for name, value in for_bars.items() if value not in (None, ())]:
+            raise click.UsageError(
+                f"{', '.join(given_for_bars)} act on bars: the journal's trades are the agent's own, with "
+                "their own P&L (drop them, or use --source sample, csv or yfinance)"
+            )
         request = Request(db_path=settings.db_path, headlines=headlines, config=backtest_config)
     else:  # --interval takes 1d only (its choices, below)
         if days and (source or settings.price_source) == "sample" and csv_path is None:

@@ -282,3 +282,13 @@ def test_the_weights_plot_stays_readable_with_many_strategies(tmp_path: Path, mo
     assert len(labels) == 11 and labels[0] == "strategy_07" and labels[-1] == "30 other strategies (grey)"
     colours = [line.get_color() for line in figures[0].axes[0].get_lines() if line.get_label() in labels[:10]]
     assert len(set(map(str, colours))) == 10
+
+
+def test_bar_options_with_the_journal_source_are_refused(tmp_path: Path):
+    """They did nothing to the agent's trades, and the report printed them as if applied: `--days 30 --symbols
+    QQQ` ran on every trade, none of them QQQ's (a review)."""
+    db = journal(tmp_path / "portfolio.db", 30)
+    for extra in (["--days", "30", "--symbols", "QQQ"], ["--cost-bps", "0"], ["--history-fraction", "0.5"]):
+        result = invoke("--source", "journal", "--db", str(db), "--out", str(tmp_path / "r"), *extra)
+        assert result.exit_code == 2 and "act on bars: the journal's trades are the agent's own" in result.output
+        assert extra[0] in result.output, result.output
