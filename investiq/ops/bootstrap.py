@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from investiq.core.artifacts import META
-from investiq.core.errors import ExportError
+from investiq.core.errors import ExportError, SettingsError
 from investiq.core.finbert import FINBERT, FINBERT_MODEL, WeightsError
 from investiq.core.journal import migrate, open_journal
 from investiq.core.patchtst import PATCHTST
@@ -74,9 +76,27 @@ def prepare_patchtst(settings: Settings, log: Log) -> None:
 
 def prepare(settings: Settings, log: Log) -> None:
     """Everything `up` does before serving."""
+    writable(settings)
     log(f"journal ready: {settings.db_path} (schema version {init_journal(settings)})")
     prepare_finbert(settings, log)
     prepare_patchtst(settings, log)
+
+
+def writable(settings: Settings) -> None:
+    """SettingsError unless this user can write the folders `up` writes its models to: a read-only model
+    repository was found after the whole quick training, up to quick_train_budget_s (a review), with a
+    message that named no setting."""
+    for name in ("model_repository", "models_dir"):
+        folder = Path(getattr(settings, name))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise SettingsError(
+                f"{name} {folder} cannot be written by this user ({exc.strerror}): `up` keeps the models it "
+                f"trains and exports there; set {name} (INVESTIQ_{name.upper()}) to a folder it can write"
+            ) from None
 
 
 def is_loopback(host: str) -> bool:

@@ -499,3 +499,20 @@ def test_status_fails_for_a_gateway_that_says_it_is_unhealthy(
     monkeypatch.setattr(service, "running", lambda settings: 4242)
     report, passed = service.status(Settings(logs_dir=tmp_path / "logs"), use_record=True)
     assert report["gateway"]["health"] == answer and passed is ok
+
+
+def test_up_says_a_model_folder_it_cannot_write_before_it_trains(tmp_path: Path):
+    """A model repository it could not write was found after the whole quick training (up to 10 minutes), with a
+    message that named no setting (a review)."""
+    from investiq.core.errors import SettingsError
+    from investiq.ops.bootstrap import prepare
+
+    (tmp_path / "a-file").write_text("")
+    settings = Settings(
+        db_path=tmp_path / "p.db", model_repository=tmp_path / "a-file" / "repo", models_dir=tmp_path / "models"
+    )
+    with pytest.raises(
+        SettingsError, match=r"model_repository .* cannot be written .*\(INVESTIQ_MODEL_REPOSITORY\)"
+    ):
+        prepare(settings, lambda _: None)
+    assert not (tmp_path / "p.db").exists()  # before anything else
