@@ -25,6 +25,7 @@ from gateway.backends.base import InferenceBackend, Tensors
 from gateway.metrics import Metrics
 from gateway.services.batching import slot_timeout
 from gateway.services.skill import SkillService
+from investiq.core.bars import session_dates
 from investiq.core.errors import (
     BackendUnavailableError,
     DataError,
@@ -72,8 +73,7 @@ def closed_after(label: datetime, step_s: int) -> datetime:
     review); New York's bars sent with their offset ("2024-04-22T00:00:00-04:00") closed at 04:00 UTC the next
     day, after the next bar of a bar file, and were scored one bar late there (another)."""
     if step_s >= DAY:
-        shifted = label + timedelta(hours=12)
-        date = shifted.replace(hour=0, minute=0, second=0, microsecond=0)
+        date: datetime = session_dates(pd.DatetimeIndex([label]))[0].to_pydatetime()
         return date + timedelta(seconds=step_s / 2)
     return label + timedelta(seconds=step_s)
 

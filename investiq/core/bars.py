@@ -157,6 +157,14 @@ def is_daily(interval: str) -> bool:
     return bool(interval_step(interval) >= pd.Timedelta(days=1))
 
 
+def session_dates(labels: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The session date (UTC midnight) of each daily bar label: the UTC date half a day after it. Yahoo labels a
+    session at its exchange's midnight (04:00 UTC for New York, 15:00 UTC the day before for Tokyo), a bar file
+    at 00:00 UTC of its date (`_local_days`): both give the session's own date, for exchanges from UTC-11 to
+    UTC+12."""
+    return (labels + pd.Timedelta(hours=12)).floor("D")
+
+
 def clean_bars(
     df: pd.DataFrame, symbol: str, interval: str, *, refuse_unreadable: bool = True
 ) -> tuple[pd.DataFrame, CleaningReport]:

@@ -40,6 +40,7 @@ from investiq.core.bars import (
     interval_step,
     is_daily,
     median_spacing,
+    session_dates,
 )
 from investiq.core.bars import INTERVAL_SECONDS as INTERVAL_SECONDS  # re-exported: callers import from here
 from investiq.core.bars import SLASH_DATE as SLASH_DATE
@@ -334,6 +335,11 @@ class BarCache:
         if cached is not None and scale != 1.0:
             cached = cached.assign(**{c: cached[c] * scale for c in ("open", "high", "low", "close")})
             cached["volume"] = cached["volume"] / scale
+        if cached is not None and is_daily(interval) and not fresh.empty:
+            # one bar a session, the new one: Yahoo's labels (the exchange's midnight) and a bar file's (UTC
+            # midnight) of the same session differ, and both were kept, each session twice: the resolver,
+            # counting bars, scored a forecast about half its horizon early (an audit of time in the price path)
+            cached = cached[~session_dates(cached.index).isin(session_dates(fresh.index))]
         if cached is not None:  # later rows win in clean_bars' duplicate drop
             fresh, _ = clean_bars(pd.concat([cached, fresh]), symbol, interval)
         if not fresh.empty:

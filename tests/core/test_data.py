@@ -291,6 +291,23 @@ def test_cache_merge_appends_dedupes_and_newer_rows_win(tmp_path: Path):
     assert [p.name for p in path.parent.iterdir()] == ["SPY_1d.parquet"]  # no temp files left
 
 
+def test_a_session_labelled_by_yahoo_and_by_a_bar_file_is_cached_once(tmp_path: Path):
+    """Yahoo labels New York's daily bars at its midnight (04:00 UTC), a bar file at 00:00 UTC: merged, both were
+    kept, each session twice, and the resolver scored forecasts about half their horizon early (an audit). One
+    bar a session, the newer; intraday bars of different times stay apart."""
+    cache = BarCache(tmp_path / "cache")
+    cache.merge("SPY", "1d", bars(["2024-04-22T00:00:00Z", "2024-04-23T00:00:00Z"], [1.0, 2.0]))  # a file's
+    merged = cache.merge("SPY", "1d", bars(["2024-04-23T04:00:00Z", "2024-04-24T04:00:00Z"], [20.0, 30.0]))
+    assert [str(t) for t in merged.index] == [
+        "2024-04-22 00:00:00+00:00",
+        "2024-04-23 04:00:00+00:00",
+        "2024-04-24 04:00:00+00:00",
+    ]
+    assert merged["close"].tolist() == [1.0, 20.0, 30.0]
+    cache.merge("SPY", "1h", bars(["2024-04-22T13:00:00Z"], [1.0]))
+    assert len(cache.merge("SPY", "1h", bars(["2024-04-22T14:00:00Z"], [2.0]))) == 2
+
+
 def test_cache_refuses_a_symbol_that_is_a_path(tmp_path: Path):
     with pytest.raises(DataError, match="cannot name a cache file"):
         BarCache(tmp_path).path("../etc", "1d")
