@@ -15,8 +15,9 @@ async def checked_query(request: Request) -> None:
     """App-wide dependency: a query parameter that looks like a misspelling of one the route reads is a 422
     naming both, as a body's field is (gateway/schemas/common.py): `?methods=pnl` answered the default method,
     200, unsaid (a new user's walkthrough). Other names are ignored, as a body's are. One the route reads given
-    twice is a 422, as a body's key given twice is: the last won, so `?days=7&days=3650` synced ten years and
-    `?method=bogus&method=mean` hid the bogus one (a review)."""
+    twice with two values is a 422, as a body's key given twice is: the last won, so `?days=7&days=3650` synced
+    ten years and `?method=bogus&method=mean` hid the bogus one (a review). The same value twice is taken (a
+    client merging its default with a caller's value sends it so; another review)."""
     route = request.scope.get("route")
     if not request.query_params or route is None or not hasattr(route, "dependant"):
         return
@@ -24,9 +25,9 @@ async def checked_query(request: Request) -> None:
     for key in request.query_params:
         if key not in names and (meant := misspelling_of(key, names)) is not None:
             raise InvalidInputError(f"unknown query parameter {key[:40]!r}: did you mean {meant!r}?")
-        if key in names and len(given := request.query_params.getlist(key)) > 1:
+        if key in names and len(set(given := request.query_params.getlist(key))) > 1:  # the same twice: one
             shown = [value[:40] for value in given[:4]]
-            raise InvalidInputError(f"query parameter {key!r} given {len(given)} times ({shown}): give it once")
+            raise InvalidInputError(f"query parameter {key!r} given {len(given)} times ({shown}): give one value")
 
 
 def query_names(route: Any) -> frozenset[str]:

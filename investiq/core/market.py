@@ -165,17 +165,17 @@ def csv_outline(path: Path, chosen: Sequence[str] = ()) -> tuple[tuple[str, ...]
             raise DataError(f"CSV {path} holds none of {', '.join(chosen)}: its symbols are {present}")
         rows = rows or {"": frame}
     else:
-        symbols, rows = (path.stem,), {path.stem: frame}
+        symbols, rows = (named_symbol(path),), {named_symbol(path): frame}
     intervals: dict[str, str] = {}
     for symbol, part in rows.items():
-        times = bar_times(part, symbol or path.stem).sort_values()
+        times = bar_times(part, symbol or named_symbol(path)).sort_values()
         if len(times) < 2:  # no spacing to read an interval from ("bars ... are 0 days apart" said nothing)
-            name = symbol or path.stem
+            name = symbol or named_symbol(path)
             raise DataError(f"CSV {path}: {len(times)} bar(s) of {name}; it takes 2 or more to read an interval")
         spacing = median_spacing(times)
         interval = interval_of(spacing)
         if interval is None:
-            raise SpacingError(symbol or path.stem, None, spacing, None)
+            raise SpacingError(symbol or named_symbol(path), None, spacing, None)
         intervals[symbol] = interval
     if len(set(intervals.values())) > 1:
         spaced = ", ".join(f"{s} {i}" for s, i in list(intervals.items())[:8])
@@ -185,6 +185,16 @@ def csv_outline(path: Path, chosen: Sequence[str] = ()) -> tuple[tuple[str, ...]
             "--symbols with those of one interval (and --interval)"
         )
     return symbols, next(iter(intervals.values()))
+
+
+COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")  # what pandas reads a bar file through
+
+
+def named_symbol(path: Path) -> str:
+    """The symbol a bar file without a symbol column holds: its name without the extension, and without a
+    compression's ("QQQ.csv.gz" is QQQ's, not "QQQ.csv"'s; a review)."""
+    plain = path.with_suffix("") if path.suffix.lower() in COMPRESSED else path
+    return plain.stem
 
 
 def _separator(path: Path) -> str:
@@ -571,10 +581,10 @@ def file_fetch(path: Path) -> Fetch:
     named = "symbol" in column_names(file)
 
     def fetch(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
-        if not named and ticker(symbol) != ticker(path.stem):
+        if not named and ticker(symbol) != ticker(named_symbol(path)):
             raise DataError(
-                f"CSV {path} has no symbol column: it holds the bars of {path.stem} (its name) alone; name it "
-                f"{symbol}.csv for {symbol}'s, or add a symbol column"
+                f"CSV {path} has no symbol column: it holds the bars of {named_symbol(path)} (its name) alone; "
+                f"name it {symbol}.csv for {symbol}'s, or add a symbol column"
             )
         rows = symbol_rows(file, path, symbol)
         return rows[bar_times(rows, symbol, daily=is_daily(interval)) < _utc(end)]

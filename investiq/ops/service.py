@@ -28,7 +28,7 @@ from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.request import urlopen
 
-from investiq.core.atomic import replacing
+from investiq.core.atomic import replace_file, replacing
 from investiq.core.errors import InvestIQError
 from investiq.core.settings import Settings
 from investiq.ops import pidfile, triton_server
@@ -151,7 +151,7 @@ def start(
         )
     pid_path.write_text(f"{proc.pid}\n")
     state = {"pid": proc.pid, "url": url, "backend": settings.backend, "triton_started": triton_started}
-    state_path.write_text(json.dumps(state))
+    replace_file(state_path, json.dumps(state))  # 0644 whatever the umask: `_recorded` refuses a writable one
     failure = _wait_healthy(proc, url, wait_s)
     if failure is None:
         return Started(proc.pid, url, log_path, triton_pid)

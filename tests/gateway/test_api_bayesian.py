@@ -946,9 +946,11 @@ def test_a_sync_reads_days_sent_in_a_body_and_refuses_two_that_differ(client: Te
     "path", ["/bayesian/sync-from-database?days=7&days=3650", "/bayesian/weights?method=bogus&method=mean"]
 )
 def test_a_query_parameter_given_twice_is_refused(client: TestClient, path: str):
-    """The last one won: a sync of 7 days ran 3650, a bogus method was never reported (a review)."""
+    """The last one won: a sync of 7 days ran 3650, a bogus method was never reported (a review). The same value
+    twice is one (a client merging its default with the caller's sends it so)."""
     answer = client.post(path) if "sync" in path else client.get(path)
     assert answer.status_code == 422 and "given 2 times" in answer.json()["detail"], answer.text
+    assert client.get("/bayesian/all-stats?method=mean&method=mean").status_code == 200
 
 
 def test_a_client_hanging_up_mid_body_is_no_server_error(serve: Any, tmp_path: Path):

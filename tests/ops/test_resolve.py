@@ -70,3 +70,18 @@ def test_a_file_without_a_symbol_column_scores_only_the_symbol_its_name_gives(tm
     scored = sqlite3.connect(db).execute("SELECT symbol, actual_price FROM price_predictions ORDER BY id")
     assert scored.fetchall() == [("AAA", None), ("BBB", 97.0)]
     assert sorted(p.name for p in (tmp_path / "data" / "bars").iterdir()) == ["BBB_1d.parquet"]
+
+
+def test_a_compressed_bar_file_is_the_symbol_of_its_name_without_the_extensions(tmp_path: Path):
+    """QQQ.csv.gz was taken for "QQQ.csv"'s bars, and refused for QQQ's (a review)."""
+    import gzip
+
+    from investiq.core.market import file_fetch, named_symbol
+
+    path = tmp_path / "QQQ.csv.gz"
+    path.write_bytes(gzip.compress(b"date,close\n2026-01-04,100\n2026-01-05,97\n"))
+    assert named_symbol(path) == "QQQ" and named_symbol(tmp_path / "BRK.B.csv") == "BRK.B"
+    from datetime import datetime, timezone
+
+    rows = file_fetch(path)("QQQ", "1d", datetime(2026, 1, 1, tzinfo=timezone.utc), datetime.now(timezone.utc))
+    assert len(rows) == 2
