@@ -27,10 +27,12 @@ def _triton(config: Path | None) -> tuple[Settings, TritonPorts, Path]:
 def triton_start(config: Path | None) -> None:
     """Start tritonserver on the model repository; wait until /v2/health/ready, then name each model that is not
     ready (the server runs without it). Log: LOGS_DIR/triton/triton.log."""
-    from investiq.ops.triton_server import TritonError, log_path, models, not_ready, start
+    from investiq.ops.triton_server import TritonError, configured, log_path, models, not_ready, start
 
     settings, ports, work = _triton(config)
     try:
+        if settings.model_repository.is_dir() and (given := configured(settings.model_repository)):
+            click.echo(f"gave {', '.join(given)} the checkout's Triton config (the exports had none)")
         pid = start(settings.model_repository, ports, work, server_env=settings.triton_env)
     except TritonError as exc:
         raise click.ClickException(str(exc)) from None

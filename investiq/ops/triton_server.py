@@ -34,7 +34,7 @@ from urllib.request import Request, urlopen
 from gateway.backends.triton import ADMIN_HEADER, ADMIN_TOKEN_ENV, LOCAL_TOKENS, TOKEN_FILE, WORK_DIR
 from gateway.backends.triton import admin_token as known_admin_token
 from investiq.core.errors import InvestIQError
-from investiq.core.finbert import FINBERT, FINBERT_POSTPROCESS, FINBERT_TOKENIZER, TOKENIZER_STAMP
+from investiq.core.finbert import FINBERT, FINBERT_MODEL, FINBERT_POSTPROCESS, FINBERT_TOKENIZER, TOKENIZER_STAMP
 from investiq.core.ports import free_ports
 from investiq.core.settings import Settings
 from investiq.ops import pidfile
@@ -205,6 +205,29 @@ def copy_configs(repository: Path) -> None:
         shutil.copytree(COMMITTED / name / "1", repository / name / "1", ignore=skipped, dirs_exist_ok=True)
 
 
+def configured(repository: Path) -> list[str]:
+    """Give each export in `repository` that has no config.pbtxt the checkout's (its `configs/` too), and FinBERT's
+    the ensemble's steps where they are missing; return the models given one. A repository that `up` or `export`
+    made outside the checkout had none: Triton guessed a config, found no onnxruntime backend in the pip server,
+    and `triton start` said ready with every model failed (a review). Configs already there are left as they are
+    (an operator's own)."""
+    given = []
+    for committed in sorted(p for p in COMMITTED.iterdir() if (p / "config.pbtxt").is_file()):
+        target = repository / committed.name
+        if not target.is_dir() or (target / "config.pbtxt").exists():
+            continue
+        skipped = shutil.ignore_patterns("README.md", "__pycache__", "1")
+        shutil.copytree(committed, target, ignore=skipped, dirs_exist_ok=True)
+        given.append(committed.name)
+    if FINBERT_MODEL in given:
+        for name in ENSEMBLE_STEPS:
+            if not (repository / name).exists():
+                skipped = shutil.ignore_patterns(TOKENIZER_STAMP, "__pycache__")
+                shutil.copytree(COMMITTED / name, repository / name, ignore=skipped)
+                given.append(name)
+    return given
+
+
 def ready(ports: TritonPorts, model: str | None = None, timeout_s: float = 1.0) -> bool:
     path = f"/v2/models/{model}/ready" if model else "/v2/health/ready"
     try:
@@ -328,6 +351,7 @@ def start(
             f"cannot start Triton: {', '.join(taken)} already in use. Stop that server, or give this one other "
             "ports (settings triton_http_port, the port of triton_url, triton_metrics_port)"
         )
+    configured(repository)
     server = find_server(server_env)
     token = admin_token(work)
     cmd = [

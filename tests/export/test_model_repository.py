@@ -205,3 +205,22 @@ def test_a_local_stamp_of_the_checkout_is_not_copied_into_another_repository(
     copy_configs(tmp_path / "repo")
     assert (tmp_path / "repo" / FINBERT_TOKENIZER / "1" / "model.py").is_file()
     assert not (tmp_path / "repo" / FINBERT_TOKENIZER / "1" / TOKENIZER_STAMP).exists()
+
+
+def test_exports_without_a_triton_config_are_given_the_checkouts(tmp_path: Path):
+    """`up` or `export` into a repository outside the checkout wrote no config.pbtxt: Triton guessed one, found no
+    onnxruntime backend in the pip server, and `triton start` said ready with every model failed (a review). Each
+    export without one gets the checkout's, FinBERT's the ensemble's steps; a config already there stays."""
+    from investiq.ops.triton_server import COMMITTED, configured
+
+    repo = tmp_path / "repo"
+    for name in ("patchtst", "finbert_model"):
+        (repo / name / "1").mkdir(parents=True)
+    assert configured(repo) == ["finbert_model", "patchtst", "finbert", "finbert_tokenizer", "finbert_postprocess"]
+    assert (repo / "patchtst" / "config.pbtxt").read_text() == (
+        COMMITTED / "patchtst" / "config.pbtxt"
+    ).read_text()
+    assert (repo / "finbert_tokenizer" / "1").is_dir() and (repo / "patchtst" / "configs").is_dir()
+    (repo / "patchtst" / "config.pbtxt").write_text("# an operator's own\n")
+    assert configured(repo) == []
+    assert (repo / "patchtst" / "config.pbtxt").read_text() == "# an operator's own\n"
