@@ -69,7 +69,13 @@ def choose_bars(
     # a file named on the command line is the source meant (it was ignored: Yahoo's bars of the settings' symbols)
     chosen = "csv" if csv_path is not None else source or settings.price_source
     flat = tuple(part for s in symbols for part in s.replace(",", " ").split())
-    if chosen == "sample":
+    if chosen == "sample":  # daily bars, used whole: --interval 15m or --days 30 trained on them without a word
+        if interval not in (None, SAMPLE_INTERVAL):
+            raise DataError(
+                f"the sample holds {SAMPLE_INTERVAL} bars: --interval {interval} takes csv or yfinance bars"
+            )
+        if days is not None and days < SAMPLE_DAYS:
+            raise DataError(f"the sample is used whole: --days {days} cuts csv or yfinance bars (drop --days)")
         given = flat or (tuple(settings.price_symbols) if settings.price_source == "sample" else ())
         return replace(SAMPLE, symbols=given or SAMPLE.symbols, days=max(days or 0, SAMPLE_DAYS))
     path = csv_path or settings.price_csv

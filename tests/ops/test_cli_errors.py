@@ -152,3 +152,18 @@ def test_a_file_this_user_may_not_read_is_not_told_to_be_written(tmp_path: Path)
 
     told = _refusal(PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "artifact.json")))
     assert "change its permissions, or give a path it can read and write" in told
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--interval", "15m"], "the sample holds 1d bars: --interval 15m"),
+        (["--days", "30"], "--days 30 cuts csv"),
+    ],
+)
+def test_train_on_the_sample_refuses_what_it_would_ignore(tmp_path: Path, extra: list[str], said: str):
+    """`train patchtst --source sample --interval 15m` (or `--days 30`) trained on the whole daily sample without
+    a word (a review)."""
+    env = {"INVESTIQ_MODELS_DIR": str(tmp_path / "models"), "INVESTIQ_DATA_DIR": str(tmp_path / "data")}
+    result = CliRunner().invoke(main, ["train", "patchtst", "--source", "sample", *extra], env=env)
+    assert result.exit_code != 0 and said in result.output, result.output
