@@ -22,7 +22,12 @@ from gateway.backends.base import InferenceBackend
 from gateway.errors import install_handlers
 from gateway.heap import settled
 from gateway.metrics import Metrics
-from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestContextMiddleware
+from gateway.middleware import (
+    BodyLimitMiddleware,
+    HostGuardMiddleware,
+    MetricsMiddleware,
+    RequestContextMiddleware,
+)
 from gateway.query import checked_query
 from gateway.ratelimit import RateLimiter, RateLimitMiddleware
 from gateway.routes import admin, bayesian, price, root, sentiment
@@ -181,6 +186,8 @@ def create_app(
     # context (a 429 is counted and gets an access line and a request id). On app.state: tests set its clock.
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, metrics=app.state.metrics)
+    app.state.allowed_hosts = None  # every host; `investiq serve` narrows it (HostGuardMiddleware)
+    app.add_middleware(HostGuardMiddleware, metrics=app.state.metrics)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outside the body limit: counts 413s too
     # Outermost: every line logged below it carries the request id, 413s get an access line, and its
     # duration covers all the gateway does, while the metrics' latency leaves out writing the log line.

@@ -149,6 +149,34 @@ class MetricsMiddleware:
             self.metrics.observe_request(sent, route_of(scope), status, time.perf_counter() - start)
 
 
+class HostGuardMiddleware:
+    """421 for a request whose Host header names none of `app.state.allowed_hosts` (None: every host; set by
+    `investiq serve` for a gateway without an API key on a loopback address, investiq/ops/bootstrap.py). A web page
+    open on the agent's machine can have its name resolve to 127.0.0.1 (DNS rebinding) and post to the keyless
+    gateway there: fake trades moved the strategy weights, and a text/plain POST reloaded a model (a review). The
+    browser sends the page's own name in Host, which is refused."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        allowed = scope["app"].state.allowed_hosts if scope["type"] == "http" else None
+        if allowed is not None:
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1").lower()
+            name = host.rpartition("]")[0].lstrip("[") if host.startswith("[") else host.partition(":")[0]
+            if name not in allowed:
+                self.metrics.count_error("misdirected_request")
+                detail = (
+                    f"Host {host[:80]!r} is not this gateway's: without an API key it answers requests addressed "
+                    "to localhost, 127.0.0.1 or ::1 only (against DNS rebinding); name a proxy's host in the "
+                    "setting allowed_hosts, or set an API key"
+                )
+                await _answer(send, 421, "misdirected_request", detail)
+                return
+        await self.app(scope, receive, send)
+
+
 class BodyLimitMiddleware:
     """Rejects bodies over `max_bytes` with 413, by Content-Length or while streaming, and bodies not complete
     within `timeout_s` of the request's start with 408 (the server's body deadline, gateway/server.py; None:

@@ -40,12 +40,12 @@ from reliability.runs import add_common, script_parser, workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW_HEAD = (
-    b"POST /bayesian/update HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+    b"POST /bayesian/update HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     + b"X-Pad: "
     + b"a" * 4000
 )
 HALF_BODY = b'{"strategy_name": "stalled", "profit_loss": 1.0, "note": "'
-UNREAD_HEAD = b"GET /bayesian/weights HTTP/1.1\r\nHost: gateway\r\nContent-Length: 100000\r\n\r\n"
+UNREAD_HEAD = b"GET /bayesian/weights HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
 KINDS = ("slow head", "half body", "unread body", "silent")
 
 
@@ -93,7 +93,7 @@ class Peer:
             if self.kind == "half body":
                 body = HALF_BODY + b"x" * 40
                 head = (
-                    b"POST /bayesian/update HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+                    b"POST /bayesian/update HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n" % (len(body) * 2)
                 )
                 self.writer.write(head + body)

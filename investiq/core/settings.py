@@ -97,6 +97,13 @@ class Settings(BaseModel):
     rate_limit_burst: int = Field(
         60, ge=1, description="Requests a client may send at once before rate_limit_per_minute paces it."
     )
+    allowed_hosts: list[str] = Field(
+        [],
+        description="Host names, besides localhost, 127.0.0.1 and ::1, that a gateway serving without an API key "
+        "on a loopback address answers (a local proxy's): a request naming another host is refused (421), so "
+        "that a web page open on this machine cannot reach it through DNS rebinding. Not read with an API key "
+        "or on another address.",
+    )
     # Read deadlines of the HTTP server (gateway/server.py): a client that does not finish its request in time
     # gets 408 and its connection is closed, so slow or stalled clients cannot hold connections and descriptors.
     http_header_timeout_s: float = Field(
@@ -353,7 +360,7 @@ class Settings(BaseModel):
             raise ValueError("a yes/no (true or false) among numbers")  # skill_windows_days: [true] was [1]
         return value
 
-    @field_validator("price_symbols", "skill_windows_days", mode="before")
+    @field_validator("price_symbols", "skill_windows_days", "allowed_hosts", mode="before")
     @classmethod
     def _symbols(cls, value: Any) -> Any:
         """A list from a variable: comma- or space-separated, or JSON (["SPY", "QQQ"] gave the symbols '["SPY"'

@@ -157,6 +157,9 @@ def serve(settings: Settings, log_level: str, log: Log) -> None:
             settings.api_key_env,
         )
     app = create_app(settings, backend)
+    if not settings.api_key and is_loopback(settings.host):  # against DNS rebinding (HostGuardMiddleware)
+        names = {"localhost", "127.0.0.1", "::1", settings.host, *settings.allowed_hosts}
+        app.state.allowed_hosts = frozenset(name.lower() for name in names)
     # log_config=None: uvicorn keeps its hands off logging, so its lines go through our handler;
     # access_log=False: RequestContextMiddleware writes the one access line per request (with its id);
     # http: uvicorn's httptools protocol with read deadlines and a bound on a request's head: slow or stalled

@@ -967,7 +967,7 @@ def test_a_client_hanging_up_mid_body_is_no_server_error(serve: Any, tmp_path: P
         "INVESTIQ_DATA_DIR": str(tmp_path / "data"),
     }
     server = serve(tmp_path / "portfolio.db", env)
-    head = b"POST /bayesian/sync-from-database HTTP/1.1\r\nHost: t\r\ncontent-type: application/json\r\n"
+    head = b"POST /bayesian/sync-from-database HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(head + b"content-length: 100\r\n\r\n" + b'{"days": 7')
     counted = r'investiq_http_requests_total\{method="POST",route="/bayesian/sync-from-database",status="(\d+)"\}'

@@ -499,3 +499,27 @@ def test_metrics_with_a_wrong_key_pays_the_rate_limit(settings: Settings):
         guesses = [client.get("/metrics", headers={"X-API-Key": f"guess-{n}"}).status_code for n in range(6)]
         scrapes = [client.get("/metrics", headers={"X-API-Key": KEY}).status_code for _ in range(6)]
     assert guesses == [401, 401, 401, 429, 429, 429] and scrapes == [200] * 6
+
+
+def test_a_keyless_gateway_on_loopback_answers_only_requests_addressed_to_it(serve: Any, tmp_path: Path):
+    """A web page open on the agent's machine can have its own name resolve to 127.0.0.1 (DNS rebinding) and post
+    fake trades to a keyless gateway there (a review: 200, counted). The browser sends the page's name as Host:
+    refused, 421; localhost's names and those of the setting allowed_hosts are answered."""
+    env = {
+        "INVESTIQ_API_KEY_ENV": "NO_KEY_IN_THIS_TEST",
+        "INVESTIQ_SENTIMENT_MODEL": "lexicon",
+        "INVESTIQ_PRICE_RESOLVE_EVERY_S": "0",
+        "INVESTIQ_MODEL_REPOSITORY": str(tmp_path / "repo"),
+        "INVESTIQ_DATA_DIR": str(tmp_path / "data"),
+        "INVESTIQ_ALLOWED_HOSTS": '["proxy.internal"]',
+    }
+    server = serve(tmp_path / "portfolio.db", env)
+    trade = {"strategy_name": "momentum", "won": False, "profit_loss": -500.0, "trade_id": "rebind-1"}
+    rebound = server.request(
+        "POST", "/bayesian/update", json=trade, headers={"Host": f"attacker.example:{server.port}"}
+    )
+    assert rebound.status_code == 421 and rebound.json()["error"] == "misdirected_request", rebound.text
+    assert "allowed_hosts" in rebound.json()["detail"]
+    for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}", f"[::1]:{server.port}", "proxy.internal"):
+        assert server.request("GET", "/bayesian/weights", headers={"Host": host}).status_code == 200, host
+    assert server.request("GET", "/bayesian/all-stats").json()["strategies"] == []  # the trade was not learnt
