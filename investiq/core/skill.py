@@ -31,7 +31,7 @@ Per row (a resolved forecast at its horizon):
                intervals were fitted to the gaps ahead (`intervals` 'gaps_ahead': investiq/core/gaps.py)
     error      |forecast - actual| / last close, and the random walk's |last - actual| / last
 
-`SkillBook` keeps these sums per (model version, symbol, bucket); adding a row is O(1), so the
+`SkillBook` keeps these sums per (model version, symbol, origin time); adding a row is O(1), so the
 gateway feeds it only the rows resolved since its last look and never rescans the table.
 """
 
@@ -408,15 +408,18 @@ def summarise(
 
 
 class SkillBook:
-    """Column sums per (model version, symbol, bucket of origin time one horizon's bar time long: horizon_steps x
-    interval); symbol POOLED holds all symbols. Versions of other horizons are pooled in buckets of the longest
-    horizon, by time. Beside the sums, the spans of the forecasts that recorded one (`Skill.span`)."""
+    """Column sums per (model version, symbol, origin time); symbol POOLED holds all symbols. Figures group them
+    in buckets of origin time one horizon's bar time long (horizon_steps x interval), versions of other horizons
+    in buckets of the longest horizon, by time. A window counts the forecasts whose origin lies in it, not whole
+    buckets: a bucket counted by its last origin brought up to a horizon from before a window's start into it (a
+    "30d" window held 33 days of daily forecasts 12 bars ahead, 40 where 34 were due: a review). Beside the sums,
+    the spans of the forecasts that recorded one (`Skill.span`)."""
 
     def __init__(self) -> None:
-        self._sums: dict[tuple[str, str], dict[int, NDArray[np.float64]]] = defaultdict(dict)
-        self._times: dict[tuple[str, str], dict[int, tuple[float, float]]] = defaultdict(dict)
-        # per (version, symbol) and bucket: (sum of span / horizon, forecasts that recorded one); real symbols only
-        self._spans: dict[tuple[str, str], dict[int, tuple[float, int]]] = defaultdict(dict)
+        self._sums: dict[tuple[str, str], dict[float, NDArray[np.float64]]] = defaultdict(dict)
+        # per (version, symbol) and origin: [sum of span / horizon, forecasts that recorded one]
+        self._spans: dict[tuple[str, str], dict[float, NDArray[np.float64]]] = defaultdict(dict)
+        self._arrays: dict[tuple[str, str], tuple[NDArray[np.float64], ...]] = {}  # `_array`
         self._horizons: dict[str, float] = {}  # version -> its horizon's bar time in seconds
         self._seen: set[OutcomeKey] = set()
         self.unscorable = 0  # forecasts left out because they cannot be scored (`Outcome.scorable`), each once
@@ -439,18 +442,20 @@ class SkillBook:
                 self.unscorable -= 1
             horizon = max(o.horizon_seconds, 1.0)
             self._horizons[o.model_version] = horizon
-            bucket = math.floor(o.origin_ts / horizon)
-            row = o.row()
-            if o.span_seconds is not None and math.isfinite(o.span_seconds):
-                spans = self._spans[(o.model_version, o.symbol)]
-                total, count = spans.get(bucket, (0.0, 0))
-                spans[bucket] = (total + min(max(o.span_seconds / horizon, 1.0), MAX_SPAN), count + 1)
+            origin, row = o.origin_ts, o.row()
+            took = o.span_seconds  # [span in buckets, 1] where the forecast recorded it
+            unknown = took is None or not math.isfinite(took)
+            span = (
+                np.zeros(2)
+                if took is None or unknown
+                else np.array([min(max(took / horizon, 1.0), MAX_SPAN), 1.0])
+            )
             for symbol in (o.symbol, POOLED):
                 key = (o.model_version, symbol)
-                sums = self._sums[key]
-                sums[bucket] = sums[bucket] + row if bucket in sums else row.copy()
-                lo, hi = self._times[key].get(bucket, (o.origin_ts, o.origin_ts))
-                self._times[key][bucket] = (min(lo, o.origin_ts), max(hi, o.origin_ts))
+                sums, spans = self._sums[key], self._spans[key]
+                sums[origin] = sums[origin] + row if origin in sums else row.copy()
+                spans[origin] = spans[origin] + span if origin in spans else span
+                self._arrays.pop(key, None)
             changed.add(o.model_version)
         return changed
 
@@ -471,8 +476,8 @@ class SkillBook:
         seed: int = 0,
     ) -> Skill:
         """Figures of `version` (None: every version's forecasts together) for `symbol` (POOLED: all), over the
-        buckets with forecasts from origins at or after since_ts and wholly before until_ts (None: no bound), the
-        with the real span of those forecasts' horizons (`Skill.span`)."""
+        forecasts from origins at or after since_ts and before until_ts (None: no bound), with the real span of
+        those forecasts' horizons (`Skill.span`)."""
         sums, times, span = self._periods(version, symbol, since_ts, until_ts)
         return summarise(sums, times, seed, span)
 
@@ -490,49 +495,62 @@ class SkillBook:
         reps = min(MAX_REPS, max(REPS, math.ceil(FAMILY_DRAWS / drawn)))
         return _figure(stacked, "error", "error_random_walk", "n", seed, tail=tail, reps=reps, block=block)
 
+    def _array(self, key: tuple[str, str]) -> tuple[NDArray[np.float64], ...]:
+        """`key`'s origins, ascending, their column sums and their spans, as matrices (made again after an add)."""
+        if key not in self._arrays:
+            origins = sorted(self._sums[key])
+            self._arrays[key] = (
+                np.array(origins, dtype=np.float64),
+                np.stack([self._sums[key][t] for t in origins]),
+                np.stack([self._spans[key][t] for t in origins]),
+            )
+        return self._arrays[key]
+
     def _periods(
         self, version: str | None, symbol: str, since_ts: float | None, until_ts: float | None
     ) -> tuple[dict[int, NDArray[np.float64]], dict[int, tuple[float, float]], float | None]:
-        """Column sums and origin times per bucket (`skill`), and how many buckets a horizon really spans, on
-        average over the forecasts counted that recorded it (None where none did)."""
-
-        def counted(key: tuple[str, str], bucket: int) -> bool:
-            hi = self._times[key][bucket][1]
-            return (since_ts is None or hi >= since_ts) and (until_ts is None or hi < until_ts)
-
+        """Column sums and origin times per bucket (`skill`) of the forecasts from origins in [since_ts,
+        until_ts), and how many buckets a horizon really spans, on average over those that recorded it (None where
+        none did)."""
         keys = [(v, s) for v, s in self._sums if s == symbol and version in (None, v)]
         period = max((self._horizons[v] for v, _ in keys), default=1.0)  # the longest version's, if several
+        picked, span_sum = [], np.zeros(2)  # span_sum: [sum of span in buckets, forecasts that recorded one]
+        for key in keys:
+            origins, rows, spans = self._array(key)
+            lo = 0 if since_ts is None else int(np.searchsorted(origins, since_ts, side="left"))
+            hi = len(origins) if until_ts is None else int(np.searchsorted(origins, until_ts, side="left"))
+            picked.append((origins[lo:hi], rows[lo:hi]))
+            span_sum += spans[lo:hi].sum(axis=0) * [self._horizons[key[0]] / period, 1.0]
         sums: dict[int, NDArray[np.float64]] = {}
         times: dict[int, tuple[float, float]] = {}
-        for key in keys:
-            horizon = self._horizons[key[0]]
-            for bucket, row in self._sums[key].items():
-                if not counted(key, bucket):
-                    continue
-                lo, hi = self._times[key][bucket]
-                k = bucket if horizon == period else math.floor(bucket * horizon / period)  # by time, if pooled
-                sums[k] = sums[k] + row if k in sums else row
-                times[k] = (min(lo, times[k][0]), max(hi, times[k][1])) if k in times else (lo, hi)
-        total = count = 0.0
-        for (v, s), spans in self._spans.items():
-            if version in (None, v) and symbol in (POOLED, s):
-                for bucket, (t, n) in spans.items():
-                    if counted((v, s), bucket):
-                        total, count = total + t * self._horizons[v] / period, count + n
-        return sums, times, total / count if count else None
+        if sum(len(o) for o, _ in picked):
+            origins = np.concatenate([o for o, _ in picked])
+            rows = np.concatenate([r for _, r in picked])
+            buckets = np.floor(origins / period).astype(np.int64)
+            order = np.argsort(buckets, kind="stable")
+            buckets, origins, rows = buckets[order], origins[order], rows[order]
+            keys_at, starts = np.unique(buckets, return_index=True)
+            totals = np.add.reduceat(rows, starts, axis=0)
+            ends = np.append(starts[1:], len(buckets))
+            for k, start, end, total in zip(keys_at.tolist(), starts, ends, totals, strict=True):
+                part = origins[start:end]
+                sums[k], times[k] = total, (float(part.min()), float(part.max()))
+        return sums, times, float(span_sum[0] / span_sum[1]) if span_sum[1] else None
 
     def recent_since(self, version: str, periods: int, forecasts: int) -> float | None:
-        """Where `version`'s shortest recent record with the evidence to judge begins: the latest origin time from
+        """Where `version`'s shortest recent record with the evidence to judge begins: the first origin time from
         which its forecasts (pooled over symbols) fill `periods` buckets and number `forecasts` (a `since_ts` for
         `skill`); None while its whole record has less. Days do not measure evidence: 90 days of daily forecasts 12
         bars ahead hold 8 periods, too few, and health judged such a model on its whole history, where two good
         years hid three bad months (MAE ratio 0.96 over all, 1.40 over the 90 days: a review)."""
-        sums, times = self._sums.get((version, POOLED), {}), self._times.get((version, POOLED), {})
+        sums, times, _ = (
+            self._periods(version, POOLED, None, None) if (version, POOLED) in self._sums else ({}, {}, 0)
+        )
         counted = n = 0
-        for bucket in sorted(sums, key=lambda b: times[b][1], reverse=True):
+        for bucket in sorted(sums, reverse=True):
             counted, n = counted + 1, n + int(sums[bucket][_C["n"]])
             if counted >= periods and n >= forecasts:
-                return times[bucket][1]  # `skill` counts the buckets whose last origin is at or after it
+                return times[bucket][0]  # `skill` counts the forecasts from that bucket's first origin on
         return None
 
     def span(self, version: str | None, symbol: str = POOLED) -> float | None:

@@ -127,6 +127,24 @@ def test_pooled_figures_join_symbols_and_windows_select_recent_forecasts():
     assert recent.n == 20 and recent.first == 50 * DAY
 
 
+def test_a_window_holds_the_forecasts_from_its_start_not_whole_horizons_before_it():
+    """Daily forecasts 12 bars ahead fall in 12-day buckets; a window from day 53 counted the whole bucket of
+    days 48-59 (the bucket's last forecast was in it): five days of forecasts from before its start (a review:
+    a "30d" window held 33 days, 40 forecasts where 34 were due). A window holds its own forecasts alone, in the
+    buckets they fall in; recent_since's start counts its buckets whole."""
+    rows = [Outcome(**{**vars(o), "horizon_seconds": 12 * DAY}) for o in outcomes(120)]
+    book = SkillBook()
+    book.add(rows)
+    window = book.skill("v1", "AAA", since_ts=53 * DAY)
+    assert window.n == 67 and window.first == 53 * DAY and window.buckets == 6
+    up = np.array([o.actual_price > o.last_price for o in rows[53:]], dtype=float)
+    assert window.always_up_rate.value == pytest.approx(up.mean())
+    until = book.skill("v1", "AAA", until_ts=53 * DAY)
+    assert until.n == 53 and until.last == 52 * DAY
+    start = book.recent_since("v1", periods=3, forecasts=30)
+    assert start == 84 * DAY and book.skill("v1", since_ts=start).n == 36  # buckets 84-95, 96-107, 108-119
+
+
 def test_the_tally_is_incremental():
     rows = outcomes(90, seed=3)
     once, twice = SkillBook(), SkillBook()
