@@ -71,6 +71,18 @@ def number_for(repository: Path, model: str, weights: str, retired: Path | None 
     return next_number(repository, model, retired)
 
 
+def serving_copy(source: Path, repository: Path, model: str) -> int | None:
+    """The serving number when the exported directory `source` is a copy of that version (the same artifact.json:
+    weights, settings and graph digests), else None."""
+    current = serving(repository, model)
+    if current is None or not (source / META).is_file():
+        return None
+    same = json.loads((source / META).read_text()) == json.loads(
+        (version_dir(repository, model, current) / META).read_text()
+    )
+    return current if same else None
+
+
 def install(source: Path, repository: Path, model: str, retired: Path | None = None) -> int:
     """Copy an exported version directory in as the new newest version; return its number."""
     if not (source / META).is_file():

@@ -9,7 +9,7 @@ from investiq.core.atomic import remove
 from investiq.core.errors import ArtifactError
 from investiq.core.patchtst import PatchTSTMeta
 from investiq.core.settings import Settings
-from investiq.core.versions import VersionError, retired_root, serving, version_dir, versions
+from investiq.core.versions import VersionError, retired_root, serving, serving_copy, version_dir, versions
 from investiq.ops.lifecycle import MODEL, Log, promote, prune_old
 
 
@@ -60,6 +60,9 @@ def promote_version(settings: Settings, version: str, log: Log) -> int:
             raise VersionError(f"no version {version} of {MODEL}: see `investiq models list`")
     else:
         source = Path(version)
+        if (current := serving_copy(source, settings.model_repository, MODEL)) is not None:
+            # installed again it took a new number, and a rollback then served the same weights (a review)
+            raise VersionError(f"{source} is version {current}, which already serves")
     number = promote(settings, source, log)
     if source.parent == retired_root(settings.models_dir) / MODEL:
         remove(source)  # back in the repository: no longer retired

@@ -42,6 +42,7 @@ from investiq.core.versions import (
     versions,
 )
 from investiq.ops.lifecycle import RolloutError, exclusive, export_and_serve, promote, rollback
+from investiq.ops.models import promote_version
 from investiq.ops.retrain import RetrainError, prune_runs, retrain
 from investiq.ops.service import gateway_url, serving_gateways, stack_urls
 from tests.fakes import FakeBackend, patchtst_outputs
@@ -236,6 +237,18 @@ def test_a_training_output_is_refused_before_anything_is_installed(work: Path):
         promote(settings, work / "models" / "patchtst", log=lambda _: None)
     assert versions(work / "repo", "patchtst") == [1]
     assert next_number(work / "repo", "patchtst", retired_root(settings.models_dir)) == 2
+
+
+def test_promoting_the_serving_versions_export_again_is_refused_so_a_rollback_goes_back(work: Path):
+    """The same export promoted twice (a retry after a timeout) took a new number each time: a rollback then
+    served the same weights, and keep_versions pruned the real previous version (a review)."""
+    settings = settings_for(work)
+    other = version_dir(work / "other-repo", "patchtst", 1)
+    assert promote_version(settings, str(other), log=lambda _: None) == 2
+    with pytest.raises(VersionError, match=f"{other} is version 2, which already serves"):
+        promote_version(settings, str(other), log=lambda _: None)
+    assert versions(work / "repo", "patchtst") == [1, 2]
+    assert rollback(settings, log=lambda _: None) == 1
 
 
 def test_an_export_keeps_keep_versions_as_a_promote_does(work: Path):
