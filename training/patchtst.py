@@ -274,11 +274,22 @@ class Forecaster(torch.nn.Module):
         centre = u[..., m : m + 1]
         p_up = torch.sigmoid(self.base_logit + self.slope * centre[..., 0])
         p_up = torch.minimum(torch.maximum(p_up, self.p_low), self.p_high)
-        z = self.alpha * centre + self.spread * (u - centre) + self.offsets
-        z = torch.sort(z, dim=-1)[0]
+        z = ordered(self.alpha * centre + self.spread * (u - centre) + self.offsets, m)
         z = torch.where(self.held > 0, agreeing(z, self.levels, p_up), z)
         quantiles = past_values[:, -1:, :] * torch.exp(z * self.scale(sigma)[..., None])  # [B, H, K]
         return quantiles[..., m : m + 1], quantiles, p_up, sigma[:, None]
+
+
+def ordered(z: torch.Tensor, m: int) -> torch.Tensor:
+    """Quantiles z [..., K] ascending along the levels with the median (index m) where calibration chose it: each
+    level on its side of the median (at it, if its offset crossed it), then sorted on that side. A sort of all of
+    them moved a lower level's offset into the median's place where validation trended (the 0.25 level above the
+    last close from step 7 on): a model serving "the random walk" called up, 0.57 % at step 12, and lost to the
+    random walk when the trend turned (MAE ratio 1.015, 95% CI [1.011, 1.020]: a quant's audit)."""
+    centre = z[..., m : m + 1]
+    below = torch.sort(torch.minimum(z[..., :m], centre), dim=-1)[0]
+    above = torch.sort(torch.maximum(z[..., m + 1 :], centre), dim=-1)[0]
+    return torch.cat([below, centre, above], dim=-1)
 
 
 def agreeing(z: torch.Tensor, levels: torch.Tensor, p_up: torch.Tensor) -> torch.Tensor:
@@ -854,6 +865,10 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         """Ascending quantiles z [n, H, K] at levels[at], held to the P(up) served on these windows."""
         return agreeing(torch.from_numpy(np.ascontiguousarray(z)), torch.from_numpy(levels[at]), p_served).numpy()
 
+    def as_served(z: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Quantiles z [n, H, K], ordered around their median and held to P(up), as the graph serves them."""
+        return held(ordered(torch.from_numpy(np.ascontiguousarray(z)), m).numpy())
+
     def median(alpha: float) -> NDArray[np.float64]:
         """[n, H]: the served median in units of sigma sqrt(h), alpha * u held to P(up)."""
         return held(alpha * u[..., m : m + 1], slice(m, m + 1))[..., 0]
@@ -884,7 +899,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     offsets_of = [conformal(target, raw, levels, m) for raw in candidates]
     losses = np.column_stack(
         [
-            quantile_loss(target, held(np.sort(raw + offsets, axis=-1)), levels)
+            quantile_loss(target, as_served(raw + offsets), levels)
             for raw, offsets in zip(candidates, offsets_of, strict=True)
         ]
     )
@@ -893,7 +908,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
     )
     spread = 1.0 if enough and spread_ci[1] < 1 else 0.0
     offsets = offsets_of[0] if spread else offsets_of[1]
-    served = held(np.sort(candidates[0 if spread else 1] + offsets, axis=-1))  # as the graph serves them
+    served = as_served(candidates[0 if spread else 1] + offsets)
     gaps, gap_rule = gap_calibration(data, target, served, m, levels)
 
     with torch.no_grad():

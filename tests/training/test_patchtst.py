@@ -495,6 +495,38 @@ def test_a_falling_median_is_not_served_beside_a_rising_p_up():
     assert (p_up < 0.5).all() and (median < last).all()
 
 
+def test_a_lower_levels_offset_above_the_median_does_not_move_the_median(tmp_path: Path):
+    """Conformal offsets of a trending validation part put the 0.25 level above the last close (and the 0.1 level
+    at it): sorting all the levels moved that offset into the median's place, so a model serving the random walk's
+    median called up (a quant's audit). The median stays the last close; the levels below it go to it at most,
+    those above at least, still ascending; in the ONNX graph too."""
+    import onnxruntime as ort
+
+    from export.patchtst import export_graph
+
+    forecaster = Forecaster(TINY).eval()
+    offsets = torch.tensor([-1.5, 0.0, 0.3, 0.0, 0.2, 0.1, 1.6]).expand(
+        4, -1
+    )  # 0.9 below 0.75: sorted on its side
+    with torch.no_grad():
+        forecaster.offsets.copy_(offsets)
+        forecaster.base_logit.fill_(1.2)  # P(up) 0.77, as on the trend
+        forecaster.held.fill_(1.0)
+    x = sample_windows(8, 64, seed=5)
+    with torch.no_grad():
+        median, quantiles, _, _ = forecaster(torch.from_numpy(x))
+    last = torch.from_numpy(x)[:, -1:, :].expand(-1, 4, -1)
+    assert torch.equal(median, last)
+    assert torch.all(torch.diff(quantiles, dim=-1) >= 0)
+    assert torch.equal(quantiles[..., 1:4], last.expand(-1, -1, 3))  # 0.1 at it, 0.25 down to it, the median
+    assert torch.all(quantiles[..., 0] < last[..., 0]) and torch.all(quantiles[..., 4:] > last)
+    path = tmp_path / "model.onnx"
+    export_graph(forecaster, 64, path)
+    got = ort.InferenceSession(str(path)).run(list(OUTPUTS), {"past_values": x})
+    np.testing.assert_allclose(got[0], median.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(got[1], quantiles.numpy(), rtol=1e-5)
+
+
 def test_calibration_judges_the_median_as_served_held_to_p_up(monkeypatch: pytest.MonkeyPatch):
     """A network whose raw median foresees every move: with its P(up) slope it is kept, and held to that P(up) it
     is never moved (the two agree). With the slope refused (fit_slope faked to find none), P(up) is the up-rate 0.5
