@@ -112,9 +112,10 @@ def backtest_command(
     \b
     Reading the result (--out: report.md, report.json, equity.png, win_rate.png, weights.png): a trade
     is sized K x its strategy's weight (K strategies), so equal weights trade everything at size 1.
-    Differences from equal weights come with 95% bootstrap intervals, over trades (win rate, average
-    win) and over days (return, Sharpe); an interval that includes 0 is no evidence either way.
-    A figure on fewer than 10 bootstrap blocks (100 trades, 200 days of daily P&L) gets no
+    Differences from equal weights come with paired 95% bootstrap intervals over days (win rate,
+    average win and P&L per trade: each trade on its decision day, in blocks of whole days; return
+    and Sharpe: the daily P&L, in blocks of 20 days); an interval that includes 0 is no evidence
+    either way. A figure on fewer than 10 bootstrap blocks (about 100 trades, 200 days) gets no
     interval, and a variant that took fewer than 20 trades no verdict: both read "not tested".
     A journal trade without opened_at is sized 1 in every variant and left out of the claims.
     The same --seed gives the same report.json."""
