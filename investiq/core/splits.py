@@ -14,7 +14,10 @@ A bar is suspect when its one-bar move is all three of:
 An index (a Yahoo symbol starting with "^": the VIX, the S&P 500) never splits and is not warned about (the
 caller's part: gateway/services/price.py); the VIX's real 17.31 -> 37.32 read as a 1-for-2 reverse split.
 A real fall of exactly half in one bar matches too: the warning says the move looks like a split, not that it
-is one.
+is one. A move that is large and extreme, near no ratio and beyond x50 either way (`UNITS`: x75, x200, /500) is
+warned about as what it more likely is, closes in two units or a bad print; until 2026-12-06 such a window, and a
+x100 one (cents for dollars: the ratios stopped at 50), was served without a word, its 1-day 90 % interval -46 % to
++172 % (a quant's audit).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from numpy.typing import NDArray
 
 # Forward split ratios (new shares per old share) seen in practice; reverse splits are their inverses. The
 # training data's report (investiq/core/bars.py) reads the same ones.
-RATIOS = (1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 10, 15, 20, 25, 30, 40, 50)
+RATIOS = (1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 10, 15, 20, 25, 30, 40, 50, 100)
 # A split moves the unadjusted price by its ratio times the day's own move: a 2:1 split on a +6 % day is x0.53.
 # A move within this factor of a ratio is near it (log 1.08 = 0.077: a 2-for-1 split's bar may fall by 46-54 %).
 # Until 2026-12-05 the gateway allowed 0.05 and the training data's report 1.08: 2:1 splits on +-6 % days were
@@ -37,6 +40,9 @@ SMALLEST = math.log(1.4)  # a one-bar move below this factor is never taken for 
 EXTREME = 10.0  # robust standard deviations of the other one-bar moves
 TOLERANCE = math.log(SPLIT_MOVE)
 MIN_RETURNS = 20  # fewer one-bar moves give no scale to judge by
+# A large, extreme one-bar move beyond this factor either way that is near no ratio is warned about as closes in
+# two units or a bad print (a real share's close moves x50 in one bar about never; a warning changes no forecast)
+UNITS = math.log(50)
 
 _LOG_RATIOS = np.log(np.array(RATIOS))
 
@@ -80,18 +86,26 @@ def suspected_splits(closes: NDArray[np.floating[Any]], offset: int = 0) -> list
         # a forward split divides the price by the ratio: the bar falls by log(ratio)
         distance = np.abs(-move - np.concatenate([_LOG_RATIOS, -_LOG_RATIOS]))
         nearest = int(np.argmin(distance))
-        if distance[nearest] > max(TOLERANCE, 3 * scale):
+        near = distance[nearest] <= max(TOLERANCE, 3 * scale)
+        if not near and abs(move) <= UNITS:
             continue
-        factor = float(RATIOS[nearest % len(RATIOS)] ** (1 if nearest < len(RATIOS) else -1))
         i = offset + int(t) + 1
         usual = (
             f"{abs(move) / scale:.0f} times this series' usual one-bar move"
             if scale
             else "where no other bar moves"
         )
+        ratio = f"prices[{i}] / prices[{i - 1}] = {math.exp(move):.4g}"
+        said = f"{ratio}: a move of {math.expm1(move):+.1%} in one bar, {usual}"
+        if not near:
+            warnings.append(
+                f"{said}, beyond any split's; the forecast takes it for a real move: if the closes before "
+                f"prices[{i}] are in another unit or one is a bad print, send them corrected"
+            )
+            continue
+        factor = float(RATIOS[nearest % len(RATIOS)] ** (1 if nearest < len(RATIOS) else -1))
         warnings.append(
-            f"prices[{i}] / prices[{i - 1}] = {math.exp(move):.4g}: a move of {math.expm1(move):+.1%} in one bar, "
-            f"{usual}, near a {_ratio_name(factor)} split; the forecast takes it for a real move: if it is a "
+            f"{said}, near a {_ratio_name(factor)} split; the forecast takes it for a real move: if it is a "
             f"split, send closes adjusted for it (every close before prices[{i}] times {1 / factor:g})"
         )
     return warnings
