@@ -43,6 +43,7 @@ MIN_RETURNS = 20  # fewer one-bar moves give no scale to judge by
 # A large, extreme one-bar move beyond this factor either way that is near no ratio is warned about as closes in
 # two units or a bad print (a real share's close moves x50 in one bar about never; a warning changes no forecast)
 UNITS = math.log(50)
+MAX_WARNINGS = 5  # bars named one by one; the rest are counted (128 closes each x2.968 the last got 127 of ~240 B)
 
 _LOG_RATIOS = np.log(np.array(RATIOS))
 
@@ -108,4 +109,7 @@ def suspected_splits(closes: NDArray[np.floating[Any]], offset: int = 0) -> list
             f"{said}, near a {_ratio_name(factor)} split; the forecast takes it for a real move: if it is a "
             f"split, send closes adjusted for it (every close before prices[{i}] times {1 / factor:g})"
         )
+    if len(warnings) > MAX_WARNINGS:
+        more = len(warnings) - MAX_WARNINGS
+        warnings = [*warnings[:MAX_WARNINGS], f"and {more} more one-bar moves like these after the first five"]
     return warnings

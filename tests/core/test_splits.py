@@ -82,3 +82,9 @@ def test_a_move_beyond_any_split_is_warned_about_as_another_unit_or_a_bad_print(
     closes = walk()
     closes[400:] /= 3.5
     assert suspected_splits(closes) == []
+
+
+def test_a_window_of_suspect_moves_names_five_and_counts_the_rest():
+    """128 closes each x2.968 the one before got 127 near-identical warnings, ~30 KB (a quant's audit)."""
+    warnings = suspected_splits(100 * 2.968 ** np.arange(128.0))
+    assert len(warnings) == 6 and warnings[-1] == "and 122 more one-bar moves like these after the first five"
