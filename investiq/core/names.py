@@ -55,10 +55,24 @@ def first_invisible(value: str) -> str | None:
     return next((ch for ch in value if not ch.isprintable()), None)
 
 
-LABEL_WIDTH = 28  # characters of a name in a plot's label; a longer one ends in an ellipsis
+def markdown_text(name: str) -> str:
+    """`name` as literal text in Markdown, a table's cell too: `long|short` split a report.md table's row, and
+    `**x**` or `<img src=x>` rendered (a review of the reports). Characters with meaning there are escaped."""
+    escaped = "".join(f"\\{ch}" if ch in MARKDOWN_SPECIAL else ch for ch in name)
+    return escaped.replace("<", "&lt;").replace(">", "&gt;")
+
+
+# what makes Markdown of a name's text: "_" and "-" stay, as in "mean_rev-2" (intraword, never emphasis)
+MARKDOWN_SPECIAL = frozenset("\\`*[]|~")
+LABEL_WIDTH = 28  # characters of a name in a plot's label; a longer one loses its middle to an ellipsis
 
 
 def shortened(name: str, width: int = LABEL_WIDTH) -> str:
-    """`name`, cut to `width` characters with an ellipsis, for a plot's labels: 40 long names pushed a legend off
-    its figure, and long symbols squeezed a forest plot into a third of its width (a review)."""
-    return name if len(name) <= width else name[: width - 1] + "\u2026"
+    """`name`, cut to `width` characters with an ellipsis in its middle, for a plot's labels: 40 long names pushed
+    a legend off its figure, and long symbols squeezed a forest plot into a third of its width (a review). Both
+    ends are kept: names that share a prefix differ at the end ("mean_reversion_bollinger_band_AAPL", "..._MSFT"
+    were ten identical labels when cut at the end: a review of the plots)."""
+    if len(name) <= width:
+        return name
+    tail = (width - 1) // 2
+    return name[: width - 1 - tail] + "\u2026" + name[len(name) - tail :]

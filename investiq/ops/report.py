@@ -20,6 +20,7 @@ from investiq.core.atomic import staged
 from investiq.core.errors import InvestIQError
 from investiq.core.finbert import LABELS
 from investiq.core.journal import JournalWriter, connect, schema
+from investiq.core.names import markdown_text
 from investiq.core.report_json import dumps
 from investiq.core.settings import Settings
 from investiq.core.skill import MIN_BUCKETS, Skill, summarise
@@ -169,6 +170,9 @@ def summary(view: JournalView, days: int, db_path: Path, plots: dict[str, str]) 
     }
 
 
+TABLE_ENDS = 10  # rows of the highest and of the lowest weights in report.md's table of many strategies
+
+
 def _f(x: float | None) -> str:
     return "–" if x is None or math.isnan(x) else f"{x:.3f}"
 
@@ -269,8 +273,17 @@ def markdown(n: dict[str, Any]) -> str:
             "| strategy | weight | wins (all time) | losses (all time) | win rate (posterior mean, decayed) |",
             "| --- | ---: | ---: | ---: | ---: |",
         ]
-        for name, r in w["weights"].items():
-            lines.append(f"| {name} | {_f(r['weight'])} | {r['wins']} | {r['losses']} | {_f(r['win_rate'])} |")
+        # the highest weights first; of many, the highest and lowest TABLE_ENDS (300 rows in name order, all 0.00x,
+        # were no use: a review); every strategy is in report.json
+        ranked = sorted(w["weights"].items(), key=lambda item: (-item[1]["weight"], item[0]))
+        shown = ranked if len(ranked) <= 2 * TABLE_ENDS else [*ranked[:TABLE_ENDS], None, *ranked[-TABLE_ENDS:]]
+        for row in shown:
+            if row is None:
+                lines.append(f"| … {len(ranked) - 2 * TABLE_ENDS} more (report.json lists them all) | | | | |")
+                continue
+            name, r = row
+            cells = [markdown_text(name), f"{r['weight']:.3g}", r["wins"], r["losses"], _f(r["win_rate"])]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
         lines.append("")
         if "strategies" in plots:
             lines += [f"![Strategy weights at the end of each day]({plots['strategies']})", ""]

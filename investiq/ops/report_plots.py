@@ -37,6 +37,27 @@ def palette(n: int) -> list[Any]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
+HEADROOM = 1.1  # a weight axis ends this far above the highest weight drawn
+
+
+def _highest(weights: Any) -> float:
+    """The highest weight in an iterable of {name: weight} (0 where there is none)."""
+    return max((w for day in weights for w in day.values() if np.isfinite(w)), default=0.0)
+
+
+def date_axis(ax: Any, days: list[date]) -> None:
+    """Ticks at whole days, named by date, however short the span: matplotlib's own ticks of a few days were hours
+    named by their date, "2026-12-03" seven times over (a review of the plots)."""
+    from matplotlib.dates import AutoDateLocator, DateFormatter, DayLocator
+
+    span = (max(days) - min(days)).days if days else 0
+    if span <= 60:
+        ax.xaxis.set_major_locator(DayLocator(interval=max(1, -(-span // 8))))  # type: ignore[no-untyped-call]
+    else:
+        ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=10))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+
+
 def grey_others(ax: Any, n: int, one: str, many: str) -> None:
     """A legend entry saying how many series are drawn grey and unlabelled."""
     if n:
@@ -129,6 +150,7 @@ def hit_rate_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     # headroom for the legend: the tallest bars touched the frame and the legend sat on the first days' (a review)
     bottom.set(ylabel="forecasts", ylim=(0, 1.45 * max(float((scored_n + pending).max(initial=0)), 1.0)))
     _legend(bottom, loc="upper left", fontsize=8)
+    date_axis(bottom, days)
     return _save(fig, out, HIT_RATE_PNG)
 
 
@@ -144,6 +166,7 @@ def sentiment_plot(view: JournalView, days: list[date], out: Path) -> str | None
         left.bar(_noon(days), counts, width=0.8, bottom=below, color=COLOURS[label], label=label)
         below += counts
     left.set(ylabel="predictions", title="Sentiment predictions per day")
+    date_axis(left, days)
     _legend(left, fontsize=8)
     right.hist(view.scores, bins=np.linspace(-1, 1, 41), color="tab:blue")
     right.set(xlabel="score (p_positive - p_negative)", ylabel="predictions", title="Score distribution")
@@ -169,7 +192,10 @@ def weights_plot(view: JournalView, days: list[date], out: Path) -> str | None:
         y = [view.weight_days.get(d, {}).get(name, np.nan) for d in days]
         ax.plot(_noon(days), y, ".-", color=colour, label=shortened(name), zorder=2)
     grey_others(ax, len(names) - len(top), "strategy", "strategies")
-    ax.set_ylim(bottom=0)  # autoscaled above: twelve weights of ~0.08 were flat lines on a 0-1 axis
+    # up to a tenth above the highest weight: twelve weights of ~0.08 were flat lines on a 0-1 axis, and equal
+    # weights (a new deployment's) lay on the top edge of an axis that autoscaling ended at them (a review)
+    ax.set_ylim(0, HEADROOM * max(_highest(view.weight_days.values()), 1e-9))
+    date_axis(ax, days)
     ax.set(
         ylabel="weight",
         title=f"Strategy weights at the end of each day ({WEIGHT_METHOD} win rate, as GET /bayesian/weights)",
@@ -186,8 +212,11 @@ def skill_plot(view: JournalView, out: Path) -> str | None:
         return None
     plt = pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    # labelled: the MAX_SERIES versions with the most forecasts scored; the others thin and grey
-    ranked = sorted(view.skill, key=lambda v: (-view.skill[v][-1][1].n, v))
+    # labelled: the MAX_SERIES versions scored most recently, the newest first (the serving one); the others thin
+    # and grey. Ranked by forecasts scored, the serving version, the newest, had the fewest and was grey (a review)
+    ranked = sorted(
+        view.skill, key=lambda v: (-view.skill[v][-1][0].toordinal(), -view.skill[v][0][0].toordinal(), v)
+    )
     top = ranked[:MAX_SERIES]
     colours = dict(zip(top, palette(len(top)), strict=True))
     every = [d for points in view.skill.values() for d, _ in points]
@@ -231,10 +260,7 @@ def skill_plot(view: JournalView, out: Path) -> str | None:
             _legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title="model version")
         else:
             ax.text(0.5, 0.5, "no forecast with this figure resolved yet", ha="center", transform=ax.transAxes)
-    from matplotlib.dates import AutoDateLocator, DateFormatter
-
-    axes[1].xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=10))  # type: ignore[no-untyped-call]
-    axes[1].xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+    date_axis(axes[1], every)
     if every and min(every) == max(every):  # one day: matplotlib's default span of a single date is years
         axes[1].set_xlim(min(every) - timedelta(days=3), max(every) + timedelta(days=3))
     fig.autofmt_xdate()

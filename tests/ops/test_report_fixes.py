@@ -4,6 +4,7 @@ scored, a journal written to while it is read, and many symbols judged together.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from dataclasses import replace
@@ -167,7 +168,7 @@ def test_the_skill_plot_caps_labelled_versions_shortens_names_and_spans_days(tmp
     labels = captured["labels"]
     versions = [lab for lab in labels if lab.startswith("a-very")]
     assert len(versions) == report_plots.MAX_SERIES
-    assert all(len(lab) <= LABEL_WIDTH and lab.endswith("\u2026") for lab in versions)
+    assert all(len(lab) <= LABEL_WIDTH and "\u2026" in lab for lab in versions)
     assert "20 other versions (grey)" in labels
     low, high = captured["xlim"]
     assert high - low < 10  # days, not the years matplotlib gives a single date
@@ -201,3 +202,82 @@ def test_the_weights_plot_caps_labels_and_autoscales(tmp_path: Path, monkeypatch
     assert "2 other strategies (grey)" in captured["labels"]
     assert captured["ylim"][1] < 0.5  # not the fixed 0-1 axis
     assert len({str(c) for c in captured["colours"]}) == len(captured["colours"])
+
+
+def test_the_weights_table_escapes_names_and_shows_the_ends_of_many_by_weight(tmp_path: Path):
+    """A name `long|short` split its table row and `**x**` rendered bold (a review of the reports); 300 strategies
+    were 300 rows in name order, every weight 0.00x. Names are escaped; of many, the 10 highest and 10 lowest
+    weights are shown, the highest first, with three significant digits, and report.json keeps them all."""
+    import asyncio
+
+    from gateway.services.bayesian import BayesianService, TradeOutcome
+    from gateway.wiring import bayes_config
+    from investiq.core.settings import Settings
+    from tests.fakes import Clock
+
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    service = BayesianService(writer, db, bayes_config(Settings()), clock=Clock(time.time()))
+    names = ["long|short", "**bold**", *(f"s{i:02d}" for i in range(23))]
+
+    async def trades() -> None:
+        for k, name in enumerate(names):  # the later a name, the more it wins
+            for i in range(12):
+                won = i < 2 + k // 3
+                await service.update(TradeOutcome(name, won, 1.0 if won else -1.0, noon(3) + 60 * (12 * k + i)))
+
+    asyncio.run(trades())
+    writer.close()
+    numbers, md = _report(db, tmp_path)
+    assert len(numbers["strategies"]["weights"]) == 25
+    table = [line for line in md.splitlines() if line.startswith("| ") and "strategy" not in line]
+    rows = [line for line in table if not line.startswith("| ---")]
+    assert len(rows) == 21 and "5 more (report.json lists them all)" in rows[10]
+    assert all(len(re.split(r"(?<!\\)\|", line)) == 7 for line in rows)  # five cells each: `|` escaped
+    assert rows[-3].startswith("| \\*\\*bold\\*\\* | 0.02 |") and rows[-2].startswith("| long\\|short | 0.02 |")
+    weights = [float(re.split(r"(?<!\\)\|", line)[2]) for line in rows[:10] + rows[11:]]
+    assert weights == sorted(weights, reverse=True) and weights[0] == 0.0652  # three digits, not 0.065
+
+
+def test_the_skill_plot_names_the_newest_versions_and_ticks_whole_days(tmp_path: Path, monkeypatch: Any):
+    """Ranked by forecasts scored, the newest version (the serving one, with the fewest) was grey and unnamed
+    among 12 (a review of the plots); and a few days of points were ticked by the hour, each named by its date."""
+    from investiq.core.skill import Skill
+
+    captured = {}
+    real_save = report_plots._save
+
+    def save(fig: Any, out: Path, name: str) -> str:
+        captured["labels"] = fig.axes[0].get_legend_handles_labels()[1]
+        fig.canvas.draw()
+        captured["ticks"] = [t.get_text() for t in fig.axes[1].get_xticklabels()]
+        return real_save(fig, out, name)
+
+    monkeypatch.setattr(report_plots, "_save", save)
+    book, points = SkillBook(), {}
+    today = datetime.fromtimestamp(noon(0), timezone.utc).date()
+    for i in range(12):  # v00 oldest, with the most forecasts; v11 the newest, with one
+        rows = [
+            Outcome(noon(3) - 3600 * k, "A", f"v{i:02d}", 86_400.0, 100.0, 101.0, 102.0, True)
+            for k in range(12 - i)
+        ]
+        book.add(rows)
+        points[f"v{i:02d}"] = [(today - timedelta(days=11 - i), book.skill(f"v{i:02d}"))]
+
+    class View:
+        skill: dict[str, list[tuple[Any, Skill]]] = points
+
+    assert report_plots.skill_plot(View(), tmp_path) == "price_skill.png"  # type: ignore[arg-type]
+    assert "v11" in captured["labels"] and "v00" not in captured["labels"]
+    ticks = [t for t in captured["ticks"] if t]
+    assert len(ticks) == len(set(ticks)) >= 2  # one tick a day, each date once
+
+
+def test_a_shortened_name_keeps_its_end():
+    """Cut at the end, "mean_reversion_bollinger_band_AAPL" and "..._MSFT" were one label (a review)."""
+    from investiq.core.names import shortened
+
+    a, b = shortened("mean_reversion_bollinger_band_AAPL"), shortened("mean_reversion_bollinger_band_MSFT")
+    assert a != b and a.endswith("AAPL") and len(a) == LABEL_WIDTH and "\u2026" in a

@@ -13,10 +13,11 @@ from investiq.core.names import shortened
 from investiq.core.plotting import pyplot
 from investiq.ops.backtest.analysis import Analysis
 from investiq.ops.backtest.stats import daily_pnl
-from investiq.ops.report_plots import MAX_SERIES, grey_others, palette
+from investiq.ops.report_plots import HEADROOM, MAX_SERIES, grey_others, palette
 
 DPI = 100
 FIGURES = ("equity.png", "win_rate.png", "weights.png")
+MIN_HALF_WIDTH = 0.05  # of the win-rate axis around its figures
 
 
 def plot(analysis: Analysis, out: Path) -> list[str]:
@@ -54,12 +55,20 @@ def win_rate(analysis: Analysis, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * len(rows)))
     y = np.arange(len(rows))
     values = np.array([s.win_rate.value for s in rows])
-    low = values - np.array([s.win_rate.ci95[0] for s in rows])
-    high = np.array([s.win_rate.ci95[1] for s in rows]) - values
+    bounds = np.array([s.win_rate.ci95 for s in rows], dtype=np.float64).reshape(len(rows), 2)
+    banded = np.isfinite(bounds).all(axis=1) & (bounds[:, 1] > bounds[:, 0])  # else too few blocks: no interval
+    low, high = np.where(banded, values - bounds[:, 0], 0.0), np.where(banded, bounds[:, 1] - values, 0.0)
     ax.errorbar(values, y, xerr=[low, high], fmt="o", capsize=3)
     ax.axvline(analysis.stats[0].win_rate.value, color="grey", ls="--", lw=1, label="equal weights")
     ax.set_yticks(y, [s.label for s in rows], fontsize=8)
-    ax.set(xlabel="win rate (size-weighted), 95% CI", title="Win rate by variant")
+    # at least 10 points wide: without intervals, 0.390-0.400 filled the plot with a 1-point difference (a review)
+    shown = np.concatenate([values, bounds[banded].ravel()])
+    shown = shown[np.isfinite(shown)]
+    if shown.size:
+        middle, half = (shown.min() + shown.max()) / 2, max((shown.max() - shown.min()) / 2 * 1.1, MIN_HALF_WIDTH)
+        ax.set_xlim(max(middle - half, 0.0), min(middle + half, 1.0))
+    unbanded = "" if banded.all() else "; no interval where the trades fall in fewer than 10 bootstrap blocks"
+    ax.set(xlabel=f"win rate (size-weighted), 95% CI{unbanded}", title="Win rate by variant")
     ax.legend(fontsize=8, loc="best")
     _save(plt, fig, path)
 
@@ -71,19 +80,29 @@ def weights(analysis: Analysis, path: Path) -> None:
     cols = 2 if len(runs) > 1 else 1
     rows = -(-max(len(runs), 1) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.2 * rows), sharex=True, sharey=True, squeeze=False)
+    # labelled: the MAX_SERIES strategies whose weight left the equal share the most in any panel, each in one
+    # colour in every panel; the rest thin and grey (40 strategies drew 40 legend entries over the panels, in ten
+    # colours repeated: a quant's review; ranked per panel, one strategy was blue, orange and green: a review)
+    moved: dict[str, float] = {}
+    for run in runs:
+        away = np.abs(run.weights - 1 / len(run.strategies)).max(axis=0, initial=0.0)
+        for name, distance in zip(run.strategies, away, strict=True):
+            moved[name] = max(moved.get(name, 0.0), float(distance))
+    top = sorted(moved, key=lambda name: (-moved[name], name))[:MAX_SERIES]
+    colours = dict(zip(top, palette(len(top)), strict=True))
+    highest = max((float(np.nanmax(run.weights, initial=0.0)) for run in runs), default=1.0)
     for ax, run in zip(axes.ravel(), runs, strict=False):
         when = pd.to_datetime(run.decision_ts, unit="s")
-        # labelled: the MAX_SERIES strategies whose weight left the equal share the most; the rest thin and grey
-        # (40 strategies drew 40 legend entries over the panels, in ten colours repeated: a quant's review)
-        moved = np.abs(run.weights - 1 / len(run.strategies)).max(axis=0, initial=0.0)
-        top = sorted(range(len(run.strategies)), key=lambda k: (-moved[k], run.strategies[k]))[:MAX_SERIES]
-        for k in sorted(set(range(len(run.strategies))) - set(top)):
-            ax.step(when, run.weights[:, k], where="post", lw=0.6, color="lightgrey", zorder=1)
-        for k, colour in zip(top, palette(len(top)), strict=True):
-            ax.step(when, run.weights[:, k], where="post", lw=1, color=colour, label=shortened(run.strategies[k]))
-        grey_others(ax, len(run.strategies) - len(top), "strategy", "strategies")
+        for k, name in enumerate(run.strategies):
+            if name not in colours:
+                ax.step(when, run.weights[:, k], where="post", lw=0.6, color="lightgrey", zorder=1)
+        for name in (n for n in top if n in run.strategies):  # in the legend's order, the same in every panel
+            k = list(run.strategies).index(name)
+            ax.step(when, run.weights[:, k], where="post", lw=1, color=colours[name], label=shortened(name))
+        grey_others(ax, sum(name not in colours for name in run.strategies), "strategy", "strategies")
         ax.axhline(1 / len(run.strategies), color="grey", ls=":", lw=0.8)
-        ax.set(ylim=(0, 1), title=run.variant.label, ylabel="weight")
+        # a tenth above the highest weight: on 0-1, 60 strategies' weights were flat lines at the bottom (a review)
+        ax.set(ylim=(0, HEADROOM * max(highest, 1e-9)), title=run.variant.label, ylabel="weight")
         ax.legend(fontsize=7, loc="upper left")
     for ax in axes.ravel()[len(runs) :]:
         ax.set_visible(False)
