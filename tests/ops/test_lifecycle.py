@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -902,9 +903,20 @@ def test_sigterm_during_training_ends_a_failed_run_with_its_report_and_exit_stat
         pass
 
 
+@pytest.fixture
+def python_sigint() -> Iterator[None]:
+    """Python's own Ctrl-C handler, as in a terminal: a test runner's worker may start with SIGINT ignored
+    (pytest-xdist's do), and a run keeps an ignored SIGINT ignored (the test below)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
 def test_sigterm_during_the_promotion_lets_it_finish_then_rolls_it_back(
-    work: Path, monkeypatch: pytest.MonkeyPatch, name: str
+    work: Path, monkeypatch: pytest.MonkeyPatch, name: str, python_sigint: None
 ):
     """A promotion is all or nothing: SIGTERM while it installs and rolls out the candidate waits for it, then
     stops the run before the re-sync, which rolls the promotion back as a failed re-sync does. Ctrl-C (SIGINT)
