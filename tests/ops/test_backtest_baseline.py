@@ -190,3 +190,13 @@ def test_a_journal_has_no_buy_and_hold_and_says_why():
     assert analysis.buy_and_hold is None
     assert as_json(analysis, BacktestConfig(reps=20))["buy_and_hold"] is None
     assert "buy and hold" not in markdown(analysis, "", []).lower()
+
+
+def test_the_buy_and_hold_row_names_ten_symbols_and_counts_the_rest():
+    """300 symbols were one table cell of 6,500 characters (a review of the reports)."""
+    from investiq.ops.backtest.report import _listed
+
+    assert _listed([f"S{i:03d}" for i in range(300)]) == ", ".join(f"S{i:03d}" for i in range(10)) + (
+        " and 290 more (300 in all)"
+    )
+    assert _listed(("SPY", "QQQ")) == "SPY, QQQ"

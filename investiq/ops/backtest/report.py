@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,15 @@ HOLD = (
 # The verdicts of claims on too little data: a figure on too few bootstrap blocks (stats.Basis), a variant with
 # fewer than min_trades trades (analysis._too_few_trades).
 THIN = ("not tested: too few ", "not tested: only ")
+
+
+LISTED = 10  # symbols named in a table's cell; the rest counted (300 were one cell of 6,500 characters: a review)
+
+
+def _listed(symbols: Sequence[str]) -> str:
+    """The symbols, the first LISTED of them named and the rest counted."""
+    named = ", ".join(symbols[:LISTED])
+    return named if len(symbols) <= LISTED else f"{named} and {len(symbols) - LISTED} more ({len(symbols)} in all)"
 
 
 def as_json(analysis: Analysis, config: BacktestConfig) -> dict[str, Any]:
@@ -357,7 +367,7 @@ def _hold_table(analysis: Analysis, hold: BuyAndHold) -> list[str]:
     first, last = analysis.days[0].date().isoformat(), analysis.days[-1].date().isoformat()
     for label, s, held, since, until, units in (
         (equal.label + " (the rules, no ML)", equal, "as traded", first, last, hold.open_units),
-        (hold.stats.label, hold.stats, ", ".join(hold.symbols), hold.entry, hold.exit, float(len(hold.symbols))),
+        (hold.stats.label, hold.stats, _listed(hold.symbols), hold.entry, hold.exit, float(len(hold.symbols))),
     ):
         rows.append(
             f"| {label} | {held} | {since} | {until} | {_num(s.total_return)} | {_num(s.annual_return)} | "
