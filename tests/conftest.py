@@ -24,6 +24,16 @@ if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """schemathesis gives the tests of all the API's operations one node id (tests/gateway/test_fuzz.py, 18 of
+    them): pytest-xdist, which schedules tests by node id (scripts/test.sh), ran one and dropped 17. Each gets
+    its operation in its id, as in its name."""
+    for item in items:
+        label, node_id = getattr(item, "operation_label", None), getattr(item, "id", None)
+        if label and node_id is not None and node_id.params is None:  # pytest 9 ids; pytest 8's name the label
+            item._id = node_id.with_params(label)
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "portfolio.db"
