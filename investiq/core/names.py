@@ -59,11 +59,11 @@ def markdown_text(name: str) -> str:
     """`name` as literal text in Markdown, a table's cell too: `long|short` split a report.md table's row, and
     `**x**` or `<img src=x>` rendered (a review of the reports). Characters with meaning there are escaped."""
     escaped = "".join(f"\\{ch}" if ch in MARKDOWN_SPECIAL else ch for ch in name)
-    return escaped.replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-# what makes Markdown of a name's text: "_" and "-" stay, as in "mean_rev-2" (intraword, never emphasis)
-MARKDOWN_SPECIAL = frozenset("\\`*[]|~")
+# what makes Markdown of a name's text ("__init__" was bold: "_" too; a review), and "&" starts an entity
+MARKDOWN_SPECIAL = frozenset("\\`*_[]|~")
 LABEL_WIDTH = 28  # characters of a name in a plot's label; a longer one loses its middle to an ellipsis
 
 

@@ -75,11 +75,14 @@ def serving_copy(source: Path, repository: Path, model: str) -> int | None:
     """The serving number when the exported directory `source` is a copy of that version (the same artifact.json:
     weights, settings and graph digests), else None."""
     current = serving(repository, model)
-    if current is None or not (source / META).is_file():
+    if current is None:
         return None
-    same = json.loads((source / META).read_text()) == json.loads(
-        (version_dir(repository, model, current) / META).read_text()
-    )
+    try:
+        same = json.loads((source / META).read_text()) == json.loads(
+            (version_dir(repository, model, current) / META).read_text()
+        )
+    except (OSError, ValueError):  # none, or unreadable: not a copy; installing and loading it say what is wrong
+        return None  # (a traceback here stopped the promote of a good export meant to replace a broken version)
     return current if same else None
 
 

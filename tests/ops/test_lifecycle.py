@@ -252,6 +252,14 @@ def test_promoting_the_serving_versions_export_again_is_refused_so_a_rollback_go
     assert rollback(settings, log=lambda _: None) == 1
 
 
+def test_a_serving_version_whose_artifact_json_is_broken_does_not_stop_a_promote(work: Path):
+    """The check for a copy of the serving version read both artifact.json files unguarded: a broken one ended the
+    promote of a good export, the way out, in a traceback (a review)."""
+    (version_dir(work / "repo", "patchtst", 1) / "artifact.json").write_text("{not json")
+    other = version_dir(work / "other-repo", "patchtst", 1)
+    assert promote_version(settings_for(work), str(other), log=lambda _: None) == 2
+
+
 def test_an_export_keeps_keep_versions_as_a_promote_does(work: Path):
     """Four exports in a row kept versions 1 to 4 with keep_versions 3: only promote and retrain pruned them (a
     review)."""

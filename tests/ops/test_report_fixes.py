@@ -281,3 +281,12 @@ def test_a_shortened_name_keeps_its_end():
 
     a, b = shortened("mean_reversion_bollinger_band_AAPL"), shortened("mean_reversion_bollinger_band_MSFT")
     assert a != b and a.endswith("AAPL") and len(a) == LABEL_WIDTH and "\u2026" in a
+
+
+def test_markdown_text_leaves_no_markup_in_a_name():
+    """`__init__` rendered bold and `a&amp;b` as "a&b" (a review of the escaping)."""
+    from investiq.core.names import markdown_text
+
+    assert markdown_text("__init__") == "\\_\\_init\\_\\_"
+    assert markdown_text("a&amp;b <i>") == "a&amp;amp;b &lt;i&gt;"
+    assert markdown_text("long|short") == "long\\|short"
