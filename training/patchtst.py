@@ -209,6 +209,7 @@ class Forecaster(torch.nn.Module):
     p_low: torch.Tensor
     p_high: torch.Tensor
     held: torch.Tensor
+    centred: torch.Tensor
 
     def __init__(self, config: TrainConfig, levels: tuple[float, ...] = QUANTILE_LEVELS) -> None:
         from transformers import PatchTSTModel
@@ -237,6 +238,10 @@ class Forecaster(torch.nn.Module):
         # 1: the quantiles are held to P(up) (`agreeing`), as `calibrate` sets it; 0 in an artifact calibrated
         # before the hold, whose alpha and spread were chosen without it: it serves as it was validated
         self.register_buffer("held", torch.zeros(()))
+        # 1: the levels are ordered on each side of the median (`ordered`), as `calibrate` sets it; 0 in one
+        # calibrated before (2026-12-06): sorted all together, as it was validated and exported (and its weights'
+        # version tells the two apart: journal rows and live skill do not mix them)
+        self.register_buffer("centred", torch.zeros(()))
 
     def standardised(self, past_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(u [B, H, K], sigma [B]): the network's raw quantiles and the window's volatility."""
@@ -274,7 +279,8 @@ class Forecaster(torch.nn.Module):
         centre = u[..., m : m + 1]
         p_up = torch.sigmoid(self.base_logit + self.slope * centre[..., 0])
         p_up = torch.minimum(torch.maximum(p_up, self.p_low), self.p_high)
-        z = ordered(self.alpha * centre + self.spread * (u - centre) + self.offsets, m)
+        z = self.alpha * centre + self.spread * (u - centre) + self.offsets
+        z = torch.where(self.centred > 0, ordered(z, m), torch.sort(z, dim=-1)[0])
         z = torch.where(self.held > 0, agreeing(z, self.levels, p_up), z)
         quantiles = past_values[:, -1:, :] * torch.exp(z * self.scale(sigma)[..., None])  # [B, H, K]
         return quantiles[..., m : m + 1], quantiles, p_up, sigma[:, None]
@@ -918,6 +924,7 @@ def calibrate(forecaster: Forecaster, data: Dataset, config: TrainConfig) -> dic
         forecaster.base_logit.copy_(torch.from_numpy(base_logit).float())
         forecaster.slope.fill_(slope)
         forecaster.held.fill_(1.0)
+        forecaster.centred.fill_(1.0)
         forecaster.p_low.copy_(torch.from_numpy(low).float())
         forecaster.p_high.copy_(torch.from_numpy(high).float())
     against = (
@@ -1074,6 +1081,7 @@ def load_forecaster(directory: Path) -> tuple[Forecaster, PatchTSTMeta]:
     state = load_file(str(path))
     state.setdefault("spread", torch.ones(()))  # saved before the spread was chosen: the network's, as then
     state.setdefault("held", torch.zeros(()))  # calibrated before the hold (2026-12-04): served as validated
+    state.setdefault("centred", torch.zeros(()))  # calibrated before the levels were ordered around the median
     forecaster.load_state_dict(state)
     return forecaster.eval(), meta
 

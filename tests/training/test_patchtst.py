@@ -513,9 +513,11 @@ def test_a_lower_levels_offset_above_the_median_does_not_move_the_median(tmp_pat
         forecaster.base_logit.fill_(1.2)  # P(up) 0.77, as on the trend
         forecaster.held.fill_(1.0)
     x = sample_windows(8, 64, seed=5)
-    with torch.no_grad():
-        median, quantiles, _, _ = forecaster(torch.from_numpy(x))
     last = torch.from_numpy(x)[:, -1:, :].expand(-1, 4, -1)
+    with torch.no_grad():
+        assert torch.all(forecaster(torch.from_numpy(x))[0] > last)  # calibrated before: sorted, as validated then
+        forecaster.centred.fill_(1.0)  # as calibrate sets it
+        median, quantiles, _, _ = forecaster(torch.from_numpy(x))
     assert torch.equal(median, last)
     assert torch.all(torch.diff(quantiles, dim=-1) >= 0)
     assert torch.equal(quantiles[..., 1:4], last.expand(-1, -1, 3))  # 0.1 at it, 0.25 down to it, the median
