@@ -55,6 +55,10 @@ def first_invisible(value: str) -> str | None:
     return next((ch for ch in value if not ch.isprintable()), None)
 
 
+# what makes Markdown of a name's text ("__init__" was bold: "_" too; a review), and "&" starts an entity
+MARKDOWN_SPECIAL = frozenset("\\`*_[]|~")
+
+
 def markdown_text(name: str) -> str:
     """`name` as literal text in Markdown, a table's cell too: `long|short` split a report.md table's row, and
     `**x**` or `<img src=x>` rendered (a review of the reports). Characters with meaning there are escaped."""
@@ -62,8 +66,6 @@ def markdown_text(name: str) -> str:
     return escaped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-# what makes Markdown of a name's text ("__init__" was bold: "_" too; a review), and "&" starts an entity
-MARKDOWN_SPECIAL = frozenset("\\`*_[]|~")
 LABEL_WIDTH = 28  # characters of a name in a plot's label; a longer one loses its middle to an ellipsis
 
 

@@ -456,7 +456,7 @@ class SkillBook:
             self._horizons[o.model_version] = horizon
             origin, row = o.origin_ts, o.row()
             piece = math.floor(origin / slice_seconds(horizon))
-            took = o.span_seconds  # [span in buckets, 1] where the forecast recorded it
+            took = o.span_seconds  # [span in buckets, 1] where the forecast recorded it, else [0, 0]
             unknown = took is None or not math.isfinite(took)
             span = (
                 np.zeros(2)
@@ -491,8 +491,8 @@ class SkillBook:
         seed: int = 0,
     ) -> Skill:
         """Figures of `version` (None: every version's forecasts together) for `symbol` (POOLED: all), over the
-        forecasts from origins at or after since_ts and before until_ts (None: no bound), with the real span of
-        those forecasts' horizons (`Skill.span`)."""
+        forecasts from origins at or after since_ts and before until_ts (None: no bound; exact to a slice of a
+        day at most, whole slices only), with the real span of those forecasts' horizons (`Skill.span`)."""
         sums, times, span = self._periods(version, symbol, since_ts, until_ts)
         return summarise(sums, times, seed, span)
 
