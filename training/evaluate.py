@@ -472,19 +472,21 @@ def against_always_up(parts: Sequence[Part], col: int, call: str, h: int) -> dic
 def trading(
     part: Part, ppy: float, cost_bps: float, allow_short: bool
 ) -> tuple[dict[str, Any], NDArray[np.float64]]:
-    """Backtest of the one-step P(up) > 0.5 call and buy-and-hold; with the two equity curves [2, n]. Long above
-    0.5; below it short (`allow_short`) or flat; flat at exactly 0.5, which calls no direction (as
-    `direction_scores` leaves it out): a model serving the training up-rate of 0.5 was short throughout."""
+    """Backtest of the one-step P(up) > 0.5 call and buy-and-hold; with the two equity curves [2, n + 1], from 1 at
+    the first origin to the close after the last. Long above 0.5; below it short (`allow_short`) or flat; flat at
+    exactly 0.5, which calls no direction (as `direction_scores` leaves it out): a model serving the training
+    up-rate of 0.5 was short throughout."""
     up = part.probability_up[:, 0]
     position = np.where(up > 0.5, 1.0, np.where((up < 0.5) & allow_short, -1.0, 0.0))
     returns = part.actual[:, 0] / part.last - 1  # consecutive origins: one period each
-    turnover = np.abs(np.diff(position, prepend=0.0))
-    equity = np.stack(
-        [
-            np.cumprod(np.maximum(1 + position * returns - cost_bps / 1e4 * turnover, 0.0)),
-            np.cumprod(1 + returns),
-        ]
-    )
+
+    def growth(held: NDArray[np.float64]) -> NDArray[np.float64]:  # net of costs, as `backtest` counts them
+        turnover = np.abs(np.diff(held, prepend=0.0))
+        return np.cumprod(
+            np.r_[1.0, np.maximum(1 + held * returns - cost_bps / 1e4 * turnover, 0.0)], dtype=np.float64
+        )
+
+    equity = np.stack([growth(position), growth(np.ones_like(returns))])
     result = {
         "backtest": asdict(backtest(returns, position, cost_bps, ppy)),
         "buy_and_hold": asdict(buy_and_hold(returns, ppy, cost_bps)),
@@ -564,9 +566,15 @@ def evaluate(
         )
     symbols: dict[str, Any] = {}
     equity: dict[str, NDArray[np.float64]] = {}
+    when: dict[
+        str, NDArray[Any]
+    ] = {}  # the equity curves' times: the first origin's bar, then the bar each period ends at
     ppy = {s: periods_per_year(series[s], None if times is None else times[s], meta.interval) for s in parts}
     for s, p in tqdm(parts.items(), desc="scoring", unit="symbol", leave=False, disable=None):
         traded, equity[s] = trading(p, ppy[s], cost_bps, allow_short)
+        if times is not None:
+            test = splits[s].test if origins is None else origins[s]
+            when[s] = np.asarray(pd.DatetimeIndex(times[s])[np.r_[test[0], test + 1]])
         symbols[s] = {
             "origins": len(p.last),
             "periods_per_year": ppy[s],
@@ -612,7 +620,7 @@ def evaluate(
     with files_into(out_dir, last="report.json") as folder:
         (folder / "report.json").write_text(dumps(report, default=_json) + "\n")
         (folder / "report.md").write_text(render(report))
-        plot(report, equity, folder)
+        plot(report, equity, folder, when)
     return report
 
 

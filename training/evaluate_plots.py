@@ -23,8 +23,14 @@ NCOLS = 4
 DPI = 100
 
 
-def plot(report: dict[str, Any], equity: dict[str, NDArray[np.float64]], out_dir: Path) -> None:
-    """The PNGs of FIGURES into out_dir; each stays readable (and under 2000 px wide) for any number of symbols."""
+def plot(
+    report: dict[str, Any],
+    equity: dict[str, NDArray[np.float64]],
+    out_dir: Path,
+    when: dict[str, NDArray[Any]] | None = None,
+) -> None:
+    """The PNGs of FIGURES into out_dir; each stays readable (and under 2000 px wide) for any number of symbols.
+    `when`: the times of each symbol's equity curve (by bar number where a symbol has none)."""
     h = report["horizon"]
     hH = f"h{h}"
     symbols = report["symbols"]
@@ -47,7 +53,7 @@ def plot(report: dict[str, Any], equity: dict[str, NDArray[np.float64]], out_dir
     coverage_plot(report["pooled"]["intervals"], h, out_dir / "coverage.png")
     reliability_plot(report["pooled"]["probability_up"], out_dir / "reliability.png")
     hit_rate_plot(report["direction"], out_dir / "hit_rate.png")
-    equity_grid(equity, symbols, out_dir / "equity.png")
+    equity_grid(equity, symbols, out_dir / "equity.png", when or {})
 
 
 def _extremes(keys: list[str], score: Callable[[str], float], most: int) -> tuple[list[str], str]:
@@ -207,9 +213,13 @@ def hit_rate_plot(direction: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def equity_grid(equity: dict[str, NDArray[np.float64]], symbols: dict[str, Any], path: Path) -> None:
-    """Growth of 1 for the P(up) call and buy-and-hold: small multiples, NCOLS per row."""
+def equity_grid(
+    equity: dict[str, NDArray[np.float64]], symbols: dict[str, Any], path: Path, when: dict[str, NDArray[Any]]
+) -> None:
+    """Growth of 1 for the P(up) call and buy-and-hold: small multiples, NCOLS per row, over time where `when` has
+    the symbol's times (each curve's [n + 1]), else over test bars."""
     plt = pyplot()
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     def excess(s: str) -> float:
         return float(symbols[s]["backtest"]["total_return"] - symbols[s]["buy_and_hold"]["total_return"])
@@ -219,8 +229,17 @@ def equity_grid(equity: dict[str, NDArray[np.float64]], symbols: dict[str, Any],
     nrows = -(-len(shown) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 1.2 + 2.4 * nrows), squeeze=False)
     for ax, s in zip(axes.flat, shown, strict=False):
-        ax.plot(equity[s][0], lw=1, label="P(up) call, net")
-        ax.plot(equity[s][1], lw=1, label="buy and hold")
+        x = when[s] if s in when else np.arange(equity[s].shape[1])
+        ax.plot(x, equity[s][0], lw=1, label="P(up) call, net")
+        ax.plot(x, equity[s][1], lw=1, label="buy and hold")
+        ax.axhline(1.0, color="grey", lw=0.5)
+        if s in when:  # a few short labels per panel, however long or short the test period
+            locator = AutoDateLocator(minticks=2, maxticks=4)  # type: ignore[no-untyped-call]
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+            ax.xaxis.get_offset_text().set_fontsize(7)
+        else:
+            ax.set_xlabel("test bars", fontsize=7)
         ax.set_title(shortened(s, 24), fontsize=9)  # long names overlapped the next panel's
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(shown) :]:

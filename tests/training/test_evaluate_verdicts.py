@@ -133,3 +133,17 @@ def test_a_test_part_where_the_price_stops_moving_gives_an_unbounded_interval_no
     )
     assert "the random walk's error is 0 over whole stretches of the test part" in md
     assert json.loads((tmp_path / "report.json").read_text())["pooled"]["point"]["mae_ratio"]["ci95"][1] is None
+
+
+def test_the_equity_curves_start_at_one_and_end_at_the_total_returns():
+    """equity.png's curves began after the first period's return (a review): growth of 1 starts at 1."""
+    n = 40
+    last = 100 * np.exp(np.linspace(0, 0.1, n))
+    actual = np.r_[last[1:], last[-1] * 1.01][:, None] * np.ones((n, H))
+    p_up = np.tile([[0.7], [0.3]], (n // 2, H))
+    part = Part(last, actual, actual, actual, p_up, np.zeros(n, dtype=bool), {}, {})
+    traded, equity = trading(part, 252.0, 5.0, allow_short=True)
+    assert equity.shape == (2, n + 1)
+    assert equity[:, 0] == pytest.approx([1.0, 1.0])
+    assert equity[0, -1] == pytest.approx(1 + traded["backtest"]["total_return"])
+    assert equity[1, -1] == pytest.approx(1 + traded["buy_and_hold"]["total_return"])
