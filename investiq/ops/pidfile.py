@@ -24,7 +24,8 @@ def _state(pid: int) -> str | None:
     return stat[stat.rindex(")") + 2 :][:1]  # after "(comm)", which may itself hold spaces and parentheses
 
 
-def _cmdline(pid: int) -> list[str] | None:
+def arguments(pid: int) -> list[str] | None:
+    """The command line of `pid`, program first; None where it cannot be read."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:  # not Linux, or another user's process: trust kill(pid, 0) alone
@@ -43,7 +44,7 @@ def alive(pid: int, *markers: str) -> bool:
         pass  # it exists, under another user
     if _state(pid) in ("Z", "X"):
         return False
-    args = _cmdline(pid) if markers else None
+    args = arguments(pid) if markers else None
     if args is None:
         return True
     names = {arg.rsplit("/", 1)[-1] for arg in args}
@@ -136,7 +137,7 @@ def _links(fds: list[Path]) -> set[str]:
 
 def command(pid: int) -> str | None:
     """The command line of `pid`, shortened for a message (`investiq serve --port 8080`); None if unknown."""
-    args = _cmdline(pid)
+    args = arguments(pid)
     if not args:
         return None
     text = " ".join(" ".join([args[0].rsplit("/", 1)[-1], *args[1:]]).split())  # one line

@@ -223,6 +223,12 @@ def _start_triton(settings: Settings, wait_s: float, echo: Callable[[str], None]
         return None, False
     work = triton_server.work_dir(settings)
     if (pid := triton_server.running(work)) is not None:
+        # started before with other ports: the gateway would be pointed at ports where nothing listens (an audit)
+        if (other := triton_server.elsewhere(pid, triton_server.TritonPorts.from_settings(settings))) is not None:
+            raise ServiceError(
+                f"Triton already runs (PID {pid}, started from {work}) on {other}: the gateway could not reach "
+                "it. `investiq triton stop` and start again, or set the settings back to its ports"
+            )
         echo(f"Triton already running (PID {pid})")
         return pid, False
     echo(f"starting Triton (log: {work / 'triton.log'})")

@@ -394,6 +394,24 @@ def running(work: Path) -> int | None:
     return pidfile.read(work / "triton.pid", _PROGRAM)
 
 
+def elsewhere(pid: int, ports: TritonPorts) -> str | None:
+    """Where the server `pid` (started by `start`) listens other than `ports` (the settings') say, as its command
+    line tells ("gRPC port 8001 where the settings name 9001"); None where it listens there, or where its command
+    line cannot be read."""
+    given = dict(arg.removeprefix("--").split("=", 1) for arg in pidfile.arguments(pid) or [] if "=" in arg)
+    wanted = {
+        "HTTP": ("http-port", ports.http),
+        "gRPC": ("grpc-port", ports.grpc),
+        "metrics": ("metrics-port", ports.metrics),
+    }
+    differ = [
+        f"{name} port {given[flag]} where the settings name {port}"
+        for name, (flag, port) in wanted.items()
+        if flag in given and given[flag] != str(port)
+    ]
+    return ", ".join(differ) or None
+
+
 def stop(work: Path, wait_s: float = 30.0) -> bool:
     """SIGTERM (Triton drains in-flight requests), then SIGKILL after wait_s; False if none ran."""
     pid = running(work)

@@ -274,6 +274,41 @@ def test_a_triton_under_an_investiq_path_is_not_taken_for_the_gateway(tmp_path: 
             proc.kill()
 
 
+def test_a_triton_started_on_other_ports_is_named_not_taken_as_the_one_the_settings_want(tmp_path: Path):
+    """start --backend triton took a Triton that this logs folder had started before on other ports for the one
+    its settings name, and served a gateway pointed at ports where nothing listened (an audit's note)."""
+    http, grpc, metrics = 18000, 18001, 18002  # on the command line only: nothing listens
+    args = [sys.executable, "-c", "import time; time.sleep(60)", "tritonserver"]
+    settings = Settings(
+        backend="triton",
+        logs_dir=tmp_path,
+        triton_url=f"127.0.0.1:{grpc}",
+        triton_http_port=http,
+        triton_metrics_port=metrics,
+    )
+    work = triton_server.work_dir(settings)
+    work.mkdir(parents=True)
+    with subprocess.Popen(
+        [*args, f"--http-port={http}", f"--grpc-port={grpc + 100}", f"--metrics-port={metrics}"]
+    ) as proc:
+        try:
+            (work / "triton.pid").write_text(str(proc.pid))
+            with pytest.raises(
+                service.ServiceError, match=rf"gRPC port {grpc + 100} where the settings name {grpc}"
+            ):
+                service._start_triton(settings, 1.0, print)
+        finally:
+            proc.kill()
+    with subprocess.Popen(
+        [*args, f"--http-port={http}", f"--grpc-port={grpc}", f"--metrics-port={metrics}"]
+    ) as proc:
+        try:
+            (work / "triton.pid").write_text(str(proc.pid))
+            assert service._start_triton(settings, 1.0, print) == (proc.pid, False)
+        finally:
+            proc.kill()
+
+
 def other_program(ignore_sigterm: bool = False) -> subprocess.Popen[bytes]:
     """A live process that is not a gateway (argv: ... other-program), returned once it runs."""
     code = "import signal, time\n"
