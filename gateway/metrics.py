@@ -105,6 +105,12 @@ class Metrics:
         )
         self.journal = JournalCounters()  # investiq_journal_committed_total, investiq_journal_failed_total
         self.registry.register(self.journal)
+        self.journal_writable = Gauge(
+            "investiq_journal_writable",
+            "1 while the journal writer runs on the file at the journal's path; 0 when it has stopped, or the "
+            "file was moved, deleted or replaced under the gateway (its writes reach no one: restart it).",
+            registry=self.registry,
+        )
         self.journal_pending = Gauge(
             "investiq_journal_pending",
             "Journal writes queued or in the batch being committed, not yet committed.",

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.deps import Health
 from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE
-from gateway.services.health import SCRAPE_DEADLINE_S
+from gateway.services.health import SCRAPE_DEADLINE_S, journal_writable
 
 router = APIRouter(tags=["stack"], responses=ERROR_RESPONSES)
 NO_KEY: dict[str, Any] = {"security": [{}]}  # the probes (kubelet, compose healthchecks) send no API key
@@ -36,7 +36,8 @@ async def live() -> dict[str, str]:
     openapi_extra=NO_KEY,
 )
 async def ready(service: Health) -> JSONResponse:
-    """Readiness: 200 when this process can serve (its journal writer runs), 503 with the reason otherwise.
+    """Readiness: 200 when this process can serve (its journal writer runs, on the file at the journal's path), 503
+    with the reason otherwise.
     Each model's readiness is reported beside it and does not decide it (Triton down: 200, that model false)."""
     report = await service.readiness()
     return JSONResponse(report, status_code=200 if report["ready"] else 503)
@@ -61,5 +62,6 @@ async def metrics(request: Request, health: Health) -> Response:
     state.metrics.backend_ready(ready)
     state.metrics.journal.update(state.writer.committed, state.writer.failed)
     state.metrics.journal_pending.set(state.writer.pending)
+    state.metrics.journal_writable.set(journal_writable(state.writer))
     state.metrics.sentiment_cache_hit_rate.set(state.sentiment.cache.hit_rate)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -66,11 +66,7 @@ class HealthService:
         if not w.alive:
             report.update(status="unhealthy", reason="the journal writer has stopped")
         elif w.detached:
-            reason = (
-                f"{w.path} was moved, deleted or replaced while the gateway ran: writes go to the file it opened, "
-                "which the agent no longer reads; restart the gateway to journal into the file now at that path"
-            )
-            report.update(status="unhealthy", reason=reason)
+            report.update(status="unhealthy", reason=detached_reason(w))
         elif w.failing:
             report.update(status="degraded", reason=f"the latest journal write failed: {w.last_error}")
         return report
@@ -236,21 +232,24 @@ class HealthService:
             return False
 
     async def readiness(self) -> Report:
-        """Whether this process can serve (the readiness probe, /health/ready): its journal writer runs, and Triton
-        has loaded the models this gateway reads, at start-up (`align_triton`; at once without Triton). Each
-        model's readiness is reported beside it and does not decide it: a model that cannot answer is the
-        backend's (Triton down, rolling out, rebuilding engines) and every replica would say the same, so a
-        readiness gated on it would take every gateway out of its Service at once, the Bayesian weights with
-        them, and turn a 503 that names the model into a refused connection. `ready` false comes with the
-        reason. The models' answers are bounded by READY_DEADLINE_S, so that the probe answers within its timeout
-        whatever the backend does."""
+        """Whether this process can serve (the readiness probe, /health/ready): its journal writer runs on the file
+        at the journal's path (`journal_writable`), and Triton has loaded the models this gateway reads, at
+        start-up (`align_triton`; at once without Triton). Each model's readiness is reported beside it and does
+        not decide it: a model that cannot answer is the backend's (Triton down, rolling out, rebuilding engines)
+        and every replica would say the same, so a readiness gated on it would take every gateway out of its
+        Service at once, the Bayesian weights with them, and turn a 503 that names the model into a refused
+        connection. `ready` false comes with the reason. The models' answers are bounded by READY_DEADLINE_S, so
+        that the probe answers within its timeout whatever the backend does."""
         lexicon = {LEXICON: True} if self._sentiment.scorer.model == LEXICON else {}  # it always answers
         served, _ = await self._served_models(READY_DEADLINE_S)
         models = lexicon | served
         aligned = self._aligning is None or self._aligning.done()
-        report: Report = {"ready": self._writer.alive and aligned, "journal": self._writer.alive, "models": models}
+        journal = journal_writable(self._writer)
+        report: Report = {"ready": journal and aligned, "journal": journal, "models": models}
         if not self._writer.alive:
             report["reason"] = "the journal writer has stopped: nothing can be journaled"
+        elif not journal:
+            report["reason"] = detached_reason(self._writer)
         elif not aligned:  # until then Triton may answer with the model it had, under this gateway's labels
             report["reason"] = "Triton is loading the models this gateway reads (at most 120 s a model and server)"
         return report
@@ -278,6 +277,20 @@ class HealthService:
             )
         )
         return {"status": status, "version": self._version, "components": components}
+
+
+def journal_writable(writer: JournalWriter) -> bool:
+    """Whether what is journaled reaches the file the agent reads: the writer runs, on the file at its path.
+    Moved or replaced under the gateway, the journal was unhealthy in /health alone, while readiness, the metrics
+    and so every alert said all was well (an audit): each asks this."""
+    return writer.alive and not writer.detached
+
+
+def detached_reason(writer: JournalWriter) -> str:
+    return (
+        f"{writer.path} was moved, deleted or replaced while the gateway ran: writes go to the file it opened, "
+        "which the agent no longer reads; restart the gateway to journal into the file now at that path"
+    )
 
 
 def unhealthy(report: Report, reason: str) -> Report:

@@ -907,10 +907,18 @@ def test_a_journal_moved_away_is_a_503_naming_it_and_health_says_so(client: Test
         # the writer still writes into the moved file through its handle: the journal component said healthy
         journal = health["components"]["journal"]
         assert journal["status"] == "unhealthy" and "restart the gateway" in journal["reason"], journal
+        # and so do readiness and the metrics, which the probes and alerts read (they said all was well: an audit)
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503 and ready.json()["journal"] is False, ready.text
+        assert "restart the gateway" in ready.json()["reason"]
+        assert "investiq_journal_writable 0.0" in client.get("/metrics").text
+        assert client.get("/health/live").status_code == 200
     finally:
         db_path.rmdir()
         moved.rename(db_path)
     assert client.get("/health").json()["components"]["journal"]["status"] == "healthy"  # back in place
+    assert client.get("/health/ready").status_code == 200
+    assert "investiq_journal_writable 1.0" in client.get("/metrics").text
 
 
 def test_a_sync_reads_days_sent_in_a_body_and_refuses_two_that_differ(client: TestClient):

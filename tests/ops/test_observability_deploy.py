@@ -110,6 +110,7 @@ def test_alerts_cover_the_journal_errors_and_live_skill(alerts: dict[str, Any]):
     exprs = {r["alert"]: r["expr"] for r in rules(alerts)}
     text = " ".join(exprs.values())
     assert "investiq_journal_failed_total" in text
+    assert "investiq_journal_writable == 0" in text  # a journal moved under the gateway: nothing else says so
     assert re.search(r'status=~"5\.\."', text)
     # on the evidence /price/health judges on (the interval's lower end), for the version that serves now
     skill = next(r for r in rules(alerts) if 'figure="mae_ratio_ci95_low"' in r["expr"])
@@ -210,6 +211,7 @@ def test_the_dashboard_shows_what_an_operator_needs(dashboard: dict[str, Any]):
         "investiq_http_request_duration_seconds_bucket",
         "investiq_journal_pending",
         "investiq_journal_failed_total",
+        "investiq_journal_writable",
         "investiq_batch_size_bucket",
         "investiq_price_skill",
         "investiq_inference_duration_seconds_bucket",
