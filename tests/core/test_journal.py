@@ -232,6 +232,27 @@ def test_a_gateway_of_the_release_before_schema_9_still_reads_and_writes_the_mig
     conn.close()
 
 
+def test_a_journal_that_the_first_release_of_migration_9_renamed_gets_pnl_s2_back(db_path: Path):
+    """Migration 9 first renamed pnl_s2 to pnl_scatter, then was changed to add pnl_scatter beside it: a journal
+    migrated by that first release is at version 9 without pnl_s2, and every Bayesian read and write of the
+    releases after failed on it, db init repairing nothing (an audit of upgrades). The column comes back."""
+    from investiq.core.bayes.posterior import Evidence, observe
+    from investiq.core.journal import bayesian as store
+
+    conn = open_journal(db_path)
+    ev = Evidence(ref_ts=0.0)
+    for pnl in (1.0, 2.0, 3.0):
+        ev = observe(ev, 0.0, None, pnl, 30.0)
+    store.save_state(conn, "a", ev, 0.0, 30.0)
+    conn.execute("ALTER TABLE bayesian_state DROP COLUMN pnl_s2")  # as that release left it
+    conn.close()
+    conn = open_journal(db_path)
+    assert conn.execute("SELECT pnl_s2 FROM bayesian_state").fetchone()[0] == pytest.approx(14.0)
+    assert store.load_states(conn, 30.0)["a"] == ev
+    store.save_state(conn, "a", observe(ev, 0.0, None, 4.0, 30.0), 0.0, 30.0)
+    conn.close()
+
+
 def test_an_agents_trades_table_is_kept_as_it_is(db_path: Path):
     agent = sqlite3.connect(db_path)
     ddl = (

@@ -168,6 +168,15 @@ INDEXES = {
     "sentiment_predictions_created": "CREATE INDEX IF NOT EXISTS sentiment_predictions_created "
     "ON sentiment_predictions (created_at)",
 }
+# Migration 9 as first released renamed pnl_s2 to pnl_scatter; the releases after it add pnl_scatter beside pnl_s2,
+# which they read and write. A journal migrated by that first release is at version 9 without pnl_s2, and every
+# Bayesian read and write failed on it ("no such column: pnl_s2", an audit of upgrades): the column is put back,
+# sum w x^2 from the scatter it kept (the inverse of migration 9's conversion). A write only where it is missing.
+RESTORE_PNL_S2 = (
+    "ALTER TABLE bayesian_state ADD COLUMN pnl_s2 REAL NOT NULL DEFAULT 0.0",
+    "UPDATE bayesian_state SET pnl_s2 = "
+    "CASE WHEN pnl_w > 0 THEN coalesce(pnl_scatter, 0.0) + pnl_s1 * pnl_s1 / pnl_w ELSE 0.0 END",
+)
 # The tables that are the gateway's alone: `trades` may be there before any migration (the agent creates it).
 GATEWAY_TABLES = ("sentiment_predictions", "price_predictions", "bayesian_events", "bayesian_state")
 
@@ -188,6 +197,8 @@ def migrate(conn: sqlite3.Connection) -> int:
     present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     if missing := [sql for name, sql in INDEXES.items() if name not in present]:  # a write only where one is
         _in_transaction(conn, lambda: [conn.execute(sql) for sql in missing])
+    if "pnl_s2" not in {row[1] for row in conn.execute("PRAGMA table_info(bayesian_state)")}:
+        _in_transaction(conn, lambda: [conn.execute(sql) for sql in RESTORE_PNL_S2])
     return SCHEMA_VERSION
 
 
