@@ -6,7 +6,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -64,10 +64,19 @@ def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
 
 
 def load_meta(cls: type[T], directory: Path, remedy: str) -> T:
-    """Read directory/artifact.json into `cls`; ArtifactError naming the file and `remedy` otherwise."""
+    """Read directory/artifact.json into `cls`; ArtifactError naming the file and `remedy` otherwise. A record with
+    fields `cls` does not have was written by a newer InvestIQ: said so (it was called corrupt, with the advice to
+    train again, after a user went back to an older release: an audit), never read without them."""
     path = directory / META
     try:
-        return cls(**json.loads(path.read_text()))
+        record = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)} if is_dataclass(cls) else None
+        if isinstance(record, dict) and known is not None and (newer := sorted(set(record) - known)):
+            raise ArtifactError(
+                f"{path} was written by a newer InvestIQ (fields this one does not know: {', '.join(newer[:5])}): "
+                f"upgrade InvestIQ to that release, or make the artifact with this one: {remedy}"
+            )
+        return cls(**record)
     except FileNotFoundError:
         raise ArtifactError(f"no artifact at {path}: {remedy}") from None
     except OSError as exc:  # a path through a file (NotADirectoryError), no permission: named, not a traceback
