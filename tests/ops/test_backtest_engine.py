@@ -230,7 +230,8 @@ def test_weights_are_asked_once_while_nothing_is_learnt_or_forgotten(monkeypatch
     monkeypatch.setattr(engine, "strategy_weights", counted)
     ticks: list[int] = []
     run = engine.walk_forward(trades, engine.Variant("thompson", 0.0), config, tick=ticks.append)
-    assert len(calls) == 2 and sum(ticks) == 8  # before anything closed, then after the six closed on day 10
+    # day 0 (a alone), day 1 (b's first decision), then after the six closed on day 10
+    assert len(calls) == 3 and sum(ticks) == 8
     calls.clear()
     forgetting = engine.walk_forward(trades, engine.Variant("thompson", 30.0), config)
     assert len(calls) == 8  # forgetting moves the weights with time: every decision is asked
@@ -323,3 +324,28 @@ def test_no_claim_is_credited_or_called_a_gain_without_a_rise_in_pnl_per_trade()
     with_edge = claims(diff(0.001, small_rise))
     assert with_edge[2].verdict.startswith("partly supported")
     assert with_edge[0].verdict.startswith("contradicted: a gain, but smaller than promised")
+
+
+@pytest.mark.parametrize("method", ["equal", "mean", "thompson", "pnl"])
+def test_a_strategy_that_first_trades_later_does_not_resize_the_trades_before_it(method: str):
+    """Every strategy of the whole journal was weighed from the first decision: one that first traded on day 180
+    changed how a and b were sized before it existed (an unproven strategy keeps 1/K; cap and floor are shares),
+    and a quant's journal gained 3.9x as much with it (an audit). Known from its first decision on."""
+    day = 86_400.0
+    rng = np.random.default_rng(0)
+    trades = [
+        Trade(("a", "b")[i % 2], "X", i * day / 2, i * day / 2 + day, float(rng.normal((30, -30)[i % 2], 50)))
+        for i in range(400)
+    ]
+    late = [Trade("c", "X", (180 + i) * day + 1, (181 + i) * day, 10.0) for i in range(20)]
+    both = sorted(trades + late, key=lambda t: t.decided_ts)
+    served = bayes_config(Settings())
+    alone = walk_forward(trades, Variant(method, 0.0), served)  # type: ignore[arg-type]
+    with_c = walk_forward(both, Variant(method, 0.0), served)  # type: ignore[arg-type]
+    before = [i for i, t in enumerate(both) if t.decided_ts < late[0].decided_ts]
+    assert len(before) > 300
+    np.testing.assert_allclose(with_c.sizes[before], alone.sizes[: len(before)])
+    assert (
+        with_c.weights[with_c.decision_ts < late[0].decided_ts, 2] == 0
+    ).all()  # c: nothing before it was known
+    assert np.allclose(with_c.weights.sum(axis=1), 1)

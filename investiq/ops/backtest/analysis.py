@@ -113,7 +113,8 @@ def analyse(
     books = [book(trades, chosen, replay) for chosen in filter_sets(judges)]
     for f in filters:
         _check_judged(f, trades)
-    strategies = sorted({t.strategy for b in books for t in b.trades})
+    # the stand-in strategies run from the first bar; a journal's strategies are known from their first trade
+    strategies = sorted({t.strategy for b in books for t in b.trades}) if replay is not None else []
     jobs = [(b, v) for b in books for v in variants(settings.bayes_half_life_days)]
     runs = []
     decisions = sum(len({t.decided_ts for t in chosen.trades}) for chosen, _ in jobs)
