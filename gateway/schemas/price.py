@@ -207,7 +207,8 @@ class PriceResponse(BaseModel):
     )
     target_time: datetime = Field(
         description="last_bar_time plus `horizon` intervals of clock time: the earliest the outcome can be known "
-        "(a market's nights, weekends and holidays push the horizon's last bar later)."
+        "(a market's nights, weekends and holidays push the horizon's last bar later; a daily bar's "
+        "last_bar_time is noon UTC of its date, so round the clock the outcome comes up to half a day later)."
     )
     model_version: str
     model: Literal["patchtst", "random_walk"] = Field(

@@ -411,6 +411,9 @@ def test_the_gateway_unit_restarts_on_failure_and_lets_the_journal_flush():
     assert svc["WorkingDirectory"] == INSTALL
     assert svc["EnvironmentFile"].startswith("-")  # optional: the API key file may not exist
     assert svc["KillSignal"] == "SIGTERM" and int(svc["TimeoutStopSec"]) >= 30
+    # the agent in the service's group writes the journal too, and SQLite in WAL mode cannot read what it cannot
+    # write (0027 gave the group "attempt to write a readonly database": an operator's audit)
+    assert svc["UMask"] == "0007"
     assert "investiq-triton.service" not in str(parse_unit(UNITS / "investiq-gateway.service")["Unit"])
     assert unit("investiq-gateway.service", "Install")["WantedBy"] == "multi-user.target"
 
