@@ -231,7 +231,7 @@ def equity_grid(
     for ax, s in zip(axes.flat, shown, strict=False):
         x = when[s] if s in when else np.arange(equity[s].shape[1])
         ax.plot(x, equity[s][0], lw=1, label="P(up) call, net")
-        ax.plot(x, equity[s][1], lw=1, label="buy and hold")
+        ax.plot(x, equity[s][1], lw=1, ls="--", label="buy and hold")  # dashed: the call's line shows where equal
         ax.axhline(1.0, color="grey", lw=0.5)
         if s in when:  # a few short labels per panel, however long or short the test period
             locator = AutoDateLocator(minticks=2, maxticks=4)  # type: ignore[no-untyped-call]
