@@ -556,3 +556,27 @@ def test_a_blowout_is_good_news_only_about_results(lexicon: FinanceLexicon, text
     assert got == expected, (got, confidence)
     if expected == "neutral":
         assert confidence < 0.7
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # 2026-12-06: the patterns an audit's blind headlines showed (fresh11), tested here in other words
+        ("Automaker halts layoffs at Ohio plant", "positive"),  # was negative 0.93: halt's and the layoffs'
+        ("Retailer suspends job cuts as holiday demand recovers", "positive"),
+        ("Bank scraps planned branch closures", "positive"),
+        ("Miner halts production at flooded site", "negative"),  # stopping what is not a cost stays bad
+        ("Chipmaker pauses share buyback program", "negative"),  # was positive: the buyback's alone
+        ("Regulators block proposed merger of two rail operators", "negative"),  # these five: no evidence
+        ("Buyer walks away from takeover of toy maker", "negative"),
+        ("Drugmaker calls off acquisition after shareholder revolt", "negative"),
+        ("Fashion chain placed into administration", "negative"),
+        ("Steelmaker files for administration", "negative"),
+        ("Airline reports smaller-than-expected quarterly loss", "positive"),  # was negative: the loss alone
+        ("Carmaker's loss is smaller than expected", "positive"),
+        ("Retailer's profit smaller than expected", "negative"),  # was neutral
+    ],
+)
+def test_stopping_a_cost_a_deal_that_fails_and_a_size_below_expectations(
+    lexicon: FinanceLexicon, text: str, expected: str
+):
+    assert label(lexicon, text)[0] == expected
