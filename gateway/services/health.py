@@ -88,20 +88,26 @@ class HealthService:
         return report
 
     async def inference(self) -> Report:
+        """The backend's report. `models` is there whatever the state (each served model false where the backend
+        is not ready or does not answer): it was left out then, which a client parsing the answer with strict
+        types cannot read (an audit acting as the agent)."""
+        none_ready = dict.fromkeys(self._served(), False)
         try:
             ready = await asyncio.wait_for(self._backend.ready(), SCRAPE_DEADLINE_S)
         except asyncio.TimeoutError:
             reason = f"it did not say whether it is ready within {SCRAPE_DEADLINE_S:g} s"
-            return {"status": "unhealthy", "backend": self._backend.name, "reason": reason}
+            return {"status": "unhealthy", "backend": self._backend.name, "models": none_ready, "reason": reason}
         except Exception as exc:  # a health check reports, it never raises
             return {
                 "status": "unhealthy",
                 "backend": self._backend.name,
+                "models": none_ready,
                 "reason": f"{type(exc).__name__}: {exc}",
             }
         where = f"{self._backend.name} backend at {self._backend.target}"
         if not ready:
-            return {"status": "degraded", "backend": self._backend.name, "reason": f"no model is ready ({where})"}
+            reason = f"no model is ready ({where})"
+            return {"status": "degraded", "backend": self._backend.name, "models": none_ready, "reason": reason}
         models, unreadable = await self._served_models(SCRAPE_DEADLINE_S)
         report: Report = {
             "status": "healthy",
@@ -132,8 +138,7 @@ class HealthService:
         is not ready either where the backend serves a version of it this gateway cannot read (`follow_price`,
         within deadline_s too): Triton called it ready, and every forecast was a 503 while readiness, /health and
         investiq_backend_ready said it could answer (an audit). With it, why PatchTST cannot answer, or None."""
-        served = [FINBERT] if self._sentiment.scorer.model != LEXICON else []
-        served += [PATCHTST] if self._price.meta is not None else []
+        served = self._served()
         # at once: each waits up to the backend's timeout when Triton does not answer (a /metrics scrape asks)
         asked = asyncio.gather(*(self._model_ready(model, deadline_s) for model in served))
         ready, unreadable = await asyncio.gather(asked, self._unreadable(served, deadline_s))
@@ -141,6 +146,12 @@ class HealthService:
         if unreadable is not None:
             models[PATCHTST] = False
         return models, unreadable
+
+    def _served(self) -> list[str]:
+        """The models this gateway serves through the backend (not the lexicon)."""
+        return ([FINBERT] if self._sentiment.scorer.model != LEXICON else []) + (
+            [PATCHTST] if self._price.meta is not None else []
+        )
 
     async def _unreadable(self, served: list[str], deadline_s: float | None) -> str | None:
         """`follow_price`'s reason where this gateway serves PatchTST through the backend."""

@@ -244,6 +244,7 @@ def test_ready_does_not_follow_the_backend_it_reports(settings: Settings):
         assert ready.status_code == 200
         assert ready.json() == {"ready": True, "journal": True, "models": {FINBERT: False}}
         assert client.get("/bayesian/weights").status_code == 200
+        assert client.get("/health").json()["components"]["inference"]["models"] == {FINBERT: False}
         sentiment = client.get("/sentiment/health")  # 503, as the API document says of an unhealthy report
         assert (sentiment.status_code, sentiment.json()["status"]) == (503, "unhealthy")
         backend.is_ready = True
