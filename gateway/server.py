@@ -47,9 +47,10 @@ LINGER_S = 1.0  # a refused connection's longest wait for the client to close af
 MAX_HEAD_BYTES = 16 * 1024  # h11's DEFAULT_MAX_INCOMPLETE_EVENT_SIZE: what uvicorn's h11 protocol allowed
 TIMEOUT_KIND = "request_timeout"  # the error kind of every 408, in bodies and in investiq_errors_total
 HEAD_TOO_LARGE_KIND = "head_too_large"  # the error kind of every 431
+MALFORMED_KIND = "malformed_request"  # the error kind of a 400 for bytes the HTTP parser cannot read
 
 Reading = Literal["head", "body", "done"]  # where the request being read stands ("done": the app answers)
-_STATUS = {408: b"408 Request Timeout", 431: b"431 Request Header Fields Too Large"}
+_STATUS = {400: b"400 Bad Request", 408: b"408 Request Timeout", 431: b"431 Request Header Fields Too Large"}
 
 
 def _error_body(kind: str, detail: str) -> bytes:
@@ -202,6 +203,17 @@ class DeadlineProtocol(HttpToolsProtocol):
         else:
             self._closing(TIMEOUT_KIND, detail)
             self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """What the parser cannot read (a Content-Length that is no number, or beside Transfer-Encoding, a bad
+        version, a space in a header name): a JSON error as every other answer, where uvicorn sent its text/plain
+        "Invalid HTTP request received." (an audit acting as the agent)."""
+        self._refuse(
+            400,
+            MALFORMED_KIND,
+            "not a well-formed HTTP/1.1 request: its request line, a header or its length (Content-Length, "
+            "Transfer-Encoding) cannot be read",
+        )
 
     def _refuse(self, status: int, kind: str, detail: str) -> None:
         """Answer `status` for the app (which has not seen the request, or stopped reading it) and close,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from gateway.server import HEAD_TOO_LARGE_KIND, MAX_HEAD_BYTES, TIMEOUT_KIND, deadline_protocol
+from gateway.server import HEAD_TOO_LARGE_KIND, MALFORMED_KIND, MAX_HEAD_BYTES, TIMEOUT_KIND, deadline_protocol
 
 HEADER_TIMEOUT_S = 0.5
 BODY_TIMEOUT_S = 0.3
@@ -160,6 +160,30 @@ def test_a_head_larger_than_the_bound_gets_a_431_and_a_close(server: tuple[int, 
             data, _ = read_until_closed(sock)
         assert [status for status, _ in responses(data)] == [200, 200], data[:300]
     assert kinds.count(HEAD_TOO_LARGE_KIND) == before + 7
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n{}",
+        b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+        b"GET /x HTTP/9.9\r\nHost: t\r\n\r\n",
+        b"GET /x HTTP/1.1\r\nHost: t\r\nbad name: 1\r\n\r\n",
+    ],
+    ids=["length-not-a-number", "length-and-chunked", "version", "space-in-name"],
+)
+def test_bytes_the_parser_cannot_read_get_a_json_400_and_a_close(server: tuple[int, list[str]], head: bytes):
+    """uvicorn answered them a text/plain "Invalid HTTP request received.": every other error is JSON with its kind
+    (an audit acting as the agent)."""
+    port, kinds = server
+    before = kinds.count(MALFORMED_KIND)
+    with connect(port) as sock:
+        sock.sendall(head)
+        data, _ = read_until_closed(sock)
+    assert b"content-type: application/json" in data.lower(), data
+    ((status, body),) = responses(data)
+    assert status == 400 and body["error"] == MALFORMED_KIND and "not a well-formed" in body["detail"], data
+    assert kinds.count(MALFORMED_KIND) == before + 1
 
 
 def test_a_stalled_head_gets_a_408_and_a_silent_connection_is_closed(server: tuple[int, list[str]]):
