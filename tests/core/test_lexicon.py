@@ -574,6 +574,9 @@ def test_a_blowout_is_good_news_only_about_results(lexicon: FinanceLexicon, text
         ("Airline reports smaller-than-expected quarterly loss", "positive"),  # was negative: the loss alone
         ("Carmaker's loss is smaller than expected", "positive"),
         ("Retailer's profit smaller than expected", "negative"),  # was neutral
+        ("Union calls off strike at auto plants", "positive"),  # calling off what hurts, as halting it
+        ("Company calls off layoffs", "positive"),
+        ("Board calls off CEO search", "neutral"),  # "call off" alone is no news either way
     ],
 )
 def test_stopping_a_cost_a_deal_that_fails_and_a_size_below_expectations(
