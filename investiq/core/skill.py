@@ -118,6 +118,11 @@ class Outcome:
         (a review). Else by `forecast_key`'s origin."""
         if self.outcome_ts is not None:
             return self.model_version, self.symbol, "outcome", self.outcome_ts, self.horizon_seconds
+        return self.origin_key
+
+    @property
+    def origin_key(self) -> OutcomeKey:
+        """The key of a row without outcome_ts (resolved before journal schema 8) of the same forecast."""
         return self.model_version, self.symbol, "origin", self.origin_ts, self.horizon_seconds
 
     @property
@@ -448,6 +453,11 @@ class SkillBook:
                 self._unscorable_seen.add(o.key)
                 continue
             if o.key in self._seen:  # the same forecast asked again: one piece of evidence
+                continue
+            if o.outcome_ts is not None and o.origin_key in self._seen:
+                # asked again after an upgrade: the earlier row, resolved before schema 8, has no outcome_ts, and
+                # both counted (an audit of upgrades: 24 forecasts a version read 48). Rows come in the order they
+                # were resolved, so the older row is the one seen first.
                 continue
             self._seen.add(o.key)
             if o.key in self._unscorable_seen:  # a poll of it that could not be scored came first

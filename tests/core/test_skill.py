@@ -3,6 +3,7 @@ not counted as independent evidence, and the tally is incremental."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -184,6 +185,18 @@ def test_a_forecast_asked_again_for_the_same_bar_counts_once():
     once = SkillBook()
     once.add(rows)
     assert book.skill("v1", "AAA") == once.skill("v1", "AAA")
+
+
+def test_a_forecast_resolved_before_schema_8_and_asked_again_after_counts_once():
+    """A row resolved before the journal recorded outcome_bar_time has no outcome_ts; the same forecast asked again
+    after the upgrade and resolved with it had another key, and both counted (an audit of upgrades)."""
+    old = outcomes(20)
+    again = [dataclasses.replace(o, outcome_ts=o.origin_ts + 1.5 * DAY) for o in old]
+    book = SkillBook()
+    book.add(old + again)
+    once = SkillBook()
+    once.add(old)
+    assert book.forecasts == 20 and book.skill("v1", "AAA") == once.skill("v1", "AAA")
 
 
 def test_a_figure_counts_only_the_periods_with_its_own_evidence():
