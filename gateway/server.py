@@ -187,40 +187,47 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        cycle = self.cycle
         detail = (
             f"the request body was not complete {self.body_timeout_s:g} s after its headers "
             "(setting http_body_timeout_s), and the app did not answer"
         )
-        answer = cycle is None or not cycle.response_started  # the app has not answered and is not reading
-        if cycle is not None and not cycle.response_complete:
-            # What losing the connection does, at once: the app reads a disconnect, and whatever it still sends
-            # is dropped (it must not write into this answer, nor start one of its own after it).
-            cycle.disconnected = True
-            cycle.message_event.set()
-        if answer:
+        if self._stop_the_app():
             self._refuse(408, TIMEOUT_KIND, detail)
         else:
             self._closing(TIMEOUT_KIND, detail)
             self.transport.close()
 
+    def _stop_the_app(self) -> bool:
+        """What losing the connection does, at once, to the request the app is on: it reads a disconnect, and
+        whatever it still sends is dropped (it must not write into a refusal, nor start an answer after it). True
+        where the app has not begun its answer: a refusal may be written (it was written after an answer in
+        progress, whose next write then raised "Cannot call write() after write_eof()", a review)."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
+        return cycle is None or not cycle.response_started
+
     def send_400_response(self, msg: str) -> None:
         """What the parser cannot read (a Content-Length that is no number, or beside Transfer-Encoding, a bad
         version, a space in a header name): a JSON error as every other answer, where uvicorn sent its text/plain
         "Invalid HTTP request received." (an audit acting as the agent)."""
-        self._refuse(
-            400,
-            MALFORMED_KIND,
+        detail = (
             "not a well-formed HTTP/1.1 request: its request line, a header or its length (Content-Length, "
-            "Transfer-Encoding) cannot be read",
+            "Transfer-Encoding) cannot be read"
         )
+        if self._stop_the_app():  # a request pipelined before it may be in the app's hands
+            self._refuse(400, MALFORMED_KIND, detail, logged=True)
+        else:
+            self._closing(MALFORMED_KIND, detail, logged=True)
+            self.transport.close()
 
-    def _refuse(self, status: int, kind: str, detail: str) -> None:
+    def _refuse(self, status: int, kind: str, detail: str, logged: bool = False) -> None:
         """Answer `status` for the app (which has not seen the request, or stopped reading it) and close,
         lingering (see the module's docstring). The answer carries a request id, as every answer does, and the
         log line names it."""
         request_id = new_request_id()
-        self._closing(kind, f"{detail} (request id {request_id})")
+        self._closing(kind, f"{detail} (request id {request_id})", logged)
         self.transport.write(_raw_response(status, _error_body(kind, detail), request_id))
         if not self.transport.can_write_eof():
             self.transport.close()
@@ -231,9 +238,11 @@ class DeadlineProtocol(HttpToolsProtocol):
         self.transport.resume_reading()  # uvicorn's flow control may have paused it while the app read slowly
         self.loop.call_later(LINGER_S, self.transport.close)  # a no-op once closed
 
-    def _closing(self, kind: str, detail: str) -> None:
+    def _closing(self, kind: str, detail: str, logged: bool = False) -> None:
+        """Log (unless uvicorn has: `logged`) and count the refusal of kind `kind`."""
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-        log.warning("closing the connection of %s: %s", client, detail)  # a refusal: shown at --log-level warning
+        if not logged:  # a refusal: shown at --log-level warning
+            log.warning("closing the connection of %s: %s", client, detail)
         for hook in self.on_timeout:
             hook(kind)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import socket
 import threading
@@ -184,6 +185,21 @@ def test_bytes_the_parser_cannot_read_get_a_json_400_and_a_close(server: tuple[i
     ((status, body),) = responses(data)
     assert status == 400 and body["error"] == MALFORMED_KIND and "not a well-formed" in body["detail"], data
     assert kinds.count(MALFORMED_KIND) == before + 1
+
+
+def test_bytes_it_cannot_read_behind_a_request_the_app_answers_stop_that_answer_cleanly(
+    server: tuple[int, list[str]], caplog: pytest.LogCaptureFixture
+):
+    """The 400 was written while the app answered the request pipelined before it, whose next write then raised
+    "Cannot call write() after write_eof()", logged as an exception in the application (a review)."""
+    port, _ = server
+    bad = b"GET /x HTTP/9.9\r\nHost: t\r\n\r\n"
+    with caplog.at_level(logging.ERROR), connect(port) as sock:
+        sock.sendall(request("/a") + bad)
+        data, _ = read_until_closed(sock)
+        time.sleep(0.3)  # the app's answer, dropped
+    assert [(status, body["error"]) for status, body in responses(data)] == [(400, MALFORMED_KIND)]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 def test_a_stalled_head_gets_a_408_and_a_silent_connection_is_closed(server: tuple[int, list[str]]):
