@@ -177,10 +177,15 @@ class Lexicon:
 
 
 WILDCARDS = ("*", "*ly")  # in a phrase: any one word; any one word ending in -ly (an adverb, mostly)
+# Words a wildcard never stands for: they join another clause or thing to the one a phrase reads, as a comma does
+# ("pauses hiring amid layoffs" is not "pause * * layoff": read as halting layoffs, good news, by a review)
+JOINERS = frozenset({"and", "or", "but", "amid", "after", "before", "as", "while", "despite", "following", "than"})
 
 
 def _wild(key: str, word: str) -> bool:
-    return word.isalnum() and (key == "*" or (key == "*ly" and word.endswith("ly") and len(word) > 3))
+    if not word.isalnum() or word in JOINERS:
+        return False
+    return key == "*" or (key == "*ly" and word.endswith("ly") and len(word) > 3)
 
 
 def _apply(term: Term, kind: str, weight: float) -> None:
