@@ -253,6 +253,40 @@ def test_a_journal_that_the_first_release_of_migration_9_renamed_gets_pnl_s2_bac
     conn.close()
 
 
+def test_processes_that_restore_pnl_s2_together_restore_it_once(db_path: Path):
+    """Both read the column missing, then waited for the write lock: the second failed with "duplicate column name:
+    pnl_s2" (a review). Each looks again in the lock."""
+    import threading
+
+    from investiq.core.journal import connect
+    from investiq.core.journal.schema import migrate
+
+    open_journal(db_path).close()
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("ALTER TABLE bayesian_state DROP COLUMN pnl_s2")
+    holder.execute("BEGIN IMMEDIATE")  # another writer mid-write: both wait behind it
+    conns = [connect(db_path) for _ in range(2)]
+    results: list[object] = []
+
+    def run(conn: sqlite3.Connection) -> None:
+        try:
+            results.append(migrate(conn))
+        except Exception as exc:  # the failure this test guards against
+            results.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    holder.execute("COMMIT")
+    for t in threads:
+        t.join()
+    for c in conns:
+        c.close()
+    holder.close()
+    assert results == [SCHEMA_VERSION] * 2
+
+
 def test_an_agents_trades_table_is_kept_as_it_is(db_path: Path):
     agent = sqlite3.connect(db_path)
     ddl = (

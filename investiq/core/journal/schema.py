@@ -197,9 +197,21 @@ def migrate(conn: sqlite3.Connection) -> int:
     present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     if missing := [sql for name, sql in INDEXES.items() if name not in present]:  # a write only where one is
         _in_transaction(conn, lambda: [conn.execute(sql) for sql in missing])
-    if "pnl_s2" not in {row[1] for row in conn.execute("PRAGMA table_info(bayesian_state)")}:
-        _in_transaction(conn, lambda: [conn.execute(sql) for sql in RESTORE_PNL_S2])
+    if not _has_pnl_s2(conn):
+        _in_transaction(conn, functools.partial(_restore_pnl_s2, conn))
     return SCHEMA_VERSION
+
+
+def _has_pnl_s2(conn: sqlite3.Connection) -> bool:
+    return "pnl_s2" in {row[1] for row in conn.execute("PRAGMA table_info(bayesian_state)")}
+
+
+def _restore_pnl_s2(conn: sqlite3.Connection) -> None:
+    """RESTORE_PNL_S2, in the write lock, unless a process that got the lock first has restored it (two starting
+    together: the second failed with "duplicate column name: pnl_s2", a review), as `_apply` reads the version."""
+    if not _has_pnl_s2(conn):
+        for statement in RESTORE_PNL_S2:
+            conn.execute(statement)
 
 
 def _ticker_sql(symbol: str | None) -> str | None:
