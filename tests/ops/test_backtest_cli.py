@@ -274,6 +274,7 @@ def test_the_weights_plot_stays_readable_with_many_strategies(tmp_path: Path, mo
         decision_ts=1_700_000_000.0 + 86_400 * np.arange(n),
         weights=weights,
         strategies=tuple(f"strategy_{i:02d}" for i in range(k)),
+        known=None,
     )
     figures: list[Any] = []
     monkeypatch.setattr(plots, "_save", lambda plt, fig, path: figures.append(fig))
@@ -282,6 +283,38 @@ def test_the_weights_plot_stays_readable_with_many_strategies(tmp_path: Path, mo
     assert len(labels) == 11 and labels[0] == "strategy_07" and labels[-1] == "30 other strategies (grey)"
     colours = [line.get_color() for line in figures[0].axes[0].get_lines() if line.get_label() in labels[:10]]
     assert len(set(map(str, colours))) == 10
+
+
+def test_the_weights_plot_reads_a_journal_strategy_from_its_first_trade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Its weight of 0 before it was known counted as a move from a fixed 1/K, and took a label from a strategy
+    that really moved; the dotted equal share stayed at 1/K of every strategy (a review)."""
+    from types import SimpleNamespace
+
+    from investiq.ops.backtest import plots
+
+    k, n = 12, 40
+    known = np.ones((n, k), dtype=bool)
+    known[: n // 2, 11] = False  # strategy_11 trades from the middle on, never away from the equal share
+    share = 1 / known.sum(axis=1, keepdims=True)
+    weights = np.where(known, share, 0.0)
+    for i in range(10):  # ten that moved, by 0.01 to 0.10, and strategy_10 not at all
+        weights[:, i] += (i + 1) / 100 * (-1) ** i
+    run = SimpleNamespace(
+        variant=SimpleNamespace(allocation="mean", filters=(), label="mean"),
+        decision_ts=1_700_000_000.0 + 86_400 * np.arange(n),
+        weights=weights,
+        strategies=tuple(f"strategy_{i:02d}" for i in range(k)),
+        known=known,
+    )
+    figures: list[Any] = []
+    monkeypatch.setattr(plots, "_save", lambda plt, fig, path: figures.append(fig))
+    plots.weights(SimpleNamespace(runs=[run]), tmp_path / "weights.png")  # type: ignore[arg-type]
+    labels = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    assert "strategy_11" not in labels and "strategy_00" in labels, labels
+    dotted = next(line for line in figures[0].axes[0].get_lines() if line.get_linestyle() == ":")
+    assert set(np.round(dotted.get_ydata(), 6)) == {round(1 / 11, 6), round(1 / 12, 6)}
 
 
 def test_bar_options_with_the_journal_source_are_refused(tmp_path: Path):

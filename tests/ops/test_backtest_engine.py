@@ -345,7 +345,7 @@ def test_a_strategy_that_first_trades_later_does_not_resize_the_trades_before_it
     before = [i for i, t in enumerate(both) if t.decided_ts < late[0].decided_ts]
     assert len(before) > 300
     np.testing.assert_allclose(with_c.sizes[before], alone.sizes[: len(before)])
-    assert (
-        with_c.weights[with_c.decision_ts < late[0].decided_ts, 2] == 0
-    ).all()  # c: nothing before it was known
+    before_c = with_c.decision_ts < late[0].decided_ts
+    assert (with_c.weights[before_c, 2] == 0).all()  # c: nothing before it was known
+    assert with_c.known is not None and not with_c.known[before_c, 2].any() and with_c.known[~before_c].all()
     assert np.allclose(with_c.weights.sum(axis=1), 1)

@@ -67,6 +67,8 @@ class Run:
     strategies: tuple[str, ...]  # the K strategies, sorted: the weights' columns
     # (n,) the trades its book took: False where a filter deleted one (sized 0); None: every trade of `trades`
     taken: NDArray[np.bool_] | None = None
+    # (d, K) whether each strategy was known at each decision (weighed, its share of K); None: every one, always
+    known: NDArray[np.bool_] | None = None
 
 
 def variants(half_life_days: float) -> list[Variant]:
@@ -115,7 +117,7 @@ def walk_forward(
     weighted = known[at].sum(axis=1) * weights[at, index]
     entered = np.array([t.entry_known for t in trades], dtype=bool)
     sizes = np.where(taken, np.where(entered, weighted, 1.0), 0.0)  # entry unknown: the equal share (module doc)
-    return Run(variant, trades, sizes, times, weights, tuple(names), taken)
+    return Run(variant, trades, sizes, times, weights, tuple(names), taken, known)
 
 
 def _bayesian(

@@ -83,9 +83,13 @@ def weights(analysis: Analysis, path: Path) -> None:
     # labelled: the MAX_SERIES strategies whose weight left the equal share the most in any panel, each in one
     # colour in every panel; the rest thin and grey (40 strategies drew 40 legend entries over the panels, in ten
     # colours repeated: a quant's review; ranked per panel, one strategy was blue, orange and green: a review)
+    # A journal's strategy is weighed from its first trade (engine.py): before, it is not drawn, and the equal
+    # share is that of the strategies known then (its 0 read as a move from a fixed 1/K, a review)
     moved: dict[str, float] = {}
     for run in runs:
-        away = np.abs(run.weights - 1 / len(run.strategies)).max(axis=0, initial=0.0)
+        known = np.ones(run.weights.shape, dtype=bool) if run.known is None else run.known
+        share = 1 / np.maximum(known.sum(axis=1, keepdims=True), 1)
+        away = np.where(known, np.abs(run.weights - share), 0.0).max(axis=0, initial=0.0)
         for name, distance in zip(run.strategies, away, strict=True):
             moved[name] = max(moved.get(name, 0.0), float(distance))
     top = sorted(moved, key=lambda name: (-moved[name], name))[:MAX_SERIES]
@@ -93,14 +97,17 @@ def weights(analysis: Analysis, path: Path) -> None:
     highest = max((float(np.nanmax(run.weights, initial=0.0)) for run in runs), default=1.0)
     for ax, run in zip(axes.ravel(), runs, strict=False):
         when = pd.to_datetime(run.decision_ts, unit="s")
+        known = np.ones(run.weights.shape, dtype=bool) if run.known is None else run.known
+        shown = np.where(known, run.weights, np.nan)  # not drawn before the strategy is known
         for k, name in enumerate(run.strategies):
             if name not in colours:
-                ax.step(when, run.weights[:, k], where="post", lw=0.6, color="lightgrey", zorder=1)
+                ax.step(when, shown[:, k], where="post", lw=0.6, color="lightgrey", zorder=1)
         for name in (n for n in top if n in run.strategies):  # in the legend's order, the same in every panel
             k = list(run.strategies).index(name)
-            ax.step(when, run.weights[:, k], where="post", lw=1, color=colours[name], label=shortened(name))
+            ax.step(when, shown[:, k], where="post", lw=1, color=colours[name], label=shortened(name))
         grey_others(ax, sum(name not in colours for name in run.strategies), "strategy", "strategies")
-        ax.axhline(1 / len(run.strategies), color="grey", ls=":", lw=0.8)
+        share = 1 / np.maximum(known.sum(axis=1), 1)  # of the strategies known at each decision
+        ax.step(when, share, where="post", color="grey", ls=":", lw=0.8)
         # a tenth above the highest weight: on 0-1, 60 strategies' weights were flat lines at the bottom (a review)
         ax.set(ylim=(0, HEADROOM * max(highest, 1e-9)), title=run.variant.label, ylabel="weight")
         ax.legend(fontsize=7, loc="upper left")
