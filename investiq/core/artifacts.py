@@ -6,7 +6,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import MISSING, asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,8 +70,7 @@ def load_meta(cls: type[T], directory: Path, remedy: str) -> T:
     path = directory / META
     try:
         record = json.loads(path.read_text())
-        known = {f.name for f in fields(cls)} if is_dataclass(cls) else None
-        if isinstance(record, dict) and known is not None and (newer := sorted(set(record) - known)):
+        if isinstance(record, dict) and (newer := _newer_fields(cls, record)):
             raise ArtifactError(
                 f"{path} was written by a newer InvestIQ (fields this one does not know: {', '.join(newer[:5])}): "
                 f"upgrade InvestIQ to that release, or make the artifact with this one: {remedy}"
@@ -83,6 +82,17 @@ def load_meta(cls: type[T], directory: Path, remedy: str) -> T:
         raise ArtifactError(f"cannot read {path} ({exc.strerror or exc}): {remedy}") from None
     except (ValueError, TypeError) as exc:
         raise ArtifactError(f"{path} is corrupt ({exc}): {remedy}") from None
+
+
+def _newer_fields(cls: type, record: dict[str, Any]) -> list[str]:
+    """The fields of `record` that `cls` lacks, where it has every field `cls` requires: a record of this kind by
+    a newer release. A record without them is of another kind (a PatchTST artifact where FinBERT's belongs was
+    "newer", a review) or broken, and `cls` says what is missing."""
+    if not is_dataclass(cls):
+        return []
+    declared = fields(cls)
+    required = {f.name for f in declared if f.default is MISSING and f.default_factory is MISSING}
+    return sorted(set(record) - {f.name for f in declared}) if required <= set(record) else []
 
 
 def weights_version(model: Any) -> str:

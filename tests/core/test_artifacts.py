@@ -35,3 +35,7 @@ def test_a_record_from_a_newer_release_is_named_as_such_not_corrupt(tmp_path: Pa
         load_meta(Record, tmp_path, "export it")
     (tmp_path / "artifact.json").write_text(json.dumps({"version": "abc"}))
     assert load_meta(Record, tmp_path, "export it") == Record("abc")
+    # another kind of artifact (a PatchTST's where FinBERT's belongs) is not "newer": its own fields are missing
+    (tmp_path / "artifact.json").write_text(json.dumps({"context_length": 512, "centred": 1}))
+    with pytest.raises(ArtifactError, match=r"is corrupt \(Record"):
+        load_meta(Record, tmp_path, "export it")
