@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -256,35 +257,19 @@ def test_a_journal_that_the_first_release_of_migration_9_renamed_gets_pnl_s2_bac
 def test_processes_that_restore_pnl_s2_together_restore_it_once(db_path: Path):
     """Both read the column missing, then waited for the write lock: the second failed with "duplicate column name:
     pnl_s2" (a review). Each looks again in the lock."""
-    import threading
-
     from investiq.core.journal import connect
-    from investiq.core.journal.schema import migrate
 
     open_journal(db_path).close()
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("ALTER TABLE bayesian_state DROP COLUMN pnl_s2")
     holder.execute("BEGIN IMMEDIATE")  # another writer mid-write: both wait behind it
-    conns = [connect(db_path) for _ in range(2)]
-    results: list[object] = []
 
-    def run(conn: sqlite3.Connection) -> None:
-        try:
-            results.append(migrate(conn))
-        except Exception as exc:  # the failure this test guards against
-            results.append(exc)
+    def release() -> None:
+        time.sleep(0.5)
+        holder.execute("COMMIT")
 
-    threads = [threading.Thread(target=run, args=(c,)) for c in conns]
-    for t in threads:
-        t.start()
-    time.sleep(0.5)
-    holder.execute("COMMIT")
-    for t in threads:
-        t.join()
-    for c in conns:
-        c.close()
+    assert migrate_together([connect(db_path) for _ in range(2)], release) == [SCHEMA_VERSION] * 2
     holder.close()
-    assert results == [SCHEMA_VERSION] * 2
 
 
 def test_an_agents_trades_table_is_kept_as_it_is(db_path: Path):
@@ -526,13 +511,21 @@ def test_a_trades_table_without_needed_columns_is_named(db_path: Path):
 def test_processes_that_start_together_migrate_once(tmp_path: Path):
     """Two connections read version 0, one migrates while the other waits for the write lock: the
     second finds the work done instead of failing on 'table already exists'."""
-    import threading
 
     from investiq.core.journal import connect
-    from investiq.core.journal.schema import SCHEMA_VERSION, migrate
+    from investiq.core.journal.schema import SCHEMA_VERSION
 
     db = tmp_path / "p.db"
-    conns = [connect(db) for _ in range(4)]
+    assert migrate_together([connect(db) for _ in range(4)]) == [SCHEMA_VERSION] * 4
+
+
+def migrate_together(
+    conns: list[sqlite3.Connection], meanwhile: Callable[[], None] = lambda: None
+) -> list[object]:
+    """What `migrate` returns (or raises) on each connection, each in a thread of its own, started together while
+    `meanwhile` runs; the connections closed."""
+    from investiq.core.journal.schema import migrate
+
     barrier = threading.Barrier(len(conns))
     results: list[object] = []
 
@@ -540,17 +533,18 @@ def test_processes_that_start_together_migrate_once(tmp_path: Path):
         barrier.wait()
         try:
             results.append(migrate(conn))
-        except Exception as exc:  # the failure this test guards against
+        except Exception as exc:  # the failure these tests guard against
             results.append(exc)
 
     threads = [threading.Thread(target=run, args=(c,)) for c in conns]
     for t in threads:
         t.start()
+    meanwhile()
     for t in threads:
         t.join()
     for c in conns:
         c.close()
-    assert results == [SCHEMA_VERSION] * len(conns)
+    return results
 
 
 def _forecasts(conn: sqlite3.Connection, n: int) -> list[int]:

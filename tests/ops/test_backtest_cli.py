@@ -258,49 +258,13 @@ def test_trades_posted_over_http_are_named_when_the_trades_table_is_short(tmp_pa
     assert "12 trades posted to /bayesian/update are in the journal" in " ".join(result.output.split())
 
 
-def test_the_weights_plot_stays_readable_with_many_strategies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """40 strategies drew 40 legend entries over every panel, in ten colours repeated (a quant's review): the ten
-    whose weight moved most are labelled, the rest grey, and the legend says how many."""
+def weights_figure(weights: Any, known: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """weights.png's figure for one `mean` run of weights (d, K) over d days, strategies strategy_00..."""
     from types import SimpleNamespace
 
     from investiq.ops.backtest import plots
 
-    k, n = 40, 30
-    weights = np.full((n, k), 1 / k)
-    weights[:, 7] += np.linspace(0, 0.3, n)  # the one that moved most
-    weights[:, :7] -= np.linspace(0, 0.3, n)[:, None] / 7
-    run = SimpleNamespace(
-        variant=SimpleNamespace(allocation="mean", filters=(), label="mean"),
-        decision_ts=1_700_000_000.0 + 86_400 * np.arange(n),
-        weights=weights,
-        strategies=tuple(f"strategy_{i:02d}" for i in range(k)),
-        known=None,
-    )
-    figures: list[Any] = []
-    monkeypatch.setattr(plots, "_save", lambda plt, fig, path: figures.append(fig))
-    plots.weights(SimpleNamespace(runs=[run]), tmp_path / "weights.png")  # type: ignore[arg-type]
-    labels = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
-    assert len(labels) == 11 and labels[0] == "strategy_07" and labels[-1] == "30 other strategies (grey)"
-    colours = [line.get_color() for line in figures[0].axes[0].get_lines() if line.get_label() in labels[:10]]
-    assert len(set(map(str, colours))) == 10
-
-
-def test_the_weights_plot_reads_a_journal_strategy_from_its_first_trade(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    """Its weight of 0 before it was known counted as a move from a fixed 1/K, and took a label from a strategy
-    that really moved; the dotted equal share stayed at 1/K of every strategy (a review)."""
-    from types import SimpleNamespace
-
-    from investiq.ops.backtest import plots
-
-    k, n = 12, 40
-    known = np.ones((n, k), dtype=bool)
-    known[: n // 2, 11] = False  # strategy_11 trades from the middle on, never away from the equal share
-    share = 1 / known.sum(axis=1, keepdims=True)
-    weights = np.where(known, share, 0.0)
-    for i in range(10):  # ten that moved, by 0.01 to 0.10, and strategy_10 not at all
-        weights[:, i] += (i + 1) / 100 * (-1) ** i
+    n, k = weights.shape
     run = SimpleNamespace(
         variant=SimpleNamespace(allocation="mean", filters=(), label="mean"),
         decision_ts=1_700_000_000.0 + 86_400 * np.arange(n),
@@ -311,9 +275,39 @@ def test_the_weights_plot_reads_a_journal_strategy_from_its_first_trade(
     figures: list[Any] = []
     monkeypatch.setattr(plots, "_save", lambda plt, fig, path: figures.append(fig))
     plots.weights(SimpleNamespace(runs=[run]), tmp_path / "weights.png")  # type: ignore[arg-type]
-    labels = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    return figures[0]
+
+
+def test_the_weights_plot_stays_readable_with_many_strategies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """40 strategies drew 40 legend entries over every panel, in ten colours repeated (a quant's review): the ten
+    whose weight moved most are labelled, the rest grey, and the legend says how many."""
+    k, n = 40, 30
+    weights = np.full((n, k), 1 / k)
+    weights[:, 7] += np.linspace(0, 0.3, n)  # the one that moved most
+    weights[:, :7] -= np.linspace(0, 0.3, n)[:, None] / 7
+    figure = weights_figure(weights, None, tmp_path, monkeypatch)
+    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert len(labels) == 11 and labels[0] == "strategy_07" and labels[-1] == "30 other strategies (grey)"
+    colours = [line.get_color() for line in figure.axes[0].get_lines() if line.get_label() in labels[:10]]
+    assert len(set(map(str, colours))) == 10
+
+
+def test_the_weights_plot_reads_a_journal_strategy_from_its_first_trade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Its weight of 0 before it was known counted as a move from a fixed 1/K, and took a label from a strategy
+    that really moved; the dotted equal share stayed at 1/K of every strategy (a review)."""
+    k, n = 12, 40
+    known = np.ones((n, k), dtype=bool)
+    known[: n // 2, 11] = False  # strategy_11 trades from the middle on, never away from the equal share
+    share = 1 / known.sum(axis=1, keepdims=True)
+    weights = np.where(known, share, 0.0)
+    for i in range(10):  # ten that moved, by 0.01 to 0.10, and strategy_10 not at all
+        weights[:, i] += (i + 1) / 100 * (-1) ** i
+    figure = weights_figure(weights, known, tmp_path, monkeypatch)
+    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert "strategy_11" not in labels and "strategy_00" in labels, labels
-    dotted = next(line for line in figures[0].axes[0].get_lines() if line.get_linestyle() == ":")
+    dotted = next(line for line in figure.axes[0].get_lines() if line.get_linestyle() == ":")
     assert set(np.round(dotted.get_ydata(), 6)) == {round(1 / 11, 6), round(1 / 12, 6)}
 
 
