@@ -29,7 +29,7 @@ import asyncio
 import logging
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -82,6 +82,9 @@ def outcome(direction: str, last_price: float, actual: float) -> bool | None:
     return (move > 0) if direction == "up" else (move < 0)
 
 
+Series = tuple[tuple[str, str], list[sqlite3.Row]]  # (symbol, interval) and its due forecasts
+
+
 def resolve_due(
     db_path: Path,
     writer: JournalWriter,
@@ -89,8 +92,10 @@ def resolve_due(
     fetch: Fetch,
     now: datetime | None = None,
     busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    progress: Callable[[list[Series]], Iterable[Series]] = lambda series: series,
 ) -> ResolveReport:
-    """One pass over the due forecasts (blocking: run it off the event loop)."""
+    """One pass over the due forecasts (blocking: run it off the event loop). `progress` wraps the list of series
+    to score, (symbol, interval) and their due rows, as they are scored (`investiq resolve`: a bar)."""
     now = now or datetime.now(timezone.utc)
     conn = connect(db_path, busy_timeout_ms, readonly=True)
     try:
@@ -102,7 +107,7 @@ def resolve_due(
         groups[(row["symbol"], row["interval"])].append(row)
     resolutions: list[Resolution] = []
     errors: dict[str, str] = {}
-    for (symbol, interval), rows in groups.items():
+    for (symbol, interval), rows in progress(list(groups.items())):
         try:
             resolutions.extend(_resolve_series(symbol, interval, rows, cache, fetch, now))
         except DataError as exc:  # Yahoo's reason without the command line's advice: the caller adds its own

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-from gateway.services.resolver import ResolveReport, resolve_due
+from tqdm import tqdm
+
+from gateway.services.resolver import ResolveReport, Series, resolve_due
 from investiq.core.journal import JournalWriter, require_journal
 from investiq.core.market import BarCache, fetch_yfinance, file_fetch
 from investiq.core.settings import Settings
@@ -23,6 +26,11 @@ def resolve(settings: Settings, csv_path: Path | None = None) -> ResolveReport:
     writer.start()
     try:
         bars = BarCache(settings.data_dir / "bars")
-        return resolve_due(settings.db_path, writer, bars, fetch, None, settings.db_busy_timeout_ms)
+
+        def bar(series: list[Series]) -> Iterable[Series]:  # minutes at a thousand symbols: said as it goes
+            shown: Iterable[Series] = tqdm(series, desc="resolving", unit="symbol", leave=False, disable=None)
+            return shown
+
+        return resolve_due(settings.db_path, writer, bars, fetch, None, settings.db_busy_timeout_ms, bar)
     finally:
         writer.close()

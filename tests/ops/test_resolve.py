@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from investiq.cli.main import main
@@ -85,3 +87,29 @@ def test_a_compressed_bar_file_is_the_symbol_of_its_name_without_the_extensions(
 
     rows = file_fetch(path)("QQQ", "1d", datetime(2026, 1, 1, tzinfo=timezone.utc), datetime.now(timezone.utc))
     assert len(rows) == 2
+
+
+def test_a_bar_file_of_many_symbols_is_split_by_symbol_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """It was split again at every symbol's fetch: a resolve grew with the square of the symbols, 117 s at 400
+    symbols of 15 years of daily bars (an audit of scale)."""
+    from datetime import datetime, timezone
+
+    from investiq.core import market
+
+    path = tmp_path / "bars.csv"
+    lines = [
+        f"{d},{s},{100 + i}" for s in ("AAA", "BBB", "CCC") for i, d in enumerate(("2026-01-05", "2026-01-06"))
+    ]
+    path.write_text("date,symbol,close\n" + "\n".join(lines) + "\n")
+    splits: list[object] = []
+
+    class Counted(market.BySymbol):
+        def __init__(self, *args: Any) -> None:
+            splits.append(args)
+            super().__init__(*args)
+
+    monkeypatch.setattr(market, "BySymbol", Counted)
+    fetch = market.file_fetch(path)
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime.now(timezone.utc)
+    assert [len(fetch(s, "1d", *when)) for s in ("AAA", "bbb", "CCC")] == [2, 2, 2]  # case-insensitive, as before
+    assert len(splits) == 1
