@@ -51,6 +51,15 @@ class Bars:
 SAMPLE = Bars("sample", tuple(SAMPLE_SYMBOLS), SAMPLE_DAYS, SAMPLE_INTERVAL)
 
 
+def _same_file(a: Path | None, b: Path | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a == b
+
+
 def choose_bars(
     settings: Settings,
     source: Source | None = None,
@@ -62,8 +71,8 @@ def choose_bars(
 ) -> Bars:
     """The bars named on the command line, the rest from the price_* settings. Symbols may be repeated
     or space/comma separated. The sample is daily and used whole; without symbols it is SPX and NASDAQ. A CSV
-    chosen on the command line (the settings name another source) is the file's to describe: every symbol in
-    it, all of its history, and the interval its bars are spaced at, unless given (logged)."""
+    chosen on the command line (the settings name another source, or another file) is the file's to describe: every
+    symbol in it, all of its history, and the interval its bars are spaced at, unless given (logged)."""
     if csv_path is not None and source not in (None, "csv"):
         raise DataError(f"--csv {csv_path} names a bar file, --source {source} another source: drop one of them")
     # a file named on the command line is the source meant (it was ignored: Yahoo's bars of the settings' symbols)
@@ -79,7 +88,10 @@ def choose_bars(
         given = flat or (tuple(settings.price_symbols) if settings.price_source == "sample" else ())
         return replace(SAMPLE, symbols=given or SAMPLE.symbols, days=max(days or 0, SAMPLE_DAYS))
     path = csv_path or settings.price_csv
-    if chosen == "csv" and settings.price_source != "csv" and path is not None:
+    # the settings describe a file only where they name it: with price_source csv, another --csv FILE trained on
+    # the settings' symbols, interval and 60 days ("no rows for SPY", an audit)
+    described = settings.price_source == "csv" and _same_file(path, settings.price_csv)
+    if chosen == "csv" and not described and path is not None:
         # the file's outline only where something is not given: with --symbols and --interval, its history was
         # still price_days' 60 days (a review: --csv FILE --symbols X --interval 1d trained on 60 days of FILE)
         found, spacing = csv_outline(path, flat) if not (flat and interval) else (flat, interval)

@@ -149,6 +149,21 @@ def test_a_csv_named_with_symbols_and_an_interval_is_used_whole(tmp_path: Path):
     assert choose_bars(Settings(), None, ("X",), 30, "1d", path, log=logged.append).days == 30
 
 
+def test_a_csv_other_than_the_settings_one_is_the_files_to_describe(tmp_path: Path):
+    """With price_source csv in the settings, `--csv OTHER` trained on the settings' symbols, interval and 60 days
+    ("no rows for SPY", an audit of scale); the settings' own file keeps their description."""
+    from investiq.core.settings import Settings
+    from investiq.ops.patchtst import choose_bars
+
+    path = written(tmp_path / "x.csv", [f"{c:.2f}" for c in CLOSES])
+    mine = written(tmp_path / "mine.csv", [f"{c:.2f}" for c in CLOSES])
+    settings = Settings(price_source="csv", price_csv=mine, price_symbols=["SPY"], price_days=60)
+    other = choose_bars(settings, None, (), None, None, path, log=lambda _: None)
+    assert (other.symbols, other.days, other.csv_path) == (("x",), market.SAMPLE_DAYS, path)  # its name
+    same = choose_bars(settings, None, (), None, None, tmp_path / "." / "mine.csv", log=lambda _: None)
+    assert (same.symbols, same.days) == (("SPY",), 60)
+
+
 def test_a_ticker_column_splits_the_file_like_a_symbol_column(tmp_path: Path):
     """yfinance's long format: `Ticker` is read as the symbol column, as text (0700 keeps its zero)."""
     path = tmp_path / "long.csv"
