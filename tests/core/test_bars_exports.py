@@ -189,3 +189,19 @@ def test_an_empty_last_row_is_not_counted_as_outside_the_window(tmp_path: Path):
     path.write_text(path.read_text() + ",\n")
     _, report = market.load_bars("csv", ["X"], days=3650, interval="1d", cache_dir=tmp_path, csv_path=path)["X"]
     assert (report.rows_in, report.rows_out, report.blank, report.older_rows) == (61, 60, 1, 0)
+
+
+def test_the_cleaning_of_many_symbols_is_logged_where_it_found_something_and_in_total(tmp_path: Path):
+    """A line a symbol: a 100-symbol file logged 100 lines of '0 ... dropped' (an audit of scale)."""
+    from investiq.core.settings import Settings
+    from investiq.ops.patchtst import MAX_CLEANING_LINES, choose_bars, loaded_series
+
+    n = MAX_CLEANING_LINES + 2
+    rows = [f"{d:%Y-%m-%d},S{k:02d},{c:.2f}" for k in range(n) for d, c in zip(DAYS, CLOSES, strict=True)]
+    rows.append(f"{DAYS[3]:%Y-%m-%d},S05,-1")  # S05: one row dropped
+    path = tmp_path / "many.csv"
+    path.write_text("Date,symbol,Close\n" + "\n".join(rows) + "\n")
+    logged: list[str] = []
+    bars = choose_bars(Settings(data_dir=tmp_path), None, (), None, "1d", path, log=lambda _: None)
+    loaded_series(Settings(data_dir=tmp_path), bars, logged.append)
+    assert [line.split(":")[0] for line in logged] == ["S05", f"{n} symbols"], logged
