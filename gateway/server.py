@@ -202,11 +202,12 @@ class DeadlineProtocol(HttpToolsProtocol):
         whatever it still sends is dropped (it must not write into a refusal, nor start an answer after it). True
         where the app has not begun its answer: a refusal may be written (it was written after an answer in
         progress, whose next write then raised "Cannot call write() after write_eof()", a review)."""
-        cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
-            cycle.disconnected = True
-            cycle.message_event.set()
-        return cycle is None or not cycle.response_started
+        cycle = self.cycle  # uvicorn keeps the last request's, complete, until the next request's head is in
+        if cycle is None or cycle.response_complete:
+            return True  # nothing in the app's hands (after an answer, the 400 was not written: a second review)
+        cycle.disconnected = True
+        cycle.message_event.set()
+        return not cycle.response_started
 
     def send_400_response(self, msg: str) -> None:
         """What the parser cannot read (a Content-Length that is no number, or beside Transfer-Encoding, a bad
@@ -216,18 +217,19 @@ class DeadlineProtocol(HttpToolsProtocol):
             "not a well-formed HTTP/1.1 request: its request line, a header or its length (Content-Length, "
             "Transfer-Encoding) cannot be read"
         )
+        # logged with the answer's request id, beside uvicorn's own line (which has none)
         if self._stop_the_app():  # a request pipelined before it may be in the app's hands
-            self._refuse(400, MALFORMED_KIND, detail, logged=True)
+            self._refuse(400, MALFORMED_KIND, detail)
         else:
-            self._closing(MALFORMED_KIND, detail, logged=True)
+            self._closing(MALFORMED_KIND, detail)
             self.transport.close()
 
-    def _refuse(self, status: int, kind: str, detail: str, logged: bool = False) -> None:
+    def _refuse(self, status: int, kind: str, detail: str) -> None:
         """Answer `status` for the app (which has not seen the request, or stopped reading it) and close,
         lingering (see the module's docstring). The answer carries a request id, as every answer does, and the
         log line names it."""
         request_id = new_request_id()
-        self._closing(kind, f"{detail} (request id {request_id})", logged)
+        self._closing(kind, f"{detail} (request id {request_id})")
         self.transport.write(_raw_response(status, _error_body(kind, detail), request_id))
         if not self.transport.can_write_eof():
             self.transport.close()
@@ -238,11 +240,10 @@ class DeadlineProtocol(HttpToolsProtocol):
         self.transport.resume_reading()  # uvicorn's flow control may have paused it while the app read slowly
         self.loop.call_later(LINGER_S, self.transport.close)  # a no-op once closed
 
-    def _closing(self, kind: str, detail: str, logged: bool = False) -> None:
-        """Log (unless uvicorn has: `logged`) and count the refusal of kind `kind`."""
+    def _closing(self, kind: str, detail: str) -> None:
+        """Log and count the refusal of kind `kind`."""
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-        if not logged:  # a refusal: shown at --log-level warning
-            log.warning("closing the connection of %s: %s", client, detail)
+        log.warning("closing the connection of %s: %s", client, detail)  # a refusal: shown at --log-level warning
         for hook in self.on_timeout:
             hook(kind)
 

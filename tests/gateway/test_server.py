@@ -200,6 +200,13 @@ def test_bytes_it_cannot_read_behind_a_request_the_app_answers_stop_that_answer_
         time.sleep(0.3)  # the app's answer, dropped
     assert [(status, body["error"]) for status, body in responses(data)] == [(400, MALFORMED_KIND)]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    # after an answer, on the same connection: the 400 (the first version of this closed it without a word)
+    with connect(port) as sock:
+        sock.sendall(request("/a"))
+        assert responses(sock.recv(65536)) == [(200, {"path": "/a", "body": 0})]
+        sock.sendall(bad)
+        data, _ = read_until_closed(sock)
+    assert [(status, body["error"]) for status, body in responses(data)] == [(400, MALFORMED_KIND)]
 
 
 def test_a_stalled_head_gets_a_408_and_a_silent_connection_is_closed(server: tuple[int, list[str]]):
