@@ -177,9 +177,11 @@ class Lexicon:
 
 
 WILDCARDS = ("*", "*ly")  # in a phrase: any one word; any one word ending in -ly (an adverb, mostly)
-# Words a wildcard never stands for: they join another clause or thing to the one a phrase reads, as a comma does
-# ("pauses hiring amid layoffs" is not "pause * * layoff": read as halting layoffs, good news, by a review)
-JOINERS = frozenset({"and", "or", "but", "amid", "after", "before", "as", "while", "despite", "following", "than"})
+# Words a wildcard never stands for: they join another clause or circumstance to the one a phrase reads, as a comma
+# does ("pauses hiring amid layoffs" is not "pause * * layoff": read as halting layoffs, good news, by a review).
+# Not "and" and "or": a verb's objects are joined by them ("pauses hiring and buybacks", "calls off protest and
+# strike": a second review found them read the wrong way round without the verb)
+JOINERS = frozenset({"but", "amid", "after", "before", "as", "while", "despite", "following", "than"})
 
 
 def _wild(key: str, word: str) -> bool:
