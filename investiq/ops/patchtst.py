@@ -140,9 +140,8 @@ def load_series(settings: Settings, bars: Bars, log: Log) -> Series:
     return loaded_series(settings, bars, log)[0]
 
 
-MAX_CLEANING_LINES = (
-    10  # symbols whose cleaning is logged line by line; past it, those with rows dropped and a total
-)
+# Symbols whose cleaning is logged line by line; past it, only those with rows dropped or a jump, and a total.
+MAX_CLEANING_LINES = 10
 
 
 def loaded_series(settings: Settings, bars: Bars, log: Log) -> tuple[Series, dict[str, list[str]]]:
