@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.logs import REQUEST_ID_HEADER, current_request
 from gateway.metrics import Metrics
-from investiq.core.errors import InvalidInputError, InvestIQError
+from investiq.core.errors import InvalidInputError, InvestIQError, UnavailableError
 
 # Kinds of the HTTP errors raised by FastAPI, Starlette and gateway/security.py; others are "http_error".
 HTTP_KINDS = {
@@ -105,7 +105,8 @@ def install_handlers(app: FastAPI) -> None:
         if exc.kind == InvestIQError.kind:
             raise exc  # no HTTP meaning of its own: a bug, answered (and logged) as any unexpected error
         metrics.count_error(exc.kind)
-        return JSONResponse(error_body(exc.kind, str(exc)), status_code=exc.status_code)
+        retry = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, UnavailableError) else None
+        return JSONResponse(error_body(exc.kind, str(exc)), status_code=exc.status_code, headers=retry)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

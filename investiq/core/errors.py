@@ -46,10 +46,14 @@ class NotFoundError(InvestIQError):
 
 
 class UnavailableError(InvestIQError):
-    """Something the answer needs cannot be had now; retrying later may succeed."""
+    """Something the answer needs cannot be had now; retrying later may succeed.
+
+    `retry_after_s`: the gateway's `Retry-After` for it, a guess at when to ask again (a model loading, Triton
+    restarting, the data source back), not a promise."""
 
     status_code = 503
     kind = "unavailable"
+    retry_after_s: ClassVar[int] = 5
 
 
 class BackendUnavailableError(UnavailableError):
@@ -76,6 +80,7 @@ class JournalUnavailableError(UnavailableError):
     """A write that must be durable before answering (a Bayesian update) could not be committed."""
 
     kind = "journal_unavailable"
+    retry_after_s = 1  # mostly another writer holding the lock past the busy timeout
 
 
 class ConflictError(InvestIQError):

@@ -836,6 +836,7 @@ def test_an_update_the_journal_refuses_is_a_503_and_nothing_is_learnt(client: Te
     conn.commit()
     refused = client.post("/bayesian/update", json={"strategy_name": "a", "won": False})
     assert refused.status_code == 503 and refused.json()["error"] == "journal_unavailable", refused.text
+    assert refused.headers["Retry-After"] == "1"
     assert conn.execute("SELECT count(*) FROM bayesian_events").fetchone()[0] == 1
     conn.close()
     assert client.get("/bayesian/all-stats").json() == before  # not learnt in memory either

@@ -582,6 +582,7 @@ def test_without_a_model_price_says_what_to_run(tmp_path: Path):
         response = c.post("/price/predict", json={"symbol": "SPX", "prices": [1.0] * 600})
         assert response.status_code == 503
         assert "investiq train patchtst" in response.json()["detail"]
+        assert response.headers["Retry-After"] == "5"  # a guess a client may follow, as with 429
         assert c.get("/price/health").json()["status"] == "unhealthy"
 
 
