@@ -68,7 +68,11 @@ def _default(name: str) -> str:
     "before the window " + _default("history_fraction"),
 )
 @click.option(
-    "--seed", type=click.IntRange(0), default=None, help="Thompson weights and bootstraps " + _default("seed")
+    "--seed",
+    type=click.IntRange(0),
+    default=None,
+    help="Bootstraps and the price filter's training; the weights' draws use bayes_seed, as the gateway's do "
+    + _default("seed"),
 )
 @click.option(
     "--out",

@@ -139,6 +139,23 @@ def test_backtest_weights_are_the_served_weights_for_the_same_evidence(method: s
         assert run.weights[row].tolist() == expected
 
 
+def test_the_backtest_draws_the_served_weights_with_bayes_seed_whatever_its_own_seed():
+    """`analyse` weighed with the backtest's --seed (default 0) instead of bayes_seed: with bayes_seed set, its
+    Thompson weights were not those the gateway serves (up to 0.004 apart, an audit). --seed is the bootstraps'."""
+    from investiq.ops.backtest.analysis import analyse
+
+    trades = planted((0.62, 0.5, 0.38), days=60)
+    for bayes_seed in (3, 0):
+        settings = Settings(bayes_thompson_draws=500, bayes_seed=bayes_seed)
+        served = bayes_config(settings)
+        analysis = analyse(trades, [], settings, BacktestConfig(reps=200, seed=0), progress=False)
+        (run,) = [r for r in analysis.runs if r.variant == Variant("thompson", served.half_life_days)]
+        expected = walk_forward(trades, Variant("thompson", served.half_life_days), served)
+        assert np.array_equal(run.weights, expected.weights), bayes_seed
+    other = walk_forward(trades, Variant("thompson", served.half_life_days), replace(served, seed=3))
+    assert not np.array_equal(run.weights, other.weights)  # the seed shows in these weights: the test can fail
+
+
 def test_claim_verdicts():
     assert verdict(Estimate(0.2, (0.16, 0.3)), 0.15) == "supported"
     assert verdict(Estimate(0.2, (0.15, 0.3)), 0.15) == "supported"  # the whole interval reaches the promise

@@ -108,7 +108,7 @@ def analyse(
     `replay`: how the stand-in strategies trade behind a gate (None: `trades` are the journal's, which have no
     entry signals: a refused one is deleted). `closes`: the bars' closes (UTC-indexed), for the buy-and-hold
     baseline over the same days (baseline.py); None: no baseline."""
-    served = replace(bayes_config(settings), seed=config.seed)
+    served = bayes_config(settings)  # the gateway's, its seed (bayes_seed) included: the weights it would serve
     judges = [Judged(f) for f in filters]
     books = [book(trades, chosen, replay) for chosen in filter_sets(judges)]
     for f in filters:

@@ -39,7 +39,7 @@ class BacktestConfig:
     # a fixed number of epochs, so the model (and report.json) does not depend on how busy the machine was when
     # the time budget ran out; 3 of them took about 150 s on the sample on 2 busy cores
     price_epochs: int = 3
-    seed: int = 0  # Thompson weights and every bootstrap
+    seed: int = 0  # every bootstrap and the price filter's training (the weights' draws: bayes_seed, as served)
     block_days: int = 20  # block length of the daily bootstrap (about a month of trading days)
     # trades a block of days holds on average, at least: a trade figure is resampled by decision day in blocks of
     # whole days spanning block_trades trades (at least block_days; stats.trade_basis). Few blocks (147 trades:
