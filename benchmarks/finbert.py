@@ -30,7 +30,7 @@ from benchmarks.gemm import SERVED_PATH as SERVED
 from harness import random_bert
 from harness.processes import in_child
 from harness.results import describe, machine
-from investiq.core.finbert import EXPORT_FORMAT, VARIANTS, Encoder, FinbertMeta
+from investiq.core.finbert import EXPORT_FORMAT, VARIANTS, Encoder, FinbertMeta, finbert_dir
 from investiq.core.finbert_runtime import DEFAULT
 
 HERE = Path(__file__).resolve().parent
@@ -105,7 +105,7 @@ def onnx_runtime(repo: Path, texts: list[str], runs: int, batch_size: int) -> li
     from gateway.backends.embedded import ort_session
     from investiq.core.finbert import softmax
 
-    directory = repo / "finbert_model" / "1"
+    directory = finbert_dir(repo)
     encoder = Encoder(directory, 128)
     rows = []
     for variant, file in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
@@ -170,7 +170,7 @@ def grouping(repo: Path, batch_size: int, rounds: int = 5) -> dict[str, Any]:
 
     with (HERE.parent / "investiq" / "data" / "labeled_headlines.csv").open() as f:
         texts = [row["text"] for row in csv.DictReader(f) if row["split"] in GROUPING_SPLITS]
-    directory = repo / "finbert_model" / "1"
+    directory = finbert_dir(repo)
     encoder, session = Encoder(directory, 128), ort_session(directory / "model.int8.onnx")
     tokens = encoder(texts)["attention_mask"].sum(1)
 
@@ -262,7 +262,7 @@ def prepare(source: str | None, work: Path) -> tuple[Path, Path]:
 
     src = Path(source) if source else bert_base(work / "bert-base-random")
     repo = work / "repo"
-    done = repo / "finbert_model" / "1" / "artifact.json"
+    done = finbert_dir(repo) / "artifact.json"
     # exported before exports carried Triton's shim, or every CPU runtime's graph (issue 18)
     stale = not all((done.parent / f).is_file() for f in ("model.py", *VARIANTS.values()))
     if stale or not done.is_file() or outdated(FinbertMeta.load(done.parent), str(src)):
@@ -279,15 +279,15 @@ def prepare_in_child(source: str | None, work: Path) -> tuple[Path, Path]:
 def run(source: str | None, work: Path, runs: int, batch_size: int, concurrency: int, out: Path) -> dict[str, Any]:
     texts = headlines()
     src, repo = prepare_in_child(source, work)
-    tokens = Encoder(repo / "finbert_model" / "1", 128)(texts)["attention_mask"].sum(1)
+    tokens = Encoder(finbert_dir(repo), 128)(texts)["attention_mask"].sum(1)
     print(f"workload: {len(texts)} headlines, {tokens.mean():.1f} tokens on average (max {tokens.max()})")
     onnx = onnx_runtime(repo, texts, runs, batch_size)
     as_served, runtime = served(repo, texts, runs, batch_size)
     onnx.append(as_served)
     mixed = grouping(repo, batch_size)
     # issue 18: every CPU runtime against today's INT8 and the INT8 GEMM peak, and where INT8's time goes
-    finbert_runtimes.run(repo / "finbert_model" / "1", texts, batch_size=batch_size, source=source, out=out)
-    finbert_profile.run(repo / "finbert_model" / "1", texts, out=out)
+    finbert_runtimes.run(finbert_dir(repo), texts, batch_size=batch_size, source=source, out=out)
+    finbert_profile.run(finbert_dir(repo), texts, out=out)
     gateway_rows = through_gateway(repo, texts, runs, batch_size, concurrency)
     rows = [pytorch_eager(src, texts, runs, batch_size), *onnx, *gateway_rows]
     eager = rows[0].texts_per_s

@@ -51,9 +51,9 @@ import numpy as np
 
 from benchmarks.common import Streams, closed_loop, gateway, record, request, request_head
 from benchmarks.finbert import headlines
-from gateway.backends.embedded import finbert_dir, load_patchtst, ort_session, patchtst_dir
+from gateway.backends.embedded import load_patchtst, ort_session, patchtst_dir
 from harness.results import describe, machine, percentiles
-from investiq.core.finbert import Encoder, softmax
+from investiq.core.finbert import Encoder, finbert_dir, softmax
 from investiq.core.finbert_runtime import DEFAULT, open_runtime
 from investiq.core.patchtst import INPUT, OUTPUTS, PatchTSTMeta
 

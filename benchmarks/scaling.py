@@ -22,9 +22,9 @@ from typing import Any
 
 from benchmarks.common import Streams, closed_loop, gateway, record, request, request_head
 from benchmarks.finbert import headlines, timed
-from gateway.backends.embedded import finbert_dir, ort_session
+from gateway.backends.embedded import ort_session
 from harness.results import describe, machine, percentiles
-from investiq.core.finbert import Encoder, FinbertMeta, model_file, softmax
+from investiq.core.finbert import Encoder, FinbertMeta, finbert_dir, model_file, softmax
 
 CLIENT = "asyncio streams, one keep-alive HTTP/1.1 connection per client"
 

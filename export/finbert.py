@@ -35,6 +35,7 @@ from investiq.core.finbert import (
     Encoder,
     FinbertMeta,
     WeightsError,
+    finbert_dir,
 )
 from investiq.core.finbert_check import (
     MAX_RELATIVE_DIFF,
@@ -72,7 +73,7 @@ def export_finbert(
     labels = labels_of(model)
     last = "the [CLS] row only" if cls_only_applies(model) else "every token"
     log(f"loaded {source}: {model.config.num_hidden_layers} layers (the last on {last}), labels {labels}")
-    with staged(repository / FINBERT_MODEL / "1") as out:
+    with staged(finbert_dir(repository)) as out:
         tokenizer.save_pretrained(out)
         if not (out / TOKENIZER).is_file():
             raise ExportError(f"the tokenizer of {source!r} did not save a {TOKENIZER}")
@@ -130,7 +131,7 @@ def stamp_tokenizer(repository: Path) -> None:
     step = repository / FINBERT_TOKENIZER / "1"
     if not step.is_dir():
         return
-    digest = hashlib.sha256((repository / FINBERT_MODEL / "1" / TOKENIZER).read_bytes()).hexdigest() + "\n"
+    digest = hashlib.sha256((finbert_dir(repository) / TOKENIZER).read_bytes()).hexdigest() + "\n"
     stamp = step / TOKENIZER_STAMP
     if not stamp.is_file() or stamp.read_text() != digest:
         replace_file(stamp, digest)

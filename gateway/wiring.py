@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from gateway.backends.base import InferenceBackend
-from gateway.backends.embedded import EmbeddedBackend, finbert_dir
+from gateway.backends.embedded import EmbeddedBackend
 from gateway.backends.providers import session_providers
 from gateway.metrics import Metrics
 from gateway.services.bayesian import BayesConfig
@@ -16,7 +16,7 @@ from gateway.services.skill import SkillConfig, SkillService
 from investiq.core.bayes.allocation import AllocationRules
 from investiq.core.bayes.posterior import Prior
 from investiq.core.errors import ArtifactError, InvestIQError, SettingsError
-from investiq.core.finbert import FINBERT, FINBERT_MODEL, FINBERT_TOKENIZER, FinbertMeta
+from investiq.core.finbert import FINBERT, FINBERT_MODEL, FINBERT_TOKENIZER, FinbertMeta, finbert_dir
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.patchtst import PATCHTST, PatchTSTMeta
 from investiq.core.settings import Settings

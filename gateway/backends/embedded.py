@@ -47,6 +47,7 @@ from investiq.core.finbert import (
     OUTPUT,
     Encoder,
     FinbertMeta,
+    finbert_dir,
     run_by_length,
     softmax,
 )
@@ -69,10 +70,6 @@ from investiq.core.versions import serving_dir
 
 log = logging.getLogger(__name__)
 WORKER = {FINBERT: FINBERT, FINBERT_MODEL: FINBERT, PATCHTST: PATCHTST}  # the worker thread each name runs on
-
-
-def finbert_dir(repository: Path) -> Path:
-    return serving_dir(repository, FINBERT_MODEL)
 
 
 def patchtst_dir(repository: Path) -> Path:

@@ -29,6 +29,9 @@ FINBERT = "finbert"
 FINBERT_MODEL = "finbert_model"
 FINBERT_TOKENIZER = "finbert_tokenizer"
 FINBERT_POSTPROCESS = "finbert_postprocess"
+# FinBERT is not versioned as PatchTST is: every export replaces version 1, and its Triton configs serve version 1
+# alone (a version 2 dropped beside it was served by the gateway and Triton with version 1's tokenizer).
+FINBERT_VERSION = 1
 # The labels, in the order every answer, journal row and report lists them; an exported model's own
 # logit order is in its artifact (FinbertMeta.labels) and is mapped onto this one.
 Label = Literal["positive", "negative", "neutral"]
@@ -36,6 +39,11 @@ LABELS: tuple[Label, ...] = get_args(Label)
 TOKENIZER = "tokenizer.json"
 NEUTRAL = LABELS.index("neutral")
 TIE = 1e-9  # probabilities this close are a tie
+
+
+def finbert_dir(repository: Path) -> Path:
+    """FinBERT's directory in `repository`: what export writes and every reader loads."""
+    return repository / FINBERT_MODEL / str(FINBERT_VERSION)
 
 
 def label_of(p: Sequence[float]) -> int:

@@ -32,6 +32,7 @@ from investiq.core.finbert import (
     MAX_TOKENS,
     Encoder,
     FinbertMeta,
+    finbert_dir,
     run_by_length,
     softmax,
 )
@@ -128,7 +129,7 @@ class FinbertTokenizer:
     directory with its hash (TOKENIZER_STAMP), so that Triton reloads the step when the vocabulary changes."""
 
     def initialize(self, args: dict[str, str]) -> None:
-        artifact = _model_dir(args).parent / FINBERT_MODEL / "1"
+        artifact = finbert_dir(_model_dir(args).parent)
         # at most the model's positions, as the embedded backend: a max_tokens of 512 on a model of 128 positions
         # sent ids the model cannot embed (ONNX Runtime's Gather error, a 500) for every long text
         tokens = min(int(_parameter(args, "max_tokens", str(MAX_TOKENS))), FinbertMeta.load(artifact).max_length)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from investiq.core.artifacts import META
 from investiq.core.errors import ExportError, SettingsError
-from investiq.core.finbert import FINBERT, FINBERT_MODEL, WeightsError
+from investiq.core.finbert import FINBERT, WeightsError, finbert_dir
 from investiq.core.journal import migrate, open_journal
 from investiq.core.patchtst import PATCHTST
 from investiq.core.settings import Settings
@@ -37,7 +37,7 @@ def init_journal(settings: Settings) -> int:
 
 def prepare_finbert(settings: Settings, log: Log) -> None:
     """Export FinBERT if it is wanted, missing, and its weights can be had; else say why not."""
-    target = settings.model_repository / FINBERT_MODEL / "1"
+    target = finbert_dir(settings.model_repository)
     if settings.sentiment_model != FINBERT or (target / META).is_file():
         return
     try:

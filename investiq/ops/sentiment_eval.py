@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from investiq.core.artifacts import META
 from investiq.core.errors import DataError
-from investiq.core.finbert import FINBERT, LABELS, FinbertMeta, label_of
+from investiq.core.finbert import FINBERT, LABELS, FinbertMeta, finbert_dir, label_of
 from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.lexicon import FinanceLexicon, Vader
 from investiq.core.report_json import dumps
@@ -50,7 +50,7 @@ class Scorer:
 def finbert_scorer(settings: Settings, serving: bool) -> tuple[Scorer | None, str]:
     """FinBERT on ONNX Runtime from the model repository, as the embedded backend serves it (variant per
     `quantize`), or None and why not."""
-    from gateway.backends.embedded import EmbeddedBackend, finbert_dir
+    from gateway.backends.embedded import EmbeddedBackend
 
     directory = finbert_dir(settings.model_repository)
     if not (directory / META).exists():

@@ -78,6 +78,17 @@ def test_patchtst_configs_declare_the_contracts_tensors_in_its_order(flavour: st
     assert all(model_config_pb2.DataType.Name(t.data_type) == "TYPE_FP32" for t in [*cfg.input, *cfg.output])
 
 
+@pytest.mark.parametrize("flavour", ["config.pbtxt", "configs/gpu.pbtxt"])
+def test_finbert_configs_serve_the_one_version_every_reader_loads(flavour: str):
+    """Triton served the newest folder and the gateway too, while export, `up` and the tokenizer step used
+    version 1: a version 2 dropped beside it ran with version 1's tokenizer (a review)."""
+    from investiq.core.finbert import FINBERT_VERSION, finbert_dir
+
+    cfg = text_format.Parse((REPO / "finbert_model" / flavour).read_text(), model_config_pb2.ModelConfig())
+    assert list(cfg.version_policy.specific.versions) == [FINBERT_VERSION]
+    assert finbert_dir(Path("repo")) == Path("repo") / "finbert_model" / str(FINBERT_VERSION)
+
+
 def test_the_ensemble_wires_its_steps_by_their_declared_tensors():
     ensemble = config("finbert")
     assert ensemble.platform == "ensemble"

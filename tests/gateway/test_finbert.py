@@ -16,13 +16,22 @@ from fastapi.testclient import TestClient
 
 from export.finbert import export_finbert
 from gateway.app import create_app
-from gateway.backends.embedded import EmbeddedBackend, finbert_dir
+from gateway.backends.embedded import EmbeddedBackend
 from gateway.services.scorers import FinbertScorer
 from gateway.wiring import StartupError, build_backend
 from harness import tiny_bert
 from investiq.core import finbert_check
 from investiq.core.errors import ExportError
-from investiq.core.finbert import LABELS, OUTPUT, Encoder, FinbertMeta, WeightsError, run_by_length, softmax
+from investiq.core.finbert import (
+    LABELS,
+    OUTPUT,
+    Encoder,
+    FinbertMeta,
+    WeightsError,
+    finbert_dir,
+    run_by_length,
+    softmax,
+)
 from investiq.core.settings import Settings
 from tests.conftest import flush_journal
 from training.finbert import load_pretrained

@@ -16,9 +16,8 @@ import pytest
 from benchmarks import gateway, gemm, plots, scaling
 from benchmarks.gemm import BertShape, flops_per_text, headroom
 from export.finbert_graph import LastLayerOnCls
-from gateway.backends.embedded import finbert_dir
 from harness import tiny_bert
-from investiq.core.finbert import Encoder
+from investiq.core.finbert import Encoder, finbert_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = BertShape(layers=2, hidden=32, ffn=48, labels=3)  # harness/tiny_bert.py
