@@ -65,7 +65,7 @@ from investiq.core.intervals import (
     to_prices,
 )
 from investiq.core.market import INTERVAL_SECONDS
-from investiq.core.patchtst import FLAT_BAND, PatchTSTMeta
+from investiq.core.patchtst import PatchTSTMeta, directions
 from investiq.core.report_json import dumps
 from training.patchtst import Split, calendar_splits, drift_path, split_origins, training_up_rate, windows
 
@@ -416,7 +416,7 @@ def direction_scores(parts: Sequence[Part], h: int) -> dict[str, Any]:
             "always_up": np.ones_like(actual),
             "last_return_sign": pooled([p.last_up for p in parts]),
         }
-        flat = pooled([np.abs(p.median[:, col] / p.last - 1) < FLAT_BAND for p in parts])
+        flat = pooled([directions(p.last, p.median[:, col]) == 0 for p in parts])
         called = {
             "median": ~flat,
             "probability_up": pooled([p.probability_up[:, col] != 0.5 for p in parts]),
@@ -451,8 +451,8 @@ def against_always_up(parts: Sequence[Part], col: int, call: str, h: int) -> dic
     for p in parts:
         moved = (p.actual[:, col] - p.last)[:: col + 1]
         if call == "median":
-            forecast = (p.median[:, col] / p.last - 1)[:: col + 1]
-            called, says_up = np.abs(forecast) >= FLAT_BAND, forecast > 0
+            forecast = directions(p.last, p.median[:, col])[:: col + 1]
+            called, says_up = forecast != 0, forecast > 0
         else:
             p_up = p.probability_up[:: col + 1, col]
             called, says_up = p_up != 0.5, p_up > 0.5

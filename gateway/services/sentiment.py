@@ -10,7 +10,7 @@ from gateway.metrics import Metrics
 from gateway.services.cache import LRUCache
 from gateway.services.scorers import Scorer
 from investiq.core.errors import InvalidInputError
-from investiq.core.finbert import LABELS, label_of
+from investiq.core.finbert import LABELS, label_of, score_of
 from investiq.core.journal.predictions import SentimentRow, insert_sentiment
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.texts import normalize
@@ -130,7 +130,7 @@ class SentimentService:
     def _prediction(self, p: tuple[float, float, float], cached: bool) -> Prediction:
         k = label_of(p)
         self._by_label[k].inc()
-        return Prediction(LABELS[k], p[k], p[0] - p[1], dict(zip(LABELS, p, strict=True)), cached)
+        return Prediction(LABELS[k], p[k], score_of(p), dict(zip(LABELS, p, strict=True)), cached)
 
     async def journal(self, result: SentimentResult, symbol: str | None) -> None:
         """Queue `result`'s rows for the journal writer (never waits for the disk). A coroutine so that a

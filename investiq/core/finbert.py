@@ -38,12 +38,18 @@ Label = Literal["positive", "negative", "neutral"]
 LABELS: tuple[Label, ...] = get_args(Label)
 TOKENIZER = "tokenizer.json"
 NEUTRAL = LABELS.index("neutral")
+POSITIVE, NEGATIVE = LABELS.index("positive"), LABELS.index("negative")
 TIE = 1e-9  # probabilities this close are a tie
 
 
 def finbert_dir(repository: Path) -> Path:
     """FinBERT's directory in `repository`: what export writes and every reader loads."""
     return repository / FINBERT_MODEL / str(FINBERT_VERSION)
+
+
+def score_of(p: Sequence[float]) -> float:
+    """The score of probabilities `p` (LABELS order): P(positive) - P(negative), in [-1, 1]."""
+    return float(p[POSITIVE] - p[NEGATIVE])
 
 
 def label_of(p: Sequence[float]) -> int:

@@ -199,12 +199,23 @@ def check_closes(closes: Any, context_length: int) -> NDArray[np.float32]:
     return narrow[values.size - context_length :].reshape(context_length, 1)
 
 
+Direction = Literal["up", "down", "flat"]
+DIRECTIONS: dict[int, Direction] = {1: "up", -1: "down", 0: "flat"}  # of `directions`' values
+
+
 @dataclass(frozen=True)
 class Signal:
-    direction: Literal["up", "down", "flat"]  # the sign of the median forecast at the horizon
+    direction: Direction  # the sign of the median forecast at the horizon
     confidence: float  # max(P(up), 1 - P(up)) at the horizon: how sure the model is of either sign
     predicted_return: float  # of the median, over the whole horizon, simple
     probability_up: float  # P(close at the horizon > last close)
+
+
+def directions(last: Any, median: Any) -> NDArray[np.int8]:
+    """+1 (up), -1 (down) or 0 (flat: |return| < FLAT_BAND) of median forecasts against their last closes, in
+    float64 whatever they come in; arrays broadcast. The rule `signal` serves and the evaluation scores."""
+    simple = np.asarray(median, dtype=np.float64) / np.asarray(last, dtype=np.float64) - 1
+    return np.where(np.abs(simple) < FLAT_BAND, 0, np.sign(simple)).astype(np.int8)
 
 
 def signal(
@@ -222,7 +233,5 @@ def signal(
     path = np.asarray(median, dtype=np.float64).reshape(-1)
     simple = float(path[-1] / last - 1)
     p = float(np.asarray(probability_up, dtype=np.float64).reshape(-1)[-1])
-    direction: Literal["up", "down", "flat"] = (
-        "flat" if abs(simple) < FLAT_BAND else ("up" if simple > 0 else "down")
-    )
+    direction = DIRECTIONS[int(directions(last, path[-1]))]
     return Signal(direction, max(p, 1 - p), simple, p)

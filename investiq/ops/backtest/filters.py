@@ -44,7 +44,7 @@ from gateway.metrics import Metrics
 from gateway.services.price import split_outputs
 from gateway.wiring import build_backend, build_sentiment
 from investiq.core.errors import ArtifactError, DataError, InvalidInputError
-from investiq.core.finbert import LABELS
+from investiq.core.finbert import LABELS, score_of
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.market import SLASH_DATE, number_times, slash_day_first
 from investiq.core.names import ticker
@@ -491,8 +491,7 @@ async def _score(
         ):
             parts.append(await service.scorer.score(unique[first : first + step]))
         p = np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, len(LABELS)))
-        # the score /sentiment reports (gateway/services/sentiment.py Prediction.score)
-        by_text = dict(zip(unique, p[:, LABELS.index("positive")] - p[:, LABELS.index("negative")], strict=True))
+        by_text = dict(zip(unique, map(score_of, p), strict=True))  # the score /sentiment reports
         scorer = service.scorer
         note = f"headlines scored by {scorer.model} {scorer.version}" + (
             f" ({service.degraded_reason})" if service.degraded_reason else ""
