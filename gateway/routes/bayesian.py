@@ -21,8 +21,8 @@ from gateway.schemas.bayesian import (
     WeightsResponse,
 )
 from gateway.schemas.common import ERROR_RESPONSES, HEALTH_ROUTE, ErrorResponse
-from gateway.services.bayesian import BayesianService, StrategyStats, TradeOutcome
-from investiq.core.bayes.allocation import Method
+from gateway.services.bayesian import StrategyStats, TradeOutcome
+from investiq.core.bayes.allocation import DEFAULT_METHOD, Method
 from investiq.core.errors import InvalidInputError
 
 
@@ -76,11 +76,11 @@ async def update(body: TradeUpdateRequest, service: Bayesian) -> TradeUpdateResp
         trade_id=body.trade_key,
     )
     counted, stats = await service.update(outcome)
-    return TradeUpdateResponse(counted=counted, strategy=_stats(service, stats))
+    return TradeUpdateResponse(counted=counted, strategy=_stats(stats))
 
 
 @router.get("/weights", response_model=WeightsResponse)
-async def weights(service: Bayesian, method: MethodQuery = "mean") -> WeightsResponse:
+async def weights(service: Bayesian, method: MethodQuery = DEFAULT_METHOD) -> WeightsResponse:
     """The weights for combining the strategies, summing to 1: by posterior mean win rate (mean, the default),
     by probability of having the best win rate (thompson) or the best mean P&L per trade (pnl); each within the
     floor and cap of the settings; a strategy with fewer than bayes_min_trades effective trades keeps its prior
@@ -92,12 +92,12 @@ async def weights(service: Bayesian, method: MethodQuery = "mean") -> WeightsRes
 
 
 @router.get("/all-stats", response_model=AllStatsResponse)
-async def all_stats(service: Bayesian, method: MethodQuery = "mean") -> AllStatsResponse:
+async def all_stats(service: Bayesian, method: MethodQuery = DEFAULT_METHOD) -> AllStatsResponse:
     """Every strategy's posterior (win rate with its credible interval, P&L per trade, effective trades after
     the half-life's decay) and its weight by `method`."""
     stats = await service.all_stats(method)
     return AllStatsResponse(
-        strategies=[_stats(service, s) for s in stats], method=method, half_life_days=service.half_life_days
+        strategies=[_stats(s) for s in stats], method=method, half_life_days=service.half_life_days
     )
 
 
@@ -132,7 +132,7 @@ async def sync_from_database(
     )
 
 
-def _stats(service: BayesianService, s: StrategyStats) -> StrategyStatsResponse:
+def _stats(s: StrategyStats) -> StrategyStatsResponse:
     post, ev = s.posterior, s.evidence
     fields: dict[str, Any] = {
         "strategy_name": s.strategy_name,

@@ -18,6 +18,7 @@ from pydantic import (
 from gateway.schemas.common import FiniteFloat, Name, RequestBody, UtcDateTime, plain_identifier
 from investiq.core.bayes.allocation import Method
 from investiq.core.journal import timestamps
+from investiq.core.names import MAX_NAME
 
 
 class TradeUpdateRequest(RequestBody):
@@ -40,7 +41,7 @@ class TradeUpdateRequest(RequestBody):
         "sync-from-database recognises the trade). A repeated id is acknowledged but counted once; recorded "
         "for another strategy, or with another outcome (P&L, won), it is refused (409): a recorded trade is not "
         "corrected. An integer and its decimal text are the same id (777001 and "
-        '"777001"; not "0777001"). Text: 1 to 128 visible characters once trimmed; integers: 64-bit.',
+        f'"777001"; not "0777001"). Text: 1 to {MAX_NAME} visible characters once trimmed; integers: 64-bit.',
     )
 
     @field_validator("trade_id", mode="before")
@@ -63,8 +64,8 @@ class TradeUpdateRequest(RequestBody):
             return value
         if isinstance(value, str):
             value = plain_identifier(value)
-            if len(value) > 128:
-                raise ValueError(f"must be 1 to 128 characters, got {len(value)}")
+            if len(value) > MAX_NAME:
+                raise ValueError(f"must be 1 to {MAX_NAME} characters, got {len(value)}")
         return value
 
     @property

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from investiq.core.bayes.allocation import AllocationRules, Method, is_proven
+from investiq.core.bayes.allocation import DEFAULT_METHOD, AllocationRules, Method, is_proven
 from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, Posterior, Prior, observe
 from investiq.core.bayes.weights import strategy_weights
 from investiq.core.errors import ConflictError, InvalidInputError, JournalUnavailableError
@@ -156,7 +156,7 @@ class BayesianService:
         states = await asyncio.to_thread(self._read, self._states)
         if name not in states:  # events without state: a journal restored in part
             states[name] = Evidence(ref_ts=self._clock())
-        stats = self.stats_from(states, "mean", self._clock())
+        stats = self.stats_from(states, DEFAULT_METHOD, self._clock())
         return next(s for s in stats if s.strategy_name == name)
 
     async def sync(self, days: int) -> SyncReport:
@@ -196,7 +196,7 @@ class BayesianService:
         names = sorted(await asyncio.to_thread(self._read, self._states))
         return SyncReport(days, imported, dict(skipped), names, already)
 
-    async def all_stats(self, method: Method = "mean") -> list[StrategyStats]:
+    async def all_stats(self, method: Method = DEFAULT_METHOD) -> list[StrategyStats]:
         """Every strategy with its posterior at this moment and its weight by `method`. The weighting runs in
         the worker thread with the read: Thompson's and P&L's draws take 50-120 ms for 40 strategies, which on the
         event loop held every other request (sentiment, price) as long."""

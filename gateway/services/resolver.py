@@ -50,8 +50,8 @@ from investiq.core.journal.predictions import (
 )
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.market import (
+    CACHE_SPLIT_CHANGE,
     SPLIT_AGREE,
-    SPLIT_MOVE,
     BarCache,
     Fetch,
     YahooError,
@@ -238,13 +238,13 @@ def _bar_time(text: str) -> pd.Timestamp:
 def on_basis(actual: float, cached_last: float, last_price: float, nearby: Iterable[float] = ()) -> float:
     """The H-th bar's close on the forecast's price basis. The cache holds one basis, split-adjusted (a split
     rescales all of it: investiq/core/market.py `split_factor`); where its close of the forecast's last bar differs
-    from the forecast's last price beyond SPLIT_MOVE (a split since the forecast), the move over the cached bars
-    is applied to the last price. Compared as they stood, a forecast made before a 10-for-1 split scored a 90 %
-    fall. Unless the last price is the close of a cached bar `nearby` (within SPLIT_AGREE): the same basis, the
+    from the forecast's last price beyond CACHE_SPLIT_CHANGE (a split since the forecast), the move over the cached
+    bars is applied to the last price. Compared as they stood, a forecast made before a 10-for-1 split scored a 90
+    % fall. Unless the last price is the close of a cached bar `nearby` (within SPLIT_AGREE): the same basis, the
     forecast dated a bar or a day off (closes sent without their times during a session are dated then), and a
-    volatile symbol's real move. A review's VIX forecast of 17.31, dated Monday while the cache's Monday closed
-    at 37.32, had its outcome 18.72 rewritten to 8.68 and scored wrong."""
-    if abs(cached_last / last_price - 1) <= SPLIT_MOVE:
+    volatile symbol's real move. A review's VIX forecast of 17.31, dated Monday while the cache's Monday closed at
+    37.32, had its outcome 18.72 rewritten to 8.68 and scored wrong."""
+    if abs(cached_last / last_price - 1) <= CACHE_SPLIT_CHANGE:
         return float(actual)
     if any(abs(close / last_price - 1) <= SPLIT_AGREE for close in nearby):
         return float(actual)

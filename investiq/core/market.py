@@ -378,7 +378,6 @@ log = logging.getLogger(__name__)
 YAHOO_HOST = "query2.finance.yahoo.com"
 OFFLINE_REASON = "Yahoo Finance cannot be reached from this machine (offline?)"
 OTHER_SOURCE = "use --source csv or --source sample"  # the command line's way round it
-OFFLINE = f"{OFFLINE_REASON}; {OTHER_SOURCE}"
 # Words of network failures in the messages of curl (curl_cffi), requests, urllib3 and the socket module.
 _NETWORK_WORDS = (
     "could not resolve",
@@ -632,7 +631,7 @@ def recent_bars(
     if bars is not None:
         bars = closed(bars, step, end)  # a cache written before 2026-12-04 may hold a bar then in progress
     if bars is None or len(bars) < n:
-        bars = _filled(cache, fetch, symbol, interval, n, end, bars)
+        bars = _filled(cache, fetch, symbol, interval, n, end)
     elif _due(bars, step, end, cache.asked.get((symbol, interval))):
         bars = _refreshed(cache, fetch, symbol, interval, bars, end)
     bars = closed(bars, step, end)
@@ -641,9 +640,7 @@ def recent_bars(
     return bars.iloc[-n:]
 
 
-def _filled(
-    cache: BarCache, fetch: Fetch, symbol: str, interval: str, n: int, end: pd.Timestamp, bars: pd.DataFrame | None
-) -> pd.DataFrame:
+def _filled(cache: BarCache, fetch: Fetch, symbol: str, interval: str, n: int, end: pd.Timestamp) -> pd.DataFrame:
     """The cache filled back far enough for `n` bars. Within REFETCH_AFTER of failing, or of a fill that still had
     fewer (a new listing), the source is not asked again: that DataError is raised."""
     step, key = interval_step(interval), (symbol, interval)
@@ -827,7 +824,7 @@ def fetch_back(
 # A split or a stock dividend moves every close the source gives by one factor (x0.5, x0.1, x3, x1/1.1); a
 # corrected close moves by less than 5 % and alone: one cent on a $0.81 stock, x1.012 on one bar, was taken for a
 # split while any move beyond 1 % was, and the cache was fetched again, losing what Yahoo no longer serves.
-SPLIT_MOVE = 0.05  # the least relative change of the cached closes taken for a split
+CACHE_SPLIT_CHANGE = 0.05  # the least relative change of the cached closes taken for a split
 SPLIT_AGREE = 0.01  # how far a bar's factor may be from the median one
 SPLIT_SHARE = 0.9  # the share of the bars compared whose factors must agree (a few corrected ones may not)
 # A refresh compares one bar (the newest cached one is not compared): a split seen there is fetched again over
@@ -838,17 +835,17 @@ SPLIT_BARS = 10
 
 def split_factor(cached: pd.DataFrame, fresh: pd.DataFrame) -> float | None:
     """The factor by which the source's closes (`fresh`) of the bars also in `cached` differ from the cached ones,
-    when it is a split's: beyond SPLIT_MOVE, and within SPLIT_AGREE of it for SPLIT_SHARE of the bars or more
-    (all of one or two); else None. Yahoo's closes are split-adjusted, not dividend-adjusted (auto_adjust=False).
-    The newest cached bar is not compared: an earlier version cached it in progress, at the price of that
-    moment."""
+    when it is a split's: beyond CACHE_SPLIT_CHANGE, and within SPLIT_AGREE of it for SPLIT_SHARE of the bars or
+    more (all of one or two); else None. Yahoo's closes are split-adjusted, not dividend-adjusted
+    (auto_adjust=False). The newest cached bar is not compared: an earlier version cached it in progress, at the
+    price of that moment."""
     both = cached.index[:-1].intersection(fresh.index)
     if not len(both):
         return None
     ratios = (fresh.loc[both, "close"] / cached.loc[both, "close"]).to_numpy()
     change = float(np.median(ratios))
     agree = np.abs(ratios / change - 1) <= SPLIT_AGREE
-    if abs(np.log(change)) < np.log1p(SPLIT_MOVE) or agree.mean() < SPLIT_SHARE:
+    if abs(np.log(change)) < np.log1p(CACHE_SPLIT_CHANGE) or agree.mean() < SPLIT_SHARE:
         return None
     return change
 

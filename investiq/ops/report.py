@@ -17,6 +17,7 @@ from typing import Any
 from gateway.services.bayesian import BayesianService
 from gateway.wiring import bayes_config
 from investiq.core.atomic import staged
+from investiq.core.bayes.allocation import DEFAULT_METHOD
 from investiq.core.errors import InvestIQError
 from investiq.core.finbert import LABELS
 from investiq.core.journal import JournalWriter, connect, schema
@@ -24,7 +25,7 @@ from investiq.core.names import markdown_text
 from investiq.core.report_json import dumps
 from investiq.core.settings import Settings
 from investiq.core.skill import MIN_BUCKETS, Skill, summarise
-from investiq.ops.report_data import WEIGHT_METHOD, JournalView, Tally, read
+from investiq.ops.report_data import JournalView, Tally, read
 from investiq.ops.report_plots import PLOT_FILES, hit_rate_plot, sentiment_plot, skill_plot, weights_plot
 
 EMPTY = summarise({}, {})  # the figures of no forecast
@@ -152,7 +153,7 @@ def summary(view: JournalView, days: int, db_path: Path, plots: dict[str, str]) 
             "by_day": {d.isoformat(): counts for d, counts in sorted(view.sentiment_days.items())},
         },
         "strategies": {
-            "method": WEIGHT_METHOD,
+            "method": DEFAULT_METHOD,
             "trades_in_window": view.events_in_window,
             "trades_total": view.events_total,
             "weights": {

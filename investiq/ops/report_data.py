@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.services.bayesian import BayesianService, StrategyStats
-from investiq.core.bayes.allocation import Method
+from investiq.core.bayes.allocation import DEFAULT_METHOD
 from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, observe
 from investiq.core.finbert import LABELS
 from investiq.core.journal import bayesian as store
@@ -28,8 +28,6 @@ from investiq.core.journal.predictions import (
     sentiment_scores_since,
 )
 from investiq.core.skill import POOLED, Skill, SkillBook, family_worse
-
-WEIGHT_METHOD: Method = "mean"  # the default of GET /bayesian/weights
 
 
 @dataclass(frozen=True)
@@ -115,7 +113,9 @@ def _read(conn: sqlite3.Connection, service: BayesianService, days: int, now: da
         sentiment_days=sentiment_days,
         scores=scores,
         weight_days={d: w for d, w in weight_days.items() if w},
-        latest=service.stats_from(store.load_states(conn, service.half_life_days), WEIGHT_METHOD, now.timestamp()),
+        latest=service.stats_from(
+            store.load_states(conn, service.half_life_days), DEFAULT_METHOD, now.timestamp()
+        ),
         events_in_window=sum(1 for e in events if e["closed_ts"] >= since.timestamp()),
         events_total=store.count_events(conn),
         **_scored(conn, since),
@@ -246,5 +246,5 @@ def _replay(
             start = states.get(name) or Evidence(ref_ts=ts)
             states[name] = observe(start, ts, None if won is None else bool(won), pnl, service.half_life_days)
             i += 1
-        weights[day] = {s.strategy_name: s.weight for s in service.stats_from(states, WEIGHT_METHOD, end)}
+        weights[day] = {s.strategy_name: s.weight for s in service.stats_from(states, DEFAULT_METHOD, end)}
     return weights

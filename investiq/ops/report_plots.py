@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from investiq.core.bayes.allocation import DEFAULT_METHOD
 from investiq.core.finbert import LABELS
 from investiq.core.names import shortened
 from investiq.core.plotting import pyplot
-from investiq.ops.report_data import WEIGHT_METHOD, JournalView
+from investiq.ops.report_data import JournalView
 
 COLOURS = {"positive": "tab:green", "neutral": "tab:grey", "negative": "tab:red"}
 MAX_SERIES = 10  # labelled lines in a plot; the rest are drawn thin and grey, and the legend says how many
@@ -198,7 +199,7 @@ def weights_plot(view: JournalView, days: list[date], out: Path) -> str | None:
     date_axis(ax, days)
     ax.set(
         ylabel="weight",
-        title=f"Strategy weights at the end of each day ({WEIGHT_METHOD} win rate, as GET /bayesian/weights)",
+        title=f"Strategy weights at the end of each day ({DEFAULT_METHOD} win rate, as GET /bayesian/weights)",
     )
     _legend(ax, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title=f"highest {len(top)} now"
             if len(names) > len(top) else None)  # fmt: skip

@@ -52,9 +52,11 @@ class TritonPorts:
     """Where a local tritonserver listens: its three ports, on `address` (loopback unless asked otherwise:
     Triton's model control API loads and unloads models for anyone who reaches it)."""
 
-    http: int = 8000
-    grpc: int = 8001
-    metrics: int = 8002
+    http: (
+        int  # the settings' triton_http_port, triton_url's port and triton_metrics_port by default (from_settings)
+    )
+    grpc: int
+    metrics: int
     address: str = "127.0.0.1"
     # what its restricted APIs want, for `models` (the repository index); None: found as a backend finds it
     admin_token: str | None = field(default=None, repr=False, compare=False)

@@ -676,7 +676,10 @@ def test_offline_yahoo_reads_the_same_whatever_yfinance_raises(
     monkeypatch.setattr(yfinance, "Ticker", lambda symbol: FakeTicker(failure))
     with pytest.raises(DataError) as caught:
         fetch_yfinance("AAPL", "15m", NOW - timedelta(days=1), NOW)
-    assert str(caught.value) == f"no data from Yahoo Finance for AAPL 15m: {market.OFFLINE}"
+    assert (
+        str(caught.value)
+        == f"no data from Yahoo Finance for AAPL 15m: {market.OFFLINE_REASON}; {market.OTHER_SOURCE}"
+    )
 
 
 def test_online_yahoo_passes_its_own_reason_on(monkeypatch: pytest.MonkeyPatch):

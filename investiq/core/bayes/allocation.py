@@ -39,6 +39,7 @@ GRID = 513  # points of a strategy's survival function `prob_best` interpolates 
 BLOCK = 20_000  # joint draws held at once (`_in_blocks`)
 Method = Literal["mean", "thompson", "pnl"]
 METHODS: tuple[Method, ...] = ("mean", "thompson", "pnl")
+DEFAULT_METHOD: Method = "mean"  # GET /bayesian/weights' default, which `investiq report` plots too
 
 
 @dataclass(frozen=True)
