@@ -13,6 +13,7 @@ process that listens on its port. Every gateway, however started, records its PI
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 from investiq.core.atomic import replace_file, replacing
@@ -360,13 +362,48 @@ def _record(path: Path, settings: Settings) -> bool:
 
 
 def serving_gateways(settings: Settings) -> list[dict[str, Any]]:
-    """What every gateway still serving recorded (`serving_record`): pid and url, by port."""
+    """What every gateway still serving recorded (`serving_record`): pid and url, by port; only where that pid
+    listens on that url (`_listens_there`)."""
     records = [_recorded(path) for path in sorted(settings.logs_dir.glob("gateway-*.serving.json"))]
     return [
         r
         for r in records
-        if isinstance(r.get("pid"), int) and isinstance(r.get("url"), str) and pidfile.alive(r["pid"], "investiq")
+        if isinstance(r.get("pid"), int)
+        and isinstance(r.get("url"), str)
+        and pidfile.alive(r["pid"], "investiq")
+        and _listens_there(r["pid"], r["url"])
     ]
+
+
+def _listens_there(pid: int, url: str) -> bool:
+    """Whether `url` is on this machine (localhost or an address of its own) and `pid` listens on its port.
+    Rollouts send the API key where a record points: one naming a live gateway's pid and a listener of someone
+    else's (or another host) had the key posted there, and the impostor reported as serving the new model (a
+    review). Where listeners cannot be told (not Linux), the address alone is checked."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    if port is None or parts.scheme != "http" or not _own_address(parts.hostname or ""):
+        return False
+    return not Path("/proc/net/tcp").exists() or pidfile.listener(port, "investiq") == pid
+
+
+def _own_address(host: str) -> bool:
+    """localhost, or an IP address of this machine (one a socket can bind to); never a name to look up."""
+    if host == "localhost":
+        return True
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return False
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, 0))
+    except OSError:
+        return False
+    return True
 
 
 def stack_urls(settings: Settings) -> list[str]:

@@ -554,3 +554,40 @@ def test_up_says_a_model_folder_it_cannot_write_before_it_trains(tmp_path: Path)
     ):
         prepare(settings, lambda _: None)
     assert not (tmp_path / "p.db").exists()  # before anything else
+
+
+def test_a_serving_record_counts_only_where_its_gateway_listens(tmp_path: Path):
+    """A record naming a live gateway's pid and another listener (or host) had the API key posted there by a
+    rollout, and the impostor reported as serving the new model (a review): the pid must listen at the url, on an
+    address of this machine."""
+    gateway = subprocess.Popen(  # a process whose command line carries `investiq`, listening on a free port
+        [sys.executable, "-c", LISTENER, "investiq"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = int(gateway.stdout.readline())  # type: ignore[union-attr]
+        settings = Settings(logs_dir=tmp_path)
+        (other,) = free_ports(1)
+
+        def served(url: str) -> list[str]:
+            (tmp_path / "gateway-1.serving.json").write_text(json.dumps({"pid": gateway.pid, "url": url}))
+            return [r["url"] for r in service.serving_gateways(settings)]
+
+        assert served(f"http://127.0.0.1:{port}") == [f"http://127.0.0.1:{port}"]
+        assert served(f"http://localhost:{port}") == [f"http://localhost:{port}"]
+        assert served(f"http://127.0.0.1:{other}") == []  # not where it listens
+        assert served(f"http://192.0.2.7:{port}") == []  # not this machine (TEST-NET-1)
+        assert served(f"http://evil.example:{port}") == []  # a name is never looked up
+        assert served(f"https://127.0.0.1:{port}") == served("http://127.0.0.1:x") == []
+    finally:
+        gateway.kill()
+        gateway.wait()
+
+
+LISTENER = """
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(60)
+"""
