@@ -987,3 +987,45 @@ def test_a_client_hanging_up_mid_body_is_no_server_error(serve: Any, tmp_path: P
     assert "500" not in statuses and 'kind="internal_error"' not in metrics, statuses
     server.stop()
     assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+def test_at_most_weighings_run_at_once_and_each_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Every weighing in a worker thread at once kept the event loop from answering, /health/live too (1,003
+    strategies, 20 concurrent all-stats: 4.47 s, a security audit): WEIGHINGS at most, the others waiting."""
+    import threading
+    import time
+
+    from gateway.services import bayesian as module
+    from gateway.services.bayesian import BayesianService, TradeOutcome
+    from gateway.wiring import bayes_config
+    from investiq.core.journal import open_journal
+    from investiq.core.journal.writer import JournalWriter
+    from investiq.core.settings import Settings
+
+    db = tmp_path / "j.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    service = BayesianService(writer, db, bayes_config(Settings()))
+    running, most, lock = [0], [0], threading.Lock()
+    weigh = service.stats_from
+
+    def slow(*args: Any) -> Any:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return weigh(*args)
+
+    monkeypatch.setattr(service, "stats_from", slow)
+
+    async def many() -> list[Any]:
+        await service.update(TradeOutcome("a", True, 1.0, None))
+        return await asyncio.gather(*(service.all_stats("thompson") for _ in range(8)), service.stats_of("a"))
+
+    answers = asyncio.run(many())
+    writer.close()
+    assert most[0] == module.WEIGHINGS == 2
+    assert all(a[0].strategy_name == "a" for a in answers[:-1]) and answers[-1].strategy_name == "a"
