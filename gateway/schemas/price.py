@@ -18,6 +18,18 @@ from gateway.schemas.common import (
 from investiq.core.patchtst import FLAT_BAND
 from investiq.core.skill import MIN_BUCKETS
 
+# Bar times before this cannot be scored: the resolver's bar times are pandas Timestamps (from 1677-09-21). A
+# forecast dated in year 1 was answered and journaled, and stayed pending for ever (a security audit).
+EARLIEST_BAR = datetime(1678, 1, 1, tzinfo=timezone.utc)
+
+
+def _scorable(value: datetime) -> datetime:
+    if value < EARLIEST_BAR:
+        raise ValueError(
+            f"{value.isoformat()} is before {EARLIEST_BAR.date()}: forecasts of bars that old are not scored"
+        )
+    return value
+
 
 class PriceRequest(RequestBody):
     # not "close": an agent may send its last close
@@ -39,7 +51,8 @@ class PriceRequest(RequestBody):
         "bar at UTC midnight, a date, closes at noon UTC), else now. "
         "The horizon (target_time) and the resolver's outcome count from it, so a "
         "caller replaying history, or sending bars that closed a while ago, is scored against the right bars. "
-        "Not later than now, nor more than two bars and the window's widest gap after bar_times[-1].",
+        "Not later than now, nor before 1678 (not scored), nor more than two bars and the window's widest gap "
+        "after bar_times[-1].",
     )
     bar_times: list[UtcDateTime] | None = Field(
         None,
@@ -48,7 +61,7 @@ class PriceRequest(RequestBody):
         "They show where the window sits in its sessions, so that its intervals widen across a night or a "
         "weekend and narrow within a session, as calibration fitted them, as for bars the gateway fetches "
         "itself; omitted: intervals pooled over every place in a session. Their spacing must be the model's "
-        "interval (nights and weekends apart); none later than now, nor than `last_bar_time`.",
+        "interval (nights and weekends apart); none later than now, nor than `last_bar_time`, nor before 1678.",
     )
 
     @field_validator("last_bar_time")
@@ -58,13 +71,13 @@ class PriceRequest(RequestBody):
             return None
         if value > datetime.now(timezone.utc) + timedelta(minutes=1):
             raise ValueError(f"{value.isoformat()} is in the future: send the time the last bar closed")
-        return value.astimezone(timezone.utc)
+        return _scorable(value.astimezone(timezone.utc))
 
     @field_validator("bar_times")
     @classmethod
     def _in_utc(cls, value: list[datetime] | None) -> list[datetime] | None:
         """In UTC, each: offsets that differ (local times across a change of daylight saving) are one clock."""
-        return None if value is None else [t.astimezone(timezone.utc) for t in value]
+        return None if value is None else [_scorable(t.astimezone(timezone.utc)) for t in value]
 
     @model_validator(mode="after")
     def _time_with_prices(self) -> PriceRequest:

@@ -418,13 +418,16 @@ def test_a_forecast_from_fetched_bars_gets_the_intervals_of_the_gaps_ahead(
     assert all(p["quantiles"] == fetched["quantiles"] for p in batch.json()["predictions"])
 
 
-def test_bar_times_of_any_century_are_served(client: TestClient):
-    """Bar times before 1677 are beyond pandas' nanosecond range (a review found a 500 for weekdays of 1600): their
-    spacing is taken in their own resolution, and the forecast is served as for any other."""
-    days = [d for d in pd.date_range("1600-01-03", periods=120, freq="D", unit="s") if d.day_of_week < 5][:64]
-    body = {"symbol": "SPX", "prices": closes(64, seed=3), "bar_times": [f"{d.isoformat()}Z" for d in days]}
-    response = client.post("/price/predict", json=body)
-    assert response.status_code == 200, response.text
+def test_bar_times_before_pandas_range_are_refused_and_after_it_served(client: TestClient):
+    """Bar times before 1677 are beyond pandas' nanosecond range: a review found a 500 for weekdays of 1600, and
+    then, served, a security audit found them journaled and pending for ever (the resolver cannot hold them): a
+    422 naming the earliest time scored. From then on, their spacing is taken in their own resolution."""
+    for start, status in (("1600-01-03", 422), ("1678-01-03", 200)):
+        days = [d for d in pd.date_range(start, periods=120, freq="D", unit="s") if d.day_of_week < 5][:64]
+        body = {"symbol": "SPX", "prices": closes(64, seed=3), "bar_times": [f"{d.isoformat()}Z" for d in days]}
+        response = client.post("/price/predict", json=body)
+        assert response.status_code == status, response.text
+    assert "before 1678-01-01" in client.post("/price/predict", json=body | {"last_bar_time": "1600-01-01"}).text
     check_forecast(response.json())
 
 
@@ -496,6 +499,18 @@ def test_closes_sent_with_their_bar_times_are_dated_by_them_not_now(client: Test
             {"symbol": "SPX", "prices": [1.0] * 2, "bar_times": ["2099-01-01", "2099-01-02"]},
             422,
             "bar_times[-1] = 2099-01-02T00:00:00+00:00 is in the future",
+        ),
+        (  # pandas cannot hold the time: answered and journaled, it stayed pending for ever (a security audit)
+            "/price/predict",
+            {"symbol": "SPX", "prices": [1.0] * 64, "last_bar_time": "0001-01-01T05:00:00Z"},
+            422,
+            "last_bar_time: 0001-01-01T05:00:00+00:00 is before 1678-01-01",
+        ),
+        (
+            "/price/predict",
+            {"symbol": "SPX", "prices": [1.0] * 2, "bar_times": ["1600-01-01", "1600-01-02"]},
+            422,
+            "bar_times: 1600-01-01T00:00:00+00:00 is before 1678-01-01",
         ),
         (
             "/price/predict",
