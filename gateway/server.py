@@ -33,7 +33,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from gateway.logs import REQUEST_ID_HEADER
 from gateway.middleware import new_request_id
@@ -75,6 +75,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._phase: str | None = None  # "head", "body", "idle" (keep-alive: uvicorn's timer) or None
         self._deadline: asyncio.TimerHandle | None = None
         self._lingering = False  # refused: the answer is sent, what still arrives is dropped until the close
+        self._answering: RequestResponseCycle | None = None  # the cycle whose app runs (`_start_asgi_task`)
 
     # -- the transport's and the parser's events; after each batch of bytes, a look at the phase -------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -136,6 +137,17 @@ class DeadlineProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel()
         super().connection_lost(exc)
+        # uvicorn marks only the newest request read (`self.cycle`) disconnected: behind pipelined requests that
+        # is not the one answering, whose app then wrote to the closed transport, an ERROR with a traceback a
+        # connection (a client that pipelined 100 requests, read none and hung up: a security audit).
+        for cycle in (self._answering, *(queued for queued, _ in self.pipeline)):
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        self._answering = cycle
+        super()._start_asgi_task(cycle, app)
 
     # -- deadlines ------------------------------------------------------------------------------
     def _track(self) -> None:

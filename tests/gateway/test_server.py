@@ -38,6 +38,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body += message.get("body", b"")
         more = message.get("more_body", False)
     answer = json.dumps({"path": scope["path"], "body": len(body)}).encode()
+    if scope["path"] == "/big":  # more than the sockets' buffers hold: its writes wait for the client to read
+        answer = json.dumps({"path": scope["path"], "pad": "x" * 4_000_000}).encode()
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(answer))]}
     )
@@ -207,6 +209,26 @@ def test_bytes_it_cannot_read_behind_a_request_the_app_answers_stop_that_answer_
         sock.sendall(bad)
         data, _ = read_until_closed(sock)
     assert [(status, body["error"]) for status, body in responses(data)] == [(400, MALFORMED_KIND)]
+
+
+def test_a_client_that_pipelines_reads_nothing_and_hangs_up_leaves_no_error(
+    server: tuple[int, list[str]], caplog: pytest.LogCaptureFixture
+):
+    """uvicorn marked only the newest request read disconnected, not the one answering: its app wrote to the closed
+    transport, an ERROR with a traceback a connection (100 pipelined requests, none read: a security audit)."""
+    port, _ = server
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.connect(("127.0.0.1", port))
+                sock.sendall(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n" * 20)
+                time.sleep(0.3)  # the first answer fills the buffers and waits
+        time.sleep(0.5)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    with connect(port) as sock:  # and the server goes on
+        sock.sendall(request("/after"))
+        assert responses(sock.recv(65536)) == [(200, {"path": "/after", "body": 0})]
 
 
 def test_a_stalled_head_gets_a_408_and_a_silent_connection_is_closed(server: tuple[int, list[str]]):
