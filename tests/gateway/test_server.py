@@ -38,7 +38,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body += message.get("body", b"")
         more = message.get("more_body", False)
     answer = json.dumps({"path": scope["path"], "body": len(body)}).encode()
-    if scope["path"] == "/big":  # more than the sockets' buffers hold: its writes wait for the client to read
+    if scope["path"] == "/huge":  # more than the sockets' buffers hold: its writes wait for the client to read
         answer = json.dumps({"path": scope["path"], "pad": "x" * 4_000_000}).encode()
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(answer))]}
@@ -222,7 +222,7 @@ def test_a_client_that_pipelines_reads_nothing_and_hangs_up_leaves_no_error(
             with socket.socket() as sock:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
                 sock.connect(("127.0.0.1", port))
-                sock.sendall(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n" * 20)
+                sock.sendall(b"GET /huge HTTP/1.1\r\nHost: t\r\n\r\n" * 20)
                 time.sleep(0.3)  # the first answer fills the buffers and waits
         time.sleep(0.5)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
