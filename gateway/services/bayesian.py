@@ -186,8 +186,8 @@ class BayesianService:
         # itself) failed past its 5 s busy timeout meanwhile (a review).
         try:
             found, recorded = await asyncio.to_thread(self._read, scan)
-        except trades.TradesTableError as exc:
-            raise InvalidInputError(f"cannot sync: {exc}") from None
+        except trades.TradesTableError as exc:  # the journal's fault, not the request's: a 422 blamed the caller
+            raise ConflictError(f"cannot sync: {exc} in {self._db_path}; it needs {trades.NEEDED}") from None
         rows = found.trades
         skipped, taken = Counter(found.skipped), set[int]()
         imported = already = 0

@@ -25,6 +25,7 @@ from investiq.core.errors import InvestIQError
 from investiq.core.journal import connect, require_journal
 from investiq.core.journal.connection import advice
 from investiq.core.journal.schema import status as journal_status
+from investiq.core.journal.trades import NEEDED, unreadable
 from investiq.core.settings import CENTURY_DAYS, render_defaults
 from investiq.ops import bootstrap
 from investiq.ops.resolve import resolve
@@ -130,6 +131,11 @@ def db_init(config: Path | None, db_path: Path | None) -> None:
     """Create the journal's tables, or migrate them to the latest schema."""
     settings = settings_from(config, db_path=db_path)
     click.echo(f"{settings.db_path}: schema version {bootstrap.init_journal(settings)}")
+    conn = connect(settings.db_path, settings.db_busy_timeout_ms, readonly=True)
+    try:
+        _warn_of_trades_table(unreadable(conn) or "ok")
+    finally:
+        conn.close()
 
 
 @db.command("status")
@@ -145,8 +151,14 @@ def db_status(config: Path | None, db_path: Path | None) -> None:
     finally:
         conn.close()
     click.echo(json.dumps({"path": str(settings.db_path), **found}, indent=2))
+    _warn_of_trades_table(found["trades_table"])
     if found["integrity"] != "ok":  # damage was printed and exited 0: a script could not tell (a review)
         raise click.ClickException("the journal is damaged (its integrity above): restore it from a backup")
+
+
+def _warn_of_trades_table(state: object) -> None:
+    if state != "ok":
+        click.echo(f"warning: {state}: /bayesian/sync-from-database needs {NEEDED} (the agent's table)", err=True)
 
 
 @db.command("prune")

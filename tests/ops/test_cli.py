@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -73,6 +74,22 @@ def test_db_init_then_status(tmp_path: Path):
     assert info["journal_mode"] == "wal" and info["integrity"] == "ok"
     assert info["schema_version"] == info["latest_version"]
     assert info["rows"]["trades"] == 0
+    assert info["trades_table"] == "ok" and "warning" not in result.output
+
+
+def test_db_init_and_status_warn_of_an_agent_trades_table_the_sync_cannot_read(tmp_path: Path):
+    """The first sign of it was a sync's error, a 422 blaming the request (an audit)."""
+    db = tmp_path / "agent.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE trades (id INTEGER PRIMARY KEY, symbol TEXT, pnl REAL)")
+    runner = CliRunner()
+    init = runner.invoke(main, ["db", "init", "--db", str(db)])
+    assert (
+        init.exit_code == 0 and "warning: the trades table lacks column(s) strategy_name, closed_at" in init.output
+    )
+    status = runner.invoke(main, ["db", "status", "--db", str(db)])
+    assert status.exit_code == 0 and "sync-from-database needs strategy_name" in status.stderr
+    assert json.loads(status.stdout)["trades_table"] == "the trades table lacks column(s) strategy_name, closed_at"
 
 
 def test_db_status_without_a_journal_says_what_to_do(tmp_path: Path):

@@ -11,6 +11,7 @@ import functools
 import sqlite3
 from collections.abc import Callable
 
+from investiq.core.journal import trades
 from investiq.core.journal.connection import JournalError, roll_back
 from investiq.core.names import ticker
 
@@ -308,4 +309,6 @@ def status(conn: sqlite3.Connection) -> dict[str, object]:
         "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
         "integrity": integrity,
         "rows": rows,
+        # the agent's table as the sync reads it: an unreadable one was first told as a sync's error (an audit)
+        "trades_table": (trades.unreadable(conn) or "ok") if integrity == "ok" else integrity,
     }

@@ -14,6 +14,7 @@ from investiq.core.names import MAX_NAME, first_invisible, one_spelling, ticker
 REQUIRED = ("strategy_name", "closed_at")
 MAX_ABS_PNL = 1e15  # a P&L beyond it is no trade's (a price in the wrong units, a corrupt row): never learnt from
 PRICE_COLUMNS = ("side", "quantity", "entry_price", "exit_price")
+NEEDED = "strategy_name, closed_at and profit_loss (or side, quantity, entry_price and exit_price)"
 
 
 class TradesTableError(InvestIQError, ValueError):
@@ -40,16 +41,24 @@ def columns(conn: sqlite3.Connection) -> list[str]:
     return [row[1] for row in conn.execute("PRAGMA table_info(trades)")]
 
 
-def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) -> TradesScan:
-    """Trades closed in [since_ts, until_ts], by column name. P&L is profit_loss, or else
-    (exit - entry) * quantity, negated for a short side. Unusable rows are counted by reason."""
+def unreadable(conn: sqlite3.Connection) -> str | None:
+    """Why the trades table cannot be read for closed trades (no table, columns missing), or None."""
     have = set(columns(conn))
     if not have:
-        raise TradesTableError("the journal has no trades table")
+        return "the journal has no trades table"
     missing = [c for c in REQUIRED if c not in have]
     if missing or ("profit_loss" not in have and not set(PRICE_COLUMNS) <= have):
         need = missing or ["profit_loss (or side, quantity, entry_price, exit_price)"]
-        raise TradesTableError(f"the trades table lacks column(s) {', '.join(need)}")
+        return f"the trades table lacks column(s) {', '.join(need)}"
+    return None
+
+
+def closed_trades(conn: sqlite3.Connection, since_ts: float, until_ts: float) -> TradesScan:
+    """Trades closed in [since_ts, until_ts], by column name. P&L is profit_loss, or else
+    (exit - entry) * quantity, negated for a short side. Unusable rows are counted by reason."""
+    if (problem := unreadable(conn)) is not None:
+        raise TradesTableError(problem)
+    have = set(columns(conn))
     wanted = ["id" if "id" in have else "NULL", "strategy_name", "closed_at"]
     wanted += [c if c in have else "NULL" for c in ("profit_loss", *PRICE_COLUMNS, "opened_at", "symbol")]
     query = f"SELECT {', '.join(wanted)} FROM trades WHERE closed_at IS NOT NULL"
