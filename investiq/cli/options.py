@@ -59,8 +59,12 @@ def server_options(func: F) -> F:
         help="Inference backend (overrides `backend`).",
     )(func)
     func = db_option(func)
-    func = click.option("--port", type=int, default=None, help=f"TCP port (default {_default('port')}).")(func)
-    func = click.option("--host", default=None, help=f"Interface to bind (default {_default('host')}).")(func)
+    func = click.option(
+        "--port", type=int, default=None, help=f"TCP port (default: setting port, {_default('port')} as shipped)."
+    )(func)
+    func = click.option(
+        "--host", default=None, help=f"Interface to bind (default: setting host, {_default('host')} as shipped)."
+    )(func)
     return config_option(func)
 
 

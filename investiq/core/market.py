@@ -543,7 +543,10 @@ def load_bars(
             )
     elif source == "csv":
         if csv_path is None:
-            raise DataError("--source csv needs a CSV path (timestamp, open, high, low, close, volume)")
+            raise DataError(
+                "--source csv needs a bar file: --csv FILE, or the setting price_csv (a time column and close; "
+                "open, high, low, volume and symbol optional)"
+            )
         file = read_bar_csv(csv_path)  # read once, however many symbols
         columns = column_names(file)
         if len(symbols) > 1 and "symbol" not in columns:  # else every symbol would get the same bars

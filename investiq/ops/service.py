@@ -137,10 +137,9 @@ def start(
         pid_path.unlink()
     url = gateway_url(settings)
     if _listening(settings):
-        raise ServiceError(
-            f"something already listens on {url} (a gateway started with `investiq serve`?): "
-            "stop it, or start on another --port"
-        )
+        # named as `serve` names it: "(a gateway started with `investiq serve`?)" for any program (an audit)
+        who = _holder(settings.port) or "something (a gateway started with `investiq serve`?)"
+        raise ServiceError(f"{who} already listens on {url}: stop it, or {_another_port(settings.port)}")
     triton_pid, triton_started = _start_triton(settings, wait_s, echo)
     offset = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log:
@@ -199,12 +198,21 @@ def check_port(settings: Settings) -> None:
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise ServiceError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
-            holder = pidfile.listener(port)
-            who = f" by PID {holder} ({pidfile.command(holder)})" if holder is not None else ""
+            holder = _holder(port)
+            who = f" by {holder}" if holder else ""
             raise PortInUseError(
-                f"cannot serve on {host}:{port}: address already in use{who}; "
-                f"stop it, or serve on another port with --port (e.g. --port {port + 1 if port < 65535 else 8081})"
+                f"cannot serve on {host}:{port}: address already in use{who}; stop it, or {_another_port(port)}"
             ) from None
+
+
+def _holder(port: int) -> str | None:
+    """ "PID 3027 (python -m http.server ...)" of the process listening on `port`, where it can be told."""
+    pid = pidfile.listener(port)
+    return None if pid is None else f"PID {pid} ({pidfile.command(pid)})"
+
+
+def _another_port(port: int) -> str:
+    return f"serve on another port with --port (e.g. --port {port + 1 if port < 65535 else 8081})"
 
 
 def _listening(settings: Settings) -> bool:

@@ -372,7 +372,7 @@ def test_csv_and_sample_windows_count_back_from_the_last_bar(tmp_path: Path):
 
 
 def test_load_bars_refusals_name_the_problem(tmp_path: Path):
-    with pytest.raises(DataError, match="needs a CSV path"):
+    with pytest.raises(DataError, match="needs a bar file: --csv FILE, or the setting price_csv"):
         load_bars("csv", ["X"], days=3, interval="1d", cache_dir=tmp_path)
     with pytest.raises(DataError, match="sample bars are daily"):
         load_bars("sample", ["SPX"], days=3, interval="15m", cache_dir=tmp_path)

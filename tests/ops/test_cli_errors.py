@@ -102,7 +102,7 @@ def test_a_mistyped_journal_is_refused_not_created(tmp_path: Path, args: list[st
 
 def test_train_patchtst_from_csv_without_a_file_asks_for_one():
     result = invoke("train", "patchtst", "--source", "csv")
-    clean_error(result, "--source csv needs a CSV path")
+    clean_error(result, "--source csv needs a bar file: --csv FILE, or the setting price_csv")
     assert "did not record" not in result.output
 
 

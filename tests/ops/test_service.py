@@ -168,7 +168,9 @@ def test_a_port_another_server_listens_on_is_refused_before_anything_starts(stac
         holder.listen()
         result = stack.start()
     assert result.returncode == 1
-    assert f"something already listens on {stack.url}" in result.stderr
+    # named as `serve` names it, not "a gateway started with `investiq serve`?" for any program (an audit)
+    assert f"PID {os.getpid()} (" in result.stderr and f"already listens on {stack.url}" in result.stderr
+    assert "serve on another port with --port (e.g. --port" in result.stderr
     assert not (stack.logs / "gateway.log").exists()
 
 
