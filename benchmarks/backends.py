@@ -23,6 +23,7 @@ from gateway.backends.base import InferenceBackend, Tensors
 from gateway.backends.embedded import EmbeddedBackend, patchtst_dir
 from gateway.backends.triton import TritonBackend
 from harness.results import machine, percentiles
+from investiq.core.finbert import TEXT_INPUT
 from investiq.core.patchtst import PatchTSTMeta
 from investiq.ops.triton_server import TritonPorts, start, stop
 
@@ -43,7 +44,7 @@ def workloads(repository: Path) -> dict[str, list[Tensors]]:
     context = PatchTSTMeta.load(patchtst_dir(repository)).context_length
     windows = sample_windows(64, context)
     return {
-        "finbert": [{"TEXT": np.array([t], dtype=object)} for t in texts],
+        "finbert": [{TEXT_INPUT: np.array([t], dtype=object)} for t in texts],
         "patchtst": [{"past_values": windows[i : i + 1]} for i in range(len(windows))],
     }
 

@@ -30,7 +30,15 @@ from benchmarks.gemm import SERVED_PATH as SERVED
 from harness import random_bert
 from harness.processes import in_child
 from harness.results import describe, machine
-from investiq.core.finbert import EXPORT_FORMAT, VARIANTS, Encoder, FinbertMeta, finbert_dir
+from investiq.core.finbert import (
+    ATTENTION_MASK,
+    EXPORT_FORMAT,
+    OUTPUT,
+    VARIANTS,
+    Encoder,
+    FinbertMeta,
+    finbert_dir,
+)
 from investiq.core.finbert_runtime import DEFAULT
 
 HERE = Path(__file__).resolve().parent
@@ -112,7 +120,7 @@ def onnx_runtime(repo: Path, texts: list[str], runs: int, batch_size: int) -> li
         session = ort_session(directory / file)  # the gateway's own session options
 
         def ort_run(batch: list[str], session: Any = session) -> object:
-            return softmax(session.run(["logits"], encoder(batch))[0])
+            return softmax(session.run([OUTPUT], encoder(batch))[0])
 
         def ort_single(text: str, run: Callable[[list[str]], object] = ort_run) -> object:
             return run([text])
@@ -172,11 +180,11 @@ def grouping(repo: Path, batch_size: int, rounds: int = 5) -> dict[str, Any]:
         texts = [row["text"] for row in csv.DictReader(f) if row["split"] in GROUPING_SPLITS]
     directory = finbert_dir(repo)
     encoder, session = Encoder(directory, 128), ort_session(directory / "model.int8.onnx")
-    tokens = encoder(texts)["attention_mask"].sum(1)
+    tokens = encoder(texts)[ATTENTION_MASK].sum(1)
 
     def one_run_per_batch(burst: list[str]) -> None:
         for i in range(0, len(burst), batch_size):
-            softmax(session.run(["logits"], encoder(burst[i : i + batch_size]))[0])
+            softmax(session.run([OUTPUT], encoder(burst[i : i + batch_size]))[0])
 
     rates: dict[str, list[float]] = {"before": [], "served": []}
     with served_scorer(repo, batch_size, DEFAULT) as (score, _):
@@ -279,7 +287,7 @@ def prepare_in_child(source: str | None, work: Path) -> tuple[Path, Path]:
 def run(source: str | None, work: Path, runs: int, batch_size: int, concurrency: int, out: Path) -> dict[str, Any]:
     texts = headlines()
     src, repo = prepare_in_child(source, work)
-    tokens = Encoder(finbert_dir(repo), 128)(texts)["attention_mask"].sum(1)
+    tokens = Encoder(finbert_dir(repo), 128)(texts)[ATTENTION_MASK].sum(1)
     print(f"workload: {len(texts)} headlines, {tokens.mean():.1f} tokens on average (max {tokens.max()})")
     onnx = onnx_runtime(repo, texts, runs, batch_size)
     as_served, runtime = served(repo, texts, runs, batch_size)

@@ -29,7 +29,7 @@ from benchmarks.common import record
 from benchmarks.gemm import BertShape, headroom, measure_peaks
 from harness.results import machine
 from investiq.core.cpu import describe, instruction_sets
-from investiq.core.finbert import OUTPUT, Encoder, run_by_length, softmax
+from investiq.core.finbert import ATTENTION_MASK, OUTPUT, Encoder, run_by_length, softmax
 from investiq.core.finbert_runtime import DEFAULT, RUNTIMES, choose_runtime, open_runtime
 from investiq.core.ort_sessions import CPU, inference_session, session_options
 
@@ -129,7 +129,7 @@ def run(
 ) -> dict[str, Any]:
     """Measure every path on the export in `directory`; record finbert_runtimes.json/.md in `out`."""
     encoder = Encoder(directory, 128)
-    lengths = [int(n) for n in encoder(texts)["attention_mask"].sum(1)]
+    lengths = [int(n) for n in encoder(texts)[ATTENTION_MASK].sum(1)]
     tokens = float(np.mean(lengths))
     load_before = os.getloadavg()[0]
     peak_before = int8_peak(peak_sizes)

@@ -53,7 +53,7 @@ from benchmarks.common import Streams, closed_loop, gateway, record, request, re
 from benchmarks.finbert import headlines
 from gateway.backends.embedded import load_patchtst, ort_session, patchtst_dir
 from harness.results import describe, machine, percentiles
-from investiq.core.finbert import Encoder, finbert_dir, softmax
+from investiq.core.finbert import OUTPUT, Encoder, finbert_dir, softmax
 from investiq.core.finbert_runtime import DEFAULT, open_runtime
 from investiq.core.patchtst import INPUT, OUTPUTS, PatchTSTMeta
 
@@ -104,7 +104,7 @@ def local_calls(repo: Path, finbert_runtime: str) -> tuple[dict[str, Callable[[i
     meta, patchtst = load_patchtst(patchtst_dir(repo))
     x = closes(SYMBOLS, meta.context_length)[..., None]
     calls: dict[str, Callable[[int], object]] = {
-        "finbert_single": lambda k: softmax(finbert.run(["logits"], encoder([texts[k % len(texts)]]))[0]),
+        "finbert_single": lambda k: softmax(finbert.run([OUTPUT], encoder([texts[k % len(texts)]]))[0]),
         "patchtst_single": lambda k: patchtst.run(list(OUTPUTS), {INPUT: x[k % SYMBOLS][None]}),
         "patchtst_batch": lambda k: patchtst.run(list(OUTPUTS), {INPUT: x}),
     }

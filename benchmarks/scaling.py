@@ -24,7 +24,7 @@ from benchmarks.common import Streams, closed_loop, gateway, record, request, re
 from benchmarks.finbert import headlines, timed
 from gateway.backends.embedded import ort_session
 from harness.results import describe, machine, percentiles
-from investiq.core.finbert import Encoder, FinbertMeta, finbert_dir, model_file, softmax
+from investiq.core.finbert import ATTENTION_MASK, OUTPUT, Encoder, FinbertMeta, finbert_dir, model_file, softmax
 
 CLIENT = "asyncio streams, one keep-alive HTTP/1.1 connection per client"
 
@@ -40,12 +40,12 @@ def texts_of_length(encoder: Encoder, words_from: Sequence[str], tokens: int, co
     """`count` texts of words taken in order from `words_from`, each exactly `tokens` tokens long.
     Only words that are one token on their own are used, so n - 2 of them make n with [CLS] and [SEP]."""
     words = list(dict.fromkeys(w for t in words_from for w in t.split() if w.isalpha()))
-    single = [w for w, m in zip(words, encoder(words)["attention_mask"].sum(1), strict=True) if m == 3]
+    single = [w for w, m in zip(words, encoder(words)[ATTENTION_MASK].sum(1), strict=True) if m == 3]
     if not single or not 3 <= tokens <= encoder.max_tokens:
         raise ValueError(f"cannot build {tokens}-token texts (limit {encoder.max_tokens}, {len(single)} words)")
     stream = [single[i % len(single)] for i in range(count * tokens)]
     texts = [" ".join(stream[i * tokens : i * tokens + tokens - 2]) for i in range(count)]
-    got = encoder(texts)["attention_mask"].sum(1)
+    got = encoder(texts)[ATTENTION_MASK].sum(1)
     if not (got == tokens).all():
         raise ValueError(f"built texts of {sorted(set(got.tolist()))} tokens instead of {tokens}")
     return texts
@@ -65,7 +65,7 @@ def in_process(
     session = ort_session(model_file(directory, "int8"))
 
     def infer(batch: list[str]) -> object:
-        return softmax(session.run(["logits"], encoder(batch))[0])
+        return softmax(session.run([OUTPUT], encoder(batch))[0])
 
     def next_batch(size: int, texts: Iterator[str]) -> object:
         return infer([next(texts) for _ in range(size)])

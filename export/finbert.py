@@ -24,9 +24,11 @@ from investiq.core.artifacts import META, weights_version
 from investiq.core.atomic import replace_file, staged
 from investiq.core.errors import ArtifactError, ExportError
 from investiq.core.finbert import (
+    ATTENTION_MASK,
     EXPORT_FORMAT,
     FINBERT_MODEL,
     FINBERT_TOKENIZER,
+    INPUT_IDS,
     INPUTS,
     OUTPUT,
     TOKENIZER,
@@ -85,7 +87,7 @@ def export_finbert(
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 exported_function(model),
-                (torch.from_numpy(example["input_ids"]), torch.from_numpy(example["attention_mask"])),
+                (torch.from_numpy(example[INPUT_IDS]), torch.from_numpy(example[ATTENTION_MASK])),
                 str(onnx_path),
                 input_names=list(INPUTS),
                 output_names=[OUTPUT],

@@ -45,6 +45,8 @@ from investiq.core.finbert import (
     MAX_PASS_ROWS,
     MAX_TOKENS,
     OUTPUT,
+    PROBABILITIES,
+    TEXT_INPUT,
     Encoder,
     FinbertMeta,
     finbert_dir,
@@ -339,10 +341,10 @@ class EmbeddedBackend:
         if model == FINBERT_MODEL:
             return {OUTPUT: self._finbert_logits(dict(inputs))}
         assert self._encoder is not None
-        texts = [t.decode() if isinstance(t, bytes) else str(t) for t in inputs["TEXT"].tolist()]
+        texts = [t.decode() if isinstance(t, bytes) else str(t) for t in inputs[TEXT_INPUT].tolist()]
         if not texts:
             raise InvalidInputError("TEXT is empty")
-        return {"probabilities": softmax(self._finbert_logits(self._encoder(texts)))}
+        return {PROBABILITIES: softmax(self._finbert_logits(self._encoder(texts)))}
 
     def _finbert_logits(self, feed: dict[str, Any]) -> NDArray[Any]:
         session = self._sessions[FINBERT_MODEL]

@@ -32,12 +32,12 @@ from investiq.core.errors import (
     SettingsError,
     VersionMovedError,
 )
-from investiq.core.finbert import FINBERT, FINBERT_MODEL
+from investiq.core.finbert import FINBERT, FINBERT_MODEL, PROBABILITIES, TEXT_INPUT
 from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.patchtst import OUTPUTS as PATCHTST_OUTPUTS
 from investiq.core.patchtst import PATCHTST
 
-OUTPUTS = {FINBERT: ["probabilities"], FINBERT_MODEL: [LOGITS], PATCHTST: list(PATCHTST_OUTPUTS)}
+OUTPUTS = {FINBERT: [PROBABILITIES], FINBERT_MODEL: [LOGITS], PATCHTST: list(PATCHTST_OUTPUTS)}
 # gRPC shares subchannels (and their reconnect backoff, up to 2 minutes) across channels: a channel
 # of its own that retries within 2 s is what lets the gateway recover as soon as Triton is back.
 # round_robin: the channel connects to every address the target resolves to and spreads calls over the
@@ -469,7 +469,7 @@ class TritonBackend:
 
 def _wire(model: str, name: str, array: NDArray[Any]) -> NDArray[Any]:
     """The ensemble takes TEXT as [batch, 1] UTF-8 bytes; other tensors go as they are."""
-    if model == FINBERT and name == "TEXT":
+    if model == FINBERT and name == TEXT_INPUT:
         return np.array([[t.encode() if isinstance(t, str) else t] for t in array.reshape(-1)], dtype=object)
     return array
 

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from gateway.backends.base import InferenceBackend
 from gateway.services.batching import MicroBatcher
 from investiq.core.errors import BackendUnavailableError
-from investiq.core.finbert import FINBERT, LABELS
+from investiq.core.finbert import FINBERT, LABELS, PROBABILITIES, TEXT_INPUT
 from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.lexicon import FinanceLexicon
 
@@ -76,11 +76,11 @@ class FinbertScorer:
     async def _run(self, texts: list[str]) -> list[NDArray[np.float32]]:
         start = time.perf_counter()
         try:
-            out = await self._backend.infer(FINBERT, {"TEXT": np.array(texts, dtype=object)})
+            out = await self._backend.infer(FINBERT, {TEXT_INPUT: np.array(texts, dtype=object)})
         finally:
             if self._on_infer is not None:
                 self._on_infer(time.perf_counter() - start)
-        probabilities = np.asarray(out["probabilities"], dtype=np.float32)[:, self._columns]
+        probabilities = np.asarray(out[PROBABILITIES], dtype=np.float32)[:, self._columns]
         if not (np.isfinite(probabilities).all() and ((probabilities >= 0) & (probabilities <= 1)).all()):
             # a broken graph or runtime: a NaN must reach neither the answer nor the journal (its row was dropped)
             raise BackendUnavailableError(

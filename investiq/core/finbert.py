@@ -72,8 +72,11 @@ VARIANTS = {
     "int8-fused": "model.int8.fused.onnx",
     "int8-qdq": "model.int8.qdq.onnx",
 }
-INPUTS = ("input_ids", "attention_mask")
+# The network's tensors, and the ensemble's (the gateway sends headlines as TEXT_INPUT, gets PROBABILITIES back).
+INPUT_IDS, ATTENTION_MASK = "input_ids", "attention_mask"
+INPUTS = (INPUT_IDS, ATTENTION_MASK)
 OUTPUT = "logits"
+TEXT_INPUT, PROBABILITIES = "TEXT", "probabilities"
 # run_by_length: what one more forward pass costs, in padded tokens. A pass reads every weight once
 # whatever its size; on a 2-core Xeon (AMX, ONNX Runtime INT8) a pass took 7.3 ms + 0.17 ms per padded
 # token, fitted over 11 shapes from 1 x 8 to 16 x 64 tokens, i.e. ~42 tokens. Set above that on purpose:
@@ -179,10 +182,8 @@ class Encoder:
     def __call__(self, texts: Sequence[str]) -> dict[str, NDArray[np.int64]]:
         encodings = self._tokenizer.encode_batch(list(texts))
         return {  # a multiple past max_tokens adds only padding columns: cut back to max_tokens
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64)[:, : self.max_tokens],
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)[
-                :, : self.max_tokens
-            ],
+            INPUT_IDS: np.array([e.ids for e in encodings], dtype=np.int64)[:, : self.max_tokens],
+            ATTENTION_MASK: np.array([e.attention_mask for e in encodings], dtype=np.int64)[:, : self.max_tokens],
         }
 
 
@@ -244,12 +245,12 @@ def run_by_length(
     each cut to its longest row's extent; the rows come back in `feed`'s order. The same answer as one
     pass over `feed` but for rounding (attention ignores padding), for less padded work: texts of like
     length run together."""
-    mask = feed["attention_mask"]
+    mask = feed[ATTENTION_MASK]
     if len(mask) <= 1 and (mask.size == 0 or mask[0, -1]):
         return run(feed)  # one text and no padding: nothing to group or drop
-    widths = extents(feed["attention_mask"])
+    widths = extents(feed[ATTENTION_MASK])
     passes = plan_passes(widths, pass_cost=pass_cost, max_rows=max_rows)
-    if len(passes) == 1 and widths.max() == feed["attention_mask"].shape[1]:
+    if len(passes) == 1 and widths.max() == feed[ATTENTION_MASK].shape[1]:
         return run(feed)  # already one pass with no column to drop
     out: NDArray[Any] | None = None
     for rows in passes:

@@ -28,8 +28,12 @@ from numpy.typing import NDArray
 from investiq.core.cpu import instruction_sets
 from investiq.core.errors import ArtifactError
 from investiq.core.finbert import (
+    ATTENTION_MASK,
     FINBERT_MODEL,
+    INPUT_IDS,
     MAX_TOKENS,
+    PROBABILITIES,
+    TEXT_INPUT,
     Encoder,
     FinbertMeta,
     finbert_dir,
@@ -141,21 +145,21 @@ class FinbertTokenizer:
         texts: list[list[str]] = []
         errors: list[str | None] = []
         for request in requests:
-            raw = pb.get_input_tensor_by_name(request, "TEXT").as_numpy().reshape(-1)
+            raw = pb.get_input_tensor_by_name(request, TEXT_INPUT).as_numpy().reshape(-1)
             batch = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in raw]
             empty = [i for i, t in enumerate(batch) if not t.strip()]
             errors.append(f"TEXT[{empty[0]}] is empty" if empty else None)
             texts.append([] if empty else batch)
         flat = [t for batch in texts for t in batch]
         encoded = self.encoder(flat) if flat else {}
-        ids = _split(encoded["input_ids"], [len(b) for b in texts]) if flat else []
-        mask = _split(encoded["attention_mask"], [len(b) for b in texts]) if flat else []
+        ids = _split(encoded[INPUT_IDS], [len(b) for b in texts]) if flat else []
+        mask = _split(encoded[ATTENTION_MASK], [len(b) for b in texts]) if flat else []
         responses, k = [], 0
         for error in errors:
             if error is not None:
                 responses.append(pb.InferenceResponse(output_tensors=[], error=pb.TritonError(error)))
                 continue
-            tensors = [pb.Tensor("input_ids", ids[k]), pb.Tensor("attention_mask", mask[k])]
+            tensors = [pb.Tensor(INPUT_IDS, ids[k]), pb.Tensor(ATTENTION_MASK, mask[k])]
             responses.append(pb.InferenceResponse(output_tensors=tensors))
             k += 1
         return responses
@@ -182,12 +186,12 @@ class FinbertModel:
 
     def execute(self, requests: list[Any]) -> list[Any]:
         pb = _pb()
-        ids = [pb.get_input_tensor_by_name(r, "input_ids").as_numpy() for r in requests]
-        mask = [pb.get_input_tensor_by_name(r, "attention_mask").as_numpy() for r in requests]
+        ids = [pb.get_input_tensor_by_name(r, INPUT_IDS).as_numpy() for r in requests]
+        mask = [pb.get_input_tensor_by_name(r, ATTENTION_MASK).as_numpy() for r in requests]
         width = max(x.shape[1] for x in ids)  # requests tokenized in different batches: pad to one width
         pad = [np.pad(x, ((0, 0), (0, width - x.shape[1]))) for x in ids]
         pad_mask = [np.pad(x, ((0, 0), (0, width - x.shape[1]))) for x in mask]
-        feed = {"input_ids": np.concatenate(pad), "attention_mask": np.concatenate(pad_mask)}
+        feed = {INPUT_IDS: np.concatenate(pad), ATTENTION_MASK: np.concatenate(pad_mask)}
         logits = run_by_length(lambda part: self.session.run([LOGITS], part)[0], feed)  # texts of like length
         parts = _split(logits, [len(x) for x in ids])
         return [pb.InferenceResponse(output_tensors=[pb.Tensor(LOGITS, p)]) for p in parts]
@@ -204,7 +208,7 @@ class FinbertPostprocess:
         return [
             pb.InferenceResponse(
                 output_tensors=[
-                    pb.Tensor("probabilities", softmax(pb.get_input_tensor_by_name(r, LOGITS).as_numpy()))
+                    pb.Tensor(PROBABILITIES, softmax(pb.get_input_tensor_by_name(r, LOGITS).as_numpy()))
                 ]
             )
             for r in requests

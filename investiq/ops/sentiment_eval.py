@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from investiq.core.artifacts import META
 from investiq.core.errors import DataError
-from investiq.core.finbert import FINBERT, LABELS, FinbertMeta, finbert_dir, label_of
+from investiq.core.finbert import FINBERT, LABELS, PROBABILITIES, TEXT_INPUT, FinbertMeta, finbert_dir, label_of
 from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.lexicon import FinanceLexicon, Vader
 from investiq.core.report_json import dumps
@@ -69,8 +69,8 @@ def finbert_scorer(settings: Settings, serving: bool) -> tuple[Scorer | None, st
         async def run() -> list[NDArray[Any]]:
             try:
                 batches = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
-                outs = [await backend.infer(FINBERT, {"TEXT": np.array(b, dtype=object)}) for b in batches]
-                return [np.asarray(o["probabilities"]) for o in outs]
+                outs = [await backend.infer(FINBERT, {TEXT_INPUT: np.array(b, dtype=object)}) for b in batches]
+                return [np.asarray(o[PROBABILITIES]) for o in outs]
             finally:
                 await backend.close()
 

@@ -90,10 +90,13 @@ def test_finbert_configs_serve_the_one_version_every_reader_loads(flavour: str):
 
 
 def test_the_ensemble_wires_its_steps_by_their_declared_tensors():
+    """The tensors the gateway sends and reads are core's (TEXT_INPUT, PROBABILITIES), not literals of its own."""
+    from investiq.core.finbert import PROBABILITIES, TEXT_INPUT
+
     ensemble = config("finbert")
     assert ensemble.platform == "ensemble"
-    assert tensors(ensemble.input) == {"TEXT": ("TYPE_STRING", [1])}
-    assert tensors(ensemble.output) == {"probabilities": ("TYPE_FP32", [3])}
+    assert tensors(ensemble.input) == {TEXT_INPUT: ("TYPE_STRING", [1])}
+    assert tensors(ensemble.output) == {PROBABILITIES: ("TYPE_FP32", [3])}
     available = set(tensors(ensemble.input))
     for step in ensemble.ensemble_scheduling.step:
         model = config(step.model_name)
@@ -102,7 +105,7 @@ def test_the_ensemble_wires_its_steps_by_their_declared_tensors():
         assert set(step.input_map.values()) <= available, step.model_name
         assert set(step.output_map) == set(tensors(model.output)), step.model_name
         available |= set(step.output_map.values())
-    assert "probabilities" in available
+    assert PROBABILITIES in available
     assert (REPO / "finbert" / "1").is_dir()  # Triton needs the ensemble's (empty) version directory
 
 
