@@ -28,7 +28,7 @@ from investiq.core.market import (
     csv_outline,
     load_bars,
 )
-from investiq.core.patchtst import PATCHTST, PatchTSTMeta, TrainConfig, config_from
+from investiq.core.patchtst import PATCHTST, QUICK_WINDOW_STRIDE, PatchTSTMeta, TrainConfig, config_from
 from investiq.core.settings import Settings
 from investiq.core.versions import retired_root
 
@@ -373,6 +373,6 @@ def quick_model(settings: Settings, log: Log) -> None:
     log(f"training a quick first PatchTST on {bars.source} {names} {bars.interval} (a minute or two)")
     # patience is moot within 2 epochs, but `investiq retrain` trains with this model's configuration
     # (and more epochs): 3, as in the reference run of reports/patchtst-sample, not 1.
-    config = config_for(bars, epochs=2, patience=3, window_stride=8)
+    config = config_for(bars, epochs=2, patience=3, window_stride=QUICK_WINDOW_STRIDE)
     train_or_baseline(series, config, directory, log, budget_s=settings.quick_train_budget_s)
     export_model(settings, directory, log)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from investiq.core import market
+from investiq.core.patchtst import QUICK_WINDOW_STRIDE
 
 # The original design's promises, each as (metric, smallest promised change, largest, unit):
 # win rate 50-55% -> 65-75% (+15 to +20 points), average win $150 -> $200 (+33%), Sharpe 1.2 -> 1.8 (+50%).
@@ -33,9 +34,7 @@ class BacktestConfig:
     # the price model only
     history_fraction: float = 0.6
     price_budget_s: float = 300.0  # most seconds the price filter may train (checked between epochs): a safety net
-    # every 8th training window, as `investiq up`'s quick model: an epoch of the sample then fits in the budget on
-    # 2 busy cores (with every window, one epoch took 6.6 minutes there)
-    price_window_stride: int = 8
+    price_window_stride: int = QUICK_WINDOW_STRIDE  # as `investiq up`'s quick model: an epoch fits in the budget
     # a fixed number of epochs, so the model (and report.json) does not depend on how busy the machine was when
     # the time budget ran out; 3 of them took about 150 s on the sample on 2 busy cores
     price_epochs: int = 3

@@ -64,10 +64,6 @@ MIN_PROBABILITY_UP = 0.5  # enter only when P(up) at the horizon is above this
 RISK_LEVEL = 0.1  # the forecast quantile the risk rule reads (its horizon return)
 SENTIMENT_THRESHOLD = -0.2  # refuse when the mean headline score in the lookback is below this
 SENTIMENT_LOOKBACK = pd.Timedelta(days=3)
-INTERVAL = "1d"  # the backtest's bars are daily
-# Every 8th training window, as `investiq up`'s quick model: daily windows overlap heavily, and shorter
-# epochs let the time budget stop training between epochs and early stopping choose among several.
-WINDOW_STRIDE = 8
 Log = Callable[[str], None]
 
 
@@ -167,14 +163,13 @@ def price_filter(
     work_dir: Path,
     seed: int,
     budget_s: float,
+    config: TrainConfig,
     progress: bool = True,
-    config: TrainConfig | None = None,
     max_risk_loss: float | None = None,
 ) -> PriceFilter:
-    """Train on the closes before `start` (shape and optimisation: `config`, default TrainConfig's with
-    every WINDOW_STRIDE-th training window), export into `work_dir`, forecast every bar from `start` on.
-    `config`'s source, days and csv_path should say where `bars` came from: the artifact records them so that
-    `investiq evaluate patchtst` can reload the bars (the default, source "backtest", names no such place).
+    """Train on the closes before `start` (shape and optimisation: `config`), export into `work_dir`, forecast
+    every bar from `start` on. `config`'s source, days and csv_path say where `bars` came from: the artifact
+    records them so that `investiq evaluate patchtst` can reload the bars.
 
     `budget_s` bounds training as `investiq up` does: no epoch starts after it (the epoch under way, the
     calibration and the export come on top). Given `seed`, the model depends only on how many epochs
@@ -192,7 +187,7 @@ def train_before(
     *,
     seed: int,
     budget_s: float,
-    config: TrainConfig | None = None,
+    config: TrainConfig,
     log: Log,
 ) -> Path:
     """A PatchTST trained (or, if training fails, the random-walk baseline) on the closes strictly
@@ -201,13 +196,10 @@ def train_before(
     from export.patchtst import export_patchtst
     from investiq.ops.patchtst import train_or_baseline
 
-    shape = config or TrainConfig(
-        symbols=(), source="backtest", days=0, interval=INTERVAL, window_stride=WINDOW_STRIDE
-    )
-    series, trains = trainable(bars, start, shape, log)
+    series, trains = trainable(bars, start, config, log)
     # config's source, days and file stay as given: the artifact records them, and `investiq evaluate patchtst`
     # reloads the bars from them (and scores only those after the model's validation part)
-    config = dataclasses.replace(shape, symbols=tuple(series), seed=seed)
+    config = dataclasses.replace(config, symbols=tuple(series), seed=seed)
     directory, repository = work_dir / PATCHTST, work_dir / "model_repository"
     rest = [s for s in series if s not in trains]
     also = f" ({', '.join(rest)}: validation and test only, split at the dates all share)" if rest else ""
