@@ -66,7 +66,7 @@ from investiq.core.intervals import (
 )
 from investiq.core.market import INTERVAL_SECONDS
 from investiq.core.patchtst import PatchTSTMeta, directions
-from investiq.core.report_json import dumps
+from investiq.core.report_json import REPORT_JSON, dumps
 from training.patchtst import Split, calendar_splits, drift_path, split_origins, training_up_rate, windows
 
 COVERAGES = (0.8, 0.9)
@@ -617,8 +617,8 @@ def evaluate(
     # Written beside the folder, then moved in file by file, report.json last: written in place, an interrupt left
     # a report.json of this run beside the report.md and plots of the one before (a review). What else the folder
     # holds stays (the committed reports' README)
-    with files_into(out_dir, last="report.json") as folder:
-        (folder / "report.json").write_text(dumps(report, default=_json) + "\n")
+    with files_into(out_dir, last=REPORT_JSON) as folder:
+        (folder / REPORT_JSON).write_text(dumps(report, default=_json) + "\n")
         (folder / "report.md").write_text(render(report))
         plot(report, equity, folder, when)
     return report

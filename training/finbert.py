@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from investiq.core.artifacts import METRICS
 from investiq.core.atomic import staged
 from investiq.core.finbert import LABELS, MAX_TOKENS, WeightsError, weights_reachable
 from investiq.core.texts import LabeledDataError, read_labeled
@@ -245,6 +246,6 @@ def fine_tune(
             "validation": len(val),
             "epochs": [asdict(r) for r in reports],
         }
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (out / METRICS).write_text(json.dumps(summary, indent=2) + "\n")
     log(f"saved the best epoch to {output_dir}: export it with `investiq export finbert --source {output_dir}`")
     return reports

@@ -26,7 +26,7 @@ import torch
 from numpy.typing import NDArray
 from safetensors.torch import save_file
 
-from investiq.core.artifacts import weights_version
+from investiq.core.artifacts import METRICS, weights_version
 from investiq.core.atomic import staged
 from investiq.core.calibration import fit_slope, sigmoid
 from investiq.core.errors import ArtifactError
@@ -656,7 +656,7 @@ def save(
         save_file(forecaster.state_dict(), str(out / WEIGHTS))
         (out / WEIGHTS).chmod(0o644)  # safetensors writes 0600: another user (a container's) could not export it
         meta.save(out)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
         plot_curve(curve, out / "training_curve.png")
     # --model-dir: the model is judged wherever it was written (the backtest's, a --output-dir), not the default's
     evaluate = shlex.join(["investiq", "evaluate", "patchtst", "--model-dir", str(output_dir)])

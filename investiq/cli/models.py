@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from investiq.cli.options import config_option, settings_from
+from investiq.core.artifacts import METRICS
 from investiq.core.atomic import foreign_to
 from training.finbert import FinetuneConfig, fine_tune
 
@@ -113,7 +114,7 @@ def train_finbert_command(
     out = output_dir or settings.models_dir / "finbert-tuned"
     # a Hugging Face model folder holds config.json; one this command wrote, metrics.json too (`--output-dir
     # models/finbert` would have replaced the downloaded base model)
-    if (problem := foreign_to(out, "config.json", lambda folder: (folder / "metrics.json").is_file())) is not None:
+    if (problem := foreign_to(out, "config.json", lambda folder: (folder / METRICS).is_file())) is not None:
         raise click.BadParameter(problem, param_hint="--output-dir")
     fine_tune(dataset, out, tuning, log=click.echo)
 

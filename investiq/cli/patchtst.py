@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from investiq.cli.options import config_option, csv_option, data_options, model_dir_option, settings_from
-from investiq.core.artifacts import META
+from investiq.core.artifacts import META, METRICS
 from investiq.core.atomic import foreign_to
 from investiq.core.market import Source
 from investiq.core.patchtst import ONNX_FILE, TrainConfig
@@ -24,7 +24,7 @@ def _default(name: str) -> str:
 
 def _trained_here(folder: Path) -> bool:
     """`folder` is an earlier output of `train patchtst` (its metrics.json, no exported graph)."""
-    return (folder / "metrics.json").is_file() and not (folder / ONNX_FILE).exists()
+    return (folder / METRICS).is_file() and not (folder / ONNX_FILE).exists()
 
 
 @click.command("patchtst")

@@ -9,6 +9,7 @@ import click
 from investiq.cli.options import config_option, db_option, settings_from
 from investiq.core.atomic import foreign_to
 from investiq.core.journal import require_journal
+from investiq.core.report_json import REPORT_JSON
 from investiq.core.settings import CENTURY_DAYS
 
 
@@ -44,7 +45,7 @@ def report(config: Path | None, db_path: Path | None, out: Path, days: int) -> N
     from investiq.ops.report import ReportError, is_journal_report, write_report
 
     # `--out reports` deleted the committed reports, and `--out reports/patchtst-sample` an evaluation report
-    if (problem := foreign_to(out, "report.json", is_journal_report)) is not None:
+    if (problem := foreign_to(out, REPORT_JSON, is_journal_report)) is not None:
         raise click.BadParameter(problem, param_hint="--out")
     settings = settings_from(config, db_path=db_path)
     require_journal(

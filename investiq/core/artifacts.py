@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from investiq.core.errors import ArtifactError
 
 META = "artifact.json"
+METRICS = "metrics.json"  # beside a trained model (`investiq train`): its configuration and training figures
 T = TypeVar("T")
 
 

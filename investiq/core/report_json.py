@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+REPORT_JSON = "report.json"  # every report folder's file of figures (evaluate, backtest, report, retrain runs)
+
 
 def finite(value: Any) -> Any:
     """`value` with numpy arrays and scalars as Python lists and numbers, and every non-finite float as None."""

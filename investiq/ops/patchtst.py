@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from investiq.core.artifacts import META
+from investiq.core.artifacts import META, METRICS
 from investiq.core.errors import DataError
 from investiq.core.market import (
     SAMPLE_DAYS,
@@ -265,7 +265,7 @@ def evaluate_model(
     from training.patchtst import load_forecaster, predict
 
     forecaster, meta = load_forecaster(directory)
-    trained = json.loads((directory / "metrics.json").read_text())["config"]
+    trained = json.loads((directory / METRICS).read_text())["config"]
     config = config_from(trained)
     series, warned = loaded_series(settings, trained_bars(config, csv_path), log)
     split = {"val_fraction": config.val_fraction, "test_fraction": config.test_fraction}

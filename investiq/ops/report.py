@@ -22,7 +22,7 @@ from investiq.core.errors import InvestIQError
 from investiq.core.finbert import LABELS
 from investiq.core.journal import JournalWriter, connect, schema
 from investiq.core.names import markdown_text
-from investiq.core.report_json import dumps
+from investiq.core.report_json import REPORT_JSON, dumps
 from investiq.core.settings import Settings
 from investiq.core.skill import MIN_BUCKETS, Skill, summarise
 from investiq.ops.report_data import JournalView, Tally, read
@@ -35,14 +35,14 @@ class ReportError(InvestIQError):
     """The journal cannot be reported on; the message says why and what to do."""
 
 
-REPORT_FILES = frozenset({"report.json", "report.md", *PLOT_FILES})
+REPORT_FILES = frozenset({REPORT_JSON, "report.md", *PLOT_FILES})
 
 
 def is_journal_report(folder: Path) -> bool:
     """`folder` holds an earlier journal report and nothing else, which a new one may replace whole: only its
     files, and a report.json of its kind (the evaluation, backtest and sentiment reports write report.json too)."""
     try:
-        numbers = json.loads((folder / "report.json").read_text())
+        numbers = json.loads((folder / REPORT_JSON).read_text())
     except (OSError, ValueError):
         return False
     mine = isinstance(numbers, dict) and {"journal", "window_days", "price"} <= numbers.keys()
@@ -80,7 +80,7 @@ def write_report(settings: Settings, out: Path, days: int, now: datetime | None 
     with staged(out) as folder:
         plots = _plots(view, folder)
         numbers = summary(view, days, settings.db_path, plots)
-        (folder / "report.json").write_text(dumps(numbers) + "\n")
+        (folder / REPORT_JSON).write_text(dumps(numbers) + "\n")
         (folder / "report.md").write_text(markdown(numbers))
     return numbers
 

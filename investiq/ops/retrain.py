@@ -46,6 +46,7 @@ import pandas as pd
 from investiq.core.atomic import remove, staged
 from investiq.core.errors import DataError, InvestIQError
 from investiq.core.patchtst import PatchTSTMeta, TrainConfig, config_from
+from investiq.core.report_json import REPORT_JSON
 from investiq.core.settings import Settings
 from investiq.core.versions import VersionError, serving, version_dir
 from investiq.ops.lifecycle import MODEL, RolloutError, promote, prune_old, resync_bayesian, rollback
@@ -214,7 +215,7 @@ def retrain(
                 report["signal"] = signal.Signals(run.steps.signal).name
             report["steps"] = run.steps.done
             try:
-                (path / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+                (path / REPORT_JSON).write_text(json.dumps(report, indent=2, default=str) + "\n")
             except OSError as exc:  # a full disk: the outcome is still printed and returned
                 log(f"warning: cannot write {path / 'report.json'} ({exc})")
             prune_runs(path.parent, settings.keep_retrain_runs, log, current=path)

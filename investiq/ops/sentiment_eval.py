@@ -27,7 +27,7 @@ from investiq.core.errors import DataError
 from investiq.core.finbert import FINBERT, LABELS, PROBABILITIES, TEXT_INPUT, FinbertMeta, finbert_dir, label_of
 from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.lexicon import FinanceLexicon, Vader
-from investiq.core.report_json import dumps
+from investiq.core.report_json import REPORT_JSON, dumps
 from investiq.core.settings import Settings
 from investiq.core.texts import Labeled, read_labeled
 
@@ -191,7 +191,7 @@ def evaluate_sentiment(
         "models": models,
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(dumps(result) + "\n", encoding="utf-8")
+    (out / REPORT_JSON).write_text(dumps(result) + "\n", encoding="utf-8")
     (out / "report.md").write_text(render(result), encoding="utf-8")
     log(f"wrote {out / 'report.md'} and {out / 'report.json'}")
     return result

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from investiq.core.forecast_stats import Estimate
-from investiq.core.report_json import dumps, finite
+from investiq.core.report_json import REPORT_JSON, dumps, finite
 from investiq.ops.backtest.analysis import ONE_STRATEGY, Analysis
 from investiq.ops.backtest.baseline import BuyAndHold
 from investiq.ops.backtest.config import CLAIMS, BacktestConfig
@@ -145,7 +145,7 @@ def write(out: Path, analysis: Analysis, config: BacktestConfig, command: str = 
     """report.json, report.md and the PNGs into `out` (created); the JSON written."""
     out.mkdir(parents=True, exist_ok=True)
     data = as_json(analysis, config)
-    (out / "report.json").write_text(dumps(data) + "\n", encoding="utf-8")
+    (out / REPORT_JSON).write_text(dumps(data) + "\n", encoding="utf-8")
     figures = plot(analysis, out)
     (out / "report.md").write_text(markdown(analysis, command, figures), encoding="utf-8")
     return data
