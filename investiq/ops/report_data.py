@@ -22,8 +22,8 @@ from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, observe
 from investiq.core.finbert import LABELS
 from investiq.core.journal import bayesian as store
 from investiq.core.journal.predictions import (
-    RESOLVED_COLUMNS,
     price_days_since,
+    resolved_in_window,
     sentiment_labels_by_day,
     sentiment_scores_since,
 )
@@ -122,16 +122,6 @@ def _read(conn: sqlite3.Connection, service: BayesianService, days: int, now: da
     )
 
 
-def _resolved_in_window(conn: sqlite3.Connection, since_iso: str, order: str) -> sqlite3.Cursor:
-    """The resolved forecasts made since `since_iso` (by their `created_at`, in SQL: a short window reads only its
-    own rows), as `resolved_after` reads them, in `order`, one at a time (nothing kept)."""
-    return conn.execute(
-        f"SELECT {RESOLVED_COLUMNS} FROM price_predictions "
-        f"WHERE resolved_at IS NOT NULL AND created_at >= ? AND date(created_at) IS NOT NULL ORDER BY {order}",
-        (since_iso,),
-    )
-
-
 def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
     """JournalView's figures from the resolved forecasts made in the window (by their `created_at`): each
     version's live record as it stood at the end of each day that had forecasts (their origin, the last bar's
@@ -144,7 +134,7 @@ def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
 
     book = SkillBook()
     days: dict[str, set[date]] = {}
-    for r in _resolved_in_window(conn, since.isoformat(), "resolved_at, id"):
+    for r in resolved_in_window(conn, since.isoformat(), "resolved_at, id"):
         o = outcome_of_row(r)
         if book.add([o]):
             days.setdefault(o.model_version, set()).add(datetime.fromtimestamp(o.origin_ts, timezone.utc).date())
@@ -155,7 +145,7 @@ def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
     by_day: dict[date, Skill] = {}
     until_day: dict[date, Skill] = {}
     one, running, current, seen = SkillBook(), SkillBook(), None, set()
-    for r in _resolved_in_window(conn, since.isoformat(), "day, created_at, id"):
+    for r in resolved_in_window(conn, since.isoformat(), "day, created_at, id"):
         day = date.fromisoformat(r["day"])
         if day != current:
             if current is not None and one.forecasts:

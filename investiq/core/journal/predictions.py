@@ -188,6 +188,18 @@ def resolve_price(
     return job
 
 
+def resolved_in_window(
+    conn: sqlite3.Connection, since_iso: str, order: Literal[resolved_at, id, day, created_at, id]
+) -> sqlite3.Cursor:
+    """The resolved forecasts made since `since_iso` (by their `created_at`, in SQL: a short window reads only its
+    own rows; `investiq report`), as `resolved_after` reads them, in `order`, one at a time (nothing kept)."""
+    return conn.execute(
+        f"SELECT {RESOLVED_COLUMNS} FROM price_predictions "
+        f"WHERE resolved_at IS NOT NULL AND created_at >= ? AND date(created_at) IS NOT NULL ORDER BY {order}",
+        (since_iso,),
+    )
+
+
 def resolved_price_predictions(conn: sqlite3.Connection, symbol: str, since_iso: str) -> list[sqlite3.Row]:
     """The resolved forecasts of `symbol` made since `since_iso` (RESOLVED_COLUMNS), oldest first."""
     return list(
