@@ -188,11 +188,10 @@ def resolve_price(
     return job
 
 
-def resolved_in_window(
-    conn: sqlite3.Connection, since_iso: str, order: Literal[resolved_at, id, day, created_at, id]
-) -> sqlite3.Cursor:
+def resolved_in_window(conn: sqlite3.Connection, since_iso: str, order: str) -> sqlite3.Cursor:
     """The resolved forecasts made since `since_iso` (by their `created_at`, in SQL: a short window reads only its
-    own rows; `investiq report`), as `resolved_after` reads them, in `order`, one at a time (nothing kept)."""
+    own rows; `investiq report`), as `resolved_after` reads them, in `order` (an ORDER BY of the caller's own,
+    never a request's), one at a time (nothing kept)."""
     return conn.execute(
         f"SELECT {RESOLVED_COLUMNS} FROM price_predictions "
         f"WHERE resolved_at IS NOT NULL AND created_at >= ? AND date(created_at) IS NOT NULL ORDER BY {order}",
