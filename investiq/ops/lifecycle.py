@@ -76,19 +76,24 @@ def exclusive(settings: Settings) -> Iterator[None]:
             handle.truncate(0)
 
 
-def _post(url: str, settings: Settings | None, timeout_s: float) -> dict[str, object]:
+def _post(url: str, headers: dict[str, str], timeout_s: float) -> dict[str, object]:
     """POST without a body; the JSON answer, HTTPError/URLError as urllib raises them."""
-    request = Request(url, method="POST", data=b"")  # noqa: S310 (http URL built from settings)
-    if settings is not None and settings.api_key is not None:
-        request.add_header("X-API-Key", settings.api_key.get_secret_value())
+    request = Request(url, method="POST", data=b"", headers=headers)  # noqa: S310 (http URL built from settings)
     with urlopen(request, timeout=timeout_s) as response:  # noqa: S310
         body = response.read()
     return dict(json.loads(body)) if body.strip() else {}
 
 
+def _key(settings: Settings) -> dict[str, str]:
+    """The gateway's API key header, where one is set."""
+    return {} if settings.api_key is None else {"X-API-Key": settings.api_key.get_secret_value()}
+
+
 def _detail(exc: HTTPError) -> str:
+    """The reason in an error's JSON: the gateway's `detail`, Triton's `error` ("Forbidden" alone hid which)."""
     try:
-        return str(json.loads(exc.read()).get("detail", exc.reason))
+        found = json.loads(exc.read())
+        return str(found.get("detail") or found.get("error") or exc.reason)
     except (ValueError, AttributeError):
         return str(exc.reason)
 
@@ -101,11 +106,11 @@ def _refused(exc: OSError) -> bool:
 
 
 def _ask(
-    url: str, settings: Settings | None, timeout_s: float, who: str, what: str = "the new version"
+    url: str, headers: dict[str, str], timeout_s: float, who: str, what: str = "the new version"
 ) -> dict[str, object] | None:
     """POST to the stack; None when nothing listens at `url`, RolloutError on any other failure."""
     try:
-        return _post(url, settings, timeout_s)
+        return _post(url, headers, timeout_s)
     except HTTPError as exc:
         raise RolloutError(f"{who} refused {what}: {_detail(exc)}") from None
     except OSError as exc:  # URLError, timeouts and resets included
@@ -123,7 +128,7 @@ def reload(settings: Settings, timeout_s: float = 180.0) -> str:
     served = []
     for base in urls:  # every gateway serving, whatever port (service.serving_record): each holds its own model
         url = f"{base}/admin/models/{MODEL}/reload"
-        answer = _ask(url, settings, timeout_s, f"the gateway at {url}")
+        answer = _ask(url, _key(settings), timeout_s, f"the gateway at {url}")
         if answer is not None:
             number, weights = answer.get("repository_version"), answer.get("model_version")
             served.append(
@@ -132,8 +137,15 @@ def reload(settings: Settings, timeout_s: float = 180.0) -> str:
     if served:
         return "; ".join(served)
     if settings.backend == "triton":
-        triton = f"http://127.0.0.1:{settings.triton_http_port}/v2/repository/models/{MODEL}/load"
-        if _ask(triton, None, timeout_s, "Triton") is not None:
+        # the local Triton's model-repository API, with its admin token: without it every rollout with Triton
+        # running and no gateway was refused ("Forbidden") and undone (an audit of Triton's operations)
+        from gateway.backends.triton import ADMIN_HEADER
+        from investiq.ops.triton_server import TritonPorts
+
+        ports = TritonPorts.from_settings(settings)
+        triton = f"http://{ports.local}:{ports.http}/v2/repository/models/{MODEL}/load"
+        admin = {ADMIN_HEADER: ports.admin_token} if ports.admin_token else {}
+        if _ask(triton, admin, timeout_s, "Triton") is not None:
             return f"no gateway at {stack_url(settings)}; Triton loaded the newest {MODEL}"
     from gateway.backends.embedded import load_patchtst
     from investiq.core.errors import ArtifactError
@@ -223,7 +235,7 @@ def resync_bayesian(settings: Settings) -> str:
     answers, urls = [], stack_urls(settings)
     for base in urls:  # each gateway holds its own posterior (service.serving_record)
         url = f"{base}/bayesian/sync-from-database?days={days}"
-        answer = _ask(url, settings, 120.0, f"the gateway at {base}", "the Bayesian re-sync")
+        answer = _ask(url, _key(settings), 120.0, f"the gateway at {base}", "the Bayesian re-sync")
         if answer is not None:
             answers.append(f"{base}: {answer}" if len(urls) > 1 else str(answer))
     if answers:

@@ -341,6 +341,33 @@ def test_triton_rolls_out_a_new_version_and_keeps_serving_when_one_fails_to_load
     asyncio.run(scenario())
 
 
+def test_a_rollout_with_no_gateway_has_the_local_triton_load_it_with_its_admin_token(
+    repository: Path, triton: tuple[TritonPorts, Path], tmp_path: Path
+):
+    """With Triton running and no gateway, a rollout asks Triton itself: without the admin token every promote,
+    rollback, export and retrain was refused ("Forbidden") and undone (an audit of Triton's operations)."""
+    from investiq.core.ports import free_ports
+    from investiq.core.versions import install, version_dir
+    from investiq.ops.lifecycle import reload
+
+    ports, work = triton
+    logs = tmp_path / "logs"
+    (logs / "triton").mkdir(parents=True)  # where `investiq triton start` keeps the token it made
+    shutil.copy(work / "admin-token", logs / "triton" / "admin-token")
+    (nobody,) = free_ports(1)  # no gateway listens there
+    settings = settings_for(repository, tmp_path / "p.db", ports).model_copy(
+        update={"logs_dir": logs, "port": nobody, "triton_http_port": ports.http}
+    )
+    try:
+        assert install(version_dir(repository, PATCHTST, 1), repository, PATCHTST) == 2
+        assert reload(settings).endswith(f"Triton loaded the newest {PATCHTST}")
+        assert version_ready(ports, 2)
+    finally:  # leave the module's repository as it was
+        shutil.rmtree(version_dir(repository, PATCHTST, 2), ignore_errors=True)
+        reload(settings)
+    assert version_ready(ports, 1)
+
+
 def test_a_gateway_follows_a_version_another_gateway_rolled_out_on_the_shared_triton(
     repository: Path, triton: tuple[TritonPorts, Path], tmp_path: Path
 ):
