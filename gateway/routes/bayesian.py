@@ -101,7 +101,13 @@ async def all_stats(service: Bayesian, method: MethodQuery = DEFAULT_METHOD) -> 
     )
 
 
-@router.post("/sync-from-database", response_model=SyncResponse)
+@router.post(
+    "/sync-from-database",
+    response_model=SyncResponse,
+    responses={
+        409: {"model": ErrorResponse, "description": "The agent's trades table lacks the columns it reads."}
+    },
+)
 async def sync_from_database(
     request: Request,
     service: Bayesian,
@@ -116,7 +122,8 @@ async def sync_from_database(
 ) -> SyncResponse:
     """Merge the agent's `trades` closed in the last `days` days into what /bayesian/update recorded: each trade
     is learnt from once (recognised by its id; rows without one by strategy, close time and P&L), and nothing
-    recorded is ever removed, whether or not the trades table holds it."""
+    recorded is ever removed, whether or not the trades table holds it. A trades table without the columns the
+    sync reads is a 409 naming them."""
     if body is not None and body.days is not None:
         # a body's days was ignored: {"days": 0} synced the default 30 days, 200 (a review)
         if "days" in request.query_params and body.days != days:

@@ -157,7 +157,8 @@ def db_status(config: Path | None, db_path: Path | None) -> None:
 
 
 def _warn_of_trades_table(state: object) -> None:
-    if state != "ok":
+    """`state`: "ok", why the sync cannot read the agent's table, or None (the journal too damaged to say)."""
+    if isinstance(state, str) and state != "ok":
         click.echo(f"warning: {state}: /bayesian/sync-from-database needs {NEEDED} (the agent's table)", err=True)
 
 

@@ -399,16 +399,26 @@ def _listens_there(pid: int, url: str) -> bool:
 
 
 def _own_address(host: str) -> bool:
-    """localhost, or an IP address of this machine (one a socket can bind to); never a name to look up."""
+    """localhost, an IP address of this machine (one a socket can bind to), or a name whose every address is one
+    (`--host <this machine's name>`: a review found such gateways no longer reached)."""
     if host == "localhost":
         return True
     try:
-        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        addresses = [ipaddress.ip_address(host)]
     except ValueError:
-        return False
+        try:
+            found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError:
+            return False
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
+    return bool(addresses) and all(_bindable(address) for address in addresses)
+
+
+def _bindable(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.bind((host, 0))
+            probe.bind((str(address), 0))
     except OSError:
         return False
     return True
@@ -418,7 +428,9 @@ def stack_urls(settings: Settings) -> list[str]:
     """Where the running gateways answer: the one `investiq start` started and those serving elsewhere
     (`serving_record`), the settings' own first; else where the settings say one would."""
     state = started_state(settings)
-    urls = [str(state["url"])] if state else []
+    # `investiq start`'s record is checked as the serving records are: its url had the API key too (a review)
+    url = state.get("url") if state else None
+    urls = [url] if state and isinstance(url, str) and _listens_there(state["pid"], url) else []
     urls += [r["url"] for r in serving_gateways(settings) if r["url"] not in urls]
     urls.sort(key=lambda url: url != gateway_url(settings))
     return urls or [gateway_url(settings)]

@@ -463,6 +463,8 @@ def test_sync_names_a_trades_table_it_cannot_use(tmp_path: Path, clock: Clock):
     sqlite3.connect(db).execute("CREATE TABLE trades (id INTEGER PRIMARY KEY, symbol TEXT, pnl REAL)")
     with TestClient(create_app(Settings(db_path=db), clock=clock)) as client:
         response = client.post("/bayesian/sync-from-database", params={"days": 5})
+        documented = client.get("/openapi.json").json()["paths"]["/bayesian/sync-from-database"]["post"]
+    assert "409" in documented["responses"]  # as the update's and the reload's
     assert response.status_code == 409  # the journal's table, not the request: a 422 blamed the caller (an audit)
     assert "lacks column(s) strategy_name, closed_at" in response.json()["detail"]
     assert "it needs strategy_name, closed_at and profit_loss" in response.json()["detail"]

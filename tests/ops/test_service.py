@@ -576,10 +576,41 @@ def test_a_serving_record_counts_only_where_its_gateway_listens(tmp_path: Path):
 
         assert served(f"http://127.0.0.1:{port}") == [f"http://127.0.0.1:{port}"]
         assert served(f"http://localhost:{port}") == [f"http://localhost:{port}"]
+        try:  # `--host <this machine's name>` records the name (a review found such gateways no longer reached)
+            socket.getaddrinfo(socket.gethostname(), None)
+        except OSError:
+            pass  # a machine whose name does not resolve
+        else:
+            named = f"http://{socket.gethostname()}:{port}"
+            assert served(named) == ([named] if service._own_address(socket.gethostname()) else [])
         assert served(f"http://127.0.0.1:{other}") == []  # not where it listens
         assert served(f"http://192.0.2.7:{port}") == []  # not this machine (TEST-NET-1)
         assert served(f"http://evil.example:{port}") == []  # a name is never looked up
         assert served(f"https://127.0.0.1:{port}") == served("http://127.0.0.1:x") == []
+    finally:
+        gateway.kill()
+        gateway.wait()
+
+
+def test_the_gateway_investiq_start_recorded_counts_only_where_it_listens(tmp_path: Path):
+    """`investiq start`'s state file had its url trusted as the serving records were before: a forged one had the
+    API key posted to another listener (a review)."""
+    gateway = subprocess.Popen(
+        [sys.executable, "-c", LISTENER, *service.MARKERS], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = int(gateway.stdout.readline())  # type: ignore[union-attr]
+        own, elsewhere = free_ports(2)
+        settings = Settings(logs_dir=tmp_path, port=own)  # the settings name another port than the gateway's
+        (tmp_path / "gateway.pid").write_text(str(gateway.pid))
+        for url, found in (
+            (f"http://127.0.0.1:{port}", [f"http://127.0.0.1:{port}"]),
+            (f"http://127.0.0.1:{elsewhere}", []),  # a listener of someone else's
+            ("http://192.0.2.7:80", []),  # not this machine
+        ):
+            (tmp_path / "gateway.json").write_text(json.dumps({"pid": gateway.pid, "url": url}))
+            assert service.started_state(settings) is not None  # read either way: `status` shows it
+            assert service.stack_urls(settings) == (found or [f"http://127.0.0.1:{own}"]), url
     finally:
         gateway.kill()
         gateway.wait()

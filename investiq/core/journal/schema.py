@@ -310,5 +310,5 @@ def status(conn: sqlite3.Connection) -> dict[str, object]:
         "integrity": integrity,
         "rows": rows,
         # the agent's table as the sync reads it: an unreadable one was first told as a sync's error (an audit)
-        "trades_table": (trades.unreadable(conn) or "ok") if integrity == "ok" else integrity,
+        "trades_table": (trades.unreadable(conn) or "ok") if integrity == "ok" else None,  # None: not read
     }
