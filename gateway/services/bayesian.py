@@ -244,17 +244,20 @@ class BayesianService:
             return await self._writer.run(job)
         except InvalidInputError:
             raise
-        except (sqlite3.Error, RuntimeError, JournalError) as exc:
+        except (sqlite3.Error, RuntimeError, JournalError) as exc:  # the writer saw it: damage is noted there
             raise JournalUnavailableError(f"the journal could not record the change: {exc}") from exc
 
     def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         try:
             conn = connect(self._db_path, self._busy_timeout_ms, readonly=True)
         except (RuntimeError, JournalError) as exc:  # moved away or replaced: it was a 500, /health too (a review)
+            if exc.__cause__ is not None:
+                self._writer.saw(exc.__cause__)  # damaged, as a read found it
             raise JournalUnavailableError(str(exc)) from exc
         try:
             return query(conn)
         except sqlite3.Error as exc:
+            self._writer.saw(exc)  # a damaged file makes the journal unwritable, readiness 503
             raise JournalUnavailableError(f"the journal could not be read: {exc}") from exc
         finally:
             conn.close()

@@ -13,6 +13,7 @@ from gateway.services.sentiment import SentimentService
 from investiq.core.cpu import describe
 from investiq.core.errors import InvestIQError, JournalUnavailableError
 from investiq.core.finbert import FINBERT
+from investiq.core.journal.connection import RESTORE
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.lexicon import NAME as LEXICON
 from investiq.core.patchtst import PATCHTST
@@ -65,7 +66,7 @@ class HealthService:
         }
         if not w.alive:
             report.update(status="unhealthy", reason="the journal writer has stopped")
-        elif w.detached:
+        elif w.detached or w.damage:
             report.update(status="unhealthy", reason=detached_reason(w))
         elif w.failing:
             report.update(status="degraded", reason=f"the latest journal write failed: {w.last_error}")
@@ -294,10 +295,13 @@ def journal_writable(writer: JournalWriter) -> bool:
     """Whether what is journaled reaches the file the agent reads: the writer runs, on the file at its path.
     Moved or replaced under the gateway, the journal was unhealthy in /health alone, while readiness, the metrics
     and so every alert said all was well (an audit): each asks this."""
-    return writer.alive and not writer.detached
+    return writer.alive and not writer.detached and writer.damage is None
 
 
 def detached_reason(writer: JournalWriter) -> str:
+    """Why a running writer's journal is not writable: damaged (`JournalWriter.saw`), or no longer at its path."""
+    if writer.damage is not None:
+        return f"{writer.path} is damaged ({writer.damage}): {RESTORE}"
     return (
         f"{writer.path} was moved, deleted or replaced while the gateway ran: writes go to the file it opened, "
         "which the agent no longer reads; restart the gateway to journal into the file now at that path"

@@ -162,3 +162,48 @@ def test_a_waiter_cancelled_mid_write_leaves_the_writer_running(db_path: Path):
         assert asyncio.run(main()) == 2 and writer.alive
     finally:
         writer.close()
+
+
+def damage_pages(path: Path) -> None:
+    """Every page after the first overwritten (once the WAL is in the file): the header still reads, the tables
+    do not, as after a backup copied over a journal in use (an audit)."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    data[4096:] = b"\xff" * (len(data) - 4096)
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_journal_is_refused_at_start_naming_the_restore(db_path: Path):
+    """The gateway served a damaged journal: updates acknowledged, readiness 200, the resolver failing each
+    second (an audit of the journal under crashes)."""
+    conn = open_journal(db_path)
+    conn.executemany(TRADE, [("S" * 60,)] * 3000)
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(db_path.read_bytes())
+    data[20 * 4096 + 100 : 20 * 4096 + 400] = b"\xff" * 300  # a page of the trades: found by quick_check alone
+    db_path.write_bytes(bytes(data))
+    with pytest.raises(JournalError, match=r"is damaged \(.*\): stop the gateway and restore it from a backup"):
+        open_journal(db_path)
+    damage_pages(db_path)  # worse: SQLite itself refuses it on opening
+    with pytest.raises(JournalError, match=r"malformed. The file is damaged: stop the gateway and restore it"):
+        open_journal(db_path)
+
+
+def test_a_journal_damaged_while_the_gateway_runs_makes_it_unready(db_path: Path):
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+    from investiq.core.settings import Settings
+
+    with TestClient(create_app(Settings(db_path=db_path))) as client:
+        assert client.post("/bayesian/update", json={"strategy_name": "a", "won": True}).status_code == 200
+        assert client.get("/health/ready").status_code == 200
+        damage_pages(db_path)
+        assert client.get("/bayesian/all-stats").status_code == 503  # read on a connection of its own
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503 and "is damaged" in ready.json()["reason"], ready.text
+        assert client.get("/health").json()["components"]["journal"]["status"] == "unhealthy"
+        assert "investiq_journal_writable 0.0" in client.get("/metrics").text

@@ -52,7 +52,8 @@ def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *, readonly: boo
     except sqlite3.Error as exc:
         if conn is not None:
             conn.close()
-        raise JournalError(f"cannot open the journal at {str(path)!r}: {exc}. {advice(exc)}") from None
+        # from exc: a reader tells the writer of damage it met (JournalWriter.saw)
+        raise JournalError(f"cannot open the journal at {str(path)!r}: {exc}. {advice(exc)}") from exc
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -77,6 +78,12 @@ def _probe_write(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
         conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
 
 
+RESTORE = (
+    'stop the gateway and restore it from a backup (`sqlite3 portfolio.db ".restore backup.db"`; a file copied '
+    "over a journal in use damages it); `investiq db status` shows the damage"
+)
+
+
 # What to do about an error SQLite gave on opening the journal, by words of its message (Python 3.10 has no error
 # codes on sqlite3.Error). One sentence for every error told a file that is not SQLite to check its directory.
 _ADVICE = (
@@ -95,7 +102,7 @@ _ADVICE = (
         "Another process held the write lock past the busy timeout (db_busy_timeout_ms): try again, and keep "
         "the agent's write transactions short.",
     ),
-    ("malformed", "The file is damaged: restore the journal from a backup."),
+    ("malformed", f"The file is damaged: {RESTORE}."),
     ("full", "Its disk is full: free space there, or choose another file with --db or INVESTIQ_DB_PATH."),
 )
 
@@ -148,6 +155,23 @@ def require_journal(
         )
 
 
+def is_damage(error: BaseException | None) -> bool:
+    """Whether SQLite's `error` says the file is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), not busy or full."""
+    if not isinstance(error, sqlite3.DatabaseError):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)  # Python 3.11+
+    return code in (11, 26) or "malformed" in str(error) or "not a database" in str(error)
+
+
+def damage(conn: sqlite3.Connection) -> str | None:
+    """The first problem `PRAGMA quick_check` finds, or None: a full pass over the file (0.8 s for 270 MB)."""
+    try:
+        found = str(conn.execute("PRAGMA quick_check").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if found == "ok" else found.splitlines()[0]
+
+
 def open_journal(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     """Create the parent directory if needed, open read-write and migrate; the start-up check."""
     from investiq.core.journal.schema import migrate, refuse_foreign, version
@@ -160,6 +184,10 @@ def open_journal(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.
                 refuse_foreign(reader, version(reader))
             except JournalError as exc:
                 raise JournalError(f"{path}: {exc}") from None
+            # a damaged journal served: every update acknowledged, readiness 200, the resolver failing each second
+            # (an audit of the journal under crashes)
+            if (found := damage(reader)) is not None:
+                raise JournalError(f"{path} is damaged ({found}): {RESTORE}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from investiq.core.journal.connection import BUSY_TIMEOUT_MS, JournalError, connect, roll_back
+from investiq.core.journal.connection import BUSY_TIMEOUT_MS, JournalError, connect, is_damage, roll_back
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
@@ -80,6 +80,7 @@ class JournalWriter:
         self.last_error: str | None = None
         self.last_failure_ts: float | None = None
         self.last_commit_ts: float | None = None
+        self.damage: str | None = None  # what SQLite said of the file once damaged (`saw`); until a restart
 
     def start(self) -> None:
         conn = connect(self._path, self._busy_timeout_ms)  # fail at start, not on the first write
@@ -161,6 +162,14 @@ class JournalWriter:
         (a backup restored over it) while the gateway ran. SQLite keeps writing through its open handle, into a
         file the agent no longer reads, and lost on close if deleted; only a restart opens the path again."""
         return self._identity is not None and _identity(self._path) != self._identity
+
+    def saw(self, error: BaseException) -> None:
+        """Note `error` of any connection to the journal: one that says the file is damaged (a backup copied over
+        it while the gateway ran: updates were acknowledged into it and readiness said 200, an audit) makes it
+        unwritable for good (`damage`), until it is restored and the gateway restarted."""
+        if self.damage is None and is_damage(error):
+            self.damage = str(error)
+            log.error("the journal %s is damaged: %s", self._path, error)
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued, then stop the thread."""
@@ -270,9 +279,11 @@ class JournalWriter:
                 if item.future is not None:
                     _settle_one(item.future, result, None)
             elif item.future is not None:
+                self.saw(error)
                 self._record_failure(f"{type(error).__name__}: {error}", quiet=True)
                 _settle_one(item.future, None, error)
             else:
+                self.saw(error)
                 self._record_failure(f"{type(error).__name__}: {error}")
 
     @property
