@@ -110,8 +110,8 @@ def up(config: Path | None, log_level: str, **flags: Any) -> None:
     - a price model: without one, a quick first PatchTST is trained on the configured bars (settings
       price_*: Yahoo Finance 15-minute bars by default; offline, the daily S&P 500 and NASDAQ sample
       shipped with `arch`) and exported. This takes minutes on the first start only; replace it with
-      `investiq train patchtst` on your own bars (offline, `investiq retrain` trains on the same sample
-      again, for minutes, and keeps this one unless the new one validates better).
+      `investiq train patchtst` on your own bars (offline, `investiq retrain` only trains on the same
+      sample again, for minutes, and its gate decides which serves).
 
     The port is checked first: a taken one fails at once, naming --port."""
     settings = settings_from(config, **flags)
