@@ -33,6 +33,7 @@ from harness.results import describe, machine
 from investiq.core.finbert import (
     ATTENTION_MASK,
     EXPORT_FORMAT,
+    MAX_TOKENS,
     OUTPUT,
     VARIANTS,
     Encoder,
@@ -114,9 +115,9 @@ def onnx_runtime(repo: Path, texts: list[str], runs: int, batch_size: int) -> li
     from investiq.core.finbert import softmax
 
     directory = finbert_dir(repo)
-    encoder = Encoder(directory, 128)
+    encoder = Encoder(directory, MAX_TOKENS)
     rows = []
-    for variant, file in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
+    for variant, file in (("fp32", VARIANTS["fp32"]), ("int8", VARIANTS["int8"])):
         session = ort_session(directory / file)  # the gateway's own session options
 
         def ort_run(batch: list[str], session: Any = session) -> object:
@@ -179,7 +180,7 @@ def grouping(repo: Path, batch_size: int, rounds: int = 5) -> dict[str, Any]:
     with (HERE.parent / "investiq" / "data" / "labeled_headlines.csv").open() as f:
         texts = [row["text"] for row in csv.DictReader(f) if row["split"] in GROUPING_SPLITS]
     directory = finbert_dir(repo)
-    encoder, session = Encoder(directory, 128), ort_session(directory / "model.int8.onnx")
+    encoder, session = Encoder(directory, MAX_TOKENS), ort_session(directory / VARIANTS["int8"])
     tokens = encoder(texts)[ATTENTION_MASK].sum(1)
 
     def one_run_per_batch(burst: list[str]) -> None:
@@ -287,7 +288,7 @@ def prepare_in_child(source: str | None, work: Path) -> tuple[Path, Path]:
 def run(source: str | None, work: Path, runs: int, batch_size: int, concurrency: int, out: Path) -> dict[str, Any]:
     texts = headlines()
     src, repo = prepare_in_child(source, work)
-    tokens = Encoder(finbert_dir(repo), 128)(texts)[ATTENTION_MASK].sum(1)
+    tokens = Encoder(finbert_dir(repo), MAX_TOKENS)(texts)[ATTENTION_MASK].sum(1)
     print(f"workload: {len(texts)} headlines, {tokens.mean():.1f} tokens on average (max {tokens.max()})")
     onnx = onnx_runtime(repo, texts, runs, batch_size)
     as_served, runtime = served(repo, texts, runs, batch_size)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import op_profile
-from investiq.core.finbert import ATTENTION_MASK, OUTPUT, Encoder
+from investiq.core.finbert import ATTENTION_MASK, MAX_TOKENS, OUTPUT, Encoder
 
 
 def profile(model: Path, encoder: Encoder, texts: list[str], batch: int, runs: int) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def run(directory: Path, texts: list[str], *, runs: int = 50, out: Path | None =
     from investiq.core.cpu import describe
     from investiq.core.finbert import VARIANTS
 
-    encoder = Encoder(directory, 128)
+    encoder = Encoder(directory, MAX_TOKENS)
     tokens = float(encoder(texts)[ATTENTION_MASK].sum(1).mean())
     profiles = {
         f"{variant} ({VARIANTS[variant]})": [

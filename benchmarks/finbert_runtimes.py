@@ -29,7 +29,7 @@ from benchmarks.common import record
 from benchmarks.gemm import BertShape, headroom, measure_peaks
 from harness.results import machine
 from investiq.core.cpu import describe, instruction_sets
-from investiq.core.finbert import ATTENTION_MASK, OUTPUT, Encoder, run_by_length, softmax
+from investiq.core.finbert import ATTENTION_MASK, MAX_TOKENS, OUTPUT, VARIANTS, Encoder, run_by_length, softmax
 from investiq.core.finbert_runtime import DEFAULT, RUNTIMES, choose_runtime, open_runtime
 from investiq.core.ort_sessions import CPU, inference_session, session_options
 
@@ -68,7 +68,7 @@ def paths(directory: Path, encoder: Encoder, batch_size: int, auto: str) -> tupl
     if auto in found:
         found[auto + AS_SERVED] = serve(open_runtime(directory, auto, opener), by_length=True)
     if DEFAULT in found:
-        int8 = directory / "model.int8.onnx"
+        int8 = directory / VARIANTS["int8"]
         found[f"{DEFAULT}, 1 thread"] = serve(inference_session(int8, options=session_options(threads=1)))
         found[BEFORE] = serve(ort.InferenceSession(str(int8), session_options(), providers=[CPU]))
     return found, missing
@@ -128,7 +128,7 @@ def run(
     out: Path | None = None,
 ) -> dict[str, Any]:
     """Measure every path on the export in `directory`; record finbert_runtimes.json/.md in `out`."""
-    encoder = Encoder(directory, 128)
+    encoder = Encoder(directory, MAX_TOKENS)
     lengths = [int(n) for n in encoder(texts)[ATTENTION_MASK].sum(1)]
     tokens = float(np.mean(lengths))
     load_before = os.getloadavg()[0]

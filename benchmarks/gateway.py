@@ -53,7 +53,7 @@ from benchmarks.common import Streams, closed_loop, gateway, record, request, re
 from benchmarks.finbert import headlines
 from gateway.backends.embedded import load_patchtst, ort_session, patchtst_dir
 from harness.results import describe, machine, percentiles
-from investiq.core.finbert import OUTPUT, Encoder, finbert_dir, softmax
+from investiq.core.finbert import MAX_TOKENS, OUTPUT, Encoder, finbert_dir, softmax
 from investiq.core.finbert_runtime import DEFAULT, open_runtime
 from investiq.core.patchtst import INPUT, OUTPUTS, PatchTSTMeta
 
@@ -100,7 +100,7 @@ def local_calls(repo: Path, finbert_runtime: str) -> tuple[dict[str, Callable[[i
     context length."""
     texts = headlines()
     directory = finbert_dir(repo)
-    finbert, encoder = open_runtime(directory, finbert_runtime, ort_session), Encoder(directory, 128)
+    finbert, encoder = open_runtime(directory, finbert_runtime, ort_session), Encoder(directory, MAX_TOKENS)
     meta, patchtst = load_patchtst(patchtst_dir(repo))
     x = closes(SYMBOLS, meta.context_length)[..., None]
     calls: dict[str, Callable[[int], object]] = {
