@@ -151,6 +151,7 @@ def build_price(
                 settings.skill_refresh_s,
                 settings.db_busy_timeout_ms,
             ),
+            saw=writer.saw,
         ),
     )
 

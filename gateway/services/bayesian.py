@@ -251,8 +251,7 @@ class BayesianService:
         try:
             conn = connect(self._db_path, self._busy_timeout_ms, readonly=True)
         except (RuntimeError, JournalError) as exc:  # moved away or replaced: it was a 500, /health too (a review)
-            if exc.__cause__ is not None:
-                self._writer.saw(exc.__cause__)  # damaged, as a read found it
+            self._writer.saw(exc)  # damaged, as a read found it
             raise JournalUnavailableError(str(exc)) from exc
         try:
             return query(conn)

@@ -266,7 +266,8 @@ async def resolve_periodically(
         await asyncio.sleep(every_s)
         try:
             report = await asyncio.to_thread(resolve_due, db_path, writer, cache, fetch, None, busy_timeout_ms)
-        except Exception:
+        except Exception as exc:
+            writer.saw(exc)  # a damaged journal is unwritable: readiness says so (it failed each pass, unsaid)
             metrics.resolver_runs.labels("failed").inc()
             log.exception("resolving price forecasts failed; will retry")
             continue

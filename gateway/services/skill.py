@@ -15,6 +15,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,16 @@ class SkillConfig:
 
 
 class SkillService:
-    def __init__(self, db_path: Path, metrics: Metrics, config: SkillConfig, clock: Any = time.time) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        metrics: Metrics,
+        config: SkillConfig,
+        clock: Any = time.time,
+        saw: Callable[[BaseException], None] = lambda _: None,
+    ) -> None:
+        """`saw`: told of each failed refresh's error (the journal writer's: a damaged journal is unwritable)."""
+        self._saw = saw
         self._db_path = db_path
         self._metrics = metrics
         self.config = config
@@ -196,8 +206,10 @@ class SkillService:
             try:
                 await asyncio.to_thread(self.refresh)
             except JournalError as exc:
+                self._saw(exc)
                 log.warning("live skill not refreshed: %s", exc)
-            except Exception:
+            except Exception as exc:
+                self._saw(exc)
                 log.exception("live skill not refreshed; will retry")
             await asyncio.sleep(self.config.refresh_s)
 

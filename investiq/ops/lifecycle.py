@@ -136,11 +136,13 @@ def reload(settings: Settings, timeout_s: float = 180.0) -> str:
             )
     if served:
         return "; ".join(served)
-    if settings.backend == "triton":
+    from investiq.ops.triton_server import TritonPorts, is_local
+
+    if settings.backend == "triton" and is_local(settings):
         # the local Triton's model-repository API, with its admin token: without it every rollout with Triton
-        # running and no gateway was refused ("Forbidden") and undone (an audit of Triton's operations)
+        # running and no gateway was refused ("Forbidden") and undone (an audit of Triton's operations). Only a
+        # Triton of this host: one elsewhere had its token posted to whatever listened on the local port (a review)
         from gateway.backends.triton import ADMIN_HEADER
-        from investiq.ops.triton_server import TritonPorts
 
         ports = TritonPorts.from_settings(settings)
         triton = f"http://{ports.local}:{ports.http}/v2/repository/models/{MODEL}/load"

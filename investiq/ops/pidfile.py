@@ -127,6 +127,17 @@ def listener(port: int, *markers: str) -> int | None:
     return None
 
 
+def listens(pid: int, port: int) -> bool:
+    """Whether `pid` holds a socket listening on TCP `port` (any address): another process on the same port at
+    another address is not it (`listener` names the first it finds). False where it cannot be told."""
+    inodes = _listening_inodes(port)
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir()) if inodes else []
+    except OSError:  # gone, or another user's
+        return False
+    return bool(inodes.intersection(_links(fds)))
+
+
 def _links(fds: list[Path]) -> set[str]:
     out = set()
     for fd in fds:

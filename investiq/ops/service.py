@@ -395,7 +395,7 @@ def _listens_there(pid: int, url: str) -> bool:
         return False
     if port is None or parts.scheme != "http" or not _own_address(parts.hostname or ""):
         return False
-    return not Path("/proc/net/tcp").exists() or pidfile.listener(port, "investiq") == pid
+    return not Path("/proc/net/tcp").exists() or pidfile.listens(pid, port)
 
 
 def _own_address(host: str) -> bool:

@@ -207,3 +207,27 @@ def test_a_journal_damaged_while_the_gateway_runs_makes_it_unready(db_path: Path
         assert ready.status_code == 503 and "is damaged" in ready.json()["reason"], ready.text
         assert client.get("/health").json()["components"]["journal"]["status"] == "unhealthy"
         assert "investiq_journal_writable 0.0" in client.get("/metrics").text
+
+
+def test_only_damage_makes_the_journal_unwritable_and_only_damage_is_told_as_such(db_path: Path):
+    """A locked or full journal is not damaged: told as damage, the start-up advised a restore from a backup (a
+    review). The writer judges a JournalError by the SQLite error it came from (a reader's `connect`)."""
+    from investiq.core.journal.connection import damage
+
+    writer = JournalWriter(db_path)
+    for passing in (sqlite3.OperationalError("database is locked"), sqlite3.OperationalError("disk I/O error")):
+        writer.saw(passing)
+        assert writer.damage is None
+    try:
+        cause = sqlite3.DatabaseError("database disk image is malformed")
+        raise JournalError("cannot open the journal") from cause
+    except JournalError as exc:
+        writer.saw(exc)
+    assert writer.damage == "database disk image is malformed"
+
+    class Locked:  # a connection whose quick_check meets another process's lock
+        def execute(self, sql: str) -> Any:
+            raise sqlite3.OperationalError("database is locked")
+
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        damage(Locked())  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ gateway, and failing steps that leave the serving model and the journal as they 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -1001,3 +1002,41 @@ def test_a_step_whose_record_cannot_be_written_is_not_failed_by_it(tmp_path: Pat
         pass
     assert steps.done[-1]["status"] == "ok"
     assert any(line.startswith(f"warning: cannot append to {tmp_path / 'steps.jsonl'}") for line in said)
+
+
+def test_a_rollout_never_sends_a_remote_tritons_admin_token_to_a_local_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """With Triton on another host and no gateway, the rollout's fallback posted TRITON_ADMIN_TOKEN to whatever
+    listened on this host's triton_http_port (a review). Only a Triton of this host is asked there."""
+    from investiq.core.ports import free_ports
+    from investiq.ops.lifecycle import reload
+
+    monkeypatch.setenv("TRITON_ADMIN_TOKEN", "a-secret-token-of-the-remote-triton")
+    accepted: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.2)
+
+        def serve() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = listener.accept()
+                with conn:
+                    accepted.append(conn.recv(65536))
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        (nobody,) = free_ports(1)
+        settings = Settings(
+            backend="triton",
+            triton_url="192.0.2.7:8001",
+            triton_http_port=listener.getsockname()[1],
+            port=nobody,
+            logs_dir=tmp_path / "logs",
+            model_repository=tmp_path / "empty",
+        )
+        with pytest.raises(RolloutError, match="does not load"):  # no model here: the local check says so
+            reload(settings, timeout_s=2)
+        thread.join()
+    assert accepted == []

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
@@ -576,20 +577,58 @@ def test_a_serving_record_counts_only_where_its_gateway_listens(tmp_path: Path):
 
         assert served(f"http://127.0.0.1:{port}") == [f"http://127.0.0.1:{port}"]
         assert served(f"http://localhost:{port}") == [f"http://localhost:{port}"]
-        try:  # `--host <this machine's name>` records the name (a review found such gateways no longer reached)
-            socket.getaddrinfo(socket.gethostname(), None)
-        except OSError:
-            pass  # a machine whose name does not resolve
-        else:
-            named = f"http://{socket.gethostname()}:{port}"
-            assert served(named) == ([named] if service._own_address(socket.gethostname()) else [])
         assert served(f"http://127.0.0.1:{other}") == []  # not where it listens
         assert served(f"http://192.0.2.7:{port}") == []  # not this machine (TEST-NET-1)
-        assert served(f"http://evil.example:{port}") == []  # a name is never looked up
+        assert served(f"http://evil.example:{port}") == []  # a name that does not resolve here
         assert served(f"https://127.0.0.1:{port}") == served("http://127.0.0.1:x") == []
     finally:
         gateway.kill()
         gateway.wait()
+
+
+def test_a_name_counts_as_this_machine_only_where_every_address_it_resolves_to_is_one(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """`--host <this machine's name>` records the name: such gateways were no longer reached (a review); a name
+    resolving partly elsewhere is not this machine."""
+    answers = {
+        "gateway-host.test": ["127.0.0.1"],
+        "elsewhere.test": ["192.0.2.7"],
+        "partly.test": ["127.0.0.1", "192.0.2.7"],
+    }
+
+    def resolve(host: str, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        if host not in answers:
+            raise socket.gaierror(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, 0)) for ip in answers[host]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    assert service._own_address("gateway-host.test")
+    assert not service._own_address("elsewhere.test")
+    assert not service._own_address("partly.test")
+    assert not service._own_address("unknown.test")
+    assert service._own_address("127.0.0.1") and not service._own_address("192.0.2.7")
+
+
+def test_a_process_listens_on_its_port_whatever_else_listens_there_at_another_address():
+    """The check took the first process listening on the port at any address: another program on [::1]:P with a
+    lower PID hid the gateway on 127.0.0.1:P from rollouts (a review)."""
+    child = subprocess.Popen([sys.executable, "-c", LISTENER], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(child.stdout.readline())  # type: ignore[union-attr]
+        (other,) = free_ports(1)
+        with socket.socket(socket.AF_INET6) as mine:  # this process, on the same port at IPv6's loopback
+            try:
+                mine.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                mine.bind(("::1", port))
+                mine.listen()
+            except OSError:
+                pytest.skip("no IPv6 loopback here")
+            assert pidfile.listens(child.pid, port) and pidfile.listens(os.getpid(), port)
+            assert not pidfile.listens(child.pid, other)
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_the_gateway_investiq_start_recorded_counts_only_where_it_listens(tmp_path: Path):

@@ -166,7 +166,10 @@ class JournalWriter:
     def saw(self, error: BaseException) -> None:
         """Note `error` of any connection to the journal: one that says the file is damaged (a backup copied over
         it while the gateway ran: updates were acknowledged into it and readiness said 200, an audit) makes it
-        unwritable for good (`damage`), until it is restored and the gateway restarted."""
+        unwritable for good (`damage`), until it is restored and the gateway restarted. A JournalError is judged
+        by the SQLite error it was raised from (`connect`)."""
+        if isinstance(error, JournalError) and error.__cause__ is not None:
+            error = error.__cause__
         if self.damage is None and is_damage(error):
             self.damage = str(error)
             log.error("the journal %s is damaged: %s", self._path, error)
