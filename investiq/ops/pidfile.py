@@ -9,10 +9,14 @@ stays a zombie, and `kill(pid, 0)` alone would take it for alive.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
+import sys
 import time
 from pathlib import Path
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _state(pid: int) -> str | None:
@@ -93,7 +97,12 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 
 def _listening_inodes(port: int) -> set[str]:
     """Socket inodes (as /proc/PID/fd links name them) listening on TCP `port`, any address."""
-    found = set()
+    return set(_listening(port))
+
+
+def _listening(port: int) -> dict[str, IPAddress]:
+    """The sockets listening on TCP `port`: inode (as /proc/PID/fd links name it) -> the address bound."""
+    found = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             rows = Path(table).read_text().splitlines()[1:]
@@ -101,11 +110,19 @@ def _listening_inodes(port: int) -> set[str]:
             continue
         for row in rows:
             fields = row.split()
-            if (
-                len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port
-            ):  # 0A: LISTEN
-                found.add(f"socket:[{fields[9]}]")
+            if len(fields) <= 9 or fields[3] != "0A":  # 0A: LISTEN
+                continue
+            address, _, bound_port = fields[1].rpartition(":")
+            if int(bound_port, 16) == port:
+                found[f"socket:[{fields[9]}]"] = _address(address)
     return found
+
+
+def _address(hexadecimal: str) -> IPAddress:
+    """An address as /proc/net/tcp{,6} writes it: 32-bit words in the host's order (little-endian on x86/ARM)."""
+    raw = bytes.fromhex(hexadecimal)
+    words = b"".join(raw[i : i + 4][:: -1 if sys.byteorder == "little" else 1] for i in range(0, len(raw), 4))
+    return ipaddress.ip_address(words)
 
 
 def listener(port: int, *markers: str) -> int | None:
@@ -127,15 +144,15 @@ def listener(port: int, *markers: str) -> int | None:
     return None
 
 
-def listens(pid: int, port: int) -> bool:
-    """Whether `pid` holds a socket listening on TCP `port` (any address): another process on the same port at
-    another address is not it (`listener` names the first it finds). False where it cannot be told."""
-    inodes = _listening_inodes(port)
+def bound(pid: int, port: int) -> set[IPAddress]:
+    """The addresses at which `pid` listens on TCP `port` (0.0.0.0 or :: for every one): another process on the
+    same port at another address is not it (`listener` names the first it finds). Empty where it cannot be told."""
+    sockets = _listening(port)
     try:
-        fds = list(Path(f"/proc/{pid}/fd").iterdir()) if inodes else []
+        fds = list(Path(f"/proc/{pid}/fd").iterdir()) if sockets else []
     except OSError:  # gone, or another user's
-        return False
-    return bool(inodes.intersection(_links(fds)))
+        return set()
+    return {sockets[link] for link in _links(fds) if link in sockets}
 
 
 def _links(fds: list[Path]) -> set[str]:

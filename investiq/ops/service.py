@@ -72,8 +72,11 @@ def files(settings: Settings) -> tuple[Path, Path, Path]:
 
 
 def gateway_url(settings: Settings) -> str:
-    """Where the gateway answers on this host: a wildcard bind is reached over loopback."""
-    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)  # noqa: S104
+    """Where the gateway answers on this host: a wildcard bind is reached over loopback, and `localhost` at the
+    address uvicorn binds for it (IPv4's: where localhost resolves to ::1 first, another program there got the
+    rollouts' API key, a review)."""
+    loopback = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1", "localhost": "127.0.0.1"}  # noqa: S104
+    host = loopback.get(settings.host, settings.host)
     return http_url(host, settings.port)
 
 
@@ -384,34 +387,44 @@ def serving_gateways(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _listens_there(pid: int, url: str) -> bool:
-    """Whether `url` is on this machine (localhost or an address of its own) and `pid` listens on its port.
-    Rollouts send the API key where a record points: one naming a live gateway's pid and a listener of someone
-    else's (or another host) had the key posted there, and the impostor reported as serving the new model (a
-    review). Where listeners cannot be told (not Linux), the address alone is checked."""
+    """Whether `pid` listens at `url`: at every address its host is (localhost or a name: each address it resolves
+    to, which a client may connect to), each one of this machine's. Rollouts send the API key where a record
+    points: one naming a live gateway's pid and a listener of someone else's (or another host) had the key posted
+    there, and the impostor reported as serving the new model (a review); the port alone was not enough either
+    (a gateway on 127.0.0.1:P recorded as localhost, which resolves to ::1 first where another program listened on
+    [::1]:P, a review). Where listeners cannot be told (not Linux), the addresses alone are checked."""
     parts = urlsplit(url)
     try:
         port = parts.port
     except ValueError:
         return False
-    if port is None or parts.scheme != "http" or not _own_address(parts.hostname or ""):
+    addresses = _addresses(parts.hostname or "")
+    if port is None or parts.scheme != "http" or not addresses or not all(map(_bindable, addresses)):
         return False
-    return not Path("/proc/net/tcp").exists() or pidfile.listens(pid, port)
-
-
-def _own_address(host: str) -> bool:
-    """localhost, an IP address of this machine (one a socket can bind to), or a name whose every address is one
-    (`--host <this machine's name>`: a review found such gateways no longer reached)."""
-    if host == "localhost":
+    if not Path("/proc/net/tcp").exists():
         return True
+    listening = pidfile.bound(pid, port)
+    return all(_covers(listening, address) for address in addresses)
+
+
+def _covers(listening: set[pidfile.IPAddress], address: pidfile.IPAddress) -> bool:
+    """Whether sockets bound to `listening` take connections to `address` (:: takes IPv4 too, Linux's default)."""
+    v4_any, v6_any = ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::")  # noqa: S104 (compared)
+    return address in listening or v6_any in listening or (address.version == 4 and v4_any in listening)
+
+
+def _addresses(host: str) -> list[pidfile.IPAddress]:
+    """The addresses `host` is: itself for an IP address, else what it resolves to (localhost included); [] when
+    it does not resolve."""
     try:
-        addresses = [ipaddress.ip_address(host)]
+        return [ipaddress.ip_address(host)]
     except ValueError:
-        try:
-            found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError:
-            return False
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
-    return bool(addresses) and all(_bindable(address) for address in addresses)
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
 
 
 def _bindable(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

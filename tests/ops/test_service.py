@@ -3,6 +3,7 @@ the PID-file rules, and the deploy files (systemd units, wrapper scripts) agains
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import json
 import os
@@ -576,7 +577,6 @@ def test_a_serving_record_counts_only_where_its_gateway_listens(tmp_path: Path):
             return [r["url"] for r in service.serving_gateways(settings)]
 
         assert served(f"http://127.0.0.1:{port}") == [f"http://127.0.0.1:{port}"]
-        assert served(f"http://localhost:{port}") == [f"http://localhost:{port}"]
         assert served(f"http://127.0.0.1:{other}") == []  # not where it listens
         assert served(f"http://192.0.2.7:{port}") == []  # not this machine (TEST-NET-1)
         assert served(f"http://evil.example:{port}") == []  # a name that does not resolve here
@@ -586,31 +586,43 @@ def test_a_serving_record_counts_only_where_its_gateway_listens(tmp_path: Path):
         gateway.wait()
 
 
-def test_a_name_counts_as_this_machine_only_where_every_address_it_resolves_to_is_one(
+def test_a_name_counts_only_where_the_gateway_listens_at_every_address_it_resolves_to(
     monkeypatch: pytest.MonkeyPatch,
 ):
-    """`--host <this machine's name>` records the name: such gateways were no longer reached (a review); a name
-    resolving partly elsewhere is not this machine."""
+    """`--host <this machine's name>` records the name: such gateways were no longer reached (a review). A name
+    resolving partly elsewhere is not this machine, and one resolving to an address the gateway does not listen
+    at may reach another program there: localhost resolves to ::1 first on Debian, where another program listened
+    on [::1]:P beside the gateway on 127.0.0.1:P, and got the API key (a review)."""
     answers = {
         "gateway-host.test": ["127.0.0.1"],
         "elsewhere.test": ["192.0.2.7"],
         "partly.test": ["127.0.0.1", "192.0.2.7"],
+        "localhost": ["::1", "127.0.0.1"],
     }
 
     def resolve(host: str, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
         if host not in answers:
             raise socket.gaierror(host)
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, 0)) for ip in answers[host]]
+        family = {4: socket.AF_INET, 6: socket.AF_INET6}
+        return [
+            (family[ipaddress.ip_address(ip).version], socket.SOCK_STREAM, 6, "", (ip, 0)) for ip in answers[host]
+        ]
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    assert service._own_address("gateway-host.test")
-    assert not service._own_address("elsewhere.test")
-    assert not service._own_address("partly.test")
-    assert not service._own_address("unknown.test")
-    assert service._own_address("127.0.0.1") and not service._own_address("192.0.2.7")
+    bound = {ipaddress.ip_address("127.0.0.1")}
+    monkeypatch.setattr(pidfile, "bound", lambda pid, port: bound)
+    assert service._listens_there(1, "http://gateway-host.test:8080")
+    for host in ("elsewhere.test", "partly.test", "unknown.test"):
+        assert not service._listens_there(1, f"http://{host}:8080"), host
+    assert service._listens_there(1, "http://127.0.0.1:8080")
+    if service._bindable(ipaddress.ip_address("::1")):  # a machine with IPv6's loopback
+        assert not service._listens_there(1, "http://localhost:8080")  # ::1 is not where it listens
+        bound = {ipaddress.ip_address("::")}  # every address, IPv4 too (Linux's default)
+        assert service._listens_there(1, "http://localhost:8080")
+        assert not service._listens_there(1, "http://192.0.2.7:8080")  # not this machine, whatever it binds
 
 
-def test_a_process_listens_on_its_port_whatever_else_listens_there_at_another_address():
+def test_the_addresses_a_process_listens_at_are_its_own_sockets():
     """The check took the first process listening on the port at any address: another program on [::1]:P with a
     lower PID hid the gateway on 127.0.0.1:P from rollouts (a review)."""
     child = subprocess.Popen([sys.executable, "-c", LISTENER], stdout=subprocess.PIPE, text=True)
@@ -624,8 +636,9 @@ def test_a_process_listens_on_its_port_whatever_else_listens_there_at_another_ad
                 mine.listen()
             except OSError:
                 pytest.skip("no IPv6 loopback here")
-            assert pidfile.listens(child.pid, port) and pidfile.listens(os.getpid(), port)
-            assert not pidfile.listens(child.pid, other)
+            assert pidfile.bound(child.pid, port) == {ipaddress.ip_address("127.0.0.1")}
+            assert pidfile.bound(os.getpid(), port) == {ipaddress.ip_address("::1")}
+            assert pidfile.bound(child.pid, other) == set()
     finally:
         child.kill()
         child.wait()
