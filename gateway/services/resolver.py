@@ -239,9 +239,9 @@ def on_basis(actual: float, cached_last: float, last_price: float, nearby: Itera
     """The H-th bar's close on the forecast's price basis. The cache holds one basis, split-adjusted (a split
     rescales all of it: investiq/core/market.py `split_factor`); where its close of the forecast's last bar differs
     from the forecast's last price beyond CACHE_SPLIT_CHANGE (a split since the forecast), the move over the cached
-    bars is applied to the last price. Compared as they stood, a forecast made before a 10-for-1 split scored a 90
-    % fall. Unless the last price is the close of a cached bar `nearby` (within SPLIT_AGREE): the same basis, the
-    forecast dated a bar or a day off (closes sent without their times during a session are dated then), and a
+    bars is applied to the last price. Compared as they stood, a forecast made before a 10-for-1 split scored a
+    90 % fall. Unless the last price is the close of a cached bar `nearby` (within SPLIT_AGREE): the same basis,
+    the forecast dated a bar or a day off (closes sent without their times during a session are dated then), and a
     volatile symbol's real move. A review's VIX forecast of 17.31, dated Monday while the cache's Monday closed at
     37.32, had its outcome 18.72 rewritten to 8.68 and scored wrong."""
     if abs(cached_last / last_price - 1) <= CACHE_SPLIT_CHANGE:

@@ -159,8 +159,8 @@ def is_damage(error: BaseException | None) -> bool:
     """Whether SQLite's `error` says the file is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), not busy or full."""
     if not isinstance(error, sqlite3.DatabaseError):
         return False
-    code = getattr(error, "sqlite_errorcode", None)  # Python 3.11+
-    return code in (11, 26) or "malformed" in str(error) or "not a database" in str(error)
+    code = getattr(error, "sqlite_errorcode", None)  # Python 3.11+, extended (779: SQLITE_CORRUPT_INDEX)
+    return (code or 0) & 0xFF in (11, 26) or "malformed" in str(error) or "not a database" in str(error)
 
 
 def damage(conn: sqlite3.Connection) -> str | None:
