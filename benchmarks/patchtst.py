@@ -76,7 +76,7 @@ def prepare(work: Path, batch: int) -> Path:
 
     from benchmarks.gateway import prepare_patchtst
     from export.patchtst import export_graph, write_export
-    from training.patchtst import load_forecaster
+    from training.forecaster import load_forecaster
 
     prepare_patchtst(work)
     forecaster, meta = load_forecaster(work / "patchtst-bench")

@@ -56,7 +56,7 @@ from investiq.core.patchtst_runtime import (
 from investiq.core.patchtst_runtime import sample_windows as sample_windows  # re-exported: tests, benchmarks
 from investiq.core.triton_adapters import shim
 from investiq.core.versions import number_for, version_dir
-from training.patchtst import Forecaster, load_forecaster
+from training.forecaster import Forecaster, load_forecaster
 
 OPSET = 18
 VALIDATION_BATCHES = (1, 3, 17)

@@ -26,7 +26,9 @@ from numpy.typing import NDArray
 from investiq.core.gaps import as_served, crossings, gap_before
 from investiq.core.market import clean_bars, load_sample
 from investiq.core.patchtst import TrainConfig
-from training.patchtst import baseline, load_forecaster, predict, symbol_splits, windows
+from training.forecaster import load_forecaster, predict
+from training.patchtst import baseline
+from training.windows import symbol_splits, windows
 
 HOLIDAYS = {
     "2023-11-23", "2023-12-25", "2024-01-01", "2024-01-15", "2024-02-19", "2024-03-29", "2024-05-27",

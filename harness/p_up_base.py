@@ -6,7 +6,7 @@ per horizon step, on random walks of daily bars (1% volatility) split 70/15/15 a
 (5,000 bars; 1,092 for the short cases, about `--days 60 --interval 15m`: 229 training origins), with and
 without a drift, and with a drift that starts or stops at the test part:
 
-    served   training/patchtst.py `drift_base`: the training up-rate where it is 0.5 or more and validation does
+    served   training/calibrate.py `drift_base`: the training up-rate where it is 0.5 or more and validation does
              not show 0.5 better, or where it is below 0.5 and validation shows it better; else 0.5
     before   the rule until 2026-12-04: the training up-rate only where validation shows it beats 0.5
     climate  the training up-rate always
@@ -23,7 +23,8 @@ import argparse
 import numpy as np
 from numpy.typing import NDArray
 
-from training.patchtst import drift_base, split_origins
+from training.calibrate import drift_base
+from training.windows import split_origins
 
 H, CONTEXT, VOLATILITY = 12, 512, 0.01
 CASES = {  # (drift per bar before the test part, during it, bars)

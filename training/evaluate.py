@@ -67,7 +67,8 @@ from investiq.core.intervals import (
 from investiq.core.market import INTERVAL_SECONDS
 from investiq.core.patchtst import PatchTSTMeta, directions
 from investiq.core.report_json import REPORT_JSON, dumps
-from training.patchtst import Split, calendar_splits, drift_path, split_origins, training_up_rate, windows
+from training.calibrate import drift_path
+from training.windows import Split, calendar_splits, split_origins, training_up_rate, windows
 
 COVERAGES = (0.8, 0.9)
 TOO_SHORT = "too few bars for a window of the model's context and horizon"  # a symbol left out, and why
@@ -87,7 +88,7 @@ RECOMPUTED = "recomputed from the training origins of this split (the artifact r
 
 
 class ForecastLike(Protocol):
-    """What training.patchtst.predict returns (its Forecast), or a stand-in with the same arrays."""
+    """What training.forecaster.predict returns (its Forecast), or a stand-in with the same arrays."""
 
     @property
     def median(self) -> NDArray[np.float64]: ...  # [n, H] closes

@@ -9,15 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from training.calibrate import served_base
 from training.evaluate import FIGURES, LABELS, METHODS
-from training.patchtst import served_base
 
 # A direction hit rate this far above the best constant call (always up, or always down) is more likely a leak
 # than skill on market data. Against the constant call, not 50 %: in a rising market always-up alone hits 55 %.
 SUSPICIOUS_EDGE = 0.05
 
 
-# What P(up) answers without a slope (training/patchtst.py drift_base): said so in every report
+# What P(up) answers without a slope (training/calibrate.py drift_base): said so in every report
 SERVED_BASE = "the training up-rate, or 0.5 at the steps where calibration did not keep it"
 
 
@@ -159,7 +159,7 @@ def validation_choice(calibration: dict[str, Any]) -> str:
 
 
 def _served_base(calibration: dict[str, Any]) -> str:
-    """What P(up) answers without a slope (training/patchtst.py `served_base`). Artifacts from before the base was
+    """What P(up) answers without a slope (training/calibrate.py `served_base`). Artifacts from before the base was
     tested record no training_up_rate: their base is the training up-rate."""
     base, rate = calibration.get("base_up"), calibration.get("training_up_rate")
     if not base or rate is None:

@@ -71,7 +71,7 @@ from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
 from investiq.core.gaps import as_served
 from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUT, PROBABILITY_UP, QUANTILES, PatchTSTMeta, TrainConfig
-from training.patchtst import calendar_splits, later_than, windows
+from training.windows import calendar_splits, later_than, windows
 
 # [n, context, 1] -> the graph's outputs by name: the median [n, horizon, 1] (OUTPUT), and where the model gives
 # them P(up) [n, horizon] (PROBABILITY_UP) and quantiles [n, horizon, levels] (QUANTILES)

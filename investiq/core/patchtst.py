@@ -10,7 +10,7 @@ contract); the export adds `model.onnx`, one graph from raw closes to a probabil
     probability_up     fp32 [batch, horizon]      P(close[t+h] > close[t]), calibrated on validation bars
     volatility         fp32 [batch, 1]            one-step log-return volatility (EWMA) the forecast scales by
 
-The formulation (training/patchtst.py) forecasts log returns relative to the last close in units of
+The formulation (training/forecaster.py) forecasts log returns relative to the last close in units of
 that volatility: an untrained model, or one whose skill the validation part does not confirm, is
 the random walk exactly (median = last close) with intervals of the empirical-volatility random
 walk and P(up) = the training period's up-rate. The median and the quantiles are one distribution with P(up):
@@ -50,7 +50,7 @@ Transform = Literal["log_return"]  # what the network forecasts: log returns to 
 TRAIN_AND_EXPORT = "run `investiq train patchtst`, then `investiq export patchtst`"
 FLAT_BAND = 1e-4  # |predicted horizon return| below 1 bp is called flat
 # A quantile level within this of 1 - P(up) is that probability's own quantile, held at the last close
-# (training/patchtst.py `agreeing`); BF16 validation pads the levels it does not compare by it
+# (training/forecaster.py `agreeing`); BF16 validation pads the levels it does not compare by it
 LEVEL_TIE = 1e-5
 
 
@@ -121,7 +121,7 @@ class PatchTSTMeta:
     trained_at: str = ""  # ISO UTC time training finished ("" in artifacts older than this field)
     train_config: dict[str, Any] = field(default_factory=dict)  # TrainConfig, for retrains
     quantile_levels: list[float] = field(default_factory=list)  # of the `quantiles` output ([] = old format)
-    calibration: dict[str, Any] = field(default_factory=dict)  # what validation chose (training/patchtst.py)
+    calibration: dict[str, Any] = field(default_factory=dict)  # what validation chose (training/calibrate.py)
     # ISO time of the last bar a validation target reached: early stopping and calibration saw the bars up to it
     # ("" in artifacts older than this field)
     validated_until: str = ""
@@ -231,7 +231,7 @@ def signal(
 
     `direction` is the sign of the median's return (flat within FLAT_BAND); `confidence` is max(P(up), 1 - P(up))
     (the API contract), so 0.5 means "no idea" and it never claims more than the validation part supported (the
-    graph bounds P(up) to what calibration saw). The graph's median agrees with its P(up) (training/patchtst.py,
+    graph bounds P(up) to what calibration saw). The graph's median agrees with its P(up) (training/forecaster.py,
     `agreeing`): "up" comes with P(up) above 0.5, "down" with P(up) below it, and where P(up) is 0.5 the median is
     the last close ("flat"); 1 - P(up) counts closes that do not move, not only falls.
     """

@@ -107,7 +107,7 @@ def forecast_errors(
 ) -> ForecastErrors:
     """`got` against `want` (OUTPUTS, in order) for `windows` [n, context, 1]. A quantile whose level lies between
     the two answers' 1 - P(up) (padded by LEVEL_TIE) is not compared: the graph holds the quantiles to P(up)
-    (training/patchtst.py, `agreeing`), so one may sit at the last close in one answer and off it in the other
+    (training/forecaster.py, `agreeing`), so one may sit at the last close in one answer and off it in the other
     where the two P(up)s fall either side of its level, as P(up) may cross 0.5 where it is undecided."""
     answer, reference = dict(zip(OUTPUTS, got, strict=True)), dict(zip(OUTPUTS, want, strict=True))
     horizon, k = reference[QUANTILES].shape[1:]

@@ -215,7 +215,7 @@ def with_history(series: Series, bars: Bars, log: Log) -> tuple[Series, Bars]:
     """The symbols of `bars` that have the history the quick first model needs (`up`'s PatchTST shape), with a
     warning naming the others and what they lack; DataError when none has. `up` takes no --symbols: it says
     which settings give the bars instead of `investiq train`'s options."""
-    from training.patchtst import TooFewBars, symbol_splits
+    from training.windows import TooFewBars, symbol_splits
 
     try:
         symbol_splits(series, config_for(bars))
@@ -262,7 +262,7 @@ def evaluate_model(
     walk, GARCH(1,1) (`garch_dist`: "t" or "normal" innovations) and the empirical-volatility random walk;
     report.json, report.md and PNGs in `out` (default: MODEL_DIR/evaluation)."""
     from training.evaluate import evaluate, evaluation_splits
-    from training.patchtst import load_forecaster, predict
+    from training.forecaster import load_forecaster, predict
 
     forecaster, meta = load_forecaster(directory)
     trained = json.loads((directory / METRICS).read_text())["config"]
@@ -307,7 +307,7 @@ def unseen_test_origins(
     this leaves out nothing of a file as it was at training time.
     """
     from training.evaluate import TOO_SHORT
-    from training.patchtst import later_than
+    from training.windows import later_than
 
     seen = meta.seen_until()
     origins: dict[str, Any] = {}

@@ -262,8 +262,9 @@ def serving_config(
 
 def run_steps(run: Run) -> None:
     """backup, data, then train, export, gate and promote unless there is nothing to promote."""
+    from training.forecaster import load_forecaster
     from training.gate import compare, onnx_model
-    from training.patchtst import load_forecaster, train
+    from training.patchtst import train
 
     with run.steps.step("backup"):
         shutil.copytree(run.current, run.path / "backup" / f"{MODEL}-{run.number}")
@@ -371,7 +372,7 @@ def nothing_new(series: Series, config: TrainConfig, meta: PatchTSTMeta) -> str 
     configuration (its file aside), its training and validation would end at the very bars the serving model's
     did, over training bars of the same count, mean and spread of returns (the artifact's train_stats): no
     new bar reached them. Checked before training, which would only make the same weights again."""
-    from training.patchtst import TooFewBars, seen_by, symbol_splits
+    from training.windows import TooFewBars, seen_by, symbol_splits
 
     if not meta.train_config or not meta.validated_until:
         return None

@@ -35,7 +35,7 @@ from investiq.core.patchtst_runtime import (
     problem,
 )
 from investiq.core.settings import Settings
-from training.patchtst import load_forecaster
+from training.forecaster import load_forecaster
 
 
 def op_types(path: Path) -> Counter[str]:

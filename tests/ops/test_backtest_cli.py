@@ -183,7 +183,7 @@ def test_the_price_filters_model_can_be_evaluated_as_its_log_line_says(
     source 'backtest' and the command failed: "unknown source 'backtest'". The tests' tiny shape: a fast test."""
     from harness.tiny_patchtst import TINY
     from investiq.ops.patchtst import config_for
-    from training.patchtst import split_origins
+    from training.windows import split_origins
 
     def tiny(bars: Any, **hyper: Any) -> TrainConfig:
         recorded = config_for(bars, **hyper)

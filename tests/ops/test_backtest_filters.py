@@ -38,7 +38,8 @@ from investiq.ops.backtest.filters import (
     sentiment_filter,
     trainable,
 )
-from training.patchtst import load_forecaster, split_origins
+from training.forecaster import load_forecaster
+from training.windows import split_origins
 
 DAYS = pd.bdate_range("2015-01-01", periods=700, tz="UTC")
 START = DAYS[500]

@@ -13,7 +13,7 @@ from investiq.core.market import clean_bars, load_sample
 from investiq.core.patchtst import PatchTSTMeta
 from investiq.ops.patchtst import Series
 from investiq.ops.retrain import nothing_new
-from training.patchtst import seen_by, symbol_splits
+from training.windows import seen_by, symbol_splits
 
 
 @pytest.fixture(scope="module")

@@ -345,7 +345,7 @@ def test_the_command_describes_its_outputs():
 
 def test_the_trained_model_is_evaluated_end_to_end(trained: tuple[Path, Path], tmp_path: Path):
     from investiq.core.market import clean_bars, load_sample
-    from training.patchtst import load_forecaster, predict
+    from training.forecaster import load_forecaster, predict
 
     model_dir, _ = trained
     forecaster, m = load_forecaster(model_dir)
@@ -388,7 +388,7 @@ def test_a_file_with_more_history_is_scored_only_after_what_the_model_saw(traine
     from harness.tiny_patchtst import TINY
     from investiq.core.market import clean_bars, load_sample
     from investiq.ops.patchtst import unseen_test_origins
-    from training.patchtst import split_origins
+    from training.windows import split_origins
 
     m = PatchTSTMeta.load(trained[0])
     assert m.trained_until < m.validated_until == m.seen_until()  # ISO times of one format
@@ -554,7 +554,8 @@ def test_served_intervals_cover_paths_across_a_night_as_well_as_those_within_a_s
     from dataclasses import replace
 
     from harness.tiny_patchtst import TINY
-    from training.patchtst import baseline, load_forecaster, predict
+    from training.forecaster import load_forecaster, predict
+    from training.patchtst import baseline
 
     bars = {symbol: hourly_stock_bars(300, seed=seed) for seed, symbol in enumerate(("SPY", "QQQ", "IWM"), 4)}
     config = replace(TINY, interval="1h", symbols=tuple(bars))
@@ -596,7 +597,8 @@ def test_round_the_clock_bars_with_outages_are_served_the_pooled_intervals(tmp_p
     from dataclasses import replace
 
     from harness.tiny_patchtst import TINY
-    from training.patchtst import baseline, load_forecaster, predict
+    from training.forecaster import load_forecaster, predict
+    from training.patchtst import baseline
 
     hours = pd.date_range("2024-01-01", periods=2400, freq="h", tz="UTC")
     outages = (100, 190, 330, 400, 530, 610, 760, 820, 960, 1030, 1180, 1300)  # in the training part, irregular

@@ -22,21 +22,17 @@ from gateway.backends.embedded import patchtst_dir
 from harness.tiny_patchtst import TINY
 from investiq.core.forecast_stats import MIN_BLOCKS
 from investiq.core.patchtst import OUTPUTS, QUANTILE_LEVELS, PatchTSTMeta
-from training import patchtst
-from training.patchtst import (
-    Forecaster,
+from training import calibrate as calibration
+from training import windows as splits
+from training.calibrate import conformal, drift_base, served_base
+from training.forecaster import WEIGHTS, Forecaster, agreeing, load_forecaster, predict
+from training.patchtst import train
+from training.windows import (
     TooFewBars,
-    agreeing,
-    conformal,
-    drift_base,
-    load_forecaster,
     longest_context,
     make_dataset,
-    predict,
-    served_base,
     split_origins,
     symbol_splits,
-    train,
     train_stats,
     windows,
 )
@@ -314,11 +310,11 @@ def _calibrated_on_foreseen_moves(monkeypatch: pytest.MonkeyPatch, windows: int,
     levels = np.array(QUANTILE_LEVELS)
     u = target[..., None] + 0.1 * (levels - 0.5)[None, None, :]  # foreseen, the quantiles around it
     s = np.full((windows, h), 0.01) * np.sqrt(np.arange(1, h + 1))
-    monkeypatch.setattr(patchtst, "_validation_answers", lambda *_: (u, target, s))
+    monkeypatch.setattr(calibration, "_validation_answers", lambda *_: (u, target, s))
     x, y = np.ones((2 * h, 2, 1), np.float32), np.ones((2 * h, h, 1), np.float32)
     val = (np.ones((windows, 2, 1), np.float32), np.zeros((windows, h, 1), np.float32))  # flat: no drift
-    data = patchtst.Dataset((x, y), val, val_sizes=[windows], train_up_rate=[up_rate] * h)
-    result: dict[str, Any] = patchtst.calibrate(patchtst.Forecaster(config), data, config)
+    data = splits.Dataset((x, y), val, val_sizes=[windows], train_up_rate=[up_rate] * h)
+    result: dict[str, Any] = calibration.calibrate(Forecaster(config), data, config)
     return result
 
 
@@ -327,7 +323,7 @@ def test_the_drift_forecast_extrapolates_the_mean_step_of_the_window():
     and run by nothing, was removed: a review)."""
     windows = np.array([[1.0, 2.0, 4.0, 7.0], [5.0, 5.0, 5.0, 5.0], [8.0, 6.0, 4.0, 2.0]])  # mean steps 2, 0, -2
     np.testing.assert_array_equal(
-        patchtst.drift_path(windows, 3), [[9.0, 11.0, 13.0], [5.0, 5.0, 5.0], [0.0, -2.0, -4.0]]
+        calibration.drift_path(windows, 3), [[9.0, 11.0, 13.0], [5.0, 5.0, 5.0], [0.0, -2.0, -4.0]]
     )
 
 
@@ -338,17 +334,17 @@ def test_a_median_that_only_leans_with_the_trend_is_not_kept(monkeypatch: pytest
     h, c, windows, d, sigma = 12, 32, 240, 0.003, 0.01
     config = dataclasses.replace(TINY, context_length=c, prediction_length=h)
     closes = 100 * np.exp(d * np.arange(c))[None, :].repeat(windows, axis=0)
-    trend = patchtst.drift_path(closes, h) / closes[:, -1:]  # [n, H], as a share of the last close
+    trend = calibration.drift_path(closes, h) / closes[:, -1:]  # [n, H], as a share of the last close
     s = sigma * np.sqrt(np.arange(1, h + 1))[None, :].repeat(windows, axis=0)
     rng = np.random.default_rng(4)
     target = (np.log(trend) + np.cumsum(rng.normal(0, sigma, (windows, h)), axis=1)) / s  # the trend goes on
     levels = np.array(QUANTILE_LEVELS)
     u = (np.log(trend) / s)[..., None] + (levels - 0.5)[None, None, :]  # the median: the trend, nothing more
-    monkeypatch.setattr(patchtst, "_validation_answers", lambda *_: (u, target, s))
+    monkeypatch.setattr(calibration, "_validation_answers", lambda *_: (u, target, s))
     x, y = np.ones((2 * h, 2, 1), np.float32), np.ones((2 * h, h, 1), np.float32)
     val = (closes[..., None].astype(np.float32), np.zeros((windows, h, 1), np.float32))
-    data = patchtst.Dataset((x, y), val, val_sizes=[windows], train_up_rate=[0.6] * h)
-    result = patchtst.calibrate(patchtst.Forecaster(config), data, config)
+    data = splits.Dataset((x, y), val, val_sizes=[windows], train_up_rate=[0.6] * h)
+    result = calibration.calibrate(Forecaster(config), data, config)
     assert result["val_mae_ratio_ci95"][1] < 1  # it beats the random walk while the trend lasts
     assert result["val_mae_ratio_to_drift"] == pytest.approx(1.0, abs=1e-6) and result["alpha"] == 0.0
     assert "to the drift forecast 1.0000" in result["rule"] and "not both wholly below 1" in result["rule"]
@@ -358,12 +354,12 @@ def test_p_up_is_served_within_what_enough_validation_windows_reached():
     """The bounds were validation's extremes, which rested on 1-2 windows of 2,500: 0.99 was served where the true
     rate was at most 0.61 (a review). They hold P_TAIL_WINDOWS windows beyond them, or 1 %."""
     p = np.concatenate([np.linspace(0.45, 0.6, 2498), [0.99, 0.993]])[:, None]
-    low, high = patchtst.p_bounds(p)
+    low, high = calibration.p_bounds(p)
     assert high[0] <= 0.6 and low[0] >= 0.45
-    assert (p >= high).sum() >= patchtst.P_TAIL_WINDOWS + 1 and (p <= low).sum() >= 0.01 * len(p)
-    assert patchtst.p_bounds(np.full((5, 3), 0.55))[1].tolist() == [0.55] * 3  # a constant P(up): itself
+    assert (p >= high).sum() >= calibration.P_TAIL_WINDOWS + 1 and (p <= low).sum() >= 0.01 * len(p)
+    assert calibration.p_bounds(np.full((5, 3), 0.55))[1].tolist() == [0.55] * 3  # a constant P(up): itself
     few = np.linspace(0.2, 0.8, 30)[:, None]  # 30 windows: a tenth beyond each bound, not every P(up) the median
-    assert patchtst.p_bounds(few)[0][0] < 0.3 and patchtst.p_bounds(few)[1][0] > 0.7
+    assert calibration.p_bounds(few)[0][0] < 0.3 and calibration.p_bounds(few)[1][0] > 0.7
 
 
 @pytest.mark.parametrize("windows", [36, 120])
@@ -445,9 +441,9 @@ def test_the_up_rate_counts_every_training_origin_not_only_the_strided_windows()
     n = 600
     closes = 100 + np.cumsum(np.where(np.arange(n) % 8 == 0, -1.0, 1.0))  # a fall every 8th bar
     series = {"X": (closes, pd.date_range("2024-01-01", periods=n, freq="D"))}
-    data = patchtst.make_dataset(series, config)
-    split = patchtst.symbol_splits(series, config)
-    every = patchtst.training_up_rate({"X": closes}, split, 4)
+    data = splits.make_dataset(series, config)
+    split = splits.symbol_splits(series, config)
+    every = splits.training_up_rate({"X": closes}, split, 4)
     assert data.train_up_rate == every and every[0] == pytest.approx(7 / 8, abs=0.01)
     strided = (data.train[1][..., 0] > data.train[0][:, -1:, 0]).mean(axis=0)  # what was used before
     assert abs(strided[0] - every[0]) > 0.1
@@ -535,7 +531,7 @@ def test_calibration_judges_the_median_as_served_held_to_p_up(monkeypatch: pytes
     and the median held to it is the last close, so no shrinkage can beat the random walk: alpha 0, ratio 1."""
     c = _calibrated_on_foreseen_moves(monkeypatch, 120, up_rate=0.5)
     assert c["slope"] > 0 and c["alpha"] > 0 and c["val_median_held"] == 0.0, c["rule"]
-    monkeypatch.setattr(patchtst, "fit_slope", lambda *_: 0.0)
+    monkeypatch.setattr(calibration, "fit_slope", lambda *_: 0.0)
     c = _calibrated_on_foreseen_moves(monkeypatch, 120, up_rate=0.5)
     assert c["slope"] == 0 and c["alpha"] == 0 and c["val_mae_ratio"] == 1.0, c["rule"]
 
@@ -553,11 +549,11 @@ def test_an_artifact_calibrated_before_the_hold_serves_as_it_was_validated(
     from investiq.core.artifacts import weights_version
 
     model_dir, _ = trained
-    state = load_file(str(model_dir / patchtst.WEIGHTS))
+    state = load_file(str(model_dir / WEIGHTS))
     assert float(state["held"]) == 1.0  # calibrate sets it
     old = tmp_path / "old"
     shutil.copytree(model_dir, old)
-    save_file({k: v for k, v in state.items() if k != "held"}, str(old / patchtst.WEIGHTS))
+    save_file({k: v for k, v in state.items() if k != "held"}, str(old / WEIGHTS))
     forecaster, _ = load_forecaster(old)
     assert float(forecaster.held) == 0.0
     held, _ = load_forecaster(model_dir)

@@ -213,9 +213,9 @@ def trainable(
     bars: Mapping[str, pd.Series], start: pd.Timestamp, shape: TrainConfig, log: Log
 ) -> tuple[dict[str, tuple[Any, Any]], list[str]]:
     """(the symbols' closes strictly before `start` that training can split at the dates all share, the symbols
-    among them with training windows), as training splits them (training/patchtst.py `calendar_splits`); the
+    among them with training windows), as training splits them (training/windows.py `calendar_splits`); the
     others left out with a warning. DataError when none can be split, saying what to do."""
-    from training.patchtst import TooFewBars, calendar_splits
+    from training.windows import TooFewBars, calendar_splits
 
     before = {symbol: closes[closes.index < start] for symbol, closes in bars.items()}
     fractions = (shape.val_fraction, shape.test_fraction)
