@@ -117,7 +117,8 @@ def build_price(
     settings: Settings, backend: InferenceBackend, writer: JournalWriter, metrics: Metrics
 ) -> PriceService:
     """PatchTST as exported (unhealthy with the reason when it is not); bars from the cache, then Yahoo."""
-    from investiq.core.market import BarCache, fetch_yfinance
+    from investiq.core.market import BarCache
+    from investiq.core.yahoo import fetch_yfinance
 
     # read once: the number pins each forecast to the version whose artifact is read (a version installed
     # between two reads would label one version's forecasts with the other's name)

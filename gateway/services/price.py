@@ -36,7 +36,7 @@ from investiq.core.errors import (
 from investiq.core.gaps import GapIntervals, usual_spacing, widen
 from investiq.core.journal.predictions import PriceRow, insert_price
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import INTERVAL_SECONDS, BarCache, Fetch, YahooError, recent_bars
+from investiq.core.market import INTERVAL_SECONDS, BarCache, Fetch, recent_bars
 from investiq.core.patchtst import (
     INPUT,
     OUTPUT,
@@ -52,6 +52,7 @@ from investiq.core.patchtst import (
 )
 from investiq.core.splits import never_splits, suspected_splits
 from investiq.core.stale import days_text, silent_since, unmoving_closes, usual_quiet
+from investiq.core.yahoo import YahooError
 
 NOT_EXPORTED = "PatchTST is not exported: run `investiq train patchtst`, then `investiq export patchtst`"
 

@@ -54,7 +54,6 @@ from investiq.core.market import (
     SPLIT_AGREE,
     BarCache,
     Fetch,
-    YahooError,
     fetch_back,
     fetch_into,
     recent_bars,
@@ -62,6 +61,7 @@ from investiq.core.market import (
 from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
 from investiq.core.splits import never_splits
 from investiq.core.stale import LONG_WEEKEND
+from investiq.core.yahoo import YahooError
 
 log = logging.getLogger(__name__)
 

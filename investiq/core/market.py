@@ -8,17 +8,13 @@ Yahoo Finance serves intraday history only so far back, per interval (days befor
     interval  1m  2m  5m  15m  30m  60m  90m  1h   1d    1wk
     max days  7   60  60  60   60   730  60   730  none  none
 
-The network is touched only by `fetch_yfinance`; everything else takes a `fetch` argument so tests
-and offline machines pass their own.
+The network is touched only by `fetch_yfinance` (investiq.core.yahoo); everything else takes a `fetch`
+argument so tests and offline machines pass their own. Bar files are read by investiq.core.bar_files.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import socket
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -30,16 +26,14 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from investiq.core.atomic import replacing
+from investiq.core.bar_files import BySymbol, named_symbol, read_bar_csv, symbols_rows
 from investiq.core.bars import (
     COLUMNS,
-    TIME_COLUMNS,
     bar_times,
     check_spacing,
     column_names,
-    interval_of,
     interval_step,
     is_daily,
-    median_spacing,
     session_dates,
 )
 from investiq.core.bars import INTERVAL_SECONDS as INTERVAL_SECONDS  # re-exported: callers import from here
@@ -52,232 +46,32 @@ from investiq.core.bars import number_times as number_times
 from investiq.core.bars import slash_day_first as slash_day_first
 from investiq.core.errors import DataError
 from investiq.core.names import symbol_problem, ticker
+from investiq.core.yahoo import (
+    YF_MAX_DAYS,
+    fetch_yfinance,
+)
 
-# fmt: off
-YF_MAX_DAYS: dict[str, int | None] = {
-    "1m": 7, "2m": 60, "5m": 60, "15m": 60, "30m": 60,
-    "60m": 730, "90m": 60, "1h": 730, "1d": None, "1wk": None,
-}
-# fmt: on
 Source = Literal["yfinance", "csv", "sample"]
+
+
 SOURCES: tuple[Source, ...] = ("yfinance", "csv", "sample")
+
+
 # Real daily bars 1999-2018 shipped inside the `arch` wheel: arch/data/<name>/<name>.csv.gz.
 SAMPLE_SYMBOLS: dict[str, str] = {"SPX": "sp500", "NASDAQ": "nasdaq"}
+
+
 SAMPLE_INTERVAL = "1d"
+
+
 ALL_DAYS = 36_500  # a century of days: all of a source's history
+
+
 SAMPLE_DAYS = ALL_DAYS  # the sample's: all of it
+
 
 # (symbol, interval, start, end) -> raw bars; start and end are tz-aware UTC, end exclusive.
 Fetch = Callable[[str, str, datetime, datetime], pd.DataFrame]
-
-
-def load_csv(path: Path, symbol: str | None = None) -> pd.DataFrame:
-    """Raw bars from a CSV file with a 'timestamp' (or 'date'/'datetime') column, a close column and optionally
-    open, high, low and volume (names case-insensitive). With a 'symbol' column, `symbol` picks its
-    rows (case-insensitive); a file of several symbols needs one. Rows are not cleaned."""
-    return symbol_rows(read_bar_csv(path), path, symbol)
-
-
-def read_bar_csv(path: Path) -> pd.DataFrame:
-    """Every row of the bar file at `path` (load_csv), its columns checked. A 'symbol' column is read as text,
-    as written: a ticker such as 0700 keeps its zeros, and NA or NULL (real tickers) are not missing values."""
-    try:
-        separator = _separator(path)
-        frame = pd.read_csv(path, sep=separator)
-        labels = column_names(frame).get("symbol")  # a 'symbol' column, or yfinance's 'Ticker'
-        if labels is not None:  # read again as text, that column alone
-            text = pd.read_csv(path, sep=separator, usecols=[labels], dtype=str, keep_default_na=False)
-            frame[labels] = text[labels]
-        if _no_header(frame):
-            frame = _binance_klines(path, separator, frame)
-    except DataError:
-        raise
-    except (OSError, ValueError) as exc:  # pandas' parser and empty-file errors are ValueErrors
-        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-        if re.search(r"Expected \d+ fields in line \d+, saw \d+", reason):  # more fields than the header names
-            reason += ": an unquoted thousands separator, as in 1,472.63? Quote such numbers or drop the separator"
-        raise DataError(f"cannot read CSV {path}: {reason}") from None
-    frame = _from_yfinance_layout(frame)
-    columns = column_names(frame)
-    missing = [] if "close" in columns else ["close"]  # open, high and low are optional (only the close is used)
-    if not any(c in columns for c in TIME_COLUMNS):
-        missing.insert(0, "timestamp (or date/datetime)")
-    if missing:
-        found = ", ".join(map(str, frame.columns)) or "none"
-        raise DataError(f"CSV {path} lacks column(s) {', '.join(missing)} (found: {found})")
-    return frame
-
-
-# Binance's kline files (data.binance.vision) have no header row: their twelve columns, in order. Open times are
-# epoch milliseconds, or microseconds in spot files from 2025 on.
-BINANCE_KLINES = (
-    "timestamp",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close_time",
-    "quote_volume",
-    "trades",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-    "ignore",
-)
-NUMBER = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?(\.\d+)?")  # the last part: pandas' suffix on a repeat
-
-
-def _no_header(frame: pd.DataFrame) -> bool:
-    """Whether the file's first line, read as the header, was data: every column named by a number."""
-    return len(frame.columns) > 1 and all(NUMBER.fullmatch(str(c).strip()) for c in frame.columns)
-
-
-def _binance_klines(path: Path, separator: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """A bar file without a header row, read as Binance's klines (open times as epoch milliseconds, whether
-    written in ms or in µs, so that a year of each in one file is one series); DataError for any other width."""
-    if len(frame.columns) != len(BINANCE_KLINES):
-        raise DataError(
-            f"CSV {path} has no header row: its first line holds {len(frame.columns)} numbers. Add a header "
-            "line naming the columns, e.g. timestamp,open,high,low,close,volume (Binance's 12-column kline "
-            "files are read without one)"
-        )
-    klines = pd.read_csv(path, sep=separator, header=None, names=list(BINANCE_KLINES))
-    opened = pd.to_numeric(klines["timestamp"], errors="coerce")
-    klines["timestamp"] = opened.where(opened < 1e14, opened // 1000)  # µs (>= 1e14 from 1973) to ms
-    return klines
-
-
-def csv_outline(path: Path, chosen: Sequence[str] = ()) -> tuple[tuple[str, ...], str]:
-    """What a bar file holds when nobody said: its symbols as written (the file's name when it has no symbol
-    column) and the interval its bars are spaced at (each symbol's median spacing, of the `chosen` symbols where
-    given; bars.interval_of). SpacingError when a spacing is no interval InvestIQ takes; DataError when the
-    symbols' intervals differ (one model forecasts bars of one interval)."""
-    frame = read_bar_csv(path)
-    names = column_names(frame)
-    if "symbol" in names:
-        written = frame[names["symbol"]].fillna("").astype(str).str.strip()
-        symbols = tuple(sorted(set(written) - {""}))
-        wanted = {c.strip().upper() for c in chosen}
-        of = {s: frame[written == s] for s in symbols}
-        rows = {s: part for s, part in of.items() if s.upper() in wanted} if wanted else of
-        if wanted and not rows:
-            present = ", ".join(symbols) or "none (its symbol column is blank)"
-            raise DataError(f"CSV {path} holds none of {', '.join(chosen)}: its symbols are {present}")
-        rows = rows or {"": frame}
-    else:
-        symbols, rows = (named_symbol(path),), {named_symbol(path): frame}
-    intervals: dict[str, str] = {}
-    for symbol, part in rows.items():
-        times = bar_times(part, symbol or named_symbol(path)).sort_values()
-        if len(times) < 2:  # no spacing to read an interval from ("bars ... are 0 days apart" said nothing)
-            name = symbol or named_symbol(path)
-            raise DataError(f"CSV {path}: {len(times)} bar(s) of {name}; it takes 2 or more to read an interval")
-        spacing = median_spacing(times)
-        interval = interval_of(spacing)
-        if interval is None:
-            raise SpacingError(symbol or named_symbol(path), None, spacing, None)
-        intervals[symbol] = interval
-    if len(set(intervals.values())) > 1:
-        spaced = ", ".join(f"{s} {i}" for s, i in list(intervals.items())[:8])
-        more = f" and {len(intervals) - 8} more" if len(intervals) > 8 else ""
-        raise DataError(
-            f"CSV {path} mixes bar intervals ({spaced}{more}): one model forecasts bars of one interval; pass "
-            "--symbols with those of one interval (and --interval)"
-        )
-    return symbols, next(iter(intervals.values()))
-
-
-COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")  # what pandas reads a bar file through
-
-
-def named_symbol(path: Path) -> str:
-    """The symbol a bar file without a symbol column holds: its name without the extension, and without a
-    compression's ("QQQ.csv.gz" is QQQ's, not "QQQ.csv"'s; a review)."""
-    plain = path.with_suffix("") if path.suffix.lower() in COMPRESSED else path
-    return plain.stem
-
-
-def _separator(path: Path) -> str:
-    """The field separator of a bar file, from its first line: a comma where there is one, else a semicolon (as
-    spreadsheets write where the comma is the decimal sign), a tab (MetaTrader) or a bar; else a comma."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        first = handle.readline()
-    return next((sep for sep in (",", ";", "\t", "|") if sep in first), ",")
-
-
-def symbol_rows(frame: pd.DataFrame, path: Path, symbol: str | None) -> pd.DataFrame:
-    """The rows of `symbol` (case-insensitive) in a bar file's `frame` (read_bar_csv); all of them when the file
-    has no 'symbol' column, or `symbol` is None and it names one symbol. A blank symbol is none."""
-    return symbols_rows(frame, path, [symbol] if symbol is not None else None)[symbol]
-
-
-def symbols_rows(frame: pd.DataFrame, path: Path, symbols: Sequence[str] | None) -> dict[str | None, pd.DataFrame]:
-    """symbol_rows of each of `symbols` (None: of the one the file names); the file split by symbol once."""
-    if "symbol" not in column_names(frame):  # 'symbol', or yfinance's 'Ticker'
-        keys: list[str | None] = [*symbols] if symbols is not None else [None]
-        return dict.fromkeys(keys, frame)
-    split = BySymbol(frame, path)
-    if symbols is None:
-        if len(split.groups) > 1:
-            raise DataError(f"CSV {path} holds several symbols ({split.present}); name one")
-        return {None: next(iter(split.groups.values()), frame)}
-    return {symbol: split.rows(symbol) for symbol in symbols}
-
-
-class BySymbol:
-    """A bar file's `frame` with a symbol column, split by symbol once: each symbol's rows by how it is asked."""
-
-    def __init__(self, frame: pd.DataFrame, path: Path) -> None:
-        labels = frame[column_names(frame)["symbol"]].fillna("").astype(str).str.strip()
-        self.groups: dict[str, pd.DataFrame] = dict(tuple(frame.groupby(labels.to_numpy(), sort=True)))
-        self.groups.pop("", None)
-        self.present = ", ".join(map(str, self.groups)) or "none (its symbol column is blank)"
-        self.path = path
-
-    def rows(self, symbol: str) -> pd.DataFrame:
-        """The rows of `symbol`, case-insensitive (`_spelling`)."""
-        return self.groups[_spelling(symbol.strip(), list(self.groups), self.path, self.present)]
-
-
-def _spelling(symbol: str, written: list[str], path: Path, present: str) -> str:
-    """How the file writes `symbol`: as given, else the one spelling that differs from it only in case. DataError
-    when there is none, or several (abc and ABC are two symbols: their rows must not be mixed)."""
-    if symbol in written:
-        return symbol
-    matches = [name for name in written if name.upper() == symbol.upper()]
-    if not matches:
-        raise DataError(f"CSV {path} has no rows for {symbol}; its symbols are {present}")
-    if len(matches) > 1:
-        raise DataError(
-            f"CSV {path} has symbols that differ only in case ({', '.join(matches)}): name one as it is written"
-        )
-    return matches[0]
-
-
-def _from_yfinance_layout(frame: pd.DataFrame) -> pd.DataFrame:
-    """A CSV written by yfinance's `download(...).to_csv()` has three header rows (`Price,Close,...`,
-    `Ticker,AAPL,...`, `Date,,...`; with `group_by="ticker"` the first two swapped): its bars with one header,
-    one `symbol` column when it holds several tickers. Any other frame is returned as it is."""
-    if len(frame) < 2:
-        return frame
-    first, second = str(frame.columns[0]).strip().lower(), str(frame.iat[0, 0]).strip().lower()
-    if {first, second} != {"price", "ticker"}:
-        return frame
-    time_name = str(frame.iat[1, 0]).strip() or "timestamp"  # Date, or Datetime for intraday bars
-    header = [re.sub(r"\.\d+$", "", str(c)) for c in frame.columns[1:]]  # pandas names repeats Close.1, ...
-    row = [str(t).strip() for t in frame.iloc[0, 1:]]
-    fields, tickers = (header, row) if first == "price" else (row, header)
-    body = frame.iloc[2:].reset_index(drop=True)
-    parts = []
-    for name in dict.fromkeys(tickers):
-        part = pd.DataFrame({time_name: body.iloc[:, 0]})
-        for i, (field, owner) in enumerate(zip(fields, tickers, strict=True)):
-            if owner == name:
-                part[field] = body.iloc[:, 1 + i]
-        if len(set(tickers)) > 1:
-            part["symbol"] = name
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
 
 
 def load_sample(symbol: str) -> pd.DataFrame:
@@ -372,141 +166,6 @@ class BarCache:
 
 
 log = logging.getLogger(__name__)
-
-# A failed Yahoo Finance call is told apart by its cause: no network (one message, whatever yfinance
-# and curl made of it), rate limiting (retried with backoff), or what Yahoo answered.
-YAHOO_HOST = "query2.finance.yahoo.com"
-OFFLINE_REASON = "Yahoo Finance cannot be reached from this machine (offline?)"
-OTHER_SOURCE = "use --source csv or --source sample"  # the command line's way round it
-# Words of network failures in the messages of curl (curl_cffi), requests, urllib3 and the socket module.
-_NETWORK_WORDS = (
-    "could not resolve",
-    "failed to resolve",
-    "name resolution",
-    "name or service not known",
-    "nodename nor servname",
-    "failed to connect",
-    "connection refused",
-    "network is unreachable",
-    "no route to host",
-    "timed out",
-    "connection reset",
-)
-RATE_LIMIT_TRIES = 4  # calls in all when Yahoo keeps answering 429
-RATE_LIMIT_WAIT_S = (1.0, 8.0)  # backoff: first wait, longest wait (doubling, with jitter)
-
-
-class YahooError(DataError):
-    """Yahoo Finance gave no bars. `reason` says why without the command line's advice (`--source csv`), which
-    means nothing to a caller of the HTTP API."""
-
-    def __init__(self, reason: str, advice: str) -> None:
-        super().__init__(f"{reason}{advice}")
-        self.reason = reason
-
-
-class _RateLimited(Exception):
-    """Yahoo Finance answered 429 Too Many Requests: worth another try after a pause."""
-
-
-def _sleep(seconds: float) -> None:
-    """The backoff's pause (replaced in tests)."""
-    time.sleep(seconds)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """`exc` and its causes (yfinance wraps curl's errors, curl_cffi wraps its own)."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    for err in _chain(exc):
-        if isinstance(err, (ConnectionError, TimeoutError, socket.gaierror)):
-            return True
-        names = {cls.__name__ for cls in type(err).__mro__}
-        if names & {"DNSError", "ConnectionError", "Timeout", "ConnectTimeout", "ProxyError"}:
-            return True  # curl_cffi's and requests' own classes, which need not derive from the builtins
-        if any(word in str(err).lower() for word in _NETWORK_WORDS):
-            return True
-    return False
-
-
-def _is_rate_limit(exc: BaseException) -> bool:
-    return any(
-        type(err).__name__ == "YFRateLimitError" or "too many requests" in str(err).lower() for err in _chain(exc)
-    )
-
-
-def yahoo_resolves(timeout_s: float = 2.0) -> bool:
-    """Whether Yahoo Finance's host name resolves within timeout_s (getaddrinfo has no timeout of its own)."""
-    result: list[bool] = []
-
-    def lookup() -> None:
-        try:
-            socket.getaddrinfo(YAHOO_HOST, 443)
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=lookup, daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    return bool(result and result[0])
-
-
-def fetch_yfinance(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """Raw bars from Yahoo Finance in [start, end), unadjusted, index in the exchange's time zone.
-
-    DataError when there are none, saying why in one line: offline (whether yfinance reported a DNS
-    failure, a refused connection or, on a later call, "possibly delisted"), rate-limited after
-    RATE_LIMIT_TRIES calls with exponential backoff, or Yahoo's own reason."""
-    import yfinance  # type: ignore[import-untyped, unused-ignore]  # slow import: only when used
-    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
-
-    # yfinance logs every failure itself (curl's text, "possibly delisted"); the DataError says it once.
-    logging.getLogger("yfinance").setLevel(logging.CRITICAL)
-
-    def call() -> pd.DataFrame:
-        try:
-            return yfinance.Ticker(symbol).history(
-                interval=interval, start=start, end=end, auto_adjust=False, actions=False, raise_errors=True
-            )
-        except Exception as exc:  # yfinance raises anything from HTTP errors to KeyError on odd replies
-            if _is_rate_limit(exc) and not _is_network_error(exc):
-                raise _RateLimited(str(exc)) from exc
-            raise
-
-    first, longest = RATE_LIMIT_WAIT_S
-    retrying = Retrying(
-        retry=retry_if_exception_type(_RateLimited),
-        stop=stop_after_attempt(RATE_LIMIT_TRIES),
-        wait=wait_exponential_jitter(initial=first, max=longest, jitter=first / 2),
-        sleep=lambda seconds: _sleep(seconds),
-        reraise=True,
-    )
-    prefix = f"no data from Yahoo Finance for {symbol} {interval}"
-    try:
-        frame = retrying(call)
-    except _RateLimited:
-        raise DataError(
-            f"{prefix}: Yahoo Finance is rate-limiting this machine (429 Too Many Requests) and still was "
-            f"after {RATE_LIMIT_TRIES} tries with backoff; wait a few minutes and run it again"
-        ) from None
-    except Exception as exc:
-        offline = _is_network_error(exc) or not yahoo_resolves()
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
-    else:
-        if frame is not None and not frame.empty:
-            return frame
-        offline, reason = not yahoo_resolves(), "empty response"
-    if offline:  # a DNS failure first, "possibly delisted" or a TypeError on later calls: one message
-        raise YahooError(f"{prefix}: {OFFLINE_REASON}", f"; {OTHER_SOURCE}")
-    raise YahooError(f"{prefix}: {reason}", f". Check the symbol and interval, or {OTHER_SOURCE}")
 
 
 def load_bars(
@@ -828,8 +487,14 @@ def fetch_back(
 # corrected close moves by less than 5 % and alone: one cent on a $0.81 stock, x1.012 on one bar, was taken for a
 # split while any move beyond 1 % was, and the cache was fetched again, losing what Yahoo no longer serves.
 CACHE_SPLIT_CHANGE = 0.05  # the least relative change of the cached closes taken for a split
+
+
 SPLIT_AGREE = 0.01  # how far a bar's factor may be from the median one
+
+
 SPLIT_SHARE = 0.9  # the share of the bars compared whose factors must agree (a few corrected ones may not)
+
+
 # A refresh compares one bar (the newest cached one is not compared): a split seen there is fetched again over
 # this many cached bars before the cache is rescaled. On the one bar, a close the source corrected by 7 % (a bad
 # print) rescaled every cached bar by x0.93 (a review: 434 of 437 bars more than 1 % off, and a false jump).

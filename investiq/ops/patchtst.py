@@ -17,20 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from investiq.core.artifacts import META, METRICS
+from investiq.core.bar_files import csv_outline
 from investiq.core.errors import DataError
-from investiq.core.market import (
-    SAMPLE_DAYS,
-    SAMPLE_INTERVAL,
-    SAMPLE_SYMBOLS,
-    Source,
-    YahooError,
-    as_series,
-    csv_outline,
-    load_bars,
-)
+from investiq.core.market import SAMPLE_DAYS, SAMPLE_INTERVAL, SAMPLE_SYMBOLS, Source, as_series, load_bars
 from investiq.core.patchtst import PATCHTST, QUICK_WINDOW_STRIDE, PatchTSTMeta, TrainConfig, config_from
 from investiq.core.settings import Settings
 from investiq.core.versions import retired_root
+from investiq.core.yahoo import YahooError
 
 Log = Callable[[str], None]
 Series = dict[str, tuple[Any, Any]]  # symbol -> (closes float64 [n], bar times [n])

@@ -11,8 +11,9 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from investiq.core import market
+from investiq.core.bar_files import load_csv
 from investiq.core.errors import DataError
-from investiq.core.market import clean_bars, load_csv
+from investiq.core.market import clean_bars
 
 DAYS = pd.bdate_range("2020-01-01", periods=60)
 CLOSES = 900.0 + 5.0 * np.arange(60)  # 900 to 1195: a third of them need a thousands separator

@@ -17,7 +17,8 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from investiq.core import market
+from investiq.core import bar_files, market, yahoo
+from investiq.core.bar_files import load_csv
 from investiq.core.bars import SpacingError, check_spacing, interval_of
 from investiq.core.errors import DataError
 from investiq.core.market import (
@@ -25,12 +26,11 @@ from investiq.core.market import (
     CleaningReport,
     _next_label,
     clean_bars,
-    fetch_yfinance,
     load_bars,
-    load_csv,
     load_sample,
     recent_bars,
 )
+from investiq.core.yahoo import fetch_yfinance
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -230,7 +230,7 @@ def test_csv_tickers_are_text_as_written_and_a_blank_one_is_none(tmp_path: Path,
     with pytest.raises(DataError, match=r"its symbols are none \(its symbol column is blank\)"):
         load_csv(unnamed, "MSFT")
     reads: list[Path] = []
-    real = market.read_bar_csv
+    real = bar_files.read_bar_csv
 
     def counted(p: Path) -> pd.DataFrame:
         reads.append(p)
@@ -493,7 +493,7 @@ class Yahoo60Days(FakeYahoo):
     def __call__(self, symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
         if start < end - timedelta(days=60):
             self.calls.append((symbol, interval, start, end))
-            raise market.YahooError(f"no data from Yahoo Finance for {symbol} {interval}: not available", "")
+            raise yahoo.YahooError(f"no data from Yahoo Finance for {symbol} {interval}: not available", "")
         return super().__call__(symbol, interval, start, end)
 
 
@@ -637,7 +637,7 @@ def test_fetch_yfinance_turns_failures_into_data_errors(monkeypatch: pytest.Monk
         fetch_yfinance("AAPL", "1d", start, end)
     assert offline.kwargs["auto_adjust"] is False and offline.kwargs["start"] == start
 
-    monkeypatch.setattr(market, "yahoo_resolves", lambda: True)  # online, and Yahoo has nothing
+    monkeypatch.setattr(yahoo, "yahoo_resolves", lambda: True)  # online, and Yahoo has nothing
     monkeypatch.setattr(yfinance, "Ticker", lambda symbol: FakeTicker(None))  # no rows is no data either
     with pytest.raises(
         DataError, match=r"AAPL 15m: empty response\. Check the symbol and interval, or use --source csv"
@@ -672,20 +672,20 @@ def test_offline_yahoo_reads_the_same_whatever_yfinance_raises(
 ):
     import yfinance  # type: ignore[import-untyped, unused-ignore]
 
-    monkeypatch.setattr(market, "yahoo_resolves", lambda: False)  # the host name does not resolve
+    monkeypatch.setattr(yahoo, "yahoo_resolves", lambda: False)  # the host name does not resolve
     monkeypatch.setattr(yfinance, "Ticker", lambda symbol: FakeTicker(failure))
     with pytest.raises(DataError) as caught:
         fetch_yfinance("AAPL", "15m", NOW - timedelta(days=1), NOW)
     assert (
         str(caught.value)
-        == f"no data from Yahoo Finance for AAPL 15m: {market.OFFLINE_REASON}; {market.OTHER_SOURCE}"
+        == f"no data from Yahoo Finance for AAPL 15m: {yahoo.OFFLINE_REASON}; {yahoo.OTHER_SOURCE}"
     )
 
 
 def test_online_yahoo_passes_its_own_reason_on(monkeypatch: pytest.MonkeyPatch):
     import yfinance  # type: ignore[import-untyped, unused-ignore]
 
-    monkeypatch.setattr(market, "yahoo_resolves", lambda: True)
+    monkeypatch.setattr(yahoo, "yahoo_resolves", lambda: True)
     monkeypatch.setattr(yfinance, "Ticker", lambda symbol: FakeTicker(possibly_delisted()))
     with pytest.raises(DataError, match=r"for AAPL 15m: \$AAPL: possibly delisted; no timezone found\. Check the"):
         fetch_yfinance("AAPL", "15m", NOW - timedelta(days=1), NOW)
@@ -713,12 +713,12 @@ def test_rate_limits_are_retried_with_growing_pauses(monkeypatch: pytest.MonkeyP
     import yfinance  # type: ignore[import-untyped, unused-ignore]
 
     pauses: list[float] = []
-    monkeypatch.setattr(market, "_sleep", pauses.append)
+    monkeypatch.setattr(yahoo, "_sleep", pauses.append)
     ticker = RateLimitedTicker(limited=2)
     monkeypatch.setattr(yfinance, "Ticker", ticker)
     frame = fetch_yfinance("AAPL", "15m", NOW - timedelta(days=1), NOW)
     assert len(frame) == 1 and ticker.calls == 3
-    first, longest = market.RATE_LIMIT_WAIT_S
+    first, longest = yahoo.RATE_LIMIT_WAIT_S
     assert len(pauses) == 2 and first <= pauses[0] < pauses[1] <= longest + first
 
 
@@ -726,14 +726,14 @@ def test_a_rate_limit_that_lasts_is_one_clear_error(monkeypatch: pytest.MonkeyPa
     import yfinance  # type: ignore[import-untyped, unused-ignore]
 
     pauses: list[float] = []
-    monkeypatch.setattr(market, "_sleep", pauses.append)
-    monkeypatch.setattr(market, "yahoo_resolves", lambda: pytest.fail("a rate limit is not offline"))
+    monkeypatch.setattr(yahoo, "_sleep", pauses.append)
+    monkeypatch.setattr(yahoo, "yahoo_resolves", lambda: pytest.fail("a rate limit is not offline"))
     ticker = RateLimitedTicker(limited=100)
     monkeypatch.setattr(yfinance, "Ticker", ticker)
     with pytest.raises(DataError, match=r"AAPL 15m: Yahoo Finance is rate-limiting this machine \(429"):
         fetch_yfinance("AAPL", "15m", NOW - timedelta(days=1), NOW)
-    assert ticker.calls == market.RATE_LIMIT_TRIES and len(pauses) == market.RATE_LIMIT_TRIES - 1
-    assert all(p <= market.RATE_LIMIT_WAIT_S[1] + market.RATE_LIMIT_WAIT_S[0] for p in pauses)
+    assert ticker.calls == yahoo.RATE_LIMIT_TRIES and len(pauses) == yahoo.RATE_LIMIT_TRIES - 1
+    assert all(p <= yahoo.RATE_LIMIT_WAIT_S[1] + yahoo.RATE_LIMIT_WAIT_S[0] for p in pauses)
 
 
 def test_the_reachability_probe_gives_up_on_a_hanging_resolver(monkeypatch: pytest.MonkeyPatch):
@@ -742,14 +742,14 @@ def test_the_reachability_probe_gives_up_on_a_hanging_resolver(monkeypatch: pyte
 
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args: time.sleep(5))
     began = time.monotonic()
-    assert market.yahoo_resolves(timeout_s=0.2) is False
+    assert yahoo.yahoo_resolves(timeout_s=0.2) is False
     assert time.monotonic() - began < 2
 
     def refuse(*args: object) -> None:
         raise socket.gaierror(-2, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    assert market.yahoo_resolves(timeout_s=1.0) is False
+    assert yahoo.yahoo_resolves(timeout_s=1.0) is False
 
 
 def test_a_csv_of_several_symbols_loads_each_of_them(tmp_path: Path):

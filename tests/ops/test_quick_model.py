@@ -114,7 +114,7 @@ def test_with_every_configured_symbol_too_short_up_trains_on_the_sample(
 def test_offline_up_says_why_without_advice_for_another_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Yahoo unreachable: `up` falls back to the sample and says why, without Yahoo's error's advice for `train
     patchtst` ("use --source csv or --source sample": `up` has no --source; a new user tried it)."""
-    from investiq.core.market import OTHER_SOURCE, YahooError
+    from investiq.core.yahoo import OTHER_SOURCE, YahooError
 
     real = ops.load_series
 

@@ -78,7 +78,8 @@ def test_a_compressed_bar_file_is_the_symbol_of_its_name_without_the_extensions(
     """QQQ.csv.gz was taken for "QQQ.csv"'s bars, and refused for QQQ's (a review)."""
     import gzip
 
-    from investiq.core.market import file_fetch, named_symbol
+    from investiq.core.bar_files import named_symbol
+    from investiq.core.market import file_fetch
 
     path = tmp_path / "QQQ.csv.gz"
     path.write_bytes(gzip.compress(b"date,close\n2026-01-04,100\n2026-01-05,97\n"))
@@ -95,6 +96,7 @@ def test_a_bar_file_of_many_symbols_is_split_by_symbol_once(tmp_path: Path, monk
     from datetime import datetime, timezone
 
     from investiq.core import market
+    from investiq.core.bar_files import BySymbol
 
     path = tmp_path / "bars.csv"
     lines = [
@@ -103,7 +105,7 @@ def test_a_bar_file_of_many_symbols_is_split_by_symbol_once(tmp_path: Path, monk
     path.write_text("date,symbol,close\n" + "\n".join(lines) + "\n")
     splits: list[object] = []
 
-    class Counted(market.BySymbol):
+    class Counted(BySymbol):
         def __init__(self, *args: Any) -> None:
             splits.append(args)
             super().__init__(*args)
