@@ -261,15 +261,17 @@ async def resolve_periodically(
     busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 ) -> None:
     """The gateway's background task; a failing pass is logged and retried at the next tick. Each pass is counted,
-    with the forecasts it left waiting and the symbols whose bars it could not get, in `metrics`."""
+    with the forecasts it left waiting and the symbols whose bars it could not get, in `metrics`. The first pass
+    runs at start: until it has, those two gauges read 0 whatever the journal holds, and a gateway restarted
+    every few hours kept resetting the alert that waits 6 hours on them (an audit)."""
     while True:
-        await asyncio.sleep(every_s)
         try:
             report = await asyncio.to_thread(resolve_due, db_path, writer, cache, fetch, None, busy_timeout_ms)
         except Exception as exc:
             writer.saw(exc)  # a damaged journal is unwritable: readiness says so (it failed each pass, unsaid)
             metrics.resolver_runs.labels("failed").inc()
             log.exception("resolving price forecasts failed; will retry")
+            await asyncio.sleep(every_s)
             continue
         metrics.resolver_runs.labels("ok").inc()
         metrics.resolved.inc(report.resolved)
@@ -283,6 +285,7 @@ async def resolve_periodically(
                 report.waiting,
                 report.errors or "none",
             )
+        await asyncio.sleep(every_s)
 
 
 def evaluate(

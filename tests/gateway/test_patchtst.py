@@ -292,7 +292,9 @@ def test_the_resolver_counts_its_passes_and_what_it_could_not_score(tmp_path: Pa
 
     async def one_pass() -> None:
         task = asyncio.create_task(
-            resolve_periodically(db, writer, BarCache(tmp_path / "bars"), offline, 0.01, metrics)
+            resolve_periodically(
+                db, writer, BarCache(tmp_path / "bars"), offline, 3600, metrics
+            )  # first pass: at once
         )
         deadline = time.monotonic() + 30
         while metrics.resolver_runs.labels("ok")._value.get() < 1 and time.monotonic() < deadline:
