@@ -272,3 +272,20 @@ def test_draws_are_taken_in_blocks_that_agree_with_one(monkeypatch: pytest.Monke
     assert np.allclose(blocked, whole, atol=0.02) and blocked.sum() == pytest.approx(1.0, abs=0.01)
     assert np.allclose(blocked_mean, whole_mean, atol=0.02) and blocked_mean.sum() == pytest.approx(1.0, abs=0.01)
     assert not np.array_equal(blocked, whole)  # the blocks were drawn
+
+
+def test_interpolation_on_the_even_grid_is_numpys():
+    """`_on_grid` replaced np.interp's binary search (a third of a thompson weighing): the same values, the ends
+    included, and a grid of one point (every draw of the others' best the same) answers its value."""
+    from investiq.core.bayes.allocation import GRID, _on_grid
+
+    rng = np.random.default_rng(3)
+    x = rng.beta(2.0, 5.0, 10_000)
+    lo, hi = float(x.min()), float(x.max())
+    values = np.log(rng.random(GRID).cumsum())
+    expected = np.interp(x, np.linspace(lo, hi, GRID), values)
+    assert np.abs(_on_grid(x, lo, hi, values) - expected).max() < 1e-12
+    assert _on_grid(np.array([lo, hi]), lo, hi, values).tolist() == pytest.approx(
+        [values[0], values[-1]], abs=1e-12
+    )
+    assert _on_grid(np.full(4, 0.3), 0.3, 0.3, values).tolist() == [values[0]] * 4

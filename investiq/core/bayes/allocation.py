@@ -114,10 +114,21 @@ def _prob_best(
         # draw cost 0.14 s a call for 20 strategies (the incomplete beta function 200,000 times), this ~10 ms.
         # Beta(a, b)'s survival at x is Beta(b, a)'s CDF at 1 - x: the same values (to 1e-12 in logs), and SciPy
         # 1.17's betainc takes a tenth of betaincc's time (40 strategies: 83 -> 7 ms a call)
-        grid = np.linspace(others[:, i].min(), others[:, i].max(), GRID)
-        log_sf = np.log(np.maximum(special.betainc(betas[i], alphas[i], 1.0 - grid), TINY))
-        shares[i] = np.exp(np.interp(others[:, i], grid, log_sf)).mean()
+        lo, hi = others[:, i].min(), others[:, i].max()
+        log_sf = np.log(np.maximum(special.betainc(betas[i], alphas[i], 1.0 - np.linspace(lo, hi, GRID)), TINY))
+        shares[i] = np.exp(_on_grid(others[:, i], lo, hi, log_sf)).mean()
     return shares
+
+
+def _on_grid(x: NDArray[np.float64], lo: float, hi: float, values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """`values` (at len(values) points spread evenly from lo to hi) interpolated linearly at x (lo <= x <= hi):
+    what np.interp answers, by arithmetic on the even grid instead of a binary search per point, which took a
+    third of a `thompson` or `pnl` weighing (the same to 1e-15)."""
+    if hi <= lo:
+        return np.full(x.shape, values[0])
+    t = (x - lo) * ((len(values) - 1) / (hi - lo))
+    j = np.minimum(t.astype(np.intp), len(values) - 2)
+    return np.asarray(values[j] + (t - j) * (values[j + 1] - values[j]), dtype=np.float64)
 
 
 def prob_best_mean(posteriors: Sequence[Posterior], rng: np.random.Generator, draws: int) -> NDArray[np.float64]:
@@ -157,9 +168,9 @@ def _prob_best_mean(
             shares[i] = special.stdtr(df[i], -z).mean()
             continue
         u = np.arcsinh(z)
-        grid = np.linspace(u.min(), u.max(), GRID)
-        log_sf = np.log(np.maximum(special.stdtr(df[i], -np.sinh(grid)), TINY))
-        shares[i] = np.exp(np.interp(u, grid, log_sf)).mean()
+        lo, hi = u.min(), u.max()
+        log_sf = np.log(np.maximum(special.stdtr(df[i], -np.sinh(np.linspace(lo, hi, GRID))), TINY))
+        shares[i] = np.exp(_on_grid(u, lo, hi, log_sf)).mean()
     return shares
 
 

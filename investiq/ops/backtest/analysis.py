@@ -12,7 +12,10 @@ min_trades trades taken is judged on nothing ("not tested: only n trades")."""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -116,12 +119,23 @@ def analyse(
     # the stand-in strategies run from the first bar; a journal's strategies are known from their first trade
     strategies = sorted({t.strategy for b in books for t in b.trades}) if replay is not None else []
     jobs = [(b, v) for b in books for v in variants(settings.bayes_half_life_days)]
-    runs = []
     decisions = sum(len({t.decided_ts for t in chosen.trades}) for chosen, _ in jobs)
     with tqdm(total=decisions, desc="walk-forward", unit="decision", disable=None if progress else True) as bar:
-        for chosen, variant in jobs:  # by decision, not by variant: one of 40 strategies' took minutes, unsaid
+        lock = threading.Lock()
+
+        def tick(n: int) -> None:  # by decision, not by variant: one of 40 strategies' took minutes, unsaid
+            with lock:
+                bar.update(n)
+
+        def run(job: tuple[Book, Variant]) -> Run:
+            chosen, variant = job
             named = replace(variant, filters=tuple(j.name for j in chosen.filters))
-            runs.append(walk_forward(chosen.trades, named, served, chosen.taken, strategies, bar.update))
+            return walk_forward(chosen.trades, named, served, chosen.taken, strategies, tick)
+
+        # a thread per core: the weighing is numpy and SciPy, which let go of the GIL (each weighing seeds its own
+        # generator, so the runs are the same in any order)
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            runs = list(pool.map(run, jobs))
     days = day_grid([t for b in books for t in b.trades])  # one calendar for every variant: pairs compare on it
     equal = runs[0]
     # gross notional traded relative to equal weights': sizes are K x weight, and the strategies trade at different
