@@ -2,7 +2,7 @@
 
     investiq evaluate patchtst [--model-dir models/patchtst] [--cost-bps 5] [--allow-short]
 
-Every test origin (never seen in training or calibration: see training/patchtst.split_origins) is
+Every test origin (never seen in training or calibration: see training/windows.split_origins) is
 forecast from the closes up to it. Per symbol and pooled over symbols:
 - point error of the median path against the random walk (the last close) and the drift forecast:
   scale-free (|forecast - actual| / last close), as the ratio model / random walk of mean absolute

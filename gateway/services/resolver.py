@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -93,9 +94,12 @@ def resolve_due(
     now: datetime | None = None,
     busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     progress: Callable[[list[Series]], Iterable[Series]] = lambda series: series,
+    stop: threading.Event | None = None,
 ) -> ResolveReport:
     """One pass over the due forecasts (blocking: run it off the event loop). `progress` wraps the list of series
-    to score, (symbol, interval) and their due rows, as they are scored (`investiq resolve`: a bar)."""
+    to score, (symbol, interval) and their due rows, as they are scored (`investiq resolve`: a bar). Once `stop`
+    is set (the gateway stopping) the pass ends before its next series and writes nothing: the next one scores
+    them."""
     now = now or datetime.now(timezone.utc)
     conn = connect(db_path, busy_timeout_ms, readonly=True)
     try:
@@ -108,6 +112,8 @@ def resolve_due(
     resolutions: list[Resolution] = []
     errors: dict[str, str] = {}
     for (symbol, interval), rows in progress(list(groups.items())):
+        if stop is not None and stop.is_set():
+            return ResolveReport(0, len(due), errors, 0)
         try:
             resolutions.extend(_resolve_series(symbol, interval, rows, cache, fetch, now))
         except DataError as exc:  # Yahoo's reason without the command line's advice: the caller adds its own
@@ -117,6 +123,8 @@ def resolve_due(
         except (ValueError, TypeError) as exc:  # a journaled time that is not one, or without its zone (not the
             # gateway's writing): a traceback that stopped every series
             errors[symbol] = f"a forecast in the journal cannot be read (its last_bar_time?): {exc}"
+    if stop is not None and stop.is_set():
+        return ResolveReport(0, len(due), errors, 0)
     done = writer.submit(resolve_price(resolutions)).result(timeout=60) if resolutions else Resolved(0, 0)
     return ResolveReport(done.rows, len(due) - len(resolutions), errors, done.unscorable)
 
@@ -263,29 +271,36 @@ async def resolve_periodically(
     """The gateway's background task; a failing pass is logged and retried at the next tick. Each pass is counted,
     with the forecasts it left waiting and the symbols whose bars it could not get, in `metrics`. The first pass
     runs at start: until it has, those two gauges read 0 whatever the journal holds, and a gateway restarted
-    every few hours kept resetting the alert that waits 6 hours on them (an audit)."""
-    while True:
-        try:
-            report = await asyncio.to_thread(resolve_due, db_path, writer, cache, fetch, None, busy_timeout_ms)
-        except Exception as exc:
-            writer.saw(exc)  # a damaged journal is unwritable: readiness says so (it failed each pass, unsaid)
-            metrics.resolver_runs.labels("failed").inc()
-            log.exception("resolving price forecasts failed; will retry")
+    every few hours kept resetting the alert that waits 6 hours on them (an audit). Cancelled (the gateway
+    stopping), a pass under way ends at its next series: stopping waited for the whole pass (a review)."""
+    stop = threading.Event()
+    try:
+        while True:
+            try:
+                report = await asyncio.to_thread(
+                    resolve_due, db_path, writer, cache, fetch, None, busy_timeout_ms, stop=stop
+                )
+            except Exception as exc:
+                writer.saw(exc)  # a damaged journal is unwritable: readiness says so (it failed each pass, unsaid)
+                metrics.resolver_runs.labels("failed").inc()
+                log.exception("resolving price forecasts failed; will retry")
+                await asyncio.sleep(every_s)
+                continue
+            metrics.resolver_runs.labels("ok").inc()
+            metrics.resolved.inc(report.resolved)
+            metrics.unscorable.inc(report.unscorable)
+            metrics.forecasts_waiting.set(report.waiting)
+            metrics.resolver_symbols_failing.set(len(report.errors))
+            if report.resolved or report.errors:
+                log.info(
+                    "resolved %d price forecasts (%d waiting; errors: %s)",
+                    report.resolved,
+                    report.waiting,
+                    report.errors or "none",
+                )
             await asyncio.sleep(every_s)
-            continue
-        metrics.resolver_runs.labels("ok").inc()
-        metrics.resolved.inc(report.resolved)
-        metrics.unscorable.inc(report.unscorable)
-        metrics.forecasts_waiting.set(report.waiting)
-        metrics.resolver_symbols_failing.set(len(report.errors))
-        if report.resolved or report.errors:
-            log.info(
-                "resolved %d price forecasts (%d waiting; errors: %s)",
-                report.resolved,
-                report.waiting,
-                report.errors or "none",
-            )
-        await asyncio.sleep(every_s)
+    finally:
+        stop.set()
 
 
 def evaluate(

@@ -11,6 +11,7 @@ machine's own file is read only when none is given.
 
 from __future__ import annotations
 
+import os
 import platform
 from functools import cache
 from pathlib import Path
@@ -68,3 +69,9 @@ def describe(cpuinfo: str | None = None) -> str:
     sets = instruction_sets(cpuinfo)
     listed = ", ".join(s for s in MATMUL_SETS if s in sets) or "no AVX2"
     return f"{model_name(cpuinfo)} ({listed})"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity: a container limited to 2 of a host's 64 has 2), which
+    os.cpu_count() overstates; at least 1."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.artifacts import damaged
-from investiq.core.cpu import has_amx
+from investiq.core.cpu import has_amx, usable_cores
 from investiq.core.errors import ArtifactError
 from investiq.core.finbert import INPUTS, OUTPUT, model_file
 from investiq.core.openvino_core import compile_model
@@ -297,7 +296,7 @@ class OpenVinoSession:
         config = {
             "PERFORMANCE_HINT": "LATENCY",  # one stream over all cores: one request at a time
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-            "INFERENCE_NUM_THREADS": threads or os.cpu_count() or 1,
+            "INFERENCE_NUM_THREADS": threads or usable_cores(),
         }
         try:
             self._compiled = compile_model(path, config)

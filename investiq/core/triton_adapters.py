@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import sys
 from functools import partial
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from investiq.core.cpu import instruction_sets
+from investiq.core.cpu import instruction_sets, usable_cores
 from investiq.core.errors import ArtifactError
 from investiq.core.finbert import (
     ATTENTION_MASK,
@@ -91,8 +90,7 @@ def threads_per_instance(args: dict[str, str]) -> int:
     instances = sum(int(group.get("count", 1)) for group in groups) or 1
     if instances == 1:
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // instances)
+    return max(1, usable_cores() // instances)
 
 
 def _named_threads(threads: int) -> str:

@@ -339,7 +339,7 @@ def quick_model(settings: Settings, log: Log) -> None:
     """What `investiq up` does without a price model: a short training run, then export.
 
     The PatchTST/64 shape with few epochs and every 8th window, within quick_train_budget_s: a model to
-    serve and replace, not to trust. Validation decides what it serves (training/patchtst.calibrate):
+    serve and replace, not to trust. Validation decides what it serves (training/calibrate.calibrate):
     skill it does not confirm is not served, so this model may be the random-walk baseline, named
     so, until `investiq retrain` brings a better one through the gate; if training fails, that
     baseline is written untrained. Offline, it falls back to the sample bars."""

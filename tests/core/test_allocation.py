@@ -276,7 +276,8 @@ def test_draws_are_taken_in_blocks_that_agree_with_one(monkeypatch: pytest.Monke
 
 def test_interpolation_on_the_even_grid_is_numpys():
     """`_on_grid` replaced np.interp's binary search (a third of a thompson weighing): the same values, the ends
-    included, and a grid of one point (every draw of the others' best the same) answers its value."""
+    included; a grid of one point (every draw of the others' best the same), a range too narrow to divide by,
+    and NaN answer what np.interp does (a review: an IndexError)."""
     from investiq.core.bayes.allocation import GRID, _on_grid
 
     rng = np.random.default_rng(3)
@@ -288,4 +289,7 @@ def test_interpolation_on_the_even_grid_is_numpys():
     assert _on_grid(np.array([lo, hi]), lo, hi, values).tolist() == pytest.approx(
         [values[0], values[-1]], abs=1e-12
     )
-    assert _on_grid(np.full(4, 0.3), 0.3, 0.3, values).tolist() == [values[0]] * 4
+    for odd, lo, hi in ((np.full(4, 0.3), 0.3, 0.3), (np.array([0.0, 5e-324]), 0.0, 5e-324)):
+        assert _on_grid(odd, lo, hi, values).tolist() == np.interp(odd, np.linspace(lo, hi, GRID), values).tolist()
+    with_nan = np.array([0.1, np.nan, 0.5])
+    assert np.isnan(_on_grid(with_nan, 0.1, 0.5, values)).tolist() == [False, True, False]  # before: IndexError

@@ -30,7 +30,7 @@ from gateway.backends.base import InferenceBackend, Tensors
 from gateway.backends.embedded import EmbeddedBackend
 from gateway.errors import describe_validation
 from harness.tiny_patchtst import TINY
-from investiq.core import market as data_module
+from investiq.core import yahoo
 from investiq.core.errors import DataError
 from investiq.core.patchtst import INPUT
 from investiq.core.settings import Settings
@@ -115,7 +115,7 @@ def spy(repository: Path) -> Iterator[SpyBackend]:
 @pytest.fixture(scope="module")
 def client(repository: Path, spy: SpyBackend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(data_module, "fetch_yfinance", offline)
+        patch.setattr(yahoo, "fetch_yfinance", offline)
         app = create_app(app_settings(repository, tmp_path_factory.mktemp("bad_input")), backend=spy)
         with TestClient(app) as test_client:
             yield test_client

@@ -27,7 +27,7 @@ from gateway.fastlane import FastLane
 from gateway.routes import price, sentiment
 from gateway.schemas.price import PriceResponse
 from gateway.security import require_api_key
-from investiq.core import market
+from investiq.core import yahoo
 from investiq.core.errors import DataError
 from investiq.core.settings import Settings
 
@@ -74,7 +74,7 @@ def lanes(
     def offline(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
         raise DataError(f"no data from Yahoo Finance for {symbol} {interval}: offline in tests")
 
-    monkeypatch.setattr(market, "fetch_yfinance", offline)  # a request without prices asks for bars
+    monkeypatch.setattr(yahoo, "fetch_yfinance", offline)  # a request without prices asks for bars
 
     def app(name: str) -> FastAPI:  # lexicon sentiment (no FinBERT in the tiny repository), the tiny PatchTST
         settings = Settings(

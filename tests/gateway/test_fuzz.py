@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.app import create_app
 from gateway.backends.embedded import EmbeddedBackend
 from gateway.security import HEADER
-from investiq.core import market as data_module
+from investiq.core import yahoo
 from investiq.core.settings import Settings
 from tests.gateway.test_bad_input import CONTEXT, SpyBackend, app_settings, offline, repository
 
@@ -95,7 +95,7 @@ def spy(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     spy = SpyBackend(EmbeddedBackend(repository))
     settings = app_settings(repository, tmp_path_factory.mktemp("fuzz")).model_copy(update={"api_key": KEY})
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(data_module, "fetch_yfinance", offline)
+        patch.setattr(yahoo, "fetch_yfinance", offline)
         target.app = create_app(settings, backend=spy)
         assert plain_tuples(target.app.openapi()) == DOCUMENT
         yield spy

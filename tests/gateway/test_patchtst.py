@@ -27,6 +27,7 @@ from gateway.services.resolver import outcome, resolve_due
 from gateway.wiring import StartupError, build_backend
 from harness.tiny_repository import as_exported
 from investiq.core import market as data_module
+from investiq.core import yahoo
 from investiq.core.errors import ArtifactError, DataError
 from investiq.core.gaps import GapIntervals, widen
 from investiq.core.journal import JournalWriter
@@ -77,7 +78,7 @@ def client(trained: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.Monke
     def offline(symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
         raise DataError(f"no data from Yahoo Finance for {symbol} {interval}: offline in tests")
 
-    monkeypatch.setattr(data_module, "fetch_yfinance", offline)
+    monkeypatch.setattr(yahoo, "fetch_yfinance", offline)
     settings = Settings(
         db_path=tmp_path / "p.db", model_repository=trained[1], data_dir=tmp_path / "data", price_batch_size=8
     )
@@ -200,7 +201,7 @@ def test_a_model_that_kept_its_slope_calls_a_trend_within_the_bounds_validation_
 ):
     """The original complaint: 'down, confidence 1.0' on an uptrend. A smooth trend has a tiny volatility, so
     without the graph's bounds P(up) runs to 0 or 1; with them it stays within what validation saw."""
-    monkeypatch.setattr(data_module, "fetch_yfinance", lambda *_: pd.DataFrame())
+    monkeypatch.setattr(yahoo, "fetch_yfinance", lambda *_: pd.DataFrame())
     settings = Settings(db_path=tmp_path / "p.db", model_repository=momentum, data_dir=tmp_path / "data")
     with TestClient(create_app(settings)) as client:
         response = client.post("/price/predict", json={"symbol": "X", "prices": series()})
@@ -307,6 +308,53 @@ def test_the_resolver_counts_its_passes_and_what_it_could_not_score(tmp_path: Pa
     assert metrics.resolver_runs.labels("ok")._value.get() >= 1 and 'runs_total{result="failed"}' not in text
     assert "investiq_price_forecasts_waiting 1.0" in text and "investiq_price_resolver_symbols_failing 1.0" in text
     assert "investiq_price_resolved_total 0.0" in text
+
+
+def test_a_gateway_stopping_ends_the_resolver_pass_at_its_next_series(tmp_path: Path):
+    """The first pass runs at start; stopping the gateway then waited for all of it (asyncio waits for the pass's
+    thread): 8 symbols whose bars take a second each held a stop 8 s (a review). It ends before its next series
+    now, writing nothing (the next start scores them)."""
+    import asyncio
+    import threading
+    import time
+
+    from gateway.metrics import Metrics
+    from gateway.services.resolver import resolve_periodically
+    from investiq.core.journal import open_journal
+    from investiq.core.journal.predictions import PriceRow, insert_price
+
+    db = tmp_path / "p.db"
+    conn = open_journal(db)
+    made = "2026-01-05T21:00:00+00:00"
+    symbols = [f"S{i}" for i in range(8)]
+    rows = [
+        PriceRow(made, s, "patchtst", "v1", "1d", 1, 100.0, made, 101.0, 0.01, "up", 0.6, "[]", made, 1.0)
+        for s in symbols
+    ]
+    insert_price(rows)(conn)  # past their horizon: due
+    conn.close()
+    writer, asked = JournalWriter(db), threading.Event()
+    fetched: list[str] = []
+    writer.start()
+
+    def slow(symbol: str, *_: Any) -> pd.DataFrame:
+        fetched.append(symbol)
+        asked.set()
+        time.sleep(1.0)
+        raise DataError("offline")
+
+    async def start_then_stop() -> None:
+        task = asyncio.create_task(
+            resolve_periodically(db, writer, BarCache(tmp_path / "bars"), slow, 3600, Metrics())
+        )
+        await asyncio.to_thread(asked.wait, 30)
+        task.cancel()
+
+    began = time.monotonic()
+    asyncio.run(start_then_stop())  # returns once the pass's thread has ended
+    stopped_in = time.monotonic() - began
+    writer.close()
+    assert 1 <= len(fetched) <= 2 and stopped_in < 5, (fetched, stopped_in)
 
 
 def test_a_flat_forecast_calls_no_direction():

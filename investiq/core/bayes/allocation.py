@@ -124,9 +124,10 @@ def _on_grid(x: NDArray[np.float64], lo: float, hi: float, values: NDArray[np.fl
     """`values` (at len(values) points spread evenly from lo to hi) interpolated linearly at x (lo <= x <= hi):
     what np.interp answers, by arithmetic on the even grid instead of a binary search per point, which took a
     third of a `thompson` or `pnl` weighing (the same to 1e-15)."""
-    if hi <= lo:
-        return np.full(x.shape, values[0])
-    t = (x - lo) * ((len(values) - 1) / (hi - lo))
+    per_unit = (len(values) - 1) / (hi - lo) if hi > lo else math.inf
+    if not math.isfinite(per_unit) or not np.isfinite(x).all():  # one point, too narrow a range, NaN, inf
+        return np.asarray(np.interp(x, np.linspace(lo, hi, len(values)), values), dtype=np.float64)
+    t = (x - lo) * per_unit
     j = np.minimum(t.astype(np.intp), len(values) - 2)
     return np.asarray(values[j] + (t - j) * (values[j + 1] - values[j]), dtype=np.float64)
 

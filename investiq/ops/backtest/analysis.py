@@ -12,10 +12,9 @@ min_trades trades taken is judged on nothing ("not tested: only n trades")."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -25,6 +24,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from gateway.wiring import bayes_config
+from investiq.core.cpu import usable_cores
 from investiq.core.errors import DataError
 from investiq.core.settings import Settings
 from investiq.ops.backtest.baseline import BuyAndHold, buy_and_hold
@@ -98,6 +98,41 @@ def book(trades: list[Trade], judges: tuple[Judged, ...], replay: Replay | None)
     return Book(judges, trades, np.logical_and.reduce([verdicts(trades, j) for j in judges]))
 
 
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+class _Stopped(Exception):
+    """A variant's walk left at its next decision: another failed, or the user pressed Ctrl-C."""
+
+
+def _in_threads(jobs: Sequence[J], walk: Callable[[J, Callable[[int], object]], R], bar: tqdm[Any]) -> list[R]:
+    """`walk` of every job, in order, a thread per usable core: the weighing is numpy and SciPy, which let go of
+    the GIL, and each weighing seeds its own generator, so the runs are the same in any order (42 -> 28.5 s for 600
+    trades of 12 strategies on 2 cores). The bar moves by decision, not by variant (one of 40 strategies' took
+    minutes, unsaid). On an error or Ctrl-C the other walks stop at their next decision, not at their end."""
+    lock, stop = threading.Lock(), threading.Event()
+
+    def tick(n: int) -> None:
+        if stop.is_set():
+            raise _Stopped
+        with lock:
+            bar.update(n)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(jobs), usable_cores())))
+    futures = [pool.submit(walk, job, tick) for job in jobs]
+    try:
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for failed in (f for f in done if f.exception() is not None):
+            failed.result()  # raises it now, not after the walks before it in order
+        return [f.result() for f in futures]
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def analyse(
     trades: list[Trade],
     filters: Sequence[EntryFilter],
@@ -120,22 +155,14 @@ def analyse(
     strategies = sorted({t.strategy for b in books for t in b.trades}) if replay is not None else []
     jobs = [(b, v) for b in books for v in variants(settings.bayes_half_life_days)]
     decisions = sum(len({t.decided_ts for t in chosen.trades}) for chosen, _ in jobs)
+
+    def walked(job: tuple[Book, Variant], tick: Callable[[int], object]) -> Run:
+        chosen, variant = job
+        named = replace(variant, filters=tuple(j.name for j in chosen.filters))
+        return walk_forward(chosen.trades, named, served, chosen.taken, strategies, tick)
+
     with tqdm(total=decisions, desc="walk-forward", unit="decision", disable=None if progress else True) as bar:
-        lock = threading.Lock()
-
-        def tick(n: int) -> None:  # by decision, not by variant: one of 40 strategies' took minutes, unsaid
-            with lock:
-                bar.update(n)
-
-        def run(job: tuple[Book, Variant]) -> Run:
-            chosen, variant = job
-            named = replace(variant, filters=tuple(j.name for j in chosen.filters))
-            return walk_forward(chosen.trades, named, served, chosen.taken, strategies, tick)
-
-        # a thread per core: the weighing is numpy and SciPy, which let go of the GIL (each weighing seeds its own
-        # generator, so the runs are the same in any order)
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            runs = list(pool.map(run, jobs))
+        runs = _in_threads(jobs, walked, bar)
     days = day_grid([t for b in books for t in b.trades])  # one calendar for every variant: pairs compare on it
     equal = runs[0]
     # gross notional traded relative to equal weights': sizes are K x weight, and the strategies trade at different
