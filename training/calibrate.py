@@ -26,8 +26,6 @@ from training.forecaster import Forecaster, agreeing, ordered, standardised_targ
 from training.windows import Dataset
 
 ALPHAS = np.round(np.linspace(0.0, 1.0, 21), 2)  # the median shrinkage grid, 0 = the random walk
-
-
 # P(up) is served within what this many validation windows reached at each step, at least (or 1 % of them, if
 # more; a tenth of them on fewer than 200): the validation's extremes rested on 1-2 of 2,500 windows, and a slope
 # kept on a saturating signal served 0.99 where the true rate was at most 0.61 (a review)

@@ -18,8 +18,6 @@ WEIGHTS = "forecaster.safetensors"  # the whole Forecaster's state (network and 
 
 
 MIN_VOLATILITY = 1e-6  # floor of the scale (a flat window has none): forecasts stay finite
-
-
 MAX_STANDARDISED = 50.0  # inputs and training targets are clipped here (a jump after a stale, flat window)
 
 

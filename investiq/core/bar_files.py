@@ -73,8 +73,6 @@ BINANCE_KLINES = (
     "taker_buy_quote_volume",
     "ignore",
 )
-
-
 NUMBER = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?(\.\d+)?")  # the last part: pandas' suffix on a repeat
 
 

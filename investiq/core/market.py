@@ -52,23 +52,12 @@ from investiq.core.yahoo import (
 )
 
 Source = Literal["yfinance", "csv", "sample"]
-
-
 SOURCES: tuple[Source, ...] = ("yfinance", "csv", "sample")
-
-
 # Real daily bars 1999-2018 shipped inside the `arch` wheel: arch/data/<name>/<name>.csv.gz.
 SAMPLE_SYMBOLS: dict[str, str] = {"SPX": "sp500", "NASDAQ": "nasdaq"}
-
-
 SAMPLE_INTERVAL = "1d"
-
-
 ALL_DAYS = 36_500  # a century of days: all of a source's history
-
-
 SAMPLE_DAYS = ALL_DAYS  # the sample's: all of it
-
 
 # (symbol, interval, start, end) -> raw bars; start and end are tz-aware UTC, end exclusive.
 Fetch = Callable[[str, str, datetime, datetime], pd.DataFrame]
@@ -487,14 +476,8 @@ def fetch_back(
 # corrected close moves by less than 5 % and alone: one cent on a $0.81 stock, x1.012 on one bar, was taken for a
 # split while any move beyond 1 % was, and the cache was fetched again, losing what Yahoo no longer serves.
 CACHE_SPLIT_CHANGE = 0.05  # the least relative change of the cached closes taken for a split
-
-
 SPLIT_AGREE = 0.01  # how far a bar's factor may be from the median one
-
-
 SPLIT_SHARE = 0.9  # the share of the bars compared whose factors must agree (a few corrected ones may not)
-
-
 # A refresh compares one bar (the newest cached one is not compared): a split seen there is fetched again over
 # this many cached bars before the cache is rescaled. On the one bar, a close the source corrected by 7 % (a bad
 # print) rescaled every cached bar by x0.93 (a review: 434 of 437 bars more than 1 % off, and a false jump).

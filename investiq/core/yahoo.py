@@ -24,14 +24,8 @@ YF_MAX_DAYS: dict[str, int | None] = {
 # A failed Yahoo Finance call is told apart by its cause: no network (one message, whatever yfinance
 # and curl made of it), rate limiting (retried with backoff), or what Yahoo answered.
 YAHOO_HOST = "query2.finance.yahoo.com"
-
-
 OFFLINE_REASON = "Yahoo Finance cannot be reached from this machine (offline?)"
-
-
 OTHER_SOURCE = "use --source csv or --source sample"  # the command line's way round it
-
-
 # Words of network failures in the messages of curl (curl_cffi), requests, urllib3 and the socket module.
 _NETWORK_WORDS = (
     "could not resolve",
@@ -46,11 +40,7 @@ _NETWORK_WORDS = (
     "timed out",
     "connection reset",
 )
-
-
 RATE_LIMIT_TRIES = 4  # calls in all when Yahoo keeps answering 429
-
-
 RATE_LIMIT_WAIT_S = (1.0, 8.0)  # backoff: first wait, longest wait (doubling, with jitter)
 
 
