@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 
 from gateway.app import create_app
 from harness.processes import GatewayProcess
+from investiq.core import yahoo
 from investiq.core.settings import Settings
 from tests.fakes import Clock
 
@@ -32,6 +33,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         label, node_id = getattr(item, "operation_label", None), getattr(item, "id", None)
         if label and node_id is not None and node_id.params is None:  # pytest 9 ids; pytest 8's name the label
             item._id = node_id.with_params(label)
+
+
+class _OfflineTicker:
+    """yfinance.Ticker as it answers on a machine without a network (curl's words)."""
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+
+    def history(self, **kwargs: object) -> None:
+        raise OSError(
+            f"Failed to perform, curl: (6) Could not resolve host: {yahoo.YAHOO_HOST} (tests are offline)"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _offline_yahoo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never use the network: in-process, Yahoo Finance answers every test as it does offline, on a machine
+    with a network too (a test whose stand-in no longer reached the gateway would have asked Yahoo: a review).
+    A test that fakes yfinance.Ticker or fetch_yfinance itself replaces this; the real reachability probe
+    looks up a name that never resolves (RFC 2606)."""
+    import yfinance  # type: ignore[import-untyped, unused-ignore]
+
+    monkeypatch.setattr(yfinance, "Ticker", _OfflineTicker)
+    monkeypatch.setattr(yahoo, "YAHOO_HOST", "query2.finance.yahoo.invalid")
 
 
 @pytest.fixture
