@@ -71,6 +71,17 @@ def test_reliability_bins_of_calibrated_forecasts_lie_on_the_diagonal():
     assert all(abs(r["forecast"] - r["observed"]) < 0.05 for r in rows if r["n"] > 500)
 
 
+def test_reliability_bins_say_the_up_rate_observed_not_the_forecast():
+    """Ten forecasts of 0.9 of which half rose, and four of 0.2 of which one rose: the diagram shows 0.5 and 0.25
+    observed, where a diagram of the forecasts alone would lie on the diagonal. A mutation audit: "observed" read
+    from the forecasts survived every test."""
+    rows = reliability_bins([0.9] * 10 + [0.2] * 4, [1, 0] * 5 + [1, 0, 0, 0], bins=10)
+    assert rows == [
+        {"forecast": pytest.approx(0.2), "observed": 0.25, "n": 4},
+        {"forecast": pytest.approx(0.9), "observed": 0.5, "n": 10},
+    ]
+
+
 def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="finite"):
         fit_platt([0.5, float("nan")], [1, 0])

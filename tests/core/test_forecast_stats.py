@@ -14,9 +14,12 @@ from scipy import stats
 
 from investiq.core.forecast_stats import (
     backtest,
+    block_bootstrap_means,
+    bootstrap_interval,
     buy_and_hold,
     column_estimates,
     errors,
+    expanded_tail,
     hit_rate,
     observed_periods_per_year,
     pesaran_timmermann,
@@ -368,3 +371,27 @@ def test_two_copies_of_one_series_carry_no_more_evidence_than_one():
     assert two.ci95 == pytest.approx(one.ci95)
     apart = column_estimates([x, x[::-1].copy()], block=12)[0]  # the same values, not at the same times
     assert apart.ci95[1] - apart.ci95[0] < 0.85 * (one.ci95[1] - one.ci95[0])
+
+
+def test_the_expanded_interval_widens_its_tails_by_the_number_of_blocks_not_of_rows():
+    """120 rows in blocks of 12 are 10 blocks: the expanded percentile interval reads the replicates at the tail
+    of 10 blocks (0.0086 for 0.025), not of 120 rows (0.023, nearly the plain interval). A mutation audit: the
+    rows' count passed for the blocks' survived every test, and skill, the retrain gate and the backtest would
+    have called skill significant on too little evidence."""
+    x = np.random.default_rng(7).normal(0, 1, (120, 1))
+
+    def mean(m: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(m[..., 0])
+
+    draws = block_bootstrap_means([x], 12, 2000, 0)[:, 0]
+    tail = expanded_tail(10)
+    assert tail == pytest.approx(0.0086, abs=1e-4)
+    value, ci = bootstrap_interval([x], mean, block=12, reps=2000, seed=0, expanded=True)
+    assert value == pytest.approx(x.mean())
+    assert ci == pytest.approx(tuple(np.percentile(draws, [100 * tail, 100 * (1 - tail)])))
+    # a block count rounds up: 121 rows are 11 blocks (the last one short)
+    y = np.random.default_rng(8).normal(0, 1, (121, 1))
+    draws = block_bootstrap_means([y], 12, 2000, 0)[:, 0]
+    eleven = expanded_tail(11)
+    wide = bootstrap_interval([y], mean, block=12, reps=2000, seed=0, expanded=True)[1]
+    assert wide == pytest.approx(tuple(np.percentile(draws, [100 * eleven, 100 * (1 - eleven)])))

@@ -199,3 +199,58 @@ def test_a_cells_factor_covers_at_the_conformal_rank_not_the_plain_quantile():
     # below the median (one minus its level is the side covered) alike
     below = cell_factors(-target, -z, 0, np.array([0.5, 0.1]))
     assert below[1] == pytest.approx(1.0)
+
+
+def test_narrowing_stops_a_quantile_above_the_last_close_at_it():
+    """A median below the last close and a quantile above it: a factor under 1 draws the quantile towards the
+    median, across the last close, where it would contradict the P(up) it was held to. It stops at the last close.
+    A mutation audit: the quantiles above the last close left unbounded survived every test."""
+    wide = widen(
+        np.array([100.0]), np.array([[99.0]]), np.array([[[95.0, 100.5, 103.0]]]), np.array([[[1, 0.1, 1]]])
+    )
+    np.testing.assert_allclose(wide[0, 0], [95.0, 100.0, 103.0])  # 99 (100.5 / 99) ** 0.1 = 99.15 would cross it
+
+
+def test_a_cells_factor_is_kept_within_its_range():
+    """Every window of a cell 50 times as far from the median as its quantile says (or 1,000 times nearer): the
+    factor is held to FACTOR_RANGE (10 and 0.1), not carried out to what a few freak windows ask. A mutation audit:
+    the clip survived every test."""
+    from investiq.core.gaps import FACTOR_RANGE, cell_factors
+
+    z = np.column_stack([np.zeros(30), np.ones(30)])  # median 0, the 0.9 quantile at 1
+    assert cell_factors(np.full(30, 50.0), z, 0, np.array([0.5, 0.9]))[1] == FACTOR_RANGE[1] == 10.0
+    assert cell_factors(np.full(30, 1e-3), z, 0, np.array([0.5, 0.9]))[1] == FACTOR_RANGE[0] == 0.1
+
+
+def test_a_cell_across_too_few_different_nights_gets_the_models_factors_not_its_own():
+    """One-step paths from hourly sessions of 7 bars: a seventh cross a night. Those crossing, over 5 different
+    nights (under MIN_CELL), are one path's worth of evidence 5 times: their cell takes the model's factors, the
+    anchor's times sqrt(v[1, 1] / v[0, 1]) = sqrt(rho), not factors fitted on those few nights. Over MIN_CELL
+    nights it gets its own. A mutation audit: MIN_CELL lowered to 1 survived every test."""
+    from investiq.core.gaps import MIN_CELL
+
+    rng = np.random.default_rng(4)
+    n = 1400
+    crossed = crossing_windows(n, 1, 7, seed=4)
+    target = rng.standard_normal((n, 1)) * np.where(crossed > 0, 3.0, 1.0)
+    z = np.broadcast_to(np.quantile(target, LEVELS, axis=0).T, (n, 1, len(LEVELS)))
+    few = np.where(crossed > 0, rng.integers(0, 5, (n, 1)), -1)
+    fitted = fit_gaps(target, z, 3, LEVELS, crossed, few)
+    assert fitted is not None
+    rho, factors, _ = fitted
+    np.testing.assert_allclose(factors[1, 0], factors[0, 0] * np.sqrt(rho))
+    many = np.where(crossed > 0, rng.integers(0, 4 * MIN_CELL, (n, 1)), -1)
+    fitted = fit_gaps(target, z, 3, LEVELS, crossed, many)
+    assert fitted is not None
+    rho, factors, _ = fitted
+    assert not np.allclose(factors[1, 0], factors[0, 0] * np.sqrt(rho))
+
+
+def test_an_origin_past_a_sessions_usual_end_is_served_the_pooled_intervals():
+    """Hourly sessions of 7 bars, the last one 8 long: from its 8th bar the window cannot tell where the night
+    falls (an early close missed, a late bar), so no gaps ahead (-1, the pooled intervals), not factors that assume
+    a night next. A mutation audit: `place <= usual` for `place < usual` survived every test."""
+    hourly = sessions(30, 7)
+    longer = hourly.append(pd.DatetimeIndex([hourly[-1] + pd.Timedelta(hours=1)]))
+    assert ahead(gap_before(longer), np.array([len(longer) - 1]), 64, 3).tolist() == [[-1, -1, -1]]
+    assert ahead(gap_before(longer), np.array([len(longer) - 2]), 64, 3).tolist() == [[1, 1, 1]]  # its 7th bar

@@ -93,3 +93,20 @@ def test_a_strategy_whose_trades_keep_coming_is_left_for_reads_to_replay(journal
     assert store.refold(reader, HALF_LIFE, 2e9, trade_arrives_every_time) == 2  # b and c
     assert store.folded_otherwise(reader, HALF_LIFE) == ["a"]
     reader.close()
+
+
+def test_a_state_folded_with_another_half_life_is_read_as_its_events_replayed(
+    journal: JournalWriter, db_path: Path
+):
+    """Before any refold (or where the refold gave up, REFOLD_TRIES), a state folded with another half-life is read
+    as its events replayed with the one asked for, not as stored (here an empty state folded with 10 days); one
+    folded with the half-life asked for is read as stored. A mutation audit: every state served as stored survived
+    every test."""
+    reader = connect(db_path, readonly=True)
+    assert store.folded_otherwise(reader, HALF_LIFE) == ["a", "b", "c"]
+    replayed = store.replay(reader, "a", HALF_LIFE)
+    assert replayed is not None and replayed.pnl_count == 3
+    assert store.load_state(reader, "a", HALF_LIFE) == replayed
+    assert store.load_states(reader, HALF_LIFE)["b"] == store.replay(reader, "b", HALF_LIFE)
+    assert store.load_state(reader, "a", 10.0) == Evidence(ref_ts=1e9)  # folded with it: as stored
+    reader.close()

@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from investiq.core.skill import MAX_SPAN, POOLED, Outcome, SkillBook
+from investiq.core.forecast_stats import bootstrap_interval
+from investiq.core.skill import BLOCK, MAX_SPAN, POOLED, REPS, Outcome, SkillBook, block_length
 
 DAY = 86_400.0
 Q = {"0.05": 98.0, "0.1": 99.0, "0.9": 102.0, "0.95": 103.0}  # quantiles at the horizon around a last close of 100
@@ -399,3 +400,60 @@ def test_a_forecast_scored_through_one_poll_is_not_also_unscorable():
         polls = [Outcome(0.0, "AAA", "v1", DAY, 100.0, 101.0, math.nan, None), *outcomes(1)][::order]
         book.add(polls)
         assert book.unscorable == 0 and book.forecasts == 1
+
+
+def test_a_close_that_did_not_move_is_no_rise():
+    """Closes that did not move: always-up missed every one of them (a tie is a miss for always-up), so a P(up)
+    of 0.3 scores 0.09 and the edge of an "up" call that missed is 0, not -1. A mutation audit: a tie counted as a
+    rise survived every test."""
+    rows = [Outcome(i * DAY, "AAA", "v", DAY, 100.0, 101.0, 100.0, False, 0.3, 0.55) for i in range(15)]
+    book = SkillBook()
+    book.add(rows)
+    skill = book.skill("v")
+    assert skill.always_up_rate.value == 0.0 and skill.hit_rate.value == 0.0
+    assert skill.brier.value == pytest.approx(0.3**2)
+    assert skill.brier_skill.value == pytest.approx(1 - 0.3**2 / 0.55**2)
+    assert skill.edge_over_always_up.value == 0.0
+
+
+def test_the_recent_record_needs_its_forecasts_as_well_as_its_periods():
+    """One forecast a period: 10 periods hold 10 forecasts, too few for a record of 50; the recent record then
+    begins 50 periods back, and with 500 forecasts asked for there is none (the whole record is judged). A
+    mutation audit: the count of forecasts left out survived every test."""
+    book = SkillBook()
+    book.add(outcomes(120))
+    assert book.recent_since("v1", periods=10, forecasts=10) == 110 * DAY
+    assert book.recent_since("v1", periods=10, forecasts=50) == 70 * DAY
+    assert book.skill("v1", since_ts=70 * DAY).n == 50
+    assert book.recent_since("v1", periods=10, forecasts=500) is None
+
+
+def test_a_long_records_interval_resamples_blocks_growing_with_its_cube_root():
+    """1,000 periods: blocks of 10 (the cube root), not BLOCK's 2, so calls that persist over several horizons stay
+    inside a block; the MAE ratio's interval is the expanded one over blocks of 10. A mutation audit: blocks of
+    BLOCK whatever the record survived every test."""
+    assert (BLOCK, block_length(8), block_length(1000), block_length(3375)) == (2, 2, 10, 15)
+    rows = outcomes(1000, seed=6)
+    book = SkillBook()
+    book.add(rows)
+    pairs = np.array([[abs(o.predicted_price - o.actual_price), abs(o.last_price - o.actual_price)] for o in rows])
+    pairs /= np.array([[o.last_price] for o in rows])
+
+    def ratio(m: np.ndarray) -> np.ndarray:
+        return np.asarray(m[..., 0] / m[..., 1])
+
+    value, ci = bootstrap_interval([pairs], ratio, block=10, reps=REPS, seed=0, expanded=True)
+    mae = book.skill("v1").mae_ratio
+    assert mae.value == pytest.approx(value) and mae.ci95 == pytest.approx(ci)
+
+
+def test_the_difference_from_always_up_is_not_certain_on_down_calls_that_all_came_true():
+    """15 periods that all fell, every call 'down' and right: +1 [1, 1] from the bootstrap; at least Wilson's
+    interval of the down calls' hit rate (15 of 15: [0.796, 1]) now, so [0.59, 1], not certainly better than
+    always-up. A mutation audit: the Wilson floor on the lower end survived every test."""
+    rows = [Outcome(i * DAY, "AAA", "v", DAY, 100.0, 99.0, 98.0, True) for i in range(15)]
+    book = SkillBook()
+    book.add(rows)
+    edge = book.skill("v").edge_over_always_up
+    assert edge.value == 1.0 and edge.ci95 is not None and edge.periods == 15
+    assert edge.ci95[0] == pytest.approx(-1 + 2 * 0.7961, abs=1e-3) and edge.ci95[1] == 1.0

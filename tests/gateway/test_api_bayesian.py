@@ -272,6 +272,28 @@ def test_an_update_without_an_id_is_recognised_in_the_agents_row_to_a_second_and
     assert client.post("/bayesian/sync-from-database", params={"days": 1}).json()["trades_imported"] == 0
 
 
+def test_a_row_of_the_other_outcome_at_the_close_of_an_update_without_an_id_is_another_trade(
+    client: TestClient, db_path: Path, clock: Clock
+):
+    """An update that gave only the outcome (won, no P&L, no id), and a losing row of the agent's table closed in
+    the same second: the row is not that trade (a win), so the sync learns it, and the loss reaches the weights;
+    a winning row there is the update's trade, learnt once. A mutation audit: matching by the close alone,
+    whatever the outcome, survived every test."""
+    from investiq.core.journal.timestamps import iso
+
+    closed = iso(clock.now - 3600)
+    update(client, strategy_name="told", won=True, closed_at=closed)
+    add_trades(db_path, [("told", -5.0, closed)])
+    report = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (report["trades_imported"], report["already_recorded"]) == (1, 0), report
+    stats = client.get("/bayesian/all-stats").json()["strategies"][0]
+    assert (stats["total_samples"], stats["wins"], stats["losses"]) == (2, 1, 1)
+    add_trades(db_path, [("told", 4.0, closed)])  # the update's own trade: already learnt
+    again = client.post("/bayesian/sync-from-database", params={"days": 1}).json()
+    assert (again["trades_imported"], again["already_recorded"]) == (0, 2), again
+    assert client.get("/bayesian/all-stats").json()["strategies"][0]["total_samples"] == 2
+
+
 def test_a_sync_learns_in_short_writes_and_sees_what_others_recorded_between_them(
     client: TestClient, db_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ):

@@ -15,7 +15,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from investiq.core.bayes.posterior import SECONDS_PER_DAY
-from investiq.core.forecast_stats import bootstrap_interval
+from investiq.core.forecast_stats import bootstrap_interval, expanded_tail
 from investiq.core.journal.timestamps import iso
 from investiq.core.settings import Settings
 from investiq.ops.backtest.analysis import analyse
@@ -24,9 +24,13 @@ from investiq.ops.backtest.filters import Counts, SentimentFilter, read_headline
 from investiq.ops.backtest.gating import verdicts
 from investiq.ops.backtest.report import _relative_sharpe, as_json, markdown, summary
 from investiq.ops.backtest.stats import (
+    MAX_REPS,
     PARTLY_SUPPORTED,
     SUPPORTED,
+    TAIL,
+    Basis,
     _by_decision_day,
+    _reps,
     claims,
     daily_pnl,
     day_grid,
@@ -354,3 +358,47 @@ def test_a_short_span_is_warned_about():
     assert "annualised at" in short.notes[-1]  # the annualisation note stays last
     long = analyse(planted(days=200), [], Settings(), BacktestConfig(reps=50), progress=False)  # 10 blocks
     assert not [n for n in long.notes if n.startswith("warning:")]
+
+
+def daily(day: int, pnl: float) -> Trade:
+    """A trade of strategy a in X opened on day `day` after T0 and closed an hour later."""
+    return Trade("a", "X", T0 + day * SECONDS_PER_DAY, T0 + day * SECONDS_PER_DAY + 3600, pnl)
+
+
+def test_a_variant_that_loses_from_its_first_day_draws_down_from_its_starting_capital():
+    """Daily P&L -1, -1, then +0.5: the starting capital is the first peak, so the drawdown is 2, not the 1 of a
+    peak taken at the first day's close. A mutation audit: the starting capital left out of the peaks survived
+    every test."""
+    trades = [daily(d, p) for d, p in enumerate((-1.0, -1.0, 0.5))]
+    days = day_grid(trades)
+    stats = variant_stats("equal", trades, np.ones(3), days, BacktestConfig(reps=100))
+    assert stats.total_return == pytest.approx(-1.5)
+    assert stats.max_drawdown == pytest.approx(2.0)
+
+
+def test_average_win_and_loss_are_per_unit_of_size_and_undefined_without_one():
+    """Sized P&L over the sizes' sum: a win of +10 at size 0.5 averages 10 (5 over 0.5, not over 1), wins of +10
+    and +6 at size 0.25 average 8. Without a losing trade the average loss is undefined (nan), not 0. A mutation
+    audit: a denominator of at least 1 survived every test."""
+    one = [Trade("a", "X", T0, T0 + 3600, 10.0)]
+    alone = variant_stats("half", one, np.array([0.5]), day_grid(one), BacktestConfig(reps=100))
+    assert alone.average_win == pytest.approx(10.0)
+    assert math.isnan(alone.average_loss)
+    trades = [daily(d, p) for d, p in enumerate((10.0, 6.0, -4.0))]
+    sized = variant_stats(
+        "quarter", trades, np.array([0.25, 0.25, 0.25]), day_grid(trades), BacktestConfig(reps=100)
+    )
+    assert sized.average_win == pytest.approx(8.0) and sized.average_loss == pytest.approx(-4.0)
+
+
+def test_intervals_held_together_draw_replicates_in_proportion_to_their_smaller_tail():
+    """Nine claims held together (0.025 / 9 in each tail) on 20 blocks: as many replicates as leave as many draws
+    beyond each widened end as 95 % intervals have (about 11,900 for 500), at most MAX_REPS (reached on 10 blocks);
+    a 95 % interval keeps its own. A mutation audit: the configured replicates used whatever the tail survived
+    every test."""
+    bases = [Basis(200, 10, "trades"), Basis(500, 20, "days")]
+    wanted = _reps(500, TAIL / 9, bases)
+    assert 500 < wanted < MAX_REPS
+    assert wanted * expanded_tail(20, TAIL / 9) == pytest.approx(500 * expanded_tail(20, TAIL), rel=1e-3)
+    assert _reps(500, TAIL, bases) == 500
+    assert _reps(500, TAIL / 9, [Basis(100, 10, "trades")]) == MAX_REPS
