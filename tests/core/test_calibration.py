@@ -7,16 +7,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from investiq.core.calibration import (
-    brier,
-    brier_skill,
-    fit_isotonic,
-    fit_platt,
-    fit_slope,
-    logit,
-    reliability_bins,
-    sigmoid,
-)
+from investiq.core.calibration import brier, brier_skill, fit_slope, reliability_bins, sigmoid
+
+
+def logit(p: Any) -> Any:
+    q = np.asarray(p, dtype=np.float64)
+    return np.log(q / (1 - q))
 
 
 def synthetic(n: int, a: float, b: float, seed: int = 0) -> tuple[Any, Any, Any]:
@@ -25,34 +21,6 @@ def synthetic(n: int, a: float, b: float, seed: int = 0) -> tuple[Any, Any, Any]
     raw = sigmoid(rng.normal(0, 1.5, n))
     truth = sigmoid(a * logit(raw) + b)
     return raw, truth, rng.random(n) < truth
-
-
-def test_platt_recovers_a_known_miscalibration():
-    raw, _, up = synthetic(40_000, a=0.5, b=0.2)  # an overconfident forecaster, biased down
-    platt = fit_platt(raw, up)
-    assert platt.a == pytest.approx(0.5, abs=0.03)
-    assert platt.b == pytest.approx(0.2, abs=0.03)
-
-
-def test_platt_leaves_calibrated_probabilities_alone():
-    raw, _, up = synthetic(40_000, a=1.0, b=0.0, seed=1)
-    platt = fit_platt(raw, up)
-    assert (platt.a, platt.b) == pytest.approx((1.0, 0.0), abs=0.04)
-
-
-def test_isotonic_is_monotone_and_close_to_the_truth():
-    raw, _, up = synthetic(40_000, a=0.5, b=0.0, seed=2)
-    iso = fit_isotonic(raw, up)
-    assert np.all(np.diff(iso.values) >= 0)
-    grid = np.linspace(0.05, 0.95, 19)
-    assert np.abs(iso(grid) - sigmoid(0.5 * logit(grid))).max() < 0.06
-    assert min(iso.values) > 0 and max(iso.values) < 1  # never certain
-
-
-def test_isotonic_pools_violators_exactly():
-    iso = fit_isotonic([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1])
-    assert iso.values == pytest.approx((1e-6, 0.5, 1 - 1e-6))
-    assert iso([0.25, 0.35]) == pytest.approx([0.5, 0.5])
 
 
 def test_brier_and_skill_against_hand_counts():
@@ -83,8 +51,6 @@ def test_reliability_bins_say_the_up_rate_observed_not_the_forecast():
 
 
 def test_bad_inputs_are_refused():
-    with pytest.raises(ValueError, match="finite"):
-        fit_platt([0.5, float("nan")], [1, 0])
     with pytest.raises(ValueError, match="outcomes"):
         brier([0.5, 0.5], [1])
 
