@@ -9,7 +9,6 @@ message and exit status 1.
 
     InvestIQError
     ├── InvalidInputError (422)         bad request values; PriceInputError
-    ├── NotFoundError (404)
     ├── UnavailableError (503)          cannot answer now, may later
     │   ├── BackendUnavailableError     ONNX Runtime / Triton; ModelNotReadyError, DataUnavailableError
     │   └── JournalUnavailableError     a durable write could not be committed
@@ -38,11 +37,6 @@ class InvalidInputError(InvestIQError, ValueError):
 
     status_code = 422
     kind = "invalid_input"
-
-
-class NotFoundError(InvestIQError):
-    status_code = 404
-    kind = "not_found"
 
 
 class UnavailableError(InvestIQError):

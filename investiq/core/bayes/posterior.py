@@ -87,11 +87,6 @@ class Posterior:
         """Scale of the Student-t (2a degrees of freedom, location mu) that the mean P&L per trade follows."""
         return math.sqrt(self.b / (self.a * self.kappa))
 
-    @property
-    def pnl_variance(self) -> float:
-        """Posterior mean of the per-trade variance s2 (finite when a > 1)."""
-        return self.b / (self.a - 1.0) if self.a > 1.0 else math.inf
-
 
 def decay(age_seconds: float, half_life_days: float) -> float:
     """Weight of evidence that is age_seconds old; 1 when forgetting is off or the age is <= 0."""
