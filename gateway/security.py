@@ -9,10 +9,11 @@ from fastapi import HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.types import Scope
 
-HEADER = "X-API-Key"
-_HEADER_BYTES = HEADER.lower().encode()  # as ASGI gives header names
+from investiq.core.settings import API_KEY_HEADER
+
+_HEADER_BYTES = API_KEY_HEADER.lower().encode()  # as ASGI gives header names
 api_key_header = APIKeyHeader(
-    name=HEADER,
+    name=API_KEY_HEADER,
     auto_error=False,
     description="Required when the variable api_key_env names (ML_API_KEY by default) is set.",
 )
@@ -57,7 +58,7 @@ def check_api_key(expected: str | None, scope: Scope, variable: str) -> None:
     reason = "missing" if provided_key(scope) is None else "wrong"
     raise HTTPException(
         status_code=401,
-        detail=f"{reason} API key: send header {HEADER} with the key configured in {variable}",
+        detail=f"{reason} API key: send header {API_KEY_HEADER} with the key configured in {variable}",
         headers={"WWW-Authenticate": "APIKey"},
     )
 

@@ -26,10 +26,11 @@ from tqdm import tqdm
 
 from investiq.core.bars import clean_bars
 from investiq.core.market import SAMPLE_INTERVAL, SAMPLE_SYMBOLS, BarCache, load_sample
+from investiq.core.settings import API_KEY_HEADER
 
 
 def post(url: str, body: dict[str, Any], api_key: str | None) -> dict[str, Any]:
-    headers = {"content-type": "application/json"} | ({"x-api-key": api_key} if api_key else {})
+    headers = {"content-type": "application/json"} | ({API_KEY_HEADER: api_key} if api_key else {})
     if not url.startswith(("http://", "https://")):
         raise SystemExit(f"--url must be an http(s) URL of the gateway, got {url!r}")
     request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")  # noqa: S310

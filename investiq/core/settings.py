@@ -41,6 +41,7 @@ from investiq.core.names import symbol_problem, ticker
 from investiq.core.patchtst_runtime import RuntimeName as PatchTSTRuntime
 
 ENV_PREFIX = "INVESTIQ_"
+API_KEY_HEADER = "X-API-Key"  # the header that carries the key named by api_key_env (gateway/security.py)
 # The most days any window of days may span: more overflowed the date arithmetic (a prune of 1e8 days, a review)
 CENTURY_DAYS = ALL_DAYS
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from urllib.request import Request, urlopen
 
 from investiq.core.errors import InvestIQError
 from investiq.core.patchtst import PATCHTST
-from investiq.core.settings import Settings
+from investiq.core.settings import API_KEY_HEADER, Settings
 from investiq.core.versions import (
     VersionError,
     install,
@@ -86,7 +86,7 @@ def _post(url: str, headers: dict[str, str], timeout_s: float) -> dict[str, obje
 
 def _key(settings: Settings) -> dict[str, str]:
     """The gateway's API key header, where one is set."""
-    return {} if settings.api_key is None else {"X-API-Key": settings.api_key.get_secret_value()}
+    return {} if settings.api_key is None else {API_KEY_HEADER: settings.api_key.get_secret_value()}
 
 
 def _detail(exc: HTTPError) -> str:

@@ -30,9 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.app import create_app
 from gateway.backends.embedded import EmbeddedBackend
-from gateway.security import HEADER
 from investiq.core import yahoo
-from investiq.core.settings import Settings
+from investiq.core.settings import API_KEY_HEADER, Settings
 from tests.gateway.test_bad_input import CONTEXT, SpyBackend, app_settings, offline, repository
 
 __all__ = ["repository"]  # a fixture, imported for pytest
@@ -153,7 +152,7 @@ DATES = st.datetimes(datetime(1, 1, 2), datetime(2025, 1, 1), timezones=st.just(
 
 
 def send(path: str, method: str, **kwargs: Any) -> Response:
-    case = schema[path][method].Case(headers={HEADER: KEY.get_secret_value()}, **kwargs)
+    case = schema[path][method].Case(headers={API_KEY_HEADER: KEY.get_secret_value()}, **kwargs)
     response: Response = case.call_and_validate(
         excluded_checks=[not_a_server_error], additional_checks=[answers_with_a_reason]
     )
