@@ -26,7 +26,7 @@ from training.evaluate import (
     probability_scores,
     reliability,
 )
-from training.evaluate_report import bar_checks
+from training.evaluate_report import bar_checks, direction_section, headline
 
 H = 4
 
@@ -247,3 +247,32 @@ def test_p_up_beats_climatology_only_with_skill_shown_at_both_h1_and_h_h():
     assert _row(bar_checks(report), "beats climatology").endswith("| no: no better than climatology |")
     probability[f"h{H}"] = probability["h1"]
     assert _row(bar_checks(report), "beats climatology").endswith("| yes |")
+
+
+def test_a_call_is_significantly_worse_than_always_up_only_with_its_whole_interval_below(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """report.md's direction verdict: a P(up) call 0.02 behind always-up whose interval reaches above 0 "does not
+    beat" it; only an interval wholly below 0 is "significantly worse".
+    A mutation audit: the verdict read from the difference alone survived every test."""
+    report, _ = _evaluated_tick_bound(tmp_path, monkeypatch)
+    call = report["direction"]["h1"]["probability_up"]
+    assert call["n"] > 0  # the situation: P(up) calls a direction
+    said = "At horizon 1 the P(up) > 0.5 call {} always-up"
+    call["vs_always_up"] = {"beats": False, "difference": -0.02, "ci95": [-0.05, 0.01]}
+    assert said.format("does not beat") in "\n".join(direction_section(report))
+    call["vs_always_up"]["ci95"] = [-0.05, -0.01]
+    assert said.format("is significantly worse than") in "\n".join(direction_section(report))
+
+
+def test_the_headline_names_a_flat_median_whatever_its_share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The headline's direction line says at what share of origins the median was flat (a flat median calls no
+    direction and is left out), at 30 % as at 100 %; at 0 it says nothing.
+    A mutation audit: the note said only above half the origins survived every test."""
+    report, _ = _evaluated_tick_bound(tmp_path, monkeypatch)
+    note = "within 1 bp of the last close, at {} of origins"
+    for share, said in ((0.3, "30%"), (1.0, "100%")):
+        report["direction"]["h1"]["median_flat_share"] = share
+        assert note.format(said) in "\n".join(headline(report))
+    report["direction"]["h1"]["median_flat_share"] = 0.0
+    assert "within 1 bp of the last close" not in "\n".join(headline(report))
