@@ -17,19 +17,7 @@ from investiq.core.patchtst_runtime import (
     problem,
     sample_windows,
 )
-
-
-def _answer(windows: NDArray[np.float32], p_up: float) -> list[NDArray[np.float32]]:
-    """A forecast of 4 steps and 3 quantiles (the graph's OUTPUTS, in order): volatility 0.01, quantiles around
-    the last close, P(up) `p_up` everywhere."""
-    n, last = len(windows), windows[:, -1:, :]
-    quantiles = last * np.array([0.99, 1.0, 1.01], dtype=np.float32)[None, None, :] * np.ones((n, 4, 1))
-    return [
-        quantiles[..., 1:2].astype(np.float32),
-        quantiles.astype(np.float32),
-        np.full((n, 4), p_up, dtype=np.float32),
-        np.full((n, 1), 0.01, dtype=np.float32),
-    ]
+from tests.core.test_patchtst_bf16 import answer
 
 
 def test_p_up_is_compared_absolutely_so_a_tiny_p_up_off_by_a_hair_does_not_refuse_the_graph():
@@ -37,7 +25,7 @@ def test_p_up_is_compared_absolutely_so_a_tiny_p_up_off_by_a_hair_does_not_refus
     0.02 off by 5e-5 (relative 2.5e-3, 25 times the bound) is within it: the fused graph is not refused.
     A mutation audit: P(up) scaled by its own size like the prices (relative) survived every test."""
     windows = sample_windows(3, 16, seed=1)
-    want = _answer(windows, p_up=0.02)
+    want = answer(windows, p_up=0.02)
     got = [a.copy() for a in want]
     got[2] += np.float32(5e-5)
     absolute = float(np.max(np.abs(got[2] - want[2])))
