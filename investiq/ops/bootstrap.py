@@ -18,7 +18,7 @@ from investiq.core.errors import ExportError, SettingsError
 from investiq.core.finbert import FINBERT, WeightsError, finbert_dir
 from investiq.core.journal import migrate, open_journal
 from investiq.core.patchtst import PATCHTST
-from investiq.core.settings import Settings
+from investiq.core.settings import API_KEY_HEADER, Settings
 from investiq.core.versions import serving
 from investiq.ops.service import check_port, http_url, serving_record
 
@@ -144,7 +144,7 @@ def serve(settings: Settings, log_level: str, log: Log) -> None:
     configure_logging(log_level, settings.log_format)  # first: loading the backend may log warnings
     init_journal(settings)  # clear errors before uvicorn starts, not a traceback inside it
     backend = build_backend(settings)
-    key = "on (X-API-Key required)" if settings.api_key else f"off (set {settings.api_key_env} to enable)"
+    key = f"on ({API_KEY_HEADER} required)" if settings.api_key else f"off (set {settings.api_key_env} to enable)"
     url = http_url(settings.host, settings.port)  # where it binds: 0.0.0.0 says every interface
     log(f"InvestIQ gateway {__version__} on {url}  journal={settings.db_path.resolve()}  api key {key}")
     if not settings.api_key and not is_loopback(settings.host):
