@@ -4,8 +4,14 @@ that fits each error opening one."""
 from __future__ import annotations
 
 import os
+import select
+import shutil
+import signal
 import sqlite3
+import tempfile
 import threading
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +120,94 @@ def test_a_write_lock_held_by_the_agent_does_not_fail_the_start(db_path: Path):
         agent.close()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes a file of mode 444: chmod does not make it read-only")
-def test_a_journal_of_mode_444_is_refused_at_start(db_path: Path):
+NOBODY = 65534
+
+
+def as_a_user_who_may_not_write(job: Callable[[], str]) -> str:
+    """What `job()` returns, or "JournalError: <message>", run in a child process as a user for whom file modes
+    count: this one, or nobody when the tests run as root (root writes a file of mode 444 and any folder)."""
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe and never returns
+        try:
+            os.close(reader)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+            try:
+                answer = job()
+            except JournalError as exc:
+                answer = f"JournalError: {exc}"
+            os.write(writer, answer.encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    try:
+        if not select.select([reader], [], [], 60)[0]:
+            os.kill(child, signal.SIGKILL)
+            pytest.fail("the child process answered nothing in 60 s")
+        with os.fdopen(reader, "rb", closefd=False) as pipe:
+            return pipe.read().decode()
+    finally:
+        os.close(reader)
+        os.waitpid(child, 0)
+
+
+def opened(open_it: Callable[..., sqlite3.Connection], *args: Any, **kwargs: Any) -> str:
+    """ "opened" once `open_it(*args, **kwargs)` has opened a connection, closed again."""
+    open_it(*args, **kwargs).close()
+    return "opened"
+
+
+@pytest.fixture
+def folder():
+    """A folder that nobody (as_a_user_who_may_not_write) may read but not write; pytest's own are root's only."""
+    path = Path(tempfile.mkdtemp(prefix="investiq-ro-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        path.chmod(0o755)
+        shutil.rmtree(path)
+
+
+def test_a_journal_of_mode_444_is_refused_at_start(folder: Path):
+    db_path = folder / "portfolio.db"
     open_journal(db_path).close()
     db_path.chmod(0o444)
-    with pytest.raises(JournalError, match="may not write the file or its directory"):
-        open_journal(db_path)
+    answer = as_a_user_who_may_not_write(lambda: opened(open_journal, db_path))
+    assert answer.startswith("JournalError:") and "may not write the file or its directory" in answer
+
+
+def test_a_journal_at_rest_reads_in_a_folder_this_user_may_not_write(folder: Path):
+    """`investiq db status` and `report` by another user than the gateway's failed with "attempt to write a
+    readonly database": SQLite could not create the WAL's -shm file (an audit). A journal whose WAL is
+    checkpointed reads as it is on disk; one with transactions still in its WAL is refused, not read without
+    them."""
+    db_path = folder / "portfolio.db"
+    conn = open_journal(db_path)
+    conn.executemany(TRADE, [("SPY",)] * 3)
+    conn.close()
+    assert not db_path.with_name("portfolio.db-wal").exists()  # checkpointed and removed by the last close
+    folder.chmod(0o555)
+
+    def count() -> str:
+        with closing(connect(db_path, readonly=True)) as reader:
+            return str(reader.execute("SELECT count(*) FROM trades").fetchone()[0])
+
+    assert as_a_user_who_may_not_write(count) == "3"
+    folder.chmod(0o755)
+    writer = connect(db_path)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.executemany(TRADE, [("QQQ",)] * 2)  # committed, in the WAL only, while the writer stays open
+    shutil.copy(db_path.with_name("portfolio.db-wal"), folder / "held.db-wal")
+    shutil.copy(db_path, folder / "held.db")
+    writer.close()
+    folder.chmod(0o555)
+    held = folder / "held.db"
+    answer = as_a_user_who_may_not_write(lambda: opened(connect, held, readonly=True))
+    assert answer.startswith("JournalError: cannot open the journal") and "run this as the user who runs" in answer
 
 
 def test_a_file_that_is_not_sqlite_is_told_so(db_path: Path):

@@ -33,29 +33,77 @@ def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *, readonly: boo
     because a committed Bayesian update has been acknowledged to the agent.
     A read-write connection proves it can write (`_probe_write`).
     """
-    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rwc"
-    conn: sqlite3.Connection | None = None
     try:
-        conn = sqlite3.connect(
-            uri, uri=True, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False
-        )
+        conn = _open(path, busy_timeout_ms, "mode=ro" if readonly else "mode=rwc", write=not readonly)
+    except sqlite3.Error as exc:
+        waiting = _wal_bytes(path) if readonly and _no_shared_memory(exc) else None
+        if waiting is None:
+            # from exc: a reader tells the writer of damage it met (JournalWriter.saw)
+            raise JournalError(f"cannot open the journal at {str(path)!r}: {exc}. {advice(exc)}") from exc
+        if waiting:
+            raise JournalError(
+                f"cannot open the journal at {str(path)!r}: {exc}. This user may not write its folder, where "
+                "SQLite reads a journal whose -wal file holds transactions: run this as the user who runs the "
+                f'gateway, or on a copy (`sqlite3 {path.name} ".backup copy.db"` as that user)'
+            ) from exc
+        try:
+            conn = _open(path, busy_timeout_ms, "mode=ro&immutable=1", write=False)
+        except sqlite3.Error as again:
+            raise JournalError(f"cannot open the journal at {str(path)!r}: {again}. {advice(again)}") from again
+        log.info("journal %s read as it is on disk: this user may not write its folder", path)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _open(path: Path, busy_timeout_ms: int, mode: str, *, write: bool) -> sqlite3.Connection:
+    """`connect`'s connection, opened with the URI parameters `mode`; closed again on any error."""
+    conn = sqlite3.connect(
+        f"file:{path}?{mode}",
+        uri=True,
+        isolation_level=None,
+        timeout=busy_timeout_ms / 1000,
+        check_same_thread=False,
+    )
+    try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        if not readonly:
+        if write:
             _probe_write(conn, busy_timeout_ms)
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise JournalError(f"journal {str(path)!r} could not switch to WAL mode (got {mode!r})")
+            journal_mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(journal_mode).lower() != "wal":
+                raise JournalError(f"journal {str(path)!r} could not switch to WAL mode (got {journal_mode!r})")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the file: not SQLite, unreadable
-    except sqlite3.Error as exc:
-        if conn is not None:
-            conn.close()
-        # from exc: a reader tells the writer of damage it met (JournalWriter.saw)
-        raise JournalError(f"cannot open the journal at {str(path)!r}: {exc}. {advice(exc)}") from exc
-    conn.row_factory = sqlite3.Row
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _no_shared_memory(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused a read-only open for want of the WAL's -shm file, which it may not create beside the
+    journal: "attempt to write a readonly database" (or "unable to open database file")."""
+    message = str(exc).lower()
+    return "readonly" in message or "unable to open" in message
+
+
+def _wal_bytes(path: Path) -> int | None:
+    """The bytes of committed transactions the journal `path` holds in its -wal file, not yet in the file itself:
+    0 for none (no -wal file, or an empty one: a gateway's last connection checkpoints it on close); None where
+    that cannot be told (no journal, or a -wal that is not a file).
+
+    At 0, `immutable` reads the journal exactly without the -shm file or locks, for a user who may not write its
+    folder (`investiq db status` or `report` run by another user than the gateway's, or a copy on read-only media:
+    they failed with "attempt to write a readonly database", an audit). A writer that starts meanwhile must be able
+    to write the folder; what it writes is not seen."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        if not wal.exists():
+            return 0 if path.is_file() else None
+        return wal.stat().st_size if wal.is_file() else None
+    except OSError:
+        return None
 
 
 def _probe_write(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
