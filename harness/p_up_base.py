@@ -74,7 +74,7 @@ def one_series(case: tuple[float, float, int], seed: int) -> dict[str, tuple[boo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--series", type=int, default=200, help="simulated series per case")
+    parser.add_argument("--series", type=int, default=200, help="simulated series per case (default: 200)")
     n = parser.parse_args().series
     print(f"{n} series per case; fails: Brier skill vs climatology < 0 / hit rate < always-up, at step 1 or {H}")
     rules = ("served", "before", "climate")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import usage_unless_one_path
 from investiq.core.market import SAMPLE_SYMBOLS, load_sample
 
 SYMBOLS = (*SAMPLE_SYMBOLS, "WTI", "VIX")
@@ -59,9 +60,9 @@ def write(path: Path) -> Path:
 
 def main(argv: list[str]) -> int:
     """`python -m harness.real_csv OUT.csv`: the usage for anything else (`--help` wrote a file named so)."""
-    if len(argv) != 1 or argv[0].startswith("-"):
-        print(__doc__.strip(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    shown = usage_unless_one_path(argv, __doc__ or "")
+    if shown is not None:
+        return shown
     print(write(Path(argv[0])))
     return 0
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import usage_unless_one_path
 from investiq.core.market import SAMPLE_DAYS, clean_bars, load_sample
 from investiq.core.patchtst import TrainConfig
 from training.patchtst import train
@@ -28,8 +29,19 @@ TINY = TrainConfig(
     patience=1,
 )
 
-if __name__ == "__main__":
+
+def main(argv: list[str]) -> int:
+    """`python -m harness.tiny_patchtst OUT`: the usage for anything else (`--help` trained into a folder named so,
+    an audit)."""
+    shown = usage_unless_one_path(argv, __doc__ or "")
+    if shown is not None:
+        return shown
     bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
     series = {"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}
-    metrics = train(series, TINY, Path(sys.argv[1]), log=print)
+    metrics = train(series, TINY, Path(argv[0]), log=print)
     print("epochs run:", metrics["epochs_run"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -2,7 +2,8 @@
 
 Rows that cannot be used are dropped and counted; holes in the series are counted, never filled,
 because a forecast trained or served on interpolated prices would learn from prices that never
-traded. `investiq.core.market` re-exports everything here; import it from there.
+traded. `investiq.core.market` re-exports what loading bars needs (clean_bars, find_gaps, CleaningReport...);
+the rest is imported from here.
 """
 
 from __future__ import annotations

@@ -271,13 +271,15 @@ def test_the_summary_says_which_targets_are_met_and_by_how_much(tmp_path: Path):
     assert sum(b is not None for b in bound.values()) == 4
 
 
-def test_the_real_csv_writer_shows_its_usage_for_help_instead_of_writing_a_file_so_named(
+def test_the_harness_writers_show_their_usage_for_help_instead_of_writing_a_file_so_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    from harness import real_csv
+    """And the tiny PatchTST's trainer: `--help` trained a model into a folder named so (an audit)."""
+    from harness import real_csv, tiny_patchtst
 
     monkeypatch.chdir(tmp_path)
-    assert real_csv.main(["--help"]) == 0 and real_csv.main([]) == 2
+    for script in (real_csv, tiny_patchtst):
+        assert script.main(["--help"]) == 0 and script.main([]) == 2 and script.main(["-o", "x"]) == 2
     assert list(tmp_path.iterdir()) == []
 
 
