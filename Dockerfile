@@ -26,6 +26,8 @@ USER 1000:1000
 # OpenVINO's package sends usage data to Google Analytics on import unless its user opted out: opted out here, as
 # its own CI does (the consent file, which sends nothing; `opt_in_out --opt_out` sends an opt-out event).
 RUN mkdir -p /home/investiq/intel && echo 0 > /home/investiq/intel/openvino_telemetry
+# ONNX Runtime (1.29 and later, on Linux too) sends telemetry to Microsoft when a process starts it: off here.
+ENV ORT_DISABLE_TELEMETRY=1
 EXPOSE 8080
 # Settings come from the environment (docker-compose.yml): INVESTIQ_BACKEND, INVESTIQ_TRITON_URL, ...; the port
 # is the setting's default, 8080.

@@ -28,9 +28,12 @@ if [ ! -x .venv/bin/investiq ] || [ pyproject.toml -nt .venv/bin/investiq ] || [
     -e ".[train,${ORT_EXTRA:-cpu},openvino]" -c constraints.txt 2> >(grep -v "is ignored: it is neither" >&2)
   touch .venv/bin/investiq
 fi
-# OpenVINO's Python package sends anonymous usage data each time it is imported unless its user opted out
-# (README, Run it): say so once a start, with the way out, rather than opt out for the user.
+# OpenVINO's Python package sends anonymous usage data each time it is imported, and ONNX Runtime telemetry, unless
+# their user opted out (README, Run it): say so once a start, with the way out, rather than opt out for the user.
 if [ ! -f "$HOME/intel/openvino_telemetry" ] || [ "$(cat "$HOME/intel/openvino_telemetry" 2>/dev/null)" != 0 ]; then
   echo "== OpenVINO sends anonymous usage data when imported; to opt out: .venv/bin/opt_in_out --opt_out"
+fi
+if [ "${ORT_DISABLE_TELEMETRY:-}" != 1 ]; then
+  echo "== ONNX Runtime sends telemetry to Microsoft when it starts; to opt out: export ORT_DISABLE_TELEMETRY=1"
 fi
 exec .venv/bin/investiq up "$@"

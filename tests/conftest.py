@@ -18,6 +18,10 @@ from investiq.core import yahoo
 from investiq.core.settings import Settings
 from tests.fakes import Clock
 
+# No test sends ONNX Runtime's telemetry (1.29+, on Linux too: tests never use the network); the variable is read
+# when ONNX Runtime is first imported, which no module above does.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 # CI explores the same examples on every run: a failure there is a regression, not a new draw.
 # Locally every run draws new ones (and keeps any counterexample found in .hypothesis/).
 hypothesis_settings.register_profile("ci", derandomize=True, database=None)
