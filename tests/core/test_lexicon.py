@@ -243,6 +243,12 @@ def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, 
         ("Shareholders approve all resolutions at the annual meeting", "neutral"),
         ("India lifts rice export ban", "positive"),
         ("Board to consider fundraising proposal on Friday", "neutral"),
+        # "yet" ends a clause ("Sales rose, yet margins shrank"), and cut "not yet", "yet to" from what they negate
+        # "Deal not yet approved" read positive 0.85, "Company has yet to turn a profit" 0.89 (a mutation audit)
+        ("Deal not yet approved", "negative"),
+        ("Company has yet to turn a profit", "negative"),
+        ("Lender has not yet defaulted", "positive"),  # as "has not defaulted"
+        ("No dividend yet, shares fall", "negative"),
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
