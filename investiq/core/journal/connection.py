@@ -39,20 +39,29 @@ def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *, readonly: boo
         waiting = _wal_bytes(path) if readonly and _no_shared_memory(exc) else None
         if waiting is None:
             # from exc: a reader tells the writer of damage it met (JournalWriter.saw)
-            raise JournalError(f"cannot open the journal at {str(path)!r}: {exc}. {advice(exc)}") from exc
+            raise JournalError(_cannot_open(path, exc, advice(exc))) from exc
         if waiting:
             raise JournalError(
-                f"cannot open the journal at {str(path)!r}: {exc}. This user may not write its folder, where "
-                "SQLite reads a journal whose -wal file holds transactions: run this as the user who runs the "
-                f'gateway, or on a copy (`sqlite3 {path.name} ".backup copy.db"` as that user)'
+                _cannot_open(
+                    path,
+                    exc,
+                    "This user may not write its folder, where SQLite reads a journal whose -wal file holds "
+                    "transactions: run this as the user who runs the gateway, or on a copy "
+                    f'(`sqlite3 {path.name} ".backup copy.db"` as that user)',
+                )
             ) from exc
         try:
             conn = _open(path, busy_timeout_ms, "mode=ro&immutable=1", write=False)
         except sqlite3.Error as again:
-            raise JournalError(f"cannot open the journal at {str(path)!r}: {again}. {advice(again)}") from again
+            raise JournalError(_cannot_open(path, again, advice(again))) from again
         log.info("journal %s read as it is on disk: this user may not write its folder", path)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def _cannot_open(path: Path, exc: sqlite3.Error, what_to_do: str) -> str:
+    """The message of a journal `path` that SQLite would not open (`exc`), with `what_to_do`."""
+    return f"cannot open the journal at {str(path)!r}: {exc}. {what_to_do}"
 
 
 def _open(path: Path, busy_timeout_ms: int, mode: str, *, write: bool) -> sqlite3.Connection:
