@@ -51,7 +51,7 @@ def workloads(repository: Path) -> dict[str, list[Tensors]]:
 
 def run(repository: Path, concurrency: list[int], seconds: float, out: Path, work: Path) -> dict[str, Any]:
     jobs = workloads(repository)
-    ports = TritonPorts(18500, 18501, 18502)
+    ports = TritonPorts.free()  # beside any other Triton: the stack's own, a test's
     start(repository, ports, work)
     results: dict[str, Any] = {
         "machine": machine(),

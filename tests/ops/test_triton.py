@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -508,3 +511,29 @@ def test_the_tokenizer_step_pads_to_a_multiple_of_16_tokens(triton: tuple[Triton
         16,
         32,
     ]
+
+
+def test_bench_backends_measures_both_backends_beside_a_running_triton(
+    repository: Path, triton: tuple[TritonPorts, Path], tmp_path: Path
+):
+    """`investiq bench backends` as a user runs it, at its smallest sizes, while another Triton (the module's)
+    is up: it starts its own on free ports (until 2026-12-06 on fixed ones, 18500-18502), and its table has
+    each model, backend and concurrency with a ratio against the embedded backend."""
+    out = tmp_path / "out"
+    args = ["bench", "backends", "--repository", str(repository), "--concurrency", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "investiq", *args, "--seconds", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"INVESTIQ_CONFIG": "", "INVESTIQ_LOGS_DIR": str(tmp_path / "logs")},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = json.loads((out / "backends.json").read_text())["rows"]
+    points = {(r["model"], r["backend"].split(" ")[0], r["clients"]) for r in rows}
+    assert points == {(m, b, 2) for m in ("finbert", "patchtst") for b in ("embedded", "triton")}
+    for row in rows:
+        assert row["requests_per_s"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"], row
+    table = (out / "backends.md").read_text()
+    assert table.count("x |") == 2 and "| finbert | 2 | triton (cpu flavour, gRPC) |" in table
+    assert not (tmp_path / "logs" / "triton-bench" / "triton.pid").exists()  # its Triton stopped
