@@ -249,6 +249,15 @@ def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, 
         ("Company has yet to turn a profit", "negative"),
         ("Lender has not yet defaulted", "positive"),  # as "has not defaulted"
         ("No dividend yet, shares fall", "negative"),
+        # "never" before a comparative or "so" says a record, not "not ever": "Shares have never been higher" read
+        # negative 0.53, "Investors have never been so bearish" positive 0.81
+        ("Shares have never been higher", "positive"),
+        ("Shares have never been lower", "negative"),
+        ("Investors have never been so bearish", "negative"),
+        ("Never had profits risen so fast", "positive"),
+        ("There has never been a better time to buy gold", "positive"),
+        ("Shares never rose more than 2%", "negative"),  # "more than": a cap, the negation stands
+        ("Lender never defaulted", "positive"),
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
