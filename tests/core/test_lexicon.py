@@ -258,6 +258,14 @@ def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, 
         ("There has never been a better time to buy gold", "positive"),
         ("Shares never rose more than 2%", "negative"),  # "more than": a cap, the negation stands
         ("Lender never defaulted", "positive"),
+        # what is denied or ruled out is turned away, and a case let go is good news (each read negative 0.85-0.93)
+        ("Airline denies insolvency reports", "positive"),
+        ("Carmaker rules out plant closures", "positive"),
+        ("ECB rules out rate cut", "negative"),
+        ("Watchdog denies merger approval", "negative"),
+        ("DOJ drops antitrust probe into chipmaker", "positive"),
+        ("Fraud charges dropped against former CFO", "positive"),
+        ("Regulator ends investigation of lender", "positive"),
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
