@@ -338,7 +338,7 @@ class FinanceLexicon:
             if i in skip:
                 i += 1
                 continue
-            if _emphatic_never(tokens, i):  # "shares have never been higher": a record, not a negation
+            if _superlative(tokens, i):  # "shares have never been higher": a record, not a negation
                 i += 1
                 continue
             after = _not_as(tokens, i)
@@ -472,28 +472,37 @@ def _not_as(tokens: list[str], i: int) -> set[int] | None:
     return {second, expected} if expected is not None else set()
 
 
-# Words that make "never" a superlative rather than a negation when they follow it in its clause: "shares have
-# never been higher" is a record high (it read negative 0.53), "investors have never been so bearish" bearish
-# (positive 0.81), "profits never looked better", "never had profits risen so fast" (negative 0.81). A comparative
-# followed by "than" keeps the negation: "shares never rose more than 2%" is a cap, not a record.
+# Words that make a negation a superlative when they follow it: "shares have never been higher" is a record high
+# (it read negative 0.53), "investors have never been so bearish" bearish (positive 0.81), "profits never looked
+# better", "never had profits risen so fast" (negative 0.81), "results could not be worse" (positive 0.64). A
+# comparative followed by "than" keeps the negation: "shares never rose more than 2%" is a cap, not a record.
 _EMPHATIC = frozenset(
     ["so", "such", "more", "less", "better", "worse", "higher", "lower", "bigger", "greater", "larger", "smaller",
-     "stronger", "weaker", "cheaper", "faster", "slower", "richer", "busier", "deeper", "wider", "tighter"]
+     "stronger", "weaker", "cheaper", "faster", "slower", "richer", "busier", "deeper", "wider", "tighter",
+     "brighter"]
 )  # fmt: skip
 EMPHATIC_REACH = 4  # words after "never" in which one of them makes it a superlative
 
 
-def _emphatic_never(tokens: list[str], i: int) -> bool:
-    """Whether the "never" at `i` says "never so X" (a superlative) rather than "not ever": one of `_EMPHATIC`
-    within `EMPHATIC_REACH` words after it, in its clause, and not followed by "than"."""
+def _superlative(tokens: list[str], i: int) -> bool:
+    """Whether the negator at `i` says "never so X" or "could not be X-er" (a superlative) rather than "not": for
+    "never", one of `_EMPHATIC` within `EMPHATIC_REACH` words after it in its clause; for "not", "could (can) not
+    be" and one of them; either not followed by "than"."""
+    if tokens[i] == "not":
+        words = tokens[max(i - 1, 0) : i + 3]
+        return len(words) == 4 and words[0] in ("could", "can") and words[2] == "be" and _emphatic(tokens, i + 2)
     if tokens[i] != "never":
         return False
     for j in range(i + 1, min(i + 1 + EMPHATIC_REACH, len(tokens))):
         if tokens[j] in BREAKS or not tokens[j].isalnum():
             return False
         if tokens[j] in _EMPHATIC:
-            return j + 1 >= len(tokens) or tokens[j + 1] != "than"
+            return _emphatic(tokens, j)
     return False
+
+
+def _emphatic(tokens: list[str], j: int) -> bool:
+    return tokens[j] in _EMPHATIC and (j + 1 >= len(tokens) or tokens[j + 1] != "than")
 
 
 # Words a negation passes through without spending its reach: "no longer expects to need funding", "is not

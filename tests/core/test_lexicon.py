@@ -258,6 +258,8 @@ def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, 
         ("There has never been a better time to buy gold", "positive"),
         ("Shares never rose more than 2%", "negative"),  # "more than": a cap, the negation stands
         ("Lender never defaulted", "positive"),
+        ("Margins could not be better", "positive"),  # "could not be X-er" too (positive 0.64 for "worse")
+        ("Timing couldn't be worse for the airline", "negative"),
         # what is denied or ruled out is turned away, and a case let go is good news (each read negative 0.85-0.93)
         ("Airline denies insolvency reports", "positive"),
         ("Carmaker rules out plant closures", "positive"),
