@@ -260,6 +260,16 @@ def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, 
         ("Lender never defaulted", "positive"),
         ("Margins could not be better", "positive"),  # "could not be X-er" too (positive 0.64 for "worse")
         ("Timing couldn't be worse for the airline", "negative"),
+        # a move smaller than expected is read against the forecast; out of insolvency is good news; an approval
+        # put off bad news (negative 0.62, negative 0.92, positive 0.58 before)
+        ("Earnings decline less than expected", "positive"),
+        ("Costs drop less than expected", "negative"),
+        ("Revenue grows less than expected", "negative"),
+        ("Airline exits Chapter 11", "positive"),
+        (
+            "Drug approval delayed again",
+            "negative",
+        ),  # adjacent only: "approval of the deal delayed" still reads positive
         # what is denied or ruled out is turned away, and a case let go is good news (each read negative 0.85-0.93)
         ("Airline denies insolvency reports", "positive"),
         ("Carmaker rules out plant closures", "positive"),
