@@ -266,10 +266,13 @@ def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, 
         ("Costs drop less than expected", "negative"),
         ("Revenue grows less than expected", "negative"),
         ("Airline exits Chapter 11", "positive"),
-        (
-            "Drug approval delayed again",
-            "negative",
-        ),  # adjacent only: "approval of the deal delayed" still reads positive
+        # adjacent only: "approval of the deal delayed" still reads positive
+        ("Drug approval delayed again", "negative"),
+        # "hits a record" is a level, read against its subject as "record high" is ("Debt hits record" read
+        # positive 0.77), and short interest is a cost-like subject
+        ("Jobless claims hit record", "negative"),
+        ("Short interest in the stock climbs", "negative"),
+        ("Copper price hits record", "positive"),
         # what is denied or ruled out is turned away, and a case let go is good news (each read negative 0.85-0.93)
         ("Airline denies insolvency reports", "positive"),
         ("Carmaker rules out plant closures", "positive"),
