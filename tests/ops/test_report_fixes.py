@@ -8,8 +8,9 @@ import re
 import sqlite3
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -290,3 +291,48 @@ def test_markdown_text_leaves_no_markup_in_a_name():
     assert markdown_text("__init__") == "\\_\\_init\\_\\_"
     assert markdown_text("a&amp;b <i>") == "a&amp;amp;b &lt;i&gt;"
     assert markdown_text("long|short") == "long\\|short"
+
+
+def test_plots_of_a_single_day_span_a_week_not_years(tmp_path: Path, monkeypatch: Any):
+    """A deployment's first day (every trade and headline today): the weights plot, lines only, spanned
+    matplotlib's default ~4.4 years for a single date with a tick on each of its 1,606 days (48 s to draw)."""
+    spans: dict[str, tuple[float, float, int]] = {}
+    real_save = report_plots._save
+
+    def save(fig: Any, out: Path, name: str) -> str:
+        ax = fig.axes[0]
+        spans[name] = (*ax.get_xlim(), len(ax.get_xticks()))
+        return real_save(fig, out, name)
+
+    monkeypatch.setattr(report_plots, "_save", save)
+    today = date(2026, 12, 6)
+
+    view: Any = SimpleNamespace(
+        weight_days={today: {"momentum": 0.6, "mean_reversion": 0.4}},
+        sentiment_days={today: {"positive": 3, "negative": 1}},
+        scores=[0.5, -0.4, 0.7, 0.9],
+    )
+    assert report_plots.weights_plot(view, [today], tmp_path) == report_plots.WEIGHTS_PNG
+    assert report_plots.sentiment_plot(view, [today], tmp_path) == report_plots.SENTIMENT_PNG
+    for name, (low, high, ticks) in spans.items():
+        assert high - low == 7 and ticks <= 8, (name, high - low, ticks)
+
+
+def test_a_headline_on_no_day_counts_in_no_sentiment_figure(tmp_path: Path):
+    """A headline whose time SQLite cannot read is on no day: the labels left it out and the mean score and its
+    histogram counted it, so report.json said 0 predictions with a mean score of 0.9 (a mutation audit)."""
+    from investiq.core.settings import Settings
+    from investiq.ops.report import write_report
+
+    db = tmp_path / "portfolio.db"
+    open_journal(db).close()
+    writer = JournalWriter(db)
+    writer.start()
+    rows = [
+        sentiment(noon(2), "negative", -0.5),
+        replace(sentiment(noon(2), "positive", 0.9), created_at="not a time"),
+    ]
+    writer.submit(insert_sentiment(rows)).result()
+    writer.close()
+    found = write_report(Settings(db_path=db), tmp_path / "report", 30)["sentiment"]
+    assert found["predictions"] == 1 and found["mean_score"] == -0.5

@@ -277,8 +277,12 @@ def sentiment_labels_by_day(conn: sqlite3.Connection, since_iso: str) -> sqlite3
 
 
 def sentiment_scores_since(conn: sqlite3.Connection, since_iso: str) -> list[float]:
-    """The score (P(positive) - P(negative)) of every headline scored since `since_iso`."""
-    rows = conn.execute("SELECT score FROM sentiment_predictions WHERE created_at >= ?", (since_iso,))
+    """The score (P(positive) - P(negative)) of every headline scored since `since_iso`, as the labels by day count
+    them: a time SQLite cannot read is on no day (counted here, report.json said 0 predictions, mean score 0.9)."""
+    rows = conn.execute(
+        "SELECT score FROM sentiment_predictions WHERE created_at >= ? AND date(created_at) IS NOT NULL",
+        (since_iso,),
+    )
     return [float(score) for (score,) in rows]
 
 
