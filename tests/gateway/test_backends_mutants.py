@@ -476,7 +476,6 @@ def test_both_models_are_listed_answer_bytes_as_text_and_none_once_closed(both_m
     asyncio.run(run())
 
 
-@pytest.mark.filterwarnings("ignore:Specified provider .CUDAExecutionProvider. is not in available:UserWarning")
 def test_a_gpu_provider_that_did_not_start_still_plans_finbert_passes(both_models: Path):
     """Kills the backend's `plans_finbert_passes = on_cpu(session)`: asked for CUDA on a host where it did not
     start, FinBERT ran on the CPU without planning its passes (every burst padded to its longest text)."""
