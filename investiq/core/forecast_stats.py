@@ -334,12 +334,22 @@ def column_estimates(
     """Pooled mean of each column of `groups` (arrays [n_g, m], rows in time order) with its
     block-bootstrap 95% interval, all columns from the same replicates (e.g. interval coverage at each
     horizon step). A column that is constant gets an interval of zero width."""
-    rows = [np.asarray(g, dtype=np.float64).reshape(len(g), -1) for g in groups]
+    rows = _rows(groups)
     pooled = np.concatenate(rows).mean(axis=0)
     low, high = np.percentile(block_bootstrap_means(rows, block, reps, seed), [2.5, 97.5], axis=0)
     # clip: rounding in the replicates' sums may put a constant column a few ulps off its own mean
     low, high = np.minimum(low, pooled), np.maximum(high, pooled)
     return [Estimate(float(v), (float(lo), float(hi))) for v, lo, hi in zip(pooled, low, high, strict=True)]
+
+
+def _rows(groups: Sequence[NDArray[np.float64]]) -> list[NDArray[np.float64]]:
+    """The groups as arrays [n_g, m], those with no rows left out (a symbol with no forecast in a part: reshaped,
+    an empty group failed with "cannot reshape array of size 0", a mutation audit); ValueError if none is left."""
+    rows = [np.asarray(g, dtype=np.float64) for g in groups]
+    rows = [values.reshape(len(values), -1) for values in rows if len(values)]
+    if not rows:
+        raise ValueError("no rows to resample")
+    return rows
 
 
 def block_bootstrap_means(
@@ -361,10 +371,7 @@ def block_bootstrap_means(
     """
     if block < 1 or reps < 1:
         raise ValueError(f"need block >= 1 and reps >= 1, got {block}, {reps}")
-    rows = [np.asarray(g, dtype=np.float64) for g in groups]
-    rows = [values.reshape(len(values), -1) for values in rows if len(values)]
-    if not rows:
-        raise ValueError("no rows to resample")
+    rows = _rows(groups)
     sizes = [min(block, len(values)) for values in rows]
     counts = [-(-len(values) // size) for values, size in zip(rows, sizes, strict=True)]
     where = np.random.default_rng(seed).random((reps, max(counts)))  # shared: the same stretches of time
@@ -405,7 +412,7 @@ def bootstrap_interval(
     ratio of a model's mean absolute error to the random walk's, rows (|e_model|, |e_rw|).
     `expanded`: the expanded percentile interval (Hesterberg 2015), whose tails widen as Student's t
     does for few blocks, where the plain percentile interval is too narrow (see MIN_BLOCKS)."""
-    rows = [np.asarray(g, dtype=np.float64).reshape(len(g), -1) for g in groups]
+    rows = _rows(groups)
     pooled = np.concatenate(rows).mean(axis=0)
     draws = statistic(block_bootstrap_means(rows, block, reps, seed))
     if np.isnan(draws).all():  # undefined in every draw (e.g. no trade closed): no interval, and no warning
