@@ -336,3 +336,25 @@ def test_a_headline_on_no_day_counts_in_no_sentiment_figure(tmp_path: Path):
     writer.close()
     found = write_report(Settings(db_path=db), tmp_path / "report", 30)["sentiment"]
     assert found["predictions"] == 1 and found["mean_score"] == -0.5
+
+
+def test_trades_reported_by_their_profit_alone_replay_as_the_gateway_folds_them(tmp_path: Path):
+    """A trade sent with a P&L and no win/loss is journaled with `won` NULL and counts as a win when the P&L is
+    positive; replayed as a loss (or a win), the report's weights would not be those GET /bayesian/weights serves
+    (a mutant of the replay that the mutation audit could not classify)."""
+    from gateway.services.bayesian import TradeOutcome
+    from tests.ops.test_report_mutants import _numbers, _trades
+
+    db = tmp_path / "portfolio.db"
+    start = float(int(noon(3)))
+    trades = [
+        TradeOutcome(name, None, pnl, start + 3600 * i)
+        for i in range(12)
+        for name, pnl in (("a", 2.0), ("b", -2.0))
+    ]
+    _trades(db, trades)
+    found = _numbers(db, tmp_path)["strategies"]
+    last = found["weights_by_day"][max(found["weights_by_day"])]
+    assert last["a"] > last["b"]
+    for name, served in found["weights"].items():
+        assert last[name] == pytest.approx(served["weight"], abs=1e-9)
