@@ -294,6 +294,15 @@ def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, 
         ("Company pays off debt early", "positive"),
         ("Probe finds no wrongdoing at the bank", "positive"),
         ("Regulator clears CEO of wrongdoing", "positive"),
+        # bad loans as a cost-like subject (VADER's "bad" made their fall negative 0.90), an offering priced
+        # against its range, a down round, an outcome against what was feared, an accounting review
+        ("Bad loans fall for fourth straight quarter", "positive"),
+        ("Bad loans climb", "negative"),
+        ("IPO priced below range", "negative"),
+        ("IPO priced above range, shares pop in debut", "positive"),
+        ("Startup raises funds in a down round", "negative"),
+        ("Tech giant settles antitrust case for less than feared", "positive"),
+        ("CFO departs amid accounting review", "negative"),
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
