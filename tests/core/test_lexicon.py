@@ -303,6 +303,10 @@ def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, 
         ("Startup raises funds in a down round", "negative"),
         ("Tech giant settles antitrust case for less than feared", "positive"),
         ("CFO departs amid accounting review", "negative"),
+        # a report's "negatively impacted by" (its "higher" read as good news) and limited visibility
+        ("Gross margin was negatively impacted by higher raw material prices.", "negative"),
+        ("Sales were positively affected by currency movements", "positive"),
+        ("Visibility remains limited and we are taking further cost measures.", "negative"),
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
