@@ -210,10 +210,12 @@ def clean_bars(
     kept = finite & positive
     # of the columns the file has: a file of closes only was said to have no usable open in every row (a review)
     given = [i for i, c in enumerate(c for c in PRICES if c != "close") if c in names]
-    filled = int((unusable[:, given].any(axis=1) & kept).sum()) if given else 0
+    # counted of the rows kept: a duplicate time's row dropped was set to nothing (a review: counted before)
+    frame["_set_to_close"] = unusable[:, given].any(axis=1) if given else False
     frame = frame[kept].sort_index(kind="stable")  # stable: equal times keep input order
     repeated = frame.index.duplicated(keep="last")
     frame = frame[~repeated]
+    filled = int(frame.pop("_set_to_close").sum())
     gaps, largest = find_gaps(frame.index, interval)
     jumps, largest_jump = find_jumps(frame["close"])
     written = str(names["close"])
