@@ -79,8 +79,9 @@ _PLAIN = frozenset([
     "saving", "synergies", "synergy"
 ])  # fmt: skip
 _MONTHS = re.compile(
-    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+$"
-)  # a day after a month's name is a date
+    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?\s+$"
+)  # a day after a month's name is a date (a month's: "margin 3" and "declined 120" are no dates)
 _ABBREVIATIONS = frozenset(["est", "approx", "inc", "corp", "co", "ltd", "no", "vs", "jr", "st", "dr", "mr", "ms"])
 _WORD = re.compile(r"[a-z]+")
 _END = re.compile(r"[.;!?](?=\s|$)")  # a sentence's or clause's end (not a decimal point)
@@ -147,7 +148,7 @@ class _Reader:
     def __init__(self, text: str, is_cost: Callable[[str], bool], direction: Callable[[str], int]) -> None:
         self.original, self.text = text, text.lower()
         self.is_cost, self.direction = is_cost, direction
-        self.figures = list(_figures(self.text))
+        self.figures = _unit_written_once(self.text, list(_figures(self.text)))
         self.starts = [f.start for f in self.figures]
         self.ends = [f.end for f in self.figures]
         self.stops = _ends(self.text)
@@ -236,6 +237,17 @@ class _Reader:
             direction = 1 if value_a > value_b else -1
             subjects = frozenset(lead + gap_words)
             yield self.original[a.start : b.end], -direction if metric_a == "cost" else direction, subjects
+
+
+def _unit_written_once(text: str, figures: list[Figure]) -> list[Figure]:
+    """`figures`, where a plain number opens a range whose other end has a unit ("3-6%", "EUR 4.0-4.2 bn"), with
+    that number in the same unit: the range then counts as its middle (`_Reader._middle`)."""
+    out = list(figures)
+    for k in range(len(out) - 1):
+        first, second = out[k], out[k + 1]
+        if first.kind == "number" and second.kind != "number" and _RANGE.fullmatch(text, first.end, second.start):
+            out[k] = Figure(first.value * second.scale, second.kind, second.scale, first.start, first.end)
+    return out
 
 
 def _apart(a: Figure, b: Figure) -> bool:

@@ -50,6 +50,9 @@ def signs(text: str) -> list[int]:
         ("Loss-making carmaker gets price target raised to $20 from $15", 1),
         ("Guides Q3 revenue $4.0bn-$4.2bn, versus $4.5bn expected", -1),  # a range's middle
         ("Raises organic growth outlook to 6%-8% from 4%-6%", 1),  # the dash is no minus
+        ("Guides Q3 gross margin 3-6% vs 5% expected", -1),  # the unit written once: a range of percentages
+        ("Sees revenue EUR 4.0-4.2 bn vs EUR 4.5 bn expected", -1),
+        ("Net interest margin 3.1 versus 2.8 a year earlier", 1),  # "margin 3.1" is no day of March
         ("Revenue rose to $1.2 bln from $900 mln", 1),
         ("Net profit at Rs 9,800 crore vs Rs 1.1 lakh crore", -1),
         ("Net sales SEK 11 987 m (12 345)", -1),  # Nordic thousands
