@@ -307,6 +307,16 @@ def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, 
         ("Gross margin was negatively impacted by higher raw material prices.", "negative"),
         ("Sales were positively affected by currency movements", "positive"),
         ("Visibility remains limited and we are taking further cost measures.", "negative"),
+        # "improve" is good news whatever improves (a cost's improvement read negative), a level reached is read
+        # against its subject, cancellations are cost-like, a crunch eased, a hit taken, a vote against
+        ("Insurer's combined ratio improves to 92%", "positive"),
+        ("Office vacancies climb to record in San Francisco", "negative"),
+        ("Profit climbs to record", "positive"),
+        ("Shares fall to record low", "negative"),
+        ("Homebuilder cancellations jump as mortgage rates rise", "negative"),
+        ("Creditors agree to extend maturities, easing liquidity crunch", "positive"),
+        ("Insurer takes $500 million hit from hurricane claims", "negative"),
+        ("Shareholders vote against CEO pay package", "negative"),
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
