@@ -152,14 +152,13 @@ class FinbertTokenizer:
         encoded = self.encoder(flat) if flat else {}
         ids = _split(encoded[INPUT_IDS], [len(b) for b in texts]) if flat else []
         mask = _split(encoded[ATTENTION_MASK], [len(b) for b in texts]) if flat else []
-        responses, k = [], 0
-        for error in errors:
+        responses = []
+        for i, error in enumerate(errors):  # the split has a part, empty, for each refused request too
             if error is not None:
                 responses.append(pb.InferenceResponse(output_tensors=[], error=pb.TritonError(error)))
                 continue
-            tensors = [pb.Tensor(INPUT_IDS, ids[k]), pb.Tensor(ATTENTION_MASK, mask[k])]
+            tensors = [pb.Tensor(INPUT_IDS, ids[i]), pb.Tensor(ATTENTION_MASK, mask[i])]
             responses.append(pb.InferenceResponse(output_tensors=tensors))
-            k += 1
         return responses
 
 
