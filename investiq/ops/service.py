@@ -320,14 +320,12 @@ def started_state(settings: Settings) -> dict[str, Any] | None:
     """What `investiq start` recorded (pid, url, backend) about the gateway it started, if that
     gateway still runs: its flags (`--port 9000`) beat this shell's settings."""
     pid = running(settings)
-    state_path = files(settings)[1]
-    if pid is None or not state_path.is_file():
+    if pid is None:
         return None
-    try:
-        state = json.loads(state_path.read_text())
-    except ValueError:
-        return None
-    return state if isinstance(state, dict) and state.get("pid") == pid else None
+    # read as rollouts read it (this user's alone); a hand-edited record without a url made `status` fail with a
+    # KeyError (a review): no record
+    state = _recorded(files(settings)[1])
+    return state if isinstance(state.get("url"), str) and state.get("pid") == pid else None
 
 
 def _serving_path(settings: Settings) -> Path:
@@ -470,7 +468,11 @@ def status(settings: Settings, use_record: bool = True) -> tuple[dict[str, Any],
     none runs there, the gateways serving elsewhere (their serving records) are listed."""
     pid = running(settings) if use_record else None
     state = started_state(settings) if use_record else None
-    url, backend = (state["url"], state["backend"]) if state else (gateway_url(settings), settings.backend)
+    url, backend = (
+        (state["url"], state.get("backend", settings.backend))
+        if state
+        else (gateway_url(settings), settings.backend)
+    )
     answer = health(url)
     if pid is None and answer is not None:
         pid = foreground_pid(settings)
