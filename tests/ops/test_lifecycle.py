@@ -671,7 +671,9 @@ def test_health_answers_within_its_deadlines_when_the_backend_never_does(
         health = client.get("/health")
         took = time.monotonic() - start
     components = health.json()["components"]
-    assert took < 2 and health.status_code == 200, (took, health.text)  # the stack degraded: 200
+    # bounded, not held by the backend's 60 s: 2.2 s on a loaded 2-core machine (a full run beside two workers),
+    # so the bound is far from both
+    assert took < 20 and health.status_code == 200, (took, health.text)  # the stack degraded: 200
     assert components["inference"]["status"] == "unhealthy", components
     assert "did not say whether it is ready within 0.2 s" in components["inference"]["reason"]
     assert (
