@@ -41,30 +41,24 @@ def test_rows_that_are_no_bar_do_not_move_the_median_spacing():
     assert median_spacing(times) == pd.Timedelta(hours=1)
 
 
+def utc_times(stamps: list[str], interval: str) -> list[str]:
+    """The bar times clean_bars gives Tokyo bars of these time stamps, in UTC."""
+    frame, _ = clean_bars(pd.DataFrame({"timestamp": stamps, "close": [1.0, 2.0]}), "7203.T", interval)
+    return [t.strftime("%Y-%m-%d %H:%M") for t in frame.index.tz_convert("UTC")]
+
+
 def test_intraday_times_at_a_local_midnight_keep_their_instant():
     """bars.py:_bar_times, `if daily` dropped before _local_days (intraday bars moved 9 hours later, to the
     local midnight read as UTC: bars dated after they traded)."""
-    raw = pd.DataFrame(
-        {"timestamp": ["2021-12-02 00:00:00+09:00", "2021-12-03 00:00:00+09:00"], "close": [1.0, 2.0]}
-    )
-    frame, _ = clean_bars(raw, "7203.T", "1h")
-    assert frame.index.tolist() == [
-        pd.Timestamp("2021-12-01 15:00", tz="UTC"),
-        pd.Timestamp("2021-12-02 15:00", tz="UTC"),
-    ]
+    stamps = ["2021-12-02 00:00:00+09:00", "2021-12-03 00:00:00+09:00"]
+    assert utc_times(stamps, "1h") == ["2021-12-01 15:00", "2021-12-02 15:00"]
 
 
 def test_daily_times_with_offsets_not_all_at_a_local_midnight_are_converted_to_utc():
     """bars.py:_local_days, `.all()` of the local midnights made `.any()` (a time of day read as UTC: 9 hours
     off)."""
-    raw = pd.DataFrame(
-        {"timestamp": ["2021-12-02 00:00:00+09:00", "2021-12-03 09:30:00+09:00"], "close": [1.0, 2.0]}
-    )
-    frame, _ = clean_bars(raw, "7203.T", "1d")
-    assert frame.index.tolist() == [
-        pd.Timestamp("2021-12-01 15:00", tz="UTC"),
-        pd.Timestamp("2021-12-03 00:30", tz="UTC"),
-    ]
+    stamps = ["2021-12-02 00:00:00+09:00", "2021-12-03 09:30:00+09:00"]
+    assert utc_times(stamps, "1d") == ["2021-12-01 15:00", "2021-12-03 00:30"]
 
 
 def test_slash_dates_whose_first_number_is_twelve_at_most_are_ambiguous():
