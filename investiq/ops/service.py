@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,19 +193,25 @@ def check_port(settings: Settings) -> None:
         raise ServiceError(
             f"cannot serve on {host}:{port}: {exc}; set --host to an address of this machine"
         ) from None
-    family, _, _, _, address = infos[0]
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise ServiceError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
-            holder = _holder(port)
-            who = f" by {holder}" if holder else ""
-            raise PortInUseError(
-                f"cannot serve on {host}:{port}: address already in use{who}; stop it, or {_another_port(port)}"
-            ) from None
+    # every address the host resolves to, as uvicorn's asyncio server binds them (localhost: 127.0.0.1 and ::1
+    # on many systems; no host: 0.0.0.0 and ::); the first alone passed where another server held the second
+    with ExitStack() as held:
+        for family, address in dict.fromkeys((info[0], info[4]) for info in infos):
+            sock = held.enter_context(socket.socket(family, socket.SOCK_STREAM))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no obstacle
+            if family == socket.AF_INET6:  # as asyncio: [::] and 0.0.0.0 are two sockets, not one
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise ServiceError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+                holder = _holder(port)
+                who = f" by {holder}" if holder else ""
+                raise PortInUseError(
+                    f"cannot serve on {host}:{port}: address already in use{who}; stop it, or "
+                    f"{_another_port(port)}"
+                ) from None
 
 
 def _holder(port: int) -> str | None:

@@ -233,6 +233,29 @@ def test_check_port_passes_a_free_port_and_names_the_holder_of_a_taken_one(tmp_p
         service.check_port(Settings(host="192.0.2.1", port=port))
 
 
+def test_check_port_binds_every_address_the_host_names_as_uvicorn_does(monkeypatch: pytest.MonkeyPatch):
+    """Where localhost is 127.0.0.1 and ::1 (many systems' /etc/hosts), uvicorn binds both and exits (status 3)
+    when another server holds ::1's port; the check bound the first address alone and let `start` go on."""
+    try:
+        holder = socket.socket(socket.AF_INET6)
+        holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        holder.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    with closing(holder):
+        holder.listen()
+        port = holder.getsockname()[1]
+        both = [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+        ]
+        monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: both)  # the resolver's answer alone
+        with pytest.raises(service.PortInUseError, match=rf"localhost:{port}: address already in use"):
+            service.check_port(Settings(host="localhost", port=port))
+        both.pop()  # 127.0.0.1 alone is free: passes (the IPv4 socket is not taken by ::1's)
+        service.check_port(Settings(host="localhost", port=port))
+
+
 def test_start_with_the_triton_backend_runs_and_stops_a_local_triton(stack: Stack):
     if (reason := triton_server.missing()) is not None:
         pytest.skip(reason)
