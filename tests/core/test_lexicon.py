@@ -317,6 +317,16 @@ def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, 
         ("Creditors agree to extend maturities, easing liquidity crunch", "positive"),
         ("Insurer takes $500 million hit from hurricane claims", "negative"),
         ("Shareholders vote against CEO pay package", "negative"),
+        # stop 62: a re-acceleration, hopes dimmed, rates a business earns, back taxes, liabilities
+        ("Cloud unit revenue growth reaccelerates to 35 percent", "positive"),
+        ("Core inflation reaccelerates", "negative"),
+        ("Core inflation reaccelerates, dimming hopes of rate cuts", "negative"),
+        ("Weak data dims hopes of a soft landing", "negative"),
+        ("Payments company's take rate declines, shares fall", "negative"),
+        ("Hotel occupancy rate rises to 80%", "positive"),
+        ("Tax authority demands $1 billion in back taxes from the miner", "negative"),
+        ("Liabilities swell at the insurer", "negative"),
+        ("Company cuts its liabilities", "positive"),
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
