@@ -98,6 +98,18 @@ def ahead(gap: NDArray[np.bool_], origins: NDArray[np.int64], context: int, h: i
     return out
 
 
+def window_ahead(times: Any, origins: NDArray[np.int64], context: int, h: int) -> NDArray[np.int64]:
+    """`ahead` for each origin as the gateway sees it: from the bar times of its own window of `context` bars
+    alone, their usual spacing included (`gap_before` of the window, not of the whole series, whose median
+    spacing may take in bars after the origin, or a stretch of another spacing far from it)."""
+    index = pd.DatetimeIndex(times)
+    out = np.empty((len(origins), h), dtype=np.int64)
+    for row, o in enumerate(np.asarray(origins, dtype=np.int64)):
+        gap = gap_before(index[max(0, int(o) - context + 1) : int(o) + 1])
+        out[row] = ahead(gap, np.array([gap.size - 1]), gap.size, h)[0]
+    return out
+
+
 def first_gaps(times: Any, gap: NDArray[np.bool_], origins: NDArray[np.int64], h: int) -> NDArray[np.int64]:
     """[n, H]: the time (ns) of the bar after the first gap the path from each origin crosses by each step, -1
     where it crosses none: which night (or weekend) a path's move shares with every other path across it."""
@@ -294,8 +306,8 @@ class GapIntervals:
     def for_window(self, times: Any) -> NDArray[np.float64] | None:
         """[H, K]: the factors for a forecast from the last of a window's bar times, or None where the window shows
         no regular sessions (`ahead`)."""
-        gap = gap_before(times)
-        crossed = ahead(gap, np.array([gap.size - 1]), gap.size, self.factors.shape[1])
+        size = len(times)
+        crossed = window_ahead(times, np.array([size - 1]), size, self.factors.shape[1])
         if crossed[0, 0] < 0:
             return None
         factors: NDArray[np.float64] = self.for_crossed(crossed)[0]
@@ -317,5 +329,5 @@ def as_served(
     gaps = GapIntervals.from_calibration(calibration)
     if gaps is None:
         return np.asarray(quantiles, dtype=np.float64)
-    crossed = ahead(gap_before(times), origins, context, gaps.factors.shape[1])
+    crossed = window_ahead(times, origins, context, gaps.factors.shape[1])
     return widen(last, median, quantiles, gaps.for_crossed(crossed))

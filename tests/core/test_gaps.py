@@ -12,6 +12,7 @@ from investiq.core.gaps import (
     MIN_CROSSING,
     GapIntervals,
     ahead,
+    as_served,
     crossings,
     fit_gaps,
     gap_before,
@@ -140,6 +141,31 @@ def test_a_window_is_served_the_factors_of_its_place_and_one_without_sessions_no
     older = GapIntervals.from_calibration({"gaps": {"rho": 4.0, "factors": [[0.8, 0.7], [3.2, 1.4], [1.0, 2.8]]}})
     assert older is not None and older.factors.shape == (3, 2, 1)  # one factor for every level, recorded before
     np.testing.assert_array_equal(older.for_window(times), [[3.2], [1.4]])
+
+
+def test_evaluation_widens_each_window_as_the_gateway_does_where_the_spacing_changes():
+    """as_served (the evaluation's intervals) read each window's gaps against the whole series' usual spacing: on
+    years of daily bars followed by hourly sessions, that median is a day, so the hourly windows' nights were no
+    gaps (pooled intervals) where the gateway, sent the same window, sees its sessions and widens across them."""
+    daily = pd.bdate_range("2020-01-01", periods=300, tz="UTC") + pd.Timedelta(hours=21)
+    times = daily.append(sessions(30, 7))  # 300 daily bars, then 210 hourly bars in sessions of 7
+    made = GapIntervals(4.0, model_factors(4.0, np.array([[0.8, 0.9], [0.7, 0.6]]), np.array([0, 0])))
+    calibration = {"gaps": made.record(np.array([[40, 40], [40, 40], [0, 0]]))}
+    gaps = GapIntervals.from_calibration(calibration)  # as an artifact's record is read back
+    assert gaps is not None
+    context, origins = 64, np.arange(400, len(times) - 2)
+    rng = np.random.default_rng(0)
+    last = 100.0 + rng.random(len(origins))
+    median = last[:, None] + rng.normal(0.0, 0.1, (len(origins), 2))
+    quantiles = median[..., None] + np.array([-1.0, 1.0])  # two levels, as the factors
+    served = as_served(calibration, times, origins, context, last, median, quantiles)
+    widened = 0
+    for row, o in enumerate(origins):
+        factors = gaps.for_window(times[o - context + 1 : o + 1])  # what the gateway serves for this window
+        expected = quantiles[row] if factors is None else widen(last[row], median[row], quantiles[row], factors)
+        np.testing.assert_allclose(served[row], expected, err_msg=f"origin {o}")
+        widened += factors is not None and not np.allclose(expected, quantiles[row])
+    assert widened > 50  # the hourly windows' nights are gaps: most rows are widened
 
 
 def test_widening_keeps_the_median_and_the_order_of_the_quantiles():
