@@ -22,12 +22,12 @@ if [ ! -f .venv-triton/installed ] || [ pyproject.toml -nt .venv-triton/installe
   pip_install .venv-triton -e '.[triton]'
   touch .venv-triton/installed
 fi
-echo "== ruff"
+echo "== ruff (at ${SECONDS} s)"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-echo "== import-linter (layers: ARCHITECTURE.md)"
+echo "== import-linter (layers: ARCHITECTURE.md; at ${SECONDS} s)"
 .venv/bin/lint-imports
-echo "== mypy"
+echo "== mypy (at ${SECONDS} s)"
 .venv/bin/mypy
-echo "== pytest"
+echo "== pytest (at ${SECONDS} s)"
 .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
