@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from investiq.core.atomic import staged
-from investiq.core.errors import ExportError
+from investiq.core.errors import ArtifactError, ExportError
 from investiq.core.ort_sessions import inference_session
 from investiq.core.patchtst import INPUT, ONNX_FILE, OUTPUTS, PATCHTST, PatchTSTMeta
 from investiq.core.patchtst_runtime import (
@@ -233,7 +233,7 @@ def write_split(
             log(f"split graphs not checked in BF16: no openvino here ({OPENVINO_BF16} is checked at start-up)")
             return figures
         bf16 = compare(forecaster, openvino_bf16(out), meta, OPENVINO_BF16)
-    except ExportError as exc:
+    except (ExportError, ArtifactError) as exc:  # ArtifactError: OpenVINO could not compile them (BF16 here)
         for name in SPLIT_FILES:
             (out / name).unlink(missing_ok=True)
         log(f"no split graphs ({OPENVINO_BF16} will not be offered): {exc}")

@@ -210,6 +210,25 @@ def test_a_damaged_graph_is_refused_by_its_bytes(trained: tuple[Path, Path], tmp
         load_patchtst(directory, PORTABLE)
 
 
+def test_an_export_where_openvino_cannot_compile_the_bf16_graphs_goes_on_without_them(
+    trained: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """OpenVINO failing to compile the split graphs in BF16 (seen with oneDNN held below the CPU's instruction
+    sets) failed the whole export, where a split that fails its check is dropped and the export goes on."""
+    import export.patchtst as exporter
+
+    def cannot_compile(directory: Path, threads: int = 0) -> None:
+        raise ArtifactError(f"OpenVINO cannot compile {directory / SPLIT_FILES[1]}: no BF16 kernel")
+
+    monkeypatch.setattr(exporter, "openvino_installed", lambda: True)
+    monkeypatch.setattr(exporter, "openvino_bf16", cannot_compile)
+    forecaster, meta = load_forecaster(trained[0])
+    logged: list[str] = []
+    assert exporter.write_split(forecaster, meta, tmp_path, logged.append) == {}
+    assert not [name for name in SPLIT_FILES if (tmp_path / name).exists()]
+    assert any(f"no split graphs ({OPENVINO_BF16} will not be offered): OpenVINO cannot" in m for m in logged)
+
+
 def test_a_gpu_provider_that_does_not_start_gets_the_cpus_choice(trained: tuple[Path, Path]):
     """The portable graph chosen for a GPU that ONNX Runtime did not start, run on the CPU (a review)."""
     from gateway.backends.providers import CUDA
