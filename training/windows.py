@@ -16,11 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from investiq.core.forecast_stats import MIN_BLOCKS
-from investiq.core.gaps import (
-    ahead,
-    first_gaps,
-    gap_before,
-)
+from investiq.core.gaps import first_gaps, gap_before, window_ahead
 from investiq.core.patchtst import TrainConfig
 
 
@@ -184,7 +180,9 @@ def make_dataset(series: dict[str, tuple[NDArray[np.float64], NDArray[Any]]], co
     sizes = [len(x) for x, _ in parts["val"] if len(x)]
     trained_until, validated_until, stats = seen_by(series, splits, h)
     gaps = {s: (stamps, gap_before(stamps), splits[s].val) for s, (_, stamps) in series.items()}
-    val_crossed = np.concatenate([ahead(gap, val, c, h) for _, gap, val in gaps.values()])
+    # what each window shows of its gaps ahead, as the gateway reads it from the window alone (window_ahead);
+    # the gaps it then crosses (val_events) from the whole series, which holds them
+    val_crossed = np.concatenate([window_ahead(stamps, val, c, h) for stamps, _, val in gaps.values()])
     val_events = np.concatenate([first_gaps(stamps, gap, val, h) for stamps, gap, val in gaps.values()])
     up_rate, down_rate = training_rates({s: closes for s, (closes, _) in series.items()}, splits, h)
     return Dataset(

@@ -168,6 +168,31 @@ def test_evaluation_widens_each_window_as_the_gateway_does_where_the_spacing_cha
     assert widened > 50  # the hourly windows' nights are gaps: most rows are widened
 
 
+def test_calibration_reads_each_validation_windows_gaps_as_the_gateway_will():
+    """Training fits the gap factors per the gaps each validation window expects to cross; it read them against
+    the whole series' usual spacing, serving against the window's own: on daily years then hourly sessions the
+    hourly windows expected none (a day's median spacing hides their nights), so their cells went unfitted."""
+    import dataclasses
+
+    from harness.tiny_patchtst import TINY
+    from training.windows import make_dataset, symbol_splits
+
+    daily = pd.bdate_range("2020-01-01", periods=1500, tz="UTC") + pd.Timedelta(hours=21)
+    times = daily.append(sessions(150, 7))  # 1,500 daily bars, then 1,050 hourly bars in sessions of 7
+    closes = 100 * np.exp(np.cumsum(np.random.default_rng(5).normal(0, 0.01, len(times))))
+    config = dataclasses.replace(TINY, context_length=64, prediction_length=4)
+    series = {"MIX": (closes, times.to_numpy())}
+    val = symbol_splits(series, config)["MIX"].val
+    assert val.min() > 1500 + 64  # every validation window is hourly
+    crossed = make_dataset(series, config).val_crossed
+    assert crossed is not None
+    for row, o in enumerate(val):
+        window = times[o - 63 : o + 1]
+        expected = ahead(gap_before(window), np.array([63]), 64, 4)[0]  # what the gateway reads from it
+        np.testing.assert_array_equal(crossed[row], expected, err_msg=f"origin {o}")
+    assert np.mean(crossed >= 0) > 0.5
+
+
 def test_widening_keeps_the_median_and_the_order_of_the_quantiles():
     median = np.array([[100.0, 101.0]])
     quantiles = np.array([[[95.0, 100.0, 104.0], [96.0, 101.0, 107.0]]])
