@@ -327,6 +327,13 @@ def test_a_cost_turns_around_only_the_moves_it_governs(lexicon: FinanceLexicon, 
         ("Tax authority demands $1 billion in back taxes from the miner", "negative"),
         ("Liabilities swell at the insurer", "negative"),
         ("Company cuts its liabilities", "positive"),
+        ("Toymaker's holiday orders come in ahead of plan", "positive"),
+        ("Gross margin contracted 300 basis points year over year", "negative"),
+        ("Antitrust probe into the chipmaker closed without charges", "positive"),
+        ("The EV maker burned through $2 billion of cash in the quarter", "negative"),
+        ("Judge denies the company's motion to dismiss the fraud suit", "negative"),
+        ("Judge grants the bank's motion to dismiss", "positive"),
+        ("Earnings hit by strong dollar", "negative"),
     ],
 )
 def test_phrases_found_by_a_fresh_set(lexicon: FinanceLexicon, text: str, expected: str):
