@@ -25,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,21 +251,41 @@ def admin_token(work: Path) -> str:
     start (random, readable by this user only) and kept, so that a Triton restarted wants what gateways send."""
     token = existing_token(work)
     if token is None:
-        work.mkdir(parents=True, exist_ok=True)
-        token = secrets.token_urlsafe(32)
-        try:
-            fd = os.open(work / TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another start made it meanwhile
-            return admin_token(work)
-        with os.fdopen(fd, "w") as out:
-            out.write(token + "\n")
+        token = _token_file(work)
     if not TOKEN_PATTERN.fullmatch(token):
-        where = ADMIN_TOKEN_ENV if os.environ.get(ADMIN_TOKEN_ENV) else str(work / TOKEN_FILE)
+        if os.environ.get(ADMIN_TOKEN_ENV):
+            where, fix = ADMIN_TOKEN_ENV, "set one"
+        else:
+            where, fix = str(work / TOKEN_FILE), f"delete it (the next start makes one), or set {ADMIN_TOKEN_ENV}"
         raise TritonError(
-            f"the Triton admin token in {where} is not 16 or more letters, digits, - or _: set one, e.g. "
+            f"the Triton admin token in {where} is not 16 or more letters, digits, - or _: {fix}, e.g. "
             f"`export {ADMIN_TOKEN_ENV}=$(openssl rand -hex 24)`"
         )
     return token
+
+
+def _token_file(work: Path) -> str:
+    """What `work`/admin-token holds, made first where there is none: random, this user's alone, and written whole
+    before it appears under its name (a start stopped while writing it left an empty file, which every later start
+    then took for none and tried to make again, without end: a RecursionError), so another start reads it whole."""
+    path = work / TOKEN_FILE
+    work.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{TOKEN_FILE}.", dir=work)  # this user's alone (0600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        os.link(temp, path)  # where no token file is there yet
+    except FileExistsError:  # there is one: another start made it meanwhile, or it is unfit (said by the caller)
+        pass
+    finally:
+        os.unlink(temp)
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise TritonError(
+            f"cannot read the Triton admin token in {path}: {exc.strerror}; give this user its file, or set "
+            f"{ADMIN_TOKEN_ENV}"
+        ) from None
 
 
 def existing_token(work: Path) -> str | None:
