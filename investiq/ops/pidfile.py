@@ -127,7 +127,9 @@ def _address(hexadecimal: str) -> IPAddress:
 
 def listener(port: int, *markers: str) -> int | None:
     """The PID of the live process that listens on TCP `port` (its command line carrying the markers),
-    or None: nothing listens, the socket belongs to another user, or this is not Linux."""
+    or None: nothing listens, the socket belongs to another user, or this is not Linux. Of several holders of
+    the socket (a launcher that opened it, the server that inherited it: systemd's socket activation), the first
+    with the markers, not the first."""
     inodes = _listening_inodes(port)
     if not inodes:
         return None
@@ -138,9 +140,8 @@ def listener(port: int, *markers: str) -> int | None:
             fds = list((entry / "fd").iterdir())
         except OSError:  # gone, or another user's
             continue
-        if inodes.intersection(_links(fds)):
-            pid = int(entry.name)
-            return pid if alive(pid, *markers) else None
+        if inodes.intersection(_links(fds)) and alive(pid := int(entry.name), *markers):
+            return pid
     return None
 
 
