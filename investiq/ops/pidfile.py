@@ -129,7 +129,7 @@ def listener(port: int, *markers: str) -> int | None:
     """The PID of the live process that listens on TCP `port` (its command line carrying the markers),
     or None: nothing listens, the socket belongs to another user, or this is not Linux. Of several holders of
     the socket (a launcher that opened it, the server that inherited it: systemd's socket activation), the first
-    with the markers, not the first."""
+    whose command line carries the markers is named, not the first found."""
     inodes = _listening_inodes(port)
     if not inodes:
         return None
