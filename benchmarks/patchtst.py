@@ -94,6 +94,8 @@ def prepare(work: Path, batch: int) -> Path:
     export_graph(forecaster, meta.context_length, out / BEFORE, channel_last=False)
     # every MatMul with constant weights but the EWMA of squared returns (the volatility stays fp32)
     ewma = [n.name for n in onnx.load(str(out / FUSED_ONNX_FILE)).graph.node if "ewma" in n.input]
+    if not ewma:  # quantised too, the row would judge another graph than it names
+        raise ArtifactError(f"no node of {out / FUSED_ONNX_FILE} reads the weights named 'ewma' to keep in fp32")
     quantize_dynamic(out / FUSED_ONNX_FILE, out / INT8, weight_type=QuantType.QInt8, nodes_to_exclude=ewma)
     windows = sample_windows(batch, meta.context_length, seed=2500)
     with torch.no_grad():
