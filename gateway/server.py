@@ -16,7 +16,9 @@ time, `limit_concurrency` answers 503 to everyone once slow clients hold the con
   (gateway/middleware.py, BodyLimitMiddleware: a 408 with a request id, an access line and a metric); the
   protocol closes the connection at twice the deadline (at least one second later) if the app did not, e.g.
   when the route never reads its body and the client keeps sending one after the answer. The margin is wide
-  so that, however late a busy event loop runs the app's timer, the two never answer the same request.
+  so that, however late a busy event loop runs the app's timer, the two never answer the same request;
+- a request pipelined behind one the app is still answering has both deadlines start once that answer is
+  complete (uvicorn answers in order, and stops reading until then).
 
 Either way the connection is closed, so its descriptor and buffers are returned within `LINGER_S`. A refusal
 (408 or 431) to a client that is still sending is a lingering close: the answer, then the end of the server's
@@ -85,16 +87,17 @@ class DeadlineProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return
-        if self._reading == "head":
+        if self._reading in ("head", "done"):  # "done": the bytes after a whole request begin the next head
             size = self._head_size(data)
             if size > MAX_HEAD_BYTES and not self.transport.is_closing():
                 # before the parser sees it: a head that arrived whole in one read was complete (and the count
                 # reset) by the time a check after parsing looked, and got through at any size (a review)
-                self._refuse(
-                    431,
-                    HEAD_TOO_LARGE_KIND,
-                    f"the request line and headers exceed {MAX_HEAD_BYTES} bytes ({size} arrived)",
-                )
+                detail = f"the request line and headers exceed {MAX_HEAD_BYTES} bytes ({size} arrived)"
+                if self._stop_the_app():  # a request pipelined before it may be in the app's hands, as for a 400
+                    self._refuse(431, HEAD_TOO_LARGE_KIND, detail)
+                else:
+                    self._closing(HEAD_TOO_LARGE_KIND, detail)
+                    self.transport.close()
                 self._track()
                 return
         super().data_received(data)
@@ -157,10 +160,12 @@ class DeadlineProtocol(HttpToolsProtocol):
             self._cancel()
             return
         phase: str | None
-        if self._reading == "body":
-            phase = "body"
-        elif self._reading == "done":  # the request is in: the app is answering
+        if (
+            self._reading == "done" or self._behind_an_answer()
+        ):  # the app is answering: this request, or one before
             phase = None
+        elif self._reading == "body":
+            phase = "body"
         elif self._head_started or self.timeout_keep_alive_task is None:
             phase = "head"
         else:  # between requests: uvicorn's keep-alive timer, until the next request's first byte
@@ -174,6 +179,17 @@ class DeadlineProtocol(HttpToolsProtocol):
         elif phase == "body":
             grace = max(self.body_timeout_s, MIN_BODY_GRACE_S)  # the app's deadline comes first
             self._deadline = self.loop.call_later(self.body_timeout_s + grace, self._body_timed_out)
+
+    def _behind_an_answer(self) -> bool:
+        """The request being read waits for the app to answer one read before it (pipelined): uvicorn answers in
+        order and stops reading a pipelined request's body until then, so its deadlines start once that answer is
+        complete. They ran from its first byte, and a 408 cut in ahead of the answer the app was still writing,
+        which the client took for that request's and whose next write raised "Cannot call write() after
+        write_eof()" (mutation round 9)."""
+        answering = self._answering
+        if answering is None or answering.response_complete:
+            return False
+        return self._reading == "head" or answering is not self.cycle  # a head has no cycle until it is complete
 
     def _cancel(self) -> None:
         if self._deadline is not None:
