@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,9 @@ def bench_summary(out: Path) -> None:
     from benchmarks.suite import SOURCES, write_summary
 
     if missing := [name for name in SOURCES if not (out / name).is_file()]:  # a FileNotFoundError traceback
-        runs = ", ".join(f"`investiq bench {Path(name).stem} --out {out}`" for name in missing)
+        runs = ", ".join(
+            f"`{shlex.join(['investiq', 'bench', Path(name).stem, '--out', str(out)])}`" for name in missing
+        )
         raise click.ClickException(f"{out} has no {', '.join(missing)}: run {runs} first (or `investiq bench`)")
     write_summary(out)
 
