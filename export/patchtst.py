@@ -208,7 +208,7 @@ def export_graphs(forecaster: Forecaster, context: int, out: Path) -> None:
     """ONNX_FILE (weights in ONNX_FILE.data) and SPLIT_FILES (each one self-contained file) of `forecaster` in
     `out`, BatchNorm channel-last, cut from one export of `_staged_forward`: the split graphs are model.onnx's own
     nodes between the tensors READING, SIGMA and RAW_QUANTILES. Four exports (model.onnx, then each split
-    graph) made a whole export of the tests' tiny model take 10.5 s, one makes it 4.5 s (AMD EPYC Zen 4)."""
+    graph) made a whole export of the tests' tiny model take 7.6 s, one makes it 3.3 s (AMD EPYC Zen 4, idle)."""
     import onnx
     import onnx_ir as ir  # onnx.save_model would make the weights file readable by its owner only (onnx 1.23)
     from onnx.utils import Extractor
