@@ -93,11 +93,7 @@ class DeadlineProtocol(HttpToolsProtocol):
                 # before the parser sees it: a head that arrived whole in one read was complete (and the count
                 # reset) by the time a check after parsing looked, and got through at any size (a review)
                 detail = f"the request line and headers exceed {MAX_HEAD_BYTES} bytes ({size} arrived)"
-                if self._stop_the_app():  # a request pipelined before it may be in the app's hands, as for a 400
-                    self._refuse(431, HEAD_TOO_LARGE_KIND, detail)
-                else:
-                    self._closing(HEAD_TOO_LARGE_KIND, detail)
-                    self.transport.close()
+                self._refuse_or_close(431, HEAD_TOO_LARGE_KIND, detail)
                 self._track()
                 return
         super().data_received(data)
@@ -160,9 +156,8 @@ class DeadlineProtocol(HttpToolsProtocol):
             self._cancel()
             return
         phase: str | None
-        if (
-            self._reading == "done" or self._behind_an_answer()
-        ):  # the app is answering: this request, or one before
+        # the app is answering: this request, or one read before it
+        if self._reading == "done" or self._behind_an_answer():
             phase = None
         elif self._reading == "body":
             phase = "body"
@@ -219,11 +214,7 @@ class DeadlineProtocol(HttpToolsProtocol):
             f"the request body was not complete {self.body_timeout_s:g} s after its headers "
             "(setting http_body_timeout_s), and the app did not answer"
         )
-        if self._stop_the_app():
-            self._refuse(408, TIMEOUT_KIND, detail)
-        else:
-            self._closing(TIMEOUT_KIND, detail)
-            self.transport.close()
+        self._refuse_or_close(408, TIMEOUT_KIND, detail)
 
     def _stop_the_app(self) -> bool:
         """What losing the connection does, at once, to the request the app is on: it reads a disconnect, and
@@ -246,10 +237,15 @@ class DeadlineProtocol(HttpToolsProtocol):
             "Transfer-Encoding) cannot be read"
         )
         # logged with the answer's request id, beside uvicorn's own line (which has none)
-        if self._stop_the_app():  # a request pipelined before it may be in the app's hands
-            self._refuse(400, MALFORMED_KIND, detail)
+        self._refuse_or_close(400, MALFORMED_KIND, detail)
+
+    def _refuse_or_close(self, status: int, kind: str, detail: str) -> None:
+        """`_refuse` where the app has not begun an answer (`_stop_the_app`: a request pipelined before this may
+        be in its hands); else close without writing, logged and counted."""
+        if self._stop_the_app():
+            self._refuse(status, kind, detail)
         else:
-            self._closing(MALFORMED_KIND, detail)
+            self._closing(kind, detail)
             self.transport.close()
 
     def _refuse(self, status: int, kind: str, detail: str) -> None:
