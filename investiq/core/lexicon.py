@@ -553,8 +553,9 @@ def _governed(clause: list[_Match], tokens: list[str]) -> frozenset[int]:
     after it ("rising costs", "higher interest rates", "rise in costs"; not "plunges over losses"), and a move
     after a cost of its clause with no verb of causing between them ("losses at the unit widen", not "default
     fears send shares plunging"), unless a move qualifies that cost: then the two are the subject ("drop in
-    layoffs lifts sentiment": the drop lifts it). A term that is a move and a cost governs no move but through
-    another cost."""
+    layoffs lifts sentiment": the drop lifts it), but for the level the cost is brought to ("cuts net debt to its
+    lowest level"; `_level_reached`). A term that is a move and a cost governs no move but through another
+    cost."""
     costs = [m for m in clause if m.term.cost]
     pairs = [(k, c) for k, m in enumerate(clause) if m.term.move for c in costs if _qualifies(m, c, tokens)]
     qualified = {id(c) for _, c in pairs}
@@ -566,13 +567,25 @@ def _governed(clause: list[_Match], tokens: list[str]) -> frozenset[int]:
             end = c.start + c.length
             if (
                 c is not m
-                and id(c) not in qualified
                 and end <= m.start
+                and (id(c) not in qualified or _level_reached(tokens[end : m.start + m.length]))
                 and CAUSING.isdisjoint(tokens[end : m.start])
             ):
                 out.add(k)
                 break
     return frozenset(out)
+
+
+# The last word of a level a cost is brought to, "to" and at most LEVEL_REACH words before it: "cuts debt to a
+# ten-year low" (the cost's level, good news) read as "shares at a low" (a review's headline, in other words).
+_LEVELS = frozenset(["low", "lowest", "high", "highest", "record", "peak", "bottom", "trough"])
+LEVEL_REACH = 4
+
+
+def _level_reached(words: list[str]) -> bool:
+    """Whether `words`, from the end of a cost to the end of a move after it, say the level the cost is brought
+    to: "to" first, a word of _LEVELS last ("to its lowest", "to record high"); not "cut costs to boost sales"."""
+    return 1 < len(words) <= LEVEL_REACH + 1 and words[0] == "to" and words[-1] in _LEVELS
 
 
 def _qualifies(m: _Match, c: _Match, tokens: list[str]) -> bool:

@@ -681,3 +681,32 @@ def test_stopping_a_cost_a_deal_that_fails_and_a_size_below_expectations(
     lexicon: FinanceLexicon, text: str, expected: str
 ):
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # 2026-12-07: the patterns a writer's blind part showed (fresh13), tested here in other words
+        ("Dockworkers cancel planned walkout at three ports", "positive"),  # a walkout stopped, as a strike
+        ("Miners end work stoppage at copper pit", "positive"),
+        ("Retailer fails to hit its margin target", "negative"),  # was neutral: "hit" negated, no target
+        ("Carmaker hits its delivery target for the year", "positive"),
+        ("Jury orders chipmaker to pay $400 million in patent case", "negative"),  # was neutral: no evidence
+        ("Judge orders the insurer to pay damages", "negative"),
+        ("Regional lender's bond portfolio under water", "negative"),
+        ("Audit finds control lapses at payments firm", "negative"),
+        ("The worst is over for chipmakers, says CEO", "positive"),  # was negative: "worst" alone
+        ("Is the worst over for European banks? Loan losses keep rising", "negative"),  # asked: no evidence
+        ("Is the worst over for homebuilders? Orders climb again", "positive"),
+        ("This call contains forward-looking statements subject to risks and uncertainties", "neutral"),
+        (
+            "Brewer cuts its net debt to its lowest level since 2015",
+            "positive",
+        ),  # was neutral: read as shares' low
+        ("Lender lifts borrowing costs to record high", "negative"),  # was positive: the record high
+        ("Airline slashes costs to fund expansion", "positive"),  # "to" and a verb: no level
+    ],
+)
+def test_stopped_walkouts_targets_hit_orders_to_pay_and_a_cost_brought_to_a_level(
+    lexicon: FinanceLexicon, text: str, expected: str
+):
+    assert label(lexicon, text)[0] == expected
