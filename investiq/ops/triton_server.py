@@ -318,9 +318,15 @@ def server_environment(server: Server) -> dict[str, str]:
     kept = {k: v for k, v in os.environ.items() if k in KEPT_VARIABLES or k.startswith(KEPT_PREFIXES)}
     libs = server.root.parent.parent / "nvidia_pytriton.libs"
     return kept | {
-        "LD_LIBRARY_PATH": f"{libs}:{os.environ.get('LD_LIBRARY_PATH', '')}",
-        "PATH": f"{server.env.resolve() / 'bin'}:{os.environ.get('PATH', '')}",
+        "LD_LIBRARY_PATH": _first_on(libs, "LD_LIBRARY_PATH"),
+        "PATH": _first_on(server.env.resolve() / "bin", "PATH"),
     }
+
+
+def _first_on(folder: Path, variable: str) -> str:
+    """`folder` ahead of this environment's search path `variable`, with no empty entry: "<libs>:" (the variable
+    unset, as LD_LIBRARY_PATH usually is) made the dynamic linker search the current directory too (an audit)."""
+    return ":".join(filter(None, (str(folder), os.environ.get(variable))))
 
 
 def models(ports: TritonPorts, timeout_s: float = 5.0) -> dict[str, str | None] | None:
@@ -338,6 +344,8 @@ def models(ports: TritonPorts, timeout_s: float = 5.0) -> dict[str, str | None] 
             index = json.loads(response.read())
     except (URLError, OSError, ValueError):
         return None
+    if not isinstance(index, list) or not all(isinstance(m, dict) and "name" in m for m in index):
+        return None  # JSON, but not Triton's index (another service on the port): `status` raised AttributeError
     ready_ones = {m["name"] for m in index if m.get("state") == "READY"}
     why: dict[str, str | None] = dict.fromkeys(ready_ones)
     for model in index:
