@@ -439,18 +439,21 @@ def test_a_server_on_other_ports_names_each_that_differs(tmp_path: Path) -> None
         )
 
 
+# A server that takes 0.2 s to drain on SIGTERM, then writes "yes" to the file its first argument names.
+DRAINING = (
+    "import pathlib, signal, sys, time\n"
+    "def drain(*_):\n    time.sleep(0.2)\n    pathlib.Path(sys.argv[1]).write_text('yes')\n    sys.exit(0)\n"
+    "signal.signal(signal.SIGTERM, drain)\nprint(0, flush=True)\ntime.sleep(60)"
+)
+
+
 def test_stop_removes_a_stale_pid_file_and_lets_the_server_drain(tmp_path: Path) -> None:
     """stop: the PID file of a server gone left behind, or SIGKILL sent at once instead of after wait_s (Triton
     had no time to drain in-flight requests)."""
     (tmp_path / "triton.pid").write_text("999999999")
     assert stop(tmp_path) is False and not (tmp_path / "triton.pid").exists()
     drained = tmp_path / "drained"
-    code = (
-        "import pathlib, signal, sys, time\n"
-        "def drain(*_):\n    time.sleep(0.2)\n    pathlib.Path(sys.argv[1]).write_text('yes')\n    sys.exit(0)\n"
-        "signal.signal(signal.SIGTERM, drain)\nprint(0, flush=True)\ntime.sleep(60)"
-    )
-    with child(code, str(drained), "tritonserver") as (server, _):
+    with child(DRAINING, str(drained), "tritonserver") as (server, _):
         (tmp_path / "triton.pid").write_text(str(server.pid))
         assert stop(tmp_path, 10.0) is True
         server.wait(5)

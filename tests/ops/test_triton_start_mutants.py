@@ -38,7 +38,7 @@ from investiq.ops.triton_server import (
     stop,
 )
 from tests.ops.test_service_mutants import SLEEPER, child
-from tests.ops.test_triton_server_mutants import PYTHON, TOKEN, fake_server
+from tests.ops.test_triton_server_mutants import DRAINING, PYTHON, TOKEN, fake_server
 
 OTHER_TOKEN = "a-token-set-for-every-gateway-4567"
 
@@ -357,12 +357,7 @@ def test_stop_by_default_lets_the_server_drain(tmp_path: Path) -> None:
     """stop: its default wait_s 0 (`investiq triton stop` and a start giving up killed Triton at once, dropping
     in-flight requests)."""
     drained = tmp_path / "drained"
-    code = (
-        "import pathlib, signal, sys, time\n"
-        "def drain(*_):\n    time.sleep(0.2)\n    pathlib.Path(sys.argv[1]).write_text('yes')\n    sys.exit(0)\n"
-        "signal.signal(signal.SIGTERM, drain)\nprint(0, flush=True)\ntime.sleep(60)"
-    )
-    with child(code, str(drained), "tritonserver") as (server, _):
+    with child(DRAINING, str(drained), "tritonserver") as (server, _):
         (tmp_path / "triton.pid").write_text(str(server.pid))
         assert stop(tmp_path) is True
         server.wait(5)
