@@ -576,8 +576,9 @@ def _governed(clause: list[_Match], tokens: list[str]) -> frozenset[int]:
     return frozenset(out)
 
 
-# The last word of a level a cost is brought to, "to" and at most LEVEL_REACH words before it: "cuts debt to a
-# ten-year low" (the cost's level, good news) read as "shares at a low" (a review's headline, in other words).
+# The last word of a level a cost is brought to, which "to" opens at most LEVEL_REACH words before it: "cuts debt
+# to a ten-year low" is the cost's level, good news; it read as shares at a low (a blind part's headline, fresh13,
+# in other words).
 _LEVELS = frozenset(["low", "lowest", "high", "highest", "record", "peak", "bottom", "trough"])
 LEVEL_REACH = 4
 
