@@ -148,7 +148,8 @@ def evaluate_sentiment(
     if unknown := sorted(held_out - set(data.splits)):
         known = ", ".join(sorted({s for s in data.splits if s}, key=_split_order)) or "none"
         raise DataError(f"--held-out names {', '.join(unknown)}, which {path} does not have (its splits: {known})")
-    log(f"{path}: {len(data.texts)} texts ({_counts(data.labels)}){_left_out(data.repeats, data.conflicts)}")
+    counts = _listed(_counts(data.labels))
+    log(f"{path}: {len(data.texts)} texts ({counts}){_left_out(data.repeats, data.conflicts)}")
     if data.read_as():
         log(f"{path}: {data.read_as()}")
     finbert, note = finbert_scorer(settings, serving=settings.sentiment_model == FINBERT)
@@ -217,6 +218,11 @@ def _counts(labels: NDArray[np.int64]) -> dict[str, int]:
     return {name: int((labels == c).sum()) for c, name in enumerate(LABELS)}
 
 
+def _listed(counts: dict[str, int]) -> str:
+    """`{"positive": 3, ...}` as "3 positive, ..." (the log printed the dict)."""
+    return ", ".join(f"{n} {name}" for name, n in counts.items())
+
+
 def _mistakes(
     data: Labeled, probabilities: NDArray[np.float32], explain: bool, lexicon: FinanceLexicon
 ) -> list[dict[str, Any]]:
@@ -251,7 +257,7 @@ def render(result: dict[str, Any]) -> str:
         "# Sentiment: serving model against the finance lexicon and VADER",
         "",
         f"{result['n']} labeled texts from `{result['csv']}` "
-        f"({', '.join(f'{n} {k}' for k, n in result['labels'].items())}"
+        f"({_listed(result['labels'])}"
         + (f"; splits: {', '.join(f'{s} {n}' for s, n in result['splits'].items())}" if splits else "")
         + f"){_left_out(**result.get('left_out', {}))}. {result['finbert']}. Serving: **{result['serving']}**.",
         "",
@@ -288,12 +294,12 @@ def render(result: dict[str, Any]) -> str:
                 f"| {b['from']:.1f}-{b['to']:.1f} | {b['n']} | {_percent(b['confidence'])} | "
                 f"{_percent(b['accuracy'])} |"
             )
-        if m["mistakes"]:
+        held = m.get("held_out_mistakes")
+        if m["mistakes"] or held:  # all of them held out: said too (they went unmentioned)
             shown = m["mistakes"][:MISTAKES]
             lines += ["", f"Most confident mistakes ({len(shown)} of {len(m['mistakes'])}):", ""]
-            if m.get("held_out_mistakes"):
-                held = ", ".join(result["held_out"])
-                lines[-1:-1] = [f"(and {m['held_out_mistakes']} in the held-out parts {held}, not listed)"]
+            if held:
+                lines[-1:-1] = [f"(and {held} in the held-out parts {', '.join(result['held_out'])}, not listed)"]
             for x in shown:
                 why = f" ({x['evidence']})" if "evidence" in x else ""
                 split = f", {x['split']}" if x["split"] else ""
