@@ -16,6 +16,7 @@ position) is the answer. Both give the same values for the same text, NaN and In
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -51,6 +52,49 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_SPACE = re.compile(r"[ \t\n\r]*")
+_VALUE = json.JSONDecoder()
+
+
+def _duplicate_at(text: str) -> int:
+    """Where the first key an object names twice begins in `text` (valid JSON), 0 where that cannot be told.
+    Found by walking the text, not by searching it: the second place the quoted key appeared was another
+    object's key or a value ("profit_loss" as a strategy's name), and a key written with escapes was not found."""
+    try:
+        return _walk(text, 0)[1] or 0
+    except (ValueError, IndexError, RecursionError):
+        return 0
+
+
+def _skip(text: str, i: int) -> int:
+    """The first index at or after `i` that is not JSON's white space."""
+    space = _SPACE.match(text, i)
+    return space.end() if space else i
+
+
+def _walk(text: str, i: int) -> tuple[int, int | None]:
+    """The end of the value at `i`, and where the first duplicate key inside it begins (None: there is none)."""
+    i = _skip(text, i)
+    if text[i] not in "{[":
+        return _VALUE.raw_decode(text, i)[1], None
+    close, seen = ("}" if text[i] == "{" else "]"), set()
+    i = _skip(text, i + 1)
+    while text[i] != close:
+        if close == "}":
+            key, end = _VALUE.raw_decode(text, i)
+            if key in seen:
+                return end, i
+            seen.add(key)
+            i = _skip(text, end) + 1  # past the colon
+        i, duplicate = _walk(text, i)
+        if duplicate is not None:
+            return i, duplicate
+        i = _skip(text, i)
+        if text[i] == ",":
+            i = _skip(text, i + 1)
+    return i + 1, None
+
+
 class UniqueKeysJsonRequest(JsonRequest):
     """A body whose objects name a key twice is refused (422, json_invalid, naming the key): JSON parsers keep the
     last, so {"profit_loss": 5, "profit_loss": -5} was learnt as a loss of 5, the client's first value dropped
@@ -65,10 +109,8 @@ class UniqueKeysJsonRequest(JsonRequest):
             except _Duplicate as exc:
                 del self._json
                 text = body.decode("utf-8", "replace")
-                quoted = json.dumps(exc.key)
-                at = text.find(quoted, text.find(quoted) + 1)
                 message = f"duplicate key {exc.key!r}: send each field once"
-                raise json.JSONDecodeError(message, text, max(at, 0)) from None
+                raise json.JSONDecodeError(message, text, _duplicate_at(text)) from None
             self._json = value
         return self._json
 
