@@ -17,14 +17,17 @@ import ipaddress
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
@@ -343,18 +346,47 @@ def serving_record(settings: Settings) -> Iterator[None]:
     """While a gateway serves (`investiq up`, `serve`, and the `serve` that `investiq start` runs), its PID and URL
     in LOGS_DIR, so that the commands that talk to the running gateways (a model's rollout, the Bayesian re-sync,
     `stop`'s advice) find one on a port that their own settings do not name: `up --port 8091` had a new model
-    rolled out to nobody, with "no gateway running at http://127.0.0.1:8080". A signal ends the process before
-    the record can be removed (uvicorn re-raises SIGTERM once it has drained): one whose PID no longer runs
-    `investiq` is ignored, and the next gateway on the port writes its own. A LOGS_DIR that cannot be written is
-    a warning, not the end of the gateway: the container's user in a root-owned working directory, where the
-    relative default `logs` pointed, died at start on the PermissionError, and restarted in a loop."""
+    rolled out to nobody, with "no gateway running at http://127.0.0.1:8080". uvicorn re-raises SIGTERM once it
+    has drained, which ended the process before the record was removed (`investiq stop`, a supervisor's stop: a
+    new user's walkthrough found them left behind): SIGTERM removes it first, then ends the process as before. One
+    a SIGKILL leaves, whose PID no longer runs `investiq`, is ignored, and the next gateway on the port writes its
+    own. A LOGS_DIR that cannot be written is a warning, not the end of the gateway: the container's user in a
+    root-owned working directory, where the relative default `logs` pointed, died at start on the
+    PermissionError, and restarted in a loop."""
     path = _serving_path(settings)
     recorded = _record(path, settings)
+
+    def remove() -> None:
+        if recorded and _recorded(path).get("pid") == os.getpid():  # not a later gateway's on the same port
+            path.unlink(missing_ok=True)
+
+    with _on_sigterm(remove):
+        try:
+            yield
+        finally:
+            remove()
+
+
+@contextmanager
+def _on_sigterm(first: Callable[[], None]) -> Iterator[None]:
+    """While inside, SIGTERM calls `first`, then ends the process by SIGTERM as the handler before would have
+    (its default: the exit status a supervisor reads as stopped). Only the main thread may set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGTERM)
+    before = signal.SIG_DFL if before is None else before  # a handler not set from Python
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        first()
+        signal.signal(signum, before)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, handle)
     try:
         yield
     finally:
-        if recorded and _recorded(path).get("pid") == os.getpid():  # not a later gateway's on the same port
-            path.unlink(missing_ok=True)
+        signal.signal(signal.SIGTERM, before)
 
 
 def _record(path: Path, settings: Settings) -> bool:

@@ -112,6 +112,7 @@ def test_start_status_stop_keeps_every_journal_write(stack: Stack):
     assert f"gateway (PID {pid}) stopped" in stopped.stdout
     assert not pidfile.alive(pid)
     assert not (stack.logs / "gateway.pid").exists()
+    assert not list(stack.logs.glob("*.serving.json"))  # left behind by the SIGTERM before (a walkthrough)
     assert count_rows(stack.db) == {"sentiment_predictions": 10, "bayesian_events": 4}
 
     after = stack.investiq("status")
@@ -699,3 +700,23 @@ s.listen()
 print(s.getsockname()[1], flush=True)
 time.sleep(60)
 """
+
+
+def test_a_gateway_ended_by_sigterm_removes_its_serving_record_and_still_dies_by_sigterm(tmp_path: Path):
+    """uvicorn re-raises SIGTERM once it has drained, which ended the process before serving_record's `finally`:
+    every gateway that `investiq stop` or a supervisor stopped left its record behind (a new user's walkthrough).
+    The child raises SIGTERM inside the record as uvicorn does; it must still die by the signal (the status a
+    supervisor reads as stopped), not exit with a code."""
+    code = (
+        "import signal, sys\n"
+        "from investiq.core.settings import Settings\n"
+        "from investiq.ops.service import serving_record\n"
+        "with serving_record(Settings(port=18125, logs_dir=sys.argv[1])):\n"
+        "    print('recorded', flush=True)\n"
+        "    signal.raise_signal(signal.SIGTERM)\n"
+        "    print('went on', flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.stdout == "recorded\n", done.stderr
+    assert done.returncode == -signal.SIGTERM
+    assert not (tmp_path / "gateway-18125.serving.json").exists()
