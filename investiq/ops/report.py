@@ -226,10 +226,12 @@ def markdown(n: dict[str, Any]) -> str:
     lines += ["## Price direction", ""]
     if p["forecasts"]:
         pending = p["forecasts"] - p["resolved"]
-        lines += [f"{p['forecasts']} forecasts, {pending} not resolved yet; {_hit_line(p)}.", ""]
+        # requests, as the journal holds them; /price/evaluate's `pending` counts each forecast once: two
+        # requests for one bar read "2 forecasts, 2 not resolved" here and 1 pending there (a walkthrough)
+        lines += [f"{p['forecasts']} forecast requests, {pending} not resolved yet; {_hit_line(p)}.", ""]
         lines += [
-            "Each forecast counts once however often it was asked; intervals by block bootstrap over horizon "
-            f"periods (none on fewer than {MIN_BUCKETS}), as `/price/skill` gives them.",
+            "Scored, each forecast counts once however often it was asked; intervals by block bootstrap over "
+            f"horizon periods (none on fewer than {MIN_BUCKETS}), as `/price/skill` gives them.",
             "",
             "| model_version | first in window | forecasts | resolved | scored | periods | hit rate "
             "| 95% interval | always up | difference [paired 95%] |",

@@ -84,6 +84,7 @@ def test_a_row_that_cannot_be_scored_is_left_out_and_counted(tmp_path: Path, cha
     assert "1 resolved forecast (each once, however often asked) could not be scored" in md and "nan" not in md
     # resolved, not pending; not a repeat of one counted (a review: "1 not resolved yet", "1 more ... asked again")
     assert numbers["price"]["resolved"] == 2 and "0 not resolved yet" in md and "asked again" not in md
+    assert "2 forecast requests, 0 not resolved yet" in md  # requests, not forecasts (/price/evaluate's count)
 
 
 def test_the_gateway_book_skips_rows_it_cannot_score_and_keeps_the_rest_identical():
