@@ -84,7 +84,12 @@ def models_list(config: Path | None, as_json: bool) -> None:
             f"no {MODEL} versions in {settings.model_repository}: run `investiq up`, or `investiq export patchtst`"
         )
         return
-    head = f"{'#':>3}  {'state':8} {'version':13} {'serves as':12} {'trained at':26} {'saw bars until':26}"
+    # both ends named: /health's trained_until is training's, the bars validation saw end later (a walkthrough
+    # read one table's "saw bars until" 2015 against /health's 2012 and the sample's 2018, none labelled)
+    head = (
+        f"{'#':>3}  {'state':8} {'version':13} {'serves as':12} {'trained at':26} {'trained on bars until':26} "
+        f"{'validated on bars until':26}"
+    )
     click.echo(f"{head} symbols")
     for r in rows:
         if "error" in r:
@@ -92,7 +97,8 @@ def models_list(config: Path | None, as_json: bool) -> None:
             continue
         click.echo(
             f"{r['number']:>3}  {r['state']:8} {r['model_version']:13} {r['serves_as']:12} "
-            f"{r['trained_at'] or '?':26} {r['seen_until']:26} {' '.join(r['symbols'])} ({r['interval']})"
+            f"{r['trained_at'] or '?':26} {r['trained_until']:26} {r['seen_until']:26} {' '.join(r['symbols'])} "
+            f"({r['interval']})"
         )
 
 

@@ -167,7 +167,8 @@ def test_retrain_rejects_a_worse_candidate_promotes_a_good_one_and_rolls_back(
     two = PatchTSTMeta.load(work / "repo" / "patchtst" / "2")  # the last bar it saw: validation's, not training's
     assert listed[1]["seen_until"] == two.seen_until() and two.seen_until() > two.trained_until
     table = runner.invoke(main, ["models", "list"], env=env_for(work)).output
-    assert "saw bars until" in table and two.seen_until() in table
+    assert "trained on bars until" in table and "validated on bars until" in table  # both, named
+    assert f" {two.trained_until} " in table and f" {two.seen_until()} " in table
     # what each serves as: nowhere said before (a review)
     assert listed[1]["serves_as"] == two.served_as() and f" {two.served_as()} " in table.splitlines()[2]
     back = runner.invoke(main, ["models", "rollback"], env=env_for(work))
