@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
-from pydantic import BaseModel
 from starlette.routing import Match
 from starlette.types import Message
 
@@ -23,20 +22,9 @@ from gateway.json_body import UniqueKeysJsonRequest
 from gateway.query import checked_query, query_names
 from gateway.security import check_api_key, guard, is_health_path, key_accepted, provided_key, require_api_key
 from investiq.core.errors import InvalidInputError
+from tests.gateway.test_fastlane import Body, _state, fine
 
 KEY = "the-key"
-
-
-class Body(BaseModel):
-    n: int
-
-
-async def _state(request: Request) -> Any:
-    return request.app.state
-
-
-async def fine(body: Body, state: Annotated[Any, Depends(_state)]) -> Response:
-    return Response()
 
 
 def app_with(
