@@ -496,6 +496,25 @@ def foreground_pid(settings: Settings) -> int | None:
     return pidfile.listener(settings.port, "investiq")
 
 
+def preparing(serving: set[int]) -> list[dict[str, Any]]:
+    """This user's `investiq up` processes that do not serve yet (not among the `serving` PIDs): they prepare
+    the journal and a first model, about two minutes on a first start, and `status` said only "not running"
+    meanwhile (a new user's walkthrough). Empty where /proc cannot be read."""
+    try:
+        pids = [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]
+    except OSError:
+        return []
+    found = []
+    for pid in sorted(set(pids) - serving - {os.getpid()}):
+        try:
+            mine = Path(f"/proc/{pid}").stat().st_uid == os.getuid()
+        except OSError:  # ended meanwhile
+            continue
+        if mine and pidfile.alive(pid, "investiq", "up"):
+            found.append({"pid": pid, "command": " ".join(pidfile.arguments(pid) or ["investiq", "up"])})
+    return found
+
+
 def status(settings: Settings, use_record: bool = True) -> tuple[dict[str, Any], bool]:
     """What runs, as JSON-ready data, and whether everything configured runs and answers, the gateway not
     unhealthy (degraded is up: a model answers with its fallback).
@@ -503,7 +522,8 @@ def status(settings: Settings, use_record: bool = True) -> tuple[dict[str, Any],
     The gateway is the one `investiq start` recorded (unless use_record is False: the caller named a
     host or port), else the one answering where the settings say it serves: `investiq up` or `serve`
     in a terminal, whose PID is that of the process listening on the port (None when it cannot be told). Where
-    none runs there, the gateways serving elsewhere (their serving records) are listed."""
+    none runs there, the gateways serving elsewhere (their serving records) are listed, and the `investiq up`
+    processes still preparing (`preparing`)."""
     pid = running(settings) if use_record else None
     state = started_state(settings) if use_record else None
     url, backend = (
@@ -521,6 +541,8 @@ def status(settings: Settings, use_record: bool = True) -> tuple[dict[str, Any],
     others = [{"url": r["url"], "pid": r["pid"]} for r in serving_gateways(settings) if r["url"] != url]
     if not alive and others:  # `up` or `serve` on another port: say where, as `investiq stop` does
         report["serving_elsewhere"] = others
+    if not alive and (starting := preparing({r["pid"] for r in others})):
+        report["preparing"] = starting
     if backend == "triton" and triton_server.is_local(settings):
         triton_pid = triton_server.running(triton_server.work_dir(settings))
         ready = triton_server.ready(triton_server.TritonPorts.from_settings(settings))

@@ -448,3 +448,17 @@ def test_a_start_record_without_a_url_is_no_record_and_status_still_answers(tmp_
         private(tmp_path / "gateway.json", {"pid": gateway.pid, "url": f"http://127.0.0.1:{own}"})
         report, ok = service.status(settings)
         assert report["gateway"]["pid"] == gateway.pid and "triton" not in report
+
+
+def test_status_names_an_up_that_is_still_preparing(tmp_path: Path):
+    """`investiq status` said only "not running" while `investiq up` trained its first model (about two minutes
+    on a first start: a new user's walkthrough, in a second terminal, took it for dead). A process whose command
+    line is `... investiq up ...` and that serves nowhere yet is named under "preparing"; once it serves (a
+    serving record with its PID) it is not. Fails before."""
+    settings = Settings(port=free_ports(1)[0], logs_dir=tmp_path)
+    with child("print(0, flush=True)\nimport time\ntime.sleep(60)", "investiq", "up", "--port", "1") as (up, _):
+        report, ok = service.status(settings)
+        assert not ok and report["gateway"]["running"] is False
+        (named,) = [p for p in report["preparing"] if p["pid"] == up.pid]
+        assert named["command"].startswith(sys.executable) and named["command"].endswith(" investiq up --port 1")
+        assert up.pid not in {p["pid"] for p in service.preparing({up.pid})}  # serving: not preparing
