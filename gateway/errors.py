@@ -6,6 +6,7 @@ Every response body is {"error": kind, "detail": message}, the message naming th
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -49,11 +50,22 @@ def _pattern(err: dict[str, Any]) -> tuple[tuple[str, ...], str, str]:
     return loc, str(err.get("type")), str(err.get("msg"))
 
 
+def as_sent(value: Any) -> str:
+    """A value received as JSON writes it (null, false, "101.5", NaN), not as Python does (None, False, '101.5'):
+    the client sent JSON (a new user's walkthrough read "got None" as a server fault). Characters that do not
+    print (U+200B, a lone surrogate, a newline) are escaped; what JSON cannot write (bytes) is shown by repr."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+    return text if text.isprintable() else json.dumps(value)
+
+
 def _told(err: dict[str, Any]) -> tuple[str, str, str | None]:
     """The field, the message, and the value received as shown (None where there is none to show).
 
-    Values are shown with repr and truncated: they may be NaN (not JSON) or a megabyte of text; so are messages,
-    which may quote one (an unknown field's name).
+    Values are shown as JSON and truncated: they may be NaN or a megabyte of text; so are messages, which may
+    quote one (an unknown field's name).
     """
     where = ".".join(str(part) for part in err.get("loc", ())) or "request"
     message = str(err.get("msg", "invalid")).removeprefix(VALUE_ERROR)
@@ -64,7 +76,7 @@ def _told(err: dict[str, Any]) -> tuple[str, str, str | None]:
         if where == "body":  # no body at all: say what to send
             return where, "empty: send a JSON object (Content-Type: application/json)", None
         return where, message, None
-    return where, _clip(message, 300), _clip(repr(err.get("input")), 80)
+    return where, _clip(message, 300), _clip(as_sent(err.get("input")), 80)
 
 
 def _item(first: dict[str, Any], pattern: tuple[str, ...], count: int) -> dict[str, str]:

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from gateway.app import create_app
 from gateway.backends.base import InferenceBackend, Tensors
 from gateway.backends.embedded import EmbeddedBackend
-from gateway.errors import describe_validation
+from gateway.errors import as_sent, describe_validation
 from harness.tiny_patchtst import TINY
 from investiq.core import yahoo
 from investiq.core.errors import DataError
@@ -153,7 +153,7 @@ CASES: list[tuple[str, Any, int, str]] = [
     (TEXTS, {"texts": ["fine", " \u200b\x00\t"]}, 422, "texts[1] is empty or only whitespace"),
     (TEXTS, {"texts": "Shares rise"}, 422, "body.texts: Input should be a valid list"),
     (TEXTS, {"texts": ["ok", 7]}, 422, "body.texts.1: Input should be a valid string (got 7)"),
-    (TEXTS, {"texts": [None]}, 422, "body.texts.0: Input should be a valid string (got None)"),
+    (TEXTS, {"texts": [None]}, 422, "body.texts.0: Input should be a valid string (got null)"),
     (TEXTS, {"symbol": "AAPL"}, 422, "body.texts: Field required"),
     (TEXTS, {"texts": ["ok"], "symbol": 42}, 422, "body.symbol: Input should be a valid string (got 42)"),
     (TEXTS, {"texts": ["ok"], "symbol": " "}, 422, "body.symbol: must not be empty or blank"),
@@ -167,21 +167,21 @@ CASES: list[tuple[str, Any, int, str]] = [
         TEXTS,
         {"texts": ["ok"], "use_cache": "no"},
         422,
-        "body.use_cache: Input should be a valid boolean (got 'no')",
+        'body.use_cache: Input should be a valid boolean (got "no")',
     ),
     (TEXTS, {"texts": ["ok"], "use_cache": 0}, 422, "body.use_cache: Input should be a valid boolean (got 0)"),
     (TEXTS, ["ok"], 422, "body: Input should be a valid dictionary"),
     # price: every kind of bad close, named by its index
-    (PRICE, with_last_close("NaN"), 422, "body.prices.63: Input should be a finite number (got nan)"),
-    (PRICE, with_last_close("Infinity"), 422, "body.prices.63: Input should be a finite number (got inf)"),
-    (PRICE, with_last_close("-Infinity"), 422, "body.prices.63: Input should be a finite number (got -inf)"),
-    (PRICE, with_last_close('"NaN"'), 422, "body.prices.63: Input should be a valid number (got 'NaN')"),
-    (PRICE, with_last_close('"Infinity"'), 422, "body.prices.63: Input should be a valid number (got 'Infinity')"),
-    (PRICE, with_last_close('"-inf"'), 422, "body.prices.63: Input should be a valid number (got '-inf')"),
-    (PRICE, with_last_close("1e400"), 422, "body.prices.63: Input should be a finite number (got inf)"),
-    (PRICE, with_last_close('"101.5"'), 422, "body.prices.63: Input should be a valid number (got '101.5')"),
-    (PRICE, with_last_close("null"), 422, "body.prices.63: Input should be a valid number (got None)"),
-    (PRICE, with_last_close("true"), 422, "body.prices.63: Input should be a valid number (got True)"),
+    (PRICE, with_last_close("NaN"), 422, "body.prices.63: Input should be a finite number (got NaN)"),
+    (PRICE, with_last_close("Infinity"), 422, "body.prices.63: Input should be a finite number (got Infinity)"),
+    (PRICE, with_last_close("-Infinity"), 422, "body.prices.63: Input should be a finite number (got -Infinity)"),
+    (PRICE, with_last_close('"NaN"'), 422, 'body.prices.63: Input should be a valid number (got "NaN")'),
+    (PRICE, with_last_close('"Infinity"'), 422, 'body.prices.63: Input should be a valid number (got "Infinity")'),
+    (PRICE, with_last_close('"-inf"'), 422, 'body.prices.63: Input should be a valid number (got "-inf")'),
+    (PRICE, with_last_close("1e400"), 422, "body.prices.63: Input should be a finite number (got Infinity)"),
+    (PRICE, with_last_close('"101.5"'), 422, 'body.prices.63: Input should be a valid number (got "101.5")'),
+    (PRICE, with_last_close("null"), 422, "body.prices.63: Input should be a valid number (got null)"),
+    (PRICE, with_last_close("true"), 422, "body.prices.63: Input should be a valid number (got true)"),
     (PRICE, with_last_close("0"), 422, "prices[63] = 0.0: every close must be a finite number > 0"),
     (PRICE, with_last_close("-5"), 422, "prices[63] = -5.0: every close must be a finite number > 0"),
     (PRICE, with_last_close("1e300"), 422, "prices[63] = 1e+300: every close must be between"),
@@ -232,7 +232,7 @@ CASES: list[tuple[str, Any, int, str]] = [
         "body.profit_loss: Input should be a finite number",
     ),
     (TRADE, {"strategy_name": "s", "profit_loss": 1e200}, 422, "profit_loss 1e+200 is beyond ±1e+15"),
-    (TRADE, {"strategy_name": "s", "won": "true"}, 422, "body.won: Input should be a valid boolean (got 'true')"),
+    (TRADE, {"strategy_name": "s", "won": "true"}, 422, 'body.won: Input should be a valid boolean (got "true")'),
     (TRADE, {"strategy_name": "s", "won": 1}, 422, "body.won: Input should be a valid boolean (got 1)"),
     (TRADE, {**OK_TRADE, "closed_at": 1_700_000_000}, 422, "body.closed_at: must be an ISO 8601"),
     (
@@ -251,7 +251,7 @@ CASES: list[tuple[str, Any, int, str]] = [
     # one message, not the union's two (".str: ...; .int: ...": a new user's walkthrough)
     (TRADE, {**OK_TRADE, "trade_id": 1.5}, 422, "trade_id: trade_id must be an integer or a string (got 1.5)"),
     (TRADE, {**OK_TRADE, "trade_id": 1017.0}, 422, "an integer or a string: send 1017 (got 1017.0)"),
-    (TRADE, {**OK_TRADE, "trade_id": True}, 422, "trade_id: trade_id must be an integer or a string (got True)"),
+    (TRADE, {**OK_TRADE, "trade_id": True}, 422, "trade_id: trade_id must be an integer or a string (got true)"),
     (TRADE, {"strategy_name": "s"}, 422, "give profit_loss, won, or both"),
     (
         TRADE,
@@ -579,7 +579,7 @@ def refused(client: TestClient, spy: SpyBackend, path: str, body: Any, fragment:
 
 
 def test_a_badly_typed_array_is_told_once_with_the_count_and_the_first_value(client: TestClient, spy: SpyBackend):
-    told = "body.prices.*: 512 items: Input should be a valid number (got '500' at body.prices.0)"
+    told = 'body.prices.*: 512 items: Input should be a valid number (got "500" at body.prices.0)'
     answer = refused(client, spy, PRICE, {"symbol": "SPX", "prices": ["500"] * 512}, told)
     assert answer["detail"] == told
     assert answer["errors"] == [{"field": "body.prices.*", "message": told.removeprefix("body.prices.*: ")}]
@@ -589,10 +589,10 @@ def test_a_batch_of_many_bad_windows_is_told_in_a_few_lines(client: TestClient, 
     windows = [{"symbol": "SPX", "prices": ["500"] * 512}] * 250 + ["SPX"] * 100 + [{"prices": closes()}] * 3
     answer = refused(client, spy, BATCH, {"requests": windows}, "body.requests.*.prices.*: 128000 items: Input")
     assert answer["detail"].split("; ") == [
-        "body.requests.*.prices.*: 128000 items: Input should be a valid number (got '500' at "
+        'body.requests.*.prices.*: 128000 items: Input should be a valid number (got "500" at '
         "body.requests.0.prices.0)",
         "body.requests.*: 100 items: Input should be a valid dictionary or object to extract fields from "
-        "(got 'SPX' at body.requests.250)",
+        '(got "SPX" at body.requests.250)',
         "body.requests.*.symbol: 3 items: Field required (at body.requests.350.symbol)",
     ]
     assert [item["field"] for item in answer["errors"]] == [
@@ -619,3 +619,24 @@ def test_problems_alike_in_place_but_not_in_reason_are_each_told():
     detail, items = describe_validation(RequestValidationError(errors))
     assert [item["field"] for item in items] == ["body.requests.0", "body.requests.1"]
     assert "unknown field 'price'" in detail and "last_bar_time needs prices" in detail
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (None, "null"),
+        (False, "false"),
+        ("101.5", '"101.5"'),
+        (float("nan"), "NaN"),
+        ([1, None, {"a": True}], '[1, null, {"a": true}]'),
+        ("café", '"café"'),
+        ("a\u200bb", '"a\\u200bb"'),  # invisible: escaped, not printed as if it were not there
+        ("\ud800", '"\\ud800"'),  # a lone surrogate: the answer must still encode as UTF-8
+        ("two\nlines", '"two\\nlines"'),
+        (b"\xff", "b'\\xff'"),  # not JSON: Python's repr
+    ],
+)
+def test_a_refused_value_is_shown_as_the_json_the_client_sent(value: Any, shown: str) -> None:
+    """A new user whose client sent null read "(got None)" as the server's fault (a walkthrough)."""
+    assert as_sent(value) == shown
+    shown.encode()
