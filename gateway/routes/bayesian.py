@@ -84,10 +84,13 @@ async def weights(service: Bayesian, method: MethodQuery = DEFAULT_METHOD) -> We
     """The weights for combining the strategies, summing to 1: by posterior mean win rate (mean, the default),
     by probability of having the best win rate (thompson) or the best mean P&L per trade (pnl); each within the
     floor and cap of the settings; a strategy with fewer than bayes_min_trades effective trades keeps its prior
-    share."""
+    share, and is listed in `unproven` (a new user's walkthrough saw equal weights and nothing saying why)."""
     stats = await service.all_stats(method)
     return WeightsResponse(
-        weights={s.strategy_name: s.weight for s in stats}, method=method, as_of=datetime.now(timezone.utc)
+        weights={s.strategy_name: s.weight for s in stats},
+        method=method,
+        as_of=datetime.now(timezone.utc),
+        unproven=[s.strategy_name for s in stats if not s.proven],
     )
 
 

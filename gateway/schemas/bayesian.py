@@ -119,6 +119,12 @@ class WeightsResponse(BaseModel):
     weights: dict[str, float]
     method: Method
     as_of: datetime
+    unproven: list[str] = Field(
+        description="Strategies with too few effective trades to leave their prior share (bayes_min_trades; pnl "
+        "also needs two trades with a P&L): their weight is not learnt yet, whatever their trades say. Every "
+        "strategy listed: the weights are equal shares (within the floor and cap). /bayesian/all-stats has "
+        "each one's effective_samples."
+    )
 
 
 class SyncRequest(RequestBody):

@@ -46,13 +46,17 @@ def test_update_then_weights_and_stats(client: TestClient):
     feed(client, "momentum", [10, 12, -3, 8, 5, 7, -1, 9])
     feed(client, "mean_reversion", [-4, 2, -6, -2, 1, -5, -3, 3])
     update(client, strategy_name="newcomer", won=True)
-    weights = client.get("/bayesian/weights").json()["weights"]
+    answer = client.get("/bayesian/weights").json()
+    weights = answer["weights"]
     assert set(weights) == {"momentum", "mean_reversion", "newcomer"}
+    assert answer["unproven"] == ["newcomer"]  # said, not only seen in an equal share
     assert sum(weights.values()) == pytest.approx(1.0)
     assert weights["newcomer"] == pytest.approx(1 / 3)  # too few trades: prior share
     assert weights["momentum"] > weights["mean_reversion"]
     thompson = client.get("/bayesian/weights", params={"method": "thompson"}).json()
     assert thompson["method"] == "thompson"
+    won_only = client.get("/bayesian/weights", params={"method": "pnl"}).json()
+    assert won_only["unproven"] == ["newcomer"]
     again = client.get("/bayesian/weights", params={"method": "thompson"}).json()
     assert again["weights"] == thompson["weights"]  # seeded: same state, same weights
     assert thompson["weights"]["momentum"] > weights["momentum"]  # P(best) is more decisive than the mean
