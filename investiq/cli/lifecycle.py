@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from investiq.cli.options import config_option, csv_option, settings_from
+from investiq.cli.options import ListedGroup, config_option, csv_option, settings_from
 from investiq.ops.lifecycle import MODEL, exclusive, rollback
 from investiq.ops.models import promote_version, version_rows
 from investiq.ops.retrain import Stopped
@@ -29,10 +29,13 @@ from investiq.ops.retrain import retrain as run_retrain
     "model recorded; the candidate records this one).",
 )
 def retrain(config: Path | None, epochs: int | None, csv_path: Path | None) -> None:
-    """Weekly retrain of PatchTST: back up, refresh the bars, train a candidate, compare it with the serving
-    model and the random walk on the same fresh hold-out, promote it only if it is significantly worse than
-    neither (95% block-bootstrap intervals of the MAE ratios; setting promote_tolerance is a margin on the
-    ratio to the serving model), roll it out without a restart, re-sync the Bayesian weights.
+    """Weekly retrain of PatchTST: a candidate serves only if it is significantly worse than neither the
+    serving model nor the random walk.
+
+    Back up, refresh the bars, train a candidate, compare it with the serving model and the random walk on the
+    same fresh hold-out, promote it only if it is significantly worse than neither (95% block-bootstrap
+    intervals of the MAE ratios; setting promote_tolerance is a margin on the ratio to the serving model), roll
+    it out without a restart, re-sync the Bayesian weights.
 
     Steps and figures are logged to the console and to models/retrain/<time>/ (steps.jsonl, report.json).
     A failing step leaves the serving model and the journal as they were (exit status 1); a rejected
@@ -63,7 +66,7 @@ def summary(report: dict[str, Any]) -> str:
     return "rejected: the serving version keeps serving"
 
 
-@click.group()
+@click.group(cls=ListedGroup)
 def models() -> None:
     """Versions of PatchTST in the model repository: the newest serves; older ones are kept for rollback."""
 

@@ -15,7 +15,7 @@ from investiq import __version__
 from investiq.cli.backtest import backtest_command
 from investiq.cli.lifecycle import models, retrain
 from investiq.cli.models import bench, evaluate, export, train
-from investiq.cli.options import config_option, csv_option, db_option, server_options, settings_from
+from investiq.cli.options import ListedGroup, config_option, csv_option, db_option, server_options, settings_from
 from investiq.cli.patchtst import evaluate_patchtst, export_patchtst, train_patchtst
 from investiq.cli.report import report
 from investiq.cli.sentiment import evaluate_finbert
@@ -33,7 +33,7 @@ from investiq.ops.retention import prune_journal
 from investiq.ops.service import check_port
 
 
-class _Group(click.Group):
+class _Group(ListedGroup):
     """Any error of the product's tree ends the command with its message (exit status 1), not a traceback; so does
     a file system's refusal (an output folder on a read-only disk, or under a file: it was a traceback, a review),
     named with its path. Ctrl-C ends it with exit status 130, as a shell's interrupted command: Click's "Aborted!"

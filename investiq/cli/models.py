@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from investiq.cli.options import config_option, settings_from
+from investiq.cli.options import ListedGroup, config_option, settings_from
 from investiq.core.artifacts import METRICS
 from investiq.core.atomic import foreign_to
 from training.finbert import FinetuneConfig, fine_tune
@@ -18,7 +18,7 @@ def _default(name: str) -> str:
     return f"(default: {getattr(FinetuneConfig, name)})"
 
 
-@click.group()
+@click.group(cls=ListedGroup)
 def export() -> None:
     """Export trained networks to validated ONNX in the model repository (needs the `train` extra)."""
 
@@ -59,7 +59,7 @@ def export_finbert_command(
     )
 
 
-@click.group()
+@click.group(cls=ListedGroup)
 def train() -> None:
     """Train or fine-tune the networks (needs the `train` extra)."""
 
@@ -120,7 +120,7 @@ def train_finbert_command(
     fine_tune(dataset, out, tuning, log=click.echo)
 
 
-@click.group()
+@click.group(cls=ListedGroup)
 def evaluate() -> None:
     """Evaluate models on held-out data against baselines (patchtst needs the `train` extra)."""
 
@@ -144,7 +144,7 @@ def _work_dir(given: Path | None) -> Path:
     return given or settings_from(None).models_dir / "bench"
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=ListedGroup, invoke_without_command=True)
 @OUT
 @WORK_DIR
 @click.option("--seconds", type=click.FloatRange(0.5), default=5.0, show_default=True, help="Per sweep point.")
@@ -214,9 +214,11 @@ def bench_finbert(
 @WORK_DIR
 @OUT
 def bench_patchtst(runs: int, batch: int, batch_runs: int, work_dir: Path | None, out: Path) -> None:
-    """PatchTST runtimes side by side on this CPU: the graph exported before issue 18 vs today's portable and
-    fused graphs, thread settings, INT8 and OpenVINO (when installed); 1-window latency, windows/s at --batch
-    and accuracy against PyTorch, then the per-operator profile (patchtst.md, patchtst_profile.md)."""
+    """PatchTST runtimes side by side on this CPU: 1-window latency, windows/s and accuracy against PyTorch.
+
+    The graph exported before issue 18 vs today's portable and fused graphs, thread settings, INT8 and OpenVINO
+    (when installed), each at one window and at --batch; then the per-operator profile (patchtst.md,
+    patchtst_profile.md)."""
     from benchmarks.patchtst import run
 
     run(_work_dir(work_dir), runs, batch, batch_runs, out)
@@ -234,9 +236,11 @@ def bench_patchtst(runs: int, batch: int, batch_runs: int, work_dir: Path | None
 @WORK_DIR
 @OUT
 def bench_gateway(runs: int, against: Path | None, work_dir: Path | None, out: Path) -> None:
-    """The gateway's own overhead (HTTP round trip minus model time), PatchTST single and 500 windows in
-    one call (in-process and over HTTP), 16 clients against batched headlines, price forecasts beside bursts
-    of headlines, and the journal's cost per prediction; with --against, this checkout's round trips against
+    """The gateway's own cost: its overhead per request, concurrency against batching, the journal's cost.
+
+    The overhead is the HTTP round trip minus model time; then PatchTST single and 500 windows in one call
+    (in-process and over HTTP), 16 clients against batched headlines, price forecasts beside bursts of
+    headlines, and the journal's cost per prediction; with --against, this checkout's round trips against
     another's, side by side (a change too small to see between two runs)."""
     from benchmarks.gateway import run
 

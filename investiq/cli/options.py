@@ -19,6 +19,23 @@ from investiq.core.market import INTERVAL_SECONDS, SOURCES
 from investiq.core.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+SHORT_HELP = 300  # characters of a command's first sentence that its group's --help lists: all of it
+
+
+class ListedGroup(click.Group):
+    """A group whose --help lists each command's first sentence whole, wrapped: Click cut it at the line's end
+    ("Replay the agent's loop walk-forward and test the original claims (win rate...": a new user's walkthrough).
+    Groups made under it (`@group.group()`) are ListedGroups too."""
+
+    group_class = type
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        named = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        rows = [(name, cmd.get_short_help_str(SHORT_HELP)) for name, cmd in named if cmd and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
 config_option = click.option(

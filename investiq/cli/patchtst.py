@@ -201,8 +201,9 @@ def headline(markdown: str) -> str:
     help="Model repository (default: setting model_repository).",
 )
 def export_patchtst(config: Path | None, model_dir: Path | None, repository: Path | None) -> None:
-    """PatchTST -> ONNX (dynamic batch), validated against PyTorch, installed as the next numbered version,
-    REPOSITORY/patchtst/<n> (numbers are never reused; re-exporting the serving weights replaces that
+    """PatchTST -> ONNX (dynamic batch), validated against PyTorch, installed as the next numbered version.
+
+    It goes to REPOSITORY/patchtst/<n> (numbers are never reused; re-exporting the serving weights replaces that
     version); the newest version serves: a running gateway switches to it (as `investiq models promote` does),
     else it serves from the next start."""
     settings = settings_from(config, model_repository=repository)

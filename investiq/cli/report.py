@@ -33,10 +33,11 @@ from investiq.core.settings import CENTURY_DAYS
     "trade before).",
 )
 def report(config: Path | None, db_path: Path | None, out: Path, days: int) -> None:
-    """Render what the stack has been doing from the journal: the price forecasts' live skill (direction hit rate
-    against always-up, MAE against the random walk, P(up)'s Brier skill, interval coverage, per version, with the
-    symbols significantly worse than the random walk), sentiment per label and score, and the
-    strategy weights day by day (PNGs, report.md, report.json)."""
+    """Render what the stack has been doing, from the journal: PNGs, report.md and report.json.
+
+    The price forecasts' live skill (direction hit rate against always-up, MAE against the random walk, P(up)'s
+    Brier skill, interval coverage, per version, with the symbols significantly worse than the random walk),
+    sentiment per label and score, and the strategy weights day by day."""
     try:
         import matplotlib  # noqa: F401  (the `train` extra)
     except ImportError:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from investiq.cli.options import config_option, settings_from
+from investiq.cli.options import ListedGroup, config_option, settings_from
 from investiq.core.settings import Settings
 from investiq.ops.triton_server import TritonPorts, work_dir
 
 
-@click.group()
+@click.group(cls=ListedGroup)
 def triton() -> None:
     """A local Triton server (the tritonserver of nvidia-pytriton, cpu flavour), without Docker."""
 

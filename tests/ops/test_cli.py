@@ -38,6 +38,31 @@ def test_every_command_explains_itself(args: list[str]):
             assert flag in result.output
 
 
+def _command(args: list[str]) -> click.Command:
+    command: click.Command = main
+    for name in args:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    return command
+
+
+GROUPS = [args for args in COMMANDS if isinstance(_command(args), click.Group)]
+
+
+@pytest.mark.parametrize("args", GROUPS, ids=lambda a: " ".join(a) or "investiq")
+def test_a_group_lists_each_command_with_its_first_sentence_whole(args: list[str]) -> None:
+    """Click cut each line at the terminal's edge ("Replay the agent's loop walk-forward and test the original
+    claims (win rate...": a new user's walkthrough); the sentence now wraps, at 80 columns too."""
+    output = CliRunner().invoke(main, [*args, "--help"], terminal_width=80).output
+    listed = " ".join(output.split("Commands:")[1].split())
+    group = _command(args)
+    assert isinstance(group, click.Group)
+    for name, command in group.commands.items():
+        first = " ".join((command.help or "").split("\n\n")[0].split()).split(". ")[0].rstrip(".")
+        assert f"{name} {first}" in listed, (name, first)
+    assert "..." not in listed
+
+
 def help_of(*args: str) -> str:
     result = CliRunner().invoke(main, [*args, "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
