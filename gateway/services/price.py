@@ -256,7 +256,8 @@ class PriceService:
             # the caller's own closes may be unadjusted; the bar cache's are adjusted, as Yahoo's (`split_factor`)
             caller = sent is not None and not never_splits(q.symbol)
             splits = suspected_splits(window, len(closes) - meta.context_length) if caller else []
-            silent = silent_since(times, last_time, datetime.now(timezone.utc)) if sent is None else []
+            now = datetime.now(timezone.utc)
+            silent = [] if times is None else silent_since(times, last_time, now, sent=sent is not None)
             warnings.append(splits + unmoving_closes(window) + silent + unchecked_interval(q, sent, meta))
         batch = np.stack(windows)  # [B, context, 1]
         self._metrics.batch_size.labels(PATCHTST).observe(len(batch))

@@ -48,12 +48,14 @@ def unmoving_closes(closes: NDArray[np.floating[Any]]) -> list[str]:
     return warnings
 
 
-def silent_since(times: Any, last_closed: datetime, now: datetime) -> list[str]:
-    """A warning when the newest of bars fetched for a symbol (`times`: the window's bar times, oldest first; the
-    last closed at `last_closed`) is older than any gap between the window's bars, and one bar more (a source's
-    delay: a bar that has just closed may not be served yet): trading stopped (a halt, a delisting), which leaves
-    no bars at all, so no repeated close says so. A market's own nights, weekends and holidays are such gaps in a
-    window of its bars. A review: a window whose newest bar was 8 days old was served as current, unsaid."""
+def silent_since(times: Any, last_closed: datetime, now: datetime, *, sent: bool = False) -> list[str]:
+    """A warning when the newest of a window's bars (`times`: its bar times, oldest first; the last closed at
+    `last_closed`) is older than any gap between the window's bars, and one bar more (a source's delay: a bar that
+    has just closed may not be served yet). Fetched bars: trading stopped (a halt, a delisting), which leaves no
+    bars at all, so no repeated close says so (a review: a window whose newest bar was 8 days old was served as
+    current, unsaid). Bars a client `sent` with their times: a feed that stopped, or a replay, which is served
+    as one (dated by its bars) but said, as a stale feed read as current would not be (a new user's walkthrough).
+    A market's own nights, weekends and holidays are such gaps in a window of its bars."""
     quiet = usual_quiet(times)
     if quiet is None:
         return []
@@ -61,10 +63,16 @@ def silent_since(times: Any, last_closed: datetime, now: datetime) -> list[str]:
     silence = now - last_closed
     if silence <= widest + bar:
         return []
+    longer = f"longer than any gap between the window's bars or a long weekend ({days_text(widest)})"
+    if sent:
+        return [
+            f"the newest bar sent (bar_times) closed {days_text(silence)} ago, {longer}: a feed that stopped, or "
+            "a replay? The forecast is dated from that bar, its horizon counted from then, and scored against the "
+            "bars that followed it"
+        ]
     return [
-        f"the newest bar closed {days_text(silence)} ago, longer than any gap between the window's bars or a long "
-        f"weekend ({days_text(widest)}): a halted or delisted symbol, or a market closed longer than usual? The "
-        "forecast starts from that close as if it still traded"
+        f"the newest bar closed {days_text(silence)} ago, {longer}: a halted or delisted symbol, or a market "
+        "closed longer than usual? The forecast starts from that close as if it still traded"
     ]
 
 

@@ -60,3 +60,14 @@ def test_bars_whose_newest_is_older_than_any_gap_in_the_window_are_warned_about(
     closed = crypto[-1].to_pydatetime() + timedelta(minutes=15)
     assert silent_since(crypto, closed, closed + timedelta(minutes=25)) == []  # the next bar not served yet
     assert "0.8 hours ago" in silent_since(crypto, closed, closed + timedelta(minutes=45))[0]
+
+
+def test_bars_a_client_sent_are_told_as_a_stopped_feed_or_a_replay_not_a_halt() -> None:
+    """A client's window of old bars is served as a replay (dated by its bars) and said, as its stale feed's would
+    not be (a new user's walkthrough); a halt is what the gateway's own fetched bars say."""
+    days = pd.bdate_range("2024-01-02", periods=300, tz="UTC")
+    closed = days[-1].to_pydatetime() + timedelta(days=1)
+    assert silent_since(days, closed, closed + timedelta(days=3), sent=True) == []
+    [warning] = silent_since(days, closed, closed + timedelta(days=30), sent=True)
+    assert warning.startswith("the newest bar sent (bar_times) closed 30.0 days ago, longer than any gap"), warning
+    assert "a feed that stopped, or a replay?" in warning and "halted" not in warning

@@ -491,6 +491,9 @@ def test_closes_sent_with_their_bar_times_are_dated_by_them_not_now(client: Test
     old = client.post("/price/predict", json=body).json()
     assert pd.Timestamp(old["last_bar_time"]) == pd.Timestamp("2018-08-23T12:00:00Z"), old["last_bar_time"]
     assert pd.Timestamp(old["target_time"]) < pd.Timestamp("2018-09-30T00:00:00Z")
+    # served as a replay, and said: a stale feed's bars sent as current would be served alike (a walkthrough)
+    [replay] = [w for w in old["warnings"] if w.startswith("the newest bar sent (bar_times) closed")]
+    assert "a feed that stopped, or a replay?" in replay, old["warnings"]
     labels = [f"{d:%Y-%m-%d}T04:00:00Z" for d in days]  # New York's midnight, as Yahoo labels its bars
     body = {"symbol": "SPX", "prices": closes(64, seed=4), "bar_times": labels}
     labelled = client.post("/price/predict", json=body).json()
@@ -500,8 +503,10 @@ def test_closes_sent_with_their_bar_times_are_dated_by_them_not_now(client: Test
     opened = pd.Timestamp(frozen).floor("D") + pd.Timedelta(hours=15)
     recent = pd.date_range(end=opened, periods=64, freq="D")
     body = {"symbol": "SPX", "prices": closes(64, seed=4), "bar_times": [d.isoformat() for d in recent]}
-    forming = pd.Timestamp(client.post("/price/predict", json=body).json()["last_bar_time"])
+    answer = client.post("/price/predict", json=body).json()
+    forming = pd.Timestamp(answer["last_bar_time"])
     assert opened < forming == pd.Timestamp(frozen)  # now, not tomorrow's noon
+    assert not [w for w in answer["warnings"] if "newest bar" in w], answer["warnings"]  # current bars: no word
 
 
 @pytest.mark.parametrize(
