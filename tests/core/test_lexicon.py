@@ -710,3 +710,29 @@ def test_stopped_walkouts_targets_hit_orders_to_pay_and_a_cost_brought_to_a_leve
     lexicon: FinanceLexicon, text: str, expected: str
 ):
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # 2026-12-07: the patterns a writer's blind part showed (fresh15), tested here in other words
+        ("Sales growth of 3% came in well short of the 7% the company had targeted", "negative"),  # was positive
+        ("Quarterly revenue fell short of what analysts had pencilled in", "negative"),
+        ("Airline dodges strike as unions accept pay offer", "positive"),  # "dodge" turns away, as "avoid"
+        ("We now expect adjusted earnings at the upper end of our guidance range", "positive"),
+        ("Full-year sales are now seen at the lower end of the range", "negative"),
+        ("The coupon payment date falls on 1 March", "neutral"),  # was negative: "falls"
+        ("The company said it is no longer in a position to reaffirm its guidance", "negative"),  # was neutral
+        ("The board will not pay an interim dividend in order to preserve cash", "negative"),  # was neutral
+        ("Pension scheme receives a top-up payment from its sponsor", "neutral"),  # was positive: "top", "up"
+        ("Following the review, no further provision is required", "positive"),  # was neutral
+        ("Recovery in passenger numbers proves short-lived", "negative"),  # was positive: the recovery alone
+        ("First-half trading was ahead of management's expectations", "positive"),  # was neutral
+        ("Annual profit is expected to be well below current consensus expectations", "negative"),  # was positive
+        ("Chemicals maker swings back to profit in second quarter", "positive"),  # was neutral
+        ("Shipping line back in the black after two years of losses", "positive"),
+    ],
+)
+def test_results_short_of_targets_ranges_ends_payouts_kept_back_and_dates_that_fall(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
