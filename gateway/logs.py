@@ -126,12 +126,19 @@ def _one_line(value: object) -> str:
     return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(value))
 
 
-def configure_logging(level: str, fmt: Literal["json", "text"], stream: IO[str] | None = None) -> logging.Handler:
+def configure_logging(
+    level: str, fmt: Literal["auto", "json", "text"], stream: IO[str] | None = None
+) -> logging.Handler:
     """One root handler (stderr unless `stream`) in `fmt`; uvicorn's loggers and Python warnings go through it.
+    "auto" is text on a terminal and JSON elsewhere: `investiq up` printed its steps as text, then the gateway's
+    lines as JSON objects, in one terminal (a new user's walkthrough).
 
     Other handlers on the root logger (a test's capture) are left alone. Returns the handler installed.
     """
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    target = stream if stream is not None else sys.stderr
+    if fmt == "auto":
+        fmt = "text" if _terminal(target) else "json"
+    handler = logging.StreamHandler(target)
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
@@ -146,3 +153,10 @@ def configure_logging(level: str, fmt: Literal["json", "text"], stream: IO[str] 
         logger.propagate = True
     logging.captureWarnings(True)  # a library's warnings.warn would otherwise print raw text to stderr
     return handler
+
+
+def _terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False

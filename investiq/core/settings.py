@@ -245,8 +245,10 @@ class Settings(BaseModel):
     price_csv: Path | None = Field(None, description="CSV of bars when price_source is csv.")
     data_dir: Path = Field(Path("data"), description="Market data cache (parquet bars per symbol and interval).")
     logs_dir: Path = Field(Path("logs"), description="Logs and PID files of `investiq start` and Triton.")
-    log_format: Literal["json", "text"] = Field(
-        "json", description="Gateway logs: json (one object per line, with request id) or text."
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="Gateway logs: json (one object per line, with request id), text, or auto: text where they go "
+        "to a terminal, json elsewhere (a file, a service's journal, a container's log).",
     )
     quick_train_budget_s: float = Field(
         600.0,

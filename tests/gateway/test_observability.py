@@ -195,6 +195,23 @@ def test_text_format_keeps_the_request_fields(root_restored: None, settings: Set
     assert "request_id=txt-1" in line and "route=/bayesian/weights" in line and "status=200" in line
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_auto_logs_text_to_a_terminal_and_json_elsewhere(root_restored: None) -> None:
+    """`investiq up` printed its steps as text, then the gateway's lines as JSON objects in the same terminal (a
+    new user's walkthrough): auto, the default, writes text where a person reads and JSON where a program does."""
+    assert Settings().log_format == "auto"
+    closed = io.StringIO()
+    closed.close()
+    for stream, formatter in ((_Terminal(), "TextFormatter"), (io.StringIO(), "JsonFormatter"), (closed, "Json")):
+        handler = configure_logging("info", "auto", stream=stream)
+        assert type(handler.formatter).__name__.startswith(formatter), (stream, handler.formatter)
+    assert isinstance(configure_logging("info", "json", stream=_Terminal()).formatter, JsonFormatter)  # as chosen
+
+
 def test_a_path_cannot_write_a_line_of_its_own_into_the_text_log(root_restored: None, settings: Settings):
     """The path is the client's, percent-decoded: `%0a` began a forged access line (a review)."""
     stream = io.StringIO()
