@@ -11,10 +11,13 @@ machine's own file is read only when none is given.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from functools import cache
 from pathlib import Path
+
+CGROUP = Path("/sys/fs/cgroup")  # where the kernel's control groups are mounted
 
 # The sets that matter for GEMM speed, in the order they are listed (oldest first). Names as the
 # Linux kernel spells them in the `flags` line.
@@ -71,7 +74,40 @@ def describe(cpuinfo: str | None = None) -> str:
     return f"{model_name(cpuinfo)} ({listed})"
 
 
-def usable_cores() -> int:
+def usable_cores(cgroup: Path = CGROUP) -> int:
     """The cores this process may run on (its affinity: a container limited to 2 of a host's 64 has 2), which
-    os.cpu_count() overstates; at least 1."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    os.cpu_count() overstates, and no more than its CPU quota rounded up (`docker run --cpus 2`, a Kubernetes CPU
+    limit: the affinity still lists every core of the host, and threads for each of them would be throttled by
+    turns); at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cpu_quota(cgroup)
+    return max(1, min(cores, math.ceil(quota)) if quota is not None else cores)
+
+
+def cpu_quota(cgroup: Path = CGROUP) -> float | None:
+    """The CPUs' worth of time this process's control group may use per period, or None where it is unlimited or
+    unknown: cgroup v2's cpu.max in the process's own group (a container sees its own as the root), else v1's
+    cfs quota and period at the root of the cpu controller (a container's)."""
+    own = next(
+        (line[3:].strip() for line in _read(Path("/proc/self/cgroup")).splitlines() if line.startswith("0::")), ""
+    )
+    v2 = _read(cgroup / own.lstrip("/") / "cpu.max").split() or _read(cgroup / "cpu.max").split()
+    if len(v2) == 2:
+        quota, period = v2
+    else:
+        quota, period = (
+            _read(cgroup / "cpu" / "cpu.cfs_quota_us").strip(),
+            _read(cgroup / "cpu" / "cpu.cfs_period_us").strip(),
+        )
+    try:
+        share = int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):  # "max" (v2), no file, or nonsense
+        return None
+    return share if share > 0 else None  # v1's -1: unlimited
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

@@ -441,16 +441,43 @@ def test_without_a_model_name_the_processor_is_named(monkeypatch: pytest.MonkeyP
     assert cpu.describe("flags : avx2\n") == "Proc 9 (avx2)"
 
 
-def test_usable_cores_are_the_affinitys_else_the_count_else_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_usable_cores_are_the_affinitys_else_the_count_else_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Mutants: os.cpu_count() over the affinity (a container given 2 of a host's 64 cores ran 64 threads), or 0
-    cores where the count is unknown."""
+    cores where the count is unknown. (No control group's quota here: tmp_path stands for an empty one.)"""
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 5}, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
-    assert cpu.usable_cores() == 2
+    assert cpu.usable_cores(tmp_path) == 2
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
-    assert cpu.usable_cores() == 64
+    assert cpu.usable_cores(tmp_path) == 64
     monkeypatch.setattr(os, "cpu_count", lambda: None)
-    assert cpu.usable_cores() == 1
+    assert cpu.usable_cores(tmp_path) == 1
+
+
+@pytest.mark.parametrize(
+    ("files", "cores"),
+    [
+        ({"cpu.max": "200000 100000\n"}, 2),  # cgroup v2: `docker run --cpus 2` on a host of 8
+        ({"cpu.max": "150000 100000\n"}, 2),  # 1.5 CPUs' worth: two threads
+        ({"cpu.max": "max 100000\n"}, 8),  # no limit
+        ({"cpu.max": "1600000 100000\n"}, 8),  # a quota above the cores: the cores
+        ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1, half a CPU
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, 8),  # v1: unlimited
+        ({"cpu.max": "nonsense\n"}, 8),
+        ({}, 8),  # none mounted
+    ],
+)
+def test_usable_cores_keep_within_a_containers_cpu_quota(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, files: dict[str, str], cores: int
+) -> None:
+    """A container's CPU limit (docker --cpus, a Kubernetes limit) leaves its affinity listing every core of the
+    host: threads for each were throttled by turns (a mutation audit's note)."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cpu.usable_cores(tmp_path) == cores
 
 
 def test_an_unreadable_proc_cpuinfo_is_no_sets(monkeypatch: pytest.MonkeyPatch) -> None:
