@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from investiq.core.cpu import cpu_quota, usable_cores
 from investiq.core.errors import ArtifactError
 
 # A provider's name, or its name with options (ONNX Runtime takes both forms in one list).
@@ -36,7 +37,8 @@ def provider_name(provider: Provider) -> str:
 
 def session_options(threads: int = 0, spinning: bool = True) -> Any:
     """ONNX Runtime's SessionOptions as served: every graph optimisation on, `threads` intra-op threads (0:
-    one per core), and spin-waiting between runs unless `spinning` is False.
+    ONNX Runtime's count, one per core, or under a control group's CPU quota `usable_cores()`), and spin-waiting
+    between runs unless `spinning` is False.
 
     Spinning is ONNX Runtime's default, kept on purpose: waking sleeping threads cost a 2-core VM ~2.7 ms per
     single-headline request (gateway p50 10.1-10.7 ms spinning vs 12.8 ms not, in alternating runs), at a price
@@ -44,6 +46,8 @@ def session_options(threads: int = 0, spinning: bool = True) -> Any:
     what the agent waits on."""
     import onnxruntime as ort
 
+    if threads == 0 and cpu_quota() is not None:
+        threads = usable_cores()  # a CPU limit: ONNX Runtime's own count is every core of the host, throttled
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads

@@ -516,9 +516,16 @@ def identity_graph(path: Path) -> Path:
     return path
 
 
-def test_session_options_default_to_one_thread_per_core() -> None:
-    """Mutant: one intra-op thread by default (every session on one core)."""
+def test_session_options_default_to_one_thread_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mutant: one intra-op thread by default (every session on one core). Under a control group's CPU quota,
+    ONNX Runtime's own count would be every core of the host: the quota's cores, as usable_cores says."""
+    monkeypatch.setattr(ort_sessions, "cpu_quota", lambda: None)
     assert session_options().intra_op_num_threads == 0
+    assert session_options(3).intra_op_num_threads == 3
+    monkeypatch.setattr(ort_sessions, "cpu_quota", lambda: 1.5)
+    monkeypatch.setattr(ort_sessions, "usable_cores", lambda: 2)
+    assert session_options().intra_op_num_threads == 2
+    assert session_options(3).intra_op_num_threads == 3  # as asked
 
 
 def test_no_providers_leave_out_no_rewrite() -> None:
