@@ -18,7 +18,10 @@ WEIGHTS = "forecaster.safetensors"  # the whole Forecaster's state (network and 
 
 
 MIN_VOLATILITY = 1e-6  # floor of the scale (a flat window has none): forecasts stay finite
-MAX_STANDARDISED = 50.0  # inputs and training targets are clipped here (a jump after a stale, flat window)
+# What the network reads and its training targets are clipped here: a target, a jump after a stale, flat window; a
+# reading, an old move of a long window that the EWMA volatility has since forgotten (a move inside the EWMA's
+# memory raises sigma with it: in a 64-bar window no reading passes ~27)
+MAX_STANDARDISED = 50.0
 
 
 class Forecaster(torch.nn.Module):
