@@ -292,9 +292,11 @@ def test_start_with_the_triton_backend_runs_and_stops_a_local_triton(stack: Stac
 def test_a_triton_under_an_investiq_path_is_not_taken_for_the_gateway(tmp_path: Path):
     """After a reboot a stale gateway.pid may name the Triton of the systemd unit, whose arguments
     hold /opt/investiq/... and 'tritonserver': neither is the gateway's `investiq` nor `serve`."""
-    args = [sys.executable, "-c", "import time; time.sleep(60)", "--model-repository=/opt/investiq/serve-repo"]
-    with subprocess.Popen([*args, "tritonserver"]) as proc:
+    code = "import time; print('up', flush=True); time.sleep(60)"  # said once exec'd: its own command line
+    args = [sys.executable, "-c", code, "--model-repository=/opt/investiq/serve-repo"]
+    with subprocess.Popen([*args, "tritonserver"], stdout=subprocess.PIPE) as proc:
         try:
+            assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
             (tmp_path / "gateway.pid").write_text(str(proc.pid))
             assert pidfile.read(tmp_path / "gateway.pid", *service.MARKERS) is None
             assert pidfile.read(tmp_path / "gateway.pid", "tritonserver") == proc.pid
@@ -306,7 +308,9 @@ def test_a_triton_started_on_other_ports_is_named_not_taken_as_the_one_the_setti
     """start --backend triton took a Triton that this logs folder had started before on other ports for the one
     its settings name, and served a gateway pointed at ports where nothing listened (an audit's note)."""
     http, grpc, metrics = 18000, 18001, 18002  # on the command line only: nothing listens
-    args = [sys.executable, "-c", "import time; time.sleep(60)", "tritonserver"]
+    # it says when it runs: until the child has exec'd, its command line is pytest's, and a start that read it
+    # then took the PID file for a dead Triton's and started one (failed once in CI on a loaded machine)
+    args = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)", "tritonserver"]
     settings = Settings(
         backend="triton",
         logs_dir=tmp_path,
@@ -317,9 +321,11 @@ def test_a_triton_started_on_other_ports_is_named_not_taken_as_the_one_the_setti
     work = triton_server.work_dir(settings)
     work.mkdir(parents=True)
     with subprocess.Popen(
-        [*args, f"--http-port={http}", f"--grpc-port={grpc + 100}", f"--metrics-port={metrics}"]
+        [*args, f"--http-port={http}", f"--grpc-port={grpc + 100}", f"--metrics-port={metrics}"],
+        stdout=subprocess.PIPE,
     ) as proc:
         try:
+            assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
             (work / "triton.pid").write_text(str(proc.pid))
             with pytest.raises(
                 service.ServiceError, match=rf"gRPC port {grpc + 100} where the settings name {grpc}"
@@ -328,9 +334,10 @@ def test_a_triton_started_on_other_ports_is_named_not_taken_as_the_one_the_setti
         finally:
             proc.kill()
     with subprocess.Popen(
-        [*args, f"--http-port={http}", f"--grpc-port={grpc}", f"--metrics-port={metrics}"]
+        [*args, f"--http-port={http}", f"--grpc-port={grpc}", f"--metrics-port={metrics}"], stdout=subprocess.PIPE
     ) as proc:
         try:
+            assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
             (work / "triton.pid").write_text(str(proc.pid))
             assert service._start_triton(settings, 1.0, print) == (proc.pid, False)
         finally:
