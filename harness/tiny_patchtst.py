@@ -3,12 +3,13 @@
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harness import usage_unless_one_path
 from investiq.core.market import SAMPLE_DAYS, clean_bars, load_sample
-from investiq.core.patchtst import TrainConfig
+from investiq.core.patchtst import PatchTSTMeta, TrainConfig
 from training.patchtst import train
 
 TINY = TrainConfig(
@@ -28,6 +29,11 @@ TINY = TrainConfig(
     batch_size=32,
     patience=1,
 )
+
+
+def tiny_meta(trained_until: str, **fields: Any) -> PatchTSTMeta:
+    """The artifact of a model of TINY's shape (version "v1"), trained on what `fields` say."""
+    return PatchTSTMeta.of(TINY, "v1", trained_until, **fields)
 
 
 def main(argv: list[str]) -> int:

@@ -164,19 +164,13 @@ def save(
         calibration["rule"] = f"untrained baseline ({metrics['baseline_reason']}); {calibration['rule']}"
     log(calibration["rule"])
     curve = metrics["curve"]
-    meta = PatchTSTMeta(
-        version=weights_version(forecaster),
-        context_length=config.context_length,
-        prediction_length=config.prediction_length,
-        interval=config.interval,
-        transform="log_return",
-        symbols=list(config.symbols),
-        source=config.source,
-        trained_until=data.trained_until,
+    meta = PatchTSTMeta.of(
+        config,
+        weights_version(forecaster),
+        data.trained_until,
         validated_until=data.validated_until,
         train_stats=data.stats,
         trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        train_config=asdict(config),
         quantile_levels=list(forecaster.quantile_levels),
         calibration=calibration,
     )

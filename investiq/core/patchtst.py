@@ -26,7 +26,7 @@ all call them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -126,6 +126,23 @@ class PatchTSTMeta:
     # ("" in artifacts older than this field)
     validated_until: str = ""
     files: dict[str, str] = field(default_factory=dict)  # graph file -> sha256 (artifacts.digests; {} before them)
+
+    @classmethod
+    def of(cls, config: TrainConfig, version: str, trained_until: str, **fields: Any) -> PatchTSTMeta:
+        """The artifact of a model of `config`'s shape and bars (its shape, interval, symbols and source, and the
+        config itself for retrains), with the weights' `version` and what training saw (`fields`)."""
+        return cls(
+            version=version,
+            context_length=config.context_length,
+            prediction_length=config.prediction_length,
+            interval=config.interval,
+            transform="log_return",
+            symbols=list(config.symbols),
+            source=config.source,
+            trained_until=trained_until,
+            train_config=asdict(config),
+            **fields,
+        )
 
     def seen_until(self) -> str:
         """ISO time of the last bar training or validation saw: a fair test forecasts from later origins only

@@ -3,12 +3,10 @@ bars are nothing new; history revised before its end (the same end dates) is."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from harness.tiny_patchtst import TINY
+from harness.tiny_patchtst import TINY, tiny_meta
 from investiq.core.market import clean_bars, load_sample
 from investiq.core.patchtst import PatchTSTMeta
 from investiq.ops.patchtst import Series
@@ -23,19 +21,7 @@ def served() -> tuple[Series, PatchTSTMeta]:
     bars = clean_bars(load_sample("SPX"), "SPX", "1d")[0].tail(600)
     series: Series = {"SPX": (bars["close"].to_numpy(dtype=np.float64), bars.index.to_numpy())}
     trained, validated, stats = seen_by(series, symbol_splits(series, TINY), TINY.prediction_length)
-    meta = PatchTSTMeta(
-        version="v1",
-        context_length=TINY.context_length,
-        prediction_length=TINY.prediction_length,
-        interval=TINY.interval,
-        transform="log_return",
-        symbols=list(TINY.symbols),
-        source=TINY.source,
-        trained_until=trained,
-        train_stats=stats,
-        train_config=dataclasses.asdict(TINY),
-        validated_until=validated,
-    )
+    meta = tiny_meta(trained_until=trained, train_stats=stats, validated_until=validated)
     return series, meta
 
 
