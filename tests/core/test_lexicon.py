@@ -736,3 +736,56 @@ def test_results_short_of_targets_ranges_ends_payouts_kept_back_and_dates_that_f
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # 2026-12-07 (stop 65): read parts' leftovers (fresh2, 4, 5, 7, 9, 13, 15), tested here in other words
+        ("Regulator strips the broker of its licence", "negative"),  # was neutral: no evidence
+        ("Ratings agency strips the lender of its investment-grade rating", "negative"),
+        ("Hopes of a quick merger fade as talks stall", "negative"),
+        ("Miner declares its first ever dividend", "positive"),  # was neutral
+        ("Software firm initiates quarterly dividend", "positive"),
+        ("Insider buying picks up at the regional bank", "positive"),
+        ("The promised cost savings have not materialised", "negative"),  # was positive: the savings alone
+        ("Expected synergies failed to materialize", "negative"),
+        ("Utility prices euro bond at the tightest spread in its history", "positive"),  # was neutral
+        ("Biotech raises $200m in discounted share sale", "negative"),  # was positive: "raises"
+        ("Group sells its chemicals unit above analysts' valuation", "positive"),
+        ("Carmaker sells stake below market valuation", "negative"),
+        ("Lender does not expect to reach its profitability target this year", "negative"),  # was neutral
+        ("Retailer on track to achieve its cost savings target", "positive"),
+        ("The company has not yet achieved its margin goal", "negative"),
+    ],
+)
+def test_ratings_stripped_first_dividends_hopes_that_fade_placements_and_targets_further_away(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # 2026-12-07 (stop 65): the patterns of a writer's blind part (fresh17), tested here in other words
+        ("S&P strips investment-grade rating from Italian lender", "negative"),  # was positive
+        ("Agency lifts the carmaker out of junk", "positive"),
+        ("Retailer reports a smaller-than-feared drop in holiday sales", "positive"),  # was negative
+        ("Builder does not expect to pay an interim dividend this year", "negative"),  # was neutral
+        ("Credit spreads tighten as investors return to corporate debt", "positive"),  # was neutral
+        ("Italian bank CDS widen to a two-year high", "negative"),  # was positive: "high"
+        ("Oil stocks gain as supply fears abate", "positive"),
+        ("Lowe named chief executive, succeeding Smith", "neutral"),  # was positive: "succeed"
+        ("S&P moves the insurer's outlook to negative from stable", "negative"),
+        ("Cinema bookings are ahead of last year, says chain", "positive"),  # was neutral: "ahead of" a date
+        ("Summer sales behind last year, retailer warns", "negative"),
+        ("Miner says it may need to raise new equity", "negative"),  # was positive: "raise"
+        ("Telecom extends its debt maturities to 2031", "positive"),
+        ("Port back to full capacity as dockworkers return", "positive"),
+        ("Competition watchdog blocks the grocer's proposed sale to rival", "negative"),  # was neutral
+        ("Publisher of the best-selling video game names a new chief", "neutral"),  # was positive: "best"
+    ],
+)
+def test_spreads_fears_that_ease_ratings_out_of_junk_payouts_and_sales_against_last_year(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
