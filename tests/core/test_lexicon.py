@@ -14,7 +14,9 @@ from numpy.typing import NDArray
 from investiq.core import comparisons
 from investiq.core.errors import ArtifactError
 from investiq.core.finbert import LABELS, label_of
-from investiq.core.lexicon import BIAS, DATA, FinanceLexicon, Lexicon, Vader, rules_version, tokenize
+from investiq.core.lexicon import BIAS, FinanceLexicon, Vader, rules_version
+from investiq.core.lexicon_terms import DATA, Lexicon
+from investiq.core.lexicon_text import tokenize
 
 HEADLINES = DATA.parent / "labeled_headlines.csv"
 

@@ -1,4 +1,4 @@
-"""Kill tests of a mutation audit of the finance lexicon (investiq/core/lexicon.py): each fails with the mutant
+"""Kill tests of a mutation audit of the finance lexicon (investiq/core/lexicon*.py): each fails with the mutant
 its docstring names applied, and passes on the code as it is."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.core.test_lexicon import label, lexicon  # noqa: F401  (lexicon: a fi
     ],
 )
 def test_a_negator_reaches_an_item_three_words_on(lexicon: FinanceLexicon, text: str, expected: str):  # noqa: F811
-    """lexicon.py:WINDOW 3 as 2, a negator three words before an item no longer flips it."""
+    """lexicon_rules.py:WINDOW 3 as 2, a negator three words before an item no longer flips it."""
     assert label(lexicon, text)[0] == expected
 
 
@@ -38,7 +38,7 @@ def test_a_hedge_scales_the_evidence_of_its_clause(lexicon: FinanceLexicon):  # 
 
 
 def test_a_booster_after_an_item_reaches_it_across_one_word_not_two(lexicon: FinanceLexicon):  # noqa: F811
-    """lexicon.py:_boosts: reach back `<= 1` as `<= 2`, "sharply" two words after a move boosts it."""
+    """lexicon_rules.py:clause_boosts: reach back `<= 1` as `<= 2`, "sharply" two words after a move boosts it."""
     assert lexicon.evidence("Shares fell this sharply").explain() == "fell -2.0"
     assert lexicon.evidence("Shares fell this week sharply").explain() == "fell -1.5"
 
@@ -49,6 +49,6 @@ def test_a_bad_word_that_is_no_move_still_gives_a_falling_direction(lexicon: Fin
 
 
 def test_a_text_half_in_another_script_is_still_read_as_english(lexicon: FinanceLexicon):  # noqa: F811
-    """lexicon.py:not_english: `* 2 > len` as `>=`, a half non-Latin text read as foreign, its evidence dropped."""
+    """lexicon_text.py:not_english: `* 2 > len` as `>=`, half non-Latin text read as foreign, evidence dropped."""
     evidence = lexicon.evidence("good 好好好好")  # 4 Latin letters, 4 others
     assert not evidence.not_english and evidence.positive > 0

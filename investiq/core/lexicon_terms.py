@@ -1,0 +1,165 @@
+"""The finance lexicon's data file (investiq/data/finance_lexicon.txt, its format described at its top): terms by
+their stemmed words, light stemming, and phrase matching with wildcards. What the terms mean in a text is read by
+investiq/core/lexicon.py."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from investiq.core.errors import ArtifactError
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "finance_lexicon.txt"
+KINDS = frozenset("+-^v~=?*!@.x")
+
+
+@dataclass
+class Term:
+    """What the lexicon says about one term (a word or a phrase, stemmed)."""
+
+    valence: float = 0.0  # signed evidence: > 0 positive, < 0 negative
+    move: int = 0  # +1 up-move, -1 down-move: the valence is read against the clause's subject
+    cost: bool = False  # a cost-like subject: it turns the moves of its clause around
+    neutral: float = 0.0  # evidence of no news
+    hedge: float = 1.0  # scales its clause
+    boost: float = 0.0  # added to the size of the next item
+    negator: bool = False
+    compares: bool = False  # "not as ... as" (a rule's, not the file's): its clause's cost subject weighs nothing
+
+    @property
+    def evidence(self) -> bool:
+        return bool(self.valence or self.neutral)
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The parsed data file: terms by their stemmed words, irregular forms, and phrases with a "*" or "*ly"."""
+
+    terms: dict[tuple[str, ...], Term]
+    irregular: dict[str, str]
+    vocabulary: frozenset[str]
+    longest: int
+    version: str  # content hash of the data file
+    # phrases with a wildcard, by (length, first word): a text's word looks only at those that can match
+    patterns: dict[tuple[int, str], list[tuple[tuple[str, ...], Term]]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path = DATA) -> Lexicon:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ArtifactError(f"cannot read the finance lexicon {path}: {exc.strerror}") from None
+        entries = []
+        for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+            parts = line.split("#", 1)[0].lower().split()
+            if not parts:
+                continue
+            if len(parts) < 3 or parts[0] not in KINDS:
+                raise ArtifactError(f"{path}:{number}: expected KIND WEIGHT TERM..., got {line!r}")
+            try:
+                weight = float(parts[1])
+            except ValueError:
+                raise ArtifactError(f"{path}:{number}: weight {parts[1]!r} is not a number") from None
+            if parts[0] == "?" and not 0 < weight <= 1:
+                raise ArtifactError(f"{path}:{number}: a hedge scales by a factor in (0, 1], got {weight}")
+            if parts[0] == "@" and len(parts) != 4:
+                raise ArtifactError(f"{path}:{number}: expected @ 0 FORM BASE, got {line!r}")
+            entries.append((parts[0], weight, parts[2:]))
+        irregular = {words[0]: words[1] for kind, _, words in entries if kind == "@"}
+        vocabulary = frozenset(w for kind, _, words in entries if kind not in "@x" for w in words)
+        stem = Lexicon({}, irregular, vocabulary, 1, "").stem
+        terms: dict[tuple[str, ...], Term] = {}
+        for kind, weight, words in entries:
+            if kind != "@":
+                _apply(terms.setdefault(tuple(stem(w) for w in words), Term()), kind, weight)
+        patterns: dict[tuple[int, str], list[tuple[tuple[str, ...], Term]]] = {}
+        for key, term in terms.items():
+            if any(k in WILDCARDS for k in key):
+                patterns.setdefault((len(key), key[0]), []).append((key, term))
+        if not terms:
+            raise ArtifactError(f"{path} has no terms")
+        version = hashlib.sha256(raw).hexdigest()[:12]
+        return cls(terms, irregular, vocabulary, max(map(len, terms)), version, patterns)
+
+    def stem(self, word: str) -> str:
+        """The form under which the lexicon knows `word`: an irregular form's base, else the first of its
+        plain -s/-es/-ies/-ed/-ing strippings that the lexicon knows ("cutting" -> "cut", even though
+        "cost cutting" is a phrase), else the word itself."""
+        if word in self.irregular:
+            return self.irregular[word]
+        for candidate in _strippings(word):
+            if candidate in self.vocabulary:
+                return candidate
+        return word
+
+    def match(self, stems: list[str], i: int) -> tuple[int, Term] | None:
+        """(length, term) of the longest term starting at stems[i], exact phrases before patterns."""
+        for n in range(min(self.longest, len(stems) - i), 0, -1):
+            words = tuple(stems[i : i + n])
+            term = self.terms.get(words)
+            if term is not None:
+                return n, term
+            for first in (words[0], *WILDCARDS):
+                for key, term in self.patterns.get((n, first), ()):
+                    if all(k == w or _wild(k, w) for k, w in zip(key, words, strict=True)):
+                        return n, term
+        return None
+
+
+WILDCARDS = ("*", "*ly")  # in a phrase: any one word; any one word ending in -ly (an adverb, mostly)
+# Words a wildcard never stands for: they join another clause or circumstance to the one a phrase reads, as a comma
+# does ("pauses hiring amid layoffs" is not "pause * * layoff": read as halting layoffs, good news, by a review).
+# Not "and" and "or": a verb's objects are joined by them ("pauses hiring and buybacks", "calls off protest and
+# strike": a second review found them read the wrong way round without the verb)
+JOINERS = frozenset({"but", "amid", "after", "before", "as", "while", "despite", "following", "than"})
+
+
+def _wild(key: str, word: str) -> bool:
+    if not word.isalnum() or word in JOINERS:
+        return False
+    return key == "*" or (key == "*ly" and word.endswith("ly") and len(word) > 3)
+
+
+def _apply(term: Term, kind: str, weight: float) -> None:
+    """One line of the data file onto its term (a term may have several lines: "loss" is - and ~)."""
+    if kind in "+-":
+        term.valence = math.copysign(abs(weight), 1.0 if kind == "+" else -1.0)
+    elif kind in "^v":
+        term.move = 1 if kind == "^" else -1
+        term.valence = term.move * abs(weight)
+    elif kind == "~":
+        term.cost = True
+    elif kind == "=":
+        term.neutral = weight
+    elif kind == "?":
+        term.hedge = weight
+    elif kind == "*":
+        term.boost = weight
+    elif kind == "!":
+        term.negator = True
+    # "." and "x": a term without evidence; it hides its words from shorter terms and from VADER
+
+
+def _strippings(word: str) -> Iterator[str]:
+    n = len(word)
+    if n > 3 and word.endswith("s") and not word.endswith("ss"):
+        yield word[:-1]
+        if word.endswith("es"):
+            yield word[:-2]
+        if word.endswith("ies"):
+            yield word[:-3] + "y"
+    if n > 4 and word.endswith("ed"):
+        yield word[:-2]
+        yield word[:-1]
+        if word.endswith("ied"):
+            yield word[:-3] + "y"
+        if word[-3] == word[-4]:
+            yield word[:-3]
+    if n > 5 and word.endswith("ing"):
+        yield word[:-3]
+        yield word[:-3] + "e"
+        if word[-4] == word[-5]:
+            yield word[:-4]
