@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from investiq.core.bars import INTERVAL_SECONDS
+from investiq.core.bar_intervals import INTERVAL_SECONDS
 from investiq.core.errors import InvestIQError
 from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval
 from investiq.core.gaps import as_served

@@ -25,7 +25,7 @@ from gateway.backends.base import InferenceBackend, Tensors
 from gateway.metrics import Metrics
 from gateway.services.batching import slot_timeout
 from gateway.services.skill import SkillService
-from investiq.core.bars import session_dates
+from investiq.core.bar_intervals import session_dates
 from investiq.core.errors import (
     BackendUnavailableError,
     DataError,
@@ -65,7 +65,7 @@ def closed_after(label: datetime, step_s: int) -> datetime:
 
     Except a daily or longer bar, whose label names a session date that the resolver's bars may label otherwise:
     Yahoo at the exchange's own midnight, from 06:00 UTC (UTC-6) to 11:00 UTC the day before (UTC+13), a bar file
-    at 00:00 UTC of the date (`bars._local_days`). Its date is the UTC date half a day after the label (a date
+    at 00:00 UTC of the date (`bar_times._local_days`). Its date is the UTC date half a day after the label (a date
     sent without a time, at UTC midnight, is that date; New York's midnight, 04:00 UTC, and Tokyo's, 15:00 UTC
     the day before, are theirs), and it closes half an interval into that date (noon UTC for a day): after the
     market's own bar and before its next under either labelling, for every exchange from UTC-11 to UTC+12 (not

@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from gateway.metrics import Metrics
-from investiq.core.bars import interval_step
+from investiq.core.bar_intervals import interval_step
 from investiq.core.errors import DataError, JournalUnavailableError
 from investiq.core.journal import BUSY_TIMEOUT_MS, JournalError, connect
 from investiq.core.journal.predictions import (

@@ -9,14 +9,9 @@ from pathlib import Path
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from investiq.core.bars import (
-    TIME_COLUMNS,
-    SpacingError,
-    bar_times,
-    column_names,
-    interval_of,
-    median_spacing,
-)
+from investiq.core.bar_columns import TIME_COLUMNS, column_names
+from investiq.core.bar_intervals import SpacingError, interval_of, median_spacing
+from investiq.core.bar_times import bar_times
 from investiq.core.errors import DataError
 
 

@@ -26,24 +26,20 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from investiq.core.atomic import replacing
+from investiq.core.bar_columns import COLUMNS, column_names
 from investiq.core.bar_files import BySymbol, named_symbol, read_bar_csv, symbols_rows
-from investiq.core.bars import (
-    COLUMNS,
-    bar_times,
-    check_spacing,
-    column_names,
-    interval_step,
-    is_daily,
-    session_dates,
-)
-from investiq.core.bars import INTERVAL_SECONDS as INTERVAL_SECONDS  # re-exported: callers import from here
-from investiq.core.bars import SLASH_DATE as SLASH_DATE
+
+# re-exported (the names imported "as" themselves): callers import them from here
+from investiq.core.bar_intervals import INTERVAL_SECONDS as INTERVAL_SECONDS
+from investiq.core.bar_intervals import SpacingError as SpacingError
+from investiq.core.bar_intervals import check_spacing, interval_step, is_daily, session_dates
+from investiq.core.bar_intervals import find_gaps as find_gaps
+from investiq.core.bar_times import SLASH_DATE as SLASH_DATE
+from investiq.core.bar_times import bar_times
+from investiq.core.bar_times import number_times as number_times
+from investiq.core.bar_times import slash_day_first as slash_day_first
 from investiq.core.bars import CleaningReport as CleaningReport
-from investiq.core.bars import SpacingError as SpacingError
 from investiq.core.bars import clean_bars as clean_bars
-from investiq.core.bars import find_gaps as find_gaps
-from investiq.core.bars import number_times as number_times
-from investiq.core.bars import slash_day_first as slash_day_first
 from investiq.core.errors import DataError
 from investiq.core.names import symbol_problem, ticker
 from investiq.core.yahoo import (

@@ -7,36 +7,32 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from investiq.core.bars import (
-    CleaningReport,
-    clean_bars,
-    decimal_comma,
-    find_gaps,
-    median_spacing,
-    number_times,
-    one_symbol,
-    session_dates,
-    slash_day_first,
-)
+from investiq.core.bar_intervals import find_gaps, median_spacing, session_dates
+from investiq.core.bar_numbers import decimal_comma
+from investiq.core.bar_times import number_times, slash_day_first
+from investiq.core.bars import CleaningReport, clean_bars, one_symbol
 from investiq.core.errors import DataError
 from investiq.core.gaps import GapIntervals, ahead, as_served, cell_factors, first_gaps, fit_gaps, gap_before
 
 
 def test_a_tokyo_daily_bar_labelled_the_evening_before_in_utc_is_its_own_session_date():
-    """bars.py:session_dates, the half day added before flooring dropped (a Tokyo bar fell on the day before)."""
+    """bar_intervals.py:session_dates, the half day added before flooring dropped (a Tokyo bar fell on the day
+    before)."""
     labels = pd.DatetimeIndex(["2021-12-01 15:00", "2021-12-02 04:00", "2021-12-02 00:00"], tz="UTC")
     assert [d.strftime("%Y-%m-%d") for d in session_dates(labels)] == ["2021-12-02"] * 3
 
 
 def test_a_file_with_a_decimal_point_somewhere_is_not_read_with_decimal_commas():
-    """bars.py:decimal_comma, `and not point_only` dropped (1050.25 beside 1,1113 read the file as European)."""
+    """bar_numbers.py:decimal_comma, `and not point_only` dropped (1050.25 beside 1,1113 read the file as
+    European)."""
     assert decimal_comma([pd.Series(["1,1113", "1,1120"])])
     assert not decimal_comma([pd.Series(["1,1113", "1050.25"])])
     assert not decimal_comma([pd.Series(["1,1113"]), pd.Series(["1,050.25"])])
 
 
 def test_rows_that_are_no_bar_do_not_move_the_median_spacing():
-    """bars.py:median_spacing, `dropna()` dropped (trailing blank rows, NaT, pulled the median to 30 minutes)."""
+    """bar_intervals.py:median_spacing, `dropna()` dropped (trailing blank rows, NaT, pulled the median to 30
+    minutes)."""
     times = pd.DatetimeIndex(["2024-01-02 10:00", "2024-01-02 11:00", "2024-01-02 12:00", *[None] * 4], tz="UTC")
     assert median_spacing(times) == pd.Timedelta(hours=1)
 
@@ -48,58 +44,59 @@ def utc_times(stamps: list[str], interval: str) -> list[str]:
 
 
 def test_intraday_times_at_a_local_midnight_keep_their_instant():
-    """bars.py:_bar_times, `if daily` dropped before _local_days (intraday bars moved 9 hours later, to the
+    """bar_times.py:_bar_times, `if daily` dropped before _local_days (intraday bars moved 9 hours later, to the
     local midnight read as UTC: bars dated after they traded)."""
     stamps = ["2021-12-02 00:00:00+09:00", "2021-12-03 00:00:00+09:00"]
     assert utc_times(stamps, "1h") == ["2021-12-01 15:00", "2021-12-02 15:00"]
 
 
 def test_daily_times_with_offsets_not_all_at_a_local_midnight_are_converted_to_utc():
-    """bars.py:_local_days, `.all()` of the local midnights made `.any()` (a time of day read as UTC: 9 hours
+    """bar_times.py:_local_days, `.all()` of the local midnights made `.any()` (a time of day read as UTC: 9 hours
     off)."""
     stamps = ["2021-12-02 00:00:00+09:00", "2021-12-03 09:30:00+09:00"]
     assert utc_times(stamps, "1d") == ["2021-12-01 15:00", "2021-12-03 00:30"]
 
 
 def test_slash_dates_whose_first_number_is_twelve_at_most_are_ambiguous():
-    """bars.py:slash_day_first, `> 12` made `>= 12` (12/05/2015 decided the file day first)."""
+    """bar_times.py:slash_day_first, `> 12` made `>= 12` (12/05/2015 decided the file day first)."""
     with pytest.raises(ValueError, match="ambiguous"):
         slash_day_first(pd.Series(["12/05/2015", "11/05/2015"]))
     assert slash_day_first(pd.Series(["13/05/2015", "11/05/2015"]))
 
 
 def test_two_bars_with_a_hole_between_them_count_one_gap():
-    """bars.py:find_gaps, `len(index) < 2` made `< 3` (a two-bar series' hole went uncounted)."""
+    """bar_intervals.py:find_gaps, `len(index) < 2` made `< 3` (a two-bar series' hole went uncounted)."""
     times = pd.DatetimeIndex(["2024-01-02 14:00", "2024-01-02 17:00"], tz="UTC")
     assert find_gaps(times, "1h") == (1, pd.Timedelta(hours=3))
     assert find_gaps(times[:1], "1h") == (0, None)
 
 
 def test_a_market_open_every_day_that_shuts_each_night_is_no_round_the_clock_market():
-    """bars.py:ROUND_THE_CLOCK_HOLES 0.02 made 0.2 (a nightly close across midnight, 1 in 20 spacings, counted as a
-    gap every night)."""
+    """bar_intervals.py:ROUND_THE_CLOCK_HOLES 0.02 made 0.2 (a nightly close across midnight, 1 in 20 spacings,
+    counted as a gap every night)."""
     days = pd.date_range("2024-01-01", periods=14, freq="D", tz="UTC")
     times = pd.DatetimeIndex([d + pd.Timedelta(hours=h) for d in days for h in range(2, 22)])
     assert find_gaps(times, "1h") == (0, None)
 
 
 def test_of_two_columns_of_one_name_the_first_is_read():
-    """bars.py:column_names, `setdefault` made a plain assignment (the last of equal names won)."""
+    """bar_columns.py:column_names, `setdefault` made a plain assignment (the last of equal names won)."""
     raw = pd.DataFrame({"timestamp": ["2024-01-02", "2024-01-03"], "Close": [10.0, 11.0], "<CLOSE>": [20.0, 22.0]})
     frame, _ = clean_bars(raw, "X", "1d")
     assert frame["close"].tolist() == [10.0, 11.0]
 
 
 def test_a_close_under_another_name_is_read_before_an_adjusted_close():
-    """bars.py:column_names, the adjusted close tried before ALIASES (Investing.com's Price beside an Adj Close
-    column read the adjusted one)."""
+    """bar_columns.py:column_names, the adjusted close tried before ALIASES (Investing.com's Price beside an Adj
+    Close column read the adjusted one)."""
     raw = pd.DataFrame({"Date": ["2024-01-02", "2024-01-03"], "Price": [10.0, 11.0], "Adj Close": [5.0, 5.5]})
     frame, report = clean_bars(raw, "X", "1d")
     assert frame["close"].tolist() == [10.0, 11.0] and report.close_column == "Price"
 
 
 def test_a_row_of_spaces_alone_is_an_empty_row_not_a_bar():
-    """bars.py:_empty, the blank-after-strip check dropped (a row of spaces refused the file as an empty time)."""
+    """bar_columns.py:empty_cells, the blank-after-strip check dropped (a row of spaces refused the file as an
+    empty time)."""
     raw = pd.DataFrame({"timestamp": ["2024-01-02", "2024-01-03", "  "], "close": [10.0, 11.0, " "]})
     frame, report = clean_bars(raw, "X", "1d")
     assert (len(frame), report.blank, report.nan_rows) == (2, 1, 0)
@@ -212,7 +209,7 @@ def test_duplicates_alone_are_a_warning_of_rows_dropped():
 
 
 def test_numbers_in_the_date_range_with_fractions_are_no_yyyymmdd_dates():
-    """bars.py:number_times, the whole-number check dropped (20240102.5 was read as 2 January 2024)."""
+    """bar_times.py:number_times, the whole-number check dropped (20240102.5 was read as 2 January 2024)."""
     with pytest.raises(ValueError, match="neither epoch times nor YYYYMMDD"):
         number_times(pd.Series([20240102.5, 20240103.5]))
     assert number_times(pd.Series([20240102.0, 20240103.0])).strftime("%Y-%m-%d").tolist() == [
@@ -222,8 +219,8 @@ def test_numbers_in_the_date_range_with_fractions_are_no_yyyymmdd_dates():
 
 
 def test_a_time_of_day_column_read_as_floats_is_hours_and_minutes():
-    """bars.py:_clock, `.removesuffix(".0")` dropped (930.0, as pandas reads a column of numbers with a hole, was
-    no time)."""
+    """bar_times.py:_clock, `.removesuffix(".0")` dropped (930.0, as pandas reads a column of numbers with a hole,
+    was no time)."""
     raw = pd.DataFrame({"Date": ["2024-01-02", "2024-01-02"], "Time": [930.0, 1000.0], "Close": [10.0, 11.0]})
     frame, _ = clean_bars(raw, "X", "15m")
     assert frame.index.strftime("%H:%M").tolist() == ["09:30", "10:00"]
@@ -237,8 +234,8 @@ def test_blank_cells_of_a_symbol_column_name_no_second_symbol():
 
 
 def test_a_footer_is_named_alone_though_a_time_cell_is_empty_too():
-    """bars.py:_stray_rows, the empty cells kept among the rows that are no time (an empty cell named beside the
-    footer: the file's error pointed at the wrong line)."""
+    """bar_times.py:_stray_rows, the empty cells kept among the rows that are no time (an empty cell named beside
+    the footer: the file's error pointed at the wrong line)."""
     times = [str(d.date()) for d in pd.date_range("2024-01-01", periods=199)] + ["Total"]
     times[100] = ""
     raw = pd.DataFrame({"timestamp": times, "close": [10.0] * 200})

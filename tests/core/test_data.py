@@ -19,7 +19,7 @@ import pytest
 
 from investiq.core import bar_files, market, yahoo
 from investiq.core.bar_files import load_csv
-from investiq.core.bars import SpacingError, check_spacing, interval_of
+from investiq.core.bar_intervals import SpacingError, check_spacing, interval_of
 from investiq.core.errors import DataError
 from investiq.core.market import (
     BarCache,

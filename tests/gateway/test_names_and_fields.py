@@ -137,7 +137,7 @@ def test_names_are_stored_normalised():
 def test_a_symbols_room_in_a_file_name_covers_every_interval_and_the_temporary_name():
     """investiq/core/names.py counts the bytes a bar cache file's name adds to its symbol's at the longest interval
     name; a longer one added later would let a symbol through that names no file."""
-    from investiq.core.bars import INTERVAL_SECONDS
+    from investiq.core.bar_intervals import INTERVAL_SECONDS
     from investiq.core.names import FILE_NAME_EXTRA
 
     longest = max(len(f"_{interval}.parquet") for interval in INTERVAL_SECONDS)
