@@ -26,7 +26,8 @@ from investiq.core.journal import connect, require_journal
 from investiq.core.journal.connection import advice
 from investiq.core.journal.schema import status as journal_status
 from investiq.core.journal.trades import NEEDED, unreadable
-from investiq.core.settings import CENTURY_DAYS, render_defaults
+from investiq.core.settings import CENTURY_DAYS
+from investiq.core.settings_load import render_defaults
 from investiq.ops import bootstrap
 from investiq.ops.resolve import resolve
 from investiq.ops.retention import prune_journal

@@ -16,7 +16,8 @@ import click
 
 from investiq.core.errors import SettingsError
 from investiq.core.market import INTERVAL_SECONDS, SOURCES
-from investiq.core.settings import Settings, load_settings
+from investiq.core.settings import Settings
+from investiq.core.settings_load import load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 SHORT_HELP = 300  # characters of a command's first sentence that its group's --help lists: all of it

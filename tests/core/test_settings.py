@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from investiq.core.errors import SettingsError
-from investiq.core.settings import Settings, load_settings, render_defaults
+from investiq.core.settings import Settings
+from investiq.core.settings_load import load_settings, render_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,12 +164,12 @@ def test_an_environment_variable_that_names_no_setting_is_warned_about(caplog: p
     """INVESTIQ_PROT=9000 served on the configured port without a word (found by a probe): now it is named, with
     the setting meant. Only a warning: the environment is shared with other programs."""
     env = {"INVESTIQ_PROT": "9000", "INVESTIQ_PORT": "8100", "INVESTIQ_DATA": "./data", "INVESTIQ_ZZZ": "1"}
-    with caplog.at_level(logging.WARNING, logger="investiq.core.settings"):
+    with caplog.at_level(logging.WARNING, logger="investiq.core.settings_load"):
         settings = load_settings(environ=env)
     assert settings.port == 8100
     assert "INVESTIQ_PROT is not a setting and is ignored: did you mean INVESTIQ_PORT?" in caplog.text
     assert "INVESTIQ_ZZZ is not a setting" in caplog.text and "INVESTIQ_DATA" not in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="investiq.core.settings"):
+    with caplog.at_level(logging.WARNING, logger="investiq.core.settings_load"):
         load_settings(environ={"INVESTIQ_API_KEY": "k"})
     assert "the key goes in the variable that api_key_env names" in caplog.text  # not "did you mean ..._ENV"

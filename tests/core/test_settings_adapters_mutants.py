@@ -26,7 +26,8 @@ from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.patchtst import INPUT as PAST
 from investiq.core.patchtst import ONNX_FILE, OUTPUTS, PATCHTST, PatchTSTMeta
 from investiq.core.patchtst_runtime import FUSED_ONNX_FILE, PORTABLE, SPLIT_FILES, choose_runtime
-from investiq.core.settings import Settings, load_settings
+from investiq.core.settings import Settings
+from investiq.core.settings_load import load_settings
 from investiq.core.triton_adapters import (
     THREADS,
     FinbertModel,
@@ -174,28 +175,28 @@ def test_a_weight_floor_equal_to_the_cap_is_taken_and_a_floor_of_one_is_not():
 
 
 def test_the_api_key_is_never_read_from_an_investiq_variable():
-    """settings.py load_settings: `key != "api_key" and name in env` -> `name in env` (INVESTIQ_API_KEY set the
-    key, where only the variable that api_key_env names may)."""
+    """settings_load.py load_settings: `key != "api_key" and name in env` -> `name in env` (INVESTIQ_API_KEY set
+    the key, where only the variable that api_key_env names may)."""
     assert loaded({"INVESTIQ_API_KEY": "from-the-wrong-variable"}).api_key is None
 
 
 def test_only_investiq_variables_are_warned_about(caplog: pytest.LogCaptureFixture):
-    """settings.py _warn_unknown_environment: `n.startswith(ENV_PREFIX)` dropped (every variable of the
+    """settings_load.py _warn_unknown_environment: `n.startswith(ENV_PREFIX)` dropped (every variable of the
     environment, PATH's too, was named as a misspelt setting)."""
-    with caplog.at_level(logging.WARNING, logger="investiq.core.settings"):
+    with caplog.at_level(logging.WARNING, logger="investiq.core.settings_load"):
         loaded({"PATH": "/usr/bin", "HOME": "/home/x", "ML_API_KEY": "k"})
     assert "is not a setting" not in caplog.text
 
 
 def test_a_misspelt_variable_is_named_with_the_setting_meant_at_one_letter_off(caplog: pytest.LogCaptureFixture):
-    """settings.py _warn_unknown_environment: cutoff 0.8 -> 0.95 (no suggestion for a one-letter slip)."""
-    with caplog.at_level(logging.WARNING, logger="investiq.core.settings"):
+    """settings_load.py _warn_unknown_environment: cutoff 0.8 -> 0.95 (no suggestion for a one-letter slip)."""
+    with caplog.at_level(logging.WARNING, logger="investiq.core.settings_load"):
         loaded({"INVESTIQ_HOTS": "0.0.0.0"})
     assert "INVESTIQ_HOTS is not a setting and is ignored: did you mean INVESTIQ_HOST?" in caplog.text
 
 
 def test_an_unknown_key_far_from_every_setting_gets_no_suggestion(tmp_path: Path):
-    """settings.py _describe: the unknown setting's cutoff 0.7 -> 0.3 (a far name got a wrong suggestion)."""
+    """settings_load.py _describe: the unknown setting's cutoff 0.7 -> 0.3 (a far name got a wrong suggestion)."""
     config = tmp_path / "config.yaml"
     config.write_text("colour: blue\n")
     with pytest.raises(SettingsError) as info:
@@ -206,7 +207,7 @@ def test_an_unknown_key_far_from_every_setting_gets_no_suggestion(tmp_path: Path
 def test_an_empty_investiq_config_reads_no_file_not_even_the_one_in_the_current_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """settings.py load_settings: `Path(named) if named is not None` -> `if named` (INVESTIQ_CONFIG="" read
+    """settings_load.py load_settings: `Path(named) if named is not None` -> `if named` (INVESTIQ_CONFIG="" read
     ./config.yaml after all)."""
     (tmp_path / "config.yaml").write_text("port: 9000\n")
     monkeypatch.chdir(tmp_path)
@@ -228,7 +229,7 @@ def test_a_skill_window_of_no_days_and_an_empty_symbol_list_are_refused():
 
 
 def test_an_error_between_settings_names_only_the_settings_given():
-    """settings.py _describe: `key in error["msg"] and key in origin` -> `key in error["msg"]` (a KeyError in
+    """settings_load.py _describe: `key in error["msg"] and key in origin` -> `key in error["msg"]` (a KeyError in
     place of the message, for a setting left at its default)."""
     message = refused({"INVESTIQ_BAYES_WEIGHT_FLOOR": "0.9"})
     assert message.startswith(

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from investiq.cli import backtest as cli_backtest
 from investiq.cli import main as cli_main
 from investiq.cli.main import main
-from investiq.core.settings import render_defaults
+from investiq.core.settings_load import render_defaults
 from investiq.ops import bootstrap
 
 
