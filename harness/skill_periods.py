@@ -17,7 +17,8 @@ import argparse
 
 import numpy as np
 
-from investiq.core.skill import Outcome, Skill, SkillBook
+from investiq.core.skill import Skill, SkillBook
+from investiq.core.skill_outcomes import Outcome
 
 H, DAY, HOUR = 12, 86_400.0, 3_600.0
 

@@ -59,7 +59,8 @@ from investiq.core.market import (
     fetch_into,
     recent_bars,
 )
-from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
+from investiq.core.skill import SkillBook
+from investiq.core.skill_outcomes import forecast_key, outcome_of_row
 from investiq.core.splits import never_splits
 from investiq.core.stale import LONG_WEEKEND
 from investiq.core.yahoo import YahooError

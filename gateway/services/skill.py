@@ -23,7 +23,8 @@ from typing import Any
 from gateway.metrics import Metrics
 from investiq.core.journal import BUSY_TIMEOUT_MS, JournalError, connect
 from investiq.core.journal.predictions import resolved_after
-from investiq.core.skill import MIN_BUCKETS, POOLED, Skill, SkillBook, family_worse, outcome_of_row
+from investiq.core.skill import MIN_BUCKETS, POOLED, Skill, SkillBook, family_worse
+from investiq.core.skill_outcomes import outcome_of_row
 
 log = logging.getLogger(__name__)
 RECOMPUTE_S = 600.0  # figures are recomputed at least this often, as the windows slide

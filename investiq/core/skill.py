@@ -22,14 +22,7 @@ the time at 12 to 88 buckets.
 A forecast asked again for the same bar (an agent polling) is journaled again, but counted once: one
 forecast is (model version, symbol, last bar, horizon).
 
-Per row (a resolved forecast at its horizon):
-    calls      the forecast called a direction, up or down (a 'flat' one, the random walk's, calls none)
-    hit        that direction had the sign of the move (`correct`, as the resolver sets it)
-    call_up    the close rose, counted over the calls: the always-up call's hit on the same forecasts
-    brier      (P(up) - up)^2, and of the base rate the model would serve without skill
-    cover80/90 the actual close within the 0.1-0.9 / 0.05-0.95 quantiles; and again over the forecasts whose
-               intervals were fitted to the gaps ahead (`intervals` 'gaps_ahead': investiq/core/gaps.py)
-    error      |forecast - actual| / last close, and the random walk's |last - actual| / last
+Per row, the sums a resolved forecast adds are `Outcome.row`'s (investiq/core/skill_outcomes.py).
 
 `SkillBook` keeps these sums per (model version, symbol, slice of origin time); adding a row is O(1), so the
 gateway feeds it only the rows resolved since its last look and never rescans the table.
@@ -37,12 +30,10 @@ gateway feeds it only the rows resolved since its last look and never rescans th
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
@@ -50,29 +41,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from investiq.core.forecast_stats import MIN_BLOCKS, bootstrap_interval, expanded_tail
-from investiq.core.market import INTERVAL_SECONDS
+from investiq.core.skill_outcomes import COLUMN, Outcome, OutcomeKey
 
-COLUMNS = (
-    "n",
-    "calls",
-    "hits",
-    "call_ups",
-    "n_probability",
-    "brier",
-    "brier_base",
-    "n_intervals",
-    "cover80",
-    "cover90",
-    "error",
-    "error_random_walk",
-    "n_gaps_ahead",
-    "cover80_gaps_ahead",
-    "cover90_gaps_ahead",
-    "edge",  # per call: right (1) or not (0), less always-up's (1 where the close rose): the paired difference
-    "down_calls",  # the calls that were "down": the only ones whose edge is not 0
-    "brier_coin",  # the Brier score of P(up) 0.5: 0.25 for every forecast with a P(up)
-)
-_C = {name: i for i, name in enumerate(COLUMNS)}
 BLOCK = 2  # the fewest buckets per bootstrap block
 DAY_SECONDS = 86_400.0  # the longest slice of a horizon a skill window counts whole (`slice_seconds`)
 MAX_SPAN = 10.0  # at most this many horizons' bar time per horizon: a halt of months does not stretch every period
@@ -81,187 +51,6 @@ REPS = 1000
 FAMILY_DRAWS = 50  # replicates beyond each end of a Bonferroni interval, at least (`SkillBook.mae_ratio`)
 MAX_REPS = 200_000
 POOLED = "*"  # the symbol key of figures pooled over symbols
-SAME_PROBABILITY = 1e-6  # probabilities closer than this are one (float32 rounding, not a forecast)
-# A median closer to the last close than this, relatively, is the last close: the graph computes in float32 and
-# the journal keeps the close sent in float64, so the random walk's median differs from it by up to half a float32
-# step (6e-8 relative), which a tie (a close that did not move) scored as an error the random walk had not made
-SAME_CLOSE = 2e-7
-
-
-OutcomeKey = tuple[str, str, str, float, float]  # (version, symbol, what the time is, POSIX seconds, horizon s)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One resolved forecast at its horizon (a journal row of price_predictions)."""
-
-    origin_ts: float  # POSIX seconds of the forecast's last bar: where its horizon starts
-    symbol: str
-    model_version: str
-    horizon_seconds: float  # horizon_steps x the bar interval
-    last_price: float
-    predicted_price: float
-    actual_price: float
-    correct: bool | None  # None: the forecast called no direction ('flat')
-    probability_up: float | None = None
-    base_probability_up: float | None = None
-    quantiles: dict[str, float] | None = None  # level ("0.05") -> close at the horizon
-    intervals: str | None = None  # "gaps_ahead" or "pooled": how the quantiles were fitted (None: not recorded)
-    span_seconds: float | None = None  # from the last bar to when the H-th bar closed (None: not recorded)
-    outcome_ts: float | None = None  # POSIX seconds of when the H-th bar closed (None: not recorded)
-
-    @property
-    def key(self) -> OutcomeKey:
-        """Which forecast this is: the same one asked again counts once (`SkillBook.add`). By the bar it was
-        scored on where the resolver recorded it: one forecast's last bar dated two ways (a US close at 21:00 UTC,
-        and the next bar's label, 04:00 the next day) fell in two cells of `forecast_key`'s grid and counted twice
-        (a review). Else by `forecast_key`'s origin."""
-        if self.outcome_ts is not None:
-            return self.model_version, self.symbol, "outcome", self.outcome_ts, self.horizon_seconds
-        return self.origin_key
-
-    @property
-    def origin_key(self) -> OutcomeKey:
-        """The key of a row without outcome_ts (resolved before journal schema 8) of the same forecast."""
-        return self.model_version, self.symbol, "origin", self.origin_ts, self.horizon_seconds
-
-    @property
-    def scorable(self) -> bool:
-        """Whether the row can be scored: its closes and forecast finite numbers and its last close not 0. A NaN
-        actual the journal stored as NULL, a last close of 0 or an infinite price raised or scored NaN, and one
-        such row stopped the whole report (a review); `SkillBook.add` leaves them out and counts them."""
-        prices = (self.last_price, self.predicted_price, self.actual_price)
-        return all(isinstance(p, int | float) and math.isfinite(p) for p in prices) and self.last_price != 0
-
-    def row(self) -> NDArray[np.float64]:
-        values = np.zeros(len(COLUMNS))
-        up = float(self.actual_price > self.last_price)
-        values[_C["n"]] = 1
-        if self.correct is not None:
-            values[_C["calls"]] = 1
-            values[_C["hits"]] = float(self.correct)
-            values[_C["call_ups"]] = up
-            values[_C["edge"]] = float(self.correct) - up
-            values[_C["down_calls"]] = float(self.correct) != up  # right where it fell, or wrong where it rose
-        if self.probability_up is not None and self.base_probability_up is not None:
-            p = self.probability_up
-            # The graph computes in float32, the base rate is recorded in float64: a P(up) that is the base
-            # rate serves it to about 1e-8, and must score exactly what the base rate scores.
-            p = self.base_probability_up if abs(p - self.base_probability_up) < SAME_PROBABILITY else p
-            values[_C["n_probability"]] = 1
-            values[_C["brier"]] = (p - up) ** 2
-            values[_C["brier_base"]] = (self.base_probability_up - up) ** 2
-            values[_C["brier_coin"]] = 0.25
-        q = self.quantiles or {}
-        if all(k in q for k in ("0.05", "0.1", "0.9", "0.95")):
-            values[_C["n_intervals"]] = 1
-            values[_C["cover80"]] = float(q["0.1"] <= self.actual_price <= q["0.9"])
-            values[_C["cover90"]] = float(q["0.05"] <= self.actual_price <= q["0.95"])
-            if self.intervals == "gaps_ahead":
-                values[_C["n_gaps_ahead"]] = 1
-                values[_C["cover80_gaps_ahead"]] = values[_C["cover80"]]
-                values[_C["cover90_gaps_ahead"]] = values[_C["cover90"]]
-        median = self.predicted_price
-        median = self.last_price if abs(median / self.last_price - 1) < SAME_CLOSE else median
-        values[_C["error"]] = abs(median - self.actual_price) / self.last_price
-        values[_C["error_random_walk"]] = abs(self.last_price - self.actual_price) / self.last_price
-        return values
-
-
-def quantiles_from_json(text: str | None) -> dict[str, float] | None:
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    try:
-        levels = {str(k): float(v) for k, v in value.items()}
-    except (TypeError, ValueError):  # {"0.05": null}: not the gateway's writing; no interval to score
-        return None
-    return levels if all(math.isfinite(v) for v in levels.values()) else None
-
-
-ForecastKey = tuple[str, str, float, float]  # (model version, symbol, origin POSIX seconds, horizon seconds)
-
-
-def forecast_key(row: Any) -> ForecastKey:
-    """Which forecast a journal row is (the same one asked again for its bar has the same key); a resolved one
-    is told by the bar it was scored on (`Outcome.key`), a pending one by this.
-
-    The origin is the forecast's last bar time, on a grid of half its interval: a caller that sends its closes
-    without `last_bar_time` gets the request's time, and polling every few seconds made each poll a forecast of
-    its own. Bar times one interval apart stay apart on that grid; polls within half an interval count once, and
-    over one interval two or three times (in `n`: the intervals go by horizon periods, which they do not add
-    to)."""
-    origin = datetime.fromisoformat(row["last_bar_time"] or row["created_at"])
-    if origin.tzinfo is None:  # bar times of the cache are UTC
-        origin = origin.replace(tzinfo=timezone.utc)
-    step = INTERVAL_SECONDS.get(row["interval"], 86_400)
-    grid = step / 2
-    horizon = row["horizon_steps"] * step
-    return row["model_version"], row["symbol"], math.floor(origin.timestamp() / grid) * grid, float(horizon)
-
-
-def _timestamp(text: str) -> float:
-    """POSIX seconds of an ISO time (UTC where it names no zone, as the bar cache's times)."""
-    at = datetime.fromisoformat(text)
-    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
-
-
-def outcome_of_row(row: Any) -> Outcome:
-    """A resolved journal row (journal.predictions.RESOLVED_COLUMNS) as an Outcome; one that cannot be read (a
-    time that is not one, a price or P(up) that is not a number: not the gateway's writing) as one that cannot
-    be scored, which `SkillBook.add` counts: it raised, and stopped every reader of the journal (a review)."""
-    try:
-        return _outcome(row)
-    except (ValueError, TypeError, AttributeError, OverflowError):
-        nan = math.nan
-        # an origin of its own (a NaN equals nothing), so that each such row counts once: one key for every such
-        # row of a symbol and version counted five of them as one (a review)
-        return Outcome(float("nan"), str(row["symbol"]), str(row["model_version"]), 0.0, nan, nan, nan, None)
-
-
-def _outcome(row: Any) -> Outcome:
-    version, symbol, origin_ts, horizon_seconds = forecast_key(row)
-    span, outcome_ts, closed = None, None, _column(row, "outcome_bar_time")
-    if closed:
-        try:
-            outcome_ts = _timestamp(closed)
-            span = outcome_ts - _timestamp(row["last_bar_time"]) if row["last_bar_time"] else None
-        except ValueError:  # a time Python cannot read: as if not recorded
-            span = None
-    return Outcome(
-        origin_ts=origin_ts,
-        symbol=symbol,
-        model_version=version,
-        horizon_seconds=horizon_seconds,
-        last_price=row["last_price"],
-        predicted_price=row["predicted_price"],
-        actual_price=row["actual_price"],
-        correct=None if row["correct"] is None else bool(row["correct"]),
-        probability_up=_probability(row["probability_up"]),
-        base_probability_up=_probability(row["base_probability_up"]),
-        quantiles=quantiles_from_json(row["quantiles"]),
-        intervals=_column(row, "intervals"),
-        span_seconds=span,
-        outcome_ts=outcome_ts,
-    )
-
-
-def _probability(value: Any) -> float | None:
-    """A recorded probability, or None where it is not one (no number, or outside [0, 1])."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        return None
-    return float(value)
-
-
-def _column(row: Any, name: str) -> Any:
-    """A column of a journal row, None where the row lacks it (a SELECT * of a journal before the migration that
-    added it; RESOLVED_COLUMNS names it, and a reader checks the schema version first: investiq/ops/report.py)."""
-    return row[name] if name in row.keys() else None  # noqa: SIM118 (sqlite3.Row has no __contains__ of names)
 
 
 @dataclass(frozen=True)
@@ -332,8 +121,8 @@ def _figure(
     narrower than Wilson's on those forecasts, as if each were independent: where every period had the same
     outcome (15 periods that all rose) the bootstrap has nothing to resample and said 1.0 [1.0, 1.0] (a review);
     elsewhere the bootstrap's is the wider (forecasts of one period share their outcomes)."""
-    i, j = _C[num], _C[den]
-    n = int(sums[:, _C[count]].sum())
+    i, j = COLUMN[num], COLUMN[den]
+    n = int(sums[:, COLUMN[count]].sum())
     periods = int(np.count_nonzero(sums[:, j]))
     if float(sums[:, j].sum()) <= 0 or n == 0:
         return Figure(None, None, n, periods)
@@ -364,10 +153,10 @@ def _edge(sums: NDArray[np.float64], seed: int, block: int | None = None) -> Fig
     rate: its interval is no narrower than that with Wilson's interval of q on the down calls, as if each were
     independent (15 down calls that all missed gave -1 [-1, -1]; a review). With no down call it is 0 exactly."""
     figure = _figure(sums, "edge", "calls", "calls", seed, block=block)
-    down, calls = float(sums[:, _C["down_calls"]].sum()), float(sums[:, _C["calls"]].sum())
+    down, calls = float(sums[:, COLUMN["down_calls"]].sum()), float(sums[:, COLUMN["calls"]].sum())
     if figure.ci95 is None or down == 0:
         return figure
-    right = (float(sums[:, _C["edge"]].sum()) + down) / 2  # the down calls the move bore out
+    right = (float(sums[:, COLUMN["edge"]].sum()) + down) / 2  # the down calls the move bore out
     low, high = wilson(right / down, round(down))
     ci = (min(figure.ci95[0], down / calls * (2 * low - 1)), max(figure.ci95[1], down / calls * (2 * high - 1)))
     return Figure(figure.value, ci, figure.n, figure.periods)
@@ -394,7 +183,7 @@ def summarise(
     block = block_length(len(keys))
     fig = partial(_figure, block=block)
     return Skill(
-        n=int(sums[:, _C["n"]].sum()),
+        n=int(sums[:, COLUMN["n"]].sum()),
         buckets=len(keys),
         hit_rate=fig(sums, "hits", "calls", "calls", seed, share=True),
         always_up_rate=fig(sums, "call_ups", "calls", "calls", seed, share=True),
@@ -575,7 +364,7 @@ class SkillBook:
         sums, times, _ = self._periods(version, POOLED, None, None)
         counted = n = 0
         for bucket in sorted(sums, reverse=True):
-            counted, n = counted + 1, n + int(sums[bucket][_C["n"]])
+            counted, n = counted + 1, n + int(sums[bucket][COLUMN["n"]])
             if counted >= periods and n >= forecasts:
                 return times[bucket][0]  # `skill` counts the forecasts from that bucket's first origin on
         return None

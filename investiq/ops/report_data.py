@@ -130,7 +130,7 @@ def _scored(conn: sqlite3.Connection, since: datetime) -> dict[str, Any]:
     Two passes, tallied as rows are read: in the order the gateway counts them (resolved_at, id), so the figures
     are /price/skill's to the last bit; and in the order they were asked, so a forecast asked on both sides of
     midnight counts once, on the day it was first asked (it counted on both, a review)."""
-    from investiq.core.skill import outcome_of_row
+    from investiq.core.skill_outcomes import outcome_of_row
 
     book = SkillBook()
     days: dict[str, set[date]] = {}

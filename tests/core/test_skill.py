@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from investiq.core.forecast_stats import bootstrap_interval
-from investiq.core.skill import BLOCK, MAX_SPAN, POOLED, REPS, Outcome, SkillBook, block_length
+from investiq.core.skill import BLOCK, MAX_SPAN, POOLED, REPS, SkillBook, block_length
+from investiq.core.skill_outcomes import Outcome
 
 DAY = 86_400.0
 Q = {"0.05": 98.0, "0.1": 99.0, "0.9": 102.0, "0.95": 103.0}  # quantiles at the horizon around a last close of 100

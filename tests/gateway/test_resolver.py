@@ -18,7 +18,8 @@ from investiq.core.errors import DataError
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.journal.predictions import RESOLVED_COLUMNS, PriceRow, insert_price, resolve_price
 from investiq.core.market import BarCache
-from investiq.core.skill import SkillBook, forecast_key, outcome_of_row
+from investiq.core.skill import SkillBook
+from investiq.core.skill_outcomes import forecast_key, outcome_of_row
 
 T0 = datetime(2024, 3, 8, 14, 30, tzinfo=timezone.utc)  # a 15-minute bar of a Friday afternoon opens
 STEP = timedelta(minutes=15)
@@ -307,7 +308,7 @@ def test_the_horizons_real_span_is_recorded_across_a_weekend(journal: Path, tmp_
     """Two 15-minute bars from Friday 14:45 end on Monday: the horizon took three days, not 30 minutes, and live
     skill's periods go by what it took (investiq/core/skill.py)."""
     from investiq.core.journal.predictions import RESOLVED_COLUMNS
-    from investiq.core.skill import outcome_of_row
+    from investiq.core.skill_outcomes import outcome_of_row
 
     journaled(journal, [forecast("SPY", T0 + STEP)])  # the bar of 14:30 closed at 14:45; H = 2
     monday = T0 + timedelta(days=3) - 4 * STEP  # Monday 13:30

@@ -226,7 +226,8 @@ def test_a_forecast_asked_again_counts_once_and_intervals_are_over_horizon_perio
     always-up."""
     import numpy as np
 
-    from investiq.core.skill import SkillBook, outcome_of_row
+    from investiq.core.skill import SkillBook
+    from investiq.core.skill_outcomes import outcome_of_row
 
     db = tmp_path / "portfolio.db"
     open_journal(db).close()

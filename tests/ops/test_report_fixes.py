@@ -20,7 +20,8 @@ from investiq.core.journal import JournalWriter, connect, open_journal
 from investiq.core.journal.predictions import insert_price, insert_sentiment, resolve_price
 from investiq.core.journal.timestamps import iso
 from investiq.core.names import LABEL_WIDTH
-from investiq.core.skill import Outcome, SkillBook
+from investiq.core.skill import SkillBook
+from investiq.core.skill_outcomes import Outcome
 from investiq.ops import report_plots
 from tests.ops.test_report import noon, price, run, sentiment
 
