@@ -7,10 +7,11 @@ forecast from the closes up to it. Per symbol and pooled over symbols:
 - point error of the median path against the random walk (the last close) and the drift forecast:
   scale-free (|forecast - actual| / last close), as the ratio model / random walk of mean absolute
   and squared errors with a paired 95% block-bootstrap interval (blocks of one horizon);
-- P(up): Brier score at horizon 1 and H, and Brier skill with its interval against two constant answers:
-  the served base (what P(up) answers without skill: the training up-rate, or 0.5 at the steps where
-  calibration did not keep it) and climatology (the training up-rate itself, as calibration recorded it); a
-  P(up) equal to the training up-rate has no skill, so the bar's check uses climatology; reliability diagrams;
+- P(up): Brier score at horizon 1 and H, and Brier skill with its interval against two constant answers: the
+  served base (what P(up) answers without skill: the training up-rate, or the no-drift rate, 0.5 where no close
+  ties, at the steps where calibration did not keep it) and climatology (the training up-rate itself, as
+  calibration recorded it); a P(up) equal to the training up-rate has no skill, so the bar's check uses
+  climatology; reliability diagrams;
 - intervals: coverage of the central 80% and 90% intervals at each step, with intervals, and their
   mean width as a share of price, for the model, GARCH(1,1) (fitted on the bars up to the end of the
   validation part only) and the empirical-volatility random walk; the pinball loss of all three;
@@ -269,10 +270,10 @@ def probability_scores(
     bins: bool = False,
     climatology: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """Brier score of P(up) at h1 and hH and its skill over always answering the served base `base_up` (per
-    step: the training up-rate, or 0.5 at the steps where calibration did not keep it), under `skill`, `ci95`,
-    `brier_base`; and, given `climatology` (the training up-rate per step), over always answering that, under
-    `skill_climatology`, `ci95_climatology`, `brier_climatology`, `training_up_rate`. "Up" is a close above
+    """Brier score of P(up) at h1 and hH and its skill over always answering the served base `base_up` (per step:
+    the training up-rate, or the no-drift rate at the steps where calibration did not keep it), under `skill`,
+    `ci95`, `brier_base`; and, given `climatology` (the training up-rate per step), over always answering that,
+    under `skill_climatology`, `ci95_climatology`, `brier_climatology`, `training_up_rate`. "Up" is a close above
     the last: a tie is not up."""
     out: dict[str, Any] = {}
     for name, col in horizon_steps(h).items():

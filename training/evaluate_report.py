@@ -18,7 +18,10 @@ SUSPICIOUS_EDGE = 0.05
 
 
 # What P(up) answers without a slope (training/calibrate.py drift_base): said so in every report
-SERVED_BASE = "the training up-rate, or 0.5 at the steps where calibration did not keep it"
+SERVED_BASE = (
+    "the training up-rate, or the no-drift rate (0.5 where no close ties) at the steps where calibration did not "
+    "keep it"
+)
 
 
 def _ci(x: Sequence[float], fmt: str = ".4f") -> str:

@@ -27,17 +27,25 @@ def _calibrated(
     monkeypatch: pytest.MonkeyPatch,
     u: NDArray[np.float64],
     target: NDArray[np.float64],
+    sizes: list[int] | None = None,
+    up_rate: float = 0.5,
+    down_rate: float | None = None,
     forecaster: Forecaster | None = None,
 ) -> dict[str, Any]:
     """calibrate() on validation answers u [n, H, K] (the network's quantiles in units of sigma sqrt(h)) against
-    targets [n, H], one symbol of flat context closes, a training up-rate of 0.5, into `forecaster`'s buffers."""
+    targets [n, H], symbols of `sizes` windows (one where None) with flat context closes, a training up-rate
+    `up_rate` and down-rate `down_rate` (not recorded where None), into `forecaster`'s buffers."""
     n = len(target)
     s = np.full((n, H), 0.01) * np.sqrt(np.arange(1, H + 1))
     monkeypatch.setattr(calibration, "_validation_answers", lambda *_: (u, target, s))
     closes = np.ones((n, CONTEXT, 1), np.float32)
     x, y = np.ones((2 * H, 2, 1), np.float32), np.ones((2 * H, H, 1), np.float32)
     data = splits.Dataset(
-        (x, y), (closes, np.zeros((n, H, 1), np.float32)), val_sizes=[n], train_up_rate=[0.5] * H
+        (x, y),
+        (closes, np.zeros((n, H, 1), np.float32)),
+        val_sizes=sizes or [n],
+        train_up_rate=[up_rate] * H,
+        train_down_rate=[] if down_rate is None else [down_rate] * H,
     )
     result: dict[str, Any] = calibration.calibrate(forecaster or Forecaster(CONFIG), data, CONFIG)
     return result
