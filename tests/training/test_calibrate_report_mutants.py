@@ -194,6 +194,30 @@ def test_the_share_of_validation_steps_whose_median_was_held_is_the_one_reported
     assert float(p_up[0, 0]) > 0.5 and served_median[0, :, 0].tolist() == [1.0] * H
 
 
+def test_the_calibrated_forecaster_orders_its_quantiles_around_the_median_it_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After calibration the levels are ordered on each side of the median (`ordered`), not sorted all together:
+    where validation trended (closes 2 sigma above the network's random-walk answers, a training up-rate of 0.9),
+    the conformal offsets of the lower levels lie above the median's, and a sort would move the 0.25 level's into
+    the median's place, serving a rise as the median. A mutation audit: calibration leaving the forecaster
+    sorting (its `centred` buffer 0) survived every test."""
+    u, target = _random_walk_answers(240, 6)
+    forecaster = Forecaster(CONFIG)
+    _calibrated(monkeypatch, u, target + 2.0, up_rate=0.9, forecaster=forecaster)
+    answer, past, sigma = torch.from_numpy(u[:1]).float(), torch.ones((1, CONTEXT, 1)), torch.full((1,), 0.01)
+
+    def served() -> torch.Tensor:
+        with torch.no_grad():
+            return forecaster.denormalise(past, answer, sigma)[1]
+
+    calibrated = served()
+    assert calibrated[0, :, MEDIAN].tolist() == [1.0] * H  # the median calibration chose: the last close
+    with torch.no_grad():
+        forecaster.centred.fill_(0.0)
+    assert not torch.equal(served(), calibrated)  # the answer tells an ordering from a sort
+
+
 # --- intervals across gaps ------------------------------------------------------------------------------------
 
 
