@@ -13,7 +13,8 @@ from numpy.typing import NDArray
 
 from investiq.core.names import shortened
 from investiq.core.plotting import pyplot
-from training.evaluate import LABELS, METHODS
+from training.evaluate import LABELS
+from training.evaluate_scores import METHODS
 
 MAX_ROWS = 40  # symbols in a forest plot; beyond it, the 20 highest and 20 lowest
 MAX_PANELS = 24  # equity panels; beyond it, the 12 best and 12 worst against buy-and-hold

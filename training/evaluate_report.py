@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from training.calibrate import served_base
-from training.evaluate import FIGURES, LABELS, METHODS
+from training.evaluate import FIGURES, LABELS
+from training.evaluate_scores import METHODS
 
 # A direction hit rate this far above the best constant call (always up, or always down) is more likely a leak
 # than skill on market data. Against the constant call, not 50 %: in a rising market always-up alone hits 55 %.

@@ -618,7 +618,7 @@ def test_symbols_that_move_together_are_not_counted_as_independent_evidence_agai
     pooling their origins as if independent, had it beat always-up (p = 0.001; one symbol alone: p = 0.12), and
     the report's verdict rested on it. The block bootstrap draws every symbol's blocks at the same times."""
     from investiq.core.forecast_stats import hit_rate
-    from training.evaluate import Part, against_always_up
+    from training.evaluate_scores import Part, against_always_up
 
     rng = np.random.default_rng(7)
     n = 300

@@ -13,20 +13,18 @@ import pytest
 from numpy.typing import NDArray
 
 from tests.training.test_evaluate import SPLIT, meta, random_walk
-from training.evaluate import (
+from training.evaluate import RECOMPUTED, evaluate, evaluation_splits
+from training.evaluate_report import bar_checks, direction_section, headline
+from training.evaluate_scores import (
     METHODS,
-    RECOMPUTED,
     Part,
     across_gaps,
     direction_scores,
-    evaluate,
-    evaluation_splits,
     interval_scores,
     point_scores,
     probability_scores,
     reliability,
 )
-from training.evaluate_report import bar_checks, direction_section, headline
 
 H = 4
 

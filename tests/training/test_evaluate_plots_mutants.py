@@ -13,7 +13,7 @@ from matplotlib.colors import to_hex
 
 import training.evaluate_plots as plots
 from investiq.core.plotting import pyplot
-from training.evaluate import METHODS
+from training.evaluate_scores import METHODS
 
 
 class Kept:
