@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from gateway import fastlane
 from gateway.backends.base import InferenceBackend
+from gateway.docs import GLOBALS, saying_when_offline
 from gateway.errors import install_handlers
 from gateway.heap import settled
 from gateway.metrics import Metrics
@@ -69,14 +70,17 @@ def _docs_behind_the_key(app: FastAPI) -> None:
     """FastAPI serves its docs (/openapi.json, /docs, /docs/oauth2-redirect, /redoc) as plain Starlette routes,
     outside the app's dependencies: open to anyone even with a key set. Every route but the health checks requires
     the key, so they are served again by the same functions as API routes (outside the schema, as before), which
-    take the app's dependencies, require_api_key among them. Without a key nothing changes."""
+    take the app's dependencies, require_api_key among them. Without a key nothing changes. /docs and /redoc say
+    why they are blank when their scripts cannot load (gateway/docs.py)."""
     docs = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url} - {None}
+    pages = {app.docs_url: GLOBALS["docs"], app.redoc_url: GLOBALS["redoc"]}  # each says why when blank
     plain = [r for r in app.router.routes if type(r) is Route and r.path in docs]
     for route in plain:
         app.router.routes.remove(route)
-        app.add_api_route(
-            route.path, route.endpoint, methods=sorted(route.methods or {"GET"}), include_in_schema=False
-        )
+        endpoint = route.endpoint
+        if route.path in pages and app.openapi_url is not None:
+            endpoint = saying_when_offline(endpoint, pages[route.path], app.openapi_url)
+        app.add_api_route(route.path, endpoint, methods=sorted(route.methods or {"GET"}), include_in_schema=False)
 
 
 def create_app(
