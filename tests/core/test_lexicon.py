@@ -791,3 +791,30 @@ def test_spreads_fears_that_ease_ratings_out_of_junk_payouts_and_sales_against_l
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # 2026-12-07 (stop 65): read parts' leftovers, second pass, tested here in other words
+        ("The new chief executive will take up the role in January", "neutral"),  # "up" is no rise
+        ("Insurer expects reserve releases to make up the shortfall", "neutral"),
+        ("The number of ordinary shares outstanding was 12,400,000 at the end of the quarter", "neutral"),
+        ("Shareholders will meet on 3 May to resolve on the dividend proposal", "neutral"),
+        ("Justice Department drops bid to block the airline merger", "positive"),  # was negative: "drops"
+        ("Regulator abandons its bid to block the chipmaker's takeover", "positive"),
+        ("Will the Fed hike again in March? Analysts split", "neutral"),  # was positive
+        ("Coke or Pepsi: which is the better buy for 2025?", "neutral"),
+        ("Miner settles royalty dispute with the government", "positive"),  # was negative: "dispute"
+        ("Beef exporter cleared to reopen the Chinese market", "positive"),
+        ("Biotech's pain medicine succeeds in late-stage trial", "positive"),
+        ("Board offers a special sweetener to win over investors", "positive"),
+        ("Analyst says the recovery story is wishful thinking", "negative"),  # was positive: "recovery"
+        ("Cost savings are running ahead of the initial target", "positive"),
+        ("Deliveries of the new jet have been slower than planned", "negative"),  # was neutral
+        ("Project delays lead to additional costs of $20 million", "negative"),
+    ],
+)
+def test_phrasal_ups_shares_outstanding_blocks_dropped_split_views_and_targets_beaten(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
