@@ -523,10 +523,11 @@ class PriceService:
         }
         reasons = []
         if m.served_as() == RANDOM_WALK:
+            # the calibration's whole record beside, not inside, the reason: it ran to 1,500 characters there
+            report["calibration_rule"] = m.calibration.get("rule", "no calibration record")
             reasons.append(
                 "serving the random-walk baseline (last close, volatility intervals, the base P(up)): "
-                "validation did not confirm PatchTST's skill "
-                f"({m.calibration.get('rule', 'no calibration record')}); "
+                "validation did not confirm PatchTST's skill (calibration_rule says how each part was judged); "
                 "`investiq retrain` may replace it through the gate"
             )
         elif self.skill is not None:

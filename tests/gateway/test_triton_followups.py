@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -279,3 +280,17 @@ def test_triton_for_a_gateway_at_the_ipv6_loopback_listens_there_and_is_asked_th
             http.shutdown()
     loopback = TritonPorts.from_settings(Settings(triton_url="127.0.0.1:9001"))
     assert loopback.address_flags()[1] == "--grpc-address=127.0.0.1" and loopback.local == "127.0.0.1"
+
+
+def test_a_random_walk_baseline_says_so_briefly_and_gives_its_calibration_record_beside(tmp_path: Path) -> None:
+    """/price/health's reason for a served random-walk baseline held the calibration's whole record (about 1,500
+    characters in a real one): the reason now says what is served and why in a sentence, and the record is its
+    own field, `calibration_rule`."""
+    service = price_service(tmp_path, SimpleNamespace())
+    assert service.meta is not None
+    rule = "calibrated on 900 validation windows: median = the random walk: " + "the evidence, " * 100
+    service.meta = replace(service.meta, calibration={"alpha": 0.0, "slope": 0.0, "spread": 0.0, "rule": rule})
+    health = service.health()
+    assert health["status"] == "degraded" and health["calibration_rule"] == rule
+    reason = str(health["reason"])
+    assert "random-walk baseline" in reason and "calibration_rule" in reason and len(reason) < 300
