@@ -34,6 +34,15 @@ from investiq.ops.backtest.analysis import (
     unknown_entry_note,
 )
 from investiq.ops.backtest.baseline import BuyAndHold, buy_and_hold, hold_trades, open_units
+from investiq.ops.backtest.claims import (
+    NO_CREDIT_ALONE,
+    PARTLY_SUPPORTED,
+    SUPPORTED,
+    ClaimCheck,
+    claims,
+    held_together,
+    verdict,
+)
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.engine import Run, Variant
 from investiq.ops.backtest.filters import Counts
@@ -49,11 +58,7 @@ from investiq.ops.backtest.report import (
     summary,
 )
 from investiq.ops.backtest.stats import (
-    NO_CREDIT_ALONE,
-    PARTLY_SUPPORTED,
-    SUPPORTED,
     Basis,
-    ClaimCheck,
     Difference,
     PairedDays,
     _interval,
@@ -61,15 +66,12 @@ from investiq.ops.backtest.stats import (
     _reps,
     _share,
     _sharpe,
-    claims,
     daily_pnl,
     day_grid,
     difference,
     grid_periods_per_year,
-    held_together,
     trade_basis,
     variant_stats,
-    verdict,
 )
 from investiq.ops.backtest.trades import Trade
 from tests.ops.test_backtest_baseline import MONDAY, tiny
@@ -430,7 +432,7 @@ def test_intervals_held_together_draw_more_replicates():
     ],
 )
 def test_verdict_boundaries(low: float, high: float, expected: str):
-    """stats.verdict: `low > 0` as `>=` (an interval touching 0 called a gain), `low <= 0` as `<` (an interval
+    """claims.verdict: `low > 0` as `>=` (an interval touching 0 called a gain), `low <= 0` as `<` (an interval
     from 0 partly supports), `low >= promised` as `>` (an interval from exactly the promise only partly)."""
     assert verdict(Estimate(0.05, (low, high)), 0.15) == expected
 
@@ -460,7 +462,7 @@ def estimates(win: tuple[float, float], pnl_low: float, dropped: float = 0.0, **
 
 
 def test_a_win_rate_claim_needs_the_lower_bound_of_the_pnl_per_trade_above_zero():
-    """stats.claims: the P&L-per-trade gate on its point estimate instead of its interval, a win rate that rose
+    """claims.claims: the P&L-per-trade gate on its point estimate instead of its interval, a win rate that rose
     with no distinguishable edge (P&L per trade +0.01 [-0.01, +0.02]) reads "supported"."""
     (win, *_) = claims(estimates((0.2, 0.3), -0.01))
     assert win.verdict.startswith("not supported: the win rate rose, but the P&L per trade did not")
@@ -468,7 +470,7 @@ def test_a_win_rate_claim_needs_the_lower_bound_of_the_pnl_per_trade_above_zero(
 
 
 def test_a_figure_on_too_few_blocks_reads_not_tested_and_an_untested_claim_has_no_dropped_note():
-    """stats.claims: Difference.too_few ignored, a win rate without an interval reads "undefined" instead of "not
+    """claims.claims: Difference.too_few ignored, a win rate without an interval reads "undefined" instead of "not
     tested: too few trades ..."; the replicates-dropped note kept on a claim not tested."""
     why = "too few trades (40: 4 blocks of 10, 10 needed)"
     thin = estimates((math.nan, math.nan), 0.001, too_few={"win_rate": why})

@@ -18,17 +18,10 @@ from investiq.core.bayes.posterior import SECONDS_PER_DAY, Evidence, observe
 from investiq.core.forecast_stats import Estimate
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.settings import Settings
+from investiq.ops.backtest.claims import claims, verdict
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.engine import Variant, walk_forward
-from investiq.ops.backtest.stats import (
-    annualisation_note,
-    claims,
-    daily_pnl,
-    day_grid,
-    difference,
-    variant_stats,
-    verdict,
-)
+from investiq.ops.backtest.stats import annualisation_note, daily_pnl, day_grid, difference, variant_stats
 from investiq.ops.backtest.trades import Trade
 
 T0 = 1_600_000_000.0  # 2020-09-13, a Sunday: the grid's weekdays and the trades' days both count
@@ -175,7 +168,8 @@ def test_a_higher_win_rate_or_average_win_counts_only_with_a_higher_pnl_per_trad
     """Weights moving toward a strategy that wins often by little raise the win rate, and toward one that swings
     wide the average win, with no edge: on random walks 18.8 % of runs had some variant "supported" or "partly
     supported" (a review). Such a gain is now "not supported" unless the P&L per trade rose too."""
-    from investiq.ops.backtest.stats import Difference, claims
+    from investiq.ops.backtest.claims import claims
+    from investiq.ops.backtest.stats import Difference
 
     nothing = Estimate(0.0, (-0.1, 0.1))
 
@@ -263,8 +257,9 @@ def test_claims_held_together_are_judged_on_wider_intervals_of_the_same_figures(
     each is judged again with every claim tested held to 95 % together (Bonferroni), on intervals of the same
     figures, wider."""
     from investiq.ops.backtest.analysis import analyse
+    from investiq.ops.backtest.claims import family
     from investiq.ops.backtest.report import markdown
-    from investiq.ops.backtest.stats import TAIL, family
+    from investiq.ops.backtest.stats import TAIL
 
     analysis = analyse(planted((0.62, 0.5, 0.38)), [], Settings(), BacktestConfig(reps=400), progress=False)
     tested = [c for c in analysis.claims if not c.verdict.startswith(("not tested", "undefined"))]
@@ -286,7 +281,8 @@ def test_claims_held_together_are_judged_on_wider_intervals_of_the_same_figures(
 
 
 def test_a_claim_that_stands_only_on_its_own_is_not_held_together():
-    from investiq.ops.backtest.stats import Difference, held_together
+    from investiq.ops.backtest.claims import held_together
+    from investiq.ops.backtest.stats import Difference
 
     nothing = Estimate(0.0, (-0.1, 0.1))
 

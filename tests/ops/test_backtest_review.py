@@ -19,19 +19,17 @@ from investiq.core.forecast_stats import bootstrap_interval, expanded_tail
 from investiq.core.journal.timestamps import iso
 from investiq.core.settings import Settings
 from investiq.ops.backtest.analysis import analyse
+from investiq.ops.backtest.claims import PARTLY_SUPPORTED, SUPPORTED, claims
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.filters import Counts, SentimentFilter, read_headlines
 from investiq.ops.backtest.gating import verdicts
 from investiq.ops.backtest.report import _relative_sharpe, as_json, markdown, summary
 from investiq.ops.backtest.stats import (
     MAX_REPS,
-    PARTLY_SUPPORTED,
-    SUPPORTED,
     TAIL,
     Basis,
     _by_decision_day,
     _reps,
-    claims,
     daily_pnl,
     day_grid,
     difference,

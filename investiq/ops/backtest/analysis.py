@@ -28,21 +28,18 @@ from investiq.core.cpu import usable_cores
 from investiq.core.errors import DataError
 from investiq.core.settings import Settings
 from investiq.ops.backtest.baseline import BuyAndHold, buy_and_hold
+from investiq.ops.backtest.claims import ClaimCheck, claims, family, held_together
 from investiq.ops.backtest.config import BacktestConfig
 from investiq.ops.backtest.engine import Run, Variant, variants, walk_forward
 from investiq.ops.backtest.gating import EntryFilter, Gate, Judged, gate, verdicts
 from investiq.ops.backtest.stats import (
     TAIL,
     Basis,
-    ClaimCheck,
     Difference,
     VariantStats,
     annualisation_note,
-    claims,
     day_grid,
     difference,
-    family,
-    held_together,
     too_few_note,
     variant_stats,
 )

@@ -31,13 +31,7 @@ from numpy.typing import NDArray
 
 from investiq.core.forecast_stats import Estimate
 from investiq.ops.backtest.config import BacktestConfig
-from investiq.ops.backtest.stats import (
-    PairedDays,
-    VariantStats,
-    _interval,
-    daily_pnl,
-    variant_stats,
-)
+from investiq.ops.backtest.stats import PairedDays, VariantStats, _interval, daily_pnl, variant_stats
 from investiq.ops.backtest.strategies import _trade
 from investiq.ops.backtest.trades import Trade
 

@@ -16,18 +16,10 @@ from investiq.core.forecast_stats import Estimate
 from investiq.core.report_json import REPORT_JSON, dumps, finite
 from investiq.ops.backtest.analysis import ONE_STRATEGY, Analysis
 from investiq.ops.backtest.baseline import BuyAndHold
+from investiq.ops.backtest.claims import PARTLY_SUPPORTED, SUPPORTED, family
 from investiq.ops.backtest.config import CLAIMS, BacktestConfig
 from investiq.ops.backtest.plots import plot
-from investiq.ops.backtest.stats import (
-    DROPPED_CONDITIONAL,
-    MIN_BLOCKS,
-    PARTLY_SUPPORTED,
-    SUPPORTED,
-    TAIL,
-    Difference,
-    VariantStats,
-    family,
-)
+from investiq.ops.backtest.stats import DROPPED_CONDITIONAL, MIN_BLOCKS, TAIL, Difference, VariantStats
 
 PER_TRADE = (
     "The P&L per trade difference is what the variant's sizes added to equal weights' mean P&L per trade: the "
