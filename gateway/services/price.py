@@ -109,6 +109,14 @@ def unchecked_interval(q: PriceQuery, sent: object, meta: PatchTSTMeta) -> list[
     ]
 
 
+RULE_SHOWN = 240  # characters of the calibration record a health reason shows
+
+
+def shortened(text: str, limit: int) -> str:
+    """`text`, or its words up to `limit` characters and " ..." where it is longer."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
+
+
 def days_since(iso: str) -> float:
     """Days from an ISO time (UTC where it names no zone) to now."""
     at = datetime.fromisoformat(iso)
@@ -523,12 +531,14 @@ class PriceService:
         }
         reasons = []
         if m.served_as() == RANDOM_WALK:
-            # the calibration's whole record beside, not inside, the reason: it ran to 1,500 characters there
-            report["calibration_rule"] = m.calibration.get("rule", "no calibration record")
+            # the calibration's whole record beside the reason, which names its first part (an untrained baseline's
+            # cause, or the median's verdict): the whole record ran to 1,500 characters inside it
+            rule = str(m.calibration.get("rule", "no calibration record"))
+            report["calibration_rule"] = rule
             reasons.append(
                 "serving the random-walk baseline (last close, volatility intervals, the base P(up)): "
-                "validation did not confirm PatchTST's skill (calibration_rule says how each part was judged); "
-                "`investiq retrain` may replace it through the gate"
+                f"validation did not confirm PatchTST's skill ({shortened(rule.split('; ')[0], RULE_SHOWN)}; "
+                "calibration_rule has the whole record); `investiq retrain` may replace it through the gate"
             )
         elif self.skill is not None:
             reason, figures = self.skill.verdict(m.version)
