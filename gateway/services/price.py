@@ -37,6 +37,7 @@ from investiq.core.gaps import GapIntervals, usual_spacing, widen
 from investiq.core.journal.predictions import PriceRow, insert_price
 from investiq.core.journal.writer import JournalWriter
 from investiq.core.market import INTERVAL_SECONDS, BarCache, Fetch, recent_bars
+from investiq.core.names import shortened
 from investiq.core.patchtst import (
     INPUT,
     OUTPUT,
@@ -109,12 +110,7 @@ def unchecked_interval(q: PriceQuery, sent: object, meta: PatchTSTMeta) -> list[
     ]
 
 
-RULE_SHOWN = 240  # characters of the calibration record a health reason shows
-
-
-def shortened(text: str, limit: int) -> str:
-    """`text`, or its words up to `limit` characters and " ..." where it is longer."""
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
+RULE_SHOWN = 240  # characters of the calibration record a health reason shows (its middle cut: `shortened`)
 
 
 def days_since(iso: str) -> float:
