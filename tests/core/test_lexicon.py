@@ -514,6 +514,20 @@ def test_a_bad_lexicon_file_names_its_line(tmp_path: Path):
         Lexicon.load(path)
     with pytest.raises(ArtifactError, match="cannot read the finance lexicon"):
         Lexicon.load(tmp_path / "absent.txt")
+    path.write_text("+ 1.0 good\n- 1.0 * *\n")
+    with pytest.raises(ArtifactError, match=r"'\* \*' is only wildcards"):
+        Lexicon.load(path)
+
+
+def test_a_phrase_that_begins_with_a_wildcard_is_found_wherever_its_words_stand(tmp_path: Path) -> None:
+    """Phrases are looked up by their first word that is no wildcard and where it stands: a phrase beginning with
+    one or two wildcards matches after any word (or two), as one beginning with its word does."""
+    path = tmp_path / "lexicon.txt"
+    path.write_text("- 2.0 * hope fade\n- 3.0 * * fear return\n+ 1.0 hope\n")
+    lexicon = FinanceLexicon(Lexicon.load(path))
+    assert lexicon.evidence("Merger hopes fade").explain() == "merger hopes fade -2.0"
+    assert lexicon.evidence("Bank default fears return").explain() == "bank default fears return -3.0"
+    assert lexicon.evidence("Investors keep hope").explain() == "hope +1.0"
 
 
 def test_a_custom_lexicon_is_used_and_versioned(tmp_path: Path):
