@@ -67,8 +67,9 @@ def child(code: str, *args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
         assert proc.stdout is not None
         yield proc, int(proc.stdout.readline())
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # once reaped, its PID may be another test's process by now
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
