@@ -58,6 +58,7 @@ from investiq.core.lexicon_rules import (
     WINDOW,
     Match,
     absorbed_moves,
+    apposed_move,
     clause_boosts,
     clause_weights,
     governed_moves,
@@ -157,10 +158,11 @@ class FinanceLexicon:
         figures = list(compared(text, self.is_cost, self.direction))
         subjects = frozenset(w for _, _, words in figures for w in words)
         absorbed = absorbed_moves(tokens, [span for span, _, _ in figures])
+        apposed = [k > 0 and apposed_move(clause, clauses[k - 1], tokens) for k, clause in enumerate(clauses)]
         items = [
             replace(item, value=item.value * weight) if weight != 1 else item
-            for clause, weight in zip(clauses, clause_weights(openers), strict=True)
-            for item in self._read(clause, tokens, subjects, absorbed)
+            for clause, weight, moved in zip(clauses, clause_weights(openers), apposed, strict=True)
+            for item in self._read(clause, tokens, subjects, absorbed, moved)
         ]
         items += [Item(words, COMPARED * sign) for words, sign, _ in figures]
         if text.rstrip().rstrip("\"'”’»)").endswith("?"):  # asked, not said: "Will the Fed cut rates?" read 0.77
@@ -178,15 +180,17 @@ class FinanceLexicon:
         tokens: list[str],
         subjects: frozenset[str] = frozenset(),
         absorbed: frozenset[int] = frozenset(),
+        apposed: bool = False,
     ) -> Iterator[Item]:
         """The items of one clause, each read against its subject, boosters, negators and hedges. A move right
         before the comparing word of two compared figures (`absorbed`: "a loss of 12, narrowing from 96") is
-        what the comparison reads, and counts once, there: its own clause may have lost the subject it moves."""
+        what the comparison reads, and counts once, there: its own clause may have lost the subject it moves. An
+        `apposed` clause's first word is a move of the cost of the clause before (`apposed_move`)."""
         # A cost-like subject turns the moves it governs around ("losses widen" is bad news; `governed_moves`);
         # when they then say it is easing ("loss narrows", "defaults fall"), that is the news, and the
         # subject's own negative weight is dropped; so it is when it is what two figures compare ("a loss of
         # 2.1 against 4.8": `subjects` holds the words that say what the figures measure).
-        governed = governed_moves(clause, tokens)
+        governed = governed_moves(clause, tokens) | ({0} if apposed else set())
         compares = any(m.term.compares for m in clause)  # "losses not as bad as feared": the news is "not bad"
         eased = sum(clause[k].term.valence for k in governed) < 0
         hedge = min((m.term.hedge for m in clause), default=1.0)

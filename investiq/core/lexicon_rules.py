@@ -163,6 +163,31 @@ def governed_moves(clause: list[Match], tokens: list[str]) -> frozenset[int]:
     return frozenset(out)
 
 
+# A comma's clause that opens on a move or a level with no subject of its own says it of the clause before
+# ("churn falls to 0.8%, lowest in company history"; "sets aside $1.2 bln for bad loans, triple a year earlier"):
+# where that clause's cost moved, or it ends on a cost, the move is the cost's and turns around (both read
+# neutral, a tie, in the read parts). Not a verb's -ing ("cuts costs, boosting margins": the cut boosts them), nor
+# a move that qualifies the word after it ("..., higher margins ahead"): after the move comes the clause's end, a
+# figure or one of APPOSED_NEXT.
+APPOSED_NEXT = frozenset(
+    ["than", "in", "since", "on", "a", "an", "the", "from", "ever", "of", "for", "at", "versus", "vs", "compared"]
+)
+
+
+def apposed_move(clause: list[Match], before: list[Match], tokens: list[str]) -> bool:
+    """Whether the first word of `clause`, opened by a comma, is a move said of the cost of the clause `before`."""
+    if not clause or not before:
+        return False
+    m = clause[0]
+    if not m.term.move or m.start == 0 or tokens[m.start - 1] != "," or tokens[m.start].endswith("ing"):
+        return False
+    after = m.start + m.length
+    if after < len(tokens) and tokens[after].isalpha() and tokens[after] not in APPOSED_NEXT:
+        return False
+    costs = [c.start for c in before if c.term.cost]
+    return any(costs and min(costs) < before[k].start for k in governed_moves(before, tokens))
+
+
 # The last word of a level a cost is brought to, which "to" opens at most LEVEL_REACH words before it: "cuts debt
 # to a ten-year low" is the cost's level, good news; it read as shares at a low (a blind part's headline, fresh13,
 # in other words).
@@ -191,8 +216,10 @@ def _qualifies(m: Match, c: Match, tokens: list[str]) -> bool:
 
 def absorbed_moves(tokens: list[str], spans: list[str]) -> frozenset[int]:
     """The indices of `tokens` that move right before a comparing word inside the texts `spans` of compared
-    figures ("narrowing sharply from", "up from"; not "costs soared, compared with": a comma between). Spans
-    come in the text's order and each is found after the one before."""
+    figures ("narrowing sharply from", "up from"; not "costs soared, compared with": a comma between), or right
+    after a span, said of its second figure ("down 1% against a forecast 6% slide": the comparison reads the
+    figures, and "slide" made the sales' beat a tie). Spans come in the text's order and each is found after the
+    one before."""
     absorbed: set[int] = set()
     at = 0
     for span in spans:
@@ -205,6 +232,8 @@ def absorbed_moves(tokens: list[str], spans: list[str]) -> frozenset[int]:
                         absorbed.update(
                             k for k in (j - 1, j - 2) if k > i and all(t.isalnum() for t in tokens[k:j])
                         )
+                if i + n < len(tokens) and tokens[i + n].isalnum():
+                    absorbed.add(i + n)
                 at = i + n
                 break
     return frozenset(absorbed)

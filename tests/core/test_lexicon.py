@@ -832,3 +832,40 @@ def test_phrasal_ups_shares_outstanding_blocks_dropped_split_views_and_targets_b
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # 2026-12-07 (stop 66): what fresh19 (credit and commodity desks, calls, letters) showed, in other words
+        ("Spreads on the utility's euro bonds tighten 30 basis points", "positive"),  # was negative: "on" broke
+        ("Corporate bond spreads widen sharply", "negative"),
+        ("Fed signals it will tighten policy further", "negative"),
+        ("Recession risk recedes as factory orders rebound", "positive"),  # "risk" governs "recedes"
+        ("Analysts say worries about the bank's deposits are overblown", "positive"),
+        ("Liquidity fears prove unfounded", "positive"),
+        ("The dividend is neither increased nor reduced this year", "neutral"),  # two negators read one
+        ("Shareholders' hopes were dashed", "negative"),
+        ("Shares shrug off weak results", "positive"),
+        ("The carrier has stopped losing customers to rivals", "positive"),
+        ("Higher oil prices are a windfall for the refiner", "positive"),
+        ("Government slaps windfall tax on energy producers", "negative"),
+        ("The company repaid its revolving credit facility", "positive"),
+        ("Cloud provider adds 40 new enterprise customers", "positive"),
+        ("Discounting is squeezing margins at the chain", "negative"),
+        ("Exports fell less than expected in March", "positive"),
+        ("Natural gas futures settle at $3.10 per MMBtu", "neutral"),  # "natural" is no praise
+        ("The fund added a position in Siemens during the quarter", "neutral"),
+        ("Toolmaker signs supply agreement with automaker", "positive"),
+        # a comma's clause that opens on a level says it of the cost that moved before it
+        ("Jobless rate falls to 3.5%, lowest since 1969", "positive"),
+        ("Bad debts climb to $2 bln, double the prior year", "negative"),
+        ("Inflation fears send stocks lower, lowest since 2020", "negative"),  # the stocks' level, not the fears'
+        ("Company cuts costs, boosting margins", "positive"),  # an -ing is the clause's own verb
+        # a move right after two compared figures is the second figure's: the comparison reads it
+        ("Exports down 2% against a forecast 5% drop", "positive"),
+    ],
+)
+def test_spreads_fears_overblown_windfalls_and_levels_after_a_comma(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
