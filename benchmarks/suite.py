@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gateway import clients_bound
+from benchmarks.gateway_load import clients_bound
 from benchmarks.gemm import INT8_PATH, SERVED_PATH
 from harness.results import describe
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import gateway, gemm, plots, scaling
+from benchmarks import gateway, gateway_against, gateway_gc, gateway_load, gemm, plots, scaling
 from benchmarks.gemm import BertShape, flops_per_text, headroom
 from export.finbert_graph import LastLayerOnCls
 from harness import tiny_bert
@@ -37,7 +37,7 @@ def scaled(tiny: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_a_full_collection_is_measured_in_a_gateway_process_frozen_and_not(tiny: tuple[Path, Path]):
-    figures = gateway.full_collection(tiny[1])  # a child process: the gateway app with the tiny FinBERT
+    figures = gateway_gc.full_collection(tiny[1])  # a child process: the gateway app with the tiny FinBERT
     assert set(figures) == {"objects", "frozen_ms", "unfrozen_ms"}
     assert figures["objects"] > 10_000  # FastAPI, pydantic, ONNX Runtime's bindings...
     assert figures["frozen_ms"] < figures["unfrozen_ms"]  # ~0.01 against ~100 ms: nothing left to walk
@@ -50,16 +50,16 @@ def test_price_forecasts_beside_bursts_of_headlines_are_measured_through_a_real_
     from gateway.backends.embedded import patchtst_dir
     from investiq.core.patchtst import PatchTSTMeta
 
-    monkeypatch.setattr(gateway, "SEGMENT_S", 0.5)
-    monkeypatch.setattr(gateway, "ROUNDS", 1)
+    monkeypatch.setattr(gateway_load, "SEGMENT_S", 0.5)
+    monkeypatch.setattr(gateway_load, "ROUNDS", 1)
     context = PatchTSTMeta.load(patchtst_dir(both_models)).context_length
     with real_gateway(both_models, env={"INVESTIQ_PRICE_RESOLVE_EVERY_S": "0"}) as base:
-        mixed = asyncio.run(gateway.mixed_load(base, context))
+        mixed = asyncio.run(gateway_load.mixed_load(base, context))
     assert all(mixed[key][side] > 0 for key in ("window_p50_ms", "window_p99_ms") for side in mixed[key])
     assert all(rate > 0 for rate in mixed["bursts_texts_per_s"].values())
     assert mixed["windows_per_s_beside_bursts"] > 0
     assert math.isfinite(mixed["burst_ms_per_window"])
-    assert "| one window, p99 ms |" in "\n".join(gateway.render_mixed(mixed))
+    assert "| one window, p99 ms |" in "\n".join(gateway_load.render_mixed(mixed))
 
 
 def test_against_times_another_checkouts_gateway_side_by_side(
@@ -76,22 +76,22 @@ def test_against_times_another_checkouts_gateway_side_by_side(
         shutil.copytree(ROOT / package, other / package, ignore=shutil.ignore_patterns("__pycache__", "results"))
     app = other / "gateway" / "app.py"
     app.write_text(app.read_text().replace('title="InvestIQ ML gateway"', 'title="the other checkout"'))
-    monkeypatch.setattr(gateway, "AGAINST_BLOCKS", 2)
+    monkeypatch.setattr(gateway_against, "AGAINST_BLOCKS", 2)
     env = {"INVESTIQ_PRICE_RESOLVE_EVERY_S": "0"}
     context = PatchTSTMeta.load(patchtst_dir(both_models)).context_length
     monkeypatch.chdir(both_models.parent)
     repo = Path(both_models.name)  # relative, as `--work-dir` may be given: the other checkout runs elsewhere
     with real_gateway(repo, env=env) as this, real_gateway(repo, env=env, cwd=other) as that:
         titles = [httpx.get(f"{base}/openapi.json", timeout=30).json()["info"]["title"] for base in (this, that)]
-        found = asyncio.run(gateway.against({"this": this, "against": that}, context, runs=40))
+        found = asyncio.run(gateway_against.against({"this": this, "against": that}, context, runs=40))
     assert titles == ["InvestIQ ML gateway", "the other checkout"]  # each server runs its own checkout's code
-    assert set(found) == set(gateway.AGAINST_CALLS)
+    assert set(found) == set(gateway_against.AGAINST_CALLS)
     for call in found.values():
         assert call["this"]["p50_ms"] > 0 and call["against"]["p50_ms"] > 0
         assert call["p50_difference_ms"] == call["this"]["p50_ms"] - call["against"]["p50_ms"]
-    both = gateway.both_orders([found, found])  # as `run` gives it: one start order, then the other
+    both = gateway_against.both_orders([found, found])  # as `run` gives it: one start order, then the other
     assert both["finbert_single"]["p50_difference_ms"] == found["finbert_single"]["p50_difference_ms"]
-    table = "\n".join(gateway.render_against({"checkout": str(other), "calls": both}, 40))
+    table = "\n".join(gateway_against.render_against({"checkout": str(other), "calls": both}, 40))
     assert "| finbert_single | this |" in table and "| patchtst_single | mean of both |" in table
 
 
