@@ -808,7 +808,8 @@ def test_sync_skips_agent_rows_closed_outside_the_years_1_to_9999(client: TestCl
 def test_the_readmes_examples_in_order_leave_the_posterior_of_momentum_intact(client: TestClient, clock: Clock):
     """Issue 15: following the README, `all-stats` went to [] after the sync (it replaced the posteriors with
     those of the trades table, empty here as on a first run)."""
-    from reliability.hostile import readme_bayesian_examples  # also what `python -m reliability.hostile` runs
+    # also what `python -m reliability.hostile` runs
+    from reliability.hostile_readme import readme_bayesian_examples
 
     examples = readme_bayesian_examples()
     paths = [path.split("?")[0] for _, path, _ in examples]

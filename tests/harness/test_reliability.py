@@ -18,7 +18,8 @@ from investiq.ops.triton_server import missing
 from reliability import crash, faults, hostile, load
 from reliability.crash import run_crash
 from reliability.disk_fault import Full, ReadOnly, run_disk_fault
-from reliability.hostile import run_inputs, run_slow_clients
+from reliability.hostile import run_inputs
+from reliability.hostile_slow import run_slow_clients
 from reliability.load import run_load
 from reliability.model_fault import cases, run_model_faults
 from reliability.triton_fault import run_triton_fault
