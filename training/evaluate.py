@@ -22,9 +22,9 @@ forecast from the closes up to it. Per symbol and pooled over symbols:
   against down) leaves them out;
 - a cost-aware backtest of the one-step P(up) > 0.5 call (long/flat, or long/short) vs buy-and-hold, its
   Sharpe ratio and annual return annualised at the symbol's own bar rate (`periods_per_year`).
-Output: report.json, report.md (a headline first: training/evaluate_report.py) and PNG plots (forest
-plots, coverage by step, reliability, equity curves in a grid: training/evaluate_plots.py) in the
-output directory. The scores are training/evaluate_scores.py's; the maths under them is in investiq/core.
+Output: report.json, report.md (a headline first: training/evaluate_report.py, training/evaluate_headline.py)
+and PNG plots (forest plots, coverage by step, reliability, equity curves in a grid: training/evaluate_plots.py)
+in the output directory. The scores are training/evaluate_scores.py's; the maths under them is in investiq/core.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What `training/calibrate.py` keeps of P(up), the median and the intervals, and what report.md says of it
-(`training/evaluate_report.py`), on synthetic validation answers and report figures set by hand. Each test here
-kills a mutant that every other test survived (a mutation audit)."""
+(`training/evaluate_report.py` and its parts), on synthetic validation answers and report figures set by hand.
+Each test here kills a mutant that every other test survived (a mutation audit)."""
 
 from __future__ import annotations
 
@@ -20,16 +20,14 @@ from investiq.core.patchtst import QUANTILE_LEVELS
 from tests.training.test_calibrate_mutants import CONFIG, CONTEXT, LEVELS, H, _calibrated
 from training import calibrate as calibration
 from training import windows as splits
-from training.evaluate_report import (
+from training.evaluate_headline import bar_checks, headline, validation_choice
+from training.evaluate_report import render
+from training.evaluate_sections import (
     backtest_section,
-    bar_checks,
     data_warnings_section,
     direction_section,
-    headline,
     interval_section,
     probability_section,
-    render,
-    validation_choice,
 )
 from training.forecaster import Forecaster, agreeing
 
@@ -271,7 +269,7 @@ def test_the_gap_rule_names_the_80_percent_intervals_upper_factor() -> None:
     assert f"the 0.9 quantile's x{top[0].min():.2f}-{top[0].max():.2f} crossing none" in rule
 
 
-# --- report.md's words (training/evaluate_report.py) ---------------------------------------------------------
+# --- report.md's words (training/evaluate_report.py and its parts) -------------------------------------------
 
 
 @pytest.fixture(scope="module")

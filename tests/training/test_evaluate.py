@@ -21,7 +21,8 @@ from scipy import stats
 from investiq.core.errors import DataError
 from investiq.core.patchtst import QUANTILE_LEVELS, PatchTSTMeta
 from training.evaluate import TOO_SHORT, evaluate
-from training.evaluate_report import SERVED_BASE, render
+from training.evaluate_format import SERVED_BASE
+from training.evaluate_report import render
 
 C, H = 32, 4
 SPLIT = {"val_fraction": 0.15, "test_fraction": 0.15}
@@ -464,7 +465,7 @@ def test_periods_per_year_follow_the_data_not_the_interval(interval: str, step: 
 
 
 def test_the_report_says_which_base_p_up_answers_with():
-    from training.evaluate_report import validation_choice
+    from training.evaluate_headline import validation_choice
 
     refuted = {"alpha": 0, "slope": 0, "spread": 0, "base_up": [0.5] * 3, "training_up_rate": [0.6, 0.58, 0.57]}
     assert (
@@ -483,7 +484,7 @@ def test_the_report_says_which_base_p_up_answers_with():
 def test_the_report_names_the_steps_where_p_up_answers_half():
     """The sample's artifact: the training up-rate kept as a drift at steps 2-12, 0.5 at step 1 (0.493 in
     training). The report said "P(up) is the training up-rate" for every step."""
-    from training.evaluate_report import validation_choice
+    from training.evaluate_headline import validation_choice
 
     mixed = {"alpha": 0, "slope": 0, "base_up": [0.5, 0.58, 0.57], "training_up_rate": [0.493, 0.58, 0.57]}
     assert (

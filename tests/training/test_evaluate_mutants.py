@@ -1,6 +1,6 @@
 """The figures `investiq evaluate patchtst` reports (training/evaluate.py) and the verdicts report.md states from
-them (training/evaluate_report.py), on small synthetic test parts scored directly. Each test here kills a mutant
-that every other test survived (a mutation audit)."""
+them (training/evaluate_report.py and its parts), on small synthetic test parts scored directly. Each test here
+kills a mutant that every other test survived (a mutation audit)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from tests.training.test_evaluate import SPLIT, meta, random_walk
 from training.evaluate import RECOMPUTED, evaluate, evaluation_splits
-from training.evaluate_report import bar_checks, direction_section, headline
+from training.evaluate_headline import bar_checks, headline
 from training.evaluate_scores import (
     METHODS,
     Part,
@@ -25,6 +25,7 @@ from training.evaluate_scores import (
     probability_scores,
     reliability,
 )
+from training.evaluate_sections import direction_section
 
 H = 4
 

@@ -18,7 +18,8 @@ from numpy.typing import NDArray
 from investiq.core.errors import DataError
 from tests.training.test_evaluate import BASE_UP, SPLIT, H, meta, random_walk, series
 from training.evaluate import evaluate
-from training.evaluate_report import bar_checks, render
+from training.evaluate_headline import bar_checks
+from training.evaluate_report import render
 from training.evaluate_scores import Part, trading
 
 
