@@ -14,21 +14,25 @@ SERVED_BASE = (
 )
 
 
-def _ci(x: Sequence[float], fmt: str = ".4f") -> str:
+def interval(x: Sequence[float], fmt: str = ".4f") -> str:
     return f"[{x[0]:{fmt}}, {x[1]:{fmt}}]"
 
 
-def _symbols(n: int) -> str:
+def symbols(n: int) -> str:
     return f"{n} symbol" + ("" if n == 1 else "s")
 
 
-def _pct(x: float) -> str:
+def pct(x: float) -> str:
     return f"{x:.1%}"
 
 
-def _called(x: dict[str, Any], ci: bool = True) -> str:
+def called(x: dict[str, Any], ci: bool = True) -> str:
     """A call's hit rate (with its interval) beside always-up's on the same origins (a call that leaves flat ones
     out is compared on the rest), or "no call" where it called no direction at any origin."""
     if not x["n"]:
         return "no call"
-    return f"{x['rate']:.3f}" + (f" {_ci(x['ci95'], '.3f')}" if ci else "") + f" (always-up {x['base_rate']:.3f})"
+    return (
+        f"{x['rate']:.3f}"
+        + (f" {interval(x['ci95'], '.3f')}" if ci else "")
+        + f" (always-up {x['base_rate']:.3f})"
+    )

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from training.calibrate import served_base
-from training.evaluate_format import SERVED_BASE, _called, _ci, _pct, _symbols
+from training.evaluate_format import SERVED_BASE, called, interval, pct, symbols
 
 # A direction hit rate this far above the best constant call (always up, or always down) is more likely a leak
 # than skill on market data. Against the constant call, not 50 %: in a rising market always-up alone hits 55 %.
@@ -23,13 +23,13 @@ def headline(r: dict[str, Any]) -> list[str]:
     lines = [
         "## Headline",
         "",
-        f"- **Point forecast**: pooled MAE ratio to the random walk {mae['ratio']:.4f} {_ci(mae['ci95'])} "
+        f"- **Point forecast**: pooled MAE ratio to the random walk {mae['ratio']:.4f} {interval(mae['ci95'])} "
         f"({mae['verdict']}); MSE ratio {pooled['point']['mse_ratio']['ratio']:.4f} "
-        f"{_ci(pooled['point']['mse_ratio']['ci95'])}; the drift forecast's MAE ratio "
+        f"{interval(pooled['point']['mse_ratio']['ci95'])}; the drift forecast's MAE ratio "
         f"{pooled['point']['drift_mae_ratio']['ratio']:.4f}.",
         "- **Worse than the random walk**: "
         + (
-            f"{len(worse)} of {_symbols(len(r['symbols']))} significantly (95% CI above 1): {', '.join(worse)}."
+            f"{len(worse)} of {symbols(len(r['symbols']))} significantly (95% CI above 1): {', '.join(worse)}."
             if worse
             else f"no symbol of {len(r['symbols'])} is significantly worse (no 95% CI wholly above 1)."
         ),
@@ -38,29 +38,29 @@ def headline(r: dict[str, Any]) -> list[str]:
     for key, v in pooled["intervals"].items():
         m, g, e = v["model"], v["garch"], v["empirical_vol"]
         lines.append(
-            f"- **{key} intervals** cover {_pct(m['coverage'])} {_ci(m['ci95'], '.1%')} (nominal {key}; "
-            f"GARCH {_pct(g['coverage'])}, empirical-vol random walk {_pct(e['coverage'])}), mean width "
+            f"- **{key} intervals** cover {pct(m['coverage'])} {interval(m['ci95'], '.1%')} (nominal {key}; "
+            f"GARCH {pct(g['coverage'])}, empirical-vol random walk {pct(e['coverage'])}), mean width "
             f"{m['width']:.2%} of price (GARCH {g['width']:.2%}, empirical vol {e['width']:.2%})."
             + _across_gaps(m, bool(r.get("calibration", {}).get("gaps")))
         )
     d = r["direction"]["h1"]
     flat = d["median_flat_share"]
     lines.append(
-        f"- **Direction at h1**: median-sign call {_called(d['median'])}"
+        f"- **Direction at h1**: median-sign call {called(d['median'])}"
         + (
             f" (the median is flat, within 1 bp of the last close, at {flat:.0%} of origins: a flat median calls "
             "no direction and is left out)"
             if flat > 0
             else ""
         )
-        + f", P(up) > 0.5 call {_called(d['probability_up'])}; always-up on every origin "
+        + f", P(up) > 0.5 call {called(d['probability_up'])}; always-up on every origin "
         f"{d['always_up']['rate']:.3f} (in brackets: on the origins each call called)." + _ties(d)
     )
     if f"h{h}" != "h1":
         dh = r["direction"][f"h{h}"]
         lines.append(
-            f"- **Direction at h{h}** (non-overlapping origins): median-sign {_called(dh['median'], ci=False)}, "
-            f"P(up) {_called(dh['probability_up'], ci=False)}; always-up on every origin "
+            f"- **Direction at h{h}** (non-overlapping origins): median-sign {called(dh['median'], ci=False)}, "
+            f"P(up) {called(dh['probability_up'], ci=False)}; always-up on every origin "
             f"{dh['always_up']['rate']:.3f}."
         )
     lines += [f"- **Validation chose**: {validation_choice(r['calibration'])}", ""]
@@ -99,7 +99,8 @@ def brier_headline(probability: dict[str, Any]) -> str:
 
     def skill(key: str, ci: str, base: str, label: str) -> str:
         return "; ".join(
-            f"{name} {v[key]:+.4f} {_ci(v[ci], '+.4f')} ({label} {v[base]:.3f})" for name, v in probability.items()
+            f"{name} {v[key]:+.4f} {interval(v[ci], '+.4f')} ({label} {v[base]:.3f})"
+            for name, v in probability.items()
         )
 
     served = f"vs the served base ({SERVED_BASE}) {skill('skill', 'ci95', 'base_up', 'base')}."
@@ -197,8 +198,9 @@ def _across_gaps(scores: dict[str, Any], fitted: bool) -> str:
         return ""
     a, b = gaps["crossing_a_gap"], gaps["not_crossing"]
     return (
-        f" Steps whose path crosses a gap in the bars (a night, a weekend, a holiday) {_pct(a['coverage'])} "
-        f"{_ci(a['ci95'], '.1%')} of {a['steps']:,}; the others {_pct(b['coverage'])} {_ci(b['ci95'], '.1%')} of "
+        f" Steps whose path crosses a gap in the bars (a night, a weekend, a holiday) {pct(a['coverage'])} "
+        f"{interval(a['ci95'], '.1%')} of {a['steps']:,}; the others {pct(b['coverage'])} "
+        f"{interval(b['ci95'], '.1%')} of "
         f"{b['steps']:,} ("
         + (
             "the widths fitted to the gaps ahead, as served from bar times)."

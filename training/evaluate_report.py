@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from training.evaluate import FIGURES
-from training.evaluate_format import _symbols
+from training.evaluate_format import symbols
 from training.evaluate_headline import headline
 from training.evaluate_sections import (
     backtest_section,
@@ -24,7 +24,7 @@ def render(r: dict[str, Any]) -> str:
     lines = [
         f"# PatchTST walk-forward evaluation (version {r['model_version']})",
         "",
-        f"{r['interval']} bars, context {r['context_length']}, horizon {h}, {_symbols(len(r['symbols']))}, "
+        f"{r['interval']} bars, context {r['context_length']}, horizon {h}, {symbols(len(r['symbols']))}, "
         f"{r['pooled']['origins']} held-out test origins; costs {r['cost_bps']} bps per unit of turnover. "
         f"Errors are scale-free (share of the last close). 95% intervals by the block bootstrap "
         f"(blocks of {r['bootstrap']['block']} origins, {r['bootstrap']['reps']} replicates, paired where "

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from training.evaluate import LABELS
-from training.evaluate_format import SERVED_BASE, _called, _ci, _pct
+from training.evaluate_format import SERVED_BASE, called, interval, pct
 from training.evaluate_scores import METHODS
 
 
@@ -47,7 +47,7 @@ def point_section(r: dict[str, Any]) -> list[str]:
         mae, mse = p["mae_ratio"], p["mse_ratio"]
         lines.append(
             f"| {s} | {v['origins']} | {mae['model']:.4%} | {mae['baseline']:.4%} | {mae['ratio']:.4f} "
-            f"{_ci(mae['ci95'])} | {mae['verdict']} | {mse['ratio']:.4f} {_ci(mse['ci95'])} | "
+            f"{interval(mae['ci95'])} | {mae['verdict']} | {mse['ratio']:.4f} {interval(mse['ci95'])} | "
             f"{p['drift_mae_ratio']['ratio']:.4f} |"
         )
     by_step = ", ".join(f"{v:.4f}" for v in r["pooled"]["point"]["mae_ratio_by_step"])
@@ -91,13 +91,13 @@ def probability_section(r: dict[str, Any]) -> list[str]:
         for name, b in v["probability_up"].items():
             climatology = (
                 f"{b['training_up_rate']:.3f} | {b['brier_climatology']:.4f} | {b['skill_climatology']:+.4f} "
-                f"{_ci(b['ci95_climatology'], '+.4f')}"
+                f"{interval(b['ci95_climatology'], '+.4f')}"
                 if "skill_climatology" in b
                 else "- | - | -"
             )
             lines.append(
                 f"| {s} | {name} | {b['brier']:.4f} | {b['base_up']:.3f} | {b['brier_base']:.4f} | "
-                f"{b['skill']:+.4f} {_ci(b['ci95'], '+.4f')} | {climatology} | {b['up_rate']:.3f} | "
+                f"{b['skill']:+.4f} {interval(b['ci95'], '+.4f')} | {climatology} | {b['up_rate']:.3f} | "
                 f"{b['mean_probability_up']:.3f} |"
             )
     return [*lines, ""]
@@ -119,7 +119,7 @@ def interval_section(r: dict[str, Any]) -> list[str]:
         for m in METHODS:
             x = v[m]
             lines.append(
-                f"| {key} | {LABELS[m]} | {_pct(x['coverage'])} {_ci(x['ci95'], '.1%')} | {x['width']:.2%} |"
+                f"| {key} | {LABELS[m]} | {pct(x['coverage'])} {interval(x['ci95'], '.1%')} | {x['width']:.2%} |"
             )
     lines += [
         "",
@@ -130,14 +130,15 @@ def interval_section(r: dict[str, Any]) -> list[str]:
     ]
     for key, v in pooled["intervals"].items():
         for m in METHODS:
-            lines.append(f"| {key} | {LABELS[m]} | " + " | ".join(_pct(c) for c in v[m]["by_step"]) + " |")
+            lines.append(f"| {key} | {LABELS[m]} | " + " | ".join(pct(c) for c in v[m]["by_step"]) + " |")
     p = pooled["pinball"]
     g, e = p["ratio_to_garch"], p["ratio_to_empirical_vol"]
     lines += [
         "",
         f"Pinball loss averaged over the {len(r['quantile_levels'])} quantile levels and all steps (share of "
         f"price): PatchTST {p['model']:.4%}, GARCH {p['garch']:.4%}, empirical vol {p['empirical_vol']:.4%}; "
-        f"ratio to GARCH {g['ratio']:.4f} {_ci(g['ci95'])}, to empirical vol {e['ratio']:.4f} {_ci(e['ci95'])}.",
+        f"ratio to GARCH {g['ratio']:.4f} {interval(g['ci95'])}, "
+        f"to empirical vol {e['ratio']:.4f} {interval(e['ci95'])}.",
         "",
         "Per symbol, coverage over all steps:",
         "",
@@ -145,7 +146,7 @@ def interval_section(r: dict[str, Any]) -> list[str]:
         "| --- |" + " ---: |" * (len(pooled["intervals"]) * len(METHODS)),
     ]
     for s, v in r["symbols"].items():
-        cells = [_pct(v["intervals"][k][m]["coverage"]) for k in pooled["intervals"] for m in METHODS]
+        cells = [pct(v["intervals"][k][m]["coverage"]) for k in pooled["intervals"] for m in METHODS]
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -170,7 +171,8 @@ def direction_section(r: dict[str, Any]) -> list[str]:
                 lines.append(f"| {horizon} | {label} | 0 / 0 | no call | | | |")
                 continue
             lines.append(
-                f"| {horizon} | {label} | {x['hits']} / {x['n']} | {x['rate']:.3f} | {_ci(x['ci95'], '.3f')} | "
+                f"| {horizon} | {label} | {x['hits']} / {x['n']} | {x['rate']:.3f} | "
+                f"{interval(x['ci95'], '.3f')} | "
                 f"{x['p_vs_half']:.3g} | {x['p_vs_base']:.3g} |"
             )
         for call in ("median", "probability_up"):
@@ -191,13 +193,13 @@ def direction_section(r: dict[str, Any]) -> list[str]:
     for s, v in r["symbols"].items():
         d = v["direction_h1"]
         lines.append(
-            f"| {s} | {_called(d['median'], ci=False)} | {_called(d['probability_up'], ci=False)} | "
+            f"| {s} | {called(d['median'], ci=False)} | {called(d['probability_up'], ci=False)} | "
             f"{d['always_up']['rate']:.3f} |"
         )
     h1 = r["direction"]["h1"]
     lines += ["", "A flat median and a P(up) of exactly 0.5 call no direction: they are left out of their rows."]
     if all("tied_share" in d for d in r["direction"].values()):
-        shares = ", ".join(f"{horizon} {_pct(d['tied_share'])}" for horizon, d in r["direction"].items())
+        shares = ", ".join(f"{horizon} {pct(d['tied_share'])}" for horizon, d in r["direction"].items())
         lines += [
             "",
             "A call is right only if the close moved its way (up: above the last close, down: below it), as the "
@@ -218,7 +220,8 @@ def direction_section(r: dict[str, Any]) -> list[str]:
         else:
             better, worse = vs["beats"], vs["ci95"][1] < 0  # the whole interval below always-up's
             evidence = (
-                f"difference {vs['difference']:+.3f} {_ci(vs['ci95'], '+.3f')}, a block bootstrap drawing every "
+                f"difference {vs['difference']:+.3f} {interval(vs['ci95'], '+.3f')}, "
+                "a block bootstrap drawing every "
                 "symbol's blocks at the same times; "
             )
         verdict = "beats" if better else "is significantly worse than" if worse else "does not beat"
