@@ -528,7 +528,7 @@ def test_a_body_that_stops_arriving_gets_408_and_nothing_of_it_is_used(settings:
         began = asyncio.run(_timed(app(scope, receive, send)))  # type: ignore[arg-type]
         stats = client.get("/bayesian/all-stats").json()["strategies"]
         metrics = client.get("/metrics").text
-    assert 0.3 <= began < 2.0
+    assert 0.3 <= began < 10.0  # after the 0.3 s deadline, not never (a busy machine may be late to it)
     start, body = sent[0], json.loads(sent[1]["body"])
     assert start["status"] == 408 and (b"connection", b"close") in start["headers"]
     assert body["error"] == "request_timeout"

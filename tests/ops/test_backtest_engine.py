@@ -388,6 +388,6 @@ def test_a_failing_walk_stops_the_others_at_their_next_decision():
     began = time.monotonic()
     with tqdm(disable=True) as bar, pytest.raises(ValueError, match="no trades to weigh"):
         _in_threads(["broken", "long"], walk, bar)
-    assert time.monotonic() - began < 5 and len(decisions) < 500
+    assert time.monotonic() - began < 30 and len(decisions) < 500  # stopped early: not every step (a busy machine)
     with tqdm(disable=True) as bar:
         assert _in_threads(["a", "b"], lambda job, tick: job, bar) == ["a", "b"]  # in order

@@ -360,8 +360,9 @@ def test_stop_by_default_lets_the_server_drain(tmp_path: Path) -> None:
     with child(DRAINING, str(drained), "tritonserver") as (server, _):
         (tmp_path / "triton.pid").write_text(str(server.pid))
         assert stop(tmp_path) is True
-        server.wait(5)
-    assert drained.read_text() == "yes"
+        server.wait(60)  # gone or a zombie for stop; a busy machine may still be finishing its exit
+    seen = drained.read_text() if drained.exists() else "no file: it never ran its SIGTERM handler"
+    assert seen == "yes", f"{seen} (exit status {server.returncode})"
 
 
 def test_stop_kills_a_server_that_ignores_sigterm_and_still_says_it_stopped_one(tmp_path: Path) -> None:
