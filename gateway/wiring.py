@@ -31,7 +31,8 @@ class StartupError(InvestIQError):
 
 def build_backend(settings: Settings) -> InferenceBackend:
     if settings.backend == "triton":
-        from gateway.backends.triton import TritonBackend, configured_token
+        from gateway.backends.triton import TritonBackend
+        from gateway.backends.triton_admin import configured_token
 
         token = configured_token(settings.triton_url, settings.logs_dir)
         return TritonBackend(settings.triton_url, settings.triton_timeout_s, token)

@@ -8,30 +8,34 @@ fresh channel within its deadline, and behind several servers, one a server answ
 is sent to others, up to three calls. The deadline is gRPC's: a call past it is cancelled, which Triton honours
 for part of what waits in its queue. Triton is not told a per-request `timeout` (its queue policy): with one,
 Triton 2.51's dynamic batcher stalled ~500 ms at a time under load (README, Serving on Triton). Its calls of the
-model-repository API (load, the repository index) carry the admin token that Triton wants for them (ADMIN_HEADER).
+model-repository API (load, the repository index) carry the admin token that Triton wants for them
+(gateway/backends/triton_admin.py); how its failures read is gateway/backends/triton_errors.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gateway.backends.base import Tensors
-from investiq.core.errors import (
-    BackendUnavailableError,
-    InvalidInputError,
-    ModelNotReadyError,
-    SettingsError,
-    VersionMovedError,
+from gateway.backends.triton_admin import GRPC_ADMIN_HEADER, admin_token, refusal
+from gateway.backends.triton_errors import (
+    brief,
+    load_failed,
+    not_served,
+    refused,
+    status_of,
+    timed_out,
+    translate,
+    unreachable,
 )
+from investiq.core.errors import BackendUnavailableError, ModelNotReadyError, SettingsError, VersionMovedError
 from investiq.core.finbert import FINBERT, FINBERT_MODEL, PROBABILITIES, TEXT_INPUT
 from investiq.core.finbert import OUTPUT as LOGITS
 from investiq.core.patchtst import OUTPUTS as PATCHTST_OUTPUTS
@@ -57,44 +61,8 @@ CHANNEL_ARGS = [
 log = logging.getLogger(__name__)
 LOAD_TIMEOUT_S = 120.0  # at least, for a load request: a model's start-up (a TensorRT build: minutes) is slow
 DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64", np.dtype(object): "BYTES"}
-UNKNOWN_MODEL = (
-    "Request for unknown model"  # how Triton begins its answer for a model or version it does not serve
-)
 # calls of one inference, at most, while the servers behind the target answer that they do not serve its model
 SERVED_TRIES = 3
-# Triton's model-repository API takes a model's config and files in a load request and runs them: a python-backend
-# model.py sent to `investiq triton start`'s HTTP port ran as Triton's user, and a browser's text/plain POST from
-# another origin did the same (an audit). Every Triton this project starts (investiq/ops/triton_server.py,
-# docker-compose.yml, deploy/kubernetes) takes calls of that API, and of shared-memory registration (which maps
-# memory of Triton's host by name), only with ADMIN_HEADER carrying the admin token; inference, metadata and health
-# stay open.
-ADMIN_HEADER = "investiq-admin-token"
-# Triton 2.51 reads a restricted gRPC call's header with this prefix ("expecting header
-# 'triton-grpc-protocol-investiq-admin-token'"); HTTP reads ADMIN_HEADER as it is
-GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"
-# the token, where the deployment sets it: one value for Triton and the gateways
-ADMIN_TOKEN_ENV = "TRITON_ADMIN_TOKEN"  # noqa: S105  (a variable's name)
-RESTRICTED = "is restricted, expecting header"  # in Triton's answer to a call without the right token
-# The token of each Triton that `investiq triton start`'s code started in this process (tests, benchmarks), by its
-# gRPC port on this host: a backend made here finds it without being told (`admin_token`).
-LOCAL_TOKENS: dict[int, str] = {}
-WORK_DIR = "triton"  # in LOGS_DIR: where `investiq triton start` keeps its PID file, log, backends and the token
-TOKEN_FILE = "admin-token"  # noqa: S105  (a file's name, in WORK_DIR)
-
-
-def configured_token(url: str, logs_dir: Path) -> str | None:
-    """The admin token a gateway at Triton's `url` sends: TRITON_ADMIN_TOKEN's value, else, for a Triton on this
-    host, the one `investiq triton start` made and keeps in LOGS_DIR/triton (readable by its user alone): a
-    gateway in another process (`investiq start`, `serve`, systemd) had none, and its reloads failed. None
-    without either."""
-    if token := os.environ.get(ADMIN_TOKEN_ENV):
-        return token
-    if _port_here(url) is None:
-        return None
-    try:
-        return (logs_dir / WORK_DIR / TOKEN_FILE).read_text().strip() or None
-    except OSError:
-        return None
 
 
 class TritonBackend:
@@ -231,13 +199,13 @@ class TritonBackend:
                     model, request, model_version=version, outputs=outputs, client_timeout=deadline - loop.time()
                 )
             except Exception as exc:  # tritonclient raises InferenceServerException for everything
-                unreachable = _unreachable(exc)
-                if unreachable:
+                lost = unreachable(exc)
+                if lost:
                     await self._reset(client)  # a fresh channel connects at once; the old one backs off
-                other = next(elsewhere, None) if _not_served(exc) else None
-                if not (other is not None or (unreachable and not retried)) or loop.time() >= deadline:
-                    raise _translate(exc, model, self._url, self._timeout_s) from None
-                retried = retried or unreachable
+                other = next(elsewhere, None) if not_served(exc) else None
+                if not (other is not None or (lost and not retried)) or loop.time() >= deadline:
+                    raise translate(exc, model, self._url, self._timeout_s) from None
+                retried = retried or lost
                 client = self._client if other is None else other
 
     def _elsewhere(self) -> Iterator[Any]:
@@ -295,7 +263,7 @@ class TritonBackend:
             return bool(await client.is_model_ready(model, client_timeout=self._timeout_s))
         except Exception as exc:  # tritonclient raises InferenceServerException for everything
             await reset()
-            return None if "UNAVAILABLE" in _status(exc) else False
+            return None if "UNAVAILABLE" in status_of(exc) else False
 
     async def _follow(self, servers: frozenset[str]) -> None:
         """A fresh balanced channel when the target names other servers than when the channel was made (a pod
@@ -358,14 +326,14 @@ class TritonBackend:
         try:
             await client.load_model(model, client_timeout=timeout_s, **admin)
         except Exception as exc:  # InferenceServerException
-            if _refused(exc):  # Triton answers UNAVAILABLE: it read "is it running?" (a server that was)
-                raise _load_failed(model, server, _refusal(bool(admin))) from None
-            if _timed_out(exc):
+            if refused(exc):  # Triton answers UNAVAILABLE: it read "is it running?" (a server that was)
+                raise load_failed(model, server, refusal(bool(admin))) from None
+            if timed_out(exc):
                 await self._loaded_meanwhile(client, model, server, timeout_s)
-            elif _unreachable(exc):
-                raise _translate(exc, model, server, timeout_s) from None
+            elif unreachable(exc):
+                raise translate(exc, model, server, timeout_s) from None
             else:
-                raise _load_failed(model, server, str(exc)) from None
+                raise load_failed(model, server, str(exc)) from None
         finally:
             await client.close()
 
@@ -380,7 +348,7 @@ class TritonBackend:
                 as_json=True, client_timeout=self._timeout_s, **self._admin(where)
             )
         except Exception as exc:  # InferenceServerException
-            raise BackendUnavailableError(f"{late}, and did not say what it serves ({_status(exc)})") from None
+            raise BackendUnavailableError(f"{late}, and did not say what it serves ({status_of(exc)})") from None
         states = {
             int(m["version"]): (m.get("state", ""), m.get("reason", ""))
             for m in index.get("models", [])
@@ -394,7 +362,7 @@ class TritonBackend:
             log.warning("%s, and serves its newest version %d now: adopted", late, newest)
             return
         if state == "UNAVAILABLE":
-            raise _load_failed(model, where, brief(reason, model))
+            raise load_failed(model, where, brief(reason, model))
         serving = ", ".join(str(v) for v, (s, _) in sorted(states.items()) if s == "READY") or "none"
         raise BackendUnavailableError(
             f"{late}: version {newest} is {state.lower() or 'not ready'} (serving: {serving}), and Triton "
@@ -472,114 +440,3 @@ def _wire(model: str, name: str, array: NDArray[Any]) -> NDArray[Any]:
     if model == FINBERT and name == TEXT_INPUT:
         return np.array([[t.encode() if isinstance(t, str) else t] for t in array.reshape(-1)], dtype=object)
     return array
-
-
-def _status(exc: Exception) -> str:
-    """The gRPC status of tritonclient's InferenceServerException ("StatusCode.UNAVAILABLE"), or ""."""
-    return str(getattr(exc, "status", lambda: "")() or "")
-
-
-def _message(exc: Exception) -> str:
-    return str(getattr(exc, "message", lambda: str(exc))() or exc)
-
-
-def _timed_out(exc: Exception) -> bool:
-    """The call's deadline passed: here (DEADLINE_EXCEEDED), or in Triton's queue where an operator's queue policy
-    rejects a request past its timeout with UNAVAILABLE "Request timeout expired"."""
-    return "DEADLINE" in _status(exc) or "timeout expired" in _message(exc).lower()
-
-
-def _unreachable(exc: Exception) -> bool:
-    """Whether the call did not reach Triton (connection refused or reset: UNAVAILABLE). Triton answers a model
-    (or version) it does not serve with UNAVAILABLE too, "Request for unknown model: 'patchtst' version 1 is not at
-    ready state" (an unloaded version): that reached it (until 2026-12-05 it reset the channel and read "is it
-    running?"); and so a restricted call without its token (`_refused`)."""
-    if _timed_out(exc) or _message(exc).startswith(UNKNOWN_MODEL) or _refused(exc):
-        return False
-    return "UNAVAILABLE" in _status(exc) or "failed to connect" in _message(exc).lower()
-
-
-def _not_served(exc: Exception) -> bool:
-    """Whether Triton answered that it does not serve the model or version asked for ("Request for unknown model:
-    'patchtst' version 1 is not at ready state"; the ensemble: "... 'finbert' has no available versions")."""
-    return _message(exc).startswith(UNKNOWN_MODEL)
-
-
-def _refused(exc: Exception) -> bool:
-    """Triton refused a restricted call for want of the admin token ("This protocol is restricted, expecting header
-    'triton-grpc-protocol-investiq-admin-token'")."""
-    return RESTRICTED in _message(exc)
-
-
-def _refusal(sent: bool) -> str:
-    """Why Triton refused a load, and what to set."""
-    which = "the token this gateway sent is not Triton's" if sent else "this gateway has none"
-    return (
-        f"its model-repository API wants the admin token ({ADMIN_HEADER}), and {which}: set {ADMIN_TOKEN_ENV} "
-        "for the gateway to Triton's (`investiq triton start` keeps it in LOGS_DIR/triton/admin-token)"
-    )
-
-
-def admin_token(server: str, given: str | None = None) -> str | None:
-    """The admin token for `server` (host:port): `given`, else TRITON_ADMIN_TOKEN's value (read at each call), else
-    that of a Triton this process started on the server's port of this host (LOCAL_TOKENS); None without one."""
-    if given or (given := os.environ.get(ADMIN_TOKEN_ENV)):
-        return given
-    port = _port_here(server)
-    return None if port is None else LOCAL_TOKENS.get(port)
-
-
-def _port_here(server: str) -> int | None:
-    """The port of `server` (host:port) where its host is this one's loopback (or every interface), else None."""
-    host, _, port = server.rpartition(":")
-    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1", "0.0.0.0") or not port.isdigit():  # noqa: S104
-        return None
-    return int(port)
-
-
-def _load_failed(model: str, where: str, reason: str) -> ModelNotReadyError:
-    return ModelNotReadyError(f"Triton at {where} could not load {model!r}: {reason}")
-
-
-def _translate(exc: Exception, model: str, url: str, timeout_s: float) -> Exception:
-    """The gateway's error for a failed call to Triton. A timeout says so: it read "unavailable ...; is it
-    running?" of a server that was running, only busy (a review)."""
-    status = _status(exc)
-    message = brief(_message(exc), model)
-    if _timed_out(exc):
-        return BackendUnavailableError(
-            f"Triton at {url} did not answer for {model!r}: timed out after {timeout_s:g} s"
-        )
-    if _unreachable(exc):
-        return BackendUnavailableError(
-            f"Triton at {url} is unavailable ({message}); is it running? `investiq triton status`"
-        )
-    if any(words in message for words in ("not found", "is not ready", "not at ready state", "unknown model")):
-        return ModelNotReadyError(f"Triton at {url} has no ready model {model!r}: {message}")
-    if "INVALID_ARG" in status and "batch-size must be" in message:  # the gateway's batch, not the request
-        return ModelNotReadyError(
-            f"Triton at {url} takes smaller batches of {model!r} than this gateway sends ({message}): set "
-            "sentiment_batch_size / price_batch_size to its max_batch_size, or raise that in its config.pbtxt"
-        )  # was a 422 blaming the client (a review)
-    if "INVALID_ARG" in status:
-        return InvalidInputError(f"Triton rejected the request to {model!r}: {message}")
-    return BackendUnavailableError(f"Triton at {url} failed on {model!r}: {status} {message}".strip())
-
-
-MAX_DETAIL = 500  # characters of Triton's message an answer carries
-
-
-def brief(message: str, model: str) -> str:
-    """Triton's message as the agent should read it: a python backend's traceback (OpenVINO's, ONNX Runtime's)
-    cut to the line before it and its last line, the error itself, and at most MAX_DETAIL characters; the whole
-    message goes to the gateway's log."""
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    short = message.strip()
-    if "Traceback (most recent call last)" in message:
-        head = message.split("Traceback (most recent call last)", 1)[0].strip().rstrip(":")
-        short = f"{head}: {lines[-1]}" if head else lines[-1]
-    if len(short) > MAX_DETAIL:
-        short = short[: MAX_DETAIL - 3] + "..."
-    if short != message.strip():
-        log.warning("Triton's whole message for %s: %s", model, message)
-    return short

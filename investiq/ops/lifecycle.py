@@ -142,7 +142,7 @@ def reload(settings: Settings, timeout_s: float = 180.0) -> str:
         # the local Triton's model-repository API, with its admin token: without it every rollout with Triton
         # running and no gateway was refused ("Forbidden") and undone (an audit of Triton's operations). Only a
         # Triton of this host: one elsewhere had its token posted to whatever listened on the local port (a review)
-        from gateway.backends.triton import ADMIN_HEADER
+        from gateway.backends.triton_admin import ADMIN_HEADER
 
         ports = TritonPorts.from_settings(settings)
         triton = f"http://{ports.local}:{ports.http}/v2/repository/models/{MODEL}/load"

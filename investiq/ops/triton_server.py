@@ -32,8 +32,8 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import Request, urlopen
 
-from gateway.backends.triton import ADMIN_HEADER, ADMIN_TOKEN_ENV, LOCAL_TOKENS, TOKEN_FILE, WORK_DIR
-from gateway.backends.triton import admin_token as known_admin_token
+from gateway.backends.triton_admin import ADMIN_HEADER, ADMIN_TOKEN_ENV, LOCAL_TOKENS, TOKEN_FILE, WORK_DIR
+from gateway.backends.triton_admin import admin_token as known_admin_token
 from investiq.core.errors import InvestIQError
 from investiq.core.finbert import FINBERT, FINBERT_MODEL, FINBERT_POSTPROCESS, FINBERT_TOKENIZER, TOKENIZER_STAMP
 from investiq.core.ports import free_ports
@@ -242,7 +242,7 @@ def ready(ports: TritonPorts, model: str | None = None, timeout_s: float = 1.0) 
 
 # A token Triton's flag can carry (its value ends the flag; ":", "," and "=" separate its parts) and no one guesses
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,}")
-RESTRICTED_APIS = "model-repository,shared-memory"  # gateway/backends/triton.py says why
+RESTRICTED_APIS = "model-repository,shared-memory"  # gateway/backends/triton_admin.py says why
 
 
 def admin_token(work: Path) -> str:

@@ -16,16 +16,9 @@ import pytest
 from gateway.backends import providers
 from gateway.backends.embedded import EmbeddedBackend, on_cpu, warm_up_problem
 from gateway.backends.providers import CPU, CUDA, TENSORRT, import_onnxruntime
-from gateway.backends.triton import (
-    GRPC_ADMIN_HEADER,
-    MAX_DETAIL,
-    TritonBackend,
-    _translate,
-    _wire,
-    admin_token,
-    brief,
-    configured_token,
-)
+from gateway.backends.triton import TritonBackend, _wire
+from gateway.backends.triton_admin import GRPC_ADMIN_HEADER, admin_token, configured_token
+from gateway.backends.triton_errors import MAX_DETAIL, brief, translate
 from investiq.core.errors import (
     BackendUnavailableError,
     InvalidInputError,
@@ -266,7 +259,7 @@ def test_a_load_closes_its_own_client_and_sends_the_admin_token_under_tritons_gr
 
 
 def test_a_load_refused_for_want_of_a_token_says_the_gateway_has_none(monkeypatch: pytest.MonkeyPatch):
-    """Kills _load's `_refusal(bool(admin))` as `_refusal(True)`: a gateway without a token read that its token
+    """Kills _load's `refusal(bool(admin))` as `refusal(True)`: a gateway without a token read that its token
     was the wrong one."""
     monkeypatch.delenv("TRITON_ADMIN_TOKEN", raising=False)
     refused = Loader("This protocol is restricted, expecting header 'triton-grpc-protocol-investiq-admin-token'")
@@ -344,7 +337,7 @@ def test_the_ensembles_text_goes_as_a_column_of_utf8_bytes():
 
 
 class Failed(Exception):
-    """tritonclient's InferenceServerException, as _translate reads it."""
+    """tritonclient's InferenceServerException, as translate reads it."""
 
     def __init__(self, status: str, message: str) -> None:
         super().__init__(message)
@@ -361,38 +354,38 @@ URL = "127.0.0.1:8001"
 
 
 def test_triton_refusing_a_call_for_want_of_a_token_is_not_a_server_down():
-    """Kills _unreachable without `_refused(exc)`: a restricted call was answered "is it running?"."""
+    """Kills unreachable without `refused(exc)`: a restricted call was answered "is it running?"."""
     restricted = Failed(UNAVAILABLE, "This protocol is restricted, expecting header 'triton-grpc-protocol-x'")
-    assert "is it running" not in str(_translate(restricted, FINBERT, URL, 1.0))
+    assert "is it running" not in str(translate(restricted, FINBERT, URL, 1.0))
 
 
 def test_a_connection_that_failed_is_triton_unavailable_whatever_its_status():
-    """Kills _unreachable without "failed to connect": a refused connection read "failed on 'finbert'"."""
-    error = _translate(Failed("", "failed to connect to all addresses"), FINBERT, URL, 1.0)
+    """Kills unreachable without "failed to connect": a refused connection read "failed on 'finbert'"."""
+    error = translate(Failed("", "failed to connect to all addresses"), FINBERT, URL, 1.0)
     assert "is it running?" in str(error)
 
 
 def test_a_version_not_at_ready_state_is_a_model_not_ready():
-    """Kills _translate's words without "not at ready state": a 503 "failed on" instead of "has no ready model"."""
-    error = _translate(
+    """Kills translate's words without "not at ready state": a 503 "failed on" instead of "has no ready model"."""
+    error = translate(
         Failed("StatusCode.NOT_FOUND", "'patchtst' version 1 is not at ready state"), PATCHTST, URL, 1
     )
     assert isinstance(error, ModelNotReadyError) and "has no ready model" in str(error)
 
 
 def test_only_an_invalid_argument_blames_the_batch_setting_or_the_client():
-    """Kills _translate's batch check without its INVALID_ARG status (an internal error named the batch settings)
+    """Kills translate's batch check without its INVALID_ARG status (an internal error named the batch settings)
     and its 422 reading INVALID_ARG in the message (every refused input a 503)."""
-    internal = _translate(Failed("StatusCode.INTERNAL", "batch-size must be <= 16, got 20"), FINBERT, URL, 1.0)
+    internal = translate(Failed("StatusCode.INTERNAL", "batch-size must be <= 16, got 20"), FINBERT, URL, 1.0)
     assert "sentiment_batch_size" not in str(internal)
-    invalid = _translate(Failed("StatusCode.INVALID_ARGUMENT", "unexpected shape [1,7]"), FINBERT, URL, 1.0)
+    invalid = translate(Failed("StatusCode.INVALID_ARGUMENT", "unexpected shape [1,7]"), FINBERT, URL, 1.0)
     assert isinstance(invalid, InvalidInputError)
 
 
 def test_a_message_of_exactly_max_detail_characters_is_kept_whole(caplog: pytest.LogCaptureFixture):
     """Kills brief's `len(short) > MAX_DETAIL` as `>=`: a message at the limit lost its end to "..."."""
     message = "x" * MAX_DETAIL
-    with caplog.at_level(logging.WARNING, logger="gateway.backends.triton"):
+    with caplog.at_level(logging.WARNING, logger="gateway.backends.triton_errors"):
         assert brief(message, FINBERT) == message
     assert not caplog.records
 
@@ -401,14 +394,14 @@ def test_the_admin_token_comes_from_the_environment_and_a_local_triton_at_the_ip
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
     """Kills admin_token and configured_token without TRITON_ADMIN_TOKEN (a deployment's token never sent), and
-    _port_here without "::1" (a Triton this process started at [::1] got no token)."""
-    from gateway.backends import triton
+    port_here without "::1" (a Triton this process started at [::1] got no token)."""
+    from gateway.backends import triton_admin
 
     monkeypatch.setenv("TRITON_ADMIN_TOKEN", "from-env")
     assert admin_token("10.0.0.9:8001") == "from-env"
     assert configured_token("10.0.0.9:8001", tmp_path) == "from-env"
     monkeypatch.delenv("TRITON_ADMIN_TOKEN")
-    monkeypatch.setitem(triton.LOCAL_TOKENS, 8123, "local")
+    monkeypatch.setitem(triton_admin.LOCAL_TOKENS, 8123, "local")
     assert admin_token("[::1]:8123") == "local"
 
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from gateway.backends.triton import MAX_DETAIL, brief
+from gateway.backends.triton_errors import MAX_DETAIL, brief
 
 TRACEBACK = (
     "Failed to process the request(s) for model 'patchtst_0_0', message: Traceback (most recent call last):\n"
@@ -20,7 +20,7 @@ TRACEBACK = (
 
 
 def test_a_traceback_is_cut_to_where_it_failed_and_the_error_and_logged_whole(caplog: pytest.LogCaptureFixture):
-    with caplog.at_level(logging.WARNING, logger="gateway.backends.triton"):
+    with caplog.at_level(logging.WARNING, logger="gateway.backends.triton_errors"):
         short = brief(TRACEBACK, "patchtst")
     assert short == (
         "Failed to process the request(s) for model 'patchtst_0_0', message: RuntimeError: Can't set the input "
@@ -96,7 +96,7 @@ def test_the_balanced_channel_follows_the_servers_the_name_resolves_to(monkeypat
 def test_a_batch_larger_than_tritons_is_the_gateways_setting_not_the_clients_input():
     """A config with max_batch_size 16 against 20 texts answered 422 'Triton rejected the request', blaming the
     client for the batch the gateway made (a review): a 503 naming the settings."""
-    from gateway.backends.triton import _translate
+    from gateway.backends.triton_errors import translate
     from investiq.core.errors import InvalidInputError, ModelNotReadyError
 
     class Refused(Exception):
@@ -106,7 +106,7 @@ def test_a_batch_larger_than_tritons_is_the_gateways_setting_not_the_clients_inp
         def message(self) -> str:
             return "[request id: <id_unknown>] inference request batch-size must be <= 16 for 'finbert'"
 
-    error = _translate(Refused(), "finbert", "127.0.0.1:8001", 5.0)
+    error = translate(Refused(), "finbert", "127.0.0.1:8001", 5.0)
     assert isinstance(error, ModelNotReadyError) and "sentiment_batch_size" in str(error)
     assert not isinstance(error, InvalidInputError)
 

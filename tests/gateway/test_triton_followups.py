@@ -20,7 +20,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.backends.triton import OUTPUTS, UNKNOWN_MODEL, TritonBackend
+from gateway.backends.triton import OUTPUTS, TritonBackend
+from gateway.backends.triton_errors import UNKNOWN_MODEL
 from gateway.metrics import Metrics
 from gateway.services.price import PriceService
 from gateway.services.scorers import LexiconScorer

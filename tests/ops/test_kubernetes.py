@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.backends.triton import ADMIN_TOKEN_ENV, CHANNEL_ARGS
+from gateway.backends.triton import CHANNEL_ARGS
+from gateway.backends.triton_admin import ADMIN_TOKEN_ENV
 from gateway.services.health import READY_DEADLINE_S
 from investiq.core.settings import ENV_PREFIX, Settings
 from investiq.ops.triton_server import restricted_flags

@@ -26,7 +26,8 @@ from numpy.typing import NDArray
 from export.finbert import export_finbert
 from export.patchtst import sample_windows
 from gateway.app import create_app
-from gateway.backends.triton import ADMIN_HEADER, LOCAL_TOKENS, TritonBackend
+from gateway.backends.triton import TritonBackend
+from gateway.backends.triton_admin import ADMIN_HEADER, LOCAL_TOKENS
 from harness import tiny_bert
 from investiq.core.finbert import FINBERT_MODEL, FINBERT_TOKENIZER, LABELS, Encoder
 from investiq.core.patchtst import (

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.backends.triton import GRPC_ADMIN_HEADER, LOCAL_TOKENS, TritonBackend
+from gateway.backends.triton import TritonBackend
+from gateway.backends.triton_admin import GRPC_ADMIN_HEADER, LOCAL_TOKENS
 from harness import standin_finbert
 from investiq.core.errors import ModelNotReadyError
 from investiq.core.finbert import FINBERT

@@ -299,7 +299,9 @@ def test_a_load_slower_than_its_timeout_says_what_triton_does_meanwhile(
     monkeypatch.setattr(triton_backend, "LOAD_TIMEOUT_S", 0.2)
 
     async def scenario() -> None:
-        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 0.2)
+        # the load times out (LOAD_TIMEOUT_S); the index asked after it has 1 s, not 0.2 s: Triton answers it while
+        # it spawns version 2's stub, which on a busy machine can take longer than 0.2 s
+        backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 1.0)
         client = backend._client
         try:
             with pytest.raises(BackendUnavailableError, match=r"version 2 is loading \(serving: 1\)"):

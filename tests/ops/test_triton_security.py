@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 import yaml
 
-from gateway.backends.triton import (
+from gateway.backends.triton import TritonBackend
+from gateway.backends.triton_admin import (
     ADMIN_HEADER,
     ADMIN_TOKEN_ENV,
     GRPC_ADMIN_HEADER,
     LOCAL_TOKENS,
     TOKEN_FILE,
-    TritonBackend,
 )
 from harness import standin_finbert
 from investiq.core.errors import ModelNotReadyError
@@ -277,7 +277,7 @@ def test_a_gateway_in_another_process_sends_the_token_a_local_start_saved(
     """`investiq start` runs the gateway in a process of its own: it had no token, and every reload of the Triton
     that `triton start` had started failed. It reads the one saved in LOGS_DIR/triton, for a Triton on this host
     only; TRITON_ADMIN_TOKEN wins."""
-    from gateway.backends.triton import configured_token
+    from gateway.backends.triton_admin import configured_token
     from gateway.wiring import build_backend
 
     monkeypatch.delenv(ADMIN_TOKEN_ENV, raising=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.backends.triton import ADMIN_HEADER, ADMIN_TOKEN_ENV, LOCAL_TOKENS, TOKEN_FILE
+from gateway.backends.triton_admin import ADMIN_HEADER, ADMIN_TOKEN_ENV, LOCAL_TOKENS, TOKEN_FILE
 from investiq.core.ports import free_ports
 from investiq.core.settings import Settings
 from investiq.ops import pidfile, triton_server

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gateway.backends.triton import ADMIN_HEADER, ADMIN_TOKEN_ENV, LOCAL_TOKENS, TOKEN_FILE
+from gateway.backends.triton_admin import ADMIN_HEADER, ADMIN_TOKEN_ENV, LOCAL_TOKENS, TOKEN_FILE
 from investiq.ops import pidfile, triton_server
 from investiq.ops.triton_server import (
     RESTRICTED_APIS,
