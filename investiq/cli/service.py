@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import click
 
 from investiq.cli.options import config_option, server_options, settings_from
-from investiq.ops import service, triton_server
+from investiq.ops import service, serving, triton_server
 
 
 @click.command()
@@ -58,10 +58,10 @@ def stop(config: Path | None, timeout_s: float) -> None:
     settings = settings_from(config)
     stopped = service.stop(settings, timeout_s)
     if stopped.gateway_pid is None and not stopped.triton:
-        others = {r["url"]: r["pid"] for r in service.serving_gateways(settings)}
+        others = {r["url"]: r["pid"] for r in serving.serving_gateways(settings)}
         # a gateway of a version before serving_record records nothing: found where the settings say it serves
-        if not others and service.health(service.gateway_url(settings), 2.0) is not None:
-            others = {service.gateway_url(settings): service.foreground_pid(settings)}
+        if not others and service.health(serving.gateway_url(settings), 2.0) is not None:
+            others = {serving.gateway_url(settings): serving.foreground_pid(settings)}
         for url, pid in others.items():
             how = f"Ctrl-C in its terminal, or `kill -TERM {pid}`" if pid is not None else "Ctrl-C in its terminal"
             click.echo(

@@ -20,7 +20,8 @@ from investiq.core.journal import migrate, open_journal
 from investiq.core.patchtst import PATCHTST
 from investiq.core.settings import API_KEY_HEADER, Settings
 from investiq.core.versions import serving
-from investiq.ops.service import check_port, http_url, serving_record
+from investiq.ops.service import check_port
+from investiq.ops.serving import http_url, serving_record
 
 Log = Callable[[str], None]
 FALLBACK = "sentiment is served by the finance lexicon until FinBERT is exported"

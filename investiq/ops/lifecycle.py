@@ -126,7 +126,7 @@ def reload(settings: Settings, timeout_s: float = 180.0) -> str:
     running, the newest version must at least load here, or it would fail the next start."""
     urls = stack_urls(settings)
     served = []
-    for base in urls:  # every gateway serving, whatever port (service.serving_record): each holds its own model
+    for base in urls:  # every gateway serving, whatever port (serving.serving_record): each holds its own model
         url = f"{base}/admin/models/{MODEL}/reload"
         answer = _ask(url, _key(settings), timeout_s, f"the gateway at {url}")
         if answer is not None:
@@ -235,7 +235,7 @@ def resync_bayesian(settings: Settings) -> str:
     """Re-fold the agent's closed trades into the strategy weights (idempotent: each trade counts once)."""
     days = settings.bayes_max_sync_days
     answers, urls = [], stack_urls(settings)
-    for base in urls:  # each gateway holds its own posterior (service.serving_record)
+    for base in urls:  # each gateway holds its own posterior (serving.serving_record)
         url = f"{base}/bayesian/sync-from-database?days={days}"
         answer = _ask(url, _key(settings), 120.0, f"the gateway at {base}", "the Bayesian re-sync")
         if answer is not None:

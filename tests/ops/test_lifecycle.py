@@ -46,7 +46,8 @@ from investiq.core.versions import (
 from investiq.ops.lifecycle import RolloutError, exclusive, export_and_serve, promote, rollback
 from investiq.ops.models import promote_version
 from investiq.ops.retrain import RetrainError, prune_runs, retrain
-from investiq.ops.service import gateway_url, serving_gateways, stack_urls
+from investiq.ops.service import stack_urls
+from investiq.ops.serving import gateway_url, serving_gateways
 from tests.fakes import FakeBackend, patchtst_outputs
 from training.gate import onnx_model
 from training.patchtst import train
@@ -335,7 +336,7 @@ def gateway(work: Path, serve: Any) -> Any:
 def test_a_rollout_reaches_a_gateway_on_a_port_the_settings_do_not_name(work: Path, serve: Any):
     """`investiq up --port 8091` in one terminal, `investiq export patchtst` in another (port from the settings):
     the new version was rolled out to nobody ("no gateway running at http://127.0.0.1:8080"), and the gateway
-    kept serving the old one. Every gateway records where it serves (service.serving_record), beside its logs."""
+    kept serving the old one. Every gateway records where it serves (serving.serving_record), beside its logs."""
     env = env_for(work, logs_dir=work / "logs")
     del env["INVESTIQ_PORT"]
     gateway = serve(work / "portfolio.db", env)

@@ -1,6 +1,6 @@
 """A logs_dir the gateway cannot write: the container's user (uid 1000) in a root-owned /app, where logs_dir's
 default `logs` is relative to the working directory. `investiq serve` died at start on the PermissionError of
-its serving record (service.serving_record), and the container restarted in a loop. The record only lets other
+its serving record (serving.serving_record), and the container restarted in a loop. The record only lets other
 commands find a gateway on a port their settings do not name: the gateway serves without it, and says so."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import yaml
 
 from harness.processes import GatewayProcess, isolated_env
 from investiq.core.settings import Settings
-from investiq.ops.service import serving_gateways, serving_record
+from investiq.ops.serving import serving_gateways, serving_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def unwritable(tmp_path: Path) -> Path:
 
 def test_a_serving_record_that_cannot_be_written_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     settings = Settings(db_path=tmp_path / "p.db", logs_dir=unwritable(tmp_path), port=8093)
-    with caplog.at_level(logging.WARNING, logger="investiq.ops.service"), serving_record(settings):
+    with caplog.at_level(logging.WARNING, logger="investiq.ops.serving"), serving_record(settings):
         served = True
     assert served
     (warning,) = [r.getMessage() for r in caplog.records]

@@ -28,7 +28,7 @@ from harness.processes import GatewayProcess, isolated_env
 from investiq.cli.main import main
 from investiq.core.ports import free_ports
 from investiq.core.settings import Settings
-from investiq.ops import pidfile, service, triton_server
+from investiq.ops import pidfile, service, serving, triton_server
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
@@ -516,7 +516,7 @@ def test_the_service_commands_explain_themselves(command: str):
 def test_the_start_up_line_names_an_ipv6_bind_as_a_url():
     """`serve --host ::1` printed http://::1:18931, no URL (a review): the start-up line and gateway_url share one
     form."""
-    from investiq.ops.service import http_url
+    from investiq.ops.serving import http_url
 
     assert http_url("::1", 18931) == "http://[::1]:18931"
     assert http_url("0.0.0.0", 8080) == "http://0.0.0.0:8080"  # the bind, as the line says it
@@ -555,9 +555,9 @@ def test_a_serving_record_others_may_write_is_not_read(tmp_path: Path):
     record = tmp_path / "gateway-8080.serving.json"
     record.write_text(json.dumps({"pid": os.getpid(), "url": "http://127.0.0.1:18790"}))
     record.chmod(0o644)
-    assert service._recorded(record)["url"] == "http://127.0.0.1:18790"
+    assert serving.recorded(record)["url"] == "http://127.0.0.1:18790"
     record.chmod(0o666)
-    assert service._recorded(record) == {}
+    assert serving.recorded(record) == {}
 
 
 @pytest.mark.parametrize(
@@ -605,7 +605,7 @@ def test_a_serving_record_counts_only_where_its_gateway_listens(tmp_path: Path):
 
         def served(url: str) -> list[str]:
             (tmp_path / "gateway-1.serving.json").write_text(json.dumps({"pid": gateway.pid, "url": url}))
-            return [r["url"] for r in service.serving_gateways(settings)]
+            return [r["url"] for r in serving.serving_gateways(settings)]
 
         assert served(f"http://127.0.0.1:{port}") == [f"http://127.0.0.1:{port}"]
         assert served(f"http://127.0.0.1:{other}") == []  # not where it listens
@@ -642,15 +642,15 @@ def test_a_name_counts_only_where_the_gateway_listens_at_every_address_it_resolv
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
     bound = {ipaddress.ip_address("127.0.0.1")}
     monkeypatch.setattr(pidfile, "bound", lambda pid, port: bound)
-    assert service._listens_there(1, "http://gateway-host.test:8080")
+    assert serving.listens_there(1, "http://gateway-host.test:8080")
     for host in ("elsewhere.test", "partly.test", "unknown.test"):
-        assert not service._listens_there(1, f"http://{host}:8080"), host
-    assert service._listens_there(1, "http://127.0.0.1:8080")
-    if service._bindable(ipaddress.ip_address("::1")):  # a machine with IPv6's loopback
-        assert not service._listens_there(1, "http://localhost:8080")  # ::1 is not where it listens
+        assert not serving.listens_there(1, f"http://{host}:8080"), host
+    assert serving.listens_there(1, "http://127.0.0.1:8080")
+    if serving._bindable(ipaddress.ip_address("::1")):  # a machine with IPv6's loopback
+        assert not serving.listens_there(1, "http://localhost:8080")  # ::1 is not where it listens
         bound = {ipaddress.ip_address("::")}  # every address, IPv4 too (Linux's default)
-        assert service._listens_there(1, "http://localhost:8080")
-        assert not service._listens_there(1, "http://192.0.2.7:8080")  # not this machine, whatever it binds
+        assert serving.listens_there(1, "http://localhost:8080")
+        assert not serving.listens_there(1, "http://192.0.2.7:8080")  # not this machine, whatever it binds
 
 
 def test_the_addresses_a_process_listens_at_are_its_own_sockets():
@@ -717,7 +717,7 @@ def test_a_gateway_ended_by_sigterm_removes_its_serving_record_and_still_dies_by
     code = (
         "import signal, sys\n"
         "from investiq.core.settings import Settings\n"
-        "from investiq.ops.service import serving_record\n"
+        "from investiq.ops.serving import serving_record\n"
         "with serving_record(Settings(port=18125, logs_dir=sys.argv[1])):\n"
         "    print('recorded', flush=True)\n"
         "    signal.raise_signal(signal.SIGTERM)\n"

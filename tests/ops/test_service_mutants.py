@@ -19,7 +19,7 @@ import pytest
 
 from investiq.core.ports import free_ports
 from investiq.core.settings import Settings
-from investiq.ops import pidfile, service, triton_server
+from investiq.ops import pidfile, service, serving, triton_server
 
 # Answers every GET with argv's HTTP status and body at argv's port (0: any); prints the port it serves on, then
 # a line for each request.
@@ -95,13 +95,13 @@ def private(path: Path, data: object) -> Path:
 def test_a_wildcard_or_localhost_bind_is_reached_over_loopback():
     """service.py:gateway_url: the 0.0.0.0, `localhost` or `::` entry of the loopback map dropped, the gateway
     looked for at an address no client connects to (or at ::1 first for localhost)."""
-    url = {host: service.gateway_url(Settings(host=host, port=8090)) for host in ("0.0.0.0", "localhost", "::")}
+    url = {host: serving.gateway_url(Settings(host=host, port=8090)) for host in ("0.0.0.0", "localhost", "::")}
     assert url == {
         "0.0.0.0": "http://127.0.0.1:8090",
         "localhost": "http://127.0.0.1:8090",
         "::": "http://[::1]:8090",
     }
-    assert service.gateway_url(Settings(host="192.0.2.5", port=8090)) == "http://192.0.2.5:8090"
+    assert serving.gateway_url(Settings(host="192.0.2.5", port=8090)) == "http://192.0.2.5:8090"
 
 
 def test_the_serve_command_carries_every_resolved_value(tmp_path: Path):
@@ -206,8 +206,8 @@ def test_sockets_bound_to_every_ipv4_address_do_not_take_ipv6_connections():
     """service.py:_covers: `address.version == 4 and` dropped, a gateway on 0.0.0.0 was taken to answer at ::1."""
     v4_any, v6_any = ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::")
     v4, v6 = ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")
-    assert service._covers({v4_any}, v4) and service._covers({v6_any}, v4) and service._covers({v6_any}, v6)
-    assert not service._covers({v4_any}, v6)
+    assert serving._covers({v4_any}, v4) and serving._covers({v6_any}, v4) and serving._covers({v6_any}, v6)
+    assert not serving._covers({v4_any}, v6)
 
 
 # -- Triton ---------------------------------------------------------------------------------------------------
@@ -269,15 +269,15 @@ def test_a_record_others_of_the_group_may_write_is_still_read_and_one_anyone_may
     ignored while one anyone may write was read."""
     record = private(tmp_path / "gateway.json", {"pid": 7, "url": "http://127.0.0.1:1"})
     record.chmod(0o664)
-    assert service._recorded(record)["pid"] == 7
+    assert serving.recorded(record)["pid"] == 7
     record.chmod(0o646)
-    assert service._recorded(record) == {}
+    assert serving.recorded(record) == {}
 
 
 def test_a_record_that_is_not_an_object_reads_as_nothing(tmp_path: Path):
     """service.py:_recorded: `isinstance(state, dict)` dropped, a JSON list was returned and `.get` on it
     raised."""
-    assert service._recorded(private(tmp_path / "gateway.json", [1, 2])) == {}
+    assert serving.recorded(private(tmp_path / "gateway.json", [1, 2])) == {}
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="only root can give a file to another user")
@@ -285,7 +285,7 @@ def test_another_users_record_is_not_read(tmp_path: Path):
     """service.py:_recorded: the owner check dropped, a record another user planted (0644) was trusted."""
     record = private(tmp_path / "gateway.json", {"pid": 7, "url": "http://127.0.0.1:1"})
     os.chown(record, 65534, 65534)
-    assert service._recorded(record) == {}
+    assert serving.recorded(record) == {}
 
 
 def test_the_start_record_counts_only_for_the_pid_it_names_and_when_it_exists(tmp_path: Path):
@@ -307,7 +307,7 @@ def test_a_serving_record_names_the_loopback_url_and_is_left_to_a_later_gateway(
     record on the port was removed."""
     settings = Settings(host="0.0.0.0", port=18124, logs_dir=tmp_path)
     path = tmp_path / "gateway-18124.serving.json"
-    with service.serving_record(settings):
+    with serving.serving_record(settings):
         assert json.loads(path.read_text()) == {"pid": os.getpid(), "url": "http://127.0.0.1:18124"}
         private(path, {"pid": os.getpid() + 1, "url": "http://127.0.0.1:18124"})  # a later gateway's
     assert json.loads(path.read_text())["pid"] == os.getpid() + 1
@@ -321,7 +321,7 @@ def test_serving_records_count_only_well_formed_and_of_an_investiq_process(tmp_p
         private(tmp_path / "gateway-1.serving.json", {"url": f"http://127.0.0.1:{mine}"})
         private(tmp_path / "gateway-2.serving.json", {"pid": other.pid, "url": f"http://127.0.0.1:{port}"})
         private(tmp_path / "gateway-3.serving.json", {"pid": ours.pid, "url": f"http://127.0.0.1:{mine}"})
-        assert service.serving_gateways(settings) == [{"pid": ours.pid, "url": f"http://127.0.0.1:{mine}"}]
+        assert serving.serving_gateways(settings) == [{"pid": ours.pid, "url": f"http://127.0.0.1:{mine}"}]
 
 
 def test_the_settings_own_gateway_comes_first_and_each_url_once(tmp_path: Path):
@@ -402,7 +402,7 @@ def test_status_for_a_named_port_ignores_the_pid_file(tmp_path: Path):
     with child(SLEEPER, *service.MARKERS) as (gateway, _):
         (tmp_path / "gateway.pid").write_text(str(gateway.pid))
         report, ok = service.status(settings, use_record=False)
-        url = service.gateway_url(settings)
+        url = serving.gateway_url(settings)
         assert (report, ok) == ({"gateway": {"pid": None, "running": False, "url": url, "health": None}}, False)
 
 
@@ -462,4 +462,4 @@ def test_status_names_an_up_that_is_still_preparing(tmp_path: Path):
         assert not ok and report["gateway"]["running"] is False
         (named,) = [p for p in report["preparing"] if p["pid"] == up.pid]
         assert named["command"].startswith(sys.executable) and named["command"].endswith(" investiq up --port 1")
-        assert up.pid not in {p["pid"] for p in service.preparing({up.pid})}  # serving: not preparing
+        assert up.pid not in {p["pid"] for p in serving.preparing({up.pid})}  # serving: not preparing
