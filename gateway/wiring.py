@@ -118,7 +118,7 @@ def build_price(
     settings: Settings, backend: InferenceBackend, writer: JournalWriter, metrics: Metrics
 ) -> PriceService:
     """PatchTST as exported (unhealthy with the reason when it is not); bars from the cache, then Yahoo."""
-    from investiq.core.market import BarCache
+    from investiq.core.bar_cache import BarCache
     from investiq.core.yahoo import fetch_yfinance
 
     # read once: the number pins each forecast to the version whose artifact is read (a version installed

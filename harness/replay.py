@@ -24,8 +24,9 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from investiq.core.bar_cache import BarCache
 from investiq.core.bars import clean_bars
-from investiq.core.market import SAMPLE_INTERVAL, SAMPLE_SYMBOLS, BarCache, load_sample
+from investiq.core.market import SAMPLE_INTERVAL, SAMPLE_SYMBOLS, load_sample
 from investiq.core.settings import API_KEY_HEADER
 
 

@@ -209,7 +209,7 @@ def pooled_times(times: NDArray[Any], interval: str | None) -> pd.Index:
     Yahoo labels a daily bar at its exchange's midnight (in UTC the day before, east of UTC), so one day of a US
     and a European symbol was two bar times, each counted towards the evidence the gate needs and resampled as its
     own (a review: judged at half the minimum it states, "significantly worse" 6.5 % of the time for 2.5 %). The
-    nearest UTC midnight is the exchange's day for any exchange within 12 hours of UTC (core/market.py)."""
+    nearest UTC midnight is the exchange's day for any exchange within 12 hours of UTC (core/market_fetch.py)."""
     index = pd.Index(times)
     if interval is not None and INTERVAL_SECONDS.get(interval, 0) >= INTERVAL_SECONDS["1d"]:
         # half a day on, then the day it falls in: pandas' round("D") sends 12:00 to the even day, which merged

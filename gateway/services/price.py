@@ -25,6 +25,7 @@ from gateway.backends.base import InferenceBackend, Tensors
 from gateway.metrics import Metrics
 from gateway.services.batching import slot_timeout
 from gateway.services.skill import SkillService
+from investiq.core.bar_cache import BarCache
 from investiq.core.bar_intervals import session_dates
 from investiq.core.errors import (
     BackendUnavailableError,
@@ -36,7 +37,8 @@ from investiq.core.errors import (
 from investiq.core.gaps import GapIntervals, usual_spacing, widen
 from investiq.core.journal.predictions import PriceRow, insert_price
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import INTERVAL_SECONDS, BarCache, Fetch, recent_bars
+from investiq.core.market import INTERVAL_SECONDS
+from investiq.core.market_fetch import Fetch, recent_bars
 from investiq.core.names import shortened
 from investiq.core.patchtst import (
     INPUT,

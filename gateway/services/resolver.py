@@ -14,9 +14,9 @@ always) calls no direction, so its `correct` is NULL and hit rates leave it out.
 close stays within 1 bp over the horizon, the random walk was "wrong" on nearly every forecast.
 
 Only final closes score. A data source returns the bar in progress with the others; the cache leaves it out
-(investiq/core/market.py `fetch_into`), but one written before 2026-12-04 kept it until a later fetch overwrote
-it. So the H-th bar counts as final when a later bar is cached (it was written again after it closed), or once
-it has closed and the bars were fetched again in this pass (for a cache of closed bars only, one fetch per
+(investiq/core/market_fetch.py `fetch_into`), but one written before 2026-12-04 kept it until a later fetch
+overwrote it. So the H-th bar counts as final when a later bar is cached (it was written again after it closed), or
+once it has closed and the bars were fetched again in this pass (for a cache of closed bars only, one fetch per
 series and pass more than needed); while the source cannot be reached, a forecast whose H-th bar is the
 newest cached one waits. A forecast whose last bar the cache does not reach back to waits too: counting from the
 first cached bar would score it against the wrong one. One symbol's failure (a name no cache file can have, an
@@ -38,6 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from gateway.metrics import Metrics
+from investiq.core.bar_cache import BarCache
 from investiq.core.bar_intervals import interval_step
 from investiq.core.errors import DataError, JournalUnavailableError
 from investiq.core.journal import BUSY_TIMEOUT_MS, JournalError, connect
@@ -50,15 +51,8 @@ from investiq.core.journal.predictions import (
     resolved_price_predictions,
 )
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import (
-    CACHE_SPLIT_CHANGE,
-    SPLIT_AGREE,
-    BarCache,
-    Fetch,
-    fetch_back,
-    fetch_into,
-    recent_bars,
-)
+from investiq.core.market_fetch import Fetch, fetch_back, fetch_into, recent_bars
+from investiq.core.market_splits import CACHE_SPLIT_CHANGE, SPLIT_AGREE
 from investiq.core.skill import SkillBook
 from investiq.core.skill_outcomes import forecast_key, outcome_of_row
 from investiq.core.splits import never_splits
@@ -246,13 +240,13 @@ def _bar_time(text: str) -> pd.Timestamp:
 
 def on_basis(actual: float, cached_last: float, last_price: float, nearby: Iterable[float] = ()) -> float:
     """The H-th bar's close on the forecast's price basis. The cache holds one basis, split-adjusted (a split
-    rescales all of it: investiq/core/market.py `split_factor`); where its close of the forecast's last bar differs
-    from the forecast's last price beyond CACHE_SPLIT_CHANGE (a split since the forecast), the move over the cached
-    bars is applied to the last price. Compared as they stood, a forecast made before a 10-for-1 split scored a
-    90 % fall. Unless the last price is the close of a cached bar `nearby` (within SPLIT_AGREE): the same basis,
-    the forecast dated a bar or a day off (closes sent without their times during a session are dated then), and a
-    volatile symbol's real move. A review's VIX forecast of 17.31, dated Monday while the cache's Monday closed at
-    37.32, had its outcome 18.72 rewritten to 8.68 and scored wrong."""
+    rescales all of it: investiq/core/market_splits.py `split_factor`); where its close of the forecast's last bar
+    differs from the forecast's last price beyond CACHE_SPLIT_CHANGE (a split since the forecast), the move over
+    the cached bars is applied to the last price. Compared as they stood, a forecast made before a 10-for-1 split
+    scored a 90 % fall. Unless the last price is the close of a cached bar `nearby` (within SPLIT_AGREE): the same
+    basis, the forecast dated a bar or a day off (closes sent without their times during a session are dated then),
+    and a volatile symbol's real move. A review's VIX forecast of 17.31, dated Monday while the cache's Monday
+    closed at 37.32, had its outcome 18.72 rewritten to 8.68 and scored wrong."""
     if abs(cached_last / last_price - 1) <= CACHE_SPLIT_CHANGE:
         return float(actual)
     if any(abs(close / last_price - 1) <= SPLIT_AGREE for close in nearby):

@@ -8,8 +8,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gateway.services.resolver import ResolveReport, Series, resolve_due
+from investiq.core.bar_cache import BarCache
 from investiq.core.journal import JournalWriter, require_journal
-from investiq.core.market import BarCache, file_fetch
+from investiq.core.market import file_fetch
 from investiq.core.settings import Settings
 from investiq.core.yahoo import fetch_yfinance
 from investiq.ops.bootstrap import init_journal

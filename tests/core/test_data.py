@@ -18,18 +18,18 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from investiq.core import bar_files, market, yahoo
+from investiq.core.bar_cache import BarCache
 from investiq.core.bar_files import load_csv
 from investiq.core.bar_intervals import SpacingError, check_spacing, interval_of
 from investiq.core.errors import DataError
 from investiq.core.market import (
-    BarCache,
     CleaningReport,
-    _next_label,
     clean_bars,
     load_bars,
     load_sample,
-    recent_bars,
 )
+from investiq.core.market_fetch import _next_label, recent_bars
+from investiq.core.market_splits import split_factor
 from investiq.core.yahoo import fetch_yfinance
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -587,19 +587,19 @@ def test_a_corrected_or_in_progress_newest_bar_is_not_a_split(tmp_path: Path):
     source = BarCache(tmp_path).merge("AAPL", "1h", fetch("AAPL", "1h", NOW - timedelta(hours=48), NOW))
     cached = source.copy()
     cached.iloc[-1, cached.columns.get_loc("close")] *= 3  # cached in progress, or corrected since
-    assert market.split_factor(cached, source) is None
-    assert market.split_factor(source, source.assign(close=source["close"] * 1.005)) is None
+    assert split_factor(cached, source) is None
+    assert split_factor(source, source.assign(close=source["close"] * 1.005)) is None
     # one cent on a $0.81 stock (x1.012) was taken for a split, and the cache fetched again, losing bars
-    assert market.split_factor(source, source.assign(close=source["close"] * 1.012)) is None
-    assert market.split_factor(source, source.assign(close=source["close"] / 2)) == pytest.approx(0.5)
-    assert market.split_factor(source, source.assign(close=source["close"] / 1.1)) == pytest.approx(1 / 1.1)
+    assert split_factor(source, source.assign(close=source["close"] * 1.012)) is None
+    assert split_factor(source, source.assign(close=source["close"] / 2)) == pytest.approx(0.5)
+    assert split_factor(source, source.assign(close=source["close"] / 1.1)) == pytest.approx(1 / 1.1)
     uneven = source["close"] / np.where(np.arange(len(source)) % 2, 2.0, 1.0)  # not one factor: not a split
-    assert market.split_factor(source, source.assign(close=uneven)) is None
+    assert split_factor(source, source.assign(close=uneven)) is None
     halved = source["close"] / 2
     halved.iloc[3] *= 1.02  # one of 48 corrected since it was cached: still the split of the others
-    assert market.split_factor(source, source.assign(close=halved)) == pytest.approx(0.5)
-    assert market.split_factor(source.iloc[-3:], source.assign(close=halved).iloc[-3:]) == pytest.approx(0.5)
-    assert market.split_factor(source.iloc[:-1], source.iloc[-1:]) is None  # no bar in common
+    assert split_factor(source, source.assign(close=halved)) == pytest.approx(0.5)
+    assert split_factor(source.iloc[-3:], source.assign(close=halved).iloc[-3:]) == pytest.approx(0.5)
+    assert split_factor(source.iloc[:-1], source.iloc[-1:]) is None  # no bar in common
 
 
 def test_recent_bars_with_nothing_to_serve_says_so(tmp_path: Path):

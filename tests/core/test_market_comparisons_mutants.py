@@ -1,5 +1,5 @@
-"""Market data (investiq/core/market.py) and figure comparisons (investiq/core/comparisons.py): behaviours
-that mutation testing showed no other test pinned down."""
+"""Market data (investiq/core/market.py, bar_cache.py, market_fetch.py, market_splits.py) and figure comparisons
+(investiq/core/comparisons.py): behaviours that mutation testing showed no other test pinned down."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from zoneinfo import ZoneInfo
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from investiq.core import market
+from investiq.core import market_fetch
+from investiq.core.bar_cache import BarCache
 from investiq.core.comparisons import compared
 from investiq.core.errors import DataError
 from investiq.core.lexicon import FinanceLexicon
-from investiq.core.market import BarCache, file_fetch, load_bars, load_sample, recent_bars
+from investiq.core.market import file_fetch, load_bars, load_sample
+from investiq.core.market_fetch import recent_bars
+from investiq.core.market_splits import split_factor
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)  # a Friday
 
@@ -83,8 +86,8 @@ def test_a_file_fetch_leaves_out_the_bar_labelled_at_the_end(tmp_path: Path):
 
 
 def test_merging_nothing_into_an_empty_cache_writes_no_file(tmp_path: Path):
-    """Kills market.py:BarCache.merge writing an empty frame (the `if not fresh.empty` guard dropped): the one bar
-    given has not closed by `closed_by`."""
+    """Kills bar_cache.py:BarCache.merge writing an empty frame (the `if not fresh.empty` guard dropped): the one
+    bar given has not closed by `closed_by`."""
     cache = BarCache(tmp_path)
     merged = cache.merge(
         "AAPL", "15m", raw(["2024-03-01 14:30"], [10.0]), closed_by=pd.Timestamp("2024-03-01 14:40Z")
@@ -97,14 +100,15 @@ def test_merging_nothing_into_an_empty_cache_writes_no_file(tmp_path: Path):
 
 
 def test_serving_zero_bars_is_refused(tmp_path: Path):
-    """Kills market.py:recent_bars accepting n=0 (the `n < 1` check loosened to `n < 0`)."""
+    """Kills market_fetch.py:recent_bars accepting n=0 (the `n < 1` check loosened to `n < 0`)."""
     with pytest.raises(DataError, match="n must be at least 1"):
         recent_bars("AAPL", "1h", 0, BarCache(tmp_path), Clock(), now=NOW)
 
 
 def test_a_cached_bar_still_in_progress_does_not_count_towards_the_bars_served(tmp_path: Path):
-    """Kills market.py:recent_bars counting the cache's bars before dropping one still in progress (an earlier
-    version cached it): three cached, the newest not closed, three asked: the source must fill the cache."""
+    """Kills market_fetch.py:recent_bars counting the cache's bars before dropping one still in progress (an
+    earlier version cached it): three cached, the newest not closed, three asked: the source must fill the
+    cache."""
     cache = BarCache(tmp_path)
     cache.merge("AAPL", "1h", raw(["2024-03-01 09:00", "2024-03-01 10:00", "2024-03-01 11:00"], [1.0, 2.0, 3.0]))
     served = recent_bars("AAPL", "1h", 3, cache, Clock(), now=datetime(2024, 3, 1, 11, 30, tzinfo=timezone.utc))
@@ -122,8 +126,8 @@ class FailingOnce(Clock):
 
 
 def test_a_failed_fill_is_asked_again_once_the_throttle_has_passed_exactly(tmp_path: Path):
-    """Kills market.py:_filled raising the earlier failure when exactly REFETCH_AFTER of an interval has passed
-    (`end - failed < throttle` made `<=`): 12 minutes for 1h bars."""
+    """Kills market_fetch.py:_filled raising the earlier failure when exactly REFETCH_AFTER of an interval has
+    passed (`end - failed < throttle` made `<=`): 12 minutes for 1h bars."""
     cache, fetch = BarCache(tmp_path), FailingOnce()
     with pytest.raises(DataError, match="the source is down"):
         recent_bars("AAPL", "1h", 2, cache, fetch, now=NOW)
@@ -151,50 +155,51 @@ STEP = pd.Timedelta("15min")
 
 
 def test_a_closed_market_asked_at_the_very_start_of_the_weekend_is_not_asked_again_that_weekend():
-    """Kills market.py:_due asking again when the source was last asked at Saturday 00:00 UTC sharp
+    """Kills market_fetch.py:_due asking again when the source was last asked at Saturday 00:00 UTC sharp
     (`asked >= weekend` made `>`)."""
     bars = weekday_bars("2024-02-12", 19)  # Monday 12 to Friday 1 March
     saturday = pd.Timestamp("2024-03-02 00:00Z")
-    assert not market._due(bars, STEP, saturday + pd.Timedelta("3h"), asked=saturday)
-    assert market._due(bars, STEP, saturday + pd.Timedelta("3h"), asked=saturday - pd.Timedelta("1min"))
+    assert not market_fetch._due(bars, STEP, saturday + pd.Timedelta("3h"), asked=saturday)
+    assert market_fetch._due(bars, STEP, saturday + pd.Timedelta("3h"), asked=saturday - pd.Timedelta("1min"))
 
 
 def test_a_bar_closed_after_the_last_ask_is_asked_for_without_waiting_out_the_throttle():
-    """Kills market.py:_due dropping `asked < expected`: the source asked at 10:59 had no 10:45 bar yet (it closes
-    at 11:00); at 11:01 it is asked again, though the 3-minute throttle of 15m bars has not passed."""
+    """Kills market_fetch.py:_due dropping `asked < expected`: the source asked at 10:59 had no 10:45 bar yet (it
+    closes at 11:00); at 11:01 it is asked again, though the 3-minute throttle of 15m bars has not passed."""
     bars = weekday_bars("2024-02-26", 4).loc[:"2024-02-29 20:30"]  # Thursday's last bar: 20:30, closed 20:45
     asked = pd.Timestamp("2024-02-29 20:59Z")
-    assert market._due(bars, STEP, pd.Timestamp("2024-02-29 21:01Z"), asked)
+    assert market_fetch._due(bars, STEP, pd.Timestamp("2024-02-29 21:01Z"), asked)
 
 
 def test_a_bar_the_source_did_not_have_is_asked_for_again_once_the_throttle_has_passed_exactly():
-    """Kills market.py:_due waiting past the throttle (`end - asked >= throttle` made `>`): 3 minutes for 15m."""
+    """Kills market_fetch.py:_due waiting past the throttle (`end - asked >= throttle` made `>`): 3 minutes for
+    15m."""
     bars = weekday_bars("2024-02-26", 4).loc[:"2024-02-29 20:30"]
     asked = pd.Timestamp("2024-02-29 21:00Z")  # after 20:45 closed: the source did not have it
-    assert not market._due(bars, STEP, asked + pd.Timedelta("2min59s"), asked)
-    assert market._due(bars, STEP, asked + pd.Timedelta("3min"), asked)
+    assert not market_fetch._due(bars, STEP, asked + pd.Timedelta("2min59s"), asked)
+    assert market_fetch._due(bars, STEP, asked + pd.Timedelta("3min"), asked)
 
 
 def test_under_two_weeks_of_weekday_bars_do_not_show_a_market_closed_at_weekends():
-    """Kills market.py:_closed_at_weekends taking one week of bars as enough (14 days made 7)."""
-    assert not market._closed_at_weekends(weekday_bars("2024-02-12", 10), STEP)  # Monday 12 to Wednesday 21
-    assert market._closed_at_weekends(weekday_bars("2024-02-12", 17), STEP)
+    """Kills market_fetch.py:_closed_at_weekends taking one week of bars as enough (14 days made 7)."""
+    assert not market_fetch._closed_at_weekends(weekday_bars("2024-02-12", 10), STEP)  # Monday 12 to Wednesday 21
+    assert market_fetch._closed_at_weekends(weekday_bars("2024-02-12", 17), STEP)
 
 
 def test_daily_bars_never_show_a_market_closed_at_weekends():
-    """Kills market.py:_closed_at_weekends reading daily bars too (`step >= 1 day` made `>`): it is about intraday
-    bars, daily ones skip weekends in `_next_label`."""
+    """Kills market_fetch.py:_closed_at_weekends reading daily bars too (`step >= 1 day` made `>`): it is about
+    intraday bars, daily ones skip weekends in `_next_label`."""
     days = pd.DatetimeIndex([d for d in pd.date_range("2024-02-05", "2024-03-01", tz="UTC") if d.day_of_week < 5])
     bars = pd.DataFrame({"close": 1.0}, index=days)
-    assert not market._closed_at_weekends(bars, pd.Timedelta(days=1))
+    assert not market_fetch._closed_at_weekends(bars, pd.Timedelta(days=1))
 
 
 def test_bars_on_saturdays_show_a_market_open_at_weekends():
-    """Kills market.py:_closed_at_weekends counting Sundays only as weekend days (`day_of_week >= 5` made
+    """Kills market_fetch.py:_closed_at_weekends counting Sundays only as weekend days (`day_of_week >= 5` made
     `>= 6`)."""
     bars = weekday_bars("2024-02-12", 19, weekends=True)
     bars = bars[bars.index.day_of_week != 6]  # Saturdays traded, Sundays not
-    assert not market._closed_at_weekends(bars, STEP)
+    assert not market_fetch._closed_at_weekends(bars, STEP)
 
 
 class UpThenDown(Clock):
@@ -208,8 +213,8 @@ class UpThenDown(Clock):
 
 
 def test_cached_intraday_bars_over_two_intervals_old_are_not_served_while_the_source_fails(tmp_path: Path):
-    """Kills market.py:_refreshed serving cached bars up to three intervals old while the source fails (2 * step
-    made 3 * step)."""
+    """Kills market_fetch.py:_refreshed serving cached bars up to three intervals old while the source fails (2 *
+    step made 3 * step)."""
     cache, fetch = BarCache(tmp_path), UpThenDown()
     assert recent_bars("AAPL", "1h", 3, cache, fetch, now=NOW).index[-1].hour == 11
     with pytest.raises(DataError, match="the source is down"):
@@ -219,19 +224,19 @@ def test_cached_intraday_bars_over_two_intervals_old_are_not_served_while_the_so
 
 
 def test_a_refresh_starts_at_the_second_newest_bar_or_one_step_before_a_lone_one():
-    """Kills market.py:_overlap going one step back from the newest bar even where the one before it is days
+    """Kills market_fetch.py:_overlap going one step back from the newest bar even where the one before it is days
     earlier (a weekend between), and starting at a lone bar itself instead of one step before it."""
     day = pd.Timedelta(days=1)
     friday_monday = pd.DataFrame(
         {"close": [1.0, 2.0]}, index=pd.DatetimeIndex(["2024-03-01", "2024-03-04"], tz="UTC")
     )
-    assert market._overlap(friday_monday, day) == pd.Timestamp("2024-03-01", tz="UTC")
-    assert market._overlap(friday_monday.iloc[1:], day) == pd.Timestamp("2024-03-03", tz="UTC")
+    assert market_fetch._overlap(friday_monday, day) == pd.Timestamp("2024-03-01", tz="UTC")
+    assert market_fetch._overlap(friday_monday.iloc[1:], day) == pd.Timestamp("2024-03-03", tz="UTC")
 
 
 def test_a_cache_whose_first_bar_follows_a_weekend_after_the_window_start_is_only_topped_up(tmp_path: Path):
-    """Kills market.py:_cached_bars taking the cache as covering the window only when its first bar is within one
-    step of the window's start (the slack of four days dropped or made one step): the window opens on Saturday,
+    """Kills market_fetch.py:cached_bars taking the cache as covering the window only when its first bar is within
+    one step of the window's start (the slack of four days dropped or made one step): the window opens on Saturday,
     the cache on Monday, and only the newest bars are fetched again."""
     cache, fetch = BarCache(tmp_path), Clock()
     cache.merge(
@@ -275,10 +280,10 @@ class Split(Clock):
 
 
 def test_a_split_seen_on_a_refresh_is_confirmed_on_ten_cached_bars_not_nine(tmp_path: Path):
-    """Kills market.py:fetch_into confirming a split on SPLIT_BARS - 1 cached bars (`len - SPLIT_BARS - 1` made
-    `len - SPLIT_BARS`): 20 cached hours, a split, one of the ten compared bars corrected: 9 of 10 agree (enough),
-    where 8 of 9 would not. Also kills market.py:split_factor refusing a split that exactly SPLIT_SHARE of the
-    bars agree on (`agree.mean() < SPLIT_SHARE` made `<=`)."""
+    """Kills market_fetch.py:fetch_into confirming a split on SPLIT_BARS - 1 cached bars (`len - SPLIT_BARS - 1`
+    made `len - SPLIT_BARS`): 20 cached hours, a split, one of the ten compared bars corrected: 9 of 10 agree
+    (enough), where 8 of 9 would not. Also kills market_splits.py:split_factor refusing a split that exactly
+    SPLIT_SHARE of the bars agree on (`agree.mean() < SPLIT_SHARE` made `<=`)."""
     cache = BarCache(tmp_path)
     cache.merge(
         "AAPL",
@@ -294,21 +299,22 @@ def test_a_split_seen_on_a_refresh_is_confirmed_on_ten_cached_bars_not_nine(tmp_
 
 
 def test_asking_the_source_about_an_earlier_end_keeps_the_latest_end_asked(tmp_path: Path):
-    """Kills market.py:fetch_into recording the `end` of its last call as the latest asked (the max dropped): a
-    resolver's fetch back to an older end would make recent_bars ask again for a bar the source lacked."""
+    """Kills market_fetch.py:fetch_into recording the `end` of its last call as the latest asked (the max dropped):
+    a resolver's fetch back to an older end would make recent_bars ask again for a bar the source lacked."""
     cache, fetch = BarCache(tmp_path), Clock()
-    market.fetch_into(
+    market_fetch.fetch_into(
         cache, fetch, "AAPL", "1h", pd.Timestamp("2024-03-01 06:00Z"), pd.Timestamp("2024-03-01 12:00Z")
     )
-    market.fetch_into(
+    market_fetch.fetch_into(
         cache, fetch, "AAPL", "1h", pd.Timestamp("2024-02-29 06:00Z"), pd.Timestamp("2024-03-01 09:00Z")
     )
     assert cache.asked[("AAPL", "1h")] == pd.Timestamp("2024-03-01 12:00Z")
 
 
 def test_a_success_clears_the_failure_that_would_hold_the_source_back(tmp_path: Path):
-    """Kills market.py:fetch_into keeping the last failure after a success (`cache.failed.pop` dropped): the source
-    failed, then served a load; a request for more bars within the throttle must ask it, not repeat the failure."""
+    """Kills market_fetch.py:fetch_into keeping the last failure after a success (`cache.failed.pop` dropped): the
+    source failed, then served a load; a request for more bars within the throttle must ask it, not repeat the
+    failure."""
     cache, fetch = BarCache(tmp_path), FailingOnce()
     with pytest.raises(DataError, match="the source is down"):
         recent_bars("AAPL", "1h", 2, cache, fetch, now=NOW)
@@ -331,21 +337,21 @@ def closes(values: list[float]) -> pd.DataFrame:
 
 
 def test_a_split_down_is_judged_as_a_split_up_of_the_same_size():
-    """Kills market.py:split_factor measuring the change as |factor - 1| rather than |log factor|: x1/1.051 is as
-    much a split as x1.051, though it moves the closes by under 5 %."""
+    """Kills market_splits.py:split_factor measuring the change as |factor - 1| rather than |log factor|: x1/1.051
+    is as much a split as x1.051, though it moves the closes by under 5 %."""
     cached = closes([100.0, 110.0, 120.0, 130.0])
-    assert market.split_factor(cached, closes([100 / 1.051, 110 / 1.051, 120 / 1.051])) == pytest.approx(1 / 1.051)
-    assert market.split_factor(cached, closes([100 * 1.051, 110 * 1.051, 120 * 1.051])) == pytest.approx(1.051)
-    assert market.split_factor(cached, closes([100 / 1.049, 110 / 1.049, 120 / 1.049])) is None
+    assert split_factor(cached, closes([100 / 1.051, 110 / 1.051, 120 / 1.051])) == pytest.approx(1 / 1.051)
+    assert split_factor(cached, closes([100 * 1.051, 110 * 1.051, 120 * 1.051])) == pytest.approx(1.051)
+    assert split_factor(cached, closes([100 / 1.049, 110 / 1.049, 120 / 1.049])) is None
 
 
 def test_a_moment_given_in_another_zone_is_taken_in_utc():
-    """Kills market.py:_utc keeping an aware moment's own zone (tz_convert dropped): `_due` reads the weekday of
-    `end`, and Friday 22:00 in New York is Saturday in UTC."""
+    """Kills market_fetch.py:utc keeping an aware moment's own zone (tz_convert dropped): `_due` reads the weekday
+    of `end`, and Friday 22:00 in New York is Saturday in UTC."""
     friday_evening = datetime(2024, 3, 1, 22, tzinfo=ZoneInfo("America/New_York"))
-    stamp = market._utc(friday_evening)
+    stamp = market_fetch.utc(friday_evening)
     assert str(stamp.tz) == "UTC" and stamp.day_of_week == 5 and stamp == pd.Timestamp("2024-03-02 03:00Z")
-    assert market._utc(datetime(2024, 3, 1, 22)) == pd.Timestamp("2024-03-01 22:00Z")
+    assert market_fetch.utc(datetime(2024, 3, 1, 22)) == pd.Timestamp("2024-03-01 22:00Z")
 
 
 # -- comparisons ---------------------------------------------------------------------------------------

@@ -26,12 +26,13 @@ from gateway.services.price import quantile_key, split_outputs
 from gateway.services.resolver import outcome, resolve_due
 from gateway.wiring import StartupError, build_backend
 from harness.tiny_repository import as_exported
-from investiq.core import market as data_module
+from investiq.core import market_fetch as data_module
 from investiq.core import yahoo
+from investiq.core.bar_cache import BarCache
 from investiq.core.errors import ArtifactError, DataError
 from investiq.core.gaps import GapIntervals, widen
 from investiq.core.journal import JournalWriter
-from investiq.core.market import BarCache, recent_bars
+from investiq.core.market_fetch import recent_bars
 from investiq.core.patchtst import (
     FLAT_BAND,
     OUTPUT,

@@ -14,10 +14,10 @@ import pytest
 
 from gateway.services.price import closed_after
 from gateway.services.resolver import ResolveReport, evaluate, resolve_due
+from investiq.core.bar_cache import BarCache
 from investiq.core.errors import DataError
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.journal.predictions import RESOLVED_COLUMNS, PriceRow, insert_price, resolve_price
-from investiq.core.market import BarCache
 from investiq.core.skill import SkillBook
 from investiq.core.skill_outcomes import forecast_key, outcome_of_row
 

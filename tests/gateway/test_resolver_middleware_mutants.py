@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 from gateway.app import create_app
 from gateway.services.resolver import ResolveReport, Series, evaluate, resolve_due
 from gateway.services.retention import prune_now, prune_periodically
+from investiq.core.bar_cache import BarCache
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.journal.predictions import Pruned, insert_sentiment, resolve_price
-from investiq.core.market import BarCache
 from investiq.core.settings import Settings
 from investiq.core.stale import LONG_WEEKEND
 from investiq.ops.retention import prune_journal

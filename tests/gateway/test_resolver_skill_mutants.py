@@ -22,10 +22,10 @@ from gateway import services
 from gateway.metrics import Metrics
 from gateway.services.resolver import ResolveReport, Series, evaluate, resolve_due, resolve_periodically
 from gateway.services.skill import RECOMPUTE_S, SkillConfig, SkillService
+from investiq.core.bar_cache import BarCache
 from investiq.core.errors import DataError, JournalUnavailableError
 from investiq.core.journal import JournalWriter, open_journal
 from investiq.core.journal.predictions import resolve_price
-from investiq.core.market import BarCache
 from investiq.core.skill import POOLED
 from investiq.core.yahoo import YahooError
 from tests.fakes import Clock

@@ -26,9 +26,9 @@ from gateway.metrics import Metrics
 from gateway.services.price import PriceService
 from gateway.services.scorers import LexiconScorer
 from gateway.wiring import align_triton
+from investiq.core.bar_cache import BarCache
 from investiq.core.errors import ModelNotReadyError
 from investiq.core.finbert import FINBERT
-from investiq.core.market import BarCache
 from investiq.core.patchtst import PATCHTST, QUANTILE_LEVELS, PatchTSTMeta
 from investiq.core.settings import Settings
 from investiq.core.versions import version_dir

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from harness.replay import replay
 from investiq.cli.main import main
-from investiq.core.market import SAMPLE_INTERVAL, BarCache
+from investiq.core.bar_cache import BarCache
+from investiq.core.market import SAMPLE_INTERVAL
 
 
 def test_replayed_bars_are_journaled_over_http_and_resolve_scores_them(

@@ -23,10 +23,10 @@ from harness import tiny_bert
 from harness.tiny_patchtst import TINY
 from investiq.core.artifacts import weights_version
 from investiq.core.atomic import staged
+from investiq.core.bar_cache import BarCache
 from investiq.core.errors import DataError, InvalidInputError
 from investiq.core.journal.connection import open_journal
 from investiq.core.journal.writer import JournalWriter
-from investiq.core.market import BarCache
 from investiq.core.patchtst import PATCHTST, RANDOM_WALK, PatchTSTMeta
 from investiq.core.settings import Settings
 from investiq.core.versions import version_dir

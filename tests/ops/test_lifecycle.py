@@ -28,9 +28,10 @@ from gateway.services.models import ModelsService
 from gateway.services.price import PriceQuery, PriceService
 from harness.tiny_patchtst import TINY
 from investiq.cli.main import main
+from investiq.core.bar_cache import BarCache
 from investiq.core.errors import ExportError, ModelNotReadyError, VersionMovedError
 from investiq.core.journal import JournalWriter, open_journal
-from investiq.core.market import BarCache, as_series, load_bars
+from investiq.core.market import as_series, load_bars
 from investiq.core.patchtst import INPUT, OUTPUT, QUANTILE_LEVELS, PatchTSTMeta
 from investiq.core.settings import Settings
 from investiq.core.versions import (
