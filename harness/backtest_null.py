@@ -12,7 +12,8 @@ P&L per trade to rise too, and what remains is the Sharpe ratio's, about 2.5 % a
 `--journal-days N`: null journals instead, as the agent's would be read: three strategies with the same P&L law
 trading once each a weekday for N weekdays. Until 2026-12-05 a figure on a block or two of the bootstrap was
 judged: at 25 weekdays (one block of days, 7 of trades) 33 % of such runs had a chance verdict (a review), at 40
-weekdays 20 % (a probe); now a figure on fewer than stats.MIN_BLOCKS blocks is "not tested" and the report warns.
+weekdays 20 % (a probe); now a figure on fewer than intervals.MIN_BLOCKS blocks is "not tested" and the report
+warns.
 """
 
 from __future__ import annotations

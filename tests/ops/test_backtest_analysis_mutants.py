@@ -44,9 +44,11 @@ from investiq.ops.backtest.claims import (
     verdict,
 )
 from investiq.ops.backtest.config import BacktestConfig
+from investiq.ops.backtest.daily import daily_pnl, day_grid, grid_periods_per_year
 from investiq.ops.backtest.engine import Run, Variant
 from investiq.ops.backtest.filters import Counts
 from investiq.ops.backtest.gating import Judged
+from investiq.ops.backtest.intervals import Basis, interval, trade_basis
 from investiq.ops.backtest.report import (
     _ci,
     _exposure,
@@ -58,19 +60,13 @@ from investiq.ops.backtest.report import (
     summary,
 )
 from investiq.ops.backtest.stats import (
-    Basis,
     Difference,
     PairedDays,
-    _interval,
     _relative,
     _reps,
     _share,
     _sharpe,
-    daily_pnl,
-    day_grid,
     difference,
-    grid_periods_per_year,
-    trade_basis,
     variant_stats,
 )
 from investiq.ops.backtest.trades import Trade
@@ -324,11 +320,11 @@ def test_two_claims_tested_are_held_together_on_wider_intervals(monkeypatch: pyt
         assert wide_low < low and high < wide_high
 
 
-# -- stats.py -------------------------------------------------------------------------------------------------
+# -- stats.py, daily.py, intervals.py ------------------------------------------------------------------------
 
 
 def test_blocks_count_whole_blocks_only():
-    """stats.Basis.blocks: rounded up, 199 days (9 whole blocks of 20) count as 10 and get an interval."""
+    """intervals.Basis.blocks: rounded up, 199 days (9 whole blocks of 20) count as 10 and get an interval."""
     assert Basis(199, 20, "days").blocks == 9
     assert Basis(199, 20, "days").too_few() == "too few days (199: 9 blocks of 20, 10 needed)"
     assert Basis(200, 20, "days").too_few() == ""
@@ -336,7 +332,7 @@ def test_blocks_count_whole_blocks_only():
 
 
 def test_a_one_day_grid_is_annualised_at_every_day_of_the_year():
-    """stats.grid_periods_per_year: a grid of one day at 252 days a year, not the documented 365.25."""
+    """daily.grid_periods_per_year: a grid of one day at 252 days a year, not the documented 365.25."""
     assert grid_periods_per_year(pd.bdate_range("2024-01-08", periods=1, tz="UTC")) == 365.25
 
 
@@ -371,10 +367,10 @@ def test_a_constant_daily_pnl_whose_rounding_makes_its_variance_negative_has_no_
 
 
 def test_a_figure_on_too_few_blocks_keeps_its_value():
-    """stats._interval: on too few blocks the value dropped with the interval, report.md shows "n/a" for a win
+    """intervals.interval: on too few blocks the value dropped with the interval, report.md shows "n/a" for a win
     rate that was measured."""
     rows = np.array([[1.0, 1.0], [0.0, 1.0], [1.0, 1.0], [1.0, 1.0]])
-    found = _interval(rows, _share, Basis(4, 10, "trades"), CONFIG)
+    found = interval(rows, _share, Basis(4, 10, "trades"), CONFIG)
     assert found.value == pytest.approx(0.75) and math.isnan(found.ci95[0])
 
 
@@ -387,7 +383,7 @@ def test_a_relative_sharpe_interval_is_conditional_only_past_the_threshold():
 
 
 def test_a_weekend_mark_makes_the_grid_every_day():
-    """stats.day_grid: the marks left out of the weekend test, a trade held through a weekend (crypto) whose
+    """daily.day_grid: the marks left out of the weekend test, a trade held through a weekend (crypto) whose
     decision and close fall on weekdays gets a weekday grid, and its Saturday's and Sunday's marks fall off it."""
     friday = pd.Timestamp("2024-01-12 10:00", tz="UTC").timestamp()
     marks = ((friday + DAY, 0.01), (friday + 2 * DAY, 0.02), (friday + 3 * DAY, 0.03))
@@ -407,7 +403,7 @@ def test_drawdown_counts_a_loss_from_the_start_and_resized_only_taken_trades():
 
 
 def test_the_trade_basis_never_leaves_fewer_than_ten_blocks_of_days():
-    """stats.trade_basis: the cap at len(days) // MIN_BLOCKS dropped, 100 trades over 221 days make 9 blocks of
+    """intervals.trade_basis: the cap at len(days) // MIN_BLOCKS dropped, 100 trades over 221 days make 9 blocks of
     23 days and lose their interval though both counts are enough."""
     days = pd.bdate_range("2024-01-01", periods=221, tz="UTC")
     basis = trade_basis(Basis(100, 10, "trades"), days, BacktestConfig())

@@ -19,8 +19,9 @@ from investiq.core.settings import Settings
 from investiq.ops.backtest.analysis import analyse
 from investiq.ops.backtest.baseline import LABEL, buy_and_hold, hold_trades
 from investiq.ops.backtest.config import BacktestConfig
+from investiq.ops.backtest.daily import daily_pnl, day_grid, grid_periods_per_year
 from investiq.ops.backtest.report import as_json, markdown, summary, write
-from investiq.ops.backtest.stats import daily_pnl, day_grid, difference, grid_periods_per_year, running_exposure
+from investiq.ops.backtest.stats import difference, running_exposure
 from investiq.ops.backtest.strategies import strategy_trades
 from investiq.ops.backtest.trades import Trade
 

@@ -20,8 +20,9 @@ from investiq.core.journal.writer import JournalWriter
 from investiq.core.settings import Settings
 from investiq.ops.backtest.claims import claims, verdict
 from investiq.ops.backtest.config import BacktestConfig
+from investiq.ops.backtest.daily import annualisation_note, daily_pnl, day_grid
 from investiq.ops.backtest.engine import Variant, walk_forward
-from investiq.ops.backtest.stats import annualisation_note, daily_pnl, day_grid, difference, variant_stats
+from investiq.ops.backtest.stats import difference, variant_stats
 from investiq.ops.backtest.trades import Trade
 
 T0 = 1_600_000_000.0  # 2020-09-13, a Sunday: the grid's weekdays and the trades' days both count
@@ -258,8 +259,8 @@ def test_claims_held_together_are_judged_on_wider_intervals_of_the_same_figures(
     figures, wider."""
     from investiq.ops.backtest.analysis import analyse
     from investiq.ops.backtest.claims import family
+    from investiq.ops.backtest.intervals import TAIL
     from investiq.ops.backtest.report import markdown
-    from investiq.ops.backtest.stats import TAIL
 
     analysis = analyse(planted((0.62, 0.5, 0.38)), [], Settings(), BacktestConfig(reps=400), progress=False)
     tested = [c for c in analysis.claims if not c.verdict.startswith(("not tested", "undefined"))]

@@ -21,20 +21,12 @@ from investiq.core.settings import Settings
 from investiq.ops.backtest.analysis import analyse
 from investiq.ops.backtest.claims import PARTLY_SUPPORTED, SUPPORTED, claims
 from investiq.ops.backtest.config import BacktestConfig
+from investiq.ops.backtest.daily import daily_pnl, day_grid
 from investiq.ops.backtest.filters import Counts, SentimentFilter, read_headlines
 from investiq.ops.backtest.gating import verdicts
+from investiq.ops.backtest.intervals import TAIL, Basis
 from investiq.ops.backtest.report import _relative_sharpe, as_json, markdown, summary
-from investiq.ops.backtest.stats import (
-    MAX_REPS,
-    TAIL,
-    Basis,
-    _by_decision_day,
-    _reps,
-    daily_pnl,
-    day_grid,
-    difference,
-    variant_stats,
-)
+from investiq.ops.backtest.stats import MAX_REPS, _by_decision_day, _reps, difference, variant_stats
 from investiq.ops.backtest.strategies import strategy_trades
 from investiq.ops.backtest.trades import Trade, read_journal
 

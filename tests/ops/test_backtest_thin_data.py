@@ -17,10 +17,12 @@ from investiq.core.bayes.allocation import METHODS, Method
 from investiq.core.settings import Settings
 from investiq.ops.backtest.analysis import analyse, compared
 from investiq.ops.backtest.config import BacktestConfig
+from investiq.ops.backtest.daily import day_grid
 from investiq.ops.backtest.engine import Variant, walk_forward
 from investiq.ops.backtest.filters import Counts
+from investiq.ops.backtest.intervals import MIN_BLOCKS
 from investiq.ops.backtest.report import markdown, summary
-from investiq.ops.backtest.stats import MIN_BLOCKS, day_grid, difference, variant_stats
+from investiq.ops.backtest.stats import difference, variant_stats
 from investiq.ops.backtest.trades import Trade, read_journal
 
 CONFIG = BacktestConfig(reps=100)

@@ -30,19 +30,11 @@ from investiq.core.settings import Settings
 from investiq.ops.backtest.baseline import BuyAndHold, buy_and_hold
 from investiq.ops.backtest.claims import ClaimCheck, claims, family, held_together
 from investiq.ops.backtest.config import BacktestConfig
+from investiq.ops.backtest.daily import annualisation_note, day_grid
 from investiq.ops.backtest.engine import Run, Variant, variants, walk_forward
 from investiq.ops.backtest.gating import EntryFilter, Gate, Judged, gate, verdicts
-from investiq.ops.backtest.stats import (
-    TAIL,
-    Basis,
-    Difference,
-    VariantStats,
-    annualisation_note,
-    day_grid,
-    difference,
-    too_few_note,
-    variant_stats,
-)
+from investiq.ops.backtest.intervals import TAIL, Basis, too_few_note
+from investiq.ops.backtest.stats import Difference, VariantStats, difference, variant_stats
 from investiq.ops.backtest.trades import Trade
 
 # The stand-in strategies' trades with their entry signals gated (strategies.strategy_trades with a gate).
@@ -251,7 +243,7 @@ def unknown_entry_note(trades: Sequence[Trade], filtered: bool) -> str:
 
 def thin_data_notes(trades: int, days: pd.DatetimeIndex, config: BacktestConfig) -> list[str]:
     """Warnings when the `trades` the claims compare without filters, or the daily P&L's `days`, are too few
-    bootstrap blocks to judge anything on (stats.MIN_BLOCKS)."""
+    bootstrap blocks to judge anything on (intervals.MIN_BLOCKS)."""
     return [
         too_few_note(
             Basis(trades, config.block_trades, "trades"),

@@ -31,7 +31,9 @@ from numpy.typing import NDArray
 
 from investiq.core.forecast_stats import Estimate
 from investiq.ops.backtest.config import BacktestConfig
-from investiq.ops.backtest.stats import PairedDays, VariantStats, _interval, daily_pnl, variant_stats
+from investiq.ops.backtest.daily import daily_pnl
+from investiq.ops.backtest.intervals import interval
+from investiq.ops.backtest.stats import PairedDays, VariantStats, variant_stats
 from investiq.ops.backtest.strategies import _trade
 from investiq.ops.backtest.trades import Trade
 
@@ -114,6 +116,6 @@ def buy_and_hold(
         entry=date(min(t.fill_bar_ts or t.decided_ts for t in trades)),
         exit=date(max(t.closed_ts for t in trades)),
         open_units=open_units(*equal, days),
-        total_return=_interval(paired.rows, paired.total, paired.basis, config),
-        sharpe=_interval(paired.rows, paired.sharpe, paired.basis, config),
+        total_return=interval(paired.rows, paired.total, paired.basis, config),
+        sharpe=interval(paired.rows, paired.sharpe, paired.basis, config),
     )

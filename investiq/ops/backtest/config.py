@@ -41,10 +41,10 @@ class BacktestConfig:
     seed: int = 0  # every bootstrap and the price filter's training (the weights' draws: bayes_seed, as served)
     block_days: int = 20  # block length of the daily bootstrap (about a month of trading days)
     # trades a block of days holds on average, at least: a trade figure is resampled by decision day in blocks of
-    # whole days spanning block_trades trades (at least block_days; stats.trade_basis). Few blocks (147 trades:
-    # 15), so every interval is the expanded percentile one (stats.py), which the plain percentile interval's
-    # excess rejections called for. A figure needs stats.MIN_BLOCKS (10) blocks: 100 trades (a trade figure) and
-    # 200 days
+    # whole days spanning block_trades trades (at least block_days; intervals.trade_basis). Few blocks (147 trades:
+    # 15), so every interval is the expanded percentile one (intervals.py), which the plain percentile interval's
+    # excess rejections called for. A figure needs intervals.MIN_BLOCKS (10) blocks: 100 trades (a trade figure)
+    # and 200 days
     block_trades: int = 10
     reps: int = 2000  # bootstrap replicates
     # fewer closed trades in the window: nothing to judge, said so; fewer taken by a variant (behind a filter, or

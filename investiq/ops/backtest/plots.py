@@ -12,7 +12,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from investiq.core.names import shortened
 from investiq.core.plotting import pyplot
 from investiq.ops.backtest.analysis import Analysis
-from investiq.ops.backtest.stats import daily_pnl
+from investiq.ops.backtest.daily import daily_pnl
 from investiq.ops.report_plots import HEADROOM, MAX_SERIES, grey_others, palette
 
 DPI = 100

@@ -18,8 +18,9 @@ from investiq.ops.backtest.analysis import ONE_STRATEGY, Analysis
 from investiq.ops.backtest.baseline import BuyAndHold
 from investiq.ops.backtest.claims import PARTLY_SUPPORTED, SUPPORTED, family
 from investiq.ops.backtest.config import CLAIMS, BacktestConfig
+from investiq.ops.backtest.intervals import MIN_BLOCKS, TAIL
 from investiq.ops.backtest.plots import plot
-from investiq.ops.backtest.stats import DROPPED_CONDITIONAL, MIN_BLOCKS, TAIL, Difference, VariantStats
+from investiq.ops.backtest.stats import DROPPED_CONDITIONAL, Difference, VariantStats
 
 PER_TRADE = (
     "The P&L per trade difference is what the variant's sizes added to equal weights' mean P&L per trade: the "
@@ -88,7 +89,7 @@ HOLD = (
 )
 
 
-# The verdicts of claims on too little data: a figure on too few bootstrap blocks (stats.Basis), a variant with
+# The verdicts of claims on too little data: a figure on too few bootstrap blocks (intervals.Basis), a variant with
 # fewer than min_trades trades (analysis._too_few_trades).
 THIN = ("not tested: too few ", "not tested: only ")
 

@@ -54,50 +54,34 @@ out says the interval is conditional on equal weights' Sharpe being non-zero. (J
 Sharpe difference instead would need the promise in absolute terms, which the original design never gave: +50%
 of what equal weights made.)
 
-An interval rests on the whole blocks it resamples: a figure on fewer than MIN_BLOCKS of them (days in blocks of
-block_days; for a trade figure, also taken trades in blocks of block_trades) gets none, and its claim the verdict
-"not tested: too few ...": `Basis`, `too_few_note`.
+The daily P&L's grid of days and its sums are daily.py's; what an interval rests on (`Basis`, `trade_basis`,
+MIN_BLOCKS) and the interval itself, intervals.py's.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 
 from investiq.core.forecast_stats import (
-    MIN_BLOCKS as FORECAST_MIN_BLOCKS,
-)
-from investiq.core.forecast_stats import (
     Estimate,
     block_bootstrap_means,
-    bootstrap_interval,
     expanded_tail,
-    observed_periods_per_year,
 )
 from investiq.ops.backtest.config import BacktestConfig
+from investiq.ops.backtest.daily import daily_pnl, grid_periods_per_year
+from investiq.ops.backtest.intervals import TAIL, Basis, interval, trade_basis
 from investiq.ops.backtest.trades import Trade
 
 # A relative Sharpe interval that left out more than this share of its replicates (equal weights' Sharpe exactly 0,
 # or not finite, in them) is named conditional on equal weights' Sharpe being non-zero.
 DROPPED_CONDITIONAL = 0.05
 
-# The fewest whole bootstrap blocks a figure's interval, and a verdict on it, rests on: forecast_stats.MIN_BLOCKS
-# (10), the retrain gate's and the skill tests' floor, where the percentile interval of the circular block
-# bootstrap was found too narrow with fewer. The backtest showed it too: with fewer rows than one block every
-# replicate was the whole series (an interval of zero width), and on null journals (three strategies, no edge,
-# 3 trades a weekday) of 25 weekdays (one block of days, 7 of trades) 33 % of runs had a "supported" or "partly
-# supported" verdict, against 0 % at 120 weekdays (a review's simulation). So 100 taken trades (blocks of
-# block_trades, 10) and 200 days of daily P&L (blocks of block_days, 20: about ten months of weekdays) before a
-# figure is judged.
-MIN_BLOCKS = FORECAST_MIN_BLOCKS
-
-TAIL = 0.025  # each tail of a 95 % interval
 # the most bootstrap replicates an interval held together with others draws (`difference`): memory grows with them
 MAX_REPS = 50_000
 
@@ -151,94 +135,6 @@ class Difference:
         return self.sharpe_relative_dropped > DROPPED_CONDITIONAL
 
 
-# Figures of resampled column means (forecast_stats.bootstrap_interval's `statistic`).
-Statistic = Callable[[NDArray[np.float64]], NDArray[Any]]
-
-
-@dataclass(frozen=True)
-class Basis:
-    """What an interval resamples: `count` rows (taken trades, or days of the daily P&L) in blocks of `block`."""
-
-    count: int
-    block: int
-    unit: str  # "trades" or "days"
-
-    @property
-    def blocks(self) -> int:
-        """Whole blocks, as the retrain gate counts them (MIN_BLOCKS * horizon bar times to judge)."""
-        return self.count // self.block
-
-    def too_few(self) -> str:
-        """Why a figure over this basis gets no interval: "too few days (25: 1 block of 20, 10 needed)"; "" when
-        it has MIN_BLOCKS blocks or more."""
-        if self.blocks >= MIN_BLOCKS:
-            return ""
-        plural = "s" if self.blocks != 1 else ""
-        return (
-            f"too few {self.unit} ({self.count}: {self.blocks} block{plural} of {self.block}, {MIN_BLOCKS} needed)"
-        )
-
-
-def day_grid(trades: Sequence[Trade]) -> pd.DatetimeIndex:
-    """UTC days of the daily P&L from the first decision to the last close: every day when a trade was decided,
-    closed or marked on a Saturday or Sunday (a market open at weekends: crypto), else the weekdays. A day of the
-    market without P&L counts as 0, so that annualising by the grid's own days a year stays consistent."""
-    decided = pd.DatetimeIndex(pd.to_datetime([t.decided_ts for t in trades], unit="s", utc=True)).floor("D")
-    closes = pd.DatetimeIndex(pd.to_datetime([t.closed_ts for t in trades], unit="s", utc=True)).floor("D")
-    marked = pd.DatetimeIndex(pd.to_datetime([ts for t in trades for ts, _ in t.marks], unit="s", utc=True))
-    # 5, 6: Saturday, Sunday; a weekend mark (a trade held through it) counts as a decision or a close there does
-    weekends = bool(any(np.any(d.day_of_week >= 5) for d in (decided, closes, marked)))
-    return pd.date_range(decided.min(), closes.max(), freq="D" if weekends else "B", tz="UTC")
-
-
-def grid_periods_per_year(days: pd.DatetimeIndex) -> float:
-    """Days a year of the daily P&L grid `days`, as its dates show (forecast_stats.observed_periods_per_year):
-    260.9 for weekdays, 365.25 for every day. A grid of one day shows no rate: one a day, 365.25."""
-    if len(days) < 2:
-        return 365.25
-    return observed_periods_per_year(days.as_unit("ns").asi8 / 1e9)
-
-
-def too_few_note(basis: Basis, consequence: str) -> str:
-    """A warning for report.md and report.json when `basis` (the unfiltered trades, or the daily P&L's days) has
-    fewer than MIN_BLOCKS blocks ("" when it has enough), saying its `consequence` (which figures get no interval,
-    which claims are not tested). Before, the warning came under 30 calendar days only, and 25 weekdays (one block
-    of days) drew verdicts that were chance in a third of null journals (MIN_BLOCKS)."""
-    why = basis.too_few()
-    if not why:
-        return ""
-    return f"warning: {why} for the bootstrap: {consequence}; backtest a longer history"
-
-
-def annualisation_note(days: pd.DatetimeIndex) -> str:
-    """What annualised the annual returns and Sharpe ratios over `days`, for report.md and report.json."""
-    kind = "every day: trades were decided or closed at weekends" if (days.day_of_week >= 5).any() else "weekdays"
-    return (
-        f"annual return and Sharpe annualised at {grid_periods_per_year(days):.1f} days a year, the rate the "
-        f"daily P&L's own {len(days)} days show ({kind}; (days - 1) / years from the first to the last), not "
-        "an assumed calendar"
-    )
-
-
-def daily_pnl(trades: Sequence[Trade], sizes: NDArray[np.float64], days: pd.DatetimeIndex) -> NDArray[np.float64]:
-    """(len(days),) the sized P&L each day: a trade marked to market (`Trade.marks`) adds the change of its mark on
-    each day it is held, one without marks its whole P&L on the day it closed. Either way a trade adds its P&L
-    in all."""
-    when, amount = [], []
-    for trade, size in zip(trades, sizes, strict=True):
-        if size == 0:
-            continue
-        marks = trade.marks or ((trade.closed_ts, trade.pnl),)
-        values = np.array([m for _, m in marks])
-        when += [ts for ts, _ in marks]
-        amount.append(size * np.diff(values, prepend=0.0))
-    if not when:
-        return np.zeros(len(days))
-    at = pd.DatetimeIndex(pd.to_datetime(when, unit="s", utc=True)).floor("D")
-    daily = np.bincount(days.get_indexer(at), weights=np.concatenate(amount), minlength=len(days))
-    return daily.astype(np.float64)
-
-
 def _sharpe(mean: NDArray[np.float64], square: NDArray[np.float64], per_year: float) -> NDArray[np.float64]:
     """Annualised at `per_year` days a year; 0 where the daily P&L never varies (a bootstrap replicate that drew
     no trade). A variant that made no trade at all has no Sharpe ratio: variant_stats and difference report nan."""
@@ -256,7 +152,7 @@ def variant_stats(
     rows = np.column_stack([sizes * win, sizes])
     taken = Basis(int(np.count_nonzero(sizes > 0)), config.block_trades, "trades")
     # resampled by decision day (`trade_basis`): trades of one day move together
-    rate = _interval(_by_decision_day(trades, rows, days), _share, trade_basis(taken, days, config), config)
+    rate = interval(_by_decision_day(trades, rows, days), _share, trade_basis(taken, days, config), config)
     daily = daily_pnl(trades, sizes, days)
     per_year = grid_periods_per_year(days)
     equity = np.cumsum(daily)
@@ -281,23 +177,6 @@ def variant_stats(
         resized=float(np.mean(np.abs(sizes[sizes > 0] - 1) > 1e-9)) if np.any(sizes > 0) else 0.0,
         periods_per_year=per_year,
     )
-
-
-def _interval(
-    rows: NDArray[np.float64], statistic: Statistic, basis: Basis, config: BacktestConfig, tail: float = TAIL
-) -> Estimate:
-    """`statistic` of the column means of `rows` with its expanded percentile interval over blocks of `basis`
-    (`tail` in each tail before the expansion), or with none (nan) when `basis` has fewer than MIN_BLOCKS blocks:
-    with fewer rows than a block, every replicate was the whole series (an interval of zero width), and with a few
-    blocks the interval is far too narrow."""
-    with np.errstate(divide="ignore", invalid="ignore"):  # a replicate may draw only refused (size 0) trades
-        if basis.too_few():
-            value = float(statistic(rows.mean(axis=0))) if len(rows) else math.nan
-            return Estimate(value, (math.nan, math.nan))
-        found = bootstrap_interval(
-            [rows], statistic, basis.block, config.reps, config.seed, expanded=True, tail=tail
-        )
-    return Estimate(*found)
 
 
 def _share(m: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -406,20 +285,6 @@ def _paired_trade_rows(
     return rows, trade_basis(count, days, config)
 
 
-def trade_basis(taken: Basis, days: pd.DatetimeIndex, config: BacktestConfig) -> Basis:
-    """What a trade figure's interval rests on: the trades taken, when they are too few for MIN_BLOCKS blocks of
-    block_trades (said so: a variant behind a filter that let one entry in had an interval over the days'
-    blocks); else the days they were decided on, in blocks of whole days that hold block_trades trades on average
-    and at least block_days: a sparse journal's blocks span the months its trades' dependence does (147 trades
-    in 2,000 days: blocks of 136 days, as blocks of 10 trades were), a dense one's a month of days."""
-    if taken.too_few():
-        return taken
-    span = math.ceil(config.block_trades * len(days) / taken.count)
-    # never fewer than MIN_BLOCKS blocks once both are enough: rounded up, 100 trades in 221 days made 9 blocks
-    # of 23 (a review of the rule)
-    return Basis(len(days), max(config.block_days, min(span, len(days) // MIN_BLOCKS)), "days")
-
-
 def difference(
     label: str,
     trades: Sequence[Trade],
@@ -470,7 +335,7 @@ def difference(
 
     traded = bool(np.any(sizes > 0))
     undefined = Estimate(math.nan, (math.nan, math.nan))  # a variant that made no trade has no Sharpe ratio
-    relative = _interval(per_day, sharpe_relative, day_basis, config, tail) if traded else undefined
+    relative = interval(per_day, sharpe_relative, day_basis, config, tail) if traded else undefined
     dropped = math.nan
     if not math.isnan(relative.ci95[0]):
         # the replicates bootstrap_interval drew (the same rows, block, reps and seed): where equal's Sharpe is 0
@@ -480,11 +345,11 @@ def difference(
         dropped = float(np.mean((base == 0) | ~np.isfinite(base)))
     return Difference(
         label=label,
-        win_rate=_interval(per_trade, win_rate, per_trade_basis, config, tail),
-        average_win=_interval(per_trade, average_win, per_trade_basis, config, tail),
-        pnl_per_trade=_interval(per_trade, per_trade_pnl, per_trade_basis, config, tail),
-        total_return=_interval(per_day, total, day_basis, config, tail),
-        sharpe=_interval(per_day, sharpe, day_basis, config, tail) if traded else undefined,
+        win_rate=interval(per_trade, win_rate, per_trade_basis, config, tail),
+        average_win=interval(per_trade, average_win, per_trade_basis, config, tail),
+        pnl_per_trade=interval(per_trade, per_trade_pnl, per_trade_basis, config, tail),
+        total_return=interval(per_day, total, day_basis, config, tail),
+        sharpe=interval(per_day, sharpe, day_basis, config, tail) if traded else undefined,
         sharpe_relative=relative,
         sharpe_relative_dropped=dropped,
         too_few={
