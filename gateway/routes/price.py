@@ -21,7 +21,7 @@ from gateway.schemas.price import (
     PriceResponse,
     PriceSkillResponse,
 )
-from gateway.services.price import PriceQuery
+from gateway.services.price_forecast import PriceQuery
 from gateway.services.resolver import evaluate as evaluate_forecasts
 from investiq.core.errors import ModelNotReadyError
 from investiq.core.patchtst import PATCHTST

@@ -22,7 +22,7 @@ from export.patchtst import sample_windows
 from gateway.app import create_app
 from gateway.backends.embedded import load_patchtst, patchtst_dir
 from gateway.services import price as price_service
-from gateway.services.price import quantile_key, split_outputs
+from gateway.services.price_forecast import quantile_key, split_outputs
 from gateway.services.resolver import outcome, resolve_due
 from gateway.wiring import StartupError, build_backend
 from harness.tiny_repository import as_exported
@@ -826,7 +826,7 @@ def test_closes_for_the_offline_first_model_without_their_interval_are_forecast_
     import dataclasses
 
     from gateway.backends.embedded import patchtst_dir
-    from gateway.services.price import PriceQuery, unchecked_interval
+    from gateway.services.price_forecast import PriceQuery, unchecked_interval
     from investiq.core.patchtst import PatchTSTMeta
 
     meta = dataclasses.replace(PatchTSTMeta.load(patchtst_dir(trained[1])), source="sample", symbols=["SPX"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.services.price import split_outputs
+from gateway.services.price_forecast import split_outputs
 from investiq.core.patchtst import OUTPUT, PROBABILITY_UP, QUANTILES
 from tests.fakes import patchtst_outputs
 

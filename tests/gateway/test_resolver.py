@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gateway.services.price import closed_after
+from gateway.services.price_forecast import closed_after
 from gateway.services.resolver import ResolveReport, evaluate, resolve_due
 from investiq.core.bar_cache import BarCache
 from investiq.core.errors import DataError

@@ -19,7 +19,7 @@ from gateway.app import create_app
 from gateway.backends.base import Tensors
 from gateway.metrics import Metrics
 from gateway.services.batching import MicroBatcher
-from gateway.services.price import PriceQuery
+from gateway.services.price_forecast import PriceQuery
 from gateway.wiring import build_price, build_sentiment
 from investiq.core.errors import BackendUnavailableError
 from investiq.core.finbert import FINBERT, LABELS, FinbertMeta

@@ -18,7 +18,8 @@ from export.patchtst import write_export
 from gateway.app import create_app
 from gateway.backends.embedded import EmbeddedBackend, patchtst_dir
 from gateway.metrics import Metrics
-from gateway.services.price import PriceQuery, PriceService
+from gateway.services.price import PriceService
+from gateway.services.price_forecast import PriceQuery
 from harness import tiny_bert
 from harness.tiny_patchtst import TINY
 from investiq.core.artifacts import weights_version

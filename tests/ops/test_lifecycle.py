@@ -25,7 +25,8 @@ from click.testing import CliRunner
 from export.patchtst import export_patchtst, sample_windows
 from gateway.metrics import Metrics
 from gateway.services.models import ModelsService
-from gateway.services.price import PriceQuery, PriceService
+from gateway.services.price import PriceService
+from gateway.services.price_forecast import PriceQuery
 from harness.tiny_patchtst import TINY
 from investiq.cli.main import main
 from investiq.core.bar_cache import BarCache

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from gateway.backends.embedded import EmbeddedBackend, patchtst_dir
 from gateway.metrics import Metrics
-from gateway.services.price import split_outputs
+from gateway.services.price_forecast import split_outputs
 from gateway.wiring import build_backend, build_sentiment
 from investiq.core.errors import ArtifactError, DataError, InvalidInputError
 from investiq.core.finbert import LABELS, score_of
