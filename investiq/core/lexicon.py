@@ -64,6 +64,7 @@ from investiq.core.lexicon_rules import (
     governed_moves,
     negation_reach,
     not_as,
+    retraction,
     superlative,
 )
 from investiq.core.lexicon_terms import Lexicon, Term
@@ -185,12 +186,14 @@ class FinanceLexicon:
         """The items of one clause, each read against its subject, boosters, negators and hedges. A move right
         before the comparing word of two compared figures (`absorbed`: "a loss of 12, narrowing from 96") is
         what the comparison reads, and counts once, there: its own clause may have lost the subject it moves. An
-        `apposed` clause's first word is a move of the cost of the clause before (`apposed_move`)."""
+        `apposed` clause's first word is a move of the cost of the clause before (`apposed_move`); what comes
+        before a retraction ("never came", `retraction`) reads the other way."""
         # A cost-like subject turns the moves it governs around ("losses widen" is bad news; `governed_moves`);
         # when they then say it is easing ("loss narrows", "defaults fall"), that is the news, and the
         # subject's own negative weight is dropped; so it is when it is what two figures compare ("a loss of
         # 2.1 against 4.8": `subjects` holds the words that say what the figures measure).
         governed = governed_moves(clause, tokens) | ({0} if apposed else set())
+        retracted = retraction(tokens, clause[0].start, clause[-1].start + clause[-1].length) if clause else None
         compares = any(m.term.compares for m in clause)  # "losses not as bad as feared": the news is "not bad"
         eased = sum(clause[k].term.valence for k in governed) < 0
         hedge = min((m.term.hedge for m in clause), default=1.0)
@@ -213,6 +216,8 @@ class FinanceLexicon:
                     if negation_reach(tokens, p.start + p.length, m.start) <= WINDOW
                 )
                 value *= N_SCALAR**negators
+                if retracted is not None and m.start < retracted:  # what did not happen ("never came")
+                    value *= N_SCALAR
             if value or m.term.neutral:
                 text = " ".join(tokens[m.start : m.start + m.length])
                 yield Item(text, value * hedge, m.term.neutral, m.source)

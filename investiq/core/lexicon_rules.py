@@ -188,6 +188,31 @@ def apposed_move(clause: list[Match], before: list[Match], tokens: list[str]) ->
     return any(costs and min(costs) < before[k].start for k in governed_moves(before, tokens))
 
 
+# What a clause says, then takes back: "the sell-off we feared never came", "the recovery has not materialised",
+# "synergies failed to materialise": what comes before is what did not happen, and reads the other way (each read
+# as said: "sell-off" and "feared" negative, "recovery" positive; fresh19's and fresh15's leftovers).
+_HAPPENED = frozenset(
+    ["came", "come", "arrived", "arrive", "happened", "happen", "materialised", "materialized", "materialise",
+     "materialize", "materialises", "materializes"]
+)  # fmt: skip
+_MATERIALISED = frozenset(w for w in _HAPPENED if w.startswith("materiali"))
+
+
+def retraction(tokens: list[str], first: int, last: int) -> int | None:
+    """The index of the first word of a retraction within tokens[first:last] ("never came", "not materialised",
+    "failed to materialise"), or None. "never" takes any of _HAPPENED; "not" and "failed to" only a form of
+    materialise ("did not come" may be a date: "the approval did not come until May")."""
+    for i in range(max(first, 1), last):
+        word, before = tokens[i], tokens[i - 1]
+        if before == "never" and word in _HAPPENED:
+            return i - 1
+        if word in _MATERIALISED and before == "not":
+            return i - 1
+        if word in _MATERIALISED and before == "to" and i >= 2 and tokens[i - 2] in ("fail", "failed", "fails"):
+            return i - 2
+    return None
+
+
 # The last word of a level a cost is brought to, which "to" opens at most LEVEL_REACH words before it: "cuts debt
 # to a ten-year low" is the cost's level, good news; it read as shares at a low (a blind part's headline, fresh13,
 # in other words).

@@ -869,3 +869,17 @@ def test_spreads_fears_overblown_windfalls_and_levels_after_a_comma(
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what a clause takes back ("never came", "failed to materialise") did not happen: it reads the other way
+        ("Fears of a recession never materialised", "positive"),  # was negative: "fears", "recession"
+        ("The sell-off traders braced for never came", "positive"),
+        ("The promised rally never came", "negative"),
+        ("Hopes for a quick deal never materialised", "negative"),
+        ("The approval did not come until May", "positive"),  # "did not come" may be a date: no retraction
+    ],
+)
+def test_what_never_came_reads_the_other_way(lexicon: FinanceLexicon, text: str, expected: str) -> None:
+    assert label(lexicon, text)[0] == expected
