@@ -183,11 +183,14 @@ def fine_tune(
     model, tokenizer = load_pretrained(config.base, then=TRAIN_NEXT)  # not the export's advice (a review)
     label2id = {str(k).lower(): int(v) for k, v in model.config.label2id.items()}
     torch.manual_seed(config.seed)
+    # one generator for the run: each epoch draws its own order (a generator made again at each call gave every
+    # epoch the first one's: a mutation audit), the same for the same seed
+    shuffler = random.Random(config.seed)
 
     def batches(part: list[tuple[str, str]], shuffle: bool) -> list[tuple[dict[str, torch.Tensor], torch.Tensor]]:
         order = list(range(len(part)))
         if shuffle:
-            random.Random(config.seed + len(part)).shuffle(order)
+            shuffler.shuffle(order)
         out = []
         for start in range(0, len(order), config.batch_size):
             chunk = [part[i] for i in order[start : start + config.batch_size]]
