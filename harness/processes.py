@@ -59,6 +59,9 @@ def isolated_env(**settings: str) -> dict[str, str]:
     return env | settings
 
 
+PORT_TRIES = 3  # spawns of a gateway whose picked port another process took first (GatewayProcess.start)
+
+
 def healthy(gateway: GatewayProcess) -> bool:
     """The default readiness: GET /health answers 200."""
     return gateway.get("/health", 2).status_code == 200
@@ -90,6 +93,7 @@ class GatewayProcess:
         # its record of where it serves (investiq/ops/service.py serving_record) beside its log, not in ./logs
         self.env.setdefault("INVESTIQ_LOGS_DIR", str(log.parent / "logs"))
         self.cwd = cwd
+        self._chosen = port is None  # a port free_port picked: another may be picked when it is taken
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = command
@@ -114,20 +118,36 @@ class GatewayProcess:
 
     def start(self, timeout_s: float = 90.0, ready: Callable[[GatewayProcess], bool] = healthy) -> float:
         """Spawn and wait until `ready`; the seconds it took. GatewayError (and the child killed) if it
-        exits first or is not ready within `timeout_s`."""
+        exits first or is not ready within `timeout_s`. A port free_port picked is free only when picked: a child
+        that exits because another process (another test worker's server) bound it meanwhile is spawned again on
+        another, up to PORT_TRIES times, where no port was given."""
         began = time.monotonic()
-        proc = self.spawn()
-        while time.monotonic() - began < timeout_s:
-            if proc.poll() is not None:
-                raise GatewayError(f"the gateway exited with {proc.returncode}: {self.log_tail()}")
-            try:
-                if ready(self):
-                    return time.monotonic() - began
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.kill()
-        raise GatewayError(f"the gateway was not ready after {timeout_s:.0f} s: {self.log_tail()}")
+        for _ in range(PORT_TRIES):
+            written = self.log_path.stat().st_size if self.log_path.exists() else 0
+            proc = self.spawn()
+            while time.monotonic() - began < timeout_s:
+                if proc.poll() is not None:
+                    if self._chosen and "address already in use" in self._log_since(written).lower():
+                        break  # taken meanwhile: another port
+                    raise GatewayError(f"the gateway exited with {proc.returncode}: {self.log_tail()}")
+                try:
+                    if ready(self):
+                        return time.monotonic() - began
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            else:
+                self.kill()
+                raise GatewayError(f"the gateway was not ready after {timeout_s:.0f} s: {self.log_tail()}")
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+        raise GatewayError(f"every port tried was taken before the gateway bound it: {self.log_tail()}")
+
+    def _log_since(self, offset: int) -> str:
+        """What the child wrote to its log after `offset` bytes (an earlier run's lines are not its story)."""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     @property
     def pid(self) -> int:
