@@ -15,9 +15,10 @@ import math
 import os
 import platform
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 CGROUP = Path("/sys/fs/cgroup")  # where the kernel's control groups are mounted
+OWN_GROUPS = Path("/proc/self/cgroup")  # which group this process is in, per hierarchy
 
 # The sets that matter for GEMM speed, in the order they are listed (oldest first). Names as the
 # Linux kernel spells them in the `flags` line.
@@ -86,24 +87,40 @@ def usable_cores(cgroup: Path = CGROUP) -> int:
 
 def cpu_quota(cgroup: Path = CGROUP) -> float | None:
     """The CPUs' worth of time this process's control group may use per period, or None where it is unlimited or
-    unknown: cgroup v2's cpu.max in the process's own group (a container sees its own as the root), else v1's
-    cfs quota and period at the root of the cpu controller (a container's)."""
-    own = next(
-        (line[3:].strip() for line in _read(Path("/proc/self/cgroup")).splitlines() if line.startswith("0::")), ""
-    )
-    v2 = _read(cgroup / own.lstrip("/") / "cpu.max").split() or _read(cgroup / "cpu.max").split()
-    if len(v2) == 2:
-        quota, period = v2
+    unknown: the tightest of cgroup v2's cpu.max in the process's own group and every group above it (a
+    container sees its own as the root; a systemd slice's CPUQuota binds the services inside it, whose own
+    groups say "max"), else v1's cfs quota and period along the cpu controller's path the same way."""
+    lines = _read(OWN_GROUPS).splitlines()
+    own = next((line[3:].strip() for line in lines if line.startswith("0::")), "")
+    v2 = [
+        fields for fields in (_read(group / "cpu.max").split() for group in _up(cgroup, own)) if len(fields) == 2
+    ]
+    if v2:
+        shares = [_share(quota, period) for quota, period in v2]
     else:
-        quota, period = (
-            _read(cgroup / "cpu" / "cpu.cfs_quota_us").strip(),
-            _read(cgroup / "cpu" / "cpu.cfs_period_us").strip(),
-        )
+        v1 = (line.split(":", 2) for line in lines if line.count(":") >= 2)
+        own = next((path.strip() for _, names, path in v1 if "cpu" in names.split(",")), "")
+        shares = [
+            _share(_read(group / "cpu.cfs_quota_us").strip(), _read(group / "cpu.cfs_period_us").strip())
+            for group in _up(cgroup / "cpu", own)
+        ]
+    return min((share for share in shares if share is not None), default=None)
+
+
+def _up(root: Path, own: str) -> list[Path]:
+    """The folders of the group `own` (a path as /proc/self/cgroup writes it) and of each group above it, under
+    the hierarchy mounted at `root`, the root's last."""
+    group = PurePosixPath("/", own)
+    return [root / part.relative_to("/") for part in (group, *group.parents)]
+
+
+def _share(quota: str, period: str) -> float | None:
+    """quota / period, None for "max" (v2), v1's -1 (unlimited), no file or nonsense."""
     try:
         share = int(quota) / int(period)
-    except (ValueError, ZeroDivisionError):  # "max" (v2), no file, or nonsense
+    except (ValueError, ZeroDivisionError):
         return None
-    return share if share > 0 else None  # v1's -1: unlimited
+    return share if share > 0 else None
 
 
 def _read(path: Path) -> str:

@@ -480,6 +480,52 @@ def test_usable_cores_keep_within_a_containers_cpu_quota(
     assert cpu.usable_cores(tmp_path) == cores
 
 
+@pytest.mark.parametrize(
+    ("own", "files", "cores"),
+    [
+        # a systemd slice's CPUQuota=200% over a service whose own group is unlimited
+        (
+            "0::/work.slice/agent.service",
+            {"work.slice/agent.service/cpu.max": "max 100000", "work.slice/cpu.max": "200000 100000"},
+            2,
+        ),
+        # the tightest limit on the way up wins, the own group's here
+        (
+            "0::/work.slice/agent.service",
+            {"work.slice/agent.service/cpu.max": "100000 100000", "work.slice/cpu.max": "400000 100000"},
+            1,
+        ),
+        ("0::/work.slice/agent.service", {"cpu.max": "300000 100000"}, 3),  # only the root (a container's) says
+        # cgroup v1 (a hybrid host): the cpu controller's line, a pod's quota above the container's -1
+        (
+            "4:cpu,cpuacct:/pods/pod1/box\n1:name=systemd:/pods/pod1/box\n0::/",
+            {
+                "cpu/pods/pod1/box/cpu.cfs_quota_us": "-1",
+                "cpu/pods/pod1/box/cpu.cfs_period_us": "100000",
+                "cpu/pods/pod1/cpu.cfs_quota_us": "150000",
+                "cpu/pods/pod1/cpu.cfs_period_us": "100000",
+            },
+            2,
+        ),
+    ],
+)
+def test_a_cpu_quota_set_on_a_group_above_the_process_binds_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, own: str, files: dict[str, str], cores: int
+) -> None:
+    """cpu.py:cpu_quota: only the process's own group (or the root) read: a quota on a slice or a pod above the
+    process's group went unseen and ONNX Runtime ran a thread per host core, throttled by turns (noticed in
+    review; the first and the last case fail before)."""
+    groups = tmp_path / "self-cgroup"
+    groups.write_text(own + "\n")
+    monkeypatch.setattr(cpu, "OWN_GROUPS", groups)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    root = tmp_path / "fs"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text + "\n")
+    assert cpu.usable_cores(root) == cores
+
+
 def test_an_unreadable_proc_cpuinfo_is_no_sets(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mutant: an OSError reading /proc/cpuinfo (not Linux) raised instead of read as no sets known."""
 
