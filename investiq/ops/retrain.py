@@ -224,7 +224,7 @@ def retrain(
 
 def new_run_dir(runs: Path) -> Path:
     """RUN = runs/<UTC time>, made; a run in the same second as the one before (one that failed at once)
-    gets -2, -3, ...: the names still sort in time order for prune_runs."""
+    gets -2, -3, ...: prune_runs orders them by time, then by that number."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     runs.mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
@@ -446,11 +446,18 @@ def promote_candidate(run: Run) -> None:
         run.log(f"warning: could not delete old versions: {exc}")
 
 
+def _run_order(folder: Path) -> tuple[str, int]:
+    """A run folder's place in time: its UTC time, then new_run_dir's number within that second (by name,
+    20261207T120000Z-10 sorted before -2, so the tenth run of a second was pruned first)."""
+    stamp, _, number = folder.name.partition("-")
+    return stamp, int(number) if number.isdigit() else 1
+
+
 def prune_runs(runs: Path, keep: int, log: Log, current: Path | None = None) -> None:
     """Delete all but the newest `keep` run folders (about 7 MB each for PatchTST/64), by name (UTC time), never
     `current`: after the clock was set back (an NTP step, a restored VM), the run just made sorted oldest and was
     deleted, its candidate, backup and report with it, while its paths were printed (a review)."""
-    folders = sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = sorted((p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")), key=_run_order)
     for old in folders[:-keep]:
         if current is not None and old.resolve() == current.resolve():
             log(f"warning: the run {old} sorts before older runs' names: is the clock behind? It is kept")

@@ -196,6 +196,18 @@ def test_prune_runs_keeps_the_newest_keep_and_leaves_staging_folders_and_files(t
     assert said == [f"deleted the old retrain run {runs / n} (keep_retrain_runs=3)" for n in names[:2]]
 
 
+def test_prune_runs_orders_runs_of_one_second_by_their_number(tmp_path: Path) -> None:
+    """retrain.py:prune_runs: run folders sorted by name, so a second's tenth run (-10) came before its second
+    (-2) and was deleted first, the newest run of all (fails before)."""
+    runs = tmp_path / "retrain"
+    stamp = "20261207T120000Z"
+    names = [stamp, *(f"{stamp}-{n}" for n in range(2, 11))]
+    for name in names:
+        (runs / name).mkdir(parents=True)
+    prune_runs(runs, 3, log=lambda _: None)
+    assert sorted(p.name for p in runs.iterdir()) == sorted(names[-3:])
+
+
 def test_prune_runs_never_deletes_the_current_run(tmp_path: Path) -> None:
     """Kills prune_runs without its `current` guard."""
     runs = tmp_path / "retrain"
