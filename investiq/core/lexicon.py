@@ -18,6 +18,8 @@ Evidence is then read the way VADER reads it, within each clause (punctuation an
       "loss narrows" good news, "rising costs" bad; not "default fears send shares plunging" (a verb of
       causing between) or "plunges over losses" (a preposition between);
     - a hedge ("may", "reportedly") scales its clause;
+    - a clause opened by "despite" or "although", and what comes before the last "but" (unless it is negated:
+      "not to decline but to stay flat"), count half;
     - words of no news ("unchanged", "in line with expectations", "to report") are evidence for neutral;
     - two figures compared ("a loss of EUR 2.1 mn, compared to EUR 4.8 mn") are one piece of evidence, up or
       down (investiq/core/comparisons.py), and the cost-like words of such a text lose their own weight.
@@ -162,7 +164,7 @@ class FinanceLexicon:
         apposed = [k > 0 and apposed_move(clause, clauses[k - 1], tokens) for k, clause in enumerate(clauses)]
         items = [
             replace(item, value=item.value * weight) if weight != 1 else item
-            for clause, weight, moved in zip(clauses, clause_weights(openers), apposed, strict=True)
+            for clause, weight, moved in zip(clauses, clause_weights(openers, clauses), apposed, strict=True)
             for item in self._read(clause, tokens, subjects, absorbed, moved)
         ]
         items += [Item(words, COMPARED * sign) for words, sign, _ in figures]

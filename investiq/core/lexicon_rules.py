@@ -200,8 +200,9 @@ _MATERIALISED = frozenset(w for w in _HAPPENED if w.startswith("materiali"))
 
 def retraction(tokens: list[str], first: int, last: int) -> int | None:
     """The index of the first word of a retraction within tokens[first:last] ("never came", "not materialised",
-    "failed to materialise"), or None. "never" takes any of _HAPPENED; "not" and "failed to" only a form of
-    materialise ("did not come" may be a date: "the approval did not come until May")."""
+    "failed to materialise", a clause ending "that wasn't" or "that was not to be"), or None. "never" takes any
+    of _HAPPENED; "not" and "failed to" only a form of materialise ("did not come" may be a date: "the approval
+    did not come until May")."""
     for i in range(max(first, 1), last):
         word, before = tokens[i], tokens[i - 1]
         if before == "never" and word in _HAPPENED:
@@ -210,6 +211,9 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 1
         if word in _MATERIALISED and before == "to" and i >= 2 and tokens[i - 2] in ("fail", "failed", "fails"):
             return i - 2
+        ends = i + 1 == last or (tokens[i + 1 : i + 3] == ["to", "be"] and i + 3 == last)
+        if word == "not" and ends and before in ("was", "were") and i >= 2 and tokens[i - 2] == "that":
+            return i - 2  # "the sell-off that wasn't:", "the rally that was not to be": the clause ends there
     return None
 
 
@@ -264,13 +268,18 @@ def absorbed_moves(tokens: list[str], spans: list[str]) -> frozenset[int]:
     return frozenset(absorbed)
 
 
-def clause_weights(openers: list[str]) -> list[float]:
+def clause_weights(openers: list[str], clauses: list[list[Match]]) -> list[float]:
     """Each clause's weight from the word that opened it (CONCEDED): a conceding clause goes on through "and"
-    ("despite strong sales and higher margins")."""
+    ("despite strong sales and higher margins"); what comes before the last "but" is conceded too ("profit tops
+    estimates, but the outlook disappoints"), unless the clause just before it is negated ("no longer expected to
+    decline but to remain at last year's level": a correction, not a contrast)."""
     weights, conceding = [], False
     for opener in openers:
         conceding = opener in CONCEDING or opener == "even as" or (conceding and opener == "and")
         weights.append(CONCEDED if conceding else 1.0)
+    last = max((k for k, opener in enumerate(openers) if k and opener == "but"), default=0)
+    if last and not any(m.term.negator for m in clauses[last - 1]):
+        weights = [CONCEDED if k < last else w for k, w in enumerate(weights)]
     return weights
 
 

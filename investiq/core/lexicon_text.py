@@ -8,6 +8,10 @@ import re
 _APOSTROPHE_S = re.compile(r"['’]s\b")
 _NOT = re.compile(r"n['’]t\b")
 _DASH = re.compile(r"\s[-–—]+\s|[–—]")
+# A percentage with its sign, as tickers and live blogs write a move ("DDOG +9% after hours", "Nikkei -1.2%",
+# "▼ 3%"): the sign is the move's direction, read as "up"/"down" (the sign was dropped, and "+9%" was no evidence).
+# Not a range ("5-9%") or a figure's own hyphen ("Q3-2%": a word or figure just before)
+_SIGNED = re.compile(r"(?<![\w.%+\-−])([+\-−▲▼])\s?(?=\d[\d.,]*\s?%)")
 _TOKEN = re.compile(r"[^\W_]+|[,;:!?()]")  # words of any script: [a-z] read "Zürich" as "z" + "rich" (positive)
 # The lexicon reads English. A text written in another language is no evidence either way, however its words
 # happen to spell English ones ("die" in German, "sin" in Spanish: VADER words): a text is taken as another
@@ -46,6 +50,7 @@ def not_english(tokens: list[str]) -> bool:
 
 def tokenize(text: str) -> list[str]:
     """Lower-case words and numbers, and the punctuation that ends a clause: "Moody's" -> "moody",
-    "didn't" -> "did not", "wider-than-expected" -> "wider than expected"."""
+    "didn't" -> "did not", "wider-than-expected" -> "wider than expected", "+9%" -> "up 9"."""
     text = _NOT.sub(" not", _APOSTROPHE_S.sub("", text.lower()))
+    text = _SIGNED.sub(lambda m: " up " if m.group(1) in "+▲" else " down ", text)
     return _TOKEN.findall(_DASH.sub(" , ", text))

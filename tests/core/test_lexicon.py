@@ -379,12 +379,20 @@ def test_words_found_by_a_new_users_walkthrough(lexicon: FinanceLexicon, text: s
     assert label(lexicon, text)[0] == expected
 
 
-@pytest.mark.parametrize("text", ["Shares rise while guidance weakens", "Revenue rises but margins fall"])
+@pytest.mark.parametrize("text", ["Shares rise while guidance weakens", "Revenue rises as margins fall"])
 def test_mixed_evidence_is_uncertain(lexicon: FinanceLexicon, text: str):
     p = lexicon.probabilities(text)
     assert p.max() < 0.5
     assert abs(p[0] - p[1]) < 0.1  # split between the two sides, little left for neutral
     assert lexicon.probabilities("Shares rise on strong guidance").max() > 0.9
+
+
+def test_but_leans_to_what_follows_it_without_certainty(lexicon: FinanceLexicon) -> None:
+    """What comes before "but" is conceded (since 2026-12-07; both sides weighed alike before): the answer leans to
+    the clause after it, still far from certain."""
+    for text, lean in (("Revenue rises but margins fall", 1), ("Margins fall but revenue rises", 0)):
+        p = lexicon.probabilities(text)
+        assert p[lean] > p[1 - lean] + 0.2 and p[lean] < 0.75
 
 
 @pytest.mark.parametrize(
@@ -882,4 +890,47 @@ def test_spreads_fears_overblown_windfalls_and_levels_after_a_comma(
     ],
 )
 def test_what_never_came_reads_the_other_way(lexicon: FinanceLexicon, text: str, expected: str) -> None:
+    assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # 2026-12-07 (stop 67): what fresh21 (European papers, small caps, chips, banks, live blogs, Nordic interim
+        # reports, fund letters) showed, in other words
+        ("Hang Seng +2.4% as property developers rebound", "positive"),  # was: the sign dropped
+        ("ASML −3.1% in early Amsterdam trade", "negative"),
+        ("Lender's shares rose 2-3% on the day", "positive"),  # a range is no signed move
+        ("Nikkei recoups the week's losses to end at a one-month high", "positive"),
+        ("Treasury yields claw back Monday's drop", "positive"),
+        ("Suspension threat lifted after the miner files its overdue accounts", "positive"),  # was negative
+        ("Chipmaker regains compliance with the exchange's listing rules", "positive"),
+        ("Biotech gets a second deficiency notice from the exchange", "negative"),  # was: no evidence
+        ("A rights issue at this price would dilute existing shareholders heavily", "negative"),
+        ("The start-up failed to deliver the software on time", "negative"),
+        ("Higher volumes failed to offset the drop in prices", "negative"),  # "failed to" turned the drop around
+        ("Management admits the 2027 margin goal is no longer achievable", "negative"),
+        ("Traders' crash course in options: what a straddle is", "neutral"),  # an idiom, not a crash
+        ("Early rally fizzles in afternoon trade", "negative"),
+        ("Customers are taking longer to pay their invoices", "negative"),
+        ("Retail sales were less bad than expected in August", "positive"),  # was negative: "bad"
+        ("Profit will be below last year's; previously the board expected growth", "negative"),  # a past view
+        ("Orders came in above the prior year, driven by exports", "positive"),
+        ("An explainer: what contagion and a credit crunch mean for savers", "neutral"),
+        ("Bund futures closed on Monday for a public holiday", "neutral"),
+        ("The ECB's Lagarde to speak at a conference in Frankfurt", "neutral"),
+        ("We made no changes to the fund's holdings during the month", "neutral"),
+        ("Company publishes updated investor presentation", "neutral"),
+        ("Bank opens a new customer service centre in Riga", "neutral"),  # not new customers won
+        # what comes before the last "but" is conceded, unless it is negated (a correction: "not X but Y")
+        ("Sales jumped 8% but the margin outlook was cut", "negative"),
+        ("The selling was heavy at first, but buyers returned and shares rallied", "positive"),
+        ("Costs are not expected to rise but to stay flat", "neutral"),  # was negative: "rise" conceded
+        # a clause that ends "that wasn't" or "that was not to be" takes back what it names
+        ("The recession that wasn't: GDP grows again", "positive"),
+        ("It was the rebound that was not to be", "negative"),
+    ],
+)
+def test_signed_moves_losses_clawed_back_threats_lifted_past_views_and_what_but_concedes(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
     assert label(lexicon, text)[0] == expected
