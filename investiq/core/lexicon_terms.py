@@ -153,11 +153,19 @@ def _apply(term: Term, kind: str, weight: float) -> None:
     # "." and "x": a term without evidence; it hides its words from shorter terms and from VADER
 
 
+# Endings after which a plural or a verb's -s is written -es ("losses", "taxes", "launches", "crashes", "vetoes");
+# after any other, -es is the word's own e and an -s ("notes", "fares", "Andes": read as "not", a negator, "far"
+# and "and", until 2026-12-07)
+_ES_AFTER = ("s", "x", "z", "ch", "sh", "o")
+
+
 def _strippings(word: str) -> Iterator[str]:
     n = len(word)
     if n > 3 and word.endswith("s") and not word.endswith("ss"):
         yield word[:-1]
-        if word.endswith("es"):
+        if word.endswith("es") and word[:-2].endswith(
+            _ES_AFTER
+        ):  # not "notes" -> "not" (a negator), "fares" -> "far"
             yield word[:-2]
         if word.endswith("ies"):
             yield word[:-3] + "y"

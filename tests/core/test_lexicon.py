@@ -934,3 +934,37 @@ def test_signed_moves_losses_clawed_back_threats_lifted_past_views_and_what_but_
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh22 (commodities, industrials, retail, biotech, utilities, calls, rating notes) showed
+        ("Yields on the convertible notes widen after the profit warning", "negative"),  # "notes" read "not"
+        ("Spreads on the group's notes tighten as the sale closes", "positive"),
+        ("Rail fares rise 4% in January", "positive"),  # "fares" read "far": no move of its own
+        ("AAA-rated bonds rally as investors seek safety", "positive"),  # "rated" read "rate", a cost
+        ("Telecom adds 1,250,000 subscribers, lifting revenue", "positive"),  # a comma inside a figure
+        ("The chairman declined to comment on the bid", "neutral"),  # declining to speak is no decline
+        ("Lender removes the last regulatory hurdle to the merger", "positive"),
+        ("Cancer drug hits its main endpoint in late-stage trial", "positive"),  # was negative: "hits"
+        ("Insulin pump maker wins CE mark in Europe", "positive"),
+        ("New heart drug reduced mortality by a fifth", "positive"),  # a cost that falls
+        ("Parliament scraps the digital levy", "positive"),
+        ("Short sellers pile into the retailer's shares", "negative"),
+        ("Regulator asks for another trial before approving the drug", "negative"),  # not yet approved
+        ("Hospital costs came in under budget", "positive"),
+        ("S&P removes the utility from credit watch negative", "positive"),
+        ("Sales grew 2%, well short of the 10% management had promised", "negative"),  # a promise is no praise
+        ("A weaker yen will shave $300 million off profit", "negative"),
+        ("Strikes could dent quarterly earnings", "negative"),
+        ("Automaker shows crash test results to reporters", "neutral"),
+        ("The company issues secured notes due 2030", "neutral"),
+        ("Copper's wild year explained in six charts", "neutral"),
+        ("Shareholders vote on the reappointment of KPMG as auditor", "neutral"),
+        ("Revenue decline narrows in the third quarter", "positive"),
+    ],
+)
+def test_notes_fares_and_rated_stemmed_right_figures_readouts_levies_and_watches(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
