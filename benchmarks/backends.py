@@ -22,10 +22,11 @@ from benchmarks.finbert import headlines
 from gateway.backends.base import InferenceBackend, Tensors
 from gateway.backends.embedded import EmbeddedBackend, patchtst_dir
 from gateway.backends.triton import TritonBackend
+from harness.processes import start_triton
 from harness.results import machine, percentiles
 from investiq.core.finbert import TEXT_INPUT
 from investiq.core.patchtst import PatchTSTMeta
-from investiq.ops.triton_server import TritonPorts, start, stop
+from investiq.ops.triton_server import stop
 
 
 async def load(
@@ -51,8 +52,7 @@ def workloads(repository: Path) -> dict[str, list[Tensors]]:
 
 def run(repository: Path, concurrency: list[int], seconds: float, out: Path, work: Path) -> dict[str, Any]:
     jobs = workloads(repository)
-    ports = TritonPorts.free()  # beside any other Triton: the stack's own, a test's
-    start(repository, ports, work)
+    _, ports = start_triton(repository, work)  # on free ports, beside any other Triton: the stack's own, a test's
     results: dict[str, Any] = {
         "machine": machine(),
         "seconds_per_point": seconds,

@@ -25,7 +25,8 @@ import httpx
 
 from investiq.core.errors import InvestIQError
 from investiq.core.ports import free_port
-from investiq.ops.triton_server import TritonPorts, running, start, stop
+from investiq.ops import pidfile
+from investiq.ops.triton_server import TritonError, TritonPorts, log_path, running, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +60,7 @@ def isolated_env(**settings: str) -> dict[str, str]:
     return env | settings
 
 
-PORT_TRIES = 3  # spawns of a gateway whose picked port another process took first (GatewayProcess.start)
+PORT_TRIES = 3  # spawns of a gateway or Triton whose picked port another process took first (start, start_triton)
 
 
 def healthy(gateway: GatewayProcess) -> bool:
@@ -219,6 +220,64 @@ class GatewayProcess:
         self.kill()
 
 
+def start_triton(
+    repository: Path,
+    work: Path,
+    ports: TritonPorts | None = None,
+    *,
+    picked: bool | None = None,
+    wait_s: float = 120.0,
+    server_env: Path | None = None,
+) -> tuple[int, TritonPorts]:
+    """investiq.ops.triton_server.start on `ports`, else on ports TritonPorts.free picks; its PID and ports once it
+    is ready and listens on all three (TritonError else, the server stopped). Picked ports (none given, or
+    `picked`: the caller's own TritonPorts.free) are free only when picked: another test worker's server may bind
+    one before this server does, which then exits with "already in use" in its log (the real tritonserver, the
+    tests' stand-ins), or `start` refuses it up front; it is started again on other ports, up to PORT_TRIES times.
+    Ports given are kept. Readiness alone says too little: another Triton on the HTTP port answers it while this
+    one still loads (its HTTP bind then fails), and the real server binds its metrics port after HTTP answers, and
+    exits about a second after that bind fails."""
+    if picked is None:
+        picked = ports is None
+    tried = ports or TritonPorts.free()
+    for _ in range(PORT_TRIES):
+        log = log_path(work)
+        written = log.stat().st_size if log.exists() else 0
+        try:
+            pid = start(repository, tried, work, wait_s, server_env)
+            _wait_listening(pid, tried, work, wait_s)
+        except TritonError as error:
+            if picked and "already in use" in f"{error}\n{_since(log, written)}".lower():
+                tried = TritonPorts.free()  # taken meanwhile: other ports
+                continue
+            raise
+        return pid, tried
+    raise TritonError(f"every set of ports tried was taken before tritonserver bound it; see {log_path(work)}")
+
+
+def _wait_listening(pid: int, ports: TritonPorts, work: Path, wait_s: float) -> None:
+    """Until `pid` listens on each of `ports`; TritonError (and the server stopped) if it exits first, or after
+    `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while not all(pidfile.bound(pid, port) for port in (ports.http, ports.grpc, ports.metrics)):
+        if not pidfile.alive(pid) or time.monotonic() > deadline:
+            exited = not pidfile.alive(pid)
+            stop(work)
+            how = "exited once ready" if exited else f"did not listen on all its ports after {wait_s:.0f} s"
+            raise TritonError(f"tritonserver {how}; see {log_path(work)}")
+        time.sleep(0.05)
+
+
+def _since(path: Path, offset: int) -> str:
+    """What `path` holds after `offset` bytes (an earlier start's lines are not this one's story); "" if none."""
+    try:
+        with path.open("rb") as file:
+            file.seek(offset)
+            return file.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 class LocalTriton:
     """A tritonserver (investiq.ops.triton_server) on free ports, serving `repository`."""
 
@@ -227,11 +286,15 @@ class LocalTriton:
         self.work = work
         self.ports = TritonPorts.free()
         self.url = f"127.0.0.1:{self.ports.grpc}"
+        self._started = False  # once it has served, a restart keeps its ports: its clients know them
 
     def start(self) -> float:
-        """Start and wait until ready; the seconds it took."""
+        """Start and wait until ready; the seconds it took. The first start may move it to other ports (see
+        start_triton): `ports` and `url` are read after it."""
         began = time.monotonic()
-        start(self.repository, self.ports, self.work)
+        _, self.ports = start_triton(self.repository, self.work, self.ports, picked=not self._started)
+        self.url = f"127.0.0.1:{self.ports.grpc}"
+        self._started = True
         return time.monotonic() - began
 
     def kill(self) -> None:

@@ -29,6 +29,7 @@ from gateway.app import create_app
 from gateway.backends.triton import TritonBackend
 from gateway.backends.triton_admin import ADMIN_HEADER, LOCAL_TOKENS
 from harness import tiny_bert
+from harness.processes import start_triton
 from investiq.core.finbert import FINBERT_MODEL, FINBERT_TOKENIZER, LABELS, Encoder
 from investiq.core.patchtst import (
     OUTPUT,
@@ -60,9 +61,8 @@ def repository(tmp_path_factory: pytest.TempPathFactory, trained: tuple[Path, Pa
 
 @pytest.fixture(scope="module")
 def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TritonPorts, Path]]:
-    ports = TritonPorts.free()
     work = tmp_path_factory.mktemp("triton-work")
-    start(repository, ports, work)
+    _, ports = start_triton(repository, work)
     yield ports, work
     stop(work)
 
@@ -201,7 +201,7 @@ def test_a_gateway_has_triton_serve_the_finbert_it_reads(repository: Path, tmp_p
     outputs by the new order, or feed the new weights the old vocabulary's ids (an id past the new embedding
     failed the request)."""
     repo = Path(shutil.copytree(repository, tmp_path / "repo"))
-    ports, work = TritonPorts.free(), tmp_path / "work"
+    work = tmp_path / "work"
 
     def probabilities(settings: Settings) -> NDArray[np.float64]:
         with TestClient(create_app(settings)) as client:
@@ -215,7 +215,7 @@ def test_a_gateway_has_triton_serve_the_finbert_it_reads(repository: Path, tmp_p
     def exported_ids() -> list[int]:  # as the tokenizer step pads them (its config's pad_to_multiple_of)
         return [int(x) for x in Encoder(repo / FINBERT_MODEL / "1", 128, multiple=16)(TEXTS)["input_ids"].ravel()]
 
-    start(repo, ports, work)
+    _, ports = start_triton(repo, work)
     try:
         old = probabilities(settings_for(repo, tmp_path / "old.db", ports))  # a gateway that ran before the export
         old_ids = exported_ids()
@@ -232,9 +232,8 @@ def test_a_gateway_has_triton_serve_the_finbert_it_reads(repository: Path, tmp_p
 
 
 def test_the_gateway_survives_triton_going_away(repository: Path, tmp_path: Path):
-    ports = TritonPorts.free()
     work = tmp_path / "work"
-    start(repository, ports, work)
+    _, ports = start_triton(repository, work)
     try:
         with TestClient(create_app(settings_for(repository, tmp_path / "p.db", ports))) as client:
             assert client.post("/sentiment/predict", json={"texts": ["up"]}).status_code == 200
@@ -279,8 +278,7 @@ def test_a_model_missing_from_the_repository_is_a_clear_503(repository: Path, tm
 
     partial = tmp_path / "repo"
     shutil.copytree(repository, partial, ignore=shutil.ignore_patterns("patchtst"))
-    ports = TritonPorts.free()
-    start(partial, ports, tmp_path / "work")
+    _, ports = start_triton(partial, tmp_path / "work")
 
     async def ask() -> Any:
         backend = TritonBackend(f"127.0.0.1:{ports.grpc}", 30)
@@ -427,8 +425,7 @@ def test_a_reload_loads_the_new_version_on_every_triton_server_behind_the_target
     from investiq.core.versions import install, version_dir
 
     first, _ = triton
-    second = TritonPorts.free()
-    start(repository, second, tmp_path / "second")
+    _, second = start_triton(repository, tmp_path / "second")
 
     async def scenario() -> None:
         backend = TritonBackend(f"ipv4:127.0.0.1:{first.grpc},127.0.0.1:{second.grpc}", 30)

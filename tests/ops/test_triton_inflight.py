@@ -16,9 +16,10 @@ from gateway.metrics import Metrics
 from gateway.services.scorers import FinbertScorer
 from gateway.services.sentiment import SentimentLimits, SentimentService
 from harness import standin_finbert
+from harness.processes import start_triton
 from investiq.core.finbert import FINBERT, LABELS
 from investiq.core.journal import JournalWriter, open_journal
-from investiq.ops.triton_server import TritonPorts, missing, start, stop
+from investiq.ops.triton_server import missing, stop
 
 if (reason := missing()) is not None:  # the `triton` extra, in .venv-triton (numpy<2) or here
     pytest.skip(reason, allow_module_level=True)
@@ -76,9 +77,9 @@ def throughput(url: str, db: Path, max_inflight: int) -> tuple[float, int]:
 def test_two_instances_double_throughput_only_with_calls_in_flight(tmp_path: Path):
     rates: dict[tuple[int, int], float] = {}
     for instances in (1, 2):
-        ports, work = TritonPorts.free(), tmp_path / f"work{instances}"
+        work = tmp_path / f"work{instances}"
         work.mkdir()
-        start(repository(tmp_path, instances), ports, work)
+        _, ports = start_triton(repository(tmp_path, instances), work)
         try:
             url = f"127.0.0.1:{ports.grpc}"
             for inflight in (1, 4):
@@ -110,9 +111,9 @@ def test_one_target_with_two_servers_spreads_calls_over_both(tmp_path: Path):
     servers = []
     try:
         for i in range(2):
-            ports, work = TritonPorts.free(), tmp_path / f"server{i}"
+            work = tmp_path / f"server{i}"
             work.mkdir()
-            start(repository(tmp_path / work.name, 1), ports, work)
+            _, ports = start_triton(repository(tmp_path / work.name, 1), work)
             servers.append((ports, work))
         alone, _ = throughput(f"127.0.0.1:{servers[0][0].grpc}", tmp_path / "alone.db", 4)
         before = [executions(ports.grpc) for ports, _ in servers]

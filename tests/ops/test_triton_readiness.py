@@ -17,10 +17,11 @@ import pytest
 from gateway.backends.triton import TritonBackend
 from gateway.backends.triton_admin import GRPC_ADMIN_HEADER, LOCAL_TOKENS
 from harness import standin_finbert
+from harness.processes import start_triton
 from investiq.core.errors import ModelNotReadyError
 from investiq.core.finbert import FINBERT
 from investiq.core.ports import free_port
-from investiq.ops.triton_server import TritonPorts, missing, ready, start, stop
+from investiq.ops.triton_server import TritonPorts, missing, ready, stop
 
 if (reason := missing()) is not None:  # the `triton` extra, in .venv-triton (numpy<2) or here
     pytest.skip(reason, allow_module_level=True)
@@ -40,8 +41,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[TritonPor
     started: list[tuple[TritonPorts, Path]] = []
     try:
         for i in range(2):
-            ports, work = TritonPorts.free(), root / f"work{i}"
-            start(repo, ports, work)
+            work = root / f"work{i}"
+            _, ports = start_triton(repo, work)
             started.append((ports, work))
         yield [ports for ports, _ in started]
     finally:

@@ -26,6 +26,7 @@ import gateway.backends.triton as triton_backend
 from gateway.backends.triton import TritonBackend
 from gateway.services.models import ModelsService
 from harness import standin_finbert
+from harness.processes import start_triton
 from investiq.cli.main import main
 from investiq.core.errors import BackendUnavailableError, ModelNotReadyError
 from investiq.core.finbert import FINBERT
@@ -252,8 +253,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TritonPor
     if (reason := missing()) is not None:
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("triton-review")
-    ports, work, repo = TritonPorts.free(), root / "work", repository(root)
-    start(repo, ports, work)
+    work, repo = root / "work", repository(root)
+    _, ports = start_triton(repo, work)
     yield ports, work, repo
     stop(work)
 
@@ -359,7 +360,7 @@ def test_a_burst_right_after_triton_restarts_is_answered(server: tuple[TritonPor
     """The old channel was in its reconnect backoff: every call of the burst got a 503 (the first failure swapped
     in a fresh channel, for the calls after the burst)."""
     _, _, repo = server
-    ports, work = TritonPorts.free(), tmp_path / "work"
+    work = tmp_path / "work"
 
     async def infer(backend: TritonBackend, n: int) -> list[Any]:
         return list(
@@ -377,7 +378,7 @@ def test_a_burst_right_after_triton_restarts_is_answered(server: tuple[TritonPor
         finally:
             await backend.close()
 
-    start(repo, ports, work)
+    _, ports = start_triton(repo, work)  # scenario's restart keeps them: its channel knows them
     try:
         results = asyncio.run(scenario())
     finally:

@@ -31,6 +31,7 @@ from gateway.backends.triton_admin import (
     TOKEN_FILE,
 )
 from harness import standin_finbert
+from harness.processes import start_triton
 from investiq.core.errors import ModelNotReadyError
 from investiq.core.finbert import FINBERT
 from investiq.core.settings import Settings
@@ -42,7 +43,6 @@ from investiq.ops.triton_server import (
     models,
     ready,
     restricted_flags,
-    start,
     stop,
     work_dir,
 )
@@ -70,19 +70,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TritonPor
     needs_triton()
     root = tmp_path_factory.mktemp("triton-security")
     repo = standin_finbert.repository(root / "repo")
-    ports = TritonPorts.free()
+    work = work_dir(Settings(logs_dir=root / "logs"))
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in SECRETS.items():
+            patch.setenv(name, value)
+        patch.delenv(ADMIN_TOKEN_ENV, raising=False)
+        _, ports = start_triton(repo, work)  # on the ports it listens on: picked, or picked again where taken
     settings = Settings(
         logs_dir=root / "logs",
         triton_http_port=ports.http,
         triton_metrics_port=ports.metrics,
         triton_url=f"127.0.0.1:{ports.grpc}",
     )
-    work = work_dir(settings)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in SECRETS.items():
-            patch.setenv(name, value)
-        patch.delenv(ADMIN_TOKEN_ENV, raising=False)
-        start(repo, ports, work)
     try:
         yield ports, settings, root
     finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from gateway.backends.triton_admin import ADMIN_HEADER, ADMIN_TOKEN_ENV, LOCAL_TOKENS, TOKEN_FILE
+from harness.processes import start_triton
 from investiq.core.ports import free_ports
 from investiq.core.settings import Settings
 from investiq.ops import pidfile, triton_server
@@ -47,9 +48,11 @@ from tests.ops.test_triton_env import fake_env
 # The stand-in tritonserver, at --http-port: GET /v2/health/ready (200; 503 with "never_ready"), GET
 # /v2/models/NAME/ready (200 for the names in "ready", else 400), POST /v2/repository/index ("index", or "raw",
 # where the admin header carries "token", else 403); with "exit" it exits with that code at once. Those keys are
-# read from behaviour.json beside it at each request: the server gets no test's environment.
+# read from behaviour.json beside it at each request: the server gets no test's environment. Like the real one it
+# listens on --grpc-port, then --http-port, then --metrics-port (where given; gRPC and metrics answer nothing), and
+# exits with "Address already in use" in its log where one is taken.
 FAKE_SERVER = """
-import http.server, json, pathlib, sys
+import http.server, json, pathlib, socket, sys
 flags = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
 behaviour = json.loads((pathlib.Path(__file__).parent / "behaviour.json").read_text())
 if "exit" in behaviour:
@@ -76,7 +79,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.answer(200, behaviour.get("raw", json.dumps(behaviour.get("index", []))).encode())
     def log_message(self, *args):
         pass
-http.server.HTTPServer(("127.0.0.1", int(flags["http-port"])), Handler).serve_forever()
+def listen(name):
+    return socket.create_server(("127.0.0.1", int(flags[name]))) if name in flags else None
+grpc = listen("grpc-port")
+server = http.server.HTTPServer(("127.0.0.1", int(flags["http-port"])), Handler)
+metrics = listen("metrics-port")
+server.serve_forever()
 """
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -117,8 +125,7 @@ def started(tmp_path: Path, no_token_variable: None) -> Iterator[tuple[int, Trit
     (repo / "patchtst" / "1").mkdir(parents=True)
     work.mkdir()
     (work / TOKEN_FILE).write_text(TOKEN + "\n")
-    ports = TritonPorts.free()
-    pid = start(repo, ports, work, wait_s=20.0, server_env=env)
+    pid, ports = start_triton(repo, work, wait_s=20.0, server_env=env)
     try:
         yield pid, ports, work, repo
     finally:
@@ -406,7 +413,7 @@ def test_a_server_never_ready_is_stopped_when_start_gives_up(tmp_path: Path, no_
     env = fake_server(tmp_path / "venv", {"never_ready": True})
     (tmp_path / "repo").mkdir()
     with pytest.raises(TritonError, match="was not ready after"):
-        start(tmp_path / "repo", TritonPorts.free(), tmp_path / "work", wait_s=0.5, server_env=env)
+        start_triton(tmp_path / "repo", tmp_path / "work", wait_s=0.5, server_env=env)
     program = str(find_server(env).root / "bin" / "tritonserver")
     left = [
         pid

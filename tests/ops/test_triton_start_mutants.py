@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import pytest
 
 from gateway.backends.triton_admin import ADMIN_HEADER, ADMIN_TOKEN_ENV, LOCAL_TOKENS, TOKEN_FILE
+from harness.processes import start_triton
 from investiq.ops import pidfile, triton_server
 from investiq.ops.triton_server import (
     RESTRICTED_APIS,
@@ -201,8 +202,7 @@ def test_the_ports_own_token_wins_and_a_state_without_reason_is_said(
     first line is taken (a reason starting with a newline read ""); not_ready: None (no answer) not
     taken as no model (`triton status` raised AttributeError)."""
     env, repo, work = prepared(tmp_path, {})
-    ports = TritonPorts.free()
-    pid = start(repo, ports, work, wait_s=20.0, server_env=env)
+    pid, ports = start_triton(repo, work, wait_s=20.0, server_env=env)
     launched.append((pid, ports))
     index = [{"name": "a", "state": "LOADING"}, {"name": "b", "state": "UNAVAILABLE", "reason": "\nno such file"}]
     set_behaviour(env, {"token": TOKEN, "index": index})
@@ -225,8 +225,7 @@ def test_start_gives_the_server_its_ports_addresses_and_absolute_repository_and_
     folder)."""
     env, _, work = prepared(tmp_path, {})
     monkeypatch.chdir(tmp_path)
-    ports = TritonPorts.free()
-    pid = start(Path("repo"), ports, work, wait_s=20.0, server_env=env)
+    pid, ports = start_triton(Path("repo"), work, wait_s=20.0, server_env=env)
     launched.append((pid, ports))
     flags = pidfile.arguments(pid)[2:]  # type: ignore[index]  # after the interpreter and the stand-in's path
     rule = f"{RESTRICTED_APIS}:{ADMIN_HEADER}={TOKEN}"
@@ -251,8 +250,7 @@ def test_the_server_gets_no_secret_of_the_starting_shell(
     it, which any model loaded through the model-repository API could read."""
     monkeypatch.setenv("ML_API_KEY", "the-gateways-api-key-0123456789")
     env, repo, work = prepared(tmp_path, {})
-    ports = TritonPorts.free()
-    pid = start(repo, ports, work, wait_s=20.0, server_env=env)
+    pid, ports = start_triton(repo, work, wait_s=20.0, server_env=env)
     launched.append((pid, ports))
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     assert not [v for v in environ if v.startswith(b"ML_API_KEY=")]
@@ -319,8 +317,7 @@ def test_start_waits_all_of_wait_s_for_readiness(
         return clock.now - began >= 100.0
 
     monkeypatch.setattr(triton_server, "ready", slow)
-    ports = TritonPorts.free()
-    pid = start(repo, ports, work, wait_s=120.0, server_env=env)
+    pid, ports = start_triton(repo, work, wait_s=120.0, server_env=env)
     launched.append((pid, ports))
     assert 100.0 <= clock.now - began < 101.0 and 300 < len(asked) < 500  # every 0.25 s
 
@@ -407,8 +404,8 @@ def test_an_index_that_is_json_but_not_a_list_reads_as_no_answer(
     raised AttributeError ('str' object has no attribute 'get') out of `investiq triton status`, where HTML read
     as "not answering"."""
     env, repo, work = prepared(tmp_path, {"raw": '{"error": "not an index"}'})
-    ports = TritonPorts.free()
-    launched.append((start(repo, ports, work, wait_s=20.0, server_env=env), ports))
+    launched.append(start_triton(repo, work, wait_s=20.0, server_env=env))
+    ports = launched[-1][1]
     assert models(ports) is None
     set_behaviour(env, {"token": TOKEN, "raw": '[{"state": "READY"}]'})  # a list, but of no named model
     assert models(ports) is None
