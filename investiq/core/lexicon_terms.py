@@ -163,9 +163,7 @@ def _strippings(word: str) -> Iterator[str]:
     n = len(word)
     if n > 3 and word.endswith("s") and not word.endswith("ss"):
         yield word[:-1]
-        if word.endswith("es") and word[:-2].endswith(
-            _ES_AFTER
-        ):  # not "notes" -> "not" (a negator), "fares" -> "far"
+        if word.endswith("es") and word[:-2].endswith(_ES_AFTER):  # not "notes" -> "not", a negator
             yield word[:-2]
         if word.endswith("ies"):
             yield word[:-3] + "y"
