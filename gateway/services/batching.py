@@ -100,12 +100,17 @@ class MicroBatcher(Generic[T, R]):
             raise slot_timeout(self._slot_timeout_s, self._max_inflight) from None
 
     async def close(self) -> None:
+        """Cancel the worker and the batches in flight, whose callers are cancelled, and the callers still queued
+        (they were left waiting forever: a mutation audit)."""
         tasks = [*self._inflight, *([self._worker] if self._worker is not None else [])]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        queued, self._queue[:] = self._queue[:], []
+        for _, future in queued:
+            future.cancel()
 
     def _queued(self) -> int:
         return sum(len(items) for items, _ in self._queue)
