@@ -139,9 +139,10 @@ class FinanceLexicon:
             if superlative(tokens, i):  # "shares have never been higher": a record, not a negation
                 i += 1
                 continue
-            after = not_as(tokens, i)
-            if after is not None:  # "not as bad as feared": the clause goes on, and the negator reaches "bad"
-                clauses[-1].append(Match(i, 1, COMPARES, "rule"))
+            comparing = not_as(tokens, i)
+            if comparing is not None:  # "not as bad as feared": the clause goes on, and the negator reaches "bad"
+                second, after = comparing
+                clauses[-1].append(Match(i, second - i, COMPARES, "rule"))  # "as" and what it compares (`_read`)
                 skip |= after
                 i += 1
                 continue
@@ -212,10 +213,13 @@ class FinanceLexicon:
                 value = math.copysign(max(abs(value) + boosts.get(k, 0.0), 0.1 * abs(value)), value)
                 # each negator within WINDOW words before reaches across other items, as in VADER: two undo
                 # each other ("fails to avoid default" is bad news)
+                # a word of what "not as ... as" compares is reached as if it came right after the first "as"
+                # ("not as weak or bad as feared": "bad" is four words from "not")
+                at = next(
+                    (c.start for c in clause[:k] if c.term.compares and m.start < c.start + c.length), m.start
+                )
                 negators = sum(
-                    p.term.negator
-                    for p in clause[:k]
-                    if negation_reach(tokens, p.start + p.length, m.start) <= WINDOW
+                    p.term.negator for p in clause[:k] if negation_reach(tokens, p.start + p.length, at) <= WINDOW
                 )
                 value *= N_SCALAR**negators
                 if retracted is not None and m.start < retracted:  # what did not happen ("never came")

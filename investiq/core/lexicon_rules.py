@@ -44,19 +44,20 @@ EXPECTED = frozenset(
 )  # fmt: skip
 
 
-def not_as(tokens: list[str], i: int) -> set[int] | None:
-    """At the first "as" of "not as X as ..." (X: one to three words): the indices to pass over, the second "as"
-    and the word of expectation after it within three words, when there is one ("not as bad as feared"), else
-    none (the second "as" then ends the clause: "not as big as last year's"); None anywhere else. "as" ends a
-    clause, so the negator never reached X: "losses not as bad as feared" read negative 0.93, "profit wasn't as
-    strong as hoped" positive 0.92 (a review)."""
+def not_as(tokens: list[str], i: int) -> tuple[int, set[int]] | None:
+    """At the first "as" of "not as X as ..." (X: one to four words): the second "as", and the indices to pass
+    over: the second "as" and the word of expectation after it within three words, when there is one ("not as bad
+    as feared"), else none (the second "as" then ends the clause: "not as big as last year's"); None anywhere
+    else. "as" ends a clause, so the negator never reached X: "losses not as bad as feared" read negative 0.93,
+    "profit wasn't as strong as hoped" positive 0.92 (a review); "not as much of a blow as feared" (four words)
+    was no comparison, and "feared" counted (a mutation audit)."""
     if tokens[i] != "as" or i == 0 or tokens[i - 1] != "not":
         return None
-    second = next((j for j in range(i + 2, min(i + 5, len(tokens))) if tokens[j] == "as"), None)
+    second = next((j for j in range(i + 2, min(i + 6, len(tokens))) if tokens[j] == "as"), None)
     if second is None:
         return None
     expected = next((j for j in range(second + 1, min(second + 4, len(tokens))) if tokens[j] in EXPECTED), None)
-    return {second, expected} if expected is not None else set()
+    return second, {second, expected} if expected is not None else set()
 
 
 # Words that make a negation a superlative when they follow it: "shares have never been higher" is a record high
