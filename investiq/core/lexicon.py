@@ -162,7 +162,7 @@ class FinanceLexicon:
         figures = list(compared(text, self.is_cost, self.direction))
         subjects = frozenset(w for _, _, words in figures for w in words)
         absorbed = absorbed_moves(tokens, [span for span, _, _ in figures])
-        apposed = [k > 0 and apposed_move(clause, clauses[k - 1], tokens) for k, clause in enumerate(clauses)]
+        apposed = [apposed_move(clause, clauses[k - 1], tokens) if k else None for k, clause in enumerate(clauses)]
         items = [
             replace(item, value=item.value * weight) if weight != 1 else item
             for clause, weight, moved in zip(clauses, clause_weights(openers, clauses), apposed, strict=True)
@@ -184,18 +184,18 @@ class FinanceLexicon:
         tokens: list[str],
         subjects: frozenset[str] = frozenset(),
         absorbed: frozenset[int] = frozenset(),
-        apposed: bool = False,
+        apposed: int | None = None,
     ) -> Iterator[Item]:
         """The items of one clause, each read against its subject, boosters, negators and hedges. A move right
         before the comparing word of two compared figures (`absorbed`: "a loss of 12, narrowing from 96") is
-        what the comparison reads, and counts once, there: its own clause may have lost the subject it moves. An
-        `apposed` clause's first word is a move of the cost of the clause before (`apposed_move`); what comes
-        before a retraction ("never came", `retraction`) reads the other way."""
+        what the comparison reads, and counts once, there: its own clause may have lost the subject it moves. The
+        word `apposed` names is a move of the cost of the clause before (`apposed_move`); what comes before a
+        retraction ("never came", `retraction`) reads the other way."""
         # A cost-like subject turns the moves it governs around ("losses widen" is bad news; `governed_moves`);
         # when they then say it is easing ("loss narrows", "defaults fall"), that is the news, and the
         # subject's own negative weight is dropped; so it is when it is what two figures compare ("a loss of
         # 2.1 against 4.8": `subjects` holds the words that say what the figures measure).
-        governed = governed_moves(clause, tokens) | ({0} if apposed else set())
+        governed = governed_moves(clause, tokens) | ({apposed} if apposed is not None else set())
         retracted = retraction(tokens, clause[0].start, clause[-1].start + clause[-1].length) if clause else None
         compares = any(m.term.compares for m in clause)  # "losses not as bad as feared": the news is "not bad"
         eased = sum(clause[k].term.valence for k in governed) < 0

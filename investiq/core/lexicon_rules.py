@@ -175,18 +175,21 @@ APPOSED_NEXT = frozenset(
 )
 
 
-def apposed_move(clause: list[Match], before: list[Match], tokens: list[str]) -> bool:
-    """Whether the first word of `clause`, opened by a comma, is a move said of the cost of the clause `before`."""
-    if not clause or not before:
-        return False
-    m = clause[0]
-    if not m.term.move or m.start == 0 or tokens[m.start - 1] != "," or tokens[m.start].endswith("ing"):
-        return False
+def apposed_move(clause: list[Match], before: list[Match], tokens: list[str]) -> int | None:
+    """The index in `clause`, opened by a comma, of its first word when that is a move said of the cost of the
+    clause `before`, or of its second when the first is "its" or "their" ("bad-loan ratio falls to 0.91%, its
+    lowest in eight years"); None else."""
+    k = 1 if clause and tokens[clause[0].start] in ("its", "their") else 0
+    if len(clause) <= k or not before or clause[0].start == 0 or tokens[clause[0].start - 1] != ",":
+        return None
+    m = clause[k]
+    if not m.term.move or tokens[m.start].endswith("ing"):
+        return None
     after = m.start + m.length
     if after < len(tokens) and tokens[after].isalpha() and tokens[after] not in APPOSED_NEXT:
-        return False
+        return None
     costs = [c.start for c in before if c.term.cost]
-    return any(costs and min(costs) < before[k].start for k in governed_moves(before, tokens))
+    return k if any(costs and min(costs) < before[j].start for j in governed_moves(before, tokens)) else None
 
 
 # What a clause says, then takes back: "the sell-off we feared never came", "the recovery has not materialised",
@@ -201,16 +204,17 @@ _MATERIALISED = frozenset(w for w in _HAPPENED if w.startswith("materiali"))
 
 def retraction(tokens: list[str], first: int, last: int) -> int | None:
     """The index of the first word of a retraction within tokens[first:last] ("never came", "not materialised",
-    "failed to materialise", a clause ending "that wasn't" or "that was not to be"), or None. "never" takes any
-    of _HAPPENED; "not" and "failed to" only a form of materialise ("did not come" may be a date: "the approval
-    did not come until May")."""
+    "failed to materialise" or "to show up", a clause ending "that wasn't" or "that was not to be"), or None.
+    "never" takes any of _HAPPENED; "not" and "failed to" only a form of materialise or "show up" ("did not come"
+    may be a date: "the approval did not come until May")."""
     for i in range(max(first, 1), last):
         word, before = tokens[i], tokens[i - 1]
         if before == "never" and word in _HAPPENED:
             return i - 1
         if word in _MATERIALISED and before == "not":
             return i - 1
-        if word in _MATERIALISED and before == "to" and i >= 2 and tokens[i - 2] in ("fail", "failed", "fails"):
+        shown = word in _MATERIALISED or (word == "show" and tokens[i + 1 : i + 2] == ["up"])
+        if shown and before == "to" and i >= 2 and tokens[i - 2] in ("fail", "failed", "fails"):
             return i - 2
         ends = i + 1 == last or (tokens[i + 1 : i + 3] == ["to", "be"] and i + 3 == last)
         if word == "not" and ends and before in ("was", "were") and i >= 2 and tokens[i - 2] == "that":

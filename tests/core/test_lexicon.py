@@ -968,3 +968,39 @@ def test_notes_fares_and_rated_stemmed_right_figures_readouts_levies_and_watches
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh24 (Asian press, IPOs, ESG, FX and rates, bankruptcy courts, AGM notices, retail posts) showed
+        ("Kia recalls 40,000 cars over faulty wiring", "negative"),  # "kia" was VADER's -1.6 whatever the news
+        ("Kia's June sales reach a record", "positive"),
+        ("The bank's exports no longer trail those of its rivals", "positive"),
+        ("Unemployment rate drops to 3.1%, its lowest since 2001", "positive"),  # a level after "its"
+        ("Inflows are easing pressure on the currency", "positive"),
+        ("Landlord drops its objection to the retailer's rescue plan", "positive"),
+        ("Growth came at the cost of a collapse in margins", "negative"),  # "cost" turned the collapse around
+        ("The company has eliminated its net debt", "positive"),
+        ("The budget eliminates the tax credit for solar installers", "negative"),
+        ("Shareholders will receive nothing under the lenders' plan", "negative"),
+        ("Fintech start-up debuts 15% below its IPO price", "negative"),
+        ("Miner pulls its London IPO, citing weak demand", "negative"),
+        ("Private equity firm walks away from the proposed buyout", "negative"),
+        ("Energy group faces a greenwashing suit from activists", "negative"),
+        ("The founder resigns and no successor is in place", "negative"),
+        ("Promoters pledge a further 5% stake to lenders", "negative"),
+        ("Lender prices share placing at a 20% discount to the market price", "negative"),
+        ("Airline's earnings drop milder than analysts feared", "positive"),
+        ("The promised synergies failed to show up in the numbers", "negative"),  # what failed to show up
+        ("The annual meeting will be held in Oslo on 3 June", "neutral"),
+        ("Shares resume trading after a scheduled halt", "neutral"),
+        ("Proxy fights and poison pills, decoded", "neutral"),
+        ("The stock neither rose nor fell in Tuesday's session", "neutral"),
+        ("Dividends go to holders of record on 14 March", "neutral"),
+        ("Shareholders to vote on a special resolution to change the articles", "neutral"),
+    ],
+)
+def test_names_vader_misreads_ipos_below_price_placings_pledges_and_meetings_held(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
