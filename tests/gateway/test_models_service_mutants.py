@@ -18,28 +18,15 @@ from gateway.services.models import ModelsService, ReloadFailedError
 from gateway.services.price import NOT_EXPORTED, PriceService
 from investiq.core.artifacts import META
 from investiq.core.errors import BackendUnavailableError, InvalidInputError, ModelNotReadyError
-from investiq.core.patchtst import PATCHTST, QUANTILE_LEVELS, PatchTSTMeta
+from investiq.core.patchtst import PATCHTST, PatchTSTMeta
 from investiq.core.versions import version_dir
 from tests.fakes import FakeBackend
+from tests.ops.test_lifecycle import install_version
 
 
 def install(repo: Path, number: int) -> PatchTSTMeta:
-    """Version `number` of patchtst in `repo`, its artifact named w<number> (no graph)."""
-    meta = PatchTSTMeta(
-        f"w{number}",
-        8,
-        2,
-        "1d",
-        "log_return",
-        ["X"],
-        "sample",
-        "2020-01-01",
-        quantile_levels=list(QUANTILE_LEVELS),
-        trained_at=f"2026-01-0{number}T00:00:00Z",
-    )
-    version_dir(repo, PATCHTST, number).mkdir(parents=True)
-    meta.save(version_dir(repo, PATCHTST, number))
-    return meta
+    """Version `number` of patchtst in `repo`, its artifact named w<number> (no graph), trained on 2026-01-0N."""
+    return install_version(repo, number, trained_at=f"2026-01-0{number}T00:00:00Z")
 
 
 def break_artifact(repo: Path, number: int) -> None:

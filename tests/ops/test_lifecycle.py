@@ -506,7 +506,7 @@ def test_old_retrain_runs_and_retired_versions_are_pruned(tmp_path: Path):
     assert sorted(p.name for p in (tmp_path / "retired" / "patchtst").iterdir()) == ["5", "7"]
 
 
-def install_version(repo: Path, number: int) -> PatchTSTMeta:
+def install_version(repo: Path, number: int, trained_at: str = "") -> PatchTSTMeta:
     """A version `number` of patchtst in `repo` whose artifact is named w<number> (no graph)."""
     meta = PatchTSTMeta(
         f"w{number}",
@@ -518,6 +518,7 @@ def install_version(repo: Path, number: int) -> PatchTSTMeta:
         "sample",
         "2020-01-01",
         quantile_levels=list(QUANTILE_LEVELS),
+        trained_at=trained_at,
     )
     version_dir(repo, "patchtst", number).mkdir(parents=True)
     meta.save(version_dir(repo, "patchtst", number))
