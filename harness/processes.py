@@ -146,9 +146,7 @@ class GatewayProcess:
 
     def _log_since(self, offset: int) -> str:
         """What the child wrote to its log after `offset` bytes (an earlier run's lines are not its story)."""
-        with self.log_path.open("rb") as log:
-            log.seek(offset)
-            return log.read().decode(errors="replace")
+        return _since(self.log_path, offset)
 
     @property
     def pid(self) -> int:
