@@ -222,7 +222,7 @@ class FinanceLexicon:
                     p.term.negator for p in clause[:k] if negation_reach(tokens, p.start + p.length, at) <= WINDOW
                 )
                 value *= N_SCALAR**negators
-                if retracted is not None and m.start < retracted:  # what did not happen ("never came")
+                if retracted is not None and m.start + m.length <= retracted:  # what did not happen ("never came")
                     value *= N_SCALAR
             if value or m.term.neutral:
                 text = " ".join(tokens[m.start : m.start + m.length])

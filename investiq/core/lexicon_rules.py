@@ -177,9 +177,9 @@ APPOSED_NEXT = frozenset(
 
 def apposed_move(clause: list[Match], before: list[Match], tokens: list[str]) -> int | None:
     """The index in `clause`, opened by a comma, of its first word when that is a move said of the cost of the
-    clause `before`, or of its second when the first is "its" or "their" ("bad-loan ratio falls to 0.91%, its
-    lowest in eight years"); None else."""
-    k = 1 if clause and tokens[clause[0].start] in ("its", "their") else 0
+    clause `before`, or of its second when the first is "its", "their" or "the" ("bad-loan ratio falls to 0.91%,
+    its lowest in eight years"; "vacancy dropped to 8%, the lowest since 2019"); None else."""
+    k = 1 if clause and tokens[clause[0].start] in ("its", "their", "the") else 0
     if len(clause) <= k or not before or clause[0].start == 0 or tokens[clause[0].start - 1] != ",":
         return None
     m = clause[k]
@@ -200,11 +200,16 @@ _HAPPENED = frozenset(
      "materialize", "materialises", "materializes"]
 )  # fmt: skip
 _MATERIALISED = frozenset(w for w in _HAPPENED if w.startswith("materiali"))
+# ... and what a clause puts in the past: "the best days of cash sweep income are behind it" (read positive on
+# "best"), "the worst of its credit problems is behind it"
+_PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally"])
+_US = (["it"], ["us"], ["them"], ["me"])
 
 
 def retraction(tokens: list[str], first: int, last: int) -> int | None:
     """The index of the first word of a retraction within tokens[first:last] ("never came", "not materialised",
-    "failed to materialise" or "to show up", a clause ending "that wasn't" or "that was not to be"), or None.
+    "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be" or "is behind
+    it"), or None.
     "never" takes any of _HAPPENED; "not" and "failed to" only a form of materialise or "show up" ("did not come"
     may be a date: "the approval did not come until May")."""
     for i in range(max(first, 1), last):
@@ -219,6 +224,8 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
         ends = i + 1 == last or (tokens[i + 1 : i + 3] == ["to", "be"] and i + 3 == last)
         if word == "not" and ends and before in ("was", "were") and i >= 2 and tokens[i - 2] == "that":
             return i - 2  # "the sell-off that wasn't:", "the rally that was not to be": the clause ends there
+        if word == "behind" and before in _PAST_IT and tokens[i + 1 : i + 2] in _US and i + 2 == last:
+            return i - 1  # "the best days ... are behind it", "the worst of the credit problems is now behind us"
     return None
 
 
@@ -274,13 +281,15 @@ def absorbed_moves(tokens: list[str], spans: list[str]) -> frozenset[int]:
 
 
 def clause_weights(openers: list[str], clauses: list[list[Match]]) -> list[float]:
-    """Each clause's weight from the word that opened it (CONCEDED): a conceding clause goes on through "and"
-    ("despite strong sales and higher margins"); what comes before the last "but" is conceded too ("profit tops
-    estimates, but the outlook disappoints"), unless the clause just before it is negated ("no longer expected to
-    decline but to remain at last year's level": a correction, not a contrast)."""
+    """Each clause's weight from the word that opened it (CONCEDED), "while" too where it opens the text: a
+    conceding clause goes on through "and" ("despite strong sales and higher margins"); what comes before the last
+    "but" is conceded too ("profit tops estimates, but the outlook disappoints"), unless the clause just before it
+    is negated ("no longer expected to decline but to remain at last year's level": a correction, not a
+    contrast)."""
     weights, conceding = [], False
-    for opener in openers:
-        conceding = opener in CONCEDING or opener == "even as" or (conceding and opener == "and")
+    for k, opener in enumerate(openers):
+        opening = opener == "while" and not any(clauses[:k])  # "While the board remains excited ..., it has ..."
+        conceding = opener in CONCEDING or opener == "even as" or opening or (conceding and opener == "and")
         weights.append(CONCEDED if conceding else 1.0)
     last = max((k for k, opener in enumerate(openers) if k and opener == "but"), default=0)
     if last and not any(m.term.negator for m in clauses[last - 1]):

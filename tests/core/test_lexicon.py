@@ -1004,3 +1004,44 @@ def test_names_vader_misreads_ipos_below_price_placings_pledges_and_meetings_hel
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh26 (property, insurers, fintech, analysts' notes, macro releases, activists, app alerts) showed
+        ("Shares of the lender have given back last week's 9% rally", "negative"),
+        ("Heads up: the chipmaker now trades 4% below its offer price", "negative"),
+        ("Retail sales growth was the slowest in three years", "negative"),
+        ("Revenue rose 2%, short of the 5% goal set last year", "negative"),
+        ("The insurer's storm losses came in well short of the worst fears", "positive"),
+        ("Wage growth eased less than hoped in March", "negative"),
+        ("Defaults at the card issuer have stopped rising", "positive"),
+        ("Subscriptions at the streamer stopped growing last quarter", "negative"),
+        ("The fund manager is no longer bleeding clients", "positive"),
+        ("The scooter maker is still burning cash", "negative"),
+        ("Net inflows into the firm's ETFs reached $3 billion", "positive"),
+        ("The retailer will withdraw its full-year guidance", "negative"),
+        ("The group has decided not to proceed with the listing of its unit", "negative"),
+        ("Jefferies reiterates Hold on the broker and keeps its $48 target", "neutral"),
+        ("Analysts keep the homebuilder at Neutral; the price target stays at $90", "neutral"),
+        ("The insurer writes property and casualty cover in 12 countries", "neutral"),
+        ("The board meets on Friday to approve the annual accounts", "neutral"),
+        ("Check out today's most-traded stocks in the app", "neutral"),
+        ("Don't miss out: the weekly market briefing is live", "neutral"),
+        ("Payroll data undercut fears of a slowdown", "positive"),
+        ("The chief executive said the worst of the downturn is now behind us", "positive"),
+        ("The strongest years of growth are behind it, the analyst wrote", "negative"),
+        ("While the chairman praised the progress, the company cut its dividend", "negative"),
+        ("While margins slipped, the bank posted record profit and raised its payout", "positive"),
+        ("The unit earned $14 million, against a $20 million loss a year earlier", "positive"),
+        ("The firm posted a $9 million loss versus a $4 million profit", "negative"),
+        ("Occupancy at the company's three suburban office parks fell to 81% from 88%", "negative"),
+        ("Arrears at the lender's buy-to-let mortgage book fell to 1.2% from 1.9%", "positive"),
+        ("Unemployment fell to 3.9% from 4.3%, the lowest in a decade", "positive"),
+        ("The insurer will cut its dividend to $0.20 from $0.50 to rebuild capital", "negative"),
+    ],
+)
+def test_rallies_given_back_paces_fears_put_to_rest_ratings_kept_and_what_is_behind_us(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
