@@ -200,16 +200,17 @@ _HAPPENED = frozenset(
      "materialize", "materialises", "materializes"]
 )  # fmt: skip
 _MATERIALISED = frozenset(w for w in _HAPPENED if w.startswith("materiali"))
-# ... and what a clause puts in the past: "the best days of cash sweep income are behind it" (read positive on
-# "best"), "the worst of its credit problems is behind it"
-_PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally"])
+# ... and what a clause puts in the past or sets aside: "the best days of cash sweep income are behind it" (read
+# positive on "best"), "the worst of its credit problems is behind it", "a trade spat ... is off the table", "the
+# rally is built on sand"
+_PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally", "was", "were", "been"])
 _US = (["it"], ["us"], ["them"], ["me"])
 
 
 def retraction(tokens: list[str], first: int, last: int) -> int | None:
     """The index of the first word of a retraction within tokens[first:last] ("never came", "not materialised",
-    "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be" or "is behind
-    it"), or None.
+    "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be", "is behind it"
+    "is off the table" or "built on sand"), or None.
     "never" takes any of _HAPPENED; "not" and "failed to" only a form of materialise or "show up" ("did not come"
     may be a date: "the approval did not come until May")."""
     for i in range(max(first, 1), last):
@@ -226,6 +227,15 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 2  # "the sell-off that wasn't:", "the rally that was not to be": the clause ends there
         if word == "behind" and before in _PAST_IT and tokens[i + 1 : i + 2] in _US and i + 2 == last:
             return i - 1  # "the best days ... are behind it", "the worst of the credit problems is now behind us"
+        if (
+            tokens[i - 1 : i + 2] == ["off", "the", "table"]
+            and i + 2 == last
+            and i >= 2
+            and tokens[i - 2] in _PAST_IT
+        ):
+            return i - 2  # "a trade spat that was set to hit the group is off the table"
+        if tokens[i - 1 : i + 2] == ["built", "on", "sand"] and i + 2 == last:
+            return i - 1  # "the rally is built on sand"
     return None
 
 

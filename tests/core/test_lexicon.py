@@ -1045,3 +1045,36 @@ def test_rallies_given_back_paces_fears_put_to_rest_ratings_kept_and_what_is_beh
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh28 (chips, EVs, emerging desks, travel and media, tariffs, filings' MD&A, podcasts) showed
+        ("The utility no longer expects to achieve its 2026 emissions target", "negative"),
+        ("New 10% tariffs on imported aluminium hit the can maker", "negative"),
+        ("The podcast's hosts say the stock's rebound is built on sand", "negative"),
+        ("The founder gives the keynote at the company's developer conference", "neutral"),
+        ("The carrier flies 80 wide-body jets on long-haul routes", "neutral"),
+        ("The smelter will start production a year later than planned", "negative"),
+        ("The chip designer signs a five-year supply agreement with a carmaker", "positive"),
+        ("The chip designer shows signs of weakness as orders thin", "negative"),
+        ("The streaming service loses 400,000 customers in the quarter", "negative"),
+        ("Measures that were meant to revive demand have failed", "negative"),
+        ("The trial showed the drug worked no better than the one it was meant to replace", "negative"),
+        ("Traders had braced for a loss, but the miner turned a quarterly profit", "positive"),
+        ("The auditor says the control weakness has been remediated", "positive"),
+        ("The developer sold fewer homes than a year earlier", "negative"),
+        ("Bad-loan provisions jumped 40% in the quarter", "negative"),
+        ("The bank released provisions set aside for the pandemic", "positive"),
+        ("The group cut its gearing ratio to 28% from 41%", "positive"),
+        ("Airline cuts earnings guidance as fuel prices surge", "negative"),
+        ("Orders were flat, a far cry from last year's surge", "negative"),
+        ("The newsletter sees no reason to buy the stock at these levels", "negative"),
+        ("The company will hold an investor call on Tuesday", "neutral"),
+        ("A strike that was set to halt the plant is off the table after a pay deal", "positive"),
+    ],
+)
+def test_targets_no_longer_achieved_tariffs_deals_signed_customers_lost_and_what_is_off_the_table(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
