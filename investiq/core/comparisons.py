@@ -4,15 +4,17 @@ Interim reports say most of their news in numbers: "Pre-tax profit totalled EUR 
 pre-tax loss of EUR 2.7 mn", "EPS was EUR -0.18, against EUR 0.07", "gearing fell to 37 % from 58 %".
 Words alone read the first as two pieces of evidence pulling apart (profit, loss) and the second as none.
 Here a figure A, then a comparing word ("compared to", "compared with", "against", "versus", "vs",
-"from", a bracket right after A as Nordic reports give the year before: "74.2 (31.5)", or a comma before an
-estimate as wire flashes give it: "NET INCOME $18.1B, EST. $16.4B"), then a figure B
+"from", "under", "below", "above", a bracket right after A as Nordic reports give the year before: "74.2
+(31.5)", or a comma before an estimate as wire flashes give it: "NET INCOME $18.1B, EST. $16.4B"), then a figure B
 with only a few connecting words between ("a loss of", "estimates of", "a year earlier"), is one piece of
 evidence: up when A > B, down when A < B.
 
 - A loss is a negative figure: a minus sign, or "loss", "deficit", "outflow" or "negative" among the words
   that lead to it. B without such words of its own is the same kind of figure as A ("a loss of 2.1,
-  compared to 4.8": two losses, the loss narrowed). A change is negative after a falling word ("fell 5 %")
-  or before one ("a 2.5 % decline").
+  compared to 4.8": two losses, the loss narrowed); a loss or a profit may also be named by the word right
+  after an amount ("$22 million versus a $61 million outflow"). A change is negative after a falling word
+  ("fell 5 %") or before one ("a 2.5 % decline"), and B with no direction of its own is then a fall too ("a
+  1 % decline versus the 4 % that was feared").
 - A cost-like subject right before A (costs, debt, gearing, unemployment: the lexicon's `~` terms) turns
   the reading around: debt down from 60 to 48 is good news. "Rate" is a cost only as a rate of interest.
 - Both figures must be of one kind and scale: two amounts (mn/bn/crore are scaled; a total is not
@@ -39,13 +41,16 @@ _FIGURE = re.compile(
     r"|billion\b|b\b|k\b|thousand\b|trillion\b|tn\b|lakh crores?\b|crores?\b|lakhs?\b|cents?\b))?"
 )
 _COMPARING = re.compile(
-    r"\b(?:compared (?:to|with)|compares? (?:to|with)|in comparison (?:to|with)|against|versus|vs\.?|from)(?=\W)"
+    r"\b(?:compared (?:to|with)|compares? (?:to|with)|in comparison (?:to|with)|against|versus|vs\.?|from"
+    r"|under|below|above)(?=\W)"
     r"|(?<!\$)\((?=[^()]{0,8}\d)"
     r"|,(?=\s*(?:est|estimates?|consensus|expected|exp|forecast|poll)\b)"  # a flash: "EPS $1.23, est. $1.10"
 )
 # The comparing words of _COMPARING: a move right before one of them ("narrowing sharply from") is what the
 # comparison reads (investiq/core/lexicon.py counts it once, there).
-COMPARING_WORDS = frozenset(["compared", "compares", "compare", "comparison", "against", "versus", "vs", "from"])
+COMPARING_WORDS = frozenset(
+    ["compared", "compares", "compare", "comparison", "against", "versus", "vs", "from", "under", "below", "above"]
+)
 # After B, a later period than A's: "revenue $10bn in Q3, consensus $11bn for Q4" compares nothing.
 _LATER = re.compile(
     r"\s*for\s+(?:next|the next|the coming|q[1-4]|[1-4]q|fy|h[12]|(?:19|20)\d\d|(?:the )?full.year)\b"
@@ -188,12 +193,17 @@ class _Reader:
         "a 2 % decline", not "fell to 5 %" (a level)."""
         if metric == "loss":
             return -abs(figure.value)
-        if figure.kind in ("percent", "points") and figure.value > 0:
-            word = before[-2] if len(before) > 1 and before[-1] == "by" else (before[-1] if before else "")
-            following = _WORD.findall(after)[:1]
-            if self.direction(word) < 0 or any(self.direction(w) < 0 for w in following):
-                return -figure.value
+        if figure.kind in ("percent", "points") and figure.value > 0 and self.moved(before, after) < 0:
+            return -figure.value
         return figure.value
+
+    def moved(self, before: list[str], after: str) -> int:
+        """-1 where the word before a change ("fell 5 %", "fell by 5 %") or right after it ("a 2 % decline") is a
+        falling one, +1 a rising one, 0 neither."""
+        word = before[-2] if len(before) > 1 and before[-1] == "by" else (before[-1] if before else "")
+        words = [word, *_WORD.findall(after)[:1]]
+        directions = [self.direction(w) for w in words]
+        return -1 if any(d < 0 for d in directions) else 1 if any(d > 0 for d in directions) else 0
 
     def read(self) -> Iterator[tuple[str, int, frozenset[str]]]:
         used: set[int] = set()  # figures already read as B: not A of the next comparison
@@ -235,7 +245,15 @@ class _Reader:
             metric_a = named_a or metric_a
             metric_b = after_b or named_b or metric_a
             value_a = self.signed(a, metric_a, lead, between)
-            value_b = self.signed(b, metric_b, gap_words, self.text[b.end : b.end + 24])
+            tail = self.text[b.end : b.end + 24]
+            value_b = self.signed(b, metric_b, gap_words, tail)
+            if (
+                a.value > 0 > value_a
+                and value_b > 0
+                and not (named_b or after_b)
+                and not self.moved(gap_words, tail)
+            ):
+                value_b = -value_b  # "a 1% decline versus the 4% that was feared": B is a fall too, unless said
             if abs(value_a - value_b) <= SAME * max(abs(value_a), abs(value_b)):
                 continue
             direction = 1 if value_a > value_b else -1

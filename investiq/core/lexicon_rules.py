@@ -4,6 +4,7 @@ moves a cost-like subject turns around, which moves two compared figures absorb.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from investiq.core.comparisons import COMPARING_WORDS
@@ -136,14 +137,21 @@ _JOINING = _OF | frozenset(["its", "their", "the", "a", "an", "his", "her", "our
 MODIFIES = 2  # at most this many other words between a move and the cost it qualifies ("higher quarterly losses")
 
 
+# What a move right after it is said of, whatever cost came before: "gas costs erode margins" (read positive: the
+# costs turned "erode" around), "higher rates hit earnings".
+_OWN_OBJECTS = tuple(
+    [w] for w in ["margin", "margins", "profit", "profits", "earnings", "sales", "revenue", "revenues", "income"]
+)
+
+
 def governed_moves(clause: list[Match], tokens: list[str]) -> frozenset[int]:
     """The indices in `clause` of the moves a cost-like subject turns around: a move that qualifies a cost right
     after it ("rising costs", "higher interest rates", "rise in costs"; not "plunges over losses"), and a move
-    after a cost of its clause with no verb of causing between them ("losses at the unit widen", not "default
-    fears send shares plunging"), unless a move qualifies that cost: then the two are the subject ("drop in
-    layoffs lifts sentiment": the drop lifts it), but for the level the cost is brought to ("cuts net debt to its
-    lowest level"; `_level_reached`). A term that is a move and a cost governs no move but through another
-    cost."""
+    after a cost of its clause with no verb of causing between them and no object of its own after it ("losses
+    at the unit widen", not "default fears send shares plunging" nor "gas costs erode margins"), unless a move
+    qualifies that cost: then the two are the subject ("drop in layoffs lifts sentiment": the drop lifts it), but
+    for the level the cost is brought to ("cuts net debt to its lowest level"; `_level_reached`). A term that is
+    a move and a cost governs no move but through another cost."""
     costs = [m for m in clause if m.term.cost]
     pairs = [(k, c) for k, m in enumerate(clause) if m.term.move for c in costs if _qualifies(m, c, tokens)]
     qualified = {id(c) for _, c in pairs}
@@ -158,6 +166,7 @@ def governed_moves(clause: list[Match], tokens: list[str]) -> frozenset[int]:
                 and end <= m.start
                 and (id(c) not in qualified or _level_reached(tokens[end : m.start + m.length]))
                 and CAUSING.isdisjoint(tokens[end : m.start])
+                and tokens[m.start + m.length : m.start + m.length + 1] not in _OWN_OBJECTS
             ):
                 out.add(k)
                 break
@@ -265,12 +274,16 @@ def _qualifies(m: Match, c: Match, tokens: list[str]) -> bool:
     return len(between) <= reach and _BETWEEN.isdisjoint(between)
 
 
+_CHANGE = re.compile(r"[-+]?\d[\d.,]*\s?(?:%|percent\b|per cent\b|pct\b|bps\b|basis points?\b)")
+
+
 def absorbed_moves(tokens: list[str], spans: list[str]) -> frozenset[int]:
     """The indices of `tokens` that move right before a comparing word inside the texts `spans` of compared
     figures ("narrowing sharply from", "up from"; not "costs soared, compared with": a comma between), or right
     after a span, said of its second figure ("down 1% against a forecast 6% slide": the comparison reads the
-    figures, and "slide" made the sales' beat a tie). Spans come in the text's order and each is found after the
-    one before."""
+    figures, and "slide" made the sales' beat a tie), or right before a span that opens on a change ("fell 2%
+    against the 6% drop that was feared": the fall signs the change). Spans come in the text's order and each is
+    found after the one before."""
     absorbed: set[int] = set()
     at = 0
     for span in spans:
@@ -285,6 +298,8 @@ def absorbed_moves(tokens: list[str], spans: list[str]) -> frozenset[int]:
                         )
                 if i + n < len(tokens) and tokens[i + n].isalnum():
                     absorbed.add(i + n)
+                if _CHANGE.match(span):  # "fell 2% against the 6% drop": the fall is A's sign (`compared`)
+                    absorbed.update(k for k in (i - 1, i - 2 if tokens[i - 1 : i] == ["by"] else -1) if k >= 0)
                 at = i + n
                 break
     return frozenset(absorbed)

@@ -1078,3 +1078,35 @@ def test_targets_no_longer_achieved_tariffs_deals_signed_customers_lost_and_what
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh30 (lenders, pharma, food and farming, towers and railroads, Asian exporters, previews, posts)
+        ("Shipments are running 8% above the group's own target", "positive"),
+        ("Unit costs came in below the guidance set in February", "positive"),
+        ("The regulator approved the drug a month ahead of its scheduled date", "positive"),
+        ("The freight railroad's operating ratio improved to 58% from 63%", "positive"),
+        ("The shipbuilder posts an operating loss of 90 billion won", "negative"),
+        ("Card losses peaked earlier than expected, the lender said", "positive"),
+        ("Sales of the drug peaked last year", "negative"),
+        ("Higher freight costs erode the retailer's margins", "negative"),
+        ("The brewer cuts its full-year earnings guidance", "negative"),
+        ("The group raises its full-year revenue guidance again", "positive"),
+        ("Analysts expect a fourth quarter of broadband subscriber losses", "negative"),
+        ("Volumes fell 2% against the 6% drop that was feared", "positive"),
+        ("Delinquencies came in at 2.1%, under the 2.6% analysts expected", "positive"),
+        ("The bond trades at 60 cents, below the 75 cents where it was issued", "negative"),
+        ("Next up on the calendar: the carmaker's results on Thursday", "neutral"),
+        ("Reporting season wraps up this week with two exporters", "neutral"),
+        ("Welcome aboard to our new head of sales! - a food maker's post", "neutral"),
+        ("We're hiring: join our logistics team in Ohio", "neutral"),
+        ("The chipmaker is headquartered in Hsinchu", "neutral"),
+        ("Today we celebrate 50 years of the company with our employees", "neutral"),
+        ("The board approved the regular quarterly dividend of 25 cents", "neutral"),
+    ],
+)
+def test_figures_past_their_targets_ratios_lower_is_better_peaks_and_previews_and_posts(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
