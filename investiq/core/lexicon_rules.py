@@ -211,14 +211,14 @@ _HAPPENED = frozenset(
 _MATERIALISED = frozenset(w for w in _HAPPENED if w.startswith("materiali"))
 # ... and what a clause puts in the past or sets aside: "the best days of cash sweep income are behind it" (read
 # positive on "best"), "the worst of its credit problems is behind it", "a trade spat ... is off the table", "the
-# rally is built on sand"
+# rally is built on sand". Not "behind" a name: "strong demand is behind the rally" names its cause
 _PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally", "was", "were", "been"])
 _US = (["it"], ["us"], ["them"], ["me"])
 
 
 def retraction(tokens: list[str], first: int, last: int) -> int | None:
     """The index of the first word of a retraction within tokens[first:last] ("never came", "not materialised",
-    "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be", "is behind it"
+    "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be", "is behind it",
     "is off the table" or "built on sand"), or None.
     "never" takes any of _HAPPENED; "not" and "failed to" only a form of materialise or "show up" ("did not come"
     may be a date: "the approval did not come until May")."""

@@ -1110,3 +1110,41 @@ def test_figures_past_their_targets_ratios_lower_is_better_peaks_and_previews_an
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh32 (short wires, monthly statistics, explorers, Chinese developers, bids, brokers, courts)
+        ("Junior miner hits 22 metres of 5.4 g/t gold at its flagship project", "positive"),
+        ("The explorer's first well comes up dry", "negative"),
+        ("Appraisal well flows 3,200 barrels a day", "positive"),
+        ("The drill hole cut 80 metres of sandstone; assays are pending", "neutral"),
+        ("Shares of the developer halted pending an announcement", "neutral"),
+        ("Production was halted pending an inspection after a fire", "negative"),
+        ("Regulator revokes the lender's licence", "negative"),
+        ("Antitrust authority prohibits the merger of two grocers", "negative"),
+        ("A jury found the chemicals maker liable for the spill", "negative"),
+        ("The court rejected a $90 million claim against the utility", "positive"),
+        ("The regulator said it will take no enforcement action against the broker", "positive"),
+        ("Quarterly profit was flattered by a one-off gain", "negative"),
+        ("To us the market's capex scare looks overdone", "positive"),
+        ("So much for the recovery: same-store sales fell again in May", "negative"),
+        ("Instead of the promised buyback, the company will hoard cash", "negative"),
+        ("Far from the record quarter management had promised, sales slipped", "negative"),
+        ("Regulatory risks have diminished since the ruling", "positive"),
+        ("The bank's NPL ratio fell for a fourth quarter", "positive"),
+        ("Passenger yields rose 3% in April", "positive"),
+        ("We maintain our Hold; risks look balanced at this price", "neutral"),
+        ("The retailer will stop publishing monthly sales figures", "neutral"),
+        ("The central bank will publish its financial stability report on Monday", "neutral"),
+        ("Neither an upgrade nor a downgrade: the agency kept its rating", "neutral"),
+        ("Storm losses came in below the insurer's budget for the quarter", "positive"),
+        ("Deliveries fell 2%, far less than the 10% drop analysts expected", "positive"),
+        ("Sales rose 1%, less than the 4% of a year ago", "negative"),
+        ("The stock fell 6%, more than the 2% drop in the index", "negative"),
+    ],
+)
+def test_drill_results_bids_blocked_claims_rejected_hopes_undone_and_figures_compared_by_than(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
