@@ -23,7 +23,7 @@ CONCEDING = frozenset(["despite", "although", "though"])  # words of BREAKS: the
 BREAKS = frozenset(
     [
         "as", "after", "amid", "amidst", "but", "while", "despite", "although", "though", "on",
-        "following", "since", "because", "and", "whereas", "yet", "before", "ahead", "if", "unless",
+        "following", "since", "because", "and", "whereas", "yet", "before", "ahead", "if", "unless", "then",
     ]
 )  # fmt: skip
 
@@ -71,14 +71,20 @@ _EMPHATIC = frozenset(
      "brighter"]
 )  # fmt: skip
 EMPHATIC_REACH = 4  # words after "never" in which one of them makes it a superlative
+_SINCE = frozenset(["in", "since"])  # "not been this X in a decade": the first time in that long
 
 
 def superlative(tokens: list[str], i: int) -> bool:
-    """Whether the negator at `i` says "never so X" or "could not be X-er" (a superlative) rather than "not": for
-    "never", one of `_EMPHATIC` within `EMPHATIC_REACH` words after it in its clause; for "not", "could (can) not
-    be" and one of them; either not followed by "than"."""
+    """Whether the negator at `i` says "never so X", "could not be X-er" or "not been this X in a decade" (a
+    superlative) rather than "not": for "never", one of `_EMPHATIC` within `EMPHATIC_REACH` words after it in its
+    clause; for "not", "could (can) not be" and one of them, either not followed by "than", or "not been this (so)
+    X" and then "in" or "since"."""
     if tokens[i] == "not":
         words = tokens[max(i - 1, 0) : i + 3]
+        if tokens[i + 1 : i + 3] in (["been", "this"], ["been", "so"]) and _SINCE.intersection(
+            tokens[i + 4 : i + 6]
+        ):
+            return True  # "margins have not been this good in a decade", "has not been so strong since 2007"
         return len(words) == 4 and words[0] in ("could", "can") and words[2] == "be" and _emphatic(tokens, i + 2)
     if tokens[i] != "never":
         return False
@@ -316,7 +322,7 @@ def clause_weights(openers: list[str], clauses: list[list[Match]]) -> list[float
         opening = opener == "while" and not any(clauses[:k])  # "While the board remains excited ..., it has ..."
         conceding = opener in CONCEDING or opener == "even as" or opening or (conceding and opener == "and")
         weights.append(CONCEDED if conceding else 1.0)
-    last = max((k for k, opener in enumerate(openers) if k and opener == "but"), default=0)
+    last = max((k for k, opener in enumerate(openers) if k and opener in ("but", "then")), default=0)
     if last and not any(m.term.negator for m in clauses[last - 1]):
         weights = [CONCEDED if k < last else w for k, w in enumerate(weights)]
     return weights

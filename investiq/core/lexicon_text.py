@@ -12,6 +12,9 @@ _DASH = re.compile(r"\s[-–—]+\s|[–—]")
 # "▼ 3%"): the sign is the move's direction, read as "up"/"down" (the sign was dropped, and "+9%" was no evidence).
 # Not a range ("5-9%") or a figure's own hyphen ("Q3-2%": a word or figure just before)
 _SIGNED = re.compile(r"(?<![\w.%+\-−])([+\-−▲▼])\s?(?=\d[\d.,]*\s?%)")
+# A ticker in brackets ("Corvid Pharmaceuticals (CRVD) climbs", "(NASDAQ:AAPL)", "(BRK.B)") is a name, not the end
+# of a clause: the bracket cut "short interest in Corvid" from "climbs" (fresh34)
+_TICKER = re.compile(r"\((?:[A-Z]{2,6}:)?[A-Z]{1,6}(?:\.[A-Z]{1,2})?\)")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # "410,000 customers": one figure, no clause break inside
 _TOKEN = re.compile(r"[^\W_]+|[,;:!?()]")  # words of any script: [a-z] read "Zürich" as "z" + "rich" (positive)
 # The lexicon reads English. A text written in another language is no evidence either way, however its words
@@ -50,9 +53,10 @@ def not_english(tokens: list[str]) -> bool:
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case words and numbers, and the punctuation that ends a clause: "Moody's" -> "moody",
-    "didn't" -> "did not", "wider-than-expected" -> "wider than expected", "+9%" -> "up 9"."""
-    text = _NOT.sub(" not", _APOSTROPHE_S.sub("", text.lower()))
+    """Lower-case words and numbers, and the punctuation that ends a clause (a bracketed ticker is dropped):
+    "Moody's" -> "moody", "didn't" -> "did not", "wider-than-expected" -> "wider than expected", "+9%" -> "up 9",
+    "Corvid (CRVD) climbs" -> "corvid climbs"."""
+    text = _NOT.sub(" not", _APOSTROPHE_S.sub("", _TICKER.sub(" ", text).lower()))
     text = _THOUSANDS.sub("", text)
     text = _SIGNED.sub(lambda m: " up " if m.group(1) in "+▲" else " down ", text)
     return _TOKEN.findall(_DASH.sub(" , ", text))

@@ -1148,3 +1148,41 @@ def test_drill_results_bids_blocked_claims_rejected_hopes_undone_and_figures_com
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh34 (tagged wires, executives, strikes and hacks, flows, short interest, South and South-East
+        # Asian desks, long wire sentences, quoted remarks) showed
+        ("Outgoing chief admits he misjudged demand for the group's flagship phone", "negative"),
+        ("Put buying in the regional lender surges ahead of results", "negative"),
+        ("Investors yank $1 billion from the fund in a month", "negative"),
+        ("The builder, which had pledged to cut debt, said leverage rose after cost overruns", "negative"),
+        ("The dockworkers' strike was called off on the eve of the walkout", "positive"),
+        ("Pilots accept the pay offer, ending a two-month dispute", "positive"),
+        ("The watchdog has dropped its case against the insurer", "positive"),
+        ("The toymaker wins dismissal of a lawsuit over its recall", "positive"),
+        ("The conglomerate is in talks to sell its loss-making shipping arm", "positive"),
+        ("The chemicals group draws a takeover approach from a rival", "positive"),
+        ("Short sellers cover their bets as bears retreat from the carmaker", "positive"),
+        ("Short interest in the biotech jumps to 30% of its float", "negative"),
+        (
+            "Short interest in Halcyon Bio (HLCY) jumps to a record",
+            "negative",
+        ),  # a bracketed ticker ends no clause
+        ("Strike at two mills called off", "positive"),
+        ("The utility ends its 20-year run of dividend increases", "negative"),
+        ("The retailer's loss was smaller than its own warning, sparking a relief rally", "positive"),
+        ("S&P takes the port operator off negative watch", "positive"),
+        ("The order is worth half of what it first claimed", "negative"),
+        ("The stock jumped at the open, then closed 5% lower", "negative"),
+        ("Our order book has not been this strong in years, the chief executive said", "positive"),
+        ("The plant will hold an emergency drill on Sunday", "neutral"),
+        ("The bank moves its fiscal year-end to December, with no effect on results", "neutral"),
+        ("What drives the rally in Indian small caps", "neutral"),
+    ],
+)
+def test_strikes_called_off_cases_dropped_runs_ended_moves_undone_and_records_unsaid(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
