@@ -3,11 +3,11 @@
 Interim reports say most of their news in numbers: "Pre-tax profit totalled EUR 6.1 mn, compared to a
 pre-tax loss of EUR 2.7 mn", "EPS was EUR -0.18, against EUR 0.07", "gearing fell to 37 % from 58 %".
 Words alone read the first as two pieces of evidence pulling apart (profit, loss) and the second as none.
-Here a figure A, then a comparing word ("compared to", "compared with", "against", "versus", "vs",
-"from", "under", "below", "above", "than", a bracket right after A as Nordic reports give the year before: "74.2
-(31.5)", or a comma before an estimate as wire flashes give it: "NET INCOME $18.1B, EST. $16.4B"), then a figure B
-with only a few connecting words between ("a loss of", "estimates of", "a year earlier"), is one piece of
-evidence: up when A > B, down when A < B.
+Here a figure A, then a comparing word ("compared to", "compared with", "against", "versus", "vs", "from",
+"under", "below", "above", "than", "short of", "a fraction of", a bracket right after A as Nordic reports give
+the year before: "74.2 (31.5)", or a comma before an estimate as wire flashes give it: "NET INCOME $18.1B, EST.
+$16.4B"), then a figure B with only a few connecting words between ("a loss of", "estimates of", "a year
+earlier"), is one piece of evidence: up when A > B, down when A < B.
 
 - A loss is a negative figure: a minus sign, or "loss", "deficit", "outflow" or "negative" among the words
   that lead to it. B without such words of its own is the same kind of figure as A ("a loss of 2.1,
@@ -42,7 +42,7 @@ _FIGURE = re.compile(
 )
 _COMPARING = re.compile(
     r"\b(?:compared (?:to|with)|compares? (?:to|with)|in comparison (?:to|with)|against|versus|vs\.?|from"
-    r"|under|below|above|than)(?=\W)"
+    r"|under|below|above|than|short of|fraction of)(?=\W)"
     r"|(?<!\$)\((?=[^()]{0,8}\d)"
     r"|,(?=\s*(?:est|estimates?|consensus|expected|exp|forecast|poll)\b)"  # a flash: "EPS $1.23, est. $1.10"
 )
@@ -50,7 +50,7 @@ _COMPARING = re.compile(
 # comparison reads (investiq/core/lexicon.py counts it once, there).
 COMPARING_WORDS = frozenset(
     ["compared", "compares", "compare", "comparison", "against", "versus", "vs", "from", "under", "below", "above",
-     "than"]
+     "than", "short", "fraction"]
 )  # fmt: skip
 # After B, a later period than A's: "revenue $10bn in Q3, consensus $11bn for Q4" compares nothing.
 _LATER = re.compile(

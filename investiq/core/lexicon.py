@@ -163,10 +163,17 @@ class FinanceLexicon:
         subjects = frozenset(w for _, _, words in figures for w in words)
         absorbed = absorbed_moves(tokens, [span for span, _, _ in figures])
         apposed = [apposed_move(clause, clauses[k - 1], tokens) if k else None for k, clause in enumerate(clauses)]
+        # a cost the next clause says is easing ("a $45 million net loss, its narrowest") loses its own weight
+        eased_next = [
+            at is not None and clause[at].term.valence < 0
+            for clause, at in zip([*clauses[1:], []], [*apposed[1:], None], strict=True)
+        ]
         items = [
             replace(item, value=item.value * weight) if weight != 1 else item
-            for clause, weight, moved in zip(clauses, clause_weights(openers, clauses), apposed, strict=True)
-            for item in self._read(clause, tokens, subjects, absorbed, moved)
+            for clause, weight, moved, later in zip(
+                clauses, clause_weights(openers, clauses), apposed, eased_next, strict=True
+            )
+            for item in self._read(clause, tokens, subjects, absorbed, moved, later)
         ]
         items += [Item(words, COMPARED * sign) for words, sign, _ in figures]
         if text.rstrip().rstrip("\"'”’»)").endswith("?"):  # asked, not said: "Will the Fed cut rates?" read 0.77
@@ -185,6 +192,7 @@ class FinanceLexicon:
         subjects: frozenset[str] = frozenset(),
         absorbed: frozenset[int] = frozenset(),
         apposed: int | None = None,
+        eased_later: bool = False,
     ) -> Iterator[Item]:
         """The items of one clause, each read against its subject, boosters, negators and hedges. A move right
         before the comparing word of two compared figures (`absorbed`: "a loss of 12, narrowing from 96") is
@@ -198,7 +206,7 @@ class FinanceLexicon:
         governed = governed_moves(clause, tokens) | ({apposed} if apposed is not None else set())
         retracted = retraction(tokens, clause[0].start, clause[-1].start + clause[-1].length) if clause else None
         compares = any(m.term.compares for m in clause)  # "losses not as bad as feared": the news is "not bad"
-        eased = sum(clause[k].term.valence for k in governed) < 0
+        eased = eased_later or sum(clause[k].term.valence for k in governed) < 0
         hedge = min((m.term.hedge for m in clause), default=1.0)
         boosts = clause_boosts(clause)
         for k, m in enumerate(clause):

@@ -143,11 +143,22 @@ _JOINING = _OF | frozenset(["its", "their", "the", "a", "an", "his", "her", "our
 MODIFIES = 2  # at most this many other words between a move and the cost it qualifies ("higher quarterly losses")
 
 
-# What a move right after it is said of, whatever cost came before: "gas costs erode margins" (read positive: the
-# costs turned "erode" around), "higher rates hit earnings".
-_OWN_OBJECTS = tuple(
-    [w] for w in ["margin", "margins", "profit", "profits", "earnings", "sales", "revenue", "revenues", "income"]
+# What a move a few words after it is said of, whatever cost came before: "gas costs erode margins" (read positive:
+# the costs turned "erode" around), "higher rates hit earnings", "warranty costs wipe out $1 billion of profit".
+_OWN_OBJECTS = frozenset(
+    ["margin", "margins", "profit", "profits", "earnings", "sales", "revenue", "revenues", "income"]
 )
+OBJECT_REACH = 5  # words after the move in which its object may come ("wipe out $1 billion of quarterly profit")
+
+
+def _own_object(tokens: list[str], after: int) -> bool:
+    """Whether one of _OWN_OBJECTS comes within OBJECT_REACH words after a move, in its clause."""
+    for t in tokens[after : after + OBJECT_REACH]:
+        if t in BREAKS or t in COMPARING_WORDS or t == "to" or not t.isalnum():
+            return False  # "unit costs dropped below revenue per car": revenue is what the cost is compared with
+        if t in _OWN_OBJECTS:
+            return True
+    return False
 
 
 def governed_moves(clause: list[Match], tokens: list[str]) -> frozenset[int]:
@@ -172,7 +183,7 @@ def governed_moves(clause: list[Match], tokens: list[str]) -> frozenset[int]:
                 and end <= m.start
                 and (id(c) not in qualified or _level_reached(tokens[end : m.start + m.length]))
                 and CAUSING.isdisjoint(tokens[end : m.start])
-                and tokens[m.start + m.length : m.start + m.length + 1] not in _OWN_OBJECTS
+                and not _own_object(tokens, m.start + m.length)
             ):
                 out.add(k)
                 break
@@ -193,7 +204,10 @@ APPOSED_NEXT = frozenset(
 def apposed_move(clause: list[Match], before: list[Match], tokens: list[str]) -> int | None:
     """The index in `clause`, opened by a comma, of its first word when that is a move said of the cost of the
     clause `before`, or of its second when the first is "its", "their" or "the" ("bad-loan ratio falls to 0.91%,
-    its lowest in eight years"; "vacancy dropped to 8%, the lowest since 2019"); None else."""
+    its lowest in eight years"; "vacancy dropped to 8%, the lowest since 2019"), the latter also where the clause
+    before ends on a cost that did not move ("posts a $45 million net loss, its narrowest since going public"; not
+    a bare move: "sets aside ... for bad loans, triple a year earlier", tried, turned an unread answer wrong);
+    None else."""
     k = 1 if clause and tokens[clause[0].start] in ("its", "their", "the") else 0
     if len(clause) <= k or not before or clause[0].start == 0 or tokens[clause[0].start - 1] != ",":
         return None
@@ -203,6 +217,8 @@ def apposed_move(clause: list[Match], before: list[Match], tokens: list[str]) ->
     after = m.start + m.length
     if after < len(tokens) and tokens[after].isalpha() and tokens[after] not in APPOSED_NEXT:
         return None
+    if k and before[-1].term.cost:  # "posts a $45 million net loss, its narrowest since going public"
+        return k
     costs = [c.start for c in before if c.term.cost]
     return k if any(costs and min(costs) < before[j].start for j in governed_moves(before, tokens)) else None
 
@@ -217,15 +233,18 @@ _HAPPENED = frozenset(
 _MATERIALISED = frozenset(w for w in _HAPPENED if w.startswith("materiali"))
 # ... and what a clause puts in the past or sets aside: "the best days of cash sweep income are behind it" (read
 # positive on "best"), "the worst of its credit problems is behind it", "a trade spat ... is off the table", "the
-# rally is built on sand". Not "behind" a name: "strong demand is behind the rally" names its cause
+# rally is built on sand", "the sell-off looks overdone to us", "the rally looks stretched". Not "behind" a name:
+# "strong demand is behind the rally" names its cause
 _PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally", "was", "were", "been"])
 _US = (["it"], ["us"], ["them"], ["me"])
+_OVERDONE = frozenset(["overdone", "overblown", "overextended", "stretched", "exaggerated"])
+_LOOKS = frozenset(["look", "looks", "looked", "is", "are", "was", "were", "seems", "seem", "appears", "appear"])
 
 
 def retraction(tokens: list[str], first: int, last: int) -> int | None:
     """The index of the first word of a retraction within tokens[first:last] ("never came", "not materialised",
     "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be", "is behind it",
-    "is off the table" or "built on sand"), or None.
+    "is off the table", "built on sand" or "looks overdone"), or None.
     "never" takes any of _HAPPENED; "not" and "failed to" only a form of materialise or "show up" ("did not come"
     may be a date: "the approval did not come until May")."""
     for i in range(max(first, 1), last):
@@ -249,6 +268,9 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             and tokens[i - 2] in _PAST_IT
         ):
             return i - 2  # "a trade spat that was set to hit the group is off the table"
+        ends_here = i + 1 == last or (tokens[i + 1 : last] == ["to", "us"])
+        if word in _OVERDONE and before in _LOOKS and ends_here:
+            return i - 1  # "the sell-off looks overdone (to us)", "the rally looks stretched"
         if tokens[i - 1 : i + 2] == ["built", "on", "sand"] and i + 2 == last:
             return i - 1  # "the rally is built on sand"
     return None
@@ -275,11 +297,13 @@ def _qualifies(m: Match, c: Match, tokens: list[str]) -> bool:
         return False
     words = tokens[after : c.start]
     # "wider-than-expected quarterly loss": the comparison qualifies the move
-    between = [t for t in words if t != "than" and t not in EXPECTED | _JOINING]
+    # "slashes $600 million in costs": the amount is the move's size
+    between = [t for t in words if t != "than" and t not in EXPECTED | _JOINING | _AMOUNT and not t.isdigit()]
     reach = 1 if not _OF.isdisjoint(words) else MODIFIES
     return len(between) <= reach and _BETWEEN.isdisjoint(between)
 
 
+_AMOUNT = frozenset(["million", "billion", "mln", "bln", "mn", "bn", "m", "b", "thousand", "trillion", "crore"])
 _CHANGE = re.compile(r"[-+]?\d[\d.,]*\s?(?:%|percent\b|per cent\b|pct\b|bps\b|basis points?\b)")
 
 

@@ -1186,3 +1186,37 @@ def test_strikes_called_off_cases_dropped_runs_ended_moves_undone_and_records_un
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh36 (a US retail investor's feed: movers, wires, wraps, article titles, analyst blurbs) showed
+        ("The retailer cuts $300 million in costs", "positive"),
+        ("Rising input costs wipe out half of the brewer's quarterly profit", "negative"),
+        ("The telecom says it will not meet its 2025 free cash flow goal", "negative"),
+        ("The software maker's revenue beat consensus despite a cautious outlook", "positive"),
+        ("The insurer now sees earnings $1 billion above its previous forecast", "positive"),
+        ("Shares of the chipmaker hit a 52-week high", "positive"),
+        ("Mortgage rates hit a 20-year high", "negative"),
+        ("The sell-off in the stock looks overdone to us", "positive"),
+        ("The housing upcycle is just getting started", "positive"),
+        ("The stock's rally looks stretched after a 60% run", "negative"),
+        ("The utility keeps its payout, putting fears of a cut to rest", "positive"),
+        ("Jefferies raises the chipmaker to buy", "positive"),
+        ("UBS cuts the airline to sell", "negative"),
+        ("The long-promised margin recovery? Still waiting", "negative"),
+        ("Sales grew 0.5%, far short of the 6% the company had promised", "negative"),
+        ("The unit earned $20 million, a fraction of the $150 million analysts expected", "negative"),
+        ("The fund saw redemptions of 2%, a fraction of the 15% it had feared", "positive"),
+        ("The airline posts a $30 million loss, its narrowest in five years", "positive"),
+        ("The carmaker burned $900 million of cash, less than the $1.5 billion expected", "positive"),
+        ("The shipping boom and bust, in 10 charts", "neutral"),
+        ("A timeline of the chipmaker's rise", "neutral"),
+        ("A beginner's guide to dividend stocks", "neutral"),
+        ("Ten years of crypto mania, explained", "neutral"),
+    ],
+)
+def test_costs_cut_by_an_amount_targets_missed_highs_hit_upgrades_and_explainers(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
