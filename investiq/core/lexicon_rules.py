@@ -256,22 +256,18 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
         shown = word in _MATERIALISED or (word == "show" and tokens[i + 1 : i + 2] == ["up"])
         if shown and before == "to" and i >= 2 and tokens[i - 2] in ("fail", "failed", "fails"):
             return i - 2
-        ends = i + 1 == last or (tokens[i + 1 : i + 3] == ["to", "be"] and i + 3 == last)
-        if word == "not" and ends and before in ("was", "were") and i >= 2 and tokens[i - 2] == "that":
+        # the word tested first: these run at every word of every clause
+        ends = word == "not" and (i + 1 == last or (tokens[i + 1 : i + 3] == ["to", "be"] and i + 3 == last))
+        if ends and before in ("was", "were") and i >= 2 and tokens[i - 2] == "that":
             return i - 2  # "the sell-off that wasn't:", "the rally that was not to be": the clause ends there
-        if word == "behind" and before in _PAST_IT and tokens[i + 1 : i + 2] in _US and i + 2 == last:
+        if word == "behind" and i + 2 == last and before in _PAST_IT and tokens[i + 1 : i + 2] in _US:
             return i - 1  # "the best days ... are behind it", "the worst of the credit problems is now behind us"
-        if (
-            tokens[i - 1 : i + 2] == ["off", "the", "table"]
-            and i + 2 == last
-            and i >= 2
-            and tokens[i - 2] in _PAST_IT
-        ):
+        off_the_table = word == "the" and i + 2 == last and before == "off" and tokens[i + 1] == "table"
+        if off_the_table and i >= 2 and tokens[i - 2] in _PAST_IT:
             return i - 2  # "a trade spat that was set to hit the group is off the table"
-        ends_here = i + 1 == last or (tokens[i + 1 : last] == ["to", "us"])
-        if word in _OVERDONE and before in _LOOKS and ends_here:
+        if word in _OVERDONE and before in _LOOKS and (i + 1 == last or tokens[i + 1 : last] == ["to", "us"]):
             return i - 1  # "the sell-off looks overdone (to us)", "the rally looks stretched"
-        if tokens[i - 1 : i + 2] == ["built", "on", "sand"] and i + 2 == last:
+        if word == "on" and i + 2 == last and before == "built" and tokens[i + 1] == "sand":
             return i - 1  # "the rally is built on sand"
     return None
 
