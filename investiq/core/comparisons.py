@@ -129,8 +129,8 @@ def _figures(text: str) -> Iterator[Figure]:
             kind = "points"
         elif m["cur"] or unit:
             kind = "amount"
-        elif value.is_integer() and 1900 <= abs(value) <= 2100:
-            continue  # a year
+        elif value.is_integer() and 1900 <= abs(value) <= 2100 and m["num"].isdigit():
+            continue  # a year ("2,000 users" is none)
         elif _MONTHS.search(text, max(0, m.start() - 12), m.start()):
             continue  # a day: "September 28"
         else:

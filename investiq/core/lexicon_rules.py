@@ -233,10 +233,13 @@ _HAPPENED = frozenset(
 _MATERIALISED = frozenset(w for w in _HAPPENED if w.startswith("materiali"))
 # ... and what a clause puts in the past or sets aside: "the best days of cash sweep income are behind it" (read
 # positive on "best"), "the worst of its credit problems is behind it", "a trade spat ... is off the table", "the
-# rally is built on sand", "the sell-off looks overdone to us", "the rally looks stretched". Not "behind" a name:
+# rally is built on sand", "the sell-off looks overdone to us", "the rally looks stretched", "the decline came to a
+# halt", "the layoffs will not be necessary". Not "behind" a name:
 # "strong demand is behind the rally" names its cause
 _PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally", "was", "were", "been"])
 _US = (["it"], ["us"], ["them"], ["me"])
+_CAME = frozenset(["came", "come", "comes", "coming"])
+_ENDED = frozenset(["to"])
 _OVERDONE = frozenset(["overdone", "overblown", "overextended", "stretched", "exaggerated"])
 _LOOKS = frozenset(["look", "looks", "looked", "is", "are", "was", "were", "seems", "seem", "appears", "appear"])
 
@@ -244,7 +247,8 @@ _LOOKS = frozenset(["look", "looks", "looked", "is", "are", "was", "were", "seem
 def retraction(tokens: list[str], first: int, last: int) -> int | None:
     """The index of the first word of a retraction within tokens[first:last] ("never came", "not materialised",
     "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be", "is behind it",
-    "is off the table", "built on sand" or "looks overdone"), or None.
+    "is off the table", "built on sand" or "looks overdone"; "came to a halt", "will not be necessary"), or
+    None.
     "never" takes any of _HAPPENED; "not" and "failed to" only a form of materialise or "show up" ("did not come"
     may be a date: "the approval did not come until May")."""
     for i in range(max(first, 1), last):
@@ -269,6 +273,10 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 1  # "the sell-off looks overdone (to us)", "the rally looks stretched"
         if word == "on" and i + 2 == last and before == "built" and tokens[i + 1] == "sand":
             return i - 1  # "the rally is built on sand"
+        if word in _ENDED and before in _CAME and tokens[i + 1 : i + 3] in (["a", "halt"], ["an", "end"]):
+            return i - 1  # "the long decline in fixed-line revenue came to a halt", "the rally came to an end"
+        if word in ("necessary", "needed") and before == "be" and i >= 2 and tokens[i - 2] == "not":
+            return i - 2  # "the layoffs announced in spring will not be necessary"
     return None
 
 

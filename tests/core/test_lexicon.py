@@ -1220,3 +1220,32 @@ def test_costs_cut_by_an_amount_targets_missed_highs_hit_upgrades_and_explainers
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh38 (sentences in the manner of the Financial PhraseBank: Nordic and German mid-caps) showed
+        ("The feared drop in the mill's deliveries did not materialise", "positive"),
+        ("The expected recovery in orders has not materialised", "negative"),
+        ("The yard's losses were smaller than investors had feared", "positive"),
+        ("The order book was EUR 40 mn smaller than a year earlier", "negative"),
+        ("Net sales were 12 % larger than a year ago", "positive"),
+        ("The group has received a EUR 4 mn order from a Polish utility", "positive"),
+        ("The company has been selected as supplier for a new metro line", "positive"),
+        ("The company will permanently shut its sawmill in Kajaani", "negative"),
+        ("The board has decided not to propose a dividend for the year", "negative"),
+        ("No decision on the closure has been made yet", "neutral"),
+        ("The retailer returned to the black in the third quarter", "positive"),
+        ("Lower energy costs more than offset the decline in paper prices", "positive"),
+        ("Deliveries, which had fallen for two years, rose 7 % in the quarter", "positive"),
+        ("The long slide in the group's print revenue came to a halt", "positive"),
+        ("Production at the plant came to a halt after a power cut", "negative"),
+        ("The job cuts planned for the autumn will not be necessary", "positive"),
+        ("The app, launched with great fanfare, drew 2,000 users, a fraction of the 50,000 targeted", "negative"),
+        ("The stock exchange will close early on New Year's Eve", "neutral"),
+    ],
+)
+def test_release_sentences_orders_plants_dividends_and_what_came_to_a_halt(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
