@@ -4,17 +4,19 @@ Interim reports say most of their news in numbers: "Pre-tax profit totalled EUR 
 pre-tax loss of EUR 2.7 mn", "EPS was EUR -0.18, against EUR 0.07", "gearing fell to 37 % from 58 %".
 Words alone read the first as two pieces of evidence pulling apart (profit, loss) and the second as none.
 Here a figure A, then a comparing word ("compared to", "compared with", "against", "versus", "vs", "from",
-"under", "below", "above", "than", "short of", "a fraction of", a bracket right after A as Nordic reports give
-the year before: "74.2 (31.5)", or a comma before an estimate as wire flashes give it: "NET INCOME $18.1B, EST.
-$16.4B"), then a figure B with only a few connecting words between ("a loss of", "estimates of", "a year
-earlier"), is one piece of evidence: up when A > B, down when A < B.
+"under", "below", "above", "than", "short of", "a fraction of", "ahead of", "trailed", "lagged", "topped",
+"exceeded", a bracket right after A as Nordic reports give the year before: "74.2 (31.5)", or a comma before an
+estimate as wire flashes give it: "NET INCOME $18.1B, EST. $16.4B"), then a figure B with only a few connecting
+words between ("a loss of", "estimates of", "a year earlier"), is one piece of evidence: up when A > B, down
+when A < B.
 
 - A loss is a negative figure: a minus sign, or "loss", "deficit", "outflow" or "negative" among the words
   that lead to it. B without such words of its own is the same kind of figure as A ("a loss of 2.1,
   compared to 4.8": two losses, the loss narrowed); a loss or a profit may also be named by the word right
   after an amount ("$22 million versus a $61 million outflow"). A change is negative after a falling word
   ("fell 5 %") or before one ("a 2.5 % decline"), and B with no direction of its own is then a fall too ("a
-  1 % decline versus the 4 % that was feared").
+  1 % decline versus the 4 % that was feared"); "flat" or "unchanged" is a change of 0 % ("sales were flat,
+  versus guidance for a 3 % increase").
 - A cost-like subject right before A (costs, debt, gearing, unemployment: the lexicon's `~` terms) turns
   the reading around: debt down from 60 to 48 is good news. "Rate" is a cost only as a rate of interest.
 - Both figures must be of one kind and scale: two amounts (mn/bn/crore are scaled; a total is not
@@ -34,7 +36,8 @@ from dataclasses import dataclass
 # A figure: optional currency before, a number with thousands separators and decimals (a minus only where
 # it cannot be a range's dash: "8%-10%", "1.20 - 1.25"), optional scale or percent after.
 _FIGURE = re.compile(
-    r"(?P<cur>(?:[$€£¥₹]|\b(?:eur|usd|gbp|jpy|inr|sek|nok|dkk|chf|cny|rmb|cad|aud|rs|euro?s?|dollars?)\b)\s?)?"
+    r"(?P<cur>(?:(?:\b(?:c|a|hk|s|nz|us))?[$€£¥₹]|\b(?:eur|usd|gbp|jpy|inr|sek|nok|dkk|chf|cny|rmb|cad|aud|rs|euro?s?"
+    r"|dollars?)\b)\s?)?"
     r"(?P<open>\()?(?<![a-z\d.,%)])(?P<num>[-−–]?(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:[ \u00a0]\d{3})+|\d+)(?:\.\d+)?)"
     r"(?(open)\))"  # "$(0.12)": an accountant's negative, only with a currency before the bracket
     r"(?:\s?(?P<scale>%|percent\b|per cent\b|pct\b|bps\b|bp\b|basis points?\b|mn\b|mln\b|million\b|m\b|bn\b|bln\b"
@@ -42,7 +45,8 @@ _FIGURE = re.compile(
 )
 _COMPARING = re.compile(
     r"\b(?:compared (?:to|with)|compares? (?:to|with)|in comparison (?:to|with)|against|versus|vs\.?|from"
-    r"|under|below|above|than|short of|fraction of)(?=\W)"
+    r"|under|below|above|than|short of|fraction of|ahead of"
+    r"|trail(?:s|ed|ing)?|lag(?:s|ged|ging)?|top(?:s|ped)|exceed(?:s|ed)?)(?=\W)"
     r"|(?<!\$)\((?=[^()]{0,8}\d)"
     r"|,(?=\s*(?:est|estimates?|consensus|expected|exp|forecast|poll)\b)"  # a flash: "EPS $1.23, est. $1.10"
 )
@@ -50,7 +54,8 @@ _COMPARING = re.compile(
 # comparison reads (investiq/core/lexicon.py counts it once, there).
 COMPARING_WORDS = frozenset(
     ["compared", "compares", "compare", "comparison", "against", "versus", "vs", "from", "under", "below", "above",
-     "than", "short", "fraction"]
+     "than", "short", "fraction", "ahead", "trail", "trails", "trailed", "trailing", "lag", "lags", "lagged",
+     "lagging", "tops", "topped", "exceed", "exceeds", "exceeded"]
 )  # fmt: skip
 # After B, a later period than A's: "revenue $10bn in Q3, consensus $11bn for Q4" compares nothing.
 _LATER = re.compile(
@@ -74,7 +79,7 @@ _CONNECTING = frozenset([
     "around", "approximately", "some", "roughly", "nearly", "almost", "just", "over", "under", "its", "their",
     "level", "levels", "figure", "est", "factset", "lseg", "refinitiv", "zacks", "indicated", "marketed",
     "guided", "range", "close", "closing", "price", "s", "monday", "tuesday", "wednesday", "thursday",
-    "friday", "yesterday", "exp", "per", "share"
+    "friday", "yesterday", "exp", "per", "share", "own", "for", "guidance", "target", "targeted"
 ]) | _LOSS_WORDS | _PROFIT_WORDS  # fmt: skip
 _RATES_OF_INTEREST = frozenset(["interest", "policy", "mortgage", "borrowing", "lending", "funds", "repo", "key"])
 _QUALIFIERS = frozenset(["before", "after", "excluding", "ex", "less"])
@@ -114,7 +119,16 @@ class Figure:
     end: int
 
 
+# "flat" or "unchanged" is a change of 0 %: "sales were flat, versus guidance for a 3% increase" (fresh40)
+_FLAT = re.compile(r"\b(?:flat|unchanged)\b")
+
+
 def _figures(text: str) -> Iterator[Figure]:
+    flat = [Figure(0.0, "percent", 1.0, m.start(), m.end()) for m in _FLAT.finditer(text)]
+    yield from sorted([*flat, *_numbers(text)], key=lambda f: f.start)
+
+
+def _numbers(text: str) -> Iterator[Figure]:
     for m in _FIGURE.finditer(text):
         negative = bool(m["open"] and m["cur"])  # "$(0.12)"; "(5.4)" is the year before, a plain figure
         digits = re.sub(r"[,\s]", "", m["num"]).replace("−", "-").replace("–", "-")

@@ -232,9 +232,10 @@ class FinanceLexicon:
                 value *= N_SCALAR**negators
                 if retracted is not None and m.start + m.length <= retracted:  # what did not happen ("never came")
                     value *= N_SCALAR
-            if value or m.term.neutral:
+            neutral = 0.0 if m.start in absorbed and not m.term.valence else m.term.neutral  # "flat" compared
+            if value or neutral:
                 text = " ".join(tokens[m.start : m.start + m.length])
-                yield Item(text, value * hedge, m.term.neutral, m.source)
+                yield Item(text, value * hedge, neutral, m.source)
 
     def is_cost(self, words: str) -> bool:
         """Whether a word or phrase ("cash burn") is a cost-like subject."""

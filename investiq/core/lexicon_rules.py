@@ -234,14 +234,31 @@ _MATERIALISED = frozenset(w for w in _HAPPENED if w.startswith("materiali"))
 # ... and what a clause puts in the past or sets aside: "the best days of cash sweep income are behind it" (read
 # positive on "best"), "the worst of its credit problems is behind it", "a trade spat ... is off the table", "the
 # rally is built on sand", "the sell-off looks overdone to us", "the rally looks stretched", "the decline came to a
-# halt", "the layoffs will not be necessary". Not "behind" a name:
+# halt", "the layoffs will not be necessary", "the worst case has been avoided", "the panic proved overdone". Not
+# "behind" a name:
 # "strong demand is behind the rally" names its cause
 _PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally", "was", "were", "been"])
 _US = (["it"], ["us"], ["them"], ["me"])
 _CAME = frozenset(["came", "come", "comes", "coming"])
 _ENDED = frozenset(["to"])
 _OVERDONE = frozenset(["overdone", "overblown", "overextended", "stretched", "exaggerated"])
-_LOOKS = frozenset(["look", "looks", "looked", "is", "are", "was", "were", "seems", "seem", "appears", "appear"])
+_LOOKS = frozenset(
+    [
+        "look",
+        "looks",
+        "looked",
+        "is",
+        "are",
+        "was",
+        "were",
+        "seems",
+        "seem",
+        "appears",
+        "appear",
+        "proved",
+        "proves",
+    ]
+)
 
 
 def retraction(tokens: list[str], first: int, last: int) -> int | None:
@@ -277,6 +294,8 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 1  # "the long decline in fixed-line revenue came to a halt", "the rally came to an end"
         if word in ("necessary", "needed") and before == "be" and i >= 2 and tokens[i - 2] == "not":
             return i - 2  # "the layoffs announced in spring will not be necessary"
+        if word == "avoided" and i + 1 == last and before in ("been", "was", "were"):
+            return i - 1  # "its worst-case scenario for reimbursement cuts has been avoided"
     return None
 
 
@@ -330,8 +349,11 @@ def absorbed_moves(tokens: list[str], spans: list[str]) -> frozenset[int]:
                         absorbed.update(
                             k for k in (j - 1, j - 2) if k > i and all(t.isalnum() for t in tokens[k:j])
                         )
+                        absorbed.add(j)  # "$1,240 an ounce, below guidance of $1,350": "below guidance" is it
                 if i + n < len(tokens) and tokens[i + n].isalnum():
                     absorbed.add(i + n)
+                if words[0] in ("flat", "unchanged"):  # "sales were flat, against guidance for a 4% rise": A
+                    absorbed.add(i)
                 if _CHANGE.match(span):  # "fell 2% against the 6% drop": the fall is A's sign (`compared`)
                     absorbed.update(k for k in (i - 1, i - 2 if tokens[i - 1 : i] == ["by"] else -1) if k >= 0)
                 at = i + n

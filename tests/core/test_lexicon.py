@@ -1249,3 +1249,27 @@ def test_release_sentences_orders_plants_dividends_and_what_came_to_a_halt(
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh40 (earnings season: flashes, beats and misses, guidance, releases and calls) showed
+        ("The retailer's Q2 EPS A$0.41 vs A$0.35 est.", "positive"),
+        ("Revenue rose 2%, below its own 5% forecast", "negative"),
+        ("Same-store sales were flat, against guidance for a 4% rise", "negative"),
+        ("Comparable sales came in flat versus expectations for a 3% drop", "positive"),
+        ("Bookings grew 9%, ahead of the 6% the company had guided", "positive"),
+        ("Cloud revenue grew 15%, trailing the 20% investors had priced in", "negative"),
+        ("Unit costs came in at $610 a tonne, below guidance of $650", "positive"),
+        ("The chipmaker sets its first annual outlook above the Street", "positive"),
+        ("Group guidance was raised after a strong quarter", "positive"),
+        ("The outlook implies no growth next year", "negative"),
+        ("Gross margin will land 150 basis points below the prior view", "negative"),
+        ("The CEO said the downturn many had feared never came", "positive"),
+        ("Management said the worst case for tariffs has been avoided", "positive"),
+    ],
+)
+def test_earnings_flashes_flat_sales_against_guidance_figures_that_trail_and_outlooks(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
