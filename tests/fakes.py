@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from gateway.backends.base import Tensors
 from investiq.core.patchtst import OUTPUT, PROBABILITY_UP, QUANTILE_LEVELS, QUANTILES, VOLATILITY
+from investiq.core.plotting import pyplot
 
 
 class FakeBackend:
@@ -80,3 +81,19 @@ def post_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 8080),
     }
+
+
+class Kept:
+    """pyplot whose figures stay open for the test to read (plt.close only records the figure)."""
+
+    def __init__(self) -> None:
+        self.figs: list[Any] = []
+        self.closed: list[Any] = []
+
+    def subplots(self, *args: Any, **kwargs: Any) -> Any:
+        fig, axes = pyplot().subplots(*args, **kwargs)
+        self.figs.append(fig)
+        return fig, axes
+
+    def close(self, fig: Any) -> None:
+        self.closed.append(fig)

@@ -25,25 +25,10 @@ from investiq.ops.backtest.analysis import Analysis
 from investiq.ops.backtest.engine import Allocation, Run, Variant
 from investiq.ops.backtest.stats import VariantStats
 from investiq.ops.backtest.trades import Trade
+from tests.fakes import Kept
 
 NAN = math.nan
 DAYS = pd.date_range("2024-01-01", periods=5, freq="B", tz="UTC")  # Monday 1 to Friday 5 January 2024
-
-
-class Kept:
-    """pyplot whose figures stay open for the test to read (plt.close only records the figure)."""
-
-    def __init__(self) -> None:
-        self.figs: list[Any] = []
-        self.closed: list[Any] = []
-
-    def subplots(self, *args: Any, **kwargs: Any) -> Any:
-        fig, axes = pyplot().subplots(*args, **kwargs)
-        self.figs.append(fig)
-        return fig, axes
-
-    def close(self, fig: Any) -> None:
-        self.closed.append(fig)
 
 
 @pytest.fixture

@@ -13,22 +13,8 @@ from matplotlib.colors import to_hex
 
 import training.evaluate_plots as plots
 from investiq.core.plotting import pyplot
+from tests.fakes import Kept
 from training.evaluate_scores import METHODS
-
-
-class Kept:
-    """pyplot whose figures stay open for the test to read (plt.close is a no-op until the test ends)."""
-
-    def __init__(self) -> None:
-        self.figs: list[Any] = []
-
-    def subplots(self, *args: Any, **kwargs: Any) -> Any:
-        fig, axes = pyplot().subplots(*args, **kwargs)
-        self.figs.append(fig)
-        return fig, axes
-
-    def close(self, fig: Any) -> None:
-        pass
 
 
 @pytest.fixture
