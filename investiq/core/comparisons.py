@@ -124,6 +124,9 @@ _FLAT = re.compile(r"\b(?:flat|unchanged)\b")
 
 
 def _figures(text: str) -> Iterator[Figure]:
+    if "flat" not in text and "unchanged" not in text:
+        yield from _numbers(text)
+        return
     flat = [Figure(0.0, "percent", 1.0, m.start(), m.end()) for m in _FLAT.finditer(text)]
     yield from sorted([*flat, *_numbers(text)], key=lambda f: f.start)
 

@@ -52,6 +52,7 @@ class Lexicon:
     # long phrase is not tried at every length up to `longest` (one phrase of seven words made scoring 2 % slower)
     reach: dict[str, int] = field(default_factory=dict)
     wild_reach: int = 0
+    wild_anchors: dict[int, tuple[int, ...]] = field(default_factory=dict)  # anchors > 0 of `anchors`
 
     @classmethod
     def load(cls, path: Path = DATA) -> Lexicon:
@@ -101,7 +102,9 @@ class Lexicon:
             if key[0] not in WILDCARDS:
                 reach[key[0]] = max(reach.get(key[0], 0), len(key))
         wild_reach = max((len(key) for key in terms if key[0] in WILDCARDS), default=0)
-        return cls(terms, irregular, vocabulary, max(map(len, terms)), version, patterns, found, reach, wild_reach)
+        wild = {n: tuple(at for at in ats if at) for n, ats in found.items() if any(ats)}
+        longest = max(map(len, terms))
+        return cls(terms, irregular, vocabulary, longest, version, patterns, found, reach, wild_reach, wild)
 
     def stem(self, word: str) -> str:
         """The form under which the lexicon knows `word`: an irregular form's base, else the first of its
@@ -116,13 +119,15 @@ class Lexicon:
 
     def match(self, stems: list[str], i: int) -> tuple[int, Term] | None:
         """(length, term) of the longest term starting at stems[i], exact phrases before patterns."""
-        longest = min(max(self.reach.get(stems[i], 1), self.wild_reach), len(stems) - i)
-        for n in range(longest, 0, -1):
+        reach = self.reach.get(stems[i], 1)
+        for n in range(min(max(reach, self.wild_reach), len(stems) - i), 0, -1):
             words = tuple(stems[i : i + n])
-            term = self.terms.get(words)
-            if term is not None:
-                return n, term
-            for at in self.anchors.get(n, ()):
+            if n <= reach:
+                term = self.terms.get(words)
+                if term is not None:
+                    return n, term
+            # past this word's reach only a phrase that begins with a wildcard ("* fear recede") can match
+            for at in self.anchors.get(n, ()) if n <= reach else self.wild_anchors.get(n, ()):
                 for key, term in self.patterns.get((n, at, words[at]), ()):
                     if all(k == w or _wild(k, w) for k, w in zip(key, words, strict=True)):
                         return n, term
