@@ -241,7 +241,7 @@ _PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally"
 _US = (["it"], ["us"], ["them"], ["me"])
 _CAME = frozenset(["came", "come", "comes", "coming"])
 _ENDED = frozenset(["to"])
-_OVERDONE = frozenset(["overdone", "overblown", "overextended", "stretched", "exaggerated"])
+_OVERDONE = frozenset(["overdone", "overblown", "overextended", "stretched", "exaggerated", "exhausted"])
 _LOOKS = frozenset(
     [
         "look",

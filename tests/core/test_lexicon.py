@@ -1273,3 +1273,28 @@ def test_earnings_flashes_flat_sales_against_guidance_figures_that_trail_and_out
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh42 (markets as a whole: rates, currencies, commodities, indexes, crypto, data, strategists)
+        ("European stocks shake off early losses to close higher", "positive"),
+        ("Hopes for a quick recovery were dealt a blow by weak retail sales", "negative"),
+        ("The jobs report ends hopes of a September rate cut", "negative"),
+        ("Softer wage data eased investors' worries about inflation", "positive"),
+        ("Investors flee equities for the safety of bonds", "negative"),
+        ("Heavy selling hit chip stocks in the final hour", "negative"),
+        ("Strategists call the move a bear-market rally", "negative"),
+        ("A hawkish surprise from the central bank sinks bond prices", "negative"),
+        ("The index ripped through resistance at 18,000", "positive"),
+        ("Producer prices fell 0.3% in May", "positive"),
+        ("The central bank trims the reserve requirement ratio", "positive"),
+        ("The rally looks exhausted", "negative"),
+        ("A telecom gear maker loses a $300m contract to a rival", "negative"),
+        ("We have no strong view on oil over the summer", "neutral"),
+    ],
+)
+def test_markets_as_a_whole_losses_shaken_off_hopes_dealt_a_blow_and_flights_to_safety(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
