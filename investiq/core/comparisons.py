@@ -64,6 +64,7 @@ _LATER = re.compile(
 _SCALES = {"mn": 1e6, "mln": 1e6, "million": 1e6, "m": 1e6, "bn": 1e9, "bln": 1e9, "billion": 1e9, "b": 1e9,
            "k": 1e3, "thousand": 1e3, "trillion": 1e12, "tn": 1e12, "crore": 1e7, "crores": 1e7, "lakh": 1e5,
            "lakhs": 1e5, "lakh crore": 1e12, "lakh crores": 1e12, "cent": 0.01, "cents": 0.01}  # fmt: skip
+SCALE_WORDS = frozenset(w for unit in _SCALES for w in unit.split())  # "$600 million in costs": the amount's words
 _PERCENT = frozenset(["%", "percent", "per cent", "pct"])
 _POINTS = frozenset(["bps", "bp", "basis point", "basis points"])
 _LOSS_WORDS = frozenset(["loss", "losses", "deficit", "deficits", "negative", "outflow", "outflows"])

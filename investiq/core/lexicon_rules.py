@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from investiq.core.comparisons import COMPARING_WORDS
+from investiq.core.comparisons import COMPARING_WORDS, SCALE_WORDS
 from investiq.core.lexicon_terms import Term
 from investiq.core.lexicon_text import tokenize
 
@@ -240,25 +240,11 @@ _MATERIALISED = frozenset(w for w in _HAPPENED if w.startswith("materiali"))
 _PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally", "was", "were", "been"])
 _US = (["it"], ["us"], ["them"], ["me"])
 _CAME = frozenset(["came", "come", "comes", "coming"])
-_ENDED = frozenset(["to"])
 _OVERDONE = frozenset(["overdone", "overblown", "overextended", "stretched", "exaggerated", "exhausted"])
 _LOOKS = frozenset(
-    [
-        "look",
-        "looks",
-        "looked",
-        "is",
-        "are",
-        "was",
-        "were",
-        "seems",
-        "seem",
-        "appears",
-        "appear",
-        "proved",
-        "proves",
-    ]
-)
+    ["look", "looks", "looked", "is", "are", "was", "were", "seems", "seem", "appears", "appear", "proved",
+     "proves"]
+)  # fmt: skip
 
 
 def retraction(tokens: list[str], first: int, last: int) -> int | None:
@@ -290,7 +276,7 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 1  # "the sell-off looks overdone (to us)", "the rally looks stretched"
         if word == "on" and i + 2 == last and before == "built" and tokens[i + 1] == "sand":
             return i - 1  # "the rally is built on sand"
-        if word in _ENDED and before in _CAME and tokens[i + 1 : i + 3] in (["a", "halt"], ["an", "end"]):
+        if word == "to" and before in _CAME and tokens[i + 1 : i + 3] in (["a", "halt"], ["an", "end"]):
             return i - 1  # "the long decline in fixed-line revenue came to a halt", "the rally came to an end"
         if word in ("necessary", "needed") and before == "be" and i >= 2 and tokens[i - 2] == "not":
             return i - 2  # "the layoffs announced in spring will not be necessary"
@@ -321,12 +307,11 @@ def _qualifies(m: Match, c: Match, tokens: list[str]) -> bool:
     words = tokens[after : c.start]
     # "wider-than-expected quarterly loss": the comparison qualifies the move
     # "slashes $600 million in costs": the amount is the move's size
-    between = [t for t in words if t != "than" and t not in EXPECTED | _JOINING | _AMOUNT and not t.isdigit()]
+    between = [t for t in words if t != "than" and t not in EXPECTED | _JOINING | SCALE_WORDS and not t.isdigit()]
     reach = 1 if not _OF.isdisjoint(words) else MODIFIES
     return len(between) <= reach and _BETWEEN.isdisjoint(between)
 
 
-_AMOUNT = frozenset(["million", "billion", "mln", "bln", "mn", "bn", "m", "b", "thousand", "trillion", "crore"])
 _CHANGE = re.compile(r"[-+]?\d[\d.,]*\s?(?:%|percent\b|per cent\b|pct\b|bps\b|basis points?\b)")
 
 

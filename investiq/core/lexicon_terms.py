@@ -41,7 +41,6 @@ class Lexicon:
     terms: dict[tuple[str, ...], Term]
     irregular: dict[str, str]
     vocabulary: frozenset[str]
-    longest: int
     version: str  # content hash of the data file
     # phrases with a wildcard, by (length, where their first word that is no wildcard is, that word): a text's
     # words look only at those that can match. By their first word alone, the few that begin with a wildcard ("*
@@ -49,7 +48,7 @@ class Lexicon:
     patterns: dict[tuple[int, int, str], list[tuple[tuple[str, ...], Term]]] = field(default_factory=dict)
     anchors: dict[int, tuple[int, ...]] = field(default_factory=dict)  # length -> where those first words are
     # the longest term that begins with a word, and the longest that begins with a wildcard: a word that begins no
-    # long phrase is not tried at every length up to `longest` (one phrase of seven words made scoring 2 % slower)
+    # long phrase is not tried at every length up to the lexicon's longest term
     reach: dict[str, int] = field(default_factory=dict)
     wild_reach: int = 0
     wild_anchors: dict[int, tuple[int, ...]] = field(default_factory=dict)  # anchors > 0 of `anchors`
@@ -78,7 +77,7 @@ class Lexicon:
             entries.append((parts[0], weight, parts[2:]))
         irregular = {words[0]: words[1] for kind, _, words in entries if kind == "@"}
         vocabulary = frozenset(w for kind, _, words in entries if kind not in "@x" for w in words)
-        stem = Lexicon({}, irregular, vocabulary, 1, "").stem
+        stem = Lexicon({}, irregular, vocabulary, "").stem
         terms: dict[tuple[str, ...], Term] = {}
         for kind, weight, words in entries:
             if kind != "@":
@@ -103,8 +102,7 @@ class Lexicon:
                 reach[key[0]] = max(reach.get(key[0], 0), len(key))
         wild_reach = max((len(key) for key in terms if key[0] in WILDCARDS), default=0)
         wild = {n: tuple(at for at in ats if at) for n, ats in found.items() if any(ats)}
-        longest = max(map(len, terms))
-        return cls(terms, irregular, vocabulary, longest, version, patterns, found, reach, wild_reach, wild)
+        return cls(terms, irregular, vocabulary, version, patterns, found, reach, wild_reach, wild)
 
     def stem(self, word: str) -> str:
         """The form under which the lexicon knows `word`: an irregular form's base, else the first of its

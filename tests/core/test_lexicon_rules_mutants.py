@@ -121,7 +121,7 @@ def test_oes_is_stripped_to_o(lexicon: FinanceLexicon, tmp_path: Path) -> None: 
 def test_a_word_ending_in_ss_is_no_plural() -> None:
     """lexicon_terms.py:_strippings: `not word.endswith("ss")` dropped ("press" stemmed to "pres"). Not seen with
     the shipped file (no word of it is an -ss word less its s); a lexicon that knows "pres" shows it."""
-    lex = Lexicon({}, {}, frozenset({"pres", "bos"}), 1, "")
+    lex = Lexicon({}, {}, frozenset({"pres", "bos"}), "")
     assert [lex.stem(w) for w in ("press", "boss")] == ["press", "boss"]
     assert lex.stem("bos") == "bos"
 
