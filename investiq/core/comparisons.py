@@ -94,7 +94,11 @@ _MONTHS = re.compile(
     r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
     r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?\s+$"
 )  # a day after a month's name is a date (a month's: "margin 3" and "declined 120" are no dates)
-_ABBREVIATIONS = frozenset(["est", "approx", "inc", "corp", "co", "ltd", "no", "vs", "jr", "st", "dr", "mr", "ms"])
+# Words a stop abbreviates: no sentence ends after them ("est.", "Inc.", "Jan. 5"), nor after one letter ("U.S.")
+_ABBREVIATIONS = frozenset(
+    ["est", "approx", "inc", "corp", "co", "ltd", "no", "vs", "jr", "st", "dr", "mr", "ms", "jan", "feb", "mar",
+     "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "plc", "bhd", "pty", "bros", "dept", "govt"]
+)  # fmt: skip
 _WORD = re.compile(r"[a-z]+")
 _END = re.compile(r"[.;!?](?=\s|$)")  # a sentence's or clause's end (not a decimal point)
 _BREAK = re.compile(r"[,;:()]|\b(?:as|while|but|amid|despite|although|though|whereas)\b")
@@ -157,12 +161,14 @@ def _numbers(text: str) -> Iterator[Figure]:
         yield Figure(value * scale, kind, scale, start, end)
 
 
-def _ends(text: str) -> list[int]:
-    """Where sentences and clauses end: a stop not after an abbreviation ("est.", "Inc.")."""
+def sentence_ends(text: str) -> list[int]:
+    """Where sentences and clauses of the lower-case `text` end (just after the mark): a stop not after an
+    abbreviation ("est.", "Inc.") or a single letter ("u.s."), a semicolon, "!" or "?"."""
     ends = []
     for m in _END.finditer(text):
         word = _WORD.findall(text[max(0, m.start() - 8) : m.start()])
-        if m.group() == "." and word and text[m.start() - 1].isalpha() and word[-1] in _ABBREVIATIONS:
+        abbreviated = word and (word[-1] in _ABBREVIATIONS or len(word[-1]) == 1)
+        if m.group() == "." and abbreviated and text[m.start() - 1].isalpha():
             continue
         ends.append(m.end())
     return ends
@@ -177,7 +183,7 @@ class _Reader:
         self.figures = _unit_written_once(self.text, list(_figures(self.text)))
         self.starts = [f.start for f in self.figures]
         self.ends = [f.end for f in self.figures]
-        self.stops = _ends(self.text)
+        self.stops = sentence_ends(self.text)
 
     def _stopped(self, start: int, end: int) -> bool:
         """Whether a sentence or clause ends between `start` and `end`."""

@@ -108,6 +108,14 @@ _THROUGH = frozenset(
      "anticipates", "anticipated", "see", "sees", "forecast", "forecasts", "a", "an", "any"]
 )  # fmt: skip
 THROUGH = 4  # at most this many of them
+# A negated verb of expecting reaches the verb it governs however many words name what is expected (up to
+# GOVERNED more than WINDOW): "does not expect sales in China to rebound", "no longer expects the housing market
+# to recover" read positive (a review).
+_EXPECTING = frozenset(
+    ["expect", "expects", "expected", "anticipate", "anticipates", "anticipated", "see", "sees", "forecast",
+     "forecasts", "want", "wants", "need", "needs", "believe", "believes", "think", "thinks"]
+)  # fmt: skip
+GOVERNED = 6
 
 
 def negation_reach(tokens: list[str], end: int, start: int) -> int:
@@ -115,7 +123,11 @@ def negation_reach(tokens: list[str], end: int, start: int) -> int:
     own position counts, up to THROUGH of the words in _THROUGH between them do not (so a far item costs no
     scan: a long clause of many negators stays linear)."""
     gap = start - end + 1
-    if gap <= WINDOW or gap > WINDOW + THROUGH:
+    if gap <= WINDOW:
+        return gap
+    if gap <= WINDOW + GOVERNED and tokens[start - 1] == "to" and _EXPECTING.intersection(tokens[end : end + 2]):
+        return WINDOW  # "no longer expects its European unit to recover": the verb it negates governs the item
+    if gap > WINDOW + THROUGH:
         return gap
     return gap - sum(t in _THROUGH for t in tokens[end:start])
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from investiq.core.comparisons import sentence_ends
+
 _APOSTROPHE_S = re.compile(r"['’]s\b")
 _NOT = re.compile(r"n['’]t\b")
 _DASH = re.compile(r"\s[-–—]+\s|[–—]")
@@ -53,10 +55,14 @@ def not_english(tokens: list[str]) -> bool:
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case words and numbers, and the punctuation that ends a clause (a bracketed ticker is dropped):
+    """Lower-case words and numbers, and the punctuation that ends a clause, a sentence's full stop as ";" (a
+    bracketed ticker is dropped):
     "Moody's" -> "moody", "didn't" -> "did not", "wider-than-expected" -> "wider than expected", "+9%" -> "up 9",
     "Corvid (CRVD) climbs" -> "corvid climbs"."""
     text = _NOT.sub(" not", _APOSTROPHE_S.sub("", _TICKER.sub(" ", text).lower()))
+    if ". " in text:  # a full stop ends a sentence, and its clause, as ";" does (not in "U.S." or "Inc.")
+        stops = {end - 1 for end in sentence_ends(text) if text[end - 1] == "."}
+        text = "".join(";" if i in stops else ch for i, ch in enumerate(text))
     text = _THOUSANDS.sub("", text)
     text = _SIGNED.sub(lambda m: " up " if m.group(1) in "+▲" else " down ", text)
     return _TOKEN.findall(_DASH.sub(" , ", text))

@@ -83,6 +83,9 @@ def test_evidence_of_no_news_is_confidently_neutral(lexicon: FinanceLexicon):
         # a negation reaches through "expects to", "plans to", "to be" (fresh9: "no longer expects to need ...")
         ("Airline expects to cut jobs", "Airline no longer expects to cut jobs"),
         ("Bank plans to raise its dividend", "Bank does not plan to raise its dividend"),
+        # and from a verb of expecting to the verb it governs, however many words name what is expected
+        ("Airline expects its European unit to recover", "Airline no longer expects its European unit to recover"),
+        ("Brewer expects sales in China to rebound", "Brewer does not expect sales in China to rebound"),
     ],
 )
 def test_negation_flips(lexicon: FinanceLexicon, plain: str, negated: str):
@@ -505,6 +508,10 @@ def test_comparisons_levels_and_refusals_read_the_right_way(lexicon: FinanceLexi
 def test_tokens_and_stems():
     assert tokenize("Moody's didn't cut; wider-than-expected loss") == [
         "moody", "did", "not", "cut", ";", "wider", "than", "expected", "loss",
+    ]  # fmt: skip
+    # a full stop ends a sentence, and so a clause, where it follows no abbreviation and no single letter
+    assert tokenize("U.S. sales rose 2.5%. Acme Inc. fell on Jan. 5.") == [
+        "u", "s", "sales", "rose", "2", "5", ";", "acme", "inc", "fell", "on", "jan", "5", ";",
     ]  # fmt: skip
     lex = Lexicon.load()
     assert [lex.stem(w) for w in ["surged", "misses", "cutting", "rallied", "fell", "rating", "losses"]] == [
@@ -1298,3 +1305,8 @@ def test_markets_as_a_whole_losses_shaken_off_hopes_dealt_a_blow_and_flights_to_
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+def test_a_full_stop_ends_the_clause_a_retraction_reads(lexicon: FinanceLexicon) -> None:
+    # the question after the stop was read in its clause, and the rally that "looks stretched" stayed good news
+    assert label(lexicon, "Tesla's rally looks stretched. Time to take profits?")[0] == "negative"
