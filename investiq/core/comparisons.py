@@ -96,7 +96,7 @@ _MONTHS = re.compile(
 )  # a day after a month's name is a date (a month's: "margin 3" and "declined 120" are no dates)
 # Words a stop abbreviates: no sentence ends after them ("est.", "Inc.", "Jan. 5"), nor after one letter ("U.S.")
 _ABBREVIATIONS = frozenset(
-    ["est", "approx", "inc", "corp", "co", "ltd", "no", "vs", "jr", "st", "dr", "mr", "ms", "jan", "feb", "mar",
+    ["est", "approx", "inc", "corp", "co", "ltd", "vs", "jr", "st", "dr", "mr", "ms", "jan", "feb", "mar",
      "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "plc", "bhd", "pty", "bros", "dept", "govt"]
 )  # fmt: skip
 _WORD = re.compile(r"[a-z]+")
@@ -167,7 +167,10 @@ def sentence_ends(text: str) -> list[int]:
     ends = []
     for m in _END.finditer(text):
         word = _WORD.findall(text[max(0, m.start() - 8) : m.start()])
-        abbreviated = word and (word[-1] in _ABBREVIATIONS or len(word[-1]) == 1)
+        numbered = (
+            word[-1:] == ["no"] and text[m.end() : m.end() + 2].strip()[:1].isdigit()
+        )  # "No. 3", not "lol no."
+        abbreviated = word and (word[-1] in _ABBREVIATIONS or len(word[-1]) == 1 or numbered)
         if m.group() == "." and abbreviated and text[m.start() - 1].isalpha():
             continue
         ends.append(m.end())

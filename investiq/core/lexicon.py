@@ -3,8 +3,8 @@
 A text is tokenized (lexicon_text.py), lightly stemmed and matched against the finance lexicon
 (investiq/data/finance_lexicon.txt, parsed by lexicon_terms.py: phrases first, longest first), with VADER's
 general lexicon (vaderSentiment) for the words the finance lexicon does not know, at half their VADER valence.
-Evidence is then read the way VADER reads it, within each clause (punctuation and words such as
-"as", "after", "amid" separate clauses; the rules below are in lexicon_rules.py):
+Evidence is then read the way VADER reads it, within each clause (punctuation, a sentence's full stop and words
+such as "as", "after", "amid" separate clauses; the rules below are in lexicon_rules.py):
 
     Tesla shares slide after deliveries miss     slide -2.0 (a down-move) | miss -2.0
     Inflation cools more than expected           cool is a down-move and inflation a cost: positive
@@ -18,8 +18,8 @@ Evidence is then read the way VADER reads it, within each clause (punctuation an
       "loss narrows" good news, "rising costs" bad; not "default fears send shares plunging" (a verb of
       causing between) or "plunges over losses" (a preposition between);
     - a hedge ("may", "reportedly") scales its clause;
-    - a clause opened by "despite" or "although", and what comes before the last "but" (unless it is negated:
-      "not to decline but to stay flat"), count half;
+    - a clause opened by "despite", "although" or "two years after", and what comes before the last "but",
+      "then" or "yet" (unless it is negated: "not to decline but to stay flat"), count half;
     - words of no news ("unchanged", "in line with expectations", "to report") are evidence for neutral;
     - two figures compared ("a loss of EUR 2.1 mn, compared to EUR 4.8 mn") are one piece of evidence, up or
       down (investiq/core/comparisons.py), and the cost-like words of such a text lose their own weight.
@@ -66,6 +66,7 @@ from investiq.core.lexicon_rules import (
     governed_moves,
     negation_reach,
     not_as,
+    opener,
     retraction,
     superlative,
 )
@@ -153,7 +154,7 @@ class FinanceLexicon:
                 continue
             if tokens[i] in BREAKS or not tokens[i].isalnum():
                 clauses.append([])
-                openers.append("even as" if tokens[i] == "as" and i and tokens[i - 1] == "even" else tokens[i])
+                openers.append(opener(tokens, i))
             else:
                 clauses[-1].append(Match(i, 1, self._vader_term(tokens[i]), "vader"))
             i += 1

@@ -252,6 +252,9 @@ _MATERIALISED = frozenset(w for w in _HAPPENED if w.startswith("materiali"))
 _PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally", "was", "were", "been"])
 _US = (["it"], ["us"], ["them"], ["me"])
 _CAME = frozenset(["came", "come", "comes", "coming"])
+_ENDED = frozenset(["ended", "resolved", "terminated"])  # what a clause ends on "has ended", "were resolved"
+_ENDED_BY = frozenset(["has", "have", "had", "been", "was", "were", "now", "finally"])
+_ARRIVED = frozenset(["arrive", "arrived", "come", "materialise", "materialize"])
 _OVERDONE = frozenset(["overdone", "overblown", "overextended", "stretched", "exaggerated", "exhausted"])
 _LOOKS = frozenset(
     ["look", "looks", "looked", "is", "are", "was", "were", "seems", "seem", "appears", "appear", "proved",
@@ -262,8 +265,8 @@ _LOOKS = frozenset(
 def retraction(tokens: list[str], first: int, last: int) -> int | None:
     """The index of the first word of a retraction within tokens[first:last] ("never came", "not materialised",
     "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be", "is behind it",
-    "is off the table", "built on sand" or "looks overdone"; "came to a halt", "will not be necessary"), or
-    None.
+    "is off the table", "built on sand" or "looks overdone"; "came to a halt", "will not be necessary"; a clause
+    that ends "has ended", "were resolved" or "did not arrive"), or None.
     "never" takes any of _HAPPENED; "not" and "failed to" only a form of materialise or "show up" ("did not come"
     may be a date: "the approval did not come until May")."""
     for i in range(max(first, 1), last):
@@ -294,6 +297,10 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 2  # "the layoffs announced in spring will not be necessary"
         if word == "avoided" and i + 1 == last and before in ("been", "was", "were"):
             return i - 1  # "its worst-case scenario for reimbursement cuts has been avoided"
+        if i + 1 == last and word in _ENDED and before in _ENDED_BY:
+            return i - 1  # "the partnership with a Japanese retailer has ended", "the problems ... were resolved"
+        if i + 1 == last and word in _ARRIVED and before == "not":
+            return i - 1  # "the upgrade investors had counted on did not arrive:" (not "did not come until May")
     return None
 
 
@@ -358,18 +365,35 @@ def absorbed_moves(tokens: list[str], spans: list[str]) -> frozenset[int]:
     return frozenset(absorbed)
 
 
+# What a clause opened "two years after" or "months after" tells is the past the news is measured from
+# ("reinstates its dividend, two years after suspending it during the slump" read negative on the suspension)
+_PAST = frozenset(["even as", "years after"])  # openers that concede, besides CONCEDING
+_SPANS = frozenset(["years", "months", "weeks", "days", "decade", "decades", "year", "month", "week", "day"])
+
+
+def opener(tokens: list[str], i: int) -> str:
+    """The word or mark at `i` that opens a clause, as `clause_weights` reads it: "even as", "years after" (after
+    any span of time), else the word itself."""
+    if i and tokens[i] == "as" and tokens[i - 1] == "even":
+        return "even as"
+    if i and tokens[i] == "after" and tokens[i - 1] in _SPANS:
+        return "years after"
+    return tokens[i]
+
+
 def clause_weights(openers: list[str], clauses: list[list[Match]]) -> list[float]:
-    """Each clause's weight from the word that opened it (CONCEDED), "while" too where it opens the text: a
-    conceding clause goes on through "and" ("despite strong sales and higher margins"); what comes before the last
-    "but" is conceded too ("profit tops estimates, but the outlook disappoints"), unless the clause just before it
-    is negated ("no longer expected to decline but to remain at last year's level": a correction, not a
+    """Each clause's weight from the word that opened it (CONCEDED; "even as", "years after"), "while" too where
+    it opens the text: a conceding clause goes on through "and" ("despite strong sales and higher margins"); what
+    comes before the last "but", "then" or "yet" is conceded too ("profit tops estimates, but the outlook
+    disappoints"; "yet" since stop 69: three unread answers to right, none to wrong), unless the clause just
+    before it is negated ("no longer expected to decline but to remain at last year's level": a correction, not a
     contrast)."""
     weights, conceding = [], False
-    for k, opener in enumerate(openers):
-        opening = opener == "while" and not any(clauses[:k])  # "While the board remains excited ..., it has ..."
-        conceding = opener in CONCEDING or opener == "even as" or opening or (conceding and opener == "and")
+    for k, word in enumerate(openers):
+        opening = word == "while" and not any(clauses[:k])  # "While the board remains excited ..., it has ..."
+        conceding = word in CONCEDING or word in _PAST or opening or (conceding and word == "and")
         weights.append(CONCEDED if conceding else 1.0)
-    last = max((k for k, opener in enumerate(openers) if k and opener in ("but", "then")), default=0)
+    last = max((k for k, word in enumerate(openers) if k and word in ("but", "then", "yet")), default=0)
     if last and not any(m.term.negator for m in clauses[last - 1]):
         weights = [CONCEDED if k < last else w for k, w in enumerate(weights)]
     return weights

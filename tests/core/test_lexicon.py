@@ -513,6 +513,9 @@ def test_tokens_and_stems():
     assert tokenize("U.S. sales rose 2.5%. Acme Inc. fell on Jan. 5.") == [
         "u", "s", "sales", "rose", "2", "5", ";", "acme", "inc", "fell", "on", "jan", "5", ";",
     ]  # fmt: skip
+    assert tokenize("Raise? lol no. Deliveries cut, ranked No. 3") == [
+        "raise", "?", "lol", "no", ";", "deliveries", "cut", ",", "ranked", "no", "3",
+    ]  # fmt: skip
     lex = Lexicon.load()
     assert [lex.stem(w) for w in ["surged", "misses", "cutting", "rallied", "fell", "rating", "losses"]] == [
         "surge", "miss", "cut", "rally", "fall", "rating", "loss",
@@ -1310,3 +1313,45 @@ def test_markets_as_a_whole_losses_shaken_off_hopes_dealt_a_blow_and_flights_to_
 def test_a_full_stop_ends_the_clause_a_retraction_reads(lexicon: FinanceLexicon) -> None:
     # the question after the stop was read in its clause, and the rally that "looks stretched" stayed good news
     assert label(lexicon, "Tesla's rally looks stretched. Time to take profits?")[0] == "negative"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh44 (ratings and debt, payouts and index changes, UK/Australian/Canadian news, releases, posts)
+        ("Strong demand could not offset soaring freight costs", "negative"),
+        ("The rate cut traders were counting on did not arrive", "negative"),
+        ("Harbour Minerals prices a share placing at a 12% discount to the last close", "negative"),
+        ("Kelso Group pushes out its 2025 maturities to 2031 in a bond exchange", "positive"),
+        ("Banks waive Norbury Retail's leverage covenant for a year", "positive"),
+        ("Downgrade risk fades for Corran Water after the asset sale", "positive"),
+        ("Fenwick Mining to be included in the FTSE 250 from next week", "positive"),
+        ("Alder Bank will be removed from the S&P 500 on Friday", "negative"),
+        ("Copper output came in below plan in the second quarter", "negative"),
+        ("Unit costs were below plan again", "positive"),
+        ("Sorrel Foods to close its bakery plant in Leeds", "negative"),
+        ("The launch of the new handset has been pushed back to the spring", "negative"),
+        ("Marlow Engineering seals a £120m contract for rail signalling", "positive"),
+        ("Quill Software partnered with a large Japanese insurer", "positive"),
+        ("Dunmore wrote off its stake in the joint venture", "negative"),
+        ("Its new trainers are flying off the shelves in Asia", "positive"),
+        ("Bad debts were smaller than last qtr", "positive"),
+        ("Q3 numbers crushed it", "positive"),
+        ("Bank stocks suffered a bloodbath on Friday", "negative"),
+        ("Short sellers in shambles after the buyout bid: bears in shambles", "positive"),
+        ("The dividend went up 0.5%. thanks for nothing", "negative"),
+        ("Kestrel bought back 50,000 of its own shares at an average price of 412p", "neutral"),
+        ("The finance chief will retire in June as planned", "neutral"),
+        ("The chief executive will be succeeded by the head of the retail unit", "neutral"),
+        ("For the record, the company has not changed its guidance", "neutral"),
+        ("Fenmore supplies ready meals to supermarkets", "neutral"),
+        ("Tarn Oil resumes its dividend, four years after scrapping it in the oil-price crash", "positive"),
+        ("The cost cuts are ahead of schedule, yet sales fell 5%", "negative"),
+        ("The strike at the main port has ended", "positive"),
+        ("The supply partnership with Kyoto Motors has ended", "negative"),
+        ("Problems with the new billing system were resolved", "positive"),
+    ],
+)
+def test_offsets_that_fail_index_changes_maturities_pushed_out_and_what_has_ended(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
