@@ -18,8 +18,9 @@ such as "as", "after", "amid" separate clauses; the rules below are in lexicon_r
       "loss narrows" good news, "rising costs" bad; not "default fears send shares plunging" (a verb of
       causing between) or "plunges over losses" (a preposition between);
     - a hedge ("may", "reportedly") scales its clause;
-    - a clause opened by "despite", "although" or "two years after", and what comes before the last "but",
-      "then" or "yet" (unless it is negated: "not to decline but to stay flat"), count half;
+    - a clause opened by "despite", "although" or "two years after", a text's first clause opened by
+      "Excluding", and what comes before the last "but", "then" or "yet" (unless it is negated: "not to decline
+      but to stay flat"), count half;
     - words of no news ("unchanged", "in line with expectations", "to report") are evidence for neutral;
     - two figures compared ("a loss of EUR 2.1 mn, compared to EUR 4.8 mn") are one piece of evidence, up or
       down (investiq/core/comparisons.py), and the cost-like words of such a text lose their own weight.
@@ -63,6 +64,7 @@ from investiq.core.lexicon_rules import (
     apposed_move,
     clause_boosts,
     clause_weights,
+    first_opener,
     governed_moves,
     negation_reach,
     not_as,
@@ -130,7 +132,7 @@ class FinanceLexicon:
         tokens = tokenize(text)
         stems = [self.lexicon.stem(t) for t in tokens]
         clauses: list[list[Match]] = [[]]
-        openers = [""]  # the word or mark that opened each clause ("" for the first)
+        openers = [first_opener(tokens)]  # the word or mark that opened each clause ("" for the first, mostly)
         skip = set()
         i = 0
         while i < len(tokens):

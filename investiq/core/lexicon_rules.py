@@ -254,6 +254,7 @@ _US = (["it"], ["us"], ["them"], ["me"])
 _CAME = frozenset(["came", "come", "comes", "coming"])
 _ENDED = frozenset(["ended", "resolved", "terminated"])  # what a clause ends on "has ended", "were resolved"
 _ENDED_BY = frozenset(["has", "have", "had", "been", "was", "were", "now", "finally"])
+_WEIGHING = frozenset(["weigh", "weighs", "weighing", "weighed", "hurt", "hurting", "hurts", "hitting", "hit"])
 _ARRIVED = frozenset(["arrive", "arrived", "come", "materialise", "materialize"])
 _OVERDONE = frozenset(["overdone", "overblown", "overextended", "stretched", "exaggerated", "exhausted"])
 _LOOKS = frozenset(
@@ -266,7 +267,8 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
     """The index of the first word of a retraction within tokens[first:last] ("never came", "not materialised",
     "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be", "is behind it",
     "is off the table", "built on sand" or "looks overdone"; "came to a halt", "will not be necessary"; a clause
-    that ends "has ended", "were resolved" or "did not arrive"), or None.
+    that ends "has ended", "were resolved" or "did not arrive"; what is "no longer weighing on" what follows), or
+    None.
     "never" takes any of _HAPPENED; "not" and "failed to" only a form of materialise or "show up" ("did not come"
     may be a date: "the approval did not come until May")."""
     for i in range(max(first, 1), last):
@@ -299,6 +301,8 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 1  # "its worst-case scenario for reimbursement cuts has been avoided"
         if i + 1 == last and word in _ENDED and before in _ENDED_BY:
             return i - 1  # "the partnership with a Japanese retailer has ended", "the problems ... were resolved"
+        if word in _WEIGHING and before == "longer" and tokens[i - 2 : i - 1] == ["no"] and i + 1 < last:
+            return i - 2  # "MLCC price cuts are no longer weighing on margins"
         if i + 1 == last and word in _ARRIVED and before == "not":
             return i - 1  # "the upgrade investors had counted on did not arrive:" (not "did not come until May")
     return None
@@ -367,7 +371,7 @@ def absorbed_moves(tokens: list[str], spans: list[str]) -> frozenset[int]:
 
 # What a clause opened "two years after" or "months after" tells is the past the news is measured from
 # ("reinstates its dividend, two years after suspending it during the slump" read negative on the suspension)
-_PAST = frozenset(["even as", "years after"])  # openers that concede, besides CONCEDING
+_SET_ASIDE = frozenset(["even as", "years after", "excluding"])  # openers that concede, besides CONCEDING
 _SPANS = frozenset(["years", "months", "weeks", "days", "decade", "decades", "year", "month", "week", "day"])
 
 
@@ -381,17 +385,23 @@ def opener(tokens: list[str], i: int) -> str:
     return tokens[i]
 
 
+def first_opener(tokens: list[str]) -> str:
+    """What opens a text's first clause, as `clause_weights` reads it: "excluding" where the text begins with it
+    ("Excluding the one-off gain from the property sale, operating profit would have declined by 18%"), else ""."""
+    return "excluding" if tokens[:1] == ["excluding"] else ""
+
+
 def clause_weights(openers: list[str], clauses: list[list[Match]]) -> list[float]:
-    """Each clause's weight from the word that opened it (CONCEDED; "even as", "years after"), "while" too where
-    it opens the text: a conceding clause goes on through "and" ("despite strong sales and higher margins"); what
-    comes before the last "but", "then" or "yet" is conceded too ("profit tops estimates, but the outlook
-    disappoints"; "yet" since stop 69: three unread answers to right, none to wrong), unless the clause just
-    before it is negated ("no longer expected to decline but to remain at last year's level": a correction, not a
-    contrast)."""
+    """Each clause's weight from the word that opened it (CONCEDED; "even as", "years after", a text's first
+    "excluding"), "while" too where it opens the text: a conceding clause goes on through "and" ("despite strong
+    sales and higher margins"); what comes before the last "but", "then" or "yet" is conceded too ("profit tops
+    estimates, but the outlook disappoints"; "yet" since stop 69: three unread answers to right, none to wrong),
+    unless the clause just before it is negated ("no longer expected to decline but to remain at last year's
+    level": a correction, not a contrast)."""
     weights, conceding = [], False
     for k, word in enumerate(openers):
         opening = word == "while" and not any(clauses[:k])  # "While the board remains excited ..., it has ..."
-        conceding = word in CONCEDING or word in _PAST or opening or (conceding and word == "and")
+        conceding = word in CONCEDING or word in _SET_ASIDE or opening or (conceding and word == "and")
         weights.append(CONCEDED if conceding else 1.0)
     last = max((k for k, word in enumerate(openers) if k and word in ("but", "then", "yet")), default=0)
     if last and not any(m.term.negator for m in clauses[last - 1]):

@@ -1355,3 +1355,34 @@ def test_offsets_that_fail_index_changes_maturities_pushed_out_and_what_has_ende
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh46 (Asian business papers, media and travel, utilities and transport, IPOs and funds, outlooks)
+        ("The Mumbai listing drew tepid demand from institutions", "negative"),
+        ("Shares of the chipmaker closed below offer price on their first day", "negative"),
+        ("The fintech's stock gave up its early pop within an hour", "negative"),
+        ("The spin-off's debut fizzled in Frankfurt", "negative"),
+        ("Nordlys raised $25 million at a valuation 60% below its peak", "negative"),
+        ("The Korean carmaker's battery unit is not expected to break even until 2029", "negative"),
+        ("The new Chinese joint venture will contribute to earnings from next year", "positive"),
+        ("The jump in margins came from a tax credit and is unlikely to recur.", "negative"),
+        ("Destocking by distributors hit second-quarter orders", "negative"),
+        ("Harbour Capital closes its third fund above its hard cap", "positive"),
+        ("The insurer sold its office tower above book value", "positive"),
+        ("Staff attrition fell to 9% from 15% a year earlier", "positive"),
+        ("Charter rates for capesize vessels slumped 30% in the quarter", "negative"),
+        ("Pinnacle Foods will pay its regular dividend of 21 cents on June 2", "neutral"),
+        ("The lock-up on the company's shares expires next week", "neutral"),
+        ("Studio sets a Christmas release date for its horror film sequel", "neutral"),
+        ("Occupancy ran in the low 80% range through the summer", "neutral"),
+        ("Operational excellence is one of our four priorities", "neutral"),
+        ("Higher steel costs are no longer weighing on the carmaker's margins", "positive"),
+        ("Excluding the gain on the sale of its headquarters, net profit would have fallen 20%", "negative"),
+    ],
+)
+def test_debuts_that_fizzle_gains_that_will_not_recur_costs_no_longer_weighing_and_what_is_excluded(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
