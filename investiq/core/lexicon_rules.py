@@ -373,15 +373,16 @@ def absorbed_moves(tokens: list[str], spans: list[str]) -> frozenset[int]:
 # ("reinstates its dividend, two years after suspending it during the slump" read negative on the suspension)
 _SET_ASIDE = frozenset(["even as", "years after", "excluding"])  # openers that concede, besides CONCEDING
 _SPANS = frozenset(["years", "months", "weeks", "days", "decade", "decades", "year", "month", "week", "day"])
+_SPANS_AFTER = (["years"], ["months"], ["decades"], ["weeks"])
 
 
 def opener(tokens: list[str], i: int) -> str:
     """The word or mark at `i` that opens a clause, as `clause_weights` reads it: "even as", "years after" (after
-    any span of time), else the word itself."""
+    any span of time, or "after" spans: "after years of"), else the word itself."""
     if i and tokens[i] == "as" and tokens[i - 1] == "even":
         return "even as"
-    if i and tokens[i] == "after" and tokens[i - 1] in _SPANS:
-        return "years after"
+    if i and tokens[i] == "after" and (tokens[i - 1] in _SPANS or tokens[i + 1 : i + 2] in _SPANS_AFTER):
+        return "years after"  # "two years after suspending it", "after years of 30%-plus gains"
     return tokens[i]
 
 

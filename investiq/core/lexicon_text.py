@@ -17,6 +17,9 @@ _SIGNED = re.compile(r"(?<![\w.%+\-−])([+\-−▲▼])\s?(?=\d[\d.,]*\s?%)")
 # A ticker in brackets ("Corvid Pharmaceuticals (CRVD) climbs", "(NASDAQ:AAPL)", "(BRK.B)") is a name, not the end
 # of a clause: the bracket cut "short interest in Corvid" from "climbs" (fresh34)
 _TICKER = re.compile(r"\((?:[A-Z]{2,6}:)?[A-Z]{1,6}(?:\.[A-Z]{1,2})?\)")
+# What a speaker says while thinking ("Freight costs, uh, basically doubled", "it's, you know, more realistic"):
+# no words of the text, and its commas no clause's end (the commas around "uh" cut "costs" from "doubled": fresh48)
+_FILLER = re.compile(r"(?:,\s*)?\b(?:uh+|um+|erm|you know|i mean)\b(?:\s*,)?|,\s*i think\s*,")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # "410,000 customers": one figure, no clause break inside
 _TOKEN = re.compile(r"[^\W_]+|[,;:!?()]")  # words of any script: [a-z] read "Zürich" as "z" + "rich" (positive)
 # The lexicon reads English. A text written in another language is no evidence either way, however its words
@@ -56,13 +59,13 @@ def not_english(tokens: list[str]) -> bool:
 
 def tokenize(text: str) -> list[str]:
     """Lower-case words and numbers, and the punctuation that ends a clause, a sentence's full stop as ";" (a
-    bracketed ticker is dropped):
+    bracketed ticker and a speaker's fillers, "uh", "you know", are dropped):
     "Moody's" -> "moody", "didn't" -> "did not", "wider-than-expected" -> "wider than expected", "+9%" -> "up 9",
     "Corvid (CRVD) climbs" -> "corvid climbs"."""
     text = _NOT.sub(" not", _APOSTROPHE_S.sub("", _TICKER.sub(" ", text).lower()))
     if ". " in text:  # a full stop ends a sentence, and its clause, as ";" does (not in "U.S." or "Inc.")
         stops = {end - 1 for end in sentence_ends(text) if text[end - 1] == "."}
         text = "".join(";" if i in stops else ch for i, ch in enumerate(text))
-    text = _THOUSANDS.sub("", text)
+    text = _FILLER.sub(" ", _THOUSANDS.sub("", text))
     text = _SIGNED.sub(lambda m: " up " if m.group(1) in "+▲" else " down ", text)
     return _TOKEN.findall(_DASH.sub(" , ", text))

@@ -513,6 +513,10 @@ def test_tokens_and_stems():
     assert tokenize("U.S. sales rose 2.5%. Acme Inc. fell on Jan. 5.") == [
         "u", "s", "sales", "rose", "2", "5", ";", "acme", "inc", "fell", "on", "jan", "5", ";",
     ]  # fmt: skip
+    # a speaker's fillers are no words, and the commas around them end no clause
+    assert tokenize("Costs, uh, doubled; it's, you know, hard. We had, I think, six") == [
+        "costs", "doubled", ";", "it", "hard", ";", "we", "had", "six",
+    ]  # fmt: skip
     assert tokenize("Raise? lol no. Deliveries cut, ranked No. 3") == [
         "raise", "?", "lol", "no", ";", "deliveries", "cut", ",", "ranked", "no", "3",
     ]  # fmt: skip
@@ -1383,6 +1387,43 @@ def test_offsets_that_fail_index_changes_maturities_pushed_out_and_what_has_ende
     ],
 )
 def test_debuts_that_fizzle_gains_that_will_not_recur_costs_no_longer_weighing_and_what_is_excluded(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh48 (news accounts' posts, lead paragraphs, small and mid caps, executives' answers on calls)
+        ("Shipping costs, uh, more than doubled in the quarter", "negative"),
+        ("Honestly, the quarter was, um, much tougher than we had expected", "negative"),
+        ("Yeah, it is pretty much the same seasonality as last year", "neutral"),
+        (
+            "Frankly, I'd love to tell you the new app is a hit, but downloads are 40% below what we forecast",
+            "negative",
+        ),
+        ("I'd be lying if I said it was easy, but the plant started up three months early", "positive"),
+        ("Love it or hate it, the stock is back on everyone's screen", "neutral"),
+        ("The glucose monitor wins Medicare coverage", "positive"),
+        ("Membership fees were up only 1% this year", "negative"),
+        ("Labour costs were up only 1%", "positive"),
+        ("The index suffered a record one-day drop", "negative"),
+        ("We are not in a position to maintain the dividend at this level", "negative"),
+        ("The company is withdrawing its full-year revenue guidance", "negative"),
+        ("The rollout has been slower than we had planned", "negative"),
+        ("The refit proved far more expensive than the budget allowed", "negative"),
+        ("Retailers are sitting on too much inventory heading into the holidays", "negative"),
+        ("We have more orders than we can build this year", "positive"),
+        ("The efficiency programme is delivering more in savings than promised", "positive"),
+        ("Hospital purchasing froze up in the second quarter", "negative"),
+        ("Two large deals slipped out of the quarter", "negative"),
+        ("Bond trading resumes on Tuesday after the holiday", "neutral"),
+        ("Volumes were up high single digits", "positive"),
+        ("Markets finished almost exactly where they started", "neutral"),
+        ("After years of losses, the airline turned a profit", "positive"),
+    ],
+)
+def test_a_speakers_fillers_tougher_than_expected_deals_that_slip_and_more_orders_than_can_be_built(
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
