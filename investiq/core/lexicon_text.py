@@ -20,6 +20,7 @@ _TICKER = re.compile(r"\((?:[A-Z]{2,6}:)?[A-Z]{1,6}(?:\.[A-Z]{1,2})?\)")
 # What a speaker says while thinking ("Freight costs, uh, basically doubled", "it's, you know, more realistic"):
 # no words of the text, and its commas no clause's end (the commas around "uh" cut "costs" from "doubled": fresh48)
 _FILLER = re.compile(r"(?:,\s*)?\b(?:uh+|um+|erm|you know|i mean)\b(?:\s*,)?|,\s*i think\s*,")
+_FILLER_WORDS = ("uh", "um", "erm", "you know", "i mean", "i think")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # "410,000 customers": one figure, no clause break inside
 _TOKEN = re.compile(r"[^\W_]+|[,;:!?()]")  # words of any script: [a-z] read "Zürich" as "z" + "rich" (positive)
 # The lexicon reads English. A text written in another language is no evidence either way, however its words
@@ -66,6 +67,8 @@ def tokenize(text: str) -> list[str]:
     if ". " in text:  # a full stop ends a sentence, and its clause, as ";" does (not in "U.S." or "Inc.")
         stops = {end - 1 for end in sentence_ends(text) if text[end - 1] == "."}
         text = "".join(";" if i in stops else ch for i, ch in enumerate(text))
-    text = _FILLER.sub(" ", _THOUSANDS.sub("", text))
+    text = _THOUSANDS.sub("", text)
+    if any(word in text for word in _FILLER_WORDS):  # most texts have none: the substitution scans every comma
+        text = _FILLER.sub(" ", text)
     text = _SIGNED.sub(lambda m: " up " if m.group(1) in "+▲" else " down ", text)
     return _TOKEN.findall(_DASH.sub(" , ", text))
