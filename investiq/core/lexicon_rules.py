@@ -381,7 +381,7 @@ def opener(tokens: list[str], i: int) -> str:
     any span of time, or "after" spans: "after years of"), else the word itself."""
     if i and tokens[i] == "as" and tokens[i - 1] == "even":
         return "even as"
-    if i and tokens[i] == "after" and (tokens[i - 1] in _SPANS or tokens[i + 1 : i + 2] in _SPANS_AFTER):
+    if tokens[i] == "after" and ((i and tokens[i - 1] in _SPANS) or tokens[i + 1 : i + 2] in _SPANS_AFTER):
         return "years after"  # "two years after suspending it", "after years of 30%-plus gains"
     return tokens[i]
 

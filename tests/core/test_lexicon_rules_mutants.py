@@ -11,7 +11,7 @@ import pytest
 
 from investiq.core.errors import ArtifactError
 from investiq.core.lexicon import FinanceLexicon
-from investiq.core.lexicon_rules import negation_reach, retraction
+from investiq.core.lexicon_rules import WINDOW, clause_weights, first_opener, negation_reach, opener, retraction
 from investiq.core.lexicon_terms import Lexicon
 from investiq.core.lexicon_text import tokenize
 from tests.core.test_lexicon import label, lexicon  # noqa: F401  (lexicon: a fixture)
@@ -236,3 +236,70 @@ def test_every_word_a_not_as_comparison_compares_is_negated(lexicon: FinanceLexi
     assert all(item.value > 0 for item in lexicon.evidence(text).items)
     text = "Tariffs not as much of a blow as feared"
     assert "feared" not in lexicon.evidence(text).explain() and label(lexicon, text)[0] != "negative"
+
+
+# -- stop 69's rules, each at its edges ---------------------------------------------------------------------------
+
+
+def test_an_ending_retracts_only_where_the_clause_ends_on_it_after_a_form_of_have_or_be() -> None:
+    """lexicon_rules.py:retraction: "has ended", "were resolved" at the clause's end retract from the auxiliary;
+    not "ended" without one ("the quarter ended", a date), nor an ending the clause goes on past."""
+    tokens = tokenize("The partnership has ended")
+    assert retraction(tokens, 0, len(tokens)) == 2
+    tokens = tokenize("Problems at the plant were resolved")
+    assert retraction(tokens, 0, len(tokens)) == 4
+    tokens = tokenize("The quarter ended")
+    assert retraction(tokens, 0, len(tokens)) is None
+    tokens = tokenize("The partnership has ended talks")
+    assert retraction(tokens, 0, len(tokens)) is None
+
+
+def test_what_did_not_arrive_is_retracted_only_at_the_clause_end() -> None:
+    """lexicon_rules.py:retraction: "did not arrive" ends the clause it retracts; "did not come until May" is a
+    date (tested in test_lexicon), and "did not arrive on time" goes on."""
+    tokens = tokenize("The upgrade did not arrive")
+    assert retraction(tokens, 0, len(tokens)) == 3
+    tokens = tokenize("The upgrade did not arrive yesterday")
+    assert retraction(tokens, 0, len(tokens)) is None
+
+
+def test_no_longer_weighing_retracts_from_no_and_needs_what_it_weighed_on() -> None:
+    """lexicon_rules.py:retraction: "no longer weighing on margins" retracts from "no"; a clause that ends on
+    "weighing" names nothing it weighed on, and "longer weighing" without "no" is no retraction."""
+    tokens = tokenize("Price cuts are no longer weighing on margins")
+    assert retraction(tokens, 0, len(tokens)) == 3
+    tokens = tokenize("Price cuts are no longer weighing")
+    assert retraction(tokens, 0, len(tokens)) is None
+    tokens = tokenize("Price cuts are a longer weighing on margins")
+    assert retraction(tokens, 0, len(tokens)) is None
+
+
+def test_a_negated_verb_of_expecting_reaches_its_infinitive_up_to_governed_words() -> None:
+    """lexicon_rules.py:negation_reach: with "to" just before the item and a verb of expecting right after the
+    negator, the item is within reach up to WINDOW + GOVERNED (9) words from the negator's end; one word more, or
+    no "to" before it, and it is not."""
+    tokens = tokenize("not expect a b c d e to rise")
+    assert negation_reach(tokens, 1, 8) == WINDOW  # gap 8
+    tokens = tokenize("not expect a b c d e f to rise")
+    assert negation_reach(tokens, 1, 9) == WINDOW  # gap 9: the last within reach
+    tokens = tokenize("not expect a b c d e f g to rise")
+    assert negation_reach(tokens, 1, 10) > WINDOW  # gap 10
+    tokens = tokenize("not expect a b c d e rise")
+    assert negation_reach(tokens, 1, 7) > WINDOW  # no "to" before the item
+    tokens = tokenize("not a expect b c d e to rise")
+    assert negation_reach(tokens, 1, 8) == WINDOW  # the verb may stand one word after the negator
+    tokens = tokenize("not a b expect c d e to rise")
+    assert negation_reach(tokens, 1, 8) > WINDOW  # ... not two
+
+
+def test_spans_of_time_open_a_conceded_clause_and_excluding_only_at_the_start() -> None:
+    """lexicon_rules.py:opener, first_opener, clause_weights: "two years after" and "after years of" (also at the
+    text's start) concede; a bare "after" does not; "excluding" concedes only the text's first clause."""
+    assert opener(tokenize("reinstates it, two years after suspending it"), 5) == "years after"
+    assert opener(tokenize("After years of losses"), 0) == "years after"
+    assert opener(tokenize("rose after the results"), 1) == "after"
+    assert first_opener(tokenize("Excluding the gain, profit fell")) == "excluding"
+    assert first_opener(tokenize("Profit excluding the gain fell")) == ""
+    assert clause_weights(["excluding", ","], [[], []]) == [0.5, 1.0]
+    assert clause_weights(["", "years after"], [[], []]) == [1.0, 0.5]
+    assert clause_weights(["", "yet", ","], [[], [], []]) == [0.5, 1.0, 1.0]
