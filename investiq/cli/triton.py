@@ -47,11 +47,22 @@ def triton_start(config: Path | None) -> None:
 @triton.command("stop")
 @config_option
 def triton_stop(config: Path | None) -> None:
-    """Stop the local Triton server (SIGTERM, then SIGKILL after 30 s)."""
-    from investiq.ops.triton_server import stop
+    """Stop the local Triton server (SIGTERM, then SIGKILL after 30 s). Exits 1, naming it, where none started by
+    `investiq triton start` runs but another Triton answers on the settings' HTTP port (compose's, or one started
+    from another directory): it said only "not running", and `triton start` then found the port taken."""
+    from investiq.ops.triton_server import ready, stop
 
-    _, _, work = _triton(config)
-    click.echo("stopped" if stop(work) else "Triton was not running")
+    _, ports, work = _triton(config)
+    if stop(work):
+        click.echo("stopped")
+    elif ready(ports):
+        raise click.ClickException(
+            f"no Triton started by `investiq triton start` runs, but another one answers on HTTP port "
+            f"{ports.http}; stop it where it was started (`docker compose down` for compose's, its own "
+            "`investiq triton stop` with the settings it was started with, or the process that holds the port)"
+        )
+    else:
+        click.echo("Triton was not running")
 
 
 @triton.command("status")

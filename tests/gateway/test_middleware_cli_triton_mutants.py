@@ -491,9 +491,19 @@ def test_start_that_fails_says_why_and_exits_1(fake: FakeTriton, config: Path):
 @pytest.mark.parametrize(("stopped", "said"), [(True, "stopped\n"), (False, "Triton was not running\n")])
 def test_stop_says_whether_it_stopped_a_server(fake: FakeTriton, config: Path, stopped: bool, said: str):
     """Mutant: the two messages of `triton stop` swapped: it said "stopped" when nothing ran."""
-    fake.stopped = stopped
+    fake.stopped, fake.up = stopped, False
     result = cli(config, "stop")
     assert (result.exit_code, result.output) == (0, said)
+
+
+def test_stop_names_another_triton_that_answers_on_the_port_and_exits_1(fake: FakeTriton, config: Path):
+    """A Triton this work directory did not start (compose's, or one started with other settings) answering on the
+    settings' HTTP port: `triton stop` said only "Triton was not running" and exited 0, and `triton start` then
+    found the port taken (noticed in a review of stop 68)."""
+    fake.stopped, fake.up = False, True
+    result = cli(config, "stop")
+    assert result.exit_code == 1
+    assert "another one answers on HTTP port" in result.output and "docker compose down" in result.output
 
 
 def test_status_of_a_server_with_every_model_ready_exits_0_and_lists_them(fake: FakeTriton, config: Path):
