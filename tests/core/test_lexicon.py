@@ -1427,3 +1427,37 @@ def test_a_speakers_fillers_tougher_than_expected_deals_that_slip_and_more_order
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh50 (opinion titles, clubs, casinos, luxury, catastrophe losses, defence, AGMs, proxy advisers)
+        ("Flutter no longer expects to turn a full-year profit in its US arm", "negative"),
+        ("Hermes says its China sales decline slowed to 3% from 12%", "positive"),
+        ("Nike's turnaround stalls again", "negative"),
+        ("Cost overruns on the frigate programme are smaller than the $300m investors had feared", "positive"),
+        ("At 40 times earnings, Walmart is no longer a bargain", "negative"),
+        ("Kraft Heinz: Boring, But Finally Cheap", "positive"),
+        ("Why Roche's pipeline is underappreciated", "positive"),
+        ("Glass Lewis says the buyout terms undervalue minority shareholders", "negative"),
+        ("Strong quarter, but the cash flow statement tells a darker story", "negative"),
+        ("Hitting 20% margins by 2026 now looks a bridge too far", "negative"),
+        ("The missile programme will get 40% less funding next year", "negative"),
+        ("Leonardo came away empty-handed in the tender", "negative"),
+        ("Five reasons Ford could surprise the bears", "positive"),
+        ("The settlement ends a costly proxy fight at Masco", "positive"),
+        ("ISS urges investors to back management at Elior", "positive"),
+        ("The Pentagon drops its review of the Boeing contract", "positive"),
+        ("Rheinmetall's backlog no longer covers three years of sales", "negative"),
+        ("Aviva signs a £1.2bn pension risk transfer with a UK engineer", "positive"),
+        ("Just Group completes £800m buy-in with a retailer's pension scheme", "positive"),
+        ("A glossary of reinsurance terms, from cat bonds to sidecars", "neutral"),
+        ("Shares of the club resume trading on Monday", "neutral"),
+        ("All resolutions were passed as proposed at the AGM", "neutral"),
+        ("Why the luxury slowdown doesn't scare me", "positive"),
+    ],
+)
+def test_turnarounds_that_stall_bargains_no_more_proxy_fights_that_end_and_meetings_that_pass(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
