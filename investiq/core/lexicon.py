@@ -64,6 +64,7 @@ from investiq.core.lexicon_rules import (
     apposed_move,
     clause_boosts,
     clause_weights,
+    dated,
     first_opener,
     governed_moves,
     negation_reach,
@@ -154,7 +155,7 @@ class FinanceLexicon:
                 clauses[-1].append(Match(i, found[0], found[1], "finance"))
                 i += found[0]
                 continue
-            if tokens[i] in BREAKS or not tokens[i].isalnum():
+            if (tokens[i] in BREAKS and not dated(tokens, i)) or not tokens[i].isalnum():
                 clauses.append([])
                 openers.append(opener(tokens, i))
             else:

@@ -1461,3 +1461,40 @@ def test_turnarounds_that_stall_bargains_no_more_proxy_fights_that_end_and_meeti
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh52 (patent cliffs and drug pricing, recalls and probes, climate and crops, Latin America, notes)
+        ("Storm damage at Pinecrest Power came in well above its insurance cover", "negative"),
+        ("Repair costs are no longer expected to exceed the utility's insurance cover", "positive"),
+        ("Recall costs fell to $9 million from $30 million", "positive"),
+        ("The retailer sought court protection from its landlords", "negative"),
+        ("A jury cleared Halden Tools of liability for the injuries", "positive"),
+        ("Medicare picks Corvel's blood thinner for price negotiations", "negative"),
+        ("The new rule takes about 5% off our 2027 sales estimate", "negative"),
+        ("The patent cliff proved milder than feared", "positive"),
+        ("The request for more years of market exclusivity was not granted", "negative"),
+        ("The toy maker no longer expects to resume sales in Europe this year", "negative"),
+        ("Early scripts are tracking ahead of consensus", "positive"),
+        ("The court ruling removes our biggest concern about the stock", "positive"),
+        ("We move the shares to Neutral from Underweight", "positive"),
+        ("Analysts cut Bayer to Neutral from Buy", "negative"),
+        ("Consensus looks too low for next year's margins", "positive"),
+        ("The regulator drops its plan to ban menthol products", "positive"),
+        ("The bond sale drew orders six times the deal size", "positive"),
+        ("The long decline in subscribers halts", "positive"),
+        ("The miner ended six quarters of falling output", "positive"),
+        ("Drought cut wheat yields by a fifth", "negative"),
+        ("Container rates tumble as new ships flood the market", "negative"),
+        ("The recall notice lists the lot numbers of the affected jars", "neutral"),
+        ("A trial date is yet to be set", "neutral"),
+        ("The board approves the previously announced special dividend", "neutral"),
+        ("Our cocoa is grown by 40,000 smallholders", "neutral"),
+        ("The sell-off in Grupo Norte on Monday was overdone", "positive"),
+    ],
+)
+def test_costs_above_the_cover_ratings_moved_from_one_to_another_plans_dropped_and_crop_yields(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected

@@ -11,7 +11,15 @@ import pytest
 
 from investiq.core.errors import ArtifactError
 from investiq.core.lexicon import FinanceLexicon
-from investiq.core.lexicon_rules import WINDOW, clause_weights, first_opener, negation_reach, opener, retraction
+from investiq.core.lexicon_rules import (
+    WINDOW,
+    clause_weights,
+    dated,
+    first_opener,
+    negation_reach,
+    opener,
+    retraction,
+)
 from investiq.core.lexicon_terms import Lexicon
 from investiq.core.lexicon_text import tokenize
 from tests.core.test_lexicon import label, lexicon  # noqa: F401  (lexicon: a fixture)
@@ -303,3 +311,17 @@ def test_spans_of_time_open_a_conceded_clause_and_excluding_only_at_the_start() 
     assert clause_weights(["excluding", ","], [[], []]) == [0.5, 1.0]
     assert clause_weights(["", "years after"], [[], []]) == [1.0, 0.5]
     assert clause_weights(["", "yet", ","], [[], [], []]) == [0.5, 1.0, 1.0]
+
+
+def test_on_before_a_day_dates_and_ends_no_clause_and_a_refusal_retracts_only_after_was_or_were() -> None:
+    """lexicon_rules.py:dated, retraction: "on Friday" is no clause's end ("on" before anything else is), and "was
+    not granted" at the clause's end retracts from "not"; "has not approved" or a clause that goes on does not."""
+    tokens = tokenize("The sell-off on Friday was overdone")
+    assert dated(tokens, 3) and not dated(tokenize("Shares fall on weak sales"), 2)
+    assert not dated(tokenize("Shares fall on"), 2)
+    tokens = tokenize("The extension of its exclusivity was not granted")
+    assert retraction(tokens, 0, len(tokens)) == 6
+    tokens = tokenize("The merger the board has not approved")
+    assert retraction(tokens, 0, len(tokens)) is None
+    tokens = tokenize("The extension was not granted in time")
+    assert retraction(tokens, 0, len(tokens)) is None
