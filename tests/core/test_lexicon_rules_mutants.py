@@ -25,6 +25,12 @@ from investiq.core.lexicon_text import tokenize
 from tests.core.test_lexicon import label, lexicon  # noqa: F401  (lexicon: a fixture)
 
 
+def _retracted(text: str) -> int | None:
+    """Where the retraction of the text's one clause begins (`retraction` over all its tokens)."""
+    tokens = tokenize(text)
+    return retraction(tokens, 0, len(tokens))
+
+
 def _custom(tmp_path: Path, text: str) -> Lexicon:
     path = tmp_path / "lexicon.txt"
     path.write_text(text, encoding="utf-8")
@@ -179,8 +185,7 @@ def test_never_reaches_no_emphatic_word_past_a_clause_break(lexicon: FinanceLexi
 def test_negation_passes_through_four_words_of_expecting_seven_words_on(lexicon: FinanceLexicon) -> None:  # noqa: F811
     """lexicon_rules.py:negation_reach: `gap > WINDOW + THROUGH` -> `>=` (an item seven words on, four of them
     "expect to see a", was out of reach: "does not expect to see a fresh big loss" read negative)."""
-    tokens = tokenize("not expect to see a fresh big loss")
-    assert negation_reach(tokens, 1, 7) == 3
+    assert negation_reach(tokenize("not expect to see a fresh big loss"), 1, 7) == 3
     assert label(lexicon, "Company does not expect to see a fresh big loss")[0] == "positive"
 
 
@@ -209,10 +214,8 @@ def test_fails_to_materialise_retracts_what_comes_before(lexicon: FinanceLexicon
 def test_that_wasnt_retracts_from_that() -> None:
     """lexicon_rules.py:retraction: `return i - 2` -> `i - 1` for "that wasn't" (the retraction said to begin at
     "was", not "that"; no text shows it, as "that" and "was" carry no evidence)."""
-    tokens = tokenize("The rally that wasn't")
-    assert retraction(tokens, 0, len(tokens)) == 2
-    tokens = tokenize("The rally that was not to be")
-    assert retraction(tokens, 0, len(tokens)) == 2
+    assert _retracted("The rally that wasn't") == 2
+    assert _retracted("The rally that was not to be") == 2
 
 
 def test_a_negated_clause_before_but_is_a_correction_not_conceded(lexicon: FinanceLexicon) -> None:  # noqa: F811
@@ -252,52 +255,41 @@ def test_every_word_a_not_as_comparison_compares_is_negated(lexicon: FinanceLexi
 def test_an_ending_retracts_only_where_the_clause_ends_on_it_after_a_form_of_have_or_be() -> None:
     """lexicon_rules.py:retraction: "has ended", "were resolved" at the clause's end retract from the auxiliary;
     not "ended" without one ("the quarter ended", a date), nor an ending the clause goes on past."""
-    tokens = tokenize("The partnership has ended")
-    assert retraction(tokens, 0, len(tokens)) == 2
-    tokens = tokenize("Problems at the plant were resolved")
-    assert retraction(tokens, 0, len(tokens)) == 4
-    tokens = tokenize("The quarter ended")
-    assert retraction(tokens, 0, len(tokens)) is None
-    tokens = tokenize("The partnership has ended talks")
-    assert retraction(tokens, 0, len(tokens)) is None
+    assert _retracted("The partnership has ended") == 2
+    assert _retracted("Problems at the plant were resolved") == 4
+    assert _retracted("The quarter ended") is None
+    assert _retracted("The partnership has ended talks") is None
 
 
 def test_what_did_not_arrive_is_retracted_only_at_the_clause_end() -> None:
     """lexicon_rules.py:retraction: "did not arrive" ends the clause it retracts; "did not come until May" is a
     date (tested in test_lexicon), and "did not arrive on time" goes on."""
-    tokens = tokenize("The upgrade did not arrive")
-    assert retraction(tokens, 0, len(tokens)) == 3
-    tokens = tokenize("The upgrade did not arrive yesterday")
-    assert retraction(tokens, 0, len(tokens)) is None
+    assert _retracted("The upgrade did not arrive") == 3
+    assert _retracted("The upgrade did not arrive yesterday") is None
 
 
 def test_no_longer_weighing_retracts_from_no_and_needs_what_it_weighed_on() -> None:
     """lexicon_rules.py:retraction: "no longer weighing on margins" retracts from "no"; a clause that ends on
     "weighing" names nothing it weighed on, and "longer weighing" without "no" is no retraction."""
-    tokens = tokenize("Price cuts are no longer weighing on margins")
-    assert retraction(tokens, 0, len(tokens)) == 3
-    tokens = tokenize("Price cuts are no longer weighing")
-    assert retraction(tokens, 0, len(tokens)) is None
-    tokens = tokenize("Price cuts are a longer weighing on margins")
-    assert retraction(tokens, 0, len(tokens)) is None
+    assert _retracted("Price cuts are no longer weighing on margins") == 3
+    assert _retracted("Price cuts are no longer weighing") is None
+    assert _retracted("Price cuts are a longer weighing on margins") is None
 
 
 def test_a_negated_verb_of_expecting_reaches_its_infinitive_up_to_governed_words() -> None:
     """lexicon_rules.py:negation_reach: with "to" just before the item and a verb of expecting right after the
     negator, the item is within reach up to WINDOW + GOVERNED (9) words from the negator's end; one word more, or
     no "to" before it, and it is not."""
-    tokens = tokenize("not expect a b c d e to rise")
-    assert negation_reach(tokens, 1, 8) == WINDOW  # gap 8
-    tokens = tokenize("not expect a b c d e f to rise")
-    assert negation_reach(tokens, 1, 9) == WINDOW  # gap 9: the last within reach
-    tokens = tokenize("not expect a b c d e f g to rise")
-    assert negation_reach(tokens, 1, 10) > WINDOW  # gap 10
-    tokens = tokenize("not expect a b c d e rise")
-    assert negation_reach(tokens, 1, 7) > WINDOW  # no "to" before the item
-    tokens = tokenize("not a expect b c d e to rise")
-    assert negation_reach(tokens, 1, 8) == WINDOW  # the verb may stand one word after the negator
-    tokens = tokenize("not a b expect c d e to rise")
-    assert negation_reach(tokens, 1, 8) > WINDOW  # ... not two
+    assert negation_reach(tokenize("not expect a b c d e to rise"), 1, 8) == WINDOW  # gap 8
+    assert (
+        negation_reach(tokenize("not expect a b c d e f to rise"), 1, 9) == WINDOW
+    )  # gap 9: the last within reach
+    assert negation_reach(tokenize("not expect a b c d e f g to rise"), 1, 10) > WINDOW  # gap 10
+    assert negation_reach(tokenize("not expect a b c d e rise"), 1, 7) > WINDOW  # no "to" before the item
+    assert (
+        negation_reach(tokenize("not a expect b c d e to rise"), 1, 8) == WINDOW
+    )  # the verb may stand one word after the negator
+    assert negation_reach(tokenize("not a b expect c d e to rise"), 1, 8) > WINDOW  # ... not two
 
 
 def test_spans_of_time_open_a_conceded_clause_and_excluding_only_at_the_start() -> None:
@@ -319,9 +311,6 @@ def test_on_before_a_day_dates_and_ends_no_clause_and_a_refusal_retracts_only_af
     tokens = tokenize("The sell-off on Friday was overdone")
     assert dated(tokens, 3) and not dated(tokenize("Shares fall on weak sales"), 2)
     assert not dated(tokenize("Shares fall on"), 2)
-    tokens = tokenize("The extension of its exclusivity was not granted")
-    assert retraction(tokens, 0, len(tokens)) == 6
-    tokens = tokenize("The merger the board has not approved")
-    assert retraction(tokens, 0, len(tokens)) is None
-    tokens = tokenize("The extension was not granted in time")
-    assert retraction(tokens, 0, len(tokens)) is None
+    assert _retracted("The extension of its exclusivity was not granted") == 6
+    assert _retracted("The merger the board has not approved") is None
+    assert _retracted("The extension was not granted in time") is None
