@@ -222,7 +222,25 @@ def governed_moves(clause: list[Match], tokens: list[str]) -> frozenset[int]:
 # a move that qualifies the word after it ("..., higher margins ahead"): after the move comes the clause's end, a
 # figure or one of APPOSED_NEXT.
 APPOSED_NEXT = frozenset(
-    ["than", "in", "since", "on", "a", "an", "the", "from", "ever", "of", "for", "at", "versus", "vs", "compared"]
+    [
+        "than",
+        "in",
+        "since",
+        "on",
+        "a",
+        "an",
+        "the",
+        "from",
+        "ever",
+        "of",
+        "for",
+        "at",
+        "versus",
+        "vs",
+        "compared",
+        "level",
+        "levels",
+    ]
 )
 
 
@@ -283,7 +301,7 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
     "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be", "is behind it",
     "is off the table", "built on sand" or "looks overdone"; "came to a halt", "will not be necessary"; a clause
     that ends "has ended", "were resolved", "did not arrive" or "was not granted"; what is "no longer
-    weighing on" what follows), or None.
+    weighing on" what follows, or "no longer on the table"), or None.
     "never" takes any of _HAPPENED; "not" and "failed to" only a form of materialise or "show up" ("did not come"
     may be a date: "the approval did not come until May")."""
     for i in range(max(first, 1), last):
@@ -301,6 +319,8 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 2  # "the sell-off that wasn't:", "the rally that was not to be": the clause ends there
         if word == "behind" and i + 2 == last and before in _PAST_IT and tokens[i + 1 : i + 2] in _US:
             return i - 1  # "the best days ... are behind it", "the worst of the credit problems is now behind us"
+        if word == "table" and tokens[i - 4 : i] == ["no", "longer", "on", "the"]:
+            return i - 4  # "rate cuts are no longer on the table for this year"
         off_the_table = word == "the" and i + 2 == last and before == "off" and tokens[i + 1] == "table"
         if off_the_table and i >= 2 and tokens[i - 2] in _PAST_IT:
             return i - 2  # "a trade spat that was set to hit the group is off the table"

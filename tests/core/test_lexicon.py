@@ -1498,3 +1498,33 @@ def test_costs_above_the_cover_ratings_moved_from_one_to_another_plans_dropped_a
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh54 (two companies at once, transport, chips and phones, small US banks, central banks)
+        ("Recession risks have eased, the central bank said", "positive"),
+        ("Wage growth cooled to 3% in March", "positive"),
+        ("Core prices jumped 0.6% in May", "negative"),
+        ("Joblessness fell to its lowest level since 2008", "positive"),
+        ("The strike threat at the port fades after a pay deal", "positive"),
+        ("Investors fear rates will stay higher for longer", "negative"),
+        ("The minister cut next year's growth forecast to 1%", "negative"),
+        ("Net interest margin widened only 3 basis points", "negative"),
+        ("Shipments fell 2%, half the decline analysts had expected", "positive"),
+        ("Deposits rose, contrary to fears of an outflow", "positive"),
+        ("Regulators approve a 5% rate increase for Midstate Electric", "positive"),
+        ("The biotech will not receive the $50 million milestone payment this year", "negative"),
+        ("A further rate hike is no longer on the table", "positive"),
+        ("The plant was sold at a price 20% below the one agreed in May", "negative"),
+        ("Orion Semiconductor to buy back $2 billion of its shares", "positive"),
+        ("The limited-edition console sells out in minutes", "positive"),
+        ("The memory chip glut is over, the chipmaker said", "positive"),
+        ("The lease comes up for renewal in 2027", "neutral"),
+        ("The unemployment rate rose to 5.2%, its highest level since 2015", "negative"),
+    ],
+)
+def test_costs_of_the_economy_a_move_only_so_far_and_what_is_no_longer_on_the_table(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected

@@ -314,3 +314,10 @@ def test_on_before_a_day_dates_and_ends_no_clause_and_a_refusal_retracts_only_af
     assert _retracted("The extension of its exclusivity was not granted") == 6
     assert _retracted("The merger the board has not approved") is None
     assert _retracted("The extension was not granted in time") is None
+
+
+def test_what_is_no_longer_on_the_table_is_retracted_from_no() -> None:
+    """lexicon_rules.py:retraction: "no longer on the table" retracts from "no" wherever the clause goes on after
+    it; "on the table" alone is no retraction."""
+    assert _retracted("Further rate hikes are no longer on the table for this year") == 4
+    assert _retracted("Further rate hikes are on the table") is None
