@@ -89,6 +89,10 @@ class Lexicon:
                 raise ArtifactError(f"{path}: {' '.join(key)!r} is only wildcards: it would match anything")
             if any(k in WILDCARDS for k in key):
                 patterns.setdefault((len(key), at, key[at]), []).append((key, term))
+        # of two patterns as long, the one with fewer wildcards first: "cut * aisc guidance" (a cost's guidance
+        # cut: good news) before "cut * * guidance" (bad news), whatever the file's order
+        for bucket in patterns.values():
+            bucket.sort(key=lambda pattern: sum(k in WILDCARDS for k in pattern[0]))
         anchors: dict[int, set[int]] = {}
         for n, at, _ in patterns:
             anchors.setdefault(n, set()).add(at)
@@ -116,7 +120,8 @@ class Lexicon:
         return word
 
     def match(self, stems: list[str], i: int) -> tuple[int, Term] | None:
-        """(length, term) of the longest term starting at stems[i], exact phrases before patterns."""
+        """(length, term) of the longest term starting at stems[i], exact phrases before patterns, patterns with
+        fewer wildcards before others."""
         reach = self.reach.get(stems[i], 1)
         for n in range(min(max(reach, self.wild_reach), len(stems) - i), 0, -1):
             words = tuple(stems[i : i + n])

@@ -1528,3 +1528,37 @@ def test_costs_of_the_economy_a_move_only_so_far_and_what_is_no_longer_on_the_ta
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh56 (figure flashes, telecoms, miners, Asian conglomerates, European companies' statements)
+        ("Daewon Steel swings to a ₩80B Q3 net loss", "negative"),
+        ("Hofmann AG must adjust its forecast for the current year", "negative"),
+        ("The REIT's spin-off priced at a 20% discount to book value", "negative"),
+        ("New shares will be issued at a price well below the current share price", "negative"),
+        ("The bank must hold an additional capital buffer of one percentage point", "negative"),
+        ("Tavira Mining will restart its copper smelter in March", "positive"),
+        ("Lithium producer mothballs its second plant", "negative"),
+        ("Most nickel miners now sell below cost", "negative"),
+        ("Golden Ridge cuts 2026 AISC guidance to $1,050/oz", "positive"),
+        ("The new law lifts the group's tax rate to 32%", "negative"),
+        ("Telia Nord cuts capex guidance as the network build ends early", "positive"),
+        ("Yellowhammer drills 22 m at 6.1 g/t Au", "positive"),
+        ("The junior strikes gold at its Nevada project", "positive"),
+        ("Pharmion receives EU marketing authorisation for its migraine drug", "positive"),
+        ("The review is not expected to result in a fine", "positive"),
+        ("The operator no longer expects to reach 5 million fibre customers by 2027", "negative"),
+        ("The company can no longer exclude a delay to the plant's start-up", "negative"),
+        ("Contract churn steady at 1.1% as prices rise", "positive"),
+        ("The brewer celebrates its 200th anniversary with a party for staff", "neutral"),
+        ("A primer on Japan's cross-shareholdings", "neutral"),
+        ("A history of copper's boom years", "neutral"),
+        ("Q2 sales of $2.31 billion exactly matched consensus", "neutral"),
+        ("The new CFO succeeds retiring finance chief Anna Berg", "neutral"),
+    ],
+)
+def test_a_miners_costs_capex_cut_grams_per_tonne_and_what_cannot_be_excluded(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected

@@ -3,10 +3,13 @@ its docstring names applied, and passes on the code as it is."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from investiq.core.lexicon import FinanceLexicon
+from investiq.core.lexicon_terms import Lexicon
 from tests.core.test_lexicon import label, lexicon  # noqa: F401  (lexicon: a fixture)
 
 
@@ -52,3 +55,13 @@ def test_a_text_half_in_another_script_is_still_read_as_english(lexicon: Finance
     """lexicon_text.py:not_english: `* 2 > len` as `>=`, half non-Latin text read as foreign, evidence dropped."""
     evidence = lexicon.evidence("good 好好好好")  # 4 Latin letters, 4 others
     assert not evidence.not_english and evidence.positive > 0
+
+
+def test_of_two_patterns_as_long_the_one_with_fewer_wildcards_is_matched(tmp_path: Path) -> None:
+    """lexicon_terms.py:Lexicon.load: each bucket of patterns sorted by wildcards (stop 69); without it the file's
+    order decided, and "cut * * guidance" (bad news) took "cuts its AISC guidance" from "cut * aisc guidance"."""
+    path = tmp_path / "lexicon.txt"
+    path.write_text("- 2.5 cut * * guidance\n+ 2.0 cut * aisc guidance\n", encoding="utf-8")
+    custom = Lexicon.load(path)
+    found = custom.match([custom.stem(w) for w in ["cuts", "its", "aisc", "guidance"]], 0)
+    assert found is not None and found[1].valence == 2.0
