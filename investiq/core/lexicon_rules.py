@@ -284,8 +284,9 @@ _PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally"
 _US = (["it"], ["us"], ["them"], ["me"])
 _CAME = frozenset(["came", "come", "comes", "coming"])
 # (not "is over": "warns the Red Sea bonanza is over" turned "warns" around, a read answer of fresh22 wrong)
-_ENDED = frozenset(["ended", "resolved", "terminated"])  # a clause ending "has ended", "were resolved"
+_ENDED = frozenset(["ended", "resolved", "terminated", "dropped"])  # a clause ending "has ended", "was dropped"
 _ENDED_BY = frozenset(["has", "have", "had", "been", "was", "were", "is", "are", "now", "finally"])
+_ENDED_BY_LISTS = [[w] for w in _ENDED_BY]  # "has been quietly dropped": one adverb between
 _WEIGHING = frozenset(["weigh", "weighs", "weighing", "weighed", "hurt", "hurting", "hurts", "hitting", "hit"])
 _REFUSED = frozenset(["granted", "approved", "renewed", "extended"])
 _ARRIVED = frozenset(["arrive", "arrived", "come", "materialise", "materialize"])
@@ -334,7 +335,8 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 2  # "the layoffs announced in spring will not be necessary"
         if word == "avoided" and i + 1 == last and before in ("been", "was", "were"):
             return i - 1  # "its worst-case scenario for reimbursement cuts has been avoided"
-        if i + 1 == last and word in _ENDED and before in _ENDED_BY:
+        ended_by = before in _ENDED_BY or (before.endswith("ly") and tokens[i - 2 : i - 1] in _ENDED_BY_LISTS)
+        if i + 1 == last and word in _ENDED and ended_by:
             return i - 1  # "the partnership with a Japanese retailer has ended", "the problems ... were resolved"
         if word in _WEIGHING and before == "longer" and tokens[i - 2 : i - 1] == ["no"] and i + 1 < last:
             return i - 2  # "MLCC price cuts are no longer weighing on margins"

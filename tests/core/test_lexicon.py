@@ -1562,3 +1562,38 @@ def test_a_miners_costs_capex_cut_grams_per_tonne_and_what_cannot_be_excluded(
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh58 (UK retail and housebuilders, European banks and insurers, carmakers, gig work, strategy)
+        ("Profit will shrink rather than grow next year", "negative"),
+        ("Our 15% margin target is now pushed out to 2030", "negative"),
+        ("The 2027 sales goal is out of reach", "negative"),
+        ("The bank warns that last quarter's trading gain was a one-off", "negative"),
+        ("Strong bookings fail to stop the airline's shares from falling", "negative"),
+        ("The rebound in margins proved too good to last", "negative"),
+        ("About €1bn of fresh capital will need to be raised next year", "negative"),
+        ("There is no need for a capital increase this year", "positive"),
+        ("The insurer's combined ratio rose to 99% from 94%", "negative"),
+        ("Claims inflation eased in the second half", "positive"),
+        ("Restructuring costs are now roughly double the figure given in May", "negative"),
+        ("Impairment charges came in at half the level analysts expected", "positive"),
+        ("Losses at the Spanish unit should disappear by next year", "positive"),
+        ("Weekly sales rate rebounds to 0.7 per site", "positive"),
+        ("Pre-tax profit doubles to £80m", "positive"),
+        ("Higher energy costs will erode about 100 basis points of margin", "negative"),
+        ("Fee income halts a two-month slide", "positive"),
+        ("The carmaker releases €200m of warranty provisions", "positive"),
+        ("Fewer claims than it had feared lift the insurer", "positive"),
+        ("The group plans £2bn of shareholder distributions by 2027", "positive"),
+        ("Contrary to what many had feared, the bank needs no new capital", "positive"),
+        ("The target of 500 new stores has been quietly dropped", "negative"),
+        ("The factory closes for its annual summer break", "neutral"),
+        ("The retailer opens at 6am on Boxing Day, as it does every year", "neutral"),
+    ],
+)
+def test_rather_than_one_offs_targets_pushed_out_and_costs_at_half_the_level(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected

@@ -321,3 +321,11 @@ def test_what_is_no_longer_on_the_table_is_retracted_from_no() -> None:
     it; "on the table" alone is no retraction."""
     assert _retracted("Further rate hikes are no longer on the table for this year") == 4
     assert _retracted("Further rate hikes are on the table") is None
+
+
+def test_what_was_dropped_is_retracted_with_one_adverb_between_at_most() -> None:
+    """lexicon_rules.py:retraction: "has been quietly dropped" retracts from the adverb; two adverbs, or no form of
+    have or be before it, and it does not ("shares dropped" is a move)."""
+    assert _retracted("The goal has been quietly dropped") == 4
+    assert _retracted("The goal was quietly and slowly dropped") is None
+    assert _retracted("Shares dropped") is None
