@@ -37,7 +37,7 @@ from dataclasses import dataclass
 # it cannot be a range's dash: "8%-10%", "1.20 - 1.25"), optional scale or percent after.
 _FIGURE = re.compile(
     r"(?P<cur>(?:(?:\b(?:c|a|hk|s|nz|us))?[$€£¥₹]|\b(?:eur|usd|gbp|jpy|inr|sek|nok|dkk|chf|cny|rmb|cad|aud|rs|euro?s?"
-    r"|dollars?)\b)\s?)?"
+    r"|aed|sar|qar|kwd|brl|mxn|zar|krw|idr|twd|sgd|myr|thb|php|cop|clp|pln|huf|czk|ils|egp|ngn|dollars?)\b)\s?)?"
     r"(?P<open>\()?(?<![a-z\d.,%)])(?P<num>[-−–]?(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:[ \u00a0]\d{3})+|\d+)(?:\.\d+)?)"
     r"(?(open)\))"  # "$(0.12)": an accountant's negative, only with a currency before the bracket
     r"(?:\s?(?P<scale>%|percent\b|per cent\b|pct\b|bps\b|bp\b|basis points?\b|mn\b|mln\b|million\b|m\b|bn\b|bln\b"

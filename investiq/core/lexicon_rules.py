@@ -284,7 +284,7 @@ _PAST_IT = frozenset(["is", "are", "now", "firmly", "well", "largely", "finally"
 _US = (["it"], ["us"], ["them"], ["me"])
 _CAME = frozenset(["came", "come", "comes", "coming"])
 # (not "is over": "warns the Red Sea bonanza is over" turned "warns" around, a read answer of fresh22 wrong)
-_ENDED = frozenset(["ended", "resolved", "terminated", "dropped"])  # a clause ending "has ended", "was dropped"
+_ENDED = frozenset(["ended", "resolved", "terminated", "dropped", "gone"])  # "has ended", "was dropped", "is gone"
 _ENDED_BY = frozenset(["has", "have", "had", "been", "was", "were", "is", "are", "now", "finally"])
 _ENDED_BY_LISTS = [[w] for w in _ENDED_BY]  # "has been quietly dropped": one adverb between
 _WEIGHING = frozenset(["weigh", "weighs", "weighing", "weighed", "hurt", "hurting", "hurts", "hitting", "hit"])
@@ -302,7 +302,7 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
     "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be", "is behind it",
     "is off the table", "built on sand" or "looks overdone"; "came to a halt", "will not be necessary"; a clause
     that ends "has ended", "were resolved", "did not arrive" or "was not granted"; what is "no longer
-    weighing on" what follows, or "no longer on the table"), or None.
+    weighing on" what follows, "no longer on the table", what "no longer exists" or was "a non-event"), or None.
     "never" takes any of _HAPPENED; "not" and "failed to" only a form of materialise or "show up" ("did not come"
     may be a date: "the approval did not come until May")."""
     for i in range(max(first, 1), last):
@@ -320,6 +320,10 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 2  # "the sell-off that wasn't:", "the rally that was not to be": the clause ends there
         if word == "behind" and i + 2 == last and before in _PAST_IT and tokens[i + 1 : i + 2] in _US:
             return i - 1  # "the best days ... are behind it", "the worst of the credit problems is now behind us"
+        if word in ("exists", "exist") and i + 1 == last and tokens[i - 2 : i] == ["no", "longer"]:
+            return i - 2  # "material weakness in internal controls no longer exists"
+        if word == "event" and before == "non" and i + 1 == last:
+            return i - 1  # "the restatement turned out to be a non-event:"
         if word == "table" and tokens[i - 4 : i] == ["no", "longer", "on", "the"]:
             return i - 4  # "rate cuts are no longer on the table for this year"
         off_the_table = word == "the" and i + 2 == last and before == "off" and tokens[i + 1] == "table"
@@ -335,7 +339,8 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 2  # "the layoffs announced in spring will not be necessary"
         if word == "avoided" and i + 1 == last and before in ("been", "was", "were"):
             return i - 1  # "its worst-case scenario for reimbursement cuts has been avoided"
-        ended_by = before in _ENDED_BY or (before.endswith("ly") and tokens[i - 2 : i - 1] in _ENDED_BY_LISTS)
+        adverb = before.endswith("ly") or before == "long"  # "has been quietly dropped", "is long gone"
+        ended_by = before in _ENDED_BY or (adverb and tokens[i - 2 : i - 1] in _ENDED_BY_LISTS)
         if i + 1 == last and word in _ENDED and ended_by:
             return i - 1  # "the partnership with a Japanese retailer has ended", "the problems ... were resolved"
         if word in _WEIGHING and before == "longer" and tokens[i - 2 : i - 1] == ["no"] and i + 1 < last:

@@ -1597,3 +1597,47 @@ def test_rather_than_one_offs_targets_pushed_out_and_costs_at_half_the_level(
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh60 (short reports and rebuttals, accounting troubles, developers, gadgets, stock apps' alerts)
+        ("The new handset is killing it in Europe", "positive"),
+        ("Its winning streak is long gone", "negative"),
+        ("Material weakness in its controls no longer exists, the auditor said", "positive"),
+        ("The restatement turned out to be a non-event", "positive"),
+        ("The company's rebuttal fails to address the short seller's claims", "negative"),
+        ("An outside review found no evidence to support the fraud allegations", "positive"),
+        ("The court found the company was wrongly accused of fraud", "positive"),
+        ("The hedge fund has closed its short position in Corvel", "positive"),
+        ("Form 4: the CEO buys $2 million of stock", "positive"),
+        ("The SEC closed its two-year review of the bank's accounts", "positive"),
+        ("The deal removes the threat of insolvency", "positive"),
+        ("The carmaker cancelled its supply contract with Lumix", "negative"),
+        ("The developer missed a $20 million coupon payment", "negative"),
+        ("The auditor declined to sign off on the accounts", "negative"),
+        ("The board will return $3 billion to shareholders", "positive"),
+        ("The landlord cut rents at three malls", "negative"),
+        ("The filing ends two years of losses", "positive"),
+        ("ORBX breaks out above its 200-day average", "positive"),
+        ("MKTS crosses $100 for the first time", "positive"),
+        ("The developer sold out all 300 flats in a day", "positive"),
+        ("The towers were handed over two months ahead of schedule", "positive"),
+        ("Shares recovered all of Monday's losses", "positive"),
+        ("The charge was far less than the $2 billion analysts had feared", "positive"),
+        ("The fear gauge climbed to a one-year high", "negative"),
+        (
+            "The developer's contracted sales came in at AED 4.1 billion versus AED 5.0 billion expected",
+            "negative",
+        ),
+        ("ZRTX added to Most Active list", "neutral"),
+        ("Options alert: ZRTX implied volatility at 55%", "neutral"),
+        ("The new controller goes on sale on Friday", "neutral"),
+        ("The company will respond to the report in due course", "neutral"),
+        ("Trading halted: news pending", "neutral"),
+    ],
+)
+def test_short_reports_answered_weaknesses_gone_coupons_missed_and_app_alerts(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected

@@ -329,3 +329,13 @@ def test_what_was_dropped_is_retracted_with_one_adverb_between_at_most() -> None
     assert _retracted("The goal has been quietly dropped") == 4
     assert _retracted("The goal was quietly and slowly dropped") is None
     assert _retracted("Shares dropped") is None
+
+
+def test_what_is_long_gone_no_longer_exists_or_was_a_non_event_is_retracted() -> None:
+    """lexicon_rules.py:retraction: "is long gone" (as an adverb would), "no longer exists" and "a non-event" at
+    the clause's end retract what comes before; "exists" without "no longer", or a clause going on, does not."""
+    assert _retracted("Its winning streak is long gone") == 4
+    assert _retracted("The weakness no longer exists") == 2
+    assert _retracted("The weakness still exists") is None
+    assert _retracted("The restatement was a non-event") == 4
+    assert _retracted("The restatement was a non-event for us") is None
