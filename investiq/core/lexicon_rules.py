@@ -297,6 +297,14 @@ _LOOKS = frozenset(
 )  # fmt: skip
 
 
+def ended_by(tokens: list[str], i: int) -> bool:
+    """Whether the ending at `i` ("ended", "dropped") follows a form of have or be, at most one adverb between:
+    "has been quietly dropped", "is long gone"."""
+    before = tokens[i - 1]
+    adverb = before.endswith("ly") or before == "long"
+    return before in _ENDED_BY or (adverb and tokens[i - 2 : i - 1] in _ENDED_BY_LISTS)
+
+
 def retraction(tokens: list[str], first: int, last: int) -> int | None:
     """The index of the first word of a retraction within tokens[first:last] ("never came", "not materialised",
     "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be", "is behind it",
@@ -339,9 +347,7 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 2  # "the layoffs announced in spring will not be necessary"
         if word == "avoided" and i + 1 == last and before in ("been", "was", "were"):
             return i - 1  # "its worst-case scenario for reimbursement cuts has been avoided"
-        adverb = before.endswith("ly") or before == "long"  # "has been quietly dropped", "is long gone"
-        ended_by = before in _ENDED_BY or (adverb and tokens[i - 2 : i - 1] in _ENDED_BY_LISTS)
-        if i + 1 == last and word in _ENDED and ended_by:
+        if i + 1 == last and word in _ENDED and ended_by(tokens, i):
             return i - 1  # "the partnership with a Japanese retailer has ended", "the problems ... were resolved"
         if word in _WEIGHING and before == "longer" and tokens[i - 2 : i - 1] == ["no"] and i + 1 < last:
             return i - 2  # "MLCC price cuts are no longer weighing on margins"

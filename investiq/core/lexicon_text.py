@@ -65,8 +65,9 @@ def tokenize(text: str) -> list[str]:
     "Corvid (CRVD) climbs" -> "corvid climbs"."""
     text = _NOT.sub(" not", _APOSTROPHE_S.sub("", _TICKER.sub(" ", text).lower()))
     if ". " in text:  # a full stop ends a sentence, and its clause, as ";" does (not in "U.S." or "Inc.")
-        stops = {end - 1 for end in sentence_ends(text) if text[end - 1] == "."}
-        text = "".join(";" if i in stops else ch for i, ch in enumerate(text))
+        for end in reversed(sentence_ends(text)):
+            if text[end - 1] == ".":
+                text = f"{text[: end - 1]};{text[end:]}"
     text = _THOUSANDS.sub("", text)
     if any(word in text for word in _FILLER_WORDS):  # most texts have none: the substitution scans every comma
         text = _FILLER.sub(" ", text)
