@@ -1641,3 +1641,38 @@ def test_short_reports_answered_weaknesses_gone_coupons_missed_and_app_alerts(
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh62 (income stocks, REITs and infrastructure, utilities and services, staffing, annual reports)
+        ("We had hoped for a stronger second half", "negative"),
+        ("The utility will pay its dividend in scrip rather than cash", "negative"),
+        ("The rights issue will add 10% to the share count", "negative"),
+        ("The miner scraps its scrip dividend", "positive"),
+        ("The buyback ends years of dilution", "positive"),
+        ("Bookings rose, reversing two quarters of decline", "positive"),
+        ("We did not deliver the margin improvement we promised", "negative"),
+        ("The hotel chain is no longer on course to meet its 2026 target", "negative"),
+        ("Every one of our stores ended the year in profit", "positive"),
+        ("The payout cut raises fresh doubts about the turnaround", "negative"),
+        ("The new levy will knock £40 million off profit", "negative"),
+        ("The smallest increase in a decade disappointed income investors", "negative"),
+        ("Sales came in below the 3% analysts expected", "negative"),
+        ("The firm disclosed an accounting shortfall of £8 million", "negative"),
+        ("Customer complaints fell by a third", "positive"),
+        ("Leakage rose for a second year", "negative"),
+        ("The pension deficit has shrunk to £20 million", "positive"),
+        ("The trust's discount to NAV narrowed to 5%", "positive"),
+        ("The supply chain headwinds have largely blown over", "positive"),
+        ("As announced in May, the chairman will retire at the AGM", "neutral"),
+        ("I would like to thank our employees for their hard work", "neutral"),
+        ("The new CFO will chair the risk committee", "neutral"),
+        ("The principal risks can be found on page 40", "neutral"),
+        ("The REIT pays its annual dividend in two instalments", "neutral"),
+    ],
+)
+def test_hopes_that_did_not_come_scrip_dividends_costs_of_a_utility_and_annual_report_boilerplate(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected

@@ -339,3 +339,11 @@ def test_what_is_long_gone_no_longer_exists_or_was_a_non_event_is_retracted() ->
     assert _retracted("The weakness still exists") is None
     assert _retracted("The restatement was a non-event") == 4
     assert _retracted("The restatement was a non-event for us") is None
+
+
+def test_what_has_blown_over_is_retracted_only_at_the_clause_end() -> None:
+    """lexicon_rules.py:retraction: "have largely blown over" at the clause's end retracts from "blown"; "over"
+    without "blown", or a clause that goes on, does not."""
+    assert _retracted("The headwinds have largely blown over") == 4
+    assert _retracted("The headwinds are over") is None
+    assert _retracted("The headwinds have blown over the sector") is None
