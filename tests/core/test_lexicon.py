@@ -1676,3 +1676,38 @@ def test_hopes_that_did_not_come_scrip_dividends_costs_of_a_utility_and_annual_r
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh64 (commodity traders, steel and chemicals, offerings and lock-ups, ETF flows, TV commentators)
+        ("The biotech's $200 million equity raise will dilute holders by 12%", "negative"),
+        ("Clients pulled money from the fund for a sixth month", "negative"),
+        ("Growth came in well below the 10% pace investors had grown used to", "negative"),
+        ("The steelmaker's price hikes have stopped sticking", "negative"),
+        ("Pricing power like this is rare", "positive"),
+        ("This stock doesn't get enough credit", "positive"),
+        ("The secondary offering was a gut punch for holders", "negative"),
+        ("The trader swings to a $90 million net profit", "positive"),
+        ("Licensing fees are not expected to contribute anything next year", "negative"),
+        ("Retail investors are piling back into the steel stocks", "positive"),
+        ("The trading arm is printing money again", "positive"),
+        ("The chemicals group reverses last month's profit warning", "positive"),
+        ("The placing priced 6% below market", "negative"),
+        ("The division made half what it made a year ago", "negative"),
+        ("The turnaround is real", "positive"),
+        ("The miner was blindsided by the export ban", "negative"),
+        ("Founders pledge not to sell their shares for a year", "positive"),
+        ("Losses came in at a third of what analysts had feared", "positive"),
+        ("The dividend stays intact despite the weak quarter", "positive"),
+        ("Cane yields plunged 20% after the drought", "negative"),
+        ("The asset manager's fee rate fell again", "negative"),
+        ("The plant makes steel from scrap", "neutral"),
+        ("Nothing has changed in the business, the CEO said", "neutral"),
+        ("The subscription period for the rights issue ends on Friday", "neutral"),
+    ],
+)
+def test_dilutive_raises_money_pulled_hikes_that_stop_sticking_and_commentators_words(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
