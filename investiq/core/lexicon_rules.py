@@ -295,6 +295,7 @@ _LOOKS = frozenset(
     ["look", "looks", "looked", "is", "are", "was", "were", "seems", "seem", "appears", "appear", "proved",
      "proves"]
 )  # fmt: skip
+_LOOKS_LISTS = [[w] for w in _LOOKS]
 
 
 def ended_by(tokens: list[str], i: int) -> bool:
@@ -310,8 +311,8 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
     "failed to materialise" or "to show up", a clause ending "that wasn't", "that was not to be", "is behind it",
     "is off the table", "built on sand" or "looks overdone"; "came to a halt", "will not be necessary"; a clause
     that ends "has ended", "were resolved", "did not arrive" or "was not granted"; what is "no longer
-    weighing on" what follows, "no longer on the table", what "no longer exists", was "a non-event" or "has blown
-    over"), or None.
+    weighing on" what follows, "no longer on the table", what "no longer exists", was "a non-event", "has blown
+    over" or "proves short-lived"), or None.
     "never" takes any of _HAPPENED; "not" and "failed to" only a form of materialise or "show up" ("did not come"
     may be a date: "the approval did not come until May")."""
     for i in range(max(first, 1), last):
@@ -329,6 +330,13 @@ def retraction(tokens: list[str], first: int, last: int) -> int | None:
             return i - 2  # "the sell-off that wasn't:", "the rally that was not to be": the clause ends there
         if word == "behind" and i + 2 == last and before in _PAST_IT and tokens[i + 1 : i + 2] in _US:
             return i - 1  # "the best days ... are behind it", "the worst of the credit problems is now behind us"
+        if (
+            word in ("lived", "live")
+            and before == "short"
+            and i + 1 == last
+            and tokens[i - 2 : i - 1] in _LOOKS_LISTS
+        ):
+            return i - 2  # "the margin squeeze proves short-lived"
         if word == "over" and before == "blown" and i + 1 == last:
             return i - 1  # "the headwinds that dominated last year ... have largely blown over"
         if word in ("exists", "exist") and i + 1 == last and tokens[i - 2 : i] == ["no", "longer"]:

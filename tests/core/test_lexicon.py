@@ -1711,3 +1711,38 @@ def test_dilutive_raises_money_pulled_hikes_that_stop_sticking_and_commentators_
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh66 (a global market's week in a general business paper: headlines and first sentences)
+        ("The retailer's sales slide halts at last", "positive"),
+        ("The drug failed to slow memory decline in the trial", "negative"),
+        ("Its main patent expires next year", "negative"),
+        ("A bidding war for the brewer pushes the offer higher", "positive"),
+        ("The drug is not expected to face generic competition before 2030", "positive"),
+        ("Currency swings took a $90 million bite out of revenue", "negative"),
+        ("Net interest income fell by less than analysts had modelled", "positive"),
+        ("Full-year profit came in better than its own guidance", "positive"),
+        ("Bookings hardly budged despite the price cuts", "negative"),
+        ("The bank's capital plan no longer passes muster with the regulator", "negative"),
+        ("The appeal against the fine fell flat", "negative"),
+        ("Loan losses stayed well below provisions", "positive"),
+        ("The dividend was kept at 20p; analysts had pencilled in a cut", "positive"),
+        ("Record sales fail to lift the shares", "negative"),
+        ("The new handset sells out within minutes", "positive"),
+        ("The rally in bank stocks proves short-lived", "negative"),
+        ("The margin squeeze proves short-lived", "positive"),
+        ("Inside the busiest trading floor in Asia", "neutral"),
+        ("The week ahead: central banks and retail sales", "neutral"),
+        ("What traders will watch this week", "neutral"),
+        ("Shareholders approve the board slate", "neutral"),
+        ("The founder retires under a long-planned succession", "neutral"),
+        ("The insurer reports quarterly premiums of $2.1 billion", "neutral"),
+        ("Profit rose 10% as the group exited low-margin contracts", "positive"),
+    ],
+)
+def test_slides_that_halt_patents_that_expire_what_proves_short_lived_and_the_week_ahead(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected

@@ -347,3 +347,11 @@ def test_what_has_blown_over_is_retracted_only_at_the_clause_end() -> None:
     assert _retracted("The headwinds have largely blown over") == 4
     assert _retracted("The headwinds are over") is None
     assert _retracted("The headwinds have blown over the sector") is None
+
+
+def test_what_proves_short_lived_is_retracted_after_a_verb_of_seeming_only() -> None:
+    """lexicon_rules.py:retraction: "proves short-lived" (or "was") at the clause's end retracts from the verb; a
+    short-lived thing named ("a short-lived rally") is no retraction."""
+    assert _retracted("The margin squeeze proves short-lived") == 3
+    assert _retracted("The rally was short-lived") == 2
+    assert _retracted("Shares rose in a short-lived rally") is None
