@@ -1746,3 +1746,36 @@ def test_slides_that_halt_patents_that_expire_what_proves_short_lived_and_the_we
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh68 (cyber and outages, vice regulation, space, nuclear and hydrogen, credit analysts' notes)
+        ("The update eased fears of a customer exodus", "positive"),
+        ("The audit found no material impact from the outage", "positive"),
+        ("Cloud revenue grew just 3% in the quarter", "negative"),
+        ("The insurer's five-year CDS widened to 180 bps", "negative"),
+        ("Strong demand let the utility cut the coupon on its new bonds", "positive"),
+        ("The new-issue concession widened to 40 bps", "negative"),
+        ("The government lifts excise duty on spirits by 10%", "negative"),
+        ("The group faces a higher tax bill next year", "negative"),
+        ("Faster deleveraging lifted the bonds", "positive"),
+        ("The Treasury shelves the planned duty rise on beer", "positive"),
+        ("The refinancing removes the near-term default risk", "positive"),
+        ("The cannabis grower posts its first quarterly net profit", "positive"),
+        ("The new loan is proving costlier than guided", "negative"),
+        ("The airline pushes its first flights back to 2028", "negative"),
+        ("The delay spares the brewer a hit to sales", "positive"),
+        ("A judge put the mine's permit on hold", "negative"),
+        ("The rocket fails to reach orbit", "negative"),
+        ("A cheerful call couldn't hide a 20% drop in orders", "negative"),
+        ("The reactor design was picked by a Polish utility", "positive"),
+        ("The refinery enters a scheduled maintenance shutdown", "neutral"),
+        ("S&P rates the senior unsecured notes BBB-", "neutral"),
+        ("Rocket Lab sets its next launch for Friday", "neutral"),
+    ],
+)
+def test_a_borrowers_costs_fears_eased_hits_spared_and_rockets_that_fail_to_reach_orbit(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
