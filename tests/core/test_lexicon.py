@@ -1779,3 +1779,37 @@ def test_a_borrowers_costs_fears_eased_hits_spared_and_rockets_that_fail_to_reac
     lexicon: FinanceLexicon, text: str, expected: str
 ) -> None:
     assert label(lexicon, text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # what fresh70 (regional business desks: plants, jobs, community banks, rate cases, hospitals, casinos)
+        ("The hotel sale collapsed after the buyer failed to secure financing", "negative"),
+        ("The mall owner fills its last vacant store with a grocer", "positive"),
+        ("A cheerful outlook can't mask the widening losses", "negative"),
+        ("The water utility has withdrawn its proposed purchase of the town system", "negative"),
+        ("Regulators ordered a rate freeze for the utility's customers", "negative"),
+        ("The state board sides with the utility in the billing dispute", "positive"),
+        ("Lower reimbursement rates cut the hospital's margin", "negative"),
+        ("Nonperforming assets fell to 0.8% of total assets", "positive"),
+        ("The casino operator cut its interest bill by a fifth", "positive"),
+        ("The bank entered a formal agreement with its regulator", "negative"),
+        ("The company will reopen its shuttered paper plant", "positive"),
+        ("Short sellers burned as the regional lender beats estimates", "positive"),
+        ("The sawmill is running full shifts again", "positive"),
+        ("Higher sales were more than offset by rising wage costs", "negative"),
+        ("Savings at the plant were not enough to offset the unit's loss", "negative"),
+        ("The group will permanently close its Ohio foundry", "negative"),
+        ("The bank set aside more money for soured farm loans", "negative"),
+        ("The company is no longer in compliance with the listing rules", "negative"),
+        ("The expansion will create 200 new jobs", "positive"),
+        ("Actual results could differ materially from these statements", "neutral"),
+        ("The deal is subject to customary closing conditions", "neutral"),
+        ("The union and the hospital will resume talks on Monday", "neutral"),
+        ("The meatpacker is based in Sioux Falls", "neutral"),
+    ],
+)
+def test_financing_that_fails_rate_freezes_plants_reopened_and_gains_outweighed(
+    lexicon: FinanceLexicon, text: str, expected: str
+) -> None:
+    assert label(lexicon, text)[0] == expected
