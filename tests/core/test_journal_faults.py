@@ -327,3 +327,58 @@ def test_only_damage_makes_the_journal_unwritable_and_only_damage_is_told_as_suc
 
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         damage(Locked())  # type: ignore[arg-type]
+
+
+def test_a_journal_another_process_holds_locked_at_start_is_waited_for_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three gateways started at once on one journal: one waited past the busy timeout for the others' start-up
+    ("cannot open the journal ...: database is locked", a CI run beside other work) and exited. The lock held
+    through the first try (a rollback-mode journal locked EXCLUSIVE blocks even reads) is let go after it: the
+    second try opens and migrates the journal."""
+    from investiq.core.journal import connection
+
+    path = tmp_path / "portfolio.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    real, tries = connection._open_journal, []
+
+    def first_try_under_the_lock(at: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+        tries.append(busy_timeout_ms)
+        try:
+            return real(at, busy_timeout_ms)
+        finally:
+            if holder.in_transaction:
+                holder.execute("ROLLBACK")  # the other process lets go once the first try has waited
+
+    monkeypatch.setattr(connection, "_open_journal", first_try_under_the_lock)
+    with closing(open_journal(path, busy_timeout_ms=50)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    holder.close()
+    assert tries == [50, 50]
+
+
+def test_start_up_tries_a_locked_journal_a_bounded_number_of_times_and_nothing_else_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open_journal: a lock held through every try fails after OPEN_ATTEMPTS, with the lock's message; any other
+    error (a folder where the journal should be) fails at once."""
+    from investiq.core.journal import connection
+
+    tries: list[Path] = []
+
+    def always_locked(at: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+        tries.append(at)
+        try:
+            raise sqlite3.OperationalError("database is locked")
+        except sqlite3.OperationalError as exc:
+            raise JournalError(f"cannot open the journal at {str(at)!r}: {exc}") from exc
+
+    monkeypatch.setattr(connection, "_open_journal", always_locked)
+    with pytest.raises(JournalError, match="database is locked"):
+        open_journal(tmp_path / "portfolio.db", busy_timeout_ms=10)
+    assert len(tries) == connection.OPEN_ATTEMPTS
+    monkeypatch.undo()
+    (tmp_path / "folder.db").mkdir()
+    with pytest.raises(JournalError, match="is a folder"):
+        open_journal(tmp_path / "folder.db")

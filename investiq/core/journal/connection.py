@@ -232,8 +232,39 @@ def damage(conn: sqlite3.Connection) -> str | None:
     return None if found == "ok" else found.splitlines()[0]
 
 
+# Start-up's tries at a journal another process holds locked: gateways started together on one journal each check
+# it, switch it to WAL and migrate it in turn, and on a loaded machine one waited past the busy timeout for the
+# others ("cannot open the journal ...: database is locked", three gateways started at once beside a test run)
+OPEN_ATTEMPTS = 3
+
+
 def open_journal(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
-    """Create the parent directory if needed, open read-write and migrate; the start-up check."""
+    """Create the parent directory if needed, open read-write and migrate; the start-up check. A lock another
+    process holds past the busy timeout is waited for again, up to OPEN_ATTEMPTS tries in all."""
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        try:
+            return _open_journal(path, busy_timeout_ms)
+        except JournalError as exc:
+            cause = exc.__cause__
+            locked = isinstance(cause, sqlite3.OperationalError) and _is_locked(cause)
+            if not locked or attempt == OPEN_ATTEMPTS:
+                raise
+            log.warning(
+                "journal %s locked by another process at start (try %d of %d): waiting again",
+                path,
+                attempt,
+                OPEN_ATTEMPTS,
+            )
+    raise AssertionError("unreachable")  # the last try returns or raises
+
+
+def _is_locked(exc: sqlite3.Error) -> bool:
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
+def _open_journal(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """`open_journal`'s one try."""
     from investiq.core.journal.schema import migrate, refuse_foreign, version
 
     if path.is_dir():  # "unable to open database file. Check that the directory exists and is writable" (a review)
@@ -264,7 +295,7 @@ def open_journal(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.
         migrate(conn)
     except sqlite3.Error as exc:
         conn.close()
-        raise JournalError(f"cannot create the tables of the journal {str(path)!r}: {exc}") from None
+        raise JournalError(f"cannot create the tables of the journal {str(path)!r}: {exc}") from exc
     except JournalError:
         conn.close()
         raise
