@@ -222,26 +222,9 @@ def governed_moves(clause: list[Match], tokens: list[str]) -> frozenset[int]:
 # a move that qualifies the word after it ("..., higher margins ahead"): after the move comes the clause's end, a
 # figure or one of APPOSED_NEXT.
 APPOSED_NEXT = frozenset(
-    [
-        "than",
-        "in",
-        "since",
-        "on",
-        "a",
-        "an",
-        "the",
-        "from",
-        "ever",
-        "of",
-        "for",
-        "at",
-        "versus",
-        "vs",
-        "compared",
-        "level",
-        "levels",
-    ]
-)
+    ["than", "in", "since", "on", "a", "an", "the", "from", "ever", "of", "for", "at", "versus", "vs", "compared",
+     "level", "levels"]
+)  # fmt: skip
 
 
 def apposed_move(clause: list[Match], before: list[Match], tokens: list[str]) -> int | None:
@@ -289,7 +272,7 @@ _ENDED_BY = frozenset(["has", "have", "had", "been", "was", "were", "is", "are",
 _ENDED_BY_LISTS = [[w] for w in _ENDED_BY]  # "has been quietly dropped": one adverb between
 _WEIGHING = frozenset(["weigh", "weighs", "weighing", "weighed", "hurt", "hurting", "hurts", "hitting", "hit"])
 _REFUSED = frozenset(["granted", "approved", "renewed", "extended"])
-_ARRIVED = frozenset(["arrive", "arrived", "come", "materialise", "materialize"])
+_ARRIVED = frozenset(["arrive", "arrived", "come"])  # "not materialised" is _MATERIALISED's, at any place
 _OVERDONE = frozenset(["overdone", "overblown", "overextended", "stretched", "exaggerated", "exhausted"])
 _LOOKS = frozenset(
     ["look", "looks", "looked", "is", "are", "was", "were", "seems", "seem", "appears", "appear", "proved",

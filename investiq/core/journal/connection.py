@@ -128,7 +128,7 @@ def _probe_write(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
         user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         conn.execute(f"PRAGMA user_version = {user_version}")
     except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc) and "busy" not in str(exc):
+        if not _is_locked(exc):
             raise
     finally:
         roll_back(conn)
@@ -259,6 +259,7 @@ def open_journal(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.
 
 
 def _is_locked(exc: sqlite3.Error) -> bool:
+    """Whether `exc` is another connection's lock ("database is locked", SQLITE_BUSY), not a fault of the file."""
     message = str(exc).lower()
     return "locked" in message or "busy" in message
 
